@@ -1,0 +1,466 @@
+/*
+ * bench.c - `guestmm bench NAME`: overhead, return, alloc, discard.
+ *
+ * The machines are shared and noisy, so comparisons run in one process as
+ * A B A B ... pairs and report medians and their ratio; where there is a
+ * physical limit (what fallocate(PUNCH_HOLE) alone discards per second, what
+ * memset writes) it is measured in the same run and printed beside the figure.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "mm/gfp.h"
+#include "tools/cli.h"
+#include "tools/run.h"
+
+#define MAX_REPS 64
+
+struct bench_opts {
+	unsigned int pairs;
+	double seconds;
+	uint64_t mem_bytes;
+	bool json;
+};
+
+/* ---- overhead: page_fault1, reporting off vs on ---- */
+
+static int bench_overhead(const struct bench_opts *b)
+{
+	static const unsigned int threads[] = { 1, 2 };
+	double off[2][MAX_REPS], on[2][MAX_REPS], ratio[2][MAX_REPS];
+	double moff[2], mon[2], mratio[2];
+	struct json j;
+
+	for (unsigned int t = 0; t < 2; t++) {
+		for (unsigned int i = 0; i < b->pairs; i++) {
+			for (unsigned int side = 0; side < 2; side++) {
+				struct run_opts o;
+				struct run_result r;
+				int err;
+
+				run_opts_init(&o);
+				o.cfg.mem_bytes = b->mem_bytes;
+				o.cfg.cpus = threads[t];
+				o.cfg.reporting = side == 1;
+				o.kind = WORKLOAD_PAGEFAULT;
+				o.warmup_s = 1;
+				o.duration_s = 1 + b->seconds;
+				err = run_guest(&o, &r);
+				if (err) {
+					fprintf(stderr, "guestmm: bench overhead: %s\n",
+						strerror(-err));
+					return 1;
+				}
+				(side ? on : off)[t][i] = r.frames_per_s;
+				if (!b->json)
+					fprintf(stderr, "  %u thread%s pair %u reporting %-3s %12.0f frames/s (reports %llu)\n",
+						threads[t], threads[t] > 1 ? "s" : "", i + 1,
+						side ? "on" : "off", r.frames_per_s,
+						(unsigned long long)r.stats.reports);
+			}
+			ratio[t][i] = on[t][i] / off[t][i];
+		}
+		moff[t] = median(off[t], b->pairs);
+		mon[t] = median(on[t], b->pairs);
+		mratio[t] = median(ratio[t], b->pairs);
+	}
+	if (b->json) {
+		json_begin(&j, stdout);
+		json_str(&j, "bench", "overhead");
+		json_u64(&j, "pairs", b->pairs);
+		json_double(&j, "seconds", b->seconds);
+		json_array(&j, "results");
+		for (unsigned int t = 0; t < 2; t++) {
+			json_object(&j, NULL);
+			json_u64(&j, "threads", threads[t]);
+			json_double(&j, "off_frames_per_s", moff[t]);
+			json_double(&j, "on_frames_per_s", mon[t]);
+			json_double(&j, "on_off_ratio", mon[t] / moff[t]);
+			json_double(&j, "median_pair_ratio", mratio[t]);
+			json_object_end(&j);
+		}
+		json_array_end(&j);
+		json_end(&j);
+		return 0;
+	}
+	printf("overhead: will-it-scale page_fault1 (128 MiB per thread, order-0 frames zeroed),\n"
+	       "%u A/B pairs of %.0f s, medians; target on/off >= 0.99\n", b->pairs, b->seconds);
+	printf("%-8s %16s %16s %10s %12s\n", "threads", "off frames/s", "on frames/s",
+	       "on/off", "pair median");
+	for (unsigned int t = 0; t < 2; t++)
+		printf("%-8u %16.0f %16.0f %10.4f %12.4f\n", threads[t], moff[t],
+		       mon[t], mon[t] / moff[t], mratio[t]);
+	return 0;
+}
+
+/* ---- return: memhog 75 %, free, watch the host's accounting ---- */
+
+static int bench_return(const struct bench_opts *b)
+{
+	double frac_end[MAX_REPS], frac_dl[MAX_REPS], t90[MAX_REPS], t95[MAX_REPS];
+	double off_frac = NAN;
+	unsigned int delay_ms = 0;
+	struct json j;
+
+	for (unsigned int i = 0; i <= b->pairs; i++) {
+		struct run_opts o;
+		struct run_result r;
+		const struct run_cycle *c;
+		int err;
+
+		run_opts_init(&o);
+		o.cfg.mem_bytes = b->mem_bytes;
+		/* The last run is the control: reporting off. */
+		o.cfg.reporting = i < b->pairs;
+		o.cycles = 1;
+		o.hold_ms = 0;
+		o.sleep_ms = (int)o.cfg.report_delay_ms + 4000;
+		o.sample_s = 0.05;
+		delay_ms = o.cfg.report_delay_ms;
+		err = run_guest(&o, &r);
+		if (err) {
+			fprintf(stderr, "guestmm: bench return: %s\n", strerror(-err));
+			return 1;
+		}
+		c = &r.cycle[0];
+		if (!c->freed_bytes) {
+			fprintf(stderr, "guestmm: bench return: memhog freed nothing\n");
+			return 1;
+		}
+		double fe = ((double)c->resident_at_free - (double)c->resident_after) /
+			    (double)c->freed_bytes;
+		double fd = ((double)c->resident_at_free - (double)c->resident_at_deadline) /
+			    (double)c->freed_bytes;
+		if (i == b->pairs) {
+			off_frac = fe;
+			break;
+		}
+		frac_end[i] = fe;
+		frac_dl[i] = fd;
+		t90[i] = isnan(c->time_to_90pct_s) ? INFINITY : c->time_to_90pct_s;
+		t95[i] = isnan(c->time_to_95pct_s) ? INFINITY : c->time_to_95pct_s;
+		if (!b->json)
+			fprintf(stderr, "  run %u: freed %.0f MiB, returned %.4f at delay+1s, %.4f at end, 90%% after %.2f s\n",
+				i + 1, (double)c->freed_bytes / (1 << 20), fd, fe, t90[i]);
+	}
+	double me = median(frac_end, b->pairs), md = median(frac_dl, b->pairs);
+	double m90 = median(t90, b->pairs), m95 = median(t95, b->pairs);
+
+	if (b->json) {
+		json_begin(&j, stdout);
+		json_str(&j, "bench", "return");
+		json_u64(&j, "runs", b->pairs);
+		json_u64(&j, "guest_mem_bytes", b->mem_bytes);
+		json_u64(&j, "report_delay_ms", delay_ms);
+		json_double(&j, "returned_fraction_at_delay_plus_1s", md);
+		json_double(&j, "returned_fraction", me);
+		json_double(&j, "time_to_return_90pct_s", m90);
+		json_double(&j, "time_to_return_95pct_s", m95);
+		json_double(&j, "returned_fraction_reporting_off", off_frac);
+		json_end(&j);
+		return 0;
+	}
+	printf("return: memhog 75%% of %.0f MiB, freed; host accounting (memfd st_blocks)\n"
+	       "sampled every 50 ms; %u runs, medians; target >= 0.95 within delay + 1 s\n",
+	       (double)b->mem_bytes / (1 << 20), b->pairs);
+	printf("%-40s %10.4f\n", "returned fraction at delay + 1 s", md);
+	printf("%-40s %10.4f\n", "returned fraction at end (delay + 4 s)", me);
+	printf("%-40s %9.2fs\n", "time to 90 %", m90);
+	printf("%-40s %9.2fs\n", "time to 95 %", m95);
+	printf("%-40s %9u ms\n", "report delay", delay_ms);
+	printf("%-40s %10.4f\n", "control, reporting off: returned", off_frac);
+	return 0;
+}
+
+/* ---- alloc: allocator throughput ---- */
+
+struct alloc_arg {
+	struct pglist_data *pgdat;
+	unsigned int cpu, order;
+	double seconds;
+	uint64_t pairs;
+};
+
+static void *alloc_thread(void *p)
+{
+	struct alloc_arg *a = p;
+	double end;
+	uint64_t n = 0;
+
+	platform_set_cpu_id(a->cpu);
+	end = now_s() + a->seconds;
+	while (now_s() < end) {
+		for (unsigned int i = 0; i < 1024; i++) {
+			struct page *page = alloc_pages(a->pgdat, GFP_MOVABLE, a->order);
+
+			if (!page)
+				return NULL;
+			free_pages(a->pgdat, page, a->order);
+		}
+		n += 1024;
+	}
+	a->pairs = n;
+	return NULL;
+}
+
+static double alloc_run(struct gmm_guest *g, unsigned int threads,
+			unsigned int order, double seconds)
+{
+	pthread_t t[2];
+	struct alloc_arg a[2];
+	uint64_t total = 0;
+
+	for (unsigned int i = 0; i < threads; i++) {
+		a[i] = (struct alloc_arg){ gmm_guest_pgdat(g), i, order, seconds, 0 };
+		pthread_create(&t[i], NULL, alloc_thread, &a[i]);
+	}
+	for (unsigned int i = 0; i < threads; i++) {
+		pthread_join(t[i], NULL);
+		total += a[i].pairs;
+	}
+	return (double)total / seconds / threads;
+}
+
+static int bench_alloc(const struct bench_opts *b)
+{
+	static const unsigned int orders[] = { 0, PAGEBLOCK_ORDER };
+	double v[2][2][MAX_REPS], m[2][2];
+	struct gmm_guest_config cfg;
+	struct gmm_guest *g;
+	struct json j;
+	int err;
+
+	gmm_guest_config_init(&cfg);
+	cfg.mem_bytes = b->mem_bytes;
+	err = gmm_guest_create(&cfg, &g);
+	if (err) {
+		fprintf(stderr, "guestmm: bench alloc: %s\n", strerror(-err));
+		return 1;
+	}
+	for (unsigned int i = 0; i < b->pairs; i++)
+		for (unsigned int o = 0; o < 2; o++)
+			for (unsigned int t = 0; t < 2; t++)
+				v[o][t][i] = alloc_run(g, t + 1, orders[o],
+						       b->seconds / 4);
+	gmm_guest_destroy(g);
+	for (unsigned int o = 0; o < 2; o++)
+		for (unsigned int t = 0; t < 2; t++)
+			m[o][t] = median(v[o][t], b->pairs);
+	if (b->json) {
+		json_begin(&j, stdout);
+		json_str(&j, "bench", "alloc");
+		json_u64(&j, "reps", b->pairs);
+		json_double(&j, "order0_pairs_per_s_per_thread_1t", m[0][0]);
+		json_double(&j, "order0_pairs_per_s_per_thread_2t", m[0][1]);
+		json_double(&j, "order9_pairs_per_s_per_thread_1t", m[1][0]);
+		json_double(&j, "order9_pairs_per_s_per_thread_2t", m[1][1]);
+		json_end(&j);
+		return 0;
+	}
+	printf("alloc: alloc_pages + free_pages pairs per second per thread, %u reps, medians;\n"
+	       "target order 0 >= 10 million/s/thread\n", b->pairs);
+	printf("%-8s %22s %22s\n", "threads", "order 0 (per-CPU lists)", "order 9 (buddy)");
+	for (unsigned int t = 0; t < 2; t++)
+		printf("%-8u %22.0f %22.0f\n", t + 1, m[0][t], m[1][t]);
+	return 0;
+}
+
+/* ---- discard: the physical limit, and reporting against it ---- */
+
+#define DISCARD_CHUNK (2u << 20) /* one block of the default reporting order */
+
+static double discard_limit(uint64_t bytes)
+{
+	int fd = memfd_create("guestmm-discard", MFD_CLOEXEC);
+	char *p;
+	double t0, dt;
+
+	if (fd < 0 || ftruncate(fd, (off_t)bytes))
+		return NAN;
+	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED) {
+		close(fd);
+		return NAN;
+	}
+	memset(p, 0x5a, bytes);
+	t0 = now_s();
+	for (uint64_t off = 0; off < bytes; off += DISCARD_CHUNK)
+		fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			  (off_t)off, DISCARD_CHUNK);
+	dt = now_s() - t0;
+	munmap(p, bytes);
+	close(fd);
+	return (double)bytes / dt;
+}
+
+static double report_rate(uint64_t mem_bytes, uint64_t bytes)
+{
+	struct gmm_guest_config cfg;
+	struct gmm_guest *g;
+	struct pglist_data *pgdat;
+	struct page **blocks;
+	uint64_t n = bytes / DISCARD_CHUNK, got = 0, before;
+	double t0, dt;
+
+	gmm_guest_config_init(&cfg);
+	cfg.mem_bytes = mem_bytes;
+	cfg.report_delay_ms = 3600 * 1000; /* the worker stays out of it */
+	if (gmm_guest_create(&cfg, &g))
+		return NAN;
+	pgdat = gmm_guest_pgdat(g);
+	gmm_guest_report_now(g); /* boot-time report of untouched memory */
+	blocks = calloc(n, sizeof(*blocks));
+	for (; blocks && got < n; got++) {
+		blocks[got] = alloc_pages(pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER);
+		if (!blocks[got])
+			break;
+		memset(page_address(pgdat, blocks[got]), 0x5a, DISCARD_CHUNK);
+	}
+	for (uint64_t i = 0; i < got; i++)
+		free_pages(pgdat, blocks[i], PAGEBLOCK_ORDER);
+	free(blocks);
+	before = gmm_guest_host_resident_bytes(g);
+	t0 = now_s();
+	gmm_guest_report_now(g);
+	dt = now_s() - t0;
+	bytes = before - gmm_guest_host_resident_bytes(g);
+	gmm_guest_destroy(g);
+	return (double)bytes / dt;
+}
+
+static int bench_discard(const struct bench_opts *b)
+{
+	double lim[MAX_REPS], rep[MAX_REPS], ratio[MAX_REPS];
+	uint64_t bytes = b->mem_bytes / 2;
+	struct json j;
+
+	for (unsigned int i = 0; i < b->pairs; i++) {
+		lim[i] = discard_limit(bytes);
+		rep[i] = report_rate(b->mem_bytes, bytes);
+		ratio[i] = rep[i] / lim[i];
+		if (!b->json)
+			fprintf(stderr, "  pair %u: punch %.2f GiB/s, report %.2f GiB/s\n",
+				i + 1, lim[i] / (1 << 30), rep[i] / (1 << 30));
+	}
+	double ml = median(lim, b->pairs), mr = median(rep, b->pairs);
+	double mq = median(ratio, b->pairs);
+
+	if (b->json) {
+		json_begin(&j, stdout);
+		json_str(&j, "bench", "discard");
+		json_u64(&j, "pairs", b->pairs);
+		json_u64(&j, "bytes", bytes);
+		json_double(&j, "punch_hole_gib_per_s", ml / (1 << 30));
+		json_double(&j, "report_gib_per_s", mr / (1 << 30));
+		json_double(&j, "report_fraction_of_limit", mr / ml);
+		json_double(&j, "median_pair_fraction", mq);
+		json_end(&j);
+		return 0;
+	}
+	printf("discard: fallocate(PUNCH_HOLE) of written memfd memory in 2 MiB pieces (the\n"
+	       "physical limit), against one reporting pass over the same amount freed;\n"
+	       "%.0f MiB, %u pairs, medians\n", (double)bytes / (1 << 20), b->pairs);
+	printf("%-34s %10.2f GiB/s\n", "fallocate(PUNCH_HOLE) alone", ml / (1 << 30));
+	printf("%-34s %10.2f GiB/s\n", "free page reporting pass", mr / (1 << 30));
+	printf("%-34s %10.3f  (pair median %.3f)\n", "reporting / limit", mr / ml, mq);
+	return 0;
+}
+
+/* ---- dispatch ---- */
+
+static void bench_usage(FILE *f)
+{
+	fputs("Usage: guestmm bench NAME [OPTION]...\n"
+	      "  overhead   page_fault1 with reporting off vs on, 1 and 2 threads\n"
+	      "  return     memhog 75% of RAM, free, host accounting every 50 ms\n"
+	      "  alloc      order-0 and order-9 alloc+free pairs per second per thread\n"
+	      "  discard    fallocate(PUNCH_HOLE) throughput, and reporting against it\n"
+	      "\n"
+	      "  --pairs N     A/B pairs or repetitions (default 5)\n"
+	      "  --seconds S   measured seconds per run (default: per benchmark)\n"
+	      "  --mem SIZE    guest RAM (default 2G)\n"
+	      "  --json        one JSON object on stdout\n",
+	      f);
+}
+
+int cmd_bench(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pairs", required_argument, NULL, 'p' },
+		{ "seconds", required_argument, NULL, 's' },
+		{ "mem", required_argument, NULL, 'm' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct bench_opts b = { 5, 0, 2ull << 30, false };
+	const char *name;
+	uint64_t v;
+	int c;
+
+	if (argc < 2 || argv[1][0] == '-') {
+		if (argc >= 2 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+			bench_usage(stdout);
+			return 0;
+		}
+		cli_usage_error("bench ", "which benchmark? overhead, return, alloc or discard");
+	}
+	name = argv[1];
+	optind = 2;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p':
+			if (cli_parse_uint(optarg, 1, MAX_REPS, &v))
+				cli_usage_error("bench ", "--pairs: '%s' is not 1 to %d", optarg, MAX_REPS);
+			b.pairs = (unsigned int)v;
+			break;
+		case 's':
+			if (cli_parse_uint(optarg, 1, 3600, &v))
+				cli_usage_error("bench ", "--seconds: '%s' is not 1 to 3600", optarg);
+			b.seconds = (double)v;
+			break;
+		case 'm':
+			if (cli_parse_size(optarg, &b.mem_bytes) ||
+			    b.mem_bytes < (256ull << 20) || b.mem_bytes % (4ull << 20) ||
+			    b.mem_bytes > (64ull << 30))
+				cli_usage_error("bench ", "--mem: '%s' is not a multiple of 4 MiB from 256 MiB to 64 GiB", optarg);
+			break;
+		case 'j':
+			b.json = true;
+			break;
+		case 'h':
+			bench_usage(stdout);
+			return 0;
+		default:
+			cli_usage_error("bench ", "unrecognized option '%s'",
+					argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		cli_usage_error("bench ", "unexpected argument '%s'", argv[optind]);
+	if (!strcmp(name, "overhead")) {
+		if (!b.seconds)
+			b.seconds = 4;
+		return bench_overhead(&b);
+	}
+	if (!strcmp(name, "return"))
+		return bench_return(&b);
+	if (!strcmp(name, "alloc")) {
+		if (!b.seconds)
+			b.seconds = 2;
+		return bench_alloc(&b);
+	}
+	if (!strcmp(name, "discard"))
+		return bench_discard(&b);
+	cli_usage_error("bench ", "unknown benchmark '%s'", name);
+}

@@ -1,0 +1,67 @@
+/*
+ * workload.h - what the vCPU threads of an in-process guest run.
+ *
+ * memhog   each cycle: allocate and write a pattern over @bytes of blocks,
+ *          free them all, sleep; as Linux's memhog, run in a loop.
+ * pagefault will-it-scale's page_fault1: each thread allocates 128 MiB of
+ *          order-0 frames, zeroes each as a fault would, frees them; frames
+ *          per second.
+ * stress   threads allocate blocks of random orders, fill each with a pattern
+ *          of its own, verify it before freeing; a mismatch names the frame.
+ */
+#ifndef GUESTMM_GUEST_WORKLOAD_H
+#define GUESTMM_GUEST_WORKLOAD_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "guestmm/guest.h"
+
+enum workload_kind { WORKLOAD_MEMHOG, WORKLOAD_PAGEFAULT, WORKLOAD_STRESS };
+
+/* Phases a memhog cycle goes through, for the live display. */
+enum memhog_phase { MEMHOG_IDLE, MEMHOG_ALLOC, MEMHOG_HELD, MEMHOG_FREED };
+
+struct workload {
+	enum workload_kind kind;
+	struct gmm_guest *guest;
+	unsigned int threads;	  /* default: the guest's vCPUs */
+	uint64_t bytes;		  /* memhog: total over threads */
+	unsigned int cycles;	  /* memhog: 0 = until stopped */
+	unsigned int hold_ms;	  /* memhog: hold the memory this long */
+	unsigned int sleep_ms;	  /* memhog: sleep after each free */
+	uint64_t pf_bytes;	  /* pagefault: per thread; default 128 MiB */
+	uint64_t seed;		  /* stress */
+	atomic_bool stop;	  /* set by the owner to end the run */
+
+	/* Results, written by the threads. */
+	atomic_uint_fast64_t frames;	 /* pagefault: frames faulted */
+	atomic_uint_fast64_t blocks;	 /* stress: blocks verified and freed */
+	atomic_uint_fast64_t alloc_failures;
+	atomic_uint_fast64_t errors;	 /* stress: pattern mismatches */
+	atomic_int phase;		 /* memhog: enum memhog_phase */
+	atomic_uint cycle;		 /* memhog: cycles completed */
+	atomic_uint_fast64_t held_bytes;  /* memhog: bytes held right now */
+	atomic_uint_fast64_t last_freed_bytes;
+	atomic_uint_fast64_t freed_at_ns;	 /* memhog: end of the last free */
+	atomic_uint_fast64_t resident_at_free; /* host resident right then */
+
+	/* Private to workload.c. */
+	void *impl;
+};
+
+/* Fill defaults for @kind over @guest. */
+void workload_init(struct workload *w, enum workload_kind kind,
+		   struct gmm_guest *guest);
+
+/* Start the threads. Return: 0 or a negative errno. */
+int workload_start(struct workload *w);
+
+/* Wait for the threads (they end after @cycles, or when @stop is set). */
+void workload_join(struct workload *w);
+
+/* True while any thread is still running. */
+bool workload_running(struct workload *w);
+
+#endif

@@ -1,0 +1,72 @@
+/*
+ * gfp.h - the page allocator's interface.
+ */
+#ifndef GUESTMM_MM_GFP_H
+#define GUESTMM_MM_GFP_H
+
+#include "mm/mmzone.h"
+
+/* Allocation flags.  0 is an unmovable allocation from any zone. */
+#define GFP_MOVABLE (1u << 0)	  /* user memory: may be migrated later */
+#define GFP_RECLAIMABLE (1u << 1) /* caches that can be dropped */
+#define GFP_LOW (1u << 2)	  /* only ZONE_LOW */
+#define GFP_ZERO (1u << 3)	  /* zero the block */
+
+struct mm_boot_params {
+	void *ram;		 /* the guest's RAM, pfn 0 first; page aligned */
+	uint64_t ram_bytes;	 /* a multiple of PAGE_SIZE */
+	uint64_t low_zone_bytes; /* 0: 16 MiB; may not exceed ram_bytes / 2 */
+	unsigned int nr_cpus;	 /* 1 .. MAX_NR_CPUS */
+};
+
+/*
+ * mm_init - carve the node's metadata from the start of @params->ram, set up
+ * the zones and free the rest of the RAM to the buddy allocator.
+ * Return: 0 with *@out set; -EINVAL for RAM that is misaligned, too small
+ * for its metadata plus one MAX_ORDER block, or larger than 16 TiB, and for a
+ * CPU count out of range.
+ */
+int mm_init(const struct mm_boot_params *params, struct pglist_data **out);
+
+/* Return: the block's first page, or NULL (no memory, or order >= MAX_ORDER). */
+struct page *alloc_pages(struct pglist_data *pgdat, unsigned int gfp,
+			 unsigned int order);
+
+/*
+ * free_pages - give back a block that alloc_pages() returned.
+ * Return: 0; -EINVAL when @page is not the head of an allocated block of
+ * @order (a double free, a frame inside a block, a block out for reporting,
+ * the wrong order), after reporting it through platform_bad_state().  Nothing
+ * is changed in that case.
+ */
+int free_pages(struct pglist_data *pgdat, struct page *page, unsigned int order);
+
+/* Give every per-CPU list's frames back to the buddy lists. */
+void drain_all_pages(struct pglist_data *pgdat);
+
+/* Sum of free pages in the buddy lists of every zone (not per-CPU lists). */
+uint64_t pgdat_free_pages(struct pglist_data *pgdat);
+
+struct zone_stats {
+	uint64_t managed_pages;
+	uint64_t free_pages;
+	uint64_t reported_pages;
+	uint64_t pcp_pages;
+	uint64_t watermark[NR_WMARK];
+	uint64_t free_blocks[MAX_ORDER][MIGRATE_TYPES];
+	uint64_t reported_blocks[MAX_ORDER][MIGRATE_TYPES];
+};
+
+/* A consistent snapshot of one zone, taken under its lock. */
+void zone_get_stats(struct zone *zone, struct zone_stats *stats);
+
+/*
+ * buddy_check - the validator: every free list, boundary and counter of every
+ * zone against a recount.  Takes each zone lock.
+ * Return: 0, or -EUCLEAN after logging the first broken invariant.
+ */
+int buddy_check(struct pglist_data *pgdat);
+
+extern const char *const migratetype_names[MIGRATE_TYPES];
+
+#endif

@@ -1,0 +1,52 @@
+/*
+ * internal.h - what page_alloc.c and page_reporting.c share.
+ */
+#ifndef GUESTMM_MM_INTERNAL_H
+#define GUESTMM_MM_INTERNAL_H
+
+#include "mm/gfp.h"
+#include "mm/page_reporting.h"
+
+#define MM_ASSERT_HELD(lock)                                                   \
+	do {                                                                   \
+		if (!spin_is_held(lock))                                       \
+			platform_bad_state("%s: lock %s not held", __func__,   \
+					   #lock);                             \
+	} while (0)
+
+/*
+ * zone_free_block_locked - put a free block on the free lists, merging it
+ * with free buddies.  The result is Reported only when @reported and every
+ * buddy it absorbed were.  With @notify, an unreported result may request
+ * reporting.
+ */
+void zone_free_block_locked(struct zone *zone, uint32_t pfn, unsigned int order,
+			    bool reported, bool notify);
+
+/* Take a free block off its list (any position); clears Reported. */
+void zone_del_free_block_locked(struct zone *zone, uint32_t pfn,
+				unsigned int order);
+
+void page_reporting_request(struct zone *zone);
+
+/*
+ * The free path's test, cheap by design: no lock beyond the zone lock its
+ * caller holds, an order compare, a flag test and a subtraction.
+ */
+static inline void page_reporting_notify_free(struct zone *zone,
+					      unsigned int order)
+{
+	struct pglist_data *pgdat = zone->zone_pgdat;
+
+	if (order < atomic_load_explicit(&pgdat->reporting_order,
+					 memory_order_relaxed))
+		return;
+	if (zone_flag_test(zone, ZONE_REPORTING_REQUESTED))
+		return;
+	if (zone->free_area[order].nr_free - zone->reported_blocks[order] <=
+	    atomic_load_explicit(&pgdat->reporting_hwm, memory_order_relaxed))
+		return;
+	page_reporting_request(zone);
+}
+
+#endif

@@ -1,0 +1,213 @@
+/*
+ * mmzone.h - page frames, zones and the node that holds them.
+ *
+ * One node (struct pglist_data) covers the guest's RAM, pfn 0 up to
+ * node_spanned_pages.  Its metadata - this struct, the memmap (one struct page
+ * per 4 KiB frame) and the pageblock migratetypes - is carved from the start of
+ * that RAM at boot, as a kernel does with memblock; those frames are reserved
+ * and never freed.  Zones split the node by physical address: ZONE_LOW below
+ * the low-zone limit (default 16 MiB, the DMA-able memory of a PC), ZONE_NORMAL
+ * above.
+ *
+ * Free lists are index based (frame numbers, as SQLite's mem5 does), so the
+ * metadata does not depend on where the RAM is mapped.  Every free list keeps
+ * its unreported blocks first and its Reported blocks together at the tail,
+ * behind a boundary (the first reported block), see page_reporting.c.
+ */
+#ifndef GUESTMM_MM_MMZONE_H
+#define GUESTMM_MM_MMZONE_H
+
+#include "platform/platform.h"
+
+#define PAGE_SHIFT 12
+#define PAGE_SIZE (1ul << PAGE_SHIFT)
+#define MAX_ORDER 11 /* orders 0 .. MAX_ORDER - 1 */
+#define MAX_ORDER_NR_PAGES (1ul << (MAX_ORDER - 1))
+#define PAGEBLOCK_ORDER 9
+#define PAGEBLOCK_NR_PAGES (1ul << PAGEBLOCK_ORDER)
+#define PFN_NONE UINT32_MAX
+#define MAX_NR_CPUS 64
+
+enum migratetype {
+	MIGRATE_UNMOVABLE,
+	MIGRATE_MOVABLE,
+	MIGRATE_RECLAIMABLE,
+	MIGRATE_PCPTYPES, /* the types with per-CPU lists */
+	MIGRATE_ISOLATE = MIGRATE_PCPTYPES,
+	MIGRATE_TYPES
+};
+
+enum zone_type { ZONE_LOW, ZONE_NORMAL, MAX_NR_ZONES };
+
+enum zone_watermarks { WMARK_MIN, WMARK_LOW, WMARK_HIGH, NR_WMARK };
+
+/* struct page flags */
+#define PG_reserved (1u << 0) /* metadata or a hole: never free */
+#define PG_buddy (1u << 1)    /* head of a free block on a free list */
+#define PG_reported (1u << 2) /* with PG_buddy: the host has discarded it */
+#define PG_head (1u << 3)     /* head of an allocated block */
+#define PG_pcp (1u << 4)      /* on a per-CPU list */
+#define PG_isolated (1u << 5) /* pulled off the free lists for reporting */
+
+/*
+ * One per 4 KiB frame.  Only block heads carry state: the frames inside a free
+ * or allocated block have flags 0.
+ *
+ * @flags, @order, @next and @prev of a PG_buddy or PG_isolated head are
+ * protected by its zone's lock; of a PG_pcp page by the per-CPU list's lock;
+ * of a PG_head page by whoever allocated it.
+ */
+struct page {
+	uint16_t flags;
+	uint8_t order;	     /* block order when PG_buddy/PG_head/PG_isolated */
+	uint8_t migratetype; /* the list it was taken from (PG_pcp, PG_isolated) */
+	uint32_t next;	     /* list links, frame numbers; PFN_NONE ends */
+	uint32_t prev;
+	uint32_t private;
+};
+_Static_assert(sizeof(struct page) == 16, "struct page is 16 bytes");
+
+/*
+ * A free list in index form.  Invariant: frames head..(boundary's prev) are
+ * unreported, boundary..tail are PG_reported; boundary == PFN_NONE when the
+ * list holds no reported block.  @nr counts the blocks.
+ */
+struct free_list {
+	uint32_t head;
+	uint32_t tail;
+	uint32_t boundary;
+	uint32_t nr;
+};
+
+struct free_area {
+	struct free_list free_list[MIGRATE_TYPES];
+	uint64_t nr_free; /* blocks of this order over all migratetypes */
+};
+
+/*
+ * Per-CPU lists of order-0 frames.  @lock protects every field; it nests
+ * inside nothing and the zone lock nests inside it (mm/README.md).
+ */
+struct per_cpu_pages {
+	struct spinlock lock;
+	unsigned int count; /* frames on all three lists */
+	unsigned int high;  /* flush a batch back to the zone above this */
+	unsigned int batch; /* frames moved per refill or flush */
+	uint32_t head[MIGRATE_PCPTYPES];
+} __attribute__((aligned(64)));
+
+enum zone_flags {
+	ZONE_REPORTING_REQUESTED, /* unreported blocks passed the high-water mark */
+	ZONE_REPORTING_ACTIVE,	  /* the worker is in this zone's cycle */
+};
+
+struct pglist_data;
+
+/*
+ * @lock protects @free_area, @free_pages, @reported_blocks and the list state
+ * of every free block in the zone.  @flags is atomic: the free path tests it
+ * under the zone lock, the reporting worker sets and clears it.
+ */
+struct zone {
+	struct spinlock lock;
+	const char *name;
+	struct pglist_data *zone_pgdat;
+	uint32_t zone_start_pfn;
+	uint32_t spanned_pages;
+	uint64_t managed_pages; /* frames handed to the buddy allocator */
+	atomic_uint_fast64_t free_pages; /* written under @lock, read racily */
+	uint64_t watermark[NR_WMARK];
+	atomic_ulong flags;
+	struct free_area free_area[MAX_ORDER];
+	/*
+	 * Reported blocks per order, kept apart from free_area so that the
+	 * reporting worker's updates do not share a cache line with the lists
+	 * the allocator walks (seed 000's reason).  Protected by @lock.
+	 */
+	uint64_t reported_blocks[MAX_ORDER] __attribute__((aligned(64)));
+	struct per_cpu_pages pcp[MAX_NR_CPUS];
+};
+
+struct page_reporting_dev_info;
+
+struct pglist_data {
+	struct zone node_zones[MAX_NR_ZONES];
+	unsigned int nr_zones;
+	unsigned int nr_cpus;
+	uint64_t node_spanned_pages;
+	uint64_t reserved_pages;
+	void *ram;		 /* where pfn 0 is mapped */
+	struct page *memmap;	 /* node_spanned_pages entries */
+	uint8_t *pageblock_mt;	 /* one per pageblock; writes under zone lock */
+	/* the registered reporting device, or NULL; see page_reporting.c */
+	_Atomic(struct page_reporting_dev_info *) prdev;
+	atomic_uint reporting_order; /* MAX_ORDER while no device is registered */
+	atomic_uint reporting_hwm;
+};
+
+static inline struct page *pfn_to_page(const struct pglist_data *pgdat,
+				       uint32_t pfn)
+{
+	return &pgdat->memmap[pfn];
+}
+
+static inline uint32_t page_to_pfn(const struct pglist_data *pgdat,
+				   const struct page *page)
+{
+	return (uint32_t)(page - pgdat->memmap);
+}
+
+static inline void *page_address(const struct pglist_data *pgdat,
+				 const struct page *page)
+{
+	return (char *)pgdat->ram + ((uintptr_t)page_to_pfn(pgdat, page)
+				     << PAGE_SHIFT);
+}
+
+static inline uint64_t page_to_phys(const struct pglist_data *pgdat,
+				    const struct page *page)
+{
+	return (uint64_t)page_to_pfn(pgdat, page) << PAGE_SHIFT;
+}
+
+/* Return: the page whose frame holds @addr, or NULL outside the node. */
+struct page *virt_to_page(const struct pglist_data *pgdat, const void *addr);
+
+static inline struct zone *page_zone(struct pglist_data *pgdat, uint32_t pfn)
+{
+	for (unsigned int i = pgdat->nr_zones; i-- > 0;)
+		if (pfn >= pgdat->node_zones[i].zone_start_pfn)
+			return &pgdat->node_zones[i];
+	return &pgdat->node_zones[0];
+}
+
+static inline enum migratetype get_pageblock_migratetype(
+	const struct pglist_data *pgdat, uint32_t pfn)
+{
+	return (enum migratetype)pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER];
+}
+
+static inline bool zone_flag_test(struct zone *zone, enum zone_flags bit)
+{
+	return atomic_load_explicit(&zone->flags, memory_order_relaxed) &
+	       (1ul << bit);
+}
+
+static inline void zone_flag_set(struct zone *zone, enum zone_flags bit)
+{
+	atomic_fetch_or_explicit(&zone->flags, 1ul << bit,
+				 memory_order_relaxed);
+}
+
+static inline void zone_flag_clear(struct zone *zone, enum zone_flags bit)
+{
+	atomic_fetch_and_explicit(&zone->flags, ~(1ul << bit),
+				  memory_order_relaxed);
+}
+
+static inline uint64_t zone_free_pages(struct zone *zone)
+{
+	return atomic_load_explicit(&zone->free_pages, memory_order_relaxed);
+}
+
+#endif

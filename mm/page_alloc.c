@@ -1,0 +1,851 @@
+/*
+ * page_alloc.c - the buddy allocator.
+ *
+ * Free memory is kept as naturally aligned blocks of 2^order frames on
+ * free_area[order].free_list[migratetype].  Allocation takes the smallest
+ * block that fits and splits it ("expand"); freeing merges a block with its
+ * buddy (pfn ^ 2^order) for as long as the buddy is free at the same order.
+ * Each 2 MiB pageblock has a migratetype; a request that finds nothing of its
+ * own type falls back to another type, and when the block it takes is large
+ * it steals the whole pageblock, so that types stay grouped.  Order-0
+ * requests go through per-CPU lists that move frames to and from the zone in
+ * batches, so the zone lock is taken once per batch.
+ *
+ * Invariants (checked by buddy_check()):
+ *   free_area[o].nr_free == sum over mt of free_list[mt].nr
+ *   zone->free_pages == sum over o of nr_free[o] << o
+ *   zone->reported_blocks[o] == PG_reported blocks of order o
+ *   no two free buddies of one order are both on the lists
+ *   each list: unreported blocks, then from @boundary on Reported ones
+ */
+#include "mm/internal.h"
+
+const char *const migratetype_names[MIGRATE_TYPES] = {
+	[MIGRATE_UNMOVABLE] = "unmovable",
+	[MIGRATE_MOVABLE] = "movable",
+	[MIGRATE_RECLAIMABLE] = "reclaimable",
+	[MIGRATE_ISOLATE] = "isolate",
+};
+
+/* Where a request of one type looks when its own lists are empty. */
+static const enum migratetype fallbacks[MIGRATE_PCPTYPES][2] = {
+	[MIGRATE_UNMOVABLE] = { MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE },
+	[MIGRATE_MOVABLE] = { MIGRATE_RECLAIMABLE, MIGRATE_UNMOVABLE },
+	[MIGRATE_RECLAIMABLE] = { MIGRATE_UNMOVABLE, MIGRATE_MOVABLE },
+};
+
+/*
+ * Per-CPU list sizes, Linux's defaults: a batch amortises one zone-lock round
+ * trip over 63 frames; high at 6 batches keeps ~1.5 MiB per CPU warm.
+ */
+#define PCP_BATCH 63
+#define PCP_HIGH (6 * PCP_BATCH)
+
+/* ---- free lists (zone lock held) ---- */
+
+static void free_list_add_head(struct pglist_data *pgdat, struct free_list *l,
+			       uint32_t pfn)
+{
+	struct page *page = pfn_to_page(pgdat, pfn);
+
+	page->prev = PFN_NONE;
+	page->next = l->head;
+	if (l->head != PFN_NONE)
+		pfn_to_page(pgdat, l->head)->prev = pfn;
+	else
+		l->tail = pfn;
+	l->head = pfn;
+	l->nr++;
+}
+
+/* Insert in front of the boundary: the new block becomes the boundary. */
+static void free_list_add_reported(struct pglist_data *pgdat,
+				   struct free_list *l, uint32_t pfn)
+{
+	struct page *page = pfn_to_page(pgdat, pfn);
+	uint32_t next = l->boundary;
+	uint32_t prev = next == PFN_NONE ? l->tail : pfn_to_page(pgdat, next)->prev;
+
+	page->next = next;
+	page->prev = prev;
+	if (prev == PFN_NONE)
+		l->head = pfn;
+	else
+		pfn_to_page(pgdat, prev)->next = pfn;
+	if (next == PFN_NONE)
+		l->tail = pfn;
+	else
+		pfn_to_page(pgdat, next)->prev = pfn;
+	l->boundary = pfn;
+	l->nr++;
+}
+
+static void free_list_del(struct pglist_data *pgdat, struct free_list *l,
+			  uint32_t pfn)
+{
+	struct page *page = pfn_to_page(pgdat, pfn);
+
+	if (l->boundary == pfn)
+		l->boundary = page->next;
+	if (page->prev == PFN_NONE)
+		l->head = page->next;
+	else
+		pfn_to_page(pgdat, page->prev)->next = page->next;
+	if (page->next == PFN_NONE)
+		l->tail = page->prev;
+	else
+		pfn_to_page(pgdat, page->next)->prev = page->prev;
+	page->next = page->prev = PFN_NONE;
+	l->nr--;
+}
+
+static void zone_add_free_block_locked(struct zone *zone, uint32_t pfn,
+				       unsigned int order, enum migratetype mt,
+				       bool reported)
+{
+	struct pglist_data *pgdat = zone->zone_pgdat;
+	struct page *page = pfn_to_page(pgdat, pfn);
+	struct free_area *area = &zone->free_area[order];
+
+	page->order = (uint8_t)order;
+	page->migratetype = (uint8_t)mt;
+	if (reported) {
+		page->flags = PG_buddy | PG_reported;
+		free_list_add_reported(pgdat, &area->free_list[mt], pfn);
+		zone->reported_blocks[order]++;
+	} else {
+		page->flags = PG_buddy;
+		free_list_add_head(pgdat, &area->free_list[mt], pfn);
+	}
+	area->nr_free++;
+	atomic_store_explicit(&zone->free_pages,
+			      zone_free_pages(zone) + (1ull << order),
+			      memory_order_relaxed);
+}
+
+void zone_del_free_block_locked(struct zone *zone, uint32_t pfn,
+				unsigned int order)
+{
+	struct pglist_data *pgdat = zone->zone_pgdat;
+	struct page *page = pfn_to_page(pgdat, pfn);
+	struct free_area *area = &zone->free_area[order];
+
+	MM_ASSERT_HELD(&zone->lock);
+	free_list_del(pgdat, &area->free_list[page->migratetype], pfn);
+	if (page->flags & PG_reported)
+		zone->reported_blocks[order]--;
+	page->flags = 0;
+	area->nr_free--;
+	atomic_store_explicit(&zone->free_pages,
+			      zone_free_pages(zone) - (1ull << order),
+			      memory_order_relaxed);
+}
+
+static bool zone_spans_block(const struct zone *zone, uint32_t pfn,
+			     unsigned int order)
+{
+	return pfn >= zone->zone_start_pfn &&
+	       (uint64_t)pfn + (1ull << order) <=
+		       (uint64_t)zone->zone_start_pfn + zone->spanned_pages;
+}
+
+/* @pfn is the head of a free block of @order in @zone. */
+static bool page_is_buddy(struct zone *zone, uint32_t pfn, unsigned int order)
+{
+	const struct page *page;
+
+	if (!zone_spans_block(zone, pfn, order))
+		return false;
+	page = pfn_to_page(zone->zone_pgdat, pfn);
+	return (page->flags & PG_buddy) && page->order == order;
+}
+
+void zone_free_block_locked(struct zone *zone, uint32_t pfn, unsigned int order,
+			    bool reported, bool notify)
+{
+	struct pglist_data *pgdat = zone->zone_pgdat;
+	enum migratetype mt = get_pageblock_migratetype(pgdat, pfn);
+
+	MM_ASSERT_HELD(&zone->lock);
+	while (order < MAX_ORDER - 1) {
+		uint32_t buddy = pfn ^ (1u << order);
+		struct page *bp;
+
+		if (!page_is_buddy(zone, buddy, order))
+			break;
+		bp = pfn_to_page(pgdat, buddy);
+		/* Isolated pageblocks do not merge with others. */
+		if (order >= PAGEBLOCK_ORDER &&
+		    (mt == MIGRATE_ISOLATE) !=
+			    (get_pageblock_migratetype(pgdat, buddy) ==
+			     MIGRATE_ISOLATE))
+			break;
+		reported = reported && (bp->flags & PG_reported);
+		zone_del_free_block_locked(zone, buddy, order);
+		pfn &= ~(1u << order);
+		order++;
+	}
+	mt = get_pageblock_migratetype(pgdat, pfn);
+	zone_add_free_block_locked(zone, pfn, order, mt, reported);
+	if (notify && !reported)
+		page_reporting_notify_free(zone, order);
+}
+
+/*
+ * Split a block of order @high taken for a request of order @low: the upper
+ * halves go back on the lists.  Halves of a Reported block are still
+ * discarded memory, so those at or above the reporting order stay Reported;
+ * smaller ones lose the mark, which only costs a later report.
+ */
+static void expand(struct zone *zone, uint32_t pfn, unsigned int low,
+		   unsigned int high, enum migratetype mt, bool reported)
+{
+	unsigned int rorder = atomic_load_explicit(
+		&zone->zone_pgdat->reporting_order, memory_order_relaxed);
+
+	while (high > low) {
+		high--;
+		zone_add_free_block_locked(zone, pfn + (1u << high), high, mt,
+					   reported && high >= rorder);
+	}
+}
+
+/* Return: the head of a block of @order from @mt's lists, or PFN_NONE. */
+static uint32_t rmqueue_smallest(struct zone *zone, unsigned int order,
+				 enum migratetype mt)
+{
+	for (unsigned int o = order; o < MAX_ORDER; o++) {
+		struct free_list *l = &zone->free_area[o].free_list[mt];
+		uint32_t pfn = l->head;
+		bool reported;
+
+		if (pfn == PFN_NONE)
+			continue;
+		reported = pfn_to_page(zone->zone_pgdat, pfn)->flags & PG_reported;
+		zone_del_free_block_locked(zone, pfn, o);
+		expand(zone, pfn, order, o, mt, reported);
+		return pfn;
+	}
+	return PFN_NONE;
+}
+
+static void set_pageblock_migratetype(struct pglist_data *pgdat, uint32_t pfn,
+				      enum migratetype mt)
+{
+	pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER] = (uint8_t)mt;
+}
+
+/* Move every free block inside @pfn's pageblock to @mt's lists. */
+static void move_freepages_block(struct zone *zone, uint32_t pfn,
+				 enum migratetype mt)
+{
+	struct pglist_data *pgdat = zone->zone_pgdat;
+	uint32_t start = pfn & ~(uint32_t)(PAGEBLOCK_NR_PAGES - 1);
+	uint32_t end = start + PAGEBLOCK_NR_PAGES;
+
+	if (start < zone->zone_start_pfn)
+		start = zone->zone_start_pfn;
+	if (end > zone->zone_start_pfn + zone->spanned_pages)
+		end = zone->zone_start_pfn + zone->spanned_pages;
+	for (uint32_t p = start; p < end;) {
+		struct page *page = pfn_to_page(pgdat, p);
+		unsigned int order;
+		bool reported;
+
+		if (!(page->flags & PG_buddy)) {
+			p++;
+			continue;
+		}
+		order = page->order;
+		reported = page->flags & PG_reported;
+		zone_del_free_block_locked(zone, p, order);
+		zone_add_free_block_locked(zone, p, order, mt, reported);
+		p += 1u << order;
+	}
+}
+
+/*
+ * Take a block from another type's lists, largest first so that the type
+ * that loses memory loses it in big pieces.  A block of at least half a
+ * pageblock claims its whole pageblock (all of them, for a block larger than
+ * one) for @start_mt.
+ */
+static uint32_t rmqueue_fallback(struct zone *zone, unsigned int order,
+				 enum migratetype start_mt)
+{
+	struct pglist_data *pgdat = zone->zone_pgdat;
+
+	for (unsigned int o = MAX_ORDER; o-- > order;) {
+		for (unsigned int i = 0; i < 2; i++) {
+			enum migratetype fmt = fallbacks[start_mt][i];
+			uint32_t pfn = zone->free_area[o].free_list[fmt].head;
+
+			if (pfn == PFN_NONE)
+				continue;
+			if (o >= PAGEBLOCK_ORDER) {
+				for (uint32_t b = 0; b < (1u << o);
+				     b += PAGEBLOCK_NR_PAGES)
+					set_pageblock_migratetype(pgdat, pfn + b,
+								  start_mt);
+				move_freepages_block(zone, pfn, start_mt);
+				return rmqueue_smallest(zone, order, start_mt);
+			}
+			if (o >= PAGEBLOCK_ORDER / 2) {
+				set_pageblock_migratetype(pgdat, pfn, start_mt);
+				move_freepages_block(zone, pfn, start_mt);
+				return rmqueue_smallest(zone, order, start_mt);
+			}
+			return rmqueue_smallest(zone, order, fmt);
+		}
+	}
+	return PFN_NONE;
+}
+
+static uint32_t rmqueue_locked(struct zone *zone, unsigned int order,
+			       enum migratetype mt)
+{
+	uint32_t pfn = rmqueue_smallest(zone, order, mt);
+
+	if (pfn == PFN_NONE)
+		pfn = rmqueue_fallback(zone, order, mt);
+	return pfn;
+}
+
+/* ---- per-CPU lists ---- */
+
+static struct per_cpu_pages *this_cpu_pcp(struct zone *zone)
+{
+	return &zone->pcp[platform_cpu_id() % zone->zone_pgdat->nr_cpus];
+}
+
+static void pcp_push(struct pglist_data *pgdat, struct per_cpu_pages *pcp,
+		     uint32_t pfn, enum migratetype mt)
+{
+	struct page *page = pfn_to_page(pgdat, pfn);
+
+	page->flags = PG_pcp;
+	page->order = 0;
+	page->migratetype = (uint8_t)mt;
+	page->next = pcp->head[mt];
+	pcp->head[mt] = pfn;
+	pcp->count++;
+}
+
+static uint32_t pcp_pop(struct pglist_data *pgdat, struct per_cpu_pages *pcp,
+			enum migratetype mt)
+{
+	uint32_t pfn = pcp->head[mt];
+	struct page *page;
+
+	if (pfn == PFN_NONE)
+		return PFN_NONE;
+	page = pfn_to_page(pgdat, pfn);
+	pcp->head[mt] = page->next;
+	page->next = PFN_NONE;
+	page->flags = 0;
+	pcp->count--;
+	return pfn;
+}
+
+/* Give up to @count frames back to the zone, taking the types in turn. */
+static void free_pcppages_bulk(struct zone *zone, struct per_cpu_pages *pcp,
+			       unsigned int count)
+{
+	struct pglist_data *pgdat = zone->zone_pgdat;
+	unsigned int mt = 0, empty = 0;
+
+	MM_ASSERT_HELD(&pcp->lock);
+	spin_lock(&zone->lock);
+	while (count && pcp->count && empty < MIGRATE_PCPTYPES) {
+		uint32_t pfn = pcp_pop(pgdat, pcp, (enum migratetype)mt);
+
+		mt = (mt + 1) % MIGRATE_PCPTYPES;
+		if (pfn == PFN_NONE) {
+			empty++;
+			continue;
+		}
+		empty = 0;
+		zone_free_block_locked(zone, pfn, 0, false, true);
+		count--;
+	}
+	spin_unlock(&zone->lock);
+}
+
+static uint32_t rmqueue_pcplist(struct zone *zone, enum migratetype mt)
+{
+	struct pglist_data *pgdat = zone->zone_pgdat;
+	struct per_cpu_pages *pcp = this_cpu_pcp(zone);
+	uint32_t pfn;
+
+	spin_lock(&pcp->lock);
+	if (pcp->head[mt] == PFN_NONE) {
+		spin_lock(&zone->lock);
+		for (unsigned int i = 0; i < pcp->batch; i++) {
+			uint32_t p = rmqueue_locked(zone, 0, mt);
+
+			if (p == PFN_NONE)
+				break;
+			pcp_push(pgdat, pcp, p, mt);
+		}
+		spin_unlock(&zone->lock);
+	}
+	pfn = pcp_pop(pgdat, pcp, mt);
+	spin_unlock(&pcp->lock);
+	return pfn;
+}
+
+void drain_all_pages(struct pglist_data *pgdat)
+{
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+		struct zone *zone = &pgdat->node_zones[z];
+
+		for (unsigned int c = 0; c < pgdat->nr_cpus; c++) {
+			struct per_cpu_pages *pcp = &zone->pcp[c];
+
+			spin_lock(&pcp->lock);
+			free_pcppages_bulk(zone, pcp, pcp->count);
+			spin_unlock(&pcp->lock);
+		}
+	}
+}
+
+/* ---- allocation ---- */
+
+static enum migratetype gfp_migratetype(unsigned int gfp)
+{
+	if (gfp & GFP_MOVABLE)
+		return MIGRATE_MOVABLE;
+	if (gfp & GFP_RECLAIMABLE)
+		return MIGRATE_RECLAIMABLE;
+	return MIGRATE_UNMOVABLE;
+}
+
+static bool zone_watermark_ok(struct zone *zone, unsigned int order,
+			      uint64_t mark)
+{
+	uint64_t free = zone_free_pages(zone);
+
+	return free >= mark + (1ull << order);
+}
+
+static void *mm_memset(void *dst, int c, size_t n)
+{
+	unsigned char *p = dst;
+
+	while (n--)
+		*p++ = (unsigned char)c;
+	return dst;
+}
+
+struct page *alloc_pages(struct pglist_data *pgdat, unsigned int gfp,
+			 unsigned int order)
+{
+	enum migratetype mt = gfp_migratetype(gfp);
+	/* Zones in the order they are tried: the most plentiful first. */
+	unsigned int first = (gfp & GFP_LOW) ? ZONE_LOW : pgdat->nr_zones - 1;
+
+	if (order >= MAX_ORDER)
+		return NULL;
+	for (unsigned int wmark = WMARK_LOW + 1; wmark-- > WMARK_MIN;) {
+		for (unsigned int z = first + 1; z-- > 0;) {
+			struct zone *zone = &pgdat->node_zones[z];
+			uint32_t pfn;
+			struct page *page;
+
+			if (!zone->managed_pages ||
+			    !zone_watermark_ok(zone, order, zone->watermark[wmark]))
+				continue;
+			if (order == 0) {
+				pfn = rmqueue_pcplist(zone, mt);
+			} else {
+				spin_lock(&zone->lock);
+				pfn = rmqueue_locked(zone, order, mt);
+				spin_unlock(&zone->lock);
+			}
+			if (pfn == PFN_NONE)
+				continue;
+			page = pfn_to_page(pgdat, pfn);
+			page->order = (uint8_t)order;
+			page->migratetype = (uint8_t)mt;
+			/* Published by the CAS in free_pages(). */
+			__atomic_store_n(&page->flags, PG_head, __ATOMIC_RELEASE);
+			if (gfp & GFP_ZERO)
+				mm_memset(page_address(pgdat, page), 0,
+					  PAGE_SIZE << order);
+			return page;
+		}
+	}
+	return NULL;
+}
+
+/* ---- free ---- */
+
+static int free_pages_bad(uint32_t pfn, unsigned int order, uint16_t flags,
+			  unsigned int held_order)
+{
+	const char *why;
+
+	if (flags & PG_isolated)
+		why = "block is out for reporting";
+	else if (flags & (PG_buddy | PG_pcp))
+		why = "double free: frame is already free";
+	else if (flags & PG_reserved)
+		why = "frame is reserved";
+	else if (!(flags & PG_head))
+		why = "frame is not the head of an allocated block";
+	else
+		why = "order does not match the allocation";
+	platform_bad_state("free_pages: pfn %#x order %u: %s (flags %#x, order %u)",
+			   pfn, order, why, flags, held_order);
+	return -GMM_EINVAL;
+}
+
+int free_pages(struct pglist_data *pgdat, struct page *page, unsigned int order)
+{
+	uint32_t pfn;
+	uint16_t flags = PG_head;
+	struct zone *zone;
+
+	if (page < pgdat->memmap ||
+	    page >= pgdat->memmap + pgdat->node_spanned_pages) {
+		platform_bad_state("free_pages: %p is not a page of this node",
+				   (void *)page);
+		return -GMM_EINVAL;
+	}
+	pfn = page_to_pfn(pgdat, page);
+	if (order >= MAX_ORDER) {
+		platform_bad_state("free_pages: pfn %#x: order %u out of range",
+				   pfn, order);
+		return -GMM_EINVAL;
+	}
+	if (page->order != order ||
+	    !__atomic_compare_exchange_n(&page->flags, &flags, 0, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return free_pages_bad(pfn, order,
+				      __atomic_load_n(&page->flags,
+						      __ATOMIC_ACQUIRE),
+				      page->order);
+	/* The CAS made this thread the block's only owner. */
+	zone = page_zone(pgdat, pfn);
+	if (order == 0 &&
+	    get_pageblock_migratetype(pgdat, pfn) != MIGRATE_ISOLATE) {
+		struct per_cpu_pages *pcp = this_cpu_pcp(zone);
+		enum migratetype mt = get_pageblock_migratetype(pgdat, pfn);
+
+		spin_lock(&pcp->lock);
+		pcp_push(pgdat, pcp, pfn, mt);
+		if (pcp->count >= pcp->high)
+			free_pcppages_bulk(zone, pcp, pcp->batch);
+		spin_unlock(&pcp->lock);
+		return 0;
+	}
+	spin_lock(&zone->lock);
+	zone_free_block_locked(zone, pfn, order, false, true);
+	spin_unlock(&zone->lock);
+	return 0;
+}
+
+/* ---- boot ---- */
+
+struct page *virt_to_page(const struct pglist_data *pgdat, const void *addr)
+{
+	uintptr_t off = (uintptr_t)addr - (uintptr_t)pgdat->ram;
+
+	if ((uintptr_t)addr < (uintptr_t)pgdat->ram ||
+	    (off >> PAGE_SHIFT) >= pgdat->node_spanned_pages)
+		return NULL;
+	return pfn_to_page(pgdat, (uint32_t)(off >> PAGE_SHIFT));
+}
+
+/*
+ * Watermarks as Linux sizes them: min_free_kbytes = sqrt(16 * RAM in KiB),
+ * shared out by zone size; low and high sit 1/4 and 1/2 of min above it.
+ */
+static uint64_t isqrt(uint64_t x)
+{
+	uint64_t r = 0, bit = 1ull << 62;
+
+	while (bit > x)
+		bit >>= 2;
+	while (bit) {
+		if (x >= r + bit) {
+			x -= r + bit;
+			r = (r >> 1) + bit;
+		} else {
+			r >>= 1;
+		}
+		bit >>= 2;
+	}
+	return r;
+}
+
+static void setup_watermarks(struct pglist_data *pgdat)
+{
+	uint64_t managed = 0, min_pages;
+
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++)
+		managed += pgdat->node_zones[z].managed_pages;
+	min_pages = isqrt(managed * (PAGE_SIZE / 1024) * 16) / (PAGE_SIZE / 1024);
+	if (min_pages < 32)
+		min_pages = 32;
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+		struct zone *zone = &pgdat->node_zones[z];
+		uint64_t min = managed ? min_pages * zone->managed_pages / managed : 0;
+
+		zone->watermark[WMARK_MIN] = min;
+		zone->watermark[WMARK_LOW] = min + min / 4;
+		zone->watermark[WMARK_HIGH] = min + min / 2;
+	}
+}
+
+static void zone_init(struct pglist_data *pgdat, struct zone *zone,
+		      const char *name, uint32_t start, uint32_t pages)
+{
+	spin_lock_init(&zone->lock);
+	zone->name = name;
+	zone->zone_pgdat = pgdat;
+	zone->zone_start_pfn = start;
+	zone->spanned_pages = pages;
+	atomic_init(&zone->free_pages, 0);
+	atomic_init(&zone->flags, 0);
+	for (unsigned int o = 0; o < MAX_ORDER; o++) {
+		for (unsigned int mt = 0; mt < MIGRATE_TYPES; mt++)
+			zone->free_area[o].free_list[mt] = (struct free_list){
+				PFN_NONE, PFN_NONE, PFN_NONE, 0
+			};
+		zone->free_area[o].nr_free = 0;
+		zone->reported_blocks[o] = 0;
+	}
+	for (unsigned int c = 0; c < MAX_NR_CPUS; c++) {
+		struct per_cpu_pages *pcp = &zone->pcp[c];
+
+		spin_lock_init(&pcp->lock);
+		pcp->count = 0;
+		pcp->high = PCP_HIGH;
+		pcp->batch = PCP_BATCH;
+		for (unsigned int mt = 0; mt < MIGRATE_PCPTYPES; mt++)
+			pcp->head[mt] = PFN_NONE;
+	}
+}
+
+/* Free [start, end) of @zone in the largest aligned blocks that fit. */
+static void zone_free_range(struct zone *zone, uint32_t start, uint32_t end)
+{
+	spin_lock(&zone->lock);
+	while (start < end) {
+		unsigned int order = MAX_ORDER - 1;
+
+		while ((start & ((1u << order) - 1)) ||
+		       start + (1u << order) > end)
+			order--;
+		zone_free_block_locked(zone, start, order, false, false);
+		zone->managed_pages += 1u << order;
+		start += 1u << order;
+	}
+	spin_unlock(&zone->lock);
+}
+
+int mm_init(const struct mm_boot_params *params, struct pglist_data **out)
+{
+	uint64_t nr_pages = params->ram_bytes >> PAGE_SHIFT;
+	uint64_t low = params->low_zone_bytes ? params->low_zone_bytes
+					      : 16ull << 20;
+	uint64_t nr_blocks, meta, reserved;
+	struct pglist_data *pgdat;
+	uint32_t low_end;
+	char *p;
+
+	if (!params->ram || ((uintptr_t)params->ram & (PAGE_SIZE - 1)) ||
+	    (params->ram_bytes & (PAGE_SIZE - 1)) || nr_pages >= PFN_NONE ||
+	    params->nr_cpus < 1 || params->nr_cpus > MAX_NR_CPUS ||
+	    (low & (PAGE_SIZE - 1)) || low > params->ram_bytes / 2)
+		return -GMM_EINVAL;
+	nr_blocks = (nr_pages + PAGEBLOCK_NR_PAGES - 1) >> PAGEBLOCK_ORDER;
+	meta = sizeof(struct pglist_data) + nr_pages * sizeof(struct page) +
+	       nr_blocks;
+	reserved = (meta + PAGE_SIZE - 1) >> PAGE_SHIFT;
+	if (reserved + MAX_ORDER_NR_PAGES > nr_pages)
+		return -GMM_EINVAL;
+
+	p = params->ram;
+	pgdat = (struct pglist_data *)p;
+	p += sizeof(*pgdat);
+	pgdat->memmap = (struct page *)p;
+	p += nr_pages * sizeof(struct page);
+	pgdat->pageblock_mt = (uint8_t *)p;
+	pgdat->ram = params->ram;
+	pgdat->node_spanned_pages = nr_pages;
+	pgdat->reserved_pages = reserved;
+	pgdat->nr_cpus = params->nr_cpus;
+	pgdat->nr_zones = MAX_NR_ZONES;
+	atomic_init(&pgdat->prdev, NULL);
+	atomic_init(&pgdat->reporting_order, MAX_ORDER);
+	atomic_init(&pgdat->reporting_hwm, PAGE_REPORTING_HWM);
+
+	for (uint64_t i = 0; i < nr_pages; i++)
+		pgdat->memmap[i] = (struct page){ (uint16_t)(i < reserved ? PG_reserved : 0),
+						  0, 0, PFN_NONE, PFN_NONE, 0 };
+	for (uint64_t b = 0; b < nr_blocks; b++)
+		pgdat->pageblock_mt[b] = (b << PAGEBLOCK_ORDER) < reserved
+						 ? MIGRATE_UNMOVABLE
+						 : MIGRATE_MOVABLE;
+
+	low_end = (uint32_t)(low >> PAGE_SHIFT);
+	zone_init(pgdat, &pgdat->node_zones[ZONE_LOW], "Low", 0, low_end);
+	zone_init(pgdat, &pgdat->node_zones[ZONE_NORMAL], "Normal", low_end,
+		  (uint32_t)(nr_pages - low_end));
+	if (reserved < low_end)
+		zone_free_range(&pgdat->node_zones[ZONE_LOW], (uint32_t)reserved,
+				low_end);
+	zone_free_range(&pgdat->node_zones[ZONE_NORMAL],
+			(uint32_t)(reserved > low_end ? reserved : low_end),
+			(uint32_t)nr_pages);
+	setup_watermarks(pgdat);
+	*out = pgdat;
+	return 0;
+}
+
+uint64_t pgdat_free_pages(struct pglist_data *pgdat)
+{
+	uint64_t free = 0;
+
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++)
+		free += zone_free_pages(&pgdat->node_zones[z]);
+	return free;
+}
+
+/* ---- statistics and validation ---- */
+
+void zone_get_stats(struct zone *zone, struct zone_stats *st)
+{
+	struct pglist_data *pgdat = zone->zone_pgdat;
+
+	*st = (struct zone_stats){ 0 };
+	for (unsigned int c = 0; c < pgdat->nr_cpus; c++) {
+		spin_lock(&zone->pcp[c].lock);
+		st->pcp_pages += zone->pcp[c].count;
+		spin_unlock(&zone->pcp[c].lock);
+	}
+	spin_lock(&zone->lock);
+	st->managed_pages = zone->managed_pages;
+	st->free_pages = zone_free_pages(zone);
+	for (unsigned int w = 0; w < NR_WMARK; w++)
+		st->watermark[w] = zone->watermark[w];
+	for (unsigned int o = 0; o < MAX_ORDER; o++) {
+		st->reported_pages += zone->reported_blocks[o] << o;
+		for (unsigned int mt = 0; mt < MIGRATE_TYPES; mt++) {
+			const struct free_list *l = &zone->free_area[o].free_list[mt];
+
+			st->free_blocks[o][mt] = l->nr;
+			for (uint32_t p = l->boundary; p != PFN_NONE;
+			     p = pfn_to_page(pgdat, p)->next)
+				st->reported_blocks[o][mt]++;
+		}
+	}
+	spin_unlock(&zone->lock);
+}
+
+#define CHECK(cond, ...)                                                       \
+	do {                                                                   \
+		if (!(cond)) {                                                 \
+			platform_bad_state(__VA_ARGS__);                       \
+			return -GMM_EUCLEAN;                                   \
+		}                                                              \
+	} while (0)
+
+static int free_list_check(struct zone *zone, unsigned int o, unsigned int mt,
+			   uint64_t *reported)
+{
+	struct pglist_data *pgdat = zone->zone_pgdat;
+	const struct free_list *l = &zone->free_area[o].free_list[mt];
+	uint32_t prev = PFN_NONE, n = 0;
+	bool past_boundary = false;
+
+	for (uint32_t p = l->head; p != PFN_NONE; p = pfn_to_page(pgdat, p)->next) {
+		const struct page *page = pfn_to_page(pgdat, p);
+		uint32_t buddy = p ^ (1u << o);
+
+		CHECK(n < zone->spanned_pages, "%s order %u %s: list loops",
+		      zone->name, o, migratetype_names[mt]);
+		CHECK(page->prev == prev, "pfn %#x: prev %#x, expected %#x", p,
+		      page->prev, prev);
+		CHECK(page->flags & PG_buddy, "pfn %#x on a free list without PG_buddy", p);
+		CHECK(page->order == o && page->migratetype == mt,
+		      "pfn %#x: order %u type %u on list order %u type %u", p,
+		      page->order, page->migratetype, o, mt);
+		CHECK(!(p & ((1u << o) - 1)) && zone_spans_block(zone, p, o),
+		      "pfn %#x: order-%u block misaligned or outside zone %s", p,
+		      o, zone->name);
+		if (p == l->boundary)
+			past_boundary = true;
+		CHECK(!!(page->flags & PG_reported) == past_boundary,
+		      "pfn %#x order %u: %s block on the %s side of the boundary",
+		      p, o, past_boundary ? "unreported" : "reported",
+		      past_boundary ? "reported" : "unreported");
+		if (past_boundary)
+			(*reported)++;
+		CHECK(o == MAX_ORDER - 1 || !page_is_buddy(zone, buddy, o) ||
+			      (o >= PAGEBLOCK_ORDER &&
+			       (get_pageblock_migratetype(pgdat, p) == MIGRATE_ISOLATE) !=
+				       (get_pageblock_migratetype(pgdat, buddy) ==
+					MIGRATE_ISOLATE)),
+		      "pfn %#x and its buddy %#x are both free at order %u", p,
+		      buddy, o);
+		prev = p;
+		n++;
+	}
+	CHECK(l->tail == prev, "%s order %u %s: tail %#x, last %#x", zone->name,
+	      o, migratetype_names[mt], l->tail, prev);
+	CHECK(n == l->nr, "%s order %u %s: nr %u, counted %u", zone->name, o,
+	      migratetype_names[mt], l->nr, n);
+	CHECK(l->boundary == PFN_NONE || past_boundary,
+	      "%s order %u %s: boundary %#x not on the list", zone->name, o,
+	      migratetype_names[mt], l->boundary);
+	return 0;
+}
+
+static int zone_check_locked(struct zone *zone)
+{
+	uint64_t free = 0;
+
+	for (unsigned int o = 0; o < MAX_ORDER; o++) {
+		uint64_t blocks = 0, reported = 0;
+
+		for (unsigned int mt = 0; mt < MIGRATE_TYPES; mt++) {
+			int err = free_list_check(zone, o, mt, &reported);
+
+			if (err)
+				return err;
+			blocks += zone->free_area[o].free_list[mt].nr;
+		}
+		CHECK(blocks == zone->free_area[o].nr_free,
+		      "%s order %u: nr_free %llu, counted %llu", zone->name, o,
+		      (unsigned long long)zone->free_area[o].nr_free,
+		      (unsigned long long)blocks);
+		CHECK(reported == zone->reported_blocks[o],
+		      "%s order %u: reported_blocks %llu, counted %llu",
+		      zone->name, o,
+		      (unsigned long long)zone->reported_blocks[o],
+		      (unsigned long long)reported);
+		free += blocks << o;
+	}
+	CHECK(free == zone_free_pages(zone), "%s: free_pages %llu, counted %llu",
+	      zone->name, (unsigned long long)zone_free_pages(zone),
+	      (unsigned long long)free);
+	return 0;
+}
+
+int buddy_check(struct pglist_data *pgdat)
+{
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+		struct zone *zone = &pgdat->node_zones[z];
+		int err;
+
+		spin_lock(&zone->lock);
+		err = zone_check_locked(zone);
+		spin_unlock(&zone->lock);
+		if (err)
+			return err;
+	}
+	return 0;
+}

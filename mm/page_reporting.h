@@ -1,0 +1,95 @@
+/*
+ * page_reporting.h - free page reporting: the interface a device implements.
+ *
+ * A device (the virtio-balloon driver, or the in-process discard device)
+ * fills in a struct page_reporting_dev_info and registers it.  The core calls
+ * @report from its worker, with no lock held, for batches of free blocks it
+ * has pulled off the free lists; the device tells its host, which discards
+ * them.  The device finds its own state with container_of() on @prdev.
+ */
+#ifndef GUESTMM_MM_PAGE_REPORTING_H
+#define GUESTMM_MM_PAGE_REPORTING_H
+
+#include "mm/mmzone.h"
+
+/* Defaults, the seeds' values (000, 004): */
+#define PAGE_REPORTING_ORDER PAGEBLOCK_ORDER
+/* A batch of 32 blocks: the seed's hard-coded scatterlist size. */
+#define PAGE_REPORTING_CAPACITY 32
+#define PAGE_REPORTING_CAPACITY_MAX 256
+/* Unreported blocks in one free_area before reporting is requested. */
+#define PAGE_REPORTING_HWM 32
+/* The seed's 2 s: long enough that a freed block is likely to stay free. */
+#define PAGE_REPORTING_DELAY_MS 2000
+/* After a failed report, retry after this, doubling up to the maximum. */
+#define PAGE_REPORTING_BACKOFF_MS 100
+#define PAGE_REPORTING_BACKOFF_MAX_MS 10000
+
+struct scatterlist {
+	struct page *page;
+	uint32_t length; /* bytes */
+};
+
+enum page_reporting_state {
+	PAGE_REPORTING_IDLE,
+	PAGE_REPORTING_REQUESTED,
+	PAGE_REPORTING_ACTIVE,
+};
+
+struct page_reporting_dev_info {
+	/*
+	 * Set by the device before page_reporting_register().  @report
+	 * returns 0, or a negative errno after which the blocks go back
+	 * unreported and the worker backs off.
+	 */
+	int (*report)(struct page_reporting_dev_info *prdev,
+		      struct scatterlist *sg, unsigned int nents);
+	unsigned int order;	/* smallest block reported */
+	unsigned int capacity;	/* blocks per report, <= CAPACITY_MAX */
+	unsigned int hwm;	/* see PAGE_REPORTING_HWM */
+	unsigned int delay_ms;	/* from request to the worker's pass */
+	bool manual;		/* no worker: the owner calls page_reporting_process() */
+
+	/* Owned by page_reporting.c from registration on. */
+	struct pglist_data *pgdat;
+	struct platform_work *work;
+	atomic_int state;	 /* enum page_reporting_state */
+	uint64_t backoff_ms;	 /* worker only */
+	struct scatterlist sg[PAGE_REPORTING_CAPACITY_MAX]; /* worker only */
+
+	/* Statistics, read racily. */
+	atomic_uint_fast64_t reports;	    /* successful report() calls */
+	atomic_uint_fast64_t reported_pages; /* frames in them */
+	atomic_uint_fast64_t failures;	    /* report() calls that failed */
+	atomic_uint_fast64_t gated;	    /* cycles stopped by the watermark gate */
+};
+
+/* Fill @prdev's settings with the defaults above; @report stays NULL. */
+void page_reporting_dev_info_init(struct page_reporting_dev_info *prdev);
+
+/*
+ * page_reporting_register - start reporting @pgdat's free memory to @prdev.
+ * Every zone is flagged as requesting reporting, so memory free at boot is
+ * reported too.
+ * Return: 0; -EBUSY when a device is registered already; -EINVAL for a
+ * missing @report or settings out of range (order below 0 or above
+ * MAX_ORDER - 1, capacity 0 or above CAPACITY_MAX); -ENOMEM when no worker
+ * could be started.
+ */
+int page_reporting_register(struct pglist_data *pgdat,
+			    struct page_reporting_dev_info *prdev);
+
+/*
+ * Stop reporting; waits for a pass in progress.  Blocks already reported keep
+ * their mark: the host has discarded them, and that stays true.
+ */
+void page_reporting_unregister(struct page_reporting_dev_info *prdev);
+
+/*
+ * One pass of the worker in the calling thread: every zone that requested
+ * reporting goes through fill, report, drain until it has nothing left.
+ * Return: 0, or the first error that @report gave.
+ */
+int page_reporting_process(struct page_reporting_dev_info *prdev);
+
+#endif

@@ -1,0 +1,104 @@
+/*
+ * platform.h - everything the memory-manager core needs from its environment.
+ *
+ * The core (mm/) is freestanding: it includes only this header and the C11
+ * freestanding headers.  Every contact with an operating system goes through
+ * the few primitives declared here, each with its preconditions stated.  The
+ * POSIX implementation lives in platform/posix/; a guest kernel supplies its
+ * own later.
+ */
+#ifndef GUESTMM_PLATFORM_H
+#define GUESTMM_PLATFORM_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Error numbers, with Linux's values, for code that may not include errno.h. */
+#define GMM_EPERM 1
+#define GMM_ENOENT 2
+#define GMM_EIO 5
+#define GMM_E2BIG 7
+#define GMM_EAGAIN 11
+#define GMM_ENOMEM 12
+#define GMM_EFAULT 14
+#define GMM_EBUSY 16
+#define GMM_EEXIST 17
+#define GMM_EINVAL 22
+#define GMM_ENOSPC 28
+#define GMM_EMLINK 31
+#define GMM_ERANGE 34
+#define GMM_ENOSYS 38
+#define GMM_ELOOP 40
+#define GMM_EPROTO 71
+#define GMM_EBADMSG 74
+#define GMM_EOVERFLOW 75
+#define GMM_EILSEQ 84
+#define GMM_EMSGSIZE 90
+#define GMM_EUCLEAN 117
+
+/*
+ * A spinlock that knows its holder, so that "the caller holds the lock" can be
+ * asserted rather than only written down.  @holder is a token of the thread
+ * that holds it (platform_thread_token()), 0 when free; it is written only by
+ * the holder and read by assertions, hence relaxed atomics.
+ */
+struct spinlock {
+	atomic_bool locked;
+	atomic_uintptr_t holder;
+};
+
+#define SPINLOCK_INIT { false, 0 }
+
+void spin_lock_init(struct spinlock *lock);
+void spin_lock(struct spinlock *lock);
+void spin_unlock(struct spinlock *lock);
+bool spin_trylock(struct spinlock *lock);
+/* True when the calling thread holds @lock. */
+bool spin_is_held(const struct spinlock *lock);
+
+/* A token unique to the calling thread and never 0. */
+uintptr_t platform_thread_token(void);
+
+/*
+ * The CPU (vCPU) the calling thread runs as.  Threads the guest runtime did not
+ * make vCPUs (a reporting worker, a test's main thread) read 0.
+ */
+unsigned int platform_cpu_id(void);
+void platform_set_cpu_id(unsigned int cpu);
+
+/* Called in a spin loop; may yield the processor after a while. */
+void platform_cpu_relax(unsigned int spins);
+
+/* Monotonic time in nanoseconds. */
+uint64_t platform_now_ns(void);
+
+/* One line to the diagnostic log (stderr on POSIX); printf-style. */
+void platform_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Invariant failures (bad page state, double free) are counted so that tests
+ * can assert that one was detected; the message goes to platform_log.
+ */
+void platform_bad_state(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+unsigned long platform_bad_state_count(void);
+/* When set, platform_bad_state() also aborts: used by stress tests. */
+void platform_bad_state_fatal(bool fatal);
+
+/*
+ * Delayed work, like the kernel's delayed_work: @fn runs on a worker thread of
+ * its own, at most one instance at a time, after the delay given to
+ * platform_work_schedule().  Scheduling work that is already pending keeps the
+ * earlier deadline.
+ */
+struct platform_work;
+typedef void (*platform_work_fn)(void *arg);
+
+/* Return: the work, or NULL when no thread or memory could be had. */
+struct platform_work *platform_work_create(platform_work_fn fn, void *arg);
+void platform_work_schedule(struct platform_work *work, uint64_t delay_ms);
+/* Cancels pending work and waits for a running instance; the work is freed. */
+void platform_work_destroy(struct platform_work *work);
+
+#endif

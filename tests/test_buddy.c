@@ -1,0 +1,289 @@
+/*
+ * test_buddy.c - the buddy allocator against a reference model: split and
+ * merge over long random sequences, migratetype fallback and pageblock
+ * stealing, per-CPU lists.
+ */
+#include "testutil.h"
+
+#define MIB (1ull << 20)
+
+struct blk {
+	struct page *page;
+	unsigned int order;
+};
+
+/* Free blocks per order, for comparing the lists' shape before and after. */
+static void snapshot(struct pglist_data *pgdat, uint64_t out[MAX_NR_ZONES][MAX_ORDER])
+{
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++)
+		for (unsigned int o = 0; o < MAX_ORDER; o++)
+			out[z][o] = pgdat->node_zones[z].free_area[o].nr_free;
+}
+
+static void test_random_against_model(void **state)
+{
+	struct test_node t;
+	uint64_t seed = test_seed(), rng = seed;
+	uint64_t before[MAX_NR_ZONES][MAX_ORDER], after[MAX_NR_ZONES][MAX_ORDER];
+	struct blk *live = calloc(100000, sizeof(*live));
+	size_t n = 0;
+	uint64_t managed;
+
+	test_node_init(&t, 64 * MIB, 2);
+	managed = node_managed_pages(t.pgdat);
+	snapshot(t.pgdat, before);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	for (unsigned long step = 0; step < 40000; step++) {
+		uint64_t r = test_rand(&rng);
+
+		platform_set_cpu_id((unsigned int)(r >> 40) % 2);
+		if (n == 0 || (r % 100 < 55 && n < 100000)) {
+			unsigned int order = (r >> 8) % 100 < 80 ? (r >> 16) % 4
+								 : (r >> 16) % MAX_ORDER;
+			unsigned int gfp = (unsigned int)((r >> 24) % 3);
+			struct page *page = alloc_pages(t.pgdat, gfp == 2 ? GFP_RECLAIMABLE : gfp, order);
+
+			if (page) {
+				CHECK_SEED((page->flags & PG_head) && page->order == order, seed, step);
+				model_alloc(&t, page, order);
+				live[n++] = (struct blk){ page, order };
+			}
+		} else if (r % 100 < 98) {
+			size_t k = (r >> 8) % n;
+
+			CHECK_SEED(free_pages(t.pgdat, live[k].page, live[k].order) == 0, seed, step);
+			model_free(&t, live[k].page, live[k].order);
+			live[k] = live[--n];
+		} else {
+			drain_all_pages(t.pgdat);
+		}
+		if (step % 16 == 0 || step < 2000) {
+			CHECK_SEED(buddy_check(t.pgdat) == 0, seed, step);
+			CHECK_SEED(pgdat_free_pages(t.pgdat) + node_pcp_pages(t.pgdat) +
+					   model_allocated_pages(&t) == managed,
+				   seed, step);
+		}
+	}
+	while (n) {
+		n--;
+		assert_int_equal(free_pages(t.pgdat, live[n].page, live[n].order), 0);
+		model_free(&t, live[n].page, live[n].order);
+	}
+	drain_all_pages(t.pgdat);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	assert_int_equal(pgdat_free_pages(t.pgdat), managed);
+	/* Everything merged back into the blocks it started as. */
+	snapshot(t.pgdat, after);
+	assert_memory_equal(before, after, sizeof(before));
+	free(live);
+	test_node_fini(&t);
+}
+
+static void test_exhaust_and_watermarks(void **state)
+{
+	struct test_node t;
+	struct blk *live = calloc(64 * MIB / PAGE_SIZE, sizeof(*live));
+	size_t n = 0;
+	struct page *page;
+
+	test_node_init(&t, 64 * MIB, 1);
+	while ((page = alloc_pages(t.pgdat, GFP_MOVABLE, 0))) {
+		model_alloc(&t, page, 0);
+		live[n++] = (struct blk){ page, 0 };
+	}
+	/* Allocation stops at the min watermark of every zone, not before. */
+	for (unsigned int z = 0; z < t.pgdat->nr_zones; z++) {
+		struct zone *zone = &t.pgdat->node_zones[z];
+
+		assert_true(zone_free_pages(zone) < zone->watermark[WMARK_MIN] + 1);
+	}
+	assert_true(n > (60 * MIB / PAGE_SIZE) * 9 / 10);
+	assert_null(alloc_pages(t.pgdat, 0, MAX_ORDER));
+	while (n) {
+		n--;
+		assert_int_equal(free_pages(t.pgdat, live[n].page, 0), 0);
+	}
+	drain_all_pages(t.pgdat);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	assert_int_equal(pgdat_free_pages(t.pgdat), node_managed_pages(t.pgdat));
+	free(live);
+	test_node_fini(&t);
+}
+
+/* Let a test drain a node to nothing: watermarks to 0. */
+static void zero_watermarks(struct pglist_data *pgdat)
+{
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++)
+		for (unsigned int w = 0; w < NR_WMARK; w++)
+			pgdat->node_zones[z].watermark[w] = 0;
+}
+
+static int cmp_blk(const void *a, const void *b)
+{
+	const struct blk *x = a, *y = b;
+
+	return (x->page > y->page) - (x->page < y->page);
+}
+
+static void test_fallback_and_steal(void **state)
+{
+	struct test_node t;
+	struct blk *live = calloc(64 * MIB / PAGE_SIZE, sizeof(*live));
+	size_t n = 0;
+	struct page *page;
+	struct pglist_data *pgdat;
+	uint32_t pfn;
+
+	test_node_init(&t, 64 * MIB, 1);
+	pgdat = t.pgdat;
+	zero_watermarks(pgdat);
+
+	/* A big fallback steals: the first unmovable request claims a pageblock. */
+	page = alloc_pages(pgdat, 0, 0);
+	assert_non_null(page);
+	pfn = page_to_pfn(pgdat, page);
+	if (pfn >= pgdat->node_zones[ZONE_NORMAL].zone_start_pfn)
+		assert_int_equal(get_pageblock_migratetype(pgdat, pfn), MIGRATE_UNMOVABLE);
+	assert_int_equal(free_pages(pgdat, page, 0), 0);
+	drain_all_pages(pgdat);
+
+	/* Fill memory with movable order-3 blocks, then the order-0 rest. */
+	while ((page = alloc_pages(pgdat, GFP_MOVABLE, 3)))
+		live[n++] = (struct blk){ page, 3 };
+	for (;;) {
+		while ((page = alloc_pages(pgdat, GFP_MOVABLE, 0)))
+			live[n++] = (struct blk){ page, 0 };
+		drain_all_pages(pgdat);
+		if (pgdat_free_pages(pgdat) == 0)
+			break;
+	}
+	/* ...and the unmovable ones too, which came from stolen pageblocks. */
+	for (;;) {
+		while ((page = alloc_pages(pgdat, 0, 0)))
+			live[n++] = (struct blk){ page, 0 };
+		drain_all_pages(pgdat);
+		if (pgdat_free_pages(pgdat) == 0)
+			break;
+	}
+	assert_null(alloc_pages(pgdat, 0, 0));
+	qsort(live, n, sizeof(*live), cmp_blk);
+
+	/* Find four movable order-3 blocks that make one order-5 block. */
+	size_t group = n;
+	for (size_t i = 0; i + 3 < n && group == n; i++) {
+		uint32_t p = page_to_pfn(pgdat, live[i].page);
+
+		if ((p & 31) || live[i].order != 3 ||
+		    get_pageblock_migratetype(pgdat, p) != MIGRATE_MOVABLE ||
+		    p < pgdat->node_zones[ZONE_NORMAL].zone_start_pfn)
+			continue;
+		if (live[i + 1].order == 3 && live[i + 2].order == 3 && live[i + 3].order == 3 &&
+		    page_to_pfn(pgdat, live[i + 3].page) == p + 24)
+			group = i;
+	}
+	assert_true(group < n);
+	uint32_t base = page_to_pfn(pgdat, live[group].page);
+
+	/* A small fallback (order 3 < pageblock_order / 2) does not steal. */
+	assert_int_equal(free_pages(pgdat, live[group].page, 3), 0);
+	page = alloc_pages(pgdat, 0, 0);
+	assert_non_null(page);
+	assert_true(page_to_pfn(pgdat, page) >= base && page_to_pfn(pgdat, page) < base + 8);
+	assert_int_equal(get_pageblock_migratetype(pgdat, base), MIGRATE_MOVABLE);
+	assert_int_equal(buddy_check(pgdat), 0);
+	/* The rest of the split block stayed on the movable lists. */
+	assert_int_equal(pgdat->node_zones[ZONE_NORMAL].free_area[0].free_list[MIGRATE_UNMOVABLE].nr, 0);
+	assert_true(pgdat->node_zones[ZONE_NORMAL].free_area[0].free_list[MIGRATE_MOVABLE].nr +
+		    pgdat->node_zones[ZONE_NORMAL].pcp[0].count > 0);
+	live[group].page = page;
+	live[group].order = 0;
+	drain_all_pages(pgdat);
+
+	/* Free the other three: with the pcp'd frames they form an order-5 block
+	 * less what we hold; a request now finds an order >= 4 block and steals. */
+	for (size_t i = 1; i < 4; i++)
+		assert_int_equal(free_pages(pgdat, live[group + i].page, 3), 0);
+	drain_all_pages(pgdat);
+	assert_true(pgdat->node_zones[ZONE_NORMAL].free_area[4].free_list[MIGRATE_MOVABLE].nr >= 1);
+	page = alloc_pages(pgdat, GFP_RECLAIMABLE, 1);
+	assert_non_null(page);
+	assert_int_equal(get_pageblock_migratetype(pgdat, base), MIGRATE_RECLAIMABLE);
+	/* Stealing moved the pageblock's free blocks to the new type's lists. */
+	for (unsigned int o = 0; o < MAX_ORDER; o++)
+		assert_int_equal(pgdat->node_zones[ZONE_NORMAL].free_area[o].free_list[MIGRATE_MOVABLE].nr, 0);
+	assert_int_equal(buddy_check(pgdat), 0);
+	free(live);
+	test_node_fini(&t);
+}
+
+static void test_pcp_lists(void **state)
+{
+	struct test_node t;
+	struct page *pages[2000];
+	uint64_t free0;
+
+	test_node_init(&t, 64 * MIB, 2);
+	platform_set_cpu_id(1);
+	free0 = pgdat_free_pages(t.pgdat);
+	for (int i = 0; i < 10; i++)
+		assert_non_null(pages[i] = alloc_pages(t.pgdat, GFP_MOVABLE, 0));
+	/* A refill takes a whole batch from the zone. */
+	assert_int_equal(free0 - pgdat_free_pages(t.pgdat), t.pgdat->node_zones[ZONE_NORMAL].pcp[1].batch);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(free_pages(t.pgdat, pages[i], 0), 0);
+	assert_int_equal(t.pgdat->node_zones[ZONE_NORMAL].pcp[1].count,
+			 t.pgdat->node_zones[ZONE_NORMAL].pcp[1].batch);
+	assert_int_equal(t.pgdat->node_zones[ZONE_NORMAL].pcp[0].count, 0);
+	/* More frees than high flush batches back. */
+	for (int i = 0; i < 2000; i++)
+		assert_non_null(pages[i] = alloc_pages(t.pgdat, GFP_MOVABLE, 0));
+	for (int i = 0; i < 2000; i++)
+		assert_int_equal(free_pages(t.pgdat, pages[i], 0), 0);
+	assert_true(t.pgdat->node_zones[ZONE_NORMAL].pcp[1].count <
+		    t.pgdat->node_zones[ZONE_NORMAL].pcp[1].high);
+	assert_true(t.pgdat->node_zones[ZONE_NORMAL].pcp[1].count > 0);
+	drain_all_pages(t.pgdat);
+	assert_int_equal(t.pgdat->node_zones[ZONE_NORMAL].pcp[1].count, 0);
+	assert_int_equal(pgdat_free_pages(t.pgdat), free0);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	platform_set_cpu_id(0);
+	test_node_fini(&t);
+}
+
+static void test_zones(void **state)
+{
+	struct test_node t;
+	struct page *page;
+
+	test_node_init(&t, 64 * MIB, 1);
+	assert_int_equal(t.pgdat->node_zones[ZONE_LOW].zone_start_pfn, 0);
+	assert_int_equal(t.pgdat->node_zones[ZONE_NORMAL].zone_start_pfn, (16 * MIB) >> PAGE_SHIFT);
+	page = alloc_pages(t.pgdat, GFP_LOW, 2);
+	assert_non_null(page);
+	assert_true(page_to_pfn(t.pgdat, page) < (16 * MIB) >> PAGE_SHIFT);
+	page = alloc_pages(t.pgdat, 0, 4);
+	assert_true(page_to_pfn(t.pgdat, page) >= (16 * MIB) >> PAGE_SHIFT);
+	/* Watermarks are ordered and scale with zone size. */
+	for (unsigned int z = 0; z < MAX_NR_ZONES; z++) {
+		struct zone *zone = &t.pgdat->node_zones[z];
+
+		assert_true(zone->watermark[WMARK_MIN] < zone->watermark[WMARK_LOW]);
+		assert_true(zone->watermark[WMARK_LOW] < zone->watermark[WMARK_HIGH]);
+	}
+	assert_true(t.pgdat->node_zones[ZONE_NORMAL].watermark[WMARK_MIN] >
+		    t.pgdat->node_zones[ZONE_LOW].watermark[WMARK_MIN]);
+	test_node_fini(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_random_against_model),
+		cmocka_unit_test(test_exhaust_and_watermarks),
+		cmocka_unit_test(test_fallback_and_steal),
+		cmocka_unit_test(test_pcp_lists),
+		cmocka_unit_test(test_zones),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

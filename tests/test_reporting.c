@@ -1,0 +1,461 @@
+/*
+ * test_reporting.c - free page reporting's invariants after every step of
+ * random sequences: Reported blocks together at the tail of every list,
+ * counters equal to a recount (buddy_check), no block reported twice while it
+ * stays free, merges and allocations clearing the mark; and the trigger, the
+ * gate and failed reports.  The device is a fake in manual mode: the test
+ * runs the worker's pass itself, and the fake's report() allocates and frees
+ * while the zone lock is dropped, as vCPUs would.
+ */
+#include "testutil.h"
+
+#define MIB (1ull << 20)
+#define MAX_LIVE 4096
+
+struct blk {
+	struct page *page;
+	unsigned int order;
+};
+
+struct fake {
+	struct page_reporting_dev_info prdev; /* first: container_of is a cast */
+	struct test_node *t;
+	int fail_with;		/* report() returns this when non-zero */
+	unsigned int calls;
+	uint64_t seed, rng;
+	unsigned long step;
+	struct blk live[MAX_LIVE];
+	size_t nr_live;
+	bool ops_in_report;	/* allocate/free inside report() */
+	/* Blocks known to be Reported: (pfn, order) while they stay intact. */
+	uint8_t *known;		/* per frame: order + 1 of a known block at its head */
+	uint32_t *heads;	/* the frames with known[] set */
+	size_t nr_heads;
+	int (*free_inside)(struct fake *f, struct scatterlist *sg);
+};
+
+static struct fake *to_fake(struct page_reporting_dev_info *prdev)
+{
+	return (struct fake *)prdev;
+}
+
+/*
+ * Drop known blocks that did not stay intact (allocated, merged or split);
+ * an intact one must still carry the mark.  Then learn every block that is
+ * marked now, walking each list from its boundary.
+ */
+static void known_update(struct fake *f)
+{
+	struct pglist_data *pgdat = f->t->pgdat;
+
+	for (size_t i = 0; i < f->nr_heads;) {
+		uint32_t pfn = f->heads[i];
+		struct page *page = pfn_to_page(pgdat, pfn);
+		bool intact = (page->flags & PG_buddy) && page->order == f->known[pfn] - 1;
+
+		if (intact && !(page->flags & PG_reported))
+			fail_msg("pfn %#x order %u lost its Reported mark while free (GUESTMM_SEED=%#llx step %lu)",
+				 pfn, page->order, (unsigned long long)f->seed, f->step);
+		if (intact) {
+			i++;
+			continue;
+		}
+		f->known[pfn] = 0;
+		f->heads[i] = f->heads[--f->nr_heads];
+	}
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+		struct zone *zone = &pgdat->node_zones[z];
+
+		for (unsigned int o = 0; o < MAX_ORDER; o++)
+			for (unsigned int mt = 0; mt < MIGRATE_TYPES; mt++)
+				for (uint32_t p = zone->free_area[o].free_list[mt].boundary;
+				     p != PFN_NONE; p = pfn_to_page(pgdat, p)->next) {
+					if (f->known[p])
+						continue;
+					f->known[p] = (uint8_t)(o + 1);
+					f->heads[f->nr_heads++] = p;
+				}
+	}
+}
+
+/* A known block overlaps [pfn, pfn + 2^order): inside it, or around it. */
+static bool known_overlaps(struct fake *f, uint32_t pfn, unsigned int order)
+{
+	for (uint32_t p = pfn; p < pfn + (1u << order); p++)
+		if (f->known[p])
+			return true;
+	for (unsigned int o = order + 1; o < MAX_ORDER; o++) {
+		uint32_t head = pfn & ~((1u << o) - 1);
+
+		if (f->known[head] && f->known[head] - 1u >= o)
+			return true;
+	}
+	return false;
+}
+
+static void random_op(struct fake *f)
+{
+	struct pglist_data *pgdat = f->t->pgdat;
+	uint64_t r = test_rand(&f->rng);
+
+	f->step++;
+	if (f->nr_live == 0 || (r % 100 < 50 && f->nr_live < MAX_LIVE)) {
+		unsigned int order = (r >> 8) % 100 < 60 ? (r >> 16) % 3
+							 : (r >> 16) % MAX_ORDER;
+		struct page *page = alloc_pages(pgdat, GFP_MOVABLE, order);
+
+		if (page) {
+			model_alloc(f->t, page, order);
+			f->live[f->nr_live++] = (struct blk){ page, order };
+		}
+	} else if (r % 100 < 97) {
+		size_t k = (r >> 8) % f->nr_live;
+
+		CHECK_SEED(free_pages(pgdat, f->live[k].page, f->live[k].order) == 0,
+			   f->seed, f->step);
+		model_free(f->t, f->live[k].page, f->live[k].order);
+		f->live[k] = f->live[--f->nr_live];
+	} else {
+		drain_all_pages(pgdat);
+	}
+	CHECK_SEED(buddy_check(pgdat) == 0, f->seed, f->step);
+	known_update(f);
+}
+
+static int fake_report(struct page_reporting_dev_info *prdev,
+		       struct scatterlist *sg, unsigned int nents)
+{
+	struct fake *f = to_fake(prdev);
+	struct pglist_data *pgdat = f->t->pgdat;
+
+	f->calls++;
+	assert_true(nents >= 1 && nents <= prdev->capacity);
+	for (unsigned int i = 0; i < nents; i++) {
+		struct page *page = sg[i].page;
+		uint32_t pfn = page_to_pfn(pgdat, page);
+
+		assert_int_equal(page->flags, PG_isolated);
+		assert_int_equal(sg[i].length, PAGE_SIZE << page->order);
+		assert_true(page->order >= prdev->order);
+		/* Nothing in a report may overlap a block reported and still free. */
+		if (known_overlaps(f, pfn, page->order))
+			fail_msg("pfn %#x order %u reported twice while free (GUESTMM_SEED=%#llx step %lu)",
+				 pfn, page->order, (unsigned long long)f->seed, f->step);
+		/* and nothing allocated is ever reported. */
+		for (uint32_t p = pfn; p < pfn + (1u << page->order); p++)
+			if (f->t->allocated[p])
+				fail_msg("pfn %#x reported while allocated", p);
+	}
+	if (f->free_inside)
+		return f->free_inside(f, sg);
+	if (f->ops_in_report)
+		for (int i = 0; i < 8; i++)
+			random_op(f);
+	return f->fail_with;
+}
+
+static void fake_init(struct fake *f, struct test_node *t, uint64_t bytes)
+{
+	memset(f, 0, sizeof(*f));
+	test_node_init(t, bytes, 2);
+	f->t = t;
+	f->seed = f->rng = test_seed();
+	f->known = calloc(t->pgdat->node_spanned_pages, 1);
+	f->heads = calloc(t->pgdat->node_spanned_pages, sizeof(*f->heads));
+	page_reporting_dev_info_init(&f->prdev);
+	f->prdev.report = fake_report;
+	f->prdev.manual = true;
+	f->prdev.capacity = 4;
+	f->prdev.hwm = 2;
+	assert_int_equal(page_reporting_register(t->pgdat, &f->prdev), 0);
+}
+
+static void fake_fini(struct fake *f)
+{
+	page_reporting_unregister(&f->prdev);
+	free(f->known);
+	free(f->heads);
+	test_node_fini(f->t);
+}
+
+static uint64_t reported_pages(struct pglist_data *pgdat)
+{
+	uint64_t n = 0;
+
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++)
+		for (unsigned int o = 0; o < MAX_ORDER; o++)
+			n += pgdat->node_zones[z].reported_blocks[o] << o;
+	return n;
+}
+
+static void test_random_sequences(void **state)
+{
+	struct test_node t;
+	struct fake *f = calloc(1, sizeof(*f));
+
+	fake_init(f, &t, 128 * MIB);
+	f->ops_in_report = true;
+	for (int round = 0; round < 400; round++) {
+		for (int i = 0; i < 20; i++)
+			random_op(f);
+		assert_int_equal(page_reporting_process(&f->prdev), 0);
+		CHECK_SEED(buddy_check(t.pgdat) == 0, f->seed, f->step);
+		known_update(f);
+	}
+	assert_true(f->calls > 10);
+	assert_true(atomic_load(&f->prdev.reported_pages) > 0);
+	while (f->nr_live) {
+		f->nr_live--;
+		assert_int_equal(free_pages(t.pgdat, f->live[f->nr_live].page,
+					    f->live[f->nr_live].order), 0);
+	}
+	fake_fini(f);
+	free(f);
+}
+
+static void test_everything_free_is_reported_once(void **state)
+{
+	struct test_node t;
+	struct fake *f = calloc(1, sizeof(*f));
+	unsigned int calls;
+
+	fake_init(f, &t, 128 * MIB);
+	/* Registration asks for the boot-time report. */
+	assert_true(zone_flag_test(&t.pgdat->node_zones[ZONE_NORMAL], ZONE_REPORTING_REQUESTED));
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	known_update(f);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	/* All of Normal above the gate is reported, in order >= 9 blocks. */
+	struct zone *normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	uint64_t gate = normal->watermark[WMARK_LOW] + (4ull << PAGE_REPORTING_ORDER);
+	assert_true(reported_pages(t.pgdat) + gate + MAX_ORDER_NR_PAGES >= zone_free_pages(normal));
+	assert_false(zone_flag_test(normal, ZONE_REPORTING_REQUESTED));
+	/* A second pass finds nothing to report. */
+	calls = f->calls;
+	zone_flag_set(normal, ZONE_REPORTING_REQUESTED);
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_int_equal(f->calls, calls);
+	fake_fini(f);
+	free(f);
+}
+
+/* Find two order-9 blocks that are buddies among many allocated. */
+static void alloc_buddy_pair(struct pglist_data *pgdat, struct page **a, struct page **b,
+			     struct page **rest, size_t *nrest)
+{
+	*nrest = 0;
+	for (;;) {
+		struct page *p = alloc_pages(pgdat, GFP_MOVABLE, 9);
+
+		assert_non_null(p);
+		for (size_t i = 0; i < *nrest; i++) {
+			if ((page_to_pfn(pgdat, rest[i]) ^ page_to_pfn(pgdat, p)) == 512) {
+				*a = rest[i];
+				*b = p;
+				rest[i] = rest[--*nrest];
+				return;
+			}
+		}
+		rest[(*nrest)++] = p;
+	}
+}
+
+static void test_merge_and_alloc_clear_the_mark(void **state)
+{
+	struct test_node t;
+	struct fake *f = calloc(1, sizeof(*f));
+	struct page *a, *b, *rest[256];
+	size_t nrest;
+	struct zone *normal;
+	uint32_t pa, pb;
+
+	fake_init(f, &t, 128 * MIB);
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	atomic_store(&t.pgdat->reporting_hwm, 0);
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	alloc_buddy_pair(t.pgdat, &a, &b, rest, &nrest);
+	pa = page_to_pfn(t.pgdat, a);
+	pb = page_to_pfn(t.pgdat, b);
+	/* a goes back and is reported on its own. */
+	assert_int_equal(free_pages(t.pgdat, a, 9), 0);
+	assert_true(zone_flag_test(normal, ZONE_REPORTING_REQUESTED));
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_int_equal(pfn_to_page(t.pgdat, pa)->flags, PG_buddy | PG_reported);
+	/* b merges with it: the order-10 result is unreported. */
+	assert_int_equal(free_pages(t.pgdat, b, 9), 0);
+	struct page *head = pfn_to_page(t.pgdat, pa < pb ? pa : pb);
+	assert_int_equal(head->flags, PG_buddy);
+	assert_int_equal(head->order, 10);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	/* Reported again as a whole, then allocation of it clears the mark. */
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_int_equal(head->flags, PG_buddy | PG_reported);
+	uint64_t before = normal->reported_blocks[10];
+	for (size_t i = 0; i < nrest; i++)
+		assert_int_equal(free_pages(t.pgdat, rest[i], 9), 0);
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	before = normal->reported_blocks[10];
+	struct page *p = alloc_pages(t.pgdat, GFP_MOVABLE, 10);
+	assert_non_null(p);
+	assert_int_equal(p->flags, PG_head);
+	assert_int_equal(normal->reported_blocks[10], before - 1);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	/* A split keeps the halves that are still discarded marked. */
+	struct page *q = alloc_pages(t.pgdat, GFP_MOVABLE, 8);
+	assert_non_null(q);
+	uint32_t qb = page_to_pfn(t.pgdat, q) ^ 256;
+	assert_int_equal(pfn_to_page(t.pgdat, qb)->flags, PG_buddy); /* order 8 < 9 */
+	uint32_t half9 = (page_to_pfn(t.pgdat, q) & ~511u) ^ 512;
+	assert_int_equal(pfn_to_page(t.pgdat, half9)->flags, PG_buddy | PG_reported);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	assert_int_equal(free_pages(t.pgdat, q, 8), 0);
+	assert_int_equal(free_pages(t.pgdat, p, 10), 0);
+	fake_fini(f);
+	free(f);
+}
+
+static void test_trigger_at_high_water_mark(void **state)
+{
+	struct test_node t;
+	struct fake *f = calloc(1, sizeof(*f));
+	struct page *blocks[64];
+	struct zone *normal;
+
+	fake_init(f, &t, 512 * MIB);
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	atomic_store(&t.pgdat->reporting_hwm, PAGE_REPORTING_HWM);
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_false(zone_flag_test(normal, ZONE_REPORTING_REQUESTED));
+	for (int i = 0; i < 64; i++)
+		assert_non_null(blocks[i] = alloc_pages(t.pgdat, GFP_MOVABLE, 10));
+	/* Frees of reported-then-allocated blocks come back unreported. */
+	for (int i = 0; i < PAGE_REPORTING_HWM; i++) {
+		assert_int_equal(free_pages(t.pgdat, blocks[i], 10), 0);
+		assert_false(zone_flag_test(normal, ZONE_REPORTING_REQUESTED));
+	}
+	assert_int_equal(normal->free_area[10].nr_free - normal->reported_blocks[10],
+			 PAGE_REPORTING_HWM);
+	assert_int_equal(free_pages(t.pgdat, blocks[PAGE_REPORTING_HWM], 10), 0);
+	assert_true(zone_flag_test(normal, ZONE_REPORTING_REQUESTED));
+	assert_int_equal(atomic_load(&f->prdev.state), PAGE_REPORTING_REQUESTED);
+	for (int i = PAGE_REPORTING_HWM + 1; i < 64; i++)
+		assert_int_equal(free_pages(t.pgdat, blocks[i], 10), 0);
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_int_equal(atomic_load(&f->prdev.state), PAGE_REPORTING_IDLE);
+	assert_int_equal(normal->free_area[10].nr_free, normal->reported_blocks[10]);
+	fake_fini(f);
+	free(f);
+}
+
+static void test_failed_report_backs_off(void **state)
+{
+	struct test_node t;
+	struct fake *f = calloc(1, sizeof(*f));
+
+	fake_init(f, &t, 128 * MIB);
+	f->fail_with = -GMM_EIO;
+	assert_int_equal(page_reporting_process(&f->prdev), -GMM_EIO);
+	assert_int_equal(atomic_load(&f->prdev.failures), 1);
+	assert_int_equal(reported_pages(t.pgdat), 0);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	assert_true(zone_flag_test(&t.pgdat->node_zones[ZONE_NORMAL], ZONE_REPORTING_REQUESTED));
+	assert_int_equal(f->prdev.backoff_ms, 2 * PAGE_REPORTING_BACKOFF_MS);
+	/* The retry succeeds and resets the backoff. */
+	f->fail_with = 0;
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_true(reported_pages(t.pgdat) > 0);
+	assert_int_equal(f->prdev.backoff_ms, PAGE_REPORTING_BACKOFF_MS);
+	fake_fini(f);
+	free(f);
+}
+
+static void test_gate_keeps_low_watermark_plus_batch(void **state)
+{
+	struct test_node t;
+	struct fake *f = calloc(1, sizeof(*f));
+	struct zone *normal;
+	struct page *p[64];
+	int n = 0;
+
+	fake_init(f, &t, 128 * MIB);
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	f->prdev.capacity = 32; /* a batch of 64 MiB: more than is left below */
+	/* Hold all but ~40 MiB of Normal. */
+	while (zone_free_pages(normal) > (40 * MIB >> PAGE_SHIFT))
+		assert_non_null(p[n++] = alloc_pages(t.pgdat, GFP_MOVABLE, 9));
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_int_equal(f->calls, 0);
+	assert_true(atomic_load(&f->prdev.gated) > 0);
+	/* With room again, the same zone reports, and never below the gate. */
+	while (n)
+		assert_int_equal(free_pages(t.pgdat, p[--n], 9), 0);
+	f->prdev.capacity = 4;
+	zone_flag_set(normal, ZONE_REPORTING_REQUESTED);
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_true(f->calls > 0);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	fake_fini(f);
+	free(f);
+}
+
+static int free_isolated_inside(struct fake *f, struct scatterlist *sg)
+{
+	unsigned long bad = platform_bad_state_count();
+
+	/* The block is out for reporting: freeing it is refused. */
+	assert_int_equal(free_pages(f->t->pgdat, sg[0].page, sg[0].page->order), -GMM_EINVAL);
+	assert_int_equal(platform_bad_state_count(), bad + 1);
+	f->free_inside = NULL;
+	return 0;
+}
+
+static void test_free_of_block_out_for_reporting(void **state)
+{
+	struct test_node t;
+	struct fake *f = calloc(1, sizeof(*f));
+
+	fake_init(f, &t, 128 * MIB);
+	f->free_inside = free_isolated_inside;
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_null(f->free_inside);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	fake_fini(f);
+	free(f);
+}
+
+static void test_register_errors(void **state)
+{
+	struct test_node t;
+	struct fake *f = calloc(1, sizeof(*f));
+	struct page_reporting_dev_info other;
+
+	fake_init(f, &t, 128 * MIB);
+	page_reporting_dev_info_init(&other);
+	other.manual = true;
+	assert_int_equal(page_reporting_register(t.pgdat, &other), -GMM_EINVAL);
+	other.report = fake_report;
+	assert_int_equal(page_reporting_register(t.pgdat, &other), -GMM_EBUSY);
+	other.capacity = PAGE_REPORTING_CAPACITY_MAX + 1;
+	assert_int_equal(page_reporting_register(t.pgdat, &other), -GMM_EINVAL);
+	other.capacity = 4;
+	other.order = MAX_ORDER;
+	assert_int_equal(page_reporting_register(t.pgdat, &other), -GMM_EINVAL);
+	fake_fini(f);
+	free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_random_sequences),
+		cmocka_unit_test(test_everything_free_is_reported_once),
+		cmocka_unit_test(test_merge_and_alloc_clear_the_mark),
+		cmocka_unit_test(test_trigger_at_high_water_mark),
+		cmocka_unit_test(test_failed_report_backs_off),
+		cmocka_unit_test(test_gate_keeps_low_watermark_plus_batch),
+		cmocka_unit_test(test_free_of_block_out_for_reporting),
+		cmocka_unit_test(test_register_errors),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,73 @@
+/*
+ * test_stress.c - the test that a block is never discarded while in use:
+ * threads allocate blocks of random orders and write a pattern of their own
+ * into each, the reporting worker discards free memory with no delay, and
+ * every block is verified before it is freed.  A mismatch names the frame.
+ */
+#include "testutil.h"
+#include "guest/workload.h"
+#include "guestmm/guest.h"
+
+#define MIB (1ull << 20)
+
+static void stress(unsigned int order, unsigned int threads, unsigned int seconds)
+{
+	struct gmm_guest_config c;
+	struct gmm_guest *g;
+	struct workload w;
+	struct gmm_guest_stats st;
+	unsigned long bad = platform_bad_state_count();
+	struct timespec ts = { seconds, 0 };
+
+	gmm_guest_config_init(&c);
+	c.mem_bytes = 256 * MIB;
+	c.cpus = 2;
+	c.report_delay_ms = 0;
+	c.report_order = order;
+	c.report_capacity = 8;
+	c.report_hwm = 0; /* every free at the reporting order asks */
+	assert_int_equal(gmm_guest_create(&c, &g), 0);
+	workload_init(&w, WORKLOAD_STRESS, g);
+	w.threads = threads;
+	w.seed = test_seed();
+	assert_int_equal(workload_start(&w), 0);
+	nanosleep(&ts, NULL);
+	atomic_store(&w.stop, true);
+	workload_join(&w);
+	gmm_guest_get_stats(g, &st);
+	print_message("order %u: %llu blocks verified, %llu reports (%llu MiB), %llu allocation failures\n",
+		      order, (unsigned long long)atomic_load(&w.blocks),
+		      (unsigned long long)st.reports,
+		      (unsigned long long)(st.reported_bytes >> 20),
+		      (unsigned long long)atomic_load(&w.alloc_failures));
+	assert_int_equal(atomic_load(&w.errors), 0);
+	assert_int_equal(platform_bad_state_count(), bad);
+	assert_true(atomic_load(&w.blocks) > 1000);
+	/* Reporting really ran alongside, or the test proves nothing. */
+	assert_true(st.reports > 10);
+	assert_int_equal(st.report_failures, 0);
+	drain_all_pages(gmm_guest_pgdat(g));
+	assert_int_equal(buddy_check(gmm_guest_pgdat(g)), 0);
+	gmm_guest_destroy(g);
+}
+
+static void test_stress_pageblock_order(void **state)
+{
+	stress(PAGEBLOCK_ORDER, 3, 3);
+}
+
+static void test_stress_low_order(void **state)
+{
+	/* Reporting small blocks puts the worker in the allocator's way. */
+	stress(3, 2, 3);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_stress_pageblock_order),
+		cmocka_unit_test(test_stress_low_order),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,489 @@
+/*
+ * guestmm.c - the command line: `guestmm run` runs a guest in this process,
+ * `guestmm bench NAME` the benchmarks.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mm/gfp.h"
+#include "mm/page_reporting.h"
+#include "tools/cli.h"
+#include "tools/run.h"
+
+static const char *const workload_names[] = {
+	[WORKLOAD_MEMHOG] = "memhog",
+	[WORKLOAD_PAGEFAULT] = "pagefault",
+	[WORKLOAD_STRESS] = "stress",
+};
+
+const char *workload_name(enum workload_kind kind)
+{
+	return workload_names[kind];
+}
+
+void run_opts_init(struct run_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	gmm_guest_config_init(&o->cfg);
+	o->kind = WORKLOAD_MEMHOG;
+	o->cycles = 3;
+	o->hold_ms = 500;
+	o->sleep_ms = -1;
+	o->seed = 1;
+	o->sample_s = 0.05;
+}
+
+static void live_line(FILE *f, double t, struct gmm_guest *g,
+		      struct workload *w)
+{
+	static const char *const phase[] = { "start", "allocating", "holding",
+					     "freed" };
+	struct gmm_guest_stats st;
+	char a[32], b[32], c[32];
+
+	gmm_guest_get_stats(g, &st);
+	fprintf(f, "%7.1fs  guest free %11s  host resident %11s  reported %11s",
+		t, cli_fmt_bytes(a, sizeof(a), (double)st.free_bytes),
+		cli_fmt_bytes(b, sizeof(b), (double)st.host_resident_bytes),
+		cli_fmt_bytes(c, sizeof(c), (double)st.reported_free_bytes));
+	if (w->kind == WORKLOAD_MEMHOG)
+		fprintf(f, "  cycle %u %s", atomic_load(&w->cycle) +
+			(atomic_load(&w->phase) != MEMHOG_FREED),
+			phase[atomic_load(&w->phase)]);
+	else if (w->kind == WORKLOAD_PAGEFAULT)
+		fprintf(f, "  %llu frames",
+			(unsigned long long)atomic_load(&w->frames));
+	else
+		fprintf(f, "  %llu blocks verified",
+			(unsigned long long)atomic_load(&w->blocks));
+	fputc('\n', f);
+	fflush(f);
+}
+
+int run_guest(const struct run_opts *o, struct run_result *r)
+{
+	struct gmm_guest *g;
+	struct workload w;
+	double t0, next_live, duration = o->duration_s;
+	uint64_t frames_at_warmup = 0;
+	double t_warm = NAN;
+	unsigned int seen_cycle = 0;
+	int err;
+
+	memset(r, 0, sizeof(*r));
+	err = gmm_guest_create(&o->cfg, &g);
+	if (err)
+		return err;
+	workload_init(&w, o->kind, g);
+	if (o->hog_bytes)
+		w.bytes = o->hog_bytes;
+	w.cycles = o->cycles;
+	w.hold_ms = o->hold_ms;
+	if (o->sleep_ms >= 0)
+		w.sleep_ms = (unsigned int)o->sleep_ms;
+	if (o->threads)
+		w.threads = o->threads;
+	w.seed = o->seed;
+	if (!duration && o->kind != WORKLOAD_MEMHOG)
+		duration = 10;
+	r->mem_bytes = o->cfg.mem_bytes;
+	err = workload_start(&w);
+	if (err) {
+		gmm_guest_destroy(g);
+		return err;
+	}
+	t0 = now_s();
+	next_live = 0;
+	for (;;) {
+		double t = now_s() - t0;
+		uint64_t res = gmm_guest_host_resident_bytes(g);
+		unsigned int cyc = atomic_load(&w.cycle);
+
+		if (res > r->resident_peak)
+			r->resident_peak = res;
+		if (o->kind == WORKLOAD_PAGEFAULT && isnan(t_warm) &&
+		    t >= o->warmup_s) {
+			t_warm = t;
+			frames_at_warmup = atomic_load(&w.frames);
+		}
+		if (cyc != seen_cycle && cyc <= RUN_MAX_CYCLES) {
+			struct run_cycle *c = &r->cycle[cyc - 1];
+
+			seen_cycle = cyc;
+			r->nr_cycles = cyc;
+			c->freed_bytes = atomic_load(&w.last_freed_bytes);
+			c->resident_at_free = atomic_load(&w.resident_at_free);
+			c->time_to_90pct_s = NAN;
+			c->time_to_95pct_s = NAN;
+			c->resident_at_deadline = c->resident_at_free;
+		}
+		if (seen_cycle && atomic_load(&w.phase) == MEMHOG_FREED &&
+		    atomic_load(&w.cycle) == seen_cycle) {
+			struct run_cycle *c = &r->cycle[seen_cycle - 1];
+			double target = (double)c->resident_at_free -
+					0.9 * (double)c->freed_bytes;
+
+			double since = (double)(platform_now_ns() -
+						atomic_load(&w.freed_at_ns)) / 1e9;
+
+			c->resident_after = res;
+			if (isnan(c->time_to_90pct_s) && (double)res <= target)
+				c->time_to_90pct_s = since;
+			if (isnan(c->time_to_95pct_s) &&
+			    (double)res <= target - 0.05 * (double)c->freed_bytes)
+				c->time_to_95pct_s = since;
+			if (since <= o->cfg.report_delay_ms / 1e3 + 1.0)
+				c->resident_at_deadline = res;
+		}
+		if (o->live && t >= next_live) {
+			live_line(o->live, t, g, &w);
+			next_live += 0.5;
+		}
+		if (!workload_running(&w))
+			break;
+		if (duration && t >= duration)
+			atomic_store(&w.stop, true);
+		sleep_s(o->sample_s);
+	}
+	workload_join(&w);
+	r->elapsed_s = now_s() - t0;
+	if (o->kind == WORKLOAD_PAGEFAULT) {
+		double span = r->elapsed_s - (isnan(t_warm) ? 0 : t_warm);
+
+		r->frames_per_s = span > 0 ? (double)(atomic_load(&w.frames) -
+						      frames_at_warmup) / span
+					   : 0;
+	}
+	r->blocks = atomic_load(&w.blocks);
+	r->errors = atomic_load(&w.errors);
+	r->alloc_failures = atomic_load(&w.alloc_failures);
+	gmm_guest_get_stats(g, &r->stats);
+	r->resident_end = r->stats.host_resident_bytes;
+	gmm_guest_destroy(g);
+	return 0;
+}
+
+/* ---- guestmm run ---- */
+
+static void run_usage(FILE *f)
+{
+	fputs("Usage: guestmm run [OPTION]...\n"
+	      "Run a guest in this process: the guestmm memory manager over a memfd\n"
+	      "of guest RAM, vCPU threads running a workload, and free page reporting\n"
+	      "that punches freed memory out of the memfd. Prints a live line every\n"
+	      "0.5 s (guest free, host resident, reported) and a summary.\n"
+	      "\n"
+	      "  --mem SIZE            guest RAM (default 2G; K/M/G/T suffixes)\n"
+	      "  --cpus N              vCPU threads (default 2)\n"
+	      "  --workload NAME       memhog | pagefault | stress (default memhog)\n"
+	      "  --hog SIZE            memhog: memory to allocate (default 75% of RAM)\n"
+	      "  --cycles N            memhog: allocate/free cycles (default 3)\n"
+	      "  --hold-ms MS          memhog: hold the memory this long (default 500)\n"
+	      "  --sleep-ms MS         memhog: sleep after each free (default delay + 2000)\n"
+	      "  --duration S          stop after S seconds (pagefault, stress: default 10)\n"
+	      "  --reporting on|off    free page reporting (default on)\n"
+	      "  --report-order N      smallest block reported (default 9 = 2 MiB)\n"
+	      "  --report-delay-ms MS  from request to report (default 2000)\n"
+	      "  --report-capacity N   blocks per report (default 32)\n"
+	      "  --report-hwm N        unreported blocks that request reporting (default 32)\n"
+	      "  --seed N              stress: random seed (default 1)\n"
+	      "  --json                one JSON object at the end on stdout; live lines\n"
+	      "                        go to stderr\n"
+	      "  --quiet               no live lines\n"
+	      "  -h, --help            this text\n",
+	      f);
+}
+
+enum {
+	OPT_MEM = 256, OPT_CPUS, OPT_WORKLOAD, OPT_HOG, OPT_CYCLES, OPT_HOLD,
+	OPT_SLEEP, OPT_DURATION, OPT_REPORTING, OPT_ORDER, OPT_DELAY,
+	OPT_CAPACITY, OPT_HWM, OPT_SEED, OPT_JSON, OPT_QUIET,
+};
+
+static const struct option run_options[] = {
+	{ "mem", required_argument, NULL, OPT_MEM },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "workload", required_argument, NULL, OPT_WORKLOAD },
+	{ "hog", required_argument, NULL, OPT_HOG },
+	{ "cycles", required_argument, NULL, OPT_CYCLES },
+	{ "hold-ms", required_argument, NULL, OPT_HOLD },
+	{ "sleep-ms", required_argument, NULL, OPT_SLEEP },
+	{ "duration", required_argument, NULL, OPT_DURATION },
+	{ "reporting", required_argument, NULL, OPT_REPORTING },
+	{ "report-order", required_argument, NULL, OPT_ORDER },
+	{ "report-delay-ms", required_argument, NULL, OPT_DELAY },
+	{ "report-capacity", required_argument, NULL, OPT_CAPACITY },
+	{ "report-hwm", required_argument, NULL, OPT_HWM },
+	{ "seed", required_argument, NULL, OPT_SEED },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "quiet", no_argument, NULL, OPT_QUIET },
+	{ "help", no_argument, NULL, 'h' },
+	{ NULL, 0, NULL, 0 },
+};
+
+#define RUN_ERR(...) cli_usage_error("run ", __VA_ARGS__)
+
+static uint64_t opt_uint(const char *name, const char *arg, uint64_t min,
+			 uint64_t max)
+{
+	uint64_t v;
+
+	if (cli_parse_uint(arg, min, max, &v))
+		RUN_ERR("--%s: '%s' is not a whole number from %llu to %llu",
+			name, arg, (unsigned long long)min,
+			(unsigned long long)max);
+	return v;
+}
+
+static void print_summary(const struct run_opts *o, const struct run_result *r)
+{
+	char a[32], b[32], c[32], d[32];
+
+	printf("\nguestmm run: %s, %s RAM, %u vCPUs, reporting %s",
+	       workload_name(o->kind),
+	       cli_fmt_bytes(a, sizeof(a), (double)o->cfg.mem_bytes),
+	       o->cfg.cpus, o->cfg.reporting ? "on" : "off");
+	if (o->cfg.reporting)
+		printf(" (order %u, delay %u ms)", o->cfg.report_order,
+		       o->cfg.report_delay_ms);
+	printf(", %.1f s\n", r->elapsed_s);
+	if (r->nr_cycles) {
+		printf("%-6s %12s %18s %16s %9s %12s\n", "cycle", "freed",
+		       "resident at free", "resident after", "returned",
+		       "time to 90%");
+		for (unsigned int i = 0; i < r->nr_cycles; i++) {
+			const struct run_cycle *cy = &r->cycle[i];
+			double frac = cy->freed_bytes
+				? ((double)cy->resident_at_free -
+				   (double)cy->resident_after) / (double)cy->freed_bytes
+				: 0;
+
+			printf("%-6u %12s %18s %16s %8.1f%% ", i + 1,
+			       cli_fmt_bytes(a, sizeof(a), (double)cy->freed_bytes),
+			       cli_fmt_bytes(b, sizeof(b), (double)cy->resident_at_free),
+			       cli_fmt_bytes(c, sizeof(c), (double)cy->resident_after),
+			       100 * frac);
+			if (isnan(cy->time_to_90pct_s))
+				printf("%12s\n", "never");
+			else
+				printf("%11.2fs\n", cy->time_to_90pct_s);
+		}
+	}
+	if (o->kind == WORKLOAD_PAGEFAULT)
+		printf("page_fault1: %.0f frames/s\n", r->frames_per_s);
+	if (o->kind == WORKLOAD_STRESS)
+		printf("stress: %llu blocks verified, %llu mismatches\n",
+		       (unsigned long long)r->blocks,
+		       (unsigned long long)r->errors);
+	printf("host resident: peak %s, end %s; reports %llu (%s); "
+	       "allocation failures %llu\n",
+	       cli_fmt_bytes(a, sizeof(a), (double)r->resident_peak),
+	       cli_fmt_bytes(b, sizeof(b), (double)r->resident_end),
+	       (unsigned long long)r->stats.reports,
+	       cli_fmt_bytes(d, sizeof(d), (double)r->stats.reported_bytes),
+	       (unsigned long long)r->alloc_failures);
+}
+
+static void print_json(const struct run_opts *o, const struct run_result *r)
+{
+	struct json j;
+	const struct run_cycle *last = r->nr_cycles ? &r->cycle[r->nr_cycles - 1]
+						    : NULL;
+	double frac = NAN;
+
+	if (last && last->freed_bytes)
+		frac = ((double)last->resident_at_free -
+			(double)last->resident_after) / (double)last->freed_bytes;
+	json_begin(&j, stdout);
+	json_str(&j, "workload", workload_name(o->kind));
+	json_u64(&j, "guest_mem_bytes", r->mem_bytes);
+	json_u64(&j, "cpus", o->cfg.cpus);
+	json_bool(&j, "reporting", o->cfg.reporting);
+	json_u64(&j, "report_order", o->cfg.report_order);
+	json_u64(&j, "report_delay_ms", o->cfg.report_delay_ms);
+	json_u64(&j, "freed_bytes", last ? last->freed_bytes : 0);
+	json_u64(&j, "host_resident_at_free_bytes",
+		 last ? last->resident_at_free : 0);
+	json_u64(&j, "host_resident_after_free_bytes",
+		 last ? last->resident_after : r->resident_end);
+	json_double(&j, "returned_fraction", frac);
+	json_double(&j, "time_to_return_90pct_s",
+		    last ? last->time_to_90pct_s : NAN);
+	json_u64(&j, "host_resident_peak_bytes", r->resident_peak);
+	json_u64(&j, "host_resident_end_bytes", r->resident_end);
+	json_u64(&j, "reports", r->stats.reports);
+	json_u64(&j, "reported_bytes", r->stats.reported_bytes);
+	json_u64(&j, "report_failures", r->stats.report_failures);
+	json_u64(&j, "allocation_failures", r->alloc_failures);
+	json_double(&j, "elapsed_s", r->elapsed_s);
+	if (o->kind == WORKLOAD_PAGEFAULT)
+		json_double(&j, "frames_per_s", r->frames_per_s);
+	if (o->kind == WORKLOAD_STRESS) {
+		json_u64(&j, "blocks_verified", r->blocks);
+		json_u64(&j, "mismatches", r->errors);
+	}
+	json_array(&j, "cycles");
+	for (unsigned int i = 0; i < r->nr_cycles; i++) {
+		json_object(&j, NULL);
+		json_u64(&j, "freed_bytes", r->cycle[i].freed_bytes);
+		json_u64(&j, "host_resident_at_free_bytes",
+			 r->cycle[i].resident_at_free);
+		json_u64(&j, "host_resident_after_free_bytes",
+			 r->cycle[i].resident_after);
+		json_double(&j, "time_to_return_90pct_s",
+			    r->cycle[i].time_to_90pct_s);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
+	json_end(&j);
+}
+
+static int cmd_run(int argc, char **argv)
+{
+	struct run_opts o;
+	struct run_result r;
+	bool json = false, quiet = false;
+	int c, err;
+
+	run_opts_init(&o);
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", run_options, NULL)) != -1) {
+		switch (c) {
+		case OPT_MEM:
+			if (cli_parse_size(optarg, &o.cfg.mem_bytes))
+				RUN_ERR("--mem: '%s' is not a size", optarg);
+			break;
+		case OPT_CPUS:
+			o.cfg.cpus = (unsigned int)opt_uint("cpus", optarg, 1,
+							    MAX_NR_CPUS);
+			break;
+		case OPT_WORKLOAD:
+			if (!strcmp(optarg, "memhog"))
+				o.kind = WORKLOAD_MEMHOG;
+			else if (!strcmp(optarg, "pagefault"))
+				o.kind = WORKLOAD_PAGEFAULT;
+			else if (!strcmp(optarg, "stress"))
+				o.kind = WORKLOAD_STRESS;
+			else
+				RUN_ERR("--workload: '%s' is not memhog, pagefault or stress",
+					optarg);
+			break;
+		case OPT_HOG:
+			if (cli_parse_size(optarg, &o.hog_bytes) || !o.hog_bytes)
+				RUN_ERR("--hog: '%s' is not a size", optarg);
+			break;
+		case OPT_CYCLES:
+			o.cycles = (unsigned int)opt_uint("cycles", optarg, 1,
+							  RUN_MAX_CYCLES);
+			break;
+		case OPT_HOLD:
+			o.hold_ms = (unsigned int)opt_uint("hold-ms", optarg, 0,
+							   3600000);
+			break;
+		case OPT_SLEEP:
+			o.sleep_ms = (int)opt_uint("sleep-ms", optarg, 0, 3600000);
+			break;
+		case OPT_DURATION:
+			o.duration_s = (double)opt_uint("duration", optarg, 1,
+							86400);
+			break;
+		case OPT_REPORTING:
+			if (cli_parse_onoff(optarg, &o.cfg.reporting))
+				RUN_ERR("--reporting: '%s' is not on or off", optarg);
+			break;
+		case OPT_ORDER:
+			o.cfg.report_order = (unsigned int)opt_uint(
+				"report-order", optarg, 0, MAX_ORDER - 1);
+			break;
+		case OPT_DELAY:
+			o.cfg.report_delay_ms = (unsigned int)opt_uint(
+				"report-delay-ms", optarg, 0, 3600000);
+			break;
+		case OPT_CAPACITY:
+			o.cfg.report_capacity = (unsigned int)opt_uint(
+				"report-capacity", optarg, 1,
+				PAGE_REPORTING_CAPACITY_MAX);
+			break;
+		case OPT_HWM:
+			o.cfg.report_hwm = (unsigned int)opt_uint(
+				"report-hwm", optarg, 0, 1u << 30);
+			break;
+		case OPT_SEED:
+			o.seed = opt_uint("seed", optarg, 0, UINT64_MAX);
+			break;
+		case OPT_JSON:
+			json = true;
+			break;
+		case OPT_QUIET:
+			quiet = true;
+			break;
+		case 'h':
+			run_usage(stdout);
+			return 0;
+		default:
+			cli_usage_error("run ", "unrecognized option '%s'",
+					argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		RUN_ERR("unexpected argument '%s'", argv[optind]);
+	if (o.cfg.mem_bytes < (64ull << 20) || o.cfg.mem_bytes > (1ull << 40) ||
+	    o.cfg.mem_bytes % (4ull << 20))
+		RUN_ERR("--mem: %llu bytes is not a multiple of 4 MiB from 64 MiB to 1 TiB",
+			(unsigned long long)o.cfg.mem_bytes);
+	if (o.hog_bytes && o.hog_bytes > o.cfg.mem_bytes)
+		RUN_ERR("--hog: larger than guest RAM");
+	o.live = quiet ? NULL : (json ? stderr : stdout);
+	if (o.live)
+		fprintf(o.live, "%8s  %-21s  %-24s  %-20s\n", "time",
+			"guest free", "host resident (memfd)", "reported");
+	err = run_guest(&o, &r);
+	if (err) {
+		fprintf(stderr, "guestmm: cannot start the guest: %s\n",
+			strerror(-err));
+		return 1;
+	}
+	if (json)
+		print_json(&o, &r);
+	else
+		print_summary(&o, &r);
+	return r.errors ? 1 : 0;
+}
+
+static void usage(FILE *f)
+{
+	fputs("Usage: guestmm COMMAND [OPTION]...\n"
+	      "guestmm gives a virtual machine's free memory back to its host.\n"
+	      "\n"
+	      "Commands:\n"
+	      "  run          run a guest in this process with a workload\n"
+	      "  bench NAME   benchmarks: overhead, return, alloc, discard\n"
+	      "  help         this text\n"
+	      "\n"
+	      "'guestmm COMMAND --help' describes a command's options.\n",
+	      f);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "run"))
+		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "bench"))
+		return cmd_bench(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
+	    !strcmp(argv[1], "-h")) {
+		usage(stdout);
+		return 0;
+	}
+	cli_usage_error(NULL, "unknown command '%s'", argv[1]);
+}

@@ -1,0 +1,62 @@
+/*
+ * run.h - run a workload on an in-process guest while watching the host's
+ * accounting of its memory; shared by `guestmm run` and the benchmarks.
+ */
+#ifndef GUESTMM_TOOLS_RUN_H
+#define GUESTMM_TOOLS_RUN_H
+
+#include <stdio.h>
+
+#include "guest/workload.h"
+#include "guestmm/guest.h"
+
+#define RUN_MAX_CYCLES 64
+
+struct run_opts {
+	struct gmm_guest_config cfg;
+	enum workload_kind kind;
+	uint64_t hog_bytes;	/* memhog: 0 = 75 % of RAM */
+	unsigned int cycles;	/* memhog */
+	unsigned int hold_ms;	/* memhog */
+	int sleep_ms;		/* memhog: < 0 = report delay + 2 s */
+	unsigned int threads;	/* 0 = vCPUs */
+	double duration_s;	/* 0 = until the workload ends (pagefault,
+				   stress: 10 s) */
+	double warmup_s;	/* pagefault: frames before this do not count */
+	uint64_t seed;
+	double sample_s;	/* host accounting sampled this often */
+	FILE *live;		/* live lines here every 0.5 s, or NULL */
+};
+
+struct run_cycle {
+	uint64_t freed_bytes;
+	uint64_t resident_at_free;
+	uint64_t resident_after;	/* last sample before the next cycle */
+	double time_to_90pct_s;		/* NaN: never */
+	double time_to_95pct_s;		/* NaN: never */
+	uint64_t resident_at_deadline;	/* report delay + 1 s after the free */
+};
+
+struct run_result {
+	uint64_t mem_bytes;
+	uint64_t resident_peak;
+	uint64_t resident_end;
+	unsigned int nr_cycles;
+	struct run_cycle cycle[RUN_MAX_CYCLES];
+	double elapsed_s;
+	double frames_per_s;	/* pagefault */
+	uint64_t blocks;	/* stress */
+	uint64_t errors;	/* stress mismatches */
+	uint64_t alloc_failures;
+	struct gmm_guest_stats stats; /* at the end */
+};
+
+void run_opts_init(struct run_opts *o);
+/* Return: 0, or a negative errno when the guest could not be made. */
+int run_guest(const struct run_opts *o, struct run_result *r);
+
+const char *workload_name(enum workload_kind kind);
+
+int cmd_bench(int argc, char **argv);
+
+#endif
