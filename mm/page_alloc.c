@@ -149,6 +149,17 @@ static bool zone_spans_block(const struct zone *zone, uint32_t pfn,
 		       (uint64_t)zone->zone_start_pfn + zone->spanned_pages;
 }
 
+/*
+ * The flags of a frame this thread does not own: an allocated head's flags
+ * change without the zone lock (set by alloc_pages(), cleared by the CAS in
+ * free_pages()), so a zone-lock holder that looks at a neighbour reads them
+ * atomically.  PG_buddy itself only changes under the zone lock.
+ */
+static uint16_t page_flags_peek(const struct page *page)
+{
+	return __atomic_load_n(&page->flags, __ATOMIC_RELAXED);
+}
+
 /* @pfn is the head of a free block of @order in @zone. */
 static bool page_is_buddy(struct zone *zone, uint32_t pfn, unsigned int order)
 {
@@ -157,7 +168,7 @@ static bool page_is_buddy(struct zone *zone, uint32_t pfn, unsigned int order)
 	if (!zone_spans_block(zone, pfn, order))
 		return false;
 	page = pfn_to_page(zone->zone_pgdat, pfn);
-	return (page->flags & PG_buddy) && page->order == order;
+	return (page_flags_peek(page) & PG_buddy) && page->order == order;
 }
 
 void zone_free_block_locked(struct zone *zone, uint32_t pfn, unsigned int order,
@@ -252,7 +263,7 @@ static void move_freepages_block(struct zone *zone, uint32_t pfn,
 		unsigned int order;
 		bool reported;
 
-		if (!(page->flags & PG_buddy)) {
+		if (!(page_flags_peek(page) & PG_buddy)) {
 			p++;
 			continue;
 		}
@@ -606,6 +617,7 @@ static void zone_init(struct pglist_data *pgdat, struct zone *zone,
 	zone->zone_pgdat = pgdat;
 	zone->zone_start_pfn = start;
 	zone->spanned_pages = pages;
+	zone->managed_pages = 0;
 	atomic_init(&zone->free_pages, 0);
 	atomic_init(&zone->flags, 0);
 	for (unsigned int o = 0; o < MAX_ORDER; o++) {

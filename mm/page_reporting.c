@@ -176,11 +176,24 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 	return err;
 }
 
+static int page_reporting_pass_locked(struct page_reporting_dev_info *prdev);
+
 int page_reporting_process(struct page_reporting_dev_info *prdev)
+{
+	int err;
+
+	spin_lock(&prdev->pass_lock);
+	err = page_reporting_pass_locked(prdev);
+	spin_unlock(&prdev->pass_lock);
+	return err;
+}
+
+static int page_reporting_pass_locked(struct page_reporting_dev_info *prdev)
 {
 	struct pglist_data *pgdat = prdev->pgdat;
 	int err = 0;
 
+	MM_ASSERT_HELD(&prdev->pass_lock);
 	atomic_store(&prdev->state, PAGE_REPORTING_ACTIVE);
 	for (unsigned int z = 0; z < pgdat->nr_zones && !err; z++) {
 		struct zone *zone = &pgdat->node_zones[z];
@@ -217,6 +230,7 @@ int page_reporting_register(struct pglist_data *pgdat,
 	    prdev->capacity > PAGE_REPORTING_CAPACITY_MAX)
 		return -GMM_EINVAL;
 	prdev->pgdat = pgdat;
+	spin_lock_init(&prdev->pass_lock);
 	prdev->backoff_ms = PAGE_REPORTING_BACKOFF_MS;
 	atomic_init(&prdev->state, PAGE_REPORTING_IDLE);
 	atomic_init(&prdev->reports, 0);

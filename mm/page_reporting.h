@@ -54,8 +54,14 @@ struct page_reporting_dev_info {
 	struct pglist_data *pgdat;
 	struct platform_work *work;
 	atomic_int state;	 /* enum page_reporting_state */
-	uint64_t backoff_ms;	 /* worker only */
-	struct scatterlist sg[PAGE_REPORTING_CAPACITY_MAX]; /* worker only */
+	/*
+	 * @pass_lock: one pass at a time (the worker, or an owner calling
+	 * page_reporting_process()); protects @backoff_ms and @sg.  Taken
+	 * before any zone lock and held across report().
+	 */
+	struct spinlock pass_lock;
+	uint64_t backoff_ms;
+	struct scatterlist sg[PAGE_REPORTING_CAPACITY_MAX];
 
 	/* Statistics, read racily. */
 	atomic_uint_fast64_t reports;	    /* successful report() calls */

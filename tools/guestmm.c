@@ -164,6 +164,16 @@ int run_guest(const struct run_opts *o, struct run_result *r)
 	r->alloc_failures = atomic_load(&w.alloc_failures);
 	gmm_guest_get_stats(g, &r->stats);
 	r->resident_end = r->stats.host_resident_bytes;
+	{
+		struct pglist_data *pgdat = gmm_guest_pgdat(g);
+
+		drain_all_pages(pgdat);
+		r->nr_zones = pgdat->nr_zones < 2 ? pgdat->nr_zones : 2;
+		for (unsigned int z = 0; z < r->nr_zones; z++) {
+			r->zone_name[z] = pgdat->node_zones[z].name;
+			zone_get_stats(&pgdat->node_zones[z], &r->zones[z]);
+		}
+	}
 	gmm_guest_destroy(g);
 	return 0;
 }
@@ -195,6 +205,8 @@ static void run_usage(FILE *f)
 	      "  --json                one JSON object at the end on stdout; live lines\n"
 	      "                        go to stderr\n"
 	      "  --quiet               no live lines\n"
+	      "  --stats               free and reported blocks per zone, migrate type and\n"
+	      "                        order at the end (as /proc/pagetypeinfo)\n"
 	      "  -h, --help            this text\n",
 	      f);
 }
@@ -202,7 +214,7 @@ static void run_usage(FILE *f)
 enum {
 	OPT_MEM = 256, OPT_CPUS, OPT_WORKLOAD, OPT_HOG, OPT_CYCLES, OPT_HOLD,
 	OPT_SLEEP, OPT_DURATION, OPT_REPORTING, OPT_ORDER, OPT_DELAY,
-	OPT_CAPACITY, OPT_HWM, OPT_SEED, OPT_JSON, OPT_QUIET,
+	OPT_CAPACITY, OPT_HWM, OPT_SEED, OPT_JSON, OPT_QUIET, OPT_STATS,
 };
 
 static const struct option run_options[] = {
@@ -222,6 +234,7 @@ static const struct option run_options[] = {
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
+	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -289,6 +302,67 @@ static void print_summary(const struct run_opts *o, const struct run_result *r)
 	       (unsigned long long)r->alloc_failures);
 }
 
+/* As /proc/pagetypeinfo, with the reported blocks beside the free ones. */
+static void print_pagetypeinfo(const struct run_result *r)
+{
+	printf("\nFree blocks per migrate type at order (reported in brackets), at the end:\n");
+	printf("%-6s %-7s %-12s", "zone", "", "type");
+	for (unsigned int o = 0; o < MAX_ORDER; o++)
+		printf(" %8u", o);
+	putchar('\n');
+	for (unsigned int z = 0; z < r->nr_zones; z++) {
+		const struct zone_stats *st = &r->zones[z];
+
+		for (unsigned int mt = 0; mt < MIGRATE_TYPES; mt++) {
+			printf("%-6s %-7s %-12s", r->zone_name[z], "free", migratetype_names[mt]);
+			for (unsigned int o = 0; o < MAX_ORDER; o++)
+				printf(" %8llu", (unsigned long long)st->free_blocks[o][mt]);
+			printf("\n%-6s %-7s %-12s", "", "(rep.)", "");
+			for (unsigned int o = 0; o < MAX_ORDER; o++)
+				printf(" %8llu", (unsigned long long)st->reported_blocks[o][mt]);
+			putchar('\n');
+		}
+		printf("%-6s managed %llu pages, free %llu, reported %llu; watermarks min %llu low %llu high %llu\n",
+		       r->zone_name[z], (unsigned long long)st->managed_pages,
+		       (unsigned long long)st->free_pages,
+		       (unsigned long long)st->reported_pages,
+		       (unsigned long long)st->watermark[WMARK_MIN],
+		       (unsigned long long)st->watermark[WMARK_LOW],
+		       (unsigned long long)st->watermark[WMARK_HIGH]);
+	}
+}
+
+static void json_zones(struct json *j, const struct run_result *r)
+{
+	json_array(j, "zones");
+	for (unsigned int z = 0; z < r->nr_zones; z++) {
+		const struct zone_stats *st = &r->zones[z];
+
+		json_object(j, NULL);
+		json_str(j, "name", r->zone_name[z]);
+		json_u64(j, "managed_pages", st->managed_pages);
+		json_u64(j, "free_pages", st->free_pages);
+		json_u64(j, "reported_pages", st->reported_pages);
+		json_u64(j, "min_pages", st->watermark[WMARK_MIN]);
+		json_u64(j, "low_pages", st->watermark[WMARK_LOW]);
+		json_u64(j, "high_pages", st->watermark[WMARK_HIGH]);
+		for (unsigned int k = 0; k < 2; k++) {
+			json_object(j, k ? "reported_blocks" : "free_blocks");
+			for (unsigned int mt = 0; mt < MIGRATE_TYPES; mt++) {
+				json_array(j, migratetype_names[mt]);
+				for (unsigned int o = 0; o < MAX_ORDER; o++) {
+					json_u64(j, NULL, k ? st->reported_blocks[o][mt]
+							    : st->free_blocks[o][mt]);
+				}
+				json_array_end(j);
+			}
+			json_object_end(j);
+		}
+		json_object_end(j);
+	}
+	json_array_end(j);
+}
+
 static void print_json(const struct run_opts *o, const struct run_result *r)
 {
 	struct json j;
@@ -340,6 +414,7 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 		json_object_end(&j);
 	}
 	json_array_end(&j);
+	json_zones(&j, r);
 	json_end(&j);
 }
 
@@ -347,7 +422,7 @@ static int cmd_run(int argc, char **argv)
 {
 	struct run_opts o;
 	struct run_result r;
-	bool json = false, quiet = false;
+	bool json = false, quiet = false, stats = false;
 	int c, err;
 
 	run_opts_init(&o);
@@ -423,6 +498,9 @@ static int cmd_run(int argc, char **argv)
 		case OPT_QUIET:
 			quiet = true;
 			break;
+		case OPT_STATS:
+			stats = true;
+			break;
 		case 'h':
 			run_usage(stdout);
 			return 0;
@@ -440,9 +518,6 @@ static int cmd_run(int argc, char **argv)
 	if (o.hog_bytes && o.hog_bytes > o.cfg.mem_bytes)
 		RUN_ERR("--hog: larger than guest RAM");
 	o.live = quiet ? NULL : (json ? stderr : stdout);
-	if (o.live)
-		fprintf(o.live, "%8s  %-21s  %-24s  %-20s\n", "time",
-			"guest free", "host resident (memfd)", "reported");
 	err = run_guest(&o, &r);
 	if (err) {
 		fprintf(stderr, "guestmm: cannot start the guest: %s\n",
@@ -453,6 +528,8 @@ static int cmd_run(int argc, char **argv)
 		print_json(&o, &r);
 	else
 		print_summary(&o, &r);
+	if (stats && !json)
+		print_pagetypeinfo(&r);
 	return r.errors ? 1 : 0;
 }
 

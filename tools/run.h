@@ -9,6 +9,7 @@
 
 #include "guest/workload.h"
 #include "guestmm/guest.h"
+#include "mm/gfp.h"
 
 #define RUN_MAX_CYCLES 64
 
@@ -49,6 +50,9 @@ struct run_result {
 	uint64_t errors;	/* stress mismatches */
 	uint64_t alloc_failures;
 	struct gmm_guest_stats stats; /* at the end */
+	unsigned int nr_zones;
+	const char *zone_name[2];
+	struct zone_stats zones[2];   /* at the end, after draining per-CPU lists */
 };
 
 void run_opts_init(struct run_opts *o);
