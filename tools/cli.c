@@ -13,6 +13,16 @@
 #include <strings.h>
 #include <time.h>
 
+/* A leading whole number; @end is left at what follows it. */
+static int parse_number(const char *s, unsigned long long *v, char **end)
+{
+	if (!s || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	*v = strtoull(s, end, 10);
+	return errno ? -1 : 0;
+}
+
 int cli_parse_size(const char *s, uint64_t *out)
 {
 	static const struct {
@@ -26,11 +36,7 @@ int cli_parse_size(const char *s, uint64_t *out)
 	char *end;
 	unsigned long long v;
 
-	if (!s || !isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno)
+	if (parse_number(s, &v, &end))
 		return -1;
 	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
 		if (strcasecmp(end, units[i].suffix))
@@ -48,11 +54,7 @@ int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	char *end;
 	unsigned long long v;
 
-	if (!s || !isdigit((unsigned char)*s))
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
+	if (parse_number(s, &v, &end) || *end || v < min || v > max)
 		return -1;
 	*out = v;
 	return 0;

@@ -97,26 +97,30 @@ uint64_t platform_now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-void platform_log(const char *fmt, ...)
+static void vlog(const char *tag, const char *fmt, va_list ap)
 {
 	char line[512];
+
+	vsnprintf(line, sizeof(line), fmt, ap);
+	fprintf(stderr, "guestmm: %s%s\n", tag, line);
+}
+
+void platform_log(const char *fmt, ...)
+{
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vlog("", fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "guestmm: %s\n", line);
 }
 
 void platform_bad_state(const char *fmt, ...)
 {
-	char line[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vlog("BUG: ", fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "guestmm: BUG: %s\n", line);
 	atomic_fetch_add(&bad_state_count, 1);
 	if (atomic_load(&bad_state_is_fatal))
 		abort();

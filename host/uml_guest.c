@@ -1,0 +1,294 @@
+/*
+ * uml_guest.c - start and drive a user-mode Linux guest.
+ *
+ * The guest's console is two pipes: UML reads commands from the first (it
+ * cannot epoll /dev/null, so a pipe it must be) and writes its console to the
+ * second, which we read without blocking and split into lines.  Each guest
+ * gets a private uml_dir so that several can run at once.
+ */
+#define _GNU_SOURCE
+#include "host/uml_guest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CONSOLE_BUF 8192
+
+struct uml_guest {
+	pid_t pid;
+	int in_fd;  /* the guest's console input */
+	int out_fd; /* the guest's console output, nonblocking */
+	FILE *log;
+	char dir[64];
+	char buf[CONSOLE_BUF];
+	size_t used;
+	bool balloon_loaded;
+	bool gone;
+};
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Take the next whole line out of the buffer, reading more when there is
+ * none.  Return: 1 with a line, 0 on timeout, -EPIPE when the guest is gone.
+ */
+static int console_line(struct uml_guest *g, char *line, size_t len,
+			long deadline)
+{
+	for (;;) {
+		char *nl = memchr(g->buf, '\n', g->used);
+
+		if (nl) {
+			size_t n = (size_t)(nl - g->buf);
+			size_t copy = n < len - 1 ? n : len - 1;
+
+			memcpy(line, g->buf, copy);
+			line[copy] = 0;
+			if (copy && line[copy - 1] == '\r')
+				line[copy - 1] = 0;
+			memmove(g->buf, nl + 1, g->used - n - 1);
+			g->used -= n + 1;
+			if (g->log)
+				fprintf(g->log, "%s\n", line);
+			if (!strcmp(line, "gmm-balloon loaded"))
+				g->balloon_loaded = true;
+			return 1;
+		}
+		if (g->used == sizeof(g->buf)) /* a line too long: drop it */
+			g->used = 0;
+		if (g->gone)
+			return -EPIPE;
+		long left = deadline - now_ms();
+		struct pollfd p = { g->out_fd, POLLIN, 0 };
+
+		if (left <= 0)
+			return 0;
+		if (poll(&p, 1, (int)(left > 1000 ? 1000 : left)) < 0 && errno != EINTR)
+			return -errno;
+		ssize_t r = read(g->out_fd, g->buf + g->used, sizeof(g->buf) - g->used);
+
+		if (r > 0)
+			g->used += (size_t)r;
+		else if (r == 0)
+			g->gone = true;
+		else if (errno != EAGAIN && errno != EINTR)
+			g->gone = true;
+	}
+}
+
+int uml_guest_wait_line(struct uml_guest *g, const char *prefix, char *line,
+			size_t len, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	char tmp[512];
+
+	for (;;) {
+		int r = console_line(g, tmp, sizeof(tmp), deadline);
+
+		if (r < 0)
+			return r;
+		if (r == 0)
+			return -ETIMEDOUT;
+		if (!strncmp(tmp, prefix, strlen(prefix))) {
+			if (line)
+				snprintf(line, len, "%s", tmp);
+			return 0;
+		}
+	}
+}
+
+int uml_guest_send(struct uml_guest *g, const char *cmd)
+{
+	size_t n = strlen(cmd);
+	char *msg = malloc(n + 2);
+	ssize_t w;
+
+	if (!msg)
+		return -ENOMEM;
+	memcpy(msg, cmd, n);
+	msg[n] = '\n';
+	w = write(g->in_fd, msg, n + 1);
+	free(msg);
+	if (w != (ssize_t)(n + 1))
+		return w < 0 ? -errno : -EIO;
+	return 0;
+}
+
+int uml_guest_run(struct uml_guest *g, const char *cmd, int timeout_ms)
+{
+	char line[128];
+	int err = uml_guest_send(g, cmd);
+
+	if (err)
+		return err;
+	err = uml_guest_wait_line(g, "gmm-done ", line, sizeof(line), timeout_ms);
+	if (err)
+		return err;
+	return atoi(line + strlen("gmm-done "));
+}
+
+bool uml_guest_balloon_loaded(struct uml_guest *g)
+{
+	return g->balloon_loaded;
+}
+
+pid_t uml_guest_pid(struct uml_guest *g)
+{
+	return g->pid;
+}
+
+void uml_guest_kill(struct uml_guest *g)
+{
+	if (g->pid > 0)
+		kill(g->pid, SIGKILL);
+}
+
+static void rm_rf(const char *dir)
+{
+	char cmd[128];
+
+	/* uml_dir holds the umid directory UML made: a pid file and a socket. */
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd)) {
+		/* Nothing to undo: a stale temporary directory is harmless. */
+	}
+}
+
+void uml_guest_destroy(struct uml_guest *g, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	int status;
+
+	if (!g)
+		return;
+	if (g->pid > 0) {
+		if (!g->gone)
+			uml_guest_send(g, "poweroff");
+		while (waitpid(g->pid, &status, WNOHANG) == 0) {
+			if (now_ms() > deadline) {
+				kill(g->pid, SIGKILL);
+				waitpid(g->pid, &status, 0);
+				break;
+			}
+			struct timespec ts = { 0, 20 * 1000 * 1000 };
+			nanosleep(&ts, NULL);
+		}
+		/* UML's helper threads are processes in its group: end them too. */
+		kill(-g->pid, SIGKILL);
+	}
+	close(g->in_fd);
+	close(g->out_fd);
+	if (g->log)
+		fclose(g->log);
+	rm_rf(g->dir);
+	free(g);
+}
+
+int uml_guest_start(const struct uml_guest_config *cfg, int timeout_ms,
+		    struct uml_guest **out)
+{
+	const char *linux_path = cfg->linux_path ? cfg->linux_path : "/usr/bin/linux.uml";
+	uint64_t mem = cfg->mem_bytes ? cfg->mem_bytes : 1ull << 30;
+	int in[2], outp[2], err;
+	struct uml_guest *g;
+	char mem_arg[32], initrd_arg[512], dir_arg[96], dev_arg[512];
+	char *argv[16];
+	int argc = 0;
+
+	if (access(linux_path, X_OK) || !cfg->initrd || access(cfg->initrd, R_OK))
+		return -ENOENT;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	snprintf(g->dir, sizeof(g->dir), "/tmp/guestmm-uml-XXXXXX");
+	if (!mkdtemp(g->dir)) {
+		err = -errno;
+		goto undo_alloc;
+	}
+	if (pipe2(in, O_CLOEXEC)) {
+		err = -errno;
+		goto undo_dir;
+	}
+	if (pipe2(outp, O_CLOEXEC)) {
+		err = -errno;
+		goto undo_in;
+	}
+	if (cfg->console_log)
+		g->log = fopen(cfg->console_log, "a");
+	snprintf(mem_arg, sizeof(mem_arg), "mem=%lluM",
+		 (unsigned long long)(mem >> 20));
+	snprintf(initrd_arg, sizeof(initrd_arg), "initrd=%s", cfg->initrd);
+	snprintf(dir_arg, sizeof(dir_arg), "uml_dir=%s", g->dir);
+	argv[argc++] = (char *)linux_path;
+	argv[argc++] = mem_arg;
+	argv[argc++] = initrd_arg;
+	argv[argc++] = "con=null";
+	argv[argc++] = "con0=fd:0,fd:1";
+	argv[argc++] = dir_arg;
+	argv[argc++] = "umid=guestmm";
+	argv[argc++] = "quiet";
+	if (cfg->balloon_socket) {
+		snprintf(dev_arg, sizeof(dev_arg), "virtio_uml.device=%s:5",
+			 cfg->balloon_socket);
+		argv[argc++] = dev_arg;
+	}
+	if (cfg->extra_cmdline)
+		argv[argc++] = (char *)cfg->extra_cmdline;
+	argv[argc] = NULL;
+
+	g->pid = fork();
+	if (g->pid < 0) {
+		err = -errno;
+		goto undo_out;
+	}
+	if (g->pid == 0) {
+		/* Its own process group, so that the host can end all of it. */
+		setpgid(0, 0);
+		dup2(in[0], 0);
+		dup2(outp[1], 1);
+		dup2(outp[1], 2);
+		execv(linux_path, argv);
+		_exit(127);
+	}
+	close(in[0]);
+	close(outp[1]);
+	g->in_fd = in[1];
+	g->out_fd = outp[0];
+	fcntl(g->out_fd, F_SETFL, O_NONBLOCK);
+	err = uml_guest_wait_line(g, "gmm-ready", NULL, 0, timeout_ms);
+	if (err) {
+		uml_guest_destroy(g, 0);
+		return err == -EPIPE ? -ECHILD : err;
+	}
+	*out = g;
+	return 0;
+
+undo_out:
+	if (g->log)
+		fclose(g->log);
+	close(outp[0]);
+	close(outp[1]);
+undo_in:
+	close(in[0]);
+	close(in[1]);
+undo_dir:
+	rmdir(g->dir);
+undo_alloc:
+	free(g);
+	return err;
+}
