@@ -145,6 +145,19 @@ struct pglist_data {
 	atomic_uint reporting_hwm;
 };
 
+/*
+ * A page's flags are read by zone-lock holders looking at a neighbour
+ * (page_is_buddy) while the neighbour's owner - a per-CPU list, an allocator
+ * or a freeing thread - changes them under another lock or none.  Every write
+ * is therefore an atomic store and such reads atomic loads; relaxed suffices
+ * because PG_buddy, the only bit those readers act on, changes under the
+ * zone lock they hold.
+ */
+static inline void page_flags_set(struct page *page, uint16_t flags)
+{
+	__atomic_store_n(&page->flags, flags, __ATOMIC_RELAXED);
+}
+
 static inline struct page *pfn_to_page(const struct pglist_data *pgdat,
 				       uint32_t pfn)
 {

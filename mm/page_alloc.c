@@ -110,11 +110,11 @@ static void zone_add_free_block_locked(struct zone *zone, uint32_t pfn,
 	page->order = (uint8_t)order;
 	page->migratetype = (uint8_t)mt;
 	if (reported) {
-		page->flags = PG_buddy | PG_reported;
+		page_flags_set(page, PG_buddy | PG_reported);
 		free_list_add_reported(pgdat, &area->free_list[mt], pfn);
 		zone->reported_blocks[order]++;
 	} else {
-		page->flags = PG_buddy;
+		page_flags_set(page, PG_buddy);
 		free_list_add_head(pgdat, &area->free_list[mt], pfn);
 	}
 	area->nr_free++;
@@ -134,7 +134,7 @@ void zone_del_free_block_locked(struct zone *zone, uint32_t pfn,
 	free_list_del(pgdat, &area->free_list[page->migratetype], pfn);
 	if (page->flags & PG_reported)
 		zone->reported_blocks[order]--;
-	page->flags = 0;
+	page_flags_set(page, 0);
 	area->nr_free--;
 	atomic_store_explicit(&zone->free_pages,
 			      zone_free_pages(zone) - (1ull << order),
@@ -149,12 +149,7 @@ static bool zone_spans_block(const struct zone *zone, uint32_t pfn,
 		       (uint64_t)zone->zone_start_pfn + zone->spanned_pages;
 }
 
-/*
- * The flags of a frame this thread does not own: an allocated head's flags
- * change without the zone lock (set by alloc_pages(), cleared by the CAS in
- * free_pages()), so a zone-lock holder that looks at a neighbour reads them
- * atomically.  PG_buddy itself only changes under the zone lock.
- */
+/* The flags of a frame this thread may not own: see page_flags_set(). */
 static uint16_t page_flags_peek(const struct page *page)
 {
 	return __atomic_load_n(&page->flags, __ATOMIC_RELAXED);
@@ -334,7 +329,7 @@ static void pcp_push(struct pglist_data *pgdat, struct per_cpu_pages *pcp,
 {
 	struct page *page = pfn_to_page(pgdat, pfn);
 
-	page->flags = PG_pcp;
+	page_flags_set(page, PG_pcp);
 	page->order = 0;
 	page->migratetype = (uint8_t)mt;
 	page->next = pcp->head[mt];
@@ -353,7 +348,7 @@ static uint32_t pcp_pop(struct pglist_data *pgdat, struct per_cpu_pages *pcp,
 	page = pfn_to_page(pgdat, pfn);
 	pcp->head[mt] = page->next;
 	page->next = PFN_NONE;
-	page->flags = 0;
+	page_flags_set(page, 0);
 	pcp->count--;
 	return pfn;
 }

@@ -99,7 +99,7 @@ static unsigned int page_reporting_fill(struct page_reporting_dev_info *prdev,
 					return n;
 				}
 				zone_del_free_block_locked(zone, pfn, o);
-				page->flags = PG_isolated;
+				page_flags_set(page, PG_isolated);
 				page->order = (uint8_t)o;
 				prdev->sg[n++] = (struct scatterlist){
 					page, (uint32_t)(PAGE_SIZE << o)
@@ -127,7 +127,7 @@ static void page_reporting_drain(struct page_reporting_dev_info *prdev,
 		if (page->flags != PG_isolated)
 			platform_bad_state("page reporting: pfn %#x came back with flags %#x",
 					   pfn, page->flags);
-		page->flags = 0;
+		page_flags_set(page, 0);
 		/* No notify: the cycle is still running and will see it. */
 		zone_free_block_locked(zone, pfn, page->order, reported, false);
 	}
