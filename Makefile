@@ -6,7 +6,7 @@
 # Both install the Debian packages they need when they are missing.
 
 BUILD ?= build
-DEBS := cmake make gcc libc6-dev libcmocka-dev pkg-config
+DEBS := cmake make gcc libc6-dev libcmocka-dev pkg-config user-mode-linux busybox-static
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all deps build demo test bench clean

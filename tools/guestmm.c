@@ -540,6 +540,8 @@ static void usage(FILE *f)
 	      "\n"
 	      "Commands:\n"
 	      "  run          run a guest in this process with a workload\n"
+	      "  host         the host half: a virtio-balloon device over vhost-user\n"
+	      "               (--listen SOCKET), or with a Linux guest (--linux)\n"
 	      "  bench NAME   benchmarks: overhead, return, alloc, discard\n"
 	      "  help         this text\n"
 	      "\n"
@@ -557,6 +559,8 @@ int main(int argc, char **argv)
 		return cmd_run(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "bench"))
 		return cmd_bench(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "host"))
+		return cmd_host(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
 	    !strcmp(argv[1], "-h")) {
 		usage(stdout);

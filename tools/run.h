@@ -62,5 +62,6 @@ int run_guest(const struct run_opts *o, struct run_result *r);
 const char *workload_name(enum workload_kind kind);
 
 int cmd_bench(int argc, char **argv);
+int cmd_host(int argc, char **argv);
 
 #endif

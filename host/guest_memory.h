@@ -1,0 +1,92 @@
+/*
+ * guest_memory.h - a guest's RAM as the host sees it.
+ *
+ * A guest's RAM is up to GUEST_MEMORY_MAX_REGIONS regions.  Each region is
+ * a range of guest-physical addresses, backed by a range of a file that the
+ * guest (or its VMM) shares with us by descriptor, and mapped into this
+ * process.  The vhost-user frontend also names each region by the address it
+ * has it mapped at in its own process (uaddr), because vring addresses come
+ * in that form.
+ *
+ * Three things are asked of it: translate a guest-physical range to a pointer
+ * (the virtqueue device half's translate callback, which must refuse any
+ * range not wholly inside one region), discard a range so that the host gets
+ * the memory back (fallocate PUNCH_HOLE on the backing file: the pages leave
+ * the page cache and every mapping, ours and the guest's), and say how much
+ * of the backing files is resident (st_blocks, the host's own accounting).
+ *
+ * Locking: the table is changed only by its owner (the transport's thread),
+ * and always under @lock; the owner reads it without the lock.  Any other
+ * thread reads it only under @lock (guest_memory_resident_bytes()).
+ */
+#ifndef GUESTMM_HOST_GUEST_MEMORY_H
+#define GUESTMM_HOST_GUEST_MEMORY_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* vhost-user's limit; also plenty for a process guest. */
+#define GUEST_MEMORY_MAX_REGIONS 8
+
+/* The unit of discard: the host page.  Reports must be aligned to it. */
+#define GUEST_MEMORY_PAGE_SIZE 4096u
+
+/* A region as a frontend describes it. */
+struct guest_memory_layout {
+	uint64_t gpa; /* first guest-physical address */
+	uint64_t size; /* bytes, > 0 */
+	uint64_t uaddr; /* where the frontend has it mapped */
+	uint64_t fd_offset; /* where it starts in the backing file */
+};
+
+struct guest_memory_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t uaddr;
+	uint64_t fd_offset;
+	uint8_t *host; /* gpa maps to host[0] */
+	void *map_base; /* the mmap() itself: page-aligned, ... */
+	size_t map_len; /* ... covering [fd_offset, fd_offset + size) */
+	int fd; /* owned: closed when the region is unmapped */
+};
+
+/*
+ * Invariants: regions[0 .. nr_regions) are mapped, their guest-physical
+ * ranges are pairwise disjoint and so are their uaddr ranges; for every
+ * region gpa + size, uaddr + size and fd_offset + size do not wrap, and
+ * fd_offset + size <= the file's size when it was mapped.
+ */
+struct guest_memory {
+	pthread_mutex_t lock; /* see the top of this file */
+	unsigned int nr_regions;
+	struct guest_memory_region regions[GUEST_MEMORY_MAX_REGIONS];
+};
+
+void guest_memory_init(struct guest_memory *mem);
+/* Unmaps everything; @mem may be initialised again. */
+void guest_memory_destroy(struct guest_memory *mem);
+
+int guest_memory_check_layout(const struct guest_memory_layout *layout,
+			      unsigned int n);
+int guest_memory_map(struct guest_memory *mem,
+		     const struct guest_memory_layout *layout, const int *fds,
+		     unsigned int n);
+void guest_memory_unmap(struct guest_memory *mem);
+
+static inline bool guest_memory_mapped(const struct guest_memory *mem)
+{
+	return mem->nr_regions != 0;
+}
+
+/* A vring_translate_fn: @ctx is the struct guest_memory. */
+void *guest_memory_translate(void *ctx, uint64_t gpa, uint64_t len,
+			     bool write);
+int guest_memory_uaddr_to_gpa(const struct guest_memory *mem, uint64_t uaddr,
+			      uint64_t *gpa);
+int guest_memory_discard(struct guest_memory *mem, uint64_t gpa, uint64_t len);
+uint64_t guest_memory_resident_bytes(struct guest_memory *mem);
+uint64_t guest_memory_total_bytes(struct guest_memory *mem);
+
+#endif

@@ -1,0 +1,1153 @@
+/*
+ * vhost_user.c - the backend side of vhost-user, over an epoll loop.
+ *
+ * Each device has a listening socket and at most one connection.  Messages
+ * are read without blocking into a per-connection buffer (a frontend that
+ * sends half a message and stops stalls only itself), validated whole by
+ * vhost_user_msg_parse() and then handled.  The frontend's descriptors
+ * travel with the message; a handler keeps the ones it takes by setting
+ * them to -1 in the message, and the dispatcher closes the rest.
+ *
+ * A refused message is answered with an error when REPLY_ACK is negotiated
+ * and the frontend asked for a reply; otherwise a *structural* breach (the
+ * parser's verdict: unknown request, wrong size, wrong descriptors) drops
+ * the connection, because the frontend may be waiting for a reply we cannot
+ * give, and a *semantic* one (a vring index beyond the device's queues,
+ * rings before memory, a size the queue refuses) is logged once and
+ * ignored.  A request that must reply (GET_*) and cannot drops the
+ * connection, except GET_CONFIG, which answers with an empty payload as
+ * libvhost-user does.
+ *
+ * A ring is handed to the device when it is complete (size, addresses,
+ * memory, kick descriptor) and enabled; SET_VRING_NUM/ADDR/BASE and
+ * GET_VRING_BASE stop it, and it restarts at the next kick or enable.
+ * A ring the device finds broken stays stopped (and the frontend's error
+ * descriptor is signalled) until the frontend reconfigures it.
+ *
+ * Notifications are 8-byte writes to the call descriptor, which may be an
+ * eventfd or, from user-mode Linux, a pipe: made non-blocking, a full pipe
+ * loses nothing (the reader has a wakeup pending) and a closed one must not
+ * kill us (SIGPIPE is ignored).  Config changes go to the frontend on the
+ * backend request channel.
+ *
+ * Lock coverage: none needed; all state below belongs to the thread that
+ * runs the server, except the counters (atomics) and the wake eventfd.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "host/vhost_user.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host/balloon.h"
+#include "host/guest_memory.h"
+#include "host/vhost_user_msg.h"
+#include "host/virtio_device.h"
+#include "platform/platform.h"
+
+#define VHOST_USER_MAX_QUEUES 8
+/* Room to receive more descriptors than allowed, so as to tell. */
+#define VHOST_USER_RX_FDS (2 * VHOST_USER_MAX_FDS)
+/* Messages handled per connection per round: fairness between devices. */
+#define VHOST_USER_MSGS_PER_ROUND 64
+#define VHOST_USER_EVENTS 32
+/* Retry a config notification the frontend has no room for. */
+#define VHOST_USER_RETRY_MS 10
+
+#define VHOST_USER_PROTOCOL_FEATURES                                           \
+	((UINT64_C(1) << VHOST_USER_PROTOCOL_F_REPLY_ACK) |                    \
+	 (UINT64_C(1) << VHOST_USER_PROTOCOL_F_BACKEND_REQ) |                  \
+	 (UINT64_C(1) << VHOST_USER_PROTOCOL_F_CONFIG))
+#define VHOST_USER_F_PROTOCOL (UINT64_C(1) << VHOST_USER_F_PROTOCOL_FEATURES)
+
+/* What is logged once per device. */
+enum vu_log {
+	VU_LOG_REFUSED = 1u << 0,
+	VU_LOG_DROPPED = 1u << 1,
+	VU_LOG_CALL = 1u << 2,
+	VU_LOG_KICK = 1u << 3,
+	VU_LOG_BACKEND = 1u << 4,
+	VU_LOG_RING = 1u << 5,
+};
+
+enum vu_source_kind { VU_SRC_WAKE, VU_SRC_LISTEN, VU_SRC_CONN, VU_SRC_KICK };
+
+/* What an epoll event points at. */
+struct vu_source {
+	enum vu_source_kind kind;
+	struct vhost_user_dev *dev;
+	unsigned int q;
+};
+
+struct vu_vring {
+	struct vu_source kick_src;
+	unsigned int num; /* 0: not set */
+	uint64_t desc, avail, used; /* frontend user addresses */
+	bool addr_set;
+	uint16_t base; /* where the device resumes popping */
+	int kick_fd, call_fd, err_fd; /* owned, -1 when absent */
+	bool enabled; /* SET_VRING_ENABLE; matters with PROTOCOL_FEATURES */
+	bool started; /* handed to the device */
+	bool broken; /* the device refused it: needs reconfiguring */
+	bool pending; /* the device has more to do without a kick */
+};
+
+struct vhost_user_dev {
+	struct vhost_user_server *srv;
+	struct vhost_user_dev *next;
+	struct virtio_device *vdev;
+	struct balloon_dev *balloon; /* owned when added as a balloon */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int listen_fd;
+	int conn_fd; /* -1: listening */
+	int backend_fd; /* backend request channel, -1 when none */
+	struct vu_source listen_src, conn_src;
+	struct guest_memory mem;
+	uint64_t features; /* acked by SET_FEATURES, bit 30 included */
+	uint64_t protocol_features;
+	bool owner;
+	bool config_retry; /* a config notification is still to be sent */
+	uint64_t deadline_ns; /* the device's next poll */
+	struct vu_vring vrings[VHOST_USER_MAX_QUEUES];
+	/* The message being received. */
+	uint8_t rx[VHOST_USER_HDR_SIZE + VHOST_USER_PAYLOAD_MAX];
+	size_t rx_len;
+	int rx_fds[VHOST_USER_RX_FDS];
+	unsigned int rx_nfds;
+	bool rx_fds_lost; /* more descriptors than rx_fds holds */
+	unsigned int logged; /* enum vu_log bits */
+	_Atomic uint64_t connections, messages, refused, dropped;
+};
+
+struct vhost_user_server {
+	int epfd;
+	int wake_fd; /* eventfd: any thread may write it */
+	struct vu_source wake_src;
+	struct vhost_user_dev *devs;
+};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void close_fd(int *fd)
+{
+	if (*fd >= 0)
+		close(*fd);
+	*fd = -1;
+}
+
+static void vu_log_once(struct vhost_user_dev *d, enum vu_log what,
+			const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+static void vu_log_once(struct vhost_user_dev *d, enum vu_log what,
+			const char *fmt, ...)
+{
+	char line[256];
+	va_list ap;
+
+	if (d->logged & what)
+		return;
+	d->logged |= what;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	platform_log("vhost-user %s: %s (logged once)", d->path, line);
+}
+
+static int set_nonblock(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Notify through an eventfd or a pipe, never blocking. */
+static void vu_signal(struct vhost_user_dev *d, int fd)
+{
+	uint64_t one = 1;
+
+	if (fd < 0)
+		return;
+	/* EAGAIN: a full pipe or a saturated eventfd already wakes the
+	 * reader.  EPIPE: it stopped listening; SIGPIPE is ignored. */
+	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN &&
+	    errno != EINTR)
+		vu_log_once(d, VU_LOG_CALL, "notification failed: %s",
+			    strerror(errno));
+}
+
+/* ---- the transport as the device sees it ---- */
+
+static void vu_notify_used(struct virtio_device *vdev, unsigned int q)
+{
+	struct vhost_user_dev *d = vdev->transport_priv;
+
+	if (q < VHOST_USER_MAX_QUEUES)
+		vu_signal(d, d->vrings[q].call_fd);
+}
+
+static void vu_send_config_change(struct vhost_user_dev *d)
+{
+	struct vhost_user_hdr hdr = {
+		.request = VHOST_USER_BACKEND_CONFIG_CHANGE_MSG,
+		.flags = VHOST_USER_VERSION,
+		.size = 0,
+	};
+	ssize_t n;
+
+	d->config_retry = false;
+	if (d->backend_fd < 0 ||
+	    !(d->protocol_features &
+	      (UINT64_C(1) << VHOST_USER_PROTOCOL_F_BACKEND_REQ)))
+		return;
+	n = send(d->backend_fd, &hdr, sizeof(hdr), MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == (ssize_t)sizeof(hdr))
+		return;
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		d->config_retry = true;
+		return;
+	}
+	/* A short send leaves the channel mid-message: give it up. */
+	vu_log_once(d, VU_LOG_BACKEND, "backend channel failed: %s",
+		    n < 0 ? strerror(errno) : "short send");
+	close_fd(&d->backend_fd);
+}
+
+static void vu_notify_config(struct virtio_device *vdev)
+{
+	vu_send_config_change(vdev->transport_priv);
+}
+
+static void vu_wake(struct virtio_device *vdev)
+{
+	struct vhost_user_dev *d = vdev->transport_priv;
+
+	vhost_user_server_wake(d->srv);
+}
+
+static const struct virtio_transport_ops vu_transport_ops = {
+	.notify_used = vu_notify_used,
+	.notify_config = vu_notify_config,
+	.wake = vu_wake,
+};
+
+/* ---- rings ---- */
+
+static struct vu_vring *vu_vring_get(struct vhost_user_dev *d, uint32_t index)
+{
+	unsigned int n = d->vdev->ops->num_queues(d->vdev);
+
+	if (index >= n || index >= VHOST_USER_MAX_QUEUES)
+		return NULL;
+	return &d->vrings[index];
+}
+
+static unsigned int vu_vring_index(struct vhost_user_dev *d,
+				   const struct vu_vring *v)
+{
+	return (unsigned int)(v - d->vrings);
+}
+
+static void vu_vring_break(struct vhost_user_dev *d, struct vu_vring *v,
+			   int err)
+{
+	v->broken = true;
+	v->pending = false;
+	vu_log_once(d, VU_LOG_RING, "vring %u stopped: %s",
+		    vu_vring_index(d, v), strerror(-err));
+	vu_signal(d, v->err_fd);
+}
+
+static void vu_vring_stop(struct vhost_user_dev *d, struct vu_vring *v)
+{
+	if (v->started)
+		v->base = d->vdev->ops->queue_stop(d->vdev, vu_vring_index(d, v));
+	v->started = false;
+	v->pending = false;
+}
+
+static void vu_vring_process(struct vhost_user_dev *d, struct vu_vring *v)
+{
+	int err;
+
+	if (!v->started || v->broken)
+		return;
+	err = d->vdev->ops->queue_notify(d->vdev, vu_vring_index(d, v));
+	v->pending = err == -EAGAIN;
+	if (err && err != -EAGAIN) {
+		vu_vring_stop(d, v);
+		vu_vring_break(d, v, err);
+	}
+}
+
+/* Hand the ring to the device if it is complete and enabled. */
+static void vu_vring_try_start(struct vhost_user_dev *d, struct vu_vring *v)
+{
+	struct virtqueue_config cfg = {
+		.num = v->num,
+		.translate = guest_memory_translate,
+		.ctx = &d->mem,
+		.avail_base = v->base,
+	};
+	int err;
+
+	if (v->started || v->broken || !guest_memory_mapped(&d->mem) ||
+	    !v->num || !v->addr_set || v->kick_fd < 0)
+		return;
+	if ((d->features & VHOST_USER_F_PROTOCOL) && !v->enabled)
+		return;
+	/* The table may have changed since SET_VRING_ADDR. */
+	err = guest_memory_uaddr_to_gpa(&d->mem, v->desc, &cfg.desc);
+	if (!err)
+		err = guest_memory_uaddr_to_gpa(&d->mem, v->avail, &cfg.avail);
+	if (!err)
+		err = guest_memory_uaddr_to_gpa(&d->mem, v->used, &cfg.used);
+	if (!err)
+		err = d->vdev->ops->queue_start(d->vdev, vu_vring_index(d, v),
+						&cfg);
+	if (err) {
+		vu_vring_break(d, v, err);
+		return;
+	}
+	v->started = true;
+	/* Buffers may have been made available before the ring started. */
+	vu_vring_process(d, v);
+}
+
+static void vu_vring_close_kick(struct vhost_user_dev *d, struct vu_vring *v)
+{
+	/* Always unregister first: the frontend holds the same file open, so
+	 * closing our descriptor alone would leave it in the epoll set. */
+	if (v->kick_fd >= 0)
+		epoll_ctl(d->srv->epfd, EPOLL_CTL_DEL, v->kick_fd, NULL);
+	close_fd(&v->kick_fd);
+}
+
+static void vu_vring_reset(struct vhost_user_dev *d, struct vu_vring *v)
+{
+	vu_vring_stop(d, v);
+	vu_vring_close_kick(d, v);
+	close_fd(&v->call_fd);
+	close_fd(&v->err_fd);
+	v->num = 0;
+	v->desc = v->avail = v->used = 0;
+	v->addr_set = false;
+	v->base = 0;
+	v->enabled = false;
+	v->broken = false;
+}
+
+/* Back to the state of a fresh connection; the connection itself stays. */
+static void vu_dev_reset(struct vhost_user_dev *d)
+{
+	unsigned int q;
+
+	for (q = 0; q < VHOST_USER_MAX_QUEUES; q++)
+		vu_vring_reset(d, &d->vrings[q]);
+	d->vdev->ops->reset(d->vdev);
+	guest_memory_unmap(&d->mem);
+	close_fd(&d->backend_fd);
+	d->features = 0;
+	d->protocol_features = 0;
+	d->owner = false;
+	d->config_retry = false;
+	for (q = 0; q < d->rx_nfds; q++)
+		close(d->rx_fds[q]);
+	d->rx_nfds = 0;
+	d->rx_len = 0;
+	d->rx_fds_lost = false;
+}
+
+/* ---- replies ---- */
+
+/* Return: 0; -ECONNABORTED when the reply cannot be sent whole. */
+static int vu_reply(struct vhost_user_dev *d, uint32_t request,
+		    const void *payload, uint32_t size)
+{
+	uint8_t buf[VHOST_USER_HDR_SIZE + VHOST_USER_PAYLOAD_MAX];
+	struct vhost_user_hdr hdr = {
+		.request = request,
+		.flags = VHOST_USER_VERSION | VHOST_USER_FLAG_REPLY,
+		.size = size,
+	};
+	size_t len = VHOST_USER_HDR_SIZE + size;
+
+	memcpy(buf, &hdr, sizeof(hdr));
+	memcpy(buf + VHOST_USER_HDR_SIZE, payload, size);
+	/* A frontend that does not read its replies is dropped rather than
+	 * waited for. */
+	if (send(d->conn_fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT) !=
+	    (ssize_t)len)
+		return -ECONNABORTED;
+	return 0;
+}
+
+static int vu_reply_u64(struct vhost_user_dev *d, uint32_t request,
+			uint64_t v)
+{
+	return vu_reply(d, request, &v, sizeof(v));
+}
+
+static bool vu_wants_ack(const struct vhost_user_dev *d, uint32_t flags)
+{
+	return (d->protocol_features &
+		(UINT64_C(1) << VHOST_USER_PROTOCOL_F_REPLY_ACK)) &&
+	       (flags & VHOST_USER_FLAG_NEED_REPLY);
+}
+
+/* ---- request handlers: 0, a refusal errno, or -ECONNABORTED ---- */
+
+static int vu_set_features(struct vhost_user_dev *d, uint64_t features)
+{
+	struct virtio_device *vdev = d->vdev;
+	uint64_t offered = vdev->ops->get_features(vdev) | VHOST_USER_F_PROTOCOL;
+	int err;
+
+	if (features & ~offered)
+		return -EINVAL;
+	err = vdev->ops->set_features(vdev, features & ~VHOST_USER_F_PROTOCOL);
+	if (!err)
+		d->features = features;
+	return err;
+}
+
+static int vu_set_mem_table(struct vhost_user_dev *d, struct vhost_user_msg *m)
+{
+	const struct vhost_user_memory *mt = &m->payload.memory;
+	struct guest_memory_layout layout[VHOST_USER_MAX_REGIONS];
+	bool restart[VHOST_USER_MAX_QUEUES];
+	unsigned int i, q;
+	int err;
+
+	for (i = 0; i < mt->nregions; i++)
+		layout[i] = (struct guest_memory_layout){
+			.gpa = mt->regions[i].guest_phys_addr,
+			.size = mt->regions[i].memory_size,
+			.uaddr = mt->regions[i].userspace_addr,
+			.fd_offset = mt->regions[i].mmap_offset,
+		};
+	/* The device must not touch the old mappings while they change. */
+	for (q = 0; q < VHOST_USER_MAX_QUEUES; q++) {
+		restart[q] = d->vrings[q].started;
+		vu_vring_stop(d, &d->vrings[q]);
+	}
+	err = guest_memory_map(&d->mem, layout, m->fds, mt->nregions);
+	if (!err)
+		for (i = 0; i < mt->nregions; i++)
+			m->fds[i] = -1; /* the table owns them now */
+	for (q = 0; q < VHOST_USER_MAX_QUEUES; q++)
+		if (restart[q])
+			vu_vring_try_start(d, &d->vrings[q]);
+	return err;
+}
+
+static int vu_set_vring_addr(struct vhost_user_dev *d,
+			     const struct vhost_user_vring_addr *a)
+{
+	struct vu_vring *v = vu_vring_get(d, a->index);
+	uint64_t gpa;
+
+	if (!v)
+		return -ERANGE;
+	if (!guest_memory_mapped(&d->mem))
+		return -EINVAL; /* rings before memory */
+	if (guest_memory_uaddr_to_gpa(&d->mem, a->desc, &gpa) ||
+	    guest_memory_uaddr_to_gpa(&d->mem, a->avail, &gpa) ||
+	    guest_memory_uaddr_to_gpa(&d->mem, a->used, &gpa))
+		return -EFAULT;
+	vu_vring_stop(d, v);
+	v->desc = a->desc;
+	v->avail = a->avail;
+	v->used = a->used;
+	v->addr_set = true;
+	v->broken = false;
+	return 0;
+}
+
+static int vu_set_vring_fd(struct vhost_user_dev *d, struct vhost_user_msg *m)
+{
+	uint64_t arg = m->payload.u64;
+	struct vu_vring *v = vu_vring_get(d, arg & VHOST_USER_VRING_IDX_MASK);
+	int fd = (arg & VHOST_USER_VRING_NOFD) ? -1 : m->fds[0];
+	struct epoll_event ev = { .events = EPOLLIN };
+	int err;
+
+	if (!v)
+		return -ERANGE;
+	if (fd >= 0) {
+		err = set_nonblock(fd);
+		if (err)
+			return err;
+	}
+	switch (m->hdr.request) {
+	case VHOST_USER_SET_VRING_KICK:
+		vu_vring_close_kick(d, v);
+		if (fd < 0) {
+			vu_log_once(d, VU_LOG_KICK,
+				    "vring %u: polling without a kick descriptor is not supported",
+				    vu_vring_index(d, v));
+			return 0;
+		}
+		ev.data.ptr = &v->kick_src;
+		if (epoll_ctl(d->srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+			return -errno;
+		v->kick_fd = fd;
+		break;
+	case VHOST_USER_SET_VRING_CALL:
+		close_fd(&v->call_fd);
+		v->call_fd = fd;
+		break;
+	default: /* SET_VRING_ERR */
+		close_fd(&v->err_fd);
+		v->err_fd = fd;
+		break;
+	}
+	if (fd >= 0)
+		m->fds[0] = -1;
+	if (m->hdr.request == VHOST_USER_SET_VRING_KICK)
+		vu_vring_try_start(d, v);
+	return 0;
+}
+
+static int vu_get_config(struct vhost_user_dev *d,
+			 const struct vhost_user_config *req)
+{
+	struct vhost_user_config c = {
+		.offset = req->offset,
+		.size = req->size,
+		.flags = req->flags,
+	};
+	int err = d->vdev->ops->config_read(d->vdev, c.offset, c.payload,
+					    c.size);
+
+	if (err) {
+		vu_log_once(d, VU_LOG_REFUSED, "GET_CONFIG %u+%u: %s", c.offset,
+			    c.size, strerror(-err));
+		atomic_fetch_add(&d->refused, 1);
+		/* libvhost-user's convention: an empty reply is an error. */
+		return vu_reply(d, VHOST_USER_GET_CONFIG, &c, 0);
+	}
+	return vu_reply(d, VHOST_USER_GET_CONFIG, &c,
+			(uint32_t)(VHOST_USER_CONFIG_HDR_SIZE + c.size));
+}
+
+static int vu_handle(struct vhost_user_dev *d, struct vhost_user_msg *m)
+{
+	struct virtio_device *vdev = d->vdev;
+	union vhost_user_payload *p = &m->payload;
+	struct vu_vring *v;
+	uint32_t req = m->hdr.request;
+	int err;
+
+	switch (req) {
+	case VHOST_USER_GET_FEATURES:
+		return vu_reply_u64(d, req, vdev->ops->get_features(vdev) |
+						    VHOST_USER_F_PROTOCOL);
+	case VHOST_USER_SET_FEATURES:
+		return vu_set_features(d, p->u64);
+	case VHOST_USER_SET_OWNER:
+		d->owner = true;
+		return 0;
+	case VHOST_USER_RESET_OWNER:
+		vu_dev_reset(d);
+		return 0;
+	case VHOST_USER_GET_PROTOCOL_FEATURES:
+		return vu_reply_u64(d, req, VHOST_USER_PROTOCOL_FEATURES);
+	case VHOST_USER_SET_PROTOCOL_FEATURES:
+		if (p->u64 & ~VHOST_USER_PROTOCOL_FEATURES)
+			return -EINVAL;
+		d->protocol_features = p->u64;
+		return 0;
+	case VHOST_USER_GET_QUEUE_NUM:
+		return vu_reply_u64(d, req, vdev->ops->num_queues(vdev));
+	case VHOST_USER_SET_MEM_TABLE:
+		return vu_set_mem_table(d, m);
+	case VHOST_USER_SET_VRING_NUM:
+		v = vu_vring_get(d, p->state.index);
+		if (!v)
+			return -ERANGE;
+		err = vdev->ops->queue_check(vdev, p->state.index,
+					     p->state.num);
+		if (err)
+			return err;
+		vu_vring_stop(d, v);
+		v->num = p->state.num;
+		v->broken = false;
+		return 0;
+	case VHOST_USER_SET_VRING_ADDR:
+		return vu_set_vring_addr(d, &p->addr);
+	case VHOST_USER_SET_VRING_BASE:
+		v = vu_vring_get(d, p->state.index);
+		if (!v)
+			return -ERANGE;
+		vu_vring_stop(d, v);
+		v->base = (uint16_t)p->state.num;
+		v->broken = false;
+		return 0;
+	case VHOST_USER_GET_VRING_BASE:
+		v = vu_vring_get(d, p->state.index);
+		if (!v)
+			return -ECONNABORTED; /* no reply we could give */
+		vu_vring_stop(d, v);
+		vu_vring_close_kick(d, v);
+		v->enabled = false;
+		v->broken = false;
+		p->state.num = v->base;
+		return vu_reply(d, req, &p->state, sizeof(p->state));
+	case VHOST_USER_SET_VRING_KICK:
+	case VHOST_USER_SET_VRING_CALL:
+	case VHOST_USER_SET_VRING_ERR:
+		return vu_set_vring_fd(d, m);
+	case VHOST_USER_SET_VRING_ENABLE:
+		v = vu_vring_get(d, p->state.index);
+		if (!v)
+			return -ERANGE;
+		v->enabled = p->state.num;
+		if (v->enabled)
+			vu_vring_try_start(d, v);
+		else
+			vu_vring_stop(d, v);
+		return 0;
+	case VHOST_USER_SET_BACKEND_REQ_FD:
+		close_fd(&d->backend_fd);
+		d->backend_fd = m->fds[0];
+		m->fds[0] = -1;
+		return 0;
+	case VHOST_USER_GET_CONFIG:
+		return vu_get_config(d, &p->config);
+	case VHOST_USER_SET_CONFIG:
+		return vdev->ops->config_write(vdev, p->config.offset,
+					       p->config.payload,
+					       p->config.size);
+	default:
+		return -ENOSYS; /* the parser let through a request we lack */
+	}
+}
+
+/* ---- the connection ---- */
+
+static void vu_take_fds(struct vhost_user_dev *d, struct msghdr *mh)
+{
+	struct cmsghdr *c;
+
+	if (mh->msg_flags & MSG_CTRUNC)
+		d->rx_fds_lost = true;
+	for (c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
+		size_t i, n;
+		int fd;
+
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (i = 0; i < n; i++) {
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			if (d->rx_nfds < VHOST_USER_RX_FDS) {
+				d->rx_fds[d->rx_nfds++] = fd;
+			} else {
+				close(fd);
+				d->rx_fds_lost = true;
+			}
+		}
+	}
+}
+
+/*
+ * Read what has arrived of the current message, without blocking.
+ * Return: 1 when a whole message is in d->rx; 0 when more must arrive;
+ * -ECONNRESET at the end of the stream; -EMSGSIZE for a payload larger than
+ * any request takes; or recvmsg's errno.
+ */
+static int vu_recv(struct vhost_user_dev *d)
+{
+	for (;;) {
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_RX_FDS)];
+		} ctl;
+		size_t want = VHOST_USER_HDR_SIZE;
+		struct iovec iov;
+		struct msghdr mh = { 0 };
+		ssize_t n;
+
+		if (d->rx_len >= VHOST_USER_HDR_SIZE) {
+			struct vhost_user_hdr hdr;
+
+			memcpy(&hdr, d->rx, sizeof(hdr));
+			if (hdr.size > VHOST_USER_PAYLOAD_MAX)
+				return -EMSGSIZE;
+			want += hdr.size;
+		}
+		if (d->rx_len == want)
+			return 1;
+		iov = (struct iovec){ d->rx + d->rx_len, want - d->rx_len };
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		n = recvmsg(d->conn_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return -errno;
+		}
+		vu_take_fds(d, &mh);
+		if (n == 0)
+			return -ECONNRESET;
+		d->rx_len += (size_t)n;
+	}
+}
+
+/* Handle the message in d->rx.  Return: 0, or an errno to drop with. */
+static int vu_dispatch(struct vhost_user_dev *d)
+{
+	struct vhost_user_msg msg;
+	struct vhost_user_hdr raw;
+	unsigned int i;
+	int err;
+
+	memcpy(&raw, d->rx, sizeof(raw));
+	err = d->rx_fds_lost ? -E2BIG :
+			       vhost_user_msg_parse(&msg, d->rx, d->rx_len,
+						    d->rx_fds, d->rx_nfds);
+	if (err)
+		for (i = 0; i < d->rx_nfds; i++)
+			close(d->rx_fds[i]);
+	d->rx_len = 0;
+	d->rx_nfds = 0;
+	d->rx_fds_lost = false;
+	atomic_fetch_add(&d->messages, 1);
+
+	if (err) {
+		atomic_fetch_add(&d->refused, 1);
+		vu_log_once(d, VU_LOG_REFUSED, "refused %s (%u): %s",
+			    vhost_user_request_name(raw.request), raw.request,
+			    strerror(-err));
+		if (!vhost_user_request_replies(raw.request) &&
+		    vu_wants_ack(d, raw.flags))
+			return vu_reply_u64(d, raw.request, (uint64_t)-err);
+		return err;
+	}
+
+	err = vu_handle(d, &msg);
+	for (i = 0; i < msg.nfds; i++)
+		if (msg.fds[i] >= 0)
+			close(msg.fds[i]);
+	if (err == -ECONNABORTED)
+		return err;
+	if (err) {
+		atomic_fetch_add(&d->refused, 1);
+		vu_log_once(d, VU_LOG_REFUSED, "refused %s: %s",
+			    vhost_user_request_name(raw.request),
+			    strerror(-err));
+	}
+	if (!vhost_user_request_replies(raw.request) &&
+	    vu_wants_ack(d, raw.flags))
+		return vu_reply_u64(d, raw.request, err ? (uint64_t)-err : 0);
+	return 0;
+}
+
+static void vu_listen_arm(struct vhost_user_dev *d)
+{
+	struct epoll_event ev = { .events = EPOLLIN,
+				  .data.ptr = &d->listen_src };
+
+	epoll_ctl(d->srv->epfd, EPOLL_CTL_ADD, d->listen_fd, &ev);
+}
+
+static void vu_disconnect(struct vhost_user_dev *d, int why)
+{
+	if (why != -ECONNRESET) {
+		atomic_fetch_add(&d->dropped, 1);
+		vu_log_once(d, VU_LOG_DROPPED, "frontend dropped: %s",
+			    strerror(-why));
+	}
+	vu_dev_reset(d);
+	epoll_ctl(d->srv->epfd, EPOLL_CTL_DEL, d->conn_fd, NULL);
+	close_fd(&d->conn_fd);
+	atomic_store(&d->vdev->connected, false);
+	vu_listen_arm(d);
+}
+
+static void vu_conn_event(struct vhost_user_dev *d)
+{
+	unsigned int i;
+	int err = 0;
+
+	for (i = 0; i < VHOST_USER_MSGS_PER_ROUND; i++) {
+		err = vu_recv(d);
+		if (err <= 0)
+			break;
+		err = vu_dispatch(d);
+		if (err)
+			break;
+	}
+	if (err < 0)
+		vu_disconnect(d, err);
+}
+
+static void vu_listen_event(struct vhost_user_dev *d)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->conn_src };
+	int fd;
+
+	if (d->conn_fd >= 0)
+		return;
+	fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (fd < 0)
+		return;
+	if (epoll_ctl(d->srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		close(fd);
+		return;
+	}
+	/* One frontend at a time: the next one waits in the backlog. */
+	epoll_ctl(d->srv->epfd, EPOLL_CTL_DEL, d->listen_fd, NULL);
+	d->conn_fd = fd;
+	atomic_fetch_add(&d->connections, 1);
+	atomic_store(&d->vdev->connected, true);
+}
+
+static void vu_kick_event(struct vhost_user_dev *d, struct vu_vring *v,
+			  uint32_t events)
+{
+	bool hup = events & (EPOLLHUP | EPOLLERR);
+	uint8_t buf[64];
+
+	if (v->kick_fd < 0)
+		return; /* closed earlier in this round */
+	if (events & EPOLLIN) {
+		/* An eventfd reads as 8 bytes; a pipe may hold more. */
+		ssize_t n = read(v->kick_fd, buf, sizeof(buf));
+
+		if (n == 0)
+			hup = true;
+	}
+	if (hup) {
+		vu_log_once(d, VU_LOG_KICK, "vring %u: kick descriptor hung up",
+			    vu_vring_index(d, v));
+		vu_vring_close_kick(d, v);
+	}
+	if (v->started)
+		vu_vring_process(d, v);
+	else
+		vu_vring_try_start(d, v);
+}
+
+/* Deferred work after the events of a round. */
+static void vu_service(struct vhost_user_server *srv)
+{
+	uint64_t now = now_ns();
+	struct vhost_user_dev *d;
+	unsigned int q;
+
+	for (d = srv->devs; d; d = d->next) {
+		for (q = 0; q < VHOST_USER_MAX_QUEUES; q++)
+			if (d->vrings[q].pending)
+				vu_vring_process(d, &d->vrings[q]);
+		if (d->config_retry)
+			vu_send_config_change(d);
+		d->deadline_ns = d->vdev->ops->poll(d->vdev, now);
+	}
+}
+
+static int vu_timeout(struct vhost_user_server *srv, int timeout_ms)
+{
+	uint64_t now = now_ns(), first = UINT64_MAX, ms;
+	struct vhost_user_dev *d;
+	unsigned int q;
+
+	for (d = srv->devs; d; d = d->next) {
+		for (q = 0; q < VHOST_USER_MAX_QUEUES; q++)
+			if (d->vrings[q].pending)
+				return 0;
+		if (d->config_retry && first > now + VHOST_USER_RETRY_MS * 1000000u)
+			first = now + VHOST_USER_RETRY_MS * 1000000u;
+		if (d->deadline_ns < first)
+			first = d->deadline_ns;
+	}
+	if (first == UINT64_MAX)
+		return timeout_ms;
+	ms = first > now ? (first - now + 999999) / 1000000 : 0;
+	if (timeout_ms < 0 || ms < (uint64_t)timeout_ms)
+		return ms > INT_MAX ? INT_MAX : (int)ms;
+	return timeout_ms;
+}
+
+/*
+ * vhost_user_server_run - one round: wait up to @timeout_ms (-1: until
+ * something happens, bounded by the devices' timers) and serve what came.
+ * Return: 0; or epoll_wait's errno other than EINTR.
+ */
+int vhost_user_server_run(struct vhost_user_server *srv, int timeout_ms)
+{
+	struct epoll_event evs[VHOST_USER_EVENTS];
+	uint64_t drain;
+	int i, n;
+
+	n = epoll_wait(srv->epfd, evs, VHOST_USER_EVENTS,
+		       vu_timeout(srv, timeout_ms));
+	if (n < 0)
+		return errno == EINTR ? 0 : -errno;
+	for (i = 0; i < n; i++) {
+		struct vu_source *src = evs[i].data.ptr;
+
+		switch (src->kind) {
+		case VU_SRC_WAKE:
+			if (read(srv->wake_fd, &drain, sizeof(drain)) < 0)
+				(void)drain; /* EAGAIN: another round drained it */
+			break;
+		case VU_SRC_LISTEN:
+			vu_listen_event(src->dev);
+			break;
+		case VU_SRC_CONN:
+			if (src->dev->conn_fd >= 0)
+				vu_conn_event(src->dev);
+			break;
+		case VU_SRC_KICK:
+			vu_kick_event(src->dev, &src->dev->vrings[src->q],
+				      evs[i].events);
+			break;
+		}
+	}
+	vu_service(srv);
+	return 0;
+}
+
+/* Any thread: end the current (or next) wait early. */
+void vhost_user_server_wake(struct vhost_user_server *srv)
+{
+	uint64_t one = 1;
+
+	if (write(srv->wake_fd, &one, sizeof(one)) < 0)
+		(void)one; /* EAGAIN: a wake is already pending */
+}
+
+/* ---- setup ---- */
+
+/* Return: the server, or NULL with errno set. */
+struct vhost_user_server *vhost_user_server_create(void)
+{
+	struct epoll_event ev = { .events = EPOLLIN };
+	struct vhost_user_server *srv;
+	struct sigaction sa;
+	int err;
+
+	srv = calloc(1, sizeof(*srv));
+	if (!srv)
+		return NULL;
+	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (srv->epfd < 0)
+		goto undo_alloc;
+	srv->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (srv->wake_fd < 0)
+		goto undo_epoll;
+	srv->wake_src.kind = VU_SRC_WAKE;
+	ev.data.ptr = &srv->wake_src;
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->wake_fd, &ev) < 0)
+		goto undo_eventfd;
+	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
+		sa.sa_handler = SIG_IGN;
+		sigaction(SIGPIPE, &sa, NULL);
+	}
+	return srv;
+
+undo_eventfd:
+	err = errno;
+	close(srv->wake_fd);
+	errno = err;
+undo_epoll:
+	err = errno;
+	close(srv->epfd);
+	errno = err;
+undo_alloc:
+	err = errno;
+	free(srv);
+	errno = err;
+	return NULL;
+}
+
+static int vu_listen(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat st;
+	int fd, err;
+
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(sun.sun_path, path);
+	/* A socket left by an earlier run; anything else is not ours. */
+	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
+		unlink(path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    listen(fd, 4) < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
+static int vu_dev_add(struct vhost_user_server *srv, const char *path,
+		      struct virtio_device *vdev, struct vhost_user_dev **out)
+{
+	struct vhost_user_dev *d;
+	unsigned int q;
+	int err;
+
+	if (vdev->transport)
+		return -EBUSY;
+	d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->srv = srv;
+	d->vdev = vdev;
+	d->conn_fd = -1;
+	d->backend_fd = -1;
+	snprintf(d->path, sizeof(d->path), "%s", path);
+	d->listen_src = (struct vu_source){ VU_SRC_LISTEN, d, 0 };
+	d->conn_src = (struct vu_source){ VU_SRC_CONN, d, 0 };
+	for (q = 0; q < VHOST_USER_MAX_QUEUES; q++) {
+		struct vu_vring *v = &d->vrings[q];
+
+		v->kick_src = (struct vu_source){ VU_SRC_KICK, d, q };
+		v->kick_fd = v->call_fd = v->err_fd = -1;
+	}
+	guest_memory_init(&d->mem);
+
+	d->listen_fd = vu_listen(path);
+	if (d->listen_fd < 0) {
+		err = d->listen_fd;
+		goto undo_mem;
+	}
+	vdev->transport = &vu_transport_ops;
+	vdev->transport_priv = d;
+	vdev->mem = &d->mem;
+	vu_listen_arm(d);
+	d->next = srv->devs;
+	srv->devs = d;
+	*out = d;
+	return 0;
+
+undo_mem:
+	guest_memory_destroy(&d->mem);
+	free(d);
+	return err;
+}
+
+/*
+ * vhost_user_server_add_device - serve @vdev on a new socket at
+ * @socket_path (a stale socket there is replaced).  The caller keeps @vdev,
+ * which must outlive the server.
+ * Return: 0; -EBUSY when @vdev already has a transport; -ENAMETOOLONG;
+ * -ENOMEM; or socket's, bind's or listen's errno.
+ */
+int vhost_user_server_add_device(struct vhost_user_server *srv,
+				 const char *socket_path,
+				 struct virtio_device *vdev)
+{
+	struct vhost_user_dev *d;
+
+	return vu_dev_add(srv, socket_path, vdev, &d);
+}
+
+/*
+ * vhost_user_server_add_balloon - a balloon offering every feature it
+ * supports, served at @socket_path, owned by the server.
+ * Return: 0 with *@out set; or vhost_user_server_add_device()'s errors.
+ */
+int vhost_user_server_add_balloon(struct vhost_user_server *srv,
+				  const char *socket_path,
+				  struct balloon_dev **out)
+{
+	struct vhost_user_dev *d;
+	struct balloon_dev *b;
+	int err;
+
+	err = balloon_create(BALLOON_FEATURES_DEFAULT, &b);
+	if (err)
+		return err;
+	err = vu_dev_add(srv, socket_path, balloon_virtio_device(b), &d);
+	if (err) {
+		balloon_destroy(b);
+		return err;
+	}
+	d->balloon = b;
+	*out = b;
+	return 0;
+}
+
+/*
+ * vhost_user_server_get_counters - the counters of the device at
+ * @socket_path.  Any thread, as long as no device is being added.
+ * Return: 0; -ENOENT when no device listens there.
+ */
+int vhost_user_server_get_counters(struct vhost_user_server *srv,
+				   const char *socket_path,
+				   struct vhost_user_counters *out)
+{
+	struct vhost_user_dev *d;
+
+	for (d = srv->devs; d; d = d->next) {
+		if (strcmp(d->path, socket_path))
+			continue;
+		*out = (struct vhost_user_counters){
+			.connections = atomic_load(&d->connections),
+			.messages = atomic_load(&d->messages),
+			.refused = atomic_load(&d->refused),
+			.dropped = atomic_load(&d->dropped),
+		};
+		return 0;
+	}
+	return -ENOENT;
+}
+
+void vhost_user_server_destroy(struct vhost_user_server *srv)
+{
+	struct vhost_user_dev *d, *next;
+
+	if (!srv)
+		return;
+	for (d = srv->devs; d; d = next) {
+		next = d->next;
+		vu_dev_reset(d);
+		close_fd(&d->conn_fd);
+		close(d->listen_fd);
+		unlink(d->path);
+		guest_memory_destroy(&d->mem);
+		d->vdev->transport = NULL;
+		d->vdev->transport_priv = NULL;
+		d->vdev->mem = NULL;
+		atomic_store(&d->vdev->connected, false);
+		balloon_destroy(d->balloon);
+		free(d);
+	}
+	close(srv->wake_fd);
+	close(srv->epfd);
+	free(srv);
+}

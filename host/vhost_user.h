@@ -1,0 +1,49 @@
+/*
+ * vhost_user.h - a vhost-user backend serving host device models.
+ *
+ * One server runs one epoll loop for any number of devices, each listening
+ * on its own unix socket and serving one frontend (a guest process, QEMU,
+ * user-mode Linux) at a time.  When a frontend goes away or is dropped for
+ * breaking the protocol, its device is reset and the socket accepts the next
+ * frontend.
+ *
+ * Threads: create, add, run and destroy belong to one thread (the device
+ * context of every device added).  vhost_user_server_wake(),
+ * vhost_user_server_get_counters() and the balloon API may be called from
+ * any thread while it runs.
+ *
+ * The process ignores SIGPIPE once a server exists (if it was at its
+ * default), because a frontend may close a pipe we notify on.
+ */
+#ifndef GUESTMM_HOST_VHOST_USER_H
+#define GUESTMM_HOST_VHOST_USER_H
+
+#include <stdint.h>
+
+struct vhost_user_server;
+struct virtio_device;
+struct balloon_dev;
+
+/* Per socket, since it was added. */
+struct vhost_user_counters {
+	uint64_t connections; /* frontends accepted */
+	uint64_t messages; /* requests received */
+	uint64_t refused; /* requests answered with an error or ignored */
+	uint64_t dropped; /* frontends disconnected for a protocol breach */
+};
+
+struct vhost_user_server *vhost_user_server_create(void);
+void vhost_user_server_destroy(struct vhost_user_server *srv);
+int vhost_user_server_add_device(struct vhost_user_server *srv,
+				 const char *socket_path,
+				 struct virtio_device *vdev);
+int vhost_user_server_add_balloon(struct vhost_user_server *srv,
+				  const char *socket_path,
+				  struct balloon_dev **out);
+int vhost_user_server_run(struct vhost_user_server *srv, int timeout_ms);
+void vhost_user_server_wake(struct vhost_user_server *srv);
+int vhost_user_server_get_counters(struct vhost_user_server *srv,
+				   const char *socket_path,
+				   struct vhost_user_counters *out);
+
+#endif

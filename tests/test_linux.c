@@ -1,0 +1,215 @@
+/*
+ * test_linux.c - the proof against Linux: a stock kernel (Debian's user-mode
+ * Linux 6.1) drives our virtio-balloon device over vhost-user with its own
+ * virtio_balloon driver and page reporting.  The host's accounting of the
+ * guest's memory file is the judge.  Needs the user-mode-linux and
+ * busybox-static packages (the build makes the initramfs).
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <sys/wait.h>
+
+#include "host/balloon.h"
+#include "host/uml_guest.h"
+#include "host/vhost_user.h"
+
+#define MIB (1ull << 20)
+
+static char out[16384];
+
+/* Run `guestmm host --linux ARGS --json` and keep its output. */
+static void host_linux(const char *args)
+{
+	char cmd[1024];
+	FILE *p;
+	size_t n;
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "%s host --linux --initrd %s %s --json",
+		 GUESTMM_BIN, GMM_UML_INITRD, args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	status = pclose(p);
+	if (WEXITSTATUS(status))
+		fail_msg("'%s' exited %d:\n%s", cmd, WEXITSTATUS(status), out);
+	print_message("%s\n", out);
+}
+
+static double json_number(const char *key)
+{
+	char pat[128];
+	const char *p;
+
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	p = strstr(out, pat);
+	if (!p)
+		fail_msg("no %s in the output", key);
+	p += strlen(pat);
+	if (!strncmp(p, "true", 4))
+		return 1;
+	if (!strncmp(p, "false", 5) || !strncmp(p, "null", 4))
+		return 0;
+	return strtod(p, NULL);
+}
+
+static void test_linux_reports_to_our_device(void **state)
+{
+	host_linux("--mem 512M --hog 128M --watch 8");
+	assert_true(json_number("balloon_loaded"));
+	assert_true(json_number("reporting"));
+	assert_true(json_number("reports") > 0);
+	/* The host got back at least 90 % of what the guest freed. */
+	assert_true(json_number("returned_fraction") >= 0.9);
+	/* Stats arrived from the guest's stats queue. */
+	assert_true(json_number("stats_seen"));
+	assert_true(json_number("guest_total_bytes") > 400 * MIB);
+}
+
+static void test_init_on_free_keeps_reporting(void **state)
+{
+	host_linux("--mem 512M --hog 128M --watch 8 --init-on-free");
+	assert_true(json_number("page_poison"));
+	assert_int_equal(json_number("poison_val"), 0);
+	assert_true(json_number("reporting"));
+	assert_true(json_number("returned_fraction") >= 0.9);
+}
+
+static void test_inflate_and_deflate(void **state)
+{
+	/* Reporting off, so memhog's freed memory stays resident until the
+	 * balloon takes it. */
+	host_linux("--mem 512M --hog 128M --watch 3 --reporting off --target 96M");
+	assert_false(json_number("reporting"));
+	assert_true(json_number("returned_fraction") < 0.1);
+	assert_int_equal(json_number("target_pages"), 96 * MIB / 4096);
+	assert_int_equal(json_number("actual_pages_inflated"), 96 * MIB / 4096);
+	assert_true(json_number("host_resident_inflated_bytes") <=
+		    json_number("host_resident_before_inflate_bytes") - 0.8 * 96 * MIB);
+	assert_int_equal(json_number("actual_pages_deflated"), 0);
+}
+
+/* ---- the guest dies in the middle of reporting ---- */
+
+struct backend {
+	struct vhost_user_server *srv;
+	struct balloon_dev *b;
+	pthread_t thread;
+	atomic_bool stop;
+	int err;
+};
+
+static void *backend_main(void *arg)
+{
+	struct backend *be = arg;
+
+	while (!atomic_load(&be->stop)) {
+		int err = vhost_user_server_run(be->srv, 100);
+
+		if (err && err != -EINTR) {
+			be->err = err;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void stats(struct backend *be, struct balloon_stats *st)
+{
+	balloon_get_stats(be->b, st);
+}
+
+/* Wait up to @ms for @cond on the balloon's stats. */
+#define WAIT_FOR(be, st, ms, cond)                                             \
+	({                                                                     \
+		bool ok_ = false;                                              \
+		for (int i_ = 0; i_ < (ms) / 20; i_++) {                       \
+			stats(be, &(st));                                      \
+			if (cond) {                                            \
+				ok_ = true;                                    \
+				break;                                         \
+			}                                                      \
+			struct timespec ts_ = { 0, 20 * 1000 * 1000 };          \
+			nanosleep(&ts_, NULL);                                 \
+		}                                                              \
+		ok_;                                                           \
+	})
+
+static struct uml_guest *boot(const char *sock)
+{
+	struct uml_guest_config c = { 0 };
+	struct uml_guest *g = NULL;
+
+	c.initrd = GMM_UML_INITRD;
+	c.balloon_socket = sock;
+	c.mem_bytes = 512 * MIB;
+	assert_int_equal(uml_guest_start(&c, 60000, &g), 0);
+	assert_true(uml_guest_balloon_loaded(g));
+	return g;
+}
+
+static void test_guest_dies_mid_report(void **state)
+{
+	char dir[] = "/tmp/guestmm-test-XXXXXX", sock[128], line[128];
+	struct backend be = { 0 };
+	struct balloon_stats st;
+	struct uml_guest *g;
+	uint64_t reports;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/b.sock", dir);
+	be.srv = vhost_user_server_create();
+	assert_non_null(be.srv);
+	assert_int_equal(vhost_user_server_add_balloon(be.srv, sock, &be.b), 0);
+	assert_int_equal(pthread_create(&be.thread, NULL, backend_main, &be), 0);
+
+	g = boot(sock);
+	assert_true(WAIT_FOR(&be, st, 10000, st.connected && (st.features & (1ull << VIRTIO_BALLOON_F_REPORTING))));
+	/* Let the boot-time report finish, then free memory and kill the
+	 * guest as soon as the device sees the first report of it. */
+	assert_true(WAIT_FOR(&be, st, 15000, st.reports > 0));
+	struct timespec settle = { 3, 0 };
+	nanosleep(&settle, NULL);
+	stats(&be, &st);
+	reports = st.reports;
+	assert_int_equal(uml_guest_send(g, "memhog 128"), 0);
+	assert_int_equal(uml_guest_wait_line(g, "gmm-memhog freed", line, sizeof(line), 120000), 0);
+	assert_true(WAIT_FOR(&be, st, 10000, st.reports > reports));
+	uml_guest_kill(g);
+	uml_guest_destroy(g, 1000);
+
+	/* The device resets: the guest's memory is unmapped and released. */
+	assert_true(WAIT_FOR(&be, st, 10000, !st.connected));
+	assert_int_equal(st.memory_bytes, 0);
+	assert_int_equal(st.resident_bytes, 0);
+	assert_int_equal(be.err, 0);
+
+	/* The backend keeps serving: the next guest attaches and reports. */
+	g = boot(sock);
+	assert_true(WAIT_FOR(&be, st, 10000, st.connected && (st.features & (1ull << VIRTIO_BALLOON_F_REPORTING))));
+	reports = st.reports;
+	assert_true(WAIT_FOR(&be, st, 15000, st.reports > reports));
+	uml_guest_destroy(g, 10000);
+
+	atomic_store(&be.stop, true);
+	vhost_user_server_wake(be.srv);
+	pthread_join(be.thread, NULL);
+	vhost_user_server_destroy(be.srv);
+	unlink(sock);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_linux_reports_to_our_device),
+		cmocka_unit_test(test_init_on_free_keeps_reporting),
+		cmocka_unit_test(test_inflate_and_deflate),
+		cmocka_unit_test(test_guest_dies_mid_report),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,641 @@
+/*
+ * host.c - `guestmm host`: the host half.  A vhost-user backend serving a
+ * virtio-balloon device with free page reporting.
+ *
+ *   guestmm host --listen SOCKET   serve one balloon on SOCKET and start no
+ *                                  guest: any vhost-user frontend may attach
+ *   guestmm host --linux           also start a stock Linux guest (user-mode
+ *                                  Linux) attached to it, run memhog in it,
+ *                                  and time the return of the memory
+ *
+ * The backend runs on a thread of its own (the device context); this thread
+ * drives the guest and prints a line per second from the device's counters
+ * and the host's own accounting of the guest's memory file.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host/balloon.h"
+#include "host/uml_guest.h"
+#include "host/vhost_user.h"
+#include "tools/cli.h"
+#include "tools/run.h"
+
+#define PAGE_BYTES 4096ull
+
+struct host_opts {
+	const char *listen;
+	bool linux_guest;
+	bool json_lines;
+	bool json;
+	bool quiet;
+	bool init_on_free;
+	bool no_reporting;	/* do not offer VIRTIO_BALLOON_F_REPORTING */
+	uint64_t mem_bytes;	/* --linux: guest RAM */
+	uint64_t hog_bytes;	/* --linux: memhog; 0 = 75 % of RAM */
+	uint64_t target_bytes;	/* --linux: inflate to this, then deflate */
+	double duration_s;	/* --listen: 0 = until SIGINT/SIGTERM */
+	double watch_s;		/* --linux: how long to watch after the free */
+	const char *uml;
+	const char *initrd;
+	const char *console_log;
+};
+
+struct backend {
+	struct vhost_user_server *srv;
+	struct balloon_dev *balloon;
+	pthread_t thread;
+	atomic_bool stop;
+	int err;
+};
+
+static atomic_bool interrupted;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	atomic_store(&interrupted, true);
+}
+
+static void *backend_main(void *arg)
+{
+	struct backend *be = arg;
+
+	while (!atomic_load(&be->stop)) {
+		int err = vhost_user_server_run(be->srv, 100);
+
+		if (err && err != -EINTR) {
+			be->err = err;
+			break;
+		}
+	}
+	return NULL;
+}
+
+/* Return: 0, or a negative errno with the reason printed. */
+static int backend_start(struct backend *be, const char *socket_path,
+			 uint64_t features)
+{
+	int err;
+
+	memset(be, 0, sizeof(*be));
+	be->srv = vhost_user_server_create();
+	if (!be->srv)
+		return -ENOMEM;
+	err = balloon_create(features, &be->balloon);
+	if (err)
+		goto undo_server;
+	err = vhost_user_server_add_device(be->srv, socket_path,
+					   balloon_virtio_device(be->balloon));
+	if (err) {
+		fprintf(stderr, "guestmm: host: cannot serve %s: %s\n", socket_path,
+			strerror(-err));
+		goto undo_balloon;
+	}
+	balloon_set_stats_interval(be->balloon, 1000);
+	if (pthread_create(&be->thread, NULL, backend_main, be)) {
+		err = -EAGAIN;
+		goto undo_balloon;
+	}
+	return 0;
+
+undo_balloon:
+	vhost_user_server_destroy(be->srv);
+	balloon_destroy(be->balloon);
+	return err;
+undo_server:
+	vhost_user_server_destroy(be->srv);
+	return err;
+}
+
+static void backend_stop(struct backend *be)
+{
+	atomic_store(&be->stop, true);
+	vhost_user_server_wake(be->srv);
+	pthread_join(be->thread, NULL);
+	/* The server first: it may still hold the device until it is gone. */
+	vhost_user_server_destroy(be->srv);
+	balloon_destroy(be->balloon);
+}
+
+static uint64_t host_features(const struct host_opts *o)
+{
+	uint64_t f = BALLOON_FEATURES_DEFAULT;
+
+	if (o->no_reporting)
+		f &= ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_REPORTING);
+	return f;
+}
+
+static uint64_t guest_free_bytes(const struct balloon_stats *st)
+{
+	if (st->guest_stats_valid & (1u << VIRTIO_BALLOON_S_MEMFREE))
+		return st->guest_stats[VIRTIO_BALLOON_S_MEMFREE];
+	return UINT64_MAX;
+}
+
+static void print_line(const struct host_opts *o, double t,
+		       const struct balloon_stats *st)
+{
+	char a[32], b[32], c[32], d[32], e[32];
+	uint64_t gfree = guest_free_bytes(st);
+
+	if (o->quiet)
+		return;
+	if (o->json_lines) {
+		char free_text[32] = "null";
+
+		if (gfree != UINT64_MAX)
+			snprintf(free_text, sizeof(free_text), "%llu",
+				 (unsigned long long)gfree);
+		printf("{\"t\": %.2f, \"connected\": %s, \"memory_bytes\": %llu, "
+		       "\"resident_bytes\": %llu, \"reported_bytes\": %llu, "
+		       "\"reports\": %llu, \"num_pages\": %u, \"actual_pages\": %u, "
+		       "\"guest_free_bytes\": %s, \"features\": %llu}\n",
+		       t, st->connected ? "true" : "false",
+		       (unsigned long long)st->memory_bytes,
+		       (unsigned long long)st->resident_bytes,
+		       (unsigned long long)st->reported_bytes,
+		       (unsigned long long)st->reports, st->num_pages, st->actual,
+		       free_text, (unsigned long long)st->features);
+		fflush(stdout);
+		return;
+	}
+	printf("%7.1fs  %s  RAM %10s  resident %10s  reported %10s (%llu)  "
+	       "target %9s  actual %9s  guest free %10s\n",
+	       t, st->connected ? "up  " : "down",
+	       cli_fmt_bytes(a, sizeof(a), (double)st->memory_bytes),
+	       cli_fmt_bytes(b, sizeof(b), (double)st->resident_bytes),
+	       cli_fmt_bytes(c, sizeof(c), (double)st->reported_bytes),
+	       (unsigned long long)st->reports,
+	       cli_fmt_bytes(d, sizeof(d), (double)st->num_pages * PAGE_BYTES),
+	       cli_fmt_bytes(e, sizeof(e), (double)st->actual * PAGE_BYTES),
+	       gfree == UINT64_MAX ? "-" : cli_fmt_bytes(a, sizeof(a), (double)gfree));
+	fflush(stdout);
+}
+
+/* ---- --listen ---- */
+
+static int host_listen(const struct host_opts *o)
+{
+	struct backend be;
+	struct balloon_stats st;
+	double t0 = now_s(), next = 0;
+	int err = backend_start(&be, o->listen, host_features(o));
+
+	if (err)
+		return 1;
+	if (!o->quiet && !o->json_lines)
+		printf("guestmm host: virtio-balloon (reporting) on vhost-user socket %s\n"
+		       "attach e.g. linux.uml ... virtio_uml.device=%s:5\n",
+		       o->listen, o->listen);
+	while (!atomic_load(&interrupted) && !be.err) {
+		double t = now_s() - t0;
+
+		if (o->duration_s && t >= o->duration_s)
+			break;
+		if (t >= next) {
+			balloon_get_stats(be.balloon, &st);
+			print_line(o, t, &st);
+			next += 1;
+		}
+		sleep_s(0.05);
+	}
+	backend_stop(&be);
+	if (be.err)
+		fprintf(stderr, "guestmm: host: backend stopped: %s\n", strerror(-be.err));
+	return be.err ? 1 : 0;
+}
+
+/* ---- --linux ---- */
+
+struct linux_result {
+	bool balloon_loaded;
+	uint64_t features;
+	uint32_t poison_val;
+	uint64_t resident_boot;		/* after the boot-time report settled */
+	uint64_t hog_bytes;
+	uint64_t resident_at_free;
+	uint64_t resident_after;
+	double time_to_90pct_s;
+	double time_to_first_drop_s;
+	uint64_t reports;
+	uint64_t reported_bytes;
+	/* balloon */
+	uint32_t target_pages;
+	uint32_t actual_inflated;
+	uint64_t resident_before_inflate;
+	uint64_t resident_inflated;
+	uint32_t actual_deflated;
+	bool stats_seen;
+	uint64_t guest_total_bytes;
+	uint64_t guest_free_bytes;
+};
+
+/*
+ * Watch the device for @seconds, printing a line a second, until @done
+ * says so.  Return: false when interrupted.
+ */
+static bool watch(const struct host_opts *o, struct backend *be,
+		  struct uml_guest *g, double t0, double *next, double seconds,
+		  bool (*done)(const struct balloon_stats *, void *), void *arg)
+{
+	double end = now_s() + seconds;
+	struct balloon_stats st;
+
+	while (now_s() < end && !atomic_load(&interrupted)) {
+		double t = now_s() - t0;
+
+		balloon_get_stats(be->balloon, &st);
+		if (t >= *next) {
+			print_line(o, t, &st);
+			*next += 1;
+		}
+		if (done && done(&st, arg))
+			return true;
+		/* Keep the console drained while we wait. */
+		if (g)
+			uml_guest_wait_line(g, "gmm-never", NULL, 0, 50);
+		else
+			sleep_s(0.05);
+	}
+	return !atomic_load(&interrupted);
+}
+
+static bool actual_is(const struct balloon_stats *st, void *arg)
+{
+	return st->actual == *(uint32_t *)arg;
+}
+
+static bool driver_up(const struct balloon_stats *st, void *arg)
+{
+	(void)arg;
+	return st->connected && st->features;
+}
+
+static void exe_dir_path(char *buf, size_t len, const char *rel)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n <= 0) {
+		snprintf(buf, len, "%s", rel);
+		return;
+	}
+	exe[n] = 0;
+	slash = strrchr(exe, '/');
+	if (slash)
+		*slash = 0;
+	snprintf(buf, len, "%s/%s", exe, rel);
+}
+
+static void print_linux_json(const struct host_opts *o, const struct linux_result *r)
+{
+	struct json j;
+	double frac = r->hog_bytes ? ((double)r->resident_at_free -
+				      (double)r->resident_after) / (double)r->hog_bytes
+				   : NAN;
+
+	json_begin(&j, stdout);
+	json_u64(&j, "guest_mem_bytes", o->mem_bytes);
+	json_bool(&j, "balloon_loaded", r->balloon_loaded);
+	json_u64(&j, "features", r->features);
+	json_bool(&j, "reporting", r->features & (1ull << VIRTIO_BALLOON_F_REPORTING));
+	json_bool(&j, "page_poison", r->features & (1ull << VIRTIO_BALLOON_F_PAGE_POISON));
+	json_bool(&j, "stats_vq", r->features & (1ull << VIRTIO_BALLOON_F_STATS_VQ));
+	json_u64(&j, "poison_val", r->poison_val);
+	json_u64(&j, "host_resident_boot_bytes", r->resident_boot);
+	json_u64(&j, "freed_bytes", r->hog_bytes);
+	json_u64(&j, "host_resident_at_free_bytes", r->resident_at_free);
+	json_u64(&j, "host_resident_after_free_bytes", r->resident_after);
+	json_double(&j, "returned_fraction", frac);
+	json_double(&j, "time_to_first_drop_s", r->time_to_first_drop_s);
+	json_double(&j, "time_to_return_90pct_s", r->time_to_90pct_s);
+	json_u64(&j, "reports", r->reports);
+	json_u64(&j, "reported_bytes", r->reported_bytes);
+	json_u64(&j, "target_pages", r->target_pages);
+	json_u64(&j, "actual_pages_inflated", r->actual_inflated);
+	json_u64(&j, "host_resident_before_inflate_bytes", r->resident_before_inflate);
+	json_u64(&j, "host_resident_inflated_bytes", r->resident_inflated);
+	json_u64(&j, "actual_pages_deflated", r->actual_deflated);
+	json_bool(&j, "stats_seen", r->stats_seen);
+	json_u64(&j, "guest_total_bytes", r->guest_total_bytes);
+	json_u64(&j, "guest_free_bytes", r->guest_free_bytes);
+	json_end(&j);
+}
+
+static int host_linux(const struct host_opts *o)
+{
+	char dir[] = "/tmp/guestmm-host-XXXXXX", sock[128], initrd[PATH_MAX + 32];
+	char cmd[64], line[256];
+	struct uml_guest_config gc = { 0 };
+	struct linux_result r = { 0 };
+	struct balloon_stats st;
+	struct backend be;
+	struct uml_guest *g = NULL;
+	double t0, next = 0, t_free;
+	uint64_t hog = o->hog_bytes ? o->hog_bytes : o->mem_bytes / 4 * 3;
+	int err, rc = 1;
+
+	if (!mkdtemp(dir)) {
+		perror("guestmm: host: mkdtemp");
+		return 1;
+	}
+	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir);
+	if (o->initrd)
+		snprintf(initrd, sizeof(initrd), "%s", o->initrd);
+	else
+		exe_dir_path(initrd, sizeof(initrd), "uml/initrd.gz");
+	if (backend_start(&be, sock, host_features(o)))
+		goto undo_dir;
+	gc.linux_path = o->uml;
+	gc.initrd = initrd;
+	gc.balloon_socket = sock;
+	gc.mem_bytes = o->mem_bytes;
+	gc.extra_cmdline = o->init_on_free ? "init_on_free=1" : NULL;
+	gc.console_log = o->console_log;
+	t0 = now_s();
+	err = uml_guest_start(&gc, 60000, &g);
+	if (err) {
+		fprintf(stderr, "guestmm: host: cannot start the Linux guest (%s, initrd %s): %s\n",
+			o->uml ? o->uml : "/usr/bin/linux.uml", initrd, strerror(-err));
+		if (err == -ENOENT)
+			fprintf(stderr, "guestmm: host: apt-get install user-mode-linux busybox-static, then rebuild\n");
+		goto undo_backend;
+	}
+	r.balloon_loaded = uml_guest_balloon_loaded(g);
+	if (!watch(o, &be, g, t0, &next, 10, driver_up, NULL))
+		goto undo_guest;
+	/* Linux reports its free memory when the driver loads; let that settle. */
+	watch(o, &be, g, t0, &next, 3, NULL, NULL);
+	balloon_get_stats(be.balloon, &st);
+	r.features = st.features;
+	r.resident_boot = st.resident_bytes;
+
+	/* memhog: touch 75 % of RAM, free it, time the return. */
+	snprintf(cmd, sizeof(cmd), "memhog %llu", (unsigned long long)(hog >> 20));
+	if (uml_guest_send(g, cmd))
+		goto undo_guest;
+	for (;;) {
+		err = uml_guest_wait_line(g, "gmm-memhog", line, sizeof(line), 250);
+		balloon_get_stats(be.balloon, &st);
+		if (now_s() - t0 >= next) {
+			print_line(o, now_s() - t0, &st);
+			next += 1;
+		}
+		if (err == 0 && strstr(line, "held"))
+			r.resident_at_free = st.resident_bytes;
+		if (err == 0 && strstr(line, "freed"))
+			break;
+		if ((err && err != -ETIMEDOUT) || atomic_load(&interrupted))
+			goto undo_guest;
+	}
+	t_free = now_s();
+	r.hog_bytes = hog;
+	r.time_to_90pct_s = NAN;
+	r.time_to_first_drop_s = NAN;
+	/* Sample the host's accounting every 250 ms. */
+	while (now_s() - t_free < o->watch_s && !atomic_load(&interrupted)) {
+		double since = now_s() - t_free;
+
+		uml_guest_wait_line(g, "gmm-never", NULL, 0, 250);
+		balloon_get_stats(be.balloon, &st);
+		if (now_s() - t0 >= next) {
+			print_line(o, now_s() - t0, &st);
+			next += 1;
+		}
+		if (isnan(r.time_to_first_drop_s) &&
+		    st.resident_bytes + (16ull << 20) < r.resident_at_free)
+			r.time_to_first_drop_s = since;
+		if (isnan(r.time_to_90pct_s) &&
+		    (double)st.resident_bytes <= (double)r.resident_at_free - 0.9 * (double)hog)
+			r.time_to_90pct_s = since;
+		r.resident_after = st.resident_bytes;
+	}
+	r.reports = st.reports;
+	r.reported_bytes = st.reported_bytes;
+	r.poison_val = st.poison_val;
+
+	if (o->target_bytes) {
+		r.target_pages = (uint32_t)(o->target_bytes / PAGE_BYTES);
+		/*
+		 * The balloon takes free pages: with reporting on they are
+		 * mostly discarded already, so the drop in host accounting
+		 * shows best with --reporting off, where memhog's freed
+		 * memory is still resident.
+		 */
+		r.resident_before_inflate = st.resident_bytes;
+		balloon_set_target(be.balloon, r.target_pages);
+		watch(o, &be, g, t0, &next, 60, actual_is, &r.target_pages);
+		balloon_get_stats(be.balloon, &st);
+		r.actual_inflated = st.actual;
+		r.resident_inflated = st.resident_bytes;
+		uint32_t zero = 0;
+		balloon_set_target(be.balloon, 0);
+		watch(o, &be, g, t0, &next, 60, actual_is, &zero);
+		balloon_get_stats(be.balloon, &st);
+		r.actual_deflated = st.actual;
+	}
+	balloon_get_stats(be.balloon, &st);
+	r.stats_seen = st.guest_stats_updates > 0;
+	if (st.guest_stats_valid & (1u << VIRTIO_BALLOON_S_MEMTOT))
+		r.guest_total_bytes = st.guest_stats[VIRTIO_BALLOON_S_MEMTOT];
+	if (st.guest_stats_valid & (1u << VIRTIO_BALLOON_S_MEMFREE))
+		r.guest_free_bytes = st.guest_stats[VIRTIO_BALLOON_S_MEMFREE];
+	rc = 0;
+
+undo_guest:
+	uml_guest_destroy(g, 10000);
+undo_backend:
+	backend_stop(&be);
+undo_dir:
+	unlink(sock);
+	rmdir(dir);
+	if (rc == 0) {
+		if (o->json) {
+			print_linux_json(o, &r);
+		} else {
+			char a[32], b[32], c[32];
+			double frac = ((double)r.resident_at_free - (double)r.resident_after) /
+				      (double)r.hog_bytes;
+
+			printf("\nLinux guest on our balloon: features %#llx (reporting %s, poison %s, stats %s)\n",
+			       (unsigned long long)r.features,
+			       r.features & (1ull << VIRTIO_BALLOON_F_REPORTING) ? "yes" : "no",
+			       r.features & (1ull << VIRTIO_BALLOON_F_PAGE_POISON) ? "yes" : "no",
+			       r.features & (1ull << VIRTIO_BALLOON_F_STATS_VQ) ? "yes" : "no");
+			printf("memhog %s freed; host resident %s at the free, %s after %.0f s: "
+			       "%.1f %% returned; first drop after %.2f s, 90 %% after %.2f s\n",
+			       cli_fmt_bytes(a, sizeof(a), (double)r.hog_bytes),
+			       cli_fmt_bytes(b, sizeof(b), (double)r.resident_at_free),
+			       cli_fmt_bytes(c, sizeof(c), (double)r.resident_after),
+			       o->watch_s, 100 * frac, r.time_to_first_drop_s, r.time_to_90pct_s);
+			if (r.target_pages)
+				printf("balloon: target %u pages, actual %u (resident %s -> %s), deflated to %u\n",
+				       r.target_pages, r.actual_inflated,
+				       cli_fmt_bytes(a, sizeof(a), (double)r.resident_before_inflate),
+				       cli_fmt_bytes(b, sizeof(b), (double)r.resident_inflated),
+				       r.actual_deflated);
+			printf("guest stats: %s\n", r.stats_seen ? "received" : "none");
+		}
+	}
+	return rc;
+}
+
+/* ---- options ---- */
+
+static void host_usage(FILE *f)
+{
+	fputs("Usage: guestmm host --listen SOCKET [--json-lines] [--duration S]\n"
+	      "       guestmm host --linux [OPTION]...\n"
+	      "The host half: a virtio-balloon device with free page reporting behind a\n"
+	      "vhost-user backend. Reported and inflated memory is punched out of the\n"
+	      "guest's memory file. A line a second: RAM, host resident (the memory\n"
+	      "file's allocated blocks), reported, balloon target and actual, guest free.\n"
+	      "\n"
+	      "  --listen SOCKET      serve one balloon on SOCKET; start no guest\n"
+	      "  --linux              start a user-mode Linux guest attached to the device,\n"
+	      "                       run memhog in it and time the memory's return\n"
+	      "  --mem SIZE           --linux: guest RAM (default 1G)\n"
+	      "  --hog SIZE           --linux: memhog size (default 75% of RAM)\n"
+	      "  --watch S            --linux: seconds to watch after the free (default 15)\n"
+	      "  --target SIZE        --linux: then inflate the balloon to SIZE and deflate\n"
+	      "  --init-on-free       --linux: boot the guest with init_on_free=1\n"
+	      "  --reporting on|off   offer free page reporting (default on)\n"
+	      "  --uml PATH           --linux: the kernel (default /usr/bin/linux.uml)\n"
+	      "  --initrd PATH        --linux: initramfs (default: uml/initrd.gz beside guestmm)\n"
+	      "  --console-log FILE   --linux: append the guest console to FILE\n"
+	      "  --duration S         --listen: stop after S seconds (default: at SIGINT)\n"
+	      "  --json-lines         a JSON object a second instead of the line\n"
+	      "  --json               --linux: one JSON object at the end\n"
+	      "  --quiet              no per-second lines\n",
+	      f);
+}
+
+#define HOST_ERR(...) cli_usage_error("host ", __VA_ARGS__)
+
+int cmd_host(int argc, char **argv)
+{
+	enum { O_LISTEN = 256, O_LINUX, O_MEM, O_HOG, O_WATCH, O_TARGET, O_IOF,
+	       O_UML, O_INITRD, O_LOG, O_DURATION, O_JSONL, O_JSON, O_QUIET,
+	       O_REPORTING };
+	static const struct option opts[] = {
+		{ "listen", required_argument, NULL, O_LISTEN },
+		{ "linux", no_argument, NULL, O_LINUX },
+		{ "mem", required_argument, NULL, O_MEM },
+		{ "hog", required_argument, NULL, O_HOG },
+		{ "watch", required_argument, NULL, O_WATCH },
+		{ "target", required_argument, NULL, O_TARGET },
+		{ "init-on-free", no_argument, NULL, O_IOF },
+		{ "uml", required_argument, NULL, O_UML },
+		{ "initrd", required_argument, NULL, O_INITRD },
+		{ "console-log", required_argument, NULL, O_LOG },
+		{ "duration", required_argument, NULL, O_DURATION },
+		{ "json-lines", no_argument, NULL, O_JSONL },
+		{ "json", no_argument, NULL, O_JSON },
+		{ "quiet", no_argument, NULL, O_QUIET },
+		{ "reporting", required_argument, NULL, O_REPORTING },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct host_opts o = { .mem_bytes = 1ull << 30, .watch_s = 15 };
+	struct sigaction sa = { .sa_handler = on_signal };
+	uint64_t v;
+	int c;
+
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_LISTEN:
+			if (strlen(optarg) >= 108)
+				HOST_ERR("--listen: socket path longer than 107 bytes");
+			o.listen = optarg;
+			break;
+		case O_LINUX:
+			o.linux_guest = true;
+			break;
+		case O_MEM:
+			if (cli_parse_size(optarg, &o.mem_bytes) || o.mem_bytes < (64ull << 20) ||
+			    o.mem_bytes > (64ull << 30) || o.mem_bytes % (1ull << 20))
+				HOST_ERR("--mem: '%s' is not a whole number of MiB from 64M to 64G", optarg);
+			break;
+		case O_HOG:
+			if (cli_parse_size(optarg, &o.hog_bytes) || o.hog_bytes < (1ull << 20))
+				HOST_ERR("--hog: '%s' is not a size of at least 1M", optarg);
+			break;
+		case O_WATCH:
+			if (cli_parse_uint(optarg, 1, 3600, &v))
+				HOST_ERR("--watch: '%s' is not 1 to 3600", optarg);
+			o.watch_s = (double)v;
+			break;
+		case O_TARGET:
+			if (cli_parse_size(optarg, &o.target_bytes) || !o.target_bytes)
+				HOST_ERR("--target: '%s' is not a size", optarg);
+			break;
+		case O_IOF:
+			o.init_on_free = true;
+			break;
+		case O_UML:
+			o.uml = optarg;
+			break;
+		case O_INITRD:
+			o.initrd = optarg;
+			break;
+		case O_LOG:
+			o.console_log = optarg;
+			break;
+		case O_DURATION:
+			if (cli_parse_uint(optarg, 1, 86400 * 365, &v))
+				HOST_ERR("--duration: '%s' is not a number of seconds", optarg);
+			o.duration_s = (double)v;
+			break;
+		case O_JSONL:
+			o.json_lines = true;
+			break;
+		case O_JSON:
+			o.json = true;
+			break;
+		case O_QUIET:
+			o.quiet = true;
+			break;
+		case O_REPORTING: {
+			bool on;
+
+			if (cli_parse_onoff(optarg, &on))
+				HOST_ERR("--reporting: '%s' is not on or off", optarg);
+			o.no_reporting = !on;
+			break;
+		}
+		case 'h':
+			host_usage(stdout);
+			return 0;
+		default:
+			HOST_ERR("unrecognized option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		HOST_ERR("unexpected argument '%s'", argv[optind]);
+	if (!o.listen == !o.linux_guest)
+		HOST_ERR("say --listen SOCKET or --linux");
+	if (o.hog_bytes >= o.mem_bytes)
+		HOST_ERR("--hog: must be smaller than --mem");
+	if (o.target_bytes >= o.mem_bytes)
+		HOST_ERR("--target: must be smaller than --mem");
+	if (o.json && !o.json_lines)
+		o.quiet = true;
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+	return o.listen ? host_listen(&o) : host_linux(&o);
+}
