@@ -38,6 +38,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -154,13 +156,22 @@ static enum balloon_queue balloon_queue_role(uint64_t features,
 }
 
 static void balloon_log_once(struct balloon_dev *b, enum balloon_log what,
-			     const char *msg, long long arg)
+			     const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void balloon_log_once(struct balloon_dev *b, enum balloon_log what,
+			     const char *fmt, ...)
 {
+	char line[200];
+	va_list ap;
+
 	if (b->logged & what)
 		return;
 	b->logged |= what;
-	platform_log("balloon: %s (%lld); further ones counted, not logged",
-		     msg, arg);
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	platform_log("balloon: %s; further ones counted, not logged", line);
 }
 
 static void balloon_tally_add(struct balloon_dev *b,
@@ -300,7 +311,8 @@ static void balloon_discard_range(struct balloon_dev *b, uint64_t gpa,
 		return;
 	}
 	t->discard_errors++;
-	balloon_log_once(b, BALLOON_LOG_DISCARD, "discard failed", err);
+	balloon_log_once(b, BALLOON_LOG_DISCARD, "discard failed: %s",
+			 strerror(-err));
 }
 
 /*
@@ -323,7 +335,8 @@ static void balloon_handle_pfns(struct balloon_dev *b,
 		if (iov->write || iov->len % sizeof(uint32_t)) {
 			t->rejected++;
 			balloon_log_once(b, BALLOON_LOG_PFN,
-					 "malformed PFN buffer", iov->len);
+					 "malformed PFN buffer of %u bytes",
+					 iov->len);
 			if (iov->write)
 				continue;
 		}
@@ -335,7 +348,7 @@ static void balloon_handle_pfns(struct balloon_dev *b,
 			if (seen++ == BALLOON_PFNS_MAX) {
 				t->rejected++;
 				balloon_log_once(b, BALLOON_LOG_PFN,
-						 "too many PFNs in a chain",
+						 "more than %u PFNs in a chain",
 						 BALLOON_PFNS_MAX);
 				goto out;
 			}
@@ -349,8 +362,8 @@ static void balloon_handle_pfns(struct balloon_dev *b,
 						    false)) {
 				t->rejected++;
 				balloon_log_once(b, BALLOON_LOG_PFN,
-						 "PFN outside guest memory",
-						 (long long)le32_to_cpu(raw));
+						 "PFN %#x outside guest memory",
+						 le32_to_cpu(raw));
 				continue;
 			}
 			if (!inflate) {
@@ -389,8 +402,8 @@ static void balloon_handle_report(struct balloon_dev *b,
 		    (iov->gpa | iov->len) % BALLOON_PAGE_SIZE) {
 			t->rejected++;
 			balloon_log_once(b, BALLOON_LOG_REPORT_ENTRY,
-					 "bad report entry, skipped",
-					 (long long)iov->gpa);
+					 "bad report entry %#llx+%#x skipped",
+					 (unsigned long long)iov->gpa, iov->len);
 			continue;
 		}
 		t->reported_bytes += iov->len;
@@ -407,7 +420,7 @@ static void balloon_handle_report(struct balloon_dev *b,
 		} else {
 			t->discard_errors++;
 			balloon_log_once(b, BALLOON_LOG_DISCARD,
-					 "discard failed", err);
+					 "discard failed: %s", strerror(-err));
 		}
 	}
 	t->reports++;
@@ -435,7 +448,7 @@ static void balloon_handle_stats(struct balloon_dev *b,
 		n += take;
 		if (take < iov->len)
 			balloon_log_once(b, BALLOON_LOG_STATS,
-					 "stats buffer too long, truncated",
+					 "stats buffer of %u bytes truncated",
 					 iov->len);
 	}
 
@@ -529,8 +542,8 @@ static int balloon_queue_notify(struct virtio_device *vdev, unsigned int q)
 		bvq->error = err;
 		t.rejected++;
 		balloon_log_once(b, BALLOON_LOG_BROKEN,
-				 "guest broke a queue protocol, queue stopped",
-				 err);
+				 "queue %u stopped: the driver broke the ring (%s)",
+				 q, strerror(-err));
 		pthread_mutex_lock(&b->lock);
 		b->st.broken_queues++;
 		pthread_mutex_unlock(&b->lock);

@@ -46,8 +46,8 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b,
 
 /*
  * guest_memory_check_layout - is @layout a table we could map?
- * Return: 0; -E2BIG for no or more than GUEST_MEMORY_MAX_REGIONS regions
- * (-EINVAL for none); -EINVAL for a region of size 0; -EOVERFLOW for a
+ * Return: 0; -EINVAL for no regions or a region of size 0; -E2BIG for
+ * more than GUEST_MEMORY_MAX_REGIONS; -EOVERFLOW for a
  * region whose guest, user or file range wraps (or whose file end does not
  * fit an off_t); -EEXIST when two regions overlap in guest-physical or user
  * addresses.

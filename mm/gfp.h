@@ -15,7 +15,8 @@
 struct mm_boot_params {
 	void *ram;		 /* the guest's RAM, pfn 0 first; page aligned */
 	uint64_t ram_bytes;	 /* a multiple of PAGE_SIZE */
-	uint64_t low_zone_bytes; /* 0: 16 MiB; may not exceed ram_bytes / 2 */
+	uint64_t low_zone_bytes; /* 0: 16 MiB, or half of RAM below 32 MiB;
+				    at most ram_bytes / 2 */
 	unsigned int nr_cpus;	 /* 1 .. MAX_NR_CPUS */
 };
 
@@ -23,7 +24,7 @@ struct mm_boot_params {
  * mm_init - carve the node's metadata from the start of @params->ram, set up
  * the zones and free the rest of the RAM to the buddy allocator.
  * Return: 0 with *@out set; -EINVAL for RAM that is misaligned, too small
- * for its metadata plus one MAX_ORDER block, or larger than 16 TiB, and for a
+ * for its metadata plus one MAX_ORDER block, or larger than 16 TiB less one MAX_ORDER block, and for a
  * CPU count out of range.
  */
 int mm_init(const struct mm_boot_params *params, struct pglist_data **out);

@@ -655,15 +655,20 @@ static void zone_free_range(struct zone *zone, uint32_t start, uint32_t end)
 int mm_init(const struct mm_boot_params *params, struct pglist_data **out)
 {
 	uint64_t nr_pages = params->ram_bytes >> PAGE_SHIFT;
-	uint64_t low = params->low_zone_bytes ? params->low_zone_bytes
-					      : 16ull << 20;
+	/* The default low zone shrinks to half of a small node's RAM. */
+	uint64_t low = params->low_zone_bytes
+			       ? params->low_zone_bytes
+			       : ((16ull << 20) < params->ram_bytes / 2
+					  ? 16ull << 20
+					  : (params->ram_bytes / 2) & ~(PAGE_SIZE - 1));
 	uint64_t nr_blocks, meta, reserved;
 	struct pglist_data *pgdat;
 	uint32_t low_end;
 	char *p;
 
 	if (!params->ram || ((uintptr_t)params->ram & (PAGE_SIZE - 1)) ||
-	    (params->ram_bytes & (PAGE_SIZE - 1)) || nr_pages >= PFN_NONE ||
+	    (params->ram_bytes & (PAGE_SIZE - 1)) ||
+	    nr_pages > PFN_NONE - MAX_ORDER_NR_PAGES ||
 	    params->nr_cpus < 1 || params->nr_cpus > MAX_NR_CPUS ||
 	    (low & (PAGE_SIZE - 1)) || low > params->ram_bytes / 2)
 		return -GMM_EINVAL;

@@ -71,33 +71,36 @@ void page_reporting_request(struct zone *zone)
 }
 
 /*
- * Pull up to @capacity unreported blocks off @zone's lists into @prdev->sg,
- * largest orders first, coldest first within a list, stopping where one more
- * would take the zone's free memory under @gate.
+ * Pull up to @max unreported blocks off @zone's lists into @prdev->sg,
+ * largest orders first, coldest first within a list.  A block that would
+ * take the zone's free memory under @gate is left, and smaller orders are
+ * still tried; *@gated says that happened.
  * Return: the number of blocks pulled.
  */
 static unsigned int page_reporting_fill(struct page_reporting_dev_info *prdev,
-					struct zone *zone, uint64_t gate)
+					struct zone *zone, uint64_t gate,
+					unsigned int max, bool *gated)
 {
 	struct pglist_data *pgdat = zone->zone_pgdat;
 	unsigned int n = 0;
 
 	MM_ASSERT_HELD(&zone->lock);
-	for (unsigned int o = MAX_ORDER; o-- > prdev->order;) {
-		for (unsigned int mt = 0; mt < MIGRATE_PCPTYPES; mt++) {
+	for (unsigned int o = MAX_ORDER; o-- > prdev->order && n < max;) {
+		if (zone_free_pages(zone) < gate + (1ull << o)) {
+			*gated = true;
+			continue;
+		}
+		for (unsigned int mt = 0; mt < MIGRATE_PCPTYPES && n < max; mt++) {
 			struct free_list *l = &zone->free_area[o].free_list[mt];
 			uint32_t pfn = l->boundary == PFN_NONE
 					       ? l->tail
 					       : pfn_to_page(pgdat, l->boundary)->prev;
 
-			while (pfn != PFN_NONE && n < prdev->capacity) {
+			while (pfn != PFN_NONE && n < max &&
+			       zone_free_pages(zone) >= gate + (1ull << o)) {
 				struct page *page = pfn_to_page(pgdat, pfn);
 				uint32_t prev = page->prev;
 
-				if (zone_free_pages(zone) < gate + (1ull << o)) {
-					atomic_fetch_add(&prdev->gated, 1);
-					return n;
-				}
 				zone_del_free_block_locked(zone, pfn, o);
 				page_flags_set(page, PG_isolated);
 				page->order = (uint8_t)o;
@@ -106,8 +109,8 @@ static unsigned int page_reporting_fill(struct page_reporting_dev_info *prdev,
 				};
 				pfn = prev;
 			}
-			if (n == prdev->capacity)
-				return n;
+			if (pfn != PFN_NONE && n < max)
+				*gated = true;
 		}
 	}
 	return n;
@@ -133,30 +136,57 @@ static void page_reporting_drain(struct page_reporting_dev_info *prdev,
 	}
 }
 
+/* Unreported free blocks at or above the reporting order. */
+static uint64_t zone_unreported_blocks(struct zone *zone, unsigned int order)
+{
+	uint64_t n = 0;
+
+	for (unsigned int o = order; o < MAX_ORDER; o++)
+		n += zone->free_area[o].nr_free - zone->reported_blocks[o];
+	return n;
+}
+
+static bool page_reporting_registered(struct page_reporting_dev_info *prdev)
+{
+	return atomic_load_explicit(&prdev->pgdat->prdev, memory_order_acquire) ==
+	       prdev;
+}
+
 /*
- * Report @zone until nothing unreported is left above the reporting order.
+ * Report @zone's unreported blocks.  A pass takes at most the blocks that
+ * were unreported when it began (its budget): blocks freed meanwhile wait for
+ * the next pass, a report delay later, so they get the delay's chance to be
+ * reused, and a stream of frees cannot keep the worker in one zone forever.
  * The zone lock is dropped around report(); the blocks were isolated before
- * that, so there is nothing to revalidate afterwards: they are ours, and the
+ * that, so nothing needs revalidating afterwards: they are ours, and the
  * lists may have changed in any way around them.
- * Return: 0, or report()'s error (the zone stays REQUESTED).
+ * Return: 0, or report()'s error (the zone stays REQUESTED); *@more is set
+ * when the budget ran out with unreported blocks left.
  */
 static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
-				struct zone *zone)
+				struct zone *zone, bool *more)
 {
 	uint64_t gate = zone->watermark[WMARK_LOW] +
 			((uint64_t)prdev->capacity << prdev->order);
+	uint64_t budget;
+	bool gated = false;
 	int err = 0;
 
 	spin_lock(&zone->lock);
 	zone_flag_set(zone, ZONE_REPORTING_ACTIVE);
-	for (;;) {
-		unsigned int n;
+	/* Frees from here on may request again: a later pass covers them. */
+	zone_flag_clear(zone, ZONE_REPORTING_REQUESTED);
+	budget = zone_unreported_blocks(zone, prdev->order);
+	while (budget) {
+		unsigned int n = page_reporting_fill(
+			prdev, zone, gate,
+			budget < prdev->capacity ? (unsigned int)budget
+						 : prdev->capacity,
+			&gated);
 
-		/* Frees from here on may request again; we cover them. */
-		zone_flag_clear(zone, ZONE_REPORTING_REQUESTED);
-		n = page_reporting_fill(prdev, zone, gate);
 		if (!n)
 			break;
+		budget -= n;
 		spin_unlock(&zone->lock);
 		err = prdev->report(prdev, prdev->sg, n);
 		spin_lock(&zone->lock);
@@ -170,13 +200,54 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 		for (unsigned int i = 0; i < n; i++)
 			atomic_fetch_add(&prdev->reported_pages,
 					 prdev->sg[i].length >> PAGE_SHIFT);
+		if (!page_reporting_registered(prdev))
+			break;
 	}
+	if (!err && !budget && zone_unreported_blocks(zone, prdev->order)) {
+		zone_flag_set(zone, ZONE_REPORTING_REQUESTED);
+		*more = true;
+	}
+	if (gated)
+		atomic_fetch_add(&prdev->gated, 1);
 	zone_flag_clear(zone, ZONE_REPORTING_ACTIVE);
 	spin_unlock(&zone->lock);
 	return err;
 }
 
-static int page_reporting_pass_locked(struct page_reporting_dev_info *prdev);
+static int page_reporting_pass_locked(struct page_reporting_dev_info *prdev)
+{
+	struct pglist_data *pgdat = prdev->pgdat;
+	bool more = false;
+	int err = 0;
+
+	MM_ASSERT_HELD(&prdev->pass_lock);
+	if (!page_reporting_registered(prdev))
+		return 0;
+	/* An acquire RMW: the zone flags a request set before are seen. */
+	atomic_exchange(&prdev->state, PAGE_REPORTING_ACTIVE);
+	for (unsigned int z = 0; z < pgdat->nr_zones && !err; z++) {
+		struct zone *zone = &pgdat->node_zones[z];
+
+		if (zone_flag_test(zone, ZONE_REPORTING_REQUESTED))
+			err = page_reporting_cycle(prdev, zone, &more);
+	}
+	if (err) {
+		atomic_store(&prdev->state, PAGE_REPORTING_REQUESTED);
+		page_reporting_schedule(prdev, prdev->backoff_ms);
+		prdev->backoff_ms = prdev->backoff_ms * 2 > PAGE_REPORTING_BACKOFF_MAX_MS
+					    ? PAGE_REPORTING_BACKOFF_MAX_MS
+					    : prdev->backoff_ms * 2;
+		return err;
+	}
+	prdev->backoff_ms = PAGE_REPORTING_BACKOFF_MS;
+	int active = PAGE_REPORTING_ACTIVE;
+	if (more)
+		atomic_store(&prdev->state, PAGE_REPORTING_REQUESTED);
+	if (more || !atomic_compare_exchange_strong(&prdev->state, &active,
+						    PAGE_REPORTING_IDLE))
+		page_reporting_schedule(prdev, prdev->delay_ms);
+	return 0;
+}
 
 int page_reporting_process(struct page_reporting_dev_info *prdev)
 {
@@ -186,34 +257,6 @@ int page_reporting_process(struct page_reporting_dev_info *prdev)
 	err = page_reporting_pass_locked(prdev);
 	spin_unlock(&prdev->pass_lock);
 	return err;
-}
-
-static int page_reporting_pass_locked(struct page_reporting_dev_info *prdev)
-{
-	struct pglist_data *pgdat = prdev->pgdat;
-	int err = 0;
-
-	MM_ASSERT_HELD(&prdev->pass_lock);
-	atomic_store(&prdev->state, PAGE_REPORTING_ACTIVE);
-	for (unsigned int z = 0; z < pgdat->nr_zones && !err; z++) {
-		struct zone *zone = &pgdat->node_zones[z];
-
-		if (zone_flag_test(zone, ZONE_REPORTING_REQUESTED))
-			err = page_reporting_cycle(prdev, zone);
-	}
-	if (err) {
-		atomic_store(&prdev->state, PAGE_REPORTING_REQUESTED);
-		page_reporting_schedule(prdev, prdev->backoff_ms);
-		if (prdev->backoff_ms < PAGE_REPORTING_BACKOFF_MAX_MS)
-			prdev->backoff_ms *= 2;
-		return err;
-	}
-	prdev->backoff_ms = PAGE_REPORTING_BACKOFF_MS;
-	int active = PAGE_REPORTING_ACTIVE;
-	if (!atomic_compare_exchange_strong(&prdev->state, &active,
-					    PAGE_REPORTING_IDLE))
-		page_reporting_schedule(prdev, prdev->delay_ms);
-	return 0;
 }
 
 static void page_reporting_work(void *arg)
@@ -229,6 +272,13 @@ int page_reporting_register(struct pglist_data *pgdat,
 	if (!prdev->report || prdev->order >= MAX_ORDER || !prdev->capacity ||
 	    prdev->capacity > PAGE_REPORTING_CAPACITY_MAX)
 		return -GMM_EINVAL;
+	/*
+	 * Claim the node before touching @prdev: a device that is registered
+	 * already (this one or another) must come out of this untouched.
+	 * Until reporting_order is set below, the free path ignores it.
+	 */
+	if (!atomic_compare_exchange_strong(&pgdat->prdev, &none, prdev))
+		return -GMM_EBUSY;
 	prdev->pgdat = pgdat;
 	spin_lock_init(&prdev->pass_lock);
 	prdev->backoff_ms = PAGE_REPORTING_BACKOFF_MS;
@@ -240,16 +290,14 @@ int page_reporting_register(struct pglist_data *pgdat,
 	prdev->work = NULL;
 	if (!prdev->manual) {
 		prdev->work = platform_work_create(page_reporting_work, prdev);
-		if (!prdev->work)
+		if (!prdev->work) {
+			atomic_store(&pgdat->prdev, NULL);
 			return -GMM_ENOMEM;
-	}
-	if (!atomic_compare_exchange_strong(&pgdat->prdev, &none, prdev)) {
-		platform_work_destroy(prdev->work);
-		prdev->work = NULL;
-		return -GMM_EBUSY;
+		}
 	}
 	atomic_store(&pgdat->reporting_hwm, prdev->hwm);
-	atomic_store(&pgdat->reporting_order, prdev->order);
+	atomic_store_explicit(&pgdat->reporting_order, prdev->order,
+			      memory_order_release);
 
 	/* Report what is free now: as Linux does when its driver loads. */
 	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
@@ -267,12 +315,16 @@ int page_reporting_register(struct pglist_data *pgdat,
 void page_reporting_unregister(struct page_reporting_dev_info *prdev)
 {
 	struct pglist_data *pgdat = prdev->pgdat;
+	struct page_reporting_dev_info *self = prdev;
+	struct platform_work *work;
 
+	/* Only the registered device: anything else is left alone. */
+	if (!pgdat || !atomic_compare_exchange_strong(&pgdat->prdev, &self, NULL))
+		return;
 	atomic_store(&pgdat->reporting_order, MAX_ORDER);
-	atomic_store(&pgdat->prdev, NULL);
 	/*
 	 * page_reporting_request() runs under a zone lock: once each lock has
-	 * been taken and dropped, no request can still hold the old @prdev.
+	 * been taken and dropped, no request can still hold @prdev.
 	 */
 	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
 		struct zone *zone = &pgdat->node_zones[z];
@@ -281,7 +333,15 @@ void page_reporting_unregister(struct page_reporting_dev_info *prdev)
 		zone_flag_clear(zone, ZONE_REPORTING_REQUESTED);
 		spin_unlock(&zone->lock);
 	}
-	/* Waits for a pass in progress; no new one can be scheduled now. */
-	platform_work_destroy(prdev->work);
+	/*
+	 * Wait for a pass in progress, the worker's or an owner's: it stops
+	 * after its current batch, and one that starts later sees the device
+	 * unregistered.  Only then may the work go; the worker is not joined
+	 * under @pass_lock, which its pass may be waiting for.
+	 */
+	spin_lock(&prdev->pass_lock);
+	work = prdev->work;
 	prdev->work = NULL;
+	spin_unlock(&prdev->pass_lock);
+	platform_work_destroy(work);
 }

@@ -9,6 +9,9 @@
  */
 #include "testutil.h"
 
+#include <pthread.h>
+#include <sched.h>
+
 #define MIB (1ull << 20)
 #define MAX_LIVE 4096
 
@@ -440,8 +443,118 @@ static void test_register_errors(void **state)
 	other.capacity = 4;
 	other.order = MAX_ORDER;
 	assert_int_equal(page_reporting_register(t.pgdat, &other), -GMM_EINVAL);
+	other.order = PAGE_REPORTING_ORDER;
+	/* Refusals, a second registration of the same device, and the
+	 * unregistration of a device that is not registered leave the
+	 * registered one working. */
+	assert_int_equal(page_reporting_register(t.pgdat, &f->prdev), -GMM_EBUSY);
+	other.pgdat = t.pgdat;
+	page_reporting_unregister(&other);
+	assert_ptr_equal(atomic_load(&t.pgdat->prdev), &f->prdev);
+	assert_int_equal(atomic_load(&t.pgdat->reporting_order), PAGE_REPORTING_ORDER);
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_true(f->calls > 0);
+	assert_true(reported_pages(t.pgdat) > 0);
+	/* Unregistering twice is harmless. */
+	page_reporting_unregister(&f->prdev);
+	page_reporting_unregister(&f->prdev);
+	assert_null(atomic_load(&t.pgdat->prdev));
 	fake_fini(f);
 	free(f);
+}
+
+static void test_gate_tries_smaller_orders(void **state)
+{
+	struct test_node t;
+	struct fake *f = calloc(1, sizeof(*f));
+	struct page *a, *b, *x, *rest[256];
+	size_t nrest;
+	struct zone *normal;
+	uint64_t gate_pages = 4ull << PAGE_REPORTING_ORDER;
+
+	fake_init(f, &t, 128 * MIB);
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	/* One unreported order-9 block (its buddy held) and one order-10. */
+	alloc_buddy_pair(t.pgdat, &a, &b, rest, &nrest);
+	x = alloc_pages(t.pgdat, GFP_MOVABLE, 10);
+	assert_non_null(x);
+	assert_int_equal(free_pages(t.pgdat, a, 9), 0);
+	assert_int_equal(free_pages(t.pgdat, x, 10), 0);
+	uint64_t r9 = normal->reported_blocks[9], r10 = normal->reported_blocks[10];
+	/* Room above the gate for the order-9 block, not the order-10 one. */
+	normal->watermark[WMARK_LOW] = zone_free_pages(normal) - gate_pages - 700;
+	zone_flag_set(normal, ZONE_REPORTING_REQUESTED);
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_int_equal(normal->reported_blocks[9], r9 + 1);
+	assert_int_equal(normal->reported_blocks[10], r10);
+	assert_true(atomic_load(&f->prdev.gated) > 0);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	fake_fini(f);
+	free(f);
+}
+
+static void test_backoff_is_capped(void **state)
+{
+	struct test_node t;
+	struct fake *f = calloc(1, sizeof(*f));
+
+	fake_init(f, &t, 128 * MIB);
+	f->fail_with = -GMM_EIO;
+	for (int i = 0; i < 12; i++) {
+		zone_flag_set(&t.pgdat->node_zones[ZONE_NORMAL], ZONE_REPORTING_REQUESTED);
+		assert_int_equal(page_reporting_process(&f->prdev), -GMM_EIO);
+		assert_true(f->prdev.backoff_ms <= PAGE_REPORTING_BACKOFF_MAX_MS);
+	}
+	assert_int_equal(f->prdev.backoff_ms, PAGE_REPORTING_BACKOFF_MAX_MS);
+	fake_fini(f);
+	free(f);
+}
+
+/* ---- unregister waits for a pass an owner is running ---- */
+
+static atomic_int slow_phase; /* 1: inside report(), 2: report() returned */
+
+static int slow_report(struct page_reporting_dev_info *prdev,
+		       struct scatterlist *sg, unsigned int nents)
+{
+	struct timespec ts = { 0, 200 * 1000 * 1000 };
+
+	atomic_store(&slow_phase, 1);
+	nanosleep(&ts, NULL);
+	atomic_store(&slow_phase, 2);
+	return 0;
+}
+
+static void *run_pass(void *arg)
+{
+	page_reporting_process(arg);
+	return NULL;
+}
+
+static void test_unregister_waits_for_a_pass(void **state)
+{
+	struct test_node t;
+	struct page_reporting_dev_info prdev;
+	pthread_t thread;
+
+	test_node_init(&t, 128 * MIB, 1);
+	page_reporting_dev_info_init(&prdev);
+	prdev.report = slow_report;
+	prdev.manual = true;
+	assert_int_equal(page_reporting_register(t.pgdat, &prdev), 0);
+	atomic_store(&slow_phase, 0);
+	assert_int_equal(pthread_create(&thread, NULL, run_pass, &prdev), 0);
+	while (atomic_load(&slow_phase) == 0)
+		sched_yield();
+	page_reporting_unregister(&prdev);
+	/* The pass finished its batch before unregister returned, and stopped. */
+	assert_int_equal(atomic_load(&slow_phase), 2);
+	assert_int_equal(atomic_load(&prdev.reports), 1);
+	pthread_join(thread, NULL);
+	assert_int_equal(atomic_load(&prdev.reports), 1);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	test_node_fini(&t);
 }
 
 int main(void)
@@ -455,6 +568,9 @@ int main(void)
 		cmocka_unit_test(test_gate_keeps_low_watermark_plus_batch),
 		cmocka_unit_test(test_free_of_block_out_for_reporting),
 		cmocka_unit_test(test_register_errors),
+		cmocka_unit_test(test_gate_tries_smaller_orders),
+		cmocka_unit_test(test_backoff_is_capped),
+		cmocka_unit_test(test_unregister_waits_for_a_pass),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

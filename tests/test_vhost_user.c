@@ -1,0 +1,1137 @@
+/*
+ * test_vhost_user.c - the vhost-user backend against frontends in the test.
+ *
+ * The server runs on its own thread with two balloon sockets.  A
+ * well-behaved frontend follows user-mode Linux's message sequence, puts
+ * its rings in a shared memfd with the virtqueue driver half, reports free
+ * ranges and checks that the memfd's st_blocks fell; it also drives the
+ * target (config change on the backend channel), inflate and statistics.
+ * Hostile frontends then do one bad thing each against the live backend,
+ * which must refuse it as the protocol says, keep serving, and accept the
+ * next frontend on the same socket; at the end no descriptor and no mapping
+ * of a frontend's memory is left behind, and a well-behaved frontend works.
+ *
+ * Waits are bounded (WAIT_MS) and only for an event; nothing is timed.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host/balloon.h"
+#include "host/vhost_user.h"
+#include "host/vhost_user_msg.h"
+#include "virtio/virtqueue.h"
+
+#define WAIT_MS 5000
+#define MIB (1024u * 1024u)
+#define MEM_SIZE (16u * MIB)
+#define DATA_OFF (8u * MIB) /* reportable pages live above this */
+#define QNUM 256 /* what UML asks for */
+#define NQ 4 /* inflate, deflate, stats, reporting */
+#define Q_INFLATE 0
+#define Q_STATS 2
+#define Q_REPORT 3
+
+#define F(bit) (UINT64_C(1) << (bit))
+#define PF_REPLY_ACK F(VHOST_USER_PROTOCOL_F_REPLY_ACK)
+#define PF_BACKEND F(VHOST_USER_PROTOCOL_F_BACKEND_REQ)
+#define PF_CONFIG F(VHOST_USER_PROTOCOL_F_CONFIG)
+
+static struct vhost_user_server *srv;
+static struct balloon_dev *balloon[2];
+static char sock_path[2][108];
+static char tmpdir[64];
+static pthread_t server_thread;
+static atomic_bool server_stop;
+static int baseline_fds;
+
+/* ---- helpers ---- */
+
+static uint64_t ms_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static bool wait_readable(int fd)
+{
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	return poll(&p, 1, WAIT_MS) == 1;
+}
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* the DIR's own */
+}
+
+/* Mappings of files whose name contains @name. */
+static int count_maps(const char *name)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	char line[512];
+	int n = 0;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		n += strstr(line, name) != NULL;
+	fclose(f);
+	return n;
+}
+
+static struct balloon_stats bstats(int dev)
+{
+	struct balloon_stats st;
+
+	balloon_get_stats(balloon[dev], &st);
+	return st;
+}
+
+static struct vhost_user_counters counters(int dev)
+{
+	struct vhost_user_counters c;
+
+	assert_int_equal(vhost_user_server_get_counters(srv, sock_path[dev], &c),
+			 0);
+	return c;
+}
+
+/* Wait (bounded) until the backend has no frontend on @dev. */
+static void wait_disconnected(int dev)
+{
+	uint64_t end = ms_now() + WAIT_MS;
+
+	while (bstats(dev).connected) {
+		if (ms_now() > end)
+			fail_msg("backend still connected");
+		usleep(1000);
+	}
+}
+
+/* ---- a frontend ---- */
+
+struct fe {
+	int dev;
+	int sock;
+	int memfd;
+	uint8_t *mem;
+	uint64_t uaddr; /* the user address we claim for gpa 0 */
+	uint64_t protocol;
+	uint64_t features;
+	int backend[2]; /* [0] ours, [1] handed over */
+	int call[NQ][2];
+	int kick[NQ];
+	uint64_t brk;
+	struct virtqueue_config cfg[NQ];
+	struct virtqueue vq[NQ];
+	struct virtqueue_desc_state state[NQ][QNUM];
+};
+
+static void *fe_translate(void *ctx, uint64_t gpa, uint64_t len, bool write)
+{
+	struct fe *fe = ctx;
+
+	(void)write;
+	if (gpa >= MEM_SIZE || len > MEM_SIZE - gpa)
+		return NULL;
+	return fe->mem + gpa;
+}
+
+static int fe_connect(int dev)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	strcpy(sun.sun_path, sock_path[dev]);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	return fd;
+}
+
+static struct fe *fe_new(int dev)
+{
+	struct fe *fe = calloc(1, sizeof(*fe));
+
+	assert_non_null(fe);
+	fe->dev = dev;
+	fe->sock = fe_connect(dev);
+	fe->memfd = -1;
+	fe->backend[0] = fe->backend[1] = -1;
+	for (int q = 0; q < NQ; q++)
+		fe->call[q][0] = fe->call[q][1] = fe->kick[q] = -1;
+	return fe;
+}
+
+static void fe_free(struct fe *fe)
+{
+	close(fe->sock);
+	if (fe->mem)
+		munmap(fe->mem, MEM_SIZE);
+	if (fe->memfd >= 0)
+		close(fe->memfd);
+	for (int i = 0; i < 2; i++)
+		if (fe->backend[i] >= 0)
+			close(fe->backend[i]);
+	for (int q = 0; q < NQ; q++) {
+		if (fe->call[q][0] >= 0)
+			close(fe->call[q][0]);
+		if (fe->call[q][1] >= 0)
+			close(fe->call[q][1]);
+		if (fe->kick[q] >= 0)
+			close(fe->kick[q]);
+	}
+	wait_disconnected(fe->dev);
+	free(fe);
+}
+
+static int send_raw(int sock, const void *buf, size_t len, const int *fds,
+		    unsigned int nfds)
+{
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(sizeof(int) * 32)];
+	} ctl;
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (nfds) {
+		struct cmsghdr *c;
+
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * nfds);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int) * nfds);
+		memcpy(CMSG_DATA(c), fds, sizeof(int) * nfds);
+	}
+	return sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)len ? 0 : -errno;
+}
+
+static void fe_send(struct fe *fe, uint32_t req, uint32_t flags,
+		    const void *payload, uint32_t size, const int *fds,
+		    unsigned int nfds)
+{
+	uint8_t buf[VHOST_USER_HDR_SIZE + 512];
+	struct vhost_user_hdr hdr = { req, VHOST_USER_VERSION | flags, size };
+
+	assert_true(size <= 512);
+	memcpy(buf, &hdr, sizeof(hdr));
+	if (size)
+		memcpy(buf + sizeof(hdr), payload, size);
+	assert_int_equal(send_raw(fe->sock, buf, sizeof(hdr) + size, fds, nfds),
+			 0);
+}
+
+static bool read_full(int fd, void *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n;
+
+		if (!wait_readable(fd))
+			return false;
+		n = read(fd, (uint8_t *)buf + got, len - got);
+		if (n <= 0)
+			return false;
+		got += (size_t)n;
+	}
+	return true;
+}
+
+/* Receive a reply to @req; returns its payload size. */
+static uint32_t fe_recv(struct fe *fe, uint32_t req, void *payload,
+			uint32_t max)
+{
+	struct vhost_user_hdr hdr;
+
+	if (!read_full(fe->sock, &hdr, sizeof(hdr)))
+		fail_msg("no reply to request %u", req);
+	assert_int_equal(hdr.request, req);
+	assert_int_equal(hdr.flags & 0x7,
+			 VHOST_USER_VERSION | VHOST_USER_FLAG_REPLY);
+	assert_true(hdr.size <= max);
+	if (hdr.size)
+		assert_true(read_full(fe->sock, payload, hdr.size));
+	return hdr.size;
+}
+
+static uint64_t fe_get_u64(struct fe *fe, uint32_t req)
+{
+	uint64_t v;
+
+	fe_send(fe, req, 0, NULL, 0, NULL, 0);
+	assert_int_equal(fe_recv(fe, req, &v, sizeof(v)), sizeof(v));
+	return v;
+}
+
+/* A request without a reply of its own: the ack's value when REPLY_ACK is
+ * on, else 0 after a GET_FEATURES barrier (what UML does). */
+static uint64_t fe_set(struct fe *fe, uint32_t req, const void *payload,
+		       uint32_t size, const int *fds, unsigned int nfds)
+{
+	uint64_t ack;
+
+	if (fe->protocol & PF_REPLY_ACK) {
+		fe_send(fe, req, VHOST_USER_FLAG_NEED_REPLY, payload, size, fds,
+			nfds);
+		assert_int_equal(fe_recv(fe, req, &ack, sizeof(ack)), 8);
+		return ack;
+	}
+	fe_send(fe, req, 0, payload, size, fds, nfds);
+	fe_get_u64(fe, VHOST_USER_GET_FEATURES);
+	return 0;
+}
+
+static void fe_set_ok(struct fe *fe, uint32_t req, const void *payload,
+		      uint32_t size, const int *fds, unsigned int nfds)
+{
+	assert_int_equal(fe_set(fe, req, payload, size, fds, nfds), 0);
+}
+
+static void fe_expect_dropped(struct fe *fe)
+{
+	char c;
+
+	if (!wait_readable(fe->sock))
+		fail_msg("backend did not drop the connection");
+	assert_int_equal(read(fe->sock, &c, 1), 0);
+	wait_disconnected(fe->dev);
+}
+
+static void fe_expect_alive(struct fe *fe)
+{
+	assert_true(fe_get_u64(fe, VHOST_USER_GET_FEATURES) &
+		    F(VHOST_USER_F_PROTOCOL_FEATURES));
+}
+
+/* The start of UML's sequence: owner, features, protocol features. */
+static void fe_hello(struct fe *fe, uint64_t protocol)
+{
+	uint64_t f, pf;
+
+	fe_send(fe, VHOST_USER_SET_OWNER, 0, NULL, 0, NULL, 0);
+	f = fe_get_u64(fe, VHOST_USER_GET_FEATURES);
+	assert_true(f & F(VHOST_USER_F_PROTOCOL_FEATURES));
+	assert_true(f & F(VIRTIO_F_VERSION_1));
+	assert_true(f & F(VIRTIO_BALLOON_F_REPORTING));
+	assert_true(f & F(VIRTIO_BALLOON_F_STATS_VQ));
+	assert_false(f & F(VIRTIO_F_RING_PACKED));
+	fe->features = f;
+	pf = fe_get_u64(fe, VHOST_USER_GET_PROTOCOL_FEATURES);
+	assert_true(pf & PF_REPLY_ACK);
+	assert_true(pf & PF_BACKEND);
+	assert_true(pf & PF_CONFIG);
+	fe_send(fe, VHOST_USER_SET_PROTOCOL_FEATURES, 0, &protocol,
+		sizeof(protocol), NULL, 0);
+	fe->protocol = protocol;
+}
+
+static void fe_mem(struct fe *fe, const char *name)
+{
+	fe->memfd = memfd_create(name, MFD_CLOEXEC);
+	assert_true(fe->memfd >= 0);
+	assert_int_equal(ftruncate(fe->memfd, MEM_SIZE), 0);
+}
+
+/* SET_MEM_TABLE as UML sends it: room for two regions, one used. */
+static uint64_t fe_set_mem(struct fe *fe, uint64_t gpa, uint64_t size,
+			   uint64_t uaddr, uint64_t off, int fd)
+{
+	struct {
+		uint32_t n, pad;
+		struct vhost_user_mem_region r[2];
+	} m = { 1, 0, { { gpa, size, uaddr, off }, { 0 } } };
+
+	return fe_set(fe, VHOST_USER_SET_MEM_TABLE, &m, sizeof(m), &fd, 1);
+}
+
+static uint64_t fe_alloc(struct fe *fe, uint64_t size, uint64_t align)
+{
+	uint64_t gpa = (fe->brk + align - 1) & ~(align - 1);
+
+	fe->brk = gpa + size;
+	assert_true(fe->brk <= DATA_OFF);
+	return gpa;
+}
+
+static void fe_vring_fd(struct fe *fe, uint32_t req, unsigned int q, int fd)
+{
+	uint64_t arg = q | (fd < 0 ? VHOST_USER_VRING_NOFD : 0);
+
+	fe_set_ok(fe, req, &arg, sizeof(arg), &fd, fd < 0 ? 0 : 1);
+}
+
+static void fe_vring_state(struct fe *fe, uint32_t req, unsigned int q,
+			   unsigned int num)
+{
+	struct vhost_user_vring_state s = { q, num };
+
+	fe_set_ok(fe, req, &s, sizeof(s), NULL, 0);
+}
+
+/* The whole UML sequence, with every queue set up and enabled. */
+static void fe_start(struct fe *fe, uint64_t protocol, const char *memname)
+{
+	uint64_t feat;
+	unsigned int q;
+
+	fe_hello(fe, protocol);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0,
+				    fe->backend),
+			 0);
+	fe_set_ok(fe, VHOST_USER_SET_BACKEND_REQ_FD, NULL, 0, &fe->backend[1],
+		  1);
+	close(fe->backend[1]);
+	fe->backend[1] = -1;
+	feat = fe->features; /* accept everything, bit 30 included */
+	fe_set_ok(fe, VHOST_USER_SET_FEATURES, &feat, sizeof(feat), NULL, 0);
+
+	fe_mem(fe, memname);
+	fe->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       fe->memfd, 0);
+	assert_true(fe->mem != MAP_FAILED);
+	fe->uaddr = (uint64_t)(uintptr_t)fe->mem;
+	assert_int_equal(fe_set_mem(fe, 0, MEM_SIZE, fe->uaddr, 0, fe->memfd),
+			 0);
+
+	for (q = 0; q < NQ; q++) {
+		struct vhost_user_vring_addr a = { .index = q };
+		uint64_t desc = fe_alloc(fe, vring_desc_size(QNUM) +
+						     vring_avail_size(QNUM),
+					 4096);
+
+		fe->cfg[q] = (struct virtqueue_config){
+			.num = QNUM,
+			.features = feat,
+			.desc = desc,
+			.avail = desc + vring_desc_size(QNUM),
+			.used = fe_alloc(fe, vring_used_size(QNUM), 4096),
+			.translate = fe_translate,
+			.ctx = fe,
+			.state = fe->state[q],
+		};
+		assert_int_equal(virtqueue_init(&fe->vq[q], &fe->cfg[q]), 0);
+		assert_int_equal(pipe2(fe->call[q], O_CLOEXEC), 0);
+		fe_vring_fd(fe, VHOST_USER_SET_VRING_CALL, q, fe->call[q][1]);
+		fe_vring_state(fe, VHOST_USER_SET_VRING_NUM, q, QNUM);
+		fe_vring_state(fe, VHOST_USER_SET_VRING_BASE, q, 0);
+		a.desc = fe->uaddr + fe->cfg[q].desc;
+		a.avail = fe->uaddr + fe->cfg[q].avail;
+		a.used = fe->uaddr + fe->cfg[q].used;
+		fe_set_ok(fe, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+	}
+	for (q = 0; q < NQ; q++) {
+		fe->kick[q] = eventfd(0, EFD_CLOEXEC);
+		assert_true(fe->kick[q] >= 0);
+		fe_vring_fd(fe, VHOST_USER_SET_VRING_KICK, q, fe->kick[q]);
+		fe_vring_state(fe, VHOST_USER_SET_VRING_ENABLE, q, 1);
+	}
+}
+
+static uint32_t fe_get_config32(struct fe *fe, uint32_t offset)
+{
+	struct vhost_user_config c = { .offset = 0, .size = offset + 4 };
+	uint32_t v;
+
+	fe_send(fe, VHOST_USER_GET_CONFIG, 0, &c,
+		VHOST_USER_CONFIG_HDR_SIZE + c.size, NULL, 0);
+	assert_int_equal(fe_recv(fe, VHOST_USER_GET_CONFIG, &c, sizeof(c)),
+			 VHOST_USER_CONFIG_HDR_SIZE + offset + 4);
+	assert_int_equal(c.size, offset + 4);
+	memcpy(&v, c.payload + offset, 4);
+	return le32_to_cpu(v);
+}
+
+static void fe_set_config32(struct fe *fe, uint32_t offset, uint32_t v)
+{
+	struct vhost_user_config c = { .offset = offset, .size = 4 };
+
+	v = cpu_to_le32(v);
+	memcpy(c.payload, &v, 4);
+	fe_set_ok(fe, VHOST_USER_SET_CONFIG, &c, VHOST_USER_CONFIG_HDR_SIZE + 4,
+		  NULL, 0);
+}
+
+static void fe_kick(struct fe *fe, unsigned int q)
+{
+	uint64_t one = 1;
+
+	if (virtqueue_kick_prepare(&fe->vq[q]))
+		assert_int_equal(write(fe->kick[q], &one, 8), 8);
+}
+
+/* Wait for the call pipe of @q, then collect one used chain. */
+static void fe_wait_used(struct fe *fe, unsigned int q)
+{
+	uint8_t buf[64];
+	void *token;
+	uint32_t len;
+
+	if (!wait_readable(fe->call[q][0]))
+		fail_msg("no notification on queue %u", q);
+	assert_true(read(fe->call[q][0], buf, sizeof(buf)) >= 8);
+	assert_int_equal(virtqueue_get_used(&fe->vq[q], &token, &len), 0);
+	assert_ptr_equal(token, fe);
+	assert_int_equal(len, 0);
+}
+
+static uint64_t fe_file_bytes(struct fe *fe)
+{
+	struct stat st;
+
+	assert_int_equal(fstat(fe->memfd, &st), 0);
+	return (uint64_t)st.st_blocks * 512;
+}
+
+static void fe_report(struct fe *fe, uint64_t gpa, uint64_t len)
+{
+	struct vring_sg sg[2] = { { gpa, (uint32_t)(len / 2) },
+				  { gpa + len / 2, (uint32_t)(len / 2) } };
+	uint64_t before;
+
+	memset(fe->mem + gpa, 0x11, len);
+	/* Adding writes descriptors, which may allocate a page: measure
+	 * after. */
+	assert_int_equal(virtqueue_add(&fe->vq[Q_REPORT], sg, 0, 2, fe), 0);
+	before = fe_file_bytes(fe);
+	fe_kick(fe, Q_REPORT);
+	fe_wait_used(fe, Q_REPORT);
+	if (before - fe_file_bytes(fe) < len)
+		fail_msg("st_blocks fell by %llu of %llu bytes",
+			 (unsigned long long)(before - fe_file_bytes(fe)),
+			 (unsigned long long)len);
+	assert_int_equal(fe->mem[gpa], 0);
+}
+
+/* ---- the well-behaved frontend ---- */
+
+static void run_good(int dev, uint64_t protocol)
+{
+	struct fe *fe = fe_new(dev);
+	struct balloon_stats st0 = bstats(dev), st;
+
+	fe_start(fe, protocol, "vu_good");
+	assert_true(bstats(dev).connected);
+	assert_int_equal(fe_get_config32(fe, 0), st0.num_pages);
+	fe_report(fe, DATA_OFF, 4 * MIB);
+	fe_report(fe, DATA_OFF + 4 * MIB, 2 * MIB);
+	st = bstats(dev);
+	assert_int_equal(st.reports - st0.reports, 2);
+	assert_int_equal(st.discarded_bytes - st0.discarded_bytes, 6 * MIB);
+	assert_int_equal(st.memory_bytes, MEM_SIZE);
+	assert_true(st.resident_bytes <= fe_file_bytes(fe));
+	fe_free(fe);
+}
+
+static void test_uml_sequence(void **unused)
+{
+	(void)unused;
+	/* What UML negotiates, with and without REPLY_ACK. */
+	run_good(0, PF_BACKEND | PF_CONFIG);
+	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+	assert_int_equal(count_maps("vu_good"), 0);
+}
+
+static void test_target_inflate_stats(void **unused)
+{
+	struct fe *fe = fe_new(1);
+	struct vhost_user_hdr hdr;
+	uint64_t arr, sbuf, before;
+	uint32_t pfn[8];
+	uint8_t stat[2 * VIRTIO_BALLOON_STAT_SIZE];
+	uint16_t tag;
+	uint64_t val;
+	struct vring_sg sg;
+	uint64_t end;
+
+	(void)unused;
+	fe_start(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_target");
+
+	/* The host sets a target: a config change on the backend channel. */
+	assert_int_equal(balloon_set_target(balloon[1], 8), 0);
+	assert_true(read_full(fe->backend[0], &hdr, sizeof(hdr)));
+	assert_int_equal(hdr.request, VHOST_USER_BACKEND_CONFIG_CHANGE_MSG);
+	assert_int_equal(hdr.flags & VHOST_USER_VERSION_MASK,
+			 VHOST_USER_VERSION);
+	assert_int_equal(hdr.size, 0);
+	assert_int_equal(fe_get_config32(fe, 0), 8);
+
+	/* Inflate 8 pages, then say so. */
+	arr = fe_alloc(fe, sizeof(pfn), 4);
+	for (unsigned int i = 0; i < 8; i++)
+		pfn[i] = cpu_to_le32((DATA_OFF >> 12) + 2 * i);
+	memcpy(fe->mem + arr, pfn, sizeof(pfn));
+	memset(fe->mem + DATA_OFF, 0x22, 16 * 4096);
+	sg = (struct vring_sg){ arr, sizeof(pfn) };
+	assert_int_equal(virtqueue_add(&fe->vq[Q_INFLATE], &sg, 1, 0, fe), 0);
+	before = fe_file_bytes(fe);
+	fe_kick(fe, Q_INFLATE);
+	fe_wait_used(fe, Q_INFLATE);
+	assert_true(before - fe_file_bytes(fe) >= 8 * 4096);
+	assert_int_equal(fe->mem[DATA_OFF + 4096], 0x22);
+	assert_int_equal(fe->mem[DATA_OFF + 2 * 4096], 0);
+	fe_set_config32(fe, 4, 8);
+	assert_int_equal(bstats(1).actual, 8);
+	assert_int_equal(bstats(1).num_pages, 8);
+
+	/* Statistics: prime the queue, then the host asks for fresh ones. */
+	sbuf = fe_alloc(fe, sizeof(stat), 8);
+	tag = cpu_to_le16(VIRTIO_BALLOON_S_MEMFREE);
+	val = cpu_to_le64(123456);
+	memcpy(stat, &tag, 2);
+	memcpy(stat + 2, &val, 8);
+	tag = cpu_to_le16(VIRTIO_BALLOON_S_MEMTOT);
+	val = cpu_to_le64(MEM_SIZE);
+	memcpy(stat + 10, &tag, 2);
+	memcpy(stat + 12, &val, 8);
+	memcpy(fe->mem + sbuf, stat, sizeof(stat));
+	sg = (struct vring_sg){ sbuf, sizeof(stat) };
+	assert_int_equal(virtqueue_add(&fe->vq[Q_STATS], &sg, 1, 0, fe), 0);
+	fe_kick(fe, Q_STATS);
+	end = ms_now() + WAIT_MS;
+	while (bstats(1).guest_stats_updates == 0) {
+		if (ms_now() > end)
+			fail_msg("stats never arrived");
+		usleep(1000);
+	}
+	assert_int_equal(bstats(1).guest_stats[VIRTIO_BALLOON_S_MEMFREE],
+			 123456);
+	assert_int_equal(bstats(1).guest_stats[VIRTIO_BALLOON_S_MEMTOT],
+			 MEM_SIZE);
+	balloon_request_stats(balloon[1]);
+	fe_wait_used(fe, Q_STATS);
+
+	/* Shutdown as UML does it: actual 0, rings disabled in reverse. */
+	fe_set_config32(fe, 4, 0);
+	for (int q = NQ - 1; q >= 0; q--)
+		fe_vring_state(fe, VHOST_USER_SET_VRING_ENABLE, (unsigned int)q,
+			       0);
+	fe_expect_alive(fe);
+	/* GET_VRING_BASE stops a ring and tells where it stopped. */
+	{
+		struct vhost_user_vring_state s = { Q_INFLATE, 0 };
+
+		fe_send(fe, VHOST_USER_GET_VRING_BASE, 0, &s, sizeof(s), NULL, 0);
+		assert_int_equal(fe_recv(fe, VHOST_USER_GET_VRING_BASE, &s,
+					 sizeof(s)),
+				 sizeof(s));
+		assert_int_equal(s.index, Q_INFLATE);
+		assert_int_equal(s.num, 1);
+	}
+	assert_int_equal(balloon_set_target(balloon[1], 0), 0);
+	fe_free(fe);
+	assert_int_equal(bstats(1).actual, 0);
+}
+
+/* Two frontends on two sockets at once. */
+static void test_two_devices(void **unused)
+{
+	struct fe *a = fe_new(0), *b = fe_new(1);
+
+	(void)unused;
+	fe_start(a, PF_BACKEND | PF_CONFIG, "vu_two_a");
+	fe_start(b, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_two_b");
+	fe_report(a, DATA_OFF, 2 * MIB);
+	fe_report(b, DATA_OFF, 2 * MIB);
+	fe_report(a, DATA_OFF + 2 * MIB, 2 * MIB);
+	fe_free(a);
+	fe_free(b);
+}
+
+/* ---- hostile frontends ---- */
+
+static void test_hostile_protocol(void **unused)
+{
+	uint8_t junk[16] = { 0 };
+	uint64_t v = 0, ack, dropped = counters(0).dropped;
+	struct fe *fe;
+
+	(void)unused;
+	/* Unknown request, no REPLY_ACK: dropped. */
+	fe = fe_new(0);
+	fe_send(fe, 99, 0, NULL, 0, NULL, 0);
+	fe_expect_dropped(fe);
+	fe_free(fe);
+	assert_int_equal(counters(0).dropped, dropped + 1);
+
+	/* With REPLY_ACK the same is answered with an error instead. */
+	fe = fe_new(0);
+	fe_hello(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+	ack = fe_set(fe, 99, NULL, 0, NULL, 0);
+	assert_int_equal(ack, ENOSYS);
+	/* Wrong payload sizes. */
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_FEATURES, &v, 4, NULL, 0),
+			 EMSGSIZE);
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_OWNER, &v, 8, NULL, 0),
+			 EMSGSIZE);
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_NUM, junk, 12, NULL,
+				0),
+			 EMSGSIZE);
+	/* Features that were not offered. */
+	v = F(VIRTIO_F_RING_PACKED);
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_FEATURES, &v, 8, NULL, 0),
+			 EINVAL);
+	v = F(20);
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_PROTOCOL_FEATURES, &v, 8,
+				NULL, 0),
+			 EINVAL);
+	/* Config outside the config space. */
+	{
+		struct vhost_user_config c = { .offset = 12, .size = 8 };
+
+		assert_int_equal(fe_set(fe, VHOST_USER_SET_CONFIG, &c,
+					VHOST_USER_CONFIG_HDR_SIZE + 8, NULL,
+					0),
+				 EINVAL);
+		fe_send(fe, VHOST_USER_GET_CONFIG, 0, &c,
+			VHOST_USER_CONFIG_HDR_SIZE + 8, NULL, 0);
+		assert_int_equal(fe_recv(fe, VHOST_USER_GET_CONFIG, &c,
+					 sizeof(c)),
+				 0);
+	}
+	fe_expect_alive(fe);
+	/* A GET with a wrong size cannot be answered: dropped. */
+	fe_send(fe, VHOST_USER_GET_FEATURES, 0, &v, 8, NULL, 0);
+	fe_expect_dropped(fe);
+	fe_free(fe);
+
+	/* A payload larger than any request: dropped. */
+	fe = fe_new(0);
+	{
+		struct vhost_user_hdr h = { VHOST_USER_SET_CONFIG,
+					    VHOST_USER_VERSION, 4096 };
+
+		assert_int_equal(send_raw(fe->sock, &h, sizeof(h), NULL, 0), 0);
+	}
+	fe_expect_dropped(fe);
+	fe_free(fe);
+
+	/* A bad version: dropped. */
+	fe = fe_new(0);
+	{
+		struct vhost_user_hdr h = { VHOST_USER_GET_FEATURES, 2, 0 };
+
+		assert_int_equal(send_raw(fe->sock, &h, sizeof(h), NULL, 0), 0);
+	}
+	fe_expect_dropped(fe);
+	fe_free(fe);
+	assert_int_equal(count_fds(), baseline_fds);
+	run_good(0, PF_BACKEND | PF_CONFIG);
+}
+
+static void test_hostile_fds(void **unused)
+{
+	int fds[24], n;
+	uint64_t arg = 0;
+	struct fe *fe;
+
+	(void)unused;
+	for (n = 0; n < 24; n++) {
+		fds[n] = eventfd(0, EFD_CLOEXEC);
+		assert_true(fds[n] >= 0);
+	}
+	fe = fe_new(0);
+	fe_hello(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+	/* Too many descriptors: 9 and 20 (more than the backend takes in). */
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_CALL, &arg, 8, fds, 9),
+			 E2BIG);
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_CALL, &arg, 8, fds,
+				20),
+			 E2BIG);
+	/* A descriptor where none belongs, none where one does. */
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_OWNER, NULL, 0, fds, 1),
+			 EBADF);
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_CALL, &arg, 8, NULL,
+				0),
+			 EBADF);
+	arg = VHOST_USER_VRING_NOFD;
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_CALL, &arg, 8, fds, 1),
+			 EBADF);
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_BACKEND_REQ_FD, NULL, 0,
+				NULL, 0),
+			 EBADF);
+	/* Reserved bits in a vring descriptor request. */
+	arg = 1u << 12;
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_KICK, &arg, 8, fds, 1),
+			 EINVAL);
+	fe_expect_alive(fe);
+	/* Without REPLY_ACK, too many descriptors drop the frontend. */
+	fe->protocol = 0;
+	fe_send(fe, VHOST_USER_SET_PROTOCOL_FEATURES, 0, &fe->protocol, 8,
+		NULL, 0);
+	arg = 0;
+	fe_send(fe, VHOST_USER_SET_VRING_CALL, 0, &arg, 8, fds, 12);
+	fe_expect_dropped(fe);
+	fe_free(fe);
+	for (n = 0; n < 24; n++)
+		close(fds[n]);
+	/* Every descriptor sent was closed by the backend. */
+	assert_int_equal(count_fds(), baseline_fds);
+	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+}
+
+static void test_hostile_memory(void **unused)
+{
+	const char *name = "vu_hostile_mem";
+	struct fe *fe = fe_new(0);
+	int pipefd[2], ro, fds[9];
+	char path[64];
+	struct {
+		uint32_t n, pad;
+		struct vhost_user_mem_region r[9];
+	} m;
+	unsigned int i;
+
+	(void)unused;
+	fe_hello(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+	fe_mem(fe, name);
+	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fe->memfd);
+	ro = open(path, O_RDONLY | O_CLOEXEC);
+	assert_true(ro >= 0);
+
+	/* Rings before memory. */
+	{
+		struct vhost_user_vring_addr a = { .index = 0, .desc = 4096 };
+
+		assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_ADDR, &a,
+					sizeof(a), NULL, 0),
+				 EINVAL);
+	}
+	/* Size 0, wrapping, beyond the file, not a file, read-only. */
+	assert_int_equal(fe_set_mem(fe, 0, 0, 0, 0, fe->memfd), EINVAL);
+	assert_int_equal(fe_set_mem(fe, UINT64_MAX - 4095, 8192, 0, 0,
+				    fe->memfd),
+			 EOVERFLOW);
+	assert_int_equal(fe_set_mem(fe, 0, 4096, UINT64_MAX, 0, fe->memfd),
+			 EOVERFLOW);
+	assert_int_equal(fe_set_mem(fe, 0, MEM_SIZE, 0, 4096, fe->memfd),
+			 ERANGE);
+	assert_int_equal(fe_set_mem(fe, 0, 2 * MEM_SIZE, 0, 0, fe->memfd),
+			 ERANGE);
+	assert_int_equal(fe_set_mem(fe, 0, 4096, 0, 0, pipefd[0]), EINVAL);
+	assert_int_equal(fe_set_mem(fe, 0, MEM_SIZE, 0, 0, ro), EACCES);
+
+	/* Two regions: overlapping; and a good one then a bad one, after
+	 * which the good one must be unmapped again. */
+	memset(&m, 0, sizeof(m));
+	m.n = 2;
+	m.r[0] = (struct vhost_user_mem_region){ 0, MIB, 0, 0 };
+	m.r[1] = (struct vhost_user_mem_region){ MIB / 2, MIB, 4 * MIB, 0 };
+	fds[0] = fds[1] = fe->memfd;
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_MEM_TABLE, &m, 8 + 2 * 32,
+				fds, 2),
+			 EEXIST);
+	m.r[1] = (struct vhost_user_mem_region){ 4 * MIB, MIB, 4 * MIB, 0 };
+	fds[1] = pipefd[0];
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_MEM_TABLE, &m, 8 + 2 * 32,
+				fds, 2),
+			 EINVAL);
+	/* Overlap in user addresses only. */
+	m.r[1] = (struct vhost_user_mem_region){ 4 * MIB, MIB, MIB / 2, 0 };
+	fds[1] = fe->memfd;
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_MEM_TABLE, &m, 8 + 2 * 32,
+				fds, 2),
+			 EEXIST);
+	/* Descriptor count mismatch; too many regions; none; short. */
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_MEM_TABLE, &m, 8 + 2 * 32,
+				fds, 1),
+			 EBADF);
+	m.n = 9;
+	for (i = 0; i < 9; i++) {
+		m.r[i] = (struct vhost_user_mem_region){ i * MIB, MIB, i * MIB,
+							 0 };
+		fds[i] = fe->memfd;
+	}
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_MEM_TABLE, &m, 8 + 8 * 32,
+				fds, 8),
+			 E2BIG);
+	m.n = 0;
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_MEM_TABLE, &m, 8, NULL, 0),
+			 EINVAL);
+	m.n = 2;
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_MEM_TABLE, &m, 8 + 32, fds,
+				2),
+			 EMSGSIZE);
+	/* None of this left a mapping behind. */
+	assert_int_equal(count_maps(name), 0);
+
+	/* A good table maps; a bad one after it keeps the good one. */
+	assert_int_equal(fe_set_mem(fe, 0, MEM_SIZE, 0x10000000, 0, fe->memfd),
+			 0);
+	assert_int_equal(count_maps(name), 1);
+	assert_int_equal(fe_set_mem(fe, 0, 4096, 0, 0, pipefd[0]), EINVAL);
+	assert_int_equal(count_maps(name), 1);
+	assert_int_equal(bstats(0).memory_bytes, MEM_SIZE);
+	/* Ring addresses that are not in any region's user range. */
+	{
+		struct vhost_user_vring_addr a = { .index = 0, .desc = 4096,
+						   .avail = 0x10000000,
+						   .used = 0x10001000 };
+
+		assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_ADDR, &a,
+					sizeof(a), NULL, 0),
+				 EFAULT);
+	}
+	fe_free(fe);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	close(ro);
+	/* The connection's end unmapped the guest and closed its files. */
+	assert_int_equal(count_maps(name), 0);
+	assert_int_equal(count_fds(), baseline_fds);
+	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+}
+
+static void test_hostile_vrings(void **unused)
+{
+	struct fe *fe = fe_new(0);
+	struct vhost_user_vring_state s;
+	uint64_t arg;
+	int fd = eventfd(0, EFD_CLOEXEC);
+
+	(void)unused;
+	fe_hello(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+	arg = F(VHOST_USER_F_PROTOCOL_FEATURES) | fe->features;
+	fe_set_ok(fe, VHOST_USER_SET_FEATURES, &arg, 8, NULL, 0);
+	/* Index out of range. */
+	s = (struct vhost_user_vring_state){ 4, 256 };
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_NUM, &s, 8, NULL, 0),
+			 ERANGE);
+	s = (struct vhost_user_vring_state){ UINT32_MAX, 256 };
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_BASE, &s, 8, NULL, 0),
+			 ERANGE);
+	s.num = 1;
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_ENABLE, &s, 8, NULL,
+				0),
+			 ERANGE);
+	arg = 200;
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_CALL, &arg, 8, &fd, 1),
+			 ERANGE);
+	/* Bad queue sizes; reporting needs 32 at least. */
+	s = (struct vhost_user_vring_state){ 0, 0 };
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_NUM, &s, 8, NULL, 0),
+			 EINVAL);
+	s.num = 3;
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_NUM, &s, 8, NULL, 0),
+			 EINVAL);
+	s.num = 65536;
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_NUM, &s, 8, NULL, 0),
+			 EINVAL);
+	s = (struct vhost_user_vring_state){ Q_REPORT, 16 };
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_NUM, &s, 8, NULL, 0),
+			 EINVAL);
+	s = (struct vhost_user_vring_state){ 0, 70000 };
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_BASE, &s, 8, NULL, 0),
+			 EINVAL);
+	s = (struct vhost_user_vring_state){ 0, 2 };
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_ENABLE, &s, 8, NULL,
+				0),
+			 EINVAL);
+	fe_expect_alive(fe);
+	/* GET_VRING_BASE of a ring that does not exist: no answer to give. */
+	s = (struct vhost_user_vring_state){ 9, 0 };
+	fe_send(fe, VHOST_USER_GET_VRING_BASE, 0, &s, 8, NULL, 0);
+	fe_expect_dropped(fe);
+	fe_free(fe);
+	close(fd);
+	assert_int_equal(count_fds(), baseline_fds);
+	run_good(0, PF_BACKEND | PF_CONFIG);
+}
+
+/* A frontend whose call pipe is full and whose kick pipe hung up. */
+static void test_hostile_notifiers(void **unused)
+{
+	struct fe *fe = fe_new(0);
+	struct vring_sg sg = { DATA_OFF, 2 * MIB };
+	uint8_t junk[4096] = { 0 };
+	uint64_t one = 1, end;
+	int kp[2];
+
+	(void)unused;
+	fe_start(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_notifiers");
+	/* Fill the reporting call pipe (we kept its write end). */
+	assert_int_equal(fcntl(fe->call[Q_REPORT][1], F_SETFL, O_NONBLOCK), 0);
+	for (size_t chunk = sizeof(junk); chunk; chunk /= 8)
+		while (write(fe->call[Q_REPORT][1], junk, chunk) > 0)
+			;
+	memset(fe->mem + DATA_OFF, 0x33, 2 * MIB);
+	assert_int_equal(virtqueue_add(&fe->vq[Q_REPORT], &sg, 0, 1, fe), 0);
+	assert_int_equal(write(fe->kick[Q_REPORT], &one, 8), 8);
+	/* The backend completes the report and does not block on the pipe. */
+	end = ms_now() + WAIT_MS;
+	while (vring_load_acquire(&fe->vq[Q_REPORT].vr.used->idx) != 1) {
+		if (ms_now() > end)
+			fail_msg("report not completed");
+		usleep(1000);
+	}
+	fe_expect_alive(fe);
+	assert_int_equal(fe->mem[DATA_OFF], 0);
+	{
+		void *token;
+		uint32_t len;
+
+		assert_int_equal(virtqueue_get_used(&fe->vq[Q_REPORT], &token,
+						    &len),
+				 0);
+	}
+
+	/* A kick descriptor that hangs up (a pipe whose writer closed). */
+	assert_int_equal(pipe2(kp, O_CLOEXEC), 0);
+	fe_vring_fd(fe, VHOST_USER_SET_VRING_KICK, Q_INFLATE, kp[0]);
+	close(kp[0]);
+	close(kp[1]);
+	fe_expect_alive(fe);
+	fe_expect_alive(fe);
+
+	/* A broken ring: its error eventfd is signalled, the others work. */
+	{
+		int err = eventfd(0, EFD_CLOEXEC);
+		struct vring *vr = &fe->vq[Q_STATS].vr;
+
+		fe_vring_fd(fe, VHOST_USER_SET_VRING_ERR, Q_STATS, err);
+		vr->desc[0] = (struct vring_desc){
+			.addr = cpu_to_le64(MEM_SIZE), .len = cpu_to_le32(16),
+		};
+		vr->avail->ring[0] = 0;
+		vring_store_release(&vr->avail->idx, 1);
+		assert_int_equal(write(fe->kick[Q_STATS], &one, 8), 8);
+		if (!wait_readable(err))
+			fail_msg("error eventfd not signalled");
+		close(err);
+		/* Drain the pipe we filled. */
+		assert_int_equal(fcntl(fe->call[Q_REPORT][0], F_SETFL,
+				       O_NONBLOCK),
+				 0);
+		while (read(fe->call[Q_REPORT][0], junk, sizeof(junk)) > 0)
+			;
+		fe_report(fe, DATA_OFF + 2 * MIB, 2 * MIB);
+	}
+	fe_free(fe);
+	assert_int_equal(count_fds(), baseline_fds);
+}
+
+/* Frontends that go away in the middle of a message. */
+static void test_hostile_disconnects(void **unused)
+{
+	struct vhost_user_hdr h = { VHOST_USER_SET_MEM_TABLE, VHOST_USER_VERSION,
+				    72 };
+	uint64_t conns = counters(0).connections;
+	struct fe *fe;
+	int memfd;
+
+	(void)unused;
+	fe = fe_new(0);
+	assert_int_equal(send_raw(fe->sock, &h, 6, NULL, 0), 0);
+	fe_free(fe);
+
+	memfd = memfd_create("vu_midway", MFD_CLOEXEC);
+	assert_true(memfd >= 0);
+	fe = fe_new(0);
+	assert_int_equal(send_raw(fe->sock, &h, sizeof(h), &memfd, 1), 0);
+	assert_int_equal(send_raw(fe->sock, "0123456789", 10, NULL, 0), 0);
+	fe_free(fe);
+	close(memfd);
+
+	/* Gone after setting everything up, with rings live. */
+	fe = fe_new(0);
+	fe_start(fe, PF_BACKEND | PF_CONFIG, "vu_midway2");
+	fe_free(fe);
+	assert_int_equal(count_maps("vu_midway"), 0);
+	assert_int_equal(count_fds(), baseline_fds);
+	assert_int_equal(counters(0).connections, conns + 3);
+	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+}
+
+/* ---- setup ---- */
+
+static void *server_main(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&server_stop))
+		assert_int_equal(vhost_user_server_run(srv, 50), 0);
+	return NULL;
+}
+
+static int setup(void **unused)
+{
+	(void)unused;
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_vhost_user.XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return -1;
+	srv = vhost_user_server_create();
+	if (!srv)
+		return -1;
+	for (int i = 0; i < 2; i++) {
+		snprintf(sock_path[i], sizeof(sock_path[i]), "%s/balloon%d.sock",
+			 tmpdir, i);
+		if (vhost_user_server_add_balloon(srv, sock_path[i], &balloon[i]))
+			return -1;
+		balloon_set_stats_interval(balloon[i], 0);
+	}
+	baseline_fds = count_fds();
+	atomic_store(&server_stop, false);
+	return pthread_create(&server_thread, NULL, server_main, NULL);
+}
+
+static int teardown(void **unused)
+{
+	(void)unused;
+	atomic_store(&server_stop, true);
+	vhost_user_server_wake(srv);
+	pthread_join(server_thread, NULL);
+	vhost_user_server_destroy(srv);
+	rmdir(tmpdir);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_uml_sequence),
+		cmocka_unit_test(test_target_inflate_stats),
+		cmocka_unit_test(test_two_devices),
+		cmocka_unit_test(test_hostile_protocol),
+		cmocka_unit_test(test_hostile_fds),
+		cmocka_unit_test(test_hostile_memory),
+		cmocka_unit_test(test_hostile_vrings),
+		cmocka_unit_test(test_hostile_notifiers),
+		cmocka_unit_test(test_hostile_disconnects),
+	};
+
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
