@@ -9,7 +9,9 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "host/balloon.h"
 #include "host/uml_guest.h"
@@ -202,6 +204,64 @@ static void test_guest_dies_mid_report(void **state)
 	rmdir(dir);
 }
 
+/* ---- guestmm host --listen with a Linux guest started by hand ---- */
+
+static void test_listen_serves_a_linux_started_by_hand(void **state)
+{
+	char dir[] = "/tmp/guestmm-test-XXXXXX", sock[128], buf[65536];
+	int pipefd[2], status;
+	size_t used = 0;
+	pid_t pid;
+	struct uml_guest *g;
+	bool up = false, reported = false;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(sock, sizeof(sock), "%s/b.sock", dir);
+	assert_int_equal(pipe(pipefd), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(pipefd[1], 1);
+		close(pipefd[0]);
+		execl(GUESTMM_BIN, GUESTMM_BIN, "host", "--listen", sock,
+		      "--json-lines", "--duration", "120", (char *)NULL);
+		_exit(127);
+	}
+	close(pipefd[1]);
+	for (int i = 0; i < 250 && access(sock, F_OK); i++) {
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	assert_int_equal(access(sock, F_OK), 0);
+	g = boot(sock);
+	/* Read its JSON lines until the guest is attached and has reported. */
+	for (int i = 0; i < 60 && !(up && reported); i++) {
+		ssize_t n = read(pipefd[0], buf + used, sizeof(buf) - 1 - used);
+
+		assert_true(n > 0);
+		used += (size_t)n;
+		buf[used] = 0;
+		up = strstr(buf, "\"connected\": true") != NULL;
+		reported = up && !strstr(strrchr(buf, '{'), "\"reports\": 0,");
+		if (used > sizeof(buf) / 2) {
+			memmove(buf, buf + used / 2, used - used / 2);
+			used -= used / 2;
+		}
+	}
+	assert_true(up);
+	assert_true(reported);
+	assert_non_null(strstr(buf, "\"resident_bytes\": "));
+	assert_non_null(strstr(buf, "\"actual_pages\": "));
+	uml_guest_destroy(g, 10000);
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(pipefd[0]);
+	unlink(sock);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -209,6 +269,7 @@ int main(void)
 		cmocka_unit_test(test_init_on_free_keeps_reporting),
 		cmocka_unit_test(test_inflate_and_deflate),
 		cmocka_unit_test(test_guest_dies_mid_report),
+		cmocka_unit_test(test_listen_serves_a_linux_started_by_hand),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

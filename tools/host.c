@@ -496,14 +496,15 @@ undo_dir:
 
 static void host_usage(FILE *f)
 {
-	fputs("Usage: guestmm host --listen SOCKET [--json-lines] [--duration S]\n"
+	fputs("Usage: guestmm host [--listen SOCKET] [--json-lines] [--duration S]\n"
 	      "       guestmm host --linux [OPTION]...\n"
 	      "The host half: a virtio-balloon device with free page reporting behind a\n"
 	      "vhost-user backend. Reported and inflated memory is punched out of the\n"
 	      "guest's memory file. A line a second: RAM, host resident (the memory\n"
 	      "file's allocated blocks), reported, balloon target and actual, guest free.\n"
 	      "\n"
-	      "  --listen SOCKET      serve one balloon on SOCKET; start no guest\n"
+	      "  --listen SOCKET      serve one balloon on SOCKET; start no guest (the\n"
+	      "                       default, on $XDG_RUNTIME_DIR or /tmp/guestmm-balloon.sock)\n"
 	      "  --linux              start a user-mode Linux guest attached to the device,\n"
 	      "                       run memhog in it and time the memory's return\n"
 	      "  --mem SIZE           --linux: guest RAM (default 1G)\n"
@@ -548,6 +549,7 @@ int cmd_host(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	static char default_sock[108];
 	struct host_opts o = { .mem_bytes = 1ull << 30, .watch_s = 15 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint64_t v;
@@ -626,8 +628,16 @@ int cmd_host(int argc, char **argv)
 	}
 	if (optind < argc)
 		HOST_ERR("unexpected argument '%s'", argv[optind]);
-	if (!o.listen == !o.linux_guest)
-		HOST_ERR("say --listen SOCKET or --linux");
+	if (o.listen && o.linux_guest)
+		HOST_ERR("--listen and --linux: choose one");
+	if (!o.listen && !o.linux_guest) {
+		/* The backend alone, on the default socket. */
+		const char *run = getenv("XDG_RUNTIME_DIR");
+
+		snprintf(default_sock, sizeof(default_sock), "%s/guestmm-balloon.sock",
+			 run && *run && strlen(run) < 80 ? run : "/tmp");
+		o.listen = default_sock;
+	}
 	if (o.hog_bytes >= o.mem_bytes)
 		HOST_ERR("--hog: must be smaller than --mem");
 	if (o.target_bytes >= o.mem_bytes)
