@@ -146,7 +146,7 @@ static uint64_t guest_free_bytes(const struct balloon_stats *st)
 static void print_line(const struct host_opts *o, double t,
 		       const struct balloon_stats *st)
 {
-	char a[32], b[32], c[32], d[32], e[32];
+	char a[32], b[32], c[32], d[32], e[32], f[32];
 	uint64_t gfree = guest_free_bytes(st);
 
 	if (o->quiet)
@@ -179,7 +179,7 @@ static void print_line(const struct host_opts *o, double t,
 	       (unsigned long long)st->reports,
 	       cli_fmt_bytes(d, sizeof(d), (double)st->num_pages * PAGE_BYTES),
 	       cli_fmt_bytes(e, sizeof(e), (double)st->actual * PAGE_BYTES),
-	       gfree == UINT64_MAX ? "-" : cli_fmt_bytes(a, sizeof(a), (double)gfree));
+	       gfree == UINT64_MAX ? "-" : cli_fmt_bytes(f, sizeof(f), (double)gfree));
 	fflush(stdout);
 }
 
