@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "host/backend.h"
 #include "host/balloon.h"
 #include "host/uml_guest.h"
 #include "host/vhost_user.h"
@@ -96,32 +97,9 @@ static void test_inflate_and_deflate(void **state)
 
 /* ---- the guest dies in the middle of reporting ---- */
 
-struct backend {
-	struct vhost_user_server *srv;
-	struct balloon_dev *b;
-	pthread_t thread;
-	atomic_bool stop;
-	int err;
-};
-
-static void *backend_main(void *arg)
+static void stats(struct balloon_backend *be, struct balloon_stats *st)
 {
-	struct backend *be = arg;
-
-	while (!atomic_load(&be->stop)) {
-		int err = vhost_user_server_run(be->srv, 100);
-
-		if (err && err != -EINTR) {
-			be->err = err;
-			break;
-		}
-	}
-	return NULL;
-}
-
-static void stats(struct backend *be, struct balloon_stats *st)
-{
-	balloon_get_stats(be->b, st);
+	balloon_get_stats(be->balloon, st);
 }
 
 /* Wait up to @ms for @cond on the balloon's stats. */
@@ -156,17 +134,14 @@ static struct uml_guest *boot(const char *sock)
 static void test_guest_dies_mid_report(void **state)
 {
 	char dir[] = "/tmp/guestmm-test-XXXXXX", sock[128], line[128];
-	struct backend be = { 0 };
+	struct balloon_backend be;
 	struct balloon_stats st;
 	struct uml_guest *g;
 	uint64_t reports;
 
 	assert_non_null(mkdtemp(dir));
 	snprintf(sock, sizeof(sock), "%s/b.sock", dir);
-	be.srv = vhost_user_server_create();
-	assert_non_null(be.srv);
-	assert_int_equal(vhost_user_server_add_balloon(be.srv, sock, &be.b), 0);
-	assert_int_equal(pthread_create(&be.thread, NULL, backend_main, &be), 0);
+	assert_int_equal(balloon_backend_start(&be, sock, BALLOON_FEATURES_DEFAULT), 0);
 
 	g = boot(sock);
 	assert_true(WAIT_FOR(&be, st, 10000, st.connected && (st.features & (1ull << VIRTIO_BALLOON_F_REPORTING))));
@@ -196,10 +171,7 @@ static void test_guest_dies_mid_report(void **state)
 	assert_true(WAIT_FOR(&be, st, 15000, st.reports > reports));
 	uml_guest_destroy(g, 10000);
 
-	atomic_store(&be.stop, true);
-	vhost_user_server_wake(be.srv);
-	pthread_join(be.thread, NULL);
-	vhost_user_server_destroy(be.srv);
+	balloon_backend_stop(&be);
 	unlink(sock);
 	rmdir(dir);
 }

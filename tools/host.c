@@ -24,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "host/backend.h"
 #include "host/balloon.h"
 #include "host/uml_guest.h"
 #include "host/vhost_user.h"
@@ -50,81 +51,12 @@ struct host_opts {
 	const char *console_log;
 };
 
-struct backend {
-	struct vhost_user_server *srv;
-	struct balloon_dev *balloon;
-	pthread_t thread;
-	atomic_bool stop;
-	int err;
-};
-
 static atomic_bool interrupted;
 
 static void on_signal(int sig)
 {
 	(void)sig;
 	atomic_store(&interrupted, true);
-}
-
-static void *backend_main(void *arg)
-{
-	struct backend *be = arg;
-
-	while (!atomic_load(&be->stop)) {
-		int err = vhost_user_server_run(be->srv, 100);
-
-		if (err && err != -EINTR) {
-			be->err = err;
-			break;
-		}
-	}
-	return NULL;
-}
-
-/* Return: 0, or a negative errno with the reason printed. */
-static int backend_start(struct backend *be, const char *socket_path,
-			 uint64_t features)
-{
-	int err;
-
-	memset(be, 0, sizeof(*be));
-	be->srv = vhost_user_server_create();
-	if (!be->srv)
-		return -ENOMEM;
-	err = balloon_create(features, &be->balloon);
-	if (err)
-		goto undo_server;
-	err = vhost_user_server_add_device(be->srv, socket_path,
-					   balloon_virtio_device(be->balloon));
-	if (err) {
-		fprintf(stderr, "guestmm: host: cannot serve %s: %s\n", socket_path,
-			strerror(-err));
-		goto undo_balloon;
-	}
-	balloon_set_stats_interval(be->balloon, 1000);
-	if (pthread_create(&be->thread, NULL, backend_main, be)) {
-		err = -EAGAIN;
-		goto undo_balloon;
-	}
-	return 0;
-
-undo_balloon:
-	vhost_user_server_destroy(be->srv);
-	balloon_destroy(be->balloon);
-	return err;
-undo_server:
-	vhost_user_server_destroy(be->srv);
-	return err;
-}
-
-static void backend_stop(struct backend *be)
-{
-	atomic_store(&be->stop, true);
-	vhost_user_server_wake(be->srv);
-	pthread_join(be->thread, NULL);
-	/* The server first: it may still hold the device until it is gone. */
-	vhost_user_server_destroy(be->srv);
-	balloon_destroy(be->balloon);
 }
 
 static uint64_t host_features(const struct host_opts *o)
@@ -187,10 +119,10 @@ static void print_line(const struct host_opts *o, double t,
 
 static int host_listen(const struct host_opts *o)
 {
-	struct backend be;
+	struct balloon_backend be;
 	struct balloon_stats st;
 	double t0 = now_s(), next = 0;
-	int err = backend_start(&be, o->listen, host_features(o));
+	int err = balloon_backend_start(&be, o->listen, host_features(o));
 
 	if (err)
 		return 1;
@@ -210,7 +142,7 @@ static int host_listen(const struct host_opts *o)
 		}
 		sleep_s(0.05);
 	}
-	backend_stop(&be);
+	balloon_backend_stop(&be);
 	if (be.err)
 		fprintf(stderr, "guestmm: host: backend stopped: %s\n", strerror(-be.err));
 	return be.err ? 1 : 0;
@@ -245,7 +177,7 @@ struct linux_result {
  * Watch the device for @seconds, printing a line a second, until @done
  * says so.  Return: false when interrupted.
  */
-static bool watch(const struct host_opts *o, struct backend *be,
+static bool watch(const struct host_opts *o, struct balloon_backend *be,
 		  struct uml_guest *g, double t0, double *next, double seconds,
 		  bool (*done)(const struct balloon_stats *, void *), void *arg)
 {
@@ -341,7 +273,7 @@ static int host_linux(const struct host_opts *o)
 	struct uml_guest_config gc = { 0 };
 	struct linux_result r = { 0 };
 	struct balloon_stats st;
-	struct backend be;
+	struct balloon_backend be;
 	struct uml_guest *g = NULL;
 	double t0, next = 0, t_free;
 	uint64_t hog = o->hog_bytes ? o->hog_bytes : o->mem_bytes / 4 * 3;
@@ -356,7 +288,7 @@ static int host_linux(const struct host_opts *o)
 		snprintf(initrd, sizeof(initrd), "%s", o->initrd);
 	else
 		exe_dir_path(initrd, sizeof(initrd), "uml/initrd.gz");
-	if (backend_start(&be, sock, host_features(o)))
+	if (balloon_backend_start(&be, sock, host_features(o)))
 		goto undo_dir;
 	gc.linux_path = o->uml;
 	gc.initrd = initrd;
@@ -457,7 +389,7 @@ static int host_linux(const struct host_opts *o)
 undo_guest:
 	uml_guest_destroy(g, 10000);
 undo_backend:
-	backend_stop(&be);
+	balloon_backend_stop(&be);
 undo_dir:
 	unlink(sock);
 	rmdir(dir);
