@@ -430,6 +430,8 @@ static void bench_usage(FILE *f)
 	      "  return     memhog 75% of RAM, free, host accounting every 50 ms\n"
 	      "  alloc      order-0 and order-9 alloc+free pairs per second per thread\n"
 	      "  discard    fallocate(PUNCH_HOLE) throughput, and reporting against it\n"
+	      "  vhost      report round trip through vhost-user to our balloon device,\n"
+	      "             against fallocate(PUNCH_HOLE) alone\n"
 	      "\n"
 	      "  --pairs N     A/B pairs or repetitions (default 10 for overhead, else 5)\n"
 	      "  --seconds S   measured seconds per run (default: per benchmark)\n"
@@ -458,7 +460,7 @@ int cmd_bench(int argc, char **argv)
 			bench_usage(stdout);
 			return 0;
 		}
-		cli_usage_error("bench ", "which benchmark? overhead, return, alloc or discard");
+		cli_usage_error("bench ", "which benchmark? overhead, return, alloc, discard or vhost");
 	}
 	name = argv[1];
 	optind = 2;
@@ -512,5 +514,12 @@ int cmd_bench(int argc, char **argv)
 	}
 	if (!strcmp(name, "discard"))
 		return bench_discard(&b);
+	if (!strcmp(name, "vhost")) {
+		int err = bench_vhost(b.pairs, b.seconds ? b.seconds : 1, b.json);
+
+		if (err)
+			fprintf(stderr, "guestmm: bench vhost: %s\n", strerror(-err));
+		return err ? 1 : 0;
+	}
 	cli_usage_error("bench ", "unknown benchmark '%s'", name);
 }

@@ -1,0 +1,446 @@
+/*
+ * test_frontend.c - the vhost-user frontend against our balloon backend.
+ *
+ * Each test runs a fresh server on its own thread (the vhost_user_server_run
+ * loop) with one balloon socket, and drives it through the frontend module
+ * alone: negotiate REPORTING, share a memfd as guest RAM, run the reporting
+ * queue with the virtqueue driver half in that memfd, and check with the
+ * host's own accounting (the memfd's st_blocks) that a reported range left
+ * memory and reads back as zeros.  Config space goes both ways (a target
+ * set by the host arrives on the backend channel).  Finally the server is
+ * destroyed under a connected frontend, which must see -EPIPE on every
+ * path and never SIGPIPE.
+ *
+ * Waits are bounded (WAIT_MS) and only for an event; nothing is timed.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "guest/vhost_user_frontend.h"
+#include "host/balloon.h"
+#include "host/vhost_user.h"
+#include "host/vhost_user_msg.h"
+#include "virtio/virtqueue.h"
+
+#define WAIT_MS 5000
+#define MIB (1024u * 1024u)
+#define MEM_SIZE (16u * MIB)
+#define MEM_GPA (1ull << 32) /* not 0: offsets must be done right */
+#define RING_AREA (1u * MIB) /* rings live in [0, RING_AREA) of RAM */
+#define DATA_OFF (8u * MIB)
+#define REPORT_LEN (4u * MIB)
+#define QNUM 64 /* >= 32, the reporting queue's minimum */
+
+#define F(bit) (UINT64_C(1) << (bit))
+#define WANT                                                                   \
+	(F(VIRTIO_F_VERSION_1) | F(VIRTIO_RING_F_EVENT_IDX) |                  \
+	 F(VIRTIO_BALLOON_F_REPORTING))
+
+struct server {
+	struct vhost_user_server *srv;
+	struct balloon_dev *balloon;
+	char dir[64];
+	char path[108];
+	pthread_t thread;
+	atomic_bool stop;
+};
+
+/* A process guest: its RAM, its frontend and its reporting queue. */
+struct guest {
+	struct vhost_user_frontend *fe;
+	int memfd;
+	uint8_t *mem;
+	uint64_t features;
+	unsigned int q;
+	struct virtqueue_config cfg;
+	struct virtqueue vq;
+	struct virtqueue_desc_state state[QNUM];
+};
+
+static atomic_int sigpipes;
+
+static void on_sigpipe(int sig)
+{
+	(void)sig;
+	atomic_fetch_add(&sigpipes, 1);
+}
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n - 1; /* the DIR's own */
+}
+
+/* Wait (bounded) until the backend let go of its frontend. */
+static void wait_disconnected(struct server *s)
+{
+	struct balloon_stats st;
+
+	for (int i = 0; i < WAIT_MS; i++) {
+		balloon_get_stats(s->balloon, &st);
+		if (!st.connected)
+			return;
+		usleep(1000);
+	}
+	fail_msg("backend still connected");
+}
+
+static void *server_main(void *arg)
+{
+	struct server *s = arg;
+
+	while (!atomic_load(&s->stop))
+		assert_int_equal(vhost_user_server_run(s->srv, 100), 0);
+	return NULL;
+}
+
+static void server_stop(struct server *s)
+{
+	if (!s->srv)
+		return;
+	atomic_store(&s->stop, true);
+	vhost_user_server_wake(s->srv);
+	pthread_join(s->thread, NULL);
+	vhost_user_server_destroy(s->srv);
+	s->srv = NULL;
+}
+
+static int setup(void **state)
+{
+	struct server *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return -1;
+	snprintf(s->dir, sizeof(s->dir), "/tmp/test_frontend.XXXXXX");
+	if (!mkdtemp(s->dir))
+		return -1;
+	snprintf(s->path, sizeof(s->path), "%s/balloon.sock", s->dir);
+	s->srv = vhost_user_server_create();
+	if (!s->srv ||
+	    vhost_user_server_add_balloon(s->srv, s->path, &s->balloon))
+		return -1;
+	balloon_set_stats_interval(s->balloon, 0);
+	if (pthread_create(&s->thread, NULL, server_main, s))
+		return -1;
+	*state = s;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct server *s = *state;
+
+	server_stop(s);
+	rmdir(s->dir);
+	free(s);
+	return 0;
+}
+
+static uint64_t file_bytes(int fd)
+{
+	struct stat st;
+
+	assert_int_equal(fstat(fd, &st), 0);
+	return (uint64_t)st.st_blocks * 512;
+}
+
+/* Connect, negotiate, share RAM, start the reporting queue. */
+static struct guest *guest_start(struct server *s)
+{
+	struct guest *g = calloc(1, sizeof(*g));
+	int q;
+
+	assert_non_null(g);
+	assert_int_equal(vhost_user_frontend_connect(s->path, &g->fe), 0);
+	assert_int_equal(vhost_user_frontend_negotiate(g->fe, WANT,
+						       &g->features),
+			 0);
+	assert_int_equal(g->features, WANT); /* all offered, bit 30 not here */
+	assert_int_equal(vhost_user_frontend_negotiate(g->fe, WANT,
+						       &g->features),
+			 -EBUSY);
+	assert_int_equal(vhost_user_frontend_protocol_features(g->fe),
+			 F(VHOST_USER_PROTOCOL_F_REPLY_ACK) |
+				 F(VHOST_USER_PROTOCOL_F_BACKEND_REQ) |
+				 F(VHOST_USER_PROTOCOL_F_CONFIG));
+
+	g->memfd = memfd_create("test_frontend", MFD_CLOEXEC);
+	assert_true(g->memfd >= 0);
+	assert_int_equal(ftruncate(g->memfd, MEM_SIZE), 0);
+	g->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		      g->memfd, 0);
+	assert_true(g->mem != MAP_FAILED);
+	assert_int_equal(vhost_user_frontend_set_mem(g->fe, g->memfd, g->mem,
+						     MEM_GPA, MEM_SIZE),
+			 0);
+
+	/* Without STATS_VQ the reporting queue is the third. */
+	q = balloon_queue_index(g->features, BALLOON_VQ_REPORTING);
+	assert_int_equal(q, 2);
+	g->q = (unsigned int)q;
+	assert_true(vhost_user_frontend_ring_bytes(QNUM) <= RING_AREA);
+	assert_int_equal(vhost_user_frontend_ring_place(&g->cfg, QNUM,
+							MEM_GPA + 8, 16),
+			 -EINVAL);
+	assert_int_equal(vhost_user_frontend_ring_place(&g->cfg, QNUM, MEM_GPA,
+							64),
+			 -ENOSPC);
+	assert_int_equal(vhost_user_frontend_ring_place(&g->cfg, QNUM, MEM_GPA,
+							RING_AREA),
+			 0);
+	g->cfg.features = g->features;
+	g->cfg.translate = vhost_user_frontend_translate;
+	g->cfg.ctx = g->fe;
+	g->cfg.state = g->state;
+	assert_int_equal(virtqueue_init(&g->vq, &g->cfg), 0);
+	assert_int_equal(vhost_user_frontend_queue_start(g->fe, g->q, &g->cfg),
+			 0);
+	assert_int_equal(vhost_user_frontend_queue_start(g->fe, g->q, &g->cfg),
+			 -EBUSY);
+	assert_true(vhost_user_frontend_call_fd(g->fe, g->q) >= 0);
+	return g;
+}
+
+static void guest_free(struct guest *g)
+{
+	vhost_user_frontend_close(g->fe);
+	munmap(g->mem, MEM_SIZE);
+	close(g->memfd);
+	free(g);
+}
+
+/* Queue one report of [gpa, gpa + len) in 4 MiB entries and kick. */
+static void guest_report(struct guest *g, uint64_t off, uint64_t len)
+{
+	struct vring_sg sg[8];
+	unsigned int n = 0;
+
+	for (uint64_t o = 0; o < len; o += 4 * MIB, n++) {
+		assert_true(n < 8);
+		sg[n] = (struct vring_sg){ MEM_GPA + off + o, 4 * MIB };
+	}
+	assert_int_equal(virtqueue_add(&g->vq, sg, 0, n, g), 0);
+	if (virtqueue_kick_prepare(&g->vq))
+		assert_int_equal(vhost_user_frontend_kick(g->fe, g->q), 0);
+}
+
+static void guest_wait_used(struct guest *g)
+{
+	void *token;
+	uint32_t len;
+
+	assert_int_equal(vhost_user_frontend_wait_call(g->fe, g->q, WAIT_MS),
+			 0);
+	assert_int_equal(virtqueue_get_used(&g->vq, &token, &len), 0);
+	assert_ptr_equal(token, g);
+	assert_int_equal(len, 0);
+}
+
+static void test_report(void **state)
+{
+	struct server *s = *state;
+	int fds = count_fds();
+	struct balloon_stats st0, st;
+	struct guest *g = guest_start(s);
+	uint64_t before, after;
+
+	/* Nothing queued: the wait ends by its timeout. */
+	assert_int_equal(vhost_user_frontend_wait_call(g->fe, g->q, 10),
+			 -ETIMEDOUT);
+	balloon_get_stats(s->balloon, &st0);
+	assert_true(st0.connected);
+	assert_int_equal(st0.features & WANT, WANT);
+
+	memset(g->mem + DATA_OFF, 0x5a, REPORT_LEN);
+	before = file_bytes(g->memfd);
+	guest_report(g, DATA_OFF, REPORT_LEN);
+	guest_wait_used(g);
+	after = file_bytes(g->memfd);
+	if (before - after < REPORT_LEN)
+		fail_msg("st_blocks fell by %llu of %u bytes",
+			 (unsigned long long)(before - after), REPORT_LEN);
+	/* Reading a hole allocates again: check the contents after. */
+	for (uint64_t i = 0; i < REPORT_LEN; i++)
+		if (g->mem[DATA_OFF + i])
+			fail_msg("byte %llu of the report is %#x",
+				 (unsigned long long)i, g->mem[DATA_OFF + i]);
+	balloon_get_stats(s->balloon, &st);
+	assert_int_equal(st.reports - st0.reports, 1);
+	assert_int_equal(st.discarded_bytes - st0.discarded_bytes, REPORT_LEN);
+
+	/* A second round trip over the same ring, two entries. */
+	memset(g->mem + DATA_OFF, 0x11, 2 * REPORT_LEN);
+	guest_report(g, DATA_OFF, 2 * REPORT_LEN);
+	guest_wait_used(g);
+	assert_int_equal(g->mem[DATA_OFF + REPORT_LEN], 0);
+
+	/* Taken back: the backend resumes where the driver is. */
+	{
+		uint16_t base = 0xffff;
+
+		assert_int_equal(vhost_user_frontend_queue_stop(g->fe, g->q,
+								&base),
+				 0);
+		assert_int_equal(base, g->vq.avail_idx);
+		assert_int_equal(vhost_user_frontend_kick(g->fe, g->q),
+				 -EINVAL);
+	}
+	guest_free(g);
+	wait_disconnected(s); /* then the backend closed its copies */
+	assert_int_equal(count_fds(), fds);
+}
+
+static void test_config(void **state)
+{
+	struct server *s = *state;
+	struct guest *g = guest_start(s);
+	struct virtio_balloon_config c;
+	unsigned int changes = 7;
+	uint32_t v;
+
+	assert_int_equal(vhost_user_frontend_backend_poll(g->fe, 0, &changes),
+			 0);
+	assert_int_equal(changes, 0);
+	assert_int_equal(vhost_user_frontend_get_config(g->fe, 0, &c,
+							sizeof(c)),
+			 0);
+	assert_int_equal(le32_to_cpu(c.num_pages), 0);
+
+	/* The host sets a target: a config change on the backend channel. */
+	assert_int_equal(balloon_set_target(s->balloon, 8), 0);
+	assert_int_equal(vhost_user_frontend_backend_poll(g->fe, WAIT_MS,
+							  &changes),
+			 0);
+	assert_int_equal(changes, 1);
+	assert_int_equal(vhost_user_frontend_get_config(g->fe, 0, &v, 4), 0);
+	assert_int_equal(le32_to_cpu(v), 8);
+
+	/* The guest answers; the backend has it when set_config returns. */
+	v = cpu_to_le32(8);
+	assert_int_equal(vhost_user_frontend_set_config(
+				 g->fe, offsetof(struct virtio_balloon_config,
+						 actual),
+				 &v, 4),
+			 0);
+	{
+		struct balloon_stats st;
+
+		balloon_get_stats(s->balloon, &st);
+		assert_int_equal(st.actual, 8);
+	}
+
+	/* Refusals leave the connection usable. */
+	assert_int_equal(vhost_user_frontend_get_config(g->fe, 250, &c, 16),
+			 -EINVAL);
+	assert_int_equal(vhost_user_frontend_get_config(g->fe, 64, &v, 4),
+			 -EINVAL); /* past the balloon's 16 bytes */
+	assert_int_equal(vhost_user_frontend_queue_start(g->fe, 7, &g->cfg),
+			 -ERANGE); /* no such balloon queue: refused */
+	assert_int_equal(vhost_user_frontend_queue_start(
+				 g->fe, VHOST_USER_FRONTEND_MAX_QUEUES, &g->cfg),
+			 -ERANGE);
+	assert_int_equal(vhost_user_frontend_get_config(g->fe, 0, &v, 4), 0);
+	assert_int_equal(le32_to_cpu(v), 8);
+	guest_free(g);
+}
+
+static void test_connect_errors(void **state)
+{
+	struct server *s = *state;
+	struct vhost_user_frontend *fe;
+	char path[200];
+
+	snprintf(path, sizeof(path), "%s/nobody.sock", s->dir);
+	assert_int_equal(vhost_user_frontend_connect(path, &fe), -ENOENT);
+	memset(path, 'x', sizeof(path) - 1);
+	path[sizeof(path) - 1] = 0;
+	assert_int_equal(vhost_user_frontend_connect(path, &fe),
+			 -ENAMETOOLONG);
+	/* Out of order. */
+	assert_int_equal(vhost_user_frontend_connect(s->path, &fe), 0);
+	assert_int_equal(vhost_user_frontend_set_mem(fe, 0, &fe, 0, 4096),
+			 -EINVAL);
+	vhost_user_frontend_close(fe);
+}
+
+static void test_dead_backend(void **state)
+{
+	struct server *s = *state;
+	struct sigaction sa = { .sa_handler = on_sigpipe }, old;
+	struct guest *g = guest_start(s);
+	uint32_t v;
+
+	/* The server ignores SIGPIPE when it starts; catch it instead, so
+	 * that a send without MSG_NOSIGNAL would show. */
+	sigemptyset(&sa.sa_mask);
+	assert_int_equal(sigaction(SIGPIPE, &sa, &old), 0);
+	atomic_store(&sigpipes, 0);
+
+	server_stop(s);
+	assert_int_equal(vhost_user_frontend_wait_call(g->fe, g->q, WAIT_MS),
+			 -EPIPE);
+	assert_int_equal(vhost_user_frontend_get_config(g->fe, 0, &v, 4),
+			 -EPIPE);
+	assert_int_equal(vhost_user_frontend_kick(g->fe, g->q), -EPIPE);
+	{
+		unsigned int changes;
+
+		assert_int_equal(vhost_user_frontend_backend_poll(
+					 g->fe, WAIT_MS, &changes),
+				 -EPIPE);
+	}
+	guest_free(g);
+
+	/* Straight to a send, with no receive first to notice the end. */
+	rmdir(s->dir);
+	free(s);
+	assert_int_equal(setup(state), 0);
+	s = *state;
+	g = guest_start(s);
+	server_stop(s);
+	assert_int_equal(vhost_user_frontend_set_config(g->fe, 4, &v, 4),
+			 -EPIPE);
+	guest_free(g);
+
+	assert_int_equal(atomic_load(&sigpipes), 0);
+	assert_int_equal(sigaction(SIGPIPE, &old, NULL), 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_report, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_connect_errors, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_dead_backend, setup,
+						teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
