@@ -26,13 +26,43 @@ struct worker {
 	pthread_t thread;
 };
 
+/*
+ * @gate_lock protects @gate: the threads wait at it until every one of them
+ * exists (GATE_GO), so that a failed pthread_create() can send the others
+ * home (GATE_ABORT) before any of them waits on @barrier, which needs all.
+ */
+enum { GATE_WAIT, GATE_GO, GATE_ABORT };
+
 struct workload_impl {
 	struct worker *workers;
 	unsigned int started;
 	pthread_barrier_t barrier;
+	pthread_mutex_t gate_lock;
+	pthread_cond_t gate_cond;
+	int gate;
 	atomic_uint running;
 	bool done; /* memhog: written by thread 0 between two barriers */
 };
+
+static bool workload_gate_wait(struct workload_impl *impl)
+{
+	int gate;
+
+	pthread_mutex_lock(&impl->gate_lock);
+	while (impl->gate == GATE_WAIT)
+		pthread_cond_wait(&impl->gate_cond, &impl->gate_lock);
+	gate = impl->gate;
+	pthread_mutex_unlock(&impl->gate_lock);
+	return gate == GATE_GO;
+}
+
+static void workload_gate_open(struct workload_impl *impl, int gate)
+{
+	pthread_mutex_lock(&impl->gate_lock);
+	impl->gate = gate;
+	pthread_cond_broadcast(&impl->gate_cond);
+	pthread_mutex_unlock(&impl->gate_lock);
+}
 
 void workload_init(struct workload *w, enum workload_kind kind,
 		   struct gmm_guest *guest)
@@ -293,6 +323,10 @@ static void *worker_main(void *arg)
 	struct workload_impl *impl = w->impl;
 
 	platform_set_cpu_id(wk->id % gmm_guest_config(w->guest)->cpus);
+	if (!workload_gate_wait(impl)) {
+		atomic_fetch_sub(&impl->running, 1);
+		return NULL;
+	}
 	switch (w->kind) {
 	case WORKLOAD_MEMHOG:
 		memhog_thread(wk);
@@ -323,6 +357,9 @@ int workload_start(struct workload *w)
 		return -ENOMEM;
 	}
 	pthread_barrier_init(&impl->barrier, NULL, w->threads);
+	pthread_mutex_init(&impl->gate_lock, NULL);
+	pthread_cond_init(&impl->gate_cond, NULL);
+	impl->gate = GATE_WAIT;
 	atomic_init(&impl->running, w->threads);
 	w->impl = impl;
 	for (unsigned int i = 0; i < w->threads; i++) {
@@ -331,13 +368,15 @@ int workload_start(struct workload *w)
 		wk->w = w;
 		wk->id = i;
 		if (pthread_create(&wk->thread, NULL, worker_main, wk)) {
-			/* Barriers need every thread: run none of them. */
-			atomic_store(&w->stop, true);
-			fprintf(stderr, "guestmm: cannot start vCPU thread %u\n", i);
-			abort();
+			/* The ones started leave at the gate; none waits at the barrier. */
+			atomic_fetch_sub(&impl->running, w->threads - i);
+			workload_gate_open(impl, GATE_ABORT);
+			workload_join(w);
+			return -EAGAIN;
 		}
 		impl->started++;
 	}
+	workload_gate_open(impl, GATE_GO);
 	return 0;
 }
 
@@ -357,6 +396,8 @@ void workload_join(struct workload *w)
 	for (unsigned int i = 0; i < impl->started; i++)
 		pthread_join(impl->workers[i].thread, NULL);
 	pthread_barrier_destroy(&impl->barrier);
+	pthread_mutex_destroy(&impl->gate_lock);
+	pthread_cond_destroy(&impl->gate_cond);
 	free(impl->workers);
 	free(impl);
 	w->impl = NULL;

@@ -55,7 +55,10 @@ struct workload {
 void workload_init(struct workload *w, enum workload_kind kind,
 		   struct gmm_guest *guest);
 
-/* Start the threads. Return: 0 or a negative errno. */
+/*
+ * Start the threads.  Return: 0; -EINVAL for a thread count out of range;
+ * -ENOMEM; -EAGAIN when a thread could not be made (none is left running).
+ */
 int workload_start(struct workload *w);
 
 /* Wait for the threads (they end after @cycles, or when @stop is set). */
