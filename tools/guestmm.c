@@ -542,7 +542,7 @@ static void usage(FILE *f)
 	      "  run          run a guest in this process with a workload\n"
 	      "  host         the host half: a virtio-balloon device over vhost-user\n"
 	      "               (--listen SOCKET), or with a Linux guest (--linux)\n"
-	      "  bench NAME   benchmarks: overhead, return, alloc, discard\n"
+	      "  bench NAME   benchmarks: overhead, return, alloc, discard, vhost\n"
 	      "  help         this text\n"
 	      "\n"
 	      "'guestmm COMMAND --help' describes a command's options.\n",
