@@ -296,7 +296,13 @@ static uint32_t rmqueue_fallback(struct zone *zone, unsigned int order,
 				move_freepages_block(zone, pfn, start_mt);
 				return rmqueue_smallest(zone, order, start_mt);
 			}
-			if (o >= PAGEBLOCK_ORDER / 2) {
+			/*
+			 * A pageblock that straddles a zone edge is left as it
+			 * is: its type byte is read under the other zone's lock.
+			 */
+			if (o >= PAGEBLOCK_ORDER / 2 &&
+			    zone_spans_block(zone, pfn & ~(uint32_t)(PAGEBLOCK_NR_PAGES - 1),
+					     PAGEBLOCK_ORDER)) {
 				set_pageblock_migratetype(pgdat, pfn, start_mt);
 				move_freepages_block(zone, pfn, start_mt);
 				return rmqueue_smallest(zone, order, start_mt);
