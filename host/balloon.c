@@ -483,7 +483,7 @@ static int balloon_queue_notify(struct virtio_device *vdev, unsigned int q)
 	struct balloon_vq *bvq;
 	struct vring_chain chain;
 	unsigned int budget;
-	bool pushed = false, keep;
+	bool pushed = false, keep, discards, more = false;
 	int err = 0;
 
 	if (q >= BALLOON_VQ_NR || !b->vqs[q].live)
@@ -491,6 +491,8 @@ static int balloon_queue_notify(struct virtio_device *vdev, unsigned int q)
 	bvq = &b->vqs[q];
 	if (bvq->error)
 		return bvq->error;
+	discards = bvq->role == BALLOON_VQ_INFLATE ||
+		   bvq->role == BALLOON_VQ_REPORTING;
 
 	pthread_mutex_lock(&b->lock);
 	keep = has(b->features, VIRTIO_BALLOON_F_PAGE_POISON) &&
@@ -498,8 +500,14 @@ static int balloon_queue_notify(struct virtio_device *vdev, unsigned int q)
 	pthread_mutex_unlock(&b->lock);
 
 	chain = (struct vring_chain){ .iov = bvq->iov, .max = bvq->vq.vr.num };
-	/* The ring holds at most num chains: one ring's worth per call. */
+	/* The ring holds at most num chains: one ring's worth per call; and
+	 * no new discard work once the transport's budget is spent (a chain
+	 * taken is finished: the overshoot is one chain's BALLOON_PFNS_MAX). */
 	for (budget = bvq->vq.vr.num; budget; budget--) {
+		if (discards && !guest_memory_may_discard(b->vdev.mem)) {
+			more = true;
+			break;
+		}
 		err = virtqueue_device_pop(&bvq->vq, &chain);
 		if (err)
 			break;
@@ -533,7 +541,7 @@ static int balloon_queue_notify(struct virtio_device *vdev, unsigned int q)
 		virtqueue_device_push(&bvq->vq, chain.head, 0);
 		pushed = true;
 	}
-	if (!budget)
+	if (!budget || more)
 		err = -EAGAIN;
 	else if (err == -EAGAIN)
 		err = 0;
@@ -655,6 +663,10 @@ static void balloon_reset(struct virtio_device *vdev)
 	b->st.features = 0;
 	b->st.actual = 0;
 	b->st.poison_val = 0;
+	/* The next driver's numbers are not the last one's. */
+	b->st.guest_stats_updates = 0;
+	b->st.guest_stats_valid = 0;
+	memset(b->st.guest_stats, 0, sizeof(b->st.guest_stats));
 	pthread_mutex_unlock(&b->lock);
 }
 

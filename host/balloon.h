@@ -92,7 +92,7 @@ struct balloon_stats {
 	uint64_t broken_queues; /* queues stopped by a ring violation */
 	uint64_t config_changes; /* config-change notifications sent */
 	/* The guest's latest memory statistics. */
-	uint64_t guest_stats_updates; /* stats buffers received */
+	uint64_t guest_stats_updates; /* stats buffers since the driver attached */
 	uint32_t guest_stats_valid; /* bit t: guest_stats[t] was sent */
 	uint64_t guest_stats[VIRTIO_BALLOON_S_NR];
 	/* The host's own accounting of the guest's memory. */

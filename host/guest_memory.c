@@ -5,11 +5,12 @@
  * a whole before anything is mapped (guest_memory_check_layout(), which the
  * vhost-user parser also runs), and mapped all or nothing: a region that
  * fails to map unmaps the ones mapped before it and leaves the old table in
- * place.  Before mapping, each file must be a regular file at least as long
- * as the region claims, because touching a shared mapping past the end of
- * its file raises SIGBUS.  (A frontend that shrinks its file afterwards can
- * still do that unless the file is sealed against shrinking; the same holds
- * for every vhost-user backend that maps guest memory.)
+ * place.  Before mapping, each file must be a regular file on tmpfs or
+ * hugetlbfs at least as long as the region claims, because touching a
+ * shared mapping past the end of its file raises SIGBUS.  A frontend that
+ * shrinks its file afterwards still makes us touch past the end; the SIGBUS
+ * handler below turns that into a zero page and a flag (see
+ * guest_memory.h), which costs the guest its connection, not us our life.
  *
  * Lookups scan the at most eight regions; there is no cache to invalidate.
  */
@@ -20,10 +21,147 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+/* Every region of 16 devices with a full table. */
+#define GM_FAULT_SLOTS 128
+
+/*
+ * The SIGBUS table.  A slot is free while @mem is NULL.  Its user claims it
+ * by compare-and-swap on @mem, then publishes @start before @end; it clears
+ * @end before @start before freeing it.  The handler reads it without a
+ * lock (it may have interrupted a user), and every intermediate state reads
+ * as an empty range.
+ */
+struct gm_fault_slot {
+	_Atomic(struct guest_memory *) mem;
+	_Atomic uintptr_t start, end; /* [start, end): the mmap() */
+};
+
+static struct gm_fault_slot gm_fault_table[GM_FAULT_SLOTS];
+/* @gm_sigbus_lock serialises gm_sigbus_install() (any owner thread). */
+static pthread_mutex_t gm_sigbus_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sigaction gm_sigbus_prev; /* whoever handled SIGBUS before */
+static _Atomic uintptr_t gm_page_size;
+
+/* An anonymous zero page over @page: async-signal-safe, and no sanitizer's
+ * mmap interceptor in a signal handler. */
+static bool gm_zero_page(uintptr_t page)
+{
+#ifdef SYS_mmap
+	return syscall(SYS_mmap, page, atomic_load(&gm_page_size), PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != -1;
+#else
+	return mmap((void *)page, atomic_load(&gm_page_size), PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED;
+#endif
+}
+
+static void gm_sigbus(int sig, siginfo_t *si, void *uc)
+{
+	uintptr_t a = (uintptr_t)si->si_addr;
+	struct sigaction dfl;
+	unsigned int i;
+
+	/* si_code > 0: raised by the kernel for a fault, not sent. */
+	for (i = 0; si->si_code > 0 && i < GM_FAULT_SLOTS; i++) {
+		struct gm_fault_slot *s = &gm_fault_table[i];
+		struct guest_memory *mem = atomic_load(&s->mem);
+
+		if (!mem || a < atomic_load(&s->start) ||
+		    a >= atomic_load(&s->end))
+			continue;
+		if (!gm_zero_page(a & ~(atomic_load(&gm_page_size) - 1)))
+			break;
+		atomic_store(&mem->faulted, true);
+		return; /* the access is retried, and reads zeros */
+	}
+	if ((gm_sigbus_prev.sa_flags & SA_SIGINFO) &&
+	    gm_sigbus_prev.sa_sigaction) {
+		gm_sigbus_prev.sa_sigaction(sig, si, uc);
+		return;
+	}
+	if (!(gm_sigbus_prev.sa_flags & SA_SIGINFO) &&
+	    gm_sigbus_prev.sa_handler != SIG_DFL &&
+	    gm_sigbus_prev.sa_handler != SIG_IGN) {
+		gm_sigbus_prev.sa_handler(sig);
+		return;
+	}
+	/* Die as we would have: a fault recurs on return, a sent signal is
+	 * raised again (it stays pending until we return). */
+	memset(&dfl, 0, sizeof(dfl));
+	dfl.sa_handler = SIG_DFL;
+	sigaction(sig, &dfl, NULL);
+	if (si->si_code <= 0)
+		raise(sig);
+}
+
+/*
+ * Make gm_sigbus() the SIGBUS handler, chaining to the one in place.  Run
+ * before every mapping, not once: a library that installs its own handler
+ * later (a test framework does, per test) would otherwise leave our
+ * regions unprotected.
+ * Return: 0, or sigaction's errno.
+ */
+static int gm_sigbus_install(void)
+{
+	struct sigaction cur, sa;
+	int err = 0;
+
+	pthread_mutex_lock(&gm_sigbus_lock);
+	atomic_store(&gm_page_size, (uintptr_t)sysconf(_SC_PAGESIZE));
+	if (sigaction(SIGBUS, NULL, &cur) < 0) {
+		err = -errno;
+	} else if (!(cur.sa_flags & SA_SIGINFO) ||
+		   cur.sa_sigaction != gm_sigbus) {
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = gm_sigbus;
+		sa.sa_flags = SA_SIGINFO;
+		sigemptyset(&sa.sa_mask);
+		/* Set before ours is in place: it reads it. */
+		gm_sigbus_prev = cur;
+		if (sigaction(SIGBUS, &sa, NULL) < 0)
+			err = -errno;
+	}
+	pthread_mutex_unlock(&gm_sigbus_lock);
+	return err;
+}
+
+/* Return: 0 with *@slot set; -ENOSPC when the table is full. */
+static int gm_fault_claim(struct guest_memory *mem, void *base, size_t len,
+			  unsigned int *slot)
+{
+	unsigned int i;
+
+	for (i = 0; i < GM_FAULT_SLOTS; i++) {
+		struct gm_fault_slot *s = &gm_fault_table[i];
+		struct guest_memory *none = NULL;
+
+		if (!atomic_compare_exchange_strong(&s->mem, &none, mem))
+			continue;
+		atomic_store(&s->start, (uintptr_t)base);
+		atomic_store(&s->end, (uintptr_t)base + len);
+		*slot = i;
+		return 0;
+	}
+	return -ENOSPC;
+}
+
+static void gm_fault_release(unsigned int slot)
+{
+	struct gm_fault_slot *s = &gm_fault_table[slot];
+
+	atomic_store(&s->end, 0);
+	atomic_store(&s->start, 0);
+	atomic_store(&s->mem, NULL);
+}
 
 void guest_memory_init(struct guest_memory *mem)
 {
@@ -81,24 +219,40 @@ int guest_memory_check_layout(const struct guest_memory_layout *layout,
 	return 0;
 }
 
+/* Leaves @r->fd open: the caller decides whether it owns it. */
+static void region_unmap_only(struct guest_memory_region *r)
+{
+	/* Out of the table first: nothing else is there once it is gone. */
+	gm_fault_release(r->fault_slot);
+	munmap(r->map_base, r->map_len);
+}
+
 static void region_unmap(struct guest_memory_region *r)
 {
-	munmap(r->map_base, r->map_len);
+	region_unmap_only(r);
 	close(r->fd);
 }
 
 /* Map one region from @fd; on failure nothing is left mapped. */
-static int region_map(struct guest_memory_region *r,
+static int region_map(struct guest_memory *mem, struct guest_memory_region *r,
 		      const struct guest_memory_layout *l, int fd)
 {
 	long page = sysconf(_SC_PAGESIZE);
 	uint64_t start, skew;
+	struct statfs sfs;
 	struct stat st;
+	unsigned int slot;
 	void *p;
+	int err;
 
 	if (fstat(fd, &st))
 		return -errno;
 	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	/* Memory, not a file system that could make us wait (FUSE, NFS). */
+	if (fstatfs(fd, &sfs))
+		return -errno;
+	if (sfs.f_type != TMPFS_MAGIC && sfs.f_type != HUGETLBFS_MAGIC)
 		return -EINVAL;
 	if ((uint64_t)st.st_size < l->fd_offset + l->size)
 		return -ERANGE;
@@ -111,6 +265,11 @@ static int region_map(struct guest_memory_region *r,
 		 MAP_SHARED | MAP_NORESERVE, fd, (off_t)start);
 	if (p == MAP_FAILED)
 		return -errno;
+	err = gm_fault_claim(mem, p, (size_t)(l->size + skew), &slot);
+	if (err) {
+		munmap(p, (size_t)(l->size + skew));
+		return err;
+	}
 	*r = (struct guest_memory_region){
 		.gpa = l->gpa,
 		.size = l->size,
@@ -120,6 +279,7 @@ static int region_map(struct guest_memory_region *r,
 		.map_base = p,
 		.map_len = (size_t)(l->size + skew),
 		.fd = fd,
+		.fault_slot = slot,
 	};
 	return 0;
 }
@@ -130,8 +290,11 @@ static int region_map(struct guest_memory_region *r,
  * descriptors closed.  On failure the old table is untouched, nothing new
  * stays mapped and the caller still owns @fds.
  * Return: 0; the errors of guest_memory_check_layout(); -EINVAL for a
- * descriptor that is not a regular file; -ERANGE for a file shorter than its
- * region; or mmap's or fstat's errno (-EACCES, -ENODEV, -ENOMEM, -EBADF...).
+ * descriptor that is not a regular file on tmpfs or hugetlbfs; -ERANGE for
+ * a file shorter than its region; -ENOSPC when the process maps too many
+ * regions to protect another; the errno of installing the SIGBUS handler;
+ * or mmap's, fstat's or fstatfs's errno (-EACCES, -ENODEV, -ENOMEM,
+ * -EBADF...).
  */
 int guest_memory_map(struct guest_memory *mem,
 		     const struct guest_memory_layout *layout, const int *fds,
@@ -144,8 +307,11 @@ int guest_memory_map(struct guest_memory *mem,
 	err = guest_memory_check_layout(layout, n);
 	if (err)
 		return err;
+	err = gm_sigbus_install();
+	if (err)
+		return err;
 	for (i = 0; i < n; i++) {
-		err = region_map(&fresh[i], &layout[i], fds[i]);
+		err = region_map(mem, &fresh[i], &layout[i], fds[i]);
 		if (err)
 			goto undo_map;
 	}
@@ -155,12 +321,13 @@ int guest_memory_map(struct guest_memory *mem,
 		region_unmap(&mem->regions[i]);
 	memcpy(mem->regions, fresh, n * sizeof(fresh[0]));
 	mem->nr_regions = n;
+	atomic_store(&mem->faulted, false); /* a fault was the old table's */
 	pthread_mutex_unlock(&mem->lock);
 	return 0;
 
 undo_map:
 	while (i--)
-		munmap(fresh[i].map_base, fresh[i].map_len);
+		region_unmap_only(&fresh[i]);
 	return err;
 }
 
@@ -172,7 +339,26 @@ void guest_memory_unmap(struct guest_memory *mem)
 	for (i = 0; i < mem->nr_regions; i++)
 		region_unmap(&mem->regions[i]);
 	mem->nr_regions = 0;
+	atomic_store(&mem->faulted, false);
 	pthread_mutex_unlock(&mem->lock);
+}
+
+/*
+ * guest_memory_set_discard_budget - from now on, guest_memory_may_discard()
+ * holds while fewer than @calls discards have been made since.  The owner
+ * renews it every round; without a budget set, it always holds.
+ */
+void guest_memory_set_discard_budget(struct guest_memory *mem,
+				     unsigned int calls)
+{
+	mem->discard_budget = calls;
+	mem->discard_limited = true;
+}
+
+/* Should the device start more discard work now?  Owner only. */
+bool guest_memory_may_discard(const struct guest_memory *mem)
+{
+	return !mem->discard_limited || mem->discard_budget > 0;
 }
 
 /* The region holding all of [gpa, gpa + len), or NULL. */
@@ -243,6 +429,10 @@ int guest_memory_discard(struct guest_memory *mem, uint64_t gpa, uint64_t len)
 	r = region_find(mem, gpa, len);
 	if (!r)
 		return -EFAULT;
+	/* Work already taken on is finished even past the budget: the
+	 * device checks guest_memory_may_discard() before taking more. */
+	if (mem->discard_budget)
+		mem->discard_budget--;
 	if (fallocate(r->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 		      (off_t)(r->fd_offset + (gpa - r->gpa)), (off_t)len))
 		return -errno;

@@ -18,11 +18,26 @@
  * Locking: the table is changed only by its owner (the transport's thread),
  * and always under @lock; the owner reads it without the lock.  Any other
  * thread reads it only under @lock (guest_memory_resident_bytes()).
+ *
+ * The frontend can shrink a backing file after we mapped it, and touching
+ * a shared mapping past the end of its file raises SIGBUS.  Every mapped
+ * region is therefore entered in a process-wide, lock-free table that a
+ * SIGBUS handler consults: a fault inside a region gets an anonymous zero
+ * page mapped over the faulting page and sets @faulted, and the owner,
+ * which checks guest_memory_faulted() after each piece of work, drops that
+ * guest.  A fault anywhere else goes to the handler installed before ours,
+ * or kills the process as it would have.  Backing files must be on tmpfs or
+ * hugetlbfs (memfds are), so that touching guest memory never waits on a
+ * file system the frontend could serve itself (FUSE).
+ *
+ * A discard budget, when the owner sets one, tells the device how much more
+ * discard work it should start before giving the owner back its thread.
  */
 #ifndef GUESTMM_HOST_GUEST_MEMORY_H
 #define GUESTMM_HOST_GUEST_MEMORY_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -50,6 +65,7 @@ struct guest_memory_region {
 	void *map_base; /* the mmap() itself: page-aligned, ... */
 	size_t map_len; /* ... covering [fd_offset, fd_offset + size) */
 	int fd; /* owned: closed when the region is unmapped */
+	unsigned int fault_slot; /* its entry in the SIGBUS table */
 };
 
 /*
@@ -62,6 +78,11 @@ struct guest_memory {
 	pthread_mutex_t lock; /* see the top of this file */
 	unsigned int nr_regions;
 	struct guest_memory_region regions[GUEST_MEMORY_MAX_REGIONS];
+	/* Set by the SIGBUS handler; cleared when the table is replaced. */
+	atomic_bool faulted;
+	/* Owner only: discard calls left this round, when @discard_limited. */
+	unsigned int discard_budget;
+	bool discard_limited;
 };
 
 void guest_memory_init(struct guest_memory *mem);
@@ -79,6 +100,16 @@ static inline bool guest_memory_mapped(const struct guest_memory *mem)
 {
 	return mem->nr_regions != 0;
 }
+
+/* Did the frontend shrink a file under a mapped region?  Owner only. */
+static inline bool guest_memory_faulted(const struct guest_memory *mem)
+{
+	return atomic_load(&mem->faulted);
+}
+
+void guest_memory_set_discard_budget(struct guest_memory *mem,
+				     unsigned int calls);
+bool guest_memory_may_discard(const struct guest_memory *mem);
 
 /* A vring_translate_fn: @ctx is the struct guest_memory. */
 void *guest_memory_translate(void *ctx, uint64_t gpa, uint64_t len,

@@ -24,11 +24,32 @@
  * A ring the device finds broken stays stopped (and the frontend's error
  * descriptor is signalled) until the frontend reconfigures it.
  *
- * Notifications are 8-byte writes to the call descriptor, which may be an
- * eventfd or, from user-mode Linux, a pipe: made non-blocking, a full pipe
- * loses nothing (the reader has a wakeup pending) and a closed one must not
- * kill us (SIGPIPE is ignored).  Config changes go to the frontend on the
- * backend request channel.
+ * Kick, call and error descriptors must be FIFOs or eventfds (user-mode
+ * Linux sends pipes).  They share their open file description with the
+ * frontend, which may clear O_NONBLOCK whenever it likes, so every read and
+ * write on them goes through fdio.c, which bounds each one whatever the
+ * flags say.  Notifications are 8-byte writes: a full pipe or counter
+ * loses nothing from a sane frontend (its reader has a wakeup pending), so
+ * it is skipped and counted; a closed one must not kill us (SIGPIPE is
+ * ignored).  Kick descriptors are edge-triggered and drained a bounded
+ * number of reads per event, so one that stays readable (a semaphore
+ * eventfd holding 2^64-2) cannot keep the loop turning; a read error is a
+ * hang-up.  Config changes go to the frontend on the backend request
+ * channel.
+ *
+ * Each epoll source remembers the round its descriptor was registered in:
+ * an event of the batch being served that names a source re-registered in
+ * the same round belongs to the descriptor it replaced, and is ignored.
+ *
+ * The frontend may shrink its memory file under our mappings: the fault
+ * is caught (guest_memory.h), and after each event and each round's
+ * deferred work a device whose memory faulted is reset and its frontend
+ * dropped.
+ *
+ * Discard work (the balloon's fallocate calls) is bounded per device per
+ * round by a budget in its guest memory, which kicks, restarts and
+ * deferred work share; a ring the budget cut short stays pending and is
+ * served again in the next round, without waiting for a kick.
  *
  * Lock coverage: none needed; all state below belongs to the thread that
  * runs the server, except the counters (atomics) and the wake eventfd.
@@ -55,6 +76,7 @@
 #include <unistd.h>
 
 #include "host/balloon.h"
+#include "host/fdio.h"
 #include "host/guest_memory.h"
 #include "host/vhost_user_msg.h"
 #include "host/virtio_device.h"
@@ -68,6 +90,13 @@
 #define VHOST_USER_EVENTS 32
 /* Retry a config notification the frontend has no room for. */
 #define VHOST_USER_RETRY_MS 10
+/* Reads of one kick descriptor per event: a real kick needs one, a pipe
+ * with a backlog a few; more only feeds a frontend that wants us busy. */
+#define VHOST_USER_KICK_READS 16
+/* Discard calls a device may start per round, with one chain's worth
+ * (1024 PFNs) of overshoot: a few milliseconds of fallocate, against the
+ * 256K a full inflate ring could ask for in one kick. */
+#define VHOST_USER_DISCARDS_PER_ROUND 2048
 
 #define VHOST_USER_PROTOCOL_FEATURES                                           \
 	((UINT64_C(1) << VHOST_USER_PROTOCOL_F_REPLY_ACK) |                    \
@@ -83,6 +112,8 @@ enum vu_log {
 	VU_LOG_KICK = 1u << 3,
 	VU_LOG_BACKEND = 1u << 4,
 	VU_LOG_RING = 1u << 5,
+	VU_LOG_NOTIFY_FULL = 1u << 6,
+	VU_LOG_FAULT = 1u << 7,
 };
 
 enum vu_source_kind { VU_SRC_WAKE, VU_SRC_LISTEN, VU_SRC_CONN, VU_SRC_KICK };
@@ -92,6 +123,7 @@ struct vu_source {
 	enum vu_source_kind kind;
 	struct vhost_user_dev *dev;
 	unsigned int q;
+	uint64_t round; /* when its descriptor was registered (see the top) */
 };
 
 struct vu_vring {
@@ -132,9 +164,11 @@ struct vhost_user_dev {
 	bool rx_fds_lost; /* more descriptors than rx_fds holds */
 	unsigned int logged; /* enum vu_log bits */
 	_Atomic uint64_t connections, messages, refused, dropped;
+	_Atomic uint64_t notify_skipped;
 };
 
 struct vhost_user_server {
+	uint64_t round; /* epoll_wait calls so far; 0 before the first */
 	int epfd;
 	int wake_fd; /* eventfd: any thread may write it */
 	struct vu_source wake_src;
@@ -174,28 +208,25 @@ static void vu_log_once(struct vhost_user_dev *d, enum vu_log what,
 	platform_log("vhost-user %s: %s (logged once)", d->path, line);
 }
 
-static int set_nonblock(int fd)
-{
-	int fl = fcntl(fd, F_GETFL);
-
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-		return -errno;
-	return 0;
-}
-
-/* Notify through an eventfd or a pipe, never blocking. */
+/* Notify through an eventfd or a pipe, never blocking (fdio.h). */
 static void vu_signal(struct vhost_user_dev *d, int fd)
 {
-	uint64_t one = 1;
+	int err;
 
 	if (fd < 0)
 		return;
-	/* EAGAIN: a full pipe or a saturated eventfd already wakes the
-	 * reader.  EPIPE: it stopped listening; SIGPIPE is ignored. */
-	if (write(fd, &one, sizeof(one)) < 0 && errno != EAGAIN &&
-	    errno != EINTR)
+	err = fdio_notify(fd);
+	if (!err)
+		return;
+	atomic_fetch_add(&d->notify_skipped, 1);
+	/* EAGAIN: full, which already wakes a sane reader.  EPIPE: it
+	 * stopped listening; SIGPIPE is ignored. */
+	if (err == -EAGAIN)
+		vu_log_once(d, VU_LOG_NOTIFY_FULL,
+			    "notification skipped: descriptor full");
+	else
 		vu_log_once(d, VU_LOG_CALL, "notification failed: %s",
-			    strerror(errno));
+			    strerror(-err));
 }
 
 /* ---- the transport as the device sees it ---- */
@@ -491,13 +522,14 @@ static int vu_set_vring_fd(struct vhost_user_dev *d, struct vhost_user_msg *m)
 	uint64_t arg = m->payload.u64;
 	struct vu_vring *v = vu_vring_get(d, arg & VHOST_USER_VRING_IDX_MASK);
 	int fd = (arg & VHOST_USER_VRING_NOFD) ? -1 : m->fds[0];
-	struct epoll_event ev = { .events = EPOLLIN };
+	/* Edge-triggered: see vu_kick_event(). */
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLET };
 	int err;
 
 	if (!v)
 		return -ERANGE;
 	if (fd >= 0) {
-		err = set_nonblock(fd);
+		err = fdio_check_notifier(fd);
 		if (err)
 			return err;
 	}
@@ -513,6 +545,7 @@ static int vu_set_vring_fd(struct vhost_user_dev *d, struct vhost_user_msg *m)
 		ev.data.ptr = &v->kick_src;
 		if (epoll_ctl(d->srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 			return -errno;
+		v->kick_src.round = d->srv->round;
 		v->kick_fd = fd;
 		break;
 	case VHOST_USER_SET_VRING_CALL:
@@ -775,15 +808,19 @@ static void vu_listen_arm(struct vhost_user_dev *d)
 	struct epoll_event ev = { .events = EPOLLIN,
 				  .data.ptr = &d->listen_src };
 
+	d->listen_src.round = d->srv->round;
 	epoll_ctl(d->srv->epfd, EPOLL_CTL_ADD, d->listen_fd, &ev);
 }
 
+/* @why: -ECONNRESET when the frontend left; otherwise it is dropped, and
+ * logged here unless the caller logged the reason already (-EFAULT). */
 static void vu_disconnect(struct vhost_user_dev *d, int why)
 {
 	if (why != -ECONNRESET) {
 		atomic_fetch_add(&d->dropped, 1);
-		vu_log_once(d, VU_LOG_DROPPED, "frontend dropped: %s",
-			    strerror(-why));
+		if (why != -EFAULT)
+			vu_log_once(d, VU_LOG_DROPPED, "frontend dropped: %s",
+				    strerror(-why));
 	}
 	vu_dev_reset(d);
 	epoll_ctl(d->srv->epfd, EPOLL_CTL_DEL, d->conn_fd, NULL);
@@ -825,35 +862,51 @@ static void vu_listen_event(struct vhost_user_dev *d)
 	}
 	/* One frontend at a time: the next one waits in the backlog. */
 	epoll_ctl(d->srv->epfd, EPOLL_CTL_DEL, d->listen_fd, NULL);
+	d->conn_src.round = d->srv->round;
 	d->conn_fd = fd;
 	atomic_fetch_add(&d->connections, 1);
 	atomic_store(&d->vdev->connected, true);
 }
 
+/*
+ * A kick.  The descriptor is edge-triggered, so reading it is only to keep
+ * a pipe from filling up: a bounded drain, and whatever is left needs no
+ * event of its own (the ring is served now, and the frontend's next write
+ * makes a new edge).
+ */
 static void vu_kick_event(struct vhost_user_dev *d, struct vu_vring *v,
 			  uint32_t events)
 {
 	bool hup = events & (EPOLLHUP | EPOLLERR);
-	uint8_t buf[64];
+	int err = 0;
 
 	if (v->kick_fd < 0)
 		return; /* closed earlier in this round */
 	if (events & EPOLLIN) {
-		/* An eventfd reads as 8 bytes; a pipe may hold more. */
-		ssize_t n = read(v->kick_fd, buf, sizeof(buf));
-
-		if (n == 0)
+		err = fdio_drain(v->kick_fd, VHOST_USER_KICK_READS);
+		if (err)
 			hup = true;
 	}
 	if (hup) {
-		vu_log_once(d, VU_LOG_KICK, "vring %u: kick descriptor hung up",
-			    vu_vring_index(d, v));
+		vu_log_once(d, VU_LOG_KICK, "vring %u: kick descriptor %s",
+			    vu_vring_index(d, v),
+			    err && err != -EPIPE ? strerror(-err) : "hung up");
 		vu_vring_close_kick(d, v);
 	}
 	if (v->started)
 		vu_vring_process(d, v);
 	else
 		vu_vring_try_start(d, v);
+}
+
+/* Drop a frontend that shrank its memory file under us. */
+static void vu_check_fault(struct vhost_user_dev *d)
+{
+	if (d->conn_fd < 0 || !guest_memory_faulted(&d->mem))
+		return;
+	vu_log_once(d, VU_LOG_FAULT,
+		    "frontend dropped: its memory file shrank under a mapped region");
+	vu_disconnect(d, -EFAULT);
 }
 
 /* Deferred work after the events of a round. */
@@ -870,6 +923,7 @@ static void vu_service(struct vhost_user_server *srv)
 		if (d->config_retry)
 			vu_send_config_change(d);
 		d->deadline_ns = d->vdev->ops->poll(d->vdev, now);
+		vu_check_fault(d);
 	}
 }
 
@@ -904,16 +958,24 @@ static int vu_timeout(struct vhost_user_server *srv, int timeout_ms)
 int vhost_user_server_run(struct vhost_user_server *srv, int timeout_ms)
 {
 	struct epoll_event evs[VHOST_USER_EVENTS];
+	struct vhost_user_dev *d;
 	uint64_t drain;
 	int i, n;
 
 	n = epoll_wait(srv->epfd, evs, VHOST_USER_EVENTS,
 		       vu_timeout(srv, timeout_ms));
+	/* Everything registered from here on is newer than this batch. */
+	srv->round++;
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
+	for (d = srv->devs; d; d = d->next)
+		guest_memory_set_discard_budget(&d->mem,
+						VHOST_USER_DISCARDS_PER_ROUND);
 	for (i = 0; i < n; i++) {
 		struct vu_source *src = evs[i].data.ptr;
 
+		if (src->round == srv->round)
+			continue; /* its descriptor's predecessor's event */
 		switch (src->kind) {
 		case VU_SRC_WAKE:
 			if (read(srv->wake_fd, &drain, sizeof(drain)) < 0)
@@ -931,6 +993,8 @@ int vhost_user_server_run(struct vhost_user_server *srv, int timeout_ms)
 				      evs[i].events);
 			break;
 		}
+		if (src->dev)
+			vu_check_fault(src->dev);
 	}
 	vu_service(srv);
 	return 0;
@@ -947,7 +1011,12 @@ void vhost_user_server_wake(struct vhost_user_server *srv)
 
 /* ---- setup ---- */
 
-/* Return: the server, or NULL with errno set. */
+/*
+ * vhost_user_server_create - a server with no devices yet.
+ * Return: the server, or NULL with errno set (EBUSY when the process
+ * already handles FDIO_GUARD_SIGNAL; ENOMEM; epoll_create1's or eventfd's
+ * errno).
+ */
 struct vhost_user_server *vhost_user_server_create(void)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
@@ -955,6 +1024,11 @@ struct vhost_user_server *vhost_user_server_create(void)
 	struct sigaction sa;
 	int err;
 
+	err = fdio_guard_init();
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return NULL;
@@ -1030,12 +1104,12 @@ static int vu_dev_add(struct vhost_user_server *srv, const char *path,
 	d->conn_fd = -1;
 	d->backend_fd = -1;
 	snprintf(d->path, sizeof(d->path), "%s", path);
-	d->listen_src = (struct vu_source){ VU_SRC_LISTEN, d, 0 };
-	d->conn_src = (struct vu_source){ VU_SRC_CONN, d, 0 };
+	d->listen_src = (struct vu_source){ VU_SRC_LISTEN, d, 0, 0 };
+	d->conn_src = (struct vu_source){ VU_SRC_CONN, d, 0, 0 };
 	for (q = 0; q < VHOST_USER_MAX_QUEUES; q++) {
 		struct vu_vring *v = &d->vrings[q];
 
-		v->kick_src = (struct vu_source){ VU_SRC_KICK, d, q };
+		v->kick_src = (struct vu_source){ VU_SRC_KICK, d, q, 0 };
 		v->kick_fd = v->call_fd = v->err_fd = -1;
 	}
 	guest_memory_init(&d->mem);
@@ -1121,6 +1195,7 @@ int vhost_user_server_get_counters(struct vhost_user_server *srv,
 			.messages = atomic_load(&d->messages),
 			.refused = atomic_load(&d->refused),
 			.dropped = atomic_load(&d->dropped),
+			.notify_skipped = atomic_load(&d->notify_skipped),
 		};
 		return 0;
 	}

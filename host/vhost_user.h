@@ -13,7 +13,10 @@
  * any thread while it runs.
  *
  * The process ignores SIGPIPE once a server exists (if it was at its
- * default), because a frontend may close a pipe we notify on.
+ * default), because a frontend may close a pipe we notify on; it gives
+ * FDIO_GUARD_SIGNAL (host/fdio.h) to the backend; and it handles SIGBUS
+ * for faults in mapped guest memory (host/guest_memory.h), passing on any
+ * other to the handler that was there before.
  */
 #ifndef GUESTMM_HOST_VHOST_USER_H
 #define GUESTMM_HOST_VHOST_USER_H
@@ -30,6 +33,8 @@ struct vhost_user_counters {
 	uint64_t messages; /* requests received */
 	uint64_t refused; /* requests answered with an error or ignored */
 	uint64_t dropped; /* frontends disconnected for a protocol breach */
+	uint64_t notify_skipped; /* notifications a full or failed
+				  * descriptor did not take */
 };
 
 struct vhost_user_server *vhost_user_server_create(void);

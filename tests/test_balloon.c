@@ -798,14 +798,26 @@ static void test_reset(void **unused)
 {
 	struct fx *fx = fx_new(ALL_BALLOON);
 	struct vring_sg sg = { DATA_BASE, 2 * MIB };
+	uint64_t buf = fx_alloc(fx, VIRTIO_BALLOON_STAT_SIZE, 8);
+	struct vring_sg stat_sg = { buf, VIRTIO_BALLOON_STAT_SIZE };
 	uint32_t v = cpu_to_le32(9);
 	uint64_t before;
 
 	(void)unused;
 	assert_int_equal(fx->vdev->ops->config_write(fx->vdev, 4, &v, 4), 0);
+	/* The old driver's statistics ... */
+	put_stat(gptr(fx, buf, VIRTIO_BALLOON_STAT_SIZE),
+		 VIRTIO_BALLOON_S_MEMFREE, 1000);
+	assert_int_equal(virtqueue_add(&fx->q[2].vq, &stat_sg, 1, 0, fx), 0);
+	assert_int_equal(kick(fx, 2), 0);
+	assert_int_equal(stats(fx).guest_stats_updates, 1);
 	fx->vdev->ops->reset(fx->vdev);
 	assert_int_equal(stats(fx).features, 0);
 	assert_int_equal(stats(fx).actual, 0);
+	/* ... are not reported as the next one's (S3). */
+	assert_int_equal(stats(fx).guest_stats_updates, 0);
+	assert_int_equal(stats(fx).guest_stats_valid, 0);
+	assert_int_equal(stats(fx).guest_stats[VIRTIO_BALLOON_S_MEMFREE], 0);
 	/* Queues are gone: a kick does nothing. */
 	touch(fx, DATA_BASE, 2 * MIB);
 	before = file_bytes(fx);

@@ -11,6 +11,16 @@
  * next frontend on the same socket; at the end no descriptor and no mapping
  * of a frontend's memory is left behind, and a well-behaved frontend works.
  *
+ * Hostile descriptors and memory follow: notification descriptors whose
+ * shared O_NONBLOCK the frontend cleared (a full call pipe, a saturated call
+ * eventfd, a kick eventfd the frontend races us to read), descriptors that
+ * are neither pipes nor eventfds, a kick that stays readable forever, a
+ * memory file shrunk under the backend's mapping, a kick descriptor
+ * replaced in the same batch as its predecessor's hang-up, and a ring whose
+ * discard work must be spread over rounds.  For the last two the test
+ * pauses the server thread and runs rounds itself, to put chosen events in
+ * one batch.
+ *
  * Waits are bounded (WAIT_MS) and only for an event; nothing is timed.
  */
 #ifndef _GNU_SOURCE
@@ -66,6 +76,10 @@ static char tmpdir[64];
 static pthread_t server_thread;
 static atomic_bool server_stop;
 static int baseline_fds;
+/* server_pause(): @pause_lock covers @pause_want and @paused. */
+static pthread_mutex_t pause_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pause_cond = PTHREAD_COND_INITIALIZER;
+static bool pause_want, paused;
 
 /* ---- helpers ---- */
 
@@ -1077,13 +1091,386 @@ static void test_hostile_disconnects(void **unused)
 	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
 }
 
+/* ---- descriptors and memory the frontend turns against us ---- */
+
+/* Stop the server thread between two rounds; the test may run rounds. */
+static void server_pause(void)
+{
+	pthread_mutex_lock(&pause_lock);
+	pause_want = true;
+	pthread_mutex_unlock(&pause_lock);
+	vhost_user_server_wake(srv);
+	pthread_mutex_lock(&pause_lock);
+	while (!paused)
+		pthread_cond_wait(&pause_cond, &pause_lock);
+	pthread_mutex_unlock(&pause_lock);
+}
+
+static void server_resume(void)
+{
+	pthread_mutex_lock(&pause_lock);
+	pause_want = false;
+	pthread_cond_broadcast(&pause_cond);
+	pthread_mutex_unlock(&pause_lock);
+}
+
+static void set_blocking(int fd)
+{
+	int fl = fcntl(fd, F_GETFL);
+
+	assert_true(fl >= 0);
+	assert_int_equal(fcntl(fd, F_SETFL, fl & ~O_NONBLOCK), 0);
+}
+
+/* Put one inflate chain of one PFN (the page at DATA_OFF) on the ring. */
+static void fe_inflate_one(struct fe *fe, uint64_t pfn_gpa)
+{
+	uint32_t pfn = cpu_to_le32(DATA_OFF >> VIRTIO_BALLOON_PFN_SHIFT);
+	struct vring_sg sg = { pfn_gpa, 4 };
+
+	memcpy(fe->mem + pfn_gpa, &pfn, sizeof(pfn));
+	assert_int_equal(virtqueue_add(&fe->vq[Q_INFLATE], &sg, 1, 0, fe), 0);
+}
+
+/* Wait (bounded) until the backend has used @n chains of @q, then collect
+ * the last (which, with EVENT_IDX, asks for the next interrupt). */
+static void fe_wait_used_idx(struct fe *fe, unsigned int q, uint16_t n)
+{
+	uint64_t end = ms_now() + WAIT_MS;
+	void *token;
+	uint32_t len;
+
+	while (vring_load_acquire(&fe->vq[q].vr.used->idx) != n) {
+		if (ms_now() > end)
+			fail_msg("queue %u: %u chains not used", q, n);
+		usleep(1000);
+	}
+	assert_int_equal(virtqueue_get_used(&fe->vq[q], &token, &len), 0);
+}
+
+/* Only pipes, eventfds and connected unix sockets may notify: a listening
+ * socket or a file is refused. */
+static void test_hostile_descriptor_types(void **unused)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int lsn, conn, sp[2], memfd, p[2], e;
+	uint64_t arg = 0;
+	struct fe *fe;
+
+	(void)unused;
+	lsn = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lsn >= 0);
+	strcpy(sun.sun_path + 1, "vu_kick_listener"); /* abstract */
+	assert_int_equal(bind(lsn, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(lsn, 1), 0);
+	/* A pending connection: the listener reads as ready forever. */
+	conn = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(conn, (struct sockaddr *)&sun, sizeof(sun)),
+			 0);
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp),
+			 0);
+	memfd = memfd_create("vu_notify_file", MFD_CLOEXEC);
+	assert_true(memfd >= 0);
+	assert_int_equal(pipe2(p, O_CLOEXEC), 0);
+	e = eventfd(0, EFD_CLOEXEC);
+	assert_true(e >= 0);
+
+	fe = fe_new(0);
+	fe_hello(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_KICK, &arg, 8, &lsn,
+				1),
+			 EINVAL);
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_CALL, &arg, 8,
+				&memfd, 1),
+			 EINVAL);
+	/* What user-mode Linux (socketpairs) and QEMU send is taken. */
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_ERR, &arg, 8, &sp[0],
+				1),
+			 0);
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_KICK, &arg, 8, &p[0],
+				1),
+			 0);
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_VRING_CALL, &arg, 8, &e, 1),
+			 0);
+	fe_expect_alive(fe);
+	fe_free(fe);
+	close(lsn);
+	close(conn);
+	close(sp[0]);
+	close(sp[1]);
+	close(memfd);
+	close(p[0]);
+	close(p[1]);
+	close(e);
+	assert_int_equal(count_fds(), baseline_fds);
+}
+
+/* Call descriptors the frontend made blocking and filled (C1). */
+static void test_hostile_blocking_call(void **unused)
+{
+	struct fe *fe = fe_new(0);
+	uint64_t one = 1, full = UINT64_MAX - 1, pfn_gpa, skipped;
+	uint8_t junk[4096] = { 0 };
+	int e;
+
+	(void)unused;
+	fe_start(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_blockcall");
+	pfn_gpa = fe_alloc(fe, 4096, 4096);
+	skipped = counters(0).notify_skipped;
+
+	/* A full pipe whose (shared) file is blocking again. */
+	assert_int_equal(fcntl(fe->call[Q_INFLATE][1], F_SETFL, O_NONBLOCK),
+			 0);
+	for (size_t chunk = sizeof(junk); chunk; chunk /= 8)
+		while (write(fe->call[Q_INFLATE][1], junk, chunk) > 0)
+			;
+	set_blocking(fe->call[Q_INFLATE][1]);
+	fe_inflate_one(fe, pfn_gpa);
+	assert_int_equal(write(fe->kick[Q_INFLATE], &one, 8), 8);
+	fe_wait_used_idx(fe, Q_INFLATE, 1);
+	fe_expect_alive(fe);
+	assert_true(counters(0).notify_skipped > skipped);
+
+	/* A blocking eventfd holding the most it can: a write would wait. */
+	e = eventfd(0, EFD_CLOEXEC);
+	assert_true(e >= 0);
+	fe_vring_fd(fe, VHOST_USER_SET_VRING_CALL, Q_INFLATE, e);
+	assert_int_equal(write(e, &full, 8), 8);
+	skipped = counters(0).notify_skipped;
+	fe_inflate_one(fe, pfn_gpa);
+	assert_int_equal(write(fe->kick[Q_INFLATE], &one, 8), 8);
+	fe_wait_used_idx(fe, Q_INFLATE, 2);
+	fe_expect_alive(fe);
+	assert_true(counters(0).notify_skipped > skipped);
+	assert_true(bstats(0).inflated_pages >= 2);
+	close(e);
+	fe_free(fe);
+	assert_int_equal(count_fds(), baseline_fds);
+}
+
+static atomic_bool kick_thief_stop, kick_thief_done;
+
+/* Reads the frontend's own kicks from a blocking eventfd. */
+static void *kick_thief(void *arg)
+{
+	int fd = *(int *)arg;
+	uint64_t v;
+
+	while (!atomic_load(&kick_thief_stop))
+		if (read(fd, &v, sizeof(v)) < 0)
+			break;
+	atomic_store(&kick_thief_done, true);
+	return NULL;
+}
+
+/* A blocking kick eventfd the frontend empties in a race with us (C2). */
+static void test_hostile_kick_race(void **unused)
+{
+	struct fe *fe = fe_new(0);
+	uint64_t one = 1;
+	pthread_t t;
+	int i, k;
+
+	(void)unused;
+	fe_start(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_kickrace");
+	set_blocking(fe->kick[Q_INFLATE]);
+	atomic_store(&kick_thief_stop, false);
+	atomic_store(&kick_thief_done, false);
+	assert_int_equal(pthread_create(&t, NULL, kick_thief,
+					&fe->kick[Q_INFLATE]),
+			 0);
+	/* Every request is answered: the backend never waits for a kick. */
+	for (i = 0; i < 1000; i++) {
+		for (k = 0; k < 200; k++)
+			assert_int_equal(write(fe->kick[Q_INFLATE], &one, 8),
+					 8);
+		fe_expect_alive(fe);
+	}
+	atomic_store(&kick_thief_stop, true);
+	/* The backend may take the kick meant to wake the thief: repeat. */
+	for (i = 0; i < WAIT_MS && !atomic_load(&kick_thief_done); i++) {
+		assert_int_equal(write(fe->kick[Q_INFLATE], &one, 8), 8);
+		usleep(1000);
+	}
+	assert_true(atomic_load(&kick_thief_done));
+	pthread_join(t, NULL);
+	fe_free(fe);
+	assert_int_equal(count_fds(), baseline_fds);
+}
+
+/* The counter of an eventfd we hold, from its fdinfo. */
+static uint64_t eventfd_count(int fd)
+{
+	char path[64], line[128];
+	uint64_t v = 0;
+	bool found = false;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "r");
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "eventfd-count:", 14)) {
+			v = strtoull(line + 14, NULL, 16);
+			found = true;
+		}
+	fclose(f);
+	assert_true(found);
+	return v;
+}
+
+/* A kick that stays readable forever is read a bounded number of times,
+ * not once per round (C4). */
+static void test_hostile_kick_forever(void **unused)
+{
+	struct fe *fe = fe_new(0);
+	uint64_t big = UINT64_MAX - 1;
+	int sem, i;
+
+	(void)unused;
+	fe_start(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_kicksem");
+	sem = eventfd(0, EFD_SEMAPHORE | EFD_CLOEXEC);
+	assert_true(sem >= 0);
+	fe_vring_fd(fe, VHOST_USER_SET_VRING_KICK, 1, sem);
+	assert_int_equal(write(sem, &big, 8), 8);
+	/* Each request and reply is at least one more round. */
+	for (i = 0; i < 200; i++)
+		fe_expect_alive(fe);
+	/* One edge, one bounded drain: far fewer reads than rounds. */
+	assert_true(big - eventfd_count(sem) <= 64);
+	close(sem);
+	fe_free(fe);
+	assert_int_equal(count_fds(), baseline_fds);
+}
+
+/* The frontend shrinks its memory file under the backend's mapping: the
+ * backend survives, drops it and serves the next one (C3). */
+static void test_hostile_shrunk_memory(void **unused)
+{
+	struct fe *fe = fe_new(0);
+	uint64_t one = 1, dropped = counters(0).dropped;
+
+	(void)unused;
+	fe_start(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_shrunk");
+	fe_inflate_one(fe, fe_alloc(fe, 4096, 4096));
+	/* From here on neither side may touch the rings in fe->mem. */
+	assert_int_equal(ftruncate(fe->memfd, 0), 0);
+	assert_int_equal(write(fe->kick[Q_INFLATE], &one, 8), 8);
+	fe_expect_dropped(fe);
+	assert_int_equal(counters(0).dropped, dropped + 1);
+	fe_free(fe);
+	assert_int_equal(count_maps("vu_shrunk"), 0);
+	assert_int_equal(count_fds(), baseline_fds);
+	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+}
+
+/* SET_VRING_KICK and the old kick descriptor's hang-up in one batch: the
+ * hang-up must not close the new descriptor (S2). */
+static void test_stale_kick_event(void **unused)
+{
+	struct fe *fe = fe_new(0);
+	uint64_t arg = Q_INFLATE, ack;
+	int kp[2], fresh;
+
+	(void)unused;
+	fe_start(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_stalekick");
+	assert_int_equal(pipe2(kp, O_CLOEXEC), 0);
+	fe_vring_fd(fe, VHOST_USER_SET_VRING_KICK, Q_INFLATE, kp[0]);
+	close(kp[0]);
+	fresh = eventfd(0, EFD_CLOEXEC);
+	assert_true(fresh >= 0);
+
+	server_pause();
+	/* Ready in this order: the request, then the old pipe's hang-up. */
+	fe_send(fe, VHOST_USER_SET_VRING_KICK, VHOST_USER_FLAG_NEED_REPLY,
+		&arg, 8, &fresh, 1);
+	close(kp[1]);
+	server_resume();
+	assert_int_equal(fe_recv(fe, VHOST_USER_SET_VRING_KICK, &ack, 8), 8);
+	assert_int_equal(ack, 0);
+
+	close(fe->kick[Q_INFLATE]);
+	fe->kick[Q_INFLATE] = fresh;
+	fe_inflate_one(fe, fe_alloc(fe, 4096, 4096));
+	fe_kick(fe, Q_INFLATE);
+	fe_wait_used(fe, Q_INFLATE);
+	fe_free(fe);
+	assert_int_equal(count_fds(), baseline_fds);
+}
+
+/* A ring of QNUM chains of BALLOON's 1024 PFNs each is discarded over many
+ * rounds, a request in the same batch is answered within the first, and
+ * the rest is done without another kick; a restart shares the budget (S4). */
+static void test_discard_budget(void **unused)
+{
+	const uint64_t total = (uint64_t)QNUM * 1024;
+	struct vhost_user_vring_state base0 = { Q_INFLATE, 0 };
+	struct vhost_user_vring_state enable = { Q_INFLATE, 1 };
+	struct fe *fe = fe_new(0);
+	struct vring_sg sg;
+	uint64_t one = 1, before, f, pfn_gpa;
+	uint32_t *pfns;
+	unsigned int i;
+
+	(void)unused;
+	fe_start(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_budget");
+	pfn_gpa = fe_alloc(fe, 4096, 4096);
+	pfns = (uint32_t *)(fe->mem + pfn_gpa);
+	for (i = 0; i < 1024; i++) /* not contiguous: one discard each */
+		pfns[i] = cpu_to_le32((DATA_OFF >> VIRTIO_BALLOON_PFN_SHIFT) +
+				      2 * i);
+	sg = (struct vring_sg){ pfn_gpa, 4096 };
+	for (i = 0; i < QNUM; i++)
+		assert_int_equal(virtqueue_add(&fe->vq[Q_INFLATE], &sg, 1, 0,
+					       fe),
+				 0);
+	before = bstats(0).inflated_pages;
+
+	server_pause();
+	/* The kick, then a request: both in the next round's batch. */
+	assert_int_equal(write(fe->kick[Q_INFLATE], &one, 8), 8);
+	fe_send(fe, VHOST_USER_GET_FEATURES, 0, NULL, 0, NULL, 0);
+	assert_int_equal(vhost_user_server_run(srv, WAIT_MS), 0);
+	assert_true(bstats(0).inflated_pages - before < total / 4);
+	assert_int_equal(fe_recv(fe, VHOST_USER_GET_FEATURES, &f, 8), 8);
+	/* No more kicks: the leftover work goes on by itself. */
+	for (i = 0; i < 10000 && bstats(0).inflated_pages - before < total;
+	     i++)
+		assert_int_equal(vhost_user_server_run(srv, WAIT_MS), 0);
+	assert_int_equal(bstats(0).inflated_pages - before, total);
+
+	/* Rewind and restart in one batch: bounded again. */
+	before = bstats(0).inflated_pages;
+	vring_store_release(&fe->vq[Q_INFLATE].vr.used->idx, 0);
+	fe_send(fe, VHOST_USER_SET_VRING_BASE, 0, &base0, 8, NULL, 0);
+	fe_send(fe, VHOST_USER_SET_VRING_ENABLE, 0, &enable, 8, NULL, 0);
+	fe_send(fe, VHOST_USER_GET_FEATURES, 0, NULL, 0, NULL, 0);
+	assert_int_equal(vhost_user_server_run(srv, WAIT_MS), 0);
+	assert_int_equal(fe_recv(fe, VHOST_USER_GET_FEATURES, &f, 8), 8);
+	assert_true(bstats(0).inflated_pages - before > 0);
+	assert_true(bstats(0).inflated_pages - before < total / 4);
+	server_resume();
+	fe_free(fe);
+	assert_int_equal(count_fds(), baseline_fds);
+}
+
 /* ---- setup ---- */
 
 static void *server_main(void *arg)
 {
 	(void)arg;
-	while (!atomic_load(&server_stop))
+	while (!atomic_load(&server_stop)) {
+		pthread_mutex_lock(&pause_lock);
+		if (pause_want) {
+			paused = true;
+			pthread_cond_broadcast(&pause_cond);
+			while (pause_want)
+				pthread_cond_wait(&pause_cond, &pause_lock);
+			paused = false;
+		}
+		pthread_mutex_unlock(&pause_lock);
 		assert_int_equal(vhost_user_server_run(srv, 50), 0);
+	}
 	return NULL;
 }
 
@@ -1131,6 +1518,13 @@ int main(void)
 		cmocka_unit_test(test_hostile_vrings),
 		cmocka_unit_test(test_hostile_notifiers),
 		cmocka_unit_test(test_hostile_disconnects),
+		cmocka_unit_test(test_hostile_descriptor_types),
+		cmocka_unit_test(test_hostile_blocking_call),
+		cmocka_unit_test(test_hostile_kick_race),
+		cmocka_unit_test(test_hostile_kick_forever),
+		cmocka_unit_test(test_hostile_shrunk_memory),
+		cmocka_unit_test(test_stale_kick_event),
+		cmocka_unit_test(test_discard_budget),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
