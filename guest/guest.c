@@ -181,6 +181,7 @@ int gmm_guest_set_reporting(struct gmm_guest *g, bool on)
 	g->prdev.capacity = g->config.report_capacity;
 	g->prdev.hwm = g->config.report_hwm;
 	g->prdev.delay_ms = g->config.report_delay_ms;
+	g->prdev.min_age_ms = g->config.report_delay_ms / 2;
 	err = page_reporting_register(g->pgdat, &g->prdev);
 	if (err)
 		return err;

@@ -29,6 +29,12 @@ void zone_del_free_block_locked(struct zone *zone, uint32_t pfn,
 
 void page_reporting_request(struct zone *zone);
 
+/* The clock free blocks are stamped with: ~1.05 ms ticks, wrapping. */
+static inline uint32_t page_reporting_now(void)
+{
+	return (uint32_t)(platform_now_ns() >> 20);
+}
+
 /*
  * The free path's test, cheap by design: no lock beyond the zone lock its
  * caller holds, an order compare, a flag test and a subtraction.

@@ -63,6 +63,11 @@ struct page {
 	uint8_t migratetype; /* the list it was taken from (PG_pcp, PG_isolated) */
 	uint32_t next;	     /* list links, frame numbers; PFN_NONE ends */
 	uint32_t prev;
+	/*
+	 * A free head at or above the reporting order: when it became a
+	 * block that size (platform_now_ns() >> 20, about milliseconds,
+	 * wrapping), so reporting can leave memory that is being recycled.
+	 */
 	uint32_t private;
 };
 _Static_assert(sizeof(struct page) == 16, "struct page is 16 bytes");

@@ -193,6 +193,10 @@ void zone_free_block_locked(struct zone *zone, uint32_t pfn, unsigned int order,
 	}
 	mt = get_pageblock_migratetype(pgdat, pfn);
 	zone_add_free_block_locked(zone, pfn, order, mt, reported);
+	if (!reported && order >= atomic_load_explicit(&pgdat->reporting_order,
+						       memory_order_relaxed))
+		/* One clock read, only for blocks reporting may take. */
+		pfn_to_page(pgdat, pfn)->private = page_reporting_now();
 	if (notify && !reported)
 		page_reporting_notify_free(zone, order);
 }
@@ -209,10 +213,14 @@ static void expand(struct zone *zone, uint32_t pfn, unsigned int low,
 	unsigned int rorder = atomic_load_explicit(
 		&zone->zone_pgdat->reporting_order, memory_order_relaxed);
 
+	uint32_t freed_at = pfn_to_page(zone->zone_pgdat, pfn)->private;
+
 	while (high > low) {
 		high--;
 		zone_add_free_block_locked(zone, pfn + (1u << high), high, mt,
 					   reported && high >= rorder);
+		/* The halves have been free as long as the block was. */
+		pfn_to_page(zone->zone_pgdat, pfn + (1u << high))->private = freed_at;
 	}
 }
 

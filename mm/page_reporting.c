@@ -46,6 +46,7 @@ void page_reporting_dev_info_init(struct page_reporting_dev_info *prdev)
 		.capacity = PAGE_REPORTING_CAPACITY,
 		.hwm = PAGE_REPORTING_HWM,
 		.delay_ms = PAGE_REPORTING_DELAY_MS,
+		.min_age_ms = PAGE_REPORTING_MIN_AGE_MS,
 	};
 }
 
@@ -74,14 +75,18 @@ void page_reporting_request(struct zone *zone)
  * Pull up to @max unreported blocks off @zone's lists into @prdev->sg,
  * largest orders first, coldest first within a list.  A block that would
  * take the zone's free memory under @gate is left, and smaller orders are
- * still tried; *@gated says that happened.
+ * still tried; *@gated says that happened.  A block free for less than
+ * @prdev->min_age_ms is left for a later pass; *@young says that happened.
  * Return: the number of blocks pulled.
  */
 static unsigned int page_reporting_fill(struct page_reporting_dev_info *prdev,
 					struct zone *zone, uint64_t gate,
-					unsigned int max, bool *gated)
+					unsigned int max, bool *gated,
+					bool *young)
 {
 	struct pglist_data *pgdat = zone->zone_pgdat;
+	/* Ticks of ~1.05 ms: rounding the age down errs towards waiting. */
+	uint32_t now = page_reporting_now(), min_age = prdev->min_age_ms;
 	unsigned int n = 0;
 
 	MM_ASSERT_HELD(&zone->lock);
@@ -101,6 +106,13 @@ static unsigned int page_reporting_fill(struct page_reporting_dev_info *prdev,
 				struct page *page = pfn_to_page(pgdat, pfn);
 				uint32_t prev = page->prev;
 
+				if (min_age && (uint32_t)(now - page->private) < min_age) {
+					/* Still being recycled, maybe: next pass. */
+					*young = true;
+					atomic_fetch_add(&prdev->young, 1);
+					pfn = prev;
+					continue;
+				}
 				zone_del_free_block_locked(zone, pfn, o);
 				page_flags_set(page, PG_isolated);
 				page->order = (uint8_t)o;
@@ -169,7 +181,7 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 	uint64_t gate = zone->watermark[WMARK_LOW] +
 			((uint64_t)prdev->capacity << prdev->order);
 	uint64_t budget;
-	bool gated = false;
+	bool gated = false, young = false;
 	int err = 0;
 
 	spin_lock(&zone->lock);
@@ -182,7 +194,7 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 			prdev, zone, gate,
 			budget < prdev->capacity ? (unsigned int)budget
 						 : prdev->capacity,
-			&gated);
+			&gated, &young);
 
 		if (!n)
 			break;
@@ -203,7 +215,8 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 		if (!page_reporting_registered(prdev))
 			break;
 	}
-	if (!err && !budget && zone_unreported_blocks(zone, prdev->order)) {
+	if (!err && (young || (!budget && zone_unreported_blocks(zone, prdev->order)))) {
+		/* Left over for the next pass, a delay from now. */
 		zone_flag_set(zone, ZONE_REPORTING_REQUESTED);
 		*more = true;
 	}
@@ -287,6 +300,7 @@ int page_reporting_register(struct pglist_data *pgdat,
 	atomic_init(&prdev->reported_pages, 0);
 	atomic_init(&prdev->failures, 0);
 	atomic_init(&prdev->gated, 0);
+	atomic_init(&prdev->young, 0);
 	prdev->work = NULL;
 	if (!prdev->manual) {
 		prdev->work = platform_work_create(page_reporting_work, prdev);

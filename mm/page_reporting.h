@@ -21,6 +21,15 @@
 #define PAGE_REPORTING_HWM 32
 /* The seed's 2 s: long enough that a freed block is likely to stay free. */
 #define PAGE_REPORTING_DELAY_MS 2000
+/*
+ * A block is reported only once it has been free this long.  The delay
+ * alone does not see to that: a pass reports every block free when it runs,
+ * including one freed a microsecond earlier by a loop that will take it back
+ * at once (page_fault1's 128 MiB, recycled every ~25 ms), which then faults
+ * back in from the host.  Half the delay keeps memhog-style frees reported
+ * on the first pass.
+ */
+#define PAGE_REPORTING_MIN_AGE_MS (PAGE_REPORTING_DELAY_MS / 2)
 /* After a failed report, retry after this, doubling up to the maximum. */
 #define PAGE_REPORTING_BACKOFF_MS 100
 #define PAGE_REPORTING_BACKOFF_MAX_MS 10000
@@ -48,6 +57,7 @@ struct page_reporting_dev_info {
 	unsigned int capacity;	/* blocks per report, <= CAPACITY_MAX */
 	unsigned int hwm;	/* see PAGE_REPORTING_HWM */
 	unsigned int delay_ms;	/* from request to the worker's pass */
+	unsigned int min_age_ms; /* free at least this long before reported */
 	bool manual;		/* no worker: the owner calls page_reporting_process() */
 
 	/* Owned by page_reporting.c from registration on. */
@@ -68,6 +78,7 @@ struct page_reporting_dev_info {
 	atomic_uint_fast64_t reported_pages; /* frames in them */
 	atomic_uint_fast64_t failures;	    /* report() calls that failed */
 	atomic_uint_fast64_t gated;	    /* cycles stopped by the watermark gate */
+	atomic_uint_fast64_t young;	    /* blocks left for being freed too recently */
 };
 
 /* Fill @prdev's settings with the defaults above; @report stays NULL. */

@@ -170,6 +170,7 @@ static void fake_init(struct fake *f, struct test_node *t, uint64_t bytes)
 	f->prdev.manual = true;
 	f->prdev.capacity = 4;
 	f->prdev.hwm = 2;
+	f->prdev.min_age_ms = 0; /* the tests free and report at once */
 	assert_int_equal(page_reporting_register(t->pgdat, &f->prdev), 0);
 }
 
@@ -494,6 +495,43 @@ static void test_gate_tries_smaller_orders(void **state)
 	free(f);
 }
 
+static void test_young_blocks_wait(void **state)
+{
+	struct test_node t;
+	struct fake *f = calloc(1, sizeof(*f));
+	struct zone *normal;
+	struct page *p[8];
+	unsigned int calls;
+
+	fake_init(f, &t, 128 * MIB);
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	/* Memory free since boot is old: reported at once. */
+	f->prdev.min_age_ms = 60000;
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_true(f->calls > 0);
+	for (int i = 0; i < 8; i++)
+		assert_non_null(p[i] = alloc_pages(t.pgdat, GFP_MOVABLE, 10));
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(free_pages(t.pgdat, p[i], 10), 0);
+	/* Just freed: left for a later pass, which is asked for. */
+	calls = f->calls;
+	zone_flag_set(normal, ZONE_REPORTING_REQUESTED);
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_int_equal(f->calls, calls);
+	assert_true(atomic_load(&f->prdev.young) >= 8);
+	assert_true(zone_flag_test(normal, ZONE_REPORTING_REQUESTED));
+	assert_int_equal(atomic_load(&f->prdev.state), PAGE_REPORTING_REQUESTED);
+	assert_true(normal->free_area[10].nr_free - normal->reported_blocks[10] >= 8);
+	/* Once old enough (here: the bar lowered), the same blocks go. */
+	f->prdev.min_age_ms = 0;
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_true(f->calls > calls);
+	assert_int_equal(normal->free_area[10].nr_free, normal->reported_blocks[10]);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	fake_fini(f);
+	free(f);
+}
+
 static void test_backoff_is_capped(void **state)
 {
 	struct test_node t;
@@ -569,6 +607,7 @@ int main(void)
 		cmocka_unit_test(test_free_of_block_out_for_reporting),
 		cmocka_unit_test(test_register_errors),
 		cmocka_unit_test(test_gate_tries_smaller_orders),
+		cmocka_unit_test(test_young_blocks_wait),
 		cmocka_unit_test(test_backoff_is_capped),
 		cmocka_unit_test(test_unregister_waits_for_a_pass),
 	};

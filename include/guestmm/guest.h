@@ -20,7 +20,8 @@ struct gmm_guest_config {
 	unsigned int report_order;   /* default 9 (pageblock order) */
 	unsigned int report_capacity; /* blocks per report; default 32 */
 	unsigned int report_hwm;      /* unreported blocks that trigger; 32 */
-	unsigned int report_delay_ms; /* default 2000; 0 allowed */
+	unsigned int report_delay_ms; /* default 2000; 0 allowed.  A block is
+					 reported once free for half of it */
 };
 
 struct gmm_guest_stats {
