@@ -28,6 +28,15 @@
  * when the block it names leaves the list, and it spares the free path any
  * test of whether reporting is active.
  *
+ * Two bounds keep a pass from reporting memory that is about to be used
+ * again.  Its budget is the blocks unreported when it began: blocks freed
+ * meanwhile wait for the next pass.  And a block must have been free at its
+ * size for min_age_ms (half the delay by default), stamped in page->private
+ * when it became free at or above the reporting order: a loop that frees and
+ * retakes the same memory (page_fault1) is left alone instead of faulting it
+ * back in from the host every pass.  Either leaves the zone REQUESTED and
+ * schedules another pass.
+ *
  * The gate: a zone is reported only while its free memory stays above its low
  * watermark plus one full batch (capacity blocks of the reporting order).
  * Blocks out for reporting cannot be allocated, and upstream Linux added this
