@@ -44,7 +44,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "host/vhost_user_msg.h"
+#include "virtio/vhost_user.h"
 
 #define VUF_F_PROTOCOL (UINT64_C(1) << VHOST_USER_F_PROTOCOL_FEATURES)
 #define VUF_PF(bit) (UINT64_C(1) << (bit))

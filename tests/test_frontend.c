@@ -37,7 +37,7 @@
 #include "guest/vhost_user_frontend.h"
 #include "host/balloon.h"
 #include "host/vhost_user.h"
-#include "host/vhost_user_msg.h"
+#include "virtio/vhost_user.h"
 #include "virtio/virtqueue.h"
 
 #define WAIT_MS 5000
