@@ -61,7 +61,7 @@ static double json_number(const char *key)
 
 static void test_linux_reports_to_our_device(void **state)
 {
-	host_linux("--mem 512M --hog 128M --watch 8");
+	host_linux("--mem 512M --hog 128M --watch 60 --until-returned");
 	assert_true(json_number("balloon_loaded"));
 	assert_true(json_number("reporting"));
 	assert_true(json_number("reports") > 0);
@@ -74,7 +74,7 @@ static void test_linux_reports_to_our_device(void **state)
 
 static void test_init_on_free_keeps_reporting(void **state)
 {
-	host_linux("--mem 512M --hog 128M --watch 8 --init-on-free");
+	host_linux("--mem 512M --hog 128M --watch 60 --until-returned --init-on-free");
 	assert_true(json_number("page_poison"));
 	assert_int_equal(json_number("poison_val"), 0);
 	assert_true(json_number("reporting"));

@@ -41,6 +41,7 @@ struct host_opts {
 	bool quiet;
 	bool init_on_free;
 	bool no_reporting;	/* do not offer VIRTIO_BALLOON_F_REPORTING */
+	bool until_returned;	/* --linux: stop watching at 90 % returned */
 	uint64_t mem_bytes;	/* --linux: guest RAM */
 	uint64_t hog_bytes;	/* --linux: memhog; 0 = 75 % of RAM */
 	uint64_t target_bytes;	/* --linux: inflate to this, then deflate */
@@ -353,6 +354,9 @@ static int host_linux(const struct host_opts *o)
 		    (double)st.resident_bytes <= (double)r.resident_at_free - 0.9 * (double)hog)
 			r.time_to_90pct_s = since;
 		r.resident_after = st.resident_bytes;
+		if (o->until_returned &&
+		    (double)st.resident_bytes <= (double)r.resident_at_free - 0.9 * (double)hog)
+			break;
 	}
 	r.reports = st.reports;
 	r.reported_bytes = st.reported_bytes;
@@ -442,6 +446,7 @@ static void host_usage(FILE *f)
 	      "  --mem SIZE           --linux: guest RAM (default 1G)\n"
 	      "  --hog SIZE           --linux: memhog size (default 75% of RAM)\n"
 	      "  --watch S            --linux: seconds to watch after the free (default 15)\n"
+	      "  --until-returned     --linux: stop watching once 90% of it is back\n"
 	      "  --target SIZE        --linux: then inflate the balloon to SIZE and deflate\n"
 	      "  --init-on-free       --linux: boot the guest with init_on_free=1\n"
 	      "  --reporting on|off   offer free page reporting (default on)\n"
@@ -461,7 +466,7 @@ int cmd_host(int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_LINUX, O_MEM, O_HOG, O_WATCH, O_TARGET, O_IOF,
 	       O_UML, O_INITRD, O_LOG, O_DURATION, O_JSONL, O_JSON, O_QUIET,
-	       O_REPORTING };
+	       O_REPORTING, O_UNTIL };
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "linux", no_argument, NULL, O_LINUX },
@@ -478,6 +483,7 @@ int cmd_host(int argc, char **argv)
 		{ "json", no_argument, NULL, O_JSON },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "reporting", required_argument, NULL, O_REPORTING },
+		{ "until-returned", no_argument, NULL, O_UNTIL },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -542,6 +548,9 @@ int cmd_host(int argc, char **argv)
 			break;
 		case O_QUIET:
 			o.quiet = true;
+			break;
+		case O_UNTIL:
+			o.until_returned = true;
 			break;
 		case O_REPORTING: {
 			bool on;
