@@ -193,11 +193,14 @@ void zone_free_block_locked(struct zone *zone, uint32_t pfn, unsigned int order,
 	}
 	mt = get_pageblock_migratetype(pgdat, pfn);
 	zone_add_free_block_locked(zone, pfn, order, mt, reported);
-	if (!reported && order >= atomic_load_explicit(&pgdat->reporting_order,
-						       memory_order_relaxed))
-		/* One clock read, only for blocks reporting may take. */
-		pfn_to_page(pgdat, pfn)->private = page_reporting_now();
-	if (notify && !reported)
+	/* Below the reporting order (the common case) reporting has no use
+	 * for the block: one load decides, and the free path ends here. */
+	if (reported || order < atomic_load_explicit(&pgdat->reporting_order,
+						     memory_order_relaxed))
+		return;
+	/* One clock read, only for blocks reporting may take. */
+	pfn_to_page(pgdat, pfn)->private = page_reporting_now();
+	if (notify)
 		page_reporting_notify_free(zone, order);
 }
 
