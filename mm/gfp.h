@@ -70,4 +70,22 @@ int buddy_check(struct pglist_data *pgdat);
 
 extern const char *const migratetype_names[MIGRATE_TYPES];
 
+/* Lock classes, named as /proc/lock_stat would name them. */
+enum mm_lock_class {
+	MM_LOCK_ZONE,	   /* zone->lock, every zone */
+	MM_LOCK_PCP,	   /* per_cpu_pages.lock, every zone and CPU */
+	MM_LOCK_REPORTING, /* page_reporting_dev_info.pass_lock */
+	NR_MM_LOCK_CLASSES
+};
+extern const char *const mm_lock_class_names[NR_MM_LOCK_CLASSES];
+
+/*
+ * mm_lock_stats - each class's statistics, summed over its locks (racy
+ * reads).  The reporting class is the registered device's, or zero.
+ */
+void mm_lock_stats(struct pglist_data *pgdat,
+		   struct lock_stats out[NR_MM_LOCK_CLASSES]);
+/* Zero every lock's statistics (after a warm-up, say). */
+void mm_lock_stats_reset(struct pglist_data *pgdat);
+
 #endif

@@ -27,6 +27,12 @@ const char *const migratetype_names[MIGRATE_TYPES] = {
 	[MIGRATE_ISOLATE] = "isolate",
 };
 
+const char *const mm_lock_class_names[NR_MM_LOCK_CLASSES] = {
+	[MM_LOCK_ZONE] = "&zone->lock",
+	[MM_LOCK_PCP] = "&pcp->lock",
+	[MM_LOCK_REPORTING] = "&prdev->pass_lock",
+};
+
 /* Where a request of one type looks when its own lists are empty. */
 static const enum migratetype fallbacks[MIGRATE_PCPTYPES][2] = {
 	[MIGRATE_UNMOVABLE] = { MIGRATE_RECLAIMABLE, MIGRATE_MOVABLE },
@@ -772,6 +778,41 @@ void zone_get_stats(struct zone *zone, struct zone_stats *st)
 		}
 	}
 	spin_unlock(&zone->lock);
+}
+
+void mm_lock_stats(struct pglist_data *pgdat,
+		   struct lock_stats out[NR_MM_LOCK_CLASSES])
+{
+	struct page_reporting_dev_info *prdev;
+
+	for (unsigned int c = 0; c < NR_MM_LOCK_CLASSES; c++)
+		out[c] = (struct lock_stats){ 0 };
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+		struct zone *zone = &pgdat->node_zones[z];
+
+		spin_lock_stats_add(&zone->lock, &out[MM_LOCK_ZONE]);
+		for (unsigned int c = 0; c < pgdat->nr_cpus; c++)
+			spin_lock_stats_add(&zone->pcp[c].lock, &out[MM_LOCK_PCP]);
+	}
+	prdev = atomic_load_explicit(&pgdat->prdev, memory_order_acquire);
+	if (prdev)
+		spin_lock_stats_add(&prdev->pass_lock, &out[MM_LOCK_REPORTING]);
+}
+
+void mm_lock_stats_reset(struct pglist_data *pgdat)
+{
+	struct page_reporting_dev_info *prdev;
+
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+		struct zone *zone = &pgdat->node_zones[z];
+
+		spin_lock_stats_reset(&zone->lock);
+		for (unsigned int c = 0; c < pgdat->nr_cpus; c++)
+			spin_lock_stats_reset(&zone->pcp[c].lock);
+	}
+	prdev = atomic_load_explicit(&pgdat->prdev, memory_order_acquire);
+	if (prdev)
+		spin_lock_stats_reset(&prdev->pass_lock);
 }
 
 #define CHECK(cond, ...)                                                       \

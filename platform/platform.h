@@ -39,17 +39,76 @@
 #define GMM_EUCLEAN 117
 
 /*
+ * Lock statistics, per lock, in the shape of /proc/lock_stat.  Written only
+ * by the lock's holder (a waiter records its wait once it holds the lock),
+ * read racily by whoever sums them: relaxed atomics, no read-modify-write.
+ * Acquisitions and contentions (acquisitions that had to wait) are always
+ * counted; the times only while lock_stat_set_timing(true), since they cost
+ * two clock reads per acquisition.
+ */
+struct lock_stat {
+	atomic_uint_fast64_t acquisitions;
+	atomic_uint_fast64_t contentions;
+	atomic_uint_fast64_t wait_ns;	  /* total, contended acquisitions */
+	atomic_uint_fast64_t wait_max_ns;
+	atomic_uint_fast64_t hold_ns;	  /* total, timed acquisitions */
+	atomic_uint_fast64_t hold_max_ns;
+	atomic_uint_fast64_t timed;	  /* acquisitions whose hold was timed */
+	uint64_t hold_start;		  /* the holder's, clock at acquisition */
+};
+
+/* The sum over the locks of one class; see spin_lock_stats_add(). */
+struct lock_stats {
+	uint64_t acquisitions;
+	uint64_t contentions;
+	uint64_t wait_ns;
+	uint64_t wait_max_ns;
+	uint64_t hold_ns;
+	uint64_t hold_max_ns;
+	uint64_t timed;
+};
+
+/*
  * A spinlock that knows its holder, so that "the caller holds the lock" can be
  * asserted rather than only written down.  @holder is a token of the thread
  * that holds it (platform_thread_token()), 0 when free; it is written only by
  * the holder and read by assertions, hence relaxed atomics.
+ *
+ * The algorithm is chosen for the whole process by spin_lock_set_kind(); @val
+ * and @tail mean what that algorithm makes them mean (platform_posix.c).
  */
+struct spin_qnode;
 struct spinlock {
-	atomic_bool locked;
+	atomic_uint val;
+	_Atomic(struct spin_qnode *) tail;
 	atomic_uintptr_t holder;
+	struct spin_qnode *owner; /* MCS: the holder's queue node */
+	struct lock_stat stat;
 };
 
-#define SPINLOCK_INIT { false, 0 }
+#define SPINLOCK_INIT { 0 }
+
+enum spin_lock_kind {
+	SPIN_LOCK_TAS,	  /* test-and-test-and-set, yields after a bounded spin */
+	SPIN_LOCK_TICKET, /* FIFO tickets, every waiter spins on the lock word */
+	SPIN_LOCK_MCS,	  /* FIFO queue, each waiter spins on its own line */
+	SPIN_LOCK_PVQ,	  /* queued, parking: paravirtual qspinlock (default) */
+	NR_SPIN_LOCK_KINDS
+};
+extern const char *const spin_lock_kind_names[NR_SPIN_LOCK_KINDS];
+
+/*
+ * Choose the lock algorithm for every spinlock in the process.  Only while no
+ * lock is held or waited for (before a guest is built, after it is gone).
+ */
+void spin_lock_set_kind(enum spin_lock_kind kind);
+enum spin_lock_kind spin_lock_get_kind(void);
+/* Return: 0 with *@kind set, or -EINVAL for a name that is no kind. */
+int spin_lock_kind_parse(const char *name, enum spin_lock_kind *kind);
+
+/* Time waits and holds in every lock's statistics (off by default). */
+void lock_stat_set_timing(bool on);
+bool lock_stat_timing(void);
 
 void spin_lock_init(struct spinlock *lock);
 void spin_lock(struct spinlock *lock);
@@ -57,6 +116,19 @@ void spin_unlock(struct spinlock *lock);
 bool spin_trylock(struct spinlock *lock);
 /* True when the calling thread holds @lock. */
 bool spin_is_held(const struct spinlock *lock);
+
+/* Add @lock's statistics to @sum (maxima are maxima). */
+void spin_lock_stats_add(const struct spinlock *lock, struct lock_stats *sum);
+/* Zero @lock's statistics; racy against a holder, which may add one more. */
+void spin_lock_stats_reset(struct spinlock *lock);
+
+/*
+ * Park and wake, the analogue of pv_wait()/pv_kick(): platform_park() sleeps
+ * while *@addr == @expected (it may also return early, spuriously);
+ * platform_wake() wakes up to @n threads parked on @addr.  A futex on Linux.
+ */
+void platform_park(atomic_uint *addr, unsigned int expected);
+void platform_wake(atomic_uint *addr, unsigned int n);
 
 /* A token unique to the calling thread and never 0. */
 uintptr_t platform_thread_token(void);

@@ -1,16 +1,13 @@
 /*
  * platform_posix.c - the platform primitives on a POSIX system (Linux).
  *
- * Spinlocks are test-and-test-and-set on C11 atomics, yielding the CPU after a
- * bounded spin so that more runnable threads than cores (vCPU threads plus a
- * reporting worker on a 2-core host) do not burn their time slices.  Delayed
- * work is one thread per work item sleeping on a condition variable.
+ * Spinlocks are in spinlock.c.  Delayed work is one thread per work item
+ * sleeping on a condition variable.
  */
 #define _GNU_SOURCE
 #include "platform/platform.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,59 +31,6 @@ unsigned int platform_cpu_id(void)
 void platform_set_cpu_id(unsigned int cpu)
 {
 	this_cpu = cpu;
-}
-
-void platform_cpu_relax(unsigned int spins)
-{
-	/* Past a few hundred spins the holder is likely descheduled. */
-	if (spins > 128)
-		sched_yield();
-#if defined(__x86_64__) || defined(__i386__)
-	else
-		__builtin_ia32_pause();
-#endif
-}
-
-void spin_lock_init(struct spinlock *lock)
-{
-	atomic_init(&lock->locked, false);
-	atomic_init(&lock->holder, 0);
-}
-
-void spin_lock(struct spinlock *lock)
-{
-	unsigned int spins = 0;
-
-	for (;;) {
-		if (!atomic_exchange_explicit(&lock->locked, true,
-					      memory_order_acquire))
-			break;
-		while (atomic_load_explicit(&lock->locked, memory_order_relaxed))
-			platform_cpu_relax(++spins);
-	}
-	atomic_store_explicit(&lock->holder, platform_thread_token(),
-			      memory_order_relaxed);
-}
-
-bool spin_trylock(struct spinlock *lock)
-{
-	if (atomic_exchange_explicit(&lock->locked, true, memory_order_acquire))
-		return false;
-	atomic_store_explicit(&lock->holder, platform_thread_token(),
-			      memory_order_relaxed);
-	return true;
-}
-
-void spin_unlock(struct spinlock *lock)
-{
-	atomic_store_explicit(&lock->holder, 0, memory_order_relaxed);
-	atomic_store_explicit(&lock->locked, false, memory_order_release);
-}
-
-bool spin_is_held(const struct spinlock *lock)
-{
-	return atomic_load_explicit(&lock->holder, memory_order_relaxed) ==
-	       platform_thread_token();
 }
 
 uint64_t platform_now_ns(void)

@@ -1,0 +1,625 @@
+/*
+ * spinlock.c - the spinlocks of mm/, four algorithms side by side.
+ *
+ * A guest's vCPU threads outnumber the host's cores as a rule (hosts
+ * overcommit vCPUs), so the holder of a lock, or the waiter whose turn it
+ * is, may be descheduled at any moment.  A lock that only spins then burns
+ * the waiters' time slices while the one thread that could make progress
+ * waits for a core (lock-holder preemption), and a FIFO lock makes it worse:
+ * the lock is handed to a waiter that is not running (lock-waiter
+ * preemption).  Linux's answer in a guest is the paravirtual queued spinlock,
+ * and SPIN_LOCK_PVQ below is that design on a futex:
+ *
+ *   - a thread that finds the lock free and no queue head spinning takes it
+ *     (the unfair trylock), so nobody waits for a descheduled queue head;
+ *   - otherwise it queues (MCS: each waiter spins on its own cache line) and
+ *     after a bounded spin parks on its queue node (pv_wait); its
+ *     predecessor, passing it the head of the queue, wakes it only if it
+ *     parked (pv_kick);
+ *   - the head spins on the lock word with PENDING set, which keeps
+ *     stealers out while it is running; after a bounded spin it marks the
+ *     lock SLOW and parks on the lock word, and the unlocker wakes it only
+ *     when it finds SLOW set: an uncontended unlock is one atomic and no
+ *     system call;
+ *   - while a parked head waits, at most PVQ_MAX_STEALS threads may take
+ *     the lock ahead of it; after that only the head may, so no waiter
+ *     starves: each gets the lock within PVQ_MAX_STEALS + 1 hand-offs of
+ *     becoming the head, and the queue behind it is FIFO.
+ *
+ * The other three (test-and-test-and-set, ticket, MCS) are kept for
+ * `guestmm bench scale`, which measures them against it; all spin through
+ * the same relax (a pause, then sched_yield() after a while), so the
+ * difference measured is the algorithm.  spin_lock_set_kind() chooses one
+ * for the whole process.
+ *
+ * Lock words, by kind:
+ *   TAS     @val 0 free, 1 held
+ *   TICKET  @val (next ticket << 16) | ticket served
+ *   MCS     @tail the last waiter; its node's @word turns 2 when it owns
+ *           the lock; @owner the holder's node
+ *   PVQ     @val the bits below; @tail the last queued waiter
+ */
+#define _GNU_SOURCE
+#include "platform/platform.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+const char *const spin_lock_kind_names[NR_SPIN_LOCK_KINDS] = {
+	[SPIN_LOCK_TAS] = "tas",
+	[SPIN_LOCK_TICKET] = "ticket",
+	[SPIN_LOCK_MCS] = "mcs",
+	[SPIN_LOCK_PVQ] = "pvq",
+};
+
+/* Written while no lock is in use, read by every lock operation. */
+static enum spin_lock_kind lock_kind = SPIN_LOCK_PVQ;
+static atomic_bool lock_timing;
+
+/*
+ * A queued waiter.  @word: 0 waiting and running, 1 parked on @word, 2 your
+ * turn (PVQ: you are the queue head; MCS: you own the lock).  One word, so
+ * that the predecessor's hand-over is a single exchange: after it the node
+ * may be reused at once, and no later write of the predecessor's can reach
+ * it.  A cache line each, so that waiters spin apart.
+ */
+struct spin_qnode {
+	_Atomic(struct spin_qnode *) next;
+	atomic_uint word;
+} __attribute__((aligned(64)));
+
+enum { QNODE_WAITING, QNODE_PARKED, QNODE_GO };
+
+/*
+ * Nodes a thread can have in use at once: the deepest nesting in mm/ is
+ * pass_lock -> per-CPU lock -> zone lock, and an MCS holder keeps its node
+ * until it unlocks.
+ */
+#define NR_QNODES 8
+static _Thread_local struct spin_qnode qnodes[NR_QNODES];
+static _Thread_local unsigned int qnodes_used;
+
+/* PVQ lock word. */
+#define Q_LOCKED 0x1u	 /* held */
+#define Q_SLOW 0x2u	 /* held, and the queue head is parked on @val */
+#define Q_PENDING 0x100u /* the queue head is spinning: no stealing */
+#define Q_WAITER 0x200u	 /* the head has parked: steals are counted */
+#define Q_STEAL_SHIFT 16
+#define Q_STEAL_ONE (1u << Q_STEAL_SHIFT)
+#define Q_STEALS(v) ((v) >> Q_STEAL_SHIFT)
+/*
+ * Steals allowed past a parked head.  Each is a running thread served
+ * without waiting for a wake-up; the bound is what makes the lock
+ * starvation-free.
+ */
+#define PVQ_MAX_STEALS 8u
+/*
+ * Spins before parking.  A zone-lock hold is a few microseconds and a
+ * futex sleep and wake-up some tens: spinning ~ a hold pays when the holder
+ * runs, and parking soon after frees the core when it does not.
+ */
+#define PVQ_HEAD_SPINS 512
+#define PVQ_NODE_SPINS 256
+/* Spins of a newcomer trying to steal before it queues. */
+#define PVQ_STEAL_SPINS 32
+
+void spin_lock_set_kind(enum spin_lock_kind kind)
+{
+	if (kind < NR_SPIN_LOCK_KINDS)
+		lock_kind = kind;
+}
+
+enum spin_lock_kind spin_lock_get_kind(void)
+{
+	return lock_kind;
+}
+
+int spin_lock_kind_parse(const char *name, enum spin_lock_kind *kind)
+{
+	for (unsigned int k = 0; k < NR_SPIN_LOCK_KINDS; k++) {
+		if (!strcmp(name, spin_lock_kind_names[k])) {
+			*kind = (enum spin_lock_kind)k;
+			return 0;
+		}
+	}
+	return -GMM_EINVAL;
+}
+
+void lock_stat_set_timing(bool on)
+{
+	atomic_store(&lock_timing, on);
+}
+
+bool lock_stat_timing(void)
+{
+	return atomic_load_explicit(&lock_timing, memory_order_relaxed);
+}
+
+static inline void cpu_pause(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
+/* Past a few hundred spins the thread we wait for is likely descheduled. */
+void platform_cpu_relax(unsigned int spins)
+{
+	if (spins > 128)
+		sched_yield();
+	else
+		cpu_pause();
+}
+
+void platform_park(atomic_uint *addr, unsigned int expected)
+{
+	/* EAGAIN (the word changed), EINTR and spurious returns: callers loop. */
+	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+void platform_wake(atomic_uint *addr, unsigned int n)
+{
+	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+static struct spin_qnode *qnode_get(void)
+{
+	for (unsigned int i = 0; i < NR_QNODES; i++) {
+		if (!(qnodes_used & (1u << i))) {
+			qnodes_used |= 1u << i;
+			atomic_store_explicit(&qnodes[i].next, NULL,
+					      memory_order_relaxed);
+			atomic_store_explicit(&qnodes[i].word, QNODE_WAITING,
+					      memory_order_relaxed);
+			return &qnodes[i];
+		}
+	}
+	fprintf(stderr, "guestmm: BUG: spinlocks nested deeper than %d\n",
+		NR_QNODES);
+	abort();
+}
+
+static void qnode_put(struct spin_qnode *node)
+{
+	qnodes_used &= ~(1u << (node - qnodes));
+}
+
+/* ---- statistics: written by the holder only ---- */
+
+static inline void stat_add(atomic_uint_fast64_t *c, uint64_t d)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d,
+			      memory_order_relaxed);
+}
+
+static inline void stat_max(atomic_uint_fast64_t *c, uint64_t v)
+{
+	if (v > atomic_load_explicit(c, memory_order_relaxed))
+		atomic_store_explicit(c, v, memory_order_relaxed);
+}
+
+/* The lock is ours: account for it.  @wait_start is 0 when uncontended. */
+static inline void lock_acquired(struct spinlock *lock, bool contended,
+				 uint64_t wait_start)
+{
+	struct lock_stat *st = &lock->stat;
+
+	atomic_store_explicit(&lock->holder, platform_thread_token(),
+			      memory_order_relaxed);
+	stat_add(&st->acquisitions, 1);
+	if (contended)
+		stat_add(&st->contentions, 1);
+	if (atomic_load_explicit(&lock_timing, memory_order_relaxed)) {
+		uint64_t now = platform_now_ns();
+
+		if (wait_start) {
+			stat_add(&st->wait_ns, now - wait_start);
+			stat_max(&st->wait_max_ns, now - wait_start);
+		}
+		st->hold_start = now;
+	} else {
+		st->hold_start = 0;
+	}
+}
+
+static inline void lock_releasing(struct spinlock *lock)
+{
+	struct lock_stat *st = &lock->stat;
+
+	if (st->hold_start) {
+		uint64_t held = platform_now_ns() - st->hold_start;
+
+		stat_add(&st->hold_ns, held);
+		stat_max(&st->hold_max_ns, held);
+		stat_add(&st->timed, 1);
+	}
+	atomic_store_explicit(&lock->holder, 0, memory_order_relaxed);
+}
+
+static inline uint64_t wait_clock(void)
+{
+	return atomic_load_explicit(&lock_timing, memory_order_relaxed)
+		       ? platform_now_ns()
+		       : 0;
+}
+
+/* ---- test-and-test-and-set ---- */
+
+static bool tas_trylock(struct spinlock *lock)
+{
+	return !atomic_exchange_explicit(&lock->val, 1, memory_order_acquire);
+}
+
+static void tas_lock(struct spinlock *lock)
+{
+	unsigned int spins = 0;
+	uint64_t t0;
+
+	if (tas_trylock(lock)) {
+		lock_acquired(lock, false, 0);
+		return;
+	}
+	t0 = wait_clock();
+	do {
+		while (atomic_load_explicit(&lock->val, memory_order_relaxed))
+			platform_cpu_relax(++spins);
+	} while (!tas_trylock(lock));
+	lock_acquired(lock, true, t0);
+}
+
+static void tas_unlock(struct spinlock *lock)
+{
+	atomic_store_explicit(&lock->val, 0, memory_order_release);
+}
+
+/* ---- ticket ---- */
+
+static bool ticket_trylock(struct spinlock *lock)
+{
+	unsigned int v = atomic_load_explicit(&lock->val, memory_order_relaxed);
+
+	return (v >> 16) == (v & 0xffff) &&
+	       atomic_compare_exchange_strong_explicit(
+		       &lock->val, &v, v + (1u << 16), memory_order_acquire,
+		       memory_order_relaxed);
+}
+
+static void ticket_lock(struct spinlock *lock)
+{
+	unsigned int v = atomic_fetch_add_explicit(&lock->val, 1u << 16,
+						   memory_order_acquire);
+	unsigned int ticket = v >> 16, spins = 0;
+	uint64_t t0;
+
+	if ((v & 0xffff) == ticket) {
+		lock_acquired(lock, false, 0);
+		return;
+	}
+	t0 = wait_clock();
+	while ((atomic_load_explicit(&lock->val, memory_order_acquire) & 0xffff) !=
+	       ticket)
+		platform_cpu_relax(++spins);
+	lock_acquired(lock, true, t0);
+}
+
+static void ticket_unlock(struct spinlock *lock)
+{
+	unsigned int v = atomic_load_explicit(&lock->val, memory_order_relaxed);
+
+	/* Arrivals add to the upper half meanwhile: the served half wraps alone. */
+	while (!atomic_compare_exchange_weak_explicit(
+		&lock->val, &v, (v & 0xffff0000u) | ((v + 1) & 0xffff),
+		memory_order_release, memory_order_relaxed))
+		;
+}
+
+/* ---- MCS ---- */
+
+static bool mcs_trylock(struct spinlock *lock)
+{
+	struct spin_qnode *node = qnode_get(), *none = NULL;
+
+	if (!atomic_compare_exchange_strong_explicit(&lock->tail, &none, node,
+						     memory_order_acquire,
+						     memory_order_relaxed)) {
+		qnode_put(node);
+		return false;
+	}
+	lock->owner = node;
+	return true;
+}
+
+static void mcs_lock(struct spinlock *lock)
+{
+	struct spin_qnode *node = qnode_get(), *prev;
+	unsigned int spins = 0;
+	uint64_t t0;
+
+	prev = atomic_exchange_explicit(&lock->tail, node, memory_order_acq_rel);
+	if (!prev) {
+		lock->owner = node;
+		lock_acquired(lock, false, 0);
+		return;
+	}
+	t0 = wait_clock();
+	atomic_store_explicit(&prev->next, node, memory_order_release);
+	while (atomic_load_explicit(&node->word, memory_order_acquire) != QNODE_GO)
+		platform_cpu_relax(++spins);
+	lock->owner = node;
+	lock_acquired(lock, true, t0);
+}
+
+static void mcs_unlock(struct spinlock *lock)
+{
+	struct spin_qnode *node = lock->owner, *next, *self = node;
+	unsigned int spins = 0;
+
+	next = atomic_load_explicit(&node->next, memory_order_acquire);
+	if (!next) {
+		if (atomic_compare_exchange_strong_explicit(
+			    &lock->tail, &self, NULL, memory_order_release,
+			    memory_order_relaxed)) {
+			qnode_put(node);
+			return;
+		}
+		/* A waiter swapped itself in: wait for it to link up. */
+		while (!(next = atomic_load_explicit(&node->next,
+						     memory_order_acquire)))
+			platform_cpu_relax(++spins);
+	}
+	atomic_store_explicit(&next->word, QNODE_GO, memory_order_release);
+	qnode_put(node);
+}
+
+/* ---- paravirtual queued (PVQ) ---- */
+
+/* The unfair trylock: free, no head spinning, steals left. */
+static bool pvq_steal(struct spinlock *lock)
+{
+	unsigned int v = atomic_load_explicit(&lock->val, memory_order_relaxed);
+
+	for (;;) {
+		unsigned int nv;
+
+		if (v & (Q_LOCKED | Q_PENDING))
+			return false;
+		nv = v | Q_LOCKED;
+		if (v & Q_WAITER) {
+			if (Q_STEALS(v) >= PVQ_MAX_STEALS)
+				return false;
+			nv += Q_STEAL_ONE;
+		}
+		if (atomic_compare_exchange_weak_explicit(&lock->val, &v, nv,
+							  memory_order_acquire,
+							  memory_order_relaxed))
+			return true;
+	}
+}
+
+/*
+ * The queue head: spin with PENDING set until the lock is free, then take
+ * it and clear everything the head owned (PENDING, WAITER, the steal count);
+ * after PVQ_HEAD_SPINS, park on the lock word with SLOW set.
+ */
+static void pvq_head_acquire(struct spinlock *lock)
+{
+	for (;;) {
+		unsigned int v = atomic_load_explicit(&lock->val,
+						      memory_order_relaxed);
+
+		for (unsigned int i = 0; i < PVQ_HEAD_SPINS; i++) {
+			if (!(v & Q_LOCKED)) {
+				if (atomic_compare_exchange_weak_explicit(
+					    &lock->val, &v, Q_LOCKED,
+					    memory_order_acquire,
+					    memory_order_relaxed))
+					return;
+				continue;
+			}
+			if (!(v & Q_PENDING) &&
+			    !atomic_compare_exchange_weak_explicit(
+				    &lock->val, &v, v | Q_PENDING,
+				    memory_order_relaxed, memory_order_relaxed))
+				continue;
+			cpu_pause();
+			v = atomic_load_explicit(&lock->val, memory_order_relaxed);
+		}
+		/* Park only on a held lock: its unlock will see SLOW. */
+		v = atomic_load_explicit(&lock->val, memory_order_relaxed);
+		if (!(v & Q_LOCKED))
+			continue;
+		unsigned int parked = (v & ~Q_PENDING) | Q_SLOW | Q_WAITER;
+
+		if (atomic_compare_exchange_strong_explicit(
+			    &lock->val, &v, parked, memory_order_relaxed,
+			    memory_order_relaxed))
+			platform_park(&lock->val, parked);
+	}
+}
+
+static void pvq_wait_node(struct spin_qnode *node)
+{
+	for (;;) {
+		unsigned int w = QNODE_WAITING;
+
+		for (unsigned int i = 0; i < PVQ_NODE_SPINS; i++) {
+			if (atomic_load_explicit(&node->word,
+						 memory_order_acquire) == QNODE_GO)
+				return;
+			cpu_pause();
+		}
+		/* A parked waiter is woken by the exchange that sets GO. */
+		if (atomic_compare_exchange_strong(&node->word, &w, QNODE_PARKED) ||
+		    w == QNODE_PARKED)
+			platform_park(&node->word, QNODE_PARKED);
+		else if (w == QNODE_GO)
+			return;
+	}
+}
+
+static void pvq_lock(struct spinlock *lock)
+{
+	struct spin_qnode *node, *prev, *next, *self;
+	unsigned int spins = 0;
+	uint64_t t0;
+
+	if (pvq_steal(lock)) {
+		lock_acquired(lock, false, 0);
+		return;
+	}
+	t0 = wait_clock();
+	for (unsigned int i = 0; i < PVQ_STEAL_SPINS; i++) {
+		cpu_pause();
+		if (pvq_steal(lock)) {
+			lock_acquired(lock, true, t0);
+			return;
+		}
+	}
+	node = qnode_get();
+	prev = atomic_exchange_explicit(&lock->tail, node, memory_order_acq_rel);
+	if (prev) {
+		atomic_store_explicit(&prev->next, node, memory_order_release);
+		pvq_wait_node(node);
+	}
+	pvq_head_acquire(lock);
+	/* Pass the head of the queue on, now that the lock is ours. */
+	self = node;
+	next = atomic_load_explicit(&node->next, memory_order_acquire);
+	if (!next && !atomic_compare_exchange_strong_explicit(
+			     &lock->tail, &self, NULL, memory_order_acq_rel,
+			     memory_order_relaxed)) {
+		while (!(next = atomic_load_explicit(&node->next,
+						     memory_order_acquire)))
+			platform_cpu_relax(++spins);
+	}
+	if (next && atomic_exchange(&next->word, QNODE_GO) == QNODE_PARKED)
+		platform_wake(&next->word, 1);
+	qnode_put(node);
+	lock_acquired(lock, true, t0);
+}
+
+static void pvq_unlock(struct spinlock *lock)
+{
+	unsigned int v = atomic_fetch_and_explicit(&lock->val,
+						   ~(Q_LOCKED | Q_SLOW),
+						   memory_order_release);
+
+	if (v & Q_SLOW)
+		platform_wake(&lock->val, 1);
+}
+
+/* ---- the interface ---- */
+
+void spin_lock_init(struct spinlock *lock)
+{
+	atomic_init(&lock->val, 0);
+	atomic_init(&lock->tail, NULL);
+	atomic_init(&lock->holder, 0);
+	lock->owner = NULL;
+	memset(&lock->stat, 0, sizeof(lock->stat));
+}
+
+void spin_lock(struct spinlock *lock)
+{
+	switch (lock_kind) {
+	case SPIN_LOCK_TAS:
+		tas_lock(lock);
+		break;
+	case SPIN_LOCK_TICKET:
+		ticket_lock(lock);
+		break;
+	case SPIN_LOCK_MCS:
+		mcs_lock(lock);
+		break;
+	default:
+		pvq_lock(lock);
+		break;
+	}
+}
+
+bool spin_trylock(struct spinlock *lock)
+{
+	bool ok;
+
+	switch (lock_kind) {
+	case SPIN_LOCK_TAS:
+		ok = tas_trylock(lock);
+		break;
+	case SPIN_LOCK_TICKET:
+		ok = ticket_trylock(lock);
+		break;
+	case SPIN_LOCK_MCS:
+		ok = mcs_trylock(lock);
+		break;
+	default:
+		ok = pvq_steal(lock);
+		break;
+	}
+	if (ok)
+		lock_acquired(lock, false, 0);
+	return ok;
+}
+
+void spin_unlock(struct spinlock *lock)
+{
+	lock_releasing(lock);
+	switch (lock_kind) {
+	case SPIN_LOCK_TAS:
+		tas_unlock(lock);
+		break;
+	case SPIN_LOCK_TICKET:
+		ticket_unlock(lock);
+		break;
+	case SPIN_LOCK_MCS:
+		mcs_unlock(lock);
+		break;
+	default:
+		pvq_unlock(lock);
+		break;
+	}
+}
+
+bool spin_is_held(const struct spinlock *lock)
+{
+	return atomic_load_explicit(&lock->holder, memory_order_relaxed) ==
+	       platform_thread_token();
+}
+
+void spin_lock_stats_add(const struct spinlock *lock, struct lock_stats *sum)
+{
+	const struct lock_stat *st = &lock->stat;
+	uint64_t v;
+
+	sum->acquisitions += atomic_load_explicit(&st->acquisitions, memory_order_relaxed);
+	sum->contentions += atomic_load_explicit(&st->contentions, memory_order_relaxed);
+	sum->wait_ns += atomic_load_explicit(&st->wait_ns, memory_order_relaxed);
+	sum->hold_ns += atomic_load_explicit(&st->hold_ns, memory_order_relaxed);
+	sum->timed += atomic_load_explicit(&st->timed, memory_order_relaxed);
+	v = atomic_load_explicit(&st->wait_max_ns, memory_order_relaxed);
+	if (v > sum->wait_max_ns)
+		sum->wait_max_ns = v;
+	v = atomic_load_explicit(&st->hold_max_ns, memory_order_relaxed);
+	if (v > sum->hold_max_ns)
+		sum->hold_max_ns = v;
+}
+
+void spin_lock_stats_reset(struct spinlock *lock)
+{
+	struct lock_stat *st = &lock->stat;
+
+	atomic_store_explicit(&st->acquisitions, 0, memory_order_relaxed);
+	atomic_store_explicit(&st->contentions, 0, memory_order_relaxed);
+	atomic_store_explicit(&st->wait_ns, 0, memory_order_relaxed);
+	atomic_store_explicit(&st->wait_max_ns, 0, memory_order_relaxed);
+	atomic_store_explicit(&st->hold_ns, 0, memory_order_relaxed);
+	atomic_store_explicit(&st->hold_max_ns, 0, memory_order_relaxed);
+	atomic_store_explicit(&st->timed, 0, memory_order_relaxed);
+}
