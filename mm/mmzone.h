@@ -90,15 +90,21 @@ struct free_area {
 };
 
 /*
- * Per-CPU lists of order-0 frames.  @lock protects every field; it nests
- * inside nothing and the zone lock nests inside it (mm/README.md).
+ * Per-CPU lists: order-0 frames, and blocks of the pageblock order (what
+ * Linux keeps on its per-CPU lists for THP since 5.13), so that neither
+ * order takes the zone lock on every allocation and free.  @lock protects
+ * every field; it nests inside nothing and the zone lock nests inside it
+ * (mm/README.md).  Memory on these lists is allocated as far as the buddy
+ * lists know: never Reported, never reported.
  */
 struct per_cpu_pages {
 	struct spinlock lock;
-	unsigned int count; /* frames on all three lists */
+	unsigned int count; /* order-0 frames on @head's lists */
 	unsigned int high;  /* flush a batch back to the zone above this */
 	unsigned int batch; /* frames moved per refill or flush */
+	unsigned int nr_pageblocks; /* blocks on @pageblock_head's lists */
 	uint32_t head[MIGRATE_PCPTYPES];
+	uint32_t pageblock_head[MIGRATE_PCPTYPES];
 } __attribute__((aligned(64)));
 
 enum zone_flags {
@@ -109,20 +115,29 @@ enum zone_flags {
 struct pglist_data;
 
 /*
+ * Three groups of fields, each on cache lines of its own, because vCPUs on
+ * different cores meet here on every allocation:
+ *   - read-mostly (identity, size, watermarks), read on every allocation
+ *     and free and written only at boot;
+ *   - @lock and what it protects, written by whoever holds the lock;
+ *   - @reported_blocks, written by the reporting worker under @lock.
+ * The per-CPU lists follow, a line or two each.
+ *
  * @lock protects @free_area, @free_pages, @reported_blocks and the list state
  * of every free block in the zone.  @flags is atomic: the free path tests it
  * under the zone lock, the reporting worker sets and clears it.
  */
 struct zone {
-	struct spinlock lock;
 	const char *name;
 	struct pglist_data *zone_pgdat;
 	uint32_t zone_start_pfn;
 	uint32_t spanned_pages;
 	uint64_t managed_pages; /* frames handed to the buddy allocator */
-	atomic_uint_fast64_t free_pages; /* written under @lock, read racily */
 	uint64_t watermark[NR_WMARK];
 	atomic_ulong flags;
+
+	struct spinlock lock __attribute__((aligned(64)));
+	atomic_uint_fast64_t free_pages; /* written under @lock, read racily */
 	struct free_area free_area[MAX_ORDER];
 	/*
 	 * Reported blocks per order, kept apart from free_area so that the

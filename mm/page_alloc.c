@@ -44,8 +44,15 @@ static const enum migratetype fallbacks[MIGRATE_PCPTYPES][2] = {
  * Per-CPU list sizes, Linux's defaults: a batch amortises one zone-lock round
  * trip over 63 frames; high at 6 batches keeps ~1.5 MiB per CPU warm.
  */
-#define PCP_BATCH 63
+#define PCP_BATCH 255
 #define PCP_HIGH (6 * PCP_BATCH)
+#define PCP_BATCH_MAX 256 /* the most one refill or flush moves */
+/*
+ * Pageblock-order blocks a CPU keeps: enough that a loop allocating and
+ * freeing one never takes the zone lock, few enough (2 x 2 MiB per CPU and
+ * zone) that little free memory hides from reporting.
+ */
+#define PCP_PAGEBLOCK_HIGH 2
 
 /* ---- free lists (zone lock held) ---- */
 
@@ -347,46 +354,114 @@ static struct per_cpu_pages *this_cpu_pcp(struct zone *zone)
 	return &zone->pcp[platform_cpu_id() % zone->zone_pgdat->nr_cpus];
 }
 
-static void pcp_push(struct pglist_data *pgdat, struct per_cpu_pages *pcp,
-		     uint32_t pfn, enum migratetype mt)
+static void pcp_push(struct pglist_data *pgdat, uint32_t *head, uint32_t pfn,
+		     unsigned int order, enum migratetype mt)
 {
 	struct page *page = pfn_to_page(pgdat, pfn);
 
 	page_flags_set(page, PG_pcp);
-	page->order = 0;
+	page->order = (uint8_t)order;
 	page->migratetype = (uint8_t)mt;
-	page->next = pcp->head[mt];
-	pcp->head[mt] = pfn;
-	pcp->count++;
+	page->next = *head;
+	*head = pfn;
 }
 
-static uint32_t pcp_pop(struct pglist_data *pgdat, struct per_cpu_pages *pcp,
-			enum migratetype mt)
+static uint32_t pcp_pop(struct pglist_data *pgdat, uint32_t *head)
 {
-	uint32_t pfn = pcp->head[mt];
+	uint32_t pfn = *head;
 	struct page *page;
 
 	if (pfn == PFN_NONE)
 		return PFN_NONE;
 	page = pfn_to_page(pgdat, pfn);
-	pcp->head[mt] = page->next;
+	*head = page->next;
 	page->next = PFN_NONE;
 	page_flags_set(page, 0);
-	pcp->count--;
 	return pfn;
 }
 
-/* Give up to @count frames back to the zone, taking the types in turn. */
+/* A free block in the making: a run of frames owned by one per-CPU list. */
+struct pcp_block {
+	uint32_t pfn;
+	unsigned int order;
+};
+
+/*
+ * Sort @n frame numbers ascending.  Frames leave a per-CPU list in about
+ * the reverse of the order they were freed in, so the input is mostly
+ * sorted one way or the other: insertion sort after a reversal is linear
+ * then.
+ */
+static void pfn_sort(uint32_t *v, unsigned int n)
+{
+	if (n > 1 && v[0] > v[n - 1]) {
+		for (unsigned int i = 0, j = n - 1; i < j; i++, j--) {
+			uint32_t t = v[i];
+
+			v[i] = v[j];
+			v[j] = t;
+		}
+	}
+	for (unsigned int i = 1; i < n; i++) {
+		uint32_t x = v[i];
+		unsigned int j = i;
+
+		for (; j && v[j - 1] > x; j--)
+			v[j] = v[j - 1];
+		v[j] = x;
+	}
+}
+
+/*
+ * Merge the frames @pfn[0..n) (sorted, distinct) among themselves into
+ * aligned blocks, as the buddy allocator would, but without touching the
+ * zone: they are the per-CPU list's, no other thread can see them.  Done
+ * before the zone lock is taken, it leaves the lock holder a few blocks to
+ * put back instead of a batch of frames, each merge a cache miss.
+ * Return: the number of blocks in @out.
+ */
+static unsigned int pcp_premerge(const uint32_t *pfn, unsigned int n,
+				 struct pcp_block *out)
+{
+	unsigned int nr = 0;
+
+	for (unsigned int i = 0; i < n; i++) {
+		out[nr++] = (struct pcp_block){ pfn[i], 0 };
+		/* Like a binary counter's carries: the top two combine while
+		 * they are buddies of one order. */
+		while (nr >= 2) {
+			struct pcp_block *lo = &out[nr - 2], *hi = &out[nr - 1];
+
+			if (lo->order != hi->order || lo->order + 1 >= PAGEBLOCK_ORDER ||
+			    (lo->pfn & ((2u << lo->order) - 1)) ||
+			    hi->pfn != lo->pfn + (1u << lo->order))
+				break;
+			lo->order++;
+			nr--;
+		}
+	}
+	return nr;
+}
+
+/*
+ * Give up to @count order-0 frames back to the zone, taking the types in
+ * turn.  The frames are collected and merged among themselves first, under
+ * the per-CPU lock only; the zone lock is held just to put the blocks on the
+ * free lists.
+ */
 static void free_pcppages_bulk(struct zone *zone, struct per_cpu_pages *pcp,
 			       unsigned int count)
 {
 	struct pglist_data *pgdat = zone->zone_pgdat;
-	unsigned int mt = 0, empty = 0;
+	uint32_t pfns[PCP_BATCH_MAX];
+	struct pcp_block blocks[PCP_BATCH_MAX];
+	unsigned int mt = 0, empty = 0, n = 0, nr;
 
 	MM_ASSERT_HELD(&pcp->lock);
-	spin_lock(&zone->lock);
-	while (count && pcp->count && empty < MIGRATE_PCPTYPES) {
-		uint32_t pfn = pcp_pop(pgdat, pcp, (enum migratetype)mt);
+	if (count > PCP_BATCH_MAX)
+		count = PCP_BATCH_MAX;
+	while (n < count && pcp->count && empty < MIGRATE_PCPTYPES) {
+		uint32_t pfn = pcp_pop(pgdat, &pcp->head[mt]);
 
 		mt = (mt + 1) % MIGRATE_PCPTYPES;
 		if (pfn == PFN_NONE) {
@@ -394,10 +469,95 @@ static void free_pcppages_bulk(struct zone *zone, struct per_cpu_pages *pcp,
 			continue;
 		}
 		empty = 0;
-		zone_free_block_locked(zone, pfn, 0, false, true);
-		count--;
+		pcp->count--;
+		pfns[n++] = pfn;
+	}
+	if (!n)
+		return;
+	pfn_sort(pfns, n);
+	nr = pcp_premerge(pfns, n, blocks);
+	spin_lock(&zone->lock);
+	for (unsigned int i = 0; i < nr; i++)
+		zone_free_block_locked(zone, blocks[i].pfn, blocks[i].order,
+				       false, true);
+	spin_unlock(&zone->lock);
+}
+
+/* Give every pageblock-order block on @pcp's lists back to the zone. */
+static void free_pcp_pageblocks(struct zone *zone, struct per_cpu_pages *pcp,
+				unsigned int keep)
+{
+	struct pglist_data *pgdat = zone->zone_pgdat;
+	uint32_t pfns[PCP_PAGEBLOCK_HIGH + 1];
+	unsigned int n = 0;
+
+	MM_ASSERT_HELD(&pcp->lock);
+	for (unsigned int mt = 0; mt < MIGRATE_PCPTYPES; mt++) {
+		uint32_t pfn;
+
+		while (pcp->nr_pageblocks > keep &&
+		       (pfn = pcp_pop(pgdat, &pcp->pageblock_head[mt])) != PFN_NONE) {
+			pcp->nr_pageblocks--;
+			pfns[n++] = pfn;
+		}
+	}
+	if (!n)
+		return;
+	spin_lock(&zone->lock);
+	for (unsigned int i = 0; i < n; i++)
+		zone_free_block_locked(zone, pfns[i], PAGEBLOCK_ORDER, false, true);
+	spin_unlock(&zone->lock);
+}
+
+/*
+ * Take blocks for @count order-0 frames of @mt from the zone: the smallest
+ * free blocks first, as order-0 allocations one by one would, but each taken
+ * whole (up to the largest that still fits), so that the zone lock is held
+ * for a few list moves per batch rather than one per frame.  The blocks are
+ * split into frames after the lock is dropped: they are ours by then.
+ * Return: the frames added to @pcp's @mt list.
+ */
+static unsigned int rmqueue_bulk(struct zone *zone, struct per_cpu_pages *pcp,
+				 enum migratetype mt, unsigned int count)
+{
+	struct pglist_data *pgdat = zone->zone_pgdat;
+	struct pcp_block blocks[PCP_BATCH_MAX];
+	unsigned int nr = 0, got = 0;
+
+	MM_ASSERT_HELD(&pcp->lock);
+	if (count > PCP_BATCH_MAX)
+		count = PCP_BATCH_MAX;
+	spin_lock(&zone->lock);
+	while (got < count) {
+		unsigned int fit = 31 - (unsigned int)__builtin_clz(count - got);
+		uint32_t pfn = PFN_NONE;
+		unsigned int o;
+
+		for (o = 0; o <= fit; o++) {
+			pfn = zone->free_area[o].free_list[mt].head;
+			if (pfn != PFN_NONE) {
+				zone_del_free_block_locked(zone, pfn, o);
+				break;
+			}
+		}
+		/* None that small of our type: split a larger one, or fall back. */
+		if (pfn == PFN_NONE) {
+			for (o = fit + 1; pfn == PFN_NONE && o-- > 0;)
+				pfn = rmqueue_locked(zone, o, mt);
+		}
+		if (pfn == PFN_NONE)
+			break;
+		blocks[nr++] = (struct pcp_block){ pfn, o };
+		got += 1u << o;
 	}
 	spin_unlock(&zone->lock);
+	/* Highest frames pushed first, so the list hands them out ascending. */
+	while (nr--) {
+		for (uint32_t f = 1u << blocks[nr].order; f-- > 0;)
+			pcp_push(pgdat, &pcp->head[mt], blocks[nr].pfn + f, 0, mt);
+	}
+	pcp->count += got;
+	return got;
 }
 
 static uint32_t rmqueue_pcplist(struct zone *zone, enum migratetype mt)
@@ -407,18 +567,25 @@ static uint32_t rmqueue_pcplist(struct zone *zone, enum migratetype mt)
 	uint32_t pfn;
 
 	spin_lock(&pcp->lock);
-	if (pcp->head[mt] == PFN_NONE) {
-		spin_lock(&zone->lock);
-		for (unsigned int i = 0; i < pcp->batch; i++) {
-			uint32_t p = rmqueue_locked(zone, 0, mt);
+	if (pcp->head[mt] == PFN_NONE)
+		rmqueue_bulk(zone, pcp, mt, pcp->batch);
+	pfn = pcp_pop(pgdat, &pcp->head[mt]);
+	if (pfn != PFN_NONE)
+		pcp->count--;
+	spin_unlock(&pcp->lock);
+	return pfn;
+}
 
-			if (p == PFN_NONE)
-				break;
-			pcp_push(pgdat, pcp, p, mt);
-		}
-		spin_unlock(&zone->lock);
-	}
-	pfn = pcp_pop(pgdat, pcp, mt);
+/* A pageblock-order block from this CPU's list, or PFN_NONE. */
+static uint32_t rmqueue_pcp_pageblock(struct zone *zone, enum migratetype mt)
+{
+	struct per_cpu_pages *pcp = this_cpu_pcp(zone);
+	uint32_t pfn;
+
+	spin_lock(&pcp->lock);
+	pfn = pcp_pop(zone->zone_pgdat, &pcp->pageblock_head[mt]);
+	if (pfn != PFN_NONE)
+		pcp->nr_pageblocks--;
 	spin_unlock(&pcp->lock);
 	return pfn;
 }
@@ -432,7 +599,9 @@ void drain_all_pages(struct pglist_data *pgdat)
 			struct per_cpu_pages *pcp = &zone->pcp[c];
 
 			spin_lock(&pcp->lock);
-			free_pcppages_bulk(zone, pcp, pcp->count);
+			while (pcp->count)
+				free_pcppages_bulk(zone, pcp, PCP_BATCH_MAX);
+			free_pcp_pageblocks(zone, pcp, 0);
 			spin_unlock(&pcp->lock);
 		}
 	}
@@ -486,6 +655,9 @@ struct page *alloc_pages(struct pglist_data *pgdat, unsigned int gfp,
 				continue;
 			if (order == 0) {
 				pfn = rmqueue_pcplist(zone, mt);
+			} else if (order == PAGEBLOCK_ORDER &&
+				   (pfn = rmqueue_pcp_pageblock(zone, mt)) != PFN_NONE) {
+				/* from this CPU's list */
 			} else {
 				spin_lock(&zone->lock);
 				pfn = rmqueue_locked(zone, order, mt);
@@ -556,15 +728,21 @@ int free_pages(struct pglist_data *pgdat, struct page *page, unsigned int order)
 				      page->order);
 	/* The CAS made this thread the block's only owner. */
 	zone = page_zone(pgdat, pfn);
-	if (order == 0 &&
+	if ((order == 0 || order == PAGEBLOCK_ORDER) &&
 	    get_pageblock_migratetype(pgdat, pfn) != MIGRATE_ISOLATE) {
 		struct per_cpu_pages *pcp = this_cpu_pcp(zone);
 		enum migratetype mt = get_pageblock_migratetype(pgdat, pfn);
 
 		spin_lock(&pcp->lock);
-		pcp_push(pgdat, pcp, pfn, mt);
-		if (pcp->count >= pcp->high)
-			free_pcppages_bulk(zone, pcp, pcp->batch);
+		if (order == 0) {
+			pcp_push(pgdat, &pcp->head[mt], pfn, 0, mt);
+			if (++pcp->count >= pcp->high)
+				free_pcppages_bulk(zone, pcp, pcp->batch);
+		} else {
+			pcp_push(pgdat, &pcp->pageblock_head[mt], pfn, order, mt);
+			if (++pcp->nr_pageblocks > PCP_PAGEBLOCK_HIGH)
+				free_pcp_pageblocks(zone, pcp, PCP_PAGEBLOCK_HIGH / 2);
+		}
 		spin_unlock(&pcp->lock);
 		return 0;
 	}
@@ -649,12 +827,13 @@ static void zone_init(struct pglist_data *pgdat, struct zone *zone,
 	for (unsigned int c = 0; c < MAX_NR_CPUS; c++) {
 		struct per_cpu_pages *pcp = &zone->pcp[c];
 
-		spin_lock_init(&pcp->lock);
+		spin_lock_init_untimed(&pcp->lock);
 		pcp->count = 0;
+		pcp->nr_pageblocks = 0;
 		pcp->high = PCP_HIGH;
 		pcp->batch = PCP_BATCH;
 		for (unsigned int mt = 0; mt < MIGRATE_PCPTYPES; mt++)
-			pcp->head[mt] = PFN_NONE;
+			pcp->head[mt] = pcp->pageblock_head[mt] = PFN_NONE;
 	}
 }
 
@@ -758,7 +937,8 @@ void zone_get_stats(struct zone *zone, struct zone_stats *st)
 	*st = (struct zone_stats){ 0 };
 	for (unsigned int c = 0; c < pgdat->nr_cpus; c++) {
 		spin_lock(&zone->pcp[c].lock);
-		st->pcp_pages += zone->pcp[c].count;
+		st->pcp_pages += zone->pcp[c].count +
+				 ((uint64_t)zone->pcp[c].nr_pageblocks << PAGEBLOCK_ORDER);
 		spin_unlock(&zone->pcp[c].lock);
 	}
 	spin_lock(&zone->lock);

@@ -250,6 +250,94 @@ static void test_pcp_lists(void **state)
 	test_node_fini(&t);
 }
 
+
+static uint64_t zone_lock_acquisitions(struct zone *zone)
+{
+	struct lock_stats st = { 0 };
+
+	spin_lock_stats_add(&zone->lock, &st);
+	return st.acquisitions;
+}
+
+/* Pageblock-order blocks cycle through this CPU's list, not the zone. */
+static void test_pcp_pageblocks(void **state)
+{
+	struct test_node t;
+	struct zone *normal;
+	struct page *page, *held[4];
+	uint64_t acq;
+
+	test_node_init(&t, 64 * MIB, 2);
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	platform_set_cpu_id(1);
+	page = alloc_pages(t.pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER);
+	assert_non_null(page);
+	assert_int_equal(free_pages(t.pgdat, page, PAGEBLOCK_ORDER), 0);
+	assert_int_equal(normal->pcp[1].nr_pageblocks, 1);
+	assert_int_equal(page->flags, PG_pcp);
+	acq = zone_lock_acquisitions(normal);
+	for (int i = 0; i < 1000; i++) {
+		struct page *p = alloc_pages(t.pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER);
+
+		assert_ptr_equal(p, page);
+		assert_int_equal(p->flags, PG_head);
+		assert_int_equal(free_pages(t.pgdat, p, PAGEBLOCK_ORDER), 0);
+	}
+	assert_int_equal(zone_lock_acquisitions(normal), acq);
+	/* A double free of a block on the list is caught. */
+	assert_int_equal(free_pages(t.pgdat, page, PAGEBLOCK_ORDER), -GMM_EINVAL);
+	/* The list holds at most PCP_PAGEBLOCK_HIGH; the rest goes to the zone. */
+	for (int i = 0; i < 4; i++)
+		assert_non_null(held[i] = alloc_pages(t.pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER));
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(free_pages(t.pgdat, held[i], PAGEBLOCK_ORDER), 0);
+	assert_true(normal->pcp[1].nr_pageblocks >= 1 && normal->pcp[1].nr_pageblocks <= 2);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	drain_all_pages(t.pgdat);
+	assert_int_equal(normal->pcp[1].nr_pageblocks, 0);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	platform_set_cpu_id(0);
+	test_node_fini(&t);
+}
+
+/*
+ * A flush merges the batch's frames among themselves before it takes the
+ * zone lock, and a refill takes whole blocks: one lock round trip each, and
+ * the lists come out as if every frame had been freed one by one.
+ */
+static void test_pcp_batches_merge(void **state)
+{
+	struct test_node t;
+	struct zone *normal;
+	struct per_cpu_pages *pcp;
+	struct page *pages[1024];
+	uint64_t free0, acq;
+	unsigned int n;
+
+	test_node_init(&t, 64 * MIB, 1);
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	pcp = &normal->pcp[0];
+	free0 = pgdat_free_pages(t.pgdat);
+	acq = zone_lock_acquisitions(normal);
+	n = pcp->batch;
+	for (unsigned int i = 0; i < n; i++)
+		assert_non_null(pages[i] = alloc_pages(t.pgdat, GFP_MOVABLE, 0));
+	assert_int_equal(zone_lock_acquisitions(normal), acq + 1);
+	/* One batch of frames, in ascending order from one block. */
+	for (unsigned int i = 1; i < n; i++)
+		assert_int_equal(page_to_pfn(t.pgdat, pages[i]),
+				 page_to_pfn(t.pgdat, pages[i - 1]) + 1);
+	for (unsigned int i = 0; i < n; i++)
+		assert_int_equal(free_pages(t.pgdat, pages[i], 0), 0);
+	drain_all_pages(t.pgdat);
+	assert_int_equal(pgdat_free_pages(t.pgdat), free0);
+	/* Everything merged back: no order-0 block is left on the lists. */
+	for (unsigned int mt = 0; mt < MIGRATE_TYPES; mt++)
+		assert_int_equal(normal->free_area[0].free_list[mt].nr, 0);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	test_node_fini(&t);
+}
+
 static void test_zones(void **state)
 {
 	struct test_node t;
@@ -282,6 +370,8 @@ int main(void)
 		cmocka_unit_test(test_exhaust_and_watermarks),
 		cmocka_unit_test(test_fallback_and_steal),
 		cmocka_unit_test(test_pcp_lists),
+		cmocka_unit_test(test_pcp_pageblocks),
+		cmocka_unit_test(test_pcp_batches_merge),
 		cmocka_unit_test(test_zones),
 	};
 

@@ -280,13 +280,15 @@ static void test_merge_and_alloc_clear_the_mark(void **state)
 	alloc_buddy_pair(t.pgdat, &a, &b, rest, &nrest);
 	pa = page_to_pfn(t.pgdat, a);
 	pb = page_to_pfn(t.pgdat, b);
-	/* a goes back and is reported on its own. */
+	/* a goes back and is reported on its own (past the per-CPU list). */
 	assert_int_equal(free_pages(t.pgdat, a, 9), 0);
+	drain_all_pages(t.pgdat);
 	assert_true(zone_flag_test(normal, ZONE_REPORTING_REQUESTED));
 	assert_int_equal(page_reporting_process(&f->prdev), 0);
 	assert_int_equal(pfn_to_page(t.pgdat, pa)->flags, PG_buddy | PG_reported);
 	/* b merges with it: the order-10 result is unreported. */
 	assert_int_equal(free_pages(t.pgdat, b, 9), 0);
+	drain_all_pages(t.pgdat);
 	struct page *head = pfn_to_page(t.pgdat, pa < pb ? pa : pb);
 	assert_int_equal(head->flags, PG_buddy);
 	assert_int_equal(head->order, 10);
@@ -482,6 +484,7 @@ static void test_gate_tries_smaller_orders(void **state)
 	assert_non_null(x);
 	assert_int_equal(free_pages(t.pgdat, a, 9), 0);
 	assert_int_equal(free_pages(t.pgdat, x, 10), 0);
+	drain_all_pages(t.pgdat);
 	uint64_t r9 = normal->reported_blocks[9], r10 = normal->reported_blocks[10];
 	/* Room above the gate for the order-9 block, not the order-10 one. */
 	normal->watermark[WMARK_LOW] = zone_free_pages(normal) - gate_pages - 700;

@@ -16,15 +16,21 @@
  *     after a bounded spin parks on its queue node (pv_wait); its
  *     predecessor, passing it the head of the queue, wakes it only if it
  *     parked (pv_kick);
- *   - the head spins on the lock word with PENDING set, which keeps
- *     stealers out while it is running; after a bounded spin it marks the
+ *   - the head spins on the lock word; after a bounded spin it marks the
  *     lock SLOW and parks on the lock word, and the unlocker wakes it only
  *     when it finds SLOW set: an uncontended unlock is one atomic and no
  *     system call;
- *   - while a parked head waits, at most PVQ_MAX_STEALS threads may take
- *     the lock ahead of it; after that only the head may, so no waiter
- *     starves: each gets the lock within PVQ_MAX_STEALS + 1 hand-offs of
- *     becoming the head, and the queue behind it is FIFO.
+ *   - while a head waits (spinning or parked), at most PVQ_MAX_STEALS
+ *     threads may take the lock ahead of it; after that only the head may,
+ *     so no waiter starves: each gets the lock within PVQ_MAX_STEALS + 1
+ *     hand-offs of becoming the head, and the queue behind it is FIFO.
+ *
+ * Unlike Linux's pv qspinlock, the head does not reserve the lock with a
+ * PENDING bit while it spins.  A head descheduled while it holds the lock
+ * reserved stalls every running thread until it is scheduled again, and with
+ * 16 vCPU threads on 2 cores that is a CFS period (~24 ms).  The steal count
+ * is the bound instead: a head loses the lock to at most PVQ_MAX_STEALS
+ * running threads, and only then is the lock held back for it.
  *
  * The other three (test-and-test-and-set, ticket, MCS) are kept for
  * `guestmm bench scale`, which measures them against it; all spin through
@@ -43,6 +49,8 @@
 #include "platform/platform.h"
 
 #include <errno.h>
+#include <pthread.h>
+#include <time.h>
 #include <linux/futex.h>
 #include <sched.h>
 #include <stdio.h>
@@ -61,6 +69,9 @@ const char *const spin_lock_kind_names[NR_SPIN_LOCK_KINDS] = {
 /* Written while no lock is in use, read by every lock operation. */
 static enum spin_lock_kind lock_kind = SPIN_LOCK_PVQ;
 static atomic_bool lock_timing;
+/* Nanoseconds per stat_clock() tick, set when timing is first turned on. */
+static double ns_per_tick = 1.0;
+static pthread_once_t calibrate_once = PTHREAD_ONCE_INIT;
 
 /*
  * A queued waiter.  @word: 0 waiting and running, 1 parked on @word, 2 your
@@ -88,17 +99,19 @@ static _Thread_local unsigned int qnodes_used;
 /* PVQ lock word. */
 #define Q_LOCKED 0x1u	 /* held */
 #define Q_SLOW 0x2u	 /* held, and the queue head is parked on @val */
-#define Q_PENDING 0x100u /* the queue head is spinning: no stealing */
-#define Q_WAITER 0x200u	 /* the head has parked: steals are counted */
+#define Q_WAITER 0x200u	 /* a queue head waits: steals are counted */
 #define Q_STEAL_SHIFT 16
 #define Q_STEAL_ONE (1u << Q_STEAL_SHIFT)
 #define Q_STEALS(v) ((v) >> Q_STEAL_SHIFT)
 /*
- * Steals allowed past a parked head.  Each is a running thread served
- * without waiting for a wake-up; the bound is what makes the lock
- * starvation-free.
+ * Steals allowed past a waiting head.  Each is a running thread served
+ * without waiting for the head to be woken and scheduled; the bound is what
+ * makes the lock starvation-free.  Reaching it costs a wake-up latency of
+ * idle lock (the head's turn), so it is set well above the steals a head
+ * sees in the time a wake-up takes: a zone-lock hold is ~1-5 us, a wake-up
+ * to a busy core tens of microseconds to a scheduler period.
  */
-#define PVQ_MAX_STEALS 8u
+#define PVQ_MAX_STEALS 64u
 /*
  * Spins before parking.  A zone-lock hold is a few microseconds and a
  * futex sleep and wake-up some tens: spinning ~ a hold pays when the holder
@@ -131,8 +144,33 @@ int spin_lock_kind_parse(const char *name, enum spin_lock_kind *kind)
 	return -GMM_EINVAL;
 }
 
+static inline uint64_t stat_clock(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	return __builtin_ia32_rdtsc();
+#else
+	return platform_now_ns();
+#endif
+}
+
+static void stat_clock_calibrate(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	struct timespec pause = { 0, 20 * 1000 * 1000 };
+	uint64_t t0 = platform_now_ns(), c0 = stat_clock(), t1, c1;
+
+	nanosleep(&pause, NULL);
+	t1 = platform_now_ns();
+	c1 = stat_clock();
+	if (c1 > c0)
+		ns_per_tick = (double)(t1 - t0) / (double)(c1 - c0);
+#endif
+}
+
 void lock_stat_set_timing(bool on)
 {
+	if (on)
+		pthread_once(&calibrate_once, stat_clock_calibrate);
 	atomic_store(&lock_timing, on);
 }
 
@@ -206,7 +244,7 @@ static inline void stat_max(atomic_uint_fast64_t *c, uint64_t v)
 		atomic_store_explicit(c, v, memory_order_relaxed);
 }
 
-/* The lock is ours: account for it.  @wait_start is 0 when uncontended. */
+/* The lock is ours: account for it.  @wait_start is 0 when not timed. */
 static inline void lock_acquired(struct spinlock *lock, bool contended,
 				 uint64_t wait_start)
 {
@@ -217,12 +255,13 @@ static inline void lock_acquired(struct spinlock *lock, bool contended,
 	stat_add(&st->acquisitions, 1);
 	if (contended)
 		stat_add(&st->contentions, 1);
-	if (atomic_load_explicit(&lock_timing, memory_order_relaxed)) {
-		uint64_t now = platform_now_ns();
+	if (!st->untimed &&
+	    atomic_load_explicit(&lock_timing, memory_order_relaxed)) {
+		uint64_t now = stat_clock();
 
 		if (wait_start) {
-			stat_add(&st->wait_ns, now - wait_start);
-			stat_max(&st->wait_max_ns, now - wait_start);
+			stat_add(&st->wait, now - wait_start);
+			stat_max(&st->wait_max, now - wait_start);
 		}
 		st->hold_start = now;
 	} else {
@@ -235,19 +274,21 @@ static inline void lock_releasing(struct spinlock *lock)
 	struct lock_stat *st = &lock->stat;
 
 	if (st->hold_start) {
-		uint64_t held = platform_now_ns() - st->hold_start;
+		uint64_t held = stat_clock() - st->hold_start;
 
-		stat_add(&st->hold_ns, held);
-		stat_max(&st->hold_max_ns, held);
+		stat_add(&st->hold, held);
+		stat_max(&st->hold_max, held);
 		stat_add(&st->timed, 1);
 	}
 	atomic_store_explicit(&lock->holder, 0, memory_order_relaxed);
 }
 
-static inline uint64_t wait_clock(void)
+static inline uint64_t wait_clock(const struct spinlock *lock)
 {
-	return atomic_load_explicit(&lock_timing, memory_order_relaxed)
-		       ? platform_now_ns()
+	return !lock->stat.untimed &&
+			       atomic_load_explicit(&lock_timing,
+						    memory_order_relaxed)
+		       ? stat_clock()
 		       : 0;
 }
 
@@ -267,7 +308,7 @@ static void tas_lock(struct spinlock *lock)
 		lock_acquired(lock, false, 0);
 		return;
 	}
-	t0 = wait_clock();
+	t0 = wait_clock(lock);
 	do {
 		while (atomic_load_explicit(&lock->val, memory_order_relaxed))
 			platform_cpu_relax(++spins);
@@ -303,7 +344,7 @@ static void ticket_lock(struct spinlock *lock)
 		lock_acquired(lock, false, 0);
 		return;
 	}
-	t0 = wait_clock();
+	t0 = wait_clock(lock);
 	while ((atomic_load_explicit(&lock->val, memory_order_acquire) & 0xffff) !=
 	       ticket)
 		platform_cpu_relax(++spins);
@@ -349,7 +390,7 @@ static void mcs_lock(struct spinlock *lock)
 		lock_acquired(lock, false, 0);
 		return;
 	}
-	t0 = wait_clock();
+	t0 = wait_clock(lock);
 	atomic_store_explicit(&prev->next, node, memory_order_release);
 	while (atomic_load_explicit(&node->word, memory_order_acquire) != QNODE_GO)
 		platform_cpu_relax(++spins);
@@ -381,7 +422,7 @@ static void mcs_unlock(struct spinlock *lock)
 
 /* ---- paravirtual queued (PVQ) ---- */
 
-/* The unfair trylock: free, no head spinning, steals left. */
+/* The unfair trylock: free, and steals left when a head waits. */
 static bool pvq_steal(struct spinlock *lock)
 {
 	unsigned int v = atomic_load_explicit(&lock->val, memory_order_relaxed);
@@ -389,7 +430,7 @@ static bool pvq_steal(struct spinlock *lock)
 	for (;;) {
 		unsigned int nv;
 
-		if (v & (Q_LOCKED | Q_PENDING))
+		if (v & Q_LOCKED)
 			return false;
 		nv = v | Q_LOCKED;
 		if (v & Q_WAITER) {
@@ -405,12 +446,14 @@ static bool pvq_steal(struct spinlock *lock)
 }
 
 /*
- * The queue head: spin with PENDING set until the lock is free, then take
- * it and clear everything the head owned (PENDING, WAITER, the steal count);
- * after PVQ_HEAD_SPINS, park on the lock word with SLOW set.
+ * The queue head: announce itself (WAITER, from which steals are counted),
+ * spin on the lock word until it is free, then take it and clear what the
+ * head owned (WAITER, the steal count); after PVQ_HEAD_SPINS, park on the
+ * lock word with SLOW set, so that the unlock wakes it.
  */
 static void pvq_head_acquire(struct spinlock *lock)
 {
+	atomic_fetch_or_explicit(&lock->val, Q_WAITER, memory_order_relaxed);
 	for (;;) {
 		unsigned int v = atomic_load_explicit(&lock->val,
 						      memory_order_relaxed);
@@ -424,24 +467,16 @@ static void pvq_head_acquire(struct spinlock *lock)
 					return;
 				continue;
 			}
-			if (!(v & Q_PENDING) &&
-			    !atomic_compare_exchange_weak_explicit(
-				    &lock->val, &v, v | Q_PENDING,
-				    memory_order_relaxed, memory_order_relaxed))
-				continue;
 			cpu_pause();
 			v = atomic_load_explicit(&lock->val, memory_order_relaxed);
 		}
 		/* Park only on a held lock: its unlock will see SLOW. */
-		v = atomic_load_explicit(&lock->val, memory_order_relaxed);
 		if (!(v & Q_LOCKED))
 			continue;
-		unsigned int parked = (v & ~Q_PENDING) | Q_SLOW | Q_WAITER;
-
 		if (atomic_compare_exchange_strong_explicit(
-			    &lock->val, &v, parked, memory_order_relaxed,
+			    &lock->val, &v, v | Q_SLOW, memory_order_relaxed,
 			    memory_order_relaxed))
-			platform_park(&lock->val, parked);
+			platform_park(&lock->val, v | Q_SLOW);
 	}
 }
 
@@ -475,7 +510,7 @@ static void pvq_lock(struct spinlock *lock)
 		lock_acquired(lock, false, 0);
 		return;
 	}
-	t0 = wait_clock();
+	t0 = wait_clock(lock);
 	for (unsigned int i = 0; i < PVQ_STEAL_SPINS; i++) {
 		cpu_pause();
 		if (pvq_steal(lock)) {
@@ -525,6 +560,12 @@ void spin_lock_init(struct spinlock *lock)
 	atomic_init(&lock->holder, 0);
 	lock->owner = NULL;
 	memset(&lock->stat, 0, sizeof(lock->stat));
+}
+
+void spin_lock_init_untimed(struct spinlock *lock)
+{
+	spin_lock_init(lock);
+	lock->stat.untimed = true;
 }
 
 void spin_lock(struct spinlock *lock)
@@ -593,6 +634,11 @@ bool spin_is_held(const struct spinlock *lock)
 	       platform_thread_token();
 }
 
+static uint64_t ticks_to_ns(uint64_t ticks)
+{
+	return (uint64_t)((double)ticks * ns_per_tick);
+}
+
 void spin_lock_stats_add(const struct spinlock *lock, struct lock_stats *sum)
 {
 	const struct lock_stat *st = &lock->stat;
@@ -600,13 +646,13 @@ void spin_lock_stats_add(const struct spinlock *lock, struct lock_stats *sum)
 
 	sum->acquisitions += atomic_load_explicit(&st->acquisitions, memory_order_relaxed);
 	sum->contentions += atomic_load_explicit(&st->contentions, memory_order_relaxed);
-	sum->wait_ns += atomic_load_explicit(&st->wait_ns, memory_order_relaxed);
-	sum->hold_ns += atomic_load_explicit(&st->hold_ns, memory_order_relaxed);
+	sum->wait_ns += ticks_to_ns(atomic_load_explicit(&st->wait, memory_order_relaxed));
+	sum->hold_ns += ticks_to_ns(atomic_load_explicit(&st->hold, memory_order_relaxed));
 	sum->timed += atomic_load_explicit(&st->timed, memory_order_relaxed);
-	v = atomic_load_explicit(&st->wait_max_ns, memory_order_relaxed);
+	v = ticks_to_ns(atomic_load_explicit(&st->wait_max, memory_order_relaxed));
 	if (v > sum->wait_max_ns)
 		sum->wait_max_ns = v;
-	v = atomic_load_explicit(&st->hold_max_ns, memory_order_relaxed);
+	v = ticks_to_ns(atomic_load_explicit(&st->hold_max, memory_order_relaxed));
 	if (v > sum->hold_max_ns)
 		sum->hold_max_ns = v;
 }
@@ -617,9 +663,9 @@ void spin_lock_stats_reset(struct spinlock *lock)
 
 	atomic_store_explicit(&st->acquisitions, 0, memory_order_relaxed);
 	atomic_store_explicit(&st->contentions, 0, memory_order_relaxed);
-	atomic_store_explicit(&st->wait_ns, 0, memory_order_relaxed);
-	atomic_store_explicit(&st->wait_max_ns, 0, memory_order_relaxed);
-	atomic_store_explicit(&st->hold_ns, 0, memory_order_relaxed);
-	atomic_store_explicit(&st->hold_max_ns, 0, memory_order_relaxed);
+	atomic_store_explicit(&st->wait, 0, memory_order_relaxed);
+	atomic_store_explicit(&st->wait_max, 0, memory_order_relaxed);
+	atomic_store_explicit(&st->hold, 0, memory_order_relaxed);
+	atomic_store_explicit(&st->hold_max, 0, memory_order_relaxed);
 	atomic_store_explicit(&st->timed, 0, memory_order_relaxed);
 }
