@@ -75,6 +75,8 @@ enum mm_lock_class {
 	MM_LOCK_ZONE,	   /* zone->lock, every zone */
 	MM_LOCK_PCP,	   /* per_cpu_pages.lock, every zone and CPU */
 	MM_LOCK_REPORTING, /* page_reporting_dev_info.pass_lock */
+	/* zone->lock while the reporting worker holds it (always timed) */
+	MM_LOCK_REPORTING_ZONE,
 	NR_MM_LOCK_CLASSES
 };
 extern const char *const mm_lock_class_names[NR_MM_LOCK_CLASSES];

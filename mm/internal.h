@@ -29,6 +29,10 @@ void zone_del_free_block_locked(struct zone *zone, uint32_t pfn,
 
 void page_reporting_request(struct zone *zone);
 
+/* The worker's zone-lock holds into @st, or with @reset, zeroed. */
+void page_reporting_zone_lock_stats(struct page_reporting_dev_info *prdev,
+				    struct lock_stats *st, bool reset);
+
 /* The clock free blocks are stamped with: ~1.05 ms ticks, wrapping. */
 static inline uint32_t page_reporting_now(void)
 {

@@ -9,7 +9,11 @@
  * own type falls back to another type, and when the block it takes is large
  * it steals the whole pageblock, so that types stay grouped.  Order-0
  * requests go through per-CPU lists that move frames to and from the zone in
- * batches, so the zone lock is taken once per batch.
+ * batches, so the zone lock is taken once per batch; and a batch moves as a
+ * few whole blocks (a refill takes them whole and splits them after the
+ * unlock, a flush merges its frames among themselves before the lock), so the
+ * lock is held for a handful of list moves, not one per frame.  Blocks of the
+ * pageblock order have per-CPU lists too, a couple deep.
  *
  * Invariants (checked by buddy_check()):
  *   free_area[o].nr_free == sum over mt of free_list[mt].nr
@@ -31,6 +35,7 @@ const char *const mm_lock_class_names[NR_MM_LOCK_CLASSES] = {
 	[MM_LOCK_ZONE] = "&zone->lock",
 	[MM_LOCK_PCP] = "&pcp->lock",
 	[MM_LOCK_REPORTING] = "&prdev->pass_lock",
+	[MM_LOCK_REPORTING_ZONE] = "&zone->lock (reporting worker)",
 };
 
 /* Where a request of one type looks when its own lists are empty. */
@@ -380,12 +385,6 @@ static uint32_t pcp_pop(struct pglist_data *pgdat, uint32_t *head)
 	return pfn;
 }
 
-/* A free block in the making: a run of frames owned by one per-CPU list. */
-struct pcp_block {
-	uint32_t pfn;
-	unsigned int order;
-};
-
 /*
  * Sort @n frame numbers ascending.  Frames leave a per-CPU list in about
  * the reverse of the order they were freed in, so the input is mostly
@@ -417,26 +416,27 @@ static void pfn_sort(uint32_t *v, unsigned int n)
  * aligned blocks, as the buddy allocator would, but without touching the
  * zone: they are the per-CPU list's, no other thread can see them.  Done
  * before the zone lock is taken, it leaves the lock holder a few blocks to
- * put back instead of a batch of frames, each merge a cache miss.
- * Return: the number of blocks in @out.
+ * put back instead of a batch of frames, each merge a cache miss.  The
+ * blocks are written over @pfn, their orders into @order.
+ * Return: the number of blocks.
  */
-static unsigned int pcp_premerge(const uint32_t *pfn, unsigned int n,
-				 struct pcp_block *out)
+static unsigned int pcp_premerge(uint32_t *pfn, uint8_t *order, unsigned int n)
 {
 	unsigned int nr = 0;
 
 	for (unsigned int i = 0; i < n; i++) {
-		out[nr++] = (struct pcp_block){ pfn[i], 0 };
+		pfn[nr] = pfn[i];
+		order[nr++] = 0;
 		/* Like a binary counter's carries: the top two combine while
 		 * they are buddies of one order. */
 		while (nr >= 2) {
-			struct pcp_block *lo = &out[nr - 2], *hi = &out[nr - 1];
+			unsigned int o = order[nr - 2];
 
-			if (lo->order != hi->order || lo->order + 1 >= PAGEBLOCK_ORDER ||
-			    (lo->pfn & ((2u << lo->order) - 1)) ||
-			    hi->pfn != lo->pfn + (1u << lo->order))
+			if (order[nr - 1] != o || o + 1 >= PAGEBLOCK_ORDER ||
+			    (pfn[nr - 2] & ((2u << o) - 1)) ||
+			    pfn[nr - 1] != pfn[nr - 2] + (1u << o))
 				break;
-			lo->order++;
+			order[nr - 2] = (uint8_t)(o + 1);
 			nr--;
 		}
 	}
@@ -454,7 +454,7 @@ static void free_pcppages_bulk(struct zone *zone, struct per_cpu_pages *pcp,
 {
 	struct pglist_data *pgdat = zone->zone_pgdat;
 	uint32_t pfns[PCP_BATCH_MAX];
-	struct pcp_block blocks[PCP_BATCH_MAX];
+	uint8_t orders[PCP_BATCH_MAX];
 	unsigned int mt = 0, empty = 0, n = 0, nr;
 
 	MM_ASSERT_HELD(&pcp->lock);
@@ -475,11 +475,10 @@ static void free_pcppages_bulk(struct zone *zone, struct per_cpu_pages *pcp,
 	if (!n)
 		return;
 	pfn_sort(pfns, n);
-	nr = pcp_premerge(pfns, n, blocks);
+	nr = pcp_premerge(pfns, orders, n);
 	spin_lock(&zone->lock);
 	for (unsigned int i = 0; i < nr; i++)
-		zone_free_block_locked(zone, blocks[i].pfn, blocks[i].order,
-				       false, true);
+		zone_free_block_locked(zone, pfns[i], orders[i], false, true);
 	spin_unlock(&zone->lock);
 }
 
@@ -521,7 +520,8 @@ static unsigned int rmqueue_bulk(struct zone *zone, struct per_cpu_pages *pcp,
 				 enum migratetype mt, unsigned int count)
 {
 	struct pglist_data *pgdat = zone->zone_pgdat;
-	struct pcp_block blocks[PCP_BATCH_MAX];
+	uint32_t pfns[PCP_BATCH_MAX];
+	uint8_t orders[PCP_BATCH_MAX];
 	unsigned int nr = 0, got = 0;
 
 	MM_ASSERT_HELD(&pcp->lock);
@@ -547,14 +547,15 @@ static unsigned int rmqueue_bulk(struct zone *zone, struct per_cpu_pages *pcp,
 		}
 		if (pfn == PFN_NONE)
 			break;
-		blocks[nr++] = (struct pcp_block){ pfn, o };
+		pfns[nr] = pfn;
+		orders[nr++] = (uint8_t)o;
 		got += 1u << o;
 	}
 	spin_unlock(&zone->lock);
 	/* Highest frames pushed first, so the list hands them out ascending. */
 	while (nr--) {
-		for (uint32_t f = 1u << blocks[nr].order; f-- > 0;)
-			pcp_push(pgdat, &pcp->head[mt], blocks[nr].pfn + f, 0, mt);
+		for (uint32_t f = 1u << orders[nr]; f-- > 0;)
+			pcp_push(pgdat, &pcp->head[mt], pfns[nr] + f, 0, mt);
 	}
 	pcp->count += got;
 	return got;
@@ -975,8 +976,11 @@ void mm_lock_stats(struct pglist_data *pgdat,
 			spin_lock_stats_add(&zone->pcp[c].lock, &out[MM_LOCK_PCP]);
 	}
 	prdev = atomic_load_explicit(&pgdat->prdev, memory_order_acquire);
-	if (prdev)
+	if (prdev) {
 		spin_lock_stats_add(&prdev->pass_lock, &out[MM_LOCK_REPORTING]);
+		page_reporting_zone_lock_stats(prdev, &out[MM_LOCK_REPORTING_ZONE],
+					       false);
+	}
 }
 
 void mm_lock_stats_reset(struct pglist_data *pgdat)
@@ -991,8 +995,10 @@ void mm_lock_stats_reset(struct pglist_data *pgdat)
 			spin_lock_stats_reset(&zone->pcp[c].lock);
 	}
 	prdev = atomic_load_explicit(&pgdat->prdev, memory_order_acquire);
-	if (prdev)
+	if (prdev) {
 		spin_lock_stats_reset(&prdev->pass_lock);
+		page_reporting_zone_lock_stats(prdev, NULL, true);
+	}
 }
 
 #define CHECK(cond, ...)                                                       \

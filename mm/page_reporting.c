@@ -174,6 +174,68 @@ static bool page_reporting_registered(struct page_reporting_dev_info *prdev)
 }
 
 /*
+ * The worker's hold of a zone lock, timed into @prdev->zone_stat: the lock
+ * is the allocator's, and the worker should hold it only for list moves.
+ * The clock is read only here, on the worker's path, never the allocator's.
+ */
+static void reporting_zone_lock(struct page_reporting_dev_info *prdev,
+				struct zone *zone)
+{
+	uint64_t t0 = platform_now_ns();
+
+	spin_lock(&zone->lock);
+	prdev->zone_hold_start = platform_now_ns();
+	prdev->zone_wait_last = prdev->zone_hold_start - t0;
+}
+
+/* Statistics of the worker's own: one writer, racy readers. */
+static void stat_add(atomic_uint_fast64_t *c, uint64_t d)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d,
+			      memory_order_relaxed);
+}
+
+static void stat_max(atomic_uint_fast64_t *c, uint64_t v)
+{
+	if (v > atomic_load_explicit(c, memory_order_relaxed))
+		atomic_store_explicit(c, v, memory_order_relaxed);
+}
+
+static void reporting_zone_unlock(struct page_reporting_dev_info *prdev,
+				  struct zone *zone)
+{
+	uint64_t held = platform_now_ns() - prdev->zone_hold_start;
+
+	spin_unlock(&zone->lock);
+	stat_add(&prdev->zone_holds, 1);
+	stat_add(&prdev->zone_hold_ns, held);
+	stat_max(&prdev->zone_hold_max_ns, held);
+	stat_add(&prdev->zone_wait_ns, prdev->zone_wait_last);
+	stat_max(&prdev->zone_wait_max_ns, prdev->zone_wait_last);
+}
+
+void page_reporting_zone_lock_stats(struct page_reporting_dev_info *prdev,
+				    struct lock_stats *st, bool reset)
+{
+	if (reset) {
+		atomic_store(&prdev->zone_holds, 0);
+		atomic_store(&prdev->zone_hold_ns, 0);
+		atomic_store(&prdev->zone_hold_max_ns, 0);
+		atomic_store(&prdev->zone_wait_ns, 0);
+		atomic_store(&prdev->zone_wait_max_ns, 0);
+		return;
+	}
+	*st = (struct lock_stats){
+		.acquisitions = atomic_load(&prdev->zone_holds),
+		.timed = atomic_load(&prdev->zone_holds),
+		.hold_ns = atomic_load(&prdev->zone_hold_ns),
+		.hold_max_ns = atomic_load(&prdev->zone_hold_max_ns),
+		.wait_ns = atomic_load(&prdev->zone_wait_ns),
+		.wait_max_ns = atomic_load(&prdev->zone_wait_max_ns),
+	};
+}
+
+/*
  * Report @zone's unreported blocks.  A pass takes at most the blocks that
  * were unreported when it began (its budget): blocks freed meanwhile wait for
  * the next pass, a report delay later, so they get the delay's chance to be
@@ -193,7 +255,7 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 	bool gated = false, young = false;
 	int err = 0;
 
-	spin_lock(&zone->lock);
+	reporting_zone_lock(prdev, zone);
 	zone_flag_set(zone, ZONE_REPORTING_ACTIVE);
 	/* Frees from here on may request again: a later pass covers them. */
 	zone_flag_clear(zone, ZONE_REPORTING_REQUESTED);
@@ -208,9 +270,9 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 		if (!n)
 			break;
 		budget -= n;
-		spin_unlock(&zone->lock);
+		reporting_zone_unlock(prdev, zone);
 		err = prdev->report(prdev, prdev->sg, n);
-		spin_lock(&zone->lock);
+		reporting_zone_lock(prdev, zone);
 		page_reporting_drain(prdev, zone, n, err == 0);
 		if (err) {
 			atomic_fetch_add(&prdev->failures, 1);
@@ -232,7 +294,7 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 	if (gated)
 		atomic_fetch_add(&prdev->gated, 1);
 	zone_flag_clear(zone, ZONE_REPORTING_ACTIVE);
-	spin_unlock(&zone->lock);
+	reporting_zone_unlock(prdev, zone);
 	return err;
 }
 
@@ -310,6 +372,7 @@ int page_reporting_register(struct pglist_data *pgdat,
 	atomic_init(&prdev->failures, 0);
 	atomic_init(&prdev->gated, 0);
 	atomic_init(&prdev->young, 0);
+	page_reporting_zone_lock_stats(prdev, NULL, true);
 	prdev->work = NULL;
 	if (!prdev->manual) {
 		prdev->work = platform_work_create(page_reporting_work, prdev);

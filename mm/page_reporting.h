@@ -72,6 +72,18 @@ struct page_reporting_dev_info {
 	struct spinlock pass_lock;
 	uint64_t backoff_ms;
 	struct scatterlist sg[PAGE_REPORTING_CAPACITY_MAX];
+	/*
+	 * The worker's zone-lock holds (acquisitions, hold and wait times;
+	 * contentions are not told apart).  Written under @pass_lock, read
+	 * racily by mm_lock_stats().
+	 */
+	atomic_uint_fast64_t zone_holds;
+	atomic_uint_fast64_t zone_hold_ns;
+	atomic_uint_fast64_t zone_hold_max_ns;
+	atomic_uint_fast64_t zone_wait_ns;
+	atomic_uint_fast64_t zone_wait_max_ns;
+	uint64_t zone_hold_start; /* of the hold in progress */
+	uint64_t zone_wait_last;
 
 	/* Statistics, read racily. */
 	atomic_uint_fast64_t reports;	    /* successful report() calls */
