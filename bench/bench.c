@@ -358,7 +358,13 @@ static double report_rate(uint64_t mem_bytes, uint64_t bytes)
 
 	gmm_guest_config_init(&cfg);
 	cfg.mem_bytes = mem_bytes;
-	cfg.report_delay_ms = 3600 * 1000; /* the worker stays out of it */
+	/*
+	 * The worker stays out of it, and the passes below take every free
+	 * block: under the default min age (half the delay) they would take
+	 * none of what was freed a moment before.
+	 */
+	cfg.report_delay_ms = 3600 * 1000;
+	cfg.report_min_age_ms = 0;
 	if (gmm_guest_create(&cfg, &g))
 		return NAN;
 	pgdat = gmm_guest_pgdat(g);

@@ -198,8 +198,9 @@ static void run_usage(FILE *f)
 	      "  --duration S          stop after S seconds (pagefault, stress: default 10)\n"
 	      "  --reporting on|off    free page reporting (default on)\n"
 	      "  --report-order N      smallest block reported (default 9 = 2 MiB)\n"
-	      "  --report-delay-ms MS  from request to report (default 2000); a block is\n"
-	      "                        reported once it has been free for half of it\n"
+	      "  --report-delay-ms MS  from request to report (default 2000)\n"
+	      "  --report-min-age-ms MS  a block is reported only once it has been free\n"
+	      "                        this long (default: half the report delay)\n"
 	      "  --report-capacity N   blocks per report (default 32)\n"
 	      "  --report-hwm N        unreported blocks that request reporting (default 32)\n"
 	      "  --seed N              stress: random seed (default 1)\n"
@@ -216,6 +217,7 @@ enum {
 	OPT_MEM = 256, OPT_CPUS, OPT_WORKLOAD, OPT_HOG, OPT_CYCLES, OPT_HOLD,
 	OPT_SLEEP, OPT_DURATION, OPT_REPORTING, OPT_ORDER, OPT_DELAY,
 	OPT_CAPACITY, OPT_HWM, OPT_SEED, OPT_JSON, OPT_QUIET, OPT_STATS,
+	OPT_MIN_AGE,
 };
 
 static const struct option run_options[] = {
@@ -230,6 +232,7 @@ static const struct option run_options[] = {
 	{ "reporting", required_argument, NULL, OPT_REPORTING },
 	{ "report-order", required_argument, NULL, OPT_ORDER },
 	{ "report-delay-ms", required_argument, NULL, OPT_DELAY },
+	{ "report-min-age-ms", required_argument, NULL, OPT_MIN_AGE },
 	{ "report-capacity", required_argument, NULL, OPT_CAPACITY },
 	{ "report-hwm", required_argument, NULL, OPT_HWM },
 	{ "seed", required_argument, NULL, OPT_SEED },
@@ -254,6 +257,14 @@ static uint64_t opt_uint(const char *name, const char *arg, uint64_t min,
 	return v;
 }
 
+/* The min age the guest applies: the default is half the delay. */
+static unsigned int report_min_age_ms(const struct gmm_guest_config *c)
+{
+	return c->report_min_age_ms == GMM_REPORT_MIN_AGE_HALF_DELAY
+		       ? c->report_delay_ms / 2
+		       : c->report_min_age_ms;
+}
+
 static void print_summary(const struct run_opts *o, const struct run_result *r)
 {
 	char a[32], b[32], c[32], d[32];
@@ -263,8 +274,9 @@ static void print_summary(const struct run_opts *o, const struct run_result *r)
 	       cli_fmt_bytes(a, sizeof(a), (double)o->cfg.mem_bytes),
 	       o->cfg.cpus, o->cfg.reporting ? "on" : "off");
 	if (o->cfg.reporting)
-		printf(" (order %u, delay %u ms)", o->cfg.report_order,
-		       o->cfg.report_delay_ms);
+		printf(" (order %u, delay %u ms, min age %u ms)",
+		       o->cfg.report_order, o->cfg.report_delay_ms,
+		       report_min_age_ms(&o->cfg));
 	printf(", %.1f s\n", r->elapsed_s);
 	if (r->nr_cycles) {
 		printf("%-6s %12s %18s %16s %9s %12s\n", "cycle", "freed",
@@ -381,6 +393,7 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 	json_bool(&j, "reporting", o->cfg.reporting);
 	json_u64(&j, "report_order", o->cfg.report_order);
 	json_u64(&j, "report_delay_ms", o->cfg.report_delay_ms);
+	json_u64(&j, "report_min_age_ms", report_min_age_ms(&o->cfg));
 	json_u64(&j, "freed_bytes", last ? last->freed_bytes : 0);
 	json_u64(&j, "host_resident_at_free_bytes",
 		 last ? last->resident_at_free : 0);
@@ -480,6 +493,10 @@ static int cmd_run(int argc, char **argv)
 		case OPT_DELAY:
 			o.cfg.report_delay_ms = (unsigned int)opt_uint(
 				"report-delay-ms", optarg, 0, 3600000);
+			break;
+		case OPT_MIN_AGE:
+			o.cfg.report_min_age_ms = (unsigned int)opt_uint(
+				"report-min-age-ms", optarg, 0, 3600000);
 			break;
 		case OPT_CAPACITY:
 			o.cfg.report_capacity = (unsigned int)opt_uint(
