@@ -12,24 +12,35 @@
 #include <getopt.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "bench/bench.h"
 #include "mm/gfp.h"
 #include "tools/cli.h"
 #include "tools/run.h"
 
-#define MAX_REPS 64
+int bench_measured_nothing(const char *name, const char *fmt, ...)
+{
+	va_list ap;
 
-struct bench_opts {
-	unsigned int pairs;
-	double seconds;
-	uint64_t mem_bytes;
-	bool json;
-};
+	fprintf(stderr, "guestmm: bench %s: measured nothing: ", name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+/* A rate that means something: neither 0, negative, NaN nor infinite. */
+static bool rate_ok(double v)
+{
+	return v > 0 && isfinite(v);
+}
 
 /* ---- overhead: page_fault1, reporting off vs on ---- */
 
@@ -76,6 +87,8 @@ static int bench_overhead(const struct bench_opts *b)
 	double moff[2], mon[2], mratio[2];
 	struct json j;
 
+	if (!rate_ok(ceiling))
+		return bench_measured_nothing("overhead", "memset of 128 MiB took no time, or no memory for it");
 	for (unsigned int t = 0; t < 2; t++) {
 		for (unsigned int i = 0; i < b->pairs; i++) {
 			for (unsigned int side = 0; side < 2; side++) {
@@ -96,6 +109,12 @@ static int bench_overhead(const struct bench_opts *b)
 						strerror(-err));
 					return 1;
 				}
+				if (!rate_ok(r.frames_per_s))
+					return bench_measured_nothing("overhead",
+						"%u thread%s, reporting %s: no frames (%llu allocation failures)",
+						threads[t], threads[t] > 1 ? "s" : "",
+						side ? "on" : "off",
+						(unsigned long long)r.alloc_failures);
 				(side ? on : off)[t][i] = r.frames_per_s;
 				if (!b->json)
 					fprintf(stderr, "  %u thread%s pair %u reporting %-3s %12.0f frames/s (reports %llu)\n",
@@ -174,10 +193,10 @@ static int bench_return(const struct bench_opts *b)
 			return 1;
 		}
 		c = &r.cycle[0];
-		if (!c->freed_bytes) {
-			fprintf(stderr, "guestmm: bench return: memhog freed nothing\n");
-			return 1;
-		}
+		if (!r.nr_cycles || !c->freed_bytes)
+			return bench_measured_nothing("return",
+				"memhog freed nothing (%llu allocation failures)",
+				(unsigned long long)r.alloc_failures);
 		double fe = ((double)c->resident_at_free - (double)c->resident_after) /
 			    (double)c->freed_bytes;
 		double fd = ((double)c->resident_at_free - (double)c->resident_at_deadline) /
@@ -230,6 +249,7 @@ struct alloc_arg {
 	unsigned int cpu, order;
 	double seconds;
 	uint64_t pairs;
+	bool failed; /* alloc_pages() returned NULL */
 };
 
 static void *alloc_thread(void *p)
@@ -240,46 +260,59 @@ static void *alloc_thread(void *p)
 
 	platform_set_cpu_id(a->cpu);
 	end = now_s() + a->seconds;
-	while (now_s() < end) {
+	while (now_s() < end && !a->failed) {
 		for (unsigned int i = 0; i < 1024; i++) {
 			struct page *page = alloc_pages(a->pgdat, GFP_MOVABLE, a->order);
 
-			if (!page)
-				return NULL;
+			if (!page) {
+				a->failed = true;
+				break;
+			}
 			free_pages(a->pgdat, page, a->order);
+			n++;
 		}
-		n += 1024;
 	}
 	a->pairs = n;
 	return NULL;
 }
 
-static double alloc_run(struct gmm_guest *g, unsigned int threads,
-			unsigned int order, double seconds)
+int bench_alloc_rate(struct gmm_guest *g, unsigned int threads,
+		     unsigned int order, double seconds, double *rate)
 {
-	pthread_t t[2];
-	struct alloc_arg a[2];
+	pthread_t t[BENCH_ALLOC_MAX_THREADS];
+	struct alloc_arg a[BENCH_ALLOC_MAX_THREADS];
+	unsigned int started = 0;
 	uint64_t total = 0;
+	int err = 0;
 
+	if (threads < 1 || threads > BENCH_ALLOC_MAX_THREADS)
+		return -EINVAL;
 	for (unsigned int i = 0; i < threads; i++) {
-		a[i] = (struct alloc_arg){ gmm_guest_pgdat(g), i, order, seconds, 0 };
-		pthread_create(&t[i], NULL, alloc_thread, &a[i]);
+		a[i] = (struct alloc_arg){ gmm_guest_pgdat(g), i, order, seconds,
+					   0, false };
+		err = -pthread_create(&t[i], NULL, alloc_thread, &a[i]);
+		if (err)
+			break;
+		started++;
 	}
-	for (unsigned int i = 0; i < threads; i++) {
+	for (unsigned int i = 0; i < started; i++) {
 		pthread_join(t[i], NULL);
 		total += a[i].pairs;
+		if (a[i].failed && !err)
+			err = -ENOMEM;
 	}
-	return (double)total / seconds / threads;
+	*rate = err ? NAN : (double)total / seconds / threads;
+	return err;
 }
 
 static int bench_alloc(const struct bench_opts *b)
 {
 	static const unsigned int orders[] = { 0, PAGEBLOCK_ORDER };
-	double v[2][2][MAX_REPS], m[2][2];
+	double v[2][2][MAX_REPS], m[2][2], ratio[2];
 	struct gmm_guest_config cfg;
 	struct gmm_guest *g;
 	struct json j;
-	int err;
+	int err = 0;
 
 	gmm_guest_config_init(&cfg);
 	cfg.mem_bytes = b->mem_bytes;
@@ -288,31 +321,54 @@ static int bench_alloc(const struct bench_opts *b)
 		fprintf(stderr, "guestmm: bench alloc: %s\n", strerror(-err));
 		return 1;
 	}
-	for (unsigned int i = 0; i < b->pairs; i++)
-		for (unsigned int o = 0; o < 2; o++)
-			for (unsigned int t = 0; t < 2; t++)
-				v[o][t][i] = alloc_run(g, t + 1, orders[o],
-						       b->seconds / 4);
+	for (unsigned int i = 0; i < b->pairs && !err; i++)
+		for (unsigned int o = 0; o < 2 && !err; o++)
+			for (unsigned int t = 0; t < 2 && !err; t++) {
+				err = bench_alloc_rate(g, t + 1, orders[o],
+						       b->seconds / 4,
+						       &v[o][t][i]);
+				if (err == -ENOMEM) {
+					gmm_guest_destroy(g);
+					return bench_measured_nothing("alloc",
+						"order %u with %u thread%s: alloc_pages() failed",
+						orders[o], t + 1, t ? "s" : "");
+				}
+			}
 	gmm_guest_destroy(g);
-	for (unsigned int o = 0; o < 2; o++)
-		for (unsigned int t = 0; t < 2; t++)
+	if (err) {
+		fprintf(stderr, "guestmm: bench alloc: %s\n", strerror(-err));
+		return 1;
+	}
+	for (unsigned int o = 0; o < 2; o++) {
+		for (unsigned int t = 0; t < 2; t++) {
 			m[o][t] = median(v[o][t], b->pairs);
+			if (!rate_ok(m[o][t]))
+				return bench_measured_nothing("alloc",
+					"order %u with %u thread%s: no alloc+free pair",
+					orders[o], t + 1, t ? "s" : "");
+		}
+		ratio[o] = m[o][1] / m[o][0];
+	}
 	if (b->json) {
 		json_begin(&j, stdout);
 		json_str(&j, "bench", "alloc");
 		json_u64(&j, "reps", b->pairs);
 		json_double(&j, "order0_pairs_per_s_per_thread_1t", m[0][0]);
 		json_double(&j, "order0_pairs_per_s_per_thread_2t", m[0][1]);
+		json_double(&j, "order0_per_thread_ratio_2t_1t", ratio[0]);
 		json_double(&j, "order9_pairs_per_s_per_thread_1t", m[1][0]);
 		json_double(&j, "order9_pairs_per_s_per_thread_2t", m[1][1]);
+		json_double(&j, "order9_per_thread_ratio_2t_1t", ratio[1]);
 		json_end(&j);
 		return 0;
 	}
 	printf("alloc: alloc_pages + free_pages pairs per second per thread, %u reps, medians;\n"
 	       "target order 0 >= 10 million/s/thread\n", b->pairs);
-	printf("%-8s %22s %22s\n", "threads", "order 0 (per-CPU lists)", "order 9 (buddy)");
+	printf("%-22s %24s %24s\n", "threads", "order 0 (per-CPU lists)",
+	       "order 9 (buddy)");
 	for (unsigned int t = 0; t < 2; t++)
-		printf("%-8u %22.0f %22.0f\n", t + 1, m[0][t], m[1][t]);
+		printf("%-22u %24.0f %24.0f\n", t + 1, m[0][t], m[1][t]);
+	printf("%-22s %24.3f %24.3f\n", "per thread, 2t / 1t", ratio[0], ratio[1]);
 	return 0;
 }
 
@@ -323,54 +379,76 @@ static int bench_alloc(const struct bench_opts *b)
 /* What the report measurement allocates in: the default reporting order. */
 #define REPORT_BLOCK (PAGE_SIZE << PAGEBLOCK_ORDER)
 
-static double discard_limit(uint64_t bytes)
+/* Return: 0 with *@rate in bytes/s, or a negative errno. */
+static int discard_limit(uint64_t bytes, double *rate)
 {
-	int fd = memfd_create("guestmm-discard", MFD_CLOEXEC);
+	int fd = memfd_create("guestmm-discard", MFD_CLOEXEC), err = 0;
 	char *p;
 	double t0, dt;
 
-	if (fd < 0 || ftruncate(fd, (off_t)bytes))
-		return NAN;
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)bytes)) {
+		err = -errno;
+		goto out;
+	}
 	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
-		close(fd);
-		return NAN;
+		err = -errno;
+		goto out;
 	}
 	memset(p, 0x5a, bytes);
 	t0 = now_s();
-	for (uint64_t off = 0; off < bytes; off += DISCARD_CHUNK)
-		fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			  (off_t)off, DISCARD_CHUNK);
+	for (uint64_t off = 0; off < bytes && !err; off += DISCARD_CHUNK)
+		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)off, DISCARD_CHUNK))
+			err = -errno;
 	dt = now_s() - t0;
 	munmap(p, bytes);
+	*rate = (double)bytes / dt;
+out:
 	close(fd);
-	return (double)bytes / dt;
+	return err;
 }
 
-static double report_rate(uint64_t mem_bytes, uint64_t bytes)
+/*
+ * One reporting pass over @bytes written and freed in 2 MiB blocks, timed;
+ * the rate is what left the host's accounting of the memfd, per second.
+ * Return: 0 with *@rate set, or a negative errno.
+ */
+static int report_rate(uint64_t mem_bytes, uint64_t bytes, double *rate)
 {
 	struct gmm_guest_config cfg;
 	struct gmm_guest *g;
 	struct pglist_data *pgdat;
 	struct page **blocks;
-	uint64_t n = bytes / REPORT_BLOCK, got = 0, before;
+	uint64_t n = bytes / REPORT_BLOCK, got = 0, before, after;
 	double t0, dt;
+	int err;
 
 	gmm_guest_config_init(&cfg);
 	cfg.mem_bytes = mem_bytes;
 	/*
 	 * The worker stays out of it, and the passes below take every free
 	 * block: under the default min age (half the delay) they would take
-	 * none of what was freed a moment before.
+	 * none of what was freed a moment before.  Every free at the reporting
+	 * order requests a pass: with the default high-water mark a small guest
+	 * (256 MiB: 32 blocks of 4 MiB freed) would never ask for one.
 	 */
 	cfg.report_delay_ms = 3600 * 1000;
 	cfg.report_min_age_ms = 0;
-	if (gmm_guest_create(&cfg, &g))
-		return NAN;
+	cfg.report_hwm = 0;
+	err = gmm_guest_create(&cfg, &g);
+	if (err)
+		return err;
 	pgdat = gmm_guest_pgdat(g);
 	gmm_guest_report_now(g); /* boot-time report of untouched memory */
 	blocks = calloc(n, sizeof(*blocks));
-	for (; blocks && got < n; got++) {
+	if (!blocks) {
+		gmm_guest_destroy(g);
+		return -ENOMEM;
+	}
+	for (; got < n; got++) {
 		blocks[got] = alloc_pages(pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER);
 		if (!blocks[got])
 			break;
@@ -381,11 +459,12 @@ static double report_rate(uint64_t mem_bytes, uint64_t bytes)
 	free(blocks);
 	before = gmm_guest_host_resident_bytes(g);
 	t0 = now_s();
-	gmm_guest_report_now(g);
+	err = gmm_guest_report_now(g);
 	dt = now_s() - t0;
-	bytes = before - gmm_guest_host_resident_bytes(g);
+	after = gmm_guest_host_resident_bytes(g);
 	gmm_guest_destroy(g);
-	return (double)bytes / dt;
+	*rate = after < before ? (double)(before - after) / dt : 0;
+	return err;
 }
 
 static int bench_discard(const struct bench_opts *b)
@@ -393,10 +472,26 @@ static int bench_discard(const struct bench_opts *b)
 	double lim[MAX_REPS], rep[MAX_REPS], ratio[MAX_REPS];
 	uint64_t bytes = b->mem_bytes / 2;
 	struct json j;
+	int err;
 
 	for (unsigned int i = 0; i < b->pairs; i++) {
-		lim[i] = discard_limit(bytes);
-		rep[i] = report_rate(b->mem_bytes, bytes);
+		err = discard_limit(bytes, &lim[i]);
+		if (err) {
+			fprintf(stderr, "guestmm: bench discard: fallocate(PUNCH_HOLE) of a memfd: %s\n",
+				strerror(-err));
+			return 1;
+		}
+		err = report_rate(b->mem_bytes, bytes, &rep[i]);
+		if (err) {
+			fprintf(stderr, "guestmm: bench discard: reporting pass: %s\n",
+				strerror(-err));
+			return 1;
+		}
+		if (!rate_ok(lim[i]))
+			return bench_measured_nothing("discard", "fallocate(PUNCH_HOLE) of %llu bytes took no time",
+						      (unsigned long long)bytes);
+		if (!rate_ok(rep[i]))
+			return bench_measured_nothing("discard", "the reporting pass gave the host back no memory");
 		ratio[i] = rep[i] / lim[i];
 		if (!b->json)
 			fprintf(stderr, "  pair %u: punch %.2f GiB/s, report %.2f GiB/s\n",
@@ -521,11 +616,8 @@ int cmd_bench(int argc, char **argv)
 	if (!strcmp(name, "discard"))
 		return bench_discard(&b);
 	if (!strcmp(name, "vhost")) {
-		int err = bench_vhost(b.pairs, b.seconds ? b.seconds : 1, b.json);
-
-		if (err)
-			fprintf(stderr, "guestmm: bench vhost: %s\n", strerror(-err));
-		return err ? 1 : 0;
+		/* It says what failed itself. */
+		return bench_vhost(b.pairs, b.seconds ? b.seconds : 1, b.json) ? 1 : 0;
 	}
 	cli_usage_error("bench ", "unknown benchmark '%s'", name);
 }

@@ -63,7 +63,5 @@ const char *workload_name(enum workload_kind kind);
 
 int cmd_bench(int argc, char **argv);
 int cmd_host(int argc, char **argv);
-/* bench/bench_vhost.c. Return: 0 or a negative errno. */
-int bench_vhost(unsigned int pairs, double seconds, bool json);
 
 #endif
