@@ -12,6 +12,8 @@
 #include <getopt.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,30 +44,98 @@ static bool rate_ok(double v)
 	return v > 0 && isfinite(v);
 }
 
-/* ---- overhead: page_fault1, reporting off vs on ---- */
+/* ---- the zeroing ceiling ---- */
 
-/* Frames per second that zeroing alone allows: memset of warm memory. */
-static double memset_ceiling(void)
+#define CEILING_BYTES (128u << 20) /* page_fault1's per thread */
+#define CEILING_ROUNDS 5
+
+/*
+ * The threads start each round together: each counts itself in and waits
+ * for the others, or leaves when @abort says a thread could not be made.
+ */
+struct ceiling_sync {
+	atomic_uint arrived;
+	atomic_bool abort;
+	unsigned int threads;
+};
+
+struct ceiling_arg {
+	char *p;
+	struct ceiling_sync *sync;
+	double dt[CEILING_ROUNDS];
+};
+
+static bool ceiling_start(struct ceiling_sync *s, unsigned int round)
 {
-	size_t bytes = 128u << 20;
-	char *p = malloc(bytes);
-	double best = 0;
-
-	if (!p)
-		return NAN;
-	memset(p, 1, bytes);
-	for (int i = 0; i < 5; i++) {
-		double t0 = now_s();
-
-		memset(p, 0, bytes);
-		__asm__ volatile("" : : "r"(p) : "memory");
-		double rate = (double)(bytes / PAGE_SIZE) / (now_s() - t0);
-		if (rate > best)
-			best = rate;
+	atomic_fetch_add(&s->arrived, 1);
+	while (atomic_load(&s->arrived) < s->threads * (round + 1)) {
+		if (atomic_load(&s->abort))
+			return false;
+		sched_yield();
 	}
-	free(p);
+	return true;
+}
+
+static void *ceiling_thread(void *p)
+{
+	struct ceiling_arg *a = p;
+
+	memset(a->p, 1, CEILING_BYTES); /* fault it in: warm memory */
+	for (unsigned int i = 0; i < CEILING_ROUNDS; i++) {
+		double t0;
+
+		if (!ceiling_start(a->sync, i))
+			return NULL;
+		t0 = now_s();
+		memset(a->p, 0, CEILING_BYTES);
+		__asm__ volatile("" : : "r"(a->p) : "memory");
+		a->dt[i] = now_s() - t0;
+	}
+	return NULL;
+}
+
+double memset_ceiling(unsigned int threads)
+{
+	struct ceiling_arg a[BENCH_CEILING_MAX_THREADS] = { 0 };
+	struct ceiling_sync sync = { .threads = threads };
+	pthread_t t[BENCH_CEILING_MAX_THREADS];
+	unsigned int started = 0;
+	double best = NAN;
+
+	if (threads < 1 || threads > BENCH_CEILING_MAX_THREADS)
+		return NAN;
+	for (unsigned int i = 0; i < threads; i++) {
+		a[i].p = malloc(CEILING_BYTES);
+		if (!a[i].p)
+			goto out;
+		a[i].sync = &sync;
+	}
+	for (; started < threads; started++)
+		if (pthread_create(&t[started], NULL, ceiling_thread, &a[started]))
+			break;
+	if (started < threads)
+		atomic_store(&sync.abort, true);
+	for (unsigned int i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+	if (started < threads)
+		goto out;
+	/* A round lasts until its slowest thread is done. */
+	best = 0;
+	for (unsigned int r = 0; r < CEILING_ROUNDS; r++) {
+		double slowest = 0;
+
+		for (unsigned int i = 0; i < threads; i++)
+			slowest = fmax(slowest, a[i].dt[r]);
+		best = fmax(best, (double)threads * (CEILING_BYTES / PAGE_SIZE) /
+					  slowest);
+	}
+out:
+	for (unsigned int i = 0; i < threads; i++)
+		free(a[i].p);
 	return best;
 }
+
+/* ---- overhead: page_fault1, reporting off vs on ---- */
 
 static void minmax(const double *v, unsigned int n, double *lo, double *hi)
 {
@@ -81,7 +151,7 @@ static void minmax(const double *v, unsigned int n, double *lo, double *hi)
 
 static int bench_overhead(const struct bench_opts *b)
 {
-	double ceiling = memset_ceiling(), lo[2], hi[2];
+	double ceiling = memset_ceiling(1), lo[2], hi[2];
 	static const unsigned int threads[] = { 1, 2 };
 	double off[2][MAX_REPS], on[2][MAX_REPS], ratio[2][MAX_REPS];
 	double moff[2], mon[2], mratio[2];
@@ -529,30 +599,111 @@ static void bench_usage(FILE *f)
 	fputs("Usage: guestmm bench NAME [OPTION]...\n"
 	      "  overhead   page_fault1 with reporting off vs on, 1 and 2 threads\n"
 	      "  return     memhog 75% of RAM, free, host accounting every 50 ms\n"
-	      "  alloc      order-0 and order-9 alloc+free pairs per second per thread\n"
-	      "  discard    fallocate(PUNCH_HOLE) throughput, and reporting against it\n"
+	      "  alloc      order-0 and order-9 alloc+free pairs per second per thread,\n"
+	      "             1 and 2 threads, and the per-thread ratio 2t / 1t\n"
+	      "  discard    fallocate(PUNCH_HOLE) throughput, and a reporting pass\n"
+	      "             (blocks of any age) against it\n"
 	      "  vhost      report round trip through vhost-user to our balloon device,\n"
-	      "             against fallocate(PUNCH_HOLE) alone\n"
+	      "             against fallocate(PUNCH_HOLE) alone (a 2 GiB guest always)\n"
+	      "  scale      page_fault1 frames/s at 1 to 16 vCPU threads, reporting off\n"
+	      "             and on, per spinlock algorithm, with zone-lock statistics and\n"
+	      "             a scaling model; the zeroing ceiling at 1 and 2 threads;\n"
+	      "             order-9 alloc+free at 1 and 2 threads\n"
 	      "\n"
-	      "  --pairs N     A/B pairs or repetitions (default 10 for overhead, else 5)\n"
-	      "  --seconds S   measured seconds per run (default: per benchmark)\n"
-	      "  --mem SIZE    guest RAM (default 2G)\n"
-	      "  --json        one JSON object on stdout\n",
+	      "  --pairs N       A/B pairs or repetitions, 1 to 64 (default 10 for\n"
+	      "                  overhead, else 5)\n"
+	      "  --seconds S     measured seconds per run (default 3 for overhead, 2 for\n"
+	      "                  alloc and scale, 1 for vhost)\n"
+	      "  --mem SIZE      guest RAM, 256M to 64G (default 4G for scale, else 2G)\n"
+	      "  --json          one JSON object on stdout\n"
+	      "scale only:\n"
+	      "  --threads LIST  vCPU thread counts, comma-separated, 1 to 64 (default\n"
+	      "                  1,2,4,8,16); each needs 128 MiB within 3/4 of --mem\n"
+	      "  --lock KIND     spinlock algorithm: tas | ticket | mcs | pvq, or all for\n"
+	      "                  the four side by side (default pvq)\n"
+	      "  --plot FILE     also draw frames/s against threads, a line per lock and\n"
+	      "                  reporting setting, into FILE (PNG; needs gnuplot)\n"
+	      "\n"
+	      "A benchmark that measured nothing (no frames, no reports, a zero rate)\n"
+	      "says so in one line and exits with status 1.\n",
 	      f);
+}
+
+#define BENCH_ERR(...) cli_usage_error("bench ", __VA_ARGS__)
+
+static int cmp_uint(const void *a, const void *b)
+{
+	unsigned int x = *(const unsigned int *)a, y = *(const unsigned int *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* "1,2,4": ascending, duplicates dropped. */
+static void parse_threads(const char *arg, struct bench_opts *b)
+{
+	char buf[256], *save = NULL, *tok;
+	unsigned int n = 0;
+
+	if (strlen(arg) >= sizeof(buf))
+		BENCH_ERR("--threads: list too long");
+	strcpy(buf, arg);
+	if (!*buf || buf[0] == ',' || buf[strlen(buf) - 1] == ',' || strstr(buf, ",,"))
+		BENCH_ERR("--threads: '%s' is not a comma-separated list of thread counts", arg);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		uint64_t v;
+
+		if (cli_parse_uint(tok, 1, MAX_NR_CPUS, &v))
+			BENCH_ERR("--threads: '%s' is not a thread count from 1 to %d",
+				  tok, MAX_NR_CPUS);
+		if (n == BENCH_MAX_THREAD_COUNTS)
+			BENCH_ERR("--threads: more than %d thread counts",
+				  BENCH_MAX_THREAD_COUNTS);
+		b->threads[n++] = (unsigned int)v;
+	}
+	qsort(b->threads, n, sizeof(b->threads[0]), cmp_uint);
+	b->nr_threads = 0;
+	for (unsigned int i = 0; i < n; i++)
+		if (!b->nr_threads || b->threads[b->nr_threads - 1] != b->threads[i])
+			b->threads[b->nr_threads++] = b->threads[i];
+}
+
+/* True when @name is an executable file in a directory of $PATH. */
+static bool in_path(const char *name)
+{
+	const char *path = getenv("PATH");
+	char dir[4096];
+
+	while (path && *path) {
+		size_t len = strcspn(path, ":");
+
+		if (len && len + strlen(name) + 2 <= sizeof(dir)) {
+			snprintf(dir, sizeof(dir), "%.*s/%s", (int)len, path, name);
+			if (!access(dir, X_OK))
+				return true;
+		}
+		path += len + (path[len] == ':');
+	}
+	return false;
 }
 
 int cmd_bench(int argc, char **argv)
 {
+	enum { OPT_THREADS = 256, OPT_LOCK, OPT_PLOT };
 	static const struct option opts[] = {
 		{ "pairs", required_argument, NULL, 'p' },
 		{ "seconds", required_argument, NULL, 's' },
 		{ "mem", required_argument, NULL, 'm' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "lock", required_argument, NULL, OPT_LOCK },
+		{ "plot", required_argument, NULL, OPT_PLOT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct bench_opts b = { 0, 0, 2ull << 30, false };
-	const char *name;
+	static const unsigned int default_threads[] = { 1, 2, 4, 8, 16 };
+	struct bench_opts b = { 0 };
+	const char *name, *scale_opt = NULL;
+	bool scale;
 	uint64_t v;
 	int c;
 
@@ -561,47 +712,74 @@ int cmd_bench(int argc, char **argv)
 			bench_usage(stdout);
 			return 0;
 		}
-		cli_usage_error("bench ", "which benchmark? overhead, return, alloc, discard or vhost");
+		BENCH_ERR("which benchmark? overhead, return, alloc, discard, vhost or scale");
 	}
 	name = argv[1];
+	scale = !strcmp(name, "scale");
+	if (!scale && strcmp(name, "overhead") && strcmp(name, "return") &&
+	    strcmp(name, "alloc") && strcmp(name, "discard") && strcmp(name, "vhost"))
+		BENCH_ERR("unknown benchmark '%s'", name);
 	optind = 2;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (cli_parse_uint(optarg, 1, MAX_REPS, &v))
-				cli_usage_error("bench ", "--pairs: '%s' is not 1 to %d", optarg, MAX_REPS);
+				BENCH_ERR("--pairs: '%s' is not 1 to %d", optarg, MAX_REPS);
 			b.pairs = (unsigned int)v;
 			break;
 		case 's':
 			if (cli_parse_uint(optarg, 1, 3600, &v))
-				cli_usage_error("bench ", "--seconds: '%s' is not 1 to 3600", optarg);
+				BENCH_ERR("--seconds: '%s' is not 1 to 3600", optarg);
 			b.seconds = (double)v;
 			break;
 		case 'm':
 			if (cli_parse_size(optarg, &b.mem_bytes) ||
 			    b.mem_bytes < (256ull << 20) || b.mem_bytes % (4ull << 20) ||
 			    b.mem_bytes > (64ull << 30))
-				cli_usage_error("bench ", "--mem: '%s' is not a multiple of 4 MiB from 256 MiB to 64 GiB", optarg);
+				BENCH_ERR("--mem: '%s' is not a multiple of 4 MiB from 256 MiB to 64 GiB", optarg);
 			break;
 		case 'j':
 			b.json = true;
+			break;
+		case OPT_THREADS:
+			parse_threads(optarg, &b);
+			scale_opt = "--threads";
+			break;
+		case OPT_LOCK:
+			if (!strcmp(optarg, "all")) {
+				b.nr_locks = NR_SPIN_LOCK_KINDS;
+				for (unsigned int k = 0; k < NR_SPIN_LOCK_KINDS; k++)
+					b.locks[k] = (enum spin_lock_kind)k;
+			} else if (!spin_lock_kind_parse(optarg, &b.locks[0])) {
+				b.nr_locks = 1;
+			} else {
+				BENCH_ERR("--lock: '%s' is not tas, ticket, mcs, pvq or all", optarg);
+			}
+			scale_opt = "--lock";
+			break;
+		case OPT_PLOT:
+			if (!*optarg)
+				BENCH_ERR("--plot: no file name");
+			b.plot = optarg;
+			scale_opt = "--plot";
 			break;
 		case 'h':
 			bench_usage(stdout);
 			return 0;
 		default:
-			cli_usage_error("bench ", "unrecognized option '%s'",
-					argv[optind - 1]);
+			BENCH_ERR("unrecognized option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		cli_usage_error("bench ", "unexpected argument '%s'", argv[optind]);
-	if (strcmp(name, "overhead") && !b.pairs)
-		b.pairs = 5;
+		BENCH_ERR("unexpected argument '%s'", argv[optind]);
+	if (scale_opt && !scale)
+		BENCH_ERR("%s: only for bench scale", scale_opt);
+	if (!b.pairs)
+		b.pairs = strcmp(name, "overhead") ? 5 : 10;
+	if (!b.mem_bytes)
+		b.mem_bytes = scale ? 4ull << 30 : 2ull << 30;
 	if (!strcmp(name, "overhead")) {
-		if (!b.pairs)
-			b.pairs = 10;
 		if (!b.seconds)
 			b.seconds = 3;
 		return bench_overhead(&b);
@@ -615,9 +793,27 @@ int cmd_bench(int argc, char **argv)
 	}
 	if (!strcmp(name, "discard"))
 		return bench_discard(&b);
-	if (!strcmp(name, "vhost")) {
+	if (!strcmp(name, "vhost"))
 		/* It says what failed itself. */
 		return bench_vhost(b.pairs, b.seconds ? b.seconds : 1, b.json) ? 1 : 0;
+	if (!b.seconds)
+		b.seconds = 2;
+	if (!b.nr_threads) {
+		b.nr_threads = sizeof(default_threads) / sizeof(default_threads[0]);
+		memcpy(b.threads, default_threads, sizeof(default_threads));
 	}
-	cli_usage_error("bench ", "unknown benchmark '%s'", name);
+	if (!b.nr_locks) {
+		b.nr_locks = 1;
+		b.locks[0] = SPIN_LOCK_PVQ;
+	}
+	/* page_fault1 holds 128 MiB per thread; the rest is headroom. */
+	if ((uint64_t)b.threads[b.nr_threads - 1] * (128ull << 20) > b.mem_bytes / 4 * 3)
+		BENCH_ERR("--threads: %u x 128 MiB do not fit in 3/4 of --mem (%llu MiB)",
+			  b.threads[b.nr_threads - 1],
+			  (unsigned long long)(b.mem_bytes >> 20));
+	if (b.plot && !in_path("gnuplot")) {
+		fprintf(stderr, "guestmm: bench scale: --plot needs gnuplot, which is not installed (apt-get install gnuplot-nox)\n");
+		return 1;
+	}
+	return bench_scale(&b);
 }

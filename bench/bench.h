@@ -7,8 +7,13 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "platform/platform.h"
+
 #define MAX_REPS 64
 #define BENCH_ALLOC_MAX_THREADS 2
+#define BENCH_CEILING_MAX_THREADS 2
+/* scale: rows per lock kind and reporting setting. */
+#define BENCH_MAX_THREAD_COUNTS 16
 
 struct gmm_guest;
 
@@ -17,6 +22,12 @@ struct bench_opts {
 	double seconds;
 	uint64_t mem_bytes;
 	bool json;
+	/* scale */
+	unsigned int nr_threads; /* thread counts, ascending, distinct */
+	unsigned int threads[BENCH_MAX_THREAD_COUNTS];
+	unsigned int nr_locks;	 /* lock kinds, side by side */
+	enum spin_lock_kind locks[NR_SPIN_LOCK_KINDS];
+	const char *plot;	 /* a PNG file to draw, or NULL */
 };
 
 /*
@@ -28,6 +39,14 @@ int bench_measured_nothing(const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /*
+ * memset_ceiling - what zeroing alone allows: @threads threads (1 or 2) each
+ * memset 128 MiB of warm memory of its own, started together, best of 5.
+ * Return: frames (pages) per second summed over the threads, or NaN when
+ * there was no memory or no thread to be had.
+ */
+double memset_ceiling(unsigned int threads);
+
+/*
  * bench_alloc_rate - alloc_pages() + free_pages() pairs of @order in a tight
  * loop on @threads threads (vCPUs 0, 1, ...) of @g for @seconds.
  * Return: 0 with *@rate the pairs per second per thread; -EINVAL for a
@@ -36,6 +55,13 @@ int bench_measured_nothing(const char *name, const char *fmt, ...)
  */
 int bench_alloc_rate(struct gmm_guest *g, unsigned int threads,
 		     unsigned int order, double seconds, double *rate);
+
+/*
+ * bench_scale - page_fault1 frames/s against vCPU threads, reporting off and
+ * on, per lock algorithm, with lock statistics (bench_scale.c).
+ * Return: the exit status, after any message on stderr.
+ */
+int bench_scale(const struct bench_opts *b);
 
 /*
  * bench_vhost - the report round trip through vhost-user against
