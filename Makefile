@@ -6,7 +6,8 @@
 # Both install the Debian packages they need when they are missing.
 
 BUILD ?= build
-DEBS := cmake make gcc libc6-dev libcmocka-dev pkg-config user-mode-linux busybox-static
+DEBS := cmake make gcc libc6-dev libcmocka-dev pkg-config user-mode-linux busybox-static \
+        gnuplot-nox
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 
 .PHONY: all deps build demo test bench clean
@@ -39,6 +40,7 @@ bench: build
 	./$(BUILD)/guestmm bench return
 	./$(BUILD)/guestmm bench alloc
 	./$(BUILD)/guestmm bench discard
+	./$(BUILD)/guestmm bench scale --plot $(BUILD)/scale.png
 
 clean:
 	rm -rf $(BUILD)

@@ -12,49 +12,130 @@
 #include <getopt.h>
 #include <math.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "bench/bench.h"
 #include "mm/gfp.h"
 #include "tools/cli.h"
 #include "tools/run.h"
 
-#define MAX_REPS 64
+int bench_measured_nothing(const char *name, const char *fmt, ...)
+{
+	va_list ap;
 
-struct bench_opts {
-	unsigned int pairs;
-	double seconds;
-	uint64_t mem_bytes;
-	bool json;
+	fprintf(stderr, "guestmm: bench %s: measured nothing: ", name);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 1;
+}
+
+/* A rate that means something: neither 0, negative, NaN nor infinite. */
+static bool rate_ok(double v)
+{
+	return v > 0 && isfinite(v);
+}
+
+/* ---- the zeroing ceiling ---- */
+
+#define CEILING_BYTES (128u << 20) /* page_fault1's per thread */
+#define CEILING_ROUNDS 5
+
+/*
+ * The threads start each round together: each counts itself in and waits
+ * for the others, or leaves when @abort says a thread could not be made.
+ */
+struct ceiling_sync {
+	atomic_uint arrived;
+	atomic_bool abort;
+	unsigned int threads;
 };
 
-/* ---- overhead: page_fault1, reporting off vs on ---- */
+struct ceiling_arg {
+	char *p;
+	struct ceiling_sync *sync;
+	double dt[CEILING_ROUNDS];
+};
 
-/* Frames per second that zeroing alone allows: memset of warm memory. */
-static double memset_ceiling(void)
+static bool ceiling_start(struct ceiling_sync *s, unsigned int round)
 {
-	size_t bytes = 128u << 20;
-	char *p = malloc(bytes);
-	double best = 0;
-
-	if (!p)
-		return NAN;
-	memset(p, 1, bytes);
-	for (int i = 0; i < 5; i++) {
-		double t0 = now_s();
-
-		memset(p, 0, bytes);
-		__asm__ volatile("" : : "r"(p) : "memory");
-		double rate = (double)(bytes / PAGE_SIZE) / (now_s() - t0);
-		if (rate > best)
-			best = rate;
+	atomic_fetch_add(&s->arrived, 1);
+	while (atomic_load(&s->arrived) < s->threads * (round + 1)) {
+		if (atomic_load(&s->abort))
+			return false;
+		sched_yield();
 	}
-	free(p);
+	return true;
+}
+
+static void *ceiling_thread(void *p)
+{
+	struct ceiling_arg *a = p;
+
+	memset(a->p, 1, CEILING_BYTES); /* fault it in: warm memory */
+	for (unsigned int i = 0; i < CEILING_ROUNDS; i++) {
+		double t0;
+
+		if (!ceiling_start(a->sync, i))
+			return NULL;
+		t0 = now_s();
+		memset(a->p, 0, CEILING_BYTES);
+		__asm__ volatile("" : : "r"(a->p) : "memory");
+		a->dt[i] = now_s() - t0;
+	}
+	return NULL;
+}
+
+double memset_ceiling(unsigned int threads)
+{
+	struct ceiling_arg a[BENCH_CEILING_MAX_THREADS] = { 0 };
+	struct ceiling_sync sync = { .threads = threads };
+	pthread_t t[BENCH_CEILING_MAX_THREADS];
+	unsigned int started = 0;
+	double best = NAN;
+
+	if (threads < 1 || threads > BENCH_CEILING_MAX_THREADS)
+		return NAN;
+	for (unsigned int i = 0; i < threads; i++) {
+		a[i].p = malloc(CEILING_BYTES);
+		if (!a[i].p)
+			goto out;
+		a[i].sync = &sync;
+	}
+	for (; started < threads; started++)
+		if (pthread_create(&t[started], NULL, ceiling_thread, &a[started]))
+			break;
+	if (started < threads)
+		atomic_store(&sync.abort, true);
+	for (unsigned int i = 0; i < started; i++)
+		pthread_join(t[i], NULL);
+	if (started < threads)
+		goto out;
+	/* A round lasts until its slowest thread is done. */
+	best = 0;
+	for (unsigned int r = 0; r < CEILING_ROUNDS; r++) {
+		double slowest = 0;
+
+		for (unsigned int i = 0; i < threads; i++)
+			slowest = fmax(slowest, a[i].dt[r]);
+		best = fmax(best, (double)threads * (CEILING_BYTES / PAGE_SIZE) /
+					  slowest);
+	}
+out:
+	for (unsigned int i = 0; i < threads; i++)
+		free(a[i].p);
 	return best;
 }
+
+/* ---- overhead: page_fault1, reporting off vs on ---- */
 
 static void minmax(const double *v, unsigned int n, double *lo, double *hi)
 {
@@ -70,12 +151,14 @@ static void minmax(const double *v, unsigned int n, double *lo, double *hi)
 
 static int bench_overhead(const struct bench_opts *b)
 {
-	double ceiling = memset_ceiling(), lo[2], hi[2];
+	double ceiling = memset_ceiling(1), lo[2], hi[2];
 	static const unsigned int threads[] = { 1, 2 };
 	double off[2][MAX_REPS], on[2][MAX_REPS], ratio[2][MAX_REPS];
 	double moff[2], mon[2], mratio[2];
 	struct json j;
 
+	if (!rate_ok(ceiling))
+		return bench_measured_nothing("overhead", "memset of 128 MiB took no time, or no memory for it");
 	for (unsigned int t = 0; t < 2; t++) {
 		for (unsigned int i = 0; i < b->pairs; i++) {
 			for (unsigned int side = 0; side < 2; side++) {
@@ -96,6 +179,12 @@ static int bench_overhead(const struct bench_opts *b)
 						strerror(-err));
 					return 1;
 				}
+				if (!rate_ok(r.frames_per_s))
+					return bench_measured_nothing("overhead",
+						"%u thread%s, reporting %s: no frames (%llu allocation failures)",
+						threads[t], threads[t] > 1 ? "s" : "",
+						side ? "on" : "off",
+						(unsigned long long)r.alloc_failures);
 				(side ? on : off)[t][i] = r.frames_per_s;
 				if (!b->json)
 					fprintf(stderr, "  %u thread%s pair %u reporting %-3s %12.0f frames/s (reports %llu)\n",
@@ -174,10 +263,10 @@ static int bench_return(const struct bench_opts *b)
 			return 1;
 		}
 		c = &r.cycle[0];
-		if (!c->freed_bytes) {
-			fprintf(stderr, "guestmm: bench return: memhog freed nothing\n");
-			return 1;
-		}
+		if (!r.nr_cycles || !c->freed_bytes)
+			return bench_measured_nothing("return",
+				"memhog freed nothing (%llu allocation failures)",
+				(unsigned long long)r.alloc_failures);
 		double fe = ((double)c->resident_at_free - (double)c->resident_after) /
 			    (double)c->freed_bytes;
 		double fd = ((double)c->resident_at_free - (double)c->resident_at_deadline) /
@@ -230,6 +319,7 @@ struct alloc_arg {
 	unsigned int cpu, order;
 	double seconds;
 	uint64_t pairs;
+	bool failed; /* alloc_pages() returned NULL */
 };
 
 static void *alloc_thread(void *p)
@@ -240,46 +330,59 @@ static void *alloc_thread(void *p)
 
 	platform_set_cpu_id(a->cpu);
 	end = now_s() + a->seconds;
-	while (now_s() < end) {
+	while (now_s() < end && !a->failed) {
 		for (unsigned int i = 0; i < 1024; i++) {
 			struct page *page = alloc_pages(a->pgdat, GFP_MOVABLE, a->order);
 
-			if (!page)
-				return NULL;
+			if (!page) {
+				a->failed = true;
+				break;
+			}
 			free_pages(a->pgdat, page, a->order);
+			n++;
 		}
-		n += 1024;
 	}
 	a->pairs = n;
 	return NULL;
 }
 
-static double alloc_run(struct gmm_guest *g, unsigned int threads,
-			unsigned int order, double seconds)
+int bench_alloc_rate(struct gmm_guest *g, unsigned int threads,
+		     unsigned int order, double seconds, double *rate)
 {
-	pthread_t t[2];
-	struct alloc_arg a[2];
+	pthread_t t[BENCH_ALLOC_MAX_THREADS];
+	struct alloc_arg a[BENCH_ALLOC_MAX_THREADS];
+	unsigned int started = 0;
 	uint64_t total = 0;
+	int err = 0;
 
+	if (threads < 1 || threads > BENCH_ALLOC_MAX_THREADS)
+		return -EINVAL;
 	for (unsigned int i = 0; i < threads; i++) {
-		a[i] = (struct alloc_arg){ gmm_guest_pgdat(g), i, order, seconds, 0 };
-		pthread_create(&t[i], NULL, alloc_thread, &a[i]);
+		a[i] = (struct alloc_arg){ gmm_guest_pgdat(g), i, order, seconds,
+					   0, false };
+		err = -pthread_create(&t[i], NULL, alloc_thread, &a[i]);
+		if (err)
+			break;
+		started++;
 	}
-	for (unsigned int i = 0; i < threads; i++) {
+	for (unsigned int i = 0; i < started; i++) {
 		pthread_join(t[i], NULL);
 		total += a[i].pairs;
+		if (a[i].failed && !err)
+			err = -ENOMEM;
 	}
-	return (double)total / seconds / threads;
+	*rate = err ? NAN : (double)total / seconds / threads;
+	return err;
 }
 
 static int bench_alloc(const struct bench_opts *b)
 {
 	static const unsigned int orders[] = { 0, PAGEBLOCK_ORDER };
-	double v[2][2][MAX_REPS], m[2][2];
+	double v[2][2][MAX_REPS], m[2][2], ratio[2];
 	struct gmm_guest_config cfg;
 	struct gmm_guest *g;
 	struct json j;
-	int err;
+	int err = 0;
 
 	gmm_guest_config_init(&cfg);
 	cfg.mem_bytes = b->mem_bytes;
@@ -288,31 +391,54 @@ static int bench_alloc(const struct bench_opts *b)
 		fprintf(stderr, "guestmm: bench alloc: %s\n", strerror(-err));
 		return 1;
 	}
-	for (unsigned int i = 0; i < b->pairs; i++)
-		for (unsigned int o = 0; o < 2; o++)
-			for (unsigned int t = 0; t < 2; t++)
-				v[o][t][i] = alloc_run(g, t + 1, orders[o],
-						       b->seconds / 4);
+	for (unsigned int i = 0; i < b->pairs && !err; i++)
+		for (unsigned int o = 0; o < 2 && !err; o++)
+			for (unsigned int t = 0; t < 2 && !err; t++) {
+				err = bench_alloc_rate(g, t + 1, orders[o],
+						       b->seconds / 4,
+						       &v[o][t][i]);
+				if (err == -ENOMEM) {
+					gmm_guest_destroy(g);
+					return bench_measured_nothing("alloc",
+						"order %u with %u thread%s: alloc_pages() failed",
+						orders[o], t + 1, t ? "s" : "");
+				}
+			}
 	gmm_guest_destroy(g);
-	for (unsigned int o = 0; o < 2; o++)
-		for (unsigned int t = 0; t < 2; t++)
+	if (err) {
+		fprintf(stderr, "guestmm: bench alloc: %s\n", strerror(-err));
+		return 1;
+	}
+	for (unsigned int o = 0; o < 2; o++) {
+		for (unsigned int t = 0; t < 2; t++) {
 			m[o][t] = median(v[o][t], b->pairs);
+			if (!rate_ok(m[o][t]))
+				return bench_measured_nothing("alloc",
+					"order %u with %u thread%s: no alloc+free pair",
+					orders[o], t + 1, t ? "s" : "");
+		}
+		ratio[o] = m[o][1] / m[o][0];
+	}
 	if (b->json) {
 		json_begin(&j, stdout);
 		json_str(&j, "bench", "alloc");
 		json_u64(&j, "reps", b->pairs);
 		json_double(&j, "order0_pairs_per_s_per_thread_1t", m[0][0]);
 		json_double(&j, "order0_pairs_per_s_per_thread_2t", m[0][1]);
+		json_double(&j, "order0_per_thread_ratio_2t_1t", ratio[0]);
 		json_double(&j, "order9_pairs_per_s_per_thread_1t", m[1][0]);
 		json_double(&j, "order9_pairs_per_s_per_thread_2t", m[1][1]);
+		json_double(&j, "order9_per_thread_ratio_2t_1t", ratio[1]);
 		json_end(&j);
 		return 0;
 	}
 	printf("alloc: alloc_pages + free_pages pairs per second per thread, %u reps, medians;\n"
 	       "target order 0 >= 10 million/s/thread\n", b->pairs);
-	printf("%-8s %22s %22s\n", "threads", "order 0 (per-CPU lists)", "order 9 (buddy)");
+	printf("%-22s %24s %24s\n", "threads", "order 0 (per-CPU lists)",
+	       "order 9 (buddy)");
 	for (unsigned int t = 0; t < 2; t++)
-		printf("%-8u %22.0f %22.0f\n", t + 1, m[0][t], m[1][t]);
+		printf("%-22u %24.0f %24.0f\n", t + 1, m[0][t], m[1][t]);
+	printf("%-22s %24.3f %24.3f\n", "per thread, 2t / 1t", ratio[0], ratio[1]);
 	return 0;
 }
 
@@ -323,48 +449,76 @@ static int bench_alloc(const struct bench_opts *b)
 /* What the report measurement allocates in: the default reporting order. */
 #define REPORT_BLOCK (PAGE_SIZE << PAGEBLOCK_ORDER)
 
-static double discard_limit(uint64_t bytes)
+/* Return: 0 with *@rate in bytes/s, or a negative errno. */
+static int discard_limit(uint64_t bytes, double *rate)
 {
-	int fd = memfd_create("guestmm-discard", MFD_CLOEXEC);
+	int fd = memfd_create("guestmm-discard", MFD_CLOEXEC), err = 0;
 	char *p;
 	double t0, dt;
 
-	if (fd < 0 || ftruncate(fd, (off_t)bytes))
-		return NAN;
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)bytes)) {
+		err = -errno;
+		goto out;
+	}
 	p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED) {
-		close(fd);
-		return NAN;
+		err = -errno;
+		goto out;
 	}
 	memset(p, 0x5a, bytes);
 	t0 = now_s();
-	for (uint64_t off = 0; off < bytes; off += DISCARD_CHUNK)
-		fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			  (off_t)off, DISCARD_CHUNK);
+	for (uint64_t off = 0; off < bytes && !err; off += DISCARD_CHUNK)
+		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+			      (off_t)off, DISCARD_CHUNK))
+			err = -errno;
 	dt = now_s() - t0;
 	munmap(p, bytes);
+	*rate = (double)bytes / dt;
+out:
 	close(fd);
-	return (double)bytes / dt;
+	return err;
 }
 
-static double report_rate(uint64_t mem_bytes, uint64_t bytes)
+/*
+ * One reporting pass over @bytes written and freed in 2 MiB blocks, timed;
+ * the rate is what left the host's accounting of the memfd, per second.
+ * Return: 0 with *@rate set, or a negative errno.
+ */
+static int report_rate(uint64_t mem_bytes, uint64_t bytes, double *rate)
 {
 	struct gmm_guest_config cfg;
 	struct gmm_guest *g;
 	struct pglist_data *pgdat;
 	struct page **blocks;
-	uint64_t n = bytes / REPORT_BLOCK, got = 0, before;
+	uint64_t n = bytes / REPORT_BLOCK, got = 0, before, after;
 	double t0, dt;
+	int err;
 
 	gmm_guest_config_init(&cfg);
 	cfg.mem_bytes = mem_bytes;
-	cfg.report_delay_ms = 3600 * 1000; /* the worker stays out of it */
-	if (gmm_guest_create(&cfg, &g))
-		return NAN;
+	/*
+	 * The worker stays out of it, and the passes below take every free
+	 * block: under the default min age (half the delay) they would take
+	 * none of what was freed a moment before.  Every free at the reporting
+	 * order requests a pass: with the default high-water mark a small guest
+	 * (256 MiB: 32 blocks of 4 MiB freed) would never ask for one.
+	 */
+	cfg.report_delay_ms = 3600 * 1000;
+	cfg.report_min_age_ms = 0;
+	cfg.report_hwm = 0;
+	err = gmm_guest_create(&cfg, &g);
+	if (err)
+		return err;
 	pgdat = gmm_guest_pgdat(g);
 	gmm_guest_report_now(g); /* boot-time report of untouched memory */
 	blocks = calloc(n, sizeof(*blocks));
-	for (; blocks && got < n; got++) {
+	if (!blocks) {
+		gmm_guest_destroy(g);
+		return -ENOMEM;
+	}
+	for (; got < n; got++) {
 		blocks[got] = alloc_pages(pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER);
 		if (!blocks[got])
 			break;
@@ -375,11 +529,12 @@ static double report_rate(uint64_t mem_bytes, uint64_t bytes)
 	free(blocks);
 	before = gmm_guest_host_resident_bytes(g);
 	t0 = now_s();
-	gmm_guest_report_now(g);
+	err = gmm_guest_report_now(g);
 	dt = now_s() - t0;
-	bytes = before - gmm_guest_host_resident_bytes(g);
+	after = gmm_guest_host_resident_bytes(g);
 	gmm_guest_destroy(g);
-	return (double)bytes / dt;
+	*rate = after < before ? (double)(before - after) / dt : 0;
+	return err;
 }
 
 static int bench_discard(const struct bench_opts *b)
@@ -387,10 +542,26 @@ static int bench_discard(const struct bench_opts *b)
 	double lim[MAX_REPS], rep[MAX_REPS], ratio[MAX_REPS];
 	uint64_t bytes = b->mem_bytes / 2;
 	struct json j;
+	int err;
 
 	for (unsigned int i = 0; i < b->pairs; i++) {
-		lim[i] = discard_limit(bytes);
-		rep[i] = report_rate(b->mem_bytes, bytes);
+		err = discard_limit(bytes, &lim[i]);
+		if (err) {
+			fprintf(stderr, "guestmm: bench discard: fallocate(PUNCH_HOLE) of a memfd: %s\n",
+				strerror(-err));
+			return 1;
+		}
+		err = report_rate(b->mem_bytes, bytes, &rep[i]);
+		if (err) {
+			fprintf(stderr, "guestmm: bench discard: reporting pass: %s\n",
+				strerror(-err));
+			return 1;
+		}
+		if (!rate_ok(lim[i]))
+			return bench_measured_nothing("discard", "fallocate(PUNCH_HOLE) of %llu bytes took no time",
+						      (unsigned long long)bytes);
+		if (!rate_ok(rep[i]))
+			return bench_measured_nothing("discard", "the reporting pass gave the host back no memory");
 		ratio[i] = rep[i] / lim[i];
 		if (!b->json)
 			fprintf(stderr, "  pair %u: punch %.2f GiB/s, report %.2f GiB/s\n",
@@ -428,30 +599,111 @@ static void bench_usage(FILE *f)
 	fputs("Usage: guestmm bench NAME [OPTION]...\n"
 	      "  overhead   page_fault1 with reporting off vs on, 1 and 2 threads\n"
 	      "  return     memhog 75% of RAM, free, host accounting every 50 ms\n"
-	      "  alloc      order-0 and order-9 alloc+free pairs per second per thread\n"
-	      "  discard    fallocate(PUNCH_HOLE) throughput, and reporting against it\n"
+	      "  alloc      order-0 and order-9 alloc+free pairs per second per thread,\n"
+	      "             1 and 2 threads, and the per-thread ratio 2t / 1t\n"
+	      "  discard    fallocate(PUNCH_HOLE) throughput, and a reporting pass\n"
+	      "             (blocks of any age) against it\n"
 	      "  vhost      report round trip through vhost-user to our balloon device,\n"
-	      "             against fallocate(PUNCH_HOLE) alone\n"
+	      "             against fallocate(PUNCH_HOLE) alone (a 2 GiB guest always)\n"
+	      "  scale      page_fault1 frames/s at 1 to 16 vCPU threads, reporting off\n"
+	      "             and on, per spinlock algorithm, with zone-lock statistics and\n"
+	      "             a scaling model; the zeroing ceiling at 1 and 2 threads;\n"
+	      "             order-9 alloc+free at 1 and 2 threads\n"
 	      "\n"
-	      "  --pairs N     A/B pairs or repetitions (default 10 for overhead, else 5)\n"
-	      "  --seconds S   measured seconds per run (default: per benchmark)\n"
-	      "  --mem SIZE    guest RAM (default 2G)\n"
-	      "  --json        one JSON object on stdout\n",
+	      "  --pairs N       A/B pairs or repetitions, 1 to 64 (default 10 for\n"
+	      "                  overhead, else 5)\n"
+	      "  --seconds S     measured seconds per run (default 3 for overhead, 2 for\n"
+	      "                  alloc and scale, 1 for vhost)\n"
+	      "  --mem SIZE      guest RAM, 256M to 64G (default 4G for scale, else 2G)\n"
+	      "  --json          one JSON object on stdout\n"
+	      "scale only:\n"
+	      "  --threads LIST  vCPU thread counts, comma-separated, 1 to 64 (default\n"
+	      "                  1,2,4,8,16); each needs 128 MiB within 3/4 of --mem\n"
+	      "  --lock KIND     spinlock algorithm: tas | ticket | mcs | pvq, or all for\n"
+	      "                  the four side by side (default pvq)\n"
+	      "  --plot FILE     also draw frames/s against threads, a line per lock and\n"
+	      "                  reporting setting, into FILE (PNG; needs gnuplot)\n"
+	      "\n"
+	      "A benchmark that measured nothing (no frames, no reports, a zero rate)\n"
+	      "says so in one line and exits with status 1.\n",
 	      f);
+}
+
+#define BENCH_ERR(...) cli_usage_error("bench ", __VA_ARGS__)
+
+static int cmp_uint(const void *a, const void *b)
+{
+	unsigned int x = *(const unsigned int *)a, y = *(const unsigned int *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* "1,2,4": ascending, duplicates dropped. */
+static void parse_threads(const char *arg, struct bench_opts *b)
+{
+	char buf[256], *save = NULL, *tok;
+	unsigned int n = 0;
+
+	if (strlen(arg) >= sizeof(buf))
+		BENCH_ERR("--threads: list too long");
+	strcpy(buf, arg);
+	if (!*buf || buf[0] == ',' || buf[strlen(buf) - 1] == ',' || strstr(buf, ",,"))
+		BENCH_ERR("--threads: '%s' is not a comma-separated list of thread counts", arg);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		uint64_t v;
+
+		if (cli_parse_uint(tok, 1, MAX_NR_CPUS, &v))
+			BENCH_ERR("--threads: '%s' is not a thread count from 1 to %d",
+				  tok, MAX_NR_CPUS);
+		if (n == BENCH_MAX_THREAD_COUNTS)
+			BENCH_ERR("--threads: more than %d thread counts",
+				  BENCH_MAX_THREAD_COUNTS);
+		b->threads[n++] = (unsigned int)v;
+	}
+	qsort(b->threads, n, sizeof(b->threads[0]), cmp_uint);
+	b->nr_threads = 0;
+	for (unsigned int i = 0; i < n; i++)
+		if (!b->nr_threads || b->threads[b->nr_threads - 1] != b->threads[i])
+			b->threads[b->nr_threads++] = b->threads[i];
+}
+
+/* True when @name is an executable file in a directory of $PATH. */
+static bool in_path(const char *name)
+{
+	const char *path = getenv("PATH");
+	char dir[4096];
+
+	while (path && *path) {
+		size_t len = strcspn(path, ":");
+
+		if (len && len + strlen(name) + 2 <= sizeof(dir)) {
+			snprintf(dir, sizeof(dir), "%.*s/%s", (int)len, path, name);
+			if (!access(dir, X_OK))
+				return true;
+		}
+		path += len + (path[len] == ':');
+	}
+	return false;
 }
 
 int cmd_bench(int argc, char **argv)
 {
+	enum { OPT_THREADS = 256, OPT_LOCK, OPT_PLOT };
 	static const struct option opts[] = {
 		{ "pairs", required_argument, NULL, 'p' },
 		{ "seconds", required_argument, NULL, 's' },
 		{ "mem", required_argument, NULL, 'm' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "threads", required_argument, NULL, OPT_THREADS },
+		{ "lock", required_argument, NULL, OPT_LOCK },
+		{ "plot", required_argument, NULL, OPT_PLOT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct bench_opts b = { 0, 0, 2ull << 30, false };
-	const char *name;
+	static const unsigned int default_threads[] = { 1, 2, 4, 8, 16 };
+	struct bench_opts b = { 0 };
+	const char *name, *scale_opt = NULL;
+	bool scale;
 	uint64_t v;
 	int c;
 
@@ -460,47 +712,74 @@ int cmd_bench(int argc, char **argv)
 			bench_usage(stdout);
 			return 0;
 		}
-		cli_usage_error("bench ", "which benchmark? overhead, return, alloc, discard or vhost");
+		BENCH_ERR("which benchmark? overhead, return, alloc, discard, vhost or scale");
 	}
 	name = argv[1];
+	scale = !strcmp(name, "scale");
+	if (!scale && strcmp(name, "overhead") && strcmp(name, "return") &&
+	    strcmp(name, "alloc") && strcmp(name, "discard") && strcmp(name, "vhost"))
+		BENCH_ERR("unknown benchmark '%s'", name);
 	optind = 2;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (cli_parse_uint(optarg, 1, MAX_REPS, &v))
-				cli_usage_error("bench ", "--pairs: '%s' is not 1 to %d", optarg, MAX_REPS);
+				BENCH_ERR("--pairs: '%s' is not 1 to %d", optarg, MAX_REPS);
 			b.pairs = (unsigned int)v;
 			break;
 		case 's':
 			if (cli_parse_uint(optarg, 1, 3600, &v))
-				cli_usage_error("bench ", "--seconds: '%s' is not 1 to 3600", optarg);
+				BENCH_ERR("--seconds: '%s' is not 1 to 3600", optarg);
 			b.seconds = (double)v;
 			break;
 		case 'm':
 			if (cli_parse_size(optarg, &b.mem_bytes) ||
 			    b.mem_bytes < (256ull << 20) || b.mem_bytes % (4ull << 20) ||
 			    b.mem_bytes > (64ull << 30))
-				cli_usage_error("bench ", "--mem: '%s' is not a multiple of 4 MiB from 256 MiB to 64 GiB", optarg);
+				BENCH_ERR("--mem: '%s' is not a multiple of 4 MiB from 256 MiB to 64 GiB", optarg);
 			break;
 		case 'j':
 			b.json = true;
+			break;
+		case OPT_THREADS:
+			parse_threads(optarg, &b);
+			scale_opt = "--threads";
+			break;
+		case OPT_LOCK:
+			if (!strcmp(optarg, "all")) {
+				b.nr_locks = NR_SPIN_LOCK_KINDS;
+				for (unsigned int k = 0; k < NR_SPIN_LOCK_KINDS; k++)
+					b.locks[k] = (enum spin_lock_kind)k;
+			} else if (!spin_lock_kind_parse(optarg, &b.locks[0])) {
+				b.nr_locks = 1;
+			} else {
+				BENCH_ERR("--lock: '%s' is not tas, ticket, mcs, pvq or all", optarg);
+			}
+			scale_opt = "--lock";
+			break;
+		case OPT_PLOT:
+			if (!*optarg)
+				BENCH_ERR("--plot: no file name");
+			b.plot = optarg;
+			scale_opt = "--plot";
 			break;
 		case 'h':
 			bench_usage(stdout);
 			return 0;
 		default:
-			cli_usage_error("bench ", "unrecognized option '%s'",
-					argv[optind - 1]);
+			BENCH_ERR("unrecognized option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)
-		cli_usage_error("bench ", "unexpected argument '%s'", argv[optind]);
-	if (strcmp(name, "overhead") && !b.pairs)
-		b.pairs = 5;
+		BENCH_ERR("unexpected argument '%s'", argv[optind]);
+	if (scale_opt && !scale)
+		BENCH_ERR("%s: only for bench scale", scale_opt);
+	if (!b.pairs)
+		b.pairs = strcmp(name, "overhead") ? 5 : 10;
+	if (!b.mem_bytes)
+		b.mem_bytes = scale ? 4ull << 30 : 2ull << 30;
 	if (!strcmp(name, "overhead")) {
-		if (!b.pairs)
-			b.pairs = 10;
 		if (!b.seconds)
 			b.seconds = 3;
 		return bench_overhead(&b);
@@ -514,12 +793,27 @@ int cmd_bench(int argc, char **argv)
 	}
 	if (!strcmp(name, "discard"))
 		return bench_discard(&b);
-	if (!strcmp(name, "vhost")) {
-		int err = bench_vhost(b.pairs, b.seconds ? b.seconds : 1, b.json);
-
-		if (err)
-			fprintf(stderr, "guestmm: bench vhost: %s\n", strerror(-err));
-		return err ? 1 : 0;
+	if (!strcmp(name, "vhost"))
+		/* It says what failed itself. */
+		return bench_vhost(b.pairs, b.seconds ? b.seconds : 1, b.json) ? 1 : 0;
+	if (!b.seconds)
+		b.seconds = 2;
+	if (!b.nr_threads) {
+		b.nr_threads = sizeof(default_threads) / sizeof(default_threads[0]);
+		memcpy(b.threads, default_threads, sizeof(default_threads));
 	}
-	cli_usage_error("bench ", "unknown benchmark '%s'", name);
+	if (!b.nr_locks) {
+		b.nr_locks = 1;
+		b.locks[0] = SPIN_LOCK_PVQ;
+	}
+	/* page_fault1 holds 128 MiB per thread; the rest is headroom. */
+	if ((uint64_t)b.threads[b.nr_threads - 1] * (128ull << 20) > b.mem_bytes / 4 * 3)
+		BENCH_ERR("--threads: %u x 128 MiB do not fit in 3/4 of --mem (%llu MiB)",
+			  b.threads[b.nr_threads - 1],
+			  (unsigned long long)(b.mem_bytes >> 20));
+	if (b.plot && !in_path("gnuplot")) {
+		fprintf(stderr, "guestmm: bench scale: --plot needs gnuplot, which is not installed (apt-get install gnuplot-nox)\n");
+		return 1;
+	}
+	return bench_scale(&b);
 }

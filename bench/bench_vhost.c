@@ -33,12 +33,12 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "bench/bench.h"
 #include "guest/vhost_user_frontend.h"
 #include "host/backend.h"
 #include "host/balloon.h"
 #include "host/vhost_user.h"
 #include "tools/cli.h"
-#include "tools/run.h"
 #include "virtio/virtqueue.h"
 
 
@@ -293,9 +293,10 @@ static double gib_per_s(const struct bv_case *c, double s)
  * fallocate(PUNCH_HOLE) alone: @pairs rounds of every case in bv_cases, A B
  * A B, each sampled for its share of @seconds; a table, or with @json one
  * JSON object, on stdout.
- * Return: 0; -EINVAL for 0 or more than 64 pairs or seconds <= 0; another
- * negative errno, after a message on stderr, when the guest, the backend or
- * a round trip fails.
+ * Return: 0, or a negative errno after one line on stderr: -EINVAL for 0 or
+ * more than 64 pairs or seconds <= 0; -ENODATA when a median round trip took
+ * no time (measured nothing); another when the guest, the backend or a round
+ * trip fails.
  */
 int bench_vhost(unsigned int pairs, double seconds, bool json)
 {
@@ -306,11 +307,16 @@ int bench_vhost(unsigned int pairs, double seconds, bool json)
 	struct json j;
 	int err;
 
-	if (pairs == 0 || pairs > BV_PAIRS_MAX || !(seconds > 0))
+	if (pairs == 0 || pairs > BV_PAIRS_MAX || !(seconds > 0)) {
+		fprintf(stderr, "guestmm: bench vhost: %u pairs of %g s: out of range\n",
+			pairs, seconds);
 		return -EINVAL;
+	}
 	b = calloc(1, sizeof(*b));
-	if (!b)
+	if (!b) {
+		fprintf(stderr, "guestmm: bench vhost: %s\n", strerror(ENOMEM));
 		return -ENOMEM;
+	}
 	err = bv_server_start(b);
 	if (err)
 		goto out;
@@ -347,8 +353,14 @@ out:
 		return err;
 	}
 
-	for (unsigned int k = 0; k < BV_NR_CASES; k++)
+	for (unsigned int k = 0; k < BV_NR_CASES; k++) {
 		m[k] = median(t[k], pairs);
+		if (!(m[k] > 0) || !isfinite(m[k])) {
+			bench_measured_nothing("vhost", "%s took no time",
+					       bv_cases[k].name);
+			return -ENODATA;
+		}
+	}
 	minmax(ratio, pairs, &lo, &hi);
 	mq = median(ratio, pairs);
 	mfixed = median(fixed, pairs);

@@ -44,6 +44,7 @@ void gmm_guest_config_init(struct gmm_guest_config *c)
 		.report_capacity = PAGE_REPORTING_CAPACITY,
 		.report_hwm = PAGE_REPORTING_HWM,
 		.report_delay_ms = PAGE_REPORTING_DELAY_MS,
+		.report_min_age_ms = GMM_REPORT_MIN_AGE_HALF_DELAY,
 	};
 }
 
@@ -181,7 +182,10 @@ int gmm_guest_set_reporting(struct gmm_guest *g, bool on)
 	g->prdev.capacity = g->config.report_capacity;
 	g->prdev.hwm = g->config.report_hwm;
 	g->prdev.delay_ms = g->config.report_delay_ms;
-	g->prdev.min_age_ms = g->config.report_delay_ms / 2;
+	g->prdev.min_age_ms =
+		g->config.report_min_age_ms == GMM_REPORT_MIN_AGE_HALF_DELAY
+			? g->config.report_delay_ms / 2
+			: g->config.report_min_age_ms;
 	err = page_reporting_register(g->pgdat, &g->prdev);
 	if (err)
 		return err;

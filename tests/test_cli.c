@@ -1,6 +1,9 @@
 /*
  * test_cli.c - the guestmm command: bad options and impossible sizes get one
- * line and exit status 2; help works; a short real run returns its memory.
+ * line and exit status 2; help works; a short real run returns its memory;
+ * --lock-stats prints lock statistics; every benchmark runs once at its
+ * smallest settings and measures something.  No timing is asserted: the
+ * machines are shared.
  */
 #define _GNU_SOURCE
 #include <sys/wait.h>
@@ -9,7 +12,7 @@
 
 struct out {
 	int status;
-	char text[16384];
+	char text[65536];
 };
 
 /* Run "guestmm ARGS" with stdout and stderr both captured (2>&1). */
@@ -57,6 +60,21 @@ static void test_bad_options(void **state)
 	expect_usage_error("frobnicate", "frobnicate");
 	expect_usage_error("bench nosuch", "nosuch");
 	expect_usage_error("bench overhead --pairs 0", "--pairs");
+	expect_usage_error("bench overhead --pairs 65", "--pairs");
+	expect_usage_error("bench alloc --mem 100M", "--mem");
+	expect_usage_error("run --lock bogus", "--lock");
+	expect_usage_error("run --report-min-age-ms soon", "--report-min-age-ms");
+	expect_usage_error("bench scale --lock bogus", "--lock");
+	expect_usage_error("bench scale --threads 0", "--threads");
+	expect_usage_error("bench scale --threads 65", "--threads");
+	expect_usage_error("bench scale --threads 1,,2", "--threads");
+	expect_usage_error("bench scale --threads 2,", "--threads");
+	expect_usage_error("bench scale --threads two", "--threads");
+	expect_usage_error("bench scale --threads 16 --mem 1G", "--threads");
+	expect_usage_error("bench alloc --lock pvq", "--lock");
+	expect_usage_error("bench discard --threads 1", "--threads");
+	expect_usage_error("bench overhead --plot x.png", "--plot");
+	expect_usage_error("bench nosuch --lock pvq", "nosuch");
 }
 
 static void test_help(void **state)
@@ -66,9 +84,105 @@ static void test_help(void **state)
 	run(&o, "run --help", false);
 	assert_int_equal(o.status, 0);
 	assert_non_null(strstr(o.text, "--report-delay-ms"));
+	assert_non_null(strstr(o.text, "--report-min-age-ms"));
+	assert_non_null(strstr(o.text, "--lock-stats"));
+	assert_non_null(strstr(o.text, "--lock KIND"));
+	run(&o, "bench --help", false);
+	assert_int_equal(o.status, 0);
+	assert_non_null(strstr(o.text, "scale"));
+	assert_non_null(strstr(o.text, "--threads LIST"));
 	run(&o, "help", false);
 	assert_int_equal(o.status, 0);
 	assert_non_null(strstr(o.text, "bench"));
+}
+
+/*
+ * The number after "KEY": in @text must be > 0 (null, for NaN, is not); with
+ * @all, every such number, and there must be at least one.
+ */
+static void expect_positive_n(const char *what, const char *text,
+			      const char *key, bool all)
+{
+	char pat[128];
+	const char *p = text;
+	unsigned int n = 0;
+
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	while ((p = strstr(p, pat))) {
+		p += strlen(pat);
+		if (!(strtod(p, NULL) > 0))
+			fail_msg("%s: \"%s\" is %.20s", what, key, p);
+		n++;
+		if (!all)
+			break;
+	}
+	if (!n)
+		fail_msg("%s: no \"%s\" in '%s'", what, key, text);
+}
+
+static void expect_positive(const char *what, const char *text, const char *key)
+{
+	expect_positive_n(what, text, key, true);
+}
+
+static void bench(struct out *o, const char *args)
+{
+	char cmd[256];
+
+	snprintf(cmd, sizeof(cmd), "bench %s --pairs 1 --json", args);
+	run(o, cmd, false);
+	if (o->status != 0)
+		fail_msg("'guestmm %s': status %d, output '%s'", cmd, o->status, o->text);
+}
+
+static void test_run_lock_stats(void **state)
+{
+	struct out o;
+
+	run(&o, "run --mem 512M --cpus 2 --workload pagefault --duration 1 "
+		"--lock mcs --lock-stats --json --quiet", false);
+	assert_int_equal(o.status, 0);
+	assert_non_null(strstr(o.text, "\"lock\": \"mcs\""));
+	assert_non_null(strstr(o.text, "\"lock_stats\": {"));
+	assert_non_null(strstr(o.text, "\"&zone->lock\": {"));
+	assert_non_null(strstr(o.text, "\"&pcp->lock\": {"));
+	expect_positive_n("run --lock-stats", strstr(o.text, "\"&pcp->lock\""),
+			  "hold_total_ns", false);
+	run(&o, "run --mem 256M --cpus 1 --workload pagefault --duration 1 "
+		"--lock-stats --quiet", false);
+	assert_int_equal(o.status, 0);
+	assert_non_null(strstr(o.text, "holdtime-avg"));
+	assert_non_null(strstr(o.text, "&zone->lock:"));
+}
+
+/* Each benchmark once, smallest settings: it exits 0 and measured something. */
+static void test_bench_smoke(void **state)
+{
+	struct out o;
+
+	bench(&o, "overhead --seconds 1 --mem 512M");
+	expect_positive("overhead", o.text, "off_frames_per_s");
+	expect_positive("overhead", o.text, "on_frames_per_s");
+	expect_positive("overhead", o.text, "memset_ceiling_frames_per_s_per_thread");
+	bench(&o, "return --mem 256M");
+	expect_positive("return", o.text, "returned_fraction");
+	bench(&o, "alloc --seconds 1 --mem 256M");
+	expect_positive("alloc", o.text, "order0_pairs_per_s_per_thread_1t");
+	expect_positive("alloc", o.text, "order9_pairs_per_s_per_thread_2t");
+	expect_positive("alloc", o.text, "order9_per_thread_ratio_2t_1t");
+	bench(&o, "discard --mem 256M");
+	expect_positive("discard", o.text, "punch_hole_gib_per_s");
+	expect_positive("discard", o.text, "report_gib_per_s");
+	bench(&o, "vhost --seconds 1");
+	expect_positive("vhost", o.text, "report_gib_per_s");
+	expect_positive("vhost", o.text, "punch_gib_per_s");
+	bench(&o, "scale --threads 1,2 --seconds 1 --mem 512M");
+	expect_positive("scale", o.text, "frames_per_s");
+	/* The first row's zone lock. */
+	expect_positive_n("scale", o.text, "acquisitions", false);
+	expect_positive("scale", o.text, "pairs_per_s_per_thread_2t");
+	assert_non_null(strstr(o.text, "\"ceiling_2t\": {"));
+	assert_non_null(strstr(o.text, "\"lock\": \"pvq\""));
 }
 
 static void test_short_run_returns_memory(void **state)
@@ -98,6 +212,8 @@ int main(void)
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_short_run_returns_memory),
+		cmocka_unit_test(test_run_lock_stats),
+		cmocka_unit_test(test_bench_smoke),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

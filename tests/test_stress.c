@@ -12,12 +12,12 @@
 #define MIB (1ull << 20)
 
 /*
- * Run until the threads have verified @blocks blocks while the worker has
- * made at least @reports reports, or a minute has gone (a sanitizer build is
- * slow); the test is about what happened, not how fast.
+ * Run @threads threads on @cpus vCPUs until they have verified @blocks blocks
+ * while the worker has made at least @reports reports, or a minute has gone
+ * (a sanitizer build is slow); the test is about what happened, not how fast.
  */
-static void stress(unsigned int order, unsigned int threads, uint64_t blocks,
-		   uint64_t reports)
+static void stress(unsigned int order, unsigned int cpus, unsigned int threads,
+		   uint64_t mem_bytes, uint64_t blocks, uint64_t reports)
 {
 	struct gmm_guest_config c;
 	struct gmm_guest *g;
@@ -26,8 +26,8 @@ static void stress(unsigned int order, unsigned int threads, uint64_t blocks,
 	unsigned long bad = platform_bad_state_count();
 
 	gmm_guest_config_init(&c);
-	c.mem_bytes = 256 * MIB;
-	c.cpus = 2;
+	c.mem_bytes = mem_bytes;
+	c.cpus = cpus;
 	c.report_delay_ms = 0;
 	c.report_order = order;
 	c.report_capacity = 8;
@@ -50,8 +50,8 @@ static void stress(unsigned int order, unsigned int threads, uint64_t blocks,
 	atomic_store(&w.stop, true);
 	workload_join(&w);
 	gmm_guest_get_stats(g, &st);
-	print_message("order %u: %llu blocks verified, %llu reports (%llu MiB), %llu allocation failures\n",
-		      order, (unsigned long long)atomic_load(&w.blocks),
+	print_message("order %u, %u threads: %llu blocks verified, %llu reports (%llu MiB), %llu allocation failures\n",
+		      order, threads, (unsigned long long)atomic_load(&w.blocks),
 		      (unsigned long long)st.reports,
 		      (unsigned long long)(st.reported_bytes >> 20),
 		      (unsigned long long)atomic_load(&w.alloc_failures));
@@ -68,13 +68,23 @@ static void stress(unsigned int order, unsigned int threads, uint64_t blocks,
 
 static void test_stress_pageblock_order(void **state)
 {
-	stress(PAGEBLOCK_ORDER, 3, 3000, 50);
+	stress(PAGEBLOCK_ORDER, 2, 3, 256 * MIB, 3000, 50);
 }
 
 static void test_stress_low_order(void **state)
 {
 	/* Reporting small blocks puts the worker in the allocator's way. */
-	stress(3, 2, 3000, 50);
+	stress(3, 2, 2, 256 * MIB, 3000, 50);
+}
+
+static void test_stress_16_vcpus(void **state)
+{
+	/*
+	 * 16 vCPU threads on the per-CPU lists and zone lock of one zone,
+	 * reported at delay 0 underneath: the most interleavings on two
+	 * cores.  Each thread keeps up to 64 blocks, ~25 MiB on average.
+	 */
+	stress(PAGEBLOCK_ORDER, 16, 16, 512 * MIB, 1500, 30);
 }
 
 int main(void)
@@ -82,6 +92,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_stress_pageblock_order),
 		cmocka_unit_test(test_stress_low_order),
+		cmocka_unit_test(test_stress_16_vcpus),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

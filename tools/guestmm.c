@@ -36,6 +36,7 @@ void run_opts_init(struct run_opts *o)
 	o->sleep_ms = -1;
 	o->seed = 1;
 	o->sample_s = 0.05;
+	o->lock = SPIN_LOCK_PVQ;
 }
 
 static void live_line(FILE *f, double t, struct gmm_guest *g,
@@ -73,12 +74,19 @@ int run_guest(const struct run_opts *o, struct run_result *r)
 	uint64_t frames_at_warmup = 0;
 	double t_warm = NAN;
 	unsigned int seen_cycle = 0;
+	bool timing = lock_stat_timing();
 	int err;
 
 	memset(r, 0, sizeof(*r));
+	/* No guest exists here, so no lock is in use. */
+	spin_lock_set_kind(o->lock);
+	if (o->lock_stats)
+		lock_stat_set_timing(true);
 	err = gmm_guest_create(&o->cfg, &g);
-	if (err)
+	if (err) {
+		lock_stat_set_timing(timing);
 		return err;
+	}
 	workload_init(&w, o->kind, g);
 	if (o->hog_bytes)
 		w.bytes = o->hog_bytes;
@@ -95,6 +103,7 @@ int run_guest(const struct run_opts *o, struct run_result *r)
 	err = workload_start(&w);
 	if (err) {
 		gmm_guest_destroy(g);
+		lock_stat_set_timing(timing);
 		return err;
 	}
 	t0 = now_s();
@@ -106,10 +115,10 @@ int run_guest(const struct run_opts *o, struct run_result *r)
 
 		if (res > r->resident_peak)
 			r->resident_peak = res;
-		if (o->kind == WORKLOAD_PAGEFAULT && isnan(t_warm) &&
-		    t >= o->warmup_s) {
+		if (isnan(t_warm) && t >= o->warmup_s) {
 			t_warm = t;
 			frames_at_warmup = atomic_load(&w.frames);
+			mm_lock_stats_reset(gmm_guest_pgdat(g));
 		}
 		if (cyc != seen_cycle && cyc <= RUN_MAX_CYCLES) {
 			struct run_cycle *c = &r->cycle[cyc - 1];
@@ -152,12 +161,14 @@ int run_guest(const struct run_opts *o, struct run_result *r)
 	}
 	workload_join(&w);
 	r->elapsed_s = now_s() - t0;
+	/* Before anything below takes a lock of its own. */
+	mm_lock_stats(gmm_guest_pgdat(g), r->locks);
+	r->measured_s = r->elapsed_s - (isnan(t_warm) ? 0 : t_warm);
 	if (o->kind == WORKLOAD_PAGEFAULT) {
-		double span = r->elapsed_s - (isnan(t_warm) ? 0 : t_warm);
-
-		r->frames_per_s = span > 0 ? (double)(atomic_load(&w.frames) -
-						      frames_at_warmup) / span
-					   : 0;
+		r->frames = atomic_load(&w.frames) - frames_at_warmup;
+		r->frames_per_s = r->measured_s > 0
+					  ? (double)r->frames / r->measured_s
+					  : 0;
 	}
 	r->blocks = atomic_load(&w.blocks);
 	r->errors = atomic_load(&w.errors);
@@ -175,7 +186,60 @@ int run_guest(const struct run_opts *o, struct run_result *r)
 		}
 	}
 	gmm_guest_destroy(g);
+	lock_stat_set_timing(timing);
 	return 0;
+}
+
+/* Nanoseconds as lock_stat prints them: microseconds, 2 decimals. */
+static double lock_us(uint64_t ns)
+{
+	return (double)ns / 1e3;
+}
+
+void print_lock_stat(FILE *f, const struct lock_stats locks[NR_MM_LOCK_CLASSES])
+{
+	static const char rule[] =
+		"----------------------------------------------------------------"
+		"----------------------------------------------------------------"
+		"--------------------------------";
+
+	fprintf(f, "%s\n%40s %14s %14s %14s %14s %14s %14s %14s %14s\n%s\n\n",
+		rule, "class name", "contentions", "waittime-max",
+		"waittime-total", "waittime-avg", "acquisitions",
+		"holdtime-max", "holdtime-total", "holdtime-avg", rule);
+	for (unsigned int c = 0; c < NR_MM_LOCK_CLASSES; c++) {
+		const struct lock_stats *l = &locks[c];
+
+		fprintf(f, "%40s: %13llu %14.2f %14.2f %14.2f %14llu %14.2f %14.2f %14.2f\n",
+			mm_lock_class_names[c],
+			(unsigned long long)l->contentions,
+			lock_us(l->wait_max_ns), lock_us(l->wait_ns),
+			l->contentions ? lock_us(l->wait_ns) / (double)l->contentions : 0,
+			(unsigned long long)l->acquisitions,
+			lock_us(l->hold_max_ns), lock_us(l->hold_ns),
+			l->timed ? lock_us(l->hold_ns) / (double)l->timed : 0);
+	}
+	fprintf(f, "%s\n", rule);
+}
+
+void json_lock_stats(struct json *j, const char *key,
+		     const struct lock_stats locks[NR_MM_LOCK_CLASSES])
+{
+	json_object(j, key);
+	for (unsigned int c = 0; c < NR_MM_LOCK_CLASSES; c++) {
+		const struct lock_stats *l = &locks[c];
+
+		json_object(j, mm_lock_class_names[c]);
+		json_u64(j, "acquisitions", l->acquisitions);
+		json_u64(j, "contentions", l->contentions);
+		json_u64(j, "wait_total_ns", l->wait_ns);
+		json_u64(j, "wait_max_ns", l->wait_max_ns);
+		json_u64(j, "hold_total_ns", l->hold_ns);
+		json_u64(j, "hold_max_ns", l->hold_max_ns);
+		json_u64(j, "timed", l->timed);
+		json_object_end(j);
+	}
+	json_object_end(j);
 }
 
 /* ---- guestmm run ---- */
@@ -198,8 +262,9 @@ static void run_usage(FILE *f)
 	      "  --duration S          stop after S seconds (pagefault, stress: default 10)\n"
 	      "  --reporting on|off    free page reporting (default on)\n"
 	      "  --report-order N      smallest block reported (default 9 = 2 MiB)\n"
-	      "  --report-delay-ms MS  from request to report (default 2000); a block is\n"
-	      "                        reported once it has been free for half of it\n"
+	      "  --report-delay-ms MS  from request to report (default 2000)\n"
+	      "  --report-min-age-ms MS  a block is reported only once it has been free\n"
+	      "                        this long (default: half the report delay)\n"
 	      "  --report-capacity N   blocks per report (default 32)\n"
 	      "  --report-hwm N        unreported blocks that request reporting (default 32)\n"
 	      "  --seed N              stress: random seed (default 1)\n"
@@ -208,6 +273,11 @@ static void run_usage(FILE *f)
 	      "  --quiet               no live lines\n"
 	      "  --stats               free and reported blocks per zone, migrate type and\n"
 	      "                        order at the end (as /proc/pagetypeinfo)\n"
+	      "  --lock KIND           spinlock algorithm: tas | ticket | mcs | pvq\n"
+	      "                        (default pvq: queued, parking waiters)\n"
+	      "  --lock-stats          time lock waits and holds, and print each lock\n"
+	      "                        class's statistics at the end as /proc/lock_stat\n"
+	      "                        does (microseconds); with --json, \"lock_stats\"\n"
 	      "  -h, --help            this text\n",
 	      f);
 }
@@ -216,6 +286,7 @@ enum {
 	OPT_MEM = 256, OPT_CPUS, OPT_WORKLOAD, OPT_HOG, OPT_CYCLES, OPT_HOLD,
 	OPT_SLEEP, OPT_DURATION, OPT_REPORTING, OPT_ORDER, OPT_DELAY,
 	OPT_CAPACITY, OPT_HWM, OPT_SEED, OPT_JSON, OPT_QUIET, OPT_STATS,
+	OPT_MIN_AGE, OPT_LOCK, OPT_LOCK_STATS,
 };
 
 static const struct option run_options[] = {
@@ -230,12 +301,15 @@ static const struct option run_options[] = {
 	{ "reporting", required_argument, NULL, OPT_REPORTING },
 	{ "report-order", required_argument, NULL, OPT_ORDER },
 	{ "report-delay-ms", required_argument, NULL, OPT_DELAY },
+	{ "report-min-age-ms", required_argument, NULL, OPT_MIN_AGE },
 	{ "report-capacity", required_argument, NULL, OPT_CAPACITY },
 	{ "report-hwm", required_argument, NULL, OPT_HWM },
 	{ "seed", required_argument, NULL, OPT_SEED },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
 	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "lock", required_argument, NULL, OPT_LOCK },
+	{ "lock-stats", no_argument, NULL, OPT_LOCK_STATS },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -254,17 +328,27 @@ static uint64_t opt_uint(const char *name, const char *arg, uint64_t min,
 	return v;
 }
 
+/* The min age the guest applies: the default is half the delay. */
+static unsigned int report_min_age_ms(const struct gmm_guest_config *c)
+{
+	return c->report_min_age_ms == GMM_REPORT_MIN_AGE_HALF_DELAY
+		       ? c->report_delay_ms / 2
+		       : c->report_min_age_ms;
+}
+
 static void print_summary(const struct run_opts *o, const struct run_result *r)
 {
 	char a[32], b[32], c[32], d[32];
 
-	printf("\nguestmm run: %s, %s RAM, %u vCPUs, reporting %s",
+	printf("\nguestmm run: %s, %s RAM, %u vCPUs, %s locks, reporting %s",
 	       workload_name(o->kind),
 	       cli_fmt_bytes(a, sizeof(a), (double)o->cfg.mem_bytes),
-	       o->cfg.cpus, o->cfg.reporting ? "on" : "off");
+	       o->cfg.cpus, spin_lock_kind_names[o->lock],
+	       o->cfg.reporting ? "on" : "off");
 	if (o->cfg.reporting)
-		printf(" (order %u, delay %u ms)", o->cfg.report_order,
-		       o->cfg.report_delay_ms);
+		printf(" (order %u, delay %u ms, min age %u ms)",
+		       o->cfg.report_order, o->cfg.report_delay_ms,
+		       report_min_age_ms(&o->cfg));
 	printf(", %.1f s\n", r->elapsed_s);
 	if (r->nr_cycles) {
 		printf("%-6s %12s %18s %16s %9s %12s\n", "cycle", "freed",
@@ -378,9 +462,11 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 	json_str(&j, "workload", workload_name(o->kind));
 	json_u64(&j, "guest_mem_bytes", r->mem_bytes);
 	json_u64(&j, "cpus", o->cfg.cpus);
+	json_str(&j, "lock", spin_lock_kind_names[o->lock]);
 	json_bool(&j, "reporting", o->cfg.reporting);
 	json_u64(&j, "report_order", o->cfg.report_order);
 	json_u64(&j, "report_delay_ms", o->cfg.report_delay_ms);
+	json_u64(&j, "report_min_age_ms", report_min_age_ms(&o->cfg));
 	json_u64(&j, "freed_bytes", last ? last->freed_bytes : 0);
 	json_u64(&j, "host_resident_at_free_bytes",
 		 last ? last->resident_at_free : 0);
@@ -416,6 +502,8 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 	}
 	json_array_end(&j);
 	json_zones(&j, r);
+	if (o->lock_stats)
+		json_lock_stats(&j, "lock_stats", r->locks);
 	json_end(&j);
 }
 
@@ -481,6 +569,10 @@ static int cmd_run(int argc, char **argv)
 			o.cfg.report_delay_ms = (unsigned int)opt_uint(
 				"report-delay-ms", optarg, 0, 3600000);
 			break;
+		case OPT_MIN_AGE:
+			o.cfg.report_min_age_ms = (unsigned int)opt_uint(
+				"report-min-age-ms", optarg, 0, 3600000);
+			break;
 		case OPT_CAPACITY:
 			o.cfg.report_capacity = (unsigned int)opt_uint(
 				"report-capacity", optarg, 1,
@@ -501,6 +593,14 @@ static int cmd_run(int argc, char **argv)
 			break;
 		case OPT_STATS:
 			stats = true;
+			break;
+		case OPT_LOCK:
+			if (spin_lock_kind_parse(optarg, &o.lock))
+				RUN_ERR("--lock: '%s' is not tas, ticket, mcs or pvq",
+					optarg);
+			break;
+		case OPT_LOCK_STATS:
+			o.lock_stats = true;
 			break;
 		case 'h':
 			run_usage(stdout);
@@ -531,6 +631,11 @@ static int cmd_run(int argc, char **argv)
 		print_summary(&o, &r);
 	if (stats && !json)
 		print_pagetypeinfo(&r);
+	if (o.lock_stats && !json) {
+		printf("\nLock statistics over the run (%.1f s), times in microseconds:\n",
+		       r.measured_s);
+		print_lock_stat(stdout, r.locks);
+	}
 	return r.errors ? 1 : 0;
 }
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 
 #include "guest/workload.h"
+#include "tools/cli.h"
 #include "guestmm/guest.h"
 #include "mm/gfp.h"
 
@@ -23,7 +24,11 @@ struct run_opts {
 	unsigned int threads;	/* 0 = vCPUs */
 	double duration_s;	/* 0 = until the workload ends (pagefault,
 				   stress: 10 s) */
-	double warmup_s;	/* pagefault: frames before this do not count */
+	double warmup_s;	/* frames (pagefault) and lock statistics
+				   before this do not count */
+	enum spin_lock_kind lock; /* set for the run; default pvq */
+	bool lock_stats;	/* time lock waits and holds for the run
+				   (lock_stat_set_timing) */
 	uint64_t seed;
 	double sample_s;	/* host accounting sampled this often */
 	FILE *live;		/* live lines here every 0.5 s, or NULL */
@@ -45,6 +50,8 @@ struct run_result {
 	unsigned int nr_cycles;
 	struct run_cycle cycle[RUN_MAX_CYCLES];
 	double elapsed_s;
+	double measured_s;	/* from the end of the warm-up to the end */
+	uint64_t frames;	/* pagefault: in measured_s */
 	double frames_per_s;	/* pagefault */
 	uint64_t blocks;	/* stress */
 	uint64_t errors;	/* stress mismatches */
@@ -53,6 +60,8 @@ struct run_result {
 	unsigned int nr_zones;
 	const char *zone_name[2];
 	struct zone_stats zones[2];   /* at the end, after draining per-CPU lists */
+	/* Over measured_s; times only with lock_stats. */
+	struct lock_stats locks[NR_MM_LOCK_CLASSES];
 };
 
 void run_opts_init(struct run_opts *o);
@@ -61,9 +70,13 @@ int run_guest(const struct run_opts *o, struct run_result *r);
 
 const char *workload_name(enum workload_kind kind);
 
+/* @locks as /proc/lock_stat prints them: times in microseconds. */
+void print_lock_stat(FILE *f, const struct lock_stats locks[NR_MM_LOCK_CLASSES]);
+/* @locks as an object keyed by class name, times in nanoseconds. */
+void json_lock_stats(struct json *j, const char *key,
+		     const struct lock_stats locks[NR_MM_LOCK_CLASSES]);
+
 int cmd_bench(int argc, char **argv);
 int cmd_host(int argc, char **argv);
-/* bench/bench_vhost.c. Return: 0 or a negative errno. */
-int bench_vhost(unsigned int pairs, double seconds, bool json);
 
 #endif

@@ -20,9 +20,14 @@ struct gmm_guest_config {
 	unsigned int report_order;   /* default 9 (pageblock order) */
 	unsigned int report_capacity; /* blocks per report; default 32 */
 	unsigned int report_hwm;      /* unreported blocks that trigger; 32 */
-	unsigned int report_delay_ms; /* default 2000; 0 allowed.  A block is
-					 reported once free for half of it */
+	unsigned int report_delay_ms; /* default 2000; 0 allowed */
+	unsigned int report_min_age_ms; /* a block is reported once free this
+					   long; default
+					   GMM_REPORT_MIN_AGE_HALF_DELAY */
 };
+
+/* report_min_age_ms: half of report_delay_ms, whatever that is set to. */
+#define GMM_REPORT_MIN_AGE_HALF_DELAY (~0u)
 
 struct gmm_guest_stats {
 	uint64_t mem_bytes;

@@ -1,0 +1,73 @@
+/*
+ * bench.h - what the benchmarks behind `guestmm bench NAME` share.
+ */
+#ifndef GUESTMM_BENCH_BENCH_H
+#define GUESTMM_BENCH_BENCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "platform/platform.h"
+
+#define MAX_REPS 64
+#define BENCH_ALLOC_MAX_THREADS 2
+#define BENCH_CEILING_MAX_THREADS 2
+/* scale: rows per lock kind and reporting setting. */
+#define BENCH_MAX_THREAD_COUNTS 16
+
+struct gmm_guest;
+
+struct bench_opts {
+	unsigned int pairs;
+	double seconds;
+	uint64_t mem_bytes;
+	bool json;
+	/* scale */
+	unsigned int nr_threads; /* thread counts, ascending, distinct */
+	unsigned int threads[BENCH_MAX_THREAD_COUNTS];
+	unsigned int nr_locks;	 /* lock kinds, side by side */
+	enum spin_lock_kind locks[NR_SPIN_LOCK_KINDS];
+	const char *plot;	 /* a PNG file to draw, or NULL */
+};
+
+/*
+ * bench_measured_nothing - one line "guestmm: bench NAME: measured nothing:
+ * WHY" on stderr, for a benchmark whose figure would be 0 or NaN.
+ * Return: 1, the exit status.
+ */
+int bench_measured_nothing(const char *name, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+/*
+ * memset_ceiling - what zeroing alone allows: @threads threads (1 or 2) each
+ * memset 128 MiB of warm memory of its own, started together, best of 5.
+ * Return: frames (pages) per second summed over the threads, or NaN when
+ * there was no memory or no thread to be had.
+ */
+double memset_ceiling(unsigned int threads);
+
+/*
+ * bench_alloc_rate - alloc_pages() + free_pages() pairs of @order in a tight
+ * loop on @threads threads (vCPUs 0, 1, ...) of @g for @seconds.
+ * Return: 0 with *@rate the pairs per second per thread; -EINVAL for a
+ * thread count out of range; -ENOMEM when an allocation failed; another
+ * negative errno from pthread_create().
+ */
+int bench_alloc_rate(struct gmm_guest *g, unsigned int threads,
+		     unsigned int order, double seconds, double *rate);
+
+/*
+ * bench_scale - page_fault1 frames/s against vCPU threads, reporting off and
+ * on, per lock algorithm, with lock statistics (bench_scale.c).
+ * Return: the exit status, after any message on stderr.
+ */
+int bench_scale(const struct bench_opts *b);
+
+/*
+ * bench_vhost - the report round trip through vhost-user against
+ * fallocate(PUNCH_HOLE) alone (bench_vhost.c).
+ * Return: 0, or a negative errno after one line on stderr.
+ */
+int bench_vhost(unsigned int pairs, double seconds, bool json);
+
+#endif
