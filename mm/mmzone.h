@@ -144,7 +144,16 @@ struct pglist_data {
 	void *ram;		 /* where pfn 0 is mapped */
 	struct page *memmap;	 /* node_spanned_pages entries */
 	uint8_t *pageblock_mt;	 /* one per pageblock; writes under zone lock */
-	/* the registered reporting device, or NULL; see page_reporting.c */
+	/*
+	 * @reporting_lock is held across all of a registration's and an
+	 * unregistration's changes to @prdev, @reporting_order,
+	 * @reporting_hwm and the zones' REQUESTED flags, so that neither
+	 * lands in the middle of the other.  Readers do not take it: the free
+	 * path loads these atomically, a pass rechecks @prdev under a zone
+	 * lock (page_reporting.c).
+	 */
+	struct spinlock reporting_lock;
+	/* the registered reporting device, or NULL; published initialised */
 	_Atomic(struct page_reporting_dev_info *) prdev;
 	atomic_uint reporting_order; /* MAX_ORDER while no device is registered */
 	atomic_uint reporting_hwm;

@@ -713,6 +713,7 @@ int mm_init(const struct mm_boot_params *params, struct pglist_data **out)
 	pgdat->reserved_pages = reserved;
 	pgdat->nr_cpus = params->nr_cpus;
 	pgdat->nr_zones = MAX_NR_ZONES;
+	spin_lock_init(&pgdat->reporting_lock);
 	atomic_init(&pgdat->prdev, NULL);
 	atomic_init(&pgdat->reporting_order, MAX_ORDER);
 	atomic_init(&pgdat->reporting_hwm, PAGE_REPORTING_HWM);

@@ -289,38 +289,44 @@ static void page_reporting_work(void *arg)
 int page_reporting_register(struct pglist_data *pgdat,
 			    struct page_reporting_dev_info *prdev)
 {
-	struct page_reporting_dev_info *none = NULL;
+	struct platform_work *work = NULL;
 
 	if (!prdev->report || prdev->order >= MAX_ORDER || !prdev->capacity ||
 	    prdev->capacity > PAGE_REPORTING_CAPACITY_MAX)
 		return -GMM_EINVAL;
 	/*
-	 * Claim the node before touching @prdev: a device that is registered
-	 * already (this one or another) must come out of this untouched.
-	 * Until reporting_order is set below, the free path ignores it.
+	 * The worker is a thread, too slow to start under a spinlock: start
+	 * it first.  It runs only once scheduled, below.
 	 */
-	if (!atomic_compare_exchange_strong(&pgdat->prdev, &none, prdev))
+	if (!prdev->manual) {
+		work = platform_work_create(page_reporting_work, prdev);
+		if (!work)
+			return -GMM_ENOMEM;
+	}
+	spin_lock(&pgdat->reporting_lock);
+	/*
+	 * A device that is registered already (this one or another) must
+	 * come out of this untouched.
+	 */
+	if (atomic_load_explicit(&pgdat->prdev, memory_order_relaxed)) {
+		spin_unlock(&pgdat->reporting_lock);
+		platform_work_destroy(work);
 		return -GMM_EBUSY;
+	}
 	prdev->pgdat = pgdat;
 	spin_lock_init(&prdev->pass_lock);
 	prdev->backoff_ms = PAGE_REPORTING_BACKOFF_MS;
-	atomic_init(&prdev->state, PAGE_REPORTING_IDLE);
+	atomic_init(&prdev->state, PAGE_REPORTING_REQUESTED);
 	atomic_init(&prdev->reports, 0);
 	atomic_init(&prdev->reported_pages, 0);
 	atomic_init(&prdev->failures, 0);
 	atomic_init(&prdev->gated, 0);
 	atomic_init(&prdev->young, 0);
-	prdev->work = NULL;
-	if (!prdev->manual) {
-		prdev->work = platform_work_create(page_reporting_work, prdev);
-		if (!prdev->work) {
-			atomic_store(&pgdat->prdev, NULL);
-			return -GMM_ENOMEM;
-		}
-	}
+	prdev->work = work;
 	atomic_store(&pgdat->reporting_hwm, prdev->hwm);
-	atomic_store_explicit(&pgdat->reporting_order, prdev->order,
-			      memory_order_release);
+	/* Until @prdev is published, a request from the free path is dropped:
+	 * the flags set here cover it. */
+	atomic_store(&pgdat->reporting_order, prdev->order);
 
 	/* Report what is free now: as Linux does when its driver loads. */
 	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
@@ -330,20 +336,31 @@ int page_reporting_register(struct pglist_data *pgdat,
 		zone_flag_set(zone, ZONE_REPORTING_REQUESTED);
 		spin_unlock(&zone->lock);
 	}
-	atomic_store(&prdev->state, PAGE_REPORTING_REQUESTED);
+	/*
+	 * Publish last, with release: page_reporting_request() loads the
+	 * device with acquire and then reads @work, @state and @delay_ms
+	 * without a lock of ours.
+	 */
+	atomic_store_explicit(&pgdat->prdev, prdev, memory_order_release);
 	page_reporting_schedule(prdev, prdev->delay_ms);
+	spin_unlock(&pgdat->reporting_lock);
 	return 0;
 }
 
 void page_reporting_unregister(struct page_reporting_dev_info *prdev)
 {
 	struct pglist_data *pgdat = prdev->pgdat;
-	struct page_reporting_dev_info *self = prdev;
 	struct platform_work *work;
 
-	/* Only the registered device: anything else is left alone. */
-	if (!pgdat || !atomic_compare_exchange_strong(&pgdat->prdev, &self, NULL))
+	if (!pgdat)
 		return;
+	spin_lock(&pgdat->reporting_lock);
+	/* Only the registered device: anything else is left alone. */
+	if (atomic_load_explicit(&pgdat->prdev, memory_order_relaxed) != prdev) {
+		spin_unlock(&pgdat->reporting_lock);
+		return;
+	}
+	atomic_store(&pgdat->prdev, NULL);
 	atomic_store(&pgdat->reporting_order, MAX_ORDER);
 	/*
 	 * page_reporting_request() runs under a zone lock: once each lock has
@@ -356,11 +373,14 @@ void page_reporting_unregister(struct page_reporting_dev_info *prdev)
 		zone_flag_clear(zone, ZONE_REPORTING_REQUESTED);
 		spin_unlock(&zone->lock);
 	}
+	spin_unlock(&pgdat->reporting_lock);
 	/*
 	 * Wait for a pass in progress, the worker's or an owner's: it stops
 	 * after its current batch, and one that starts later sees the device
-	 * unregistered.  Only then may the work go; the worker is not joined
-	 * under @pass_lock, which its pass may be waiting for.
+	 * unregistered.  Only then may the work go.  Neither wait is made
+	 * under @reporting_lock, which the pass's report() may need (to
+	 * register another device, say), nor the join under @pass_lock,
+	 * which the worker's pass may be waiting for.
 	 */
 	spin_lock(&prdev->pass_lock);
 	work = prdev->work;

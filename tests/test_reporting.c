@@ -595,6 +595,111 @@ static void test_unregister_waits_for_a_pass(void **state)
 	test_node_fini(&t);
 }
 
+/* ---- registration ---- */
+
+/* A device that only counts what it is given. */
+struct counting_dev {
+	struct page_reporting_dev_info prdev; /* first: container_of is a cast */
+	atomic_uint calls;
+};
+
+static int counting_report(struct page_reporting_dev_info *prdev,
+			   struct scatterlist *sg, unsigned int nents)
+{
+	atomic_fetch_add(&((struct counting_dev *)prdev)->calls, 1);
+	return 0;
+}
+
+static void counting_dev_init(struct counting_dev *d)
+{
+	page_reporting_dev_info_init(&d->prdev);
+	d->prdev.report = counting_report;
+	d->prdev.manual = true;
+	d->prdev.capacity = 4;
+	d->prdev.min_age_ms = 0;
+	atomic_init(&d->calls, 0);
+}
+
+struct register_call {
+	struct pglist_data *pgdat;
+	struct page_reporting_dev_info *prdev;
+	int err;
+};
+
+static void *run_register(void *arg)
+{
+	struct register_call *c = arg;
+
+	c->err = page_reporting_register(c->pgdat, c->prdev);
+	return NULL;
+}
+
+static void *run_unregister(void *arg)
+{
+	page_reporting_unregister(arg);
+	return NULL;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * A registration that comes while an unregistration is tearing down must
+ * wait for it, not be half undone by it: here the teardown is held on
+ * Normal's zone lock after it has cleared Low.
+ */
+static void test_register_during_unregister(void **state)
+{
+	struct test_node t;
+	struct fake *f = calloc(1, sizeof(*f));
+	struct counting_dev b;
+	struct zone *low, *normal;
+	struct register_call rc;
+	pthread_t unreg, reg;
+	void *early;
+
+	fake_init(f, &t, 128 * MIB);
+	low = &t.pgdat->node_zones[ZONE_LOW];
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	counting_dev_init(&b);
+	b.prdev.order = 7;
+	b.prdev.hwm = 5;
+	assert_true(zone_flag_test(low, ZONE_REPORTING_REQUESTED));
+
+	spin_lock(&normal->lock);
+	assert_int_equal(pthread_create(&unreg, NULL, run_unregister, &f->prdev), 0);
+	while (atomic_load(&t.pgdat->prdev) || zone_flag_test(low, ZONE_REPORTING_REQUESTED))
+		sched_yield();
+	rc = (struct register_call){ t.pgdat, &b.prdev, 1 };
+	assert_int_equal(pthread_create(&reg, NULL, run_register, &rc), 0);
+	/* Give the registration every chance to land (50 tries of 1 ms). */
+	for (int i = 0; i < 50 && !atomic_load(&t.pgdat->prdev); i++)
+		sleep_ms(1);
+	early = atomic_load(&t.pgdat->prdev);
+	spin_unlock(&normal->lock);
+	pthread_join(unreg, NULL);
+	pthread_join(reg, NULL);
+
+	assert_null(early);
+	assert_int_equal(rc.err, 0);
+	/* B's registration is whole: device, order, hwm and both requests. */
+	assert_ptr_equal(atomic_load(&t.pgdat->prdev), &b.prdev);
+	assert_int_equal(atomic_load(&t.pgdat->reporting_order), 7);
+	assert_int_equal(atomic_load(&t.pgdat->reporting_hwm), 5);
+	assert_true(zone_flag_test(low, ZONE_REPORTING_REQUESTED));
+	assert_true(zone_flag_test(normal, ZONE_REPORTING_REQUESTED));
+	assert_int_equal(page_reporting_process(&b.prdev), 0);
+	assert_true(atomic_load(&b.calls) > 0);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	page_reporting_unregister(&b.prdev);
+	fake_fini(f);
+	free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -610,6 +715,7 @@ int main(void)
 		cmocka_unit_test(test_young_blocks_wait),
 		cmocka_unit_test(test_backoff_is_capped),
 		cmocka_unit_test(test_unregister_waits_for_a_pass),
+		cmocka_unit_test(test_register_during_unregister),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
