@@ -143,7 +143,7 @@ struct pglist_data {
 	uint64_t reserved_pages;
 	void *ram;		 /* where pfn 0 is mapped */
 	struct page *memmap;	 /* node_spanned_pages entries */
-	uint8_t *pageblock_mt;	 /* one per pageblock; writes under zone lock */
+	uint8_t *pageblock_mt;	 /* one per pageblock; see get_pageblock_migratetype() */
 	/*
 	 * @reporting_lock is held across all of a registration's and an
 	 * unregistration's changes to @prdev, @reporting_order,
@@ -208,10 +208,18 @@ static inline struct zone *page_zone(struct pglist_data *pgdat, uint32_t pfn)
 	return &pgdat->node_zones[0];
 }
 
+/*
+ * A pageblock's type is written under its zone's lock (rmqueue_fallback
+ * stealing it) and read without it: free_pages() picks the per-CPU list of a
+ * frame it frees by it.  So the byte is read and written atomically; relaxed,
+ * because a stale type only sends a frame to another type's per-CPU list:
+ * it goes back to the buddy lists by the type read again under the lock.
+ */
 static inline enum migratetype get_pageblock_migratetype(
 	const struct pglist_data *pgdat, uint32_t pfn)
 {
-	return (enum migratetype)pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER];
+	return (enum migratetype)__atomic_load_n(
+		&pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER], __ATOMIC_RELAXED);
 }
 
 static inline bool zone_flag_test(struct zone *zone, enum zone_flags bit)

@@ -255,7 +255,10 @@ static uint32_t rmqueue_smallest(struct zone *zone, unsigned int order,
 static void set_pageblock_migratetype(struct pglist_data *pgdat, uint32_t pfn,
 				      enum migratetype mt)
 {
-	pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER] = (uint8_t)mt;
+	MM_ASSERT_HELD(&page_zone(pgdat, pfn)->lock);
+	/* Read without the lock: see get_pageblock_migratetype(). */
+	__atomic_store_n(&pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER],
+			 (uint8_t)mt, __ATOMIC_RELAXED);
 }
 
 /* Move every free block inside @pfn's pageblock to @mt's lists. */
