@@ -179,8 +179,13 @@ static bool page_reporting_registered(struct page_reporting_dev_info *prdev)
  * the next pass, a report delay later, so they get the delay's chance to be
  * reused, and a stream of frees cannot keep the worker in one zone forever.
  * The zone lock is dropped around report(); the blocks were isolated before
- * that, so nothing needs revalidating afterwards: they are ours, and the
- * lists may have changed in any way around them.
+ * that, so they need no revalidating afterwards: they are ours, and the
+ * lists may have changed in any way around them.  What does need it is the
+ * registration: once @prdev is unregistered, a device registered since owns
+ * the zone's request.  So it is checked under the zone lock - which
+ * registration and unregistration take to set and clear requests - before
+ * the request is consumed, after every batch, and before the zone is
+ * requested again.
  * Return: 0, or report()'s error (the zone stays REQUESTED); *@more is set
  * when the budget ran out with unreported blocks left.
  */
@@ -190,10 +195,14 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 	uint64_t gate = zone->watermark[WMARK_LOW] +
 			((uint64_t)prdev->capacity << prdev->order);
 	uint64_t budget;
-	bool gated = false, young = false;
+	bool gated = false, young = false, mine = true;
 	int err = 0;
 
 	spin_lock(&zone->lock);
+	if (!page_reporting_registered(prdev)) {
+		spin_unlock(&zone->lock);
+		return 0;
+	}
 	zone_flag_set(zone, ZONE_REPORTING_ACTIVE);
 	/* Frees from here on may request again: a later pass covers them. */
 	zone_flag_clear(zone, ZONE_REPORTING_REQUESTED);
@@ -212,19 +221,21 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 		err = prdev->report(prdev, prdev->sg, n);
 		spin_lock(&zone->lock);
 		page_reporting_drain(prdev, zone, n, err == 0);
+		mine = page_reporting_registered(prdev);
 		if (err) {
 			atomic_fetch_add(&prdev->failures, 1);
-			zone_flag_set(zone, ZONE_REPORTING_REQUESTED);
 			break;
 		}
 		atomic_fetch_add(&prdev->reports, 1);
 		for (unsigned int i = 0; i < n; i++)
 			atomic_fetch_add(&prdev->reported_pages,
 					 prdev->sg[i].length >> PAGE_SHIFT);
-		if (!page_reporting_registered(prdev))
+		if (!mine)
 			break;
 	}
-	if (!err && (young || (!budget && zone_unreported_blocks(zone, prdev->order)))) {
+	if (mine && err) {
+		zone_flag_set(zone, ZONE_REPORTING_REQUESTED);
+	} else if (mine && (young || (!budget && zone_unreported_blocks(zone, prdev->order)))) {
 		/* Left over for the next pass, a delay from now. */
 		zone_flag_set(zone, ZONE_REPORTING_REQUESTED);
 		*more = true;
@@ -250,9 +261,14 @@ static int page_reporting_pass_locked(struct page_reporting_dev_info *prdev)
 	for (unsigned int z = 0; z < pgdat->nr_zones && !err; z++) {
 		struct zone *zone = &pgdat->node_zones[z];
 
+		/* Unregistered during the last zone: the rest is not ours. */
+		if (!page_reporting_registered(prdev))
+			return 0;
 		if (zone_flag_test(zone, ZONE_REPORTING_REQUESTED))
 			err = page_reporting_cycle(prdev, zone, &more);
 	}
+	if (!page_reporting_registered(prdev))
+		return err;
 	if (err) {
 		atomic_store(&prdev->state, PAGE_REPORTING_REQUESTED);
 		page_reporting_schedule(prdev, prdev->backoff_ms);

@@ -700,6 +700,88 @@ static void test_register_during_unregister(void **state)
 	free(f);
 }
 
+/*
+ * A device whose first report() has another thread unregister it and then,
+ * once that teardown is done (the unregistration is left waiting for this
+ * pass), registers device B.
+ */
+struct handoff_dev {
+	struct page_reporting_dev_info prdev; /* first: container_of is a cast */
+	struct pglist_data *pgdat;
+	struct counting_dev *b;
+	pthread_t unreg;
+	atomic_uint calls;
+	int first_zone;
+	int register_err;
+};
+
+static int handoff_report(struct page_reporting_dev_info *prdev,
+			  struct scatterlist *sg, unsigned int nents)
+{
+	struct handoff_dev *d = (struct handoff_dev *)prdev;
+	struct pglist_data *pgdat = d->pgdat;
+	struct zone *normal = &pgdat->node_zones[ZONE_NORMAL];
+
+	if (atomic_fetch_add(&d->calls, 1))
+		return 0;
+	d->first_zone = (int)(page_zone(pgdat, page_to_pfn(pgdat, sg[0].page)) -
+			      pgdat->node_zones);
+	if (pthread_create(&d->unreg, NULL, run_unregister, prdev))
+		return 0;
+	while (atomic_load(&pgdat->prdev) ||
+	       atomic_load(&pgdat->reporting_order) != MAX_ORDER ||
+	       zone_flag_test(normal, ZONE_REPORTING_REQUESTED))
+		sched_yield();
+	d->register_err = page_reporting_register(pgdat, &d->b->prdev);
+	return 0;
+}
+
+/*
+ * A pass whose device is unregistered while it reports one zone must not go
+ * on to the next zone: that zone's request is the new device's.
+ */
+static void test_pass_stops_when_its_device_is_replaced(void **state)
+{
+	struct test_node t;
+	struct handoff_dev a = { 0 };
+	struct counting_dev b;
+	struct zone *low, *normal;
+
+	test_node_init(&t, 128 * MIB, 1);
+	low = &t.pgdat->node_zones[ZONE_LOW];
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	page_reporting_dev_info_init(&a.prdev);
+	a.prdev.report = handoff_report;
+	a.prdev.manual = true;
+	a.prdev.capacity = 1;
+	a.prdev.min_age_ms = 0;
+	a.pgdat = t.pgdat;
+	a.b = &b;
+	a.register_err = 1;
+	counting_dev_init(&b);
+	assert_int_equal(page_reporting_register(t.pgdat, &a.prdev), 0);
+	assert_true(zone_flag_test(normal, ZONE_REPORTING_REQUESTED));
+
+	assert_int_equal(page_reporting_process(&a.prdev), 0);
+	assert_int_equal(atomic_load(&a.calls), 1);
+	pthread_join(a.unreg, NULL);
+	/* The pass was in Low, Normal comes next: it stopped instead. */
+	assert_int_equal(a.first_zone, ZONE_LOW);
+	assert_int_equal(a.register_err, 0);
+	assert_int_equal(atomic_load(&a.calls), 1);
+	assert_int_equal(atomic_load(&a.prdev.reports), 1);
+	/* B's requests are intact, and B reports Normal. */
+	assert_ptr_equal(atomic_load(&t.pgdat->prdev), &b.prdev);
+	assert_true(zone_flag_test(low, ZONE_REPORTING_REQUESTED));
+	assert_true(zone_flag_test(normal, ZONE_REPORTING_REQUESTED));
+	assert_int_equal(page_reporting_process(&b.prdev), 0);
+	assert_true(atomic_load(&b.calls) > 0);
+	assert_true(normal->reported_blocks[MAX_ORDER - 1] > 0);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	page_reporting_unregister(&b.prdev);
+	test_node_fini(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -716,6 +798,7 @@ int main(void)
 		cmocka_unit_test(test_backoff_is_capped),
 		cmocka_unit_test(test_unregister_waits_for_a_pass),
 		cmocka_unit_test(test_register_during_unregister),
+		cmocka_unit_test(test_pass_stops_when_its_device_is_replaced),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
