@@ -40,7 +40,12 @@
  * The gate: a zone is reported only while its free memory stays above its low
  * watermark plus one full batch (capacity blocks of the reporting order).
  * Blocks out for reporting cannot be allocated, and upstream Linux added this
- * check after small guests failed allocations with 32 blocks out.
+ * check after small guests failed allocations with 32 blocks out.  A zone
+ * the gate stops stays REQUESTED and is retried with the failure backoff:
+ * the frees that give it room again need not pass the high-water mark
+ * themselves, so without that the blocks it left would never be reported.
+ * (Linux gets the same by requesting on every free at the reporting order.)
+ * A zone too small ever to pass its gate is not retried.
  *
  * The state machine (IDLE -> REQUESTED -> ACTIVE -> IDLE) is the kernel's: a
  * request during a pass finds the state ACTIVE, sets REQUESTED, and the pass
@@ -84,7 +89,7 @@ void page_reporting_request(struct zone *zone)
  * Pull up to @max unreported blocks off @zone's lists into @prdev->sg,
  * largest orders first, coldest first within a list.  A block that would
  * take the zone's free memory under @gate is left, and smaller orders are
- * still tried; *@gated says that happened.  A block free for less than
+ * still tried; *@gated says an unreported block was left so.  A block free for less than
  * @prdev->min_age_ms is left for a later pass; *@young says that happened.
  * Return: the number of blocks pulled.
  */
@@ -101,7 +106,8 @@ static unsigned int page_reporting_fill(struct page_reporting_dev_info *prdev,
 	MM_ASSERT_HELD(&zone->lock);
 	for (unsigned int o = MAX_ORDER; o-- > prdev->order && n < max;) {
 		if (zone_free_pages(zone) < gate + (1ull << o)) {
-			*gated = true;
+			if (zone->free_area[o].nr_free > zone->reported_blocks[o])
+				*gated = true;
 			continue;
 		}
 		for (unsigned int mt = 0; mt < MIGRATE_PCPTYPES && n < max; mt++) {
@@ -157,6 +163,12 @@ static void page_reporting_drain(struct page_reporting_dev_info *prdev,
 	}
 }
 
+/* What a pass's cycles found left over, for when it runs next. */
+struct page_reporting_next {
+	bool more;  /* blocks left for the budget or their age: a delay */
+	bool gated; /* a zone stopped at the gate: the backoff, at least a delay */
+};
+
 /* Unreported free blocks at or above the reporting order. */
 static uint64_t zone_unreported_blocks(struct zone *zone, unsigned int order)
 {
@@ -186,16 +198,16 @@ static bool page_reporting_registered(struct page_reporting_dev_info *prdev)
  * registration and unregistration take to set and clear requests - before
  * the request is consumed, after every batch, and before the zone is
  * requested again.
- * Return: 0, or report()'s error (the zone stays REQUESTED); *@more is set
- * when the budget ran out with unreported blocks left.
+ * Return: 0, or report()'s error (the zone stays REQUESTED); @next says
+ * when the zone wants another pass.
  */
 static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
-				struct zone *zone, bool *more)
+				struct zone *zone, struct page_reporting_next *next)
 {
 	uint64_t gate = zone->watermark[WMARK_LOW] +
 			((uint64_t)prdev->capacity << prdev->order);
 	uint64_t budget;
-	bool gated = false, young = false, mine = true;
+	bool gated = false, young = false, mine = true, stopped = false;
 	int err = 0;
 
 	spin_lock(&zone->lock);
@@ -208,14 +220,18 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 	zone_flag_clear(zone, ZONE_REPORTING_REQUESTED);
 	budget = zone_unreported_blocks(zone, prdev->order);
 	while (budget) {
+		bool g = false;
 		unsigned int n = page_reporting_fill(
 			prdev, zone, gate,
 			budget < prdev->capacity ? (unsigned int)budget
 						 : prdev->capacity,
-			&gated, &young);
+			&g, &young);
 
-		if (!n)
+		gated |= g;
+		if (!n) {
+			stopped = g;
 			break;
+		}
 		budget -= n;
 		spin_unlock(&zone->lock);
 		err = prdev->report(prdev, prdev->sg, n);
@@ -238,7 +254,12 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 	} else if (mine && (young || (!budget && zone_unreported_blocks(zone, prdev->order)))) {
 		/* Left over for the next pass, a delay from now. */
 		zone_flag_set(zone, ZONE_REPORTING_REQUESTED);
-		*more = true;
+		next->more = true;
+	} else if (mine && stopped &&
+		   zone->managed_pages >= gate + (1ull << prdev->order)) {
+		/* Blocked by the gate: try again once there may be room. */
+		zone_flag_set(zone, ZONE_REPORTING_REQUESTED);
+		next->gated = true;
 	}
 	if (gated)
 		atomic_fetch_add(&prdev->gated, 1);
@@ -247,10 +268,21 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 	return err;
 }
 
+static uint64_t page_reporting_backoff(struct page_reporting_dev_info *prdev)
+{
+	uint64_t wait = prdev->backoff_ms;
+
+	prdev->backoff_ms = prdev->backoff_ms * 2 > PAGE_REPORTING_BACKOFF_MAX_MS
+				    ? PAGE_REPORTING_BACKOFF_MAX_MS
+				    : prdev->backoff_ms * 2;
+	return wait;
+}
+
 static int page_reporting_pass_locked(struct page_reporting_dev_info *prdev)
 {
 	struct pglist_data *pgdat = prdev->pgdat;
-	bool more = false;
+	struct page_reporting_next next = { 0 };
+	uint64_t delay_ms;
 	int err = 0;
 
 	MM_ASSERT_HELD(&prdev->pass_lock);
@@ -265,25 +297,33 @@ static int page_reporting_pass_locked(struct page_reporting_dev_info *prdev)
 		if (!page_reporting_registered(prdev))
 			return 0;
 		if (zone_flag_test(zone, ZONE_REPORTING_REQUESTED))
-			err = page_reporting_cycle(prdev, zone, &more);
+			err = page_reporting_cycle(prdev, zone, &next);
 	}
 	if (!page_reporting_registered(prdev))
 		return err;
 	if (err) {
 		atomic_store(&prdev->state, PAGE_REPORTING_REQUESTED);
-		page_reporting_schedule(prdev, prdev->backoff_ms);
-		prdev->backoff_ms = prdev->backoff_ms * 2 > PAGE_REPORTING_BACKOFF_MAX_MS
-					    ? PAGE_REPORTING_BACKOFF_MAX_MS
-					    : prdev->backoff_ms * 2;
+		page_reporting_schedule(prdev, page_reporting_backoff(prdev));
 		return err;
 	}
-	prdev->backoff_ms = PAGE_REPORTING_BACKOFF_MS;
+	delay_ms = prdev->delay_ms;
+	if (next.gated) {
+		/* A gated zone waits a delay, and longer while the gate holds. */
+		uint64_t wait = page_reporting_backoff(prdev);
+
+		if (!next.more && wait > delay_ms)
+			delay_ms = wait;
+	} else {
+		prdev->backoff_ms = PAGE_REPORTING_BACKOFF_MS;
+	}
 	int active = PAGE_REPORTING_ACTIVE;
-	if (more)
+	if (next.more || next.gated) {
 		atomic_store(&prdev->state, PAGE_REPORTING_REQUESTED);
-	if (more || !atomic_compare_exchange_strong(&prdev->state, &active,
-						    PAGE_REPORTING_IDLE))
+		page_reporting_schedule(prdev, delay_ms);
+	} else if (!atomic_compare_exchange_strong(&prdev->state, &active,
+						   PAGE_REPORTING_IDLE)) {
 		page_reporting_schedule(prdev, prdev->delay_ms);
+	}
 	return 0;
 }
 

@@ -77,7 +77,7 @@ struct page_reporting_dev_info {
 	atomic_uint_fast64_t reports;	    /* successful report() calls */
 	atomic_uint_fast64_t reported_pages; /* frames in them */
 	atomic_uint_fast64_t failures;	    /* report() calls that failed */
-	atomic_uint_fast64_t gated;	    /* cycles stopped by the watermark gate */
+	atomic_uint_fast64_t gated;	    /* cycles in which the gate left a block */
 	atomic_uint_fast64_t young;	    /* blocks left for being freed too recently */
 };
 

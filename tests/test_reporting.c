@@ -390,6 +390,9 @@ static void test_gate_keeps_low_watermark_plus_batch(void **state)
 	assert_int_equal(page_reporting_process(&f->prdev), 0);
 	assert_int_equal(f->calls, 0);
 	assert_true(atomic_load(&f->prdev.gated) > 0);
+	/* Normal stays requested; Low, smaller than its gate, gives up. */
+	assert_true(zone_flag_test(normal, ZONE_REPORTING_REQUESTED));
+	assert_false(zone_flag_test(&t.pgdat->node_zones[ZONE_LOW], ZONE_REPORTING_REQUESTED));
 	/* With room again, the same zone reports, and never below the gate. */
 	while (n)
 		assert_int_equal(free_pages(t.pgdat, p[--n], 9), 0);
@@ -545,6 +548,75 @@ static void test_backoff_is_capped(void **state)
 		assert_true(f->prdev.backoff_ms <= PAGE_REPORTING_BACKOFF_MAX_MS);
 	}
 	assert_int_equal(f->prdev.backoff_ms, PAGE_REPORTING_BACKOFF_MAX_MS);
+	fake_fini(f);
+	free(f);
+}
+
+static bool held_has(struct page **held, size_t n, uint32_t pfn, struct pglist_data *pgdat)
+{
+	for (size_t i = 0; i < n; i++)
+		if (held[i] && page_to_pfn(pgdat, held[i]) == pfn)
+			return true;
+	return false;
+}
+
+/*
+ * A zone the gate stopped stays requested: blocks freed before are reported
+ * once the zone has room again, even when the frees that made the room do
+ * not pass the high-water mark themselves.  hwm 2: three order-9 frees ask,
+ * the pass is gated; two order-10 frees lift the zone above the gate.
+ */
+static void test_gated_zone_stays_requested(void **state)
+{
+	struct test_node t;
+	struct fake *f = calloc(1, sizeof(*f));
+	struct zone *normal;
+	struct page *x[2], *held[64];
+	uint32_t freed[3];
+	size_t n = 0, nfreed = 0;
+	unsigned int calls;
+
+	fake_init(f, &t, 128 * MIB); /* hwm 2, capacity 4 */
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_non_null(x[i] = alloc_pages(t.pgdat, GFP_MOVABLE, 10));
+		assert_ptr_equal(page_zone(t.pgdat, page_to_pfn(t.pgdat, x[i])), normal);
+	}
+	/* Hold Normal in order-9 blocks down to 1..2 blocks above its low mark. */
+	while (zone_free_pages(normal) >= normal->watermark[WMARK_LOW] + 2 * PAGEBLOCK_NR_PAGES) {
+		assert_true(n < 64);
+		assert_non_null(held[n] = alloc_pages(t.pgdat, GFP_MOVABLE, 9));
+		assert_ptr_equal(page_zone(t.pgdat, page_to_pfn(t.pgdat, held[n])), normal);
+		n++;
+	}
+	/* Free three whose buddies stay held, so they stay order-9 blocks. */
+	for (size_t i = 0; i < n && nfreed < 3; i++) {
+		uint32_t pfn = page_to_pfn(t.pgdat, held[i]);
+
+		if (!held_has(held, n, pfn ^ PAGEBLOCK_NR_PAGES, t.pgdat))
+			continue;
+		assert_int_equal(free_pages(t.pgdat, held[i], 9), 0);
+		held[i] = NULL;
+		freed[nfreed++] = pfn;
+	}
+	assert_int_equal(nfreed, 3);
+	assert_true(zone_flag_test(normal, ZONE_REPORTING_REQUESTED));
+	calls = f->calls;
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_int_equal(f->calls, calls);
+	assert_true(atomic_load(&f->prdev.gated) > 0);
+
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(free_pages(t.pgdat, x[i], 10), 0);
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_true(f->calls > calls);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(pfn_to_page(t.pgdat, freed[i])->flags, PG_buddy | PG_reported);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	for (size_t i = 0; i < n; i++)
+		if (held[i])
+			assert_int_equal(free_pages(t.pgdat, held[i], 9), 0);
 	fake_fini(f);
 	free(f);
 }
@@ -796,6 +868,7 @@ int main(void)
 		cmocka_unit_test(test_gate_tries_smaller_orders),
 		cmocka_unit_test(test_young_blocks_wait),
 		cmocka_unit_test(test_backoff_is_capped),
+		cmocka_unit_test(test_gated_zone_stays_requested),
 		cmocka_unit_test(test_unregister_waits_for_a_pass),
 		cmocka_unit_test(test_register_during_unregister),
 		cmocka_unit_test(test_pass_stops_when_its_device_is_replaced),
