@@ -64,9 +64,12 @@ struct page {
 	uint32_t next;	     /* list links, frame numbers; PFN_NONE ends */
 	uint32_t prev;
 	/*
-	 * A free head at or above the reporting order: when it became a
-	 * block that size (platform_now_ns() >> 20, about milliseconds,
-	 * wrapping), so reporting can leave memory that is being recycled.
+	 * A free head at or above the reporting order: since when all the
+	 * block's frames have been free (platform_now_ns() >> 20, about
+	 * milliseconds, wrapping), so reporting can leave memory that is
+	 * being recycled.  Inside such a block, the frames aligned to the
+	 * reporting order keep the stamps of the blocks a split would put
+	 * back there (zone_free_block_locked()).
 	 */
 	uint32_t private;
 };

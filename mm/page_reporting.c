@@ -30,12 +30,13 @@
  *
  * Two bounds keep a pass from reporting memory that is about to be used
  * again.  Its budget is the blocks unreported when it began: blocks freed
- * meanwhile wait for the next pass.  And a block must have been free at its
- * size for min_age_ms (half the delay by default), stamped in page->private
- * when it became free at or above the reporting order: a loop that frees and
- * retakes the same memory (page_fault1) is left alone instead of faulting it
- * back in from the host every pass.  Either leaves the zone REQUESTED and
- * schedules another pass.
+ * meanwhile wait for the next pass.  And all of a block must have been free
+ * for min_age_ms (half the delay by default), by the stamp in page->private
+ * that the allocator keeps across merges and splits (zone_free_block_locked()):
+ * a loop that frees and retakes the same memory (page_fault1) is left alone
+ * instead of faulting it back in from the host every pass, while the block
+ * beside it, free all along, ages as it should.  Either leaves the zone
+ * REQUESTED and schedules another pass.
  *
  * The gate: a zone is reported only while its free memory stays above its low
  * watermark plus one full batch (capacity blocks of the reporting order).

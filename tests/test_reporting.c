@@ -535,6 +535,55 @@ static void test_young_blocks_wait(void **state)
 	free(f);
 }
 
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * A block free for min-age is reported within a pass, whatever its buddy
+ * does: here the lower half of an order-10 block is allocated and freed
+ * every 10 ms while its upper half stays free.
+ */
+static void test_block_beside_recycled_buddy_ages(void **state)
+{
+	struct test_node t;
+	struct fake *f = calloc(1, sizeof(*f));
+	struct zone *normal;
+	struct page *p, *upper;
+	uint32_t head;
+	bool reported = false;
+	int i;
+
+	fake_init(f, &t, 128 * MIB);
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	atomic_store(&t.pgdat->reporting_hwm, 0);
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	/* Normal is all order-10 blocks: an order-9 request splits one. */
+	assert_int_equal(normal->free_area[9].nr_free, 0);
+	assert_non_null(p = alloc_pages(t.pgdat, GFP_MOVABLE, 10));
+	head = page_to_pfn(t.pgdat, p);
+	assert_ptr_equal(page_zone(t.pgdat, head), normal);
+	assert_int_equal(free_pages(t.pgdat, p, 10), 0);
+	upper = pfn_to_page(t.pgdat, head + PAGEBLOCK_NR_PAGES);
+	f->prdev.min_age_ms = 100;
+	for (i = 0; i < 100 && !reported; i++) {
+		assert_non_null(p = alloc_pages(t.pgdat, GFP_MOVABLE, 9));
+		assert_int_equal(page_to_pfn(t.pgdat, p), head);
+		assert_int_equal(page_reporting_process(&f->prdev), 0);
+		reported = upper->flags == (PG_buddy | PG_reported);
+		assert_int_equal(free_pages(t.pgdat, p, 9), 0);
+		sleep_ms(10);
+	}
+	if (!reported)
+		fail_msg("the upper half, free for %d rounds of 10 ms, was never reported", i);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	fake_fini(f);
+	free(f);
+}
+
 static void test_backoff_is_capped(void **state)
 {
 	struct test_node t;
@@ -712,13 +761,6 @@ static void *run_unregister(void *arg)
 	return NULL;
 }
 
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000 * 1000 };
-
-	nanosleep(&ts, NULL);
-}
-
 /*
  * A registration that comes while an unregistration is tearing down must
  * wait for it, not be half undone by it: here the teardown is held on
@@ -869,6 +911,7 @@ int main(void)
 		cmocka_unit_test(test_young_blocks_wait),
 		cmocka_unit_test(test_backoff_is_capped),
 		cmocka_unit_test(test_gated_zone_stays_requested),
+		cmocka_unit_test(test_block_beside_recycled_buddy_ages),
 		cmocka_unit_test(test_unregister_waits_for_a_pass),
 		cmocka_unit_test(test_register_during_unregister),
 		cmocka_unit_test(test_pass_stops_when_its_device_is_replaced),
