@@ -575,8 +575,10 @@ int free_pages(struct pglist_data *pgdat, struct page *page, unsigned int order)
 	uint16_t flags = PG_head;
 	struct zone *zone;
 
+	/* Byte arithmetic: a pointer between two pages is not rounded down. */
 	if (page < pgdat->memmap ||
-	    page >= pgdat->memmap + pgdat->node_spanned_pages) {
+	    page >= pgdat->memmap + pgdat->node_spanned_pages ||
+	    ((uintptr_t)page - (uintptr_t)pgdat->memmap) % sizeof(struct page)) {
 		platform_bad_state("free_pages: %p is not a page of this node",
 				   (void *)page);
 		return -GMM_EINVAL;
