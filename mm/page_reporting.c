@@ -332,6 +332,9 @@ int page_reporting_process(struct page_reporting_dev_info *prdev)
 {
 	int err;
 
+	/* Never registered: no node, and no pass lock set up. */
+	if (!prdev->pgdat)
+		return 0;
 	spin_lock(&prdev->pass_lock);
 	err = page_reporting_pass_locked(prdev);
 	spin_unlock(&prdev->pass_lock);

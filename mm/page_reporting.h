@@ -105,6 +105,7 @@ void page_reporting_unregister(struct page_reporting_dev_info *prdev);
 /*
  * One pass of the worker in the calling thread: every zone that requested
  * reporting goes through fill, report, drain until it has nothing left.
+ * A device that is not registered (any more, or ever) has nothing to do.
  * Return: 0, or the first error that @report gave.
  */
 int page_reporting_process(struct page_reporting_dev_info *prdev);

@@ -896,6 +896,17 @@ static void test_pass_stops_when_its_device_is_replaced(void **state)
 	test_node_fini(&t);
 }
 
+/* A pass of a device that was never registered has nothing to do. */
+static void test_process_unregistered_device(void **state)
+{
+	struct counting_dev d;
+
+	counting_dev_init(&d);
+	assert_int_equal(page_reporting_process(&d.prdev), 0);
+	assert_int_equal(atomic_load(&d.calls), 0);
+	page_reporting_unregister(&d.prdev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -915,6 +926,7 @@ int main(void)
 		cmocka_unit_test(test_unregister_waits_for_a_pass),
 		cmocka_unit_test(test_register_during_unregister),
 		cmocka_unit_test(test_pass_stops_when_its_device_is_replaced),
+		cmocka_unit_test(test_process_unregistered_device),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
