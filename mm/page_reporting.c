@@ -90,14 +90,15 @@ void page_reporting_request(struct zone *zone)
  * Pull up to @max unreported blocks off @zone's lists into @prdev->sg,
  * largest orders first, coldest first within a list.  A block that would
  * take the zone's free memory under @gate is left, and smaller orders are
- * still tried; *@gated says an unreported block was left so.  A block free for less than
- * @prdev->min_age_ms is left for a later pass; *@young says that happened.
+ * still tried; *@gated says an unreported block was left so.  A block free
+ * for less than @prdev->min_age_ms is left for a later pass; *@young_wait is
+ * raised to the ticks the youngest of those still has to wait.
  * Return: the number of blocks pulled.
  */
 static unsigned int page_reporting_fill(struct page_reporting_dev_info *prdev,
 					struct zone *zone, uint64_t gate,
 					unsigned int max, bool *gated,
-					bool *young)
+					uint32_t *young_wait)
 {
 	struct pglist_data *pgdat = zone->zone_pgdat;
 	/* Ticks of ~1.05 ms: rounding the age down errs towards waiting. */
@@ -122,9 +123,12 @@ static unsigned int page_reporting_fill(struct page_reporting_dev_info *prdev,
 				struct page *page = pfn_to_page(pgdat, pfn);
 				uint32_t prev = page->prev;
 
-				if (min_age && (uint32_t)(now - page->private) < min_age) {
+				uint32_t age = now - page->private;
+
+				if (age < min_age) {
 					/* Still being recycled, maybe: next pass. */
-					*young = true;
+					if (min_age - age > *young_wait)
+						*young_wait = min_age - age;
 					atomic_fetch_add(&prdev->young, 1);
 					pfn = prev;
 					continue;
@@ -166,9 +170,16 @@ static void page_reporting_drain(struct page_reporting_dev_info *prdev,
 
 /* What a pass's cycles found left over, for when it runs next. */
 struct page_reporting_next {
-	bool more;  /* blocks left for the budget or their age: a delay */
-	bool gated; /* a zone stopped at the gate: the backoff, at least a delay */
+	bool more;	     /* blocks left over the budget: a delay */
+	uint32_t young_wait; /* ticks until the youngest block left is old enough */
+	bool gated;	     /* a zone stopped at the gate: the backoff */
 };
+
+/* Milliseconds that cover @ticks of page_reporting_now(), rounded up. */
+static uint64_t page_reporting_ticks_to_ms(uint32_t ticks)
+{
+	return ((uint64_t)ticks << 20) / 1000000 + 1;
+}
 
 /* Unreported free blocks at or above the reporting order. */
 static uint64_t zone_unreported_blocks(struct zone *zone, unsigned int order)
@@ -208,7 +219,8 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 	uint64_t gate = zone->watermark[WMARK_LOW] +
 			((uint64_t)prdev->capacity << prdev->order);
 	uint64_t budget;
-	bool gated = false, young = false, mine = true, stopped = false;
+	bool gated = false, mine = true, stopped = false;
+	uint32_t young_wait = 0;
 	int err = 0;
 
 	spin_lock(&zone->lock);
@@ -226,7 +238,7 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 			prdev, zone, gate,
 			budget < prdev->capacity ? (unsigned int)budget
 						 : prdev->capacity,
-			&g, &young);
+			&g, &young_wait);
 
 		gated |= g;
 		if (!n) {
@@ -250,17 +262,19 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 		if (!mine)
 			break;
 	}
-	if (mine && err) {
-		zone_flag_set(zone, ZONE_REPORTING_REQUESTED);
-	} else if (mine && (young || (!budget && zone_unreported_blocks(zone, prdev->order)))) {
-		/* Left over for the next pass, a delay from now. */
-		zone_flag_set(zone, ZONE_REPORTING_REQUESTED);
-		next->more = true;
-	} else if (mine && stopped &&
-		   zone->managed_pages >= gate + (1ull << prdev->order)) {
+	if (mine) {
+		/* Left over for a later pass: */
+		bool left = !budget && zone_unreported_blocks(zone, prdev->order);
 		/* Blocked by the gate: try again once there may be room. */
-		zone_flag_set(zone, ZONE_REPORTING_REQUESTED);
-		next->gated = true;
+		bool held = stopped &&
+			    zone->managed_pages >= gate + (1ull << prdev->order);
+
+		if (err || left || young_wait || held)
+			zone_flag_set(zone, ZONE_REPORTING_REQUESTED);
+		next->more |= left;
+		next->gated |= held;
+		if (young_wait > next->young_wait)
+			next->young_wait = young_wait;
 	}
 	if (gated)
 		atomic_fetch_add(&prdev->gated, 1);
@@ -307,18 +321,36 @@ static int page_reporting_pass_locked(struct page_reporting_dev_info *prdev)
 		page_reporting_schedule(prdev, page_reporting_backoff(prdev));
 		return err;
 	}
-	delay_ms = prdev->delay_ms;
+	/*
+	 * The next pass comes when the first zone wants it, and never sooner
+	 * than a delay: after one for blocks over the budget; once the
+	 * youngest block left for its age can be old enough (a worker with a
+	 * delay below min-age would otherwise spin until then); after the
+	 * backoff, doubling while the gate holds.
+	 */
+	delay_ms = UINT64_MAX;
+	if (next.more)
+		delay_ms = prdev->delay_ms;
+	if (next.young_wait) {
+		uint64_t wait = page_reporting_ticks_to_ms(next.young_wait);
+
+		if (wait < prdev->delay_ms)
+			wait = prdev->delay_ms;
+		if (wait < delay_ms)
+			delay_ms = wait;
+	}
 	if (next.gated) {
-		/* A gated zone waits a delay, and longer while the gate holds. */
 		uint64_t wait = page_reporting_backoff(prdev);
 
-		if (!next.more && wait > delay_ms)
+		if (wait < prdev->delay_ms)
+			wait = prdev->delay_ms;
+		if (wait < delay_ms)
 			delay_ms = wait;
 	} else {
 		prdev->backoff_ms = PAGE_REPORTING_BACKOFF_MS;
 	}
 	int active = PAGE_REPORTING_ACTIVE;
-	if (next.more || next.gated) {
+	if (delay_ms != UINT64_MAX) {
 		atomic_store(&prdev->state, PAGE_REPORTING_REQUESTED);
 		page_reporting_schedule(prdev, delay_ms);
 	} else if (!atomic_compare_exchange_strong(&prdev->state, &active,

@@ -907,6 +907,46 @@ static void test_process_unregistered_device(void **state)
 	page_reporting_unregister(&d.prdev);
 }
 
+/*
+ * A worker whose delay is below min-age must not come straight back to a
+ * zone whose blocks are all too young: it waits until the youngest can be
+ * old enough.  Counted: the passes that found the block young.
+ */
+static void test_young_blocks_do_not_spin_the_worker(void **state)
+{
+	struct test_node t;
+	struct counting_dev d;
+	struct page *p;
+	uint64_t young;
+	int i;
+
+	test_node_init(&t, 128 * MIB, 1);
+	counting_dev_init(&d);
+	d.prdev.manual = false;
+	d.prdev.delay_ms = 0;
+	d.prdev.min_age_ms = 200;
+	d.prdev.hwm = 0;
+	assert_int_equal(page_reporting_register(t.pgdat, &d.prdev), 0);
+	/* Memory free since boot is old: reported, then the worker idles. */
+	for (i = 0; i < 5000 && atomic_load(&d.prdev.state) != PAGE_REPORTING_IDLE; i++)
+		sleep_ms(1);
+	assert_int_equal(atomic_load(&d.prdev.state), PAGE_REPORTING_IDLE);
+	assert_true(atomic_load(&d.calls) > 0);
+
+	young = atomic_load(&d.prdev.young);
+	assert_non_null(p = alloc_pages(t.pgdat, GFP_MOVABLE, 10));
+	assert_int_equal(free_pages(t.pgdat, p, 10), 0);
+	for (i = 0; i < 5000 && p->flags != (PG_buddy | PG_reported); i++)
+		sleep_ms(1);
+	assert_int_equal(p->flags, PG_buddy | PG_reported);
+	young = atomic_load(&d.prdev.young) - young;
+	print_message("%llu passes found the block young\n", (unsigned long long)young);
+	assert_true(young >= 1 && young <= 4);
+	page_reporting_unregister(&d.prdev);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	test_node_fini(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -927,6 +967,7 @@ int main(void)
 		cmocka_unit_test(test_register_during_unregister),
 		cmocka_unit_test(test_pass_stops_when_its_device_is_replaced),
 		cmocka_unit_test(test_process_unregistered_device),
+		cmocka_unit_test(test_young_blocks_do_not_spin_the_worker),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
