@@ -122,7 +122,6 @@ static unsigned int page_reporting_fill(struct page_reporting_dev_info *prdev,
 			       zone_free_pages(zone) >= gate + (1ull << o)) {
 				struct page *page = pfn_to_page(pgdat, pfn);
 				uint32_t prev = page->prev;
-
 				uint32_t age = now - page->private;
 
 				if (age < min_age) {
@@ -263,7 +262,7 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 			break;
 	}
 	if (mine) {
-		/* Left over for a later pass: */
+		/* Unreported blocks over the budget, for the next pass. */
 		bool left = !budget && zone_unreported_blocks(zone, prdev->order);
 		/* Blocked by the gate: try again once there may be room. */
 		bool held = stopped &&
@@ -416,8 +415,10 @@ int page_reporting_register(struct pglist_data *pgdat,
 	atomic_init(&prdev->young, 0);
 	prdev->work = work;
 	atomic_store(&pgdat->reporting_hwm, prdev->hwm);
-	/* Until @prdev is published, a request from the free path is dropped:
-	 * the flags set here cover it. */
+	/*
+	 * Until @prdev is published, a request from the free path is dropped:
+	 * the flags set below cover it.
+	 */
 	atomic_store(&pgdat->reporting_order, prdev->order);
 
 	/* Report what is free now: as Linux does when its driver loads. */
