@@ -936,9 +936,12 @@ static void test_young_blocks_do_not_spin_the_worker(void **state)
 	young = atomic_load(&d.prdev.young);
 	assert_non_null(p = alloc_pages(t.pgdat, GFP_MOVABLE, 10));
 	assert_int_equal(free_pages(t.pgdat, p, 10), 0);
-	for (i = 0; i < 5000 && p->flags != (PG_buddy | PG_reported); i++)
+	/* The worker writes the flags: read them as the allocator does. */
+	for (i = 0; i < 5000 && __atomic_load_n(&p->flags, __ATOMIC_RELAXED) !=
+				       (PG_buddy | PG_reported); i++)
 		sleep_ms(1);
-	assert_int_equal(p->flags, PG_buddy | PG_reported);
+	assert_int_equal(__atomic_load_n(&p->flags, __ATOMIC_RELAXED),
+			 PG_buddy | PG_reported);
 	young = atomic_load(&d.prdev.young) - young;
 	print_message("%llu passes found the block young\n", (unsigned long long)young);
 	assert_true(young >= 1 && young <= 4);
