@@ -37,8 +37,9 @@ struct page *alloc_pages(struct pglist_data *pgdat, unsigned int gfp,
  * free_pages - give back a block that alloc_pages() returned.
  * Return: 0; -EINVAL when @page is not the head of an allocated block of
  * @order (a double free, a frame inside a block, a block out for reporting,
- * the wrong order), after reporting it through platform_bad_state().  Nothing
- * is changed in that case.
+ * the wrong order, a pointer that is not a struct page of this node), after
+ * reporting it through platform_bad_state().  Nothing is changed in that
+ * case.
  */
 int free_pages(struct pglist_data *pgdat, struct page *page, unsigned int order);
 

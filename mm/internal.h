@@ -17,8 +17,9 @@
 /*
  * zone_free_block_locked - put a free block on the free lists, merging it
  * with free buddies.  The result is Reported only when @reported and every
- * buddy it absorbed were.  With @notify, an unreported result may request
- * reporting.
+ * buddy it absorbed were.  @notify: the block was just freed, so it is
+ * free-stamped now and an unreported result may request reporting; without
+ * it (back from reporting, or at boot) the block keeps its stamps.
  */
 void zone_free_block_locked(struct zone *zone, uint32_t pfn, unsigned int order,
 			    bool reported, bool notify);

@@ -64,9 +64,12 @@ struct page {
 	uint32_t next;	     /* list links, frame numbers; PFN_NONE ends */
 	uint32_t prev;
 	/*
-	 * A free head at or above the reporting order: when it became a
-	 * block that size (platform_now_ns() >> 20, about milliseconds,
-	 * wrapping), so reporting can leave memory that is being recycled.
+	 * A free head at or above the reporting order: since when all the
+	 * block's frames have been free (platform_now_ns() >> 20, about
+	 * milliseconds, wrapping), so reporting can leave memory that is
+	 * being recycled.  Inside such a block, the frames aligned to the
+	 * reporting order keep the stamps of the blocks a split would put
+	 * back there (zone_free_block_locked()).
 	 */
 	uint32_t private;
 };
@@ -158,8 +161,17 @@ struct pglist_data {
 	uint64_t reserved_pages;
 	void *ram;		 /* where pfn 0 is mapped */
 	struct page *memmap;	 /* node_spanned_pages entries */
-	uint8_t *pageblock_mt;	 /* one per pageblock; writes under zone lock */
-	/* the registered reporting device, or NULL; see page_reporting.c */
+	uint8_t *pageblock_mt;	 /* one per pageblock; see get_pageblock_migratetype() */
+	/*
+	 * @reporting_lock is held across all of a registration's and an
+	 * unregistration's changes to @prdev, @reporting_order,
+	 * @reporting_hwm and the zones' REQUESTED flags, so that neither
+	 * lands in the middle of the other.  Readers do not take it: the free
+	 * path loads these atomically, a pass rechecks @prdev under a zone
+	 * lock (page_reporting.c).
+	 */
+	struct spinlock reporting_lock;
+	/* the registered reporting device, or NULL; published initialised */
 	_Atomic(struct page_reporting_dev_info *) prdev;
 	atomic_uint reporting_order; /* MAX_ORDER while no device is registered */
 	atomic_uint reporting_hwm;
@@ -214,10 +226,18 @@ static inline struct zone *page_zone(struct pglist_data *pgdat, uint32_t pfn)
 	return &pgdat->node_zones[0];
 }
 
+/*
+ * A pageblock's type is written under its zone's lock (rmqueue_fallback
+ * stealing it) and read without it: free_pages() picks the per-CPU list of a
+ * frame it frees by it.  So the byte is read and written atomically; relaxed,
+ * because a stale type only sends a frame to another type's per-CPU list:
+ * it goes back to the buddy lists by the type read again under the lock.
+ */
 static inline enum migratetype get_pageblock_migratetype(
 	const struct pglist_data *pgdat, uint32_t pfn)
 {
-	return (enum migratetype)pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER];
+	return (enum migratetype)__atomic_load_n(
+		&pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER], __ATOMIC_RELAXED);
 }
 
 static inline bool zone_flag_test(struct zone *zone, enum zone_flags bit)

@@ -184,13 +184,42 @@ static bool page_is_buddy(struct zone *zone, uint32_t pfn, unsigned int order)
 	return (page_flags_peek(page) & PG_buddy) && page->order == order;
 }
 
+/* The later of two free stamps (ticks that wrap). */
+static uint32_t free_stamp_later(uint32_t a, uint32_t b)
+{
+	return (int32_t)(b - a) > 0 ? b : a;
+}
+
+/*
+ * Free stamps, for reporting's minimum age.  The invariant, for a free block
+ * at or above the reporting order R: every frame of it aligned to 2^R holds
+ * in ->private the time from which all frames of the block that splitting
+ * would put back there have been free - its head, the whole block's.  A
+ * merge therefore writes the stamp of the block it absorbs into only the
+ * block's own head (the lower half's head becomes the merged head), and the
+ * upper half keeps its stamp for expand(), which writes none.  A block just
+ * freed (@notify) is stamped now throughout, 2^(order - R) writes; one coming
+ * back from reporting keeps its stamps, and a merge takes the later one.
+ */
 void zone_free_block_locked(struct zone *zone, uint32_t pfn, unsigned int order,
 			    bool reported, bool notify)
 {
 	struct pglist_data *pgdat = zone->zone_pgdat;
 	enum migratetype mt = get_pageblock_migratetype(pgdat, pfn);
+	unsigned int rorder = atomic_load_explicit(&pgdat->reporting_order,
+						   memory_order_relaxed);
+	/* The stamp of the block being put back, once it is >= rorder. */
+	bool stamped = !notify && order >= rorder;
+	uint32_t stamp = stamped ? pfn_to_page(pgdat, pfn)->private : 0;
 
 	MM_ASSERT_HELD(&zone->lock);
+	if (notify && order >= rorder) {
+		stamp = page_reporting_now();
+		stamped = true;
+		for (uint32_t p = pfn + (1u << rorder); p < pfn + (1u << order);
+		     p += 1u << rorder)
+			pfn_to_page(pgdat, p)->private = stamp;
+	}
 	while (order < MAX_ORDER - 1) {
 		uint32_t buddy = pfn ^ (1u << order);
 		struct page *bp;
@@ -205,6 +234,16 @@ void zone_free_block_locked(struct zone *zone, uint32_t pfn, unsigned int order,
 			     MIGRATE_ISOLATE))
 			break;
 		reported = reported && (bp->flags & PG_reported);
+		if (order >= rorder) {
+			/* One clock read, only for blocks reporting may take. */
+			if (!stamped)
+				stamp = page_reporting_now();
+			stamped = true;
+			/* Kept for a split, should this be the upper half. */
+			pfn_to_page(pgdat, pfn)->private = stamp;
+			if (!notify)
+				stamp = free_stamp_later(stamp, bp->private);
+		}
 		zone_del_free_block_locked(zone, buddy, order);
 		pfn &= ~(1u << order);
 		order++;
@@ -212,13 +251,11 @@ void zone_free_block_locked(struct zone *zone, uint32_t pfn, unsigned int order,
 	mt = get_pageblock_migratetype(pgdat, pfn);
 	zone_add_free_block_locked(zone, pfn, order, mt, reported);
 	/* Below the reporting order (the common case) reporting has no use
-	 * for the block: one load decides, and the free path ends here. */
-	if (reported || order < atomic_load_explicit(&pgdat->reporting_order,
-						     memory_order_relaxed))
+	 * for the block: one load decided, and the free path ends here. */
+	if (order < rorder)
 		return;
-	/* One clock read, only for blocks reporting may take. */
-	pfn_to_page(pgdat, pfn)->private = page_reporting_now();
-	if (notify)
+	pfn_to_page(pgdat, pfn)->private = stamped ? stamp : page_reporting_now();
+	if (notify && !reported)
 		page_reporting_notify_free(zone, order);
 }
 
@@ -234,14 +271,14 @@ static void expand(struct zone *zone, uint32_t pfn, unsigned int low,
 	unsigned int rorder = atomic_load_explicit(
 		&zone->zone_pgdat->reporting_order, memory_order_relaxed);
 
-	uint32_t freed_at = pfn_to_page(zone->zone_pgdat, pfn)->private;
-
+	/*
+	 * Each half keeps its own free stamp (zone_free_block_locked()): one
+	 * free for long stays old though its buddy was freed just now.
+	 */
 	while (high > low) {
 		high--;
 		zone_add_free_block_locked(zone, pfn + (1u << high), high, mt,
 					   reported && high >= rorder);
-		/* The halves have been free as long as the block was. */
-		pfn_to_page(zone->zone_pgdat, pfn + (1u << high))->private = freed_at;
 	}
 }
 
@@ -267,7 +304,10 @@ static uint32_t rmqueue_smallest(struct zone *zone, unsigned int order,
 static void set_pageblock_migratetype(struct pglist_data *pgdat, uint32_t pfn,
 				      enum migratetype mt)
 {
-	pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER] = (uint8_t)mt;
+	MM_ASSERT_HELD(&page_zone(pgdat, pfn)->lock);
+	/* Read without the lock: see get_pageblock_migratetype(). */
+	__atomic_store_n(&pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER],
+			 (uint8_t)mt, __ATOMIC_RELAXED);
 }
 
 /* Move every free block inside @pfn's pageblock to @mt's lists. */
@@ -708,8 +748,10 @@ int free_pages(struct pglist_data *pgdat, struct page *page, unsigned int order)
 	uint16_t flags = PG_head;
 	struct zone *zone;
 
+	/* Byte arithmetic: a pointer between two pages is not rounded down. */
 	if (page < pgdat->memmap ||
-	    page >= pgdat->memmap + pgdat->node_spanned_pages) {
+	    page >= pgdat->memmap + pgdat->node_spanned_pages ||
+	    ((uintptr_t)page - (uintptr_t)pgdat->memmap) % sizeof(struct page)) {
 		platform_bad_state("free_pages: %p is not a page of this node",
 				   (void *)page);
 		return -GMM_EINVAL;
@@ -893,6 +935,7 @@ int mm_init(const struct mm_boot_params *params, struct pglist_data **out)
 	pgdat->reserved_pages = reserved;
 	pgdat->nr_cpus = params->nr_cpus;
 	pgdat->nr_zones = MAX_NR_ZONES;
+	spin_lock_init(&pgdat->reporting_lock);
 	atomic_init(&pgdat->prdev, NULL);
 	atomic_init(&pgdat->reporting_order, MAX_ORDER);
 	atomic_init(&pgdat->reporting_hwm, PAGE_REPORTING_HWM);

@@ -30,17 +30,23 @@
  *
  * Two bounds keep a pass from reporting memory that is about to be used
  * again.  Its budget is the blocks unreported when it began: blocks freed
- * meanwhile wait for the next pass.  And a block must have been free at its
- * size for min_age_ms (half the delay by default), stamped in page->private
- * when it became free at or above the reporting order: a loop that frees and
- * retakes the same memory (page_fault1) is left alone instead of faulting it
- * back in from the host every pass.  Either leaves the zone REQUESTED and
- * schedules another pass.
+ * meanwhile wait for the next pass.  And all of a block must have been free
+ * for min_age_ms (half the delay by default), by the stamp in page->private
+ * that the allocator keeps across merges and splits (zone_free_block_locked()):
+ * a loop that frees and retakes the same memory (page_fault1) is left alone
+ * instead of faulting it back in from the host every pass, while the block
+ * beside it, free all along, ages as it should.  Either leaves the zone
+ * REQUESTED and schedules another pass.
  *
  * The gate: a zone is reported only while its free memory stays above its low
  * watermark plus one full batch (capacity blocks of the reporting order).
  * Blocks out for reporting cannot be allocated, and upstream Linux added this
- * check after small guests failed allocations with 32 blocks out.
+ * check after small guests failed allocations with 32 blocks out.  A zone
+ * the gate stops stays REQUESTED and is retried with the failure backoff:
+ * the frees that give it room again need not pass the high-water mark
+ * themselves, so without that the blocks it left would never be reported.
+ * (Linux gets the same by requesting on every free at the reporting order.)
+ * A zone too small ever to pass its gate is not retried.
  *
  * The state machine (IDLE -> REQUESTED -> ACTIVE -> IDLE) is the kernel's: a
  * request during a pass finds the state ACTIVE, sets REQUESTED, and the pass
@@ -84,14 +90,15 @@ void page_reporting_request(struct zone *zone)
  * Pull up to @max unreported blocks off @zone's lists into @prdev->sg,
  * largest orders first, coldest first within a list.  A block that would
  * take the zone's free memory under @gate is left, and smaller orders are
- * still tried; *@gated says that happened.  A block free for less than
- * @prdev->min_age_ms is left for a later pass; *@young says that happened.
+ * still tried; *@gated says an unreported block was left so.  A block free
+ * for less than @prdev->min_age_ms is left for a later pass; *@young_wait is
+ * raised to the ticks the youngest of those still has to wait.
  * Return: the number of blocks pulled.
  */
 static unsigned int page_reporting_fill(struct page_reporting_dev_info *prdev,
 					struct zone *zone, uint64_t gate,
 					unsigned int max, bool *gated,
-					bool *young)
+					uint32_t *young_wait)
 {
 	struct pglist_data *pgdat = zone->zone_pgdat;
 	/* Ticks of ~1.05 ms: rounding the age down errs towards waiting. */
@@ -101,7 +108,8 @@ static unsigned int page_reporting_fill(struct page_reporting_dev_info *prdev,
 	MM_ASSERT_HELD(&zone->lock);
 	for (unsigned int o = MAX_ORDER; o-- > prdev->order && n < max;) {
 		if (zone_free_pages(zone) < gate + (1ull << o)) {
-			*gated = true;
+			if (zone->free_area[o].nr_free > zone->reported_blocks[o])
+				*gated = true;
 			continue;
 		}
 		for (unsigned int mt = 0; mt < MIGRATE_PCPTYPES && n < max; mt++) {
@@ -114,10 +122,12 @@ static unsigned int page_reporting_fill(struct page_reporting_dev_info *prdev,
 			       zone_free_pages(zone) >= gate + (1ull << o)) {
 				struct page *page = pfn_to_page(pgdat, pfn);
 				uint32_t prev = page->prev;
+				uint32_t age = now - page->private;
 
-				if (min_age && (uint32_t)(now - page->private) < min_age) {
+				if (age < min_age) {
 					/* Still being recycled, maybe: next pass. */
-					*young = true;
+					if (min_age - age > *young_wait)
+						*young_wait = min_age - age;
 					atomic_fetch_add(&prdev->young, 1);
 					pfn = prev;
 					continue;
@@ -157,6 +167,19 @@ static void page_reporting_drain(struct page_reporting_dev_info *prdev,
 	}
 }
 
+/* What a pass's cycles found left over, for when it runs next. */
+struct page_reporting_next {
+	bool more;	     /* blocks left over the budget: a delay */
+	uint32_t young_wait; /* ticks until the youngest block left is old enough */
+	bool gated;	     /* a zone stopped at the gate: the backoff */
+};
+
+/* Milliseconds that cover @ticks of page_reporting_now(), rounded up. */
+static uint64_t page_reporting_ticks_to_ms(uint32_t ticks)
+{
+	return ((uint64_t)ticks << 20) / 1000000 + 1;
+}
+
 /* Unreported free blocks at or above the reporting order. */
 static uint64_t zone_unreported_blocks(struct zone *zone, unsigned int order)
 {
@@ -174,7 +197,7 @@ static bool page_reporting_registered(struct page_reporting_dev_info *prdev)
 }
 
 /*
- * The worker's hold of a zone lock, timed into @prdev->zone_stat: the lock
+ * The worker's hold of a zone lock, timed into @prdev->zone_hold_*: the lock
  * is the allocator's, and the worker should hold it only for list moves.
  * The clock is read only here, on the worker's path, never the allocator's.
  */
@@ -241,55 +264,78 @@ void page_reporting_zone_lock_stats(struct page_reporting_dev_info *prdev,
  * the next pass, a report delay later, so they get the delay's chance to be
  * reused, and a stream of frees cannot keep the worker in one zone forever.
  * The zone lock is dropped around report(); the blocks were isolated before
- * that, so nothing needs revalidating afterwards: they are ours, and the
- * lists may have changed in any way around them.
- * Return: 0, or report()'s error (the zone stays REQUESTED); *@more is set
- * when the budget ran out with unreported blocks left.
+ * that, so they need no revalidating afterwards: they are ours, and the
+ * lists may have changed in any way around them.  What does need it is the
+ * registration: once @prdev is unregistered, a device registered since owns
+ * the zone's request.  So it is checked under the zone lock - which
+ * registration and unregistration take to set and clear requests - before
+ * the request is consumed, after every batch, and before the zone is
+ * requested again.
+ * Return: 0, or report()'s error (the zone stays REQUESTED); @next says
+ * when the zone wants another pass.
  */
 static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
-				struct zone *zone, bool *more)
+				struct zone *zone, struct page_reporting_next *next)
 {
 	uint64_t gate = zone->watermark[WMARK_LOW] +
 			((uint64_t)prdev->capacity << prdev->order);
 	uint64_t budget;
-	bool gated = false, young = false;
+	bool gated = false, mine = true, stopped = false;
+	uint32_t young_wait = 0;
 	int err = 0;
 
 	reporting_zone_lock(prdev, zone);
+	if (!page_reporting_registered(prdev)) {
+		reporting_zone_unlock(prdev, zone);
+		return 0;
+	}
 	zone_flag_set(zone, ZONE_REPORTING_ACTIVE);
 	/* Frees from here on may request again: a later pass covers them. */
 	zone_flag_clear(zone, ZONE_REPORTING_REQUESTED);
 	budget = zone_unreported_blocks(zone, prdev->order);
 	while (budget) {
+		bool g = false;
 		unsigned int n = page_reporting_fill(
 			prdev, zone, gate,
 			budget < prdev->capacity ? (unsigned int)budget
 						 : prdev->capacity,
-			&gated, &young);
+			&g, &young_wait);
 
-		if (!n)
+		gated |= g;
+		if (!n) {
+			stopped = g;
 			break;
+		}
 		budget -= n;
 		reporting_zone_unlock(prdev, zone);
 		err = prdev->report(prdev, prdev->sg, n);
 		reporting_zone_lock(prdev, zone);
 		page_reporting_drain(prdev, zone, n, err == 0);
+		mine = page_reporting_registered(prdev);
 		if (err) {
 			atomic_fetch_add(&prdev->failures, 1);
-			zone_flag_set(zone, ZONE_REPORTING_REQUESTED);
 			break;
 		}
 		atomic_fetch_add(&prdev->reports, 1);
 		for (unsigned int i = 0; i < n; i++)
 			atomic_fetch_add(&prdev->reported_pages,
 					 prdev->sg[i].length >> PAGE_SHIFT);
-		if (!page_reporting_registered(prdev))
+		if (!mine)
 			break;
 	}
-	if (!err && (young || (!budget && zone_unreported_blocks(zone, prdev->order)))) {
-		/* Left over for the next pass, a delay from now. */
-		zone_flag_set(zone, ZONE_REPORTING_REQUESTED);
-		*more = true;
+	if (mine) {
+		/* Unreported blocks over the budget, for the next pass. */
+		bool left = !budget && zone_unreported_blocks(zone, prdev->order);
+		/* Blocked by the gate: try again once there may be room. */
+		bool held = stopped &&
+			    zone->managed_pages >= gate + (1ull << prdev->order);
+
+		if (err || left || young_wait || held)
+			zone_flag_set(zone, ZONE_REPORTING_REQUESTED);
+		next->more |= left;
+		next->gated |= held;
+		if (young_wait > next->young_wait)
+			next->young_wait = young_wait;
 	}
 	if (gated)
 		atomic_fetch_add(&prdev->gated, 1);
@@ -298,10 +344,21 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 	return err;
 }
 
+static uint64_t page_reporting_backoff(struct page_reporting_dev_info *prdev)
+{
+	uint64_t wait = prdev->backoff_ms;
+
+	prdev->backoff_ms = prdev->backoff_ms * 2 > PAGE_REPORTING_BACKOFF_MAX_MS
+				    ? PAGE_REPORTING_BACKOFF_MAX_MS
+				    : prdev->backoff_ms * 2;
+	return wait;
+}
+
 static int page_reporting_pass_locked(struct page_reporting_dev_info *prdev)
 {
 	struct pglist_data *pgdat = prdev->pgdat;
-	bool more = false;
+	struct page_reporting_next next = { 0 };
+	uint64_t delay_ms;
 	int err = 0;
 
 	MM_ASSERT_HELD(&prdev->pass_lock);
@@ -312,24 +369,55 @@ static int page_reporting_pass_locked(struct page_reporting_dev_info *prdev)
 	for (unsigned int z = 0; z < pgdat->nr_zones && !err; z++) {
 		struct zone *zone = &pgdat->node_zones[z];
 
+		/* Unregistered during the last zone: the rest is not ours. */
+		if (!page_reporting_registered(prdev))
+			return 0;
 		if (zone_flag_test(zone, ZONE_REPORTING_REQUESTED))
-			err = page_reporting_cycle(prdev, zone, &more);
+			err = page_reporting_cycle(prdev, zone, &next);
 	}
+	if (!page_reporting_registered(prdev))
+		return err;
 	if (err) {
 		atomic_store(&prdev->state, PAGE_REPORTING_REQUESTED);
-		page_reporting_schedule(prdev, prdev->backoff_ms);
-		prdev->backoff_ms = prdev->backoff_ms * 2 > PAGE_REPORTING_BACKOFF_MAX_MS
-					    ? PAGE_REPORTING_BACKOFF_MAX_MS
-					    : prdev->backoff_ms * 2;
+		page_reporting_schedule(prdev, page_reporting_backoff(prdev));
 		return err;
 	}
-	prdev->backoff_ms = PAGE_REPORTING_BACKOFF_MS;
+	/*
+	 * The next pass comes when the first zone wants it, and never sooner
+	 * than a delay: after one for blocks over the budget; once the
+	 * youngest block left for its age can be old enough (a worker with a
+	 * delay below min-age would otherwise spin until then); after the
+	 * backoff, doubling while the gate holds.
+	 */
+	delay_ms = UINT64_MAX;
+	if (next.more)
+		delay_ms = prdev->delay_ms;
+	if (next.young_wait) {
+		uint64_t wait = page_reporting_ticks_to_ms(next.young_wait);
+
+		if (wait < prdev->delay_ms)
+			wait = prdev->delay_ms;
+		if (wait < delay_ms)
+			delay_ms = wait;
+	}
+	if (next.gated) {
+		uint64_t wait = page_reporting_backoff(prdev);
+
+		if (wait < prdev->delay_ms)
+			wait = prdev->delay_ms;
+		if (wait < delay_ms)
+			delay_ms = wait;
+	} else {
+		prdev->backoff_ms = PAGE_REPORTING_BACKOFF_MS;
+	}
 	int active = PAGE_REPORTING_ACTIVE;
-	if (more)
+	if (delay_ms != UINT64_MAX) {
 		atomic_store(&prdev->state, PAGE_REPORTING_REQUESTED);
-	if (more || !atomic_compare_exchange_strong(&prdev->state, &active,
-						    PAGE_REPORTING_IDLE))
+		page_reporting_schedule(prdev, delay_ms);
+	} else if (!atomic_compare_exchange_strong(&prdev->state, &active,
+						   PAGE_REPORTING_IDLE)) {
 		page_reporting_schedule(prdev, prdev->delay_ms);
+	}
 	return 0;
 }
 
@@ -337,6 +425,9 @@ int page_reporting_process(struct page_reporting_dev_info *prdev)
 {
 	int err;
 
+	/* Never registered: no node, and no pass lock set up. */
+	if (!prdev->pgdat)
+		return 0;
 	spin_lock(&prdev->pass_lock);
 	err = page_reporting_pass_locked(prdev);
 	spin_unlock(&prdev->pass_lock);
@@ -351,39 +442,47 @@ static void page_reporting_work(void *arg)
 int page_reporting_register(struct pglist_data *pgdat,
 			    struct page_reporting_dev_info *prdev)
 {
-	struct page_reporting_dev_info *none = NULL;
+	struct platform_work *work = NULL;
 
 	if (!prdev->report || prdev->order >= MAX_ORDER || !prdev->capacity ||
 	    prdev->capacity > PAGE_REPORTING_CAPACITY_MAX)
 		return -GMM_EINVAL;
 	/*
-	 * Claim the node before touching @prdev: a device that is registered
-	 * already (this one or another) must come out of this untouched.
-	 * Until reporting_order is set below, the free path ignores it.
+	 * The worker is a thread, too slow to start under a spinlock: start
+	 * it first.  It runs only once scheduled, below.
 	 */
-	if (!atomic_compare_exchange_strong(&pgdat->prdev, &none, prdev))
+	if (!prdev->manual) {
+		work = platform_work_create(page_reporting_work, prdev);
+		if (!work)
+			return -GMM_ENOMEM;
+	}
+	spin_lock(&pgdat->reporting_lock);
+	/*
+	 * A device that is registered already (this one or another) must
+	 * come out of this untouched.
+	 */
+	if (atomic_load_explicit(&pgdat->prdev, memory_order_relaxed)) {
+		spin_unlock(&pgdat->reporting_lock);
+		platform_work_destroy(work);
 		return -GMM_EBUSY;
+	}
 	prdev->pgdat = pgdat;
 	spin_lock_init(&prdev->pass_lock);
 	prdev->backoff_ms = PAGE_REPORTING_BACKOFF_MS;
-	atomic_init(&prdev->state, PAGE_REPORTING_IDLE);
+	atomic_init(&prdev->state, PAGE_REPORTING_REQUESTED);
 	atomic_init(&prdev->reports, 0);
 	atomic_init(&prdev->reported_pages, 0);
 	atomic_init(&prdev->failures, 0);
 	atomic_init(&prdev->gated, 0);
 	atomic_init(&prdev->young, 0);
 	page_reporting_zone_lock_stats(prdev, NULL, true);
-	prdev->work = NULL;
-	if (!prdev->manual) {
-		prdev->work = platform_work_create(page_reporting_work, prdev);
-		if (!prdev->work) {
-			atomic_store(&pgdat->prdev, NULL);
-			return -GMM_ENOMEM;
-		}
-	}
+	prdev->work = work;
 	atomic_store(&pgdat->reporting_hwm, prdev->hwm);
-	atomic_store_explicit(&pgdat->reporting_order, prdev->order,
-			      memory_order_release);
+	/*
+	 * Until @prdev is published, a request from the free path is dropped:
+	 * the flags set below cover it.
+	 */
+	atomic_store(&pgdat->reporting_order, prdev->order);
 
 	/* Report what is free now: as Linux does when its driver loads. */
 	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
@@ -393,20 +492,31 @@ int page_reporting_register(struct pglist_data *pgdat,
 		zone_flag_set(zone, ZONE_REPORTING_REQUESTED);
 		spin_unlock(&zone->lock);
 	}
-	atomic_store(&prdev->state, PAGE_REPORTING_REQUESTED);
+	/*
+	 * Publish last, with release: page_reporting_request() loads the
+	 * device with acquire and then reads @work, @state and @delay_ms
+	 * without a lock of ours.
+	 */
+	atomic_store_explicit(&pgdat->prdev, prdev, memory_order_release);
 	page_reporting_schedule(prdev, prdev->delay_ms);
+	spin_unlock(&pgdat->reporting_lock);
 	return 0;
 }
 
 void page_reporting_unregister(struct page_reporting_dev_info *prdev)
 {
 	struct pglist_data *pgdat = prdev->pgdat;
-	struct page_reporting_dev_info *self = prdev;
 	struct platform_work *work;
 
-	/* Only the registered device: anything else is left alone. */
-	if (!pgdat || !atomic_compare_exchange_strong(&pgdat->prdev, &self, NULL))
+	if (!pgdat)
 		return;
+	spin_lock(&pgdat->reporting_lock);
+	/* Only the registered device: anything else is left alone. */
+	if (atomic_load_explicit(&pgdat->prdev, memory_order_relaxed) != prdev) {
+		spin_unlock(&pgdat->reporting_lock);
+		return;
+	}
+	atomic_store(&pgdat->prdev, NULL);
 	atomic_store(&pgdat->reporting_order, MAX_ORDER);
 	/*
 	 * page_reporting_request() runs under a zone lock: once each lock has
@@ -419,11 +529,14 @@ void page_reporting_unregister(struct page_reporting_dev_info *prdev)
 		zone_flag_clear(zone, ZONE_REPORTING_REQUESTED);
 		spin_unlock(&zone->lock);
 	}
+	spin_unlock(&pgdat->reporting_lock);
 	/*
 	 * Wait for a pass in progress, the worker's or an owner's: it stops
 	 * after its current batch, and one that starts later sees the device
-	 * unregistered.  Only then may the work go; the worker is not joined
-	 * under @pass_lock, which its pass may be waiting for.
+	 * unregistered.  Only then may the work go.  Neither wait is made
+	 * under @reporting_lock, which the pass's report() may need (to
+	 * register another device, say), nor the join under @pass_lock,
+	 * which the worker's pass may be waiting for.
 	 */
 	spin_lock(&prdev->pass_lock);
 	work = prdev->work;

@@ -89,7 +89,7 @@ struct page_reporting_dev_info {
 	atomic_uint_fast64_t reports;	    /* successful report() calls */
 	atomic_uint_fast64_t reported_pages; /* frames in them */
 	atomic_uint_fast64_t failures;	    /* report() calls that failed */
-	atomic_uint_fast64_t gated;	    /* cycles stopped by the watermark gate */
+	atomic_uint_fast64_t gated;	    /* cycles in which the gate left a block */
 	atomic_uint_fast64_t young;	    /* blocks left for being freed too recently */
 };
 
@@ -117,6 +117,7 @@ void page_reporting_unregister(struct page_reporting_dev_info *prdev);
 /*
  * One pass of the worker in the calling thread: every zone that requested
  * reporting goes through fill, report, drain until it has nothing left.
+ * A device that is not registered (any more, or ever) has nothing to do.
  * Return: 0, or the first error that @report gave.
  */
 int page_reporting_process(struct page_reporting_dev_info *prdev);

@@ -363,6 +363,40 @@ static void test_zones(void **state)
 	test_node_fini(&t);
 }
 
+/*
+ * A pointer into the memmap that is not on a struct page boundary is no
+ * page: free_pages() must refuse it, not round it down to the frame it lies
+ * in.  Here it lies in the head of a free order-1 block, 12 bytes in, where
+ * ->private (the owner's before the free) reads as PG_head and order 1.
+ */
+static void test_free_misaligned_page_pointer(void **state)
+{
+	struct test_node t;
+	struct page *a, *b, *inside;
+	unsigned long bad;
+	uint64_t free;
+
+	test_node_init(&t, 64 * MIB, 1);
+	/* Two order-1 buddies: with b held, a stays an order-1 free block. */
+	assert_non_null(a = alloc_pages(t.pgdat, GFP_MOVABLE, 1));
+	assert_non_null(b = alloc_pages(t.pgdat, GFP_MOVABLE, 1));
+	assert_int_equal(page_to_pfn(t.pgdat, a) ^ page_to_pfn(t.pgdat, b), 2);
+	a->private = PG_head | (1u << 16);
+	assert_int_equal(free_pages(t.pgdat, a, 1), 0);
+	assert_int_equal(a->flags, PG_buddy);
+
+	inside = (struct page *)((char *)a + offsetof(struct page, private));
+	bad = platform_bad_state_count();
+	free = pgdat_free_pages(t.pgdat);
+	assert_int_equal(free_pages(t.pgdat, inside, 1), -GMM_EINVAL);
+	assert_int_equal(platform_bad_state_count(), bad + 1);
+	assert_int_equal(pgdat_free_pages(t.pgdat), free);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	assert_int_equal(free_pages(t.pgdat, b, 1), 0);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	test_node_fini(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -373,6 +407,7 @@ int main(void)
 		cmocka_unit_test(test_pcp_pageblocks),
 		cmocka_unit_test(test_pcp_batches_merge),
 		cmocka_unit_test(test_zones),
+		cmocka_unit_test(test_free_misaligned_page_pointer),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -392,6 +392,9 @@ static void test_gate_keeps_low_watermark_plus_batch(void **state)
 	assert_int_equal(page_reporting_process(&f->prdev), 0);
 	assert_int_equal(f->calls, 0);
 	assert_true(atomic_load(&f->prdev.gated) > 0);
+	/* Normal stays requested; Low, smaller than its gate, gives up. */
+	assert_true(zone_flag_test(normal, ZONE_REPORTING_REQUESTED));
+	assert_false(zone_flag_test(&t.pgdat->node_zones[ZONE_LOW], ZONE_REPORTING_REQUESTED));
 	/* With room again, the same zone reports, and never below the gate. */
 	while (n)
 		assert_int_equal(free_pages(t.pgdat, p[--n], 9), 0);
@@ -535,6 +538,55 @@ static void test_young_blocks_wait(void **state)
 	free(f);
 }
 
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * A block free for min-age is reported within a pass, whatever its buddy
+ * does: here the lower half of an order-10 block is allocated and freed
+ * every 10 ms while its upper half stays free.
+ */
+static void test_block_beside_recycled_buddy_ages(void **state)
+{
+	struct test_node t;
+	struct fake *f = calloc(1, sizeof(*f));
+	struct zone *normal;
+	struct page *p, *upper;
+	uint32_t head;
+	bool reported = false;
+	int i;
+
+	fake_init(f, &t, 128 * MIB);
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	atomic_store(&t.pgdat->reporting_hwm, 0);
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	/* Normal is all order-10 blocks: an order-9 request splits one. */
+	assert_int_equal(normal->free_area[9].nr_free, 0);
+	assert_non_null(p = alloc_pages(t.pgdat, GFP_MOVABLE, 10));
+	head = page_to_pfn(t.pgdat, p);
+	assert_ptr_equal(page_zone(t.pgdat, head), normal);
+	assert_int_equal(free_pages(t.pgdat, p, 10), 0);
+	upper = pfn_to_page(t.pgdat, head + PAGEBLOCK_NR_PAGES);
+	f->prdev.min_age_ms = 100;
+	for (i = 0; i < 100 && !reported; i++) {
+		assert_non_null(p = alloc_pages(t.pgdat, GFP_MOVABLE, 9));
+		assert_int_equal(page_to_pfn(t.pgdat, p), head);
+		assert_int_equal(page_reporting_process(&f->prdev), 0);
+		reported = upper->flags == (PG_buddy | PG_reported);
+		assert_int_equal(free_pages(t.pgdat, p, 9), 0);
+		sleep_ms(10);
+	}
+	if (!reported)
+		fail_msg("the upper half, free for %d rounds of 10 ms, was never reported", i);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	fake_fini(f);
+	free(f);
+}
+
 static void test_backoff_is_capped(void **state)
 {
 	struct test_node t;
@@ -548,6 +600,76 @@ static void test_backoff_is_capped(void **state)
 		assert_true(f->prdev.backoff_ms <= PAGE_REPORTING_BACKOFF_MAX_MS);
 	}
 	assert_int_equal(f->prdev.backoff_ms, PAGE_REPORTING_BACKOFF_MAX_MS);
+	fake_fini(f);
+	free(f);
+}
+
+static bool held_has(struct page **held, size_t n, uint32_t pfn, struct pglist_data *pgdat)
+{
+	for (size_t i = 0; i < n; i++)
+		if (held[i] && page_to_pfn(pgdat, held[i]) == pfn)
+			return true;
+	return false;
+}
+
+/*
+ * A zone the gate stopped stays requested: blocks freed before are reported
+ * once the zone has room again, even when the frees that made the room do
+ * not pass the high-water mark themselves.  hwm 2: three order-9 frees ask,
+ * the pass is gated; two order-10 frees lift the zone above the gate.
+ */
+static void test_gated_zone_stays_requested(void **state)
+{
+	struct test_node t;
+	struct fake *f = calloc(1, sizeof(*f));
+	struct zone *normal;
+	struct page *x[2], *held[64];
+	uint32_t freed[3];
+	size_t n = 0, nfreed = 0;
+	unsigned int calls;
+
+	fake_init(f, &t, 128 * MIB); /* hwm 2, capacity 4 */
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	for (int i = 0; i < 2; i++) {
+		assert_non_null(x[i] = alloc_pages(t.pgdat, GFP_MOVABLE, 10));
+		assert_ptr_equal(page_zone(t.pgdat, page_to_pfn(t.pgdat, x[i])), normal);
+	}
+	/* Hold Normal in order-9 blocks down to 1..2 blocks above its low mark. */
+	while (zone_free_pages(normal) >= normal->watermark[WMARK_LOW] + 2 * PAGEBLOCK_NR_PAGES) {
+		assert_true(n < 64);
+		assert_non_null(held[n] = alloc_pages(t.pgdat, GFP_MOVABLE, 9));
+		assert_ptr_equal(page_zone(t.pgdat, page_to_pfn(t.pgdat, held[n])), normal);
+		n++;
+	}
+	/* Free three whose buddies stay held, so they stay order-9 blocks. */
+	for (size_t i = 0; i < n && nfreed < 3; i++) {
+		uint32_t pfn = page_to_pfn(t.pgdat, held[i]);
+
+		if (!held_has(held, n, pfn ^ PAGEBLOCK_NR_PAGES, t.pgdat))
+			continue;
+		assert_int_equal(free_pages(t.pgdat, held[i], 9), 0);
+		held[i] = NULL;
+		freed[nfreed++] = pfn;
+	}
+	assert_int_equal(nfreed, 3);
+	drain_all_pages(t.pgdat); /* past the per-CPU list */
+	assert_true(zone_flag_test(normal, ZONE_REPORTING_REQUESTED));
+	calls = f->calls;
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_int_equal(f->calls, calls);
+	assert_true(atomic_load(&f->prdev.gated) > 0);
+
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(free_pages(t.pgdat, x[i], 10), 0);
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_true(f->calls > calls);
+	for (size_t i = 0; i < 3; i++)
+		assert_int_equal(pfn_to_page(t.pgdat, freed[i])->flags, PG_buddy | PG_reported);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	for (size_t i = 0; i < n; i++)
+		if (held[i])
+			assert_int_equal(free_pages(t.pgdat, held[i], 9), 0);
 	fake_fini(f);
 	free(f);
 }
@@ -598,6 +720,240 @@ static void test_unregister_waits_for_a_pass(void **state)
 	test_node_fini(&t);
 }
 
+/* ---- registration ---- */
+
+/* A device that only counts what it is given. */
+struct counting_dev {
+	struct page_reporting_dev_info prdev; /* first: container_of is a cast */
+	atomic_uint calls;
+};
+
+static int counting_report(struct page_reporting_dev_info *prdev,
+			   struct scatterlist *sg, unsigned int nents)
+{
+	atomic_fetch_add(&((struct counting_dev *)prdev)->calls, 1);
+	return 0;
+}
+
+static void counting_dev_init(struct counting_dev *d)
+{
+	page_reporting_dev_info_init(&d->prdev);
+	d->prdev.report = counting_report;
+	d->prdev.manual = true;
+	d->prdev.capacity = 4;
+	d->prdev.min_age_ms = 0;
+	atomic_init(&d->calls, 0);
+}
+
+struct register_call {
+	struct pglist_data *pgdat;
+	struct page_reporting_dev_info *prdev;
+	int err;
+};
+
+static void *run_register(void *arg)
+{
+	struct register_call *c = arg;
+
+	c->err = page_reporting_register(c->pgdat, c->prdev);
+	return NULL;
+}
+
+static void *run_unregister(void *arg)
+{
+	page_reporting_unregister(arg);
+	return NULL;
+}
+
+/*
+ * A registration that comes while an unregistration is tearing down must
+ * wait for it, not be half undone by it: here the teardown is held on
+ * Normal's zone lock after it has cleared Low.
+ */
+static void test_register_during_unregister(void **state)
+{
+	struct test_node t;
+	struct fake *f = calloc(1, sizeof(*f));
+	struct counting_dev b;
+	struct zone *low, *normal;
+	struct register_call rc;
+	pthread_t unreg, reg;
+	void *early;
+
+	fake_init(f, &t, 128 * MIB);
+	low = &t.pgdat->node_zones[ZONE_LOW];
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	counting_dev_init(&b);
+	b.prdev.order = 7;
+	b.prdev.hwm = 5;
+	assert_true(zone_flag_test(low, ZONE_REPORTING_REQUESTED));
+
+	spin_lock(&normal->lock);
+	assert_int_equal(pthread_create(&unreg, NULL, run_unregister, &f->prdev), 0);
+	while (atomic_load(&t.pgdat->prdev) || zone_flag_test(low, ZONE_REPORTING_REQUESTED))
+		sched_yield();
+	rc = (struct register_call){ t.pgdat, &b.prdev, 1 };
+	assert_int_equal(pthread_create(&reg, NULL, run_register, &rc), 0);
+	/* Give the registration every chance to land (50 tries of 1 ms). */
+	for (int i = 0; i < 50 && !atomic_load(&t.pgdat->prdev); i++)
+		sleep_ms(1);
+	early = atomic_load(&t.pgdat->prdev);
+	spin_unlock(&normal->lock);
+	pthread_join(unreg, NULL);
+	pthread_join(reg, NULL);
+
+	assert_null(early);
+	assert_int_equal(rc.err, 0);
+	/* B's registration is whole: device, order, hwm and both requests. */
+	assert_ptr_equal(atomic_load(&t.pgdat->prdev), &b.prdev);
+	assert_int_equal(atomic_load(&t.pgdat->reporting_order), 7);
+	assert_int_equal(atomic_load(&t.pgdat->reporting_hwm), 5);
+	assert_true(zone_flag_test(low, ZONE_REPORTING_REQUESTED));
+	assert_true(zone_flag_test(normal, ZONE_REPORTING_REQUESTED));
+	assert_int_equal(page_reporting_process(&b.prdev), 0);
+	assert_true(atomic_load(&b.calls) > 0);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	page_reporting_unregister(&b.prdev);
+	fake_fini(f);
+	free(f);
+}
+
+/*
+ * A device whose first report() has another thread unregister it and then,
+ * once that teardown is done (the unregistration is left waiting for this
+ * pass), registers device B.
+ */
+struct handoff_dev {
+	struct page_reporting_dev_info prdev; /* first: container_of is a cast */
+	struct pglist_data *pgdat;
+	struct counting_dev *b;
+	pthread_t unreg;
+	atomic_uint calls;
+	int first_zone;
+	int register_err;
+};
+
+static int handoff_report(struct page_reporting_dev_info *prdev,
+			  struct scatterlist *sg, unsigned int nents)
+{
+	struct handoff_dev *d = (struct handoff_dev *)prdev;
+	struct pglist_data *pgdat = d->pgdat;
+	struct zone *normal = &pgdat->node_zones[ZONE_NORMAL];
+
+	if (atomic_fetch_add(&d->calls, 1))
+		return 0;
+	d->first_zone = (int)(page_zone(pgdat, page_to_pfn(pgdat, sg[0].page)) -
+			      pgdat->node_zones);
+	if (pthread_create(&d->unreg, NULL, run_unregister, prdev))
+		return 0;
+	while (atomic_load(&pgdat->prdev) ||
+	       atomic_load(&pgdat->reporting_order) != MAX_ORDER ||
+	       zone_flag_test(normal, ZONE_REPORTING_REQUESTED))
+		sched_yield();
+	d->register_err = page_reporting_register(pgdat, &d->b->prdev);
+	return 0;
+}
+
+/*
+ * A pass whose device is unregistered while it reports one zone must not go
+ * on to the next zone: that zone's request is the new device's.
+ */
+static void test_pass_stops_when_its_device_is_replaced(void **state)
+{
+	struct test_node t;
+	struct handoff_dev a = { 0 };
+	struct counting_dev b;
+	struct zone *low, *normal;
+
+	test_node_init(&t, 128 * MIB, 1);
+	low = &t.pgdat->node_zones[ZONE_LOW];
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	page_reporting_dev_info_init(&a.prdev);
+	a.prdev.report = handoff_report;
+	a.prdev.manual = true;
+	a.prdev.capacity = 1;
+	a.prdev.min_age_ms = 0;
+	a.pgdat = t.pgdat;
+	a.b = &b;
+	a.register_err = 1;
+	counting_dev_init(&b);
+	assert_int_equal(page_reporting_register(t.pgdat, &a.prdev), 0);
+	assert_true(zone_flag_test(normal, ZONE_REPORTING_REQUESTED));
+
+	assert_int_equal(page_reporting_process(&a.prdev), 0);
+	assert_int_equal(atomic_load(&a.calls), 1);
+	pthread_join(a.unreg, NULL);
+	/* The pass was in Low, Normal comes next: it stopped instead. */
+	assert_int_equal(a.first_zone, ZONE_LOW);
+	assert_int_equal(a.register_err, 0);
+	assert_int_equal(atomic_load(&a.calls), 1);
+	assert_int_equal(atomic_load(&a.prdev.reports), 1);
+	/* B's requests are intact, and B reports Normal. */
+	assert_ptr_equal(atomic_load(&t.pgdat->prdev), &b.prdev);
+	assert_true(zone_flag_test(low, ZONE_REPORTING_REQUESTED));
+	assert_true(zone_flag_test(normal, ZONE_REPORTING_REQUESTED));
+	assert_int_equal(page_reporting_process(&b.prdev), 0);
+	assert_true(atomic_load(&b.calls) > 0);
+	assert_true(normal->reported_blocks[MAX_ORDER - 1] > 0);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	page_reporting_unregister(&b.prdev);
+	test_node_fini(&t);
+}
+
+/* A pass of a device that was never registered has nothing to do. */
+static void test_process_unregistered_device(void **state)
+{
+	struct counting_dev d;
+
+	counting_dev_init(&d);
+	assert_int_equal(page_reporting_process(&d.prdev), 0);
+	assert_int_equal(atomic_load(&d.calls), 0);
+	page_reporting_unregister(&d.prdev);
+}
+
+/*
+ * A worker whose delay is below min-age must not come straight back to a
+ * zone whose blocks are all too young: it waits until the youngest can be
+ * old enough.  Counted: the passes that found the block young.
+ */
+static void test_young_blocks_do_not_spin_the_worker(void **state)
+{
+	struct test_node t;
+	struct counting_dev d;
+	struct page *p;
+	uint64_t young;
+	int i;
+
+	test_node_init(&t, 128 * MIB, 1);
+	counting_dev_init(&d);
+	d.prdev.manual = false;
+	d.prdev.delay_ms = 0;
+	d.prdev.min_age_ms = 200;
+	d.prdev.hwm = 0;
+	assert_int_equal(page_reporting_register(t.pgdat, &d.prdev), 0);
+	/* Memory free since boot is old: reported, then the worker idles. */
+	for (i = 0; i < 5000 && atomic_load(&d.prdev.state) != PAGE_REPORTING_IDLE; i++)
+		sleep_ms(1);
+	assert_int_equal(atomic_load(&d.prdev.state), PAGE_REPORTING_IDLE);
+	assert_true(atomic_load(&d.calls) > 0);
+
+	young = atomic_load(&d.prdev.young);
+	assert_non_null(p = alloc_pages(t.pgdat, GFP_MOVABLE, 10));
+	assert_int_equal(free_pages(t.pgdat, p, 10), 0);
+	/* The worker writes the flags: read them as the allocator does. */
+	for (i = 0; i < 5000 && __atomic_load_n(&p->flags, __ATOMIC_RELAXED) !=
+				       (PG_buddy | PG_reported); i++)
+		sleep_ms(1);
+	assert_int_equal(__atomic_load_n(&p->flags, __ATOMIC_RELAXED),
+			 PG_buddy | PG_reported);
+	young = atomic_load(&d.prdev.young) - young;
+	print_message("%llu passes found the block young\n", (unsigned long long)young);
+	assert_true(young >= 1 && young <= 4);
+	page_reporting_unregister(&d.prdev);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	test_node_fini(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -612,7 +968,13 @@ int main(void)
 		cmocka_unit_test(test_gate_tries_smaller_orders),
 		cmocka_unit_test(test_young_blocks_wait),
 		cmocka_unit_test(test_backoff_is_capped),
+		cmocka_unit_test(test_gated_zone_stays_requested),
+		cmocka_unit_test(test_block_beside_recycled_buddy_ages),
 		cmocka_unit_test(test_unregister_waits_for_a_pass),
+		cmocka_unit_test(test_register_during_unregister),
+		cmocka_unit_test(test_pass_stops_when_its_device_is_replaced),
+		cmocka_unit_test(test_process_unregistered_device),
+		cmocka_unit_test(test_young_blocks_do_not_spin_the_worker),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
