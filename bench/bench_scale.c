@@ -19,9 +19,10 @@
  * N h / T of the time, so it saturates at N = T / h vCPUs, the "saturation"
  * column: beyond it, frames/s cannot grow whatever the lock algorithm.
  * Beside it, measured in the same run, what zeroing alone allows (memset at
- * 1 and 2 threads, the machine's cores), and the zone lock taken for every
- * operation: order-9 alloc+free pairs per second per thread at 1 and 2
- * threads, whose ratio shows what sharing one zone lock costs.
+ * 1 and 2 threads, the machine's cores), and what took the zone lock on every
+ * operation before order-9 blocks had per-CPU lists: order-9 alloc+free
+ * pairs per second per thread at 1 and 2 threads, whose ratio shows what the
+ * threads still share.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -287,8 +288,9 @@ static void scale_table(const struct scale *s)
 
 	printf("scale: will-it-scale page_fault1 (128 MiB per thread, order-0 frames zeroed),\n"
 	       "frames/s summed over threads, vCPUs = threads, %.0f MiB guest; %u A/B pairs\n"
-	       "(reporting off, on) of %.0f s after %.0f s warm-up, medians; lock waits and\n"
-	       "holds timed (two clock reads per acquisition), summed over the pairs\n",
+	       "(reporting off, on) of %.0f s after a warm-up of at least %.0f s and one round\n"
+	       "per thread, medians; zone-lock waits and holds timed (TSC), per-CPU locks\n"
+	       "counted only; lock statistics summed over the pairs\n",
 	       (double)b->mem_bytes / (1 << 20), b->pairs, b->seconds,
 	       SCALE_WARMUP_S);
 	snprintf(vs, sizeof(vs), "vs %ut", b->threads[0]);
@@ -322,7 +324,7 @@ static void scale_table(const struct scale *s)
 	printf("physical limit: zeroing alone (memset of warm memory) allows %.0f frames/s\n"
 	       "with 1 thread, %.0f with 2 in parallel (%.0f per thread)\n",
 	       s->ceiling_med[0], s->ceiling_med[1], s->ceiling_med[1] / 2);
-	printf("order-9 alloc+free pairs/s per thread (zone lock every pair):\n");
+	printf("order-9 alloc+free pairs/s per thread (through the per-CPU lists):\n");
 	printf("%6s %14s %14s %12s\n", "lock", "1 thread", "2 threads", "2t / 1t");
 	for (unsigned int k = 0; k < b->nr_locks; k++)
 		printf("%6s %14.0f %14.0f %12.3f\n", spin_lock_kind_names[b->locks[k]],

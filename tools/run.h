@@ -25,7 +25,10 @@ struct run_opts {
 	double duration_s;	/* 0 = until the workload ends (pagefault,
 				   stress: 10 s) */
 	double warmup_s;	/* frames (pagefault) and lock statistics
-				   before this do not count */
+				   before this do not count; pagefault's
+				   warm-up also lasts until every thread
+				   has touched its memory once, and the
+				   measured part is duration - warmup */
 	enum spin_lock_kind lock; /* set for the run; default pvq */
 	bool lock_stats;	/* time lock waits and holds for the run
 				   (lock_stat_set_timing) */
