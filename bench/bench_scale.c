@@ -321,7 +321,7 @@ static void scale_table(const struct scale *s)
 	       "time a zone lock was held; hold/frame: zone-lock hold time per frame; frame\n"
 	       "time: threads / frames/s; saturation: frame time / hold per frame, the vCPU\n"
 	       "count at which the zone lock would be held all the time\n");
-	printf("physical limit: zeroing alone (memset of warm memory) allows %.0f frames/s\n"
+	printf("physical limit: zeroing alone (4 KiB memsets of warm memory) allows %.0f frames/s\n"
 	       "with 1 thread, %.0f with 2 in parallel (%.0f per thread)\n",
 	       s->ceiling_med[0], s->ceiling_med[1], s->ceiling_med[1] / 2);
 	printf("order-9 alloc+free pairs/s per thread (through the per-CPU lists):\n");

@@ -425,29 +425,68 @@ static uint32_t pcp_pop(struct pglist_data *pgdat, uint32_t *head)
 	return pfn;
 }
 
-/*
- * Sort @n frame numbers ascending.  Frames leave a per-CPU list in about
- * the reverse of the order they were freed in, so the input is mostly
- * sorted one way or the other: insertion sort after a reversal is linear
- * then.
- */
-static void pfn_sort(uint32_t *v, unsigned int n)
+/* Merge the sorted runs a[0..na) and b[0..nb) into out. */
+static void pfn_merge(const uint32_t *a, unsigned int na, const uint32_t *b,
+		      unsigned int nb, uint32_t *out)
 {
-	if (n > 1 && v[0] > v[n - 1]) {
-		for (unsigned int i = 0, j = n - 1; i < j; i++, j--) {
-			uint32_t t = v[i];
+	unsigned int i = 0, j = 0, k = 0;
 
-			v[i] = v[j];
-			v[j] = t;
+	while (i < na && j < nb)
+		out[k++] = a[i] <= b[j] ? a[i++] : b[j++];
+	while (i < na)
+		out[k++] = a[i++];
+	while (j < nb)
+		out[k++] = b[j++];
+}
+
+/*
+ * Sort @n frame numbers ascending, using @tmp (n entries).  A batch leaving a
+ * per-CPU list is a few runs, each ascending or descending (a refill's
+ * frames, freed in the order they were used, come back reversed), so this
+ * is a natural merge sort: find the runs, turn the descending ones round,
+ * merge neighbours until one is left.  n log(runs), not n^2.
+ */
+static void pfn_sort(uint32_t *v, unsigned int n, uint32_t *tmp)
+{
+	uint16_t start[PCP_BATCH_MAX + 1];
+	unsigned int nr = 0;
+
+	for (unsigned int i = 0, j; i < n; i = j) {
+		j = i + 1;
+		if (j < n && v[j] < v[i]) {
+			while (j < n && v[j] < v[j - 1])
+				j++;
+			for (unsigned int l = i, r = j - 1; l < r; l++, r--) {
+				uint32_t t = v[l];
+
+				v[l] = v[r];
+				v[r] = t;
+			}
+		} else {
+			while (j < n && v[j] > v[j - 1])
+				j++;
 		}
+		start[nr++] = (uint16_t)i;
 	}
-	for (unsigned int i = 1; i < n; i++) {
-		uint32_t x = v[i];
-		unsigned int j = i;
+	start[nr] = (uint16_t)n;
+	while (nr > 1) {
+		unsigned int k, out = 0;
 
-		for (; j && v[j - 1] > x; j--)
-			v[j] = v[j - 1];
-		v[j] = x;
+		for (k = 0; k + 1 < nr; k += 2) {
+			pfn_merge(v + start[k], start[k + 1] - start[k],
+				  v + start[k + 1], start[k + 2] - start[k + 1],
+				  tmp + start[k]);
+			start[out++] = start[k];
+		}
+		if (k < nr) {
+			for (unsigned int i = start[k]; i < start[k + 1]; i++)
+				tmp[i] = v[i];
+			start[out++] = start[k];
+		}
+		start[out] = (uint16_t)n;
+		nr = out;
+		for (unsigned int i = 0; i < n; i++)
+			v[i] = tmp[i];
 	}
 }
 
@@ -493,7 +532,7 @@ static void free_pcppages_bulk(struct zone *zone, struct per_cpu_pages *pcp,
 			       unsigned int count)
 {
 	struct pglist_data *pgdat = zone->zone_pgdat;
-	uint32_t pfns[PCP_BATCH_MAX];
+	uint32_t pfns[PCP_BATCH_MAX], tmp[PCP_BATCH_MAX];
 	uint8_t orders[PCP_BATCH_MAX];
 	unsigned int mt = 0, empty = 0, n = 0, nr;
 
@@ -514,7 +553,7 @@ static void free_pcppages_bulk(struct zone *zone, struct per_cpu_pages *pcp,
 	}
 	if (!n)
 		return;
-	pfn_sort(pfns, n);
+	pfn_sort(pfns, n, tmp);
 	nr = pcp_premerge(pfns, orders, n);
 	spin_lock(&zone->lock);
 	for (unsigned int i = 0; i < nr; i++)
