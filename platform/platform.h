@@ -75,7 +75,7 @@ struct lock_stats {
  * the holder and read by assertions, hence relaxed atomics.
  *
  * The algorithm is chosen for the whole process by spin_lock_set_kind(); @val
- * and @tail mean what that algorithm makes them mean (platform_posix.c).
+ * and @tail mean what that algorithm makes them mean (spinlock.c).
  */
 struct spin_qnode;
 struct spinlock {
@@ -129,6 +129,15 @@ void spin_lock_stats_reset(struct spinlock *lock);
  */
 void platform_park(atomic_uint *addr, unsigned int expected);
 void platform_wake(atomic_uint *addr, unsigned int n);
+/* Calls of platform_park() so far, process-wide: for tests, that waiters parked. */
+unsigned long platform_park_count(void);
+
+/*
+ * SPIN_LOCK_PVQ's fairness bound: once a waiter has been handed the head of
+ * the queue, at most this many acquisitions by threads outside the queue
+ * (steals, trylocks) come before its own.
+ */
+#define SPIN_PVQ_MAX_STEALS 8u
 
 /* A token unique to the calling thread and never 0. */
 uintptr_t platform_thread_token(void);

@@ -98,7 +98,7 @@ static _Thread_local unsigned int qnodes_used;
  * without waiting for a wake-up; the bound is what makes the lock
  * starvation-free.
  */
-#define PVQ_MAX_STEALS 8u
+#define PVQ_MAX_STEALS SPIN_PVQ_MAX_STEALS
 /*
  * Spins before parking.  A zone-lock hold is a few microseconds and a
  * futex sleep and wake-up some tens: spinning ~ a hold pays when the holder
@@ -159,8 +159,16 @@ void platform_cpu_relax(unsigned int spins)
 		cpu_pause();
 }
 
+static atomic_ulong park_calls;
+
+unsigned long platform_park_count(void)
+{
+	return atomic_load_explicit(&park_calls, memory_order_relaxed);
+}
+
 void platform_park(atomic_uint *addr, unsigned int expected)
 {
+	atomic_fetch_add_explicit(&park_calls, 1, memory_order_relaxed);
 	/* EAGAIN (the word changed), EINTR and spurious returns: callers loop. */
 	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
 }
