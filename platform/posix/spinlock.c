@@ -21,10 +21,13 @@
  *     lock SLOW and parks on the lock word, and the unlocker wakes it only
  *     when it finds SLOW set: an uncontended unlock is one atomic and no
  *     system call;
- *   - while a parked head waits, at most PVQ_MAX_STEALS threads may take
+ *   - while a head that may not be running waits (it was handed the head
+ *     of the queue, or it parked), at most PVQ_MAX_STEALS threads may take
  *     the lock ahead of it; after that only the head may, so no waiter
- *     starves: each gets the lock within PVQ_MAX_STEALS + 1 hand-offs of
- *     becoming the head, and the queue behind it is FIFO.
+ *     starves: each gets the lock within PVQ_MAX_STEALS + 1 acquisitions
+ *     of being handed the head, and the queue behind it is FIFO.  (A
+ *     thread that finds the queue empty is its head at once; it is running
+ *     then, and is counted from when it sets PENDING or parks.)
  *
  * The other three (test-and-test-and-set, ticket, MCS) are kept for
  * `guestmm bench scale`, which measures them against it; all spin through
@@ -89,7 +92,7 @@ static _Thread_local unsigned int qnodes_used;
 #define Q_LOCKED 0x1u	 /* held */
 #define Q_SLOW 0x2u	 /* held, and the queue head is parked on @val */
 #define Q_PENDING 0x100u /* the queue head is spinning: no stealing */
-#define Q_WAITER 0x200u	 /* the head has parked: steals are counted */
+#define Q_WAITER 0x200u	 /* a head that may not run: steals are counted */
 #define Q_STEAL_SHIFT 16
 #define Q_STEAL_ONE (1u << Q_STEAL_SHIFT)
 #define Q_STEALS(v) ((v) >> Q_STEAL_SHIFT)
@@ -508,8 +511,24 @@ static void pvq_lock(struct spinlock *lock)
 						     memory_order_acquire)))
 			platform_cpu_relax(++spins);
 	}
-	if (next && atomic_exchange(&next->word, QNODE_GO) == QNODE_PARKED)
-		platform_wake(&next->word, 1);
+	if (next) {
+		/*
+		 * Count steals from the hand-over on, not from when the new
+		 * head first parks on the lock word.  The new head may be
+		 * parked on its node, or spinning but descheduled: until it
+		 * runs and sets PENDING, every unlock left the lock free, no
+		 * PENDING, no WAITER, and stealers took it without limit
+		 * (thousands of times past one waiter in test_spinlock's
+		 * starvation test).  We hold the lock, so no steal is in
+		 * flight; a stealer can only come after our unlock, whose
+		 * RMW on @val follows this one.  The new head clears WAITER
+		 * and the count when it takes the lock, as before.
+		 */
+		atomic_fetch_or_explicit(&lock->val, Q_WAITER,
+					 memory_order_relaxed);
+		if (atomic_exchange(&next->word, QNODE_GO) == QNODE_PARKED)
+			platform_wake(&next->word, 1);
+	}
 	qnode_put(node);
 	lock_acquired(lock, true, t0);
 }
