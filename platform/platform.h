@@ -119,7 +119,10 @@ bool spin_is_held(const struct spinlock *lock);
 
 /* Add @lock's statistics to @sum (maxima are maxima). */
 void spin_lock_stats_add(const struct spinlock *lock, struct lock_stats *sum);
-/* Zero @lock's statistics; racy against a holder, which may add one more. */
+/*
+ * Zero @lock's statistics.  Takes @lock to do so (the holder is the only
+ * writer), so never while the caller holds it.
+ */
 void spin_lock_stats_reset(struct spinlock *lock);
 
 /*

@@ -642,6 +642,16 @@ void spin_lock_stats_reset(struct spinlock *lock)
 {
 	struct lock_stat *st = &lock->stat;
 
+	/*
+	 * As the holder: the counters are written with a load and a store (no
+	 * read-modify-write on the lock path), so zeros stored from outside
+	 * the lock could be overwritten at once by a holder storing the count
+	 * it loaded before them, plus one: the reset undone, not "one more"
+	 * (test_spinlock's check_stats_reset).  Holding the lock, ours are the
+	 * only writes; our own acquisition is zeroed with the rest, and
+	 * hold_start = 0 keeps our hold out of the times.
+	 */
+	spin_lock(lock);
 	atomic_store_explicit(&st->acquisitions, 0, memory_order_relaxed);
 	atomic_store_explicit(&st->contentions, 0, memory_order_relaxed);
 	atomic_store_explicit(&st->wait_ns, 0, memory_order_relaxed);
@@ -649,4 +659,6 @@ void spin_lock_stats_reset(struct spinlock *lock)
 	atomic_store_explicit(&st->hold_ns, 0, memory_order_relaxed);
 	atomic_store_explicit(&st->hold_max_ns, 0, memory_order_relaxed);
 	atomic_store_explicit(&st->timed, 0, memory_order_relaxed);
+	st->hold_start = 0;
+	spin_unlock(lock);
 }
