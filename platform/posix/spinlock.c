@@ -338,8 +338,16 @@ static bool mcs_trylock(struct spinlock *lock)
 {
 	struct spin_qnode *node = qnode_get(), *none = NULL;
 
+	/*
+	 * Release too, as the exchange in mcs_lock(): qnode_get()'s relaxed
+	 * store of node->next = NULL must be ordered before a successor that
+	 * finds @node in @tail links itself into node->next, or on a weakly
+	 * ordered CPU our NULL could land after its link and the unlock would
+	 * wait for a successor forever.  (Not reproducible on x86, where the
+	 * locked cmpxchg orders everything anyway; free there too.)
+	 */
 	if (!atomic_compare_exchange_strong_explicit(&lock->tail, &none, node,
-						     memory_order_acquire,
+						     memory_order_acq_rel,
 						     memory_order_relaxed)) {
 		qnode_put(node);
 		return false;
