@@ -78,7 +78,7 @@ struct lock_stats {
  * the holder and read by assertions, hence relaxed atomics.
  *
  * The algorithm is chosen for the whole process by spin_lock_set_kind(); @val
- * and @tail mean what that algorithm makes them mean (platform_posix.c).
+ * and @tail mean what that algorithm makes them mean (spinlock.c).
  */
 struct spin_qnode;
 struct spinlock {
@@ -127,7 +127,10 @@ bool spin_is_held(const struct spinlock *lock);
 
 /* Add @lock's statistics to @sum (maxima are maxima). */
 void spin_lock_stats_add(const struct spinlock *lock, struct lock_stats *sum);
-/* Zero @lock's statistics; racy against a holder, which may add one more. */
+/*
+ * Zero @lock's statistics.  Takes @lock to do so (the holder is the only
+ * writer), so never while the caller holds it.
+ */
 void spin_lock_stats_reset(struct spinlock *lock);
 
 /*
@@ -137,6 +140,15 @@ void spin_lock_stats_reset(struct spinlock *lock);
  */
 void platform_park(atomic_uint *addr, unsigned int expected);
 void platform_wake(atomic_uint *addr, unsigned int n);
+/* Calls of platform_park() so far, process-wide: for tests, that waiters parked. */
+unsigned long platform_park_count(void);
+
+/*
+ * SPIN_LOCK_PVQ's fairness bound: once a waiter has been handed the head of
+ * the queue, at most this many acquisitions by threads outside the queue
+ * (steals, trylocks) come before its own.
+ */
+#define SPIN_PVQ_MAX_STEALS 64u
 
 /* A token unique to the calling thread and never 0. */
 uintptr_t platform_thread_token(void);

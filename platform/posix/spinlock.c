@@ -20,10 +20,15 @@
  *     lock SLOW and parks on the lock word, and the unlocker wakes it only
  *     when it finds SLOW set: an uncontended unlock is one atomic and no
  *     system call;
- *   - while a head waits (spinning or parked), at most PVQ_MAX_STEALS
- *     threads may take the lock ahead of it; after that only the head may,
- *     so no waiter starves: each gets the lock within PVQ_MAX_STEALS + 1
- *     hand-offs of becoming the head, and the queue behind it is FIFO.
+ *   - from the moment a waiter is handed the head of the queue (its
+ *     predecessor marks the lock WAITER in the hand-over, while the new
+ *     head may still be asleep on its node or descheduled), at most
+ *     PVQ_MAX_STEALS threads may take the lock ahead of it; after that only
+ *     the head may, so no waiter starves: each gets the lock within
+ *     PVQ_MAX_STEALS + 1 acquisitions of being handed the head, and the
+ *     queue behind it is FIFO.  (A thread that finds the queue empty is its
+ *     head at once; it is running then, and is counted from the first
+ *     instruction of its head spin.)
  *
  * Unlike Linux's pv qspinlock, the head does not reserve the lock with a
  * PENDING bit while it spins.  A head descheduled while it holds the lock
@@ -43,6 +48,7 @@
  *   TICKET  @val (next ticket << 16) | ticket served
  *   MCS     @tail the last waiter; its node's @word turns 2 when it owns
  *           the lock; @owner the holder's node
+ *   PVQ     @owner a parked new queue head to wake at unlock, or NULL
  *   PVQ     @val the bits below; @tail the last queued waiter
  */
 #define _GNU_SOURCE
@@ -111,7 +117,7 @@ static _Thread_local unsigned int qnodes_used;
  * sees in the time a wake-up takes: a zone-lock hold is ~1-5 us, a wake-up
  * to a busy core tens of microseconds to a scheduler period.
  */
-#define PVQ_MAX_STEALS 64u
+#define PVQ_MAX_STEALS SPIN_PVQ_MAX_STEALS
 /*
  * Spins before parking.  A zone-lock hold is a few microseconds and a
  * futex sleep and wake-up some tens: spinning ~ a hold pays when the holder
@@ -197,8 +203,16 @@ void platform_cpu_relax(unsigned int spins)
 		cpu_pause();
 }
 
+static atomic_ulong park_calls;
+
+unsigned long platform_park_count(void)
+{
+	return atomic_load_explicit(&park_calls, memory_order_relaxed);
+}
+
 void platform_park(atomic_uint *addr, unsigned int expected)
 {
+	atomic_fetch_add_explicit(&park_calls, 1, memory_order_relaxed);
 	/* EAGAIN (the word changed), EINTR and spurious returns: callers loop. */
 	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
 }
@@ -368,8 +382,16 @@ static bool mcs_trylock(struct spinlock *lock)
 {
 	struct spin_qnode *node = qnode_get(), *none = NULL;
 
+	/*
+	 * Release too, as the exchange in mcs_lock(): qnode_get()'s relaxed
+	 * store of node->next = NULL must be ordered before a successor that
+	 * finds @node in @tail links itself into node->next, or on a weakly
+	 * ordered CPU our NULL could land after its link and the unlock would
+	 * wait for a successor forever.  (Not reproducible on x86, where the
+	 * locked cmpxchg orders everything anyway; free there too.)
+	 */
 	if (!atomic_compare_exchange_strong_explicit(&lock->tail, &none, node,
-						     memory_order_acquire,
+						     memory_order_acq_rel,
 						     memory_order_relaxed)) {
 		qnode_put(node);
 		return false;
@@ -535,20 +557,51 @@ static void pvq_lock(struct spinlock *lock)
 						     memory_order_acquire)))
 			platform_cpu_relax(++spins);
 	}
-	if (next && atomic_exchange(&next->word, QNODE_GO) == QNODE_PARKED)
-		platform_wake(&next->word, 1);
+	if (next) {
+		/*
+		 * Count steals from the hand-over on: the new head may be
+		 * parked on its node, or spinning but descheduled, and until
+		 * it runs nothing else would mark the lock WAITER, so stealers
+		 * could take it without limit (thousands of times past one
+		 * waiter in test_spinlock's starvation test, before this).
+		 * We hold the lock, so no steal is in flight; a stealer can
+		 * only come after our unlock, whose RMW on @val follows this
+		 * one.  The new head clears WAITER and the count when it
+		 * takes the lock.
+		 */
+		atomic_fetch_or_explicit(&lock->val, Q_WAITER,
+					 memory_order_relaxed);
+		/*
+		 * A parked successor is woken after our unlock, not now (as
+		 * Linux's pv_kick_node() defers to the unlocker): woken now,
+		 * it would only spin on a lock we hold, or preempt us while
+		 * we hold it.
+		 */
+		if (atomic_exchange(&next->word, QNODE_GO) == QNODE_PARKED)
+			lock->owner = next;
+	}
 	qnode_put(node);
 	lock_acquired(lock, true, t0);
 }
 
 static void pvq_unlock(struct spinlock *lock)
 {
-	unsigned int v = atomic_fetch_and_explicit(&lock->val,
-						   ~(Q_LOCKED | Q_SLOW),
-						   memory_order_release);
+	/* A new queue head that was parked: see pvq_lock(). */
+	struct spin_qnode *kick = lock->owner;
+	unsigned int v;
 
+	lock->owner = NULL;
+	v = atomic_fetch_and_explicit(&lock->val, ~(Q_LOCKED | Q_SLOW),
+				      memory_order_release);
 	if (v & Q_SLOW)
 		platform_wake(&lock->val, 1);
+	/*
+	 * It waits for this wake; one that comes late (it woke spuriously, saw
+	 * GO and went on) is a spurious wake-up of whatever parks there next,
+	 * which every park loop tolerates.
+	 */
+	if (kick)
+		platform_wake(&kick->word, 1);
 }
 
 /* ---- the interface ---- */
@@ -661,6 +714,16 @@ void spin_lock_stats_reset(struct spinlock *lock)
 {
 	struct lock_stat *st = &lock->stat;
 
+	/*
+	 * As the holder: the counters are written with a load and a store (no
+	 * read-modify-write on the lock path), so zeros stored from outside
+	 * the lock could be overwritten at once by a holder storing the count
+	 * it loaded before them, plus one: the reset undone, not "one more"
+	 * (test_spinlock's check_stats_reset).  Holding the lock, ours are the
+	 * only writes; our own acquisition is zeroed with the rest, and
+	 * hold_start = 0 keeps our hold out of the times.
+	 */
+	spin_lock(lock);
 	atomic_store_explicit(&st->acquisitions, 0, memory_order_relaxed);
 	atomic_store_explicit(&st->contentions, 0, memory_order_relaxed);
 	atomic_store_explicit(&st->wait, 0, memory_order_relaxed);
@@ -668,4 +731,6 @@ void spin_lock_stats_reset(struct spinlock *lock)
 	atomic_store_explicit(&st->hold, 0, memory_order_relaxed);
 	atomic_store_explicit(&st->hold_max, 0, memory_order_relaxed);
 	atomic_store_explicit(&st->timed, 0, memory_order_relaxed);
+	st->hold_start = 0;
+	spin_unlock(lock);
 }
