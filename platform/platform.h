@@ -102,7 +102,9 @@ extern const char *const spin_lock_kind_names[NR_SPIN_LOCK_KINDS];
 
 /*
  * Choose the lock algorithm for every spinlock in the process.  Only while no
- * lock is held or waited for (before a guest is built, after it is gone).
+ * lock is held or waited for (before a guest is built, after it is gone);
+ * a lock used under one kind must be initialised again before another uses
+ * it (a ticket lock's word reads as held to the others).
  */
 void spin_lock_set_kind(enum spin_lock_kind kind);
 enum spin_lock_kind spin_lock_get_kind(void);
