@@ -439,7 +439,7 @@ static int bench_alloc(const struct bench_opts *b)
 	printf("alloc: alloc_pages + free_pages pairs per second per thread, %u reps, medians;\n"
 	       "target order 0 >= 10 million/s/thread\n", b->pairs);
 	printf("%-22s %24s %24s\n", "threads", "order 0 (per-CPU lists)",
-	       "order 9 (buddy)");
+	       "order 9 (per-CPU lists)");
 	for (unsigned int t = 0; t < 2; t++)
 		printf("%-22u %24.0f %24.0f\n", t + 1, m[0][t], m[1][t]);
 	printf("%-22s %24.3f %24.3f\n", "per thread, 2t / 1t", ratio[0], ratio[1]);
