@@ -12,8 +12,11 @@
  *
  * The scaling model the table carries: a frame costs each thread
  *
- *	frame time  T = threads / (frames/s)
+ *	frame time  T = min(threads, cores) / (frames/s)
  *
+ * (a frame's time on a core: with more threads than cores, a thread's own
+ * clock also counts the time it waits for a core, which a host with a core
+ * per vCPU would not see)
  * of which it holds a zone lock for h = zone hold time / frames (the per-CPU
  * lists refill and drain in batches under it).  N threads keep that lock busy
  * N h / T of the time, so it saturates at N = T / h vCPUs, the "saturation"
@@ -172,6 +175,10 @@ static double hold_per_frame_ns(const struct scale_row *row)
 
 static double frame_time_ns(const struct scale_row *row, unsigned int threads)
 {
+	long cores = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (cores > 0 && threads > (unsigned long)cores)
+		threads = (unsigned int)cores;
 	return (double)threads * 1e9 / row->median;
 }
 
@@ -319,7 +326,7 @@ static void scale_table(const struct scale *s)
 	}
 	printf("zone cont.: contended / all zone-lock acquisitions; zone held: share of wall\n"
 	       "time a zone lock was held; hold/frame: zone-lock hold time per frame; frame\n"
-	       "time: threads / frames/s; saturation: frame time / hold per frame, the vCPU\n"
+	       "time: min(threads, cores) / frames/s; saturation: frame time / hold per frame, the vCPU\n"
 	       "count at which the zone lock would be held all the time\n");
 	printf("physical limit: zeroing alone (4 KiB memsets of warm memory) allows %.0f frames/s\n"
 	       "with 1 thread, %.0f with 2 in parallel (%.0f per thread)\n",
