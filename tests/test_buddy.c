@@ -338,6 +338,36 @@ static void test_pcp_batches_merge(void **state)
 	test_node_fini(&t);
 }
 
+/*
+ * A refill takes a batch for one order-0 request that passed the watermark
+ * check, so it must stop where that request would: at the mark.  A batch is
+ * 255 frames; the Low zone of a 64 MiB node keeps a reserve of 62 (Linux's
+ * batch for a zone that small is 1).
+ */
+static void test_pcp_refill_stops_at_watermark(void **state)
+{
+	struct test_node t;
+
+	test_node_init(&t, 64 * MIB, 1);
+	for (unsigned int z = 0; z < t.pgdat->nr_zones; z++) {
+		struct zone *zone = &t.pgdat->node_zones[z];
+		unsigned int gfp = z == ZONE_LOW ? GFP_LOW : 0;
+		/* One frame above every watermark. */
+		uint64_t mark = zone_free_pages(zone) - 1;
+
+		for (unsigned int w = 0; w < NR_WMARK; w++)
+			zone->watermark[w] = mark;
+		assert_non_null(alloc_pages(t.pgdat, gfp, 0));
+		assert_int_equal(zone_free_pages(zone), mark);
+		assert_int_equal(zone->pcp[0].count, 0);
+		if (z == ZONE_LOW)
+			assert_null(alloc_pages(t.pgdat, gfp, 0));
+		assert_int_equal(zone_free_pages(zone), mark);
+	}
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	test_node_fini(&t);
+}
+
 static void test_zones(void **state)
 {
 	struct test_node t;
@@ -406,6 +436,7 @@ int main(void)
 		cmocka_unit_test(test_pcp_lists),
 		cmocka_unit_test(test_pcp_pageblocks),
 		cmocka_unit_test(test_pcp_batches_merge),
+		cmocka_unit_test(test_pcp_refill_stops_at_watermark),
 		cmocka_unit_test(test_zones),
 		cmocka_unit_test(test_free_misaligned_page_pointer),
 	};
