@@ -729,9 +729,11 @@ struct page *alloc_pages(struct pglist_data *pgdat, unsigned int gfp,
 	enum migratetype mt = gfp_migratetype(gfp);
 	/* Zones in the order they are tried: the most plentiful first. */
 	unsigned int first = (gfp & GFP_LOW) ? ZONE_LOW : pgdat->nr_zones - 1;
+	bool drained = false;
 
 	if (order >= MAX_ORDER)
 		return NULL;
+retry:
 	for (unsigned int wmark = WMARK_LOW + 1; wmark-- > WMARK_MIN;) {
 		for (unsigned int z = first + 1; z-- > 0;) {
 			struct zone *zone = &pgdat->node_zones[z];
@@ -763,6 +765,16 @@ struct page *alloc_pages(struct pglist_data *pgdat, unsigned int gfp,
 					  PAGE_SIZE << order);
 			return page;
 		}
+	}
+	/*
+	 * Free frames on per-CPU lists are not in the zones' free counts, and
+	 * pageblocks there do not merge: give them all back and look once
+	 * more before failing, as Linux's slow path does.
+	 */
+	if (!drained) {
+		drained = true;
+		drain_all_pages(pgdat);
+		goto retry;
 	}
 	return NULL;
 }
