@@ -46,8 +46,10 @@ static const enum migratetype fallbacks[MIGRATE_PCPTYPES][2] = {
 };
 
 /*
- * Per-CPU list sizes, Linux's defaults: a batch amortises one zone-lock round
- * trip over 63 frames; high at 6 batches keeps ~1.5 MiB per CPU warm.
+ * Per-CPU list sizes: a batch amortises one zone-lock round trip over 255
+ * frames (Linux's is at most 63, and 1 for a 16 MiB zone); high at 6
+ * batches keeps up to 6 MiB per CPU and zone warm, memory that reporting
+ * does not see and allocations get back only by draining.
  */
 #define PCP_BATCH 255
 #define PCP_HIGH (6 * PCP_BATCH)
