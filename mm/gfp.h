@@ -29,7 +29,12 @@ struct mm_boot_params {
  */
 int mm_init(const struct mm_boot_params *params, struct pglist_data **out);
 
-/* Return: the block's first page, or NULL (no memory, or order >= MAX_ORDER). */
+/*
+ * alloc_pages - a block of 2^@order frames.  Before it fails, it gives every
+ * per-CPU list back to the zones and tries again, so it takes per-CPU locks
+ * and zone locks: call it holding neither.
+ * Return: the block's first page, or NULL (no memory, or order >= MAX_ORDER).
+ */
 struct page *alloc_pages(struct pglist_data *pgdat, unsigned int gfp,
 			 unsigned int order);
 

@@ -46,8 +46,10 @@ static const enum migratetype fallbacks[MIGRATE_PCPTYPES][2] = {
 };
 
 /*
- * Per-CPU list sizes, Linux's defaults: a batch amortises one zone-lock round
- * trip over 63 frames; high at 6 batches keeps ~1.5 MiB per CPU warm.
+ * Per-CPU list sizes: a batch amortises one zone-lock round trip over 255
+ * frames (Linux's is at most 63, and 1 for a 16 MiB zone); high at 6
+ * batches keeps up to 6 MiB per CPU and zone warm, memory that reporting
+ * does not see and allocations get back only by draining.
  */
 #define PCP_BATCH 255
 #define PCP_HIGH (6 * PCP_BATCH)
@@ -592,21 +594,28 @@ static void free_pcp_pageblocks(struct zone *zone, struct per_cpu_pages *pcp,
  * free blocks first, as order-0 allocations one by one would, but each taken
  * whole (up to the largest that still fits), so that the zone lock is held
  * for a few list moves per batch rather than one per frame.  The blocks are
- * split into frames after the lock is dropped: they are ours by then.
+ * split into frames after the lock is dropped: they are ours by then.  The
+ * zone keeps @mark frames: the request was let in for one frame above it, and
+ * a batch is more than a small zone's whole reserve.
  * Return: the frames added to @pcp's @mt list.
  */
 static unsigned int rmqueue_bulk(struct zone *zone, struct per_cpu_pages *pcp,
-				 enum migratetype mt, unsigned int count)
+				 enum migratetype mt, unsigned int count,
+				 uint64_t mark)
 {
 	struct pglist_data *pgdat = zone->zone_pgdat;
 	uint32_t pfns[PCP_BATCH_MAX];
 	uint8_t orders[PCP_BATCH_MAX];
 	unsigned int nr = 0, got = 0;
+	uint64_t free;
 
 	MM_ASSERT_HELD(&pcp->lock);
 	if (count > PCP_BATCH_MAX)
 		count = PCP_BATCH_MAX;
 	spin_lock(&zone->lock);
+	free = zone_free_pages(zone);
+	if (free < mark + count)
+		count = free > mark ? (unsigned int)(free - mark) : 0;
 	while (got < count) {
 		unsigned int fit = 31 - (unsigned int)__builtin_clz(count - got);
 		uint32_t pfn = PFN_NONE;
@@ -640,7 +649,8 @@ static unsigned int rmqueue_bulk(struct zone *zone, struct per_cpu_pages *pcp,
 	return got;
 }
 
-static uint32_t rmqueue_pcplist(struct zone *zone, enum migratetype mt)
+static uint32_t rmqueue_pcplist(struct zone *zone, enum migratetype mt,
+				uint64_t mark)
 {
 	struct pglist_data *pgdat = zone->zone_pgdat;
 	struct per_cpu_pages *pcp = this_cpu_pcp(zone);
@@ -648,7 +658,7 @@ static uint32_t rmqueue_pcplist(struct zone *zone, enum migratetype mt)
 
 	spin_lock(&pcp->lock);
 	if (pcp->head[mt] == PFN_NONE)
-		rmqueue_bulk(zone, pcp, mt, pcp->batch);
+		rmqueue_bulk(zone, pcp, mt, pcp->batch, mark);
 	pfn = pcp_pop(pgdat, &pcp->head[mt]);
 	if (pfn != PFN_NONE)
 		pcp->count--;
@@ -721,9 +731,11 @@ struct page *alloc_pages(struct pglist_data *pgdat, unsigned int gfp,
 	enum migratetype mt = gfp_migratetype(gfp);
 	/* Zones in the order they are tried: the most plentiful first. */
 	unsigned int first = (gfp & GFP_LOW) ? ZONE_LOW : pgdat->nr_zones - 1;
+	bool drained = false;
 
 	if (order >= MAX_ORDER)
 		return NULL;
+retry:
 	for (unsigned int wmark = WMARK_LOW + 1; wmark-- > WMARK_MIN;) {
 		for (unsigned int z = first + 1; z-- > 0;) {
 			struct zone *zone = &pgdat->node_zones[z];
@@ -734,7 +746,7 @@ struct page *alloc_pages(struct pglist_data *pgdat, unsigned int gfp,
 			    !zone_watermark_ok(zone, order, zone->watermark[wmark]))
 				continue;
 			if (order == 0) {
-				pfn = rmqueue_pcplist(zone, mt);
+				pfn = rmqueue_pcplist(zone, mt, zone->watermark[wmark]);
 			} else if (order == PAGEBLOCK_ORDER &&
 				   (pfn = rmqueue_pcp_pageblock(zone, mt)) != PFN_NONE) {
 				/* from this CPU's list */
@@ -755,6 +767,16 @@ struct page *alloc_pages(struct pglist_data *pgdat, unsigned int gfp,
 					  PAGE_SIZE << order);
 			return page;
 		}
+	}
+	/*
+	 * Free frames on per-CPU lists are not in the zones' free counts, and
+	 * pageblocks there do not merge: give them all back and look once
+	 * more before failing, as Linux's slow path does.
+	 */
+	if (!drained) {
+		drained = true;
+		drain_all_pages(pgdat);
+		goto retry;
 	}
 	return NULL;
 }

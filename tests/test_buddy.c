@@ -338,6 +338,91 @@ static void test_pcp_batches_merge(void **state)
 	test_node_fini(&t);
 }
 
+/*
+ * A refill takes a batch for one order-0 request that passed the watermark
+ * check, so it must stop where that request would: at the mark.  A batch is
+ * 255 frames; the Low zone of a 64 MiB node keeps a reserve of 62 (Linux's
+ * batch for a zone that small is 1).
+ */
+static void test_pcp_refill_stops_at_watermark(void **state)
+{
+	struct test_node t;
+
+	test_node_init(&t, 64 * MIB, 1);
+	for (unsigned int z = 0; z < t.pgdat->nr_zones; z++) {
+		struct zone *zone = &t.pgdat->node_zones[z];
+		unsigned int gfp = z == ZONE_LOW ? GFP_LOW : 0;
+		/* One frame above every watermark. */
+		uint64_t mark = zone_free_pages(zone) - 1;
+
+		for (unsigned int w = 0; w < NR_WMARK; w++)
+			zone->watermark[w] = mark;
+		assert_non_null(alloc_pages(t.pgdat, gfp, 0));
+		assert_int_equal(zone_free_pages(zone), mark);
+		assert_int_equal(zone->pcp[0].count, 0);
+		if (z == ZONE_LOW)
+			assert_null(alloc_pages(t.pgdat, gfp, 0));
+		assert_int_equal(zone_free_pages(zone), mark);
+	}
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	test_node_fini(&t);
+}
+
+/*
+ * Free memory on per-CPU lists is not in a zone's free count.  An allocation
+ * that finds too little must give the lists back and look again before it
+ * fails, as Linux's slow path does: here order-0 frames on another CPU's
+ * list, and two buddy pageblocks on this CPU's list when an order-10 request
+ * finds no block.
+ */
+static void test_alloc_drains_pcp_lists_before_failing(void **state)
+{
+	struct test_node t;
+	struct page **pages = calloc(64 * MIB / PAGE_SIZE, sizeof(*pages));
+	struct page *page, *block, *a, *b;
+	struct zone *low;
+	size_t n = 0;
+
+	test_node_init(&t, 64 * MIB, 2);
+	low = &t.pgdat->node_zones[ZONE_LOW];
+	/* CPU 0 takes the Low zone down to its reserve... */
+	while ((page = alloc_pages(t.pgdat, GFP_LOW, 0)))
+		pages[n++] = page;
+	assert_true(n > 1000);
+	/* ...and CPU 1 frees a thousand frames, which stay on its list. */
+	platform_set_cpu_id(1);
+	for (unsigned int i = 0; i < 1000; i++)
+		assert_int_equal(free_pages(t.pgdat, pages[--n], 0), 0);
+	assert_int_equal(low->pcp[1].count, 1000);
+	platform_set_cpu_id(0);
+	assert_non_null(page = alloc_pages(t.pgdat, GFP_LOW, 0));
+	pages[n++] = page;
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	test_node_fini(&t);
+
+	test_node_init(&t, 64 * MIB, 1);
+	zero_watermarks(t.pgdat);
+	n = 0;
+	while ((page = alloc_pages(t.pgdat, GFP_MOVABLE, MAX_ORDER - 1)))
+		pages[n++] = page;
+	/* The first came from the Normal zone, the only one now free there. */
+	block = pages[0];
+	assert_true(page_to_pfn(t.pgdat, block) >=
+		    t.pgdat->node_zones[ZONE_NORMAL].zone_start_pfn);
+	assert_int_equal(free_pages(t.pgdat, block, MAX_ORDER - 1), 0);
+	/* Its halves, allocated and freed: both stay on this CPU's list. */
+	assert_ptr_equal(a = alloc_pages(t.pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER), block);
+	assert_ptr_equal(b = alloc_pages(t.pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER),
+			 block + PAGEBLOCK_NR_PAGES);
+	assert_int_equal(free_pages(t.pgdat, a, PAGEBLOCK_ORDER), 0);
+	assert_int_equal(free_pages(t.pgdat, b, PAGEBLOCK_ORDER), 0);
+	assert_int_equal(t.pgdat->node_zones[ZONE_NORMAL].pcp[0].nr_pageblocks, 2);
+	assert_ptr_equal(alloc_pages(t.pgdat, GFP_MOVABLE, MAX_ORDER - 1), block);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	free(pages);
+	test_node_fini(&t);
+}
+
 static void test_zones(void **state)
 {
 	struct test_node t;
@@ -406,6 +491,8 @@ int main(void)
 		cmocka_unit_test(test_pcp_lists),
 		cmocka_unit_test(test_pcp_pageblocks),
 		cmocka_unit_test(test_pcp_batches_merge),
+		cmocka_unit_test(test_pcp_refill_stops_at_watermark),
+		cmocka_unit_test(test_alloc_drains_pcp_lists_before_failing),
 		cmocka_unit_test(test_zones),
 		cmocka_unit_test(test_free_misaligned_page_pointer),
 	};
