@@ -51,6 +51,12 @@ int free_pages(struct pglist_data *pgdat, struct page *page, unsigned int order)
 /* Give every per-CPU list's frames back to the buddy lists. */
 void drain_all_pages(struct pglist_data *pgdat);
 
+/*
+ * Give back the per-CPU lists unused since the last call; mark the others
+ * unused.  Return: true when a list still holds memory.
+ */
+bool drain_idle_pages(struct pglist_data *pgdat);
+
 /* Sum of free pages in the buddy lists of every zone (not per-CPU lists). */
 uint64_t pgdat_free_pages(struct pglist_data *pgdat);
 

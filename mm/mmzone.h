@@ -106,6 +106,7 @@ struct per_cpu_pages {
 	unsigned int high;  /* flush a batch back to the zone above this */
 	unsigned int batch; /* frames moved per refill or flush */
 	unsigned int nr_pageblocks; /* blocks on @pageblock_head's lists */
+	bool touched;	    /* used since drain_idle_pages() last looked */
 	uint32_t head[MIGRATE_PCPTYPES];
 	uint32_t pageblock_head[MIGRATE_PCPTYPES];
 } __attribute__((aligned(64)));

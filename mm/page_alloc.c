@@ -656,7 +656,18 @@ static uint32_t rmqueue_pcplist(struct zone *zone, enum migratetype mt,
 	struct per_cpu_pages *pcp = this_cpu_pcp(zone);
 	uint32_t pfn;
 
-	spin_lock(&pcp->lock);
+	/*
+	 * Threads that share a CPU id share its lists: one of them preempted
+	 * while it holds the lock must not stall the others, so a busy list
+	 * is passed by, as Linux's pcp_spin_trylock() does, for the zone.
+	 */
+	if (!spin_trylock(&pcp->lock)) {
+		spin_lock(&zone->lock);
+		pfn = rmqueue_locked(zone, 0, mt);
+		spin_unlock(&zone->lock);
+		return pfn;
+	}
+	pcp->touched = true;
 	if (pcp->head[mt] == PFN_NONE)
 		rmqueue_bulk(zone, pcp, mt, pcp->batch, mark);
 	pfn = pcp_pop(pgdat, &pcp->head[mt]);
@@ -672,12 +683,49 @@ static uint32_t rmqueue_pcp_pageblock(struct zone *zone, enum migratetype mt)
 	struct per_cpu_pages *pcp = this_cpu_pcp(zone);
 	uint32_t pfn;
 
-	spin_lock(&pcp->lock);
+	/* A busy list is passed by: see rmqueue_pcplist(). */
+	if (!spin_trylock(&pcp->lock))
+		return PFN_NONE;
+	pcp->touched = true;
 	pfn = pcp_pop(zone->zone_pgdat, &pcp->pageblock_head[mt]);
 	if (pfn != PFN_NONE)
 		pcp->nr_pageblocks--;
 	spin_unlock(&pcp->lock);
 	return pfn;
+}
+
+/*
+ * drain_idle_pages - give back the per-CPU lists no thread has used since the
+ * last call, and mark the rest unused.  Memory on a per-CPU list is not
+ * free as far as the buddy lists know, so reporting never sees it: the
+ * reporting worker calls this once a pass, so that a guest gone idle
+ * returns it too (Linux's vmstat worker decays and drains idle lists in the
+ * same way).
+ * Return: true when a list still holds memory (it was used since).
+ */
+bool drain_idle_pages(struct pglist_data *pgdat)
+{
+	bool busy = false;
+
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+		struct zone *zone = &pgdat->node_zones[z];
+
+		for (unsigned int c = 0; c < pgdat->nr_cpus; c++) {
+			struct per_cpu_pages *pcp = &zone->pcp[c];
+
+			spin_lock(&pcp->lock);
+			if (!pcp->touched) {
+				while (pcp->count)
+					free_pcppages_bulk(zone, pcp, PCP_BATCH_MAX);
+				free_pcp_pageblocks(zone, pcp, 0);
+			} else if (pcp->count || pcp->nr_pageblocks) {
+				busy = true;
+			}
+			pcp->touched = false;
+			spin_unlock(&pcp->lock);
+		}
+	}
+	return busy;
 }
 
 void drain_all_pages(struct pglist_data *pgdat)
@@ -808,6 +856,12 @@ int free_pages(struct pglist_data *pgdat, struct page *page, unsigned int order)
 	uint32_t pfn;
 	uint16_t flags = PG_head;
 	struct zone *zone;
+	/*
+	 * The pageblock's type, read once: the fallback path may change it
+	 * under the zone lock meanwhile, and a second read could index a
+	 * per-CPU list with MIGRATE_ISOLATE.
+	 */
+	enum migratetype mt;
 
 	/* Byte arithmetic: a pointer between two pages is not rounded down. */
 	if (page < pgdat->memmap ||
@@ -832,23 +886,27 @@ int free_pages(struct pglist_data *pgdat, struct page *page, unsigned int order)
 				      page->order);
 	/* The CAS made this thread the block's only owner. */
 	zone = page_zone(pgdat, pfn);
-	if ((order == 0 || order == PAGEBLOCK_ORDER) &&
-	    get_pageblock_migratetype(pgdat, pfn) != MIGRATE_ISOLATE) {
+	mt = get_pageblock_migratetype(pgdat, pfn);
+	if ((order == 0 || order == PAGEBLOCK_ORDER) && mt != MIGRATE_ISOLATE) {
 		struct per_cpu_pages *pcp = this_cpu_pcp(zone);
-		enum migratetype mt = get_pageblock_migratetype(pgdat, pfn);
 
-		spin_lock(&pcp->lock);
-		if (order == 0) {
-			pcp_push(pgdat, &pcp->head[mt], pfn, 0, mt);
-			if (++pcp->count >= pcp->high)
-				free_pcppages_bulk(zone, pcp, pcp->batch);
-		} else {
-			pcp_push(pgdat, &pcp->pageblock_head[mt], pfn, order, mt);
-			if (++pcp->nr_pageblocks > PCP_PAGEBLOCK_HIGH)
-				free_pcp_pageblocks(zone, pcp, PCP_PAGEBLOCK_HIGH / 2);
+		/* A busy list is passed by: see rmqueue_pcplist(). */
+		if (spin_trylock(&pcp->lock)) {
+			pcp->touched = true;
+			if (order == 0) {
+				pcp_push(pgdat, &pcp->head[mt], pfn, 0, mt);
+				if (++pcp->count >= pcp->high)
+					free_pcppages_bulk(zone, pcp, pcp->batch);
+			} else {
+				pcp_push(pgdat, &pcp->pageblock_head[mt], pfn,
+					 order, mt);
+				if (++pcp->nr_pageblocks > PCP_PAGEBLOCK_HIGH)
+					free_pcp_pageblocks(zone, pcp,
+							    PCP_PAGEBLOCK_HIGH / 2);
+			}
+			spin_unlock(&pcp->lock);
+			return 0;
 		}
-		spin_unlock(&pcp->lock);
-		return 0;
 	}
 	spin_lock(&zone->lock);
 	zone_free_block_locked(zone, pfn, order, false, true);
@@ -934,6 +992,7 @@ static void zone_init(struct pglist_data *pgdat, struct zone *zone,
 		spin_lock_init_untimed(&pcp->lock);
 		pcp->count = 0;
 		pcp->nr_pageblocks = 0;
+		pcp->touched = false;
 		pcp->high = PCP_HIGH;
 		pcp->batch = PCP_BATCH;
 		for (unsigned int mt = 0; mt < MIGRATE_PCPTYPES; mt++)

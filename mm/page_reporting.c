@@ -169,7 +169,8 @@ static void page_reporting_drain(struct page_reporting_dev_info *prdev,
 
 /* What a pass's cycles found left over, for when it runs next. */
 struct page_reporting_next {
-	bool more;	     /* blocks left over the budget: a delay */
+	bool more;	     /* blocks left over the budget, or on per-CPU
+				lists in use: a delay */
 	uint32_t young_wait; /* ticks until the youngest block left is old enough */
 	bool gated;	     /* a zone stopped at the gate: the backoff */
 };
@@ -366,6 +367,14 @@ static int page_reporting_pass_locked(struct page_reporting_dev_info *prdev)
 		return 0;
 	/* An acquire RMW: the zone flags a request set before are seen. */
 	atomic_exchange(&prdev->state, PAGE_REPORTING_ACTIVE);
+	/*
+	 * Per-CPU lists unused since the last pass go back to the buddy
+	 * lists first (their frees request this zone's cycle; being young,
+	 * they are reported a pass or two later), so an idle guest returns
+	 * that memory too.  Lists in use keep the worker coming back.
+	 */
+	if (drain_idle_pages(pgdat))
+		next.more = true;
 	for (unsigned int z = 0; z < pgdat->nr_zones && !err; z++) {
 		struct zone *zone = &pgdat->node_zones[z];
 

@@ -423,6 +423,39 @@ static void test_alloc_drains_pcp_lists_before_failing(void **state)
 	test_node_fini(&t);
 }
 
+/*
+ * A per-CPU list whose lock is taken (a thread sharing the CPU id, maybe
+ * preempted) is passed by: allocation and free go to the zone instead of
+ * waiting.  Holding the lock here makes the trylock fail deterministically.
+ */
+static void test_busy_pcp_list_is_passed_by(void **state)
+{
+	struct test_node t;
+	struct zone *normal;
+	struct page *p0, *p9;
+	uint64_t acq;
+
+	test_node_init(&t, 64 * MIB, 1);
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	spin_lock(&normal->pcp[0].lock);
+	acq = zone_lock_acquisitions(normal);
+	p0 = alloc_pages(t.pgdat, GFP_MOVABLE, 0);
+	p9 = alloc_pages(t.pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER);
+	assert_non_null(p0);
+	assert_non_null(p9);
+	assert_int_equal(normal->pcp[0].count, 0);
+	assert_int_equal(free_pages(t.pgdat, p0, 0), 0);
+	assert_int_equal(free_pages(t.pgdat, p9, PAGEBLOCK_ORDER), 0);
+	/* Four trips to the zone, none to the list. */
+	assert_int_equal(zone_lock_acquisitions(normal), acq + 4);
+	assert_int_equal(normal->pcp[0].count, 0);
+	assert_int_equal(normal->pcp[0].nr_pageblocks, 0);
+	assert_false(p0->flags & PG_pcp);
+	spin_unlock(&normal->pcp[0].lock);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	test_node_fini(&t);
+}
+
 static void test_zones(void **state)
 {
 	struct test_node t;
@@ -491,6 +524,7 @@ int main(void)
 		cmocka_unit_test(test_pcp_lists),
 		cmocka_unit_test(test_pcp_pageblocks),
 		cmocka_unit_test(test_pcp_batches_merge),
+		cmocka_unit_test(test_busy_pcp_list_is_passed_by),
 		cmocka_unit_test(test_pcp_refill_stops_at_watermark),
 		cmocka_unit_test(test_alloc_drains_pcp_lists_before_failing),
 		cmocka_unit_test(test_zones),

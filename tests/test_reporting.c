@@ -674,6 +674,54 @@ static void test_gated_zone_stays_requested(void **state)
 	free(f);
 }
 
+
+/*
+ * Memory on a per-CPU list is not free to the buddy lists, so it is never
+ * reported while there; a list unused for a whole pass is given back, and
+ * its memory reported.  A list in use is left alone, and the worker comes
+ * back for it.
+ */
+static void test_idle_pcp_lists_are_reported(void **state)
+{
+	struct test_node t;
+	struct fake *f = calloc(1, sizeof(*f));
+	struct zone *normal;
+	struct page *p;
+	uint32_t pfn;
+
+	fake_init(f, &t, 128 * MIB);
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	atomic_store(&t.pgdat->reporting_hwm, 0); /* one block asks */
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	platform_set_cpu_id(1);
+	p = alloc_pages(t.pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER);
+	assert_non_null(p);
+	pfn = page_to_pfn(t.pgdat, p);
+	assert_int_equal(free_pages(t.pgdat, p, PAGEBLOCK_ORDER), 0);
+	platform_set_cpu_id(0);
+	assert_int_equal(normal->pcp[1].nr_pageblocks, 1);
+	/* Used since the last pass: kept, and the next pass is wanted. */
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_int_equal(pfn_to_page(t.pgdat, pfn)->flags, PG_pcp);
+	assert_int_equal(normal->pcp[1].nr_pageblocks, 1);
+	/* Unused for a pass: back to the zone, merged, and reported. */
+	assert_int_equal(page_reporting_process(&f->prdev), 0);
+	assert_int_equal(normal->pcp[1].nr_pageblocks, 0);
+	assert_false(pfn_to_page(t.pgdat, pfn)->flags & PG_pcp);
+	for (uint32_t o = 0; o < MAX_ORDER; o++) {
+		struct page *head = pfn_to_page(t.pgdat, pfn & ~((1u << o) - 1));
+
+		if ((head->flags & PG_buddy) && head->order == o) {
+			assert_true(head->flags & PG_reported);
+			break;
+		}
+		assert_true(o + 1 < MAX_ORDER);
+	}
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	fake_fini(f);
+	free(f);
+}
+
 /* ---- unregister waits for a pass an owner is running ---- */
 
 static atomic_int slow_phase; /* 1: inside report(), 2: report() returned */
@@ -969,6 +1017,7 @@ int main(void)
 		cmocka_unit_test(test_young_blocks_wait),
 		cmocka_unit_test(test_backoff_is_capped),
 		cmocka_unit_test(test_gated_zone_stays_requested),
+		cmocka_unit_test(test_idle_pcp_lists_are_reported),
 		cmocka_unit_test(test_block_beside_recycled_buddy_ages),
 		cmocka_unit_test(test_unregister_waits_for_a_pass),
 		cmocka_unit_test(test_register_during_unregister),
