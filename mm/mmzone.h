@@ -138,6 +138,7 @@ struct zone {
 	uint32_t spanned_pages;
 	uint64_t managed_pages; /* frames handed to the buddy allocator */
 	uint64_t watermark[NR_WMARK];
+	unsigned int pcp_pageblock_high; /* pageblocks a per-CPU list keeps */
 	atomic_ulong flags;
 
 	struct spinlock lock __attribute__((aligned(64)));

@@ -267,8 +267,9 @@ static void test_pcp_pageblocks(void **state)
 	struct page *page, *held[4];
 	uint64_t acq;
 
-	test_node_init(&t, 64 * MIB, 2);
+	test_node_init(&t, 256 * MIB, 2); /* big enough to keep 2 pageblocks */
 	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	assert_int_equal(normal->pcp_pageblock_high, 2);
 	platform_set_cpu_id(1);
 	page = alloc_pages(t.pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER);
 	assert_non_null(page);
@@ -389,18 +390,19 @@ static void test_alloc_drains_pcp_lists_before_failing(void **state)
 	while ((page = alloc_pages(t.pgdat, GFP_LOW, 0)))
 		pages[n++] = page;
 	assert_true(n > 1000);
-	/* ...and CPU 1 frees a thousand frames, which stay on its list. */
+	/* ...and CPU 1 frees what its list keeps (high less one). */
 	platform_set_cpu_id(1);
-	for (unsigned int i = 0; i < 1000; i++)
+	for (unsigned int i = 0; i + 1 < low->pcp[1].high; i++)
 		assert_int_equal(free_pages(t.pgdat, pages[--n], 0), 0);
-	assert_int_equal(low->pcp[1].count, 1000);
+	assert_int_equal(low->pcp[1].count, low->pcp[1].high - 1);
+	assert_true(low->pcp[1].count > 100);
 	platform_set_cpu_id(0);
 	assert_non_null(page = alloc_pages(t.pgdat, GFP_LOW, 0));
 	pages[n++] = page;
 	assert_int_equal(buddy_check(t.pgdat), 0);
 	test_node_fini(&t);
 
-	test_node_init(&t, 64 * MIB, 1);
+	test_node_init(&t, 128 * MIB, 1); /* big enough to keep 2 pageblocks */
 	zero_watermarks(t.pgdat);
 	n = 0;
 	while ((page = alloc_pages(t.pgdat, GFP_MOVABLE, MAX_ORDER - 1)))
@@ -453,6 +455,28 @@ static void test_busy_pcp_list_is_passed_by(void **state)
 	assert_false(p0->flags & PG_pcp);
 	spin_unlock(&normal->pcp[0].lock);
 	assert_int_equal(buddy_check(t.pgdat), 0);
+	test_node_fini(&t);
+}
+
+/* Per-CPU lists hold at most an eighth of a zone, a sixteenth in pageblocks. */
+static void test_pcp_sizes_scale_with_zone(void **state)
+{
+	struct test_node t;
+
+	test_node_init(&t, 64 * MIB, 64);
+	for (unsigned int z = 0; z < MAX_NR_ZONES; z++) {
+		struct zone *zone = &t.pgdat->node_zones[z];
+		uint64_t frames = (uint64_t)zone->pcp[0].high * 64;
+
+		assert_true(frames <= zone->managed_pages / 8 + 64);
+		assert_true(zone->pcp[0].batch >= 1 &&
+			    zone->pcp[0].batch <= zone->pcp[0].high);
+		assert_int_equal(zone->pcp_pageblock_high, 0);
+	}
+	test_node_fini(&t);
+	test_node_init(&t, 1024 * MIB, 2);
+	assert_int_equal(t.pgdat->node_zones[ZONE_NORMAL].pcp[0].batch, 255);
+	assert_int_equal(t.pgdat->node_zones[ZONE_NORMAL].pcp_pageblock_high, 2);
 	test_node_fini(&t);
 }
 
@@ -525,6 +549,7 @@ int main(void)
 		cmocka_unit_test(test_pcp_pageblocks),
 		cmocka_unit_test(test_pcp_batches_merge),
 		cmocka_unit_test(test_busy_pcp_list_is_passed_by),
+		cmocka_unit_test(test_pcp_sizes_scale_with_zone),
 		cmocka_unit_test(test_pcp_refill_stops_at_watermark),
 		cmocka_unit_test(test_alloc_drains_pcp_lists_before_failing),
 		cmocka_unit_test(test_zones),
