@@ -342,7 +342,7 @@ static void test_pcp_batches_merge(void **state)
 /*
  * A refill takes a batch for one order-0 request that passed the watermark
  * check, so it must stop where that request would: at the mark.  A batch is
- * 255 frames; the Low zone of a 64 MiB node keeps a reserve of 62 (Linux's
+ * up to 511 frames; the Low zone of a 64 MiB node keeps a reserve of 62 (Linux's
  * batch for a zone that small is 1).
  */
 static void test_pcp_refill_stops_at_watermark(void **state)
@@ -475,7 +475,7 @@ static void test_pcp_sizes_scale_with_zone(void **state)
 	}
 	test_node_fini(&t);
 	test_node_init(&t, 1024 * MIB, 2);
-	assert_int_equal(t.pgdat->node_zones[ZONE_NORMAL].pcp[0].batch, 255);
+	assert_int_equal(t.pgdat->node_zones[ZONE_NORMAL].pcp[0].batch, 511);
 	assert_int_equal(t.pgdat->node_zones[ZONE_NORMAL].pcp_pageblock_high, 2);
 	test_node_fini(&t);
 }
