@@ -367,7 +367,8 @@ static int scale_plot(const struct scale *s)
 	gnuplot_quote(f, b->plot);
 	fputs("\nset title 'will-it-scale page\\_fault1, frames/s against vCPU threads'\n"
 	      "set xlabel 'vCPU threads'\nset ylabel 'frames/s'\n"
-	      "set logscale x 2\nset grid\nset key left top\nset yrange [0:*]\n"
+	      "set logscale x 2\nset grid\nset key outside right top\n"
+	      "set yrange [0:*]\nset offsets graph 0.03, graph 0.03, 0, 0\n"
 	      "set xtics (", f);
 	for (unsigned int t = 0; t < b->nr_threads; t++)
 		fprintf(f, "%s%u", t ? ", " : "", b->threads[t]);

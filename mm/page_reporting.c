@@ -392,20 +392,26 @@ static int page_reporting_pass_locked(struct page_reporting_dev_info *prdev)
 		return err;
 	}
 	/*
-	 * The next pass comes when the first zone wants it, and never sooner
-	 * than a delay: after one for blocks over the budget; once the
-	 * youngest block left for its age can be old enough (a worker with a
-	 * delay below min-age would otherwise spin until then); after the
-	 * backoff, doubling while the gate holds.
+	 * The next pass comes when the first zone wants it: a delay after
+	 * blocks left over the budget or per-CPU lists in use; once the
+	 * youngest block left for its age can be old enough; after the
+	 * backoff (never sooner than a delay), doubling while the gate holds.
 	 */
 	delay_ms = UINT64_MAX;
 	if (next.more)
 		delay_ms = prdev->delay_ms;
 	if (next.young_wait) {
+		/*
+		 * Not floored at the delay: passes also run for reasons of
+		 * their own (per-CPU lists in use, budgets), at any phase
+		 * after a free, and one that finds a memhog's blocks 0.3 s
+		 * old must not leave them for a whole delay more (measured:
+		 * 90 % returned after 3.3 s instead of ~2.2).  The wait is at
+		 * least a tick, and a stream of frees makes it ~min-age: no
+		 * spin.
+		 */
 		uint64_t wait = page_reporting_ticks_to_ms(next.young_wait);
 
-		if (wait < prdev->delay_ms)
-			wait = prdev->delay_ms;
 		if (wait < delay_ms)
 			delay_ms = wait;
 	}
