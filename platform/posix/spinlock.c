@@ -10,8 +10,9 @@
  * preemption).  Linux's answer in a guest is the paravirtual queued spinlock,
  * and SPIN_LOCK_PVQ below is that design on a futex:
  *
- *   - a thread that finds the lock free and no queue head spinning takes it
- *     (the unfair trylock), so nobody waits for a descheduled queue head;
+ *   - a thread that finds the lock free takes it (the unfair trylock), and
+ *     keeps trying for a while, yielding, before it queues, so nobody waits
+ *     for a descheduled queue head;
  *   - otherwise it queues (MCS: each waiter spins on its own cache line) and
  *     after a bounded spin parks on its queue node (pv_wait); its
  *     predecessor, passing it the head of the queue, wakes it only if it
@@ -48,8 +49,8 @@
  *   TICKET  @val (next ticket << 16) | ticket served
  *   MCS     @tail the last waiter; its node's @word turns 2 when it owns
  *           the lock; @owner the holder's node
- *   PVQ     @owner a parked new queue head to wake at unlock, or NULL
- *   PVQ     @val the bits below; @tail the last queued waiter
+ *   PVQ     @val the bits below; @tail the last queued waiter; @owner a
+ *           parked new queue head to wake at unlock, or NULL
  */
 #define _GNU_SOURCE
 #include "platform/platform.h"
