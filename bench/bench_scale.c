@@ -55,6 +55,10 @@ struct scale_row {
 	double median, lo, hi;
 	double zone_hold_ns;		/* zone locks' hold time, scaled up to
 					   every acquisition */
+	double contended;		/* zone-lock acquisitions that waited */
+	double held;			/* share of wall time a zone lock was held */
+	double hold_per_frame_ns;	/* h of the model */
+	double frame_time_ns;		/* T of the model */
 };
 
 /* Order-9 alloc+free pairs/s per thread, at 1 and 2 threads, per pair. */
@@ -209,6 +213,10 @@ static void scale_derive(struct scale *s)
 					? (double)z->hold_ns * (double)z->acquisitions /
 						  (double)z->timed
 					: NAN;
+				row->contended = fraction(z->contentions, z->acquisitions);
+				row->held = row->zone_hold_ns / (row->measured_s * 1e9);
+				row->hold_per_frame_ns = hold_per_frame_ns(row);
+				row->frame_time_ns = frame_time_ns(row, b->threads[t]);
 			}
 		}
 		for (unsigned int t = 0; t < 2; t++)
@@ -238,9 +246,6 @@ static void scale_json(const struct scale *s)
 
 			for (unsigned int t = 0; t < b->nr_threads; t++) {
 				const struct scale_row *row = &s->row[k][rep][t];
-				const struct lock_stats *z = &row->locks[MM_LOCK_ZONE];
-				double ft = frame_time_ns(row, b->threads[t]);
-				double h = hold_per_frame_ns(row);
 
 				json_object(&j, NULL);
 				json_u64(&j, "threads", b->threads[t]);
@@ -253,13 +258,13 @@ static void scale_json(const struct scale *s)
 				json_u64(&j, "frames", row->frames);
 				json_double(&j, "measured_s", row->measured_s);
 				json_u64(&j, "allocation_failures", row->alloc_failures);
-				json_double(&j, "zone_contended_fraction",
-					    fraction(z->contentions, z->acquisitions));
-				json_double(&j, "zone_hold_fraction",
-					    row->zone_hold_ns / (row->measured_s * 1e9));
-				json_double(&j, "zone_hold_ns_per_frame", h);
-				json_double(&j, "frame_time_ns", ft);
-				json_double(&j, "saturation_vcpus", ft / h);
+				json_double(&j, "zone_contended_fraction", row->contended);
+				json_double(&j, "zone_hold_fraction", row->held);
+				json_double(&j, "zone_hold_ns_per_frame",
+					    row->hold_per_frame_ns);
+				json_double(&j, "frame_time_ns", row->frame_time_ns);
+				json_double(&j, "saturation_vcpus",
+					    row->frame_time_ns / row->hold_per_frame_ns);
 				json_lock_stats(&j, "lock_stats", row->locks);
 				json_object_end(&j);
 			}
@@ -310,17 +315,14 @@ static void scale_table(const struct scale *s)
 
 			for (unsigned int t = 0; t < b->nr_threads; t++) {
 				const struct scale_row *row = &s->row[k][rep][t];
-				const struct lock_stats *z = &row->locks[MM_LOCK_ZONE];
-				double ft = frame_time_ns(row, b->threads[t]);
-				double h = hold_per_frame_ns(row);
 
 				printf("%7u %6s %6s %12.0f %6.2f %9.2f%% %8.1f%% %8.1f ns %8.1f ns %10.1f\n",
 				       b->threads[t], rep ? "on" : "off",
 				       spin_lock_kind_names[b->locks[k]],
 				       row->median, row->median / base->median,
-				       100 * fraction(z->contentions, z->acquisitions),
-				       100 * row->zone_hold_ns / (row->measured_s * 1e9),
-				       h, ft, ft / h);
+				       100 * row->contended, 100 * row->held,
+				       row->hold_per_frame_ns, row->frame_time_ns,
+				       row->frame_time_ns / row->hold_per_frame_ns);
 			}
 		}
 	}

@@ -702,6 +702,15 @@ static uint32_t rmqueue_pcp_pageblock(struct zone *zone, enum migratetype mt)
 	return pfn;
 }
 
+/* Give everything on @pcp's lists back to the zone. */
+static void pcp_drain_locked(struct zone *zone, struct per_cpu_pages *pcp)
+{
+	MM_ASSERT_HELD(&pcp->lock);
+	while (pcp->count)
+		free_pcppages_bulk(zone, pcp, PCP_BATCH_MAX);
+	free_pcp_pageblocks(zone, pcp, 0);
+}
+
 /*
  * drain_idle_pages - give back the per-CPU lists no thread has used since the
  * last call, and mark the rest unused.  Memory on a per-CPU list is not
@@ -722,13 +731,10 @@ bool drain_idle_pages(struct pglist_data *pgdat)
 			struct per_cpu_pages *pcp = &zone->pcp[c];
 
 			spin_lock(&pcp->lock);
-			if (!pcp->touched) {
-				while (pcp->count)
-					free_pcppages_bulk(zone, pcp, PCP_BATCH_MAX);
-				free_pcp_pageblocks(zone, pcp, 0);
-			} else if (pcp->count || pcp->nr_pageblocks) {
+			if (!pcp->touched)
+				pcp_drain_locked(zone, pcp);
+			else if (pcp->count || pcp->nr_pageblocks)
 				busy = true;
-			}
 			pcp->touched = false;
 			spin_unlock(&pcp->lock);
 		}
@@ -745,9 +751,7 @@ void drain_all_pages(struct pglist_data *pgdat)
 			struct per_cpu_pages *pcp = &zone->pcp[c];
 
 			spin_lock(&pcp->lock);
-			while (pcp->count)
-				free_pcppages_bulk(zone, pcp, PCP_BATCH_MAX);
-			free_pcp_pageblocks(zone, pcp, 0);
+			pcp_drain_locked(zone, pcp);
 			spin_unlock(&pcp->lock);
 		}
 	}
@@ -1026,8 +1030,7 @@ static void zone_init(struct pglist_data *pgdat, struct zone *zone,
 		pcp->count = 0;
 		pcp->nr_pageblocks = 0;
 		pcp->touched = false;
-		pcp->high = PCP_HIGH;
-		pcp->batch = PCP_BATCH;
+		/* @high and @batch: zone_pcp_sizes(), once the zone is sized. */
 		for (unsigned int mt = 0; mt < MIGRATE_PCPTYPES; mt++)
 			pcp->head[mt] = pcp->pageblock_head[mt] = PFN_NONE;
 	}

@@ -212,30 +212,17 @@ static void reporting_zone_lock(struct page_reporting_dev_info *prdev,
 	prdev->zone_wait_last = prdev->zone_hold_start - t0;
 }
 
-/* Statistics of the worker's own: one writer, racy readers. */
-static void stat_add(atomic_uint_fast64_t *c, uint64_t d)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d,
-			      memory_order_relaxed);
-}
-
-static void stat_max(atomic_uint_fast64_t *c, uint64_t v)
-{
-	if (v > atomic_load_explicit(c, memory_order_relaxed))
-		atomic_store_explicit(c, v, memory_order_relaxed);
-}
-
 static void reporting_zone_unlock(struct page_reporting_dev_info *prdev,
 				  struct zone *zone)
 {
 	uint64_t held = platform_now_ns() - prdev->zone_hold_start;
 
 	spin_unlock(&zone->lock);
-	stat_add(&prdev->zone_holds, 1);
-	stat_add(&prdev->zone_hold_ns, held);
-	stat_max(&prdev->zone_hold_max_ns, held);
-	stat_add(&prdev->zone_wait_ns, prdev->zone_wait_last);
-	stat_max(&prdev->zone_wait_max_ns, prdev->zone_wait_last);
+	stat_counter_add(&prdev->zone_holds, 1);
+	stat_counter_add(&prdev->zone_hold_ns, held);
+	stat_counter_max(&prdev->zone_hold_max_ns, held);
+	stat_counter_add(&prdev->zone_wait_ns, prdev->zone_wait_last);
+	stat_counter_max(&prdev->zone_wait_max_ns, prdev->zone_wait_last);
 }
 
 void page_reporting_zone_lock_stats(struct page_reporting_dev_info *prdev,

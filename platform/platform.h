@@ -60,6 +60,22 @@ struct lock_stat {
 	bool untimed;			/* never timed (a per-CPU lock) */
 };
 
+/*
+ * A statistic with one writer and racy readers: a relaxed load and store,
+ * no read-modify-write (no locked instruction on the writer's path).
+ */
+static inline void stat_counter_add(atomic_uint_fast64_t *c, uint64_t d)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d,
+			      memory_order_relaxed);
+}
+
+static inline void stat_counter_max(atomic_uint_fast64_t *c, uint64_t v)
+{
+	if (v > atomic_load_explicit(c, memory_order_relaxed))
+		atomic_store_explicit(c, v, memory_order_relaxed);
+}
+
 /* The sum over the locks of one class; see spin_lock_stats_add(). */
 struct lock_stats {
 	uint64_t acquisitions;

@@ -257,18 +257,6 @@ static void qnode_put(struct spin_qnode *node)
 
 /* ---- statistics: written by the holder only ---- */
 
-static inline void stat_add(atomic_uint_fast64_t *c, uint64_t d)
-{
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d,
-			      memory_order_relaxed);
-}
-
-static inline void stat_max(atomic_uint_fast64_t *c, uint64_t v)
-{
-	if (v > atomic_load_explicit(c, memory_order_relaxed))
-		atomic_store_explicit(c, v, memory_order_relaxed);
-}
-
 /* The lock is ours: account for it.  @wait_start is 0 when not timed. */
 static inline void lock_acquired(struct spinlock *lock, bool contended,
 				 uint64_t wait_start)
@@ -277,16 +265,16 @@ static inline void lock_acquired(struct spinlock *lock, bool contended,
 
 	atomic_store_explicit(&lock->holder, platform_thread_token(),
 			      memory_order_relaxed);
-	stat_add(&st->acquisitions, 1);
+	stat_counter_add(&st->acquisitions, 1);
 	if (contended)
-		stat_add(&st->contentions, 1);
+		stat_counter_add(&st->contentions, 1);
 	if (!st->untimed &&
 	    atomic_load_explicit(&lock_timing, memory_order_relaxed)) {
 		uint64_t now = stat_clock();
 
 		if (wait_start) {
-			stat_add(&st->wait, now - wait_start);
-			stat_max(&st->wait_max, now - wait_start);
+			stat_counter_add(&st->wait, now - wait_start);
+			stat_counter_max(&st->wait_max, now - wait_start);
 		}
 		st->hold_start = now;
 	} else {
@@ -301,9 +289,9 @@ static inline void lock_releasing(struct spinlock *lock)
 	if (st->hold_start) {
 		uint64_t held = stat_clock() - st->hold_start;
 
-		stat_add(&st->hold, held);
-		stat_max(&st->hold_max, held);
-		stat_add(&st->timed, 1);
+		stat_counter_add(&st->hold, held);
+		stat_counter_max(&st->hold_max, held);
+		stat_counter_add(&st->timed, 1);
 	}
 	atomic_store_explicit(&lock->holder, 0, memory_order_relaxed);
 }
