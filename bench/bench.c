@@ -611,7 +611,7 @@ static void bench_usage(FILE *f)
 	      "             against fallocate(PUNCH_HOLE) alone (a 2 GiB guest always)\n"
 	      "  scale      page_fault1 frames/s at 1 to 16 vCPU threads, reporting off\n"
 	      "             and on, per spinlock algorithm, with zone-lock statistics and\n"
-	      "             a scaling model; the zeroing ceiling at 1 and 2 threads;\n"
+	      "             a scaling model; zeroing alone at each thread count;\n"
 	      "             order-9 alloc+free at 1 and 2 threads\n"
 	      "\n"
 	      "  --pairs N       A/B pairs or repetitions, 1 to 64 (default 10 for\n"

@@ -11,7 +11,7 @@
 
 #define MAX_REPS 64
 #define BENCH_ALLOC_MAX_THREADS 2
-#define BENCH_CEILING_MAX_THREADS 2
+#define BENCH_CEILING_MAX_THREADS 64
 /* scale: rows per lock kind and reporting setting. */
 #define BENCH_MAX_THREAD_COUNTS 16
 
@@ -39,7 +39,7 @@ int bench_measured_nothing(const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /*
- * memset_ceiling - what zeroing alone allows: @threads threads (1 or 2) each
+ * memset_ceiling - what zeroing alone allows: @threads threads (1 to 64) each
  * zero 128 MiB of warm memory of its own, 4 KiB memset by 4 KiB memset as
  * page_fault1 does, started together, best of 5.
  * Return: frames (pages) per second summed over the threads, or NaN when

@@ -51,6 +51,8 @@ struct scale_row {
 	uint64_t frames;		/* measured, summed over pairs */
 	double measured_s;		/* summed over pairs */
 	uint64_t alloc_failures;
+	double cpu_s, sys_s;		/* getrusage, summed over pairs */
+	uint64_t vol_switches, invol_switches, parks;
 	/* Derived, after the runs. */
 	double median, lo, hi;
 	double zone_hold_ns;		/* zone locks' hold time, scaled up to
@@ -59,6 +61,10 @@ struct scale_row {
 	double held;			/* share of wall time a zone lock was held */
 	double hold_per_frame_ns;	/* h of the model */
 	double frame_time_ns;		/* T of the model */
+	double cpu_per_frame_ns;	/* core time (user + sys) per frame */
+	double sys_share;		/* of that core time, in the kernel */
+	double cpu_use;			/* core time / (wall x usable cores) */
+	double switches_per_s;		/* context switches, both kinds */
 };
 
 /* Order-9 alloc+free pairs/s per thread, at 1 and 2 threads, per pair. */
@@ -72,8 +78,9 @@ struct scale {
 	/* [lock index][reporting][thread index] */
 	struct scale_row row[NR_SPIN_LOCK_KINDS][2][BENCH_MAX_THREAD_COUNTS];
 	struct scale_alloc alloc[NR_SPIN_LOCK_KINDS];
-	double ceiling[2][BENCH_MAX_THREAD_COUNTS]; /* 1 and 2 threads */
-	double ceiling_med[2];
+	/* Zeroing alone with as many threads as each row, once per pair. */
+	double zeroing[BENCH_MAX_THREAD_COUNTS][MAX_REPS];
+	double zeroing_med[BENCH_MAX_THREAD_COUNTS];
 };
 
 static void add_lock_stats(struct lock_stats *sum, const struct lock_stats *l)
@@ -123,6 +130,11 @@ static int scale_run(struct scale *s, unsigned int k, unsigned int rep,
 	row->frames += r.frames;
 	row->measured_s += r.measured_s;
 	row->alloc_failures += r.alloc_failures;
+	row->cpu_s += r.cpu_user_s + r.cpu_sys_s;
+	row->sys_s += r.cpu_sys_s;
+	row->vol_switches += r.vol_switches;
+	row->invol_switches += r.invol_switches;
+	row->parks += r.parks;
 	for (unsigned int c = 0; c < NR_MM_LOCK_CLASSES; c++)
 		add_lock_stats(&row->locks[c], &r.locks[c]);
 	if (!b->json)
@@ -177,13 +189,18 @@ static double hold_per_frame_ns(const struct scale_row *row)
 		       : NAN;
 }
 
-static double frame_time_ns(const struct scale_row *row, unsigned int threads)
+/* The cores @threads threads can use at once. */
+static unsigned int usable_cores(unsigned int threads)
 {
 	long cores = sysconf(_SC_NPROCESSORS_ONLN);
 
-	if (cores > 0 && threads > (unsigned long)cores)
-		threads = (unsigned int)cores;
-	return (double)threads * 1e9 / row->median;
+	return cores > 0 && threads > (unsigned long)cores ? (unsigned int)cores
+							   : threads;
+}
+
+static double frame_time_ns(const struct scale_row *row, unsigned int threads)
+{
+	return (double)usable_cores(threads) * 1e9 / row->median;
 }
 
 static double fraction(uint64_t part, uint64_t whole)
@@ -217,13 +234,31 @@ static void scale_derive(struct scale *s)
 				row->held = row->zone_hold_ns / (row->measured_s * 1e9);
 				row->hold_per_frame_ns = hold_per_frame_ns(row);
 				row->frame_time_ns = frame_time_ns(row, b->threads[t]);
+				row->cpu_per_frame_ns = row->frames
+					? row->cpu_s * 1e9 / (double)row->frames : NAN;
+				row->sys_share = row->cpu_s > 0
+					? row->sys_s / row->cpu_s : NAN;
+				row->cpu_use = row->cpu_s /
+					(row->measured_s * usable_cores(b->threads[t]));
+				row->switches_per_s =
+					(double)(row->vol_switches + row->invol_switches) /
+					row->measured_s;
 			}
 		}
 		for (unsigned int t = 0; t < 2; t++)
 			s->alloc[k].median[t] = median(s->alloc[k].rate[t], b->pairs);
 	}
-	for (unsigned int t = 0; t < 2; t++)
-		s->ceiling_med[t] = median(s->ceiling[t], b->nr_threads);
+	for (unsigned int t = 0; t < b->nr_threads; t++)
+		s->zeroing_med[t] = median(s->zeroing[t], b->pairs);
+}
+
+/* The zeroing figure of the row with @threads threads, or NaN. */
+static double zeroing_at(const struct scale *s, unsigned int threads)
+{
+	for (unsigned int t = 0; t < s->b->nr_threads; t++)
+		if (s->b->threads[t] == threads)
+			return s->zeroing_med[t];
+	return NAN;
 }
 
 static void scale_json(const struct scale *s)
@@ -265,19 +300,34 @@ static void scale_json(const struct scale *s)
 				json_double(&j, "frame_time_ns", row->frame_time_ns);
 				json_double(&j, "saturation_vcpus",
 					    row->frame_time_ns / row->hold_per_frame_ns);
+				json_double(&j, "zeroing_frames_per_s", s->zeroing_med[t]);
+				json_double(&j, "ratio_vs_zeroing",
+					    row->median / s->zeroing_med[t]);
+				json_double(&j, "cpu_ns_per_frame", row->cpu_per_frame_ns);
+				json_double(&j, "cpu_sys_fraction", row->sys_share);
+				json_double(&j, "cpu_use_fraction", row->cpu_use);
+				json_double(&j, "context_switches_per_s",
+					    row->switches_per_s);
+				json_double(&j, "voluntary_switches_per_s",
+					    (double)row->vol_switches / row->measured_s);
+				json_double(&j, "parks_per_s",
+					    (double)row->parks / row->measured_s);
 				json_lock_stats(&j, "lock_stats", row->locks);
 				json_object_end(&j);
 			}
 		}
 	}
 	json_array_end(&j);
-	json_object(&j, "ceiling_1t");
-	json_double(&j, "frames_per_s", s->ceiling_med[0]);
-	json_object_end(&j);
-	json_object(&j, "ceiling_2t");
-	json_double(&j, "frames_per_s", s->ceiling_med[1]);
-	json_double(&j, "frames_per_s_per_thread", s->ceiling_med[1] / 2);
-	json_object_end(&j);
+	json_array(&j, "zeroing");
+	for (unsigned int t = 0; t < b->nr_threads; t++) {
+		json_object(&j, NULL);
+		json_u64(&j, "threads", b->threads[t]);
+		json_double(&j, "frames_per_s", s->zeroing_med[t]);
+		json_double(&j, "frames_per_s_per_thread",
+			    s->zeroing_med[t] / b->threads[t]);
+		json_object_end(&j);
+	}
+	json_array_end(&j);
 	json_array(&j, "order9_alloc");
 	for (unsigned int k = 0; k < b->nr_locks; k++) {
 		const struct scale_alloc *a = &s->alloc[k];
@@ -330,9 +380,34 @@ static void scale_table(const struct scale *s)
 	       "time a zone lock was held; hold/frame: zone-lock hold time per frame; frame\n"
 	       "time: min(threads, cores) / frames/s; saturation: frame time / hold per frame, the vCPU\n"
 	       "count at which the zone lock would be held all the time\n");
-	printf("physical limit: zeroing alone (4 KiB memsets of warm memory) allows %.0f frames/s\n"
-	       "with 1 thread, %.0f with 2 in parallel (%.0f per thread)\n",
-	       s->ceiling_med[0], s->ceiling_med[1], s->ceiling_med[1] / 2);
+	printf("\nwhere the cores' time went, against zeroing alone with as many threads\n"
+	       "(the physical limit: 4 KiB memsets of 128 MiB of warm memory per thread,\n"
+	       "measured once per pair between the runs):\n");
+	printf("%7s %6s %6s %12s %8s %8s %10s %6s %10s %9s\n", "threads",
+	       "report", "lock", "zeroing/s", "vs zero", "cpu use", "cpu/frame",
+	       "sys", "switches/s", "parks/s");
+	for (unsigned int k = 0; k < b->nr_locks; k++) {
+		for (unsigned int rep = 0; rep < 2; rep++) {
+			for (unsigned int t = 0; t < b->nr_threads; t++) {
+				const struct scale_row *row = &s->row[k][rep][t];
+
+				printf("%7u %6s %6s %12.0f %8.3f %7.1f%% %7.1f ns %5.1f%% %10.0f %9.0f\n",
+				       b->threads[t], rep ? "on" : "off",
+				       spin_lock_kind_names[b->locks[k]],
+				       s->zeroing_med[t], row->median / s->zeroing_med[t],
+				       100 * row->cpu_use, row->cpu_per_frame_ns,
+				       100 * row->sys_share, row->switches_per_s,
+				       (double)row->parks / row->measured_s);
+			}
+		}
+	}
+	printf("vs zero: frames/s / zeroing alone; cpu use: user + system time of the\n"
+	       "process / (wall time x min(threads, cores)); cpu/frame: that time per\n"
+	       "frame; sys: its share in the kernel; switches/s: context switches of\n"
+	       "either kind; parks/s: lock waiters that slept on a futex\n");
+	if (!isnan(zeroing_at(s, 2)))
+		printf("zeroing alone, 2 threads against 1: %.2fx\n",
+		       zeroing_at(s, 2) / zeroing_at(s, 1));
 	printf("order-9 alloc+free pairs/s per thread (through the per-CPU lists):\n");
 	printf("%6s %14s %14s %12s\n", "lock", "1 thread", "2 threads", "2t / 1t");
 	for (unsigned int k = 0; k < b->nr_locks; k++)
@@ -389,7 +464,9 @@ static int scale_plot(const struct scale *s)
 			fputs("e\n", f);
 		}
 	}
-	fprintf(f, "1 %.0f\n2 %.0f\ne\n", s->ceiling_med[0], s->ceiling_med[1]);
+	for (unsigned int t = 0; t < b->nr_threads; t++)
+		fprintf(f, "%u %.0f\n", b->threads[t], s->zeroing_med[t]);
+	fputs("e\n", f);
 	status = pclose(f);
 	if (status) {
 		fprintf(stderr, "guestmm: bench scale: --plot: gnuplot could not draw %s\n",
@@ -410,18 +487,19 @@ int bench_scale(const struct bench_opts *b)
 	}
 	s->b = b;
 	for (unsigned int t = 0; t < b->nr_threads && !ret; t++) {
-		/* The ceiling once per thread count: spread over the run. */
-		for (unsigned int c = 0; c < 2 && !ret; c++) {
-			s->ceiling[c][t] = memset_ceiling(c + 1);
-			if (!(s->ceiling[c][t] > 0) || !isfinite(s->ceiling[c][t]))
-				ret = bench_measured_nothing("scale",
-					"memset of 128 MiB with %u thread%s: no memory, thread or time",
-					c + 1, c ? "s" : "");
-		}
-		for (unsigned int i = 0; i < b->pairs && !ret; i++)
+		for (unsigned int i = 0; i < b->pairs && !ret; i++) {
 			for (unsigned int k = 0; k < b->nr_locks && !ret; k++)
 				for (unsigned int rep = 0; rep < 2 && !ret; rep++)
 					ret = scale_run(s, k, rep, t, i);
+			if (ret)
+				break;
+			/* Zeroing alone, between the pairs it is compared with. */
+			s->zeroing[t][i] = memset_ceiling(b->threads[t]);
+			if (!(s->zeroing[t][i] > 0) || !isfinite(s->zeroing[t][i]))
+				ret = bench_measured_nothing("scale",
+					"memset of 128 MiB with %u thread%s: no memory, thread or time",
+					b->threads[t], b->threads[t] > 1 ? "s" : "");
+		}
 	}
 	for (unsigned int i = 0; i < b->pairs && !ret; i++)
 		for (unsigned int k = 0; k < b->nr_locks && !ret; k++)

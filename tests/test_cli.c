@@ -184,7 +184,10 @@ static void test_bench_smoke(void **state)
 	/* The first row's zone lock. */
 	expect_positive_n("scale", o.text, "acquisitions", false);
 	expect_positive("scale", o.text, "pairs_per_s_per_thread_2t");
-	assert_non_null(strstr(o.text, "\"ceiling_2t\": {"));
+	expect_positive("scale", o.text, "ratio_vs_zeroing");
+	expect_positive("scale", o.text, "cpu_ns_per_frame");
+	expect_positive("scale", o.text, "cpu_use_fraction");
+	assert_non_null(strstr(o.text, "\"zeroing\": ["));
 	assert_non_null(strstr(o.text, "\"lock\": \"pvq\""));
 }
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "mm/gfp.h"
 #include "mm/page_reporting.h"
@@ -66,6 +67,11 @@ static void live_line(FILE *f, double t, struct gmm_guest *g,
 	fflush(f);
 }
 
+static double tv_s(const struct timeval *tv)
+{
+	return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
 int run_guest(const struct run_opts *o, struct run_result *r)
 {
 	struct gmm_guest *g;
@@ -73,6 +79,8 @@ int run_guest(const struct run_opts *o, struct run_result *r)
 	double t0, next_live, duration = o->duration_s;
 	uint64_t frames_at_warmup = 0;
 	double t_warm = NAN;
+	struct rusage ru0 = { 0 }, ru1;
+	unsigned long parks0 = 0;
 	unsigned int seen_cycle = 0;
 	bool timing = lock_stat_timing();
 	int err;
@@ -127,6 +135,8 @@ int run_guest(const struct run_opts *o, struct run_result *r)
 			t_warm = t;
 			frames_at_warmup = atomic_load(&w.frames);
 			mm_lock_stats_reset(gmm_guest_pgdat(g));
+			getrusage(RUSAGE_SELF, &ru0);
+			parks0 = platform_park_count();
 		}
 		if (cyc != seen_cycle && cyc <= RUN_MAX_CYCLES) {
 			struct run_cycle *c = &r->cycle[cyc - 1];
@@ -173,6 +183,12 @@ int run_guest(const struct run_opts *o, struct run_result *r)
 	}
 	workload_join(&w);
 	r->elapsed_s = now_s() - t0;
+	getrusage(RUSAGE_SELF, &ru1);
+	r->cpu_user_s = tv_s(&ru1.ru_utime) - tv_s(&ru0.ru_utime);
+	r->cpu_sys_s = tv_s(&ru1.ru_stime) - tv_s(&ru0.ru_stime);
+	r->vol_switches = (uint64_t)(ru1.ru_nvcsw - ru0.ru_nvcsw);
+	r->invol_switches = (uint64_t)(ru1.ru_nivcsw - ru0.ru_nivcsw);
+	r->parks = platform_park_count() - parks0;
 	/* Before anything below takes a lock of its own. */
 	mm_lock_stats(gmm_guest_pgdat(g), r->locks);
 	r->measured_s = r->elapsed_s - (isnan(t_warm) ? 0 : t_warm);

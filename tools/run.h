@@ -65,6 +65,12 @@ struct run_result {
 	struct zone_stats zones[2];   /* at the end, after draining per-CPU lists */
 	/* Over measured_s; times only with lock_stats. */
 	struct lock_stats locks[NR_MM_LOCK_CLASSES];
+	/* Over measured_s, the whole process (getrusage): where the cores'
+	 * time went, and how often threads left them. */
+	double cpu_user_s, cpu_sys_s;
+	uint64_t vol_switches;	 /* a thread blocked (futex park, sleep) */
+	uint64_t invol_switches; /* a thread was preempted or yielded */
+	uint64_t parks;		 /* lock waiters that parked */
 };
 
 void run_opts_init(struct run_opts *o);
