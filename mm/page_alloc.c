@@ -47,18 +47,23 @@ static const enum migratetype fallbacks[MIGRATE_PCPTYPES][2] = {
 
 /*
  * Per-CPU list sizes, at most: a batch amortises one zone-lock round trip
- * over 511 frames (Linux's is at most 63, and 1 for a 16 MiB zone).  The
+ * over 512 frames (Linux's is at most 63, and 1 for a 16 MiB zone).  The
  * lock is held for a few list moves per batch whatever its size (whole
  * blocks, see rmqueue_bulk() and pcp_premerge()), so the hold per frame
  * falls with the batch: page_fault1 ran ~14 % faster with 255 than with 63,
- * and 5-10 % faster again with 511, at half the hold per frame (results.md).
+ * and 5-10 % faster again with 511.  A power of two, a pageblock, is what
+ * makes "a few" one: a refill takes one order-9 block and a flush of frames
+ * used together gives back one or two, where 511 took and returned nine
+ * blocks of orders 8 to 0, each a split or a merge: the hold per frame fell
+ * from 5.4 to 1.7 ns at 2 threads, and from 30 to 2.2 ns at 8 on 2 cores,
+ * where a longer hold is more often preempted (results.md, issue 6).
  * High at 4 batches keeps up to 8 MiB per CPU and zone warm.  That memory is
  * hidden from reporting and from the watermarks, so zone_pcp_sizes() scales
  * both down until all CPUs' lists hold at most an eighth of the zone, and a
  * list left idle for a reporting pass is given back.  The cost is stack: a
  * flush sorts its batch in ~5 KiB of arrays.
  */
-#define PCP_BATCH 511
+#define PCP_BATCH 512
 #define PCP_HIGH (4 * PCP_BATCH)
 #define PCP_BATCH_MAX 512 /* the most one refill or flush moves */
 /*
@@ -973,7 +978,8 @@ static void zone_pcp_sizes(struct zone *zone, unsigned int nr_cpus)
 		high = PCP_HIGH;
 	if (!high)
 		high = 1;
-	batch = high / 2 ? high / 2 : 1;
+	/* A power of two, for the reason PCP_BATCH is one. */
+	batch = high / 2 ? UINT64_C(1) << (63 - __builtin_clzll(high / 2)) : 1;
 	if (batch > PCP_BATCH)
 		batch = PCP_BATCH;
 	zone->pcp_pageblock_high = (unsigned int)(blocks < PCP_PAGEBLOCK_HIGH

@@ -426,6 +426,49 @@ static void test_alloc_drains_pcp_lists_before_failing(void **state)
 }
 
 /*
+ * A batch is one pageblock: a refill from a zone of whole blocks takes one
+ * and splits nothing on the free lists (511 took nine blocks of orders 8
+ * to 0, leaving split remainders behind), and a flush of those frames, used
+ * and freed together, merges back into whole blocks with no order-0 to 8
+ * pieces left over.
+ */
+static void test_pcp_batch_is_one_block(void **state)
+{
+	struct test_node t;
+	struct zone *normal;
+	uint64_t before[MAX_ORDER];
+	struct page *p[PAGEBLOCK_NR_PAGES];
+
+	test_node_init(&t, 64 * MIB, 1);
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	assert_int_equal(normal->pcp[0].batch, PAGEBLOCK_NR_PAGES);
+	for (unsigned int o = 0; o < MAX_ORDER; o++)
+		before[o] = normal->free_area[o].nr_free;
+	for (unsigned int i = 0; i < PAGEBLOCK_NR_PAGES; i++) {
+		p[i] = alloc_pages(t.pgdat, GFP_MOVABLE, 0);
+		assert_non_null(p[i]);
+	}
+	assert_int_equal(normal->pcp[0].count, 0);
+	for (unsigned int o = 0; o < PAGEBLOCK_ORDER; o++)
+		assert_int_equal(normal->free_area[o].nr_free, 0);
+	/* One pageblock out: one fewer order-10 block, one order-9 half. */
+	assert_int_equal(normal->free_area[MAX_ORDER - 1].nr_free,
+			 before[MAX_ORDER - 1] - 1);
+	assert_int_equal(normal->free_area[PAGEBLOCK_ORDER].nr_free,
+			 before[PAGEBLOCK_ORDER] + 1);
+	/* Free them to the list, then flush it (the same bulk free as
+	 * going over high): they go back as whole blocks. */
+	for (unsigned int i = 0; i < PAGEBLOCK_NR_PAGES; i++)
+		assert_int_equal(free_pages(t.pgdat, p[i], 0), 0);
+	assert_int_equal(normal->pcp[0].count, PAGEBLOCK_NR_PAGES);
+	drain_all_pages(t.pgdat);
+	for (unsigned int o = 0; o < MAX_ORDER; o++)
+		assert_int_equal(normal->free_area[o].nr_free, before[o]);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	test_node_fini(&t);
+}
+
+/*
  * A per-CPU list whose lock is taken (a thread sharing the CPU id, maybe
  * preempted) is passed by: allocation and free go to the zone instead of
  * waiting.  Holding the lock here makes the trylock fail deterministically.
@@ -471,11 +514,13 @@ static void test_pcp_sizes_scale_with_zone(void **state)
 		assert_true(frames <= zone->managed_pages / 8 + 64);
 		assert_true(zone->pcp[0].batch >= 1 &&
 			    zone->pcp[0].batch <= zone->pcp[0].high);
+		/* A power of two: a refill takes one aligned block. */
+		assert_int_equal(zone->pcp[0].batch & (zone->pcp[0].batch - 1), 0);
 		assert_int_equal(zone->pcp_pageblock_high, 0);
 	}
 	test_node_fini(&t);
 	test_node_init(&t, 1024 * MIB, 2);
-	assert_int_equal(t.pgdat->node_zones[ZONE_NORMAL].pcp[0].batch, 511);
+	assert_int_equal(t.pgdat->node_zones[ZONE_NORMAL].pcp[0].batch, 512);
 	assert_int_equal(t.pgdat->node_zones[ZONE_NORMAL].pcp_pageblock_high, 2);
 	test_node_fini(&t);
 }
@@ -548,6 +593,7 @@ int main(void)
 		cmocka_unit_test(test_pcp_lists),
 		cmocka_unit_test(test_pcp_pageblocks),
 		cmocka_unit_test(test_pcp_batches_merge),
+		cmocka_unit_test(test_pcp_batch_is_one_block),
 		cmocka_unit_test(test_busy_pcp_list_is_passed_by),
 		cmocka_unit_test(test_pcp_sizes_scale_with_zone),
 		cmocka_unit_test(test_pcp_refill_stops_at_watermark),
