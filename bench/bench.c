@@ -24,7 +24,8 @@
 #include "bench/bench.h"
 #include "mm/gfp.h"
 #include "tools/cli.h"
-#include "tools/run.h"
+#include "runner/run.h"
+#include "tools/commands.h"
 
 int bench_measured_nothing(const char *name, const char *fmt, ...)
 {
@@ -171,6 +172,7 @@ static int bench_overhead(const struct bench_opts *b)
 				int err;
 
 				run_opts_init(&o);
+				o.mode = RUN_IN_PROCESS;
 				o.cfg.mem_bytes = b->mem_bytes;
 				o.cfg.cpus = threads[t];
 				o.cfg.reporting = side == 1;
@@ -253,6 +255,7 @@ static int bench_return(const struct bench_opts *b)
 		int err;
 
 		run_opts_init(&o);
+		o.mode = b->process_guest ? RUN_PROCESS : RUN_IN_PROCESS;
 		o.cfg.mem_bytes = b->mem_bytes;
 		/* The last run is the control: reporting off. */
 		o.cfg.reporting = i < b->pairs;
@@ -293,6 +296,7 @@ static int bench_return(const struct bench_opts *b)
 	if (b->json) {
 		json_begin(&j, stdout);
 		json_str(&j, "bench", "return");
+		json_str(&j, "guest", b->process_guest ? "process" : "in-process");
 		json_u64(&j, "runs", b->pairs);
 		json_u64(&j, "guest_mem_bytes", b->mem_bytes);
 		json_u64(&j, "report_delay_ms", delay_ms);
@@ -304,9 +308,11 @@ static int bench_return(const struct bench_opts *b)
 		json_end(&j);
 		return 0;
 	}
-	printf("return: memhog 75%% of %.0f MiB, freed; host accounting (memfd st_blocks)\n"
-	       "sampled every 50 ms; %u runs, medians; target >= 0.95 within delay + 1 s\n",
-	       (double)b->mem_bytes / (1 << 20), b->pairs);
+	printf("return: memhog 75%% of %.0f MiB in %s guest, freed; host accounting\n"
+	       "(memfd st_blocks) sampled every 50 ms; %u runs, medians; target >= 0.95\n"
+	       "within delay + 1 s\n",
+	       (double)b->mem_bytes / (1 << 20),
+	       b->process_guest ? "a process" : "an in-process", b->pairs);
 	printf("%-40s %10.4f\n", "returned fraction at delay + 1 s", md);
 	printf("%-40s %10.4f\n", "returned fraction at end (delay + 4 s)", me);
 	printf("%-40s %9.2fs\n", "time to 90 %", m90);
@@ -620,6 +626,10 @@ static void bench_usage(FILE *f)
 	      "                  alloc and scale, 1 for vhost)\n"
 	      "  --mem SIZE      guest RAM, 256M to 64G (default 4G for scale, else 2G)\n"
 	      "  --json          one JSON object on stdout\n"
+	      "return only:\n"
+	      "  --guest KIND    in-process (default: the core in this process, reporting\n"
+	      "                  by punching holes itself) or process (a guest process\n"
+	      "                  reporting through our balloon over vhost-user)\n"
 	      "scale only:\n"
 	      "  --threads LIST  vCPU thread counts, comma-separated, 1 to 64 (default\n"
 	      "                  1,2,4,8,16); each needs 128 MiB within 3/4 of --mem\n"
@@ -692,7 +702,7 @@ static bool in_path(const char *name)
 
 int cmd_bench(int argc, char **argv)
 {
-	enum { OPT_THREADS = 256, OPT_LOCK, OPT_PLOT };
+	enum { OPT_THREADS = 256, OPT_LOCK, OPT_PLOT, OPT_GUEST };
 	static const struct option opts[] = {
 		{ "pairs", required_argument, NULL, 'p' },
 		{ "seconds", required_argument, NULL, 's' },
@@ -701,12 +711,13 @@ int cmd_bench(int argc, char **argv)
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "lock", required_argument, NULL, OPT_LOCK },
 		{ "plot", required_argument, NULL, OPT_PLOT },
+		{ "guest", required_argument, NULL, OPT_GUEST },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const unsigned int default_threads[] = { 1, 2, 4, 8, 16 };
 	struct bench_opts b = { 0 };
-	const char *name, *scale_opt = NULL;
+	const char *name, *scale_opt = NULL, *return_opt = NULL;
 	bool scale;
 	uint64_t v;
 	int c;
@@ -768,6 +779,13 @@ int cmd_bench(int argc, char **argv)
 			b.plot = optarg;
 			scale_opt = "--plot";
 			break;
+		case OPT_GUEST:
+			if (!strcmp(optarg, "process"))
+				b.process_guest = true;
+			else if (strcmp(optarg, "in-process"))
+				BENCH_ERR("--guest: '%s' is not in-process or process", optarg);
+			return_opt = "--guest";
+			break;
 		case 'h':
 			bench_usage(stdout);
 			return 0;
@@ -779,6 +797,8 @@ int cmd_bench(int argc, char **argv)
 		BENCH_ERR("unexpected argument '%s'", argv[optind]);
 	if (scale_opt && !scale)
 		BENCH_ERR("%s: only for bench scale", scale_opt);
+	if (return_opt && strcmp(name, "return"))
+		BENCH_ERR("%s: only for bench return", return_opt);
 	if (!b.pairs)
 		b.pairs = strcmp(name, "overhead") ? 5 : 10;
 	if (!b.mem_bytes)

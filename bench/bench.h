@@ -22,6 +22,7 @@ struct bench_opts {
 	double seconds;
 	uint64_t mem_bytes;
 	bool json;
+	bool process_guest;	 /* return: a process guest, not in-process */
 	/* scale */
 	unsigned int nr_threads; /* thread counts, ascending, distinct */
 	unsigned int threads[BENCH_MAX_THREAD_COUNTS];

@@ -38,7 +38,8 @@
 #include "bench/bench.h"
 #include "mm/gfp.h"
 #include "tools/cli.h"
-#include "tools/run.h"
+#include "runner/run.h"
+#include "tools/commands.h"
 
 #define SCALE_WARMUP_S 1.0
 /* The order-9 measurement's guest: the zone lock does not care about size. */
@@ -107,6 +108,7 @@ static int scale_run(struct scale *s, unsigned int k, unsigned int rep,
 	int err;
 
 	run_opts_init(&o);
+	o.mode = RUN_IN_PROCESS;
 	o.cfg.mem_bytes = b->mem_bytes;
 	o.cfg.cpus = b->threads[t];
 	o.cfg.reporting = rep;

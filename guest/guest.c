@@ -29,7 +29,12 @@ struct gmm_guest {
 	struct pglist_data *pgdat;
 	/* The in-process reporting device. */
 	struct page_reporting_dev_info prdev;
-	bool registered;
+	/*
+	 * The registered reporting device: &prdev, a driver's own (a process
+	 * guest's balloon driver), or NULL.  Changed only by the owner's
+	 * thread, through gmm_guest_set_reporting_device().
+	 */
+	struct page_reporting_dev_info *reporting;
 	atomic_uint_fast64_t discard_errors;
 };
 
@@ -159,45 +164,67 @@ void gmm_guest_destroy(struct gmm_guest *g)
 {
 	if (!g)
 		return;
-	gmm_guest_set_reporting(g, false);
+	gmm_guest_set_reporting_device(g, NULL);
 	munmap(g->ram, g->config.mem_bytes);
 	close(g->memfd);
 	free(g);
 }
 
-int gmm_guest_set_reporting(struct gmm_guest *g, bool on)
+/*
+ * gmm_guest_set_reporting_device - make @prdev (its @report set by the
+ * caller) the guest's reporting device, with the guest's reporting settings;
+ * NULL unregisters the current one.  A device already registered is
+ * unregistered first.
+ * Return: 0, or page_reporting_register()'s error (no device is then
+ * registered).
+ */
+int gmm_guest_set_reporting_device(struct gmm_guest *g,
+				   struct page_reporting_dev_info *prdev)
 {
+	int (*report)(struct page_reporting_dev_info *, struct scatterlist *,
+		      unsigned int);
 	int err;
 
-	if (on == g->registered)
+	if (prdev == g->reporting)
 		return 0;
-	if (!on) {
-		page_reporting_unregister(&g->prdev);
-		g->registered = false;
-		return 0;
+	if (g->reporting) {
+		page_reporting_unregister(g->reporting);
+		g->reporting = NULL;
 	}
-	page_reporting_dev_info_init(&g->prdev);
-	g->prdev.report = discard_report;
-	g->prdev.order = g->config.report_order;
-	g->prdev.capacity = g->config.report_capacity;
-	g->prdev.hwm = g->config.report_hwm;
-	g->prdev.delay_ms = g->config.report_delay_ms;
-	g->prdev.min_age_ms =
+	if (!prdev)
+		return 0;
+	report = prdev->report;
+	page_reporting_dev_info_init(prdev);
+	prdev->report = report;
+	prdev->order = g->config.report_order;
+	prdev->capacity = g->config.report_capacity;
+	prdev->hwm = g->config.report_hwm;
+	prdev->delay_ms = g->config.report_delay_ms;
+	prdev->min_age_ms =
 		g->config.report_min_age_ms == GMM_REPORT_MIN_AGE_HALF_DELAY
 			? g->config.report_delay_ms / 2
 			: g->config.report_min_age_ms;
-	err = page_reporting_register(g->pgdat, &g->prdev);
+	err = page_reporting_register(g->pgdat, prdev);
 	if (err)
 		return err;
-	g->registered = true;
+	g->reporting = prdev;
 	return 0;
+}
+
+int gmm_guest_set_reporting(struct gmm_guest *g, bool on)
+{
+	if (on == (g->reporting != NULL))
+		return 0;
+	if (on)
+		g->prdev.report = discard_report;
+	return gmm_guest_set_reporting_device(g, on ? &g->prdev : NULL);
 }
 
 int gmm_guest_report_now(struct gmm_guest *g)
 {
-	if (!g->registered)
+	if (!g->reporting)
 		return -EINVAL;
-	return page_reporting_process(&g->prdev);
+	return page_reporting_process(g->reporting);
 }
 
 struct pglist_data *gmm_guest_pgdat(struct gmm_guest *g)
@@ -208,6 +235,11 @@ struct pglist_data *gmm_guest_pgdat(struct gmm_guest *g)
 const struct gmm_guest_config *gmm_guest_config(struct gmm_guest *g)
 {
 	return &g->config;
+}
+
+void *gmm_guest_ram(struct gmm_guest *g)
+{
+	return g->ram;
 }
 
 int gmm_guest_memfd(struct gmm_guest *g)
@@ -244,11 +276,11 @@ void gmm_guest_get_stats(struct gmm_guest *g, struct gmm_guest_stats *st)
 						   << (o + PAGE_SHIFT);
 		spin_unlock(&zone->lock);
 	}
-	if (g->registered) {
-		st->reports = atomic_load(&g->prdev.reports);
-		st->reported_bytes = atomic_load(&g->prdev.reported_pages)
+	if (g->reporting) {
+		st->reports = atomic_load(&g->reporting->reports);
+		st->reported_bytes = atomic_load(&g->reporting->reported_pages)
 				     << PAGE_SHIFT;
-		st->report_failures = atomic_load(&g->prdev.failures);
+		st->report_failures = atomic_load(&g->reporting->failures);
 	}
 	st->discard_errors = atomic_load(&g->discard_errors);
 	st->host_resident_bytes = gmm_guest_host_resident_bytes(g);

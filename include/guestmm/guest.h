@@ -53,6 +53,8 @@ void gmm_guest_destroy(struct gmm_guest *guest);
 struct pglist_data *gmm_guest_pgdat(struct gmm_guest *guest);
 const struct gmm_guest_config *gmm_guest_config(struct gmm_guest *guest);
 int gmm_guest_memfd(struct gmm_guest *guest);
+/* Guest RAM as mapped here: guest-physical address 0 is its first byte. */
+void *gmm_guest_ram(struct gmm_guest *guest);
 
 /* The host's own accounting of the guest's RAM: fstat(memfd).st_blocks. */
 uint64_t gmm_guest_host_resident_bytes(struct gmm_guest *guest);
@@ -61,6 +63,15 @@ void gmm_guest_get_stats(struct gmm_guest *guest, struct gmm_guest_stats *st);
 
 /* Turn reporting on or off at run time. Return: 0 or a negative errno. */
 int gmm_guest_set_reporting(struct gmm_guest *guest, bool on);
+
+/*
+ * Use @prdev (a driver's; its @report set) as the reporting device, with
+ * the guest's reporting settings, instead of the in-process one; NULL: none.
+ * Return: 0 or a negative errno from page_reporting_register().
+ */
+struct page_reporting_dev_info;
+int gmm_guest_set_reporting_device(struct gmm_guest *guest,
+				   struct page_reporting_dev_info *prdev);
 
 /* Run one reporting pass now, in the caller (tests). Return: 0 or -errno. */
 int gmm_guest_report_now(struct gmm_guest *guest);
