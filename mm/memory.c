@@ -48,6 +48,8 @@ uint64_t *space_pte_locked(struct mm_space *mm, uint64_t vpn,
  * The PTE for @vpn, tables allocated as needed: takes the ptl, and returns
  * with it held, or NULL without it when a table could not be had.
  */
+static struct page *alloc_page_reclaim(struct lruvec *lv, unsigned int gfp);
+
 static uint64_t *space_pte_alloc_lock(struct mm_space *mm, uint64_t vpn)
 {
 	struct pglist_data *pgdat = mm->lruvec->pgdat;
@@ -57,7 +59,7 @@ static uint64_t *space_pte_alloc_lock(struct mm_space *mm, uint64_t vpn)
 	spin_lock(&mm->ptl);
 	while (!(pte = space_pte_locked(mm, vpn, &table))) {
 		spin_unlock(&mm->ptl);
-		table = alloc_pages(pgdat, GFP_ZERO, 0);
+		table = alloc_page_reclaim(mm->lruvec, GFP_ZERO);
 		if (!table)
 			return NULL;
 		spin_lock(&mm->ptl);
@@ -97,33 +99,46 @@ static uint64_t node_watermark(struct pglist_data *pgdat, enum zone_watermarks w
 #define DIRECT_RECLAIM_TRIES 16
 #define DIRECT_RECLAIM_BATCH 32
 
-struct page *anon_alloc_page(struct lruvec *lv)
+/*
+ * A frame for anonymous memory or a page table: wakes kswapd below the low
+ * watermark, reclaims directly when the allocator finds nothing (below
+ * min).  Call it holding no lock.
+ */
+static struct page *alloc_page_reclaim(struct lruvec *lv, unsigned int gfp)
 {
 	struct pglist_data *pgdat = lv->pgdat;
 	unsigned int fruitless = 0;
 
 	for (;;) {
 		struct page *page;
-		struct page_ext *ext;
 
 		if (node_free_pages(pgdat) < node_watermark(pgdat, WMARK_LOW))
 			wakeup_kswapd(lv);
-		page = alloc_pages(pgdat, GFP_MOVABLE, 0);
-		if (page) {
-			ext = page_ext_of(pgdat, page);
-			ext->lru_next = ext->lru_prev = PFN_NONE;
-			ext->mapping = NULL;
-			ext->index = 0;
-			atomic_store_explicit(&ext->refcount, 1, memory_order_relaxed);
-			page_flag_set(page, PG_anon);
+		page = alloc_pages(pgdat, gfp, 0);
+		if (page)
 			return page;
-		}
 		/* Below the min watermark: reclaim in this thread. */
 		count_vm_event(lv, ALLOCSTALL);
 		if (shrink_node(lv, DIRECT_RECLAIM_BATCH) == 0 &&
 		    ++fruitless >= DIRECT_RECLAIM_TRIES)
 			return NULL;
 	}
+}
+
+struct page *anon_alloc_page(struct lruvec *lv)
+{
+	struct page *page = alloc_page_reclaim(lv, GFP_MOVABLE);
+	struct page_ext *ext;
+
+	if (!page)
+		return NULL;
+	ext = page_ext_of(lv->pgdat, page);
+	ext->lru_next = ext->lru_prev = PFN_NONE;
+	ext->mapping = NULL;
+	ext->index = 0;
+	atomic_store_explicit(&ext->refcount, 1, memory_order_relaxed);
+	page_flag_set(page, PG_anon);
+	return page;
 }
 
 int map_swap_page(struct mm_space *mm, uint64_t vpn, uint32_t slot,

@@ -1,0 +1,2 @@
+#include "anonutil.h"
+int main(void){return 0;}
