@@ -173,9 +173,9 @@ static bool put_zbud_page_locked(struct zbud_pool *pool,
 		return false;
 	list_del_init(&zhdr->buddy);
 	list_del_init(&zhdr->lru);
-	ext->mapping = NULL;
+	__atomic_store_n(&ext->mapping, NULL, __ATOMIC_RELAXED);
 	page_flag_clear(page, PG_zbud);
-	pool->pages_nr--;
+	__atomic_fetch_sub(&pool->pages_nr, 1, __ATOMIC_RELAXED); /* read racily */
 	free_pages(pool->pgdat, page, 0);
 	return true;
 }
@@ -269,11 +269,16 @@ int zbud_alloc(struct zbud_pool *pool, size_t size, uint64_t *handle)
 	INIT_LIST_HEAD(&zhdr->lru);
 	atomic_store_explicit(&page_ext_of(pgdat, page)->refcount, 0,
 			      memory_order_relaxed);
-	page_ext_of(pgdat, page)->mapping = pool;
-	page_flag_set(page, PG_zbud);
 	bud = FIRST;
 	spin_lock(&pool->lock);
-	pool->pages_nr++;
+	/*
+	 * Published under the lock, header complete: reclaim_pages() checks
+	 * these under it.  Atomic: compaction's scanner peeks (owns_page).
+	 */
+	__atomic_store_n(&page_ext_of(pgdat, page)->mapping, (void *)pool,
+			 __ATOMIC_RELAXED);
+	page_flag_set(page, PG_zbud);
+	__atomic_fetch_add(&pool->pages_nr, 1, __ATOMIC_RELAXED);
 found:
 	err = handle_alloc_locked(pool, page, bud, handle);
 	if (err) {
@@ -335,9 +340,8 @@ int zbud_map(struct zbud_pool *pool, uint64_t handle, void **addr)
 	spin_lock(&pool->lock);
 	zhdr = handle_lookup_locked(pool, handle, &bud);
 	if (!zhdr) {
+		/* Not logged: writeback and unuse race frees by design. */
 		spin_unlock(&pool->lock);
-		platform_log("zbud_map: handle %#llx is not live",
-			     (unsigned long long)handle);
 		return -GMM_EINVAL;
 	}
 	if (bud == FIRST)
@@ -450,7 +454,8 @@ int zbud_reclaim_pages(struct zbud_pool *pool, struct page **pages,
 		spin_lock(&pool->lock);
 		/* Rechecked under the lock: the page may have been freed. */
 		if (!PageZbud(pages[i]) ||
-		    page_ext_of(pgdat, pages[i])->mapping != pool) {
+		    __atomic_load_n(&page_ext_of(pgdat, pages[i])->mapping,
+				    __ATOMIC_RELAXED) != pool) {
 			spin_unlock(&pool->lock);
 			continue;
 		}
@@ -596,7 +601,9 @@ static bool zbud_zpool_owns_page(void *pool, struct page *page)
 {
 	struct zbud_pool *zp = pool;
 
-	return PageZbud(page) && page_ext_of(zp->pgdat, page)->mapping == pool;
+	return PageZbud(page) &&
+	       __atomic_load_n(&page_ext_of(zp->pgdat, page)->mapping,
+			       __ATOMIC_RELAXED) == pool;
 }
 static int zbud_zpool_reclaim_pages(void *pool, struct page **pages,
 				    unsigned int n, unsigned int *freed)

@@ -222,7 +222,12 @@ int zswap_store(struct zswap *zs, uint32_t slot, const void *src)
 		return err;
 	}
 	hdr = dst;
-	hdr->slot = slot;
+	/*
+	 * Atomic: writeback and unuse may read it as soon as the handle
+	 * exists (they found it on a pool page), before this store publishes
+	 * the entry; they check the table afterwards.
+	 */
+	__atomic_store_n(&hdr->slot, (uint64_t)slot, __ATOMIC_RELAXED);
 	for (int i = 0; i < len; i++)
 		((unsigned char *)(hdr + 1))[i] = buf[i];
 	zs->zpool->unmap(zs->pool, e.handle);
@@ -286,7 +291,7 @@ static int64_t zswap_handle_slot(struct zswap *zs, uint64_t handle)
 
 	if (zs->zpool->map(zs->pool, handle, &src))
 		return -1; /* freed meanwhile */
-	slot = ((struct zswap_header *)src)->slot;
+	slot = __atomic_load_n(&((struct zswap_header *)src)->slot, __ATOMIC_RELAXED);
 	zs->zpool->unmap(zs->pool, handle);
 	return slot < zs->entries.nr ? (int64_t)slot : -1;
 }
@@ -346,6 +351,12 @@ static int zswap_unuse_entry(void *owner, uint64_t handle)
 
 	if (slot < 0)
 		return 0;
+	spin_lock(&zs->tree_lock);
+	if (zswap_entry_at(zs, (uint32_t)slot)->handle != handle)
+		slot = -1; /* not published yet, or freed and reused */
+	spin_unlock(&zs->tree_lock);
+	if (slot < 0)
+		return -GMM_EAGAIN;
 	err = try_to_unuse_swp_entry(zs->lv, (uint32_t)slot);
 	if (!err)
 		zswap_count(zs, ZSWAP_UNUSED_PAGES);
