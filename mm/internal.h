@@ -34,6 +34,14 @@ void page_reporting_request(struct zone *zone);
 void page_reporting_zone_lock_stats(struct page_reporting_dev_info *prdev,
 				    struct lock_stats *st, bool reset);
 
+struct lruvec;
+/*
+ * The anonymous-memory lock classes (LRU, page tables, swap, zswap, zbud)
+ * added into @out, or with @reset, zeroed (vmscan.c).
+ */
+void lruvec_lock_stats(struct lruvec *lruvec,
+		       struct lock_stats out[NR_MM_LOCK_CLASSES], bool reset);
+
 /* The clock free blocks are stamped with: ~1.05 ms ticks, wrapping. */
 static inline uint32_t page_reporting_now(void)
 {
