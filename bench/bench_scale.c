@@ -418,18 +418,6 @@ static void scale_table(const struct scale *s)
 		       s->alloc[k].median[1] / s->alloc[k].median[0]);
 }
 
-/* gnuplot's single-quoted strings double a single quote. */
-static void gnuplot_quote(FILE *f, const char *s)
-{
-	fputc('\'', f);
-	for (; *s; s++) {
-		if (*s == '\'')
-			fputc('\'', f);
-		fputc(*s, f);
-	}
-	fputc('\'', f);
-}
-
 /* Return: 0, or the exit status after a message. */
 static int scale_plot(const struct scale *s)
 {
@@ -443,7 +431,7 @@ static int scale_plot(const struct scale *s)
 		return 1;
 	}
 	fputs("set terminal pngcairo size 960,640\nset output ", f);
-	gnuplot_quote(f, b->plot);
+	bench_gnuplot_quote(f, b->plot);
 	fputs("\nset title 'will-it-scale page\\_fault1, frames/s against vCPU threads'\n"
 	      "set xlabel 'vCPU threads'\nset ylabel 'frames/s'\n"
 	      "set logscale x 2\nset grid\nset key outside right top\n"

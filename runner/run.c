@@ -120,8 +120,18 @@ void run_live_line(FILE *f, const struct run_sample *s)
 void run_track(const struct run_opts *o, struct run_result *r,
 	       const struct run_sample *s, unsigned int *seen_cycle)
 {
+	struct run_trace *tr = o->trace;
+
 	if (s->resident > r->resident_peak)
 		r->resident_peak = s->resident;
+	/* A clock that restarted (a Linux guest's boot, then its workload):
+	 * what came before is not this run's. */
+	if (tr && tr->n && s->t < tr->t[tr->n - 1])
+		tr->n = 0;
+	if (tr && tr->n < tr->max) {
+		tr->t[tr->n] = s->t;
+		tr->resident[tr->n++] = s->resident;
+	}
 	if (s->cycle != *seen_cycle && s->cycle && s->cycle <= RUN_MAX_CYCLES) {
 		struct run_cycle *c = &r->cycle[s->cycle - 1];
 
@@ -141,6 +151,8 @@ void run_track(const struct run_opts *o, struct run_result *r,
 		double since = (double)(platform_now_ns() - s->freed_at_ns) / 1e9;
 
 		c->resident_after = s->resident;
+		if (tr && *seen_cycle == 1 && isnan(tr->t_free))
+			tr->t_free = s->t - since;
 		if (isnan(c->time_to_90pct_s) && (double)s->resident <= target)
 			c->time_to_90pct_s = since;
 		if (isnan(c->time_to_95pct_s) &&

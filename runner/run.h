@@ -34,6 +34,18 @@ enum run_mode { RUN_PROCESS, RUN_IN_PROCESS, RUN_LINUX };
 
 #define RUN_MAX_CYCLES 64
 
+/*
+ * Host accounting over time, for a plot: every sample's time and resident
+ * bytes, up to @max of them, and when the first cycle's memory was freed
+ * (NaN until then), on the samples' clock.
+ */
+struct run_trace {
+	unsigned int n, max;
+	double *t;
+	uint64_t *resident;
+	double t_free;
+};
+
 struct run_opts {
 	enum run_mode mode;	/* default RUN_PROCESS */
 	const char *guest_exe;	/* RUN_PROCESS: default /proc/self/exe */
@@ -59,6 +71,7 @@ struct run_opts {
 				   (lock_stat_set_timing) */
 	uint64_t seed;
 	double sample_s;	/* host accounting sampled this often */
+	struct run_trace *trace; /* or NULL */
 	FILE *live;		/* live lines here every 0.5 s, or NULL */
 };
 

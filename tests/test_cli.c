@@ -81,6 +81,7 @@ static void test_bad_options(void **state)
 	expect_usage_error("run --linux --lock-stats", "--lock-stats");
 	expect_usage_error("bench overhead --guest process", "--guest");
 	expect_usage_error("bench return --guest vm", "--guest");
+	expect_usage_error("bench alloc --plot x.png", "--plot");
 	expect_usage_error("guest", "--socket");
 	expect_usage_error("guest --socket", "--socket");
 	expect_usage_error("guest --socket /x --bogus 1", "--bogus");
@@ -180,8 +181,8 @@ static void test_bench_smoke(void **state)
 	expect_positive("overhead", o.text, "memset_ceiling_frames_per_s_per_thread");
 	bench(&o, "return --mem 256M");
 	expect_positive("return", o.text, "returned_fraction");
-	bench(&o, "return --mem 256M --guest process");
-	expect_positive("return --guest process", o.text, "returned_fraction");
+	bench(&o, "return --mem 256M --guest in-process");
+	expect_positive("return --guest in-process", o.text, "returned_fraction");
 	bench(&o, "alloc --seconds 1 --mem 256M");
 	expect_positive("alloc", o.text, "order0_pairs_per_s_per_thread_1t");
 	expect_positive("alloc", o.text, "order9_pairs_per_s_per_thread_2t");
