@@ -140,7 +140,7 @@ static int setup(void **state)
 	if (!mkdtemp(s->dir))
 		return -1;
 	snprintf(s->path, sizeof(s->path), "%s/balloon.sock", s->dir);
-	s->srv = vhost_user_server_create();
+	s->srv = vhost_user_server_create(VHOST_USER_THREAD_ONE);
 	if (!s->srv ||
 	    vhost_user_server_add_balloon(s->srv, s->path, &s->balloon))
 		return -1;

@@ -21,7 +21,22 @@
  * pauses the server thread and runs rounds itself, to put chosen events in
  * one batch.
  *
- * Waits are bounded (WAIT_MS) and only for an event; nothing is timed.
+ * Then issue 7's five cases, each against the live backend: a refused
+ * memory table must withdraw the old one; a hugetlbfs file with no huge
+ * page free (its own ctest entry, skipped where it cannot be made); a
+ * fault storm that must end at the first fault; a descriptor whose last
+ * close sleeps (a lingering TCP socket) must not hold up the device; and
+ * regions that are not page-aligned.  Last, containment: one frontend runs
+ * every attack on one device while another reports on the other, and each
+ * of its round trips must come back within 100 ms, with no byte of its
+ * memory touched that it did not report.
+ *
+ * The suite runs against a server with a thread per device (the default)
+ * and against the single loop ("single"), where two tests pause the loop's
+ * thread to put chosen events in one batch.
+ *
+ * Waits are bounded (WAIT_MS) and only for an event; the one timed check
+ * is the containment test's 100 ms bound, which the issue asks for.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -74,6 +89,10 @@
 #define PF_CONFIG F(VHOST_USER_PROTOCOL_F_CONFIG)
 
 static struct vhost_user_server *srv;
+/* How the server under test serves its devices: a thread each (the
+ * default), or one loop that server_main() runs ("single" on the command
+ * line), where the test can also stop it and run rounds itself. */
+static enum vhost_user_threads threads = VHOST_USER_THREAD_PER_DEVICE;
 static struct balloon_dev *balloon[2];
 static char sock_path[2][108];
 static char tmpdir[64];
@@ -113,6 +132,17 @@ static int count_fds(void)
 		n += e->d_name[0] != '.';
 	closedir(d);
 	return n - 1; /* the DIR's own */
+}
+
+/* Every descriptor the test gave the backend is closed: by its reaper
+ * thread, so perhaps a moment after the frontend was dropped (bounded). */
+static void expect_baseline_fds(void)
+{
+	uint64_t end = ms_now() + WAIT_MS;
+
+	while (count_fds() != baseline_fds && ms_now() < end)
+		usleep(1000);
+	assert_int_equal(count_fds(), baseline_fds);
 }
 
 /* Mappings of files whose name contains @name. */
@@ -767,7 +797,7 @@ static void test_hostile_protocol(void **unused)
 	}
 	fe_expect_dropped(fe);
 	fe_free(fe);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 	run_good(0, PF_BACKEND | PF_CONFIG);
 }
 
@@ -818,7 +848,7 @@ static void test_hostile_fds(void **unused)
 	for (n = 0; n < 24; n++)
 		close(fds[n]);
 	/* Every descriptor sent was closed by the backend. */
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
 }
 
@@ -855,7 +885,8 @@ static void test_hostile_memory(void **unused)
 	assert_int_equal(fe_set_mem(fe, UINT64_MAX - 4095, 8192, 0, 0,
 				    fe->memfd),
 			 EOVERFLOW);
-	assert_int_equal(fe_set_mem(fe, 0, 4096, UINT64_MAX, 0, fe->memfd),
+	assert_int_equal(fe_set_mem(fe, 0, 8192, UINT64_MAX - 4095, 0,
+				    fe->memfd),
 			 EOVERFLOW);
 	assert_int_equal(fe_set_mem(fe, 0, MEM_SIZE, 0, 4096, fe->memfd),
 			 ERANGE);
@@ -908,13 +939,16 @@ static void test_hostile_memory(void **unused)
 	/* None of this left a mapping behind. */
 	assert_int_equal(count_maps(name), 0);
 
-	/* A good table maps; a bad one after it keeps the good one. */
+	/* A good table maps; a bad one after it withdraws it (issue 7). */
 	assert_int_equal(fe_set_mem(fe, 0, MEM_SIZE, 0x10000000, 0, fe->memfd),
 			 0);
 	assert_int_equal(count_maps(name), 1);
-	assert_int_equal(fe_set_mem(fe, 0, 4096, 0, 0, pipefd[0]), EINVAL);
-	assert_int_equal(count_maps(name), 1);
 	assert_int_equal(bstats(0).memory_bytes, MEM_SIZE);
+	assert_int_equal(fe_set_mem(fe, 0, 4096, 0, 0, pipefd[0]), EINVAL);
+	assert_int_equal(count_maps(name), 0);
+	assert_int_equal(bstats(0).memory_bytes, 0);
+	assert_int_equal(fe_set_mem(fe, 0, MEM_SIZE, 0x10000000, 0, fe->memfd),
+			 0);
 	/* Ring addresses that are not in any region's user range. */
 	{
 		struct vhost_user_vring_addr a = { .index = 0, .desc = 4096,
@@ -931,7 +965,7 @@ static void test_hostile_memory(void **unused)
 	close(ro);
 	/* The connection's end unmapped the guest and closed its files. */
 	assert_int_equal(count_maps(name), 0);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
 }
 
@@ -987,7 +1021,7 @@ static void test_hostile_vrings(void **unused)
 	fe_expect_dropped(fe);
 	fe_free(fe);
 	close(fd);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 	run_good(0, PF_BACKEND | PF_CONFIG);
 }
 
@@ -1060,7 +1094,7 @@ static void test_hostile_notifiers(void **unused)
 		fe_report(fe, DATA_OFF + 2 * MIB, 2 * MIB);
 	}
 	fe_free(fe);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 }
 
 /* Frontends that go away in the middle of a message. */
@@ -1090,14 +1124,15 @@ static void test_hostile_disconnects(void **unused)
 	fe_start(fe, PF_BACKEND | PF_CONFIG, "vu_midway2");
 	fe_free(fe);
 	assert_int_equal(count_maps("vu_midway"), 0);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 	assert_int_equal(counters(0).connections, conns + 3);
 	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
 }
 
 /* ---- descriptors and memory the frontend turns against us ---- */
 
-/* Stop the server thread between two rounds; the test may run rounds. */
+/* Stop the server thread between two rounds; the test may run rounds.
+ * Only a single-loop server runs on a thread the test controls. */
 static void server_pause(void)
 {
 	pthread_mutex_lock(&pause_lock);
@@ -1206,7 +1241,7 @@ static void test_hostile_descriptor_types(void **unused)
 	close(p[0]);
 	close(p[1]);
 	close(e);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 }
 
 /* Call descriptors the frontend made blocking and filled (C1). */
@@ -1249,7 +1284,7 @@ static void test_hostile_blocking_call(void **unused)
 	assert_true(bstats(0).inflated_pages >= 2);
 	close(e);
 	fe_free(fe);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 }
 
 static atomic_bool kick_thief_stop, kick_thief_done;
@@ -1299,7 +1334,7 @@ static void test_hostile_kick_race(void **unused)
 	assert_true(atomic_load(&kick_thief_done));
 	pthread_join(t, NULL);
 	fe_free(fe);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 }
 
 /* The counter of an eventfd we hold, from its fdinfo. */
@@ -1344,7 +1379,7 @@ static void test_hostile_kick_forever(void **unused)
 	assert_true(big - eventfd_count(sem) <= 64);
 	close(sem);
 	fe_free(fe);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 }
 
 /* The frontend shrinks its memory file under the backend's mapping: the
@@ -1364,7 +1399,7 @@ static void test_hostile_shrunk_memory(void **unused)
 	assert_int_equal(counters(0).dropped, dropped + 1);
 	fe_free(fe);
 	assert_int_equal(count_maps("vu_shrunk"), 0);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
 }
 
@@ -1377,6 +1412,10 @@ static void test_stale_kick_event(void **unused)
 	int kp[2], fresh;
 
 	(void)unused;
+	if (threads != VHOST_USER_THREAD_ONE) {
+		fe_free(fe);
+		skip();
+	}
 	fe_start(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_stalekick");
 	assert_int_equal(pipe2(kp, O_CLOEXEC), 0);
 	fe_vring_fd(fe, VHOST_USER_SET_VRING_KICK, Q_INFLATE, kp[0]);
@@ -1399,7 +1438,7 @@ static void test_stale_kick_event(void **unused)
 	fe_kick(fe, Q_INFLATE);
 	fe_wait_used(fe, Q_INFLATE);
 	fe_free(fe);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 }
 
 /* A ring of QNUM chains of BALLOON's 1024 PFNs each is discarded over many
@@ -1417,6 +1456,10 @@ static void test_discard_budget(void **unused)
 	unsigned int i;
 
 	(void)unused;
+	if (threads != VHOST_USER_THREAD_ONE) {
+		fe_free(fe);
+		skip();
+	}
 	fe_start(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_budget");
 	pfn_gpa = fe_alloc(fe, 4096, 4096);
 	pfns = (uint32_t *)(fe->mem + pfn_gpa);
@@ -1455,7 +1498,7 @@ static void test_discard_budget(void **unused)
 	assert_true(bstats(0).inflated_pages - before < total / 4);
 	server_resume();
 	fe_free(fe);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 }
 
 /* ---- issue 7: five ways a frontend stopped or misled the host ---- */
@@ -1590,7 +1633,7 @@ static void test_refused_table_withdraws(void **unused)
 	close(pipefd[0]);
 	close(pipefd[1]);
 	assert_int_equal(count_maps("vu_withdrawn"), 0);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 }
 
 /* HugePages_Free of the default size, or -1 when unknown. */
@@ -1672,7 +1715,7 @@ static void test_hugetlb_memory(void **unused)
 	close(hfd);
 	assert_int_equal(counters(0).dropped, dropped + 1);
 	assert_int_equal(count_maps("vu_hugetlb"), 0);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
 }
 
@@ -1770,7 +1813,7 @@ static void test_fault_storm(void **unused)
 	assert_int_equal(bstats(0).deflated_pages, deflated);
 	assert_int_equal(count_maps("vu_storm"), 0);
 	assert_true(count_all_maps() <= maps);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
 }
 
@@ -1907,7 +1950,7 @@ static void test_misaligned_regions(void **unused)
 	fe_expect_alive(fe);
 	fe_free(fe);
 	assert_int_equal(count_maps("vu_misaligned"), 0);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 }
 
 /* ---- containment: one frontend attacks, the other keeps being served ---- */
@@ -2020,6 +2063,10 @@ static void test_containment(void **unused)
 	unsigned int i;
 
 	(void)unused;
+	if (threads != VHOST_USER_THREAD_PER_DEVICE) {
+		free(h);
+		skip(); /* containment is what a thread per device gives */
+	}
 	assert_non_null(h);
 	h->fe = fe_new(0);
 	fe_start(h->fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_healthy");
@@ -2105,7 +2152,7 @@ static void test_containment(void **unused)
 		      atomic_load(&h->max_ns) / 1e6);
 	fe_free(h->fe);
 	free(h);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 }
 
 /* ---- setup ---- */
@@ -2134,7 +2181,7 @@ static int setup(void **unused)
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_vhost_user.XXXXXX");
 	if (!mkdtemp(tmpdir))
 		return -1;
-	srv = vhost_user_server_create();
+	srv = vhost_user_server_create(threads);
 	if (!srv)
 		return -1;
 	for (int i = 0; i < 2; i++) {
@@ -2146,15 +2193,19 @@ static int setup(void **unused)
 	}
 	baseline_fds = count_fds();
 	atomic_store(&server_stop, false);
+	if (threads != VHOST_USER_THREAD_ONE)
+		return 0;
 	return pthread_create(&server_thread, NULL, server_main, NULL);
 }
 
 static int teardown(void **unused)
 {
 	(void)unused;
-	atomic_store(&server_stop, true);
-	vhost_user_server_wake(srv);
-	pthread_join(server_thread, NULL);
+	if (threads == VHOST_USER_THREAD_ONE) {
+		atomic_store(&server_stop, true);
+		vhost_user_server_wake(srv);
+		pthread_join(server_thread, NULL);
+	}
 	vhost_user_server_destroy(srv);
 	rmdir(tmpdir);
 	return 0;
@@ -2194,6 +2245,8 @@ int main(int argc, char **argv)
 	/* GUESTMM_TEST=pattern runs only the tests whose names match. */
 	if (getenv("GUESTMM_TEST"))
 		cmocka_set_test_filter(getenv("GUESTMM_TEST"));
+	if (argc > 1 && !strcmp(argv[1], "single"))
+		threads = VHOST_USER_THREAD_ONE;
 	if (argc > 1 && !strcmp(argv[1], "hugetlb")) {
 		const char *why;
 		size_t page;
