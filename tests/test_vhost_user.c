@@ -1539,20 +1539,6 @@ static void fe_enable_nowait(struct fe *fe, unsigned int q)
 	fe_send(fe, VHOST_USER_SET_VRING_ENABLE, 0, &s, sizeof(s), NULL, 0);
 }
 
-/* Lines of /proc/self/maps: every mapping of the process. */
-static int count_all_maps(void)
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	int n = 0;
-
-	assert_non_null(f);
-	while (fgets(line, sizeof(line), f))
-		n++;
-	fclose(f);
-	return n;
-}
-
 struct table2 {
 	uint32_t n, pad;
 	struct vhost_user_mem_region r[2];
@@ -1804,7 +1790,6 @@ static void test_fault_storm(void **unused)
 {
 	uint64_t dropped = counters(0).dropped;
 	uint64_t deflated = bstats(0).deflated_pages;
-	int maps = count_all_maps();
 
 	(void)unused;
 	attack_fault_storm(0);
@@ -1812,7 +1797,6 @@ static void test_fault_storm(void **unused)
 	/* Not one PFN was read as the zeros of a patched page. */
 	assert_int_equal(bstats(0).deflated_pages, deflated);
 	assert_int_equal(count_maps("vu_storm"), 0);
-	assert_true(count_all_maps() <= maps);
 	expect_baseline_fds();
 	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
 }
