@@ -60,7 +60,9 @@
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <linux/userfaultfd.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -2037,6 +2039,68 @@ static void healthy_check_during(struct healthy *h, const char *attack)
 			 atomic_load(&h->max_ns) / 1e6);
 }
 
+/*
+ * The stall no check can prevent: the frontend holds its memory file's
+ * inode lock (a write() into the memfd from a buffer whose page fault a
+ * userfaultfd never answers), so the backend's next fallocate on that file
+ * waits as long as the frontend likes.  Only the attacker's device may
+ * stall.  Return: false when this process cannot use userfaultfd.
+ */
+struct lock_holder {
+	int memfd, uffd;
+	void *page;
+	pthread_t writer;
+};
+
+static void *lock_holder_write(void *arg)
+{
+	struct lock_holder *l = arg;
+
+	/* Takes the inode lock, then faults on l->page and waits. */
+	if (pwrite(l->memfd, l->page, 4096, DATA_OFF + 64 * 4096) < 0)
+		(void)l;
+	return NULL;
+}
+
+static bool lock_holder_start(struct lock_holder *l, int memfd)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+
+	l->memfd = memfd;
+	l->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (l->uffd < 0)
+		return false;
+	l->page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(l->page != MAP_FAILED);
+	reg.range = (struct uffdio_range){ (uintptr_t)l->page, 4096 };
+	if (ioctl(l->uffd, UFFDIO_API, &api) ||
+	    ioctl(l->uffd, UFFDIO_REGISTER, &reg)) {
+		munmap(l->page, 4096);
+		close(l->uffd);
+		return false;
+	}
+	assert_int_equal(pthread_create(&l->writer, NULL, lock_holder_write, l),
+			 0);
+	/* The fault is pending once the uffd is readable. */
+	if (!wait_readable(l->uffd))
+		fail_msg("the writer never faulted on its buffer");
+	return true;
+}
+
+static void lock_holder_release(struct lock_holder *l)
+{
+	struct uffdio_zeropage z = {
+		.range = { (uintptr_t)l->page, 4096 },
+	};
+
+	assert_int_equal(ioctl(l->uffd, UFFDIO_ZEROPAGE, &z), 0);
+	pthread_join(l->writer, NULL);
+	munmap(l->page, 4096);
+	close(l->uffd);
+}
+
 static void test_containment(void **unused)
 {
 	struct healthy *h = calloc(1, sizeof(*h));
@@ -2102,6 +2166,26 @@ static void test_containment(void **unused)
 		healthy_check_during(h, "blocking close");
 		for (variant = 0; variant < 3; variant++)
 			close(peer[variant]);
+		fe_free(fe);
+	}
+	/* The frontend holds its file's inode lock while the backend must
+	 * discard: that device waits, the other must not. */
+	{
+		struct fe *fe = fe_new(1);
+		struct lock_holder l;
+		uint64_t one = 1;
+
+		fe_start(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_attack_lock");
+		if (lock_holder_start(&l, fe->memfd)) {
+			fe_inflate_one(fe, fe_alloc(fe, 4096, 4096));
+			assert_int_equal(write(fe->kick[Q_INFLATE], &one, 8), 8);
+			healthy_check_during(h, "inode lock held");
+			lock_holder_release(&l);
+			fe_wait_used_idx(fe, Q_INFLATE, 1);
+		} else {
+			print_message("containment: inode-lock attack skipped: no userfaultfd (%s)\n",
+				      strerror(errno));
+		}
 		fe_free(fe);
 	}
 	/* 5: misaligned regions. */
