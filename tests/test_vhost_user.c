@@ -71,6 +71,7 @@
 #include <unistd.h>
 
 #include "host/balloon.h"
+#include "host/fd_reaper.h"
 #include "host/vhost_user.h"
 #include "host/vhost_user_msg.h"
 #include "virtio/virtqueue.h"
@@ -1908,6 +1909,67 @@ static void test_blocking_close(void **unused)
 	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
 }
 
+/*
+ * A frontend whose descriptors' last closes sleep fills its own device's
+ * reaper queue, and is then not read until the queue drains: it cannot
+ * make the process run out of descriptors, and gets its answers once the
+ * closes are done.
+ */
+static void test_reaper_backpressure(void **unused)
+{
+	const unsigned int msgs = 130; /* 1040 descriptors: beyond the queue */
+	struct {
+		uint32_t n, pad;
+		struct vhost_user_mem_region r[VHOST_USER_MAX_REGIONS];
+	} m = { VHOST_USER_MAX_REGIONS, 0, { { 0 } } };
+	uint8_t buf[VHOST_USER_HDR_SIZE + sizeof(m)];
+	struct vhost_user_hdr hdr = { VHOST_USER_SET_MEM_TABLE,
+				      VHOST_USER_VERSION, sizeof(m) };
+	struct vhost_user_hdr get = { VHOST_USER_GET_FEATURES,
+				      VHOST_USER_VERSION, 0 };
+	struct pollfd p;
+	struct fe *fe = fe_new(0);
+	int peer, e, fds[VHOST_USER_MAX_REGIONS];
+	uint64_t f;
+	unsigned int i;
+
+	(void)unused;
+	fe_hello(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+	/* The reaper sleeps in this close until the peer resets. */
+	assert_int_not_equal(fe_send_lingering(fe, 0, &peer), 0);
+
+	/* Tables of eventfds: each refused, its 8 descriptors to the reaper. */
+	e = eventfd(0, EFD_CLOEXEC);
+	assert_true(e >= 0);
+	for (i = 0; i < VHOST_USER_MAX_REGIONS; i++) {
+		m.r[i] = (struct vhost_user_mem_region){ i * 4096, 4096,
+							 i * 4096, 0 };
+		fds[i] = e;
+	}
+	memcpy(buf, &hdr, sizeof(hdr));
+	memcpy(buf + sizeof(hdr), &m, sizeof(m));
+	for (i = 0; i < msgs; i++)
+		assert_int_equal(send_raw(fe->sock, buf, sizeof(buf), fds,
+					  VHOST_USER_MAX_REGIONS),
+				 0);
+	assert_int_equal(send_raw(fe->sock, &get, sizeof(get), NULL, 0), 0);
+	close(e);
+
+	/* The device stops reading before its queue could overflow ... */
+	p = (struct pollfd){ .fd = fe->sock, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 300), 0);
+	assert_true(count_fds() <= baseline_fds + FD_REAPER_SLOTS + 16);
+	assert_true(counters(0).messages < 2 + msgs);
+	/* ... and goes on once the sleeping close returns. */
+	close(peer);
+	assert_int_equal(fe_recv(fe, VHOST_USER_GET_FEATURES, &f, sizeof(f)),
+			 sizeof(f));
+	fe_expect_alive(fe);
+	fe_free(fe);
+	expect_baseline_fds();
+	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+}
+
 /* Case 5: regions must be page-aligned in every coordinate. */
 static void test_misaligned_regions(void **unused)
 {
@@ -2301,6 +2363,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_refused_table_withdraws),
 		cmocka_unit_test(test_fault_storm),
 		cmocka_unit_test(test_blocking_close),
+		cmocka_unit_test(test_reaper_backpressure),
 		cmocka_unit_test(test_misaligned_regions),
 		cmocka_unit_test(test_containment),
 	};
