@@ -1930,11 +1930,12 @@ static void test_reaper_backpressure(void **unused)
 	struct pollfd p;
 	struct fe *fe = fe_new(0);
 	int peer, e, fds[VHOST_USER_MAX_REGIONS];
-	uint64_t f;
+	uint64_t f, messages;
 	unsigned int i;
 
 	(void)unused;
 	fe_hello(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+	messages = counters(0).messages;
 	/* The reaper sleeps in this close until the peer resets. */
 	assert_int_not_equal(fe_send_lingering(fe, 0, &peer), 0);
 
@@ -1959,7 +1960,7 @@ static void test_reaper_backpressure(void **unused)
 	p = (struct pollfd){ .fd = fe->sock, .events = POLLIN };
 	assert_int_equal(poll(&p, 1, 300), 0);
 	assert_true(count_fds() <= baseline_fds + FD_REAPER_SLOTS + 16);
-	assert_true(counters(0).messages < 2 + msgs);
+	assert_true(counters(0).messages - messages < 1 + msgs);
 	/* ... and goes on once the sleeping close returns. */
 	close(peer);
 	assert_int_equal(fe_recv(fe, VHOST_USER_GET_FEATURES, &f, sizeof(f)),
