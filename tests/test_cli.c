@@ -79,7 +79,8 @@ static void test_bad_options(void **state)
 	expect_usage_error("run --uml /bin/true", "--uml");
 	expect_usage_error("run --linux --workload pagefault", "--linux");
 	expect_usage_error("run --linux --lock-stats", "--lock-stats");
-	expect_usage_error("bench overhead --guest process", "--guest");
+	expect_usage_error("bench alloc --guest ours", "--guest");
+	expect_usage_error("bench overhead --guest linux", "--guest");
 	expect_usage_error("bench return --guest vm", "--guest");
 	expect_usage_error("bench alloc --plot x.png", "--plot");
 	expect_usage_error("guest", "--socket");
