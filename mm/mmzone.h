@@ -61,6 +61,11 @@ enum zone_watermarks { WMARK_MIN, WMARK_LOW, WMARK_HIGH, NR_WMARK };
 #define PG_swapcache (1u << 9) /* in the swap cache; page_ext.swap_slot */
 #define PG_anon (1u << 10)     /* anonymous memory: mapped or swap cache */
 #define PG_zbud (1u << 11)     /* a zbud pool page (PageZbud, seed 001) */
+/*
+ * A movable page that is not on the LRU (mm/migrate.h): its owner put a
+ * struct movable_owner at page_ext.mapping, whose ops compaction calls.
+ */
+#define PG_movable (1u << 12)
 
 /*
  * One per 4 KiB frame.  Only block heads carry state: the frames inside a free
@@ -170,6 +175,36 @@ struct page_reporting_dev_info;
 struct page_ext_table;
 struct lruvec;
 
+/* Compaction's and migration's counters, named as /proc/vmstat names them. */
+enum compact_event {
+	COMPACT_STALL,		 /* allocations that ran compaction */
+	COMPACT_FAIL,		 /* ... and still found no block */
+	COMPACT_SUCCESS,	 /* ... and then had one */
+	COMPACT_MIGRATE_SCANNED, /* frames the migrate scanner looked at */
+	COMPACT_FREE_SCANNED,	 /* frames the free scanner looked at */
+	COMPACT_ISOLATED,	 /* pages isolated for migration, and free targets */
+	PGMIGRATE_SUCCESS,	 /* pages moved to another frame */
+	PGMIGRATE_FAIL,		 /* pages that could not be moved (put back) */
+	PGMIGRATE_RELEASED,	 /* movable pages their owner emptied in place */
+	CMA_ALLOC_SUCCESS,	 /* alloc_contig_range() calls that succeeded */
+	CMA_ALLOC_FAIL,
+	NR_COMPACT_EVENTS
+};
+
+/*
+ * The node's compaction state (mm/compaction.c).  All atomic: compaction
+ * takes no lock of its own.  @running: an allocation-triggered compaction
+ * is under way, so other failing allocations do not pile on; @defer_shift,
+ * @considered: after a failure, the next 2^defer_shift failing allocations
+ * skip compaction (Linux's defer_compaction()).
+ */
+struct compact_node {
+	atomic_uint_fast64_t events[NR_COMPACT_EVENTS];
+	atomic_bool running;
+	atomic_uint defer_shift;
+	atomic_uint considered;
+};
+
 struct pglist_data {
 	struct zone node_zones[MAX_NR_ZONES];
 	unsigned int nr_zones;
@@ -199,6 +234,7 @@ struct pglist_data {
 	 */
 	struct page_ext_table *page_ext;
 	struct lruvec *lruvec;
+	struct compact_node compact;
 };
 
 /*

@@ -322,8 +322,8 @@ static uint32_t rmqueue_smallest(struct zone *zone, unsigned int order,
 	return PFN_NONE;
 }
 
-static void set_pageblock_migratetype(struct pglist_data *pgdat, uint32_t pfn,
-				      enum migratetype mt)
+void set_pageblock_migratetype(struct pglist_data *pgdat, uint32_t pfn,
+			       enum migratetype mt)
 {
 	MM_ASSERT_HELD(&page_zone(pgdat, pfn)->lock);
 	/* Read without the lock: see get_pageblock_migratetype(). */
@@ -802,7 +802,7 @@ struct page *alloc_pages(struct pglist_data *pgdat, unsigned int gfp,
 	enum migratetype mt = gfp_migratetype(gfp);
 	/* Zones in the order they are tried: the most plentiful first. */
 	unsigned int first = (gfp & GFP_LOW) ? ZONE_LOW : pgdat->nr_zones - 1;
-	bool drained = false;
+	bool drained = false, compacted = false;
 
 	if (order >= MAX_ORDER)
 		return NULL;
@@ -848,6 +848,12 @@ retry:
 		drained = true;
 		drain_all_pages(pgdat);
 		goto retry;
+	}
+	/* Free memory in pieces too small: move pages to join them. */
+	if (order > 0 && !compacted) {
+		compacted = true;
+		if (try_to_compact_pages(pgdat, order))
+			goto retry;
 	}
 	return NULL;
 }
@@ -1107,6 +1113,9 @@ int mm_init(const struct mm_boot_params *params, struct pglist_data **out)
 	atomic_init(&pgdat->prdev, NULL);
 	atomic_init(&pgdat->reporting_order, MAX_ORDER);
 	atomic_init(&pgdat->reporting_hwm, PAGE_REPORTING_HWM);
+	pgdat->page_ext = NULL;
+	pgdat->lruvec = NULL;
+	compact_node_init(&pgdat->compact);
 
 	for (uint64_t i = 0; i < nr_pages; i++)
 		pgdat->memmap[i] = (struct page){ (uint16_t)(i < reserved ? PG_reserved : 0),

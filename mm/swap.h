@@ -328,6 +328,12 @@ static inline void count_vm_event(struct lruvec *lv, enum vm_event e)
 
 /* vmscan.c */
 void lru_add(struct lruvec *lv, struct page *page, bool active);
+/*
+ * isolate_lru_page - take @page, which a scanner found with PG_lru set, off
+ * its LRU list with a reference (compaction); *@active says which list.
+ * Return: false when it was not on a list any more, or being freed.
+ */
+bool isolate_lru_page(struct lruvec *lv, struct page *page, bool *active);
 /* Put back a page reclaim isolated, and drop reclaim's reference. */
 void putback_lru_page(struct lruvec *lv, struct page *page, bool active);
 /* rmap.c: both take a locked page. */
