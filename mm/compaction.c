@@ -42,6 +42,7 @@ const char *const compact_event_names[NR_COMPACT_EVENTS] = {
 	[COMPACT_MIGRATE_SCANNED] = "compact_migrate_scanned",
 	[COMPACT_FREE_SCANNED] = "compact_free_scanned",
 	[COMPACT_ISOLATED] = "compact_isolated",
+	[COMPACT_FREE_REPORTED] = "compact_free_reported",
 	[PGMIGRATE_SUCCESS] = "pgmigrate_success",
 	[PGMIGRATE_FAIL] = "pgmigrate_fail",
 	[PGMIGRATE_RELEASED] = "pgmigrate_released",
@@ -111,6 +112,8 @@ static unsigned int take_free_block_locked(struct compact_control *cc,
 	unsigned int keep = want < (1u << order) ? want : (1u << order);
 
 	MM_ASSERT_HELD(&zone->lock);
+	if (reported)
+		count_compact_event(pgdat, COMPACT_FREE_REPORTED, keep);
 	zone_del_free_block_locked(zone, pfn, order);
 	for (unsigned int i = 0; i < keep; i++) {
 		struct page *page = pfn_to_page(pgdat, pfn + i);

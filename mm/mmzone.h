@@ -182,7 +182,8 @@ enum compact_event {
 	COMPACT_SUCCESS,	 /* ... and then had one */
 	COMPACT_MIGRATE_SCANNED, /* frames the migrate scanner looked at */
 	COMPACT_FREE_SCANNED,	 /* frames the free scanner looked at */
-	COMPACT_ISOLATED,	 /* pages isolated for migration, and free targets */
+	COMPACT_ISOLATED,	 /* pages isolated for migration */
+	COMPACT_FREE_REPORTED,	 /* targets taken from Reported blocks */
 	PGMIGRATE_SUCCESS,	 /* pages moved to another frame */
 	PGMIGRATE_FAIL,		 /* pages that could not be moved (put back) */
 	PGMIGRATE_RELEASED,	 /* movable pages their owner emptied in place */
