@@ -615,6 +615,15 @@ static void bench_usage(FILE *f)
 	      "             (blocks of any age) against it\n"
 	      "  vhost      report round trip through vhost-user to our balloon device,\n"
 	      "             against fallocate(PUNCH_HOLE) alone (a 2 GiB guest always)\n"
+	      "  cma        alloc_contig_range() of a 64 MiB region, 20 times (--pairs),\n"
+	      "             with zswap full and a workload running, per zbud policy\n"
+	      "             (none, unuse, migrate): success, MiB moved and decompressed,\n"
+	      "             ms per MiB (default --mem 512M)\n"
+	      "  compact    free blocks of order >= 9 before and after a full compaction\n"
+	      "             with the zswap pool full and the rest of memory freed, per\n"
+	      "             policy (default --mem 512M, --pairs 3)\n"
+	      "  offline    offline and online each 128 MiB memory block of a busy guest\n"
+	      "             in turn, per policy (default --mem 1G, --pairs 2)\n"
 	      "  scale      page_fault1 frames/s at 1 to 16 vCPU threads, reporting off\n"
 	      "             and on, per spinlock algorithm, with zone-lock statistics and\n"
 	      "             a scaling model; zeroing alone at each thread count;\n"
@@ -727,12 +736,13 @@ int cmd_bench(int argc, char **argv)
 			bench_usage(stdout);
 			return 0;
 		}
-		BENCH_ERR("which benchmark? overhead, return, alloc, discard, vhost or scale");
+		BENCH_ERR("which benchmark? overhead, return, alloc, discard, vhost, scale, cma, compact or offline");
 	}
 	name = argv[1];
 	scale = !strcmp(name, "scale");
 	if (!scale && strcmp(name, "overhead") && strcmp(name, "return") &&
-	    strcmp(name, "alloc") && strcmp(name, "discard") && strcmp(name, "vhost"))
+	    strcmp(name, "alloc") && strcmp(name, "discard") && strcmp(name, "vhost") &&
+	    strcmp(name, "cma") && strcmp(name, "compact") && strcmp(name, "offline"))
 		BENCH_ERR("unknown benchmark '%s'", name);
 	optind = 2;
 	opterr = 0;
@@ -799,6 +809,15 @@ int cmd_bench(int argc, char **argv)
 		BENCH_ERR("%s: only for bench scale", scale_opt);
 	if (return_opt && strcmp(name, "return"))
 		BENCH_ERR("%s: only for bench return", return_opt);
+	if (!strcmp(name, "cma") || !strcmp(name, "compact") || !strcmp(name, "offline")) {
+		if (!b.pairs)
+			b.pairs = !strcmp(name, "cma") ? 20 : !strcmp(name, "compact") ? 3 : 2;
+		if (!b.mem_bytes)
+			b.mem_bytes = !strcmp(name, "offline") ? 1ull << 30 : 512ull << 20;
+		return !strcmp(name, "cma")	? bench_cma(&b)
+		       : !strcmp(name, "compact") ? bench_compact(&b)
+						  : bench_offline(&b);
+	}
 	if (!b.pairs)
 		b.pairs = strcmp(name, "overhead") ? 5 : 10;
 	if (!b.mem_bytes)

@@ -6,7 +6,9 @@
  * pages (PG_lru) and pages with movable operations (PG_movable, zbud under
  * the unuse and migrate policies), a cluster of up to 32 at a time.  The
  * free scanner starts at the zone's last pageblock and walks down,
- * isolating free frames of MIGRATE_MOVABLE pageblocks as migration targets;
+ * isolating free frames of MIGRATE_MOVABLE pageblocks as migration targets
+ * (never from a free block of a whole pageblock or more: that is what
+ * compaction makes);
  * the pages move from low to high, and the low end frees up in large
  * blocks.  It stops when the scanners meet, or - for an allocation that
  * failed - as soon as a free block of the order it wanted exists.
@@ -19,7 +21,9 @@
  * Free page reporting.  The free scanner takes free blocks off the lists
  * under the zone lock, Reported ones included: their contents are gone, and
  * a migration target is overwritten whole, so the host just faults the
- * frames back in.  Blocks out for reporting (PG_isolated) are not on the
+ * frames back in.  (With the default reporting order, the pageblock order,
+ * every Reported block is a whole free pageblock, which the scanner leaves;
+ * with a lower reporting order it takes Reported pieces too.)  Blocks out for reporting (PG_isolated) are not on the
  * lists, so the scanner never sees them, never waits for them and never
  * holds up a reporting pass: it holds the zone lock for one pageblock at a
  * time, as reporting's fill does.
@@ -165,6 +169,15 @@ static void isolate_freepages(struct compact_control *cc, unsigned int want)
 					continue;
 				}
 				order = page->order;
+				/*
+				 * A whole free pageblock is what compaction is
+				 * making: never broken up for targets (Linux's
+				 * suitable_migration_target()).
+				 */
+				if (order >= PAGEBLOCK_ORDER) {
+					p += 1u << order;
+					continue;
+				}
 				if (cc->nr_free == want) {
 					done = false;
 					break;

@@ -55,6 +55,16 @@ int alloc_contig_range(struct pglist_data *pgdat, uint32_t start, uint32_t end,
 		       struct compact_result *res);
 
 /*
+ * cma_declare_range - declare [@start, @end) a contiguous region, as a CMA
+ * area is declared at boot: from now on unmovable allocations take no
+ * memory there (movable and reclaimable ones may), so alloc_contig_range()
+ * of it meets only pages it can move or empty.  Pages already there stay;
+ * declare it before the memory is used.  Same alignment as
+ * alloc_contig_range().  Return: 0; -GMM_EINVAL.
+ */
+int cma_declare_range(struct pglist_data *pgdat, uint32_t start, uint32_t end);
+
+/*
  * free_contig_range - give back [@start, @end) from alloc_contig_range().
  * Return: 0; -GMM_EINVAL when the range is not one it handed out.
  */

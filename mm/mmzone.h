@@ -294,11 +294,28 @@ static inline struct zone *page_zone(struct pglist_data *pgdat, uint32_t pfn)
  * because a stale type only sends a frame to another type's per-CPU list:
  * it goes back to the buddy lists by the type read again under the lock.
  */
+/*
+ * The byte's top bit, PB_CMA, marks a pageblock of a declared contiguous
+ * region (cma_declare_range()): unmovable allocations never take memory
+ * there, so the region can always be emptied by migration, as Linux's
+ * MIGRATE_CMA guarantees.  It is kept apart from the type, which changes.
+ */
+#define PB_CMA 0x80u
+#define PB_MT_MASK 0x7fu
+
 static inline enum migratetype get_pageblock_migratetype(
 	const struct pglist_data *pgdat, uint32_t pfn)
 {
-	return (enum migratetype)__atomic_load_n(
-		&pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER], __ATOMIC_RELAXED);
+	return (enum migratetype)(__atomic_load_n(
+		&pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER], __ATOMIC_RELAXED) &
+				  PB_MT_MASK);
+}
+
+static inline bool pageblock_is_cma(const struct pglist_data *pgdat,
+				    uint32_t pfn)
+{
+	return __atomic_load_n(&pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER],
+			       __ATOMIC_RELAXED) & PB_CMA;
 }
 
 static inline bool zone_flag_test(struct zone *zone, enum zone_flags bit)

@@ -326,6 +326,26 @@ out:
 	return err;
 }
 
+int cma_declare_range(struct pglist_data *pgdat, uint32_t start, uint32_t end)
+{
+	struct zone *zone = range_zone(pgdat, start, end);
+
+	if (((start | end) & (MAX_ORDER_NR_PAGES - 1)) || !zone ||
+	    start < pgdat->reserved_pages) {
+		platform_log("cma_declare_range: [%#x, %#x) is unaligned, outside one zone, or over the metadata",
+			     start, end);
+		return -GMM_EINVAL;
+	}
+	spin_lock(&zone->lock);
+	for (uint32_t pfn = start; pfn < end; pfn += PAGEBLOCK_NR_PAGES) {
+		uint8_t *b = &pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER];
+
+		__atomic_fetch_or(b, (uint8_t)PB_CMA, __ATOMIC_RELAXED);
+	}
+	spin_unlock(&zone->lock);
+	return 0;
+}
+
 int free_contig_range(struct pglist_data *pgdat, uint32_t start, uint32_t end)
 {
 	if (((start | end) & (MAX_ORDER_NR_PAGES - 1)) ||

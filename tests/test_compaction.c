@@ -286,6 +286,11 @@ static void test_with_reporting_delay0(void **state)
 	d.prdev.min_age_ms = 0;
 	d.prdev.capacity = 4;
 	d.prdev.hwm = 1;
+	/*
+	 * Below the pageblock order, so that Reported blocks sit inside
+	 * pageblocks in use: the free scanner leaves whole free pageblocks.
+	 */
+	d.prdev.order = 6;
 	assert_int_equal(page_reporting_register(pgdat, &d.prdev), 0);
 	/* A space at the top of memory, freed once the rest is in place. */
 	assert_int_equal(mm_space_create(pgdat, &top), 0);
@@ -299,7 +304,7 @@ static void test_with_reporting_delay0(void **state)
 	reported = atomic_load(&d.prdev.reported_pages);
 	mm_space_destroy(top);
 	/* Let the worker report the top before the first round (a liveness bound, 10 s). */
-	for (int i = 0; i < 5000 && atomic_load(&d.prdev.reported_pages) < reported + 2048; i++)
+	for (int i = 0; i < 5000 && atomic_load(&d.prdev.reported_pages) < reported + 1024; i++)
 		usleep(2000);
 	for (int round = 0; round < 4; round++) {
 		struct compact_result res = { 0 };
