@@ -624,6 +624,8 @@ static void bench_usage(FILE *f)
 	      "             policy (default --mem 512M, --pairs 3)\n"
 	      "  offline    offline and online each 128 MiB memory block of a busy guest\n"
 	      "             in turn, per policy (default --mem 1G, --pairs 2)\n"
+	      "  zswap      zswap store and load GiB/s against lz4 and zstd alone on the\n"
+	      "             same 64 MiB, effective compression ratio, objects per pool page\n"
 	      "  scale      page_fault1 frames/s at 1 to 16 vCPU threads, reporting off\n"
 	      "             and on, per spinlock algorithm, with zone-lock statistics and\n"
 	      "             a scaling model; zeroing alone at each thread count;\n"
@@ -736,13 +738,14 @@ int cmd_bench(int argc, char **argv)
 			bench_usage(stdout);
 			return 0;
 		}
-		BENCH_ERR("which benchmark? overhead, return, alloc, discard, vhost, scale, cma, compact or offline");
+		BENCH_ERR("which benchmark? overhead, return, alloc, discard, vhost, scale, cma, compact, offline or zswap");
 	}
 	name = argv[1];
 	scale = !strcmp(name, "scale");
 	if (!scale && strcmp(name, "overhead") && strcmp(name, "return") &&
 	    strcmp(name, "alloc") && strcmp(name, "discard") && strcmp(name, "vhost") &&
-	    strcmp(name, "cma") && strcmp(name, "compact") && strcmp(name, "offline"))
+	    strcmp(name, "cma") && strcmp(name, "compact") && strcmp(name, "offline") &&
+	    strcmp(name, "zswap"))
 		BENCH_ERR("unknown benchmark '%s'", name);
 	optind = 2;
 	opterr = 0;
@@ -820,6 +823,8 @@ int cmd_bench(int argc, char **argv)
 	}
 	if (!b.pairs)
 		b.pairs = strcmp(name, "overhead") ? 5 : 10;
+	if (!strcmp(name, "zswap"))
+		return bench_zswap(&b);
 	if (!b.mem_bytes)
 		b.mem_bytes = scale ? 4ull << 30 : 2ull << 30;
 	if (!strcmp(name, "overhead")) {

@@ -80,5 +80,7 @@ int bench_vhost(unsigned int pairs, double seconds, bool json);
 int bench_cma(const struct bench_opts *b);
 int bench_compact(const struct bench_opts *b);
 int bench_offline(const struct bench_opts *b);
+/* zswap store/load against the compressor alone (bench_zswap.c). */
+int bench_zswap(const struct bench_opts *b);
 
 #endif

@@ -46,13 +46,16 @@ static uint64_t xs(uint64_t *s)
 	return *s;
 }
 
-/* Half random, half zero: lz4 makes ~2.1 KiB of it, two to a zbud page. */
+/*
+ * 1600 random bytes, the rest zero: lz4 makes ~1.6 KiB of it, so two fit a
+ * zbud page (half random would not: 2 x 33 chunks > 63).
+ */
 static void pattern(uint64_t *w, uint64_t i, uint64_t v)
 {
 	uint64_t s = (i + 1) * 0x9e3779b97f4a7c15ull ^ v;
 
 	for (size_t k = 0; k < PAGE_SIZE / 8; k++)
-		w[k] = k < PAGE_SIZE / 16 ? xs(&s) : 0;
+		w[k] = k < 200 ? xs(&s) : 0;
 }
 
 static int touch(struct bnode *n, uint64_t i, uint64_t v)
@@ -320,74 +323,69 @@ static uint64_t free_blocks_ge9(struct pglist_data *pgdat)
 }
 
 /*
- * The pool full, the rest of memory free: a first set of 60 % of RAM, then
- * a second as large as RAM that pushes the first into zswap (which fills
- * to its limit, the rest going to the swap file) and is then freed whole.
+ * The pool full, the rest of memory free: a working set of 60 % of RAM,
+ * then reclaim until nothing more goes: zswap fills to its limit (the rest
+ * is written to the swap file), and the frames the working set had are
+ * free again, with the pool pages scattered among them.
  */
 int bench_compact(const struct bench_opts *b)
 {
 	uint64_t ram = b->mem_bytes;
 	unsigned int reps = b->pairs;
 	double before[NR_ZPOOL_MOVABLE][MAX_REPS], after[NR_ZPOOL_MOVABLE][MAX_REPS],
-		moved[NR_ZPOOL_MOVABLE][MAX_REPS];
-	uint64_t pool[NR_ZPOOL_MOVABLE] = { 0 };
+		moved[NR_ZPOOL_MOVABLE][MAX_REPS], decomp[NR_ZPOOL_MOVABLE][MAX_REPS],
+		ms[NR_ZPOOL_MOVABLE][MAX_REPS];
+	uint64_t pool[NR_ZPOOL_MOVABLE] = { 0 }, limit = 0;
 
 	for (unsigned int r = 0; r < reps; r++) {
 		for (unsigned int k = 0; k < NR_ZPOOL_MOVABLE; k++) {
 			unsigned int p = (r + k) % NR_ZPOOL_MOVABLE;
 			struct bnode n;
 			struct compact_result res = { 0 };
-			struct mm_space *hot;
-			uint64_t hot_pages;
+			struct anon_stats st;
+			uint64_t unused0;
+			double t0;
 
 			if (bnode_create(&n, ram, (enum zpool_movable)p, 60, false, 0, 0))
 				return 1;
-			/*
-			 * A second set as large as RAM pushes the first into
-			 * zswap; then it is freed: memory is empty but for the
-			 * pool and what of the first set stayed resident.
-			 */
-			hot_pages = ram / PAGE_SIZE;
-			if (mm_space_create(n.pgdat, &hot) ||
-			    mm_mmap(hot, WS_BASE, hot_pages * PAGE_SIZE)) {
-				bnode_destroy(&n);
-				return bench_measured_nothing("compact", "no second space");
-			}
-			for (uint64_t i = 0; i < hot_pages; i++) {
-				struct page *page;
-
-				if (access_page(hot, WS_BASE + i * PAGE_SIZE, true, &page))
-					break;
-				pattern(page_address(n.pgdat, page), i, 3);
-				put_page(n.pgdat, page);
-			}
-			mm_space_destroy(hot);
-			pool[p] = zbud_get_pool_size(zswap_pool(n.pgdat->lruvec->zswap));
+			while (shrink_node(n.pgdat->lruvec, 4096))
+				;
+			anon_get_stats(n.pgdat, &st);
+			pool[p] = st.zswap.pool_total_size / PAGE_SIZE;
+			limit = st.zswap.pool_limit_bytes / PAGE_SIZE;
+			unused0 = st.zswap.events[ZSWAP_UNUSED_PAGES];
 			before[p][r] = (double)free_blocks_ge9(n.pgdat);
+			t0 = now_s();
 			compact_node(n.pgdat, -1, &res);
+			ms[p][r] = (now_s() - t0) * 1000;
 			after[p][r] = (double)free_blocks_ge9(n.pgdat);
-			moved[p][r] = (double)res.migrate.moved + (double)res.migrate.released;
+			decomp[p][r] = (double)(zswap_unused(&n) - unused0) * PAGE_SIZE / MIB;
+			moved[p][r] = (double)res.migrate.moved * PAGE_SIZE / MIB + decomp[p][r];
 			bnode_destroy(&n);
 		}
 	}
-	printf("guest %llu MiB, zswap pool full (limit 20%%), the rest freed; full compaction; %u runs per policy\n",
-	       (unsigned long long)(ram >> 20), reps);
-	printf("%-8s %10s %14s %14s %12s %10s\n", "policy", "pool pages", "order>=9 before",
-	       "order>=9 after", "pages moved", "vs none");
+	printf("guest %llu MiB, zswap pool at its limit (%llu pages), the rest freed; full compaction; %u runs per policy, medians\n",
+	       (unsigned long long)(ram >> 20), (unsigned long long)limit, reps);
+	printf("%-8s %10s %10s %10s %10s %12s %9s %8s\n", "policy", "pool pages", "order>=9",
+	       "order>=9", "moved MiB", "decompr. MiB", "ms", "after /");
+	printf("%-8s %10s %10s %10s %10s %12s %9s %8s\n", "", "", "before", "after", "", "", "",
+	       "none");
 	{
 		double none_after = median(after[ZPOOL_MOVABLE_NONE], reps);
 
 		for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++) {
 			double a = median(after[p], reps);
 
-			printf("%-8s %10llu %14.0f %14.0f %12.0f %9.2fx\n", zpool_movable_names[p],
-			       (unsigned long long)pool[p], median(before[p], reps), a,
-			       median(moved[p], reps), none_after > 0 ? a / none_after : 0);
+			printf("%-8s %10llu %10.0f %10.0f %10.2f %12.2f %9.1f %7.2fx\n",
+			       zpool_movable_names[p], (unsigned long long)pool[p],
+			       median(before[p], reps), a, median(moved[p], reps),
+			       median(decomp[p], reps), median(ms[p], reps),
+			       none_after > 0 ? a / none_after : 0);
 		}
 		if (none_after <= 0 && median(after[ZPOOL_MOVABLE_MIGRATE], reps) <= 0)
 			return bench_measured_nothing("compact", "no free block of order >= 9 under any policy");
 	}
-	printf("(order>=9 blocks counted in 2 MiB units: an order-10 block counts 2)\n");
+	printf("(free blocks of order >= 9 in 2 MiB units: an order-10 block counts 2)\n");
 	return 0;
 }
 
