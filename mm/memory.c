@@ -187,8 +187,8 @@ static int do_swap_page(struct mm_space *mm, uint64_t vpn, uint32_t slot,
 	if (!(page_flags_read(page) & PG_swapcache) ||
 	    page_ext_of(lv->pgdat, page)->swap_slot != slot)
 		err = -GMM_EAGAIN;
-	else
-		err = map_swap_page(mm, vpn, slot, page, true);
+	else if ((err = map_swap_page(mm, vpn, slot, page, true)) == -GMM_EAGAIN)
+		swap_cache_drop_orphan(lv, page); /* zapped meanwhile */
 	unlock_page(page);
 	if (err) {
 		put_page(lv->pgdat, page);
@@ -283,17 +283,33 @@ static void zap_pte(struct mm_space *mm, uint64_t vpn)
 	bool done = false;
 
 	while (!done) {
+		struct page *orphan = NULL;
+
 		spin_lock(&mm->ptl);
 		pte = space_pte_locked(mm, vpn, NULL);
 		v = pte ? *pte : 0;
 		if (v & PTE_SWAP) {
 			spin_lock(&lv->si.lock);
 			swap_free_locked(lv, pte_pfn(v));
+			orphan = swap_cache_orphan_get_locked(lv, pte_pfn(v));
 			spin_unlock(&lv->si.lock);
 			*pte = 0;
 		}
 		if (!(v & PTE_PRESENT)) {
 			spin_unlock(&mm->ptl);
+			/*
+			 * A swap cache page nobody maps now: drop it from the
+			 * cache, or the slot stays taken until reclaim finds
+			 * it (free_swap_and_cache()).  A locked page is left:
+			 * its holder rechecks the slot's count.
+			 */
+			if (orphan) {
+				if (trylock_page(orphan)) {
+					swap_cache_drop_orphan(lv, orphan);
+					unlock_page(orphan);
+				}
+				put_page(pgdat, orphan);
+			}
 			return;
 		}
 		page = pfn_to_page(pgdat, pte_pfn(v));

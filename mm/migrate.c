@@ -189,6 +189,21 @@ int migrate_pages(struct pglist_data *pgdat, struct migrate_item *items,
 		struct movable_owner *owner = NULL;
 		int rc;
 
+		if (movable) {
+			owner = page_movable_owner(pgdat, src);
+			if (!owner->ops->migrate_page) {
+				rc = owner->ops->release_page(owner, src);
+				putback_movable_page(pgdat, &items[i]);
+				if (rc) {
+					res->failed++;
+					count_compact_event(pgdat, PGMIGRATE_FAIL, 1);
+				} else {
+					res->released++;
+					count_compact_event(pgdat, PGMIGRATE_RELEASED, 1);
+				}
+				continue;
+			}
+		}
 		dst = ret ? NULL : t->get(t);
 		if (!dst) {
 			ret = -GMM_ENOMEM;
@@ -196,13 +211,11 @@ int migrate_pages(struct pglist_data *pgdat, struct migrate_item *items,
 			putback_movable_page(pgdat, &items[i]);
 			continue;
 		}
-		if (movable) {
-			owner = page_movable_owner(pgdat, src);
+		if (movable)
 			rc = owner->ops->migrate_page(owner, dst, src);
-		} else {
+		else
 			rc = migrate_anon_page(pgdat->lruvec, src, dst);
-		}
-		if (rc == MIGRATEPAGE_SUCCESS) {
+		if (rc == 0) {
 			/* The new frame takes the old one's place, isolated. */
 			items[i].page = dst;
 			putback_movable_page(pgdat, &items[i]);
@@ -213,13 +226,8 @@ int migrate_pages(struct pglist_data *pgdat, struct migrate_item *items,
 		}
 		t->put(t, dst);
 		putback_movable_page(pgdat, &items[i]);
-		if (rc == MIGRATEPAGE_RELEASED) {
-			res->released++;
-			count_compact_event(pgdat, PGMIGRATE_RELEASED, 1);
-		} else {
-			res->failed++;
-			count_compact_event(pgdat, PGMIGRATE_FAIL, 1);
-		}
+		res->failed++;
+		count_compact_event(pgdat, PGMIGRATE_FAIL, 1);
 	}
 	return ret;
 }

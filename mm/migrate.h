@@ -23,11 +23,15 @@ struct movable_owner;
  *   Return: true when isolated.
  * @migrate_page: move isolated @src's contents and every reference the
  *   owner keeps to it into @dst, a free frame (PG_head, order 0, contents
- *   undefined).  Return: MIGRATEPAGE_SUCCESS (0): @dst is now the owner's
- *   and isolated, @src no longer is (its refcount 0, PG_movable clear; the
- *   caller frees the frame); MIGRATEPAGE_RELEASED: the owner emptied @src
- *   in place instead and @dst was not used; or -errno (-GMM_EBUSY: in use,
- *   -GMM_EAGAIN: try later) with nothing changed.
+ *   undefined).  Return: 0: @dst is now the owner's and isolated, @src no
+ *   longer is (its refcount 0, PG_movable clear; the caller frees the
+ *   frame); or -errno (-GMM_EBUSY: in use, -GMM_EAGAIN: try later) with
+ *   nothing changed.
+ * @release_page: instead of @migrate_page, for an owner that empties a
+ *   page in place (zbud's unuse policy brings the objects back into
+ *   memory): no target frame is taken.  Return: 0 when the page holds
+ *   nothing any more (putback_page then frees it); -errno otherwise.
+ *   An owner provides one of the two.
  * @putback_page: undo isolate_page for @page (the original, or the new
  *   frame after a migration); the owner drops the isolation's reference,
  *   which frees the page if it holds nothing any more.
@@ -36,11 +40,10 @@ struct movable_operations {
 	bool (*isolate_page)(struct movable_owner *owner, struct page *page);
 	int (*migrate_page)(struct movable_owner *owner, struct page *dst,
 			    struct page *src);
+	int (*release_page)(struct movable_owner *owner, struct page *page);
 	void (*putback_page)(struct movable_owner *owner, struct page *page);
 };
 
-#define MIGRATEPAGE_SUCCESS 0
-#define MIGRATEPAGE_RELEASED 1
 
 /*
  * Embedded by the owner; page_ext.mapping of each of its movable pages
@@ -107,7 +110,8 @@ struct migrate_result {
 /*
  * migrate_pages - move the @n isolated pages of @items to frames from @t,
  * one by one: copy, remap (the PTE through the reverse map, or the owner's
- * references through migrate_page), free the old frame to its zone.
+ * references through migrate_page), free the old frame to its zone; or,
+ * for an owner with release_page, empty the page in place (no target).
  * Every page ends up put back, moved or freed; @res counts which (added to).
  * Return: 0; -GMM_ENOMEM when @t ran dry (the rest were put back).
  */

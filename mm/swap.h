@@ -356,6 +356,21 @@ int add_to_swap(struct lruvec *lv, struct page *page);
  * slot if no PTE holds it.  Caller holds the page lock and si->lock.
  */
 void delete_from_swap_cache_locked(struct lruvec *lv, struct page *page);
+/*
+ * swap_cache_drop_orphan - @page, locked and in the swap cache, could not
+ * be mapped: its PTE went (zapped) meanwhile.  If no PTE holds its slot any
+ * more, take it out of the cache, which frees the slot, rather than leave
+ * it to reclaim (Linux's free_swap_and_cache() does this from the zap).
+ * Caller holds a reference of its own.  Takes si->lock.
+ */
+void swap_cache_drop_orphan(struct lruvec *lv, struct page *page);
+/*
+ * The swap cache page of @slot, with a reference, when only the cache
+ * holds the slot now (its last PTE just went); else NULL.  The caller
+ * tries swap_cache_drop_orphan() on it under its page lock, holding no
+ * spinlock, and puts it.
+ */
+struct page *swap_cache_orphan_get_locked(struct lruvec *lv, uint32_t slot);
 /* Drop one PTE's hold on @slot; frees it when nothing else holds it. */
 void swap_free_locked(struct lruvec *lv, uint32_t slot);
 /*

@@ -626,16 +626,15 @@ static int zbud_migrate_movable(struct movable_owner *owner, struct page *dst,
 	__atomic_store_n(&sext->mapping, NULL, __ATOMIC_RELAXED);
 	atomic_store_explicit(&sext->refcount, 0, memory_order_relaxed);
 	spin_unlock(&pool->lock);
-	return MIGRATEPAGE_SUCCESS;
+	return 0;
 }
 
 /*
  * UNUSE: bring the isolated page's objects back into memory (seed 001);
  * their frees empty the page, and putback, dropping the isolation's
- * reference, frees it.  @dst is not used.
+ * reference, frees it.
  */
-static int zbud_unuse_movable(struct movable_owner *owner, struct page *dst,
-			      struct page *src)
+static int zbud_unuse_movable(struct movable_owner *owner, struct page *src)
 {
 	struct zbud_pool *pool = owner_pool(owner);
 	struct zbud_header *zhdr = page_address(pool->pgdat, src);
@@ -654,7 +653,7 @@ static int zbud_unuse_movable(struct movable_owner *owner, struct page *dst,
 	spin_lock(&pool->lock);
 	live = zbud_live_buddies(zhdr);
 	spin_unlock(&pool->lock);
-	return live ? -GMM_EAGAIN : MIGRATEPAGE_RELEASED;
+	return live ? -GMM_EAGAIN : 0;
 }
 
 static const struct movable_operations zbud_migrate_ops = {
@@ -665,7 +664,7 @@ static const struct movable_operations zbud_migrate_ops = {
 
 static const struct movable_operations zbud_unuse_ops = {
 	.isolate_page = zbud_isolate_movable,
-	.migrate_page = zbud_unuse_movable,
+	.release_page = zbud_unuse_movable,
 	.putback_page = zbud_putback_movable,
 };
 
