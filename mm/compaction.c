@@ -111,7 +111,7 @@ static unsigned int take_free_block_locked(struct compact_control *cc,
 	struct zone *zone = cc->zone;
 	unsigned int rorder = atomic_load_explicit(&pgdat->reporting_order,
 						   memory_order_relaxed);
-	bool reported = pfn_to_page(pgdat, pfn)->flags & PG_reported;
+	bool reported = page_flags_read(pfn_to_page(pgdat, pfn)) & PG_reported;
 	uint32_t end = pfn + (1u << order), p;
 	unsigned int keep = want < (1u << order) ? want : (1u << order);
 
@@ -164,7 +164,7 @@ static void isolate_freepages(struct compact_control *cc, unsigned int want)
 				struct page *page = pfn_to_page(pgdat, p);
 				unsigned int order;
 
-				if (!(page->flags & PG_buddy)) {
+				if (!(page_flags_read(page) & PG_buddy)) {
 					p++;
 					continue;
 				}

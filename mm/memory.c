@@ -134,7 +134,7 @@ struct page *anon_alloc_page(struct lruvec *lv)
 		return NULL;
 	ext = page_ext_of(lv->pgdat, page);
 	ext->lru_next = ext->lru_prev = PFN_NONE;
-	ext->mapping = NULL;
+	page_ext_set_mapping(ext, NULL);
 	ext->index = 0;
 	atomic_store_explicit(&ext->refcount, 1, memory_order_relaxed);
 	page_flag_set(page, PG_anon);
@@ -156,7 +156,7 @@ int map_swap_page(struct mm_space *mm, uint64_t vpn, uint32_t slot,
 	}
 	*pte = pte_mk_present(page_to_pfn(lv->pgdat, page)) | PTE_DIRTY |
 	       (young ? PTE_YOUNG : 0);
-	ext->mapping = mm;
+	page_ext_set_mapping(ext, mm);
 	ext->index = vpn;
 	mm->rss++;
 	get_page(lv->pgdat, page); /* the PTE's */
@@ -254,7 +254,7 @@ int access_page(struct mm_space *mm, uint64_t addr, bool write,
 			put_page(pgdat, page); /* raced: look again */
 			continue;
 		}
-		page_ext_of(pgdat, page)->mapping = mm;
+		page_ext_set_mapping(page_ext_of(pgdat, page), mm);
 		page_ext_of(pgdat, page)->index = vpn;
 		get_page(pgdat, page); /* the PTE's; ours is the pin */
 		*pte = pte_mk_present(page_to_pfn(pgdat, page)) | PTE_YOUNG |
@@ -319,7 +319,7 @@ static void zap_pte(struct mm_space *mm, uint64_t vpn)
 		spin_lock(&mm->ptl);
 		if ((*pte & PTE_PRESENT) && pte_pfn(*pte) == pte_pfn(v)) {
 			*pte = 0;
-			page_ext_of(pgdat, page)->mapping = NULL;
+			page_ext_set_mapping(page_ext_of(pgdat, page), NULL);
 			mm->rss--;
 			/* The PTE's reference; ours keeps the count above 0. */
 			atomic_fetch_sub(&page_ext_of(pgdat, page)->refcount, 1);

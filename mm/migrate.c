@@ -58,7 +58,7 @@ bool isolate_movable_page(struct pglist_data *pgdat, struct page *page,
 	uint16_t flags = page_flags_read(page);
 	struct movable_owner *owner;
 
-	if (!pgdat->lruvec || !(flags & PG_head) || page->order != 0)
+	if (!pgdat->lruvec || !(flags & PG_head))
 		return false;
 	if (flags & PG_lru) {
 		if (!isolate_lru_page(pgdat->lruvec, page, &item->active))
@@ -70,7 +70,9 @@ bool isolate_movable_page(struct pglist_data *pgdat, struct page *page,
 		return false;
 	/* Acquire: pairs with page_set_movable(), mapping is the owner's. */
 	owner = page_movable_owner(pgdat, page);
-	if (!owner || !owner->ops || !owner->ops->isolate_page(owner, page))
+	if (!owner ||
+	    __atomic_load_n(&owner->magic, __ATOMIC_ACQUIRE) != MOVABLE_OWNER_MAGIC ||
+	    !owner->ops || !owner->ops->isolate_page(owner, page))
 		return false;
 	item->page = page;
 	item->active = false;
@@ -153,7 +155,7 @@ static int migrate_anon_page(struct lruvec *lv, struct page *src,
 			to[i] = from[i];
 	}
 	dext->lru_next = dext->lru_prev = PFN_NONE;
-	dext->mapping = mm;
+	page_ext_set_mapping(dext, mm);
 	dext->index = sext->index;
 	dext->swap_slot = sext->swap_slot;
 	atomic_store_explicit(&dext->refcount, expected, memory_order_relaxed);
@@ -162,7 +164,7 @@ static int migrate_anon_page(struct lruvec *lv, struct page *src,
 		*pte = pte_mk_present(dpfn) | (*pte & (PTE_YOUNG | PTE_DIRTY));
 	if (swapcache)
 		slot->cache_pfn = dpfn;
-	sext->mapping = NULL;
+	page_ext_set_mapping(sext, NULL);
 	page_flag_clear(src, PG_anon | PG_swapcache);
 	err = 0;
 unlock_si:

@@ -51,8 +51,18 @@ struct movable_operations {
  * pointer of a page it peeked at just as the page is freed.
  */
 struct movable_owner {
+	uint64_t magic; /* MOVABLE_OWNER_MAGIC while the owner exists */
 	const struct movable_operations *ops;
 };
+
+/*
+ * A scanner reads page_ext.mapping of a page it saw PG_movable on, but the
+ * page may have been freed and reused meanwhile (an anonymous page's mapping
+ * is its space): the magic tells an owner from anything else that
+ * page_ext.mapping can point to, all of it in the node's RAM.  The owner's
+ * isolate_page then rechecks under its lock that the page is its own.
+ */
+#define MOVABLE_OWNER_MAGIC 0x6d6f7661626c6521ull /* "movable!" */
 
 /*
  * Mark @page (allocated, order 0, owned by the caller) as movable through

@@ -64,12 +64,12 @@ static void pageblock_refile_free_locked(struct zone *zone, uint32_t pfn)
 		unsigned int order;
 		bool reported;
 
-		if (!(page->flags & PG_buddy)) {
+		if (!(page_flags_read(page) & PG_buddy)) {
 			p++;
 			continue;
 		}
 		order = page->order;
-		reported = page->flags & PG_reported;
+		reported = page_flags_read(page) & PG_reported;
 		zone_del_free_block_locked(zone, p, order);
 		zone_free_block_locked(zone, p, order, reported, false);
 		p += 1u << order;
@@ -226,7 +226,7 @@ static bool take_free_range(struct zone *zone, uint32_t start, uint32_t end)
 	for (pfn = start; pfn < end;) {
 		struct page *page = pfn_to_page(pgdat, pfn);
 
-		if (!(page->flags & PG_buddy)) {
+		if (!(page_flags_read(page) & PG_buddy)) {
 			spin_unlock(&zone->lock);
 			return false;
 		}

@@ -96,6 +96,17 @@ static inline struct page_ext *page_ext_of(const struct pglist_data *pgdat,
 	return mm_array_at(&pgdat->page_ext->arr, page_to_pfn(pgdat, page));
 }
 
+/*
+ * page_ext.mapping is written by the frame's owner and peeked at by
+ * compaction's scanners, which own nothing (mm/migrate.h): the write is
+ * atomic, so that a scanner's stale look is a stale value, not a torn one.
+ * Owners read it plainly under their locks.
+ */
+static inline void page_ext_set_mapping(struct page_ext *ext, void *mapping)
+{
+	__atomic_store_n(&ext->mapping, mapping, __ATOMIC_RELAXED);
+}
+
 /* ---- page flags and the page lock ---- */
 
 static inline uint16_t page_flags_read(const struct page *page)

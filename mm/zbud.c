@@ -261,6 +261,7 @@ void zbud_destroy_pool(struct zbud_pool *pool)
 	if (pool->pages_nr)
 		platform_bad_state("zbud_destroy_pool: %llu pages still in use",
 				   (unsigned long long)pool->pages_nr);
+	__atomic_store_n(&pool->movable.magic, 0, __ATOMIC_RELAXED);
 	mm_array_fini(&pool->handles);
 	free_pages(pgdat, virt_to_page(pgdat, pool), 0);
 }
@@ -688,6 +689,8 @@ int zbud_set_movable(struct zbud_pool *pool, enum zpool_movable policy)
 		pool->movable.ops = policy == ZPOOL_MOVABLE_MIGRATE ? &zbud_migrate_ops
 			      : policy == ZPOOL_MOVABLE_UNUSE	  ? &zbud_unuse_ops
 								  : NULL;
+		__atomic_store_n(&pool->movable.magic, MOVABLE_OWNER_MAGIC,
+				 __ATOMIC_RELEASE);
 	}
 	spin_unlock(&pool->lock);
 	return err;
