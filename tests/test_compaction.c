@@ -269,7 +269,7 @@ static void test_with_reporting_delay0(void **state)
 {
 	struct anon_node n;
 	struct poison_dev d;
-	struct mm_space *mm, *top;
+	struct mm_space *mm, *top, *holes;
 	struct pglist_data *pgdat;
 	uint64_t pages = 8000, reported;
 	struct compact_stats st;
@@ -292,20 +292,38 @@ static void test_with_reporting_delay0(void **state)
 	 */
 	d.prdev.order = 6;
 	assert_int_equal(page_reporting_register(pgdat, &d.prdev), 0);
-	/* A space at the top of memory, freed once the rest is in place. */
+	/*
+	 * Two spaces at the top of memory, written 128 pages each in turn;
+	 * once the rest is in place the second goes, leaving the top
+	 * pageblocks half used with free holes of order 6 and more, which the
+	 * worker reports and the free scanner - which leaves whole free
+	 * pageblocks alone - takes as targets.
+	 */
 	assert_int_equal(mm_space_create(pgdat, &top), 0);
+	assert_int_equal(mm_space_create(pgdat, &holes), 0);
 	assert_int_equal(mm_mmap(top, BASE, 4096 * PAGE_SIZE), 0);
-	for (uint64_t i = 0; i < 4096; i++)
+	assert_int_equal(mm_mmap(holes, BASE, 4096 * PAGE_SIZE), 0);
+	for (uint64_t i = 0; i < 4096; i++) {
 		write_page(top, BASE + i * PAGE_SIZE, i, 1);
+		if (i % 128 == 127)
+			for (uint64_t k = i - 127; k <= i; k++)
+				write_page(holes, BASE + k * PAGE_SIZE, k, 1);
+	}
 	assert_int_equal(mm_space_create(pgdat, &mm), 0);
 	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
 	fragment(&n, mm, pages);
 	assert_true(shrink_node(pgdat->lruvec, 1500) > 0);
 	reported = atomic_load(&d.prdev.reported_pages);
-	mm_space_destroy(top);
-	/* Let the worker report the top before the first round (a liveness bound, 10 s). */
-	for (int i = 0; i < 5000 && atomic_load(&d.prdev.reported_pages) < reported + 1024; i++)
+	mm_space_destroy(holes);
+	/*
+	 * The worker reports the holes (delay 0): wait for it.  A liveness
+	 * bound, not a timing one: a minute for work of a few milliseconds.
+	 */
+	for (int i = 0; i < 30000 && atomic_load(&d.prdev.reported_pages) < reported + 2048; i++)
 		usleep(2000);
+	if (atomic_load(&d.prdev.reported_pages) < reported + 2048)
+		fail_msg("the reporting worker reported %llu of the 2048 freed pages in a minute",
+			 (unsigned long long)(atomic_load(&d.prdev.reported_pages) - reported));
 	for (int round = 0; round < 4; round++) {
 		struct compact_result res = { 0 };
 		int err;
@@ -334,6 +352,7 @@ static void test_with_reporting_delay0(void **state)
 	page_reporting_unregister(&d.prdev);
 	check_all(&n);
 	verify(mm, BASE, pages);
+	mm_space_destroy(top);
 	mm_space_destroy(mm);
 	free(sums);
 	anon_node_fini(&n);
