@@ -20,6 +20,7 @@
  *            frame), or emptied in place by its owner (zbud `unuse`).
  *            Pages in flight - pinned, being faulted in, isolated by
  *            reclaim - are retried on the next pass, a bounded number.
+ *            Short of free frames, it reclaims as a fault would.
  *   take     once the range is all free blocks, under the zone lock they
  *            come off the lists; each 4 MiB piece becomes an allocated
  *            block of MAX_ORDER - 1, which is what free_contig_range()
@@ -43,6 +44,8 @@
 /* Passes over the range before a page that stays in flight fails it. */
 #define CONTIG_MAX_PASSES 64
 #define CONTIG_BATCH 32
+/* Passes that ran out of targets before -ENOMEM. */
+#define CONTIG_NOMEM_PASSES 4
 
 static bool pfn_in_range(uint32_t pfn, uint32_t start, uint32_t end)
 {
@@ -158,7 +161,8 @@ static struct page *contig_alloc(struct migrate_target *t)
 	struct contig_target *ct = (struct contig_target *)t;
 	struct pglist_data *pgdat = ct->pgdat;
 
-	for (unsigned int tries = 0; tries < 4; tries++) {
+	/* As a fault's direct reclaim: up to 16 rounds that free nothing. */
+	for (unsigned int fruitless = 0; fruitless < 16;) {
 		struct page *page = alloc_pages(pgdat, GFP_MOVABLE, 0);
 
 		if (page) {
@@ -169,7 +173,7 @@ static struct page *contig_alloc(struct migrate_target *t)
 		}
 		/* Short of memory: make some, as a fault would. */
 		if (!shrink_node(pgdat->lruvec, CONTIG_BATCH))
-			break;
+			fruitless++;
 	}
 	return NULL;
 }
@@ -274,6 +278,7 @@ int alloc_contig_range(struct pglist_data *pgdat, uint32_t start, uint32_t end,
 		.end = end,
 	};
 	uint32_t last_unmovable = PFN_NONE;
+	unsigned int no_target_passes = 0;
 	struct zone *zone;
 	int err = -GMM_EBUSY;
 
@@ -306,7 +311,11 @@ int alloc_contig_range(struct pglist_data *pgdat, uint32_t start, uint32_t end,
 			break;
 		}
 		last_unmovable = unmovable;
-		if (migrate_range(&ct, res)) {
+		/*
+		 * Out of targets even after reclaim: a busy guest may free
+		 * memory meanwhile, so a few passes more before giving up.
+		 */
+		if (migrate_range(&ct, res) && ++no_target_passes >= CONTIG_NOMEM_PASSES) {
 			err = -GMM_ENOMEM;
 			break;
 		}
