@@ -187,6 +187,10 @@ struct cma_row {
 	double ms_per_mib[CMA_ATTEMPTS_MAX], moved[CMA_ATTEMPTS_MAX],
 		decompressed[CMA_ATTEMPTS_MAX];
 	unsigned int n;
+	/* The successful attempts that had zbud pages in the region. */
+	double z_ms_per_mib[CMA_ATTEMPTS_MAX], z_moved[CMA_ATTEMPTS_MAX],
+		z_decompressed[CMA_ATTEMPTS_MAX], z_zbud[CMA_ATTEMPTS_MAX];
+	unsigned int zn;
 	uint64_t pool_pages;
 };
 
@@ -260,6 +264,13 @@ static int cma_table(const struct bench_opts *b, bool declare)
 			r->moved[r->n] = (double)(res.migrate.moved + (zswap_unused(n) - unused0)) *
 					 PAGE_SIZE / MIB;
 			r->decompressed[r->n] = (double)(zswap_unused(n) - unused0) * PAGE_SIZE / MIB;
+			if (zb) {
+				r->z_ms_per_mib[r->zn] = r->ms_per_mib[r->n];
+				r->z_moved[r->zn] = r->moved[r->n];
+				r->z_decompressed[r->zn] = r->decompressed[r->n];
+				r->z_zbud[r->zn] = (double)zb;
+				r->zn++;
+			}
 			r->n++;
 		}
 	}
@@ -292,6 +303,17 @@ static int cma_table(const struct bench_opts *b, bool declare)
 		if (r->fail_without_zbud)
 			printf("         (%u failures with no zbud page in the region)\n",
 			       r->fail_without_zbud);
+	}
+	printf("successful attempts with zbud pages in the region (medians):\n");
+	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++) {
+		struct cma_row *r = &rows[p];
+
+		if (!r->zn)
+			continue;
+		printf("%-8s %3u attempts, %6.0f zbud pages: moved %6.2f MiB, decompressed %6.2f MiB, %7.3f ms/MiB\n",
+		       zpool_movable_names[p], r->zn, median(r->z_zbud, r->zn),
+		       median(r->z_moved, r->zn), median(r->z_decompressed, r->zn),
+		       median(r->z_ms_per_mib, r->zn));
 	}
 	return 0;
 }
