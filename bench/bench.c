@@ -797,6 +797,17 @@ static void bench_usage(FILE *f)
 	      "             (blocks of any age) against it\n"
 	      "  vhost      report round trip through vhost-user to our balloon device,\n"
 	      "             against fallocate(PUNCH_HOLE) alone (a 2 GiB guest always)\n"
+	      "  cma        alloc_contig_range() of a 64 MiB region, 20 times (--pairs),\n"
+	      "             with zswap full and a workload running, per zbud policy\n"
+	      "             (none, unuse, migrate): success, MiB moved and decompressed,\n"
+	      "             ms per MiB (default --mem 512M)\n"
+	      "  compact    free blocks of order >= 9 before and after a full compaction\n"
+	      "             with the zswap pool full and the rest of memory freed, per\n"
+	      "             policy (default --mem 512M, --pairs 3)\n"
+	      "  offline    offline and online each 128 MiB memory block of a busy guest\n"
+	      "             in turn, per policy (default --mem 1G, --pairs 2)\n"
+	      "  zswap      zswap store and load GiB/s against lz4 and zstd alone on the\n"
+	      "             same 64 MiB, effective compression ratio, objects per pool page\n"
 	      "  scale      page_fault1 frames/s at 1 to 16 vCPU threads, reporting off\n"
 	      "             and on, per spinlock algorithm, with zone-lock statistics and\n"
 	      "             a scaling model; zeroing alone at each thread count;\n"
@@ -915,12 +926,14 @@ int cmd_bench(int argc, char **argv)
 			bench_usage(stdout);
 			return 0;
 		}
-		BENCH_ERR("which benchmark? overhead, return, alloc, discard, vhost or scale");
+		BENCH_ERR("which benchmark? overhead, return, alloc, discard, vhost, scale, cma, compact, offline or zswap");
 	}
 	name = argv[1];
 	scale = !strcmp(name, "scale");
 	if (!scale && strcmp(name, "overhead") && strcmp(name, "return") &&
-	    strcmp(name, "alloc") && strcmp(name, "discard") && strcmp(name, "vhost"))
+	    strcmp(name, "alloc") && strcmp(name, "discard") && strcmp(name, "vhost") &&
+	    strcmp(name, "cma") && strcmp(name, "compact") && strcmp(name, "offline") &&
+	    strcmp(name, "zswap"))
 		BENCH_ERR("unknown benchmark '%s'", name);
 	optind = 2;
 	opterr = 0;
@@ -997,8 +1010,19 @@ int cmd_bench(int argc, char **argv)
 		BENCH_ERR("--guest: overhead runs ours or in-process (Linux's allocator has no page_fault1 counter of ours)");
 	if (b.plot && !scale && strcmp(name, "return"))
 		BENCH_ERR("--plot: only for bench scale and bench return");
+	if (!strcmp(name, "cma") || !strcmp(name, "compact") || !strcmp(name, "offline")) {
+		if (!b.pairs)
+			b.pairs = !strcmp(name, "cma") ? 20 : !strcmp(name, "compact") ? 3 : 2;
+		if (!b.mem_bytes)
+			b.mem_bytes = !strcmp(name, "offline") ? 1ull << 30 : 512ull << 20;
+		return !strcmp(name, "cma")	? bench_cma(&b)
+		       : !strcmp(name, "compact") ? bench_compact(&b)
+						  : bench_offline(&b);
+	}
 	if (!b.pairs)
 		b.pairs = strcmp(name, "overhead") ? 5 : 10;
+	if (!strcmp(name, "zswap"))
+		return bench_zswap(&b);
 	if (!b.mem_bytes)
 		b.mem_bytes = scale ? 4ull << 30 : 2ull << 30;
 	if (!strcmp(name, "overhead")) {

@@ -92,4 +92,15 @@ int bench_scale(const struct bench_opts *b);
  */
 int bench_vhost(unsigned int pairs, double seconds, bool json);
 
+/*
+ * bench_cma, bench_compact, bench_offline - contiguous allocation of a 64
+ * MiB region, full compaction with the zswap pool full, and memory block
+ * offlining, for each zbud policy (bench_cma.c).
+ */
+int bench_cma(const struct bench_opts *b);
+int bench_compact(const struct bench_opts *b);
+int bench_offline(const struct bench_opts *b);
+/* zswap store/load against the compressor alone (bench_zswap.c). */
+int bench_zswap(const struct bench_opts *b);
+
 #endif

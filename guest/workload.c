@@ -344,6 +344,9 @@ static void *worker_main(void *arg)
 	case WORKLOAD_STRESS:
 		stress_thread(wk);
 		break;
+	case WORKLOAD_WORKING_SET:
+		working_set_thread(w, wk->id);
+		break;
 	}
 	atomic_fetch_sub(&impl->running, 1);
 	return NULL;
@@ -355,6 +358,12 @@ int workload_start(struct workload *w)
 
 	if (w->threads < 1 || w->threads > 256)
 		return -EINVAL;
+	if (w->kind == WORKLOAD_WORKING_SET && !w->ws) {
+		int err = working_set_setup(w);
+
+		if (err)
+			return err;
+	}
 	impl = calloc(1, sizeof(*impl));
 	if (!impl)
 		return -ENOMEM;
@@ -392,6 +401,12 @@ bool workload_running(struct workload *w)
 	struct workload_impl *impl = w->impl;
 
 	return impl && atomic_load(&impl->running) > 0;
+}
+
+void workload_fini(struct workload *w)
+{
+	if (w->ws)
+		working_set_teardown(w);
 }
 
 void workload_join(struct workload *w)

@@ -8,6 +8,11 @@
  *          per second.
  * stress   threads allocate blocks of random orders, fill each with a pattern
  *          of its own, verify it before freeing; a mismatch names the frame.
+ * working-set  anonymous memory larger than RAM (default 150 %) behind
+ *          zswap and a swap file: each thread writes its share of the pages
+ *          once, then reads and writes them with zipfian popularity (s = 1),
+ *          every read checked against the page's last write
+ *          (working_set.c).
  */
 #ifndef GUESTMM_GUEST_WORKLOAD_H
 #define GUESTMM_GUEST_WORKLOAD_H
@@ -18,7 +23,12 @@
 
 #include "guestmm/guest.h"
 
-enum workload_kind { WORKLOAD_MEMHOG, WORKLOAD_PAGEFAULT, WORKLOAD_STRESS };
+enum workload_kind {
+	WORKLOAD_MEMHOG,
+	WORKLOAD_PAGEFAULT,
+	WORKLOAD_STRESS,
+	WORKLOAD_WORKING_SET,
+};
 
 /* Phases a memhog cycle goes through, for the live display. */
 enum memhog_phase { MEMHOG_IDLE, MEMHOG_ALLOC, MEMHOG_HELD, MEMHOG_FREED };
@@ -32,7 +42,10 @@ struct workload {
 	unsigned int hold_ms;	  /* memhog: hold the memory this long */
 	unsigned int sleep_ms;	  /* memhog: sleep after each free */
 	uint64_t pf_bytes;	  /* pagefault: per thread; default 128 MiB */
-	uint64_t seed;		  /* stress */
+	uint64_t seed;		  /* stress, working-set */
+	uint64_t ws_bytes;	  /* working-set: 0 = 150 % of RAM */
+	const char *swap_dir;	  /* working-set: the swap file's directory;
+				     NULL = $TMPDIR or /tmp */
 	atomic_bool stop;	  /* set by the owner to end the run */
 	/* memhog: called by a vCPU thread at each phase change, or NULL */
 	void (*on_phase)(void *ctx, int phase);
@@ -42,7 +55,9 @@ struct workload {
 	atomic_uint_fast64_t frames;	 /* pagefault: frames faulted */
 	atomic_uint_fast64_t blocks;	 /* stress: blocks verified and freed */
 	atomic_uint_fast64_t alloc_failures;
-	atomic_uint_fast64_t errors;	 /* stress: pattern mismatches */
+	atomic_uint_fast64_t errors;	 /* stress, working-set: mismatches */
+	atomic_uint_fast64_t accesses;	 /* working-set: pages read or written */
+	atomic_bool filled;		 /* working-set: every page written once */
 	atomic_int phase;		 /* memhog: enum memhog_phase */
 	atomic_uint cycle;		 /* memhog: cycles completed */
 	atomic_uint_fast64_t held_bytes;  /* memhog: bytes held right now */
@@ -50,8 +65,9 @@ struct workload {
 	atomic_uint_fast64_t freed_at_ns;	 /* memhog: end of the last free */
 	atomic_uint_fast64_t resident_at_free; /* host resident right then */
 
-	/* Private to workload.c. */
+	/* Private to workload.c and working_set.c. */
 	void *impl;
+	void *ws;
 };
 
 /* Fill defaults for @kind over @guest. */
@@ -66,6 +82,18 @@ int workload_start(struct workload *w);
 
 /* Wait for the threads (they end after @cycles, or when @stop is set). */
 void workload_join(struct workload *w);
+
+/*
+ * Undo what the workload set up in the guest beyond its threads (the
+ * working set's space, anonymous memory and swap file); after
+ * workload_join(), once the caller has read the statistics.
+ */
+void workload_fini(struct workload *w);
+
+/* working_set.c, for workload.c. */
+int working_set_setup(struct workload *w);
+void working_set_thread(struct workload *w, unsigned int id);
+void working_set_teardown(struct workload *w);
 
 /* True while any thread is still running. */
 bool workload_running(struct workload *w);

@@ -30,6 +30,22 @@ void zone_del_free_block_locked(struct zone *zone, uint32_t pfn,
 
 void page_reporting_request(struct zone *zone);
 
+/*
+ * Set the type byte of @pfn's pageblock; its zone's lock is held.  Free
+ * blocks stay on the lists they are on: the caller moves them
+ * (page_isolation.c).
+ */
+void set_pageblock_migratetype(struct pglist_data *pgdat, uint32_t pfn,
+			       enum migratetype mt);
+
+/*
+ * try_to_compact_pages - an allocation of @order found nothing: compact the
+ * node's zones until a block of @order is free (compaction.c).  Called by
+ * alloc_pages() holding no lock.  Return: true when it may now succeed.
+ */
+bool try_to_compact_pages(struct pglist_data *pgdat, unsigned int order);
+void compact_node_init(struct compact_node *cn);
+
 /* The worker's zone-lock holds into @st, or with @reset, zeroed. */
 void page_reporting_zone_lock_stats(struct page_reporting_dev_info *prdev,
 				    struct lock_stats *st, bool reset);

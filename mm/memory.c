@@ -134,7 +134,7 @@ struct page *anon_alloc_page(struct lruvec *lv)
 		return NULL;
 	ext = page_ext_of(lv->pgdat, page);
 	ext->lru_next = ext->lru_prev = PFN_NONE;
-	ext->mapping = NULL;
+	page_ext_set_mapping(ext, NULL);
 	ext->index = 0;
 	atomic_store_explicit(&ext->refcount, 1, memory_order_relaxed);
 	page_flag_set(page, PG_anon);
@@ -156,7 +156,7 @@ int map_swap_page(struct mm_space *mm, uint64_t vpn, uint32_t slot,
 	}
 	*pte = pte_mk_present(page_to_pfn(lv->pgdat, page)) | PTE_DIRTY |
 	       (young ? PTE_YOUNG : 0);
-	ext->mapping = mm;
+	page_ext_set_mapping(ext, mm);
 	ext->index = vpn;
 	mm->rss++;
 	get_page(lv->pgdat, page); /* the PTE's */
@@ -187,8 +187,8 @@ static int do_swap_page(struct mm_space *mm, uint64_t vpn, uint32_t slot,
 	if (!(page_flags_read(page) & PG_swapcache) ||
 	    page_ext_of(lv->pgdat, page)->swap_slot != slot)
 		err = -GMM_EAGAIN;
-	else
-		err = map_swap_page(mm, vpn, slot, page, true);
+	else if ((err = map_swap_page(mm, vpn, slot, page, true)) == -GMM_EAGAIN)
+		swap_cache_drop_orphan(lv, page); /* zapped meanwhile */
 	unlock_page(page);
 	if (err) {
 		put_page(lv->pgdat, page);
@@ -254,7 +254,7 @@ int access_page(struct mm_space *mm, uint64_t addr, bool write,
 			put_page(pgdat, page); /* raced: look again */
 			continue;
 		}
-		page_ext_of(pgdat, page)->mapping = mm;
+		page_ext_set_mapping(page_ext_of(pgdat, page), mm);
 		page_ext_of(pgdat, page)->index = vpn;
 		get_page(pgdat, page); /* the PTE's; ours is the pin */
 		*pte = pte_mk_present(page_to_pfn(pgdat, page)) | PTE_YOUNG |
@@ -283,17 +283,33 @@ static void zap_pte(struct mm_space *mm, uint64_t vpn)
 	bool done = false;
 
 	while (!done) {
+		struct page *orphan = NULL;
+
 		spin_lock(&mm->ptl);
 		pte = space_pte_locked(mm, vpn, NULL);
 		v = pte ? *pte : 0;
 		if (v & PTE_SWAP) {
 			spin_lock(&lv->si.lock);
 			swap_free_locked(lv, pte_pfn(v));
+			orphan = swap_cache_orphan_get_locked(lv, pte_pfn(v));
 			spin_unlock(&lv->si.lock);
 			*pte = 0;
 		}
 		if (!(v & PTE_PRESENT)) {
 			spin_unlock(&mm->ptl);
+			/*
+			 * A swap cache page nobody maps now: drop it from the
+			 * cache, or the slot stays taken until reclaim finds
+			 * it (free_swap_and_cache()).  A locked page is left:
+			 * its holder rechecks the slot's count.
+			 */
+			if (orphan) {
+				if (trylock_page(orphan)) {
+					swap_cache_drop_orphan(lv, orphan);
+					unlock_page(orphan);
+				}
+				put_page(pgdat, orphan);
+			}
 			return;
 		}
 		page = pfn_to_page(pgdat, pte_pfn(v));
@@ -303,7 +319,7 @@ static void zap_pte(struct mm_space *mm, uint64_t vpn)
 		spin_lock(&mm->ptl);
 		if ((*pte & PTE_PRESENT) && pte_pfn(*pte) == pte_pfn(v)) {
 			*pte = 0;
-			page_ext_of(pgdat, page)->mapping = NULL;
+			page_ext_set_mapping(page_ext_of(pgdat, page), NULL);
 			mm->rss--;
 			/* The PTE's reference; ours keeps the count above 0. */
 			atomic_fetch_sub(&page_ext_of(pgdat, page)->refcount, 1);

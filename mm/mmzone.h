@@ -61,6 +61,11 @@ enum zone_watermarks { WMARK_MIN, WMARK_LOW, WMARK_HIGH, NR_WMARK };
 #define PG_swapcache (1u << 9) /* in the swap cache; page_ext.swap_slot */
 #define PG_anon (1u << 10)     /* anonymous memory: mapped or swap cache */
 #define PG_zbud (1u << 11)     /* a zbud pool page (PageZbud, seed 001) */
+/*
+ * A movable page that is not on the LRU (mm/migrate.h): its owner put a
+ * struct movable_owner at page_ext.mapping, whose ops compaction calls.
+ */
+#define PG_movable (1u << 12)
 
 /*
  * One per 4 KiB frame.  Only block heads carry state: the frames inside a free
@@ -170,6 +175,37 @@ struct page_reporting_dev_info;
 struct page_ext_table;
 struct lruvec;
 
+/* Compaction's and migration's counters, named as /proc/vmstat names them. */
+enum compact_event {
+	COMPACT_STALL,		 /* allocations that ran compaction */
+	COMPACT_FAIL,		 /* ... and still found no block */
+	COMPACT_SUCCESS,	 /* ... and then had one */
+	COMPACT_MIGRATE_SCANNED, /* frames the migrate scanner looked at */
+	COMPACT_FREE_SCANNED,	 /* frames the free scanner looked at */
+	COMPACT_ISOLATED,	 /* pages isolated for migration */
+	COMPACT_FREE_REPORTED,	 /* targets taken from Reported blocks */
+	PGMIGRATE_SUCCESS,	 /* pages moved to another frame */
+	PGMIGRATE_FAIL,		 /* pages that could not be moved (put back) */
+	PGMIGRATE_RELEASED,	 /* movable pages their owner emptied in place */
+	CMA_ALLOC_SUCCESS,	 /* alloc_contig_range() calls that succeeded */
+	CMA_ALLOC_FAIL,
+	NR_COMPACT_EVENTS
+};
+
+/*
+ * The node's compaction state (mm/compaction.c).  All atomic: compaction
+ * takes no lock of its own.  @running: an allocation-triggered compaction
+ * is under way, so other failing allocations do not pile on; @defer_shift,
+ * @considered: after a failure, the next 2^defer_shift failing allocations
+ * skip compaction (Linux's defer_compaction()).
+ */
+struct compact_node {
+	atomic_uint_fast64_t events[NR_COMPACT_EVENTS];
+	atomic_bool running;
+	atomic_uint defer_shift;
+	atomic_uint considered;
+};
+
 struct pglist_data {
 	struct zone node_zones[MAX_NR_ZONES];
 	unsigned int nr_zones;
@@ -199,6 +235,7 @@ struct pglist_data {
 	 */
 	struct page_ext_table *page_ext;
 	struct lruvec *lruvec;
+	struct compact_node compact;
 };
 
 /*
@@ -257,11 +294,28 @@ static inline struct zone *page_zone(struct pglist_data *pgdat, uint32_t pfn)
  * because a stale type only sends a frame to another type's per-CPU list:
  * it goes back to the buddy lists by the type read again under the lock.
  */
+/*
+ * The byte's top bit, PB_CMA, marks a pageblock of a declared contiguous
+ * region (cma_declare_range()): unmovable allocations never take memory
+ * there, so the region can always be emptied by migration, as Linux's
+ * MIGRATE_CMA guarantees.  It is kept apart from the type, which changes.
+ */
+#define PB_CMA 0x80u
+#define PB_MT_MASK 0x7fu
+
 static inline enum migratetype get_pageblock_migratetype(
 	const struct pglist_data *pgdat, uint32_t pfn)
 {
-	return (enum migratetype)__atomic_load_n(
-		&pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER], __ATOMIC_RELAXED);
+	return (enum migratetype)(__atomic_load_n(
+		&pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER], __ATOMIC_RELAXED) &
+				  PB_MT_MASK);
+}
+
+static inline bool pageblock_is_cma(const struct pglist_data *pgdat,
+				    uint32_t pfn)
+{
+	return __atomic_load_n(&pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER],
+			       __ATOMIC_RELAXED) & PB_CMA;
 }
 
 static inline bool zone_flag_test(struct zone *zone, enum zone_flags bit)

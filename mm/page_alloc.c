@@ -322,13 +322,15 @@ static uint32_t rmqueue_smallest(struct zone *zone, unsigned int order,
 	return PFN_NONE;
 }
 
-static void set_pageblock_migratetype(struct pglist_data *pgdat, uint32_t pfn,
-				      enum migratetype mt)
+void set_pageblock_migratetype(struct pglist_data *pgdat, uint32_t pfn,
+			       enum migratetype mt)
 {
 	MM_ASSERT_HELD(&page_zone(pgdat, pfn)->lock);
 	/* Read without the lock: see get_pageblock_migratetype(). */
-	__atomic_store_n(&pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER],
-			 (uint8_t)mt, __ATOMIC_RELAXED);
+	uint8_t *b = &pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER];
+
+	__atomic_store_n(b, (uint8_t)((__atomic_load_n(b, __ATOMIC_RELAXED) & PB_CMA) | mt),
+			 __ATOMIC_RELAXED);
 }
 
 /* Move every free block inside @pfn's pageblock to @mt's lists. */
@@ -376,6 +378,10 @@ static uint32_t rmqueue_fallback(struct zone *zone, unsigned int order,
 			enum migratetype fmt = fallbacks[start_mt][i];
 			uint32_t pfn = zone->free_area[o].free_list[fmt].head;
 
+			/* Unmovable memory stays out of declared regions. */
+			while (start_mt == MIGRATE_UNMOVABLE && pfn != PFN_NONE &&
+			       pageblock_is_cma(pgdat, pfn))
+				pfn = pfn_to_page(pgdat, pfn)->next;
 			if (pfn == PFN_NONE)
 				continue;
 			if (o >= PAGEBLOCK_ORDER) {
@@ -397,7 +403,14 @@ static uint32_t rmqueue_fallback(struct zone *zone, unsigned int order,
 				move_freepages_block(zone, pfn, start_mt);
 				return rmqueue_smallest(zone, order, start_mt);
 			}
-			return rmqueue_smallest(zone, order, fmt);
+			/* This block, not the list's head: see the CMA skip. */
+			{
+				bool reported = pfn_to_page(pgdat, pfn)->flags & PG_reported;
+
+				zone_del_free_block_locked(zone, pfn, o);
+				expand(zone, pfn, order, o, fmt, reported);
+				return pfn;
+			}
 		}
 	}
 	return PFN_NONE;
@@ -802,7 +815,7 @@ struct page *alloc_pages(struct pglist_data *pgdat, unsigned int gfp,
 	enum migratetype mt = gfp_migratetype(gfp);
 	/* Zones in the order they are tried: the most plentiful first. */
 	unsigned int first = (gfp & GFP_LOW) ? ZONE_LOW : pgdat->nr_zones - 1;
-	bool drained = false;
+	bool drained = false, compacted = false;
 
 	if (order >= MAX_ORDER)
 		return NULL;
@@ -848,6 +861,12 @@ retry:
 		drained = true;
 		drain_all_pages(pgdat);
 		goto retry;
+	}
+	/* Free memory in pieces too small: move pages to join them. */
+	if (order > 0 && !compacted) {
+		compacted = true;
+		if (try_to_compact_pages(pgdat, order))
+			goto retry;
 	}
 	return NULL;
 }
@@ -1107,6 +1126,9 @@ int mm_init(const struct mm_boot_params *params, struct pglist_data **out)
 	atomic_init(&pgdat->prdev, NULL);
 	atomic_init(&pgdat->reporting_order, MAX_ORDER);
 	atomic_init(&pgdat->reporting_hwm, PAGE_REPORTING_HWM);
+	pgdat->page_ext = NULL;
+	pgdat->lruvec = NULL;
+	compact_node_init(&pgdat->compact);
 
 	for (uint64_t i = 0; i < nr_pages; i++)
 		pgdat->memmap[i] = (struct page){ (uint16_t)(i < reserved ? PG_reserved : 0),

@@ -75,7 +75,7 @@ void try_to_unmap(struct lruvec *lv, struct page *page)
 		s->owner_index = ext->index;
 	}
 	spin_unlock(&lv->si.lock);
-	ext->mapping = NULL;
+	page_ext_set_mapping(ext, NULL);
 	mm->rss--;
 	atomic_fetch_sub(&ext->refcount, 1); /* the caller holds one more */
 	spin_unlock(&mm->ptl);

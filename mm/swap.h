@@ -96,6 +96,17 @@ static inline struct page_ext *page_ext_of(const struct pglist_data *pgdat,
 	return mm_array_at(&pgdat->page_ext->arr, page_to_pfn(pgdat, page));
 }
 
+/*
+ * page_ext.mapping is written by the frame's owner and peeked at by
+ * compaction's scanners, which own nothing (mm/migrate.h): the write is
+ * atomic, so that a scanner's stale look is a stale value, not a torn one.
+ * Owners read it plainly under their locks.
+ */
+static inline void page_ext_set_mapping(struct page_ext *ext, void *mapping)
+{
+	__atomic_store_n(&ext->mapping, mapping, __ATOMIC_RELAXED);
+}
+
 /* ---- page flags and the page lock ---- */
 
 static inline uint16_t page_flags_read(const struct page *page)
@@ -328,6 +339,12 @@ static inline void count_vm_event(struct lruvec *lv, enum vm_event e)
 
 /* vmscan.c */
 void lru_add(struct lruvec *lv, struct page *page, bool active);
+/*
+ * isolate_lru_page - take @page, which a scanner found with PG_lru set, off
+ * its LRU list with a reference (compaction); *@active says which list.
+ * Return: false when it was not on a list any more, or being freed.
+ */
+bool isolate_lru_page(struct lruvec *lv, struct page *page, bool *active);
 /* Put back a page reclaim isolated, and drop reclaim's reference. */
 void putback_lru_page(struct lruvec *lv, struct page *page, bool active);
 /* rmap.c: both take a locked page. */
@@ -350,6 +367,21 @@ int add_to_swap(struct lruvec *lv, struct page *page);
  * slot if no PTE holds it.  Caller holds the page lock and si->lock.
  */
 void delete_from_swap_cache_locked(struct lruvec *lv, struct page *page);
+/*
+ * swap_cache_drop_orphan - @page, locked and in the swap cache, could not
+ * be mapped: its PTE went (zapped) meanwhile.  If no PTE holds its slot any
+ * more, take it out of the cache, which frees the slot, rather than leave
+ * it to reclaim (Linux's free_swap_and_cache() does this from the zap).
+ * Caller holds a reference of its own.  Takes si->lock.
+ */
+void swap_cache_drop_orphan(struct lruvec *lv, struct page *page);
+/*
+ * The swap cache page of @slot, with a reference, when only the cache
+ * holds the slot now (its last PTE just went); else NULL.  The caller
+ * tries swap_cache_drop_orphan() on it under its page lock, holding no
+ * spinlock, and puts it.
+ */
+struct page *swap_cache_orphan_get_locked(struct lruvec *lv, uint32_t slot);
 /* Drop one PTE's hold on @slot; frees it when nothing else holds it. */
 void swap_free_locked(struct lruvec *lv, uint32_t slot);
 /*

@@ -113,6 +113,30 @@ void delete_from_swap_cache_locked(struct lruvec *lv, struct page *page)
 		swap_slot_free_locked(lv, ext->swap_slot);
 }
 
+void swap_cache_drop_orphan(struct lruvec *lv, struct page *page)
+{
+	struct page_ext *ext = page_ext_of(lv->pgdat, page);
+
+	spin_lock(&lv->si.lock);
+	if ((page_flags_read(page) & PG_swapcache) &&
+	    !(swap_slot_at(&lv->si, ext->swap_slot)->count & SWAP_COUNT_MASK))
+		delete_from_swap_cache_locked(lv, page);
+	spin_unlock(&lv->si.lock);
+}
+
+struct page *swap_cache_orphan_get_locked(struct lruvec *lv, uint32_t slot)
+{
+	struct swap_slot *s = swap_slot_at(&lv->si, slot);
+	struct page *page;
+
+	MM_ASSERT_HELD(&lv->si.lock);
+	if (s->count != SWAP_HAS_CACHE || s->cache_pfn == PFN_NONE)
+		return NULL;
+	page = pfn_to_page(lv->pgdat, s->cache_pfn);
+	get_page(lv->pgdat, page); /* the cache's holds it above 0 */
+	return page;
+}
+
 void swap_free_locked(struct lruvec *lv, uint32_t slot)
 {
 	struct swap_slot *s = swap_slot_at(&lv->si, slot);
@@ -278,8 +302,11 @@ int try_to_unuse_swp_entry(struct lruvec *lv, uint32_t slot)
 	spin_unlock(&si->lock);
 	if (owner) {
 		err = map_swap_page(owner, vpn, slot, page, false);
-		if (err == -GMM_EAGAIN)
-			err = 0; /* the PTE changed: not ours to map any more */
+		if (err == -GMM_EAGAIN) {
+			/* The PTE changed: not ours to map any more. */
+			swap_cache_drop_orphan(lv, page);
+			err = 0;
+		}
 	}
 	if (!err)
 		count_vm_event(lv, SWAP_UNUSE);

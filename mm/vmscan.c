@@ -152,6 +152,22 @@ static unsigned int isolate_lru_pages(struct lruvec *lv, enum lru_list l,
 	return got;
 }
 
+bool isolate_lru_page(struct lruvec *lv, struct page *page, bool *active)
+{
+	struct pglist_data *pgdat = lv->pgdat;
+	bool got = false;
+
+	spin_lock(&lv->lru_lock);
+	/* Rechecked under the lock: the scanner peeked without it. */
+	if ((page_flags_read(page) & PG_lru) && get_page_unless_zero(pgdat, page)) {
+		*active = page_flags_read(page) & PG_active;
+		lru_del_locked(lv, page);
+		got = true;
+	}
+	spin_unlock(&lv->lru_lock);
+	return got;
+}
+
 /* ---- reclaim of one page ---- */
 
 static struct swap_slot *page_swap_slot(struct lruvec *lv, struct page *page)

@@ -22,11 +22,33 @@
  * the lists has an empty @buddy link; zbud_free() then leaves its placement
  * to the reclaimer.  Pages carry PG_zbud and page_ext.mapping == pool, so
  * compaction can tell them from their struct page (PageZbud, seed 001
- * patch 3) and give them to reclaim_pages (patch 4) or, later, migrate them.
+ * patch 3) and give them to reclaim_pages (patch 4).
+ *
+ * Movable pages (issue 10 section 7).  Under the UNUSE and MIGRATE policies
+ * pool pages also carry PG_movable, and page_ext.mapping - the pool - begins
+ * with a struct movable_owner, so compaction calls the pool's movable
+ * operations (mm/migrate.h).  Isolation takes a page off the pool's lists
+ * with a reference, as reclaim does (an empty @buddy link says someone has
+ * it).  MIGRATE copies the page to the new frame under the pool lock and
+ * rewrites its live handles' table entries: a handle is an index, so every
+ * holder keeps a valid handle, and the next map returns the new address.
+ * What it must not do is move a page while someone uses an address map
+ * returned: zswap reads and writes objects outside the pool lock.  So each
+ * handle counts its maps (@mapped, under the pool lock, cleared when the
+ * handle is freed), and a page with a mapped handle is not migrated
+ * (-GMM_EBUSY; compaction tries it again later).  UNUSE instead brings the
+ * page's objects back into memory through the unuse callback, which frees
+ * the page in place.
  */
 #include "mm/list.h"
-#include "mm/swap.h"
+#include "mm/migrate.h"
 #include "mm/zbud.h"
+
+const char *const zpool_movable_names[NR_ZPOOL_MOVABLE] = {
+	[ZPOOL_MOVABLE_NONE] = "none",
+	[ZPOOL_MOVABLE_UNUSE] = "unuse",
+	[ZPOOL_MOVABLE_MIGRATE] = "migrate",
+};
 
 #define CHUNK_SHIFT 6
 #define CHUNK_SIZE (1u << CHUNK_SHIFT)
@@ -51,20 +73,27 @@ _Static_assert(sizeof(struct zbud_header) <= ZHDR_SIZE_ALIGNED,
 
 #define ZH_FREE (1ull << 63)
 
-/* A handle table entry: @loc = pfn << 1 | buddy, or ZH_FREE | next free. */
+/*
+ * A handle table entry: @loc = pfn << 1 | buddy, or ZH_FREE | next free;
+ * @mapped: zbud_map()s not yet unmapped (a page with one does not move).
+ */
 struct zbud_handle {
 	uint64_t loc;
 	uint32_t gen;
-	uint32_t pad;
+	uint32_t mapped;
 };
 
 /*
  * @lock protects everything here, the first/last chunk counts, links and
  * handles of every pool page, and the handle table.
  * Invariant: pages_nr == pages on @buddied, the unbuddied lists and
- * isolated by a running reclaim.
+ * isolated by a running reclaim or migration.  @movable comes first: a pool
+ * page's page_ext.mapping is the pool and its movable owner alike.
+ * @policy, @gfp: set before the first page, read-only after.
  */
 struct zbud_pool {
+	struct movable_owner movable;
+	enum zpool_movable policy;
 	struct spinlock lock;
 	struct pglist_data *pgdat;
 	unsigned int gfp;
@@ -78,6 +107,8 @@ struct zbud_pool {
 	uint64_t free_handle; /* head of the free entries, or ZH_FREE: none */
 };
 _Static_assert(sizeof(struct zbud_pool) <= PAGE_SIZE, "a pool fits a page");
+_Static_assert(offsetof(struct zbud_pool, movable) == 0,
+	       "page_ext.mapping is the pool and its movable owner");
 
 static unsigned int size_to_chunks(size_t size)
 {
@@ -132,6 +163,7 @@ static int handle_alloc_locked(struct zbud_pool *pool, struct page *page,
 	h = handle_slot(pool, idx);
 	pool->free_handle = h->loc & ~ZH_FREE;
 	h->loc = (uint64_t)page_to_pfn(pool->pgdat, page) << 1 | bud;
+	h->mapped = 0;
 	*handle = (uint64_t)h->gen << 32 | (idx + 1);
 	return 0;
 }
@@ -145,6 +177,7 @@ static void handle_free_locked(struct zbud_pool *pool, uint64_t handle)
 	if (h->gen == 0)
 		h->gen = 1;
 	h->loc = ZH_FREE | pool->free_handle;
+	h->mapped = 0; /* a map racing the free is not counted any more */
 	pool->free_handle = idx;
 }
 
@@ -173,8 +206,8 @@ static bool put_zbud_page_locked(struct zbud_pool *pool,
 		return false;
 	list_del_init(&zhdr->buddy);
 	list_del_init(&zhdr->lru);
+	page_flag_clear(page, PG_zbud | PG_movable);
 	__atomic_store_n(&ext->mapping, NULL, __ATOMIC_RELAXED);
-	page_flag_clear(page, PG_zbud);
 	__atomic_fetch_sub(&pool->pages_nr, 1, __ATOMIC_RELAXED); /* read racily */
 	free_pages(pool->pgdat, page, 0);
 	return true;
@@ -228,6 +261,7 @@ void zbud_destroy_pool(struct zbud_pool *pool)
 	if (pool->pages_nr)
 		platform_bad_state("zbud_destroy_pool: %llu pages still in use",
 				   (unsigned long long)pool->pages_nr);
+	__atomic_store_n(&pool->movable.magic, 0, __ATOMIC_RELAXED);
 	mm_array_fini(&pool->handles);
 	free_pages(pgdat, virt_to_page(pgdat, pool), 0);
 }
@@ -278,6 +312,8 @@ int zbud_alloc(struct zbud_pool *pool, size_t size, uint64_t *handle)
 	__atomic_store_n(&page_ext_of(pgdat, page)->mapping, (void *)pool,
 			 __ATOMIC_RELAXED);
 	page_flag_set(page, PG_zbud);
+	if (pool->policy != ZPOOL_MOVABLE_NONE)
+		page_set_movable(pgdat, page, &pool->movable);
 	__atomic_fetch_add(&pool->pages_nr, 1, __ATOMIC_RELAXED);
 found:
 	err = handle_alloc_locked(pool, page, bud, handle);
@@ -348,12 +384,24 @@ int zbud_map(struct zbud_pool *pool, uint64_t handle, void **addr)
 		*addr = (char *)zhdr + ZHDR_SIZE_ALIGNED;
 	else
 		*addr = (char *)zhdr + PAGE_SIZE - (zhdr->last_chunks << CHUNK_SHIFT);
+	handle_slot(pool, (handle & 0xffffffffu) - 1)->mapped++;
 	spin_unlock(&pool->lock);
 	return 0;
 }
 
 void zbud_unmap(struct zbud_pool *pool, uint64_t handle)
 {
+	enum buddy bud;
+
+	spin_lock(&pool->lock);
+	/* A handle freed while mapped had its count cleared. */
+	if (handle_lookup_locked(pool, handle, &bud)) {
+		struct zbud_handle *h = handle_slot(pool, (handle & 0xffffffffu) - 1);
+
+		if (h->mapped)
+			h->mapped--;
+	}
+	spin_unlock(&pool->lock);
 }
 
 uint64_t zbud_get_pool_size(struct zbud_pool *pool)
@@ -475,6 +523,177 @@ int zbud_reclaim_pages(struct zbud_pool *pool, struct page **pages,
 		spin_unlock(&pool->lock);
 	}
 	return *freed == n ? 0 : -GMM_EAGAIN;
+}
+
+/* ---- movable operations (mm/migrate.h) ---- */
+
+static struct zbud_pool *owner_pool(struct movable_owner *owner)
+{
+	return container_of(owner, struct zbud_pool, movable);
+}
+
+/* Is @page, peeked at by a scanner, this pool's and on its lists? */
+static struct zbud_header *zbud_listed_page_locked(struct zbud_pool *pool,
+						   struct page *page)
+{
+	struct zbud_header *zhdr;
+
+	MM_ASSERT_HELD(&pool->lock);
+	if (!PageZbud(page) ||
+	    __atomic_load_n(&page_ext_of(pool->pgdat, page)->mapping,
+			    __ATOMIC_RELAXED) != pool)
+		return NULL;
+	zhdr = page_address(pool->pgdat, page);
+	return list_empty(&zhdr->buddy) ? NULL : zhdr; /* else someone has it */
+}
+
+static bool zbud_isolate_movable(struct movable_owner *owner, struct page *page)
+{
+	struct zbud_pool *pool = owner_pool(owner);
+	struct zbud_header *zhdr;
+	uint64_t handles[2];
+
+	spin_lock(&pool->lock);
+	zhdr = zbud_listed_page_locked(pool, page);
+	if (zhdr)
+		zbud_isolate_locked(pool, zhdr, handles);
+	spin_unlock(&pool->lock);
+	return zhdr != NULL;
+}
+
+static void zbud_putback_movable(struct movable_owner *owner, struct page *page)
+{
+	struct zbud_pool *pool = owner_pool(owner);
+
+	spin_lock(&pool->lock);
+	zbud_putback_locked(pool, page_address(pool->pgdat, page));
+	spin_unlock(&pool->lock);
+}
+
+static unsigned int zbud_live_buddies(const struct zbud_header *zhdr)
+{
+	return (zhdr->first_chunks != 0) + (zhdr->last_chunks != 0);
+}
+
+/*
+ * MIGRATE: copy the isolated page @src to @dst and point its live handles
+ * at @dst.  All under the pool lock, which every map, free and allocation
+ * takes, so nobody sees the page half moved; a mapped handle keeps it put.
+ */
+static int zbud_migrate_movable(struct movable_owner *owner, struct page *dst,
+				struct page *src)
+{
+	struct zbud_pool *pool = owner_pool(owner);
+	struct pglist_data *pgdat = pool->pgdat;
+	struct zbud_header *zhdr = page_address(pgdat, src), *nhdr;
+	struct page_ext *sext = page_ext_of(pgdat, src);
+	struct page_ext *dext = page_ext_of(pgdat, dst);
+	uint32_t dpfn = page_to_pfn(pgdat, dst);
+	unsigned int live;
+
+	spin_lock(&pool->lock);
+	live = zbud_live_buddies(zhdr);
+	if (!live) {
+		/* Emptied while isolated: putback frees it. */
+		spin_unlock(&pool->lock);
+		return -GMM_EAGAIN;
+	}
+	for (int b = 0; b < 2; b++) {
+		if (!(b ? zhdr->last_chunks : zhdr->first_chunks))
+			continue;
+		if (handle_slot(pool, (zhdr->handle[b] & 0xffffffffu) - 1)->mapped) {
+			spin_unlock(&pool->lock);
+			return -GMM_EBUSY;
+		}
+	}
+	if (atomic_load(&sext->refcount) != (int)live + 1)
+		platform_bad_state("zbud: migrating pfn %#x: refcount %d, %u live buddies",
+				   page_to_pfn(pgdat, src), atomic_load(&sext->refcount), live);
+	nhdr = page_address(pgdat, dst);
+	for (size_t i = 0; i < PAGE_SIZE / sizeof(uint64_t); i++)
+		((uint64_t *)nhdr)[i] = ((const uint64_t *)zhdr)[i];
+	/* Isolated: on no list, so the copied links are only reset. */
+	INIT_LIST_HEAD(&nhdr->buddy);
+	INIT_LIST_HEAD(&nhdr->lru);
+	for (int b = 0; b < 2; b++)
+		if (b ? zhdr->last_chunks : zhdr->first_chunks)
+			handle_slot(pool, (zhdr->handle[b] & 0xffffffffu) - 1)->loc =
+				(uint64_t)dpfn << 1 | (uint64_t)b;
+	atomic_store_explicit(&dext->refcount, atomic_load(&sext->refcount),
+			      memory_order_relaxed);
+	__atomic_store_n(&dext->mapping, (void *)pool, __ATOMIC_RELAXED);
+	page_flag_set(dst, PG_zbud | PG_movable);
+	page_flag_clear(src, PG_zbud | PG_movable);
+	__atomic_store_n(&sext->mapping, NULL, __ATOMIC_RELAXED);
+	atomic_store_explicit(&sext->refcount, 0, memory_order_relaxed);
+	spin_unlock(&pool->lock);
+	return 0;
+}
+
+/*
+ * UNUSE: bring the isolated page's objects back into memory (seed 001);
+ * their frees empty the page, and putback, dropping the isolation's
+ * reference, frees it.
+ */
+static int zbud_unuse_movable(struct movable_owner *owner, struct page *src)
+{
+	struct zbud_pool *pool = owner_pool(owner);
+	struct zbud_header *zhdr = page_address(pool->pgdat, src);
+	uint64_t handles[2];
+	unsigned int live;
+
+	if (!pool->ops || !pool->ops->unuse)
+		return -GMM_EINVAL;
+	spin_lock(&pool->lock);
+	handles[0] = zhdr->first_chunks ? zhdr->handle[FIRST] : 0;
+	handles[1] = zhdr->last_chunks ? zhdr->handle[LAST] : 0;
+	spin_unlock(&pool->lock);
+	for (int b = 0; b < 2; b++)
+		if (handles[b])
+			pool->ops->unuse(pool->owner, handles[b]);
+	spin_lock(&pool->lock);
+	live = zbud_live_buddies(zhdr);
+	spin_unlock(&pool->lock);
+	return live ? -GMM_EAGAIN : 0;
+}
+
+static const struct movable_operations zbud_migrate_ops = {
+	.isolate_page = zbud_isolate_movable,
+	.migrate_page = zbud_migrate_movable,
+	.putback_page = zbud_putback_movable,
+};
+
+static const struct movable_operations zbud_unuse_ops = {
+	.isolate_page = zbud_isolate_movable,
+	.release_page = zbud_unuse_movable,
+	.putback_page = zbud_putback_movable,
+};
+
+int zbud_set_movable(struct zbud_pool *pool, enum zpool_movable policy)
+{
+	static const unsigned int gfp[NR_ZPOOL_MOVABLE] = {
+		[ZPOOL_MOVABLE_NONE] = 0,
+		[ZPOOL_MOVABLE_UNUSE] = GFP_RECLAIMABLE,
+		[ZPOOL_MOVABLE_MIGRATE] = GFP_MOVABLE,
+	};
+	int err = 0;
+
+	if ((unsigned int)policy >= NR_ZPOOL_MOVABLE)
+		return -GMM_EINVAL;
+	spin_lock(&pool->lock);
+	if (pool->pages_nr) {
+		err = -GMM_EBUSY;
+	} else {
+		pool->policy = policy;
+		pool->gfp = gfp[policy];
+		pool->movable.ops = policy == ZPOOL_MOVABLE_MIGRATE ? &zbud_migrate_ops
+			      : policy == ZPOOL_MOVABLE_UNUSE	  ? &zbud_unuse_ops
+								  : NULL;
+		__atomic_store_n(&pool->movable.magic, MOVABLE_OWNER_MAGIC,
+				 __ATOMIC_RELEASE);
+	}
+	spin_unlock(&pool->lock);
+	return err;
 }
 
 #define ZCHECK(cond, ...)                                                      \
@@ -611,6 +830,11 @@ static int zbud_zpool_reclaim_pages(void *pool, struct page **pages,
 	return zbud_reclaim_pages(pool, pages, n, freed);
 }
 
+static int zbud_zpool_set_movable(void *pool, enum zpool_movable policy)
+{
+	return zbud_set_movable(pool, policy);
+}
+
 const struct zpool_driver zbud_zpool_driver = {
 	.name = "zbud",
 	.create = zbud_zpool_create,
@@ -624,4 +848,5 @@ const struct zpool_driver zbud_zpool_driver = {
 	.lock_stats = zbud_zpool_lock_stats,
 	.owns_page = zbud_zpool_owns_page,
 	.reclaim_pages = zbud_zpool_reclaim_pages,
+	.set_movable = zbud_zpool_set_movable,
 };

@@ -26,6 +26,8 @@ int zbud_reclaim_page(struct zbud_pool *pool, unsigned int retries);
 int zbud_reclaim_pages(struct zbud_pool *pool, struct page **pages,
 		       unsigned int n, unsigned int *freed);
 uint64_t zbud_get_pool_size(struct zbud_pool *pool); /* in pages */
+/* See zpool_driver.set_movable.  Return: 0; -GMM_EINVAL; -GMM_EBUSY. */
+int zbud_set_movable(struct zbud_pool *pool, enum zpool_movable policy);
 /*
  * zbud_check - the validator: lists against chunk counts, reference counts
  * against live buddies, the handle table against the headers.

@@ -10,6 +10,23 @@
 
 #include "mm/mmzone.h"
 
+/*
+ * How a pool's pages take part in compaction and contiguous allocation
+ * (issue 10 section 7), chosen per pool:
+ *   NONE     pages are unmovable and allocated as unmovable (before seed 001);
+ *   UNUSE    compaction empties a pool page by bringing its objects back
+ *            into memory (seed 001); pages are allocated reclaimable;
+ *   MIGRATE  compaction copies a pool page to another frame and every
+ *            handle keeps working (seed 001's TODO); allocated movable.
+ */
+enum zpool_movable {
+	ZPOOL_MOVABLE_NONE,
+	ZPOOL_MOVABLE_UNUSE,
+	ZPOOL_MOVABLE_MIGRATE,
+	NR_ZPOOL_MOVABLE
+};
+extern const char *const zpool_movable_names[NR_ZPOOL_MOVABLE];
+
 /* What the pool's user provides: called without any pool lock held. */
 struct zpool_ops {
 	/*
@@ -57,12 +74,18 @@ struct zpool_driver {
 	 * rechecks under the pool lock).  @reclaim_pages: empty the given
 	 * pages by unusing their objects (seed 001); Return: 0 when every page
 	 * was freed, -GMM_EAGAIN when some were not, *@freed counts them.
-	 * A migrate hook (copy a pool page to a new frame, handles kept) goes
-	 * here with the movable-operations work (issue 10 section 7).
 	 */
 	bool (*owns_page)(void *pool, struct page *page);
 	int (*reclaim_pages)(void *pool, struct page **pages, unsigned int n,
 			     unsigned int *freed);
+	/*
+	 * @set_movable: the pool's policy, before its first allocation; it
+	 * decides the gfp of pool pages (and overrides create's) and whether
+	 * they carry movable operations (mm/migrate.h) that compaction calls.
+	 * Return: 0; -GMM_EINVAL (policy out of range); -GMM_EBUSY (the pool
+	 * has pages already).
+	 */
+	int (*set_movable)(void *pool, enum zpool_movable policy);
 };
 
 extern const struct zpool_driver zbud_zpool_driver;

@@ -94,6 +94,7 @@ void zswap_config_init(struct zswap_config *cfg)
 		.accept_threshold_percent = 90,
 		.zpool = &zbud_zpool_driver,
 		.gfp = 0,
+		.movable = ZPOOL_MOVABLE_MIGRATE,
 	};
 }
 
@@ -411,8 +412,15 @@ int zswap_create(struct lruvec *lv, const struct zswap_config *cfg)
 				&zswap_zpool_ops, zs, &zs->pool);
 	if (err)
 		goto undo_entries;
+	if (zs->zpool->set_movable) {
+		err = zs->zpool->set_movable(zs->pool, cfg->movable);
+		if (err)
+			goto undo_pool;
+	}
 	lv->zswap = zs;
 	return 0;
+undo_pool:
+	zs->zpool->destroy(zs->pool);
 undo_entries:
 	mm_array_fini(&zs->entries);
 undo_page:

@@ -14,7 +14,9 @@ struct zswap_config {
 	unsigned int max_pool_percent; /* of the node's RAM; default 20 */
 	unsigned int accept_threshold_percent; /* of the limit; default 90 */
 	const struct zpool_driver *zpool; /* default zbud */
-	unsigned int gfp;	     /* for pool pages; default unmovable */
+	unsigned int gfp;	     /* for pool pages, when the driver has no
+					set_movable (else the policy decides) */
+	enum zpool_movable movable;  /* default ZPOOL_MOVABLE_MIGRATE */
 };
 
 void zswap_config_init(struct zswap_config *cfg);

@@ -22,6 +22,7 @@ static const char *const workload_names[] = {
 	[WORKLOAD_MEMHOG] = "memhog",
 	[WORKLOAD_PAGEFAULT] = "pagefault",
 	[WORKLOAD_STRESS] = "stress",
+	[WORKLOAD_WORKING_SET] = "working-set",
 };
 
 static const char *const run_mode_names[] = {
@@ -99,7 +100,16 @@ void run_live_line(FILE *f, const struct run_sample *s)
 			: fmt_bytes(a, sizeof(a), (double)s->guest_free),
 		fmt_bytes(b, sizeof(b), (double)s->resident),
 		fmt_bytes(c, sizeof(c), (double)rep));
-	if (s->kind == WORKLOAD_MEMHOG)
+	if (s->kind == WORKLOAD_WORKING_SET && s->anon) {
+		char d[32], e[32];
+
+		fprintf(f, "  zswap %11s (%llu pages)  swap %11s  in/out %llu/%llu  %s%llu accesses",
+			fmt_bytes(d, sizeof(d), (double)s->zswap_pool_bytes),
+			(unsigned long long)s->zswap_stored_pages,
+			fmt_bytes(e, sizeof(e), (double)s->swap_used_pages * PAGE_SIZE),
+			(unsigned long long)s->pswpin, (unsigned long long)s->pswpout,
+			s->filled ? "" : "filling, ", (unsigned long long)s->accesses);
+	} else if (s->kind == WORKLOAD_MEMHOG)
 		fprintf(f, "  cycle %u %s",
 			s->cycle + (s->phase != MEMHOG_FREED),
 			phase[s->phase & 3]);
@@ -186,6 +196,20 @@ static void sample_in_process(struct run_sample *s, double t,
 		.frames = atomic_load(&w->frames),
 		.blocks = atomic_load(&w->blocks),
 	};
+	if (w->kind == WORKLOAD_WORKING_SET && gmm_guest_pgdat(g)->lruvec) {
+		struct anon_stats a;
+
+		anon_get_stats(gmm_guest_pgdat(g), &a);
+		s->anon = true;
+		s->filled = atomic_load(&w->filled);
+		s->accesses = atomic_load(&w->accesses);
+		s->zswap_pool_bytes = a.zswap.pool_total_size;
+		s->zswap_stored_pages = a.zswap.stored_pages;
+		s->zswap_written_back = a.zswap.events[ZSWAP_WRITTEN_BACK_PAGES];
+		s->swap_used_pages = a.swap_slots - a.swap_free;
+		s->pswpin = a.events[PSWPIN];
+		s->pswpout = a.events[PSWPOUT];
+	}
 }
 
 static double tv_s(const struct timeval *tv)
@@ -215,16 +239,19 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 	if (o->threads)
 		w.threads = o->threads;
 	w.seed = o->seed;
+	w.ws_bytes = o->ws_bytes;
 	if (hooks) {
 		w.on_phase = hooks->on_phase;
 		w.on_phase_ctx = hooks->ctx;
 	}
 	if (!duration && o->kind != WORKLOAD_MEMHOG)
-		duration = 10;
+		duration = o->kind == WORKLOAD_WORKING_SET ? 20 : 10;
 	r->mem_bytes = o->cfg.mem_bytes;
 	err = workload_start(&w);
-	if (err)
+	if (err) {
+		workload_fini(&w);
 		return err;
+	}
 	t0 = run_now_s();
 	next_live = 0;
 	for (;;) {
@@ -285,6 +312,13 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 	}
 	r->blocks = atomic_load(&w.blocks);
 	r->errors = atomic_load(&w.errors);
+	r->accesses = atomic_load(&w.accesses);
+	if (w.ws) {
+		r->has_anon = true;
+		anon_get_stats(gmm_guest_pgdat(g), &r->anon);
+		compact_get_stats(gmm_guest_pgdat(g), &r->compact);
+	}
+	workload_fini(&w);
 	r->alloc_failures = atomic_load(&w.alloc_failures);
 	gmm_guest_get_stats(g, &r->stats);
 	r->resident_end = r->stats.host_resident_bytes;

@@ -28,7 +28,8 @@
 
 #include "guest/workload.h"
 #include "guestmm/guest.h"
-#include "mm/gfp.h"
+#include "mm/anon.h"
+#include "mm/compaction.h"
 
 enum run_mode { RUN_PROCESS, RUN_IN_PROCESS, RUN_LINUX };
 
@@ -57,6 +58,7 @@ struct run_opts {
 	uint64_t hog_bytes;	/* memhog: 0 = 75 % of RAM */
 	unsigned int cycles;	/* memhog */
 	unsigned int hold_ms;	/* memhog */
+	uint64_t ws_bytes;	/* working-set: 0 = 150 % of RAM */
 	int sleep_ms;		/* memhog: < 0 = report delay + 2 s */
 	unsigned int threads;	/* 0 = vCPUs */
 	double duration_s;	/* 0 = until the workload ends (pagefault,
@@ -92,6 +94,12 @@ struct run_sample {
 	uint64_t resident_at_free; /* memhog: host accounting at the free */
 	uint64_t frames;	/* pagefault */
 	uint64_t blocks;	/* stress */
+	/* working-set: the guest's anonymous memory */
+	bool anon;
+	bool filled;		/* every page written once */
+	uint64_t accesses;
+	uint64_t zswap_pool_bytes, zswap_stored_pages, zswap_written_back;
+	uint64_t swap_used_pages, pswpin, pswpout;
 };
 
 struct run_cycle {
@@ -114,7 +122,11 @@ struct run_result {
 	uint64_t frames;	/* pagefault: in measured_s */
 	double frames_per_s;	/* pagefault */
 	uint64_t blocks;	/* stress */
-	uint64_t errors;	/* stress mismatches */
+	uint64_t errors;	/* stress, working-set mismatches */
+	uint64_t accesses;	/* working-set */
+	bool has_anon;		/* working-set: @anon and @compact are set */
+	struct anon_stats anon;	/* at the end */
+	struct compact_stats compact;
 	uint64_t alloc_failures;
 	struct gmm_guest_stats stats; /* at the end; reports and
 					 reported_bytes as the device

@@ -38,12 +38,19 @@ static void run_usage(FILE *f)
 	      "  --initrd PATH         --linux: initramfs (default uml/initrd.gz beside guestmm)\n"
 	      "  --mem SIZE            guest RAM (default 2G; K/M/G/T suffixes)\n"
 	      "  --cpus N              vCPU threads (default 2)\n"
-	      "  --workload NAME       memhog | pagefault | stress (default memhog)\n"
+	      "  --workload NAME       memhog | pagefault | stress | working-set (default\n"
+	      "                        memhog); working-set: anonymous memory larger than\n"
+	      "                        RAM behind zswap and a swap file in $TMPDIR, zipfian\n"
+	      "                        reads and writes, every read checked; it runs in\n"
+	      "                        process (the guest process does not carry zswap's\n"
+	      "                        counters yet)\n"
+	      "  --working-set SIZE    working-set: its size (default 150% of RAM)\n"
 	      "  --hog SIZE            memhog: memory to allocate (default 75% of RAM)\n"
 	      "  --cycles N            memhog: allocate/free cycles (default 3)\n"
 	      "  --hold-ms MS          memhog: hold the memory this long (default 500)\n"
 	      "  --sleep-ms MS         memhog: sleep after each free (default delay + 2000)\n"
-	      "  --duration S          stop after S seconds (pagefault, stress: default 10)\n"
+	      "  --duration S          stop after S seconds (pagefault, stress: default 10;\n"
+	      "                        working-set: 20)\n"
 	      "  --reporting on|off    free page reporting (default on)\n"
 	      "  --report-order N      smallest block reported (default 9 = 2 MiB)\n"
 	      "  --report-delay-ms MS  from request to report (default 2000)\n"
@@ -67,7 +74,7 @@ static void run_usage(FILE *f)
 }
 
 enum {
-	OPT_MEM = 256, OPT_CPUS, OPT_WORKLOAD, OPT_HOG, OPT_CYCLES, OPT_HOLD,
+	OPT_MEM = 256, OPT_CPUS, OPT_WORKLOAD, OPT_WS, OPT_HOG, OPT_CYCLES, OPT_HOLD,
 	OPT_SLEEP, OPT_DURATION, OPT_REPORTING, OPT_ORDER, OPT_DELAY,
 	OPT_CAPACITY, OPT_HWM, OPT_SEED, OPT_JSON, OPT_QUIET, OPT_STATS,
 	OPT_MIN_AGE, OPT_LOCK, OPT_LOCK_STATS, OPT_IN_PROCESS, OPT_LINUX,
@@ -78,6 +85,7 @@ static const struct option run_options[] = {
 	{ "mem", required_argument, NULL, OPT_MEM },
 	{ "cpus", required_argument, NULL, OPT_CPUS },
 	{ "workload", required_argument, NULL, OPT_WORKLOAD },
+	{ "working-set", required_argument, NULL, OPT_WS },
 	{ "hog", required_argument, NULL, OPT_HOG },
 	{ "cycles", required_argument, NULL, OPT_CYCLES },
 	{ "hold-ms", required_argument, NULL, OPT_HOLD },
@@ -167,6 +175,30 @@ static void print_summary(const struct run_opts *o, const struct run_result *r)
 		printf("stress: %llu blocks verified, %llu mismatches\n",
 		       (unsigned long long)r->blocks,
 		       (unsigned long long)r->errors);
+	if (r->has_anon) {
+		const struct zswap_stats *z = &r->anon.zswap;
+
+		printf("working-set: %llu accesses, %llu mismatches; pgfault %llu pgmajfault %llu "
+		       "pswpin %llu pswpout %llu pgsteal %llu allocstall %llu\n",
+		       (unsigned long long)r->accesses, (unsigned long long)r->errors,
+		       (unsigned long long)r->anon.events[PGFAULT],
+		       (unsigned long long)r->anon.events[PGMAJFAULT],
+		       (unsigned long long)r->anon.events[PSWPIN],
+		       (unsigned long long)r->anon.events[PSWPOUT],
+		       (unsigned long long)r->anon.events[PGSTEAL],
+		       (unsigned long long)r->anon.events[ALLOCSTALL]);
+		printf("zswap: pool %s of %s, %llu pages stored (%llu same-filled), "
+		       "written back %llu, limit hits %llu, rejected: reclaim %llu alloc %llu poor %llu\n",
+		       cli_fmt_bytes(a, sizeof(a), (double)z->pool_total_size),
+		       cli_fmt_bytes(b, sizeof(b), (double)z->pool_limit_bytes),
+		       (unsigned long long)z->stored_pages,
+		       (unsigned long long)z->same_filled_pages,
+		       (unsigned long long)z->events[ZSWAP_WRITTEN_BACK_PAGES],
+		       (unsigned long long)z->events[ZSWAP_POOL_LIMIT_HIT],
+		       (unsigned long long)z->events[ZSWAP_REJECT_RECLAIM_FAIL],
+		       (unsigned long long)z->events[ZSWAP_REJECT_ALLOC_FAIL],
+		       (unsigned long long)z->events[ZSWAP_REJECT_COMPRESS_POOR]);
+	}
 	printf("host resident: peak %s, end %s; reports %llu (%s); "
 	       "allocation failures %llu\n",
 	       cli_fmt_bytes(a, sizeof(a), (double)r->resident_peak),
@@ -278,6 +310,30 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 		json_u64(&j, "blocks_verified", r->blocks);
 		json_u64(&j, "mismatches", r->errors);
 	}
+	if (r->has_anon) {
+		json_u64(&j, "accesses", r->accesses);
+		json_u64(&j, "mismatches", r->errors);
+		/* Linux's names: debugfs zswap/, /proc/vmstat. */
+		json_object(&j, "zswap");
+		for (unsigned int e = 0; e < NR_ZSWAP_EVENTS; e++)
+			json_u64(&j, zswap_event_names[e], r->anon.zswap.events[e]);
+		json_u64(&j, "pool_total_size", r->anon.zswap.pool_total_size);
+		json_u64(&j, "stored_pages", r->anon.zswap.stored_pages);
+		json_u64(&j, "same_filled_pages", r->anon.zswap.same_filled_pages);
+		json_u64(&j, "pool_limit_bytes", r->anon.zswap.pool_limit_bytes);
+		json_u64(&j, "compressed_bytes", r->anon.zswap.compressed_bytes);
+		json_object_end(&j);
+		json_object(&j, "vmstat");
+		for (unsigned int e = 0; e < NR_VM_EVENTS; e++)
+			json_u64(&j, vm_event_names[e], r->anon.events[e]);
+		for (unsigned int e = 0; e < NR_COMPACT_EVENTS; e++)
+			json_u64(&j, compact_event_names[e], r->compact.events[e]);
+		json_u64(&j, "nr_inactive_anon", r->anon.nr_inactive);
+		json_u64(&j, "nr_active_anon", r->anon.nr_active);
+		json_u64(&j, "swap_slots", r->anon.swap_slots);
+		json_u64(&j, "swap_free_slots", r->anon.swap_free);
+		json_object_end(&j);
+	}
 	json_array(&j, "cycles");
 	for (unsigned int i = 0; i < r->nr_cycles; i++) {
 		json_object(&j, NULL);
@@ -325,9 +381,15 @@ static int cmd_run(int argc, char **argv)
 				o.kind = WORKLOAD_PAGEFAULT;
 			else if (!strcmp(optarg, "stress"))
 				o.kind = WORKLOAD_STRESS;
+			else if (!strcmp(optarg, "working-set"))
+				o.kind = WORKLOAD_WORKING_SET;
 			else
-				RUN_ERR("--workload: '%s' is not memhog, pagefault or stress",
+				RUN_ERR("--workload: '%s' is not memhog, pagefault, stress or working-set",
 					optarg);
+			break;
+		case OPT_WS:
+			if (cli_parse_size(optarg, &o.ws_bytes) || o.ws_bytes < PAGE_SIZE)
+				RUN_ERR("--working-set: '%s' is not a size", optarg);
 			break;
 		case OPT_HOG:
 			if (cli_parse_size(optarg, &o.hog_bytes) || !o.hog_bytes)
@@ -426,6 +488,13 @@ static int cmd_run(int argc, char **argv)
 		RUN_ERR("--hog: larger than guest RAM");
 	if (linux_opt && o.mode != RUN_LINUX)
 		RUN_ERR("%s: only with --linux", linux_opt);
+	if (o.ws_bytes && o.kind != WORKLOAD_WORKING_SET)
+		RUN_ERR("--working-set: only with --workload working-set");
+	if (o.kind == WORKLOAD_WORKING_SET) {
+		if (o.mode == RUN_LINUX)
+			RUN_ERR("--linux: the Linux guest runs memhog only");
+		o.mode = RUN_IN_PROCESS;
+	}
 	if (o.mode == RUN_LINUX) {
 		if (o.kind != WORKLOAD_MEMHOG)
 			RUN_ERR("--linux: the Linux guest runs memhog only");

@@ -1,0 +1,509 @@
+/*
+ * bench_cma.c - `guestmm bench cma`, `bench compact` and `bench offline`:
+ * contiguous allocation, full compaction and memory block offlining against
+ * a guest whose zswap pool is full, for each zbud policy (none, unuse,
+ * migrate; mm/zpool.h).  One in-process node per policy, built the same way;
+ * the policies take turns attempt by attempt (A B C A B C ...), each node's
+ * workload running only in its turn, so that the shared machine's noise
+ * falls on all three alike; medians are reported.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "bench/bench.h"
+#include "runner/run.h"
+#include "mm/compaction.h"
+#include "mm/zbud.h"
+#include "tools/cli.h"
+
+#define MIB (1ull << 20)
+#define WS_BASE (1ull << 30)
+
+struct bnode {
+	enum zpool_movable policy;
+	void *ram;
+	uint64_t ram_bytes;
+	struct pglist_data *pgdat;
+	struct swap_io *swap;
+	struct mm_space *mm;
+	uint64_t ws_pages;
+	pthread_t thread;
+	atomic_bool run, stop;
+	atomic_uint_fast64_t accesses;
+	uint64_t rng;
+};
+
+static uint64_t xs(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/*
+ * 1600 random bytes, the rest zero: lz4 makes ~1.6 KiB of it, so two fit a
+ * zbud page (half random would not: 2 x 33 chunks > 63).
+ */
+static void pattern(uint64_t *w, uint64_t i, uint64_t v)
+{
+	uint64_t s = (i + 1) * 0x9e3779b97f4a7c15ull ^ v;
+
+	for (size_t k = 0; k < PAGE_SIZE / 8; k++)
+		w[k] = k < 200 ? xs(&s) : 0;
+}
+
+static int touch(struct bnode *n, uint64_t i, uint64_t v)
+{
+	struct page *page;
+	int err = access_page(n->mm, WS_BASE + i * PAGE_SIZE, true, &page);
+
+	if (err)
+		return err;
+	pattern(page_address(n->pgdat, page), i, v);
+	put_page(n->pgdat, page);
+	return 0;
+}
+
+/* The busy guest: random writes over the working set while @run. */
+static void *workload(void *arg)
+{
+	struct bnode *n = arg;
+
+	platform_set_cpu_id(1);
+	while (!atomic_load(&n->stop)) {
+		if (!atomic_load(&n->run)) {
+			usleep(1000);
+			continue;
+		}
+		for (int k = 0; k < 64; k++)
+			if (touch(n, xs(&n->rng) % n->ws_pages, n->rng) == 0)
+				atomic_fetch_add(&n->accesses, 1);
+	}
+	return NULL;
+}
+
+static void bnode_destroy(struct bnode *n)
+{
+	if (n->thread) {
+		atomic_store(&n->stop, true);
+		pthread_join(n->thread, NULL);
+	}
+	if (n->mm)
+		mm_space_destroy(n->mm);
+	if (n->pgdat && n->pgdat->lruvec)
+		anon_fini(n->pgdat);
+	if (n->swap)
+		swap_file_destroy(n->swap);
+	if (n->ram)
+		munmap(n->ram, n->ram_bytes);
+	memset(n, 0, sizeof(*n));
+}
+
+/*
+ * A node of @ram bytes with zswap under @policy and a swap file, and a
+ * working set of @ws_factor_pct % of RAM written once: most of it goes to
+ * zswap (the pool fills to its limit) and the swap file.
+ * Return: 0, or -1 with a message.
+ */
+static int bnode_create(struct bnode *n, uint64_t ram, enum zpool_movable policy,
+			unsigned int ws_factor_pct, bool thread, uint32_t cma_start,
+			uint32_t cma_end)
+{
+	struct mm_boot_params p = { .ram_bytes = ram, .nr_cpus = 2 };
+	struct anon_config cfg;
+	const char *dir = getenv("TMPDIR");
+
+	memset(n, 0, sizeof(*n));
+	n->policy = policy;
+	n->ram_bytes = ram;
+	n->ram = mmap(NULL, ram, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (n->ram == MAP_FAILED) {
+		n->ram = NULL;
+		fprintf(stderr, "guestmm: bench: no memory for a %llu MiB node\n",
+			(unsigned long long)(ram >> 20));
+		return -1;
+	}
+	p.ram = n->ram;
+	if (mm_init(&p, &n->pgdat))
+		goto fail;
+	if (cma_end && cma_declare_range(n->pgdat, cma_start, cma_end))
+		goto fail;
+	n->ws_pages = ram / PAGE_SIZE * ws_factor_pct / 100;
+	if (swap_file_create(dir ? dir : "/tmp", n->ws_pages * PAGE_SIZE + 64 * MIB, &n->swap))
+		goto fail;
+	anon_config_init(&cfg);
+	cfg.swap = n->swap;
+	cfg.zswap_cfg.movable = policy;
+	if (anon_init(n->pgdat, &cfg) || mm_space_create(n->pgdat, &n->mm) ||
+	    mm_mmap(n->mm, WS_BASE, n->ws_pages * PAGE_SIZE))
+		goto fail;
+	n->rng = 0x1234567 + policy;
+	for (uint64_t i = 0; i < n->ws_pages; i++)
+		if (touch(n, i, 1))
+			goto fail;
+	if (thread && pthread_create(&n->thread, NULL, workload, n)) {
+		n->thread = 0;
+		goto fail;
+	}
+	return 0;
+fail:
+	fprintf(stderr, "guestmm: bench: could not set up the %s node\n",
+		zpool_movable_names[policy]);
+	bnode_destroy(n);
+	return -1;
+}
+
+static uint64_t zbud_pages_in(struct pglist_data *pgdat, uint32_t start, uint32_t end)
+{
+	uint64_t n = 0;
+
+	for (uint32_t pfn = start; pfn < end; pfn++)
+		n += PageZbud(pfn_to_page(pgdat, pfn));
+	return n;
+}
+
+static uint64_t zswap_unused(struct bnode *n)
+{
+	struct anon_stats st;
+
+	anon_get_stats(n->pgdat, &st);
+	return st.zswap.events[ZSWAP_UNUSED_PAGES];
+}
+
+
+/* ---- bench cma ---- */
+
+#define CMA_ATTEMPTS_MAX 64
+
+struct cma_row {
+	unsigned int ok, with_zbud, fail_with_zbud, fail_without_zbud;
+	double ms_per_mib[CMA_ATTEMPTS_MAX], moved[CMA_ATTEMPTS_MAX],
+		decompressed[CMA_ATTEMPTS_MAX];
+	unsigned int n;
+	/* The successful attempts that had zbud pages in the region. */
+	double z_ms_per_mib[CMA_ATTEMPTS_MAX], z_moved[CMA_ATTEMPTS_MAX],
+		z_decompressed[CMA_ATTEMPTS_MAX], z_zbud[CMA_ATTEMPTS_MAX];
+	unsigned int zn;
+	uint64_t pool_pages;
+};
+
+/*
+ * One table.  With @declare, the region is the top 64 MiB of RAM, declared
+ * at boot (CMA: unmovable allocations stay out): allocation takes the
+ * highest free memory first, so the working set's first pages land there,
+ * are the first reclaimed, and their frames become pool pages.  Without,
+ * it is the 64 MiB in the middle of RAM, plain memory that page tables,
+ * zswap's tables and non-movable pool pages may take.
+ */
+static int cma_table(const struct bench_opts *b, bool declare)
+{
+	uint64_t ram = b->mem_bytes;
+	unsigned int attempts = b->pairs;
+	struct bnode nodes[NR_ZPOOL_MOVABLE];
+	struct cma_row rows[NR_ZPOOL_MOVABLE] = { 0 };
+	uint32_t nr = (uint32_t)(64 * MIB / PAGE_SIZE), region[NR_ZPOOL_MOVABLE];
+
+	if (attempts > CMA_ATTEMPTS_MAX)
+		attempts = CMA_ATTEMPTS_MAX;
+	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++)
+		if (bnode_create(&nodes[p], ram, (enum zpool_movable)p, 150, true,
+				 declare ? (uint32_t)(ram / PAGE_SIZE) - nr : 0,
+				 declare ? (uint32_t)(ram / PAGE_SIZE) : 0)) {
+			while (p--)
+				bnode_destroy(&nodes[p]);
+			return 1;
+		}
+	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++)
+		region[p] = declare ? (uint32_t)(ram / PAGE_SIZE) - nr : (uint32_t)(ram / 2 / PAGE_SIZE);
+	for (unsigned int a = 0; a < attempts; a++) {
+		for (unsigned int k = 0; k < NR_ZPOOL_MOVABLE; k++) {
+			unsigned int p = (a + k) % NR_ZPOOL_MOVABLE;
+			struct bnode *n = &nodes[p];
+			struct cma_row *r = &rows[p];
+			struct compact_result res = { 0 };
+			uint32_t start = region[p], end = start + nr;
+			uint64_t zb, unused0;
+			double t0, dt;
+			int err;
+
+			atomic_store(&n->run, true);
+			usleep(100000); /* the workload runs into the region again */
+			zb = zbud_pages_in(n->pgdat, start, end);
+			unused0 = zswap_unused(n);
+			t0 = run_now_s();
+			err = alloc_contig_range(n->pgdat, start, end, &res);
+			dt = run_now_s() - t0;
+			if (getenv("GUESTMM_BENCH_DEBUG"))
+				fprintf(stderr, "%s: err %d zbud %llu moved %llu released %llu failed %llu notarget %llu rounds %llu\n",
+					zpool_movable_names[p], err, (unsigned long long)zb,
+					(unsigned long long)res.migrate.moved,
+					(unsigned long long)res.migrate.released,
+					(unsigned long long)res.migrate.failed,
+					(unsigned long long)res.migrate.no_target,
+					(unsigned long long)res.rounds);
+			if (!err)
+				free_contig_range(n->pgdat, start, end);
+			atomic_store(&n->run, false);
+			r->with_zbud += zb > 0;
+			if (err) {
+				if (zb)
+					r->fail_with_zbud++;
+				else
+					r->fail_without_zbud++;
+				continue;
+			}
+			r->ok++;
+			r->ms_per_mib[r->n] = dt * 1000 / 64;
+			r->moved[r->n] = (double)(res.migrate.moved + (zswap_unused(n) - unused0)) *
+					 PAGE_SIZE / MIB;
+			r->decompressed[r->n] = (double)(zswap_unused(n) - unused0) * PAGE_SIZE / MIB;
+			if (zb) {
+				r->z_ms_per_mib[r->zn] = r->ms_per_mib[r->n];
+				r->z_moved[r->zn] = r->moved[r->n];
+				r->z_decompressed[r->zn] = r->decompressed[r->n];
+				r->z_zbud[r->zn] = (double)zb;
+				r->zn++;
+			}
+			r->n++;
+		}
+	}
+	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++) {
+		rows[p].pool_pages = zbud_get_pool_size(zswap_pool(nodes[p].pgdat->lruvec->zswap));
+		bnode_destroy(&nodes[p]);
+	}
+	if (!attempts)
+		return bench_measured_nothing("cma", "no attempt");
+	printf("%s: guest %llu MiB, working set 150%%, a 64 MiB region, %u attempts per policy, workload running\n",
+	       declare ? "region declared at boot (CMA)" : "plain movable region, no declaration",
+	       (unsigned long long)(ram >> 20), attempts);
+	printf("%-8s %8s %10s %10s %12s %14s %10s %10s\n", "policy", "success", "zbud in", "fail w/",
+	       "moved MiB", "decompr. MiB", "ms/MiB", "pool pages");
+	printf("%-8s %8s %10s %10s %12s %14s %10s %10s\n", "", "", "region", "zbud", "(median)",
+	       "(median)", "(median)", "(at end)");
+	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++) {
+		struct cma_row *r = &rows[p];
+
+		printf("%-8s %7.0f%% %7u/%-2u %7u/%-2u", zpool_movable_names[p],
+		       100.0 * r->ok / attempts, r->with_zbud, attempts, r->fail_with_zbud,
+		       r->with_zbud);
+		if (r->n)
+			printf(" %12.2f %14.2f %10.3f", median(r->moved, r->n),
+			       median(r->decompressed, r->n), median(r->ms_per_mib, r->n));
+		else
+			printf(" %12s %14s %10s", "-", "-", "-");
+		printf(" %10llu  region at %u MiB\n", (unsigned long long)r->pool_pages,
+		       (unsigned int)((uint64_t)region[p] * PAGE_SIZE >> 20));
+		if (r->fail_without_zbud)
+			printf("         (%u failures with no zbud page in the region)\n",
+			       r->fail_without_zbud);
+	}
+	printf("successful attempts with zbud pages in the region (medians):\n");
+	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++) {
+		struct cma_row *r = &rows[p];
+
+		if (!r->zn)
+			continue;
+		printf("%-8s %3u attempts, %6.0f zbud pages: moved %6.2f MiB, decompressed %6.2f MiB, %7.3f ms/MiB\n",
+		       zpool_movable_names[p], r->zn, median(r->z_zbud, r->zn),
+		       median(r->z_moved, r->zn), median(r->z_decompressed, r->zn),
+		       median(r->z_ms_per_mib, r->zn));
+	}
+	return 0;
+}
+
+int bench_cma(const struct bench_opts *b)
+{
+	int err = cma_table(b, true);
+
+	printf("\n");
+	return cma_table(b, false) || err;
+}
+
+/* ---- bench compact ---- */
+
+static uint64_t free_blocks_ge9(struct pglist_data *pgdat)
+{
+	uint64_t n = 0;
+
+	drain_all_pages(pgdat);
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+		struct zone_stats st;
+
+		zone_get_stats(&pgdat->node_zones[z], &st);
+		for (unsigned int o = PAGEBLOCK_ORDER; o < MAX_ORDER; o++)
+			for (unsigned int mt = 0; mt < MIGRATE_TYPES; mt++)
+				n += st.free_blocks[o][mt] << (o - PAGEBLOCK_ORDER);
+	}
+	return n;
+}
+
+/*
+ * The pool full, the rest of memory free.  Two sets of 75 % of RAM each are
+ * written, then written at random (200 000 pages) under memory pressure, so
+ * that pool pages are allocated while reclaim frees frames all over memory,
+ * as in a guest that has run for a while; then the second set is freed and
+ * reclaim runs until nothing more goes: what is left is the pool, at its
+ * limit, and free memory.
+ */
+int bench_compact(const struct bench_opts *b)
+{
+	uint64_t ram = b->mem_bytes;
+	unsigned int reps = b->pairs;
+	double before[NR_ZPOOL_MOVABLE][MAX_REPS], after[NR_ZPOOL_MOVABLE][MAX_REPS],
+		moved[NR_ZPOOL_MOVABLE][MAX_REPS], decomp[NR_ZPOOL_MOVABLE][MAX_REPS],
+		ms[NR_ZPOOL_MOVABLE][MAX_REPS];
+	uint64_t pool[NR_ZPOOL_MOVABLE] = { 0 }, limit = 0;
+
+	for (unsigned int r = 0; r < reps; r++) {
+		for (unsigned int k = 0; k < NR_ZPOOL_MOVABLE; k++) {
+			unsigned int p = (r + k) % NR_ZPOOL_MOVABLE;
+			struct bnode n;
+			struct compact_result res = { 0 };
+			struct anon_stats st;
+			struct mm_space *other;
+			uint64_t unused0, half;
+			double t0;
+
+			if (bnode_create(&n, ram, (enum zpool_movable)p, 75, false, 0, 0))
+				return 1;
+			half = n.ws_pages;
+			if (mm_space_create(n.pgdat, &other) ||
+			    mm_mmap(other, WS_BASE, half * PAGE_SIZE)) {
+				bnode_destroy(&n);
+				return bench_measured_nothing("compact", "no second space");
+			}
+			for (uint64_t i = 0; i < 200000 + half; i++) {
+				uint64_t page = i < half ? i : xs(&n.rng) % half;
+				struct mm_space *mm = i < half || (n.rng & 1) ? other : n.mm;
+				struct page *pg;
+
+				if (access_page(mm, WS_BASE + page * PAGE_SIZE, true, &pg))
+					continue;
+				pattern(page_address(n.pgdat, pg), page, i);
+				put_page(n.pgdat, pg);
+			}
+			mm_space_destroy(other);
+			while (shrink_node(n.pgdat->lruvec, 4096))
+				;
+			anon_get_stats(n.pgdat, &st);
+			pool[p] = st.zswap.pool_total_size / PAGE_SIZE;
+			limit = st.zswap.pool_limit_bytes / PAGE_SIZE;
+			unused0 = st.zswap.events[ZSWAP_UNUSED_PAGES];
+			before[p][r] = (double)free_blocks_ge9(n.pgdat);
+			t0 = run_now_s();
+			compact_node(n.pgdat, -1, &res);
+			ms[p][r] = (run_now_s() - t0) * 1000;
+			after[p][r] = (double)free_blocks_ge9(n.pgdat);
+			decomp[p][r] = (double)(zswap_unused(&n) - unused0) * PAGE_SIZE / MIB;
+			moved[p][r] = (double)res.migrate.moved * PAGE_SIZE / MIB + decomp[p][r];
+			bnode_destroy(&n);
+		}
+	}
+	printf("guest %llu MiB, zswap pool at its limit (%llu pages), the rest freed; full compaction; %u runs per policy, medians\n",
+	       (unsigned long long)(ram >> 20), (unsigned long long)limit, reps);
+	printf("%-8s %10s %10s %10s %10s %12s %9s %8s\n", "policy", "pool pages", "order>=9",
+	       "order>=9", "moved MiB", "decompr. MiB", "ms", "after /");
+	printf("%-8s %10s %10s %10s %10s %12s %9s %8s\n", "", "", "before", "after", "", "", "",
+	       "none");
+	{
+		double none_after = median(after[ZPOOL_MOVABLE_NONE], reps);
+
+		for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++) {
+			double a = median(after[p], reps);
+
+			printf("%-8s %10llu %10.0f %10.0f %10.2f %12.2f %9.1f %7.2fx\n",
+			       zpool_movable_names[p], (unsigned long long)pool[p],
+			       median(before[p], reps), a, median(moved[p], reps),
+			       median(decomp[p], reps), median(ms[p], reps),
+			       none_after > 0 ? a / none_after : 0);
+		}
+		if (none_after <= 0 && median(after[ZPOOL_MOVABLE_MIGRATE], reps) <= 0)
+			return bench_measured_nothing("compact", "no free block of order >= 9 under any policy");
+	}
+	printf("(free blocks of order >= 9 in 2 MiB units: an order-10 block counts 2)\n");
+	return 0;
+}
+
+/* ---- bench offline ---- */
+
+/*
+ * One table.  With @declare, every block but the first is declared at boot
+ * (cma_declare_range(): unmovable allocations stay out, as Linux keeps
+ * hot-removable memory in ZONE_MOVABLE); without, any block may hold page
+ * tables, zswap's tables and non-movable pool pages.
+ */
+static int offline_table(const struct bench_opts *b, bool declare)
+{
+	uint64_t ram = b->mem_bytes;
+	unsigned int passes = b->pairs;
+	unsigned int ok[NR_ZPOOL_MOVABLE] = { 0 }, tried[NR_ZPOOL_MOVABLE] = { 0 };
+	double ms[NR_ZPOOL_MOVABLE][256];
+	unsigned int nms[NR_ZPOOL_MOVABLE] = { 0 };
+	struct bnode nodes[NR_ZPOOL_MOVABLE];
+	uint32_t blocks;
+
+	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++)
+		if (bnode_create(&nodes[p], ram, (enum zpool_movable)p, 130, true,
+				 declare ? MEMORY_BLOCK_PAGES : 0,
+				 declare ? (uint32_t)(ram / PAGE_SIZE) : 0)) {
+			while (p--)
+				bnode_destroy(&nodes[p]);
+			return 1;
+		}
+	blocks = nr_memory_blocks(nodes[0].pgdat);
+	for (unsigned int pass = 0; pass < passes; pass++) {
+		for (uint32_t blk = 1; blk < blocks; blk++) {
+			for (unsigned int k = 0; k < NR_ZPOOL_MOVABLE; k++) {
+				unsigned int p = (pass + blk + k) % NR_ZPOOL_MOVABLE;
+				struct bnode *n = &nodes[p];
+				double t0;
+				int err;
+
+				atomic_store(&n->run, true);
+				usleep(10000);
+				t0 = run_now_s();
+				err = offline_memory_block(n->pgdat, blk, NULL);
+				tried[p]++;
+				if (!err) {
+					if (nms[p] < 256)
+						ms[p][nms[p]++] = (run_now_s() - t0) * 1000;
+					ok[p]++;
+					online_memory_block(n->pgdat, blk);
+				}
+				atomic_store(&n->run, false);
+			}
+		}
+	}
+	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++)
+		bnode_destroy(&nodes[p]);
+	if (!tried[0])
+		return bench_measured_nothing("offline", "the guest has no memory block but the first");
+	printf("%s: guest %llu MiB (%u blocks of 128 MiB; block 0 holds the metadata), working set 130%%, workload running, %u passes\n",
+	       declare ? "blocks 1.. declared movable at boot" : "no declaration",
+	       (unsigned long long)(ram >> 20), blocks, passes);
+	printf("%-8s %12s %12s\n", "policy", "offlined", "ms (median)");
+	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++) {
+		printf("%-8s %6u/%-5u", zpool_movable_names[p], ok[p], tried[p]);
+		if (nms[p])
+			printf(" %12.1f\n", median(ms[p], nms[p]));
+		else
+			printf(" %12s\n", "-");
+	}
+	return 0;
+}
+
+int bench_offline(const struct bench_opts *b)
+{
+	int err = offline_table(b, true);
+
+	printf("\n");
+	return offline_table(b, false) || err;
+}

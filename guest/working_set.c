@@ -1,0 +1,187 @@
+/*
+ * working_set.c - the working-set workload: anonymous memory larger than
+ * the guest's RAM, so that reclaim keeps pushing pages into zswap and the
+ * swap file and faults keep bringing them back.
+ *
+ * Setup gives the guest's node anonymous memory (anon_init: LRU lists,
+ * kswapd, zswap over zbud, a swap file as large as the working set plus
+ * 64 MiB, in $TMPDIR), one address space and one mapping over the working
+ * set.  Each thread owns the pages whose number is its id modulo the thread
+ * count (so no two threads write one page), writes them all once, and then
+ * picks pages with zipfian popularity: rank = N^u - 1 for u uniform in
+ * [0, 1), the continuous form of Zipf with s = 1, ranks scattered over the
+ * pages by a multiplicative permutation so that hot pages are not
+ * neighbours.  A quarter of the accesses write a new version of the page;
+ * the others read it and check it: word 0 is the version, every word a
+ * function of the page, the version and its index.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "guest/workload.h"
+#include "mm/anon.h"
+
+#define WS_BASE (1ull << 30)
+
+struct working_set {
+	struct pglist_data *pgdat;
+	struct swap_io *swap;
+	struct mm_space *mm;
+	uint64_t pages;
+	uint64_t mult; /* coprime to @pages */
+};
+
+static uint64_t gcd(uint64_t a, uint64_t b)
+{
+	while (b) {
+		uint64_t t = a % b;
+
+		a = b;
+		b = t;
+	}
+	return a;
+}
+
+int working_set_setup(struct workload *w)
+{
+	struct working_set *ws = calloc(1, sizeof(*ws));
+	const struct gmm_guest_config *c = gmm_guest_config(w->guest);
+	const char *dir = w->swap_dir ? w->swap_dir : getenv("TMPDIR");
+	struct anon_config cfg;
+	int err;
+
+	if (!ws)
+		return -ENOMEM;
+	ws->pgdat = gmm_guest_pgdat(w->guest);
+	ws->pages = (w->ws_bytes ? w->ws_bytes : c->mem_bytes / 2 * 3) / PAGE_SIZE;
+	if (ws->pages < w->threads) {
+		free(ws);
+		return -EINVAL;
+	}
+	ws->mult = 0x9e3779b97f4a7c15ull % ws->pages;
+	while (!ws->mult || gcd(ws->mult, ws->pages) != 1)
+		ws->mult++;
+	err = swap_file_create(dir ? dir : "/tmp", (ws->pages << PAGE_SHIFT) + (64ull << 20),
+			       &ws->swap);
+	if (err)
+		goto undo_ws;
+	anon_config_init(&cfg);
+	cfg.swap = ws->swap;
+	err = anon_init(ws->pgdat, &cfg);
+	if (err)
+		goto undo_swap;
+	err = mm_space_create(ws->pgdat, &ws->mm);
+	if (err)
+		goto undo_anon;
+	err = mm_mmap(ws->mm, WS_BASE, ws->pages << PAGE_SHIFT);
+	if (err)
+		goto undo_space;
+	w->ws = ws;
+	return 0;
+undo_space:
+	mm_space_destroy(ws->mm);
+undo_anon:
+	anon_fini(ws->pgdat);
+undo_swap:
+	swap_file_destroy(ws->swap);
+undo_ws:
+	free(ws);
+	/* The core's errors are negative errnos with Linux's numbers. */
+	return err;
+}
+
+void working_set_teardown(struct workload *w)
+{
+	struct working_set *ws = w->ws;
+
+	mm_space_destroy(ws->mm);
+	anon_fini(ws->pgdat);
+	swap_file_destroy(ws->swap);
+	free(ws);
+	w->ws = NULL;
+}
+
+static uint64_t ws_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static uint64_t ws_word(uint64_t page, uint64_t version, uint64_t k)
+{
+	uint64_t x = (page + 1) * 0x9e3779b97f4a7c15ull ^ version * 0xbf58476d1ce4e5b9ull ^ k;
+
+	x ^= x >> 31;
+	/* Three words in four zero: pages compress about 3:1, like real ones. */
+	return k % 4 ? 0 : x * 0x94d049bb133111ebull;
+}
+
+/* Return: 0; 1 for a page that is not what was written; -errno. */
+static int ws_access(struct working_set *ws, uint64_t page, bool write,
+		     uint64_t *version)
+{
+	struct page *pg;
+	uint64_t *p;
+	int err = access_page(ws->mm, WS_BASE + page * PAGE_SIZE, write, &pg);
+
+	if (err)
+		return err;
+	p = page_address(ws->pgdat, pg);
+	if (write) {
+		(*version)++;
+		p[0] = *version;
+		for (uint64_t k = 1; k < PAGE_SIZE / 8; k++)
+			p[k] = ws_word(page, *version, k);
+	} else if (p[0] != *version) {
+		err = 1;
+	} else {
+		for (uint64_t k = 1; k < PAGE_SIZE / 8 && !err; k += 61)
+			err = p[k] != (*version ? ws_word(page, *version, k) : 0);
+	}
+	put_page(ws->pgdat, pg);
+	return err;
+}
+
+void working_set_thread(struct workload *w, unsigned int id)
+{
+	struct working_set *ws = w->ws;
+	uint64_t mine = (ws->pages - id + w->threads - 1) / w->threads;
+	uint64_t *version = calloc(mine, sizeof(*version));
+	uint64_t rng = (w->seed + id + 1) * 0x2545f4914f6cdd1dull;
+	double log_n = log((double)mine);
+	uint64_t mult = mine > 1 ? ws->mult % mine : 1;
+
+	while (mine > 1 && (!mult || gcd(mult, mine) != 1))
+		mult++;
+
+	if (!version) {
+		atomic_fetch_add(&w->alloc_failures, 1);
+		return;
+	}
+	for (uint64_t i = 0; i < mine && !atomic_load(&w->stop); i++) {
+		if (ws_access(ws, i * w->threads + id, true, &version[i]) < 0)
+			atomic_fetch_add(&w->alloc_failures, 1);
+		atomic_fetch_add_explicit(&w->accesses, 1, memory_order_relaxed);
+	}
+	if (id == 0)
+		atomic_store(&w->filled, true);
+	while (!atomic_load(&w->stop)) {
+		uint64_t r = ws_rand(&rng);
+		double u = (double)(r >> 11) / 9007199254740992.0;
+		uint64_t rank = (uint64_t)exp(u * log_n);
+		uint64_t i = ((rank ? rank - 1 : 0) * mult) % mine;
+		int err = ws_access(ws, i * w->threads + id, (r & 3) == 0, &version[i]);
+
+		if (err > 0)
+			atomic_fetch_add(&w->errors, 1);
+		else if (err < 0)
+			atomic_fetch_add(&w->alloc_failures, 1);
+		atomic_fetch_add_explicit(&w->accesses, 1, memory_order_relaxed);
+	}
+	free(version);
+}
