@@ -31,6 +31,19 @@
 #define WATCHDOG_MS 15000u
 #define MAX_THREADS 16
 
+/*
+ * Every unlock in this file is progress.  The watchdogs fail a test that
+ * made none for their time, not one that is merely slow: ticket and MCS
+ * locks with 16 threads on 2 cores hand the lock to waiters that are not
+ * running, and under ThreadSanitizer on a loaded machine a whole test can
+ * take minutes while every hand-over still happens.  A lost wake-up or a
+ * deadlock stops the unlocks, and that is what the watchdogs catch.
+ */
+static atomic_uint_fast64_t progress;
+#define spin_unlock(l)                                                         \
+	(spin_unlock(l), (void)atomic_fetch_add_explicit(&progress, 1,          \
+						      memory_order_relaxed))
+
 static void sleep_ms(unsigned int ms)
 {
 	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
@@ -58,11 +71,18 @@ static void spin_for(unsigned int n)
 static void wait_until(bool (*cond)(void *), void *arg, const char *what)
 {
 	uint64_t deadline = now_ms() + WATCHDOG_MS;
+	uint_fast64_t seen = atomic_load(&progress);
 
 	while (!cond(arg)) {
+		uint_fast64_t p = atomic_load(&progress);
+
+		if (p != seen) {
+			seen = p;
+			deadline = now_ms() + WATCHDOG_MS;
+		}
 		if (now_ms() > deadline)
-			fail_msg("watchdog: %s not reached after %u ms (lost wake-up "
-				 "or deadlock?)", what, WATCHDOG_MS);
+			fail_msg("watchdog: %s not reached, and no unlock for %u ms "
+				 "(lost wake-up or deadlock?)", what, WATCHDOG_MS);
 		sleep_ms(1);
 	}
 }
@@ -112,7 +132,7 @@ static void start(pthread_t *t, void *(*fn)(void *), void *arg)
 /*
  * The watchdogs above cover waits for other threads; this one covers the
  * test's own thread stuck in spin_lock() (a lock word left wrong): a thread
- * that aborts the process when one test has run for TEST_LIMIT_MS.
+ * that aborts the process when no unlock has happened for TEST_LIMIT_MS.
  */
 #define TEST_LIMIT_MS 60000u
 
@@ -120,12 +140,20 @@ static atomic_uint_fast64_t test_started_ms; /* 0: between tests */
 
 static void *test_watchdog(void *arg)
 {
+	uint_fast64_t seen = 0;
+	uint64_t since = 0;
+
 	for (;;) {
 		uint64_t t0 = atomic_load(&test_started_ms);
+		uint_fast64_t p = atomic_load(&progress);
 
-		if (t0 && now_ms() - t0 > TEST_LIMIT_MS) {
-			fprintf(stderr, "test_spinlock: a test ran for more than "
-					"%u ms: hung\n", TEST_LIMIT_MS);
+		if (p != seen || since < t0) {
+			seen = p;
+			since = now_ms();
+		}
+		if (t0 && now_ms() - since > TEST_LIMIT_MS) {
+			fprintf(stderr, "test_spinlock: no unlock for %u ms: hung\n",
+				TEST_LIMIT_MS);
 			abort();
 		}
 		sleep_ms(100);
