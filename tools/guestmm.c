@@ -12,6 +12,7 @@
 #include <sys/resource.h>
 
 #include "mm/gfp.h"
+#include "mm/page_hinting.h"
 #include "mm/page_reporting.h"
 #include "tools/cli.h"
 #include "tools/run.h"
@@ -167,6 +168,7 @@ int run_guest(const struct run_opts *o, struct run_result *r)
 			if (since <= o->cfg.report_delay_ms / 1e3 + 1.0)
 				c->resident_at_deadline = res;
 		}
+		gmm_guest_track_sample(g);
 		if (o->live && t >= next_live) {
 			live_line(o->live, t, g, &w);
 			next_live += 0.5;
@@ -288,7 +290,14 @@ static void run_usage(FILE *f)
 	      "  --hold-ms MS          memhog: hold the memory this long (default 500)\n"
 	      "  --sleep-ms MS         memhog: sleep after each free (default delay + 2000)\n"
 	      "  --duration S          stop after S seconds (pagefault, stress: default 10)\n"
-	      "  --reporting on|off    free page reporting (default on)\n"
+	      "  --hinting STRATEGY    how free memory goes back to the host:\n"
+	      "                        report (free page reporting, default), percpu\n"
+	      "                        (per-CPU arrays and workers, page hinting),\n"
+	      "                        bitmap (a free bitmap the host polls), off\n"
+	      "  --reporting on|off    on: --hinting report; off: --hinting off\n"
+	      "  --hint-entries N      percpu: entries per CPU array (default 1000)\n"
+	      "  --hint-poll-ms MS     bitmap: the host asks this often (default:\n"
+	      "                        the report delay)\n"
 	      "  --report-order N      smallest block reported (default 9 = 2 MiB)\n"
 	      "  --report-delay-ms MS  from request to report (default 2000)\n"
 	      "  --report-min-age-ms MS  a block is reported only once it has been free\n"
@@ -314,7 +323,8 @@ enum {
 	OPT_MEM = 256, OPT_CPUS, OPT_WORKLOAD, OPT_HOG, OPT_CYCLES, OPT_HOLD,
 	OPT_SLEEP, OPT_DURATION, OPT_REPORTING, OPT_ORDER, OPT_DELAY,
 	OPT_CAPACITY, OPT_HWM, OPT_SEED, OPT_JSON, OPT_QUIET, OPT_STATS,
-	OPT_MIN_AGE, OPT_LOCK, OPT_LOCK_STATS,
+	OPT_MIN_AGE, OPT_LOCK, OPT_LOCK_STATS, OPT_HINTING, OPT_HINT_ENTRIES,
+	OPT_HINT_POLL,
 };
 
 static const struct option run_options[] = {
@@ -327,6 +337,9 @@ static const struct option run_options[] = {
 	{ "sleep-ms", required_argument, NULL, OPT_SLEEP },
 	{ "duration", required_argument, NULL, OPT_DURATION },
 	{ "reporting", required_argument, NULL, OPT_REPORTING },
+	{ "hinting", required_argument, NULL, OPT_HINTING },
+	{ "hint-entries", required_argument, NULL, OPT_HINT_ENTRIES },
+	{ "hint-poll-ms", required_argument, NULL, OPT_HINT_POLL },
 	{ "report-order", required_argument, NULL, OPT_ORDER },
 	{ "report-delay-ms", required_argument, NULL, OPT_DELAY },
 	{ "report-min-age-ms", required_argument, NULL, OPT_MIN_AGE },
@@ -368,11 +381,12 @@ static void print_summary(const struct run_opts *o, const struct run_result *r)
 {
 	char a[32], b[32], c[32], d[32];
 
-	printf("\nguestmm run: %s, %s RAM, %u vCPUs, %s locks, reporting %s",
+	printf("\nguestmm run: %s, %s RAM, %u vCPUs, %s locks, hinting %s",
 	       workload_name(o->kind),
 	       cli_fmt_bytes(a, sizeof(a), (double)o->cfg.mem_bytes),
 	       o->cfg.cpus, spin_lock_kind_names[o->lock],
-	       o->cfg.reporting ? "on" : "off");
+	       gmm_hinting_names[o->cfg.reporting ? o->cfg.hinting
+						  : GMM_HINTING_OFF]);
 	if (o->cfg.reporting)
 		printf(" (order %u, delay %u ms, min age %u ms)",
 		       o->cfg.report_order, o->cfg.report_delay_ms,
@@ -492,6 +506,8 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 	json_u64(&j, "cpus", o->cfg.cpus);
 	json_str(&j, "lock", spin_lock_kind_names[o->lock]);
 	json_bool(&j, "reporting", o->cfg.reporting);
+	json_str(&j, "hinting", gmm_hinting_names[o->cfg.reporting ? o->cfg.hinting
+								    : GMM_HINTING_OFF]);
 	json_u64(&j, "report_order", o->cfg.report_order);
 	json_u64(&j, "report_delay_ms", o->cfg.report_delay_ms);
 	json_u64(&j, "report_min_age_ms", report_min_age_ms(&o->cfg));
@@ -588,6 +604,22 @@ static int cmd_run(int argc, char **argv)
 		case OPT_REPORTING:
 			if (cli_parse_onoff(optarg, &o.cfg.reporting))
 				RUN_ERR("--reporting: '%s' is not on or off", optarg);
+			o.cfg.hinting = o.cfg.reporting ? GMM_HINTING_REPORT
+							: GMM_HINTING_OFF;
+			break;
+		case OPT_HINTING:
+			if (gmm_hinting_parse(optarg, &o.cfg.hinting))
+				RUN_ERR("--hinting: '%s' is not report, percpu, bitmap or off",
+					optarg);
+			o.cfg.reporting = o.cfg.hinting != GMM_HINTING_OFF;
+			break;
+		case OPT_HINT_ENTRIES:
+			o.cfg.hint_entries = (unsigned int)opt_uint(
+				"hint-entries", optarg, 1, PAGE_HINTING_ENTRIES_MAX);
+			break;
+		case OPT_HINT_POLL:
+			o.cfg.hint_poll_ms = (unsigned int)opt_uint(
+				"hint-poll-ms", optarg, 1, 3600000);
 			break;
 		case OPT_ORDER:
 			o.cfg.report_order = (unsigned int)opt_uint(
