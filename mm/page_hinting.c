@@ -33,6 +33,9 @@
  *     low watermark plus one batch (as reporting's gate does).
  *   - The zone lock is held for PAGE_HINTING_SCAN_BATCH entries at most,
  *     and never across report().
+ *   - The worker sorts its copy of the array (no lock held), so entries
+ *     that now lie in one block - a block and the buddies merged into it
+ *     later - hint it once a pass, not once per entry.
  *
  * What stays the seeds' design, to be measured: an array that is not full
  * is never looked at (a guest that frees fewer than @entries blocks per CPU
@@ -140,6 +143,8 @@ static int page_hinting_zone(struct page_hinting *ph, struct page_hinting_cpu *c
 	struct page_reporting_dev_info *dev = ph->dev;
 	uint64_t gate = zone->watermark[WMARK_LOW] +
 			((uint64_t)dev->capacity << dev->order);
+	/* The snapshot is sorted: entries below this lie in a block done. */
+	uint64_t covered = 0;
 	unsigned int i = 0;
 
 	while (i < n) {
@@ -153,10 +158,17 @@ static int page_hinting_zone(struct page_hinting *ph, struct page_hinting_cpu *c
 		       scanned < PAGE_HINTING_SCAN_BATCH;
 		     i++, scanned++) {
 			unsigned int order;
-			uint32_t head = zone_find_free_block_locked(
-				zone, c->snap[i], dev->order, &order);
+			uint32_t head;
 			struct page *page;
 
+			if (c->snap[i] < covered) {
+				/* In a block hinted this pass: once is enough. */
+				atomic_fetch_add_explicit(&ph->stale, 1,
+							  memory_order_relaxed);
+				continue;
+			}
+			head = zone_find_free_block_locked(zone, c->snap[i],
+							   dev->order, &order);
 			if (head == PFN_NONE ||
 			    pfn_to_page(zone->zone_pgdat, head)->migratetype >=
 				    MIGRATE_PCPTYPES) {
@@ -170,6 +182,7 @@ static int page_hinting_zone(struct page_hinting *ph, struct page_hinting_cpu *c
 				break;
 			}
 			zone_del_free_block_locked(zone, head, order);
+			covered = (uint64_t)head + (1ull << order);
 			page = pfn_to_page(zone->zone_pgdat, head);
 			page_flags_set(page, PG_isolated);
 			page->order = (uint8_t)order;
@@ -204,6 +217,30 @@ static int page_hinting_zone(struct page_hinting *ph, struct page_hinting_cpu *c
 	return 0;
 }
 
+/*
+ * Sort @v ascending (Shell's gaps, Ciura's sequence): the pass's private
+ * copy, so no lock is held.  Sorted, the entries that lie in one block
+ * come together and the block is hinted once a pass, and the re-checks
+ * walk the memmap in order.
+ */
+static void pfn_sort(uint32_t *v, unsigned int n)
+{
+	static const unsigned int gaps[] = { 701, 301, 132, 57, 23, 10, 4, 1 };
+
+	for (unsigned int g = 0; g < sizeof(gaps) / sizeof(gaps[0]); g++) {
+		unsigned int gap = gaps[g];
+
+		for (unsigned int i = gap; i < n; i++) {
+			uint32_t x = v[i];
+			unsigned int j = i;
+
+			for (; j >= gap && v[j - gap] > x; j -= gap)
+				v[j] = v[j - gap];
+			v[j] = x;
+		}
+	}
+}
+
 /* One pass over @c's arrays.  Return: 0, or the first report() error. */
 static int page_hinting_cpu_pass(struct page_hinting *ph,
 				 struct page_hinting_cpu *c)
@@ -227,6 +264,7 @@ static int page_hinting_cpu_pass(struct page_hinting *ph,
 		c->nr[z] = 0;
 		hinting_zone_unlock(ph, zone, t);
 		atomic_fetch_add_explicit(&ph->recorded, n, memory_order_relaxed);
+		pfn_sort(c->snap, n);
 		err = page_hinting_zone(ph, c, zone, n);
 		if (err && !ret)
 			ret = err;

@@ -64,7 +64,8 @@ struct page_hinting {
 	/* Statistics, read racily. */
 	atomic_uint_fast64_t recorded;	  /* entries the workers took */
 	atomic_uint_fast64_t dropped;	  /* frees not recorded: array full */
-	atomic_uint_fast64_t stale;	  /* entries no longer in a free block */
+	atomic_uint_fast64_t stale;	  /* entries in no free block any more,
+					     or in one hinted this pass */
 	atomic_uint_fast64_t isolated;	  /* blocks isolated ... */
 	atomic_uint_fast64_t returned;	  /* ... and given back */
 	atomic_uint_fast64_t reports;	  /* successful report() calls */
