@@ -613,20 +613,27 @@ static void bench_usage(FILE *f)
 	      "             and on, per spinlock algorithm, with zone-lock statistics and\n"
 	      "             a scaling model; zeroing alone at each thread count;\n"
 	      "             order-9 alloc+free at 1 and 2 threads\n"
+	      "  strategies the hinting strategies (report, percpu, bitmap) and off,\n"
+	      "             interleaved: page_fault1 at 1 to 16 threads, the free\n"
+	      "             path's added ns, zone-lock statistics, memhog's return,\n"
+	      "             wasted reports, churn, worker CPU, allocation waits\n"
 	      "\n"
 	      "  --pairs N       A/B pairs or repetitions, 1 to 64 (default 10 for\n"
-	      "                  overhead, else 5)\n"
+	      "                  overhead, 3 for strategies, else 5)\n"
 	      "  --seconds S     measured seconds per run (default 3 for overhead, 2 for\n"
 	      "                  alloc and scale, 1 for vhost)\n"
-	      "  --mem SIZE      guest RAM, 256M to 64G (default 4G for scale, else 2G)\n"
+	      "  --mem SIZE      guest RAM, 256M to 64G (default 4G for scale and\n"
+	      "                  strategies' page_fault1, else 2G)\n"
 	      "  --json          one JSON object on stdout\n"
-	      "scale only:\n"
+	      "scale and strategies:\n"
 	      "  --threads LIST  vCPU thread counts, comma-separated, 1 to 64 (default\n"
 	      "                  1,2,4,8,16); each needs 128 MiB within 3/4 of --mem\n"
 	      "  --lock KIND     spinlock algorithm: tas | ticket | mcs | pvq, or all for\n"
 	      "                  the four side by side (default pvq)\n"
 	      "  --plot FILE     also draw frames/s against threads, a line per lock and\n"
-	      "                  reporting setting, into FILE (PNG; needs gnuplot)\n"
+	      "                  reporting setting (strategies: per strategy, and the\n"
+	      "                  host-resident memory over a memhog run), into FILE\n"
+	      "                  (PNG; needs gnuplot)\n"
 	      "\n"
 	      "A benchmark that measured nothing (no frames, no reports, a zero rate)\n"
 	      "says so in one line and exits with status 1.\n",
@@ -707,7 +714,7 @@ int cmd_bench(int argc, char **argv)
 	static const unsigned int default_threads[] = { 1, 2, 4, 8, 16 };
 	struct bench_opts b = { 0 };
 	const char *name, *scale_opt = NULL;
-	bool scale;
+	bool scale, strategies;
 	uint64_t v;
 	int c;
 
@@ -716,10 +723,11 @@ int cmd_bench(int argc, char **argv)
 			bench_usage(stdout);
 			return 0;
 		}
-		BENCH_ERR("which benchmark? overhead, return, alloc, discard, vhost or scale");
+		BENCH_ERR("which benchmark? overhead, return, alloc, discard, vhost, scale or strategies");
 	}
 	name = argv[1];
-	scale = !strcmp(name, "scale");
+	strategies = !strcmp(name, "strategies");
+	scale = !strcmp(name, "scale") || strategies;
 	if (!scale && strcmp(name, "overhead") && strcmp(name, "return") &&
 	    strcmp(name, "alloc") && strcmp(name, "discard") && strcmp(name, "vhost"))
 		BENCH_ERR("unknown benchmark '%s'", name);
@@ -778,9 +786,11 @@ int cmd_bench(int argc, char **argv)
 	if (optind < argc)
 		BENCH_ERR("unexpected argument '%s'", argv[optind]);
 	if (scale_opt && !scale)
-		BENCH_ERR("%s: only for bench scale", scale_opt);
+		BENCH_ERR("%s: only for bench scale and strategies", scale_opt);
+	if (strategies && b.nr_locks)
+		BENCH_ERR("--lock: only for bench scale");
 	if (!b.pairs)
-		b.pairs = strcmp(name, "overhead") ? 5 : 10;
+		b.pairs = strategies ? 3 : strcmp(name, "overhead") ? 5 : 10;
 	if (!b.mem_bytes)
 		b.mem_bytes = scale ? 4ull << 30 : 2ull << 30;
 	if (!strcmp(name, "overhead")) {
@@ -816,8 +826,11 @@ int cmd_bench(int argc, char **argv)
 			  b.threads[b.nr_threads - 1],
 			  (unsigned long long)(b.mem_bytes >> 20));
 	if (b.plot && !in_path("gnuplot")) {
-		fprintf(stderr, "guestmm: bench scale: --plot needs gnuplot, which is not installed (apt-get install gnuplot-nox)\n");
+		fprintf(stderr, "guestmm: bench %s: --plot needs gnuplot, which is not installed (apt-get install gnuplot-nox)\n",
+			name);
 		return 1;
 	}
+	if (strategies)
+		return bench_strategies(&b);
 	return bench_scale(&b);
 }

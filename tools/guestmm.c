@@ -96,6 +96,8 @@ int run_guest(const struct run_opts *o, struct run_result *r)
 		lock_stat_set_timing(timing);
 		return err;
 	}
+	if (o->free_timing)
+		mm_free_timing_start(gmm_guest_pgdat(g), o->free_timing);
 	workload_init(&w, o->kind, g);
 	if (o->hog_bytes)
 		w.bytes = o->hog_bytes;
@@ -124,6 +126,10 @@ int run_guest(const struct run_opts *o, struct run_result *r)
 
 		if (res > r->resident_peak)
 			r->resident_peak = res;
+		if (o->trace && o->trace->n < o->trace->max) {
+			o->trace->t[o->trace->n] = t;
+			o->trace->bytes[o->trace->n++] = res;
+		}
 		/*
 		 * page_fault1's warm-up lasts until its memory has been touched
 		 * once (a round per thread): the host's first-touch faults of
@@ -184,6 +190,8 @@ int run_guest(const struct run_opts *o, struct run_result *r)
 		sleep_s(o->sample_s);
 	}
 	workload_join(&w);
+	if (o->free_timing)
+		mm_free_timing_stop(gmm_guest_pgdat(g));
 	r->elapsed_s = now_s() - t0;
 	getrusage(RUSAGE_SELF, &ru1);
 	r->cpu_user_s = tv_s(&ru1.ru_utime) - tv_s(&ru0.ru_utime);

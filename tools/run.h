@@ -35,6 +35,16 @@ struct run_opts {
 	uint64_t seed;
 	double sample_s;	/* host accounting sampled this often */
 	FILE *live;		/* live lines here every 0.5 s, or NULL */
+	/* bench strategies: the free path's sampled timing, or NULL */
+	struct mm_free_timing *free_timing;
+	/* bench strategies: host resident bytes at each sample, or NULL */
+	struct run_trace *trace;
+};
+
+struct run_trace {
+	unsigned int n, max;
+	double *t;	 /* seconds since the start */
+	uint64_t *bytes; /* host resident */
 };
 
 struct run_cycle {
