@@ -320,6 +320,9 @@ int page_hinting_register(struct pglist_data *pgdat, struct page_hinting *ph)
 	    dev->capacity > PAGE_REPORTING_CAPACITY_MAX || !ph->entries ||
 	    ph->entries > PAGE_HINTING_ENTRIES_MAX)
 		return -GMM_EINVAL;
+	/* Registered already (here or elsewhere): leave it untouched. */
+	if (ph->pgdat)
+		return -GMM_EBUSY;
 	ph->pgdat = pgdat;
 	/* Each CPU: an array per zone and the pass's copy. */
 	bytes = (uint64_t)nr_cpus * (pgdat->nr_zones + 1) * ph->entries *

@@ -88,7 +88,7 @@ void page_hinting_init(struct page_hinting *ph);
  * The arrays (CPUs x (zones + 1) x @entries frame numbers) are allocated
  * here, from @pgdat, never on the free path.
  * Return: 0; -EBUSY when a reporting device or another strategy is
- * registered; -EINVAL for a missing device or report(), an order or
+ * registered, or @ph is already; -EINVAL for a missing device or report(), an order or
  * capacity out of range, entries 0 or above PAGE_HINTING_ENTRIES_MAX;
  * -ENOMEM when the arrays or the workers could not be had.
  */

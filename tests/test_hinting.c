@@ -330,6 +330,9 @@ static void test_percpu_exclusive(void **state)
 	assert_int_equal(page_hinting_register(t.pgdat, &ph), -GMM_EINVAL);
 	ph.entries = PAGE_HINTING_ENTRIES;
 	assert_int_equal(page_hinting_register(t.pgdat, &ph), 0);
+	/* Twice: refused, and the registration still works. */
+	assert_int_equal(page_hinting_register(t.pgdat, &ph), -GMM_EBUSY);
+	assert_int_equal(page_hinting_check(&ph), 0);
 	/* One strategy at a time. */
 	assert_int_equal(page_reporting_register(t.pgdat, &d2.prdev), -GMM_EBUSY);
 	page_hinting_unregister(&ph);
