@@ -533,6 +533,11 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 	json_u64(&j, "reported_bytes", r->stats.reported_bytes);
 	json_u64(&j, "report_failures", r->stats.report_failures);
 	json_u64(&j, "allocation_failures", r->alloc_failures);
+	json_u64(&j, "worker_cpu_ns", r->stats.worker_cpu_ns);
+	json_u64(&j, "hint_dropped", r->stats.hint_dropped);
+	json_u64(&j, "hint_stale", r->stats.hint_stale);
+	json_u64(&j, "alloc_waits", r->stats.alloc_waits);
+	json_u64(&j, "alloc_wait_ns", r->stats.alloc_wait_ns);
 	json_double(&j, "elapsed_s", r->elapsed_s);
 	if (o->kind == WORKLOAD_PAGEFAULT)
 		json_double(&j, "frames_per_s", r->frames_per_s);
