@@ -6,7 +6,7 @@
 # Both install the Debian packages they need when they are missing.
 
 BUILD ?= build
-DEBS := cmake make gcc libc6-dev libcmocka-dev pkg-config user-mode-linux busybox-static \
+DEBS := cmake make gcc libc6-dev libcmocka-dev liblz4-dev libzstd-dev pkg-config user-mode-linux busybox-static \
         gnuplot-nox
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 

@@ -24,7 +24,8 @@
 #include "bench/bench.h"
 #include "mm/gfp.h"
 #include "tools/cli.h"
-#include "tools/run.h"
+#include "runner/run.h"
+#include "tools/commands.h"
 
 int bench_measured_nothing(const char *name, const char *fmt, ...)
 {
@@ -171,6 +172,8 @@ static int bench_overhead(const struct bench_opts *b)
 				int err;
 
 				run_opts_init(&o);
+				o.mode = b->guest == BENCH_GUEST_IN_PROCESS
+						 ? RUN_IN_PROCESS : RUN_PROCESS;
 				o.cfg.mem_bytes = b->mem_bytes;
 				o.cfg.cpus = threads[t];
 				o.cfg.reporting = side == 1;
@@ -206,6 +209,8 @@ static int bench_overhead(const struct bench_opts *b)
 	if (b->json) {
 		json_begin(&j, stdout);
 		json_str(&j, "bench", "overhead");
+		json_str(&j, "guest", b->guest == BENCH_GUEST_IN_PROCESS
+					      ? "in-process" : "ours");
 		json_u64(&j, "pairs", b->pairs);
 		json_double(&j, "seconds", b->seconds);
 		json_array(&j, "results");
@@ -225,8 +230,12 @@ static int bench_overhead(const struct bench_opts *b)
 		json_end(&j);
 		return 0;
 	}
-	printf("overhead: will-it-scale page_fault1 (128 MiB per thread, order-0 frames zeroed),\n"
-	       "%u A/B pairs of %.0f s, medians; target on/off >= 0.99\n", b->pairs, b->seconds);
+	printf("overhead: will-it-scale page_fault1 (128 MiB per thread, order-0 frames zeroed)\n"
+	       "in %s, %u A/B pairs of %.0f s, medians; target on/off >= 0.99\n",
+	       b->guest == BENCH_GUEST_IN_PROCESS
+		       ? "an in-process guest (the core punching holes itself)"
+		       : "our guest as a process, reporting through the device",
+	       b->pairs, b->seconds);
 	printf("%-8s %14s %14s %9s %12s %16s\n", "threads", "off frames/s", "on frames/s",
 	       "on/off", "pair median", "pair min..max");
 	for (unsigned int t = 0; t < 2; t++)
@@ -237,83 +246,249 @@ static int bench_overhead(const struct bench_opts *b)
 	return 0;
 }
 
+void bench_gnuplot_quote(FILE *f, const char *s)
+{
+	fputc('\'', f);
+	for (; *s; s++) {
+		if (*s == '\'')
+			fputc('\'', f);
+		fputc(*s, f);
+	}
+	fputc('\'', f);
+}
+
 /* ---- return: memhog 75 %, free, watch the host's accounting ---- */
+
+/* Samples kept for the plot: 50 ms apart, a minute and a half. */
+#define RETURN_TRACE_MAX 2048
+/* Linux reports on its own schedule (2 s after a request, then as blocks
+ * age): watch it this long after the free. */
+#define RETURN_LINUX_WATCH_MS 15000
+
+struct return_side {
+	enum run_mode mode;
+	const char *name;
+	double frac_end[MAX_REPS], frac_dl[MAX_REPS], t90[MAX_REPS], t95[MAX_REPS];
+	double me, md, m90, m95;
+	double off_frac;		/* the control: reporting off */
+	struct run_trace trace;		/* the first run's, for --plot */
+};
+
+static const char *return_mode_name(enum run_mode m)
+{
+	return m == RUN_LINUX ? "linux" : m == RUN_PROCESS ? "ours" : "in-process";
+}
+
+/* One memhog run of @side.  Return: 0, or the exit status after a message. */
+static int return_run(const struct bench_opts *b, struct return_side *side,
+		      unsigned int i, bool reporting, unsigned int *delay_ms)
+{
+	struct run_opts o;
+	struct run_result r;
+	const struct run_cycle *c;
+	double fe, fd;
+	int err;
+
+	run_opts_init(&o);
+	o.mode = side->mode;
+	o.cfg.mem_bytes = b->mem_bytes;
+	o.cfg.reporting = reporting;
+	o.cycles = 1;
+	o.hold_ms = 0;
+	o.sleep_ms = side->mode == RUN_LINUX ? RETURN_LINUX_WATCH_MS
+					     : (int)o.cfg.report_delay_ms + 4000;
+	o.sample_s = 0.05;
+	if (reporting && i == 0)
+		o.trace = &side->trace;
+	*delay_ms = o.cfg.report_delay_ms;
+	err = run_guest(&o, &r);
+	if (err) {
+		fprintf(stderr, "guestmm: bench return: %s guest: %s\n", side->name,
+			strerror(-err));
+		return 1;
+	}
+	c = &r.cycle[0];
+	if (!r.nr_cycles || !c->freed_bytes)
+		return bench_measured_nothing("return",
+			"memhog in the %s guest freed nothing (%llu allocation failures)",
+			side->name, (unsigned long long)r.alloc_failures);
+	fe = ((double)c->resident_at_free - (double)c->resident_after) /
+	     (double)c->freed_bytes;
+	fd = ((double)c->resident_at_free - (double)c->resident_at_deadline) /
+	     (double)c->freed_bytes;
+	if (!reporting) {
+		side->off_frac = fe;
+		return 0;
+	}
+	side->frac_end[i] = fe;
+	side->frac_dl[i] = fd;
+	side->t90[i] = isnan(c->time_to_90pct_s) ? INFINITY : c->time_to_90pct_s;
+	side->t95[i] = isnan(c->time_to_95pct_s) ? INFINITY : c->time_to_95pct_s;
+	if (!b->json)
+		fprintf(stderr, "  run %u %-10s freed %.0f MiB, returned %.4f at delay+1s, %.4f at end, 90%% after %.2f s\n",
+			i + 1, side->name, (double)c->freed_bytes / (1 << 20), fd,
+			fe, side->t90[i]);
+	return 0;
+}
+
+/* Host-resident memory against time since the free, a line per guest. */
+static int return_plot(const struct bench_opts *b, struct return_side *sides,
+		       unsigned int n)
+{
+	FILE *f = popen("gnuplot", "w");
+	int status;
+
+	if (!f) {
+		fprintf(stderr, "guestmm: bench return: --plot: cannot run gnuplot: %s\n",
+			strerror(errno));
+		return 1;
+	}
+	fputs("set terminal pngcairo size 960,640\nset output ", f);
+	bench_gnuplot_quote(f, b->plot);
+	fprintf(f, "\nset title 'memhog of 75%% of a %.0f MiB guest, freed at 0: host-resident memory'\n"
+		"set xlabel 'seconds since the free'\nset ylabel 'host resident (MiB)'\n"
+		"set grid\nset key top right\nset yrange [0:*]\nplot ",
+		(double)b->mem_bytes / (1 << 20));
+	for (unsigned int k = 0; k < n; k++)
+		fprintf(f, "%s'-' with lines linewidth 2 title '%s guest'",
+			k ? ", " : "", sides[k].name);
+	fputc('\n', f);
+	for (unsigned int k = 0; k < n; k++) {
+		const struct run_trace *tr = &sides[k].trace;
+
+		for (unsigned int i = 0; i < tr->n; i++)
+			fprintf(f, "%.3f %.1f\n", tr->t[i] - tr->t_free,
+				(double)tr->resident[i] / (1 << 20));
+		fputs("e\n", f);
+	}
+	status = pclose(f);
+	if (status) {
+		fprintf(stderr, "guestmm: bench return: --plot: gnuplot could not draw %s\n",
+			b->plot);
+		return 1;
+	}
+	return 0;
+}
+
+static void return_json_side(struct json *j, const struct return_side *sd,
+			     const struct bench_opts *b)
+{
+	json_str(j, "guest", sd->name);
+	json_u64(j, "runs", b->pairs);
+	json_double(j, "returned_fraction_at_delay_plus_1s", sd->md);
+	json_double(j, "returned_fraction", sd->me);
+	json_double(j, "time_to_return_90pct_s", sd->m90);
+	json_double(j, "time_to_return_95pct_s", sd->m95);
+	json_double(j, "returned_fraction_reporting_off", sd->off_frac);
+}
 
 static int bench_return(const struct bench_opts *b)
 {
-	double frac_end[MAX_REPS], frac_dl[MAX_REPS], t90[MAX_REPS], t95[MAX_REPS];
-	double off_frac = NAN;
-	unsigned int delay_ms = 0;
+	static const enum run_mode modes[] = {
+		[BENCH_GUEST_OURS] = RUN_PROCESS,
+		[BENCH_GUEST_IN_PROCESS] = RUN_IN_PROCESS,
+		[BENCH_GUEST_LINUX] = RUN_LINUX,
+	};
+	struct return_side *sides = calloc(2, sizeof(*sides));
+	unsigned int n = b->guest == BENCH_GUEST_BOTH ? 2 : 1, delay_ms = 0;
+	int ret = 0;
 	struct json j;
 
-	for (unsigned int i = 0; i <= b->pairs; i++) {
-		struct run_opts o;
-		struct run_result r;
-		const struct run_cycle *c;
-		int err;
-
-		run_opts_init(&o);
-		o.cfg.mem_bytes = b->mem_bytes;
-		/* The last run is the control: reporting off. */
-		o.cfg.reporting = i < b->pairs;
-		o.cycles = 1;
-		o.hold_ms = 0;
-		o.sleep_ms = (int)o.cfg.report_delay_ms + 4000;
-		o.sample_s = 0.05;
-		delay_ms = o.cfg.report_delay_ms;
-		err = run_guest(&o, &r);
-		if (err) {
-			fprintf(stderr, "guestmm: bench return: %s\n", strerror(-err));
-			return 1;
-		}
-		c = &r.cycle[0];
-		if (!r.nr_cycles || !c->freed_bytes)
-			return bench_measured_nothing("return",
-				"memhog freed nothing (%llu allocation failures)",
-				(unsigned long long)r.alloc_failures);
-		double fe = ((double)c->resident_at_free - (double)c->resident_after) /
-			    (double)c->freed_bytes;
-		double fd = ((double)c->resident_at_free - (double)c->resident_at_deadline) /
-			    (double)c->freed_bytes;
-		if (i == b->pairs) {
-			off_frac = fe;
-			break;
-		}
-		frac_end[i] = fe;
-		frac_dl[i] = fd;
-		t90[i] = isnan(c->time_to_90pct_s) ? INFINITY : c->time_to_90pct_s;
-		t95[i] = isnan(c->time_to_95pct_s) ? INFINITY : c->time_to_95pct_s;
-		if (!b->json)
-			fprintf(stderr, "  run %u: freed %.0f MiB, returned %.4f at delay+1s, %.4f at end, 90%% after %.2f s\n",
-				i + 1, (double)c->freed_bytes / (1 << 20), fd, fe, t90[i]);
+	if (!sides) {
+		fprintf(stderr, "guestmm: bench return: %s\n", strerror(ENOMEM));
+		return 1;
 	}
-	double me = median(frac_end, b->pairs), md = median(frac_dl, b->pairs);
-	double m90 = median(t90, b->pairs), m95 = median(t95, b->pairs);
+	for (unsigned int k = 0; k < n; k++) {
+		struct return_side *sd = &sides[k];
 
+		sd->mode = n == 2 ? (k ? RUN_LINUX : RUN_PROCESS) : modes[b->guest];
+		sd->name = return_mode_name(sd->mode);
+		sd->off_frac = NAN;
+		sd->trace.max = RETURN_TRACE_MAX;
+		sd->trace.t_free = NAN;
+		sd->trace.t = calloc(RETURN_TRACE_MAX, sizeof(double));
+		sd->trace.resident = calloc(RETURN_TRACE_MAX, sizeof(uint64_t));
+		if (!sd->trace.t || !sd->trace.resident) {
+			fprintf(stderr, "guestmm: bench return: %s\n", strerror(ENOMEM));
+			ret = 1;
+			goto out;
+		}
+	}
+	/* A B A B ...; then each side's control, reporting off. */
+	for (unsigned int i = 0; i < b->pairs && !ret; i++)
+		for (unsigned int k = 0; k < n && !ret; k++)
+			ret = return_run(b, &sides[k], i, true, &delay_ms);
+	for (unsigned int k = 0; k < n && !ret; k++)
+		ret = return_run(b, &sides[k], 0, false, &delay_ms);
+	if (ret)
+		goto out;
+	for (unsigned int k = 0; k < n; k++) {
+		struct return_side *sd = &sides[k];
+
+		sd->me = median(sd->frac_end, b->pairs);
+		sd->md = median(sd->frac_dl, b->pairs);
+		sd->m90 = median(sd->t90, b->pairs);
+		sd->m95 = median(sd->t95, b->pairs);
+	}
 	if (b->json) {
 		json_begin(&j, stdout);
 		json_str(&j, "bench", "return");
-		json_u64(&j, "runs", b->pairs);
 		json_u64(&j, "guest_mem_bytes", b->mem_bytes);
 		json_u64(&j, "report_delay_ms", delay_ms);
-		json_double(&j, "returned_fraction_at_delay_plus_1s", md);
-		json_double(&j, "returned_fraction", me);
-		json_double(&j, "time_to_return_90pct_s", m90);
-		json_double(&j, "time_to_return_95pct_s", m95);
-		json_double(&j, "returned_fraction_reporting_off", off_frac);
+		if (n == 1) {
+			return_json_side(&j, &sides[0], b);
+		} else {
+			json_str(&j, "guest", "both");
+			json_array(&j, "guests");
+			for (unsigned int k = 0; k < n; k++) {
+				json_object(&j, NULL);
+				return_json_side(&j, &sides[k], b);
+				json_object_end(&j);
+			}
+			json_array_end(&j);
+			json_double(&j, "linux_over_ours_time_to_90pct",
+				    sides[1].m90 / sides[0].m90);
+		}
 		json_end(&j);
-		return 0;
+	} else {
+		printf("return: memhog 75%% of %.0f MiB, freed; host accounting (the memory\n"
+		       "file's allocated blocks) sampled every 50 ms; %u runs per guest,\n"
+		       "alternating, medians; target: >= 0.95 within the report delay + 1 s\n",
+		       (double)b->mem_bytes / (1 << 20), b->pairs);
+		printf("%-40s", "guest");
+		for (unsigned int k = 0; k < n; k++)
+			printf(" %11s", sides[k].name);
+		printf("\n%-40s", "returned fraction at delay + 1 s");
+		for (unsigned int k = 0; k < n; k++)
+			printf(" %11.4f", sides[k].md);
+		printf("\n%-40s", "returned fraction at the end");
+		for (unsigned int k = 0; k < n; k++)
+			printf(" %11.4f", sides[k].me);
+		printf("\n%-40s", "time to 90 %");
+		for (unsigned int k = 0; k < n; k++)
+			printf(" %10.2fs", sides[k].m90);
+		printf("\n%-40s", "time to 95 %");
+		for (unsigned int k = 0; k < n; k++)
+			printf(" %10.2fs", sides[k].m95);
+		printf("\n%-40s", "control, reporting off: returned");
+		for (unsigned int k = 0; k < n; k++)
+			printf(" %11.4f", sides[k].off_frac);
+		printf("\nour report delay %u ms (Linux: 2 s, fixed); the end is delay + 4 s for\n"
+		       "our guests and %u s after the free for Linux\n",
+		       delay_ms, RETURN_LINUX_WATCH_MS / 1000);
+		if (n == 2)
+			printf("Linux takes %.2fx as long as ours to return 90 %%\n",
+			       sides[1].m90 / sides[0].m90);
 	}
-	printf("return: memhog 75%% of %.0f MiB, freed; host accounting (memfd st_blocks)\n"
-	       "sampled every 50 ms; %u runs, medians; target >= 0.95 within delay + 1 s\n",
-	       (double)b->mem_bytes / (1 << 20), b->pairs);
-	printf("%-40s %10.4f\n", "returned fraction at delay + 1 s", md);
-	printf("%-40s %10.4f\n", "returned fraction at end (delay + 4 s)", me);
-	printf("%-40s %9.2fs\n", "time to 90 %", m90);
-	printf("%-40s %9.2fs\n", "time to 95 %", m95);
-	printf("%-40s %9u ms\n", "report delay", delay_ms);
-	printf("%-40s %10.4f\n", "control, reporting off: returned", off_frac);
-	return 0;
+	if (b->plot)
+		ret = return_plot(b, sides, n);
+out:
+	for (unsigned int k = 0; k < n; k++) {
+		free(sides[k].trace.t);
+		free(sides[k].trace.resident);
+	}
+	free(sides);
+	return ret;
 }
 
 /* ---- alloc: allocator throughput ---- */
@@ -625,7 +800,17 @@ static void bench_usage(FILE *f)
 	      "  --mem SIZE      guest RAM, 256M to 64G (default 4G for scale and\n"
 	      "                  strategies' page_fault1, else 2G)\n"
 	      "  --json          one JSON object on stdout\n"
-	      "scale and strategies:\n"
+	      "return and overhead:\n"
+	      "  --guest KIND    ours (default: our guest as a process, reporting through\n"
+	      "                  our balloon over vhost-user; 'process' is the same),\n"
+	      "                  linux (user-mode Linux on the same device), both (ours\n"
+	      "                  and Linux alternately, side by side), or in-process\n"
+	      "                  (the core in this process, punching holes itself);\n"
+	      "                  overhead runs ours or in-process\n"
+	      "return only:\n"
+	      "  --plot FILE     also draw host-resident memory against time since the\n"
+	      "                  free, a line per guest (PNG; needs gnuplot)\n"
+	      "scale and strategies (--lock: scale only):\n"
 	      "  --threads LIST  vCPU thread counts, comma-separated, 1 to 64 (default\n"
 	      "                  1,2,4,8,16); each needs 128 MiB within 3/4 of --mem\n"
 	      "  --lock KIND     spinlock algorithm: tas | ticket | mcs | pvq, or all for\n"
@@ -699,7 +884,7 @@ static bool in_path(const char *name)
 
 int cmd_bench(int argc, char **argv)
 {
-	enum { OPT_THREADS = 256, OPT_LOCK, OPT_PLOT };
+	enum { OPT_THREADS = 256, OPT_LOCK, OPT_PLOT, OPT_GUEST };
 	static const struct option opts[] = {
 		{ "pairs", required_argument, NULL, 'p' },
 		{ "seconds", required_argument, NULL, 's' },
@@ -708,12 +893,13 @@ int cmd_bench(int argc, char **argv)
 		{ "threads", required_argument, NULL, OPT_THREADS },
 		{ "lock", required_argument, NULL, OPT_LOCK },
 		{ "plot", required_argument, NULL, OPT_PLOT },
+		{ "guest", required_argument, NULL, OPT_GUEST },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const unsigned int default_threads[] = { 1, 2, 4, 8, 16 };
 	struct bench_opts b = { 0 };
-	const char *name, *scale_opt = NULL;
+	const char *name, *scale_opt = NULL, *return_opt = NULL;
 	bool scale, strategies;
 	uint64_t v;
 	int c;
@@ -774,7 +960,19 @@ int cmd_bench(int argc, char **argv)
 			if (!*optarg)
 				BENCH_ERR("--plot: no file name");
 			b.plot = optarg;
-			scale_opt = "--plot";
+			break;
+		case OPT_GUEST:
+			if (!strcmp(optarg, "ours") || !strcmp(optarg, "process"))
+				b.guest = BENCH_GUEST_OURS;
+			else if (!strcmp(optarg, "in-process"))
+				b.guest = BENCH_GUEST_IN_PROCESS;
+			else if (!strcmp(optarg, "linux"))
+				b.guest = BENCH_GUEST_LINUX;
+			else if (!strcmp(optarg, "both"))
+				b.guest = BENCH_GUEST_BOTH;
+			else
+				BENCH_ERR("--guest: '%s' is not ours, linux, both or in-process", optarg);
+			return_opt = "--guest";
 			break;
 		case 'h':
 			bench_usage(stdout);
@@ -789,6 +987,13 @@ int cmd_bench(int argc, char **argv)
 		BENCH_ERR("%s: only for bench scale and strategies", scale_opt);
 	if (strategies && b.nr_locks)
 		BENCH_ERR("--lock: only for bench scale");
+	if (return_opt && strcmp(name, "return") && strcmp(name, "overhead"))
+		BENCH_ERR("%s: only for bench return and overhead", return_opt);
+	if (!strcmp(name, "overhead") && (b.guest == BENCH_GUEST_LINUX ||
+					  b.guest == BENCH_GUEST_BOTH))
+		BENCH_ERR("--guest: overhead runs ours or in-process (Linux's allocator has no page_fault1 counter of ours)");
+	if (b.plot && !scale && strcmp(name, "return"))
+		BENCH_ERR("--plot: only for bench scale, strategies and return");
 	if (!b.pairs)
 		b.pairs = strategies ? 3 : strcmp(name, "overhead") ? 5 : 10;
 	if (!b.mem_bytes)
@@ -797,6 +1002,11 @@ int cmd_bench(int argc, char **argv)
 		if (!b.seconds)
 			b.seconds = 3;
 		return bench_overhead(&b);
+	}
+	if (b.plot && !in_path("gnuplot")) {
+		fprintf(stderr, "guestmm: bench %s: --plot needs gnuplot, which is not installed (apt-get install gnuplot-nox)\n",
+			name);
+		return 1;
 	}
 	if (!strcmp(name, "return"))
 		return bench_return(&b);
@@ -825,11 +1035,6 @@ int cmd_bench(int argc, char **argv)
 		BENCH_ERR("--threads: %u x 128 MiB do not fit in 3/4 of --mem (%llu MiB)",
 			  b.threads[b.nr_threads - 1],
 			  (unsigned long long)(b.mem_bytes >> 20));
-	if (b.plot && !in_path("gnuplot")) {
-		fprintf(stderr, "guestmm: bench %s: --plot needs gnuplot, which is not installed (apt-get install gnuplot-nox)\n",
-			name);
-		return 1;
-	}
 	if (strategies)
 		return bench_strategies(&b);
 	return bench_scale(&b);

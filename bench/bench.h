@@ -5,6 +5,7 @@
 #define GUESTMM_BENCH_BENCH_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #include "platform/platform.h"
@@ -17,11 +18,20 @@
 
 struct gmm_guest;
 
+/* bench return's guests. */
+enum bench_guest {
+	BENCH_GUEST_OURS,	/* our guest as a process behind the device */
+	BENCH_GUEST_IN_PROCESS,	/* the core in this process, punching itself */
+	BENCH_GUEST_LINUX,	/* user-mode Linux behind the same device */
+	BENCH_GUEST_BOTH,	/* ours and Linux, alternately */
+};
+
 struct bench_opts {
 	unsigned int pairs;
 	double seconds;
 	uint64_t mem_bytes;
 	bool json;
+	enum bench_guest guest;	 /* return: which guest(s) */
 	/* scale */
 	unsigned int nr_threads; /* thread counts, ascending, distinct */
 	unsigned int threads[BENCH_MAX_THREAD_COUNTS];
@@ -46,6 +56,9 @@ int bench_measured_nothing(const char *name, const char *fmt, ...)
  * there was no memory or no thread to be had.
  */
 double memset_ceiling(unsigned int threads);
+
+/* @s as a gnuplot single-quoted string (a quote in it doubled). */
+void bench_gnuplot_quote(FILE *f, const char *s);
 
 /*
  * bench_alloc_rate - alloc_pages() + free_pages() pairs of @order in a tight

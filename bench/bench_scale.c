@@ -38,7 +38,8 @@
 #include "bench/bench.h"
 #include "mm/gfp.h"
 #include "tools/cli.h"
-#include "tools/run.h"
+#include "runner/run.h"
+#include "tools/commands.h"
 
 #define SCALE_WARMUP_S 1.0
 /* The order-9 measurement's guest: the zone lock does not care about size. */
@@ -107,6 +108,7 @@ static int scale_run(struct scale *s, unsigned int k, unsigned int rep,
 	int err;
 
 	run_opts_init(&o);
+	o.mode = RUN_IN_PROCESS;
 	o.cfg.mem_bytes = b->mem_bytes;
 	o.cfg.cpus = b->threads[t];
 	o.cfg.reporting = rep;
@@ -416,18 +418,6 @@ static void scale_table(const struct scale *s)
 		       s->alloc[k].median[1] / s->alloc[k].median[0]);
 }
 
-/* gnuplot's single-quoted strings double a single quote. */
-static void gnuplot_quote(FILE *f, const char *s)
-{
-	fputc('\'', f);
-	for (; *s; s++) {
-		if (*s == '\'')
-			fputc('\'', f);
-		fputc(*s, f);
-	}
-	fputc('\'', f);
-}
-
 /* Return: 0, or the exit status after a message. */
 static int scale_plot(const struct scale *s)
 {
@@ -441,7 +431,7 @@ static int scale_plot(const struct scale *s)
 		return 1;
 	}
 	fputs("set terminal pngcairo size 960,640\nset output ", f);
-	gnuplot_quote(f, b->plot);
+	bench_gnuplot_quote(f, b->plot);
 	fputs("\nset title 'will-it-scale page\\_fault1, frames/s against vCPU threads'\n"
 	      "set xlabel 'vCPU threads'\nset ylabel 'frames/s'\n"
 	      "set logscale x 2\nset grid\nset key outside right top\n"

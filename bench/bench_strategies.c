@@ -35,8 +35,8 @@
 
 #include "bench/bench.h"
 #include "mm/gfp.h"
+#include "runner/run.h"
 #include "tools/cli.h"
-#include "tools/run.h"
 
 #define NR_STRAT 4
 #define STRAT_WARMUP_S 1.0
@@ -112,6 +112,13 @@ static double strat_median(const double *v, unsigned int n)
 static void run_opts_for(struct run_opts *o, enum gmm_hinting h)
 {
 	run_opts_init(o);
+	/*
+	 * In this process: the free path's timing and the discard tracking
+	 * need the guest's memory here, and bitmap's host is a thread of
+	 * this process (a process guest cannot run it: its device queue is
+	 * not built).
+	 */
+	o->mode = RUN_IN_PROCESS;
 	o->cfg.hinting = h == GMM_HINTING_OFF ? GMM_HINTING_REPORT : h;
 	o->cfg.reporting = h != GMM_HINTING_OFF;
 	o->cfg.track_discards = true;
@@ -465,10 +472,9 @@ static int plot(const struct strategies *s)
 			strerror(errno));
 		return 1;
 	}
-	fputs("set terminal pngcairo size 1280,560\nset output '", f);
-	for (const char *p = b->plot; *p; p++)
-		fputs(*p == '\'' ? "''" : (char[]){ *p, 0 }, f);
-	fputs("'\nset multiplot layout 1,2\nset grid\nset key top left\n"
+	fputs("set terminal pngcairo size 1280,560\nset output ", f);
+	bench_gnuplot_quote(f, b->plot);
+	fputs("\nset multiplot layout 1,2\nset grid\nset key top left\n"
 	      "set title 'page\\_fault1: frames/s against vCPU threads'\n"
 	      "set xlabel 'vCPU threads'\nset ylabel 'frames/s'\n"
 	      "set logscale x 2\nset yrange [0:*]\nplot ", f);
@@ -492,7 +498,7 @@ static int plot(const struct strategies *s)
 		const struct run_trace *tr = &s->hog[k].trace;
 
 		for (unsigned int i = 0; i < tr->n; i++)
-			fprintf(f, "%.3f %.1f\n", tr->t[i], mib(tr->bytes[i]));
+			fprintf(f, "%.3f %.1f\n", tr->t[i], mib(tr->resident[i]));
 		fputs("e\n", f);
 	}
 	fputs("unset multiplot\n", f);
@@ -521,9 +527,10 @@ int bench_strategies(const struct bench_opts *b)
 		s->free_ns[0][k] = malloc(STRAT_SAMPLES_MAX * sizeof(uint32_t));
 		s->free_ns[1][k] = malloc(STRAT_SAMPLES_MAX * sizeof(uint32_t));
 		tr->max = STRAT_TRACE_MAX;
+		tr->t_free = NAN;
 		tr->t = malloc(STRAT_TRACE_MAX * sizeof(double));
-		tr->bytes = malloc(STRAT_TRACE_MAX * sizeof(uint64_t));
-		if (!s->free_ns[0][k] || !s->free_ns[1][k] || !tr->t || !tr->bytes)
+		tr->resident = malloc(STRAT_TRACE_MAX * sizeof(uint64_t));
+		if (!s->free_ns[0][k] || !s->free_ns[1][k] || !tr->t || !tr->resident)
 			goto nomem;
 	}
 	/*
@@ -566,7 +573,7 @@ out:
 			free(s->free_ns[0][k]);
 			free(s->free_ns[1][k]);
 			free(s->hog[k].trace.t);
-			free(s->hog[k].trace.bytes);
+			free(s->hog[k].trace.resident);
 		}
 		free(s->ft);
 		free(s);

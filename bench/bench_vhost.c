@@ -17,6 +17,13 @@
  * wakeups).  Batches move through guest RAM, so each one is fresh memory
  * that the host really allocated and really gets back (checked against the
  * balloon's discarded_bytes after every sample).
+ *
+ * Two guests run side by side, each with its own backend: one whose device
+ * is served by a thread of its own (VHOST_USER_THREAD_PER_DEVICE, what
+ * every program uses) and one served by the single loop every device
+ * shared before (VHOST_USER_THREAD_ONE, run by the backend's thread).
+ * The report cases run on both, in the same A B A B pairs, so the cost of
+ * a thread per device is read off one run.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -61,6 +68,7 @@
  * (host/backend.h); everything here belongs to the bench's thread.
  */
 struct bv {
+	enum vhost_user_threads threads;
 	char dir[64];
 	char path[108];
 	struct balloon_backend be;
@@ -91,7 +99,8 @@ static int bv_server_start(struct bv *b)
 	if (!mkdtemp(b->dir))
 		return -errno;
 	snprintf(b->path, sizeof(b->path), "%s/balloon.sock", b->dir);
-	err = balloon_backend_start(&b->be, b->path, BALLOON_FEATURES_DEFAULT);
+	err = balloon_backend_start_threads(&b->be, b->path,
+					    BALLOON_FEATURES_DEFAULT, b->threads);
 	if (err) {
 		rmdir(b->dir);
 		return err;
@@ -232,6 +241,7 @@ static int bv_punch(struct bv *b, unsigned int n, uint32_t size, double *dt)
 /* One measurement: what is done to how much, for what share of time. */
 struct bv_case {
 	const char *name;
+	unsigned int guest; /* BV_PER_DEVICE or BV_ONE_LOOP */
 	int (*fn)(struct bv *b, unsigned int n, uint32_t size, double *dt);
 	unsigned int n;
 	uint32_t size;
@@ -272,15 +282,18 @@ static void minmax(const double *v, unsigned int n, double *lo, double *hi)
 /* The cases, A B A B: each report beside the punch it is held against.
  * One page is the smallest report: its round trip is almost all fixed
  * cost (ring, two eventfds, two thread wakeups, one tiny fallocate). */
+enum { BV_PER_DEVICE, BV_ONE_LOOP, BV_NR_GUESTS };
 enum { REPORT, PUNCH, SMALL_REPORT, SMALL_PUNCH, PAGE_REPORT, PAGE_PUNCH,
-       BV_NR_CASES };
+       REPORT_ONE, PAGE_REPORT_ONE, BV_NR_CASES };
 static const struct bv_case bv_cases[BV_NR_CASES] = {
-	[REPORT] = { "report 32 x 4 MiB", bv_report, BV_BATCH, BV_ENTRY_BYTES, 0.3 },
-	[PUNCH] = { "punch 32 x 4 MiB", bv_punch, BV_BATCH, BV_ENTRY_BYTES, 0.3 },
-	[SMALL_REPORT] = { "report 1 x 4 MiB", bv_report, 1, BV_ENTRY_BYTES, 0.1 },
-	[SMALL_PUNCH] = { "punch 1 x 4 MiB", bv_punch, 1, BV_ENTRY_BYTES, 0.1 },
-	[PAGE_REPORT] = { "report 1 x 4 KiB", bv_report, 1, 4096, 0.1 },
-	[PAGE_PUNCH] = { "punch 1 x 4 KiB", bv_punch, 1, 4096, 0.1 },
+	[REPORT] = { "report 32 x 4 MiB", BV_PER_DEVICE, bv_report, BV_BATCH, BV_ENTRY_BYTES, 0.3 },
+	[PUNCH] = { "punch 32 x 4 MiB", BV_PER_DEVICE, bv_punch, BV_BATCH, BV_ENTRY_BYTES, 0.3 },
+	[SMALL_REPORT] = { "report 1 x 4 MiB", BV_PER_DEVICE, bv_report, 1, BV_ENTRY_BYTES, 0.1 },
+	[SMALL_PUNCH] = { "punch 1 x 4 MiB", BV_PER_DEVICE, bv_punch, 1, BV_ENTRY_BYTES, 0.1 },
+	[PAGE_REPORT] = { "report 1 x 4 KiB", BV_PER_DEVICE, bv_report, 1, 4096, 0.1 },
+	[PAGE_PUNCH] = { "punch 1 x 4 KiB", BV_PER_DEVICE, bv_punch, 1, 4096, 0.1 },
+	[REPORT_ONE] = { "one loop: report 32 x 4 MiB", BV_ONE_LOOP, bv_report, BV_BATCH, BV_ENTRY_BYTES, 0.3 },
+	[PAGE_REPORT_ONE] = { "one loop: report 1 x 4 KiB", BV_ONE_LOOP, bv_report, 1, 4096, 0.1 },
 };
 
 static double gib_per_s(const struct bv_case *c, double s)
@@ -302,38 +315,52 @@ int bench_vhost(unsigned int pairs, double seconds, bool json)
 {
 	double t[BV_NR_CASES][BV_PAIRS_MAX], m[BV_NR_CASES];
 	double ratio[BV_PAIRS_MAX], fixed[BV_PAIRS_MAX], lo, hi, mq, mfixed;
+	double vs_batch[BV_PAIRS_MAX], vs_page[BV_PAIRS_MAX];
+	double vb_lo, vb_hi, vp_lo, vp_hi, mvb, mvp;
 	const char *step = "backend";
-	struct bv *b;
+	struct bv *bs;
+	unsigned int g, started = 0;
 	struct json j;
-	int err;
+	int err = 0;
 
 	if (pairs == 0 || pairs > BV_PAIRS_MAX || !(seconds > 0)) {
 		fprintf(stderr, "guestmm: bench vhost: %u pairs of %g s: out of range\n",
 			pairs, seconds);
 		return -EINVAL;
 	}
-	b = calloc(1, sizeof(*b));
-	if (!b) {
+	bs = calloc(BV_NR_GUESTS, sizeof(*bs));
+	if (!bs) {
 		fprintf(stderr, "guestmm: bench vhost: %s\n", strerror(ENOMEM));
 		return -ENOMEM;
 	}
-	err = bv_server_start(b);
-	if (err)
-		goto out;
-	step = "guest";
-	err = bv_guest_start(b);
-	if (err)
-		goto undo_server;
+	bs[BV_PER_DEVICE].threads = VHOST_USER_THREAD_PER_DEVICE;
+	bs[BV_ONE_LOOP].threads = VHOST_USER_THREAD_ONE;
+	for (g = 0; g < BV_NR_GUESTS && !err; g++) {
+		step = "backend";
+		err = bv_server_start(&bs[g]);
+		if (err)
+			break;
+		step = "guest";
+		err = bv_guest_start(&bs[g]);
+		if (err) {
+			bv_server_stop(&bs[g]);
+			break;
+		}
+		started++;
+	}
 	for (unsigned int i = 0; i < pairs && !err; i++) {
 		for (unsigned int k = 0; k < BV_NR_CASES && !err; k++) {
 			step = bv_cases[k].name;
-			err = bv_measure(b, &bv_cases[k],
+			err = bv_measure(&bs[bv_cases[k].guest], &bv_cases[k],
 					 seconds * bv_cases[k].share, &t[k][i]);
 		}
 		if (err)
 			break;
 		ratio[i] = t[PUNCH][i] / t[REPORT][i];
 		fixed[i] = t[PAGE_REPORT][i] - t[PAGE_PUNCH][i];
+		/* Throughput with a thread per device over the single loop's. */
+		vs_batch[i] = t[REPORT_ONE][i] / t[REPORT][i];
+		vs_page[i] = t[PAGE_REPORT_ONE][i] / t[PAGE_REPORT][i];
 		if (!json)
 			fprintf(stderr, "  pair %u: 32 x 4 MiB report %.0f us, punch %.0f us; 1 x 4 MiB %.0f / %.0f us; 1 x 4 KiB %.1f / %.1f us\n",
 				i + 1, t[REPORT][i] * 1e6, t[PUNCH][i] * 1e6,
@@ -341,12 +368,16 @@ int bench_vhost(unsigned int pairs, double seconds, bool json)
 				t[SMALL_PUNCH][i] * 1e6,
 				t[PAGE_REPORT][i] * 1e6,
 				t[PAGE_PUNCH][i] * 1e6);
+		if (!json)
+			fprintf(stderr, "          one loop: 32 x 4 MiB report %.0f us, 1 x 4 KiB %.1f us\n",
+				t[REPORT_ONE][i] * 1e6,
+				t[PAGE_REPORT_ONE][i] * 1e6);
 	}
-	bv_guest_stop(b);
-undo_server:
-	bv_server_stop(b);
-out:
-	free(b);
+	for (g = started; g-- > 0;) {
+		bv_guest_stop(&bs[g]);
+		bv_server_stop(&bs[g]);
+	}
+	free(bs);
 	if (err) {
 		fprintf(stderr, "guestmm: bench vhost: %s: %s\n", step,
 			strerror(-err));
@@ -364,6 +395,10 @@ out:
 	minmax(ratio, pairs, &lo, &hi);
 	mq = median(ratio, pairs);
 	mfixed = median(fixed, pairs);
+	minmax(vs_batch, pairs, &vb_lo, &vb_hi);
+	minmax(vs_page, pairs, &vp_lo, &vp_hi);
+	mvb = median(vs_batch, pairs);
+	mvp = median(vs_page, pairs);
 	if (json) {
 		json_begin(&j, stdout);
 		json_str(&j, "bench", "vhost");
@@ -385,13 +420,22 @@ out:
 		json_double(&j, "report_1x4kib_us", m[PAGE_REPORT] * 1e6);
 		json_double(&j, "punch_1x4kib_us", m[PAGE_PUNCH] * 1e6);
 		json_double(&j, "round_trip_fixed_us", mfixed * 1e6);
+		json_double(&j, "one_loop_report_batch_us", m[REPORT_ONE] * 1e6);
+		json_double(&j, "one_loop_report_1x4kib_us", m[PAGE_REPORT_ONE] * 1e6);
+		json_double(&j, "per_device_over_one_loop_batch", mvb);
+		json_double(&j, "per_device_over_one_loop_batch_min", vb_lo);
+		json_double(&j, "per_device_over_one_loop_batch_max", vb_hi);
+		json_double(&j, "per_device_over_one_loop_1x4kib", mvp);
+		json_double(&j, "per_device_over_one_loop_1x4kib_min", vp_lo);
+		json_double(&j, "per_device_over_one_loop_1x4kib_max", vp_hi);
 		json_end(&j);
 		return 0;
 	}
-	printf("vhost: free page report round trip through vhost-user (balloon backend\n"
-	       "on a thread, %.0f GiB memfd guest RAM), from queueing to the used buffer,\n"
-	       "against fallocate(PUNCH_HOLE) of the same written memory in the same\n"
-	       "pieces; %u A/B pairs, medians\n",
+	printf("vhost: free page report round trip through vhost-user (balloon device\n"
+	       "on a thread of its own, %.0f GiB memfd guest RAM), from queueing to the used\n"
+	       "buffer, against fallocate(PUNCH_HOLE) of the same written memory in the same\n"
+	       "pieces, and against the single loop every device shared before; %u A/B\n"
+	       "pairs, medians\n",
 	       (double)BV_MEM_BYTES / (1u << 30), pairs);
 	printf("%-30s %14s %10s\n", "", "per round trip", "GiB/s");
 	for (unsigned int k = 0; k < BV_NR_CASES; k++)
@@ -401,5 +445,11 @@ out:
 	       "batch: report / limit", m[PUNCH] / m[REPORT], mq, lo, hi);
 	printf("%-30s %11.1f us  (1 x 4 KiB report - punch, pair median)\n",
 	       "fixed cost of a round trip", mfixed * 1e6);
+	printf("%-30s %14.3f  (32 x 4 MiB; pair median %.3f, %.3f..%.3f)\n",
+	       "thread per device / one loop", m[REPORT_ONE] / m[REPORT], mvb,
+	       vb_lo, vb_hi);
+	printf("%-30s %14.3f  (1 x 4 KiB; pair median %.3f, %.3f..%.3f)\n",
+	       "", m[PAGE_REPORT_ONE] / m[PAGE_REPORT], mvp, vp_lo, vp_hi);
+	printf("(throughput ratios: one loop's round trip over the per-device thread's)\n");
 	return 0;
 }

@@ -37,8 +37,17 @@ struct gmm_guest {
 	 * unregistered as page hinting's device for percpu.
 	 */
 	struct page_reporting_dev_info prdev;
-	bool registered;
-	enum gmm_hinting active; /* while registered */
+	/*
+	 * The device the strategy in effect reports through: &prdev, a
+	 * driver's own (a process guest's balloon driver), or NULL while no
+	 * strategy is on.  report registers it as the reporting device,
+	 * percpu hands it to page hinting unregistered, bitmap (in process
+	 * only) leaves it idle and discards through its own host thread.
+	 * @reporting and @active change only on the owner's thread, through
+	 * gmm_guest_set_reporting_device().
+	 */
+	struct page_reporting_dev_info *reporting;
+	enum gmm_hinting active; /* while @reporting is set */
 	struct page_hinting ph;
 	/* The bitmap, kept for the guest's life: see free_bitmap_size(). */
 	struct free_bitmap *fb;
@@ -231,7 +240,7 @@ void gmm_guest_destroy(struct gmm_guest *g)
 {
 	if (!g)
 		return;
-	gmm_guest_set_reporting(g, false);
+	gmm_guest_set_reporting_device(g, NULL);
 	munmap(g->ram, g->config.mem_bytes);
 	close(g->memfd);
 	discard_track_destroy(g->track);
@@ -239,35 +248,53 @@ void gmm_guest_destroy(struct gmm_guest *g)
 	free(g);
 }
 
-static void guest_prdev_init(struct gmm_guest *g)
+/* @prdev's settings from the guest's config; its @report is kept. */
+static void guest_prdev_init(struct gmm_guest *g,
+			     struct page_reporting_dev_info *prdev)
 {
-	page_reporting_dev_info_init(&g->prdev);
-	g->prdev.report = discard_report;
-	g->prdev.order = g->config.report_order;
-	g->prdev.capacity = g->config.report_capacity;
-	g->prdev.hwm = g->config.report_hwm;
-	g->prdev.delay_ms = g->config.report_delay_ms;
-	g->prdev.min_age_ms =
+	int (*report)(struct page_reporting_dev_info *, struct scatterlist *,
+		      unsigned int) = prdev->report;
+
+	page_reporting_dev_info_init(prdev);
+	prdev->report = report;
+	prdev->order = g->config.report_order;
+	prdev->capacity = g->config.report_capacity;
+	prdev->hwm = g->config.report_hwm;
+	prdev->delay_ms = g->config.report_delay_ms;
+	prdev->min_age_ms =
 		g->config.report_min_age_ms == GMM_REPORT_MIN_AGE_HALF_DELAY
 			? g->config.report_delay_ms / 2
 			: g->config.report_min_age_ms;
 }
 
-/* Return: 0 or a negative errno, with nothing left registered. */
-static int guest_strategy_start(struct gmm_guest *g, enum gmm_hinting h)
+/*
+ * Start strategy @h reporting through @prdev.
+ * Return: 0 or a negative errno, with nothing left registered.
+ */
+static int guest_strategy_start(struct gmm_guest *g, enum gmm_hinting h,
+				struct page_reporting_dev_info *prdev)
 {
 	int err;
 
-	guest_prdev_init(g);
+	guest_prdev_init(g, prdev);
 	switch (h) {
 	case GMM_HINTING_REPORT:
-		return page_reporting_register(g->pgdat, &g->prdev);
+		return page_reporting_register(g->pgdat, prdev);
 	case GMM_HINTING_PERCPU:
 		page_hinting_init(&g->ph);
-		g->ph.dev = &g->prdev;
+		g->ph.dev = prdev;
 		g->ph.entries = g->config.hint_entries;
 		return page_hinting_register(g->pgdat, &g->ph);
 	case GMM_HINTING_BITMAP:
+		/*
+		 * The bitmap's host is a thread of this process that punches
+		 * the memfd itself; a driver's device would need the free
+		 * page hint queue, which is not built (docs/results.md).
+		 */
+		if (prdev != &g->prdev) {
+			fprintf(stderr, "guestmm: hinting bitmap: only in process (the device's free page hint queue is not built)\n");
+			return -EOPNOTSUPP;
+		}
 		g->fb->order = g->config.report_order;
 		err = free_bitmap_register(g->pgdat, g->fb);
 		if (err)
@@ -289,7 +316,7 @@ static void guest_strategy_stop(struct gmm_guest *g, enum gmm_hinting h)
 {
 	switch (h) {
 	case GMM_HINTING_REPORT:
-		page_reporting_unregister(&g->prdev);
+		page_reporting_unregister(g->reporting);
 		break;
 	case GMM_HINTING_PERCPU:
 		page_hinting_unregister(&g->ph);
@@ -305,36 +332,54 @@ static void guest_strategy_stop(struct gmm_guest *g, enum gmm_hinting h)
 	}
 }
 
-int gmm_guest_set_reporting(struct gmm_guest *g, bool on)
+/*
+ * gmm_guest_set_reporting_device - make @prdev (its @report set by the
+ * caller) the device the guest's strategy (config.hinting) reports
+ * through, with the guest's reporting settings; NULL stops the strategy.
+ * A strategy already on is stopped first.  With hinting off, nothing
+ * starts and 0 is returned.
+ * Return: 0, or the strategy's registration error (nothing is then
+ * registered); -EOPNOTSUPP for bitmap on a device not the guest's own.
+ */
+int gmm_guest_set_reporting_device(struct gmm_guest *g,
+				   struct page_reporting_dev_info *prdev)
 {
 	int err;
 
-	if (on == g->registered)
+	if (prdev == g->reporting)
 		return 0;
-	if (!on) {
+	if (g->reporting) {
 		guest_strategy_stop(g, g->active);
-		g->registered = false;
-		return 0;
+		g->reporting = NULL;
 	}
-	if (g->config.hinting == GMM_HINTING_OFF)
+	if (!prdev || g->config.hinting == GMM_HINTING_OFF)
 		return 0;
-	err = guest_strategy_start(g, g->config.hinting);
+	err = guest_strategy_start(g, g->config.hinting, prdev);
 	if (err)
 		return err;
 	g->active = g->config.hinting;
-	g->registered = true;
+	g->reporting = prdev;
 	return 0;
+}
+
+int gmm_guest_set_reporting(struct gmm_guest *g, bool on)
+{
+	if (on == (g->reporting != NULL))
+		return 0;
+	if (on)
+		g->prdev.report = discard_report;
+	return gmm_guest_set_reporting_device(g, on ? &g->prdev : NULL);
 }
 
 int gmm_guest_report_now(struct gmm_guest *g)
 {
 	int err;
 
-	if (!g->registered)
+	if (!g->reporting)
 		return -EINVAL;
 	switch (g->active) {
 	case GMM_HINTING_REPORT:
-		return page_reporting_process(&g->prdev);
+		return page_reporting_process(g->reporting);
 	case GMM_HINTING_PERCPU:
 		return page_hinting_process(&g->ph);
 	case GMM_HINTING_BITMAP:
@@ -349,9 +394,9 @@ int gmm_guest_validate(struct gmm_guest *g)
 {
 	int err = 0;
 
-	if (g->registered && g->active == GMM_HINTING_PERCPU)
+	if (g->reporting && g->active == GMM_HINTING_PERCPU)
 		err = page_hinting_check(&g->ph);
-	if (g->registered && g->active == GMM_HINTING_BITMAP)
+	if (g->reporting && g->active == GMM_HINTING_BITMAP)
 		err = free_bitmap_check(g->fb);
 	return err ? err : buddy_check(g->pgdat);
 }
@@ -369,6 +414,11 @@ struct pglist_data *gmm_guest_pgdat(struct gmm_guest *g)
 const struct gmm_guest_config *gmm_guest_config(struct gmm_guest *g)
 {
 	return &g->config;
+}
+
+void *gmm_guest_ram(struct gmm_guest *g)
+{
+	return g->ram;
 }
 
 int gmm_guest_memfd(struct gmm_guest *g)
@@ -405,15 +455,15 @@ void gmm_guest_get_stats(struct gmm_guest *g, struct gmm_guest_stats *st)
 						   << (o + PAGE_SHIFT);
 		spin_unlock(&zone->lock);
 	}
-	st->hinting = g->registered ? g->active : GMM_HINTING_OFF;
-	if (g->registered && g->active == GMM_HINTING_REPORT) {
-		st->reports = atomic_load(&g->prdev.reports);
-		st->reported_bytes = atomic_load(&g->prdev.reported_pages)
+	st->hinting = g->reporting ? g->active : GMM_HINTING_OFF;
+	if (g->reporting && g->active == GMM_HINTING_REPORT) {
+		st->reports = atomic_load(&g->reporting->reports);
+		st->reported_bytes = atomic_load(&g->reporting->reported_pages)
 				     << PAGE_SHIFT;
-		st->report_failures = atomic_load(&g->prdev.failures);
-		st->worker_cpu_ns = atomic_load(&g->prdev.worker_cpu_ns);
+		st->report_failures = atomic_load(&g->reporting->failures);
+		st->worker_cpu_ns = atomic_load(&g->reporting->worker_cpu_ns);
 	}
-	if (g->registered && g->active == GMM_HINTING_PERCPU) {
+	if (g->reporting && g->active == GMM_HINTING_PERCPU) {
 		st->reports = atomic_load(&g->ph.reports);
 		st->reported_bytes = atomic_load(&g->ph.reported_pages)
 				     << PAGE_SHIFT;
@@ -422,7 +472,7 @@ void gmm_guest_get_stats(struct gmm_guest *g, struct gmm_guest_stats *st)
 		st->hint_dropped = atomic_load(&g->ph.dropped);
 		st->hint_stale = atomic_load(&g->ph.stale);
 	}
-	if (g->registered && g->active == GMM_HINTING_BITMAP) {
+	if (g->reporting && g->active == GMM_HINTING_BITMAP) {
 		/* A report is an acknowledged command. */
 		st->reports = atomic_load(&g->fb->acks);
 		st->reported_bytes = atomic_load(&g->fb->hinted_pages)

@@ -494,6 +494,13 @@ undo_protocol:
 	return err;
 }
 
+/* The virtio features the backend offered (bit 30 excluded); 0 before
+ * negotiation. */
+uint64_t vhost_user_frontend_offered(const struct vhost_user_frontend *fe)
+{
+	return fe->offered & ~VUF_F_PROTOCOL;
+}
+
 uint64_t vhost_user_frontend_protocol_features(
 	const struct vhost_user_frontend *fe)
 {

@@ -45,6 +45,7 @@ void vhost_user_frontend_close(struct vhost_user_frontend *fe);
 
 int vhost_user_frontend_negotiate(struct vhost_user_frontend *fe,
 				  uint64_t want, uint64_t *features);
+uint64_t vhost_user_frontend_offered(const struct vhost_user_frontend *fe);
 uint64_t vhost_user_frontend_protocol_features(
 	const struct vhost_user_frontend *fe);
 

@@ -141,6 +141,13 @@ static void memhog_alloc(struct worker *wk, struct block **v, size_t *n,
 	}
 }
 
+static void memhog_set_phase(struct workload *w, int phase)
+{
+	atomic_store(&w->phase, phase);
+	if (w->on_phase)
+		w->on_phase(w->on_phase_ctx, phase);
+}
+
 static void memhog_thread(struct worker *wk)
 {
 	struct workload *w = wk->w;
@@ -152,11 +159,11 @@ static void memhog_thread(struct worker *wk)
 	for (;;) {
 		pthread_barrier_wait(&impl->barrier);
 		if (wk->id == 0)
-			atomic_store(&w->phase, MEMHOG_ALLOC);
+			memhog_set_phase(w, MEMHOG_ALLOC);
 		memhog_alloc(wk, &v, &n, &cap);
 		pthread_barrier_wait(&impl->barrier);
 		if (wk->id == 0) {
-			atomic_store(&w->phase, MEMHOG_HELD);
+			memhog_set_phase(w, MEMHOG_HELD);
 			sleep_ms_unless_stopped(w, w->hold_ms);
 		}
 		pthread_barrier_wait(&impl->barrier);
@@ -171,8 +178,8 @@ static void memhog_thread(struct worker *wk)
 				     gmm_guest_host_resident_bytes(w->guest));
 			atomic_store(&w->last_freed_bytes, held);
 			atomic_store(&w->freed_at_ns, platform_now_ns());
-			atomic_store(&w->phase, MEMHOG_FREED);
 			atomic_fetch_add(&w->cycle, 1);
+			memhog_set_phase(w, MEMHOG_FREED);
 			sleep_ms_unless_stopped(w, w->sleep_ms);
 			impl->done = atomic_load(&w->stop) ||
 				     (w->cycles && atomic_load(&w->cycle) >= w->cycles);

@@ -34,6 +34,9 @@ struct workload {
 	uint64_t pf_bytes;	  /* pagefault: per thread; default 128 MiB */
 	uint64_t seed;		  /* stress */
 	atomic_bool stop;	  /* set by the owner to end the run */
+	/* memhog: called by a vCPU thread at each phase change, or NULL */
+	void (*on_phase)(void *ctx, int phase);
+	void *on_phase_ctx;
 
 	/* Results, written by the threads. */
 	atomic_uint_fast64_t frames;	 /* pagefault: frames faulted */

@@ -1,8 +1,10 @@
 /*
- * backend.c - a balloon backend on its own thread.  The vhost-user server
- * belongs to that thread (create, add and run happen there or before it
- * starts); the balloon's API is thread-safe, so the owner reads stats and
- * sets targets from its own thread.
+ * backend.c - a balloon backend on a thread of its own.  By default the
+ * vhost-user server serves the device on its per-device thread; with
+ * VHOST_USER_THREAD_ONE (kept for benchmarks) the backend's own thread runs
+ * the server's single loop, as every device was served before.  The
+ * balloon's API is thread-safe, so the owner reads stats and sets targets
+ * from its own thread.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -10,6 +12,7 @@
 #include "host/backend.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "host/balloon.h"
@@ -37,14 +40,23 @@ static void *balloon_backend_main(void *arg)
 int balloon_backend_start(struct balloon_backend *be, const char *socket_path,
 			  uint64_t features)
 {
+	return balloon_backend_start_threads(be, socket_path, features,
+					     VHOST_USER_THREAD_PER_DEVICE);
+}
+
+int balloon_backend_start_threads(struct balloon_backend *be,
+				  const char *socket_path, uint64_t features,
+				  enum vhost_user_threads threads)
+{
 	int err;
 
 	memset(be, 0, sizeof(*be));
 	atomic_init(&be->stop, false);
 	atomic_init(&be->err, 0);
-	be->srv = vhost_user_server_create();
+	be->srv = vhost_user_server_create(threads);
 	if (!be->srv)
-		return -ENOMEM;
+		return errno ? -errno : -ENOMEM;
+	be->threaded = threads == VHOST_USER_THREAD_ONE;
 	err = balloon_create(features, &be->balloon);
 	if (err)
 		goto undo_server;
@@ -54,7 +66,8 @@ int balloon_backend_start(struct balloon_backend *be, const char *socket_path,
 		platform_log("cannot serve %s: %s", socket_path, strerror(-err));
 		goto undo_balloon;
 	}
-	if (pthread_create(&be->thread, NULL, balloon_backend_main, be)) {
+	if (be->threaded &&
+	    pthread_create(&be->thread, NULL, balloon_backend_main, be)) {
 		err = -EAGAIN;
 		goto undo_balloon;
 	}
@@ -74,7 +87,8 @@ void balloon_backend_stop(struct balloon_backend *be)
 {
 	atomic_store(&be->stop, true);
 	vhost_user_server_wake(be->srv);
-	pthread_join(be->thread, NULL);
+	if (be->threaded)
+		pthread_join(be->thread, NULL);
 	vhost_user_server_destroy(be->srv);
 	balloon_destroy(be->balloon);
 }

@@ -30,6 +30,12 @@
  * With PAGE_POISON negotiated and a non-zero poison_val, reported pages must
  * keep their poison, which a discard (reading back zeros) would destroy:
  * reports are then acknowledged without discarding.
+ *
+ * Guest memory may fault under any access (guest_memory.h): the transport
+ * then leaves the call by siglongjmp() and resets the device.  So no lock
+ * is ever held while guest memory is touched (statistics are copied out
+ * first), counts of a batch cut short are lost rather than wrong, and
+ * reset copes with a queue half started.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -281,9 +287,15 @@ static uint16_t balloon_queue_stop(struct virtio_device *vdev, unsigned int q)
 	struct balloon_vq *bvq;
 	uint16_t base;
 
-	if (q >= BALLOON_VQ_NR || !b->vqs[q].live)
+	if (q >= BALLOON_VQ_NR)
 		return 0;
 	bvq = &b->vqs[q];
+	if (!bvq->live) {
+		/* A start that a guest memory fault cut short. */
+		free(bvq->iov);
+		bvq->iov = NULL;
+		return 0;
+	}
 	base = bvq->vq.last_avail_idx;
 	/* A held stats buffer goes back to the ring, to be popped again when
 	 * the queue resumes: as if it had never been taken. */

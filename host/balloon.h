@@ -17,20 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "virtio/virtio_balloon.h"
 #include "virtio/virtio_ring.h"
-
-#define VIRTIO_ID_BALLOON 5
-
-/* Feature bits (virtio 1.2 5.5.3; Linux's names). */
-#define VIRTIO_BALLOON_F_MUST_TELL_HOST 0 /* not offered */
-#define VIRTIO_BALLOON_F_STATS_VQ 1
-#define VIRTIO_BALLOON_F_DEFLATE_ON_OOM 2
-#define VIRTIO_BALLOON_F_FREE_PAGE_HINT 3 /* not offered */
-#define VIRTIO_BALLOON_F_PAGE_POISON 4
-#define VIRTIO_BALLOON_F_REPORTING 5
-
-/* PFNs on the inflate and deflate queues are in 4 KiB units. */
-#define VIRTIO_BALLOON_PFN_SHIFT 12
 
 /* Everything the device implements, and so may offer. */
 #define BALLOON_FEATURES_SUPPORTED                                             \
@@ -44,34 +32,6 @@
 
 /* The default offer: everything supported. */
 #define BALLOON_FEATURES_DEFAULT BALLOON_FEATURES_SUPPORTED
-
-/* Config space (all le32), 5.5.4. */
-struct virtio_balloon_config {
-	uint32_t num_pages; /* device: pages the host wants in the balloon */
-	uint32_t actual; /* driver: pages in the balloon */
-	uint32_t free_page_hint_cmd_id; /* FREE_PAGE_HINT: always 0 here */
-	uint32_t poison_val; /* driver, with PAGE_POISON */
-};
-_Static_assert(sizeof(struct virtio_balloon_config) == 16,
-	       "balloon config is 16 bytes");
-
-/* Memory statistics tags (5.5.6.3; 10..15 are Linux >= 6.12 only). */
-enum virtio_balloon_stat_tag {
-	VIRTIO_BALLOON_S_SWAP_IN = 0,
-	VIRTIO_BALLOON_S_SWAP_OUT = 1,
-	VIRTIO_BALLOON_S_MAJFLT = 2,
-	VIRTIO_BALLOON_S_MINFLT = 3,
-	VIRTIO_BALLOON_S_MEMFREE = 4,
-	VIRTIO_BALLOON_S_MEMTOT = 5,
-	VIRTIO_BALLOON_S_AVAIL = 6,
-	VIRTIO_BALLOON_S_CACHES = 7,
-	VIRTIO_BALLOON_S_HTLB_PGALLOC = 8,
-	VIRTIO_BALLOON_S_HTLB_PGFAIL = 9,
-	VIRTIO_BALLOON_S_NR = 16, /* tags kept; others are ignored */
-};
-
-/* One statistics entry on the wire: packed, 10 bytes. */
-#define VIRTIO_BALLOON_STAT_SIZE 10
 
 /* What the host can read about one balloon. */
 struct balloon_stats {

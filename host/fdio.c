@@ -81,42 +81,43 @@ int fdio_guard_init(void)
 
 /*
  * fdio_check_notifier - may @fd serve as a kick, call or error descriptor?
- * Return: 0 for a FIFO, an eventfd or a connected unix socket (user-mode
- * Linux's "pipes" are socketpairs); -EINVAL for anything else (a regular
- * file or a listening socket could block us or never stop being
- * readable); or fstat's errno.
+ * The kind is read from the name /proc gives the descriptor, which never
+ * calls into its file system: fstat() of a FUSE file asks the daemon, and
+ * the frontend may be the daemon.  Pipes, sockets and eventfds live on
+ * kernel-internal file systems whose names do not start with '/'; a named
+ * FIFO, whose name is a path, is refused with the other files (no frontend
+ * sends one).
+ * Return: 0 for an anonymous pipe, an eventfd or a connected unix socket
+ * (user-mode Linux's "pipes" are socketpairs); -EINVAL for anything else (a
+ * regular file or a listening socket could block us or never stop being
+ * readable); -EBADF when @fd is not open.
  */
 int fdio_check_notifier(int fd)
 {
-	char path[40], link[32];
+	char path[40], link[64];
 	int domain = -1, listening = 1;
 	socklen_t len = sizeof(int);
-	struct stat st;
 	ssize_t n;
 
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (S_ISFIFO(st.st_mode))
-		return 0;
-	if (S_ISSOCK(st.st_mode)) {
-		/* Both honour RWF_NOWAIT (MSG_DONTWAIT) like a pipe. */
-		if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 ||
-		    domain != AF_UNIX)
-			return -EINVAL;
-		len = sizeof(int);
-		if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening,
-			       &len) < 0 ||
-		    listening)
-			return -EINVAL;
-		return 0;
-	}
-	/* An eventfd has no file type of its own; its anon inode names it. */
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
 	n = readlink(path, link, sizeof(link) - 1);
 	if (n < 0)
-		return -EINVAL;
+		return errno == ENOENT ? -EBADF : -EINVAL;
 	link[n] = '\0';
-	return strcmp(link, "anon_inode:[eventfd]") ? -EINVAL : 0;
+	if (!strncmp(link, "pipe:[", 6) ||
+	    !strcmp(link, "anon_inode:[eventfd]"))
+		return 0;
+	if (strncmp(link, "socket:[", 8))
+		return -EINVAL;
+	/* A unix socket honours RWF_NOWAIT (MSG_DONTWAIT) like a pipe. */
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) < 0 ||
+	    domain != AF_UNIX)
+		return -EINVAL;
+	len = sizeof(int);
+	if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) < 0 ||
+	    listening)
+		return -EINVAL;
+	return 0;
 }
 
 static timer_t *fdio_thread_timer(void)

@@ -5,7 +5,7 @@
  * A kick, call or error descriptor arrives by SCM_RIGHTS and shares its
  * open file description with the frontend, so O_NONBLOCK on it is the
  * frontend's to clear at any moment: nothing here relies on that flag.
- * Only FIFOs, eventfds and connected unix sockets are accepted
+ * Only anonymous pipes, eventfds and connected unix sockets are accepted
  * (fdio_check_notifier()), because those are the kinds whose reads and
  * writes can be bounded:
  *

@@ -3,14 +3,24 @@
  *
  * Everything here is fed by an untrusted frontend, so a table is checked as
  * a whole before anything is mapped (guest_memory_check_layout(), which the
- * vhost-user parser also runs), and mapped all or nothing: a region that
- * fails to map unmaps the ones mapped before it and leaves the old table in
- * place.  Before mapping, each file must be a regular file on tmpfs or
- * hugetlbfs at least as long as the region claims, because touching a
- * shared mapping past the end of its file raises SIGBUS.  A frontend that
- * shrinks its file afterwards still makes us touch past the end; the SIGBUS
- * handler below turns that into a zero page and a flag (see
- * guest_memory.h), which costs the guest its connection, not us our life.
+ * vhost-user parser also runs: every coordinate page-aligned, nothing
+ * wrapping or overlapping), and mapped all or nothing.  Before mapping,
+ * each file must be a regular file on tmpfs or hugetlbfs at least as long
+ * as the region claims, because touching a shared mapping past the end of
+ * its file raises SIGBUS; on hugetlbfs the region's offset and size must
+ * also be whole pages of the file's own size, which mmap needs.  The file
+ * system is told by F_GET_SEALS, which only tmpfs and hugetlbfs answer and
+ * which never calls into the file's file system: fstat() or fstatfs() of a
+ * FUSE file would ask its daemon, which may be the frontend, and never
+ * answer.
+ *
+ * A frontend can still make us touch memory that is not there: it shrinks
+ * its file after we mapped it, or gives a hugetlbfs file with no huge page
+ * free to back the first touch.  Both raise SIGBUS in the thread that
+ * touches, which must have armed a fault scope (guest_memory.h): the
+ * handler leaves the access by siglongjmp() to the scope, so the work in
+ * progress ends at its first fault whatever the page size, and nothing is
+ * mapped to let it continue.
  *
  * Lookups scan the at most eight regions; there is no cache to invalidate.
  */
@@ -26,62 +36,53 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
-/* Every region of 16 devices with a full table. */
-#define GM_FAULT_SLOTS 128
-
-/*
- * The SIGBUS table.  A slot is free while @mem is NULL.  Its user claims it
- * by compare-and-swap on @mem, then publishes @start before @end; it clears
- * @end before @start before freeing it.  The handler reads it without a
- * lock (it may have interrupted a user), and every intermediate state reads
- * as an empty range.
- */
-struct gm_fault_slot {
-	_Atomic(struct guest_memory *) mem;
-	_Atomic uintptr_t start, end; /* [start, end): the mmap() */
-};
-
-static struct gm_fault_slot gm_fault_table[GM_FAULT_SLOTS];
 /* @gm_sigbus_lock serialises gm_sigbus_install() (any owner thread). */
 static pthread_mutex_t gm_sigbus_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction gm_sigbus_prev; /* whoever handled SIGBUS before */
-static _Atomic uintptr_t gm_page_size;
 
-/* An anonymous zero page over @page: async-signal-safe, and no sanitizer's
- * mmap interceptor in a signal handler. */
-static bool gm_zero_page(uintptr_t page)
+/*
+ * The scope this thread has armed, or NULL.  Only this thread and the
+ * SIGBUS handler running on it read or write it; the fault is synchronous,
+ * so the handler sees the scope and the table as the thread last wrote
+ * them (guest_memory_map() ends with a signal fence for the table).
+ */
+static _Thread_local struct guest_memory_fault_scope *gm_scope;
+
+/* Is @a inside one of @mem's mappings?  Async-signal-safe. */
+static bool gm_mapped(const struct guest_memory *mem, uintptr_t a)
 {
-#ifdef SYS_mmap
-	return syscall(SYS_mmap, page, atomic_load(&gm_page_size), PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != -1;
-#else
-	return mmap((void *)page, atomic_load(&gm_page_size), PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED;
-#endif
+	unsigned int i;
+
+	for (i = 0; i < mem->nr_regions; i++) {
+		uintptr_t base = (uintptr_t)mem->regions[i].host;
+
+		if (a >= base && a - base < mem->regions[i].size)
+			return true;
+	}
+	return false;
 }
 
 static void gm_sigbus(int sig, siginfo_t *si, void *uc)
 {
-	uintptr_t a = (uintptr_t)si->si_addr;
+	struct guest_memory_fault_scope *s = gm_scope;
 	struct sigaction dfl;
-	unsigned int i;
 
 	/* si_code > 0: raised by the kernel for a fault, not sent. */
-	for (i = 0; si->si_code > 0 && i < GM_FAULT_SLOTS; i++) {
-		struct gm_fault_slot *s = &gm_fault_table[i];
-		struct guest_memory *mem = atomic_load(&s->mem);
+	if (si->si_code > 0 && s && gm_mapped(s->mem, (uintptr_t)si->si_addr)) {
+		sigset_t bus;
 
-		if (!mem || a < atomic_load(&s->start) ||
-		    a >= atomic_load(&s->end))
-			continue;
-		if (!gm_zero_page(a & ~(atomic_load(&gm_page_size) - 1)))
-			break;
-		atomic_store(&mem->faulted, true);
-		return; /* the access is retried, and reads zeros */
+		gm_scope = NULL;
+		atomic_store(&s->mem->faulted, true);
+		/* The scope was set without saving the mask (a system call
+		 * per event saved): SIGBUS, blocked while we run, is the one
+		 * signal to let through again. */
+		sigemptyset(&bus);
+		sigaddset(&bus, SIGBUS);
+		pthread_sigmask(SIG_UNBLOCK, &bus, NULL);
+		siglongjmp(s->env, 1);
 	}
 	if ((gm_sigbus_prev.sa_flags & SA_SIGINFO) &&
 	    gm_sigbus_prev.sa_sigaction) {
@@ -116,7 +117,6 @@ static int gm_sigbus_install(void)
 	int err = 0;
 
 	pthread_mutex_lock(&gm_sigbus_lock);
-	atomic_store(&gm_page_size, (uintptr_t)sysconf(_SC_PAGESIZE));
 	if (sigaction(SIGBUS, NULL, &cur) < 0) {
 		err = -errno;
 	} else if (!(cur.sa_flags & SA_SIGINFO) ||
@@ -134,39 +134,53 @@ static int gm_sigbus_install(void)
 	return err;
 }
 
-/* Return: 0 with *@slot set; -ENOSPC when the table is full. */
-static int gm_fault_claim(struct guest_memory *mem, void *base, size_t len,
-			  unsigned int *slot)
+/*
+ * guest_memory_fault_arm - from here until guest_memory_fault_disarm(), a
+ * fault of this thread inside @mem's regions returns from the sigsetjmp()
+ * that filled @s->env (with 1), after setting @mem's faulted flag.  The
+ * caller's sigsetjmp(@s->env, 0) must be in a frame that outlives the
+ * scope, and nothing between may hold a lock or own a resource that the
+ * jump would leak.  Scopes do not nest.
+ */
+void guest_memory_fault_arm(struct guest_memory_fault_scope *s,
+			    struct guest_memory *mem)
 {
-	unsigned int i;
-
-	for (i = 0; i < GM_FAULT_SLOTS; i++) {
-		struct gm_fault_slot *s = &gm_fault_table[i];
-		struct guest_memory *none = NULL;
-
-		if (!atomic_compare_exchange_strong(&s->mem, &none, mem))
-			continue;
-		atomic_store(&s->start, (uintptr_t)base);
-		atomic_store(&s->end, (uintptr_t)base + len);
-		*slot = i;
-		return 0;
-	}
-	return -ENOSPC;
+	s->mem = mem;
+	atomic_signal_fence(memory_order_seq_cst);
+	gm_scope = s;
+	atomic_signal_fence(memory_order_seq_cst);
 }
 
-static void gm_fault_release(unsigned int slot)
+void guest_memory_fault_disarm(void)
 {
-	struct gm_fault_slot *s = &gm_fault_table[slot];
+	atomic_signal_fence(memory_order_seq_cst);
+	gm_scope = NULL;
+	atomic_signal_fence(memory_order_seq_cst);
+}
 
-	atomic_store(&s->end, 0);
-	atomic_store(&s->start, 0);
-	atomic_store(&s->mem, NULL);
+static void gm_close_default(void *ctx, int fd)
+{
+	(void)ctx;
+	close(fd);
 }
 
 void guest_memory_init(struct guest_memory *mem)
 {
 	memset(mem, 0, sizeof(*mem));
 	pthread_mutex_init(&mem->lock, NULL);
+	mem->close_fd = gm_close_default;
+}
+
+/*
+ * guest_memory_set_closer - close the table's files with @close_fd(@ctx,
+ * fd) instead of close(): the owner may not want its thread to be the one
+ * that does the last close of a frontend's file.  Before the first map.
+ */
+void guest_memory_set_closer(struct guest_memory *mem,
+			     void (*close_fd)(void *ctx, int fd), void *ctx)
+{
+	mem->close_fd = close_fd;
+	mem->close_ctx = ctx;
 }
 
 void guest_memory_destroy(struct guest_memory *mem)
@@ -184,8 +198,10 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b,
 
 /*
  * guest_memory_check_layout - is @layout a table we could map?
- * Return: 0; -EINVAL for no regions or a region of size 0; -E2BIG for
- * more than GUEST_MEMORY_MAX_REGIONS; -EOVERFLOW for a
+ * Return: 0; -EINVAL for no regions, a region of size 0, or one whose
+ * guest address, size, user address or file offset is not a multiple of
+ * GUEST_MEMORY_PAGE_SIZE; -E2BIG for more than GUEST_MEMORY_MAX_REGIONS;
+ * -EOVERFLOW for a
  * region whose guest, user or file range wraps (or whose file end does not
  * fit an off_t); -EEXIST when two regions overlap in guest-physical or user
  * addresses.
@@ -204,6 +220,11 @@ int guest_memory_check_layout(const struct guest_memory_layout *layout,
 
 		if (r->size == 0)
 			return -EINVAL;
+		/* QEMU and user-mode Linux only send such; a host pointer
+		 * is then aligned as its guest address is. */
+		if ((r->gpa | r->size | r->uaddr | r->fd_offset) %
+		    GUEST_MEMORY_PAGE_SIZE)
+			return -EINVAL;
 		if (r->gpa > UINT64_MAX - r->size ||
 		    r->uaddr > UINT64_MAX - r->size ||
 		    r->fd_offset > (uint64_t)INT64_MAX - r->size)
@@ -219,67 +240,59 @@ int guest_memory_check_layout(const struct guest_memory_layout *layout,
 	return 0;
 }
 
-/* Leaves @r->fd open: the caller decides whether it owns it. */
-static void region_unmap_only(struct guest_memory_region *r)
+static void region_unmap(struct guest_memory *mem,
+			 struct guest_memory_region *r)
 {
-	/* Out of the table first: nothing else is there once it is gone. */
-	gm_fault_release(r->fault_slot);
-	munmap(r->map_base, r->map_len);
+	munmap(r->host, r->size);
+	mem->close_fd(mem->close_ctx, r->fd);
 }
 
-static void region_unmap(struct guest_memory_region *r)
-{
-	region_unmap_only(r);
-	close(r->fd);
-}
-
-/* Map one region from @fd; on failure nothing is left mapped. */
-static int region_map(struct guest_memory *mem, struct guest_memory_region *r,
+/*
+ * Map one region from @fd; on failure nothing is left mapped.
+ * Return: 0; -EINVAL for a file that is not a regular file on tmpfs or
+ * hugetlbfs, or a region that is not whole pages of a hugetlbfs file;
+ * -ERANGE for a file shorter than the region; -EOVERFLOW for a size that
+ * does not fit a size_t; or fcntl's, fstat's, fstatfs's or mmap's errno.
+ */
+static int region_map(struct guest_memory_region *r,
 		      const struct guest_memory_layout *l, int fd)
 {
-	long page = sysconf(_SC_PAGESIZE);
-	uint64_t start, skew;
 	struct statfs sfs;
 	struct stat st;
-	unsigned int slot;
 	void *p;
-	int err;
 
+	/* tmpfs or hugetlbfs, asked of the inode, not of its file system
+	 * (see the top); after this, fstat and fstatfs cannot wait. */
+	if (fcntl(fd, F_GET_SEALS) < 0)
+		return errno == EINVAL ? -EINVAL : -errno;
 	if (fstat(fd, &st))
 		return -errno;
 	if (!S_ISREG(st.st_mode))
 		return -EINVAL;
-	/* Memory, not a file system that could make us wait (FUSE, NFS). */
 	if (fstatfs(fd, &sfs))
 		return -errno;
 	if (sfs.f_type != TMPFS_MAGIC && sfs.f_type != HUGETLBFS_MAGIC)
 		return -EINVAL;
+	/* A hugetlbfs file maps in its own pages only. */
+	if (sfs.f_type == HUGETLBFS_MAGIC &&
+	    (sfs.f_bsize <= 0 ||
+	     (l->fd_offset | l->size) % (uint64_t)sfs.f_bsize))
+		return -EINVAL;
 	if ((uint64_t)st.st_size < l->fd_offset + l->size)
 		return -ERANGE;
-	/* mmap wants a page-aligned offset; map from the page below. */
-	start = l->fd_offset & ~((uint64_t)page - 1);
-	skew = l->fd_offset - start;
-	if (l->size > SIZE_MAX - skew)
+	if (l->size > SIZE_MAX)
 		return -EOVERFLOW;
-	p = mmap(NULL, (size_t)(l->size + skew), PROT_READ | PROT_WRITE,
-		 MAP_SHARED | MAP_NORESERVE, fd, (off_t)start);
+	p = mmap(NULL, (size_t)l->size, PROT_READ | PROT_WRITE,
+		 MAP_SHARED | MAP_NORESERVE, fd, (off_t)l->fd_offset);
 	if (p == MAP_FAILED)
 		return -errno;
-	err = gm_fault_claim(mem, p, (size_t)(l->size + skew), &slot);
-	if (err) {
-		munmap(p, (size_t)(l->size + skew));
-		return err;
-	}
 	*r = (struct guest_memory_region){
 		.gpa = l->gpa,
 		.size = l->size,
 		.uaddr = l->uaddr,
 		.fd_offset = l->fd_offset,
-		.host = (uint8_t *)p + skew,
-		.map_base = p,
-		.map_len = (size_t)(l->size + skew),
+		.host = p,
 		.fd = fd,
-		.fault_slot = slot,
 	};
 	return 0;
 }
@@ -290,10 +303,10 @@ static int region_map(struct guest_memory *mem, struct guest_memory_region *r,
  * descriptors closed.  On failure the old table is untouched, nothing new
  * stays mapped and the caller still owns @fds.
  * Return: 0; the errors of guest_memory_check_layout(); -EINVAL for a
- * descriptor that is not a regular file on tmpfs or hugetlbfs; -ERANGE for
- * a file shorter than its region; -ENOSPC when the process maps too many
- * regions to protect another; the errno of installing the SIGBUS handler;
- * or mmap's, fstat's or fstatfs's errno (-EACCES, -ENODEV, -ENOMEM,
+ * descriptor that is not a regular file on tmpfs or hugetlbfs, or a region
+ * that is not whole pages of a hugetlbfs file; -ERANGE for a file shorter
+ * than its region; the errno of installing the SIGBUS handler; or mmap's,
+ * fcntl's, fstat's or fstatfs's errno (-EACCES, -ENODEV, -ENOMEM,
  * -EBADF...).
  */
 int guest_memory_map(struct guest_memory *mem,
@@ -311,23 +324,25 @@ int guest_memory_map(struct guest_memory *mem,
 	if (err)
 		return err;
 	for (i = 0; i < n; i++) {
-		err = region_map(mem, &fresh[i], &layout[i], fds[i]);
+		err = region_map(&fresh[i], &layout[i], fds[i]);
 		if (err)
 			goto undo_map;
 	}
 
 	pthread_mutex_lock(&mem->lock);
 	for (i = 0; i < mem->nr_regions; i++)
-		region_unmap(&mem->regions[i]);
+		region_unmap(mem, &mem->regions[i]);
 	memcpy(mem->regions, fresh, n * sizeof(fresh[0]));
 	mem->nr_regions = n;
 	atomic_store(&mem->faulted, false); /* a fault was the old table's */
 	pthread_mutex_unlock(&mem->lock);
+	/* The table is what this thread's SIGBUS handler reads. */
+	atomic_signal_fence(memory_order_seq_cst);
 	return 0;
 
 undo_map:
 	while (i--)
-		region_unmap_only(&fresh[i]);
+		munmap(fresh[i].host, fresh[i].size); /* the caller's fds */
 	return err;
 }
 
@@ -337,10 +352,11 @@ void guest_memory_unmap(struct guest_memory *mem)
 
 	pthread_mutex_lock(&mem->lock);
 	for (i = 0; i < mem->nr_regions; i++)
-		region_unmap(&mem->regions[i]);
+		region_unmap(mem, &mem->regions[i]);
 	mem->nr_regions = 0;
 	atomic_store(&mem->faulted, false);
 	pthread_mutex_unlock(&mem->lock);
+	atomic_signal_fence(memory_order_seq_cst);
 }
 
 /*

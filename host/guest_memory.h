@@ -19,16 +19,19 @@
  * and always under @lock; the owner reads it without the lock.  Any other
  * thread reads it only under @lock (guest_memory_resident_bytes()).
  *
- * The frontend can shrink a backing file after we mapped it, and touching
- * a shared mapping past the end of its file raises SIGBUS.  Every mapped
- * region is therefore entered in a process-wide, lock-free table that a
- * SIGBUS handler consults: a fault inside a region gets an anonymous zero
- * page mapped over the faulting page and sets @faulted, and the owner,
- * which checks guest_memory_faulted() after each piece of work, drops that
- * guest.  A fault anywhere else goes to the handler installed before ours,
- * or kills the process as it would have.  Backing files must be on tmpfs or
- * hugetlbfs (memfds are), so that touching guest memory never waits on a
- * file system the frontend could serve itself (FUSE).
+ * The frontend can shrink a backing file after we mapped it (touching a
+ * shared mapping past the end of its file raises SIGBUS), or give a
+ * hugetlbfs file that has no huge page free to back the first touch (the
+ * same).  Every touch of guest memory therefore happens inside a *fault
+ * scope* that the touching thread armed (guest_memory_fault_arm()) after a
+ * sigsetjmp(): a SIGBUS of that thread inside the scope's regions sets
+ * @faulted and jumps back there, so the work in progress ends at its first
+ * fault, whatever the page size; the owner then drops the guest.  A fault
+ * anywhere else, or on a thread without a scope, goes to the handler
+ * installed before ours, or kills the process as it would have.  Backing
+ * files must be on tmpfs or hugetlbfs (memfds are), so that touching guest
+ * memory never waits on a file system the frontend could serve itself
+ * (FUSE).
  *
  * A discard budget, when the owner sets one, tells the device how much more
  * discard work it should start before giving the owner back its thread.
@@ -37,6 +40,7 @@
 #define GUESTMM_HOST_GUEST_MEMORY_H
 
 #include <pthread.h>
+#include <setjmp.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -61,18 +65,17 @@ struct guest_memory_region {
 	uint64_t size;
 	uint64_t uaddr;
 	uint64_t fd_offset;
-	uint8_t *host; /* gpa maps to host[0] */
-	void *map_base; /* the mmap() itself: page-aligned, ... */
-	size_t map_len; /* ... covering [fd_offset, fd_offset + size) */
-	int fd; /* owned: closed when the region is unmapped */
-	unsigned int fault_slot; /* its entry in the SIGBUS table */
+	uint8_t *host; /* the mmap() of [fd_offset, fd_offset + size) */
+	int fd; /* owned: closed (by close_fd) when the region is unmapped */
 };
 
 /*
  * Invariants: regions[0 .. nr_regions) are mapped, their guest-physical
  * ranges are pairwise disjoint and so are their uaddr ranges; for every
- * region gpa + size, uaddr + size and fd_offset + size do not wrap, and
- * fd_offset + size <= the file's size when it was mapped.
+ * region gpa, size, uaddr and fd_offset are multiples of
+ * GUEST_MEMORY_PAGE_SIZE (of the file's page size, on hugetlbfs), gpa +
+ * size, uaddr + size and fd_offset + size do not wrap, and fd_offset + size
+ * <= the file's size when it was mapped.
  */
 struct guest_memory {
 	pthread_mutex_t lock; /* see the top of this file */
@@ -80,12 +83,26 @@ struct guest_memory {
 	struct guest_memory_region regions[GUEST_MEMORY_MAX_REGIONS];
 	/* Set by the SIGBUS handler; cleared when the table is replaced. */
 	atomic_bool faulted;
+	/* How the owner closes the files it gave the table; set once. */
+	void (*close_fd)(void *ctx, int fd);
+	void *close_ctx;
 	/* Owner only: discard calls left this round, when @discard_limited. */
 	unsigned int discard_budget;
 	bool discard_limited;
 };
 
+/* A fault scope: see the top of this file and guest_memory_fault_arm(). */
+struct guest_memory_fault_scope {
+	sigjmp_buf env;
+	struct guest_memory *mem;
+};
+
 void guest_memory_init(struct guest_memory *mem);
+void guest_memory_set_closer(struct guest_memory *mem,
+			     void (*close_fd)(void *ctx, int fd), void *ctx);
+void guest_memory_fault_arm(struct guest_memory_fault_scope *s,
+			    struct guest_memory *mem);
+void guest_memory_fault_disarm(void);
 /* Unmaps everything; @mem may be initialised again. */
 void guest_memory_destroy(struct guest_memory *mem);
 
@@ -101,7 +118,7 @@ static inline bool guest_memory_mapped(const struct guest_memory *mem)
 	return mem->nr_regions != 0;
 }
 
-/* Did the frontend shrink a file under a mapped region?  Owner only. */
+/* Did a touch of the table's memory fault?  Owner only. */
 static inline bool guest_memory_faulted(const struct guest_memory *mem)
 {
 	return atomic_load(&mem->faulted);

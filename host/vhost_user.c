@@ -41,18 +41,42 @@
  * an event of the batch being served that names a source re-registered in
  * the same round belongs to the descriptor it replaced, and is ignored.
  *
- * The frontend may shrink its memory file under our mappings: the fault
- * is caught (guest_memory.h), and after each event and each round's
- * deferred work a device whose memory faulted is reset and its frontend
- * dropped.
+ * Containment.  Whatever a frontend can make block or die must stop its
+ * own device only.  So each device is served by a loop of its own (epoll
+ * set, wake eventfd, rounds) on a thread of its own; VHOST_USER_THREAD_ONE
+ * keeps the single loop for every device, run by the caller, which is what
+ * the server was before and is kept to measure against.  Within a loop:
+ *
+ *  - Guest memory faults (the frontend shrinks its file, or gives a
+ *    hugetlbfs file with no huge page free) end the event or deferred work
+ *    in progress at the first fault: all of it runs in a fault scope
+ *    (vu_guarded(), guest_memory.h), and a fault resets the device and
+ *    drops its frontend.
+ *  - A frontend's descriptors (everything received, and the connection)
+ *    are closed by the device's reaper thread (fd_reaper.h), never by the
+ *    loop: a last close can sleep as long as the frontend likes.  The loop
+ *    reads the connection, and accepts one, only while the reaper has room
+ *    for what that can bring; otherwise it stops listening to that source
+ *    until the reaper says there is room.
+ *  - Descriptors are inspected without calling into their file systems
+ *    (fdio_check_notifier(); guest_memory.c for memory files).
+ *
+ * A refused SET_MEM_TABLE, by the parser or when mapping, withdraws the
+ * table in force: every ring stops and stays stopped (a ring starts only
+ * over mapped memory) until a valid table arrives, so no guest memory is
+ * touched through regions the frontend meant to replace.
  *
  * Discard work (the balloon's fallocate calls) is bounded per device per
  * round by a budget in its guest memory, which kicks, restarts and
  * deferred work share; a ring the budget cut short stays pending and is
  * served again in the next round, without waiting for a kick.
  *
- * Lock coverage: none needed; all state below belongs to the thread that
- * runs the server, except the counters (atomics) and the wake eventfd.
+ * Lock coverage: none needed inside a loop; each device's state belongs to
+ * the thread of its loop.  Shared between threads: the counters (atomics),
+ * each loop's wake eventfd and stop flag (any thread writes them), the
+ * server's device list (written only while adding, by the owner, before
+ * the device's thread starts; read by get_counters and destroy), and each
+ * reaper's queue (its own lock, fd_reaper.h).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -62,6 +86,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -76,6 +102,7 @@
 #include <unistd.h>
 
 #include "host/balloon.h"
+#include "host/fd_reaper.h"
 #include "host/fdio.h"
 #include "host/guest_memory.h"
 #include "host/vhost_user_msg.h"
@@ -85,6 +112,20 @@
 #define VHOST_USER_MAX_QUEUES 8
 /* Room to receive more descriptors than allowed, so as to tell. */
 #define VHOST_USER_RX_FDS (2 * VHOST_USER_MAX_FDS)
+/* The most descriptors one message can carry (the kernel's SCM_MAX_FD):
+ * the control buffer takes them all, because those that do not fit are
+ * closed by the kernel in the receiving thread, and such a close can
+ * sleep (fd_reaper.h).  Beyond VHOST_USER_RX_FDS they go to the reaper. */
+#define VHOST_USER_SCM_MAX_FD 253
+/* Between two checks of the reaper's room (before each recvmsg and each
+ * accept) a device hands it at most every descriptor it holds (3 per
+ * vring, the regions', the backend channel, the connection, a message
+ * being received and one being handled) and one recvmsg's worth. */
+_Static_assert(VHOST_USER_SCM_MAX_FD + 3 * VHOST_USER_MAX_QUEUES +
+		       VHOST_USER_MAX_REGIONS + 2 + VHOST_USER_RX_FDS +
+		       VHOST_USER_MAX_FDS <=
+	       FD_REAPER_RESERVE,
+	       "what a device can hand over fits the reaper's reserve");
 /* Messages handled per connection per round: fairness between devices. */
 #define VHOST_USER_MSGS_PER_ROUND 64
 #define VHOST_USER_EVENTS 32
@@ -126,6 +167,19 @@ struct vu_source {
 	uint64_t round; /* when its descriptor was registered (see the top) */
 };
 
+/* One epoll loop: a device's own, or (VHOST_USER_THREAD_ONE) everyone's. */
+struct vu_loop {
+	uint64_t round; /* epoll_wait calls so far; 0 before the first */
+	int epfd;
+	int wake_fd; /* eventfd: any thread may write it */
+	struct vu_source wake_src;
+	struct vhost_user_dev *devs; /* served here, linked by loop_next */
+	/* Its own thread (per-device loops only); @stop: any thread. */
+	bool threaded;
+	atomic_bool stop;
+	pthread_t thread;
+};
+
 struct vu_vring {
 	struct vu_source kick_src;
 	unsigned int num; /* 0: not set */
@@ -141,7 +195,11 @@ struct vu_vring {
 
 struct vhost_user_dev {
 	struct vhost_user_server *srv;
-	struct vhost_user_dev *next;
+	struct vhost_user_dev *next; /* the server's list */
+	struct vu_loop *loop; /* that serves it */
+	struct vhost_user_dev *loop_next; /* the loop's list */
+	struct fd_reaper reaper; /* closes what the frontend gave us */
+	bool throttled; /* listen/conn source off until the reaper has room */
 	struct virtio_device *vdev;
 	struct balloon_dev *balloon; /* owned when added as a balloon */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -162,17 +220,18 @@ struct vhost_user_dev {
 	int rx_fds[VHOST_USER_RX_FDS];
 	unsigned int rx_nfds;
 	bool rx_fds_lost; /* more descriptors than rx_fds holds */
+	/* The message being handled: its descriptors not yet taken are
+	 * closed after it, or by vu_fault() should a fault cut it short. */
+	struct vhost_user_msg msg;
 	unsigned int logged; /* enum vu_log bits */
 	_Atomic uint64_t connections, messages, refused, dropped;
 	_Atomic uint64_t notify_skipped;
 };
 
 struct vhost_user_server {
-	uint64_t round; /* epoll_wait calls so far; 0 before the first */
-	int epfd;
-	int wake_fd; /* eventfd: any thread may write it */
-	struct vu_source wake_src;
-	struct vhost_user_dev *devs;
+	enum vhost_user_threads threads;
+	struct vu_loop *one; /* VHOST_USER_THREAD_ONE: the loop */
+	struct vhost_user_dev *devs; /* see "Lock coverage" at the top */
 };
 
 static uint64_t now_ns(void)
@@ -183,11 +242,27 @@ static uint64_t now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static void close_fd(int *fd)
+/* A descriptor the frontend gave us (or could have filled): to the reaper. */
+static void vu_reap(struct vhost_user_dev *d, int *fd)
 {
-	if (*fd >= 0)
-		close(*fd);
+	fd_reaper_close(&d->reaper, *fd);
 	*fd = -1;
+}
+
+/* guest_memory's closer for the table's files. */
+static void vu_reap_mem_fd(void *ctx, int fd)
+{
+	struct vhost_user_dev *d = ctx;
+
+	fd_reaper_close(&d->reaper, fd);
+}
+
+static void vu_loop_wake(struct vu_loop *l)
+{
+	uint64_t one = 1;
+
+	if (write(l->wake_fd, &one, sizeof(one)) < 0)
+		(void)one; /* EAGAIN: a wake is already pending */
 }
 
 static void vu_log_once(struct vhost_user_dev *d, enum vu_log what,
@@ -263,7 +338,7 @@ static void vu_send_config_change(struct vhost_user_dev *d)
 	/* A short send leaves the channel mid-message: give it up. */
 	vu_log_once(d, VU_LOG_BACKEND, "backend channel failed: %s",
 		    n < 0 ? strerror(errno) : "short send");
-	close_fd(&d->backend_fd);
+	vu_reap(d, &d->backend_fd);
 }
 
 static void vu_notify_config(struct virtio_device *vdev)
@@ -275,7 +350,7 @@ static void vu_wake(struct virtio_device *vdev)
 {
 	struct vhost_user_dev *d = vdev->transport_priv;
 
-	vhost_user_server_wake(d->srv);
+	vu_loop_wake(d->loop);
 }
 
 static const struct virtio_transport_ops vu_transport_ops = {
@@ -372,16 +447,16 @@ static void vu_vring_close_kick(struct vhost_user_dev *d, struct vu_vring *v)
 	/* Always unregister first: the frontend holds the same file open, so
 	 * closing our descriptor alone would leave it in the epoll set. */
 	if (v->kick_fd >= 0)
-		epoll_ctl(d->srv->epfd, EPOLL_CTL_DEL, v->kick_fd, NULL);
-	close_fd(&v->kick_fd);
+		epoll_ctl(d->loop->epfd, EPOLL_CTL_DEL, v->kick_fd, NULL);
+	vu_reap(d, &v->kick_fd);
 }
 
 static void vu_vring_reset(struct vhost_user_dev *d, struct vu_vring *v)
 {
 	vu_vring_stop(d, v);
 	vu_vring_close_kick(d, v);
-	close_fd(&v->call_fd);
-	close_fd(&v->err_fd);
+	vu_reap(d, &v->call_fd);
+	vu_reap(d, &v->err_fd);
 	v->num = 0;
 	v->desc = v->avail = v->used = 0;
 	v->addr_set = false;
@@ -399,13 +474,13 @@ static void vu_dev_reset(struct vhost_user_dev *d)
 		vu_vring_reset(d, &d->vrings[q]);
 	d->vdev->ops->reset(d->vdev);
 	guest_memory_unmap(&d->mem);
-	close_fd(&d->backend_fd);
+	vu_reap(d, &d->backend_fd);
 	d->features = 0;
 	d->protocol_features = 0;
 	d->owner = false;
 	d->config_retry = false;
 	for (q = 0; q < d->rx_nfds; q++)
-		close(d->rx_fds[q]);
+		vu_reap(d, &d->rx_fds[q]);
 	d->rx_nfds = 0;
 	d->rx_len = 0;
 	d->rx_fds_lost = false;
@@ -464,6 +539,20 @@ static int vu_set_features(struct vhost_user_dev *d, uint64_t features)
 	return err;
 }
 
+/*
+ * A SET_MEM_TABLE was refused: the frontend meant to replace the table, so
+ * the old one must not be used either.  Every ring stops (and cannot start
+ * again without memory) and the table is unmapped.
+ */
+static void vu_mem_withdraw(struct vhost_user_dev *d)
+{
+	unsigned int q;
+
+	for (q = 0; q < VHOST_USER_MAX_QUEUES; q++)
+		vu_vring_stop(d, &d->vrings[q]);
+	guest_memory_unmap(&d->mem);
+}
+
 static int vu_set_mem_table(struct vhost_user_dev *d, struct vhost_user_msg *m)
 {
 	const struct vhost_user_memory *mt = &m->payload.memory;
@@ -485,13 +574,16 @@ static int vu_set_mem_table(struct vhost_user_dev *d, struct vhost_user_msg *m)
 		vu_vring_stop(d, &d->vrings[q]);
 	}
 	err = guest_memory_map(&d->mem, layout, m->fds, mt->nregions);
-	if (!err)
-		for (i = 0; i < mt->nregions; i++)
-			m->fds[i] = -1; /* the table owns them now */
+	if (err) {
+		vu_mem_withdraw(d);
+		return err;
+	}
+	for (i = 0; i < mt->nregions; i++)
+		m->fds[i] = -1; /* the table owns them now */
 	for (q = 0; q < VHOST_USER_MAX_QUEUES; q++)
 		if (restart[q])
 			vu_vring_try_start(d, &d->vrings[q]);
-	return err;
+	return 0;
 }
 
 static int vu_set_vring_addr(struct vhost_user_dev *d,
@@ -543,17 +635,17 @@ static int vu_set_vring_fd(struct vhost_user_dev *d, struct vhost_user_msg *m)
 			return 0;
 		}
 		ev.data.ptr = &v->kick_src;
-		if (epoll_ctl(d->srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+		if (epoll_ctl(d->loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
 			return -errno;
-		v->kick_src.round = d->srv->round;
+		v->kick_src.round = d->loop->round;
 		v->kick_fd = fd;
 		break;
 	case VHOST_USER_SET_VRING_CALL:
-		close_fd(&v->call_fd);
+		vu_reap(d, &v->call_fd);
 		v->call_fd = fd;
 		break;
 	default: /* SET_VRING_ERR */
-		close_fd(&v->err_fd);
+		vu_reap(d, &v->err_fd);
 		v->err_fd = fd;
 		break;
 	}
@@ -664,7 +756,7 @@ static int vu_handle(struct vhost_user_dev *d, struct vhost_user_msg *m)
 			vu_vring_stop(d, v);
 		return 0;
 	case VHOST_USER_SET_BACKEND_REQ_FD:
-		close_fd(&d->backend_fd);
+		vu_reap(d, &d->backend_fd);
 		d->backend_fd = m->fds[0];
 		m->fds[0] = -1;
 		return 0;
@@ -699,7 +791,7 @@ static void vu_take_fds(struct vhost_user_dev *d, struct msghdr *mh)
 			if (d->rx_nfds < VHOST_USER_RX_FDS) {
 				d->rx_fds[d->rx_nfds++] = fd;
 			} else {
-				close(fd);
+				vu_reap(d, &fd);
 				d->rx_fds_lost = true;
 			}
 		}
@@ -709,15 +801,16 @@ static void vu_take_fds(struct vhost_user_dev *d, struct msghdr *mh)
 /*
  * Read what has arrived of the current message, without blocking.
  * Return: 1 when a whole message is in d->rx; 0 when more must arrive;
- * -ECONNRESET at the end of the stream; -EMSGSIZE for a payload larger than
- * any request takes; or recvmsg's errno.
+ * -ENOBUFS when the reaper lacks room for what another recvmsg may bring
+ * (fd_reaper.h); -ECONNRESET at the end of the stream; -EMSGSIZE for a
+ * payload larger than any request takes; or recvmsg's errno.
  */
 static int vu_recv(struct vhost_user_dev *d)
 {
 	for (;;) {
 		union {
 			struct cmsghdr align;
-			char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_RX_FDS)];
+			char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_SCM_MAX_FD)];
 		} ctl;
 		size_t want = VHOST_USER_HDR_SIZE;
 		struct iovec iov;
@@ -734,6 +827,8 @@ static int vu_recv(struct vhost_user_dev *d)
 		}
 		if (d->rx_len == want)
 			return 1;
+		if (fd_reaper_room(&d->reaper) < FD_REAPER_RESERVE)
+			return -ENOBUFS;
 		iov = (struct iovec){ d->rx + d->rx_len, want - d->rx_len };
 		mh.msg_iov = &iov;
 		mh.msg_iovlen = 1;
@@ -757,38 +852,41 @@ static int vu_recv(struct vhost_user_dev *d)
 /* Handle the message in d->rx.  Return: 0, or an errno to drop with. */
 static int vu_dispatch(struct vhost_user_dev *d)
 {
-	struct vhost_user_msg msg;
+	struct vhost_user_msg *msg = &d->msg;
 	struct vhost_user_hdr raw;
 	unsigned int i;
 	int err;
 
 	memcpy(&raw, d->rx, sizeof(raw));
 	err = d->rx_fds_lost ? -E2BIG :
-			       vhost_user_msg_parse(&msg, d->rx, d->rx_len,
+			       vhost_user_msg_parse(msg, d->rx, d->rx_len,
 						    d->rx_fds, d->rx_nfds);
 	if (err)
 		for (i = 0; i < d->rx_nfds; i++)
-			close(d->rx_fds[i]);
+			vu_reap(d, &d->rx_fds[i]);
 	d->rx_len = 0;
 	d->rx_nfds = 0;
 	d->rx_fds_lost = false;
 	atomic_fetch_add(&d->messages, 1);
 
 	if (err) {
+		msg->nfds = 0;
 		atomic_fetch_add(&d->refused, 1);
 		vu_log_once(d, VU_LOG_REFUSED, "refused %s (%u): %s",
 			    vhost_user_request_name(raw.request), raw.request,
 			    strerror(-err));
+		if (raw.request == VHOST_USER_SET_MEM_TABLE)
+			vu_mem_withdraw(d);
 		if (!vhost_user_request_replies(raw.request) &&
 		    vu_wants_ack(d, raw.flags))
 			return vu_reply_u64(d, raw.request, (uint64_t)-err);
 		return err;
 	}
 
-	err = vu_handle(d, &msg);
-	for (i = 0; i < msg.nfds; i++)
-		if (msg.fds[i] >= 0)
-			close(msg.fds[i]);
+	err = vu_handle(d, msg);
+	for (i = 0; i < msg->nfds; i++)
+		vu_reap(d, &msg->fds[i]);
+	msg->nfds = 0;
 	if (err == -ECONNABORTED)
 		return err;
 	if (err) {
@@ -808,8 +906,8 @@ static void vu_listen_arm(struct vhost_user_dev *d)
 	struct epoll_event ev = { .events = EPOLLIN,
 				  .data.ptr = &d->listen_src };
 
-	d->listen_src.round = d->srv->round;
-	epoll_ctl(d->srv->epfd, EPOLL_CTL_ADD, d->listen_fd, &ev);
+	d->listen_src.round = d->loop->round;
+	epoll_ctl(d->loop->epfd, EPOLL_CTL_ADD, d->listen_fd, &ev);
 }
 
 /* @why: -ECONNRESET when the frontend left; otherwise it is dropped, and
@@ -823,10 +921,54 @@ static void vu_disconnect(struct vhost_user_dev *d, int why)
 				    strerror(-why));
 	}
 	vu_dev_reset(d);
-	epoll_ctl(d->srv->epfd, EPOLL_CTL_DEL, d->conn_fd, NULL);
-	close_fd(&d->conn_fd);
+	if (!d->throttled)
+		epoll_ctl(d->loop->epfd, EPOLL_CTL_DEL, d->conn_fd, NULL);
+	/* Its queue may hold descriptors whose last close this is. */
+	vu_reap(d, &d->conn_fd);
 	atomic_store(&d->vdev->connected, false);
+	if (d->throttled)
+		return; /* vu_unthrottle() arms the listener */
 	vu_listen_arm(d);
+}
+
+/*
+ * Stop reading the connection (or accepting one) until the reaper has room
+ * for what that could bring (fd_reaper.h); vu_service_dev() resumes.  The
+ * source is taken out of the epoll set: it is level-triggered and would
+ * otherwise report itself every round.
+ */
+static void vu_throttle(struct vhost_user_dev *d)
+{
+	d->throttled = true;
+	epoll_ctl(d->loop->epfd, EPOLL_CTL_DEL,
+		  d->conn_fd >= 0 ? d->conn_fd : d->listen_fd, NULL);
+	fd_reaper_want_room(&d->reaper);
+}
+
+static void vu_unthrottle(struct vhost_user_dev *d)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->conn_src };
+
+	if (fd_reaper_room(&d->reaper) < FD_REAPER_RESERVE) {
+		fd_reaper_want_room(&d->reaper);
+		return;
+	}
+	d->throttled = false;
+	if (d->conn_fd < 0) {
+		vu_listen_arm(d);
+		return;
+	}
+	d->conn_src.round = d->loop->round;
+	if (epoll_ctl(d->loop->epfd, EPOLL_CTL_ADD, d->conn_fd, &ev) < 0)
+		vu_disconnect(d, -errno);
+}
+
+/* The reaper has room again (its thread). */
+static void vu_reaper_room(void *ctx)
+{
+	struct vhost_user_dev *d = ctx;
+
+	vu_loop_wake(d->loop);
 }
 
 static void vu_conn_event(struct vhost_user_dev *d)
@@ -836,6 +978,10 @@ static void vu_conn_event(struct vhost_user_dev *d)
 
 	for (i = 0; i < VHOST_USER_MSGS_PER_ROUND; i++) {
 		err = vu_recv(d);
+		if (err == -ENOBUFS) {
+			vu_throttle(d);
+			return;
+		}
 		if (err <= 0)
 			break;
 		err = vu_dispatch(d);
@@ -851,18 +997,22 @@ static void vu_listen_event(struct vhost_user_dev *d)
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->conn_src };
 	int fd;
 
-	if (d->conn_fd >= 0)
+	if (d->conn_fd >= 0 || d->throttled)
 		return;
+	if (fd_reaper_room(&d->reaper) < FD_REAPER_RESERVE) {
+		vu_throttle(d);
+		return;
+	}
 	fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 	if (fd < 0)
 		return;
-	if (epoll_ctl(d->srv->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
-		close(fd);
+	if (epoll_ctl(d->loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		vu_reap(d, &fd);
 		return;
 	}
 	/* One frontend at a time: the next one waits in the backlog. */
-	epoll_ctl(d->srv->epfd, EPOLL_CTL_DEL, d->listen_fd, NULL);
-	d->conn_src.round = d->srv->round;
+	epoll_ctl(d->loop->epfd, EPOLL_CTL_DEL, d->listen_fd, NULL);
+	d->conn_src.round = d->loop->round;
 	d->conn_fd = fd;
 	atomic_fetch_add(&d->connections, 1);
 	atomic_store(&d->vdev->connected, true);
@@ -899,41 +1049,94 @@ static void vu_kick_event(struct vhost_user_dev *d, struct vu_vring *v,
 		vu_vring_try_start(d, v);
 }
 
-/* Drop a frontend that shrank its memory file under us. */
-static void vu_check_fault(struct vhost_user_dev *d)
+/* A touch of guest memory faulted in the middle of the device's work
+ * (vu_guarded()): drop the frontend.  Nothing here touches guest memory. */
+static void vu_fault(struct vhost_user_dev *d)
 {
-	if (d->conn_fd < 0 || !guest_memory_faulted(&d->mem))
+	unsigned int i;
+
+	for (i = 0; i < d->msg.nfds; i++)
+		vu_reap(d, &d->msg.fds[i]);
+	d->msg.nfds = 0;
+	if (d->conn_fd < 0) {
+		vu_dev_reset(d); /* cannot be: no memory without a frontend */
 		return;
+	}
 	vu_log_once(d, VU_LOG_FAULT,
-		    "frontend dropped: its memory file shrank under a mapped region");
+		    "frontend dropped: its guest memory faulted (file shrunk under a region, or no page to back it)");
 	vu_disconnect(d, -EFAULT);
 }
 
-/* Deferred work after the events of a round. */
-static void vu_service(struct vhost_user_server *srv)
+/* What a loop does for a device: an event, or its deferred work. */
+struct vu_work {
+	struct vu_source *src; /* NULL: deferred work */
+	uint32_t events;
+	uint64_t now_ns;
+};
+
+/* Deferred work of one device after the events of a round. */
+static void vu_service_dev(struct vhost_user_dev *d, uint64_t now)
 {
-	uint64_t now = now_ns();
-	struct vhost_user_dev *d;
 	unsigned int q;
 
-	for (d = srv->devs; d; d = d->next) {
-		for (q = 0; q < VHOST_USER_MAX_QUEUES; q++)
-			if (d->vrings[q].pending)
-				vu_vring_process(d, &d->vrings[q]);
-		if (d->config_retry)
-			vu_send_config_change(d);
-		d->deadline_ns = d->vdev->ops->poll(d->vdev, now);
-		vu_check_fault(d);
+	for (q = 0; q < VHOST_USER_MAX_QUEUES; q++)
+		if (d->vrings[q].pending)
+			vu_vring_process(d, &d->vrings[q]);
+	if (d->config_retry)
+		vu_send_config_change(d);
+	d->deadline_ns = d->vdev->ops->poll(d->vdev, now);
+	if (d->throttled)
+		vu_unthrottle(d);
+}
+
+static void vu_work_do(struct vhost_user_dev *d, const struct vu_work *w)
+{
+	if (!w->src) {
+		vu_service_dev(d, w->now_ns);
+		return;
+	}
+	switch (w->src->kind) {
+	case VU_SRC_LISTEN:
+		vu_listen_event(d);
+		break;
+	case VU_SRC_CONN:
+		if (d->conn_fd >= 0 && !d->throttled)
+			vu_conn_event(d);
+		break;
+	case VU_SRC_KICK:
+		vu_kick_event(d, &d->vrings[w->src->q], w->events);
+		break;
+	case VU_SRC_WAKE:
+		break;
 	}
 }
 
-static int vu_timeout(struct vhost_user_server *srv, int timeout_ms)
+/*
+ * Do @w for @d in a fault scope: a guest memory fault anywhere in it ends
+ * it there (siglongjmp back here) and drops the frontend.  Everything the
+ * work may leave half done is either device state that the reset that
+ * follows puts back, or a descriptor in d->msg, which vu_fault() reaps.
+ */
+static void vu_guarded(struct vhost_user_dev *d, const struct vu_work *w)
+{
+	struct guest_memory_fault_scope scope;
+
+	if (sigsetjmp(scope.env, 0)) {
+		vu_fault(d);
+		return;
+	}
+	guest_memory_fault_arm(&scope, &d->mem);
+	vu_work_do(d, w);
+	guest_memory_fault_disarm();
+}
+
+static int vu_timeout(struct vu_loop *l, int timeout_ms)
 {
 	uint64_t now = now_ns(), first = UINT64_MAX, ms;
 	struct vhost_user_dev *d;
 	unsigned int q;
 
-	for (d = srv->devs; d; d = d->next) {
+	for (d = l->devs; d; d = d->loop_next) {
 		for (q = 0; q < VHOST_USER_MAX_QUEUES; q++)
 			if (d->vrings[q].pending)
 				return 0;
@@ -951,79 +1154,163 @@ static int vu_timeout(struct vhost_user_server *srv, int timeout_ms)
 }
 
 /*
- * vhost_user_server_run - one round: wait up to @timeout_ms (-1: until
- * something happens, bounded by the devices' timers) and serve what came.
+ * One round of loop @l: wait up to @timeout_ms (-1: until something
+ * happens, bounded by the devices' timers) and serve what came.
  * Return: 0; or epoll_wait's errno other than EINTR.
  */
-int vhost_user_server_run(struct vhost_user_server *srv, int timeout_ms)
+static int vu_loop_run(struct vu_loop *l, int timeout_ms)
 {
 	struct epoll_event evs[VHOST_USER_EVENTS];
 	struct vhost_user_dev *d;
+	struct vu_work w = { 0 };
 	uint64_t drain;
 	int i, n;
 
-	n = epoll_wait(srv->epfd, evs, VHOST_USER_EVENTS,
-		       vu_timeout(srv, timeout_ms));
+	n = epoll_wait(l->epfd, evs, VHOST_USER_EVENTS,
+		       vu_timeout(l, timeout_ms));
 	/* Everything registered from here on is newer than this batch. */
-	srv->round++;
+	l->round++;
 	if (n < 0)
 		return errno == EINTR ? 0 : -errno;
-	for (d = srv->devs; d; d = d->next)
+	for (d = l->devs; d; d = d->loop_next)
 		guest_memory_set_discard_budget(&d->mem,
 						VHOST_USER_DISCARDS_PER_ROUND);
 	for (i = 0; i < n; i++) {
 		struct vu_source *src = evs[i].data.ptr;
 
-		if (src->round == srv->round)
+		if (src->round == l->round)
 			continue; /* its descriptor's predecessor's event */
-		switch (src->kind) {
-		case VU_SRC_WAKE:
-			if (read(srv->wake_fd, &drain, sizeof(drain)) < 0)
+		if (src->kind == VU_SRC_WAKE) {
+			if (read(l->wake_fd, &drain, sizeof(drain)) < 0)
 				(void)drain; /* EAGAIN: another round drained it */
-			break;
-		case VU_SRC_LISTEN:
-			vu_listen_event(src->dev);
-			break;
-		case VU_SRC_CONN:
-			if (src->dev->conn_fd >= 0)
-				vu_conn_event(src->dev);
-			break;
-		case VU_SRC_KICK:
-			vu_kick_event(src->dev, &src->dev->vrings[src->q],
-				      evs[i].events);
-			break;
+			continue;
 		}
-		if (src->dev)
-			vu_check_fault(src->dev);
+		w = (struct vu_work){ .src = src, .events = evs[i].events };
+		vu_guarded(src->dev, &w);
 	}
-	vu_service(srv);
+	w = (struct vu_work){ .src = NULL, .now_ns = now_ns() };
+	for (d = l->devs; d; d = d->loop_next)
+		vu_guarded(d, &w);
 	return 0;
 }
 
-/* Any thread: end the current (or next) wait early. */
+/* A per-device loop's thread. */
+static void *vu_loop_main(void *arg)
+{
+	struct vu_loop *l = arg;
+
+	while (!atomic_load(&l->stop)) {
+		int err = vu_loop_run(l, -1);
+
+		if (err) {
+			platform_log("vhost-user %s: serving stopped: %s",
+				     l->devs->path, strerror(-err));
+			break;
+		}
+	}
+	return NULL;
+}
+
+/*
+ * vhost_user_server_run - one round of a VHOST_USER_THREAD_ONE server's
+ * loop, on the caller's thread: wait up to @timeout_ms (-1: until
+ * something happens, bounded by the devices' timers) and serve what came.
+ * Return: 0; -EINVAL for a server whose devices have threads of their own;
+ * or epoll_wait's errno other than EINTR.
+ */
+int vhost_user_server_run(struct vhost_user_server *srv, int timeout_ms)
+{
+	if (!srv->one)
+		return -EINVAL;
+	return vu_loop_run(srv->one, timeout_ms);
+}
+
+/* Any thread: end the current (or next) wait of every loop early. */
 void vhost_user_server_wake(struct vhost_user_server *srv)
 {
-	uint64_t one = 1;
+	struct vhost_user_dev *d;
 
-	if (write(srv->wake_fd, &one, sizeof(one)) < 0)
-		(void)one; /* EAGAIN: a wake is already pending */
+	if (srv->one) {
+		vu_loop_wake(srv->one);
+		return;
+	}
+	for (d = srv->devs; d; d = d->next)
+		vu_loop_wake(d->loop);
 }
 
 /* ---- setup ---- */
 
-/*
- * vhost_user_server_create - a server with no devices yet.
- * Return: the server, or NULL with errno set (EBUSY when the process
- * already handles FDIO_GUARD_SIGNAL; ENOMEM; epoll_create1's or eventfd's
- * errno).
- */
-struct vhost_user_server *vhost_user_server_create(void)
+static void vu_loop_destroy(struct vu_loop *l)
+{
+	if (!l)
+		return;
+	if (l->threaded) {
+		atomic_store(&l->stop, true);
+		vu_loop_wake(l);
+		pthread_join(l->thread, NULL);
+	}
+	close(l->wake_fd);
+	close(l->epfd);
+	free(l);
+}
+
+/* Return: a loop with no devices, or NULL with errno set. */
+static struct vu_loop *vu_loop_create(void)
 {
 	struct epoll_event ev = { .events = EPOLLIN };
+	struct vu_loop *l = calloc(1, sizeof(*l));
+	int err;
+
+	if (!l)
+		return NULL;
+	atomic_init(&l->stop, false);
+	l->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (l->epfd < 0)
+		goto undo_alloc;
+	l->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (l->wake_fd < 0)
+		goto undo_epoll;
+	l->wake_src.kind = VU_SRC_WAKE;
+	ev.data.ptr = &l->wake_src;
+	if (epoll_ctl(l->epfd, EPOLL_CTL_ADD, l->wake_fd, &ev) < 0)
+		goto undo_eventfd;
+	return l;
+
+undo_eventfd:
+	err = errno;
+	close(l->wake_fd);
+	errno = err;
+undo_epoll:
+	err = errno;
+	close(l->epfd);
+	errno = err;
+undo_alloc:
+	err = errno;
+	free(l);
+	errno = err;
+	return NULL;
+}
+
+/*
+ * vhost_user_server_create - a server with no devices yet, whose devices
+ * are served by a thread each (VHOST_USER_THREAD_PER_DEVICE), or all by
+ * the caller's thread through vhost_user_server_run()
+ * (VHOST_USER_THREAD_ONE).
+ * Return: the server, or NULL with errno set (EINVAL for another @threads;
+ * EBUSY when the process already handles FDIO_GUARD_SIGNAL; ENOMEM;
+ * epoll_create1's or eventfd's errno).
+ */
+struct vhost_user_server *vhost_user_server_create(enum vhost_user_threads threads)
+{
 	struct vhost_user_server *srv;
 	struct sigaction sa;
 	int err;
 
+	if (threads != VHOST_USER_THREAD_PER_DEVICE &&
+	    threads != VHOST_USER_THREAD_ONE) {
+		errno = EINVAL;
+		return NULL;
+	}
 	err = fdio_guard_init();
 	if (err) {
 		errno = -err;
@@ -1032,35 +1319,21 @@ struct vhost_user_server *vhost_user_server_create(void)
 	srv = calloc(1, sizeof(*srv));
 	if (!srv)
 		return NULL;
-	srv->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (srv->epfd < 0)
-		goto undo_alloc;
-	srv->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (srv->wake_fd < 0)
-		goto undo_epoll;
-	srv->wake_src.kind = VU_SRC_WAKE;
-	ev.data.ptr = &srv->wake_src;
-	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, srv->wake_fd, &ev) < 0)
-		goto undo_eventfd;
+	srv->threads = threads;
+	if (threads == VHOST_USER_THREAD_ONE) {
+		srv->one = vu_loop_create();
+		if (!srv->one) {
+			err = errno;
+			free(srv);
+			errno = err;
+			return NULL;
+		}
+	}
 	if (sigaction(SIGPIPE, NULL, &sa) == 0 && sa.sa_handler == SIG_DFL) {
 		sa.sa_handler = SIG_IGN;
 		sigaction(SIGPIPE, &sa, NULL);
 	}
 	return srv;
-
-undo_eventfd:
-	err = errno;
-	close(srv->wake_fd);
-	errno = err;
-undo_epoll:
-	err = errno;
-	close(srv->epfd);
-	errno = err;
-undo_alloc:
-	err = errno;
-	free(srv);
-	errno = err;
-	return NULL;
 }
 
 static int vu_listen(const char *path)
@@ -1091,6 +1364,7 @@ static int vu_dev_add(struct vhost_user_server *srv, const char *path,
 		      struct virtio_device *vdev, struct vhost_user_dev **out)
 {
 	struct vhost_user_dev *d;
+	struct vu_loop *l = srv->one;
 	unsigned int q;
 	int err;
 
@@ -1113,21 +1387,57 @@ static int vu_dev_add(struct vhost_user_server *srv, const char *path,
 		v->kick_fd = v->call_fd = v->err_fd = -1;
 	}
 	guest_memory_init(&d->mem);
+	guest_memory_set_closer(&d->mem, vu_reap_mem_fd, d);
+	err = fd_reaper_start(&d->reaper, vu_reaper_room, d);
+	if (err)
+		goto undo_mem;
+	if (!l) {
+		l = vu_loop_create();
+		if (!l) {
+			err = -errno;
+			goto undo_reaper;
+		}
+	}
+	d->loop = l;
 
 	d->listen_fd = vu_listen(path);
 	if (d->listen_fd < 0) {
 		err = d->listen_fd;
-		goto undo_mem;
+		goto undo_loop;
 	}
 	vdev->transport = &vu_transport_ops;
 	vdev->transport_priv = d;
 	vdev->mem = &d->mem;
 	vu_listen_arm(d);
+	d->loop_next = l->devs;
+	l->devs = d;
+	if (!srv->one) {
+		/* From here on the device belongs to its thread. */
+		l->threaded = true;
+		if (pthread_create(&l->thread, NULL, vu_loop_main, l)) {
+			l->threaded = false;
+			err = -EAGAIN;
+			goto undo_listen;
+		}
+	}
 	d->next = srv->devs;
 	srv->devs = d;
 	*out = d;
 	return 0;
 
+undo_listen:
+	l->devs = d->loop_next;
+	epoll_ctl(l->epfd, EPOLL_CTL_DEL, d->listen_fd, NULL);
+	vdev->transport = NULL;
+	vdev->transport_priv = NULL;
+	vdev->mem = NULL;
+	close(d->listen_fd);
+	unlink(d->path);
+undo_loop:
+	if (!srv->one)
+		vu_loop_destroy(l);
+undo_reaper:
+	fd_reaper_stop(&d->reaper);
 undo_mem:
 	guest_memory_destroy(&d->mem);
 	free(d);
@@ -1136,10 +1446,12 @@ undo_mem:
 
 /*
  * vhost_user_server_add_device - serve @vdev on a new socket at
- * @socket_path (a stale socket there is replaced).  The caller keeps @vdev,
- * which must outlive the server.
+ * @socket_path (a stale socket there is replaced); with
+ * VHOST_USER_THREAD_PER_DEVICE its thread starts serving at once.  The
+ * caller keeps @vdev, which must outlive the server.
  * Return: 0; -EBUSY when @vdev already has a transport; -ENAMETOOLONG;
- * -ENOMEM; or socket's, bind's or listen's errno.
+ * -ENOMEM; -EAGAIN when no thread can be made; or socket's, bind's,
+ * listen's, epoll_create1's or eventfd's errno.
  */
 int vhost_user_server_add_device(struct vhost_user_server *srv,
 				 const char *socket_path,
@@ -1202,19 +1514,26 @@ int vhost_user_server_get_counters(struct vhost_user_server *srv,
 	return -ENOENT;
 }
 
+/* Stops every serving thread (not the caller's, for THREAD_ONE: it must
+ * have stopped calling run), closes every connection, frees every device
+ * added as a balloon.  Waits for the reapers' closes. */
 void vhost_user_server_destroy(struct vhost_user_server *srv)
 {
 	struct vhost_user_dev *d, *next;
 
 	if (!srv)
 		return;
+	if (!srv->one)
+		for (d = srv->devs; d; d = d->next)
+			vu_loop_destroy(d->loop);
 	for (d = srv->devs; d; d = next) {
 		next = d->next;
 		vu_dev_reset(d);
-		close_fd(&d->conn_fd);
+		vu_reap(d, &d->conn_fd);
 		close(d->listen_fd);
 		unlink(d->path);
 		guest_memory_destroy(&d->mem);
+		fd_reaper_stop(&d->reaper);
 		d->vdev->transport = NULL;
 		d->vdev->transport_priv = NULL;
 		d->vdev->mem = NULL;
@@ -1222,7 +1541,6 @@ void vhost_user_server_destroy(struct vhost_user_server *srv)
 		balloon_destroy(d->balloon);
 		free(d);
 	}
-	close(srv->wake_fd);
-	close(srv->epfd);
+	vu_loop_destroy(srv->one);
 	free(srv);
 }

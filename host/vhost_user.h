@@ -1,16 +1,23 @@
 /*
  * vhost_user.h - a vhost-user backend serving host device models.
  *
- * One server runs one epoll loop for any number of devices, each listening
- * on its own unix socket and serving one frontend (a guest process, QEMU,
- * user-mode Linux) at a time.  When a frontend goes away or is dropped for
- * breaking the protocol, its device is reset and the socket accepts the next
- * frontend.
+ * One server serves any number of devices, each listening on its own unix
+ * socket and serving one frontend (a guest process, QEMU, user-mode Linux)
+ * at a time.  When a frontend goes away or is dropped for breaking the
+ * protocol, its device is reset and the socket accepts the next frontend.
  *
- * Threads: create, add, run and destroy belong to one thread (the device
- * context of every device added).  vhost_user_server_wake(),
- * vhost_user_server_get_counters() and the balloon API may be called from
- * any thread while it runs.
+ * Threads: with VHOST_USER_THREAD_PER_DEVICE (the default for programs)
+ * each device is served by a thread of its own, its device context, which
+ * starts when the device is added; whatever a frontend does stops at most
+ * its own device.  With VHOST_USER_THREAD_ONE every device is served by one
+ * loop that the caller's thread runs round by round through
+ * vhost_user_server_run() (the server as it was before per-device threads;
+ * tests use it to order events, benchmarks to measure against).  Create,
+ * add and destroy belong to the owner's thread.
+ * vhost_user_server_wake(), vhost_user_server_get_counters() and the
+ * balloon API may be called from any thread while devices are served.
+ * Each device also has a thread that closes its frontend's descriptors
+ * (host/fd_reaper.h).
  *
  * The process ignores SIGPIPE once a server exists (if it was at its
  * default), because a frontend may close a pipe we notify on; it gives
@@ -37,7 +44,12 @@ struct vhost_user_counters {
 				  * descriptor did not take */
 };
 
-struct vhost_user_server *vhost_user_server_create(void);
+enum vhost_user_threads {
+	VHOST_USER_THREAD_PER_DEVICE,
+	VHOST_USER_THREAD_ONE,
+};
+
+struct vhost_user_server *vhost_user_server_create(enum vhost_user_threads threads);
 void vhost_user_server_destroy(struct vhost_user_server *srv);
 int vhost_user_server_add_device(struct vhost_user_server *srv,
 				 const char *socket_path,

@@ -111,6 +111,12 @@ enum mm_lock_class {
 	MM_LOCK_REPORTING, /* page_reporting_dev_info.pass_lock */
 	/* zone->lock while the reporting worker holds it (always timed) */
 	MM_LOCK_REPORTING_ZONE,
+	MM_LOCK_LRU,	    /* lruvec->lru_lock */
+	MM_LOCK_PTL,	    /* mm_space->ptl, every space */
+	MM_LOCK_MMLIST,	    /* lruvec->mmlist_lock */
+	MM_LOCK_SWAP,	    /* swap_info->lock */
+	MM_LOCK_ZSWAP_TREE, /* zswap->tree_lock */
+	MM_LOCK_ZBUD,	    /* zbud_pool->lock */
 	NR_MM_LOCK_CLASSES
 };
 extern const char *const mm_lock_class_names[NR_MM_LOCK_CLASSES];

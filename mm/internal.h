@@ -60,10 +60,15 @@ void mm_free_timing_call_locked(struct mm_free_timing *ft, struct zone *zone,
 				uint32_t pfn, unsigned int order, bool reported,
 				zone_merge_fn merge);
 
-/* The flags of a frame this thread may not own: see page_flags_set(). */
+/*
+ * The flags of a frame this thread may not own: see page_flags_set().
+ * Acquire, because anonymous memory's owner flags (PG_lru, PG_locked, ...)
+ * are read with it (mm/swap.h); the free path's readers need only the
+ * atomicity.
+ */
 static inline uint16_t page_flags_read(const struct page *page)
 {
-	return __atomic_load_n(&page->flags, __ATOMIC_RELAXED);
+	return __atomic_load_n(&page->flags, __ATOMIC_ACQUIRE);
 }
 
 /*
@@ -103,6 +108,14 @@ static inline uint32_t zone_find_free_block_locked(struct zone *zone,
 /* The worker's zone-lock holds into @st, or with @reset, zeroed. */
 void page_reporting_zone_lock_stats(struct page_reporting_dev_info *prdev,
 				    struct lock_stats *st, bool reset);
+
+struct lruvec;
+/*
+ * The anonymous-memory lock classes (LRU, page tables, swap, zswap, zbud)
+ * added into @out, or with @reset, zeroed (vmscan.c).
+ */
+void lruvec_lock_stats(struct lruvec *lruvec,
+		       struct lock_stats out[NR_MM_LOCK_CLASSES], bool reset);
 
 /* The clock free blocks are stamped with: ~1.05 ms ticks, wrapping. */
 static inline uint32_t page_reporting_now(void)

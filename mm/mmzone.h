@@ -48,6 +48,19 @@ enum zone_watermarks { WMARK_MIN, WMARK_LOW, WMARK_HIGH, NR_WMARK };
 #define PG_head (1u << 3)     /* head of an allocated block */
 #define PG_pcp (1u << 4)      /* on a per-CPU list */
 #define PG_isolated (1u << 5) /* pulled off the free lists for reporting */
+/*
+ * Owner flags of an allocated order-0 frame (PG_head set), for anonymous
+ * memory and zbud (mm/swap.h, mm/zbud.c).  Changed with atomic
+ * read-modify-writes (page_flag_set/clear in mm/swap.h) because reclaim,
+ * faults and, later, the compaction scanner meet on them; the owner clears
+ * them all before free_pages(), which wants PG_head alone.
+ */
+#define PG_lru (1u << 6)       /* on an LRU list of the node's lruvec */
+#define PG_active (1u << 7)    /* with PG_lru: on the active list */
+#define PG_locked (1u << 8)    /* the page lock: see lock_page() */
+#define PG_swapcache (1u << 9) /* in the swap cache; page_ext.swap_slot */
+#define PG_anon (1u << 10)     /* anonymous memory: mapped or swap cache */
+#define PG_zbud (1u << 11)     /* a zbud pool page (PageZbud, seed 001) */
 
 /*
  * One per 4 KiB frame.  Only block heads carry state: the frames inside a free
@@ -157,6 +170,8 @@ struct page_reporting_dev_info;
 struct page_hinting;
 struct free_bitmap;
 struct mm_free_timing;
+struct page_ext_table;
+struct lruvec;
 
 struct pglist_data {
 	struct zone node_zones[MAX_NR_ZONES];
@@ -193,6 +208,13 @@ struct pglist_data {
 	atomic_uint bitmap_order;
 	/* Sampled timing of the free path, for `bench strategies`, or NULL. */
 	_Atomic(struct mm_free_timing *) free_timing;
+	/*
+	 * Anonymous memory and reclaim (mm/swap.h), when set up: per-frame
+	 * data beyond struct page, and the LRU lists, swap device and zswap.
+	 * Written once, before any space is created; NULL otherwise.
+	 */
+	struct page_ext_table *page_ext;
+	struct lruvec *lruvec;
 };
 
 /*

@@ -36,6 +36,12 @@ const char *const mm_lock_class_names[NR_MM_LOCK_CLASSES] = {
 	[MM_LOCK_PCP] = "&pcp->lock",
 	[MM_LOCK_REPORTING] = "&prdev->pass_lock",
 	[MM_LOCK_REPORTING_ZONE] = "&zone->lock (reporting worker)",
+	[MM_LOCK_LRU] = "&lruvec->lru_lock",
+	[MM_LOCK_PTL] = "&mm->ptl",
+	[MM_LOCK_MMLIST] = "&lruvec->mmlist_lock",
+	[MM_LOCK_SWAP] = "&si->lock",
+	[MM_LOCK_ZSWAP_TREE] = "&zswap->tree_lock",
+	[MM_LOCK_ZBUD] = "&pool->lock",
 };
 
 /* Where a request of one type looks when its own lists are empty. */
@@ -1225,6 +1231,8 @@ void mm_lock_stats(struct pglist_data *pgdat,
 		page_reporting_zone_lock_stats(prdev, &out[MM_LOCK_REPORTING_ZONE],
 					       false);
 	}
+	if (pgdat->lruvec)
+		lruvec_lock_stats(pgdat->lruvec, out, false);
 }
 
 void mm_lock_stats_reset(struct pglist_data *pgdat)
@@ -1243,6 +1251,8 @@ void mm_lock_stats_reset(struct pglist_data *pgdat)
 		spin_lock_stats_reset(&prdev->pass_lock);
 		page_reporting_zone_lock_stats(prdev, NULL, true);
 	}
+	if (pgdat->lruvec)
+		lruvec_lock_stats(pgdat->lruvec, NULL, true);
 }
 
 #define CHECK(cond, ...)                                                       \

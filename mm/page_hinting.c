@@ -32,7 +32,8 @@
  *     them, and a worker stops isolating when the zone would fall under its
  *     low watermark plus one batch (as reporting's gate does).
  *   - The zone lock is held for PAGE_HINTING_SCAN_BATCH entries at most,
- *     and never across report().
+ *     and never across report(); report() calls are serialised across
+ *     the CPUs' workers (@report_lock), as a device expects.
  *   - The worker sorts its copy of the array (no lock held), so entries
  *     that now lie in one block - a block and the buddies merged into it
  *     later - hint it once a pass, not once per entry.
@@ -199,7 +200,9 @@ static int page_hinting_zone(struct page_hinting *ph, struct page_hinting_cpu *c
 		if (!nents)
 			continue;
 		atomic_fetch_add_explicit(&ph->isolated, nents, memory_order_relaxed);
+		spin_lock(&ph->report_lock);
 		err = dev->report(dev, c->sg, nents);
+		spin_unlock(&ph->report_lock);
 		hinting_zone_lock(ph, zone, &t);
 		page_hinting_putback_locked(ph, c, zone, nents);
 		hinting_zone_unlock(ph, zone, t);
@@ -324,6 +327,7 @@ int page_hinting_register(struct pglist_data *pgdat, struct page_hinting *ph)
 	if (ph->pgdat)
 		return -GMM_EBUSY;
 	ph->pgdat = pgdat;
+	spin_lock_init(&ph->report_lock);
 	/* Each CPU: an array per zone and the pass's copy. */
 	bytes = (uint64_t)nr_cpus * (pgdat->nr_zones + 1) * ph->entries *
 		sizeof(uint32_t);

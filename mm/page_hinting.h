@@ -57,6 +57,14 @@ struct page_hinting {
 
 	/* Owned by page_hinting.c from registration on. */
 	struct pglist_data *pgdat;
+	/*
+	 * @report_lock: one @dev->report() at a time, whichever CPU's pass
+	 * calls it.  A device may assume its report() is not re-entered (the
+	 * balloon driver's reporting queue has one user, as under page
+	 * reporting's pass_lock).  Taken under a CPU's pass_lock, with no
+	 * zone lock held.
+	 */
+	struct spinlock report_lock;
 	struct page *mem;	/* the arrays' memory, allocated at registration */
 	unsigned int mem_order;
 	struct page_hinting_cpu cpu[MAX_NR_CPUS];

@@ -79,6 +79,24 @@ static void test_bad_options(void **state)
 	expect_usage_error("run --hint-entries 0", "--hint-entries");
 	expect_usage_error("run --hint-poll-ms 0", "--hint-poll-ms");
 	expect_usage_error("bench strategies --lock pvq", "--lock");
+	expect_usage_error("run --in-process --linux", "choose one");
+	expect_usage_error("run --uml /bin/true", "--uml");
+	expect_usage_error("run --linux --workload pagefault", "--linux");
+	expect_usage_error("run --linux --lock-stats", "--lock-stats");
+	expect_usage_error("bench alloc --guest ours", "--guest");
+	expect_usage_error("bench overhead --guest linux", "--guest");
+	expect_usage_error("bench return --guest vm", "--guest");
+	expect_usage_error("bench alloc --plot x.png", "--plot");
+	expect_usage_error("guest", "--socket");
+	expect_usage_error("guest --socket", "--socket");
+	expect_usage_error("guest --socket /x --bogus 1", "--bogus");
+	expect_usage_error("guest --socket /x --mem-bytes lots", "--mem-bytes");
+	expect_usage_error("guest --socket /x --workload nosuch", "--workload");
+	expect_usage_error("run --hinting bitmap", "--in-process");
+	expect_usage_error("run --linux --hinting percpu", "--linux");
+	expect_usage_error("guest --socket /x --hinting nosuch", "--hinting");
+	expect_usage_error("guest --socket /x --hinting bitmap", "in process");
+	expect_usage_error("guest --socket /x --hint-entries 0", "--hint-entries");
 }
 
 static void test_help(void **state)
@@ -173,6 +191,8 @@ static void test_bench_smoke(void **state)
 	expect_positive("overhead", o.text, "memset_ceiling_frames_per_s_per_thread");
 	bench(&o, "return --mem 256M");
 	expect_positive("return", o.text, "returned_fraction");
+	bench(&o, "return --mem 256M --guest in-process");
+	expect_positive("return --guest in-process", o.text, "returned_fraction");
 	bench(&o, "alloc --seconds 1 --mem 256M");
 	expect_positive("alloc", o.text, "order0_pairs_per_s_per_thread_1t");
 	expect_positive("alloc", o.text, "order9_pairs_per_s_per_thread_2t");
@@ -216,20 +236,25 @@ static void test_short_run_returns_memory(void **state)
 	assert_true(strtod(f + strlen("\"returned_fraction\": "), NULL) < 0.1);
 }
 
-/* Each strategy by name; the two that return memory here return it. */
+/*
+ * Each strategy by name, in a guest process (percpu reports through the
+ * balloon driver as report does) and in process (bitmap's only mode); the
+ * ones that return memory here return it, through reports the host counted.
+ */
 static void test_hinting_strategies(void **state)
 {
 	static const struct {
 		const char *args, *name;
 		double min, max;
 	} runs[] = {
-		{ "--hinting bitmap --hint-poll-ms 100", "bitmap", 0.9, 1.01 },
+		{ "--in-process --hinting bitmap --hint-poll-ms 100", "bitmap", 0.9, 1.01 },
 		/*
 		 * memhog frees ~96 blocks in one burst: an array of 64 fills
 		 * and is hinted, the frees after it until the worker empties
 		 * it are dropped (the seeds' design: docs/results.md).
 		 */
 		{ "--hinting percpu --hint-entries 64", "percpu", 0.2, 1.01 },
+		{ "--in-process --hinting percpu --hint-entries 64", "percpu", 0.2, 1.01 },
 		{ "--hinting off", "off", -0.01, 0.1 },
 		{ "--reporting off --hinting report", "report", 0.9, 1.01 },
 	};
@@ -253,7 +278,68 @@ static void test_hinting_strategies(void **state)
 		frac = strtod(f + strlen("\"returned_fraction\": "), NULL);
 		if (frac < runs[i].min || frac > runs[i].max)
 			fail_msg("'guestmm %s': returned %.3f", args, frac);
+		if (runs[i].min > 0) {
+			expect_positive_n(args, o.text, "reports", false);
+			expect_positive_n(args, o.text, "worker_cpu_ns", false);
+		}
 	}
+}
+
+/*
+ * The keys of the top-level object (and of every nested one) in order,
+ * values blanked: two runs' key sets compare as strings.
+ */
+static void json_keys(const char *text, char *out, size_t len)
+{
+	size_t n = 0;
+
+	for (const char *p = text; *p && n + 2 < len; p++) {
+		const char *q;
+
+		if (*p != '"')
+			continue;
+		q = strchr(p + 1, '"');
+		if (!q)
+			break;
+		/* A key is a string followed by a colon. */
+		if (q[1] == ':' && n + (size_t)(q - p) + 2 < len) {
+			memcpy(out + n, p + 1, (size_t)(q - p - 1));
+			n += (size_t)(q - p - 1);
+			out[n++] = ',';
+		}
+		p = q;
+	}
+	out[n] = 0;
+}
+
+/* The default (a guest process) and --in-process: same keys, both return. */
+static void test_modes_same_keys(void **state)
+{
+	static struct out a, b;
+	static char ka[8192], kb[8192];
+	const char *f;
+
+	run(&a, "run --mem 256M --cpus 1 --cycles 1 --hold-ms 0 --sleep-ms 1500 "
+		"--report-delay-ms 0 --json --quiet", false);
+	assert_int_equal(a.status, 0);
+	assert_non_null(strstr(a.text, "\"guest\": \"process\""));
+	run(&b, "run --in-process --mem 256M --cpus 1 --cycles 1 --hold-ms 0 "
+		"--sleep-ms 1500 --report-delay-ms 0 --json --quiet", false);
+	assert_int_equal(b.status, 0);
+	assert_non_null(strstr(b.text, "\"guest\": \"in-process\""));
+	json_keys(a.text, ka, sizeof(ka));
+	json_keys(b.text, kb, sizeof(kb));
+	assert_string_equal(ka, kb);
+	f = strstr(a.text, "\"returned_fraction\": ");
+	assert_non_null(f);
+	assert_true(strtod(f + strlen("\"returned_fraction\": "), NULL) > 0.9);
+	expect_positive("run (process guest)", a.text, "reports");
+	/* The live lines too: the same columns. */
+	run(&a, "run --mem 128M --cpus 1 --cycles 1 --hold-ms 0 --sleep-ms 600", false);
+	assert_int_equal(a.status, 0);
+	assert_non_null(strstr(a.text, "host resident"));
+	assert_non_null(strstr(a.text, "cycle 1 freed"));
+	assert_non_null(strstr(a.text, "process guest"));
 }
 
 int main(void)
@@ -263,6 +349,7 @@ int main(void)
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_short_run_returns_memory),
 		cmocka_unit_test(test_hinting_strategies),
+		cmocka_unit_test(test_modes_same_keys),
 		cmocka_unit_test(test_run_lock_stats),
 		cmocka_unit_test(test_bench_smoke),
 	};

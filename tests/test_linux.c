@@ -72,6 +72,89 @@ static void test_linux_reports_to_our_device(void **state)
 	assert_true(json_number("guest_total_bytes") > 400 * MIB);
 }
 
+/* `guestmm run --linux`: the run's keys, figures from the host's accounting. */
+static void test_run_linux(void **state)
+{
+	static const char *const keys[] = {
+		"guest", "workload", "guest_mem_bytes", "freed_bytes",
+		"host_resident_at_free_bytes", "host_resident_after_free_bytes",
+		"returned_fraction", "time_to_return_90pct_s", "reports",
+		"reported_bytes", "cycles", "zones",
+	};
+	char cmd[1024];
+	FILE *p;
+	size_t n;
+	int status;
+
+	snprintf(cmd, sizeof(cmd), "%s run --linux --initrd %s --mem 256M "
+		 "--cycles 1 --sleep-ms 10000 --json --quiet",
+		 GUESTMM_BIN, GMM_UML_INITRD);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	status = pclose(p);
+	if (WEXITSTATUS(status))
+		fail_msg("'%s' exited %d:\n%s", cmd, WEXITSTATUS(status), out);
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+		char pat[64];
+
+		snprintf(pat, sizeof(pat), "\"%s\": ", keys[i]);
+		if (!strstr(out, pat))
+			fail_msg("no \"%s\" in '%s'", keys[i], out);
+	}
+	assert_non_null(strstr(out, "\"guest\": \"linux\""));
+	assert_true(json_number("reports") > 0);
+	assert_true(json_number("freed_bytes") > 100 * MIB);
+	/* Linux takes 2 s per 256 MiB here: most of it is back after 10 s. */
+	assert_true(json_number("returned_fraction") >= 0.8);
+}
+
+/* The value of @key after @from in out, or -1. */
+static double json_number_after(const char *from, const char *key)
+{
+	const char *p = strstr(out, from);
+	char pat[128];
+
+	if (!p)
+		return -1;
+	snprintf(pat, sizeof(pat), "\"%s\": ", key);
+	p = strstr(p, pat);
+	return p ? strtod(p + strlen(pat), NULL) : -1;
+}
+
+/*
+ * bench return --guest both: ours and Linux behind the same device, each
+ * measured by the host's accounting; both give their memory back, neither
+ * with reporting off.
+ */
+static void test_bench_return_both(void **state)
+{
+	char cmd[1024];
+	FILE *p;
+	size_t n;
+	int status;
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "%s bench return --guest both --pairs 1 --mem 256M --json",
+		 GUESTMM_BIN);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	status = pclose(p);
+	if (WEXITSTATUS(status))
+		fail_msg("'%s' exited %d:\n%s", cmd, WEXITSTATUS(status), out);
+	assert_non_null(strstr(out, "\"guests\": ["));
+	assert_true(json_number_after("\"guest\": \"ours\"", "returned_fraction") >= 0.9);
+	assert_true(json_number_after("\"guest\": \"linux\"", "returned_fraction") >= 0.8);
+	assert_true(json_number_after("\"guest\": \"ours\"",
+				      "returned_fraction_reporting_off") < 0.1);
+	assert_true(json_number_after("\"guest\": \"linux\"",
+				      "returned_fraction_reporting_off") < 0.1);
+	assert_true(json_number("linux_over_ours_time_to_90pct") > 0);
+}
+
 static void test_init_on_free_keeps_reporting(void **state)
 {
 	host_linux("--mem 512M --hog 128M --watch 60 --until-returned --init-on-free");
@@ -238,6 +321,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_linux_reports_to_our_device),
+		cmocka_unit_test(test_run_linux),
+		cmocka_unit_test(test_bench_return_both),
 		cmocka_unit_test(test_init_on_free_keeps_reporting),
 		cmocka_unit_test(test_inflate_and_deflate),
 		cmocka_unit_test(test_guest_dies_mid_report),

@@ -21,7 +21,22 @@
  * pauses the server thread and runs rounds itself, to put chosen events in
  * one batch.
  *
- * Waits are bounded (WAIT_MS) and only for an event; nothing is timed.
+ * Then issue 7's five cases, each against the live backend: a refused
+ * memory table must withdraw the old one; a hugetlbfs file with no huge
+ * page free (its own ctest entry, skipped where it cannot be made); a
+ * fault storm that must end at the first fault; a descriptor whose last
+ * close sleeps (a lingering TCP socket) must not hold up the device; and
+ * regions that are not page-aligned.  Last, containment: one frontend runs
+ * every attack on one device while another reports on the other, and each
+ * of its round trips must come back within 100 ms, with no byte of its
+ * memory touched that it did not report.
+ *
+ * The suite runs against a server with a thread per device (the default)
+ * and against the single loop ("single"), where two tests pause the loop's
+ * thread to put chosen events in one batch.
+ *
+ * Waits are bounded (WAIT_MS) and only for an event; the one timed check
+ * is the containment test's 100 ms bound, which the issue asks for.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -41,7 +56,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <linux/sockios.h>
+#include <netinet/in.h>
 #include <sys/eventfd.h>
+#include <linux/userfaultfd.h>
+#include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -50,6 +71,7 @@
 #include <unistd.h>
 
 #include "host/balloon.h"
+#include "host/fd_reaper.h"
 #include "host/vhost_user.h"
 #include "host/vhost_user_msg.h"
 #include "virtio/virtqueue.h"
@@ -70,6 +92,10 @@
 #define PF_CONFIG F(VHOST_USER_PROTOCOL_F_CONFIG)
 
 static struct vhost_user_server *srv;
+/* How the server under test serves its devices: a thread each (the
+ * default), or one loop that server_main() runs ("single" on the command
+ * line), where the test can also stop it and run rounds itself. */
+static enum vhost_user_threads threads = VHOST_USER_THREAD_PER_DEVICE;
 static struct balloon_dev *balloon[2];
 static char sock_path[2][108];
 static char tmpdir[64];
@@ -109,6 +135,17 @@ static int count_fds(void)
 		n += e->d_name[0] != '.';
 	closedir(d);
 	return n - 1; /* the DIR's own */
+}
+
+/* Every descriptor the test gave the backend is closed: by its reaper
+ * thread, so perhaps a moment after the frontend was dropped (bounded). */
+static void expect_baseline_fds(void)
+{
+	uint64_t end = ms_now() + WAIT_MS;
+
+	while (count_fds() != baseline_fds && ms_now() < end)
+		usleep(1000);
+	assert_int_equal(count_fds(), baseline_fds);
 }
 
 /* Mappings of files whose name contains @name. */
@@ -763,7 +800,7 @@ static void test_hostile_protocol(void **unused)
 	}
 	fe_expect_dropped(fe);
 	fe_free(fe);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 	run_good(0, PF_BACKEND | PF_CONFIG);
 }
 
@@ -814,7 +851,7 @@ static void test_hostile_fds(void **unused)
 	for (n = 0; n < 24; n++)
 		close(fds[n]);
 	/* Every descriptor sent was closed by the backend. */
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
 }
 
@@ -851,7 +888,8 @@ static void test_hostile_memory(void **unused)
 	assert_int_equal(fe_set_mem(fe, UINT64_MAX - 4095, 8192, 0, 0,
 				    fe->memfd),
 			 EOVERFLOW);
-	assert_int_equal(fe_set_mem(fe, 0, 4096, UINT64_MAX, 0, fe->memfd),
+	assert_int_equal(fe_set_mem(fe, 0, 8192, UINT64_MAX - 4095, 0,
+				    fe->memfd),
 			 EOVERFLOW);
 	assert_int_equal(fe_set_mem(fe, 0, MEM_SIZE, 0, 4096, fe->memfd),
 			 ERANGE);
@@ -904,13 +942,16 @@ static void test_hostile_memory(void **unused)
 	/* None of this left a mapping behind. */
 	assert_int_equal(count_maps(name), 0);
 
-	/* A good table maps; a bad one after it keeps the good one. */
+	/* A good table maps; a bad one after it withdraws it (issue 7). */
 	assert_int_equal(fe_set_mem(fe, 0, MEM_SIZE, 0x10000000, 0, fe->memfd),
 			 0);
 	assert_int_equal(count_maps(name), 1);
-	assert_int_equal(fe_set_mem(fe, 0, 4096, 0, 0, pipefd[0]), EINVAL);
-	assert_int_equal(count_maps(name), 1);
 	assert_int_equal(bstats(0).memory_bytes, MEM_SIZE);
+	assert_int_equal(fe_set_mem(fe, 0, 4096, 0, 0, pipefd[0]), EINVAL);
+	assert_int_equal(count_maps(name), 0);
+	assert_int_equal(bstats(0).memory_bytes, 0);
+	assert_int_equal(fe_set_mem(fe, 0, MEM_SIZE, 0x10000000, 0, fe->memfd),
+			 0);
 	/* Ring addresses that are not in any region's user range. */
 	{
 		struct vhost_user_vring_addr a = { .index = 0, .desc = 4096,
@@ -927,7 +968,7 @@ static void test_hostile_memory(void **unused)
 	close(ro);
 	/* The connection's end unmapped the guest and closed its files. */
 	assert_int_equal(count_maps(name), 0);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
 }
 
@@ -983,7 +1024,7 @@ static void test_hostile_vrings(void **unused)
 	fe_expect_dropped(fe);
 	fe_free(fe);
 	close(fd);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 	run_good(0, PF_BACKEND | PF_CONFIG);
 }
 
@@ -1056,7 +1097,7 @@ static void test_hostile_notifiers(void **unused)
 		fe_report(fe, DATA_OFF + 2 * MIB, 2 * MIB);
 	}
 	fe_free(fe);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 }
 
 /* Frontends that go away in the middle of a message. */
@@ -1086,14 +1127,15 @@ static void test_hostile_disconnects(void **unused)
 	fe_start(fe, PF_BACKEND | PF_CONFIG, "vu_midway2");
 	fe_free(fe);
 	assert_int_equal(count_maps("vu_midway"), 0);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 	assert_int_equal(counters(0).connections, conns + 3);
 	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
 }
 
 /* ---- descriptors and memory the frontend turns against us ---- */
 
-/* Stop the server thread between two rounds; the test may run rounds. */
+/* Stop the server thread between two rounds; the test may run rounds.
+ * Only a single-loop server runs on a thread the test controls. */
 static void server_pause(void)
 {
 	pthread_mutex_lock(&pause_lock);
@@ -1202,7 +1244,7 @@ static void test_hostile_descriptor_types(void **unused)
 	close(p[0]);
 	close(p[1]);
 	close(e);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 }
 
 /* Call descriptors the frontend made blocking and filled (C1). */
@@ -1245,7 +1287,7 @@ static void test_hostile_blocking_call(void **unused)
 	assert_true(bstats(0).inflated_pages >= 2);
 	close(e);
 	fe_free(fe);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 }
 
 static atomic_bool kick_thief_stop, kick_thief_done;
@@ -1295,7 +1337,7 @@ static void test_hostile_kick_race(void **unused)
 	assert_true(atomic_load(&kick_thief_done));
 	pthread_join(t, NULL);
 	fe_free(fe);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 }
 
 /* The counter of an eventfd we hold, from its fdinfo. */
@@ -1340,7 +1382,7 @@ static void test_hostile_kick_forever(void **unused)
 	assert_true(big - eventfd_count(sem) <= 64);
 	close(sem);
 	fe_free(fe);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 }
 
 /* The frontend shrinks its memory file under the backend's mapping: the
@@ -1360,7 +1402,7 @@ static void test_hostile_shrunk_memory(void **unused)
 	assert_int_equal(counters(0).dropped, dropped + 1);
 	fe_free(fe);
 	assert_int_equal(count_maps("vu_shrunk"), 0);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
 }
 
@@ -1373,6 +1415,10 @@ static void test_stale_kick_event(void **unused)
 	int kp[2], fresh;
 
 	(void)unused;
+	if (threads != VHOST_USER_THREAD_ONE) {
+		fe_free(fe);
+		skip();
+	}
 	fe_start(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_stalekick");
 	assert_int_equal(pipe2(kp, O_CLOEXEC), 0);
 	fe_vring_fd(fe, VHOST_USER_SET_VRING_KICK, Q_INFLATE, kp[0]);
@@ -1395,7 +1441,7 @@ static void test_stale_kick_event(void **unused)
 	fe_kick(fe, Q_INFLATE);
 	fe_wait_used(fe, Q_INFLATE);
 	fe_free(fe);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
 }
 
 /* A ring of QNUM chains of BALLOON's 1024 PFNs each is discarded over many
@@ -1413,6 +1459,10 @@ static void test_discard_budget(void **unused)
 	unsigned int i;
 
 	(void)unused;
+	if (threads != VHOST_USER_THREAD_ONE) {
+		fe_free(fe);
+		skip();
+	}
 	fe_start(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_budget");
 	pfn_gpa = fe_alloc(fe, 4096, 4096);
 	pfns = (uint32_t *)(fe->mem + pfn_gpa);
@@ -1451,7 +1501,789 @@ static void test_discard_budget(void **unused)
 	assert_true(bstats(0).inflated_pages - before < total / 4);
 	server_resume();
 	fe_free(fe);
-	assert_int_equal(count_fds(), baseline_fds);
+	expect_baseline_fds();
+}
+
+/* ---- issue 7: five ways a frontend stopped or misled the host ---- */
+
+/* Set up ring @q with @num entries at guest addresses @desc, @avail and
+ * @used, its call pipe and kick eventfd, and enable it unless @enable is
+ * false (the caller sends that itself when it must not wait for the ack). */
+static void fe_raw_ring(struct fe *fe, unsigned int q, unsigned int num,
+			uint64_t desc, uint64_t avail, uint64_t used, bool enable)
+{
+	struct vhost_user_vring_addr a = {
+		.index = q,
+		.desc = fe->uaddr + desc,
+		.avail = fe->uaddr + avail,
+		.used = fe->uaddr + used,
+	};
+
+	if (fe->call[q][0] < 0)
+		assert_int_equal(pipe2(fe->call[q], O_CLOEXEC), 0);
+	fe_vring_fd(fe, VHOST_USER_SET_VRING_CALL, q, fe->call[q][1]);
+	fe_vring_state(fe, VHOST_USER_SET_VRING_NUM, q, num);
+	fe_vring_state(fe, VHOST_USER_SET_VRING_BASE, q, 0);
+	fe_set_ok(fe, VHOST_USER_SET_VRING_ADDR, &a, sizeof(a), NULL, 0);
+	if (fe->kick[q] < 0) {
+		fe->kick[q] = eventfd(0, EFD_CLOEXEC);
+		assert_true(fe->kick[q] >= 0);
+	}
+	fe_vring_fd(fe, VHOST_USER_SET_VRING_KICK, q, fe->kick[q]);
+	if (enable)
+		fe_vring_state(fe, VHOST_USER_SET_VRING_ENABLE, q, 1);
+}
+
+/* SET_VRING_ENABLE(1) without waiting for an answer. */
+static void fe_enable_nowait(struct fe *fe, unsigned int q)
+{
+	struct vhost_user_vring_state s = { q, 1 };
+
+	fe_send(fe, VHOST_USER_SET_VRING_ENABLE, 0, &s, sizeof(s), NULL, 0);
+}
+
+struct table2 {
+	uint32_t n, pad;
+	struct vhost_user_mem_region r[2];
+};
+
+/*
+ * Send the @variant'th kind of table the backend must refuse.
+ * Return: the ack (an errno), or 0 when it was accepted.
+ */
+static uint64_t fe_refused_table(struct fe *fe, unsigned int variant,
+				 int badfd)
+{
+	struct table2 m = { 0 };
+	int fds[2] = { fe->memfd, fe->memfd };
+
+	switch (variant) {
+	case 0: /* no regions */
+		return fe_set(fe, VHOST_USER_SET_MEM_TABLE, &m, 8, NULL, 0);
+	case 1: /* two regions overlapping in guest-physical addresses */
+		m.n = 2;
+		m.r[0] = (struct vhost_user_mem_region){ 0, MEM_SIZE, fe->uaddr,
+							 0 };
+		m.r[1] = (struct vhost_user_mem_region){ MIB, MIB,
+							 fe->uaddr + 2 * MEM_SIZE,
+							 0 };
+		return fe_set(fe, VHOST_USER_SET_MEM_TABLE, &m,
+			      8 + 2 * sizeof(m.r[0]), fds, 2);
+	case 2: /* a descriptor that is no memory file */
+		return fe_set_mem(fe, 0, MEM_SIZE, fe->uaddr, 0, badfd);
+	default: /* a size the file cannot back */
+		return fe_set_mem(fe, 0, 2 * MEM_SIZE, fe->uaddr, 0, fe->memfd);
+	}
+}
+
+/*
+ * Case 1: a refused SET_MEM_TABLE leaves no table.  After each kind of
+ * refusal a kick must not be served (no used entry, no discard) until a
+ * valid table arrives; then it is.
+ */
+static void test_refused_table_withdraws(void **unused)
+{
+	struct fe *fe = fe_new(0);
+	uint64_t one = 1, pfn_gpa;
+	uint16_t used = 0;
+	unsigned int variant;
+	int pipefd[2];
+
+	(void)unused;
+	fe_start(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_withdrawn");
+	pfn_gpa = fe_alloc(fe, 4096, 4096);
+	assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+	for (variant = 0; variant < 4; variant++) {
+		assert_int_not_equal(fe_refused_table(fe, variant, pipefd[0]), 0);
+		/* Only the frontend's own mapping is left. */
+		assert_int_equal(count_maps("vu_withdrawn"), 1);
+		assert_int_equal(bstats(0).memory_bytes, 0);
+
+		memset(fe->mem + DATA_OFF, 0x44, 4096);
+		fe_inflate_one(fe, pfn_gpa);
+		assert_int_equal(write(fe->kick[Q_INFLATE], &one, 8), 8);
+		/* Two more rounds of the device after the kick. */
+		fe_expect_alive(fe);
+		fe_expect_alive(fe);
+		if (vring_load_acquire(&fe->vq[Q_INFLATE].vr.used->idx) != used)
+			fail_msg("variant %u: a kick was served through a refused table",
+				 variant);
+		assert_int_equal(fe->mem[DATA_OFF], 0x44);
+
+		/* A valid table brings the ring back. */
+		assert_int_equal(fe_set_mem(fe, 0, MEM_SIZE, fe->uaddr, 0,
+					    fe->memfd),
+				 0);
+		assert_int_equal(write(fe->kick[Q_INFLATE], &one, 8), 8);
+		fe_wait_used_idx(fe, Q_INFLATE, ++used);
+		assert_int_equal(fe->mem[DATA_OFF], 0);
+	}
+	fe_free(fe);
+	close(pipefd[0]);
+	close(pipefd[1]);
+	assert_int_equal(count_maps("vu_withdrawn"), 0);
+	expect_baseline_fds();
+}
+
+/* HugePages_Free of the default size, or -1 when unknown. */
+static long hugepages_free(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	char line[128];
+	long n = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "HugePages_Free: %ld", &n) == 1)
+			break;
+	fclose(f);
+	return n;
+}
+
+/*
+ * A hugetlbfs memfd of one huge page whose first touch raises SIGBUS,
+ * because no huge page is free.
+ * Return: the descriptor with *@page its page size; -1 with *@why set when
+ * this machine cannot give one.
+ */
+static int hugetlb_memfd_that_faults(size_t *page, const char **why)
+{
+	struct stat st;
+	int fd;
+
+	if (hugepages_free() != 0) {
+		*why = "huge pages are free here (or unknown): no fault to provoke";
+		return -1;
+	}
+	fd = memfd_create("vu_hugetlb", MFD_CLOEXEC | MFD_HUGETLB);
+	if (fd < 0) {
+		*why = "memfd_create(MFD_HUGETLB) failed: no hugetlbfs";
+		return -1;
+	}
+	if (fstat(fd, &st) || ftruncate(fd, st.st_blksize)) {
+		*why = "cannot size a hugetlbfs memfd";
+		close(fd);
+		return -1;
+	}
+	*page = (size_t)st.st_blksize;
+	return fd;
+}
+
+/* The hugetlb attack on @dev: returns once the frontend was dropped. */
+static void attack_hugetlb(int dev, int hfd, size_t page)
+{
+	struct fe *fe = fe_new(dev);
+	uint64_t feat;
+
+	fe_hello(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+	feat = fe->features;
+	fe_set_ok(fe, VHOST_USER_SET_FEATURES, &feat, sizeof(feat), NULL, 0);
+	fe->uaddr = 0x40000000;
+	/* Accepted: a hugetlbfs file is memory as good as tmpfs. */
+	assert_int_equal(fe_set_mem(fe, 0, page, fe->uaddr, 0, hfd), 0);
+	/* Starting the ring reads used->idx: the first touch. */
+	fe_raw_ring(fe, Q_INFLATE, QNUM, 0, 4096, 8192, false);
+	fe_enable_nowait(fe, Q_INFLATE);
+	fe_expect_dropped(fe);
+	fe_free(fe);
+}
+
+/* Case 2: a hugetlbfs memory file with no huge page free. */
+static void test_hugetlb_memory(void **unused)
+{
+	uint64_t dropped = counters(0).dropped;
+	const char *why;
+	size_t page;
+	int hfd = hugetlb_memfd_that_faults(&page, &why);
+
+	(void)unused;
+	if (hfd < 0)
+		fail_msg("%s", why); /* main() skips before this */
+	attack_hugetlb(0, hfd, page);
+	close(hfd);
+	assert_int_equal(counters(0).dropped, dropped + 1);
+	assert_int_equal(count_maps("vu_hugetlb"), 0);
+	expect_baseline_fds();
+	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+}
+
+#define STORM_CHAINS 40
+#define STORM_BUFS 1024 /* BALLOON_PFNS_MAX, and the ring's size */
+#define STORM_B_GPA (1ull << 30)
+/* Every other page, so that patched pages could not merge into one mapping. */
+#define STORM_STRIDE 8192
+#define STORM_B_SIZE ((uint64_t)STORM_CHAINS * STORM_BUFS * STORM_STRIDE)
+
+/*
+ * The fault storm on @dev: rings in region A, buffers in region B, B
+ * truncated, then 40 chains of 1024 indirect 4-byte buffers, each on its
+ * own page of B (every other page), on the deflate queue.  Returns once the frontend was
+ * dropped.
+ */
+static void attack_fault_storm(int dev)
+{
+	const uint64_t desc = 0x10000, avail = 0x14000, used = 0x15000;
+	const uint64_t tables = 0x100000;
+	struct fe *fe = fe_new(dev);
+	struct table2 m = { 0 };
+	struct vring_desc *d;
+	struct vring_avail *av;
+	uint64_t feat, one = 1;
+	int fds[2], bfd;
+	unsigned int c, i;
+
+	fe_hello(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+	feat = fe->features;
+	fe_set_ok(fe, VHOST_USER_SET_FEATURES, &feat, sizeof(feat), NULL, 0);
+	fe_mem(fe, "vu_storm_a");
+	fe->mem = mmap(NULL, MEM_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED,
+		       fe->memfd, 0);
+	assert_true(fe->mem != MAP_FAILED);
+	fe->uaddr = (uint64_t)(uintptr_t)fe->mem;
+	bfd = memfd_create("vu_storm_b", MFD_CLOEXEC);
+	assert_true(bfd >= 0);
+	assert_int_equal(ftruncate(bfd, (off_t)STORM_B_SIZE), 0);
+	m.n = 2;
+	m.r[0] = (struct vhost_user_mem_region){ 0, MEM_SIZE, fe->uaddr, 0 };
+	m.r[1] = (struct vhost_user_mem_region){ STORM_B_GPA, STORM_B_SIZE,
+						 fe->uaddr + STORM_B_GPA, 0 };
+	fds[0] = fe->memfd;
+	fds[1] = bfd;
+	assert_int_equal(fe_set(fe, VHOST_USER_SET_MEM_TABLE, &m,
+				8 + 2 * sizeof(m.r[0]), fds, 2),
+			 0);
+	fe_raw_ring(fe, 1, STORM_BUFS, desc, avail, used, true);
+
+	d = (struct vring_desc *)(fe->mem + desc);
+	av = (struct vring_avail *)(fe->mem + avail);
+	for (c = 0; c < STORM_CHAINS; c++) {
+		struct vring_desc *t = (struct vring_desc *)(fe->mem + tables) +
+				       (size_t)c * STORM_BUFS;
+
+		for (i = 0; i < STORM_BUFS; i++)
+			t[i] = (struct vring_desc){
+				.addr = cpu_to_le64(STORM_B_GPA +
+						    ((uint64_t)c * STORM_BUFS + i) *
+							    STORM_STRIDE),
+				.len = cpu_to_le32(4),
+				.flags = cpu_to_le16(i + 1 < STORM_BUFS ?
+							     VRING_DESC_F_NEXT :
+							     0),
+				.next = cpu_to_le16((uint16_t)(i + 1)),
+			};
+		d[c] = (struct vring_desc){
+			.addr = cpu_to_le64(tables + (uint64_t)c * STORM_BUFS *
+							     sizeof(*t)),
+			.len = cpu_to_le32(STORM_BUFS * sizeof(*t)),
+			.flags = cpu_to_le16(VRING_DESC_F_INDIRECT),
+		};
+		av->ring[c] = cpu_to_le16((uint16_t)c);
+	}
+	vring_store_release(&av->idx, cpu_to_le16(STORM_CHAINS));
+	assert_int_equal(ftruncate(bfd, 0), 0);
+	assert_int_equal(write(fe->kick[1], &one, 8), 8);
+	fe_expect_dropped(fe);
+	close(bfd);
+	fe_free(fe);
+}
+
+/* Case 3: the first fault ends the event; no mapping is left behind. */
+static void test_fault_storm(void **unused)
+{
+	uint64_t dropped = counters(0).dropped;
+	uint64_t deflated = bstats(0).deflated_pages;
+
+	(void)unused;
+	attack_fault_storm(0);
+	assert_int_equal(counters(0).dropped, dropped + 1);
+	/* Not one PFN was read as the zeros of a patched page. */
+	assert_int_equal(bstats(0).deflated_pages, deflated);
+	assert_int_equal(count_maps("vu_storm"), 0);
+	expect_baseline_fds();
+	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+}
+
+/*
+ * A loopback TCP socket with SO_LINGER {1, 30 s} and data its peer will
+ * not read: its last close() sleeps until the data is gone or 30 s pass.
+ * *@peer is the accepted end; closing it resets the connection, which
+ * ends the linger.
+ */
+static int lingering_socket(int *peer)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET,
+				   .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	struct linger lg = { 1, 30 };
+	socklen_t len = sizeof(sin);
+	int lsn, c, small = 4096, queued = 0;
+	char junk[4096] = { 0 };
+
+	lsn = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(lsn >= 0);
+	assert_int_equal(setsockopt(lsn, SOL_SOCKET, SO_RCVBUF, &small,
+				    sizeof(small)),
+			 0);
+	assert_int_equal(bind(lsn, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	assert_int_equal(listen(lsn, 1), 0);
+	assert_int_equal(getsockname(lsn, (struct sockaddr *)&sin, &len), 0);
+	c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(c >= 0);
+	assert_int_equal(setsockopt(c, SOL_SOCKET, SO_SNDBUF, &small,
+				    sizeof(small)),
+			 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	*peer = accept4(lsn, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(*peer >= 0);
+	close(lsn);
+	assert_int_equal(fcntl(c, F_SETFL, O_NONBLOCK), 0);
+	while (send(c, junk, sizeof(junk), MSG_NOSIGNAL) > 0)
+		;
+	assert_int_equal(setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)),
+			 0);
+	assert_int_equal(ioctl(c, SIOCOUTQ, &queued), 0);
+	assert_true(queued > 0);
+	return c;
+}
+
+/*
+ * Send a lingering socket with the @variant'th kind of message and close
+ * our copy: the backend holds the last reference.
+ * Return: the ack.
+ */
+static uint64_t fe_send_lingering(struct fe *fe, unsigned int variant,
+				  int *peer)
+{
+	struct table2 m = { 1, 0, { { 0, MEM_SIZE, 0, 0 }, { 0 } } };
+	int s = lingering_socket(peer);
+	uint8_t buf[VHOST_USER_HDR_SIZE + sizeof(m)];
+	struct vhost_user_hdr hdr = { 0, VHOST_USER_VERSION |
+					     VHOST_USER_FLAG_NEED_REPLY, 0 };
+	uint64_t arg = Q_INFLATE, ack;
+
+	switch (variant) {
+	case 0: /* a notifier of a kind that is refused */
+		hdr.request = VHOST_USER_SET_VRING_CALL;
+		hdr.size = sizeof(arg);
+		memcpy(buf + sizeof(hdr), &arg, sizeof(arg));
+		break;
+	case 1: /* a descriptor where none belongs: the parser refuses */
+		hdr.request = VHOST_USER_SET_OWNER;
+		break;
+	default: /* as a memory file */
+		hdr.request = VHOST_USER_SET_MEM_TABLE;
+		hdr.size = sizeof(m);
+		memcpy(buf + sizeof(hdr), &m, sizeof(m));
+		break;
+	}
+	memcpy(buf, &hdr, sizeof(hdr));
+	/* The descriptor with the first bytes, the rest once our copy is
+	 * closed: the backend's is the last when it handles the message. */
+	assert_int_equal(send_raw(fe->sock, buf, 4, &s, 1), 0);
+	close(s);
+	assert_int_equal(send_raw(fe->sock, buf + 4,
+				  sizeof(hdr) + hdr.size - 4, NULL, 0),
+			 0);
+	assert_int_equal(fe_recv(fe, hdr.request, &ack, sizeof(ack)),
+			 sizeof(ack));
+	return ack;
+}
+
+/* Case 4: the backend's close of a frontend's descriptor never holds up a
+ * reply (the wait is bounded by WAIT_MS, the linger is 30 s). */
+static void test_blocking_close(void **unused)
+{
+	struct fe *fe = fe_new(0);
+	unsigned int variant;
+
+	(void)unused;
+	fe_hello(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+	for (variant = 0; variant < 3; variant++) {
+		int peer;
+
+		assert_int_not_equal(fe_send_lingering(fe, variant, &peer), 0);
+		fe_expect_alive(fe);
+		close(peer); /* a reset: the backend's close returns */
+	}
+	fe_free(fe);
+	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+}
+
+/*
+ * A frontend whose descriptors' last closes sleep fills its own device's
+ * reaper queue, and is then not read until the queue drains: it cannot
+ * make the process run out of descriptors, and gets its answers once the
+ * closes are done.
+ */
+static void test_reaper_backpressure(void **unused)
+{
+	const unsigned int msgs = 130; /* 1040 descriptors: beyond the queue */
+	struct {
+		uint32_t n, pad;
+		struct vhost_user_mem_region r[VHOST_USER_MAX_REGIONS];
+	} m = { VHOST_USER_MAX_REGIONS, 0, { { 0 } } };
+	uint8_t buf[VHOST_USER_HDR_SIZE + sizeof(m)];
+	struct vhost_user_hdr hdr = { VHOST_USER_SET_MEM_TABLE,
+				      VHOST_USER_VERSION, sizeof(m) };
+	struct vhost_user_hdr get = { VHOST_USER_GET_FEATURES,
+				      VHOST_USER_VERSION, 0 };
+	struct pollfd p;
+	struct fe *fe = fe_new(0);
+	int peer, e, fds[VHOST_USER_MAX_REGIONS];
+	uint64_t f, messages;
+	unsigned int i;
+
+	(void)unused;
+	fe_hello(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+	messages = counters(0).messages;
+	/* The reaper sleeps in this close until the peer resets. */
+	assert_int_not_equal(fe_send_lingering(fe, 0, &peer), 0);
+
+	/* Tables of eventfds: each refused, its 8 descriptors to the reaper. */
+	e = eventfd(0, EFD_CLOEXEC);
+	assert_true(e >= 0);
+	for (i = 0; i < VHOST_USER_MAX_REGIONS; i++) {
+		m.r[i] = (struct vhost_user_mem_region){ i * 4096, 4096,
+							 i * 4096, 0 };
+		fds[i] = e;
+	}
+	memcpy(buf, &hdr, sizeof(hdr));
+	memcpy(buf + sizeof(hdr), &m, sizeof(m));
+	for (i = 0; i < msgs; i++)
+		assert_int_equal(send_raw(fe->sock, buf, sizeof(buf), fds,
+					  VHOST_USER_MAX_REGIONS),
+				 0);
+	assert_int_equal(send_raw(fe->sock, &get, sizeof(get), NULL, 0), 0);
+	close(e);
+
+	/* The device stops reading before its queue could overflow ... */
+	p = (struct pollfd){ .fd = fe->sock, .events = POLLIN };
+	assert_int_equal(poll(&p, 1, 300), 0);
+	assert_true(count_fds() <= baseline_fds + FD_REAPER_SLOTS + 16);
+	assert_true(counters(0).messages - messages < 1 + msgs);
+	/* ... and goes on once the sleeping close returns. */
+	close(peer);
+	assert_int_equal(fe_recv(fe, VHOST_USER_GET_FEATURES, &f, sizeof(f)),
+			 sizeof(f));
+	fe_expect_alive(fe);
+	fe_free(fe);
+	expect_baseline_fds();
+	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+}
+
+/* Case 5: regions must be page-aligned in every coordinate. */
+static void test_misaligned_regions(void **unused)
+{
+	struct fe *fe = fe_new(0);
+	const uint64_t ua = 0x10000000;
+
+	(void)unused;
+	fe_hello(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+	fe_mem(fe, "vu_misaligned");
+	assert_int_equal(fe_set_mem(fe, 1, MEM_SIZE - 4096, ua, 0, fe->memfd),
+			 EINVAL);
+	assert_int_equal(fe_set_mem(fe, 0, MEM_SIZE - 1, ua, 0, fe->memfd),
+			 EINVAL);
+	assert_int_equal(fe_set_mem(fe, 0, MEM_SIZE - 4096, ua + 1, 0,
+				    fe->memfd),
+			 EINVAL);
+	assert_int_equal(fe_set_mem(fe, 0, MEM_SIZE - 4096, ua, 1, fe->memfd),
+			 EINVAL);
+	assert_int_equal(fe_set_mem(fe, 0, MEM_SIZE - 4096, ua, 2048,
+				    fe->memfd),
+			 EINVAL);
+	assert_int_equal(count_maps("vu_misaligned"), 0);
+	assert_int_equal(fe_set_mem(fe, 4096, MEM_SIZE - 4096, ua, 4096,
+				    fe->memfd),
+			 0);
+	fe_expect_alive(fe);
+	fe_free(fe);
+	assert_int_equal(count_maps("vu_misaligned"), 0);
+	expect_baseline_fds();
+}
+
+/* ---- containment: one frontend attacks, the other keeps being served ---- */
+
+#define HEALTHY_BOUND_NS 100000000ull /* the issue's 100 ms */
+#define HEALTHY_PAGES 256 /* reportable pages the healthy guest cycles */
+#define ATTACK_HOLD_MS 300 /* the attack's state is kept this long */
+
+/* The healthy frontend's thread: report round trips, each timed. */
+struct healthy {
+	struct fe *fe;
+	pthread_t thread;
+	atomic_bool stop;
+	_Atomic uint64_t trips; /* round trips completed */
+	_Atomic uint64_t max_ns; /* the slowest */
+	_Atomic int error; /* what went wrong, 0 while all is well */
+	uint8_t reported[HEALTHY_PAGES]; /* 1: the page was reported */
+	uint64_t reported_bytes;
+};
+
+static uint64_t ns_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* One 4 KiB report of page @i; no cmocka here (not the main thread).
+ * Return: 0 or a positive code for the main thread to report. */
+static int healthy_report(struct healthy *h, unsigned int i)
+{
+	struct fe *fe = h->fe;
+	struct vring_sg sg = { DATA_OFF + (uint64_t)i * 4096, 4096 };
+	struct pollfd p = { .fd = fe->call[Q_REPORT][0], .events = POLLIN };
+	uint64_t one = 1, t0, dt, seen;
+	uint8_t buf[64];
+	void *token;
+	uint32_t len;
+
+	if (virtqueue_add(&fe->vq[Q_REPORT], &sg, 0, 1, fe))
+		return 1;
+	t0 = ns_now();
+	if (virtqueue_kick_prepare(&fe->vq[Q_REPORT]) &&
+	    write(fe->kick[Q_REPORT], &one, 8) != 8)
+		return 2;
+	for (;;) {
+		if (virtqueue_get_used(&fe->vq[Q_REPORT], &token, &len) == 0)
+			break;
+		if (poll(&p, 1, WAIT_MS) != 1)
+			return 3;
+		if (read(fe->call[Q_REPORT][0], buf, sizeof(buf)) < 8)
+			return 4;
+	}
+	dt = ns_now() - t0;
+	seen = atomic_load(&h->max_ns);
+	while (dt > seen && !atomic_compare_exchange_weak(&h->max_ns, &seen, dt))
+		;
+	h->reported[i] = 1;
+	h->reported_bytes += 4096;
+	atomic_fetch_add(&h->trips, 1);
+	return 0;
+}
+
+static void *healthy_main(void *arg)
+{
+	struct healthy *h = arg;
+	unsigned int i = 0;
+
+	while (!atomic_load(&h->stop)) {
+		int err = healthy_report(h, i++ % HEALTHY_PAGES);
+
+		if (err) {
+			atomic_store(&h->error, err);
+			break;
+		}
+		usleep(200);
+	}
+	return NULL;
+}
+
+/* Keep the attack's state while the healthy device must go on; then
+ * check that it did, each round trip within the bound. */
+static void healthy_check_during(struct healthy *h, const char *attack)
+{
+	uint64_t trips = atomic_load(&h->trips), end = ms_now() + WAIT_MS;
+
+	usleep(ATTACK_HOLD_MS * 1000);
+	/* At least one round trip during the attack (bounded wait). */
+	while (atomic_load(&h->trips) == trips && !atomic_load(&h->error) &&
+	       ms_now() < end)
+		usleep(1000);
+	if (atomic_load(&h->error))
+		fail_msg("%s: healthy frontend failed (%d)", attack,
+			 atomic_load(&h->error));
+	if (atomic_load(&h->trips) == trips)
+		fail_msg("%s: healthy device not served", attack);
+	if (atomic_load(&h->max_ns) >= HEALTHY_BOUND_NS)
+		fail_msg("%s: a healthy round trip took %.1f ms", attack,
+			 atomic_load(&h->max_ns) / 1e6);
+}
+
+/*
+ * The stall no check can prevent: the frontend holds its memory file's
+ * inode lock (a write() into the memfd from a buffer whose page fault a
+ * userfaultfd never answers), so the backend's next fallocate on that file
+ * waits as long as the frontend likes.  Only the attacker's device may
+ * stall.  Return: false when this process cannot use userfaultfd.
+ */
+struct lock_holder {
+	int memfd, uffd;
+	void *page;
+	pthread_t writer;
+};
+
+static void *lock_holder_write(void *arg)
+{
+	struct lock_holder *l = arg;
+
+	/* Takes the inode lock, then faults on l->page and waits. */
+	if (pwrite(l->memfd, l->page, 4096, DATA_OFF + 64 * 4096) < 0)
+		(void)l;
+	return NULL;
+}
+
+static bool lock_holder_start(struct lock_holder *l, int memfd)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+
+	l->memfd = memfd;
+	l->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (l->uffd < 0)
+		return false;
+	l->page = mmap(NULL, 4096, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(l->page != MAP_FAILED);
+	reg.range = (struct uffdio_range){ (uintptr_t)l->page, 4096 };
+	if (ioctl(l->uffd, UFFDIO_API, &api) ||
+	    ioctl(l->uffd, UFFDIO_REGISTER, &reg)) {
+		munmap(l->page, 4096);
+		close(l->uffd);
+		return false;
+	}
+	assert_int_equal(pthread_create(&l->writer, NULL, lock_holder_write, l),
+			 0);
+	/* The fault is pending once the uffd is readable. */
+	if (!wait_readable(l->uffd))
+		fail_msg("the writer never faulted on its buffer");
+	return true;
+}
+
+static void lock_holder_release(struct lock_holder *l)
+{
+	struct uffdio_zeropage z = {
+		.range = { (uintptr_t)l->page, 4096 },
+	};
+
+	assert_int_equal(ioctl(l->uffd, UFFDIO_ZEROPAGE, &z), 0);
+	pthread_join(l->writer, NULL);
+	munmap(l->page, 4096);
+	close(l->uffd);
+}
+
+static void test_containment(void **unused)
+{
+	struct healthy *h = calloc(1, sizeof(*h));
+	struct balloon_stats st0;
+	const char *why;
+	size_t page;
+	int hfd, variant;
+	unsigned int i;
+
+	(void)unused;
+	if (threads != VHOST_USER_THREAD_PER_DEVICE) {
+		free(h);
+		skip(); /* containment is what a thread per device gives */
+	}
+	assert_non_null(h);
+	h->fe = fe_new(0);
+	fe_start(h->fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_healthy");
+	/* Everything the healthy guest does not report keeps this. */
+	memset(h->fe->mem + DATA_OFF, 0x5a, MEM_SIZE - DATA_OFF);
+	st0 = bstats(0);
+	assert_int_equal(pthread_create(&h->thread, NULL, healthy_main, h), 0);
+
+	/* 1: refused tables, a kick after each. */
+	{
+		struct fe *fe = fe_new(1);
+		uint64_t one = 1;
+		int pipefd[2];
+
+		fe_start(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_attack1");
+		assert_int_equal(pipe2(pipefd, O_CLOEXEC), 0);
+		fe_inflate_one(fe, fe_alloc(fe, 4096, 4096));
+		for (variant = 0; variant < 4; variant++) {
+			assert_int_not_equal(fe_refused_table(fe, (unsigned int)variant,
+							      pipefd[0]),
+					     0);
+			assert_int_equal(write(fe->kick[Q_INFLATE], &one, 8), 8);
+		}
+		healthy_check_during(h, "refused table");
+		fe_free(fe);
+		close(pipefd[0]);
+		close(pipefd[1]);
+	}
+	/* 2: hugetlb memory that faults, when this machine can make it. */
+	hfd = hugetlb_memfd_that_faults(&page, &why);
+	if (hfd >= 0) {
+		attack_hugetlb(1, hfd, page);
+		close(hfd);
+		healthy_check_during(h, "hugetlb");
+	} else {
+		print_message("containment: hugetlb attack skipped: %s\n", why);
+	}
+	/* 3: the fault storm. */
+	attack_fault_storm(1);
+	healthy_check_during(h, "fault storm");
+	/* 4: lingering sockets, held while the healthy device is checked. */
+	{
+		struct fe *fe = fe_new(1);
+		int peer[3];
+
+		fe_hello(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+		for (variant = 0; variant < 3; variant++)
+			fe_send_lingering(fe, (unsigned int)variant, &peer[variant]);
+		healthy_check_during(h, "blocking close");
+		for (variant = 0; variant < 3; variant++)
+			close(peer[variant]);
+		fe_free(fe);
+	}
+	/* The frontend holds its file's inode lock while the backend must
+	 * discard: that device waits, the other must not. */
+	{
+		struct fe *fe = fe_new(1);
+		struct lock_holder l;
+		uint64_t one = 1;
+
+		fe_start(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_attack_lock");
+		if (lock_holder_start(&l, fe->memfd)) {
+			fe_inflate_one(fe, fe_alloc(fe, 4096, 4096));
+			assert_int_equal(write(fe->kick[Q_INFLATE], &one, 8), 8);
+			healthy_check_during(h, "inode lock held");
+			lock_holder_release(&l);
+			fe_wait_used_idx(fe, Q_INFLATE, 1);
+		} else {
+			print_message("containment: inode-lock attack skipped: no userfaultfd (%s)\n",
+				      strerror(errno));
+		}
+		fe_free(fe);
+	}
+	/* 5: misaligned regions. */
+	{
+		struct fe *fe = fe_new(1);
+
+		fe_hello(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+		fe_mem(fe, "vu_attack5");
+		fe_set_mem(fe, 1, MEM_SIZE - 4096, 0x10000000, 1, fe->memfd);
+		healthy_check_during(h, "misaligned region");
+		fe_free(fe);
+	}
+
+	atomic_store(&h->stop, true);
+	pthread_join(h->thread, NULL);
+	assert_int_equal(atomic_load(&h->error), 0);
+	/* The backend discarded exactly what the healthy guest reported ... */
+	assert_int_equal(bstats(0).discarded_bytes - st0.discarded_bytes,
+			 h->reported_bytes);
+	/* ... and touched nothing else of its memory. */
+	for (i = 0; i < (MEM_SIZE - DATA_OFF) / 4096; i++) {
+		uint8_t want = i < HEALTHY_PAGES && h->reported[i] ? 0 : 0x5a;
+		const uint8_t *pg = h->fe->mem + DATA_OFF + (size_t)i * 4096;
+
+		for (size_t k = 0; k < 4096; k++)
+			if (pg[k] != want)
+				fail_msg("healthy page %u byte %zu: %#x, not %#x",
+					 i, k, pg[k], want);
+	}
+	print_message("containment: %llu healthy round trips, slowest %.2f ms\n",
+		      (unsigned long long)atomic_load(&h->trips),
+		      atomic_load(&h->max_ns) / 1e6);
+	fe_free(h->fe);
+	free(h);
+	expect_baseline_fds();
 }
 
 /* ---- setup ---- */
@@ -1480,7 +2312,7 @@ static int setup(void **unused)
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/test_vhost_user.XXXXXX");
 	if (!mkdtemp(tmpdir))
 		return -1;
-	srv = vhost_user_server_create();
+	srv = vhost_user_server_create(threads);
 	if (!srv)
 		return -1;
 	for (int i = 0; i < 2; i++) {
@@ -1492,21 +2324,25 @@ static int setup(void **unused)
 	}
 	baseline_fds = count_fds();
 	atomic_store(&server_stop, false);
+	if (threads != VHOST_USER_THREAD_ONE)
+		return 0;
 	return pthread_create(&server_thread, NULL, server_main, NULL);
 }
 
 static int teardown(void **unused)
 {
 	(void)unused;
-	atomic_store(&server_stop, true);
-	vhost_user_server_wake(srv);
-	pthread_join(server_thread, NULL);
+	if (threads == VHOST_USER_THREAD_ONE) {
+		atomic_store(&server_stop, true);
+		vhost_user_server_wake(srv);
+		pthread_join(server_thread, NULL);
+	}
 	vhost_user_server_destroy(srv);
 	rmdir(tmpdir);
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_uml_sequence),
@@ -1525,7 +2361,35 @@ int main(void)
 		cmocka_unit_test(test_hostile_shrunk_memory),
 		cmocka_unit_test(test_stale_kick_event),
 		cmocka_unit_test(test_discard_budget),
+		cmocka_unit_test(test_refused_table_withdraws),
+		cmocka_unit_test(test_fault_storm),
+		cmocka_unit_test(test_blocking_close),
+		cmocka_unit_test(test_reaper_backpressure),
+		cmocka_unit_test(test_misaligned_regions),
+		cmocka_unit_test(test_containment),
+	};
+	/* Its own ctest entry, so that a machine that cannot provoke the
+	 * fault skips it visibly (77) without hiding the others. */
+	const struct CMUnitTest hugetlb[] = {
+		cmocka_unit_test(test_hugetlb_memory),
 	};
 
+	/* GUESTMM_TEST=pattern runs only the tests whose names match. */
+	if (getenv("GUESTMM_TEST"))
+		cmocka_set_test_filter(getenv("GUESTMM_TEST"));
+	if (argc > 1 && !strcmp(argv[1], "single"))
+		threads = VHOST_USER_THREAD_ONE;
+	if (argc > 1 && !strcmp(argv[1], "hugetlb")) {
+		const char *why;
+		size_t page;
+		int fd = hugetlb_memfd_that_faults(&page, &why);
+
+		if (fd < 0) {
+			printf("SKIP: %s\n", why);
+			return 77;
+		}
+		close(fd);
+		return cmocka_run_group_tests(hugetlb, setup, teardown);
+	}
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

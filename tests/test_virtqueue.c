@@ -748,6 +748,36 @@ static void test_hostile_memory(void **unused)
 	raw_free(r);
 }
 
+/* A translation whose host pointers are misaligned though the guest
+ * addresses are aligned (a region mapped at an odd host offset): the
+ * device half refuses the rings, whose fields it loads atomically. */
+static uint8_t skewed_mem[3 * 4096] __attribute__((aligned(4096)));
+
+static void *skewed_translate(void *ctx, uint64_t gpa, uint64_t len,
+			      bool write)
+{
+	(void)ctx;
+	(void)write;
+	if (gpa < GUEST_BASE || gpa - GUEST_BASE + len > 2 * 4096)
+		return NULL;
+	return skewed_mem + 1 + (gpa - GUEST_BASE);
+}
+
+static void test_host_alignment(void **unused)
+{
+	struct virtqueue_device dev;
+	struct virtqueue_config cfg = {
+		.num = 16,
+		.desc = GUEST_BASE,
+		.avail = GUEST_BASE + 4096,
+		.used = GUEST_BASE + 4096 + 64,
+		.translate = skewed_translate,
+	};
+
+	(void)unused;
+	assert_int_equal(virtqueue_device_init(&dev, &cfg), -GMM_EINVAL);
+}
+
 static void test_hostile_chain(void **unused)
 {
 	struct raw *r;
@@ -1291,6 +1321,7 @@ int main(void)
 		cmocka_unit_test(test_notify_event_idx),
 		cmocka_unit_test(test_hostile_index),
 		cmocka_unit_test(test_hostile_memory),
+		cmocka_unit_test(test_host_alignment),
 		cmocka_unit_test(test_hostile_chain),
 		cmocka_unit_test(test_hostile_indirect),
 		cmocka_unit_test(test_device_restart),

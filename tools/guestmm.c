@@ -1,6 +1,9 @@
 /*
- * guestmm.c - the command line: `guestmm run` runs a guest in this process,
- * `guestmm bench NAME` the benchmarks.
+ * guestmm.c - the command line: `guestmm run` runs a guest (a process of its
+ * own by default, in this process, or a user-mode Linux) against a host in
+ * this process; `guestmm guest` is that guest process; `guestmm host` the
+ * host alone; `guestmm bench NAME` the benchmarks.  The run itself is the
+ * runner's (runner/run.h).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -9,287 +12,31 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 
 #include "mm/gfp.h"
 #include "mm/page_hinting.h"
 #include "mm/page_reporting.h"
 #include "tools/cli.h"
-#include "tools/run.h"
-
-static const char *const workload_names[] = {
-	[WORKLOAD_MEMHOG] = "memhog",
-	[WORKLOAD_PAGEFAULT] = "pagefault",
-	[WORKLOAD_STRESS] = "stress",
-};
-
-const char *workload_name(enum workload_kind kind)
-{
-	return workload_names[kind];
-}
-
-void run_opts_init(struct run_opts *o)
-{
-	memset(o, 0, sizeof(*o));
-	gmm_guest_config_init(&o->cfg);
-	o->kind = WORKLOAD_MEMHOG;
-	o->cycles = 3;
-	o->hold_ms = 500;
-	o->sleep_ms = -1;
-	o->seed = 1;
-	o->sample_s = 0.05;
-	o->lock = SPIN_LOCK_PVQ;
-}
-
-static void live_line(FILE *f, double t, struct gmm_guest *g,
-		      struct workload *w)
-{
-	static const char *const phase[] = { "start", "allocating", "holding",
-					     "freed" };
-	struct gmm_guest_stats st;
-	char a[32], b[32], c[32];
-
-	gmm_guest_get_stats(g, &st);
-	fprintf(f, "%7.1fs  guest free %11s  host resident %11s  reported %11s",
-		t, cli_fmt_bytes(a, sizeof(a), (double)st.free_bytes),
-		cli_fmt_bytes(b, sizeof(b), (double)st.host_resident_bytes),
-		cli_fmt_bytes(c, sizeof(c), (double)st.reported_free_bytes));
-	if (w->kind == WORKLOAD_MEMHOG)
-		fprintf(f, "  cycle %u %s", atomic_load(&w->cycle) +
-			(atomic_load(&w->phase) != MEMHOG_FREED),
-			phase[atomic_load(&w->phase)]);
-	else if (w->kind == WORKLOAD_PAGEFAULT)
-		fprintf(f, "  %llu frames",
-			(unsigned long long)atomic_load(&w->frames));
-	else
-		fprintf(f, "  %llu blocks verified",
-			(unsigned long long)atomic_load(&w->blocks));
-	fputc('\n', f);
-	fflush(f);
-}
-
-static double tv_s(const struct timeval *tv)
-{
-	return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
-}
-
-int run_guest(const struct run_opts *o, struct run_result *r)
-{
-	struct gmm_guest *g;
-	struct workload w;
-	double t0, next_live, duration = o->duration_s;
-	uint64_t frames_at_warmup = 0;
-	double t_warm = NAN;
-	struct rusage ru0 = { 0 }, ru1;
-	unsigned long parks0 = 0;
-	unsigned int seen_cycle = 0;
-	bool timing = lock_stat_timing();
-	int err;
-
-	memset(r, 0, sizeof(*r));
-	/* No guest exists here, so no lock is in use. */
-	spin_lock_set_kind(o->lock);
-	if (o->lock_stats)
-		lock_stat_set_timing(true);
-	err = gmm_guest_create(&o->cfg, &g);
-	if (err) {
-		lock_stat_set_timing(timing);
-		return err;
-	}
-	if (o->free_timing)
-		mm_free_timing_start(gmm_guest_pgdat(g), o->free_timing);
-	workload_init(&w, o->kind, g);
-	if (o->hog_bytes)
-		w.bytes = o->hog_bytes;
-	w.cycles = o->cycles;
-	w.hold_ms = o->hold_ms;
-	if (o->sleep_ms >= 0)
-		w.sleep_ms = (unsigned int)o->sleep_ms;
-	if (o->threads)
-		w.threads = o->threads;
-	w.seed = o->seed;
-	if (!duration && o->kind != WORKLOAD_MEMHOG)
-		duration = 10;
-	r->mem_bytes = o->cfg.mem_bytes;
-	err = workload_start(&w);
-	if (err) {
-		gmm_guest_destroy(g);
-		lock_stat_set_timing(timing);
-		return err;
-	}
-	t0 = now_s();
-	next_live = 0;
-	for (;;) {
-		double t = now_s() - t0;
-		uint64_t res = gmm_guest_host_resident_bytes(g);
-		unsigned int cyc = atomic_load(&w.cycle);
-
-		if (res > r->resident_peak)
-			r->resident_peak = res;
-		if (o->trace && o->trace->n < o->trace->max) {
-			o->trace->t[o->trace->n] = t;
-			o->trace->bytes[o->trace->n++] = res;
-		}
-		/*
-		 * page_fault1's warm-up lasts until its memory has been touched
-		 * once (a round per thread): the host's first-touch faults of
-		 * the memfd cost ~10 us each here and are not the allocator.
-		 */
-		if (isnan(t_warm) && t >= o->warmup_s &&
-		    (o->kind != WORKLOAD_PAGEFAULT || !o->warmup_s ||
-		     atomic_load(&w.frames) >=
-			     (uint64_t)w.threads * (w.pf_bytes / PAGE_SIZE))) {
-			t_warm = t;
-			frames_at_warmup = atomic_load(&w.frames);
-			mm_lock_stats_reset(gmm_guest_pgdat(g));
-			getrusage(RUSAGE_SELF, &ru0);
-			parks0 = platform_park_count();
-		}
-		if (cyc != seen_cycle && cyc <= RUN_MAX_CYCLES) {
-			struct run_cycle *c = &r->cycle[cyc - 1];
-
-			seen_cycle = cyc;
-			r->nr_cycles = cyc;
-			c->freed_bytes = atomic_load(&w.last_freed_bytes);
-			c->resident_at_free = atomic_load(&w.resident_at_free);
-			c->time_to_90pct_s = NAN;
-			c->time_to_95pct_s = NAN;
-			c->resident_at_deadline = c->resident_at_free;
-		}
-		if (seen_cycle && atomic_load(&w.phase) == MEMHOG_FREED &&
-		    atomic_load(&w.cycle) == seen_cycle) {
-			struct run_cycle *c = &r->cycle[seen_cycle - 1];
-			double target = (double)c->resident_at_free -
-					0.9 * (double)c->freed_bytes;
-
-			double since = (double)(platform_now_ns() -
-						atomic_load(&w.freed_at_ns)) / 1e9;
-
-			c->resident_after = res;
-			if (isnan(c->time_to_90pct_s) && (double)res <= target)
-				c->time_to_90pct_s = since;
-			if (isnan(c->time_to_95pct_s) &&
-			    (double)res <= target - 0.05 * (double)c->freed_bytes)
-				c->time_to_95pct_s = since;
-			if (since <= o->cfg.report_delay_ms / 1e3 + 1.0)
-				c->resident_at_deadline = res;
-		}
-		gmm_guest_track_sample(g);
-		if (o->live && t >= next_live) {
-			live_line(o->live, t, g, &w);
-			next_live += 0.5;
-		}
-		if (!workload_running(&w))
-			break;
-		/* The measured part lasts duration - warm-up, however long
-		 * the warm-up took (at most a minute more). */
-		if (duration &&
-		    (isnan(t_warm) ? t >= duration + 60
-				   : t - t_warm >= duration - fmin(o->warmup_s, duration)))
-			atomic_store(&w.stop, true);
-		sleep_s(o->sample_s);
-	}
-	workload_join(&w);
-	if (o->free_timing)
-		mm_free_timing_stop(gmm_guest_pgdat(g));
-	r->elapsed_s = now_s() - t0;
-	getrusage(RUSAGE_SELF, &ru1);
-	r->cpu_user_s = tv_s(&ru1.ru_utime) - tv_s(&ru0.ru_utime);
-	r->cpu_sys_s = tv_s(&ru1.ru_stime) - tv_s(&ru0.ru_stime);
-	r->vol_switches = (uint64_t)(ru1.ru_nvcsw - ru0.ru_nvcsw);
-	r->invol_switches = (uint64_t)(ru1.ru_nivcsw - ru0.ru_nivcsw);
-	r->parks = platform_park_count() - parks0;
-	/* Before anything below takes a lock of its own. */
-	mm_lock_stats(gmm_guest_pgdat(g), r->locks);
-	r->measured_s = r->elapsed_s - (isnan(t_warm) ? 0 : t_warm);
-	if (o->kind == WORKLOAD_PAGEFAULT) {
-		r->frames = atomic_load(&w.frames) - frames_at_warmup;
-		r->frames_per_s = r->measured_s > 0
-					  ? (double)r->frames / r->measured_s
-					  : 0;
-	}
-	r->blocks = atomic_load(&w.blocks);
-	r->errors = atomic_load(&w.errors);
-	r->alloc_failures = atomic_load(&w.alloc_failures);
-	gmm_guest_get_stats(g, &r->stats);
-	r->resident_end = r->stats.host_resident_bytes;
-	{
-		struct pglist_data *pgdat = gmm_guest_pgdat(g);
-
-		drain_all_pages(pgdat);
-		r->nr_zones = pgdat->nr_zones < 2 ? pgdat->nr_zones : 2;
-		for (unsigned int z = 0; z < r->nr_zones; z++) {
-			r->zone_name[z] = pgdat->node_zones[z].name;
-			zone_get_stats(&pgdat->node_zones[z], &r->zones[z]);
-		}
-	}
-	gmm_guest_destroy(g);
-	lock_stat_set_timing(timing);
-	return 0;
-}
-
-/* Nanoseconds as lock_stat prints them: microseconds, 2 decimals. */
-static double lock_us(uint64_t ns)
-{
-	return (double)ns / 1e3;
-}
-
-void print_lock_stat(FILE *f, const struct lock_stats locks[NR_MM_LOCK_CLASSES])
-{
-	static const char rule[] =
-		"----------------------------------------------------------------"
-		"----------------------------------------------------------------"
-		"--------------------------------";
-
-	fprintf(f, "%s\n%40s %14s %14s %14s %14s %14s %14s %14s %14s\n%s\n\n",
-		rule, "class name", "contentions", "waittime-max",
-		"waittime-total", "waittime-avg", "acquisitions",
-		"holdtime-max", "holdtime-total", "holdtime-avg", rule);
-	for (unsigned int c = 0; c < NR_MM_LOCK_CLASSES; c++) {
-		const struct lock_stats *l = &locks[c];
-
-		fprintf(f, "%40s: %13llu %14.2f %14.2f %14.2f %14llu %14.2f %14.2f %14.2f\n",
-			mm_lock_class_names[c],
-			(unsigned long long)l->contentions,
-			lock_us(l->wait_max_ns), lock_us(l->wait_ns),
-			l->contentions ? lock_us(l->wait_ns) / (double)l->contentions : 0,
-			(unsigned long long)l->acquisitions,
-			lock_us(l->hold_max_ns), lock_us(l->hold_ns),
-			l->timed ? lock_us(l->hold_ns) / (double)l->timed : 0);
-	}
-	fprintf(f, "%s\n", rule);
-}
-
-void json_lock_stats(struct json *j, const char *key,
-		     const struct lock_stats locks[NR_MM_LOCK_CLASSES])
-{
-	json_object(j, key);
-	for (unsigned int c = 0; c < NR_MM_LOCK_CLASSES; c++) {
-		const struct lock_stats *l = &locks[c];
-
-		json_object(j, mm_lock_class_names[c]);
-		json_u64(j, "acquisitions", l->acquisitions);
-		json_u64(j, "contentions", l->contentions);
-		json_u64(j, "wait_total_ns", l->wait_ns);
-		json_u64(j, "wait_max_ns", l->wait_max_ns);
-		json_u64(j, "hold_total_ns", l->hold_ns);
-		json_u64(j, "hold_max_ns", l->hold_max_ns);
-		json_u64(j, "timed", l->timed);
-		json_object_end(j);
-	}
-	json_object_end(j);
-}
-
-/* ---- guestmm run ---- */
+#include "runner/run.h"
+#include "tools/commands.h"
 
 static void run_usage(FILE *f)
 {
 	fputs("Usage: guestmm run [OPTION]...\n"
-	      "Run a guest in this process: the guestmm memory manager over a memfd\n"
-	      "of guest RAM, vCPU threads running a workload, and free page reporting\n"
-	      "that punches freed memory out of the memfd. Prints a live line every\n"
-	      "0.5 s (guest free, host resident, reported) and a summary.\n"
+	      "Start a host (a virtio-balloon with free page reporting behind a\n"
+	      "vhost-user socket) and run a guest against it: by default our guest\n"
+	      "runtime as a process of its own (the guestmm memory manager over a memfd\n"
+	      "of guest RAM shared with the host, vCPU threads running a workload, free\n"
+	      "page reporting through the balloon). Prints a live line every 0.5 s\n"
+	      "(guest free, host resident, reported) and a summary; memory returned is\n"
+	      "always the host's accounting of the guest's memory file.\n"
 	      "\n"
+	      "  --in-process          the guest in this process instead, reporting by\n"
+	      "                        punching holes in its memfd itself (no device)\n"
+	      "  --linux               a user-mode Linux guest instead, its own\n"
+	      "                        virtio_balloon on our device, running memhog\n"
+	      "  --uml PATH            --linux: the kernel (default /usr/bin/linux.uml)\n"
+	      "  --initrd PATH         --linux: initramfs (default uml/initrd.gz beside guestmm)\n"
 	      "  --mem SIZE            guest RAM (default 2G; K/M/G/T suffixes)\n"
 	      "  --cpus N              vCPU threads (default 2)\n"
 	      "  --workload NAME       memhog | pagefault | stress (default memhog)\n"
@@ -301,7 +48,9 @@ static void run_usage(FILE *f)
 	      "  --hinting STRATEGY    how free memory goes back to the host:\n"
 	      "                        report (free page reporting, default), percpu\n"
 	      "                        (per-CPU arrays and workers, page hinting),\n"
-	      "                        bitmap (a free bitmap the host polls), off\n"
+	      "                        bitmap (a free bitmap the host polls; only\n"
+	      "                        --in-process: its device queue is not built),\n"
+	      "                        off; --linux: report or off\n"
 	      "  --reporting on|off    on: --hinting report; off: --hinting off\n"
 	      "  --hint-entries N      percpu: entries per CPU array (default 1000)\n"
 	      "  --hint-poll-ms MS     bitmap: the host asks this often (default:\n"
@@ -331,8 +80,8 @@ enum {
 	OPT_MEM = 256, OPT_CPUS, OPT_WORKLOAD, OPT_HOG, OPT_CYCLES, OPT_HOLD,
 	OPT_SLEEP, OPT_DURATION, OPT_REPORTING, OPT_ORDER, OPT_DELAY,
 	OPT_CAPACITY, OPT_HWM, OPT_SEED, OPT_JSON, OPT_QUIET, OPT_STATS,
-	OPT_MIN_AGE, OPT_LOCK, OPT_LOCK_STATS, OPT_HINTING, OPT_HINT_ENTRIES,
-	OPT_HINT_POLL,
+	OPT_MIN_AGE, OPT_LOCK, OPT_LOCK_STATS, OPT_IN_PROCESS, OPT_LINUX,
+	OPT_UML, OPT_INITRD, OPT_HINTING, OPT_HINT_ENTRIES, OPT_HINT_POLL,
 };
 
 static const struct option run_options[] = {
@@ -359,6 +108,10 @@ static const struct option run_options[] = {
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "lock", required_argument, NULL, OPT_LOCK },
 	{ "lock-stats", no_argument, NULL, OPT_LOCK_STATS },
+	{ "in-process", no_argument, NULL, OPT_IN_PROCESS },
+	{ "linux", no_argument, NULL, OPT_LINUX },
+	{ "uml", required_argument, NULL, OPT_UML },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -389,8 +142,8 @@ static void print_summary(const struct run_opts *o, const struct run_result *r)
 {
 	char a[32], b[32], c[32], d[32];
 
-	printf("\nguestmm run: %s, %s RAM, %u vCPUs, %s locks, hinting %s",
-	       workload_name(o->kind),
+	printf("\nguestmm run: %s guest, %s, %s RAM, %u vCPUs, %s locks, hinting %s",
+	       run_mode_name(o->mode), workload_name(o->kind),
 	       cli_fmt_bytes(a, sizeof(a), (double)o->cfg.mem_bytes),
 	       o->cfg.cpus, spin_lock_kind_names[o->lock],
 	       gmm_hinting_names[o->cfg.reporting ? o->cfg.hinting
@@ -509,6 +262,7 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 		frac = ((double)last->resident_at_free -
 			(double)last->resident_after) / (double)last->freed_bytes;
 	json_begin(&j, stdout);
+	json_str(&j, "guest", run_mode_name(o->mode));
 	json_str(&j, "workload", workload_name(o->kind));
 	json_u64(&j, "guest_mem_bytes", r->mem_bytes);
 	json_u64(&j, "cpus", o->cfg.cpus);
@@ -568,7 +322,8 @@ static int cmd_run(int argc, char **argv)
 {
 	struct run_opts o;
 	struct run_result r;
-	bool json = false, quiet = false, stats = false;
+	bool json = false, quiet = false, stats = false, mode_opt = false;
+	const char *linux_opt = NULL;
 	int c, err;
 
 	run_opts_init(&o);
@@ -675,6 +430,21 @@ static int cmd_run(int argc, char **argv)
 		case OPT_LOCK_STATS:
 			o.lock_stats = true;
 			break;
+		case OPT_IN_PROCESS:
+		case OPT_LINUX:
+			if (mode_opt)
+				RUN_ERR("--in-process and --linux: choose one");
+			mode_opt = true;
+			o.mode = c == OPT_LINUX ? RUN_LINUX : RUN_IN_PROCESS;
+			break;
+		case OPT_UML:
+			o.uml = optarg;
+			linux_opt = "--uml";
+			break;
+		case OPT_INITRD:
+			o.initrd = optarg;
+			linux_opt = "--initrd";
+			break;
 		case 'h':
 			run_usage(stdout);
 			return 0;
@@ -691,11 +461,29 @@ static int cmd_run(int argc, char **argv)
 			(unsigned long long)o.cfg.mem_bytes);
 	if (o.hog_bytes && o.hog_bytes > o.cfg.mem_bytes)
 		RUN_ERR("--hog: larger than guest RAM");
+	if (linux_opt && o.mode != RUN_LINUX)
+		RUN_ERR("%s: only with --linux", linux_opt);
+	if (o.cfg.reporting && o.cfg.hinting == GMM_HINTING_BITMAP &&
+	    o.mode == RUN_PROCESS)
+		RUN_ERR("--hinting bitmap: only with --in-process (a process guest would need the device's free page hint queue, which is not built)");
+	if (o.cfg.reporting && o.mode == RUN_LINUX &&
+	    o.cfg.hinting != GMM_HINTING_REPORT)
+		RUN_ERR("--hinting %s: not with --linux (Linux reports with its own driver: report or off)",
+			gmm_hinting_names[o.cfg.hinting]);
+	if (o.mode == RUN_LINUX) {
+		if (o.kind != WORKLOAD_MEMHOG)
+			RUN_ERR("--linux: the Linux guest runs memhog only");
+		if (o.lock_stats || stats)
+			RUN_ERR("--linux: %s describes our allocator, not Linux's",
+				o.lock_stats ? "--lock-stats" : "--stats");
+		if (o.cfg.mem_bytes > (64ull << 30))
+			RUN_ERR("--linux: --mem is at most 64G");
+	}
 	o.live = quiet ? NULL : (json ? stderr : stdout);
 	err = run_guest(&o, &r);
 	if (err) {
-		fprintf(stderr, "guestmm: cannot start the guest: %s\n",
-			strerror(-err));
+		fprintf(stderr, "guestmm: run: the %s guest failed: %s\n",
+			run_mode_name(o.mode), strerror(-err));
 		return 1;
 	}
 	if (json)
@@ -718,7 +506,11 @@ static void usage(FILE *f)
 	      "guestmm gives a virtual machine's free memory back to its host.\n"
 	      "\n"
 	      "Commands:\n"
-	      "  run          run a guest in this process with a workload\n"
+	      "  run          run a guest with a workload against a host in this\n"
+	      "               process: a guest process (default), --in-process, or a\n"
+	      "               user-mode Linux (--linux)\n"
+	      "  guest        the guest process: our guest runtime attached to a balloon\n"
+	      "               (guest --socket SOCKET [--mem-bytes N ...]); `run` starts it\n"
 	      "  host         the host half: a virtio-balloon device over vhost-user\n"
 	      "               (--listen SOCKET), or with a Linux guest (--linux)\n"
 	      "  bench NAME   benchmarks: overhead, return, alloc, discard, vhost\n"
@@ -740,6 +532,8 @@ int main(int argc, char **argv)
 		return cmd_bench(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "host"))
 		return cmd_host(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "guest"))
+		return run_guest_process_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
 	    !strcmp(argv[1], "-h")) {
 		usage(stdout);

@@ -29,7 +29,8 @@
 #include "host/uml_guest.h"
 #include "host/vhost_user.h"
 #include "tools/cli.h"
-#include "tools/run.h"
+#include "runner/run.h"
+#include "tools/commands.h"
 
 #define PAGE_BYTES 4096ull
 

@@ -41,7 +41,10 @@
  */
 #include "virtio/virtqueue.h"
 
-/* Map one ring area, checking its alignment and that it does not wrap. */
+/* Map one ring area, checking that it does not wrap and that it is aligned
+ * both as a guest address and as a host pointer: the device loads and
+ * stores its indices atomically, which a translation that skews them (a
+ * region mapped at an odd offset) would break, on Arm by a fault. */
 static void *vring_map_area(const struct virtqueue_config *cfg, uint64_t gpa,
 			    uint64_t size, uint64_t align, bool write, int *err)
 {
@@ -56,8 +59,12 @@ static void *vring_map_area(const struct virtqueue_config *cfg, uint64_t gpa,
 		return NULL;
 	}
 	p = cfg->translate(cfg->ctx, gpa, size, write);
-	if (!p)
+	if (!p) {
 		*err = -GMM_EFAULT;
+	} else if ((uintptr_t)p & (align - 1)) {
+		*err = -GMM_EINVAL;
+		p = NULL;
+	}
 	return p;
 }
 
@@ -426,7 +433,7 @@ static int vring_chain_indirect(struct virtqueue_device *dev,
 	if (d->addr % sizeof(uint64_t))
 		return -GMM_EFAULT;
 	*table = dev->translate(dev->ctx, d->addr, d->len, false);
-	if (!*table)
+	if (!*table || (uintptr_t)*table % sizeof(uint64_t))
 		return -GMM_EFAULT;
 	*size = d->len / sizeof(struct vring_desc);
 	return 0;

@@ -97,6 +97,8 @@ void gmm_guest_destroy(struct gmm_guest *guest);
 struct pglist_data *gmm_guest_pgdat(struct gmm_guest *guest);
 const struct gmm_guest_config *gmm_guest_config(struct gmm_guest *guest);
 int gmm_guest_memfd(struct gmm_guest *guest);
+/* Guest RAM as mapped here: guest-physical address 0 is its first byte. */
+void *gmm_guest_ram(struct gmm_guest *guest);
 
 /* The host's own accounting of the guest's RAM: fstat(memfd).st_blocks. */
 uint64_t gmm_guest_host_resident_bytes(struct gmm_guest *guest);
@@ -105,6 +107,20 @@ void gmm_guest_get_stats(struct gmm_guest *guest, struct gmm_guest_stats *st);
 
 /* Turn reporting on or off at run time. Return: 0 or a negative errno. */
 int gmm_guest_set_reporting(struct gmm_guest *guest, bool on);
+
+/*
+ * Use @prdev (a driver's; its @report set) as the device the strategy
+ * (config.hinting) reports through, with the guest's reporting settings,
+ * instead of the in-process one; NULL: none.  report registers it as the
+ * reporting device, percpu hands it to page hinting; bitmap works only with
+ * the in-process device (its host is a thread here, and a driver's device
+ * has no free page hint queue built): -EOPNOTSUPP.  With hinting off,
+ * nothing starts.
+ * Return: 0 or a negative errno from the strategy's registration.
+ */
+struct page_reporting_dev_info;
+int gmm_guest_set_reporting_device(struct gmm_guest *guest,
+				   struct page_reporting_dev_info *prdev);
 
 /*
  * Run one pass of the strategy now, in the caller (tests): a reporting pass,

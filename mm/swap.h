@@ -1,0 +1,382 @@
+/*
+ * swap.h - anonymous memory and its reclaim: what memory.c (address spaces,
+ * page tables, faults), rmap.c (frame -> mapping), vmscan.c (LRU, kswapd,
+ * direct reclaim), swapfile.c (the swap device and its swap cache) and
+ * zswap.c share.  The public face is mm/anon.h.
+ *
+ * Per-frame state.  struct page stays 16 bytes for the allocator's hot paths
+ * (mmzone.h); what anonymous memory and zbud need per frame beyond its flags
+ * - a reference count, LRU links, the reverse map, the swap slot - lives in
+ * a page_ext table, one 32-byte entry per frame, allocated only when a node
+ * sets up anonymous memory (as Linux keeps page_owner and page_idle apart).
+ * The flags that scanners read without owning the frame (PG_lru, PG_zbud,
+ * PG_swapcache, PG_locked) stay in struct page.
+ *
+ * Reference counts (page_ext.refcount) of an anonymous page: one for the
+ * PTE that maps it, one while it is in the swap cache, one per pin
+ * (access_page() until put_page()), one while reclaim has it isolated.  LRU
+ * membership holds none: the last put_page() takes the page off its list
+ * under lru_lock and frees it, and isolation takes its reference with
+ * get_page_unless_zero() under that same lock, so the two cannot cross.
+ * A zbud page counts one per live buddy and one per running reclaim
+ * (seed 001 patch 1).
+ *
+ * Lock order (mm/README.md has the whole of it):
+ *   page lock (PG_locked) -> mm_space.ptl -> swap_info.lock ->
+ *   zswap.tree_lock -> zbud_pool.lock -> lruvec.lru_lock -> pcp -> zone
+ *   lruvec.mmlist_lock -> mm_space.ptl (statistics only)
+ */
+#ifndef GUESTMM_MM_SWAP_H
+#define GUESTMM_MM_SWAP_H
+
+#include "mm/internal.h"
+#include "platform/swap_io.h"
+
+struct mm_space;
+struct zswap;
+
+/*
+ * One per frame, in the node's page_ext table.
+ *
+ * @refcount: see above; 0 while the frame is not anonymous or zbud.
+ * @lru_next, @lru_prev: lruvec.lru_lock (frame numbers, PFN_NONE ends).
+ * @mapping, @index: the one PTE that maps an anonymous page, (space, virtual
+ *   page number); NULL when unmapped.  Changed under the page lock and the
+ *   space's ptl, so either suffices to read it.  A zbud page's @mapping is
+ *   its pool.  There is no fork, so a page has at most one mapping.
+ * @swap_slot: with PG_swapcache, the slot it caches; page lock + si->lock.
+ */
+struct page_ext {
+	uint32_t lru_next;
+	uint32_t lru_prev;
+	atomic_int refcount;
+	uint32_t swap_slot;
+	void *mapping;
+	uint64_t index;
+};
+_Static_assert(sizeof(struct page_ext) == 32, "page_ext is 32 bytes");
+
+/*
+ * mm_array - a large array allocated from the node's own buddy allocator in
+ * chunks of at most one MAX_ORDER block (4 MiB), zeroed, indexed through a
+ * directory: vmalloc for a core without one.  Element sizes are powers of 2.
+ */
+struct mm_array {
+	struct pglist_data *pgdat;
+	void **dir;
+	unsigned int dir_order;
+	unsigned int nr_chunks;
+	unsigned int chunk_shift; /* elements per chunk, log2 */
+	unsigned int elem_shift;
+	uint64_t nr;
+};
+
+/* Return: 0, or -GMM_ENOMEM (nothing left allocated). */
+int mm_array_init(struct mm_array *a, struct pglist_data *pgdat, uint64_t nr,
+		  size_t elem_size);
+void mm_array_fini(struct mm_array *a);
+
+static inline void *mm_array_at(const struct mm_array *a, uint64_t i)
+{
+	return (char *)a->dir[i >> a->chunk_shift] +
+	       ((i & ((1ull << a->chunk_shift) - 1)) << a->elem_shift);
+}
+
+struct page_ext_table {
+	struct mm_array arr;
+};
+
+/* Return: 0, or -GMM_ENOMEM; -GMM_EEXIST when the node has one. */
+int page_ext_init(struct pglist_data *pgdat);
+void page_ext_fini(struct pglist_data *pgdat);
+
+static inline struct page_ext *page_ext_of(const struct pglist_data *pgdat,
+					   const struct page *page)
+{
+	return mm_array_at(&pgdat->page_ext->arr, page_to_pfn(pgdat, page));
+}
+
+/* ---- page flags and the page lock ---- */
+
+/* page_flags_read() (an acquire load) is in mm/internal.h. */
+
+static inline void page_flag_set(struct page *page, uint16_t f)
+{
+	__atomic_fetch_or(&page->flags, f, __ATOMIC_RELAXED);
+}
+
+static inline void page_flag_clear(struct page *page, uint16_t f)
+{
+	__atomic_fetch_and(&page->flags, (uint16_t)~f, __ATOMIC_RELAXED);
+}
+
+static inline bool PageZbud(const struct page *page)
+{
+	return page_flags_read(page) & PG_zbud;
+}
+
+/*
+ * The page lock: a bit, held across I/O (swap-in, writeback), so its
+ * waiters spin with platform_cpu_relax(), which yields after a while.
+ * Acquire/release order the page's contents and page_ext with the bit.
+ */
+static inline bool trylock_page(struct page *page)
+{
+	return !(__atomic_fetch_or(&page->flags, PG_locked, __ATOMIC_ACQUIRE) &
+		 PG_locked);
+}
+
+static inline void lock_page(struct page *page)
+{
+	for (unsigned int spins = 0; !trylock_page(page); spins++)
+		platform_cpu_relax(spins);
+}
+
+static inline void unlock_page(struct page *page)
+{
+	__atomic_fetch_and(&page->flags, (uint16_t)~PG_locked, __ATOMIC_RELEASE);
+}
+
+static inline void get_page(struct pglist_data *pgdat, struct page *page)
+{
+	atomic_fetch_add_explicit(&page_ext_of(pgdat, page)->refcount, 1,
+				  memory_order_relaxed);
+}
+
+/* Return: true when the reference was taken (the count was not 0). */
+static inline bool get_page_unless_zero(struct pglist_data *pgdat,
+					struct page *page)
+{
+	atomic_int *c = &page_ext_of(pgdat, page)->refcount;
+	int v = atomic_load_explicit(c, memory_order_relaxed);
+
+	while (v > 0)
+		if (atomic_compare_exchange_weak_explicit(
+			    c, &v, v + 1, memory_order_acquire,
+			    memory_order_relaxed))
+			return true;
+	return false;
+}
+
+static inline int page_count(struct pglist_data *pgdat, struct page *page)
+{
+	return atomic_load_explicit(&page_ext_of(pgdat, page)->refcount,
+				    memory_order_acquire);
+}
+
+/*
+ * put_page - drop a reference to an anonymous page; the last one takes it
+ * off its LRU list and frees it.  Takes lru_lock, pcp and zone locks.
+ */
+void put_page(struct pglist_data *pgdat, struct page *page);
+
+/* ---- page tables ---- */
+
+/*
+ * A PTE: 0 (none); a frame (PTE_PRESENT, pfn << 12, young and dirty bits);
+ * or a swap entry (PTE_SWAP, slot << 12).
+ */
+#define PTE_PRESENT (1ull << 0)
+#define PTE_SWAP (1ull << 1)
+#define PTE_YOUNG (1ull << 5) /* accessed since reclaim last looked */
+#define PTE_DIRTY (1ull << 6)
+#define PTE_PFN_SHIFT 12
+
+static inline uint64_t pte_mk_present(uint32_t pfn)
+{
+	return ((uint64_t)pfn << PTE_PFN_SHIFT) | PTE_PRESENT;
+}
+
+static inline uint64_t pte_mk_swap(uint32_t slot)
+{
+	return ((uint64_t)slot << PTE_PFN_SHIFT) | PTE_SWAP;
+}
+
+static inline uint32_t pte_pfn(uint64_t pte)
+{
+	return (uint32_t)(pte >> PTE_PFN_SHIFT);
+}
+
+#define PTRS_PER_TABLE 512
+#define SPACE_LEVELS 3 /* 512^3 pages: 512 GiB per space */
+#define SPACE_MAX_PAGES (1ull << (9 * SPACE_LEVELS))
+#define SPACE_MAX_VMAS 16
+
+struct vm_area {
+	uint64_t start, end; /* virtual page numbers, [start, end) */
+};
+
+/*
+ * An address space.  @ptl protects @pgd and every table under it, @vmas,
+ * @nr_vmas and @rss.  @users counts the owner's reference and those of
+ * unuse and reclaim paths that reach the space through a swap slot or a
+ * page; the last mm_space_put() tears it down.  @mmlist links it on
+ * lruvec.spaces under lruvec.mmlist_lock (for lock statistics).
+ */
+struct mm_space {
+	struct spinlock ptl;
+	struct lruvec *lruvec;
+	atomic_int users;
+	struct mm_space *mm_next, *mm_prev;
+	uint64_t rss; /* present PTEs */
+	unsigned int nr_vmas;
+	struct vm_area vmas[SPACE_MAX_VMAS];
+	uint64_t *pgd; /* a page of PTRS_PER_TABLE table addresses */
+};
+
+/*
+ * The PTE for @vpn, or NULL when a table on the way is missing (and
+ * @alloc_table is NULL) - with @alloc_table, a zeroed table page the caller
+ * allocated before taking the ptl, which is consumed (set to NULL) when
+ * needed.  Caller holds @mm->ptl.
+ */
+uint64_t *space_pte_locked(struct mm_space *mm, uint64_t vpn,
+			   struct page **alloc_table);
+
+void mm_space_put(struct mm_space *mm);
+/* Return: true when a reference was taken (the space is not dying). */
+bool mm_space_get_unless_zero(struct mm_space *mm);
+
+/* ---- the swap device ---- */
+
+#define SWAP_HAS_CACHE 0x80000000u /* a cache page exists, or is coming */
+#define SWAP_COUNT_MASK 0x7fffffffu
+
+/*
+ * One per slot.  @count: PTEs holding the entry (0 or 1, no fork) and
+ * SWAP_HAS_CACHE, which also serves as the entry's lock (Linux's
+ * swapcache_prepare()): whoever sets it owns every transfer of the slot's
+ * data - swap-in, store, writeback - until it is cleared, so a page is never
+ * read or written twice at once.  @cache_pfn: the swap cache page, or
+ * PFN_NONE while HAS_CACHE is held without one.  @owner, @owner_index: the
+ * PTE that holds the entry, so that unuse need not search every page table
+ * (try_to_unuse has to).  All under swap_info.lock.
+ */
+struct swap_slot {
+	uint32_t count;
+	uint32_t cache_pfn;
+	struct mm_space *owner;
+	uint64_t owner_index;
+	uint64_t pad;
+};
+
+/*
+ * The node's swap device.  @lock protects @slots, @nr_free and @cursor.
+ * Invariant: nr_free == slots with count == 0.
+ */
+struct swap_info {
+	struct spinlock lock;
+	struct swap_io *io;
+	struct mm_array slots;
+	uint64_t nr_slots;
+	uint64_t nr_free;
+	uint64_t cursor; /* next-fit start for the slot allocator */
+};
+
+/* ---- the node's reclaim state ---- */
+
+enum lru_list { LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, NR_LRU_LISTS };
+
+/* Event counters, named as /proc/vmstat names them where Linux has them. */
+enum vm_event {
+	PGFAULT,	/* faults that installed a PTE */
+	PGMAJFAULT,	/* of those, that read zswap or the swap file */
+	PSWPIN,		/* pages read from the swap file */
+	PSWPOUT,	/* pages written to the swap file by reclaim */
+	PGSCAN,		/* inactive pages isolated by reclaim */
+	PGSTEAL,	/* pages reclaim freed */
+	PGACTIVATE,	/* inactive pages promoted, being referenced */
+	PGDEACTIVATE,	/* active pages demoted */
+	PGROTATED,	/* referenced active pages kept active */
+	KSWAPD_WAKE,	/* times the background worker was woken */
+	ALLOCSTALL,	/* direct reclaims */
+	SWAP_FULL,	/* pages kept: no free swap slot */
+	SWAP_WRITE_ERR, /* pages kept: the swap write failed */
+	SWAP_READ_ERR,	/* faults failed: the swap read failed */
+	SWAP_UNUSE,	/* entries brought back by unuse */
+	NR_VM_EVENTS
+};
+extern const char *const vm_event_names[NR_VM_EVENTS];
+
+/*
+ * @lru_lock protects @lists, @nr, and the PG_lru/PG_active bits and LRU
+ * links of every page on them.  @mmlist_lock protects the list of spaces.
+ * @events are shared counters (atomic adds).
+ */
+struct lruvec {
+	struct pglist_data *pgdat;
+	struct spinlock lru_lock;
+	uint32_t head[NR_LRU_LISTS], tail[NR_LRU_LISTS];
+	uint64_t nr[NR_LRU_LISTS];
+	struct spinlock mmlist_lock;
+	struct mm_space *spaces;
+	struct swap_info si;
+	struct zswap *zswap; /* NULL: pages go straight to the swap file */
+	struct platform_work *kswapd;
+	atomic_bool stopping;
+	atomic_uint_fast64_t events[NR_VM_EVENTS];
+	struct lock_stats dead_ptl; /* ptl statistics of destroyed spaces */
+};
+
+static inline void count_vm_event(struct lruvec *lv, enum vm_event e)
+{
+	atomic_fetch_add_explicit(&lv->events[e], 1, memory_order_relaxed);
+}
+
+/* vmscan.c */
+void lru_add(struct lruvec *lv, struct page *page, bool active);
+/* Put back a page reclaim isolated, and drop reclaim's reference. */
+void putback_lru_page(struct lruvec *lv, struct page *page, bool active);
+/* rmap.c: both take a locked page. */
+bool page_referenced(struct lruvec *lv, struct page *page);
+void try_to_unmap(struct lruvec *lv, struct page *page);
+
+/* swapfile.c */
+int swap_info_init(struct swap_info *si, struct pglist_data *pgdat,
+		   struct swap_io *io);
+void swap_info_fini(struct swap_info *si);
+/*
+ * add_to_swap - give a locked, isolated anonymous page a slot and put it in
+ * the swap cache (one more reference).
+ * Return: 0; -GMM_ENOSPC when the device is full.
+ */
+int add_to_swap(struct lruvec *lv, struct page *page);
+/*
+ * delete_from_swap_cache_locked - take @page out of the swap cache, drop the
+ * cache's reference (never the last: the caller holds one) and free the
+ * slot if no PTE holds it.  Caller holds the page lock and si->lock.
+ */
+void delete_from_swap_cache_locked(struct lruvec *lv, struct page *page);
+/* Drop one PTE's hold on @slot; frees it when nothing else holds it. */
+void swap_free_locked(struct lruvec *lv, uint32_t slot);
+/*
+ * swapin_page - the page with @slot's data, from the swap cache or read
+ * into a new page from zswap or the swap file, with a reference and not
+ * locked.  *@major tells whether it was read.
+ * Return: 0; -GMM_ENOENT when the slot was freed meanwhile (the caller
+ * rechecks its PTE); -GMM_ENOMEM; -GMM_EIO.
+ */
+int swapin_page(struct lruvec *lv, uint32_t slot, struct page **out,
+		bool *major);
+/*
+ * swapcache_prepare - take @slot's SWAP_HAS_CACHE with no page (zswap
+ * writeback).  Return: 0; -GMM_EEXIST when somebody holds it; -GMM_ENOENT
+ * when the slot is free.
+ */
+int swapcache_prepare(struct swap_info *si, uint32_t slot);
+void swapcache_release(struct lruvec *lv, uint32_t slot);
+/*
+ * try_to_unuse_swp_entry - seed 001 patch 2: bring @slot's data back into
+ * memory, map it where the slot's PTE is, free the slot.
+ * Return: 0 (also when the entry was freed meanwhile); -GMM_EINVAL for a
+ * slot out of range; -GMM_ENOMEM; -GMM_EIO.
+ */
+int try_to_unuse_swp_entry(struct lruvec *lv, uint32_t slot);
+
+/* memory.c: map a swap cache page at its slot's PTE (page locked). */
+int map_swap_page(struct mm_space *mm, uint64_t vpn, uint32_t slot,
+		  struct page *page, bool young);
+/* memory.c: an anonymous page, reclaiming directly when there is none. */
+struct page *anon_alloc_page(struct lruvec *lv);
+
+#endif

@@ -1,0 +1,32 @@
+/*
+ * internal.h - what the runner's files share and nobody else uses.
+ */
+#ifndef GUESTMM_RUNNER_INTERNAL_H
+#define GUESTMM_RUNNER_INTERNAL_H
+
+#include <stdbool.h>
+
+#include "runner/run.h"
+
+/* What a process guest adds to the in-process loop. */
+struct run_hooks {
+	void *ctx;
+	/* Every sample (every o->sample_s). */
+	void (*on_sample)(void *ctx, const struct run_sample *s);
+	/* From a workload thread, at each memhog phase change. */
+	void (*on_phase)(void *ctx, int phase);
+	/* True ends the run early (the device is gone). */
+	bool (*should_stop)(void *ctx);
+};
+
+/*
+ * Run @o's workload on @g, a guest made by the caller, sampling every
+ * o->sample_s.  Return: 0, or workload_start()'s error.
+ */
+int run_workload(const struct run_opts *o, struct run_result *r,
+		 struct gmm_guest *g, const struct run_hooks *hooks);
+
+void run_locks_begin(const struct run_opts *o, bool *timing);
+void run_locks_end(bool timing);
+
+#endif

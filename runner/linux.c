@@ -1,0 +1,208 @@
+/*
+ * linux.c - a user-mode Linux guest on our device (DESIGN.md, embodiment
+ * 3): the same balloon a process guest gets, driven by Linux's own
+ * virtio_balloon, running the initramfs's memhog a cycle at a time.
+ *
+ * The guest's console says when memhog holds and when it freed; the host
+ * samples the device's accounting of the guest's memory file (the same
+ * figure as for our guests) and the guest's free memory from the stats
+ * queue.  Linux's allocator is not ours: no zones, locks or frame counts
+ * come back, and the JSON keys for them are empty.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "host/backend.h"
+#include "host/balloon.h"
+#include "host/uml_guest.h"
+#include "runner/run.h"
+
+/* Console reads wait at most this long, so that sampling goes on. */
+#define UML_POLL_MS 50
+#define UML_BOOT_MS 60000
+/* Linux reports its free memory when the driver loads: let that settle. */
+#define UML_SETTLE_S 3.0
+
+struct uml_run {
+	const struct run_opts *o;
+	struct run_result *r;
+	struct balloon_backend be;
+	struct uml_guest *g;
+	struct run_sample s;
+	unsigned int seen_cycle;
+	double t0, next_live;
+};
+
+static void uml_sample(struct uml_run *u)
+{
+	struct balloon_stats st;
+
+	balloon_get_stats(u->be.balloon, &st);
+	u->s.t = run_now_s() - u->t0;
+	u->s.resident = st.resident_bytes;
+	u->s.host_reported = st.reported_bytes;
+	if (st.guest_stats_valid & (1u << VIRTIO_BALLOON_S_MEMFREE))
+		u->s.guest_free = st.guest_stats[VIRTIO_BALLOON_S_MEMFREE];
+	run_track(u->o, u->r, &u->s, &u->seen_cycle);
+	if (u->o->live && u->s.t >= u->next_live) {
+		run_live_line(u->o->live, &u->s);
+		u->next_live += 0.5;
+	}
+}
+
+/* Sample for @seconds, reading the console for a line starting @prefix.
+ * Return: 0 with @line set; -ETIMEDOUT; -EPIPE when the guest died. */
+static int uml_watch(struct uml_run *u, double seconds, const char *prefix,
+		     char *line, size_t len)
+{
+	double end = run_now_s() + seconds;
+
+	while (run_now_s() < end) {
+		int err = uml_guest_wait_line(u->g, prefix, line, len,
+					      UML_POLL_MS);
+
+		uml_sample(u);
+		if (err != -ETIMEDOUT)
+			return err;
+	}
+	return -ETIMEDOUT;
+}
+
+static void uml_default_initrd(char *buf, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n <= 0) {
+		snprintf(buf, len, "uml/initrd.gz");
+		return;
+	}
+	exe[n] = 0;
+	slash = strrchr(exe, '/');
+	if (slash)
+		*slash = 0;
+	snprintf(buf, len, "%s/uml/initrd.gz", exe);
+}
+
+/* One memhog cycle, then the sleep.  Return: 0 or a negative errno. */
+static int uml_cycle(struct uml_run *u, uint64_t hog, unsigned int sleep_ms)
+{
+	char cmd[64], line[256];
+	int err;
+
+	snprintf(cmd, sizeof(cmd), "memhog %llu %u",
+		 (unsigned long long)(hog >> 20), u->o->hold_ms);
+	err = uml_guest_send(u->g, cmd);
+	if (err)
+		return err;
+	u->s.phase = MEMHOG_ALLOC;
+	for (;;) {
+		/* Page faults in UML are slow: allow minutes. */
+		err = uml_watch(u, 600, "gmm-memhog", line, sizeof(line));
+		if (err)
+			return err;
+		if (strstr(line, "held")) {
+			u->s.phase = MEMHOG_HELD;
+			u->s.resident_at_free = u->s.resident;
+		} else if (strstr(line, "freed")) {
+			break;
+		}
+	}
+	u->s.freed_bytes = hog;
+	u->s.freed_at_ns = platform_now_ns();
+	u->s.cycle++;
+	u->s.phase = MEMHOG_FREED;
+	err = uml_watch(u, sleep_ms / 1e3, "gmm-never", line, sizeof(line));
+	return err == -ETIMEDOUT ? 0 : err;
+}
+
+int run_linux(const struct run_opts *o, struct run_result *r)
+{
+	char dir[] = "/tmp/guestmm-linux-XXXXXX", sock[64], initrd[PATH_MAX + 32];
+	struct uml_guest_config gc = { 0 };
+	struct uml_run *u = calloc(1, sizeof(*u));
+	uint64_t features = BALLOON_FEATURES_DEFAULT;
+	uint64_t hog = o->hog_bytes ? o->hog_bytes : o->cfg.mem_bytes / 4 * 3;
+	unsigned int sleep_ms = o->sleep_ms >= 0 ? (unsigned int)o->sleep_ms
+						 : o->cfg.report_delay_ms + 2000;
+	struct balloon_stats st;
+	int err;
+
+	if (!u)
+		return -ENOMEM;
+	u->o = o;
+	u->r = r;
+	r->mem_bytes = o->cfg.mem_bytes;
+	if (!o->cfg.reporting)
+		features &= ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_REPORTING);
+	if (!mkdtemp(dir)) {
+		err = -errno;
+		goto undo_alloc;
+	}
+	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir);
+	err = balloon_backend_start(&u->be, sock, features);
+	if (err)
+		goto undo_dir;
+	if (o->initrd)
+		snprintf(initrd, sizeof(initrd), "%s", o->initrd);
+	else
+		uml_default_initrd(initrd, sizeof(initrd));
+	gc.linux_path = o->uml;
+	gc.initrd = initrd;
+	gc.balloon_socket = sock;
+	gc.mem_bytes = o->cfg.mem_bytes;
+	err = uml_guest_start(&gc, UML_BOOT_MS, &u->g);
+	if (err) {
+		fprintf(stderr, "guestmm: run: cannot start the Linux guest (%s, initrd %s): %s\n",
+			o->uml ? o->uml : "/usr/bin/linux.uml", initrd,
+			strerror(-err));
+		goto undo_backend;
+	}
+	u->s = (struct run_sample){ .kind = WORKLOAD_MEMHOG,
+				    .guest_free = UINT64_MAX,
+				    .guest_reported = UINT64_MAX };
+	u->t0 = run_now_s();
+	if (!uml_guest_balloon_loaded(u->g)) {
+		err = -ENODEV;
+		goto undo_guest;
+	}
+	err = uml_watch(u, UML_SETTLE_S, "gmm-never", NULL, 0);
+	if (err != -ETIMEDOUT)
+		goto undo_guest;
+	u->t0 = run_now_s();
+	u->next_live = 0;
+	err = 0;
+	for (unsigned int c = 0; c < o->cycles && !err; c++)
+		err = uml_cycle(u, hog, sleep_ms);
+	if (err)
+		goto undo_guest;
+	r->elapsed_s = run_now_s() - u->t0;
+	r->measured_s = r->elapsed_s;
+	balloon_get_stats(u->be.balloon, &st);
+	r->resident_end = st.resident_bytes;
+	r->stats.mem_bytes = o->cfg.mem_bytes;
+	r->stats.host_resident_bytes = st.resident_bytes;
+	r->stats.reports = st.reports;
+	r->stats.reported_bytes = st.reported_bytes;
+	if (st.guest_stats_valid & (1u << VIRTIO_BALLOON_S_MEMFREE))
+		r->stats.free_bytes = st.guest_stats[VIRTIO_BALLOON_S_MEMFREE];
+
+undo_guest:
+	uml_guest_destroy(u->g, 10000);
+undo_backend:
+	balloon_backend_stop(&u->be);
+undo_dir:
+	unlink(sock);
+	rmdir(dir);
+undo_alloc:
+	free(u);
+	return err;
+}

@@ -1,0 +1,793 @@
+/*
+ * process.c - process guests: the host side (run_process) and the guest
+ * side (run_guest_process_main).
+ *
+ * Processes and descriptors.  The host (this process) makes a temporary
+ * directory with the device's socket in it, serves a balloon there on a
+ * backend thread (host/backend.h), and starts the guest: fork, then in the
+ * child PR_SET_PDEATHSIG(SIGKILL) and a getppid() check (the host may have
+ * died between fork and prctl), stdout onto the write end of a pipe, exec.
+ * The guest inherits nothing else (every other descriptor is CLOEXEC).  It
+ * makes its RAM (a memfd it owns), connects to the socket and drives the
+ * device with its balloon driver (guest/balloon_driver.h): the memfd, the
+ * call and kick eventfds and the backend channel go to the host over the
+ * socket.  The host owns the socket, its mappings of the memfd and the
+ * device; the guest owns its RAM and its rings in it.
+ *
+ * The pipe is the guest's console: a line per event, "gmm-ready", a sample
+ * every sample_s ("gmm-sample"), a line at each memhog phase change
+ * ("gmm-phase"), its final figures ("gmm-end", "gmm-hint", "gmm-zone",
+ * "gmm-blocks", "gmm-lock") and "gmm-done".  The guest's own figures are
+ * its allocator's and its strategy's (free, reported, frames, zones, locks,
+ * the hinting workers' CPU); every figure of memory returned
+ * is the host's: the device's accounting of the memfd (st_blocks of the
+ * file it was given), sampled by the host itself.  A line the host cannot
+ * parse is ignored: the console is the guest's and not trusted further.
+ *
+ * Death.  The guest dies with the host thread that forked it (PDEATHSIG),
+ * and notices a host that closed the device (its driver reports -EPIPE) and
+ * ends.  The host reaps the guest on every path, killing it first when the
+ * run failed.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "guest/balloon_driver.h"
+#include "host/backend.h"
+#include "host/balloon.h"
+#include "mm/page_hinting.h"
+#include "runner/internal.h"
+#include "runner/run.h"
+
+#define PG_LINE_MAX 512
+/* A guest that says nothing for this long is stuck (a sample is due every
+ * sample_s; a memhog phase can take seconds on a loaded machine). */
+#define PG_SILENCE_S 120
+
+/* ---- the guest's argv ---- */
+
+enum pg_arg {
+	PG_SOCKET, PG_PARENT, PG_MEM, PG_LOW_ZONE, PG_CPUS, PG_REPORTING,
+	PG_ORDER, PG_CAPACITY, PG_HWM, PG_DELAY, PG_MIN_AGE, PG_WORKLOAD,
+	PG_HOG, PG_CYCLES, PG_HOLD, PG_SLEEP, PG_THREADS, PG_DURATION,
+	PG_WARMUP, PG_LOCK, PG_LOCK_STATS, PG_SEED, PG_SAMPLE, PG_HINTING,
+	PG_HINT_ENTRIES, PG_NR
+};
+
+static const char *const pg_arg_names[PG_NR] = {
+	[PG_SOCKET] = "--socket",	[PG_PARENT] = "--parent",
+	[PG_MEM] = "--mem-bytes",	[PG_LOW_ZONE] = "--low-zone-bytes",
+	[PG_CPUS] = "--cpus",		[PG_REPORTING] = "--reporting",
+	[PG_ORDER] = "--report-order",	[PG_CAPACITY] = "--report-capacity",
+	[PG_HWM] = "--report-hwm",	[PG_DELAY] = "--report-delay-ms",
+	[PG_MIN_AGE] = "--report-min-age-ms", [PG_WORKLOAD] = "--workload",
+	[PG_HOG] = "--hog-bytes",	[PG_CYCLES] = "--cycles",
+	[PG_HOLD] = "--hold-ms",	[PG_SLEEP] = "--sleep-ms",
+	[PG_THREADS] = "--threads",	[PG_DURATION] = "--duration-ms",
+	[PG_WARMUP] = "--warmup-ms",	[PG_LOCK] = "--lock",
+	[PG_LOCK_STATS] = "--lock-stats", [PG_SEED] = "--seed",
+	[PG_SAMPLE] = "--sample-ms",	[PG_HINTING] = "--hinting",
+	[PG_HINT_ENTRIES] = "--hint-entries",
+};
+
+struct pg_argv {
+	char *argv[2 + 2 * PG_NR + 1];
+	char val[PG_NR][128];
+	int argc;
+};
+
+static void pg_arg_add(struct pg_argv *a, enum pg_arg k, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void pg_arg_add(struct pg_argv *a, enum pg_arg k, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(a->val[k], sizeof(a->val[k]), fmt, ap);
+	va_end(ap);
+	a->argv[a->argc++] = (char *)pg_arg_names[k];
+	a->argv[a->argc++] = a->val[k];
+}
+
+static void pg_build_argv(struct pg_argv *a, const struct run_opts *o,
+			  const char *exe, const char *sock, pid_t parent)
+{
+	const struct gmm_guest_config *c = &o->cfg;
+
+	a->argc = 0;
+	a->argv[a->argc++] = (char *)exe;
+	a->argv[a->argc++] = (char *)"guest";
+	pg_arg_add(a, PG_SOCKET, "%s", sock);
+	pg_arg_add(a, PG_PARENT, "%d", (int)parent);
+	pg_arg_add(a, PG_MEM, "%" PRIu64, c->mem_bytes);
+	pg_arg_add(a, PG_LOW_ZONE, "%" PRIu64, c->low_zone_bytes);
+	pg_arg_add(a, PG_CPUS, "%u", c->cpus);
+	pg_arg_add(a, PG_REPORTING, "%s", c->reporting ? "on" : "off");
+	pg_arg_add(a, PG_HINTING, "%s", gmm_hinting_names[c->hinting]);
+	pg_arg_add(a, PG_HINT_ENTRIES, "%u", c->hint_entries);
+	pg_arg_add(a, PG_ORDER, "%u", c->report_order);
+	pg_arg_add(a, PG_CAPACITY, "%u", c->report_capacity);
+	pg_arg_add(a, PG_HWM, "%u", c->report_hwm);
+	pg_arg_add(a, PG_DELAY, "%u", c->report_delay_ms);
+	if (c->report_min_age_ms != GMM_REPORT_MIN_AGE_HALF_DELAY)
+		pg_arg_add(a, PG_MIN_AGE, "%u", c->report_min_age_ms);
+	pg_arg_add(a, PG_WORKLOAD, "%s", workload_name(o->kind));
+	pg_arg_add(a, PG_HOG, "%" PRIu64, o->hog_bytes);
+	pg_arg_add(a, PG_CYCLES, "%u", o->cycles);
+	pg_arg_add(a, PG_HOLD, "%u", o->hold_ms);
+	if (o->sleep_ms >= 0)
+		pg_arg_add(a, PG_SLEEP, "%d", o->sleep_ms);
+	pg_arg_add(a, PG_THREADS, "%u", o->threads);
+	pg_arg_add(a, PG_DURATION, "%.0f", o->duration_s * 1e3);
+	pg_arg_add(a, PG_WARMUP, "%.0f", o->warmup_s * 1e3);
+	pg_arg_add(a, PG_LOCK, "%s", spin_lock_kind_names[o->lock]);
+	pg_arg_add(a, PG_LOCK_STATS, "%s", o->lock_stats ? "on" : "off");
+	pg_arg_add(a, PG_SEED, "%" PRIu64, o->seed);
+	pg_arg_add(a, PG_SAMPLE, "%.0f", o->sample_s * 1e3);
+	a->argv[a->argc] = NULL;
+}
+
+static int pg_usage(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static int pg_usage(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("guestmm: guest: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return 2;
+}
+
+static int pg_uint(const char *name, const char *s, uint64_t max, uint64_t *v)
+{
+	char *end;
+
+	errno = 0;
+	if (!s || *s < '0' || *s > '9')
+		return pg_usage("%s: '%s' is not a whole number", name,
+				s ? s : "");
+	*v = strtoull(s, &end, 10);
+	if (errno || *end || *v > max)
+		return pg_usage("%s: '%s' is not a whole number up to %" PRIu64,
+				name, s, max);
+	return 0;
+}
+
+static int pg_onoff(const char *name, const char *s, bool *v)
+{
+	if (s && !strcmp(s, "on"))
+		*v = true;
+	else if (s && !strcmp(s, "off"))
+		*v = false;
+	else
+		return pg_usage("%s: '%s' is not on or off", name, s ? s : "");
+	return 0;
+}
+
+/* Return: 0, or 2 after one line on stderr. */
+static int pg_parse_argv(int argc, char **argv, struct run_opts *o,
+			 const char **sock, pid_t *parent)
+{
+	*sock = NULL;
+	*parent = 0;
+	for (int i = 1; i < argc; i += 2) {
+		const char *name = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
+		struct gmm_guest_config *c = &o->cfg;
+		uint64_t v = 0;
+		int k, err = 0;
+
+		for (k = 0; k < PG_NR; k++)
+			if (!strcmp(name, pg_arg_names[k]))
+				break;
+		if (k == PG_NR)
+			return pg_usage("unrecognized argument '%s'", name);
+		if (!val)
+			return pg_usage("%s: a value is missing", name);
+		switch (k) {
+		case PG_SOCKET:
+			*sock = val;
+			break;
+		case PG_PARENT:
+			err = pg_uint(name, val, INT32_MAX, &v);
+			*parent = (pid_t)v;
+			break;
+		case PG_MEM:
+			err = pg_uint(name, val, 1ull << 40, &c->mem_bytes);
+			break;
+		case PG_LOW_ZONE:
+			err = pg_uint(name, val, 1ull << 40, &c->low_zone_bytes);
+			break;
+		case PG_CPUS:
+			err = pg_uint(name, val, MAX_NR_CPUS, &v);
+			c->cpus = (unsigned int)v;
+			break;
+		case PG_REPORTING:
+			err = pg_onoff(name, val, &c->reporting);
+			break;
+		case PG_HINTING:
+			if (gmm_hinting_parse(val, &c->hinting))
+				return pg_usage("%s: '%s' is not report, percpu, bitmap or off",
+						name, val);
+			/* The device path of the bitmap (the free page hint
+			 * queue) is not built. */
+			if (c->hinting == GMM_HINTING_BITMAP)
+				return pg_usage("%s: bitmap runs only in process (guestmm run --in-process): the device's free page hint queue is not built",
+						name);
+			break;
+		case PG_HINT_ENTRIES:
+			err = pg_uint(name, val, PAGE_HINTING_ENTRIES_MAX, &v);
+			if (!err && !v)
+				return pg_usage("%s: must be at least 1", name);
+			c->hint_entries = (unsigned int)v;
+			break;
+		case PG_ORDER:
+			err = pg_uint(name, val, MAX_ORDER - 1, &v);
+			c->report_order = (unsigned int)v;
+			break;
+		case PG_CAPACITY:
+			err = pg_uint(name, val, 1024, &v);
+			c->report_capacity = (unsigned int)v;
+			break;
+		case PG_HWM:
+			err = pg_uint(name, val, 1u << 30, &v);
+			c->report_hwm = (unsigned int)v;
+			break;
+		case PG_DELAY:
+			err = pg_uint(name, val, 3600000, &v);
+			c->report_delay_ms = (unsigned int)v;
+			break;
+		case PG_MIN_AGE:
+			err = pg_uint(name, val, 3600000, &v);
+			c->report_min_age_ms = (unsigned int)v;
+			break;
+		case PG_WORKLOAD:
+			for (k = 0; k < 3; k++)
+				if (!strcmp(val, workload_name(k)))
+					break;
+			if (k == 3)
+				return pg_usage("%s: '%s' is not memhog, pagefault or stress",
+						name, val);
+			o->kind = (enum workload_kind)k;
+			break;
+		case PG_HOG:
+			err = pg_uint(name, val, 1ull << 40, &o->hog_bytes);
+			break;
+		case PG_CYCLES:
+			err = pg_uint(name, val, RUN_MAX_CYCLES, &v);
+			o->cycles = (unsigned int)v;
+			break;
+		case PG_HOLD:
+			err = pg_uint(name, val, 3600000, &v);
+			o->hold_ms = (unsigned int)v;
+			break;
+		case PG_SLEEP:
+			err = pg_uint(name, val, 3600000, &v);
+			o->sleep_ms = (int)v;
+			break;
+		case PG_THREADS:
+			err = pg_uint(name, val, MAX_NR_CPUS, &v);
+			o->threads = (unsigned int)v;
+			break;
+		case PG_DURATION:
+			err = pg_uint(name, val, 86400000, &v);
+			o->duration_s = (double)v / 1e3;
+			break;
+		case PG_WARMUP:
+			err = pg_uint(name, val, 86400000, &v);
+			o->warmup_s = (double)v / 1e3;
+			break;
+		case PG_LOCK:
+			if (spin_lock_kind_parse(val, &o->lock))
+				return pg_usage("%s: '%s' is not tas, ticket, mcs or pvq",
+						name, val);
+			break;
+		case PG_LOCK_STATS:
+			err = pg_onoff(name, val, &o->lock_stats);
+			break;
+		case PG_SEED:
+			err = pg_uint(name, val, UINT64_MAX, &o->seed);
+			break;
+		case PG_SAMPLE:
+			err = pg_uint(name, val, 60000, &v);
+			if (!err && !v)
+				return pg_usage("%s: must be at least 1", name);
+			o->sample_s = (double)v / 1e3;
+			break;
+		}
+		if (err)
+			return err;
+	}
+	if (!*sock)
+		return pg_usage("--socket SOCKET is required");
+	return 0;
+}
+
+/* ---- the guest side ---- */
+
+/*
+ * @lock protects @out: the main thread's samples and a vCPU thread's phase
+ * lines must not interleave.  @bd is set before any thread runs.
+ */
+struct pg_guest {
+	pthread_mutex_t lock;
+	FILE *out;
+	struct balloon_driver *bd;
+};
+
+static void pg_emit(struct pg_guest *pg, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void pg_emit(struct pg_guest *pg, const char *fmt, ...)
+{
+	va_list ap;
+
+	pthread_mutex_lock(&pg->lock);
+	va_start(ap, fmt);
+	vfprintf(pg->out, fmt, ap);
+	va_end(ap);
+	fflush(pg->out);
+	pthread_mutex_unlock(&pg->lock);
+}
+
+static void pg_on_sample(void *ctx, const struct run_sample *s)
+{
+	pg_emit(ctx,
+		"gmm-sample %" PRIu64 " %" PRIu64 " %u %d %" PRIu64 " %" PRIu64
+		" %" PRIu64 " %" PRIu64 "\n",
+		s->guest_free, s->guest_reported, s->cycle, s->phase,
+		s->freed_bytes, s->freed_at_ns, s->frames, s->blocks);
+}
+
+static void pg_on_phase(void *ctx, int phase)
+{
+	pg_emit(ctx, "gmm-phase %d\n", phase);
+}
+
+static bool pg_should_stop(void *ctx)
+{
+	struct pg_guest *pg = ctx;
+	struct balloon_driver_stats st;
+
+	balloon_driver_get_stats(pg->bd, &st);
+	return st.error != 0;
+}
+
+static void pg_emit_result(struct pg_guest *pg, const struct run_result *r)
+{
+	pg_emit(pg,
+		"gmm-end %.6f %.6f %" PRIu64 " %.3f %" PRIu64 " %" PRIu64
+		" %" PRIu64 " %" PRIu64 "\n",
+		r->elapsed_s, r->measured_s, r->frames, r->frames_per_s,
+		r->blocks, r->errors, r->alloc_failures,
+		r->stats.report_failures);
+	/* The strategy's own figures: the device sees only reports. */
+	pg_emit(pg,
+		"gmm-hint %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+		" %" PRIu64 "\n",
+		(unsigned int)r->stats.hinting, r->stats.worker_cpu_ns,
+		r->stats.hint_dropped, r->stats.hint_stale,
+		r->stats.alloc_waits, r->stats.alloc_wait_ns);
+	for (unsigned int z = 0; z < r->nr_zones; z++) {
+		const struct zone_stats *st = &r->zones[z];
+
+		pg_emit(pg,
+			"gmm-zone %u %s %" PRIu64 " %" PRIu64 " %" PRIu64
+			" %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+			z, r->zone_name[z], st->managed_pages, st->free_pages,
+			st->reported_pages, st->pcp_pages,
+			st->watermark[WMARK_MIN], st->watermark[WMARK_LOW],
+			st->watermark[WMARK_HIGH]);
+		for (unsigned int k = 0; k < 2; k++)
+			for (unsigned int mt = 0; mt < MIGRATE_TYPES; mt++) {
+				char line[PG_LINE_MAX];
+				int n = snprintf(line, sizeof(line),
+						 "gmm-blocks %u %u %u", z, k, mt);
+
+				for (unsigned int o = 0; o < MAX_ORDER; o++)
+					n += snprintf(line + n, sizeof(line) - (size_t)n,
+						      " %" PRIu64,
+						      k ? st->reported_blocks[o][mt]
+							: st->free_blocks[o][mt]);
+				pg_emit(pg, "%s\n", line);
+			}
+	}
+	for (unsigned int c = 0; c < NR_MM_LOCK_CLASSES; c++) {
+		const struct lock_stats *l = &r->locks[c];
+
+		pg_emit(pg,
+			"gmm-lock %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+			" %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+			c, l->acquisitions, l->contentions, l->wait_ns,
+			l->wait_max_ns, l->hold_ns, l->hold_max_ns, l->timed);
+	}
+}
+
+int run_guest_process_main(int argc, char **argv)
+{
+	struct pg_guest pg = { .out = stdout };
+	struct run_hooks hooks = {
+		.ctx = &pg,
+		.on_sample = pg_on_sample,
+		.on_phase = pg_on_phase,
+		.should_stop = pg_should_stop,
+	};
+	struct gmm_guest_config cfg;
+	struct run_opts o;
+	struct run_result *r;
+	struct gmm_guest *g;
+	const char *sock;
+	pid_t parent;
+	bool timing;
+	int err, rc = 1;
+
+	run_opts_init(&o);
+	o.mode = RUN_IN_PROCESS; /* inside, the guest runs in this process */
+	err = pg_parse_argv(argc, argv, &o, &sock, &parent);
+	if (err)
+		return err;
+	/* Die with the host.  It may be gone already: then so are we. */
+	if (parent) {
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+			return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	pthread_mutex_init(&pg.lock, NULL);
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return 1;
+	run_locks_begin(&o, &timing);
+	/* Our reporting device is the balloon, not the discard device. */
+	cfg = o.cfg;
+	cfg.reporting = false;
+	err = gmm_guest_create(&cfg, &g);
+	if (err)
+		goto undo_locks;
+	err = balloon_driver_start(g, sock,
+				   o.cfg.reporting &&
+					   o.cfg.hinting != GMM_HINTING_OFF,
+				   &pg.bd);
+	if (err) {
+		fprintf(stderr, "guestmm: guest: cannot attach to the balloon on %s: %s\n",
+			sock, strerror(-err));
+		goto undo_guest;
+	}
+	{
+		struct balloon_driver_stats st;
+
+		balloon_driver_get_stats(pg.bd, &st);
+		pg_emit(&pg, "gmm-ready %" PRIu64 " %" PRIu64 " %d\n",
+			st.offered, st.features,
+			balloon_driver_reporting(pg.bd));
+	}
+	err = run_workload(&o, r, g, &hooks);
+	if (err) {
+		fprintf(stderr, "guestmm: guest: cannot start the workload: %s\n",
+			strerror(-err));
+	} else {
+		struct balloon_driver_stats st;
+
+		/* The device's figures count; the guest's say what it did. */
+		pg_emit_result(&pg, r);
+		balloon_driver_get_stats(pg.bd, &st);
+		if (st.error)
+			fprintf(stderr, "guestmm: guest: the host went away: %s\n",
+				strerror(-st.error));
+		else
+			rc = 0;
+	}
+	balloon_driver_stop(pg.bd);
+undo_guest:
+	gmm_guest_destroy(g);
+undo_locks:
+	run_locks_end(timing);
+	if (!rc)
+		pg_emit(&pg, "gmm-done\n");
+	free(r);
+	pthread_mutex_destroy(&pg.lock);
+	return rc;
+}
+
+/* ---- the host side ---- */
+
+struct pg_host {
+	const struct run_opts *o;
+	struct run_result *r;
+	struct balloon_backend be;
+	pid_t pid;
+	int out_fd; /* read end of the guest's console */
+	char buf[8192];
+	size_t len;
+	bool ready, ended, done;
+	/* The guest's latest sample, with the host's own figures put in. */
+	struct run_sample s;
+	unsigned int seen_cycle;
+	uint64_t resident_held; /* max host resident while allocating or
+				   holding: the resident at the free */
+	double t0;
+};
+
+static uint64_t pg_resident(struct pg_host *h, struct balloon_stats *st)
+{
+	balloon_get_stats(h->be.balloon, st);
+	return st->resident_bytes;
+}
+
+static void pg_host_line(struct pg_host *h, char *line)
+{
+	struct run_result *r = h->r;
+	struct balloon_stats st;
+	uint64_t res = pg_resident(h, &st);
+	unsigned int a, b, c;
+	int phase;
+
+	if (!strncmp(line, "gmm-ready ", 10)) {
+		h->ready = true;
+	} else if (sscanf(line, "gmm-phase %d", &phase) == 1) {
+		/* On the phase change, before any of it is reported. */
+		if (phase == MEMHOG_ALLOC)
+			h->resident_held = 0;
+		if (phase == MEMHOG_HELD && res > h->resident_held)
+			h->resident_held = res;
+		if (phase == MEMHOG_FREED) {
+			h->s.resident_at_free = h->resident_held ? h->resident_held
+								 : res;
+			h->resident_held = 0;
+		}
+	} else if (!strncmp(line, "gmm-sample ", 11)) {
+		struct run_sample n = h->s;
+
+		if (sscanf(line + 11,
+			   "%" SCNu64 " %" SCNu64 " %u %d %" SCNu64 " %" SCNu64
+			   " %" SCNu64 " %" SCNu64,
+			   &n.guest_free, &n.guest_reported, &n.cycle, &n.phase,
+			   &n.freed_bytes, &n.freed_at_ns, &n.frames,
+			   &n.blocks) != 8 || n.phase < 0 || n.phase > MEMHOG_FREED)
+			return;
+		if ((n.phase == MEMHOG_ALLOC || n.phase == MEMHOG_HELD) &&
+		    res > h->resident_held)
+			h->resident_held = res;
+		h->s = n;
+	} else if (!strncmp(line, "gmm-end ", 8)) {
+		if (sscanf(line + 8,
+			   "%lf %lf %" SCNu64 " %lf %" SCNu64 " %" SCNu64
+			   " %" SCNu64 " %" SCNu64,
+			   &r->elapsed_s, &r->measured_s, &r->frames,
+			   &r->frames_per_s, &r->blocks, &r->errors,
+			   &r->alloc_failures, &r->stats.report_failures) == 8)
+			h->ended = true;
+		r->resident_end = res;
+		r->stats.host_resident_bytes = res;
+		r->stats.reports = st.reports;
+		r->stats.reported_bytes = st.reported_bytes;
+	} else if (!strncmp(line, "gmm-hint ", 9)) {
+		struct gmm_guest_stats *gs = &r->stats;
+
+		if (sscanf(line + 9,
+			   "%u %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+			   " %" SCNu64,
+			   &a, &gs->worker_cpu_ns, &gs->hint_dropped,
+			   &gs->hint_stale, &gs->alloc_waits,
+			   &gs->alloc_wait_ns) == 6 && a < GMM_NR_HINTING)
+			gs->hinting = (enum gmm_hinting)a;
+	} else if (sscanf(line, "gmm-zone %u", &a) == 1 && a < 2) {
+		struct zone_stats *z = &r->zones[a];
+		char name[16];
+
+		if (sscanf(line, "gmm-zone %*u %15s %" SCNu64 " %" SCNu64
+			   " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+			   " %" SCNu64,
+			   name, &z->managed_pages, &z->free_pages,
+			   &z->reported_pages, &z->pcp_pages,
+			   &z->watermark[WMARK_MIN], &z->watermark[WMARK_LOW],
+			   &z->watermark[WMARK_HIGH]) == 8) {
+			snprintf(r->zone_name[a], sizeof(r->zone_name[a]), "%s",
+				 name);
+			if (a + 1 > r->nr_zones)
+				r->nr_zones = a + 1;
+		}
+	} else if (sscanf(line, "gmm-blocks %u %u %u", &a, &b, &c) == 3 &&
+		   a < 2 && b < 2 && c < MIGRATE_TYPES) {
+		char *p = line;
+
+		for (unsigned int skip = 0; skip < 4 && p; skip++)
+			p = strchr(p + 1, ' ');
+		for (unsigned int o = 0; o < MAX_ORDER && p; o++) {
+			uint64_t v = strtoull(p, &p, 10);
+
+			if (b)
+				r->zones[a].reported_blocks[o][c] = v;
+			else
+				r->zones[a].free_blocks[o][c] = v;
+		}
+	} else if (sscanf(line, "gmm-lock %u", &a) == 1 &&
+		   a < NR_MM_LOCK_CLASSES) {
+		struct lock_stats *l = &r->locks[a];
+
+		sscanf(line, "gmm-lock %*u %" SCNu64 " %" SCNu64 " %" SCNu64
+		       " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
+		       &l->acquisitions, &l->contentions, &l->wait_ns,
+		       &l->wait_max_ns, &l->hold_ns, &l->hold_max_ns, &l->timed);
+	} else if (!strcmp(line, "gmm-done")) {
+		h->done = true;
+	}
+}
+
+/*
+ * Read what the guest wrote, a line at a time.
+ * Return: 0; -EPIPE at the end of its console.
+ */
+static int pg_host_read(struct pg_host *h)
+{
+	ssize_t n = read(h->out_fd, h->buf + h->len, sizeof(h->buf) - 1 - h->len);
+	char *nl;
+
+	if (n < 0)
+		return errno == EINTR || errno == EAGAIN ? 0 : -errno;
+	if (n == 0)
+		return -EPIPE;
+	h->len += (size_t)n;
+	h->buf[h->len] = 0;
+	while ((nl = memchr(h->buf, '\n', h->len))) {
+		*nl = 0;
+		pg_host_line(h, h->buf);
+		h->len -= (size_t)(nl + 1 - h->buf);
+		memmove(h->buf, nl + 1, h->len);
+	}
+	/* A line longer than the buffer is nobody's: drop it. */
+	if (h->len == sizeof(h->buf) - 1)
+		h->len = 0;
+	return 0;
+}
+
+static int pg_spawn(struct pg_host *h, const char *sock)
+{
+	const char *exe = h->o->guest_exe ? h->o->guest_exe : "/proc/self/exe";
+	pid_t parent = getpid();
+	struct pg_argv a;
+	int fds[2], err;
+
+	if (access(exe, X_OK))
+		return -errno;
+	pg_build_argv(&a, h->o, exe, sock, parent);
+	if (pipe2(fds, O_CLOEXEC))
+		return -errno;
+	h->pid = fork();
+	if (h->pid < 0) {
+		err = -errno;
+		close(fds[0]);
+		close(fds[1]);
+		return err;
+	}
+	if (h->pid == 0) {
+		/* Only async-signal-safe calls from here to exec. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+			_exit(127);
+		if (dup2(fds[1], STDOUT_FILENO) < 0)
+			_exit(127);
+		execv(exe, a.argv);
+		_exit(127);
+	}
+	close(fds[1]);
+	h->out_fd = fds[0];
+	return 0;
+}
+
+/* Reap the guest; kill it first unless it ended by itself. */
+static int pg_reap(struct pg_host *h, bool kill_it)
+{
+	int status;
+
+	if (h->pid <= 0)
+		return 0;
+	if (kill_it)
+		kill(h->pid, SIGKILL);
+	while (waitpid(h->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	h->pid = 0;
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ECHILD;
+}
+
+int run_process(const struct run_opts *o, struct run_result *r)
+{
+	char dir[] = "/tmp/guestmm-run-XXXXXX", sock[64];
+	struct pg_host *h = calloc(1, sizeof(*h));
+	double last_line;
+	double next_live = 0;
+	int err;
+
+	if (!h)
+		return -ENOMEM;
+	h->o = o;
+	h->r = r;
+	h->out_fd = -1;
+	r->mem_bytes = o->cfg.mem_bytes;
+	if (!mkdtemp(dir)) {
+		err = -errno;
+		goto undo_alloc;
+	}
+	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir);
+	err = balloon_backend_start(&h->be, sock, BALLOON_FEATURES_DEFAULT);
+	if (err)
+		goto undo_dir;
+	err = pg_spawn(h, sock);
+	if (err)
+		goto undo_backend;
+	h->s = (struct run_sample){ .kind = o->kind,
+				    .guest_free = UINT64_MAX,
+				    .guest_reported = UINT64_MAX };
+	h->t0 = run_now_s();
+	last_line = h->t0;
+	for (;;) {
+		struct pollfd p = { .fd = h->out_fd, .events = POLLIN };
+		struct balloon_stats st;
+		int rc = poll(&p, 1, (int)(o->sample_s * 1e3));
+
+		if (rc < 0 && errno != EINTR) {
+			err = -errno;
+			break;
+		}
+		if (rc > 0) {
+			err = pg_host_read(h);
+			last_line = run_now_s();
+			if (err == -EPIPE) {
+				err = h->done ? 0 : -ECHILD;
+				break;
+			}
+			if (err)
+				break;
+		}
+		if (run_now_s() - last_line > PG_SILENCE_S) {
+			err = -ETIMEDOUT;
+			break;
+		}
+		if (!h->ready)
+			continue;
+		h->s.t = run_now_s() - h->t0;
+		h->s.resident = pg_resident(h, &st);
+		h->s.host_reported = st.reported_bytes;
+		if (!h->ended)
+			run_track(o, r, &h->s, &h->seen_cycle);
+		if (o->live && h->s.t >= next_live && !h->ended &&
+		    h->s.guest_free != UINT64_MAX) {
+			run_live_line(o->live, &h->s);
+			next_live += 0.5;
+		}
+	}
+	{
+		int werr = pg_reap(h, err != 0);
+
+		if (!err)
+			err = werr;
+	}
+	if (!err && !h->ended)
+		err = -ECHILD;
+	close(h->out_fd);
+undo_backend:
+	if (h->pid > 0)
+		pg_reap(h, true);
+	balloon_backend_stop(&h->be);
+undo_dir:
+	unlink(sock);
+	rmdir(dir);
+undo_alloc:
+	free(h);
+	return err;
+}

@@ -1,0 +1,371 @@
+/*
+ * run.c - the runner's common part and the in-process mode: settings, the
+ * live line, the per-cycle figures every mode derives from its samples of
+ * the host's accounting, and the loop that runs a workload on a guest in
+ * this process (also what a process guest runs inside itself).
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "runner/run.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "runner/internal.h"
+
+static const char *const workload_names[] = {
+	[WORKLOAD_MEMHOG] = "memhog",
+	[WORKLOAD_PAGEFAULT] = "pagefault",
+	[WORKLOAD_STRESS] = "stress",
+};
+
+static const char *const run_mode_names[] = {
+	[RUN_PROCESS] = "process",
+	[RUN_IN_PROCESS] = "in-process",
+	[RUN_LINUX] = "linux",
+};
+
+const char *workload_name(enum workload_kind kind)
+{
+	return workload_names[kind];
+}
+
+const char *run_mode_name(enum run_mode mode)
+{
+	return run_mode_names[mode];
+}
+
+double run_now_s(void)
+{
+	return (double)platform_now_ns() / 1e9;
+}
+
+void run_sleep_s(double s)
+{
+	struct timespec ts;
+
+	if (s <= 0)
+		return;
+	ts.tv_sec = (time_t)s;
+	ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+	nanosleep(&ts, NULL);
+}
+
+void run_opts_init(struct run_opts *o)
+{
+	memset(o, 0, sizeof(*o));
+	o->mode = RUN_PROCESS;
+	gmm_guest_config_init(&o->cfg);
+	o->kind = WORKLOAD_MEMHOG;
+	o->cycles = 3;
+	o->hold_ms = 500;
+	o->sleep_ms = -1;
+	o->seed = 1;
+	o->sample_s = 0.05;
+	o->lock = SPIN_LOCK_PVQ;
+}
+
+/* "1.50 GiB" style; the runner's own, so that it needs nothing of tools/. */
+static const char *fmt_bytes(char *buf, size_t len, double bytes)
+{
+	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	unsigned int u = 0;
+
+	while (bytes >= 1024 && u < 4) {
+		bytes /= 1024;
+		u++;
+	}
+	snprintf(buf, len, u ? "%.2f %s" : "%.0f %s", bytes, unit[u]);
+	return buf;
+}
+
+void run_live_line(FILE *f, const struct run_sample *s)
+{
+	static const char *const phase[] = { "start", "allocating", "holding",
+					     "freed" };
+	char a[32], b[32], c[32];
+	uint64_t rep = s->guest_reported != UINT64_MAX ? s->guest_reported
+						       : s->host_reported;
+
+	fprintf(f, "%7.1fs  guest free %11s  host resident %11s  reported %11s",
+		s->t,
+		s->guest_free == UINT64_MAX
+			? "-"
+			: fmt_bytes(a, sizeof(a), (double)s->guest_free),
+		fmt_bytes(b, sizeof(b), (double)s->resident),
+		fmt_bytes(c, sizeof(c), (double)rep));
+	if (s->kind == WORKLOAD_MEMHOG)
+		fprintf(f, "  cycle %u %s",
+			s->cycle + (s->phase != MEMHOG_FREED),
+			phase[s->phase & 3]);
+	else if (s->kind == WORKLOAD_PAGEFAULT)
+		fprintf(f, "  %llu frames", (unsigned long long)s->frames);
+	else
+		fprintf(f, "  %llu blocks verified",
+			(unsigned long long)s->blocks);
+	fputc('\n', f);
+	fflush(f);
+}
+
+/*
+ * Cycle figures from one sample: a new cycle opens when the count moves;
+ * while the guest sits freed, the host's accounting against what was
+ * freed gives the returned fraction and the times to 90 and 95 %.
+ */
+void run_track(const struct run_opts *o, struct run_result *r,
+	       const struct run_sample *s, unsigned int *seen_cycle)
+{
+	struct run_trace *tr = o->trace;
+
+	if (s->resident > r->resident_peak)
+		r->resident_peak = s->resident;
+	/* A clock that restarted (a Linux guest's boot, then its workload):
+	 * what came before is not this run's. */
+	if (tr && tr->n && s->t < tr->t[tr->n - 1])
+		tr->n = 0;
+	if (tr && tr->n < tr->max) {
+		tr->t[tr->n] = s->t;
+		tr->resident[tr->n++] = s->resident;
+	}
+	if (s->cycle != *seen_cycle && s->cycle && s->cycle <= RUN_MAX_CYCLES) {
+		struct run_cycle *c = &r->cycle[s->cycle - 1];
+
+		*seen_cycle = s->cycle;
+		r->nr_cycles = s->cycle;
+		c->freed_bytes = s->freed_bytes;
+		c->resident_at_free = s->resident_at_free;
+		c->time_to_90pct_s = NAN;
+		c->time_to_95pct_s = NAN;
+		c->resident_at_deadline = c->resident_at_free;
+		c->resident_after = s->resident;
+	}
+	if (*seen_cycle && s->phase == MEMHOG_FREED && s->cycle == *seen_cycle) {
+		struct run_cycle *c = &r->cycle[*seen_cycle - 1];
+		double target = (double)c->resident_at_free -
+				0.9 * (double)c->freed_bytes;
+		double since = (double)(platform_now_ns() - s->freed_at_ns) / 1e9;
+
+		c->resident_after = s->resident;
+		if (tr && *seen_cycle == 1 && isnan(tr->t_free))
+			tr->t_free = s->t - since;
+		if (isnan(c->time_to_90pct_s) && (double)s->resident <= target)
+			c->time_to_90pct_s = since;
+		if (isnan(c->time_to_95pct_s) &&
+		    (double)s->resident <= target - 0.05 * (double)c->freed_bytes)
+			c->time_to_95pct_s = since;
+		if (since <= o->cfg.report_delay_ms / 1e3 + 1.0)
+			c->resident_at_deadline = s->resident;
+	}
+}
+
+/* A sample of an in-process guest; @resident is the caller's. */
+static void sample_in_process(struct run_sample *s, double t,
+			      struct gmm_guest *g, struct workload *w,
+			      uint64_t resident)
+{
+	struct gmm_guest_stats st;
+
+	gmm_guest_get_stats(g, &st);
+	*s = (struct run_sample){
+		.t = t,
+		.resident = resident,
+		.guest_free = st.free_bytes,
+		.guest_reported = st.reported_free_bytes,
+		.host_reported = st.reported_bytes,
+		.kind = w->kind,
+		.cycle = atomic_load(&w->cycle),
+		.phase = atomic_load(&w->phase),
+		.freed_bytes = atomic_load(&w->last_freed_bytes),
+		.freed_at_ns = atomic_load(&w->freed_at_ns),
+		.resident_at_free = atomic_load(&w->resident_at_free),
+		.frames = atomic_load(&w->frames),
+		.blocks = atomic_load(&w->blocks),
+	};
+}
+
+static double tv_s(const struct timeval *tv)
+{
+	return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
+}
+
+int run_workload(const struct run_opts *o, struct run_result *r,
+		 struct gmm_guest *g, const struct run_hooks *hooks)
+{
+	struct workload w;
+	double t0, next_live, duration = o->duration_s;
+	uint64_t frames_at_warmup = 0;
+	double t_warm = NAN;
+	struct rusage ru0 = { 0 }, ru1;
+	unsigned long parks0 = 0;
+	unsigned int seen_cycle = 0;
+	int err;
+
+	workload_init(&w, o->kind, g);
+	if (o->hog_bytes)
+		w.bytes = o->hog_bytes;
+	w.cycles = o->cycles;
+	w.hold_ms = o->hold_ms;
+	if (o->sleep_ms >= 0)
+		w.sleep_ms = (unsigned int)o->sleep_ms;
+	if (o->threads)
+		w.threads = o->threads;
+	w.seed = o->seed;
+	if (hooks) {
+		w.on_phase = hooks->on_phase;
+		w.on_phase_ctx = hooks->ctx;
+	}
+	if (!duration && o->kind != WORKLOAD_MEMHOG)
+		duration = 10;
+	r->mem_bytes = o->cfg.mem_bytes;
+	if (o->free_timing)
+		mm_free_timing_start(gmm_guest_pgdat(g), o->free_timing);
+	err = workload_start(&w);
+	if (err) {
+		if (o->free_timing)
+			mm_free_timing_stop(gmm_guest_pgdat(g));
+		return err;
+	}
+	t0 = run_now_s();
+	next_live = 0;
+	for (;;) {
+		double t = run_now_s() - t0;
+		struct run_sample s;
+
+		sample_in_process(&s, t, g, &w,
+				  gmm_guest_host_resident_bytes(g));
+		/*
+		 * page_fault1's warm-up lasts until its memory has been touched
+		 * once (a round per thread): the host's first-touch faults of
+		 * the memfd cost ~10 us each here and are not the allocator.
+		 */
+		if (isnan(t_warm) && t >= o->warmup_s &&
+		    (o->kind != WORKLOAD_PAGEFAULT || !o->warmup_s ||
+		     s.frames >= (uint64_t)w.threads * (w.pf_bytes / PAGE_SIZE))) {
+			t_warm = t;
+			frames_at_warmup = s.frames;
+			mm_lock_stats_reset(gmm_guest_pgdat(g));
+			getrusage(RUSAGE_SELF, &ru0);
+			parks0 = platform_park_count();
+		}
+		run_track(o, r, &s, &seen_cycle);
+		/* With track_discards: discarded memory back in use (churn). */
+		gmm_guest_track_sample(g);
+		if (hooks && hooks->on_sample)
+			hooks->on_sample(hooks->ctx, &s);
+		if (o->live && t >= next_live) {
+			run_live_line(o->live, &s);
+			next_live += 0.5;
+		}
+		if (!workload_running(&w) || (hooks && hooks->should_stop &&
+					      hooks->should_stop(hooks->ctx)))
+			break;
+		/* The measured part lasts duration - warm-up, however long
+		 * the warm-up took (at most a minute more). */
+		if (duration &&
+		    (isnan(t_warm) ? t >= duration + 60
+				   : t - t_warm >= duration - fmin(o->warmup_s, duration)))
+			atomic_store(&w.stop, true);
+		run_sleep_s(o->sample_s);
+	}
+	atomic_store(&w.stop, true);
+	workload_join(&w);
+	if (o->free_timing)
+		mm_free_timing_stop(gmm_guest_pgdat(g));
+	r->elapsed_s = run_now_s() - t0;
+	getrusage(RUSAGE_SELF, &ru1);
+	r->cpu_user_s = tv_s(&ru1.ru_utime) - tv_s(&ru0.ru_utime);
+	r->cpu_sys_s = tv_s(&ru1.ru_stime) - tv_s(&ru0.ru_stime);
+	r->vol_switches = (uint64_t)(ru1.ru_nvcsw - ru0.ru_nvcsw);
+	r->invol_switches = (uint64_t)(ru1.ru_nivcsw - ru0.ru_nivcsw);
+	r->parks = platform_park_count() - parks0;
+	/* Before anything below takes a lock of its own. */
+	mm_lock_stats(gmm_guest_pgdat(g), r->locks);
+	r->measured_s = r->elapsed_s - (isnan(t_warm) ? 0 : t_warm);
+	if (o->kind == WORKLOAD_PAGEFAULT) {
+		r->frames = atomic_load(&w.frames) - frames_at_warmup;
+		r->frames_per_s = r->measured_s > 0
+					  ? (double)r->frames / r->measured_s
+					  : 0;
+	}
+	r->blocks = atomic_load(&w.blocks);
+	r->errors = atomic_load(&w.errors);
+	r->alloc_failures = atomic_load(&w.alloc_failures);
+	gmm_guest_get_stats(g, &r->stats);
+	r->resident_end = r->stats.host_resident_bytes;
+	{
+		struct pglist_data *pgdat = gmm_guest_pgdat(g);
+
+		drain_all_pages(pgdat);
+		r->nr_zones = pgdat->nr_zones < 2 ? pgdat->nr_zones : 2;
+		for (unsigned int z = 0; z < r->nr_zones; z++) {
+			snprintf(r->zone_name[z], sizeof(r->zone_name[z]), "%s",
+				 pgdat->node_zones[z].name);
+			zone_get_stats(&pgdat->node_zones[z], &r->zones[z]);
+		}
+	}
+	return 0;
+}
+
+/* The lock algorithm and timing are process-wide: set them for a run. */
+void run_locks_begin(const struct run_opts *o, bool *timing)
+{
+	*timing = lock_stat_timing();
+	/* No guest exists here, so no lock is in use. */
+	spin_lock_set_kind(o->lock);
+	if (o->lock_stats)
+		lock_stat_set_timing(true);
+}
+
+void run_locks_end(bool timing)
+{
+	lock_stat_set_timing(timing);
+}
+
+int run_in_process(const struct run_opts *o, struct run_result *r)
+{
+	struct gmm_guest *g;
+	bool timing;
+	int err;
+
+	run_locks_begin(o, &timing);
+	err = gmm_guest_create(&o->cfg, &g);
+	if (!err) {
+		err = run_workload(o, r, g, NULL);
+		gmm_guest_destroy(g);
+	}
+	run_locks_end(timing);
+	return err;
+}
+
+int run_guest(const struct run_opts *o, struct run_result *r)
+{
+	memset(r, 0, sizeof(*r));
+	if (o->mode != RUN_IN_PROCESS && o->free_timing) {
+		fprintf(stderr, "guestmm: run: the free path's timing needs the guest in process\n");
+		return -EINVAL;
+	}
+	if (o->cfg.reporting && o->mode == RUN_PROCESS &&
+	    o->cfg.hinting == GMM_HINTING_BITMAP) {
+		fprintf(stderr, "guestmm: run: hinting bitmap needs the guest in process: the device's free page hint queue is not built\n");
+		return -EINVAL;
+	}
+	if (o->cfg.reporting && o->mode == RUN_LINUX &&
+	    o->cfg.hinting != GMM_HINTING_REPORT) {
+		fprintf(stderr, "guestmm: run: a Linux guest reports with its own driver: hinting report or off only\n");
+		return -EINVAL;
+	}
+	switch (o->mode) {
+	case RUN_IN_PROCESS:
+		return run_in_process(o, r);
+	case RUN_PROCESS:
+		return run_process(o, r);
+	case RUN_LINUX:
+		return run_linux(o, r);
+	}
+	return -EINVAL;
+}

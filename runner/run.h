@@ -1,0 +1,171 @@
+/*
+ * run.h - the runner: run a workload on a guest while watching the host's
+ * accounting of its memory.  `guestmm run` and the benchmarks both call down
+ * into it; it sits above guest/ and host/ and below tools/ and bench/.
+ *
+ * Three kinds of guest, one result:
+ *   RUN_PROCESS    (default) the guest runtime in a process of its own, a
+ *                  vhost-user frontend of a balloon served by this process
+ *                  (DESIGN.md, embodiment 2): the guest reports through
+ *                  the device, and memory returned is what the device's
+ *                  host accounting of the shared memfd says;
+ *   RUN_IN_PROCESS the core in this process over a memfd, reporting by
+ *                  punching holes directly (embodiment 1);
+ *   RUN_LINUX      a user-mode Linux guest on the same device, running
+ *                  memhog (embodiment 3).
+ *
+ * A process guest is this program again (@guest_exe, default
+ * /proc/self/exe) started as "EXE guest --socket S --parent PID ...": a
+ * program that can be a process guest hands that argv to
+ * run_guest_process_main().  It dies with the thread that started it
+ * (PR_SET_PDEATHSIG), so a host never leaves guests behind.
+ */
+#ifndef GUESTMM_RUNNER_RUN_H
+#define GUESTMM_RUNNER_RUN_H
+
+#include <stdio.h>
+#include <sys/types.h>
+
+#include "guest/workload.h"
+#include "guestmm/guest.h"
+#include "mm/gfp.h"
+
+enum run_mode { RUN_PROCESS, RUN_IN_PROCESS, RUN_LINUX };
+
+#define RUN_MAX_CYCLES 64
+
+/*
+ * Host accounting over time, for a plot: every sample's time and resident
+ * bytes, up to @max of them, and when the first cycle's memory was freed
+ * (NaN until then), on the samples' clock.
+ */
+struct run_trace {
+	unsigned int n, max;
+	double *t;
+	uint64_t *resident;
+	double t_free;
+};
+
+struct run_opts {
+	enum run_mode mode;	/* default RUN_PROCESS */
+	const char *guest_exe;	/* RUN_PROCESS: default /proc/self/exe */
+	const char *uml;	/* RUN_LINUX: default /usr/bin/linux.uml */
+	const char *initrd;	/* RUN_LINUX: default uml/initrd.gz beside
+				   /proc/self/exe */
+	struct gmm_guest_config cfg;
+	enum workload_kind kind;
+	uint64_t hog_bytes;	/* memhog: 0 = 75 % of RAM */
+	unsigned int cycles;	/* memhog */
+	unsigned int hold_ms;	/* memhog */
+	int sleep_ms;		/* memhog: < 0 = report delay + 2 s */
+	unsigned int threads;	/* 0 = vCPUs */
+	double duration_s;	/* 0 = until the workload ends (pagefault,
+				   stress: 10 s) */
+	double warmup_s;	/* frames (pagefault) and lock statistics
+				   before this do not count; pagefault's
+				   warm-up also lasts until every thread
+				   has touched its memory once, and the
+				   measured part is duration - warmup */
+	enum spin_lock_kind lock; /* set for the run; default pvq */
+	bool lock_stats;	/* time lock waits and holds for the run
+				   (lock_stat_set_timing) */
+	uint64_t seed;
+	double sample_s;	/* host accounting sampled this often */
+	struct run_trace *trace; /* or NULL */
+	/* RUN_IN_PROCESS: the free path's sampled timing (bench strategies),
+	 * or NULL */
+	struct mm_free_timing *free_timing;
+	FILE *live;		/* live lines here every 0.5 s, or NULL */
+};
+
+/* One look at a running guest, for the live line and the cycle figures. */
+struct run_sample {
+	double t;		/* seconds since the workload started */
+	uint64_t resident;	/* host accounting of guest RAM */
+	uint64_t guest_free;	/* as the guest says; UINT64_MAX: unknown */
+	uint64_t guest_reported; /* free and marked Reported; UINT64_MAX:
+				    unknown (the host's reported bytes are
+				    shown then) */
+	uint64_t host_reported;	/* bytes the device was told of */
+	enum workload_kind kind;
+	unsigned int cycle;	/* memhog: cycles completed */
+	int phase;		/* memhog: enum memhog_phase */
+	uint64_t freed_bytes;	/* memhog: of the last cycle */
+	uint64_t freed_at_ns;	/* memhog: platform_now_ns() of the free */
+	uint64_t resident_at_free; /* memhog: host accounting at the free */
+	uint64_t frames;	/* pagefault */
+	uint64_t blocks;	/* stress */
+};
+
+struct run_cycle {
+	uint64_t freed_bytes;
+	uint64_t resident_at_free;
+	uint64_t resident_after;	/* last sample before the next cycle */
+	double time_to_90pct_s;		/* NaN: never */
+	double time_to_95pct_s;		/* NaN: never */
+	uint64_t resident_at_deadline;	/* report delay + 1 s after the free */
+};
+
+struct run_result {
+	uint64_t mem_bytes;
+	uint64_t resident_peak;
+	uint64_t resident_end;
+	unsigned int nr_cycles;
+	struct run_cycle cycle[RUN_MAX_CYCLES];
+	double elapsed_s;
+	double measured_s;	/* from the end of the warm-up to the end */
+	uint64_t frames;	/* pagefault: in measured_s */
+	double frames_per_s;	/* pagefault */
+	uint64_t blocks;	/* stress */
+	uint64_t errors;	/* stress mismatches */
+	uint64_t alloc_failures;
+	struct gmm_guest_stats stats; /* at the end; reports and
+					 reported_bytes as the device
+					 counted them outside RUN_IN_PROCESS */
+	unsigned int nr_zones;
+	char zone_name[2][16];
+	struct zone_stats zones[2];   /* at the end, after draining per-CPU lists */
+	/* Over measured_s; times only with lock_stats. */
+	struct lock_stats locks[NR_MM_LOCK_CLASSES];
+	/* Over measured_s, the whole process (getrusage), in process only:
+	 * where the cores' time went, and how often threads left them. */
+	double cpu_user_s, cpu_sys_s;
+	uint64_t vol_switches;	 /* a thread blocked (futex park, sleep) */
+	uint64_t invol_switches; /* a thread was preempted or yielded */
+	uint64_t parks;		 /* lock waiters that parked */
+};
+
+void run_opts_init(struct run_opts *o);
+
+/*
+ * run_guest - run @o's workload on a guest of @o->mode and fill @r.
+ * Return: 0; -EINVAL for settings the mode cannot run (the log says
+ * which); -ENOENT for a missing guest executable, kernel or initrd;
+ * -ECHILD when a guest process or kernel died before the end; another
+ * negative errno when the guest or its host could not be made.
+ */
+int run_guest(const struct run_opts *o, struct run_result *r);
+
+const char *workload_name(enum workload_kind kind);
+const char *run_mode_name(enum run_mode mode);
+
+/* The live line: guest free, host resident, reported, progress. */
+void run_live_line(FILE *f, const struct run_sample *s);
+
+/*
+ * The guest process: @argv as run_guest() builds it ("guest --socket S
+ * ..."), or as a person types it to attach our guest to a `guestmm host`.
+ * Return: the exit status (2 after one line on stderr for a bad argument).
+ */
+int run_guest_process_main(int argc, char **argv);
+
+/* Internal to runner/: the modes, and the cycle bookkeeping they share. */
+int run_in_process(const struct run_opts *o, struct run_result *r);
+int run_process(const struct run_opts *o, struct run_result *r);
+int run_linux(const struct run_opts *o, struct run_result *r);
+void run_track(const struct run_opts *o, struct run_result *r,
+	       const struct run_sample *s, unsigned int *seen_cycle);
+double run_now_s(void);
+void run_sleep_s(double s);
+
+#endif

@@ -1,0 +1,458 @@
+/*
+ * test_procguest.c - process guests: our balloon driver against our device,
+ * and our guest runtime as a process of its own.
+ *
+ * The driver tests attach a guest made in this process to a balloon served
+ * by a backend thread, through the real vhost-user frontend and rings in
+ * guest RAM: negotiation (every queue feature offered is taken, so the two
+ * readings of queue numbering agree), a report's round trip on the
+ * reporting queue (memory leaves the memfd by the host's accounting), the
+ * host's target followed by inflate and deflate, statistics sent when the
+ * device asks.  The runner tests start this very program as the guest
+ * process ("test_procguest guest ...") and check what the host sees: memory
+ * returned by its own accounting, and no guest left behind when the host is
+ * killed.  Waits are bounded and only for an event; nothing is timed.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "guest/balloon_driver.h"
+#include "guestmm/guest.h"
+#include "host/backend.h"
+#include "host/balloon.h"
+#include "mm/gfp.h"
+#include "runner/run.h"
+
+#define WAIT_MS 20000
+#define MIB (1024ull * 1024)
+#define F(bit) (UINT64_C(1) << (bit))
+
+struct fixture {
+	char dir[64];
+	char path[108];
+	struct balloon_backend be;
+	struct gmm_guest *g;
+	struct balloon_driver *bd;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct gmm_guest_config c;
+
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_procguest.XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/balloon.sock", f->dir);
+	if (balloon_backend_start(&f->be, f->path, BALLOON_FEATURES_DEFAULT))
+		return -1;
+	gmm_guest_config_init(&c);
+	c.mem_bytes = 256 * MIB;
+	c.cpus = 1;
+	c.reporting = false; /* the driver is the reporting device */
+	c.report_delay_ms = 0;
+	c.report_min_age_ms = 0;
+	c.report_hwm = 1;
+	if (gmm_guest_create(&c, &f->g))
+		return -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+
+	balloon_driver_stop(f->bd);
+	gmm_guest_destroy(f->g);
+	balloon_backend_stop(&f->be);
+	unlink(f->path);
+	rmdir(f->dir);
+	free(f);
+	return 0;
+}
+
+typedef bool (*host_cond)(const struct balloon_stats *st, uint64_t arg);
+
+/* Wait (bounded) until the host's view satisfies @cond. */
+static void wait_host(struct fixture *f, host_cond cond, uint64_t arg,
+		      const char *what)
+{
+	struct balloon_stats st;
+
+	for (int i = 0; i < WAIT_MS; i++) {
+		balloon_get_stats(f->be.balloon, &st);
+		if (cond(&st, arg))
+			return;
+		usleep(1000);
+	}
+	fail_msg("host never saw %s", what);
+}
+
+static bool is_connected(const struct balloon_stats *st, uint64_t arg)
+{
+	(void)arg;
+	return st->connected && st->features;
+}
+
+static bool actual_is(const struct balloon_stats *st, uint64_t arg)
+{
+	return st->actual == arg;
+}
+
+static bool stats_updates_at_least(const struct balloon_stats *st, uint64_t arg)
+{
+	return st->guest_stats_updates >= arg;
+}
+
+static void test_negotiation(void **state)
+{
+	struct fixture *f = *state;
+	struct balloon_driver_stats ds;
+	struct balloon_stats hs;
+
+	assert_int_equal(balloon_driver_start(f->g, f->path, true, &f->bd), 0);
+	balloon_driver_get_stats(f->bd, &ds);
+	wait_host(f, is_connected, 0, "the driver");
+	balloon_get_stats(f->be.balloon, &hs);
+	/* Every queue feature offered was taken: the device numbers its
+	 * queues by what it offered, the driver by what was negotiated. */
+	assert_int_equal(ds.offered & VIRTIO_BALLOON_QUEUE_FEATURES,
+			 ds.features & VIRTIO_BALLOON_QUEUE_FEATURES);
+	assert_true(ds.features & F(VIRTIO_BALLOON_F_STATS_VQ));
+	assert_true(ds.features & F(VIRTIO_BALLOON_F_REPORTING));
+	assert_true(ds.features & F(VIRTIO_F_VERSION_1));
+	/* Declined as Linux declines it: our frames keep no poison. */
+	assert_false(ds.features & F(VIRTIO_BALLOON_F_PAGE_POISON));
+	assert_int_equal(hs.features, ds.features);
+	for (int q = 0; q < VIRTIO_BALLOON_VQ_NR; q++)
+		assert_int_equal(virtio_balloon_queue_index(ds.offered, q),
+				 virtio_balloon_queue_index(ds.features, q));
+	/* The device's own numbering (by what was negotiated) agrees. */
+	assert_int_equal(balloon_queue_index(hs.features, BALLOON_VQ_REPORTING),
+			 virtio_balloon_queue_index(ds.features,
+						    VIRTIO_BALLOON_VQ_REPORTING));
+	assert_int_equal(balloon_queue_index(hs.features, BALLOON_VQ_STATS),
+			 virtio_balloon_queue_index(ds.features,
+						    VIRTIO_BALLOON_VQ_STATS));
+	assert_true(balloon_driver_reporting(f->bd));
+	assert_int_equal(ds.error, 0);
+}
+
+static void test_queue_numbering(void **state)
+{
+	(void)state;
+	/* The table of the reference (offered => existing). */
+	assert_int_equal(virtio_balloon_queue_index(0, VIRTIO_BALLOON_VQ_DEFLATE), 1);
+	assert_int_equal(virtio_balloon_queue_index(0, VIRTIO_BALLOON_VQ_STATS), -1);
+	assert_int_equal(virtio_balloon_queue_index(F(VIRTIO_BALLOON_F_REPORTING),
+						    VIRTIO_BALLOON_VQ_REPORTING), 2);
+	assert_int_equal(virtio_balloon_queue_index(F(VIRTIO_BALLOON_F_STATS_VQ) |
+							    F(VIRTIO_BALLOON_F_REPORTING),
+						    VIRTIO_BALLOON_VQ_REPORTING), 3);
+	assert_int_equal(virtio_balloon_queue_index(F(VIRTIO_BALLOON_F_FREE_PAGE_HINT) |
+							    F(VIRTIO_BALLOON_F_REPORTING),
+						    VIRTIO_BALLOON_VQ_REPORTING), 3);
+	assert_int_equal(virtio_balloon_queue_index(VIRTIO_BALLOON_QUEUE_FEATURES,
+						    VIRTIO_BALLOON_VQ_REPORTING), 4);
+	assert_int_equal(virtio_balloon_queue_index(VIRTIO_BALLOON_QUEUE_FEATURES,
+						    VIRTIO_BALLOON_VQ_FREE_PAGE), 3);
+}
+
+/* A report's round trip: written memory freed, reported, gone from the
+ * memfd by the host's accounting. */
+static void test_report_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct pglist_data *pgdat = gmm_guest_pgdat(f->g);
+	struct balloon_stats h0, h1;
+	struct balloon_driver_stats ds;
+	struct page *blocks[32];
+	unsigned int n = 0;
+
+	assert_int_equal(balloon_driver_start(f->g, f->path, true, &f->bd), 0);
+	wait_host(f, is_connected, 0, "the driver");
+	/* Whatever was free at boot goes first. */
+	assert_int_equal(gmm_guest_report_now(f->g), 0);
+	for (; n < 32; n++) {
+		blocks[n] = alloc_pages(pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER);
+		assert_non_null(blocks[n]);
+		memset(page_address(pgdat, blocks[n]), 0x5a,
+		       PAGE_SIZE << PAGEBLOCK_ORDER);
+	}
+	balloon_get_stats(f->be.balloon, &h0);
+	assert_true(h0.resident_bytes >= 64 * MIB);
+	for (unsigned int i = 0; i < n; i++)
+		assert_int_equal(free_pages(pgdat, blocks[i], PAGEBLOCK_ORDER), 0);
+	assert_int_equal(gmm_guest_report_now(f->g), 0);
+	balloon_get_stats(f->be.balloon, &h1);
+	balloon_driver_get_stats(f->bd, &ds);
+	assert_true(h1.reports > h0.reports);
+	assert_true(ds.reports >= h1.reports - h0.reports);
+	if (h0.resident_bytes - h1.resident_bytes < 60 * MIB)
+		fail_msg("host resident fell by %llu MiB of 64",
+			 (unsigned long long)((h0.resident_bytes -
+					       h1.resident_bytes) / MIB));
+	assert_int_equal(buddy_check(pgdat), 0);
+}
+
+/* The host's target: inflate to it, then deflate back to 0. */
+static void test_inflate_deflate(void **state)
+{
+	struct fixture *f = *state;
+	struct pglist_data *pgdat = gmm_guest_pgdat(f->g);
+	struct balloon_driver_stats ds;
+	struct balloon_stats hs;
+	uint64_t free0;
+
+	assert_int_equal(balloon_driver_start(f->g, f->path, false, &f->bd), 0);
+	wait_host(f, is_connected, 0, "the driver");
+	drain_all_pages(pgdat);
+	free0 = pgdat_free_pages(pgdat);
+	assert_int_equal(balloon_set_target(f->be.balloon, 3000), 0);
+	wait_host(f, actual_is, 3000, "actual = 3000");
+	balloon_driver_get_stats(f->bd, &ds);
+	balloon_get_stats(f->be.balloon, &hs);
+	assert_int_equal(ds.actual, 3000);
+	assert_int_equal(ds.num_pages, 3000);
+	assert_int_equal(ds.inflated_pages, 3000);
+	assert_int_equal(hs.inflated_pages, 3000);
+	/* The frames left the guest's free memory. */
+	drain_all_pages(pgdat);
+	if (pgdat_free_pages(pgdat) + 3000 > free0)
+		fail_msg("free pages %llu before, %llu inflated to 3000",
+			 (unsigned long long)free0,
+			 (unsigned long long)pgdat_free_pages(pgdat));
+
+	assert_int_equal(balloon_set_target(f->be.balloon, 0), 0);
+	wait_host(f, actual_is, 0, "actual = 0");
+	balloon_driver_get_stats(f->bd, &ds);
+	balloon_get_stats(f->be.balloon, &hs);
+	assert_int_equal(ds.deflated_pages, 3000);
+	assert_int_equal(hs.deflated_pages, 3000);
+	assert_int_equal(buddy_check(pgdat), 0);
+}
+
+/* Statistics: primed at start, refilled each time the device asks. */
+static void test_stats(void **state)
+{
+	struct fixture *f = *state;
+	struct balloon_driver_stats ds;
+	struct balloon_stats hs;
+
+	balloon_set_stats_interval(f->be.balloon, 10);
+	assert_int_equal(balloon_driver_start(f->g, f->path, false, &f->bd), 0);
+	wait_host(f, stats_updates_at_least, 3, "three stats buffers");
+	balloon_get_stats(f->be.balloon, &hs);
+	balloon_driver_get_stats(f->bd, &ds);
+	assert_true(ds.stats_sent >= 3);
+	assert_true(hs.guest_stats_valid & (1u << VIRTIO_BALLOON_S_MEMTOT));
+	assert_true(hs.guest_stats_valid & (1u << VIRTIO_BALLOON_S_MEMFREE));
+	assert_int_equal(hs.guest_stats[VIRTIO_BALLOON_S_MEMTOT], 256 * MIB);
+	assert_true(hs.guest_stats[VIRTIO_BALLOON_S_MEMFREE] > 200 * MIB);
+	assert_true(hs.guest_stats[VIRTIO_BALLOON_S_MEMFREE] <= 256 * MIB);
+}
+
+/* A driver whose host goes away ends with -EPIPE and can be stopped. */
+static void test_host_gone(void **state)
+{
+	struct fixture *f = *state;
+	struct balloon_driver_stats ds;
+
+	assert_int_equal(balloon_driver_start(f->g, f->path, true, &f->bd), 0);
+	wait_host(f, is_connected, 0, "the driver");
+	balloon_backend_stop(&f->be);
+	for (int i = 0; i < WAIT_MS; i++) {
+		balloon_driver_get_stats(f->bd, &ds);
+		if (ds.error)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(ds.error, -EPIPE);
+	balloon_driver_stop(f->bd);
+	f->bd = NULL;
+	/* teardown stops the backend again: start a fresh one for it. */
+	unlink(f->path);
+	assert_int_equal(balloon_backend_start(&f->be, f->path,
+					       BALLOON_FEATURES_DEFAULT), 0);
+}
+
+/* ---- the runner: this program as the guest process ---- */
+
+static char self_exe[4096];
+
+static void proc_opts(struct run_opts *o)
+{
+	run_opts_init(o);
+	o->mode = RUN_PROCESS;
+	o->guest_exe = self_exe;
+	o->cfg.mem_bytes = 256 * MIB;
+	o->cfg.cpus = 1;
+	o->cfg.report_delay_ms = 0;
+	o->cycles = 1;
+	o->hold_ms = 0;
+	o->sleep_ms = 1500;
+}
+
+static void test_process_guest_returns_memory(void **state)
+{
+	struct run_opts o;
+	struct run_result *r = calloc(1, sizeof(*r));
+	const struct run_cycle *c;
+
+	(void)state;
+	assert_non_null(r);
+	proc_opts(&o);
+	assert_int_equal(run_guest(&o, r), 0);
+	assert_int_equal(r->nr_cycles, 1);
+	c = &r->cycle[0];
+	assert_true(c->freed_bytes >= 150 * MIB);
+	/* By the host's accounting, most of it went back. */
+	if ((double)(c->resident_at_free - c->resident_after) <
+	    0.9 * (double)c->freed_bytes)
+		fail_msg("returned %llu of %llu bytes",
+			 (unsigned long long)(c->resident_at_free - c->resident_after),
+			 (unsigned long long)c->freed_bytes);
+	assert_true(r->stats.reports > 0); /* the device's count */
+	assert_int_equal(r->nr_zones, 2);
+	assert_true(r->zones[1].managed_pages > 0);
+
+	/* Reporting off: the device is told nothing, nothing goes back. */
+	proc_opts(&o);
+	o.cfg.reporting = false;
+	o.sleep_ms = 300;
+	assert_int_equal(run_guest(&o, r), 0);
+	assert_int_equal(r->stats.reports, 0);
+	c = &r->cycle[0];
+	assert_true(c->resident_at_free - c->resident_after <
+		    c->freed_bytes / 10);
+	free(r);
+}
+
+static void test_bad_guest_exe(void **state)
+{
+	struct run_opts o;
+	struct run_result *r = calloc(1, sizeof(*r));
+
+	(void)state;
+	proc_opts(&o);
+	o.guest_exe = "/nonexistent/guestmm";
+	assert_int_equal(run_guest(&o, r), -ENOENT);
+	/* An executable that is no guest: it exits at once. */
+	proc_opts(&o);
+	o.guest_exe = "/bin/true";
+	assert_int_equal(run_guest(&o, r), -ECHILD);
+	free(r);
+}
+
+/* The pids whose parent is @ppid. */
+static unsigned int children_of(pid_t ppid, pid_t *out, unsigned int max)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	unsigned int n = 0;
+
+	assert_non_null(d);
+	while ((e = readdir(d)) && n < max) {
+		char path[300], buf[512], *p;
+		FILE *fp;
+		int pp;
+
+		if (e->d_name[0] < '1' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		fp = fopen(path, "r");
+		if (!fp)
+			continue;
+		if (fgets(buf, sizeof(buf), fp) && (p = strrchr(buf, ')')) &&
+		    sscanf(p + 2, "%*c %d", &pp) == 1 && pp == ppid)
+			out[n++] = (pid_t)atoi(e->d_name);
+		fclose(fp);
+	}
+	closedir(d);
+	return n;
+}
+
+/* Kill the host mid-run: its guest process must not outlive it. */
+static void test_no_orphans(void **state)
+{
+	pid_t host, guest = 0;
+	int status;
+
+	(void)state;
+	/* Orphans come to us, not to init, so that we can see them die. */
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
+	host = fork();
+	assert_true(host >= 0);
+	if (host == 0) {
+		struct run_opts o;
+		struct run_result *r = calloc(1, sizeof(*r));
+
+		proc_opts(&o);
+		o.cycles = 64;
+		o.sleep_ms = 100000;
+		_exit(r && run_guest(&o, r) == 0 ? 0 : 1);
+	}
+	for (int i = 0; i < WAIT_MS && !guest; i++) {
+		pid_t kids[4];
+
+		if (children_of(host, kids, 4) == 1)
+			guest = kids[0];
+		else
+			usleep(1000);
+	}
+	assert_true(guest > 0);
+	assert_int_equal(kill(host, SIGKILL), 0);
+	assert_int_equal(waitpid(host, &status, 0), host);
+	assert_true(WIFSIGNALED(status));
+	/* The guest was reparented to us; it must die of its host's death. */
+	assert_int_equal(waitpid(guest, &status, 0), guest);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGKILL);
+	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_queue_numbering),
+		cmocka_unit_test_setup_teardown(test_negotiation, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_report_round_trip, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_inflate_deflate, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_gone, setup, teardown),
+		cmocka_unit_test(test_process_guest_returns_memory),
+		cmocka_unit_test(test_bad_guest_exe),
+		cmocka_unit_test(test_no_orphans),
+	};
+	ssize_t n;
+
+	/* Started by the runner as a guest process. */
+	if (argc > 1 && !strcmp(argv[1], "guest"))
+		return run_guest_process_main(argc - 1, argv + 1);
+	n = readlink("/proc/self/exe", self_exe, sizeof(self_exe) - 1);
+	if (n <= 0)
+		return 1;
+	self_exe[n] = 0;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,506 @@
+/*
+ * test_swap.c - anonymous memory through reclaim, zswap and the swap file:
+ * nothing is lost (a 1 GiB round trip, every page's checksum), each failure
+ * injected (compression, pool allocation, swap write and read errors, swap
+ * full) keeps the data and moves its counter, unuse brings entries back,
+ * bad input is refused.  Every counter the layer adds is made to move here.
+ */
+#include "anonutil.h"
+
+#define MIB (1ull << 20)
+#define BASE (1ull << 30) /* where the tests map: any aligned address */
+
+static uint64_t *sums;
+
+/* Write @n pages from BASE, page i with pattern (i, v); record checksums. */
+static void fill(struct mm_space *mm, uint64_t n, uint64_t v)
+{
+	for (uint64_t i = 0; i < n; i++)
+		sums[i] = write_page(mm, BASE + i * PAGE_SIZE, i, v);
+}
+
+static void verify(struct mm_space *mm, uint64_t n)
+{
+	for (uint64_t i = 0; i < n; i++)
+		if (read_page_sum(mm, BASE + i * PAGE_SIZE) != sums[i])
+			fail_msg("page %llu came back different",
+				 (unsigned long long)i);
+}
+
+static void no_tweak(struct anon_config *c) { (void)c; }
+
+/*
+ * 1 GiB through a 64 MiB node: every page but the last few thousand goes
+ * to zswap or the swap file and comes back bit-identical.  Under the
+ * sanitizers (GUESTMM_ROUNDTRIP_MIB), a smaller push keeps CI in budget.
+ */
+static void test_roundtrip_1gib(void **state)
+{
+	struct anon_node n;
+	struct mm_space *mm;
+	const char *env = getenv("GUESTMM_ROUNDTRIP_MIB");
+	uint64_t mib = env ? strtoull(env, NULL, 0) : 1024;
+	uint64_t pages = mib * MIB / PAGE_SIZE;
+	struct anon_stats st;
+	uint64_t out;
+
+	anon_node_init_cfg(&n, 64 * MIB, mib * MIB + 64 * MIB, no_tweak);
+	sums = calloc(pages, sizeof(*sums));
+	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
+	fill(mm, pages, 1);
+	verify(mm, pages);
+	st = anon_stats_of(&n);
+	out = st.events[PSWPOUT] + st.zswap.stored_pages +
+	      st.zswap.events[ZSWAP_WRITTEN_BACK_PAGES];
+	print_message("%llu MiB: pswpout %llu pswpin %llu zswap loads %llu "
+		      "written back %llu same-filled %llu poor %llu limit hits %llu "
+		      "pgsteal %llu pgmajfault %llu allocstall %llu\n",
+		      (unsigned long long)mib,
+		      (unsigned long long)st.events[PSWPOUT],
+		      (unsigned long long)st.events[PSWPIN],
+		      (unsigned long long)st.zswap.events[ZSWAP_LOADS],
+		      (unsigned long long)st.zswap.events[ZSWAP_WRITTEN_BACK_PAGES],
+		      (unsigned long long)st.zswap.same_filled_pages,
+		      (unsigned long long)st.zswap.events[ZSWAP_REJECT_COMPRESS_POOR],
+		      (unsigned long long)st.zswap.events[ZSWAP_POOL_LIMIT_HIT],
+		      (unsigned long long)st.events[PGSTEAL],
+		      (unsigned long long)st.events[PGMAJFAULT],
+		      (unsigned long long)st.events[ALLOCSTALL]);
+	/* At least the whole push less the node's RAM went out and came back. */
+	assert_true(st.events[PGSTEAL] + 64 * MIB / PAGE_SIZE >= pages);
+	assert_true(st.events[PGMAJFAULT] + 64 * MIB / PAGE_SIZE >= pages);
+	assert_true(st.events[PSWPOUT] > 0 && st.events[PSWPIN] > 0);
+	assert_true(st.zswap.events[ZSWAP_LOADS] > 0);
+	assert_true(st.zswap.events[ZSWAP_REJECT_COMPRESS_POOR] > 0);
+	if (mib >= 256) { /* the pool (12.8 MiB) fills and writes back */
+		assert_true(st.zswap.events[ZSWAP_WRITTEN_BACK_PAGES] > 0);
+		assert_true(st.zswap.events[ZSWAP_POOL_LIMIT_HIT] > 0);
+	}
+	assert_true(st.events[ALLOCSTALL] > 0);
+	assert_true(st.events[PGSCAN] >= st.events[PGSTEAL]);
+	(void)out;
+	/* The pool stays within its limit plus a batch of racing stores. */
+	assert_true(st.zswap.pool_total_size <= st.zswap.pool_limit_bytes + 64 * PAGE_SIZE);
+	mm_space_destroy(mm);
+	st = anon_stats_of(&n);
+	assert_int_equal(st.swap_free, st.swap_slots);
+	assert_int_equal(st.zswap.stored_pages, 0);
+	assert_int_equal(st.zswap.pool_total_size, 0);
+	free(sums);
+	anon_node_fini(&n);
+}
+
+static void zstd_tweak(struct anon_config *c) { c->zswap_cfg.compressor = "zstd"; }
+
+static void test_zstd_and_same_filled(void **state)
+{
+	struct anon_node n;
+	struct mm_space *mm;
+	struct anon_stats st;
+	uint64_t pages = 48 * MIB / PAGE_SIZE;
+
+	anon_node_init_cfg(&n, 32 * MIB, 128 * MIB, zstd_tweak);
+	sums = calloc(pages, sizeof(*sums));
+	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
+	fill(mm, pages, 3);
+	st = anon_stats_of(&n);
+	assert_true(st.zswap.same_filled_pages > 0);
+	assert_true(st.zswap.stored_pages > st.zswap.same_filled_pages);
+	assert_true(st.zswap.compressed_bytes > 0);
+	verify(mm, pages);
+	mm_space_destroy(mm);
+	free(sums);
+	anon_node_fini(&n);
+}
+
+/* Referenced pages are promoted, aged pages demoted, hot ones rotated. */
+static void test_lru_aging(void **state)
+{
+	struct anon_node n;
+	struct mm_space *mm;
+	struct anon_stats st;
+	uint64_t pages = 256;
+
+	anon_node_init_cfg(&n, 32 * MIB, 16 * MIB, no_tweak);
+	sums = calloc(pages, sizeof(*sums));
+	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
+	fill(mm, pages, 0);
+	/* All young: the first pass promotes, frees nothing. */
+	assert_int_equal(shrink_node(n.t.pgdat->lruvec, 32), 32);
+	st = anon_stats_of(&n);
+	assert_true(st.events[PGACTIVATE] >= pages - 32);
+	/* Touch half again: aging keeps those active, demotes the rest. */
+	for (uint64_t i = 0; i < pages; i += 2)
+		read_page_sum(mm, BASE + i * PAGE_SIZE);
+	shrink_node(n.t.pgdat->lruvec, 64);
+	st = anon_stats_of(&n);
+	assert_true(st.events[PGROTATED] > 0);
+	assert_true(st.events[PGDEACTIVATE] > 0);
+	assert_true(st.events[PGSTEAL] >= 64);
+	verify(mm, pages);
+	mm_space_destroy(mm);
+	free(sums);
+	anon_node_fini(&n);
+}
+
+static void kswapd_tweak(struct anon_config *c) { c->kswapd = true; }
+
+static void test_kswapd(void **state)
+{
+	struct anon_node n;
+	struct mm_space *mm;
+	struct anon_stats st;
+	uint64_t pages = 48 * MIB / PAGE_SIZE;
+
+	anon_node_init_cfg(&n, 32 * MIB, 64 * MIB, kswapd_tweak);
+	sums = calloc(pages, sizeof(*sums));
+	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
+	fill(mm, pages, 5);
+	st = anon_stats_of(&n);
+	assert_true(st.events[KSWAPD_WAKE] > 0);
+	verify(mm, pages);
+	mm_space_destroy(mm);
+	free(sums);
+	anon_node_fini(&n);
+}
+
+static void failing_comp_tweak(struct anon_config *c) { c->zswap_cfg.comp = &failing_comp; }
+
+/* Compression fails: zswap refuses, the swap file takes the pages. */
+static void test_compress_failure(void **state)
+{
+	struct anon_node n;
+	struct mm_space *mm;
+	struct anon_stats st;
+	uint64_t pages = 48 * MIB / PAGE_SIZE;
+
+	anon_node_init_cfg(&n, 32 * MIB, 64 * MIB, failing_comp_tweak);
+	sums = calloc(pages, sizeof(*sums));
+	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
+	atomic_store(&comp_fail, 1);
+	fill(mm, pages, 7);
+	atomic_store(&comp_fail, 0);
+	st = anon_stats_of(&n);
+	assert_true(st.zswap.events[ZSWAP_REJECT_COMPRESS_FAIL] > 0);
+	assert_true(st.events[PSWPOUT] >= st.zswap.events[ZSWAP_REJECT_COMPRESS_FAIL]);
+	verify(mm, pages);
+	mm_space_destroy(mm);
+	free(sums);
+	anon_node_fini(&n);
+}
+
+static void failing_zpool_tweak(struct anon_config *c) { c->zswap_cfg.zpool = &failing_zpool; }
+
+static void test_pool_alloc_failure(void **state)
+{
+	struct anon_node n;
+	struct mm_space *mm;
+	struct anon_stats st;
+	uint64_t pages = 48 * MIB / PAGE_SIZE;
+
+	anon_node_init_cfg(&n, 32 * MIB, 64 * MIB, failing_zpool_tweak);
+	sums = calloc(pages, sizeof(*sums));
+	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
+	atomic_store(&zpool_fail, 1);
+	fill(mm, pages, 9);
+	atomic_store(&zpool_fail, 0);
+	st = anon_stats_of(&n);
+	assert_true(st.zswap.events[ZSWAP_REJECT_ALLOC_FAIL] > 0);
+	assert_true(st.events[PSWPOUT] > 0);
+	verify(mm, pages);
+	mm_space_destroy(mm);
+	free(sums);
+	anon_node_fini(&n);
+}
+
+static void no_zswap_tweak(struct anon_config *c) { c->zswap = false; }
+
+/*
+ * Swap writes fail with EIO: reclaim keeps every page (in the swap cache),
+ * frees nothing, and the memory runs out: the fault reports -ENOMEM.  Then
+ * the writes work again and everything comes back.
+ */
+static void test_swap_write_eio(void **state)
+{
+	struct anon_node n;
+	struct mm_space *mm;
+	struct anon_stats st;
+	uint64_t pages = 48 * MIB / PAGE_SIZE, done = 0;
+	struct page *page;
+	int err = 0;
+
+	anon_node_init_cfg(&n, 32 * MIB, 64 * MIB, no_zswap_tweak);
+	sums = calloc(pages, sizeof(*sums));
+	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
+	atomic_store(&n.fio.fail_writes, 1);
+	for (; done < pages; done++) {
+		err = access_page(mm, BASE + done * PAGE_SIZE, true, &page);
+		if (err)
+			break;
+		pattern_fill(page_address(n.t.pgdat, page), done, 11);
+		sums[done] = page_checksum(page_address(n.t.pgdat, page));
+		put_page(n.t.pgdat, page);
+	}
+	assert_int_equal(err, -GMM_ENOMEM);
+	st = anon_stats_of(&n);
+	assert_true(st.events[SWAP_WRITE_ERR] > 0);
+	assert_int_equal(st.events[PGSTEAL], 0);
+	verify(mm, done); /* from the swap cache */
+	atomic_store(&n.fio.fail_writes, 0);
+	for (uint64_t i = done; i < pages; i++)
+		sums[i] = write_page(mm, BASE + i * PAGE_SIZE, i, 11);
+	verify(mm, pages);
+	mm_space_destroy(mm);
+	free(sums);
+	anon_node_fini(&n);
+}
+
+/* A swap read fails: the fault returns -EIO, the data stays in swap. */
+static void test_swap_read_eio(void **state)
+{
+	struct anon_node n;
+	struct mm_space *mm;
+	struct anon_stats st;
+	uint64_t pages = 48 * MIB / PAGE_SIZE;
+	struct page *page;
+
+	anon_node_init_cfg(&n, 32 * MIB, 64 * MIB, no_zswap_tweak);
+	sums = calloc(pages, sizeof(*sums));
+	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
+	fill(mm, pages, 13);
+	atomic_store(&n.fio.fail_reads, 1);
+	assert_int_equal(access_page(mm, BASE, false, &page), -GMM_EIO);
+	atomic_store(&n.fio.fail_reads, 0);
+	st = anon_stats_of(&n);
+	assert_int_equal(st.events[SWAP_READ_ERR], 1);
+	verify(mm, pages);
+	mm_space_destroy(mm);
+	free(sums);
+	anon_node_fini(&n);
+}
+
+/*
+ * A swap device of 256 slots fills up: pages stay, counted, the fault that
+ * finds no memory says so; once a ballast space is gone, every page reads
+ * back intact.
+ */
+static void test_swap_full(void **state)
+{
+	struct anon_node n;
+	struct mm_space *mm, *ballast;
+	struct anon_stats st;
+	uint64_t pages = 48 * MIB / PAGE_SIZE, done = 0;
+	struct page *page;
+	int err = 0;
+
+	anon_node_init_cfg(&n, 32 * MIB, 256 * PAGE_SIZE, no_tweak);
+	sums = calloc(pages, sizeof(*sums));
+	assert_int_equal(mm_space_create(n.t.pgdat, &ballast), 0);
+	assert_int_equal(mm_mmap(ballast, BASE, 4 * MIB), 0);
+	for (uint64_t i = 0; i < 4 * MIB / PAGE_SIZE; i++)
+		write_page(ballast, BASE + i * PAGE_SIZE, i, 1);
+	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
+	for (; done < pages; done++) {
+		err = access_page(mm, BASE + done * PAGE_SIZE, true, &page);
+		if (err)
+			break;
+		pattern_fill(page_address(n.t.pgdat, page), done, 15);
+		sums[done] = page_checksum(page_address(n.t.pgdat, page));
+		put_page(n.t.pgdat, page);
+	}
+	assert_int_equal(err, -GMM_ENOMEM);
+	st = anon_stats_of(&n);
+	assert_true(st.events[SWAP_FULL] > 0);
+	assert_int_equal(st.swap_free, 0);
+	mm_space_destroy(ballast);
+	verify(mm, done);
+	mm_space_destroy(mm);
+	free(sums);
+	anon_node_fini(&n);
+}
+
+static void tiny_pool_tweak(struct anon_config *c) { c->zswap_cfg.max_pool_percent = 2; }
+
+/*
+ * The pool is full and writeback fails (EIO): stores are refused
+ * (reject_reclaim_fail) and the pages stay in memory.
+ */
+static void test_writeback_failure(void **state)
+{
+	struct anon_node n;
+	struct mm_space *mm;
+	struct anon_stats st;
+	uint64_t pages = 48 * MIB / PAGE_SIZE, done = 0;
+	struct page *page;
+
+	anon_node_init_cfg(&n, 32 * MIB, 64 * MIB, tiny_pool_tweak);
+	sums = calloc(pages, sizeof(*sums));
+	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
+	atomic_store(&n.fio.fail_writes, 1);
+	for (; done < pages; done++) {
+		if (access_page(mm, BASE + done * PAGE_SIZE, true, &page))
+			break;
+		pattern_fill(page_address(n.t.pgdat, page), done, 17);
+		sums[done] = page_checksum(page_address(n.t.pgdat, page));
+		put_page(n.t.pgdat, page);
+	}
+	st = anon_stats_of(&n);
+	assert_true(st.zswap.events[ZSWAP_POOL_LIMIT_HIT] > 0);
+	assert_true(st.zswap.events[ZSWAP_REJECT_RECLAIM_FAIL] > 0);
+	assert_true(st.zswap.pool_total_size <= st.zswap.pool_limit_bytes + 64 * PAGE_SIZE);
+	/* Reading back needs room: with writes working, reclaim makes it. */
+	atomic_store(&n.fio.fail_writes, 0);
+	verify(mm, done);
+	mm_space_destroy(mm);
+	free(sums);
+	anon_node_fini(&n);
+}
+
+/*
+ * Unuse, as compaction will call it: find the zbud pages in the memmap by
+ * their struct page (PageZbud) and empty them through the pool's movable
+ * hook; their entries come back into memory, mapped where they were.
+ */
+static void test_unuse_zbud_pages(void **state)
+{
+	struct anon_node n;
+	struct mm_space *mm;
+	struct anon_stats st;
+	struct pglist_data *pgdat;
+	uint64_t pages = 40 * MIB / PAGE_SIZE, rss;
+	struct page *zpages[64];
+	unsigned int nz = 0, freed;
+	struct zswap *zs;
+
+	anon_node_init_cfg(&n, 32 * MIB, 64 * MIB, no_tweak);
+	pgdat = n.t.pgdat;
+	zs = pgdat->lruvec->zswap;
+	sums = calloc(pages, sizeof(*sums));
+	assert_int_equal(mm_space_create(pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
+	fill(mm, pages, 19);
+	rss = mm->rss;
+	for (uint32_t pfn = 0; pfn < pgdat->node_spanned_pages && nz < 64; pfn++)
+		if (zswap_zpool_driver(zs)->owns_page(zswap_pool(zs), pfn_to_page(pgdat, pfn)))
+			zpages[nz++] = pfn_to_page(pgdat, pfn);
+	assert_true(nz > 0);
+	assert_int_equal(zswap_zpool_driver(zs)->reclaim_pages(zswap_pool(zs), zpages, nz, &freed), 0);
+	/*
+	 * All emptied and freed (the frames may already serve as zbud pages
+	 * again: bringing pages back made reclaim store others).
+	 */
+	assert_int_equal(freed, nz);
+	st = anon_stats_of(&n);
+	assert_true(st.zswap.events[ZSWAP_UNUSED_PAGES] >= nz);
+	assert_true(st.events[SWAP_UNUSE] >= nz);
+	assert_true(mm->rss > rss);
+	verify(mm, pages);
+	/* Bad input: a slot out of range. */
+	assert_int_equal(try_to_unuse_swp_entry(pgdat->lruvec, (uint32_t)st.swap_slots),
+			 -GMM_EINVAL);
+	mm_space_destroy(mm);
+	free(sums);
+	anon_node_fini(&n);
+}
+
+/* zswap's own table: a store over an entry counts a duplicate. */
+static void test_duplicate_entry(void **state)
+{
+	struct anon_node n;
+	struct zswap *zs;
+	struct anon_stats st;
+	uint64_t *a = malloc(PAGE_SIZE), *b = malloc(PAGE_SIZE);
+
+	anon_node_init_cfg(&n, 32 * MIB, 16 * MIB, no_tweak);
+	zs = n.t.pgdat->lruvec->zswap;
+	pattern_fill(a, 1, 1);
+	pattern_fill(b, 2, 2);
+	assert_int_equal(swapcache_prepare(&n.t.pgdat->lruvec->si, 5), -GMM_ENOENT);
+	assert_int_equal(zswap_store(zs, 5, a), 0);
+	assert_int_equal(zswap_store(zs, 5, b), 0);
+	st = anon_stats_of(&n);
+	assert_int_equal(st.zswap.events[ZSWAP_DUPLICATE_ENTRY], 1);
+	assert_int_equal(st.zswap.stored_pages, 1);
+	assert_int_equal(zswap_load(zs, 5, a), 0);
+	assert_int_equal(page_checksum(a), page_checksum(b));
+	assert_int_equal(zswap_load(zs, 6, a), -GMM_ENOENT);
+	zswap_invalidate(zs, 5);
+	assert_false(zswap_has_entry(zs, 5));
+	free(a);
+	free(b);
+	anon_node_fini(&n);
+}
+
+static void test_bad_ranges_and_lock_stats(void **state)
+{
+	struct anon_node n;
+	struct mm_space *mm;
+	struct page *page;
+	struct lock_stats ls[NR_MM_LOCK_CLASSES];
+	struct anon_config bad;
+
+	anon_node_init_cfg(&n, 32 * MIB, 16 * MIB, no_tweak);
+	assert_int_equal(anon_init(n.t.pgdat, &n.cfg), -GMM_EEXIST);
+	anon_config_init(&bad);
+	assert_int_equal(anon_init(n.t.pgdat, &bad), -GMM_EINVAL);
+	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE + 1, PAGE_SIZE), -GMM_EINVAL);
+	assert_int_equal(mm_mmap(mm, BASE, 0), -GMM_EINVAL);
+	assert_int_equal(mm_mmap(mm, SPACE_MAX_PAGES * PAGE_SIZE, PAGE_SIZE), -GMM_EINVAL);
+	assert_int_equal(mm_mmap(mm, BASE, 16 * PAGE_SIZE), 0);
+	assert_int_equal(mm_mmap(mm, BASE + 8 * PAGE_SIZE, 16 * PAGE_SIZE), -GMM_EEXIST);
+	assert_int_equal(access_page(mm, BASE + 16 * PAGE_SIZE, false, &page), -GMM_EFAULT);
+	assert_int_equal(access_page(mm, 0, true, &page), -GMM_EFAULT);
+	assert_int_equal(mm_munmap(mm, BASE, 8 * PAGE_SIZE), -GMM_EINVAL);
+	assert_int_equal(access_page(mm, BASE + 3 * PAGE_SIZE, true, &page), 0);
+	put_page(n.t.pgdat, page);
+	assert_int_equal(mm->rss, 1);
+	assert_int_equal(mm_munmap(mm, BASE, 16 * PAGE_SIZE), 0);
+	assert_int_equal(mm->rss, 0);
+	assert_int_equal(access_page(mm, BASE, false, &page), -GMM_EFAULT);
+	shrink_node(n.t.pgdat->lruvec, 1);
+	mm_lock_stats(n.t.pgdat, ls);
+	assert_true(ls[MM_LOCK_PTL].acquisitions > 0);
+	assert_true(ls[MM_LOCK_LRU].acquisitions > 0);
+	assert_true(ls[MM_LOCK_MMLIST].acquisitions > 0);
+	assert_true(ls[MM_LOCK_SWAP].acquisitions == 0 || ls[MM_LOCK_SWAP].acquisitions > 0);
+	mm_space_destroy(mm);
+	mm_lock_stats(n.t.pgdat, ls);
+	assert_true(ls[MM_LOCK_PTL].acquisitions > 0); /* a dead space's count */
+	mm_lock_stats_reset(n.t.pgdat);
+	mm_lock_stats(n.t.pgdat, ls);
+	assert_int_equal(ls[MM_LOCK_PTL].acquisitions, 0);
+	assert_int_equal(ls[MM_LOCK_LRU].acquisitions, 0);
+	anon_node_fini(&n);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad_ranges_and_lock_stats),
+		cmocka_unit_test(test_duplicate_entry),
+		cmocka_unit_test(test_lru_aging),
+		cmocka_unit_test(test_zstd_and_same_filled),
+		cmocka_unit_test(test_kswapd),
+		cmocka_unit_test(test_compress_failure),
+		cmocka_unit_test(test_pool_alloc_failure),
+		cmocka_unit_test(test_swap_write_eio),
+		cmocka_unit_test(test_swap_read_eio),
+		cmocka_unit_test(test_swap_full),
+		cmocka_unit_test(test_writeback_failure),
+		cmocka_unit_test(test_unuse_zbud_pages),
+		cmocka_unit_test(test_roundtrip_1gib),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

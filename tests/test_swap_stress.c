@@ -1,0 +1,161 @@
+/*
+ * test_swap_stress.c - reclaim, swap-in, unuse and frees at once, on several
+ * threads, over one space (one ptl): two workers write and verify their own
+ * ranges and now and then unmap and remap them; a reclaimer shrinks the
+ * node; an unuser empties zbud pages found in the memmap and unuses swap
+ * slots at random; kswapd runs too.  At the end every page is verified and
+ * the validators run.  CI runs this under ThreadSanitizer (label
+ * "concurrency").
+ */
+#include "anonutil.h"
+
+#include <pthread.h>
+
+#define MIB (1ull << 20)
+#define RANGE_PAGES (14 * MIB / PAGE_SIZE)
+#define NR_WORKERS 2
+
+static struct anon_node node;
+static struct mm_space *space;
+static atomic_int workers_left;
+static uint64_t seed;
+
+struct worker {
+	unsigned int id;
+	uint64_t base;
+	uint64_t sums[RANGE_PAGES];
+	uint64_t zero_sum;
+};
+
+static struct worker workers[NR_WORKERS];
+
+static void *worker_fn(void *arg)
+{
+	struct worker *w = arg;
+	uint64_t rng = seed ^ (w->id + 1) * 0x9e3779b97f4a7c15ull;
+	unsigned long steps = getenv("GUESTMM_STRESS_STEPS")
+				      ? strtoul(getenv("GUESTMM_STRESS_STEPS"), NULL, 0)
+				      : 60000;
+
+	platform_set_cpu_id(w->id);
+	for (unsigned long step = 0; step < steps; step++) {
+		uint64_t r = test_rand(&rng);
+		uint64_t i = (r >> 8) % RANGE_PAGES;
+		uint64_t addr = w->base + i * PAGE_SIZE;
+
+		if (r % 1000 == 0) {
+			/* Free everything, start again empty. */
+			CHECK_SEED(mm_munmap(space, w->base, RANGE_PAGES * PAGE_SIZE) == 0, seed, step);
+			CHECK_SEED(mm_mmap(space, w->base, RANGE_PAGES * PAGE_SIZE) == 0, seed, step);
+			for (uint64_t k = 0; k < RANGE_PAGES; k++)
+				w->sums[k] = w->zero_sum;
+		} else if (r % 3 == 0) {
+			w->sums[i] = write_page(space, addr, i, step);
+		} else {
+			CHECK_SEED(read_page_sum(space, addr) == w->sums[i], seed, step);
+		}
+	}
+	atomic_fetch_sub(&workers_left, 1);
+	return NULL;
+}
+
+static void *reclaim_fn(void *arg)
+{
+	platform_set_cpu_id(0);
+	while (atomic_load(&workers_left))
+		shrink_node(node.t.pgdat->lruvec, 64);
+	return NULL;
+}
+
+static void *unuse_fn(void *arg)
+{
+	struct pglist_data *pgdat = node.t.pgdat;
+	struct zswap *zs = pgdat->lruvec->zswap;
+	const struct zpool_driver *drv = zswap_zpool_driver(zs);
+	uint64_t rng = seed * 3;
+	uint32_t pfn = 0;
+
+	platform_set_cpu_id(1);
+	while (atomic_load(&workers_left)) {
+		struct page *batch[8];
+		unsigned int n = 0, freed;
+
+		for (unsigned int scanned = 0; scanned < 4096 && n < 8; scanned++) {
+			struct page *page;
+
+			pfn = (pfn + 1) % (uint32_t)pgdat->node_spanned_pages;
+			page = pfn_to_page(pgdat, pfn);
+			if (drv->owns_page(zswap_pool(zs), page))
+				batch[n++] = page;
+		}
+		drv->reclaim_pages(zswap_pool(zs), batch, n, &freed);
+		try_to_unuse_swp_entry(pgdat->lruvec,
+				       (uint32_t)(test_rand(&rng) % pgdat->lruvec->si.nr_slots));
+	}
+	return NULL;
+}
+
+static void kswapd_on(struct anon_config *c) { c->kswapd = true; }
+
+static void test_reclaim_swapin_unuse_free(void **state)
+{
+	pthread_t w[NR_WORKERS], rec, unu;
+	struct mm_space *mm;
+	struct anon_stats st;
+	uint64_t zero[PAGE_SIZE / 8] = { 0 };
+
+	seed = test_seed();
+	platform_bad_state_fatal(true);
+	anon_node_init_cfg(&node, 32 * MIB, 64 * MIB, kswapd_on);
+	assert_int_equal(mm_space_create(node.t.pgdat, &mm), 0);
+	space = mm;
+	atomic_store(&workers_left, NR_WORKERS);
+	for (unsigned int i = 0; i < NR_WORKERS; i++) {
+		workers[i].id = i;
+		workers[i].base = (1ull << 30) + i * (1ull << 30);
+		workers[i].zero_sum = page_checksum(zero);
+		for (uint64_t k = 0; k < RANGE_PAGES; k++)
+			workers[i].sums[k] = workers[i].zero_sum;
+		assert_int_equal(mm_mmap(mm, workers[i].base, RANGE_PAGES * PAGE_SIZE), 0);
+	}
+	for (unsigned int i = 0; i < NR_WORKERS; i++)
+		assert_int_equal(pthread_create(&w[i], NULL, worker_fn, &workers[i]), 0);
+	assert_int_equal(pthread_create(&rec, NULL, reclaim_fn, NULL), 0);
+	assert_int_equal(pthread_create(&unu, NULL, unuse_fn, NULL), 0);
+	for (unsigned int i = 0; i < NR_WORKERS; i++)
+		pthread_join(w[i], NULL);
+	pthread_join(rec, NULL);
+	pthread_join(unu, NULL);
+
+	for (unsigned int i = 0; i < NR_WORKERS; i++)
+		for (uint64_t k = 0; k < RANGE_PAGES; k++)
+			if (read_page_sum(mm, workers[i].base + k * PAGE_SIZE) != workers[i].sums[k])
+				fail_msg("worker %u page %llu lost (GUESTMM_SEED=%#llx)", i,
+					 (unsigned long long)k, (unsigned long long)seed);
+	st = anon_stats_of(&node);
+	print_message("pgsteal %llu pgmajfault %llu unuse %llu zswap unused %llu "
+		      "written back %llu pswpout %llu\n",
+		      (unsigned long long)st.events[PGSTEAL],
+		      (unsigned long long)st.events[PGMAJFAULT],
+		      (unsigned long long)st.events[SWAP_UNUSE],
+		      (unsigned long long)st.zswap.events[ZSWAP_UNUSED_PAGES],
+		      (unsigned long long)st.zswap.events[ZSWAP_WRITTEN_BACK_PAGES],
+		      (unsigned long long)st.events[PSWPOUT]);
+	assert_true(st.events[PGSTEAL] > 0 && st.events[PGMAJFAULT] > 0);
+	assert_true(st.events[SWAP_UNUSE] > 0);
+	assert_int_equal(zbud_check(zswap_pool(node.t.pgdat->lruvec->zswap)), 0);
+	mm_space_destroy(mm);
+	st = anon_stats_of(&node);
+	assert_int_equal(st.swap_free, st.swap_slots);
+	anon_node_fini(&node);
+	platform_bad_state_fatal(false);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_reclaim_swapin_unuse_free),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
