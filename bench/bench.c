@@ -87,14 +87,14 @@ static void *ceiling_thread(void *p)
 
 		if (!ceiling_start(a->sync, i))
 			return NULL;
-		t0 = now_s();
+		t0 = run_now_s();
 		/* Frame by frame, as page_fault1 zeroes: a 4 KiB memset
 		 * each (one 128 MiB memset would use other stores). */
 		for (size_t off = 0; off < CEILING_BYTES; off += PAGE_SIZE) {
 			memset(a->p + off, 0, PAGE_SIZE);
 			__asm__ volatile("" : : "r"(a->p + off) : "memory");
 		}
-		a->dt[i] = now_s() - t0;
+		a->dt[i] = run_now_s() - t0;
 	}
 	return NULL;
 }
@@ -257,6 +257,31 @@ void bench_gnuplot_quote(FILE *f, const char *s)
 	fputc('\'', f);
 }
 
+FILE *bench_plot_open(const char *name, const char *png)
+{
+	FILE *f = popen("gnuplot", "w");
+
+	if (!f) {
+		fprintf(stderr, "guestmm: bench %s: --plot: cannot run gnuplot: %s\n",
+			name, strerror(errno));
+		return NULL;
+	}
+	fputs("set terminal pngcairo size 960,640\nset output ", f);
+	bench_gnuplot_quote(f, png);
+	fputc('\n', f);
+	return f;
+}
+
+int bench_plot_close(FILE *f, const char *name, const char *png)
+{
+	if (pclose(f)) {
+		fprintf(stderr, "guestmm: bench %s: --plot: gnuplot could not draw %s\n",
+			name, png);
+		return 1;
+	}
+	return 0;
+}
+
 /* ---- return: memhog 75 %, free, watch the host's accounting ---- */
 
 /* Samples kept for the plot: 50 ms apart, a minute and a half. */
@@ -335,17 +360,11 @@ static int return_run(const struct bench_opts *b, struct return_side *side,
 static int return_plot(const struct bench_opts *b, struct return_side *sides,
 		       unsigned int n)
 {
-	FILE *f = popen("gnuplot", "w");
-	int status;
+	FILE *f = bench_plot_open("return", b->plot);
 
-	if (!f) {
-		fprintf(stderr, "guestmm: bench return: --plot: cannot run gnuplot: %s\n",
-			strerror(errno));
+	if (!f)
 		return 1;
-	}
-	fputs("set terminal pngcairo size 960,640\nset output ", f);
-	bench_gnuplot_quote(f, b->plot);
-	fprintf(f, "\nset title 'memhog of 75%% of a %.0f MiB guest, freed at 0: host-resident memory'\n"
+	fprintf(f, "set title 'memhog of 75%% of a %.0f MiB guest, freed at 0: host-resident memory'\n"
 		"set xlabel 'seconds since the free'\nset ylabel 'host resident (MiB)'\n"
 		"set grid\nset key top right\nset yrange [0:*]\nplot ",
 		(double)b->mem_bytes / (1 << 20));
@@ -361,13 +380,7 @@ static int return_plot(const struct bench_opts *b, struct return_side *sides,
 				(double)tr->resident[i] / (1 << 20));
 		fputs("e\n", f);
 	}
-	status = pclose(f);
-	if (status) {
-		fprintf(stderr, "guestmm: bench return: --plot: gnuplot could not draw %s\n",
-			b->plot);
-		return 1;
-	}
-	return 0;
+	return bench_plot_close(f, "return", b->plot);
 }
 
 static void return_json_side(struct json *j, const struct return_side *sd,
@@ -508,8 +521,8 @@ static void *alloc_thread(void *p)
 	uint64_t n = 0;
 
 	platform_set_cpu_id(a->cpu);
-	end = now_s() + a->seconds;
-	while (now_s() < end && !a->failed) {
+	end = run_now_s() + a->seconds;
+	while (run_now_s() < end && !a->failed) {
 		for (unsigned int i = 0; i < 1024; i++) {
 			struct page *page = alloc_pages(a->pgdat, GFP_MOVABLE, a->order);
 
@@ -647,12 +660,12 @@ static int discard_limit(uint64_t bytes, double *rate)
 		goto out;
 	}
 	memset(p, 0x5a, bytes);
-	t0 = now_s();
+	t0 = run_now_s();
 	for (uint64_t off = 0; off < bytes && !err; off += DISCARD_CHUNK)
 		if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			      (off_t)off, DISCARD_CHUNK))
 			err = -errno;
-	dt = now_s() - t0;
+	dt = run_now_s() - t0;
 	munmap(p, bytes);
 	*rate = (double)bytes / dt;
 out:
@@ -707,9 +720,9 @@ static int report_rate(uint64_t mem_bytes, uint64_t bytes, double *rate)
 		free_pages(pgdat, blocks[i], PAGEBLOCK_ORDER);
 	free(blocks);
 	before = gmm_guest_host_resident_bytes(g);
-	t0 = now_s();
+	t0 = run_now_s();
 	err = gmm_guest_report_now(g);
-	dt = now_s() - t0;
+	dt = run_now_s() - t0;
 	after = gmm_guest_host_resident_bytes(g);
 	gmm_guest_destroy(g);
 	*rate = after < before ? (double)(before - after) / dt : 0;

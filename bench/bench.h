@@ -61,6 +61,14 @@ double memset_ceiling(unsigned int threads);
 void bench_gnuplot_quote(FILE *f, const char *s);
 
 /*
+ * bench_plot_open - gnuplot, drawing a 960x640 PNG into @png for `bench
+ * @name`.  Return: the pipe, or NULL after a message.
+ */
+FILE *bench_plot_open(const char *name, const char *png);
+/* Return: 0, or 1 after a message if gnuplot could not draw @png. */
+int bench_plot_close(FILE *f, const char *name, const char *png);
+
+/*
  * bench_alloc_rate - alloc_pages() + free_pages() pairs of @order in a tight
  * loop on @threads threads (vCPUs 0, 1, ...) of @g for @seconds.
  * Return: 0 with *@rate the pairs per second per thread; -EINVAL for a

@@ -422,17 +422,11 @@ static void scale_table(const struct scale *s)
 static int scale_plot(const struct scale *s)
 {
 	const struct bench_opts *b = s->b;
-	FILE *f = popen("gnuplot", "w");
-	int status;
+	FILE *f = bench_plot_open("scale", b->plot);
 
-	if (!f) {
-		fprintf(stderr, "guestmm: bench scale: --plot: cannot run gnuplot: %s\n",
-			strerror(errno));
+	if (!f)
 		return 1;
-	}
-	fputs("set terminal pngcairo size 960,640\nset output ", f);
-	bench_gnuplot_quote(f, b->plot);
-	fputs("\nset title 'will-it-scale page\\_fault1, frames/s against vCPU threads'\n"
+	fputs("set title 'will-it-scale page\\_fault1, frames/s against vCPU threads'\n"
 	      "set xlabel 'vCPU threads'\nset ylabel 'frames/s'\n"
 	      "set logscale x 2\nset grid\nset key outside right top\n"
 	      "set yrange [0:*]\nset offsets graph 0.03, graph 0.03, 0, 0\n"
@@ -457,13 +451,7 @@ static int scale_plot(const struct scale *s)
 	for (unsigned int t = 0; t < b->nr_threads; t++)
 		fprintf(f, "%u %.0f\n", b->threads[t], s->zeroing_med[t]);
 	fputs("e\n", f);
-	status = pclose(f);
-	if (status) {
-		fprintf(stderr, "guestmm: bench scale: --plot: gnuplot could not draw %s\n",
-			b->plot);
-		return 1;
-	}
-	return 0;
+	return bench_plot_close(f, "scale", b->plot);
 }
 
 int bench_scale(const struct bench_opts *b)

@@ -41,6 +41,7 @@
 #include <unistd.h>
 
 #include "bench/bench.h"
+#include "runner/run.h"
 #include "guest/vhost_user_frontend.h"
 #include "host/backend.h"
 #include "host/balloon.h"
@@ -206,7 +207,7 @@ static int bv_report(struct bv *b, unsigned int n, uint32_t size, double *dt)
 
 	for (unsigned int i = 0; i < n; i++)
 		sg[i] = (struct vring_sg){ off + (uint64_t)i * size, size };
-	t0 = now_s();
+	t0 = run_now_s();
 	err = virtqueue_add(&b->vq, sg, 0, n, b);
 	if (!err && virtqueue_kick_prepare(&b->vq))
 		err = vhost_user_frontend_kick(b->fe, b->q);
@@ -214,7 +215,7 @@ static int bv_report(struct bv *b, unsigned int n, uint32_t size, double *dt)
 		err = vhost_user_frontend_wait_call(b->fe, b->q, BV_WAIT_MS);
 	if (!err)
 		err = virtqueue_get_used(&b->vq, &token, &len);
-	*dt = now_s() - t0;
+	*dt = run_now_s() - t0;
 	if (err)
 		return err;
 	balloon_get_stats(b->be.balloon, &st);
@@ -228,13 +229,13 @@ static int bv_report(struct bv *b, unsigned int n, uint32_t size, double *dt)
 static int bv_punch(struct bv *b, unsigned int n, uint32_t size, double *dt)
 {
 	uint64_t off = bv_write(b, n, size);
-	double t0 = now_s();
+	double t0 = run_now_s();
 
 	for (unsigned int i = 0; i < n; i++)
 		if (fallocate(b->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
 			      (off_t)(off + (uint64_t)i * size), size) < 0)
 			return -errno;
-	*dt = now_s() - t0;
+	*dt = run_now_s() - t0;
 	return 0;
 }
 
@@ -255,11 +256,11 @@ struct bv_case {
 static int bv_measure(struct bv *b, const struct bv_case *c, double seconds,
 		      double *med)
 {
-	double v[BV_SAMPLES_MAX], end = now_s() + seconds;
+	double v[BV_SAMPLES_MAX], end = run_now_s() + seconds;
 	unsigned int k = 0;
 	int err;
 
-	while (k < BV_SAMPLES_MAX && (k < 3 || now_s() < end)) {
+	while (k < BV_SAMPLES_MAX && (k < 3 || run_now_s() < end)) {
 		err = c->fn(b, c->n, c->size, &v[k]);
 		if (err)
 			return err;

@@ -46,7 +46,5 @@ void json_bool(struct json *j, const char *key, bool v);
 void json_end(struct json *j);
 
 double median(double *v, unsigned int n);
-double now_s(void);
-void sleep_s(double s);
 
 #endif

@@ -123,7 +123,7 @@ static int host_listen(const struct host_opts *o)
 {
 	struct balloon_backend be;
 	struct balloon_stats st;
-	double t0 = now_s(), next = 0;
+	double t0 = run_now_s(), next = 0;
 	int err = balloon_backend_start(&be, o->listen, host_features(o));
 
 	if (err)
@@ -133,7 +133,7 @@ static int host_listen(const struct host_opts *o)
 		       "attach e.g. linux.uml ... virtio_uml.device=%s:5\n",
 		       o->listen, o->listen);
 	while (!atomic_load(&interrupted) && !be.err) {
-		double t = now_s() - t0;
+		double t = run_now_s() - t0;
 
 		if (o->duration_s && t >= o->duration_s)
 			break;
@@ -142,7 +142,7 @@ static int host_listen(const struct host_opts *o)
 			print_line(o, t, &st);
 			next += 1;
 		}
-		sleep_s(0.05);
+		run_sleep_s(0.05);
 	}
 	balloon_backend_stop(&be);
 	if (be.err)
@@ -183,11 +183,11 @@ static bool watch(const struct host_opts *o, struct balloon_backend *be,
 		  struct uml_guest *g, double t0, double *next, double seconds,
 		  bool (*done)(const struct balloon_stats *, void *), void *arg)
 {
-	double end = now_s() + seconds;
+	double end = run_now_s() + seconds;
 	struct balloon_stats st;
 
-	while (now_s() < end && !atomic_load(&interrupted)) {
-		double t = now_s() - t0;
+	while (run_now_s() < end && !atomic_load(&interrupted)) {
+		double t = run_now_s() - t0;
 
 		balloon_get_stats(be->balloon, &st);
 		if (t >= *next) {
@@ -200,7 +200,7 @@ static bool watch(const struct host_opts *o, struct balloon_backend *be,
 		if (g)
 			uml_guest_wait_line(g, "gmm-never", NULL, 0, 50);
 		else
-			sleep_s(0.05);
+			run_sleep_s(0.05);
 	}
 	return !atomic_load(&interrupted);
 }
@@ -298,7 +298,7 @@ static int host_linux(const struct host_opts *o)
 	gc.mem_bytes = o->mem_bytes;
 	gc.extra_cmdline = o->init_on_free ? "init_on_free=1" : NULL;
 	gc.console_log = o->console_log;
-	t0 = now_s();
+	t0 = run_now_s();
 	err = uml_guest_start(&gc, 60000, &g);
 	if (err) {
 		fprintf(stderr, "guestmm: host: cannot start the Linux guest (%s, initrd %s): %s\n",
@@ -323,8 +323,8 @@ static int host_linux(const struct host_opts *o)
 	for (;;) {
 		err = uml_guest_wait_line(g, "gmm-memhog", line, sizeof(line), 250);
 		balloon_get_stats(be.balloon, &st);
-		if (now_s() - t0 >= next) {
-			print_line(o, now_s() - t0, &st);
+		if (run_now_s() - t0 >= next) {
+			print_line(o, run_now_s() - t0, &st);
 			next += 1;
 		}
 		if (err == 0 && strstr(line, "held"))
@@ -334,18 +334,18 @@ static int host_linux(const struct host_opts *o)
 		if ((err && err != -ETIMEDOUT) || atomic_load(&interrupted))
 			goto undo_guest;
 	}
-	t_free = now_s();
+	t_free = run_now_s();
 	r.hog_bytes = hog;
 	r.time_to_90pct_s = NAN;
 	r.time_to_first_drop_s = NAN;
 	/* Sample the host's accounting every 250 ms. */
-	while (now_s() - t_free < o->watch_s && !atomic_load(&interrupted)) {
-		double since = now_s() - t_free;
+	while (run_now_s() - t_free < o->watch_s && !atomic_load(&interrupted)) {
+		double since = run_now_s() - t_free;
 
 		uml_guest_wait_line(g, "gmm-never", NULL, 0, 250);
 		balloon_get_stats(be.balloon, &st);
-		if (now_s() - t0 >= next) {
-			print_line(o, now_s() - t0, &st);
+		if (run_now_s() - t0 >= next) {
+			print_line(o, run_now_s() - t0, &st);
 			next += 1;
 		}
 		if (isnan(r.time_to_first_drop_s) &&
