@@ -812,12 +812,17 @@ static void bench_usage(FILE *f)
 	      "             and on, per spinlock algorithm, with zone-lock statistics and\n"
 	      "             a scaling model; zeroing alone at each thread count;\n"
 	      "             order-9 alloc+free at 1 and 2 threads\n"
+	      "  strategies the hinting strategies (report, percpu, bitmap) and off,\n"
+	      "             interleaved: page_fault1 at 1 to 16 threads, the free\n"
+	      "             path's added ns, zone-lock statistics, memhog's return,\n"
+	      "             wasted reports, churn, worker CPU, allocation waits\n"
 	      "\n"
 	      "  --pairs N       A/B pairs or repetitions, 1 to 64 (default 10 for\n"
-	      "                  overhead, else 5)\n"
+	      "                  overhead, 3 for strategies, else 5)\n"
 	      "  --seconds S     measured seconds per run (default 3 for overhead, 2 for\n"
 	      "                  alloc and scale, 1 for vhost)\n"
-	      "  --mem SIZE      guest RAM, 256M to 64G (default 4G for scale, else 2G)\n"
+	      "  --mem SIZE      guest RAM, 256M to 64G (default 4G for scale and\n"
+	      "                  strategies' page_fault1, else 2G)\n"
 	      "  --json          one JSON object on stdout\n"
 	      "return and overhead:\n"
 	      "  --guest KIND    ours (default: our guest as a process, reporting through\n"
@@ -829,13 +834,15 @@ static void bench_usage(FILE *f)
 	      "return only:\n"
 	      "  --plot FILE     also draw host-resident memory against time since the\n"
 	      "                  free, a line per guest (PNG; needs gnuplot)\n"
-	      "scale only:\n"
+	      "scale and strategies (--lock: scale only):\n"
 	      "  --threads LIST  vCPU thread counts, comma-separated, 1 to 64 (default\n"
 	      "                  1,2,4,8,16); each needs 128 MiB within 3/4 of --mem\n"
 	      "  --lock KIND     spinlock algorithm: tas | ticket | mcs | pvq, or all for\n"
 	      "                  the four side by side (default pvq)\n"
 	      "  --plot FILE     also draw frames/s against threads, a line per lock and\n"
-	      "                  reporting setting, into FILE (PNG; needs gnuplot)\n"
+	      "                  reporting setting (strategies: per strategy, and the\n"
+	      "                  host-resident memory over a memhog run), into FILE\n"
+	      "                  (PNG; needs gnuplot)\n"
 	      "\n"
 	      "A benchmark that measured nothing (no frames, no reports, a zero rate)\n"
 	      "says so in one line and exits with status 1.\n",
@@ -917,7 +924,7 @@ int cmd_bench(int argc, char **argv)
 	static const unsigned int default_threads[] = { 1, 2, 4, 8, 16 };
 	struct bench_opts b = { 0 };
 	const char *name, *scale_opt = NULL, *return_opt = NULL;
-	bool scale;
+	bool scale, strategies;
 	uint64_t v;
 	int c;
 
@@ -926,10 +933,11 @@ int cmd_bench(int argc, char **argv)
 			bench_usage(stdout);
 			return 0;
 		}
-		BENCH_ERR("which benchmark? overhead, return, alloc, discard, vhost, scale, cma, compact, offline or zswap");
+		BENCH_ERR("which benchmark? overhead, return, alloc, discard, vhost, scale, strategies, cma, compact, offline or zswap");
 	}
 	name = argv[1];
-	scale = !strcmp(name, "scale");
+	strategies = !strcmp(name, "strategies");
+	scale = !strcmp(name, "scale") || strategies;
 	if (!scale && strcmp(name, "overhead") && strcmp(name, "return") &&
 	    strcmp(name, "alloc") && strcmp(name, "discard") && strcmp(name, "vhost") &&
 	    strcmp(name, "cma") && strcmp(name, "compact") && strcmp(name, "offline") &&
@@ -1002,14 +1010,16 @@ int cmd_bench(int argc, char **argv)
 	if (optind < argc)
 		BENCH_ERR("unexpected argument '%s'", argv[optind]);
 	if (scale_opt && !scale)
-		BENCH_ERR("%s: only for bench scale", scale_opt);
+		BENCH_ERR("%s: only for bench scale and strategies", scale_opt);
+	if (strategies && b.nr_locks)
+		BENCH_ERR("--lock: only for bench scale");
 	if (return_opt && strcmp(name, "return") && strcmp(name, "overhead"))
 		BENCH_ERR("%s: only for bench return and overhead", return_opt);
 	if (!strcmp(name, "overhead") && (b.guest == BENCH_GUEST_LINUX ||
 					  b.guest == BENCH_GUEST_BOTH))
 		BENCH_ERR("--guest: overhead runs ours or in-process (Linux's allocator has no page_fault1 counter of ours)");
 	if (b.plot && !scale && strcmp(name, "return"))
-		BENCH_ERR("--plot: only for bench scale and bench return");
+		BENCH_ERR("--plot: only for bench scale, strategies and return");
 	if (!strcmp(name, "cma") || !strcmp(name, "compact") || !strcmp(name, "offline")) {
 		if (!b.pairs)
 			b.pairs = !strcmp(name, "cma") ? 20 : !strcmp(name, "compact") ? 3 : 2;
@@ -1020,7 +1030,7 @@ int cmd_bench(int argc, char **argv)
 						  : bench_offline(&b);
 	}
 	if (!b.pairs)
-		b.pairs = strcmp(name, "overhead") ? 5 : 10;
+		b.pairs = strategies ? 3 : strcmp(name, "overhead") ? 5 : 10;
 	if (!strcmp(name, "zswap"))
 		return bench_zswap(&b);
 	if (!b.mem_bytes)
@@ -1062,5 +1072,7 @@ int cmd_bench(int argc, char **argv)
 		BENCH_ERR("--threads: %u x 128 MiB do not fit in 3/4 of --mem (%llu MiB)",
 			  b.threads[b.nr_threads - 1],
 			  (unsigned long long)(b.mem_bytes >> 20));
+	if (strategies)
+		return bench_strategies(&b);
 	return bench_scale(&b);
 }

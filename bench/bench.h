@@ -86,6 +86,15 @@ int bench_alloc_rate(struct gmm_guest *g, unsigned int threads,
 int bench_scale(const struct bench_opts *b);
 
 /*
+ * bench_strategies - report, percpu, bitmap and off side by side: page_fault1
+ * against vCPU threads, the free path's cost, zone-lock statistics, memhog's
+ * return, wasted reports, churn, worker CPU, allocation waits
+ * (bench_strategies.c).
+ * Return: the exit status, after any message on stderr.
+ */
+int bench_strategies(const struct bench_opts *b);
+
+/*
  * bench_vhost - the report round trip through vhost-user against
  * fallocate(PUNCH_HOLE) alone (bench_vhost.c).
  * Return: 0, or a negative errno after one line on stderr.

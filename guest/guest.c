@@ -12,11 +12,16 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "guest/discard_track.h"
+#include "guest/hint_host.h"
+#include "mm/free_bitmap.h"
 #include "mm/gfp.h"
+#include "mm/page_hinting.h"
 #include "mm/page_reporting.h"
 
 #define container_of(ptr, type, member)                                        \
@@ -27,16 +32,47 @@ struct gmm_guest {
 	int memfd;
 	void *ram;
 	struct pglist_data *pgdat;
-	/* The in-process reporting device. */
+	/*
+	 * The in-process reporting device: registered for report, used
+	 * unregistered as page hinting's device for percpu.
+	 */
 	struct page_reporting_dev_info prdev;
 	/*
-	 * The registered reporting device: &prdev, a driver's own (a process
-	 * guest's balloon driver), or NULL.  Changed only by the owner's
-	 * thread, through gmm_guest_set_reporting_device().
+	 * The device the strategy in effect reports through: &prdev, a
+	 * driver's own (a process guest's balloon driver), or NULL while no
+	 * strategy is on.  report registers it as the reporting device,
+	 * percpu hands it to page hinting unregistered, bitmap (in process
+	 * only) leaves it idle and discards through its own host thread.
+	 * @reporting and @active change only on the owner's thread, through
+	 * gmm_guest_set_reporting_device().
 	 */
 	struct page_reporting_dev_info *reporting;
+	enum gmm_hinting active; /* while @reporting is set */
+	struct page_hinting ph;
+	/* The bitmap, kept for the guest's life: see free_bitmap_size(). */
+	struct free_bitmap *fb;
+	struct hint_host *host;
+	struct discard_track *track;
 	atomic_uint_fast64_t discard_errors;
 };
+
+const char *const gmm_hinting_names[GMM_NR_HINTING] = {
+	[GMM_HINTING_REPORT] = "report",
+	[GMM_HINTING_PERCPU] = "percpu",
+	[GMM_HINTING_BITMAP] = "bitmap",
+	[GMM_HINTING_OFF] = "off",
+};
+
+int gmm_hinting_parse(const char *name, enum gmm_hinting *h)
+{
+	for (unsigned int i = 0; i < GMM_NR_HINTING; i++) {
+		if (!strcmp(name, gmm_hinting_names[i])) {
+			*h = (enum gmm_hinting)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
 
 void gmm_guest_config_init(struct gmm_guest_config *c)
 {
@@ -45,6 +81,8 @@ void gmm_guest_config_init(struct gmm_guest_config *c)
 		.low_zone_bytes = 16ull << 20,
 		.cpus = 2,
 		.reporting = true,
+		.hinting = GMM_HINTING_REPORT,
+		.hint_entries = PAGE_HINTING_ENTRIES,
 		.report_order = PAGE_REPORTING_ORDER,
 		.report_capacity = PAGE_REPORTING_CAPACITY,
 		.report_hwm = PAGE_REPORTING_HWM,
@@ -57,21 +95,32 @@ void gmm_guest_config_init(struct gmm_guest_config *c)
  * The device: every range is punched out of the memfd.  KEEP_SIZE leaves the
  * file's length, so the guest can touch the range again and get zeroes.
  */
+static int guest_discard(void *arg, uint64_t off, uint64_t len)
+{
+	struct gmm_guest *g = arg;
+
+	discard_track_discard(g->track, off, len);
+	if (fallocate(g->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+		      (off_t)off, (off_t)len)) {
+		int err = errno;
+
+		atomic_fetch_add(&g->discard_errors, 1);
+		return -err;
+	}
+	return 0;
+}
+
 static int discard_report(struct page_reporting_dev_info *prdev,
 			  struct scatterlist *sg, unsigned int nents)
 {
 	struct gmm_guest *g = container_of(prdev, struct gmm_guest, prdev);
 
 	for (unsigned int i = 0; i < nents; i++) {
-		off_t off = (off_t)page_to_phys(g->pgdat, sg[i].page);
+		int err = guest_discard(g, page_to_phys(g->pgdat, sg[i].page),
+					sg[i].length);
 
-		if (fallocate(g->memfd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
-			      off, sg[i].length)) {
-			int err = errno;
-
-			atomic_fetch_add(&g->discard_errors, 1);
-			return -err;
-		}
+		if (err)
+			return err;
 	}
 	return 0;
 }
@@ -96,6 +145,15 @@ static int config_check(const struct gmm_guest_config *c)
 	    c->report_capacity > PAGE_REPORTING_CAPACITY_MAX) {
 		fprintf(stderr, "guestmm: report capacity must be 1 to %d\n",
 			PAGE_REPORTING_CAPACITY_MAX);
+		return -EINVAL;
+	}
+	if (c->hinting >= GMM_NR_HINTING) {
+		fprintf(stderr, "guestmm: no hinting strategy %u\n", c->hinting);
+		return -EINVAL;
+	}
+	if (c->hint_entries < 1 || c->hint_entries > PAGE_HINTING_ENTRIES_MAX) {
+		fprintf(stderr, "guestmm: hinting entries must be 1 to %d\n",
+			PAGE_HINTING_ENTRIES_MAX);
 		return -EINVAL;
 	}
 	if (c->low_zone_bytes % PAGE_SIZE || c->low_zone_bytes > c->mem_bytes / 2) {
@@ -143,14 +201,32 @@ int gmm_guest_create(const struct gmm_guest_config *config,
 	if (err)
 		goto undo_mmap;
 	atomic_init(&g->discard_errors, 0);
+	g->fb = calloc(1, free_bitmap_size(config->mem_bytes >> PAGE_SHIFT,
+					   config->report_order));
+	if (!g->fb) {
+		err = -ENOMEM;
+		goto undo_mmap;
+	}
+	if (config->track_discards) {
+		g->track = discard_track_create(g->ram, config->mem_bytes,
+						config->report_order);
+		if (!g->track) {
+			err = -ENOMEM;
+			goto undo_fb;
+		}
+	}
 	if (config->reporting) {
 		err = gmm_guest_set_reporting(g, true);
 		if (err)
-			goto undo_mmap;
+			goto undo_track;
 	}
 	*out = g;
 	return 0;
 
+undo_track:
+	discard_track_destroy(g->track);
+undo_fb:
+	free(g->fb);
 undo_mmap:
 	munmap(g->ram, config->mem_bytes);
 undo_memfd:
@@ -167,33 +243,18 @@ void gmm_guest_destroy(struct gmm_guest *g)
 	gmm_guest_set_reporting_device(g, NULL);
 	munmap(g->ram, g->config.mem_bytes);
 	close(g->memfd);
+	discard_track_destroy(g->track);
+	free(g->fb);
 	free(g);
 }
 
-/*
- * gmm_guest_set_reporting_device - make @prdev (its @report set by the
- * caller) the guest's reporting device, with the guest's reporting settings;
- * NULL unregisters the current one.  A device already registered is
- * unregistered first.
- * Return: 0, or page_reporting_register()'s error (no device is then
- * registered).
- */
-int gmm_guest_set_reporting_device(struct gmm_guest *g,
-				   struct page_reporting_dev_info *prdev)
+/* @prdev's settings from the guest's config; its @report is kept. */
+static void guest_prdev_init(struct gmm_guest *g,
+			     struct page_reporting_dev_info *prdev)
 {
 	int (*report)(struct page_reporting_dev_info *, struct scatterlist *,
-		      unsigned int);
-	int err;
+		      unsigned int) = prdev->report;
 
-	if (prdev == g->reporting)
-		return 0;
-	if (g->reporting) {
-		page_reporting_unregister(g->reporting);
-		g->reporting = NULL;
-	}
-	if (!prdev)
-		return 0;
-	report = prdev->report;
 	page_reporting_dev_info_init(prdev);
 	prdev->report = report;
 	prdev->order = g->config.report_order;
@@ -204,9 +265,99 @@ int gmm_guest_set_reporting_device(struct gmm_guest *g,
 		g->config.report_min_age_ms == GMM_REPORT_MIN_AGE_HALF_DELAY
 			? g->config.report_delay_ms / 2
 			: g->config.report_min_age_ms;
-	err = page_reporting_register(g->pgdat, prdev);
+}
+
+/*
+ * Start strategy @h reporting through @prdev.
+ * Return: 0 or a negative errno, with nothing left registered.
+ */
+static int guest_strategy_start(struct gmm_guest *g, enum gmm_hinting h,
+				struct page_reporting_dev_info *prdev)
+{
+	int err;
+
+	guest_prdev_init(g, prdev);
+	switch (h) {
+	case GMM_HINTING_REPORT:
+		return page_reporting_register(g->pgdat, prdev);
+	case GMM_HINTING_PERCPU:
+		page_hinting_init(&g->ph);
+		g->ph.dev = prdev;
+		g->ph.entries = g->config.hint_entries;
+		return page_hinting_register(g->pgdat, &g->ph);
+	case GMM_HINTING_BITMAP:
+		/*
+		 * The bitmap's host is a thread of this process that punches
+		 * the memfd itself; a driver's device would need the free
+		 * page hint queue, which is not built (docs/results.md).
+		 */
+		if (prdev != &g->prdev) {
+			fprintf(stderr, "guestmm: hinting bitmap: only in process (the device's free page hint queue is not built)\n");
+			return -EOPNOTSUPP;
+		}
+		g->fb->order = g->config.report_order;
+		err = free_bitmap_register(g->pgdat, g->fb);
+		if (err)
+			return err;
+		err = hint_host_start(g->fb, guest_discard, g,
+				      g->config.hint_poll_ms
+					      ? g->config.hint_poll_ms
+					      : g->config.report_delay_ms,
+				      &g->host);
+		if (err)
+			free_bitmap_unregister(g->fb);
+		return err;
+	default:
+		return 0;
+	}
+}
+
+static void guest_strategy_stop(struct gmm_guest *g, enum gmm_hinting h)
+{
+	switch (h) {
+	case GMM_HINTING_REPORT:
+		page_reporting_unregister(g->reporting);
+		break;
+	case GMM_HINTING_PERCPU:
+		page_hinting_unregister(&g->ph);
+		break;
+	case GMM_HINTING_BITMAP:
+		/* The host acknowledges what it has before it goes. */
+		hint_host_stop(g->host);
+		g->host = NULL;
+		free_bitmap_unregister(g->fb);
+		break;
+	default:
+		break;
+	}
+}
+
+/*
+ * gmm_guest_set_reporting_device - make @prdev (its @report set by the
+ * caller) the device the guest's strategy (config.hinting) reports
+ * through, with the guest's reporting settings; NULL stops the strategy.
+ * A strategy already on is stopped first.  With hinting off, nothing
+ * starts and 0 is returned.
+ * Return: 0, or the strategy's registration error (nothing is then
+ * registered); -EOPNOTSUPP for bitmap on a device not the guest's own.
+ */
+int gmm_guest_set_reporting_device(struct gmm_guest *g,
+				   struct page_reporting_dev_info *prdev)
+{
+	int err;
+
+	if (prdev == g->reporting)
+		return 0;
+	if (g->reporting) {
+		guest_strategy_stop(g, g->active);
+		g->reporting = NULL;
+	}
+	if (!prdev || g->config.hinting == GMM_HINTING_OFF)
+		return 0;
+	err = guest_strategy_start(g, g->config.hinting, prdev);
 	if (err)
 		return err;
+	g->active = g->config.hinting;
 	g->reporting = prdev;
 	return 0;
 }
@@ -222,9 +373,37 @@ int gmm_guest_set_reporting(struct gmm_guest *g, bool on)
 
 int gmm_guest_report_now(struct gmm_guest *g)
 {
+	int err;
+
 	if (!g->reporting)
 		return -EINVAL;
-	return page_reporting_process(g->reporting);
+	switch (g->active) {
+	case GMM_HINTING_REPORT:
+		return page_reporting_process(g->reporting);
+	case GMM_HINTING_PERCPU:
+		return page_hinting_process(&g->ph);
+	case GMM_HINTING_BITMAP:
+		err = hint_host_round(g->host);
+		return err < 0 ? err : 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+int gmm_guest_validate(struct gmm_guest *g)
+{
+	int err = 0;
+
+	if (g->reporting && g->active == GMM_HINTING_PERCPU)
+		err = page_hinting_check(&g->ph);
+	if (g->reporting && g->active == GMM_HINTING_BITMAP)
+		err = free_bitmap_check(g->fb);
+	return err ? err : buddy_check(g->pgdat);
+}
+
+void gmm_guest_track_sample(struct gmm_guest *g)
+{
+	discard_track_sample(g->track);
 }
 
 struct pglist_data *gmm_guest_pgdat(struct gmm_guest *g)
@@ -276,12 +455,36 @@ void gmm_guest_get_stats(struct gmm_guest *g, struct gmm_guest_stats *st)
 						   << (o + PAGE_SHIFT);
 		spin_unlock(&zone->lock);
 	}
-	if (g->reporting) {
+	st->hinting = g->reporting ? g->active : GMM_HINTING_OFF;
+	if (g->reporting && g->active == GMM_HINTING_REPORT) {
 		st->reports = atomic_load(&g->reporting->reports);
 		st->reported_bytes = atomic_load(&g->reporting->reported_pages)
 				     << PAGE_SHIFT;
 		st->report_failures = atomic_load(&g->reporting->failures);
+		st->worker_cpu_ns = atomic_load(&g->reporting->worker_cpu_ns);
 	}
+	if (g->reporting && g->active == GMM_HINTING_PERCPU) {
+		st->reports = atomic_load(&g->ph.reports);
+		st->reported_bytes = atomic_load(&g->ph.reported_pages)
+				     << PAGE_SHIFT;
+		st->report_failures = atomic_load(&g->ph.failures);
+		st->worker_cpu_ns = atomic_load(&g->ph.worker_cpu_ns);
+		st->hint_dropped = atomic_load(&g->ph.dropped);
+		st->hint_stale = atomic_load(&g->ph.stale);
+	}
+	if (g->reporting && g->active == GMM_HINTING_BITMAP) {
+		/* A report is an acknowledged command. */
+		st->reports = atomic_load(&g->fb->acks);
+		st->reported_bytes = atomic_load(&g->fb->hinted_pages)
+				     << PAGE_SHIFT;
+		st->report_failures = hint_host_discard_errors(g->host);
+		st->worker_cpu_ns = hint_host_cpu_ns(g->host);
+		st->alloc_waits = atomic_load(&g->fb->alloc_waits);
+		st->alloc_wait_ns = atomic_load(&g->fb->alloc_wait_ns);
+		st->bad_acks = atomic_load(&g->fb->bad_acks);
+	}
+	discard_track_totals(g->track, &st->discarded_bytes, &st->wasted_bytes,
+			     &st->churn_bytes);
 	st->discard_errors = atomic_load(&g->discard_errors);
 	st->host_resident_bytes = gmm_guest_host_resident_bytes(g);
 }

@@ -82,6 +82,28 @@ int buddy_check(struct pglist_data *pgdat);
 
 extern const char *const migratetype_names[MIGRATE_TYPES];
 
+/*
+ * Sampled timing of the free path, for comparing hinting strategies: one
+ * call of the zone's free (merge, put on the list, the strategy's hook) in
+ * @every is timed, and kept when the block ended at @min_order or above -
+ * where every strategy's hook acts - so that runs with different strategies
+ * compare like with like.  Each zone's slot is written under its lock.
+ * Set with mm_free_timing_start(), read after mm_free_timing_stop().
+ */
+#define MM_FREE_TIMING_SAMPLES 8192
+struct mm_free_timing {
+	unsigned int min_order;
+	unsigned int every;
+	struct {
+		uint64_t calls;
+		unsigned int n;
+		uint32_t ns[MM_FREE_TIMING_SAMPLES];
+	} zone[MAX_NR_ZONES];
+};
+void mm_free_timing_start(struct pglist_data *pgdat, struct mm_free_timing *ft);
+/* Stop timing: once it returns, no free writes @ft any more. */
+void mm_free_timing_stop(struct pglist_data *pgdat);
+
 /* Lock classes, named as /proc/lock_stat would name them. */
 enum mm_lock_class {
 	MM_LOCK_ZONE,	   /* zone->lock, every zone */

@@ -6,6 +6,8 @@
 
 #include "mm/gfp.h"
 #include "mm/page_reporting.h"
+#include "mm/page_hinting.h"
+#include "mm/free_bitmap.h"
 
 #define MM_ASSERT_HELD(lock)                                                   \
 	do {                                                                   \
@@ -45,6 +47,79 @@ void set_pageblock_migratetype(struct pglist_data *pgdat, uint32_t pfn,
  */
 bool try_to_compact_pages(struct pglist_data *pgdat, unsigned int order);
 void compact_node_init(struct compact_node *cn);
+
+/*
+ * The hooks of the other strategies, called only once the free path's
+ * order test (pgdat->hinting_order, ->bitmap_order) has passed:
+ *   page_hinting_free_locked   a block of @order was just freed at @pfn
+ *                              (after merging): record it (page_hinting.c);
+ *   free_bitmap_add_locked     a block of @order went on a free list;
+ *   free_bitmap_del_locked     one came off (allocated, merged, moved);
+ *   free_bitmap_alloc_wait     an allocation got @pfn: wait while a hint
+ *                              over it is in flight (no lock held).
+ */
+void page_hinting_free_locked(struct zone *zone, uint32_t pfn, unsigned int order);
+void free_bitmap_add_locked(struct zone *zone, uint32_t pfn, unsigned int order);
+void free_bitmap_del_locked(struct zone *zone, uint32_t pfn, unsigned int order);
+void free_bitmap_alloc_wait(struct free_bitmap *fb, uint32_t pfn,
+			    unsigned int order);
+
+/*
+ * Time one zone_free_block_locked() call into @ft when it is a sampled one
+ * (see struct mm_free_timing); @merge does the work and returns the order
+ * the block ended at.
+ */
+typedef unsigned int (*zone_merge_fn)(struct zone *zone, uint32_t pfn,
+				      unsigned int order, bool reported,
+				      bool notify);
+void mm_free_timing_call_locked(struct mm_free_timing *ft, struct zone *zone,
+				uint32_t pfn, unsigned int order, bool reported,
+				zone_merge_fn merge);
+
+/*
+ * The flags of a frame this thread may not own: see page_flags_set().
+ * Acquire, because anonymous memory's owner flags (PG_lru, PG_locked, ...)
+ * are read with it (mm/swap.h); the free path's readers need only the
+ * atomicity.
+ */
+static inline uint16_t page_flags_read(const struct page *page)
+{
+	return __atomic_load_n(&page->flags, __ATOMIC_ACQUIRE);
+}
+
+/*
+ * zone_find_free_block_locked - the free block, of at least @min_order,
+ * that frame @pfn lies in now.  A frame lies in at most one free block, and
+ * that block's head is @pfn rounded down to the block's order, so the
+ * candidates are the MAX_ORDER - @min_order heads @pfn rounds down to: two
+ * loads each, not a walk over the frames (seed 003's objection).
+ * Return: the head, with *@order set, or PFN_NONE.
+ */
+static inline uint32_t zone_find_free_block_locked(struct zone *zone,
+						   uint32_t pfn,
+						   unsigned int min_order,
+						   unsigned int *order)
+{
+	struct pglist_data *pgdat = zone->zone_pgdat;
+
+	MM_ASSERT_HELD(&zone->lock);
+	for (unsigned int o = min_order; o < MAX_ORDER; o++) {
+		uint32_t head = pfn & ~((1u << o) - 1);
+		const struct page *page;
+
+		if (head < zone->zone_start_pfn ||
+		    (uint64_t)head + (1ull << o) >
+			    (uint64_t)zone->zone_start_pfn + zone->spanned_pages)
+			break;
+		page = pfn_to_page(pgdat, head);
+		/* PG_buddy changes only under the lock held here. */
+		if ((page_flags_read(page) & PG_buddy) && page->order == o) {
+			*order = o;
+			return head;
+		}
+	}
+	return PFN_NONE;
+}
 
 /* The worker's zone-lock holds into @st, or with @reset, zeroed. */
 void page_reporting_zone_lock_stats(struct page_reporting_dev_info *prdev,

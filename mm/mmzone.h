@@ -172,6 +172,9 @@ struct zone {
 };
 
 struct page_reporting_dev_info;
+struct page_hinting;
+struct free_bitmap;
+struct mm_free_timing;
 struct page_ext_table;
 struct lruvec;
 
@@ -228,6 +231,19 @@ struct pglist_data {
 	_Atomic(struct page_reporting_dev_info *) prdev;
 	atomic_uint reporting_order; /* MAX_ORDER while no device is registered */
 	atomic_uint reporting_hwm;
+	/*
+	 * The other hinting strategies (page_hinting.c, free_bitmap.c), each
+	 * registered under @reporting_lock, at most one strategy at a time,
+	 * published with release.  @hinting_order / @bitmap_order are what
+	 * the free path tests first: MAX_ORDER while the strategy is off, so
+	 * that the common path reads one word and takes no call.
+	 */
+	_Atomic(struct page_hinting *) hinting;
+	atomic_uint hinting_order;
+	_Atomic(struct free_bitmap *) free_bitmap;
+	atomic_uint bitmap_order;
+	/* Sampled timing of the free path, for `bench strategies`, or NULL. */
+	_Atomic(struct mm_free_timing *) free_timing;
 	/*
 	 * Anonymous memory and reclaim (mm/swap.h), when set up: per-frame
 	 * data beyond struct page, and the LRU lists, swap device and zswap.

@@ -160,6 +160,9 @@ static void zone_add_free_block_locked(struct zone *zone, uint32_t pfn,
 	atomic_store_explicit(&zone->free_pages,
 			      zone_free_pages(zone) + (1ull << order),
 			      memory_order_relaxed);
+	if (order >= atomic_load_explicit(&pgdat->bitmap_order,
+					  memory_order_relaxed))
+		free_bitmap_add_locked(zone, pfn, order);
 }
 
 void zone_del_free_block_locked(struct zone *zone, uint32_t pfn,
@@ -178,6 +181,9 @@ void zone_del_free_block_locked(struct zone *zone, uint32_t pfn,
 	atomic_store_explicit(&zone->free_pages,
 			      zone_free_pages(zone) - (1ull << order),
 			      memory_order_relaxed);
+	if (order >= atomic_load_explicit(&pgdat->bitmap_order,
+					  memory_order_relaxed))
+		free_bitmap_del_locked(zone, pfn, order);
 }
 
 static bool zone_spans_block(const struct zone *zone, uint32_t pfn,
@@ -222,8 +228,9 @@ static uint32_t free_stamp_later(uint32_t a, uint32_t b)
  * freed (@notify) is stamped now throughout, 2^(order - R) writes; one coming
  * back from reporting keeps its stamps, and a merge takes the later one.
  */
-void zone_free_block_locked(struct zone *zone, uint32_t pfn, unsigned int order,
-			    bool reported, bool notify)
+static unsigned int zone_merge_free_block_locked(struct zone *zone, uint32_t pfn,
+						 unsigned int order,
+						 bool reported, bool notify)
 {
 	struct pglist_data *pgdat = zone->zone_pgdat;
 	enum migratetype mt = get_pageblock_migratetype(pgdat, pfn);
@@ -271,13 +278,32 @@ void zone_free_block_locked(struct zone *zone, uint32_t pfn, unsigned int order,
 	}
 	mt = get_pageblock_migratetype(pgdat, pfn);
 	zone_add_free_block_locked(zone, pfn, order, mt, reported);
+	/* Page hinting (percpu) records the blocks the free path makes. */
+	if (notify && order >= atomic_load_explicit(&pgdat->hinting_order,
+						    memory_order_relaxed))
+		page_hinting_free_locked(zone, pfn, order);
 	/* Below the reporting order (the common case) reporting has no use
 	 * for the block: one load decided, and the free path ends here. */
 	if (order < rorder)
-		return;
+		return order;
 	pfn_to_page(pgdat, pfn)->private = stamped ? stamp : page_reporting_now();
 	if (notify && !reported)
 		page_reporting_notify_free(zone, order);
+	return order;
+}
+
+void zone_free_block_locked(struct zone *zone, uint32_t pfn, unsigned int order,
+			    bool reported, bool notify)
+{
+	struct mm_free_timing *ft = atomic_load_explicit(
+		&zone->zone_pgdat->free_timing, memory_order_relaxed);
+
+	if (!ft || !notify) {
+		zone_merge_free_block_locked(zone, pfn, order, reported, notify);
+		return;
+	}
+	mm_free_timing_call_locked(ft, zone, pfn, order, reported,
+				   zone_merge_free_block_locked);
 }
 
 /*
@@ -825,6 +851,7 @@ retry:
 			struct zone *zone = &pgdat->node_zones[z];
 			uint32_t pfn;
 			struct page *page;
+			struct free_bitmap *fb;
 
 			if (!zone->managed_pages ||
 			    !zone_watermark_ok(zone, order, zone->watermark[wmark]))
@@ -841,6 +868,11 @@ retry:
 			}
 			if (pfn == PFN_NONE)
 				continue;
+			/* The bitmap strategy: wait out a hint in flight. */
+			fb = atomic_load_explicit(&pgdat->free_bitmap,
+						  memory_order_acquire);
+			if (fb)
+				free_bitmap_alloc_wait(fb, pfn, order);
 			page = pfn_to_page(pgdat, pfn);
 			page->order = (uint8_t)order;
 			page->migratetype = (uint8_t)mt;
@@ -1129,6 +1161,11 @@ int mm_init(const struct mm_boot_params *params, struct pglist_data **out)
 	pgdat->page_ext = NULL;
 	pgdat->lruvec = NULL;
 	compact_node_init(&pgdat->compact);
+	atomic_init(&pgdat->hinting, NULL);
+	atomic_init(&pgdat->hinting_order, MAX_ORDER);
+	atomic_init(&pgdat->free_bitmap, NULL);
+	atomic_init(&pgdat->bitmap_order, MAX_ORDER);
+	atomic_init(&pgdat->free_timing, NULL);
 
 	for (uint64_t i = 0; i < nr_pages; i++)
 		pgdat->memmap[i] = (struct page){ (uint16_t)(i < reserved ? PG_reserved : 0),

@@ -425,13 +425,17 @@ static int page_reporting_pass_locked(struct page_reporting_dev_info *prdev)
 
 int page_reporting_process(struct page_reporting_dev_info *prdev)
 {
+	uint64_t cpu0;
 	int err;
 
 	/* Never registered: no node, and no pass lock set up. */
 	if (!prdev->pgdat)
 		return 0;
+	cpu0 = platform_thread_cpu_ns();
+
 	spin_lock(&prdev->pass_lock);
 	err = page_reporting_pass_locked(prdev);
+	stat_counter_add(&prdev->worker_cpu_ns, platform_thread_cpu_ns() - cpu0);
 	spin_unlock(&prdev->pass_lock);
 	return err;
 }
@@ -463,7 +467,9 @@ int page_reporting_register(struct pglist_data *pgdat,
 	 * A device that is registered already (this one or another) must
 	 * come out of this untouched.
 	 */
-	if (atomic_load_explicit(&pgdat->prdev, memory_order_relaxed)) {
+	if (atomic_load_explicit(&pgdat->prdev, memory_order_relaxed) ||
+	    atomic_load_explicit(&pgdat->hinting, memory_order_relaxed) ||
+	    atomic_load_explicit(&pgdat->free_bitmap, memory_order_relaxed)) {
 		spin_unlock(&pgdat->reporting_lock);
 		platform_work_destroy(work);
 		return -GMM_EBUSY;
@@ -477,6 +483,7 @@ int page_reporting_register(struct pglist_data *pgdat,
 	atomic_init(&prdev->failures, 0);
 	atomic_init(&prdev->gated, 0);
 	atomic_init(&prdev->young, 0);
+	atomic_init(&prdev->worker_cpu_ns, 0);
 	page_reporting_zone_lock_stats(prdev, NULL, true);
 	prdev->work = work;
 	atomic_store(&pgdat->reporting_hwm, prdev->hwm);

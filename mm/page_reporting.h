@@ -91,6 +91,7 @@ struct page_reporting_dev_info {
 	atomic_uint_fast64_t failures;	    /* report() calls that failed */
 	atomic_uint_fast64_t gated;	    /* cycles in which the gate left a block */
 	atomic_uint_fast64_t young;	    /* blocks left for being freed too recently */
+	atomic_uint_fast64_t worker_cpu_ns; /* thread CPU time in passes */
 };
 
 /* Fill @prdev's settings with the defaults above; @report stays NULL. */
@@ -100,7 +101,8 @@ void page_reporting_dev_info_init(struct page_reporting_dev_info *prdev);
  * page_reporting_register - start reporting @pgdat's free memory to @prdev.
  * Every zone is flagged as requesting reporting, so memory free at boot is
  * reported too.
- * Return: 0; -EBUSY when a device is registered already; -EINVAL for a
+ * Return: 0; -EBUSY when a device, or another hinting strategy
+ * (page_hinting.h, free_bitmap.h), is registered already; -EINVAL for a
  * missing @report or settings out of range (order below 0 or above
  * MAX_ORDER - 1, capacity 0 or above CAPACITY_MAX); -ENOMEM when no worker
  * could be started.

@@ -109,10 +109,7 @@ static inline void page_ext_set_mapping(struct page_ext *ext, void *mapping)
 
 /* ---- page flags and the page lock ---- */
 
-static inline uint16_t page_flags_read(const struct page *page)
-{
-	return __atomic_load_n(&page->flags, __ATOMIC_ACQUIRE);
-}
+/* page_flags_read() (an acquire load) is in mm/internal.h. */
 
 static inline void page_flag_set(struct page *page, uint16_t f)
 {

@@ -183,6 +183,8 @@ void platform_cpu_relax(unsigned int spins);
 
 /* Monotonic time in nanoseconds. */
 uint64_t platform_now_ns(void);
+/* CPU time the calling thread has used, in nanoseconds. */
+uint64_t platform_thread_cpu_ns(void);
 
 /* One line to the diagnostic log (stderr on POSIX); printf-style. */
 void platform_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

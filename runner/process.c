@@ -16,9 +16,10 @@
  *
  * The pipe is the guest's console: a line per event, "gmm-ready", a sample
  * every sample_s ("gmm-sample"), a line at each memhog phase change
- * ("gmm-phase"), its final figures ("gmm-end", "gmm-zone", "gmm-blocks",
- * "gmm-lock") and "gmm-done".  The guest's own figures are its allocator's
- * (free, reported, frames, zones, locks); every figure of memory returned
+ * ("gmm-phase"), its final figures ("gmm-end", "gmm-hint", "gmm-zone",
+ * "gmm-blocks", "gmm-lock") and "gmm-done".  The guest's own figures are
+ * its allocator's and its strategy's (free, reported, frames, zones, locks,
+ * the hinting workers' CPU); every figure of memory returned
  * is the host's: the device's accounting of the memfd (st_blocks of the
  * file it was given), sampled by the host itself.  A line the host cannot
  * parse is ignored: the console is the guest's and not trusted further.
@@ -48,6 +49,7 @@
 #include "guest/balloon_driver.h"
 #include "host/backend.h"
 #include "host/balloon.h"
+#include "mm/page_hinting.h"
 #include "runner/internal.h"
 #include "runner/run.h"
 
@@ -62,7 +64,8 @@ enum pg_arg {
 	PG_SOCKET, PG_PARENT, PG_MEM, PG_LOW_ZONE, PG_CPUS, PG_REPORTING,
 	PG_ORDER, PG_CAPACITY, PG_HWM, PG_DELAY, PG_MIN_AGE, PG_WORKLOAD,
 	PG_HOG, PG_CYCLES, PG_HOLD, PG_SLEEP, PG_THREADS, PG_DURATION,
-	PG_WARMUP, PG_LOCK, PG_LOCK_STATS, PG_SEED, PG_SAMPLE, PG_NR
+	PG_WARMUP, PG_LOCK, PG_LOCK_STATS, PG_SEED, PG_SAMPLE, PG_HINTING,
+	PG_HINT_ENTRIES, PG_NR
 };
 
 static const char *const pg_arg_names[PG_NR] = {
@@ -77,7 +80,8 @@ static const char *const pg_arg_names[PG_NR] = {
 	[PG_THREADS] = "--threads",	[PG_DURATION] = "--duration-ms",
 	[PG_WARMUP] = "--warmup-ms",	[PG_LOCK] = "--lock",
 	[PG_LOCK_STATS] = "--lock-stats", [PG_SEED] = "--seed",
-	[PG_SAMPLE] = "--sample-ms",
+	[PG_SAMPLE] = "--sample-ms",	[PG_HINTING] = "--hinting",
+	[PG_HINT_ENTRIES] = "--hint-entries",
 };
 
 struct pg_argv {
@@ -114,6 +118,8 @@ static void pg_build_argv(struct pg_argv *a, const struct run_opts *o,
 	pg_arg_add(a, PG_LOW_ZONE, "%" PRIu64, c->low_zone_bytes);
 	pg_arg_add(a, PG_CPUS, "%u", c->cpus);
 	pg_arg_add(a, PG_REPORTING, "%s", c->reporting ? "on" : "off");
+	pg_arg_add(a, PG_HINTING, "%s", gmm_hinting_names[c->hinting]);
+	pg_arg_add(a, PG_HINT_ENTRIES, "%u", c->hint_entries);
 	pg_arg_add(a, PG_ORDER, "%u", c->report_order);
 	pg_arg_add(a, PG_CAPACITY, "%u", c->report_capacity);
 	pg_arg_add(a, PG_HWM, "%u", c->report_hwm);
@@ -215,6 +221,22 @@ static int pg_parse_argv(int argc, char **argv, struct run_opts *o,
 			break;
 		case PG_REPORTING:
 			err = pg_onoff(name, val, &c->reporting);
+			break;
+		case PG_HINTING:
+			if (gmm_hinting_parse(val, &c->hinting))
+				return pg_usage("%s: '%s' is not report, percpu, bitmap or off",
+						name, val);
+			/* The device path of the bitmap (the free page hint
+			 * queue) is not built. */
+			if (c->hinting == GMM_HINTING_BITMAP)
+				return pg_usage("%s: bitmap runs only in process (guestmm run --in-process): the device's free page hint queue is not built",
+						name);
+			break;
+		case PG_HINT_ENTRIES:
+			err = pg_uint(name, val, PAGE_HINTING_ENTRIES_MAX, &v);
+			if (!err && !v)
+				return pg_usage("%s: must be at least 1", name);
+			c->hint_entries = (unsigned int)v;
 			break;
 		case PG_ORDER:
 			err = pg_uint(name, val, MAX_ORDER - 1, &v);
@@ -356,6 +378,13 @@ static void pg_emit_result(struct pg_guest *pg, const struct run_result *r)
 		r->elapsed_s, r->measured_s, r->frames, r->frames_per_s,
 		r->blocks, r->errors, r->alloc_failures,
 		r->stats.report_failures);
+	/* The strategy's own figures: the device sees only reports. */
+	pg_emit(pg,
+		"gmm-hint %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+		" %" PRIu64 "\n",
+		(unsigned int)r->stats.hinting, r->stats.worker_cpu_ns,
+		r->stats.hint_dropped, r->stats.hint_stale,
+		r->stats.alloc_waits, r->stats.alloc_wait_ns);
 	for (unsigned int z = 0; z < r->nr_zones; z++) {
 		const struct zone_stats *st = &r->zones[z];
 
@@ -431,7 +460,10 @@ int run_guest_process_main(int argc, char **argv)
 	err = gmm_guest_create(&cfg, &g);
 	if (err)
 		goto undo_locks;
-	err = balloon_driver_start(g, sock, o.cfg.reporting, &pg.bd);
+	err = balloon_driver_start(g, sock,
+				   o.cfg.reporting &&
+					   o.cfg.hinting != GMM_HINTING_OFF,
+				   &pg.bd);
 	if (err) {
 		fprintf(stderr, "guestmm: guest: cannot attach to the balloon on %s: %s\n",
 			sock, strerror(-err));
@@ -545,6 +577,16 @@ static void pg_host_line(struct pg_host *h, char *line)
 		r->stats.host_resident_bytes = res;
 		r->stats.reports = st.reports;
 		r->stats.reported_bytes = st.reported_bytes;
+	} else if (!strncmp(line, "gmm-hint ", 9)) {
+		struct gmm_guest_stats *gs = &r->stats;
+
+		if (sscanf(line + 9,
+			   "%u %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+			   " %" SCNu64,
+			   &a, &gs->worker_cpu_ns, &gs->hint_dropped,
+			   &gs->hint_stale, &gs->alloc_waits,
+			   &gs->alloc_wait_ns) == 6 && a < GMM_NR_HINTING)
+			gs->hinting = (enum gmm_hinting)a;
 	} else if (sscanf(line, "gmm-zone %u", &a) == 1 && a < 2) {
 		struct zone_stats *z = &r->zones[a];
 		char name[16];

@@ -247,8 +247,12 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 	if (!duration && o->kind != WORKLOAD_MEMHOG)
 		duration = o->kind == WORKLOAD_WORKING_SET ? 20 : 10;
 	r->mem_bytes = o->cfg.mem_bytes;
+	if (o->free_timing)
+		mm_free_timing_start(gmm_guest_pgdat(g), o->free_timing);
 	err = workload_start(&w);
 	if (err) {
+		if (o->free_timing)
+			mm_free_timing_stop(gmm_guest_pgdat(g));
 		workload_fini(&w);
 		return err;
 	}
@@ -275,6 +279,8 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 			parks0 = platform_park_count();
 		}
 		run_track(o, r, &s, &seen_cycle);
+		/* With track_discards: discarded memory back in use (churn). */
+		gmm_guest_track_sample(g);
 		if (hooks && hooks->on_sample)
 			hooks->on_sample(hooks->ctx, &s);
 		if (o->live && t >= next_live) {
@@ -294,6 +300,8 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 	}
 	atomic_store(&w.stop, true);
 	workload_join(&w);
+	if (o->free_timing)
+		mm_free_timing_stop(gmm_guest_pgdat(g));
 	r->elapsed_s = run_now_s() - t0;
 	getrusage(RUSAGE_SELF, &ru1);
 	r->cpu_user_s = tv_s(&ru1.ru_utime) - tv_s(&ru0.ru_utime);
@@ -370,6 +378,20 @@ int run_in_process(const struct run_opts *o, struct run_result *r)
 int run_guest(const struct run_opts *o, struct run_result *r)
 {
 	memset(r, 0, sizeof(*r));
+	if (o->mode != RUN_IN_PROCESS && o->free_timing) {
+		fprintf(stderr, "guestmm: run: the free path's timing needs the guest in process\n");
+		return -EINVAL;
+	}
+	if (o->cfg.reporting && o->mode == RUN_PROCESS &&
+	    o->cfg.hinting == GMM_HINTING_BITMAP) {
+		fprintf(stderr, "guestmm: run: hinting bitmap needs the guest in process: the device's free page hint queue is not built\n");
+		return -EINVAL;
+	}
+	if (o->cfg.reporting && o->mode == RUN_LINUX &&
+	    o->cfg.hinting != GMM_HINTING_REPORT) {
+		fprintf(stderr, "guestmm: run: a Linux guest reports with its own driver: hinting report or off only\n");
+		return -EINVAL;
+	}
 	switch (o->mode) {
 	case RUN_IN_PROCESS:
 		return run_in_process(o, r);

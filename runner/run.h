@@ -74,6 +74,9 @@ struct run_opts {
 	uint64_t seed;
 	double sample_s;	/* host accounting sampled this often */
 	struct run_trace *trace; /* or NULL */
+	/* RUN_IN_PROCESS: the free path's sampled timing (bench strategies),
+	 * or NULL */
+	struct mm_free_timing *free_timing;
 	FILE *live;		/* live lines here every 0.5 s, or NULL */
 };
 

@@ -16,8 +16,9 @@
  * while the worker has made at least @reports reports, or a minute has gone
  * (a sanitizer build is slow); the test is about what happened, not how fast.
  */
-static void stress(unsigned int order, unsigned int cpus, unsigned int threads,
-		   uint64_t mem_bytes, uint64_t blocks, uint64_t reports)
+static void stress_with(enum gmm_hinting hinting, unsigned int order,
+			unsigned int cpus, unsigned int threads,
+			uint64_t mem_bytes, uint64_t blocks, uint64_t reports)
 {
 	struct gmm_guest_config c;
 	struct gmm_guest *g;
@@ -32,6 +33,9 @@ static void stress(unsigned int order, unsigned int cpus, unsigned int threads,
 	c.report_order = order;
 	c.report_capacity = 8;
 	c.report_hwm = 0; /* every free at the reporting order asks */
+	c.hinting = hinting;
+	c.hint_entries = 8;  /* percpu: the workers run often */
+	c.hint_poll_ms = 1;  /* bitmap: the host asks all the time */
 	assert_int_equal(gmm_guest_create(&c, &g), 0);
 	workload_init(&w, WORKLOAD_STRESS, g);
 	w.threads = threads;
@@ -45,13 +49,16 @@ static void stress(unsigned int order, unsigned int cpus, unsigned int threads,
 			break;
 		if (atomic_load(&w.errors))
 			break;
+		/* The strategy's invariants hold while it runs. */
+		assert_int_equal(gmm_guest_validate(g), 0);
 		nanosleep(&ts, NULL);
 	}
 	atomic_store(&w.stop, true);
 	workload_join(&w);
 	gmm_guest_get_stats(g, &st);
-	print_message("order %u, %u threads: %llu blocks verified, %llu reports (%llu MiB), %llu allocation failures\n",
-		      order, threads, (unsigned long long)atomic_load(&w.blocks),
+	print_message("%s, order %u, %u threads: %llu blocks verified, %llu reports (%llu MiB), %llu allocation failures\n",
+		      gmm_hinting_names[hinting], order, threads,
+		      (unsigned long long)atomic_load(&w.blocks),
 		      (unsigned long long)st.reports,
 		      (unsigned long long)(st.reported_bytes >> 20),
 		      (unsigned long long)atomic_load(&w.alloc_failures));
@@ -61,9 +68,42 @@ static void stress(unsigned int order, unsigned int cpus, unsigned int threads,
 	/* Reporting really ran alongside, or the test proves nothing. */
 	assert_true(st.reports >= reports);
 	assert_int_equal(st.report_failures, 0);
+	assert_int_equal(st.bad_acks, 0);
 	drain_all_pages(gmm_guest_pgdat(g));
-	assert_int_equal(buddy_check(gmm_guest_pgdat(g)), 0);
+	assert_int_equal(gmm_guest_validate(g), 0);
 	gmm_guest_destroy(g);
+}
+
+static void stress(unsigned int order, unsigned int cpus, unsigned int threads,
+		   uint64_t mem_bytes, uint64_t blocks, uint64_t reports)
+{
+	stress_with(GMM_HINTING_REPORT, order, cpus, threads, mem_bytes, blocks,
+		    reports);
+}
+
+/*
+ * Issue 9: the same integrity stress under the other strategies - no frame
+ * is discarded while allocated (the pattern check), the strategy's
+ * validator holds throughout, and it really discarded memory meanwhile.
+ */
+static void test_stress_percpu(void **state)
+{
+	stress_with(GMM_HINTING_PERCPU, PAGEBLOCK_ORDER, 2, 3, 256 * MIB, 3000, 20);
+}
+
+static void test_stress_percpu_16_vcpus(void **state)
+{
+	stress_with(GMM_HINTING_PERCPU, PAGEBLOCK_ORDER, 16, 16, 512 * MIB, 1500, 10);
+}
+
+static void test_stress_bitmap(void **state)
+{
+	stress_with(GMM_HINTING_BITMAP, PAGEBLOCK_ORDER, 2, 3, 256 * MIB, 3000, 20);
+}
+
+static void test_stress_bitmap_16_vcpus(void **state)
+{
+	stress_with(GMM_HINTING_BITMAP, PAGEBLOCK_ORDER, 16, 16, 512 * MIB, 1500, 10);
 }
 
 static void test_stress_pageblock_order(void **state)
@@ -93,6 +133,10 @@ int main(void)
 		cmocka_unit_test(test_stress_pageblock_order),
 		cmocka_unit_test(test_stress_low_order),
 		cmocka_unit_test(test_stress_16_vcpus),
+		cmocka_unit_test(test_stress_percpu),
+		cmocka_unit_test(test_stress_percpu_16_vcpus),
+		cmocka_unit_test(test_stress_bitmap),
+		cmocka_unit_test(test_stress_bitmap_16_vcpus),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

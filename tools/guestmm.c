@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "mm/gfp.h"
+#include "mm/page_hinting.h"
 #include "mm/page_reporting.h"
 #include "tools/cli.h"
 #include "runner/run.h"
@@ -51,7 +52,16 @@ static void run_usage(FILE *f)
 	      "  --sleep-ms MS         memhog: sleep after each free (default delay + 2000)\n"
 	      "  --duration S          stop after S seconds (pagefault, stress: default 10;\n"
 	      "                        working-set: 20)\n"
-	      "  --reporting on|off    free page reporting (default on)\n"
+	      "  --hinting STRATEGY    how free memory goes back to the host:\n"
+	      "                        report (free page reporting, default), percpu\n"
+	      "                        (per-CPU arrays and workers, page hinting),\n"
+	      "                        bitmap (a free bitmap the host polls; only\n"
+	      "                        --in-process: its device queue is not built),\n"
+	      "                        off; --linux: report or off\n"
+	      "  --reporting on|off    on: --hinting report; off: --hinting off\n"
+	      "  --hint-entries N      percpu: entries per CPU array (default 1000)\n"
+	      "  --hint-poll-ms MS     bitmap: the host asks this often (default:\n"
+	      "                        the report delay)\n"
 	      "  --report-order N      smallest block reported (default 9 = 2 MiB)\n"
 	      "  --report-delay-ms MS  from request to report (default 2000)\n"
 	      "  --report-min-age-ms MS  a block is reported only once it has been free\n"
@@ -78,7 +88,7 @@ enum {
 	OPT_SLEEP, OPT_DURATION, OPT_REPORTING, OPT_ORDER, OPT_DELAY,
 	OPT_CAPACITY, OPT_HWM, OPT_SEED, OPT_JSON, OPT_QUIET, OPT_STATS,
 	OPT_MIN_AGE, OPT_LOCK, OPT_LOCK_STATS, OPT_IN_PROCESS, OPT_LINUX,
-	OPT_UML, OPT_INITRD,
+	OPT_UML, OPT_INITRD, OPT_HINTING, OPT_HINT_ENTRIES, OPT_HINT_POLL,
 };
 
 static const struct option run_options[] = {
@@ -92,6 +102,9 @@ static const struct option run_options[] = {
 	{ "sleep-ms", required_argument, NULL, OPT_SLEEP },
 	{ "duration", required_argument, NULL, OPT_DURATION },
 	{ "reporting", required_argument, NULL, OPT_REPORTING },
+	{ "hinting", required_argument, NULL, OPT_HINTING },
+	{ "hint-entries", required_argument, NULL, OPT_HINT_ENTRIES },
+	{ "hint-poll-ms", required_argument, NULL, OPT_HINT_POLL },
 	{ "report-order", required_argument, NULL, OPT_ORDER },
 	{ "report-delay-ms", required_argument, NULL, OPT_DELAY },
 	{ "report-min-age-ms", required_argument, NULL, OPT_MIN_AGE },
@@ -137,11 +150,12 @@ static void print_summary(const struct run_opts *o, const struct run_result *r)
 {
 	char a[32], b[32], c[32], d[32];
 
-	printf("\nguestmm run: %s guest, %s, %s RAM, %u vCPUs, %s locks, reporting %s",
+	printf("\nguestmm run: %s guest, %s, %s RAM, %u vCPUs, %s locks, hinting %s",
 	       run_mode_name(o->mode), workload_name(o->kind),
 	       cli_fmt_bytes(a, sizeof(a), (double)o->cfg.mem_bytes),
 	       o->cfg.cpus, spin_lock_kind_names[o->lock],
-	       o->cfg.reporting ? "on" : "off");
+	       gmm_hinting_names[o->cfg.reporting ? o->cfg.hinting
+						  : GMM_HINTING_OFF]);
 	if (o->cfg.reporting)
 		printf(" (order %u, delay %u ms, min age %u ms)",
 		       o->cfg.report_order, o->cfg.report_delay_ms,
@@ -286,6 +300,8 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 	json_u64(&j, "cpus", o->cfg.cpus);
 	json_str(&j, "lock", spin_lock_kind_names[o->lock]);
 	json_bool(&j, "reporting", o->cfg.reporting);
+	json_str(&j, "hinting", gmm_hinting_names[o->cfg.reporting ? o->cfg.hinting
+								    : GMM_HINTING_OFF]);
 	json_u64(&j, "report_order", o->cfg.report_order);
 	json_u64(&j, "report_delay_ms", o->cfg.report_delay_ms);
 	json_u64(&j, "report_min_age_ms", report_min_age_ms(&o->cfg));
@@ -303,6 +319,11 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 	json_u64(&j, "reported_bytes", r->stats.reported_bytes);
 	json_u64(&j, "report_failures", r->stats.report_failures);
 	json_u64(&j, "allocation_failures", r->alloc_failures);
+	json_u64(&j, "worker_cpu_ns", r->stats.worker_cpu_ns);
+	json_u64(&j, "hint_dropped", r->stats.hint_dropped);
+	json_u64(&j, "hint_stale", r->stats.hint_stale);
+	json_u64(&j, "alloc_waits", r->stats.alloc_waits);
+	json_u64(&j, "alloc_wait_ns", r->stats.alloc_wait_ns);
 	json_double(&j, "elapsed_s", r->elapsed_s);
 	if (o->kind == WORKLOAD_PAGEFAULT)
 		json_double(&j, "frames_per_s", r->frames_per_s);
@@ -413,6 +434,22 @@ static int cmd_run(int argc, char **argv)
 		case OPT_REPORTING:
 			if (cli_parse_onoff(optarg, &o.cfg.reporting))
 				RUN_ERR("--reporting: '%s' is not on or off", optarg);
+			o.cfg.hinting = o.cfg.reporting ? GMM_HINTING_REPORT
+							: GMM_HINTING_OFF;
+			break;
+		case OPT_HINTING:
+			if (gmm_hinting_parse(optarg, &o.cfg.hinting))
+				RUN_ERR("--hinting: '%s' is not report, percpu, bitmap or off",
+					optarg);
+			o.cfg.reporting = o.cfg.hinting != GMM_HINTING_OFF;
+			break;
+		case OPT_HINT_ENTRIES:
+			o.cfg.hint_entries = (unsigned int)opt_uint(
+				"hint-entries", optarg, 1, PAGE_HINTING_ENTRIES_MAX);
+			break;
+		case OPT_HINT_POLL:
+			o.cfg.hint_poll_ms = (unsigned int)opt_uint(
+				"hint-poll-ms", optarg, 1, 3600000);
 			break;
 		case OPT_ORDER:
 			o.cfg.report_order = (unsigned int)opt_uint(
@@ -488,6 +525,13 @@ static int cmd_run(int argc, char **argv)
 		RUN_ERR("--hog: larger than guest RAM");
 	if (linux_opt && o.mode != RUN_LINUX)
 		RUN_ERR("%s: only with --linux", linux_opt);
+	if (o.cfg.reporting && o.cfg.hinting == GMM_HINTING_BITMAP &&
+	    o.mode == RUN_PROCESS)
+		RUN_ERR("--hinting bitmap: only with --in-process (a process guest would need the device's free page hint queue, which is not built)");
+	if (o.cfg.reporting && o.mode == RUN_LINUX &&
+	    o.cfg.hinting != GMM_HINTING_REPORT)
+		RUN_ERR("--hinting %s: not with --linux (Linux reports with its own driver: report or off)",
+			gmm_hinting_names[o.cfg.hinting]);
 	if (o.ws_bytes && o.kind != WORKLOAD_WORKING_SET)
 		RUN_ERR("--working-set: only with --workload working-set");
 	if (o.kind == WORKLOAD_WORKING_SET) {

@@ -12,11 +12,41 @@
 struct pglist_data;
 struct gmm_guest;
 
+/*
+ * How free memory gets back to the host (docs/results.md, "Issue 9"):
+ *   report  free page reporting, boundary-based (seeds 000, 004): default;
+ *   percpu  page hinting: per-CPU arrays of freed blocks, a worker per CPU
+ *           isolates and reports them when an array fills (seeds 002, 003);
+ *   bitmap  a global bitmap of free chunks that the host polls by command
+ *           id, discards and acknowledges (seed 002's counter-proposal);
+ *   off     none.
+ */
+enum gmm_hinting {
+	GMM_HINTING_REPORT,
+	GMM_HINTING_PERCPU,
+	GMM_HINTING_BITMAP,
+	GMM_HINTING_OFF,
+	GMM_NR_HINTING
+};
+extern const char *const gmm_hinting_names[GMM_NR_HINTING];
+/* Return: 0 with *@h set, or -EINVAL for a name that is no strategy. */
+int gmm_hinting_parse(const char *name, enum gmm_hinting *h);
+
 struct gmm_guest_config {
 	uint64_t mem_bytes;	     /* guest RAM; default 2 GiB */
 	uint64_t low_zone_bytes;     /* ZONE_LOW; default 16 MiB */
 	unsigned int cpus;	     /* vCPUs; default 2 */
-	bool reporting;		     /* free page reporting; default on */
+	/*
+	 * @reporting is the master switch (default on): off means no strategy
+	 * whatever @hinting says; on, @hinting chooses (default report).
+	 */
+	bool reporting;
+	enum gmm_hinting hinting;
+	unsigned int hint_entries;   /* percpu: entries per array; 1000 */
+	unsigned int hint_poll_ms;   /* bitmap: the host asks this often;
+					default: report_delay_ms */
+	bool track_discards;	     /* count wasted reports and churn from
+					the host's view (mincore) */
 	unsigned int report_order;   /* default 9 (pageblock order) */
 	unsigned int report_capacity; /* blocks per report; default 32 */
 	unsigned int report_hwm;      /* unreported blocks that trigger; 32 */
@@ -38,6 +68,20 @@ struct gmm_guest_stats {
 	uint64_t report_failures;
 	uint64_t discard_errors;      /* fallocate failures in the device */
 	uint64_t host_resident_bytes; /* the memfd's allocated blocks */
+	enum gmm_hinting hinting;     /* the strategy in effect */
+	uint64_t worker_cpu_ns;	      /* CPU of whoever finds, discards and
+					 returns free memory: the reporting
+					 worker, the hinting workers, the
+					 bitmap's host driver */
+	uint64_t hint_dropped;	      /* percpu: frees not recorded (full) */
+	uint64_t hint_stale;	      /* percpu: entries allocated since */
+	uint64_t alloc_waits;	      /* bitmap: allocations that waited */
+	uint64_t alloc_wait_ns;	      /* bitmap: their time waiting */
+	uint64_t bad_acks;	      /* bitmap: acks refused */
+	/* With track_discards, the host's view (mincore of the memfd): */
+	uint64_t discarded_bytes;     /* bytes discarded */
+	uint64_t wasted_bytes;	      /* discarded again while still discarded */
+	uint64_t churn_bytes;	      /* discarded, and back within 1 s */
 };
 
 void gmm_guest_config_init(struct gmm_guest_config *config);
@@ -65,15 +109,33 @@ void gmm_guest_get_stats(struct gmm_guest *guest, struct gmm_guest_stats *st);
 int gmm_guest_set_reporting(struct gmm_guest *guest, bool on);
 
 /*
- * Use @prdev (a driver's; its @report set) as the reporting device, with
- * the guest's reporting settings, instead of the in-process one; NULL: none.
- * Return: 0 or a negative errno from page_reporting_register().
+ * Use @prdev (a driver's; its @report set) as the device the strategy
+ * (config.hinting) reports through, with the guest's reporting settings,
+ * instead of the in-process one; NULL: none.  report registers it as the
+ * reporting device, percpu hands it to page hinting; bitmap works only with
+ * the in-process device (its host is a thread here, and a driver's device
+ * has no free page hint queue built): -EOPNOTSUPP.  With hinting off,
+ * nothing starts.
+ * Return: 0 or a negative errno from the strategy's registration.
  */
 struct page_reporting_dev_info;
 int gmm_guest_set_reporting_device(struct gmm_guest *guest,
 				   struct page_reporting_dev_info *prdev);
 
-/* Run one reporting pass now, in the caller (tests). Return: 0 or -errno. */
+/*
+ * Run one pass of the strategy now, in the caller (tests): a reporting pass,
+ * every hinting worker's pass, or one request/discard/ack of the bitmap's
+ * host.  Return: 0 or -errno (-EINVAL when no strategy is on).
+ */
 int gmm_guest_report_now(struct gmm_guest *guest);
+
+/*
+ * The strategy's validator and the buddy allocator's, now.
+ * Return: 0, or -EUCLEAN after logging the broken invariant.
+ */
+int gmm_guest_validate(struct gmm_guest *guest);
+
+/* With track_discards: look for discarded memory back in use (churn). */
+void gmm_guest_track_sample(struct gmm_guest *guest);
 
 #endif
