@@ -64,6 +64,7 @@
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -96,8 +97,8 @@ static struct vhost_user_server *srv;
  * default), or one loop that server_main() runs ("single" on the command
  * line), where the test can also stop it and run rounds itself. */
 static enum vhost_user_threads threads = VHOST_USER_THREAD_PER_DEVICE;
-static struct balloon_dev *balloon[2];
-static char sock_path[2][108];
+static struct balloon_dev *balloon[3]; /* [2]: attack7 adds it */
+static char sock_path[3][108];
 static char tmpdir[64];
 static pthread_t server_thread;
 static atomic_bool server_stop;
@@ -1971,6 +1972,169 @@ static void test_reaper_backpressure(void **unused)
 	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
 }
 
+
+/*
+ * attack7 #1: the reaper's bound is per device, the descriptor table is
+ * the process's.  One frontend whose first close sleeps makes its device
+ * hold ~1000 descriptors (test_reaper_backpressure shows the bound is
+ * FD_REAPER_SLOTS, per device).  Under RLIMIT_NOFILE 1024, the soft
+ * default of a Debian login or systemd service, that is the whole table:
+ * the *other* device then refuses its healthy frontend's descriptors
+ * (MSG_CTRUNC, E2BIG) and cannot accept a new frontend (EMFILE), while
+ * its level-triggered listener turns its thread in a loop.
+ * Everything the test's own frontends need is made before the attack
+ * (they share the process's table); checks are recorded, cleanup runs,
+ * then the asserts.
+ */
+static bool reply_within(int sock, uint32_t req, uint64_t *v, int ms)
+{
+	struct pollfd p = { .fd = sock, .events = POLLIN };
+	struct vhost_user_hdr hdr;
+
+	if (poll(&p, 1, ms) != 1 || read(sock, &hdr, sizeof(hdr)) != sizeof(hdr) ||
+	    hdr.request != req || hdr.size != 8)
+		return false;
+	return read(sock, v, 8) == 8;
+}
+
+static double cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void test_reaper_fills_process_fd_table(void **unused)
+{
+	const unsigned int msgs = 130;
+	struct {
+		uint32_t n, pad;
+		struct vhost_user_mem_region r[VHOST_USER_MAX_REGIONS];
+	} m = { VHOST_USER_MAX_REGIONS, 0, { { 0 } } };
+	uint8_t buf[VHOST_USER_HDR_SIZE + sizeof(m)];
+	struct vhost_user_hdr hdr = { VHOST_USER_SET_MEM_TABLE,
+				      VHOST_USER_VERSION, sizeof(m) };
+	struct vhost_user_hdr get = { VHOST_USER_GET_FEATURES,
+				      VHOST_USER_VERSION, 0 };
+	struct rlimit old, lim;
+	struct fe *good, *bad[2];
+	DIR *fddir;
+	int fill[64], nfill;
+	struct dirent *de;
+	int peer[2], e, callfd, newcomer, fds[VHOST_USER_MAX_REGIONS];
+	uint64_t ack = 0, arg = Q_INFLATE | 0, f = 0;
+	bool call_acked, newcomer_served;
+	int held;
+	double cpu0, cpu;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	unsigned int i;
+
+	(void)unused;
+	/* A third device, for the second attacker. */
+	snprintf(sock_path[2], sizeof(sock_path[2]), "%s/balloon2.sock", tmpdir);
+	assert_int_equal(vhost_user_server_add_balloon(srv, sock_path[2],
+						       &balloon[2]),
+			 0);
+	baseline_fds = count_fds();
+	/* The healthy guest on device 1, fully up, and what it will need. */
+	good = fe_new(1);
+	fe_start(good, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_good");
+	fddir = opendir("/proc/self/fd");
+	assert_non_null(fddir);
+	callfd = eventfd(0, EFD_CLOEXEC);
+	newcomer = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(callfd >= 0 && newcomer >= 0);
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 1024;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+
+	/* The attack, from two frontends (devices 0 and 2): one sleeping
+	 * close each, then eventfds behind it.  Each device stops at its own
+	 * bound (~710 here); two of them fill a 1024 table. */
+	for (int a = 0; a < 2; a++) {
+		bad[a] = fe_new(a ? 2 : 0);
+		fe_hello(bad[a], PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+		assert_int_not_equal(fe_send_lingering(bad[a], 0, &peer[a]), 0);
+	}
+	e = eventfd(0, EFD_CLOEXEC);
+	assert_true(e >= 0);
+	for (i = 0; i < VHOST_USER_MAX_REGIONS; i++) {
+		m.r[i] = (struct vhost_user_mem_region){ i * 4096, 4096,
+							 i * 4096, 0 };
+		fds[i] = e;
+	}
+	memcpy(buf, &hdr, sizeof(hdr));
+	memcpy(buf + sizeof(hdr), &m, sizeof(m));
+	for (int a = 0; a < 2; a++) {
+		int fl = fcntl(bad[a]->sock, F_GETFL);
+
+		fcntl(bad[a]->sock, F_SETFL, fl | O_NONBLOCK);
+		for (i = 0; i < msgs; i++)
+			if (send_raw(bad[a]->sock, buf, sizeof(buf), fds,
+				     VHOST_USER_MAX_REGIONS))
+				break;
+		send_raw(bad[a]->sock, &get, sizeof(get), NULL, 0);
+	}
+	close(e);
+	usleep(300 * 1000);
+	held = 0;
+	rewinddir(fddir);
+	while ((de = readdir(fddir)))
+		held += de->d_name[0] != '.';
+
+	/* The healthy frontend on the other device replaces a call fd. */
+	fe_send(good, VHOST_USER_SET_VRING_CALL, VHOST_USER_FLAG_NEED_REPLY,
+		&arg, sizeof(arg), &callfd, 1);
+	call_acked = reply_within(good->sock, VHOST_USER_SET_VRING_CALL, &ack,
+				  1000);
+	close(callfd);
+	/* It goes away; the next guest comes to device 1. */
+	close(good->sock);
+	good->sock = -1;
+	usleep(200 * 1000);
+	/* What the reset of device 1 gave back is taken again (by anyone:
+	 * the table is the process's). */
+	for (nfill = 0; nfill < 64; nfill++) {
+		fill[nfill] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fill[nfill] < 0)
+			break;
+	}
+	strcpy(sun.sun_path, sock_path[1]);
+	assert_int_equal(connect(newcomer, (struct sockaddr *)&sun, sizeof(sun)),
+			 0);
+	cpu0 = cpu_s();
+	send_raw(newcomer, &get, sizeof(get), NULL, 0);
+	newcomer_served = reply_within(newcomer, VHOST_USER_GET_FEATURES, &f,
+				       1000);
+	cpu = cpu_s() - cpu0;
+	while (nfill--)
+		close(fill[nfill]);
+
+	/* Cleanup: the linger ends, the reaper drains, the limit returns. */
+	close(peer[0]);
+	close(peer[1]);
+	close(newcomer);
+	usleep(300 * 1000);
+	setrlimit(RLIMIT_NOFILE, &old);
+	closedir(fddir);
+	print_message("attack7: %d descriptors held; healthy SET_VRING_CALL %s (ack %llu); new frontend %s; %.2f s CPU in 1 s\n",
+		      held, call_acked ? "answered" : "unanswered",
+		      (unsigned long long)ack,
+		      newcomer_served ? "served" : "not served", cpu);
+	fe_free(bad[0]);
+	fe_free(bad[1]);
+	good->sock = open("/dev/null", O_RDONLY);
+	fe_free(good);
+
+	assert_true(call_acked);
+	assert_int_equal(ack, 0); /* not E2BIG: it was the other device's table */
+	assert_true(newcomer_served);
+	assert_true(cpu < 0.5); /* no device thread spins on accept */
+}
+
 /* Case 5: regions must be page-aligned in every coordinate. */
 static void test_misaligned_regions(void **unused)
 {
@@ -2367,6 +2531,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_reaper_backpressure),
 		cmocka_unit_test(test_misaligned_regions),
 		cmocka_unit_test(test_containment),
+		cmocka_unit_test(test_reaper_fills_process_fd_table),
 	};
 	/* Its own ctest entry, so that a machine that cannot provoke the
 	 * fault skips it visibly (77) without hiding the others. */
