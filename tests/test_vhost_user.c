@@ -2135,6 +2135,85 @@ static void test_reaper_fills_process_fd_table(void **unused)
 	assert_true(cpu < 0.5); /* no device thread spins on accept */
 }
 
+
+/*
+ * attack7 #6: one frontend takes the process's address space.  Nothing
+ * bounds a region but its file, a memfd can be sized 64 TiB for nothing
+ * (sparse), and MAP_NORESERVE shared mappings carry no commit charge: eight
+ * regions fill the 128 TiB of user address space, and the *other* device
+ * can no longer map its healthy guest's 16 MiB (nor can the host mmap,
+ * malloc big, or start a thread).  Sizes are found by bisection, a fresh
+ * connection per try (a table is mapped before the old one goes).
+ */
+static uint64_t try_huge_table(int memfd, const uint64_t *sizes,
+			       unsigned int n, struct fe **keep)
+{
+	struct {
+		uint32_t n, pad;
+		struct vhost_user_mem_region r[VHOST_USER_MAX_REGIONS];
+	} m = { n, 0, { { 0 } } };
+	int fds[VHOST_USER_MAX_REGIONS];
+	uint64_t base = 0, ack;
+	struct fe *fe = fe_new(0);
+
+	for (unsigned int i = 0; i < n; i++) {
+		m.r[i] = (struct vhost_user_mem_region){ base, sizes[i], base, 0 };
+		base += sizes[i];
+		fds[i] = memfd;
+	}
+	fe_hello(fe, PF_REPLY_ACK);
+	ack = fe_set(fe, VHOST_USER_SET_MEM_TABLE, &m,
+		     8 + n * sizeof(m.r[0]), fds, n);
+	if (keep && !ack) {
+		*keep = fe;
+		return 0;
+	}
+	fe_free(fe);
+	return ack;
+}
+
+static void test_address_space(void **unused)
+{
+	const uint64_t gran = 2 * MIB;
+	uint64_t sizes[VHOST_USER_MAX_REGIONS], total = 0, ack, healthy;
+	struct fe *bad = NULL, *good;
+	int memfd = memfd_create("vaspace", MFD_CLOEXEC);
+	unsigned int k;
+
+	(void)unused;
+	assert_true(memfd >= 0);
+	assert_int_equal(ftruncate(memfd, 1ull << 46), 0); /* 64 TiB */
+	for (k = 0; k < VHOST_USER_MAX_REGIONS; k++) {
+		uint64_t lo = gran, hi = 1ull << 46;
+
+		while (hi - lo > gran) {
+			sizes[k] = (lo + hi) / 2 / gran * gran;
+			if (try_huge_table(memfd, sizes, k + 1, NULL))
+				hi = sizes[k];
+			else
+				lo = sizes[k];
+		}
+		sizes[k] = lo;
+		total += lo;
+	}
+	/* Slack for what the host maps meanwhile: 8 MiB off the largest. */
+	sizes[0] -= 8 * MIB;
+	ack = try_huge_table(memfd, sizes, VHOST_USER_MAX_REGIONS, &bad);
+	good = fe_new(1);
+	fe_hello(good, PF_REPLY_ACK);
+	fe_mem(good, "vu_good");
+	healthy = fe_set_mem(good, 0, MEM_SIZE, 0x10000000, 0, good->memfd);
+	print_message("attack7: device 0 maps %.1f TiB (ack %llu); device 1's 16 MiB table: ack %llu (%s)\n",
+		      total / (double)(1ull << 40), (unsigned long long)ack,
+		      (unsigned long long)healthy,
+		      healthy ? strerror((int)healthy) : "mapped");
+	fe_free(good);
+	if (bad)
+		fe_free(bad);
+	close(memfd);
+	assert_int_equal(healthy, 0);
+}
+
 /* Case 5: regions must be page-aligned in every coordinate. */
 static void test_misaligned_regions(void **unused)
 {
@@ -2532,6 +2611,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_misaligned_regions),
 		cmocka_unit_test(test_containment),
 		cmocka_unit_test(test_reaper_fills_process_fd_table),
+		cmocka_unit_test(test_address_space),
 	};
 	/* Its own ctest entry, so that a machine that cannot provoke the
 	 * fault skips it visibly (77) without hiding the others. */
