@@ -232,6 +232,7 @@ struct vhost_user_server {
 	enum vhost_user_threads threads;
 	struct vu_loop *one; /* VHOST_USER_THREAD_ONE: the loop */
 	struct vhost_user_dev *devs; /* see "Lock coverage" at the top */
+	uint64_t mem_max; /* each device's guest-RAM limit (owner's thread) */
 };
 
 static uint64_t now_ns(void)
@@ -1320,6 +1321,7 @@ struct vhost_user_server *vhost_user_server_create(enum vhost_user_threads threa
 	if (!srv)
 		return NULL;
 	srv->threads = threads;
+	srv->mem_max = GUEST_MEMORY_DEFAULT_MAX;
 	if (threads == VHOST_USER_THREAD_ONE) {
 		srv->one = vu_loop_create();
 		if (!srv->one) {
@@ -1388,6 +1390,7 @@ static int vu_dev_add(struct vhost_user_server *srv, const char *path,
 	}
 	guest_memory_init(&d->mem);
 	guest_memory_set_closer(&d->mem, vu_reap_mem_fd, d);
+	guest_memory_set_max_bytes(&d->mem, srv->mem_max);
 	err = fd_reaper_start(&d->reaper, vu_reaper_room, d);
 	if (err)
 		goto undo_mem;
@@ -1486,6 +1489,21 @@ int vhost_user_server_add_balloon(struct vhost_user_server *srv,
 	d->balloon = b;
 	*out = b;
 	return 0;
+}
+
+/*
+ * vhost_user_server_set_guest_mem_max - from now on every device, and every
+ * device added later, refuses a memory table larger than @bytes in all
+ * (the tables in force stay).  The owner's thread.
+ */
+void vhost_user_server_set_guest_mem_max(struct vhost_user_server *srv,
+					 uint64_t bytes)
+{
+	struct vhost_user_dev *d;
+
+	srv->mem_max = bytes;
+	for (d = srv->devs; d; d = d->next)
+		guest_memory_set_max_bytes(&d->mem, bytes);
 }
 
 /*
