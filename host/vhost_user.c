@@ -55,9 +55,13 @@
  *  - A frontend's descriptors (everything received, and the connection)
  *    are closed by the device's reaper thread (fd_reaper.h), never by the
  *    loop: a last close can sleep as long as the frontend likes.  The loop
- *    reads the connection, and accepts one, only while the reaper has room
- *    for what that can bring; otherwise it stops listening to that source
- *    until the reaper says there is room.
+ *    reads the connection, and accepts one, only while its reaper holds no
+ *    more than its share and the process's budget has room for what that
+ *    can bring (fd_reaper_may_take()).  A frontend whose descriptors take
+ *    its reaper past its share is dropped; otherwise the loop stops
+ *    listening to that source and retries when the reaper says there is
+ *    room, or on a timer (VHOST_USER_THROTTLE_MS: another device's reaper
+ *    holds the budget, or accept() found the descriptor table full).
  *  - Descriptors are inspected without calling into their file systems
  *    (fdio_check_notifier(); guest_memory.c for memory files).
  *
@@ -131,6 +135,9 @@ _Static_assert(VHOST_USER_SCM_MAX_FD + 3 * VHOST_USER_MAX_QUEUES +
 #define VHOST_USER_EVENTS 32
 /* Retry a config notification the frontend has no room for. */
 #define VHOST_USER_RETRY_MS 10
+/* Retry a throttled connection or listener (see the top): often enough to
+ * resume promptly, seldom enough to cost nothing while it waits. */
+#define VHOST_USER_THROTTLE_MS 50
 /* Reads of one kick descriptor per event: a real kick needs one, a pipe
  * with a backlog a few; more only feeds a frontend that wants us busy. */
 #define VHOST_USER_KICK_READS 16
@@ -200,6 +207,8 @@ struct vhost_user_dev {
 	struct vhost_user_dev *loop_next; /* the loop's list */
 	struct fd_reaper reaper; /* closes what the frontend gave us */
 	bool throttled; /* listen/conn source off until the reaper has room */
+	uint64_t retry_ns; /* a throttled device's next try */
+	atomic_bool room; /* the reaper called back: try at once */
 	struct virtio_device *vdev;
 	struct balloon_dev *balloon; /* owned when added as a balloon */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -802,8 +811,9 @@ static void vu_take_fds(struct vhost_user_dev *d, struct msghdr *mh)
 /*
  * Read what has arrived of the current message, without blocking.
  * Return: 1 when a whole message is in d->rx; 0 when more must arrive;
- * -ENOBUFS when the reaper lacks room for what another recvmsg may bring
- * (fd_reaper.h); -ECONNRESET at the end of the stream; -EMSGSIZE for a
+ * -ENOBUFS when the process's reaper budget lacks room for what another
+ * recvmsg may bring, -EMFILE when the device's reaper holds more than its
+ * share (fd_reaper.h); -ECONNRESET at the end of the stream; -EMSGSIZE for a
  * payload larger than any request takes; or recvmsg's errno.
  */
 static int vu_recv(struct vhost_user_dev *d)
@@ -828,8 +838,9 @@ static int vu_recv(struct vhost_user_dev *d)
 		}
 		if (d->rx_len == want)
 			return 1;
-		if (fd_reaper_room(&d->reaper) < FD_REAPER_RESERVE)
-			return -ENOBUFS;
+		n = fd_reaper_may_take(&d->reaper);
+		if (n)
+			return (int)n;
 		iov = (struct iovec){ d->rx + d->rx_len, want - d->rx_len };
 		mh.msg_iov = &iov;
 		mh.msg_iovlen = 1;
@@ -924,6 +935,9 @@ static void vu_disconnect(struct vhost_user_dev *d, int why)
 	vu_dev_reset(d);
 	if (!d->throttled)
 		epoll_ctl(d->loop->epfd, EPOLL_CTL_DEL, d->conn_fd, NULL);
+	/* The frontend learns now, not when the reaper gets to the close;
+	 * shutdown() of our own unix socket never sleeps. */
+	shutdown(d->conn_fd, SHUT_RDWR);
 	/* Its queue may hold descriptors whose last close this is. */
 	vu_reap(d, &d->conn_fd);
 	atomic_store(&d->vdev->connected, false);
@@ -933,25 +947,32 @@ static void vu_disconnect(struct vhost_user_dev *d, int why)
 }
 
 /*
- * Stop reading the connection (or accepting one) until the reaper has room
- * for what that could bring (fd_reaper.h); vu_service_dev() resumes.  The
- * source is taken out of the epoll set: it is level-triggered and would
- * otherwise report itself every round.
+ * Stop reading the connection (or accepting one) until it may take in
+ * descriptors again (fd_reaper_may_take() said @why; -EMFILE from accept
+ * too); vu_service_dev() retries after VHOST_USER_THROTTLE_MS, or once the
+ * reaper is back within its share.  The source is taken out of the epoll
+ * set: it is level-triggered and would otherwise report itself every round.
  */
-static void vu_throttle(struct vhost_user_dev *d)
+static void vu_throttle(struct vhost_user_dev *d, int why)
 {
+	if (!d->throttled)
+		epoll_ctl(d->loop->epfd, EPOLL_CTL_DEL,
+			  d->conn_fd >= 0 ? d->conn_fd : d->listen_fd, NULL);
 	d->throttled = true;
-	epoll_ctl(d->loop->epfd, EPOLL_CTL_DEL,
-		  d->conn_fd >= 0 ? d->conn_fd : d->listen_fd, NULL);
-	fd_reaper_want_room(&d->reaper);
+	d->retry_ns = now_ns() + VHOST_USER_THROTTLE_MS * UINT64_C(1000000);
+	/* Only the share has a callback; a full table has only the timer
+	 * (the reaper would call back at once, and we would spin). */
+	if (why == -EMFILE && fd_reaper_held(&d->reaper) > FD_REAPER_SHARE)
+		fd_reaper_want_room(&d->reaper);
 }
 
 static void vu_unthrottle(struct vhost_user_dev *d)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->conn_src };
+	int err = fd_reaper_may_take(&d->reaper);
 
-	if (fd_reaper_room(&d->reaper) < FD_REAPER_RESERVE) {
-		fd_reaper_want_room(&d->reaper);
+	if (err) {
+		vu_throttle(d, err);
 		return;
 	}
 	d->throttled = false;
@@ -969,6 +990,7 @@ static void vu_reaper_room(void *ctx)
 {
 	struct vhost_user_dev *d = ctx;
 
+	atomic_store(&d->room, true);
 	vu_loop_wake(d->loop);
 }
 
@@ -980,7 +1002,14 @@ static void vu_conn_event(struct vhost_user_dev *d)
 	for (i = 0; i < VHOST_USER_MSGS_PER_ROUND; i++) {
 		err = vu_recv(d);
 		if (err == -ENOBUFS) {
-			vu_throttle(d);
+			vu_throttle(d, err);
+			return;
+		}
+		if (err == -EMFILE) {
+			vu_log_once(d, VU_LOG_DROPPED,
+				    "frontend dropped: %u of its descriptors wait for closes that do not return",
+				    fd_reaper_held(&d->reaper));
+			vu_disconnect(d, -EFAULT); /* logged */
 			return;
 		}
 		if (err <= 0)
@@ -996,17 +1025,27 @@ static void vu_conn_event(struct vhost_user_dev *d)
 static void vu_listen_event(struct vhost_user_dev *d)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->conn_src };
-	int fd;
+	int fd, err;
 
 	if (d->conn_fd >= 0 || d->throttled)
 		return;
-	if (fd_reaper_room(&d->reaper) < FD_REAPER_RESERVE) {
-		vu_throttle(d);
+	err = fd_reaper_may_take(&d->reaper);
+	if (err) {
+		vu_throttle(d, err);
 		return;
 	}
 	fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		/* No descriptor or memory for it: the listener stays
+		 * readable, so off it goes, for a while. */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			vu_log_once(d, VU_LOG_REFUSED, "accept: %s; retrying",
+				    strerror(errno));
+			vu_throttle(d, -ENFILE);
+		}
 		return;
+	}
 	if (epoll_ctl(d->loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		vu_reap(d, &fd);
 		return;
@@ -1086,7 +1125,8 @@ static void vu_service_dev(struct vhost_user_dev *d, uint64_t now)
 	if (d->config_retry)
 		vu_send_config_change(d);
 	d->deadline_ns = d->vdev->ops->poll(d->vdev, now);
-	if (d->throttled)
+	if (d->throttled &&
+	    (atomic_exchange(&d->room, false) || now >= d->retry_ns))
 		vu_unthrottle(d);
 }
 
@@ -1145,6 +1185,8 @@ static int vu_timeout(struct vu_loop *l, int timeout_ms)
 			first = now + VHOST_USER_RETRY_MS * 1000000u;
 		if (d->deadline_ns < first)
 			first = d->deadline_ns;
+		if (d->throttled && d->retry_ns < first)
+			first = d->retry_ns;
 	}
 	if (first == UINT64_MAX)
 		return timeout_ms;
@@ -1312,6 +1354,8 @@ struct vhost_user_server *vhost_user_server_create(enum vhost_user_threads threa
 		errno = EINVAL;
 		return NULL;
 	}
+	/* The reapers' budget is a share of it (fd_reaper.h). */
+	fd_reaper_raise_nofile();
 	err = fdio_guard_init();
 	if (err) {
 		errno = -err;
@@ -1380,6 +1424,7 @@ static int vu_dev_add(struct vhost_user_server *srv, const char *path,
 	d->conn_fd = -1;
 	d->backend_fd = -1;
 	snprintf(d->path, sizeof(d->path), "%s", path);
+	atomic_init(&d->room, false);
 	d->listen_src = (struct vu_source){ VU_SRC_LISTEN, d, 0, 0 };
 	d->conn_src = (struct vu_source){ VU_SRC_CONN, d, 0, 0 };
 	for (q = 0; q < VHOST_USER_MAX_QUEUES; q++) {
