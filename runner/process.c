@@ -55,6 +55,9 @@
 /* A guest that says nothing for this long is stuck (a sample is due every
  * sample_s; a memhog phase can take seconds on a loaded machine). */
 #define PG_SILENCE_S 120
+/* A guest whose console closed has this long to exit before it is killed:
+ * ours exits as it closes it, so this is only for a guest that is not. */
+#define PG_REAP_GRACE_S 2
 
 /* ---- the guest's argv ---- */
 
@@ -648,19 +651,43 @@ static int pg_spawn(struct pg_host *h, const char *sock)
 	return 0;
 }
 
-/* Reap the guest; kill it first unless it ended by itself. */
+/*
+ * Reap the guest; kill it first unless it ended by itself.  A guest that
+ * closed its console exits with it (ours does: the console is its stdout),
+ * so one that is still alive PG_REAP_GRACE_S later is not ending: it is
+ * killed then, not waited for.
+ * Return: 0 for a guest that exited with 0 by itself; -ETIMEDOUT for one
+ * killed after the grace; -ECHILD otherwise.
+ */
 static int pg_reap(struct pg_host *h, bool kill_it)
 {
-	int status;
+	double end = run_now_s() + PG_REAP_GRACE_S;
+	bool killed = kill_it;
+	int status = 0;
+	pid_t got;
 
 	if (h->pid <= 0)
 		return 0;
 	if (kill_it)
 		kill(h->pid, SIGKILL);
-	while (waitpid(h->pid, &status, 0) < 0 && errno == EINTR)
-		;
+	for (;;) {
+		got = waitpid(h->pid, &status, killed ? 0 : WNOHANG);
+		if (got == h->pid || (got < 0 && errno != EINTR))
+			break;
+		if (got == 0 && run_now_s() >= end) {
+			fprintf(stderr, "guestmm: the guest (pid %d) closed its console but did not exit in %d s: killed\n",
+				(int)h->pid, PG_REAP_GRACE_S);
+			kill(h->pid, SIGKILL);
+			killed = true;
+		} else if (got == 0) {
+			run_sleep_s(0.01);
+		}
+	}
 	h->pid = 0;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ECHILD;
+	if (killed && !kill_it)
+		return -ETIMEDOUT;
+	return got > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0
+									  : -ECHILD;
 }
 
 int run_process(const struct run_opts *o, struct run_result *r)
