@@ -9,6 +9,7 @@
 #include <sys/wait.h>
 
 #include "testutil.h"
+#include "tools/cli.h"
 
 struct out {
 	int status;
@@ -284,9 +285,32 @@ static void test_modes_same_keys(void **state)
 	assert_non_null(strstr(a.text, "process guest"));
 }
 
+/* json_str(): every string the tools write as JSON goes through it, some
+ * from a guest (zone names): control bytes come out as \u00XX (attack7). */
+static void test_json_str_escapes(void **state)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	struct json j;
+
+	(void)state;
+	assert_non_null(f);
+	json_begin(&j, f);
+	json_str(&j, "s", "a\"b\\c\x1b[2J\x01\n\x7f");
+	json_end(&j);
+	fclose(f);
+	assert_non_null(strstr(text,
+			       "\"s\": \"a\\\"b\\\\c\\u001b[2J\\u0001\\u000a\\u007f\""));
+	for (const char *c = text; *c; c++)
+		assert_true((unsigned char)*c >= 0x20 || *c == '\n');
+	free(text);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_json_str_escapes),
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_short_run_returns_memory),

@@ -27,6 +27,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
@@ -455,6 +456,43 @@ static void test_console_control_chars(void **state)
 	free(r);
 }
 
+/* attack7 #4 (stderr): what the guest writes on stderr reaches ours a line
+ * at a time, prefixed, with its control bytes escaped. */
+static void test_console_stderr(void **state)
+{
+	struct run_opts o;
+	struct run_result *r = calloc(1, sizeof(*r));
+	char path[96], text[4096];
+	int saved, fd;
+	ssize_t n;
+
+	(void)state;
+	proc_opts(&o);
+	o.guest_exe = fake_guest("err",
+		"printf 'x\\033]0;pwn\\007\\033[2Jy\\n' >&2\n"
+		"echo 'gmm-ready 0 0 1'\n"
+		"echo gmm-done");
+	snprintf(path, sizeof(path), "%s/stderr", fake_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	run_guest(&o, r);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	n = pread(fd, text, sizeof(text) - 1, 0);
+	close(fd);
+	free(r);
+	assert_true(n > 0);
+	text[n] = 0;
+	print_message("attack7: the host's stderr: %s", text);
+	assert_non_null(strstr(text, "guestmm: guest: x\\x1b]0;pwn\\x07\\x1b[2Jy\n"));
+	for (ssize_t i = 0; i < n; i++)
+		assert_true((unsigned char)text[i] >= 0x20 || text[i] == '\n');
+}
+
 /* attack7 #5: the figures of memory returned rest on the guest's word: the
  * denominator (freed_bytes) and the clock of the time to 90 % (freed_at_ns)
  * come from its "gmm-sample" lines.  A guest that never attached to the
@@ -577,6 +615,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_no_orphans),
 		cmocka_unit_test(test_console_done_then_linger),
 		cmocka_unit_test(test_console_control_chars),
+		cmocka_unit_test(test_console_stderr),
 		cmocka_unit_test(test_console_fake_return),
 	};
 	ssize_t n;
