@@ -20,6 +20,7 @@
 
 #include <errno.h>
 #include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <unistd.h>
@@ -28,13 +29,22 @@
 
 static _Atomic unsigned long fd_reaper_held_total;
 
+static void fd_reaper_free(struct fd_reaper *r)
+{
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
 static void *fd_reaper_main(void *arg)
 {
 	struct fd_reaper *r = arg;
+	bool detached;
 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		bool call = false;
+		void (*room)(void *ctx) = NULL;
+		void *ctx = NULL;
 		int fd;
 
 		while (!r->count && !r->stop)
@@ -49,51 +59,81 @@ static void *fd_reaper_main(void *arg)
 		pthread_mutex_lock(&r->lock);
 		r->held--;
 		atomic_fetch_sub(&fd_reaper_held_total, 1);
-		if (r->want_room && r->held <= FD_REAPER_SHARE) {
+		if (r->want_room && r->held <= FD_REAPER_SHARE && r->room) {
 			r->want_room = false;
-			call = true;
+			room = r->room;
+			ctx = r->ctx;
 		}
-		if (call && r->room) {
+		if (room) {
+			/* fd_reaper_stop() waits for this call (it is short:
+			 * the owner only wakes its loop). */
+			r->in_room = true;
 			pthread_mutex_unlock(&r->lock);
-			r->room(r->ctx);
+			room(ctx);
 			pthread_mutex_lock(&r->lock);
+			r->in_room = false;
+			pthread_cond_broadcast(&r->cond);
 		}
 	}
+	detached = r->detached;
 	pthread_mutex_unlock(&r->lock);
+	if (detached)
+		fd_reaper_free(r);
 	return NULL;
 }
 
 /*
  * fd_reaper_start - an empty reaper and its thread; @room(@ctx) is called
  * from that thread when room the owner asked for is back.
- * Return: 0; -EAGAIN when no thread can be made.
+ * Return: 0 with *@out set; -ENOMEM; -EAGAIN when no thread can be made.
  */
-int fd_reaper_start(struct fd_reaper *r, void (*room)(void *ctx), void *ctx)
+int fd_reaper_start(struct fd_reaper **out, void (*room)(void *ctx),
+		    void *ctx)
 {
-	memset(r, 0, sizeof(*r));
+	struct fd_reaper *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
 	r->room = room;
 	r->ctx = ctx;
 	if (pthread_create(&r->thread, NULL, fd_reaper_main, r)) {
-		pthread_cond_destroy(&r->cond);
-		pthread_mutex_destroy(&r->lock);
+		fd_reaper_free(r);
 		return -EAGAIN;
 	}
+	*out = r;
 	return 0;
 }
 
-/* Close everything queued (waiting as long as those closes take), then
- * end the thread. */
+/*
+ * fd_reaper_stop - end the reaper without waiting for a close: an idle one
+ * is joined and freed; one that still holds descriptors closes them on its
+ * own, detached, and frees itself.  @r is the caller's no more either way,
+ * and @room is not called again once this returns.
+ */
 void fd_reaper_stop(struct fd_reaper *r)
 {
+	pthread_t thread = r->thread;
+	unsigned int held;
+
 	pthread_mutex_lock(&r->lock);
 	r->stop = true;
-	pthread_cond_signal(&r->cond);
+	r->room = NULL;
+	while (r->in_room)
+		pthread_cond_wait(&r->cond, &r->lock);
+	held = r->held;
+	r->detached = held != 0;
+	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
-	pthread_join(r->thread, NULL);
-	pthread_cond_destroy(&r->cond);
-	pthread_mutex_destroy(&r->lock);
+	if (held) {
+		platform_log("fd reaper: %u descriptor(s) still to close at stop; closing them detached",
+			     held);
+		pthread_detach(thread);
+		return;
+	}
+	pthread_join(thread, NULL);
+	fd_reaper_free(r);
 }
 
 /*
@@ -115,7 +155,7 @@ void fd_reaper_close(struct fd_reaper *r, int fd)
 		r->count++;
 		r->held++;
 		atomic_fetch_add(&fd_reaper_held_total, 1);
-		pthread_cond_signal(&r->cond);
+		pthread_cond_broadcast(&r->cond);
 	}
 	pthread_mutex_unlock(&r->lock);
 	if (full) {

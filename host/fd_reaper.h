@@ -33,6 +33,13 @@
  * is sized to that bound, so it never overflows.  When the share is back
  * the reaper calls the owner's @room callback (from its own thread) once
  * per fd_reaper_want_room().
+ *
+ * Stopping never waits for a close: fd_reaper_stop() joins a reaper that
+ * is idle, and otherwise leaves it to finish its queue on its own,
+ * detached, and free itself (the owner may go; @room is no longer called).
+ * At process exit such a thread is killed with the others, and the kernel
+ * closes what it held without the linger (a close at exit does not wait
+ * for a socket's unsent data); nothing of the owner's is touched by it.
  */
 #ifndef GUESTMM_HOST_FD_REAPER_H
 #define GUESTMM_HOST_FD_REAPER_H
@@ -53,20 +60,23 @@ _Static_assert(FD_REAPER_SLOTS >= FD_REAPER_SHARE + 2 * FD_REAPER_RESERVE,
 	       "the ring holds a share and two reserves");
 
 struct fd_reaper {
-	/* @lock protects @fds, @head, @count, @held, @stop and @want_room. */
+	/* @lock protects every field below but @thread. */
 	pthread_mutex_t lock;
-	pthread_cond_t cond; /* signalled when @count or @stop changes */
+	pthread_cond_t cond; /* broadcast when @count, @stop or @in_room change */
 	int fds[FD_REAPER_SLOTS]; /* ring: @count entries from @head */
 	unsigned int head, count;
 	unsigned int held; /* @count, and the one being closed */
 	bool stop;
 	bool want_room; /* the owner waits for @held <= FD_REAPER_SHARE */
-	void (*room)(void *ctx); /* constant */
+	bool detached; /* stopped while busy: the thread frees the reaper */
+	bool in_room; /* the thread is calling @room */
+	void (*room)(void *ctx); /* NULL once stopped */
 	void *ctx;
 	pthread_t thread;
 };
 
-int fd_reaper_start(struct fd_reaper *r, void (*room)(void *ctx), void *ctx);
+int fd_reaper_start(struct fd_reaper **out, void (*room)(void *ctx),
+		    void *ctx);
 void fd_reaper_stop(struct fd_reaper *r);
 void fd_reaper_close(struct fd_reaper *r, int fd);
 int fd_reaper_may_take(struct fd_reaper *r);

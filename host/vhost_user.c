@@ -138,6 +138,9 @@ _Static_assert(VHOST_USER_SCM_MAX_FD + 3 * VHOST_USER_MAX_QUEUES +
 /* Retry a throttled connection or listener (see the top): often enough to
  * resume promptly, seldom enough to cost nothing while it waits. */
 #define VHOST_USER_THROTTLE_MS 50
+/* How long destroy waits for a device's thread (a round is bounded by its
+ * budgets: milliseconds) before it leaves it; see vu_loop_stop(). */
+#define VHOST_USER_STOP_MS 2000
 /* Reads of one kick descriptor per event: a real kick needs one, a pipe
  * with a backlog a few; more only feeds a frontend that wants us busy. */
 #define VHOST_USER_KICK_READS 16
@@ -205,7 +208,7 @@ struct vhost_user_dev {
 	struct vhost_user_dev *next; /* the server's list */
 	struct vu_loop *loop; /* that serves it */
 	struct vhost_user_dev *loop_next; /* the loop's list */
-	struct fd_reaper reaper; /* closes what the frontend gave us */
+	struct fd_reaper *reaper; /* closes what the frontend gave us */
 	bool throttled; /* listen/conn source off until the reaper has room */
 	uint64_t retry_ns; /* a throttled device's next try */
 	atomic_bool room; /* the reaper called back: try at once */
@@ -255,7 +258,7 @@ static uint64_t now_ns(void)
 /* A descriptor the frontend gave us (or could have filled): to the reaper. */
 static void vu_reap(struct vhost_user_dev *d, int *fd)
 {
-	fd_reaper_close(&d->reaper, *fd);
+	fd_reaper_close(d->reaper, *fd);
 	*fd = -1;
 }
 
@@ -264,7 +267,7 @@ static void vu_reap_mem_fd(void *ctx, int fd)
 {
 	struct vhost_user_dev *d = ctx;
 
-	fd_reaper_close(&d->reaper, fd);
+	fd_reaper_close(d->reaper, fd);
 }
 
 static void vu_loop_wake(struct vu_loop *l)
@@ -838,7 +841,7 @@ static int vu_recv(struct vhost_user_dev *d)
 		}
 		if (d->rx_len == want)
 			return 1;
-		n = fd_reaper_may_take(&d->reaper);
+		n = fd_reaper_may_take(d->reaper);
 		if (n)
 			return (int)n;
 		iov = (struct iovec){ d->rx + d->rx_len, want - d->rx_len };
@@ -962,14 +965,14 @@ static void vu_throttle(struct vhost_user_dev *d, int why)
 	d->retry_ns = now_ns() + VHOST_USER_THROTTLE_MS * UINT64_C(1000000);
 	/* Only the share has a callback; a full table has only the timer
 	 * (the reaper would call back at once, and we would spin). */
-	if (why == -EMFILE && fd_reaper_held(&d->reaper) > FD_REAPER_SHARE)
-		fd_reaper_want_room(&d->reaper);
+	if (why == -EMFILE && fd_reaper_held(d->reaper) > FD_REAPER_SHARE)
+		fd_reaper_want_room(d->reaper);
 }
 
 static void vu_unthrottle(struct vhost_user_dev *d)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->conn_src };
-	int err = fd_reaper_may_take(&d->reaper);
+	int err = fd_reaper_may_take(d->reaper);
 
 	if (err) {
 		vu_throttle(d, err);
@@ -1008,7 +1011,7 @@ static void vu_conn_event(struct vhost_user_dev *d)
 		if (err == -EMFILE) {
 			vu_log_once(d, VU_LOG_DROPPED,
 				    "frontend dropped: %u of its descriptors wait for closes that do not return",
-				    fd_reaper_held(&d->reaper));
+				    fd_reaper_held(d->reaper));
 			vu_disconnect(d, -EFAULT); /* logged */
 			return;
 		}
@@ -1029,7 +1032,7 @@ static void vu_listen_event(struct vhost_user_dev *d)
 
 	if (d->conn_fd >= 0 || d->throttled)
 		return;
-	err = fd_reaper_may_take(&d->reaper);
+	err = fd_reaper_may_take(d->reaper);
 	if (err) {
 		vu_throttle(d, err);
 		return;
@@ -1283,15 +1286,47 @@ void vhost_user_server_wake(struct vhost_user_server *srv)
 
 /* ---- setup ---- */
 
+/*
+ * Stop a loop's thread, waiting for it at most VHOST_USER_STOP_MS.
+ * Return: true when it ended (or never ran); false when it is still in
+ * there (a device's work waits in the kernel on something its frontend
+ * holds: test_containment's inode lock), and then the loop, its devices and
+ * everything they use are the thread's for good: the caller must free none
+ * of it.  What that leaks (the loop, the device, its guest memory mappings
+ * and descriptors, and the virtio device it serves) is bounded by the
+ * number of such devices and is released by the process's exit, which
+ * kills the thread with the others; a thread blocked in the kernel runs no
+ * more user code once the exit has begun, so nothing freed is touched.
+ */
+static bool vu_loop_stop(struct vu_loop *l)
+{
+	struct timespec until;
+
+	if (!l || !l->threaded)
+		return true;
+	atomic_store(&l->stop, true);
+	vu_loop_wake(l);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += VHOST_USER_STOP_MS / 1000;
+	until.tv_nsec += (VHOST_USER_STOP_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	if (pthread_timedjoin_np(l->thread, NULL, &until)) {
+		platform_log("vhost-user %s: the serving thread did not stop in %d ms; left running (its device is not freed)",
+			     l->devs->path, VHOST_USER_STOP_MS);
+		pthread_detach(l->thread);
+		return false;
+	}
+	l->threaded = false;
+	return true;
+}
+
 static void vu_loop_destroy(struct vu_loop *l)
 {
-	if (!l)
+	if (!l || !vu_loop_stop(l))
 		return;
-	if (l->threaded) {
-		atomic_store(&l->stop, true);
-		vu_loop_wake(l);
-		pthread_join(l->thread, NULL);
-	}
 	close(l->wake_fd);
 	close(l->epfd);
 	free(l);
@@ -1485,7 +1520,7 @@ undo_loop:
 	if (!srv->one)
 		vu_loop_destroy(l);
 undo_reaper:
-	fd_reaper_stop(&d->reaper);
+	fd_reaper_stop(d->reaper);
 undo_mem:
 	guest_memory_destroy(&d->mem);
 	free(d);
@@ -1577,18 +1612,35 @@ int vhost_user_server_get_counters(struct vhost_user_server *srv,
 	return -ENOENT;
 }
 
-/* Stops every serving thread (not the caller's, for THREAD_ONE: it must
- * have stopped calling run), closes every connection, frees every device
- * added as a balloon.  Waits for the reapers' closes. */
-void vhost_user_server_destroy(struct vhost_user_server *srv)
+/*
+ * vhost_user_server_destroy - stop every serving thread (not the caller's,
+ * for THREAD_ONE: it must have stopped calling run), close every
+ * connection, free every device added as a balloon.  Waits for no close
+ * (the reapers finish theirs detached, fd_reaper_stop()), and for a
+ * device's thread at most VHOST_USER_STOP_MS: a thread still busy then is
+ * left with its device, which is not freed (vu_loop_stop()).
+ * Return: 0; -EBUSY when a device was left so: the virtio devices the
+ * caller gave (vhost_user_server_add_device()) may then still be in use,
+ * and the caller must not free them either (they go with the process).
+ */
+int vhost_user_server_destroy(struct vhost_user_server *srv)
 {
 	struct vhost_user_dev *d, *next;
+	int err = 0;
 
 	if (!srv)
-		return;
+		return 0;
 	if (!srv->one)
 		for (d = srv->devs; d; d = d->next)
-			vu_loop_destroy(d->loop);
+			if (!vu_loop_stop(d->loop))
+				err = -EBUSY;
+	if (err) {
+		/* A thread left running may use any device's state through
+		 * the devices it serves; keep them all, unlink the sockets. */
+		for (d = srv->devs; d; d = d->next)
+			unlink(d->path);
+		return err;
+	}
 	for (d = srv->devs; d; d = next) {
 		next = d->next;
 		vu_dev_reset(d);
@@ -1596,7 +1648,10 @@ void vhost_user_server_destroy(struct vhost_user_server *srv)
 		close(d->listen_fd);
 		unlink(d->path);
 		guest_memory_destroy(&d->mem);
-		fd_reaper_stop(&d->reaper);
+		/* Before the loop goes: a room callback wakes it. */
+		fd_reaper_stop(d->reaper);
+		if (!srv->one)
+			vu_loop_destroy(d->loop);
 		d->vdev->transport = NULL;
 		d->vdev->transport_priv = NULL;
 		d->vdev->mem = NULL;
@@ -1606,4 +1661,5 @@ void vhost_user_server_destroy(struct vhost_user_server *srv)
 	}
 	vu_loop_destroy(srv->one);
 	free(srv);
+	return 0;
 }

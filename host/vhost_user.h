@@ -56,7 +56,7 @@ enum vhost_user_threads {
 };
 
 struct vhost_user_server *vhost_user_server_create(enum vhost_user_threads threads);
-void vhost_user_server_destroy(struct vhost_user_server *srv);
+int vhost_user_server_destroy(struct vhost_user_server *srv);
 int vhost_user_server_add_device(struct vhost_user_server *srv,
 				 const char *socket_path,
 				 struct virtio_device *vdev);
