@@ -2304,7 +2304,18 @@ static void test_misaligned_regions(void **unused)
 
 /* ---- containment: one frontend attacks, the other keeps being served ---- */
 
-#define HEALTHY_BOUND_NS 100000000ull /* the 100 ms */
+/*
+ * The issue's 100 ms, beyond what the machine itself took from this
+ * process: a canary thread sleeps 1 ms at a time through each attack and
+ * records how late it wakes; a healthy round trip may take 100 ms plus
+ * twice the canary's worst lateness in the same window.  A stall the
+ * attack causes blocks the device, not the process's threads (the canary
+ * wakes on time), so it still fails the bound: the single loop stalls for
+ * the whole hold (300 ms) or for good.  What this discounts is only a
+ * machine that did not run this process (it once measured 1013 ms with
+ * load 30 and a nice -20 benchmark against our nice 19).
+ */
+#define HEALTHY_BOUND_NS 100000000ull
 #define HEALTHY_PAGES 256 /* reportable pages the healthy guest cycles */
 #define ATTACK_HOLD_MS 300 /* the attack's state is kept this long */
 
@@ -2315,6 +2326,9 @@ struct healthy {
 	atomic_bool stop;
 	_Atomic uint64_t trips; /* round trips completed */
 	_Atomic uint64_t max_ns; /* the slowest */
+	_Atomic uint64_t window_max_ns; /* the slowest since the window began */
+	_Atomic uint64_t canary_late_ns; /* the canary's worst, same window */
+	pthread_t canary;
 	_Atomic int error; /* what went wrong, 0 while all is well */
 	uint8_t reported[HEALTHY_PAGES]; /* 1: the page was reported */
 	uint64_t reported_bytes;
@@ -2358,10 +2372,34 @@ static int healthy_report(struct healthy *h, unsigned int i)
 	seen = atomic_load(&h->max_ns);
 	while (dt > seen && !atomic_compare_exchange_weak(&h->max_ns, &seen, dt))
 		;
+	seen = atomic_load(&h->window_max_ns);
+	while (dt > seen &&
+	       !atomic_compare_exchange_weak(&h->window_max_ns, &seen, dt))
+		;
 	h->reported[i] = 1;
 	h->reported_bytes += 4096;
 	atomic_fetch_add(&h->trips, 1);
 	return 0;
+}
+
+/* How late this process's threads are woken: see HEALTHY_BOUND_NS. */
+static void *canary_main(void *arg)
+{
+	struct healthy *h = arg;
+
+	while (!atomic_load(&h->stop)) {
+		uint64_t t0 = ns_now(), late, seen;
+
+		usleep(1000);
+		late = ns_now() - t0;
+		late = late > 1000000 ? late - 1000000 : 0;
+		seen = atomic_load(&h->canary_late_ns);
+		while (late > seen &&
+		       !atomic_compare_exchange_weak(&h->canary_late_ns, &seen,
+						     late))
+			;
+	}
+	return NULL;
 }
 
 static void *healthy_main(void *arg)
@@ -2382,10 +2420,12 @@ static void *healthy_main(void *arg)
 }
 
 /* Keep the attack's state while the healthy device must go on; then
- * check that it did, each round trip within the bound. */
+ * check that it did, each round trip since the last check (the attack's
+ * setup included) within the bound. */
 static void healthy_check_during(struct healthy *h, const char *attack)
 {
 	uint64_t trips = atomic_load(&h->trips), end = ms_now() + WAIT_MS;
+	uint64_t worst, late;
 
 	usleep(ATTACK_HOLD_MS * 1000);
 	/* At least one round trip during the attack (bounded wait). */
@@ -2397,9 +2437,15 @@ static void healthy_check_during(struct healthy *h, const char *attack)
 			 atomic_load(&h->error));
 	if (atomic_load(&h->trips) == trips)
 		fail_msg("%s: healthy device not served", attack);
-	if (atomic_load(&h->max_ns) >= HEALTHY_BOUND_NS)
-		fail_msg("%s: a healthy round trip took %.1f ms", attack,
-			 atomic_load(&h->max_ns) / 1e6);
+	worst = atomic_load(&h->window_max_ns);
+	late = atomic_load(&h->canary_late_ns);
+	if (worst >= HEALTHY_BOUND_NS + 2 * late)
+		fail_msg("%s: a healthy round trip took %.1f ms (the machine delayed this process by at most %.1f ms meanwhile)",
+			 attack, worst / 1e6, late / 1e6);
+	/* The next window runs from here through the next attack's setup
+	 * and hold: every round trip is in one. */
+	atomic_store(&h->window_max_ns, 0);
+	atomic_store(&h->canary_late_ns, 0);
 }
 
 /*
@@ -2485,6 +2531,7 @@ static void test_containment(void **unused)
 	memset(h->fe->mem + DATA_OFF, 0x5a, MEM_SIZE - DATA_OFF);
 	st0 = bstats(0);
 	assert_int_equal(pthread_create(&h->thread, NULL, healthy_main, h), 0);
+	assert_int_equal(pthread_create(&h->canary, NULL, canary_main, h), 0);
 
 	/* 1: refused tables, a kick after each. */
 	{
@@ -2564,6 +2611,7 @@ static void test_containment(void **unused)
 
 	atomic_store(&h->stop, true);
 	pthread_join(h->thread, NULL);
+	pthread_join(h->canary, NULL);
 	assert_int_equal(atomic_load(&h->error), 0);
 	/* The backend discarded exactly what the healthy guest reported ... */
 	assert_int_equal(bstats(0).discarded_bytes - st0.discarded_bytes,
