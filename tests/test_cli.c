@@ -333,7 +333,8 @@ static void vu_send(int s, uint32_t req, uint32_t flags, const void *p,
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
 
 	memcpy(buf, &h, sizeof(h));
-	memcpy(buf + sizeof(h), p, size);
+	if (size)
+		memcpy(buf + sizeof(h), p, size);
 	if (fd >= 0) {
 		struct cmsghdr *c;
 

@@ -2037,9 +2037,14 @@ static void test_reaper_fills_process_fd_table(void **unused)
 	(void)unused;
 	/* A third device, for the second attacker. */
 	snprintf(sock_path[2], sizeof(sock_path[2]), "%s/balloon2.sock", tmpdir);
+	/* Adding is the owner's, between rounds of a single loop. */
+	if (threads == VHOST_USER_THREAD_ONE)
+		server_pause();
 	assert_int_equal(vhost_user_server_add_balloon(srv, sock_path[2],
 						       &balloon[2]),
 			 0);
+	if (threads == VHOST_USER_THREAD_ONE)
+		server_resume();
 	baseline_fds = count_fds();
 	/* The healthy guest on device 1, fully up, and what it will need. */
 	good = fe_new(1);
