@@ -89,6 +89,8 @@ void balloon_backend_stop(struct balloon_backend *be)
 	vhost_user_server_wake(be->srv);
 	if (be->threaded)
 		pthread_join(be->thread, NULL);
-	vhost_user_server_destroy(be->srv);
-	balloon_destroy(be->balloon);
+	/* A serving thread left running still uses the balloon: it goes
+	 * with the process (vhost_user_server_destroy()). */
+	if (vhost_user_server_destroy(be->srv) == 0)
+		balloon_destroy(be->balloon);
 }

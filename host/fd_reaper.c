@@ -3,10 +3,15 @@
  *
  * Invariant: @count <= FD_REAPER_SLOTS; the descriptors queued are
  * fds[(head + i) % FD_REAPER_SLOTS] for i < @count, each owned by the
- * reaper.  The reaper takes one descriptor out under the lock and closes
- * it with the lock dropped, so a close that sleeps never holds up a
- * caller of fd_reaper_close(); the slot is free from the moment it is
- * taken out.
+ * reaper; @held == @count + (1 while a close is in progress).  The reaper
+ * takes one descriptor out under the lock and closes it with the lock
+ * dropped, so a close that sleeps never holds up a caller of
+ * fd_reaper_close(); the slot is free from the moment it is taken out, but
+ * the descriptor counts in @held (and @fd_reaper_held_total) until its
+ * close returns, because until then it is in the process's table.
+ *
+ * @fd_reaper_held_total == the sum of every reaper's @held (each update is
+ * made under that reaper's lock, so it may lag a reader by one update).
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -14,18 +19,32 @@
 #include "host/fd_reaper.h"
 
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "platform/platform.h"
 
+static _Atomic unsigned long fd_reaper_held_total;
+
+static void fd_reaper_free(struct fd_reaper *r)
+{
+	pthread_cond_destroy(&r->cond);
+	pthread_mutex_destroy(&r->lock);
+	free(r);
+}
+
 static void *fd_reaper_main(void *arg)
 {
 	struct fd_reaper *r = arg;
+	bool detached;
 
 	pthread_mutex_lock(&r->lock);
 	for (;;) {
-		bool call = false;
+		void (*room)(void *ctx) = NULL;
+		void *ctx = NULL;
 		int fd;
 
 		while (!r->count && !r->stop)
@@ -35,52 +54,86 @@ static void *fd_reaper_main(void *arg)
 		fd = r->fds[r->head];
 		r->head = (r->head + 1) % FD_REAPER_SLOTS;
 		r->count--;
-		if (r->want_room &&
-		    FD_REAPER_SLOTS - r->count >= FD_REAPER_RESERVE) {
-			r->want_room = false;
-			call = true;
-		}
 		pthread_mutex_unlock(&r->lock);
 		close(fd); /* may sleep: that is what this thread is for */
-		if (call && r->room)
-			r->room(r->ctx);
 		pthread_mutex_lock(&r->lock);
+		r->held--;
+		atomic_fetch_sub(&fd_reaper_held_total, 1);
+		if (r->want_room && r->held <= FD_REAPER_SHARE && r->room) {
+			r->want_room = false;
+			room = r->room;
+			ctx = r->ctx;
+		}
+		if (room) {
+			/* fd_reaper_stop() waits for this call (it is short:
+			 * the owner only wakes its loop). */
+			r->in_room = true;
+			pthread_mutex_unlock(&r->lock);
+			room(ctx);
+			pthread_mutex_lock(&r->lock);
+			r->in_room = false;
+			pthread_cond_broadcast(&r->cond);
+		}
 	}
+	detached = r->detached;
 	pthread_mutex_unlock(&r->lock);
+	if (detached)
+		fd_reaper_free(r);
 	return NULL;
 }
 
 /*
  * fd_reaper_start - an empty reaper and its thread; @room(@ctx) is called
  * from that thread when room the owner asked for is back.
- * Return: 0; -EAGAIN when no thread can be made.
+ * Return: 0 with *@out set; -ENOMEM; -EAGAIN when no thread can be made.
  */
-int fd_reaper_start(struct fd_reaper *r, void (*room)(void *ctx), void *ctx)
+int fd_reaper_start(struct fd_reaper **out, void (*room)(void *ctx),
+		    void *ctx)
 {
-	memset(r, 0, sizeof(*r));
+	struct fd_reaper *r = calloc(1, sizeof(*r));
+
+	if (!r)
+		return -ENOMEM;
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_cond_init(&r->cond, NULL);
 	r->room = room;
 	r->ctx = ctx;
 	if (pthread_create(&r->thread, NULL, fd_reaper_main, r)) {
-		pthread_cond_destroy(&r->cond);
-		pthread_mutex_destroy(&r->lock);
+		fd_reaper_free(r);
 		return -EAGAIN;
 	}
+	*out = r;
 	return 0;
 }
 
-/* Close everything queued (waiting as long as those closes take), then
- * end the thread. */
+/*
+ * fd_reaper_stop - end the reaper without waiting for a close: an idle one
+ * is joined and freed; one that still holds descriptors closes them on its
+ * own, detached, and frees itself.  @r is the caller's no more either way,
+ * and @room is not called again once this returns.
+ */
 void fd_reaper_stop(struct fd_reaper *r)
 {
+	pthread_t thread = r->thread;
+	unsigned int held;
+
 	pthread_mutex_lock(&r->lock);
 	r->stop = true;
-	pthread_cond_signal(&r->cond);
+	r->room = NULL;
+	while (r->in_room)
+		pthread_cond_wait(&r->cond, &r->lock);
+	held = r->held;
+	r->detached = held != 0;
+	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
-	pthread_join(r->thread, NULL);
-	pthread_cond_destroy(&r->cond);
-	pthread_mutex_destroy(&r->lock);
+	if (held) {
+		platform_log("fd reaper: %u descriptor(s) still to close at stop; closing them detached",
+			     held);
+		pthread_detach(thread);
+		return;
+	}
+	pthread_join(thread, NULL);
+	fd_reaper_free(r);
 }
 
 /*
@@ -100,7 +153,9 @@ void fd_reaper_close(struct fd_reaper *r, int fd)
 	if (!full) {
 		r->fds[(r->head + r->count) % FD_REAPER_SLOTS] = fd;
 		r->count++;
-		pthread_cond_signal(&r->cond);
+		r->held++;
+		atomic_fetch_add(&fd_reaper_held_total, 1);
+		pthread_cond_broadcast(&r->cond);
 	}
 	pthread_mutex_unlock(&r->lock);
 	if (full) {
@@ -109,26 +164,77 @@ void fd_reaper_close(struct fd_reaper *r, int fd)
 	}
 }
 
-/* Free slots now. */
-unsigned int fd_reaper_room(struct fd_reaper *r)
+/*
+ * fd_reaper_budget - how many descriptors all reapers may hold together:
+ * three quarters of the soft RLIMIT_NOFILE as it is now (read each time:
+ * the owner may change it), leaving the rest to the serving threads and
+ * everything else the process does.
+ */
+unsigned long fd_reaper_budget(void)
 {
-	unsigned int room;
+	struct rlimit rl;
 
-	pthread_mutex_lock(&r->lock);
-	room = FD_REAPER_SLOTS - r->count;
-	pthread_mutex_unlock(&r->lock);
-	return room;
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > (rlim_t)(1ul << 30))
+		return 3ul << 28;
+	return (unsigned long)rl.rlim_cur / 4 * 3;
 }
 
-/* Have @room called once FD_REAPER_RESERVE slots are free: from the
- * reaper's thread when it frees them, or at once from the caller's when
- * they already are. */
+/* Descriptors all reapers hold now. */
+unsigned long fd_reaper_total(void)
+{
+	return atomic_load(&fd_reaper_held_total);
+}
+
+/* Raise the soft descriptor limit to the hard one (best effort). */
+void fd_reaper_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+/*
+ * fd_reaper_may_take - may the owner take in more descriptors (up to
+ * FD_REAPER_RESERVE before it asks again)?
+ * Return: 0; -EMFILE when this reaper holds more than its share (its
+ * frontend's closes sleep: drop it); -ENOBUFS when the process's budget has
+ * no reserve left (wait: another device's reaper is behind).
+ */
+int fd_reaper_may_take(struct fd_reaper *r)
+{
+	unsigned int held = fd_reaper_held(r);
+
+	if (held > FD_REAPER_SHARE)
+		return -EMFILE;
+	if (fd_reaper_total() + FD_REAPER_RESERVE > fd_reaper_budget())
+		return -ENOBUFS;
+	return 0;
+}
+
+/* Descriptors this reaper holds: queued, or in a close. */
+unsigned int fd_reaper_held(struct fd_reaper *r)
+{
+	unsigned int held;
+
+	pthread_mutex_lock(&r->lock);
+	held = r->held;
+	pthread_mutex_unlock(&r->lock);
+	return held;
+}
+
+/* Have @room called once this reaper holds FD_REAPER_SHARE or fewer: from
+ * the reaper's thread when its closes get there, or at once from the
+ * caller's when they already have. */
 void fd_reaper_want_room(struct fd_reaper *r)
 {
 	bool now;
 
 	pthread_mutex_lock(&r->lock);
-	now = FD_REAPER_SLOTS - r->count >= FD_REAPER_RESERVE;
+	now = r->held <= FD_REAPER_SHARE;
 	r->want_room = !now;
 	pthread_mutex_unlock(&r->lock);
 	if (now && r->room)

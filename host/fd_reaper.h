@@ -10,14 +10,36 @@
  * it to the device's reaper, a thread that only closes.  A close that
  * sleeps then holds up that one device's later closes, nothing else.
  *
- * The queue is a fixed ring.  The serving thread keeps to one rule: it
- * takes in more descriptors (receives a message, accepts a connection) only
- * while fd_reaper_room() is at least what it could hand over before it
- * checks again (FD_REAPER_RESERVE).  So the ring never overflows, and a
- * frontend whose closes sleep fills its own device's ring and then waits:
- * it cannot make the process run out of descriptors.  When room comes back
+ * What a reaper holds (queued, or being closed) is still in the process's
+ * descriptor table, and that table is the process's, not the device's.  So
+ * there are two bounds, both checked by fd_reaper_may_take() before the
+ * serving thread takes in more descriptors (receives a message, accepts a
+ * connection):
+ *
+ *  - a device's share: a reaper holding more than FD_REAPER_SHARE means
+ *    its frontend's closes do not return; the owner drops that frontend
+ *    and takes nothing more (no accept) until the share is back;
+ *  - the process's budget: all reapers together, plus what the asking
+ *    device could take in before it checks again (FD_REAPER_RESERVE),
+ *    stay within fd_reaper_budget(), three quarters of the descriptor
+ *    limit as it is now (fd_reaper_raise_nofile() raises the soft limit to
+ *    the hard one when the server starts).  Beyond it every device waits
+ *    (retrying on a timer) rather than fail with an empty table.
+ *
+ * So a device whose frontend's closes sleep holds at most FD_REAPER_SHARE
+ * plus two reserves (what came with the message that took it over the
+ * share, and its reset), and as long as the budget has room for that for
+ * each such device and a reserve more, the other devices go on.  The ring
+ * is sized to that bound, so it never overflows.  When the share is back
  * the reaper calls the owner's @room callback (from its own thread) once
  * per fd_reaper_want_room().
+ *
+ * Stopping never waits for a close: fd_reaper_stop() joins a reaper that
+ * is idle, and otherwise leaves it to finish its queue on its own,
+ * detached, and free itself (the owner may go; @room is no longer called).
+ * At process exit such a thread is killed with the others, and the kernel
+ * closes what it held without the linger (a close at exit does not wait
+ * for a socket's unsent data); nothing of the owner's is touched by it.
  */
 #ifndef GUESTMM_HOST_FD_REAPER_H
 #define GUESTMM_HOST_FD_REAPER_H
@@ -30,27 +52,38 @@
  * reset (3 per vring, 8 regions, the backend channel, the connection, a
  * message's worth still held); rounded up. */
 #define FD_REAPER_RESERVE 320
+/* A device's share: a healthy frontend's descriptors are closed as fast as
+ * they come (a handful at a time), so 64 held means closes that sleep. */
+#define FD_REAPER_SHARE 64
 #define FD_REAPER_SLOTS 1024
-_Static_assert(FD_REAPER_SLOTS >= 2 * FD_REAPER_RESERVE,
-	       "the ring holds two reserves");
+_Static_assert(FD_REAPER_SLOTS >= FD_REAPER_SHARE + 2 * FD_REAPER_RESERVE,
+	       "the ring holds a share and two reserves");
 
 struct fd_reaper {
-	/* @lock protects @fds, @head, @count, @stop and @want_room. */
+	/* @lock protects every field below but @thread. */
 	pthread_mutex_t lock;
-	pthread_cond_t cond; /* signalled when @count or @stop changes */
+	pthread_cond_t cond; /* broadcast when @count, @stop or @in_room change */
 	int fds[FD_REAPER_SLOTS]; /* ring: @count entries from @head */
 	unsigned int head, count;
+	unsigned int held; /* @count, and the one being closed */
 	bool stop;
-	bool want_room; /* the owner waits for FD_REAPER_RESERVE free */
-	void (*room)(void *ctx); /* constant */
+	bool want_room; /* the owner waits for @held <= FD_REAPER_SHARE */
+	bool detached; /* stopped while busy: the thread frees the reaper */
+	bool in_room; /* the thread is calling @room */
+	void (*room)(void *ctx); /* NULL once stopped */
 	void *ctx;
 	pthread_t thread;
 };
 
-int fd_reaper_start(struct fd_reaper *r, void (*room)(void *ctx), void *ctx);
+int fd_reaper_start(struct fd_reaper **out, void (*room)(void *ctx),
+		    void *ctx);
 void fd_reaper_stop(struct fd_reaper *r);
 void fd_reaper_close(struct fd_reaper *r, int fd);
-unsigned int fd_reaper_room(struct fd_reaper *r);
+int fd_reaper_may_take(struct fd_reaper *r);
+unsigned int fd_reaper_held(struct fd_reaper *r);
 void fd_reaper_want_room(struct fd_reaper *r);
+unsigned long fd_reaper_budget(void);
+unsigned long fd_reaper_total(void);
+void fd_reaper_raise_nofile(void);
 
 #endif

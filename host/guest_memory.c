@@ -22,6 +22,12 @@
  * progress ends at its first fault whatever the page size, and nothing is
  * mapped to let it continue.
  *
+ * A table is also refused before mapping when it is larger than the
+ * memory's limit or would take the process's mappings of guest memory past
+ * GUEST_MEMORY_PROCESS_MAX (guest_memory.h): @gm_process_mapped reserves a
+ * new table's bytes before its mmap and gives an old table's back after its
+ * munmap, so the total never undercounts what is mapped.
+ *
  * Lookups scan the at most eight regions; there is no cache to invalidate.
  */
 #ifndef _GNU_SOURCE
@@ -42,6 +48,33 @@
 /* @gm_sigbus_lock serialises gm_sigbus_install() (any owner thread). */
 static pthread_mutex_t gm_sigbus_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct sigaction gm_sigbus_prev; /* whoever handled SIGBUS before */
+/* Bytes of guest memory mapped (or reserved to be) by every table. */
+static _Atomic uint64_t gm_process_mapped;
+
+/* Reserve @bytes of the process total.  Return: 0, or -ENOSPC. */
+static int gm_process_reserve(uint64_t bytes)
+{
+	uint64_t cur = atomic_load(&gm_process_mapped);
+
+	do {
+		if (bytes > GUEST_MEMORY_PROCESS_MAX ||
+		    cur > GUEST_MEMORY_PROCESS_MAX - bytes)
+			return -ENOSPC;
+	} while (!atomic_compare_exchange_weak(&gm_process_mapped, &cur,
+					       cur + bytes));
+	return 0;
+}
+
+static void gm_process_release(uint64_t bytes)
+{
+	atomic_fetch_sub(&gm_process_mapped, bytes);
+}
+
+/* Bytes of guest memory the process has mapped.  Any thread. */
+uint64_t guest_memory_process_mapped_bytes(void)
+{
+	return atomic_load(&gm_process_mapped);
+}
 
 /*
  * The scope this thread has armed, or NULL.  Only this thread and the
@@ -169,6 +202,16 @@ void guest_memory_init(struct guest_memory *mem)
 	memset(mem, 0, sizeof(*mem));
 	pthread_mutex_init(&mem->lock, NULL);
 	mem->close_fd = gm_close_default;
+	atomic_init(&mem->max_bytes, GUEST_MEMORY_DEFAULT_MAX);
+}
+
+/*
+ * guest_memory_set_max_bytes - refuse tables larger than @bytes from now on
+ * (the table in force stays).  Any thread.
+ */
+void guest_memory_set_max_bytes(struct guest_memory *mem, uint64_t bytes)
+{
+	atomic_store(&mem->max_bytes, bytes);
 }
 
 /*
@@ -305,7 +348,9 @@ static int region_map(struct guest_memory_region *r,
  * Return: 0; the errors of guest_memory_check_layout(); -EINVAL for a
  * descriptor that is not a regular file on tmpfs or hugetlbfs, or a region
  * that is not whole pages of a hugetlbfs file; -ERANGE for a file shorter
- * than its region; the errno of installing the SIGBUS handler; or mmap's,
+ * than its region; -EFBIG for a table larger than the memory's limit;
+ * -ENOSPC when the process's tables would pass GUEST_MEMORY_PROCESS_MAX
+ * with it; the errno of installing the SIGBUS handler; or mmap's,
  * fcntl's, fstat's or fstatfs's errno (-EACCES, -ENODEV, -ENOMEM,
  * -EBADF...).
  */
@@ -314,13 +359,23 @@ int guest_memory_map(struct guest_memory *mem,
 		     unsigned int n)
 {
 	struct guest_memory_region fresh[GUEST_MEMORY_MAX_REGIONS];
+	uint64_t bytes = 0, old;
 	unsigned int i;
 	int err;
 
 	err = guest_memory_check_layout(layout, n);
 	if (err)
 		return err;
+	/* Each size is below 2^63 (checked above): no sum of two wraps. */
+	for (i = 0; i < n; i++) {
+		bytes += layout[i].size;
+		if (bytes > atomic_load(&mem->max_bytes))
+			return -EFBIG;
+	}
 	err = gm_sigbus_install();
+	if (err)
+		return err;
+	err = gm_process_reserve(bytes);
 	if (err)
 		return err;
 	for (i = 0; i < n; i++) {
@@ -334,8 +389,11 @@ int guest_memory_map(struct guest_memory *mem,
 		region_unmap(mem, &mem->regions[i]);
 	memcpy(mem->regions, fresh, n * sizeof(fresh[0]));
 	mem->nr_regions = n;
+	old = mem->mapped_bytes;
+	mem->mapped_bytes = bytes;
 	atomic_store(&mem->faulted, false); /* a fault was the old table's */
 	pthread_mutex_unlock(&mem->lock);
+	gm_process_release(old);
 	/* The table is what this thread's SIGBUS handler reads. */
 	atomic_signal_fence(memory_order_seq_cst);
 	return 0;
@@ -343,19 +401,24 @@ int guest_memory_map(struct guest_memory *mem,
 undo_map:
 	while (i--)
 		munmap(fresh[i].host, fresh[i].size); /* the caller's fds */
+	gm_process_release(bytes);
 	return err;
 }
 
 void guest_memory_unmap(struct guest_memory *mem)
 {
 	unsigned int i;
+	uint64_t old;
 
 	pthread_mutex_lock(&mem->lock);
 	for (i = 0; i < mem->nr_regions; i++)
 		region_unmap(mem, &mem->regions[i]);
 	mem->nr_regions = 0;
+	old = mem->mapped_bytes;
+	mem->mapped_bytes = 0;
 	atomic_store(&mem->faulted, false);
 	pthread_mutex_unlock(&mem->lock);
+	gm_process_release(old);
 	atomic_signal_fence(memory_order_seq_cst);
 }
 

@@ -52,6 +52,24 @@
 /* The unit of discard: the host page.  Reports must be aligned to it. */
 #define GUEST_MEMORY_PAGE_SIZE 4096u
 
+/*
+ * Address space.  A region costs us its size in address space whatever its
+ * file holds (a sparse memfd of 64 TiB costs nothing to make, and a
+ * MAP_NORESERVE shared mapping carries no commit charge), and the address
+ * space is the process's: a frontend that could map what it liked would
+ * leave the other devices, and the host itself, unable to mmap, malloc big
+ * or start a thread.  So a table is refused before anything is mapped when
+ * it is larger than its memory's limit (GUEST_MEMORY_DEFAULT_MAX unless
+ * the owner sets another: a guest-RAM limit), or when the process's tables,
+ * together with it, would pass GUEST_MEMORY_PROCESS_MAX.  The process total
+ * counts the old table and the new one while both are mapped (a table is
+ * mapped before the one it replaces goes).  x86-64 user space is 128 TiB
+ * (4-level paging): half of it for guests leaves the host the rest; 256
+ * GiB a device is more RAM than any guest we run, and 256 such tables fit.
+ */
+#define GUEST_MEMORY_DEFAULT_MAX (UINT64_C(256) << 30)
+#define GUEST_MEMORY_PROCESS_MAX (UINT64_C(64) << 40)
+
 /* A region as a frontend describes it. */
 struct guest_memory_layout {
 	uint64_t gpa; /* first guest-physical address */
@@ -86,6 +104,10 @@ struct guest_memory {
 	/* How the owner closes the files it gave the table; set once. */
 	void (*close_fd)(void *ctx, int fd);
 	void *close_ctx;
+	/* The largest table this memory maps (bytes); any thread sets it. */
+	_Atomic uint64_t max_bytes;
+	/* Sum of the mapped regions' sizes: what the process total holds. */
+	uint64_t mapped_bytes;
 	/* Owner only: discard calls left this round, when @discard_limited. */
 	unsigned int discard_budget;
 	bool discard_limited;
@@ -100,6 +122,8 @@ struct guest_memory_fault_scope {
 void guest_memory_init(struct guest_memory *mem);
 void guest_memory_set_closer(struct guest_memory *mem,
 			     void (*close_fd)(void *ctx, int fd), void *ctx);
+void guest_memory_set_max_bytes(struct guest_memory *mem, uint64_t bytes);
+uint64_t guest_memory_process_mapped_bytes(void);
 void guest_memory_fault_arm(struct guest_memory_fault_scope *s,
 			    struct guest_memory *mem);
 void guest_memory_fault_disarm(void);

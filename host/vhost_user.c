@@ -55,9 +55,13 @@
  *  - A frontend's descriptors (everything received, and the connection)
  *    are closed by the device's reaper thread (fd_reaper.h), never by the
  *    loop: a last close can sleep as long as the frontend likes.  The loop
- *    reads the connection, and accepts one, only while the reaper has room
- *    for what that can bring; otherwise it stops listening to that source
- *    until the reaper says there is room.
+ *    reads the connection, and accepts one, only while its reaper holds no
+ *    more than its share and the process's budget has room for what that
+ *    can bring (fd_reaper_may_take()).  A frontend whose descriptors take
+ *    its reaper past its share is dropped; otherwise the loop stops
+ *    listening to that source and retries when the reaper says there is
+ *    room, or on a timer (VHOST_USER_THROTTLE_MS: another device's reaper
+ *    holds the budget, or accept() found the descriptor table full).
  *  - Descriptors are inspected without calling into their file systems
  *    (fdio_check_notifier(); guest_memory.c for memory files).
  *
@@ -131,6 +135,12 @@ _Static_assert(VHOST_USER_SCM_MAX_FD + 3 * VHOST_USER_MAX_QUEUES +
 #define VHOST_USER_EVENTS 32
 /* Retry a config notification the frontend has no room for. */
 #define VHOST_USER_RETRY_MS 10
+/* Retry a throttled connection or listener (see the top): often enough to
+ * resume promptly, seldom enough to cost nothing while it waits. */
+#define VHOST_USER_THROTTLE_MS 50
+/* How long destroy waits for a device's thread (a round is bounded by its
+ * budgets: milliseconds) before it leaves it; see vu_loop_stop(). */
+#define VHOST_USER_STOP_MS 2000
 /* Reads of one kick descriptor per event: a real kick needs one, a pipe
  * with a backlog a few; more only feeds a frontend that wants us busy. */
 #define VHOST_USER_KICK_READS 16
@@ -198,8 +208,10 @@ struct vhost_user_dev {
 	struct vhost_user_dev *next; /* the server's list */
 	struct vu_loop *loop; /* that serves it */
 	struct vhost_user_dev *loop_next; /* the loop's list */
-	struct fd_reaper reaper; /* closes what the frontend gave us */
+	struct fd_reaper *reaper; /* closes what the frontend gave us */
 	bool throttled; /* listen/conn source off until the reaper has room */
+	uint64_t retry_ns; /* a throttled device's next try */
+	atomic_bool room; /* the reaper called back: try at once */
 	struct virtio_device *vdev;
 	struct balloon_dev *balloon; /* owned when added as a balloon */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
@@ -232,6 +244,7 @@ struct vhost_user_server {
 	enum vhost_user_threads threads;
 	struct vu_loop *one; /* VHOST_USER_THREAD_ONE: the loop */
 	struct vhost_user_dev *devs; /* see "Lock coverage" at the top */
+	uint64_t mem_max; /* each device's guest-RAM limit (owner's thread) */
 };
 
 static uint64_t now_ns(void)
@@ -245,7 +258,7 @@ static uint64_t now_ns(void)
 /* A descriptor the frontend gave us (or could have filled): to the reaper. */
 static void vu_reap(struct vhost_user_dev *d, int *fd)
 {
-	fd_reaper_close(&d->reaper, *fd);
+	fd_reaper_close(d->reaper, *fd);
 	*fd = -1;
 }
 
@@ -254,7 +267,7 @@ static void vu_reap_mem_fd(void *ctx, int fd)
 {
 	struct vhost_user_dev *d = ctx;
 
-	fd_reaper_close(&d->reaper, fd);
+	fd_reaper_close(d->reaper, fd);
 }
 
 static void vu_loop_wake(struct vu_loop *l)
@@ -801,8 +814,9 @@ static void vu_take_fds(struct vhost_user_dev *d, struct msghdr *mh)
 /*
  * Read what has arrived of the current message, without blocking.
  * Return: 1 when a whole message is in d->rx; 0 when more must arrive;
- * -ENOBUFS when the reaper lacks room for what another recvmsg may bring
- * (fd_reaper.h); -ECONNRESET at the end of the stream; -EMSGSIZE for a
+ * -ENOBUFS when the process's reaper budget lacks room for what another
+ * recvmsg may bring, -EMFILE when the device's reaper holds more than its
+ * share (fd_reaper.h); -ECONNRESET at the end of the stream; -EMSGSIZE for a
  * payload larger than any request takes; or recvmsg's errno.
  */
 static int vu_recv(struct vhost_user_dev *d)
@@ -827,8 +841,9 @@ static int vu_recv(struct vhost_user_dev *d)
 		}
 		if (d->rx_len == want)
 			return 1;
-		if (fd_reaper_room(&d->reaper) < FD_REAPER_RESERVE)
-			return -ENOBUFS;
+		n = fd_reaper_may_take(d->reaper);
+		if (n)
+			return (int)n;
 		iov = (struct iovec){ d->rx + d->rx_len, want - d->rx_len };
 		mh.msg_iov = &iov;
 		mh.msg_iovlen = 1;
@@ -923,6 +938,9 @@ static void vu_disconnect(struct vhost_user_dev *d, int why)
 	vu_dev_reset(d);
 	if (!d->throttled)
 		epoll_ctl(d->loop->epfd, EPOLL_CTL_DEL, d->conn_fd, NULL);
+	/* The frontend learns now, not when the reaper gets to the close;
+	 * shutdown() of our own unix socket never sleeps. */
+	shutdown(d->conn_fd, SHUT_RDWR);
 	/* Its queue may hold descriptors whose last close this is. */
 	vu_reap(d, &d->conn_fd);
 	atomic_store(&d->vdev->connected, false);
@@ -932,25 +950,32 @@ static void vu_disconnect(struct vhost_user_dev *d, int why)
 }
 
 /*
- * Stop reading the connection (or accepting one) until the reaper has room
- * for what that could bring (fd_reaper.h); vu_service_dev() resumes.  The
- * source is taken out of the epoll set: it is level-triggered and would
- * otherwise report itself every round.
+ * Stop reading the connection (or accepting one) until it may take in
+ * descriptors again (fd_reaper_may_take() said @why; -EMFILE from accept
+ * too); vu_service_dev() retries after VHOST_USER_THROTTLE_MS, or once the
+ * reaper is back within its share.  The source is taken out of the epoll
+ * set: it is level-triggered and would otherwise report itself every round.
  */
-static void vu_throttle(struct vhost_user_dev *d)
+static void vu_throttle(struct vhost_user_dev *d, int why)
 {
+	if (!d->throttled)
+		epoll_ctl(d->loop->epfd, EPOLL_CTL_DEL,
+			  d->conn_fd >= 0 ? d->conn_fd : d->listen_fd, NULL);
 	d->throttled = true;
-	epoll_ctl(d->loop->epfd, EPOLL_CTL_DEL,
-		  d->conn_fd >= 0 ? d->conn_fd : d->listen_fd, NULL);
-	fd_reaper_want_room(&d->reaper);
+	d->retry_ns = now_ns() + VHOST_USER_THROTTLE_MS * UINT64_C(1000000);
+	/* Only the share has a callback; a full table has only the timer
+	 * (the reaper would call back at once, and we would spin). */
+	if (why == -EMFILE && fd_reaper_held(d->reaper) > FD_REAPER_SHARE)
+		fd_reaper_want_room(d->reaper);
 }
 
 static void vu_unthrottle(struct vhost_user_dev *d)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->conn_src };
+	int err = fd_reaper_may_take(d->reaper);
 
-	if (fd_reaper_room(&d->reaper) < FD_REAPER_RESERVE) {
-		fd_reaper_want_room(&d->reaper);
+	if (err) {
+		vu_throttle(d, err);
 		return;
 	}
 	d->throttled = false;
@@ -968,6 +993,7 @@ static void vu_reaper_room(void *ctx)
 {
 	struct vhost_user_dev *d = ctx;
 
+	atomic_store(&d->room, true);
 	vu_loop_wake(d->loop);
 }
 
@@ -979,7 +1005,14 @@ static void vu_conn_event(struct vhost_user_dev *d)
 	for (i = 0; i < VHOST_USER_MSGS_PER_ROUND; i++) {
 		err = vu_recv(d);
 		if (err == -ENOBUFS) {
-			vu_throttle(d);
+			vu_throttle(d, err);
+			return;
+		}
+		if (err == -EMFILE) {
+			vu_log_once(d, VU_LOG_DROPPED,
+				    "frontend dropped: %u of its descriptors wait for closes that do not return",
+				    fd_reaper_held(d->reaper));
+			vu_disconnect(d, -EFAULT); /* logged */
 			return;
 		}
 		if (err <= 0)
@@ -995,17 +1028,27 @@ static void vu_conn_event(struct vhost_user_dev *d)
 static void vu_listen_event(struct vhost_user_dev *d)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->conn_src };
-	int fd;
+	int fd, err;
 
 	if (d->conn_fd >= 0 || d->throttled)
 		return;
-	if (fd_reaper_room(&d->reaper) < FD_REAPER_RESERVE) {
-		vu_throttle(d);
+	err = fd_reaper_may_take(d->reaper);
+	if (err) {
+		vu_throttle(d, err);
 		return;
 	}
 	fd = accept4(d->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0) {
+		/* No descriptor or memory for it: the listener stays
+		 * readable, so off it goes, for a while. */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+		    errno == ENOMEM) {
+			vu_log_once(d, VU_LOG_REFUSED, "accept: %s; retrying",
+				    strerror(errno));
+			vu_throttle(d, -ENFILE);
+		}
 		return;
+	}
 	if (epoll_ctl(d->loop->epfd, EPOLL_CTL_ADD, fd, &ev) < 0) {
 		vu_reap(d, &fd);
 		return;
@@ -1085,7 +1128,8 @@ static void vu_service_dev(struct vhost_user_dev *d, uint64_t now)
 	if (d->config_retry)
 		vu_send_config_change(d);
 	d->deadline_ns = d->vdev->ops->poll(d->vdev, now);
-	if (d->throttled)
+	if (d->throttled &&
+	    (atomic_exchange(&d->room, false) || now >= d->retry_ns))
 		vu_unthrottle(d);
 }
 
@@ -1144,6 +1188,8 @@ static int vu_timeout(struct vu_loop *l, int timeout_ms)
 			first = now + VHOST_USER_RETRY_MS * 1000000u;
 		if (d->deadline_ns < first)
 			first = d->deadline_ns;
+		if (d->throttled && d->retry_ns < first)
+			first = d->retry_ns;
 	}
 	if (first == UINT64_MAX)
 		return timeout_ms;
@@ -1240,22 +1286,47 @@ void vhost_user_server_wake(struct vhost_user_server *srv)
 
 /* ---- setup ---- */
 
-/* Stop @l's thread, if it has one, and wait for it; the loop stays. */
-static void vu_loop_stop(struct vu_loop *l)
+/*
+ * Stop a loop's thread, waiting for it at most VHOST_USER_STOP_MS.
+ * Return: true when it ended (or never ran); false when it is still in
+ * there (a device's work waits in the kernel on something its frontend
+ * holds: test_containment's inode lock), and then the loop, its devices and
+ * everything they use are the thread's for good: the caller must free none
+ * of it.  What that leaks (the loop, the device, its guest memory mappings
+ * and descriptors, and the virtio device it serves) is bounded by the
+ * number of such devices and is released by the process's exit, which
+ * kills the thread with the others; a thread blocked in the kernel runs no
+ * more user code once the exit has begun, so nothing freed is touched.
+ */
+static bool vu_loop_stop(struct vu_loop *l)
 {
+	struct timespec until;
+
 	if (!l || !l->threaded)
-		return;
+		return true;
 	atomic_store(&l->stop, true);
 	vu_loop_wake(l);
-	pthread_join(l->thread, NULL);
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += VHOST_USER_STOP_MS / 1000;
+	until.tv_nsec += (VHOST_USER_STOP_MS % 1000) * 1000000L;
+	if (until.tv_nsec >= 1000000000L) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000L;
+	}
+	if (pthread_timedjoin_np(l->thread, NULL, &until)) {
+		platform_log("vhost-user %s: the serving thread did not stop in %d ms; left running (its device is not freed)",
+			     l->devs->path, VHOST_USER_STOP_MS);
+		pthread_detach(l->thread);
+		return false;
+	}
 	l->threaded = false;
+	return true;
 }
 
 static void vu_loop_destroy(struct vu_loop *l)
 {
-	if (!l)
+	if (!l || !vu_loop_stop(l))
 		return;
-	vu_loop_stop(l);
 	close(l->wake_fd);
 	close(l->epfd);
 	free(l);
@@ -1318,6 +1389,8 @@ struct vhost_user_server *vhost_user_server_create(enum vhost_user_threads threa
 		errno = EINVAL;
 		return NULL;
 	}
+	/* The reapers' budget is a share of it (fd_reaper.h). */
+	fd_reaper_raise_nofile();
 	err = fdio_guard_init();
 	if (err) {
 		errno = -err;
@@ -1327,6 +1400,7 @@ struct vhost_user_server *vhost_user_server_create(enum vhost_user_threads threa
 	if (!srv)
 		return NULL;
 	srv->threads = threads;
+	srv->mem_max = GUEST_MEMORY_DEFAULT_MAX;
 	if (threads == VHOST_USER_THREAD_ONE) {
 		srv->one = vu_loop_create();
 		if (!srv->one) {
@@ -1385,6 +1459,7 @@ static int vu_dev_add(struct vhost_user_server *srv, const char *path,
 	d->conn_fd = -1;
 	d->backend_fd = -1;
 	snprintf(d->path, sizeof(d->path), "%s", path);
+	atomic_init(&d->room, false);
 	d->listen_src = (struct vu_source){ VU_SRC_LISTEN, d, 0, 0 };
 	d->conn_src = (struct vu_source){ VU_SRC_CONN, d, 0, 0 };
 	for (q = 0; q < VHOST_USER_MAX_QUEUES; q++) {
@@ -1395,6 +1470,7 @@ static int vu_dev_add(struct vhost_user_server *srv, const char *path,
 	}
 	guest_memory_init(&d->mem);
 	guest_memory_set_closer(&d->mem, vu_reap_mem_fd, d);
+	guest_memory_set_max_bytes(&d->mem, srv->mem_max);
 	err = fd_reaper_start(&d->reaper, vu_reaper_room, d);
 	if (err)
 		goto undo_mem;
@@ -1444,7 +1520,7 @@ undo_loop:
 	if (!srv->one)
 		vu_loop_destroy(l);
 undo_reaper:
-	fd_reaper_stop(&d->reaper);
+	fd_reaper_stop(d->reaper);
 undo_mem:
 	guest_memory_destroy(&d->mem);
 	free(d);
@@ -1496,6 +1572,21 @@ int vhost_user_server_add_balloon(struct vhost_user_server *srv,
 }
 
 /*
+ * vhost_user_server_set_guest_mem_max - from now on every device, and every
+ * device added later, refuses a memory table larger than @bytes in all
+ * (the tables in force stay).  The owner's thread.
+ */
+void vhost_user_server_set_guest_mem_max(struct vhost_user_server *srv,
+					 uint64_t bytes)
+{
+	struct vhost_user_dev *d;
+
+	srv->mem_max = bytes;
+	for (d = srv->devs; d; d = d->next)
+		guest_memory_set_max_bytes(&d->mem, bytes);
+}
+
+/*
  * vhost_user_server_get_counters - the counters of the device at
  * @socket_path.  Any thread, as long as no device is being added.
  * Return: 0; -ENOENT when no device listens there.
@@ -1521,23 +1612,35 @@ int vhost_user_server_get_counters(struct vhost_user_server *srv,
 	return -ENOENT;
 }
 
-/* Stops every serving thread (not the caller's, for THREAD_ONE: it must
- * have stopped calling run), closes every connection, frees every device
- * added as a balloon.  Waits for the reapers' closes. */
-void vhost_user_server_destroy(struct vhost_user_server *srv)
+/*
+ * vhost_user_server_destroy - stop every serving thread (not the caller's,
+ * for THREAD_ONE: it must have stopped calling run), close every
+ * connection, free every device added as a balloon.  Waits for no close
+ * (the reapers finish theirs detached, fd_reaper_stop()), and for a
+ * device's thread at most VHOST_USER_STOP_MS: a thread still busy then is
+ * left with its device, which is not freed (vu_loop_stop()).
+ * Return: 0; -EBUSY when a device was left so: the virtio devices the
+ * caller gave (vhost_user_server_add_device()) may then still be in use,
+ * and the caller must not free them either (they go with the process).
+ */
+int vhost_user_server_destroy(struct vhost_user_server *srv)
 {
 	struct vhost_user_dev *d, *next;
+	int err = 0;
 
 	if (!srv)
-		return;
-	/*
-	 * Threads first, so nothing serves a device being torn down; each
-	 * device's loop goes only after the device, whose reset still takes
-	 * its kick descriptors out of the loop's epoll set.
-	 */
+		return 0;
 	if (!srv->one)
 		for (d = srv->devs; d; d = d->next)
-			vu_loop_stop(d->loop);
+			if (!vu_loop_stop(d->loop))
+				err = -EBUSY;
+	if (err) {
+		/* A thread left running may use any device's state through
+		 * the devices it serves; keep them all, unlink the sockets. */
+		for (d = srv->devs; d; d = d->next)
+			unlink(d->path);
+		return err;
+	}
 	for (d = srv->devs; d; d = next) {
 		next = d->next;
 		vu_dev_reset(d);
@@ -1545,16 +1648,18 @@ void vhost_user_server_destroy(struct vhost_user_server *srv)
 		close(d->listen_fd);
 		unlink(d->path);
 		guest_memory_destroy(&d->mem);
-		fd_reaper_stop(&d->reaper);
+		/* Before the loop goes: a room callback wakes it. */
+		fd_reaper_stop(d->reaper);
+		if (!srv->one)
+			vu_loop_destroy(d->loop);
 		d->vdev->transport = NULL;
 		d->vdev->transport_priv = NULL;
 		d->vdev->mem = NULL;
 		atomic_store(&d->vdev->connected, false);
 		balloon_destroy(d->balloon);
-		if (!srv->one)
-			vu_loop_destroy(d->loop);
 		free(d);
 	}
 	vu_loop_destroy(srv->one);
 	free(srv);
+	return 0;
 }

@@ -19,6 +19,12 @@
  * Each device also has a thread that closes its frontend's descriptors
  * (host/fd_reaper.h).
  *
+ * Each device maps at most its guest-RAM limit of a frontend's memory
+ * (GUEST_MEMORY_DEFAULT_MAX unless vhost_user_server_set_guest_mem_max()
+ * says otherwise), and all devices together at most
+ * GUEST_MEMORY_PROCESS_MAX (host/guest_memory.h): a larger table is
+ * refused like any other refused table.
+ *
  * The process ignores SIGPIPE once a server exists (if it was at its
  * default), because a frontend may close a pipe we notify on; it gives
  * FDIO_GUARD_SIGNAL (host/fdio.h) to the backend; and it handles SIGBUS
@@ -50,7 +56,7 @@ enum vhost_user_threads {
 };
 
 struct vhost_user_server *vhost_user_server_create(enum vhost_user_threads threads);
-void vhost_user_server_destroy(struct vhost_user_server *srv);
+int vhost_user_server_destroy(struct vhost_user_server *srv);
 int vhost_user_server_add_device(struct vhost_user_server *srv,
 				 const char *socket_path,
 				 struct virtio_device *vdev);
@@ -59,6 +65,8 @@ int vhost_user_server_add_balloon(struct vhost_user_server *srv,
 				  struct balloon_dev **out);
 int vhost_user_server_run(struct vhost_user_server *srv, int timeout_ms);
 void vhost_user_server_wake(struct vhost_user_server *srv);
+void vhost_user_server_set_guest_mem_max(struct vhost_user_server *srv,
+					 uint64_t bytes);
 int vhost_user_server_get_counters(struct vhost_user_server *srv,
 				   const char *socket_path,
 				   struct vhost_user_counters *out);

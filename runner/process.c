@@ -21,8 +21,15 @@
  * its allocator's and its strategy's (free, reported, frames, zones, locks,
  * the hinting workers' CPU); every figure of memory returned
  * is the host's: the device's accounting of the memfd (st_blocks of the
- * file it was given), sampled by the host itself.  A line the host cannot
- * parse is ignored: the console is the guest's and not trusted further.
+ * file it was given), sampled by the host itself, against the hog size the
+ * host chose (not the guest's "freed" figure), timed from the host's clock
+ * when the guest's line saying it freed arrives (not the guest's
+ * timestamp).  "gmm-ready" counts only once the device has a frontend that
+ * negotiated features; a guest that never does fails the run.  A line the
+ * host cannot parse is ignored, a zone name is kept only when it is made
+ * of [A-Za-z0-9_-], and the guest's stderr reaches ours only line by line,
+ * prefixed and with its control bytes escaped: the console is the guest's
+ * and not trusted further.
  *
  * Death.  The guest dies with the host thread that forked it (PDEATHSIG),
  * and notices a host that closed the device (its driver reports -EPIPE) and
@@ -52,11 +59,18 @@
 #include "mm/page_hinting.h"
 #include "runner/internal.h"
 #include "runner/run.h"
+#include "platform/platform.h"
 
 #define PG_LINE_MAX 512
 /* A guest that says nothing for this long is stuck (a sample is due every
  * sample_s; a memhog phase can take seconds on a loaded machine). */
 #define PG_SILENCE_S 120
+/* A guest whose console closed has this long to exit before it is killed:
+ * ours exits as it closes it, so this is only for a guest that is not. */
+#define PG_REAP_GRACE_S 2
+/* A guest that says it is ready has this long for the device to agree
+ * (it says so after its driver negotiated: only a guest that lies waits). */
+#define PG_ATTACH_S 10
 
 /* ---- the guest's argv ---- */
 
@@ -515,7 +529,16 @@ struct pg_host {
 	int out_fd; /* read end of the guest's console */
 	char buf[8192];
 	size_t len;
+	int err_fd; /* read end of the guest's stderr (non-blocking), or -1 */
+	char ebuf[PG_LINE_MAX];
+	size_t elen;
 	bool ready, ended, done;
+	bool ready_claimed; /* "gmm-ready" seen; @ready once the device agrees */
+	double ready_claimed_at;
+	uint64_t hog_bytes; /* memhog: what the host asked the guest to free */
+	uint64_t freed_at_ns; /* host clock: the latest free's line arrived */
+	unsigned int freed_cycle; /* the cycle @freed_at_ns belongs to */
+	bool freed_early; /* a FREED phase line ahead of its cycle's samples */
 	/* The guest's latest sample, with the host's own figures put in. */
 	struct run_sample s;
 	unsigned int seen_cycle;
@@ -530,6 +553,18 @@ static uint64_t pg_resident(struct pg_host *h, struct balloon_stats *st)
 	return st->resident_bytes;
 }
 
+/* A zone name as our guest writes them: [A-Za-z0-9_-]+. */
+static bool pg_name_ok(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '_' || *s == '-'))
+			return false;
+	return true;
+}
+
 static void pg_host_line(struct pg_host *h, char *line)
 {
 	struct run_result *r = h->r;
@@ -539,7 +574,9 @@ static void pg_host_line(struct pg_host *h, char *line)
 	int phase;
 
 	if (!strncmp(line, "gmm-ready ", 10)) {
-		h->ready = true;
+		if (!h->ready_claimed)
+			h->ready_claimed_at = run_now_s();
+		h->ready_claimed = true;
 	} else if (sscanf(line, "gmm-phase %d", &phase) == 1) {
 		/* On the phase change, before any of it is reported. */
 		if (phase == MEMHOG_ALLOC)
@@ -550,6 +587,9 @@ static void pg_host_line(struct pg_host *h, char *line)
 			h->s.resident_at_free = h->resident_held ? h->resident_held
 								 : res;
 			h->resident_held = 0;
+			/* The free is timed by our clock, as its line comes. */
+			h->freed_at_ns = platform_now_ns();
+			h->freed_early = true;
 		}
 	} else if (!strncmp(line, "gmm-sample ", 11)) {
 		struct run_sample n = h->s;
@@ -564,6 +604,17 @@ static void pg_host_line(struct pg_host *h, char *line)
 		if ((n.phase == MEMHOG_ALLOC || n.phase == MEMHOG_HELD) &&
 		    res > h->resident_held)
 			h->resident_held = res;
+		/* The first sample of a freed cycle: its free is the phase
+		 * line just before, or (none came) now. */
+		if (n.phase == MEMHOG_FREED && n.cycle != h->freed_cycle) {
+			if (!h->freed_early)
+				h->freed_at_ns = platform_now_ns();
+			h->freed_early = false;
+			h->freed_cycle = n.cycle;
+		}
+		/* Not the guest's figures: what we asked and when we saw it. */
+		n.freed_bytes = h->hog_bytes;
+		n.freed_at_ns = h->freed_at_ns;
 		h->s = n;
 	} else if (!strncmp(line, "gmm-end ", 8)) {
 		if (sscanf(line + 8,
@@ -599,7 +650,7 @@ static void pg_host_line(struct pg_host *h, char *line)
 			   &z->watermark[WMARK_MIN], &z->watermark[WMARK_LOW],
 			   &z->watermark[WMARK_HIGH]) == 8) {
 			snprintf(r->zone_name[a], sizeof(r->zone_name[a]), "%s",
-				 name);
+				 pg_name_ok(name) ? name : "?");
 			if (a + 1 > r->nr_zones)
 				r->nr_zones = a + 1;
 		}
@@ -657,52 +708,145 @@ static int pg_host_read(struct pg_host *h)
 	return 0;
 }
 
+/* One line of the guest's stderr onto ours: prefixed, so that it reads
+ * as the guest's, and with every byte outside printable ASCII escaped, so
+ * that a guest cannot drive the host's terminal. */
+static void pg_err_line(const char *line, size_t len)
+{
+	char out[4 * PG_LINE_MAX + 16];
+	size_t n = 0;
+
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)line[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			out[n++] = (char)c;
+		else
+			n += (size_t)snprintf(out + n, sizeof(out) - n, "\\x%02x", c);
+	}
+	out[n] = 0;
+	fprintf(stderr, "guestmm: guest: %s\n", out);
+}
+
+/* Relay what the guest wrote on stderr, a line at a time; the end of it
+ * (or an error) closes our end.  Lines longer than PG_LINE_MAX are cut. */
+static void pg_err_read(struct pg_host *h)
+{
+	/* Bounded: a guest that writes without pause must not keep the
+	 * host from its console; the rest waits for the next poll. */
+	for (unsigned int reads = 0; reads < 16; reads++) {
+		ssize_t n = read(h->err_fd, h->ebuf + h->elen,
+				 sizeof(h->ebuf) - h->elen);
+		char *nl;
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n < 0 && errno == EAGAIN)
+				return;
+			if (h->elen)
+				pg_err_line(h->ebuf, h->elen);
+			h->elen = 0;
+			close(h->err_fd);
+			h->err_fd = -1;
+			return;
+		}
+		h->elen += (size_t)n;
+		while ((nl = memchr(h->ebuf, '\n', h->elen))) {
+			pg_err_line(h->ebuf, (size_t)(nl - h->ebuf));
+			h->elen -= (size_t)(nl + 1 - h->ebuf);
+			memmove(h->ebuf, nl + 1, h->elen);
+		}
+		if (h->elen == sizeof(h->ebuf)) {
+			pg_err_line(h->ebuf, h->elen);
+			h->elen = 0;
+		}
+	}
+}
+
 static int pg_spawn(struct pg_host *h, const char *sock)
 {
 	const char *exe = h->o->guest_exe ? h->o->guest_exe : "/proc/self/exe";
 	pid_t parent = getpid();
 	struct pg_argv a;
-	int fds[2], err;
+	int fds[2], efds[2], err;
 
 	if (access(exe, X_OK))
 		return -errno;
 	pg_build_argv(&a, h->o, exe, sock, parent);
 	if (pipe2(fds, O_CLOEXEC))
 		return -errno;
+	if (pipe2(efds, O_CLOEXEC)) {
+		err = -errno;
+		goto undo_pipe;
+	}
 	h->pid = fork();
 	if (h->pid < 0) {
 		err = -errno;
-		close(fds[0]);
-		close(fds[1]);
-		return err;
+		close(efds[0]);
+		close(efds[1]);
+		goto undo_pipe;
 	}
 	if (h->pid == 0) {
 		/* Only async-signal-safe calls from here to exec. */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
 			_exit(127);
-		if (dup2(fds[1], STDOUT_FILENO) < 0)
+		if (dup2(fds[1], STDOUT_FILENO) < 0 ||
+		    dup2(efds[1], STDERR_FILENO) < 0)
 			_exit(127);
 		execv(exe, a.argv);
 		_exit(127);
 	}
 	close(fds[1]);
+	close(efds[1]);
 	h->out_fd = fds[0];
+	h->err_fd = efds[0];
+	fcntl(h->err_fd, F_SETFL, fcntl(h->err_fd, F_GETFL) | O_NONBLOCK);
 	return 0;
+
+undo_pipe:
+	close(fds[0]);
+	close(fds[1]);
+	return err;
 }
 
-/* Reap the guest; kill it first unless it ended by itself. */
+/*
+ * Reap the guest; kill it first unless it ended by itself.  A guest that
+ * closed its console exits with it (ours does: the console is its stdout),
+ * so one that is still alive PG_REAP_GRACE_S later is not ending: it is
+ * killed then, not waited for.
+ * Return: 0 for a guest that exited with 0 by itself; -ETIMEDOUT for one
+ * killed after the grace; -ECHILD otherwise.
+ */
 static int pg_reap(struct pg_host *h, bool kill_it)
 {
-	int status;
+	double end = run_now_s() + PG_REAP_GRACE_S;
+	bool killed = kill_it;
+	int status = 0;
+	pid_t got;
 
 	if (h->pid <= 0)
 		return 0;
 	if (kill_it)
 		kill(h->pid, SIGKILL);
-	while (waitpid(h->pid, &status, 0) < 0 && errno == EINTR)
-		;
+	for (;;) {
+		got = waitpid(h->pid, &status, killed ? 0 : WNOHANG);
+		if (got == h->pid || (got < 0 && errno != EINTR))
+			break;
+		if (got == 0 && run_now_s() >= end) {
+			fprintf(stderr, "guestmm: the guest (pid %d) closed its console but did not exit in %d s: killed\n",
+				(int)h->pid, PG_REAP_GRACE_S);
+			kill(h->pid, SIGKILL);
+			killed = true;
+		} else if (got == 0) {
+			run_sleep_s(0.01);
+		}
+	}
 	h->pid = 0;
-	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : -ECHILD;
+	if (killed && !kill_it)
+		return -ETIMEDOUT;
+	return got > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0
+									  : -ECHILD;
 }
 
 int run_process(const struct run_opts *o, struct run_result *r)
@@ -718,6 +862,7 @@ int run_process(const struct run_opts *o, struct run_result *r)
 	h->o = o;
 	h->r = r;
 	h->out_fd = -1;
+	h->err_fd = -1;
 	r->mem_bytes = o->cfg.mem_bytes;
 	if (!mkdtemp(dir)) {
 		err = -errno;
@@ -733,18 +878,22 @@ int run_process(const struct run_opts *o, struct run_result *r)
 	h->s = (struct run_sample){ .kind = o->kind,
 				    .guest_free = UINT64_MAX,
 				    .guest_reported = UINT64_MAX };
+	h->hog_bytes = o->hog_bytes ? o->hog_bytes : o->cfg.mem_bytes / 4 * 3;
 	h->t0 = run_now_s();
 	last_line = h->t0;
 	for (;;) {
-		struct pollfd p = { .fd = h->out_fd, .events = POLLIN };
+		struct pollfd p[2] = { { .fd = h->out_fd, .events = POLLIN },
+				       { .fd = h->err_fd, .events = POLLIN } };
 		struct balloon_stats st;
-		int rc = poll(&p, 1, (int)(o->sample_s * 1e3));
+		int rc = poll(p, 2, (int)(o->sample_s * 1e3));
 
 		if (rc < 0 && errno != EINTR) {
 			err = -errno;
 			break;
 		}
-		if (rc > 0) {
+		if (rc > 0 && p[1].revents)
+			pg_err_read(h);
+		if (rc > 0 && p[0].revents) {
 			err = pg_host_read(h);
 			last_line = run_now_s();
 			if (err == -EPIPE) {
@@ -757,6 +906,17 @@ int run_process(const struct run_opts *o, struct run_result *r)
 		if (run_now_s() - last_line > PG_SILENCE_S) {
 			err = -ETIMEDOUT;
 			break;
+		}
+		if (!h->ready && h->ready_claimed) {
+			/* Ready is the device's word, not the guest's. */
+			pg_resident(h, &st);
+			if (st.connected && st.features) {
+				h->ready = true;
+			} else if (run_now_s() - h->ready_claimed_at >
+				   PG_ATTACH_S) {
+				err = -ENOTCONN;
+				break;
+			}
 		}
 		if (!h->ready)
 			continue;
@@ -779,7 +939,17 @@ int run_process(const struct run_opts *o, struct run_result *r)
 	}
 	if (!err && !h->ended)
 		err = -ECHILD;
+	if ((!err || err == -ENOTCONN) && !h->ready) {
+		fprintf(stderr, "guestmm: the guest never attached to the balloon device (no frontend negotiated features): no figures of memory returned\n");
+		err = -ENOTCONN;
+	}
 	close(h->out_fd);
+	/* What the guest wrote last (it is reaped: its end is closed, unless
+	 * it left a child holding it, which we do not wait for). */
+	if (h->err_fd >= 0)
+		pg_err_read(h);
+	if (h->err_fd >= 0)
+		close(h->err_fd);
 undo_backend:
 	if (h->pid > 0)
 		pg_reap(h, true);

@@ -6,9 +6,16 @@
  * machines are shared.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include "testutil.h"
+#include "tools/cli.h"
+#include "virtio/vhost_user.h"
 
 struct out {
 	int status;
@@ -342,9 +349,155 @@ static void test_modes_same_keys(void **state)
 	assert_non_null(strstr(a.text, "process guest"));
 }
 
+/* json_str(): every string the tools write as JSON goes through it, some
+ * from a guest (zone names): control bytes come out as \u00XX (attack7). */
+static void test_json_str_escapes(void **state)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	struct json j;
+
+	(void)state;
+	assert_non_null(f);
+	json_begin(&j, f);
+	json_str(&j, "s", "a\"b\\c\x1b[2J\x01\n\x7f");
+	json_end(&j);
+	fclose(f);
+	assert_non_null(strstr(text,
+			       "\"s\": \"a\\\"b\\\\c\\u001b[2J\\u0001\\u000a\\u007f\""));
+	for (const char *c = text; *c; c++)
+		assert_true((unsigned char)*c >= 0x20 || *c == '\n');
+	free(text);
+}
+
+/*
+ * attack7 (was tests/attack7/shutdown_hang.py): a frontend keeps the host
+ * from exiting.  `guestmm host --listen S --duration 1` is given, as a call
+ * descriptor, a loopback TCP socket with SO_LINGER {1, 30} whose send queue
+ * its peer never reads: the backend's last close of it sleeps 30 s.  The
+ * host must still exit about when asked (bound: 10 s, far below the linger).
+ */
+static void vu_send(int s, uint32_t req, uint32_t flags, const void *p,
+		    uint32_t size, int fd)
+{
+	struct vhost_user_hdr h = { req, VHOST_USER_VERSION | flags, size };
+	char buf[64];
+	union {
+		struct cmsghdr align;
+		char c[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov = { buf, sizeof(h) + size };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	memcpy(buf, &h, sizeof(h));
+	if (size)
+		memcpy(buf + sizeof(h), p, size);
+	if (fd >= 0) {
+		struct cmsghdr *c;
+
+		mh.msg_control = ctl.c;
+		mh.msg_controllen = sizeof(ctl.c);
+		c = CMSG_FIRSTHDR(&mh);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+	}
+	assert_int_equal(sendmsg(s, &mh, MSG_NOSIGNAL), (ssize_t)iov.iov_len);
+}
+
+/* A connected loopback TCP socket whose last close sleeps @linger s. */
+static int lingering_tcp(int *peer, int linger)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET,
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t alen = sizeof(a);
+	int small = 4096, lsn = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	struct linger l = { 1, linger };
+	char zero[4096] = { 0 };
+
+	assert_true(lsn >= 0 && c >= 0);
+	setsockopt(lsn, SOL_SOCKET, SO_RCVBUF, &small, sizeof(small));
+	assert_int_equal(bind(lsn, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(lsn, 1), 0);
+	assert_int_equal(getsockname(lsn, (struct sockaddr *)&a, &alen), 0);
+	setsockopt(c, SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+	assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+	*peer = accept4(lsn, NULL, NULL, SOCK_CLOEXEC);
+	assert_true(*peer >= 0);
+	close(lsn);
+	while (send(c, zero, sizeof(zero), MSG_DONTWAIT) > 0)
+		;
+	assert_int_equal(setsockopt(c, SOL_SOCKET, SO_LINGER, &l, sizeof(l)), 0);
+	return c;
+}
+
+static void test_host_exits_despite_linger(void **state)
+{
+	char dir[] = "/tmp/gmm-shutdown-XXXXXX", path[64];
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	uint64_t pf = 1ull << VHOST_USER_PROTOCOL_F_REPLY_ACK, arg = 0, ack;
+	struct vhost_user_hdr h;
+	struct timespec t0, t1;
+	int s, c, peer, status = 0, i;
+	double t;
+	pid_t pid, got = 0;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/b.sock", dir);
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl(GUESTMM_BIN, GUESTMM_BIN, "host", "--listen", path,
+		      "--duration", "1", "--quiet", (char *)NULL);
+		_exit(127);
+	}
+	strcpy(sun.sun_path, path);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	for (i = 0; i < 500; i++) {
+		if (connect(s, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+			break;
+		usleep(10 * 1000);
+	}
+	assert_true(i < 500);
+	vu_send(s, VHOST_USER_SET_OWNER, 0, NULL, 0, -1);
+	vu_send(s, VHOST_USER_SET_PROTOCOL_FEATURES, 0, &pf, sizeof(pf), -1);
+	c = lingering_tcp(&peer, 30);
+	/* Refused (not a notifier) or not, it goes to the reaper. */
+	vu_send(s, VHOST_USER_SET_VRING_CALL, VHOST_USER_FLAG_NEED_REPLY, &arg,
+		sizeof(arg), c);
+	close(c);
+	assert_int_equal(read(s, &h, sizeof(h)), (ssize_t)sizeof(h));
+	assert_int_equal(read(s, &ack, sizeof(ack)), (ssize_t)sizeof(ack));
+	for (i = 0; i < 1000 && got != pid; i++) {
+		got = waitpid(pid, &status, WNOHANG);
+		if (got != pid)
+			usleep(10 * 1000);
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	t = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	if (got != pid) {
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+	}
+	close(peer);
+	close(s);
+	rmdir(dir);
+	print_message("attack7: host --duration 1 exited after %.1f s (linger 30 s)\n", t);
+	assert_int_equal(got, pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_true(t < 10.0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_json_str_escapes),
+		cmocka_unit_test(test_host_exits_despite_linger),
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_short_run_returns_memory),

@@ -27,9 +27,13 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <fcntl.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
+#include <sys/stat.h>
+#include <math.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "guest/balloon_driver.h"
@@ -363,6 +367,171 @@ static void test_bad_guest_exe(void **state)
 	free(r);
 }
 
+
+/*
+ * attack7: the guest's console, from a guest that is not ours (a script).
+ * The rule: what the guest writes is its own figures at most; it must not
+ * stall the host, make it print garbage, or stand in for the host's
+ * accounting.
+ */
+static char fake_dir[64];
+
+/* A guest executable whose body is @script (sh). */
+static const char *fake_guest(const char *name, const char *script)
+{
+	static char path[160];
+	FILE *f;
+
+	if (!fake_dir[0]) {
+		snprintf(fake_dir, sizeof(fake_dir), "/tmp/attack7.XXXXXX");
+		assert_non_null(mkdtemp(fake_dir));
+	}
+	snprintf(path, sizeof(path), "%s/%s", fake_dir, name);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fprintf(f, "#!/bin/sh\n%s\n", script);
+	fclose(f);
+	assert_int_equal(chmod(path, 0755), 0);
+	return path;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* attack7 #3: "gmm-done", then the console closed and the process kept
+ * alive: pg_reap(kill_it = false) waits in waitpid() with no bound. */
+static void test_console_done_then_linger(void **state)
+{
+	struct run_opts o;
+	struct run_result *r = calloc(1, sizeof(*r));
+	double t0, t;
+	int err;
+
+	(void)state;
+	proc_opts(&o);
+	o.guest_exe = fake_guest("linger",
+		"echo 'gmm-ready 0 0 1'\n"
+		"echo 'gmm-end 1 1 0 0 0 0 0 0'\n"
+		"echo gmm-done\n"
+		"exec >&-\n"
+		"sleep 8");
+	t0 = now_s();
+	err = run_guest(&o, r);
+	t = now_s() - t0;
+	print_message("attack7: run_guest %d after %.1f s (the guest slept 8 s after its console closed)\n",
+		      err, t);
+	free(r);
+	assert_true(t < 3.0);
+}
+
+/* attack7 #4: a zone name with control characters goes into the result
+ * (and from there into the text table and json_str(), which escapes only
+ * '"' and '\\': the --json output is not JSON any more). */
+static void test_console_control_chars(void **state)
+{
+	struct run_opts o;
+	struct run_result *r = calloc(1, sizeof(*r));
+	int err;
+
+	(void)state;
+	proc_opts(&o);
+	o.guest_exe = fake_guest("ctl",
+		"echo 'gmm-ready 0 0 1'\n"
+		"printf 'gmm-zone 0 \\033[2J\\001\\033]0;pwn\\007 1 1 1 1 1 1 1\\n'\n"
+		"echo 'gmm-end 1 1 0 0 0 0 0 0'\n"
+		"echo gmm-done");
+	err = run_guest(&o, r);
+	print_message("attack7: run_guest %d, zone 0 named \"", err);
+	for (const char *c = r->zone_name[0]; *c; c++)
+		print_message((unsigned char)*c < 0x20 ? "\\x%02x" : "%c",
+			      (unsigned char)*c);
+	print_message("\"\n");
+	for (const char *c = r->zone_name[0]; *c; c++)
+		assert_true((unsigned char)*c >= 0x20 && (unsigned char)*c < 0x7f);
+	free(r);
+}
+
+/* attack7 #4 (stderr): what the guest writes on stderr reaches ours a line
+ * at a time, prefixed, with its control bytes escaped. */
+static void test_console_stderr(void **state)
+{
+	struct run_opts o;
+	struct run_result *r = calloc(1, sizeof(*r));
+	char path[96], text[4096];
+	int saved, fd;
+	ssize_t n;
+
+	(void)state;
+	proc_opts(&o);
+	o.guest_exe = fake_guest("err",
+		"printf 'x\\033]0;pwn\\007\\033[2Jy\\n' >&2\n"
+		"echo 'gmm-ready 0 0 1'\n"
+		"echo gmm-done");
+	snprintf(path, sizeof(path), "%s/stderr", fake_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	run_guest(&o, r);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	n = pread(fd, text, sizeof(text) - 1, 0);
+	close(fd);
+	free(r);
+	assert_true(n > 0);
+	text[n] = 0;
+	print_message("attack7: the host's stderr: %s", text);
+	assert_non_null(strstr(text, "guestmm: guest: x\\x1b]0;pwn\\x07\\x1b[2Jy\n"));
+	for (ssize_t i = 0; i < n; i++)
+		assert_true((unsigned char)text[i] >= 0x20 || text[i] == '\n');
+}
+
+/* attack7 #5: the figures of memory returned rest on the guest's word: the
+ * denominator (freed_bytes) and the clock of the time to 90 % (freed_at_ns)
+ * come from its "gmm-sample" lines.  A guest that never attached to the
+ * device, so returned nothing by the host's accounting, still gets a run
+ * that succeeds with a time to 90 % of ~0 s. */
+static void test_console_fake_return(void **state)
+{
+	struct run_opts o;
+	struct run_result *r = calloc(1, sizeof(*r));
+	int err;
+
+	(void)state;
+	proc_opts(&o);
+	o.sample_s = 0.05;
+	o.guest_exe = fake_guest("fake",
+		"echo 'gmm-ready 0 0 1'\n"
+		"echo 'gmm-phase 3'\n"
+		"for i in 1 2 3 4 5; do\n"
+		"  now=$(python3 -c 'import time; print(time.monotonic_ns())')\n"
+		"  echo \"gmm-sample 0 0 1 3 0 $now 0 0\"\n"
+		"  sleep 0.1\n"
+		"done\n"
+		"echo 'gmm-end 1 1 0 0 0 0 0 0'\n"
+		"echo gmm-done");
+	err = run_guest(&o, r);
+	print_message("attack7: run_guest %d; device reports %llu; cycle 1: freed %llu, time to 90%% %.3f s\n",
+		      err, (unsigned long long)r->stats.reports,
+		      (unsigned long long)r->cycle[0].freed_bytes,
+		      r->cycle[0].time_to_90pct_s);
+	/* A guest that never attached has returned nothing: no success, or
+	 * at least no time to 90 %. */
+	{
+		double t90 = r->cycle[0].time_to_90pct_s;
+
+		free(r);
+		assert_true(err != 0 || isnan(t90));
+	}
+}
+
 /* The pids whose parent is @ppid. */
 static unsigned int children_of(pid_t ppid, pid_t *out, unsigned int max)
 {
@@ -444,6 +613,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_process_guest_returns_memory),
 		cmocka_unit_test(test_bad_guest_exe),
 		cmocka_unit_test(test_no_orphans),
+		cmocka_unit_test(test_console_done_then_linger),
+		cmocka_unit_test(test_console_control_chars),
+		cmocka_unit_test(test_console_stderr),
+		cmocka_unit_test(test_console_fake_return),
 	};
 	ssize_t n;
 
@@ -454,5 +627,8 @@ int main(int argc, char **argv)
 	if (n <= 0)
 		return 1;
 	self_exe[n] = 0;
+	/* GUESTMM_TEST=pattern runs only the tests whose names match. */
+	if (getenv("GUESTMM_TEST"))
+		cmocka_set_test_filter(getenv("GUESTMM_TEST"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,6 +64,7 @@
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -96,8 +97,8 @@ static struct vhost_user_server *srv;
  * default), or one loop that server_main() runs ("single" on the command
  * line), where the test can also stop it and run rounds itself. */
 static enum vhost_user_threads threads = VHOST_USER_THREAD_PER_DEVICE;
-static struct balloon_dev *balloon[2];
-static char sock_path[2][108];
+static struct balloon_dev *balloon[3]; /* [2]: attack7 adds it */
+static char sock_path[3][108];
 static char tmpdir[64];
 static pthread_t server_thread;
 static atomic_bool server_stop;
@@ -1911,9 +1912,10 @@ static void test_blocking_close(void **unused)
 
 /*
  * A frontend whose descriptors' last closes sleep fills its own device's
- * reaper queue, and is then not read until the queue drains: it cannot
- * make the process run out of descriptors, and gets its answers once the
- * closes are done.
+ * reaper up to its share (FD_REAPER_SHARE), and is then dropped: the
+ * device holds at most a share and two reserves of the process's
+ * descriptors, accepts nobody until its closes return, and then serves the
+ * next frontend.
  */
 static void test_reaper_backpressure(void **unused)
 {
@@ -1923,19 +1925,18 @@ static void test_reaper_backpressure(void **unused)
 		struct vhost_user_mem_region r[VHOST_USER_MAX_REGIONS];
 	} m = { VHOST_USER_MAX_REGIONS, 0, { { 0 } } };
 	uint8_t buf[VHOST_USER_HDR_SIZE + sizeof(m)];
+	struct fe *fe = fe_new(0);
+	int peer, e, fl, fds[VHOST_USER_MAX_REGIONS];
+	uint64_t messages, dropped;
+	unsigned int i;
 	struct vhost_user_hdr hdr = { VHOST_USER_SET_MEM_TABLE,
 				      VHOST_USER_VERSION, sizeof(m) };
-	struct vhost_user_hdr get = { VHOST_USER_GET_FEATURES,
-				      VHOST_USER_VERSION, 0 };
-	struct pollfd p;
-	struct fe *fe = fe_new(0);
-	int peer, e, fds[VHOST_USER_MAX_REGIONS];
-	uint64_t f, messages;
-	unsigned int i;
+	char c;
 
 	(void)unused;
 	fe_hello(fe, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
 	messages = counters(0).messages;
+	dropped = counters(0).dropped;
 	/* The reaper sleeps in this close until the peer resets. */
 	assert_int_not_equal(fe_send_lingering(fe, 0, &peer), 0);
 
@@ -1949,26 +1950,330 @@ static void test_reaper_backpressure(void **unused)
 	}
 	memcpy(buf, &hdr, sizeof(hdr));
 	memcpy(buf + sizeof(hdr), &m, sizeof(m));
+	fl = fcntl(fe->sock, F_GETFL);
+	fcntl(fe->sock, F_SETFL, fl | O_NONBLOCK);
 	for (i = 0; i < msgs; i++)
-		assert_int_equal(send_raw(fe->sock, buf, sizeof(buf), fds,
-					  VHOST_USER_MAX_REGIONS),
-				 0);
-	assert_int_equal(send_raw(fe->sock, &get, sizeof(get), NULL, 0), 0);
+		if (send_raw(fe->sock, buf, sizeof(buf), fds,
+			     VHOST_USER_MAX_REGIONS))
+			break; /* dropped already */
 	close(e);
 
-	/* The device stops reading before its queue could overflow ... */
-	p = (struct pollfd){ .fd = fe->sock, .events = POLLIN };
-	assert_int_equal(poll(&p, 1, 300), 0);
-	assert_true(count_fds() <= baseline_fds + FD_REAPER_SLOTS + 16);
+	/* The device drops the frontend once past its share ... */
+	fcntl(fe->sock, F_SETFL, fl);
+	{
+		struct pollfd p = { .fd = fe->sock, .events = POLLIN };
+
+		assert_int_equal(poll(&p, 1, WAIT_MS), 1);
+		assert_true(recv(fe->sock, &c, 1, MSG_DONTWAIT) <= 0);
+	}
+	assert_true(counters(0).dropped == dropped + 1);
 	assert_true(counters(0).messages - messages < 1 + msgs);
-	/* ... and goes on once the sleeping close returns. */
+	assert_true(count_fds() <= baseline_fds + FD_REAPER_SHARE +
+					   2 * FD_REAPER_RESERVE + 16);
+	/* ... and serves the next frontend once the sleeping close returns. */
 	close(peer);
-	assert_int_equal(fe_recv(fe, VHOST_USER_GET_FEATURES, &f, sizeof(f)),
-			 sizeof(f));
-	fe_expect_alive(fe);
 	fe_free(fe);
 	expect_baseline_fds();
 	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+}
+
+/*
+ * attack7 #1: the reaper's bound is per device, the descriptor table is
+ * the process's.  One frontend whose first close sleeps makes its device
+ * hold ~1000 descriptors (test_reaper_backpressure shows the bound is
+ * FD_REAPER_SLOTS, per device).  Under RLIMIT_NOFILE 1024, the soft
+ * default of a Debian login or systemd service, that is the whole table:
+ * the *other* device then refuses its healthy frontend's descriptors
+ * (MSG_CTRUNC, E2BIG) and cannot accept a new frontend (EMFILE), while
+ * its level-triggered listener turns its thread in a loop.
+ * Everything the test's own frontends need is made before the attack
+ * (they share the process's table); checks are recorded, cleanup runs,
+ * then the asserts.
+ */
+static bool reply_within(int sock, uint32_t req, uint64_t *v, int ms)
+{
+	struct pollfd p = { .fd = sock, .events = POLLIN };
+	struct vhost_user_hdr hdr;
+
+	if (poll(&p, 1, ms) != 1 || read(sock, &hdr, sizeof(hdr)) != sizeof(hdr) ||
+	    hdr.request != req || hdr.size != 8)
+		return false;
+	return read(sock, v, 8) == 8;
+}
+
+static double cpu_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void test_reaper_fills_process_fd_table(void **unused)
+{
+	const unsigned int msgs = 130;
+	struct {
+		uint32_t n, pad;
+		struct vhost_user_mem_region r[VHOST_USER_MAX_REGIONS];
+	} m = { VHOST_USER_MAX_REGIONS, 0, { { 0 } } };
+	uint8_t buf[VHOST_USER_HDR_SIZE + sizeof(m)];
+	struct vhost_user_hdr hdr = { VHOST_USER_SET_MEM_TABLE,
+				      VHOST_USER_VERSION, sizeof(m) };
+	struct vhost_user_hdr get = { VHOST_USER_GET_FEATURES,
+				      VHOST_USER_VERSION, 0 };
+	struct rlimit old, lim;
+	struct fe *good, *bad[2];
+	DIR *fddir;
+	int fill[64], nfill;
+	struct dirent *de;
+	int peer[2], e, callfd, newcomer, fds[VHOST_USER_MAX_REGIONS];
+	uint64_t ack = 0, arg = Q_INFLATE | 0, f = 0;
+	bool call_acked, newcomer_served;
+	int held;
+	double cpu0, cpu;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	unsigned int i;
+
+	(void)unused;
+	/* A third device, for the second attacker. */
+	snprintf(sock_path[2], sizeof(sock_path[2]), "%s/balloon2.sock", tmpdir);
+	/* Adding is the owner's, between rounds of a single loop. */
+	if (threads == VHOST_USER_THREAD_ONE)
+		server_pause();
+	assert_int_equal(vhost_user_server_add_balloon(srv, sock_path[2],
+						       &balloon[2]),
+			 0);
+	if (threads == VHOST_USER_THREAD_ONE)
+		server_resume();
+	baseline_fds = count_fds();
+	/* The healthy guest on device 1, fully up, and what it will need. */
+	good = fe_new(1);
+	fe_start(good, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG, "vu_good");
+	fddir = opendir("/proc/self/fd");
+	assert_non_null(fddir);
+	callfd = eventfd(0, EFD_CLOEXEC);
+	newcomer = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(callfd >= 0 && newcomer >= 0);
+
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	lim = old;
+	lim.rlim_cur = 1024;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+
+	/* The attack, from two frontends (devices 0 and 2): one sleeping
+	 * close each, then eventfds behind it.  Each device stops at its own
+	 * bound (~710 here); two of them fill a 1024 table. */
+	for (int a = 0; a < 2; a++) {
+		bad[a] = fe_new(a ? 2 : 0);
+		fe_hello(bad[a], PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+		assert_int_not_equal(fe_send_lingering(bad[a], 0, &peer[a]), 0);
+	}
+	e = eventfd(0, EFD_CLOEXEC);
+	assert_true(e >= 0);
+	for (i = 0; i < VHOST_USER_MAX_REGIONS; i++) {
+		m.r[i] = (struct vhost_user_mem_region){ i * 4096, 4096,
+							 i * 4096, 0 };
+		fds[i] = e;
+	}
+	memcpy(buf, &hdr, sizeof(hdr));
+	memcpy(buf + sizeof(hdr), &m, sizeof(m));
+	for (int a = 0; a < 2; a++) {
+		int fl = fcntl(bad[a]->sock, F_GETFL);
+
+		fcntl(bad[a]->sock, F_SETFL, fl | O_NONBLOCK);
+		for (i = 0; i < msgs; i++)
+			if (send_raw(bad[a]->sock, buf, sizeof(buf), fds,
+				     VHOST_USER_MAX_REGIONS))
+				break;
+		send_raw(bad[a]->sock, &get, sizeof(get), NULL, 0);
+	}
+	close(e);
+	usleep(300 * 1000);
+	held = 0;
+	rewinddir(fddir);
+	while ((de = readdir(fddir)))
+		held += de->d_name[0] != '.';
+
+	/* The healthy frontend on the other device replaces a call fd. */
+	fe_send(good, VHOST_USER_SET_VRING_CALL, VHOST_USER_FLAG_NEED_REPLY,
+		&arg, sizeof(arg), &callfd, 1);
+	call_acked = reply_within(good->sock, VHOST_USER_SET_VRING_CALL, &ack,
+				  1000);
+	close(callfd);
+	/* It goes away; the next guest comes to device 1. */
+	close(good->sock);
+	good->sock = -1;
+	usleep(200 * 1000);
+	/* What the reset of device 1 gave back is taken again (by anyone:
+	 * the table is the process's). */
+	for (nfill = 0; nfill < 64; nfill++) {
+		fill[nfill] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fill[nfill] < 0)
+			break;
+	}
+	strcpy(sun.sun_path, sock_path[1]);
+	assert_int_equal(connect(newcomer, (struct sockaddr *)&sun, sizeof(sun)),
+			 0);
+	cpu0 = cpu_s();
+	send_raw(newcomer, &get, sizeof(get), NULL, 0);
+	newcomer_served = reply_within(newcomer, VHOST_USER_GET_FEATURES, &f,
+				       1000);
+	cpu = cpu_s() - cpu0;
+	while (nfill--)
+		close(fill[nfill]);
+
+	/* Cleanup: the linger ends, the reaper drains, the limit returns. */
+	close(peer[0]);
+	close(peer[1]);
+	close(newcomer);
+	usleep(300 * 1000);
+	setrlimit(RLIMIT_NOFILE, &old);
+	closedir(fddir);
+	print_message("attack7: %d descriptors held; healthy SET_VRING_CALL %s (ack %llu); new frontend %s; %.2f s CPU in 1 s\n",
+		      held, call_acked ? "answered" : "unanswered",
+		      (unsigned long long)ack,
+		      newcomer_served ? "served" : "not served", cpu);
+	fe_free(bad[0]);
+	fe_free(bad[1]);
+	good->sock = open("/dev/null", O_RDONLY);
+	fe_free(good);
+
+	assert_true(call_acked);
+	assert_int_equal(ack, 0); /* not E2BIG: it was the other device's table */
+	assert_true(newcomer_served);
+	assert_true(cpu < 0.5); /* no device thread spins on accept */
+}
+
+
+/*
+ * accept() with the descriptor table full (EMFILE): the listener leaves the
+ * epoll set and is retried on a timer, so the device's thread does not turn
+ * on a level-triggered listener; once a descriptor is free the waiting
+ * frontend is served.
+ */
+static void test_accept_emfile(void **unused)
+{
+	struct vhost_user_hdr get = { VHOST_USER_GET_FEATURES,
+				      VHOST_USER_VERSION, 0 };
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct rlimit old, lim;
+	int fill[4096], nfill, nfill0, s;
+	uint64_t f = 0;
+	double cpu0, cpu;
+	bool served;
+
+	(void)unused;
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(s >= 0);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	lim = old;
+	/* Large enough that the reapers' budget (3/4 of it) has a reserve:
+	 * what is refused is accept's descriptor, not the budget. */
+	lim.rlim_cur = 512;
+	assert_true(count_fds() < 448);
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	for (nfill = 0; nfill < 4096; nfill++) {
+		fill[nfill] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		if (fill[nfill] < 0)
+			break;
+	}
+	nfill0 = nfill;
+	strcpy(sun.sun_path, sock_path[1]);
+	assert_int_equal(connect(s, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	send_raw(s, &get, sizeof(get), NULL, 0);
+	cpu0 = cpu_s();
+	usleep(500 * 1000);
+	cpu = cpu_s() - cpu0;
+	while (nfill--)
+		close(fill[nfill]);
+	setrlimit(RLIMIT_NOFILE, &old);
+	served = reply_within(s, VHOST_USER_GET_FEATURES, &f, WAIT_MS);
+	close(s);
+	print_message("accept at EMFILE (%d descriptors taken to fill the table): %.3f s CPU in 0.5 s; then %s\n",
+		      nfill0, cpu, served ? "served" : "not served");
+	/* A spinning listener took 0.1 s of it at nice 19 on a busy machine,
+	 * 0.3 s on an idle one; a waiting one takes ~1 ms. */
+	assert_true(cpu < 0.03);
+	assert_true(served);
+	expect_baseline_fds();
+}
+
+/*
+ * attack7 #6: one frontend takes the process's address space.  Nothing
+ * bounds a region but its file, a memfd can be sized 64 TiB for nothing
+ * (sparse), and MAP_NORESERVE shared mappings carry no commit charge: eight
+ * regions fill the 128 TiB of user address space, and the *other* device
+ * can no longer map its healthy guest's 16 MiB (nor can the host mmap,
+ * malloc big, or start a thread).  Sizes are found by bisection, a fresh
+ * connection per try (a table is mapped before the old one goes).
+ */
+static uint64_t try_huge_table(int memfd, const uint64_t *sizes,
+			       unsigned int n, struct fe **keep)
+{
+	struct {
+		uint32_t n, pad;
+		struct vhost_user_mem_region r[VHOST_USER_MAX_REGIONS];
+	} m = { n, 0, { { 0 } } };
+	int fds[VHOST_USER_MAX_REGIONS];
+	uint64_t base = 0, ack;
+	struct fe *fe = fe_new(0);
+
+	for (unsigned int i = 0; i < n; i++) {
+		m.r[i] = (struct vhost_user_mem_region){ base, sizes[i], base, 0 };
+		base += sizes[i];
+		fds[i] = memfd;
+	}
+	fe_hello(fe, PF_REPLY_ACK);
+	ack = fe_set(fe, VHOST_USER_SET_MEM_TABLE, &m,
+		     8 + n * sizeof(m.r[0]), fds, n);
+	if (keep && !ack) {
+		*keep = fe;
+		return 0;
+	}
+	fe_free(fe);
+	return ack;
+}
+
+static void test_address_space(void **unused)
+{
+	const uint64_t gran = 2 * MIB;
+	uint64_t sizes[VHOST_USER_MAX_REGIONS], total = 0, ack, healthy;
+	struct fe *bad = NULL, *good;
+	int memfd = memfd_create("vaspace", MFD_CLOEXEC);
+	unsigned int k;
+
+	(void)unused;
+	assert_true(memfd >= 0);
+	assert_int_equal(ftruncate(memfd, 1ull << 46), 0); /* 64 TiB */
+	for (k = 0; k < VHOST_USER_MAX_REGIONS; k++) {
+		uint64_t lo = gran, hi = 1ull << 46;
+
+		while (hi - lo > gran) {
+			sizes[k] = (lo + hi) / 2 / gran * gran;
+			if (try_huge_table(memfd, sizes, k + 1, NULL))
+				hi = sizes[k];
+			else
+				lo = sizes[k];
+		}
+		sizes[k] = lo;
+		total += lo;
+	}
+	/* Slack for what the host maps meanwhile: 8 MiB off the largest. */
+	sizes[0] -= 8 * MIB;
+	ack = try_huge_table(memfd, sizes, VHOST_USER_MAX_REGIONS, &bad);
+	good = fe_new(1);
+	fe_hello(good, PF_REPLY_ACK);
+	fe_mem(good, "vu_good");
+	healthy = fe_set_mem(good, 0, MEM_SIZE, 0x10000000, 0, good->memfd);
+	print_message("attack7: device 0 maps %.1f TiB (ack %llu); device 1's 16 MiB table: ack %llu (%s)\n",
+		      total / (double)(1ull << 40), (unsigned long long)ack,
+		      (unsigned long long)healthy,
+		      healthy ? strerror((int)healthy) : "mapped");
+	fe_free(good);
+	if (bad)
+		fe_free(bad);
+	close(memfd);
+	assert_int_equal(healthy, 0);
 }
 
 /* Case 5: regions must be page-aligned in every coordinate. */
@@ -2004,7 +2309,18 @@ static void test_misaligned_regions(void **unused)
 
 /* ---- containment: one frontend attacks, the other keeps being served ---- */
 
-#define HEALTHY_BOUND_NS 100000000ull /* the 100 ms */
+/*
+ * The issue's 100 ms, beyond what the machine itself took from this
+ * process: a canary thread sleeps 1 ms at a time through each attack and
+ * records how late it wakes; a healthy round trip may take 100 ms plus
+ * twice the canary's worst lateness in the same window.  A stall the
+ * attack causes blocks the device, not the process's threads (the canary
+ * wakes on time), so it still fails the bound: the single loop stalls for
+ * the whole hold (300 ms) or for good.  What this discounts is only a
+ * machine that did not run this process (it once measured 1013 ms with
+ * load 30 and a nice -20 benchmark against our nice 19).
+ */
+#define HEALTHY_BOUND_NS 100000000ull
 #define HEALTHY_PAGES 256 /* reportable pages the healthy guest cycles */
 #define ATTACK_HOLD_MS 300 /* the attack's state is kept this long */
 
@@ -2015,6 +2331,9 @@ struct healthy {
 	atomic_bool stop;
 	_Atomic uint64_t trips; /* round trips completed */
 	_Atomic uint64_t max_ns; /* the slowest */
+	_Atomic uint64_t window_max_ns; /* the slowest since the window began */
+	_Atomic uint64_t canary_late_ns; /* the canary's worst, same window */
+	pthread_t canary;
 	_Atomic int error; /* what went wrong, 0 while all is well */
 	uint8_t reported[HEALTHY_PAGES]; /* 1: the page was reported */
 	uint64_t reported_bytes;
@@ -2058,10 +2377,34 @@ static int healthy_report(struct healthy *h, unsigned int i)
 	seen = atomic_load(&h->max_ns);
 	while (dt > seen && !atomic_compare_exchange_weak(&h->max_ns, &seen, dt))
 		;
+	seen = atomic_load(&h->window_max_ns);
+	while (dt > seen &&
+	       !atomic_compare_exchange_weak(&h->window_max_ns, &seen, dt))
+		;
 	h->reported[i] = 1;
 	h->reported_bytes += 4096;
 	atomic_fetch_add(&h->trips, 1);
 	return 0;
+}
+
+/* How late this process's threads are woken: see HEALTHY_BOUND_NS. */
+static void *canary_main(void *arg)
+{
+	struct healthy *h = arg;
+
+	while (!atomic_load(&h->stop)) {
+		uint64_t t0 = ns_now(), late, seen;
+
+		usleep(1000);
+		late = ns_now() - t0;
+		late = late > 1000000 ? late - 1000000 : 0;
+		seen = atomic_load(&h->canary_late_ns);
+		while (late > seen &&
+		       !atomic_compare_exchange_weak(&h->canary_late_ns, &seen,
+						     late))
+			;
+	}
+	return NULL;
 }
 
 static void *healthy_main(void *arg)
@@ -2082,10 +2425,12 @@ static void *healthy_main(void *arg)
 }
 
 /* Keep the attack's state while the healthy device must go on; then
- * check that it did, each round trip within the bound. */
+ * check that it did, each round trip since the last check (the attack's
+ * setup included) within the bound. */
 static void healthy_check_during(struct healthy *h, const char *attack)
 {
 	uint64_t trips = atomic_load(&h->trips), end = ms_now() + WAIT_MS;
+	uint64_t worst, late;
 
 	usleep(ATTACK_HOLD_MS * 1000);
 	/* At least one round trip during the attack (bounded wait). */
@@ -2097,9 +2442,15 @@ static void healthy_check_during(struct healthy *h, const char *attack)
 			 atomic_load(&h->error));
 	if (atomic_load(&h->trips) == trips)
 		fail_msg("%s: healthy device not served", attack);
-	if (atomic_load(&h->max_ns) >= HEALTHY_BOUND_NS)
-		fail_msg("%s: a healthy round trip took %.1f ms", attack,
-			 atomic_load(&h->max_ns) / 1e6);
+	worst = atomic_load(&h->window_max_ns);
+	late = atomic_load(&h->canary_late_ns);
+	if (worst >= HEALTHY_BOUND_NS + 2 * late)
+		fail_msg("%s: a healthy round trip took %.1f ms (the machine delayed this process by at most %.1f ms meanwhile)",
+			 attack, worst / 1e6, late / 1e6);
+	/* The next window runs from here through the next attack's setup
+	 * and hold: every round trip is in one. */
+	atomic_store(&h->window_max_ns, 0);
+	atomic_store(&h->canary_late_ns, 0);
 }
 
 /*
@@ -2185,6 +2536,7 @@ static void test_containment(void **unused)
 	memset(h->fe->mem + DATA_OFF, 0x5a, MEM_SIZE - DATA_OFF);
 	st0 = bstats(0);
 	assert_int_equal(pthread_create(&h->thread, NULL, healthy_main, h), 0);
+	assert_int_equal(pthread_create(&h->canary, NULL, canary_main, h), 0);
 
 	/* 1: refused tables, a kick after each. */
 	{
@@ -2264,6 +2616,7 @@ static void test_containment(void **unused)
 
 	atomic_store(&h->stop, true);
 	pthread_join(h->thread, NULL);
+	pthread_join(h->canary, NULL);
 	assert_int_equal(atomic_load(&h->error), 0);
 	/* The backend discarded exactly what the healthy guest reported ... */
 	assert_int_equal(bstats(0).discarded_bytes - st0.discarded_bytes,
@@ -2367,6 +2720,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_reaper_backpressure),
 		cmocka_unit_test(test_misaligned_regions),
 		cmocka_unit_test(test_containment),
+		cmocka_unit_test(test_reaper_fills_process_fd_table),
+		cmocka_unit_test(test_accept_emfile),
+		cmocka_unit_test(test_address_space),
 	};
 	/* Its own ctest entry, so that a machine that cannot provoke the
 	 * fault skips it visibly (77) without hiding the others. */

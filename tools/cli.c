@@ -176,9 +176,16 @@ void json_str(struct json *j, const char *key, const char *v)
 	json_key(j, key);
 	fputc('"', j->f);
 	for (; *v; v++) {
-		if (*v == '"' || *v == '\\')
-			fputc('\\', j->f);
-		fputc(*v, j->f);
+		unsigned char c = (unsigned char)*v;
+
+		/* RFC 8259: '"', '\\' and every byte below 0x20 escaped (a
+		 * string may come from a guest); DEL too, for terminals. */
+		if (c == '"' || c == '\\')
+			fprintf(j->f, "\\%c", c);
+		else if (c < 0x20 || c == 0x7f)
+			fprintf(j->f, "\\u%04x", c);
+		else
+			fputc(c, j->f);
 	}
 	fputc('"', j->f);
 }

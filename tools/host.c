@@ -46,6 +46,7 @@ struct host_opts {
 	uint64_t mem_bytes;	/* --linux: guest RAM */
 	uint64_t hog_bytes;	/* --linux: memhog; 0 = 75 % of RAM */
 	uint64_t target_bytes;	/* --linux: inflate to this, then deflate */
+	uint64_t max_guest_mem;	/* --listen: a frontend's table; 0 = default */
 	double duration_s;	/* --listen: 0 = until SIGINT/SIGTERM */
 	double watch_s;		/* --linux: how long to watch after the free */
 	const char *uml;
@@ -128,6 +129,8 @@ static int host_listen(const struct host_opts *o)
 
 	if (err)
 		return 1;
+	if (o->max_guest_mem)
+		vhost_user_server_set_guest_mem_max(be.srv, o->max_guest_mem);
 	if (!o->quiet && !o->json_lines)
 		printf("guestmm host: virtio-balloon (reporting) on vhost-user socket %s\n"
 		       "attach e.g. linux.uml ... virtio_uml.device=%s:5\n",
@@ -448,6 +451,8 @@ static void host_usage(FILE *f)
 	      "  --hog SIZE           --linux: memhog size (default 75% of RAM)\n"
 	      "  --watch S            --linux: seconds to watch after the free (default 15)\n"
 	      "  --until-returned     --linux: stop watching once 90% of it is back\n"
+	      "  --max-guest-mem SIZE --listen: refuse a frontend's memory table larger\n"
+	      "                       than SIZE (default 256G)\n"
 	      "  --target SIZE        --linux: then inflate the balloon to SIZE and deflate\n"
 	      "  --init-on-free       --linux: boot the guest with init_on_free=1\n"
 	      "  --reporting on|off   offer free page reporting (default on)\n"
@@ -467,7 +472,7 @@ int cmd_host(int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_LINUX, O_MEM, O_HOG, O_WATCH, O_TARGET, O_IOF,
 	       O_UML, O_INITRD, O_LOG, O_DURATION, O_JSONL, O_JSON, O_QUIET,
-	       O_REPORTING, O_UNTIL };
+	       O_REPORTING, O_UNTIL, O_MAXMEM };
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "linux", no_argument, NULL, O_LINUX },
@@ -485,6 +490,7 @@ int cmd_host(int argc, char **argv)
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "reporting", required_argument, NULL, O_REPORTING },
 		{ "until-returned", no_argument, NULL, O_UNTIL },
+		{ "max-guest-mem", required_argument, NULL, O_MAXMEM },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -552,6 +558,11 @@ int cmd_host(int argc, char **argv)
 			break;
 		case O_UNTIL:
 			o.until_returned = true;
+			break;
+		case O_MAXMEM:
+			if (cli_parse_size(optarg, &o.max_guest_mem) ||
+			    !o.max_guest_mem)
+				HOST_ERR("--max-guest-mem: '%s' is not a size", optarg);
 			break;
 		case O_REPORTING: {
 			bool on;
