@@ -466,20 +466,23 @@ static void test_host_exits_despite_linger(void **state)
 	assert_true(i < 500);
 	vu_send(s, VHOST_USER_SET_OWNER, 0, NULL, 0, -1);
 	vu_send(s, VHOST_USER_SET_PROTOCOL_FEATURES, 0, &pf, sizeof(pf), -1);
-	c = lingering_tcp(&peer, 30);
+	/* A linger far longer than any load could make the shutdown take:
+	 * the test tells "did not wait for it" from "was slow". */
+	c = lingering_tcp(&peer, 600);
 	/* Refused (not a notifier) or not, it goes to the reaper. */
 	vu_send(s, VHOST_USER_SET_VRING_CALL, VHOST_USER_FLAG_NEED_REPLY, &arg,
 		sizeof(arg), c);
 	close(c);
 	assert_int_equal(read(s, &h, sizeof(h)), (ssize_t)sizeof(h));
 	assert_int_equal(read(s, &ack, sizeof(ack)), (ssize_t)sizeof(ack));
-	for (i = 0; i < 1000 && got != pid; i++) {
+	do {
 		got = waitpid(pid, &status, WNOHANG);
 		if (got != pid)
 			usleep(10 * 1000);
-	}
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	t = (double)(t1.tv_sec - t0.tv_sec) + (t1.tv_nsec - t0.tv_nsec) / 1e9;
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		t = (double)(t1.tv_sec - t0.tv_sec) +
+		    (t1.tv_nsec - t0.tv_nsec) / 1e9;
+	} while (got != pid && t < 300);
 	if (got != pid) {
 		kill(pid, SIGKILL);
 		waitpid(pid, &status, 0);
@@ -487,10 +490,11 @@ static void test_host_exits_despite_linger(void **state)
 	close(peer);
 	close(s);
 	rmdir(dir);
-	print_message("attack7: host --duration 1 exited after %.1f s (linger 30 s)\n", t);
+	print_message("attack7: host --duration 1 exited after %.1f s (linger 600 s)\n", t);
 	assert_int_equal(got, pid);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	assert_true(t < 10.0);
+	/* Half the linger: only waiting for the close gets there. */
+	assert_true(t < 300);
 }
 
 int main(void)
