@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -154,8 +155,10 @@ pid_t uml_guest_pid(struct uml_guest *g)
 
 void uml_guest_kill(struct uml_guest *g)
 {
-	if (g->pid > 0)
+	if (g->pid > 0) {
 		kill(g->pid, SIGKILL);
+		kill(-g->pid, SIGKILL);
+	}
 }
 
 static void rm_rf(const char *dir)
@@ -199,8 +202,7 @@ void uml_guest_destroy(struct uml_guest *g, int timeout_ms)
 	free(g);
 }
 
-int uml_guest_start(const struct uml_guest_config *cfg, int timeout_ms,
-		    struct uml_guest **out)
+int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out)
 {
 	const char *linux_path = cfg->linux_path ? cfg->linux_path : "/usr/bin/linux.uml";
 	uint64_t mem = cfg->mem_bytes ? cfg->mem_bytes : 1ull << 30;
@@ -209,6 +211,7 @@ int uml_guest_start(const struct uml_guest_config *cfg, int timeout_ms,
 	char mem_arg[32], initrd_arg[512], dir_arg[96], dev_arg[512];
 	char *argv[16];
 	int argc = 0;
+	pid_t parent;
 
 	if (access(linux_path, X_OK) || !cfg->initrd || access(cfg->initrd, R_OK))
 		return -ENOENT;
@@ -251,14 +254,26 @@ int uml_guest_start(const struct uml_guest_config *cfg, int timeout_ms,
 		argv[argc++] = (char *)cfg->extra_cmdline;
 	argv[argc] = NULL;
 
+	parent = getpid();
 	g->pid = fork();
 	if (g->pid < 0) {
 		err = -errno;
 		goto undo_out;
 	}
 	if (g->pid == 0) {
+		/* Only async-signal-safe calls from here to exec.  Die with
+		 * the thread that started us; it may be gone already. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+			_exit(127);
 		/* Its own process group, so that the host can end all of it. */
 		setpgid(0, 0);
+		if (cfg->cgroup_procs) {
+			int fd = open(cfg->cgroup_procs, O_WRONLY | O_CLOEXEC);
+
+			if (fd < 0 || write(fd, "0", 1) != 1)
+				_exit(126);
+			close(fd);
+		}
 		dup2(in[0], 0);
 		dup2(outp[1], 1);
 		dup2(outp[1], 2);
@@ -270,11 +285,6 @@ int uml_guest_start(const struct uml_guest_config *cfg, int timeout_ms,
 	g->in_fd = in[1];
 	g->out_fd = outp[0];
 	fcntl(g->out_fd, F_SETFL, O_NONBLOCK);
-	err = uml_guest_wait_line(g, "gmm-ready", NULL, 0, timeout_ms);
-	if (err) {
-		uml_guest_destroy(g, 0);
-		return err == -EPIPE ? -ECHILD : err;
-	}
 	*out = g;
 	return 0;
 
@@ -291,4 +301,21 @@ undo_dir:
 undo_alloc:
 	free(g);
 	return err;
+}
+
+int uml_guest_start(const struct uml_guest_config *cfg, int timeout_ms,
+		    struct uml_guest **out)
+{
+	struct uml_guest *g;
+	int err = uml_guest_spawn(cfg, &g);
+
+	if (err)
+		return err;
+	err = uml_guest_wait_line(g, "gmm-ready", NULL, 0, timeout_ms);
+	if (err) {
+		uml_guest_destroy(g, 0);
+		return err == -EPIPE ? -ECHILD : err;
+	}
+	*out = g;
+	return 0;
 }

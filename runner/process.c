@@ -62,7 +62,8 @@ enum pg_arg {
 	PG_SOCKET, PG_PARENT, PG_MEM, PG_LOW_ZONE, PG_CPUS, PG_REPORTING,
 	PG_ORDER, PG_CAPACITY, PG_HWM, PG_DELAY, PG_MIN_AGE, PG_WORKLOAD,
 	PG_HOG, PG_CYCLES, PG_HOLD, PG_SLEEP, PG_THREADS, PG_DURATION,
-	PG_WARMUP, PG_LOCK, PG_LOCK_STATS, PG_SEED, PG_SAMPLE, PG_NR
+	PG_WARMUP, PG_LOCK, PG_LOCK_STATS, PG_SEED, PG_SAMPLE, PG_START_DELAY,
+	PG_NR
 };
 
 static const char *const pg_arg_names[PG_NR] = {
@@ -77,7 +78,7 @@ static const char *const pg_arg_names[PG_NR] = {
 	[PG_THREADS] = "--threads",	[PG_DURATION] = "--duration-ms",
 	[PG_WARMUP] = "--warmup-ms",	[PG_LOCK] = "--lock",
 	[PG_LOCK_STATS] = "--lock-stats", [PG_SEED] = "--seed",
-	[PG_SAMPLE] = "--sample-ms",
+	[PG_SAMPLE] = "--sample-ms",	[PG_START_DELAY] = "--start-delay-ms",
 };
 
 struct pg_argv {
@@ -133,6 +134,8 @@ static void pg_build_argv(struct pg_argv *a, const struct run_opts *o,
 	pg_arg_add(a, PG_LOCK_STATS, "%s", o->lock_stats ? "on" : "off");
 	pg_arg_add(a, PG_SEED, "%" PRIu64, o->seed);
 	pg_arg_add(a, PG_SAMPLE, "%.0f", o->sample_s * 1e3);
+	if (o->start_delay_ms)
+		pg_arg_add(a, PG_START_DELAY, "%u", o->start_delay_ms);
 	a->argv[a->argc] = NULL;
 }
 
@@ -288,6 +291,10 @@ static int pg_parse_argv(int argc, char **argv, struct run_opts *o,
 			if (!err && !v)
 				return pg_usage("%s: must be at least 1", name);
 			o->sample_s = (double)v / 1e3;
+			break;
+		case PG_START_DELAY:
+			err = pg_uint(name, val, 3600000, &v);
+			o->start_delay_ms = (unsigned int)v;
 			break;
 		}
 		if (err)
@@ -445,6 +452,11 @@ int run_guest_process_main(int argc, char **argv)
 			st.offered, st.features,
 			balloon_driver_reporting(pg.bd));
 	}
+	/* A host staggers its guests' cycles: idle first, as told, unless
+	 * the device goes. */
+	for (unsigned int t = 0; t < o.start_delay_ms && !pg_should_stop(&pg);
+	     t += 10)
+		run_sleep_s(0.01);
 	err = run_workload(&o, r, g, &hooks);
 	if (err) {
 		fprintf(stderr, "guestmm: guest: cannot start the workload: %s\n",
@@ -615,37 +627,52 @@ static int pg_host_read(struct pg_host *h)
 	return 0;
 }
 
-static int pg_spawn(struct pg_host *h, const char *sock)
+int run_guest_spawn(const struct run_opts *o, const char *sock,
+		    const char *cgroup_procs, pid_t *pid, int *console_fd)
 {
-	const char *exe = h->o->guest_exe ? h->o->guest_exe : "/proc/self/exe";
+	const char *exe = o->guest_exe ? o->guest_exe : "/proc/self/exe";
 	pid_t parent = getpid();
 	struct pg_argv a;
 	int fds[2], err;
 
 	if (access(exe, X_OK))
 		return -errno;
-	pg_build_argv(&a, h->o, exe, sock, parent);
+	pg_build_argv(&a, o, exe, sock, parent);
 	if (pipe2(fds, O_CLOEXEC))
 		return -errno;
-	h->pid = fork();
-	if (h->pid < 0) {
+	*pid = fork();
+	if (*pid < 0) {
 		err = -errno;
 		close(fds[0]);
 		close(fds[1]);
 		return err;
 	}
-	if (h->pid == 0) {
+	if (*pid == 0) {
 		/* Only async-signal-safe calls from here to exec. */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
 			_exit(127);
+		if (cgroup_procs) {
+			/* "0": the writer.  Not joined, not run: a guest
+			 * outside its budget would be charged to the host. */
+			int fd = open(cgroup_procs, O_WRONLY | O_CLOEXEC);
+
+			if (fd < 0 || write(fd, "0", 1) != 1)
+				_exit(126);
+			close(fd);
+		}
 		if (dup2(fds[1], STDOUT_FILENO) < 0)
 			_exit(127);
 		execv(exe, a.argv);
 		_exit(127);
 	}
 	close(fds[1]);
-	h->out_fd = fds[0];
+	*console_fd = fds[0];
 	return 0;
+}
+
+static int pg_spawn(struct pg_host *h, const char *sock)
+{
+	return run_guest_spawn(h->o, sock, NULL, &h->pid, &h->out_fd);
 }
 
 /* Reap the guest; kill it first unless it ended by itself. */
