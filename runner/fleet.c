@@ -22,6 +22,7 @@
 #endif
 #include "runner/fleet.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -69,6 +70,7 @@ struct fleet_guest {
 	bool in_memhog;
 	double next_cycle_at;		/* fleet_now() */
 	unsigned int start_delay_ms;
+	unsigned int idle_ms;		/* as the fleet's when added */
 	double boot_deadline;
 };
 
@@ -166,6 +168,11 @@ unsigned int fleet_alive(const struct fleet *f)
 	return n;
 }
 
+void fleet_set_idle(struct fleet *f, unsigned int ms)
+{
+	f->cfg.idle_ms = ms;
+}
+
 unsigned int fleet_count(const struct fleet *f)
 {
 	return f->n;
@@ -186,6 +193,47 @@ static void default_initrd(char *buf, size_t len)
 	if (slash)
 		*slash = 0;
 	snprintf(buf, len, "%s/uml/initrd.gz", exe);
+}
+
+/*
+ * A host killed by SIGKILL leaves its budget's cgroup behind (its guests
+ * went with it, so it is empty): remove those of hosts that are gone, next
+ * to ours.  Only names of the form guestmm-<pid> with no such process.
+ */
+static void remove_stale_budgets(const char *ours)
+{
+	char parent[512], sub[1100], leaf[1400];
+	const char *slash = strrchr(ours, '/');
+	struct dirent *e;
+	DIR *d;
+
+	if (!slash || (size_t)(slash - ours) >= sizeof(parent))
+		return;
+	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - ours), ours);
+	d = opendir(parent);
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		int pid, end = 0;
+		struct dirent *c;
+		DIR *sd;
+
+		if (sscanf(e->d_name, "guestmm-%d%n", &pid, &end) != 1 ||
+		    e->d_name[end] || pid <= 0 || pid == getpid() ||
+		    !(kill(pid, 0) && errno == ESRCH))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", parent, e->d_name);
+		sd = opendir(sub);
+		while (sd && (c = readdir(sd))) {
+			snprintf(leaf, sizeof(leaf), "%s/%s", sub, c->d_name);
+			if (c->d_type == DT_DIR && c->d_name[0] != '.')
+				rmdir(leaf);
+		}
+		if (sd)
+			closedir(sd);
+		rmdir(sub);
+	}
+	closedir(d);
 }
 
 int fleet_create(const struct fleet_config *c, struct fleet **out)
@@ -232,6 +280,7 @@ int fleet_create(const struct fleet_config *c, struct fleet **out)
 			 "guest with the most resident memory when over it",
 			 why[0] ? why : "cannot make one", strerror(-err), lim);
 	} else {
+		remove_stale_budgets(f->budget.path);
 		snprintf(f->how, sizeof(f->how),
 			 "budget %s: memory cgroup v%d %s, a child per guest; the host stays outside",
 			 lim, (int)f->budget.version, f->budget.path);
@@ -337,6 +386,7 @@ static int add_linux(struct fleet *f, struct fleet_guest *g,
 		return err;
 	g->info.pid = uml_guest_pid(g->uml);
 	g->start_delay_ms = start_delay_ms;
+	g->idle_ms = f->cfg.idle_ms;
 	g->boot_deadline = fleet_now(f) + FLEET_BOOT_S;
 	return 0;
 }
@@ -481,7 +531,7 @@ static void linux_serve(struct fleet *f, struct fleet_guest *g)
 			   g->in_memhog) {
 			g->in_memhog = false;
 			g->info.cycles++;
-			g->next_cycle_at = fleet_now(f) + f->cfg.idle_ms / 1e3;
+			g->next_cycle_at = fleet_now(f) + g->idle_ms / 1e3;
 		}
 	}
 	if (err == -EPIPE) {
@@ -548,6 +598,7 @@ static void guest_sample(struct fleet_guest *g)
 
 	balloon_get_stats(g->balloon, &st);
 	g->info.resident_bytes = st.resident_bytes;
+	g->info.reports = st.reports;
 	if (st.resident_bytes > g->info.resident_peak)
 		g->info.resident_peak = st.resident_bytes;
 }

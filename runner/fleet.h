@@ -85,6 +85,7 @@ struct fleet_guest_info {
 	uint64_t mem_bytes;
 	uint64_t resident_bytes;	/* the device's accounting, now */
 	uint64_t resident_peak;
+	uint64_t reports;		/* report requests the device completed */
 	unsigned int cycles;		/* memhog cycles completed */
 	double t_start, t_end;		/* seconds since fleet_create */
 	char why[200];			/* KILLED, EXITED: how it ended */
@@ -126,6 +127,9 @@ int fleet_add(struct fleet *f, enum fleet_kind kind, uint64_t mem_bytes,
  * budget.  Return: how many guests ended in this call.
  */
 int fleet_poll(struct fleet *f, int timeout_ms);
+
+/* Guests added from now on idle @ms between cycles. */
+void fleet_set_idle(struct fleet *f, unsigned int ms);
 
 unsigned int fleet_count(const struct fleet *f);
 void fleet_guest(struct fleet *f, unsigned int i, struct fleet_guest_info *gi);

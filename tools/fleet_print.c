@@ -47,10 +47,10 @@ void fleet_print_line(FILE *out, struct fleet *f, bool json_lines)
 			fprintf(out,
 				"%s{\"name\": \"%s\", \"kind\": \"%s\", \"pid\": %d, "
 				"\"state\": \"%s\", \"resident_bytes\": %" PRIu64
-				", \"cycles\": %u, \"why\": ",
+				", \"reports\": %" PRIu64 ", \"cycles\": %u, \"why\": ",
 				i ? ", " : "", gi.name, fleet_kind_name(gi.kind),
 				(int)gi.pid, fleet_state_name(gi.state),
-				gi.resident_bytes, gi.cycles);
+				gi.resident_bytes, gi.reports, gi.cycles);
 			json_text(out, gi.why);
 			fputc('}', out);
 		}
@@ -103,6 +103,7 @@ void fleet_json(struct json *j, struct fleet *f)
 		json_u64(j, "mem_bytes", gi.mem_bytes);
 		json_u64(j, "resident_bytes", gi.resident_bytes);
 		json_u64(j, "resident_peak_bytes", gi.resident_peak);
+		json_u64(j, "reports", gi.reports);
 		json_u64(j, "cycles", gi.cycles);
 		json_double(j, "t_start_s", gi.t_start);
 		json_double(j, "t_end_s", gi.state == FLEET_KILLED ||
