@@ -312,9 +312,11 @@ static void budget_state(struct fleet *f, char *buf, size_t len)
 
 static void guest_kill(struct fleet_guest *g)
 {
+	if (g->reaped)
+		return;
 	if (g->uml)
 		uml_guest_kill(g->uml);
-	else if (g->info.pid > 0 && !g->reaped)
+	else if (g->info.pid > 0)
 		kill(g->info.pid, SIGKILL);
 }
 
@@ -567,9 +569,7 @@ static void guest_reap(struct fleet *f, struct fleet_guest *g)
 	r = waitpid(g->info.pid, &status, WNOHANG);
 	if (r == 0 || (r < 0 && errno == EINTR))
 		return;
-	g->reaped = true;
-	if (g->uml)
-		uml_guest_kill(g->uml); /* the rest of its process group */
+	g->reaped = true; /* a Linux guest's keeper ended its kernel's group */
 	if (r < 0) {
 		guest_end(f, g, FLEET_EXITED, "lost (waitpid: %s)", strerror(errno));
 		return;
