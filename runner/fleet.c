@@ -529,8 +529,10 @@ static void linux_serve(struct fleet *f, struct fleet_guest *g)
 			g->info.state = FLEET_ALIVE;
 			g->next_cycle_at = fleet_now(f) + FLEET_SETTLE_S +
 					   g->start_delay_ms / 1e3;
-		} else if (!strncmp(line, "gmm-memhog freed", 16) &&
-			   g->in_memhog) {
+		} else if ((!strncmp(line, "gmm-memhog freed", 16) ||
+			    !strncmp(line, "gmm-done ", 9)) && g->in_memhog) {
+			/* "gmm-done" without "freed": memhog failed (the
+			 * guest's own OOM killer took it); the cycle ends. */
 			g->in_memhog = false;
 			g->info.cycles++;
 			g->next_cycle_at = fleet_now(f) + g->idle_ms / 1e3;

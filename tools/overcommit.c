@@ -348,8 +348,10 @@ static void oc_usage(FILE *f)
 	      "  --guest ours|linux   our guest runtime as a process (default) or a\n"
 	      "                       user-mode Linux guest\n"
 	      "  --reporting on|off|both  (default both: off, then on)\n"
-	      "  --host-mem SIZE      the budget (default 1G; linux: 512M)\n"
-	      "  --guest-mem SIZE     each guest's RAM (default 256M; linux: 128M)\n"
+	      "  --host-mem SIZE      the budget (default 1G; linux: 768M)\n"
+	      "  --guest-mem SIZE     each guest's RAM (default 256M; linux: 256M: a\n"
+	      "                       128M Linux guest cannot hold a 96M memhog beside\n"
+	      "                       its ~50M kernel and initramfs)\n"
 	      "  --max-guests N       the cap (default 16; linux: 6)\n"
 	      "  --stagger-s S        at least this between launches (default 2; linux: 5)\n"
 	      "  --observe-s S        at the cap, watch this long (default 60)\n"
@@ -492,8 +494,8 @@ int cmd_overcommit(int argc, char **argv)
 	if (optind < argc)
 		OC_ERR("unexpected argument '%s'", argv[optind]);
 	if (o.kind == FLEET_LINUX) {
-		o.host_mem = o.host_mem ? o.host_mem : 512ull << 20;
-		o.guest_mem = o.guest_mem ? o.guest_mem : 128ull << 20;
+		o.host_mem = o.host_mem ? o.host_mem : 768ull << 20;
+		o.guest_mem = o.guest_mem ? o.guest_mem : 256ull << 20;
 		o.max_guests = set_max ? o.max_guests : 6;
 		o.stagger_s = set_stagger ? o.stagger_s : 5;
 	} else {
