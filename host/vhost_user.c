@@ -1240,15 +1240,23 @@ void vhost_user_server_wake(struct vhost_user_server *srv)
 
 /* ---- setup ---- */
 
+/* Stop and join @l's thread, if it has one; the loop stays usable by its
+ * owner (its epoll set is still open).  Idempotent. */
+static void vu_loop_stop(struct vu_loop *l)
+{
+	if (!l || !l->threaded)
+		return;
+	atomic_store(&l->stop, true);
+	vu_loop_wake(l);
+	pthread_join(l->thread, NULL);
+	l->threaded = false;
+}
+
 static void vu_loop_destroy(struct vu_loop *l)
 {
 	if (!l)
 		return;
-	if (l->threaded) {
-		atomic_store(&l->stop, true);
-		vu_loop_wake(l);
-		pthread_join(l->thread, NULL);
-	}
+	vu_loop_stop(l);
 	close(l->wake_fd);
 	close(l->epfd);
 	free(l);
@@ -1523,9 +1531,11 @@ void vhost_user_server_destroy(struct vhost_user_server *srv)
 
 	if (!srv)
 		return;
+	/* Every thread first; a device's reset still uses its loop's epoll
+	 * set, so the loops are freed with their devices. */
 	if (!srv->one)
 		for (d = srv->devs; d; d = d->next)
-			vu_loop_destroy(d->loop);
+			vu_loop_stop(d->loop);
 	for (d = srv->devs; d; d = next) {
 		next = d->next;
 		vu_dev_reset(d);
@@ -1539,6 +1549,8 @@ void vhost_user_server_destroy(struct vhost_user_server *srv)
 		d->vdev->mem = NULL;
 		atomic_store(&d->vdev->connected, false);
 		balloon_destroy(d->balloon);
+		if (!srv->one)
+			vu_loop_destroy(d->loop);
 		free(d);
 	}
 	vu_loop_destroy(srv->one);
