@@ -80,6 +80,11 @@ struct fleet {
 	char dir[64];
 	char initrd[PATH_MAX + 32];
 	struct memcg budget;		/* budget.path[0] == 0: own accounting */
+	bool host_picks;		/* v1: the kernel's OOM killer is off for
+					   the budget; the host chooses */
+	struct fleet_guest *releasing;	/* host_picks: killed, its memory not
+					   yet dropped by its device */
+	double releasing_since;
 	char how[800];
 	uint64_t budget_kills;
 	double t0, next_check;
@@ -281,9 +286,15 @@ int fleet_create(const struct fleet_config *c, struct fleet **out)
 			 why[0] ? why : "cannot make one", strerror(-err), lim);
 	} else {
 		remove_stale_budgets(f->budget.path);
+		/* v1: the host picks the victim (see budget_check()). */
+		f->host_picks = !memcg_set_oom_killer(&f->budget, false);
 		snprintf(f->how, sizeof(f->how),
-			 "budget %s: memory cgroup v%d %s, a child per guest; the host stays outside",
-			 lim, (int)f->budget.version, f->budget.path);
+			 "budget %s: memory cgroup v%d %s, a child per guest; the host stays outside; "
+			 "at the limit %s",
+			 lim, (int)f->budget.version, f->budget.path,
+			 f->host_picks ? "the guests wait and the host kills the one with the most "
+					 "resident memory, one at a time"
+				       : "the kernel's OOM killer chooses");
 	}
 	fleet_log(f, "%s", f->how);
 	*out = f;
@@ -627,6 +638,51 @@ static void budget_check(struct fleet *f)
 			budget_state(f, st, sizeof(st));
 			guest_end(f, g, FLEET_KILLED,
 				  "the kernel's OOM killer, %s", st);
+		}
+		if (!f->host_picks)
+			return;
+		/*
+		 * v1 with the kernel's OOM killer off.  A killed guest's
+		 * memory stays charged until its device drops its mapping
+		 * of the guest's memory file; the kernel, not knowing,
+		 * would kill the next guest and the next in that window
+		 * (it took all three of three guests in a budget for two).
+		 * So the host kills one guest at a time, and only once the
+		 * last one's memory has been released (its device holds
+		 * none, or 5 s have passed).
+		 */
+		if (f->releasing) {
+			guest_sample(f->releasing);
+			if (f->releasing->info.resident_bytes &&
+			    fleet_now(f) - f->releasing_since < 5.0)
+				return;
+			f->releasing = NULL;
+		}
+		if (!memcg_under_oom(&f->budget))
+			return;
+		{
+			struct fleet_guest *victim = NULL;
+
+			for (unsigned int i = 0; i < f->n; i++) {
+				struct fleet_guest *g = f->g[i];
+
+				if (!guest_running(g))
+					continue;
+				guest_sample(g);
+				if (!victim || g->info.resident_bytes >=
+						       victim->info.resident_bytes)
+					victim = g;
+			}
+			if (!victim)
+				return;
+			guest_kill(victim);
+			budget_state(f, st, sizeof(st));
+			guest_end(f, victim, FLEET_KILLED,
+				  "the budget's cgroup was at its limit (%s, under_oom); "
+				  "it had the most resident memory, %s",
+				  st, fmt_mib(c, sizeof(c), victim->info.resident_bytes));
+			f->releasing = victim;
+			f->releasing_since = fleet_now(f);
 		}
 		return;
 	}

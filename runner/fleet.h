@@ -17,10 +17,17 @@
  *
  * A guest joins its cgroup before it execs, so its RAM (the memfd or the
  * memory file it touches first) is charged to it; the host process stays
- * outside.  When the guests together reach the budget the kernel's OOM
- * killer takes a process of theirs; the host sees the kill in that guest's
- * cgroup (its oom_kill count), ends the rest of that guest (a Linux guest
- * is several processes), and reports it by name with the budget's state.
+ * outside.  When the guests together reach the budget: on cgroup v1 the
+ * kernel's OOM killer is switched off for the budget (oom_kill_disable),
+ * the guests at the limit wait, and the host kills the guest with the
+ * most resident memory, one at a time, each only once the last one's
+ * memory has been released (the kernel, which does not know that a dead
+ * guest's memory stays charged until the host's device drops its mapping,
+ * took all three of three guests in a budget for two); on v2 the kernel's
+ * OOM killer chooses, and the host sees the kill in that guest's cgroup
+ * (its oom_kill count).  Either way the host ends the rest of that guest
+ * (a Linux guest is several processes) and reports it by name with the
+ * budget's state.
  * Where no cgroup can be made, the host enforces the budget itself from
  * its own accounting (the sum of the devices' resident bytes): over the
  * budget, it kills the guest with the most resident memory (the newest of

@@ -488,7 +488,7 @@ static int host_fleet(const struct host_opts *o)
 		}
 		if (o->duration_s && t >= o->duration_s)
 			break;
-		if (!fleet_alive(f)) {
+		if (!fleet_alive(f) && !o->duration_s) {
 			fprintf(stderr, "guestmm: host: every guest has ended\n");
 			break;
 		}
