@@ -281,6 +281,23 @@ uint64_t memcg_oom_kills(const struct memcg *cg)
 	return keyed_u64(buf, "oom_kill");
 }
 
+int memcg_set_oom_killer(const struct memcg *cg, bool on)
+{
+	if (cg->version != MEMCG_V1)
+		return -EOPNOTSUPP;
+	return cg_write(cg->path, "memory.oom_control", on ? "0" : "1");
+}
+
+bool memcg_under_oom(const struct memcg *cg)
+{
+	char buf[1024];
+
+	if (cg->version != MEMCG_V1 ||
+	    cg_read(cg->path, "memory.oom_control", buf, sizeof(buf)) <= 0)
+		return false;
+	return keyed_u64(buf, "under_oom") != 0;
+}
+
 /* Kill what is left in @cg.  Return: whether anything was. */
 static bool kill_members(const struct memcg *cg)
 {

@@ -13,6 +13,7 @@
 #ifndef GUESTMM_HOST_MEMCG_H
 #define GUESTMM_HOST_MEMCG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -48,6 +49,18 @@ uint64_t memcg_usage(const struct memcg *cg);
 
 /* Processes the kernel's OOM killer killed in @cg so far. */
 uint64_t memcg_oom_kills(const struct memcg *cg);
+
+/*
+ * memcg_set_oom_killer - whether the kernel's OOM killer acts when @cg
+ * reaches its limit (v1 memory.oom_control's oom_kill_disable).  Off, the
+ * tasks that hit the limit wait until memory is uncharged, and the owner
+ * chooses whom to kill (memcg_under_oom() says when).
+ * Return: 0; -EOPNOTSUPP on v2, which has no such switch; another -errno.
+ */
+int memcg_set_oom_killer(const struct memcg *cg, bool on);
+
+/* v1: whether tasks of @cg wait at its limit now (under_oom). */
+bool memcg_under_oom(const struct memcg *cg);
 
 /*
  * memcg_destroy - remove @cg.  Its processes must have exited; any still in

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -24,7 +26,8 @@
 #define CONSOLE_BUF 8192
 
 struct uml_guest {
-	pid_t pid;
+	pid_t pid;	/* the keeper: the leader of the guest's process group */
+	int life_fd;	/* the keeper's pipe: closed when we are gone */
 	int in_fd;  /* the guest's console input */
 	int out_fd; /* the guest's console output, nonblocking */
 	FILE *log;
@@ -154,7 +157,8 @@ pid_t uml_guest_pid(struct uml_guest *g)
 
 void uml_guest_kill(struct uml_guest *g)
 {
-	if (g->pid > 0)
+	/* The keeper ends the kernel's process group, then itself. */
+	if (g->pid > 0 && write(g->life_fd, "k", 1) != 1)
 		kill(g->pid, SIGKILL);
 }
 
@@ -181,26 +185,95 @@ void uml_guest_destroy(struct uml_guest *g, int timeout_ms)
 			uml_guest_send(g, "poweroff");
 		while (waitpid(g->pid, &status, WNOHANG) == 0) {
 			if (now_ms() > deadline) {
-				kill(g->pid, SIGKILL);
+				uml_guest_kill(g);
 				waitpid(g->pid, &status, 0);
 				break;
 			}
 			struct timespec ts = { 0, 20 * 1000 * 1000 };
 			nanosleep(&ts, NULL);
 		}
-		/* UML's helper threads are processes in its group: end them too. */
-		kill(-g->pid, SIGKILL);
+		/* The keeper ended the kernel's group with it. */
 	}
 	close(g->in_fd);
 	close(g->out_fd);
+	close(g->life_fd);
 	if (g->log)
 		fclose(g->log);
 	rm_rf(g->dir);
 	free(g);
 }
 
-int uml_guest_start(const struct uml_guest_config *cfg, int timeout_ms,
-		    struct uml_guest **out)
+/*
+ * The keeper: the guest's first process, between the host and the
+ * kernel's process.  A user-mode Linux kernel calls setsid() and makes
+ * processes of its own (helpers, one per guest address space) in its new
+ * process group that do not die with it, and PR_SET_PDEATHSIG does not
+ * pass to them; so the keeper holds the read end of a pipe only the host
+ * writes to, and when the host writes a byte (uml_guest_kill) or is gone
+ * however it went (its end closes), it kills the kernel's whole group and
+ * ends.  When the kernel's process ends by itself the keeper ends its
+ * group too, and exits with its status.
+ * Only async-signal-safe calls: this is a fork of a threaded host.
+ */
+static void __attribute__((noreturn))
+uml_keeper(const struct uml_guest_config *cfg, const char *linux_path,
+	   char **argv, int in_fd, int out_fd, int life_fd, pid_t parent)
+{
+	pid_t kernel;
+	int status;
+
+	setpgid(0, 0);
+	if (getppid() != parent)
+		_exit(127);
+	if (cfg->cgroup_procs) {
+		int fd = open(cfg->cgroup_procs, O_WRONLY | O_CLOEXEC);
+
+		if (fd < 0 || write(fd, "0", 1) != 1)
+			_exit(126);
+		close(fd);
+	}
+	/* Keep the console and the pipe to the host; close everything else
+	 * (other guests' pipes, the server's sockets: a fork keeps them). */
+	if (dup2(in_fd, 0) < 0 || dup2(out_fd, 1) < 0 || dup2(out_fd, 2) < 0 ||
+	    dup2(life_fd, 3) < 0)
+		_exit(127);
+	syscall(SYS_close_range, 4u, ~0u, 0u);
+	kernel = fork();
+	if (kernel < 0)
+		_exit(127);
+	if (kernel == 0) {
+		close(3);
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL))
+			_exit(127);
+		execv(linux_path, argv);
+		_exit(127);
+	}
+	close(0);
+	close(1);
+	close(2);
+	for (;;) {
+		struct pollfd p = { 3, POLLIN, 0 };
+		pid_t r;
+
+		/* A byte (uml_guest_kill) or the end (the host is gone). */
+		if (poll(&p, 1, 200) > 0 && p.revents) {
+			kill(-kernel, SIGKILL);
+			kill(kernel, SIGKILL);
+			while (waitpid(kernel, &status, 0) < 0 && errno == EINTR)
+				;
+			kill(-kernel, SIGKILL);
+			_exit(128 + SIGKILL);
+		}
+		r = waitpid(kernel, &status, WNOHANG);
+		if (r == kernel)
+			break;
+	}
+	/* Its own processes outlive it otherwise. */
+	kill(-kernel, SIGKILL);
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+}
+
+int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out)
 {
 	const char *linux_path = cfg->linux_path ? cfg->linux_path : "/usr/bin/linux.uml";
 	uint64_t mem = cfg->mem_bytes ? cfg->mem_bytes : 1ull << 30;
@@ -209,6 +282,8 @@ int uml_guest_start(const struct uml_guest_config *cfg, int timeout_ms,
 	char mem_arg[32], initrd_arg[512], dir_arg[96], dev_arg[512];
 	char *argv[16];
 	int argc = 0;
+	pid_t parent;
+	int life[2];
 
 	if (access(linux_path, X_OK) || !cfg->initrd || access(cfg->initrd, R_OK))
 		return -ENOENT;
@@ -251,30 +326,27 @@ int uml_guest_start(const struct uml_guest_config *cfg, int timeout_ms,
 		argv[argc++] = (char *)cfg->extra_cmdline;
 	argv[argc] = NULL;
 
-	g->pid = fork();
-	if (g->pid < 0) {
+	parent = getpid();
+	if (pipe2(life, O_CLOEXEC)) {
 		err = -errno;
 		goto undo_out;
 	}
-	if (g->pid == 0) {
-		/* Its own process group, so that the host can end all of it. */
-		setpgid(0, 0);
-		dup2(in[0], 0);
-		dup2(outp[1], 1);
-		dup2(outp[1], 2);
-		execv(linux_path, argv);
-		_exit(127);
+	g->pid = fork();
+	if (g->pid < 0) {
+		err = -errno;
+		close(life[0]);
+		close(life[1]);
+		goto undo_out;
 	}
+	if (g->pid == 0)
+		uml_keeper(cfg, linux_path, argv, in[0], outp[1], life[0], parent);
+	close(life[0]);
+	g->life_fd = life[1];
 	close(in[0]);
 	close(outp[1]);
 	g->in_fd = in[1];
 	g->out_fd = outp[0];
 	fcntl(g->out_fd, F_SETFL, O_NONBLOCK);
-	err = uml_guest_wait_line(g, "gmm-ready", NULL, 0, timeout_ms);
-	if (err) {
-		uml_guest_destroy(g, 0);
-		return err == -EPIPE ? -ECHILD : err;
-	}
 	*out = g;
 	return 0;
 
@@ -291,4 +363,21 @@ undo_dir:
 undo_alloc:
 	free(g);
 	return err;
+}
+
+int uml_guest_start(const struct uml_guest_config *cfg, int timeout_ms,
+		    struct uml_guest **out)
+{
+	struct uml_guest *g;
+	int err = uml_guest_spawn(cfg, &g);
+
+	if (err)
+		return err;
+	err = uml_guest_wait_line(g, "gmm-ready", NULL, 0, timeout_ms);
+	if (err) {
+		uml_guest_destroy(g, 0);
+		return err == -EPIPE ? -ECHILD : err;
+	}
+	*out = g;
+	return 0;
 }

@@ -19,12 +19,26 @@ struct uml_guest_config {
 	uint64_t mem_bytes;	  /* mem=; default 1 GiB */
 	const char *extra_cmdline; /* e.g. "init_on_free=1", or NULL */
 	const char *console_log;  /* append the console here, or NULL */
+	/* A cgroup.procs file the guest joins before it runs (so that the
+	 * memory it touches first, its memory file, is charged there), or
+	 * NULL.  When it cannot join, it does not run. */
+	const char *cgroup_procs;
 };
 
 struct uml_guest;
 
 /*
- * Start the guest and wait until its init says "gmm-ready".
+ * Start the guest and return at once: uml_guest_wait_line(g, "gmm-ready",
+ * ...) says when its init is up.  The guest dies with the calling thread
+ * (PR_SET_PDEATHSIG), so start it from one that outlives it.
+ * Return: 0 with *@out set; -ENOENT when linux.uml or the initrd is missing;
+ * another -errno.
+ */
+int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out);
+
+/*
+ * Start the guest (as uml_guest_spawn) and wait until its init says
+ * "gmm-ready".
  * Return: 0 with *@out set; -ENOENT when linux.uml or the initrd is missing;
  * -ETIMEDOUT when init did not come up within @timeout_ms; another -errno.
  */
@@ -53,7 +67,8 @@ bool uml_guest_balloon_loaded(struct uml_guest *g);
 
 pid_t uml_guest_pid(struct uml_guest *g);
 
-/* SIGKILL, as a crash would: the host must survive it. */
+/* SIGKILL, as a crash would: the host must survive it.  The whole guest:
+ * the kernel's process and every process it made (its process group). */
 void uml_guest_kill(struct uml_guest *g);
 
 /* Power off (or kill after @timeout_ms), reap, free. */

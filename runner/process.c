@@ -79,7 +79,7 @@ enum pg_arg {
 	PG_ORDER, PG_CAPACITY, PG_HWM, PG_DELAY, PG_MIN_AGE, PG_WORKLOAD,
 	PG_HOG, PG_CYCLES, PG_HOLD, PG_SLEEP, PG_THREADS, PG_DURATION,
 	PG_WARMUP, PG_LOCK, PG_LOCK_STATS, PG_SEED, PG_SAMPLE, PG_HINTING,
-	PG_HINT_ENTRIES, PG_NR
+	PG_HINT_ENTRIES, PG_START_DELAY, PG_NR
 };
 
 static const char *const pg_arg_names[PG_NR] = {
@@ -95,7 +95,7 @@ static const char *const pg_arg_names[PG_NR] = {
 	[PG_WARMUP] = "--warmup-ms",	[PG_LOCK] = "--lock",
 	[PG_LOCK_STATS] = "--lock-stats", [PG_SEED] = "--seed",
 	[PG_SAMPLE] = "--sample-ms",	[PG_HINTING] = "--hinting",
-	[PG_HINT_ENTRIES] = "--hint-entries",
+	[PG_HINT_ENTRIES] = "--hint-entries", [PG_START_DELAY] = "--start-delay-ms",
 };
 
 struct pg_argv {
@@ -153,6 +153,8 @@ static void pg_build_argv(struct pg_argv *a, const struct run_opts *o,
 	pg_arg_add(a, PG_LOCK_STATS, "%s", o->lock_stats ? "on" : "off");
 	pg_arg_add(a, PG_SEED, "%" PRIu64, o->seed);
 	pg_arg_add(a, PG_SAMPLE, "%.0f", o->sample_s * 1e3);
+	if (o->start_delay_ms)
+		pg_arg_add(a, PG_START_DELAY, "%u", o->start_delay_ms);
 	a->argv[a->argc] = NULL;
 }
 
@@ -325,6 +327,10 @@ static int pg_parse_argv(int argc, char **argv, struct run_opts *o,
 				return pg_usage("%s: must be at least 1", name);
 			o->sample_s = (double)v / 1e3;
 			break;
+		case PG_START_DELAY:
+			err = pg_uint(name, val, 3600000, &v);
+			o->start_delay_ms = (unsigned int)v;
+			break;
 		}
 		if (err)
 			return err;
@@ -491,6 +497,11 @@ int run_guest_process_main(int argc, char **argv)
 			st.offered, st.features,
 			balloon_driver_reporting(pg.bd));
 	}
+	/* A host staggers its guests' cycles: idle first, as told, unless
+	 * the device goes. */
+	for (unsigned int t = 0; t < o.start_delay_ms && !pg_should_stop(&pg);
+	     t += 10)
+		run_sleep_s(0.01);
 	err = run_workload(&o, r, g, &hooks);
 	if (err) {
 		fprintf(stderr, "guestmm: guest: cannot start the workload: %s\n",
@@ -764,50 +775,71 @@ static void pg_err_read(struct pg_host *h)
 	}
 }
 
-static int pg_spawn(struct pg_host *h, const char *sock)
+int run_guest_spawn(const struct run_opts *o, const char *sock,
+		    const char *cgroup_procs, pid_t *pid, int *console_fd,
+		    int *err_fd)
 {
-	const char *exe = h->o->guest_exe ? h->o->guest_exe : "/proc/self/exe";
+	const char *exe = o->guest_exe ? o->guest_exe : "/proc/self/exe";
 	pid_t parent = getpid();
 	struct pg_argv a;
 	int fds[2], efds[2], err;
 
 	if (access(exe, X_OK))
 		return -errno;
-	pg_build_argv(&a, h->o, exe, sock, parent);
+	pg_build_argv(&a, o, exe, sock, parent);
 	if (pipe2(fds, O_CLOEXEC))
 		return -errno;
-	if (pipe2(efds, O_CLOEXEC)) {
+	if (err_fd && pipe2(efds, O_CLOEXEC)) {
 		err = -errno;
 		goto undo_pipe;
 	}
-	h->pid = fork();
-	if (h->pid < 0) {
+	*pid = fork();
+	if (*pid < 0) {
 		err = -errno;
-		close(efds[0]);
-		close(efds[1]);
+		if (err_fd) {
+			close(efds[0]);
+			close(efds[1]);
+		}
 		goto undo_pipe;
 	}
-	if (h->pid == 0) {
+	if (*pid == 0) {
 		/* Only async-signal-safe calls from here to exec. */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
 			_exit(127);
+		if (cgroup_procs) {
+			/* "0": the writer.  Not joined, not run: a guest
+			 * outside its budget would be charged to the host. */
+			int fd = open(cgroup_procs, O_WRONLY | O_CLOEXEC);
+
+			if (fd < 0 || write(fd, "0", 1) != 1)
+				_exit(126);
+			close(fd);
+		}
 		if (dup2(fds[1], STDOUT_FILENO) < 0 ||
-		    dup2(efds[1], STDERR_FILENO) < 0)
+		    (err_fd && dup2(efds[1], STDERR_FILENO) < 0))
 			_exit(127);
 		execv(exe, a.argv);
 		_exit(127);
 	}
 	close(fds[1]);
-	close(efds[1]);
-	h->out_fd = fds[0];
-	h->err_fd = efds[0];
-	fcntl(h->err_fd, F_SETFL, fcntl(h->err_fd, F_GETFL) | O_NONBLOCK);
+	*console_fd = fds[0];
+	if (err_fd) {
+		close(efds[1]);
+		*err_fd = efds[0];
+		fcntl(*err_fd, F_SETFL, fcntl(*err_fd, F_GETFL) | O_NONBLOCK);
+	}
 	return 0;
 
 undo_pipe:
 	close(fds[0]);
 	close(fds[1]);
 	return err;
+}
+
+static int pg_spawn(struct pg_host *h, const char *sock)
+{
+	return run_guest_spawn(h->o, sock, NULL, &h->pid, &h->out_fd,
+			       &h->err_fd);
 }
 
 /*

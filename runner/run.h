@@ -59,6 +59,9 @@ struct run_opts {
 	unsigned int cycles;	/* memhog */
 	unsigned int hold_ms;	/* memhog */
 	uint64_t ws_bytes;	/* working-set: 0 = 150 % of RAM */
+	unsigned int start_delay_ms; /* RUN_PROCESS guests: idle this long
+					before the workload (a host staggers
+					its guests' cycles with it) */
 	int sleep_ms;		/* memhog: < 0 = report delay + 2 s */
 	unsigned int threads;	/* 0 = vCPUs */
 	double duration_s;	/* 0 = until the workload ends (pagefault,
@@ -170,6 +173,23 @@ void run_live_line(FILE *f, const struct run_sample *s);
  * Return: the exit status (2 after one line on stderr for a bad argument).
  */
 int run_guest_process_main(int argc, char **argv);
+
+/*
+ * run_guest_spawn - start a process guest running @o's workload, attached
+ * to the device on @sock, for a host that supervises it itself
+ * (runner/fleet.c).  The guest joins the cgroup whose cgroup.procs file
+ * is @cgroup_procs (or none: NULL) before it runs, so that the memory it
+ * touches first, its RAM, is charged there, and it dies with the calling
+ * thread (PR_SET_PDEATHSIG).  Its console (the lines run_process() reads)
+ * is *@console_fd, CLOEXEC; the caller reaps *@pid.  With @err_fd, the
+ * guest's stderr is a pipe whose read end (non-blocking) is *@err_fd, for
+ * the caller to relay escaped (a guest must not write raw bytes to the
+ * host's terminal); NULL leaves it the host's stderr.
+ * Return: 0; -ENOENT/-EACCES for the guest executable; another -errno.
+ */
+int run_guest_spawn(const struct run_opts *o, const char *sock,
+		    const char *cgroup_procs, pid_t *pid, int *console_fd,
+		    int *err_fd);
 
 /* Internal to runner/: the modes, and the cycle bookkeeping they share. */
 int run_in_process(const struct run_opts *o, struct run_result *r);

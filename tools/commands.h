@@ -11,6 +11,13 @@
 
 int cmd_bench(int argc, char **argv);
 int cmd_host(int argc, char **argv);
+int cmd_overcommit(int argc, char **argv);
+
+struct fleet;
+/* A line a second: the budget and every guest (fleet_print.c). */
+void fleet_print_line(FILE *out, struct fleet *f, bool json_lines);
+/* The budget and every guest, as keys of @j's object. */
+void fleet_json(struct json *j, struct fleet *f);
 
 /* @locks as /proc/lock_stat prints them: times in microseconds. */
 void print_lock_stat(FILE *f, const struct lock_stats locks[NR_MM_LOCK_CLASSES]);

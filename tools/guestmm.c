@@ -581,7 +581,10 @@ static void usage(FILE *f)
 	      "  guest        the guest process: our guest runtime attached to a balloon\n"
 	      "               (guest --socket SOCKET [--mem-bytes N ...]); `run` starts it\n"
 	      "  host         the host half: a virtio-balloon device over vhost-user\n"
-	      "               (--listen SOCKET), or with a Linux guest (--linux)\n"
+	      "               (--listen SOCKET), with a Linux guest (--linux), or many\n"
+	      "               guests of both kinds under one memory budget (--guests)\n"
+	      "  overcommit   how many guests fit in a host budget, with free page\n"
+	      "               reporting and without\n"
 	      "  bench NAME   benchmarks: overhead, return, alloc, discard, vhost\n"
 	      "  help         this text\n"
 	      "\n"
@@ -601,6 +604,8 @@ int main(int argc, char **argv)
 		return cmd_bench(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "host"))
 		return cmd_host(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "overcommit"))
+		return cmd_overcommit(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "guest"))
 		return run_guest_process_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||

@@ -29,6 +29,7 @@
 #include "host/uml_guest.h"
 #include "host/vhost_user.h"
 #include "tools/cli.h"
+#include "runner/fleet.h"
 #include "runner/run.h"
 #include "tools/commands.h"
 
@@ -52,6 +53,13 @@ struct host_opts {
 	const char *uml;
 	const char *initrd;
 	const char *console_log;
+	/* --guests: many guests under one budget */
+	unsigned int nr_guests[2];	/* by enum fleet_kind */
+	uint64_t guest_mem;		/* ours */
+	uint64_t linux_mem;		/* linux: 0 = guest_mem */
+	uint64_t budget;		/* 0 = the sum of the guests' RAM */
+	const char *cgroup_root;
+	unsigned int hog_pct, hold_ms, idle_ms, stagger_ms, cpus;
 };
 
 static atomic_bool interrupted;
@@ -432,6 +440,111 @@ undo_dir:
 	return rc;
 }
 
+/* ---- --guests ---- */
+
+static int host_fleet(const struct host_opts *o)
+{
+	struct fleet_config c;
+	struct fleet *f;
+	double next = 0;
+	unsigned int k = 0;
+	int err;
+
+	fleet_config_init(&c);
+	c.budget = o->budget;
+	c.cgroup_root = o->cgroup_root;
+	c.reporting = !o->no_reporting;
+	c.hog_pct = o->hog_pct;
+	c.hold_ms = o->hold_ms;
+	c.idle_ms = o->idle_ms;
+	c.cpus = o->cpus;
+	c.uml = o->uml;
+	c.initrd = o->initrd;
+	c.log = stderr;
+	err = fleet_create(&c, &f);
+	if (err) {
+		fprintf(stderr, "guestmm: host: cannot start: %s\n", strerror(-err));
+		return 1;
+	}
+	/* Ours first, then Linux; guest k's first cycle waits k staggers. */
+	for (int kind = FLEET_OURS; kind <= FLEET_LINUX; kind++)
+		for (unsigned int i = 0; i < o->nr_guests[kind]; i++, k++) {
+			uint64_t mem = kind == FLEET_LINUX && o->linux_mem
+					       ? o->linux_mem : o->guest_mem;
+
+			err = fleet_add(f, (enum fleet_kind)kind, mem,
+					k * o->stagger_ms);
+			if (err < 0)
+				fprintf(stderr, "guestmm: host: cannot start a %s guest: %s\n",
+					fleet_kind_name((enum fleet_kind)kind),
+					strerror(-err));
+		}
+	while (!atomic_load(&interrupted)) {
+		double t;
+
+		fleet_poll(f, 50);
+		t = fleet_now(f);
+		if (t >= next) {
+			if (!o->quiet)
+				fleet_print_line(stdout, f, o->json_lines);
+			next += 1;
+		}
+		if (o->duration_s && t >= o->duration_s)
+			break;
+		if (!fleet_alive(f) && !o->duration_s) {
+			fprintf(stderr, "guestmm: host: every guest has ended\n");
+			break;
+		}
+	}
+	if (o->json) {
+		struct json j;
+
+		json_begin(&j, stdout);
+		json_double(&j, "duration_s", fleet_now(f));
+		fleet_json(&j, f);
+		json_end(&j);
+	}
+	fleet_destroy(f);
+	return 0;
+}
+
+/*
+ * "ours:4,linux:2": guests by kind; a kind alone is one guest.
+ * Return: 0, or exits with status 2 after one line.
+ */
+static void parse_guests(const char *spec, struct host_opts *o)
+{
+	char buf[256], *save = NULL;
+	unsigned long total = 0;
+
+	if (strlen(spec) >= sizeof(buf))
+		cli_usage_error("host ", "--guests: '%s' is too long", spec);
+	snprintf(buf, sizeof(buf), "%s", spec);
+	for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+		char *colon = strchr(t, ':');
+		uint64_t n = 1;
+		int kind;
+
+		if (colon)
+			*colon = 0;
+		if (!strcmp(t, "ours"))
+			kind = FLEET_OURS;
+		else if (!strcmp(t, "linux"))
+			kind = FLEET_LINUX;
+		else
+			cli_usage_error("host ", "--guests: unknown guest kind '%s' (ours or linux)", t);
+		if (colon && cli_parse_uint(colon + 1, 0, FLEET_MAX_GUESTS, &n))
+			cli_usage_error("host ", "--guests: '%s' is not a count from 0 to %d",
+					colon + 1, FLEET_MAX_GUESTS);
+		o->nr_guests[kind] += (unsigned int)n;
+		total += n;
+	}
+	if (!total)
+		cli_usage_error("host ", "--guests: '%s' asks for no guests", spec);
+	if (total > FLEET_MAX_GUESTS)
+		cli_usage_error("host ", "--guests: at most %d guests", FLEET_MAX_GUESTS);
+}
+
 /* ---- options ---- */
 
 static void host_usage(FILE *f)
@@ -461,8 +574,29 @@ static void host_usage(FILE *f)
 	      "  --console-log FILE   --linux: append the guest console to FILE\n"
 	      "  --duration S         --listen: stop after S seconds (default: at SIGINT)\n"
 	      "  --json-lines         a JSON object a second instead of the line\n"
-	      "  --json               --linux: one JSON object at the end\n"
-	      "  --quiet              no per-second lines\n",
+	      "  --json               --linux, --guests: one JSON object at the end\n"
+	      "  --quiet              no per-second lines\n"
+	      "\n"
+	      "Many guests under one budget (guestmm host --guests SPEC [OPTION]...):\n"
+	      "  --guests SPEC        KIND:N,... with KIND ours (our guest runtime as a\n"
+	      "                       process) or linux (user-mode Linux), e.g. ours:4,linux:2;\n"
+	      "                       each gets a device of its own and runs memhog in cycles\n"
+	      "  --guest-mem SIZE     RAM of each guest (default 512M)\n"
+	      "  --linux-mem SIZE     RAM of each Linux guest (default: --guest-mem)\n"
+	      "  --budget SIZE        the guests' memory budget (default: the sum of their\n"
+	      "                       RAM): a memory cgroup around them, the host outside\n"
+	      "  --cgroup-root DIR    the memory cgroup hierarchy to make the budget in\n"
+	      "                       (default: the one this process is in); 'none': the\n"
+	      "                       host enforces the budget from its own accounting\n"
+	      "  --hog-pct N          memhog allocates N %% of guest RAM (default 75)\n"
+	      "  --hold-ms MS         and holds it this long (default 1000)\n"
+	      "  --idle-ms MS         then frees it and idles this long (default 10000)\n"
+	      "  --stagger-ms MS      guest k's first cycle waits k*MS (default 2000)\n"
+	      "  --cpus N             vCPUs of our guests (default 1)\n"
+	      "  --duration S         stop after S seconds (default: at SIGINT/SIGTERM)\n"
+	      "A line a second: the budget's usage and each guest's host-resident memory\n"
+	      "(the device's accounting) or its end; a guest the budget kills is named on\n"
+	      "stderr with the budget's state, and the host and the other guests go on.\n",
 	      f);
 }
 
@@ -472,7 +606,9 @@ int cmd_host(int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_LINUX, O_MEM, O_HOG, O_WATCH, O_TARGET, O_IOF,
 	       O_UML, O_INITRD, O_LOG, O_DURATION, O_JSONL, O_JSON, O_QUIET,
-	       O_REPORTING, O_UNTIL, O_MAXMEM };
+	       O_REPORTING, O_UNTIL, O_MAXMEM, O_GUESTS, O_GUEST_MEM, O_LINUX_MEM,
+	       O_BUDGET, O_CGROUP_ROOT, O_HOG_PCT, O_HOLD_MS, O_IDLE_MS,
+	       O_STAGGER_MS, O_CPUS };
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "linux", no_argument, NULL, O_LINUX },
@@ -491,11 +627,25 @@ int cmd_host(int argc, char **argv)
 		{ "reporting", required_argument, NULL, O_REPORTING },
 		{ "until-returned", no_argument, NULL, O_UNTIL },
 		{ "max-guest-mem", required_argument, NULL, O_MAXMEM },
+		{ "guests", required_argument, NULL, O_GUESTS },
+		{ "guest-mem", required_argument, NULL, O_GUEST_MEM },
+		{ "linux-mem", required_argument, NULL, O_LINUX_MEM },
+		{ "budget", required_argument, NULL, O_BUDGET },
+		{ "cgroup-root", required_argument, NULL, O_CGROUP_ROOT },
+		{ "hog-pct", required_argument, NULL, O_HOG_PCT },
+		{ "hold-ms", required_argument, NULL, O_HOLD_MS },
+		{ "idle-ms", required_argument, NULL, O_IDLE_MS },
+		{ "stagger-ms", required_argument, NULL, O_STAGGER_MS },
+		{ "cpus", required_argument, NULL, O_CPUS },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static char default_sock[108];
-	struct host_opts o = { .mem_bytes = 1ull << 30, .watch_s = 15 };
+	struct host_opts o = { .mem_bytes = 1ull << 30, .watch_s = 15,
+			       .guest_mem = 512ull << 20, .hog_pct = 75,
+			       .hold_ms = 1000, .idle_ms = 10000,
+			       .stagger_ms = 2000, .cpus = 1 };
+	bool many = false;
 	struct sigaction sa = { .sa_handler = on_signal };
 	uint64_t v;
 	int c;
@@ -572,6 +722,47 @@ int cmd_host(int argc, char **argv)
 			o.no_reporting = !on;
 			break;
 		}
+		case O_GUESTS:
+			parse_guests(optarg, &o);
+			many = true;
+			break;
+		case O_GUEST_MEM:
+		case O_LINUX_MEM:
+			if (cli_parse_size(optarg, &v) || v < (64ull << 20) ||
+			    v > (64ull << 30) || v % (4ull << 20))
+				HOST_ERR("%s: '%s' is not a multiple of 4M from 64M to 64G",
+					 c == O_GUEST_MEM ? "--guest-mem" : "--linux-mem", optarg);
+			*(c == O_GUEST_MEM ? &o.guest_mem : &o.linux_mem) = v;
+			break;
+		case O_BUDGET:
+			if (cli_parse_size(optarg, &o.budget) || !o.budget)
+				HOST_ERR("--budget: '%s' is not a size", optarg);
+			break;
+		case O_CGROUP_ROOT:
+			o.cgroup_root = optarg;
+			break;
+		case O_HOG_PCT:
+			if (cli_parse_uint(optarg, 1, 95, &v))
+				HOST_ERR("--hog-pct: '%s' is not 1 to 95", optarg);
+			o.hog_pct = (unsigned int)v;
+			break;
+		case O_HOLD_MS:
+		case O_IDLE_MS:
+		case O_STAGGER_MS:
+			if (cli_parse_uint(optarg, 0, 3600000, &v))
+				HOST_ERR("%s: '%s' is not 0 to 3600000",
+					 c == O_HOLD_MS ? "--hold-ms" : c == O_IDLE_MS ? "--idle-ms"
+										       : "--stagger-ms",
+					 optarg);
+			*(c == O_HOLD_MS ? &o.hold_ms : c == O_IDLE_MS ? &o.idle_ms
+								     : &o.stagger_ms) =
+				(unsigned int)v;
+			break;
+		case O_CPUS:
+			if (cli_parse_uint(optarg, 1, 16, &v))
+				HOST_ERR("--cpus: '%s' is not 1 to 16", optarg);
+			o.cpus = (unsigned int)v;
+			break;
 		case 'h':
 			host_usage(stdout);
 			return 0;
@@ -583,6 +774,30 @@ int cmd_host(int argc, char **argv)
 		HOST_ERR("unexpected argument '%s'", argv[optind]);
 	if (o.listen && o.linux_guest)
 		HOST_ERR("--listen and --linux: choose one");
+	if (many && (o.listen || o.linux_guest))
+		HOST_ERR("--guests and %s: choose one", o.listen ? "--listen" : "--linux");
+	if (many) {
+		uint64_t sum = (uint64_t)o.nr_guests[FLEET_OURS] * o.guest_mem +
+			       (uint64_t)o.nr_guests[FLEET_LINUX] *
+				       (o.linux_mem ? o.linux_mem : o.guest_mem);
+		uint64_t one = o.nr_guests[FLEET_OURS] ? o.guest_mem : UINT64_MAX;
+		char a[32], b[32];
+
+		if (o.nr_guests[FLEET_LINUX] && (o.linux_mem ? o.linux_mem : o.guest_mem) < one)
+			one = o.linux_mem ? o.linux_mem : o.guest_mem;
+		if (!o.budget)
+			o.budget = sum;
+		if (o.budget < one)
+			HOST_ERR("--budget: %s is smaller than one guest's RAM (%s)",
+				 cli_fmt_bytes(a, sizeof(a), (double)o.budget),
+				 cli_fmt_bytes(b, sizeof(b), (double)one));
+		if (o.json && !o.json_lines)
+			o.quiet = true;
+		sigaction(SIGINT, &sa, NULL);
+		sigaction(SIGTERM, &sa, NULL);
+		signal(SIGPIPE, SIG_IGN);
+		return host_fleet(&o);
+	}
 	if (!o.listen && !o.linux_guest) {
 		/* The backend alone, on the default socket. */
 		const char *run = getenv("XDG_RUNTIME_DIR");

@@ -1,0 +1,826 @@
+/*
+ * fleet.c - many guests under one budget (see fleet.h for the design).
+ *
+ * Processes.  The fleet's thread forks every guest: ours through
+ * run_guest_spawn() (this program again, "guest --socket S ..."), Linux
+ * through uml_guest_spawn().  Each child sets PR_SET_PDEATHSIG(SIGKILL),
+ * checks that its parent is still there, writes "0" to its own cgroup's
+ * cgroup.procs and only then execs: nothing it touches is charged to the
+ * host.  A Linux guest is a process group (the kernel's process and the
+ * processes it makes for its own userspace); ending one means ending the
+ * group.
+ *
+ * What the host believes.  A guest's console says when it is ready and,
+ * for a Linux guest, when memhog held and freed its memory; a line the
+ * host cannot parse is ignored, an overlong one dropped.  Nothing a guest
+ * writes decides who is killed or what is counted: the budget's kills are
+ * the cgroup's oom_kill counts, the memory is the devices' accounting of
+ * the guests' memory files, and an end is what waitpid() says.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "runner/fleet.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host/balloon.h"
+#include "host/memcg.h"
+#include "host/uml_guest.h"
+#include "host/vhost_user.h"
+#include "runner/run.h"
+
+#define FLEET_LINE_MAX 4096
+/* A Linux guest boots in seconds alone; on a shared 2-core machine with
+ * other guests hogging, give it minutes. */
+#define FLEET_BOOT_S 240.0
+/* Linux reports its free memory when the driver loads: let that settle
+ * before its first memhog. */
+#define FLEET_SETTLE_S 3.0
+/* The budget is checked this often (own accounting: the devices'
+ * resident bytes; cgroup: the guests' oom_kill counts). */
+#define FLEET_CHECK_S 0.1
+
+struct fleet_guest {
+	struct fleet_guest_info info;
+	struct balloon_dev *balloon;	/* destroyed after the server */
+	char sock[128];
+	struct memcg cg;		/* cg.path[0] == 0: none */
+	uint64_t oom_seen;		/* cg's oom_kill count when started */
+	bool reaped;
+	/* ours */
+	int console_fd;			/* -1 once at its end */
+	char buf[FLEET_LINE_MAX];
+	size_t len;
+	/* linux */
+	struct uml_guest *uml;
+	bool console_gone;
+	bool in_memhog;
+	double next_cycle_at;		/* fleet_now() */
+	unsigned int start_delay_ms;
+	unsigned int idle_ms;		/* as the fleet's when added */
+	double boot_deadline;
+};
+
+struct fleet {
+	struct fleet_config cfg;
+	struct vhost_user_server *srv;
+	char dir[64];
+	char initrd[PATH_MAX + 32];
+	struct memcg budget;		/* budget.path[0] == 0: own accounting */
+	bool host_picks;		/* v1: the kernel's OOM killer is off for
+					   the budget; the host chooses */
+	struct fleet_guest *releasing;	/* host_picks: killed, its memory not
+					   yet dropped by its device */
+	double releasing_since;
+	char how[800];
+	uint64_t budget_kills;
+	double t0, next_check;
+	unsigned int n;
+	struct fleet_guest *g[FLEET_MAX_GUESTS];
+};
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+double fleet_now(const struct fleet *f)
+{
+	return mono_s() - f->t0;
+}
+
+static const char *fmt_mib(char *buf, size_t len, uint64_t bytes)
+{
+	if (bytes >= (10ull << 30))
+		snprintf(buf, len, "%.1f GiB", (double)bytes / (1ull << 30));
+	else if (bytes >= (1ull << 30))
+		snprintf(buf, len, "%.2f GiB", (double)bytes / (1ull << 30));
+	else
+		snprintf(buf, len, "%.0f MiB", (double)bytes / (1ull << 20));
+	return buf;
+}
+
+static void fleet_log(struct fleet *f, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void fleet_log(struct fleet *f, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!f->cfg.log)
+		return;
+	fprintf(f->cfg.log, "guestmm: host: %6.1fs ", fleet_now(f));
+	va_start(ap, fmt);
+	vfprintf(f->cfg.log, fmt, ap);
+	va_end(ap);
+	fputc('\n', f->cfg.log);
+	fflush(f->cfg.log);
+}
+
+const char *fleet_kind_name(enum fleet_kind k)
+{
+	return k == FLEET_LINUX ? "linux" : "ours";
+}
+
+const char *fleet_state_name(enum fleet_state s)
+{
+	static const char *const name[] = {
+		[FLEET_STARTING] = "starting", [FLEET_ALIVE] = "alive",
+		[FLEET_KILLED] = "killed", [FLEET_EXITED] = "exited",
+	};
+
+	return name[s];
+}
+
+void fleet_config_init(struct fleet_config *c)
+{
+	*c = (struct fleet_config){
+		.reporting = true,
+		.hog_pct = 75,
+		.hold_ms = 1000,
+		.idle_ms = 10000,
+		.cpus = 1,
+	};
+}
+
+static bool guest_running(const struct fleet_guest *g)
+{
+	return g->info.state == FLEET_STARTING || g->info.state == FLEET_ALIVE;
+}
+
+unsigned int fleet_alive(const struct fleet *f)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < f->n; i++)
+		n += guest_running(f->g[i]);
+	return n;
+}
+
+void fleet_set_idle(struct fleet *f, unsigned int ms)
+{
+	f->cfg.idle_ms = ms;
+}
+
+unsigned int fleet_count(const struct fleet *f)
+{
+	return f->n;
+}
+
+static void default_initrd(char *buf, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	char *slash;
+
+	if (n <= 0) {
+		snprintf(buf, len, "uml/initrd.gz");
+		return;
+	}
+	exe[n] = 0;
+	slash = strrchr(exe, '/');
+	if (slash)
+		*slash = 0;
+	snprintf(buf, len, "%s/uml/initrd.gz", exe);
+}
+
+/*
+ * A host killed by SIGKILL leaves its budget's cgroup behind (its guests
+ * went with it, so it is empty): remove those of hosts that are gone, next
+ * to ours.  Only names of the form guestmm-<pid> with no such process.
+ */
+static void remove_stale_budgets(const char *ours)
+{
+	char parent[512], sub[1100], leaf[1400];
+	const char *slash = strrchr(ours, '/');
+	struct dirent *e;
+	DIR *d;
+
+	if (!slash || (size_t)(slash - ours) >= sizeof(parent))
+		return;
+	snprintf(parent, sizeof(parent), "%.*s", (int)(slash - ours), ours);
+	d = opendir(parent);
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		int pid, end = 0;
+		struct dirent *c;
+		DIR *sd;
+
+		if (sscanf(e->d_name, "guestmm-%d%n", &pid, &end) != 1 ||
+		    e->d_name[end] || pid <= 0 || pid == getpid() ||
+		    !(kill(pid, 0) && errno == ESRCH))
+			continue;
+		snprintf(sub, sizeof(sub), "%s/%s", parent, e->d_name);
+		sd = opendir(sub);
+		while (sd && (c = readdir(sd))) {
+			snprintf(leaf, sizeof(leaf), "%s/%s", sub, c->d_name);
+			if (c->d_type == DT_DIR && c->d_name[0] != '.')
+				rmdir(leaf);
+		}
+		if (sd)
+			closedir(sd);
+		rmdir(sub);
+	}
+	closedir(d);
+}
+
+int fleet_create(const struct fleet_config *c, struct fleet **out)
+{
+	char name[64], why[256] = "", lim[32];
+	struct fleet *f;
+	int err;
+
+	if (!c->budget)
+		return -EINVAL;
+	f = calloc(1, sizeof(*f));
+	if (!f)
+		return -ENOMEM;
+	f->cfg = *c;
+	f->t0 = mono_s();
+	if (c->initrd)
+		snprintf(f->initrd, sizeof(f->initrd), "%s", c->initrd);
+	else
+		default_initrd(f->initrd, sizeof(f->initrd));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/guestmm-host-XXXXXX");
+	if (!mkdtemp(f->dir)) {
+		err = -errno;
+		goto undo_alloc;
+	}
+	f->srv = vhost_user_server_create(VHOST_USER_THREAD_PER_DEVICE);
+	if (!f->srv) {
+		err = errno ? -errno : -ENOMEM;
+		goto undo_dir;
+	}
+	fmt_mib(lim, sizeof(lim), c->budget);
+	snprintf(name, sizeof(name), "guestmm-%d", (int)getpid());
+	if (c->cgroup_root && !strcmp(c->cgroup_root, "none")) {
+		snprintf(why, sizeof(why), "none asked for");
+		err = -ENOENT;
+	} else {
+		err = memcg_create(&f->budget, c->cgroup_root, name, c->budget,
+				   why, sizeof(why));
+	}
+	if (err) {
+		f->budget.path[0] = '\0';
+		snprintf(f->how, sizeof(f->how),
+			 "no memory cgroup (%s: %s): the host enforces the budget of %s "
+			 "from its own accounting (the devices' resident bytes), killing the "
+			 "guest with the most resident memory when over it",
+			 why[0] ? why : "cannot make one", strerror(-err), lim);
+	} else {
+		remove_stale_budgets(f->budget.path);
+		/* v1: the host picks the victim (see budget_check()). */
+		f->host_picks = !memcg_set_oom_killer(&f->budget, false);
+		snprintf(f->how, sizeof(f->how),
+			 "budget %s: memory cgroup v%d %s, a child per guest; the host stays outside; "
+			 "at the limit %s",
+			 lim, (int)f->budget.version, f->budget.path,
+			 f->host_picks ? "the guests wait and the host kills the one with the most "
+					 "resident memory, one at a time"
+				       : "the kernel's OOM killer chooses");
+	}
+	fleet_log(f, "%s", f->how);
+	*out = f;
+	return 0;
+
+undo_dir:
+	rmdir(f->dir);
+undo_alloc:
+	free(f);
+	return err;
+}
+
+/* "usage X of Y, oom_kill N", the budget's state now. */
+static void budget_state(struct fleet *f, char *buf, size_t len)
+{
+	struct fleet_budget_info b;
+	char u[32], l[32];
+
+	fleet_budget(f, &b);
+	snprintf(buf, len, "%s usage %s of %s, oom_kill %" PRIu64,
+		 b.cgroup ? (b.cgroup_version == 2 ? "cgroup v2" : "cgroup v1")
+			  : "own accounting",
+		 fmt_mib(u, sizeof(u), b.usage), fmt_mib(l, sizeof(l), b.limit),
+		 b.oom_kills);
+}
+
+static void guest_kill(struct fleet_guest *g)
+{
+	if (g->reaped)
+		return;
+	if (g->uml)
+		uml_guest_kill(g->uml);
+	else if (g->info.pid > 0)
+		kill(g->info.pid, SIGKILL);
+}
+
+/* The guest's end, once: the state, why, and a line in the log. */
+static void guest_end(struct fleet *f, struct fleet_guest *g,
+		      enum fleet_state state, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void guest_end(struct fleet *f, struct fleet_guest *g,
+		      enum fleet_state state, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!guest_running(g))
+		return;
+	va_start(ap, fmt);
+	vsnprintf(g->info.why, sizeof(g->info.why), fmt, ap);
+	va_end(ap);
+	g->info.state = state;
+	g->info.t_end = fleet_now(f);
+	if (state == FLEET_KILLED)
+		f->budget_kills++;
+	fleet_log(f, "%s (pid %d) %s: %s", g->info.name, (int)g->info.pid,
+		  state == FLEET_KILLED ? "killed by the budget" : "ended",
+		  g->info.why);
+}
+
+/* ---- starting guests ---- */
+
+static int add_ours(struct fleet *f, struct fleet_guest *g,
+		    const char *procs, unsigned int start_delay_ms)
+{
+	struct run_opts o;
+	int err;
+
+	run_opts_init(&o);
+	o.mode = RUN_PROCESS;
+	o.guest_exe = f->cfg.guest_exe;
+	o.cfg.mem_bytes = g->info.mem_bytes;
+	o.cfg.cpus = f->cfg.cpus;
+	o.cfg.reporting = f->cfg.reporting;
+	o.kind = WORKLOAD_MEMHOG;
+	o.hog_bytes = g->info.mem_bytes / 100 * f->cfg.hog_pct;
+	o.cycles = 0; /* until the host ends it */
+	o.hold_ms = f->cfg.hold_ms;
+	o.sleep_ms = (int)f->cfg.idle_ms;
+	o.start_delay_ms = start_delay_ms;
+	o.sample_s = 1.0;
+	err = run_guest_spawn(&o, g->sock, procs, &g->info.pid,
+			      &g->console_fd, NULL);
+	if (!err)
+		fcntl(g->console_fd, F_SETFL, O_NONBLOCK);
+	return err;
+}
+
+static int add_linux(struct fleet *f, struct fleet_guest *g,
+		     const char *procs, unsigned int start_delay_ms)
+{
+	struct uml_guest_config gc = {
+		.linux_path = f->cfg.uml,
+		.initrd = f->initrd,
+		.balloon_socket = g->sock,
+		.mem_bytes = g->info.mem_bytes,
+		.cgroup_procs = procs,
+	};
+	int err = uml_guest_spawn(&gc, &g->uml);
+
+	if (err)
+		return err;
+	g->info.pid = uml_guest_pid(g->uml);
+	g->start_delay_ms = start_delay_ms;
+	g->idle_ms = f->cfg.idle_ms;
+	g->boot_deadline = fleet_now(f) + FLEET_BOOT_S;
+	return 0;
+}
+
+int fleet_add(struct fleet *f, enum fleet_kind kind, uint64_t mem_bytes,
+	      unsigned int start_delay_ms)
+{
+	uint64_t features = BALLOON_FEATURES_DEFAULT;
+	char procs[sizeof(((struct memcg *)0)->path) + 16];
+	struct fleet_guest *g;
+	unsigned int nr = 1;
+	int err;
+
+	if (f->n >= FLEET_MAX_GUESTS)
+		return -ENOSPC;
+	g = calloc(1, sizeof(*g));
+	if (!g)
+		return -ENOMEM;
+	for (unsigned int i = 0; i < f->n; i++)
+		nr += f->g[i]->info.kind == kind;
+	snprintf(g->info.name, sizeof(g->info.name), "%s-%u",
+		 fleet_kind_name(kind), nr);
+	g->info.kind = kind;
+	g->info.mem_bytes = mem_bytes;
+	g->info.t_start = fleet_now(f);
+	g->console_fd = -1;
+	snprintf(g->sock, sizeof(g->sock), "%s/%s.sock", f->dir, g->info.name);
+	if (!f->cfg.reporting)
+		features &= ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_REPORTING);
+	err = balloon_create(features, &g->balloon);
+	if (err)
+		goto undo_alloc;
+	err = vhost_user_server_add_device(f->srv, g->sock,
+					   balloon_virtio_device(g->balloon));
+	if (err)
+		goto undo_balloon;
+	if (f->budget.path[0]) {
+		char why[256] = "";
+
+		err = memcg_create(&g->cg, f->budget.path, g->info.name,
+				   f->cfg.budget, why, sizeof(why));
+		if (err) {
+			fleet_log(f, "%s: %s", g->info.name, why);
+			goto undo_device;
+		}
+		g->oom_seen = memcg_oom_kills(&g->cg);
+		snprintf(procs, sizeof(procs), "%s/cgroup.procs", g->cg.path);
+	}
+	err = kind == FLEET_OURS
+		      ? add_ours(f, g, g->cg.path[0] ? procs : NULL, start_delay_ms)
+		      : add_linux(f, g, g->cg.path[0] ? procs : NULL, start_delay_ms);
+	if (err)
+		goto undo_cg;
+	f->g[f->n] = g;
+	fleet_log(f, "%s (pid %d) started: %s of RAM", g->info.name,
+		  (int)g->info.pid, fmt_mib(procs, sizeof(procs), mem_bytes));
+	return (int)f->n++;
+
+undo_cg:
+	memcg_destroy(&g->cg);
+undo_device:
+	/* The device stays with the server (which has no removal) until
+	 * fleet_destroy(): keep it counted, as an ended guest. */
+	g->info.state = FLEET_EXITED;
+	g->reaped = true;
+	snprintf(g->info.why, sizeof(g->info.why), "could not start: %s",
+		 strerror(-err));
+	f->g[f->n++] = g;
+	return err;
+undo_balloon:
+	balloon_destroy(g->balloon);
+undo_alloc:
+	free(g);
+	return err;
+}
+
+/* ---- serving them ---- */
+
+static void ours_line(struct fleet *f, struct fleet_guest *g, const char *line)
+{
+	unsigned int cycle;
+	int phase;
+	uint64_t a, b;
+
+	if (!strncmp(line, "gmm-ready ", 10)) {
+		if (g->info.state == FLEET_STARTING)
+			g->info.state = FLEET_ALIVE;
+	} else if (sscanf(line, "gmm-sample %" SCNu64 " %" SCNu64 " %u %d",
+			  &a, &b, &cycle, &phase) == 4) {
+		/* The guest's word, shown only: never counted as memory. */
+		g->info.cycles = cycle;
+	}
+	(void)f;
+}
+
+static void ours_read(struct fleet *f, struct fleet_guest *g)
+{
+	ssize_t n = read(g->console_fd, g->buf + g->len,
+			 sizeof(g->buf) - 1 - g->len);
+	char *nl;
+
+	if (n < 0 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		close(g->console_fd);
+		g->console_fd = -1;
+		return;
+	}
+	g->len += (size_t)n;
+	g->buf[g->len] = 0;
+	while ((nl = memchr(g->buf, '\n', g->len))) {
+		*nl = 0;
+		ours_line(f, g, g->buf);
+		g->len -= (size_t)(nl + 1 - g->buf);
+		memmove(g->buf, nl + 1, g->len);
+	}
+	if (g->len == sizeof(g->buf) - 1)
+		g->len = 0; /* a line longer than the buffer is nobody's */
+}
+
+static void linux_serve(struct fleet *f, struct fleet_guest *g)
+{
+	char line[256];
+	int err;
+
+	if (g->console_gone || !guest_running(g))
+		return;
+	while ((err = uml_guest_wait_line(g->uml, "gmm-", line, sizeof(line),
+					  1)) == 0) {
+		if (!strcmp(line, "gmm-ready") &&
+		    g->info.state == FLEET_STARTING) {
+			if (!uml_guest_balloon_loaded(g->uml)) {
+				guest_kill(g);
+				guest_end(f, g, FLEET_EXITED,
+					  "its virtio_balloon driver did not load");
+				return;
+			}
+			g->info.state = FLEET_ALIVE;
+			g->next_cycle_at = fleet_now(f) + FLEET_SETTLE_S +
+					   g->start_delay_ms / 1e3;
+		} else if ((!strncmp(line, "gmm-memhog freed", 16) ||
+			    !strncmp(line, "gmm-done ", 9)) && g->in_memhog) {
+			/* "gmm-done" without "freed": memhog failed (the
+			 * guest's own OOM killer took it); the cycle ends. */
+			g->in_memhog = false;
+			g->info.cycles++;
+			g->next_cycle_at = fleet_now(f) + g->idle_ms / 1e3;
+		}
+	}
+	if (err == -EPIPE) {
+		g->console_gone = true;
+		return;
+	}
+	if (g->info.state == FLEET_STARTING && fleet_now(f) > g->boot_deadline) {
+		guest_kill(g);
+		guest_end(f, g, FLEET_EXITED, "did not boot within %.0f s",
+			  FLEET_BOOT_S);
+		return;
+	}
+	if (g->info.state == FLEET_ALIVE && !g->in_memhog &&
+	    fleet_now(f) >= g->next_cycle_at) {
+		char cmd[64];
+
+		snprintf(cmd, sizeof(cmd), "memhog %" PRIu64 " %u",
+			 (g->info.mem_bytes / 100 * f->cfg.hog_pct) >> 20,
+			 f->cfg.hold_ms);
+		if (!uml_guest_send(g->uml, cmd))
+			g->in_memhog = true;
+	}
+}
+
+/* Reap @g if it has ended, and say how. */
+static void guest_reap(struct fleet *f, struct fleet_guest *g)
+{
+	int status;
+	pid_t r;
+
+	if (g->reaped || g->info.pid <= 0)
+		return;
+	r = waitpid(g->info.pid, &status, WNOHANG);
+	if (r == 0 || (r < 0 && errno == EINTR))
+		return;
+	g->reaped = true; /* a Linux guest's keeper ended its kernel's group */
+	if (r < 0) {
+		guest_end(f, g, FLEET_EXITED, "lost (waitpid: %s)", strerror(errno));
+		return;
+	}
+	if (g->cg.path[0] && memcg_oom_kills(&g->cg) > g->oom_seen) {
+		char st[160];
+
+		budget_state(f, st, sizeof(st));
+		guest_end(f, g, FLEET_KILLED, "the kernel's OOM killer, %s", st);
+	} else if (WIFEXITED(status) && WEXITSTATUS(status) == 126 &&
+		   g->info.state == FLEET_STARTING) {
+		guest_end(f, g, FLEET_EXITED, "could not join its cgroup %s",
+			  g->cg.path);
+	} else if (WIFEXITED(status)) {
+		guest_end(f, g, FLEET_EXITED, "exited with status %d",
+			  WEXITSTATUS(status));
+	} else {
+		guest_end(f, g, FLEET_EXITED, "killed by signal %d",
+			  WTERMSIG(status));
+	}
+}
+
+static void guest_sample(struct fleet_guest *g)
+{
+	struct balloon_stats st;
+
+	balloon_get_stats(g->balloon, &st);
+	g->info.resident_bytes = st.resident_bytes;
+	g->info.reports = st.reports;
+	if (st.resident_bytes > g->info.resident_peak)
+		g->info.resident_peak = st.resident_bytes;
+}
+
+/*
+ * The budget.  With a cgroup the kernel enforces it: a guest whose cgroup
+ * counts an OOM kill is ended whole (a Linux guest whose kernel lost a
+ * userspace process would limp on).  Without one, the host does: over the
+ * budget by its own accounting, the guest with the most resident memory
+ * goes (the newest of equals: it had the least time to be useful).
+ */
+static void budget_check(struct fleet *f)
+{
+	char st[160], a[32], b[32], c[32];
+
+	if (f->budget.path[0]) {
+		for (unsigned int i = 0; i < f->n; i++) {
+			struct fleet_guest *g = f->g[i];
+
+			if (!guest_running(g) || !g->cg.path[0] ||
+			    memcg_oom_kills(&g->cg) <= g->oom_seen)
+				continue;
+			guest_kill(g);
+			budget_state(f, st, sizeof(st));
+			guest_end(f, g, FLEET_KILLED,
+				  "the kernel's OOM killer, %s", st);
+		}
+		if (!f->host_picks)
+			return;
+		/*
+		 * v1 with the kernel's OOM killer off.  A killed guest's
+		 * memory stays charged until its device drops its mapping
+		 * of the guest's memory file; the kernel, not knowing,
+		 * would kill the next guest and the next in that window
+		 * (it took all three of three guests in a budget for two).
+		 * So the host kills one guest at a time, and only once the
+		 * last one's memory has been released (its device holds
+		 * none, or 5 s have passed).
+		 */
+		if (f->releasing) {
+			guest_sample(f->releasing);
+			if (f->releasing->info.resident_bytes &&
+			    fleet_now(f) - f->releasing_since < 5.0)
+				return;
+			f->releasing = NULL;
+		}
+		if (!memcg_under_oom(&f->budget))
+			return;
+		{
+			struct fleet_guest *victim = NULL;
+
+			for (unsigned int i = 0; i < f->n; i++) {
+				struct fleet_guest *g = f->g[i];
+
+				if (!guest_running(g))
+					continue;
+				guest_sample(g);
+				if (!victim || g->info.resident_bytes >=
+						       victim->info.resident_bytes)
+					victim = g;
+			}
+			if (!victim)
+				return;
+			guest_kill(victim);
+			budget_state(f, st, sizeof(st));
+			guest_end(f, victim, FLEET_KILLED,
+				  "the budget's cgroup was at its limit (%s, under_oom); "
+				  "it had the most resident memory, %s",
+				  st, fmt_mib(c, sizeof(c), victim->info.resident_bytes));
+			f->releasing = victim;
+			f->releasing_since = fleet_now(f);
+		}
+		return;
+	}
+	for (;;) {
+		struct fleet_guest *victim = NULL;
+		uint64_t sum = 0;
+
+		for (unsigned int i = 0; i < f->n; i++) {
+			struct fleet_guest *g = f->g[i];
+
+			if (!guest_running(g))
+				continue;
+			guest_sample(g);
+			sum += g->info.resident_bytes;
+			if (!victim || g->info.resident_bytes >=
+					       victim->info.resident_bytes)
+				victim = g;
+		}
+		if (sum <= f->cfg.budget || !victim)
+			return;
+		guest_kill(victim);
+		guest_end(f, victim, FLEET_KILLED,
+			  "own accounting: the guests' resident %s over the budget of %s; "
+			  "it had the most, %s",
+			  fmt_mib(a, sizeof(a), sum),
+			  fmt_mib(b, sizeof(b), f->cfg.budget),
+			  fmt_mib(c, sizeof(c), victim->info.resident_bytes));
+	}
+}
+
+int fleet_poll(struct fleet *f, int timeout_ms)
+{
+	struct pollfd p[FLEET_MAX_GUESTS];
+	struct fleet_guest *pg[FLEET_MAX_GUESTS];
+	unsigned int np = 0, ended = 0, running = fleet_alive(f);
+	bool any_linux = false;
+
+	for (unsigned int i = 0; i < f->n; i++) {
+		struct fleet_guest *g = f->g[i];
+
+		if (g->uml && guest_running(g))
+			any_linux = true;
+		if (g->console_fd < 0)
+			continue;
+		p[np] = (struct pollfd){ .fd = g->console_fd, .events = POLLIN };
+		pg[np++] = g;
+	}
+	/* Linux consoles are read below, a few ms each: poll less long. */
+	if (any_linux && timeout_ms > 20)
+		timeout_ms = 20;
+	if (np) {
+		if (poll(p, np, timeout_ms) > 0)
+			for (unsigned int i = 0; i < np; i++)
+				if (p[i].revents)
+					ours_read(f, pg[i]);
+	} else if (timeout_ms > 0) {
+		struct timespec ts = { timeout_ms / 1000,
+				       (timeout_ms % 1000) * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
+	for (unsigned int i = 0; i < f->n; i++)
+		if (f->g[i]->uml)
+			linux_serve(f, f->g[i]);
+	if (fleet_now(f) >= f->next_check) {
+		budget_check(f);
+		f->next_check = fleet_now(f) + FLEET_CHECK_S;
+	}
+	for (unsigned int i = 0; i < f->n; i++) {
+		guest_reap(f, f->g[i]);
+		guest_sample(f->g[i]);
+	}
+	ended = running - fleet_alive(f);
+	return (int)ended;
+}
+
+void fleet_guest(struct fleet *f, unsigned int i, struct fleet_guest_info *gi)
+{
+	*gi = f->g[i]->info;
+}
+
+void fleet_budget(struct fleet *f, struct fleet_budget_info *b)
+{
+	*b = (struct fleet_budget_info){
+		.cgroup = f->budget.path[0] != '\0',
+		.cgroup_version = (int)f->budget.version,
+		.limit = f->cfg.budget,
+		.budget_kills = f->budget_kills,
+	};
+	snprintf(b->how, sizeof(b->how), "%s", f->how);
+	if (b->cgroup) {
+		uint64_t sum = 0;
+
+		b->usage = memcg_usage(&f->budget);
+		b->oom_kills = memcg_oom_kills(&f->budget);
+		/* v1 counts a kill in the victim's cgroup only: add the
+		 * guests' up (v2 counts it in every ancestor too). */
+		for (unsigned int i = 0; i < f->n; i++)
+			if (f->g[i]->cg.path[0])
+				sum += memcg_oom_kills(&f->g[i]->cg);
+		if (sum > b->oom_kills)
+			b->oom_kills = sum;
+		return;
+	}
+	for (unsigned int i = 0; i < f->n; i++)
+		if (guest_running(f->g[i]))
+			b->usage += f->g[i]->info.resident_bytes;
+}
+
+void fleet_destroy(struct fleet *f)
+{
+	if (!f)
+		return;
+	for (unsigned int i = 0; i < f->n; i++)
+		guest_kill(f->g[i]);
+	for (unsigned int i = 0; i < f->n; i++) {
+		struct fleet_guest *g = f->g[i];
+
+		if (g->uml) {
+			/* Reaps the kernel's process unless we did. */
+			uml_guest_destroy(g->uml, 0);
+		} else if (!g->reaped && g->info.pid > 0) {
+			while (waitpid(g->info.pid, NULL, 0) < 0 && errno == EINTR)
+				;
+		}
+		if (g->console_fd >= 0)
+			close(g->console_fd);
+	}
+	/* The devices' mappings and the guests' memory files go here. */
+	vhost_user_server_destroy(f->srv);
+	for (unsigned int i = 0; i < f->n; i++) {
+		struct fleet_guest *g = f->g[i];
+
+		balloon_destroy(g->balloon);
+		memcg_destroy(&g->cg);
+		free(g);
+	}
+	memcg_destroy(&f->budget);
+	rmdir(f->dir);
+	free(f);
+}
