@@ -364,10 +364,7 @@ void free_bitmap_unregister(struct free_bitmap *fb)
 	atomic_store(&pgdat->free_bitmap, NULL);
 	spin_unlock(&pgdat->reporting_lock);
 	/* The lists' hooks run under a zone lock: after these, none does. */
-	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
-		spin_lock(&pgdat->node_zones[z].lock);
-		spin_unlock(&pgdat->node_zones[z].lock);
-	}
+	zones_lock_barrier(pgdat);
 	/* The host may be discarding the command in flight: wait for its ack. */
 	for (;;) {
 		unsigned int seq = atomic_load(&fb->ack_seq);

@@ -41,8 +41,5 @@ void mm_free_timing_stop(struct pglist_data *pgdat)
 {
 	atomic_store(&pgdat->free_timing, NULL);
 	/* A free that loaded @ft does its timing under its zone lock. */
-	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
-		spin_lock(&pgdat->node_zones[z].lock);
-		spin_unlock(&pgdat->node_zones[z].lock);
-	}
+	zones_lock_barrier(pgdat);
 }

@@ -49,6 +49,20 @@ bool try_to_compact_pages(struct pglist_data *pgdat, unsigned int order);
 void compact_node_init(struct compact_node *cn);
 
 /*
+ * zones_lock_barrier - take and drop every zone lock of @pgdat.  A hook the
+ * free lists call under a zone lock (hinting, the bitmap, free timing) that
+ * loaded a pointer before the caller cleared it has returned once this
+ * does: after it, nobody uses what the pointer pointed to.
+ */
+static inline void zones_lock_barrier(struct pglist_data *pgdat)
+{
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+		spin_lock(&pgdat->node_zones[z].lock);
+		spin_unlock(&pgdat->node_zones[z].lock);
+	}
+}
+
+/*
  * The hooks of the other strategies, called only once the free path's
  * order test (pgdat->hinting_order, ->bitmap_order) has passed:
  *   page_hinting_free_locked   a block of @order was just freed at @pfn

@@ -420,10 +420,7 @@ void page_hinting_unregister(struct page_hinting *ph)
 	 * The free path records under a zone lock: once each has been taken
 	 * and dropped, nobody still writes an array.
 	 */
-	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
-		spin_lock(&pgdat->node_zones[z].lock);
-		spin_unlock(&pgdat->node_zones[z].lock);
-	}
+	zones_lock_barrier(pgdat);
 	/* Waits for a running pass: its isolated blocks are back after it. */
 	page_hinting_destroy_workers(ph, pgdat->nr_cpus);
 	/* An owner's pass (manual mode) holds the pass locks. */
