@@ -945,7 +945,7 @@ int cmd_bench(int argc, char **argv)
 		BENCH_ERR("unknown benchmark '%s'", name);
 	optind = 2;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'p':
 			if (cli_parse_uint(optarg, 1, MAX_REPS, &v))
@@ -958,10 +958,9 @@ int cmd_bench(int argc, char **argv)
 			b.seconds = (double)v;
 			break;
 		case 'm':
-			if (cli_parse_size(optarg, &b.mem_bytes) ||
-			    b.mem_bytes < (256ull << 20) || b.mem_bytes % (4ull << 20) ||
-			    b.mem_bytes > (64ull << 30))
-				BENCH_ERR("--mem: '%s' is not a multiple of 4 MiB from 256 MiB to 64 GiB", optarg);
+			b.mem_bytes = cli_opt_size("bench ", "--mem", optarg,
+						   256ull << 20, 64ull << 30,
+						   4ull << 20);
 			break;
 		case 'j':
 			b.json = true;
@@ -1004,7 +1003,7 @@ int cmd_bench(int argc, char **argv)
 			bench_usage(stdout);
 			return 0;
 		default:
-			BENCH_ERR("unrecognized option '%s'", argv[optind - 1]);
+			cli_option_error("bench ", opts, c, argv);
 		}
 	}
 	if (optind < argc)

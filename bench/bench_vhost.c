@@ -87,7 +87,7 @@ struct bv {
 static void bv_server_stop(struct bv *b)
 {
 	balloon_backend_stop(&b->be);
-	unlink(b->path);
+	/* The server removed its socket. */
 	rmdir(b->dir);
 }
 

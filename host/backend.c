@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "host/balloon.h"
+#include "host/unix_socket.h"
 #include "host/vhost_user.h"
 #include "platform/platform.h"
 
@@ -63,7 +64,8 @@ int balloon_backend_start_threads(struct balloon_backend *be,
 	err = vhost_user_server_add_device(be->srv, socket_path,
 					   balloon_virtio_device(be->balloon));
 	if (err) {
-		platform_log("cannot serve %s: %s", socket_path, strerror(-err));
+		platform_log("cannot serve %s: %s", socket_path,
+			     unix_socket_strerror(err));
 		goto undo_balloon;
 	}
 	if (be->threaded &&

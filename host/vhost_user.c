@@ -109,6 +109,7 @@
 #include "host/fd_reaper.h"
 #include "host/fdio.h"
 #include "host/guest_memory.h"
+#include "host/unix_socket.h"
 #include "host/vhost_user_msg.h"
 #include "host/virtio_device.h"
 #include "platform/platform.h"
@@ -215,6 +216,7 @@ struct vhost_user_dev {
 	struct virtio_device *vdev;
 	struct balloon_dev *balloon; /* owned when added as a balloon */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct unix_socket_id sock_id; /* the file listen_fd was bound at */
 	int listen_fd;
 	int conn_fd; /* -1: listening */
 	int backend_fd; /* backend request channel, -1 when none */
@@ -1417,30 +1419,6 @@ struct vhost_user_server *vhost_user_server_create(enum vhost_user_threads threa
 	return srv;
 }
 
-static int vu_listen(const char *path)
-{
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct stat st;
-	int fd, err;
-
-	if (strlen(path) >= sizeof(sun.sun_path))
-		return -ENAMETOOLONG;
-	strcpy(sun.sun_path, path);
-	/* A socket left by an earlier run; anything else is not ours. */
-	if (lstat(path, &st) == 0 && S_ISSOCK(st.st_mode))
-		unlink(path);
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
-	    listen(fd, 4) < 0) {
-		err = -errno;
-		close(fd);
-		return err;
-	}
-	return fd;
-}
-
 static int vu_dev_add(struct vhost_user_server *srv, const char *path,
 		      struct virtio_device *vdev, struct vhost_user_dev **out)
 {
@@ -1483,7 +1461,9 @@ static int vu_dev_add(struct vhost_user_server *srv, const char *path,
 	}
 	d->loop = l;
 
-	d->listen_fd = vu_listen(path);
+	/* A stale socket is replaced; a live one is another host's. */
+	d->listen_fd = unix_socket_listen(path, 4, SOCK_NONBLOCK | SOCK_CLOEXEC,
+					  &d->sock_id);
 	if (d->listen_fd < 0) {
 		err = d->listen_fd;
 		goto undo_loop;
@@ -1515,7 +1495,7 @@ undo_listen:
 	vdev->transport_priv = NULL;
 	vdev->mem = NULL;
 	close(d->listen_fd);
-	unlink(d->path);
+	unix_socket_unlink(d->path, &d->sock_id);
 undo_loop:
 	if (!srv->one)
 		vu_loop_destroy(l);
@@ -1529,12 +1509,15 @@ undo_mem:
 
 /*
  * vhost_user_server_add_device - serve @vdev on a new socket at
- * @socket_path (a stale socket there is replaced); with
- * VHOST_USER_THREAD_PER_DEVICE its thread starts serving at once.  The
- * caller keeps @vdev, which must outlive the server.
- * Return: 0; -EBUSY when @vdev already has a transport; -ENAMETOOLONG;
- * -ENOMEM; -EAGAIN when no thread can be made; or socket's, bind's,
- * listen's, epoll_create1's or eventfd's errno.
+ * @socket_path (a stale socket there is replaced, a live one refused:
+ * unix_socket_listen()); with VHOST_USER_THREAD_PER_DEVICE its thread
+ * starts serving at once.  The caller keeps @vdev, which must outlive the
+ * server.  The socket is removed with the device, if it is still ours.
+ * Return: 0; -EBUSY when @vdev already has a transport; -EADDRINUSE when
+ * another process listens on @socket_path; -EEXIST when it is not a
+ * socket; -ENAMETOOLONG; -ENOMEM; -EAGAIN when no thread can be made; or
+ * socket's, connect's, bind's, listen's, epoll_create1's or eventfd's
+ * errno.
  */
 int vhost_user_server_add_device(struct vhost_user_server *srv,
 				 const char *socket_path,
@@ -1638,7 +1621,7 @@ int vhost_user_server_destroy(struct vhost_user_server *srv)
 		/* A thread left running may use any device's state through
 		 * the devices it serves; keep them all, unlink the sockets. */
 		for (d = srv->devs; d; d = d->next)
-			unlink(d->path);
+			unix_socket_unlink(d->path, &d->sock_id);
 		return err;
 	}
 	for (d = srv->devs; d; d = next) {
@@ -1646,7 +1629,7 @@ int vhost_user_server_destroy(struct vhost_user_server *srv)
 		vu_dev_reset(d);
 		vu_reap(d, &d->conn_fd);
 		close(d->listen_fd);
-		unlink(d->path);
+		unix_socket_unlink(d->path, &d->sock_id);
 		guest_memory_destroy(&d->mem);
 		/* Before the loop goes: a room callback wakes it. */
 		fd_reaper_stop(d->reaper);

@@ -200,7 +200,7 @@ undo_guest:
 undo_backend:
 	balloon_backend_stop(&u->be);
 undo_dir:
-	unlink(sock);
+	/* The server removed its socket; rmdir fails on anything else. */
 	rmdir(dir);
 undo_alloc:
 	free(u);

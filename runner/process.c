@@ -198,12 +198,30 @@ static int pg_onoff(const char *name, const char *s, bool *v)
 	return 0;
 }
 
-/* Return: 0, or 2 after one line on stderr. */
+static void pg_help(void)
+{
+	fputs("Usage: guestmm guest --socket SOCKET [ARGUMENT VALUE]...\n"
+	      "Our guest runtime as a process, attached to the balloon device on\n"
+	      "SOCKET; `guestmm run` starts it with every argument written out, sizes\n"
+	      "in bytes, times in milliseconds.  It writes its samples and figures to\n"
+	      "stdout, a gmm- line each.  Arguments:\n ", stdout);
+	for (int k = 0; k < PG_NR; k++)
+		printf(" %s%s", pg_arg_names[k], k % 4 == 3 && k < PG_NR - 1 ? "\n " : "");
+	puts("");
+}
+
+/* Return: 0; 1 after --help; or 2 after one line on stderr. */
 static int pg_parse_argv(int argc, char **argv, struct run_opts *o,
 			 const char **sock, pid_t *parent)
 {
 	*sock = NULL;
 	*parent = 0;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			pg_help();
+			return 1;
+		}
+	}
 	for (int i = 1; i < argc; i += 2) {
 		const char *name = argv[i], *val = i + 1 < argc ? argv[i + 1] : NULL;
 		struct gmm_guest_config *c = &o->cfg;
@@ -216,7 +234,7 @@ static int pg_parse_argv(int argc, char **argv, struct run_opts *o,
 		if (k == PG_NR)
 			return pg_usage("unrecognized argument '%s'", name);
 		if (!val)
-			return pg_usage("%s: a value is missing", name);
+			return pg_usage("option %s needs a value", name);
 		switch (k) {
 		case PG_SOCKET:
 			*sock = val;
@@ -462,7 +480,7 @@ int run_guest_process_main(int argc, char **argv)
 	o.mode = RUN_IN_PROCESS; /* inside, the guest runs in this process */
 	err = pg_parse_argv(argc, argv, &o, &sock, &parent);
 	if (err)
-		return err;
+		return err == 1 ? 0 : err;
 	/* Die with the host.  It may be gone already: then so are we. */
 	if (parent) {
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
@@ -987,7 +1005,7 @@ undo_backend:
 		pg_reap(h, true);
 	balloon_backend_stop(&h->be);
 undo_dir:
-	unlink(sock);
+	/* The server removed its socket; rmdir fails on anything else. */
 	rmdir(dir);
 undo_alloc:
 	free(h);

@@ -1,15 +1,21 @@
 /*
  * test_cli.c - the guestmm command: bad options and impossible sizes get one
- * line and exit status 2; help works; a short real run returns its memory;
- * --lock-stats prints lock statistics; every benchmark runs once at its
- * smallest settings and measures something.  No timing is asserted: the
- * machines are shared.
+ * line and exit status 2; an option without its value says so; help works,
+ * `help CMD` as `CMD --help`; --version; the size parser itself; a second
+ * host on a live socket is refused and the first keeps its socket, a stale
+ * one is replaced, a socket that is not the host's is not removed; a short
+ * real run returns its memory; --lock-stats prints lock statistics; every
+ * benchmark runs once at its smallest settings and measures something.  No
+ * timing is asserted: the machines are shared.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 
@@ -104,6 +110,227 @@ static void test_bad_options(void **state)
 	expect_usage_error("guest --socket /x --hinting nosuch", "--hinting");
 	expect_usage_error("guest --socket /x --hinting bitmap", "in process");
 	expect_usage_error("guest --socket /x --hint-entries 0", "--hint-entries");
+}
+
+/* The exact line (less the pointer to --help), status 2. */
+static void expect_line(const char *args, const char *line)
+{
+	struct out o;
+
+	run(&o, args, true);
+	if (o.status != 2 || strncmp(o.text, line, strlen(line)) ||
+	    strchr(o.text, '\n') != o.text + strlen(o.text) - 1)
+		fail_msg("'guestmm %s': status %d, output '%s', wanted '%s'",
+			 args, o.status, o.text, line);
+}
+
+static void test_missing_values(void **state)
+{
+	(void)state;
+	expect_line("run --mem", "guestmm: run: option --mem needs a value");
+	expect_line("run --cpus 2 --workload",
+		    "guestmm: run: option --workload needs a value");
+	expect_line("host --listen", "guestmm: host: option --listen needs a value");
+	expect_line("host --linux --uml", "guestmm: host: option --uml needs a value");
+	expect_line("bench alloc --mem", "guestmm: bench: option --mem needs a value");
+	expect_line("overcommit --host-mem",
+		    "guestmm: overcommit: option --host-mem needs a value");
+	expect_line("guest --socket", "guestmm: guest: option --socket needs a value");
+	/* Not a value missing: an option taking none, and one unknown. */
+	expect_line("run --json=yes", "guestmm: run: option --json takes no value");
+	expect_line("run --nosuch", "guestmm: run: unrecognized option '--nosuch'");
+}
+
+/* The size parser itself: units, fractions, exactness, overflow, garbage. */
+static void test_size_parser(void **state)
+{
+	static const struct {
+		const char *s;
+		int err;
+		uint64_t v;
+	} cases[] = {
+		{ "4096", 0, 4096 },
+		{ "1B", 0, 1 },
+		{ "512M", 0, 512ull << 20 },
+		{ "512m", 0, 512ull << 20 },
+		{ "2GiB", 0, 2ull << 30 },
+		{ "1tib", 0, 1ull << 40 },
+		{ "3.5G", 0, 7ull << 29 },
+		{ "1.5K", 0, 1536 },
+		{ "0.25M", 0, 256ull << 10 },
+		{ "3.50000000000000000000000000000000000000000000000000G", 0, 7ull << 29 },
+		/* 2^-40 T: forty digits, exactly one byte. */
+		{ "0.0000000000009094947017729282379150390625T", 0, 1 },
+		{ "0", 0, 0 },
+		{ "18446744073709551615", 0, UINT64_MAX },
+		{ "16383T", 0, 16383ull << 40 },
+		{ "18446744073709551616", -ERANGE, 0 },
+		{ "16777216T", -ERANGE, 0 },
+		{ "99999999999999999999G", -ERANGE, 0 },
+		{ "16777215.5T", 0, (16777215ull << 40) + (1ull << 39) },
+		{ "1.5", -EDOM, 0 },
+		{ "0.3K", -EDOM, 0 },
+		{ "0.00000000000090949470177292823791503906251T", -EDOM, 0 },
+		{ "", -EINVAL, 0 },
+		{ "-1G", -EINVAL, 0 },
+		{ "+1G", -EINVAL, 0 },
+		{ " 1G", -EINVAL, 0 },
+		{ "1 G", -EINVAL, 0 },
+		{ ".5G", -EINVAL, 0 },
+		{ "1.G", -EINVAL, 0 },
+		{ "1e3", -EINVAL, 0 },
+		{ "1GB", -EINVAL, 0 },
+		{ "0x10", -EINVAL, 0 },
+		{ "1.2.3G", -EINVAL, 0 },
+		{ "lots", -EINVAL, 0 },
+	};
+	static const struct cli_size_limits mem = { 64ull << 20, 1ull << 40, 4ull << 20 };
+	char why[256];
+	uint64_t v;
+
+	(void)state;
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		int err;
+
+		v = 0;
+		err = cli_parse_size(cases[i].s, &v);
+		if (err != cases[i].err || (!err && v != cases[i].v))
+			fail_msg("cli_parse_size('%s'): %d, %llu; wanted %d, %llu",
+				 cases[i].s, err, (unsigned long long)v,
+				 cases[i].err, (unsigned long long)cases[i].v);
+	}
+	/* Each refusal names the option, the text and the limit broken. */
+	assert_int_equal(cli_check_size("--mem", "3.5G", &mem, &v, why, sizeof(why)), 0);
+	assert_int_equal(v, 7ull << 29);
+	assert_int_equal(cli_check_size("--mem", "3.1G", &mem, &v, why, sizeof(why)), -EDOM);
+	assert_string_equal(why, "--mem: 3.1G is not a multiple of 4 MiB");
+	assert_int_equal(cli_check_size("--mem", "66M", &mem, &v, why, sizeof(why)), -EDOM);
+	assert_string_equal(why, "--mem: 66M is not a multiple of 4 MiB");
+	assert_int_equal(cli_check_size("--mem", "2T", &mem, &v, why, sizeof(why)), -ERANGE);
+	assert_string_equal(why, "--mem: 2T: must be between 64M and 1T");
+	assert_int_equal(cli_check_size("--mem", "0", &mem, &v, why, sizeof(why)), -ERANGE);
+	assert_string_equal(why, "--mem: 0: must be between 64M and 1T");
+	assert_int_equal(cli_check_size("--mem", "99999999999999999999G", &mem, &v,
+					why, sizeof(why)), -ERANGE);
+	assert_int_equal(cli_check_size("--mem", "-1G", &mem, &v, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "--mem: '-1G' is not a size"));
+	assert_int_equal(cli_check_size("--x", "1.5", &(struct cli_size_limits){ 1, 100, 1 },
+					&v, why, sizeof(why)), -EDOM);
+	assert_string_equal(why, "--x: 1.5 is not a multiple of 1 byte");
+	assert_int_equal(cli_check_size("--x", "3K", &(struct cli_size_limits){ 1, UINT64_MAX, 4096 },
+					&v, why, sizeof(why)), -EDOM);
+	assert_string_equal(why, "--x: 3K is not a multiple of 4 KiB");
+}
+
+/* Sizes through the commands: each one's range and step, said. */
+static void test_sizes_in_commands(void **state)
+{
+	(void)state;
+	/* Accepted: the error is the next option's. */
+	expect_usage_error("run --mem 3.5G --cpus 0", "--cpus");
+	expect_usage_error("run --mem 0.5G --hog 0.25G --cpus 0", "--cpus");
+	expect_line("host --linux --mem 1.5G --hog 2G",
+		    "guestmm: host: --hog: must be smaller than --mem");
+	expect_usage_error("bench alloc --mem 0.5G --pairs 0", "--pairs");
+	expect_usage_error("overcommit --guest-mem 0.25G --max-guests 0", "--max-guests");
+	/* Refused, with the limit. */
+	expect_line("run --mem 3.1G", "guestmm: run: --mem: 3.1G is not a multiple of 4 MiB");
+	expect_line("run --mem 2T", "guestmm: run: --mem: 2T: must be between 64M and 1T");
+	expect_line("run --linux --mem 128G",
+		    "guestmm: run: --mem: with --linux, must be between 64M and 64G");
+	expect_line("run --hog 0", "guestmm: run: --hog: 0: must be between 4K and 1T");
+	expect_line("host --linux --mem 100.5M",
+		    "guestmm: host: --mem: 100.5M is not a multiple of 1 MiB");
+	expect_line("host --guests ours:2 --guest-mem 66M",
+		    "guestmm: host: --guest-mem: 66M is not a multiple of 4 MiB");
+	expect_line("host --guests ours:2 --budget 1M",
+		    "guestmm: host: --budget: 1M: must be between 64M and 16T");
+	expect_line("bench alloc --mem 100M",
+		    "guestmm: bench: --mem: 100M: must be between 256M and 64G");
+	expect_line("overcommit --host-mem 3.5X",
+		    "guestmm: overcommit: --host-mem: '3.5X' is not a size");
+}
+
+/* A path given for the Linux guest is named when it is not there. */
+static void test_uml_paths(void **state)
+{
+	struct out o;
+
+	(void)state;
+	run(&o, "host --linux --uml /nonexistent/linux.uml", true);
+	assert_int_equal(o.status, 2);
+	assert_non_null(strstr(o.text, "--uml: /nonexistent/linux.uml: No such file"));
+	assert_null(strstr(o.text, "apt-get"));
+	run(&o, "host --linux --initrd /nonexistent/initrd.gz", true);
+	assert_int_equal(o.status, 2);
+	assert_non_null(strstr(o.text, "--initrd: /nonexistent/initrd.gz: No such file"));
+	assert_null(strstr(o.text, "apt-get"));
+	expect_line("run --linux --uml /nonexistent/linux.uml",
+		    "guestmm: run: --uml: /nonexistent/linux.uml: No such file or directory");
+	expect_line("overcommit --guest linux --initrd /nonexistent/i.gz",
+		    "guestmm: overcommit: --initrd: /nonexistent/i.gz: No such file or directory");
+	/* There but not a kernel we can run (no execute bit, even for root). */
+	{
+		char path[] = "/tmp/gmm-uml-XXXXXX", args[64], want[128];
+		int fd = mkstemp(path);
+
+		assert_true(fd >= 0);
+		assert_int_equal(fchmod(fd, 0644), 0);
+		close(fd);
+		snprintf(args, sizeof(args), "host --linux --uml %s", path);
+		snprintf(want, sizeof(want), "guestmm: host: --uml: %s: Permission denied",
+			 path);
+		expect_line(args, want);
+		unlink(path);
+	}
+}
+
+static void test_version(void **state)
+{
+	struct out a, b;
+	unsigned int x, y, z;
+
+	(void)state;
+	run(&a, "--version", true);
+	assert_int_equal(a.status, 0);
+	if (sscanf(a.text, "guestmm %u.%u.%u", &x, &y, &z) != 3)
+		fail_msg("guestmm --version: '%s'", a.text);
+	assert_ptr_equal(strchr(a.text, '\n'), a.text + strlen(a.text) - 1);
+	run(&b, "version", true);
+	assert_int_equal(b.status, 0);
+	assert_string_equal(a.text, b.text);
+	expect_usage_error("version extra", "extra");
+}
+
+/* `guestmm help CMD [SUB]` prints what `guestmm CMD [SUB] --help` does. */
+static void test_help_cmd(void **state)
+{
+	static const char *const cmds[] = { "run", "host", "bench", "overcommit",
+					    "guest", "bench scale" };
+	static struct out a, b;
+
+	(void)state;
+	for (unsigned int i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		char x[64], y[64];
+
+		snprintf(x, sizeof(x), "help %s", cmds[i]);
+		snprintf(y, sizeof(y), "%s --help", cmds[i]);
+		run(&a, x, true);
+		run(&b, y, true);
+		if (a.status || b.status || strcmp(a.text, b.text) ||
+		    !strstr(a.text, "Usage: guestmm"))
+			fail_msg("'guestmm %s' (%d) differs from 'guestmm %s' (%d): '%.200s'",
+				 x, a.status, y, b.status, a.text);
+	}
+	run(&a, "help run", true);
+	assert_non_null(strstr(a.text, "--report-delay-ms"));
+	run(&a, "help host", true);
+	assert_non_null(strstr(a.text, "--until-returned"));
+	expect_line("help nosuch", "guestmm: help: unknown command 'nosuch'");
+	run(&a, "help", true);
+	run(&b, "--help", true);
+	assert_int_equal(a.status, 0);
+	assert_string_equal(a.text, b.text);
 }
 
 static void test_help(void **state)
@@ -497,12 +724,191 @@ static void test_host_exits_despite_linger(void **state)
 	assert_true(t < 300);
 }
 
+/* ---- a second host on a live socket ---- */
+
+/* `guestmm host --listen @path --quiet ...`, its output to /dev/null. */
+static pid_t host_start(const char *path, const char *duration)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		dup2(null, 2);
+		execl(GUESTMM_BIN, GUESTMM_BIN, "host", "--listen", path,
+		      "--duration", duration, "--quiet", (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
+/* Return: 0 when something accepts a connection at @path, else -errno. */
+static int sock_connect(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), err = 0;
+
+	assert_true(s >= 0);
+	strcpy(sun.sun_path, path);
+	if (connect(s, (struct sockaddr *)&sun, sizeof(sun)))
+		err = -errno;
+	close(s);
+	return err;
+}
+
+static void wait_listening(const char *path)
+{
+	int i;
+
+	for (i = 0; i < 3000 && sock_connect(path); i++)
+		usleep(10 * 1000);
+	if (i == 3000)
+		fail_msg("nothing listens at %s after 30 s", path);
+}
+
+/* A socket file at @path that nobody listens on (its maker is gone). */
+static void stale_socket(const char *path)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(s >= 0);
+	strcpy(sun.sun_path, path);
+	assert_int_equal(bind(s, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	close(s);
+}
+
+static int host_stop(pid_t pid)
+{
+	int status;
+
+	kill(pid, SIGTERM);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void test_second_host_refused(void **state)
+{
+	char dir[] = "/tmp/gmm-takeover-XXXXXX", path[64], args[128], want[128];
+	struct stat before, after;
+	struct out o;
+	pid_t first;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/b.sock", dir);
+	first = host_start(path, "600");
+	wait_listening(path);
+	assert_int_equal(lstat(path, &before), 0);
+
+	snprintf(args, sizeof(args), "host --listen %s --duration 1 --quiet", path);
+	run(&o, args, true);
+	snprintf(want, sizeof(want), "guestmm: cannot serve %s: another process is listening on it\n",
+		 path);
+	if (o.status != 1 || strcmp(o.text, want))
+		fail_msg("second host: status %d, '%s'", o.status, o.text);
+	/* The first keeps its socket, the same file, and answers on it. */
+	assert_int_equal(lstat(path, &after), 0);
+	assert_true(S_ISSOCK(after.st_mode));
+	assert_true(before.st_dev == after.st_dev && before.st_ino == after.st_ino);
+	assert_int_equal(sock_connect(path), 0);
+	assert_int_equal(waitpid(first, NULL, WNOHANG), 0);
+	/* And removes it when it ends. */
+	assert_int_equal(host_stop(first), 0);
+	assert_int_equal(lstat(path, &after), -1);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+static void test_stale_socket_replaced(void **state)
+{
+	char dir[] = "/tmp/gmm-takeover-XXXXXX", path[64], args[128];
+	struct stat st;
+	struct out o;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/b.sock", dir);
+	stale_socket(path);
+	assert_int_equal(sock_connect(path), -ECONNREFUSED);
+	snprintf(args, sizeof(args), "host --listen %s --duration 1 --quiet", path);
+	run(&o, args, true);
+	if (o.status != 0)
+		fail_msg("host on a stale socket: status %d, '%s'", o.status, o.text);
+	/* Its own socket, removed at the end. */
+	assert_int_equal(lstat(path, &st), -1);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+static void test_not_a_socket_refused(void **state)
+{
+	char dir[] = "/tmp/gmm-takeover-XXXXXX", path[64], args[128], want[128];
+	char buf[16] = { 0 };
+	struct out o;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/notes", dir);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, "keep", 4), 4);
+	close(fd);
+	snprintf(args, sizeof(args), "host --listen %s --duration 1 --quiet", path);
+	run(&o, args, true);
+	snprintf(want, sizeof(want), "guestmm: cannot serve %s: it exists and is not a socket\n",
+		 path);
+	if (o.status != 1 || strcmp(o.text, want))
+		fail_msg("host on a regular file: status %d, '%s'", o.status, o.text);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(read(fd, buf, sizeof(buf)), 4);
+	assert_string_equal(buf, "keep");
+	close(fd);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* A host removes its socket only while the path is still its file. */
+static void test_host_keeps_others_socket(void **state)
+{
+	char dir[] = "/tmp/gmm-takeover-XXXXXX", path[64];
+	struct stat mine, after;
+	pid_t host;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/b.sock", dir);
+	host = host_start(path, "600");
+	wait_listening(path);
+	/* Someone else's socket now has the path. */
+	assert_int_equal(unlink(path), 0);
+	stale_socket(path);
+	assert_int_equal(lstat(path, &mine), 0);
+	assert_int_equal(host_stop(host), 0);
+	assert_int_equal(lstat(path, &after), 0);
+	assert_true(mine.st_dev == after.st_dev && mine.st_ino == after.st_ino);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_str_escapes),
 		cmocka_unit_test(test_host_exits_despite_linger),
 		cmocka_unit_test(test_bad_options),
+		cmocka_unit_test(test_missing_values),
+		cmocka_unit_test(test_size_parser),
+		cmocka_unit_test(test_sizes_in_commands),
+		cmocka_unit_test(test_uml_paths),
+		cmocka_unit_test(test_version),
+		cmocka_unit_test(test_help_cmd),
+		cmocka_unit_test(test_second_host_refused),
+		cmocka_unit_test(test_stale_socket_replaced),
+		cmocka_unit_test(test_not_a_socket_refused),
+		cmocka_unit_test(test_host_keeps_others_socket),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_short_run_returns_memory),
 		cmocka_unit_test(test_hinting_strategies),

@@ -72,6 +72,57 @@ static void test_linux_reports_to_our_device(void **state)
 	assert_true(json_number("guest_total_bytes") > 400 * MIB);
 }
 
+/*
+ * --until-returned, with a live line a second: no second is printed twice
+ * (the boot's seconds were once owed at once: the first line three times),
+ * and the summary gives the time watched, which stopped at 90 % returned,
+ * not the --watch value.
+ */
+static void test_until_returned_lines(void **state)
+{
+	char cmd[1024], *line, *save = NULL;
+	const char *s;
+	double last = -1, watched = -1, t90 = -1;
+	unsigned int lines = 0;
+	FILE *p;
+	size_t n;
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "%s host --linux --initrd %s --mem 256M --hog 128M "
+		 "--watch 60 --until-returned --json-lines", GUESTMM_BIN, GMM_UML_INITRD);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	if (WEXITSTATUS(pclose(p)))
+		fail_msg("'%s' failed:\n%s", cmd, out);
+	s = strstr(out, "host resident");
+	assert_non_null(s);
+	assert_non_null(s = strstr(s, " after "));
+	watched = strtod(s + strlen(" after "), NULL);
+	assert_non_null(s = strstr(s, "90 % after "));
+	t90 = strtod(s + strlen("90 % after "), NULL);
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		double t;
+
+		if (strncmp(line, "{\"t\": ", 6))
+			continue;
+		t = strtod(line + 6, NULL);
+		/* t >= 0: (long) is floor. */
+		if (last >= 0 && (long)t <= (long)last)
+			fail_msg("two live lines in second %ld (%.2f, %.2f)", (long)t, last, t);
+		last = t;
+		lines++;
+	}
+	print_message("%u live lines; watched %.2f s, 90 %% after %.2f s\n", lines,
+		      watched, t90);
+	assert_true(lines >= 2);
+	/* Stopped at the sample that reached 90 %: the same time, printed
+	 * to 0.1 s and 0.01 s. */
+	assert_true(watched < 60);
+	assert_true(watched - t90 < 0.06 && t90 - watched < 0.06);
+}
+
 /* `guestmm run --linux`: the run's keys, figures from the host's accounting. */
 static void test_run_linux(void **state)
 {
@@ -321,6 +372,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_linux_reports_to_our_device),
+		cmocka_unit_test(test_until_returned_lines),
 		cmocka_unit_test(test_run_linux),
 		cmocka_unit_test(test_bench_return_both),
 		cmocka_unit_test(test_init_on_free_keeps_reporting),

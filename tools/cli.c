@@ -6,12 +6,14 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
 /* A leading whole number; @end is left at what follows it. */
 static int parse_number(const char *s, unsigned long long *v, char **end)
@@ -21,6 +23,37 @@ static int parse_number(const char *s, unsigned long long *v, char **end)
 	errno = 0;
 	*v = strtoull(s, end, 10);
 	return errno ? -1 : 0;
+}
+
+/* The fraction's digits beyond which none can come to whole bytes: a
+ * fraction whose last digit is not 0 is a whole number times 2^-shift only
+ * when it has at most shift (<= 40) digits. */
+#define SIZE_FRAC_DIGITS_MAX 40
+
+/*
+ * 0.@digits x 2^@shift, exactly: the decimal fraction doubled @shift times,
+ * what crosses the point gathered in *@whole.
+ * Return: 0; -EDOM when a fraction of a byte is left.
+ */
+static int size_fraction(char *digits, size_t n, unsigned int shift,
+			 uint64_t *whole)
+{
+	*whole = 0;
+	for (unsigned int i = 0; i < shift; i++) {
+		unsigned int carry = 0;
+
+		for (size_t k = n; k-- > 0;) {
+			unsigned int d = (unsigned int)(digits[k] - '0') * 2 + carry;
+
+			digits[k] = (char)('0' + d % 10);
+			carry = d / 10;
+		}
+		*whole = *whole << 1 | carry;
+	}
+	for (size_t k = 0; k < n; k++)
+		if (digits[k] != '0')
+			return -EDOM;
+	return 0;
 }
 
 int cli_parse_size(const char *s, uint64_t *out)
@@ -33,20 +66,117 @@ int cli_parse_size(const char *s, uint64_t *out)
 		{ "m", 20 },  { "mib", 20 }, { "g", 30 },   { "gib", 30 },
 		{ "t", 40 },  { "tib", 40 },
 	};
-	char *end;
+	char digits[SIZE_FRAC_DIGITS_MAX], *end;
+	const char *frac = NULL, *unit;
+	size_t nfrac = 0;
 	unsigned long long v;
+	uint64_t part;
+	bool overflow;
+	int err;
 
-	if (parse_number(s, &v, &end))
-		return -1;
-	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
-		if (strcasecmp(end, units[i].suffix))
-			continue;
-		if (units[i].shift && v > (UINT64_MAX >> units[i].shift))
-			return -1;
-		*out = (uint64_t)v << units[i].shift;
-		return 0;
+	if (!s || !isdigit((unsigned char)*s))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	overflow = errno == ERANGE;
+	unit = end;
+	if (*end == '.') {
+		frac = end + 1;
+		while (isdigit((unsigned char)frac[nfrac]))
+			nfrac++;
+		if (!nfrac)
+			return -EINVAL;
+		unit = frac + nfrac;
+		while (nfrac && frac[nfrac - 1] == '0')
+			nfrac--;
 	}
-	return -1;
+	for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++) {
+		unsigned int shift = units[i].shift;
+
+		if (strcasecmp(unit, units[i].suffix))
+			continue;
+		if (overflow || (shift && v > (UINT64_MAX >> shift)))
+			return -ERANGE;
+		*out = (uint64_t)v << shift;
+		if (!nfrac)
+			return 0;
+		if (nfrac > SIZE_FRAC_DIGITS_MAX)
+			return -EDOM;
+		memcpy(digits, frac, nfrac);
+		err = size_fraction(digits, nfrac, shift, &part);
+		if (*out > UINT64_MAX - part)
+			return -ERANGE;
+		*out += part;
+		return err;
+	}
+	return -EINVAL;
+}
+
+/* @v in the largest unit that divides it: "64M", or with @spaced "64 MiB". */
+static const char *fmt_size(char *buf, size_t len, uint64_t v, bool spaced)
+{
+	static const char *const unit[] = { "", "K", "M", "G", "T" };
+	unsigned int u = 0;
+
+	while (u < 4 && v && !(v & 1023)) {
+		v >>= 10;
+		u++;
+	}
+	if (spaced)
+		snprintf(buf, len, "%llu %s%s", (unsigned long long)v,
+			 u ? unit[u] : "byte", u ? "iB" : v == 1 ? "" : "s");
+	else
+		snprintf(buf, len, "%llu%s", (unsigned long long)v, unit[u]);
+	return buf;
+}
+
+const char *cli_fmt_size(char *buf, size_t len, uint64_t v)
+{
+	return fmt_size(buf, len, v, false);
+}
+
+int cli_check_size(const char *opt, const char *s,
+		   const struct cli_size_limits *lim, uint64_t *out,
+		   char *why, size_t len)
+{
+	uint64_t step = lim->step ? lim->step : 1, v = 0;
+	char a[32], b[32];
+	int err = cli_parse_size(s, &v);
+
+	if (err == -EINVAL) {
+		snprintf(why, len, "%s: '%s' is not a size (a number and K, M, G or T, e.g. 512M or 3.5G)",
+			 opt, s);
+		return err;
+	}
+	if (err == -ERANGE || v < lim->min || v > lim->max) {
+		if (lim->max == UINT64_MAX)
+			snprintf(why, len, "%s: %s: must be at least %s", opt, s,
+				 cli_fmt_size(a, sizeof(a), lim->min));
+		else
+			snprintf(why, len, "%s: %s: must be between %s and %s",
+				 opt, s, cli_fmt_size(a, sizeof(a), lim->min),
+				 cli_fmt_size(b, sizeof(b), lim->max));
+		return -ERANGE;
+	}
+	if (err == -EDOM || v % step) {
+		snprintf(why, len, "%s: %s is not a multiple of %s", opt, s,
+			 fmt_size(a, sizeof(a), step, true));
+		return -EDOM;
+	}
+	*out = v;
+	return 0;
+}
+
+uint64_t cli_opt_size(const char *cmd, const char *opt, const char *s,
+		      uint64_t min, uint64_t max, uint64_t step)
+{
+	const struct cli_size_limits lim = { min, max, step };
+	char why[256];
+	uint64_t v;
+
+	if (cli_check_size(opt, s, &lim, &v, why, sizeof(why)))
+		cli_usage_error(cmd, "%s", why);
+	return v;
 }
 
 int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -77,12 +207,58 @@ void cli_usage_error(const char *cmd, const char *fmt, ...)
 {
 	va_list ap;
 
-	fputs("guestmm: ", stderr);
+	/* "run " names the command "run:" in front and "run --help" after. */
+	if (cmd && *cmd)
+		fprintf(stderr, "guestmm: %.*s: ", (int)strcspn(cmd, " "), cmd);
+	else
+		fputs("guestmm: ", stderr);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, " (try 'guestmm %s--help')\n", cmd ? cmd : "");
 	exit(CLI_EXIT_USAGE);
+}
+
+void cli_option_error(const char *cmd, const struct option *opts, int c,
+		      char **argv)
+{
+	const char *arg = optind > 0 ? argv[optind - 1] : "";
+
+	for (const struct option *o = opts; optopt && o->name; o++) {
+		if (o->val != optopt)
+			continue;
+		if (c == ':')
+			cli_usage_error(cmd, "option --%s needs a value", o->name);
+		if (o->has_arg == no_argument && strchr(arg, '='))
+			cli_usage_error(cmd, "option --%s takes no value", o->name);
+		break;
+	}
+	if (c == ':' && optopt > 0 && optopt < 256)
+		cli_usage_error(cmd, "option -%c needs a value", optopt);
+	if (optopt > 0 && optopt < 256 && arg[0] == '-' && arg[1] != '-')
+		cli_usage_error(cmd, "unrecognized option '-%c'", optopt);
+	cli_usage_error(cmd, "unrecognized option '%s'", arg);
+}
+
+void cli_check_path(const char *cmd, const char *opt, const char *path,
+		    bool exec)
+{
+	if (access(path, exec ? X_OK : R_OK))
+		cli_usage_error(cmd, "%s: %s: %s", opt, path, strerror(errno));
+}
+
+#ifndef GMM_VERSION
+#define GMM_VERSION "unknown"
+#endif
+
+const char *cli_version(void)
+{
+#ifdef GMM_GIT_DESCRIBE
+	/* Built from a git tree: which commit, when it says more. */
+	if (*GMM_GIT_DESCRIBE)
+		return "guestmm " GMM_VERSION " (git " GMM_GIT_DESCRIBE ")";
+#endif
+	return "guestmm " GMM_VERSION;
 }
 
 const char *cli_fmt_bytes(char *buf, size_t len, double bytes)

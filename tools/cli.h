@@ -12,18 +12,69 @@
 #define CLI_EXIT_USAGE 2
 
 /*
- * Sizes: a whole number with an optional unit, K/M/G/T or KiB/MiB/GiB/TiB
- * (powers of 1024; a bare number is bytes).
- * Return: 0, or -1 for text that is not a size or overflows 64 bits.
+ * Sizes: a number with an optional unit, K/M/G/T or KiB/MiB/GiB/TiB (powers
+ * of 1024; B or none is bytes), case-insensitive; a fraction (3.5G) when it
+ * comes to whole bytes.  No sign, no exponent, no spaces.
+ * Return: 0; -EINVAL for text that is not a size; -ERANGE when it is more
+ * than 64 bits hold; -EDOM for a fraction of a byte (0.3K), with *@out the
+ * size rounded down to whole bytes.
  */
 int cli_parse_size(const char *s, uint64_t *out);
+
+/* What a size option accepts: @min to @max bytes, a multiple of @step. */
+struct cli_size_limits {
+	uint64_t min, max, step;
+};
+/* A guest page: the step of a size option that states none. */
+#define CLI_SIZE_STEP_DEFAULT 4096ull
+
+/*
+ * cli_check_size - @s (the value of option @opt) parsed and checked against
+ * @lim; on failure one line into @why, such as "--mem: 3.1G is not a
+ * multiple of 4 MiB" or "--mem: 2T: must be between 64M and 1T".
+ * Return: 0 with *@out set; cli_parse_size()'s errors; -ERANGE outside
+ * [min, max]; -EDOM not a multiple of the step.
+ */
+int cli_check_size(const char *opt, const char *s,
+		   const struct cli_size_limits *lim, uint64_t *out,
+		   char *why, size_t len);
+/* cli_check_size(), or exit 2 with its line (cli_usage_error()). */
+uint64_t cli_opt_size(const char *cmd, const char *opt, const char *s,
+		      uint64_t min, uint64_t max, uint64_t step);
+/* "64M", "1T", "1536K": the largest unit that divides @v exactly. */
+const char *cli_fmt_size(char *buf, size_t len, uint64_t v);
+
 /* Return: 0, or -1 for text that is not a whole number in [min, max]. */
 int cli_parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 int cli_parse_onoff(const char *s, bool *out);
 
-/* One line "guestmm: <msg>" and a pointer to --help; exits with status 2. */
+/*
+ * One line "guestmm: CMD: <msg>" and a pointer to --help; exits with status
+ * 2.  @cmd is the command followed by a space ("run ", "bench "), or NULL.
+ */
 void cli_usage_error(const char *cmd, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
+
+struct option;
+/*
+ * What getopt_long() returned for an option it refused (opterr = 0, an
+ * option string starting with ':'): @c ':' is an option without its value
+ * ("option --mem needs a value"), anything else one it does not know.
+ * Exits with status 2.
+ */
+void cli_option_error(const char *cmd, const struct option *opts, int c,
+		      char **argv) __attribute__((noreturn));
+
+/*
+ * A file that option @opt names must exist: else exit 2 with one line
+ * naming it ("--uml: /x: No such file or directory").  @exec: and be
+ * executable.
+ */
+void cli_check_path(const char *cmd, const char *opt, const char *path,
+		    bool exec);
+
+/* "guestmm X.Y.Z" (and the git describe when built from a git tree). */
+const char *cli_version(void);
 
 /* "1.50 GiB" style, into @buf. */
 const char *cli_fmt_bytes(char *buf, size_t len, double bytes);

@@ -37,7 +37,8 @@ static void run_usage(FILE *f)
 	      "                        virtio_balloon on our device, running memhog\n"
 	      "  --uml PATH            --linux: the kernel (default /usr/bin/linux.uml)\n"
 	      "  --initrd PATH         --linux: initramfs (default uml/initrd.gz beside guestmm)\n"
-	      "  --mem SIZE            guest RAM (default 2G; K/M/G/T suffixes)\n"
+	      "  --mem SIZE            guest RAM, 64M to 1T (--linux: 64G) in steps of 4M\n"
+	      "                        (default 2G; K/M/G/T suffixes, 3.5G)\n"
 	      "  --cpus N              vCPU threads (default 2)\n"
 	      "  --workload NAME       memhog | pagefault | stress | working-set (default\n"
 	      "                        memhog); working-set: anonymous memory larger than\n"
@@ -125,6 +126,13 @@ static const struct option run_options[] = {
 };
 
 #define RUN_ERR(...) cli_usage_error("run ", __VA_ARGS__)
+
+/* Guest RAM: the core's zones want whole 4 MiB (order-10) blocks. */
+#define RUN_MEM_MIN (64ull << 20)
+#define RUN_MEM_MAX (1ull << 40)
+#define RUN_MEM_STEP (4ull << 20)
+/* A user-mode Linux guest's RAM is a file mapped into its one process. */
+#define RUN_LINUX_MEM_MAX (64ull << 30)
 
 static uint64_t opt_uint(const char *name, const char *arg, uint64_t min,
 			 uint64_t max)
@@ -385,11 +393,12 @@ static int cmd_run(int argc, char **argv)
 	run_opts_init(&o);
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", run_options, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", run_options, NULL)) != -1) {
 		switch (c) {
 		case OPT_MEM:
-			if (cli_parse_size(optarg, &o.cfg.mem_bytes))
-				RUN_ERR("--mem: '%s' is not a size", optarg);
+			o.cfg.mem_bytes = cli_opt_size("run ", "--mem", optarg,
+						       RUN_MEM_MIN, RUN_MEM_MAX,
+						       RUN_MEM_STEP);
 			break;
 		case OPT_CPUS:
 			o.cfg.cpus = (unsigned int)opt_uint("cpus", optarg, 1,
@@ -409,12 +418,13 @@ static int cmd_run(int argc, char **argv)
 					optarg);
 			break;
 		case OPT_WS:
-			if (cli_parse_size(optarg, &o.ws_bytes) || o.ws_bytes < PAGE_SIZE)
-				RUN_ERR("--working-set: '%s' is not a size", optarg);
+			o.ws_bytes = cli_opt_size("run ", "--working-set", optarg,
+						  PAGE_SIZE, 16 * RUN_MEM_MAX,
+						  PAGE_SIZE);
 			break;
 		case OPT_HOG:
-			if (cli_parse_size(optarg, &o.hog_bytes) || !o.hog_bytes)
-				RUN_ERR("--hog: '%s' is not a size", optarg);
+			o.hog_bytes = cli_opt_size("run ", "--hog", optarg,
+						   PAGE_SIZE, RUN_MEM_MAX, PAGE_SIZE);
 			break;
 		case OPT_CYCLES:
 			o.cycles = (unsigned int)opt_uint("cycles", optarg, 1,
@@ -511,18 +521,13 @@ static int cmd_run(int argc, char **argv)
 			run_usage(stdout);
 			return 0;
 		default:
-			cli_usage_error("run ", "unrecognized option '%s'",
-					argv[optind - 1]);
+			cli_option_error("run ", run_options, c, argv);
 		}
 	}
 	if (optind < argc)
 		RUN_ERR("unexpected argument '%s'", argv[optind]);
-	if (o.cfg.mem_bytes < (64ull << 20) || o.cfg.mem_bytes > (1ull << 40) ||
-	    o.cfg.mem_bytes % (4ull << 20))
-		RUN_ERR("--mem: %llu bytes is not a multiple of 4 MiB from 64 MiB to 1 TiB",
-			(unsigned long long)o.cfg.mem_bytes);
 	if (o.hog_bytes && o.hog_bytes > o.cfg.mem_bytes)
-		RUN_ERR("--hog: larger than guest RAM");
+		RUN_ERR("--hog: larger than guest RAM (--mem)");
 	if (linux_opt && o.mode != RUN_LINUX)
 		RUN_ERR("%s: only with --linux", linux_opt);
 	if (o.cfg.reporting && o.cfg.hinting == GMM_HINTING_BITMAP &&
@@ -545,8 +550,12 @@ static int cmd_run(int argc, char **argv)
 		if (o.lock_stats || stats)
 			RUN_ERR("--linux: %s describes our allocator, not Linux's",
 				o.lock_stats ? "--lock-stats" : "--stats");
-		if (o.cfg.mem_bytes > (64ull << 30))
-			RUN_ERR("--linux: --mem is at most 64G");
+		if (o.cfg.mem_bytes > RUN_LINUX_MEM_MAX)
+			RUN_ERR("--mem: with --linux, must be between 64M and 64G");
+		if (o.uml)
+			cli_check_path("run ", "--uml", o.uml, true);
+		if (o.initrd)
+			cli_check_path("run ", "--initrd", o.initrd, false);
 	}
 	o.live = quiet ? NULL : (json ? stderr : stdout);
 	err = run_guest(&o, &r);
@@ -585,11 +594,70 @@ static void usage(FILE *f)
 	      "               guests of both kinds under one memory budget (--guests)\n"
 	      "  overcommit   how many guests fit in a host budget, with free page\n"
 	      "               reporting and without\n"
-	      "  bench NAME   benchmarks: overhead, return, alloc, discard, vhost\n"
-	      "  help         this text\n"
+	      "  bench NAME   benchmarks: overhead, return, alloc, discard, vhost,\n"
+	      "               scale, strategies, cma, compact, offline, zswap\n"
+	      "  help [CMD]   this text, or CMD's (as 'guestmm CMD --help')\n"
+	      "  version      the version (also --version)\n"
 	      "\n"
 	      "'guestmm COMMAND --help' describes a command's options.\n",
 	      f);
+}
+
+static const struct {
+	const char *name;
+	int (*main)(int argc, char **argv);
+} commands[] = {
+	{ "run", cmd_run },
+	{ "bench", cmd_bench },
+	{ "host", cmd_host },
+	{ "overcommit", cmd_overcommit },
+	{ "guest", run_guest_process_main },
+};
+
+static int cmd_version(int argc, char **argv)
+{
+	if (argc > 1)
+		cli_usage_error(NULL, "version: unexpected argument '%s'", argv[1]);
+	printf("%s\n", cli_version());
+	return 0;
+}
+
+/*
+ * "guestmm help CMD [SUB]" is "guestmm CMD [SUB] --help": argv rebuilt
+ * with --help last, so a command's own help is the only one there is.
+ */
+static int cmd_help(int argc, char **argv)
+{
+	char *args[4];
+
+	if (argc < 2) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc > 3)
+		cli_usage_error(NULL, "help: unexpected argument '%s'", argv[3]);
+	if (!strcmp(argv[1], "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(argv[1], "version")) {
+		puts("Usage: guestmm version | guestmm --version\n"
+		     "Print the version of guestmm.");
+		return 0;
+	}
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
+		int n = 0;
+
+		if (strcmp(argv[1], commands[i].name))
+			continue;
+		args[n++] = argv[1];
+		if (argc == 3)
+			args[n++] = argv[2];
+		args[n++] = (char *)"--help";
+		args[n] = NULL;
+		return commands[i].main(n, args);
+	}
+	cli_usage_error(NULL, "help: unknown command '%s'", argv[1]);
 }
 
 int main(int argc, char **argv)
@@ -598,18 +666,14 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return CLI_EXIT_USAGE;
 	}
-	if (!strcmp(argv[1], "run"))
-		return cmd_run(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "bench"))
-		return cmd_bench(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "host"))
-		return cmd_host(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "overcommit"))
-		return cmd_overcommit(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "guest"))
-		return run_guest_process_main(argc - 1, argv + 1);
-	if (!strcmp(argv[1], "help") || !strcmp(argv[1], "--help") ||
-	    !strcmp(argv[1], "-h")) {
+	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (!strcmp(argv[1], commands[i].name))
+			return commands[i].main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "help"))
+		return cmd_help(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version"))
+		return cmd_version(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
 		usage(stdout);
 		return 0;
 	}

@@ -34,6 +34,12 @@
 #include "tools/commands.h"
 
 #define PAGE_BYTES 4096ull
+#define MIB (1ull << 20)
+/* A guest's RAM: a Linux guest maps it into its one process. */
+#define HOST_MEM_MIN (64 * MIB)
+#define HOST_MEM_MAX (64ull << 30)
+/* A table or a budget: far beyond any machine here. */
+#define HOST_SIZE_MAX (16ull << 40)
 
 struct host_opts {
 	const char *listen;
@@ -126,6 +132,18 @@ static void print_line(const struct host_opts *o, double t,
 	fflush(stdout);
 }
 
+/*
+ * A line a second: true when one is due at @t, with *@next moved past @t.
+ * One line however late: a boot that took 3 s owes no three lines at once.
+ */
+static bool line_due(double t, double *next)
+{
+	if (t < *next)
+		return false;
+	*next = floor(t) + 1;
+	return true;
+}
+
 /* ---- --listen ---- */
 
 static int host_listen(const struct host_opts *o)
@@ -148,10 +166,9 @@ static int host_listen(const struct host_opts *o)
 
 		if (o->duration_s && t >= o->duration_s)
 			break;
-		if (t >= next) {
+		if (line_due(t, &next)) {
 			balloon_get_stats(be.balloon, &st);
 			print_line(o, t, &st);
-			next += 1;
 		}
 		run_sleep_s(0.05);
 	}
@@ -171,6 +188,7 @@ struct linux_result {
 	uint64_t hog_bytes;
 	uint64_t resident_at_free;
 	uint64_t resident_after;
+	double watched_s;		/* from the free to the last sample */
 	double time_to_90pct_s;
 	double time_to_first_drop_s;
 	uint64_t reports;
@@ -201,10 +219,8 @@ static bool watch(const struct host_opts *o, struct balloon_backend *be,
 		double t = run_now_s() - t0;
 
 		balloon_get_stats(be->balloon, &st);
-		if (t >= *next) {
+		if (line_due(t, next))
 			print_line(o, t, &st);
-			*next += 1;
-		}
 		if (done && done(&st, arg))
 			return true;
 		/* Keep the console drained while we wait. */
@@ -263,6 +279,7 @@ static void print_linux_json(const struct host_opts *o, const struct linux_resul
 	json_u64(&j, "freed_bytes", r->hog_bytes);
 	json_u64(&j, "host_resident_at_free_bytes", r->resident_at_free);
 	json_u64(&j, "host_resident_after_free_bytes", r->resident_after);
+	json_double(&j, "watched_s", r->watched_s);
 	json_double(&j, "returned_fraction", frac);
 	json_double(&j, "time_to_first_drop_s", r->time_to_first_drop_s);
 	json_double(&j, "time_to_return_90pct_s", r->time_to_90pct_s);
@@ -314,7 +331,8 @@ static int host_linux(const struct host_opts *o)
 	if (err) {
 		fprintf(stderr, "guestmm: host: cannot start the Linux guest (%s, initrd %s): %s\n",
 			o->uml ? o->uml : "/usr/bin/linux.uml", initrd, strerror(-err));
-		if (err == -ENOENT)
+		/* A path given was checked; a default one is the packages'. */
+		if (err == -ENOENT && (!o->uml || !o->initrd))
 			fprintf(stderr, "guestmm: host: apt-get install user-mode-linux busybox-static, then rebuild\n");
 		goto undo_backend;
 	}
@@ -334,10 +352,8 @@ static int host_linux(const struct host_opts *o)
 	for (;;) {
 		err = uml_guest_wait_line(g, "gmm-memhog", line, sizeof(line), 250);
 		balloon_get_stats(be.balloon, &st);
-		if (run_now_s() - t0 >= next) {
+		if (line_due(run_now_s() - t0, &next))
 			print_line(o, run_now_s() - t0, &st);
-			next += 1;
-		}
 		if (err == 0 && strstr(line, "held"))
 			r.resident_at_free = st.resident_bytes;
 		if (err == 0 && strstr(line, "freed"))
@@ -351,14 +367,14 @@ static int host_linux(const struct host_opts *o)
 	r.time_to_first_drop_s = NAN;
 	/* Sample the host's accounting every 250 ms. */
 	while (run_now_s() - t_free < o->watch_s && !atomic_load(&interrupted)) {
-		double since = run_now_s() - t_free;
+		double since;
 
 		uml_guest_wait_line(g, "gmm-never", NULL, 0, 250);
 		balloon_get_stats(be.balloon, &st);
-		if (run_now_s() - t0 >= next) {
+		/* The sample's time, not the wait's start. */
+		since = run_now_s() - t_free;
+		if (line_due(run_now_s() - t0, &next))
 			print_line(o, run_now_s() - t0, &st);
-			next += 1;
-		}
 		if (isnan(r.time_to_first_drop_s) &&
 		    st.resident_bytes + (16ull << 20) < r.resident_at_free)
 			r.time_to_first_drop_s = since;
@@ -366,6 +382,7 @@ static int host_linux(const struct host_opts *o)
 		    (double)st.resident_bytes <= (double)r.resident_at_free - 0.9 * (double)hog)
 			r.time_to_90pct_s = since;
 		r.resident_after = st.resident_bytes;
+		r.watched_s = since;
 		if (o->until_returned &&
 		    (double)st.resident_bytes <= (double)r.resident_at_free - 0.9 * (double)hog)
 			break;
@@ -407,7 +424,7 @@ undo_guest:
 undo_backend:
 	balloon_backend_stop(&be);
 undo_dir:
-	unlink(sock);
+	/* The server removed its socket; rmdir fails on anything else. */
 	rmdir(dir);
 	if (rc == 0) {
 		if (o->json) {
@@ -422,12 +439,12 @@ undo_dir:
 			       r.features & (1ull << VIRTIO_BALLOON_F_REPORTING) ? "yes" : "no",
 			       r.features & (1ull << VIRTIO_BALLOON_F_PAGE_POISON) ? "yes" : "no",
 			       r.features & (1ull << VIRTIO_BALLOON_F_STATS_VQ) ? "yes" : "no");
-			printf("memhog %s freed; host resident %s at the free, %s after %.0f s: "
+			printf("memhog %s freed; host resident %s at the free, %s after %.1f s: "
 			       "%.1f %% returned; first drop after %.2f s, 90 %% after %.2f s\n",
 			       cli_fmt_bytes(a, sizeof(a), (double)r.hog_bytes),
 			       cli_fmt_bytes(b, sizeof(b), (double)r.resident_at_free),
 			       cli_fmt_bytes(c, sizeof(c), (double)r.resident_after),
-			       o->watch_s, 100 * frac, r.time_to_first_drop_s, r.time_to_90pct_s);
+			       r.watched_s, 100 * frac, r.time_to_first_drop_s, r.time_to_90pct_s);
 			if (r.target_pages)
 				printf("balloon: target %u pages, actual %u (resident %s -> %s), deflated to %u\n",
 				       r.target_pages, r.actual_inflated,
@@ -560,13 +577,15 @@ static void host_usage(FILE *f)
 	      "                       default, on $XDG_RUNTIME_DIR or /tmp/guestmm-balloon.sock)\n"
 	      "  --linux              start a user-mode Linux guest attached to the device,\n"
 	      "                       run memhog in it and time the memory's return\n"
-	      "  --mem SIZE           --linux: guest RAM (default 1G)\n"
-	      "  --hog SIZE           --linux: memhog size (default 75% of RAM)\n"
+	      "  --mem SIZE           --linux: guest RAM, 64M to 64G in steps of 1M\n"
+	      "                       (default 1G; K/M/G/T suffixes, 1.5G)\n"
+	      "  --hog SIZE           --linux: memhog size in steps of 1M (default 75% of RAM)\n"
 	      "  --watch S            --linux: seconds to watch after the free (default 15)\n"
 	      "  --until-returned     --linux: stop watching once 90% of it is back\n"
 	      "  --max-guest-mem SIZE --listen: refuse a frontend's memory table larger\n"
-	      "                       than SIZE (default 256G)\n"
-	      "  --target SIZE        --linux: then inflate the balloon to SIZE and deflate\n"
+	      "                       than SIZE, 4K to 16T (default 256G)\n"
+	      "  --target SIZE        --linux: then inflate the balloon to SIZE (in 4K\n"
+	      "                       pages, below --mem) and deflate\n"
 	      "  --init-on-free       --linux: boot the guest with init_on_free=1\n"
 	      "  --reporting on|off   offer free page reporting (default on)\n"
 	      "  --uml PATH           --linux: the kernel (default /usr/bin/linux.uml)\n"
@@ -581,9 +600,11 @@ static void host_usage(FILE *f)
 	      "  --guests SPEC        KIND:N,... with KIND ours (our guest runtime as a\n"
 	      "                       process) or linux (user-mode Linux), e.g. ours:4,linux:2;\n"
 	      "                       each gets a device of its own and runs memhog in cycles\n"
-	      "  --guest-mem SIZE     RAM of each guest (default 512M)\n"
+	      "  --guest-mem SIZE     RAM of each guest, 64M to 64G in steps of 4M\n"
+	      "                       (default 512M)\n"
 	      "  --linux-mem SIZE     RAM of each Linux guest (default: --guest-mem)\n"
-	      "  --budget SIZE        the guests' memory budget (default: the sum of their\n"
+	      "  --budget SIZE        the guests' memory budget, at least 64M and one\n"
+	      "                       guest's RAM (default: the sum of their\n"
 	      "                       RAM): a memory cgroup around them, the host outside\n"
 	      "  --cgroup-root DIR    the memory cgroup hierarchy to make the budget in\n"
 	      "                       (default: the one this process is in); 'none': the\n"
@@ -652,7 +673,7 @@ int cmd_host(int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case O_LISTEN:
 			if (strlen(optarg) >= 108)
@@ -663,13 +684,14 @@ int cmd_host(int argc, char **argv)
 			o.linux_guest = true;
 			break;
 		case O_MEM:
-			if (cli_parse_size(optarg, &o.mem_bytes) || o.mem_bytes < (64ull << 20) ||
-			    o.mem_bytes > (64ull << 30) || o.mem_bytes % (1ull << 20))
-				HOST_ERR("--mem: '%s' is not a whole number of MiB from 64M to 64G", optarg);
+			/* Linux's mem= in MiB. */
+			o.mem_bytes = cli_opt_size("host ", "--mem", optarg,
+						   HOST_MEM_MIN, HOST_MEM_MAX, MIB);
 			break;
 		case O_HOG:
-			if (cli_parse_size(optarg, &o.hog_bytes) || o.hog_bytes < (1ull << 20))
-				HOST_ERR("--hog: '%s' is not a size of at least 1M", optarg);
+			/* memhog MIB. */
+			o.hog_bytes = cli_opt_size("host ", "--hog", optarg, MIB,
+						   HOST_MEM_MAX, MIB);
 			break;
 		case O_WATCH:
 			if (cli_parse_uint(optarg, 1, 3600, &v))
@@ -677,8 +699,10 @@ int cmd_host(int argc, char **argv)
 			o.watch_s = (double)v;
 			break;
 		case O_TARGET:
-			if (cli_parse_size(optarg, &o.target_bytes) || !o.target_bytes)
-				HOST_ERR("--target: '%s' is not a size", optarg);
+			/* The balloon counts 4 KiB pages. */
+			o.target_bytes = cli_opt_size("host ", "--target", optarg,
+						      PAGE_BYTES, HOST_MEM_MAX,
+						      PAGE_BYTES);
 			break;
 		case O_IOF:
 			o.init_on_free = true;
@@ -710,9 +734,9 @@ int cmd_host(int argc, char **argv)
 			o.until_returned = true;
 			break;
 		case O_MAXMEM:
-			if (cli_parse_size(optarg, &o.max_guest_mem) ||
-			    !o.max_guest_mem)
-				HOST_ERR("--max-guest-mem: '%s' is not a size", optarg);
+			o.max_guest_mem = cli_opt_size("host ", "--max-guest-mem",
+						       optarg, PAGE_BYTES,
+						       HOST_SIZE_MAX, PAGE_BYTES);
 			break;
 		case O_REPORTING: {
 			bool on;
@@ -728,15 +752,16 @@ int cmd_host(int argc, char **argv)
 			break;
 		case O_GUEST_MEM:
 		case O_LINUX_MEM:
-			if (cli_parse_size(optarg, &v) || v < (64ull << 20) ||
-			    v > (64ull << 30) || v % (4ull << 20))
-				HOST_ERR("%s: '%s' is not a multiple of 4M from 64M to 64G",
-					 c == O_GUEST_MEM ? "--guest-mem" : "--linux-mem", optarg);
+			/* Our guests' zones want whole 4 MiB blocks. */
+			v = cli_opt_size("host ", c == O_GUEST_MEM ? "--guest-mem"
+								   : "--linux-mem",
+					 optarg, HOST_MEM_MIN, HOST_MEM_MAX, 4 * MIB);
 			*(c == O_GUEST_MEM ? &o.guest_mem : &o.linux_mem) = v;
 			break;
 		case O_BUDGET:
-			if (cli_parse_size(optarg, &o.budget) || !o.budget)
-				HOST_ERR("--budget: '%s' is not a size", optarg);
+			o.budget = cli_opt_size("host ", "--budget", optarg,
+						HOST_MEM_MIN, HOST_SIZE_MAX,
+						PAGE_BYTES);
 			break;
 		case O_CGROUP_ROOT:
 			o.cgroup_root = optarg;
@@ -767,7 +792,7 @@ int cmd_host(int argc, char **argv)
 			host_usage(stdout);
 			return 0;
 		default:
-			HOST_ERR("unrecognized option '%s'", argv[optind - 1]);
+			cli_option_error("host ", opts, c, argv);
 		}
 	}
 	if (optind < argc)
@@ -776,6 +801,10 @@ int cmd_host(int argc, char **argv)
 		HOST_ERR("--listen and --linux: choose one");
 	if (many && (o.listen || o.linux_guest))
 		HOST_ERR("--guests and %s: choose one", o.listen ? "--listen" : "--linux");
+	if (o.uml)
+		cli_check_path("host ", "--uml", o.uml, true);
+	if (o.initrd)
+		cli_check_path("host ", "--initrd", o.initrd, false);
 	if (many) {
 		uint64_t sum = (uint64_t)o.nr_guests[FLEET_OURS] * o.guest_mem +
 			       (uint64_t)o.nr_guests[FLEET_LINUX] *

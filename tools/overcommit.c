@@ -348,8 +348,9 @@ static void oc_usage(FILE *f)
 	      "  --guest ours|linux   our guest runtime as a process (default) or a\n"
 	      "                       user-mode Linux guest\n"
 	      "  --reporting on|off|both  (default both: off, then on)\n"
-	      "  --host-mem SIZE      the budget (default 1G; linux: 768M)\n"
-	      "  --guest-mem SIZE     each guest's RAM (default 256M; linux: 256M: a\n"
+	      "  --host-mem SIZE      the budget, at least 64M (default 1G; linux: 768M)\n"
+	      "  --guest-mem SIZE     each guest's RAM, 64M to 64G in steps of 4M\n"
+	      "                       (default 256M; linux: 256M: a\n"
 	      "                       128M Linux guest cannot hold a 96M memhog beside\n"
 	      "                       its ~50M kernel and initramfs)\n"
 	      "  --max-guests N       the cap (default 16; linux: 6)\n"
@@ -409,17 +410,18 @@ int cmd_overcommit(int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case O_HOST_MEM:
-			if (cli_parse_size(optarg, &o.host_mem) || o.host_mem < (64ull << 20))
-				OC_ERR("--host-mem: '%s' is not a size of at least 64M", optarg);
+			o.host_mem = cli_opt_size("overcommit ", "--host-mem", optarg,
+						  64ull << 20, 16ull << 40,
+						  CLI_SIZE_STEP_DEFAULT);
 			break;
 		case O_GUEST_MEM:
-			if (cli_parse_size(optarg, &o.guest_mem) || o.guest_mem < (64ull << 20) ||
-			    o.guest_mem > (64ull << 30) || o.guest_mem % (4ull << 20))
-				OC_ERR("--guest-mem: '%s' is not a multiple of 4M from 64M to 64G",
-				       optarg);
+			/* Our guests' zones want whole 4 MiB blocks. */
+			o.guest_mem = cli_opt_size("overcommit ", "--guest-mem", optarg,
+						   64ull << 20, 64ull << 30,
+						   4ull << 20);
 			break;
 		case O_REPORTING:
 			if (!strcmp(optarg, "both"))
@@ -488,11 +490,15 @@ int cmd_overcommit(int argc, char **argv)
 			oc_usage(stdout);
 			return 0;
 		default:
-			OC_ERR("unrecognized option '%s'", argv[optind - 1]);
+			cli_option_error("overcommit ", opts, c, argv);
 		}
 	}
 	if (optind < argc)
 		OC_ERR("unexpected argument '%s'", argv[optind]);
+	if (o.uml)
+		cli_check_path("overcommit ", "--uml", o.uml, true);
+	if (o.initrd)
+		cli_check_path("overcommit ", "--initrd", o.initrd, false);
 	if (o.kind == FLEET_LINUX) {
 		o.host_mem = o.host_mem ? o.host_mem : 768ull << 20;
 		o.guest_mem = o.guest_mem ? o.guest_mem : 256ull << 20;
