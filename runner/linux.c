@@ -1,6 +1,6 @@
 /*
- * linux.c - a user-mode Linux guest on our device (DESIGN.md, embodiment
- * 3): the same balloon a process guest gets, driven by Linux's own
+ * linux.c - a user-mode Linux guest on our device (docs/architecture.md,
+ * embodiment 3): the same balloon a process guest gets, driven by Linux's own
  * virtio_balloon, running the initramfs's memhog a cycle at a time.
  *
  * The guest's console says when memhog holds and when it freed; the host

@@ -6,8 +6,8 @@
  * Three kinds of guest, one result:
  *   RUN_PROCESS    (default) the guest runtime in a process of its own, a
  *                  vhost-user frontend of a balloon served by this process
- *                  (DESIGN.md, embodiment 2): the guest reports through
- *                  the device, and memory returned is what the device's
+ *                  (docs/architecture.md, embodiment 2): the guest reports
+ *                  through the device, and memory returned is what the device's
  *                  host accounting of the shared memfd says;
  *   RUN_IN_PROCESS the core in this process over a memfd, reporting by
  *                  punching holes directly (embodiment 1);
