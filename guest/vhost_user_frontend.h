@@ -1,8 +1,8 @@
 /*
  * vhost_user_frontend.h - the frontend side of vhost-user, for a guest that
- * lives in this process (a "process guest", DESIGN.md): it shares its RAM
- * (one memfd) with a backend over a unix socket, places its rings in that
- * RAM, and notifies and is notified through eventfds.
+ * lives in this process (a "process guest", docs/architecture.md): it
+ * shares its RAM (one memfd) with a backend over a unix socket, places its
+ * rings in that RAM, and notifies and is notified through eventfds.
  *
  * The module is the transport only.  Rings are driven by the virtqueue
  * driver half (virtio/virtqueue.h) over the same guest RAM; a queue is

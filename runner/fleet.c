@@ -78,7 +78,8 @@ struct fleet {
 	struct fleet_config cfg;
 	struct vhost_user_server *srv;
 	char dir[64];
-	char initrd[PATH_MAX + 32];
+	char initrd[PATH_MAX + 32];	/* empty: none found, see below */
+	char initrd_tried[3 * (PATH_MAX + 32)];
 	struct memcg budget;		/* budget.path[0] == 0: own accounting */
 	bool host_picks;		/* v1: the kernel's OOM killer is off for
 					   the budget; the host chooses */
@@ -183,23 +184,6 @@ unsigned int fleet_count(const struct fleet *f)
 	return f->n;
 }
 
-static void default_initrd(char *buf, size_t len)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *slash;
-
-	if (n <= 0) {
-		snprintf(buf, len, "uml/initrd.gz");
-		return;
-	}
-	exe[n] = 0;
-	slash = strrchr(exe, '/');
-	if (slash)
-		*slash = 0;
-	snprintf(buf, len, "%s/uml/initrd.gz", exe);
-}
-
 /*
  * A host killed by SIGKILL leaves its budget's cgroup behind (its guests
  * went with it, so it is empty): remove those of hosts that are gone, next
@@ -257,7 +241,8 @@ int fleet_create(const struct fleet_config *c, struct fleet **out)
 	if (c->initrd)
 		snprintf(f->initrd, sizeof(f->initrd), "%s", c->initrd);
 	else
-		default_initrd(f->initrd, sizeof(f->initrd));
+		run_find_initrd(f->initrd, sizeof(f->initrd), f->initrd_tried,
+				sizeof(f->initrd_tried));
 	snprintf(f->dir, sizeof(f->dir), "/tmp/guestmm-host-XXXXXX");
 	if (!mkdtemp(f->dir)) {
 		err = -errno;
@@ -393,8 +378,16 @@ static int add_linux(struct fleet *f, struct fleet_guest *g,
 		.mem_bytes = g->info.mem_bytes,
 		.cgroup_procs = procs,
 	};
-	int err = uml_guest_spawn(&gc, &g->uml);
+	int err;
 
+	if (!f->initrd[0]) {
+		fprintf(f->cfg.log ? f->cfg.log : stderr,
+			"guestmm: host: no user-mode Linux initramfs: tried %s "
+			"(build it with make, or give --initrd PATH)\n",
+			f->initrd_tried);
+		return -ENOENT;
+	}
+	err = uml_guest_spawn(&gc, &g->uml);
 	if (err)
 		return err;
 	g->info.pid = uml_guest_pid(g->uml);

@@ -3,8 +3,8 @@
  *
  * A fleet is one vhost-user server with a balloon device per guest, each
  * served by its own thread (host/vhost_user.h), and the guests themselves:
- * our guest runtime as processes ("ours", DESIGN.md embodiment 2) and
- * stock user-mode Linux kernels ("linux", embodiment 3), each running
+ * our guest runtime as processes ("ours", docs/architecture.md, embodiment
+ * 2) and stock user-mode Linux kernels ("linux", embodiment 3), each running
  * memhog in cycles (allocate a share of its RAM, hold it, free it, idle).
  *
  * The budget.  The guests' processes live in a memory cgroup made for

@@ -1,6 +1,6 @@
 /*
- * linux.c - a user-mode Linux guest on our device (DESIGN.md, embodiment
- * 3): the same balloon a process guest gets, driven by Linux's own
+ * linux.c - a user-mode Linux guest on our device (docs/architecture.md,
+ * embodiment 3): the same balloon a process guest gets, driven by Linux's own
  * virtio_balloon, running the initramfs's memhog a cycle at a time.
  *
  * The guest's console says when memhog holds and when it freed; the host
@@ -75,23 +75,6 @@ static int uml_watch(struct uml_run *u, double seconds, const char *prefix,
 	return -ETIMEDOUT;
 }
 
-static void uml_default_initrd(char *buf, size_t len)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *slash;
-
-	if (n <= 0) {
-		snprintf(buf, len, "uml/initrd.gz");
-		return;
-	}
-	exe[n] = 0;
-	slash = strrchr(exe, '/');
-	if (slash)
-		*slash = 0;
-	snprintf(buf, len, "%s/uml/initrd.gz", exe);
-}
-
 /* One memhog cycle, then the sleep.  Return: 0 or a negative errno. */
 static int uml_cycle(struct uml_run *u, uint64_t hog, unsigned int sleep_ms)
 {
@@ -138,6 +121,9 @@ int run_linux(const struct run_opts *o, struct run_result *r)
 
 	if (!u)
 		return -ENOMEM;
+	err = run_resolve_initrd(o->initrd, initrd, sizeof(initrd), "run");
+	if (err)
+		goto undo_alloc;
 	u->o = o;
 	u->r = r;
 	r->mem_bytes = o->cfg.mem_bytes;
@@ -151,10 +137,6 @@ int run_linux(const struct run_opts *o, struct run_result *r)
 	err = balloon_backend_start(&u->be, sock, features);
 	if (err)
 		goto undo_dir;
-	if (o->initrd)
-		snprintf(initrd, sizeof(initrd), "%s", o->initrd);
-	else
-		uml_default_initrd(initrd, sizeof(initrd));
 	gc.linux_path = o->uml;
 	gc.initrd = initrd;
 	gc.balloon_socket = sock;

@@ -6,8 +6,8 @@
  * Three kinds of guest, one result:
  *   RUN_PROCESS    (default) the guest runtime in a process of its own, a
  *                  vhost-user frontend of a balloon served by this process
- *                  (DESIGN.md, embodiment 2): the guest reports through
- *                  the device, and memory returned is what the device's
+ *                  (docs/architecture.md, embodiment 2): the guest reports
+ *                  through the device, and memory returned is what the device's
  *                  host accounting of the shared memfd says;
  *   RUN_IN_PROCESS the core in this process over a memfd, reporting by
  *                  punching holes directly (embodiment 1);
@@ -51,8 +51,7 @@ struct run_opts {
 	enum run_mode mode;	/* default RUN_PROCESS */
 	const char *guest_exe;	/* RUN_PROCESS: default /proc/self/exe */
 	const char *uml;	/* RUN_LINUX: default /usr/bin/linux.uml */
-	const char *initrd;	/* RUN_LINUX: default uml/initrd.gz beside
-				   /proc/self/exe */
+	const char *initrd;	/* RUN_LINUX: default run_find_initrd() */
 	struct gmm_guest_config cfg;
 	enum workload_kind kind;
 	uint64_t hog_bytes;	/* memhog: 0 = 75 % of RAM */
@@ -199,5 +198,24 @@ void run_track(const struct run_opts *o, struct run_result *r,
 	       const struct run_sample *s, unsigned int *seen_cycle);
 double run_now_s(void);
 void run_sleep_s(double s);
+
+/*
+ * run_find_initrd - the user-mode Linux guest's initramfs: uml/initrd.gz
+ * beside the binary (a build tree), then ../lib/guestmm/initrd.gz from the
+ * binary's directory (an install, in a DESTDIR too), then the configured
+ * PREFIX/lib/guestmm/initrd.gz.  On failure @tried lists the paths tried,
+ * comma-separated.
+ * Return: 0 with @path set; -ENOENT when none is readable.
+ */
+int run_find_initrd(char *path, size_t len, char *tried, size_t tried_len);
+
+/*
+ * run_resolve_initrd - @given if set (--initrd), else run_find_initrd();
+ * when nothing is found, one line on stderr as "guestmm: @cmd: ..." naming
+ * the paths tried.
+ * Return: 0 with @path set; -ENOENT.
+ */
+int run_resolve_initrd(const char *given, char *path, size_t len,
+		       const char *cmd);
 
 #endif

@@ -243,23 +243,6 @@ static bool driver_up(const struct balloon_stats *st, void *arg)
 	return st->connected && st->features;
 }
 
-static void exe_dir_path(char *buf, size_t len, const char *rel)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	char *slash;
-
-	if (n <= 0) {
-		snprintf(buf, len, "%s", rel);
-		return;
-	}
-	exe[n] = 0;
-	slash = strrchr(exe, '/');
-	if (slash)
-		*slash = 0;
-	snprintf(buf, len, "%s/%s", exe, rel);
-}
-
 static void print_linux_json(const struct host_opts *o, const struct linux_result *r)
 {
 	struct json j;
@@ -309,15 +292,13 @@ static int host_linux(const struct host_opts *o)
 	uint64_t hog = o->hog_bytes ? o->hog_bytes : o->mem_bytes / 4 * 3;
 	int err, rc = 1;
 
+	if (run_resolve_initrd(o->initrd, initrd, sizeof(initrd), "host"))
+		return 1;
 	if (!mkdtemp(dir)) {
 		perror("guestmm: host: mkdtemp");
 		return 1;
 	}
 	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir);
-	if (o->initrd)
-		snprintf(initrd, sizeof(initrd), "%s", o->initrd);
-	else
-		exe_dir_path(initrd, sizeof(initrd), "uml/initrd.gz");
 	if (balloon_backend_start(&be, sock, host_features(o)))
 		goto undo_dir;
 	gc.linux_path = o->uml;
@@ -589,7 +570,8 @@ static void host_usage(FILE *f)
 	      "  --init-on-free       --linux: boot the guest with init_on_free=1\n"
 	      "  --reporting on|off   offer free page reporting (default on)\n"
 	      "  --uml PATH           --linux: the kernel (default /usr/bin/linux.uml)\n"
-	      "  --initrd PATH        --linux: initramfs (default: uml/initrd.gz beside guestmm)\n"
+	      "  --initrd PATH        --linux: initramfs (default uml/initrd.gz beside\n"
+	      "                       guestmm, else PREFIX/lib/guestmm/initrd.gz)\n"
 	      "  --console-log FILE   --linux: append the guest console to FILE\n"
 	      "  --duration S         --listen: stop after S seconds (default: at SIGINT)\n"
 	      "  --json-lines         a JSON object a second instead of the line\n"
