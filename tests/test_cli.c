@@ -634,6 +634,29 @@ static void vu_send(int s, uint32_t req, uint32_t flags, const void *p,
 	assert_int_equal(sendmsg(s, &mh, MSG_NOSIGNAL), (ssize_t)iov.iov_len);
 }
 
+/* vu_send's header and @fd only: the caller sends the @size bytes of
+ * payload itself, later. */
+static void vu_send_split(int s, uint32_t req, uint32_t flags, uint32_t size,
+			  int fd)
+{
+	struct vhost_user_hdr h = { req, VHOST_USER_VERSION | flags, size };
+	union {
+		struct cmsghdr align;
+		char c[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov = { &h, sizeof(h) };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = ctl.c,
+			     .msg_controllen = sizeof(ctl.c) };
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+	assert_int_equal(sendmsg(s, &mh, MSG_NOSIGNAL), (ssize_t)sizeof(h));
+}
+
 /* A connected loopback TCP socket whose last close sleeps @linger s. */
 static int lingering_tcp(int *peer, int linger)
 {
@@ -696,10 +719,17 @@ static void test_host_exits_despite_linger(void **state)
 	/* A linger far longer than any load could make the shutdown take:
 	 * the test tells "did not wait for it" from "was slow". */
 	c = lingering_tcp(&peer, 600);
-	/* Refused (not a notifier) or not, it goes to the reaper. */
-	vu_send(s, VHOST_USER_SET_VRING_CALL, VHOST_USER_FLAG_NEED_REPLY, &arg,
-		sizeof(arg), c);
+	/* Refused (not a notifier) or not, it goes to the reaper.  The
+	 * header (with the descriptor) goes first and the payload only after
+	 * our close, so the host cannot have handled the message and closed
+	 * its copy before ours: its close is always the last one, the one
+	 * that lingers.  (Sent whole, a host quicker than this thread made
+	 * the test's own close the last, and the test slept 600 s in it.) */
+	vu_send_split(s, VHOST_USER_SET_VRING_CALL, VHOST_USER_FLAG_NEED_REPLY,
+		      sizeof(arg), c);
 	close(c);
+	assert_int_equal(send(s, &arg, sizeof(arg), MSG_NOSIGNAL),
+			 (ssize_t)sizeof(arg));
 	assert_int_equal(read(s, &h, sizeof(h)), (ssize_t)sizeof(h));
 	assert_int_equal(read(s, &ack, sizeof(ack)), (ssize_t)sizeof(ack));
 	do {

@@ -591,7 +591,7 @@ static void host_usage(FILE *f)
 	      "  --cgroup-root DIR    the memory cgroup hierarchy to make the budget in\n"
 	      "                       (default: the one this process is in); 'none': the\n"
 	      "                       host enforces the budget from its own accounting\n"
-	      "  --hog-pct N          memhog allocates N %% of guest RAM (default 75)\n"
+	      "  --hog-pct N          memhog allocates N % of guest RAM (default 75)\n"
 	      "  --hold-ms MS         and holds it this long (default 1000)\n"
 	      "  --idle-ms MS         then frees it and idles this long (default 10000)\n"
 	      "  --stagger-ms MS      guest k's first cycle waits k*MS (default 2000)\n"
