@@ -184,6 +184,26 @@ static uint64_t zswap_unused(struct bnode *n)
 /* ---- bench cma ---- */
 
 #define CMA_ATTEMPTS_MAX 64
+/*
+ * Before each attempt the workload runs until the region holds at least
+ * this many pool pages (1 MiB), for at most CMA_REFILL_MAX_MS: a `none`
+ * pool never enters a declared region, and the wait must end.
+ */
+#define CMA_REFILL_ZBUD 256
+#define CMA_REFILL_MAX_MS 3000
+
+/* Allocated pages in [@start, @end) that no migration moves (page_isolation.c). */
+static uint64_t unmovable_pages_in(struct pglist_data *pgdat, uint32_t start, uint32_t end)
+{
+	uint64_t n = 0;
+
+	for (uint32_t pfn = start; pfn < end; pfn++) {
+		uint16_t f = __atomic_load_n(&pfn_to_page(pgdat, pfn)->flags, __ATOMIC_RELAXED);
+
+		n += (f & PG_head) && !(f & (PG_lru | PG_movable | PG_anon | PG_zbud));
+	}
+	return n;
+}
 
 struct cma_row {
 	unsigned int ok, with_zbud, fail_with_zbud, fail_without_zbud;
@@ -195,6 +215,9 @@ struct cma_row {
 		z_decompressed[CMA_ATTEMPTS_MAX], z_zbud[CMA_ATTEMPTS_MAX];
 	unsigned int zn;
 	uint64_t pool_pages;
+	/* Per attempt: pool pages and other unmovable pages in the region. */
+	uint64_t zbud_at[CMA_ATTEMPTS_MAX], unmovable_at[CMA_ATTEMPTS_MAX];
+	bool failed_at[CMA_ATTEMPTS_MAX];
 };
 
 /*
@@ -236,9 +259,22 @@ static int cma_table(const struct bench_opts *b, bool declare)
 			double t0, dt;
 			int err;
 
+			/*
+			 * The workload runs until the pool has pages in the
+			 * region again (its writeback frees pool pages and new
+			 * stores take frames wherever the allocator gives them),
+			 * or for CMA_REFILL_MAX_MS.
+			 */
 			atomic_store(&n->run, true);
-			usleep(100000); /* the workload runs into the region again */
+			usleep(100000);
+			for (unsigned int w = 100; w < CMA_REFILL_MAX_MS; w += 50) {
+				if (zbud_pages_in(n->pgdat, start, end) >= CMA_REFILL_ZBUD)
+					break;
+				usleep(50000);
+			}
 			zb = zbud_pages_in(n->pgdat, start, end);
+			r->zbud_at[a] = zb;
+			r->unmovable_at[a] = unmovable_pages_in(n->pgdat, start, end);
 			unused0 = zswap_unused(n);
 			t0 = run_now_s();
 			err = alloc_contig_range(n->pgdat, start, end, &res);
@@ -255,6 +291,7 @@ static int cma_table(const struct bench_opts *b, bool declare)
 				free_contig_range(n->pgdat, start, end);
 			atomic_store(&n->run, false);
 			r->with_zbud += zb > 0;
+			r->failed_at[a] = err != 0;
 			if (err) {
 				if (zb)
 					r->fail_with_zbud++;
@@ -306,6 +343,18 @@ static int cma_table(const struct bench_opts *b, bool declare)
 		if (r->fail_without_zbud)
 			printf("         (%u failures with no zbud page in the region)\n",
 			       r->fail_without_zbud);
+	}
+	printf("pool pages in the region at each attempt (after the workload ran up to %u ms to bring >= %u there); other unmovable pages there; x = failed:\n",
+	       CMA_REFILL_MAX_MS, CMA_REFILL_ZBUD);
+	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++) {
+		printf("%-8s", zpool_movable_names[p]);
+		for (unsigned int a = 0; a < attempts; a++)
+			printf(" %llu%s", (unsigned long long)rows[p].zbud_at[a],
+			       rows[p].failed_at[a] ? "x" : "");
+		printf("\n%-8s", "");
+		for (unsigned int a = 0; a < attempts; a++)
+			printf(" %llu", (unsigned long long)rows[p].unmovable_at[a]);
+		printf("  (unmovable, not pool)\n");
 	}
 	printf("successful attempts with zbud pages in the region (medians):\n");
 	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++) {
