@@ -42,9 +42,7 @@ static void run_usage(FILE *f)
 	      "  --workload NAME       memhog | pagefault | stress | working-set (default\n"
 	      "                        memhog); working-set: anonymous memory larger than\n"
 	      "                        RAM behind zswap and a swap file in $TMPDIR, zipfian\n"
-	      "                        reads and writes, every read checked; it runs in\n"
-	      "                        process (the guest process does not carry zswap's\n"
-	      "                        counters yet)\n"
+	      "                        reads and writes, every read checked\n"
 	      "  --working-set SIZE    working-set: its size (default 150% of RAM)\n"
 	      "  --hog SIZE            memhog: memory to allocate (default 75% of RAM)\n"
 	      "  --cycles N            memhog: allocate/free cycles (default 3)\n"
@@ -534,11 +532,8 @@ static int cmd_run(int argc, char **argv)
 			gmm_hinting_names[o.cfg.hinting]);
 	if (o.ws_bytes && o.kind != WORKLOAD_WORKING_SET)
 		RUN_ERR("--working-set: only with --workload working-set");
-	if (o.kind == WORKLOAD_WORKING_SET) {
-		if (o.mode == RUN_LINUX)
-			RUN_ERR("--linux: the Linux guest runs memhog only");
-		o.mode = RUN_IN_PROCESS;
-	}
+	if (o.kind == WORKLOAD_WORKING_SET && o.mode == RUN_LINUX)
+		RUN_ERR("--linux: the Linux guest runs memhog only");
 	if (o.mode == RUN_LINUX) {
 		if (o.kind != WORKLOAD_MEMHOG)
 			RUN_ERR("--linux: the Linux guest runs memhog only");
