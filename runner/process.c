@@ -19,7 +19,9 @@
  * zswap, swap, pswpin/out), a line at each memhog phase change
  * ("gmm-phase"), its final figures ("gmm-end", "gmm-hint", "gmm-zone",
  * "gmm-blocks", for working-set "gmm-anon", "gmm-vm", "gmm-zswap" and
- * "gmm-compact", one counter a line by index, "gmm-lock") and "gmm-done".  The guest's own figures are
+ * "gmm-compact", one counter a line by index, with --compact
+ * "gmm-compacted" and "gmm-buddy" before and after, "gmm-lock") and
+ * "gmm-done".  The guest's own figures are
  * its allocator's and its strategy's (free, reported, frames, zones, locks,
  * the hinting workers' CPU); every figure of memory returned
  * is the host's: the device's accounting of the memfd (st_blocks of the
@@ -81,7 +83,7 @@ enum pg_arg {
 	PG_ORDER, PG_CAPACITY, PG_HWM, PG_DELAY, PG_MIN_AGE, PG_WORKLOAD,
 	PG_HOG, PG_CYCLES, PG_HOLD, PG_SLEEP, PG_THREADS, PG_DURATION,
 	PG_WARMUP, PG_LOCK, PG_LOCK_STATS, PG_SEED, PG_SAMPLE, PG_HINTING,
-	PG_HINT_ENTRIES, PG_START_DELAY, PG_WS, PG_NR
+	PG_HINT_ENTRIES, PG_START_DELAY, PG_WS, PG_COMPACT, PG_NR
 };
 
 static const char *const pg_arg_names[PG_NR] = {
@@ -98,7 +100,7 @@ static const char *const pg_arg_names[PG_NR] = {
 	[PG_LOCK_STATS] = "--lock-stats", [PG_SEED] = "--seed",
 	[PG_SAMPLE] = "--sample-ms",	[PG_HINTING] = "--hinting",
 	[PG_HINT_ENTRIES] = "--hint-entries", [PG_START_DELAY] = "--start-delay-ms",
-	[PG_WS] = "--ws-bytes",
+	[PG_WS] = "--ws-bytes",		[PG_COMPACT] = "--compact",
 };
 
 struct pg_argv {
@@ -160,6 +162,8 @@ static void pg_build_argv(struct pg_argv *a, const struct run_opts *o,
 		pg_arg_add(a, PG_START_DELAY, "%u", o->start_delay_ms);
 	if (o->ws_bytes)
 		pg_arg_add(a, PG_WS, "%" PRIu64, o->ws_bytes);
+	if (o->compact)
+		pg_arg_add(a, PG_COMPACT, "on");
 	a->argv[a->argc] = NULL;
 }
 
@@ -339,6 +343,9 @@ static int pg_parse_argv(int argc, char **argv, struct run_opts *o,
 		case PG_WS:
 			err = pg_uint(name, val, 1ull << 40, &o->ws_bytes);
 			break;
+		case PG_COMPACT:
+			err = pg_onoff(name, val, &o->compact);
+			break;
 		}
 		if (err)
 			return err;
@@ -442,6 +449,24 @@ static void pg_emit_result(struct pg_guest *pg, const struct run_result *r)
 						      " %" PRIu64,
 						      k ? st->reported_blocks[o][mt]
 							: st->free_blocks[o][mt]);
+				pg_emit(pg, "%s\n", line);
+			}
+	}
+	if (r->compacted) {
+		pg_emit(pg, "gmm-compacted %.3f %" PRIu64 " %" PRIu64 " %" PRIu64
+			" %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+			r->compact_ms, r->compact_res.migrate_scanned,
+			r->compact_res.free_scanned, r->compact_res.isolated,
+			r->compact_res.migrate.moved, r->compact_res.migrate.released,
+			r->compact_res.migrate.failed);
+		for (unsigned int k = 0; k < 2; k++)
+			for (unsigned int z = 0; z < r->nr_zones; z++) {
+				char line[PG_LINE_MAX];
+				int n = snprintf(line, sizeof(line), "gmm-buddy %u %u", k, z);
+
+				for (unsigned int o = 0; o < MAX_ORDER; o++)
+					n += snprintf(line + n, sizeof(line) - (size_t)n,
+						      " %" PRIu64, r->buddy[k][z][o]);
 				pg_emit(pg, "%s\n", line);
 			}
 	}
@@ -705,6 +730,23 @@ static void pg_host_line(struct pg_host *h, char *line)
 	} else if (sscanf(line, "gmm-compact %u %" SCNu64, &a, &v) == 2) {
 		if (a < NR_COMPACT_EVENTS)
 			r->compact.events[a] = v;
+	} else if (!strncmp(line, "gmm-compacted ", 14)) {
+		struct compact_result *c = &r->compact_res;
+
+		if (sscanf(line + 14,
+			   "%lf %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+			   " %" SCNu64 " %" SCNu64,
+			   &r->compact_ms, &c->migrate_scanned, &c->free_scanned,
+			   &c->isolated, &c->migrate.moved, &c->migrate.released,
+			   &c->migrate.failed) == 7)
+			r->compacted = true;
+	} else if (sscanf(line, "gmm-buddy %u %u", &a, &b) == 2 && a < 2 && b < 2) {
+		char *p = line;
+
+		for (unsigned int skip = 0; skip < 3 && p; skip++)
+			p = strchr(p + 1, ' ');
+		for (unsigned int o = 0; o < MAX_ORDER && p; o++)
+			r->buddy[a][b][o] = strtoull(p, &p, 10);
 	} else if (!strncmp(line, "gmm-end ", 8)) {
 		if (sscanf(line + 8,
 			   "%lf %lf %" SCNu64 " %lf %" SCNu64 " %" SCNu64

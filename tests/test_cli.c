@@ -62,6 +62,7 @@ static void test_bad_options(void **state)
 	expect_usage_error("run --report-order 11", "--report-order");
 	expect_usage_error("run --report-capacity 0", "--report-capacity");
 	expect_usage_error("run --mem 1G --hog 2G", "--hog");
+	expect_usage_error("run --linux --compact", "--compact");
 	expect_usage_error("run --nosuch", "option");
 	expect_usage_error("run extra", "extra");
 	expect_usage_error("frobnicate", "frobnicate");
@@ -376,6 +377,23 @@ static void test_working_set_process(void **state)
 	json_keys(a.text, ka, sizeof(ka));
 	json_keys(b.text, kb, sizeof(kb));
 	assert_string_equal(ka, kb);
+	/* run --compact, in a guest process and in process: buddyinfo both sides. */
+	run(&a, "run --workload working-set --mem 128M --cpus 1 --duration 1 --compact --json --quiet",
+	    false);
+	assert_int_equal(a.status, 0);
+	assert_non_null(strstr(a.text, "\"compaction\": {"));
+	assert_non_null(strstr(a.text, "\"before\": {"));
+	assert_non_null(strstr(a.text, "\"after\": {"));
+	run(&b, "run --in-process --workload working-set --mem 128M --cpus 1 --duration 1 --compact "
+		"--json --quiet", false);
+	assert_int_equal(b.status, 0);
+	json_keys(a.text, ka, sizeof(ka));
+	json_keys(b.text, kb, sizeof(kb));
+	assert_string_equal(ka, kb);
+	run(&a, "run --workload pagefault --mem 128M --cpus 1 --duration 1 --compact --quiet", false);
+	assert_int_equal(a.status, 0);
+	assert_non_null(strstr(a.text, "/proc/buddyinfo"));
+	assert_non_null(strstr(a.text, "after"));
 	run(&a, "run --workload working-set --mem 128M --cpus 1 --duration 2", false);
 	assert_int_equal(a.status, 0);
 	assert_non_null(strstr(a.text, "process guest"));
