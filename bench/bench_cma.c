@@ -475,7 +475,7 @@ static int compact_age(struct bnode *n, struct mm_space **job_out)
 	uint64_t pages[3] = { n->ws_pages, job, job };
 
 	for (unsigned int c = 0; c < COMPACT_JOBS; c++) {
-		struct mm_space *j;
+		struct mm_space *j = NULL;
 		unsigned int nr = live[1] ? 3 : 2;
 
 		if (mm_space_create(n->pgdat, &j) || mm_mmap(j, WS_BASE, job * PAGE_SIZE)) {
