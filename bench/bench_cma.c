@@ -137,7 +137,9 @@ static int bnode_create(struct bnode *n, uint64_t ram, enum zpool_movable policy
 	if (cma_end && cma_declare_range(n->pgdat, cma_start, cma_end))
 		goto fail;
 	n->ws_pages = ram / PAGE_SIZE * ws_factor_pct / 100;
-	if (swap_file_create(dir ? dir : "/tmp", n->ws_pages * PAGE_SIZE + 64 * MIB, &n->swap))
+	if (swap_file_create(dir ? dir : "/tmp",
+			     (n->ws_pages > ram / PAGE_SIZE ? n->ws_pages * PAGE_SIZE : ram) + 64 * MIB,
+			     &n->swap))
 		goto fail;
 	anon_config_init(&cfg);
 	cfg.swap = n->swap;
@@ -182,6 +184,26 @@ static uint64_t zswap_unused(struct bnode *n)
 /* ---- bench cma ---- */
 
 #define CMA_ATTEMPTS_MAX 64
+/*
+ * Before each attempt the workload runs until the region holds at least
+ * this many pool pages (1 MiB), for at most CMA_REFILL_MAX_MS: a `none`
+ * pool never enters a declared region, and the wait must end.
+ */
+#define CMA_REFILL_ZBUD 256
+#define CMA_REFILL_MAX_MS 3000
+
+/* Allocated pages in [@start, @end) that no migration moves (page_isolation.c). */
+static uint64_t unmovable_pages_in(struct pglist_data *pgdat, uint32_t start, uint32_t end)
+{
+	uint64_t n = 0;
+
+	for (uint32_t pfn = start; pfn < end; pfn++) {
+		uint16_t f = __atomic_load_n(&pfn_to_page(pgdat, pfn)->flags, __ATOMIC_RELAXED);
+
+		n += (f & PG_head) && !(f & (PG_lru | PG_movable | PG_anon | PG_zbud));
+	}
+	return n;
+}
 
 struct cma_row {
 	unsigned int ok, with_zbud, fail_with_zbud, fail_without_zbud;
@@ -193,6 +215,9 @@ struct cma_row {
 		z_decompressed[CMA_ATTEMPTS_MAX], z_zbud[CMA_ATTEMPTS_MAX];
 	unsigned int zn;
 	uint64_t pool_pages;
+	/* Per attempt: pool pages and other unmovable pages in the region. */
+	uint64_t zbud_at[CMA_ATTEMPTS_MAX], unmovable_at[CMA_ATTEMPTS_MAX];
+	bool failed_at[CMA_ATTEMPTS_MAX];
 };
 
 /*
@@ -234,9 +259,22 @@ static int cma_table(const struct bench_opts *b, bool declare)
 			double t0, dt;
 			int err;
 
+			/*
+			 * The workload runs until the pool has pages in the
+			 * region again (its writeback frees pool pages and new
+			 * stores take frames wherever the allocator gives them),
+			 * or for CMA_REFILL_MAX_MS.
+			 */
 			atomic_store(&n->run, true);
-			usleep(100000); /* the workload runs into the region again */
+			usleep(100000);
+			for (unsigned int w = 100; w < CMA_REFILL_MAX_MS; w += 50) {
+				if (zbud_pages_in(n->pgdat, start, end) >= CMA_REFILL_ZBUD)
+					break;
+				usleep(50000);
+			}
 			zb = zbud_pages_in(n->pgdat, start, end);
+			r->zbud_at[a] = zb;
+			r->unmovable_at[a] = unmovable_pages_in(n->pgdat, start, end);
 			unused0 = zswap_unused(n);
 			t0 = run_now_s();
 			err = alloc_contig_range(n->pgdat, start, end, &res);
@@ -253,6 +291,7 @@ static int cma_table(const struct bench_opts *b, bool declare)
 				free_contig_range(n->pgdat, start, end);
 			atomic_store(&n->run, false);
 			r->with_zbud += zb > 0;
+			r->failed_at[a] = err != 0;
 			if (err) {
 				if (zb)
 					r->fail_with_zbud++;
@@ -305,6 +344,18 @@ static int cma_table(const struct bench_opts *b, bool declare)
 			printf("         (%u failures with no zbud page in the region)\n",
 			       r->fail_without_zbud);
 	}
+	printf("pool pages in the region at each attempt (after the workload ran up to %u ms to bring >= %u there); other unmovable pages there; x = failed:\n",
+	       CMA_REFILL_MAX_MS, CMA_REFILL_ZBUD);
+	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++) {
+		printf("%-8s", zpool_movable_names[p]);
+		for (unsigned int a = 0; a < attempts; a++)
+			printf(" %llu%s", (unsigned long long)rows[p].zbud_at[a],
+			       rows[p].failed_at[a] ? "x" : "");
+		printf("\n%-8s", "");
+		for (unsigned int a = 0; a < attempts; a++)
+			printf(" %llu", (unsigned long long)rows[p].unmovable_at[a]);
+		printf("  (unmovable, not pool)\n");
+	}
 	printf("successful attempts with zbud pages in the region (medians):\n");
 	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++) {
 		struct cma_row *r = &rows[p];
@@ -346,21 +397,119 @@ static uint64_t free_blocks_ge9(struct pglist_data *pgdat)
 }
 
 /*
- * The pool full, the rest of memory free.  Two sets of 75 % of RAM each are
- * written, then written at random (200 000 pages) under memory pressure, so
- * that pool pages are allocated while reclaim frees frames all over memory,
- * as in a guest that has run for a while; then the second set is freed and
- * reclaim runs until nothing more goes: what is left is the pool, at its
- * limit, and free memory.
+ * Where the pool lies: @blocks, pageblocks holding at least one pool page;
+ * @typed[mt], those of them whose pageblock type is mt.
  */
+struct pool_spread {
+	uint64_t pages, blocks, typed[MIGRATE_TYPES];
+};
+
+static void pool_spread(struct pglist_data *pgdat, struct pool_spread *s)
+{
+	uint32_t end = (uint32_t)(pgdat->node_spanned_pages);
+
+	memset(s, 0, sizeof(*s));
+	for (uint32_t b = 0; b < end; b += PAGEBLOCK_NR_PAGES) {
+		uint64_t in = zbud_pages_in(pgdat, b, b + PAGEBLOCK_NR_PAGES < end
+						       ? b + (uint32_t)PAGEBLOCK_NR_PAGES : end);
+
+		s->pages += in;
+		if (in) {
+			s->blocks++;
+			s->typed[get_pageblock_migratetype(pgdat, b)]++;
+		}
+	}
+}
+
+/* Write @count pages of @mm from page @first on, in order, with pattern @v. */
+static void write_range(struct bnode *n, struct mm_space *mm, uint64_t first, uint64_t count,
+			uint64_t v)
+{
+	for (uint64_t i = first; i < first + count; i++) {
+		struct page *pg;
+
+		if (access_page(mm, WS_BASE + i * PAGE_SIZE, true, &pg))
+			continue;
+		pattern(page_address(n->pgdat, pg), i, v);
+		put_page(n->pgdat, pg);
+	}
+}
+
+/* @count writes at random pages of the @nr spaces, each @pages[k] long. */
+static void write_random(struct bnode *n, struct mm_space **mm, const uint64_t *pages,
+			 unsigned int nr, uint64_t count)
+{
+	for (uint64_t i = 0; i < count; i++) {
+		unsigned int k = (unsigned int)(xs(&n->rng) % nr);
+		uint64_t page = xs(&n->rng) % pages[k];
+		struct page *pg;
+
+		if (access_page(mm[k], WS_BASE + page * PAGE_SIZE, true, &pg))
+			continue;
+		pattern(page_address(n->pgdat, pg), page, i);
+		put_page(n->pgdat, pg);
+	}
+}
+
+/*
+ * The guest's history before the measurement, as on a machine that has run
+ * a while: a long-lived process of 40 % of RAM, and jobs of 50 % each that
+ * start, run and exit, two alive at a time (140 % of RAM: reclaim runs the
+ * whole time and the pool fills to its limit).  Each job is written in
+ * order, then the live spaces take random writes (faults from zswap and
+ * swap, reclaim of whatever the LRU says, so that a frame's place no longer
+ * follows its age), then the older job exits: its frames are freed where
+ * they lie and its pool entries with them, the pool falls below its limit,
+ * and the next job's pressure grows it again from the frames reclaim has
+ * just freed, scattered over movable pageblocks.  Last, with the pool at its
+ * limit, reclaim runs until nothing more goes: the long-lived process and
+ * the last job (*@job_out) in zswap and swap, the rest of memory free.
+ */
+#define COMPACT_JOBS 6
+#define COMPACT_RANDOM_WRITES 60000
+
+static int compact_age(struct bnode *n, struct mm_space **job_out)
+{
+	uint64_t ram_pages = n->ram_bytes / PAGE_SIZE, job = ram_pages / 2;
+	struct mm_space *live[3] = { n->mm, NULL, NULL };
+	uint64_t pages[3] = { n->ws_pages, job, job };
+
+	for (unsigned int c = 0; c < COMPACT_JOBS; c++) {
+		struct mm_space *j = NULL;
+		unsigned int nr = live[1] ? 3 : 2;
+
+		if (mm_space_create(n->pgdat, &j) || mm_mmap(j, WS_BASE, job * PAGE_SIZE)) {
+			if (j)
+				mm_space_destroy(j);
+			for (unsigned int k = 1; k < 3; k++)
+				if (live[k])
+					mm_space_destroy(live[k]);
+			return -1;
+		}
+		live[nr - 1] = j;
+		write_range(n, j, 0, job, c + 2);
+		write_random(n, live, pages, nr, COMPACT_RANDOM_WRITES);
+		if (nr == 3) {
+			mm_space_destroy(live[1]);
+			live[1] = live[2];
+			live[2] = NULL;
+		}
+	}
+	*job_out = live[1];
+	while (shrink_node(n->pgdat->lruvec, 4096))
+		;
+	return 0;
+}
+
 int bench_compact(const struct bench_opts *b)
 {
 	uint64_t ram = b->mem_bytes;
 	unsigned int reps = b->pairs;
 	double before[NR_ZPOOL_MOVABLE][MAX_REPS], after[NR_ZPOOL_MOVABLE][MAX_REPS],
 		moved[NR_ZPOOL_MOVABLE][MAX_REPS], decomp[NR_ZPOOL_MOVABLE][MAX_REPS],
-		ms[NR_ZPOOL_MOVABLE][MAX_REPS];
-	uint64_t pool[NR_ZPOOL_MOVABLE] = { 0 }, limit = 0;
+		ms[NR_ZPOOL_MOVABLE][MAX_REPS], pool[NR_ZPOOL_MOVABLE][MAX_REPS],
+		blocks[NR_ZPOOL_MOVABLE][MAX_REPS], in_unmovable[NR_ZPOOL_MOVABLE][MAX_REPS];
+	uint64_t limit = 0;
 
 	for (unsigned int r = 0; r < reps; r++) {
 		for (unsigned int k = 0; k < NR_ZPOOL_MOVABLE; k++) {
@@ -368,33 +517,22 @@ int bench_compact(const struct bench_opts *b)
 			struct bnode n;
 			struct compact_result res = { 0 };
 			struct anon_stats st;
-			struct mm_space *other;
-			uint64_t unused0, half;
+			struct pool_spread sp;
+			struct mm_space *job = NULL;
+			uint64_t unused0;
 			double t0;
 
-			if (bnode_create(&n, ram, (enum zpool_movable)p, 75, false, 0, 0))
+			if (bnode_create(&n, ram, (enum zpool_movable)p, 40, false, 0, 0))
 				return 1;
-			half = n.ws_pages;
-			if (mm_space_create(n.pgdat, &other) ||
-			    mm_mmap(other, WS_BASE, half * PAGE_SIZE)) {
+			if (compact_age(&n, &job)) {
 				bnode_destroy(&n);
-				return bench_measured_nothing("compact", "no second space");
+				return bench_measured_nothing("compact", "no memory for a job's space");
 			}
-			for (uint64_t i = 0; i < 200000 + half; i++) {
-				uint64_t page = i < half ? i : xs(&n.rng) % half;
-				struct mm_space *mm = i < half || (n.rng & 1) ? other : n.mm;
-				struct page *pg;
-
-				if (access_page(mm, WS_BASE + page * PAGE_SIZE, true, &pg))
-					continue;
-				pattern(page_address(n.pgdat, pg), page, i);
-				put_page(n.pgdat, pg);
-			}
-			mm_space_destroy(other);
-			while (shrink_node(n.pgdat->lruvec, 4096))
-				;
 			anon_get_stats(n.pgdat, &st);
-			pool[p] = st.zswap.pool_total_size / PAGE_SIZE;
+			pool_spread(n.pgdat, &sp);
+			pool[p][r] = (double)sp.pages;
+			blocks[p][r] = (double)sp.blocks;
+			in_unmovable[p][r] = (double)sp.typed[MIGRATE_UNMOVABLE];
 			limit = st.zswap.pool_limit_bytes / PAGE_SIZE;
 			unused0 = st.zswap.events[ZSWAP_UNUSED_PAGES];
 			before[p][r] = (double)free_blocks_ge9(n.pgdat);
@@ -404,31 +542,44 @@ int bench_compact(const struct bench_opts *b)
 			after[p][r] = (double)free_blocks_ge9(n.pgdat);
 			decomp[p][r] = (double)(zswap_unused(&n) - unused0) * PAGE_SIZE / MIB;
 			moved[p][r] = (double)res.migrate.moved * PAGE_SIZE / MIB + decomp[p][r];
+			if (getenv("GUESTMM_BENCH_DEBUG"))
+				fprintf(stderr, "%s: pool %llu pages in %llu pageblocks (%llu unmovable, %llu movable, %llu reclaimable); order>=9 %.0f -> %.0f\n",
+					zpool_movable_names[p], (unsigned long long)sp.pages,
+					(unsigned long long)sp.blocks,
+					(unsigned long long)sp.typed[MIGRATE_UNMOVABLE],
+					(unsigned long long)sp.typed[MIGRATE_MOVABLE],
+					(unsigned long long)sp.typed[MIGRATE_RECLAIMABLE],
+					before[p][r], after[p][r]);
+			mm_space_destroy(job);
 			bnode_destroy(&n);
 		}
 	}
-	printf("guest %llu MiB, zswap pool at its limit (%llu pages), the rest freed; full compaction; %u runs per policy, medians\n",
-	       (unsigned long long)(ram >> 20), (unsigned long long)limit, reps);
-	printf("%-8s %10s %10s %10s %10s %12s %9s %8s\n", "policy", "pool pages", "order>=9",
-	       "order>=9", "moved MiB", "decompr. MiB", "ms", "after /");
-	printf("%-8s %10s %10s %10s %10s %12s %9s %8s\n", "", "", "before", "after", "", "", "",
-	       "none");
+	printf("guest %llu MiB, %u jobs of 50%% beside a process of 40%% under reclaim, then reclaim empties the rest:\n"
+	       "zswap pool at its limit (%llu pages), the rest free; full compaction; %u runs per policy, medians\n",
+	       (unsigned long long)(ram >> 20), COMPACT_JOBS, (unsigned long long)limit, reps);
+	printf("%-8s %10s %10s %10s %10s %10s %10s %12s %9s %8s\n", "policy", "pool pages",
+	       "pool in", "of them", "order>=9", "order>=9", "moved MiB", "decompr. MiB", "ms",
+	       "after /");
+	printf("%-8s %10s %10s %10s %10s %10s %10s %12s %9s %8s\n", "", "", "pageblocks",
+	       "unmovable", "before", "after", "", "", "", "none");
 	{
 		double none_after = median(after[ZPOOL_MOVABLE_NONE], reps);
 
 		for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++) {
 			double a = median(after[p], reps);
 
-			printf("%-8s %10llu %10.0f %10.0f %10.2f %12.2f %9.1f %7.2fx\n",
-			       zpool_movable_names[p], (unsigned long long)pool[p],
-			       median(before[p], reps), a, median(moved[p], reps),
-			       median(decomp[p], reps), median(ms[p], reps),
+			printf("%-8s %10.0f %10.0f %10.0f %10.0f %10.0f %10.2f %12.2f %9.1f %7.2fx\n",
+			       zpool_movable_names[p], median(pool[p], reps), median(blocks[p], reps),
+			       median(in_unmovable[p], reps), median(before[p], reps), a,
+			       median(moved[p], reps), median(decomp[p], reps), median(ms[p], reps),
 			       none_after > 0 ? a / none_after : 0);
 		}
 		if (none_after <= 0 && median(after[ZPOOL_MOVABLE_MIGRATE], reps) <= 0)
 			return bench_measured_nothing("compact", "no free block of order >= 9 under any policy");
 	}
-	printf("(free blocks of order >= 9 in 2 MiB units: an order-10 block counts 2)\n");
+	printf("(free blocks of order >= 9 in 2 MiB units: an order-10 block counts 2, %llu is all of RAM;\n"
+	       " a pool of P pages needs at least P/512 pageblocks)\n",
+	       (unsigned long long)(ram / PAGE_SIZE / PAGEBLOCK_NR_PAGES));
 	return 0;
 }
 

@@ -303,7 +303,7 @@ static bool compact_zone(struct pglist_data *pgdat, struct zone *zone,
 
 	_Static_assert(offsetof(struct compact_control, target) == 0,
 		       "the target is the control");
-	if (!zone->managed_pages || zone->spanned_pages < 2 * PAGEBLOCK_NR_PAGES)
+	if (!zone_managed_pages(zone) || zone->spanned_pages < 2 * PAGEBLOCK_NR_PAGES)
 		return compact_finished(&cc);
 	cc.free_pfn = pageblock_start(cc.zone_end - 1);
 	for (;;) {

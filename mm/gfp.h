@@ -70,6 +70,13 @@ struct zone_stats {
 	uint64_t reported_blocks[MAX_ORDER][MIGRATE_TYPES];
 };
 
+/*
+ * zone_managed_adjust - @delta frames leave (< 0) or rejoin @zone's managed
+ * pages, and the node's watermarks are set again from the new total, as at
+ * boot.  Takes every zone lock.  For memory blocks going offline and online.
+ */
+void zone_managed_adjust(struct zone *zone, int64_t delta);
+
 /* A consistent snapshot of one zone, taken under its lock. */
 void zone_get_stats(struct zone *zone, struct zone_stats *stats);
 

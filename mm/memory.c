@@ -91,7 +91,7 @@ static uint64_t node_watermark(struct pglist_data *pgdat, enum zone_watermarks w
 	uint64_t sum = 0;
 
 	for (unsigned int z = 0; z < pgdat->nr_zones; z++)
-		sum += pgdat->node_zones[z].watermark[w];
+		sum += zone_wmark(&pgdat->node_zones[z], w);
 	return sum;
 }
 

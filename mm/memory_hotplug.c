@@ -6,16 +6,20 @@
  * pageblocks, move or empty every page, take it whole) whose 4 MiB pieces
  * are then marked PG_reserved instead of PG_head, so that nothing - not
  * free_pages(), not free_contig_range() - can give them back but
- * online_memory_block().  The zone's managed_pages is left as it is (it is
- * read without a lock on every allocation): an offline block counts as
- * allocated.  Giving the block's memory to the host (a virtio-mem unplug)
- * is the device's business and not done here.
+ * online_memory_block().  An offline block leaves its zone's managed
+ * pages, and the node's watermarks are set again from what is left (Linux
+ * does both in offline_pages()); onlining puts them back.  Its memory goes
+ * back to the host through the path free page reporting uses: the
+ * registered device's report() is told of the block, 4 MiB a piece, and
+ * the host discards it (page_reporting_discard_range()).  Onlined, the
+ * frames are free again, and the host faults them back in when touched.
  *
  * Offline and online of the same block must not race each other: the
  * caller serialises them (as Linux's device hotplug lock does); of
  * different blocks, they may.
  */
 #include "mm/compaction.h"
+#include "mm/page_reporting.h"
 
 uint32_t nr_memory_blocks(struct pglist_data *pgdat)
 {
@@ -72,6 +76,12 @@ int offline_memory_block(struct pglist_data *pgdat, uint32_t nr,
 	if (err)
 		return err;
 	block_mark(pgdat, start, end, PG_head, PG_reserved);
+	zone_managed_adjust(page_zone(pgdat, start), -(int64_t)MEMORY_BLOCK_PAGES);
+	/* As a failed report: the block stays offline, only still resident. */
+	err = page_reporting_discard_range(pgdat, start, end);
+	if (err)
+		platform_log("hotplug: block %u is offline but the device did not take it back: %d",
+			     nr, err);
 	return 0;
 }
 
@@ -82,6 +92,7 @@ int online_memory_block(struct pglist_data *pgdat, uint32_t nr)
 	if (!memory_block_offline(pgdat, nr) ||
 	    !block_range(pgdat, nr, &start, &end))
 		return -GMM_EINVAL;
+	zone_managed_adjust(page_zone(pgdat, start), (int64_t)MEMORY_BLOCK_PAGES);
 	block_mark(pgdat, start, end, PG_reserved, PG_head);
 	return free_contig_range(pgdat, start, end);
 }

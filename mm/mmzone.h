@@ -154,7 +154,15 @@ struct zone {
 	struct pglist_data *zone_pgdat;
 	uint32_t zone_start_pfn;
 	uint32_t spanned_pages;
-	uint64_t managed_pages; /* frames handed to the buddy allocator */
+	/*
+	 * Frames handed to the buddy allocator, less the memory blocks
+	 * offline; and the watermarks derived from it.  Both change at run
+	 * time only when a block goes offline or online, under every zone
+	 * lock (zone_managed_adjust()), and are read without a lock on every
+	 * allocation: relaxed atomics, read with zone_managed_pages() and
+	 * zone_wmark().
+	 */
+	uint64_t managed_pages;
 	uint64_t watermark[NR_WMARK];
 	unsigned int pcp_pageblock_high; /* pageblocks a per-CPU list keeps */
 	atomic_ulong flags;
@@ -194,6 +202,16 @@ enum compact_event {
 	CMA_ALLOC_FAIL,
 	NR_COMPACT_EVENTS
 };
+
+static inline uint64_t zone_managed_pages(const struct zone *zone)
+{
+	return __atomic_load_n(&zone->managed_pages, __ATOMIC_RELAXED);
+}
+
+static inline uint64_t zone_wmark(const struct zone *zone, unsigned int w)
+{
+	return __atomic_load_n(&zone->watermark[w], __ATOMIC_RELAXED);
+}
 
 /*
  * The node's compaction state (mm/compaction.c).  All atomic: compaction

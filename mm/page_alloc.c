@@ -853,11 +853,11 @@ retry:
 			struct page *page;
 			struct free_bitmap *fb;
 
-			if (!zone->managed_pages ||
-			    !zone_watermark_ok(zone, order, zone->watermark[wmark]))
+			if (!zone_managed_pages(zone) ||
+			    !zone_watermark_ok(zone, order, zone_wmark(zone, wmark)))
 				continue;
 			if (order == 0) {
-				pfn = rmqueue_pcplist(zone, mt, zone->watermark[wmark]);
+				pfn = rmqueue_pcplist(zone, mt, zone_wmark(zone, wmark));
 			} else if (order == PAGEBLOCK_ORDER && zone->pcp_pageblock_high &&
 				   (pfn = rmqueue_pcp_pageblock(zone, mt)) != PFN_NONE) {
 				/* from this CPU's list */
@@ -1053,18 +1053,32 @@ static void setup_watermarks(struct pglist_data *pgdat)
 	uint64_t managed = 0, min_pages;
 
 	for (unsigned int z = 0; z < pgdat->nr_zones; z++)
-		managed += pgdat->node_zones[z].managed_pages;
+		managed += zone_managed_pages(&pgdat->node_zones[z]);
 	min_pages = isqrt(managed * (PAGE_SIZE / 1024) * 16) / (PAGE_SIZE / 1024);
 	if (min_pages < 32)
 		min_pages = 32;
 	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
 		struct zone *zone = &pgdat->node_zones[z];
-		uint64_t min = managed ? min_pages * zone->managed_pages / managed : 0;
+		uint64_t min = managed ? min_pages * zone_managed_pages(zone) / managed : 0;
 
-		zone->watermark[WMARK_MIN] = min;
-		zone->watermark[WMARK_LOW] = min + min / 4;
-		zone->watermark[WMARK_HIGH] = min + min / 2;
+		__atomic_store_n(&zone->watermark[WMARK_MIN], min, __ATOMIC_RELAXED);
+		__atomic_store_n(&zone->watermark[WMARK_LOW], min + min / 4, __ATOMIC_RELAXED);
+		__atomic_store_n(&zone->watermark[WMARK_HIGH], min + min / 2, __ATOMIC_RELAXED);
 	}
+}
+
+void zone_managed_adjust(struct zone *zone, int64_t delta)
+{
+	struct pglist_data *pgdat = zone->zone_pgdat;
+
+	/* Every zone's watermarks follow the node's total: all locks, in order. */
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++)
+		spin_lock(&pgdat->node_zones[z].lock);
+	__atomic_store_n(&zone->managed_pages,
+			 (uint64_t)((int64_t)zone_managed_pages(zone) + delta), __ATOMIC_RELAXED);
+	setup_watermarks(pgdat);
+	for (unsigned int z = pgdat->nr_zones; z-- > 0;)
+		spin_unlock(&pgdat->node_zones[z].lock);
 }
 
 static void zone_init(struct pglist_data *pgdat, struct zone *zone,
@@ -1215,10 +1229,10 @@ void zone_get_stats(struct zone *zone, struct zone_stats *st)
 		spin_unlock(&zone->pcp[c].lock);
 	}
 	spin_lock(&zone->lock);
-	st->managed_pages = zone->managed_pages;
+	st->managed_pages = zone_managed_pages(zone);
 	st->free_pages = zone_free_pages(zone);
 	for (unsigned int w = 0; w < NR_WMARK; w++)
-		st->watermark[w] = zone->watermark[w];
+		st->watermark[w] = zone_wmark(zone, w);
 	for (unsigned int o = 0; o < MAX_ORDER; o++) {
 		st->reported_pages += zone->reported_blocks[o] << o;
 		for (unsigned int mt = 0; mt < MIGRATE_TYPES; mt++) {

@@ -142,7 +142,7 @@ static int page_hinting_zone(struct page_hinting *ph, struct page_hinting_cpu *c
 			     struct zone *zone, unsigned int n)
 {
 	struct page_reporting_dev_info *dev = ph->dev;
-	uint64_t gate = zone->watermark[WMARK_LOW] +
+	uint64_t gate = zone_wmark(zone, WMARK_LOW) +
 			((uint64_t)dev->capacity << dev->order);
 	/* The snapshot is sorted: entries below this lie in a block done. */
 	uint64_t covered = 0;

@@ -265,7 +265,7 @@ void page_reporting_zone_lock_stats(struct page_reporting_dev_info *prdev,
 static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 				struct zone *zone, struct page_reporting_next *next)
 {
-	uint64_t gate = zone->watermark[WMARK_LOW] +
+	uint64_t gate = zone_wmark(zone, WMARK_LOW) +
 			((uint64_t)prdev->capacity << prdev->order);
 	uint64_t budget;
 	bool gated = false, mine = true, stopped = false;
@@ -316,7 +316,7 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 		bool left = !budget && zone_unreported_blocks(zone, prdev->order);
 		/* Blocked by the gate: try again once there may be room. */
 		bool held = stopped &&
-			    zone->managed_pages >= gate + (1ull << prdev->order);
+			    zone_managed_pages(zone) >= gate + (1ull << prdev->order);
 
 		if (err || left || young_wait || held)
 			zone_flag_set(zone, ZONE_REPORTING_REQUESTED);
@@ -436,6 +436,61 @@ int page_reporting_process(struct page_reporting_dev_info *prdev)
 	spin_lock(&prdev->pass_lock);
 	err = page_reporting_pass_locked(prdev);
 	stat_counter_add(&prdev->worker_cpu_ns, platform_thread_cpu_ns() - cpu0);
+	spin_unlock(&prdev->pass_lock);
+	return err;
+}
+
+/*
+ * The registered device with its @pass_lock held, or NULL.  Loaded under
+ * @reporting_lock, so unregistration cannot clear it in between; and once
+ * its pass lock is ours, unregistration waits for it before the device may
+ * go.  The pass lock is only tried: the order is pass lock, then
+ * reporting_lock (a report() may register), so waiting on it here could
+ * deadlock.
+ */
+static struct page_reporting_dev_info *page_reporting_get_pass(struct pglist_data *pgdat)
+{
+	for (unsigned int spins = 0;; spins++) {
+		struct page_reporting_dev_info *prdev;
+		bool locked;
+
+		spin_lock(&pgdat->reporting_lock);
+		prdev = atomic_load_explicit(&pgdat->prdev, memory_order_acquire);
+		locked = prdev && spin_trylock(&prdev->pass_lock);
+		spin_unlock(&pgdat->reporting_lock);
+		if (!prdev || locked)
+			return prdev;
+		platform_cpu_relax(spins);
+	}
+}
+
+int page_reporting_discard_range(struct pglist_data *pgdat, uint32_t start,
+				 uint32_t end)
+{
+	struct page_reporting_dev_info *prdev;
+	int err = 0;
+
+	if ((start | end) & (MAX_ORDER_NR_PAGES - 1) || end > pgdat->node_spanned_pages)
+		return -GMM_EINVAL;
+	prdev = page_reporting_get_pass(pgdat);
+	if (!prdev)
+		return 0;
+	while (start < end && !err) {
+		unsigned int n = 0;
+
+		for (; start < end && n < prdev->capacity; start += MAX_ORDER_NR_PAGES)
+			prdev->sg[n++] = (struct scatterlist){
+				.page = pfn_to_page(pgdat, start),
+				.length = (uint32_t)(MAX_ORDER_NR_PAGES * PAGE_SIZE),
+			};
+		err = prdev->report(prdev, prdev->sg, n);
+		if (err) {
+			atomic_fetch_add(&prdev->failures, 1);
+			break;
+		}
+		atomic_fetch_add(&prdev->reports, 1);
+		atomic_fetch_add(&prdev->reported_pages, (uint64_t)n * MAX_ORDER_NR_PAGES);
+	}
 	spin_unlock(&prdev->pass_lock);
 	return err;
 }

@@ -124,4 +124,16 @@ void page_reporting_unregister(struct page_reporting_dev_info *prdev);
  */
 int page_reporting_process(struct page_reporting_dev_info *prdev);
 
+/*
+ * page_reporting_discard_range - tell the registered device that the frames
+ * [@start, @end) are unused, through the same report() the worker calls,
+ * in batches of the device's capacity: the host discards them.  The range
+ * is allocated and the caller's (an offlined memory block), aligned to
+ * MAX_ORDER_NR_PAGES; it is reported in 4 MiB pieces.
+ * Return: 0, also with no device registered (nothing to tell); report()'s
+ * error (what was told before it stays discarded).
+ */
+int page_reporting_discard_range(struct pglist_data *pgdat, uint32_t start,
+				 uint32_t end);
+
 #endif

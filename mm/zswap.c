@@ -395,7 +395,7 @@ int zswap_create(struct lruvec *lv, const struct zswap_config *cfg)
 		goto undo_page;
 	}
 	for (unsigned int z = 0; z < pgdat->nr_zones; z++)
-		ram += pgdat->node_zones[z].managed_pages;
+		ram += zone_managed_pages(&pgdat->node_zones[z]);
 	zs->max_pool_pages = ram * cfg->max_pool_percent / 100;
 	if (zs->max_pool_pages == 0)
 		zs->max_pool_pages = 1;

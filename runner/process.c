@@ -15,9 +15,13 @@
  * device; the guest owns its RAM and its rings in it.
  *
  * The pipe is the guest's console: a line per event, "gmm-ready", a sample
- * every sample_s ("gmm-sample"), a line at each memhog phase change
+ * every sample_s ("gmm-sample", and for working-set "gmm-anon-sample":
+ * zswap, swap, pswpin/out), a line at each memhog phase change
  * ("gmm-phase"), its final figures ("gmm-end", "gmm-hint", "gmm-zone",
- * "gmm-blocks", "gmm-lock") and "gmm-done".  The guest's own figures are
+ * "gmm-blocks", for working-set "gmm-anon", "gmm-vm", "gmm-zswap" and
+ * "gmm-compact", one counter a line by index, with --compact
+ * "gmm-compacted" and "gmm-buddy" before and after, "gmm-lock") and
+ * "gmm-done".  The guest's own figures are
  * its allocator's and its strategy's (free, reported, frames, zones, locks,
  * the hinting workers' CPU); every figure of memory returned
  * is the host's: the device's accounting of the memfd (st_blocks of the
@@ -79,7 +83,7 @@ enum pg_arg {
 	PG_ORDER, PG_CAPACITY, PG_HWM, PG_DELAY, PG_MIN_AGE, PG_WORKLOAD,
 	PG_HOG, PG_CYCLES, PG_HOLD, PG_SLEEP, PG_THREADS, PG_DURATION,
 	PG_WARMUP, PG_LOCK, PG_LOCK_STATS, PG_SEED, PG_SAMPLE, PG_HINTING,
-	PG_HINT_ENTRIES, PG_START_DELAY, PG_NR
+	PG_HINT_ENTRIES, PG_START_DELAY, PG_WS, PG_COMPACT, PG_NR
 };
 
 static const char *const pg_arg_names[PG_NR] = {
@@ -96,6 +100,7 @@ static const char *const pg_arg_names[PG_NR] = {
 	[PG_LOCK_STATS] = "--lock-stats", [PG_SEED] = "--seed",
 	[PG_SAMPLE] = "--sample-ms",	[PG_HINTING] = "--hinting",
 	[PG_HINT_ENTRIES] = "--hint-entries", [PG_START_DELAY] = "--start-delay-ms",
+	[PG_WS] = "--ws-bytes",		[PG_COMPACT] = "--compact",
 };
 
 struct pg_argv {
@@ -155,6 +160,10 @@ static void pg_build_argv(struct pg_argv *a, const struct run_opts *o,
 	pg_arg_add(a, PG_SAMPLE, "%.0f", o->sample_s * 1e3);
 	if (o->start_delay_ms)
 		pg_arg_add(a, PG_START_DELAY, "%u", o->start_delay_ms);
+	if (o->ws_bytes)
+		pg_arg_add(a, PG_WS, "%" PRIu64, o->ws_bytes);
+	if (o->compact)
+		pg_arg_add(a, PG_COMPACT, "on");
 	a->argv[a->argc] = NULL;
 }
 
@@ -293,11 +302,11 @@ static int pg_parse_argv(int argc, char **argv, struct run_opts *o,
 			c->report_min_age_ms = (unsigned int)v;
 			break;
 		case PG_WORKLOAD:
-			for (k = 0; k < 3; k++)
+			for (k = 0; k <= WORKLOAD_WORKING_SET; k++)
 				if (!strcmp(val, workload_name(k)))
 					break;
-			if (k == 3)
-				return pg_usage("%s: '%s' is not memhog, pagefault or stress",
+			if (k > WORKLOAD_WORKING_SET)
+				return pg_usage("%s: '%s' is not memhog, pagefault, stress or working-set",
 						name, val);
 			o->kind = (enum workload_kind)k;
 			break;
@@ -349,6 +358,12 @@ static int pg_parse_argv(int argc, char **argv, struct run_opts *o,
 			err = pg_uint(name, val, 3600000, &v);
 			o->start_delay_ms = (unsigned int)v;
 			break;
+		case PG_WS:
+			err = pg_uint(name, val, 1ull << 40, &o->ws_bytes);
+			break;
+		case PG_COMPACT:
+			err = pg_onoff(name, val, &o->compact);
+			break;
 		}
 		if (err)
 			return err;
@@ -392,6 +407,14 @@ static void pg_on_sample(void *ctx, const struct run_sample *s)
 		" %" PRIu64 " %" PRIu64 "\n",
 		s->guest_free, s->guest_reported, s->cycle, s->phase,
 		s->freed_bytes, s->freed_at_ns, s->frames, s->blocks);
+	/* working-set: its anonymous memory, after the sample it belongs to. */
+	if (s->anon)
+		pg_emit(ctx,
+			"gmm-anon-sample %d %" PRIu64 " %" PRIu64 " %" PRIu64
+			" %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+			s->filled, s->accesses, s->zswap_pool_bytes,
+			s->zswap_stored_pages, s->zswap_written_back,
+			s->swap_used_pages, s->pswpin, s->pswpout);
 }
 
 static void pg_on_phase(void *ctx, int phase)
@@ -446,6 +469,44 @@ static void pg_emit_result(struct pg_guest *pg, const struct run_result *r)
 							: st->free_blocks[o][mt]);
 				pg_emit(pg, "%s\n", line);
 			}
+	}
+	if (r->compacted) {
+		pg_emit(pg, "gmm-compacted %.3f %" PRIu64 " %" PRIu64 " %" PRIu64
+			" %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
+			r->compact_ms, r->compact_res.migrate_scanned,
+			r->compact_res.free_scanned, r->compact_res.isolated,
+			r->compact_res.migrate.moved, r->compact_res.migrate.released,
+			r->compact_res.migrate.failed);
+		for (unsigned int k = 0; k < 2; k++)
+			for (unsigned int z = 0; z < r->nr_zones; z++) {
+				char line[PG_LINE_MAX];
+				int n = snprintf(line, sizeof(line), "gmm-buddy %u %u", k, z);
+
+				for (unsigned int o = 0; o < MAX_ORDER; o++)
+					n += snprintf(line + n, sizeof(line) - (size_t)n,
+						      " %" PRIu64, r->buddy[k][z][o]);
+				pg_emit(pg, "%s\n", line);
+			}
+	}
+	if (r->has_anon) {
+		const struct anon_stats *a = &r->anon;
+		const struct zswap_stats *z = &a->zswap;
+
+		pg_emit(pg,
+			"gmm-anon %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
+			" %" PRIu64 " %d %" PRIu64 " %" PRIu64 " %" PRIu64
+			" %" PRIu64 " %" PRIu64 "\n",
+			r->accesses, a->nr_inactive, a->nr_active, a->swap_slots,
+			a->swap_free, a->has_zswap, z->pool_total_size,
+			z->pool_limit_bytes, z->stored_pages,
+			z->same_filled_pages, z->compressed_bytes);
+		for (unsigned int e = 0; e < NR_VM_EVENTS; e++)
+			pg_emit(pg, "gmm-vm %u %" PRIu64 "\n", e, a->events[e]);
+		for (unsigned int e = 0; e < NR_ZSWAP_EVENTS; e++)
+			pg_emit(pg, "gmm-zswap %u %" PRIu64 "\n", e, z->events[e]);
+		for (unsigned int e = 0; e < NR_COMPACT_EVENTS; e++)
+			pg_emit(pg, "gmm-compact %u %" PRIu64 "\n", e,
+				r->compact.events[e]);
 	}
 	for (unsigned int c = 0; c < NR_MM_LOCK_CLASSES; c++) {
 		const struct lock_stats *l = &r->locks[c];
@@ -600,6 +661,7 @@ static void pg_host_line(struct pg_host *h, char *line)
 	struct balloon_stats st;
 	uint64_t res = pg_resident(h, &st);
 	unsigned int a, b, c;
+	uint64_t v;
 	int phase;
 
 	if (!strncmp(line, "gmm-ready ", 10)) {
@@ -645,6 +707,64 @@ static void pg_host_line(struct pg_host *h, char *line)
 		n.freed_bytes = h->hog_bytes;
 		n.freed_at_ns = h->freed_at_ns;
 		h->s = n;
+	} else if (!strncmp(line, "gmm-anon-sample ", 16)) {
+		struct run_sample n = h->s;
+		int filled;
+
+		/* Belongs to the gmm-sample line just before it. */
+		if (sscanf(line + 16,
+			   "%d %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+			   " %" SCNu64 " %" SCNu64 " %" SCNu64,
+			   &filled, &n.accesses, &n.zswap_pool_bytes,
+			   &n.zswap_stored_pages, &n.zswap_written_back,
+			   &n.swap_used_pages, &n.pswpin, &n.pswpout) != 8)
+			return;
+		n.anon = true;
+		n.filled = filled != 0;
+		h->s = n;
+	} else if (!strncmp(line, "gmm-anon ", 9)) {
+		struct anon_stats *an = &r->anon;
+		struct zswap_stats *z = &an->zswap;
+		int has_zswap;
+
+		if (sscanf(line + 9,
+			   "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+			   " %" SCNu64 " %d %" SCNu64 " %" SCNu64 " %" SCNu64
+			   " %" SCNu64 " %" SCNu64,
+			   &r->accesses, &an->nr_inactive, &an->nr_active,
+			   &an->swap_slots, &an->swap_free, &has_zswap,
+			   &z->pool_total_size, &z->pool_limit_bytes,
+			   &z->stored_pages, &z->same_filled_pages,
+			   &z->compressed_bytes) == 11) {
+			an->has_zswap = has_zswap != 0;
+			r->has_anon = true;
+		}
+	} else if (sscanf(line, "gmm-vm %u %" SCNu64, &a, &v) == 2) {
+		if (a < NR_VM_EVENTS)
+			r->anon.events[a] = v;
+	} else if (sscanf(line, "gmm-zswap %u %" SCNu64, &a, &v) == 2) {
+		if (a < NR_ZSWAP_EVENTS)
+			r->anon.zswap.events[a] = v;
+	} else if (sscanf(line, "gmm-compact %u %" SCNu64, &a, &v) == 2) {
+		if (a < NR_COMPACT_EVENTS)
+			r->compact.events[a] = v;
+	} else if (!strncmp(line, "gmm-compacted ", 14)) {
+		struct compact_result *c = &r->compact_res;
+
+		if (sscanf(line + 14,
+			   "%lf %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+			   " %" SCNu64 " %" SCNu64,
+			   &r->compact_ms, &c->migrate_scanned, &c->free_scanned,
+			   &c->isolated, &c->migrate.moved, &c->migrate.released,
+			   &c->migrate.failed) == 7)
+			r->compacted = true;
+	} else if (sscanf(line, "gmm-buddy %u %u", &a, &b) == 2 && a < 2 && b < 2) {
+		char *p = line;
+
+		for (unsigned int skip = 0; skip < 3 && p; skip++)
+			p = strchr(p + 1, ' ');
+		for (unsigned int o = 0; o < MAX_ORDER && p; o++)
+			r->buddy[a][b][o] = strtoull(p, &p, 10);
 	} else if (!strncmp(line, "gmm-end ", 8)) {
 		if (sscanf(line + 8,
 			   "%lf %lf %" SCNu64 " %lf %" SCNu64 " %" SCNu64

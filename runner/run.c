@@ -212,6 +212,35 @@ static void sample_in_process(struct run_sample *s, double t,
 	}
 }
 
+/* Free blocks per order of each zone (at most two), all types together. */
+static void run_buddyinfo(struct pglist_data *pgdat, uint64_t buddy[2][MAX_ORDER])
+{
+	drain_all_pages(pgdat);
+	for (unsigned int z = 0; z < pgdat->nr_zones && z < 2; z++) {
+		struct zone_stats st;
+
+		zone_get_stats(&pgdat->node_zones[z], &st);
+		for (unsigned int o = 0; o < MAX_ORDER; o++) {
+			buddy[z][o] = 0;
+			for (unsigned int mt = 0; mt < MIGRATE_TYPES; mt++)
+				buddy[z][o] += st.free_blocks[o][mt];
+		}
+	}
+}
+
+/* `run --compact`: /proc/sys/vm/compact_memory, buddyinfo either side. */
+static void run_compact(struct pglist_data *pgdat, struct run_result *r)
+{
+	double t0;
+
+	run_buddyinfo(pgdat, r->buddy[0]);
+	t0 = run_now_s();
+	compact_node(pgdat, -1, &r->compact_res);
+	r->compact_ms = (run_now_s() - t0) * 1e3;
+	run_buddyinfo(pgdat, r->buddy[1]);
+	r->compacted = true;
+}
+
 static double tv_s(const struct timeval *tv)
 {
 	return (double)tv->tv_sec + (double)tv->tv_usec / 1e6;
@@ -321,6 +350,8 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 	r->blocks = atomic_load(&w.blocks);
 	r->errors = atomic_load(&w.errors);
 	r->accesses = atomic_load(&w.accesses);
+	if (o->compact)
+		run_compact(gmm_guest_pgdat(g), r);
 	if (w.ws) {
 		r->has_anon = true;
 		anon_get_stats(gmm_guest_pgdat(g), &r->anon);

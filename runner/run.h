@@ -80,6 +80,8 @@ struct run_opts {
 	 * or NULL */
 	struct mm_free_timing *free_timing;
 	FILE *live;		/* live lines here every 0.5 s, or NULL */
+	bool compact;		/* a full compaction at the end of the
+				   workload, its memory still held */
 };
 
 /* One look at a running guest, for the live line and the cycle figures. */
@@ -132,6 +134,15 @@ struct run_result {
 	bool has_anon;		/* working-set: @anon and @compact are set */
 	struct anon_stats anon;	/* at the end */
 	struct compact_stats compact;
+	/*
+	 * With run_opts.compact: free blocks per order (all types) of each
+	 * zone before [0] and after [1] the compaction, what it did, and
+	 * how long it took.
+	 */
+	bool compacted;
+	uint64_t buddy[2][2][MAX_ORDER];
+	struct compact_result compact_res;
+	double compact_ms;
 	uint64_t alloc_failures;
 	struct gmm_guest_stats stats; /* at the end; reports and
 					 reported_bytes as the device

@@ -68,6 +68,7 @@ static void test_bad_options(void **state)
 	expect_usage_error("run --report-order 11", "--report-order");
 	expect_usage_error("run --report-capacity 0", "--report-capacity");
 	expect_usage_error("run --mem 1G --hog 2G", "--hog");
+	expect_usage_error("run --linux --compact", "--compact");
 	expect_usage_error("run --nosuch", "option");
 	expect_usage_error("run extra", "extra");
 	expect_usage_error("frobnicate", "frobnicate");
@@ -576,6 +577,58 @@ static void test_modes_same_keys(void **state)
 	assert_non_null(strstr(a.text, "process guest"));
 }
 
+/*
+ * working-set in a guest process (the default) carries its anonymous
+ * memory's counters over the console: the same JSON keys as in process,
+ * zswap and swap counters that moved, and zswap in the live lines.
+ */
+static void test_working_set_process(void **state)
+{
+	static struct out a, b;
+	static char ka[8192], kb[8192];
+
+	run(&a, "run --workload working-set --mem 128M --cpus 1 --duration 2 --json --quiet",
+	    false);
+	assert_int_equal(a.status, 0);
+	assert_non_null(strstr(a.text, "\"guest\": \"process\""));
+	assert_non_null(strstr(a.text, "\"zswap\": {"));
+	expect_positive("working-set (process guest)", a.text, "stored_pages");
+	expect_positive("working-set (process guest)", a.text, "pool_total_size");
+	expect_positive("working-set (process guest)", a.text, "written_back_pages");
+	expect_positive("working-set (process guest)", a.text, "pgsteal");
+	expect_positive("working-set (process guest)", a.text, "accesses");
+	assert_non_null(strstr(a.text, "\"mismatches\": 0"));
+	run(&b, "run --in-process --workload working-set --mem 128M --cpus 1 --duration 1 "
+		"--json --quiet", false);
+	assert_int_equal(b.status, 0);
+	json_keys(a.text, ka, sizeof(ka));
+	json_keys(b.text, kb, sizeof(kb));
+	assert_string_equal(ka, kb);
+	/* run --compact, in a guest process and in process: buddyinfo both sides. */
+	run(&a, "run --workload working-set --mem 128M --cpus 1 --duration 1 --compact --json --quiet",
+	    false);
+	assert_int_equal(a.status, 0);
+	assert_non_null(strstr(a.text, "\"compaction\": {"));
+	assert_non_null(strstr(a.text, "\"before\": {"));
+	assert_non_null(strstr(a.text, "\"after\": {"));
+	run(&b, "run --in-process --workload working-set --mem 128M --cpus 1 --duration 1 --compact "
+		"--json --quiet", false);
+	assert_int_equal(b.status, 0);
+	json_keys(a.text, ka, sizeof(ka));
+	json_keys(b.text, kb, sizeof(kb));
+	assert_string_equal(ka, kb);
+	run(&a, "run --workload pagefault --mem 128M --cpus 1 --duration 1 --compact --quiet", false);
+	assert_int_equal(a.status, 0);
+	assert_non_null(strstr(a.text, "/proc/buddyinfo"));
+	assert_non_null(strstr(a.text, "after"));
+	run(&a, "run --workload working-set --mem 128M --cpus 1 --duration 2", false);
+	assert_int_equal(a.status, 0);
+	assert_non_null(strstr(a.text, "process guest"));
+	assert_non_null(strstr(a.text, "zswap "));
+	assert_non_null(strstr(a.text, "in/out "));
+	assert_non_null(strstr(a.text, "written back"));
+}
+
 /* json_str(): every string the tools write as JSON goes through it, some
  * from a guest (zone names): control bytes come out as \u00XX (attack7). */
 static void test_json_str_escapes(void **state)
@@ -943,6 +996,7 @@ int main(void)
 		cmocka_unit_test(test_short_run_returns_memory),
 		cmocka_unit_test(test_hinting_strategies),
 		cmocka_unit_test(test_modes_same_keys),
+		cmocka_unit_test(test_working_set_process),
 		cmocka_unit_test(test_run_lock_stats),
 		cmocka_unit_test(test_bench_smoke),
 	};

@@ -10,6 +10,8 @@
 #include <unistd.h>
 
 #include "mm/compaction.h"
+#include "mm/list.h"
+#include "mm/page_reporting.h"
 
 #define MIB (1ull << 20)
 #define BASE (1ull << 30)
@@ -623,6 +625,115 @@ static void test_offline_online(void **state)
 	anon_node_fini(&n);
 }
 
+/* A reporting device that records what it was told, 4 MiB pieces by index. */
+struct offline_dev {
+	struct page_reporting_dev_info prdev;
+	struct pglist_data *pgdat;
+	uint32_t start, end;	/* the block expected */
+	unsigned int pieces, outside, seen[MEMORY_BLOCK_PAGES / MAX_ORDER_NR_PAGES];
+};
+
+static int offline_dev_report(struct page_reporting_dev_info *prdev, struct scatterlist *sg,
+			      unsigned int nents)
+{
+	struct offline_dev *d = container_of(prdev, struct offline_dev, prdev);
+
+	for (unsigned int i = 0; i < nents; i++) {
+		uint32_t pfn = page_to_pfn(d->pgdat, sg[i].page);
+
+		if (pfn < d->start || pfn >= d->end || sg[i].length != MAX_ORDER_NR_PAGES * PAGE_SIZE ||
+		    pfn % MAX_ORDER_NR_PAGES) {
+			d->outside++;
+			continue;
+		}
+		d->seen[(pfn - d->start) / MAX_ORDER_NR_PAGES]++;
+		d->pieces++;
+	}
+	return 0;
+}
+
+/*
+ * An offlined block goes back to the host through the reporting device,
+ * every 4 MiB of it once and nothing else; it leaves its zone's managed
+ * pages and the watermarks fall with them; onlining restores both.
+ */
+static void test_offline_gives_back(void **state)
+{
+	struct anon_node n;
+	struct offline_dev d = { 0 };
+	struct pglist_data *pgdat;
+	struct zone_stats before[MAX_NR_ZONES], st;
+	uint64_t min_before = 0, min_offline = 0;
+	uint32_t b;
+	struct zone *zone;
+
+	node_init(&n, 512 * MIB, ZPOOL_MOVABLE_MIGRATE);
+	pgdat = n.t.pgdat;
+	d.pgdat = pgdat;
+	page_reporting_dev_info_init(&d.prdev);
+	d.prdev.report = offline_dev_report;
+	d.prdev.manual = true; /* no worker: only the offline reports */
+	d.prdev.capacity = 8;	/* four report() calls for a block */
+	assert_int_equal(page_reporting_register(pgdat, &d.prdev), 0);
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+		zone_get_stats(&pgdat->node_zones[z], &before[z]);
+		min_before += before[z].watermark[WMARK_MIN];
+	}
+	/* The first block that goes: the top one holds anon_init's tables. */
+	for (b = 1;; b++) {
+		int err;
+
+		assert_true(b < nr_memory_blocks(pgdat));
+		d.start = b * MEMORY_BLOCK_PAGES;
+		d.end = d.start + MEMORY_BLOCK_PAGES;
+		err = offline_memory_block(pgdat, b, NULL);
+		if (!err)
+			break;
+		assert_int_equal(err, -GMM_EBUSY);
+		assert_int_equal(d.pieces + d.outside, 0);
+	}
+	zone = page_zone(pgdat, d.start);
+	assert_int_equal(d.outside, 0);
+	assert_int_equal(d.pieces, MEMORY_BLOCK_PAGES / MAX_ORDER_NR_PAGES);
+	for (unsigned int i = 0; i < MEMORY_BLOCK_PAGES / MAX_ORDER_NR_PAGES; i++)
+		assert_int_equal(d.seen[i], 1);
+	assert_int_equal(atomic_load(&d.prdev.reports), 4);
+	zone_get_stats(zone, &st);
+	assert_int_equal(st.managed_pages,
+			 before[zone - pgdat->node_zones].managed_pages - MEMORY_BLOCK_PAGES);
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+		zone_get_stats(&pgdat->node_zones[z], &st);
+		min_offline += st.watermark[WMARK_MIN];
+	}
+	assert_true(min_offline < min_before);
+	/* The allocator never hands out the block meanwhile. */
+	{
+		struct page *p = alloc_pages(pgdat, GFP_MOVABLE, MAX_ORDER - 1);
+
+		if (p) {
+			assert_true(page_to_pfn(pgdat, p) < d.start ||
+				    page_to_pfn(pgdat, p) >= d.end);
+			assert_int_equal(free_pages(pgdat, p, MAX_ORDER - 1), 0);
+		}
+	}
+	assert_int_equal(online_memory_block(pgdat, b), 0);
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+		zone_get_stats(&pgdat->node_zones[z], &st);
+		assert_int_equal(st.managed_pages, before[z].managed_pages);
+		for (unsigned int w = 0; w < NR_WMARK; w++)
+			assert_int_equal(st.watermark[w], before[z].watermark[w]);
+	}
+	/* Nothing more is told on the way back. */
+	assert_int_equal(d.pieces, MEMORY_BLOCK_PAGES / MAX_ORDER_NR_PAGES);
+	page_reporting_unregister(&d.prdev);
+	/* No device: offline still works and tells nobody. */
+	assert_int_equal(offline_memory_block(pgdat, b, NULL), 0);
+	assert_int_equal(d.pieces, MEMORY_BLOCK_PAGES / MAX_ORDER_NR_PAGES);
+	assert_int_equal(online_memory_block(pgdat, b), 0);
+	check_all(&n);
+	anon_node_fini(&n);
+}
+
 /*
  * A 1 GiB page at run time, from a 3 GiB node with a workload in it.  (In
  * a 2 GiB node the one candidate, the upper gigabyte, holds the unmovable
@@ -688,6 +799,7 @@ int main(void)
 		cmocka_unit_test(test_contig_no_target),
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_offline_online),
+		cmocka_unit_test(test_offline_gives_back),
 		cmocka_unit_test(test_1gib_page),
 	};
 

@@ -44,9 +44,7 @@ static void run_usage(FILE *f)
 	      "  --workload NAME       memhog | pagefault | stress | working-set (default\n"
 	      "                        memhog); working-set: anonymous memory larger than\n"
 	      "                        RAM behind zswap and a swap file in $TMPDIR, zipfian\n"
-	      "                        reads and writes, every read checked; it runs in\n"
-	      "                        process (the guest process does not carry zswap's\n"
-	      "                        counters yet)\n"
+	      "                        reads and writes, every read checked\n"
 	      "  --working-set SIZE    working-set: its size (default 150% of RAM)\n"
 	      "  --hog SIZE            memhog: memory to allocate (default 75% of RAM)\n"
 	      "  --cycles N            memhog: allocate/free cycles (default 3)\n"
@@ -71,6 +69,9 @@ static void run_usage(FILE *f)
 	      "  --report-capacity N   blocks per report (default 32)\n"
 	      "  --report-hwm N        unreported blocks that request reporting (default 32)\n"
 	      "  --seed N              stress: random seed (default 1)\n"
+	      "  --compact             a full compaction at the end of the workload, its\n"
+	      "                        memory still held; free blocks per order before\n"
+	      "                        and after, as /proc/buddyinfo (not --linux)\n"
 	      "  --json                one JSON object at the end on stdout; live lines\n"
 	      "                        go to stderr\n"
 	      "  --quiet               no live lines\n"
@@ -91,6 +92,7 @@ enum {
 	OPT_CAPACITY, OPT_HWM, OPT_SEED, OPT_JSON, OPT_QUIET, OPT_STATS,
 	OPT_MIN_AGE, OPT_LOCK, OPT_LOCK_STATS, OPT_IN_PROCESS, OPT_LINUX,
 	OPT_UML, OPT_INITRD, OPT_HINTING, OPT_HINT_ENTRIES, OPT_HINT_POLL,
+	OPT_COMPACT,
 };
 
 static const struct option run_options[] = {
@@ -116,6 +118,7 @@ static const struct option run_options[] = {
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "quiet", no_argument, NULL, OPT_QUIET },
 	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "compact", no_argument, NULL, OPT_COMPACT },
 	{ "lock", required_argument, NULL, OPT_LOCK },
 	{ "lock-stats", no_argument, NULL, OPT_LOCK_STATS },
 	{ "in-process", no_argument, NULL, OPT_IN_PROCESS },
@@ -229,6 +232,29 @@ static void print_summary(const struct run_opts *o, const struct run_result *r)
 	       (unsigned long long)r->stats.reports,
 	       cli_fmt_bytes(d, sizeof(d), (double)r->stats.reported_bytes),
 	       (unsigned long long)r->alloc_failures);
+}
+
+/* `run --compact`: as /proc/buddyinfo, before and after. */
+static void print_buddyinfo(const struct run_result *r)
+{
+	const struct compact_result *c = &r->compact_res;
+
+	printf("\nFull compaction at the end of the workload (its memory held): %.1f ms, "
+	       "%llu pages moved, %llu emptied in place, %llu failed; scanned %llu (migrate) %llu (free)\n",
+	       r->compact_ms, (unsigned long long)c->migrate.moved,
+	       (unsigned long long)c->migrate.released, (unsigned long long)c->migrate.failed,
+	       (unsigned long long)c->migrate_scanned, (unsigned long long)c->free_scanned);
+	printf("Free blocks per order (/proc/buddyinfo):\n%-8s %-7s", "zone", "");
+	for (unsigned int o = 0; o < MAX_ORDER; o++)
+		printf(" %7u", o);
+	putchar('\n');
+	for (unsigned int z = 0; z < r->nr_zones; z++)
+		for (unsigned int k = 0; k < 2; k++) {
+			printf("%-8s %-7s", k ? "" : r->zone_name[z], k ? "after" : "before");
+			for (unsigned int o = 0; o < MAX_ORDER; o++)
+				printf(" %7llu", (unsigned long long)r->buddy[k][z][o]);
+			putchar('\n');
+		}
 }
 
 /* As /proc/pagetypeinfo, with the reported blocks beside the free ones. */
@@ -378,6 +404,24 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 	}
 	json_array_end(&j);
 	json_zones(&j, r);
+	if (r->compacted) {
+		json_object(&j, "compaction");
+		json_double(&j, "ms", r->compact_ms);
+		json_u64(&j, "moved", r->compact_res.migrate.moved);
+		json_u64(&j, "released", r->compact_res.migrate.released);
+		json_u64(&j, "failed", r->compact_res.migrate.failed);
+		for (unsigned int k = 0; k < 2; k++) {
+			json_object(&j, k ? "after" : "before");
+			for (unsigned int z = 0; z < r->nr_zones; z++) {
+				json_array(&j, r->zone_name[z]);
+				for (unsigned int o = 0; o < MAX_ORDER; o++)
+					json_u64(&j, NULL, r->buddy[k][z][o]);
+				json_array_end(&j);
+			}
+			json_object_end(&j);
+		}
+		json_object_end(&j);
+	}
 	if (o->lock_stats)
 		json_lock_stats(&j, "lock_stats", r->locks);
 	json_end(&j);
@@ -495,6 +539,9 @@ static int cmd_run(int argc, char **argv)
 		case OPT_STATS:
 			stats = true;
 			break;
+		case OPT_COMPACT:
+			o.compact = true;
+			break;
 		case OPT_LOCK:
 			if (spin_lock_kind_parse(optarg, &o.lock))
 				RUN_ERR("--lock: '%s' is not tas, ticket, mcs or pvq",
@@ -540,17 +587,14 @@ static int cmd_run(int argc, char **argv)
 			gmm_hinting_names[o.cfg.hinting]);
 	if (o.ws_bytes && o.kind != WORKLOAD_WORKING_SET)
 		RUN_ERR("--working-set: only with --workload working-set");
-	if (o.kind == WORKLOAD_WORKING_SET) {
-		if (o.mode == RUN_LINUX)
-			RUN_ERR("--linux: the Linux guest runs memhog only");
-		o.mode = RUN_IN_PROCESS;
-	}
+	if (o.kind == WORKLOAD_WORKING_SET && o.mode == RUN_LINUX)
+		RUN_ERR("--linux: the Linux guest runs memhog only");
 	if (o.mode == RUN_LINUX) {
 		if (o.kind != WORKLOAD_MEMHOG)
 			RUN_ERR("--linux: the Linux guest runs memhog only");
-		if (o.lock_stats || stats)
+		if (o.lock_stats || stats || o.compact)
 			RUN_ERR("--linux: %s describes our allocator, not Linux's",
-				o.lock_stats ? "--lock-stats" : "--stats");
+				o.lock_stats ? "--lock-stats" : stats ? "--stats" : "--compact");
 		if (o.cfg.mem_bytes > RUN_LINUX_MEM_MAX)
 			RUN_ERR("--mem: with --linux, must be between 64M and 64G");
 		if (o.uml)
@@ -571,6 +615,8 @@ static int cmd_run(int argc, char **argv)
 		print_summary(&o, &r);
 	if (stats && !json)
 		print_pagetypeinfo(&r);
+	if (r.compacted && !json)
+		print_buddyinfo(&r);
 	if (o.lock_stats && !json) {
 		printf("\nLock statistics over the run (%.1f s), times in microseconds:\n",
 		       r.measured_s);
