@@ -10,6 +10,7 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -789,6 +790,96 @@ static int host_stop(pid_t pid)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/*
+ * The socket of the guest child of @run, read from its command line
+ * ("guestmm guest --socket /tmp/guestmm-run-XXXXXX/balloon.sock ...").
+ * Return: true once the child is there.
+ */
+static bool run_child_socket(pid_t run, char *sock, size_t len)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	bool found = false;
+
+	assert_non_null(d);
+	while (!found && (e = readdir(d))) {
+		char path[300], buf[4096];
+		int ppid = 0, fd;
+		ssize_t n;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		/* pid (comm) state ppid: comm is "guestmm", no spaces. */
+		if (fscanf(f, "%*d %*s %*c %d", &ppid) != 1 || ppid != run) {
+			fclose(f);
+			continue;
+		}
+		fclose(f);
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(buf + i) + 1) {
+			buf[n] = 0;
+			if (!strcmp(buf + i, "--socket") && i + 9 < n) {
+				snprintf(sock, len, "%s", buf + i + 9);
+				found = true;
+				break;
+			}
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * A run ended by a signal (Ctrl-C, kill) leaves no temporary directory
+ * and no socket behind, and still ends as the signal says.
+ */
+static void test_run_signal_cleans_up(void **state)
+{
+	static const int sigs[] = { SIGTERM, SIGINT };
+
+	(void)state;
+	for (unsigned int k = 0; k < 2; k++) {
+		char sock[256] = "", *slash;
+		int status, tries = 0;
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (!pid) {
+			int null = open("/dev/null", O_WRONLY);
+
+			signal(SIGINT, SIG_DFL); /* a shell's background job ignores it */
+			dup2(null, 1);
+			dup2(null, 2);
+			execl(GUESTMM_BIN, GUESTMM_BIN, "run", "--mem", "256M",
+			      "--duration", "600", (char *)NULL);
+			_exit(127);
+		}
+		/* The guest child appears after the socket is listening. */
+		while (!run_child_socket(pid, sock, sizeof(sock)) && tries++ < 6000)
+			usleep(10000);
+		assert_true(sock[0]);
+		assert_int_equal(access(sock, F_OK), 0);
+		assert_int_equal(kill(pid, sigs[k]), 0);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status));
+		assert_int_equal(WTERMSIG(status), sigs[k]);
+		assert_int_equal(access(sock, F_OK), -1);
+		slash = strrchr(sock, '/');
+		assert_non_null(slash);
+		*slash = 0;
+		if (!access(sock, F_OK))
+			fail_msg("%s left behind after signal %d", sock, sigs[k]);
+	}
+}
+
 static void test_second_host_refused(void **state)
 {
 	char dir[] = "/tmp/gmm-takeover-XXXXXX", path[64], args[128], want[128];
@@ -905,6 +996,7 @@ int main(void)
 		cmocka_unit_test(test_uml_paths),
 		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_help_cmd),
+		cmocka_unit_test(test_run_signal_cleans_up),
 		cmocka_unit_test(test_second_host_refused),
 		cmocka_unit_test(test_stale_socket_replaced),
 		cmocka_unit_test(test_not_a_socket_refused),
@@ -917,5 +1009,8 @@ int main(void)
 		cmocka_unit_test(test_bench_smoke),
 	};
 
+	/* GMM_TEST_FILTER=test_run_* runs only those. */
+	if (getenv("GMM_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("GMM_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
