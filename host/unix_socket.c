@@ -69,12 +69,23 @@ static int unix_socket_probe(const struct sockaddr_un *sun)
 }
 
 /*
+ * A lock is held for a look, a connect() that does not wait, an unlink()
+ * and a bind(): microseconds, or a few scheduler ticks on a loaded
+ * machine.  One held for seconds is held by a process stopped there, or by
+ * another user's process holding a lock file it made in a shared directory
+ * (/tmp): a clear error then, not a host that hangs saying nothing.
+ */
+#define UNIX_SOCKET_LOCK_WAIT_US 1000
+#define UNIX_SOCKET_LOCK_TRIES 5000 /* 5 s */
+
+/*
  * The lock of the socket at @path: "@path.lock" (into @lock), created if
  * need be, held with flock() on the returned descriptor.  It blocks while
  * another host takes or replaces @path (microseconds; a signal ends it).
  * *@fd is the descriptor, or -1 when the directory takes no file from us
  * (EACCES, EROFS): then no lock is needed.
- * Return: 0; or open's or flock's errno (-EINTR, -ELOOP for a symlink).
+ * Return: 0; -ENOLCK when the lock stayed held; or open's or flock's
+ * errno (-ELOOP for a symlink).
  */
 static int unix_socket_lock(const char *path, char *lock, size_t len,
 			    int *fd)
@@ -87,11 +98,18 @@ static int unix_socket_lock(const char *path, char *lock, size_t len,
 		*fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (*fd < 0)
 			return errno == EACCES || errno == EROFS ? 0 : -errno;
-		if (flock(*fd, LOCK_EX) < 0) {
+		err = 0;
+		for (unsigned int i = 0; flock(*fd, LOCK_EX | LOCK_NB) < 0; i++) {
 			err = -errno;
+			if (err != -EWOULDBLOCK || i >= UNIX_SOCKET_LOCK_TRIES)
+				break;
+			err = 0;
+			usleep(UNIX_SOCKET_LOCK_WAIT_US);
+		}
+		if (err) {
 			close(*fd);
 			*fd = -1;
-			return err;
+			return err == -EWOULDBLOCK ? -ENOLCK : err;
 		}
 		/* Its holder removes it as it unlocks: ours only if still named. */
 		if (fstat(*fd, &held) == 0 && lstat(lock, &named) == 0 &&
@@ -193,6 +211,8 @@ const char *unix_socket_strerror(int err)
 		return "another process is listening on it";
 	case -EEXIST:
 		return "it exists and is not a socket";
+	case -ENOLCK:
+		return "its lock file (the path and .lock) stays locked by another process";
 	default:
 		return strerror(-err);
 	}

@@ -20,11 +20,11 @@ struct unix_socket_id {
  * with @flags (SOCK_NONBLOCK, SOCK_CLOEXEC).  A socket file already at
  * @path is replaced only when a connection to it is refused (left by a
  * process that is gone); anything else there is left alone.  It holds
- * the lock file "@path.lock" meanwhile (waiting for another host's look;
- * removed after).  *@id records the file bound, for unix_socket_unlink().
+ * the lock file "@path.lock" meanwhile (waiting, a few seconds at most,
+ * for another host's look; removed after).  *@id records the file bound, for unix_socket_unlink().
  * Return: the descriptor; -EADDRINUSE when something accepts connections
  * on @path; -EEXIST when @path exists and is not a socket; -ENAMETOOLONG;
- * -EINTR when a signal came while it waited for the lock; or open's,
+ * -ENOLCK when another process holds the lock for seconds; or open's,
  * flock's, lstat's, socket's, connect's, unlink's, bind's or listen's
  * errno.
  */
