@@ -676,6 +676,8 @@ int cmd_host(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case O_LISTEN:
+			if (!*optarg)
+				HOST_ERR("--listen: an empty socket path");
 			if (strlen(optarg) >= 108)
 				HOST_ERR("--listen: socket path longer than 107 bytes");
 			o.listen = optarg;
