@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -132,6 +133,7 @@ static void test_missing_values(void **state)
 	expect_line("run --cpus 2 --workload",
 		    "guestmm: run: option --workload needs a value");
 	expect_line("host --listen", "guestmm: host: option --listen needs a value");
+	expect_usage_error("host --listen ''", "--listen: an empty socket path");
 	expect_line("host --linux --uml", "guestmm: host: option --uml needs a value");
 	expect_line("bench alloc --mem", "guestmm: bench: option --mem needs a value");
 	expect_line("overcommit --host-mem",
@@ -961,6 +963,43 @@ static void test_not_a_socket_refused(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/*
+ * A lock file held for good (a process stopped with it, or another user's
+ * in /tmp) ends in one line and status 1, not a host that hangs; the lock
+ * file is not the host's to remove.
+ */
+static void test_held_lock_refused(void **state)
+{
+	char dir[] = "/tmp/gmm-takeover-XXXXXX", path[64], lock[80], args[128];
+	char want[160];
+	struct out o;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/b.sock", dir);
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	snprintf(args, sizeof(args), "host --listen %s --duration 1 --quiet", path);
+	run(&o, args, true);
+	snprintf(want, sizeof(want), "guestmm: cannot serve %s: its lock file (the path and .lock) stays locked by another process\n",
+		 path);
+	if (o.status != 1 || strcmp(o.text, want))
+		fail_msg("host with its lock held: status %d, '%s'", o.status, o.text);
+	assert_int_equal(access(lock, F_OK), 0);
+	assert_int_equal(access(path, F_OK), -1);
+	close(fd);
+	/* Released: the next host serves, and leaves nothing. */
+	run(&o, args, true);
+	if (o.status != 0)
+		fail_msg("host after the lock: status %d, '%s'", o.status, o.text);
+	/* The host that held it last removed it as it unlocked. */
+	assert_int_equal(access(lock, F_OK), -1);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 /* A host removes its socket only while the path is still its file. */
 static void test_host_keeps_others_socket(void **state)
 {
@@ -1001,6 +1040,7 @@ int main(void)
 		cmocka_unit_test(test_stale_socket_replaced),
 		cmocka_unit_test(test_not_a_socket_refused),
 		cmocka_unit_test(test_host_keeps_others_socket),
+		cmocka_unit_test(test_held_lock_refused),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_short_run_returns_memory),
 		cmocka_unit_test(test_hinting_strategies),
