@@ -807,6 +807,8 @@ int cmd_host(int argc, char **argv)
 		cli_check_path("host ", "--uml", o.uml, true);
 	if (o.initrd)
 		cli_check_path("host ", "--initrd", o.initrd, false);
+	if (o.console_log)
+		cli_check_output("host ", "--console-log", o.console_log);
 	if (many) {
 		uint64_t sum = (uint64_t)o.nr_guests[FLEET_OURS] * o.guest_mem +
 			       (uint64_t)o.nr_guests[FLEET_LINUX] *
