@@ -134,6 +134,16 @@ static void test_missing_values(void **state)
 		    "guestmm: run: option --workload needs a value");
 	expect_line("host --listen", "guestmm: host: option --listen needs a value");
 	expect_usage_error("host --listen ''", "--listen: an empty socket path");
+	/* A file to write at the end is checked at the start. */
+	expect_usage_error("host --linux --console-log /nonexistent-gmm/x",
+			   "--console-log: /nonexistent-gmm: No such file");
+	expect_usage_error("overcommit --plot ''", "--plot: no file name");
+	expect_usage_error("overcommit --plot /nonexistent-gmm/p.png",
+			   "--plot: /nonexistent-gmm: No such file");
+	expect_usage_error("bench return --plot /nonexistent-gmm/p.png",
+			   "--plot: /nonexistent-gmm: No such file");
+	/* help CMD SUB: an option is no SUB (it took --help as its value). */
+	expect_usage_error("help run --mem", "help: unexpected argument '--mem'");
 	expect_line("host --linux --uml", "guestmm: host: option --uml needs a value");
 	expect_line("bench alloc --mem", "guestmm: bench: option --mem needs a value");
 	expect_line("overcommit --host-mem",
