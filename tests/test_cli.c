@@ -1010,6 +1010,68 @@ static void test_held_lock_refused(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/*
+ * With no --listen and no $XDG_RUNTIME_DIR, the socket goes in
+ * $TMPDIR/guestmm-UID, made 0700; one that is not ours alone (open to
+ * others, or a symlink) is refused with one line and status 1.
+ */
+static void test_default_socket_private(void **state)
+{
+	char tmp[] = "/tmp/gmm-defsock-XXXXXX", dir[96], sock[128], other[96];
+	char *xdg = getenv("XDG_RUNTIME_DIR"), *tmpdir = getenv("TMPDIR");
+	struct stat st;
+	struct out o;
+
+	(void)state;
+	if (xdg)
+		xdg = strdup(xdg);
+	if (tmpdir)
+		tmpdir = strdup(tmpdir);
+	assert_non_null(mkdtemp(tmp));
+	snprintf(dir, sizeof(dir), "%s/guestmm-%u", tmp, (unsigned int)getuid());
+	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir);
+	unsetenv("XDG_RUNTIME_DIR");
+	setenv("TMPDIR", tmp, 1);
+
+	run(&o, "host --duration 1 --quiet", true);
+	if (o.status != 0)
+		fail_msg("default socket: status %d, '%s'", o.status, o.text);
+	assert_int_equal(lstat(dir, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(access(sock, F_OK), -1); /* removed at the end */
+
+	/* Open to others: another user could bind the socket first. */
+	assert_int_equal(chmod(dir, 0777), 0);
+	run(&o, "host --duration 1 --quiet", true);
+	if (o.status != 1 || !strstr(o.text, "not a directory of ours alone") ||
+	    strchr(o.text, '\n') != o.text + strlen(o.text) - 1)
+		fail_msg("a 0777 default directory: status %d, '%s'", o.status, o.text);
+	assert_int_equal(access(sock, F_OK), -1);
+	assert_int_equal(rmdir(dir), 0);
+
+	/* A symlink to a directory of ours is not it either. */
+	snprintf(other, sizeof(other), "%s/elsewhere", tmp);
+	assert_int_equal(mkdir(other, 0700), 0);
+	assert_int_equal(symlink(other, dir), 0);
+	run(&o, "host --duration 1 --quiet", true);
+	if (o.status != 1 || !strstr(o.text, "not a directory of ours alone"))
+		fail_msg("a symlinked default directory: status %d, '%s'", o.status, o.text);
+	assert_int_equal(unlink(dir), 0);
+	assert_int_equal(rmdir(other), 0);
+	assert_int_equal(rmdir(tmp), 0);
+
+	unsetenv("TMPDIR");
+	if (tmpdir) {
+		setenv("TMPDIR", tmpdir, 1);
+		free(tmpdir);
+	}
+	if (xdg) {
+		setenv("XDG_RUNTIME_DIR", xdg, 1);
+		free(xdg);
+	}
+}
+
 /* A host removes its socket only while the path is still its file. */
 static void test_host_keeps_others_socket(void **state)
 {
@@ -1051,6 +1113,7 @@ int main(void)
 		cmocka_unit_test(test_not_a_socket_refused),
 		cmocka_unit_test(test_host_keeps_others_socket),
 		cmocka_unit_test(test_held_lock_refused),
+		cmocka_unit_test(test_default_socket_private),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_short_run_returns_memory),
 		cmocka_unit_test(test_hinting_strategies),
