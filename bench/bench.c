@@ -982,8 +982,7 @@ int cmd_bench(int argc, char **argv)
 			scale_opt = "--lock";
 			break;
 		case OPT_PLOT:
-			if (!*optarg)
-				BENCH_ERR("--plot: no file name");
+			cli_check_output("bench ", "--plot", optarg);
 			b.plot = optarg;
 			break;
 		case OPT_GUEST:

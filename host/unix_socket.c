@@ -13,19 +13,29 @@
  * stopped listening), so the file's device and inode, recorded at bind(),
  * must still match.
  *
- * What is left: two hosts that find the same stale file at the same time
- * both mean to remove it.  Mostly the second finds it replaced (the inode
- * differs) and its bind() fails with EADDRINUSE; but when the first
- * removes it and binds between the second's last lstat() and its unlink(),
- * the second removes the first's new socket, and the first listens
- * unreachable.  The window is those few instructions; a lock file beside
- * the socket would close it.
+ * Two hosts that find the same stale file at the same time both mean to
+ * remove it, and a look (lstat()) then a removal (unlink()) is not one
+ * step: when the first removes it and binds between the second's look and
+ * its unlink(), the second removes the first's new socket and the first
+ * listens unreachable.  So a host takes a lock beside the socket
+ * (PATH.lock, flock()) from its first look until it listens: a second host
+ * looks only then, finds a live socket and is refused.  The lock file goes
+ * with its holder's unlock; whoever locked a lock file no longer at its
+ * name (removed while it waited) takes the new one.  A directory we may
+ * not write needs no lock: we could neither remove nor bind there.
+ *
+ * The device's own removal is the same look and unlink(), and needs no
+ * lock if it comes while the socket still listens (unix_socket_unlink()
+ * before close()): until then every other host finds it live.
  */
 #define _GNU_SOURCE
 #include "host/unix_socket.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -58,16 +68,73 @@ static int unix_socket_probe(const struct sockaddr_un *sun)
 	return err;
 }
 
-int unix_socket_listen(const char *path, int backlog, int flags,
-		       struct unix_socket_id *id)
+/*
+ * A lock is held for a look, a connect() that does not wait, an unlink()
+ * and a bind(): microseconds, or a few scheduler ticks on a loaded
+ * machine.  One held for seconds is held by a process stopped there, or by
+ * another user's process holding a lock file it made in a shared directory
+ * (/tmp): a clear error then, not a host that hangs saying nothing.
+ */
+#define UNIX_SOCKET_LOCK_WAIT_US 1000
+#define UNIX_SOCKET_LOCK_TRIES 5000 /* 5 s */
+
+/*
+ * The lock of the socket at @path: "@path.lock" (into @lock), created if
+ * need be, held with flock() on the returned descriptor.  It blocks while
+ * another host takes or replaces @path (microseconds; a signal ends it).
+ * *@fd is the descriptor, or -1 when the directory takes no file from us
+ * (EACCES, EROFS): then no lock is needed.
+ * Return: 0; -ENOLCK when the lock stayed held; or open's or flock's
+ * errno (-ELOOP for a symlink).
+ */
+static int unix_socket_lock(const char *path, char *lock, size_t len,
+			    int *fd)
+{
+	struct stat held, named;
+	int err;
+
+	snprintf(lock, len, "%s.lock", path);
+	for (;;) {
+		*fd = open(lock, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (*fd < 0)
+			return errno == EACCES || errno == EROFS ? 0 : -errno;
+		err = 0;
+		for (unsigned int i = 0; flock(*fd, LOCK_EX | LOCK_NB) < 0; i++) {
+			err = -errno;
+			if (err != -EWOULDBLOCK || i >= UNIX_SOCKET_LOCK_TRIES)
+				break;
+			err = 0;
+			usleep(UNIX_SOCKET_LOCK_WAIT_US);
+		}
+		if (err) {
+			close(*fd);
+			*fd = -1;
+			return err == -EWOULDBLOCK ? -ENOLCK : err;
+		}
+		/* Its holder removes it as it unlocks: ours only if still named. */
+		if (fstat(*fd, &held) == 0 && lstat(lock, &named) == 0 &&
+		    same_file(&held, &named))
+			return 0;
+		close(*fd);
+	}
+}
+
+static void unix_socket_unlock(const char *lock, int fd)
+{
+	if (fd < 0)
+		return;
+	unlink(lock);
+	close(fd);
+}
+
+/* unix_socket_listen() with @path's lock held (or not needed). */
+static int unix_socket_listen_locked(const char *path, int backlog,
+				     int flags, struct unix_socket_id *id)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat st, now;
 	int fd, err;
 
-	id->bound = false;
-	if (strlen(path) >= sizeof(sun.sun_path))
-		return -ENAMETOOLONG;
 	strcpy(sun.sun_path, path);
 	if (lstat(path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
@@ -110,6 +177,23 @@ int unix_socket_listen(const char *path, int backlog, int flags,
 	return fd;
 }
 
+int unix_socket_listen(const char *path, int backlog, int flags,
+		       struct unix_socket_id *id)
+{
+	char lock[sizeof(((struct sockaddr_un *)0)->sun_path) + 8];
+	int lock_fd, fd;
+
+	id->bound = false;
+	if (strlen(path) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return -ENAMETOOLONG;
+	fd = unix_socket_lock(path, lock, sizeof(lock), &lock_fd);
+	if (fd)
+		return fd;
+	fd = unix_socket_listen_locked(path, backlog, flags, id);
+	unix_socket_unlock(lock, lock_fd);
+	return fd;
+}
+
 bool unix_socket_unlink(const char *path, const struct unix_socket_id *id)
 {
 	struct stat st;
@@ -127,6 +211,8 @@ const char *unix_socket_strerror(int err)
 		return "another process is listening on it";
 	case -EEXIST:
 		return "it exists and is not a socket";
+	case -ENOLCK:
+		return "its lock file (the path and .lock) stays locked by another process";
 	default:
 		return strerror(-err);
 	}

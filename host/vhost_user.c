@@ -1494,8 +1494,8 @@ undo_listen:
 	vdev->transport = NULL;
 	vdev->transport_priv = NULL;
 	vdev->mem = NULL;
+	unix_socket_unlink(d->path, &d->sock_id); /* still listening */
 	close(d->listen_fd);
-	unix_socket_unlink(d->path, &d->sock_id);
 undo_loop:
 	if (!srv->one)
 		vu_loop_destroy(l);
@@ -1628,8 +1628,9 @@ int vhost_user_server_destroy(struct vhost_user_server *srv)
 		next = d->next;
 		vu_dev_reset(d);
 		vu_reap(d, &d->conn_fd);
-		close(d->listen_fd);
+		/* Removed while it still listens: nobody finds it stale. */
 		unix_socket_unlink(d->path, &d->sock_id);
+		close(d->listen_fd);
 		guest_memory_destroy(&d->mem);
 		/* Before the loop goes: a room callback wakes it. */
 		fd_reaper_stop(d->reaper);

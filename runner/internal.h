@@ -26,6 +26,15 @@ struct run_hooks {
 int run_workload(const struct run_opts *o, struct run_result *r,
 		 struct gmm_guest *g, const struct run_hooks *hooks);
 
+/*
+ * A run's temporary directory and its socket, removed if a signal ends the
+ * process before the run does (run_guest() catches SIGINT, SIGTERM and
+ * SIGHUP when nobody else does): set after mkdtemp(), cleared before the
+ * run removes them itself.
+ */
+void run_tmp_set(const char *dir, const char *sock);
+void run_tmp_clear(void);
+
 void run_locks_begin(const struct run_opts *o, bool *timing);
 void run_locks_end(bool timing);
 

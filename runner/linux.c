@@ -22,6 +22,7 @@
 #include "host/backend.h"
 #include "host/balloon.h"
 #include "host/uml_guest.h"
+#include "runner/internal.h"
 #include "runner/run.h"
 
 /* Console reads wait at most this long, so that sampling goes on. */
@@ -134,6 +135,7 @@ int run_linux(const struct run_opts *o, struct run_result *r)
 		goto undo_alloc;
 	}
 	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir);
+	run_tmp_set(dir, sock);
 	err = balloon_backend_start(&u->be, sock, features);
 	if (err)
 		goto undo_dir;
@@ -183,6 +185,7 @@ undo_backend:
 	balloon_backend_stop(&u->be);
 undo_dir:
 	/* The server removed its socket; rmdir fails on anything else. */
+	run_tmp_clear();
 	rmdir(dir);
 undo_alloc:
 	free(u);

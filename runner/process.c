@@ -1039,6 +1039,7 @@ int run_process(const struct run_opts *o, struct run_result *r)
 		goto undo_alloc;
 	}
 	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir);
+	run_tmp_set(dir, sock);
 	err = balloon_backend_start(&h->be, sock, BALLOON_FEATURES_DEFAULT);
 	if (err)
 		goto undo_dir;
@@ -1126,6 +1127,7 @@ undo_backend:
 	balloon_backend_stop(&h->be);
 undo_dir:
 	/* The server removed its socket; rmdir fails on anything else. */
+	run_tmp_clear();
 	rmdir(dir);
 undo_alloc:
 	free(h);

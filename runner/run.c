@@ -11,10 +11,12 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "runner/internal.h"
 
@@ -406,8 +408,71 @@ int run_in_process(const struct run_opts *o, struct run_result *r)
 	return err;
 }
 
+/*
+ * The temporary directory of a process or Linux run (mkdtemp(), its socket
+ * inside): a SIGINT, SIGTERM or SIGHUP that ends the run (no handler of
+ * the caller's) removes both before the signal does its default.  The
+ * directory is ours alone (0700), so its socket is removed by name.  The
+ * guest goes by itself (PR_SET_PDEATHSIG).
+ */
+static char run_tmp_dir[64], run_tmp_sock[80];
+static volatile sig_atomic_t run_tmp_named;
+static const int run_tmp_signals[] = { SIGINT, SIGTERM, SIGHUP };
+static struct sigaction run_tmp_old[3];
+static bool run_tmp_caught[3];
+
+void run_tmp_set(const char *dir, const char *sock)
+{
+	run_tmp_named = 0;
+	snprintf(run_tmp_dir, sizeof(run_tmp_dir), "%s", dir);
+	snprintf(run_tmp_sock, sizeof(run_tmp_sock), "%s", sock);
+	run_tmp_named = strlen(dir) < sizeof(run_tmp_dir) &&
+			strlen(sock) < sizeof(run_tmp_sock);
+}
+
+void run_tmp_clear(void)
+{
+	run_tmp_named = 0;
+}
+
+static void run_tmp_on_signal(int sig)
+{
+	int saved = errno;
+
+	if (run_tmp_named) {
+		unlink(run_tmp_sock);
+		rmdir(run_tmp_dir);
+	}
+	/* Blocked in here: delivered with the default action on return. */
+	signal(sig, SIG_DFL);
+	raise(sig);
+	errno = saved;
+}
+
+static void run_tmp_catch(void)
+{
+	struct sigaction sa = { .sa_handler = run_tmp_on_signal };
+
+	for (unsigned int i = 0; i < 3; i++) {
+		run_tmp_caught[i] =
+			!sigaction(run_tmp_signals[i], NULL, &run_tmp_old[i]) &&
+			run_tmp_old[i].sa_handler == SIG_DFL &&
+			!sigaction(run_tmp_signals[i], &sa, NULL);
+	}
+}
+
+static void run_tmp_release(void)
+{
+	run_tmp_clear();
+	for (unsigned int i = 0; i < 3; i++)
+		if (run_tmp_caught[i])
+			sigaction(run_tmp_signals[i], &run_tmp_old[i], NULL);
+}
+
 int run_guest(const struct run_opts *o, struct run_result *r)
 {
+	int err;
+
 	memset(r, 0, sizeof(*r));
 	if (o->mode != RUN_IN_PROCESS && o->free_timing) {
 		fprintf(stderr, "guestmm: run: the free path's timing needs the guest in process\n");
@@ -427,9 +492,11 @@ int run_guest(const struct run_opts *o, struct run_result *r)
 	case RUN_IN_PROCESS:
 		return run_in_process(o, r);
 	case RUN_PROCESS:
-		return run_process(o, r);
 	case RUN_LINUX:
-		return run_linux(o, r);
+		break;
 	}
-	return -EINVAL;
+	run_tmp_catch();
+	err = o->mode == RUN_PROCESS ? run_process(o, r) : run_linux(o, r);
+	run_tmp_release();
+	return err;
 }

@@ -10,10 +10,12 @@
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -132,6 +134,17 @@ static void test_missing_values(void **state)
 	expect_line("run --cpus 2 --workload",
 		    "guestmm: run: option --workload needs a value");
 	expect_line("host --listen", "guestmm: host: option --listen needs a value");
+	expect_usage_error("host --listen ''", "--listen: an empty socket path");
+	/* A file to write at the end is checked at the start. */
+	expect_usage_error("host --linux --console-log /nonexistent-gmm/x",
+			   "--console-log: /nonexistent-gmm: No such file");
+	expect_usage_error("overcommit --plot ''", "--plot: no file name");
+	expect_usage_error("overcommit --plot /nonexistent-gmm/p.png",
+			   "--plot: /nonexistent-gmm: No such file");
+	expect_usage_error("bench return --plot /nonexistent-gmm/p.png",
+			   "--plot: /nonexistent-gmm: No such file");
+	/* help CMD SUB: an option is no SUB (it took --help as its value). */
+	expect_usage_error("help run --mem", "help: unexpected argument '--mem'");
 	expect_line("host --linux --uml", "guestmm: host: option --uml needs a value");
 	expect_line("bench alloc --mem", "guestmm: bench: option --mem needs a value");
 	expect_line("overcommit --host-mem",
@@ -872,6 +885,96 @@ static int host_stop(pid_t pid)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/*
+ * The socket of the guest child of @run, read from its command line
+ * ("guestmm guest --socket /tmp/guestmm-run-XXXXXX/balloon.sock ...").
+ * Return: true once the child is there.
+ */
+static bool run_child_socket(pid_t run, char *sock, size_t len)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	bool found = false;
+
+	assert_non_null(d);
+	while (!found && (e = readdir(d))) {
+		char path[300], buf[4096];
+		int ppid = 0, fd;
+		ssize_t n;
+		FILE *f;
+
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		f = fopen(path, "r");
+		if (!f)
+			continue;
+		/* pid (comm) state ppid: comm is "guestmm", no spaces. */
+		if (fscanf(f, "%*d %*s %*c %d", &ppid) != 1 || ppid != run) {
+			fclose(f);
+			continue;
+		}
+		fclose(f);
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(buf + i) + 1) {
+			buf[n] = 0;
+			if (!strcmp(buf + i, "--socket") && i + 9 < n) {
+				snprintf(sock, len, "%s", buf + i + 9);
+				found = true;
+				break;
+			}
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * A run ended by a signal (Ctrl-C, kill) leaves no temporary directory
+ * and no socket behind, and still ends as the signal says.
+ */
+static void test_run_signal_cleans_up(void **state)
+{
+	static const int sigs[] = { SIGTERM, SIGINT };
+
+	(void)state;
+	for (unsigned int k = 0; k < 2; k++) {
+		char sock[256] = "", *slash;
+		int status, tries = 0;
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (!pid) {
+			int null = open("/dev/null", O_WRONLY);
+
+			signal(SIGINT, SIG_DFL); /* a shell's background job ignores it */
+			dup2(null, 1);
+			dup2(null, 2);
+			execl(GUESTMM_BIN, GUESTMM_BIN, "run", "--mem", "256M",
+			      "--duration", "600", (char *)NULL);
+			_exit(127);
+		}
+		/* The guest child appears after the socket is listening. */
+		while (!run_child_socket(pid, sock, sizeof(sock)) && tries++ < 6000)
+			usleep(10000);
+		assert_true(sock[0]);
+		assert_int_equal(access(sock, F_OK), 0);
+		assert_int_equal(kill(pid, sigs[k]), 0);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status));
+		assert_int_equal(WTERMSIG(status), sigs[k]);
+		assert_int_equal(access(sock, F_OK), -1);
+		slash = strrchr(sock, '/');
+		assert_non_null(slash);
+		*slash = 0;
+		if (!access(sock, F_OK))
+			fail_msg("%s left behind after signal %d", sock, sigs[k]);
+	}
+}
+
 static void test_second_host_refused(void **state)
 {
 	char dir[] = "/tmp/gmm-takeover-XXXXXX", path[64], args[128], want[128];
@@ -953,6 +1056,105 @@ static void test_not_a_socket_refused(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/*
+ * A lock file held for good (a process stopped with it, or another user's
+ * in /tmp) ends in one line and status 1, not a host that hangs; the lock
+ * file is not the host's to remove.
+ */
+static void test_held_lock_refused(void **state)
+{
+	char dir[] = "/tmp/gmm-takeover-XXXXXX", path[64], lock[80], args[128];
+	char want[160];
+	struct out o;
+	int fd;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/b.sock", dir);
+	snprintf(lock, sizeof(lock), "%s.lock", path);
+	fd = open(lock, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(flock(fd, LOCK_EX), 0);
+	snprintf(args, sizeof(args), "host --listen %s --duration 1 --quiet", path);
+	run(&o, args, true);
+	snprintf(want, sizeof(want), "guestmm: cannot serve %s: its lock file (the path and .lock) stays locked by another process\n",
+		 path);
+	if (o.status != 1 || strcmp(o.text, want))
+		fail_msg("host with its lock held: status %d, '%s'", o.status, o.text);
+	assert_int_equal(access(lock, F_OK), 0);
+	assert_int_equal(access(path, F_OK), -1);
+	close(fd);
+	/* Released: the next host serves, and leaves nothing. */
+	run(&o, args, true);
+	if (o.status != 0)
+		fail_msg("host after the lock: status %d, '%s'", o.status, o.text);
+	/* The host that held it last removed it as it unlocked. */
+	assert_int_equal(access(lock, F_OK), -1);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/*
+ * With no --listen and no $XDG_RUNTIME_DIR, the socket goes in
+ * $TMPDIR/guestmm-UID, made 0700; one that is not ours alone (open to
+ * others, or a symlink) is refused with one line and status 1.
+ */
+static void test_default_socket_private(void **state)
+{
+	char tmp[] = "/tmp/gmm-defsock-XXXXXX", dir[96], sock[128], other[96];
+	char *xdg = getenv("XDG_RUNTIME_DIR"), *tmpdir = getenv("TMPDIR");
+	struct stat st;
+	struct out o;
+
+	(void)state;
+	if (xdg)
+		xdg = strdup(xdg);
+	if (tmpdir)
+		tmpdir = strdup(tmpdir);
+	assert_non_null(mkdtemp(tmp));
+	snprintf(dir, sizeof(dir), "%s/guestmm-%u", tmp, (unsigned int)getuid());
+	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir);
+	unsetenv("XDG_RUNTIME_DIR");
+	setenv("TMPDIR", tmp, 1);
+
+	run(&o, "host --duration 1 --quiet", true);
+	if (o.status != 0)
+		fail_msg("default socket: status %d, '%s'", o.status, o.text);
+	assert_int_equal(lstat(dir, &st), 0);
+	assert_true(S_ISDIR(st.st_mode));
+	assert_int_equal(st.st_mode & 0777, 0700);
+	assert_int_equal(access(sock, F_OK), -1); /* removed at the end */
+
+	/* Open to others: another user could bind the socket first. */
+	assert_int_equal(chmod(dir, 0777), 0);
+	run(&o, "host --duration 1 --quiet", true);
+	if (o.status != 1 || !strstr(o.text, "not a directory of ours alone") ||
+	    strchr(o.text, '\n') != o.text + strlen(o.text) - 1)
+		fail_msg("a 0777 default directory: status %d, '%s'", o.status, o.text);
+	assert_int_equal(access(sock, F_OK), -1);
+	assert_int_equal(rmdir(dir), 0);
+
+	/* A symlink to a directory of ours is not it either. */
+	snprintf(other, sizeof(other), "%s/elsewhere", tmp);
+	assert_int_equal(mkdir(other, 0700), 0);
+	assert_int_equal(symlink(other, dir), 0);
+	run(&o, "host --duration 1 --quiet", true);
+	if (o.status != 1 || !strstr(o.text, "not a directory of ours alone"))
+		fail_msg("a symlinked default directory: status %d, '%s'", o.status, o.text);
+	assert_int_equal(unlink(dir), 0);
+	assert_int_equal(rmdir(other), 0);
+	assert_int_equal(rmdir(tmp), 0);
+
+	unsetenv("TMPDIR");
+	if (tmpdir) {
+		setenv("TMPDIR", tmpdir, 1);
+		free(tmpdir);
+	}
+	if (xdg) {
+		setenv("XDG_RUNTIME_DIR", xdg, 1);
+		free(xdg);
+	}
+}
+
 /* A host removes its socket only while the path is still its file. */
 static void test_host_keeps_others_socket(void **state)
 {
@@ -988,10 +1190,13 @@ int main(void)
 		cmocka_unit_test(test_uml_paths),
 		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_help_cmd),
+		cmocka_unit_test(test_run_signal_cleans_up),
 		cmocka_unit_test(test_second_host_refused),
 		cmocka_unit_test(test_stale_socket_replaced),
 		cmocka_unit_test(test_not_a_socket_refused),
 		cmocka_unit_test(test_host_keeps_others_socket),
+		cmocka_unit_test(test_held_lock_refused),
+		cmocka_unit_test(test_default_socket_private),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_short_run_returns_memory),
 		cmocka_unit_test(test_hinting_strategies),
@@ -1001,5 +1206,8 @@ int main(void)
 		cmocka_unit_test(test_bench_smoke),
 	};
 
+	/* GMM_TEST_FILTER=test_run_* runs only those. */
+	if (getenv("GMM_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("GMM_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

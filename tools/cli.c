@@ -247,6 +247,26 @@ void cli_check_path(const char *cmd, const char *opt, const char *path,
 		cli_usage_error(cmd, "%s: %s: %s", opt, path, strerror(errno));
 }
 
+void cli_check_output(const char *cmd, const char *opt, const char *path)
+{
+	char dir[4096];
+	const char *slash = strrchr(path, '/');
+
+	if (!*path)
+		cli_usage_error(cmd, "%s: no file name", opt);
+	if (!access(path, F_OK)) {
+		if (access(path, W_OK))
+			cli_usage_error(cmd, "%s: %s: %s", opt, path, strerror(errno));
+		return;
+	}
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else
+		snprintf(dir, sizeof(dir), "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	if (access(dir, W_OK | X_OK))
+		cli_usage_error(cmd, "%s: %s: %s", opt, dir, strerror(errno));
+}
+
 #ifndef GMM_VERSION
 #define GMM_VERSION "unknown"
 #endif

@@ -73,6 +73,14 @@ void cli_option_error(const char *cmd, const struct option *opts, int c,
 void cli_check_path(const char *cmd, const char *opt, const char *path,
 		    bool exec);
 
+/*
+ * A file that option @opt writes (--plot, --console-log) can be written:
+ * a name, and a writable file or directory to make it in; else exit 2 with
+ * one line naming what is not ("--plot: /x: No such file or directory"),
+ * before a run whose end it is.
+ */
+void cli_check_output(const char *cmd, const char *opt, const char *path);
+
 /* "guestmm X.Y.Z" (and the git describe when built from a git tree). */
 const char *cli_version(void);
 

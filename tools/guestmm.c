@@ -681,8 +681,8 @@ static int cmd_help(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	if (argc > 3)
-		cli_usage_error(NULL, "help: unexpected argument '%s'", argv[3]);
+	if (argc > 3 || (argc == 3 && argv[2][0] == '-'))
+		cli_usage_error(NULL, "help: unexpected argument '%s'", argv[argc > 3 ? 3 : 2]);
 	if (!strcmp(argv[1], "help")) {
 		usage(stdout);
 		return 0;

@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "host/backend.h"
@@ -543,6 +544,40 @@ static void parse_guests(const char *spec, struct host_opts *o)
 		cli_usage_error("host ", "--guests: at most %d guests", FLEET_MAX_GUESTS);
 }
 
+/*
+ * The default socket (no --listen): in $XDG_RUNTIME_DIR, the user's own
+ * directory, else in ${TMPDIR:-/tmp}/guestmm-UID, made 0700 and checked to
+ * be ours alone.  Not in /tmp itself: any user may bind a socket there
+ * first, and a frontend that attaches to it hands that user its memory.
+ * Return: 0; -ENOTDIR when the directory is not ours alone, or mkdir's or
+ * lstat's errno, with one line on stderr.
+ */
+static int default_socket(char *buf, size_t len)
+{
+	const char *run = getenv("XDG_RUNTIME_DIR"), *tmp = getenv("TMPDIR");
+	char dir[90]; /* TMPDIR (< 64), "/guestmm-", a uid: and sun_path's room */
+	struct stat st;
+
+	if (run && *run && strlen(run) < 80) {
+		snprintf(buf, len, "%s/guestmm-balloon.sock", run);
+		return 0;
+	}
+	if (!tmp || !*tmp || strlen(tmp) >= 64)
+		tmp = "/tmp";
+	snprintf(dir, sizeof(dir), "%s/guestmm-%u", tmp, (unsigned int)getuid());
+	if ((mkdir(dir, 0700) && errno != EEXIST) || lstat(dir, &st)) {
+		fprintf(stderr, "guestmm: host: %s: %s\n", dir, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077)) {
+		fprintf(stderr, "guestmm: host: %s is not a directory of ours alone (mode 0700): not serving there; choose a socket with --listen\n",
+			dir);
+		return -ENOTDIR;
+	}
+	snprintf(buf, len, "%s/balloon.sock", dir);
+	return 0;
+}
+
 /* ---- options ---- */
 
 static void host_usage(FILE *f)
@@ -555,7 +590,9 @@ static void host_usage(FILE *f)
 	      "file's allocated blocks), reported, balloon target and actual, guest free.\n"
 	      "\n"
 	      "  --listen SOCKET      serve one balloon on SOCKET; start no guest (the\n"
-	      "                       default, on $XDG_RUNTIME_DIR or /tmp/guestmm-balloon.sock)\n"
+	      "                       default: $XDG_RUNTIME_DIR/guestmm-balloon.sock, else\n"
+	      "                       ${TMPDIR:-/tmp}/guestmm-UID/balloon.sock, a directory\n"
+	      "                       of ours alone)\n"
 	      "  --linux              start a user-mode Linux guest attached to the device,\n"
 	      "                       run memhog in it and time the memory's return\n"
 	      "  --mem SIZE           --linux: guest RAM, 64M to 64G in steps of 1M\n"
@@ -658,6 +695,8 @@ int cmd_host(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case O_LISTEN:
+			if (!*optarg)
+				HOST_ERR("--listen: an empty socket path");
 			if (strlen(optarg) >= 108)
 				HOST_ERR("--listen: socket path longer than 107 bytes");
 			o.listen = optarg;
@@ -787,6 +826,8 @@ int cmd_host(int argc, char **argv)
 		cli_check_path("host ", "--uml", o.uml, true);
 	if (o.initrd)
 		cli_check_path("host ", "--initrd", o.initrd, false);
+	if (o.console_log)
+		cli_check_output("host ", "--console-log", o.console_log);
 	if (many) {
 		uint64_t sum = (uint64_t)o.nr_guests[FLEET_OURS] * o.guest_mem +
 			       (uint64_t)o.nr_guests[FLEET_LINUX] *
@@ -811,10 +852,8 @@ int cmd_host(int argc, char **argv)
 	}
 	if (!o.listen && !o.linux_guest) {
 		/* The backend alone, on the default socket. */
-		const char *run = getenv("XDG_RUNTIME_DIR");
-
-		snprintf(default_sock, sizeof(default_sock), "%s/guestmm-balloon.sock",
-			 run && *run && strlen(run) < 80 ? run : "/tmp");
+		if (default_socket(default_sock, sizeof(default_sock)))
+			return 1;
 		o.listen = default_sock;
 	}
 	if (o.hog_bytes >= o.mem_bytes)

@@ -499,6 +499,8 @@ int cmd_overcommit(int argc, char **argv)
 		cli_check_path("overcommit ", "--uml", o.uml, true);
 	if (o.initrd)
 		cli_check_path("overcommit ", "--initrd", o.initrd, false);
+	if (o.plot)
+		cli_check_output("overcommit ", "--plot", o.plot);
 	if (o.kind == FLEET_LINUX) {
 		o.host_mem = o.host_mem ? o.host_mem : 768ull << 20;
 		o.guest_mem = o.guest_mem ? o.guest_mem : 256ull << 20;
