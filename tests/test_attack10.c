@@ -1,0 +1,192 @@
+/*
+ * test_attack10.c - reproducers from the attacker review of anonymous
+ * memory, zswap, zbud, swap and compaction (branch attack10).  Each test
+ * names the defect it shows; docs/results.md is not involved.
+ */
+#include "anonutil.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include "mm/compaction.h"
+#include "mm/free_bitmap.h"
+
+#define MIB (1ull << 20)
+#define BASE (1ull << 30)
+#define BASE_B (2ull << 30)
+
+/* ---- 1. the bitmap strategy: chunks in flight taken by compaction ---- */
+
+/*
+ * The host's side of the bitmap strategy, as guest/hint_host.c plays it: it
+ * has claimed runs (free_bitmap_request_hints()) and discards them - here
+ * the bytes are zeroed, as MADV_DONTNEED leaves anonymous memory - then
+ * acknowledges.  It discards once the guest says it is done with its step,
+ * or after a second if the guest is (rightly) waiting for the ack.
+ */
+struct fake_host {
+	struct pglist_data *pgdat;
+	struct free_bitmap *fb;
+	uint32_t cmd;
+	struct free_page_hint_run runs[FREE_BITMAP_RUNS_MAX];
+	unsigned int nr;
+	atomic_bool guest_done;
+	atomic_bool discarded;
+};
+
+static void *fake_host_fn(void *arg)
+{
+	struct fake_host *h = arg;
+
+	for (int i = 0; i < 1000 && !atomic_load(&h->guest_done); i++)
+		usleep(1000);
+	for (unsigned int i = 0; i < h->nr; i++)
+		memset(page_address(h->pgdat, pfn_to_page(h->pgdat, h->runs[i].pfn)), 0,
+		       (size_t)h->runs[i].nr_pages * PAGE_SIZE);
+	atomic_store(&h->discarded, true);
+	assert_int_equal(free_bitmap_ack(h->fb, h->cmd), 0);
+	return NULL;
+}
+
+static struct free_bitmap *bitmap_on(struct pglist_data *pgdat, unsigned int order)
+{
+	struct free_bitmap *fb = calloc(1, free_bitmap_size(pgdat->node_spanned_pages, order));
+
+	assert_non_null(fb);
+	fb->order = order;
+	assert_int_equal(free_bitmap_register(pgdat, fb), 0);
+	return fb;
+}
+
+static void host_claim(struct fake_host *h, struct pglist_data *pgdat,
+		       struct free_bitmap *fb)
+{
+	memset(h, 0, sizeof(*h));
+	h->pgdat = pgdat;
+	h->fb = fb;
+	h->cmd = 2;
+	assert_int_equal(free_bitmap_request_hints(fb, h->cmd, h->runs,
+						   FREE_BITMAP_RUNS_MAX, &h->nr), 0);
+	assert_true(h->nr > 0);
+}
+
+/*
+ * alloc_contig_range() takes the range's free blocks off the lists and
+ * hands the range out, but - unlike alloc_pages() - never waits for a chunk
+ * the host has claimed: the caller writes the range, the host's discard
+ * lands on it, and the caller's data is gone.
+ */
+static void test_contig_range_waits_for_bitmap_ack(void **state)
+{
+	struct anon_node n;
+	struct pglist_data *pgdat;
+	struct free_bitmap *fb;
+	struct fake_host h;
+	pthread_t host;
+	uint32_t start = 0, end;
+	unsigned char *p;
+	int err;
+
+	anon_node_init_cfg(&n, 64 * MIB, 64 * MIB, NULL);
+	pgdat = n.t.pgdat;
+	fb = bitmap_on(pgdat, PAGEBLOCK_ORDER);
+	host_claim(&h, pgdat, fb);
+	/* A 4 MiB range wholly inside a run the host now holds. */
+	for (unsigned int i = 0; i < h.nr && !start; i++) {
+		uint32_t s = (h.runs[i].pfn + MAX_ORDER_NR_PAGES - 1) &
+			     ~(uint32_t)(MAX_ORDER_NR_PAGES - 1);
+
+		if (s >= pgdat->reserved_pages &&
+		    s + MAX_ORDER_NR_PAGES <= h.runs[i].pfn + h.runs[i].nr_pages)
+			start = s;
+	}
+	assert_true(start != 0);
+	end = start + MAX_ORDER_NR_PAGES;
+	assert_int_equal(pthread_create(&host, NULL, fake_host_fn, &h), 0);
+	err = alloc_contig_range(pgdat, start, end, NULL);
+	assert_int_equal(err, 0);
+	/* Ours: write it whole, as any user of the range does. */
+	p = page_address(pgdat, pfn_to_page(pgdat, start));
+	memset(p, 0xa5, (size_t)MAX_ORDER_NR_PAGES * PAGE_SIZE);
+	atomic_store(&h.guest_done, true);
+	pthread_join(host, NULL);
+	for (size_t i = 0; i < (size_t)MAX_ORDER_NR_PAGES * PAGE_SIZE; i++)
+		if (p[i] != 0xa5)
+			fail_msg("byte %zu of the contiguous range [%#x, %#x) is %#x after "
+				 "the host's discard: the range was handed out while the host "
+				 "held it", i, start, end, p[i]);
+	assert_int_equal(free_contig_range(pgdat, start, end), 0);
+	assert_int_equal(free_bitmap_check(fb), 0);
+	free_bitmap_unregister(fb);
+	anon_node_fini(&n);
+	free(fb);
+}
+
+/*
+ * Compaction's free scanner takes free frames as migration targets straight
+ * off the lists (take_free_block_locked()) and copies pages into them; with
+ * the bitmap strategy at an order below the pageblock's (--hinting bitmap
+ * --report-order 6), those frames may be in a chunk the host is discarding.
+ */
+static void test_compaction_target_waits_for_bitmap_ack(void **state)
+{
+	struct anon_node n;
+	struct pglist_data *pgdat;
+	struct free_bitmap *fb;
+	struct mm_space *keep, *junk;
+	struct compact_result res = { 0 };
+	struct fake_host h;
+	pthread_t host;
+	uint64_t pages = 8192, *sums = calloc(pages, sizeof(*sums));
+	uint64_t bad = 0;
+
+	anon_node_init_cfg(&n, 128 * MIB, 64 * MIB, NULL);
+	pgdat = n.t.pgdat;
+	/*
+	 * Runs of 128 pages, alternately kept and thrown away: holes of order
+	 * 6 and more between pages that compaction moves.
+	 */
+	assert_int_equal(mm_space_create(pgdat, &keep), 0);
+	assert_int_equal(mm_space_create(pgdat, &junk), 0);
+	assert_int_equal(mm_mmap(keep, BASE, pages * PAGE_SIZE), 0);
+	assert_int_equal(mm_mmap(junk, BASE_B, pages * PAGE_SIZE), 0);
+	for (uint64_t i = 0; i < pages; i += 128) {
+		for (uint64_t k = i; k < i + 128; k++)
+			sums[k] = write_page(keep, BASE + k * PAGE_SIZE, k, 1);
+		for (uint64_t k = i; k < i + 128; k++)
+			write_page(junk, BASE_B + k * PAGE_SIZE, k, 2);
+	}
+	mm_space_destroy(junk);
+	drain_all_pages(pgdat);
+	fb = bitmap_on(pgdat, 6);
+	host_claim(&h, pgdat, fb);
+	assert_int_equal(pthread_create(&host, NULL, fake_host_fn, &h), 0);
+	assert_int_equal(compact_node(pgdat, -1, &res), 0);
+	atomic_store(&h.guest_done, true);
+	pthread_join(host, NULL);
+	print_message("compaction moved %llu pages; the host held %u runs\n",
+		      (unsigned long long)res.migrate.moved, h.nr);
+	assert_true(res.migrate.moved > 0);
+	for (uint64_t i = 0; i < pages; i++)
+		bad += read_page_sum(keep, BASE + i * PAGE_SIZE) != sums[i];
+	if (bad)
+		fail_msg("%llu of %llu pages came back different after compaction: "
+			 "moved into chunks the host discarded",
+			 (unsigned long long)bad, (unsigned long long)pages);
+	assert_int_equal(free_bitmap_check(fb), 0);
+	mm_space_destroy(keep);
+	free_bitmap_unregister(fb);
+	anon_node_fini(&n);
+	free(fb);
+	free(sums);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_contig_range_waits_for_bitmap_ack),
+		cmocka_unit_test(test_compaction_target_waits_for_bitmap_ack),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
