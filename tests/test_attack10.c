@@ -181,11 +181,132 @@ static void test_compaction_target_waits_for_bitmap_ack(void **state)
 	free(sums);
 }
 
+/* ---- 2. a free racing the isolation of its pageblock ---- */
+
+/*
+ * The executable is linked with -Wl,--wrap=spin_trylock: a thread that
+ * arms pause_next_trylock runs pause_hook() just before its next trylock,
+ * which is where free_pages() stood between reading the pageblock's type
+ * and taking the per-CPU lock - the window this test holds open.
+ */
+bool __real_spin_trylock(struct spinlock *lock);
+bool __wrap_spin_trylock(struct spinlock *lock);
+static _Thread_local bool pause_next_trylock;
+static void (*pause_hook)(void);
+
+bool __wrap_spin_trylock(struct spinlock *lock)
+{
+	if (pause_next_trylock) {
+		pause_next_trylock = false;
+		pause_hook();
+	}
+	return __real_spin_trylock(lock);
+}
+
+static struct pglist_data *race_pgdat;
+static uint32_t race_start, race_end, race_frame;
+static atomic_bool race_seen, in_window;
+
+/* Inside free_pages(): wait for the isolation, and its drain, to be over. */
+static void wait_for_isolation(void)
+{
+	atomic_store(&in_window, true);
+	for (int i = 0; i < 200000 &&
+	     get_pageblock_migratetype(race_pgdat, race_frame) != MIGRATE_ISOLATE; i++)
+		usleep(10);
+	drain_all_pages(race_pgdat); /* what start_isolate's caller does next */
+}
+
+static void *racing_free_fn(void *arg)
+{
+	struct page *page;
+
+	platform_set_cpu_id(1);
+	pause_hook = wait_for_isolation;
+	pause_next_trylock = true;
+	assert_int_equal(free_pages(race_pgdat, pfn_to_page(race_pgdat, race_frame), 0), 0);
+	pause_next_trylock = false;
+	/* The next allocation on this CPU: from inside the isolated range? */
+	page = alloc_pages(race_pgdat, GFP_MOVABLE, 0);
+	if (page) {
+		uint32_t pfn = page_to_pfn(race_pgdat, page);
+
+		if (pfn >= race_start && pfn < race_end &&
+		    get_pageblock_migratetype(race_pgdat, pfn) == MIGRATE_ISOLATE)
+			atomic_store(&race_seen, true);
+		free_pages(race_pgdat, page, 0);
+	}
+	return NULL;
+}
+
+/*
+ * free_pages() read the pageblock's type before it took the per-CPU lock:
+ * a frame freed across alloc_contig_range()'s isolation and drain went onto
+ * a per-CPU list as MOVABLE, and the next allocation on that CPU took it
+ * from inside the isolated range (in the attack10 stress run: "contig:
+ * target pfn inside the isolated range", a migration target of the range's
+ * own emptying).  A pinned page keeps the range isolated meanwhile.
+ */
+static void test_free_racing_isolation(void **state)
+{
+	struct anon_node n;
+	struct mm_space *mm;
+	struct page *pin, *held[4096];
+	unsigned int nheld = 0;
+	pthread_t t;
+	int attempts;
+
+	anon_node_init_cfg(&n, 64 * MIB, 64 * MIB, NULL);
+	race_pgdat = n.t.pgdat;
+	assert_int_equal(mm_space_create(race_pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, PAGE_SIZE), 0);
+	assert_int_equal(access_page(mm, BASE, true, &pin), 0); /* held: pinned */
+	race_start = page_to_pfn(race_pgdat, pin) & ~(uint32_t)(MAX_ORDER_NR_PAGES - 1);
+	race_end = race_start + MAX_ORDER_NR_PAGES;
+	assert_true(race_start >= race_pgdat->reserved_pages);
+	for (attempts = 0; attempts < 20 && !atomic_load(&race_seen); attempts++) {
+		struct page *f = NULL;
+
+		/* A frame of the range, ours to free. */
+		while (nheld < 4096 && !f) {
+			struct page *p = alloc_pages(race_pgdat, GFP_MOVABLE, 0);
+			uint32_t pfn;
+
+			assert_non_null(p);
+			pfn = page_to_pfn(race_pgdat, p);
+			if (pfn >= race_start && pfn < race_end)
+				f = p;
+			else
+				held[nheld++] = p;
+		}
+		assert_non_null(f);
+		race_frame = page_to_pfn(race_pgdat, f);
+		atomic_store(&in_window, false);
+		assert_int_equal(pthread_create(&t, NULL, racing_free_fn, NULL), 0);
+		/* Isolate once the free has read the type, or would have. */
+		for (int i = 0; i < 200000 && !atomic_load(&in_window); i++)
+			usleep(10);
+		/* The pin keeps the range from being taken: -EBUSY in the end. */
+		assert_int_equal(alloc_contig_range(race_pgdat, race_start, race_end, NULL),
+				 -GMM_EBUSY);
+		pthread_join(t, NULL);
+	}
+	put_page(race_pgdat, pin);
+	while (nheld)
+		free_pages(race_pgdat, held[--nheld], 0);
+	mm_space_destroy(mm);
+	if (atomic_load(&race_seen))
+		fail_msg("an allocation took a frame of an isolated pageblock from a per-CPU "
+			 "list after the isolation's drain (attempt %d)", attempts);
+	anon_node_fini(&n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_contig_range_waits_for_bitmap_ack),
 		cmocka_unit_test(test_compaction_target_waits_for_bitmap_ack),
+		cmocka_unit_test(test_free_racing_isolation),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
