@@ -15,6 +15,22 @@
 #define BASE (1ull << 30)
 #define BASE_B (2ull << 30)
 
+/* Migration targets straight from the allocator. */
+struct plain_target {
+	struct migrate_target t;
+	struct pglist_data *pgdat;
+};
+
+static struct page *plain_get(struct migrate_target *t)
+{
+	return alloc_pages(((struct plain_target *)t)->pgdat, GFP_MOVABLE, 0);
+}
+
+static void plain_put(struct migrate_target *t, struct page *page)
+{
+	free_pages(((struct plain_target *)t)->pgdat, page, 0);
+}
+
 /* ---- 1. the bitmap strategy: chunks in flight taken by compaction ---- */
 
 /*
@@ -301,12 +317,111 @@ static void test_free_racing_isolation(void **state)
 	anon_node_fini(&n);
 }
 
+/* ---- 3. a zap that meets a locked swap cache page leaves it behind ---- */
+
+/*
+ * Linked with -Wl,--wrap=spin_lock too: a thread that arms pause_at_lock
+ * runs pause_lock_hook() just before it takes that lock.
+ */
+void __real_spin_lock(struct spinlock *lock);
+void __wrap_spin_lock(struct spinlock *lock);
+static _Thread_local struct spinlock *pause_at_lock;
+static void (*pause_lock_hook)(void);
+
+void __wrap_spin_lock(struct spinlock *lock)
+{
+	if (pause_at_lock && lock == pause_at_lock) {
+		pause_at_lock = NULL;
+		pause_lock_hook();
+	}
+	__real_spin_lock(lock);
+}
+
+static struct mm_space *zap_mm;
+static struct swap_slot *zap_slot;
+static pthread_t zap_thread;
+
+static void *zap_fn(void *arg)
+{
+	assert_int_equal(mm_munmap(zap_mm, BASE, PAGE_SIZE), 0);
+	return NULL;
+}
+
+/*
+ * Migration holds the page lock here: the space unmaps its page meanwhile.
+ * Once the zap has dropped the PTE's hold on the slot, it either gives the
+ * page up at once (trylock) or waits for our lock: a moment for the former.
+ */
+static void unmap_meanwhile(void)
+{
+	assert_int_equal(pthread_create(&zap_thread, NULL, zap_fn, NULL), 0);
+	for (int i = 0; i < 200000 &&
+	     __atomic_load_n(&zap_slot->count, __ATOMIC_RELAXED) != SWAP_HAS_CACHE; i++)
+		usleep(10);
+	usleep(20000);
+}
+
+/*
+ * zap_pte() drops the slot of a swap PTE and, when only the swap cache
+ * holds the slot then, frees the cache page - if trylock_page() gets it:
+ * "a locked page is left: its holder rechecks the slot's count".
+ * migrate_anon_page() holds the page lock of a swap cache page and never
+ * rechecks; nor does try_to_unuse_swp_entry() when the owner is dying.
+ * The page and its slot stay taken with no PTE left, until reclaim
+ * happens to scan the page.  Here: a page kept in the swap cache by
+ * reclaim (it was pinned), unmapped while compaction migrates it.
+ */
+static void test_zap_meets_locked_swapcache_page(void **state)
+{
+	struct anon_node n;
+	struct pglist_data *pgdat;
+	struct plain_target pt;
+	struct migrate_result res = { 0 };
+	struct migrate_item item;
+	struct anon_stats st;
+	struct page *page;
+
+	anon_node_init_cfg(&n, 32 * MIB, 64 * MIB, NULL);
+	pgdat = n.t.pgdat;
+	assert_int_equal(mm_space_create(pgdat, &zap_mm), 0);
+	assert_int_equal(mm_mmap(zap_mm, BASE, PAGE_SIZE), 0);
+	/* Pinned across reclaim: unmapped, given a slot, kept in the cache. */
+	assert_int_equal(access_page(zap_mm, BASE, true, &page), 0);
+	pattern_fill(page_address(pgdat, page), 1, 1);
+	for (int i = 0; i < 4 && !(page_flags_read(page) & PG_swapcache); i++)
+		shrink_node(pgdat->lruvec, 64);
+	assert_true(page_flags_read(page) & PG_swapcache);
+	put_page(pgdat, page);
+	assert_true(page_flags_read(page) & PG_lru);
+	assert_true(isolate_movable_page(pgdat, page, &item));
+	pt.pgdat = pgdat;
+	pt.t.get = plain_get;
+	pt.t.put = plain_put;
+	zap_slot = mm_array_at(&pgdat->lruvec->si.slots, page_ext_of(pgdat, page)->swap_slot);
+	pause_lock_hook = unmap_meanwhile;
+	pause_at_lock = &pgdat->lruvec->si.lock;
+	assert_int_equal(migrate_pages(pgdat, &item, 1, &pt.t, &res), 0);
+	pause_at_lock = NULL;
+	pthread_join(zap_thread, NULL);
+	/* Moved, or (the zap's reference seen) put back: either is right. */
+	assert_int_equal(res.moved + res.failed, 1);
+	/* No mapping is left: its slot must be free. */
+	st = anon_stats_of(&n);
+	if (st.swap_free != st.swap_slots)
+		fail_msg("%llu swap slot(s) still taken after the only mapping went "
+			 "(a swap cache page nobody maps)",
+			 (unsigned long long)(st.swap_slots - st.swap_free));
+	mm_space_destroy(zap_mm);
+	anon_node_fini(&n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_contig_range_waits_for_bitmap_ack),
 		cmocka_unit_test(test_compaction_target_waits_for_bitmap_ack),
 		cmocka_unit_test(test_free_racing_isolation),
+		cmocka_unit_test(test_zap_meets_locked_swapcache_page),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
