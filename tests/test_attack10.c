@@ -338,8 +338,19 @@ void __wrap_spin_lock(struct spinlock *lock)
 }
 
 static struct mm_space *zap_mm;
+static struct swap_info *zap_si;
 static struct swap_slot *zap_slot;
 static pthread_t zap_thread;
+
+static uint32_t zap_slot_count(void)
+{
+	uint32_t c;
+
+	spin_lock(&zap_si->lock);
+	c = zap_slot->count;
+	spin_unlock(&zap_si->lock);
+	return c;
+}
 
 static void *zap_fn(void *arg)
 {
@@ -355,8 +366,7 @@ static void *zap_fn(void *arg)
 static void unmap_meanwhile(void)
 {
 	assert_int_equal(pthread_create(&zap_thread, NULL, zap_fn, NULL), 0);
-	for (int i = 0; i < 200000 &&
-	     __atomic_load_n(&zap_slot->count, __ATOMIC_RELAXED) != SWAP_HAS_CACHE; i++)
+	for (int i = 0; i < 200000 && zap_slot_count() != SWAP_HAS_CACHE; i++)
 		usleep(10);
 	usleep(20000);
 }
@@ -397,7 +407,8 @@ static void test_zap_meets_locked_swapcache_page(void **state)
 	pt.pgdat = pgdat;
 	pt.t.get = plain_get;
 	pt.t.put = plain_put;
-	zap_slot = mm_array_at(&pgdat->lruvec->si.slots, page_ext_of(pgdat, page)->swap_slot);
+	zap_si = &pgdat->lruvec->si;
+	zap_slot = mm_array_at(&zap_si->slots, page_ext_of(pgdat, page)->swap_slot);
 	pause_lock_hook = unmap_meanwhile;
 	pause_at_lock = &pgdat->lruvec->si.lock;
 	assert_int_equal(migrate_pages(pgdat, &item, 1, &pt.t, &res), 0);
