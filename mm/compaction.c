@@ -199,12 +199,23 @@ static void isolate_freepages(struct compact_control *cc, unsigned int want)
 static struct page *compaction_alloc(struct migrate_target *t)
 {
 	struct compact_control *cc = (struct compact_control *)t;
+	struct free_bitmap *fb;
+	uint32_t pfn;
 
 	if (!cc->nr_free)
 		isolate_freepages(cc, COMPACT_CLUSTER_MAX);
 	if (!cc->nr_free)
 		return NULL;
-	return pfn_to_page(cc->pgdat, cc->freepages[--cc->nr_free]);
+	pfn = cc->freepages[--cc->nr_free];
+	/*
+	 * The bitmap strategy leaves hinted chunks on the free lists: a frame
+	 * taken from one the host is discarding must not be written before
+	 * the ack, as alloc_pages() waits (no lock held here).
+	 */
+	fb = atomic_load_explicit(&cc->pgdat->free_bitmap, memory_order_acquire);
+	if (fb)
+		free_bitmap_alloc_wait(fb, pfn, 0);
+	return pfn_to_page(cc->pgdat, pfn);
 }
 
 static void compaction_free(struct migrate_target *t, struct page *page)

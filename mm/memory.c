@@ -300,14 +300,16 @@ static void zap_pte(struct mm_space *mm, uint64_t vpn)
 			/*
 			 * A swap cache page nobody maps now: drop it from the
 			 * cache, or the slot stays taken until reclaim finds
-			 * it (free_swap_and_cache()).  A locked page is left:
-			 * its holder rechecks the slot's count.
+			 * it (free_swap_and_cache()).  Waited for, as a present
+			 * page's lock is below: not every holder rechecks the
+			 * slot's count (migration does not, nor unuse when the
+			 * owner is dying), so a page left locked stayed cached.
+			 * Nothing is held here.
 			 */
 			if (orphan) {
-				if (trylock_page(orphan)) {
-					swap_cache_drop_orphan(lv, orphan);
-					unlock_page(orphan);
-				}
+				lock_page(orphan);
+				swap_cache_drop_orphan(lv, orphan);
+				unlock_page(orphan);
 				put_page(pgdat, orphan);
 			}
 			return;

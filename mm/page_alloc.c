@@ -933,7 +933,11 @@ int free_pages(struct pglist_data *pgdat, struct page *page, unsigned int order)
 	/*
 	 * The pageblock's type, read once: the fallback path may change it
 	 * under the zone lock meanwhile, and a second read could index a
-	 * per-CPU list with MIGRATE_ISOLATE.
+	 * per-CPU list with MIGRATE_ISOLATE.  Read under the per-CPU lock:
+	 * an isolation sets the type and then drains every per-CPU list, so
+	 * a read before the lock could see the old type and push the frame
+	 * after the drain, where an allocation would hand it out from inside
+	 * the isolated range (alloc_contig_range()'s own targets included).
 	 */
 	enum migratetype mt;
 
@@ -960,28 +964,30 @@ int free_pages(struct pglist_data *pgdat, struct page *page, unsigned int order)
 				      page->order);
 	/* The CAS made this thread the block's only owner. */
 	zone = page_zone(pgdat, pfn);
-	mt = get_pageblock_migratetype(pgdat, pfn);
-	if ((order == 0 ||
-	     (order == PAGEBLOCK_ORDER && zone->pcp_pageblock_high)) &&
-	    mt != MIGRATE_ISOLATE) {
+	if (order == 0 ||
+	    (order == PAGEBLOCK_ORDER && zone->pcp_pageblock_high)) {
 		struct per_cpu_pages *pcp = this_cpu_pcp(zone);
 
 		/* A busy list is passed by: see rmqueue_pcplist(). */
 		if (spin_trylock(&pcp->lock)) {
-			pcp->touched = true;
-			if (order == 0) {
-				pcp_push(pgdat, &pcp->head[mt], pfn, 0, mt);
-				if (++pcp->count >= pcp->high)
-					free_pcppages_bulk(zone, pcp, pcp->batch);
-			} else {
-				pcp_push(pgdat, &pcp->pageblock_head[mt], pfn,
-					 order, mt);
-				if (++pcp->nr_pageblocks > zone->pcp_pageblock_high)
-					free_pcp_pageblocks(zone, pcp,
-							    zone->pcp_pageblock_high / 2);
+			mt = get_pageblock_migratetype(pgdat, pfn);
+			if (mt != MIGRATE_ISOLATE) {
+				pcp->touched = true;
+				if (order == 0) {
+					pcp_push(pgdat, &pcp->head[mt], pfn, 0, mt);
+					if (++pcp->count >= pcp->high)
+						free_pcppages_bulk(zone, pcp, pcp->batch);
+				} else {
+					pcp_push(pgdat, &pcp->pageblock_head[mt], pfn,
+						 order, mt);
+					if (++pcp->nr_pageblocks > zone->pcp_pageblock_high)
+						free_pcp_pageblocks(zone, pcp,
+								    zone->pcp_pageblock_high / 2);
+				}
+				spin_unlock(&pcp->lock);
+				return 0;
 			}
-			spin_unlock(&pcp->lock);
-			return 0;
+			spin_unlock(&pcp->lock); /* isolated: its zone list */
 		}
 	}
 	spin_lock(&zone->lock);

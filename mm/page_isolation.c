@@ -224,6 +224,7 @@ static int migrate_range(struct contig_target *ct, struct compact_result *res)
 static bool take_free_range(struct zone *zone, uint32_t start, uint32_t end)
 {
 	struct pglist_data *pgdat = zone->zone_pgdat;
+	struct free_bitmap *fb;
 	uint32_t pfn;
 
 	spin_lock(&zone->lock);
@@ -250,6 +251,15 @@ static bool take_free_range(struct zone *zone, uint32_t start, uint32_t end)
 		__atomic_store_n(&page->flags, PG_head, __ATOMIC_RELEASE);
 	}
 	spin_unlock(&zone->lock);
+	/*
+	 * Taken as an allocation takes, so waited for as alloc_pages() waits:
+	 * chunks the bitmap strategy's host is discarding are not the
+	 * caller's to write until the ack.
+	 */
+	fb = atomic_load_explicit(&pgdat->free_bitmap, memory_order_acquire);
+	if (fb)
+		for (pfn = start; pfn < end; pfn += MAX_ORDER_NR_PAGES)
+			free_bitmap_alloc_wait(fb, pfn, MAX_ORDER - 1);
 	return true;
 }
 

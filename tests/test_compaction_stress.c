@@ -38,7 +38,7 @@ static struct worker workers[NR_WORKERS];
 static void *worker_fn(void *arg)
 {
 	struct worker *w = arg;
-	uint64_t rng = seed ^ (w->id + 1) * 0x9e3779b97f4a7c15ull;
+	uint64_t rng = (seed ^ (w->id + 1) * 0xbf58476d1ce4e5b9ull) | 1; /* never 0 */
 	unsigned long steps = getenv("GUESTMM_STRESS_STEPS")
 				      ? strtoul(getenv("GUESTMM_STRESS_STEPS"), NULL, 0)
 				      : 40000;
