@@ -259,6 +259,12 @@ void bench_gnuplot_quote(FILE *f, const char *s)
 
 FILE *bench_plot_open(const char *name, const char *png)
 {
+	return bench_plot_open_size(name, png, 960, 640);
+}
+
+FILE *bench_plot_open_size(const char *name, const char *png,
+			   unsigned int width, unsigned int height)
+{
 	FILE *f = popen("gnuplot", "w");
 
 	if (!f) {
@@ -266,7 +272,8 @@ FILE *bench_plot_open(const char *name, const char *png)
 			name, strerror(errno));
 		return NULL;
 	}
-	fputs("set terminal pngcairo size 960,640\nset output ", f);
+	fprintf(f, "set terminal pngcairo size %u,%u\nset output ", width,
+		height);
 	bench_gnuplot_quote(f, png);
 	fputc('\n', f);
 	return f;

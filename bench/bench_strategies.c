@@ -465,16 +465,11 @@ static void json(const struct strategies *s)
 static int plot(const struct strategies *s)
 {
 	const struct bench_opts *b = s->b;
-	FILE *f = popen("gnuplot", "w");
+	FILE *f = bench_plot_open_size("strategies", b->plot, 1280, 560);
 
-	if (!f) {
-		fprintf(stderr, "guestmm: bench strategies: --plot: cannot run gnuplot: %s\n",
-			strerror(errno));
+	if (!f)
 		return 1;
-	}
-	fputs("set terminal pngcairo size 1280,560\nset output ", f);
-	bench_gnuplot_quote(f, b->plot);
-	fputs("\nset multiplot layout 1,2\nset grid\nset key top left\n"
+	fputs("set multiplot layout 1,2\nset grid\nset key top left\n"
 	      "set title 'page\\_fault1: frames/s against vCPU threads'\n"
 	      "set xlabel 'vCPU threads'\nset ylabel 'frames/s'\n"
 	      "set logscale x 2\nset yrange [0:*]\nplot ", f);
@@ -502,12 +497,7 @@ static int plot(const struct strategies *s)
 		fputs("e\n", f);
 	}
 	fputs("unset multiplot\n", f);
-	if (pclose(f)) {
-		fprintf(stderr, "guestmm: bench strategies: --plot: gnuplot could not draw %s\n",
-			b->plot);
-		return 1;
-	}
-	return 0;
+	return bench_plot_close(f, "strategies", b->plot);
 }
 
 int bench_strategies(const struct bench_opts *b)
