@@ -32,6 +32,7 @@ struct hint_host {
 	void *arg;
 	unsigned int poll_ms;
 	uint64_t cap_pages; /* frames one command hands over at most */
+	uint64_t node_pages; /* the bitmap's span */
 	pthread_t thread;
 	/* @lock protects @stop; @cond wakes the thread from its sleep. */
 	pthread_mutex_t lock;
@@ -53,13 +54,15 @@ static uint64_t thread_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-int hint_host_round(struct hint_host *h)
+/* A round; *@handed gets the frames it handed over. */
+static int hint_host_do_round(struct hint_host *h, uint64_t *handed)
 {
 	unsigned int nr = 0;
 	uint64_t pages = 0;
 	uint32_t cmd;
 	int err;
 
+	*handed = 0;
 	pthread_mutex_lock(&h->round_lock);
 	cmd = h->next_cmd++;
 	if (h->next_cmd <= FREE_BITMAP_CMD_ID_DONE)
@@ -80,12 +83,20 @@ int hint_host_round(struct hint_host *h)
 	if (nr)
 		err = free_bitmap_ack(h->fb, cmd);
 	pthread_mutex_unlock(&h->round_lock);
+	*handed = pages;
 	if (err)
 		return err;
 	/* Full: the runs ran out, or the cap (to within a chunk) was met. */
 	return nr == FREE_BITMAP_RUNS_MAX ||
 	       (h->cap_pages && nr &&
 		pages + (1ull << h->fb->order) > h->cap_pages);
+}
+
+int hint_host_round(struct hint_host *h)
+{
+	uint64_t pages;
+
+	return hint_host_do_round(h, &pages);
 }
 
 static bool hint_host_stopping(struct hint_host *h)
@@ -106,14 +117,22 @@ static void *hint_host_thread(void *p)
 	while (!h->stop) {
 		struct timespec ts;
 		uint64_t t0;
+		uint64_t pages, burst;
 		int full;
 
 		pthread_mutex_unlock(&h->lock);
 		t0 = thread_cpu_ns();
-		/* A full request leaves more: ask again at once. */
-		do
-			full = hint_host_round(h);
-		while (full == 1 && !hint_host_stopping(h));
+		/*
+		 * A full request leaves more: ask again at once, until the
+		 * rounds handed over as much as the node (the ack sets the
+		 * chunks free again: without a bound this would never end).
+		 */
+		burst = 0;
+		do {
+			full = hint_host_do_round(h, &pages);
+			burst += pages;
+		} while (full == 1 && !hint_host_stopping(h) &&
+			 burst < h->node_pages);
 		atomic_fetch_add(&h->cpu_ns, thread_cpu_ns() - t0);
 		clock_gettime(CLOCK_REALTIME, &ts);
 		ts.tv_sec += h->poll_ms / 1000;
@@ -145,6 +164,7 @@ int hint_host_start(struct free_bitmap *fb, hint_discard_fn discard, void *arg,
 	h->arg = arg;
 	h->poll_ms = poll_ms ? poll_ms : 1;
 	h->cap_pages = cap_pages;
+	h->node_pages = (uint64_t)fb->nr_chunks << fb->order;
 	h->next_cmd = HINT_HOST_FIRST_CMD_ID;
 	pthread_mutex_init(&h->lock, NULL);
 	pthread_cond_init(&h->cond, NULL);

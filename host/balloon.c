@@ -144,6 +144,7 @@ struct balloon_dev {
 	uint64_t hint_start_ns; /* when it was announced */
 	uint64_t hint_next_ns;  /* when the next one may start */
 	uint64_t hint_bytes;	/* accepted in this command */
+	uint64_t hint_burst;	/* by the commands since the last period */
 	unsigned int nr_hint_ranges;
 	struct balloon_hint_range *hint_ranges; /* BALLOON_HINT_RANGES_MAX */
 
@@ -577,7 +578,10 @@ static void balloon_hint_start(struct balloon_dev *b, uint64_t now)
  * hinted pages back.  From here on no hint is accepted until the id
  * buffer of a later command: whatever of this one is still in the ring
  * is refused.  The next command starts after the period, or at once when
- * this one brought at least half the cap.
+ * this one brought at least half the cap (there is likely more) and the
+ * commands started at once have not yet brought as much as guest RAM: one
+ * sweep of the guest's free memory per period, not an endless one (the
+ * guest's bitmap sets a chunk free again at DONE).
  */
 static void balloon_hint_end(struct balloon_dev *b, uint64_t now)
 {
@@ -588,7 +592,14 @@ static void balloon_hint_end(struct balloon_dev *b, uint64_t now)
 	cap = b->hint_cap_bytes;
 	pthread_mutex_unlock(&b->lock);
 	b->hint_state = BALLOON_HINT_IDLE;
-	b->hint_next_ns = cap && b->hint_bytes * 2 >= cap ? now : now + period;
+	b->hint_burst += b->hint_bytes;
+	if (cap && b->hint_bytes * 2 >= cap && b->vdev.mem &&
+	    b->hint_burst < guest_memory_total_bytes(b->vdev.mem)) {
+		b->hint_next_ns = now;
+	} else {
+		b->hint_next_ns = now + period;
+		b->hint_burst = 0;
+	}
 	balloon_hint_announce(b, VIRTIO_BALLOON_CMD_ID_DONE);
 }
 

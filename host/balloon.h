@@ -93,7 +93,8 @@ void balloon_get_stats(struct balloon_dev *b, struct balloon_stats *st);
  * balloon_set_hinting - run free page hint commands on a balloon that
  * offers FREE_PAGE_HINT: one every @period_ms (0: none) once the driver's
  * free page queue is live, and at once after a command that brought at
- * least half of @cap_bytes (there is likely more); a command accepts at
+ * least half of @cap_bytes (there is likely more) until the commands since
+ * the period began brought as much as guest RAM; a command accepts at
  * most @cap_bytes of hints (0: no cap) and ends without the driver's STOP
  * after @timeout_ms (0: BALLOON_HINT_TIMEOUT_MS).
  * Return: 0; -EOPNOTSUPP when FREE_PAGE_HINT is not offered.
