@@ -138,6 +138,7 @@ struct balloon_driver {
 	uint32_t hint_seen;	 /* the config field's last value */
 	uint32_t hint_pending;	 /* a command to answer once drained */
 	uint32_t hint_cmd;
+	bool hint_answered;	 /* a command answered since the last DONE */
 	unsigned int hint_queued; /* buffers offered and not used */
 	struct free_page_hint_run hint_runs[FREE_BITMAP_RUNS_MAX];
 	struct page **balloon; /* frames in the balloon */
@@ -539,6 +540,7 @@ static int bd_hint_answer(struct balloon_driver *bd, uint32_t id)
 	if (err)
 		return bd_fail(bd, err);
 	bd->hint_queued += nr + 2;
+	bd->hint_answered = true;
 	atomic_fetch_add(&bd->hint_commands, 1);
 	return bd_kick(bd, q);
 }
@@ -571,7 +573,7 @@ static int bd_hint_config(struct balloon_driver *bd)
 		return 0;
 	bd->hint_seen = id;
 	if (id == VIRTIO_BALLOON_CMD_ID_DONE) {
-		if (!bd->hint_cmd && !bd->hint_queued && !bd->hint_pending) {
+		if (!bd->hint_answered && !bd->hint_pending) {
 			/* Nothing was answered: a DONE for nothing.  The
 			 * bitmap refuses the ack and counts it. */
 			atomic_fetch_add(&bd->hint_bad_done, 1);
@@ -579,6 +581,7 @@ static int bd_hint_config(struct balloon_driver *bd)
 				free_bitmap_ack(bd->fb, 0);
 		}
 		bd->hint_pending = 0;
+		bd->hint_answered = false;
 		bd_hint_ack(bd);
 		return 0;
 	}

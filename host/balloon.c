@@ -151,6 +151,7 @@ struct balloon_dev {
 	/* Any thread: work for the next poll(). */
 	atomic_bool config_pending;
 	atomic_bool stats_wanted;
+	atomic_bool hint_done_wanted;
 
 	/*
 	 * @lock protects @st (config fields included: num_pages, actual,
@@ -707,7 +708,17 @@ static uint64_t balloon_hint_poll(struct balloon_dev *b, uint64_t now)
 	int q = balloon_queue_index(b->features, BALLOON_VQ_FREE_PAGE);
 	uint64_t period, timeout;
 
-	if (q < 0 || !b->vqs[q].live || b->vqs[q].error)
+	if (q < 0 || !b->vqs[q].live)
+		return UINT64_MAX;
+	if (atomic_exchange(&b->hint_done_wanted, false)) {
+		if (b->hint_state == BALLOON_HINT_IDLE) {
+			b->hint_next_ns = now; /* as an end would set it */
+			balloon_hint_announce(b, VIRTIO_BALLOON_CMD_ID_DONE);
+		} else {
+			balloon_hint_end(b, now);
+		}
+	}
+	if (b->vqs[q].error)
 		return UINT64_MAX;
 	pthread_mutex_lock(&b->lock);
 	period = b->hint_period_ns;
@@ -985,6 +996,7 @@ int balloon_create(uint64_t features, struct balloon_dev **out)
 	atomic_init(&b->vdev.connected, false);
 	atomic_init(&b->config_pending, false);
 	atomic_init(&b->stats_wanted, false);
+	atomic_init(&b->hint_done_wanted, false);
 	b->offered = features;
 	if (has(features, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) {
 		b->hint_ranges = calloc(BALLOON_HINT_RANGES_MAX,
@@ -1070,6 +1082,18 @@ int balloon_set_hinting(struct balloon_dev *b, unsigned int period_ms,
 	pthread_mutex_unlock(&b->lock);
 	balloon_wake(b);
 	return 0;
+}
+
+/*
+ * balloon_hint_done - set free_page_hint_cmd_id to DONE now, ending the
+ * command in flight if there is one, as QEMU does when a migration ends:
+ * the driver may take every hinted page back.  With no command it is a
+ * DONE for nothing, which a driver must take without harm.
+ */
+void balloon_hint_done(struct balloon_dev *b)
+{
+	atomic_store(&b->hint_done_wanted, true);
+	balloon_wake(b);
 }
 
 /* Ask the guest for fresh statistics now (if it has a buffer queued). */

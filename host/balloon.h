@@ -102,6 +102,8 @@ void balloon_get_stats(struct balloon_dev *b, struct balloon_stats *st);
 #define BALLOON_HINT_TIMEOUT_MS 10000
 int balloon_set_hinting(struct balloon_dev *b, unsigned int period_ms,
 			uint64_t cap_bytes, unsigned int timeout_ms);
+/* DONE now: end the command in flight, if any (see balloon.c). */
+void balloon_hint_done(struct balloon_dev *b);
 
 /* The transport queue index of a balloon queue, or -1 when absent. */
 enum balloon_queue {
