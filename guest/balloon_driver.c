@@ -35,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "guest/vhost_user_frontend.h"
@@ -154,7 +155,7 @@ struct balloon_driver {
 	atomic_uint_fast64_t inflated, deflated, stats_sent, reports,
 		config_changes;
 	atomic_uint_fast64_t hint_commands, hint_pages, hint_acks,
-		hint_bad_done;
+		hint_bad_done, hint_cpu_ns;
 };
 
 /* The connection is over (or the driver stops): wake every wait. */
@@ -474,6 +475,14 @@ static int bd_stats_used(struct balloon_driver *bd)
 
 /* ---- free page hinting ---- */
 
+static uint64_t bd_thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 /* Collect the used buffers of the free page queue. */
 static int bd_hint_collect(struct balloon_driver *bd)
 {
@@ -553,7 +562,7 @@ static int bd_hint_answer(struct balloon_driver *bd, uint32_t id)
  * back; STOP asks to stop hinting, which a command answered in one go
  * already has.
  */
-static int bd_hint_config(struct balloon_driver *bd)
+static int bd_hint_config_read(struct balloon_driver *bd)
 {
 	uint32_t v, id;
 	int err;
@@ -599,16 +608,31 @@ static int bd_hint_config(struct balloon_driver *bd)
 	return bd_hint_answer(bd, id);
 }
 
+/* The guest's side of the bitmap's work, in the driver thread: its CPU
+ * time is the strategy's worker time (the discards are the device's). */
+static int bd_hint_config(struct balloon_driver *bd)
+{
+	uint64_t t0 = bd_thread_cpu_ns();
+	int err = bd_hint_config_read(bd);
+
+	atomic_fetch_add(&bd->hint_cpu_ns, bd_thread_cpu_ns() - t0);
+	return err;
+}
+
 /* The device used free page buffers: a deferred command may go now. */
 static int bd_hint_used(struct balloon_driver *bd)
 {
+	uint64_t t0 = bd_thread_cpu_ns();
+	uint32_t id;
 	int err = bd_hint_collect(bd);
-	uint32_t id = bd->hint_pending;
 
-	if (err || !id || bd->hint_queued)
-		return err;
-	bd->hint_pending = 0;
-	return bd_hint_answer(bd, id);
+	id = bd->hint_pending;
+	if (!err && id && !bd->hint_queued) {
+		bd->hint_pending = 0;
+		err = bd_hint_answer(bd, id);
+	}
+	atomic_fetch_add(&bd->hint_cpu_ns, bd_thread_cpu_ns() - t0);
+	return err;
 }
 
 /* ---- the driver thread ---- */
@@ -912,6 +936,7 @@ void balloon_driver_get_stats(struct balloon_driver *bd,
 		.hint_pages = atomic_load(&bd->hint_pages),
 		.hint_acks = atomic_load(&bd->hint_acks),
 		.hint_bad_done = atomic_load(&bd->hint_bad_done),
+		.hint_cpu_ns = atomic_load(&bd->hint_cpu_ns),
 		.error = atomic_load(&bd->error),
 	};
 }

@@ -43,6 +43,7 @@ struct balloon_driver_stats {
 	uint64_t hint_pages;	/* frames handed over in them */
 	uint64_t hint_acks;	/* DONEs that gave chunks back */
 	uint64_t hint_bad_done; /* DONEs with nothing answered */
+	uint64_t hint_cpu_ns;	/* the driver thread's CPU answering them */
 	int error; /* 0, or what ended the connection (-EPIPE: host gone) */
 };
 

@@ -512,6 +512,10 @@ int run_guest_process_main(int argc, char **argv)
 		struct balloon_driver_stats st;
 
 		/* The device's figures count; the guest's say what it did. */
+		balloon_driver_get_stats(pg.bd, &st);
+		/* Through the device the bitmap's worker is the driver. */
+		if (r->stats.hinting == GMM_HINTING_BITMAP)
+			r->stats.worker_cpu_ns += st.hint_cpu_ns;
 		pg_emit_result(&pg, r);
 		balloon_driver_get_stats(pg.bd, &st);
 		if (st.error)
