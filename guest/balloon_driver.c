@@ -660,7 +660,7 @@ static void *bd_thread(void *arg)
 	retry = bd_follow_target(bd) == -ENOMEM;
 	/* A command announced before we came is answered now. */
 	if (bd_hint_config(bd))
-		return NULL;
+		goto out;
 	while (!atomic_load(&bd->stopping) && !atomic_load(&bd->error)) {
 		struct pollfd p[4] = {
 			{ .fd = bd->wake_fd, .events = POLLIN },
@@ -717,6 +717,15 @@ static void *bd_thread(void *arg)
 				break;
 		}
 	}
+out:
+	/*
+	 * A dead connection sends no DONE and discards no more: the chunks in
+	 * flight are the guest's again, as a report's wait ends (allocations
+	 * waiting on them would otherwise wait for ever).  A stop acks them
+	 * in balloon_driver_stop(), once the connection is closed.
+	 */
+	if (atomic_load(&bd->error))
+		bd_hint_ack(bd);
 	return NULL;
 }
 
