@@ -259,6 +259,12 @@ void bench_gnuplot_quote(FILE *f, const char *s)
 
 FILE *bench_plot_open(const char *name, const char *png)
 {
+	return bench_plot_open_size(name, png, 960, 640);
+}
+
+FILE *bench_plot_open_size(const char *name, const char *png,
+			   unsigned int width, unsigned int height)
+{
 	FILE *f = popen("gnuplot", "w");
 
 	if (!f) {
@@ -266,7 +272,8 @@ FILE *bench_plot_open(const char *name, const char *png)
 			name, strerror(errno));
 		return NULL;
 	}
-	fputs("set terminal pngcairo size 960,640\nset output ", f);
+	fprintf(f, "set terminal pngcairo size %u,%u\nset output ", width,
+		height);
 	bench_gnuplot_quote(f, png);
 	fputc('\n', f);
 	return f;
@@ -815,7 +822,9 @@ static void bench_usage(FILE *f)
 	      "  strategies the hinting strategies (report, percpu, bitmap) and off,\n"
 	      "             interleaved: page_fault1 at 1 to 16 threads, the free\n"
 	      "             path's added ns, zone-lock statistics, memhog's return,\n"
-	      "             wasted reports, churn, worker CPU, allocation waits\n"
+	      "             wasted reports, churn, worker CPU, allocation waits;\n"
+	      "             memhog also with bitmap through the device (a process\n"
+	      "             guest answering free page hint commands)\n"
 	      "\n"
 	      "  --pairs N       A/B pairs or repetitions, 1 to 64 (default 10 for\n"
 	      "                  overhead, 3 for strategies, else 5)\n"

@@ -62,9 +62,12 @@ void bench_gnuplot_quote(FILE *f, const char *s);
 
 /*
  * bench_plot_open - gnuplot, drawing a 960x640 PNG into @png for `bench
- * @name`.  Return: the pipe, or NULL after a message.
+ * @name`; bench_plot_open_size() for another size (two panels side by
+ * side).  Return: the pipe, or NULL after a message.
  */
 FILE *bench_plot_open(const char *name, const char *png);
+FILE *bench_plot_open_size(const char *name, const char *png,
+			   unsigned int width, unsigned int height);
 /* Return: 0, or 1 after a message if gnuplot could not draw @png. */
 int bench_plot_close(FILE *f, const char *name, const char *png);
 

@@ -22,6 +22,11 @@
  *   guest's counters), the host-resident curve; wasted reports (bytes
  *   discarded while still discarded) and churn (discarded, back within 1 s),
  *   both seen by the host (guest/discard_track.c); the worker's CPU time.
+ *   The bitmap runs memhog a second time as a process guest, through the
+ *   device's free page hint commands (the other runs are in process: the
+ *   free path's timing and the discard tracking need the guest's memory
+ *   here): its returned fraction, time to 90 %, the guest's CPU answering
+ *   the commands and the allocations' waits.
  *
  * The machine may be shared: interleaving and medians are what keep others'
  * load from landing on one strategy only.
@@ -70,6 +75,7 @@ struct strategies {
 	const struct bench_opts *b;
 	struct strat_pf pf[NR_STRAT][BENCH_MAX_THREAD_COUNTS];
 	struct strat_hog hog[NR_STRAT];
+	struct strat_hog hog_dev; /* bitmap, process guest, through the device */
 	/*
 	 * Free-path samples, ns: [0] page_fault1's zone frees of any order
 	 * (few of its blocks reach the hinting order), [1] memhog's frees
@@ -114,9 +120,8 @@ static void run_opts_for(struct run_opts *o, enum gmm_hinting h)
 	run_opts_init(o);
 	/*
 	 * In this process: the free path's timing and the discard tracking
-	 * need the guest's memory here, and bitmap's host is a thread of
-	 * this process (a process guest cannot run it: its device queue is
-	 * not built).
+	 * need the guest's memory here (bitmap's host is then a thread of
+	 * this process; hog_dev_run() runs it through the device).
 	 */
 	o->mode = RUN_IN_PROCESS;
 	o->cfg.hinting = h == GMM_HINTING_OFF ? GMM_HINTING_REPORT : h;
@@ -241,6 +246,58 @@ static int hog_run(struct strategies *s, unsigned int k, unsigned int pair)
 	return 0;
 }
 
+/* The bitmap's memhog through the device: a process guest, the device's
+ * hint commands at the in-process host's period. */
+static int hog_dev_run(struct strategies *s, unsigned int pair)
+{
+	const struct bench_opts *b = s->b;
+	struct strat_hog *h = &s->hog_dev;
+	const struct run_cycle *c;
+	struct run_opts o;
+	struct run_result r;
+	int err;
+
+	run_opts_init(&o);
+	o.mode = RUN_PROCESS;
+	o.cfg.hinting = GMM_HINTING_BITMAP;
+	o.cfg.mem_bytes = STRAT_HOG_MEM;
+	o.kind = WORKLOAD_MEMHOG;
+	o.cycles = STRAT_HOG_CYCLES;
+	if (!pair)
+		o.trace = &h->trace;
+	err = run_guest(&o, &r);
+	if (err) {
+		fprintf(stderr, "guestmm: bench strategies: bitmap through the device: %s\n",
+			strerror(-err));
+		return 1;
+	}
+	if (r.nr_cycles < STRAT_HOG_CYCLES || !r.cycle[r.nr_cycles - 1].freed_bytes)
+		return bench_measured_nothing("strategies",
+			"memhog, hinting bitmap through the device: no cycle freed memory (%llu allocation failures)",
+			(unsigned long long)r.alloc_failures);
+	if (!r.stats.reports)
+		return bench_measured_nothing("strategies",
+			"memhog, hinting bitmap through the device: the device ended no hint command");
+	c = &r.cycle[r.nr_cycles - 1];
+	h->frac[pair] = ((double)c->resident_at_free - (double)c->resident_after) /
+			(double)c->freed_bytes;
+	h->t90[pair] = c->time_to_90pct_s;
+	h->freed += c->freed_bytes;
+	h->discarded += r.stats.reported_bytes; /* the device's: hinted */
+	h->worker_cpu_ns += r.stats.worker_cpu_ns;
+	h->alloc_waits += r.stats.alloc_waits;
+	h->alloc_wait_ns += r.stats.alloc_wait_ns;
+	if (!b->json) {
+		char t90[32] = "never";
+
+		if (!isnan(h->t90[pair]))
+			snprintf(t90, sizeof(t90), "%.2f s", h->t90[pair]);
+		fprintf(stderr, "  memhog bitmap through the device returned %5.1f %%, 90 %% after %s\n",
+			100 * h->frac[pair], t90);
+	}
+	return 0;
+}
+
 static double pct(const uint32_t *v, size_t n, double p)
 {
 	if (!n)
@@ -257,6 +314,8 @@ static void derive(struct strategies *s)
 			s->pf[k][t].median = strat_median(s->pf[k][t].fps, b->pairs);
 		s->hog[k].frac_med = strat_median(s->hog[k].frac, b->pairs);
 		s->hog[k].t90_med = strat_median(s->hog[k].t90, b->pairs);
+		s->hog_dev.frac_med = strat_median(s->hog_dev.frac, b->pairs);
+		s->hog_dev.t90_med = strat_median(s->hog_dev.t90, b->pairs);
 		for (unsigned int w = 0; w < 2; w++) {
 			qsort(s->free_ns[w][k], s->nr_free_ns[w][k],
 			      sizeof(uint32_t), cmp_u32);
@@ -391,7 +450,17 @@ static void table(const struct strategies *s)
 	for (unsigned int k = 0; k < NR_STRAT; k++)
 		printf(" %5llu %6.1f", (unsigned long long)s->hog[k].alloc_waits,
 		       (double)s->hog[k].alloc_wait_ns / 1e6);
-	putchar('\n');
+	printf("\n\nmemhog, bitmap through the device (process guest): returned %.1f %%, "
+	       "90 %% after ", 100 * s->hog_dev.frac_med);
+	if (isnan(s->hog_dev.t90_med))
+		printf("never");
+	else
+		printf("%.2f s", s->hog_dev.t90_med);
+	printf(", hinted / freed %.2f, driver CPU %.1f ms per run, alloc waits %llu (%.1f ms)\n",
+	       (double)s->hog_dev.discarded / (double)s->hog_dev.freed,
+	       (double)s->hog_dev.worker_cpu_ns / 1e6 / b->pairs,
+	       (unsigned long long)s->hog_dev.alloc_waits,
+	       (double)s->hog_dev.alloc_wait_ns / 1e6);
 }
 
 static void json(const struct strategies *s)
@@ -458,6 +527,15 @@ static void json(const struct strategies *s)
 		json_object_end(&j);
 	}
 	json_array_end(&j);
+	json_object(&j, "bitmap_device_memhog");
+	json_double(&j, "returned_fraction", s->hog_dev.frac_med);
+	json_double(&j, "time_to_90pct_s", s->hog_dev.t90_med);
+	json_u64(&j, "freed_bytes", s->hog_dev.freed);
+	json_u64(&j, "hinted_bytes", s->hog_dev.discarded);
+	json_u64(&j, "worker_cpu_ns", s->hog_dev.worker_cpu_ns);
+	json_u64(&j, "alloc_waits", s->hog_dev.alloc_waits);
+	json_u64(&j, "alloc_wait_ns", s->hog_dev.alloc_wait_ns);
+	json_object_end(&j);
 	json_end(&j);
 }
 
@@ -465,16 +543,11 @@ static void json(const struct strategies *s)
 static int plot(const struct strategies *s)
 {
 	const struct bench_opts *b = s->b;
-	FILE *f = popen("gnuplot", "w");
+	FILE *f = bench_plot_open_size("strategies", b->plot, 1280, 560);
 
-	if (!f) {
-		fprintf(stderr, "guestmm: bench strategies: --plot: cannot run gnuplot: %s\n",
-			strerror(errno));
+	if (!f)
 		return 1;
-	}
-	fputs("set terminal pngcairo size 1280,560\nset output ", f);
-	bench_gnuplot_quote(f, b->plot);
-	fputs("\nset multiplot layout 1,2\nset grid\nset key top left\n"
+	fputs("set multiplot layout 1,2\nset grid\nset key top left\n"
 	      "set title 'page\\_fault1: frames/s against vCPU threads'\n"
 	      "set xlabel 'vCPU threads'\nset ylabel 'frames/s'\n"
 	      "set logscale x 2\nset yrange [0:*]\nplot ", f);
@@ -493,21 +566,17 @@ static int plot(const struct strategies *s)
 	for (unsigned int k = 0; k < NR_STRAT; k++)
 		fprintf(f, "%s'-' with lines lw 2 title '%s'", k ? ", " : "",
 			gmm_hinting_names[strats[k]]);
-	fputc('\n', f);
-	for (unsigned int k = 0; k < NR_STRAT; k++) {
-		const struct run_trace *tr = &s->hog[k].trace;
+	fputs(", '-' with lines lw 2 dt 2 title 'bitmap (device)'\n", f);
+	for (unsigned int k = 0; k <= NR_STRAT; k++) {
+		const struct run_trace *tr =
+			k < NR_STRAT ? &s->hog[k].trace : &s->hog_dev.trace;
 
 		for (unsigned int i = 0; i < tr->n; i++)
 			fprintf(f, "%.3f %.1f\n", tr->t[i], mib(tr->resident[i]));
 		fputs("e\n", f);
 	}
 	fputs("unset multiplot\n", f);
-	if (pclose(f)) {
-		fprintf(stderr, "guestmm: bench strategies: --plot: gnuplot could not draw %s\n",
-			b->plot);
-		return 1;
-	}
-	return 0;
+	return bench_plot_close(f, "strategies", b->plot);
 }
 
 int bench_strategies(const struct bench_opts *b)
@@ -533,6 +602,12 @@ int bench_strategies(const struct bench_opts *b)
 		if (!s->free_ns[0][k] || !s->free_ns[1][k] || !tr->t || !tr->resident)
 			goto nomem;
 	}
+	s->hog_dev.trace.max = STRAT_TRACE_MAX;
+	s->hog_dev.trace.t_free = NAN;
+	s->hog_dev.trace.t = malloc(STRAT_TRACE_MAX * sizeof(double));
+	s->hog_dev.trace.resident = malloc(STRAT_TRACE_MAX * sizeof(uint64_t));
+	if (!s->hog_dev.trace.t || !s->hog_dev.trace.resident)
+		goto nomem;
 	/*
 	 * Each pair runs the four in turn, starting one further along each
 	 * time (A B C D, B C D A, ...), so no strategy always runs first
@@ -542,8 +617,12 @@ int bench_strategies(const struct bench_opts *b)
 		for (unsigned int t = 0; t < b->nr_threads && !ret; t++)
 			for (unsigned int j = 0; j < NR_STRAT && !ret; j++)
 				ret = pf_run(s, (i + j) % NR_STRAT, t, i);
-		for (unsigned int j = 0; j < NR_STRAT && !ret; j++)
-			ret = hog_run(s, (i + j) % NR_STRAT, i);
+		/* memhog: the four and the bitmap through the device. */
+		for (unsigned int j = 0; j <= NR_STRAT && !ret; j++) {
+			unsigned int k = (i + j) % (NR_STRAT + 1);
+
+			ret = k < NR_STRAT ? hog_run(s, k, i) : hog_dev_run(s, i);
+		}
 	}
 	if (!ret) {
 		derive(s);
@@ -575,6 +654,8 @@ out:
 			free(s->hog[k].trace.t);
 			free(s->hog[k].trace.resident);
 		}
+		free(s->hog_dev.trace.t);
+		free(s->hog_dev.trace.resident);
 		free(s->ft);
 		free(s);
 	}

@@ -7,7 +7,8 @@
  * whatever the rings say, the device may never discard or write outside the
  * guest, which is checked after every input.  The input is a control block,
  * then the guest's memory image (rings, descriptors, indirect tables, PFN
- * arrays, statistics, all at once).  The balloon negotiates the chosen
+ * arrays, statistics, free page hints and command ids, all at once).  The
+ * balloon negotiates the chosen
  * features, starts the chosen queue over the image, and is kicked and
  * polled a few times while the input rewrites avail.idx between kicks;
  * then the bare device half pops and pushes over the same image with a
@@ -75,7 +76,9 @@ static void setup(void)
 	if (fd < 0 || guest_memory_map(&mem, &l, &fd, 1))
 		abort();
 	guest = guest_memory_translate(&mem, GUEST_BASE, GUEST_SIZE, true);
-	if (balloon_create(BALLOON_FEATURES_DEFAULT, &b))
+	/* Hint commands too: one due at every poll, 16 KiB at most each. */
+	if (balloon_create(BALLOON_FEATURES_HINTING, &b) ||
+	    balloon_set_hinting(b, 1, 0x4000, 1))
 		abort();
 	balloon_set_stats_interval(b, 0);
 	vdev = balloon_virtio_device(b);
@@ -115,6 +118,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		VIRTIO_RING_F_INDIRECT_DESC, VIRTIO_RING_F_EVENT_IDX,
 		VIRTIO_BALLOON_F_STATS_VQ, VIRTIO_BALLOON_F_PAGE_POISON,
 		VIRTIO_BALLOON_F_REPORTING, VIRTIO_BALLOON_F_DEFLATE_ON_OOM,
+		VIRTIO_BALLOON_F_FREE_PAGE_HINT,
 	};
 	static struct vring_iov iov[64];
 	struct virtqueue_device dev;
@@ -164,6 +168,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 			if (c.kicks & 0x80)
 				vring_store_release(&avail->idx, c.avail_idx[i]);
+			/* A hint command announced (or timed out) first. */
+			if (c.kicks & 0x40)
+				vdev->ops->poll(vdev, (uint64_t)i << 40);
 			vdev->ops->queue_notify(vdev, q);
 			balloon_request_stats(b);
 			vdev->ops->poll(vdev, UINT64_MAX - 1);

@@ -35,10 +35,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "guest/vhost_user_frontend.h"
 #include "guestmm/guest.h"
+#include "mm/free_bitmap.h"
 #include "mm/gfp.h"
 #include "mm/page_reporting.h"
 #include "virtio/vhost_user.h"
@@ -69,6 +71,11 @@
 #define BD_QUEUE_NUM 256
 _Static_assert(BD_QUEUE_NUM >= PAGE_REPORTING_CAPACITY_MAX,
 	       "a report of CAPACITY_MAX entries fits the reporting queue");
+
+/* Hint runs one command carries: the ring less the id and STOP buffers. */
+#define BD_HINT_RUNS_MAX                                                       \
+	(BD_QUEUE_NUM - 2 < FREE_BITMAP_RUNS_MAX ? BD_QUEUE_NUM - 2             \
+						 : FREE_BITMAP_RUNS_MAX)
 
 /* PFNs per inflate or deflate buffer: Linux's VIRTIO_BALLOON_ARRAY_PFNS_MAX. */
 #define BD_PFNS_MAX 256
@@ -117,6 +124,24 @@ struct balloon_driver {
 
 	struct page *pfn_page; /* BD_PFNS_MAX le32 PFNs, for either queue */
 	struct page *stats_page; /* BD_NR_STATS packed entries */
+
+	/*
+	 * Free page hinting, the driver thread's.  @hint_page holds the id
+	 * buffer (le32 at 0) and the STOP buffer (le32 at 4) of the command
+	 * answered; it is rewritten only when no buffer of the last command
+	 * is still in the ring (@hint_queued 0), else a stale id buffer could
+	 * start the next command at the device with stale hints behind it.
+	 * @hint_cmd: the command whose chunks are in flight in @fb (0: none).
+	 */
+	struct free_bitmap *fb;	 /* the guest's, with the bitmap strategy */
+	uint64_t hint_cap_pages; /* frames one command hands over at most */
+	struct page *hint_page;
+	uint32_t hint_seen;	 /* the config field's last value */
+	uint32_t hint_pending;	 /* a command to answer once drained */
+	uint32_t hint_cmd;
+	bool hint_answered;	 /* a command answered since the last DONE */
+	unsigned int hint_queued; /* buffers offered and not used */
+	struct free_page_hint_run hint_runs[FREE_BITMAP_RUNS_MAX];
 	struct page **balloon; /* frames in the balloon */
 	size_t nr_balloon, cap_balloon;
 
@@ -129,6 +154,8 @@ struct balloon_driver {
 	atomic_uint num_pages, actual;
 	atomic_uint_fast64_t inflated, deflated, stats_sent, reports,
 		config_changes;
+	atomic_uint_fast64_t hint_commands, hint_pages, hint_acks,
+		hint_bad_done, hint_cpu_ns;
 };
 
 /* The connection is over (or the driver stops): wake every wait. */
@@ -446,13 +473,176 @@ static int bd_stats_used(struct balloon_driver *bd)
 	return err == -EAGAIN ? 0 : bd_fail(bd, err);
 }
 
+/* ---- free page hinting ---- */
+
+static uint64_t bd_thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Collect the used buffers of the free page queue. */
+static int bd_hint_collect(struct balloon_driver *bd)
+{
+	struct bd_queue *q = &bd->q[VIRTIO_BALLOON_VQ_FREE_PAGE];
+	void *t;
+	uint32_t len;
+	int err;
+
+	while ((err = virtqueue_get_used(&q->vq, &t, &len)) == 0)
+		if (bd->hint_queued)
+			bd->hint_queued--;
+	return err == -EAGAIN ? 0 : bd_fail(bd, err);
+}
+
+/* The command in flight is over at the device: take its chunks back. */
+static void bd_hint_ack(struct balloon_driver *bd)
+{
+	if (!bd->hint_cmd)
+		return;
+	if (free_bitmap_ack(bd->fb, bd->hint_cmd) == 0)
+		atomic_fetch_add(&bd->hint_acks, 1);
+	bd->hint_cmd = 0;
+}
+
+/*
+ * Answer command @id: the id buffer, a buffer per run of free chunks the
+ * bitmap hands over (none without the bitmap), the STOP buffer, one kick.
+ * The runs stay in flight in the bitmap until the device says DONE.
+ */
+static int bd_hint_answer(struct balloon_driver *bd, uint32_t id)
+{
+	struct bd_queue *q = &bd->q[VIRTIO_BALLOON_VQ_FREE_PAGE];
+	uint32_t *words = page_address(bd->pgdat, bd->hint_page);
+	uint64_t base = bd_gpa(bd, bd->hint_page);
+	struct vring_sg id_sg = { base, sizeof(uint32_t) };
+	struct vring_sg stop_sg = { base + sizeof(uint32_t), sizeof(uint32_t) };
+	unsigned int nr = 0, max = virtqueue_num_free(&q->vq);
+	int err;
+
+	if (max < 3)
+		return 0; /* cannot be: the ring is drained; the device times out */
+	max -= 2;
+	if (max > BD_HINT_RUNS_MAX)
+		max = BD_HINT_RUNS_MAX;
+	words[0] = cpu_to_le32(id);
+	words[1] = cpu_to_le32(VIRTIO_BALLOON_CMD_ID_STOP);
+	if (bd->fb &&
+	    free_bitmap_request_hints(bd->fb, id, bd->hint_runs, max,
+				      bd->hint_cap_pages, &nr))
+		nr = 0;
+	bd->hint_cmd = nr ? id : 0;
+	err = virtqueue_add(&q->vq, &id_sg, 1, 0, bd);
+	for (unsigned int i = 0; !err && i < nr; i++) {
+		struct vring_sg sg = {
+			(uint64_t)bd->hint_runs[i].pfn << PAGE_SHIFT,
+			bd->hint_runs[i].nr_pages << PAGE_SHIFT,
+		};
+
+		err = virtqueue_add(&q->vq, &sg, 0, 1, bd);
+		atomic_fetch_add(&bd->hint_pages, bd->hint_runs[i].nr_pages);
+	}
+	if (!err)
+		err = virtqueue_add(&q->vq, &stop_sg, 1, 0, bd);
+	if (err)
+		return bd_fail(bd, err);
+	bd->hint_queued += nr + 2;
+	bd->hint_answered = true;
+	atomic_fetch_add(&bd->hint_commands, 1);
+	return bd_kick(bd, q);
+}
+
+/*
+ * The config changed: act on a new value of free_page_hint_cmd_id.  A new
+ * id ends the command before it (the device announces one only after
+ * ending the last: a DONE this driver did not read in between) and is
+ * answered once the ring holds nothing of the last; DONE takes the chunks
+ * back; STOP asks to stop hinting, which a command answered in one go
+ * already has.
+ */
+static int bd_hint_config_read(struct balloon_driver *bd)
+{
+	uint32_t v, id;
+	int err;
+
+	if (!bd->q[VIRTIO_BALLOON_VQ_FREE_PAGE].started)
+		return 0;
+	pthread_mutex_lock(&bd->fe_lock);
+	err = vhost_user_frontend_get_config(
+		bd->fe,
+		offsetof(struct virtio_balloon_config, free_page_hint_cmd_id), &v,
+		sizeof(v));
+	pthread_mutex_unlock(&bd->fe_lock);
+	if (err)
+		return bd_fail(bd, err);
+	id = le32_to_cpu(v);
+	if (id == bd->hint_seen)
+		return 0;
+	bd->hint_seen = id;
+	if (id == VIRTIO_BALLOON_CMD_ID_DONE) {
+		if (!bd->hint_answered && !bd->hint_pending) {
+			/* Nothing was answered: a DONE for nothing.  The
+			 * bitmap refuses the ack and counts it. */
+			atomic_fetch_add(&bd->hint_bad_done, 1);
+			if (bd->fb)
+				free_bitmap_ack(bd->fb, 0);
+		}
+		bd->hint_pending = 0;
+		bd->hint_answered = false;
+		bd_hint_ack(bd);
+		return 0;
+	}
+	if (id == VIRTIO_BALLOON_CMD_ID_STOP)
+		return 0;
+	bd_hint_ack(bd);
+	err = bd_hint_collect(bd);
+	if (err)
+		return err;
+	if (bd->hint_queued) {
+		bd->hint_pending = id;
+		return 0;
+	}
+	bd->hint_pending = 0;
+	return bd_hint_answer(bd, id);
+}
+
+/* The guest's side of the bitmap's work, in the driver thread: its CPU
+ * time is the strategy's worker time (the discards are the device's). */
+static int bd_hint_config(struct balloon_driver *bd)
+{
+	uint64_t t0 = bd_thread_cpu_ns();
+	int err = bd_hint_config_read(bd);
+
+	atomic_fetch_add(&bd->hint_cpu_ns, bd_thread_cpu_ns() - t0);
+	return err;
+}
+
+/* The device used free page buffers: a deferred command may go now. */
+static int bd_hint_used(struct balloon_driver *bd)
+{
+	uint64_t t0 = bd_thread_cpu_ns();
+	uint32_t id;
+	int err = bd_hint_collect(bd);
+
+	id = bd->hint_pending;
+	if (!err && id && !bd->hint_queued) {
+		bd->hint_pending = 0;
+		err = bd_hint_answer(bd, id);
+	}
+	atomic_fetch_add(&bd->hint_cpu_ns, bd_thread_cpu_ns() - t0);
+	return err;
+}
+
 /* ---- the driver thread ---- */
 
 static void *bd_thread(void *arg)
 {
 	struct balloon_driver *bd = arg;
 	struct bd_queue *sq = &bd->q[VIRTIO_BALLOON_VQ_STATS];
-	int backend_fd, stats_fd = -1, timeout;
+	struct bd_queue *hq = &bd->q[VIRTIO_BALLOON_VQ_FREE_PAGE];
+	int backend_fd, stats_fd = -1, hint_fd = -1, timeout;
 	bool retry = false;
 
 	pthread_mutex_lock(&bd->fe_lock);
@@ -460,16 +650,23 @@ static void *bd_thread(void *arg)
 	if (sq->started)
 		stats_fd = vhost_user_frontend_call_fd(bd->fe,
 						       (unsigned int)sq->index);
+	if (hq->started)
+		hint_fd = vhost_user_frontend_call_fd(bd->fe,
+						      (unsigned int)hq->index);
 	pthread_mutex_unlock(&bd->fe_lock);
 	/* Linux primes the stats queue once the device is live. */
 	if (sq->started && bd_stats_send(bd))
 		return NULL;
 	retry = bd_follow_target(bd) == -ENOMEM;
+	/* A command announced before we came is answered now. */
+	if (bd_hint_config(bd))
+		goto out;
 	while (!atomic_load(&bd->stopping) && !atomic_load(&bd->error)) {
-		struct pollfd p[3] = {
+		struct pollfd p[4] = {
 			{ .fd = bd->wake_fd, .events = POLLIN },
 			{ .fd = backend_fd, .events = POLLIN },
 			{ .fd = stats_fd, .events = POLLIN },
+			{ .fd = hint_fd, .events = POLLIN },
 		};
 		unsigned int changes = 0;
 		uint64_t v;
@@ -477,14 +674,18 @@ static void *bd_thread(void *arg)
 
 		timeout = retry ? BD_INFLATE_RETRY_MS
 				: backend_fd < 0 ? BD_CONFIG_POLL_MS : -1;
-		r = poll(p, 3, timeout);
+		r = poll(p, 4, timeout);
 		if (r < 0 && errno != EINTR) {
 			bd_fail(bd, -errno);
 			break;
 		}
 		if (r <= 0) {
-			if (r == 0)
+			if (r == 0) {
 				retry = bd_follow_target(bd) == -ENOMEM;
+				/* Without a backend channel, the cmd id too. */
+				if (backend_fd < 0 && bd_hint_config(bd))
+					break;
+			}
 			continue;
 		}
 		if (p[0].revents)
@@ -492,6 +693,11 @@ static void *bd_thread(void *arg)
 		if (p[2].revents & POLLIN) {
 			(void)!read(stats_fd, &v, sizeof(v));
 			if (bd_stats_used(bd))
+				break;
+		}
+		if (p[3].revents & POLLIN) {
+			(void)!read(hint_fd, &v, sizeof(v));
+			if (bd_hint_used(bd))
 				break;
 		}
 		if (p[1].revents) {
@@ -507,8 +713,19 @@ static void *bd_thread(void *arg)
 			atomic_fetch_add(&bd->config_changes, changes);
 			if (changes || retry)
 				retry = bd_follow_target(bd) == -ENOMEM;
+			if (changes && bd_hint_config(bd))
+				break;
 		}
 	}
+out:
+	/*
+	 * A dead connection sends no DONE and discards no more: the chunks in
+	 * flight are the guest's again, as a report's wait ends (allocations
+	 * waiting on them would otherwise wait for ever).  A stop acks them
+	 * in balloon_driver_stop(), once the connection is closed.
+	 */
+	if (atomic_load(&bd->error))
+		bd_hint_ack(bd);
 	return NULL;
 }
 
@@ -583,6 +800,8 @@ static void bd_free(struct balloon_driver *bd)
 		free_pages(bd->pgdat, bd->pfn_page, 0);
 	if (bd->stats_page)
 		free_pages(bd->pgdat, bd->stats_page, 0);
+	if (bd->hint_page)
+		free_pages(bd->pgdat, bd->hint_page, 0);
 	close(bd->wake_fd);
 	pthread_mutex_destroy(&bd->fe_lock);
 	free(bd);
@@ -594,6 +813,7 @@ int balloon_driver_start(struct gmm_guest *guest, const char *socket_path,
 	const struct gmm_guest_config *c = gmm_guest_config(guest);
 	struct balloon_driver *bd = calloc(1, sizeof(*bd));
 	unsigned int changes;
+	bool bitmap;
 	int err;
 
 	if (!bd)
@@ -638,15 +858,14 @@ int balloon_driver_start(struct gmm_guest *guest, const char *socket_path,
 		goto undo;
 	bd->pfn_page = alloc_pages(bd->pgdat, GFP_ZERO, 0);
 	bd->stats_page = alloc_pages(bd->pgdat, GFP_ZERO, 0);
-	if (!bd->pfn_page || !bd->stats_page) {
+	bd->hint_page = alloc_pages(bd->pgdat, GFP_ZERO, 0);
+	if (!bd->pfn_page || !bd->stats_page || !bd->hint_page) {
 		err = -ENOMEM;
 		goto undo;
 	}
 	for (int i = 0; i < VIRTIO_BALLOON_VQ_NR; i++) {
 		bd->q[i].index = virtio_balloon_queue_index(bd->features, i);
-		/* Free page hinting is a migration aid: its queue exists
-		 * when offered (so it is numbered) but we never use it. */
-		if (bd->q[i].index < 0 || i == VIRTIO_BALLOON_VQ_FREE_PAGE)
+		if (bd->q[i].index < 0)
 			continue;
 		err = bd_queue_start(bd, &bd->q[i]);
 		if (err)
@@ -655,12 +874,18 @@ int balloon_driver_start(struct gmm_guest *guest, const char *socket_path,
 	/* A target set before we came is read by the thread; drop the
 	 * notifications that said so. */
 	vhost_user_frontend_backend_poll(bd->fe, 0, &changes);
-	if (reporting && bd->q[VIRTIO_BALLOON_VQ_REPORTING].started) {
+	/* The bitmap answers hint commands; the others report. */
+	bitmap = c->hinting == GMM_HINTING_BITMAP;
+	if (reporting &&
+	    bd->q[bitmap ? VIRTIO_BALLOON_VQ_FREE_PAGE
+			 : VIRTIO_BALLOON_VQ_REPORTING].started) {
 		bd->prdev.report = bd_report;
 		err = gmm_guest_set_reporting_device(guest, &bd->prdev);
 		if (err)
 			goto undo;
 		bd->registered = true;
+		bd->fb = gmm_guest_free_bitmap(guest);
+		bd->hint_cap_pages = c->hint_cap_bytes >> PAGE_SHIFT;
 	}
 	if (pthread_create(&bd->thread, NULL, bd_thread, bd)) {
 		err = -EAGAIN;
@@ -683,12 +908,23 @@ void balloon_driver_stop(struct balloon_driver *bd)
 	if (!bd)
 		return;
 	/* First: a report in flight completes while the device is up. */
-	if (bd->registered)
+	if (bd->registered && !bd->fb)
 		gmm_guest_set_reporting_device(bd->guest, NULL);
 	atomic_store(&bd->stopping, true);
 	bd_wake_all(bd);
 	if (bd->thread_started)
 		pthread_join(bd->thread, NULL);
+	/*
+	 * The bitmap's chunks in flight wait for a DONE no thread reads now:
+	 * close the connection (the device resets and discards no more) and
+	 * take them back here, or unregistering would wait for ever.
+	 */
+	if (bd->fb) {
+		vhost_user_frontend_close(bd->fe);
+		bd->fe = NULL;
+		bd_hint_ack(bd);
+		gmm_guest_set_reporting_device(bd->guest, NULL);
+	}
 	bd_free(bd);
 }
 
@@ -705,6 +941,11 @@ void balloon_driver_get_stats(struct balloon_driver *bd,
 		.stats_sent = atomic_load(&bd->stats_sent),
 		.reports = atomic_load(&bd->reports),
 		.config_changes = atomic_load(&bd->config_changes),
+		.hint_commands = atomic_load(&bd->hint_commands),
+		.hint_pages = atomic_load(&bd->hint_pages),
+		.hint_acks = atomic_load(&bd->hint_acks),
+		.hint_bad_done = atomic_load(&bd->hint_bad_done),
+		.hint_cpu_ns = atomic_load(&bd->hint_cpu_ns),
 		.error = atomic_load(&bd->error),
 	};
 }

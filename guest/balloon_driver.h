@@ -39,6 +39,11 @@ struct balloon_driver_stats {
 	uint64_t stats_sent; /* statistics buffers handed to the device */
 	uint64_t reports; /* report buffers used by the device */
 	uint64_t config_changes;
+	uint64_t hint_commands; /* free page hint commands answered */
+	uint64_t hint_pages;	/* frames handed over in them */
+	uint64_t hint_acks;	/* DONEs that gave chunks back */
+	uint64_t hint_bad_done; /* DONEs with nothing answered */
+	uint64_t hint_cpu_ns;	/* the driver thread's CPU answering them */
 	int error; /* 0, or what ended the connection (-EPIPE: host gone) */
 };
 

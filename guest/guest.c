@@ -83,6 +83,7 @@ void gmm_guest_config_init(struct gmm_guest_config *c)
 		.reporting = true,
 		.hinting = GMM_HINTING_REPORT,
 		.hint_entries = PAGE_HINTING_ENTRIES,
+		.hint_cap_bytes = GMM_HINT_CAP_DEFAULT,
 		.report_order = PAGE_REPORTING_ORDER,
 		.report_capacity = PAGE_REPORTING_CAPACITY,
 		.report_hwm = PAGE_REPORTING_HWM,
@@ -154,6 +155,12 @@ static int config_check(const struct gmm_guest_config *c)
 	if (c->hint_entries < 1 || c->hint_entries > PAGE_HINTING_ENTRIES_MAX) {
 		fprintf(stderr, "guestmm: hinting entries must be 1 to %d\n",
 			PAGE_HINTING_ENTRIES_MAX);
+		return -EINVAL;
+	}
+	if (c->hint_cap_bytes < (1ull << 20) ||
+	    c->hint_cap_bytes > GMM_HINT_CAP_MAX) {
+		fprintf(stderr, "guestmm: hint cap must be 1 MiB to %llu MiB\n",
+			GMM_HINT_CAP_MAX >> 20);
 		return -EINVAL;
 	}
 	if (c->low_zone_bytes % PAGE_SIZE || c->low_zone_bytes > c->mem_bytes / 2) {
@@ -287,22 +294,20 @@ static int guest_strategy_start(struct gmm_guest *g, enum gmm_hinting h,
 		return page_hinting_register(g->pgdat, &g->ph);
 	case GMM_HINTING_BITMAP:
 		/*
-		 * The bitmap's host is a thread of this process that punches
-		 * the memfd itself; a driver's device would need the free
-		 * page hint queue, which is not built (docs/results.md).
+		 * In process, the bitmap's host is a thread of this process
+		 * that punches the memfd itself.  Through a driver's device
+		 * the host is the device's: the driver answers its free page
+		 * hint commands with gmm_guest_free_bitmap().
 		 */
-		if (prdev != &g->prdev) {
-			fprintf(stderr, "guestmm: hinting bitmap: only in process (the device's free page hint queue is not built)\n");
-			return -EOPNOTSUPP;
-		}
 		g->fb->order = g->config.report_order;
 		err = free_bitmap_register(g->pgdat, g->fb);
-		if (err)
+		if (err || prdev != &g->prdev)
 			return err;
 		err = hint_host_start(g->fb, guest_discard, g,
 				      g->config.hint_poll_ms
 					      ? g->config.hint_poll_ms
 					      : g->config.report_delay_ms,
+				      g->config.hint_cap_bytes >> PAGE_SHIFT,
 				      &g->host);
 		if (err)
 			free_bitmap_unregister(g->fb);
@@ -339,7 +344,7 @@ static void guest_strategy_stop(struct gmm_guest *g, enum gmm_hinting h)
  * A strategy already on is stopped first.  With hinting off, nothing
  * starts and 0 is returned.
  * Return: 0, or the strategy's registration error (nothing is then
- * registered); -EOPNOTSUPP for bitmap on a device not the guest's own.
+ * registered).
  */
 int gmm_guest_set_reporting_device(struct gmm_guest *g,
 				   struct page_reporting_dev_info *prdev)
@@ -383,6 +388,9 @@ int gmm_guest_report_now(struct gmm_guest *g)
 	case GMM_HINTING_PERCPU:
 		return page_hinting_process(&g->ph);
 	case GMM_HINTING_BITMAP:
+		/* Through a driver, the device's host decides when. */
+		if (!g->host)
+			return -EINVAL;
 		err = hint_host_round(g->host);
 		return err < 0 ? err : 0;
 	default:
@@ -399,6 +407,14 @@ int gmm_guest_validate(struct gmm_guest *g)
 	if (g->reporting && g->active == GMM_HINTING_BITMAP)
 		err = free_bitmap_check(g->fb);
 	return err ? err : buddy_check(g->pgdat);
+}
+
+struct free_bitmap *gmm_guest_free_bitmap(struct gmm_guest *g)
+{
+	if (g->reporting && g->active == GMM_HINTING_BITMAP &&
+	    g->reporting != &g->prdev)
+		return g->fb;
+	return NULL;
 }
 
 void gmm_guest_track_sample(struct gmm_guest *g)

@@ -24,8 +24,30 @@
  * violation is logged once per device.
  *
  * Queues are numbered as Linux numbers them: inflate 0, deflate 1, then
- * stats if STATS_VQ was negotiated, then reporting if REPORTING was (free
- * page hinting, which would sit between them, is not offered).
+ * stats if STATS_VQ was negotiated, free_page if FREE_PAGE_HINT was, then
+ * reporting if REPORTING was.
+ *
+ * Free page hint commands (offered only once the host asked for them, see
+ * balloon_set_hinting()) follow the spec's protocol, used to discard:
+ *   the device writes a new id (>= 2) into free_page_hint_cmd_id and
+ *   notifies a config change; the driver puts a 4-byte buffer holding that
+ *   id on the free_page queue, then device-writable buffers each covering
+ *   free memory, then a 4-byte buffer holding STOP (0); the device discards
+ *   every hint it accepts as it pops it, and on the STOP sets the field to
+ *   DONE (1), which gives the driver its pages back.
+ * The spec lets a driver reuse a hinted page before DONE (QEMU only skips
+ * it in a migration); here the driver must not, since the page is gone:
+ * ours waits for DONE (an allocation on a chunk in flight sleeps until the
+ * ack), Linux's holds its hinted pages allocated until DONE.
+ * What the device accepts is exactly what the command's state allows: a
+ * hint only between the id buffer of the command announced and the STOP
+ * (or the device's timeout), page aligned, non-empty, not overlapping an
+ * earlier hint of the same command, within the cap.  Anything else - a
+ * stale or wrong id, a STOP without a start, hints after the STOP or after
+ * the timeout - is refused and counted, and its buffer is used with length
+ * 0 without a discard.  A guest that never sends its STOP gets a DONE after
+ * the timeout; its late hints are then refused (the ring is in order, so
+ * they come before any id buffer of a later command).
  *
  * With PAGE_POISON negotiated and a non-zero poison_val, reported pages must
  * keep their poison, which a discard (reading back zeros) would destroy:
@@ -60,6 +82,9 @@
 /* Linux sends at most 256 PFNs a chain; four times that is generous and
  * bounds the work one chain can cause. */
 #define BALLOON_PFNS_MAX 1024
+/* Hints one command may hold: overlap is checked against each (Linux sends
+ * 4 MiB blocks: 64 for a 256 MiB cap; our driver at most a ring's worth). */
+#define BALLOON_HINT_RANGES_MAX 1024
 /* Linux sends 10 statistics (16 since 6.12). */
 #define BALLOON_STATS_MAX 64
 #define BALLOON_STATS_INTERVAL_MS 1000
@@ -72,6 +97,18 @@ enum balloon_log {
 	BALLOON_LOG_PFN = 1u << 2,
 	BALLOON_LOG_DISCARD = 1u << 3,
 	BALLOON_LOG_STATS = 1u << 4,
+	BALLOON_LOG_HINT = 1u << 5,
+};
+
+/* Where the device's free page hint command is. */
+enum balloon_hint_state {
+	BALLOON_HINT_IDLE,    /* none: the field is STOP or DONE */
+	BALLOON_HINT_ASKED,   /* announced; its id buffer not yet seen */
+	BALLOON_HINT_RUNNING, /* id buffer seen: hints accepted until STOP */
+};
+
+struct balloon_hint_range {
+	uint64_t gpa, len;
 };
 
 struct balloon_vq {
@@ -86,6 +123,7 @@ struct balloon_vq {
 struct balloon_tally {
 	uint64_t reports, reported_bytes, discarded_bytes, kept_bytes;
 	uint64_t discard_errors, inflated, deflated, rejected;
+	uint64_t hinted_bytes, hint_rejected, hint_done;
 };
 
 struct balloon_dev {
@@ -99,18 +137,33 @@ struct balloon_dev {
 	uint16_t stats_head;
 	uint64_t stats_held_ns; /* when it was popped */
 	unsigned int logged; /* enum balloon_log bits */
+	/* The hint command: device context only. */
+	enum balloon_hint_state hint_state;
+	uint32_t hint_cmd;   /* the command announced or running */
+	uint32_t hint_next;  /* the id the next command gets */
+	uint64_t hint_start_ns; /* when it was announced */
+	uint64_t hint_next_ns;  /* when the next one may start */
+	uint64_t hint_bytes;	/* accepted in this command */
+	uint64_t hint_burst;	/* by the commands since the last period */
+	unsigned int nr_hint_ranges;
+	struct balloon_hint_range *hint_ranges; /* BALLOON_HINT_RANGES_MAX */
 
 	/* Any thread: work for the next poll(). */
 	atomic_bool config_pending;
 	atomic_bool stats_wanted;
+	atomic_bool hint_done_wanted;
 
 	/*
-	 * @lock protects @st (config fields included: num_pages, actual and
-	 * poison_val live there, in host byte order) and @stats_interval_ns.
+	 * @lock protects @st (config fields included: num_pages, actual,
+	 * hint_cmd_id and poison_val live there, in host byte order),
+	 * @stats_interval_ns and the hint settings.
 	 */
 	pthread_mutex_t lock;
 	struct balloon_stats st;
 	uint64_t stats_interval_ns; /* 0: only on request */
+	uint64_t hint_period_ns;    /* 0: no commands */
+	uint64_t hint_cap_bytes;    /* 0: no cap */
+	uint64_t hint_timeout_ns;
 };
 
 static struct balloon_dev *to_balloon(struct virtio_device *vdev)
@@ -132,6 +185,7 @@ static bool has(uint64_t features, unsigned int bit)
 int balloon_queue_index(uint64_t features, enum balloon_queue which)
 {
 	bool stats = has(features, VIRTIO_BALLOON_F_STATS_VQ);
+	bool hint = has(features, VIRTIO_BALLOON_F_FREE_PAGE_HINT);
 
 	switch (which) {
 	case BALLOON_VQ_INFLATE:
@@ -140,10 +194,12 @@ int balloon_queue_index(uint64_t features, enum balloon_queue which)
 		return 1;
 	case BALLOON_VQ_STATS:
 		return stats ? 2 : -ENOENT;
+	case BALLOON_VQ_FREE_PAGE:
+		return hint ? 2 + stats : -ENOENT;
 	case BALLOON_VQ_REPORTING:
 		if (!has(features, VIRTIO_BALLOON_F_REPORTING))
 			return -ENOENT;
-		return stats ? 3 : 2;
+		return 2 + stats + hint;
 	default:
 		return -ENOENT;
 	}
@@ -192,6 +248,9 @@ static void balloon_tally_add(struct balloon_dev *b,
 	b->st.inflated_pages += t->inflated;
 	b->st.deflated_pages += t->deflated;
 	b->st.rejected += t->rejected;
+	b->st.hinted_bytes += t->hinted_bytes;
+	b->st.hint_rejected += t->hint_rejected;
+	b->st.hint_done += t->hint_done;
 	pthread_mutex_unlock(&b->lock);
 }
 
@@ -220,6 +279,7 @@ static unsigned int balloon_num_queues(struct virtio_device *vdev)
 	struct balloon_dev *b = to_balloon(vdev);
 
 	return 2 + has(b->offered, VIRTIO_BALLOON_F_STATS_VQ) +
+	       has(b->offered, VIRTIO_BALLOON_F_FREE_PAGE_HINT) +
 	       has(b->offered, VIRTIO_BALLOON_F_REPORTING);
 }
 
@@ -482,6 +542,207 @@ static void balloon_handle_stats(struct balloon_dev *b,
 	pthread_mutex_unlock(&b->lock);
 }
 
+/* ---- free page hint commands ---- */
+
+#define BALLOON_HINT_FIRST_CMD 0x80000000u /* where QEMU starts its ids */
+
+/* Device context: the config field is now @id; tell the driver. */
+static void balloon_hint_announce(struct balloon_dev *b, uint32_t id)
+{
+	pthread_mutex_lock(&b->lock);
+	b->st.hint_cmd_id = id;
+	b->st.config_changes++;
+	pthread_mutex_unlock(&b->lock);
+	if (b->vdev.transport)
+		b->vdev.transport->notify_config(&b->vdev);
+}
+
+static void balloon_hint_start(struct balloon_dev *b, uint64_t now)
+{
+	uint32_t id = b->hint_next++;
+
+	if (b->hint_next <= VIRTIO_BALLOON_CMD_ID_DONE)
+		b->hint_next = BALLOON_HINT_FIRST_CMD;
+	b->hint_state = BALLOON_HINT_ASKED;
+	b->hint_cmd = id;
+	b->hint_start_ns = now;
+	b->hint_bytes = 0;
+	b->nr_hint_ranges = 0;
+	pthread_mutex_lock(&b->lock);
+	b->st.hint_commands++;
+	pthread_mutex_unlock(&b->lock);
+	balloon_hint_announce(b, id);
+}
+
+/*
+ * Device context: end the command with DONE, which gives the driver its
+ * hinted pages back.  From here on no hint is accepted until the id
+ * buffer of a later command: whatever of this one is still in the ring
+ * is refused.  The next command starts after the period, or at once when
+ * this one brought at least half the cap (there is likely more) and the
+ * commands started at once have not yet brought as much as guest RAM: one
+ * sweep of the guest's free memory per period, not an endless one (the
+ * guest's bitmap sets a chunk free again at DONE).
+ */
+static void balloon_hint_end(struct balloon_dev *b, uint64_t now)
+{
+	uint64_t period, cap;
+
+	pthread_mutex_lock(&b->lock);
+	period = b->hint_period_ns;
+	cap = b->hint_cap_bytes;
+	pthread_mutex_unlock(&b->lock);
+	b->hint_state = BALLOON_HINT_IDLE;
+	b->hint_burst += b->hint_bytes;
+	if (cap && b->hint_bytes * 2 >= cap && b->vdev.mem &&
+	    b->hint_burst < guest_memory_total_bytes(b->vdev.mem)) {
+		b->hint_next_ns = now;
+	} else {
+		b->hint_next_ns = now + period;
+		b->hint_burst = 0;
+	}
+	balloon_hint_announce(b, VIRTIO_BALLOON_CMD_ID_DONE);
+}
+
+static void balloon_hint_refuse(struct balloon_dev *b, struct balloon_tally *t,
+				const char *why, uint64_t a, uint64_t c)
+{
+	t->rejected++;
+	t->hint_rejected++;
+	balloon_log_once(b, BALLOON_LOG_HINT, "free page hint refused: %s (%#llx, %#llx)",
+			 why, (unsigned long long)a, (unsigned long long)c);
+}
+
+/* Does [@gpa, @gpa + @len) overlap a hint this command accepted? */
+static bool balloon_hint_overlaps(const struct balloon_dev *b, uint64_t gpa,
+				  uint64_t len)
+{
+	for (unsigned int i = 0; i < b->nr_hint_ranges; i++) {
+		const struct balloon_hint_range *r = &b->hint_ranges[i];
+
+		if (gpa < r->gpa + r->len && r->gpa < gpa + len)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * A chain on the free page queue: one 4-byte device-readable buffer (a
+ * command id, or STOP), or device-writable hints.  Every check is against
+ * the device's own state: nothing the guest wrote decides what is
+ * discarded beyond the range of an accepted hint.
+ */
+static void balloon_handle_hint(struct balloon_dev *b,
+				const struct vring_chain *c, bool keep,
+				uint64_t now, struct balloon_tally *t)
+{
+	uint64_t cap;
+
+	if (c->nr_out) {
+		uint32_t raw, id;
+
+		if (c->nr_out != 1 || c->nr_in || c->iov[0].len != sizeof(raw)) {
+			balloon_hint_refuse(b, t, "malformed command id buffer",
+					    c->nr_out, c->nr_in);
+			return;
+		}
+		memcpy(&raw, c->iov[0].ptr, sizeof(raw)); /* read once */
+		id = le32_to_cpu(raw);
+		if (id == VIRTIO_BALLOON_CMD_ID_STOP &&
+		    b->hint_state == BALLOON_HINT_RUNNING) {
+			t->hint_done++;
+			balloon_hint_end(b, now);
+		} else if (id == VIRTIO_BALLOON_CMD_ID_STOP) {
+			balloon_hint_refuse(b, t, "STOP without a command", id,
+					    b->hint_cmd);
+		} else if (b->hint_state == BALLOON_HINT_ASKED &&
+			   id == b->hint_cmd) {
+			b->hint_state = BALLOON_HINT_RUNNING;
+		} else {
+			balloon_hint_refuse(b, t, "not the command announced", id,
+					    b->hint_cmd);
+		}
+		return;
+	}
+	pthread_mutex_lock(&b->lock);
+	cap = b->hint_cap_bytes;
+	pthread_mutex_unlock(&b->lock);
+	for (unsigned int i = 0; i < c->nr_in; i++) {
+		const struct vring_iov *iov = &c->iov[i];
+
+		if (b->hint_state != BALLOON_HINT_RUNNING) {
+			balloon_hint_refuse(b, t, "hint outside a command",
+					    iov->gpa, iov->len);
+		} else if (iov->len == 0 ||
+			   (iov->gpa | iov->len) % BALLOON_PAGE_SIZE) {
+			balloon_hint_refuse(b, t, "hint not page aligned",
+					    iov->gpa, iov->len);
+		} else if (cap && b->hint_bytes + iov->len > cap) {
+			balloon_hint_refuse(b, t, "hint over the command's cap",
+					    iov->gpa, iov->len);
+		} else if (b->nr_hint_ranges == BALLOON_HINT_RANGES_MAX) {
+			balloon_hint_refuse(b, t, "too many hints in a command",
+					    iov->gpa, iov->len);
+		} else if (balloon_hint_overlaps(b, iov->gpa, iov->len)) {
+			balloon_hint_refuse(b, t, "hint overlaps an earlier one",
+					    iov->gpa, iov->len);
+		} else {
+			b->hint_ranges[b->nr_hint_ranges++] =
+				(struct balloon_hint_range){ iov->gpa, iov->len };
+			b->hint_bytes += iov->len;
+			t->hinted_bytes += iov->len;
+			if (keep)
+				t->kept_bytes += iov->len;
+			else
+				balloon_discard_range(b, iov->gpa, iov->len, t);
+		}
+	}
+}
+
+/*
+ * Device context: start a command when one is due, end one that ran out
+ * of time.  Return: when to look again (UINT64_MAX: never by the clock).
+ */
+static uint64_t balloon_hint_poll(struct balloon_dev *b, uint64_t now)
+{
+	int q = balloon_queue_index(b->features, BALLOON_VQ_FREE_PAGE);
+	uint64_t period, timeout;
+
+	if (q < 0 || !b->vqs[q].live)
+		return UINT64_MAX;
+	if (atomic_exchange(&b->hint_done_wanted, false)) {
+		if (b->hint_state == BALLOON_HINT_IDLE) {
+			b->hint_next_ns = now; /* as an end would set it */
+			balloon_hint_announce(b, VIRTIO_BALLOON_CMD_ID_DONE);
+		} else {
+			balloon_hint_end(b, now);
+		}
+	}
+	if (b->vqs[q].error)
+		return UINT64_MAX;
+	pthread_mutex_lock(&b->lock);
+	period = b->hint_period_ns;
+	timeout = b->hint_timeout_ns;
+	pthread_mutex_unlock(&b->lock);
+	if (b->hint_state != BALLOON_HINT_IDLE) {
+		if (now < b->hint_start_ns + timeout)
+			return b->hint_start_ns + timeout;
+		pthread_mutex_lock(&b->lock);
+		b->st.hint_timeouts++;
+		pthread_mutex_unlock(&b->lock);
+		balloon_log_once(b, BALLOON_LOG_HINT,
+				 "free page hint command %#x: no STOP in time, ended",
+				 b->hint_cmd);
+		balloon_hint_end(b, now);
+	}
+	if (!period)
+		return UINT64_MAX;
+	if (now < b->hint_next_ns)
+		return b->hint_next_ns;
+	balloon_hint_start(b, now);
+	return now + timeout;
+}
+
 static void balloon_notify_used(struct balloon_dev *b, unsigned int q)
 {
 	if (b->vdev.transport)
@@ -504,7 +765,8 @@ static int balloon_queue_notify(struct virtio_device *vdev, unsigned int q)
 	if (bvq->error)
 		return bvq->error;
 	discards = bvq->role == BALLOON_VQ_INFLATE ||
-		   bvq->role == BALLOON_VQ_REPORTING;
+		   bvq->role == BALLOON_VQ_REPORTING ||
+		   bvq->role == BALLOON_VQ_FREE_PAGE;
 
 	pthread_mutex_lock(&b->lock);
 	keep = has(b->features, VIRTIO_BALLOON_F_PAGE_POISON) &&
@@ -531,6 +793,9 @@ static int balloon_queue_notify(struct virtio_device *vdev, unsigned int q)
 			break;
 		case BALLOON_VQ_REPORTING:
 			balloon_handle_report(b, &chain, keep, &t);
+			break;
+		case BALLOON_VQ_FREE_PAGE:
+			balloon_handle_hint(b, &chain, keep, platform_now_ns(), &t);
 			break;
 		case BALLOON_VQ_STATS:
 			balloon_handle_stats(b, &chain, &t);
@@ -567,6 +832,10 @@ static int balloon_queue_notify(struct virtio_device *vdev, unsigned int q)
 		pthread_mutex_lock(&b->lock);
 		b->st.broken_queues++;
 		pthread_mutex_unlock(&b->lock);
+		/* No STOP can come now: give the driver its pages back. */
+		if (bvq->role == BALLOON_VQ_FREE_PAGE &&
+		    b->hint_state != BALLOON_HINT_IDLE)
+			balloon_hint_end(b, platform_now_ns());
 	}
 	/* Counters first: whoever the interrupt wakes may read them. */
 	balloon_tally_add(b, &t);
@@ -575,10 +844,13 @@ static int balloon_queue_notify(struct virtio_device *vdev, unsigned int q)
 	return err;
 }
 
-/* The config space is 16 bytes when poison_val exists, else 8. */
+/* The config space is 16 bytes when poison_val exists, 12 when only
+ * free_page_hint_cmd_id does, else 8 (as QEMU sizes it). */
 static uint32_t balloon_config_len(const struct balloon_dev *b)
 {
-	return has(b->offered, VIRTIO_BALLOON_F_PAGE_POISON) ? 16 : 8;
+	if (has(b->offered, VIRTIO_BALLOON_F_PAGE_POISON))
+		return 16;
+	return has(b->offered, VIRTIO_BALLOON_F_FREE_PAGE_HINT) ? 12 : 8;
 }
 
 static void balloon_config_image_locked(struct balloon_dev *b,
@@ -587,7 +859,7 @@ static void balloon_config_image_locked(struct balloon_dev *b,
 	*cfg = (struct virtio_balloon_config){
 		.num_pages = cpu_to_le32(b->st.num_pages),
 		.actual = cpu_to_le32(b->st.actual),
-		.free_page_hint_cmd_id = 0,
+		.free_page_hint_cmd_id = cpu_to_le32(b->st.hint_cmd_id),
 		.poison_val = cpu_to_le32(b->st.poison_val),
 	};
 }
@@ -632,7 +904,7 @@ static uint64_t balloon_poll(struct virtio_device *vdev, uint64_t now_ns)
 	struct balloon_dev *b = to_balloon(vdev);
 	int q = balloon_queue_index(b->features, BALLOON_VQ_STATS);
 	struct balloon_vq *bvq;
-	uint64_t interval, due;
+	uint64_t interval, due, hint_due;
 
 	if (atomic_exchange(&b->config_pending, false) && b->vdev.transport) {
 		b->vdev.transport->notify_config(vdev);
@@ -640,24 +912,25 @@ static uint64_t balloon_poll(struct virtio_device *vdev, uint64_t now_ns)
 		b->st.config_changes++;
 		pthread_mutex_unlock(&b->lock);
 	}
+	hint_due = balloon_hint_poll(b, now_ns);
 	if (!b->stats_held || q < 0)
-		return UINT64_MAX;
+		return hint_due;
 	bvq = &b->vqs[q];
 	if (!bvq->live || bvq->error)
-		return UINT64_MAX;
+		return hint_due;
 
 	pthread_mutex_lock(&b->lock);
 	interval = b->stats_interval_ns;
 	pthread_mutex_unlock(&b->lock);
 	due = interval ? b->stats_held_ns + interval : UINT64_MAX;
 	if (!atomic_exchange(&b->stats_wanted, false) && now_ns < due)
-		return due;
+		return due < hint_due ? due : hint_due;
 	/* Giving the buffer back is how the device asks for fresh stats. */
 	b->stats_held = false;
 	virtqueue_device_push(&bvq->vq, b->stats_head, 0);
 	if (virtqueue_device_should_notify(&bvq->vq))
 		balloon_notify_used(b, (unsigned int)q);
-	return UINT64_MAX;
+	return hint_due;
 }
 
 static void balloon_reset(struct virtio_device *vdev)
@@ -671,7 +944,11 @@ static void balloon_reset(struct virtio_device *vdev)
 	b->stats_held = false;
 	atomic_store(&b->config_pending, false);
 	atomic_store(&b->stats_wanted, false);
+	/* A command dies with the driver; the next one's first comes soon. */
+	b->hint_state = BALLOON_HINT_IDLE;
+	b->hint_next_ns = 0;
 	pthread_mutex_lock(&b->lock);
+	b->st.hint_cmd_id = VIRTIO_BALLOON_CMD_ID_STOP;
 	b->st.features = 0;
 	b->st.actual = 0;
 	b->st.poison_val = 0;
@@ -719,7 +996,18 @@ int balloon_create(uint64_t features, struct balloon_dev **out)
 	atomic_init(&b->vdev.connected, false);
 	atomic_init(&b->config_pending, false);
 	atomic_init(&b->stats_wanted, false);
+	atomic_init(&b->hint_done_wanted, false);
 	b->offered = features;
+	if (has(features, VIRTIO_BALLOON_F_FREE_PAGE_HINT)) {
+		b->hint_ranges = calloc(BALLOON_HINT_RANGES_MAX,
+					sizeof(*b->hint_ranges));
+		if (!b->hint_ranges) {
+			free(b);
+			return -ENOMEM;
+		}
+	}
+	b->hint_next = BALLOON_HINT_FIRST_CMD;
+	b->hint_timeout_ns = BALLOON_HINT_TIMEOUT_MS * UINT64_C(1000000);
 	pthread_mutex_init(&b->lock, NULL);
 	b->stats_interval_ns = BALLOON_STATS_INTERVAL_MS * UINT64_C(1000000);
 	*out = b;
@@ -736,6 +1024,7 @@ void balloon_destroy(struct balloon_dev *b)
 	for (q = 0; q < BALLOON_VQ_NR; q++)
 		balloon_queue_stop(&b->vdev, q);
 	pthread_mutex_destroy(&b->lock);
+	free(b->hint_ranges);
 	free(b);
 }
 
@@ -777,6 +1066,33 @@ void balloon_set_stats_interval(struct balloon_dev *b, unsigned int ms)
 	pthread_mutex_lock(&b->lock);
 	b->stats_interval_ns = ms * UINT64_C(1000000);
 	pthread_mutex_unlock(&b->lock);
+	balloon_wake(b);
+}
+
+int balloon_set_hinting(struct balloon_dev *b, unsigned int period_ms,
+			uint64_t cap_bytes, unsigned int timeout_ms)
+{
+	if (!has(b->offered, VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+		return -EOPNOTSUPP;
+	pthread_mutex_lock(&b->lock);
+	b->hint_period_ns = period_ms * UINT64_C(1000000);
+	b->hint_cap_bytes = cap_bytes;
+	b->hint_timeout_ns = (timeout_ms ? timeout_ms : BALLOON_HINT_TIMEOUT_MS) *
+			     UINT64_C(1000000);
+	pthread_mutex_unlock(&b->lock);
+	balloon_wake(b);
+	return 0;
+}
+
+/*
+ * balloon_hint_done - set free_page_hint_cmd_id to DONE now, ending the
+ * command in flight if there is one, as QEMU does when a migration ends:
+ * the driver may take every hinted page back.  With no command it is a
+ * DONE for nothing, which a driver must take without harm.
+ */
+void balloon_hint_done(struct balloon_dev *b)
+{
+	atomic_store(&b->hint_done_wanted, true);
 	balloon_wake(b);
 }
 

@@ -1,6 +1,6 @@
 /*
  * balloon.h - the virtio-balloon device model (device ID 5), with free page
- * reporting, independent of its transport.
+ * reporting and free page hint commands, independent of its transport.
  *
  * The device discards what the guest gives back: ranges on the reporting
  * queue and pages on the inflate queue are punched out of the guest's memory
@@ -28,10 +28,20 @@
 	 VIRTIO_FEATURE(VIRTIO_BALLOON_F_STATS_VQ) |                           \
 	 VIRTIO_FEATURE(VIRTIO_BALLOON_F_DEFLATE_ON_OOM) |                     \
 	 VIRTIO_FEATURE(VIRTIO_BALLOON_F_PAGE_POISON) |                        \
+	 VIRTIO_FEATURE(VIRTIO_BALLOON_F_FREE_PAGE_HINT) |                     \
 	 VIRTIO_FEATURE(VIRTIO_BALLOON_F_REPORTING))
 
-/* The default offer: everything supported. */
-#define BALLOON_FEATURES_DEFAULT BALLOON_FEATURES_SUPPORTED
+/*
+ * The default offer: everything supported but free page hinting, which is
+ * offered only by a device that runs hint commands (balloon_set_hinting()):
+ * a driver that negotiates it waits for commands, and Linux's hands pages
+ * over for good until a DONE, so a device that never asks must not offer it.
+ */
+#define BALLOON_FEATURES_DEFAULT                                               \
+	(BALLOON_FEATURES_SUPPORTED &                                          \
+	 ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+/* The offer of a device that runs hint commands. */
+#define BALLOON_FEATURES_HINTING BALLOON_FEATURES_SUPPORTED
 
 /* What the host can read about one balloon. */
 struct balloon_stats {
@@ -51,6 +61,13 @@ struct balloon_stats {
 	uint64_t rejected; /* descriptors, entries and PFNs refused */
 	uint64_t broken_queues; /* queues stopped by a ring violation */
 	uint64_t config_changes; /* config-change notifications sent */
+	/* Free page hint commands (FREE_PAGE_HINT negotiated). */
+	uint32_t hint_cmd_id; /* the config field: the command, STOP or DONE */
+	uint64_t hint_commands; /* commands started */
+	uint64_t hint_done; /* ended by the driver's STOP */
+	uint64_t hint_timeouts; /* ended by the device: no STOP in time */
+	uint64_t hinted_bytes; /* in hints accepted and discarded */
+	uint64_t hint_rejected; /* hints and ids refused (also in rejected) */
 	/* The guest's latest memory statistics. */
 	uint64_t guest_stats_updates; /* stats buffers since the driver attached */
 	uint32_t guest_stats_valid; /* bit t: guest_stats[t] was sent */
@@ -72,12 +89,29 @@ void balloon_set_stats_interval(struct balloon_dev *b, unsigned int ms);
 void balloon_request_stats(struct balloon_dev *b);
 void balloon_get_stats(struct balloon_dev *b, struct balloon_stats *st);
 
+/*
+ * balloon_set_hinting - run free page hint commands on a balloon that
+ * offers FREE_PAGE_HINT: one every @period_ms (0: none) once the driver's
+ * free page queue is live, and at once after a command that brought at
+ * least half of @cap_bytes (there is likely more) until the commands since
+ * the period began brought as much as guest RAM; a command accepts at
+ * most @cap_bytes of hints (0: no cap) and ends without the driver's STOP
+ * after @timeout_ms (0: BALLOON_HINT_TIMEOUT_MS).
+ * Return: 0; -EOPNOTSUPP when FREE_PAGE_HINT is not offered.
+ */
+#define BALLOON_HINT_TIMEOUT_MS 10000
+int balloon_set_hinting(struct balloon_dev *b, unsigned int period_ms,
+			uint64_t cap_bytes, unsigned int timeout_ms);
+/* DONE now: end the command in flight, if any (see balloon.c). */
+void balloon_hint_done(struct balloon_dev *b);
+
 /* The transport queue index of a balloon queue, or -1 when absent. */
 enum balloon_queue {
 	BALLOON_VQ_INFLATE,
 	BALLOON_VQ_DEFLATE,
 	BALLOON_VQ_STATS,
 	BALLOON_VQ_REPORTING,
+	BALLOON_VQ_FREE_PAGE,
 	BALLOON_VQ_NR,
 };
 int balloon_queue_index(uint64_t features, enum balloon_queue which);

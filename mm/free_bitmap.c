@@ -176,9 +176,10 @@ static void runs_add(struct free_bitmap *fb, struct free_page_hint_run *runs,
 
 int free_bitmap_request_hints(struct free_bitmap *fb, uint32_t cmd_id,
 			      struct free_page_hint_run *runs, unsigned int max,
-			      unsigned int *nr)
+			      uint64_t max_pages, unsigned int *nr)
 {
 	bool lost = false, full = false;
+	uint64_t pages = 0;
 	int err = 0;
 
 	*nr = 0;
@@ -196,17 +197,30 @@ int free_bitmap_request_hints(struct free_bitmap *fb, uint32_t cmd_id,
 		err = -GMM_EBUSY;
 		goto out;
 	}
-	for (uint32_t k = 0; k < fb->nr_words && !full; k++) {
-		uint32_t w = (fb->cursor + k) % fb->nr_words;
+	/*
+	 * From the cursor's chunk round to just before it: its word first
+	 * from the cursor up, the other words, its word again below it.
+	 */
+	for (uint32_t k = 0; k <= fb->nr_words && !full; k++) {
+		uint32_t w = (fb->cursor / BITS_PER_WORD + k) % fb->nr_words;
+		uint64_t below = (1ull << (fb->cursor % BITS_PER_WORD)) - 1;
 		uint64_t want = atomic_load(&fb_free(fb)[w]);
+
+		if (k == 0)
+			want &= ~below;
+		else if (k == fb->nr_words)
+			want &= below;
 
 		for (; want; want &= want - 1) {
 			uint64_t bit = want & -want;
 			uint32_t c = w * BITS_PER_WORD + (uint32_t)__builtin_ctzll(want);
 
-			if (!runs_fit(fb, runs, *nr, max, c)) {
+			/* The cap: at least one chunk, then no chunk past it. */
+			if (!runs_fit(fb, runs, *nr, max, c) ||
+			    (max_pages && pages &&
+			     pages + (1u << fb->order) > max_pages)) {
 				full = true;
-				fb->cursor = w;
+				fb->cursor = c; /* the next command starts here */
 				break;
 			}
 			/*
@@ -224,6 +238,7 @@ int free_bitmap_request_hints(struct free_bitmap *fb, uint32_t cmd_id,
 				continue;
 			}
 			runs_add(fb, runs, nr, c);
+			pages += 1u << fb->order;
 		}
 	}
 	if (*nr) {

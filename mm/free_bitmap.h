@@ -3,12 +3,14 @@
  * bitmap of free memory at the hinting granularity, which the host polls.
  *
  * The host's side is two calls, made by whatever carries the host's requests
- * (the in-process driver in guest/hint_host.c; later a virtio-balloon free
- * page hint queue, see docs/results.md):
+ * (the in-process driver in guest/hint_host.c, or the balloon driver of a
+ * process guest answering the device's free page hint commands,
+ * guest/balloon_driver.c):
  *
- *	free_bitmap_request_hints(fb, cmd_id, runs, max, &nr)
+ *	free_bitmap_request_hints(fb, cmd_id, runs, max, max_pages, &nr)
  *		the host asks, under a command id; the guest hands over runs
- *		of free chunks and marks them in flight;
+ *		of free chunks, at most @max_pages frames of them, and marks
+ *		them in flight;
  *	free_bitmap_ack(fb, cmd_id)
  *		the host has discarded them; the guest takes them back.
  *
@@ -67,7 +69,7 @@ struct free_bitmap {
 	struct spinlock cmd_lock;
 	uint32_t cmd_id; /* in flight; 0 when none */
 	unsigned int nr_runs;
-	uint32_t cursor; /* the word the next request starts at */
+	uint32_t cursor; /* the chunk the next request starts at */
 	struct free_page_hint_run runs[FREE_BITMAP_RUNS_MAX];
 	atomic_uint ack_seq;
 
@@ -106,8 +108,11 @@ void free_bitmap_unregister(struct free_bitmap *fb);
 
 /*
  * free_bitmap_request_hints - the host asks for hints under @cmd_id; up to
- * @max runs of free chunks are claimed (F to I) and written to @runs, the
- * count to *@nr.  With runs handed over, the command is in flight until
+ * @max runs of free chunks, of at most @max_pages frames in all (0: no cap;
+ * a cap below one chunk still hands one), are claimed (F to I) and written
+ * to @runs, the count to *@nr.  The cap bounds what an allocation can find
+ * in flight, and so its wait: the host discards it all before the ack.
+ * With runs handed over, the command is in flight until
  * free_bitmap_ack(); with none (*@nr 0) nothing is in flight.
  * Return: 0; -EINVAL for a reserved @cmd_id (0, 1) or @max 0 or above
  * FREE_BITMAP_RUNS_MAX; -EBUSY while another command is in flight;
@@ -115,7 +120,7 @@ void free_bitmap_unregister(struct free_bitmap *fb);
  */
 int free_bitmap_request_hints(struct free_bitmap *fb, uint32_t cmd_id,
 			      struct free_page_hint_run *runs, unsigned int max,
-			      unsigned int *nr);
+			      uint64_t max_pages, unsigned int *nr);
 
 /*
  * free_bitmap_ack - the host has discarded the runs of @cmd_id: clear their

@@ -83,7 +83,7 @@ enum pg_arg {
 	PG_ORDER, PG_CAPACITY, PG_HWM, PG_DELAY, PG_MIN_AGE, PG_WORKLOAD,
 	PG_HOG, PG_CYCLES, PG_HOLD, PG_SLEEP, PG_THREADS, PG_DURATION,
 	PG_WARMUP, PG_LOCK, PG_LOCK_STATS, PG_SEED, PG_SAMPLE, PG_HINTING,
-	PG_HINT_ENTRIES, PG_START_DELAY, PG_WS, PG_COMPACT, PG_NR
+	PG_HINT_ENTRIES, PG_HINT_CAP, PG_START_DELAY, PG_WS, PG_COMPACT, PG_NR
 };
 
 static const char *const pg_arg_names[PG_NR] = {
@@ -99,7 +99,8 @@ static const char *const pg_arg_names[PG_NR] = {
 	[PG_WARMUP] = "--warmup-ms",	[PG_LOCK] = "--lock",
 	[PG_LOCK_STATS] = "--lock-stats", [PG_SEED] = "--seed",
 	[PG_SAMPLE] = "--sample-ms",	[PG_HINTING] = "--hinting",
-	[PG_HINT_ENTRIES] = "--hint-entries", [PG_START_DELAY] = "--start-delay-ms",
+	[PG_HINT_ENTRIES] = "--hint-entries", [PG_HINT_CAP] = "--hint-cap-bytes",
+	[PG_START_DELAY] = "--start-delay-ms",
 	[PG_WS] = "--ws-bytes",		[PG_COMPACT] = "--compact",
 };
 
@@ -139,6 +140,7 @@ static void pg_build_argv(struct pg_argv *a, const struct run_opts *o,
 	pg_arg_add(a, PG_REPORTING, "%s", c->reporting ? "on" : "off");
 	pg_arg_add(a, PG_HINTING, "%s", gmm_hinting_names[c->hinting]);
 	pg_arg_add(a, PG_HINT_ENTRIES, "%u", c->hint_entries);
+	pg_arg_add(a, PG_HINT_CAP, "%" PRIu64, c->hint_cap_bytes);
 	pg_arg_add(a, PG_ORDER, "%u", c->report_order);
 	pg_arg_add(a, PG_CAPACITY, "%u", c->report_capacity);
 	pg_arg_add(a, PG_HWM, "%u", c->report_hwm);
@@ -269,11 +271,11 @@ static int pg_parse_argv(int argc, char **argv, struct run_opts *o,
 			if (gmm_hinting_parse(val, &c->hinting))
 				return pg_usage("%s: '%s' is not report, percpu, bitmap or off",
 						name, val);
-			/* The device path of the bitmap (the free page hint
-			 * queue) is not built. */
-			if (c->hinting == GMM_HINTING_BITMAP)
-				return pg_usage("%s: bitmap runs only in process (guestmm run --in-process): the device's free page hint queue is not built",
-						name);
+			break;
+		case PG_HINT_CAP:
+			err = pg_uint(name, val, GMM_HINT_CAP_MAX, &c->hint_cap_bytes);
+			if (!err && c->hint_cap_bytes < (1u << 20))
+				return pg_usage("%s: must be at least 1 MiB", name);
 			break;
 		case PG_HINT_ENTRIES:
 			err = pg_uint(name, val, PAGE_HINTING_ENTRIES_MAX, &v);
@@ -589,6 +591,10 @@ int run_guest_process_main(int argc, char **argv)
 		struct balloon_driver_stats st;
 
 		/* The device's figures count; the guest's say what it did. */
+		balloon_driver_get_stats(pg.bd, &st);
+		/* Through the device the bitmap's worker is the driver. */
+		if (r->stats.hinting == GMM_HINTING_BITMAP)
+			r->stats.worker_cpu_ns += st.hint_cpu_ns;
 		pg_emit_result(&pg, r);
 		balloon_driver_get_stats(pg.bd, &st);
 		if (st.error)
@@ -775,8 +781,9 @@ static void pg_host_line(struct pg_host *h, char *line)
 			h->ended = true;
 		r->resident_end = res;
 		r->stats.host_resident_bytes = res;
-		r->stats.reports = st.reports;
-		r->stats.reported_bytes = st.reported_bytes;
+		/* A hint command the guest ended is the bitmap's report. */
+		r->stats.reports = st.reports + st.hint_done;
+		r->stats.reported_bytes = st.reported_bytes + st.hinted_bytes;
 	} else if (!strncmp(line, "gmm-hint ", 9)) {
 		struct gmm_guest_stats *gs = &r->stats;
 
@@ -1025,6 +1032,7 @@ int run_process(const struct run_opts *o, struct run_result *r)
 	struct pg_host *h = calloc(1, sizeof(*h));
 	double last_line;
 	double next_live = 0;
+	bool bitmap;
 	int err;
 
 	if (!h)
@@ -1040,9 +1048,18 @@ int run_process(const struct run_opts *o, struct run_result *r)
 	}
 	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir);
 	run_tmp_set(dir, sock);
-	err = balloon_backend_start(&h->be, sock, BALLOON_FEATURES_DEFAULT);
+	/* The bitmap's host is the device: it runs the hint commands. */
+	bitmap = o->cfg.reporting && o->cfg.hinting == GMM_HINTING_BITMAP;
+	err = balloon_backend_start(&h->be, sock,
+				    bitmap ? BALLOON_FEATURES_HINTING
+					   : BALLOON_FEATURES_DEFAULT);
 	if (err)
 		goto undo_dir;
+	if (bitmap)
+		balloon_set_hinting(h->be.balloon,
+				    o->cfg.hint_poll_ms ? o->cfg.hint_poll_ms
+							: o->cfg.report_delay_ms,
+				    o->cfg.hint_cap_bytes, 0);
 	err = pg_spawn(h, sock);
 	if (err)
 		goto undo_backend;
@@ -1093,7 +1110,7 @@ int run_process(const struct run_opts *o, struct run_result *r)
 			continue;
 		h->s.t = run_now_s() - h->t0;
 		h->s.resident = pg_resident(h, &st);
-		h->s.host_reported = st.reported_bytes;
+		h->s.host_reported = st.reported_bytes + st.hinted_bytes;
 		if (!h->ended)
 			run_track(o, r, &h->s, &h->seen_cycle);
 		if (o->live && h->s.t >= next_live && !h->ended &&

@@ -478,11 +478,6 @@ int run_guest(const struct run_opts *o, struct run_result *r)
 		fprintf(stderr, "guestmm: run: the free path's timing needs the guest in process\n");
 		return -EINVAL;
 	}
-	if (o->cfg.reporting && o->mode == RUN_PROCESS &&
-	    o->cfg.hinting == GMM_HINTING_BITMAP) {
-		fprintf(stderr, "guestmm: run: hinting bitmap needs the guest in process: the device's free page hint queue is not built\n");
-		return -EINVAL;
-	}
 	if (o->cfg.reporting && o->mode == RUN_LINUX &&
 	    o->cfg.hinting != GMM_HINTING_REPORT) {
 		fprintf(stderr, "guestmm: run: a Linux guest reports with its own driver: hinting report or off only\n");

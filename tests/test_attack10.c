@@ -82,7 +82,7 @@ static void host_claim(struct fake_host *h, struct pglist_data *pgdat,
 	h->fb = fb;
 	h->cmd = 2;
 	assert_int_equal(free_bitmap_request_hints(fb, h->cmd, h->runs,
-						   FREE_BITMAP_RUNS_MAX, &h->nr), 0);
+						   FREE_BITMAP_RUNS_MAX, 0, &h->nr), 0);
 	assert_true(h->nr > 0);
 }
 

@@ -28,6 +28,7 @@
 #include "host/balloon.h"
 #include "host/guest_memory.h"
 #include "host/virtio_device.h"
+#include "platform/platform.h"
 #include "virtio/virtqueue.h"
 
 #define MIB (1024u * 1024u)
@@ -58,17 +59,18 @@ struct fx {
 	struct balloon_dev *b;
 	struct virtio_device *vdev;
 	uint64_t brk; /* ring allocator, guest-physical */
-	struct fx_queue q[4];
-	unsigned int used_notifies[4];
+	struct fx_queue q[5];
+	unsigned int used_notifies[5];
 	unsigned int config_notifies;
 	unsigned int wakes;
+	uint64_t hint_slot; /* a page for command id buffers */
 };
 
 static void fx_notify_used(struct virtio_device *vdev, unsigned int q)
 {
 	struct fx *fx = vdev->transport_priv;
 
-	assert_true(q < 4);
+	assert_true(q < 5);
 	fx->used_notifies[q]++;
 }
 
@@ -194,6 +196,7 @@ static struct fx *fx_new_ex(uint64_t offered, uint64_t negotiated,
 	assert_int_equal(fx->vdev->ops->set_features(fx->vdev, negotiated), 0);
 
 	nq = 2 + !!(negotiated & F(VIRTIO_BALLOON_F_STATS_VQ)) +
+	     !!(negotiated & F(VIRTIO_BALLOON_F_FREE_PAGE_HINT)) +
 	     !!(negotiated & F(VIRTIO_BALLOON_F_REPORTING));
 	for (q = 0; q < nq; q++)
 		fx_start_queue(fx, q, negotiated, indirect_max);
@@ -760,6 +763,204 @@ static void test_hostile_reports(void **unused)
 		      1, -EPERM);
 }
 
+/* ---- free page hint commands ---- */
+
+#define ALL_HINT (ALL_BALLOON | F(VIRTIO_BALLOON_F_FREE_PAGE_HINT))
+
+static unsigned int hint_q(void)
+{
+	return (unsigned int)balloon_queue_index(ALL_HINT, BALLOON_VQ_FREE_PAGE);
+}
+
+static uint32_t hint_field(struct fx *fx)
+{
+	uint32_t v;
+
+	assert_int_equal(fx->vdev->ops->config_read(fx->vdev, 8, &v, 4), 0);
+	return le32_to_cpu(v);
+}
+
+/* The device's poll starts a command: a new id and a config change. */
+static uint32_t hint_begin(struct fx *fx, uint64_t now)
+{
+	unsigned int before = fx->config_notifies;
+	uint32_t id;
+
+	fx->vdev->ops->poll(fx->vdev, now);
+	assert_true(fx->config_notifies > before); /* a DONE may come first */
+	id = hint_field(fx);
+	assert_true(id > VIRTIO_BALLOON_CMD_ID_DONE);
+	return id;
+}
+
+/* A 4-byte device-readable buffer holding @id. */
+static void hint_send_id(struct fx *fx, uint32_t id)
+{
+	struct vring_sg sg = { fx->hint_slot, 4 };
+
+	*(uint32_t *)gptr(fx, fx->hint_slot, 4) = cpu_to_le32(id);
+	submit(fx, hint_q(), &sg, 1, 0);
+}
+
+/* A device that runs hint commands, its id page already resident. */
+static struct fx *fx_hint_new(void)
+{
+	struct fx *fx = fx_new_ex(BALLOON_FEATURES_HINTING, ALL_HINT, 0);
+
+	fx->hint_slot = fx_alloc(fx, 4096, 4096);
+	touch(fx, fx->hint_slot, 4096);
+	return fx;
+}
+
+static void hint_send(struct fx *fx, uint64_t gpa, uint32_t len)
+{
+	struct vring_sg sg = { gpa, len };
+
+	submit(fx, hint_q(), &sg, 0, 1);
+}
+
+static void test_hint_offer(void **unused)
+{
+	struct fx *fx = fx_new(ALL_BALLOON);
+	uint32_t v;
+
+	(void)unused;
+	/* Not offered by default; no commands without the offer. */
+	assert_int_equal(balloon_set_hinting(fx->b, 10, 0, 0), -EOPNOTSUPP);
+	assert_int_equal(fx->vdev->ops->num_queues(fx->vdev), 4);
+	fx_free(fx);
+	fx = fx_new_ex(BALLOON_FEATURES_HINTING, ALL_HINT, 0);
+	assert_int_equal(fx->vdev->ops->num_queues(fx->vdev), 5);
+	assert_int_equal(balloon_queue_index(ALL_HINT, BALLOON_VQ_FREE_PAGE), 3);
+	assert_int_equal(balloon_queue_index(ALL_HINT, BALLOON_VQ_REPORTING), 4);
+	/* STOP until a command; none while no period is set. */
+	assert_int_equal(hint_field(fx), VIRTIO_BALLOON_CMD_ID_STOP);
+	assert_int_equal(fx->vdev->ops->poll(fx->vdev, platform_now_ns()),
+			 UINT64_MAX);
+	assert_int_equal(fx->config_notifies, 0);
+	/* The field is the device's: a driver's write is ignored. */
+	v = cpu_to_le32(0x1234);
+	assert_int_equal(fx->vdev->ops->config_write(fx->vdev, 8, &v, 4), 0);
+	assert_int_equal(hint_field(fx), VIRTIO_BALLOON_CMD_ID_STOP);
+	fx_free(fx);
+}
+
+/*
+ * The protocol, and each way a guest can break it: hints before the id,
+ * a wrong id, overlapping and unaligned hints, hints after STOP, a STOP
+ * without a command, a stale id.  Refused ones discard nothing.
+ */
+static void test_hint_protocol(void **unused)
+{
+	struct fx *fx = fx_hint_new();
+	uint64_t bytes;
+	uint32_t id;
+
+	(void)unused;
+	assert_int_equal(balloon_set_hinting(fx->b, 1000, 0, 0), 0);
+	touch(fx, DATA_BASE, 4 * MIB);
+	bytes = file_bytes(fx);
+	id = hint_begin(fx, platform_now_ns());
+	assert_int_equal(stats(fx).hint_commands, 1);
+	/* Before its id buffer: not yet. */
+	hint_send(fx, DATA_BASE, MIB);
+	assert_int_equal(stats(fx).hint_rejected, 1);
+	hint_send_id(fx, id + 1);
+	hint_send(fx, DATA_BASE, MIB);
+	assert_int_equal(stats(fx).hint_rejected, 3);
+	assert_int_equal(file_bytes(fx), bytes);
+	/* The command: a hint is discarded. */
+	hint_send_id(fx, id);
+	hint_send(fx, DATA_BASE, MIB);
+	assert_int_equal(file_bytes(fx), bytes - MIB);
+	assert_int_equal(stats(fx).hinted_bytes, MIB);
+	/* Overlapping the first, unaligned: refused, nothing discarded. */
+	hint_send(fx, DATA_BASE + MIB / 2, MIB);
+	hint_send(fx, DATA_BASE + 2 * MIB + 100, 4096);
+	hint_send(fx, DATA_BASE + 2 * MIB, 4096 + 100);
+	assert_int_equal(stats(fx).hint_rejected, 6);
+	assert_int_equal(file_bytes(fx), bytes - MIB);
+	/* Adjacent is fine. */
+	hint_send(fx, DATA_BASE + MIB, MIB);
+	assert_int_equal(file_bytes(fx), bytes - 2 * MIB);
+	/* STOP: DONE, announced. */
+	hint_send_id(fx, VIRTIO_BALLOON_CMD_ID_STOP);
+	assert_int_equal(hint_field(fx), VIRTIO_BALLOON_CMD_ID_DONE);
+	assert_int_equal(stats(fx).hint_done, 1);
+	/* After it: hints, a second STOP, the old id again. */
+	hint_send(fx, DATA_BASE + 2 * MIB, MIB);
+	hint_send_id(fx, VIRTIO_BALLOON_CMD_ID_STOP);
+	hint_send_id(fx, id);
+	hint_send(fx, DATA_BASE + 3 * MIB, MIB);
+	assert_int_equal(stats(fx).hint_rejected, 10);
+	assert_int_equal(file_bytes(fx), bytes - 2 * MIB);
+	assert_int_equal(stats(fx).hinted_bytes, 2 * MIB);
+	assert_int_equal(stats(fx).rejected, 10);
+	assert_int_equal(stats(fx).broken_queues, 0);
+	/* The next command comes after the period, with a new id. */
+	assert_true(hint_begin(fx, platform_now_ns() + 2000000000ull) != id);
+	fx_free(fx);
+}
+
+/* The cap; a guest that never says STOP; what comes after the timeout. */
+static void test_hint_cap_and_timeout(void **unused)
+{
+	struct fx *fx = fx_hint_new();
+	uint64_t bytes, now = platform_now_ns();
+	uint32_t id, next;
+
+	(void)unused;
+	assert_int_equal(balloon_set_hinting(fx->b, 1000, MIB, 50), 0);
+	touch(fx, DATA_BASE, 4 * MIB);
+	bytes = file_bytes(fx);
+	id = hint_begin(fx, now);
+	hint_send_id(fx, id);
+	hint_send(fx, DATA_BASE, MIB);
+	hint_send(fx, DATA_BASE + MIB, 4096); /* over the cap */
+	assert_int_equal(stats(fx).hint_rejected, 1);
+	assert_int_equal(file_bytes(fx), bytes - MIB);
+	/* No STOP: before the timeout nothing happens, after it DONE. */
+	fx->vdev->ops->poll(fx->vdev, now + 10000000ull);
+	assert_int_equal(hint_field(fx), id);
+	/* The command met the cap: the next one follows the DONE at once. */
+	next = hint_begin(fx, now + 60000000ull);
+	assert_int_equal(stats(fx).hint_timeouts, 1);
+	assert_true(next != id);
+	/* The slow guest's late hints and STOP: refused, nothing discarded. */
+	hint_send(fx, DATA_BASE + MIB, MIB);
+	hint_send_id(fx, VIRTIO_BALLOON_CMD_ID_STOP);
+	assert_int_equal(stats(fx).hint_rejected, 3);
+	assert_int_equal(file_bytes(fx), bytes - MIB);
+	assert_int_equal(stats(fx).hint_done, 0);
+	fx_free(fx);
+}
+
+/* A hint outside guest RAM breaks the queue; the command still ends. */
+static void test_hint_outside_ram(void **unused)
+{
+	struct fx *fx = fx_hint_new();
+	struct vring_sg sg = { GUEST_BASE + GUEST_SIZE, 4096 };
+	uint64_t bytes;
+	uint32_t id;
+
+	(void)unused;
+	assert_int_equal(balloon_set_hinting(fx->b, 1000, 0, 0), 0);
+	touch(fx, DATA_BASE, MIB);
+	bytes = file_bytes(fx);
+	id = hint_begin(fx, platform_now_ns());
+	hint_send_id(fx, id);
+	assert_int_equal(virtqueue_add(&fx->q[hint_q()].vq, &sg, 0, 1, fx), 0);
+	assert_int_equal(kick(fx, hint_q()), -EFAULT);
+	assert_int_equal(stats(fx).broken_queues, 1);
+	assert_int_equal(hint_field(fx), VIRTIO_BALLOON_CMD_ID_DONE);
+	assert_int_equal(file_bytes(fx), bytes);
+	/* No more commands on a broken queue. */
+	assert_int_equal(fx->vdev->ops->poll(fx->vdev,
+					     platform_now_ns() + 2000000000ull),
+			 UINT64_MAX);
+	fx_free(fx);
+}
+
 static void test_hostile_avail(void **unused)
 {
 	struct fx *fx = fx_new(ALL_BALLOON);
@@ -843,6 +1044,10 @@ int main(void)
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_hostile_reports),
 		cmocka_unit_test(test_hostile_avail),
+		cmocka_unit_test(test_hint_offer),
+		cmocka_unit_test(test_hint_protocol),
+		cmocka_unit_test(test_hint_cap_and_timeout),
+		cmocka_unit_test(test_hint_outside_ram),
 		cmocka_unit_test(test_bounded_work),
 		cmocka_unit_test(test_reset),
 	};

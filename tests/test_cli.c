@@ -108,10 +108,12 @@ static void test_bad_options(void **state)
 	expect_usage_error("guest --socket /x --bogus 1", "--bogus");
 	expect_usage_error("guest --socket /x --mem-bytes lots", "--mem-bytes");
 	expect_usage_error("guest --socket /x --workload nosuch", "--workload");
-	expect_usage_error("run --hinting bitmap", "--in-process");
+	expect_usage_error("run --hint-cap 512K", "--hint-cap");
+	expect_usage_error("run --hint-cap 3G", "--hint-cap");
+	expect_usage_error("run --hint-cap lots", "--hint-cap");
 	expect_usage_error("run --linux --hinting percpu", "--linux");
 	expect_usage_error("guest --socket /x --hinting nosuch", "--hinting");
-	expect_usage_error("guest --socket /x --hinting bitmap", "in process");
+	expect_usage_error("guest --socket /x --hint-cap-bytes 4096", "--hint-cap-bytes");
 	expect_usage_error("guest --socket /x --hint-entries 0", "--hint-entries");
 }
 
@@ -486,8 +488,9 @@ static void test_short_run_returns_memory(void **state)
 
 /*
  * Each strategy by name, in a guest process (percpu reports through the
- * balloon driver as report does) and in process (bitmap's only mode); the
- * ones that return memory here return it, through reports the host counted.
+ * balloon driver as report does, bitmap answers the device's free page
+ * hint commands) and in process; the ones that return memory here return
+ * it, through reports (for bitmap: commands) the host counted.
  */
 static void test_hinting_strategies(void **state)
 {
@@ -496,6 +499,8 @@ static void test_hinting_strategies(void **state)
 		double min, max;
 	} runs[] = {
 		{ "--in-process --hinting bitmap --hint-poll-ms 100", "bitmap", 0.9, 1.01 },
+		{ "--hinting bitmap --hint-poll-ms 100", "bitmap", 0.9, 1.01 },
+		{ "--hinting bitmap --hint-poll-ms 100 --hint-cap 4M", "bitmap", 0.9, 1.01 },
 		/*
 		 * memhog frees ~96 blocks in one burst: an array of 64 fills
 		 * and is hinted, the frees after it until the worker empties

@@ -384,11 +384,11 @@ static void test_bitmap_random(void **state)
 		switch (r % 8) {
 		case 0: /* the host asks */
 			if (in_flight) {
-				CHECK_SEED(free_bitmap_request_hints(fb, cmd, runs, 16, &nr) ==
+				CHECK_SEED(free_bitmap_request_hints(fb, cmd, runs, 16, 0, &nr) ==
 						   -GMM_EBUSY, seed, step);
 				break;
 			}
-			CHECK_SEED(free_bitmap_request_hints(fb, cmd, runs, 16, &nr) == 0,
+			CHECK_SEED(free_bitmap_request_hints(fb, cmd, runs, 16, 0, &nr) == 0,
 				   seed, step);
 			check_runs_free(&t, runs, nr, seed, step);
 			if (nr) {
@@ -473,18 +473,18 @@ static void test_bitmap_bad_acks(void **state)
 	assert_int_equal(free_bitmap_ack(fb, 0), -GMM_EINVAL);
 	assert_memory_equal(before, (void *)fb->bits, bytes);
 	/* Reserved ids (STOP, DONE) and bad sizes are refused. */
-	assert_int_equal(free_bitmap_request_hints(fb, 0, runs, 8, &nr), -GMM_EINVAL);
-	assert_int_equal(free_bitmap_request_hints(fb, 1, runs, 8, &nr), -GMM_EINVAL);
-	assert_int_equal(free_bitmap_request_hints(fb, 7, runs, 0, &nr), -GMM_EINVAL);
+	assert_int_equal(free_bitmap_request_hints(fb, 0, runs, 8, 0, &nr), -GMM_EINVAL);
+	assert_int_equal(free_bitmap_request_hints(fb, 1, runs, 8, 0, &nr), -GMM_EINVAL);
+	assert_int_equal(free_bitmap_request_hints(fb, 7, runs, 0, 0, &nr), -GMM_EINVAL);
 	assert_int_equal(free_bitmap_request_hints(fb, 7, runs,
-						   FREE_BITMAP_RUNS_MAX + 1, &nr),
+						   FREE_BITMAP_RUNS_MAX + 1, 0, &nr),
 			 -GMM_EINVAL);
 
-	assert_int_equal(free_bitmap_request_hints(fb, 7, runs, 8, &nr), 0);
+	assert_int_equal(free_bitmap_request_hints(fb, 7, runs, 8, 0, &nr), 0);
 	assert_true(nr > 0);
 	assert_int_equal(free_bitmap_check(fb), 0);
 	/* Another command while one is in flight: refused. */
-	assert_int_equal(free_bitmap_request_hints(fb, 8, runs, 8, &nr), -GMM_EBUSY);
+	assert_int_equal(free_bitmap_request_hints(fb, 8, runs, 8, 0, &nr), -GMM_EBUSY);
 	/* Wrong id: refused, in flight as before. */
 	memcpy(before, (void *)fb->bits, bytes);
 	assert_int_equal(free_bitmap_ack(fb, 8), -GMM_EINVAL);
@@ -539,7 +539,7 @@ static void test_bitmap_alloc_waits_for_ack(void **state)
 	fb = bitmap_new(&t, PAGEBLOCK_ORDER);
 	drain_all_pages(t.pgdat);
 	assert_int_equal(free_bitmap_request_hints(fb, 2, runs, FREE_BITMAP_RUNS_MAX,
-						   &nr), 0);
+						   0, &nr), 0);
 	assert_true(nr > 0);
 	w.pgdat = t.pgdat;
 	assert_int_equal(pthread_create(&th, NULL, waiter_thread, &w), 0);
@@ -555,7 +555,7 @@ static void test_bitmap_alloc_waits_for_ack(void **state)
 	assert_int_equal(free_bitmap_check(fb), 0);
 	/* Its chunk is allocated: not free, not hinted again. */
 	assert_int_equal(free_bitmap_request_hints(fb, 3, runs, FREE_BITMAP_RUNS_MAX,
-						   &nr), 0);
+						   0, &nr), 0);
 	for (unsigned int i = 0; i < nr; i++) {
 		uint32_t p = page_to_pfn(t.pgdat, w.page);
 
@@ -564,6 +564,60 @@ static void test_bitmap_alloc_waits_for_ack(void **state)
 	if (nr)
 		assert_int_equal(free_bitmap_ack(fb, 3), 0);
 	assert_int_equal(free_pages(t.pgdat, w.page, PAGEBLOCK_ORDER), 0);
+	free_bitmap_unregister(fb);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	free(fb);
+	test_node_fini(&t);
+}
+
+/* A command hands over at most the cap (at least one chunk), in order, and
+ * the next command goes on from where the cap stopped it. */
+static void test_bitmap_cap(void **state)
+{
+	struct test_node t;
+	struct free_bitmap *fb;
+	struct free_page_hint_run runs[FREE_BITMAP_RUNS_MAX];
+	const uint64_t chunk = 1u << PAGEBLOCK_ORDER;
+	uint64_t total = 0, got;
+	unsigned int nr;
+	uint32_t cmd = 2, last_end = 0;
+
+	(void)state;
+	test_node_init(&t, 64 * MIB, 1);
+	fb = bitmap_new(&t, PAGEBLOCK_ORDER);
+	drain_all_pages(t.pgdat);
+	/* Below one chunk: one chunk. */
+	assert_int_equal(free_bitmap_request_hints(fb, cmd, runs,
+						   FREE_BITMAP_RUNS_MAX, 1, &nr), 0);
+	assert_int_equal(nr, 1);
+	assert_int_equal(runs[0].nr_pages, chunk);
+	assert_int_equal(free_bitmap_ack(fb, cmd++), 0);
+	/* Three chunks a command: never more than the cap, and each command
+	 * goes on past the last one's chunks (the ack sets them free again,
+	 * so without the cursor the same chunks would be handed over). */
+	for (unsigned int k = 0; k < 4; k++) {
+		uint32_t first = UINT32_MAX, end = 0;
+
+		got = 0;
+		assert_int_equal(free_bitmap_request_hints(fb, cmd, runs,
+							   FREE_BITMAP_RUNS_MAX,
+							   3 * chunk, &nr), 0);
+		assert_true(nr > 0);
+		for (unsigned int i = 0; i < nr; i++) {
+			got += runs[i].nr_pages;
+			if (runs[i].pfn < first)
+				first = runs[i].pfn;
+			if (runs[i].pfn + runs[i].nr_pages > end)
+				end = runs[i].pfn + runs[i].nr_pages;
+		}
+		assert_int_equal(got, 3 * chunk);
+		assert_true(first >= last_end);
+		last_end = end;
+		total += got;
+		assert_int_equal(free_bitmap_check(fb), 0);
+		assert_int_equal(free_bitmap_ack(fb, cmd++), 0);
+	}
+	assert_int_equal(total, 12 * chunk);
 	free_bitmap_unregister(fb);
 	assert_int_equal(buddy_check(t.pgdat), 0);
 	free(fb);
@@ -580,6 +634,7 @@ int main(void)
 		cmocka_unit_test(test_bitmap_random),
 		cmocka_unit_test(test_bitmap_bad_acks),
 		cmocka_unit_test(test_bitmap_alloc_waits_for_ack),
+		cmocka_unit_test(test_bitmap_cap),
 	};
 
 	platform_bad_state_fatal(true);

@@ -81,6 +81,33 @@ static int setup(void **state)
 	return 0;
 }
 
+/* The bitmap through the device: a device that runs hint commands (every
+ * 20 ms, 16 MiB at most each) and a guest with the bitmap strategy. */
+static int setup_bitmap(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct gmm_guest_config c;
+
+	if (!f)
+		return -1;
+	snprintf(f->dir, sizeof(f->dir), "/tmp/test_procguest.XXXXXX");
+	if (!mkdtemp(f->dir))
+		return -1;
+	snprintf(f->path, sizeof(f->path), "%s/balloon.sock", f->dir);
+	if (balloon_backend_start(&f->be, f->path, BALLOON_FEATURES_HINTING))
+		return -1;
+	gmm_guest_config_init(&c);
+	c.mem_bytes = 256 * MIB;
+	c.cpus = 1;
+	c.reporting = false; /* the driver starts the strategy */
+	c.hinting = GMM_HINTING_BITMAP;
+	c.hint_cap_bytes = 16 * MIB;
+	if (gmm_guest_create(&c, &f->g))
+		return -1;
+	*state = f;
+	return 0;
+}
+
 static int teardown(void **state)
 {
 	struct fixture *f = *state;
@@ -299,6 +326,134 @@ static void test_host_gone(void **state)
 					       BALLOON_FEATURES_DEFAULT), 0);
 }
 
+static bool hinted_at_least(const struct balloon_stats *st, uint64_t arg)
+{
+	return st->hinted_bytes >= arg;
+}
+
+static bool resident_below(const struct balloon_stats *st, uint64_t arg)
+{
+	return st->resident_bytes < arg;
+}
+
+/*
+ * The bitmap through the device: free memory leaves the memfd by the
+ * host's accounting, in commands of at most the cap, and every chunk comes
+ * back to the guest (the validator: no bit in flight without a command).
+ */
+static void test_bitmap_round_trip(void **state)
+{
+	struct fixture *f = *state;
+	struct pglist_data *pgdat = gmm_guest_pgdat(f->g);
+	struct balloon_driver_stats ds;
+	struct balloon_stats h0, h1;
+	struct page *blocks[32];
+	struct page *again;
+
+	assert_int_equal(balloon_driver_start(f->g, f->path, true, &f->bd), 0);
+	wait_host(f, is_connected, 0, "the driver");
+	balloon_get_stats(f->be.balloon, &h0);
+	assert_true(h0.features & F(VIRTIO_BALLOON_F_FREE_PAGE_HINT));
+	for (unsigned int n = 0; n < 32; n++) {
+		blocks[n] = alloc_pages(pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER);
+		assert_non_null(blocks[n]);
+		memset(page_address(pgdat, blocks[n]), 0x5a,
+		       PAGE_SIZE << PAGEBLOCK_ORDER);
+	}
+	balloon_get_stats(f->be.balloon, &h0);
+	assert_true(h0.resident_bytes >= 64 * MIB);
+	for (unsigned int n = 0; n < 32; n++)
+		assert_int_equal(free_pages(pgdat, blocks[n], PAGEBLOCK_ORDER), 0);
+	drain_all_pages(pgdat);
+	assert_int_equal(balloon_set_hinting(f->be.balloon, 20, 16 * MIB, 0), 0);
+	wait_host(f, resident_below, h0.resident_bytes - 60 * MIB,
+		  "64 MiB of hinted memory leave the memfd");
+	wait_host(f, hinted_at_least, 64 * MIB, "64 MiB hinted");
+	balloon_get_stats(f->be.balloon, &h1);
+	assert_true(h1.hint_commands >= 4); /* 16 MiB at most each */
+	assert_true(h1.hint_done > 0);
+	assert_int_equal(h1.hint_rejected, 0);
+	/* The chunks come back: an allocation may take them (waiting for a
+	 * command's DONE if it lands on one), and the bits are sound. */
+	assert_int_equal(balloon_set_hinting(f->be.balloon, 0, 16 * MIB, 0), 0);
+	for (int i = 0; i < WAIT_MS; i++) {
+		balloon_driver_get_stats(f->bd, &ds);
+		if (ds.hint_acks >= h1.hint_done)
+			break;
+		usleep(1000);
+	}
+	assert_true(ds.hint_commands > 0);
+	assert_true(ds.hint_pages >= 64 * MIB / PAGE_SIZE);
+	again = alloc_pages(pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER);
+	assert_non_null(again);
+	assert_int_equal(free_pages(pgdat, again, PAGEBLOCK_ORDER), 0);
+	assert_int_equal(gmm_guest_validate(f->g), 0);
+	assert_int_equal(ds.hint_bad_done, 0);
+}
+
+/*
+ * A device that says DONE with nothing answered (a host that lost track):
+ * the driver counts it, the bitmap refuses the ack and stays sound.
+ */
+static void test_bitmap_done_for_nothing(void **state)
+{
+	struct fixture *f = *state;
+	struct balloon_driver_stats ds;
+	struct gmm_guest_stats gs;
+
+	assert_int_equal(balloon_driver_start(f->g, f->path, true, &f->bd), 0);
+	wait_host(f, is_connected, 0, "the driver");
+	/* No commands: the field stays STOP until the DONE. */
+	balloon_hint_done(f->be.balloon);
+	for (int i = 0; i < WAIT_MS; i++) {
+		balloon_driver_get_stats(f->bd, &ds);
+		if (ds.hint_bad_done)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(ds.hint_bad_done, 1);
+	assert_int_equal(ds.hint_acks, 0);
+	gmm_guest_get_stats(f->g, &gs);
+	assert_int_equal(gs.bad_acks, 1);
+	assert_int_equal(gmm_guest_validate(f->g), 0);
+	/* Hinting works after it. */
+	assert_int_equal(balloon_set_hinting(f->be.balloon, 20, 16 * MIB, 0), 0);
+	wait_host(f, hinted_at_least, 16 * MIB, "hints after the bad DONE");
+	assert_int_equal(gmm_guest_validate(f->g), 0);
+}
+
+/* The driver of a guest without the bitmap answers every command empty. */
+static void test_hint_commands_without_bitmap(void **state)
+{
+	struct fixture *f = *state;
+	struct balloon_stats h;
+
+	gmm_guest_destroy(f->g);
+	{
+		struct gmm_guest_config c;
+
+		gmm_guest_config_init(&c);
+		c.mem_bytes = 256 * MIB;
+		c.cpus = 1;
+		c.reporting = false;
+		assert_int_equal(gmm_guest_create(&c, &f->g), 0);
+	}
+	assert_int_equal(balloon_driver_start(f->g, f->path, true, &f->bd), 0);
+	wait_host(f, is_connected, 0, "the driver");
+	assert_true(balloon_driver_reporting(f->bd));
+	assert_int_equal(balloon_set_hinting(f->be.balloon, 5, 16 * MIB, 0), 0);
+	for (int i = 0; i < WAIT_MS; i++) {
+		balloon_get_stats(f->be.balloon, &h);
+		if (h.hint_done >= 3)
+			break;
+		usleep(1000);
+	}
+	assert_true(h.hint_done >= 3);
+	assert_int_equal(h.hinted_bytes, 0);
+	assert_int_equal(h.hint_rejected, 0);
+	assert_int_equal(h.hint_timeouts, 0);
+}
+
 /* ---- the runner: this program as the guest process ---- */
 
 static char self_exe[4096];
@@ -348,6 +503,34 @@ static void test_process_guest_returns_memory(void **state)
 	c = &r->cycle[0];
 	assert_true(c->resident_at_free - c->resident_after <
 		    c->freed_bytes / 10);
+	free(r);
+}
+
+/* guestmm run --hinting bitmap: the device's hint commands return memory. */
+static void test_process_guest_bitmap(void **state)
+{
+	struct run_opts o;
+	struct run_result *r = calloc(1, sizeof(*r));
+	const struct run_cycle *c;
+
+	(void)state;
+	assert_non_null(r);
+	proc_opts(&o);
+	o.cfg.hinting = GMM_HINTING_BITMAP;
+	o.cfg.hint_poll_ms = 50;
+	assert_int_equal(run_guest(&o, r), 0);
+	assert_int_equal(r->nr_cycles, 1);
+	c = &r->cycle[0];
+	assert_true(c->freed_bytes >= 150 * MIB);
+	if ((double)(c->resident_at_free - c->resident_after) <
+	    0.9 * (double)c->freed_bytes)
+		fail_msg("returned %llu of %llu bytes",
+			 (unsigned long long)(c->resident_at_free - c->resident_after),
+			 (unsigned long long)c->freed_bytes);
+	/* The device's count: commands the guest ended, bytes it hinted. */
+	assert_true(r->stats.reports > 0);
+	assert_true(r->stats.reported_bytes >= 150 * MIB);
+	assert_int_equal(r->stats.hinting, GMM_HINTING_BITMAP);
 	free(r);
 }
 
@@ -610,7 +793,14 @@ int main(int argc, char **argv)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_gone, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bitmap_round_trip,
+						setup_bitmap, teardown),
+		cmocka_unit_test_setup_teardown(test_bitmap_done_for_nothing,
+						setup_bitmap, teardown),
+		cmocka_unit_test_setup_teardown(test_hint_commands_without_bitmap,
+						setup_bitmap, teardown),
 		cmocka_unit_test(test_process_guest_returns_memory),
+		cmocka_unit_test(test_process_guest_bitmap),
 		cmocka_unit_test(test_bad_guest_exe),
 		cmocka_unit_test(test_no_orphans),
 		cmocka_unit_test(test_console_done_then_linger),

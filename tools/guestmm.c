@@ -55,13 +55,17 @@ static void run_usage(FILE *f)
 	      "  --hinting STRATEGY    how free memory goes back to the host:\n"
 	      "                        report (free page reporting, default), percpu\n"
 	      "                        (per-CPU arrays and workers, page hinting),\n"
-	      "                        bitmap (a free bitmap the host polls; only\n"
-	      "                        --in-process: its device queue is not built),\n"
-	      "                        off; --linux: report or off\n"
+	      "                        bitmap (a free bitmap the host asks by free page\n"
+	      "                        hint commands: the device's, or a host thread\n"
+	      "                        --in-process), off; --linux: report or off\n"
 	      "  --reporting on|off    on: --hinting report; off: --hinting off\n"
 	      "  --hint-entries N      percpu: entries per CPU array (default 1000)\n"
 	      "  --hint-poll-ms MS     bitmap: the host asks this often (default:\n"
-	      "                        the report delay)\n"
+	      "                        the report delay), and again at once after a\n"
+	      "                        command that met the cap\n"
+	      "  --hint-cap SIZE       bitmap: one command hands over at most this\n"
+	      "                        much (default 256M, 1M to 2G): an allocation\n"
+	      "                        on a chunk in flight waits for its discard\n"
 	      "  --report-order N      smallest block reported (default 9 = 2 MiB)\n"
 	      "  --report-delay-ms MS  from request to report (default 2000)\n"
 	      "  --report-min-age-ms MS  a block is reported only once it has been free\n"
@@ -92,7 +96,7 @@ enum {
 	OPT_CAPACITY, OPT_HWM, OPT_SEED, OPT_JSON, OPT_QUIET, OPT_STATS,
 	OPT_MIN_AGE, OPT_LOCK, OPT_LOCK_STATS, OPT_IN_PROCESS, OPT_LINUX,
 	OPT_UML, OPT_INITRD, OPT_HINTING, OPT_HINT_ENTRIES, OPT_HINT_POLL,
-	OPT_COMPACT,
+	OPT_COMPACT, OPT_HINT_CAP,
 };
 
 static const struct option run_options[] = {
@@ -109,6 +113,7 @@ static const struct option run_options[] = {
 	{ "hinting", required_argument, NULL, OPT_HINTING },
 	{ "hint-entries", required_argument, NULL, OPT_HINT_ENTRIES },
 	{ "hint-poll-ms", required_argument, NULL, OPT_HINT_POLL },
+	{ "hint-cap", required_argument, NULL, OPT_HINT_CAP },
 	{ "report-order", required_argument, NULL, OPT_ORDER },
 	{ "report-delay-ms", required_argument, NULL, OPT_DELAY },
 	{ "report-min-age-ms", required_argument, NULL, OPT_MIN_AGE },
@@ -506,6 +511,12 @@ static int cmd_run(int argc, char **argv)
 			o.cfg.hint_poll_ms = (unsigned int)opt_uint(
 				"hint-poll-ms", optarg, 1, 3600000);
 			break;
+		case OPT_HINT_CAP:
+			o.cfg.hint_cap_bytes = cli_opt_size("run ", "--hint-cap",
+							    optarg, 1ull << 20,
+							    GMM_HINT_CAP_MAX,
+							    4096);
+			break;
 		case OPT_ORDER:
 			o.cfg.report_order = (unsigned int)opt_uint(
 				"report-order", optarg, 0, MAX_ORDER - 1);
@@ -578,9 +589,6 @@ static int cmd_run(int argc, char **argv)
 		RUN_ERR("--hog: larger than guest RAM (--mem)");
 	if (linux_opt && o.mode != RUN_LINUX)
 		RUN_ERR("%s: only with --linux", linux_opt);
-	if (o.cfg.reporting && o.cfg.hinting == GMM_HINTING_BITMAP &&
-	    o.mode == RUN_PROCESS)
-		RUN_ERR("--hinting bitmap: only with --in-process (a process guest would need the device's free page hint queue, which is not built)");
 	if (o.cfg.reporting && o.mode == RUN_LINUX &&
 	    o.cfg.hinting != GMM_HINTING_REPORT)
 		RUN_ERR("--hinting %s: not with --linux (Linux reports with its own driver: report or off)",

@@ -30,6 +30,11 @@
 /* PFNs on the inflate and deflate queues are in 4 KiB units. */
 #define VIRTIO_BALLOON_PFN_SHIFT 12
 
+/* free_page_hint_cmd_id values the device reserves (5.5.6.5); commands
+ * use the others. */
+#define VIRTIO_BALLOON_CMD_ID_STOP 0u
+#define VIRTIO_BALLOON_CMD_ID_DONE 1u
+
 /* Config space (all le32), 5.5.4. */
 struct virtio_balloon_config {
 	uint32_t num_pages; /* device: pages the host wants in the balloon */
