@@ -814,6 +814,11 @@ static int balloon_queue_notify(struct virtio_device *vdev, unsigned int q)
 		default:
 			break;
 		}
+		/* Counters before the used entry: a driver that polls the
+		 * used ring (no interrupt needed) may read them as soon as
+		 * it sees its buffer back. */
+		balloon_tally_add(b, &t);
+		t = (struct balloon_tally){ 0 };
 		/* Nothing was written into the buffers: used length 0. */
 		virtqueue_device_push(&bvq->vq, chain.head, 0);
 		pushed = true;
@@ -837,7 +842,8 @@ static int balloon_queue_notify(struct virtio_device *vdev, unsigned int q)
 		    b->hint_state != BALLOON_HINT_IDLE)
 			balloon_hint_end(b, platform_now_ns());
 	}
-	/* Counters first: whoever the interrupt wakes may read them. */
+	/* What is left (a stats buffer, a broken ring) before the interrupt:
+	 * whoever it wakes may read the counters. */
 	balloon_tally_add(b, &t);
 	if (pushed && virtqueue_device_should_notify(&bvq->vq))
 		balloon_notify_used(b, q);

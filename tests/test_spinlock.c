@@ -636,24 +636,35 @@ static void *pk_thread(void *arg)
 static void test_pvq_parks(void **state)
 {
 	pthread_t t[PK_THREADS];
-	unsigned long parks = platform_park_count();
-	struct lock_stats sum = { 0 };
+	unsigned long parks = 0;
+	unsigned int round;
 
 	spin_lock_set_kind(SPIN_LOCK_PVQ);
-	memset(&pk, 0, sizeof(pk));
-	spin_lock_init(&pk.lock);
-	for (unsigned int i = 0; i < PK_THREADS; i++)
-		start(&t[i], pk_thread, NULL);
-	atomic_store(&pk.go, 1);
-	join_all(t, PK_THREADS, &pk.done, "all threads done");
-	parks = platform_park_count() - parks;
-	print_message("pvq: %u threads, %lu parks\n", PK_THREADS, parks);
-	assert_int_equal(atomic_load(&pk.violations), 0);
-	assert_int_equal(pk.counter, PK_THREADS * PK_ITERS);
+	/*
+	 * A waiter parks only if it is running while a holder sleeps; on a
+	 * machine loaded by others a round can pass with none there at the
+	 * time.  Up to five rounds: a pvq that never parks fails them all.
+	 */
+	for (round = 0; round < 5 && !parks; round++) {
+		struct lock_stats sum = { 0 };
+
+		parks = platform_park_count();
+		memset(&pk, 0, sizeof(pk));
+		spin_lock_init(&pk.lock);
+		for (unsigned int i = 0; i < PK_THREADS; i++)
+			start(&t[i], pk_thread, NULL);
+		atomic_store(&pk.go, 1);
+		join_all(t, PK_THREADS, &pk.done, "all threads done");
+		parks = platform_park_count() - parks;
+		print_message("pvq: %u threads, %lu parks (round %u)\n",
+			      PK_THREADS, parks, round + 1);
+		assert_int_equal(atomic_load(&pk.violations), 0);
+		assert_int_equal(pk.counter, PK_THREADS * PK_ITERS);
+		spin_lock_stats_add(&pk.lock, &sum);
+		assert_int_equal(sum.acquisitions, PK_THREADS * PK_ITERS);
+		assert_true(sum.contentions > 0);
+	}
 	assert_true(parks > 0);
-	spin_lock_stats_add(&pk.lock, &sum);
-	assert_int_equal(sum.acquisitions, PK_THREADS * PK_ITERS);
-	assert_true(sum.contentions > 0);
 }
 
 /* ------------------------------------------------------------------------- */

@@ -1296,6 +1296,10 @@ static void test_threads(void **unused)
 				continue;
 			}
 			seen = k;
+			/* A watchdog for a lost interrupt, not a time limit:
+			 * 30 s with no interrupt at all, however slow the
+			 * machine, is one the device never sent. */
+			deadline = platform_now_ns() + 30000000000ull;
 			do {
 				while (virtqueue_get_used(&d.p->vq, &tok, &len) == 0) {
 					assert_int_equal((uintptr_t)tok, ++done);
