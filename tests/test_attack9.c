@@ -322,6 +322,72 @@ static void test_hint_flood_refused(void **unused)
 	fx_free(fx);
 }
 
+/* One hint chain of @n buffers; expect @refused of them refused. */
+static void hints(struct fx *fx, const struct vring_desc *d, unsigned int n,
+		  uint64_t refused)
+{
+	uint64_t before = stats(fx).hint_rejected;
+
+	assert_int_equal(raw_kick(fx, hint_q(), d, n, 1), 0);
+	assert_int_equal(stats(fx).hint_rejected - before, refused);
+}
+
+#define W VRING_DESC_F_WRITE
+#define P(n) (DATA_BASE + (uint64_t)(n) * PAGE)
+
+/*
+ * The overlap rule with hints accepted out of order (the ranges are kept
+ * sorted): a hint overlapping the one below it, the one above it, both,
+ * several, or equal to one is refused; one touching either side is
+ * accepted.  Checked against the memfd's holes.
+ */
+static void test_hint_overlap_any_order(void **unused)
+{
+	struct fx *fx = fx_new();
+
+	(void)unused;
+	hint_running(fx);
+	/* Accepted: pages 40-41, 10, 20-23, 0, 60-63 (out of order). */
+	hints(fx,
+	      (struct vring_desc[]){ { P(40), 2 * PAGE, W, 0 },
+				     { P(10), PAGE, W, 0 },
+				     { P(20), 4 * PAGE, W, 0 },
+				     { P(0), PAGE, W, 0 },
+				     { P(60), 4 * PAGE, W, 0 } },
+	      5, 0);
+	assert_int_equal(holes_within(fx, P(0), P(64)), 12 * PAGE);
+	/* Refused: over 10's end; 19-20 into 20's start; 23-24 over 20-23's
+	 * end; 9-11 over 10; 5-45 over three; equal to 40-41; inside 60-63;
+	 * 0 again; straddling 41 into 42. */
+	hints(fx,
+	      (struct vring_desc[]){ { P(10), 2 * PAGE, W, 0 },
+				     { P(19), 2 * PAGE, W, 0 },
+				     { P(23), 2 * PAGE, W, 0 },
+				     { P(9), 3 * PAGE, W, 0 },
+				     { P(5), 40 * PAGE, W, 0 },
+				     { P(40), 2 * PAGE, W, 0 },
+				     { P(61), PAGE, W, 0 },
+				     { P(0), PAGE, W, 0 },
+				     { P(41), 2 * PAGE, W, 0 } },
+	      9, 9);
+	assert_int_equal(holes_within(fx, P(0), P(64)), 12 * PAGE);
+	/* Accepted: touching on each side, and filling a gap exactly. */
+	hints(fx,
+	      (struct vring_desc[]){ { P(9), PAGE, W, 0 },
+				     { P(11), 9 * PAGE, W, 0 },
+				     { P(24), PAGE, W, 0 },
+				     { P(1), 8 * PAGE, W, 0 },
+				     { P(64), PAGE, W, 0 } },
+	      5, 0);
+	assert_int_equal(holes_within(fx, P(0), P(65)), (12 + 20) * PAGE);
+	/* Then everything from 0 to 25 is taken: any page there is refused. */
+	for (unsigned int p = 0; p < 25; p++)
+		hints(fx, (struct vring_desc[]){ { P(p), PAGE, W, 0 } }, 1, 1);
+	hints(fx, (struct vring_desc[]){ { P(25), PAGE, W, 0 } }, 1, 0);
+	assert_int_equal(holes_within(fx, P(0), P(65)), (12 + 21) * PAGE);
+	fx_free(fx);
+}
+
 static void sort5(double *t)
 {
 	for (int i = 0; i < 5; i++)
@@ -376,6 +442,7 @@ int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hint_flood_refused),
+		cmocka_unit_test(test_hint_overlap_any_order),
 	};
 
 	if (argc > 1 && !strcmp(argv[1], "flood"))
