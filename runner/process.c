@@ -625,10 +625,12 @@ struct pg_host {
 	int out_fd; /* read end of the guest's console */
 	char buf[8192];
 	size_t len;
+	bool overlong; /* the rest of a line longer than @buf is to be dropped */
 	int err_fd; /* read end of the guest's stderr (non-blocking), or -1 */
 	char ebuf[PG_LINE_MAX];
 	size_t elen;
 	bool ready, ended, done;
+	double done_at; /* "gmm-done": nothing after it counts */
 	bool ready_claimed; /* "gmm-ready" seen; @ready once the device agrees */
 	double ready_claimed_at;
 	uint64_t hog_bytes; /* memhog: what the host asked the guest to free */
@@ -670,6 +672,8 @@ static void pg_host_line(struct pg_host *h, char *line)
 	uint64_t v;
 	int phase;
 
+	if (h->done)
+		return; /* the guest's last word came: the rest is noise */
 	if (!strncmp(line, "gmm-ready ", 10)) {
 		if (!h->ready_claimed)
 			h->ready_claimed_at = run_now_s();
@@ -834,6 +838,7 @@ static void pg_host_line(struct pg_host *h, char *line)
 		       &l->wait_max_ns, &l->hold_ns, &l->hold_max_ns, &l->timed);
 	} else if (!strcmp(line, "gmm-done")) {
 		h->done = true;
+		h->done_at = run_now_s();
 	}
 }
 
@@ -854,13 +859,18 @@ static int pg_host_read(struct pg_host *h)
 	h->buf[h->len] = 0;
 	while ((nl = memchr(h->buf, '\n', h->len))) {
 		*nl = 0;
-		pg_host_line(h, h->buf);
+		if (!h->overlong)
+			pg_host_line(h, h->buf);
+		h->overlong = false;
 		h->len -= (size_t)(nl + 1 - h->buf);
 		memmove(h->buf, nl + 1, h->len);
 	}
-	/* A line longer than the buffer is nobody's: drop it. */
-	if (h->len == sizeof(h->buf) - 1)
+	/* A line longer than the buffer is nobody's: drop it, up to its end
+	 * (its tail is no line of its own). */
+	if (h->len == sizeof(h->buf) - 1) {
 		h->len = 0;
+		h->overlong = true;
+	}
 	return 0;
 }
 
@@ -1011,7 +1021,7 @@ static int pg_reap(struct pg_host *h, bool kill_it)
 		if (got == h->pid || (got < 0 && errno != EINTR))
 			break;
 		if (got == 0 && run_now_s() >= end) {
-			fprintf(stderr, "guestmm: the guest (pid %d) closed its console but did not exit in %d s: killed\n",
+			fprintf(stderr, "guestmm: the guest (pid %d) closed its console (or said gmm-done) but did not exit in %d s: killed\n",
 				(int)h->pid, PG_REAP_GRACE_S);
 			kill(h->pid, SIGKILL);
 			killed = true;
@@ -1091,6 +1101,11 @@ int run_process(const struct run_opts *o, struct run_result *r)
 			if (err)
 				break;
 		}
+		/* Ours closes its console as it says gmm-done; one that talks
+		 * on after it is reaped (killed PG_REAP_GRACE_S later), not
+		 * listened to for as long as it likes. */
+		if (h->done && run_now_s() - h->done_at > PG_REAP_GRACE_S)
+			break;
 		if (run_now_s() - last_line > PG_SILENCE_S) {
 			err = -ETIMEDOUT;
 			break;
