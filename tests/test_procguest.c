@@ -715,6 +715,68 @@ static void test_console_fake_return(void **state)
 	}
 }
 
+/*
+ * attack9: "gmm-done" is the guest's last word, but the host kept reading
+ * until the console closed: a guest (ours, run by a script that goes on
+ * writing to the same console for a minute and then leaves a mark) held
+ * the run for as long as it liked, and its later lines went into the
+ * result.  The host must end it before it leaves its mark, and what it
+ * wrote after gmm-done must not count.
+ */
+static void test_console_talks_after_done(void **state)
+{
+	struct run_opts o;
+	struct run_result *r = calloc(1, sizeof(*r));
+	char mark[128], script[sizeof(self_exe) + 512];
+
+	(void)state;
+	assert_non_null(r);
+	proc_opts(&o);
+	o.sleep_ms = 300;
+	fake_guest("dummy", ":"); /* makes fake_dir */
+	snprintf(mark, sizeof(mark), "%s/talked-on", fake_dir);
+	unlink(mark);
+	snprintf(script, sizeof(script),
+		 /* guest --socket S --parent P ...: we are its parent now */
+		 "sock=$3; shift 5\n"
+		 "'%s' guest --socket \"$sock\" --parent $$ \"$@\" || exit 1\n"
+		 "i=0; while [ $i -lt 600 ]; do\n"
+		 "  echo 'gmm-zone 0 late 1 1 1 1 1 1 1' || exit 0\n"
+		 "  sleep 0.1; i=$((i+1))\n"
+		 "done\n"
+		 "touch '%s'",
+		 self_exe, mark);
+	o.guest_exe = fake_guest("talker", script);
+	print_message("attack9: run_guest %d\n", run_guest(&o, r));
+	assert_int_equal(access(mark, F_OK), -1);
+	assert_string_not_equal(r->zone_name[0], "late");
+	free(r);
+}
+
+/*
+ * attack9: a console line longer than the host's buffer was dropped only
+ * up to the buffer's size (8191 bytes): the rest of it was read as a line
+ * of its own, here a zone.
+ */
+static void test_console_overlong_line(void **state)
+{
+	struct run_opts o;
+	struct run_result *r = calloc(1, sizeof(*r));
+
+	(void)state;
+	assert_non_null(r);
+	proc_opts(&o);
+	o.guest_exe = fake_guest("overlong",
+		"echo 'gmm-ready 0 0 1'\n"
+		"head -c 8191 /dev/zero | tr '\\0' x\n"
+		"echo 'gmm-zone 0 tail 1 1 1 1 1 1 1'\n"
+		"echo 'gmm-end 1 1 0 0 0 0 0 0'\n"
+		"echo gmm-done");
+	run_guest(&o, r);
+	assert_int_equal(r->nr_zones, 0);
+	free(r);
+}
+
 /* The pids whose parent is @ppid. */
 static unsigned int children_of(pid_t ppid, pid_t *out, unsigned int max)
 {
@@ -807,6 +869,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_console_control_chars),
 		cmocka_unit_test(test_console_stderr),
 		cmocka_unit_test(test_console_fake_return),
+		cmocka_unit_test(test_console_talks_after_done),
+		cmocka_unit_test(test_console_overlong_line),
 	};
 	ssize_t n;
 
