@@ -534,6 +534,39 @@ static void test_process_guest_bitmap(void **state)
 	free(r);
 }
 
+/*
+ * attack9: the integrity stress under the bitmap through the device: the
+ * guest process's threads write and verify their blocks while the device
+ * asks for hints every millisecond and punches what it is handed.  No
+ * block may change under its owner (the guest's check), and the device
+ * must really have run commands meanwhile (its own count).
+ */
+static void test_process_guest_bitmap_stress(void **state)
+{
+	struct run_opts o;
+	struct run_result *r = calloc(1, sizeof(*r));
+
+	(void)state;
+	assert_non_null(r);
+	proc_opts(&o);
+	o.kind = WORKLOAD_STRESS;
+	o.duration_s = 4;
+	o.cfg.cpus = 2;
+	o.cfg.hinting = GMM_HINTING_BITMAP;
+	o.cfg.hint_poll_ms = 1;
+	assert_int_equal(run_guest(&o, r), 0);
+	print_message("attack9: %llu blocks verified, %llu mismatches, %llu hint commands done (%llu MiB)\n",
+		      (unsigned long long)r->blocks,
+		      (unsigned long long)r->errors,
+		      (unsigned long long)r->stats.reports,
+		      (unsigned long long)(r->stats.reported_bytes >> 20));
+	assert_int_equal(r->errors, 0);
+	assert_true(r->blocks > 0);
+	assert_true(r->stats.reports > 0);
+	assert_true(r->stats.reported_bytes > 0);
+	free(r);
+}
+
 static void test_bad_guest_exe(void **state)
 {
 	struct run_opts o;
@@ -863,6 +896,7 @@ int main(int argc, char **argv)
 						setup_bitmap, teardown),
 		cmocka_unit_test(test_process_guest_returns_memory),
 		cmocka_unit_test(test_process_guest_bitmap),
+		cmocka_unit_test(test_process_guest_bitmap_stress),
 		cmocka_unit_test(test_bad_guest_exe),
 		cmocka_unit_test(test_no_orphans),
 		cmocka_unit_test(test_console_done_then_linger),
