@@ -663,6 +663,32 @@ static bool pg_name_ok(const char *s)
 	return true;
 }
 
+/*
+ * Every field our guest writes after a line's keyword is a number without
+ * a sign, but for the zone's name (checked by pg_name_ok()).  sscanf's %u
+ * and %llu take "-1" as their largest value and %lf takes "nan" and
+ * "inf": a line with anything but digits, dots and spaces there is not
+ * ours, and is dropped rather than read as garbage.
+ */
+static bool pg_unsigned_fields(const char *line)
+{
+	bool zone = !strncmp(line, "gmm-zone ", 9);
+	unsigned int field = 0;
+	const char *p = strchr(line, ' ');
+
+	for (; p && *p; p++) {
+		if (*p == ' ') {
+			field++;
+			continue;
+		}
+		if (zone && field == 2)
+			continue; /* the name */
+		if (!((*p >= '0' && *p <= '9') || *p == '.'))
+			return false;
+	}
+	return true;
+}
+
 static void pg_host_line(struct pg_host *h, char *line)
 {
 	struct run_result *r = h->r;
@@ -674,6 +700,8 @@ static void pg_host_line(struct pg_host *h, char *line)
 
 	if (h->done)
 		return; /* the guest's last word came: the rest is noise */
+	if (!pg_unsigned_fields(line))
+		return;
 	if (!strncmp(line, "gmm-ready ", 10)) {
 		if (!h->ready_claimed)
 			h->ready_claimed_at = run_now_s();
