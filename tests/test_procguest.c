@@ -841,6 +841,37 @@ static void test_console_overlong_line(void **state)
 	free(r);
 }
 
+/*
+ * attack9: numbers with a sign or none at all.  sscanf's %u and %llu take
+ * "-1" as their largest value and %lf takes "nan" and "inf": a guest's
+ * "gmm-vm 0 -1" became 18446744073709551615 in the result (and --json).
+ * Our guest writes no sign and no such word: such a line is dropped.
+ */
+static void test_console_signed_numbers(void **state)
+{
+	struct run_opts o;
+	struct run_result *r = calloc(1, sizeof(*r));
+
+	(void)state;
+	assert_non_null(r);
+	proc_opts(&o);
+	o.guest_exe = fake_guest("signed",
+		"echo 'gmm-ready 0 0 1'\n"
+		"echo 'gmm-vm 0 -1'\n"
+		"echo 'gmm-zswap 1 +7'\n"
+		"echo 'gmm-zone 0 minus -5 1 1 1 1 1 1'\n"
+		"echo 'gmm-compacted nan 1 1 1 1 1 1'\n"
+		"echo 'gmm-end inf -1 0 0 0 0 0 0'\n"
+		"echo gmm-done");
+	run_guest(&o, r);
+	assert_int_equal(r->anon.events[0], 0);
+	assert_int_equal(r->anon.zswap.events[1], 0);
+	assert_int_equal(r->nr_zones, 0);
+	assert_false(r->compacted);
+	assert_true(r->elapsed_s == 0);
+	free(r);
+}
+
 /* The pids whose parent is @ppid. */
 static unsigned int children_of(pid_t ppid, pid_t *out, unsigned int max)
 {
@@ -937,6 +968,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_console_talks_after_done),
 		cmocka_unit_test(test_console_overlong_line),
 		cmocka_unit_test(test_console_cycle_jump),
+		cmocka_unit_test(test_console_signed_numbers),
 	};
 	ssize_t n;
 
