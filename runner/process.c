@@ -625,10 +625,12 @@ struct pg_host {
 	int out_fd; /* read end of the guest's console */
 	char buf[8192];
 	size_t len;
+	bool overlong; /* the rest of a line longer than @buf is to be dropped */
 	int err_fd; /* read end of the guest's stderr (non-blocking), or -1 */
 	char ebuf[PG_LINE_MAX];
 	size_t elen;
 	bool ready, ended, done;
+	double done_at; /* "gmm-done": nothing after it counts */
 	bool ready_claimed; /* "gmm-ready" seen; @ready once the device agrees */
 	double ready_claimed_at;
 	uint64_t hog_bytes; /* memhog: what the host asked the guest to free */
@@ -661,6 +663,32 @@ static bool pg_name_ok(const char *s)
 	return true;
 }
 
+/*
+ * Every field our guest writes after a line's keyword is a number without
+ * a sign, but for the zone's name (checked by pg_name_ok()).  sscanf's %u
+ * and %llu take "-1" as their largest value and %lf takes "nan" and
+ * "inf": a line with anything but digits, dots and spaces there is not
+ * ours, and is dropped rather than read as garbage.
+ */
+static bool pg_unsigned_fields(const char *line)
+{
+	bool zone = !strncmp(line, "gmm-zone ", 9);
+	unsigned int field = 0;
+	const char *p = strchr(line, ' ');
+
+	for (; p && *p; p++) {
+		if (*p == ' ') {
+			field++;
+			continue;
+		}
+		if (zone && field == 2)
+			continue; /* the name */
+		if (!((*p >= '0' && *p <= '9') || *p == '.'))
+			return false;
+	}
+	return true;
+}
+
 static void pg_host_line(struct pg_host *h, char *line)
 {
 	struct run_result *r = h->r;
@@ -670,6 +698,10 @@ static void pg_host_line(struct pg_host *h, char *line)
 	uint64_t v;
 	int phase;
 
+	if (h->done)
+		return; /* the guest's last word came: the rest is noise */
+	if (!pg_unsigned_fields(line))
+		return;
 	if (!strncmp(line, "gmm-ready ", 10)) {
 		if (!h->ready_claimed)
 			h->ready_claimed_at = run_now_s();
@@ -834,6 +866,7 @@ static void pg_host_line(struct pg_host *h, char *line)
 		       &l->wait_max_ns, &l->hold_ns, &l->hold_max_ns, &l->timed);
 	} else if (!strcmp(line, "gmm-done")) {
 		h->done = true;
+		h->done_at = run_now_s();
 	}
 }
 
@@ -854,13 +887,18 @@ static int pg_host_read(struct pg_host *h)
 	h->buf[h->len] = 0;
 	while ((nl = memchr(h->buf, '\n', h->len))) {
 		*nl = 0;
-		pg_host_line(h, h->buf);
+		if (!h->overlong)
+			pg_host_line(h, h->buf);
+		h->overlong = false;
 		h->len -= (size_t)(nl + 1 - h->buf);
 		memmove(h->buf, nl + 1, h->len);
 	}
-	/* A line longer than the buffer is nobody's: drop it. */
-	if (h->len == sizeof(h->buf) - 1)
+	/* A line longer than the buffer is nobody's: drop it, up to its end
+	 * (its tail is no line of its own). */
+	if (h->len == sizeof(h->buf) - 1) {
 		h->len = 0;
+		h->overlong = true;
+	}
 	return 0;
 }
 
@@ -1011,7 +1049,7 @@ static int pg_reap(struct pg_host *h, bool kill_it)
 		if (got == h->pid || (got < 0 && errno != EINTR))
 			break;
 		if (got == 0 && run_now_s() >= end) {
-			fprintf(stderr, "guestmm: the guest (pid %d) closed its console but did not exit in %d s: killed\n",
+			fprintf(stderr, "guestmm: the guest (pid %d) closed its console (or said gmm-done) but did not exit in %d s: killed\n",
 				(int)h->pid, PG_REAP_GRACE_S);
 			kill(h->pid, SIGKILL);
 			killed = true;
@@ -1091,6 +1129,11 @@ int run_process(const struct run_opts *o, struct run_result *r)
 			if (err)
 				break;
 		}
+		/* Ours closes its console as it says gmm-done; one that talks
+		 * on after it is reaped (killed PG_REAP_GRACE_S later), not
+		 * listened to for as long as it likes. */
+		if (h->done && run_now_s() - h->done_at > PG_REAP_GRACE_S)
+			break;
 		if (run_now_s() - last_line > PG_SILENCE_S) {
 			err = -ETIMEDOUT;
 			break;

@@ -147,6 +147,14 @@ void run_track(const struct run_opts *o, struct run_result *r,
 	if (s->cycle != *seen_cycle && s->cycle && s->cycle <= RUN_MAX_CYCLES) {
 		struct run_cycle *c = &r->cycle[s->cycle - 1];
 
+		/* Cycles passed over (the count is the guest's, and a short
+		 * cycle can fall between two samples) were never measured:
+		 * no time to 90 %, not 0 s. */
+		for (unsigned int i = *seen_cycle; i + 1 < s->cycle; i++)
+			r->cycle[i] = (struct run_cycle){
+				.time_to_90pct_s = NAN,
+				.time_to_95pct_s = NAN,
+			};
 		*seen_cycle = s->cycle;
 		r->nr_cycles = s->cycle;
 		c->freed_bytes = s->freed_bytes;

@@ -534,6 +534,70 @@ static void test_process_guest_bitmap(void **state)
 	free(r);
 }
 
+/*
+ * attack9: the integrity stress under the bitmap through the device: the
+ * guest process's threads write and verify their blocks while the device
+ * asks for hints every millisecond and punches what it is handed.  No
+ * block may change under its owner (the guest's check), and the device
+ * must really have run commands meanwhile (its own count).
+ */
+static void test_process_guest_bitmap_stress(void **state)
+{
+	struct run_opts o;
+	struct run_result *r = calloc(1, sizeof(*r));
+
+	(void)state;
+	assert_non_null(r);
+	proc_opts(&o);
+	o.kind = WORKLOAD_STRESS;
+	o.duration_s = 4;
+	o.cfg.cpus = 2;
+	o.cfg.hinting = GMM_HINTING_BITMAP;
+	o.cfg.hint_poll_ms = 1;
+	assert_int_equal(run_guest(&o, r), 0);
+	print_message("attack9: %llu blocks verified, %llu mismatches, %llu hint commands done (%llu MiB)\n",
+		      (unsigned long long)r->blocks,
+		      (unsigned long long)r->errors,
+		      (unsigned long long)r->stats.reports,
+		      (unsigned long long)(r->stats.reported_bytes >> 20));
+	assert_int_equal(r->errors, 0);
+	assert_true(r->blocks > 0);
+	assert_true(r->stats.reports > 0);
+	assert_true(r->stats.reported_bytes > 0);
+	free(r);
+}
+
+/*
+ * attack9: the cycle count is the guest's word (and a sampler can miss a
+ * short cycle).  A sample that jumps from cycle 1 to cycle 4 opened
+ * cycles 2 and 3 as all zeros: a "time to 90 %" of 0.00 s for cycles
+ * never seen, in the table and in --json.  A cycle not seen was never
+ * measured: NaN ("never", null).
+ */
+static void test_console_cycle_jump(void **state)
+{
+	struct run_opts o;
+	struct run_result *r = calloc(1, sizeof(*r));
+	struct run_sample s = { .kind = WORKLOAD_MEMHOG };
+	unsigned int seen = 0;
+
+	(void)state;
+	assert_non_null(r);
+	proc_opts(&o);
+	s.cycle = 1;
+	s.phase = 1;
+	s.resident = 100 * MIB;
+	run_track(&o, r, &s, &seen);
+	s.cycle = 4;
+	run_track(&o, r, &s, &seen);
+	assert_int_equal(r->nr_cycles, 4);
+	for (unsigned int c = 0; c < 4; c++) {
+		assert_true(isnan(r->cycle[c].time_to_90pct_s));
+		assert_true(isnan(r->cycle[c].time_to_95pct_s));
+	}
+	free(r);
+}
+
 static void test_bad_guest_exe(void **state)
 {
 	struct run_opts o;
@@ -715,6 +779,99 @@ static void test_console_fake_return(void **state)
 	}
 }
 
+/*
+ * attack9: "gmm-done" is the guest's last word, but the host kept reading
+ * until the console closed: a guest (ours, run by a script that goes on
+ * writing to the same console for a minute and then leaves a mark) held
+ * the run for as long as it liked, and its later lines went into the
+ * result.  The host must end it before it leaves its mark, and what it
+ * wrote after gmm-done must not count.
+ */
+static void test_console_talks_after_done(void **state)
+{
+	struct run_opts o;
+	struct run_result *r = calloc(1, sizeof(*r));
+	char mark[128], script[sizeof(self_exe) + 512];
+
+	(void)state;
+	assert_non_null(r);
+	proc_opts(&o);
+	o.sleep_ms = 300;
+	fake_guest("dummy", ":"); /* makes fake_dir */
+	snprintf(mark, sizeof(mark), "%s/talked-on", fake_dir);
+	unlink(mark);
+	snprintf(script, sizeof(script),
+		 /* guest --socket S --parent P ...: we are its parent now */
+		 "sock=$3; shift 5\n"
+		 "'%s' guest --socket \"$sock\" --parent $$ \"$@\" || exit 1\n"
+		 "i=0; while [ $i -lt 600 ]; do\n"
+		 "  echo 'gmm-zone 0 late 1 1 1 1 1 1 1' || exit 0\n"
+		 "  sleep 0.1; i=$((i+1))\n"
+		 "done\n"
+		 "touch '%s'",
+		 self_exe, mark);
+	o.guest_exe = fake_guest("talker", script);
+	print_message("attack9: run_guest %d\n", run_guest(&o, r));
+	assert_int_equal(access(mark, F_OK), -1);
+	assert_string_not_equal(r->zone_name[0], "late");
+	free(r);
+}
+
+/*
+ * attack9: a console line longer than the host's buffer was dropped only
+ * up to the buffer's size (8191 bytes): the rest of it was read as a line
+ * of its own, here a zone.
+ */
+static void test_console_overlong_line(void **state)
+{
+	struct run_opts o;
+	struct run_result *r = calloc(1, sizeof(*r));
+
+	(void)state;
+	assert_non_null(r);
+	proc_opts(&o);
+	o.guest_exe = fake_guest("overlong",
+		"echo 'gmm-ready 0 0 1'\n"
+		"head -c 8191 /dev/zero | tr '\\0' x\n"
+		"echo 'gmm-zone 0 tail 1 1 1 1 1 1 1'\n"
+		"echo 'gmm-end 1 1 0 0 0 0 0 0'\n"
+		"echo gmm-done");
+	run_guest(&o, r);
+	assert_int_equal(r->nr_zones, 0);
+	free(r);
+}
+
+/*
+ * attack9: numbers with a sign or none at all.  sscanf's %u and %llu take
+ * "-1" as their largest value and %lf takes "nan" and "inf": a guest's
+ * "gmm-vm 0 -1" became 18446744073709551615 in the result (and --json).
+ * Our guest writes no sign and no such word: such a line is dropped.
+ */
+static void test_console_signed_numbers(void **state)
+{
+	struct run_opts o;
+	struct run_result *r = calloc(1, sizeof(*r));
+
+	(void)state;
+	assert_non_null(r);
+	proc_opts(&o);
+	o.guest_exe = fake_guest("signed",
+		"echo 'gmm-ready 0 0 1'\n"
+		"echo 'gmm-vm 0 -1'\n"
+		"echo 'gmm-zswap 1 +7'\n"
+		"echo 'gmm-zone 0 minus -5 1 1 1 1 1 1'\n"
+		"echo 'gmm-compacted nan 1 1 1 1 1 1'\n"
+		"echo 'gmm-end inf -1 0 0 0 0 0 0'\n"
+		"echo gmm-done");
+	run_guest(&o, r);
+	assert_int_equal(r->anon.events[0], 0);
+	assert_int_equal(r->anon.zswap.events[1], 0);
+	assert_int_equal(r->nr_zones, 0);
+	assert_false(r->compacted);
+	assert_true(r->elapsed_s == 0);
+	free(r);
+}
+
 /* The pids whose parent is @ppid. */
 static unsigned int children_of(pid_t ppid, pid_t *out, unsigned int max)
 {
@@ -801,12 +958,17 @@ int main(int argc, char **argv)
 						setup_bitmap, teardown),
 		cmocka_unit_test(test_process_guest_returns_memory),
 		cmocka_unit_test(test_process_guest_bitmap),
+		cmocka_unit_test(test_process_guest_bitmap_stress),
 		cmocka_unit_test(test_bad_guest_exe),
 		cmocka_unit_test(test_no_orphans),
 		cmocka_unit_test(test_console_done_then_linger),
 		cmocka_unit_test(test_console_control_chars),
 		cmocka_unit_test(test_console_stderr),
 		cmocka_unit_test(test_console_fake_return),
+		cmocka_unit_test(test_console_talks_after_done),
+		cmocka_unit_test(test_console_overlong_line),
+		cmocka_unit_test(test_console_cycle_jump),
+		cmocka_unit_test(test_console_signed_numbers),
 	};
 	ssize_t n;
 
