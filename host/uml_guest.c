@@ -34,6 +34,7 @@ struct uml_guest {
 	char dir[64];
 	char buf[CONSOLE_BUF];
 	size_t used;
+	bool overlong; /* the rest of a line longer than @buf is dropped */
 	bool balloon_loaded;
 	bool gone;
 };
@@ -56,6 +57,15 @@ static int console_line(struct uml_guest *g, char *line, size_t len,
 	for (;;) {
 		char *nl = memchr(g->buf, '\n', g->used);
 
+		if (nl && g->overlong) {
+			/* The tail of a line too long: no line of its own. */
+			size_t n = (size_t)(nl - g->buf);
+
+			memmove(g->buf, nl + 1, g->used - n - 1);
+			g->used -= n + 1;
+			g->overlong = false;
+			continue;
+		}
 		if (nl) {
 			size_t n = (size_t)(nl - g->buf);
 			size_t copy = n < len - 1 ? n : len - 1;
@@ -72,8 +82,10 @@ static int console_line(struct uml_guest *g, char *line, size_t len,
 				g->balloon_loaded = true;
 			return 1;
 		}
-		if (g->used == sizeof(g->buf)) /* a line too long: drop it */
+		if (g->used == sizeof(g->buf)) { /* a line too long: drop it */
 			g->used = 0;
+			g->overlong = true;
+		}
 		if (g->gone)
 			return -EPIPE;
 		long left = deadline - now_ms();

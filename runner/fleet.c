@@ -64,6 +64,7 @@ struct fleet_guest {
 	int console_fd;			/* -1 once at its end */
 	char buf[FLEET_LINE_MAX];
 	size_t len;
+	bool overlong;			/* the rest of a line longer than @buf is dropped */
 	/* linux */
 	struct uml_guest *uml;
 	bool console_gone;
@@ -505,12 +506,18 @@ static void ours_read(struct fleet *f, struct fleet_guest *g)
 	g->buf[g->len] = 0;
 	while ((nl = memchr(g->buf, '\n', g->len))) {
 		*nl = 0;
-		ours_line(f, g, g->buf);
+		if (!g->overlong)
+			ours_line(f, g, g->buf);
+		g->overlong = false;
 		g->len -= (size_t)(nl + 1 - g->buf);
 		memmove(g->buf, nl + 1, g->len);
 	}
-	if (g->len == sizeof(g->buf) - 1)
-		g->len = 0; /* a line longer than the buffer is nobody's */
+	/* A line longer than the buffer is nobody's: drop it up to its end
+	 * (its tail is no line of its own). */
+	if (g->len == sizeof(g->buf) - 1) {
+		g->overlong = true;
+		g->len = 0;
+	}
 }
 
 static void linux_serve(struct fleet *f, struct fleet_guest *g)
