@@ -983,6 +983,8 @@ static void balloon_reset(struct virtio_device *vdev)
 	b->stats_held = false;
 	atomic_store(&b->config_pending, false);
 	atomic_store(&b->stats_wanted, false);
+	/* A DONE asked for the last driver is not the next one's. */
+	atomic_store(&b->hint_done_wanted, false);
 	/* A command dies with the driver; the next one's first comes soon. */
 	b->hint_state = BALLOON_HINT_IDLE;
 	b->hint_next_ns = 0;
