@@ -15,7 +15,7 @@
  * verified, and once every space is gone every swap slot must be free.
  * CI runs it under ThreadSanitizer (label "concurrency").
  */
-#include "anonutil.h"
+#include "anon_stress.h"
 
 #include <pthread.h>
 
@@ -109,42 +109,6 @@ static void *churn_fn(void *arg)
 	return NULL;
 }
 
-static void *reclaim_fn(void *arg)
-{
-	platform_set_cpu_id((unsigned int)(uintptr_t)arg);
-	while (atomic_load(&workers_left))
-		shrink_node(node.t.pgdat->lruvec, 64);
-	return NULL;
-}
-
-static void *unuse_fn(void *arg)
-{
-	struct pglist_data *pgdat = node.t.pgdat;
-	struct zswap *zs = pgdat->lruvec->zswap;
-	const struct zpool_driver *drv = zswap_zpool_driver(zs);
-	uint64_t rng = seed * 3;
-	uint32_t pfn = 0;
-
-	platform_set_cpu_id(1);
-	while (atomic_load(&workers_left)) {
-		struct page *batch[8];
-		unsigned int n = 0, freed;
-
-		for (unsigned int scanned = 0; scanned < 4096 && n < 8; scanned++) {
-			struct page *page;
-
-			pfn = (pfn + 1) % (uint32_t)pgdat->node_spanned_pages;
-			page = pfn_to_page(pgdat, pfn);
-			if (drv->owns_page(zswap_pool(zs), page))
-				batch[n++] = page;
-		}
-		drv->reclaim_pages(zswap_pool(zs), batch, n, &freed);
-		try_to_unuse_swp_entry(pgdat->lruvec,
-				       (uint32_t)(test_rand(&rng) % pgdat->lruvec->si.nr_slots));
-	}
-	return NULL;
-}
-
 static atomic_uint_fast64_t contig_ok, high_ok;
 
 static void *compact_fn(void *arg)
@@ -201,6 +165,7 @@ static void test_overcommit_writeback_unuse_rebirth(void **state)
 	const char *nw = getenv("GUESTMM_A10_WORKERS");
 	unsigned int nr_workers = nw ? (unsigned int)strtoul(nw, NULL, 0) : 10;
 	pthread_t w[MAX_WORKERS], rec[2], churn[2], unu, cmp;
+	struct stress_bg rec_bg[2], unu_bg;
 	uint64_t zero[PAGE_SIZE / 8] = { 0 }, rebirths = 0;
 	struct anon_stats st;
 	struct compact_stats cs;
@@ -222,11 +187,15 @@ static void test_overcommit_writeback_unuse_rebirth(void **state)
 	}
 	for (unsigned int i = 0; i < nr_workers; i++)
 		assert_int_equal(pthread_create(&w[i], NULL, worker_fn, &workers[i]), 0);
-	for (unsigned int i = 0; i < 2; i++)
-		assert_int_equal(pthread_create(&rec[i], NULL, reclaim_fn, (void *)(uintptr_t)i), 0);
+	for (unsigned int i = 0; i < 2; i++) {
+		rec_bg[i] = (struct stress_bg){ node.t.pgdat, &workers_left, seed, i };
+		assert_int_equal(pthread_create(&rec[i], NULL, stress_reclaim_fn,
+						&rec_bg[i]), 0);
+	}
 	for (unsigned int i = 0; i < 2; i++)
 		assert_int_equal(pthread_create(&churn[i], NULL, churn_fn, (void *)(uintptr_t)i), 0);
-	assert_int_equal(pthread_create(&unu, NULL, unuse_fn, NULL), 0);
+	unu_bg = (struct stress_bg){ node.t.pgdat, &workers_left, seed, 1 };
+	assert_int_equal(pthread_create(&unu, NULL, stress_unuse_fn, &unu_bg), 0);
 	assert_int_equal(pthread_create(&cmp, NULL, compact_fn, NULL), 0);
 	for (unsigned int i = 0; i < nr_workers; i++)
 		pthread_join(w[i], NULL);

@@ -7,7 +7,7 @@
  * the validators run.  CI runs this under ThreadSanitizer (label
  * "concurrency").
  */
-#include "anonutil.h"
+#include "anon_stress.h"
 
 #include <pthread.h>
 
@@ -59,47 +59,12 @@ static void *worker_fn(void *arg)
 	return NULL;
 }
 
-static void *reclaim_fn(void *arg)
-{
-	platform_set_cpu_id(0);
-	while (atomic_load(&workers_left))
-		shrink_node(node.t.pgdat->lruvec, 64);
-	return NULL;
-}
-
-static void *unuse_fn(void *arg)
-{
-	struct pglist_data *pgdat = node.t.pgdat;
-	struct zswap *zs = pgdat->lruvec->zswap;
-	const struct zpool_driver *drv = zswap_zpool_driver(zs);
-	uint64_t rng = seed * 3;
-	uint32_t pfn = 0;
-
-	platform_set_cpu_id(1);
-	while (atomic_load(&workers_left)) {
-		struct page *batch[8];
-		unsigned int n = 0, freed;
-
-		for (unsigned int scanned = 0; scanned < 4096 && n < 8; scanned++) {
-			struct page *page;
-
-			pfn = (pfn + 1) % (uint32_t)pgdat->node_spanned_pages;
-			page = pfn_to_page(pgdat, pfn);
-			if (drv->owns_page(zswap_pool(zs), page))
-				batch[n++] = page;
-		}
-		drv->reclaim_pages(zswap_pool(zs), batch, n, &freed);
-		try_to_unuse_swp_entry(pgdat->lruvec,
-				       (uint32_t)(test_rand(&rng) % pgdat->lruvec->si.nr_slots));
-	}
-	return NULL;
-}
-
 static void kswapd_on(struct anon_config *c) { c->kswapd = true; }
 
 static void test_reclaim_swapin_unuse_free(void **state)
 {
 	pthread_t w[NR_WORKERS], rec, unu;
+	struct stress_bg rec_bg, unu_bg;
 	struct mm_space *mm;
 	struct anon_stats st;
 	uint64_t zero[PAGE_SIZE / 8] = { 0 };
@@ -120,8 +85,10 @@ static void test_reclaim_swapin_unuse_free(void **state)
 	}
 	for (unsigned int i = 0; i < NR_WORKERS; i++)
 		assert_int_equal(pthread_create(&w[i], NULL, worker_fn, &workers[i]), 0);
-	assert_int_equal(pthread_create(&rec, NULL, reclaim_fn, NULL), 0);
-	assert_int_equal(pthread_create(&unu, NULL, unuse_fn, NULL), 0);
+	rec_bg = (struct stress_bg){ node.t.pgdat, &workers_left, seed, 0 };
+	unu_bg = (struct stress_bg){ node.t.pgdat, &workers_left, seed, 1 };
+	assert_int_equal(pthread_create(&rec, NULL, stress_reclaim_fn, &rec_bg), 0);
+	assert_int_equal(pthread_create(&unu, NULL, stress_unuse_fn, &unu_bg), 0);
 	for (unsigned int i = 0; i < NR_WORKERS; i++)
 		pthread_join(w[i], NULL);
 	pthread_join(rec, NULL);
