@@ -19,7 +19,6 @@
 
 #include <pthread.h>
 
-#include "mm/compaction.h"
 
 #define MIB (1ull << 20)
 #define RANGE_PAGES 1024 /* 4 MiB a worker */
@@ -109,48 +108,6 @@ static void *churn_fn(void *arg)
 	return NULL;
 }
 
-static atomic_uint_fast64_t contig_ok, high_ok;
-
-static void *compact_fn(void *arg)
-{
-	struct pglist_data *pgdat = node.t.pgdat;
-	uint32_t start = (uint32_t)(16 * MIB / PAGE_SIZE);
-	uint32_t end = start + MAX_ORDER_NR_PAGES;
-	unsigned int round = 0;
-
-	platform_set_cpu_id(0);
-	while (atomic_load(&workers_left)) {
-		struct compact_result res = { 0 };
-		struct page *page;
-		int err;
-
-		switch (round++ % 3) {
-		case 0:
-			CHECK_SEED(compact_node(pgdat, -1, &res) == 0, seed, round);
-			break;
-		case 1:
-			err = alloc_contig_range(pgdat, start, end, &res);
-			CHECK_SEED(err == 0 || err == -GMM_EBUSY || err == -GMM_ENOMEM,
-				   seed, round);
-			if (!err) {
-				memset(page_address(pgdat, pfn_to_page(pgdat, start)), 0x5a,
-				       MAX_ORDER_NR_PAGES * PAGE_SIZE);
-				CHECK_SEED(free_contig_range(pgdat, start, end) == 0, seed, round);
-				atomic_fetch_add(&contig_ok, 1);
-			}
-			break;
-		default:
-			page = alloc_pages(pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER);
-			if (page) {
-				free_pages(pgdat, page, PAGEBLOCK_ORDER);
-				atomic_fetch_add(&high_ok, 1);
-			}
-			break;
-		}
-	}
-	return NULL;
-}
-
 static enum zpool_movable policy;
 static void tweak(struct anon_config *c)
 {
@@ -165,6 +122,7 @@ static void test_overcommit_writeback_unuse_rebirth(void **state)
 	const char *nw = getenv("GUESTMM_A10_WORKERS");
 	unsigned int nr_workers = nw ? (unsigned int)strtoul(nw, NULL, 0) : 10;
 	pthread_t w[MAX_WORKERS], rec[2], churn[2], unu, cmp;
+	static struct stress_compact cmp_bg;
 	struct stress_bg rec_bg[2], unu_bg;
 	uint64_t zero[PAGE_SIZE / 8] = { 0 }, rebirths = 0;
 	struct anon_stats st;
@@ -196,7 +154,11 @@ static void test_overcommit_writeback_unuse_rebirth(void **state)
 		assert_int_equal(pthread_create(&churn[i], NULL, churn_fn, (void *)(uintptr_t)i), 0);
 	unu_bg = (struct stress_bg){ node.t.pgdat, &workers_left, seed, 1 };
 	assert_int_equal(pthread_create(&unu, NULL, stress_unuse_fn, &unu_bg), 0);
-	assert_int_equal(pthread_create(&cmp, NULL, compact_fn, NULL), 0);
+	cmp_bg = (struct stress_compact){
+		.bg = { node.t.pgdat, &workers_left, seed, 0 },
+		.start = (uint32_t)(16 * MIB / PAGE_SIZE), .gfp = GFP_MOVABLE,
+	};
+	assert_int_equal(pthread_create(&cmp, NULL, stress_compact_fn, &cmp_bg), 0);
 	for (unsigned int i = 0; i < nr_workers; i++)
 		pthread_join(w[i], NULL);
 	for (unsigned int i = 0; i < 2; i++) {
@@ -231,8 +193,8 @@ static void test_overcommit_writeback_unuse_rebirth(void **state)
 		      (unsigned long long)st.events[PSWPOUT], (unsigned long long)rebirths,
 		      (unsigned long long)cs.events[PGMIGRATE_SUCCESS],
 		      (unsigned long long)cs.events[PGMIGRATE_RELEASED],
-		      (unsigned long long)atomic_load(&contig_ok),
-		      (unsigned long long)atomic_load(&high_ok),
+		      (unsigned long long)atomic_load(&cmp_bg.contig_ok),
+		      (unsigned long long)atomic_load(&cmp_bg.high_ok),
 		      (unsigned long long)cs.events[COMPACT_STALL]);
 	assert_true(st.zswap.events[ZSWAP_WRITTEN_BACK_PAGES] > 0);
 	assert_int_equal(zbud_check(zswap_pool(node.t.pgdat->lruvec->zswap)), 0);

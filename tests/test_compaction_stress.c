@@ -15,7 +15,6 @@
 
 #include <pthread.h>
 
-#include "mm/compaction.h"
 
 #define MIB (1ull << 20)
 #define RANGE_PAGES (10 * MIB / PAGE_SIZE)
@@ -64,55 +63,12 @@ static void *worker_fn(void *arg)
 	return NULL;
 }
 
-static atomic_uint_fast64_t contig_ok, contig_busy, high_ok;
-
-static void *compact_fn(void *arg)
-{
-	struct pglist_data *pgdat = node.t.pgdat;
-	uint32_t start = (uint32_t)(20 * MIB / PAGE_SIZE);
-	uint32_t end = start + MAX_ORDER_NR_PAGES;
-	unsigned int round = 0;
-
-	platform_set_cpu_id(0);
-	while (atomic_load(&workers_left)) {
-		struct compact_result res = { 0 };
-		struct page *page;
-		int err;
-
-		switch (round++ % 3) {
-		case 0:
-			CHECK_SEED(compact_node(pgdat, -1, &res) == 0, seed, round);
-			break;
-		case 1:
-			err = alloc_contig_range(pgdat, start, end, &res);
-			CHECK_SEED(err == 0 || err == -GMM_EBUSY || err == -GMM_ENOMEM,
-				   seed, round);
-			if (!err) {
-				memset(page_address(pgdat, pfn_to_page(pgdat, start)), 0x5a,
-				       MAX_ORDER_NR_PAGES * PAGE_SIZE);
-				CHECK_SEED(free_contig_range(pgdat, start, end) == 0, seed, round);
-				atomic_fetch_add(&contig_ok, 1);
-			} else {
-				atomic_fetch_add(&contig_busy, 1);
-			}
-			break;
-		default:
-			page = alloc_pages(pgdat, 0, PAGEBLOCK_ORDER);
-			if (page) {
-				free_pages(pgdat, page, PAGEBLOCK_ORDER);
-				atomic_fetch_add(&high_ok, 1);
-			}
-			break;
-		}
-	}
-	return NULL;
-}
-
 static void kswapd_on(struct anon_config *c) { c->kswapd = true; }
 
 static void test_compaction_reclaim_swapin_unuse_free(void **state)
 {
 	pthread_t w[NR_WORKERS], rec, unu, cmp;
+	static struct stress_compact cmp_bg;
 	struct stress_bg rec_bg, unu_bg;
 	struct mm_space *mm;
 	struct anon_stats st;
@@ -139,7 +95,11 @@ static void test_compaction_reclaim_swapin_unuse_free(void **state)
 	unu_bg = (struct stress_bg){ node.t.pgdat, &workers_left, seed, 1 };
 	assert_int_equal(pthread_create(&rec, NULL, stress_reclaim_fn, &rec_bg), 0);
 	assert_int_equal(pthread_create(&unu, NULL, stress_unuse_fn, &unu_bg), 0);
-	assert_int_equal(pthread_create(&cmp, NULL, compact_fn, NULL), 0);
+	cmp_bg = (struct stress_compact){
+		.bg = { node.t.pgdat, &workers_left, seed, 0 },
+		.start = (uint32_t)(20 * MIB / PAGE_SIZE), .gfp = 0,
+	};
+	assert_int_equal(pthread_create(&cmp, NULL, stress_compact_fn, &cmp_bg), 0);
 	for (unsigned int i = 0; i < NR_WORKERS; i++)
 		pthread_join(w[i], NULL);
 	pthread_join(rec, NULL);
@@ -162,9 +122,9 @@ static void test_compaction_reclaim_swapin_unuse_free(void **state)
 		      (unsigned long long)cs.events[PGMIGRATE_SUCCESS],
 		      (unsigned long long)cs.events[PGMIGRATE_FAIL],
 		      (unsigned long long)cs.events[PGMIGRATE_RELEASED],
-		      (unsigned long long)atomic_load(&contig_ok),
-		      (unsigned long long)atomic_load(&contig_busy),
-		      (unsigned long long)atomic_load(&high_ok),
+		      (unsigned long long)atomic_load(&cmp_bg.contig_ok),
+		      (unsigned long long)atomic_load(&cmp_bg.contig_busy),
+		      (unsigned long long)atomic_load(&cmp_bg.high_ok),
 		      (unsigned long long)cs.events[COMPACT_STALL]);
 	assert_true(st.events[PGSTEAL] > 0 && st.events[PGMAJFAULT] > 0);
 	assert_true(cs.events[PGMIGRATE_SUCCESS] > 0);
