@@ -1077,7 +1077,8 @@ void zone_managed_adjust(struct zone *zone, int64_t delta)
 {
 	struct pglist_data *pgdat = zone->zone_pgdat;
 
-	/* Every zone's watermarks follow the node's total: all locks, in order. */
+	/* Every zone's watermarks follow the node's total: every zone lock,
+	 * in zone index order (mm/README.md: the one path that nests them). */
 	for (unsigned int z = 0; z < pgdat->nr_zones; z++)
 		spin_lock(&pgdat->node_zones[z].lock);
 	__atomic_store_n(&zone->managed_pages,
