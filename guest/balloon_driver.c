@@ -275,6 +275,10 @@ static int bd_report(struct page_reporting_dev_info *prdev,
 static int bd_set_actual(struct balloon_driver *bd, uint32_t actual)
 {
 	uint32_t v = cpu_to_le32(actual);
+	/* Our own count first: whoever sees the device's field change may
+	 * read this driver's statistics at once (the device's counters come
+	 * before its used entries for the same reason). */
+	uint32_t old = atomic_exchange(&bd->actual, actual);
 	int err;
 
 	pthread_mutex_lock(&bd->fe_lock);
@@ -282,9 +286,10 @@ static int bd_set_actual(struct balloon_driver *bd, uint32_t actual)
 		bd->fe, offsetof(struct virtio_balloon_config, actual), &v,
 		sizeof(v));
 	pthread_mutex_unlock(&bd->fe_lock);
-	if (err)
+	if (err) {
+		atomic_store(&bd->actual, old);
 		return bd_fail(bd, err);
-	atomic_store(&bd->actual, actual);
+	}
 	return 0;
 }
 
