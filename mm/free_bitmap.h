@@ -55,9 +55,10 @@ struct free_page_hint_run {
  * the zone lock and a word spans both zones).  Every allocation reads one I
  * word: a shared line, written only when a command starts and ends.
  *
- * @cmd_lock: the command: @cmd_id, @nr_runs, @runs, @cursor; the host's calls
- * take it first, then (the ack) zone locks.  @ack_seq changes whenever I bits
- * clear; allocations wait on it.
+ * @cmd_lock: the command: @cmd_id, @nr_runs, @runs, @cursor, and
+ * @accepting (registered, and no unregistration begun: new commands are
+ * taken); the host's calls take it first, then (the ack) zone locks.
+ * @ack_seq changes whenever I bits clear; allocations wait on it.
  */
 struct free_bitmap {
 	unsigned int order; /* set before free_bitmap_register() */
@@ -70,6 +71,7 @@ struct free_bitmap {
 	uint32_t cmd_id; /* in flight; 0 when none */
 	unsigned int nr_runs;
 	uint32_t cursor; /* the chunk the next request starts at */
+	bool accepting;
 	struct free_page_hint_run runs[FREE_BITMAP_RUNS_MAX];
 	atomic_uint ack_seq;
 
@@ -101,8 +103,12 @@ uint64_t free_bitmap_size(uint64_t nr_pages, unsigned int order);
 int free_bitmap_register(struct pglist_data *pgdat, struct free_bitmap *fb);
 
 /*
- * Stop tracking.  A command in flight must be acknowledged first: this
- * waits for the ack (the host may be discarding those chunks right now).
+ * Stop tracking.  New hint requests are refused from the start (-ENOENT).
+ * A command in flight must be acknowledged first: this waits for the ack
+ * (the host may be discarding those chunks right now), and until it comes
+ * the bitmap stays registered for the allocation paths, so an allocation
+ * that lands on a chunk in flight still waits for the ack.  A second
+ * unregistration while one waits returns at once.
  */
 void free_bitmap_unregister(struct free_bitmap *fb);
 
@@ -115,8 +121,8 @@ void free_bitmap_unregister(struct free_bitmap *fb);
  * With runs handed over, the command is in flight until
  * free_bitmap_ack(); with none (*@nr 0) nothing is in flight.
  * Return: 0; -EINVAL for a reserved @cmd_id (0, 1) or @max 0 or above
- * FREE_BITMAP_RUNS_MAX; -EBUSY while another command is in flight;
- * -ENOENT when @fb is not registered.
+ * FREE_BITMAP_RUNS_MAX; -ENOENT when @fb is not registered or its
+ * unregistration has begun; -EBUSY while another command is in flight.
  */
 int free_bitmap_request_hints(struct free_bitmap *fb, uint32_t cmd_id,
 			      struct free_page_hint_run *runs, unsigned int max,

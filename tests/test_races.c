@@ -1,0 +1,300 @@
+/*
+ * test_races.c - issue 16, item 7: the core's races and counts.
+ *
+ *   7  free_bitmap_unregister() against an allocation that lands on a chunk
+ *      the host is still discarding (alloc_pages(), alloc_contig_range()),
+ *      and against a new hint request.
+ *
+ * The race tests hold their window open where a thread parks: the
+ * executable is linked with -Wl,--wrap=platform_park, and a test arms a
+ * hook that runs at that point in the thread it names.  No test depends
+ * on timing: a thread that would sleep for ever is seen from the futex
+ * word it would sleep on.
+ * Every race test checks data the host's discard would have zeroed.
+ */
+#include "anonutil.h"
+
+#include <pthread.h>
+#include <unistd.h>
+
+#include "guestmm/guest.h"
+#include "mm/compaction.h"
+#include "mm/free_bitmap.h"
+
+#define MIB (1ull << 20)
+#define BASE (1ull << 30)
+#define CHUNK_BYTES ((size_t)PAGEBLOCK_NR_PAGES * PAGE_SIZE)
+
+/* ---- the window: platform_park(), wrapped ---- */
+
+void __real_platform_park(atomic_uint *addr, unsigned int expected);
+void __wrap_platform_park(atomic_uint *addr, unsigned int expected);
+
+enum park_role { ROLE_NONE, ROLE_ALLOC, ROLE_UNREGISTER };
+static _Thread_local enum park_role park_role;
+/* The word the test watches (a bitmap's ack_seq); set before any thread. */
+static atomic_uint *park_watch;
+/* Run once, in the ROLE_ALLOC thread, when it is about to park there. */
+static void (*park_hook)(void);
+/* After the hook: nobody will change the word again; a sleep is for ever. */
+static bool park_hook_last_waker;
+static atomic_bool unreg_parked;
+static bool lost_wakeup;
+static unsigned int lost_wakeup_seq;
+
+void __wrap_platform_park(atomic_uint *addr, unsigned int expected)
+{
+	if (addr && addr == park_watch) {
+		if (park_role == ROLE_UNREGISTER)
+			atomic_store(&unreg_parked, true);
+		if (park_role == ROLE_ALLOC && park_hook) {
+			void (*hook)(void) = park_hook;
+
+			park_hook = NULL;
+			hook();
+			/*
+			 * FUTEX_WAIT sleeps while *addr == expected, and the
+			 * hook was the last thing that would ever change it:
+			 * this thread would sleep for ever.  Say so and come
+			 * back instead (a spurious return, which callers
+			 * take).
+			 */
+			if (park_hook_last_waker && atomic_load(addr) == expected) {
+				lost_wakeup = true;
+				lost_wakeup_seq = expected;
+				return;
+			}
+		}
+	}
+	__real_platform_park(addr, expected);
+}
+
+/* Wait (bounded) for @flag; the bound is a hang, not a timing. */
+static void wait_flag(atomic_bool *flag, const char *what)
+{
+	for (int i = 0; i < 30000 && !atomic_load(flag); i++)
+		usleep(1000);
+	if (!atomic_load(flag))
+		fail_msg("still waiting after 30 s for %s", what);
+}
+
+/* ---- the bitmap's host: claims, discards (zeroes, as MADV_DONTNEED), acks ---- */
+
+static struct {
+	struct pglist_data *pgdat;
+	struct free_bitmap *fb;
+	uint32_t cmd;
+	struct free_page_hint_run runs[FREE_BITMAP_RUNS_MAX];
+	unsigned int nr;
+	bool acked;
+} host;
+
+static struct free_bitmap *bitmap_on(struct pglist_data *pgdat, unsigned int order)
+{
+	struct free_bitmap *fb = calloc(1, free_bitmap_size(pgdat->node_spanned_pages,
+							    order));
+
+	assert_non_null(fb);
+	fb->order = order;
+	assert_int_equal(free_bitmap_register(pgdat, fb), 0);
+	return fb;
+}
+
+/* The host asks, under command 2, for at most @max_pages (0: everything). */
+static void host_claim(struct pglist_data *pgdat, struct free_bitmap *fb,
+		       uint64_t max_pages)
+{
+	memset(&host, 0, sizeof(host));
+	host.pgdat = pgdat;
+	host.fb = fb;
+	host.cmd = 2;
+	assert_int_equal(free_bitmap_request_hints(fb, host.cmd, host.runs,
+						   FREE_BITMAP_RUNS_MAX, max_pages,
+						   &host.nr), 0);
+	assert_true(host.nr > 0);
+}
+
+static void host_discard_and_ack(void)
+{
+	for (unsigned int i = 0; i < host.nr; i++)
+		memset(page_address(host.pgdat, pfn_to_page(host.pgdat, host.runs[i].pfn)),
+		       0, (size_t)host.runs[i].nr_pages * PAGE_SIZE);
+	host.acked = true;
+	assert_int_equal(free_bitmap_ack(host.fb, host.cmd), 0);
+}
+
+static void *unregister_fn(void *arg)
+{
+	park_role = ROLE_UNREGISTER;
+	free_bitmap_unregister(arg);
+	return NULL;
+}
+
+/* Start free_bitmap_unregister() in a thread; return once it waits for the ack. */
+static void unregister_start(struct free_bitmap *fb, pthread_t *t)
+{
+	park_watch = &fb->ack_seq;
+	atomic_store(&unreg_parked, false);
+	assert_int_equal(pthread_create(t, NULL, unregister_fn, fb), 0);
+	wait_flag(&unreg_parked, "free_bitmap_unregister() to wait for the host's ack");
+}
+
+static void check_pattern(const unsigned char *p, size_t n, unsigned char c,
+			  const char *what, uint32_t pfn)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i] != c)
+			fail_msg("%s: byte %zu of pfn %#x is %#x, written %#x: the host's "
+				 "discard zeroed what the allocation wrote", what, i, pfn,
+				 p[i], c);
+}
+
+/* ---- 7. unregistration keeps allocations waiting until the ack ---- */
+
+/*
+ * Order-9 allocations from ZONE_LOW until one returns the chunk the host
+ * holds; the others are kept in @held.  Return: that chunk's page.
+ */
+static struct page *alloc_until(struct pglist_data *pgdat, uint32_t want,
+				struct page **held, unsigned int *nheld,
+				unsigned int max)
+{
+	for (;;) {
+		struct page *page = alloc_pages(pgdat, GFP_MOVABLE | GFP_LOW,
+						PAGEBLOCK_ORDER);
+
+		if (!page)
+			fail_msg("ZONE_LOW ran out before the host's chunk %#x was allocated",
+				 want);
+		if (page_to_pfn(pgdat, page) == want)
+			return page;
+		assert_true(*nheld < max);
+		held[(*nheld)++] = page;
+	}
+}
+
+/*
+ * The host holds one chunk (2 MiB) under a command; the guest unregisters,
+ * which waits for the ack; meanwhile an allocation lands on that chunk.
+ * It must not get it before the ack, so nothing it writes is zeroed by the
+ * discard.  Unregistration used to stop allocations from waiting first
+ * (it cleared pgdat->free_bitmap before its wait).  A new hint request
+ * during the wait is refused: unregistration has begun.
+ */
+static void test_unregister_keeps_alloc_waiting(void **state)
+{
+	struct test_node t;
+	struct pglist_data *pgdat;
+	struct free_bitmap *fb;
+	struct free_page_hint_run runs[4];
+	struct page *held[64], *page;
+	unsigned int nheld = 0, nr;
+	bool got_before_ack;
+	uint32_t chunk;
+	pthread_t u;
+
+	test_node_init(&t, 64 * MIB, 1);
+	pgdat = t.pgdat;
+	fb = bitmap_on(pgdat, PAGEBLOCK_ORDER);
+	host_claim(pgdat, fb, PAGEBLOCK_NR_PAGES);
+	assert_int_equal(host.nr, 1);
+	assert_int_equal(host.runs[0].nr_pages, PAGEBLOCK_NR_PAGES);
+	chunk = host.runs[0].pfn;
+	assert_true(chunk < pgdat->node_zones[ZONE_NORMAL].zone_start_pfn);
+
+	unregister_start(fb, &u);
+	assert_int_equal(free_bitmap_request_hints(fb, 3, runs, 4, 0, &nr), -GMM_ENOENT);
+	/* The allocation: if it parks on the chunk, the host acts then. */
+	park_role = ROLE_ALLOC;
+	park_hook = host_discard_and_ack;
+	page = alloc_until(pgdat, chunk, held, &nheld, 64);
+	got_before_ack = !host.acked;
+	memset(page_address(pgdat, page), 0x5a, CHUNK_BYTES);
+	park_hook = NULL;
+	park_role = ROLE_NONE;
+	/* The host's discard, if the allocation did not wait for it. */
+	if (!host.acked)
+		host_discard_and_ack();
+	pthread_join(u, NULL);
+	park_watch = NULL;
+
+	check_pattern(page_address(pgdat, page), CHUNK_BYTES, 0x5a,
+		      "alloc_pages() during free_bitmap_unregister()", chunk);
+	if (got_before_ack)
+		fail_msg("alloc_pages() handed out pfn %#x, which the host was discarding, "
+			 "before the host's ack (during free_bitmap_unregister()'s wait)",
+			 chunk);
+	assert_int_equal(atomic_load(&fb->alloc_waits), 1);
+	assert_null(atomic_load(&pgdat->free_bitmap));
+	assert_int_equal(free_pages(pgdat, page, PAGEBLOCK_ORDER), 0);
+	while (nheld)
+		assert_int_equal(free_pages(pgdat, held[--nheld], PAGEBLOCK_ORDER), 0);
+	assert_int_equal(buddy_check(pgdat), 0);
+	free(fb);
+	test_node_fini(&t);
+}
+
+/*
+ * The same window for alloc_contig_range(): it takes the free blocks of a
+ * 4 MiB range the host holds (take_free_range()) while the unregistration
+ * waits for the ack.
+ */
+static void test_unregister_keeps_contig_range_waiting(void **state)
+{
+	struct anon_node n;
+	struct pglist_data *pgdat;
+	struct free_bitmap *fb;
+	uint32_t start = 0, end;
+	bool got_before_ack;
+	pthread_t u;
+
+	anon_node_init_cfg(&n, 64 * MIB, 64 * MIB, NULL);
+	pgdat = n.t.pgdat;
+	fb = bitmap_on(pgdat, PAGEBLOCK_ORDER);
+	host_claim(pgdat, fb, 0);
+	/* A 4 MiB range wholly inside a run the host holds. */
+	for (unsigned int i = 0; i < host.nr && !start; i++) {
+		uint32_t s = (host.runs[i].pfn + MAX_ORDER_NR_PAGES - 1) &
+			     ~(uint32_t)(MAX_ORDER_NR_PAGES - 1);
+
+		if (s >= pgdat->reserved_pages &&
+		    s + MAX_ORDER_NR_PAGES <= host.runs[i].pfn + host.runs[i].nr_pages)
+			start = s;
+	}
+	assert_true(start != 0);
+	end = start + MAX_ORDER_NR_PAGES;
+
+	unregister_start(fb, &u);
+	park_role = ROLE_ALLOC;
+	park_hook = host_discard_and_ack;
+	assert_int_equal(alloc_contig_range(pgdat, start, end, NULL), 0);
+	got_before_ack = !host.acked;
+	memset(page_address(pgdat, pfn_to_page(pgdat, start)), 0xa5,
+	       (size_t)MAX_ORDER_NR_PAGES * PAGE_SIZE);
+	park_hook = NULL;
+	park_role = ROLE_NONE;
+	if (!host.acked)
+		host_discard_and_ack();
+	pthread_join(u, NULL);
+	park_watch = NULL;
+
+	check_pattern(page_address(pgdat, pfn_to_page(pgdat, start)),
+		      (size_t)MAX_ORDER_NR_PAGES * PAGE_SIZE, 0xa5,
+		      "alloc_contig_range() during free_bitmap_unregister()", start);
+	if (got_before_ack)
+		fail_msg("alloc_contig_range() handed out [%#x, %#x), which the host was "
+			 "discarding, before the host's ack", start, end);
+	assert_int_equal(free_contig_range(pgdat, start, end), 0);
+	anon_node_fini(&n);
+	free(fb);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_unregister_keeps_alloc_waiting),
+		cmocka_unit_test(test_unregister_keeps_contig_range_waiting),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
