@@ -312,16 +312,45 @@ static void free_bitmap_populate(struct free_bitmap *fb, struct zone *zone)
 	spin_unlock(&zone->lock);
 }
 
+/*
+ * The first registration binds @fb to @pgdat for good: its geometry, its
+ * command lock and @ack_seq.  An allocation of one registration may still
+ * be in free_bitmap_alloc_wait() - reading the geometry, parked on
+ * @ack_seq - when the next registration comes, so none of them is written
+ * again: a reset of @ack_seq to a value a waiter read before its ack would
+ * leave it asleep until some later ack.
+ */
+static void free_bitmap_bind(struct free_bitmap *fb, struct pglist_data *pgdat,
+			     uint32_t chunks, uint32_t words)
+{
+	fb->pgdat = pgdat;
+	fb->nr_chunks = chunks;
+	fb->nr_words = words;
+	for (uint64_t i = 0; i < 2ull * words; i++)
+		atomic_init(&fb->bits[i], 0);
+	spin_lock_init(&fb->cmd_lock);
+	fb->cmd_id = 0;
+	fb->nr_runs = 0;
+	fb->cursor = 0;
+	fb->accepting = false;
+	atomic_init(&fb->ack_seq, 0);
+}
+
 int free_bitmap_register(struct pglist_data *pgdat, struct free_bitmap *fb)
 {
-	uint64_t words;
+	uint32_t chunks, words;
 
 	if (fb->order >= MAX_ORDER)
 		return -GMM_EINVAL;
-	words = (free_bitmap_size(pgdat->node_spanned_pages, fb->order) -
-		 sizeof(*fb)) / sizeof(uint64_t) / 2;
+	chunks = (uint32_t)((pgdat->node_spanned_pages + (1ull << fb->order) - 1) >>
+			    fb->order);
+	words = (uint32_t)((free_bitmap_size(pgdat->node_spanned_pages, fb->order) -
+			    sizeof(*fb)) / sizeof(uint64_t) / 2);
+	if (!fb->pgdat)
+		free_bitmap_bind(fb, pgdat, chunks, words);
+	else if (fb->pgdat != pgdat || fb->nr_chunks != chunks)
+		return -GMM_EINVAL;
 	/* cmd_lock first: the lock order (mm/README.md) puts it outside. */
-	spin_lock_init(&fb->cmd_lock);
 	spin_lock(&fb->cmd_lock);
 	spin_lock(&pgdat->reporting_lock);
 	if (atomic_load_explicit(&pgdat->prdev, memory_order_relaxed) ||
@@ -331,23 +360,17 @@ int free_bitmap_register(struct pglist_data *pgdat, struct free_bitmap *fb)
 		spin_unlock(&fb->cmd_lock);
 		return -GMM_EBUSY;
 	}
-	fb->pgdat = pgdat;
-	fb->nr_chunks = (uint32_t)((pgdat->node_spanned_pages +
-				    (1ull << fb->order) - 1) >> fb->order);
-	fb->nr_words = (uint32_t)words;
-	for (uint64_t i = 0; i < 2 * words; i++)
-		atomic_store(&fb->bits[i], 0);
-	fb->cmd_id = 0;
-	fb->nr_runs = 0;
-	fb->cursor = 0;
-	atomic_init(&fb->ack_seq, 0);
-	atomic_init(&fb->requests, 0);
-	atomic_init(&fb->hinted_pages, 0);
-	atomic_init(&fb->acks, 0);
-	atomic_init(&fb->bad_acks, 0);
-	atomic_init(&fb->alloc_waits, 0);
-	atomic_init(&fb->alloc_wait_ns, 0);
-	atomic_init(&fb->lost_claims, 0);
+	/*
+	 * No bit is set: F was cleared by the last unregistration, I by the
+	 * ack it waited for.  The statistics are this registration's.
+	 */
+	atomic_store(&fb->requests, 0);
+	atomic_store(&fb->hinted_pages, 0);
+	atomic_store(&fb->acks, 0);
+	atomic_store(&fb->bad_acks, 0);
+	atomic_store(&fb->alloc_waits, 0);
+	atomic_store(&fb->alloc_wait_ns, 0);
+	atomic_store(&fb->lost_claims, 0);
 	atomic_store_explicit(&pgdat->free_bitmap, fb, memory_order_release);
 	atomic_store_explicit(&pgdat->bitmap_order, fb->order,
 			      memory_order_release);

@@ -59,11 +59,19 @@ struct free_page_hint_run {
  * @accepting (registered, and no unregistration begun: new commands are
  * taken); the host's calls take it first, then (the ack) zone locks.
  * @ack_seq changes whenever I bits clear; allocations wait on it.
+ *
+ * Lifetime: the first registration binds the struct to its node.  The
+ * geometry (@order, @pgdat, @nr_chunks, @nr_words), @cmd_lock and @ack_seq
+ * are set then and never written again: an allocation of one registration
+ * may still read them, or sleep on @ack_seq, while the next registration
+ * is made, and @ack_seq only ever counts up, so a waiter that read it
+ * before an ack always sees it changed.
  */
 struct free_bitmap {
-	unsigned int order; /* set before free_bitmap_register() */
+	/* Set before the first free_bitmap_register(); never changed after. */
+	unsigned int order;
 
-	/* Owned by free_bitmap.c from registration on. */
+	/* Owned by free_bitmap.c from the first registration on. */
 	struct pglist_data *pgdat;
 	uint32_t nr_chunks;
 	uint32_t nr_words;
@@ -75,7 +83,10 @@ struct free_bitmap {
 	struct free_page_hint_run runs[FREE_BITMAP_RUNS_MAX];
 	atomic_uint ack_seq;
 
-	/* Statistics, read racily. */
+	/*
+	 * Statistics of the registration, read racily (an allocation that
+	 * waited across a re-registration counts in the new one).
+	 */
 	atomic_uint_fast64_t requests;	  /* commands that handed over runs */
 	atomic_uint_fast64_t hinted_pages;
 	atomic_uint_fast64_t acks;
@@ -96,9 +107,13 @@ uint64_t free_bitmap_size(uint64_t nr_pages, unsigned int order);
 
 /*
  * free_bitmap_register - start tracking @pgdat's free chunks in @fb, which
- * was allocated free_bitmap_size() bytes for @pgdat and @fb->order.
+ * was allocated free_bitmap_size() bytes (zeroed) for @pgdat and
+ * @fb->order.  @fb may be registered again after free_bitmap_unregister(),
+ * on the same node with the same order.
  * Return: 0; -EBUSY when a reporting device or another strategy is
- * registered; -EINVAL for an order out of range.
+ * registered (or @fb's unregistration still waits for an ack); -EINVAL for
+ * an order out of range, or a struct registered before on another node or
+ * with another order.
  */
 int free_bitmap_register(struct pglist_data *pgdat, struct free_bitmap *fb);
 

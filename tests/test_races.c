@@ -1,9 +1,12 @@
 /*
- * test_races.c - issue 16, item 7: the core's races and counts.
+ * test_races.c - issue 16, items 7 and 8: the core's races and counts.
  *
  *   7  free_bitmap_unregister() against an allocation that lands on a chunk
  *      the host is still discarding (alloc_pages(), alloc_contig_range()),
- *      and against a new hint request.
+ *      and against a new hint request;
+ *   8  re-registering the bitmap while an allocation of the previous
+ *      registration waits on it: the wake-up it needs, and (under
+ *      ThreadSanitizer) the fields it reads.
  *
  * The race tests hold their window open where a thread parks: the
  * executable is linked with -Wl,--wrap=platform_park, and a test arms a
@@ -289,11 +292,179 @@ static void test_unregister_keeps_contig_range_waiting(void **state)
 	free(fb);
 }
 
+/* ---- 8. re-registration while an allocation of the last one waits ---- */
+
+static void ack_unregister_register(void)
+{
+	host_discard_and_ack();
+	free_bitmap_unregister(host.fb);
+	assert_int_equal(free_bitmap_register(host.pgdat, host.fb), 0);
+	/* No command is in flight and no host runs: no ack will come. */
+	park_hook_last_waker = true;
+}
+
+/*
+ * The allocation read ack_seq and is about to park on it (the window is
+ * held open there): the ack comes, the bitmap is unregistered and
+ * registered again.  A registration that resets ack_seq to the value the
+ * allocation read makes it sleep until some later ack - for ever, here.
+ */
+static void test_reregister_keeps_wakeup(void **state)
+{
+	struct test_node t;
+	struct pglist_data *pgdat;
+	struct free_bitmap *fb;
+	struct page *held[64], *page;
+	unsigned int nheld = 0;
+	uint32_t chunk;
+
+	test_node_init(&t, 64 * MIB, 1);
+	pgdat = t.pgdat;
+	fb = bitmap_on(pgdat, PAGEBLOCK_ORDER);
+	host_claim(pgdat, fb, PAGEBLOCK_NR_PAGES);
+	assert_int_equal(host.nr, 1);
+	chunk = host.runs[0].pfn;
+
+	park_watch = &fb->ack_seq;
+	park_role = ROLE_ALLOC;
+	park_hook = ack_unregister_register;
+	park_hook_last_waker = false;
+	lost_wakeup = false;
+	page = alloc_until(pgdat, chunk, held, &nheld, 64);
+	park_role = ROLE_NONE;
+	park_hook_last_waker = false;
+	park_watch = NULL;
+	if (park_hook)
+		fail_msg("the allocation of pfn %#x, held by the host, never waited", chunk);
+	if (lost_wakeup)
+		fail_msg("the allocation parks on ack_seq == %u after its ack, the "
+			 "unregistration and a new registration: it would sleep until some "
+			 "later command's ack (a lost wake-up)", lost_wakeup_seq);
+	memset(page_address(pgdat, page), 0x3c, CHUNK_BYTES);
+	check_pattern(page_address(pgdat, page), CHUNK_BYTES, 0x3c,
+		      "alloc_pages() across a re-registration", chunk);
+	/* The new registration works: a round trip of its own. */
+	host_claim(pgdat, fb, 0);
+	assert_int_equal(free_bitmap_check(fb), 0);
+	host_discard_and_ack();
+	assert_int_equal(free_bitmap_check(fb), 0);
+	free_bitmap_unregister(fb);
+	assert_int_equal(free_pages(pgdat, page, PAGEBLOCK_ORDER), 0);
+	while (nheld)
+		assert_int_equal(free_pages(pgdat, held[--nheld], PAGEBLOCK_ORDER), 0);
+	assert_int_equal(buddy_check(pgdat), 0);
+	free(fb);
+	test_node_fini(&t);
+}
+
+/*
+ * A guest in process with the bitmap strategy, its host thread asking for
+ * one chunk at a time every millisecond, and two vCPUs allocating and
+ * freeing blocks of orders 0 and 9, each filled with a pattern checked
+ * before it is freed; meanwhile the strategy is stopped and started again
+ * and again (guest.c unregisters and registers the same bitmap).  Under
+ * ThreadSanitizer (label concurrency) this is where a registration's writes
+ * met an allocation of the last one reading the struct; here, every
+ * pattern must survive the discards and the guest validate at the end.
+ */
+#define REREG_OPS 20000
+#define REREG_TOGGLES 200
+#define REREG_HELD 8
+
+struct rereg_vcpu {
+	struct gmm_guest *g;
+	unsigned int cpu;
+	atomic_bool *stop;
+	uint64_t ops, bad;
+};
+
+static void *rereg_vcpu_fn(void *arg)
+{
+	struct rereg_vcpu *v = arg;
+	struct pglist_data *pgdat = gmm_guest_pgdat(v->g);
+	struct { struct page *page; unsigned int order; uint8_t c; } held[REREG_HELD];
+	unsigned int n = 0;
+	uint64_t rng = 0x9e3779b97f4a7c15ull * (v->cpu + 1);
+
+	platform_set_cpu_id(v->cpu);
+	for (v->ops = 0; v->ops < REREG_OPS || !atomic_load(v->stop); v->ops++) {
+		uint64_t r = test_rand(&rng);
+
+		if (n == REREG_HELD || (n && (r & 1))) {
+			unsigned int k = (unsigned int)(r >> 8) % n;
+			const uint8_t *p = page_address(pgdat, held[k].page);
+			size_t bytes = PAGE_SIZE << held[k].order;
+
+			for (size_t i = 0; i < bytes; i += 64)
+				if (p[i] != held[k].c) {
+					v->bad++;
+					break;
+				}
+			free_pages(pgdat, held[k].page, held[k].order);
+			held[k] = held[--n];
+		} else {
+			unsigned int order = (r >> 16) % 4 ? 0 : PAGEBLOCK_ORDER;
+			struct page *page = alloc_pages(pgdat, GFP_MOVABLE, order);
+
+			if (!page)
+				continue;
+			held[n].page = page;
+			held[n].order = order;
+			held[n].c = (uint8_t)(r >> 24) | 1;
+			memset(page_address(pgdat, page), held[n].c, PAGE_SIZE << order);
+			n++;
+		}
+	}
+	while (n--)
+		free_pages(pgdat, held[n].page, held[n].order);
+	return NULL;
+}
+
+static void test_reregister_under_load(void **state)
+{
+	struct gmm_guest_config cfg;
+	struct gmm_guest *g;
+	struct rereg_vcpu v[2];
+	pthread_t th[2];
+	atomic_bool stop = false;
+
+	gmm_guest_config_init(&cfg);
+	cfg.mem_bytes = 64 * MIB;
+	cfg.cpus = 2;
+	cfg.hinting = GMM_HINTING_BITMAP;
+	cfg.hint_poll_ms = 1;
+	cfg.hint_cap_bytes = 2 * MIB;
+	assert_int_equal(gmm_guest_create(&cfg, &g), 0);
+	for (unsigned int i = 0; i < 2; i++) {
+		v[i] = (struct rereg_vcpu){ .g = g, .cpu = i, .stop = &stop };
+		assert_int_equal(pthread_create(&th[i], NULL, rereg_vcpu_fn, &v[i]), 0);
+	}
+	for (unsigned int i = 0; i < REREG_TOGGLES; i++) {
+		assert_int_equal(gmm_guest_set_reporting(g, false), 0);
+		assert_int_equal(gmm_guest_set_reporting(g, true), 0);
+		if (i % 16 == 0)
+			assert_int_equal(gmm_guest_report_now(g), 0);
+	}
+	atomic_store(&stop, true);
+	for (unsigned int i = 0; i < 2; i++)
+		pthread_join(th[i], NULL);
+	for (unsigned int i = 0; i < 2; i++) {
+		print_message("vCPU %u: %llu operations\n", i, (unsigned long long)v[i].ops);
+		if (v[i].bad)
+			fail_msg("vCPU %u: %llu blocks lost what was written to them",
+				 i, (unsigned long long)v[i].bad);
+	}
+	assert_int_equal(gmm_guest_validate(g), 0);
+	gmm_guest_destroy(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unregister_keeps_alloc_waiting),
 		cmocka_unit_test(test_unregister_keeps_contig_range_waiting),
+		cmocka_unit_test(test_reregister_keeps_wakeup),
+		cmocka_unit_test(test_reregister_under_load),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
