@@ -1,18 +1,20 @@
 /*
- * test_races.c - issue 16, items 7 and 8: the core's races and counts.
+ * test_races.c - issue 16, items 7 to 9: the core's races and counts.
  *
  *   7  free_bitmap_unregister() against an allocation that lands on a chunk
  *      the host is still discarding (alloc_pages(), alloc_contig_range()),
  *      and against a new hint request;
  *   8  re-registering the bitmap while an allocation of the previous
  *      registration waits on it: the wake-up it needs, and (under
- *      ThreadSanitizer) the fields it reads.
+ *      ThreadSanitizer) the fields it reads;
+ *   9  free frames on MIGRATE_ISOLATE pageblocks left out of the zone's free
+ *      count: the watermarks, kswapd and the validator.
  *
- * The race tests hold their window open where a thread parks: the
- * executable is linked with -Wl,--wrap=platform_park, and a test arms a
- * hook that runs at that point in the thread it names.  No test depends
- * on timing: a thread that would sleep for ever is seen from the futex
- * word it would sleep on.
+ * The race tests hold their window open where a thread parks or drains:
+ * the executable is linked with -Wl,--wrap=platform_park and
+ * -Wl,--wrap=drain_all_pages, and a test arms a hook that runs at that
+ * point in the thread it names.  No test depends on timing: a thread that
+ * would sleep for ever is seen from the futex word it would sleep on.
  * Every race test checks data the host's discard would have zeroed.
  */
 #include "anonutil.h"
@@ -28,10 +30,12 @@
 #define BASE (1ull << 30)
 #define CHUNK_BYTES ((size_t)PAGEBLOCK_NR_PAGES * PAGE_SIZE)
 
-/* ---- the window: platform_park(), wrapped ---- */
+/* ---- the windows: platform_park() and drain_all_pages(), wrapped ---- */
 
 void __real_platform_park(atomic_uint *addr, unsigned int expected);
 void __wrap_platform_park(atomic_uint *addr, unsigned int expected);
+void __real_drain_all_pages(struct pglist_data *pgdat);
+void __wrap_drain_all_pages(struct pglist_data *pgdat);
 
 enum park_role { ROLE_NONE, ROLE_ALLOC, ROLE_UNREGISTER };
 static _Thread_local enum park_role park_role;
@@ -70,6 +74,19 @@ void __wrap_platform_park(atomic_uint *addr, unsigned int expected)
 		}
 	}
 	__real_platform_park(addr, expected);
+}
+
+static _Thread_local void (*drain_hook)(void);
+
+void __wrap_drain_all_pages(struct pglist_data *pgdat)
+{
+	void (*hook)(void) = drain_hook;
+
+	__real_drain_all_pages(pgdat);
+	if (hook) {
+		drain_hook = NULL;
+		hook();
+	}
 }
 
 /* Wait (bounded) for @flag; the bound is a hang, not a timing. */
@@ -458,6 +475,216 @@ static void test_reregister_under_load(void **state)
 	gmm_guest_destroy(g);
 }
 
+/* ---- 9. isolated free frames are not free memory ---- */
+
+/* Free frames on a zone's lists other than MIGRATE_ISOLATE's. */
+static uint64_t zone_free_outside_isolate(struct zone *zone, struct zone_stats *st)
+{
+	uint64_t free = 0;
+
+	zone_get_stats(zone, st);
+	for (unsigned int o = 0; o < MAX_ORDER; o++)
+		for (unsigned int mt = 0; mt < MIGRATE_TYPES; mt++)
+			if (mt != MIGRATE_ISOLATE)
+				free += st->free_blocks[o][mt] << o;
+	return free;
+}
+
+static uint64_t zone_isolated_free(struct zone_stats *st)
+{
+	uint64_t free = 0;
+
+	for (unsigned int o = 0; o < MAX_ORDER; o++)
+		free += st->free_blocks[o][MIGRATE_ISOLATE] << o;
+	return free;
+}
+
+static struct {
+	struct anon_node *n;
+	uint32_t start, end;
+	bool ran;
+} iso;
+
+#define ISO_MAX_HELD 40000
+
+/*
+ * Inside alloc_contig_range(), just after its range was isolated and the
+ * per-CPU lists drained.
+ */
+static void isolated_range_checks(void)
+{
+	struct pglist_data *pgdat = iso.n->t.pgdat;
+	struct page **held = calloc(ISO_MAX_HELD, sizeof(*held));
+	uint64_t isolated = 0, low = 0, touched = 0, free_outside;
+	struct anon_stats ast;
+	struct mm_space *mm;
+
+	assert_non_null(held);
+	iso.ran = true;
+	/* 1. The count: free memory outside the isolated pageblocks only. */
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+		struct zone *zone = &pgdat->node_zones[z];
+		struct zone_stats st;
+		uint64_t outside = zone_free_outside_isolate(zone, &st);
+
+		isolated += zone_isolated_free(&st);
+		low += st.watermark[WMARK_LOW];
+		if (st.free_pages != outside)
+			fail_msg("zone %s: free_pages %llu with the range [%#x, %#x) isolated, "
+				 "but free blocks outside isolated pageblocks make %llu "
+				 "(%llu isolated free frames counted)", zone->name,
+				 (unsigned long long)st.free_pages, iso.start, iso.end,
+				 (unsigned long long)outside,
+				 (unsigned long long)zone_isolated_free(&st));
+	}
+	print_message("isolated free frames: %llu\n", (unsigned long long)isolated);
+	/* Mostly free: the range is most of the node's free memory. */
+	assert_true(isolated >= (iso.end - iso.start) / 2);
+	assert_int_equal(buddy_check(pgdat), 0);
+
+	/* 2. The watermark stops order-0 allocations, and only it does. */
+	for (unsigned int k = 0;; k++) {
+		struct page *page;
+
+		assert_true(k < ISO_MAX_HELD);
+		page = alloc_pages(pgdat, GFP_MOVABLE, 0);
+		if (page) {
+			uint32_t pfn = page_to_pfn(pgdat, page);
+
+			if (pfn >= iso.start && pfn < iso.end)
+				fail_msg("alloc_pages() returned pfn %#x of the isolated range", pfn);
+			held[k] = page;
+			continue;
+		}
+		for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+			struct zone *zone = &pgdat->node_zones[z];
+
+			if (zone_managed_pages(zone) &&
+			    zone_free_pages(zone) >= zone_wmark(zone, WMARK_MIN) + 1)
+				fail_msg("alloc_pages() failed after %u frames with zone %s's "
+					 "free_pages %llu against its min watermark %llu: a "
+					 "watermark passed on isolated memory", k, zone->name,
+					 (unsigned long long)zone_free_pages(zone),
+					 (unsigned long long)zone_wmark(zone, WMARK_MIN));
+		}
+		while (k)
+			free_pages(pgdat, held[--k], 0);
+		break;
+	}
+	drain_all_pages(pgdat);
+
+	/*
+	 * 3. Faults use the memory outside the range: kswapd is woken once
+	 * the free memory there falls under the low watermark.
+	 */
+	free_outside = pgdat_free_pages(pgdat);
+	assert_int_equal(mm_space_create(pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, ISO_MAX_HELD * PAGE_SIZE), 0);
+	anon_get_stats(pgdat, &ast);
+	assert_int_equal(ast.events[KSWAPD_WAKE], 0);
+	for (; touched < ISO_MAX_HELD && !ast.events[KSWAPD_WAKE]; touched++) {
+		struct page *page;
+
+		if (access_page(mm, BASE + touched * PAGE_SIZE, true, &page))
+			break;
+		put_page(pgdat, page);
+		anon_get_stats(pgdat, &ast);
+	}
+	if (!ast.events[KSWAPD_WAKE])
+		fail_msg("%llu pages faulted in with the range isolated (low watermarks %llu "
+			 "frames, free_pages %llu at the start): kswapd never woken",
+			 (unsigned long long)touched, (unsigned long long)low,
+			 (unsigned long long)free_outside);
+	print_message("kswapd woken after %llu faults\n", (unsigned long long)touched);
+	mm_space_destroy(mm);
+	drain_all_pages(pgdat);
+	free(held);
+}
+
+static void tweak_kswapd(struct anon_config *cfg)
+{
+	cfg->kswapd = true;
+}
+
+/*
+ * alloc_contig_range() holds a 32 MiB range of a 64 MiB node isolated, all
+ * of it free: the zone's free count, the watermark tests and kswapd's
+ * wake-up must see only the memory outside it.  They used to see the
+ * isolated free frames too: alloc_pages() failed with thousands of frames
+ * "free" against a min watermark of a few hundred, and kswapd was never
+ * woken.  Afterwards the count is what it was.
+ */
+static void test_isolated_free_not_counted(void **state)
+{
+	struct anon_node n;
+	struct pglist_data *pgdat;
+	uint64_t free_before;
+	int err;
+
+	anon_node_init_cfg(&n, 64 * MIB, 64 * MIB, tweak_kswapd);
+	pgdat = n.t.pgdat;
+	drain_all_pages(pgdat);
+	free_before = pgdat_free_pages(pgdat);
+	iso.n = &n;
+	iso.start = 8192;
+	iso.end = 16384;
+	iso.ran = false;
+	assert_int_equal(iso.end, pgdat->node_spanned_pages);
+	drain_hook = isolated_range_checks;
+	err = alloc_contig_range(pgdat, iso.start, iso.end, NULL);
+	drain_hook = NULL;
+	assert_true(iso.ran);
+	print_message("alloc_contig_range: %d\n", err);
+	if (err == 0)
+		assert_int_equal(free_contig_range(pgdat, iso.start, iso.end), 0);
+	else
+		assert_int_equal(err, -GMM_EBUSY); /* a metadata page there */
+	drain_all_pages(pgdat);
+	assert_int_equal(buddy_check(pgdat), 0);
+	assert_int_equal(pgdat_free_pages(pgdat), free_before);
+	anon_node_fini(&n);
+}
+
+/*
+ * The validator counts only free blocks outside isolated pageblocks: a
+ * zone whose free_pages still counts an isolated block is refused.
+ */
+static void test_buddy_check_isolated_count(void **state)
+{
+	struct anon_node n;
+	struct pglist_data *pgdat;
+	struct zone *zone;
+
+	anon_node_init_cfg(&n, 64 * MIB, 64 * MIB, NULL);
+	pgdat = n.t.pgdat;
+	zone = &pgdat->node_zones[ZONE_NORMAL];
+	iso.n = &n;
+	iso.start = 8192;
+	iso.end = 12288;
+	drain_hook = NULL;
+	/* Isolate by hand as alloc_contig_range() does: under the zone lock. */
+	spin_lock(&zone->lock);
+	for (uint32_t pfn = iso.start; pfn < iso.end; pfn += PAGEBLOCK_NR_PAGES)
+		set_pageblock_migratetype(pgdat, pfn, MIGRATE_ISOLATE);
+	spin_unlock(&zone->lock);
+	/* The lists still hold those blocks as movable: the validator says so. */
+	assert_int_equal(buddy_check(pgdat), -GMM_EUCLEAN);
+	spin_lock(&zone->lock);
+	for (uint32_t pfn = iso.start; pfn < iso.end; pfn += PAGEBLOCK_NR_PAGES)
+		set_pageblock_migratetype(pgdat, pfn, MIGRATE_MOVABLE);
+	spin_unlock(&zone->lock);
+	assert_int_equal(buddy_check(pgdat), 0);
+	/* A count one frame off is refused too. */
+	spin_lock(&zone->lock);
+	atomic_fetch_add(&zone->free_pages, 1);
+	spin_unlock(&zone->lock);
+	assert_int_equal(buddy_check(pgdat), -GMM_EUCLEAN);
+	spin_lock(&zone->lock);
+	atomic_fetch_sub(&zone->free_pages, 1);
+	spin_unlock(&zone->lock);
+	anon_node_fini(&n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -465,6 +692,8 @@ int main(void)
 		cmocka_unit_test(test_unregister_keeps_contig_range_waiting),
 		cmocka_unit_test(test_reregister_keeps_wakeup),
 		cmocka_unit_test(test_reregister_under_load),
+		cmocka_unit_test(test_isolated_free_not_counted),
+		cmocka_unit_test(test_buddy_check_isolated_count),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
