@@ -1,5 +1,5 @@
 /*
- * test_races.c - issue 16, items 7 to 9: the core's races and counts.
+ * test_races.c - issue 16, items 7 to 10: the core's races and counts.
  *
  *   7  free_bitmap_unregister() against an allocation that lands on a chunk
  *      the host is still discarding (alloc_pages(), alloc_contig_range()),
@@ -8,7 +8,8 @@
  *      registration waits on it: the wake-up it needs, and (under
  *      ThreadSanitizer) the fields it reads;
  *   9  free frames on MIGRATE_ISOLATE pageblocks left out of the zone's free
- *      count: the watermarks, kswapd and the validator.
+ *      count: the watermarks, kswapd and the validator;
+ *  10  page_hinting_check() with a memory block offline.
  *
  * The race tests hold their window open where a thread parks or drains:
  * the executable is linked with -Wl,--wrap=platform_park and
@@ -685,6 +686,99 @@ static void test_buddy_check_isolated_count(void **state)
 	anon_node_fini(&n);
 }
 
+/* ---- 10. page hinting's validator with a memory block offline ---- */
+
+struct stale_dev {
+	struct page_reporting_dev_info prdev; /* first: container_of is a cast */
+	struct pglist_data *pgdat;
+	uint32_t off_start, off_end;
+	unsigned int reports, bad;
+};
+
+static int stale_report(struct page_reporting_dev_info *prdev,
+			struct scatterlist *sg, unsigned int nents)
+{
+	struct stale_dev *d = (struct stale_dev *)prdev;
+
+	for (unsigned int i = 0; i < nents; i++) {
+		uint32_t pfn = page_to_pfn(d->pgdat, sg[i].page);
+
+		if (pfn < d->off_end && pfn + (sg[i].length >> PAGE_SHIFT) > d->off_start)
+			d->bad++;
+	}
+	d->reports++;
+	return 0;
+}
+
+/*
+ * Page hinting (manual passes) records the 4 MiB pieces a memory block's
+ * onlining frees; the block goes offline again and its pieces' heads are
+ * PG_reserved.  The node is healthy: the validator must say so (it said
+ * -EUCLEAN, "was never a freed block"), a pass must hint nothing of the
+ * offline block, and onlining it again leaves everything consistent.
+ */
+static void test_hinting_check_offline_block(void **state)
+{
+	struct anon_node n;
+	struct pglist_data *pgdat;
+	struct stale_dev d = { 0 };
+	struct page_hinting ph;
+	uint32_t b, start = 0, end = 0, entries = 0;
+
+	anon_node_init_cfg(&n, 384 * MIB, 64 * MIB, NULL);
+	pgdat = n.t.pgdat;
+	page_reporting_dev_info_init(&d.prdev);
+	d.prdev.report = stale_report;
+	d.pgdat = pgdat;
+	page_hinting_init(&ph);
+	ph.dev = &d.prdev;
+	ph.manual = true;
+	assert_int_equal(page_hinting_register(pgdat, &ph), 0);
+	/* A block that goes offline (metadata and the arrays sit elsewhere). */
+	for (b = 1; b < nr_memory_blocks(pgdat); b++)
+		if (offline_memory_block(pgdat, b, NULL) == 0)
+			break;
+	assert_true(b < nr_memory_blocks(pgdat));
+	start = b * MEMORY_BLOCK_PAGES;
+	end = start + MEMORY_BLOCK_PAGES;
+	/* Online: its 32 pieces are freed, and recorded. */
+	assert_int_equal(online_memory_block(pgdat, b), 0);
+	for (unsigned int c = 0; c < pgdat->nr_cpus; c++)
+		for (unsigned int z = 0; z < pgdat->nr_zones; z++)
+			for (unsigned int k = 0; k < ph.cpu[c].nr[z]; k++)
+				entries += ph.cpu[c].pfn[z][k] >= start &&
+					   ph.cpu[c].pfn[z][k] < end;
+	print_message("block %u: %u entries recorded in it\n", b, entries);
+	assert_true(entries > 0);
+	assert_int_equal(page_hinting_check(&ph), 0);
+	/* Offline again: the entries now name reserved heads. */
+	assert_int_equal(offline_memory_block(pgdat, b, NULL), 0);
+	if (page_hinting_check(&ph) != 0)
+		fail_msg("page_hinting_check() fails on a healthy node with memory block %u "
+			 "offline (%u entries recorded in it)", b, entries);
+	d.off_start = start;
+	d.off_end = end;
+	assert_int_equal(page_hinting_process(&ph), 0);
+	if (d.bad)
+		fail_msg("%u blocks of the offline block %u were hinted", d.bad, b);
+	assert_int_equal(atomic_load(&ph.isolated), atomic_load(&ph.returned));
+	assert_int_equal(page_hinting_check(&ph), 0);
+	assert_int_equal(online_memory_block(pgdat, b), 0);
+	d.off_start = d.off_end = 0;
+	assert_int_equal(page_hinting_check(&ph), 0);
+	assert_int_equal(page_hinting_process(&ph), 0);
+	assert_int_equal(page_hinting_check(&ph), 0);
+	/* Tolerant of an offline block's heads, not of the node's metadata. */
+	assert_true(ph.cpu[0].nr[ZONE_LOW] < ph.entries);
+	ph.cpu[0].pfn[ZONE_LOW][ph.cpu[0].nr[ZONE_LOW]++] = 0;
+	assert_int_equal(page_hinting_check(&ph), -GMM_EUCLEAN);
+	ph.cpu[0].nr[ZONE_LOW]--;
+	assert_int_equal(page_hinting_check(&ph), 0);
+	page_hinting_unregister(&ph);
+	assert_int_equal(buddy_check(pgdat), 0);
+	anon_node_fini(&n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -694,6 +788,7 @@ int main(void)
 		cmocka_unit_test(test_reregister_under_load),
 		cmocka_unit_test(test_isolated_free_not_counted),
 		cmocka_unit_test(test_buddy_check_isolated_count),
+		cmocka_unit_test(test_hinting_check_offline_block),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
