@@ -139,8 +139,10 @@ static int bnode_create(struct bnode *n, uint64_t ram, enum zpool_movable policy
 	n->ws_pages = ram / PAGE_SIZE * ws_factor_pct / 100;
 	if (swap_file_create(dir ? dir : "/tmp",
 			     (n->ws_pages > ram / PAGE_SIZE ? n->ws_pages * PAGE_SIZE : ram) + 64 * MIB,
-			     &n->swap))
-		goto fail;
+			     &n->swap)) {
+		bnode_destroy(n); /* the swap file's line says why */
+		return -1;
+	}
 	anon_config_init(&cfg);
 	cfg.swap = n->swap;
 	cfg.zswap_cfg.movable = policy;

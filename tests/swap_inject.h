@@ -1,8 +1,8 @@
 /*
  * swap_inject.h - a swap store (platform/swap_io.h) over another that fails
  * on demand, for tests: reads or writes fail while a flag is set, or every
- * one from the Nth on (counted from 1, as they come, over all threads),
- * with EIO or the errno the test chooses.  It counts every attempt and
+ * one from the Nth on (counted from 1, as they come, over all threads; for
+ * reads, a given number of them), with EIO or the errno the test chooses.  It counts every attempt and
  * failure, and it remembers which slots failed, so that a test can check
  * what the layer above does after a failure: a slot that failed, in a read
  * or a write, is never read or written again.
@@ -34,6 +34,7 @@ struct swap_inject {
 	atomic_int fail_reads, fail_writes;	  /* while set: fail */
 	atomic_uint_fast64_t read_fail_from;	  /* 0: never; N: the Nth on */
 	atomic_uint_fast64_t write_fail_from;
+	uint64_t read_fail_count;		  /* of those; 0: all */
 	int read_errno, write_errno;		  /* negative; 0 = -GMM_EIO */
 	atomic_uint_fast64_t reads, writes;	  /* attempts */
 	atomic_uint_fast64_t read_errors, write_errors;
@@ -50,7 +51,8 @@ static inline int swap_inject_read(struct swap_io *io, uint64_t slot, void *buf)
 
 	if (atomic_load(&f->failed[slot]))
 		atomic_fetch_add(&f->rereads, 1);
-	if (atomic_load(&f->fail_reads) || (from && n >= from)) {
+	if (atomic_load(&f->fail_reads) ||
+	    (from && n >= from && (!f->read_fail_count || n < from + f->read_fail_count))) {
 		atomic_fetch_or(&f->failed[slot], SWAP_INJECT_READ_FAILED);
 		atomic_fetch_add(&f->read_errors, 1);
 		return f->read_errno ? f->read_errno : -GMM_EIO;

@@ -7,6 +7,14 @@
  * every access, unuse brings entries back, bad input is refused.  Every
  * counter the layer adds is made to move here.
  */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "anonutil.h"
 
 #define MIB (1ull << 20)
@@ -642,9 +650,86 @@ static void test_bad_ranges_and_lock_stats(void **state)
 	anon_node_fini(&n);
 }
 
+/* The descriptor of this process's swap file (unlinked: "(deleted)"), or -1. */
+static int swap_file_fd(void)
+{
+	char link[64], target[4096];
+	ssize_t n;
+
+	for (int fd = 3; fd < 1024; fd++) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = 0;
+		if (strstr(target, "/guestmm-swap-"))
+			return fd;
+	}
+	return -1;
+}
+
+/*
+ * Issue 16, item 2: the swap file's blocks are allocated when it is made
+ * (Linux's swapon refuses a file with holes), so a directory that cannot
+ * hold it fails at once, in one line naming the size and the directory.
+ * On main the file was sparse (0 blocks) and a file the limit refused
+ * failed in silence.
+ */
+static void test_swap_file_allocated(void **state)
+{
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	struct swap_io *io;
+	struct stat st;
+	char expect[512], got[512] = "";
+	int status, fd;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(swap_file_create(tmp, 64 * MIB, &io), 0);
+	fd = swap_file_fd();
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	if ((uint64_t)st.st_blocks * 512 < 64 * MIB)
+		fail_msg("a 64 MiB swap file holds %llu bytes of blocks",
+			 (unsigned long long)st.st_blocks * 512);
+	swap_file_destroy(io);
+	assert_int_equal(swap_file_fd(), -1);
+
+	/* Refused: a file size limit of 1 MiB (EFBIG; SIGXFSZ ignored). */
+	{
+		FILE *err = tmpfile();
+
+		assert_non_null(err);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (!pid) {
+			struct rlimit rl = { 1 << 20, 1 << 20 };
+
+			signal(SIGXFSZ, SIG_IGN);
+			if (setrlimit(RLIMIT_FSIZE, &rl) || dup2(fileno(err), 2) < 0)
+				_exit(100);
+			_exit(swap_file_create(tmp, 64 * MIB, &io) == -EFBIG ? 0 : 101);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		rewind(err);
+		if (!fgets(got, sizeof(got), err))
+			got[0] = 0;
+		snprintf(expect, sizeof(expect),
+			 "guestmm: swap file: cannot allocate 64 MiB in %s: File too large\n", tmp);
+		if (WEXITSTATUS(status) || strcmp(got, expect) || fgetc(err) != EOF)
+			fail_msg("swap_file_create under a 1 MiB file size limit: status %d, said '%s'",
+				 WEXITSTATUS(status), got);
+		fclose(err);
+	}
+	/* Fewer than one page: refused, nothing made. */
+	assert_int_equal(swap_file_create(tmp, 4095, &io), -GMM_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_swap_file_allocated),
 		cmocka_unit_test(test_bad_ranges_and_lock_stats),
 		cmocka_unit_test(test_duplicate_entry),
 		cmocka_unit_test(test_lru_aging),
