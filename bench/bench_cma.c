@@ -376,8 +376,10 @@ int bench_cma(const struct bench_opts *b)
 {
 	int err = cma_table(b, true);
 
+	if (err)
+		return err; /* said: the second table would say it again */
 	printf("\n");
-	return cma_table(b, false) || err;
+	return cma_table(b, false);
 }
 
 /* ---- bench compact ---- */
@@ -657,6 +659,8 @@ int bench_offline(const struct bench_opts *b)
 {
 	int err = offline_table(b, true);
 
+	if (err)
+		return err; /* said: the second table would say it again */
 	printf("\n");
-	return offline_table(b, false) || err;
+	return offline_table(b, false);
 }
