@@ -5,8 +5,11 @@
  * host on a live socket is refused and the first keeps its socket, a stale
  * one is replaced, a socket that is not the host's is not removed; a short
  * real run returns its memory; --lock-stats prints lock statistics; every
- * benchmark runs once at its smallest settings and measures something.  No
- * timing is asserted: the machines are shared.
+ * benchmark runs once at its smallest settings and measures something; swap
+ * faults (a test build of the command with swap errors injected): a lost
+ * page fails the run, failed writes are not retried, a swap file its
+ * directory cannot hold fails at once.  No timing is asserted: the machines
+ * are shared.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>

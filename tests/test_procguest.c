@@ -10,8 +10,10 @@
  * host's target followed by inflate and deflate, statistics sent when the
  * device asks.  The runner tests start this very program as the guest
  * process ("test_procguest guest ...") and check what the host sees: memory
- * returned by its own accounting, and no guest left behind when the host is
- * killed.  Waits are bounded and only for an event; nothing is timed.
+ * returned by its own accounting, no guest left behind when the host is
+ * killed, and a working-set page lost to a failed swap read (every swap
+ * file this binary makes sits on tests/swap_inject_wrap.c) counted and its
+ * process killed, in process and through the console.  Waits are bounded and only for an event; nothing is timed.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
