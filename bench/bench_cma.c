@@ -139,8 +139,10 @@ static int bnode_create(struct bnode *n, uint64_t ram, enum zpool_movable policy
 	n->ws_pages = ram / PAGE_SIZE * ws_factor_pct / 100;
 	if (swap_file_create(dir ? dir : "/tmp",
 			     (n->ws_pages > ram / PAGE_SIZE ? n->ws_pages * PAGE_SIZE : ram) + 64 * MIB,
-			     &n->swap))
-		goto fail;
+			     &n->swap)) {
+		bnode_destroy(n); /* the swap file's line says why */
+		return -1;
+	}
 	anon_config_init(&cfg);
 	cfg.swap = n->swap;
 	cfg.zswap_cfg.movable = policy;
@@ -374,8 +376,10 @@ int bench_cma(const struct bench_opts *b)
 {
 	int err = cma_table(b, true);
 
+	if (err)
+		return err; /* said: the second table would say it again */
 	printf("\n");
-	return cma_table(b, false) || err;
+	return cma_table(b, false);
 }
 
 /* ---- bench compact ---- */
@@ -655,6 +659,8 @@ int bench_offline(const struct bench_opts *b)
 {
 	int err = offline_table(b, true);
 
+	if (err)
+		return err; /* said: the second table would say it again */
 	printf("\n");
-	return offline_table(b, false) || err;
+	return offline_table(b, false);
 }

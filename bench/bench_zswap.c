@@ -82,7 +82,14 @@ static int zswap_row(const char *name, unsigned int reps, struct zrow *row)
 		goto out;
 	}
 	p.ram = ram;
-	if (mm_init(&p, &pgdat) || swap_file_create("/tmp", NPAGES * PAGE_SIZE, &swap))
+	if (mm_init(&p, &pgdat)) {
+		fprintf(stderr, "guestmm: bench zswap: cannot set up a %llu MiB node\n",
+			(unsigned long long)(RAM / MIB));
+		goto out;
+	}
+	/* On failure its line says why, naming the size and the directory. */
+	if (swap_file_create(getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
+			     NPAGES * PAGE_SIZE, &swap))
 		goto out;
 	anon_config_init(&cfg);
 	cfg.swap = swap;

@@ -356,7 +356,7 @@ int workload_start(struct workload *w)
 {
 	struct workload_impl *impl;
 
-	if (w->threads < 1 || w->threads > 256)
+	if (w->threads < 1 || w->threads > WORKLOAD_MAX_THREADS)
 		return -EINVAL;
 	if (w->kind == WORKLOAD_WORKING_SET && !w->ws) {
 		int err = working_set_setup(w);

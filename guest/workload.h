@@ -9,9 +9,11 @@
  * stress   threads allocate blocks of random orders, fill each with a pattern
  *          of its own, verify it before freeing; a mismatch names the frame.
  * working-set  anonymous memory larger than RAM (default 150 %) behind
- *          zswap and a swap file: each thread writes its share of the pages
- *          once, then reads and writes them with zipfian popularity (s = 1),
- *          every read checked against the page's last write
+ *          zswap and a swap file: each thread, a process with an address
+ *          space of its own, writes its share of the pages once, then reads
+ *          and writes them with zipfian popularity (s = 1), every read
+ *          checked against the page's last write; a thread whose page could
+ *          not be read back from swap is killed, as by SIGBUS
  *          (working_set.c).
  */
 #ifndef GUESTMM_GUEST_WORKLOAD_H
@@ -22,6 +24,8 @@
 #include <stdint.h>
 
 #include "guestmm/guest.h"
+
+#define WORKLOAD_MAX_THREADS 256
 
 enum workload_kind {
 	WORKLOAD_MEMHOG,
@@ -58,6 +62,12 @@ struct workload {
 	atomic_uint_fast64_t errors;	 /* stress, working-set: mismatches */
 	atomic_uint_fast64_t accesses;	 /* working-set: pages read or written */
 	atomic_bool filled;		 /* working-set: every page written once */
+	atomic_uint killed;		 /* working-set: processes killed */
+	/* working-set: per thread, the address whose data was lost (it was
+	 * killed for it), or 0 */
+	atomic_uint_fast64_t killed_addr[WORKLOAD_MAX_THREADS];
+	bool error_said;		 /* workload_start() failed and said why
+					    on stderr, in one line */
 	atomic_int phase;		 /* memhog: enum memhog_phase */
 	atomic_uint cycle;		 /* memhog: cycles completed */
 	atomic_uint_fast64_t held_bytes;  /* memhog: bytes held right now */
@@ -75,8 +85,10 @@ void workload_init(struct workload *w, enum workload_kind kind,
 		   struct gmm_guest *guest);
 
 /*
- * Start the threads.  Return: 0; -EINVAL for a thread count out of range;
- * -ENOMEM; -EAGAIN when a thread could not be made (none is left running).
+ * Start the threads (working-set: after setting up its anonymous memory).
+ * Return: 0; -EINVAL for a thread count out of range; -ENOMEM; -EAGAIN
+ * when a thread could not be made (none is left running); working-set: the
+ * swap file's error (-ENOSPC, ...: @error_said is set, the reason is out).
  */
 int workload_start(struct workload *w);
 

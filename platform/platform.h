@@ -37,6 +37,7 @@
 #define GMM_EILSEQ 84
 #define GMM_EMSGSIZE 90
 #define GMM_EUCLEAN 117
+#define GMM_EHWPOISON 133
 
 /*
  * Lock statistics, per lock, in the shape of /proc/lock_stat.  Written only

@@ -17,6 +17,12 @@ struct run_hooks {
 	void (*on_phase)(void *ctx, int phase);
 	/* True ends the run early (the device is gone). */
 	bool (*should_stop)(void *ctx);
+	/*
+	 * A working-set process was killed, its page at @addr lost; called
+	 * once per process.  NULL: the runner says so itself
+	 * (run_say_killed()).
+	 */
+	void (*on_kill)(void *ctx, unsigned int id, uint64_t addr);
 };
 
 /*

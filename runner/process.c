@@ -17,8 +17,11 @@
  * The pipe is the guest's console: a line per event, "gmm-ready", a sample
  * every sample_s ("gmm-sample", and for working-set "gmm-anon-sample":
  * zswap, swap, pswpin/out), a line at each memhog phase change
- * ("gmm-phase"), its final figures ("gmm-end", "gmm-hint", "gmm-zone",
- * "gmm-blocks", for working-set "gmm-anon", "gmm-vm", "gmm-zswap" and
+ * ("gmm-phase"), one for each working-set process killed because a page of
+ * its could not be read back from swap ("gmm-killed": the host says it, in
+ * the words of run_say_killed()), its final figures ("gmm-end", "gmm-hint",
+ * "gmm-zone", "gmm-blocks", for working-set "gmm-anon" - with the pages
+ * lost and the bad swap slots - "gmm-vm", "gmm-zswap" and
  * "gmm-compact", one counter a line by index, with --compact
  * "gmm-compacted" and "gmm-buddy" before and after, "gmm-lock") and
  * "gmm-done".  The guest's own figures are
@@ -424,6 +427,12 @@ static void pg_on_phase(void *ctx, int phase)
 	pg_emit(ctx, "gmm-phase %d\n", phase);
 }
 
+/* The host says it (run_say_killed()): the same line as in process. */
+static void pg_on_kill(void *ctx, unsigned int id, uint64_t addr)
+{
+	pg_emit(ctx, "gmm-killed %u %" PRIu64 "\n", id, addr);
+}
+
 static bool pg_should_stop(void *ctx)
 {
 	struct pg_guest *pg = ctx;
@@ -497,11 +506,12 @@ static void pg_emit_result(struct pg_guest *pg, const struct run_result *r)
 		pg_emit(pg,
 			"gmm-anon %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
 			" %" PRIu64 " %d %" PRIu64 " %" PRIu64 " %" PRIu64
-			" %" PRIu64 " %" PRIu64 "\n",
+			" %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
 			r->accesses, a->nr_inactive, a->nr_active, a->swap_slots,
 			a->swap_free, a->has_zswap, z->pool_total_size,
 			z->pool_limit_bytes, z->stored_pages,
-			z->same_filled_pages, z->compressed_bytes);
+			z->same_filled_pages, z->compressed_bytes,
+			a->events[SWAP_UNREADABLE], a->swap_bad);
 		for (unsigned int e = 0; e < NR_VM_EVENTS; e++)
 			pg_emit(pg, "gmm-vm %u %" PRIu64 "\n", e, a->events[e]);
 		for (unsigned int e = 0; e < NR_ZSWAP_EVENTS; e++)
@@ -529,6 +539,7 @@ int run_guest_process_main(int argc, char **argv)
 		.on_sample = pg_on_sample,
 		.on_phase = pg_on_phase,
 		.should_stop = pg_should_stop,
+		.on_kill = pg_on_kill,
 	};
 	struct gmm_guest_config cfg;
 	struct run_opts o;
@@ -585,8 +596,9 @@ int run_guest_process_main(int argc, char **argv)
 		run_sleep_s(0.01);
 	err = run_workload(&o, r, g, &hooks);
 	if (err) {
-		fprintf(stderr, "guestmm: guest: cannot start the workload: %s\n",
-			strerror(-err));
+		if (!r->error_said)
+			fprintf(stderr, "guestmm: guest: cannot start the workload: %s\n",
+				strerror(-err));
 	} else {
 		struct balloon_driver_stats st;
 
@@ -640,6 +652,7 @@ struct pg_host {
 	/* The guest's latest sample, with the host's own figures put in. */
 	struct run_sample s;
 	unsigned int seen_cycle;
+	uint64_t killed_said[WORKLOAD_MAX_THREADS / 64]; /* gmm-killed seen */
 	uint64_t resident_held; /* max host resident while allocating or
 				   holding: the resident at the free */
 	double t0;
@@ -768,14 +781,22 @@ static void pg_host_line(struct pg_host *h, char *line)
 		if (sscanf(line + 9,
 			   "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
 			   " %" SCNu64 " %d %" SCNu64 " %" SCNu64 " %" SCNu64
-			   " %" SCNu64 " %" SCNu64,
+			   " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
 			   &r->accesses, &an->nr_inactive, &an->nr_active,
 			   &an->swap_slots, &an->swap_free, &has_zswap,
 			   &z->pool_total_size, &z->pool_limit_bytes,
 			   &z->stored_pages, &z->same_filled_pages,
-			   &z->compressed_bytes) == 11) {
+			   &z->compressed_bytes, &an->events[SWAP_UNREADABLE],
+			   &an->swap_bad) == 13) {
 			an->has_zswap = has_zswap != 0;
 			r->has_anon = true;
+		}
+	} else if (sscanf(line, "gmm-killed %u %" SCNu64, &a, &v) == 2) {
+		/* The guest's word, said once per process it names. */
+		if (a < WORKLOAD_MAX_THREADS && !((h->killed_said[a / 64] >> (a % 64)) & 1)) {
+			h->killed_said[a / 64] |= 1ull << (a % 64);
+			r->killed++;
+			run_say_killed(a, v);
 		}
 	} else if (sscanf(line, "gmm-vm %u %" SCNu64, &a, &v) == 2) {
 		if (a < NR_VM_EVENTS)

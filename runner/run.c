@@ -124,6 +124,41 @@ void run_live_line(FILE *f, const struct run_sample *s)
 	fflush(f);
 }
 
+void run_say_killed(unsigned int id, uint64_t addr)
+{
+	fprintf(stderr, "guestmm: working-set: process %u killed (SIGBUS): its page at %#llx could not be read back from swap\n",
+		id, (unsigned long long)addr);
+}
+
+uint64_t run_unreadable_pages(const struct run_result *r)
+{
+	return r->has_anon ? r->anon.events[SWAP_UNREADABLE] : 0;
+}
+
+/*
+ * Working-set processes killed since the last look: each said once, by the
+ * hook (a process guest tells its host) or here.  @said: one bit a thread.
+ */
+static void run_check_kills(struct workload *w, struct run_result *r,
+			    const struct run_hooks *hooks,
+			    uint64_t said[WORKLOAD_MAX_THREADS / 64])
+{
+	if (atomic_load(&w->killed) == r->killed)
+		return;
+	for (unsigned int id = 0; id < w->threads; id++) {
+		uint64_t addr = atomic_load(&w->killed_addr[id]);
+
+		if (!addr || (said[id / 64] >> (id % 64)) & 1)
+			continue;
+		said[id / 64] |= 1ull << (id % 64);
+		r->killed++;
+		if (hooks && hooks->on_kill)
+			hooks->on_kill(hooks->ctx, id, addr);
+		else
+			run_say_killed(id, addr);
+	}
+}
+
 /*
  * Cycle figures from one sample: a new cycle opens when the count moves;
  * while the guest sits freed, the host's accounting against what was
@@ -266,6 +301,7 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 	struct rusage ru0 = { 0 }, ru1;
 	unsigned long parks0 = 0;
 	unsigned int seen_cycle = 0;
+	uint64_t kills_said[WORKLOAD_MAX_THREADS / 64] = { 0 };
 	int err;
 
 	workload_init(&w, o->kind, g);
@@ -293,6 +329,7 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 		if (o->free_timing)
 			mm_free_timing_stop(gmm_guest_pgdat(g));
 		workload_fini(&w);
+		r->error_said = w.error_said;
 		return err;
 	}
 	t0 = run_now_s();
@@ -318,6 +355,7 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 			parks0 = platform_park_count();
 		}
 		run_track(o, r, &s, &seen_cycle);
+		run_check_kills(&w, r, hooks, kills_said);
 		/* With track_discards: discarded memory back in use (churn). */
 		gmm_guest_track_sample(g);
 		if (hooks && hooks->on_sample)
@@ -339,6 +377,7 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 	}
 	atomic_store(&w.stop, true);
 	workload_join(&w);
+	run_check_kills(&w, r, hooks, kills_said);
 	if (o->free_timing)
 		mm_free_timing_stop(gmm_guest_pgdat(g));
 	r->elapsed_s = run_now_s() - t0;

@@ -131,6 +131,12 @@ struct run_result {
 	uint64_t blocks;	/* stress */
 	uint64_t errors;	/* stress, working-set mismatches */
 	uint64_t accesses;	/* working-set */
+	unsigned int killed;	/* working-set: processes killed because a
+				   page of theirs could not be read back
+				   (anon.events[SWAP_UNREADABLE] counts the
+				   pages) */
+	bool error_said;	/* run_guest() failed and the reason is
+				   out on stderr, in one line: add nothing */
 	bool has_anon;		/* working-set: @anon and @compact are set */
 	struct anon_stats anon;	/* at the end */
 	struct compact_stats compact;
@@ -176,6 +182,16 @@ const char *run_mode_name(enum run_mode mode);
 
 /* The live line: guest free, host resident, reported, progress. */
 void run_live_line(FILE *f, const struct run_sample *s);
+
+/*
+ * run_say_killed - the line, on stderr, for working-set process @id killed
+ * because its page at @addr could not be read back from swap: the same
+ * whichever the guest's mode.
+ */
+void run_say_killed(unsigned int id, uint64_t addr);
+
+/* Pages a run lost (their swap read failed): 0 unless working-set. */
+uint64_t run_unreadable_pages(const struct run_result *r);
 
 /*
  * The guest process: @argv as run_guest() builds it ("guest --socket S

@@ -10,8 +10,10 @@
  * host's target followed by inflate and deflate, statistics sent when the
  * device asks.  The runner tests start this very program as the guest
  * process ("test_procguest guest ...") and check what the host sees: memory
- * returned by its own accounting, and no guest left behind when the host is
- * killed.  Waits are bounded and only for an event; nothing is timed.
+ * returned by its own accounting, no guest left behind when the host is
+ * killed, and a working-set page lost to a failed swap read (every swap
+ * file this binary makes sits on tests/swap_inject_wrap.c) counted and its
+ * process killed, in process and through the console.  Waits are bounded and only for an event; nothing is timed.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -616,6 +618,59 @@ static void test_bad_guest_exe(void **state)
 
 
 /*
+ * Issue 16, item 1: every swap read of a working-set run fails (EIO,
+ * tests/swap_inject_wrap.c under every swap file this binary makes, here
+ * and in its guest process).  One vCPU, one process, its working set half
+ * as large again as RAM: it must read swap, and dies at its first read.  In
+ * process and through the guest process's console, the result says one
+ * page was lost and its process killed for it - not an allocation failure,
+ * not a mismatch - and the slot is bad.  The run ends when its process
+ * does: the duration is only a bound (a process that goes on beside a
+ * killed one: test_cli's test_swap_unreadable).
+ */
+static void test_working_set_unreadable(void **state)
+{
+	static const enum run_mode modes[] = { RUN_IN_PROCESS, RUN_PROCESS };
+	struct run_result *r = calloc(1, sizeof(*r));
+	struct run_opts o;
+
+	(void)state;
+	assert_non_null(r);
+	setenv("GMM_TEST_SWAP_READ_FAIL_FROM", "1", 1);
+	for (unsigned int m = 0; m < 2; m++) {
+		proc_opts(&o);
+		o.mode = modes[m];
+		o.kind = WORKLOAD_WORKING_SET;
+		o.cfg.mem_bytes = 64 * MIB;
+		o.cfg.cpus = 1;
+		o.duration_s = 600;
+		memset(r, 0, sizeof(*r));
+		assert_int_equal(run_guest(&o, r), 0);
+		assert_true(r->has_anon);
+		if (r->killed != 1 || run_unreadable_pages(r) != 1 ||
+		    r->anon.swap_bad != 1 || r->alloc_failures || r->errors ||
+		    r->anon.events[SWAP_WRITE_ERR])
+			fail_msg("%s: %llu unreadable pages, %u killed, %llu bad slots, "
+				 "%llu allocation failures, %llu mismatches",
+				 run_mode_name(o.mode),
+				 (unsigned long long)run_unreadable_pages(r), r->killed,
+				 (unsigned long long)r->anon.swap_bad,
+				 (unsigned long long)r->alloc_failures,
+				 (unsigned long long)r->errors);
+		assert_true(r->accesses > 0);
+	}
+	unsetenv("GMM_TEST_SWAP_READ_FAIL_FROM");
+	free(r);
+}
+
+/*
+ * The console's "gmm-killed ID ADDR": the host says each process once,
+ * however often a guest repeats it, and takes no id beyond the workload's
+ * thread limit from it.
+ */
+static void test_console_killed(void **state);
+
+/*
  * attack7: the guest's console, from a guest that is not ours (a script).
  * The rule: what the guest writes is its own figures at most; it must not
  * stall the host, make it print garbage, or stand in for the host's
@@ -648,6 +703,28 @@ static double now_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void test_console_killed(void **state)
+{
+	struct run_opts o;
+	struct run_result *r = calloc(1, sizeof(*r));
+
+	(void)state;
+	assert_non_null(r);
+	proc_opts(&o);
+	o.sample_s = 0.05;
+	o.guest_exe = fake_guest("killed",
+		"echo 'gmm-ready 0 0 1'\n"
+		"echo 'gmm-killed 1 1073741824'\n"
+		"echo 'gmm-killed 1 1073741824'\n"
+		"echo 'gmm-killed 1 4096'\n"
+		"echo 'gmm-killed 4000000000 4096'\n"
+		"echo 'gmm-killed 256 4096'\n"
+		"echo gmm-done");
+	run_guest(&o, r); /* it never attached: an error, the lines were read */
+	assert_int_equal(r->killed, 1);
+	free(r);
 }
 
 /* attack7 #3: "gmm-done", then the console closed and the process kept
@@ -960,6 +1037,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_process_guest_bitmap),
 		cmocka_unit_test(test_process_guest_bitmap_stress),
 		cmocka_unit_test(test_bad_guest_exe),
+		cmocka_unit_test(test_working_set_unreadable),
+		cmocka_unit_test(test_console_killed),
 		cmocka_unit_test(test_no_orphans),
 		cmocka_unit_test(test_console_done_then_linger),
 		cmocka_unit_test(test_console_control_chars),

@@ -44,7 +44,9 @@ static void run_usage(FILE *f)
 	      "  --workload NAME       memhog | pagefault | stress | working-set (default\n"
 	      "                        memhog); working-set: anonymous memory larger than\n"
 	      "                        RAM behind zswap and a swap file in $TMPDIR, zipfian\n"
-	      "                        reads and writes, every read checked\n"
+	      "                        reads and writes, every read checked; a page that\n"
+	      "                        cannot be read back from swap kills its process\n"
+	      "                        (a vCPU thread) and fails the run\n"
 	      "  --working-set SIZE    working-set: its size (default 150% of RAM)\n"
 	      "  --hog SIZE            memhog: memory to allocate (default 75% of RAM)\n"
 	      "  --cycles N            memhog: allocate/free cycles (default 3)\n"
@@ -208,10 +210,13 @@ static void print_summary(const struct run_opts *o, const struct run_result *r)
 		       (unsigned long long)r->errors);
 	if (r->has_anon) {
 		const struct zswap_stats *z = &r->anon.zswap;
+		uint64_t lost = run_unreadable_pages(r);
 
-		printf("working-set: %llu accesses, %llu mismatches; pgfault %llu pgmajfault %llu "
+		printf("working-set: %llu accesses, %llu mismatches, %llu unreadable pages; "
+		       "pgfault %llu pgmajfault %llu "
 		       "pswpin %llu pswpout %llu pgsteal %llu allocstall %llu\n",
 		       (unsigned long long)r->accesses, (unsigned long long)r->errors,
+		       (unsigned long long)lost,
 		       (unsigned long long)r->anon.events[PGFAULT],
 		       (unsigned long long)r->anon.events[PGMAJFAULT],
 		       (unsigned long long)r->anon.events[PSWPIN],
@@ -229,6 +234,16 @@ static void print_summary(const struct run_opts *o, const struct run_result *r)
 		       (unsigned long long)z->events[ZSWAP_REJECT_RECLAIM_FAIL],
 		       (unsigned long long)z->events[ZSWAP_REJECT_ALLOC_FAIL],
 		       (unsigned long long)z->events[ZSWAP_REJECT_COMPRESS_POOR]);
+		printf("swap: %llu slots, %llu bad; %llu writes failed, %llu reads failed\n",
+		       (unsigned long long)r->anon.swap_slots,
+		       (unsigned long long)r->anon.swap_bad,
+		       (unsigned long long)r->anon.events[SWAP_WRITE_ERR],
+		       (unsigned long long)lost);
+		if (lost)
+			printf("data lost: %llu page%s could not be read back from swap; "
+			       "%u working-set process%s killed for it\n",
+			       (unsigned long long)lost, lost == 1 ? "" : "s",
+			       r->killed, r->killed == 1 ? "" : "es");
 	}
 	printf("host resident: peak %s, end %s; reports %llu (%s); "
 	       "allocation failures %llu\n",
@@ -374,6 +389,8 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 	if (r->has_anon) {
 		json_u64(&j, "accesses", r->accesses);
 		json_u64(&j, "mismatches", r->errors);
+		json_u64(&j, "unreadable_pages", run_unreadable_pages(r));
+		json_u64(&j, "processes_killed", r->killed);
 		/* Linux's names: debugfs zswap/, /proc/vmstat. */
 		json_object(&j, "zswap");
 		for (unsigned int e = 0; e < NR_ZSWAP_EVENTS; e++)
@@ -393,6 +410,7 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 		json_u64(&j, "nr_active_anon", r->anon.nr_active);
 		json_u64(&j, "swap_slots", r->anon.swap_slots);
 		json_u64(&j, "swap_free_slots", r->anon.swap_free);
+		json_u64(&j, "swap_bad_slots", r->anon.swap_bad);
 		json_object_end(&j);
 	}
 	json_array(&j, "cycles");
@@ -613,8 +631,9 @@ static int cmd_run(int argc, char **argv)
 	o.live = quiet ? NULL : (json ? stderr : stdout);
 	err = run_guest(&o, &r);
 	if (err) {
-		fprintf(stderr, "guestmm: run: the %s guest failed: %s\n",
-			run_mode_name(o.mode), strerror(-err));
+		if (!r.error_said)
+			fprintf(stderr, "guestmm: run: the %s guest failed: %s\n",
+				run_mode_name(o.mode), strerror(-err));
 		return 1;
 	}
 	if (json)
@@ -630,7 +649,8 @@ static int cmd_run(int argc, char **argv)
 		       r.measured_s);
 		print_lock_stat(stdout, r.locks);
 	}
-	return r.errors ? 1 : 0;
+	/* Lost data fails the run as a mismatch does. */
+	return r.errors || run_unreadable_pages(&r) ? 1 : 0;
 }
 
 static void usage(FILE *f)
