@@ -1027,6 +1027,11 @@ int cmd_bench(int argc, char **argv)
 		BENCH_ERR("--guest: overhead runs ours or in-process (Linux's allocator has no page_fault1 counter of ours)");
 	if (b.plot && !scale && strcmp(name, "return"))
 		BENCH_ERR("--plot: only for bench scale, strategies and return");
+	/* The ones that serve a device (a guest of ours or Linux's). */
+	if (!strcmp(name, "vhost") ||
+	    ((!strcmp(name, "overhead") || !strcmp(name, "return")) &&
+	     b.guest != BENCH_GUEST_IN_PROCESS))
+		cli_check_nofile("bench");
 	if (!strcmp(name, "cma") || !strcmp(name, "compact") || !strcmp(name, "offline")) {
 		if (!b.pairs)
 			b.pairs = !strcmp(name, "cma") ? 20 : !strcmp(name, "compact") ? 3 : 2;

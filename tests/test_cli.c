@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 
 #include "testutil.h"
+#include "host/vhost_user.h"
 #include "tools/cli.h"
 #include "virtio/vhost_user.h"
 
@@ -486,6 +487,66 @@ static void test_short_run_returns_memory(void **state)
 	f = strstr(o.text, "\"returned_fraction\": ");
 	assert_non_null(f);
 	assert_true(strtod(f + strlen("\"returned_fraction\": "), NULL) < 0.1);
+}
+
+/* "guestmm ARGS" under `ulimit -n @nofile` (soft and hard: the commands
+ * raise the soft limit to the hard one), stdout and stderr captured. */
+static void run_nofile(struct out *o, unsigned int nofile, const char *args)
+{
+	char cmd[1024];
+	FILE *p;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd), "ulimit -n %u && exec %s %s 2>&1", nofile,
+		 GUESTMM_BIN, args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(o->text, 1, sizeof(o->text) - 1, p);
+	o->text[n] = 0;
+	o->status = WEXITSTATUS(pclose(p));
+}
+
+/*
+ * issue 16 #3: `guestmm run` failed at every descriptor limit from 12 to
+ * 400 (the guest: "cannot attach ... Connection timed out").  At a low
+ * limit it runs and returns memory; below the least a host can serve at,
+ * every command that serves a device refuses at start, with one line that
+ * names the limit and the one needed, and status 1.
+ */
+static void test_low_descriptor_limit(void **state)
+{
+	static const char *const serving[] = {
+		"run --mem 128M --cycles 1",
+		"run --linux --mem 128M --cycles 1",
+		"host --listen /nonexistent/b.sock --duration 1",
+		"host --linux --mem 128M",
+		"host --guests ours:1 --duration 1",
+		"overcommit --max-guests 1 --observe-s 1",
+	};
+	unsigned long min = vhost_user_nofile_min();
+	char want[160], args[160];
+	struct out o;
+	const char *f;
+
+	(void)state;
+	run_nofile(&o, 128, "run --mem 128M --cpus 1 --cycles 1 --hold-ms 0 "
+		   "--sleep-ms 2000 --report-delay-ms 0 --report-hwm 1 --json --quiet");
+	if (o.status)
+		fail_msg("run at ulimit -n 128: status %d: %s", o.status, o.text);
+	f = strstr(o.text, "\"returned_fraction\": ");
+	assert_non_null(f);
+	assert_true(strtod(f + strlen("\"returned_fraction\": "), NULL) > 0.5);
+
+	snprintf(want, sizeof(want), "RLIMIT_NOFILE) is %lu, hard limit too: serving a vhost-user device needs at least %lu (ulimit -n %lu)\n",
+		 min - 1, min, min);
+	for (unsigned int i = 0; i < sizeof(serving) / sizeof(serving[0]); i++) {
+		snprintf(args, sizeof(args), "%s", serving[i]);
+		run_nofile(&o, (unsigned int)min - 1, args);
+		if (o.status != 1 || !strstr(o.text, want) ||
+		    strchr(o.text, '\n') != o.text + strlen(o.text) - 1)
+			fail_msg("'guestmm %s' at ulimit -n %lu: status %d, output '%s'",
+				 args, min - 1, o.status, o.text);
+	}
 }
 
 /*
@@ -1206,6 +1267,7 @@ int main(void)
 		cmocka_unit_test(test_default_socket_private),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_short_run_returns_memory),
+		cmocka_unit_test(test_low_descriptor_limit),
 		cmocka_unit_test(test_hinting_strategies),
 		cmocka_unit_test(test_modes_same_keys),
 		cmocka_unit_test(test_working_set_process),

@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
 #include <math.h>
@@ -40,6 +41,7 @@
 #include "guestmm/guest.h"
 #include "host/backend.h"
 #include "host/balloon.h"
+#include "host/vhost_user.h"
 #include "mm/gfp.h"
 #include "runner/run.h"
 
@@ -872,6 +874,66 @@ static void test_console_signed_numbers(void **state)
 	free(r);
 }
 
+/*
+ * issue 16 #3: a host whose descriptor limit was below 428 never accepted
+ * a frontend (the reapers' fixed reserve of 320 did not fit three quarters
+ * of the limit) and said nothing: the guest gave up after 5 s.  At every
+ * limit from the least that can work, a run (host and guest process both
+ * under the limit, soft and hard: the host raises its soft limit to the
+ * hard one) attaches and reports; one below, the host refuses at start.
+ * Each run is a child of ours, under a watchdog.
+ */
+static int run_at_nofile(rlim_t limit)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl = { limit, limit };
+		struct run_result *r = calloc(1, sizeof(*r));
+		struct run_opts o;
+		int err;
+
+		alarm(120); /* a run that never attaches: fail, not hang */
+		if (!r || setrlimit(RLIMIT_NOFILE, &rl))
+			_exit(100);
+		proc_opts(&o);
+		o.cfg.mem_bytes = 128 * MIB;
+		o.sleep_ms = 1000;
+		err = run_guest(&o, r);
+		if (err == -EMFILE)
+			_exit(101);
+		if (err)
+			_exit(102);
+		_exit(r->stats.reports > 0 ? 0 : 103);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		fail_msg("RLIMIT_NOFILE %lu: the run was killed by signal %d (the watchdog: it never ended)",
+			 (unsigned long)limit, WTERMSIG(status));
+	return WEXITSTATUS(status);
+}
+
+static void test_nofile_limits(void **state)
+{
+	static const rlim_t works[] = { 128, 256, 400, 427 };
+	unsigned long min = vhost_user_nofile_min();
+
+	(void)state;
+	print_message("the least RLIMIT_NOFILE a host can serve at: %lu\n", min);
+	assert_true(min <= 128);
+	for (unsigned int i = 0; i < sizeof(works) / sizeof(works[0]); i++) {
+		int rc = run_at_nofile(works[i]);
+
+		if (rc)
+			fail_msg("RLIMIT_NOFILE %lu: the run failed (%d: 101 refused, 102 failed, 103 no report)",
+				 (unsigned long)works[i], rc);
+	}
+	assert_int_equal(run_at_nofile(min), 0);
+	assert_int_equal(run_at_nofile(min - 1), 101);
+}
+
 /* The pids whose parent is @ppid. */
 static unsigned int children_of(pid_t ppid, pid_t *out, unsigned int max)
 {
@@ -969,6 +1031,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_console_overlong_line),
 		cmocka_unit_test(test_console_cycle_jump),
 		cmocka_unit_test(test_console_signed_numbers),
+		cmocka_unit_test(test_nofile_limits),
 	};
 	ssize_t n;
 

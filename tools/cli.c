@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host/vhost_user.h"
+
 /* A leading whole number; @end is left at what follows it. */
 static int parse_number(const char *s, unsigned long long *v, char **end)
 {
@@ -217,6 +219,16 @@ void cli_usage_error(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, " (try 'guestmm %s--help')\n", cmd ? cmd : "");
 	exit(CLI_EXIT_USAGE);
+}
+
+void cli_check_nofile(const char *cmd)
+{
+	char why[256];
+
+	if (vhost_user_nofile_check(why, sizeof(why))) {
+		fprintf(stderr, "guestmm: %s: %s\n", cmd, why);
+		exit(1);
+	}
 }
 
 void cli_option_error(const char *cmd, const struct option *opts, int c,

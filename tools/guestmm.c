@@ -610,6 +610,8 @@ static int cmd_run(int argc, char **argv)
 		if (o.initrd)
 			cli_check_path("run ", "--initrd", o.initrd, false);
 	}
+	if (o.mode != RUN_IN_PROCESS)
+		cli_check_nofile("run");
 	o.live = quiet ? NULL : (json ? stderr : stdout);
 	err = run_guest(&o, &r);
 	if (err) {

@@ -845,6 +845,7 @@ int cmd_host(int argc, char **argv)
 				 cli_fmt_bytes(b, sizeof(b), (double)one));
 		if (o.json && !o.json_lines)
 			o.quiet = true;
+		cli_check_nofile("host");
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 		signal(SIGPIPE, SIG_IGN);
@@ -862,6 +863,7 @@ int cmd_host(int argc, char **argv)
 		HOST_ERR("--target: must be smaller than --mem");
 	if (o.json && !o.json_lines)
 		o.quiet = true;
+	cli_check_nofile("host");
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);

@@ -516,6 +516,7 @@ int cmd_overcommit(int argc, char **argv)
 		OC_ERR("--host-mem: smaller than one guest's RAM (--guest-mem)");
 	if (o.json)
 		o.quiet = true;
+	cli_check_nofile("overcommit");
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
