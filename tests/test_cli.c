@@ -1043,6 +1043,75 @@ static void test_run_signal_cleans_up(void **state)
 	}
 }
 
+/*
+ * issue 16 #4: a host stopped (SIGSTOP) while our guest waits for a reply
+ * lost that guest for good: it gave up after 5 s ("cannot attach ...:
+ * Connection timed out") and exited 1.  Stopped for 6 s before the guest
+ * comes (so the guest's first request waits for the whole stop), the host
+ * is waited for, and once continued the guest runs its cycle to the end.
+ */
+static void test_guest_survives_stopped_host(void **state)
+{
+	char dir[] = "/tmp/gmm-stopped-XXXXXX", path[64], out[8192];
+	int fds[2], status = 0;
+	size_t len = 0;
+	pid_t host, guest, got = 0;
+	bool alive_after_stop;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/b.sock", dir);
+	host = host_start(path, "120");
+	wait_listening(path);
+	assert_int_equal(kill(host, SIGSTOP), 0);
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	guest = fork();
+	assert_true(guest >= 0);
+	if (!guest) {
+		dup2(fds[1], 1);
+		execl(GUESTMM_BIN, GUESTMM_BIN, "guest", "--socket", path,
+		      "--mem-bytes", "134217728", "--cpus", "1", "--workload",
+		      "memhog", "--cycles", "1", "--hold-ms", "0", "--sleep-ms",
+		      "500", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	sleep(6); /* the stall: longer than the old 5 s */
+	alive_after_stop = waitpid(guest, &status, WNOHANG) == 0;
+	assert_int_equal(kill(host, SIGCONT), 0);
+	for (;;) {
+		ssize_t n = read(fds[0], out + len, sizeof(out) - 1 - len);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == sizeof(out) - 1)
+			len = 0; /* only the tail matters: gmm-done */
+	}
+	out[len] = 0;
+	close(fds[0]);
+	if (alive_after_stop) {
+		for (int i = 0; i < 12000 && got != guest; i++) {
+			got = waitpid(guest, &status, WNOHANG);
+			if (got != guest)
+				usleep(10000);
+		}
+		if (got != guest) {
+			kill(guest, SIGKILL);
+			waitpid(guest, &status, 0);
+		}
+	}
+	assert_int_equal(host_stop(host), 0);
+	unlink(path);
+	rmdir(dir);
+	if (!alive_after_stop)
+		fail_msg("the guest ended during the host's 6 s stop (status %#x)",
+			 status);
+	assert_int_equal(got, guest);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_non_null(strstr(out, "gmm-done"));
+}
+
 static void test_second_host_refused(void **state)
 {
 	char dir[] = "/tmp/gmm-takeover-XXXXXX", path[64], args[128], want[128];
@@ -1259,6 +1328,7 @@ int main(void)
 		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_help_cmd),
 		cmocka_unit_test(test_run_signal_cleans_up),
+		cmocka_unit_test(test_guest_survives_stopped_host),
 		cmocka_unit_test(test_second_host_refused),
 		cmocka_unit_test(test_stale_socket_replaced),
 		cmocka_unit_test(test_not_a_socket_refused),
