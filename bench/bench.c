@@ -183,7 +183,7 @@ static int bench_overhead(const struct bench_opts *b)
 				err = run_guest(&o, &r);
 				if (err) {
 					fprintf(stderr, "guestmm: bench overhead: %s\n",
-						strerror(-err));
+						run_strerror(&r, err));
 					return 1;
 				}
 				if (!rate_ok(r.frames_per_s))
@@ -336,7 +336,7 @@ static int return_run(const struct bench_opts *b, struct return_side *side,
 	err = run_guest(&o, &r);
 	if (err) {
 		fprintf(stderr, "guestmm: bench return: %s guest: %s\n", side->name,
-			strerror(-err));
+			run_strerror(&r, err));
 		return 1;
 	}
 	c = &r.cycle[0];

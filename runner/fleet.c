@@ -596,12 +596,12 @@ static void guest_reap(struct fleet *f, struct fleet_guest *g)
 		   g->info.state == FLEET_STARTING) {
 		guest_end(f, g, FLEET_EXITED, "could not join its cgroup %s",
 			  g->cg.path);
-	} else if (WIFEXITED(status)) {
-		guest_end(f, g, FLEET_EXITED, "exited with status %d",
-			  WEXITSTATUS(status));
 	} else {
-		guest_end(f, g, FLEET_EXITED, "killed by signal %d",
-			  WTERMSIG(status));
+		char how[64];
+
+		/* The same words as run's (run_describe_end()). */
+		guest_end(f, g, FLEET_EXITED, "%s",
+			  run_describe_end(status, how, sizeof(how)));
 	}
 }
 

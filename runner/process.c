@@ -546,21 +546,26 @@ int run_guest_process_main(int argc, char **argv)
 		return err == 1 ? 0 : err;
 	/* Die with the host.  It may be gone already: then so are we. */
 	if (parent) {
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent) {
+			fprintf(stderr, "guestmm: guest: its host (pid %d) is gone\n",
+				(int)parent);
 			return 1;
+		}
 	}
 	signal(SIGPIPE, SIG_IGN);
-	pthread_mutex_init(&pg.lock, NULL);
 	r = calloc(1, sizeof(*r));
-	if (!r)
+	if (!r) {
+		fputs("guestmm: guest: out of memory for its figures\n", stderr);
 		return 1;
+	}
+	pthread_mutex_init(&pg.lock, NULL);
 	run_locks_begin(&o, &timing);
 	/* Our reporting device is the balloon, not the discard device. */
 	cfg = o.cfg;
 	cfg.reporting = false;
 	err = gmm_guest_create(&cfg, &g);
 	if (err)
-		goto undo_locks;
+		goto undo_locks; /* gmm_guest_create() said which step failed */
 	err = balloon_driver_start(g, sock,
 				   o.cfg.reporting &&
 					   o.cfg.hinting != GMM_HINTING_OFF,
@@ -904,12 +909,23 @@ static int pg_host_read(struct pg_host *h)
 
 /* One line of the guest's stderr onto ours: prefixed, so that it reads
  * as the guest's, and with every byte outside printable ASCII escaped, so
- * that a guest cannot drive the host's terminal. */
+ * that a guest cannot drive the host's terminal.  Our guest's lines start
+ * "guestmm: " (and "guest: " after it, when they are the guest process's
+ * own): those go, so that the prefix is never doubled. */
 static void pg_err_line(const char *line, size_t len)
 {
+	static const char *const ours[] = { "guestmm: ", "guest: " };
 	char out[4 * PG_LINE_MAX + 16];
 	size_t n = 0;
 
+	for (unsigned int k = 0; k < 2; k++) {
+		size_t plen = strlen(ours[k]);
+
+		if (len >= plen && !memcmp(line, ours[k], plen)) {
+			line += plen;
+			len -= plen;
+		}
+	}
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)line[i];
 
@@ -1025,11 +1041,27 @@ static int pg_spawn(struct pg_host *h, const char *sock)
 			       &h->err_fd);
 }
 
+/* Why the run failed, in @h's result: the first reason given stays. */
+static void pg_fail(struct pg_host *h, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void pg_fail(struct pg_host *h, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (h->r->failure[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(h->r->failure, sizeof(h->r->failure), fmt, ap);
+	va_end(ap);
+}
+
 /*
  * Reap the guest; kill it first unless it ended by itself.  A guest that
  * closed its console exits with it (ours does: the console is its stdout),
  * so one that is still alive PG_REAP_GRACE_S later is not ending: it is
- * killed then, not waited for.
+ * killed then, not waited for.  How a guest that ended by itself ended
+ * goes to the result's failure when it is one.
  * Return: 0 for a guest that exited with 0 by itself; -ETIMEDOUT for one
  * killed after the grace; -ECHILD otherwise.
  */
@@ -1049,8 +1081,8 @@ static int pg_reap(struct pg_host *h, bool kill_it)
 		if (got == h->pid || (got < 0 && errno != EINTR))
 			break;
 		if (got == 0 && run_now_s() >= end) {
-			fprintf(stderr, "guestmm: the guest (pid %d) closed its console (or said gmm-done) but did not exit in %d s: killed\n",
-				(int)h->pid, PG_REAP_GRACE_S);
+			pg_fail(h, "it closed its console (or said gmm-done) but did not exit in %d s: killed",
+				PG_REAP_GRACE_S);
 			kill(h->pid, SIGKILL);
 			killed = true;
 		} else if (got == 0) {
@@ -1060,8 +1092,19 @@ static int pg_reap(struct pg_host *h, bool kill_it)
 	h->pid = 0;
 	if (killed && !kill_it)
 		return -ETIMEDOUT;
-	return got > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0
-									  : -ECHILD;
+	if (got < 0) {
+		pg_fail(h, "it could not be waited for: %s", strerror(errno));
+		return -ECHILD;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (!killed) {
+		char how[64];
+
+		pg_fail(h, "it %s%s", WIFSIGNALED(status) ? "was " : "",
+			run_describe_end(status, how, sizeof(how)));
+	}
+	return -ECHILD;
 }
 
 int run_process(const struct run_opts *o, struct run_result *r)
@@ -1070,7 +1113,7 @@ int run_process(const struct run_opts *o, struct run_result *r)
 	struct pg_host *h = calloc(1, sizeof(*h));
 	double last_line;
 	double next_live = 0;
-	bool bitmap;
+	bool bitmap, closed = false;
 	int err;
 
 	if (!h)
@@ -1099,8 +1142,12 @@ int run_process(const struct run_opts *o, struct run_result *r)
 							: o->cfg.report_delay_ms,
 				    o->cfg.hint_cap_bytes, 0);
 	err = pg_spawn(h, sock);
-	if (err)
+	if (err) {
+		pg_fail(h, "cannot start it (%s): %s",
+			o->guest_exe ? o->guest_exe : "/proc/self/exe",
+			strerror(-err));
 		goto undo_backend;
+	}
 	h->s = (struct run_sample){ .kind = o->kind,
 				    .guest_free = UINT64_MAX,
 				    .guest_reported = UINT64_MAX };
@@ -1123,6 +1170,8 @@ int run_process(const struct run_opts *o, struct run_result *r)
 			err = pg_host_read(h);
 			last_line = run_now_s();
 			if (err == -EPIPE) {
+				/* Ending, by itself: how is for pg_reap(). */
+				closed = true;
 				err = h->done ? 0 : -ECHILD;
 				break;
 			}
@@ -1135,6 +1184,8 @@ int run_process(const struct run_opts *o, struct run_result *r)
 		if (h->done && run_now_s() - h->done_at > PG_REAP_GRACE_S)
 			break;
 		if (run_now_s() - last_line > PG_SILENCE_S) {
+			pg_fail(h, "it said nothing for %d s: killed",
+				PG_SILENCE_S);
 			err = -ETIMEDOUT;
 			break;
 		}
@@ -1163,15 +1214,17 @@ int run_process(const struct run_opts *o, struct run_result *r)
 		}
 	}
 	{
-		int werr = pg_reap(h, err != 0);
+		int werr = pg_reap(h, err != 0 && !closed);
 
 		if (!err)
 			err = werr;
 	}
-	if (!err && !h->ended)
+	if (!err && !h->ended) {
+		pg_fail(h, "it ended without its figures (no gmm-end line)");
 		err = -ECHILD;
+	}
 	if ((!err || err == -ENOTCONN) && !h->ready) {
-		fprintf(stderr, "guestmm: the guest never attached to the balloon device (no frontend negotiated features): no figures of memory returned\n");
+		pg_fail(h, "it never attached to the balloon device (no frontend negotiated features): no figures of memory returned");
 		err = -ENOTCONN;
 	}
 	close(h->out_fd);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -414,6 +415,26 @@ int run_in_process(const struct run_opts *o, struct run_result *r)
 	}
 	run_locks_end(timing);
 	return err;
+}
+
+const char *run_describe_end(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status)) {
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	} else if (WIFSIGNALED(status)) {
+		const char *name = sigabbrev_np(WTERMSIG(status));
+
+		snprintf(buf, len, "killed by signal %d (SIG%s)",
+			 WTERMSIG(status), name ? name : "?");
+	} else {
+		snprintf(buf, len, "ended with wait status %#x", status);
+	}
+	return buf;
+}
+
+const char *run_strerror(const struct run_result *r, int err)
+{
+	return r->failure[0] ? r->failure : strerror(-err);
 }
 
 /*

@@ -616,7 +616,7 @@ static int cmd_run(int argc, char **argv)
 	err = run_guest(&o, &r);
 	if (err) {
 		fprintf(stderr, "guestmm: run: the %s guest failed: %s\n",
-			run_mode_name(o.mode), strerror(-err));
+			run_mode_name(o.mode), run_strerror(&r, err));
 		return 1;
 	}
 	if (json)
