@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 
 #include "bench/bench.h"
+#include "host/tmp_dir.h"
 #include "runner/run.h"
 #include "mm/anon.h"
 #include "mm/zbud.h"
@@ -82,7 +83,7 @@ static int zswap_row(const char *name, unsigned int reps, struct zrow *row)
 		goto out;
 	}
 	p.ram = ram;
-	if (mm_init(&p, &pgdat) || swap_file_create("/tmp", NPAGES * PAGE_SIZE, &swap))
+	if (mm_init(&p, &pgdat) || swap_file_create(tmp_dir_base(), NPAGES * PAGE_SIZE, &swap))
 		goto out;
 	anon_config_init(&cfg);
 	cfg.swap = swap;

@@ -4,7 +4,9 @@
  * The guest's console is two pipes: UML reads commands from the first (it
  * cannot epoll /dev/null, so a pipe it must be) and writes its console to the
  * second, which we read without blocking and split into lines.  Each guest
- * gets a private uml_dir so that several can run at once.
+ * gets a private uml_dir (a directory of ours, tmp_dir.h: in $TMPDIR,
+ * removed after a SIGKILL of its host by the next maker) so that several
+ * can run at once.
  */
 #define _GNU_SOURCE
 #include "host/uml_guest.h"
@@ -23,6 +25,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host/tmp_dir.h"
+
 #define CONSOLE_BUF 8192
 
 struct uml_guest {
@@ -31,7 +35,7 @@ struct uml_guest {
 	int in_fd;  /* the guest's console input */
 	int out_fd; /* the guest's console output, nonblocking */
 	FILE *log;
-	char dir[64];
+	struct tmp_dir dir; /* its uml_dir */
 	char buf[CONSOLE_BUF];
 	size_t used;
 	bool overlong; /* the rest of a line longer than @buf is dropped */
@@ -174,15 +178,14 @@ void uml_guest_kill(struct uml_guest *g)
 		kill(g->pid, SIGKILL);
 }
 
-static void rm_rf(const char *dir)
+const char *uml_guest_dir(struct uml_guest *g)
 {
-	char cmd[128];
+	return g->dir.path;
+}
 
-	/* uml_dir holds the umid directory UML made: a pid file and a socket. */
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd)) {
-		/* Nothing to undo: a stale temporary directory is harmless. */
-	}
+int uml_guest_life_fd(struct uml_guest *g)
+{
+	return g->life_fd;
 }
 
 void uml_guest_destroy(struct uml_guest *g, int timeout_ms)
@@ -211,7 +214,9 @@ void uml_guest_destroy(struct uml_guest *g, int timeout_ms)
 	close(g->life_fd);
 	if (g->log)
 		fclose(g->log);
-	rm_rf(g->dir);
+	/* uml_dir holds the umid directory UML made: a pid file and a
+	 * socket; its kernel is dead (reaped above), so nothing adds to it. */
+	tmp_dir_destroy(&g->dir);
 	free(g);
 }
 
@@ -291,7 +296,8 @@ int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out)
 	uint64_t mem = cfg->mem_bytes ? cfg->mem_bytes : 1ull << 30;
 	int in[2], outp[2], err;
 	struct uml_guest *g;
-	char mem_arg[32], initrd_arg[512], dir_arg[96], dev_arg[512];
+	char mem_arg[32], initrd_arg[512], dir_arg[TMP_DIR_PATH_MAX + 16];
+	char dev_arg[512];
 	char *argv[16];
 	int argc = 0;
 	pid_t parent;
@@ -302,11 +308,9 @@ int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out)
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
-	snprintf(g->dir, sizeof(g->dir), "/tmp/guestmm-uml-XXXXXX");
-	if (!mkdtemp(g->dir)) {
-		err = -errno;
+	err = tmp_dir_create(&g->dir, "uml");
+	if (err)
 		goto undo_alloc;
-	}
 	if (pipe2(in, O_CLOEXEC)) {
 		err = -errno;
 		goto undo_dir;
@@ -320,7 +324,7 @@ int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out)
 	snprintf(mem_arg, sizeof(mem_arg), "mem=%lluM",
 		 (unsigned long long)(mem >> 20));
 	snprintf(initrd_arg, sizeof(initrd_arg), "initrd=%s", cfg->initrd);
-	snprintf(dir_arg, sizeof(dir_arg), "uml_dir=%s", g->dir);
+	snprintf(dir_arg, sizeof(dir_arg), "uml_dir=%s", g->dir.path);
 	argv[argc++] = (char *)linux_path;
 	argv[argc++] = mem_arg;
 	argv[argc++] = initrd_arg;
@@ -371,7 +375,7 @@ undo_in:
 	close(in[0]);
 	close(in[1]);
 undo_dir:
-	rmdir(g->dir);
+	tmp_dir_destroy(&g->dir);
 undo_alloc:
 	free(g);
 	return err;

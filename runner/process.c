@@ -3,7 +3,8 @@
  * side (run_guest_process_main).
  *
  * Processes and descriptors.  The host (this process) makes a temporary
- * directory with the device's socket in it, serves a balloon there on a
+ * directory (tmp_dir.h: in $TMPDIR, removed on a signal, and after a
+ * SIGKILL by the next maker) with the device's socket in it, serves a balloon there on a
  * backend thread (host/backend.h), and starts the guest: fork, then in the
  * child PR_SET_PDEATHSIG(SIGKILL) and a getppid() check (the host may have
  * died between fork and prctl), stdout onto the write end of a pipe, exec.
@@ -60,6 +61,7 @@
 #include "guest/balloon_driver.h"
 #include "host/backend.h"
 #include "host/balloon.h"
+#include "host/tmp_dir.h"
 #include "mm/page_hinting.h"
 #include "runner/internal.h"
 #include "runner/run.h"
@@ -1109,12 +1111,13 @@ static int pg_reap(struct pg_host *h, bool kill_it)
 
 int run_process(const struct run_opts *o, struct run_result *r)
 {
-	char dir[] = "/tmp/guestmm-run-XXXXXX", sock[64];
+	char sock[TMP_DIR_PATH_MAX + 16];
 	struct pg_host *h = calloc(1, sizeof(*h));
+	struct tmp_dir dir;
 	double last_line;
 	double next_live = 0;
 	bool bitmap, closed = false;
-	int err;
+	int err, slot;
 
 	if (!h)
 		return -ENOMEM;
@@ -1123,12 +1126,14 @@ int run_process(const struct run_opts *o, struct run_result *r)
 	h->out_fd = -1;
 	h->err_fd = -1;
 	r->mem_bytes = o->cfg.mem_bytes;
-	if (!mkdtemp(dir)) {
-		err = -errno;
+	err = tmp_dir_create(&dir, "run");
+	if (err) {
+		pg_fail(h, "cannot make its directory in %s: %s", tmp_dir_base(),
+			strerror(-err));
 		goto undo_alloc;
 	}
-	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir);
-	run_tmp_set(dir, sock);
+	slot = run_tmp_add(dir.path);
+	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir.path);
 	/* The bitmap's host is the device: it runs the hint commands. */
 	bitmap = o->cfg.reporting && o->cfg.hinting == GMM_HINTING_BITMAP;
 	err = balloon_backend_start(&h->be, sock,
@@ -1239,9 +1244,8 @@ undo_backend:
 		pg_reap(h, true);
 	balloon_backend_stop(&h->be);
 undo_dir:
-	/* The server removed its socket; rmdir fails on anything else. */
-	run_tmp_clear();
-	rmdir(dir);
+	run_tmp_forget(slot);
+	tmp_dir_destroy(&dir);
 undo_alloc:
 	free(h);
 	return err;

@@ -1000,47 +1000,155 @@ static bool run_child_socket(pid_t run, char *sock, size_t len)
 	return found;
 }
 
+/* A $TMPDIR of the test's own in @base (inside the one we were given). */
+static void fresh_tmpdir(char *base, size_t len, const char *what)
+{
+	const char *outer = getenv("TMPDIR");
+
+	snprintf(base, len, "%s/%s.XXXXXX", outer && *outer ? outer : "/tmp",
+		 what);
+	assert_non_null(mkdtemp(base));
+}
+
+/* Fail naming what is left in @base; else remove it. */
+static void expect_empty_tmpdir(const char *base, const char *after)
+{
+	char left[1024] = "";
+	size_t used = 0;
+	struct dirent *e;
+	DIR *d = opendir(base);
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    used < sizeof(left))
+			used += (size_t)snprintf(left + used, sizeof(left) - used,
+						 " %s", e->d_name);
+	closedir(d);
+	if (used)
+		fail_msg("left in $TMPDIR after %s:%s", after, left);
+	assert_int_equal(rmdir(base), 0);
+}
+
+/* `guestmm run ARGS...` in the background with $TMPDIR at @base. */
+static pid_t run_start(const char *base, const char *mem, const char *duration)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (!pid) {
+		int null = open("/dev/null", O_WRONLY);
+
+		signal(SIGINT, SIG_DFL); /* a shell's background job ignores it */
+		dup2(null, 1);
+		dup2(null, 2);
+		setenv("TMPDIR", base, 1);
+		execl(GUESTMM_BIN, GUESTMM_BIN, "run", "--mem", mem,
+		      "--duration", duration, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
 /*
- * A run ended by a signal (Ctrl-C, kill) leaves no temporary directory
- * and no socket behind, and still ends as the signal says.
+ * The guest's socket of a run started by run_start() once it is there,
+ * into @sock; it must be in a directory of the run's in @base.
+ */
+static void run_wait_socket(pid_t pid, const char *base, char *sock,
+			    size_t len)
+{
+	char want[300];
+	int tries = 0;
+
+	/* The guest child appears after the socket is listening. */
+	while (!run_child_socket(pid, sock, len) && tries++ < 6000)
+		usleep(10000);
+	snprintf(want, sizeof(want), "%s/guestmm-run-%d-", base, (int)pid);
+	if (!sock[0] || strncmp(sock, want, strlen(want))) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		fail_msg("the run's socket '%s' is not in $TMPDIR (%s)", sock, base);
+	}
+	assert_int_equal(access(sock, F_OK), 0);
+}
+
+/*
+ * A run ended by a signal (Ctrl-C, kill, a closed terminal) leaves no
+ * temporary directory and no socket behind, and still ends as the
+ * signal says; its directory is in $TMPDIR.
  */
 static void test_run_signal_cleans_up(void **state)
 {
-	static const int sigs[] = { SIGTERM, SIGINT };
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
 
 	(void)state;
-	for (unsigned int k = 0; k < 2; k++) {
-		char sock[256] = "", *slash;
-		int status, tries = 0;
-		pid_t pid = fork();
+	for (unsigned int k = 0; k < 3; k++) {
+		char sock[256] = "", base[256], after[32];
+		int status;
+		pid_t pid;
 
-		assert_true(pid >= 0);
-		if (!pid) {
-			int null = open("/dev/null", O_WRONLY);
-
-			signal(SIGINT, SIG_DFL); /* a shell's background job ignores it */
-			dup2(null, 1);
-			dup2(null, 2);
-			execl(GUESTMM_BIN, GUESTMM_BIN, "run", "--mem", "256M",
-			      "--duration", "600", (char *)NULL);
-			_exit(127);
-		}
-		/* The guest child appears after the socket is listening. */
-		while (!run_child_socket(pid, sock, sizeof(sock)) && tries++ < 6000)
-			usleep(10000);
-		assert_true(sock[0]);
-		assert_int_equal(access(sock, F_OK), 0);
+		fresh_tmpdir(base, sizeof(base), "gmm-signal");
+		pid = run_start(base, "256M", "600");
+		run_wait_socket(pid, base, sock, sizeof(sock));
 		assert_int_equal(kill(pid, sigs[k]), 0);
 		assert_int_equal(waitpid(pid, &status, 0), pid);
 		assert_true(WIFSIGNALED(status));
 		assert_int_equal(WTERMSIG(status), sigs[k]);
-		assert_int_equal(access(sock, F_OK), -1);
-		slash = strrchr(sock, '/');
-		assert_non_null(slash);
-		*slash = 0;
-		if (!access(sock, F_OK))
-			fail_msg("%s left behind after signal %d", sock, sigs[k]);
+		snprintf(after, sizeof(after), "signal %d", sigs[k]);
+		expect_empty_tmpdir(base, after);
 	}
+}
+
+/*
+ * issue 16 #6: a run killed by SIGKILL cannot remove its directory; the
+ * next run removes it (its maker is dead: no lock held, no such pid),
+ * and leaves nothing itself.
+ */
+static void test_run_sigkill_swept(void **state)
+{
+	char sock[256] = "", base[256], *slash;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	fresh_tmpdir(base, sizeof(base), "gmm-sigkill");
+	pid = run_start(base, "256M", "600");
+	run_wait_socket(pid, base, sock, sizeof(sock));
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	slash = strrchr(sock, '/');
+	*slash = 0;
+	if (access(sock, F_OK))
+		fail_msg("%s: gone before any other run came", sock);
+	pid = run_start(base, "64M", "1");
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	expect_empty_tmpdir(base, "a SIGKILLed run and the next run");
+}
+
+/*
+ * issue 16 #6: `guestmm host` ends on SIGHUP (a closed terminal) as on
+ * SIGINT and SIGTERM: cleanly, its socket removed, status 0.  It used to
+ * die of the signal and leave its socket.
+ */
+static void test_host_sighup(void **state)
+{
+	char base[256], path[300];
+	int status;
+	pid_t host;
+
+	(void)state;
+	fresh_tmpdir(base, sizeof(base), "gmm-sighup");
+	snprintf(path, sizeof(path), "%s/b.sock", base);
+	host = host_start(path, "600");
+	wait_listening(path);
+	assert_int_equal(kill(host, SIGHUP), 0);
+	assert_int_equal(waitpid(host, &status, 0), host);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		fail_msg("host after SIGHUP: %s %d",
+			 WIFEXITED(status) ? "exit status" : "killed by signal",
+			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	expect_empty_tmpdir(base, "SIGHUP of a host");
 }
 
 /*
@@ -1328,6 +1436,8 @@ int main(void)
 		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_help_cmd),
 		cmocka_unit_test(test_run_signal_cleans_up),
+		cmocka_unit_test(test_run_sigkill_swept),
+		cmocka_unit_test(test_host_sighup),
 		cmocka_unit_test(test_guest_survives_stopped_host),
 		cmocka_unit_test(test_second_host_refused),
 		cmocka_unit_test(test_stale_socket_replaced),
