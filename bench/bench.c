@@ -1030,8 +1030,10 @@ int cmd_bench(int argc, char **argv)
 	/* The ones that serve a device (a guest of ours or Linux's). */
 	if (!strcmp(name, "vhost") ||
 	    ((!strcmp(name, "overhead") || !strcmp(name, "return")) &&
-	     b.guest != BENCH_GUEST_IN_PROCESS))
+	     b.guest != BENCH_GUEST_IN_PROCESS)) {
 		cli_check_nofile("bench");
+		cli_check_tmpdir("bench");
+	}
 	if (!strcmp(name, "cma") || !strcmp(name, "compact") || !strcmp(name, "offline")) {
 		if (!b.pairs)
 			b.pairs = !strcmp(name, "cma") ? 20 : !strcmp(name, "compact") ? 3 : 2;

@@ -22,6 +22,7 @@
 #include <sys/wait.h>
 
 #include "testutil.h"
+#include "host/tmp_dir.h"
 #include "host/vhost_user.h"
 #include "tools/cli.h"
 #include "virtio/vhost_user.h"
@@ -1100,6 +1101,47 @@ static void test_run_signal_cleans_up(void **state)
 }
 
 /*
+ * issue 16 #6: a $TMPDIR too long for a socket path inside it is said in
+ * the same one line, status 1, by every command that makes a directory
+ * there (it read "cannot start: File name too long", "backend: File name
+ * too long" or, for host --listen's default socket, fell back to /tmp).
+ */
+static void test_long_tmpdir_refused(void **state)
+{
+	static const char *const making[][2] = {
+		{ "run", "run --mem 128M --cycles 1" },
+		{ "run", "run --linux --mem 128M --cycles 1" },
+		{ "host", "host --linux --mem 128M" },
+		{ "host", "host --guests ours:1 --duration 1" },
+		{ "overcommit", "overcommit --max-guests 1 --observe-s 1" },
+		{ "bench", "bench vhost" },
+	};
+	char longer[TMP_DIR_BASE_MAX + 2], want[256], args[512], saved[256];
+	const char *outer = getenv("TMPDIR");
+	struct out o;
+
+	(void)state;
+	snprintf(saved, sizeof(saved), "%s", outer ? outer : "");
+	memset(longer, 'x', sizeof(longer) - 1);
+	longer[0] = '/';
+	longer[sizeof(longer) - 1] = 0;
+	for (unsigned int i = 0; i < sizeof(making) / sizeof(making[0]); i++) {
+		snprintf(args, sizeof(args), "%s", making[i][1]);
+		snprintf(want, sizeof(want), "guestmm: %s: $TMPDIR (%s) is longer than %d characters: a socket path in it would not fit; choose a shorter TMPDIR\n",
+			 making[i][0], longer, TMP_DIR_BASE_MAX);
+		setenv("TMPDIR", longer, 1);
+		run(&o, args, true);
+		if (saved[0])
+			setenv("TMPDIR", saved, 1);
+		else
+			unsetenv("TMPDIR");
+		if (o.status != 1 || strcmp(o.text, want))
+			fail_msg("'guestmm %s' with TMPDIR=%s: status %d, output '%s'",
+				 args, longer, o.status, o.text);
+	}
+}
+
+/*
  * issue 16 #6: a run killed by SIGKILL cannot remove its directory; the
  * next run removes it (its maker is dead: no lock held, no such pid),
  * and leaves nothing itself.
@@ -1438,6 +1480,7 @@ int main(void)
 		cmocka_unit_test(test_run_signal_cleans_up),
 		cmocka_unit_test(test_run_sigkill_swept),
 		cmocka_unit_test(test_host_sighup),
+		cmocka_unit_test(test_long_tmpdir_refused),
 		cmocka_unit_test(test_guest_survives_stopped_host),
 		cmocka_unit_test(test_second_host_refused),
 		cmocka_unit_test(test_stale_socket_replaced),

@@ -610,8 +610,10 @@ static int cmd_run(int argc, char **argv)
 		if (o.initrd)
 			cli_check_path("run ", "--initrd", o.initrd, false);
 	}
-	if (o.mode != RUN_IN_PROCESS)
+	if (o.mode != RUN_IN_PROCESS) {
 		cli_check_nofile("run");
+		cli_check_tmpdir("run");
+	}
 	o.live = quiet ? NULL : (json ? stderr : stdout);
 	err = run_guest(&o, &r);
 	if (err) {

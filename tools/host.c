@@ -849,6 +849,7 @@ int cmd_host(int argc, char **argv)
 		if (o.json && !o.json_lines)
 			o.quiet = true;
 		cli_check_nofile("host");
+		cli_check_tmpdir("host");
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGHUP, &sa, NULL);
@@ -868,6 +869,8 @@ int cmd_host(int argc, char **argv)
 	if (o.json && !o.json_lines)
 		o.quiet = true;
 	cli_check_nofile("host");
+	if (!o.listen)
+		cli_check_tmpdir("host"); /* --linux: its socket's and uml_dir */
 	/* A closed terminal (SIGHUP) ends it as Ctrl-C does: cleaned up. */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);

@@ -526,6 +526,7 @@ int cmd_overcommit(int argc, char **argv)
 	if (o.json)
 		o.quiet = true;
 	cli_check_nofile("overcommit");
+	cli_check_tmpdir("overcommit");
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
