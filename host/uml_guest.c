@@ -19,10 +19,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <linux/magic.h>
 #include <unistd.h>
 
 #include "host/tmp_dir.h"
@@ -234,7 +236,8 @@ void uml_guest_destroy(struct uml_guest *g, int timeout_ms)
  */
 static void __attribute__((noreturn))
 uml_keeper(const struct uml_guest_config *cfg, const char *linux_path,
-	   char **argv, int in_fd, int out_fd, int life_fd, pid_t parent)
+	   char **argv, char **envp, int in_fd, int out_fd, int life_fd,
+	   pid_t parent)
 {
 	pid_t kernel;
 	int status;
@@ -262,7 +265,7 @@ uml_keeper(const struct uml_guest_config *cfg, const char *linux_path,
 		close(3);
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL))
 			_exit(127);
-		execv(linux_path, argv);
+		execve(linux_path, argv, envp);
 		_exit(127);
 	}
 	close(0);
@@ -290,6 +293,43 @@ uml_keeper(const struct uml_guest_config *cfg, const char *linux_path,
 	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
+/*
+ * The kernel's environment: ours, less TMPDIR, TMP and TEMP when $TMPDIR
+ * is not a tmpfs.  User-mode Linux makes its RAM file in the first of
+ * those it finds (else /dev/shm when that is a tmpfs), and our device maps
+ * guest RAM only from tmpfs or hugetlbfs: a Linux guest started with
+ * TMPDIR on a disk had its memory table refused ("refused SET_MEM_TABLE:
+ * Invalid argument") and never reported.  The file is unlinked as soon as
+ * it is made: nothing is left there either way.
+ * Return: an array to free() (its strings are environ's), NULL without
+ * memory.
+ */
+static char **uml_env_make(void)
+{
+	extern char **environ;
+	bool keep = true;
+	struct statfs sfs;
+	size_t n = 0, k = 0;
+	char **envp;
+
+	if (getenv("TMPDIR") || getenv("TMP") || getenv("TEMP"))
+		keep = !statfs(tmp_dir_base(), &sfs) && sfs.f_type == TMPFS_MAGIC;
+	while (environ && environ[n])
+		n++;
+	envp = calloc(n + 1, sizeof(*envp));
+	if (!envp)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!keep && (!strncmp(environ[i], "TMPDIR=", 7) ||
+			      !strncmp(environ[i], "TMP=", 4) ||
+			      !strncmp(environ[i], "TEMP=", 5)))
+			continue;
+		envp[k++] = environ[i];
+	}
+	envp[k] = NULL;
+	return envp;
+}
+
 int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out)
 {
 	const char *linux_path = cfg->linux_path ? cfg->linux_path : "/usr/bin/linux.uml";
@@ -298,7 +338,7 @@ int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out)
 	struct uml_guest *g;
 	char mem_arg[32], initrd_arg[512], dir_arg[TMP_DIR_PATH_MAX + 16];
 	char dev_arg[512];
-	char *argv[16];
+	char *argv[16], **envp;
 	int argc = 0;
 	pid_t parent;
 	int life[2];
@@ -343,19 +383,28 @@ int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out)
 	argv[argc] = NULL;
 
 	parent = getpid();
+	envp = uml_env_make();
+	if (!envp) {
+		err = -ENOMEM;
+		goto undo_out;
+	}
 	if (pipe2(life, O_CLOEXEC)) {
 		err = -errno;
+		free(envp);
 		goto undo_out;
 	}
 	g->pid = fork();
 	if (g->pid < 0) {
 		err = -errno;
+		free(envp);
 		close(life[0]);
 		close(life[1]);
 		goto undo_out;
 	}
 	if (g->pid == 0)
-		uml_keeper(cfg, linux_path, argv, in[0], outp[1], life[0], parent);
+		uml_keeper(cfg, linux_path, argv, envp, in[0], outp[1], life[0],
+			   parent);
+	free(envp);
 	close(life[0]);
 	g->life_fd = life[1];
 	close(in[0]);
