@@ -183,7 +183,7 @@ static int bench_overhead(const struct bench_opts *b)
 				err = run_guest(&o, &r);
 				if (err) {
 					fprintf(stderr, "guestmm: bench overhead: %s\n",
-						strerror(-err));
+						run_strerror(&r, err));
 					return 1;
 				}
 				if (!rate_ok(r.frames_per_s))
@@ -336,7 +336,7 @@ static int return_run(const struct bench_opts *b, struct return_side *side,
 	err = run_guest(&o, &r);
 	if (err) {
 		fprintf(stderr, "guestmm: bench return: %s guest: %s\n", side->name,
-			strerror(-err));
+			run_strerror(&r, err));
 		return 1;
 	}
 	c = &r.cycle[0];
@@ -1027,6 +1027,13 @@ int cmd_bench(int argc, char **argv)
 		BENCH_ERR("--guest: overhead runs ours or in-process (Linux's allocator has no page_fault1 counter of ours)");
 	if (b.plot && !scale && strcmp(name, "return"))
 		BENCH_ERR("--plot: only for bench scale, strategies and return");
+	/* The ones that serve a device (a guest of ours or Linux's). */
+	if (!strcmp(name, "vhost") ||
+	    ((!strcmp(name, "overhead") || !strcmp(name, "return")) &&
+	     b.guest != BENCH_GUEST_IN_PROCESS)) {
+		cli_check_nofile("bench");
+		cli_check_tmpdir("bench");
+	}
 	if (!strcmp(name, "cma") || !strcmp(name, "compact") || !strcmp(name, "offline")) {
 		if (!b.pairs)
 			b.pairs = !strcmp(name, "cma") ? 20 : !strcmp(name, "compact") ? 3 : 2;

@@ -119,7 +119,7 @@ static int scale_run(struct scale *s, unsigned int k, unsigned int rep,
 	o.duration_s = SCALE_WARMUP_S + b->seconds;
 	err = run_guest(&o, &r);
 	if (err) {
-		fprintf(stderr, "guestmm: bench scale: %s\n", strerror(-err));
+		fprintf(stderr, "guestmm: bench scale: %s\n", run_strerror(&r, err));
 		return 1;
 	}
 	if (!(r.frames_per_s > 0) || !isfinite(r.frames_per_s) || !r.frames)

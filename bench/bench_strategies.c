@@ -162,7 +162,7 @@ static int pf_run(struct strategies *s, unsigned int k, unsigned int t,
 	}
 	err = run_guest(&o, &r);
 	if (err) {
-		fprintf(stderr, "guestmm: bench strategies: %s\n", strerror(-err));
+		fprintf(stderr, "guestmm: bench strategies: %s\n", run_strerror(&r, err));
 		return 1;
 	}
 	if (!(r.frames_per_s > 0) || !isfinite(r.frames_per_s) || !r.frames)
@@ -215,7 +215,7 @@ static int hog_run(struct strategies *s, unsigned int k, unsigned int pair)
 	o.free_timing = s->ft;
 	err = run_guest(&o, &r);
 	if (err) {
-		fprintf(stderr, "guestmm: bench strategies: %s\n", strerror(-err));
+		fprintf(stderr, "guestmm: bench strategies: %s\n", run_strerror(&r, err));
 		return 1;
 	}
 	if (r.nr_cycles < STRAT_HOG_CYCLES || !r.cycle[r.nr_cycles - 1].freed_bytes)
@@ -268,7 +268,7 @@ static int hog_dev_run(struct strategies *s, unsigned int pair)
 	err = run_guest(&o, &r);
 	if (err) {
 		fprintf(stderr, "guestmm: bench strategies: bitmap through the device: %s\n",
-			strerror(-err));
+			run_strerror(&r, err));
 		return 1;
 	}
 	if (r.nr_cycles < STRAT_HOG_CYCLES || !r.cycle[r.nr_cycles - 1].freed_bytes)

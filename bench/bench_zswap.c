@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 
 #include "bench/bench.h"
+#include "host/tmp_dir.h"
 #include "runner/run.h"
 #include "mm/anon.h"
 #include "mm/zbud.h"
@@ -88,8 +89,7 @@ static int zswap_row(const char *name, unsigned int reps, struct zrow *row)
 		goto out;
 	}
 	/* On failure its line says why, naming the size and the directory. */
-	if (swap_file_create(getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp",
-			     NPAGES * PAGE_SIZE, &swap))
+	if (swap_file_create(tmp_dir_base(), NPAGES * PAGE_SIZE, &swap))
 		goto out;
 	anon_config_init(&cfg);
 	cfg.swap = swap;

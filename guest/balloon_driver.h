@@ -55,7 +55,8 @@ struct balloon_driver_stats {
  * Return: 0 with *@out set; -ENODEV when the device is no balloon we can
  * drive (no VERSION_1, not config space); -ENOMEM when guest RAM for the
  * rings ran out; the frontend's errors (-ENOENT, -ECONNREFUSED, -EPIPE,
- * -ETIMEDOUT, -EPROTO ...); -EAGAIN when no thread could be made.
+ * -EPROTO ...); -EAGAIN when no thread could be made.  A device that is
+ * slow to answer is waited for as long as its connection lives.
  */
 int balloon_driver_start(struct gmm_guest *guest, const char *socket_path,
 			 bool reporting, struct balloon_driver **out);

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -170,6 +171,41 @@ static int config_check(const struct gmm_guest_config *c)
 	return 0;
 }
 
+/* "64.00 MiB", "2.00 GiB": a size in what is logged. */
+static const char *guest_fmt_bytes(char *buf, size_t len, uint64_t bytes)
+{
+	if (bytes >= (1ull << 30))
+		snprintf(buf, len, "%.2f GiB", (double)bytes / (1ull << 30));
+	else
+		snprintf(buf, len, "%.2f MiB", (double)bytes / (1ull << 20));
+	return buf;
+}
+
+/*
+ * Say once which step of making the guest failed, and how: the same line
+ * wherever a guest is made (in process, in a guest process, whose host
+ * relays it).  An mmap that runs out of address space names RLIMIT_AS.
+ * Return: @err.
+ */
+static int guest_create_failed(const struct gmm_guest_config *c,
+			       const char *step, int err)
+{
+	char size[32], limit[64] = "";
+	struct rlimit rl;
+
+	if (err == -ENOMEM && !strcmp(step, "mmap") &&
+	    !getrlimit(RLIMIT_AS, &rl) && rl.rlim_cur != RLIM_INFINITY) {
+		char as[32];
+
+		snprintf(limit, sizeof(limit), " (RLIMIT_AS is %s)",
+			 guest_fmt_bytes(as, sizeof(as), rl.rlim_cur));
+	}
+	fprintf(stderr, "guestmm: cannot make the guest's RAM (%s): %s: %s%s\n",
+		guest_fmt_bytes(size, sizeof(size), c->mem_bytes), step,
+		strerror(-err), limit);
+	return err;
+}
+
 int gmm_guest_create(const struct gmm_guest_config *config,
 		     struct gmm_guest **out)
 {
@@ -185,17 +221,17 @@ int gmm_guest_create(const struct gmm_guest_config *config,
 	g->config = *config;
 	g->memfd = memfd_create("guestmm-ram", MFD_CLOEXEC);
 	if (g->memfd < 0) {
-		err = -errno;
+		err = guest_create_failed(config, "memfd_create", -errno);
 		goto undo_alloc;
 	}
 	if (ftruncate(g->memfd, (off_t)config->mem_bytes)) {
-		err = -errno;
+		err = guest_create_failed(config, "ftruncate", -errno);
 		goto undo_memfd;
 	}
 	g->ram = mmap(NULL, config->mem_bytes, PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_NORESERVE, g->memfd, 0);
 	if (g->ram == MAP_FAILED) {
-		err = -errno;
+		err = guest_create_failed(config, "mmap", -errno);
 		goto undo_memfd;
 	}
 	boot = (struct mm_boot_params){
@@ -205,13 +241,15 @@ int gmm_guest_create(const struct gmm_guest_config *config,
 		.nr_cpus = config->cpus,
 	};
 	err = mm_init(&boot, &g->pgdat);
-	if (err)
+	if (err) {
+		guest_create_failed(config, "its frame metadata", err);
 		goto undo_mmap;
+	}
 	atomic_init(&g->discard_errors, 0);
 	g->fb = calloc(1, free_bitmap_size(config->mem_bytes >> PAGE_SHIFT,
 					   config->report_order));
 	if (!g->fb) {
-		err = -ENOMEM;
+		err = guest_create_failed(config, "its free bitmap", -ENOMEM);
 		goto undo_mmap;
 	}
 	/* Once: registrations come and go, allocations of the last may read it. */
@@ -220,14 +258,17 @@ int gmm_guest_create(const struct gmm_guest_config *config,
 		g->track = discard_track_create(g->ram, config->mem_bytes,
 						config->report_order);
 		if (!g->track) {
-			err = -ENOMEM;
+			err = guest_create_failed(config, "its discard tracker",
+						  -ENOMEM);
 			goto undo_fb;
 		}
 	}
 	if (config->reporting) {
 		err = gmm_guest_set_reporting(g, true);
-		if (err)
+		if (err) {
+			guest_create_failed(config, "its reporting", err);
 			goto undo_track;
+		}
 	}
 	*out = g;
 	return 0;

@@ -3,7 +3,8 @@
  * side (run_guest_process_main).
  *
  * Processes and descriptors.  The host (this process) makes a temporary
- * directory with the device's socket in it, serves a balloon there on a
+ * directory (tmp_dir.h: in $TMPDIR, removed on a signal, and after a
+ * SIGKILL by the next maker) with the device's socket in it, serves a balloon there on a
  * backend thread (host/backend.h), and starts the guest: fork, then in the
  * child PR_SET_PDEATHSIG(SIGKILL) and a getppid() check (the host may have
  * died between fork and prctl), stdout onto the write end of a pipe, exec.
@@ -63,6 +64,7 @@
 #include "guest/balloon_driver.h"
 #include "host/backend.h"
 #include "host/balloon.h"
+#include "host/tmp_dir.h"
 #include "mm/page_hinting.h"
 #include "runner/internal.h"
 #include "runner/run.h"
@@ -557,21 +559,26 @@ int run_guest_process_main(int argc, char **argv)
 		return err == 1 ? 0 : err;
 	/* Die with the host.  It may be gone already: then so are we. */
 	if (parent) {
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent) {
+			fprintf(stderr, "guestmm: guest: its host (pid %d) is gone\n",
+				(int)parent);
 			return 1;
+		}
 	}
 	signal(SIGPIPE, SIG_IGN);
-	pthread_mutex_init(&pg.lock, NULL);
 	r = calloc(1, sizeof(*r));
-	if (!r)
+	if (!r) {
+		fputs("guestmm: guest: out of memory for its figures\n", stderr);
 		return 1;
+	}
+	pthread_mutex_init(&pg.lock, NULL);
 	run_locks_begin(&o, &timing);
 	/* Our reporting device is the balloon, not the discard device. */
 	cfg = o.cfg;
 	cfg.reporting = false;
 	err = gmm_guest_create(&cfg, &g);
 	if (err)
-		goto undo_locks;
+		goto undo_locks; /* gmm_guest_create() said which step failed */
 	err = balloon_driver_start(g, sock,
 				   o.cfg.reporting &&
 					   o.cfg.hinting != GMM_HINTING_OFF,
@@ -925,12 +932,23 @@ static int pg_host_read(struct pg_host *h)
 
 /* One line of the guest's stderr onto ours: prefixed, so that it reads
  * as the guest's, and with every byte outside printable ASCII escaped, so
- * that a guest cannot drive the host's terminal. */
+ * that a guest cannot drive the host's terminal.  Our guest's lines start
+ * "guestmm: " (and "guest: " after it, when they are the guest process's
+ * own): those go, so that the prefix is never doubled. */
 static void pg_err_line(const char *line, size_t len)
 {
+	static const char *const ours[] = { "guestmm: ", "guest: " };
 	char out[4 * PG_LINE_MAX + 16];
 	size_t n = 0;
 
+	for (unsigned int k = 0; k < 2; k++) {
+		size_t plen = strlen(ours[k]);
+
+		if (len >= plen && !memcmp(line, ours[k], plen)) {
+			line += plen;
+			len -= plen;
+		}
+	}
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)line[i];
 
@@ -1046,11 +1064,27 @@ static int pg_spawn(struct pg_host *h, const char *sock)
 			       &h->err_fd);
 }
 
+/* Why the run failed, in @h's result: the first reason given stays. */
+static void pg_fail(struct pg_host *h, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void pg_fail(struct pg_host *h, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (h->r->failure[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(h->r->failure, sizeof(h->r->failure), fmt, ap);
+	va_end(ap);
+}
+
 /*
  * Reap the guest; kill it first unless it ended by itself.  A guest that
  * closed its console exits with it (ours does: the console is its stdout),
  * so one that is still alive PG_REAP_GRACE_S later is not ending: it is
- * killed then, not waited for.
+ * killed then, not waited for.  How a guest that ended by itself ended
+ * goes to the result's failure when it is one.
  * Return: 0 for a guest that exited with 0 by itself; -ETIMEDOUT for one
  * killed after the grace; -ECHILD otherwise.
  */
@@ -1070,8 +1104,8 @@ static int pg_reap(struct pg_host *h, bool kill_it)
 		if (got == h->pid || (got < 0 && errno != EINTR))
 			break;
 		if (got == 0 && run_now_s() >= end) {
-			fprintf(stderr, "guestmm: the guest (pid %d) closed its console (or said gmm-done) but did not exit in %d s: killed\n",
-				(int)h->pid, PG_REAP_GRACE_S);
+			pg_fail(h, "it closed its console (or said gmm-done) but did not exit in %d s: killed",
+				PG_REAP_GRACE_S);
 			kill(h->pid, SIGKILL);
 			killed = true;
 		} else if (got == 0) {
@@ -1081,18 +1115,30 @@ static int pg_reap(struct pg_host *h, bool kill_it)
 	h->pid = 0;
 	if (killed && !kill_it)
 		return -ETIMEDOUT;
-	return got > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0
-									  : -ECHILD;
+	if (got < 0) {
+		pg_fail(h, "it could not be waited for: %s", strerror(errno));
+		return -ECHILD;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (!killed) {
+		char how[64];
+
+		pg_fail(h, "it %s%s", WIFSIGNALED(status) ? "was " : "",
+			run_describe_end(status, how, sizeof(how)));
+	}
+	return -ECHILD;
 }
 
 int run_process(const struct run_opts *o, struct run_result *r)
 {
-	char dir[] = "/tmp/guestmm-run-XXXXXX", sock[64];
+	char sock[TMP_DIR_PATH_MAX + 16];
 	struct pg_host *h = calloc(1, sizeof(*h));
+	struct tmp_dir dir;
 	double last_line;
 	double next_live = 0;
-	bool bitmap;
-	int err;
+	bool bitmap, closed = false;
+	int err, slot;
 
 	if (!h)
 		return -ENOMEM;
@@ -1101,12 +1147,14 @@ int run_process(const struct run_opts *o, struct run_result *r)
 	h->out_fd = -1;
 	h->err_fd = -1;
 	r->mem_bytes = o->cfg.mem_bytes;
-	if (!mkdtemp(dir)) {
-		err = -errno;
+	err = tmp_dir_create(&dir, "run");
+	if (err) {
+		pg_fail(h, "cannot make its directory in %s: %s", tmp_dir_base(),
+			strerror(-err));
 		goto undo_alloc;
 	}
-	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir);
-	run_tmp_set(dir, sock);
+	slot = run_tmp_add(dir.path);
+	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir.path);
 	/* The bitmap's host is the device: it runs the hint commands. */
 	bitmap = o->cfg.reporting && o->cfg.hinting == GMM_HINTING_BITMAP;
 	err = balloon_backend_start(&h->be, sock,
@@ -1120,8 +1168,12 @@ int run_process(const struct run_opts *o, struct run_result *r)
 							: o->cfg.report_delay_ms,
 				    o->cfg.hint_cap_bytes, 0);
 	err = pg_spawn(h, sock);
-	if (err)
+	if (err) {
+		pg_fail(h, "cannot start it (%s): %s",
+			o->guest_exe ? o->guest_exe : "/proc/self/exe",
+			strerror(-err));
 		goto undo_backend;
+	}
 	h->s = (struct run_sample){ .kind = o->kind,
 				    .guest_free = UINT64_MAX,
 				    .guest_reported = UINT64_MAX };
@@ -1144,6 +1196,8 @@ int run_process(const struct run_opts *o, struct run_result *r)
 			err = pg_host_read(h);
 			last_line = run_now_s();
 			if (err == -EPIPE) {
+				/* Ending, by itself: how is for pg_reap(). */
+				closed = true;
 				err = h->done ? 0 : -ECHILD;
 				break;
 			}
@@ -1156,6 +1210,8 @@ int run_process(const struct run_opts *o, struct run_result *r)
 		if (h->done && run_now_s() - h->done_at > PG_REAP_GRACE_S)
 			break;
 		if (run_now_s() - last_line > PG_SILENCE_S) {
+			pg_fail(h, "it said nothing for %d s: killed",
+				PG_SILENCE_S);
 			err = -ETIMEDOUT;
 			break;
 		}
@@ -1184,15 +1240,17 @@ int run_process(const struct run_opts *o, struct run_result *r)
 		}
 	}
 	{
-		int werr = pg_reap(h, err != 0);
+		int werr = pg_reap(h, err != 0 && !closed);
 
 		if (!err)
 			err = werr;
 	}
-	if (!err && !h->ended)
+	if (!err && !h->ended) {
+		pg_fail(h, "it ended without its figures (no gmm-end line)");
 		err = -ECHILD;
+	}
 	if ((!err || err == -ENOTCONN) && !h->ready) {
-		fprintf(stderr, "guestmm: the guest never attached to the balloon device (no frontend negotiated features): no figures of memory returned\n");
+		pg_fail(h, "it never attached to the balloon device (no frontend negotiated features): no figures of memory returned");
 		err = -ENOTCONN;
 	}
 	close(h->out_fd);
@@ -1207,9 +1265,8 @@ undo_backend:
 		pg_reap(h, true);
 	balloon_backend_stop(&h->be);
 undo_dir:
-	/* The server removed its socket; rmdir fails on anything else. */
-	run_tmp_clear();
-	rmdir(dir);
+	run_tmp_forget(slot);
+	tmp_dir_destroy(&dir);
 undo_alloc:
 	free(h);
 	return err;

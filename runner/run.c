@@ -12,12 +12,15 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "host/tmp_dir.h"
 #include "runner/internal.h"
 
 static const char *const workload_names[] = {
@@ -455,41 +458,91 @@ int run_in_process(const struct run_opts *o, struct run_result *r)
 	return err;
 }
 
+const char *run_describe_end(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status)) {
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	} else if (WIFSIGNALED(status)) {
+		const char *name = sigabbrev_np(WTERMSIG(status));
+
+		snprintf(buf, len, "killed by signal %d (SIG%s)",
+			 WTERMSIG(status), name ? name : "?");
+	} else {
+		snprintf(buf, len, "ended with wait status %#x", status);
+	}
+	return buf;
+}
+
+const char *run_strerror(const struct run_result *r, int err)
+{
+	return r->failure[0] ? r->failure : strerror(-err);
+}
+
 /*
- * The temporary directory of a process or Linux run (mkdtemp(), its socket
- * inside): a SIGINT, SIGTERM or SIGHUP that ends the run (no handler of
- * the caller's) removes both before the signal does its default.  The
- * directory is ours alone (0700), so its socket is removed by name.  The
- * guest goes by itself (PR_SET_PDEATHSIG).
+ * The temporary directories of a process or Linux run (tmp_dir.h): a
+ * SIGINT, SIGTERM or SIGHUP that ends the run (no handler of the
+ * caller's) removes them before the signal does its default.  A Linux
+ * guest is ended first, through its keeper, and waited for (a bounded
+ * while): a kernel still running could write in its uml_dir after it was
+ * removed.  A process guest goes by itself (PR_SET_PDEATHSIG).  Only
+ * async-signal-safe calls in the handler; a slot is published (@set) only
+ * once its path is written.
  */
-static char run_tmp_dir[64], run_tmp_sock[80];
-static volatile sig_atomic_t run_tmp_named;
+#define RUN_TMP_SLOTS 4
+#define RUN_TMP_KEEPER_WAIT_MS 2000
+static struct {
+	char path[TMP_DIR_PATH_MAX];
+	volatile sig_atomic_t set;
+} run_tmp[RUN_TMP_SLOTS];
+static volatile sig_atomic_t run_tmp_keeper_pid, run_tmp_keeper_fd = -1;
 static const int run_tmp_signals[] = { SIGINT, SIGTERM, SIGHUP };
 static struct sigaction run_tmp_old[3];
 static bool run_tmp_caught[3];
 
-void run_tmp_set(const char *dir, const char *sock)
+int run_tmp_add(const char *dir)
 {
-	run_tmp_named = 0;
-	snprintf(run_tmp_dir, sizeof(run_tmp_dir), "%s", dir);
-	snprintf(run_tmp_sock, sizeof(run_tmp_sock), "%s", sock);
-	run_tmp_named = strlen(dir) < sizeof(run_tmp_dir) &&
-			strlen(sock) < sizeof(run_tmp_sock);
+	for (int i = 0; i < RUN_TMP_SLOTS; i++) {
+		if (run_tmp[i].set || strlen(dir) >= sizeof(run_tmp[i].path))
+			continue;
+		snprintf(run_tmp[i].path, sizeof(run_tmp[i].path), "%s", dir);
+		atomic_signal_fence(memory_order_seq_cst);
+		run_tmp[i].set = 1;
+		return i;
+	}
+	return -1;
 }
 
-void run_tmp_clear(void)
+void run_tmp_forget(int slot)
 {
-	run_tmp_named = 0;
+	if (slot >= 0 && slot < RUN_TMP_SLOTS)
+		run_tmp[slot].set = 0;
+}
+
+void run_tmp_keeper(pid_t pid, int life_fd)
+{
+	run_tmp_keeper_pid = 0;
+	atomic_signal_fence(memory_order_seq_cst);
+	run_tmp_keeper_fd = life_fd;
+	atomic_signal_fence(memory_order_seq_cst);
+	run_tmp_keeper_pid = pid;
 }
 
 static void run_tmp_on_signal(int sig)
 {
 	int saved = errno;
+	pid_t keeper = run_tmp_keeper_pid;
 
-	if (run_tmp_named) {
-		unlink(run_tmp_sock);
-		rmdir(run_tmp_dir);
+	if (keeper > 0 && write(run_tmp_keeper_fd, "k", 1) == 1) {
+		struct timespec tick = { 0, 10 * 1000 * 1000 };
+
+		for (int ms = 0; ms < RUN_TMP_KEEPER_WAIT_MS &&
+				 waitpid(keeper, NULL, WNOHANG) == 0;
+		     ms += 10)
+			nanosleep(&tick, NULL);
 	}
+	for (int i = 0; i < RUN_TMP_SLOTS; i++)
+		if (run_tmp[i].set)
+			tmp_dir_remove_tree(run_tmp[i].path);
 	/* Blocked in here: delivered with the default action on return. */
 	signal(sig, SIG_DFL);
 	raise(sig);
@@ -510,7 +563,9 @@ static void run_tmp_catch(void)
 
 static void run_tmp_release(void)
 {
-	run_tmp_clear();
+	run_tmp_keeper(0, -1);
+	for (int i = 0; i < RUN_TMP_SLOTS; i++)
+		run_tmp_forget(i);
 	for (unsigned int i = 0; i < 3; i++)
 		if (run_tmp_caught[i])
 			sigaction(run_tmp_signals[i], &run_tmp_old[i], NULL);

@@ -164,6 +164,10 @@ struct run_result {
 	uint64_t vol_switches;	 /* a thread blocked (futex park, sleep) */
 	uint64_t invol_switches; /* a thread was preempted or yielded */
 	uint64_t parks;		 /* lock waiters that parked */
+	/* On failure, what failed, when the runner can say it better than
+	 * the errno returned (a guest's end: "it exited with status 3");
+	 * empty otherwise.  run_strerror() picks. */
+	char failure[192];
 };
 
 void run_opts_init(struct run_opts *o);
@@ -216,6 +220,17 @@ int run_guest_process_main(int argc, char **argv);
 int run_guest_spawn(const struct run_opts *o, const char *sock,
 		    const char *cgroup_procs, pid_t *pid, int *console_fd,
 		    int *err_fd);
+
+/*
+ * run_describe_end - how a process ended, from its wait status, the same
+ * words wherever a guest's end is told: "exited with status 3", "killed
+ * by signal 9 (SIGKILL)".
+ */
+const char *run_describe_end(int status, char *buf, size_t len);
+
+/* What a failed run_guest() says: @r's failure when it has one, else the
+ * errno's text. */
+const char *run_strerror(const struct run_result *r, int err);
 
 /* Internal to runner/: the modes, and the cycle bookkeeping they share. */
 int run_in_process(const struct run_opts *o, struct run_result *r);

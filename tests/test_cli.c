@@ -25,6 +25,8 @@
 #include <sys/wait.h>
 
 #include "testutil.h"
+#include "host/tmp_dir.h"
+#include "host/vhost_user.h"
 #include "tools/cli.h"
 #include "virtio/vhost_user.h"
 
@@ -489,6 +491,66 @@ static void test_short_run_returns_memory(void **state)
 	f = strstr(o.text, "\"returned_fraction\": ");
 	assert_non_null(f);
 	assert_true(strtod(f + strlen("\"returned_fraction\": "), NULL) < 0.1);
+}
+
+/* "guestmm ARGS" under `ulimit -n @nofile` (soft and hard: the commands
+ * raise the soft limit to the hard one), stdout and stderr captured. */
+static void run_nofile(struct out *o, unsigned int nofile, const char *args)
+{
+	char cmd[1024];
+	FILE *p;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd), "ulimit -n %u && exec %s %s 2>&1", nofile,
+		 GUESTMM_BIN, args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(o->text, 1, sizeof(o->text) - 1, p);
+	o->text[n] = 0;
+	o->status = WEXITSTATUS(pclose(p));
+}
+
+/*
+ * issue 16 #3: `guestmm run` failed at every descriptor limit from 12 to
+ * 400 (the guest: "cannot attach ... Connection timed out").  At a low
+ * limit it runs and returns memory; below the least a host can serve at,
+ * every command that serves a device refuses at start, with one line that
+ * names the limit and the one needed, and status 1.
+ */
+static void test_low_descriptor_limit(void **state)
+{
+	static const char *const serving[] = {
+		"run --mem 128M --cycles 1",
+		"run --linux --mem 128M --cycles 1",
+		"host --listen /nonexistent/b.sock --duration 1",
+		"host --linux --mem 128M",
+		"host --guests ours:1 --duration 1",
+		"overcommit --max-guests 1 --observe-s 1",
+	};
+	unsigned long min = vhost_user_nofile_min();
+	char want[160], args[160];
+	struct out o;
+	const char *f;
+
+	(void)state;
+	run_nofile(&o, 128, "run --mem 128M --cpus 1 --cycles 1 --hold-ms 0 "
+		   "--sleep-ms 2000 --report-delay-ms 0 --report-hwm 1 --json --quiet");
+	if (o.status)
+		fail_msg("run at ulimit -n 128: status %d: %s", o.status, o.text);
+	f = strstr(o.text, "\"returned_fraction\": ");
+	assert_non_null(f);
+	assert_true(strtod(f + strlen("\"returned_fraction\": "), NULL) > 0.5);
+
+	snprintf(want, sizeof(want), "RLIMIT_NOFILE) is %lu, hard limit too: serving a vhost-user device needs at least %lu (ulimit -n %lu)\n",
+		 min - 1, min, min);
+	for (unsigned int i = 0; i < sizeof(serving) / sizeof(serving[0]); i++) {
+		snprintf(args, sizeof(args), "%s", serving[i]);
+		run_nofile(&o, (unsigned int)min - 1, args);
+		if (o.status != 1 || !strstr(o.text, want) ||
+		    strchr(o.text, '\n') != o.text + strlen(o.text) - 1)
+			fail_msg("'guestmm %s' at ulimit -n %lu: status %d, output '%s'",
+				 args, min - 1, o.status, o.text);
+	}
 }
 
 /*
@@ -1097,47 +1159,265 @@ static bool run_child_socket(pid_t run, char *sock, size_t len)
 	return found;
 }
 
+/* A $TMPDIR of the test's own in @base (inside the one we were given). */
+static void fresh_tmpdir(char *base, size_t len, const char *what)
+{
+	const char *outer = getenv("TMPDIR");
+
+	snprintf(base, len, "%s/%s.XXXXXX", outer && *outer ? outer : "/tmp",
+		 what);
+	assert_non_null(mkdtemp(base));
+}
+
+/* Fail naming what is left in @base; else remove it. */
+static void expect_empty_tmpdir(const char *base, const char *after)
+{
+	char left[1024] = "";
+	size_t used = 0;
+	struct dirent *e;
+	DIR *d = opendir(base);
+
+	assert_non_null(d);
+	while ((e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+		    used < sizeof(left))
+			used += (size_t)snprintf(left + used, sizeof(left) - used,
+						 " %s", e->d_name);
+	closedir(d);
+	if (used)
+		fail_msg("left in $TMPDIR after %s:%s", after, left);
+	assert_int_equal(rmdir(base), 0);
+}
+
+/* `guestmm run ARGS...` in the background with $TMPDIR at @base. */
+static pid_t run_start(const char *base, const char *mem, const char *duration)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (!pid) {
+		int null = open("/dev/null", O_WRONLY);
+
+		signal(SIGINT, SIG_DFL); /* a shell's background job ignores it */
+		dup2(null, 1);
+		dup2(null, 2);
+		setenv("TMPDIR", base, 1);
+		execl(GUESTMM_BIN, GUESTMM_BIN, "run", "--mem", mem,
+		      "--duration", duration, (char *)NULL);
+		_exit(127);
+	}
+	return pid;
+}
+
 /*
- * A run ended by a signal (Ctrl-C, kill) leaves no temporary directory
- * and no socket behind, and still ends as the signal says.
+ * The guest's socket of a run started by run_start() once it is there,
+ * into @sock; it must be in a directory of the run's in @base.
+ */
+static void run_wait_socket(pid_t pid, const char *base, char *sock,
+			    size_t len)
+{
+	char want[300];
+	int tries = 0;
+
+	/* The guest child appears after the socket is listening. */
+	while (!run_child_socket(pid, sock, len) && tries++ < 6000)
+		usleep(10000);
+	snprintf(want, sizeof(want), "%s/guestmm-run-%d-", base, (int)pid);
+	if (!sock[0] || strncmp(sock, want, strlen(want))) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		fail_msg("the run's socket '%s' is not in $TMPDIR (%s)", sock, base);
+	}
+	assert_int_equal(access(sock, F_OK), 0);
+}
+
+/*
+ * A run ended by a signal (Ctrl-C, kill, a closed terminal) leaves no
+ * temporary directory and no socket behind, and still ends as the
+ * signal says; its directory is in $TMPDIR.
  */
 static void test_run_signal_cleans_up(void **state)
 {
-	static const int sigs[] = { SIGTERM, SIGINT };
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP };
 
 	(void)state;
-	for (unsigned int k = 0; k < 2; k++) {
-		char sock[256] = "", *slash;
-		int status, tries = 0;
-		pid_t pid = fork();
+	for (unsigned int k = 0; k < 3; k++) {
+		char sock[256] = "", base[256], after[32];
+		int status;
+		pid_t pid;
 
-		assert_true(pid >= 0);
-		if (!pid) {
-			int null = open("/dev/null", O_WRONLY);
-
-			signal(SIGINT, SIG_DFL); /* a shell's background job ignores it */
-			dup2(null, 1);
-			dup2(null, 2);
-			execl(GUESTMM_BIN, GUESTMM_BIN, "run", "--mem", "256M",
-			      "--duration", "600", (char *)NULL);
-			_exit(127);
-		}
-		/* The guest child appears after the socket is listening. */
-		while (!run_child_socket(pid, sock, sizeof(sock)) && tries++ < 6000)
-			usleep(10000);
-		assert_true(sock[0]);
-		assert_int_equal(access(sock, F_OK), 0);
+		fresh_tmpdir(base, sizeof(base), "gmm-signal");
+		pid = run_start(base, "256M", "600");
+		run_wait_socket(pid, base, sock, sizeof(sock));
 		assert_int_equal(kill(pid, sigs[k]), 0);
 		assert_int_equal(waitpid(pid, &status, 0), pid);
 		assert_true(WIFSIGNALED(status));
 		assert_int_equal(WTERMSIG(status), sigs[k]);
-		assert_int_equal(access(sock, F_OK), -1);
-		slash = strrchr(sock, '/');
-		assert_non_null(slash);
-		*slash = 0;
-		if (!access(sock, F_OK))
-			fail_msg("%s left behind after signal %d", sock, sigs[k]);
+		snprintf(after, sizeof(after), "signal %d", sigs[k]);
+		expect_empty_tmpdir(base, after);
 	}
+}
+
+/*
+ * issue 16 #6: a $TMPDIR too long for a socket path inside it is said in
+ * the same one line, status 1, by every command that makes a directory
+ * there (it read "cannot start: File name too long", "backend: File name
+ * too long" or, for host --listen's default socket, fell back to /tmp).
+ */
+static void test_long_tmpdir_refused(void **state)
+{
+	static const char *const making[][2] = {
+		{ "run", "run --mem 128M --cycles 1" },
+		{ "run", "run --linux --mem 128M --cycles 1" },
+		{ "host", "host --linux --mem 128M" },
+		{ "host", "host --guests ours:1 --duration 1" },
+		{ "overcommit", "overcommit --max-guests 1 --observe-s 1" },
+		{ "bench", "bench vhost" },
+	};
+	char longer[TMP_DIR_BASE_MAX + 2], want[256], args[512], saved[256];
+	const char *outer = getenv("TMPDIR");
+	struct out o;
+
+	(void)state;
+	snprintf(saved, sizeof(saved), "%s", outer ? outer : "");
+	memset(longer, 'x', sizeof(longer) - 1);
+	longer[0] = '/';
+	longer[sizeof(longer) - 1] = 0;
+	for (unsigned int i = 0; i < sizeof(making) / sizeof(making[0]); i++) {
+		snprintf(args, sizeof(args), "%s", making[i][1]);
+		snprintf(want, sizeof(want), "guestmm: %s: $TMPDIR (%s) is longer than %d characters: a socket path in it would not fit; choose a shorter TMPDIR\n",
+			 making[i][0], longer, TMP_DIR_BASE_MAX);
+		setenv("TMPDIR", longer, 1);
+		run(&o, args, true);
+		if (saved[0])
+			setenv("TMPDIR", saved, 1);
+		else
+			unsetenv("TMPDIR");
+		if (o.status != 1 || strcmp(o.text, want))
+			fail_msg("'guestmm %s' with TMPDIR=%s: status %d, output '%s'",
+				 args, longer, o.status, o.text);
+	}
+}
+
+/*
+ * issue 16 #6: a run killed by SIGKILL cannot remove its directory; the
+ * next run removes it (its maker is dead: no lock held, no such pid),
+ * and leaves nothing itself.
+ */
+static void test_run_sigkill_swept(void **state)
+{
+	char sock[256] = "", base[256], *slash;
+	int status;
+	pid_t pid;
+
+	(void)state;
+	fresh_tmpdir(base, sizeof(base), "gmm-sigkill");
+	pid = run_start(base, "256M", "600");
+	run_wait_socket(pid, base, sock, sizeof(sock));
+	assert_int_equal(kill(pid, SIGKILL), 0);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	slash = strrchr(sock, '/');
+	*slash = 0;
+	if (access(sock, F_OK))
+		fail_msg("%s: gone before any other run came", sock);
+	pid = run_start(base, "64M", "1");
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	expect_empty_tmpdir(base, "a SIGKILLed run and the next run");
+}
+
+/*
+ * issue 16 #6: `guestmm host` ends on SIGHUP (a closed terminal) as on
+ * SIGINT and SIGTERM: cleanly, its socket removed, status 0.  It used to
+ * die of the signal and leave its socket.
+ */
+static void test_host_sighup(void **state)
+{
+	char base[256], path[300];
+	int status;
+	pid_t host;
+
+	(void)state;
+	fresh_tmpdir(base, sizeof(base), "gmm-sighup");
+	snprintf(path, sizeof(path), "%s/b.sock", base);
+	host = host_start(path, "600");
+	wait_listening(path);
+	assert_int_equal(kill(host, SIGHUP), 0);
+	assert_int_equal(waitpid(host, &status, 0), host);
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		fail_msg("host after SIGHUP: %s %d",
+			 WIFEXITED(status) ? "exit status" : "killed by signal",
+			 WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+	expect_empty_tmpdir(base, "SIGHUP of a host");
+}
+
+/*
+ * issue 16 #4: a host stopped (SIGSTOP) while our guest waits for a reply
+ * lost that guest for good: it gave up after 5 s ("cannot attach ...:
+ * Connection timed out") and exited 1.  Stopped for 6 s before the guest
+ * comes (so the guest's first request waits for the whole stop), the host
+ * is waited for, and once continued the guest runs its cycle to the end.
+ */
+static void test_guest_survives_stopped_host(void **state)
+{
+	char dir[] = "/tmp/gmm-stopped-XXXXXX", path[64], out[8192];
+	int fds[2], status = 0;
+	size_t len = 0;
+	pid_t host, guest, got = 0;
+	bool alive_after_stop;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/b.sock", dir);
+	host = host_start(path, "120");
+	wait_listening(path);
+	assert_int_equal(kill(host, SIGSTOP), 0);
+	assert_int_equal(pipe2(fds, O_CLOEXEC), 0);
+	guest = fork();
+	assert_true(guest >= 0);
+	if (!guest) {
+		dup2(fds[1], 1);
+		execl(GUESTMM_BIN, GUESTMM_BIN, "guest", "--socket", path,
+		      "--mem-bytes", "134217728", "--cpus", "1", "--workload",
+		      "memhog", "--cycles", "1", "--hold-ms", "0", "--sleep-ms",
+		      "500", (char *)NULL);
+		_exit(127);
+	}
+	close(fds[1]);
+	sleep(6); /* the stall: longer than the old 5 s */
+	alive_after_stop = waitpid(guest, &status, WNOHANG) == 0;
+	assert_int_equal(kill(host, SIGCONT), 0);
+	for (;;) {
+		ssize_t n = read(fds[0], out + len, sizeof(out) - 1 - len);
+
+		if (n <= 0)
+			break;
+		len += (size_t)n;
+		if (len == sizeof(out) - 1)
+			len = 0; /* only the tail matters: gmm-done */
+	}
+	out[len] = 0;
+	close(fds[0]);
+	if (alive_after_stop) {
+		for (int i = 0; i < 12000 && got != guest; i++) {
+			got = waitpid(guest, &status, WNOHANG);
+			if (got != guest)
+				usleep(10000);
+		}
+		if (got != guest) {
+			kill(guest, SIGKILL);
+			waitpid(guest, &status, 0);
+		}
+	}
+	assert_int_equal(host_stop(host), 0);
+	unlink(path);
+	rmdir(dir);
+	if (!alive_after_stop)
+		fail_msg("the guest ended during the host's 6 s stop (status %#x)",
+			 status);
+	assert_int_equal(got, guest);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_non_null(strstr(out, "gmm-done"));
 }
 
 static void test_second_host_refused(void **state)
@@ -1356,6 +1636,10 @@ int main(void)
 		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_help_cmd),
 		cmocka_unit_test(test_run_signal_cleans_up),
+		cmocka_unit_test(test_run_sigkill_swept),
+		cmocka_unit_test(test_host_sighup),
+		cmocka_unit_test(test_long_tmpdir_refused),
+		cmocka_unit_test(test_guest_survives_stopped_host),
 		cmocka_unit_test(test_second_host_refused),
 		cmocka_unit_test(test_stale_socket_replaced),
 		cmocka_unit_test(test_not_a_socket_refused),
@@ -1364,6 +1648,7 @@ int main(void)
 		cmocka_unit_test(test_default_socket_private),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_short_run_returns_memory),
+		cmocka_unit_test(test_low_descriptor_limit),
 		cmocka_unit_test(test_hinting_strategies),
 		cmocka_unit_test(test_modes_same_keys),
 		cmocka_unit_test(test_working_set_process),

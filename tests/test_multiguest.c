@@ -42,6 +42,7 @@
 #include <cmocka.h>
 
 #include "host/memcg.h"
+#include "host/tmp_dir.h"
 
 struct out {
 	int status;
@@ -261,16 +262,18 @@ static bool have_uml(void)
 
 /*
  * The directory of the sockets of the host of guest @pid (a process
- * guest's --socket, "/tmp/guestmm-host-XXXXXX/ours-1.sock"), into @dir.
- * Return: true when found.
+ * guest's --socket, "$TMPDIR/guestmm-host-PID-XXXXXX/ours-1.sock"), into
+ * @dir.  Return: true when found, in @base.
  */
-static bool guest_socket_dir(pid_t pid, char *dir, size_t len)
+static bool guest_socket_dir(pid_t pid, const char *base, char *dir,
+			     size_t len)
 {
-	char path[64], buf[4096], *slash;
+	char path[64], buf[4096], want[300], *slash;
 	ssize_t n;
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	snprintf(want, sizeof(want), "%s/guestmm-host-", base);
 	fd = open(path, O_RDONLY);
 	if (fd < 0)
 		return false;
@@ -284,7 +287,7 @@ static bool guest_socket_dir(pid_t pid, char *dir, size_t len)
 			continue;
 		snprintf(dir, len, "%s", buf + i + 9);
 		slash = strrchr(dir, '/');
-		if (!slash || strncmp(dir, "/tmp/guestmm-host-", 18))
+		if (!slash || strncmp(dir, want, strlen(want)))
 			return false;
 		*slash = 0;
 		return true;
@@ -292,22 +295,26 @@ static bool guest_socket_dir(pid_t pid, char *dir, size_t len)
 	return false;
 }
 
-/* What a SIGKILLed host leaves: its sockets' directory (not the test). */
-static void remove_socket_dir(const char *dir)
+/* What is in @dir: the names, space-separated, into @buf. */
+static unsigned int dir_list(const char *dir, char *buf, size_t len)
 {
-	struct dirent *e;
-	char path[512];
 	DIR *d = opendir(dir);
+	struct dirent *e;
+	unsigned int n = 0;
+	size_t used = 0;
 
-	if (!d)
-		return;
-	while ((e = readdir(d)))
-		if (e->d_type == DT_SOCK) {
-			snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-			unlink(path);
-		}
+	assert_non_null(d);
+	buf[0] = 0;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		n++;
+		if (used < len)
+			used += (size_t)snprintf(buf + used, len - used, " %s",
+						 e->d_name);
+	}
 	closedir(d);
-	rmdir(dir);
+	return n;
 }
 
 static void test_no_orphans(void **state)
@@ -317,10 +324,16 @@ static void test_no_orphans(void **state)
 	char buf[1 << 16];
 	size_t len = 0;
 	pid_t host, gpid[3] = { 0 };
-	char sock_dir[256] = "";
+	char sock_dir[256] = "", base[256], left[1024];
+	const char *outer = getenv("TMPDIR");
 	double t0;
 	bool up = false;
+	int status;
 
+	/* A $TMPDIR of the test's own: what the host leaves is all in it. */
+	snprintf(base, sizeof(base), "%s/test_multiguest.XXXXXX",
+		 outer && *outer ? outer : "/tmp");
+	assert_non_null(mkdtemp(base));
 	assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
 	assert_int_equal(pipe(fds), 0);
 	host = fork();
@@ -328,6 +341,7 @@ static void test_no_orphans(void **state)
 	if (!host) {
 		dup2(fds[1], 1);
 		close(fds[0]);
+		setenv("TMPDIR", base, 1);
 		execl(GUESTMM_BIN, GUESTMM_BIN, "host", "--guests", spec,
 		      "--guest-mem", "128M", "--idle-ms", "1000", "--hold-ms", "200",
 		      "--budget", "64G", /* no kills: only the host's death */
@@ -383,7 +397,7 @@ static void test_no_orphans(void **state)
 	if (!up)
 		fail_msg("the guests did not all come up: %s", buf);
 	for (int i = 0; i < nguests && !sock_dir[0]; i++)
-		if (!guest_socket_dir(gpid[i], sock_dir, sizeof(sock_dir)))
+		if (!guest_socket_dir(gpid[i], base, sock_dir, sizeof(sock_dir)))
 			sock_dir[0] = 0;
 	assert_int_equal(kill(host, SIGKILL), 0);
 	assert_int_equal(waitpid(host, NULL, 0), host);
@@ -403,10 +417,33 @@ static void test_no_orphans(void **state)
 	for (int i = 0; i < nguests; i++)
 		if (!kill(gpid[i], 0))
 			fail_msg("guest %d (pid %d) outlived its host", i, (int)gpid[i]);
-	/* The host had no chance to remove its sockets: one such directory
-	 * in /tmp per run otherwise. */
-	if (sock_dir[0])
-		remove_socket_dir(sock_dir);
+	if (!sock_dir[0])
+		fail_msg("no guest's socket in a directory of the host's in $TMPDIR (%s)",
+			 base);
+	/*
+	 * The host had no chance to remove its sockets' directory (nor a
+	 * Linux guest's uml_dir): the next maker of such directories, a
+	 * short run here, removes them, and leaves nothing itself.
+	 */
+	if (access(sock_dir, F_OK))
+		fail_msg("%s: gone before any other maker came", sock_dir);
+	host = fork();
+	assert_true(host >= 0);
+	if (!host) {
+		int null = open("/dev/null", O_WRONLY);
+
+		dup2(null, 1);
+		dup2(null, 2);
+		setenv("TMPDIR", base, 1);
+		execl(GUESTMM_BIN, GUESTMM_BIN, "run", "--mem", "64M",
+		      "--duration", "1", (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(waitpid(host, &status, 0), host);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	if (dir_list(base, left, sizeof(left)))
+		fail_msg("left in %s after the next run:%s", base, left);
+	assert_int_equal(rmdir(base), 0);
 }
 
 /* Can this process make a memory cgroup?  If not, say why. */

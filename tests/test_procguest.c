@@ -32,6 +32,7 @@
 #include <fcntl.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <sys/stat.h>
 #include <math.h>
@@ -42,6 +43,7 @@
 #include "guestmm/guest.h"
 #include "host/backend.h"
 #include "host/balloon.h"
+#include "host/vhost_user.h"
 #include "mm/gfp.h"
 #include "runner/run.h"
 
@@ -678,16 +680,23 @@ static void test_console_killed(void **state);
  */
 static char fake_dir[64];
 
-/* A guest executable whose body is @script (sh). */
+/* The directory of the fake guests (and what the tests capture). */
+static void fake_dir_make(void)
+{
+	if (!fake_dir[0]) {
+		snprintf(fake_dir, sizeof(fake_dir), "/tmp/attack7.XXXXXX");
+		assert_non_null(mkdtemp(fake_dir));
+	}
+}
+
+/* A guest executable whose body is @script (sh); the path returned is
+ * good until the next call. */
 static const char *fake_guest(const char *name, const char *script)
 {
 	static char path[160];
 	FILE *f;
 
-	if (!fake_dir[0]) {
-		snprintf(fake_dir, sizeof(fake_dir), "/tmp/attack7.XXXXXX");
-		assert_non_null(mkdtemp(fake_dir));
-	}
+	fake_dir_make();
 	snprintf(path, sizeof(path), "%s/%s", fake_dir, name);
 	f = fopen(path, "w");
 	assert_non_null(f);
@@ -949,6 +958,230 @@ static void test_console_signed_numbers(void **state)
 	free(r);
 }
 
+/*
+ * issue 16 #3: a host whose descriptor limit was below 428 never accepted
+ * a frontend (the reapers' fixed reserve of 320 did not fit three quarters
+ * of the limit) and said nothing: the guest gave up after 5 s.  At every
+ * limit from the least that can work, a run (host and guest process both
+ * under the limit, soft and hard: the host raises its soft limit to the
+ * hard one) attaches and reports; one below, the host refuses at start.
+ * Each run is a child of ours, under a watchdog.
+ */
+static int run_at_nofile(rlim_t limit)
+{
+	int status;
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct rlimit rl = { limit, limit };
+		struct run_result *r = calloc(1, sizeof(*r));
+		struct run_opts o;
+		int err;
+
+		alarm(120); /* a run that never attaches: fail, not hang */
+		if (!r || setrlimit(RLIMIT_NOFILE, &rl))
+			_exit(100);
+		proc_opts(&o);
+		o.cfg.mem_bytes = 128 * MIB;
+		o.sleep_ms = 1000;
+		err = run_guest(&o, r);
+		if (err == -EMFILE)
+			_exit(101);
+		if (err)
+			_exit(102);
+		_exit(r->stats.reports > 0 ? 0 : 103);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	if (WIFSIGNALED(status))
+		fail_msg("RLIMIT_NOFILE %lu: the run was killed by signal %d (the watchdog: it never ended)",
+			 (unsigned long)limit, WTERMSIG(status));
+	return WEXITSTATUS(status);
+}
+
+static void test_nofile_limits(void **state)
+{
+	static const rlim_t works[] = { 128, 256, 400, 427 };
+	unsigned long min = vhost_user_nofile_min();
+
+	(void)state;
+	print_message("the least RLIMIT_NOFILE a host can serve at: %lu\n", min);
+	assert_true(min <= 128);
+	for (unsigned int i = 0; i < sizeof(works) / sizeof(works[0]); i++) {
+		int rc = run_at_nofile(works[i]);
+
+		if (rc)
+			fail_msg("RLIMIT_NOFILE %lu: the run failed (%d: 101 refused, 102 failed, 103 no report)",
+				 (unsigned long)works[i], rc);
+	}
+	assert_int_equal(run_at_nofile(min), 0);
+	assert_int_equal(run_at_nofile(min - 1), 101);
+}
+
+/*
+ * run_guest() with the host's stderr captured into @text (at most @len).
+ * Return: run_guest()'s.
+ */
+static int run_captured(const struct run_opts *o, struct run_result *r,
+			char *text, size_t len)
+{
+	char path[96];
+	int saved, fd, err;
+	ssize_t n;
+
+	fake_dir_make();
+	snprintf(path, sizeof(path), "%s/host-stderr", fake_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	err = run_guest(o, r);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	n = pread(fd, text, len - 1, 0);
+	close(fd);
+	unlink(path);
+	text[n > 0 ? n : 0] = 0;
+	return err;
+}
+
+/* Occurrences of @needle in @text. */
+static unsigned int count_of(const char *text, const char *needle)
+{
+	unsigned int n = 0;
+
+	for (const char *p = text; (p = strstr(p, needle)); p++)
+		n++;
+	return n;
+}
+
+/*
+ * issue 16 #5: every process-guest failure read "the process guest failed:
+ * No child processes".  The host says how its guest ended: its exit status,
+ * or the signal that killed it, by number and name.
+ */
+static void test_guest_end_named(void **state)
+{
+	static const struct {
+		const char *name, *script, *want;
+	} ends[] = {
+		{ "exit3", "exit 3", "it exited with status 3" },
+		{ "sigkill", "kill -KILL $$", "it was killed by signal 9 (SIGKILL)" },
+		{ "sigsegv", "ulimit -c 0; kill -SEGV $$",
+		  "it was killed by signal 11 (SIGSEGV)" },
+		{ "readykill", "echo 'gmm-ready 0 0 1'; kill -KILL $$",
+		  "it was killed by signal 9 (SIGKILL)" },
+	};
+	struct run_result *r = calloc(1, sizeof(*r));
+	char text[4096];
+
+	(void)state;
+	assert_non_null(r);
+	for (unsigned int i = 0; i < sizeof(ends) / sizeof(ends[0]); i++) {
+		struct run_opts o;
+		int err;
+
+		proc_opts(&o);
+		o.guest_exe = fake_guest(ends[i].name, ends[i].script);
+		err = run_captured(&o, r, text, sizeof(text));
+		print_message("%s: run_guest %d, \"%s\"; stderr: %s\n",
+			      ends[i].name, err, r->failure, text);
+		assert_true(err < 0);
+		assert_string_equal(r->failure, ends[i].want);
+		assert_null(strstr(text, "No child processes"));
+	}
+	free(r);
+}
+
+/*
+ * issue 16 #5: a guest that cannot make its RAM said nothing.  Under an
+ * RLIMIT_AS smaller than its RAM (set in the child only: the host maps the
+ * same RAM), the guest names what failed once, the host relays it with one
+ * "guestmm: guest: " (it used to double it) and says how the guest ended.
+ */
+static void test_guest_rlimit_as_named(void **state)
+{
+	struct run_result *r = calloc(1, sizeof(*r));
+	char script[sizeof(self_exe) + 64], text[4096];
+	struct run_opts o;
+	int err;
+
+	(void)state;
+	assert_non_null(r);
+	proc_opts(&o);
+	/* 256 MiB of RAM under 128 MiB of address space. */
+	snprintf(script, sizeof(script), "ulimit -v 131072\nexec '%s' \"$@\"",
+		 self_exe);
+	o.guest_exe = fake_guest("rlimit-as", script);
+	err = run_captured(&o, r, text, sizeof(text));
+	print_message("run_guest %d, \"%s\"; stderr: %s\n", err, r->failure,
+		      text);
+	assert_true(err < 0);
+	assert_string_equal(r->failure, "it exited with status 1");
+	assert_int_equal(count_of(text, "guestmm: guest: cannot make the guest's RAM"), 1);
+	assert_int_equal(count_of(text, "mmap: Cannot allocate memory (RLIMIT_AS is 128.00 MiB)"), 1);
+	assert_int_equal(count_of(text, "guestmm: guest: guestmm:"), 0);
+	assert_int_equal(count_of(text, "guestmm: guest: guest:"), 0);
+
+	/* The guest's own one-line errors, relayed once prefixed. */
+	proc_opts(&o);
+	snprintf(script, sizeof(script), "exec '%s' \"$@\" --bogus 1", self_exe);
+	o.guest_exe = fake_guest("bogus", script);
+	err = run_captured(&o, r, text, sizeof(text));
+	assert_true(err < 0);
+	assert_string_equal(r->failure, "it exited with status 2");
+	assert_int_equal(count_of(text, "guestmm: guest: unrecognized argument '--bogus'\n"), 1);
+	assert_int_equal(count_of(text, "guestmm: guest: guest:"), 0);
+	free(r);
+}
+
+/*
+ * issue 16 #5: memfd_create failing (no descriptor left) is named as such,
+ * by the call that failed; in a child, whose descriptor limit is its
+ * lowest free descriptor.
+ */
+static void test_memfd_failure_named(void **state)
+{
+	char path[96], text[1024];
+	int fd, status;
+	pid_t pid;
+	ssize_t n;
+
+	(void)state;
+	fake_dir_make();
+	snprintf(path, sizeof(path), "%s/memfd-stderr", fake_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (!pid) {
+		struct gmm_guest_config c;
+		struct gmm_guest *g;
+		struct rlimit rl;
+		int lowest = dup(0);
+
+		dup2(fd, STDERR_FILENO);
+		close(lowest);
+		getrlimit(RLIMIT_NOFILE, &rl);
+		rl.rlim_cur = (rlim_t)lowest;
+		if (lowest < 0 || setrlimit(RLIMIT_NOFILE, &rl))
+			_exit(100);
+		gmm_guest_config_init(&c);
+		c.mem_bytes = 64 * MIB;
+		_exit(gmm_guest_create(&c, &g) == -EMFILE ? 0 : 101);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	n = pread(fd, text, sizeof(text) - 1, 0);
+	close(fd);
+	unlink(path);
+	text[n > 0 ? n : 0] = 0;
+	print_message("stderr: %s", text);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	assert_string_equal(text, "guestmm: cannot make the guest's RAM (64.00 MiB): memfd_create: Too many open files\n");
+}
+
 /* The pids whose parent is @ppid. */
 static unsigned int children_of(pid_t ppid, pid_t *out, unsigned int max)
 {
@@ -1048,6 +1281,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_console_overlong_line),
 		cmocka_unit_test(test_console_cycle_jump),
 		cmocka_unit_test(test_console_signed_numbers),
+		cmocka_unit_test(test_nofile_limits),
+		cmocka_unit_test(test_guest_end_named),
+		cmocka_unit_test(test_guest_rlimit_as_named),
+		cmocka_unit_test(test_memfd_failure_named),
 	};
 	ssize_t n;
 

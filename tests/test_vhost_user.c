@@ -97,8 +97,10 @@ static struct vhost_user_server *srv;
  * default), or one loop that server_main() runs ("single" on the command
  * line), where the test can also stop it and run rounds itself. */
 static enum vhost_user_threads threads = VHOST_USER_THREAD_PER_DEVICE;
-static struct balloon_dev *balloon[3]; /* [2]: attack7 adds it */
-static char sock_path[3][108];
+/* [2]: attack7 adds it; [3]: test_low_limit_said_once, a device that has
+ * logged nothing yet. */
+static struct balloon_dev *balloon[4];
+static char sock_path[4][108];
 static char tmpdir[64];
 static pthread_t server_thread;
 static atomic_bool server_stop;
@@ -1969,7 +1971,7 @@ static void test_reaper_backpressure(void **unused)
 	assert_true(counters(0).dropped == dropped + 1);
 	assert_true(counters(0).messages - messages < 1 + msgs);
 	assert_true(count_fds() <= baseline_fds + FD_REAPER_SHARE +
-					   2 * FD_REAPER_RESERVE + 16);
+					   2 * FD_REAPER_RESERVE_MAX + 16);
 	/* ... and serves the next frontend once the sleeping close returns. */
 	close(peer);
 	fe_free(fe);
@@ -2195,6 +2197,80 @@ static void test_accept_emfile(void **unused)
 	 * 0.3 s on an idle one; a waiting one takes ~1 ms. */
 	assert_true(cpu < 0.03);
 	assert_true(served);
+	expect_baseline_fds();
+}
+
+/*
+ * issue 16 #3: a device that cannot take in descriptors (here the soft
+ * limit is lowered under a running server, below the least it can serve
+ * at) puts its listener off and retries; it says so once, not per try,
+ * with the limit, and serves the waiting frontend once the limit is back.
+ */
+static void test_low_limit_said_once(void **unused)
+{
+	struct vhost_user_hdr get = { VHOST_USER_GET_FEATURES,
+				      VHOST_USER_VERSION, 0 };
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	unsigned long low = vhost_user_nofile_min() - 1;
+	char path[160], text[8192], want[96];
+	struct rlimit old, lim;
+	uint64_t throttled0, f = 0;
+	int s, fd, saved, lines = 0;
+	bool served;
+	ssize_t n;
+
+	(void)unused;
+	snprintf(sock_path[3], sizeof(sock_path[3]), "%s/balloon3.sock", tmpdir);
+	if (threads == VHOST_USER_THREAD_ONE)
+		server_pause();
+	assert_int_equal(vhost_user_server_add_balloon(srv, sock_path[3],
+						       &balloon[3]),
+			 0);
+	if (threads == VHOST_USER_THREAD_ONE)
+		server_resume();
+	baseline_fds = count_fds();
+	snprintf(path, sizeof(path), "%s/stderr", tmpdir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0 && s >= 0);
+	assert_true(count_fds() + 4 < (int)low);
+	throttled0 = counters(3).throttled;
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	lim = old;
+	lim.rlim_cur = low;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	strcpy(sun.sun_path, sock_path[3]);
+	assert_int_equal(connect(s, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	send_raw(s, &get, sizeof(get), NULL, 0);
+	/* Put off, and tried again, and again. */
+	for (uint64_t end = ms_now() + WAIT_MS;
+	     counters(3).throttled < throttled0 + 3 && ms_now() < end;)
+		usleep(1000);
+	setrlimit(RLIMIT_NOFILE, &old);
+	served = reply_within(s, VHOST_USER_GET_FEATURES, &f, WAIT_MS);
+	close(s);
+	wait_disconnected(3);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	n = pread(fd, text, sizeof(text) - 1, 0);
+	close(fd);
+	unlink(path);
+	text[n > 0 ? n : 0] = 0;
+	print_message("at RLIMIT_NOFILE %lu: %llu tries put off; stderr: %s",
+		      low, (unsigned long long)(counters(3).throttled - throttled0),
+		      text);
+	assert_true(counters(3).throttled >= throttled0 + 3);
+	assert_true(served);
+	snprintf(want, sizeof(want), "RLIMIT_NOFILE %lu", low);
+	for (const char *l = text; (l = strstr(l, "for want of descriptors")); l++)
+		lines++;
+	assert_int_equal(lines, 1);
+	assert_non_null(strstr(text, "not accepting a frontend for want of descriptors"));
+	assert_non_null(strstr(text, want));
 	expect_baseline_fds();
 }
 
@@ -2722,6 +2798,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_containment),
 		cmocka_unit_test(test_reaper_fills_process_fd_table),
 		cmocka_unit_test(test_accept_emfile),
+		cmocka_unit_test(test_low_limit_said_once),
 		cmocka_unit_test(test_address_space),
 	};
 	/* Its own ctest entry, so that a machine that cannot provoke the

@@ -628,12 +628,16 @@ static int cmd_run(int argc, char **argv)
 		if (o.initrd)
 			cli_check_path("run ", "--initrd", o.initrd, false);
 	}
+	if (o.mode != RUN_IN_PROCESS) {
+		cli_check_nofile("run");
+		cli_check_tmpdir("run");
+	}
 	o.live = quiet ? NULL : (json ? stderr : stdout);
 	err = run_guest(&o, &r);
 	if (err) {
 		if (!r.error_said)
 			fprintf(stderr, "guestmm: run: the %s guest failed: %s\n",
-				run_mode_name(o.mode), strerror(-err));
+				run_mode_name(o.mode), run_strerror(&r, err));
 		return 1;
 	}
 	if (json)

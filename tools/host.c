@@ -27,6 +27,7 @@
 
 #include "host/backend.h"
 #include "host/balloon.h"
+#include "host/tmp_dir.h"
 #include "host/uml_guest.h"
 #include "host/vhost_user.h"
 #include "tools/cli.h"
@@ -282,8 +283,9 @@ static void print_linux_json(const struct host_opts *o, const struct linux_resul
 
 static int host_linux(const struct host_opts *o)
 {
-	char dir[] = "/tmp/guestmm-host-XXXXXX", sock[128], initrd[PATH_MAX + 32];
+	char sock[TMP_DIR_PATH_MAX + 16], initrd[PATH_MAX + 32];
 	char cmd[64], line[256];
+	struct tmp_dir dir;
 	struct uml_guest_config gc = { 0 };
 	struct linux_result r = { 0 };
 	struct balloon_stats st;
@@ -295,11 +297,13 @@ static int host_linux(const struct host_opts *o)
 
 	if (run_resolve_initrd(o->initrd, initrd, sizeof(initrd), "host"))
 		return 1;
-	if (!mkdtemp(dir)) {
-		perror("guestmm: host: mkdtemp");
+	err = tmp_dir_create(&dir, "host");
+	if (err) {
+		fprintf(stderr, "guestmm: host: cannot make its directory in %s: %s\n",
+			tmp_dir_base(), strerror(-err));
 		return 1;
 	}
-	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir);
+	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir.path);
 	if (balloon_backend_start(&be, sock, host_features(o)))
 		goto undo_dir;
 	gc.linux_path = o->uml;
@@ -406,8 +410,7 @@ undo_guest:
 undo_backend:
 	balloon_backend_stop(&be);
 undo_dir:
-	/* The server removed its socket; rmdir fails on anything else. */
-	rmdir(dir);
+	tmp_dir_destroy(&dir);
 	if (rc == 0) {
 		if (o->json) {
 			print_linux_json(o, &r);
@@ -633,7 +636,7 @@ static void host_usage(FILE *f)
 	      "  --idle-ms MS         then frees it and idles this long (default 10000)\n"
 	      "  --stagger-ms MS      guest k's first cycle waits k*MS (default 2000)\n"
 	      "  --cpus N             vCPUs of our guests (default 1)\n"
-	      "  --duration S         stop after S seconds (default: at SIGINT/SIGTERM)\n"
+	      "  --duration S         stop after S seconds (default: at SIGINT/SIGTERM/SIGHUP)\n"
 	      "A line a second: the budget's usage and each guest's host-resident memory\n"
 	      "(the device's accounting) or its end; a guest the budget kills is named on\n"
 	      "stderr with the budget's state, and the host and the other guests go on.\n",
@@ -845,8 +848,11 @@ int cmd_host(int argc, char **argv)
 				 cli_fmt_bytes(b, sizeof(b), (double)one));
 		if (o.json && !o.json_lines)
 			o.quiet = true;
+		cli_check_nofile("host");
+		cli_check_tmpdir("host");
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
 		signal(SIGPIPE, SIG_IGN);
 		return host_fleet(&o);
 	}
@@ -862,8 +868,13 @@ int cmd_host(int argc, char **argv)
 		HOST_ERR("--target: must be smaller than --mem");
 	if (o.json && !o.json_lines)
 		o.quiet = true;
+	cli_check_nofile("host");
+	if (!o.listen)
+		cli_check_tmpdir("host"); /* --linux: its socket's and uml_dir */
+	/* A closed terminal (SIGHUP) ends it as Ctrl-C does: cleaned up. */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	return o.listen ? host_listen(&o) : host_linux(&o);
 }

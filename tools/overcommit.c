@@ -28,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "host/tmp_dir.h"
 #include "runner/fleet.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
@@ -286,18 +287,24 @@ static void oc_json_run(struct json *j, const struct oc_result *r)
 /* gnuplot: host-resident memory per guest against time, a panel per run. */
 static int oc_plot(const char *png, const struct oc_result *runs, unsigned int n)
 {
-	char dat[n][64];
+	char dat[n][TMP_DIR_PATH_MAX + 16];
+	struct tmp_dir dir;
+	int err = tmp_dir_create(&dir, "plot");
 	FILE *g;
 
+	if (err)
+		return err;
 	for (unsigned int k = 0; k < n; k++) {
 		const struct oc_trace *tr = runs[k].trace;
 		FILE *d;
 
-		snprintf(dat[k], sizeof(dat[k]), "/tmp/guestmm-overcommit-%d-%u.dat",
-			 (int)getpid(), k);
+		snprintf(dat[k], sizeof(dat[k]), "%s/%u.dat", dir.path, k);
 		d = fopen(dat[k], "w");
-		if (!d)
-			return -errno;
+		if (!d) {
+			err = -errno;
+			tmp_dir_destroy(&dir);
+			return err;
+		}
 		for (unsigned int s = 0; s < tr->n; s++) {
 			fprintf(d, "%.1f %.1f", tr->t[s], (double)tr->usage[s] / (1 << 20));
 			for (unsigned int i = 0; i < runs[k].launched; i++)
@@ -307,8 +314,11 @@ static int oc_plot(const char *png, const struct oc_result *runs, unsigned int n
 		fclose(d);
 	}
 	g = popen("gnuplot 2>/dev/null", "w");
-	if (!g)
-		return -errno;
+	if (!g) {
+		err = -errno;
+		tmp_dir_destroy(&dir);
+		return err;
+	}
 	fprintf(g, "set terminal pngcairo size 1000,%u\nset output '%s'\n",
 		400 * n, png);
 	fprintf(g, "set multiplot layout %u,1\nset key off\n"
@@ -324,8 +334,7 @@ static int oc_plot(const char *png, const struct oc_result *runs, unsigned int n
 	fputs("unset multiplot\n", g);
 	int rc = pclose(g);
 
-	for (unsigned int k = 0; k < n; k++)
-		unlink(dat[k]);
+	tmp_dir_destroy(&dir);
 	return rc == 0 ? 0 : -EIO;
 }
 
@@ -516,8 +525,11 @@ int cmd_overcommit(int argc, char **argv)
 		OC_ERR("--host-mem: smaller than one guest's RAM (--guest-mem)");
 	if (o.json)
 		o.quiet = true;
+	cli_check_nofile("overcommit");
+	cli_check_tmpdir("overcommit");
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	for (int rep = 0; rep <= 1 && !rc; rep++) {

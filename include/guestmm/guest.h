@@ -103,7 +103,9 @@ void gmm_guest_config_init(struct gmm_guest_config *config);
 
 /*
  * Return: 0 with *@out set; -EINVAL for settings out of range (the log says
- * which); -ENOMEM or another errno from memfd_create/ftruncate/mmap.
+ * which); -ENOMEM or another errno from memfd_create/ftruncate/mmap, with
+ * one line on stderr naming the step that failed (and RLIMIT_AS, when an
+ * mmap ran out of address space).
  */
 int gmm_guest_create(const struct gmm_guest_config *config,
 		     struct gmm_guest **out);
