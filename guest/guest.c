@@ -214,6 +214,8 @@ int gmm_guest_create(const struct gmm_guest_config *config,
 		err = -ENOMEM;
 		goto undo_mmap;
 	}
+	/* Once: registrations come and go, allocations of the last may read it. */
+	g->fb->order = config->report_order;
 	if (config->track_discards) {
 		g->track = discard_track_create(g->ram, config->mem_bytes,
 						config->report_order);
@@ -299,7 +301,6 @@ static int guest_strategy_start(struct gmm_guest *g, enum gmm_hinting h,
 		 * the host is the device's: the driver answers its free page
 		 * hint commands with gmm_guest_free_bitmap().
 		 */
-		g->fb->order = g->config.report_order;
 		err = free_bitmap_register(g->pgdat, g->fb);
 		if (err || prdev != &g->prdev)
 			return err;

@@ -74,7 +74,9 @@ struct gmm_guest_config {
 
 struct gmm_guest_stats {
 	uint64_t mem_bytes;
-	uint64_t free_bytes;	      /* in the buddy lists */
+	uint64_t free_bytes;	      /* in the buddy lists, less isolated
+					 pageblocks (a contiguous range or
+					 block going offline) */
 	uint64_t reported_free_bytes; /* of those, marked Reported */
 	uint64_t reports;	      /* successful reports to the device */
 	uint64_t reported_bytes;      /* bytes in them, over the guest's life */
