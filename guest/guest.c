@@ -418,6 +418,18 @@ int gmm_guest_set_reporting(struct gmm_guest *g, bool on)
 	return gmm_guest_set_reporting_device(g, on ? &g->prdev : NULL);
 }
 
+int gmm_guest_set_hinting(struct gmm_guest *g, enum gmm_hinting h)
+{
+	struct page_reporting_dev_info *dev = g->reporting;
+
+	if ((unsigned int)h >= GMM_NR_HINTING)
+		return -EINVAL;
+	if (dev)
+		gmm_guest_set_reporting_device(g, NULL);
+	g->config.hinting = h;
+	return dev ? gmm_guest_set_reporting_device(g, dev) : 0;
+}
+
 int gmm_guest_report_now(struct gmm_guest *g)
 {
 	int err;

@@ -126,6 +126,18 @@ void gmm_guest_get_stats(struct gmm_guest *guest, struct gmm_guest_stats *st);
 int gmm_guest_set_reporting(struct gmm_guest *guest, bool on);
 
 /*
+ * Make @h the strategy at run time: the one in effect is stopped (its
+ * unregistration waits for what it has in flight), then @h starts through
+ * the same device, with the same settings.  With no strategy on (reporting
+ * off, or hinting off), @h is only remembered: gmm_guest_set_reporting()
+ * starts it, through the in-process device.  Call it from the thread that
+ * owns the guest's strategy (as gmm_guest_set_reporting()).
+ * Return: 0; -EINVAL for no strategy @h; or @h's registration error, after
+ * which no strategy is on (reporting reads as off).
+ */
+int gmm_guest_set_hinting(struct gmm_guest *guest, enum gmm_hinting h);
+
+/*
  * Use @prdev (a driver's; its @report set) as the device the strategy
  * (config.hinting) reports through, with the guest's reporting settings,
  * instead of the in-process one; NULL: none.  report registers it as the
