@@ -38,7 +38,7 @@
 #define KERNEL_DS 0x10
 #define TSS_SEL 0x18
 
-#define BOOT_STACK_SIZE 16384
+#define BOOT_STACK_SIZE 32768
 
 /*
  * The application processors start in real mode at a 4 KiB page below

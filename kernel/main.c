@@ -40,6 +40,7 @@ void kmain(uint32_t start_info_pa)
 {
 	const struct hvm_start_info *si = phys_to_virt(start_info_pa);
 	struct cpu *c = smp_boot_cpu();
+	int err;
 
 	console_init();
 	printk(KERNEL_NAME " " GMM_VERSION "%s%s: booted by PVH, x86-64 long mode\n",
@@ -63,6 +64,9 @@ void kmain(uint32_t start_info_pa)
 	apic_timer_start(SCHED_HZ);
 	irq_enable();
 	smp_boot();
+	err = kernel_setup();
+	if (err)
+		machine_exit(err);
 	mem_mm_init(nr_cpus);
-	machine_exit(kernel_main() ? KERNEL_EXIT_FAILED : KERNEL_EXIT_OK);
+	machine_exit(kernel_main());
 }
