@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "guest/balloon_driver.h"
+#include "guest/balloon_vhost_user.h"
 #include "host/backend.h"
 #include "host/balloon.h"
 #include "mm/page_hinting.h"
@@ -379,11 +380,12 @@ static int pg_parse_argv(int argc, char **argv, struct run_opts *o,
 
 /*
  * @lock protects @out: the main thread's samples and a vCPU thread's phase
- * lines must not interleave.  @bd is set before any thread runs.
+ * lines must not interleave.  @bv and @bd are set before any thread runs.
  */
 struct pg_guest {
 	pthread_mutex_t lock;
 	FILE *out;
+	struct balloon_vhost_user *bv;
 	struct balloon_driver *bd;
 };
 
@@ -561,15 +563,16 @@ int run_guest_process_main(int argc, char **argv)
 	err = gmm_guest_create(&cfg, &g);
 	if (err)
 		goto undo_locks;
-	err = balloon_driver_start(g, sock,
-				   o.cfg.reporting &&
-					   o.cfg.hinting != GMM_HINTING_OFF,
-				   &pg.bd);
+	err = balloon_vhost_user_start(g, sock,
+				       o.cfg.reporting &&
+					       o.cfg.hinting != GMM_HINTING_OFF,
+				       &pg.bv);
 	if (err) {
 		fprintf(stderr, "guestmm: guest: cannot attach to the balloon on %s: %s\n",
 			sock, strerror(-err));
 		goto undo_guest;
 	}
+	pg.bd = balloon_vhost_user_driver(pg.bv);
 	{
 		struct balloon_driver_stats st;
 
@@ -603,7 +606,7 @@ int run_guest_process_main(int argc, char **argv)
 		else
 			rc = 0;
 	}
-	balloon_driver_stop(pg.bd);
+	balloon_vhost_user_stop(pg.bv);
 undo_guest:
 	gmm_guest_destroy(g);
 undo_locks:

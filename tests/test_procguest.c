@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "guest/balloon_driver.h"
+#include "guest/balloon_vhost_user.h"
 #include "guestmm/guest.h"
 #include "host/backend.h"
 #include "host/balloon.h"
@@ -52,6 +53,7 @@ struct fixture {
 	char path[108];
 	struct balloon_backend be;
 	struct gmm_guest *g;
+	struct balloon_vhost_user *bv;
 	struct balloon_driver *bd;
 };
 
@@ -112,7 +114,7 @@ static int teardown(void **state)
 {
 	struct fixture *f = *state;
 
-	balloon_driver_stop(f->bd);
+	balloon_vhost_user_stop(f->bv);
 	gmm_guest_destroy(f->g);
 	balloon_backend_stop(&f->be);
 	unlink(f->path);
@@ -160,7 +162,8 @@ static void test_negotiation(void **state)
 	struct balloon_driver_stats ds;
 	struct balloon_stats hs;
 
-	assert_int_equal(balloon_driver_start(f->g, f->path, true, &f->bd), 0);
+	assert_int_equal(balloon_vhost_user_start(f->g, f->path, true, &f->bv), 0);
+	f->bd = balloon_vhost_user_driver(f->bv);
 	balloon_driver_get_stats(f->bd, &ds);
 	wait_host(f, is_connected, 0, "the driver");
 	balloon_get_stats(f->be.balloon, &hs);
@@ -219,7 +222,8 @@ static void test_report_round_trip(void **state)
 	struct page *blocks[32];
 	unsigned int n = 0;
 
-	assert_int_equal(balloon_driver_start(f->g, f->path, true, &f->bd), 0);
+	assert_int_equal(balloon_vhost_user_start(f->g, f->path, true, &f->bv), 0);
+	f->bd = balloon_vhost_user_driver(f->bv);
 	wait_host(f, is_connected, 0, "the driver");
 	/* Whatever was free at boot goes first. */
 	assert_int_equal(gmm_guest_report_now(f->g), 0);
@@ -254,7 +258,8 @@ static void test_inflate_deflate(void **state)
 	struct balloon_stats hs;
 	uint64_t free0;
 
-	assert_int_equal(balloon_driver_start(f->g, f->path, false, &f->bd), 0);
+	assert_int_equal(balloon_vhost_user_start(f->g, f->path, false, &f->bv), 0);
+	f->bd = balloon_vhost_user_driver(f->bv);
 	wait_host(f, is_connected, 0, "the driver");
 	drain_all_pages(pgdat);
 	free0 = pgdat_free_pages(pgdat);
@@ -290,7 +295,8 @@ static void test_stats(void **state)
 	struct balloon_stats hs;
 
 	balloon_set_stats_interval(f->be.balloon, 10);
-	assert_int_equal(balloon_driver_start(f->g, f->path, false, &f->bd), 0);
+	assert_int_equal(balloon_vhost_user_start(f->g, f->path, false, &f->bv), 0);
+	f->bd = balloon_vhost_user_driver(f->bv);
 	wait_host(f, stats_updates_at_least, 3, "three stats buffers");
 	balloon_get_stats(f->be.balloon, &hs);
 	balloon_driver_get_stats(f->bd, &ds);
@@ -308,7 +314,8 @@ static void test_host_gone(void **state)
 	struct fixture *f = *state;
 	struct balloon_driver_stats ds;
 
-	assert_int_equal(balloon_driver_start(f->g, f->path, true, &f->bd), 0);
+	assert_int_equal(balloon_vhost_user_start(f->g, f->path, true, &f->bv), 0);
+	f->bd = balloon_vhost_user_driver(f->bv);
 	wait_host(f, is_connected, 0, "the driver");
 	balloon_backend_stop(&f->be);
 	for (int i = 0; i < WAIT_MS; i++) {
@@ -318,7 +325,8 @@ static void test_host_gone(void **state)
 		usleep(1000);
 	}
 	assert_int_equal(ds.error, -EPIPE);
-	balloon_driver_stop(f->bd);
+	balloon_vhost_user_stop(f->bv);
+	f->bv = NULL;
 	f->bd = NULL;
 	/* teardown stops the backend again: start a fresh one for it. */
 	unlink(f->path);
@@ -350,7 +358,8 @@ static void test_bitmap_round_trip(void **state)
 	struct page *blocks[32];
 	struct page *again;
 
-	assert_int_equal(balloon_driver_start(f->g, f->path, true, &f->bd), 0);
+	assert_int_equal(balloon_vhost_user_start(f->g, f->path, true, &f->bv), 0);
+	f->bd = balloon_vhost_user_driver(f->bv);
 	wait_host(f, is_connected, 0, "the driver");
 	balloon_get_stats(f->be.balloon, &h0);
 	assert_true(h0.features & F(VIRTIO_BALLOON_F_FREE_PAGE_HINT));
@@ -401,7 +410,8 @@ static void test_bitmap_done_for_nothing(void **state)
 	struct balloon_driver_stats ds;
 	struct gmm_guest_stats gs;
 
-	assert_int_equal(balloon_driver_start(f->g, f->path, true, &f->bd), 0);
+	assert_int_equal(balloon_vhost_user_start(f->g, f->path, true, &f->bv), 0);
+	f->bd = balloon_vhost_user_driver(f->bv);
 	wait_host(f, is_connected, 0, "the driver");
 	/* No commands: the field stays STOP until the DONE. */
 	balloon_hint_done(f->be.balloon);
@@ -438,7 +448,8 @@ static void test_hint_commands_without_bitmap(void **state)
 		c.reporting = false;
 		assert_int_equal(gmm_guest_create(&c, &f->g), 0);
 	}
-	assert_int_equal(balloon_driver_start(f->g, f->path, true, &f->bd), 0);
+	assert_int_equal(balloon_vhost_user_start(f->g, f->path, true, &f->bv), 0);
+	f->bd = balloon_vhost_user_driver(f->bv);
 	wait_host(f, is_connected, 0, "the driver");
 	assert_true(balloon_driver_reporting(f->bd));
 	assert_int_equal(balloon_set_hinting(f->be.balloon, 5, 16 * MIB, 0), 0);
