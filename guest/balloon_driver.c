@@ -59,12 +59,10 @@
 
 /*
  * Every queue: 256 entries, as user-mode Linux asks, or fewer when the
- * transport says so; the reporting queue must hold a full batch
- * (PAGE_REPORTING_CAPACITY_MAX) of direct entries.
+ * device takes fewer.  A report of the largest batch
+ * (PAGE_REPORTING_CAPACITY_MAX) then fits one buffer of direct entries.
  */
 #define BD_QUEUE_NUM 256
-_Static_assert(BD_QUEUE_NUM >= PAGE_REPORTING_CAPACITY_MAX,
-	       "a report of CAPACITY_MAX entries fits the reporting queue");
 
 /* Hint runs one command carries: the ring less the id and STOP buffers. */
 #define BD_HINT_RUNS_MAX                                                       \
@@ -103,6 +101,7 @@ _Static_assert(BD_LIST_PFNS >= BD_PFNS_MAX,
 
 struct bd_queue {
 	int index; /* transport index; -1: the device has no such queue */
+	unsigned int num; /* entries; 0: left unused (bd_queue_sizes()) */
 	struct page *ring; /* guest RAM holding the three areas */
 	unsigned int ring_order;
 	struct virtqueue_config cfg;
@@ -127,7 +126,7 @@ struct balloon_driver {
 	struct page *self; /* the frames this struct lives in */
 	unsigned int self_order;
 	uint64_t offered, features;
-	unsigned int queue_num;
+	unsigned int queue_num; /* the smallest queue set up */
 	struct bd_queue q[VIRTIO_BALLOON_VQ_NR];
 	struct page_reporting_dev_info prdev;
 	bool registered;
@@ -266,10 +265,12 @@ static int bd_wait_used(struct balloon_driver *bd, struct bd_queue *q)
 /* ---- free page reporting ---- */
 
 /*
- * The reporting device's report(): one buffer of @nents device-writable
+ * The reporting device's report(): the batch as buffers of device-writable
  * entries (guest-physical address and length of each block) on the
- * reporting queue, then wait for the device to use it.  Called by the
- * core's worker with its pass_lock held and no zone lock.
+ * reporting queue, one buffer when the ring holds the batch (the common
+ * case: a batch of the default capacity in a queue of 256), else as many as
+ * it takes, each waited for before the next.  Called by the core's worker
+ * with its pass_lock held and no zone lock.
  */
 static int bd_report(struct page_reporting_dev_info *prdev,
 		     struct scatterlist *sg, unsigned int nents)
@@ -287,15 +288,20 @@ static int bd_report(struct page_reporting_dev_info *prdev,
 	for (unsigned int i = 0; i < nents; i++)
 		vsg[i] = (struct vring_sg){ bd_gpa(bd, sg[i].page),
 					    sg[i].length };
-	err = virtqueue_add(&q->vq, vsg, 0, nents, bd);
-	if (err)
-		return err;
-	err = bd_kick(bd, q);
-	if (!err)
-		err = bd_wait_used(bd, q);
-	if (!err)
+	for (unsigned int done = 0; done < nents;) {
+		unsigned int n = nents - done < q->num ? nents - done : q->num;
+
+		err = virtqueue_add(&q->vq, vsg + done, 0, n, bd);
+		if (!err)
+			err = bd_kick(bd, q);
+		if (!err)
+			err = bd_wait_used(bd, q);
+		if (err)
+			return err;
 		atomic_fetch_add(&bd->reports, 1);
-	return err;
+		done += n;
+	}
+	return 0;
 }
 
 /* ---- the balloon's frame list ---- */
@@ -771,7 +777,7 @@ out:
 
 static int bd_queue_setup(struct balloon_driver *bd, struct bd_queue *q)
 {
-	uint64_t bytes = virtqueue_ring_bytes(bd->queue_num);
+	uint64_t bytes = virtqueue_ring_bytes(q->num);
 	unsigned int order = 0;
 	int err;
 
@@ -781,7 +787,7 @@ static int bd_queue_setup(struct balloon_driver *bd, struct bd_queue *q)
 	if (!q->ring)
 		return -GMM_ENOMEM;
 	q->ring_order = order;
-	err = virtqueue_ring_place(&q->cfg, bd->queue_num, bd_gpa(bd, q->ring),
+	err = virtqueue_ring_place(&q->cfg, q->num, bd_gpa(bd, q->ring),
 				   PAGE_SIZE << order);
 	if (err)
 		goto undo_ring;
@@ -805,26 +811,43 @@ undo_ring:
 }
 
 /*
- * The queue size: ours, or the largest power of two the device takes for
- * every queue that exists, if smaller.
+ * Each queue's size: ours, or the largest power of two the device takes
+ * for it, if smaller.  A reporting queue below Linux's minimum (a batch of
+ * PAGE_REPORTING_CAPACITY, which devices modelled on Linux's driver ask
+ * for), or a free page queue that cannot hold a command's id, one run and
+ * STOP, is left unused: its index stays (the numbering is the features'),
+ * reporting is off, the balloon works.  Linux fails the probe instead.
  * Return: 0; -ENODEV when a queue the features promise is missing.
  */
-static int bd_queue_num(struct balloon_driver *bd)
+static int bd_queue_sizes(struct balloon_driver *bd)
 {
+	static const unsigned int min[VIRTIO_BALLOON_VQ_NR] = {
+		[VIRTIO_BALLOON_VQ_INFLATE] = 1,
+		[VIRTIO_BALLOON_VQ_DEFLATE] = 1,
+		[VIRTIO_BALLOON_VQ_STATS] = 1,
+		[VIRTIO_BALLOON_VQ_FREE_PAGE] = 4,
+		[VIRTIO_BALLOON_VQ_REPORTING] = PAGE_REPORTING_CAPACITY,
+	};
+
 	bd->queue_num = BD_QUEUE_NUM;
 	for (int i = 0; i < VIRTIO_BALLOON_VQ_NR; i++) {
-		int index = virtio_balloon_queue_index(bd->features, i);
+		struct bd_queue *q = &bd->q[i];
 		unsigned int max;
 
-		if (index < 0)
+		q->index = virtio_balloon_queue_index(bd->features, i);
+		if (q->index < 0)
 			continue;
-		if (index >= VIRTIO_EVENT_MAX_QUEUES)
+		if (q->index >= VIRTIO_EVENT_MAX_QUEUES)
 			return -GMM_ENODEV;
-		max = bd->t->ops->queue_max(bd->t, (unsigned int)index);
+		max = bd->t->ops->queue_max(bd->t, (unsigned int)q->index);
 		if (max == 0)
 			return -GMM_ENODEV;
-		while (bd->queue_num > max)
-			bd->queue_num /= 2;
+		for (q->num = BD_QUEUE_NUM; q->num > max; q->num /= 2)
+			;
+		if (q->num < min[i])
+			q->num = 0;
+		else if (q->num < bd->queue_num)
+			bd->queue_num = q->num;
 	}
 	return 0;
 }
@@ -951,12 +974,11 @@ int balloon_driver_probe(const struct balloon_driver_env *env,
 		err = -GMM_ENOMEM;
 		goto undo;
 	}
-	err = bd_queue_num(bd);
+	err = bd_queue_sizes(bd);
 	if (err)
 		goto undo;
 	for (int i = 0; i < VIRTIO_BALLOON_VQ_NR; i++) {
-		bd->q[i].index = virtio_balloon_queue_index(bd->features, i);
-		if (bd->q[i].index < 0)
+		if (bd->q[i].index < 0 || !bd->q[i].num)
 			continue;
 		err = bd_queue_setup(bd, &bd->q[i]);
 		if (err)

@@ -24,7 +24,7 @@
  * Freestanding: the driver calls no libc.  Its memory (its state, rings,
  * the list of balloon frames) comes from the core's allocator; its thread
  * is the embedding's (balloon_driver_run() is the thread's body), and it
- * waits only through the transport.  guest/balloon_vhost_user.c is the
+ * waits only through the transport.  guest/balloon_process.c is the
  * process guest's embedding.
  *
  * Use: balloon_driver_probe(); a thread runs balloon_driver_run();
@@ -77,7 +77,7 @@ struct balloon_driver_stats {
 	uint64_t features; /* negotiated */
 	uint32_t num_pages; /* the host's latest target */
 	uint32_t actual; /* pages in the balloon now */
-	uint32_t queue_num; /* entries of each queue */
+	uint32_t queue_num; /* entries of the smallest queue set up */
 	uint64_t inflated_pages; /* over the driver's life */
 	uint64_t deflated_pages;
 	uint64_t stats_sent; /* statistics buffers handed to the device */

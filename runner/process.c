@@ -58,7 +58,7 @@
 #include <unistd.h>
 
 #include "guest/balloon_driver.h"
-#include "guest/balloon_vhost_user.h"
+#include "guest/balloon_process.h"
 #include "host/backend.h"
 #include "host/balloon.h"
 #include "mm/page_hinting.h"
@@ -385,7 +385,7 @@ static int pg_parse_argv(int argc, char **argv, struct run_opts *o,
 struct pg_guest {
 	pthread_mutex_t lock;
 	FILE *out;
-	struct balloon_vhost_user *bv;
+	struct balloon_process *bv;
 	struct balloon_driver *bd;
 };
 
@@ -563,7 +563,7 @@ int run_guest_process_main(int argc, char **argv)
 	err = gmm_guest_create(&cfg, &g);
 	if (err)
 		goto undo_locks;
-	err = balloon_vhost_user_start(g, sock,
+	err = balloon_process_start(g, sock,
 				       o.cfg.reporting &&
 					       o.cfg.hinting != GMM_HINTING_OFF,
 				       &pg.bv);
@@ -572,7 +572,7 @@ int run_guest_process_main(int argc, char **argv)
 			sock, strerror(-err));
 		goto undo_guest;
 	}
-	pg.bd = balloon_vhost_user_driver(pg.bv);
+	pg.bd = balloon_process_driver(pg.bv);
 	{
 		struct balloon_driver_stats st;
 
@@ -606,7 +606,7 @@ int run_guest_process_main(int argc, char **argv)
 		else
 			rc = 0;
 	}
-	balloon_vhost_user_stop(pg.bv);
+	balloon_process_stop(pg.bv);
 undo_guest:
 	gmm_guest_destroy(g);
 undo_locks:
