@@ -26,9 +26,11 @@
 #define GMM_EFAULT 14
 #define GMM_EBUSY 16
 #define GMM_EEXIST 17
+#define GMM_ENODEV 19
 #define GMM_EINVAL 22
 #define GMM_ENOSPC 28
 #define GMM_EMLINK 31
+#define GMM_EPIPE 32
 #define GMM_ERANGE 34
 #define GMM_ENOSYS 38
 #define GMM_ELOOP 40
@@ -37,6 +39,9 @@
 #define GMM_EOVERFLOW 75
 #define GMM_EILSEQ 84
 #define GMM_EMSGSIZE 90
+#define GMM_EOPNOTSUPP 95
+#define GMM_ESHUTDOWN 108
+#define GMM_ETIMEDOUT 110
 #define GMM_EUCLEAN 117
 
 /*

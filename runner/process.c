@@ -58,6 +58,7 @@
 #include <unistd.h>
 
 #include "guest/balloon_driver.h"
+#include "guest/balloon_process.h"
 #include "host/backend.h"
 #include "host/balloon.h"
 #include "mm/page_hinting.h"
@@ -380,11 +381,12 @@ static int pg_parse_argv(int argc, char **argv, struct run_opts *o,
 
 /*
  * @lock protects @out: the main thread's samples and a vCPU thread's phase
- * lines must not interleave.  @bd is set before any thread runs.
+ * lines must not interleave.  @bv and @bd are set before any thread runs.
  */
 struct pg_guest {
 	pthread_mutex_t lock;
 	FILE *out;
+	struct balloon_process *bv;
 	struct balloon_driver *bd;
 	struct guest_lines lines; /* through pg_emit() */
 };
@@ -469,15 +471,16 @@ int run_guest_process_main(int argc, char **argv)
 	err = gmm_guest_create(&cfg, &g);
 	if (err)
 		goto undo_locks;
-	err = balloon_driver_start(g, sock,
-				   o.cfg.reporting &&
-					   o.cfg.hinting != GMM_HINTING_OFF,
-				   &pg.bd);
+	err = balloon_process_start(g, sock,
+				       o.cfg.reporting &&
+					       o.cfg.hinting != GMM_HINTING_OFF,
+				       &pg.bv);
 	if (err) {
 		fprintf(stderr, "guestmm: guest: cannot attach to the balloon on %s: %s\n",
 			sock, strerror(-err));
 		goto undo_guest;
 	}
+	pg.bd = balloon_process_driver(pg.bv);
 	{
 		struct balloon_driver_stats st;
 
@@ -510,7 +513,7 @@ int run_guest_process_main(int argc, char **argv)
 		else
 			rc = 0;
 	}
-	balloon_driver_stop(pg.bd);
+	balloon_process_stop(pg.bv);
 undo_guest:
 	gmm_guest_destroy(g);
 undo_locks:
