@@ -164,6 +164,12 @@ void spin_lock_stats_reset(struct spinlock *lock);
  */
 void platform_park(atomic_uint *addr, unsigned int expected);
 void platform_wake(atomic_uint *addr, unsigned int n);
+/*
+ * platform_park_until - platform_park() that also returns once
+ * platform_now_ns() reaches @deadline_ns (a transport's timed wait).
+ */
+void platform_park_until(atomic_uint *addr, unsigned int expected,
+			 uint64_t deadline_ns);
 /* Calls of platform_park() so far, process-wide: for tests, that waiters parked. */
 unsigned long platform_park_count(void);
 

@@ -58,6 +58,13 @@ void platform_park(atomic_uint *addr, unsigned int expected)
 	kernel_park(addr, expected, 0);
 }
 
+void platform_park_until(atomic_uint *addr, unsigned int expected,
+			 uint64_t deadline_ns)
+{
+	atomic_fetch_add_explicit(&park_calls, 1, memory_order_relaxed);
+	kernel_park(addr, expected, deadline_ns ? deadline_ns : 1);
+}
+
 void platform_wake(atomic_uint *addr, unsigned int n)
 {
 	kernel_wake(addr, n);

@@ -121,6 +121,21 @@ void platform_park(atomic_uint *addr, unsigned int expected)
 	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
 }
 
+void platform_park_until(atomic_uint *addr, unsigned int expected,
+			 uint64_t deadline_ns)
+{
+	uint64_t now = platform_now_ns();
+	struct timespec ts;
+
+	if (now >= deadline_ns)
+		return;
+	ts.tv_sec = (time_t)((deadline_ns - now) / 1000000000u);
+	ts.tv_nsec = (long)((deadline_ns - now) % 1000000000u);
+	atomic_fetch_add_explicit(&park_calls, 1, memory_order_relaxed);
+	/* Relative: FUTEX_WAIT measures it on CLOCK_MONOTONIC, as we do. */
+	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, &ts, NULL, 0);
+}
+
 void platform_wake(atomic_uint *addr, unsigned int n)
 {
 	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
