@@ -13,7 +13,9 @@
  */
 #include "kernel/kmain.h"
 
+#include "guest/balloon_driver.h"
 #include "guest/workload.h"
+#include "kernel/balloon.h"
 #include "kernel/cpu.h"
 #include "kernel/kernel.h"
 #include "kernel/memory.h"
@@ -237,12 +239,10 @@ static int opts_parse(struct kernel_opts *o, char *line)
 		case KA_HINTING:
 			if (!strcmp(val, "report"))
 				o->hinting = GMM_HINTING_REPORT;
-			else if (!strcmp(val, "percpu"))
-				o->hinting = GMM_HINTING_PERCPU;
 			else if (!strcmp(val, "off"))
 				o->hinting = GMM_HINTING_OFF;
 			else
-				return usage("%s: '%s' is not report, percpu or off",
+				return usage("%s: '%s' is not report or off (percpu and bitmap: not in the kernel yet)",
 					     name, val);
 			break;
 		case KA_ORDER:
@@ -593,7 +593,25 @@ int kernel_main(void)
 	krun.lines = (struct guest_lines){ .emit = lines_emit, .ctx = &krun };
 	if (o->lock_stats)
 		lock_stat_set_timing(true);
-	guest_lines_ready(&krun.lines, 0, 0, false);
+	err = kballoon_start(&(struct kballoon_config){
+		.reporting = o->reporting && o->hinting == GMM_HINTING_REPORT,
+		.order = o->report_order,
+		.capacity = o->report_capacity,
+		.hwm = o->report_hwm,
+		.delay_ms = o->report_delay_ms,
+		.min_age_ms = o->report_min_age_ms,
+	});
+	if (err && err != -GMM_ENODEV)
+		return KERNEL_EXIT_FAILED;
+	if (kballoon_driver()) {
+		struct balloon_driver_stats st;
+
+		balloon_driver_get_stats(kballoon_driver(), &st);
+		guest_lines_ready(&krun.lines, st.offered, st.features,
+				  balloon_driver_reporting(kballoon_driver()));
+	} else {
+		guest_lines_ready(&krun.lines, 0, 0, false);
+	}
 	for (unsigned int t = 0; t < o->start_delay_ms; t += 10)
 		sched_sleep_ns(10000000);
 	if (o->workload) {
@@ -601,6 +619,8 @@ int kernel_main(void)
 		if (err)
 			return KERNEL_EXIT_FAILED;
 	}
+	/* Every frame the driver holds comes back: buddy_check() sees all. */
+	kballoon_stop();
 	err = buddy_check(kernel_pgdat);
 	if (err)
 		printk(KERNEL_NAME ": buddy_check: %d\n", err);
