@@ -2,14 +2,15 @@
 #
 #   make demo   build, then run a guest with the embedded defaults
 #   make test   build, then run the test suite (ctest)
-#   make install   the binary, its man page and the Linux guest's initramfs
-#                  under PREFIX (default /usr/local); DESTDIR honoured
+#   make install   the binary, its man page, the Linux guest's initramfs
+#                  and the guest kernel's image under PREFIX (default
+#                  /usr/local); DESTDIR honoured
 #
 # Both install the Debian packages they need when they are missing.
 
 BUILD ?= build
 DEBS := cmake make gcc libc6-dev libcmocka-dev liblz4-dev libzstd-dev pkg-config user-mode-linux busybox-static \
-        gnuplot-nox man-db
+        gnuplot-nox man-db qemu-system-x86
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX ?= /usr/local
 DESTDIR ?=

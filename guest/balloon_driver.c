@@ -1,50 +1,40 @@
 /*
- * balloon_driver.c - the virtio-balloon driver of a process guest.
+ * balloon_driver.c - the virtio-balloon driver, over any transport.
  *
- * Design.  The driver is a client of one vhost-user socket (the frontend
- * module) and of the guest's core (alloc_pages, the reporting API).  Every
- * ring, every PFN array and the statistics buffer live in guest RAM the
- * driver allocated from the core, because the device reads them by
- * guest-physical address through the memfd it was given; the driver's own
- * bookkeeping (descriptor state, the list of balloon frames) is private.
+ * Design.  The driver is a client of one transport (virtio_transport.h)
+ * and of the guest's core (alloc_pages, the reporting API).  Every ring,
+ * every PFN array, the statistics buffer and the driver's own state live in
+ * guest RAM the driver allocated from the core: the device reads the
+ * first ones by guest-physical address, and a guest kernel has no other
+ * heap.  The frames in the balloon are listed in pages of frame numbers
+ * (never in the balloon frames themselves: writing one would fault it back
+ * in at the host).
  *
  * Two threads drive it.  The core's reporting worker calls report(), which
  * owns the reporting queue (the core runs one pass at a time, under its
- * pass_lock).  The driver thread owns the inflate, deflate and stats queues:
- * it waits on the backend request channel (config changes), on the stats
- * queue's call eventfd, and on @wake_fd.  Each queue's virtqueue driver half
- * is thus used by one thread only; what the two threads share is the
- * frontend, whose calls @fe_lock serialises.
+ * pass_lock).  The driver thread (balloon_driver_run(), on a thread the
+ * embedding made) owns the inflate, deflate, stats and free page queues:
+ * it waits on the transport for config changes and for the stats and free
+ * page queues' used buffers.  Each queue's virtqueue driver half is thus
+ * used by one thread only; the transport serialises what the two threads
+ * share.
  *
  * A used buffer is waited for without a time limit, as Linux does: until
  * the device uses it, the device may still discard the frames it names, so
  * giving them back to the allocator early would lose data.  What ends a
- * wait early is @wake_fd, written when the driver stops or the connection
- * dies; both end the guest's use of the device.
+ * wait early is the transport's stop(), called when the driver shuts down
+ * or its device failed; both end the guest's use of the device.
  */
-#ifndef _GNU_SOURCE
-#define _GNU_SOURCE
-#endif
 #include "guest/balloon_driver.h"
 
-#include <errno.h>
-#include <poll.h>
-#include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/eventfd.h>
-#include <time.h>
-#include <unistd.h>
 
-#include "guest/vhost_user_frontend.h"
-#include "guestmm/guest.h"
 #include "mm/free_bitmap.h"
 #include "mm/gfp.h"
 #include "mm/page_reporting.h"
-#include "virtio/vhost_user.h"
 #include "virtio/virtio_balloon.h"
+#include "virtio/virtio_transport.h"
 #include "virtio/virtqueue.h"
 
 #define container_of(ptr, type, member)                                        \
@@ -56,9 +46,10 @@
  * What we ask for, as Linux's driver: every queue feature (so the queue
  * numbering cannot differ from the device's), DEFLATE_ON_OOM and
  * MUST_TELL_HOST (we always wait for a deflate's ack anyway), EVENT_IDX.
- * PAGE_POISON is declined as Linux declines it without init_on_free or page
- * poisoning: our frames keep no value across a free.  INDIRECT_DESC is not
- * asked for: a report of up to CAPACITY_MAX entries fits the ring.
+ * PAGE_POISON only when the guest's free pages keep a value (env->poison),
+ * as Linux asks for it only with init_on_free or page poisoning.
+ * INDIRECT_DESC is not asked for: a report of up to CAPACITY_MAX entries
+ * fits the ring.
  */
 #define BD_WANT                                                                \
 	(VIRTIO_FEATURE(VIRTIO_F_VERSION_1) |                                  \
@@ -66,11 +57,12 @@
 	 BD_F(VIRTIO_BALLOON_F_MUST_TELL_HOST) |                               \
 	 BD_F(VIRTIO_BALLOON_F_DEFLATE_ON_OOM) | VIRTIO_BALLOON_QUEUE_FEATURES)
 
-/* Every queue: 256 entries, as user-mode Linux asks; the reporting queue
- * must hold a full batch (PAGE_REPORTING_CAPACITY_MAX) of direct entries. */
+/*
+ * Every queue: 256 entries, as user-mode Linux asks, or fewer when the
+ * device takes fewer.  A report of the largest batch
+ * (PAGE_REPORTING_CAPACITY_MAX) then fits one buffer of direct entries.
+ */
 #define BD_QUEUE_NUM 256
-_Static_assert(BD_QUEUE_NUM >= PAGE_REPORTING_CAPACITY_MAX,
-	       "a report of CAPACITY_MAX entries fits the reporting queue");
 
 /* Hint runs one command carries: the ring less the id and STOP buffers. */
 #define BD_HINT_RUNS_MAX                                                       \
@@ -80,8 +72,6 @@ _Static_assert(BD_QUEUE_NUM >= PAGE_REPORTING_CAPACITY_MAX,
 /* PFNs per inflate or deflate buffer: Linux's VIRTIO_BALLOON_ARRAY_PFNS_MAX. */
 #define BD_PFNS_MAX 256
 
-/* Without a backend channel, the target is re-read this often. */
-#define BD_CONFIG_POLL_MS 1000
 /* After an inflate that found no free frame, try again after this. */
 #define BD_INFLATE_RETRY_MS 1000
 
@@ -93,37 +83,60 @@ static const uint16_t bd_stat_tags[] = {
 };
 #define BD_NR_STATS (sizeof(bd_stat_tags) / sizeof(bd_stat_tags[0]))
 
+/*
+ * One page of the balloon's frame list: the frame numbers of @nr balloon
+ * frames, in inflate order, and the page before it (PFN_NONE: none).  The
+ * driver thread's.
+ */
+#define BD_LIST_PFNS ((PAGE_SIZE - 2 * sizeof(uint32_t)) / sizeof(uint32_t))
+struct bd_list_page {
+	uint32_t nr;
+	uint32_t prev;
+	uint32_t pfn[BD_LIST_PFNS];
+};
+_Static_assert(sizeof(struct bd_list_page) == PAGE_SIZE,
+	       "a list page is one frame");
+_Static_assert(BD_LIST_PFNS >= BD_PFNS_MAX,
+	       "a batch spans at most two list pages");
+
 struct bd_queue {
 	int index; /* transport index; -1: the device has no such queue */
+	unsigned int num; /* entries; 0: left unused (bd_queue_sizes()) */
 	struct page *ring; /* guest RAM holding the three areas */
 	unsigned int ring_order;
 	struct virtqueue_config cfg;
 	struct virtqueue vq;
-	struct virtqueue_desc_state *state;
+	struct virtqueue_desc_state state[BD_QUEUE_NUM];
 	bool started;
 };
 
 /*
- * @fe_lock protects @fe: every vhost_user_frontend_* call is made under it.
  * The queues' driver halves are not locked: @q[REPORTING] belongs to
  * report() (serialised by the core's pass_lock), the others to the driver
- * thread.  @balloon, @nr_balloon and the PFN and stats pages belong to the
- * driver thread once it runs.  The statistics are atomics, read racily.
- * Invariant: @actual == @nr_balloon, and the device has acknowledged the
- * inflate of every frame in @balloon.
+ * thread, as do the balloon list, the PFN, stats and hint pages and the
+ * hint state.  The transport serialises its own calls.  The statistics
+ * are atomics, read racily.
+ * Invariant: @actual == @nr_balloon == the frames in the list, and the
+ * device has acknowledged the inflate of every one of them.
  */
 struct balloon_driver {
-	struct gmm_guest *guest;
+	struct balloon_driver_env env;
 	struct pglist_data *pgdat;
-	pthread_mutex_t fe_lock;
-	struct vhost_user_frontend *fe;
+	struct virtio_transport *t;
+	struct page *self; /* the frames this struct lives in */
+	unsigned int self_order;
 	uint64_t offered, features;
+	unsigned int queue_num; /* the smallest queue set up */
 	struct bd_queue q[VIRTIO_BALLOON_VQ_NR];
 	struct page_reporting_dev_info prdev;
 	bool registered;
 
 	struct page *pfn_page; /* BD_PFNS_MAX le32 PFNs, for either queue */
 	struct page *stats_page; /* BD_NR_STATS packed entries */
+
+	uint32_t list_top; /* the last list page's frame, or PFN_NONE */
+	struct page *list_spare; /* a list page taken before a batch */
+	uint32_t nr_balloon;
 
 	/*
 	 * Free page hinting, the driver thread's.  @hint_page holds the id
@@ -134,7 +147,6 @@ struct balloon_driver {
 	 * @hint_cmd: the command whose chunks are in flight in @fb (0: none).
 	 */
 	struct free_bitmap *fb;	 /* the guest's, with the bitmap strategy */
-	uint64_t hint_cap_pages; /* frames one command hands over at most */
 	struct page *hint_page;
 	uint32_t hint_seen;	 /* the config field's last value */
 	uint32_t hint_pending;	 /* a command to answer once drained */
@@ -142,14 +154,9 @@ struct balloon_driver {
 	bool hint_answered;	 /* a command answered since the last DONE */
 	unsigned int hint_queued; /* buffers offered and not used */
 	struct free_page_hint_run hint_runs[FREE_BITMAP_RUNS_MAX];
-	struct page **balloon; /* frames in the balloon */
-	size_t nr_balloon, cap_balloon;
 
-	int wake_fd; /* eventfd: readable once stopping or dead, for ever */
 	atomic_bool stopping;
 	atomic_int error;
-	pthread_t thread;
-	bool thread_started;
 
 	atomic_uint num_pages, actual;
 	atomic_uint_fast64_t inflated, deflated, stats_sent, reports,
@@ -158,90 +165,112 @@ struct balloon_driver {
 		hint_bad_done, hint_cpu_ns;
 };
 
-/* The connection is over (or the driver stops): wake every wait. */
-static void bd_wake_all(struct balloon_driver *bd)
-{
-	uint64_t one = 1;
-
-	/* The counter only grows; a full counter is readable already. */
-	(void)!write(bd->wake_fd, &one, sizeof(one));
-}
-
+/* The first error ends the driver: every wait ends with it. */
 static int bd_fail(struct balloon_driver *bd, int err)
 {
 	int zero = 0;
 
 	atomic_compare_exchange_strong(&bd->error, &zero, err);
-	bd_wake_all(bd);
+	bd->t->ops->stop(bd->t);
 	return err;
 }
 
 static uint64_t bd_gpa(const struct balloon_driver *bd, struct page *page)
 {
-	return page_to_phys(bd->pgdat, page);
+	return bd->env.ram_gpa + page_to_phys(bd->pgdat, page);
+}
+
+static uint32_t bd_pfn(const struct balloon_driver *bd, struct page *page)
+{
+	return (uint32_t)(bd_gpa(bd, page) >> VIRTIO_BALLOON_PFN_SHIFT);
+}
+
+/* The virtqueue's view of guest RAM: the core's frames, from ram_gpa up. */
+static void *bd_translate(void *ctx, uint64_t gpa, uint64_t len, bool write)
+{
+	struct balloon_driver *bd = ctx;
+	uint64_t size = bd->pgdat->node_spanned_pages << PAGE_SHIFT;
+	uint64_t off = gpa - bd->env.ram_gpa;
+
+	(void)write;
+	if (gpa < bd->env.ram_gpa || off > size || len > size - off)
+		return NULL;
+	return (char *)bd->pgdat->ram + off;
+}
+
+static void bd_put_le16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void bd_put_le64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static int bd_config_read32(struct balloon_driver *bd, uint32_t offset,
+			    uint32_t *val)
+{
+	uint32_t v;
+	int err = virtio_cread(bd->t, offset, &v, sizeof(v));
+
+	if (err)
+		return bd_fail(bd, err);
+	*val = le32_to_cpu(v);
+	return 0;
 }
 
 static int bd_kick(struct balloon_driver *bd, struct bd_queue *q)
 {
-	int err = 0;
+	int err;
 
 	if (!virtqueue_kick_prepare(&q->vq))
 		return 0;
-	pthread_mutex_lock(&bd->fe_lock);
-	err = vhost_user_frontend_kick(bd->fe, (unsigned int)q->index);
-	pthread_mutex_unlock(&bd->fe_lock);
+	err = bd->t->ops->notify(bd->t, (unsigned int)q->index);
 	return err ? bd_fail(bd, err) : 0;
 }
 
 /*
- * Wait until the device used the buffer @token on @q, collecting it.
- * Return: 0; -ESHUTDOWN when the driver stops; the connection's error once
- * it is dead; -EIO when the device used a buffer never offered.
+ * Wait until the device used a buffer on @q, collecting every used one.
+ * Return: 0; -ESHUTDOWN when the driver stops; the driver's error once it
+ * failed; -EIO when the device used a buffer never offered.
  */
-static int bd_wait_used(struct balloon_driver *bd, struct bd_queue *q,
-			void *token)
+static int bd_wait_used(struct balloon_driver *bd, struct bd_queue *q)
 {
-	int call_fd;
-
-	pthread_mutex_lock(&bd->fe_lock);
-	call_fd = vhost_user_frontend_call_fd(bd->fe, (unsigned int)q->index);
-	pthread_mutex_unlock(&bd->fe_lock);
-	if (call_fd < 0)
-		return call_fd;
 	for (;;) {
-		struct pollfd p[2] = {
-			{ .fd = call_fd, .events = POLLIN },
-			{ .fd = bd->wake_fd, .events = POLLIN },
-		};
 		void *t;
-		uint32_t len;
-		uint64_t v;
+		uint32_t len, events;
 		int err = virtqueue_get_used(&q->vq, &t, &len);
 
-		if (err == 0 && t == token)
-			return 0;
 		if (err == 0)
-			continue; /* not ours: only one buffer is ever out */
-		if (err != -EAGAIN)
+			return 0;
+		if (err != -GMM_EAGAIN)
 			return bd_fail(bd, err);
 		if (atomic_load(&bd->error))
 			return atomic_load(&bd->error);
 		if (atomic_load(&bd->stopping))
-			return -ESHUTDOWN;
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
-			return bd_fail(bd, -errno);
-		if (p[0].revents & POLLIN)
-			(void)!read(call_fd, &v, sizeof(v));
+			return -GMM_ESHUTDOWN;
+		err = bd->t->ops->wait(bd->t,
+				       VIRTIO_EVENT_QUEUE((unsigned int)q->index),
+				       -1, &events);
+		if (err == -GMM_ESHUTDOWN)
+			continue; /* the error or the stop, looked at above */
+		if (err)
+			return bd_fail(bd, err);
 	}
 }
 
 /* ---- free page reporting ---- */
 
 /*
- * The reporting device's report(): one buffer of @nents device-writable
+ * The reporting device's report(): the batch as buffers of device-writable
  * entries (guest-physical address and length of each block) on the
- * reporting queue, then wait for the device to use it.  Called by the
- * core's worker with its pass_lock held and no zone lock.
+ * reporting queue, one buffer when the ring holds the batch (the common
+ * case: a batch of the default capacity in a queue of 256), else as many as
+ * it takes, each waited for before the next.  Called by the core's worker
+ * with its pass_lock held and no zone lock.
  */
 static int bd_report(struct page_reporting_dev_info *prdev,
 		     struct scatterlist *sg, unsigned int nents)
@@ -255,19 +284,90 @@ static int bd_report(struct page_reporting_dev_info *prdev,
 	if (err)
 		return err;
 	if (nents == 0 || nents > PAGE_REPORTING_CAPACITY_MAX)
-		return -EINVAL;
+		return -GMM_EINVAL;
 	for (unsigned int i = 0; i < nents; i++)
 		vsg[i] = (struct vring_sg){ bd_gpa(bd, sg[i].page),
 					    sg[i].length };
-	err = virtqueue_add(&q->vq, vsg, 0, nents, bd);
-	if (err)
-		return err;
-	err = bd_kick(bd, q);
-	if (!err)
-		err = bd_wait_used(bd, q, bd);
-	if (!err)
+	for (unsigned int done = 0; done < nents;) {
+		unsigned int n = nents - done < q->num ? nents - done : q->num;
+
+		err = virtqueue_add(&q->vq, vsg + done, 0, n, bd);
+		if (!err)
+			err = bd_kick(bd, q);
+		if (!err)
+			err = bd_wait_used(bd, q);
+		if (err)
+			return err;
 		atomic_fetch_add(&bd->reports, 1);
-	return err;
+		done += n;
+	}
+	return 0;
+}
+
+/* ---- the balloon's frame list ---- */
+
+static struct bd_list_page *bd_list_page(struct balloon_driver *bd,
+					 uint32_t pfn)
+{
+	return page_address(bd->pgdat, pfn_to_page(bd->pgdat, pfn));
+}
+
+/* The frame @i places below the top of the list (0: the last inflated). */
+static uint32_t bd_list_peek(struct balloon_driver *bd, uint32_t i)
+{
+	struct bd_list_page *lp = bd_list_page(bd, bd->list_top);
+
+	while (i >= lp->nr) {
+		i -= lp->nr;
+		lp = bd_list_page(bd, lp->prev);
+	}
+	return lp->pfn[lp->nr - 1 - i];
+}
+
+/*
+ * Room for @n more frames: a spare list page when the top one cannot take
+ * them all.  Return: 0; -ENOMEM.
+ */
+static int bd_list_reserve(struct balloon_driver *bd, unsigned int n)
+{
+	if (bd->list_top != PFN_NONE &&
+	    bd_list_page(bd, bd->list_top)->nr + n <= BD_LIST_PFNS)
+		return 0;
+	if (!bd->list_spare)
+		bd->list_spare = alloc_pages(bd->pgdat, 0, 0);
+	return bd->list_spare ? 0 : -GMM_ENOMEM;
+}
+
+/* Append frame @pfn; bd_list_reserve() made room. */
+static void bd_list_push(struct balloon_driver *bd, uint32_t pfn)
+{
+	struct bd_list_page *lp = bd->list_top == PFN_NONE
+					  ? NULL
+					  : bd_list_page(bd, bd->list_top);
+
+	if (!lp || lp->nr == BD_LIST_PFNS) {
+		uint32_t prev = bd->list_top;
+
+		bd->list_top = page_to_pfn(bd->pgdat, bd->list_spare);
+		bd->list_spare = NULL;
+		lp = bd_list_page(bd, bd->list_top);
+		lp->nr = 0;
+		lp->prev = prev;
+	}
+	lp->pfn[lp->nr++] = pfn;
+}
+
+/* Drop the last frame of the list (the caller took it). */
+static void bd_list_pop(struct balloon_driver *bd)
+{
+	struct bd_list_page *lp = bd_list_page(bd, bd->list_top);
+
+	if (--lp->nr == 0) {
+		uint32_t top = bd->list_top;
+
+		bd->list_top = lp->prev;
+		free_pages(bd->pgdat, pfn_to_page(bd->pgdat, top), 0);
+	}
 }
 
 /* ---- inflate, deflate ---- */
@@ -279,13 +379,10 @@ static int bd_set_actual(struct balloon_driver *bd, uint32_t actual)
 	 * read this driver's statistics at once (the device's counters come
 	 * before its used entries for the same reason). */
 	uint32_t old = atomic_exchange(&bd->actual, actual);
-	int err;
-
-	pthread_mutex_lock(&bd->fe_lock);
-	err = vhost_user_frontend_set_config(
-		bd->fe, offsetof(struct virtio_balloon_config, actual), &v,
+	int err = bd->t->ops->config_set(
+		bd->t, offsetof(struct virtio_balloon_config, actual), &v,
 		sizeof(v));
-	pthread_mutex_unlock(&bd->fe_lock);
+
 	if (err) {
 		atomic_store(&bd->actual, old);
 		return bd_fail(bd, err);
@@ -304,12 +401,7 @@ static int bd_send_pfns(struct balloon_driver *bd, struct bd_queue *q,
 	if (err)
 		return bd_fail(bd, err);
 	err = bd_kick(bd, q);
-	return err ? err : bd_wait_used(bd, q, bd);
-}
-
-static uint32_t bd_pfn(const struct balloon_driver *bd, struct page *page)
-{
-	return (uint32_t)(bd_gpa(bd, page) >> VIRTIO_BALLOON_PFN_SHIFT);
+	return err ? err : bd_wait_used(bd, q);
 }
 
 /*
@@ -325,18 +417,8 @@ static int bd_inflate(struct balloon_driver *bd, unsigned int want)
 
 	if (want > BD_PFNS_MAX)
 		want = BD_PFNS_MAX;
-	if (bd->nr_balloon + want > bd->cap_balloon) {
-		size_t cap = bd->cap_balloon ? bd->cap_balloon * 2 : 4096;
-		struct page **v;
-
-		while (cap < bd->nr_balloon + want)
-			cap *= 2;
-		v = realloc(bd->balloon, cap * sizeof(*v));
-		if (!v)
-			return -ENOMEM;
-		bd->balloon = v;
-		bd->cap_balloon = cap;
-	}
+	if (bd_list_reserve(bd, want))
+		return 0;
 	for (; n < want; n++) {
 		pages[n] = alloc_pages(bd->pgdat, GFP_MOVABLE, 0);
 		if (!pages[n])
@@ -348,15 +430,18 @@ static int bd_inflate(struct balloon_driver *bd, unsigned int want)
 	err = bd_send_pfns(bd, &bd->q[VIRTIO_BALLOON_VQ_INFLATE], n);
 	if (err) {
 		/* Not acknowledged: the device may still discard them, but
-		 * the connection is over and the guest with it. */
+		 * the driver is over; the device is reset before anything
+		 * else has them (balloon_driver_remove()). */
 		for (unsigned int i = 0; i < n; i++)
-			free_pages(bd->pgdat, pages[i], 0);
+			bd_list_push(bd, page_to_pfn(bd->pgdat, pages[i]));
+		bd->nr_balloon += n;
 		return err;
 	}
-	memcpy(&bd->balloon[bd->nr_balloon], pages, n * sizeof(pages[0]));
+	for (unsigned int i = 0; i < n; i++)
+		bd_list_push(bd, page_to_pfn(bd->pgdat, pages[i]));
 	bd->nr_balloon += n;
 	atomic_fetch_add(&bd->inflated, n);
-	err = bd_set_actual(bd, (uint32_t)bd->nr_balloon);
+	err = bd_set_actual(bd, bd->nr_balloon);
 	return err ? err : (int)n;
 }
 
@@ -365,23 +450,25 @@ static int bd_deflate(struct balloon_driver *bd, unsigned int want)
 {
 	uint32_t *pfns = page_address(bd->pgdat, bd->pfn_page);
 	unsigned int n = want > BD_PFNS_MAX ? BD_PFNS_MAX : want;
-	size_t first;
 	int err;
 
 	if (n > bd->nr_balloon)
-		n = (unsigned int)bd->nr_balloon;
-	first = bd->nr_balloon - n;
+		n = bd->nr_balloon;
 	for (unsigned int i = 0; i < n; i++)
-		pfns[i] = cpu_to_le32(bd_pfn(bd, bd->balloon[first + i]));
+		pfns[i] = cpu_to_le32(bd_pfn(
+			bd, pfn_to_page(bd->pgdat, bd_list_peek(bd, i))));
 	err = bd_send_pfns(bd, &bd->q[VIRTIO_BALLOON_VQ_DEFLATE], n);
 	if (err)
 		return err;
 	/* Acknowledged: the frames are ours again (MUST_TELL_HOST). */
-	for (unsigned int i = 0; i < n; i++)
-		free_pages(bd->pgdat, bd->balloon[first + i], 0);
-	bd->nr_balloon = first;
+	for (unsigned int i = 0; i < n; i++) {
+		free_pages(bd->pgdat, pfn_to_page(bd->pgdat, bd_list_peek(bd, 0)),
+			   0);
+		bd_list_pop(bd);
+	}
+	bd->nr_balloon -= n;
 	atomic_fetch_add(&bd->deflated, n);
-	err = bd_set_actual(bd, (uint32_t)bd->nr_balloon);
+	err = bd_set_actual(bd, bd->nr_balloon);
 	return err ? err : (int)n;
 }
 
@@ -389,35 +476,32 @@ static int bd_deflate(struct balloon_driver *bd, unsigned int want)
  * Move the balloon towards the device's num_pages, a batch at a time,
  * re-reading the target after each batch as Linux does.
  * Return: 0 when there; -ENOMEM when no free frame was left to inflate
- * (the caller retries later); -ESHUTDOWN; the connection's error.
+ * (the caller retries later); -ESHUTDOWN; the driver's error.
  */
 static int bd_follow_target(struct balloon_driver *bd)
 {
 	for (;;) {
-		uint32_t v, target;
+		uint32_t target;
 		int err, n;
 
 		if (atomic_load(&bd->stopping))
-			return -ESHUTDOWN;
-		pthread_mutex_lock(&bd->fe_lock);
-		err = vhost_user_frontend_get_config(
-			bd->fe, offsetof(struct virtio_balloon_config, num_pages),
-			&v, sizeof(v));
-		pthread_mutex_unlock(&bd->fe_lock);
+			return -GMM_ESHUTDOWN;
+		err = bd_config_read32(
+			bd, offsetof(struct virtio_balloon_config, num_pages),
+			&target);
 		if (err)
-			return bd_fail(bd, err);
-		target = le32_to_cpu(v);
+			return err;
 		atomic_store(&bd->num_pages, target);
 		if (target == bd->nr_balloon)
 			return 0;
 		if (target > bd->nr_balloon)
-			n = bd_inflate(bd, target - (uint32_t)bd->nr_balloon);
+			n = bd_inflate(bd, target - bd->nr_balloon);
 		else
-			n = bd_deflate(bd, (uint32_t)bd->nr_balloon - target);
+			n = bd_deflate(bd, bd->nr_balloon - target);
 		if (n < 0)
 			return n;
 		if (n == 0)
-			return -ENOMEM;
+			return -GMM_ENOMEM;
 	}
 }
 
@@ -428,32 +512,29 @@ static int bd_stats_send(struct balloon_driver *bd)
 {
 	struct bd_queue *q = &bd->q[VIRTIO_BALLOON_VQ_STATS];
 	uint8_t *buf = page_address(bd->pgdat, bd->stats_page);
-	const struct gmm_guest_config *c = gmm_guest_config(bd->guest);
 	uint64_t free_bytes = pgdat_free_pages(bd->pgdat) << PAGE_SHIFT;
 	struct vring_sg sg = { bd_gpa(bd, bd->stats_page),
 			       BD_NR_STATS * VIRTIO_BALLOON_STAT_SIZE };
 	int err;
 
 	for (size_t i = 0; i < BD_NR_STATS; i++) {
-		uint16_t tag = cpu_to_le16(bd_stat_tags[i]);
 		uint64_t val = 0;
 
 		switch (bd_stat_tags[i]) {
 		case VIRTIO_BALLOON_S_MEMFREE:
 		case VIRTIO_BALLOON_S_AVAIL:
+			/* No page cache: what is free is what is available. */
 			val = free_bytes;
 			break;
 		case VIRTIO_BALLOON_S_MEMTOT:
-			val = c->mem_bytes;
+			val = bd->env.mem_bytes;
 			break;
 		default:
 			break; /* no swap, no page cache */
 		}
-		val = cpu_to_le64(val);
 		/* Packed 10-byte entries: the value is unaligned. */
-		memcpy(buf + i * VIRTIO_BALLOON_STAT_SIZE, &tag, sizeof(tag));
-		memcpy(buf + i * VIRTIO_BALLOON_STAT_SIZE + 2, &val,
-		       sizeof(val));
+		bd_put_le16(buf + i * VIRTIO_BALLOON_STAT_SIZE, bd_stat_tags[i]);
+		bd_put_le64(buf + i * VIRTIO_BALLOON_STAT_SIZE + 2, val);
 	}
 	err = virtqueue_add(&q->vq, &sg, 1, 0, bd);
 	if (err)
@@ -475,18 +556,10 @@ static int bd_stats_used(struct balloon_driver *bd)
 		if (err)
 			return err;
 	}
-	return err == -EAGAIN ? 0 : bd_fail(bd, err);
+	return err == -GMM_EAGAIN ? 0 : bd_fail(bd, err);
 }
 
 /* ---- free page hinting ---- */
-
-static uint64_t bd_thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 /* Collect the used buffers of the free page queue. */
 static int bd_hint_collect(struct balloon_driver *bd)
@@ -499,7 +572,7 @@ static int bd_hint_collect(struct balloon_driver *bd)
 	while ((err = virtqueue_get_used(&q->vq, &t, &len)) == 0)
 		if (bd->hint_queued)
 			bd->hint_queued--;
-	return err == -EAGAIN ? 0 : bd_fail(bd, err);
+	return err == -GMM_EAGAIN ? 0 : bd_fail(bd, err);
 }
 
 /* The command in flight is over at the device: take its chunks back. */
@@ -536,13 +609,14 @@ static int bd_hint_answer(struct balloon_driver *bd, uint32_t id)
 	words[1] = cpu_to_le32(VIRTIO_BALLOON_CMD_ID_STOP);
 	if (bd->fb &&
 	    free_bitmap_request_hints(bd->fb, id, bd->hint_runs, max,
-				      bd->hint_cap_pages, &nr))
+				      bd->env.hint_cap_pages, &nr))
 		nr = 0;
 	bd->hint_cmd = nr ? id : 0;
 	err = virtqueue_add(&q->vq, &id_sg, 1, 0, bd);
 	for (unsigned int i = 0; !err && i < nr; i++) {
 		struct vring_sg sg = {
-			(uint64_t)bd->hint_runs[i].pfn << PAGE_SHIFT,
+			bd->env.ram_gpa +
+				((uint64_t)bd->hint_runs[i].pfn << PAGE_SHIFT),
 			bd->hint_runs[i].nr_pages << PAGE_SHIFT,
 		};
 
@@ -569,20 +643,16 @@ static int bd_hint_answer(struct balloon_driver *bd, uint32_t id)
  */
 static int bd_hint_config_read(struct balloon_driver *bd)
 {
-	uint32_t v, id;
+	uint32_t id;
 	int err;
 
 	if (!bd->q[VIRTIO_BALLOON_VQ_FREE_PAGE].started)
 		return 0;
-	pthread_mutex_lock(&bd->fe_lock);
-	err = vhost_user_frontend_get_config(
-		bd->fe,
-		offsetof(struct virtio_balloon_config, free_page_hint_cmd_id), &v,
-		sizeof(v));
-	pthread_mutex_unlock(&bd->fe_lock);
+	err = bd_config_read32(
+		bd, offsetof(struct virtio_balloon_config, free_page_hint_cmd_id),
+		&id);
 	if (err)
-		return bd_fail(bd, err);
-	id = le32_to_cpu(v);
+		return err;
 	if (id == bd->hint_seen)
 		return 0;
 	bd->hint_seen = id;
@@ -617,17 +687,17 @@ static int bd_hint_config_read(struct balloon_driver *bd)
  * time is the strategy's worker time (the discards are the device's). */
 static int bd_hint_config(struct balloon_driver *bd)
 {
-	uint64_t t0 = bd_thread_cpu_ns();
+	uint64_t t0 = platform_thread_cpu_ns();
 	int err = bd_hint_config_read(bd);
 
-	atomic_fetch_add(&bd->hint_cpu_ns, bd_thread_cpu_ns() - t0);
+	atomic_fetch_add(&bd->hint_cpu_ns, platform_thread_cpu_ns() - t0);
 	return err;
 }
 
 /* The device used free page buffers: a deferred command may go now. */
 static int bd_hint_used(struct balloon_driver *bd)
 {
-	uint64_t t0 = bd_thread_cpu_ns();
+	uint64_t t0 = platform_thread_cpu_ns();
 	uint32_t id;
 	int err = bd_hint_collect(bd);
 
@@ -636,109 +706,78 @@ static int bd_hint_used(struct balloon_driver *bd)
 		bd->hint_pending = 0;
 		err = bd_hint_answer(bd, id);
 	}
-	atomic_fetch_add(&bd->hint_cpu_ns, bd_thread_cpu_ns() - t0);
+	atomic_fetch_add(&bd->hint_cpu_ns, platform_thread_cpu_ns() - t0);
 	return err;
 }
 
 /* ---- the driver thread ---- */
 
-static void *bd_thread(void *arg)
+static uint32_t bd_queue_event(const struct bd_queue *q)
 {
-	struct balloon_driver *bd = arg;
+	return q->started ? VIRTIO_EVENT_QUEUE((unsigned int)q->index) : 0;
+}
+
+int balloon_driver_run(struct balloon_driver *bd)
+{
 	struct bd_queue *sq = &bd->q[VIRTIO_BALLOON_VQ_STATS];
 	struct bd_queue *hq = &bd->q[VIRTIO_BALLOON_VQ_FREE_PAGE];
-	int backend_fd, stats_fd = -1, hint_fd = -1, timeout;
-	bool retry = false;
+	uint32_t mask = VIRTIO_EVENT_CONFIG | bd_queue_event(sq) |
+			bd_queue_event(hq);
+	bool retry;
 
-	pthread_mutex_lock(&bd->fe_lock);
-	backend_fd = vhost_user_frontend_backend_fd(bd->fe);
-	if (sq->started)
-		stats_fd = vhost_user_frontend_call_fd(bd->fe,
-						       (unsigned int)sq->index);
-	if (hq->started)
-		hint_fd = vhost_user_frontend_call_fd(bd->fe,
-						      (unsigned int)hq->index);
-	pthread_mutex_unlock(&bd->fe_lock);
 	/* Linux primes the stats queue once the device is live. */
 	if (sq->started && bd_stats_send(bd))
-		return NULL;
-	retry = bd_follow_target(bd) == -ENOMEM;
+		goto out;
+	retry = bd_follow_target(bd) == -GMM_ENOMEM;
 	/* A command announced before we came is answered now. */
 	if (bd_hint_config(bd))
 		goto out;
 	while (!atomic_load(&bd->stopping) && !atomic_load(&bd->error)) {
-		struct pollfd p[4] = {
-			{ .fd = bd->wake_fd, .events = POLLIN },
-			{ .fd = backend_fd, .events = POLLIN },
-			{ .fd = stats_fd, .events = POLLIN },
-			{ .fd = hint_fd, .events = POLLIN },
-		};
-		unsigned int changes = 0;
-		uint64_t v;
-		int r, err = 0;
+		uint32_t ev = 0;
+		int err = bd->t->ops->wait(bd->t, mask,
+					   retry ? BD_INFLATE_RETRY_MS : -1,
+					   &ev);
 
-		timeout = retry ? BD_INFLATE_RETRY_MS
-				: backend_fd < 0 ? BD_CONFIG_POLL_MS : -1;
-		r = poll(p, 4, timeout);
-		if (r < 0 && errno != EINTR) {
-			bd_fail(bd, -errno);
-			break;
-		}
-		if (r <= 0) {
-			if (r == 0) {
-				retry = bd_follow_target(bd) == -ENOMEM;
-				/* Without a backend channel, the cmd id too. */
-				if (backend_fd < 0 && bd_hint_config(bd))
-					break;
-			}
+		if (err == -GMM_ETIMEDOUT) {
+			retry = bd_follow_target(bd) == -GMM_ENOMEM;
 			continue;
 		}
-		if (p[0].revents)
+		if (err == -GMM_ESHUTDOWN)
 			break;
-		if (p[2].revents & POLLIN) {
-			(void)!read(stats_fd, &v, sizeof(v));
-			if (bd_stats_used(bd))
-				break;
+		if (err) {
+			bd_fail(bd, err);
+			break;
 		}
-		if (p[3].revents & POLLIN) {
-			(void)!read(hint_fd, &v, sizeof(v));
-			if (bd_hint_used(bd))
+		if ((ev & bd_queue_event(sq)) && bd_stats_used(bd))
+			break;
+		if ((ev & bd_queue_event(hq)) && bd_hint_used(bd))
+			break;
+		if (ev & VIRTIO_EVENT_CONFIG) {
+			atomic_fetch_add(&bd->config_changes, 1);
+			retry = bd_follow_target(bd) == -GMM_ENOMEM;
+			if (bd_hint_config(bd))
 				break;
-		}
-		if (p[1].revents) {
-			pthread_mutex_lock(&bd->fe_lock);
-			err = vhost_user_frontend_backend_poll(bd->fe, 0,
-							       &changes);
-			pthread_mutex_unlock(&bd->fe_lock);
-			if (err) {
-				/* The host closed its channel: it is gone. */
-				bd_fail(bd, err == -EPIPE ? -EPIPE : err);
-				break;
-			}
-			atomic_fetch_add(&bd->config_changes, changes);
-			if (changes || retry)
-				retry = bd_follow_target(bd) == -ENOMEM;
-			if (changes && bd_hint_config(bd))
-				break;
+		} else if (retry) {
+			retry = bd_follow_target(bd) == -GMM_ENOMEM;
 		}
 	}
 out:
 	/*
-	 * A dead connection sends no DONE and discards no more: the chunks in
+	 * A failed device sends no DONE and discards no more: the chunks in
 	 * flight are the guest's again, as a report's wait ends (allocations
-	 * waiting on them would otherwise wait for ever).  A stop acks them
-	 * in balloon_driver_stop(), once the connection is closed.
+	 * waiting on them would otherwise wait for ever).  A shutdown acks
+	 * them in balloon_driver_remove(), once the device is reset.
 	 */
 	if (atomic_load(&bd->error))
 		bd_hint_ack(bd);
-	return NULL;
+	return atomic_load(&bd->error);
 }
 
-/* ---- start, stop ---- */
+/* ---- probe, remove ---- */
 
-static int bd_queue_start(struct balloon_driver *bd, struct bd_queue *q)
+static int bd_queue_setup(struct balloon_driver *bd, struct bd_queue *q)
 {
-	uint64_t bytes = vhost_user_frontend_ring_bytes(BD_QUEUE_NUM);
+	uint64_t bytes = virtqueue_ring_bytes(q->num);
 	unsigned int order = 0;
 	int err;
 
@@ -746,190 +785,255 @@ static int bd_queue_start(struct balloon_driver *bd, struct bd_queue *q)
 		order++;
 	q->ring = alloc_pages(bd->pgdat, GFP_ZERO, order);
 	if (!q->ring)
-		return -ENOMEM;
+		return -GMM_ENOMEM;
 	q->ring_order = order;
-	q->state = calloc(BD_QUEUE_NUM, sizeof(*q->state));
-	if (!q->state) {
-		err = -ENOMEM;
-		goto undo_ring;
-	}
-	err = vhost_user_frontend_ring_place(&q->cfg, BD_QUEUE_NUM,
-					     bd_gpa(bd, q->ring),
-					     PAGE_SIZE << order);
+	err = virtqueue_ring_place(&q->cfg, q->num, bd_gpa(bd, q->ring),
+				   PAGE_SIZE << order);
 	if (err)
-		goto undo_state;
+		goto undo_ring;
 	q->cfg.features = bd->features;
-	q->cfg.translate = vhost_user_frontend_translate;
-	q->cfg.ctx = bd->fe;
+	q->cfg.translate = bd_translate;
+	q->cfg.ctx = bd;
 	q->cfg.state = q->state;
 	err = virtqueue_init(&q->vq, &q->cfg);
 	if (err)
-		goto undo_state;
-	err = vhost_user_frontend_queue_start(bd->fe, (unsigned int)q->index,
-					      &q->cfg);
+		goto undo_ring;
+	err = bd->t->ops->queue_setup(bd->t, (unsigned int)q->index, &q->cfg);
 	if (err)
-		goto undo_state;
+		goto undo_ring;
 	q->started = true;
 	return 0;
 
-undo_state:
-	free(q->state);
-	q->state = NULL;
 undo_ring:
 	free_pages(bd->pgdat, q->ring, order);
 	q->ring = NULL;
 	return err;
 }
 
-/* Give a queue's guest RAM back; the connection is closed already. */
-static void bd_queue_free(struct balloon_driver *bd, struct bd_queue *q)
+/*
+ * Each queue's size: ours, or the largest power of two the device takes
+ * for it, if smaller.  A reporting queue below Linux's minimum (a batch of
+ * PAGE_REPORTING_CAPACITY, which devices modelled on Linux's driver ask
+ * for), or a free page queue that cannot hold a command's id, one run and
+ * STOP, is left unused: its index stays (the numbering is the features'),
+ * reporting is off, the balloon works.  Linux fails the probe instead.
+ * Return: 0; -ENODEV when a queue the features promise is missing.
+ */
+static int bd_queue_sizes(struct balloon_driver *bd)
 {
-	if (q->ring)
-		free_pages(bd->pgdat, q->ring, q->ring_order);
-	free(q->state);
-	q->ring = NULL;
-	q->state = NULL;
-	q->started = false;
+	static const unsigned int min[VIRTIO_BALLOON_VQ_NR] = {
+		[VIRTIO_BALLOON_VQ_INFLATE] = 1,
+		[VIRTIO_BALLOON_VQ_DEFLATE] = 1,
+		[VIRTIO_BALLOON_VQ_STATS] = 1,
+		[VIRTIO_BALLOON_VQ_FREE_PAGE] = 4,
+		[VIRTIO_BALLOON_VQ_REPORTING] = PAGE_REPORTING_CAPACITY,
+	};
+
+	bd->queue_num = BD_QUEUE_NUM;
+	for (int i = 0; i < VIRTIO_BALLOON_VQ_NR; i++) {
+		struct bd_queue *q = &bd->q[i];
+		unsigned int max;
+
+		q->index = virtio_balloon_queue_index(bd->features, i);
+		if (q->index < 0)
+			continue;
+		if (q->index >= VIRTIO_EVENT_MAX_QUEUES)
+			return -GMM_ENODEV;
+		max = bd->t->ops->queue_max(bd->t, (unsigned int)q->index);
+		if (max == 0)
+			return -GMM_ENODEV;
+		for (q->num = BD_QUEUE_NUM; q->num > max; q->num /= 2)
+			;
+		if (q->num < min[i])
+			q->num = 0;
+		else if (q->num < bd->queue_num)
+			bd->queue_num = q->num;
+	}
+	return 0;
 }
 
+/* Give the driver's guest RAM back; the device is reset already. */
 static void bd_free(struct balloon_driver *bd)
 {
-	vhost_user_frontend_close(bd->fe);
+	struct pglist_data *pgdat = bd->pgdat;
+
 	for (int i = 0; i < VIRTIO_BALLOON_VQ_NR; i++)
-		bd_queue_free(bd, &bd->q[i]);
-	/* The device reset with the connection: balloon frames are ours. */
-	for (size_t i = 0; i < bd->nr_balloon; i++)
-		free_pages(bd->pgdat, bd->balloon[i], 0);
-	free(bd->balloon);
+		if (bd->q[i].ring)
+			free_pages(pgdat, bd->q[i].ring, bd->q[i].ring_order);
+	/* The device is reset: balloon frames are ours. */
+	for (; bd->nr_balloon; bd->nr_balloon--) {
+		free_pages(pgdat, pfn_to_page(pgdat, bd_list_peek(bd, 0)), 0);
+		bd_list_pop(bd);
+	}
+	if (bd->list_spare)
+		free_pages(pgdat, bd->list_spare, 0);
 	if (bd->pfn_page)
-		free_pages(bd->pgdat, bd->pfn_page, 0);
+		free_pages(pgdat, bd->pfn_page, 0);
 	if (bd->stats_page)
-		free_pages(bd->pgdat, bd->stats_page, 0);
+		free_pages(pgdat, bd->stats_page, 0);
 	if (bd->hint_page)
-		free_pages(bd->pgdat, bd->hint_page, 0);
-	close(bd->wake_fd);
-	pthread_mutex_destroy(&bd->fe_lock);
-	free(bd);
+		free_pages(pgdat, bd->hint_page, 0);
+	free_pages(pgdat, bd->self, bd->self_order);
 }
 
-int balloon_driver_start(struct gmm_guest *guest, const char *socket_path,
-			 bool reporting, struct balloon_driver **out)
+/* Negotiate as the spec's 3.1.1 orders it.  Return: 0 or -errno. */
+static int bd_negotiate(struct balloon_driver *bd)
 {
-	const struct gmm_guest_config *c = gmm_guest_config(guest);
-	struct balloon_driver *bd = calloc(1, sizeof(*bd));
-	unsigned int changes;
-	bool bitmap;
+	const struct virtio_config_ops *ops = bd->t->ops;
+	uint64_t want = BD_WANT;
+	uint8_t status = VIRTIO_CONFIG_S_ACKNOWLEDGE;
 	int err;
 
-	if (!bd)
-		return -ENOMEM;
-	bd->guest = guest;
-	bd->pgdat = gmm_guest_pgdat(guest);
-	pthread_mutex_init(&bd->fe_lock, NULL);
-	bd->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (bd->wake_fd < 0) {
-		err = -errno;
-		pthread_mutex_destroy(&bd->fe_lock);
-		free(bd);
+	ops->reset(bd->t);
+	err = ops->set_status(bd->t, status);
+	if (err)
 		return err;
+	if (bd->t->device_id != VIRTIO_ID_BALLOON)
+		return -GMM_ENODEV;
+	status |= VIRTIO_CONFIG_S_DRIVER;
+	err = ops->set_status(bd->t, status);
+	if (err)
+		return err;
+	if (bd->env.poison)
+		want |= BD_F(VIRTIO_BALLOON_F_PAGE_POISON);
+	bd->offered = ops->get_features(bd->t);
+	bd->features = bd->offered & want;
+	if (!(bd->features & VIRTIO_FEATURE(VIRTIO_F_VERSION_1)))
+		return -GMM_ENODEV;
+	/* We take every queue feature offered, so the device's numbering
+	 * (by what it offered) is ours (by what was negotiated). */
+	if ((bd->offered ^ bd->features) & VIRTIO_BALLOON_QUEUE_FEATURES)
+		return -GMM_EPROTO;
+	err = ops->finalize_features(bd->t, bd->features);
+	if (err)
+		return err;
+	status |= VIRTIO_CONFIG_S_FEATURES_OK;
+	err = ops->set_status(bd->t, status);
+	if (err)
+		return err;
+	if (!(ops->get_status(bd->t) & VIRTIO_CONFIG_S_FEATURES_OK))
+		return -GMM_ENODEV;
+	if (bd->features & BD_F(VIRTIO_BALLOON_F_PAGE_POISON)) {
+		uint32_t v = cpu_to_le32(bd->env.poison_val);
+
+		err = ops->config_set(
+			bd->t, offsetof(struct virtio_balloon_config, poison_val),
+			&v, sizeof(v));
+		if (err)
+			return err;
 	}
+	return 0;
+}
+
+/*
+ * Whether free memory goes back through this device: asked for, the queue
+ * there, and (as Linux's validate()) a guest whose free pages keep a value
+ * only with a device that keeps it too.
+ */
+static bool bd_can_report(const struct balloon_driver *bd)
+{
+	enum virtio_balloon_vq vq = bd->env.hints ? VIRTIO_BALLOON_VQ_FREE_PAGE
+						  : VIRTIO_BALLOON_VQ_REPORTING;
+
+	if (!bd->env.reporting || !bd->q[vq].started)
+		return false;
+	return !bd->env.poison ||
+	       (bd->features & BD_F(VIRTIO_BALLOON_F_PAGE_POISON));
+}
+
+int balloon_driver_probe(const struct balloon_driver_env *env,
+			 struct virtio_transport *t,
+			 struct balloon_driver **out)
+{
+	unsigned int order = 0;
+	struct page *self;
+	struct balloon_driver *bd;
+	int err;
+
+	while ((PAGE_SIZE << order) < sizeof(*bd))
+		order++;
+	self = alloc_pages(env->pgdat, GFP_ZERO, order);
+	if (!self)
+		return -GMM_ENOMEM;
+	bd = page_address(env->pgdat, self);
+	bd->env = *env;
+	bd->pgdat = env->pgdat;
+	bd->t = t;
+	bd->self = self;
+	bd->self_order = order;
+	bd->list_top = PFN_NONE;
 	for (int i = 0; i < VIRTIO_BALLOON_VQ_NR; i++)
 		bd->q[i].index = -1;
-	/* Not threaded yet: no lock needed until the thread starts. */
-	err = vhost_user_frontend_connect(socket_path, &bd->fe);
-	if (err)
-		goto undo;
-	err = vhost_user_frontend_negotiate(bd->fe, BD_WANT, &bd->features);
-	if (err)
-		goto undo;
-	if (!(bd->features & VIRTIO_FEATURE(VIRTIO_F_VERSION_1)) ||
-	    !(vhost_user_frontend_protocol_features(bd->fe) &
-	      BD_F(VHOST_USER_PROTOCOL_F_CONFIG))) {
-		err = -ENODEV;
-		goto undo;
-	}
-	/* We took every queue feature offered, so the device's numbering
-	 * (by what it offered) is ours (by what was negotiated). */
-	bd->offered = vhost_user_frontend_offered(bd->fe);
-	if ((bd->offered ^ bd->features) & VIRTIO_BALLOON_QUEUE_FEATURES) {
-		err = -EPROTO;
-		goto undo;
-	}
-	/* Guest RAM is guest-physical 0 up, as the core numbers frames. */
-	err = vhost_user_frontend_set_mem(bd->fe, gmm_guest_memfd(guest),
-					  gmm_guest_ram(guest), 0,
-					  c->mem_bytes);
+	err = bd_negotiate(bd);
 	if (err)
 		goto undo;
 	bd->pfn_page = alloc_pages(bd->pgdat, GFP_ZERO, 0);
 	bd->stats_page = alloc_pages(bd->pgdat, GFP_ZERO, 0);
 	bd->hint_page = alloc_pages(bd->pgdat, GFP_ZERO, 0);
 	if (!bd->pfn_page || !bd->stats_page || !bd->hint_page) {
-		err = -ENOMEM;
+		err = -GMM_ENOMEM;
 		goto undo;
 	}
+	err = bd_queue_sizes(bd);
+	if (err)
+		goto undo;
 	for (int i = 0; i < VIRTIO_BALLOON_VQ_NR; i++) {
-		bd->q[i].index = virtio_balloon_queue_index(bd->features, i);
-		if (bd->q[i].index < 0)
+		if (bd->q[i].index < 0 || !bd->q[i].num)
 			continue;
-		err = bd_queue_start(bd, &bd->q[i]);
+		err = bd_queue_setup(bd, &bd->q[i]);
 		if (err)
 			goto undo;
 	}
-	/* A target set before we came is read by the thread; drop the
-	 * notifications that said so. */
-	vhost_user_frontend_backend_poll(bd->fe, 0, &changes);
-	/* The bitmap answers hint commands; the others report. */
-	bitmap = c->hinting == GMM_HINTING_BITMAP;
-	if (reporting &&
-	    bd->q[bitmap ? VIRTIO_BALLOON_VQ_FREE_PAGE
-			 : VIRTIO_BALLOON_VQ_REPORTING].started) {
+	err = t->ops->set_status(t, VIRTIO_CONFIG_S_ACKNOWLEDGE |
+					    VIRTIO_CONFIG_S_DRIVER |
+					    VIRTIO_CONFIG_S_FEATURES_OK |
+					    VIRTIO_CONFIG_S_DRIVER_OK);
+	if (err)
+		goto undo;
+	if (bd_can_report(bd)) {
 		bd->prdev.report = bd_report;
-		err = gmm_guest_set_reporting_device(guest, &bd->prdev);
+		err = env->set_reporting(env->ctx, &bd->prdev);
 		if (err)
 			goto undo;
 		bd->registered = true;
-		bd->fb = gmm_guest_free_bitmap(guest);
-		bd->hint_cap_pages = c->hint_cap_bytes >> PAGE_SHIFT;
+		if (env->hints && env->free_bitmap)
+			bd->fb = env->free_bitmap(env->ctx);
 	}
-	if (pthread_create(&bd->thread, NULL, bd_thread, bd)) {
-		err = -EAGAIN;
-		goto undo_reporting;
-	}
-	bd->thread_started = true;
 	*out = bd;
 	return 0;
 
-undo_reporting:
-	if (bd->registered)
-		gmm_guest_set_reporting_device(guest, NULL);
 undo:
+	t->ops->reset(t);
+	t->ops->set_status(t, VIRTIO_CONFIG_S_FAILED);
 	bd_free(bd);
 	return err;
 }
 
-void balloon_driver_stop(struct balloon_driver *bd)
+void balloon_driver_shutdown(struct balloon_driver *bd)
+{
+	/* First: a report in flight completes while the device is up. */
+	if (bd->registered && !bd->fb) {
+		bd->env.set_reporting(bd->env.ctx, NULL);
+		bd->registered = false;
+	}
+	atomic_store(&bd->stopping, true);
+	bd->t->ops->stop(bd->t);
+}
+
+void balloon_driver_remove(struct balloon_driver *bd)
 {
 	if (!bd)
 		return;
-	/* First: a report in flight completes while the device is up. */
-	if (bd->registered && !bd->fb)
-		gmm_guest_set_reporting_device(bd->guest, NULL);
-	atomic_store(&bd->stopping, true);
-	bd_wake_all(bd);
-	if (bd->thread_started)
-		pthread_join(bd->thread, NULL);
 	/*
-	 * The bitmap's chunks in flight wait for a DONE no thread reads now:
-	 * close the connection (the device resets and discards no more) and
-	 * take them back here, or unregistering would wait for ever.
+	 * The device discards nothing after a reset: the frames named in a
+	 * buffer it never used, and the bitmap's chunks in flight (which wait
+	 * for a DONE no thread reads now) are the guest's again, so the
+	 * bitmap can be unregistered without waiting for ever.
 	 */
-	if (bd->fb) {
-		vhost_user_frontend_close(bd->fe);
-		bd->fe = NULL;
-		bd_hint_ack(bd);
-		gmm_guest_set_reporting_device(bd->guest, NULL);
-	}
+	bd->t->ops->reset(bd->t);
+	bd_hint_ack(bd);
+	if (bd->registered)
+		bd->env.set_reporting(bd->env.ctx, NULL);
 	bd_free(bd);
 }
 
@@ -941,6 +1045,7 @@ void balloon_driver_get_stats(struct balloon_driver *bd,
 		.features = bd->features,
 		.num_pages = atomic_load(&bd->num_pages),
 		.actual = atomic_load(&bd->actual),
+		.queue_num = bd->queue_num,
 		.inflated_pages = atomic_load(&bd->inflated),
 		.deflated_pages = atomic_load(&bd->deflated),
 		.stats_sent = atomic_load(&bd->stats_sent),

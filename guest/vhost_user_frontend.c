@@ -61,12 +61,6 @@
 	 VUF_PF(VHOST_USER_PROTOCOL_F_BACKEND_REQ) |                           \
 	 VUF_PF(VHOST_USER_PROTOCOL_F_CONFIG))
 
-/*
- * The used ring starts on its own cache line: the device writes it while
- * the driver writes the descriptor table and the available ring.
- */
-#define VUF_USED_ALIGN 64
-
 /* The largest ack a backend can mean: an errno. */
 #define VUF_ACK_MAX 4095
 
@@ -91,13 +85,15 @@ struct vuf_queue {
 /*
  * Lock coverage: none; the caller serialises all calls on a frontend.
  * Invariants: started queues imply mem_set; mem_set implies negotiated;
+ * negotiated implies hello;
  * backend_fd >= 0 only with BACKEND_REQ in @protocol.
  */
 struct vhost_user_frontend {
 	int sock;
 	int backend_fd; /* our end of the backend request channel, or -1 */
 	int dead; /* 0, or the transport error that ended the connection */
-	bool negotiated;
+	bool hello; /* SET_OWNER and the protocol features done */
+	bool negotiated; /* SET_FEATURES acked */
 	uint64_t offered; /* GET_FEATURES, bit 30 included */
 	uint64_t features; /* what SET_FEATURES acked, bit 30 included */
 	uint64_t protocol; /* negotiated protocol features */
@@ -427,23 +423,21 @@ static int vuf_backend_channel(struct vhost_user_frontend *fe)
 }
 
 /*
- * vhost_user_frontend_negotiate - take ownership of the backend and agree
- * on features: the virtio features are @want & what the backend offers
- * (returned in *@features, bit 30 excluded: it is vhost-user's own); the
- * protocol features are REPLY_ACK, BACKEND_REQ and CONFIG, each when
- * offered.  With BACKEND_REQ a backend request channel is set up, read with
+ * vhost_user_frontend_hello - take ownership of the backend and learn what
+ * it offers (vhost_user_frontend_offered()); agree on the protocol
+ * features REPLY_ACK, BACKEND_REQ and CONFIG, each when offered.  With
+ * BACKEND_REQ a backend request channel is set up, read with
  * vhost_user_frontend_backend_poll().
  * Return: 0; -EBUSY when already negotiated; the backend's refusal
  * (-EINVAL ...); -EPIPE; -EPROTO; -EMFILE and friends from
  * socketpair().
  */
-int vhost_user_frontend_negotiate(struct vhost_user_frontend *fe,
-				  uint64_t want, uint64_t *features)
+int vhost_user_frontend_hello(struct vhost_user_frontend *fe)
 {
-	uint64_t pf, acked;
+	uint64_t pf;
 	int err;
 
-	if (fe->negotiated)
+	if (fe->hello)
 		return -EBUSY;
 	err = vuf_request(fe, VHOST_USER_SET_OWNER, NULL, 0, NULL, 0);
 	if (err)
@@ -466,9 +460,32 @@ int vhost_user_frontend_negotiate(struct vhost_user_frontend *fe,
 	}
 	if (fe->protocol & VUF_PF(VHOST_USER_PROTOCOL_F_BACKEND_REQ)) {
 		err = vuf_backend_channel(fe);
-		if (err)
-			goto undo_protocol;
+		if (err) {
+			fe->protocol = 0;
+			return err;
+		}
 	}
+	fe->hello = true;
+	return 0;
+}
+
+/*
+ * vhost_user_frontend_set_features - after hello, agree on the virtio
+ * features: @want & what the backend offers (returned in *@features, bit
+ * 30 excluded: it is vhost-user's own).
+ * Return: 0; -EINVAL before hello; -EBUSY when done already; the
+ * backend's refusal; -EPIPE; -ETIMEDOUT; -EPROTO.
+ */
+int vhost_user_frontend_set_features(struct vhost_user_frontend *fe,
+				     uint64_t want, uint64_t *features)
+{
+	uint64_t acked;
+	int err;
+
+	if (!fe->hello)
+		return -EINVAL;
+	if (fe->negotiated)
+		return -EBUSY;
 	acked = (want & fe->offered & ~VUF_F_PROTOCOL) |
 		(fe->offered & VUF_F_PROTOCOL);
 	err = vuf_request(fe, VHOST_USER_SET_FEATURES, &acked, sizeof(acked),
@@ -476,16 +493,34 @@ int vhost_user_frontend_negotiate(struct vhost_user_frontend *fe,
 	if (!err)
 		err = vuf_sync(fe);
 	if (err)
-		goto undo_channel;
+		return err;
 	fe->features = acked;
 	fe->negotiated = true;
 	*features = acked & ~VUF_F_PROTOCOL;
 	return 0;
+}
 
-undo_channel:
-	vuf_close_fd(&fe->backend_fd);
-undo_protocol:
-	fe->protocol = 0;
+/*
+ * vhost_user_frontend_negotiate - hello, then set_features(@want), in one
+ * call.  A failure of the second step closes the backend request channel
+ * the first made.
+ * Return: 0; -EBUSY when already negotiated; the errors of the two steps.
+ */
+int vhost_user_frontend_negotiate(struct vhost_user_frontend *fe,
+				  uint64_t want, uint64_t *features)
+{
+	int err;
+
+	if (fe->hello)
+		return -EBUSY;
+	err = vhost_user_frontend_hello(fe);
+	if (err)
+		return err;
+	err = vhost_user_frontend_set_features(fe, want, features);
+	if (err) {
+		vuf_close_fd(&fe->backend_fd);
+		fe->protocol = 0;
+	}
 	return err;
 }
 
@@ -567,48 +602,22 @@ static bool vuf_num_valid(unsigned int num)
 	return num && num <= VIRTQUEUE_MAX_SIZE && !(num & (num - 1));
 }
 
-static uint64_t vuf_used_offset(unsigned int num)
-{
-	uint64_t end = vring_desc_size(num) + vring_avail_size(num);
-
-	return (end + VUF_USED_ALIGN - 1) & ~(uint64_t)(VUF_USED_ALIGN - 1);
-}
-
 /*
- * vhost_user_frontend_ring_bytes - guest RAM that the three areas of a
- * queue of @num entries take when placed by vhost_user_frontend_ring_place().
- * Return: the bytes, or 0 for a size that is no valid queue size.
+ * vhost_user_frontend_ring_bytes, vhost_user_frontend_ring_place - the
+ * layout every transport takes (virtqueue_ring_bytes(),
+ * virtqueue_ring_place()), kept under these names for callers that drive
+ * the frontend alone.
  */
 uint64_t vhost_user_frontend_ring_bytes(unsigned int num)
 {
-	if (!vuf_num_valid(num))
-		return 0;
-	return vuf_used_offset(num) + vring_used_size(num);
+	return virtqueue_ring_bytes(num);
 }
 
-/*
- * vhost_user_frontend_ring_place - lay out a queue of @num entries in the
- * reserved guest RAM [@gpa, @gpa + @len): descriptor table, available
- * ring, then the used ring on its own cache line.  Sets @cfg's num, desc,
- * avail and used; the caller fills in the rest for virtqueue_init().
- * Return: 0; -EINVAL for an invalid @num or a @gpa not 16-byte aligned;
- * -ENOSPC when the rings do not fit in @len bytes.
- */
 int vhost_user_frontend_ring_place(struct virtqueue_config *cfg,
 				   unsigned int num, uint64_t gpa,
 				   uint64_t len)
 {
-	uint64_t need = vhost_user_frontend_ring_bytes(num);
-
-	if (!need || gpa % VRING_DESC_ALIGN)
-		return -EINVAL;
-	if (need > len)
-		return -ENOSPC;
-	cfg->num = num;
-	cfg->desc = gpa;
-	cfg->avail = gpa + vring_desc_size(num);
-	cfg->used = gpa + vuf_used_offset(num);
-	return 0;
+	return virtqueue_ring_place(cfg, num, gpa, len);
 }
 
 static int vuf_vring_state(struct vhost_user_frontend *fe, uint32_t request,

@@ -9,7 +9,8 @@
  * started with the struct virtqueue_config the driver half was initialised
  * with, so both sides agree on its size and addresses by construction.
  *
- * Order of use: connect, negotiate, set_mem, queue_start per queue; then
+ * Order of use: connect, negotiate (or hello, then set_features), set_mem,
+ * queue_start per queue; then
  * kick / wait_call, get_config / set_config and backend_poll in any order;
  * close.  Errors are negative errnos.  A backend that went away gives -EPIPE
  * (never SIGPIPE), one that breaks the protocol -EPROTO; after either the
@@ -37,6 +38,9 @@ int vhost_user_frontend_connect(const char *path,
 				struct vhost_user_frontend **out);
 void vhost_user_frontend_close(struct vhost_user_frontend *fe);
 
+int vhost_user_frontend_hello(struct vhost_user_frontend *fe);
+int vhost_user_frontend_set_features(struct vhost_user_frontend *fe,
+				     uint64_t want, uint64_t *features);
 int vhost_user_frontend_negotiate(struct vhost_user_frontend *fe,
 				  uint64_t want, uint64_t *features);
 uint64_t vhost_user_frontend_offered(const struct vhost_user_frontend *fe);

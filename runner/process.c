@@ -62,10 +62,12 @@
 #include <unistd.h>
 
 #include "guest/balloon_driver.h"
+#include "guest/balloon_process.h"
 #include "host/backend.h"
 #include "host/balloon.h"
 #include "host/tmp_dir.h"
 #include "mm/page_hinting.h"
+#include "runner/guest_lines.h"
 #include "runner/internal.h"
 #include "runner/run.h"
 #include "platform/platform.h"
@@ -384,19 +386,22 @@ static int pg_parse_argv(int argc, char **argv, struct run_opts *o,
 
 /*
  * @lock protects @out: the main thread's samples and a vCPU thread's phase
- * lines must not interleave.  @bd is set before any thread runs.
+ * lines must not interleave.  @bv and @bd are set before any thread runs.
  */
 struct pg_guest {
 	pthread_mutex_t lock;
 	FILE *out;
+	struct balloon_process *bv;
 	struct balloon_driver *bd;
+	struct guest_lines lines; /* through pg_emit() */
 };
 
-static void pg_emit(struct pg_guest *pg, const char *fmt, ...)
+static void pg_emit(void *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static void pg_emit(struct pg_guest *pg, const char *fmt, ...)
+static void pg_emit(void *ctx, const char *fmt, ...)
 {
+	struct pg_guest *pg = ctx;
 	va_list ap;
 
 	pthread_mutex_lock(&pg->lock);
@@ -409,24 +414,16 @@ static void pg_emit(struct pg_guest *pg, const char *fmt, ...)
 
 static void pg_on_sample(void *ctx, const struct run_sample *s)
 {
-	pg_emit(ctx,
-		"gmm-sample %" PRIu64 " %" PRIu64 " %u %d %" PRIu64 " %" PRIu64
-		" %" PRIu64 " %" PRIu64 "\n",
-		s->guest_free, s->guest_reported, s->cycle, s->phase,
-		s->freed_bytes, s->freed_at_ns, s->frames, s->blocks);
-	/* working-set: its anonymous memory, after the sample it belongs to. */
-	if (s->anon)
-		pg_emit(ctx,
-			"gmm-anon-sample %d %" PRIu64 " %" PRIu64 " %" PRIu64
-			" %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-			s->filled, s->accesses, s->zswap_pool_bytes,
-			s->zswap_stored_pages, s->zswap_written_back,
-			s->swap_used_pages, s->pswpin, s->pswpout);
+	struct pg_guest *pg = ctx;
+
+	guest_lines_sample(&pg->lines, s);
 }
 
 static void pg_on_phase(void *ctx, int phase)
 {
-	pg_emit(ctx, "gmm-phase %d\n", phase);
+	struct pg_guest *pg = ctx;
+
+	guest_lines_phase(&pg->lines, phase);
 }
 
 /* The host says it (run_say_killed()): the same line as in process. */
@@ -442,95 +439,6 @@ static bool pg_should_stop(void *ctx)
 
 	balloon_driver_get_stats(pg->bd, &st);
 	return st.error != 0;
-}
-
-static void pg_emit_result(struct pg_guest *pg, const struct run_result *r)
-{
-	pg_emit(pg,
-		"gmm-end %.6f %.6f %" PRIu64 " %.3f %" PRIu64 " %" PRIu64
-		" %" PRIu64 " %" PRIu64 "\n",
-		r->elapsed_s, r->measured_s, r->frames, r->frames_per_s,
-		r->blocks, r->errors, r->alloc_failures,
-		r->stats.report_failures);
-	/* The strategy's own figures: the device sees only reports. */
-	pg_emit(pg,
-		"gmm-hint %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-		" %" PRIu64 "\n",
-		(unsigned int)r->stats.hinting, r->stats.worker_cpu_ns,
-		r->stats.hint_dropped, r->stats.hint_stale,
-		r->stats.alloc_waits, r->stats.alloc_wait_ns);
-	for (unsigned int z = 0; z < r->nr_zones; z++) {
-		const struct zone_stats *st = &r->zones[z];
-
-		pg_emit(pg,
-			"gmm-zone %u %s %" PRIu64 " %" PRIu64 " %" PRIu64
-			" %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-			z, r->zone_name[z], st->managed_pages, st->free_pages,
-			st->reported_pages, st->pcp_pages,
-			st->watermark[WMARK_MIN], st->watermark[WMARK_LOW],
-			st->watermark[WMARK_HIGH]);
-		for (unsigned int k = 0; k < 2; k++)
-			for (unsigned int mt = 0; mt < MIGRATE_TYPES; mt++) {
-				char line[PG_LINE_MAX];
-				int n = snprintf(line, sizeof(line),
-						 "gmm-blocks %u %u %u", z, k, mt);
-
-				for (unsigned int o = 0; o < MAX_ORDER; o++)
-					n += snprintf(line + n, sizeof(line) - (size_t)n,
-						      " %" PRIu64,
-						      k ? st->reported_blocks[o][mt]
-							: st->free_blocks[o][mt]);
-				pg_emit(pg, "%s\n", line);
-			}
-	}
-	if (r->compacted) {
-		pg_emit(pg, "gmm-compacted %.3f %" PRIu64 " %" PRIu64 " %" PRIu64
-			" %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-			r->compact_ms, r->compact_res.migrate_scanned,
-			r->compact_res.free_scanned, r->compact_res.isolated,
-			r->compact_res.migrate.moved, r->compact_res.migrate.released,
-			r->compact_res.migrate.failed);
-		for (unsigned int k = 0; k < 2; k++)
-			for (unsigned int z = 0; z < r->nr_zones; z++) {
-				char line[PG_LINE_MAX];
-				int n = snprintf(line, sizeof(line), "gmm-buddy %u %u", k, z);
-
-				for (unsigned int o = 0; o < MAX_ORDER; o++)
-					n += snprintf(line + n, sizeof(line) - (size_t)n,
-						      " %" PRIu64, r->buddy[k][z][o]);
-				pg_emit(pg, "%s\n", line);
-			}
-	}
-	if (r->has_anon) {
-		const struct anon_stats *a = &r->anon;
-		const struct zswap_stats *z = &a->zswap;
-
-		pg_emit(pg,
-			"gmm-anon %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-			" %" PRIu64 " %d %" PRIu64 " %" PRIu64 " %" PRIu64
-			" %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-			r->accesses, a->nr_inactive, a->nr_active, a->swap_slots,
-			a->swap_free, a->has_zswap, z->pool_total_size,
-			z->pool_limit_bytes, z->stored_pages,
-			z->same_filled_pages, z->compressed_bytes,
-			a->events[SWAP_UNREADABLE], a->swap_bad);
-		for (unsigned int e = 0; e < NR_VM_EVENTS; e++)
-			pg_emit(pg, "gmm-vm %u %" PRIu64 "\n", e, a->events[e]);
-		for (unsigned int e = 0; e < NR_ZSWAP_EVENTS; e++)
-			pg_emit(pg, "gmm-zswap %u %" PRIu64 "\n", e, z->events[e]);
-		for (unsigned int e = 0; e < NR_COMPACT_EVENTS; e++)
-			pg_emit(pg, "gmm-compact %u %" PRIu64 "\n", e,
-				r->compact.events[e]);
-	}
-	for (unsigned int c = 0; c < NR_MM_LOCK_CLASSES; c++) {
-		const struct lock_stats *l = &r->locks[c];
-
-		pg_emit(pg,
-			"gmm-lock %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-			" %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-			c, l->acquisitions, l->contentions, l->wait_ns,
-			l->wait_max_ns, l->hold_ns, l->hold_max_ns, l->timed);
-	}
 }
 
 int run_guest_process_main(int argc, char **argv)
@@ -566,6 +474,7 @@ int run_guest_process_main(int argc, char **argv)
 		}
 	}
 	signal(SIGPIPE, SIG_IGN);
+	pg.lines = (struct guest_lines){ .emit = pg_emit, .ctx = &pg };
 	r = calloc(1, sizeof(*r));
 	if (!r) {
 		fputs("guestmm: guest: out of memory for its figures\n", stderr);
@@ -579,22 +488,22 @@ int run_guest_process_main(int argc, char **argv)
 	err = gmm_guest_create(&cfg, &g);
 	if (err)
 		goto undo_locks; /* gmm_guest_create() said which step failed */
-	err = balloon_driver_start(g, sock,
-				   o.cfg.reporting &&
-					   o.cfg.hinting != GMM_HINTING_OFF,
-				   &pg.bd);
+	err = balloon_process_start(g, sock,
+				       o.cfg.reporting &&
+					       o.cfg.hinting != GMM_HINTING_OFF,
+				       &pg.bv);
 	if (err) {
 		fprintf(stderr, "guestmm: guest: cannot attach to the balloon on %s: %s\n",
 			sock, strerror(-err));
 		goto undo_guest;
 	}
+	pg.bd = balloon_process_driver(pg.bv);
 	{
 		struct balloon_driver_stats st;
 
 		balloon_driver_get_stats(pg.bd, &st);
-		pg_emit(&pg, "gmm-ready %" PRIu64 " %" PRIu64 " %d\n",
-			st.offered, st.features,
-			balloon_driver_reporting(pg.bd));
+		guest_lines_ready(&pg.lines, st.offered, st.features,
+				  balloon_driver_reporting(pg.bd));
 	}
 	/* A host staggers its guests' cycles: idle first, as told, unless
 	 * the device goes. */
@@ -614,7 +523,7 @@ int run_guest_process_main(int argc, char **argv)
 		/* Through the device the bitmap's worker is the driver. */
 		if (r->stats.hinting == GMM_HINTING_BITMAP)
 			r->stats.worker_cpu_ns += st.hint_cpu_ns;
-		pg_emit_result(&pg, r);
+		guest_lines_result(&pg.lines, r);
 		balloon_driver_get_stats(pg.bd, &st);
 		if (st.error)
 			fprintf(stderr, "guestmm: guest: the host went away: %s\n",
@@ -622,13 +531,13 @@ int run_guest_process_main(int argc, char **argv)
 		else
 			rc = 0;
 	}
-	balloon_driver_stop(pg.bd);
+	balloon_process_stop(pg.bv);
 undo_guest:
 	gmm_guest_destroy(g);
 undo_locks:
 	run_locks_end(timing);
 	if (!rc)
-		pg_emit(&pg, "gmm-done\n");
+		guest_lines_done(&pg.lines);
 	free(r);
 	pthread_mutex_destroy(&pg.lock);
 	return rc;

@@ -30,10 +30,9 @@
 #include "guestmm/guest.h"
 #include "mm/anon.h"
 #include "mm/compaction.h"
+#include "runner/result.h"
 
 enum run_mode { RUN_PROCESS, RUN_IN_PROCESS, RUN_LINUX };
-
-#define RUN_MAX_CYCLES 64
 
 /*
  * Host accounting over time, for a plot: every sample's time and resident
@@ -82,92 +81,6 @@ struct run_opts {
 	FILE *live;		/* live lines here every 0.5 s, or NULL */
 	bool compact;		/* a full compaction at the end of the
 				   workload, its memory still held */
-};
-
-/* One look at a running guest, for the live line and the cycle figures. */
-struct run_sample {
-	double t;		/* seconds since the workload started */
-	uint64_t resident;	/* host accounting of guest RAM */
-	uint64_t guest_free;	/* as the guest says; UINT64_MAX: unknown */
-	uint64_t guest_reported; /* free and marked Reported; UINT64_MAX:
-				    unknown (the host's reported bytes are
-				    shown then) */
-	uint64_t host_reported;	/* bytes the device was told of */
-	enum workload_kind kind;
-	unsigned int cycle;	/* memhog: cycles completed */
-	int phase;		/* memhog: enum memhog_phase */
-	uint64_t freed_bytes;	/* memhog: of the last cycle */
-	uint64_t freed_at_ns;	/* memhog: platform_now_ns() of the free */
-	uint64_t resident_at_free; /* memhog: host accounting at the free */
-	uint64_t frames;	/* pagefault */
-	uint64_t blocks;	/* stress */
-	/* working-set: the guest's anonymous memory */
-	bool anon;
-	bool filled;		/* every page written once */
-	uint64_t accesses;
-	uint64_t zswap_pool_bytes, zswap_stored_pages, zswap_written_back;
-	uint64_t swap_used_pages, pswpin, pswpout;
-};
-
-struct run_cycle {
-	uint64_t freed_bytes;
-	uint64_t resident_at_free;
-	uint64_t resident_after;	/* last sample before the next cycle */
-	double time_to_90pct_s;		/* NaN: never */
-	double time_to_95pct_s;		/* NaN: never */
-	uint64_t resident_at_deadline;	/* report delay + 1 s after the free */
-};
-
-struct run_result {
-	uint64_t mem_bytes;
-	uint64_t resident_peak;
-	uint64_t resident_end;
-	unsigned int nr_cycles;
-	struct run_cycle cycle[RUN_MAX_CYCLES];
-	double elapsed_s;
-	double measured_s;	/* from the end of the warm-up to the end */
-	uint64_t frames;	/* pagefault: in measured_s */
-	double frames_per_s;	/* pagefault */
-	uint64_t blocks;	/* stress */
-	uint64_t errors;	/* stress, working-set mismatches */
-	uint64_t accesses;	/* working-set */
-	unsigned int killed;	/* working-set: processes killed because a
-				   page of theirs could not be read back
-				   (anon.events[SWAP_UNREADABLE] counts the
-				   pages) */
-	bool error_said;	/* run_guest() failed and the reason is
-				   out on stderr, in one line: add nothing */
-	bool has_anon;		/* working-set: @anon and @compact are set */
-	struct anon_stats anon;	/* at the end */
-	struct compact_stats compact;
-	/*
-	 * With run_opts.compact: free blocks per order (all types) of each
-	 * zone before [0] and after [1] the compaction, what it did, and
-	 * how long it took.
-	 */
-	bool compacted;
-	uint64_t buddy[2][2][MAX_ORDER];
-	struct compact_result compact_res;
-	double compact_ms;
-	uint64_t alloc_failures;
-	struct gmm_guest_stats stats; /* at the end; reports and
-					 reported_bytes as the device
-					 counted them outside RUN_IN_PROCESS */
-	unsigned int nr_zones;
-	char zone_name[2][16];
-	struct zone_stats zones[2];   /* at the end, after draining per-CPU lists */
-	/* Over measured_s; times only with lock_stats. */
-	struct lock_stats locks[NR_MM_LOCK_CLASSES];
-	/* Over measured_s, the whole process (getrusage), in process only:
-	 * where the cores' time went, and how often threads left them. */
-	double cpu_user_s, cpu_sys_s;
-	uint64_t vol_switches;	 /* a thread blocked (futex park, sleep) */
-	uint64_t invol_switches; /* a thread was preempted or yielded */
-	uint64_t parks;		 /* lock waiters that parked */
-	/* On failure, what failed, when the runner can say it better than
-	 * the errno returned (a guest's end: "it exited with status 3");
-	 * empty otherwise.  run_strerror() picks. */
-	char failure[192];
 };
 
 void run_opts_init(struct run_opts *o);

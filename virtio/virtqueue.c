@@ -103,6 +103,42 @@ static int vring_map(struct vring *vr, const struct virtqueue_config *cfg,
 
 /* ---- driver half ---- */
 
+static bool virtqueue_num_valid(unsigned int num)
+{
+	return num && num <= VIRTQUEUE_MAX_SIZE && !(num & (num - 1));
+}
+
+static uint64_t virtqueue_used_offset(unsigned int num)
+{
+	uint64_t end = vring_desc_size(num) + vring_avail_size(num);
+
+	return (end + VIRTQUEUE_USED_ALIGN - 1) &
+	       ~(uint64_t)(VIRTQUEUE_USED_ALIGN - 1);
+}
+
+uint64_t virtqueue_ring_bytes(unsigned int num)
+{
+	if (!virtqueue_num_valid(num))
+		return 0;
+	return virtqueue_used_offset(num) + vring_used_size(num);
+}
+
+int virtqueue_ring_place(struct virtqueue_config *cfg, unsigned int num,
+			 uint64_t gpa, uint64_t len)
+{
+	uint64_t need = virtqueue_ring_bytes(num);
+
+	if (!need || gpa % VRING_DESC_ALIGN)
+		return -GMM_EINVAL;
+	if (need > len)
+		return -GMM_ENOSPC;
+	cfg->num = num;
+	cfg->desc = gpa;
+	cfg->avail = gpa + vring_desc_size(num);
+	cfg->used = gpa + virtqueue_used_offset(num);
+	return 0;
+}
+
 /*
  * virtqueue_init - set up the driver half over zeroed or stale ring memory.
  * Return: 0; -EINVAL for a bad size, a misaligned area, a missing state

@@ -77,6 +77,26 @@ struct virtqueue {
 	uint16_t last_used_idx; /* next used entry to collect */
 };
 
+/*
+ * Where a driver puts the three areas of a queue of @num entries in a
+ * piece of guest RAM it reserved: the descriptor table, the available ring,
+ * then the used ring on a cache line of its own (the device writes it while
+ * the driver writes the other two).  Any transport takes this layout; the
+ * areas only need the spec's alignment (16, 2, 4).
+ */
+#define VIRTQUEUE_USED_ALIGN 64
+
+/* Return: the bytes the layout takes, or 0 for a size that is no queue size. */
+uint64_t virtqueue_ring_bytes(unsigned int num);
+/*
+ * Lay out a queue of @num entries at [@gpa, @gpa + @len): sets @cfg's num,
+ * desc, avail and used; the caller fills in the rest for virtqueue_init().
+ * Return: 0; -EINVAL for an invalid @num or a @gpa not 16-byte aligned;
+ * -ENOSPC when the rings do not fit in @len bytes.
+ */
+int virtqueue_ring_place(struct virtqueue_config *cfg, unsigned int num,
+			 uint64_t gpa, uint64_t len);
+
 int virtqueue_init(struct virtqueue *vq, const struct virtqueue_config *cfg);
 int virtqueue_add(struct virtqueue *vq, const struct vring_sg *sg,
 		  unsigned int out, unsigned int in, void *token);

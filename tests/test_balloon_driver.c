@@ -1,0 +1,811 @@
+/*
+ * test_balloon_driver.c - the balloon driver (guest/balloon_driver.h) over
+ * the transport interface, against our device model (host/balloon.c), once
+ * for each transport:
+ *   vhost-user  the process guest's: the frontend over a unix socket to a
+ *               backend thread serving the device, rings in guest RAM
+ *               shared as a memfd;
+ *   loop        the device model in this process behind a transport whose
+ *               ops call it directly (tests/loop_transport.h), as a
+ *               virtio-mmio access traps into a VMM; it stands in for the
+ *               guest kernel's virtio-mmio, which only runs inside QEMU
+ *               (its tests boot it there).
+ * A guest made in this process is the driver's environment.  The tests:
+ * negotiation (every queue feature offered is taken, so the two readings of
+ * queue numbering agree), a report's round trip (memory leaves the memfd by
+ * the host's accounting), the host's target followed by inflate and
+ * deflate, statistics, a device that goes away, free page hint commands,
+ * page poison, queue sizes the device caps, probes that must fail, and
+ * that everything the driver took from the guest comes back.  Waits are
+ * bounded and only for an event; nothing is timed.
+ */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "guest/balloon_driver.h"
+#include "guest/vhost_user_transport.h"
+#include "guestmm/guest.h"
+#include "host/backend.h"
+#include "host/balloon.h"
+#include "mm/gfp.h"
+#include "mm/page_reporting.h"
+#include "tests/loop_transport.h"
+#include "virtio/virtio_balloon.h"
+#include "virtio/virtio_transport.h"
+
+#define WAIT_MS 20000
+#define MIB (1024ull * 1024)
+#define GUEST_MEM (256 * MIB)
+#define F(bit) (UINT64_C(1) << (bit))
+#define POISON 0xaaaaaaaau
+
+enum transport_kind { T_VHOST_USER, T_LOOP };
+static enum transport_kind kind;
+
+struct fixture {
+	char dir[64];
+	char path[108];
+	struct balloon_backend be; /* vhost-user: the backend thread */
+	bool be_running;
+	struct balloon_dev *b; /* the device, whichever transport */
+	struct loop_transport *lt;
+	struct vhost_user_transport *vt;
+	struct virtio_transport *t;
+	struct gmm_guest *g;
+	struct balloon_driver_env env;
+	struct balloon_driver *bd;
+	pthread_t thread;
+	bool running;
+	int run_err;
+};
+
+static int fx_set_reporting(void *ctx, struct page_reporting_dev_info *prdev)
+{
+	return gmm_guest_set_reporting_device(((struct fixture *)ctx)->g, prdev);
+}
+
+static struct free_bitmap *fx_free_bitmap(void *ctx)
+{
+	return gmm_guest_free_bitmap(((struct fixture *)ctx)->g);
+}
+
+/* The device and its transport, offering @features. */
+static void fx_device(struct fixture *f, uint64_t features)
+{
+	if (kind == T_VHOST_USER) {
+		assert_int_equal(balloon_backend_start(&f->be, f->path,
+						       features), 0);
+		f->be_running = true;
+		f->b = f->be.balloon;
+		assert_int_equal(vhost_user_transport_create(
+					 f->path, VIRTIO_ID_BALLOON,
+					 gmm_guest_memfd(f->g),
+					 gmm_guest_ram(f->g), 0, GUEST_MEM,
+					 &f->vt),
+				 0);
+		f->t = vhost_user_transport_virtio(f->vt);
+	} else {
+		assert_int_equal(balloon_create(features, &f->b), 0);
+		assert_int_equal(loop_transport_create(
+					 balloon_virtio_device(f->b),
+					 gmm_guest_memfd(f->g), GUEST_MEM,
+					 &f->lt),
+				 0);
+		f->t = &f->lt->vt;
+	}
+}
+
+/* A guest reporting blocks of @report_order in batches of @capacity. */
+static struct fixture *fx_new_reporting(uint64_t features,
+					enum gmm_hinting hinting,
+					unsigned int report_order,
+					unsigned int capacity)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	struct gmm_guest_config c;
+
+	assert_non_null(f);
+	snprintf(f->dir, sizeof(f->dir), "%s/test_balloon_driver.XXXXXX",
+		 getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+	if (strlen(f->dir) > 48)
+		snprintf(f->dir, sizeof(f->dir), "/tmp/test_balloon_driver.XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/balloon.sock", f->dir);
+	gmm_guest_config_init(&c);
+	c.mem_bytes = GUEST_MEM;
+	c.cpus = 1;
+	c.reporting = false; /* the driver is the reporting device */
+	c.report_delay_ms = 0;
+	c.report_min_age_ms = 0;
+	c.report_hwm = 1;
+	c.hinting = hinting;
+	c.hint_cap_bytes = 16 * MIB;
+	c.report_order = report_order;
+	c.report_capacity = capacity;
+	assert_int_equal(gmm_guest_create(&c, &f->g), 0);
+	f->env = (struct balloon_driver_env){
+		.pgdat = gmm_guest_pgdat(f->g),
+		.ram_gpa = 0,
+		.mem_bytes = GUEST_MEM,
+		.reporting = true,
+		.hints = hinting == GMM_HINTING_BITMAP,
+		.hint_cap_pages = c.hint_cap_bytes >> PAGE_SHIFT,
+		.set_reporting = fx_set_reporting,
+		.free_bitmap = fx_free_bitmap,
+		.ctx = f,
+	};
+	fx_device(f, features);
+	return f;
+}
+
+static struct fixture *fx_new(uint64_t features, enum gmm_hinting hinting)
+{
+	return fx_new_reporting(features, hinting, PAGE_REPORTING_ORDER,
+				PAGE_REPORTING_CAPACITY);
+}
+
+static void *fx_thread(void *arg)
+{
+	struct fixture *f = arg;
+
+	f->run_err = balloon_driver_run(f->bd);
+	return NULL;
+}
+
+/* Probe the driver with the fixture's env and run its thread. */
+static void fx_start(struct fixture *f)
+{
+	assert_int_equal(balloon_driver_probe(&f->env, f->t, &f->bd), 0);
+	assert_int_equal(pthread_create(&f->thread, NULL, fx_thread, f), 0);
+	f->running = true;
+}
+
+static void fx_stop_driver(struct fixture *f)
+{
+	if (!f->bd)
+		return;
+	balloon_driver_shutdown(f->bd);
+	if (f->running)
+		pthread_join(f->thread, NULL);
+	f->running = false;
+	balloon_driver_remove(f->bd);
+	f->bd = NULL;
+}
+
+static void fx_free(struct fixture *f)
+{
+	fx_stop_driver(f);
+	if (kind == T_VHOST_USER) {
+		vhost_user_transport_destroy(f->vt);
+		if (f->be_running)
+			balloon_backend_stop(&f->be);
+	} else {
+		loop_transport_destroy(f->lt);
+		balloon_destroy(f->b);
+	}
+	gmm_guest_destroy(f->g);
+	unlink(f->path);
+	rmdir(f->dir);
+	free(f);
+}
+
+typedef bool (*host_cond)(const struct balloon_stats *st, uint64_t arg);
+
+/* Wait (bounded) until the host's view satisfies @cond. */
+static void wait_host(struct fixture *f, host_cond cond, uint64_t arg,
+		      const char *what)
+{
+	struct balloon_stats st;
+
+	for (int i = 0; i < WAIT_MS; i++) {
+		balloon_get_stats(f->b, &st);
+		if (cond(&st, arg))
+			return;
+		usleep(1000);
+	}
+	fail_msg("%s: host never saw %s",
+		 kind == T_LOOP ? "loop" : "vhost-user", what);
+}
+
+static bool is_connected(const struct balloon_stats *st, uint64_t arg)
+{
+	(void)arg;
+	return st->connected && st->features;
+}
+
+static bool actual_is(const struct balloon_stats *st, uint64_t arg)
+{
+	return st->actual == arg;
+}
+
+static bool stats_updates_at_least(const struct balloon_stats *st, uint64_t arg)
+{
+	return st->guest_stats_updates >= arg;
+}
+
+static bool hinted_at_least(const struct balloon_stats *st, uint64_t arg)
+{
+	return st->hinted_bytes >= arg;
+}
+
+static bool resident_below(const struct balloon_stats *st, uint64_t arg)
+{
+	return st->resident_bytes < arg;
+}
+
+static bool reports_at_least(const struct balloon_stats *st, uint64_t arg)
+{
+	return st->reports >= arg;
+}
+
+static uint64_t guest_free(struct fixture *f)
+{
+	drain_all_pages(gmm_guest_pgdat(f->g));
+	return pgdat_free_pages(gmm_guest_pgdat(f->g));
+}
+
+/* Write and free 64 MiB in pageblocks: memory the host then has. */
+static void dirty_and_free_64m(struct fixture *f)
+{
+	struct pglist_data *pgdat = gmm_guest_pgdat(f->g);
+	struct page *blocks[32];
+
+	for (unsigned int n = 0; n < 32; n++) {
+		blocks[n] = alloc_pages(pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER);
+		assert_non_null(blocks[n]);
+		memset(page_address(pgdat, blocks[n]), 0x5a,
+		       PAGE_SIZE << PAGEBLOCK_ORDER);
+	}
+	for (unsigned int n = 0; n < 32; n++)
+		assert_int_equal(free_pages(pgdat, blocks[n], PAGEBLOCK_ORDER),
+				 0);
+}
+
+/* ---- both transports ---- */
+
+static void test_negotiation(void **state)
+{
+	struct fixture *f = fx_new(BALLOON_FEATURES_DEFAULT, GMM_HINTING_REPORT);
+	struct balloon_driver_stats ds;
+	struct balloon_stats hs;
+
+	(void)state;
+	fx_start(f);
+	balloon_driver_get_stats(f->bd, &ds);
+	wait_host(f, is_connected, 0, "the driver");
+	balloon_get_stats(f->b, &hs);
+	/* Every queue feature offered was taken: the device numbers its
+	 * queues by what it offered, the driver by what was negotiated. */
+	assert_int_equal(ds.offered & VIRTIO_BALLOON_QUEUE_FEATURES,
+			 ds.features & VIRTIO_BALLOON_QUEUE_FEATURES);
+	assert_true(ds.features & F(VIRTIO_BALLOON_F_STATS_VQ));
+	assert_true(ds.features & F(VIRTIO_BALLOON_F_REPORTING));
+	assert_true(ds.features & F(VIRTIO_F_VERSION_1));
+	/* Declined as Linux declines it: these frames keep no poison. */
+	assert_false(ds.features & F(VIRTIO_BALLOON_F_PAGE_POISON));
+	assert_int_equal(hs.features, ds.features);
+	for (int q = 0; q < VIRTIO_BALLOON_VQ_NR; q++)
+		assert_int_equal(virtio_balloon_queue_index(ds.offered, q),
+				 virtio_balloon_queue_index(ds.features, q));
+	assert_int_equal(balloon_queue_index(hs.features, BALLOON_VQ_REPORTING),
+			 virtio_balloon_queue_index(ds.features,
+						    VIRTIO_BALLOON_VQ_REPORTING));
+	assert_int_equal(balloon_queue_index(hs.features, BALLOON_VQ_STATS),
+			 virtio_balloon_queue_index(ds.features,
+						    VIRTIO_BALLOON_VQ_STATS));
+	assert_int_equal(f->t->ops->get_status(f->t),
+			 VIRTIO_CONFIG_S_ACKNOWLEDGE | VIRTIO_CONFIG_S_DRIVER |
+				 VIRTIO_CONFIG_S_FEATURES_OK |
+				 VIRTIO_CONFIG_S_DRIVER_OK);
+	assert_int_equal(ds.queue_num, 256);
+	assert_true(balloon_driver_reporting(f->bd));
+	assert_int_equal(ds.error, 0);
+	fx_free(f);
+}
+
+static void test_queue_numbering(void **state)
+{
+	(void)state;
+	/* The table of the reference (offered => existing). */
+	assert_int_equal(virtio_balloon_queue_index(0, VIRTIO_BALLOON_VQ_DEFLATE), 1);
+	assert_int_equal(virtio_balloon_queue_index(0, VIRTIO_BALLOON_VQ_STATS), -1);
+	assert_int_equal(virtio_balloon_queue_index(F(VIRTIO_BALLOON_F_REPORTING),
+						    VIRTIO_BALLOON_VQ_REPORTING), 2);
+	assert_int_equal(virtio_balloon_queue_index(F(VIRTIO_BALLOON_F_STATS_VQ) |
+							    F(VIRTIO_BALLOON_F_REPORTING),
+						    VIRTIO_BALLOON_VQ_REPORTING), 3);
+	assert_int_equal(virtio_balloon_queue_index(F(VIRTIO_BALLOON_F_FREE_PAGE_HINT) |
+							    F(VIRTIO_BALLOON_F_REPORTING),
+						    VIRTIO_BALLOON_VQ_REPORTING), 3);
+	assert_int_equal(virtio_balloon_queue_index(VIRTIO_BALLOON_QUEUE_FEATURES,
+						    VIRTIO_BALLOON_VQ_REPORTING), 4);
+	assert_int_equal(virtio_balloon_queue_index(VIRTIO_BALLOON_QUEUE_FEATURES,
+						    VIRTIO_BALLOON_VQ_FREE_PAGE), 3);
+}
+
+/* A report's round trip: written memory freed, reported, gone from the
+ * memfd by the host's accounting. */
+static void test_report_round_trip(void **state)
+{
+	struct fixture *f = fx_new(BALLOON_FEATURES_DEFAULT, GMM_HINTING_REPORT);
+	struct balloon_stats h0, h1;
+	struct balloon_driver_stats ds;
+
+	(void)state;
+	fx_start(f);
+	wait_host(f, is_connected, 0, "the driver");
+	/* Whatever was free at boot goes first. */
+	assert_int_equal(gmm_guest_report_now(f->g), 0);
+	balloon_get_stats(f->b, &h0);
+	dirty_and_free_64m(f);
+	balloon_get_stats(f->b, &h1);
+	assert_true(h1.resident_bytes >= h0.resident_bytes + 60 * MIB);
+	h0 = h1;
+	assert_int_equal(gmm_guest_report_now(f->g), 0);
+	balloon_get_stats(f->b, &h1);
+	balloon_driver_get_stats(f->bd, &ds);
+	assert_true(h1.reports > h0.reports);
+	assert_true(ds.reports >= h1.reports - h0.reports);
+	if (h0.resident_bytes - h1.resident_bytes < 60 * MIB)
+		fail_msg("host resident fell by %llu MiB of 64",
+			 (unsigned long long)((h0.resident_bytes -
+					       h1.resident_bytes) / MIB));
+	assert_int_equal(buddy_check(gmm_guest_pgdat(f->g)), 0);
+	fx_free(f);
+}
+
+/*
+ * The host's target: inflate to it, then deflate back to 0.  3000 frames
+ * fill three pages of the driver's frame list; once deflated, the guest
+ * has every frame back, the list's pages too.
+ */
+static void test_inflate_deflate(void **state)
+{
+	struct fixture *f = fx_new(BALLOON_FEATURES_DEFAULT, GMM_HINTING_REPORT);
+	struct balloon_driver_stats ds;
+	struct balloon_stats hs;
+	uint64_t free0, free1;
+
+	(void)state;
+	f->env.reporting = false;
+	fx_start(f);
+	wait_host(f, is_connected, 0, "the driver");
+	free0 = guest_free(f);
+	assert_int_equal(balloon_set_target(f->b, 3000), 0);
+	wait_host(f, actual_is, 3000, "actual = 3000");
+	balloon_driver_get_stats(f->bd, &ds);
+	balloon_get_stats(f->b, &hs);
+	assert_int_equal(ds.actual, 3000);
+	assert_int_equal(ds.num_pages, 3000);
+	assert_int_equal(ds.inflated_pages, 3000);
+	assert_int_equal(hs.inflated_pages, 3000);
+	/* The frames left the guest's free memory (and three list pages). */
+	free1 = guest_free(f);
+	if (free1 != free0 - 3000 - 3)
+		fail_msg("free pages %llu before, %llu inflated to 3000",
+			 (unsigned long long)free0, (unsigned long long)free1);
+
+	assert_int_equal(balloon_set_target(f->b, 0), 0);
+	wait_host(f, actual_is, 0, "actual = 0");
+	balloon_driver_get_stats(f->bd, &ds);
+	balloon_get_stats(f->b, &hs);
+	assert_int_equal(ds.deflated_pages, 3000);
+	assert_int_equal(hs.deflated_pages, 3000);
+	free1 = guest_free(f);
+	if (free1 != free0)
+		fail_msg("free pages %llu before, %llu after deflating",
+			 (unsigned long long)free0, (unsigned long long)free1);
+	assert_int_equal(buddy_check(gmm_guest_pgdat(f->g)), 0);
+	fx_free(f);
+}
+
+/* Remove with frames in the balloon: the guest gets back every frame the
+ * driver took (state, rings, buffers, list pages, balloon frames). */
+static void test_remove_gives_everything_back(void **state)
+{
+	struct fixture *f = fx_new(BALLOON_FEATURES_DEFAULT, GMM_HINTING_REPORT);
+	uint64_t free0;
+
+	(void)state;
+	f->env.reporting = false;
+	free0 = guest_free(f);
+	fx_start(f);
+	wait_host(f, is_connected, 0, "the driver");
+	assert_int_equal(balloon_set_target(f->b, 1500), 0);
+	wait_host(f, actual_is, 1500, "actual = 1500");
+	assert_true(guest_free(f) < free0 - 1500);
+	fx_stop_driver(f);
+	assert_int_equal(guest_free(f), free0);
+	assert_int_equal(buddy_check(gmm_guest_pgdat(f->g)), 0);
+	fx_free(f);
+}
+
+/* Statistics: primed at start, refilled each time the device asks, with
+ * Linux's meanings (total, free, available). */
+static void test_stats(void **state)
+{
+	struct fixture *f = fx_new(BALLOON_FEATURES_DEFAULT, GMM_HINTING_REPORT);
+	struct balloon_driver_stats ds;
+	struct balloon_stats hs;
+
+	(void)state;
+	f->env.reporting = false;
+	balloon_set_stats_interval(f->b, 10);
+	fx_start(f);
+	wait_host(f, stats_updates_at_least, 3, "three stats buffers");
+	balloon_get_stats(f->b, &hs);
+	balloon_driver_get_stats(f->bd, &ds);
+	assert_true(ds.stats_sent >= 3);
+	assert_true(hs.guest_stats_valid & (1u << VIRTIO_BALLOON_S_MEMTOT));
+	assert_true(hs.guest_stats_valid & (1u << VIRTIO_BALLOON_S_MEMFREE));
+	assert_true(hs.guest_stats_valid & (1u << VIRTIO_BALLOON_S_AVAIL));
+	assert_int_equal(hs.guest_stats[VIRTIO_BALLOON_S_MEMTOT], GUEST_MEM);
+	assert_true(hs.guest_stats[VIRTIO_BALLOON_S_MEMFREE] > 200 * MIB);
+	assert_true(hs.guest_stats[VIRTIO_BALLOON_S_MEMFREE] <= GUEST_MEM);
+	assert_true(hs.guest_stats[VIRTIO_BALLOON_S_AVAIL] >=
+		    hs.guest_stats[VIRTIO_BALLOON_S_MEMFREE]);
+	fx_free(f);
+}
+
+/* A driver whose device goes away ends with -EPIPE and can be removed. */
+static void test_device_gone(void **state)
+{
+	struct fixture *f = fx_new(BALLOON_FEATURES_DEFAULT, GMM_HINTING_REPORT);
+	struct balloon_driver_stats ds;
+
+	(void)state;
+	fx_start(f);
+	wait_host(f, is_connected, 0, "the driver");
+	if (kind == T_VHOST_USER) {
+		balloon_backend_stop(&f->be);
+		f->be_running = false;
+	} else {
+		loop_transport_unplug(f->lt);
+	}
+	for (int i = 0; i < WAIT_MS; i++) {
+		balloon_driver_get_stats(f->bd, &ds);
+		if (ds.error)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(ds.error, -EPIPE);
+	/* The thread ended on its own, with that error. */
+	pthread_join(f->thread, NULL);
+	f->running = false;
+	assert_int_equal(f->run_err, -EPIPE);
+	fx_free(f);
+}
+
+/*
+ * Page poison: a guest whose free pages keep a value negotiates
+ * PAGE_POISON and writes poison_val; our device then keeps what is
+ * reported (a discard would read back zeros).
+ */
+static void test_poison(void **state)
+{
+	struct fixture *f = fx_new(BALLOON_FEATURES_DEFAULT, GMM_HINTING_REPORT);
+	struct balloon_driver_stats ds;
+	struct balloon_stats h0, h1;
+
+	(void)state;
+	f->env.poison = true;
+	f->env.poison_val = POISON;
+	fx_start(f);
+	wait_host(f, is_connected, 0, "the driver");
+	balloon_driver_get_stats(f->bd, &ds);
+	balloon_get_stats(f->b, &h0);
+	assert_true(ds.features & F(VIRTIO_BALLOON_F_PAGE_POISON));
+	assert_int_equal(h0.poison_val, POISON);
+	assert_true(balloon_driver_reporting(f->bd));
+	dirty_and_free_64m(f);
+	balloon_get_stats(f->b, &h0);
+	assert_int_equal(gmm_guest_report_now(f->g), 0);
+	wait_host(f, reports_at_least, h0.reports + 1, "a report");
+	balloon_get_stats(f->b, &h1);
+	assert_true(h1.kept_bytes >= 64 * MIB);
+	assert_true(h1.resident_bytes + 4 * MIB > h0.resident_bytes);
+	fx_free(f);
+}
+
+/* A guest that poisons, a device without PAGE_POISON: no reports (they
+ * would change free pages' contents), the balloon still works. */
+static void test_poison_without_device_support(void **state)
+{
+	struct fixture *f = fx_new(BALLOON_FEATURES_DEFAULT &
+					   ~F(VIRTIO_BALLOON_F_PAGE_POISON),
+				   GMM_HINTING_REPORT);
+	struct balloon_driver_stats ds;
+
+	(void)state;
+	f->env.poison = true;
+	f->env.poison_val = POISON;
+	fx_start(f);
+	wait_host(f, is_connected, 0, "the driver");
+	balloon_driver_get_stats(f->bd, &ds);
+	assert_false(ds.features & F(VIRTIO_BALLOON_F_PAGE_POISON));
+	/* Negotiated still, so the numbering holds; never used. */
+	assert_true(ds.features & F(VIRTIO_BALLOON_F_REPORTING));
+	assert_false(balloon_driver_reporting(f->bd));
+	assert_int_equal(balloon_set_target(f->b, 100), 0);
+	wait_host(f, actual_is, 100, "actual = 100");
+	fx_free(f);
+}
+
+/*
+ * The bitmap through the device: free memory leaves the memfd by the
+ * host's accounting, in commands of at most the cap, and every chunk comes
+ * back to the guest (the validator: no bit in flight without a command).
+ */
+static void test_bitmap_round_trip(void **state)
+{
+	struct fixture *f = fx_new(BALLOON_FEATURES_HINTING, GMM_HINTING_BITMAP);
+	struct pglist_data *pgdat = gmm_guest_pgdat(f->g);
+	struct balloon_driver_stats ds;
+	struct balloon_stats h0, h1;
+	struct page *again;
+
+	(void)state;
+	fx_start(f);
+	wait_host(f, is_connected, 0, "the driver");
+	balloon_get_stats(f->b, &h0);
+	assert_true(h0.features & F(VIRTIO_BALLOON_F_FREE_PAGE_HINT));
+	dirty_and_free_64m(f);
+	balloon_get_stats(f->b, &h0);
+	assert_true(h0.resident_bytes >= 64 * MIB);
+	drain_all_pages(pgdat);
+	assert_int_equal(balloon_set_hinting(f->b, 20, 16 * MIB, 0), 0);
+	wait_host(f, resident_below, h0.resident_bytes - 60 * MIB,
+		  "64 MiB of hinted memory leave the memfd");
+	wait_host(f, hinted_at_least, 64 * MIB, "64 MiB hinted");
+	balloon_get_stats(f->b, &h1);
+	assert_true(h1.hint_commands >= 4); /* 16 MiB at most each */
+	assert_true(h1.hint_done > 0);
+	assert_int_equal(h1.hint_rejected, 0);
+	/* The chunks come back: an allocation may take them (waiting for a
+	 * command's DONE if it lands on one), and the bits are sound. */
+	assert_int_equal(balloon_set_hinting(f->b, 0, 16 * MIB, 0), 0);
+	for (int i = 0; i < WAIT_MS; i++) {
+		balloon_driver_get_stats(f->bd, &ds);
+		if (ds.hint_acks >= h1.hint_done)
+			break;
+		usleep(1000);
+	}
+	assert_true(ds.hint_commands > 0);
+	assert_true(ds.hint_pages >= 64 * MIB / PAGE_SIZE);
+	again = alloc_pages(pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER);
+	assert_non_null(again);
+	assert_int_equal(free_pages(pgdat, again, PAGEBLOCK_ORDER), 0);
+	assert_int_equal(gmm_guest_validate(f->g), 0);
+	assert_int_equal(ds.hint_bad_done, 0);
+	fx_free(f);
+}
+
+/*
+ * A device that says DONE with nothing answered (a host that lost track):
+ * the driver counts it, the bitmap refuses the ack and stays sound.
+ */
+static void test_bitmap_done_for_nothing(void **state)
+{
+	struct fixture *f = fx_new(BALLOON_FEATURES_HINTING, GMM_HINTING_BITMAP);
+	struct balloon_driver_stats ds;
+	struct gmm_guest_stats gs;
+
+	(void)state;
+	fx_start(f);
+	wait_host(f, is_connected, 0, "the driver");
+	/* No commands: the field stays STOP until the DONE. */
+	balloon_hint_done(f->b);
+	for (int i = 0; i < WAIT_MS; i++) {
+		balloon_driver_get_stats(f->bd, &ds);
+		if (ds.hint_bad_done)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(ds.hint_bad_done, 1);
+	assert_int_equal(ds.hint_acks, 0);
+	gmm_guest_get_stats(f->g, &gs);
+	assert_int_equal(gs.bad_acks, 1);
+	assert_int_equal(gmm_guest_validate(f->g), 0);
+	/* Hinting works after it. */
+	assert_int_equal(balloon_set_hinting(f->b, 20, 16 * MIB, 0), 0);
+	wait_host(f, hinted_at_least, 16 * MIB, "hints after the bad DONE");
+	assert_int_equal(gmm_guest_validate(f->g), 0);
+	fx_free(f);
+}
+
+/* The driver of a guest without the bitmap answers every command empty. */
+static void test_hint_commands_without_bitmap(void **state)
+{
+	struct fixture *f = fx_new(BALLOON_FEATURES_HINTING, GMM_HINTING_REPORT);
+	struct balloon_stats h;
+
+	(void)state;
+	fx_start(f);
+	wait_host(f, is_connected, 0, "the driver");
+	assert_true(balloon_driver_reporting(f->bd));
+	assert_int_equal(balloon_set_hinting(f->b, 5, 16 * MIB, 0), 0);
+	for (int i = 0; i < WAIT_MS; i++) {
+		balloon_get_stats(f->b, &h);
+		if (h.hint_done >= 3)
+			break;
+		usleep(1000);
+	}
+	assert_true(h.hint_done >= 3);
+	assert_int_equal(h.hinted_bytes, 0);
+	assert_int_equal(h.hint_rejected, 0);
+	assert_int_equal(h.hint_timeouts, 0);
+	fx_free(f);
+}
+
+/* ---- loop only: devices the vhost-user backend cannot be made into ---- */
+
+/* Probes that must fail, leaving the guest as it was and the device
+ * marked FAILED. */
+static void test_probe_refused(void **state)
+{
+	struct fixture *f;
+	struct balloon_driver *bd = NULL;
+	uint64_t free0;
+
+	(void)state;
+	if (kind != T_LOOP)
+		skip();
+	f = fx_new(BALLOON_FEATURES_DEFAULT, GMM_HINTING_REPORT);
+	free0 = guest_free(f);
+	/* Another device type. */
+	f->t->device_id = 2;
+	assert_int_equal(balloon_driver_probe(&f->env, f->t, &bd), -ENODEV);
+	assert_true(f->t->ops->get_status(f->t) & VIRTIO_CONFIG_S_FAILED);
+	f->t->device_id = VIRTIO_ID_BALLOON;
+	/* A legacy device: no VERSION_1. */
+	f->lt->offer_mask = ~F(VIRTIO_F_VERSION_1);
+	assert_int_equal(balloon_driver_probe(&f->env, f->t, &bd), -ENODEV);
+	assert_true(f->t->ops->get_status(f->t) & VIRTIO_CONFIG_S_FAILED);
+	/* A device without a queue its features promise (stats). */
+	f->lt->offer_mask = UINT64_MAX;
+	f->lt->absent_queues = VIRTIO_EVENT_QUEUE(2);
+	assert_int_equal(balloon_driver_probe(&f->env, f->t, &bd), -ENODEV);
+	assert_true(f->t->ops->get_status(f->t) & VIRTIO_CONFIG_S_FAILED);
+	assert_null(bd);
+	/* And the same device, whole, is driven after all that. */
+	f->lt->absent_queues = 0;
+	fx_start(f);
+	assert_int_equal(balloon_set_target(f->b, 10), 0);
+	wait_host(f, actual_is, 10, "actual = 10 after refused probes");
+	fx_stop_driver(f);
+	assert_int_equal(guest_free(f), free0);
+	assert_int_equal(buddy_check(gmm_guest_pgdat(f->g)), 0);
+	fx_free(f);
+}
+
+/*
+ * A device that takes only small queues: the driver's rings shrink to fit
+ * (64 entries), and reporting works, also in batches larger than the ring
+ * (256 blocks of 64 KiB: a batch goes as four buffers of 64); below the 32
+ * entries devices modelled on Linux ask of a reporting queue, reporting is
+ * off (our device refuses such a queue), and the balloon works.
+ */
+static void test_small_queues(void **state)
+{
+	struct fixture *f;
+	struct balloon_driver_stats ds;
+	struct balloon_stats h0, h1;
+
+	(void)state;
+	if (kind != T_LOOP)
+		skip();
+	f = fx_new(BALLOON_FEATURES_DEFAULT, GMM_HINTING_REPORT);
+	f->lt->queue_max_cap = 64;
+	fx_start(f);
+	balloon_driver_get_stats(f->bd, &ds);
+	assert_int_equal(ds.queue_num, 64);
+	assert_true(balloon_driver_reporting(f->bd));
+	balloon_get_stats(f->b, &h0);
+	dirty_and_free_64m(f);
+	assert_int_equal(gmm_guest_report_now(f->g), 0);
+	wait_host(f, reports_at_least, h0.reports + 1, "a report");
+	fx_free(f);
+
+	f = fx_new_reporting(BALLOON_FEATURES_DEFAULT, GMM_HINTING_REPORT, 4,
+			     PAGE_REPORTING_CAPACITY_MAX);
+	f->lt->queue_max_cap = 64;
+	fx_start(f);
+	assert_true(balloon_driver_reporting(f->bd));
+	assert_int_equal(gmm_guest_report_now(f->g), 0);
+	{
+		struct pglist_data *pgdat = gmm_guest_pgdat(f->g);
+		static struct page *blk[1024];
+
+		for (unsigned int i = 0; i < 1024; i++) {
+			blk[i] = alloc_pages(pgdat, GFP_MOVABLE, 4);
+			assert_non_null(blk[i]);
+			memset(page_address(pgdat, blk[i]), 0x5a, PAGE_SIZE << 4);
+		}
+		balloon_get_stats(f->b, &h0);
+		/* Every other block: 32 MiB that cannot merge with the
+		 * blocks kept, some 512 entries, two batches at least. */
+		for (unsigned int i = 0; i < 1024; i += 2)
+			assert_int_equal(free_pages(pgdat, blk[i], 4), 0);
+		assert_int_equal(gmm_guest_report_now(f->g), 0);
+		balloon_get_stats(f->b, &h1);
+		if (h1.reports - h0.reports < 5 ||
+		    h0.resident_bytes - h1.resident_bytes < 28 * MIB)
+			fail_msg("%llu report buffers, resident fell by %llu MiB of 32",
+				 (unsigned long long)(h1.reports - h0.reports),
+				 (unsigned long long)((h0.resident_bytes -
+						       h1.resident_bytes) / MIB));
+		for (unsigned int i = 1; i < 1024; i += 2)
+			assert_int_equal(free_pages(pgdat, blk[i], 4), 0);
+	}
+	fx_free(f);
+
+	f = fx_new(BALLOON_FEATURES_DEFAULT, GMM_HINTING_REPORT);
+	f->lt->queue_max_cap = 16;
+	fx_start(f);
+	balloon_driver_get_stats(f->bd, &ds);
+	assert_int_equal(ds.queue_num, 16);
+	assert_false(balloon_driver_reporting(f->bd));
+	assert_int_equal(balloon_set_target(f->b, 300), 0);
+	wait_host(f, actual_is, 300, "actual = 300 through 16-entry queues");
+	fx_free(f);
+}
+
+static int group_vhost_user(void **state)
+{
+	(void)state;
+	kind = T_VHOST_USER;
+	return 0;
+}
+
+static int group_loop(void **state)
+{
+	(void)state;
+	kind = T_LOOP;
+	return 0;
+}
+
+/* Both transports; "vhost-user" or "loop" as the argument: that one. */
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_queue_numbering),
+		cmocka_unit_test(test_negotiation),
+		cmocka_unit_test(test_report_round_trip),
+		cmocka_unit_test(test_inflate_deflate),
+		cmocka_unit_test(test_remove_gives_everything_back),
+		cmocka_unit_test(test_stats),
+		cmocka_unit_test(test_device_gone),
+		cmocka_unit_test(test_poison),
+		cmocka_unit_test(test_poison_without_device_support),
+		cmocka_unit_test(test_bitmap_round_trip),
+		cmocka_unit_test(test_bitmap_done_for_nothing),
+		cmocka_unit_test(test_hint_commands_without_bitmap),
+		cmocka_unit_test(test_probe_refused),
+		cmocka_unit_test(test_small_queues),
+	};
+	const char *only = argc > 1 ? argv[1] : NULL;
+	int failed = 0;
+
+	if (!only || !strcmp(only, "vhost-user"))
+		failed += cmocka_run_group_tests_name(
+			"balloon driver over vhost-user", tests,
+			group_vhost_user, NULL);
+	if (!only || !strcmp(only, "loop"))
+		failed += cmocka_run_group_tests_name(
+			"balloon driver over loop", tests, group_loop, NULL);
+	return failed ? 1 : 0;
+}
