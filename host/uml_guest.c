@@ -17,11 +17,16 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
+
+extern char **environ;
 
 #define CONSOLE_BUF 8192
 
@@ -229,7 +234,8 @@ void uml_guest_destroy(struct uml_guest *g, int timeout_ms)
  */
 static void __attribute__((noreturn))
 uml_keeper(const struct uml_guest_config *cfg, const char *linux_path,
-	   char **argv, int in_fd, int out_fd, int life_fd, pid_t parent)
+	   char **argv, char **envp, int in_fd, int out_fd, int life_fd,
+	   pid_t parent)
 {
 	pid_t kernel;
 	int status;
@@ -257,7 +263,7 @@ uml_keeper(const struct uml_guest_config *cfg, const char *linux_path,
 		close(3);
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL))
 			_exit(127);
-		execv(linux_path, argv);
+		execve(linux_path, argv, envp);
 		_exit(127);
 	}
 	close(0);
@@ -285,6 +291,51 @@ uml_keeper(const struct uml_guest_config *cfg, const char *linux_path,
 	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
+/*
+ * The kernel's environment: ours, less TMPDIR, TMP and TEMP when the one
+ * user-mode Linux takes (the first of them set) is not on tmpfs or
+ * hugetlbfs.  The kernel makes the file of its RAM there, and the device
+ * maps only such files (guest_memory.c): with TMPDIR on a disk file system
+ * it refused the memory table, and the guest ran with nothing of its RAM
+ * mapped, nothing reported, 0 B resident.  Without them the kernel takes
+ * /dev/shm when that is tmpfs, else /tmp.
+ * Return: a calloc()ed array of environ's pointers (free it alone), or
+ * NULL for no memory.
+ */
+static char **uml_kernel_env(void)
+{
+	static const char *const vars[] = { "TMPDIR", "TMP", "TEMP" };
+	bool drop = false;
+	size_t n = 0, k = 0;
+	char **envp;
+
+	for (size_t i = 0; i < 3; i++) {
+		const char *dir = getenv(vars[i]);
+		struct statfs sfs;
+
+		if (!dir || !*dir)
+			continue;
+		drop = statfs(dir, &sfs) ||
+		       (sfs.f_type != TMPFS_MAGIC && sfs.f_type != HUGETLBFS_MAGIC);
+		break;
+	}
+	while (environ[n])
+		n++;
+	envp = calloc(n + 1, sizeof(*envp));
+	if (!envp)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		bool temp = false;
+
+		for (size_t v = 0; drop && v < 3; v++)
+			temp |= !strncmp(environ[i], vars[v], strlen(vars[v])) &&
+				environ[i][strlen(vars[v])] == '=';
+		if (!temp)
+			envp[k++] = environ[i];
+	}
+	return envp;
+}
+
 int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out)
 {
 	const char *linux_path = cfg->linux_path ? cfg->linux_path : "/usr/bin/linux.uml";
@@ -292,7 +343,7 @@ int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out)
 	int in[2], outp[2], err;
 	struct uml_guest *g;
 	char mem_arg[32], initrd_arg[512], dir_arg[96], dev_arg[512];
-	char *argv[16];
+	char *argv[16], **envp;
 	int argc = 0;
 	pid_t parent;
 	int life[2];
@@ -339,19 +390,28 @@ int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out)
 	argv[argc] = NULL;
 
 	parent = getpid();
+	envp = uml_kernel_env();
+	if (!envp) {
+		err = -ENOMEM;
+		goto undo_out;
+	}
 	if (pipe2(life, O_CLOEXEC)) {
 		err = -errno;
+		free(envp);
 		goto undo_out;
 	}
 	g->pid = fork();
 	if (g->pid < 0) {
 		err = -errno;
+		free(envp);
 		close(life[0]);
 		close(life[1]);
 		goto undo_out;
 	}
 	if (g->pid == 0)
-		uml_keeper(cfg, linux_path, argv, in[0], outp[1], life[0], parent);
+		uml_keeper(cfg, linux_path, argv, envp, in[0], outp[1], life[0],
+			   parent);
+	free(envp);
 	close(life[0]);
 	g->life_fd = life[1];
 	close(in[0]);

@@ -10,8 +10,12 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <limits.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "host/backend.h"
 #include "host/balloon.h"
@@ -229,6 +233,42 @@ static void test_inflate_and_deflate(void **state)
 	assert_int_equal(json_number("actual_pages_deflated"), 0);
 }
 
+/*
+ * A TMPDIR on a disk file system: user-mode Linux makes the file of its
+ * RAM there, which the device refuses to map (tmpfs and hugetlbfs only);
+ * the guest must still get its RAM on tmpfs and return its memory (it ran
+ * with nothing mapped: "0 B resident", 0 % returned, status 0).
+ */
+static void test_tmpdir_on_disk(void **state)
+{
+	char dir[PATH_MAX], *old = getenv("TMPDIR");
+	struct statfs sfs;
+
+	(void)state;
+	if (old)
+		old = strdup(old);
+	assert_non_null(getcwd(dir, sizeof(dir) - 32));
+	strcat(dir, "/tmpdir-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(statfs(dir, &sfs), 0);
+	if (sfs.f_type == TMPFS_MAGIC) {
+		rmdir(dir);
+		print_message("the build directory is on tmpfs: nothing to show\n");
+		skip();
+	}
+	setenv("TMPDIR", dir, 1);
+	host_linux("--mem 256M --hog 128M --watch 60 --until-returned");
+	if (old) {
+		setenv("TMPDIR", old, 1);
+		free(old);
+	} else {
+		unsetenv("TMPDIR");
+	}
+	assert_int_equal(rmdir(dir), 0);
+	assert_true(json_number("host_resident_at_free_bytes") > 100 * MIB);
+	assert_true(json_number("returned_fraction") >= 0.9);
+}
+
 /* ---- the guest dies in the middle of reporting ---- */
 
 static void stats(struct balloon_backend *be, struct balloon_stats *st)
@@ -377,6 +417,7 @@ int main(void)
 		cmocka_unit_test(test_bench_return_both),
 		cmocka_unit_test(test_init_on_free_keeps_reporting),
 		cmocka_unit_test(test_inflate_and_deflate),
+		cmocka_unit_test(test_tmpdir_on_disk),
 		cmocka_unit_test(test_guest_dies_mid_report),
 		cmocka_unit_test(test_listen_serves_a_linux_started_by_hand),
 	};
