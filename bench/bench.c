@@ -827,12 +827,16 @@ static void bench_usage(FILE *f)
 	      "             guest answering free page hint commands)\n"
 	      "\n"
 	      "  --pairs N       A/B pairs or repetitions, 1 to 64 (default 10 for\n"
-	      "                  overhead, 3 for strategies, else 5)\n"
-	      "  --seconds S     measured seconds per run (default 3 for overhead, 2 for\n"
-	      "                  alloc and scale, 1 for vhost)\n"
+	      "                  overhead, 3 for strategies, 20 for cma, 3 for compact,\n"
+	      "                  2 for offline, else 5)\n"
+	      "  --seconds S     measured seconds per run: overhead (default 3), alloc,\n"
+	      "                  scale and strategies (2), vhost (1); no other takes it\n"
 	      "  --mem SIZE      guest RAM, 256M to 64G (default 4G for scale and\n"
-	      "                  strategies' page_fault1, else 2G)\n"
-	      "  --json          one JSON object on stdout\n"
+	      "                  strategies' page_fault1, 2G for strategies' memhog,\n"
+	      "                  512M for cma and compact, 1G for offline, else 2G);\n"
+	      "                  not vhost (2G) nor zswap (64M of pages, always)\n"
+	      "  --json          one JSON object on stdout, \"bench\": NAME, and the\n"
+	      "                  figures of the table; progress lines are left out\n"
 	      "return and overhead:\n"
 	      "  --guest KIND    ours (default: our guest as a process, reporting through\n"
 	      "                  our balloon over vhost-user; 'process' is the same),\n"
@@ -933,7 +937,7 @@ int cmd_bench(int argc, char **argv)
 	static const unsigned int default_threads[] = { 1, 2, 4, 8, 16 };
 	struct bench_opts b = { 0 };
 	const char *name, *scale_opt = NULL, *return_opt = NULL;
-	bool scale, strategies;
+	bool scale, strategies, seconds_opt = false, mem_opt = false;
 	uint64_t v;
 	int c;
 
@@ -965,11 +969,13 @@ int cmd_bench(int argc, char **argv)
 			if (cli_parse_uint(optarg, 1, 3600, &v))
 				BENCH_ERR("--seconds: '%s' is not 1 to 3600", optarg);
 			b.seconds = (double)v;
+			seconds_opt = true;
 			break;
 		case 'm':
 			b.mem_bytes = cli_opt_size("bench ", "--mem", optarg,
 						   256ull << 20, 64ull << 30,
 						   4ull << 20);
+			mem_opt = b.mem_given = true;
 			break;
 		case 'j':
 			b.json = true;
@@ -1016,6 +1022,13 @@ int cmd_bench(int argc, char **argv)
 	}
 	if (optind < argc)
 		BENCH_ERR("unexpected argument '%s'", argv[optind]);
+	if (seconds_opt && strcmp(name, "overhead") && strcmp(name, "alloc") &&
+	    strcmp(name, "vhost") && !scale)
+		BENCH_ERR("--seconds: only for bench overhead, alloc, vhost, scale and strategies");
+	if (mem_opt && !strcmp(name, "vhost"))
+		BENCH_ERR("--mem: not for bench vhost (its guest is 2 GiB, always)");
+	if (mem_opt && !strcmp(name, "zswap"))
+		BENCH_ERR("--mem: not for bench zswap (64 MiB of pages in a 512 MiB node, always)");
 	if (scale_opt && !scale)
 		BENCH_ERR("%s: only for bench scale and strategies", scale_opt);
 	if (strategies && b.nr_locks)

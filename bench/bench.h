@@ -30,6 +30,7 @@ struct bench_opts {
 	unsigned int pairs;
 	double seconds;
 	uint64_t mem_bytes;
+	bool mem_given;		 /* --mem was given (strategies: memhog too) */
 	bool json;
 	enum bench_guest guest;	 /* return: which guest(s) */
 	/* scale */

@@ -17,9 +17,10 @@
  *   own cost shows in memhog's frees, every one timed, of blocks that end
  *   at or above the hinting order, where every strategy's hook acts.
  *
- *   memhog (75 % of RAM, 2 cycles): the fraction of the freed memory the host
- *   got back and the time to 90 % (the memfd's allocated blocks, never the
- *   guest's counters), the host-resident curve; wasted reports (bytes
+ *   memhog (75 % of a 2 GiB guest, or of --mem when given, 2 cycles): the
+ *   fraction of the freed memory the host got back and the time to 90 %
+ *   (the memfd's allocated blocks, never the guest's counters), the
+ *   host-resident curve; wasted reports (bytes
  *   discarded while still discarded) and churn (discarded, back within 1 s),
  *   both seen by the host (guest/discard_track.c); the worker's CPU time.
  *   The bitmap runs memhog a second time as a process guest, through the
@@ -45,6 +46,7 @@
 
 #define NR_STRAT 4
 #define STRAT_WARMUP_S 1.0
+/* memhog's guest unless --mem is given (which then sets both). */
 #define STRAT_HOG_MEM (2ull << 30)
 #define STRAT_HOG_CYCLES 2
 #define STRAT_TRACE_MAX 4096
@@ -73,6 +75,7 @@ struct strat_hog {
 
 struct strategies {
 	const struct bench_opts *b;
+	uint64_t hog_mem;	/* memhog's guest RAM */
 	struct strat_pf pf[NR_STRAT][BENCH_MAX_THREAD_COUNTS];
 	struct strat_hog hog[NR_STRAT];
 	struct strat_hog hog_dev; /* bitmap, process guest, through the device */
@@ -204,7 +207,7 @@ static int hog_run(struct strategies *s, unsigned int k, unsigned int pair)
 	int err;
 
 	run_opts_for(&o, strats[k]);
-	o.cfg.mem_bytes = STRAT_HOG_MEM;
+	o.cfg.mem_bytes = s->hog_mem;
 	o.kind = WORKLOAD_MEMHOG;
 	o.cycles = STRAT_HOG_CYCLES;
 	if (!pair)
@@ -260,7 +263,7 @@ static int hog_dev_run(struct strategies *s, unsigned int pair)
 	run_opts_init(&o);
 	o.mode = RUN_PROCESS;
 	o.cfg.hinting = GMM_HINTING_BITMAP;
-	o.cfg.mem_bytes = STRAT_HOG_MEM;
+	o.cfg.mem_bytes = s->hog_mem;
 	o.kind = WORKLOAD_MEMHOG;
 	o.cycles = STRAT_HOG_CYCLES;
 	if (!pair)
@@ -337,7 +340,7 @@ static void table(const struct strategies *s)
 	printf("\nguestmm bench strategies: %u pairs, %.0f s per page_fault1 run, "
 	       "%llu MiB guests (memhog: %llu MiB), medians\n",
 	       b->pairs, b->seconds, (unsigned long long)(b->mem_bytes >> 20),
-	       (unsigned long long)(STRAT_HOG_MEM >> 20));
+	       (unsigned long long)(s->hog_mem >> 20));
 	printf("\npage_fault1 frames/s (ratio to off)\n%-8s", "threads");
 	for (unsigned int k = 0; k < NR_STRAT; k++)
 		printf(" %21s", gmm_hinting_names[strats[k]]);
@@ -469,10 +472,11 @@ static void json(const struct strategies *s)
 	struct json j;
 
 	json_begin(&j, stdout);
+	json_str(&j, "bench", "strategies");
 	json_u64(&j, "pairs", b->pairs);
 	json_double(&j, "seconds", b->seconds);
 	json_u64(&j, "mem_bytes", b->mem_bytes);
-	json_u64(&j, "memhog_mem_bytes", STRAT_HOG_MEM);
+	json_u64(&j, "memhog_mem_bytes", s->hog_mem);
 	json_array(&j, "strategies");
 	for (unsigned int k = 0; k < NR_STRAT; k++) {
 		const struct strat_hog *h = &s->hog[k];
@@ -587,6 +591,7 @@ int bench_strategies(const struct bench_opts *b)
 	if (!s)
 		goto nomem;
 	s->b = b;
+	s->hog_mem = b->mem_given ? b->mem_bytes : STRAT_HOG_MEM;
 	s->ft = calloc(1, sizeof(*s->ft));
 	if (!s->ft)
 		goto nomem;

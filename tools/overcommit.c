@@ -53,6 +53,7 @@ struct oc_opts {
 	const char *plot;
 	const char *uml, *initrd;
 	bool json, quiet;
+	FILE *live;		/* the per-second lines; NULL with --quiet */
 };
 
 /* Host-resident memory per guest, a sample a second, for the plot. */
@@ -124,9 +125,9 @@ static bool oc_watch(const struct oc_opts *o, struct fleet *f,
 		fleet_poll(f, 50);
 		if (fleet_now(f) >= *next_line) {
 			oc_sample(f, r);
-			if (!o->quiet) {
-				printf("[%s] ", r->reporting ? "on " : "off");
-				fleet_print_line(stdout, f, false);
+			if (o->live) {
+				fprintf(o->live, "[%s] ", r->reporting ? "on " : "off");
+				fleet_print_line(o->live, f, false);
 			}
 			*next_line += 1;
 		}
@@ -220,8 +221,7 @@ static int oc_run(const struct oc_opts *o, bool reporting, struct oc_result *r)
 		}
 	}
 	if (!stop)
-		stop = oc_watch(o, f, r, o->observe_s > 0 ? o->observe_s : 60,
-				&next_line);
+		stop = oc_watch(o, f, r, o->observe_s, &next_line);
 	r->by_budget = stop && !atomic_load(&interrupted);
 	if (r->by_budget) {
 		unsigned int alive = r->alive;
@@ -355,15 +355,17 @@ static void oc_usage(FILE *f)
 	      "                       its ~50M kernel and initramfs)\n"
 	      "  --max-guests N       the cap (default 16; linux: 6)\n"
 	      "  --stagger-s S        at least this between launches (default 2; linux: 5)\n"
-	      "  --observe-s S        at the cap, watch this long (default 60)\n"
+	      "  --observe-s S        at the cap, watch this long (default 60; 0: not)\n"
 	      "  --hog-pct N          memhog's share of guest RAM (default 75)\n"
 	      "  --hold-ms MS         how long memhog holds it (default 1000)\n"
 	      "  --cgroup-root DIR    memory cgroup hierarchy for the budget; 'none': the\n"
 	      "                       host's own accounting\n"
 	      "  --plot FILE.png      host-resident memory per guest over time (gnuplot)\n"
 	      "  --uml PATH, --initrd PATH  the Linux guest's kernel and initramfs\n"
+	      "                       (--guest linux only)\n"
 	      "  --json               one JSON object at the end: guests_alive (with both:\n"
-	      "                       guests_alive_on, guests_alive_off) and each run's figures\n"
+	      "                       guests_alive_on, guests_alive_off) and each run's\n"
+	      "                       figures; the per-second lines go to stderr\n"
 	      "  --quiet              no per-second lines\n"
 	      "The defaults fit a 2-core host with 24 GiB: 16 guests of 256M (4G of guest\n"
 	      "RAM) under a 1G budget, a few minutes for both runs on an idle machine.  CPU,\n"
@@ -400,7 +402,8 @@ int cmd_overcommit(int argc, char **argv)
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct oc_opts o = { .reporting = 2, .hog_pct = 75, .hold_ms = 1000 };
+	struct oc_opts o = { .reporting = 2, .hog_pct = 75, .hold_ms = 1000,
+			     .observe_s = 60 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct oc_result runs[2];
 	unsigned int nruns = 0;
@@ -495,6 +498,8 @@ int cmd_overcommit(int argc, char **argv)
 	}
 	if (optind < argc)
 		OC_ERR("unexpected argument '%s'", argv[optind]);
+	if ((o.uml || o.initrd) && o.kind != FLEET_LINUX)
+		OC_ERR("%s: only with --guest linux", o.uml ? "--uml" : "--initrd");
 	if (o.uml)
 		cli_check_path("overcommit ", "--uml", o.uml, true);
 	if (o.initrd)
@@ -514,8 +519,8 @@ int cmd_overcommit(int argc, char **argv)
 	}
 	if (o.host_mem < o.guest_mem)
 		OC_ERR("--host-mem: smaller than one guest's RAM (--guest-mem)");
-	if (o.json)
-		o.quiet = true;
+	/* With --json the live lines go to stderr, as run's do. */
+	o.live = o.quiet ? NULL : o.json ? stderr : stdout;
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
