@@ -834,6 +834,72 @@ static void test_host_banner_reporting(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/* The value after "@key " in @line, in bytes ("1.50 GiB", "512 B"). */
+static double live_bytes(const char *line, const char *key)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	const char *p = strstr(line, key);
+	char unit[8];
+	double v;
+
+	if (!p || sscanf(p + strlen(key), " %lf %7s", &v, unit) != 2)
+		return -1;
+	for (unsigned int i = 0; i < 5; i++)
+		if (!strcmp(unit, units[i]))
+			return v * (double)(1ull << (10 * i));
+	return -1;
+}
+
+/*
+ * "reported" is one figure everywhere: the running total of what the
+ * guest reported (and, for the bitmap, had hinted) to the host, as the
+ * JSON's reported_bytes, the host's line and a Linux guest's line give it.
+ * Three cycles of 75 % of a 256 MiB guest report more than its RAM; a
+ * figure of what is reported now never can.  For a process guest, in
+ * process, and with the bitmap (whose line read 0 B before).
+ */
+static void test_reported_is_total(void **state)
+{
+	static const char *const modes[] = { "", "--in-process ", "--hinting bitmap --hint-poll-ms 200 " };
+	static struct out o;
+
+	(void)state;
+	for (unsigned int m = 0; m < 3; m++) {
+		char args[256], *line, *save = NULL, *obj;
+		double max = 0, json_total;
+		const char *k;
+
+		snprintf(args, sizeof(args),
+			 "run %s--mem 256M --cpus 1 --cycles 3 --hold-ms 0 --sleep-ms 1500 "
+			 "--report-delay-ms 0 --json", modes[m]);
+		run(&o, args, true);
+		if (o.status)
+			fail_msg("'guestmm %s': status %d, '%.300s'", args, o.status, o.text);
+		obj = strstr(o.text, "\n{");
+		assert_non_null(obj);
+		k = strstr(obj, "\"reported_bytes\": ");
+		assert_non_null(k);
+		json_total = strtod(k + strlen("\"reported_bytes\": "), NULL);
+		*obj = 0;
+		for (line = strtok_r(o.text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			double v = live_bytes(line, " reported");
+
+			if (v < 0 && strstr(line, "host resident"))
+				fail_msg("'guestmm %s': no reported figure in '%s'", args, line);
+			if (v > max)
+				max = v;
+		}
+		print_message("%s: live reported up to %.0f MiB, reported_bytes %.0f MiB\n",
+			      args, max / (1 << 20), json_total / (1 << 20));
+		if (!(max > 256.0 * (1 << 20)))
+			fail_msg("'guestmm %s': live 'reported' at most %.0f MiB after 3 x 192 MiB freed",
+				 args, max / (1 << 20));
+		if (max > json_total)
+			fail_msg("'guestmm %s': live 'reported' %.0f above the total %.0f",
+				 args, max, json_total);
+	}
+}
+
 /*
  * The keys of the top-level object (and of every nested one) in order,
  * values blanked: two runs' key sets compare as strings.
@@ -1506,6 +1572,7 @@ int main(void)
 		cmocka_unit_test(test_bitmap_poll_default),
 		cmocka_unit_test(test_host_listen_json),
 		cmocka_unit_test(test_host_banner_reporting),
+		cmocka_unit_test(test_reported_is_total),
 		cmocka_unit_test(test_modes_same_keys),
 		cmocka_unit_test(test_working_set_process),
 		cmocka_unit_test(test_run_lock_stats),
