@@ -234,6 +234,36 @@ static void test_inflate_and_deflate(void **state)
 }
 
 /*
+ * The lines a person reads: with --target the live lines show the target
+ * and the guest reaching it (the balloon went up and down between two
+ * lines: "target 0 B" on every one), and a return that never reached 90 %
+ * within --watch says so ("90 % after nan s").
+ */
+static void test_target_lines(void **state)
+{
+	char cmd[1024];
+	FILE *p;
+	size_t n;
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "%s host --linux --initrd %s --mem 256M --hog 128M "
+		 "--watch 2 --reporting off --until-returned --target 64M",
+		 GUESTMM_BIN, GMM_UML_INITRD);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	if (WEXITSTATUS(pclose(p)))
+		fail_msg("'%s' failed:\n%s", cmd, out);
+	if (!strstr(out, "target 64.00 MiB  actual 64.00 MiB"))
+		fail_msg("no live line shows the balloon at its target:\n%s", out);
+	if (strstr(out, "nan"))
+		fail_msg("'nan' in the output:\n%s", out);
+	if (!strstr(out, "90 % never within 2."))
+		fail_msg("the summary does not say 90 %% never came back:\n%s", out);
+}
+
+/*
  * A TMPDIR on a disk file system: user-mode Linux makes the file of its
  * RAM there, which the device refuses to map (tmpfs and hugetlbfs only);
  * the guest must still get its RAM on tmpfs and return its memory (it ran
@@ -417,6 +447,7 @@ int main(void)
 		cmocka_unit_test(test_bench_return_both),
 		cmocka_unit_test(test_init_on_free_keeps_reporting),
 		cmocka_unit_test(test_inflate_and_deflate),
+		cmocka_unit_test(test_target_lines),
 		cmocka_unit_test(test_tmpdir_on_disk),
 		cmocka_unit_test(test_guest_dies_mid_report),
 		cmocka_unit_test(test_listen_serves_a_linux_started_by_hand),
