@@ -330,6 +330,7 @@ static int return_run(const struct bench_opts *b, struct return_side *side,
 	o.sleep_ms = side->mode == RUN_LINUX ? RETURN_LINUX_WATCH_MS
 					     : (int)o.cfg.report_delay_ms + 4000;
 	o.sample_s = 0.05;
+	o.boot_timeout_s = b->boot_timeout_s;
 	if (reporting && i == 0)
 		o.trace = &side->trace;
 	*delay_ms = o.cfg.report_delay_ms;
@@ -845,6 +846,8 @@ static void bench_usage(FILE *f)
 	      "                  (the core in this process, punching holes itself);\n"
 	      "                  overhead runs ours or in-process\n"
 	      "return only:\n"
+	      "  --boot-timeout S  --guest linux or both: how long the user-mode Linux\n"
+	      "                  boot may take (default 60)\n"
 	      "  --plot FILE     also draw host-resident memory against time since the\n"
 	      "                  free, a line per guest (PNG; needs gnuplot)\n"
 	      "scale and strategies (--lock: scale only):\n"
@@ -921,7 +924,7 @@ static bool in_path(const char *name)
 
 int cmd_bench(int argc, char **argv)
 {
-	enum { OPT_THREADS = 256, OPT_LOCK, OPT_PLOT, OPT_GUEST };
+	enum { OPT_THREADS = 256, OPT_LOCK, OPT_PLOT, OPT_GUEST, OPT_BOOT_TIMEOUT };
 	static const struct option opts[] = {
 		{ "pairs", required_argument, NULL, 'p' },
 		{ "seconds", required_argument, NULL, 's' },
@@ -931,6 +934,7 @@ int cmd_bench(int argc, char **argv)
 		{ "lock", required_argument, NULL, OPT_LOCK },
 		{ "plot", required_argument, NULL, OPT_PLOT },
 		{ "guest", required_argument, NULL, OPT_GUEST },
+		{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -1013,6 +1017,11 @@ int cmd_bench(int argc, char **argv)
 				BENCH_ERR("--guest: '%s' is not ours, linux, both or in-process", optarg);
 			return_opt = "--guest";
 			break;
+		case OPT_BOOT_TIMEOUT:
+			if (cli_parse_uint(optarg, 1, 3600, &v))
+				BENCH_ERR("--boot-timeout: '%s' is not 1 to 3600 seconds", optarg);
+			b.boot_timeout_s = (unsigned int)v;
+			break;
 		case 'h':
 			bench_usage(stdout);
 			return 0;
@@ -1033,6 +1042,9 @@ int cmd_bench(int argc, char **argv)
 		BENCH_ERR("%s: only for bench scale and strategies", scale_opt);
 	if (strategies && b.nr_locks)
 		BENCH_ERR("--lock: only for bench scale");
+	if (b.boot_timeout_s && (strcmp(name, "return") || (b.guest != BENCH_GUEST_LINUX &&
+							      b.guest != BENCH_GUEST_BOTH)))
+		BENCH_ERR("--boot-timeout: only for bench return --guest linux or both");
 	if (return_opt && strcmp(name, "return") && strcmp(name, "overhead"))
 		BENCH_ERR("%s: only for bench return and overhead", return_opt);
 	if (!strcmp(name, "overhead") && (b.guest == BENCH_GUEST_LINUX ||

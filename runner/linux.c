@@ -27,7 +27,6 @@
 
 /* Console reads wait at most this long, so that sampling goes on. */
 #define UML_POLL_MS 50
-#define UML_BOOT_MS 60000
 /* Linux reports its free memory when the driver loads: let that settle. */
 #define UML_SETTLE_S 3.0
 
@@ -117,6 +116,7 @@ int run_linux(const struct run_opts *o, struct run_result *r)
 	uint64_t hog = o->hog_bytes ? o->hog_bytes : o->cfg.mem_bytes / 4 * 3;
 	unsigned int sleep_ms = o->sleep_ms >= 0 ? (unsigned int)o->sleep_ms
 						 : o->cfg.report_delay_ms + 2000;
+	unsigned int boot_s = o->boot_timeout_s ? o->boot_timeout_s : RUN_BOOT_TIMEOUT_S;
 	struct balloon_stats st;
 	int err;
 
@@ -143,13 +143,16 @@ int run_linux(const struct run_opts *o, struct run_result *r)
 	gc.initrd = initrd;
 	gc.balloon_socket = sock;
 	gc.mem_bytes = o->cfg.mem_bytes;
-	err = uml_guest_start(&gc, UML_BOOT_MS, &u->g);
-	if (err) {
+	err = uml_guest_start(&gc, (int)boot_s * 1000, &u->g);
+	if (err == -ETIMEDOUT)
+		fprintf(stderr, "guestmm: run: the Linux guest did not boot within %u s (--boot-timeout)\n",
+			boot_s);
+	else if (err)
 		fprintf(stderr, "guestmm: run: cannot start the Linux guest (%s, initrd %s): %s\n",
 			o->uml ? o->uml : "/usr/bin/linux.uml", initrd,
 			strerror(-err));
+	if (err)
 		goto undo_backend;
-	}
 	u->s = (struct run_sample){ .kind = WORKLOAD_MEMHOG,
 				    .guest_free = UINT64_MAX,
 				    .guest_reported = UINT64_MAX };

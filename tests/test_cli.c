@@ -834,6 +834,57 @@ static void test_host_banner_reporting(void **state)
 	assert_int_equal(rmdir(dir), 0);
 }
 
+/*
+ * --boot-timeout: how long the user-mode Linux boot may take, in every
+ * command that boots one (a fixed 60 s before).  A stand-in kernel that
+ * never boots: each command gives up after the time given and says so.
+ */
+static void test_boot_timeout(void **state)
+{
+	static const struct {
+		const char *args, *said;
+	} cmds[] = {
+		{ "run --linux --boot-timeout 2", "guestmm: run: the Linux guest did not boot within 2 s" },
+		{ "host --linux --boot-timeout 2", "guestmm: host: the Linux guest did not boot within 2 s" },
+		{ "host --guests linux:1 --boot-timeout 2 --cgroup-root none",
+		  "ended: did not boot within 2 s" },
+		{ "overcommit --guest linux --reporting on --max-guests 1 --observe-s 0 "
+		  "--cgroup-root none --boot-timeout 2", "ended: did not boot within 2 s" },
+	};
+	char dir[] = "/tmp/gmm-boot-XXXXXX", uml[64], args[512];
+	struct out o;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(uml, sizeof(uml), "%s/linux.uml", dir);
+	f = fopen(uml, "w");
+	assert_non_null(f);
+	fputs("#!/bin/sh\nexec sleep 600\n", f);
+	fclose(f);
+	assert_int_equal(chmod(uml, 0755), 0);
+	for (unsigned int i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		snprintf(args, sizeof(args), "%s --uml %s --initrd /etc/hostname", cmds[i].args, uml);
+		run(&o, args, true);
+		if (!strstr(o.text, cmds[i].said))
+			fail_msg("'guestmm %s': status %d, no '%s' in '%.400s'", args, o.status,
+				 cmds[i].said, o.text);
+		if (i < 2 && o.status != 1)
+			fail_msg("'guestmm %s': status %d", args, o.status);
+	}
+	assert_int_equal(unlink(uml), 0);
+	assert_int_equal(rmdir(dir), 0);
+	/* Only where a Linux guest boots. */
+	expect_line("run --boot-timeout 5", "guestmm: run: --boot-timeout: only with --linux");
+	expect_line("host --duration 1 --boot-timeout 5",
+		    "guestmm: host: --boot-timeout: only with --linux or --guests, not with --listen");
+	expect_line("host --guests ours:1 --duration 1 --boot-timeout 5",
+		    "guestmm: host: --boot-timeout: only with Linux guests in --guests");
+	expect_line("overcommit --boot-timeout 5", "guestmm: overcommit: --boot-timeout: only with --guest linux");
+	expect_line("bench return --pairs 1 --boot-timeout 5",
+		    "guestmm: bench: --boot-timeout: only for bench return --guest linux or both");
+}
+
 /* The value after "@key " in @line, in bytes ("1.50 GiB", "512 B"). */
 static double live_bytes(const char *line, const char *key)
 {
@@ -1572,6 +1623,7 @@ int main(void)
 		cmocka_unit_test(test_bitmap_poll_default),
 		cmocka_unit_test(test_host_listen_json),
 		cmocka_unit_test(test_host_banner_reporting),
+		cmocka_unit_test(test_boot_timeout),
 		cmocka_unit_test(test_reported_is_total),
 		cmocka_unit_test(test_modes_same_keys),
 		cmocka_unit_test(test_working_set_process),

@@ -38,6 +38,7 @@ static void run_usage(FILE *f)
 	      "  --uml PATH            --linux: the kernel (default /usr/bin/linux.uml)\n"
 	      "  --initrd PATH         --linux: initramfs (default uml/initrd.gz beside\n"
 	      "                        guestmm, else PREFIX/lib/guestmm/initrd.gz)\n"
+	      "  --boot-timeout S      --linux: how long its boot may take (default 60)\n"
 	      "  --mem SIZE            guest RAM, 64M to 1T (--linux: 64G) in steps of 4M\n"
 	      "                        (default 2G; K/M/G/T suffixes, 3.5G)\n"
 	      "  --cpus N              vCPU threads (default 2; not --linux: one vCPU)\n"
@@ -100,7 +101,7 @@ enum {
 	OPT_CAPACITY, OPT_HWM, OPT_SEED, OPT_JSON, OPT_QUIET, OPT_STATS,
 	OPT_MIN_AGE, OPT_LOCK, OPT_LOCK_STATS, OPT_IN_PROCESS, OPT_LINUX,
 	OPT_UML, OPT_INITRD, OPT_HINTING, OPT_HINT_ENTRIES, OPT_HINT_POLL,
-	OPT_COMPACT, OPT_HINT_CAP, OPT_END,
+	OPT_COMPACT, OPT_HINT_CAP, OPT_BOOT_TIMEOUT, OPT_END,
 };
 
 static const struct option run_options[] = {
@@ -134,6 +135,7 @@ static const struct option run_options[] = {
 	{ "linux", no_argument, NULL, OPT_LINUX },
 	{ "uml", required_argument, NULL, OPT_UML },
 	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -668,6 +670,10 @@ static int cmd_run(int argc, char **argv)
 		case OPT_INITRD:
 			o.initrd = optarg;
 			linux_opt = "--initrd";
+			break;
+		case OPT_BOOT_TIMEOUT:
+			o.boot_timeout_s = (unsigned int)opt_uint("boot-timeout", optarg, 1, 3600);
+			linux_opt = "--boot-timeout";
 			break;
 		case 'h':
 			run_usage(stdout);

@@ -61,6 +61,7 @@ struct host_opts {
 	const char *uml;
 	const char *initrd;
 	const char *console_log;
+	unsigned int boot_timeout_s;	/* --linux, --guests: 0 = default */
 	/* --guests: many guests under one budget */
 	unsigned int nr_guests[2];	/* by enum fleet_kind */
 	uint64_t guest_mem;		/* ours */
@@ -359,7 +360,14 @@ static int host_linux(const struct host_opts *o)
 	gc.extra_cmdline = o->init_on_free ? "init_on_free=1" : NULL;
 	gc.console_log = o->console_log;
 	t0 = run_now_s();
-	err = uml_guest_start(&gc, 60000, &g);
+	err = uml_guest_start(&gc, (int)(o->boot_timeout_s ? o->boot_timeout_s
+							    : RUN_BOOT_TIMEOUT_S) * 1000,
+			      &g);
+	if (err == -ETIMEDOUT) {
+		fprintf(stderr, "guestmm: host: the Linux guest did not boot within %u s (--boot-timeout)\n",
+			o->boot_timeout_s ? o->boot_timeout_s : RUN_BOOT_TIMEOUT_S);
+		goto undo_backend;
+	}
 	if (err) {
 		fprintf(stderr, "guestmm: host: cannot start the Linux guest (%s, initrd %s): %s\n",
 			o->uml ? o->uml : "/usr/bin/linux.uml", initrd, strerror(-err));
@@ -516,6 +524,7 @@ static int host_fleet(const struct host_opts *o)
 	c.cpus = o->cpus;
 	c.uml = o->uml;
 	c.initrd = o->initrd;
+	c.boot_timeout_s = o->boot_timeout_s;
 	c.log = stderr;
 	err = fleet_create(&c, &f);
 	if (err) {
@@ -669,6 +678,8 @@ static void host_usage(FILE *f)
 	      "                       (default uml/initrd.gz beside guestmm, else\n"
 	      "                       PREFIX/lib/guestmm/initrd.gz)\n"
 	      "  --console-log FILE   --linux: append the guest console to FILE\n"
+	      "  --boot-timeout S     --linux, Linux guests of --guests: how long the\n"
+	      "                       boot may take (default 60; --guests: 240)\n"
 	      "  --duration S         --listen, --guests: stop after S seconds (default:\n"
 	      "                       at SIGINT)\n"
 	      "  --json-lines         a JSON object a second instead of the line\n"
@@ -697,7 +708,8 @@ static void host_usage(FILE *f)
 	      "  --stagger-ms MS      guest k's first cycle waits k*MS (default 2000)\n"
 	      "  --cpus N             vCPUs of our guests (default 1; only with ours)\n"
 	      "  --duration S         stop after S seconds (default: at SIGINT/SIGTERM)\n"
-	      "  --reporting, --uml, --initrd, --json-lines, --json, --quiet: as above\n"
+	      "  --reporting, --uml, --initrd, --boot-timeout, --json-lines, --json,\n"
+	      "  --quiet: as above\n"
 	      "A line a second: the budget's usage and each guest's host-resident memory\n"
 	      "(the device's accounting) or its end; a guest the budget kills is named on\n"
 	      "stderr with the budget's state, and the host and the other guests go on.\n",
@@ -739,7 +751,7 @@ int cmd_host(int argc, char **argv)
 	       O_UML, O_INITRD, O_LOG, O_DURATION, O_JSONL, O_JSON, O_QUIET,
 	       O_REPORTING, O_UNTIL, O_MAXMEM, O_GUESTS, O_GUEST_MEM, O_LINUX_MEM,
 	       O_BUDGET, O_CGROUP_ROOT, O_HOG_PCT, O_HOLD_MS, O_IDLE_MS,
-	       O_STAGGER_MS, O_CPUS, O_END };
+	       O_STAGGER_MS, O_CPUS, O_BOOT_TIMEOUT, O_END };
 	/*
 	 * The modes each option does something in (the rest: all three);
 	 * @alt, what to use instead in --guests.
@@ -758,6 +770,7 @@ int cmd_host(int argc, char **argv)
 		{ O_LOG, HOST_LINUX, NULL },
 		{ O_UML, HOST_LINUX | HOST_GUESTS, NULL },
 		{ O_INITRD, HOST_LINUX | HOST_GUESTS, NULL },
+		{ O_BOOT_TIMEOUT, HOST_LINUX | HOST_GUESTS, NULL },
 		{ O_MAXMEM, HOST_LISTEN, NULL },
 		{ O_DURATION, HOST_LISTEN | HOST_GUESTS, NULL },
 		{ O_GUEST_MEM, HOST_GUESTS, NULL },
@@ -798,6 +811,7 @@ int cmd_host(int argc, char **argv)
 		{ "idle-ms", required_argument, NULL, O_IDLE_MS },
 		{ "stagger-ms", required_argument, NULL, O_STAGGER_MS },
 		{ "cpus", required_argument, NULL, O_CPUS },
+		{ "boot-timeout", required_argument, NULL, O_BOOT_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -933,6 +947,11 @@ int cmd_host(int argc, char **argv)
 				HOST_ERR("--cpus: '%s' is not 1 to 16", optarg);
 			o.cpus = (unsigned int)v;
 			break;
+		case O_BOOT_TIMEOUT:
+			if (cli_parse_uint(optarg, 1, 3600, &v))
+				HOST_ERR("--boot-timeout: '%s' is not 1 to 3600 seconds", optarg);
+			o.boot_timeout_s = (unsigned int)v;
+			break;
 		case 'h':
 			host_usage(stdout);
 			return 0;
@@ -967,10 +986,10 @@ int cmd_host(int argc, char **argv)
 		HOST_ERR("--%s: only with %s, not with %s", name, modes, host_mode_name(mode));
 	}
 	if (many && !o.nr_guests[FLEET_LINUX]) {
-		if (seen[O_LINUX_MEM] || seen[O_UML] || seen[O_INITRD])
+		if (seen[O_LINUX_MEM] || seen[O_UML] || seen[O_INITRD] || seen[O_BOOT_TIMEOUT])
 			HOST_ERR("%s: only with Linux guests in --guests",
 				 seen[O_LINUX_MEM] ? "--linux-mem" : seen[O_UML] ? "--uml"
-									 : "--initrd");
+				 : seen[O_INITRD] ? "--initrd" : "--boot-timeout");
 	}
 	if (many && !o.nr_guests[FLEET_OURS] && seen[O_CPUS])
 		HOST_ERR("--cpus: only with guests of ours in --guests (a user-mode Linux has one vCPU)");

@@ -52,6 +52,7 @@ struct oc_opts {
 	const char *cgroup_root;
 	const char *plot;
 	const char *uml, *initrd;
+	unsigned int boot_timeout_s;	/* 0: the fleet's default */
 	bool json, quiet;
 	FILE *live;		/* the per-second lines; NULL with --quiet */
 };
@@ -166,6 +167,7 @@ static int oc_run(const struct oc_opts *o, bool reporting, struct oc_result *r)
 	c.idle_ms = idle_ms;
 	c.uml = o->uml;
 	c.initrd = o->initrd;
+	c.boot_timeout_s = o->boot_timeout_s;
 	c.log = o->quiet ? NULL : stderr;
 	err = fleet_create(&c, &f);
 	if (err) {
@@ -363,6 +365,8 @@ static void oc_usage(FILE *f)
 	      "  --plot FILE.png      host-resident memory per guest over time (gnuplot)\n"
 	      "  --uml PATH, --initrd PATH  the Linux guest's kernel and initramfs\n"
 	      "                       (--guest linux only)\n"
+	      "  --boot-timeout S     --guest linux: how long a boot may take (default\n"
+	      "                       240: many guests boot on a shared machine)\n"
 	      "  --json               one JSON object at the end: guests_alive (with both:\n"
 	      "                       guests_alive_on, guests_alive_off) and each run's\n"
 	      "                       figures; the per-second lines go to stderr\n"
@@ -382,7 +386,7 @@ int cmd_overcommit(int argc, char **argv)
 {
 	enum { O_HOST_MEM = 256, O_GUEST_MEM, O_REPORTING, O_GUEST, O_MAX,
 	       O_STAGGER, O_OBSERVE, O_HOG_PCT, O_HOLD, O_CGROUP_ROOT, O_PLOT,
-	       O_UML, O_INITRD, O_JSON, O_QUIET };
+	       O_UML, O_INITRD, O_JSON, O_QUIET, O_BOOT_TIMEOUT };
 	static const struct option opts[] = {
 		{ "host-mem", required_argument, NULL, O_HOST_MEM },
 		{ "guest-mem", required_argument, NULL, O_GUEST_MEM },
@@ -397,6 +401,7 @@ int cmd_overcommit(int argc, char **argv)
 		{ "plot", required_argument, NULL, O_PLOT },
 		{ "uml", required_argument, NULL, O_UML },
 		{ "initrd", required_argument, NULL, O_INITRD },
+		{ "boot-timeout", required_argument, NULL, O_BOOT_TIMEOUT },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "help", no_argument, NULL, 'h' },
@@ -483,6 +488,11 @@ int cmd_overcommit(int argc, char **argv)
 		case O_INITRD:
 			o.initrd = optarg;
 			break;
+		case O_BOOT_TIMEOUT:
+			if (cli_parse_uint(optarg, 1, 3600, &v))
+				OC_ERR("--boot-timeout: '%s' is not 1 to 3600 seconds", optarg);
+			o.boot_timeout_s = (unsigned int)v;
+			break;
 		case O_JSON:
 			o.json = true;
 			break;
@@ -498,8 +508,9 @@ int cmd_overcommit(int argc, char **argv)
 	}
 	if (optind < argc)
 		OC_ERR("unexpected argument '%s'", argv[optind]);
-	if ((o.uml || o.initrd) && o.kind != FLEET_LINUX)
-		OC_ERR("%s: only with --guest linux", o.uml ? "--uml" : "--initrd");
+	if ((o.uml || o.initrd || o.boot_timeout_s) && o.kind != FLEET_LINUX)
+		OC_ERR("%s: only with --guest linux",
+		       o.uml ? "--uml" : o.initrd ? "--initrd" : "--boot-timeout");
 	if (o.uml)
 		cli_check_path("overcommit ", "--uml", o.uml, true);
 	if (o.initrd)
