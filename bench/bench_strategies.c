@@ -547,11 +547,12 @@ static void json(const struct strategies *s)
 static int plot(const struct strategies *s)
 {
 	const struct bench_opts *b = s->b;
-	FILE *f = bench_plot_open_size("strategies", b->plot, 1280, 560);
+	FILE *f = bench_plot_open_size("strategies", b->plot, 1280, 620);
 
 	if (!f)
 		return 1;
-	fputs("set multiplot layout 1,2\nset grid\nset key top left\n"
+	/* The keys go below each panel: inside, they covered the curves. */
+	fputs("set multiplot layout 1,2\nset grid\nset key below horizontal\n"
 	      "set title 'page\\_fault1: frames/s against vCPU threads'\n"
 	      "set xlabel 'vCPU threads'\nset ylabel 'frames/s'\n"
 	      "set logscale x 2\nset yrange [0:*]\nplot ", f);
@@ -564,7 +565,7 @@ static int plot(const struct strategies *s)
 			fprintf(f, "%u %.0f\n", b->threads[t], s->pf[k][t].median);
 		fputs("e\n", f);
 	}
-	fputs("unset logscale x\nset key top right\n"
+	fputs("unset logscale x\n"
 	      "set title 'memhog: host-resident memory over time (first run)'\n"
 	      "set xlabel 'seconds'\nset ylabel 'MiB resident on the host'\nplot ", f);
 	for (unsigned int k = 0; k < NR_STRAT; k++)

@@ -63,6 +63,10 @@ struct oc_trace {
 	double t[OC_MAX_SAMPLES];
 	uint64_t res[OC_MAX_SAMPLES][FLEET_MAX_GUESTS];
 	uint64_t usage[OC_MAX_SAMPLES];
+	/* The guests the budget killed, for the plot's markers. */
+	unsigned int nr_kills;
+	double kill_t[FLEET_MAX_GUESTS];
+	char kill_name[FLEET_MAX_GUESTS][FLEET_NAME_MAX];
 };
 
 struct oc_result {
@@ -243,6 +247,13 @@ static int oc_run(const struct oc_opts *o, bool reporting, struct oc_result *r)
 			snprintf(r->killed, sizeof(r->killed), "%s", gi.name);
 			snprintf(r->killed_why, sizeof(r->killed_why), "%s", gi.why);
 		}
+		if (gi.state == FLEET_KILLED && r->trace) {
+			struct oc_trace *tr = r->trace;
+
+			tr->kill_t[tr->nr_kills] = gi.t_end;
+			snprintf(tr->kill_name[tr->nr_kills], FLEET_NAME_MAX, "%s", gi.name);
+			tr->nr_kills++;
+		}
 		if (gi.state == FLEET_EXITED)
 			r->failed++;
 	}
@@ -285,9 +296,16 @@ static void oc_json_run(struct json *j, const struct oc_result *r)
 	json_object_end(j);
 }
 
-/* gnuplot: host-resident memory per guest against time, a panel per run. */
-static int oc_plot(const char *png, const struct oc_result *runs, unsigned int n)
+/*
+ * gnuplot: host-resident memory per guest against time, a panel per run,
+ * both on one scale (the longer run's seconds, the larger of the budget
+ * and the peak usage), the budget a dashed line, each guest the budget
+ * killed a dotted vertical line with its name, the key below the panels.
+ */
+static int oc_plot(const char *png, const struct oc_opts *o,
+		   const struct oc_result *runs, unsigned int n)
 {
+	double tmax = 1, xmax, ymax = (double)o->host_mem / (1 << 20);
 	char dat[n][64];
 	FILE *g;
 
@@ -295,6 +313,10 @@ static int oc_plot(const char *png, const struct oc_result *runs, unsigned int n
 		const struct oc_trace *tr = runs[k].trace;
 		FILE *d;
 
+		if (runs[k].t_end > tmax)
+			tmax = runs[k].t_end;
+		if ((double)runs[k].peak_usage / (1 << 20) > ymax)
+			ymax = (double)runs[k].peak_usage / (1 << 20);
 		snprintf(dat[k], sizeof(dat[k]), "/tmp/guestmm-overcommit-%d-%u.dat",
 			 (int)getpid(), k);
 		d = fopen(dat[k], "w");
@@ -312,15 +334,43 @@ static int oc_plot(const char *png, const struct oc_result *runs, unsigned int n
 	if (!g)
 		return -errno;
 	fprintf(g, "set terminal pngcairo size 1000,%u\nset output '%s'\n",
-		400 * n, png);
-	fprintf(g, "set multiplot layout %u,1\nset key off\n"
-		   "set xlabel 'seconds'\nset ylabel 'MiB host-resident'\n", n);
+		420 * n, png);
+	xmax = ceil(tmax / 10) * 10;
+	fprintf(g, "set multiplot layout %u,1\nset grid\n"
+		   "set key below horizontal\n"
+		   "set xlabel 'seconds since the first guest started'\n"
+		   "set ylabel 'MiB'\nset xrange [0:%.0f]\nset yrange [0:%.0f]\n",
+		n, xmax, ceil(ymax * 1.1 / 100) * 100);
 	for (unsigned int k = 0; k < n; k++) {
-		fprintf(g, "set title 'reporting %s: %u guests alive (thick: the budget usage)'\n",
-			runs[k].reporting ? "on" : "off", runs[k].alive);
-		fprintf(g, "plot '%s' using 1:2 with lines lw 3 lc rgb 'black'", dat[k]);
-		for (unsigned int i = 0; i < runs[k].launched; i++)
-			fprintf(g, ", '' using 1:%u with lines", i + 3);
+		const struct oc_result *r = &runs[k];
+		const struct oc_trace *tr = r->trace;
+
+		if (r->by_budget)
+			fprintf(g, "set title \"reporting %s: %u guests held when the budget killed %s (%u alive %.0f s later; %u launched)\"\n",
+				r->reporting ? "on" : "off", r->alive, r->killed,
+				r->alive_after, OC_SETTLE_S, r->launched);
+		else
+			fprintf(g, "set title \"reporting %s: the cap, %u of %u guests alive, none killed\"\n",
+				r->reporting ? "on" : "off", r->alive, r->launched);
+		fputs("unset arrow\nunset label\n", g);
+		for (unsigned int i = 0; i < tr->nr_kills; i++) {
+			fprintf(g, "set arrow from %.1f, graph 0 to %.1f, graph 1 nohead dt 3 lw 2 lc rgb 'red'\n",
+				tr->kill_t[i], tr->kill_t[i]);
+			/* Beside the line (left of it in the last quarter, not
+			 * to run off the panel), above the budget, stepped
+			 * down so that kills close together stay readable. */
+			bool late = tr->kill_t[i] > 0.75 * xmax;
+
+			fprintf(g, "set label 'killed %s' at %.1f, graph %.2f %s tc rgb 'red'\n",
+				tr->kill_name[i], tr->kill_t[i], 0.95 - 0.06 * (i % 3),
+				late ? "right offset -0.5,0" : "left offset 0.5,0");
+		}
+		fprintf(g, "plot %.1f with lines dt 2 lw 2 lc rgb 'red' title 'budget (%.0f MiB)', "
+			   "'%s' using 1:2 with lines lw 3 lc rgb 'black' title 'budget usage'",
+			(double)o->host_mem / (1 << 20), (double)o->host_mem / (1 << 20), dat[k]);
+		for (unsigned int i = 0; i < r->launched; i++)
+			fprintf(g, ", '' using 1:%u with lines %s", i + 3,
+				i ? "notitle" : "title 'host-resident, a line per guest'");
 		fputc('\n', g);
 	}
 	fputs("unset multiplot\n", g);
@@ -546,7 +596,7 @@ int cmd_overcommit(int argc, char **argv)
 		nruns++;
 	}
 	if (!rc && o.plot) {
-		int err = oc_plot(o.plot, runs, nruns);
+		int err = oc_plot(o.plot, &o, runs, nruns);
 
 		if (err)
 			fprintf(stderr, "guestmm: overcommit: no plot (gnuplot: %s)\n",
