@@ -415,7 +415,11 @@ static void table(const struct strategies *s)
 			d += s->pf[k][t].discarded;
 			c += s->pf[k][t].churn;
 		}
-		printf(" %12.1f", d ? 100.0 * (double)c / (double)d : NAN);
+		/* Nothing discarded (off): no share to give. */
+		if (d)
+			printf(" %12.1f", 100.0 * (double)c / (double)d);
+		else
+			printf(" %12s", "-");
 	}
 	printf("\n%-34s", "page_fault1 alloc waits (ms)");
 	for (unsigned int k = 0; k < NR_STRAT; k++) {

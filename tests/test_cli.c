@@ -649,6 +649,12 @@ static void test_bench_json(void **state)
 	expect_positive_n("strategies", strstr(o.text, "\"hinting\": \"report\""),
 			  "returned_fraction", false);
 	assert_non_null(strstr(o.text, "\"memhog_mem_bytes\": 268435456"));
+	/* Its table: a figure with nothing to divide is '-', not "nan" (off's
+	 * churn share of 0 MiB discarded read "nan"). */
+	run(&o, "bench strategies --threads 1 --seconds 1 --mem 256M --pairs 1", false);
+	assert_int_equal(o.status, 0);
+	if (strstr(o.text, "nan"))
+		fail_msg("bench strategies' table has 'nan': '%s'", o.text);
 }
 
 /* The checker itself: what it must refuse, it refuses. */
