@@ -93,6 +93,14 @@ void gmm_guest_config_init(struct gmm_guest_config *c)
 	};
 }
 
+unsigned int gmm_guest_hint_poll_ms(const struct gmm_guest_config *c)
+{
+	if (c->hint_poll_ms)
+		return c->hint_poll_ms;
+	return c->report_delay_ms > GMM_HINT_POLL_FLOOR_MS ? c->report_delay_ms
+							   : GMM_HINT_POLL_FLOOR_MS;
+}
+
 /*
  * The device: every range is punched out of the memfd.  KEEP_SIZE leaves the
  * file's length, so the guest can touch the range again and get zeroes.
@@ -346,9 +354,7 @@ static int guest_strategy_start(struct gmm_guest *g, enum gmm_hinting h,
 		if (err || prdev != &g->prdev)
 			return err;
 		err = hint_host_start(g->fb, guest_discard, g,
-				      g->config.hint_poll_ms
-					      ? g->config.hint_poll_ms
-					      : g->config.report_delay_ms,
+				      gmm_guest_hint_poll_ms(&g->config),
 				      g->config.hint_cap_bytes >> PAGE_SHIFT,
 				      &g->host);
 		if (err)

@@ -50,7 +50,9 @@
  *
  * Stopping never waits for a close: fd_reaper_stop() joins a reaper that
  * is idle, and otherwise leaves it to finish its queue on its own,
- * detached, and free itself (the owner may go; @room is no longer called).
+ * detached, and free itself (the owner may go; @room is no longer called);
+ * it says so only when a close has slept FD_REAPER_SLOW_MS (a frontend
+ * that ended cleanly leaves a few closes, which need no word).
  * At process exit such a thread is killed with the others, and the kernel
  * closes what it held without the linger (a close at exit does not wait
  * for a socket's unsent data); nothing of the owner's is touched by it.
@@ -60,6 +62,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 /* What a device may hold of its frontend's descriptors, all of which a
  * reset hands over at once: 3 per vring, 8 regions, the backend channel,
@@ -76,6 +79,10 @@
  * they come (a handful at a time), so 64 held means closes that sleep. */
 #define FD_REAPER_SHARE 64
 #define FD_REAPER_SLOTS 1024
+/* A close that has not returned after this long at fd_reaper_stop() is
+ * said (one line): a close that does not sleep takes microseconds, and the
+ * last close of a guest's memory file, its pages freed, tens of ms. */
+#define FD_REAPER_SLOW_MS 1000
 _Static_assert(FD_REAPER_SLOTS >= FD_REAPER_SHARE + 2 * FD_REAPER_RESERVE_MAX,
 	       "the ring holds a share and two reserves");
 
@@ -90,6 +97,8 @@ struct fd_reaper {
 	bool want_room; /* the owner waits for @held <= FD_REAPER_SHARE */
 	bool detached; /* stopped while busy: the thread frees the reaper */
 	bool in_room; /* the thread is calling @room */
+	uint64_t closing_since_ns; /* platform_now_ns() when the close in
+				      progress began; 0: none */
 	void (*room)(void *ctx); /* NULL once stopped */
 	void *ctx;
 	pthread_t thread;

@@ -27,6 +27,8 @@
 #include <linux/magic.h>
 #include <unistd.h>
 
+#include <linux/magic.h>
+
 #include "host/tmp_dir.h"
 
 #define CONSOLE_BUF 8192

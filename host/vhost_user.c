@@ -509,7 +509,11 @@ static void vu_dev_reset(struct vhost_user_dev *d)
 
 /* ---- replies ---- */
 
-/* Return: 0; -ECONNABORTED when the reply cannot be sent whole. */
+/*
+ * Return: 0; -ECONNRESET when the frontend has closed its end (it left:
+ * one that ends may close right after a request whose reply it no longer
+ * waits for); -ECONNABORTED when the reply cannot be sent whole otherwise.
+ */
 static int vu_reply(struct vhost_user_dev *d, uint32_t request,
 		    const void *payload, uint32_t size)
 {
@@ -520,15 +524,18 @@ static int vu_reply(struct vhost_user_dev *d, uint32_t request,
 		.size = size,
 	};
 	size_t len = VHOST_USER_HDR_SIZE + size;
+	ssize_t n;
 
 	memcpy(buf, &hdr, sizeof(hdr));
 	memcpy(buf + VHOST_USER_HDR_SIZE, payload, size);
+	n = send(d->conn_fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == (ssize_t)len)
+		return 0;
+	if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+		return -ECONNRESET;
 	/* A frontend that does not read its replies is dropped rather than
 	 * waited for. */
-	if (send(d->conn_fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT) !=
-	    (ssize_t)len)
-		return -ECONNABORTED;
-	return 0;
+	return -ECONNABORTED;
 }
 
 static int vu_reply_u64(struct vhost_user_dev *d, uint32_t request,
@@ -544,7 +551,7 @@ static bool vu_wants_ack(const struct vhost_user_dev *d, uint32_t flags)
 	       (flags & VHOST_USER_FLAG_NEED_REPLY);
 }
 
-/* ---- request handlers: 0, a refusal errno, or -ECONNABORTED ---- */
+/* ---- request handlers: 0, a refusal errno, -ECONNABORTED or -ECONNRESET ---- */
 
 static int vu_set_features(struct vhost_user_dev *d, uint64_t features)
 {
@@ -911,7 +918,7 @@ static int vu_dispatch(struct vhost_user_dev *d)
 	for (i = 0; i < msg->nfds; i++)
 		vu_reap(d, &msg->fds[i]);
 	msg->nfds = 0;
-	if (err == -ECONNABORTED)
+	if (err == -ECONNABORTED || err == -ECONNRESET)
 		return err;
 	if (err) {
 		atomic_fetch_add(&d->refused, 1);

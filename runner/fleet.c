@@ -103,6 +103,12 @@ static double mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
+/* How long a Linux guest's boot may take: --boot-timeout, or FLEET_BOOT_S. */
+static double fleet_boot_s(const struct fleet *f)
+{
+	return f->cfg.boot_timeout_s ? (double)f->cfg.boot_timeout_s : FLEET_BOOT_S;
+}
+
 double fleet_now(const struct fleet *f)
 {
 	return mono_s() - f->t0;
@@ -393,7 +399,7 @@ static int add_linux(struct fleet *f, struct fleet_guest *g,
 	g->info.pid = uml_guest_pid(g->uml);
 	g->start_delay_ms = start_delay_ms;
 	g->idle_ms = f->cfg.idle_ms;
-	g->boot_deadline = fleet_now(f) + FLEET_BOOT_S;
+	g->boot_deadline = fleet_now(f) + fleet_boot_s(f);
 	return 0;
 }
 
@@ -556,7 +562,7 @@ static void linux_serve(struct fleet *f, struct fleet_guest *g)
 	if (g->info.state == FLEET_STARTING && fleet_now(f) > g->boot_deadline) {
 		guest_kill(g);
 		guest_end(f, g, FLEET_EXITED, "did not boot within %.0f s",
-			  FLEET_BOOT_S);
+			  fleet_boot_s(f));
 		return;
 	}
 	if (g->info.state == FLEET_ALIVE && !g->in_memhog &&

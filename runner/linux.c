@@ -28,7 +28,6 @@
 
 /* Console reads wait at most this long, so that sampling goes on. */
 #define UML_POLL_MS 50
-#define UML_BOOT_MS 60000
 /* Linux reports its free memory when the driver loads: let that settle. */
 #define UML_SETTLE_S 3.0
 
@@ -117,7 +116,7 @@ static int uml_cycle(struct uml_run *u, uint64_t hog, unsigned int sleep_ms)
  * init did not come up in time; -ECHILD when the guest died first.
  */
 static int uml_boot(struct uml_run *u, const struct uml_guest_config *gc,
-		    int *slot)
+		    unsigned int boot_ms, int *slot)
 {
 	int err = uml_guest_spawn(gc, &u->g);
 
@@ -125,7 +124,7 @@ static int uml_boot(struct uml_run *u, const struct uml_guest_config *gc,
 		return err;
 	*slot = run_tmp_add(uml_guest_dir(u->g));
 	run_tmp_keeper(uml_guest_pid(u->g), uml_guest_life_fd(u->g));
-	err = uml_guest_wait_line(u->g, "gmm-ready", NULL, 0, UML_BOOT_MS);
+	err = uml_guest_wait_line(u->g, "gmm-ready", NULL, 0, (int)boot_ms);
 	if (!err)
 		return 0;
 	run_tmp_keeper(0, -1);
@@ -145,6 +144,7 @@ int run_linux(const struct run_opts *o, struct run_result *r)
 	uint64_t hog = o->hog_bytes ? o->hog_bytes : o->cfg.mem_bytes / 4 * 3;
 	unsigned int sleep_ms = o->sleep_ms >= 0 ? (unsigned int)o->sleep_ms
 						 : o->cfg.report_delay_ms + 2000;
+	unsigned int boot_s = o->boot_timeout_s ? o->boot_timeout_s : RUN_BOOT_TIMEOUT_S;
 	struct balloon_stats st;
 	struct tmp_dir dir;
 	int err, slot, uml_slot = -1;
@@ -175,13 +175,16 @@ int run_linux(const struct run_opts *o, struct run_result *r)
 	gc.initrd = initrd;
 	gc.balloon_socket = sock;
 	gc.mem_bytes = o->cfg.mem_bytes;
-	err = uml_boot(u, &gc, &uml_slot);
-	if (err) {
+	err = uml_boot(u, &gc, boot_s * 1000, &uml_slot);
+	if (err == -ETIMEDOUT)
+		fprintf(stderr, "guestmm: run: the Linux guest did not boot within %u s (--boot-timeout)\n",
+			boot_s);
+	else if (err)
 		fprintf(stderr, "guestmm: run: cannot start the Linux guest (%s, initrd %s): %s\n",
 			o->uml ? o->uml : "/usr/bin/linux.uml", initrd,
 			strerror(-err));
+	if (err)
 		goto undo_backend;
-	}
 	u->s = (struct run_sample){ .kind = WORKLOAD_MEMHOG,
 				    .guest_free = UINT64_MAX,
 				    .guest_reported = UINT64_MAX };

@@ -1072,9 +1072,7 @@ int run_process(const struct run_opts *o, struct run_result *r)
 	if (err)
 		goto undo_dir;
 	if (bitmap)
-		balloon_set_hinting(h->be.balloon,
-				    o->cfg.hint_poll_ms ? o->cfg.hint_poll_ms
-							: o->cfg.report_delay_ms,
+		balloon_set_hinting(h->be.balloon, gmm_guest_hint_poll_ms(&o->cfg),
 				    o->cfg.hint_cap_bytes, 0);
 	err = pg_spawn(h, sock);
 	if (err) {

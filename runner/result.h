@@ -23,10 +23,10 @@ struct run_sample {
 	double t;		/* seconds since the workload started */
 	uint64_t resident;	/* host accounting of guest RAM */
 	uint64_t guest_free;	/* as the guest says; UINT64_MAX: unknown */
-	uint64_t guest_reported; /* free and marked Reported; UINT64_MAX:
-				    unknown (the host's reported bytes are
-				    shown then) */
-	uint64_t host_reported;	/* bytes the device was told of */
+	uint64_t guest_reported; /* free and marked Reported now ("held
+				    reported"); UINT64_MAX: unknown */
+	uint64_t host_reported;	/* bytes the device was told of, over the
+				   guest's life ("reported") */
 	enum workload_kind kind;
 	unsigned int cycle;	/* memhog: cycles completed */
 	int phase;		/* memhog: enum memhog_phase */

@@ -94,17 +94,24 @@ void run_live_line(FILE *f, const struct run_sample *s)
 {
 	static const char *const phase[] = { "start", "allocating", "holding",
 					     "freed" };
-	char a[32], b[32], c[32];
-	uint64_t rep = s->guest_reported != UINT64_MAX ? s->guest_reported
-						       : s->host_reported;
+	char a[32], b[32], c[32], n[32];
 
+	/*
+	 * "reported" is the running total the device was told of, as in the
+	 * JSON's reported_bytes and `guestmm host`'s lines; what is free and
+	 * Reported at this moment is "held reported" (ours only: a Linux
+	 * guest does not say).
+	 */
 	fprintf(f, "%7.1fs  guest free %11s  host resident %11s  reported %11s",
 		s->t,
 		s->guest_free == UINT64_MAX
 			? "-"
 			: fmt_bytes(a, sizeof(a), (double)s->guest_free),
 		fmt_bytes(b, sizeof(b), (double)s->resident),
-		fmt_bytes(c, sizeof(c), (double)rep));
+		fmt_bytes(c, sizeof(c), (double)s->host_reported));
+	if (s->guest_reported != UINT64_MAX)
+		fprintf(f, "  held reported %11s",
+			fmt_bytes(n, sizeof(n), (double)s->guest_reported));
 	if (s->kind == WORKLOAD_WORKING_SET && s->anon) {
 		char d[32], e[32];
 

@@ -34,6 +34,10 @@
 
 enum run_mode { RUN_PROCESS, RUN_IN_PROCESS, RUN_LINUX };
 
+/* A user-mode Linux guest's boot to its init's "gmm-ready", by default:
+ * seconds alone, tens on a shared 2-core machine. */
+#define RUN_BOOT_TIMEOUT_S 60
+
 /*
  * Host accounting over time, for a plot: every sample's time and resident
  * bytes, up to @max of them, and when the first cycle's memory was freed
@@ -51,6 +55,8 @@ struct run_opts {
 	const char *guest_exe;	/* RUN_PROCESS: default /proc/self/exe */
 	const char *uml;	/* RUN_LINUX: default /usr/bin/linux.uml */
 	const char *initrd;	/* RUN_LINUX: default run_find_initrd() */
+	unsigned int boot_timeout_s; /* RUN_LINUX: how long its boot may take;
+					0 = RUN_BOOT_TIMEOUT_S */
 	struct gmm_guest_config cfg;
 	enum workload_kind kind;
 	uint64_t hog_bytes;	/* memhog: 0 = 75 % of RAM */

@@ -24,6 +24,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
+#include "jsoncheck.h"
 #include "testutil.h"
 #include "host/tmp_dir.h"
 #include "host/vhost_user.h"
@@ -44,6 +45,21 @@ static void run(struct out *o, const char *args, bool merge_stderr)
 
 	snprintf(cmd, sizeof(cmd), "%s %s %s", GUESTMM_BIN, args,
 		 merge_stderr ? "2>&1" : "2>/dev/null");
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(o->text, 1, sizeof(o->text) - 1, p);
+	o->text[n] = 0;
+	o->status = WEXITSTATUS(pclose(p));
+}
+
+/* Run "guestmm ARGS" with its stderr captured, its stdout thrown away. */
+static void run_stderr(struct out *o, const char *args)
+{
+	char cmd[1024];
+	FILE *p;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd), "%s %s 2>&1 >/dev/null", GUESTMM_BIN, args);
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	n = fread(o->text, 1, sizeof(o->text) - 1, p);
@@ -160,6 +176,120 @@ static void test_missing_values(void **state)
 	/* Not a value missing: an option taking none, and one unknown. */
 	expect_line("run --json=yes", "guestmm: run: option --json takes no value");
 	expect_line("run --nosuch", "guestmm: run: unrecognized option '--nosuch'");
+}
+
+/*
+ * An option the chosen mode, workload, strategy or benchmark does nothing
+ * with is refused, one line naming what takes it, status 2: never
+ * accepted and ignored.
+ */
+static void test_options_refused(void **state)
+{
+	static const struct {
+		const char *args, *line;
+	} cases[] = {
+		/* host: a host that only listens has no guest to act on. */
+		{ "host --listen /tmp/gmm-x.sock --duration 1 --target 512M",
+		  "guestmm: host: --target: only with --linux, not with --listen" },
+		{ "host --listen /tmp/gmm-x.sock --duration 1 --mem 1G",
+		  "guestmm: host: --mem: only with --linux, not with --listen" },
+		{ "host --duration 1 --target 512M", /* the default mode listens */
+		  "guestmm: host: --target: only with --linux, not with --listen" },
+		{ "host --duration 1 --hog 100M", "guestmm: host: --hog: only with --linux, not with --listen" },
+		{ "host --duration 1 --watch 5", "guestmm: host: --watch: only with --linux, not with --listen" },
+		{ "host --duration 1 --until-returned",
+		  "guestmm: host: --until-returned: only with --linux, not with --listen" },
+		{ "host --duration 1 --init-on-free",
+		  "guestmm: host: --init-on-free: only with --linux, not with --listen" },
+		{ "host --duration 1 --uml /bin/true",
+		  "guestmm: host: --uml: only with --linux or --guests, not with --listen" },
+		{ "host --duration 1 --console-log /tmp/gmm-x.log",
+		  "guestmm: host: --console-log: only with --linux, not with --listen" },
+		{ "host --duration 1 --budget 1G", "guestmm: host: --budget: only with --guests, not with --listen" },
+		{ "host --duration 1 --hog-pct 50", "guestmm: host: --hog-pct: only with --guests, not with --listen" },
+		{ "host --linux --uml /bin/false --duration 5",
+		  "guestmm: host: --duration: only with --listen or --guests, not with --linux" },
+		{ "host --linux --uml /bin/false --max-guest-mem 1G",
+		  "guestmm: host: --max-guest-mem: only with --listen, not with --linux" },
+		{ "host --linux --uml /bin/false --guest-mem 256M",
+		  "guestmm: host: --guest-mem: only with --guests, not with --linux" },
+		{ "host --guests ours:1 --guest-mem 128M --duration 1 --target 128M",
+		  "guestmm: host: --target: only with --linux, not with --guests" },
+		{ "host --guests ours:1 --guest-mem 128M --duration 1 --mem 1G",
+		  "guestmm: host: --mem: only with --linux, not with --guests (--guest-mem" },
+		{ "host --guests ours:1 --guest-mem 128M --duration 1 --watch 5",
+		  "guestmm: host: --watch: only with --linux, not with --guests" },
+		{ "host --guests ours:1 --guest-mem 128M --duration 1 --max-guest-mem 1G",
+		  "guestmm: host: --max-guest-mem: only with --listen, not with --guests" },
+		{ "host --guests ours:1 --guest-mem 128M --duration 1 --linux-mem 256M",
+		  "guestmm: host: --linux-mem: only with Linux guests in --guests" },
+		{ "host --guests ours:1 --guest-mem 128M --duration 1 --uml /bin/true",
+		  "guestmm: host: --uml: only with Linux guests in --guests" },
+		{ "host --guests linux:1 --uml /bin/false --duration 1 --cpus 2",
+		  "guestmm: host: --cpus: only with guests of ours in --guests" },
+		/* run: by guest, workload and strategy. */
+		{ "run --linux --uml /bin/false --cpus 2", "guestmm: run: --cpus: not with --linux" },
+		{ "run --linux --uml /bin/false --duration 5", "guestmm: run: --duration: not with --linux" },
+		{ "run --linux --uml /bin/false --lock mcs", "guestmm: run: --lock: not with --linux" },
+		{ "run --linux --uml /bin/false --report-hwm 8", "guestmm: run: --report-hwm: not with --linux" },
+		{ "run --linux --uml /bin/false --report-order 10", "guestmm: run: --report-order: not with --linux" },
+		{ "run --mem 128M --duration 1 --workload pagefault --hog 64M",
+		  "guestmm: run: --hog: only with --workload memhog" },
+		{ "run --mem 128M --duration 1 --workload stress --cycles 2",
+		  "guestmm: run: --cycles: only with --workload memhog" },
+		{ "run --mem 128M --duration 1 --workload working-set --hold-ms 10",
+		  "guestmm: run: --hold-ms: only with --workload memhog" },
+		{ "run --mem 128M --duration 1 --workload pagefault --sleep-ms 10",
+		  "guestmm: run: --sleep-ms: only with --workload memhog" },
+		{ "run --mem 128M --cycles 1 --hold-ms 0 --sleep-ms 0 --seed 3", "guestmm: run: --seed: only with --workload stress or working-set" },
+		{ "run --mem 128M --cycles 1 --hold-ms 0 --sleep-ms 0 --hint-entries 10", "guestmm: run: --hint-entries: only with --hinting percpu" },
+		{ "run --mem 128M --cycles 1 --hold-ms 0 --sleep-ms 0 --hinting percpu --hint-poll-ms 100",
+		  "guestmm: run: --hint-poll-ms: only with --hinting bitmap" },
+		{ "run --mem 128M --cycles 1 --hold-ms 0 --sleep-ms 0 --hint-cap 4M", "guestmm: run: --hint-cap: only with --hinting bitmap" },
+		{ "run --mem 128M --cycles 1 --hold-ms 0 --sleep-ms 0 --hinting off --report-order 10",
+		  "guestmm: run: --report-order: only with --hinting report, percpu or bitmap" },
+		{ "run --mem 128M --cycles 1 --hold-ms 0 --sleep-ms 0 --reporting off --report-capacity 8",
+		  "guestmm: run: --report-capacity: only with --hinting report or percpu" },
+		{ "run --mem 128M --cycles 1 --hold-ms 0 --sleep-ms 0 --hinting bitmap --report-capacity 8",
+		  "guestmm: run: --report-capacity: only with --hinting report or percpu" },
+		{ "run --mem 128M --cycles 1 --hold-ms 0 --sleep-ms 0 --hinting percpu --report-hwm 8",
+		  "guestmm: run: --report-hwm: only with --hinting report" },
+		{ "run --mem 128M --cycles 1 --hold-ms 0 --sleep-ms 0 --hinting bitmap --report-min-age-ms 5",
+		  "guestmm: run: --report-min-age-ms: only with --hinting report" },
+		/* overcommit: the Linux guest's files only for Linux guests. */
+		{ "overcommit --reporting on --max-guests 1 --observe-s 1 --host-mem 256M --guest-mem 128M --uml /bin/true", "guestmm: overcommit: --uml: only with --guest linux" },
+		{ "overcommit --guest ours --reporting on --max-guests 1 --observe-s 1 --host-mem 256M --guest-mem 128M --initrd /etc/hostname",
+		  "guestmm: overcommit: --initrd: only with --guest linux" },
+		/* bench: what each benchmark takes. */
+		{ "bench vhost --pairs 1 --seconds 1 --mem 512M", "guestmm: bench: --mem: not for bench vhost" },
+		{ "bench zswap --pairs 1 --mem 512M", "guestmm: bench: --mem: not for bench zswap" },
+		{ "bench discard --pairs 1 --mem 256M --seconds 2",
+		  "guestmm: bench: --seconds: only for bench overhead, alloc, vhost, scale and strategies" },
+		{ "bench return --pairs 1 --mem 256M --seconds 2",
+		  "guestmm: bench: --seconds: only for bench overhead, alloc, vhost, scale and strategies" },
+		{ "bench cma --pairs 1 --mem 256M --seconds 2",
+		  "guestmm: bench: --seconds: only for bench overhead, alloc, vhost, scale and strategies" },
+		{ "bench zswap --pairs 1 --seconds 2",
+		  "guestmm: bench: --seconds: only for bench overhead, alloc, vhost, scale and strategies" },
+	};
+
+	unsigned int wrong = 0;
+	struct out o;
+
+	(void)state;
+	/* Every case, then the count: one run shows all that are accepted. */
+	for (unsigned int i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		run(&o, cases[i].args, true);
+		if (o.status == 2 && !strncmp(o.text, cases[i].line, strlen(cases[i].line)) &&
+		    strchr(o.text, '\n') == o.text + strlen(o.text) - 1)
+			continue;
+		print_message("'guestmm %s': status %d, output '%.160s', wanted '%s'\n",
+			      cases[i].args, o.status, o.text, cases[i].line);
+		wrong++;
+	}
+	if (wrong)
+		fail_msg("%u of %zu combinations not refused as they should be", wrong,
+			 sizeof(cases) / sizeof(cases[0]));
 }
 
 /* The size parser itself: units, fractions, exactness, overflow, garbage. */
@@ -402,14 +532,38 @@ static void expect_positive(const char *what, const char *text, const char *key)
 	expect_positive_n(what, text, key, true);
 }
 
+/*
+ * @what's standard output is one JSON object and nothing else (a table
+ * printed beside it, or no object at all, fails), naming @key @value.
+ */
+static void expect_json_object(const char *what, const struct out *o,
+			       const char *key, const char *value)
+{
+	char want[128];
+	long at;
+
+	if (strlen(o->text) >= sizeof(o->text) - 1)
+		fail_msg("%s: more output than the test reads", what);
+	at = jsoncheck_object(o->text);
+	if (at >= 0)
+		fail_msg("%s: not one JSON object: at byte %ld ('%.40s') of '%.300s'",
+			 what, at, o->text + at, o->text);
+	snprintf(want, sizeof(want), "\"%s\": \"%s\"", key, value);
+	if (value && !strstr(o->text, want))
+		fail_msg("%s: no %s in '%.300s'", what, want, o->text);
+}
+
+/* `bench ARGS --pairs 1 --json`: exit 0 and one object, "bench": its name. */
 static void bench(struct out *o, const char *args)
 {
-	char cmd[256];
+	char cmd[256], name[32];
 
 	snprintf(cmd, sizeof(cmd), "bench %s --pairs 1 --json", args);
 	run(o, cmd, false);
 	if (o->status != 0)
 		fail_msg("'guestmm %s': status %d, output '%s'", cmd, o->status, o->text);
+	snprintf(name, sizeof(name), "%.*s", (int)strcspn(args, " "), args);
+	expect_json_object(cmd, o, "bench", name);
 }
 
 static void test_run_lock_stats(void **state)
@@ -468,6 +622,67 @@ static void test_bench_smoke(void **state)
 	expect_positive("scale", o.text, "cpu_use_fraction");
 	assert_non_null(strstr(o.text, "\"zeroing\": ["));
 	assert_non_null(strstr(o.text, "\"lock\": \"pvq\""));
+}
+
+/*
+ * The benchmarks test_bench_smoke leaves out, each with --json at its
+ * smallest settings: one object on stdout (their tables used to be all
+ * they printed), "bench": the name, the figures measured.
+ */
+static void test_bench_json(void **state)
+{
+	struct out o;
+
+	(void)state;
+	bench(&o, "zswap");
+	expect_positive("zswap", o.text, "store_gib_per_s");
+	expect_positive("zswap", o.text, "load_gib_per_s");
+	expect_positive("zswap", o.text, "stored_pages");
+	bench(&o, "offline --mem 256M");
+	expect_positive_n("offline", o.text, "tried", true);
+	assert_non_null(strstr(o.text, "\"policy\": \"migrate\""));
+	bench(&o, "compact --mem 256M");
+	expect_positive("compact", o.text, "pool_pages");
+	assert_non_null(strstr(o.text, "\"free_order9_blocks_after\": "));
+	bench(&o, "cma --mem 256M");
+	expect_positive("cma", o.text, "attempts");
+	assert_non_null(strstr(o.text, "\"success_fraction\": "));
+	bench(&o, "strategies --threads 1 --seconds 1 --mem 256M");
+	expect_positive("strategies", o.text, "frames_per_s");
+	/* Off returns nothing; report does. */
+	assert_non_null(strstr(o.text, "\"hinting\": \"report\""));
+	expect_positive_n("strategies", strstr(o.text, "\"hinting\": \"report\""),
+			  "returned_fraction", false);
+	assert_non_null(strstr(o.text, "\"memhog_mem_bytes\": 268435456"));
+	/* Its table: a figure with nothing to divide is '-', not "nan" (off's
+	 * churn share of 0 MiB discarded read "nan"). */
+	run(&o, "bench strategies --threads 1 --seconds 1 --mem 256M --pairs 1", false);
+	assert_int_equal(o.status, 0);
+	if (strstr(o.text, "nan"))
+		fail_msg("bench strategies' table has 'nan': '%s'", o.text);
+}
+
+/* The checker itself: what it must refuse, it refuses. */
+static void test_json_check(void **state)
+{
+	static const char *const good[] = {
+		"{}", " {\"a\": 1}\n", "{\"a\": [1, -2.5e+3, 0, true, false, null, {}]}",
+		"{\"s\": \"x\\\"y\\u00e9\\n\"}",
+	};
+	static const char *const bad[] = {
+		"", "[]", "{", "{\"a\": 1} x", "{\"a\": nan}", "{\"a\": inf}",
+		"{\"a\": 01}", "{\"a\": .5}", "{\"a\": 1.}", "{\"a\" 1}",
+		"{\"a\": 1,}", "{a: 1}", "{\"a\": \"x\ty\"}", "{\"a\": \"\\q\"}",
+		"{\"a\": 1}{\"b\": 2}", "table\n{\"a\": 1}",
+	};
+
+	(void)state;
+	for (unsigned int i = 0; i < sizeof(good) / sizeof(good[0]); i++)
+		if (jsoncheck_object(good[i]) != -1)
+			fail_msg("jsoncheck refused '%s'", good[i]);
+	for (unsigned int i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (jsoncheck_object(bad[i]) == -1)
+			fail_msg("jsoncheck took '%s'", bad[i]);
 }
 
 static void test_short_run_returns_memory(void **state)
@@ -602,6 +817,210 @@ static void test_hinting_strategies(void **state)
 			expect_positive_n(args, o.text, "reports", false);
 			expect_positive_n(args, o.text, "worker_cpu_ns", false);
 		}
+	}
+}
+
+/*
+ * --hinting bitmap with --report-delay-ms 0 and no --hint-poll-ms: the
+ * host still asks (it polled every 0 ms, that is never, through the
+ * device), at the default the JSON states, and the memory comes back.
+ */
+static void test_bitmap_poll_default(void **state)
+{
+	static const char *const modes[] = { "", "--in-process " };
+	struct out o;
+
+	(void)state;
+	for (unsigned int i = 0; i < 2; i++) {
+		char args[256];
+		const char *f;
+
+		snprintf(args, sizeof(args),
+			 "run %s--mem 256M --cpus 1 --cycles 1 --hold-ms 0 --sleep-ms 2500 "
+			 "--report-delay-ms 0 --hinting bitmap --json --quiet", modes[i]);
+		run(&o, args, false);
+		if (o.status)
+			fail_msg("'guestmm %s': status %d, '%s'", args, o.status, o.text);
+		expect_json_object(args, &o, "hinting", "bitmap");
+		f = strstr(o.text, "\"returned_fraction\": ");
+		assert_non_null(f);
+		if (!(strtod(f + strlen("\"returned_fraction\": "), NULL) > 0.9))
+			fail_msg("'guestmm %s': returned %.20s", args, f);
+		if (!strstr(o.text, "\"hint_poll_ms\": 100"))
+			fail_msg("'guestmm %s': no \"hint_poll_ms\": 100 in '%s'", args, o.text);
+	}
+	/* An explicit period is the one used. */
+	run(&o, "run --in-process --mem 256M --cpus 1 --cycles 1 --hold-ms 0 --sleep-ms 0 "
+		"--hinting bitmap --hint-poll-ms 250 --json --quiet", false);
+	assert_int_equal(o.status, 0);
+	assert_non_null(strstr(o.text, "\"hint_poll_ms\": 250"));
+}
+
+/*
+ * `host --listen S --json`: one JSON object at the end (it printed
+ * nothing); the per-second lines go to stderr, as `run --json`'s do.
+ */
+static void test_host_listen_json(void **state)
+{
+	char dir[] = "/tmp/gmm-hostjson-XXXXXX", args[160], want[160];
+	struct out o;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(args, sizeof(args), "host --listen %s/b.sock --duration 2 --json", dir);
+	run(&o, args, false);
+	if (o.status)
+		fail_msg("'guestmm %s': status %d, '%s'", args, o.status, o.text);
+	snprintf(want, sizeof(want), "%s/b.sock", dir);
+	expect_json_object(args, &o, "socket", want);
+	assert_non_null(strstr(o.text, "\"connected\": false"));
+	assert_non_null(strstr(o.text, "\"reports\": 0"));
+	assert_non_null(strstr(o.text, "\"reporting\": true"));
+	expect_positive_n(args, o.text, "duration_s", false);
+	/* Its live lines: on stderr, and nothing but them. */
+	run_stderr(&o, args);
+	assert_int_equal(o.status, 0);
+	if (!strstr(o.text, "resident") || strchr(o.text, '{'))
+		fail_msg("'guestmm %s': stderr '%s'", args, o.text);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/* The banner of a host that only listens says what it offers. */
+static void test_host_banner_reporting(void **state)
+{
+	char dir[] = "/tmp/gmm-banner-XXXXXX", args[160];
+	struct out o;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	for (unsigned int on = 0; on < 2; on++) {
+		snprintf(args, sizeof(args), "host --listen %s/b.sock --duration 1 --reporting %s",
+			 dir, on ? "on" : "off");
+		run(&o, args, true);
+		assert_int_equal(o.status, 0);
+		if (!strstr(o.text, on ? "virtio-balloon (free page reporting on)"
+				       : "virtio-balloon (free page reporting off)"))
+			fail_msg("'guestmm %s': '%.200s'", args, o.text);
+	}
+	assert_int_equal(rmdir(dir), 0);
+}
+
+/*
+ * --boot-timeout: how long the user-mode Linux boot may take, in every
+ * command that boots one (a fixed 60 s before).  A stand-in kernel that
+ * never boots: each command gives up after the time given and says so.
+ */
+static void test_boot_timeout(void **state)
+{
+	static const struct {
+		const char *args, *said;
+	} cmds[] = {
+		{ "run --linux --boot-timeout 2", "guestmm: run: the Linux guest did not boot within 2 s" },
+		{ "host --linux --boot-timeout 2", "guestmm: host: the Linux guest did not boot within 2 s" },
+		{ "host --guests linux:1 --boot-timeout 2 --cgroup-root none",
+		  "ended: did not boot within 2 s" },
+		{ "overcommit --guest linux --reporting on --max-guests 1 --observe-s 0 "
+		  "--cgroup-root none --boot-timeout 2", "ended: did not boot within 2 s" },
+	};
+	char dir[] = "/tmp/gmm-boot-XXXXXX", uml[64], args[512];
+	struct out o;
+	FILE *f;
+
+	(void)state;
+	assert_non_null(mkdtemp(dir));
+	snprintf(uml, sizeof(uml), "%s/linux.uml", dir);
+	f = fopen(uml, "w");
+	assert_non_null(f);
+	fputs("#!/bin/sh\nexec sleep 600\n", f);
+	fclose(f);
+	assert_int_equal(chmod(uml, 0755), 0);
+	for (unsigned int i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		snprintf(args, sizeof(args), "%s --uml %s --initrd /etc/hostname", cmds[i].args, uml);
+		run(&o, args, true);
+		if (!strstr(o.text, cmds[i].said))
+			fail_msg("'guestmm %s': status %d, no '%s' in '%.400s'", args, o.status,
+				 cmds[i].said, o.text);
+		if (i < 2 && o.status != 1)
+			fail_msg("'guestmm %s': status %d", args, o.status);
+	}
+	assert_int_equal(unlink(uml), 0);
+	assert_int_equal(rmdir(dir), 0);
+	/* Only where a Linux guest boots. */
+	expect_line("run --boot-timeout 5", "guestmm: run: --boot-timeout: only with --linux");
+	expect_line("host --duration 1 --boot-timeout 5",
+		    "guestmm: host: --boot-timeout: only with --linux or --guests, not with --listen");
+	expect_line("host --guests ours:1 --duration 1 --boot-timeout 5",
+		    "guestmm: host: --boot-timeout: only with Linux guests in --guests");
+	expect_line("overcommit --boot-timeout 5", "guestmm: overcommit: --boot-timeout: only with --guest linux");
+	expect_line("bench return --pairs 1 --boot-timeout 5",
+		    "guestmm: bench: --boot-timeout: only for bench return --guest linux or both");
+}
+
+/* The value after "@key " in @line, in bytes ("1.50 GiB", "512 B"). */
+static double live_bytes(const char *line, const char *key)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	const char *p = strstr(line, key);
+	char unit[8];
+	double v;
+
+	if (!p || sscanf(p + strlen(key), " %lf %7s", &v, unit) != 2)
+		return -1;
+	for (unsigned int i = 0; i < 5; i++)
+		if (!strcmp(unit, units[i]))
+			return v * (double)(1ull << (10 * i));
+	return -1;
+}
+
+/*
+ * "reported" is one figure everywhere: the running total of what the
+ * guest reported (and, for the bitmap, had hinted) to the host, as the
+ * JSON's reported_bytes, the host's line and a Linux guest's line give it.
+ * Three cycles of 75 % of a 256 MiB guest report more than its RAM; a
+ * figure of what is reported now never can.  For a process guest, in
+ * process, and with the bitmap (whose line read 0 B before).
+ */
+static void test_reported_is_total(void **state)
+{
+	static const char *const modes[] = { "", "--in-process ", "--hinting bitmap --hint-poll-ms 200 " };
+	static struct out o;
+
+	(void)state;
+	for (unsigned int m = 0; m < 3; m++) {
+		char args[256], *line, *save = NULL, *obj;
+		double max = 0, json_total;
+		const char *k;
+
+		snprintf(args, sizeof(args),
+			 "run %s--mem 256M --cpus 1 --cycles 3 --hold-ms 0 --sleep-ms 1500 "
+			 "--report-delay-ms 0 --json", modes[m]);
+		run(&o, args, true);
+		if (o.status)
+			fail_msg("'guestmm %s': status %d, '%.300s'", args, o.status, o.text);
+		obj = strstr(o.text, "\n{");
+		assert_non_null(obj);
+		k = strstr(obj, "\"reported_bytes\": ");
+		assert_non_null(k);
+		json_total = strtod(k + strlen("\"reported_bytes\": "), NULL);
+		*obj = 0;
+		for (line = strtok_r(o.text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+			double v = live_bytes(line, " reported");
+
+			if (v < 0 && strstr(line, "host resident"))
+				fail_msg("'guestmm %s': no reported figure in '%s'", args, line);
+			if (v > max)
+				max = v;
+		}
+		print_message("%s: live reported up to %.0f MiB, reported_bytes %.0f MiB\n",
+			      args, max / (1 << 20), json_total / (1 << 20));
+		if (!(max > 256.0 * (1 << 20)))
+			fail_msg("'guestmm %s': live 'reported' at most %.0f MiB after 3 x 192 MiB freed",
+				 args, max / (1 << 20));
+		/* The line rounds to 2 decimals of its unit (39.69 GiB): up to
+		 * 0.5 % above the exact total. */
+		if (max > json_total * 1.005)
+			fail_msg("'guestmm %s': live 'reported' %.0f above the total %.0f",
+				 args, max, json_total);
 	}
 }
 
@@ -1627,9 +2046,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_json_str_escapes),
+		cmocka_unit_test(test_json_check),
 		cmocka_unit_test(test_host_exits_despite_linger),
 		cmocka_unit_test(test_bad_options),
 		cmocka_unit_test(test_missing_values),
+		cmocka_unit_test(test_options_refused),
 		cmocka_unit_test(test_size_parser),
 		cmocka_unit_test(test_sizes_in_commands),
 		cmocka_unit_test(test_uml_paths),
@@ -1650,6 +2071,11 @@ int main(void)
 		cmocka_unit_test(test_short_run_returns_memory),
 		cmocka_unit_test(test_low_descriptor_limit),
 		cmocka_unit_test(test_hinting_strategies),
+		cmocka_unit_test(test_bitmap_poll_default),
+		cmocka_unit_test(test_host_listen_json),
+		cmocka_unit_test(test_host_banner_reporting),
+		cmocka_unit_test(test_boot_timeout),
+		cmocka_unit_test(test_reported_is_total),
 		cmocka_unit_test(test_modes_same_keys),
 		cmocka_unit_test(test_working_set_process),
 		cmocka_unit_test(test_swap_unreadable),
@@ -1657,6 +2083,7 @@ int main(void)
 		cmocka_unit_test(test_swap_file_no_space),
 		cmocka_unit_test(test_run_lock_stats),
 		cmocka_unit_test(test_bench_smoke),
+		cmocka_unit_test(test_bench_json),
 	};
 
 	/* GMM_TEST_FILTER=test_run_* runs only those. */

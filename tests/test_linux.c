@@ -12,9 +12,13 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <limits.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "host/backend.h"
 #include "host/balloon.h"
@@ -230,6 +234,72 @@ static void test_inflate_and_deflate(void **state)
 	assert_true(json_number("host_resident_inflated_bytes") <=
 		    json_number("host_resident_before_inflate_bytes") - 0.8 * 96 * MIB);
 	assert_int_equal(json_number("actual_pages_deflated"), 0);
+}
+
+/*
+ * The lines a person reads: with --target the live lines show the target
+ * and the guest reaching it (the balloon went up and down between two
+ * lines: "target 0 B" on every one), and a return that never reached 90 %
+ * within --watch says so ("90 % after nan s").
+ */
+static void test_target_lines(void **state)
+{
+	char cmd[1024];
+	FILE *p;
+	size_t n;
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "%s host --linux --initrd %s --mem 256M --hog 128M "
+		 "--watch 2 --reporting off --until-returned --target 64M",
+		 GUESTMM_BIN, GMM_UML_INITRD);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	if (WEXITSTATUS(pclose(p)))
+		fail_msg("'%s' failed:\n%s", cmd, out);
+	if (!strstr(out, "target 64.00 MiB  actual 64.00 MiB"))
+		fail_msg("no live line shows the balloon at its target:\n%s", out);
+	if (strstr(out, "nan"))
+		fail_msg("'nan' in the output:\n%s", out);
+	if (!strstr(out, "90 % never within 2."))
+		fail_msg("the summary does not say 90 %% never came back:\n%s", out);
+}
+
+/*
+ * A TMPDIR on a disk file system: user-mode Linux makes the file of its
+ * RAM there, which the device refuses to map (tmpfs and hugetlbfs only);
+ * the guest must still get its RAM on tmpfs and return its memory (it ran
+ * with nothing mapped: "0 B resident", 0 % returned, status 0).
+ */
+static void test_tmpdir_on_disk(void **state)
+{
+	char dir[PATH_MAX], *old = getenv("TMPDIR");
+	struct statfs sfs;
+
+	(void)state;
+	if (old)
+		old = strdup(old);
+	assert_non_null(getcwd(dir, sizeof(dir) - 32));
+	strcat(dir, "/tmpdir-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(statfs(dir, &sfs), 0);
+	if (sfs.f_type == TMPFS_MAGIC) {
+		rmdir(dir);
+		print_message("the build directory is on tmpfs: nothing to show\n");
+		skip();
+	}
+	setenv("TMPDIR", dir, 1);
+	host_linux("--mem 256M --hog 128M --watch 60 --until-returned");
+	if (old) {
+		setenv("TMPDIR", old, 1);
+		free(old);
+	} else {
+		unsetenv("TMPDIR");
+	}
+	assert_int_equal(rmdir(dir), 0);
+	assert_true(json_number("host_resident_at_free_bytes") > 100 * MIB);
+	assert_true(json_number("returned_fraction") >= 0.9);
 }
 
 /* ---- the guest dies in the middle of reporting ---- */
@@ -531,6 +601,8 @@ int main(void)
 		cmocka_unit_test(test_bench_return_both),
 		cmocka_unit_test(test_init_on_free_keeps_reporting),
 		cmocka_unit_test(test_inflate_and_deflate),
+		cmocka_unit_test(test_target_lines),
+		cmocka_unit_test(test_tmpdir_on_disk),
 		cmocka_unit_test(test_guest_dies_mid_report),
 		cmocka_unit_test(test_listen_serves_a_linux_started_by_hand),
 		cmocka_unit_test(test_run_linux_signal_cleans_up),

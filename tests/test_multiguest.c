@@ -43,6 +43,7 @@
 
 #include "host/memcg.h"
 #include "host/tmp_dir.h"
+#include "jsoncheck.h"
 
 struct out {
 	int status;
@@ -251,6 +252,27 @@ static void test_overcommit_smoke(void **state)
 	k = strstr(out.text, "\"guests_alive\": ");
 	assert_non_null(k);
 	assert_true(atoi(k + strlen("\"guests_alive\": ")) > 0);
+	/* stdout is the object alone; the live lines went to stderr (with
+	 * --json they were silenced: a minute and more of nothing). */
+	if (jsoncheck_object(out.text) != -1)
+		fail_msg("overcommit --json: stdout is not one JSON object: '%.300s'", out.text);
+	if (!strstr(err_out.text, "[on ]") || !strstr(err_out.text, " budget "))
+		fail_msg("overcommit --json: no live lines on stderr: '%.300s'", err_out.text);
+}
+
+/* host --guests --json: the object on stdout, the live lines on stderr. */
+static void test_host_guests_json(void **state)
+{
+	(void)state;
+	run("host --guests ours:1 --guest-mem 128M --budget 1G --cgroup-root none "
+	    "--hold-ms 200 --idle-ms 500 --duration 3 --json");
+	if (out.status != 0)
+		fail_msg("status %d: %s", out.status, err_out.text);
+	if (jsoncheck_object(out.text) != -1)
+		fail_msg("host --guests --json: stdout is not one JSON object: '%.300s'", out.text);
+	assert_non_null(strstr(out.text, "\"guests_alive\": "));
+	if (!strstr(err_out.text, "s  budget ") || !strstr(err_out.text, "ours-1"))
+		fail_msg("host --guests --json: no live lines on stderr: '%.300s'", err_out.text);
 }
 
 /* ---- no orphans ---- */
@@ -467,6 +489,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_bad_input),
 		cmocka_unit_test(test_own_accounting),
 		cmocka_unit_test(test_overcommit_smoke),
+		cmocka_unit_test(test_host_guests_json),
 	};
 	const struct CMUnitTest cgroup[] = {
 		cmocka_unit_test(test_cgroup_budget),

@@ -1913,6 +1913,93 @@ static void test_blocking_close(void **unused)
 }
 
 /*
+ * A frontend that asks for a reply and closes its socket at once has left,
+ * as one that ended cleanly does: the reply's send fails (EPIPE), and that
+ * is no drop ("frontend dropped: Software caused connection abort" after
+ * guests that ended normally).  On the single loop the server is held
+ * while the frontend sends and closes, so the reply always finds the
+ * socket closed; per device, twenty tries make the race likely.
+ */
+static void test_closed_before_reply(void **unused)
+{
+	uint64_t dropped = counters(0).dropped, conns = counters(0).connections;
+	bool single = threads == VHOST_USER_THREAD_ONE;
+	unsigned int tries = single ? 1 : 20;
+
+	(void)unused;
+	for (unsigned int i = 0; i < tries; i++) {
+		int fd = fe_connect(0);
+		struct vhost_user_hdr h = { VHOST_USER_GET_FEATURES,
+					    VHOST_USER_VERSION, 0 };
+
+		if (single)
+			server_pause();
+		assert_int_equal(send_raw(fd, &h, sizeof(h), NULL, 0), 0);
+		close(fd);
+		if (single)
+			server_resume();
+		while (counters(0).connections < conns + i + 1 || bstats(0).connected)
+			usleep(1000);
+	}
+	if (counters(0).dropped != dropped)
+		fail_msg("%llu of %u frontends that closed before their reply counted as dropped",
+			 (unsigned long long)(counters(0).dropped - dropped), tries);
+	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+}
+
+/*
+ * fd_reaper_stop() of a reaper with closes left: quiet while they are
+ * young (a guest that ended cleanly leaves its descriptors to the reaper a
+ * moment before the host stops, and "fd reaper: N descriptor(s) still to
+ * close at stop" ended normal runs), one line once a close has slept
+ * FD_REAPER_SLOW_MS.
+ */
+static void test_reaper_stop_quiet(void **unused)
+{
+	char log[4096] = "";
+	struct fd_reaper *r;
+	int peer, saved, tmp;
+	ssize_t n;
+
+	(void)unused;
+	tmp = open(".", O_TMPFILE | O_RDWR, 0600);
+	if (tmp < 0)
+		tmp = fileno(tmpfile());
+	assert_true(tmp >= 0);
+	saved = dup(2);
+	assert_int_equal(dup2(tmp, 2), 2);
+	/* A close that sleeps until @peer resets, then fifty quick ones. */
+	assert_int_equal(fd_reaper_start(&r, NULL, NULL), 0);
+	fd_reaper_close(r, lingering_socket(&peer));
+	for (int i = 0; i < 50; i++)
+		fd_reaper_close(r, eventfd(0, EFD_CLOEXEC));
+	fd_reaper_stop(r);
+	fflush(stderr);
+	n = pread(tmp, log, sizeof(log) - 1, 0);
+	close(peer);
+	if (n > 0) {
+		dup2(saved, 2);
+		fail_msg("a stop with young closes logged: '%s'", log);
+	}
+	/* The same close, asleep for longer than FD_REAPER_SLOW_MS. */
+	assert_int_equal(fd_reaper_start(&r, NULL, NULL), 0);
+	fd_reaper_close(r, lingering_socket(&peer));
+	usleep((FD_REAPER_SLOW_MS + 500) * 1000);
+	fd_reaper_stop(r);
+	fflush(stderr);
+	n = pread(tmp, log, sizeof(log) - 1, 0);
+	close(peer);
+	dup2(saved, 2);
+	close(saved);
+	close(tmp);
+	assert_true(n > 0);
+	log[n] = 0;
+	if (!strstr(log, "fd reaper: a close has not returned for ") ||
+	    strchr(log, '\n') != log + n - 1)
+		fail_msg("a stop with a sleeping close: '%s'", log);
+}
+
+/*
  * A frontend whose descriptors' last closes sleep fills its own device's
  * reaper up to its share (FD_REAPER_SHARE), and is then dropped: the
  * device holds at most a share and two reserves of the process's
@@ -2794,6 +2881,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_fault_storm),
 		cmocka_unit_test(test_blocking_close),
 		cmocka_unit_test(test_reaper_backpressure),
+		cmocka_unit_test(test_closed_before_reply),
+		cmocka_unit_test(test_reaper_stop_quiet),
 		cmocka_unit_test(test_misaligned_regions),
 		cmocka_unit_test(test_containment),
 		cmocka_unit_test(test_reaper_fills_process_fd_table),

@@ -38,9 +38,10 @@ static void run_usage(FILE *f)
 	      "  --uml PATH            --linux: the kernel (default /usr/bin/linux.uml)\n"
 	      "  --initrd PATH         --linux: initramfs (default uml/initrd.gz beside\n"
 	      "                        guestmm, else PREFIX/lib/guestmm/initrd.gz)\n"
+	      "  --boot-timeout S      --linux: how long its boot may take (default 60)\n"
 	      "  --mem SIZE            guest RAM, 64M to 1T (--linux: 64G) in steps of 4M\n"
 	      "                        (default 2G; K/M/G/T suffixes, 3.5G)\n"
-	      "  --cpus N              vCPU threads (default 2)\n"
+	      "  --cpus N              vCPU threads (default 2; not --linux: one vCPU)\n"
 	      "  --workload NAME       memhog | pagefault | stress | working-set (default\n"
 	      "                        memhog); working-set: anonymous memory larger than\n"
 	      "                        RAM behind zswap and a swap file in $TMPDIR, zipfian\n"
@@ -53,7 +54,7 @@ static void run_usage(FILE *f)
 	      "  --hold-ms MS          memhog: hold the memory this long (default 500)\n"
 	      "  --sleep-ms MS         memhog: sleep after each free (default delay + 2000)\n"
 	      "  --duration S          stop after S seconds (pagefault, stress: default 10;\n"
-	      "                        working-set: 20)\n"
+	      "                        working-set: 20; memhog: its cycles; not --linux)\n"
 	      "  --hinting STRATEGY    how free memory goes back to the host:\n"
 	      "                        report (free page reporting, default), percpu\n"
 	      "                        (per-CPU arrays and workers, page hinting),\n"
@@ -63,18 +64,22 @@ static void run_usage(FILE *f)
 	      "  --reporting on|off    on: --hinting report; off: --hinting off\n"
 	      "  --hint-entries N      percpu: entries per CPU array (default 1000)\n"
 	      "  --hint-poll-ms MS     bitmap: the host asks this often (default:\n"
-	      "                        the report delay), and again at once after a\n"
-	      "                        command that met the cap\n"
+	      "                        the report delay, at least 100), and again at\n"
+	      "                        once after a command that met the cap\n"
 	      "  --hint-cap SIZE       bitmap: one command hands over at most this\n"
 	      "                        much (default 256M, 1M to 2G): an allocation\n"
 	      "                        on a chunk in flight waits for its discard\n"
-	      "  --report-order N      smallest block reported (default 9 = 2 MiB)\n"
+	      "  --report-order N      smallest block reported or hinted (default 9 =\n"
+	      "                        2 MiB; not off)\n"
 	      "  --report-delay-ms MS  from request to report (default 2000)\n"
-	      "  --report-min-age-ms MS  a block is reported only once it has been free\n"
-	      "                        this long (default: half the report delay)\n"
-	      "  --report-capacity N   blocks per report (default 32)\n"
-	      "  --report-hwm N        unreported blocks that request reporting (default 32)\n"
-	      "  --seed N              stress: random seed (default 1)\n"
+	      "  --report-min-age-ms MS  report: a block is reported only once it has\n"
+	      "                        been free this long (default: half the delay)\n"
+	      "  --report-capacity N   report, percpu: blocks per report (default 32)\n"
+	      "  --report-hwm N        report: unreported blocks that request reporting\n"
+	      "                        (default 32)\n"
+	      "                        (--linux: Linux reports with its own settings:\n"
+	      "                        none of --report-order, -capacity, -hwm, -min-age)\n"
+	      "  --seed N              stress, working-set: random seed (default 1)\n"
 	      "  --compact             a full compaction at the end of the workload, its\n"
 	      "                        memory still held; free blocks per order before\n"
 	      "                        and after, as /proc/buddyinfo (not --linux)\n"
@@ -84,7 +89,7 @@ static void run_usage(FILE *f)
 	      "  --stats               free and reported blocks per zone, migrate type and\n"
 	      "                        order at the end (as /proc/pagetypeinfo)\n"
 	      "  --lock KIND           spinlock algorithm: tas | ticket | mcs | pvq\n"
-	      "                        (default pvq: queued, parking waiters)\n"
+	      "                        (default pvq: queued, parking waiters; not --linux)\n"
 	      "  --lock-stats          time lock waits and holds, and print each lock\n"
 	      "                        class's statistics at the end as /proc/lock_stat\n"
 	      "                        does (microseconds); with --json, \"lock_stats\"\n"
@@ -98,7 +103,7 @@ enum {
 	OPT_CAPACITY, OPT_HWM, OPT_SEED, OPT_JSON, OPT_QUIET, OPT_STATS,
 	OPT_MIN_AGE, OPT_LOCK, OPT_LOCK_STATS, OPT_IN_PROCESS, OPT_LINUX,
 	OPT_UML, OPT_INITRD, OPT_HINTING, OPT_HINT_ENTRIES, OPT_HINT_POLL,
-	OPT_COMPACT, OPT_HINT_CAP,
+	OPT_COMPACT, OPT_HINT_CAP, OPT_BOOT_TIMEOUT, OPT_END,
 };
 
 static const struct option run_options[] = {
@@ -132,6 +137,7 @@ static const struct option run_options[] = {
 	{ "linux", no_argument, NULL, OPT_LINUX },
 	{ "uml", required_argument, NULL, OPT_UML },
 	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -175,7 +181,16 @@ static void print_summary(const struct run_opts *o, const struct run_result *r)
 	       o->cfg.cpus, spin_lock_kind_names[o->lock],
 	       gmm_hinting_names[o->cfg.reporting ? o->cfg.hinting
 						  : GMM_HINTING_OFF]);
-	if (o->cfg.reporting)
+	if (o->cfg.reporting && o->mode == RUN_LINUX)
+		printf(" (Linux's own driver and settings)");
+	else if (o->cfg.reporting && o->cfg.hinting == GMM_HINTING_BITMAP)
+		printf(" (order %u, the host asks every %u ms, at most %s a command)",
+		       o->cfg.report_order, gmm_guest_hint_poll_ms(&o->cfg),
+		       cli_fmt_bytes(a, sizeof(a), (double)o->cfg.hint_cap_bytes));
+	else if (o->cfg.reporting && o->cfg.hinting == GMM_HINTING_PERCPU)
+		printf(" (order %u, %u entries per CPU)", o->cfg.report_order,
+		       o->cfg.hint_entries);
+	else if (o->cfg.reporting)
 		printf(" (order %u, delay %u ms, min age %u ms)",
 		       o->cfg.report_order, o->cfg.report_delay_ms,
 		       report_min_age_ms(&o->cfg));
@@ -360,6 +375,8 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 	json_u64(&j, "report_order", o->cfg.report_order);
 	json_u64(&j, "report_delay_ms", o->cfg.report_delay_ms);
 	json_u64(&j, "report_min_age_ms", report_min_age_ms(&o->cfg));
+	if (o->cfg.reporting && o->cfg.hinting == GMM_HINTING_BITMAP)
+		json_u64(&j, "hint_poll_ms", gmm_guest_hint_poll_ms(&o->cfg));
 	json_u64(&j, "freed_bytes", last ? last->freed_bytes : 0);
 	json_u64(&j, "host_resident_at_free_bytes",
 		 last ? last->resident_at_free : 0);
@@ -450,11 +467,87 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 	json_end(&j);
 }
 
+/* An option's name from its code in run_options. */
+static const char *run_opt_name(int opt)
+{
+	for (const struct option *p = run_options; p->name; p++)
+		if (p->val == opt)
+			return p->name;
+	return "?";
+}
+
+/*
+ * An option given (@seen) that the run's guest, workload or strategy does
+ * nothing with is refused: one line saying what takes it, status 2.
+ */
+static void run_refuse_unused(const struct run_opts *o, const bool *seen)
+{
+	/* What a Linux guest does not take, and why. */
+	static const struct {
+		int opt;
+		const char *why;
+	} not_linux[] = {
+		{ OPT_CPUS, "user-mode Linux runs one vCPU" },
+		{ OPT_DURATION, "the Linux guest runs --cycles of memhog" },
+		{ OPT_LOCK, "Linux's locks are its own" },
+		{ OPT_ORDER, "Linux reports with its own settings" },
+		{ OPT_CAPACITY, "Linux reports with its own settings" },
+		{ OPT_HWM, "Linux reports with its own settings" },
+		{ OPT_MIN_AGE, "Linux reports with its own settings" },
+	};
+	/* What only some workloads take. */
+	static const struct {
+		int opt;
+		unsigned int kinds; /* 1 << enum workload_kind */
+		const char *which;
+	} by_workload[] = {
+		{ OPT_HOG, 1u << WORKLOAD_MEMHOG, "memhog" },
+		{ OPT_CYCLES, 1u << WORKLOAD_MEMHOG, "memhog" },
+		{ OPT_HOLD, 1u << WORKLOAD_MEMHOG, "memhog" },
+		{ OPT_SLEEP, 1u << WORKLOAD_MEMHOG, "memhog" },
+		{ OPT_SEED, 1u << WORKLOAD_STRESS | 1u << WORKLOAD_WORKING_SET,
+		  "stress or working-set" },
+		{ OPT_WS, 1u << WORKLOAD_WORKING_SET, "working-set" },
+	};
+	/* What only some strategies take. */
+	static const struct {
+		int opt;
+		unsigned int hintings; /* 1 << enum gmm_hinting */
+		const char *which;
+	} by_hinting[] = {
+		{ OPT_HINT_ENTRIES, 1u << GMM_HINTING_PERCPU, "percpu" },
+		{ OPT_HINT_POLL, 1u << GMM_HINTING_BITMAP, "bitmap" },
+		{ OPT_HINT_CAP, 1u << GMM_HINTING_BITMAP, "bitmap" },
+		{ OPT_ORDER, 1u << GMM_HINTING_REPORT | 1u << GMM_HINTING_PERCPU |
+				     1u << GMM_HINTING_BITMAP,
+		  "report, percpu or bitmap" },
+		{ OPT_CAPACITY, 1u << GMM_HINTING_REPORT | 1u << GMM_HINTING_PERCPU,
+		  "report or percpu" },
+		{ OPT_HWM, 1u << GMM_HINTING_REPORT, "report" },
+		{ OPT_MIN_AGE, 1u << GMM_HINTING_REPORT, "report" },
+	};
+	enum gmm_hinting h = o->cfg.reporting ? o->cfg.hinting : GMM_HINTING_OFF;
+
+	for (size_t i = 0; o->mode == RUN_LINUX && i < sizeof(not_linux) / sizeof(not_linux[0]); i++)
+		if (seen[not_linux[i].opt])
+			RUN_ERR("--%s: not with --linux (%s)", run_opt_name(not_linux[i].opt),
+				not_linux[i].why);
+	for (size_t i = 0; i < sizeof(by_workload) / sizeof(by_workload[0]); i++)
+		if (seen[by_workload[i].opt] && !(by_workload[i].kinds & (1u << o->kind)))
+			RUN_ERR("--%s: only with --workload %s", run_opt_name(by_workload[i].opt),
+				by_workload[i].which);
+	for (size_t i = 0; i < sizeof(by_hinting) / sizeof(by_hinting[0]); i++)
+		if (seen[by_hinting[i].opt] && !(by_hinting[i].hintings & (1u << h)))
+			RUN_ERR("--%s: only with --hinting %s", run_opt_name(by_hinting[i].opt),
+				by_hinting[i].which);
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct run_opts o;
 	struct run_result r;
 	bool json = false, quiet = false, stats = false, mode_opt = false;
+	bool seen[OPT_END] = { false };
 	const char *linux_opt = NULL;
 	int c, err;
 
@@ -462,6 +555,8 @@ static int cmd_run(int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", run_options, NULL)) != -1) {
+		if (c >= OPT_MEM && c < OPT_END)
+			seen[c] = true;
 		switch (c) {
 		case OPT_MEM:
 			o.cfg.mem_bytes = cli_opt_size("run ", "--mem", optarg,
@@ -594,6 +689,10 @@ static int cmd_run(int argc, char **argv)
 			o.initrd = optarg;
 			linux_opt = "--initrd";
 			break;
+		case OPT_BOOT_TIMEOUT:
+			o.boot_timeout_s = (unsigned int)opt_uint("boot-timeout", optarg, 1, 3600);
+			linux_opt = "--boot-timeout";
+			break;
 		case 'h':
 			run_usage(stdout);
 			return 0;
@@ -611,8 +710,7 @@ static int cmd_run(int argc, char **argv)
 	    o.cfg.hinting != GMM_HINTING_REPORT)
 		RUN_ERR("--hinting %s: not with --linux (Linux reports with its own driver: report or off)",
 			gmm_hinting_names[o.cfg.hinting]);
-	if (o.ws_bytes && o.kind != WORKLOAD_WORKING_SET)
-		RUN_ERR("--working-set: only with --workload working-set");
+	run_refuse_unused(&o, seen);
 	if (o.kind == WORKLOAD_WORKING_SET && o.mode == RUN_LINUX)
 		RUN_ERR("--linux: the Linux guest runs memhog only");
 	if (o.mode == RUN_LINUX) {

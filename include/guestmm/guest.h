@@ -44,7 +44,7 @@ struct gmm_guest_config {
 	enum gmm_hinting hinting;
 	unsigned int hint_entries;   /* percpu: entries per array; 1000 */
 	unsigned int hint_poll_ms;   /* bitmap: the host asks this often;
-					default: report_delay_ms */
+					0: gmm_guest_hint_poll_ms() */
 	uint64_t hint_cap_bytes;     /* bitmap: one command hands over at
 					most this much; default
 					GMM_HINT_CAP_DEFAULT */
@@ -68,6 +68,17 @@ struct gmm_guest_config {
  */
 #define GMM_HINT_CAP_DEFAULT (256ull << 20)
 #define GMM_HINT_CAP_MAX (2048ull << 20)
+
+/*
+ * The bitmap's period when hint_poll_ms is 0 (the default): the report
+ * delay, and never less than this.  A delay of 0 asks for free memory to go
+ * back at once, not for a host that never asks (the device takes a period
+ * of 0 as "no period") or one that asks every millisecond (in process);
+ * each command walks the bitmap and costs the guest a config change, a
+ * queue of hints and the device's DONE, so ten a second keep the cost
+ * small against the 2 s default of the delay.
+ */
+#define GMM_HINT_POLL_FLOOR_MS 100
 
 /* report_min_age_ms: half of report_delay_ms, whatever that is set to. */
 #define GMM_REPORT_MIN_AGE_HALF_DELAY (~0u)
@@ -100,6 +111,9 @@ struct gmm_guest_stats {
 };
 
 void gmm_guest_config_init(struct gmm_guest_config *config);
+
+/* Return: the bitmap's poll period in ms that @config sets (never 0). */
+unsigned int gmm_guest_hint_poll_ms(const struct gmm_guest_config *config);
 
 /*
  * Return: 0 with *@out set; -EINVAL for settings out of range (the log says
