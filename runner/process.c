@@ -708,8 +708,16 @@ static void pg_host_line(struct pg_host *h, char *line)
 		h->ready_claimed = true;
 	} else if (sscanf(line, "gmm-phase %d", &phase) == 1) {
 		/* On the phase change, before any of it is reported. */
-		if (phase == MEMHOG_ALLOC)
+		if (phase == MEMHOG_ALLOC) {
 			h->resident_held = 0;
+			/*
+			 * The freed cycle ends here, not at the next sample:
+			 * what is resident from now on is the next cycle's
+			 * allocation, not what the last free left.
+			 */
+			if (h->s.phase == MEMHOG_FREED)
+				h->s.phase = MEMHOG_ALLOC;
+		}
 		if (phase == MEMHOG_HELD && res > h->resident_held)
 			h->resident_held = res;
 		if (phase == MEMHOG_FREED) {
