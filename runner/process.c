@@ -17,7 +17,8 @@
  * The pipe is the guest's console: a line per event, "gmm-ready", a sample
  * every sample_s ("gmm-sample", and for working-set "gmm-anon-sample":
  * zswap, swap, pswpin/out), a line at each memhog phase change
- * ("gmm-phase"), its final figures ("gmm-end", "gmm-hint", "gmm-zone",
+ * ("gmm-phase"), its final figures ("gmm-end", "gmm-rusage": its own
+ * process's CPU time and context switches, "gmm-hint", "gmm-zone",
  * "gmm-blocks", for working-set "gmm-anon", "gmm-vm", "gmm-zswap" and
  * "gmm-compact", one counter a line by index, with --compact
  * "gmm-compacted" and "gmm-buddy" before and after, "gmm-lock") and
@@ -441,6 +442,10 @@ static void pg_emit_result(struct pg_guest *pg, const struct run_result *r)
 		r->elapsed_s, r->measured_s, r->frames, r->frames_per_s,
 		r->blocks, r->errors, r->alloc_failures,
 		r->stats.report_failures);
+	/* Where the guest process's cores went over the measured part. */
+	pg_emit(pg, "gmm-rusage %d %.6f %.6f %" PRIu64 " %" PRIu64 " %" PRIu64
+		"\n", r->warmed_up, r->cpu_user_s, r->cpu_sys_s,
+		r->vol_switches, r->invol_switches, r->parks);
 	/* The strategy's own figures: the device sees only reports. */
 	pg_emit(pg,
 		"gmm-hint %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
@@ -824,6 +829,14 @@ static void pg_host_line(struct pg_host *h, char *line)
 		/* A hint command the guest ended is the bitmap's report. */
 		r->stats.reports = st.reports + st.hint_done;
 		r->stats.reported_bytes = st.reported_bytes + st.hinted_bytes;
+	} else if (!strncmp(line, "gmm-rusage ", 11)) {
+		int warmed;
+
+		if (sscanf(line + 11, "%d %lf %lf %" SCNu64 " %" SCNu64
+			   " %" SCNu64, &warmed, &r->cpu_user_s, &r->cpu_sys_s,
+			   &r->vol_switches, &r->invol_switches,
+			   &r->parks) == 6)
+			r->warmed_up = warmed != 0;
 	} else if (!strncmp(line, "gmm-hint ", 9)) {
 		struct gmm_guest_stats *gs = &r->stats;
 
