@@ -186,6 +186,11 @@ static int bench_overhead(const struct bench_opts *b)
 						strerror(-err));
 					return 1;
 				}
+				if (!r.warmed_up)
+					return bench_measured_nothing("overhead",
+						"%u thread%s, reporting %s: the warm-up did not end within a minute past the run",
+						threads[t], threads[t] > 1 ? "s" : "",
+						side ? "on" : "off");
 				if (!rate_ok(r.frames_per_s))
 					return bench_measured_nothing("overhead",
 						"%u thread%s, reporting %s: no frames (%llu allocation failures)",

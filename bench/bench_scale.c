@@ -123,6 +123,10 @@ static int scale_run(struct scale *s, unsigned int k, unsigned int rep,
 		fprintf(stderr, "guestmm: bench scale: %s\n", strerror(-err));
 		return 1;
 	}
+	if (!r.warmed_up)
+		return bench_measured_nothing("scale",
+			"%u threads, reporting %s: the warm-up did not end within a minute past the run",
+			b->threads[t], rep ? "on" : "off");
 	if (!(r.frames_per_s > 0) || !isfinite(r.frames_per_s) || !r.frames)
 		return bench_measured_nothing("scale",
 			"%u threads, reporting %s, %s locks: no frames (%llu allocation failures)",
