@@ -186,6 +186,11 @@ static int bench_overhead(const struct bench_opts *b)
 						run_strerror(&r, err));
 					return 1;
 				}
+				if (!r.warmed_up)
+					return bench_measured_nothing("overhead",
+						"%u thread%s, reporting %s: the warm-up did not end within a minute past the run",
+						threads[t], threads[t] > 1 ? "s" : "",
+						side ? "on" : "off");
 				if (!rate_ok(r.frames_per_s))
 					return bench_measured_nothing("overhead",
 						"%u thread%s, reporting %s: no frames (%llu allocation failures)",
@@ -845,6 +850,9 @@ static void bench_usage(FILE *f)
 	      "                  and Linux alternately, side by side), or in-process\n"
 	      "                  (the core in this process, punching holes itself);\n"
 	      "                  overhead runs ours or in-process\n"
+	      "scale:\n"
+	      "  --guest KIND    in-process (default) or process (our guest as a process\n"
+	      "                  over its memfd RAM, 'ours' is the same)\n"
 	      "return only:\n"
 	      "  --boot-timeout S  --guest linux or both: how long the user-mode Linux\n"
 	      "                  boot may take (default 60)\n"
@@ -942,6 +950,7 @@ int cmd_bench(int argc, char **argv)
 	struct bench_opts b = { 0 };
 	const char *name, *scale_opt = NULL, *return_opt = NULL;
 	bool scale, strategies, seconds_opt = false, mem_opt = false;
+	bool guest_opt = false;
 	uint64_t v;
 	int c;
 
@@ -1015,7 +1024,7 @@ int cmd_bench(int argc, char **argv)
 				b.guest = BENCH_GUEST_BOTH;
 			else
 				BENCH_ERR("--guest: '%s' is not ours, linux, both or in-process", optarg);
-			return_opt = "--guest";
+			guest_opt = true;
 			break;
 		case OPT_BOOT_TIMEOUT:
 			if (cli_parse_uint(optarg, 1, 3600, &v))
@@ -1047,6 +1056,16 @@ int cmd_bench(int argc, char **argv)
 		BENCH_ERR("--boot-timeout: only for bench return --guest linux or both");
 	if (return_opt && strcmp(name, "return") && strcmp(name, "overhead"))
 		BENCH_ERR("%s: only for bench return and overhead", return_opt);
+	if (guest_opt && strcmp(name, "return") && strcmp(name, "overhead") &&
+	    strcmp(name, "scale"))
+		BENCH_ERR("--guest: only for bench return, overhead and scale");
+	if (!strcmp(name, "scale")) {
+		if (b.guest == BENCH_GUEST_LINUX || b.guest == BENCH_GUEST_BOTH)
+			BENCH_ERR("--guest: scale runs process or in-process (Linux's allocator has no page_fault1 counter of ours)");
+		/* In process unless asked: the figure the model is of. */
+		if (!guest_opt)
+			b.guest = BENCH_GUEST_IN_PROCESS;
+	}
 	if (!strcmp(name, "overhead") && (b.guest == BENCH_GUEST_LINUX ||
 					  b.guest == BENCH_GUEST_BOTH))
 		BENCH_ERR("--guest: overhead runs ours or in-process (Linux's allocator has no page_fault1 counter of ours)");

@@ -73,6 +73,10 @@ void guest_lines_result(const struct guest_lines *gl, const struct run_result *r
 		 r->elapsed_s, r->measured_s, (ull)r->frames, r->frames_per_s,
 		 (ull)r->blocks, (ull)r->errors, (ull)r->alloc_failures,
 		 (ull)r->stats.report_failures);
+	/* Where the guest process's cores went over the measured part. */
+	gl->emit(gl->ctx, "gmm-rusage %d %.6f %.6f %llu %llu %llu\n",
+		 r->warmed_up, r->cpu_user_s, r->cpu_sys_s,
+		 (ull)r->vol_switches, (ull)r->invol_switches, (ull)r->parks);
 	/* The strategy's own figures: the device sees only reports. */
 	gl->emit(gl->ctx, "gmm-hint %u %llu %llu %llu %llu %llu\n",
 		 (unsigned int)r->stats.hinting, (ull)r->stats.worker_cpu_ns,

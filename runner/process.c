@@ -20,9 +20,10 @@
  * zswap, swap, pswpin/out), a line at each memhog phase change
  * ("gmm-phase"), one for each working-set process killed because a page of
  * its could not be read back from swap ("gmm-killed": the host says it, in
- * the words of run_say_killed()), its final figures ("gmm-end", "gmm-hint",
- * "gmm-zone", "gmm-blocks", for working-set "gmm-anon" - with the pages
- * lost and the bad swap slots - "gmm-vm", "gmm-zswap" and
+ * the words of run_say_killed()), its final figures ("gmm-end", "gmm-rusage":
+ * its own process's CPU time and context switches, "gmm-hint", "gmm-zone",
+ * "gmm-blocks", for working-set "gmm-anon" - with the pages lost and the
+ * bad swap slots - "gmm-vm", "gmm-zswap" and
  * "gmm-compact", one counter a line by index, with --compact
  * "gmm-compacted" and "gmm-buddy" before and after, "gmm-lock") and
  * "gmm-done".  The guest's own figures are
@@ -637,8 +638,16 @@ static void pg_host_line(struct pg_host *h, char *line)
 		h->ready_claimed = true;
 	} else if (sscanf(line, "gmm-phase %d", &phase) == 1) {
 		/* On the phase change, before any of it is reported. */
-		if (phase == MEMHOG_ALLOC)
+		if (phase == MEMHOG_ALLOC) {
 			h->resident_held = 0;
+			/*
+			 * The freed cycle ends here, not at the next sample:
+			 * what is resident from now on is the next cycle's
+			 * allocation, not what the last free left.
+			 */
+			if (h->s.phase == MEMHOG_FREED)
+				h->s.phase = MEMHOG_ALLOC;
+		}
 		if (phase == MEMHOG_HELD && res > h->resident_held)
 			h->resident_held = res;
 		if (phase == MEMHOG_FREED) {
@@ -753,6 +762,14 @@ static void pg_host_line(struct pg_host *h, char *line)
 		/* A hint command the guest ended is the bitmap's report. */
 		r->stats.reports = st.reports + st.hint_done;
 		r->stats.reported_bytes = st.reported_bytes + st.hinted_bytes;
+	} else if (!strncmp(line, "gmm-rusage ", 11)) {
+		int warmed;
+
+		if (sscanf(line + 11, "%d %lf %lf %" SCNu64 " %" SCNu64
+			   " %" SCNu64, &warmed, &r->cpu_user_s, &r->cpu_sys_s,
+			   &r->vol_switches, &r->invol_switches,
+			   &r->parks) == 6)
+			r->warmed_up = warmed != 0;
 	} else if (!strncmp(line, "gmm-hint ", 9)) {
 		struct gmm_guest_stats *gs = &r->stats;
 

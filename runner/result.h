@@ -60,6 +60,8 @@ struct run_result {
 	struct run_cycle cycle[RUN_MAX_CYCLES];
 	double elapsed_s;
 	double measured_s;	/* from the end of the warm-up to the end */
+	bool warmed_up;		/* the warm-up ended (always, without one):
+				   else nothing was measured */
 	uint64_t frames;	/* pagefault: in measured_s */
 	double frames_per_s;	/* pagefault */
 	uint64_t blocks;	/* stress */
@@ -92,8 +94,9 @@ struct run_result {
 	struct zone_stats zones[2];   /* at the end, after draining per-CPU lists */
 	/* Over measured_s; times only with lock_stats. */
 	struct lock_stats locks[NR_MM_LOCK_CLASSES];
-	/* Over measured_s, the whole process (getrusage), in process only:
-	 * where the cores' time went, and how often threads left them. */
+	/* Over measured_s, the guest's whole process (getrusage; a process
+	 * guest's own, relayed on its console): where the cores' time went,
+	 * and how often threads left them. */
 	double cpu_user_s, cpu_sys_s;
 	uint64_t vol_switches;	 /* a thread blocked (futex park, sleep) */
 	uint64_t invol_switches; /* a thread was preempted or yielded */

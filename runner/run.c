@@ -354,8 +354,10 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 		 * page_fault1's warm-up lasts until its memory has been touched
 		 * once (a round per thread): the host's first-touch faults of
 		 * the memfd cost ~10 us each here and are not the allocator.
+		 * A warm-up that ends only after the stop (it ran a minute
+		 * past the duration) measured nothing: it stays unended.
 		 */
-		if (isnan(t_warm) && t >= o->warmup_s &&
+		if (isnan(t_warm) && t >= o->warmup_s && !atomic_load(&w.stop) &&
 		    (o->kind != WORKLOAD_PAGEFAULT || !o->warmup_s ||
 		     s.frames >= (uint64_t)w.threads * (w.pf_bytes / PAGE_SIZE))) {
 			t_warm = t;
@@ -399,6 +401,7 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 	r->parks = platform_park_count() - parks0;
 	/* Before anything below takes a lock of its own. */
 	mm_lock_stats(gmm_guest_pgdat(g), r->locks);
+	r->warmed_up = !isnan(t_warm);
 	r->measured_s = r->elapsed_s - (isnan(t_warm) ? 0 : t_warm);
 	if (o->kind == WORKLOAD_PAGEFAULT) {
 		r->frames = atomic_load(&w.frames) - frames_at_warmup;

@@ -136,6 +136,15 @@ static void test_bad_options(void **state)
 	expect_usage_error("guest --socket /x --hinting nosuch", "--hinting");
 	expect_usage_error("guest --socket /x --hint-cap-bytes 4096", "--hint-cap-bytes");
 	expect_usage_error("guest --socket /x --hint-entries 0", "--hint-entries");
+	/* --warmup only where something is counted after it (issue 16). */
+	expect_usage_error("run --linux --warmup 1", "--warmup");
+	expect_usage_error("run --workload memhog --warmup 1", "--warmup");
+	expect_usage_error("run --workload stress --warmup 1", "--warmup");
+	expect_usage_error("run --workload pagefault --duration 2 --warmup 2", "--warmup");
+	expect_usage_error("run --workload pagefault --warmup -1", "--warmup");
+	expect_usage_error("bench scale --guest linux", "--guest");
+	expect_usage_error("bench scale --guest both", "--guest");
+	expect_usage_error("bench strategies --guest process", "--guest");
 }
 
 /* The exact line (less the pointer to --help), status 2. */
@@ -589,6 +598,41 @@ static void test_run_lock_stats(void **state)
 	assert_non_null(strstr(o.text, "&zone->lock:"));
 }
 
+/*
+ * run --warmup S: in both modes the measured part is the duration less the
+ * warm-up, and the process guest's own CPU time and context switches come
+ * back over its console (before issue 16 the option did not exist, and a
+ * process guest's rusage read 0).
+ */
+static void test_run_warmup(void **state)
+{
+	static const char *const mode[] = { "", "--in-process " };
+	struct out o;
+	char cmd[256];
+
+	for (int m = 0; m < 2; m++) {
+		const char *p;
+		double d;
+
+		snprintf(cmd, sizeof(cmd),
+			 "run %s--mem 512M --cpus 2 --workload pagefault --reporting off "
+			 "--duration 3 --warmup 1 --json --quiet", mode[m]);
+		run(&o, cmd, false);
+		if (o.status != 0)
+			fail_msg("'guestmm %s': status %d, output '%s'", cmd, o.status, o.text);
+		assert_non_null(strstr(o.text, "\"warmup_s\": 1"));
+		p = strstr(o.text, "\"measured_s\": ");
+		assert_non_null(p);
+		/* Duration 3 less a warm-up of at least 1 s: 2 s measured. */
+		d = strtod(p + strlen("\"measured_s\": "), NULL) - 2;
+		if (d > 0.5 || d < -0.5)
+			fail_msg("'guestmm %s': measured %.20s", cmd, p);
+		expect_positive(cmd, o.text, "frames_per_s");
+		expect_positive(cmd, o.text, "cpu_user_s");
+		expect_positive(cmd, o.text, "voluntary_switches");
+	}
+}
+
 /* Each benchmark once, smallest settings: it exits 0 and measured something. */
 static void test_bench_smoke(void **state)
 {
@@ -622,6 +666,14 @@ static void test_bench_smoke(void **state)
 	expect_positive("scale", o.text, "cpu_use_fraction");
 	assert_non_null(strstr(o.text, "\"zeroing\": ["));
 	assert_non_null(strstr(o.text, "\"lock\": \"pvq\""));
+	assert_non_null(strstr(o.text, "\"guest\": \"in-process\""));
+	/* The process guest relays its lock statistics and its rusage. */
+	bench(&o, "scale --threads 1,2 --seconds 1 --mem 512M --guest process");
+	assert_non_null(strstr(o.text, "\"guest\": \"process\""));
+	expect_positive("scale --guest process", o.text, "frames_per_s");
+	expect_positive_n("scale --guest process", o.text, "acquisitions", false);
+	expect_positive("scale --guest process", o.text, "cpu_ns_per_frame");
+	expect_positive("scale --guest process", o.text, "cpu_use_fraction");
 }
 
 /*
@@ -2082,6 +2134,7 @@ int main(void)
 		cmocka_unit_test(test_swap_write_fails),
 		cmocka_unit_test(test_swap_file_no_space),
 		cmocka_unit_test(test_run_lock_stats),
+		cmocka_unit_test(test_run_warmup),
 		cmocka_unit_test(test_bench_smoke),
 		cmocka_unit_test(test_bench_json),
 	};

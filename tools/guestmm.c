@@ -55,6 +55,11 @@ static void run_usage(FILE *f)
 	      "  --sleep-ms MS         memhog: sleep after each free (default delay + 2000)\n"
 	      "  --duration S          stop after S seconds (pagefault, stress: default 10;\n"
 	      "                        working-set: 20; memhog: its cycles; not --linux)\n"
+	      "  --warmup S            count nothing for the first S seconds of the\n"
+	      "                        duration (default 0): pagefault's frames/s (its\n"
+	      "                        warm-up also lasts until each vCPU has touched its\n"
+	      "                        128 MiB once) and --lock-stats; only for those,\n"
+	      "                        not with --linux\n"
 	      "  --hinting STRATEGY    how free memory goes back to the host:\n"
 	      "                        report (free page reporting, default), percpu\n"
 	      "                        (per-CPU arrays and workers, page hinting),\n"
@@ -74,9 +79,11 @@ static void run_usage(FILE *f)
 	      "  --report-delay-ms MS  from request to report (default 2000)\n"
 	      "  --report-min-age-ms MS  report: a block is reported only once it has\n"
 	      "                        been free this long (default: half the delay)\n"
-	      "  --report-capacity N   report, percpu: blocks per report (default 32)\n"
-	      "  --report-hwm N        report: unreported blocks that request reporting\n"
-	      "                        (default 32)\n"
+	      "  --report-capacity N   report, percpu: blocks per report (default 32;\n"
+	      "                        at most an eighth of a zone)\n"
+	      "  --report-hwm N        report: request reporting once a zone's\n"
+	      "                        unreported blocks at an order pass N (default 0:\n"
+	      "                        on any free at the reporting order or above)\n"
 	      "                        (--linux: Linux reports with its own settings:\n"
 	      "                        none of --report-order, -capacity, -hwm, -min-age)\n"
 	      "  --seed N              stress, working-set: random seed (default 1)\n"
@@ -103,7 +110,7 @@ enum {
 	OPT_CAPACITY, OPT_HWM, OPT_SEED, OPT_JSON, OPT_QUIET, OPT_STATS,
 	OPT_MIN_AGE, OPT_LOCK, OPT_LOCK_STATS, OPT_IN_PROCESS, OPT_LINUX,
 	OPT_UML, OPT_INITRD, OPT_HINTING, OPT_HINT_ENTRIES, OPT_HINT_POLL,
-	OPT_COMPACT, OPT_HINT_CAP, OPT_BOOT_TIMEOUT, OPT_END,
+	OPT_COMPACT, OPT_HINT_CAP, OPT_BOOT_TIMEOUT, OPT_WARMUP, OPT_END,
 };
 
 static const struct option run_options[] = {
@@ -116,6 +123,7 @@ static const struct option run_options[] = {
 	{ "hold-ms", required_argument, NULL, OPT_HOLD },
 	{ "sleep-ms", required_argument, NULL, OPT_SLEEP },
 	{ "duration", required_argument, NULL, OPT_DURATION },
+	{ "warmup", required_argument, NULL, OPT_WARMUP },
 	{ "reporting", required_argument, NULL, OPT_REPORTING },
 	{ "hinting", required_argument, NULL, OPT_HINTING },
 	{ "hint-entries", required_argument, NULL, OPT_HINT_ENTRIES },
@@ -218,7 +226,9 @@ static void print_summary(const struct run_opts *o, const struct run_result *r)
 		}
 	}
 	if (o->kind == WORKLOAD_PAGEFAULT)
-		printf("page_fault1: %.0f frames/s\n", r->frames_per_s);
+		printf("page_fault1: %.0f frames/s over %.1f s after a %.1f s warm-up\n",
+		       r->frames_per_s, r->measured_s,
+		       r->elapsed_s - r->measured_s);
 	if (o->kind == WORKLOAD_STRESS)
 		printf("stress: %llu blocks verified, %llu mismatches\n",
 		       (unsigned long long)r->blocks,
@@ -397,6 +407,14 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 	json_u64(&j, "alloc_waits", r->stats.alloc_waits);
 	json_u64(&j, "alloc_wait_ns", r->stats.alloc_wait_ns);
 	json_double(&j, "elapsed_s", r->elapsed_s);
+	json_double(&j, "warmup_s", o->warmup_s);
+	json_double(&j, "measured_s", r->measured_s);
+	/* The guest process's, over measured_s (getrusage). */
+	json_double(&j, "cpu_user_s", r->cpu_user_s);
+	json_double(&j, "cpu_sys_s", r->cpu_sys_s);
+	json_u64(&j, "voluntary_switches", r->vol_switches);
+	json_u64(&j, "involuntary_switches", r->invol_switches);
+	json_u64(&j, "lock_parks", r->parks);
 	if (o->kind == WORKLOAD_PAGEFAULT)
 		json_double(&j, "frames_per_s", r->frames_per_s);
 	if (o->kind == WORKLOAD_STRESS) {
@@ -440,6 +458,8 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 			 r->cycle[i].resident_after);
 		json_double(&j, "time_to_return_90pct_s",
 			    r->cycle[i].time_to_90pct_s);
+		json_double(&j, "time_to_return_95pct_s",
+			    r->cycle[i].time_to_95pct_s);
 		json_object_end(&j);
 	}
 	json_array_end(&j);
@@ -548,6 +568,7 @@ static int cmd_run(int argc, char **argv)
 	struct run_result r;
 	bool json = false, quiet = false, stats = false, mode_opt = false;
 	bool seen[OPT_END] = { false };
+	bool warmup_opt = false;
 	const char *linux_opt = NULL;
 	int c, err;
 
@@ -603,6 +624,10 @@ static int cmd_run(int argc, char **argv)
 		case OPT_DURATION:
 			o.duration_s = (double)opt_uint("duration", optarg, 1,
 							86400);
+			break;
+		case OPT_WARMUP:
+			o.warmup_s = (double)opt_uint("warmup", optarg, 0, 86400);
+			warmup_opt = true;
 			break;
 		case OPT_REPORTING:
 			if (cli_parse_onoff(optarg, &o.cfg.reporting))
@@ -730,12 +755,29 @@ static int cmd_run(int argc, char **argv)
 		cli_check_nofile("run");
 		cli_check_tmpdir("run");
 	}
+	if (warmup_opt) {
+		double duration = o.duration_s ? o.duration_s
+			: o.kind == WORKLOAD_WORKING_SET ? 20 : 10;
+
+		if (o.mode == RUN_LINUX)
+			RUN_ERR("--warmup: not with --linux (nothing of the Linux guest's is measured after a warm-up)");
+		if (o.kind != WORKLOAD_PAGEFAULT && !o.lock_stats)
+			RUN_ERR("--warmup: only --workload pagefault and --lock-stats count from the end of a warm-up");
+		if (o.kind != WORKLOAD_MEMHOG && o.warmup_s >= duration)
+			RUN_ERR("--warmup: %.0f s leaves nothing of the %.0f s --duration to measure",
+				o.warmup_s, duration);
+	}
 	o.live = quiet ? NULL : (json ? stderr : stdout);
 	err = run_guest(&o, &r);
 	if (err) {
 		if (!r.error_said)
 			fprintf(stderr, "guestmm: run: the %s guest failed: %s\n",
 				run_mode_name(o.mode), run_strerror(&r, err));
+		return 1;
+	}
+	if (o.warmup_s > 0 && !r.warmed_up) {
+		fprintf(stderr, "guestmm: run: the workload ended %.1f s in, before its %.0f s warm-up did: nothing measured\n",
+			r.elapsed_s, o.warmup_s);
 		return 1;
 	}
 	if (json)

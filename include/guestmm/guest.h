@@ -52,7 +52,8 @@ struct gmm_guest_config {
 					the host's view (mincore) */
 	unsigned int report_order;   /* default 9 (pageblock order) */
 	unsigned int report_capacity; /* blocks per report; default 32 */
-	unsigned int report_hwm;      /* unreported blocks that trigger; 32 */
+	unsigned int report_hwm;      /* unreported blocks that trigger; 0:
+					 every free at the order */
 	unsigned int report_delay_ms; /* default 2000; 0 allowed */
 	unsigned int report_min_age_ms; /* a block is reported once free this
 					   long; default
