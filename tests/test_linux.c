@@ -498,7 +498,9 @@ static void test_run_linux_signal_cleans_up(void **state)
 			setenv("TMPDIR", base, 1);
 			execl(GUESTMM_BIN, GUESTMM_BIN, "run", "--linux",
 			      "--initrd", GMM_UML_INITRD, "--mem", "256M",
-			      "--duration", "600", "--quiet", (char *)NULL);
+			      /* Long enough to be signalled mid-run. */
+			      "--cycles", "20", "--sleep-ms", "30000",
+			      "--quiet", (char *)NULL);
 			_exit(127);
 		}
 		/* The guest's kernel runs (its pid file is in its uml_dir). */
