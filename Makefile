@@ -9,6 +9,7 @@
 
 BUILD ?= build
 DEBS := cmake make gcc libc6-dev libcmocka-dev liblz4-dev libzstd-dev pkg-config user-mode-linux busybox-static \
+        qemu-system-x86 \
         gnuplot-nox man-db
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX ?= /usr/local

@@ -167,6 +167,23 @@ pid_t uml_guest_pid(struct uml_guest *g)
 	return g->pid;
 }
 
+pid_t uml_guest_kernel_pid(struct uml_guest *g)
+{
+	char path[64], buf[32];
+	long pid;
+	FILE *f;
+
+	/* The keeper has one child, the kernel (CONFIG_PROC_CHILDREN). */
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)g->pid,
+		 (int)g->pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -ESRCH;
+	pid = fscanf(f, "%31s", buf) == 1 ? strtol(buf, NULL, 10) : 0;
+	fclose(f);
+	return pid > 0 ? (pid_t)pid : -ESRCH;
+}
+
 void uml_guest_kill(struct uml_guest *g)
 {
 	/* The keeper ends the kernel's process group, then itself. */
@@ -229,7 +246,7 @@ void uml_guest_destroy(struct uml_guest *g, int timeout_ms)
  */
 static void __attribute__((noreturn))
 uml_keeper(const struct uml_guest_config *cfg, const char *linux_path,
-	   char **argv, int in_fd, int out_fd, int life_fd, pid_t parent)
+	   char *const *argv, int in_fd, int out_fd, int life_fd, pid_t parent)
 {
 	pid_t kernel;
 	int status;
@@ -297,8 +314,14 @@ int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out)
 	pid_t parent;
 	int life[2];
 
-	if (access(linux_path, X_OK) || !cfg->initrd || access(cfg->initrd, R_OK))
+	if (cfg->argv) {
+		linux_path = cfg->argv[0];
+		if (access(linux_path, X_OK))
+			return -ENOENT;
+	} else if (access(linux_path, X_OK) || !cfg->initrd ||
+		   access(cfg->initrd, R_OK)) {
 		return -ENOENT;
+	}
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
@@ -351,7 +374,8 @@ int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out)
 		goto undo_out;
 	}
 	if (g->pid == 0)
-		uml_keeper(cfg, linux_path, argv, in[0], outp[1], life[0], parent);
+		uml_keeper(cfg, linux_path, cfg->argv ? cfg->argv : argv, in[0],
+			   outp[1], life[0], parent);
 	close(life[0]);
 	g->life_fd = life[1];
 	close(in[0]);

@@ -12,7 +12,12 @@
  *   RUN_IN_PROCESS the core in this process over a memfd, reporting by
  *                  punching holes directly (embodiment 1);
  *   RUN_LINUX      a user-mode Linux guest on the same device, running
- *                  memhog (embodiment 3).
+ *                  memhog (embodiment 3);
+ *   RUN_QEMU       a kernel on QEMU's microvm and QEMU's own virtio-balloon
+ *                  (embodiment 4): with @qemu_linux Debian's Linux 6.1
+ *                  running memhog; memory returned is the host's
+ *                  accounting of QEMU's guest-RAM memfd, the balloon's
+ *                  target and the guest's statistics go through QMP.
  *
  * A process guest is this program again (@guest_exe, default
  * /proc/self/exe) started as "EXE guest --socket S --parent PID ...": a
@@ -31,7 +36,7 @@
 #include "mm/anon.h"
 #include "mm/compaction.h"
 
-enum run_mode { RUN_PROCESS, RUN_IN_PROCESS, RUN_LINUX };
+enum run_mode { RUN_PROCESS, RUN_IN_PROCESS, RUN_LINUX, RUN_QEMU };
 
 #define RUN_MAX_CYCLES 64
 
@@ -51,7 +56,16 @@ struct run_opts {
 	enum run_mode mode;	/* default RUN_PROCESS */
 	const char *guest_exe;	/* RUN_PROCESS: default /proc/self/exe */
 	const char *uml;	/* RUN_LINUX: default /usr/bin/linux.uml */
-	const char *initrd;	/* RUN_LINUX: default run_find_initrd() */
+	const char *initrd;	/* RUN_LINUX: default run_find_initrd();
+				   RUN_QEMU with Linux: default qemu/initrd.gz
+				   (run_find_file) */
+	const char *qemu;	/* RUN_QEMU: default qemu-system-x86_64 in
+				   /usr/bin */
+	const char *kernel;	/* RUN_QEMU: default qemu/vmlinuz (Linux) */
+	bool qemu_linux;	/* RUN_QEMU: Linux, not our kernel */
+	uint64_t target_bytes;	/* RUN_QEMU: after the workload, the balloon
+				   to this guest size through QMP, then back
+				   to all of RAM; 0: no target */
 	struct gmm_guest_config cfg;
 	enum workload_kind kind;
 	uint64_t hog_bytes;	/* memhog: 0 = 75 % of RAM */
@@ -118,8 +132,26 @@ struct run_cycle {
 	uint64_t resident_at_deadline;	/* report delay + 1 s after the free */
 };
 
+/* RUN_QEMU's --target: the balloon through QMP, inflated then deflated. */
+struct run_balloon {
+	bool done;
+	uint64_t target;		/* guest size asked for */
+	uint64_t resident_before;	/* host accounting before inflating */
+	uint64_t actual_inflated;	/* query-balloon's actual at the end */
+	uint64_t resident_inflated;
+	double inflate_s;		/* until actual reached the target */
+	uint64_t actual_deflated;
+	uint64_t resident_deflated;
+	double deflate_s;
+};
+
 struct run_result {
 	uint64_t mem_bytes;
+	char accel[96];		/* RUN_QEMU: "tcg (why)" or "kvm" */
+	struct run_balloon balloon;
+	/* RUN_QEMU: the guest's statistics through QMP at the end, Linux's
+	 * meanings (MemFree, MemTotal, MemAvailable); 0: none came */
+	uint64_t qmp_free, qmp_total, qmp_available;
 	uint64_t resident_peak;
 	uint64_t resident_end;
 	unsigned int nr_cycles;
@@ -205,6 +237,7 @@ int run_guest_spawn(const struct run_opts *o, const char *sock,
 int run_in_process(const struct run_opts *o, struct run_result *r);
 int run_process(const struct run_opts *o, struct run_result *r);
 int run_linux(const struct run_opts *o, struct run_result *r);
+int run_qemu(const struct run_opts *o, struct run_result *r);
 void run_track(const struct run_opts *o, struct run_result *r,
 	       const struct run_sample *s, unsigned int *seen_cycle);
 double run_now_s(void);
@@ -219,6 +252,17 @@ void run_sleep_s(double s);
  * Return: 0 with @path set; -ENOENT when none is readable.
  */
 int run_find_initrd(char *path, size_t len, char *tried, size_t tried_len);
+
+/*
+ * run_find_file - @name as run_find_initrd() looks for the initramfs:
+ * @build_dir/@name beside the binary, then lib/guestmm/@install_dir/@name
+ * under its parent, then PKGLIBDIR/@install_dir/@name (@install_dir ""
+ * for none).
+ * Return: 0 with @path set; -ENOENT, @tried listing the paths tried.
+ */
+int run_find_file(const char *build_dir, const char *install_dir,
+		  const char *name, char *path, size_t len, char *tried,
+		  size_t tried_len);
 
 /*
  * run_resolve_initrd - @given if set (--initrd), else run_find_initrd();
