@@ -34,6 +34,25 @@ else
 	echo "install: no man (apt-get install man-db): rendering not checked"
 fi
 
+# Linux for QEMU: the installed binary hands QEMU the installed kernel and
+# initramfs (a stand-in QEMU records its arguments and exits; the run then
+# fails, one line, when QMP never answers).
+if [ -f "$build/qemu/vmlinuz" ]; then
+	qdir=$tmp/usr/lib/guestmm/qemu
+	[ -f "$qdir/vmlinuz" ] && [ -f "$qdir/initrd.gz" ] ||
+		fail "no $qdir/vmlinuz and initrd.gz"
+	cat >"$tmp/qemu" <<EOS
+#!/bin/sh
+echo "\$@" >"$tmp/qemu-args"
+EOS
+	chmod +x "$tmp/qemu"
+	"$bin" run --qemu --linux --qemu-binary "$tmp/qemu" --quiet >"$tmp/out" 2>&1 &&
+		fail "run --qemu with a QEMU that exits at once exits 0"
+	[ -f "$tmp/qemu-args" ] || { cat "$tmp/out"; fail "the stand-in QEMU never ran"; }
+	grep -q -- "-kernel $qdir/vmlinuz -initrd $qdir/initrd.gz " "$tmp/qemu-args" ||
+		fail "the installed guestmm gave QEMU '$(cat "$tmp/qemu-args")'"
+fi
+
 if [ ! -f "$build/uml/initrd.gz" ]; then
 	echo "install: the build made no initramfs (no user-mode-linux): lookup not checked"
 	exit 0
