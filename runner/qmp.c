@@ -66,7 +66,8 @@ static int qmp_read_line(struct qmp *q, char *line, size_t len, long deadline)
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
-			return -errno;
+			/* A peer gone with our command unread resets. */
+			return errno == ECONNRESET ? -EPIPE : -errno;
 		}
 		q->used += (size_t)r;
 	}
