@@ -2,15 +2,16 @@
 #
 #   make demo   build, then run a guest with the embedded defaults
 #   make test   build, then run the test suite (ctest)
-#   make install   the binary, its man page and the Linux guest's initramfs
-#                  under PREFIX (default /usr/local); DESTDIR honoured
+#   make install   the binary, its man page, the Linux guest's initramfs
+#                  and the guest kernel's image under PREFIX (default
+#                  /usr/local); DESTDIR honoured
 #
-# Both install the Debian packages they need when they are missing.
+# Both install the Debian packages they need when they are missing
+# (make ... NO_DEPS=1: never; the missing ones are named).
 
 BUILD ?= build
 DEBS := cmake make gcc libc6-dev libcmocka-dev liblz4-dev libzstd-dev pkg-config user-mode-linux busybox-static \
-        qemu-system-x86 \
-        gnuplot-nox man-db
+        gnuplot-nox man-db qemu-system-x86
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX ?= /usr/local
 DESTDIR ?=
@@ -22,11 +23,20 @@ SHELL := /bin/bash
 
 all: build
 
+# A package is installed when the third word of dpkg's status ("want error
+# state") is installed, triggers-pending or triggers-awaited: its files are
+# there, only another package's trigger is left to run (man-db's, after an
+# upgrade).  apt-get runs only for what is missing, and never with
+# NO_DEPS=1 (it then names what is missing and goes on).
 deps:
 	@missing=""; for p in $(DEBS); do \
-	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	  dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | \
+	    awk '$$3 == "installed" || $$3 == "triggers-pending" || $$3 == "triggers-awaited" { ok = 1 } \
+	         END { exit !ok }' || missing="$$missing $$p"; \
 	done; \
-	if [ -n "$$missing" ]; then \
+	if [ -n "$$missing" ] && [ -n "$(NO_DEPS)" ]; then \
+	  echo "guestmm: NO_DEPS: not installing the missing Debian packages:$$missing"; \
+	elif [ -n "$$missing" ]; then \
 	  echo "guestmm: installing Debian packages:$$missing"; \
 	  SUDO=""; [ "$$(id -u)" -ne 0 ] && SUDO=sudo; \
 	  $$SUDO apt-get update -qq && \

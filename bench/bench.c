@@ -183,9 +183,14 @@ static int bench_overhead(const struct bench_opts *b)
 				err = run_guest(&o, &r);
 				if (err) {
 					fprintf(stderr, "guestmm: bench overhead: %s\n",
-						strerror(-err));
+						run_strerror(&r, err));
 					return 1;
 				}
+				if (!r.warmed_up)
+					return bench_measured_nothing("overhead",
+						"%u thread%s, reporting %s: the warm-up did not end within a minute past the run",
+						threads[t], threads[t] > 1 ? "s" : "",
+						side ? "on" : "off");
 				if (!rate_ok(r.frames_per_s))
 					return bench_measured_nothing("overhead",
 						"%u thread%s, reporting %s: no frames (%llu allocation failures)",
@@ -335,13 +340,14 @@ static int return_run(const struct bench_opts *b, struct return_side *side,
 		     : side->mode == RUN_QEMU ? RETURN_QEMU_WATCH_MS
 					      : (int)o.cfg.report_delay_ms + 4000;
 	o.sample_s = 0.05;
+	o.boot_timeout_s = b->boot_timeout_s;
 	if (reporting && i == 0)
 		o.trace = &side->trace;
 	*delay_ms = o.cfg.report_delay_ms;
 	err = run_guest(&o, &r);
 	if (err) {
 		fprintf(stderr, "guestmm: bench return: %s guest: %s\n", side->name,
-			strerror(-err));
+			run_strerror(&r, err));
 		return 1;
 	}
 	c = &r.cycle[0];
@@ -834,12 +840,16 @@ static void bench_usage(FILE *f)
 	      "             guest answering free page hint commands)\n"
 	      "\n"
 	      "  --pairs N       A/B pairs or repetitions, 1 to 64 (default 10 for\n"
-	      "                  overhead, 3 for strategies, else 5)\n"
-	      "  --seconds S     measured seconds per run (default 3 for overhead, 2 for\n"
-	      "                  alloc and scale, 1 for vhost)\n"
+	      "                  overhead, 3 for strategies, 20 for cma, 3 for compact,\n"
+	      "                  2 for offline, else 5)\n"
+	      "  --seconds S     measured seconds per run: overhead (default 3), alloc,\n"
+	      "                  scale and strategies (2), vhost (1); no other takes it\n"
 	      "  --mem SIZE      guest RAM, 256M to 64G (default 4G for scale and\n"
-	      "                  strategies' page_fault1, else 2G)\n"
-	      "  --json          one JSON object on stdout\n"
+	      "                  strategies' page_fault1, 2G for strategies' memhog,\n"
+	      "                  512M for cma and compact, 1G for offline, else 2G);\n"
+	      "                  not vhost (2G) nor zswap (64M of pages, always)\n"
+	      "  --json          one JSON object on stdout, \"bench\": NAME, and the\n"
+	      "                  figures of the table; progress lines are left out\n"
 	      "return and overhead:\n"
 	      "  --guest KIND    ours (default: our guest as a process, reporting through\n"
 	      "                  our balloon over vhost-user; 'process' is the same),\n"
@@ -847,10 +857,14 @@ static void bench_usage(FILE *f)
 	      "                  and Linux alternately, side by side), or in-process\n"
 	      "                  (the core in this process, punching holes itself),\n"
 	      "                  or qemu (Linux 6.1 on QEMU microvm and QEMU's own\n"
-	      "                  balloon, as run --qemu --linux; our kernel joins it\n"
-	      "                  once its image is built); overhead runs ours or\n"
-	      "                  in-process\n"
+	      "                  balloon, as guestmm run does with its qemu and linux\n"
+	      "                  options); overhead runs ours or in-process\n"
+	      "scale:\n"
+	      "  --guest KIND    in-process (default) or process (our guest as a process\n"
+	      "                  over its memfd RAM, 'ours' is the same)\n"
 	      "return only:\n"
+	      "  --boot-timeout S  --guest linux or both: how long the user-mode Linux\n"
+	      "                  boot may take (default 60)\n"
 	      "  --plot FILE     also draw host-resident memory against time since the\n"
 	      "                  free, a line per guest (PNG; needs gnuplot)\n"
 	      "scale and strategies (--lock: scale only):\n"
@@ -927,7 +941,7 @@ static bool in_path(const char *name)
 
 int cmd_bench(int argc, char **argv)
 {
-	enum { OPT_THREADS = 256, OPT_LOCK, OPT_PLOT, OPT_GUEST };
+	enum { OPT_THREADS = 256, OPT_LOCK, OPT_PLOT, OPT_GUEST, OPT_BOOT_TIMEOUT };
 	static const struct option opts[] = {
 		{ "pairs", required_argument, NULL, 'p' },
 		{ "seconds", required_argument, NULL, 's' },
@@ -937,13 +951,15 @@ int cmd_bench(int argc, char **argv)
 		{ "lock", required_argument, NULL, OPT_LOCK },
 		{ "plot", required_argument, NULL, OPT_PLOT },
 		{ "guest", required_argument, NULL, OPT_GUEST },
+		{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	static const unsigned int default_threads[] = { 1, 2, 4, 8, 16 };
 	struct bench_opts b = { 0 };
 	const char *name, *scale_opt = NULL, *return_opt = NULL;
-	bool scale, strategies;
+	bool scale, strategies, seconds_opt = false, mem_opt = false;
+	bool guest_opt = false;
 	uint64_t v;
 	int c;
 
@@ -975,11 +991,13 @@ int cmd_bench(int argc, char **argv)
 			if (cli_parse_uint(optarg, 1, 3600, &v))
 				BENCH_ERR("--seconds: '%s' is not 1 to 3600", optarg);
 			b.seconds = (double)v;
+			seconds_opt = true;
 			break;
 		case 'm':
 			b.mem_bytes = cli_opt_size("bench ", "--mem", optarg,
 						   256ull << 20, 64ull << 30,
 						   4ull << 20);
+			mem_opt = b.mem_given = true;
 			break;
 		case 'j':
 			b.json = true;
@@ -1017,7 +1035,12 @@ int cmd_bench(int argc, char **argv)
 				b.guest = BENCH_GUEST_QEMU;
 			else
 				BENCH_ERR("--guest: '%s' is not ours, linux, both, qemu or in-process", optarg);
-			return_opt = "--guest";
+			guest_opt = true;
+			break;
+		case OPT_BOOT_TIMEOUT:
+			if (cli_parse_uint(optarg, 1, 3600, &v))
+				BENCH_ERR("--boot-timeout: '%s' is not 1 to 3600 seconds", optarg);
+			b.boot_timeout_s = (unsigned int)v;
 			break;
 		case 'h':
 			bench_usage(stdout);
@@ -1028,12 +1051,33 @@ int cmd_bench(int argc, char **argv)
 	}
 	if (optind < argc)
 		BENCH_ERR("unexpected argument '%s'", argv[optind]);
+	if (seconds_opt && strcmp(name, "overhead") && strcmp(name, "alloc") &&
+	    strcmp(name, "vhost") && !scale)
+		BENCH_ERR("--seconds: only for bench overhead, alloc, vhost, scale and strategies");
+	if (mem_opt && !strcmp(name, "vhost"))
+		BENCH_ERR("--mem: not for bench vhost (its guest is 2 GiB, always)");
+	if (mem_opt && !strcmp(name, "zswap"))
+		BENCH_ERR("--mem: not for bench zswap (64 MiB of pages in a 512 MiB node, always)");
 	if (scale_opt && !scale)
 		BENCH_ERR("%s: only for bench scale and strategies", scale_opt);
 	if (strategies && b.nr_locks)
 		BENCH_ERR("--lock: only for bench scale");
+	if (b.boot_timeout_s && (strcmp(name, "return") || (b.guest != BENCH_GUEST_LINUX &&
+							      b.guest != BENCH_GUEST_BOTH)))
+		BENCH_ERR("--boot-timeout: only for bench return --guest linux or both");
 	if (return_opt && strcmp(name, "return") && strcmp(name, "overhead"))
 		BENCH_ERR("%s: only for bench return and overhead", return_opt);
+	if (guest_opt && strcmp(name, "return") && strcmp(name, "overhead") &&
+	    strcmp(name, "scale"))
+		BENCH_ERR("--guest: only for bench return, overhead and scale");
+	if (!strcmp(name, "scale")) {
+		if (b.guest == BENCH_GUEST_LINUX || b.guest == BENCH_GUEST_BOTH ||
+		    b.guest == BENCH_GUEST_QEMU)
+			BENCH_ERR("--guest: scale runs process or in-process (Linux's allocator has no page_fault1 counter of ours)");
+		/* In process unless asked: the figure the model is of. */
+		if (!guest_opt)
+			b.guest = BENCH_GUEST_IN_PROCESS;
+	}
 	if (!strcmp(name, "overhead") && b.guest == BENCH_GUEST_QEMU)
 		BENCH_ERR("--guest qemu: overhead needs our kernel on QEMU, whose image is not built yet");
 	if (!strcmp(name, "overhead") && (b.guest == BENCH_GUEST_LINUX ||
@@ -1041,6 +1085,13 @@ int cmd_bench(int argc, char **argv)
 		BENCH_ERR("--guest: overhead runs ours or in-process (Linux's allocator has no page_fault1 counter of ours)");
 	if (b.plot && !scale && strcmp(name, "return"))
 		BENCH_ERR("--plot: only for bench scale, strategies and return");
+	/* The ones that serve a device (a guest of ours or Linux's). */
+	if (!strcmp(name, "vhost") ||
+	    ((!strcmp(name, "overhead") || !strcmp(name, "return")) &&
+	     b.guest != BENCH_GUEST_IN_PROCESS)) {
+		cli_check_nofile("bench");
+		cli_check_tmpdir("bench");
+	}
 	if (!strcmp(name, "cma") || !strcmp(name, "compact") || !strcmp(name, "offline")) {
 		if (!b.pairs)
 			b.pairs = !strcmp(name, "cma") ? 20 : !strcmp(name, "compact") ? 3 : 2;

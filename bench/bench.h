@@ -32,8 +32,10 @@ struct bench_opts {
 	unsigned int pairs;
 	double seconds;
 	uint64_t mem_bytes;
+	bool mem_given;		 /* --mem was given (strategies: memhog too) */
 	bool json;
 	enum bench_guest guest;	 /* return: which guest(s) */
+	unsigned int boot_timeout_s; /* return, Linux: 0 = RUN_BOOT_TIMEOUT_S */
 	/* scale */
 	unsigned int nr_threads; /* thread counts, ascending, distinct */
 	unsigned int threads[BENCH_MAX_THREAD_COUNTS];

@@ -8,6 +8,8 @@
  * falls on all three alike; medians are reported.
  */
 #define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -139,8 +141,10 @@ static int bnode_create(struct bnode *n, uint64_t ram, enum zpool_movable policy
 	n->ws_pages = ram / PAGE_SIZE * ws_factor_pct / 100;
 	if (swap_file_create(dir ? dir : "/tmp",
 			     (n->ws_pages > ram / PAGE_SIZE ? n->ws_pages * PAGE_SIZE : ram) + 64 * MIB,
-			     &n->swap))
-		goto fail;
+			     &n->swap)) {
+		bnode_destroy(n); /* the swap file's line says why */
+		return -1;
+	}
 	anon_config_init(&cfg);
 	cfg.swap = n->swap;
 	cfg.zswap_cfg.movable = policy;
@@ -220,6 +224,14 @@ struct cma_row {
 	bool failed_at[CMA_ATTEMPTS_MAX];
 };
 
+/* A table of bench cma: the rows, measured, for printing or JSON. */
+struct cma_table {
+	bool declare;
+	unsigned int attempts;
+	uint32_t region[NR_ZPOOL_MOVABLE];
+	struct cma_row rows[NR_ZPOOL_MOVABLE];
+};
+
 /*
  * One table.  With @declare, the region is the top 64 MiB of RAM, declared
  * at boot (CMA: unmovable allocations stay out): allocation takes the
@@ -228,16 +240,19 @@ struct cma_row {
  * it is the 64 MiB in the middle of RAM, plain memory that page tables,
  * zswap's tables and non-movable pool pages may take.
  */
-static int cma_table(const struct bench_opts *b, bool declare)
+static int cma_measure(const struct bench_opts *b, bool declare, struct cma_table *tab)
 {
 	uint64_t ram = b->mem_bytes;
 	unsigned int attempts = b->pairs;
 	struct bnode nodes[NR_ZPOOL_MOVABLE];
-	struct cma_row rows[NR_ZPOOL_MOVABLE] = { 0 };
-	uint32_t nr = (uint32_t)(64 * MIB / PAGE_SIZE), region[NR_ZPOOL_MOVABLE];
+	struct cma_row *rows = tab->rows;
+	uint32_t nr = (uint32_t)(64 * MIB / PAGE_SIZE), *region = tab->region;
 
 	if (attempts > CMA_ATTEMPTS_MAX)
 		attempts = CMA_ATTEMPTS_MAX;
+	memset(tab, 0, sizeof(*tab));
+	tab->declare = declare;
+	tab->attempts = attempts;
 	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++)
 		if (bnode_create(&nodes[p], ram, (enum zpool_movable)p, 150, true,
 				 declare ? (uint32_t)(ram / PAGE_SIZE) - nr : 0,
@@ -320,6 +335,67 @@ static int cma_table(const struct bench_opts *b, bool declare)
 	}
 	if (!attempts)
 		return bench_measured_nothing("cma", "no attempt");
+	return 0;
+}
+
+static double median_or_nan(double *v, unsigned int n)
+{
+	return n ? median(v, n) : NAN;
+}
+
+static void cma_json(struct json *j, struct cma_table *tab)
+{
+	json_object(j, NULL);
+	json_str(j, "region", tab->declare ? "declared" : "plain");
+	json_u64(j, "attempts", tab->attempts);
+	json_array(j, "policies");
+	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++) {
+		struct cma_row *r = &tab->rows[p];
+
+		json_object(j, NULL);
+		json_str(j, "policy", zpool_movable_names[p]);
+		json_u64(j, "region_start_bytes", (uint64_t)tab->region[p] * PAGE_SIZE);
+		json_double(j, "success_fraction", (double)r->ok / tab->attempts);
+		json_u64(j, "attempts_with_zbud", r->with_zbud);
+		json_u64(j, "failures_with_zbud", r->fail_with_zbud);
+		json_u64(j, "failures_without_zbud", r->fail_without_zbud);
+		json_double(j, "moved_mib_median", median_or_nan(r->moved, r->n));
+		json_double(j, "decompressed_mib_median", median_or_nan(r->decompressed, r->n));
+		json_double(j, "ms_per_mib_median", median_or_nan(r->ms_per_mib, r->n));
+		json_u64(j, "pool_pages_at_end", r->pool_pages);
+		json_array(j, "zbud_pages_in_region");
+		for (unsigned int a = 0; a < tab->attempts; a++)
+			json_u64(j, NULL, r->zbud_at[a]);
+		json_array_end(j);
+		json_array(j, "unmovable_pages_in_region");
+		for (unsigned int a = 0; a < tab->attempts; a++)
+			json_u64(j, NULL, r->unmovable_at[a]);
+		json_array_end(j);
+		json_array(j, "failed");
+		for (unsigned int a = 0; a < tab->attempts; a++)
+			json_bool(j, NULL, r->failed_at[a]);
+		json_array_end(j);
+		json_object(j, "successes_with_zbud");
+		json_u64(j, "successes", r->zn);
+		json_double(j, "zbud_pages_median", median_or_nan(r->z_zbud, r->zn));
+		json_double(j, "moved_mib_median", median_or_nan(r->z_moved, r->zn));
+		json_double(j, "decompressed_mib_median", median_or_nan(r->z_decompressed, r->zn));
+		json_double(j, "ms_per_mib_median", median_or_nan(r->z_ms_per_mib, r->zn));
+		json_object_end(j);
+		json_object_end(j);
+	}
+	json_array_end(j);
+	json_object_end(j);
+}
+
+static void cma_print(const struct bench_opts *b, struct cma_table *tab)
+{
+	uint64_t ram = b->mem_bytes;
+	unsigned int attempts = tab->attempts;
+	bool declare = tab->declare;
+	struct cma_row *rows = tab->rows;
+	uint32_t *region = tab->region;
+
 	printf("%s: guest %llu MiB, working set 150%%, a 64 MiB region, %u attempts per policy, workload running\n",
 	       declare ? "region declared at boot (CMA)" : "plain movable region, no declaration",
 	       (unsigned long long)(ram >> 20), attempts);
@@ -367,15 +443,42 @@ static int cma_table(const struct bench_opts *b, bool declare)
 		       median(r->z_moved, r->zn), median(r->z_decompressed, r->zn),
 		       median(r->z_ms_per_mib, r->zn));
 	}
-	return 0;
 }
 
 int bench_cma(const struct bench_opts *b)
 {
-	int err = cma_table(b, true);
+	struct cma_table *tab = calloc(2, sizeof(*tab));
+	int ret = 1;
 
-	printf("\n");
-	return cma_table(b, false) || err;
+	if (!tab) {
+		fprintf(stderr, "guestmm: bench cma: %s\n", strerror(ENOMEM));
+		return 1;
+	}
+	/* Both measured before either is printed: one JSON object, whole. */
+	if (cma_measure(b, true, &tab[0]) || cma_measure(b, false, &tab[1]))
+		goto out;
+	if (b->json) {
+		struct json j;
+
+		json_begin(&j, stdout);
+		json_str(&j, "bench", "cma");
+		json_u64(&j, "guest_mem_bytes", b->mem_bytes);
+		json_u64(&j, "region_bytes", 64 * MIB);
+		json_u64(&j, "working_set_pct", 150);
+		json_array(&j, "tables");
+		cma_json(&j, &tab[0]);
+		cma_json(&j, &tab[1]);
+		json_array_end(&j);
+		json_end(&j);
+	} else {
+		cma_print(b, &tab[0]);
+		printf("\n");
+		cma_print(b, &tab[1]);
+	}
+	ret = 0;
+out:
+	free(tab);
+	return ret;
 }
 
 /* ---- bench compact ---- */
@@ -554,6 +657,41 @@ int bench_compact(const struct bench_opts *b)
 			bnode_destroy(&n);
 		}
 	}
+	if (median(after[ZPOOL_MOVABLE_NONE], reps) <= 0 &&
+	    median(after[ZPOOL_MOVABLE_MIGRATE], reps) <= 0)
+		return bench_measured_nothing("compact", "no free block of order >= 9 under any policy");
+	if (b->json) {
+		double none_after = median(after[ZPOOL_MOVABLE_NONE], reps);
+		struct json j;
+
+		json_begin(&j, stdout);
+		json_str(&j, "bench", "compact");
+		json_u64(&j, "guest_mem_bytes", ram);
+		json_u64(&j, "runs", reps);
+		json_u64(&j, "jobs", COMPACT_JOBS);
+		json_u64(&j, "pool_limit_pages", limit);
+		json_u64(&j, "pageblocks", ram / PAGE_SIZE / PAGEBLOCK_NR_PAGES);
+		json_array(&j, "policies");
+		for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++) {
+			double a = median(after[p], reps);
+
+			json_object(&j, NULL);
+			json_str(&j, "policy", zpool_movable_names[p]);
+			json_double(&j, "pool_pages", median(pool[p], reps));
+			json_double(&j, "pool_pageblocks", median(blocks[p], reps));
+			json_double(&j, "pool_pageblocks_unmovable", median(in_unmovable[p], reps));
+			json_double(&j, "free_order9_blocks_before", median(before[p], reps));
+			json_double(&j, "free_order9_blocks_after", a);
+			json_double(&j, "moved_mib", median(moved[p], reps));
+			json_double(&j, "decompressed_mib", median(decomp[p], reps));
+			json_double(&j, "ms", median(ms[p], reps));
+			json_double(&j, "after_over_none", none_after > 0 ? a / none_after : NAN);
+			json_object_end(&j);
+		}
+		json_array_end(&j);
+		json_end(&j);
+		return 0;
+	}
 	printf("guest %llu MiB, %u jobs of 50%% beside a process of 40%% under reclaim, then reclaim empties the rest:\n"
 	       "zswap pool at its limit (%llu pages), the rest free; full compaction; %u runs per policy, medians\n",
 	       (unsigned long long)(ram >> 20), COMPACT_JOBS, (unsigned long long)limit, reps);
@@ -568,14 +706,16 @@ int bench_compact(const struct bench_opts *b)
 		for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++) {
 			double a = median(after[p], reps);
 
-			printf("%-8s %10.0f %10.0f %10.0f %10.0f %10.0f %10.2f %12.2f %9.1f %7.2fx\n",
+			printf("%-8s %10.0f %10.0f %10.0f %10.0f %10.0f %10.2f %12.2f %9.1f",
 			       zpool_movable_names[p], median(pool[p], reps), median(blocks[p], reps),
 			       median(in_unmovable[p], reps), median(before[p], reps), a,
-			       median(moved[p], reps), median(decomp[p], reps), median(ms[p], reps),
-			       none_after > 0 ? a / none_after : 0);
+			       median(moved[p], reps), median(decomp[p], reps), median(ms[p], reps));
+			/* none left no order-9 block: no ratio to it. */
+			if (none_after > 0)
+				printf(" %7.2fx\n", a / none_after);
+			else
+				printf(" %8s\n", "-");
 		}
-		if (none_after <= 0 && median(after[ZPOOL_MOVABLE_MIGRATE], reps) <= 0)
-			return bench_measured_nothing("compact", "no free block of order >= 9 under any policy");
 	}
 	printf("(free blocks of order >= 9 in 2 MiB units: an order-10 block counts 2, %llu is all of RAM;\n"
 	       " a pool of P pages needs at least P/512 pageblocks)\n",
@@ -591,15 +731,26 @@ int bench_compact(const struct bench_opts *b)
  * hot-removable memory in ZONE_MOVABLE); without, any block may hold page
  * tables, zswap's tables and non-movable pool pages.
  */
-static int offline_table(const struct bench_opts *b, bool declare)
+struct offline_table {
+	bool declare;
+	uint32_t blocks;
+	unsigned int ok[NR_ZPOOL_MOVABLE], tried[NR_ZPOOL_MOVABLE];
+	double ms[NR_ZPOOL_MOVABLE][256];
+	unsigned int nms[NR_ZPOOL_MOVABLE];
+};
+
+static int offline_measure(const struct bench_opts *b, bool declare,
+			   struct offline_table *tab)
 {
 	uint64_t ram = b->mem_bytes;
 	unsigned int passes = b->pairs;
-	unsigned int ok[NR_ZPOOL_MOVABLE] = { 0 }, tried[NR_ZPOOL_MOVABLE] = { 0 };
-	double ms[NR_ZPOOL_MOVABLE][256];
-	unsigned int nms[NR_ZPOOL_MOVABLE] = { 0 };
+	unsigned int *ok = tab->ok, *tried = tab->tried, *nms = tab->nms;
+	double (*ms)[256] = tab->ms;
 	struct bnode nodes[NR_ZPOOL_MOVABLE];
 	uint32_t blocks;
+
+	memset(tab, 0, sizeof(*tab));
+	tab->declare = declare;
 
 	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++)
 		if (bnode_create(&nodes[p], ram, (enum zpool_movable)p, 130, true,
@@ -610,6 +761,7 @@ static int offline_table(const struct bench_opts *b, bool declare)
 			return 1;
 		}
 	blocks = nr_memory_blocks(nodes[0].pgdat);
+	tab->blocks = blocks;
 	for (unsigned int pass = 0; pass < passes; pass++) {
 		for (uint32_t blk = 1; blk < blocks; blk++) {
 			for (unsigned int k = 0; k < NR_ZPOOL_MOVABLE; k++) {
@@ -637,24 +789,73 @@ static int offline_table(const struct bench_opts *b, bool declare)
 		bnode_destroy(&nodes[p]);
 	if (!tried[0])
 		return bench_measured_nothing("offline", "the guest has no memory block but the first");
+	return 0;
+}
+
+static void offline_print(const struct bench_opts *b, struct offline_table *tab)
+{
 	printf("%s: guest %llu MiB (%u blocks of 128 MiB; block 0 holds the metadata), working set 130%%, workload running, %u passes\n",
-	       declare ? "blocks 1.. declared movable at boot" : "no declaration",
-	       (unsigned long long)(ram >> 20), blocks, passes);
+	       tab->declare ? "blocks 1.. declared movable at boot" : "no declaration",
+	       (unsigned long long)(b->mem_bytes >> 20), tab->blocks, b->pairs);
 	printf("%-8s %12s %12s\n", "policy", "offlined", "ms (median)");
 	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++) {
-		printf("%-8s %6u/%-5u", zpool_movable_names[p], ok[p], tried[p]);
-		if (nms[p])
-			printf(" %12.1f\n", median(ms[p], nms[p]));
+		printf("%-8s %6u/%-5u", zpool_movable_names[p], tab->ok[p], tab->tried[p]);
+		if (tab->nms[p])
+			printf(" %12.1f\n", median(tab->ms[p], tab->nms[p]));
 		else
 			printf(" %12s\n", "-");
 	}
-	return 0;
+}
+
+static void offline_json(struct json *j, struct offline_table *tab)
+{
+	json_object(j, NULL);
+	json_bool(j, "declared_movable", tab->declare);
+	json_u64(j, "blocks", tab->blocks);
+	json_array(j, "policies");
+	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++) {
+		json_object(j, NULL);
+		json_str(j, "policy", zpool_movable_names[p]);
+		json_u64(j, "offlined", tab->ok[p]);
+		json_u64(j, "tried", tab->tried[p]);
+		json_double(j, "ms_median", median_or_nan(tab->ms[p], tab->nms[p]));
+		json_object_end(j);
+	}
+	json_array_end(j);
+	json_object_end(j);
 }
 
 int bench_offline(const struct bench_opts *b)
 {
-	int err = offline_table(b, true);
+	struct offline_table *tab = calloc(2, sizeof(*tab));
+	int ret = 1;
 
-	printf("\n");
-	return offline_table(b, false) || err;
+	if (!tab) {
+		fprintf(stderr, "guestmm: bench offline: %s\n", strerror(ENOMEM));
+		return 1;
+	}
+	if (offline_measure(b, true, &tab[0]) || offline_measure(b, false, &tab[1]))
+		goto out;
+	if (b->json) {
+		struct json j;
+
+		json_begin(&j, stdout);
+		json_str(&j, "bench", "offline");
+		json_u64(&j, "guest_mem_bytes", b->mem_bytes);
+		json_u64(&j, "passes", b->pairs);
+		json_u64(&j, "working_set_pct", 130);
+		json_array(&j, "tables");
+		offline_json(&j, &tab[0]);
+		offline_json(&j, &tab[1]);
+		json_array_end(&j);
+		json_end(&j);
+	} else {
+		offline_print(b, &tab[0]);
+		printf("\n");
+		offline_print(b, &tab[1]);
+	}
+	ret = 0;
+out:
+	free(tab);
+	return ret;
 }

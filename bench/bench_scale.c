@@ -108,7 +108,8 @@ static int scale_run(struct scale *s, unsigned int k, unsigned int rep,
 	int err;
 
 	run_opts_init(&o);
-	o.mode = RUN_IN_PROCESS;
+	/* The process guest relays its lock statistics and its rusage. */
+	o.mode = b->guest == BENCH_GUEST_OURS ? RUN_PROCESS : RUN_IN_PROCESS;
 	o.cfg.mem_bytes = b->mem_bytes;
 	o.cfg.cpus = b->threads[t];
 	o.cfg.reporting = rep;
@@ -119,9 +120,13 @@ static int scale_run(struct scale *s, unsigned int k, unsigned int rep,
 	o.duration_s = SCALE_WARMUP_S + b->seconds;
 	err = run_guest(&o, &r);
 	if (err) {
-		fprintf(stderr, "guestmm: bench scale: %s\n", strerror(-err));
+		fprintf(stderr, "guestmm: bench scale: %s\n", run_strerror(&r, err));
 		return 1;
 	}
+	if (!r.warmed_up)
+		return bench_measured_nothing("scale",
+			"%u threads, reporting %s: the warm-up did not end within a minute past the run",
+			b->threads[t], rep ? "on" : "off");
 	if (!(r.frames_per_s > 0) || !isfinite(r.frames_per_s) || !r.frames)
 		return bench_measured_nothing("scale",
 			"%u threads, reporting %s, %s locks: no frames (%llu allocation failures)",
@@ -273,6 +278,8 @@ static void scale_json(const struct scale *s)
 	json_u64(&j, "pairs", b->pairs);
 	json_double(&j, "seconds", b->seconds);
 	json_double(&j, "warmup_s", SCALE_WARMUP_S);
+	json_str(&j, "guest", b->guest == BENCH_GUEST_OURS ? "process"
+							   : "in-process");
 	json_u64(&j, "guest_mem_bytes", b->mem_bytes);
 	json_bool(&j, "lock_timing", true);
 	json_u64(&j, "base_threads", b->threads[0]);
@@ -351,12 +358,14 @@ static void scale_table(const struct scale *s)
 	char vs[16];
 
 	printf("scale: will-it-scale page_fault1 (128 MiB per thread, order-0 frames zeroed),\n"
-	       "frames/s summed over threads, vCPUs = threads, %.0f MiB guest; %u A/B pairs\n"
+	       "frames/s summed over threads, vCPUs = threads, %.0f MiB guest %s; %u A/B pairs\n"
 	       "(reporting off, on) of %.0f s after a warm-up of at least %.0f s and one round\n"
 	       "per thread, medians; zone-lock waits and holds timed (TSC), per-CPU locks\n"
 	       "counted only; lock statistics summed over the pairs\n",
-	       (double)b->mem_bytes / (1 << 20), b->pairs, b->seconds,
-	       SCALE_WARMUP_S);
+	       (double)b->mem_bytes / (1 << 20),
+	       b->guest == BENCH_GUEST_OURS ? "as a process (memfd RAM)"
+					    : "in process",
+	       b->pairs, b->seconds, SCALE_WARMUP_S);
 	snprintf(vs, sizeof(vs), "vs %ut", b->threads[0]);
 	printf("%7s %6s %6s %12s %6s %10s %9s %11s %11s %10s\n", "threads",
 	       "report", "lock", "frames/s", vs, "zone cont.", "zone held",

@@ -17,9 +17,10 @@
  *   own cost shows in memhog's frees, every one timed, of blocks that end
  *   at or above the hinting order, where every strategy's hook acts.
  *
- *   memhog (75 % of RAM, 2 cycles): the fraction of the freed memory the host
- *   got back and the time to 90 % (the memfd's allocated blocks, never the
- *   guest's counters), the host-resident curve; wasted reports (bytes
+ *   memhog (75 % of a 2 GiB guest, or of --mem when given, 2 cycles): the
+ *   fraction of the freed memory the host got back and the time to 90 %
+ *   (the memfd's allocated blocks, never the guest's counters), the
+ *   host-resident curve; wasted reports (bytes
  *   discarded while still discarded) and churn (discarded, back within 1 s),
  *   both seen by the host (guest/discard_track.c); the worker's CPU time.
  *   The bitmap runs memhog a second time as a process guest, through the
@@ -45,6 +46,7 @@
 
 #define NR_STRAT 4
 #define STRAT_WARMUP_S 1.0
+/* memhog's guest unless --mem is given (which then sets both). */
 #define STRAT_HOG_MEM (2ull << 30)
 #define STRAT_HOG_CYCLES 2
 #define STRAT_TRACE_MAX 4096
@@ -73,6 +75,7 @@ struct strat_hog {
 
 struct strategies {
 	const struct bench_opts *b;
+	uint64_t hog_mem;	/* memhog's guest RAM */
 	struct strat_pf pf[NR_STRAT][BENCH_MAX_THREAD_COUNTS];
 	struct strat_hog hog[NR_STRAT];
 	struct strat_hog hog_dev; /* bitmap, process guest, through the device */
@@ -162,7 +165,7 @@ static int pf_run(struct strategies *s, unsigned int k, unsigned int t,
 	}
 	err = run_guest(&o, &r);
 	if (err) {
-		fprintf(stderr, "guestmm: bench strategies: %s\n", strerror(-err));
+		fprintf(stderr, "guestmm: bench strategies: %s\n", run_strerror(&r, err));
 		return 1;
 	}
 	if (!(r.frames_per_s > 0) || !isfinite(r.frames_per_s) || !r.frames)
@@ -204,7 +207,7 @@ static int hog_run(struct strategies *s, unsigned int k, unsigned int pair)
 	int err;
 
 	run_opts_for(&o, strats[k]);
-	o.cfg.mem_bytes = STRAT_HOG_MEM;
+	o.cfg.mem_bytes = s->hog_mem;
 	o.kind = WORKLOAD_MEMHOG;
 	o.cycles = STRAT_HOG_CYCLES;
 	if (!pair)
@@ -215,7 +218,7 @@ static int hog_run(struct strategies *s, unsigned int k, unsigned int pair)
 	o.free_timing = s->ft;
 	err = run_guest(&o, &r);
 	if (err) {
-		fprintf(stderr, "guestmm: bench strategies: %s\n", strerror(-err));
+		fprintf(stderr, "guestmm: bench strategies: %s\n", run_strerror(&r, err));
 		return 1;
 	}
 	if (r.nr_cycles < STRAT_HOG_CYCLES || !r.cycle[r.nr_cycles - 1].freed_bytes)
@@ -260,7 +263,7 @@ static int hog_dev_run(struct strategies *s, unsigned int pair)
 	run_opts_init(&o);
 	o.mode = RUN_PROCESS;
 	o.cfg.hinting = GMM_HINTING_BITMAP;
-	o.cfg.mem_bytes = STRAT_HOG_MEM;
+	o.cfg.mem_bytes = s->hog_mem;
 	o.kind = WORKLOAD_MEMHOG;
 	o.cycles = STRAT_HOG_CYCLES;
 	if (!pair)
@@ -268,7 +271,7 @@ static int hog_dev_run(struct strategies *s, unsigned int pair)
 	err = run_guest(&o, &r);
 	if (err) {
 		fprintf(stderr, "guestmm: bench strategies: bitmap through the device: %s\n",
-			strerror(-err));
+			run_strerror(&r, err));
 		return 1;
 	}
 	if (r.nr_cycles < STRAT_HOG_CYCLES || !r.cycle[r.nr_cycles - 1].freed_bytes)
@@ -337,7 +340,7 @@ static void table(const struct strategies *s)
 	printf("\nguestmm bench strategies: %u pairs, %.0f s per page_fault1 run, "
 	       "%llu MiB guests (memhog: %llu MiB), medians\n",
 	       b->pairs, b->seconds, (unsigned long long)(b->mem_bytes >> 20),
-	       (unsigned long long)(STRAT_HOG_MEM >> 20));
+	       (unsigned long long)(s->hog_mem >> 20));
 	printf("\npage_fault1 frames/s (ratio to off)\n%-8s", "threads");
 	for (unsigned int k = 0; k < NR_STRAT; k++)
 		printf(" %21s", gmm_hinting_names[strats[k]]);
@@ -412,7 +415,11 @@ static void table(const struct strategies *s)
 			d += s->pf[k][t].discarded;
 			c += s->pf[k][t].churn;
 		}
-		printf(" %12.1f", d ? 100.0 * (double)c / (double)d : NAN);
+		/* Nothing discarded (off): no share to give. */
+		if (d)
+			printf(" %12.1f", 100.0 * (double)c / (double)d);
+		else
+			printf(" %12s", "-");
 	}
 	printf("\n%-34s", "page_fault1 alloc waits (ms)");
 	for (unsigned int k = 0; k < NR_STRAT; k++) {
@@ -469,10 +476,11 @@ static void json(const struct strategies *s)
 	struct json j;
 
 	json_begin(&j, stdout);
+	json_str(&j, "bench", "strategies");
 	json_u64(&j, "pairs", b->pairs);
 	json_double(&j, "seconds", b->seconds);
 	json_u64(&j, "mem_bytes", b->mem_bytes);
-	json_u64(&j, "memhog_mem_bytes", STRAT_HOG_MEM);
+	json_u64(&j, "memhog_mem_bytes", s->hog_mem);
 	json_array(&j, "strategies");
 	for (unsigned int k = 0; k < NR_STRAT; k++) {
 		const struct strat_hog *h = &s->hog[k];
@@ -543,11 +551,12 @@ static void json(const struct strategies *s)
 static int plot(const struct strategies *s)
 {
 	const struct bench_opts *b = s->b;
-	FILE *f = bench_plot_open_size("strategies", b->plot, 1280, 560);
+	FILE *f = bench_plot_open_size("strategies", b->plot, 1280, 620);
 
 	if (!f)
 		return 1;
-	fputs("set multiplot layout 1,2\nset grid\nset key top left\n"
+	/* The keys go below each panel: inside, they covered the curves. */
+	fputs("set multiplot layout 1,2\nset grid\nset key below horizontal\n"
 	      "set title 'page\\_fault1: frames/s against vCPU threads'\n"
 	      "set xlabel 'vCPU threads'\nset ylabel 'frames/s'\n"
 	      "set logscale x 2\nset yrange [0:*]\nplot ", f);
@@ -560,7 +569,7 @@ static int plot(const struct strategies *s)
 			fprintf(f, "%u %.0f\n", b->threads[t], s->pf[k][t].median);
 		fputs("e\n", f);
 	}
-	fputs("unset logscale x\nset key top right\n"
+	fputs("unset logscale x\n"
 	      "set title 'memhog: host-resident memory over time (first run)'\n"
 	      "set xlabel 'seconds'\nset ylabel 'MiB resident on the host'\nplot ", f);
 	for (unsigned int k = 0; k < NR_STRAT; k++)
@@ -587,6 +596,7 @@ int bench_strategies(const struct bench_opts *b)
 	if (!s)
 		goto nomem;
 	s->b = b;
+	s->hog_mem = b->mem_given ? b->mem_bytes : STRAT_HOG_MEM;
 	s->ft = calloc(1, sizeof(*s->ft));
 	if (!s->ft)
 		goto nomem;

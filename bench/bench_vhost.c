@@ -45,6 +45,7 @@
 #include "guest/vhost_user_frontend.h"
 #include "host/backend.h"
 #include "host/balloon.h"
+#include "host/tmp_dir.h"
 #include "host/vhost_user.h"
 #include "tools/cli.h"
 #include "virtio/virtqueue.h"
@@ -70,8 +71,8 @@
  */
 struct bv {
 	enum vhost_user_threads threads;
-	char dir[64];
-	char path[108];
+	struct tmp_dir dir; /* its socket's */
+	char path[TMP_DIR_PATH_MAX + 16];
 	struct balloon_backend be;
 	int memfd;
 	uint8_t *mem;
@@ -87,8 +88,7 @@ struct bv {
 static void bv_server_stop(struct bv *b)
 {
 	balloon_backend_stop(&b->be);
-	/* The server removed its socket. */
-	rmdir(b->dir);
+	tmp_dir_destroy(&b->dir);
 }
 
 /* Return: 0, or a negative errno. */
@@ -96,14 +96,14 @@ static int bv_server_start(struct bv *b)
 {
 	int err;
 
-	snprintf(b->dir, sizeof(b->dir), "/tmp/guestmm-bench-vhost.XXXXXX");
-	if (!mkdtemp(b->dir))
-		return -errno;
-	snprintf(b->path, sizeof(b->path), "%s/balloon.sock", b->dir);
+	err = tmp_dir_create(&b->dir, "bench");
+	if (err)
+		return err;
+	snprintf(b->path, sizeof(b->path), "%s/balloon.sock", b->dir.path);
 	err = balloon_backend_start_threads(&b->be, b->path,
 					    BALLOON_FEATURES_DEFAULT, b->threads);
 	if (err) {
-		rmdir(b->dir);
+		tmp_dir_destroy(&b->dir);
 		return err;
 	}
 	balloon_set_stats_interval(b->be.balloon, 0);

@@ -23,6 +23,7 @@
 #include <sys/mman.h>
 
 #include "bench/bench.h"
+#include "host/tmp_dir.h"
 #include "runner/run.h"
 #include "mm/anon.h"
 #include "mm/zbud.h"
@@ -82,7 +83,13 @@ static int zswap_row(const char *name, unsigned int reps, struct zrow *row)
 		goto out;
 	}
 	p.ram = ram;
-	if (mm_init(&p, &pgdat) || swap_file_create("/tmp", NPAGES * PAGE_SIZE, &swap))
+	if (mm_init(&p, &pgdat)) {
+		fprintf(stderr, "guestmm: bench zswap: cannot set up a %llu MiB node\n",
+			(unsigned long long)(RAM / MIB));
+		goto out;
+	}
+	/* On failure its line says why, naming the size and the directory. */
+	if (swap_file_create(tmp_dir_base(), NPAGES * PAGE_SIZE, &swap))
 		goto out;
 	anon_config_init(&cfg);
 	cfg.swap = swap;
@@ -193,6 +200,43 @@ int bench_zswap(const struct bench_opts *b)
 	for (unsigned int k = 0; k < 2; k++)
 		if (!(median(rows[k].store, reps) > 0) || !rows[k].pool_bytes)
 			return bench_measured_nothing("zswap", "%s: nothing stored", names[k]);
+	if (b->json) {
+		struct json j;
+
+		json_begin(&j, stdout);
+		json_str(&j, "bench", "zswap");
+		json_u64(&j, "bytes", NPAGES * PAGE_SIZE);
+		json_u64(&j, "rounds", reps);
+		json_array(&j, "compressors");
+		for (unsigned int k = 0; k < 2; k++) {
+			struct zrow *r = &rows[k];
+			double st = median(r->store, reps), co = median(r->comp, reps);
+			double lo = median(r->load, reps), de = median(r->decomp, reps);
+			uint64_t objs = r->stored - r->same;
+
+			json_object(&j, NULL);
+			json_str(&j, "compressor", names[k]);
+			json_double(&j, "store_gib_per_s", st);
+			json_double(&j, "compress_gib_per_s", co);
+			json_double(&j, "store_over_compress", st / co);
+			json_double(&j, "load_gib_per_s", lo);
+			json_double(&j, "decompress_gib_per_s", de);
+			json_double(&j, "load_over_decompress", lo / de);
+			json_u64(&j, "stored_pages", r->stored);
+			json_u64(&j, "same_filled_pages", r->same);
+			json_u64(&j, "pool_bytes", r->pool_bytes);
+			json_u64(&j, "compressed_bytes", r->compressed_bytes);
+			json_double(&j, "ratio_pool", (double)objs * PAGE_SIZE / (double)r->pool_bytes);
+			json_double(&j, "ratio_compressed",
+				    (double)objs * PAGE_SIZE / (double)r->compressed_bytes);
+			json_double(&j, "objects_per_pool_page",
+				    (double)objs / (double)(r->pool_bytes / PAGE_SIZE));
+			json_object_end(&j);
+		}
+		json_array_end(&j);
+		json_end(&j);
+		return 0;
+	}
 	printf("64 MiB: half motif, half 'half random half zero' pages; %u rounds, medians\n", reps);
 	printf("%-5s %9s %9s %8s %9s %9s %8s %8s %8s %8s %10s\n", "comp", "store", "compress",
 	       "store/", "load", "decomp.", "load/", "stored", "ratio", "ratio", "objects");

@@ -99,8 +99,9 @@ struct balloon_driver_stats {
  * drive (another device ID, no VERSION_1, features refused, a queue the
  * features promise missing); -ENOMEM when guest RAM ran out; -EPROTO
  * when a queue feature could not be taken; the transport's and the
- * registration's errors.  On failure the device is reset and marked
- * FAILED, and nothing is left allocated.
+ * registration's errors.  A device that is slow to answer is waited for
+ * as long as its connection lives.  On failure the device is reset and
+ * marked FAILED, and nothing is left allocated.
  */
 int balloon_driver_probe(const struct balloon_driver_env *env,
 			 struct virtio_transport *t,

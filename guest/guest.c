@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -90,6 +91,14 @@ void gmm_guest_config_init(struct gmm_guest_config *c)
 		.report_delay_ms = PAGE_REPORTING_DELAY_MS,
 		.report_min_age_ms = GMM_REPORT_MIN_AGE_HALF_DELAY,
 	};
+}
+
+unsigned int gmm_guest_hint_poll_ms(const struct gmm_guest_config *c)
+{
+	if (c->hint_poll_ms)
+		return c->hint_poll_ms;
+	return c->report_delay_ms > GMM_HINT_POLL_FLOOR_MS ? c->report_delay_ms
+							   : GMM_HINT_POLL_FLOOR_MS;
 }
 
 /*
@@ -170,6 +179,41 @@ static int config_check(const struct gmm_guest_config *c)
 	return 0;
 }
 
+/* "64.00 MiB", "2.00 GiB": a size in what is logged. */
+static const char *guest_fmt_bytes(char *buf, size_t len, uint64_t bytes)
+{
+	if (bytes >= (1ull << 30))
+		snprintf(buf, len, "%.2f GiB", (double)bytes / (1ull << 30));
+	else
+		snprintf(buf, len, "%.2f MiB", (double)bytes / (1ull << 20));
+	return buf;
+}
+
+/*
+ * Say once which step of making the guest failed, and how: the same line
+ * wherever a guest is made (in process, in a guest process, whose host
+ * relays it).  An mmap that runs out of address space names RLIMIT_AS.
+ * Return: @err.
+ */
+static int guest_create_failed(const struct gmm_guest_config *c,
+			       const char *step, int err)
+{
+	char size[32], limit[64] = "";
+	struct rlimit rl;
+
+	if (err == -ENOMEM && !strcmp(step, "mmap") &&
+	    !getrlimit(RLIMIT_AS, &rl) && rl.rlim_cur != RLIM_INFINITY) {
+		char as[32];
+
+		snprintf(limit, sizeof(limit), " (RLIMIT_AS is %s)",
+			 guest_fmt_bytes(as, sizeof(as), rl.rlim_cur));
+	}
+	fprintf(stderr, "guestmm: cannot make the guest's RAM (%s): %s: %s%s\n",
+		guest_fmt_bytes(size, sizeof(size), c->mem_bytes), step,
+		strerror(-err), limit);
+	return err;
+}
+
 int gmm_guest_create(const struct gmm_guest_config *config,
 		     struct gmm_guest **out)
 {
@@ -185,17 +229,17 @@ int gmm_guest_create(const struct gmm_guest_config *config,
 	g->config = *config;
 	g->memfd = memfd_create("guestmm-ram", MFD_CLOEXEC);
 	if (g->memfd < 0) {
-		err = -errno;
+		err = guest_create_failed(config, "memfd_create", -errno);
 		goto undo_alloc;
 	}
 	if (ftruncate(g->memfd, (off_t)config->mem_bytes)) {
-		err = -errno;
+		err = guest_create_failed(config, "ftruncate", -errno);
 		goto undo_memfd;
 	}
 	g->ram = mmap(NULL, config->mem_bytes, PROT_READ | PROT_WRITE,
 		      MAP_SHARED | MAP_NORESERVE, g->memfd, 0);
 	if (g->ram == MAP_FAILED) {
-		err = -errno;
+		err = guest_create_failed(config, "mmap", -errno);
 		goto undo_memfd;
 	}
 	boot = (struct mm_boot_params){
@@ -205,27 +249,34 @@ int gmm_guest_create(const struct gmm_guest_config *config,
 		.nr_cpus = config->cpus,
 	};
 	err = mm_init(&boot, &g->pgdat);
-	if (err)
+	if (err) {
+		guest_create_failed(config, "its frame metadata", err);
 		goto undo_mmap;
+	}
 	atomic_init(&g->discard_errors, 0);
 	g->fb = calloc(1, free_bitmap_size(config->mem_bytes >> PAGE_SHIFT,
 					   config->report_order));
 	if (!g->fb) {
-		err = -ENOMEM;
+		err = guest_create_failed(config, "its free bitmap", -ENOMEM);
 		goto undo_mmap;
 	}
+	/* Once: registrations come and go, allocations of the last may read it. */
+	g->fb->order = config->report_order;
 	if (config->track_discards) {
 		g->track = discard_track_create(g->ram, config->mem_bytes,
 						config->report_order);
 		if (!g->track) {
-			err = -ENOMEM;
+			err = guest_create_failed(config, "its discard tracker",
+						  -ENOMEM);
 			goto undo_fb;
 		}
 	}
 	if (config->reporting) {
 		err = gmm_guest_set_reporting(g, true);
-		if (err)
+		if (err) {
+			guest_create_failed(config, "its reporting", err);
 			goto undo_track;
+		}
 	}
 	*out = g;
 	return 0;
@@ -299,14 +350,11 @@ static int guest_strategy_start(struct gmm_guest *g, enum gmm_hinting h,
 		 * the host is the device's: the driver answers its free page
 		 * hint commands with gmm_guest_free_bitmap().
 		 */
-		g->fb->order = g->config.report_order;
 		err = free_bitmap_register(g->pgdat, g->fb);
 		if (err || prdev != &g->prdev)
 			return err;
 		err = hint_host_start(g->fb, guest_discard, g,
-				      g->config.hint_poll_ms
-					      ? g->config.hint_poll_ms
-					      : g->config.report_delay_ms,
+				      gmm_guest_hint_poll_ms(&g->config),
 				      g->config.hint_cap_bytes >> PAGE_SHIFT,
 				      &g->host);
 		if (err)
@@ -374,6 +422,18 @@ int gmm_guest_set_reporting(struct gmm_guest *g, bool on)
 	if (on)
 		g->prdev.report = discard_report;
 	return gmm_guest_set_reporting_device(g, on ? &g->prdev : NULL);
+}
+
+int gmm_guest_set_hinting(struct gmm_guest *g, enum gmm_hinting h)
+{
+	struct page_reporting_dev_info *dev = g->reporting;
+
+	if ((unsigned int)h >= GMM_NR_HINTING)
+		return -EINVAL;
+	if (dev)
+		gmm_guest_set_reporting_device(g, NULL);
+	g->config.hinting = h;
+	return dev ? gmm_guest_set_reporting_device(g, dev) : 0;
 }
 
 int gmm_guest_report_now(struct gmm_guest *g)

@@ -23,10 +23,17 @@
  *
  * Failures split in two: the backend refusing a request (a non-zero ack,
  * an empty GET_CONFIG reply) is returned and the connection stays usable;
- * a transport failure (the peer gone, a short or malformed reply, no reply
- * in time) leaves the stream at an unknown position, so it kills the
- * connection: @dead keeps the error and every later request returns -EPIPE.
- * Sends use MSG_NOSIGNAL, so a dead backend is -EPIPE and never SIGPIPE.
+ * a transport failure (the peer gone, a short or malformed reply) leaves
+ * the stream at an unknown position, so it kills the connection: @dead
+ * keeps the error and every later request returns -EPIPE.  Sends use
+ * MSG_NOSIGNAL, so a dead backend is -EPIPE and never SIGPIPE.
+ *
+ * A reply is waited for as long as the connection lives, as a driver waits
+ * for its used buffers: a backend that is slow or stopped for a while (a
+ * host under SIGSTOP, a host busy for seconds) is not a dead one, and
+ * giving up on it would lose the device for good.  What ends a wait is the
+ * end of the connection (end of stream, a reset), which the kernel reports
+ * at once; a send that finds the backend's buffer full waits the same way.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -131,33 +138,30 @@ static int vuf_io_errno(int err)
 	case ECONNRESET:
 	case ENOTCONN:
 		return -EPIPE;
-	case EAGAIN: /* SO_SNDTIMEO ran out */
-		return -ETIMEDOUT;
 	default:
 		return -err;
 	}
 }
 
 /*
- * Read exactly @len bytes from @fd by @deadline.
- * Return: 0; -EPIPE at end of stream or a reset; -ETIMEDOUT; another
- * negative errno from poll or recv.
+ * Read exactly @len bytes from @fd, waiting as long as the connection
+ * lives.
+ * Return: 0; -EPIPE at end of stream or a reset; another negative errno
+ * from poll or recv.
  */
-static int vuf_read_full(int fd, void *buf, size_t len, int64_t deadline)
+static int vuf_read_full(int fd, void *buf, size_t len)
 {
 	size_t got = 0;
 
 	while (got < len) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
-		int r = poll(&p, 1, vuf_left_ms(deadline));
+		int r = poll(&p, 1, -1);
 
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			return -errno;
-		if (r == 0)
-			return -ETIMEDOUT;
 		n = recv(fd, (uint8_t *)buf + got, len - got, MSG_DONTWAIT);
 		if (n == 0)
 			return -EPIPE;
@@ -173,9 +177,9 @@ static int vuf_read_full(int fd, void *buf, size_t len, int64_t deadline)
 
 /*
  * Send one message: header, @size bytes of @payload, @nfds descriptors.
- * Return: 0; -EPIPE when the backend is gone; -ETIMEDOUT when it stopped
- * reading; another negative errno from sendmsg.  Any failure kills the
- * connection (part of the message may be out).
+ * Return: 0; -EPIPE when the backend is gone; another negative errno from
+ * sendmsg.  Any failure kills the connection (part of the message may be
+ * out).
  */
 static int vuf_send(struct vhost_user_frontend *fe, uint32_t request,
 		    uint32_t flags, const void *payload, uint32_t size,
@@ -227,18 +231,18 @@ static int vuf_send(struct vhost_user_frontend *fe, uint32_t request,
 }
 
 /*
- * Read the reply to @request into @payload (at most @max bytes).
+ * Read the reply to @request into @payload (at most @max bytes), as long
+ * as it takes.
  * Return: 0 with *@size set; -EPROTO for a reply that is not the one
- * asked for; -EPIPE; -ETIMEDOUT.  Any failure kills the connection.
+ * asked for; -EPIPE.  Any failure kills the connection.
  */
 static int vuf_recv_reply(struct vhost_user_frontend *fe, uint32_t request,
 			  void *payload, uint32_t max, uint32_t *size)
 {
-	int64_t deadline = vuf_now_ms() + VHOST_USER_FRONTEND_REPLY_MS;
 	struct vhost_user_hdr hdr;
 	int err;
 
-	err = vuf_read_full(fe->sock, &hdr, sizeof(hdr), deadline);
+	err = vuf_read_full(fe->sock, &hdr, sizeof(hdr));
 	if (err)
 		return vuf_kill(fe, err);
 	if (hdr.request != request ||
@@ -247,7 +251,7 @@ static int vuf_recv_reply(struct vhost_user_frontend *fe, uint32_t request,
 	    hdr.size > max)
 		return vuf_kill(fe, -EPROTO);
 	if (hdr.size) {
-		err = vuf_read_full(fe->sock, payload, hdr.size, deadline);
+		err = vuf_read_full(fe->sock, payload, hdr.size);
 		if (err)
 			return vuf_kill(fe, err);
 	}
@@ -257,7 +261,7 @@ static int vuf_recv_reply(struct vhost_user_frontend *fe, uint32_t request,
 
 /*
  * A request with a reply of its own (GET_*): send it, read the reply.
- * Return: 0 with *@size set; -EPIPE; -ETIMEDOUT; -EPROTO.
+ * Return: 0 with *@size set; -EPIPE; -EPROTO.
  */
 static int vuf_call(struct vhost_user_frontend *fe, uint32_t request,
 		    const void *payload, uint32_t size, void *reply,
@@ -273,7 +277,7 @@ static int vuf_call(struct vhost_user_frontend *fe, uint32_t request,
 	return vuf_recv_reply(fe, request, reply, max, reply_size);
 }
 
-/* Return: 0 with *@v set; -EPIPE; -ETIMEDOUT; -EPROTO (not 8 bytes). */
+/* Return: 0 with *@v set; -EPIPE; -EPROTO (not 8 bytes). */
 static int vuf_get_u64(struct vhost_user_frontend *fe, uint32_t request,
 		       uint64_t *v)
 {
@@ -289,8 +293,8 @@ static int vuf_get_u64(struct vhost_user_frontend *fe, uint32_t request,
  * A request without a reply of its own.  With REPLY_ACK, ask for the ack
  * and return the backend's verdict; without it, the backend cannot refuse
  * (see vuf_sync()).
- * Return: 0; the backend's refusal as a negative errno; -EPIPE;
- * -ETIMEDOUT; -EPROTO (an ack that is no errno).
+ * Return: 0; the backend's refusal as a negative errno; -EPIPE; -EPROTO
+ * (an ack that is no errno).
  */
 static int vuf_request(struct vhost_user_frontend *fe, uint32_t request,
 		       const void *payload, uint32_t size, const int *fds,
@@ -320,7 +324,7 @@ static int vuf_request(struct vhost_user_frontend *fe, uint32_t request,
  * Without REPLY_ACK: a GET_FEATURES round trip, so that everything sent
  * before has been processed when it returns.  With REPLY_ACK every request
  * was already acknowledged.
- * Return: 0; -EPIPE; -ETIMEDOUT; -EPROTO.
+ * Return: 0; -EPIPE; -EPROTO.
  */
 static int vuf_sync(struct vhost_user_frontend *fe)
 {
@@ -349,10 +353,6 @@ int vhost_user_frontend_connect(const char *path,
 				struct vhost_user_frontend **out)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct timeval tv = {
-		.tv_sec = VHOST_USER_FRONTEND_REPLY_MS / 1000,
-		.tv_usec = (VHOST_USER_FRONTEND_REPLY_MS % 1000) * 1000,
-	};
 	struct vhost_user_frontend *fe;
 	unsigned int q;
 	int err;
@@ -370,11 +370,6 @@ int vhost_user_frontend_connect(const char *path,
 	if (fe->sock < 0) {
 		err = -errno;
 		goto undo_alloc;
-	}
-	/* A backend that stops reading must not block a send for ever. */
-	if (setsockopt(fe->sock, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0) {
-		err = -errno;
-		goto undo_socket;
 	}
 	while (connect(fe->sock, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		if (errno != EINTR) {
@@ -433,8 +428,8 @@ static int vuf_backend_channel(struct vhost_user_frontend *fe)
  * features REPLY_ACK, BACKEND_REQ and CONFIG, each when offered.  With
  * BACKEND_REQ a backend request channel is set up, read with
  * vhost_user_frontend_backend_poll().
- * Return: 0; -EBUSY when done already; the backend's refusal (-EINVAL
- * ...); -EPIPE; -ETIMEDOUT; -EPROTO; -EMFILE and friends from
+ * Return: 0; -EBUSY when already negotiated; the backend's refusal
+ * (-EINVAL ...); -EPIPE; -EPROTO; -EMFILE and friends from
  * socketpair().
  */
 int vhost_user_frontend_hello(struct vhost_user_frontend *fe)
@@ -549,7 +544,7 @@ uint64_t vhost_user_frontend_protocol_features(
  * outlive the frontend.  One region; a second call replaces it.
  * Return: 0; -EINVAL before negotiation, for a size of 0 or a range that
  * wraps; -EBUSY while a queue is started (its rings live in the old
- * table); the backend's refusal; -EPIPE; -ETIMEDOUT; -EPROTO.
+ * table); the backend's refusal; -EPIPE; -EPROTO.
  */
 int vhost_user_frontend_set_mem(struct vhost_user_frontend *fe, int memfd,
 				void *map, uint64_t gpa, uint64_t size)
@@ -679,7 +674,7 @@ static int vuf_vring_stop(struct vhost_user_frontend *fe, unsigned int q,
  * Return: 0; -ERANGE for @q beyond VHOST_USER_FRONTEND_MAX_QUEUES;
  * -EINVAL before set_mem or for an invalid queue size; -EFAULT for a ring
  * area outside guest RAM; -EBUSY when @q is started; the backend's refusal
- * (the ring is then stopped again); -EPIPE; -ETIMEDOUT; -EPROTO; -EMFILE
+ * (the ring is then stopped again); -EPIPE; -EPROTO; -EMFILE
  * and friends from eventfd().
  */
 int vhost_user_frontend_queue_start(struct vhost_user_frontend *fe,
@@ -761,8 +756,8 @@ undo_call:
  * backend stops processing it and says in *@base the avail index it will
  * resume from (with Linux's devices, the driver's avail index once every
  * chain was used).  The queue's eventfds are closed.
- * Return: 0; -ERANGE; -EINVAL when @q is not started; -EPIPE;
- * -ETIMEDOUT; -EPROTO; the backend's refusal of the disable.
+ * Return: 0; -ERANGE; -EINVAL when @q is not started; -EPIPE; -EPROTO;
+ * the backend's refusal of the disable.
  */
 int vhost_user_frontend_queue_stop(struct vhost_user_frontend *fe,
 				   unsigned int q, uint16_t *base)
@@ -902,7 +897,7 @@ static int vuf_config_check(const struct vhost_user_frontend *fe,
  * space at @offset into @buf.
  * Return: 0; -EOPNOTSUPP without the CONFIG protocol feature; -EINVAL for
  * a range past 256 bytes, or one the backend refused (empty reply);
- * -EPIPE; -ETIMEDOUT; -EPROTO.
+ * -EPIPE; -EPROTO.
  */
 int vhost_user_frontend_get_config(struct vhost_user_frontend *fe,
 				   uint32_t offset, void *buf, uint32_t len)
@@ -931,8 +926,7 @@ int vhost_user_frontend_get_config(struct vhost_user_frontend *fe,
  * vhost_user_frontend_set_config - write @len bytes of @buf to the
  * device's config space at @offset.
  * Return: 0; -EOPNOTSUPP without the CONFIG protocol feature; -EINVAL for
- * a range past 256 bytes; the backend's refusal; -EPIPE; -ETIMEDOUT;
- * -EPROTO.
+ * a range past 256 bytes; the backend's refusal; -EPIPE; -EPROTO.
  */
 int vhost_user_frontend_set_config(struct vhost_user_frontend *fe,
 				   uint32_t offset, const void *buf,
@@ -975,12 +969,12 @@ static int vuf_backend_ack(struct vhost_user_frontend *fe,
 static int vuf_backend_one(struct vhost_user_frontend *fe,
 			   unsigned int *config_changes)
 {
-	int64_t deadline = vuf_now_ms() + VHOST_USER_FRONTEND_REPLY_MS;
 	uint8_t payload[VHOST_USER_PAYLOAD_MAX];
 	struct vhost_user_hdr hdr;
 	int err;
 
-	err = vuf_read_full(fe->backend_fd, &hdr, sizeof(hdr), deadline);
+	/* A message that stops half way is waited for as a reply is. */
+	err = vuf_read_full(fe->backend_fd, &hdr, sizeof(hdr));
 	if (err)
 		return err;
 	if ((hdr.flags & (VHOST_USER_VERSION_MASK | VHOST_USER_FLAG_REPLY)) !=
@@ -988,8 +982,7 @@ static int vuf_backend_one(struct vhost_user_frontend *fe,
 	    hdr.size > sizeof(payload))
 		return -EPROTO;
 	if (hdr.size) {
-		err = vuf_read_full(fe->backend_fd, payload, hdr.size,
-				    deadline);
+		err = vuf_read_full(fe->backend_fd, payload, hdr.size);
 		if (err)
 			return err;
 	}
@@ -1008,9 +1001,9 @@ static int vuf_backend_one(struct vhost_user_frontend *fe,
  * changes are counted in *@config_changes (re-read the config with
  * vhost_user_frontend_get_config()); other requests are refused.
  * Return: 0 (also when nothing came); -EOPNOTSUPP without a channel;
- * -EPIPE when the backend closed it; -EPROTO for a malformed message;
- * -ETIMEDOUT for a message that stops half way.  After an error the
- * channel is closed.
+ * -EPIPE when the backend closed it; -EPROTO for a malformed message.  A
+ * message that stops half way is waited for as long as the channel lives.
+ * After an error the channel is closed.
  */
 int vhost_user_frontend_backend_poll(struct vhost_user_frontend *fe,
 				     int timeout_ms,

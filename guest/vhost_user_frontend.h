@@ -13,9 +13,10 @@
  * queue_start per queue; then
  * kick / wait_call, get_config / set_config and backend_poll in any order;
  * close.  Errors are negative errnos.  A backend that went away gives -EPIPE
- * (never SIGPIPE), one that stops answering -ETIMEDOUT, one that breaks the
- * protocol -EPROTO; after any of these the connection is dead and every
- * later request returns -EPIPE.
+ * (never SIGPIPE), one that breaks the protocol -EPROTO; after either the
+ * connection is dead and every later request returns -EPIPE.  A backend
+ * that is slow to answer (stopped, busy) is waited for as long as the
+ * connection lives: a reply is as certain as a used buffer.
  *
  * Threads: a frontend belongs to one thread at a time; the caller
  * serialises all calls on it.
@@ -30,13 +31,6 @@
 
 /* Queues a frontend can drive: as many as the backend serves (8). */
 #define VHOST_USER_FRONTEND_MAX_QUEUES 8
-
-/*
- * How long a reply may take.  The backend answers from its event loop in
- * microseconds; SET_MEM_TABLE maps the region (no page is touched).  A
- * backend that needs seconds is stuck, and a guest must not hang on it.
- */
-#define VHOST_USER_FRONTEND_REPLY_MS 5000
 
 struct vhost_user_frontend;
 

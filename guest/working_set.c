@@ -5,15 +5,22 @@
  *
  * Setup gives the guest's node anonymous memory (anon_init: LRU lists,
  * kswapd, zswap over zbud, a swap file as large as the working set plus
- * 64 MiB, in $TMPDIR), one address space and one mapping over the working
- * set.  Each thread owns the pages whose number is its id modulo the thread
- * count (so no two threads write one page), writes them all once, and then
- * picks pages with zipfian popularity: rank = N^u - 1 for u uniform in
- * [0, 1), the continuous form of Zipf with s = 1, ranks scattered over the
- * pages by a multiplicative permutation so that hot pages are not
- * neighbours.  A quarter of the accesses write a new version of the page;
- * the others read it and check it: word 0 is the version, every word a
- * function of the page, the version and its index.
+ * 64 MiB, in $TMPDIR, its blocks allocated at once) and one address space
+ * per thread - a process each - mapping that thread's share of the working
+ * set: the pages whose number is its id modulo the thread count.  Each
+ * thread writes its pages once, and then picks pages with zipfian
+ * popularity: rank = N^u - 1 for u uniform in [0, 1), the continuous form
+ * of Zipf with s = 1, ranks scattered over the pages by a multiplicative
+ * permutation so that hot pages are not neighbours.  A quarter of the
+ * accesses write a new version of the page; the others read it and check
+ * it: word 0 is the version, every word a function of the page, the
+ * version and its index.
+ *
+ * A page whose swap read failed is lost (access_page() says -EHWPOISON, now
+ * and at every later access).  As Linux sends SIGBUS to the task that
+ * touches it, the thread whose process owns the page is killed: it records
+ * the address (w->killed_addr), tears its space down and ends; the other
+ * threads and the guest go on.  The runner says so, one line per process.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -29,10 +36,18 @@
 struct working_set {
 	struct pglist_data *pgdat;
 	struct swap_io *swap;
-	struct mm_space *mm;
 	uint64_t pages;
 	uint64_t mult; /* coprime to @pages */
+	unsigned int nr_spaces;
+	/* Thread k's process; NULL once it is killed (only k writes it). */
+	struct mm_space *mm[];
 };
+
+/* Thread @id's share of @pages: the page numbers id, id + threads, ... */
+static uint64_t ws_share(uint64_t pages, unsigned int threads, unsigned int id)
+{
+	return (pages - id + threads - 1) / threads;
+}
 
 static uint64_t gcd(uint64_t a, uint64_t b)
 {
@@ -47,7 +62,7 @@ static uint64_t gcd(uint64_t a, uint64_t b)
 
 int working_set_setup(struct workload *w)
 {
-	struct working_set *ws = calloc(1, sizeof(*ws));
+	struct working_set *ws = calloc(1, sizeof(*ws) + w->threads * sizeof(ws->mm[0]));
 	const struct gmm_guest_config *c = gmm_guest_config(w->guest);
 	const char *dir = w->swap_dir ? w->swap_dir : getenv("TMPDIR");
 	struct anon_config cfg;
@@ -66,24 +81,34 @@ int working_set_setup(struct workload *w)
 		ws->mult++;
 	err = swap_file_create(dir ? dir : "/tmp", (ws->pages << PAGE_SHIFT) + (64ull << 20),
 			       &ws->swap);
-	if (err)
+	if (err) {
+		/* Its one line is out, but for these two (swap_io.h). */
+		w->error_said = err != -GMM_EINVAL && err != -GMM_ENOMEM;
 		goto undo_ws;
+	}
 	anon_config_init(&cfg);
 	cfg.swap = ws->swap;
 	err = anon_init(ws->pgdat, &cfg);
 	if (err)
 		goto undo_swap;
-	err = mm_space_create(ws->pgdat, &ws->mm);
-	if (err)
-		goto undo_anon;
-	err = mm_mmap(ws->mm, WS_BASE, ws->pages << PAGE_SHIFT);
-	if (err)
-		goto undo_space;
+	for (; ws->nr_spaces < w->threads; ws->nr_spaces++) {
+		struct mm_space **mm = &ws->mm[ws->nr_spaces];
+
+		err = mm_space_create(ws->pgdat, mm);
+		if (err)
+			goto undo_spaces;
+		err = mm_mmap(*mm, WS_BASE,
+			      ws_share(ws->pages, w->threads, ws->nr_spaces) << PAGE_SHIFT);
+		if (err) {
+			mm_space_destroy(*mm);
+			goto undo_spaces;
+		}
+	}
 	w->ws = ws;
 	return 0;
-undo_space:
-	mm_space_destroy(ws->mm);
-undo_anon:
+undo_spaces:
+	while (ws->nr_spaces)
+		mm_space_destroy(ws->mm[--ws->nr_spaces]);
 	anon_fini(ws->pgdat);
 undo_swap:
 	swap_file_destroy(ws->swap);
@@ -97,7 +122,9 @@ void working_set_teardown(struct workload *w)
 {
 	struct working_set *ws = w->ws;
 
-	mm_space_destroy(ws->mm);
+	for (unsigned int k = 0; k < ws->nr_spaces; k++)
+		if (ws->mm[k])
+			mm_space_destroy(ws->mm[k]);
 	anon_fini(ws->pgdat);
 	swap_file_destroy(ws->swap);
 	free(ws);
@@ -121,13 +148,16 @@ static uint64_t ws_word(uint64_t page, uint64_t version, uint64_t k)
 	return k % 4 ? 0 : x * 0x94d049bb133111ebull;
 }
 
-/* Return: 0; 1 for a page that is not what was written; -errno. */
-static int ws_access(struct working_set *ws, uint64_t page, bool write,
-		     uint64_t *version)
+/*
+ * Page @i of @mm, the working set's page number @page.
+ * Return: 0; 1 for a page that is not what was written; -errno.
+ */
+static int ws_access(struct working_set *ws, struct mm_space *mm, uint64_t i,
+		     uint64_t page, bool write, uint64_t *version)
 {
 	struct page *pg;
 	uint64_t *p;
-	int err = access_page(ws->mm, WS_BASE + page * PAGE_SIZE, write, &pg);
+	int err = access_page(mm, WS_BASE + i * PAGE_SIZE, write, &pg);
 
 	if (err)
 		return err;
@@ -147,14 +177,30 @@ static int ws_access(struct working_set *ws, uint64_t page, bool write,
 	return err;
 }
 
+/*
+ * SIGBUS: the page at @i of thread @id's process is lost.  The process
+ * goes - its space torn down, its memory and swap slots freed - and the
+ * runner, which watches killed_addr, says so.
+ */
+static void ws_kill(struct workload *w, struct working_set *ws, unsigned int id,
+		    uint64_t i)
+{
+	mm_space_destroy(ws->mm[id]);
+	ws->mm[id] = NULL;
+	atomic_store(&w->killed_addr[id], WS_BASE + i * PAGE_SIZE);
+	atomic_fetch_add(&w->killed, 1);
+}
+
 void working_set_thread(struct workload *w, unsigned int id)
 {
 	struct working_set *ws = w->ws;
-	uint64_t mine = (ws->pages - id + w->threads - 1) / w->threads;
+	struct mm_space *mm = ws->mm[id];
+	uint64_t mine = ws_share(ws->pages, w->threads, id);
 	uint64_t *version = calloc(mine, sizeof(*version));
 	uint64_t rng = (w->seed + id + 1) * 0x2545f4914f6cdd1dull;
 	double log_n = log((double)mine);
 	uint64_t mult = mine > 1 ? ws->mult % mine : 1;
+	bool killed = false;
 
 	while (mine > 1 && (!mult || gcd(mult, mine) != 1))
 		mult++;
@@ -163,24 +209,35 @@ void working_set_thread(struct workload *w, unsigned int id)
 		atomic_fetch_add(&w->alloc_failures, 1);
 		return;
 	}
-	for (uint64_t i = 0; i < mine && !atomic_load(&w->stop); i++) {
-		if (ws_access(ws, i * w->threads + id, true, &version[i]) < 0)
+	for (uint64_t i = 0; i < mine && !killed && !atomic_load(&w->stop); i++) {
+		int err = ws_access(ws, mm, i, i * w->threads + id, true, &version[i]);
+
+		if (err == -GMM_EHWPOISON) {
+			ws_kill(w, ws, id, i);
+			killed = true;
+		} else if (err < 0) {
 			atomic_fetch_add(&w->alloc_failures, 1);
+		}
 		atomic_fetch_add_explicit(&w->accesses, 1, memory_order_relaxed);
 	}
 	if (id == 0)
 		atomic_store(&w->filled, true);
-	while (!atomic_load(&w->stop)) {
+	while (!killed && !atomic_load(&w->stop)) {
 		uint64_t r = ws_rand(&rng);
 		double u = (double)(r >> 11) / 9007199254740992.0;
 		uint64_t rank = (uint64_t)exp(u * log_n);
 		uint64_t i = ((rank ? rank - 1 : 0) * mult) % mine;
-		int err = ws_access(ws, i * w->threads + id, (r & 3) == 0, &version[i]);
+		int err = ws_access(ws, mm, i, i * w->threads + id, (r & 3) == 0,
+				    &version[i]);
 
-		if (err > 0)
+		if (err == -GMM_EHWPOISON) {
+			ws_kill(w, ws, id, i);
+			killed = true;
+		} else if (err > 0) {
 			atomic_fetch_add(&w->errors, 1);
-		else if (err < 0)
+		} else if (err < 0) {
 			atomic_fetch_add(&w->alloc_failures, 1);
+		}
 		atomic_fetch_add_explicit(&w->accesses, 1, memory_order_relaxed);
 	}
 	free(version);

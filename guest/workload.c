@@ -1,18 +1,13 @@
 /*
- * workload.c - memhog, page_fault1 and stress, run by vCPU threads of an
- * in-process guest against the core's allocator.
+ * workload.c - memhog, page_fault1 and stress: the bodies of a guest's
+ * vCPU threads against the core's allocator.  Freestanding: the same code
+ * runs in POSIX threads (workload_threads.c) and in the guest kernel's
+ * threads (kernel/run.c); what it needs of them is w->sys.
  */
-#define _GNU_SOURCE
 #include "guest/workload.h"
 
-#include <errno.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <time.h>
-
 #include "mm/gfp.h"
+#include "platform/platform.h"
 
 struct block {
 	struct page *page;
@@ -20,98 +15,63 @@ struct block {
 	uint64_t tag; /* stress: the pattern's seed */
 };
 
-struct worker {
-	struct workload *w;
-	unsigned int id;
-	pthread_t thread;
-};
-
-/*
- * @gate_lock protects @gate: the threads wait at it until every one of them
- * exists (GATE_GO), so that a failed pthread_create() can send the others
- * home (GATE_ABORT) before any of them waits on @barrier, which needs all.
- */
-enum { GATE_WAIT, GATE_GO, GATE_ABORT };
-
-struct workload_impl {
-	struct worker *workers;
-	unsigned int started;
-	pthread_barrier_t barrier;
-	pthread_mutex_t gate_lock;
-	pthread_cond_t gate_cond;
-	int gate;
-	atomic_uint running;
-	bool done; /* memhog: written by thread 0 between two barriers */
-};
-
-static bool workload_gate_wait(struct workload_impl *impl)
+void workload_init_node(struct workload *w, enum workload_kind kind,
+			struct pglist_data *pgdat, uint64_t mem_bytes,
+			unsigned int cpus, unsigned int report_delay_ms,
+			const struct workload_sys *sys, void *sys_ctx)
 {
-	int gate;
-
-	pthread_mutex_lock(&impl->gate_lock);
-	while (impl->gate == GATE_WAIT)
-		pthread_cond_wait(&impl->gate_cond, &impl->gate_lock);
-	gate = impl->gate;
-	pthread_mutex_unlock(&impl->gate_lock);
-	return gate == GATE_GO;
-}
-
-static void workload_gate_open(struct workload_impl *impl, int gate)
-{
-	pthread_mutex_lock(&impl->gate_lock);
-	impl->gate = gate;
-	pthread_cond_broadcast(&impl->gate_cond);
-	pthread_mutex_unlock(&impl->gate_lock);
-}
-
-void workload_init(struct workload *w, enum workload_kind kind,
-		   struct gmm_guest *guest)
-{
-	const struct gmm_guest_config *c = gmm_guest_config(guest);
-
-	memset(w, 0, sizeof(*w));
-	w->kind = kind;
-	w->guest = guest;
-	w->threads = c->cpus;
-	w->bytes = c->mem_bytes / 4 * 3;
-	w->cycles = 3;
-	w->hold_ms = 500;
-	w->sleep_ms = c->report_delay_ms + 2000;
-	w->pf_bytes = 128ull << 20;
-	w->seed = 1;
+	*w = (struct workload){
+		.kind = kind,
+		.pgdat = pgdat,
+		.cpus = cpus,
+		.sys = sys,
+		.sys_ctx = sys_ctx,
+		.threads = cpus,
+		.bytes = mem_bytes / 4 * 3,
+		.cycles = 3,
+		.hold_ms = 500,
+		.sleep_ms = report_delay_ms + 2000,
+		.pf_bytes = 128ull << 20,
+		.seed = 1,
+	};
 }
 
 static void sleep_ms_unless_stopped(struct workload *w, unsigned int ms)
 {
-	for (unsigned int t = 0; t < ms && !atomic_load(&w->stop); t += 10) {
-		struct timespec ts = { 0, 10 * 1000 * 1000 };
-
-		nanosleep(&ts, NULL);
-	}
+	for (unsigned int t = 0; t < ms && !atomic_load(&w->stop); t += 10)
+		w->sys->sleep_ms(w, 10);
 }
 
-static int blocks_push(struct block **v, size_t *n, size_t *cap, struct block b)
+/* A growable list of blocks in memory from w->sys. */
+struct block_list {
+	struct block *v;
+	size_t n, cap;
+};
+
+static int blocks_push(struct workload *w, struct block_list *l, struct block b)
 {
-	if (*n == *cap) {
-		size_t ncap = *cap ? *cap * 2 : 1024;
-		struct block *nv = realloc(*v, ncap * sizeof(**v));
+	if (l->n == l->cap) {
+		size_t ncap = l->cap ? l->cap * 2 : 1024;
+		struct block *nv = w->sys->mem_alloc(w, ncap * sizeof(*nv));
 
 		if (!nv)
-			return -ENOMEM;
-		*v = nv;
-		*cap = ncap;
+			return -GMM_ENOMEM;
+		for (size_t i = 0; i < l->n; i++)
+			nv[i] = l->v[i];
+		if (l->v)
+			w->sys->mem_free(w, l->v, l->cap * sizeof(*l->v));
+		l->v = nv;
+		l->cap = ncap;
 	}
-	(*v)[(*n)++] = b;
+	l->v[l->n++] = b;
 	return 0;
 }
 
 /* ---- memhog ---- */
 
-static void memhog_alloc(struct worker *wk, struct block **v, size_t *n,
-			 size_t *cap)
+static void memhog_alloc(struct workload *w, unsigned int id,
+			 struct block_list *l)
 {
-	struct workload *w = wk->w;
-	struct pglist_data *pgdat = gmm_guest_pgdat(w->guest);
 	uint64_t want = w->bytes / w->threads, got = 0;
 	unsigned int order = PAGEBLOCK_ORDER;
 
@@ -120,7 +80,7 @@ static void memhog_alloc(struct worker *wk, struct block **v, size_t *n,
 
 		while ((PAGE_SIZE << order) > want - got && order)
 			order--;
-		page = alloc_pages(pgdat, GFP_MOVABLE, order);
+		page = alloc_pages(w->pgdat, GFP_MOVABLE, order);
 		if (!page) {
 			if (!order) {
 				atomic_fetch_add(&w->alloc_failures, 1);
@@ -129,10 +89,10 @@ static void memhog_alloc(struct worker *wk, struct block **v, size_t *n,
 			order--;
 			continue;
 		}
-		memset(page_address(pgdat, page), 0x5a + (int)wk->id,
-		       PAGE_SIZE << order);
-		if (blocks_push(v, n, cap, (struct block){ page, order, 0 })) {
-			free_pages(pgdat, page, order);
+		__builtin_memset(page_address(w->pgdat, page), 0x5a + (int)id,
+				 PAGE_SIZE << order);
+		if (blocks_push(w, l, (struct block){ page, order, 0 })) {
+			free_pages(w->pgdat, page, order);
 			atomic_fetch_add(&w->alloc_failures, 1);
 			break;
 		}
@@ -148,57 +108,51 @@ static void memhog_set_phase(struct workload *w, int phase)
 		w->on_phase(w->on_phase_ctx, phase);
 }
 
-static void memhog_thread(struct worker *wk)
+static void memhog_thread(struct workload *w, unsigned int id)
 {
-	struct workload *w = wk->w;
-	struct workload_impl *impl = w->impl;
-	struct pglist_data *pgdat = gmm_guest_pgdat(w->guest);
-	struct block *v = NULL;
-	size_t n = 0, cap = 0;
+	struct block_list l = { 0 };
 
 	for (;;) {
-		pthread_barrier_wait(&impl->barrier);
-		if (wk->id == 0)
+		w->sys->barrier_wait(w);
+		if (id == 0)
 			memhog_set_phase(w, MEMHOG_ALLOC);
-		memhog_alloc(wk, &v, &n, &cap);
-		pthread_barrier_wait(&impl->barrier);
-		if (wk->id == 0) {
+		memhog_alloc(w, id, &l);
+		w->sys->barrier_wait(w);
+		if (id == 0) {
 			memhog_set_phase(w, MEMHOG_HELD);
 			sleep_ms_unless_stopped(w, w->hold_ms);
 		}
-		pthread_barrier_wait(&impl->barrier);
-		for (size_t i = 0; i < n; i++)
-			free_pages(pgdat, v[i].page, v[i].order);
-		n = 0;
-		pthread_barrier_wait(&impl->barrier);
-		if (wk->id == 0) {
+		w->sys->barrier_wait(w);
+		for (size_t i = 0; i < l.n; i++)
+			free_pages(w->pgdat, l.v[i].page, l.v[i].order);
+		l.n = 0;
+		w->sys->barrier_wait(w);
+		if (id == 0) {
 			uint64_t held = atomic_exchange(&w->held_bytes, 0);
 
-			atomic_store(&w->resident_at_free,
-				     gmm_guest_host_resident_bytes(w->guest));
+			atomic_store(&w->resident_at_free, w->sys->host_resident(w));
 			atomic_store(&w->last_freed_bytes, held);
 			atomic_store(&w->freed_at_ns, platform_now_ns());
 			atomic_fetch_add(&w->cycle, 1);
 			memhog_set_phase(w, MEMHOG_FREED);
 			sleep_ms_unless_stopped(w, w->sleep_ms);
-			impl->done = atomic_load(&w->stop) ||
-				     (w->cycles && atomic_load(&w->cycle) >= w->cycles);
+			w->memhog_done = atomic_load(&w->stop) ||
+					 (w->cycles && atomic_load(&w->cycle) >= w->cycles);
 		}
-		pthread_barrier_wait(&impl->barrier);
-		if (impl->done)
+		w->sys->barrier_wait(w);
+		if (w->memhog_done)
 			break;
 	}
-	free(v);
+	if (l.v)
+		w->sys->mem_free(w, l.v, l.cap * sizeof(*l.v));
 }
 
 /* ---- page_fault1 ---- */
 
-static void pagefault_thread(struct worker *wk)
+static void pagefault_thread(struct workload *w)
 {
-	struct workload *w = wk->w;
-	struct pglist_data *pgdat = gmm_guest_pgdat(w->guest);
 	size_t want = w->pf_bytes / PAGE_SIZE;
-	struct page **pages = calloc(want, sizeof(*pages));
+	struct page **pages = w->sys->mem_alloc(w, want * sizeof(*pages));
 
 	if (!pages) {
 		atomic_fetch_add(&w->alloc_failures, 1);
@@ -208,20 +162,20 @@ static void pagefault_thread(struct worker *wk)
 		size_t n;
 
 		for (n = 0; n < want; n++) {
-			struct page *page = alloc_pages(pgdat, GFP_MOVABLE, 0);
+			struct page *page = alloc_pages(w->pgdat, GFP_MOVABLE, 0);
 
 			if (!page) {
 				atomic_fetch_add(&w->alloc_failures, 1);
 				break;
 			}
-			memset(page_address(pgdat, page), 0, PAGE_SIZE);
+			__builtin_memset(page_address(w->pgdat, page), 0, PAGE_SIZE);
 			pages[n] = page;
 		}
 		for (size_t i = 0; i < n; i++)
-			free_pages(pgdat, pages[i], 0);
+			free_pages(w->pgdat, pages[i], 0);
 		atomic_fetch_add(&w->frames, n);
 	}
-	free(pages);
+	w->sys->mem_free(w, pages, want * sizeof(*pages));
 }
 
 /* ---- stress ---- */
@@ -252,20 +206,18 @@ static unsigned int stress_order(uint64_t r)
 
 static bool stress_verify(struct workload *w, struct block *b)
 {
-	struct pglist_data *pgdat = gmm_guest_pgdat(w->guest);
-	const uint64_t *p = page_address(pgdat, b->page);
+	const uint64_t *p = page_address(w->pgdat, b->page);
 	size_t words = (PAGE_SIZE << b->order) / sizeof(uint64_t);
 
 	for (size_t i = 0; i < words; i++) {
 		if (p[i] != stress_word(b->tag, i)) {
-			fprintf(stderr,
-				"guestmm: stress: pfn %#x (block %#x order %u) "
-				"word %zu: expected %#llx, found %#llx\n",
-				page_to_pfn(pgdat, b->page) +
-					(unsigned int)(i * 8 / PAGE_SIZE),
-				page_to_pfn(pgdat, b->page), b->order, i,
-				(unsigned long long)stress_word(b->tag, i),
-				(unsigned long long)p[i]);
+			platform_log("stress: pfn %#x (block %#x order %u) "
+				     "word %zu: expected %#llx, found %#llx",
+				     page_to_pfn(w->pgdat, b->page) +
+					     (unsigned int)(i * 8 / PAGE_SIZE),
+				     page_to_pfn(w->pgdat, b->page), b->order, i,
+				     (unsigned long long)stress_word(b->tag, i),
+				     (unsigned long long)p[i]);
 			atomic_fetch_add(&w->errors, 1);
 			return false;
 		}
@@ -275,13 +227,11 @@ static bool stress_verify(struct workload *w, struct block *b)
 
 #define STRESS_LIVE 64
 
-static void stress_thread(struct worker *wk)
+static void stress_thread(struct workload *w, unsigned int id)
 {
-	struct workload *w = wk->w;
-	struct pglist_data *pgdat = gmm_guest_pgdat(w->guest);
 	struct block live[STRESS_LIVE];
 	unsigned int n = 0;
-	uint64_t rng = (w->seed + 1) * 0x2545f4914f6cdd1dull + wk->id;
+	uint64_t rng = (w->seed + 1) * 0x2545f4914f6cdd1dull + id;
 	static const unsigned int gfps[] = { GFP_MOVABLE, 0, GFP_RECLAIMABLE };
 
 	while (!atomic_load(&w->stop)) {
@@ -290,7 +240,7 @@ static void stress_thread(struct worker *wk)
 		if (n < STRESS_LIVE && (n == 0 || r % 8 < 5)) {
 			unsigned int order = stress_order(xorshift(&rng));
 			struct page *page =
-				alloc_pages(pgdat, gfps[r % 3], order);
+				alloc_pages(w->pgdat, gfps[r % 3], order);
 			uint64_t *p;
 
 			if (!page) {
@@ -299,7 +249,7 @@ static void stress_thread(struct worker *wk)
 					continue;
 			} else {
 				live[n] = (struct block){ page, order, xorshift(&rng) };
-				p = page_address(pgdat, page);
+				p = page_address(w->pgdat, page);
 				for (size_t i = 0; i < (PAGE_SIZE << order) / 8; i++)
 					p[i] = stress_word(live[n].tag, i);
 				n++;
@@ -309,7 +259,7 @@ static void stress_thread(struct worker *wk)
 		unsigned int k = (unsigned int)(xorshift(&rng) % n);
 
 		stress_verify(w, &live[k]);
-		if (free_pages(pgdat, live[k].page, live[k].order))
+		if (free_pages(w->pgdat, live[k].page, live[k].order))
 			atomic_fetch_add(&w->errors, 1);
 		atomic_fetch_add(&w->blocks, 1);
 		live[k] = live[--n];
@@ -317,110 +267,26 @@ static void stress_thread(struct worker *wk)
 	while (n) {
 		n--;
 		stress_verify(w, &live[n]);
-		if (free_pages(pgdat, live[n].page, live[n].order))
+		if (free_pages(w->pgdat, live[n].page, live[n].order))
 			atomic_fetch_add(&w->errors, 1);
 		atomic_fetch_add(&w->blocks, 1);
 	}
 }
 
-static void *worker_main(void *arg)
+void workload_thread(struct workload *w, unsigned int id)
 {
-	struct worker *wk = arg;
-	struct workload *w = wk->w;
-	struct workload_impl *impl = w->impl;
-
-	platform_set_cpu_id(wk->id % gmm_guest_config(w->guest)->cpus);
-	if (!workload_gate_wait(impl)) {
-		atomic_fetch_sub(&impl->running, 1);
-		return NULL;
-	}
+	platform_set_cpu_id(id % w->cpus);
 	switch (w->kind) {
 	case WORKLOAD_MEMHOG:
-		memhog_thread(wk);
+		memhog_thread(w, id);
 		break;
 	case WORKLOAD_PAGEFAULT:
-		pagefault_thread(wk);
+		pagefault_thread(w);
 		break;
 	case WORKLOAD_STRESS:
-		stress_thread(wk);
+		stress_thread(w, id);
 		break;
 	case WORKLOAD_WORKING_SET:
-		working_set_thread(w, wk->id);
-		break;
+		break; /* working_set_thread(): the POSIX threads call it */
 	}
-	atomic_fetch_sub(&impl->running, 1);
-	return NULL;
-}
-
-int workload_start(struct workload *w)
-{
-	struct workload_impl *impl;
-
-	if (w->threads < 1 || w->threads > 256)
-		return -EINVAL;
-	if (w->kind == WORKLOAD_WORKING_SET && !w->ws) {
-		int err = working_set_setup(w);
-
-		if (err)
-			return err;
-	}
-	impl = calloc(1, sizeof(*impl));
-	if (!impl)
-		return -ENOMEM;
-	impl->workers = calloc(w->threads, sizeof(*impl->workers));
-	if (!impl->workers) {
-		free(impl);
-		return -ENOMEM;
-	}
-	pthread_barrier_init(&impl->barrier, NULL, w->threads);
-	pthread_mutex_init(&impl->gate_lock, NULL);
-	pthread_cond_init(&impl->gate_cond, NULL);
-	impl->gate = GATE_WAIT;
-	atomic_init(&impl->running, w->threads);
-	w->impl = impl;
-	for (unsigned int i = 0; i < w->threads; i++) {
-		struct worker *wk = &impl->workers[i];
-
-		wk->w = w;
-		wk->id = i;
-		if (pthread_create(&wk->thread, NULL, worker_main, wk)) {
-			/* The ones started leave at the gate; none waits at the barrier. */
-			atomic_fetch_sub(&impl->running, w->threads - i);
-			workload_gate_open(impl, GATE_ABORT);
-			workload_join(w);
-			return -EAGAIN;
-		}
-		impl->started++;
-	}
-	workload_gate_open(impl, GATE_GO);
-	return 0;
-}
-
-bool workload_running(struct workload *w)
-{
-	struct workload_impl *impl = w->impl;
-
-	return impl && atomic_load(&impl->running) > 0;
-}
-
-void workload_fini(struct workload *w)
-{
-	if (w->ws)
-		working_set_teardown(w);
-}
-
-void workload_join(struct workload *w)
-{
-	struct workload_impl *impl = w->impl;
-
-	if (!impl)
-		return;
-	for (unsigned int i = 0; i < impl->started; i++)
-		pthread_join(impl->workers[i].thread, NULL);
-	pthread_barrier_destroy(&impl->barrier);
-	pthread_mutex_destroy(&impl->gate_lock);
-	pthread_cond_destroy(&impl->gate_cond);
-	free(impl->workers);
-	free(impl);
-	w->impl = NULL;
 }

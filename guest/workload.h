@@ -1,5 +1,10 @@
 /*
- * workload.h - what the vCPU threads of an in-process guest run.
+ * workload.h - what the vCPU threads of a guest run: an in-process or
+ * process guest's POSIX threads (workload_threads.c), or the guest
+ * kernel's threads (kernel/run.c).  The bodies (workload.c) are
+ * freestanding and the same in both; what they need of the embodiment
+ * (a barrier across the threads, sleeping, memory for their lists of
+ * blocks, the host's view of guest RAM) is struct workload_sys.
  *
  * memhog   each cycle: allocate and write a pattern over @bytes of blocks,
  *          free them all, sleep; as Linux's memhog, run in a loop.
@@ -9,9 +14,11 @@
  * stress   threads allocate blocks of random orders, fill each with a pattern
  *          of its own, verify it before freeing; a mismatch names the frame.
  * working-set  anonymous memory larger than RAM (default 150 %) behind
- *          zswap and a swap file: each thread writes its share of the pages
- *          once, then reads and writes them with zipfian popularity (s = 1),
- *          every read checked against the page's last write
+ *          zswap and a swap file: each thread, a process with an address
+ *          space of its own, writes its share of the pages once, then reads
+ *          and writes them with zipfian popularity (s = 1), every read
+ *          checked against the page's last write; a thread whose page could
+ *          not be read back from swap is killed, as by SIGBUS
  *          (working_set.c).
  */
 #ifndef GUESTMM_GUEST_WORKLOAD_H
@@ -19,9 +26,33 @@
 
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "guestmm/guest.h"
+
+#define WORKLOAD_MAX_THREADS 256
+
+struct pglist_data;
+struct workload;
+
+/*
+ * What the bodies need of the embodiment that runs their threads.  Every
+ * call is from a workload thread.
+ */
+struct workload_sys {
+	/* Wait until every thread of the workload is here. */
+	void (*barrier_wait)(struct workload *w);
+	/* Sleep about @ms milliseconds. */
+	void (*sleep_ms)(struct workload *w, unsigned int ms);
+	/* @bytes of zeroed memory outside the workload's accounting (its
+	 * lists of blocks), or NULL; freed with the same size. */
+	void *(*mem_alloc)(struct workload *w, size_t bytes);
+	void (*mem_free)(struct workload *w, void *p, size_t bytes);
+	/* The host's accounting of guest RAM now, or 0 where the guest
+	 * cannot see it (the host measures it then). */
+	uint64_t (*host_resident)(struct workload *w);
+};
 
 enum workload_kind {
 	WORKLOAD_MEMHOG,
@@ -35,7 +66,11 @@ enum memhog_phase { MEMHOG_IDLE, MEMHOG_ALLOC, MEMHOG_HELD, MEMHOG_FREED };
 
 struct workload {
 	enum workload_kind kind;
-	struct gmm_guest *guest;
+	struct gmm_guest *guest;  /* an in-process guest's, else NULL */
+	struct pglist_data *pgdat; /* the guest's memory */
+	unsigned int cpus;	  /* the guest's vCPUs: thread i runs as i % cpus */
+	const struct workload_sys *sys;
+	void *sys_ctx;
 	unsigned int threads;	  /* default: the guest's vCPUs */
 	uint64_t bytes;		  /* memhog: total over threads */
 	unsigned int cycles;	  /* memhog: 0 = until stopped */
@@ -58,6 +93,12 @@ struct workload {
 	atomic_uint_fast64_t errors;	 /* stress, working-set: mismatches */
 	atomic_uint_fast64_t accesses;	 /* working-set: pages read or written */
 	atomic_bool filled;		 /* working-set: every page written once */
+	atomic_uint killed;		 /* working-set: processes killed */
+	/* working-set: per thread, the address whose data was lost (it was
+	 * killed for it), or 0 */
+	atomic_uint_fast64_t killed_addr[WORKLOAD_MAX_THREADS];
+	bool error_said;		 /* workload_start() failed and said why
+					    on stderr, in one line */
 	atomic_int phase;		 /* memhog: enum memhog_phase */
 	atomic_uint cycle;		 /* memhog: cycles completed */
 	atomic_uint_fast64_t held_bytes;  /* memhog: bytes held right now */
@@ -65,18 +106,40 @@ struct workload {
 	atomic_uint_fast64_t freed_at_ns;	 /* memhog: end of the last free */
 	atomic_uint_fast64_t resident_at_free; /* host resident right then */
 
-	/* Private to workload.c and working_set.c. */
+	/* memhog: the cycles are over; thread 0 writes it between two
+	 * barriers, the others read it after the second. */
+	bool memhog_done;
+	/* Private to the embodiment's threads and working_set.c. */
 	void *impl;
 	void *ws;
 };
 
-/* Fill defaults for @kind over @guest. */
+/* Fill defaults for @kind over @guest, run by POSIX threads. */
 void workload_init(struct workload *w, enum workload_kind kind,
 		   struct gmm_guest *guest);
 
 /*
- * Start the threads.  Return: 0; -EINVAL for a thread count out of range;
- * -ENOMEM; -EAGAIN when a thread could not be made (none is left running).
+ * Fill defaults for @kind over the memory of @pgdat (@mem_bytes of RAM,
+ * @cpus vCPUs, reporting after @report_delay_ms), run by the caller's
+ * threads through @sys: the guest kernel's.
+ */
+void workload_init_node(struct workload *w, enum workload_kind kind,
+			struct pglist_data *pgdat, uint64_t mem_bytes,
+			unsigned int cpus, unsigned int report_delay_ms,
+			const struct workload_sys *sys, void *sys_ctx);
+
+/*
+ * workload_thread - the body of workload thread @id (0 .. threads - 1):
+ * memhog, page_fault1 or stress, until its cycles are done or @stop is
+ * set.  Working-set is not here (working_set_thread(), POSIX only).
+ */
+void workload_thread(struct workload *w, unsigned int id);
+
+/*
+ * Start the threads (working-set: after setting up its anonymous memory).
+ * Return: 0; -EINVAL for a thread count out of range; -ENOMEM; -EAGAIN
+ * when a thread could not be made (none is left running); working-set: the
+ * swap file's error (-ENOSPC, ...: @error_said is set, the reason is out).
  */
 int workload_start(struct workload *w);
 

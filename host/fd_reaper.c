@@ -54,9 +54,11 @@ static void *fd_reaper_main(void *arg)
 		fd = r->fds[r->head];
 		r->head = (r->head + 1) % FD_REAPER_SLOTS;
 		r->count--;
+		r->closing_since_ns = platform_now_ns();
 		pthread_mutex_unlock(&r->lock);
 		close(fd); /* may sleep: that is what this thread is for */
 		pthread_mutex_lock(&r->lock);
+		r->closing_since_ns = 0;
 		r->held--;
 		atomic_fetch_sub(&fd_reaper_held_total, 1);
 		if (r->want_room && r->held <= FD_REAPER_SHARE && r->room) {
@@ -115,6 +117,7 @@ int fd_reaper_start(struct fd_reaper **out, void (*room)(void *ctx),
 void fd_reaper_stop(struct fd_reaper *r)
 {
 	pthread_t thread = r->thread;
+	uint64_t since;
 	unsigned int held;
 
 	pthread_mutex_lock(&r->lock);
@@ -123,12 +126,17 @@ void fd_reaper_stop(struct fd_reaper *r)
 	while (r->in_room)
 		pthread_cond_wait(&r->cond, &r->lock);
 	held = r->held;
+	since = r->closing_since_ns;
 	r->detached = held != 0;
 	pthread_cond_broadcast(&r->cond);
 	pthread_mutex_unlock(&r->lock);
 	if (held) {
-		platform_log("fd reaper: %u descriptor(s) still to close at stop; closing them detached",
-			     held);
+		uint64_t slept = since ? platform_now_ns() - since : 0;
+
+		/* Closes left by a frontend that just went are no news. */
+		if (slept >= FD_REAPER_SLOW_MS * UINT64_C(1000000))
+			platform_log("fd reaper: a close has not returned for %.1f s; %u descriptor(s) left to close detached",
+				     (double)slept / 1e9, held);
 		pthread_detach(thread);
 		return;
 	}
@@ -198,20 +206,59 @@ void fd_reaper_raise_nofile(void)
 }
 
 /*
- * fd_reaper_may_take - may the owner take in more descriptors (up to
- * FD_REAPER_RESERVE before it asks again)?
+ * fd_reaper_recv_max - room for descriptors in one receive under @budget
+ * (fd_reaper_budget()): what half of it leaves beside a device's hold,
+ * from FD_REAPER_RECV_MIN to FD_REAPER_RECV_MAX (fd_reaper.h).
+ */
+unsigned int fd_reaper_recv_max(unsigned long budget)
+{
+	unsigned long half = budget / 2;
+
+	if (half < FD_REAPER_HELD_MAX + FD_REAPER_RECV_MIN)
+		return FD_REAPER_RECV_MIN;
+	if (half - FD_REAPER_HELD_MAX > FD_REAPER_RECV_MAX)
+		return FD_REAPER_RECV_MAX;
+	return (unsigned int)(half - FD_REAPER_HELD_MAX);
+}
+
+/* What a device may hand its reaper between two checks under @budget. */
+unsigned long fd_reaper_reserve(unsigned long budget)
+{
+	return FD_REAPER_HELD_MAX + fd_reaper_recv_max(budget);
+}
+
+/*
+ * fd_reaper_nofile_min - the least soft RLIMIT_NOFILE whose budget (three
+ * quarters, in whole quarters: see fd_reaper_budget()) holds the least
+ * reserve; below it no device could ever take a descriptor in.
+ */
+unsigned long fd_reaper_nofile_min(void)
+{
+	unsigned long least = FD_REAPER_HELD_MAX + FD_REAPER_RECV_MIN;
+
+	return (least + 2) / 3 * 4;
+}
+
+/*
+ * fd_reaper_may_take - may the owner take in more descriptors: its reserve
+ * (fd_reaper_reserve()) before it asks again?  On 0, *@recv_max (unless
+ * NULL) is the room its next receive may give descriptors.
  * Return: 0; -EMFILE when this reaper holds more than its share (its
  * frontend's closes sleep: drop it); -ENOBUFS when the process's budget has
- * no reserve left (wait: another device's reaper is behind).
+ * no reserve left (wait: a reaper, this one or another device's, is
+ * behind).
  */
-int fd_reaper_may_take(struct fd_reaper *r)
+int fd_reaper_may_take(struct fd_reaper *r, unsigned int *recv_max)
 {
 	unsigned int held = fd_reaper_held(r);
+	unsigned long budget = fd_reaper_budget();
 
 	if (held > FD_REAPER_SHARE)
 		return -EMFILE;
-	if (fd_reaper_total() + FD_REAPER_RESERVE > fd_reaper_budget())
+	if (fd_reaper_total() + fd_reaper_reserve(budget) > budget)
 		return -ENOBUFS;
+	if (recv_max)
+		*recv_max = fd_reaper_recv_max(budget);
 	return 0;
 }
 

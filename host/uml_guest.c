@@ -4,7 +4,9 @@
  * The guest's console is two pipes: UML reads commands from the first (it
  * cannot epoll /dev/null, so a pipe it must be) and writes its console to the
  * second, which we read without blocking and split into lines.  Each guest
- * gets a private uml_dir so that several can run at once.
+ * gets a private uml_dir (a directory of ours, tmp_dir.h: in $TMPDIR,
+ * removed after a SIGKILL of its host by the next maker) so that several
+ * can run at once.
  */
 #define _GNU_SOURCE
 #include "host/uml_guest.h"
@@ -17,11 +19,17 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <linux/magic.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
+
+#include "host/tmp_dir.h"
 
 #define CONSOLE_BUF 8192
 
@@ -31,7 +39,7 @@ struct uml_guest {
 	int in_fd;  /* the guest's console input */
 	int out_fd; /* the guest's console output, nonblocking */
 	FILE *log;
-	char dir[64];
+	struct tmp_dir dir; /* its uml_dir */
 	char buf[CONSOLE_BUF];
 	size_t used;
 	bool overlong; /* the rest of a line longer than @buf is dropped */
@@ -191,15 +199,14 @@ void uml_guest_kill(struct uml_guest *g)
 		kill(g->pid, SIGKILL);
 }
 
-static void rm_rf(const char *dir)
+const char *uml_guest_dir(struct uml_guest *g)
 {
-	char cmd[128];
+	return g->dir.path;
+}
 
-	/* uml_dir holds the umid directory UML made: a pid file and a socket. */
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
-	if (system(cmd)) {
-		/* Nothing to undo: a stale temporary directory is harmless. */
-	}
+int uml_guest_life_fd(struct uml_guest *g)
+{
+	return g->life_fd;
 }
 
 void uml_guest_destroy(struct uml_guest *g, int timeout_ms)
@@ -228,7 +235,9 @@ void uml_guest_destroy(struct uml_guest *g, int timeout_ms)
 	close(g->life_fd);
 	if (g->log)
 		fclose(g->log);
-	rm_rf(g->dir);
+	/* uml_dir holds the umid directory UML made: a pid file and a
+	 * socket; its kernel is dead (reaped above), so nothing adds to it. */
+	tmp_dir_destroy(&g->dir);
 	free(g);
 }
 
@@ -246,7 +255,8 @@ void uml_guest_destroy(struct uml_guest *g, int timeout_ms)
  */
 static void __attribute__((noreturn))
 uml_keeper(const struct uml_guest_config *cfg, const char *linux_path,
-	   char *const *argv, int in_fd, int out_fd, int life_fd, pid_t parent)
+	   char *const *argv, char **envp, int in_fd, int out_fd,
+	   int life_fd, pid_t parent)
 {
 	pid_t kernel;
 	int status;
@@ -274,7 +284,7 @@ uml_keeper(const struct uml_guest_config *cfg, const char *linux_path,
 		close(3);
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL))
 			_exit(127);
-		execv(linux_path, argv);
+		execve(linux_path, argv, envp);
 		_exit(127);
 	}
 	close(0);
@@ -302,14 +312,52 @@ uml_keeper(const struct uml_guest_config *cfg, const char *linux_path,
 	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
+/*
+ * The kernel's environment: ours, less TMPDIR, TMP and TEMP when $TMPDIR
+ * is not a tmpfs.  User-mode Linux makes its RAM file in the first of
+ * those it finds (else /dev/shm when that is a tmpfs), and our device maps
+ * guest RAM only from tmpfs or hugetlbfs: a Linux guest started with
+ * TMPDIR on a disk had its memory table refused ("refused SET_MEM_TABLE:
+ * Invalid argument") and never reported.  The file is unlinked as soon as
+ * it is made: nothing is left there either way.
+ * Return: an array to free() (its strings are environ's), NULL without
+ * memory.
+ */
+static char **uml_env_make(void)
+{
+	extern char **environ;
+	bool keep = true;
+	struct statfs sfs;
+	size_t n = 0, k = 0;
+	char **envp;
+
+	if (getenv("TMPDIR") || getenv("TMP") || getenv("TEMP"))
+		keep = !statfs(tmp_dir_base(), &sfs) && sfs.f_type == TMPFS_MAGIC;
+	while (environ && environ[n])
+		n++;
+	envp = calloc(n + 1, sizeof(*envp));
+	if (!envp)
+		return NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!keep && (!strncmp(environ[i], "TMPDIR=", 7) ||
+			      !strncmp(environ[i], "TMP=", 4) ||
+			      !strncmp(environ[i], "TEMP=", 5)))
+			continue;
+		envp[k++] = environ[i];
+	}
+	envp[k] = NULL;
+	return envp;
+}
+
 int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out)
 {
 	const char *linux_path = cfg->linux_path ? cfg->linux_path : "/usr/bin/linux.uml";
 	uint64_t mem = cfg->mem_bytes ? cfg->mem_bytes : 1ull << 30;
 	int in[2], outp[2], err;
 	struct uml_guest *g;
-	char mem_arg[32], initrd_arg[512], dir_arg[96], dev_arg[512];
-	char *argv[16];
+	char mem_arg[32], initrd_arg[512], dir_arg[TMP_DIR_PATH_MAX + 16];
+	char dev_arg[512];
+	char *argv[16], **envp;
 	int argc = 0;
 	pid_t parent;
 	int life[2];
@@ -325,11 +373,9 @@ int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out)
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
-	snprintf(g->dir, sizeof(g->dir), "/tmp/guestmm-uml-XXXXXX");
-	if (!mkdtemp(g->dir)) {
-		err = -errno;
+	err = tmp_dir_create(&g->dir, "uml");
+	if (err)
 		goto undo_alloc;
-	}
 	if (pipe2(in, O_CLOEXEC)) {
 		err = -errno;
 		goto undo_dir;
@@ -343,7 +389,7 @@ int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out)
 	snprintf(mem_arg, sizeof(mem_arg), "mem=%lluM",
 		 (unsigned long long)(mem >> 20));
 	snprintf(initrd_arg, sizeof(initrd_arg), "initrd=%s", cfg->initrd);
-	snprintf(dir_arg, sizeof(dir_arg), "uml_dir=%s", g->dir);
+	snprintf(dir_arg, sizeof(dir_arg), "uml_dir=%s", g->dir.path);
 	argv[argc++] = (char *)linux_path;
 	argv[argc++] = mem_arg;
 	argv[argc++] = initrd_arg;
@@ -362,20 +408,28 @@ int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out)
 	argv[argc] = NULL;
 
 	parent = getpid();
+	envp = uml_env_make();
+	if (!envp) {
+		err = -ENOMEM;
+		goto undo_out;
+	}
 	if (pipe2(life, O_CLOEXEC)) {
 		err = -errno;
+		free(envp);
 		goto undo_out;
 	}
 	g->pid = fork();
 	if (g->pid < 0) {
 		err = -errno;
+		free(envp);
 		close(life[0]);
 		close(life[1]);
 		goto undo_out;
 	}
 	if (g->pid == 0)
-		uml_keeper(cfg, linux_path, cfg->argv ? cfg->argv : argv, in[0],
-			   outp[1], life[0], parent);
+		uml_keeper(cfg, linux_path, cfg->argv ? cfg->argv : argv, envp,
+			   in[0], outp[1], life[0], parent);
+	free(envp);
 	close(life[0]);
 	g->life_fd = life[1];
 	close(in[0]);
@@ -395,7 +449,7 @@ undo_in:
 	close(in[0]);
 	close(in[1]);
 undo_dir:
-	rmdir(g->dir);
+	tmp_dir_destroy(&g->dir);
 undo_alloc:
 	free(g);
 	return err;

@@ -80,6 +80,17 @@ pid_t uml_guest_pid(struct uml_guest *g);
  */
 pid_t uml_guest_kernel_pid(struct uml_guest *g);
 
+/* Its uml_dir (where UML keeps its pid file and console socket). */
+const char *uml_guest_dir(struct uml_guest *g);
+
+/*
+ * For a signal handler that must end the guest before the process goes:
+ * a byte written to this descriptor makes the keeper end the guest's
+ * whole process group and exit (write() is async-signal-safe).  Valid
+ * until uml_guest_destroy().
+ */
+int uml_guest_life_fd(struct uml_guest *g);
+
 /* SIGKILL, as a crash would: the host must survive it.  The whole guest:
  * the kernel's process and every process it made (its process group). */
 void uml_guest_kill(struct uml_guest *g);

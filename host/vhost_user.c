@@ -98,6 +98,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -118,19 +119,23 @@
 /* Room to receive more descriptors than allowed, so as to tell. */
 #define VHOST_USER_RX_FDS (2 * VHOST_USER_MAX_FDS)
 /* The most descriptors one message can carry (the kernel's SCM_MAX_FD):
- * the control buffer takes them all, because those that do not fit are
- * closed by the kernel in the receiving thread, and such a close can
- * sleep (fd_reaper.h).  Beyond VHOST_USER_RX_FDS they go to the reaper. */
+ * the control buffer has room for them all, and a receive offers as much
+ * of it as the reapers' budget allows (fd_reaper_recv_max()): those that
+ * do not fit are closed by the kernel in the receiving thread, and such a
+ * close can sleep (fd_reaper.h).  Beyond VHOST_USER_RX_FDS they go to the
+ * reaper. */
 #define VHOST_USER_SCM_MAX_FD 253
+_Static_assert(VHOST_USER_SCM_MAX_FD == FD_REAPER_RECV_MAX &&
+		       VHOST_USER_RX_FDS <= FD_REAPER_RECV_MIN,
+	       "a receive's room is the reaper's to give");
 /* Between two checks of the reaper's room (before each recvmsg and each
  * accept) a device hands it at most every descriptor it holds (3 per
  * vring, the regions', the backend channel, the connection, a message
  * being received and one being handled) and one recvmsg's worth. */
-_Static_assert(VHOST_USER_SCM_MAX_FD + 3 * VHOST_USER_MAX_QUEUES +
-		       VHOST_USER_MAX_REGIONS + 2 + VHOST_USER_RX_FDS +
-		       VHOST_USER_MAX_FDS <=
-	       FD_REAPER_RESERVE,
-	       "what a device can hand over fits the reaper's reserve");
+_Static_assert(3 * VHOST_USER_MAX_QUEUES + VHOST_USER_MAX_REGIONS + 2 +
+		       VHOST_USER_RX_FDS + VHOST_USER_MAX_FDS <=
+	       FD_REAPER_HELD_MAX,
+	       "what a device holds fits the reaper's reserve");
 /* Messages handled per connection per round: fairness between devices. */
 #define VHOST_USER_MSGS_PER_ROUND 64
 #define VHOST_USER_EVENTS 32
@@ -166,6 +171,7 @@ enum vu_log {
 	VU_LOG_RING = 1u << 5,
 	VU_LOG_NOTIFY_FULL = 1u << 6,
 	VU_LOG_FAULT = 1u << 7,
+	VU_LOG_NOFILE = 1u << 8,
 };
 
 enum vu_source_kind { VU_SRC_WAKE, VU_SRC_LISTEN, VU_SRC_CONN, VU_SRC_KICK };
@@ -239,7 +245,7 @@ struct vhost_user_dev {
 	struct vhost_user_msg msg;
 	unsigned int logged; /* enum vu_log bits */
 	_Atomic uint64_t connections, messages, refused, dropped;
-	_Atomic uint64_t notify_skipped;
+	_Atomic uint64_t notify_skipped, throttled_count;
 };
 
 struct vhost_user_server {
@@ -503,7 +509,11 @@ static void vu_dev_reset(struct vhost_user_dev *d)
 
 /* ---- replies ---- */
 
-/* Return: 0; -ECONNABORTED when the reply cannot be sent whole. */
+/*
+ * Return: 0; -ECONNRESET when the frontend has closed its end (it left:
+ * one that ends may close right after a request whose reply it no longer
+ * waits for); -ECONNABORTED when the reply cannot be sent whole otherwise.
+ */
 static int vu_reply(struct vhost_user_dev *d, uint32_t request,
 		    const void *payload, uint32_t size)
 {
@@ -514,15 +524,18 @@ static int vu_reply(struct vhost_user_dev *d, uint32_t request,
 		.size = size,
 	};
 	size_t len = VHOST_USER_HDR_SIZE + size;
+	ssize_t n;
 
 	memcpy(buf, &hdr, sizeof(hdr));
 	memcpy(buf + VHOST_USER_HDR_SIZE, payload, size);
+	n = send(d->conn_fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+	if (n == (ssize_t)len)
+		return 0;
+	if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+		return -ECONNRESET;
 	/* A frontend that does not read its replies is dropped rather than
 	 * waited for. */
-	if (send(d->conn_fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT) !=
-	    (ssize_t)len)
-		return -ECONNABORTED;
-	return 0;
+	return -ECONNABORTED;
 }
 
 static int vu_reply_u64(struct vhost_user_dev *d, uint32_t request,
@@ -538,7 +551,7 @@ static bool vu_wants_ack(const struct vhost_user_dev *d, uint32_t flags)
 	       (flags & VHOST_USER_FLAG_NEED_REPLY);
 }
 
-/* ---- request handlers: 0, a refusal errno, or -ECONNABORTED ---- */
+/* ---- request handlers: 0, a refusal errno, -ECONNABORTED or -ECONNRESET ---- */
 
 static int vu_set_features(struct vhost_user_dev *d, uint64_t features)
 {
@@ -829,6 +842,7 @@ static int vu_recv(struct vhost_user_dev *d)
 			char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_SCM_MAX_FD)];
 		} ctl;
 		size_t want = VHOST_USER_HDR_SIZE;
+		unsigned int room = 0;
 		struct iovec iov;
 		struct msghdr mh = { 0 };
 		ssize_t n;
@@ -843,14 +857,14 @@ static int vu_recv(struct vhost_user_dev *d)
 		}
 		if (d->rx_len == want)
 			return 1;
-		n = fd_reaper_may_take(d->reaper);
+		n = fd_reaper_may_take(d->reaper, &room);
 		if (n)
 			return (int)n;
 		iov = (struct iovec){ d->rx + d->rx_len, want - d->rx_len };
 		mh.msg_iov = &iov;
 		mh.msg_iovlen = 1;
 		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof(ctl.buf);
+		mh.msg_controllen = CMSG_SPACE(sizeof(int) * room);
 		n = recvmsg(d->conn_fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
 		if (n < 0) {
 			if (errno == EINTR)
@@ -904,7 +918,7 @@ static int vu_dispatch(struct vhost_user_dev *d)
 	for (i = 0; i < msg->nfds; i++)
 		vu_reap(d, &msg->fds[i]);
 	msg->nfds = 0;
-	if (err == -ECONNABORTED)
+	if (err == -ECONNABORTED || err == -ECONNRESET)
 		return err;
 	if (err) {
 		atomic_fetch_add(&d->refused, 1);
@@ -951,20 +965,42 @@ static void vu_disconnect(struct vhost_user_dev *d, int why)
 	vu_listen_arm(d);
 }
 
+/* The soft descriptor limit, for what is logged (0: none). */
+static unsigned long vu_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY)
+		return 0;
+	return (unsigned long)rl.rlim_cur;
+}
+
 /*
  * Stop reading the connection (or accepting one) until it may take in
- * descriptors again (fd_reaper_may_take() said @why; -EMFILE from accept
- * too); vu_service_dev() retries after VHOST_USER_THROTTLE_MS, or once the
- * reaper is back within its share.  The source is taken out of the epoll
- * set: it is level-triggered and would otherwise report itself every round.
+ * descriptors again (fd_reaper_may_take() said @why; -ENFILE when accept
+ * found no descriptor); vu_service_dev() retries after
+ * VHOST_USER_THROTTLE_MS, or once the reaper is back within its share.
+ * The source is taken out of the epoll set: it is level-triggered and
+ * would otherwise report itself every round.  Want of descriptors is said
+ * once per device, not per try.
  */
 static void vu_throttle(struct vhost_user_dev *d, int why)
 {
+	const char *what = d->conn_fd >= 0 ? "not reading its frontend"
+					   : "not accepting a frontend";
+	unsigned long budget = fd_reaper_budget();
+
 	if (!d->throttled)
 		epoll_ctl(d->loop->epfd, EPOLL_CTL_DEL,
 			  d->conn_fd >= 0 ? d->conn_fd : d->listen_fd, NULL);
 	d->throttled = true;
+	atomic_fetch_add(&d->throttled_count, 1);
 	d->retry_ns = now_ns() + VHOST_USER_THROTTLE_MS * UINT64_C(1000000);
+	if (why == -ENOBUFS)
+		vu_log_once(d, VU_LOG_NOFILE,
+			    "%s for want of descriptors: it takes in up to %lu at a time and %lu wait to be closed, beyond the budget of %lu (3/4 of RLIMIT_NOFILE %lu); retrying",
+			    what, fd_reaper_reserve(budget), fd_reaper_total(),
+			    budget, vu_nofile());
 	/* Only the share has a callback; a full table has only the timer
 	 * (the reaper would call back at once, and we would spin). */
 	if (why == -EMFILE && fd_reaper_held(d->reaper) > FD_REAPER_SHARE)
@@ -974,7 +1010,7 @@ static void vu_throttle(struct vhost_user_dev *d, int why)
 static void vu_unthrottle(struct vhost_user_dev *d)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = &d->conn_src };
-	int err = fd_reaper_may_take(d->reaper);
+	int err = fd_reaper_may_take(d->reaper, NULL);
 
 	if (err) {
 		vu_throttle(d, err);
@@ -1034,7 +1070,7 @@ static void vu_listen_event(struct vhost_user_dev *d)
 
 	if (d->conn_fd >= 0 || d->throttled)
 		return;
-	err = fd_reaper_may_take(d->reaper);
+	err = fd_reaper_may_take(d->reaper, NULL);
 	if (err) {
 		vu_throttle(d, err);
 		return;
@@ -1043,10 +1079,12 @@ static void vu_listen_event(struct vhost_user_dev *d)
 	if (fd < 0) {
 		/* No descriptor or memory for it: the listener stays
 		 * readable, so off it goes, for a while. */
-		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
-		    errno == ENOMEM) {
-			vu_log_once(d, VU_LOG_REFUSED, "accept: %s; retrying",
-				    strerror(errno));
+		int e = errno;
+
+		if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+			vu_log_once(d, VU_LOG_NOFILE,
+				    "not accepting a frontend for want of descriptors: accept: %s (RLIMIT_NOFILE %lu); retrying",
+				    strerror(e), vu_nofile());
 			vu_throttle(d, -ENFILE);
 		}
 		return;
@@ -1372,12 +1410,49 @@ undo_alloc:
 }
 
 /*
+ * vhost_user_nofile_min - the least descriptor limit (soft RLIMIT_NOFILE)
+ * a server can serve at: below it the reapers' budget does not hold what
+ * one device may take in between two checks (fd_reaper.h).
+ */
+unsigned long vhost_user_nofile_min(void)
+{
+	return fd_reaper_nofile_min();
+}
+
+/*
+ * vhost_user_nofile_check - raise the soft descriptor limit to the hard one
+ * (best effort, as a daemon does) and check it against
+ * vhost_user_nofile_min(); on failure, say why in @why (unless NULL) as
+ * one line: the limit, and the one needed.
+ * Return: 0; -EMFILE when the limit is below the least.
+ */
+int vhost_user_nofile_check(char *why, size_t len)
+{
+	unsigned long min = vhost_user_nofile_min();
+	struct rlimit rl;
+
+	fd_reaper_raise_nofile();
+	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur >= min)
+		return 0;
+	if (why)
+		snprintf(why, len,
+			 "the descriptor limit (RLIMIT_NOFILE) is %lu%s: serving a vhost-user device needs at least %lu (ulimit -n %lu)",
+			 (unsigned long)rl.rlim_cur,
+			 rl.rlim_max == rl.rlim_cur ? ", hard limit too" : "",
+			 min, min);
+	return -EMFILE;
+}
+
+/*
  * vhost_user_server_create - a server with no devices yet, whose devices
  * are served by a thread each (VHOST_USER_THREAD_PER_DEVICE), or all by
  * the caller's thread through vhost_user_server_run()
  * (VHOST_USER_THREAD_ONE).
  * Return: the server, or NULL with errno set (EINVAL for another @threads;
- * EBUSY when the process already handles FDIO_GUARD_SIGNAL; ENOMEM;
+ * EMFILE when the descriptor limit is below vhost_user_nofile_min(), the
+ * soft limit raised to the hard one; EBUSY when the process already
+ * handles FDIO_GUARD_SIGNAL; ENOMEM;
  * epoll_create1's or eventfd's errno).
  */
 struct vhost_user_server *vhost_user_server_create(enum vhost_user_threads threads)
@@ -1392,7 +1467,11 @@ struct vhost_user_server *vhost_user_server_create(enum vhost_user_threads threa
 		return NULL;
 	}
 	/* The reapers' budget is a share of it (fd_reaper.h). */
-	fd_reaper_raise_nofile();
+	err = vhost_user_nofile_check(NULL, 0);
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
 	err = fdio_guard_init();
 	if (err) {
 		errno = -err;
@@ -1589,6 +1668,7 @@ int vhost_user_server_get_counters(struct vhost_user_server *srv,
 			.refused = atomic_load(&d->refused),
 			.dropped = atomic_load(&d->dropped),
 			.notify_skipped = atomic_load(&d->notify_skipped),
+			.throttled = atomic_load(&d->throttled_count),
 		};
 		return 0;
 	}

@@ -34,6 +34,7 @@
 #ifndef GUESTMM_HOST_VHOST_USER_H
 #define GUESTMM_HOST_VHOST_USER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 struct vhost_user_server;
@@ -48,6 +49,8 @@ struct vhost_user_counters {
 	uint64_t dropped; /* frontends disconnected for a protocol breach */
 	uint64_t notify_skipped; /* notifications a full or failed
 				  * descriptor did not take */
+	uint64_t throttled; /* times reading or accepting was put off for
+			     * want of descriptors */
 };
 
 enum vhost_user_threads {
@@ -55,6 +58,8 @@ enum vhost_user_threads {
 	VHOST_USER_THREAD_ONE,
 };
 
+unsigned long vhost_user_nofile_min(void);
+int vhost_user_nofile_check(char *why, size_t len);
 struct vhost_user_server *vhost_user_server_create(enum vhost_user_threads threads);
 int vhost_user_server_destroy(struct vhost_user_server *srv);
 int vhost_user_server_add_device(struct vhost_user_server *srv,

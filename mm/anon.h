@@ -49,8 +49,11 @@ int mm_munmap(struct mm_space *mm, uint64_t addr, uint64_t len);
  * (a new zeroed page, or the page read back from zswap or swap), marked
  * referenced (and dirty for @write), and pinned: it stays mapped in memory
  * until put_page().  Use page_address() for its bytes.
- * Return: 0; -GMM_EFAULT (no mapping there); -GMM_ENOMEM; -GMM_EIO (the
- * swap read failed: the data stays in swap, the PTE unchanged).
+ * Return: 0; -GMM_EFAULT (no mapping there); -GMM_ENOMEM; -GMM_EHWPOISON
+ * (the page's data is lost: its swap read failed, now or at an earlier
+ * access.  Its PTE keeps the poisoned swap entry, so every access fails
+ * so until the page is unmapped: the caller ends the task that owns the
+ * space, as Linux's SIGBUS does).
  */
 int access_page(struct mm_space *mm, uint64_t addr, bool write,
 		struct page **out);
@@ -63,6 +66,7 @@ struct anon_stats {
 	uint64_t events[NR_VM_EVENTS];
 	uint64_t nr_inactive, nr_active;
 	uint64_t swap_slots, swap_free;
+	uint64_t swap_bad;	/* slots the device failed on: never used again */
 	bool has_zswap;
 	struct zswap_stats zswap;
 };

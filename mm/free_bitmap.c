@@ -144,12 +144,6 @@ static void free_bitmap_wake(struct free_bitmap *fb)
 	platform_wake(&fb->ack_seq, INT_MAX);
 }
 
-static bool free_bitmap_registered(struct free_bitmap *fb)
-{
-	return atomic_load_explicit(&fb->pgdat->free_bitmap,
-				    memory_order_acquire) == fb;
-}
-
 static bool runs_extend(struct free_bitmap *fb,
 			const struct free_page_hint_run *runs, unsigned int nr,
 			uint32_t c)
@@ -189,7 +183,7 @@ int free_bitmap_request_hints(struct free_bitmap *fb, uint32_t cmd_id,
 	if (!fb->pgdat)
 		return -GMM_ENOENT;
 	spin_lock(&fb->cmd_lock);
-	if (!free_bitmap_registered(fb)) {
+	if (!fb->accepting) {
 		err = -GMM_ENOENT;
 		goto out;
 	}
@@ -318,39 +312,65 @@ static void free_bitmap_populate(struct free_bitmap *fb, struct zone *zone)
 	spin_unlock(&zone->lock);
 }
 
+/*
+ * The first registration binds @fb to @pgdat for good: its geometry, its
+ * command lock and @ack_seq.  An allocation of one registration may still
+ * be in free_bitmap_alloc_wait() - reading the geometry, parked on
+ * @ack_seq - when the next registration comes, so none of them is written
+ * again: a reset of @ack_seq to a value a waiter read before its ack would
+ * leave it asleep until some later ack.
+ */
+static void free_bitmap_bind(struct free_bitmap *fb, struct pglist_data *pgdat,
+			     uint32_t chunks, uint32_t words)
+{
+	fb->pgdat = pgdat;
+	fb->nr_chunks = chunks;
+	fb->nr_words = words;
+	for (uint64_t i = 0; i < 2ull * words; i++)
+		atomic_init(&fb->bits[i], 0);
+	spin_lock_init(&fb->cmd_lock);
+	fb->cmd_id = 0;
+	fb->nr_runs = 0;
+	fb->cursor = 0;
+	fb->accepting = false;
+	atomic_init(&fb->ack_seq, 0);
+}
+
 int free_bitmap_register(struct pglist_data *pgdat, struct free_bitmap *fb)
 {
-	uint64_t words;
+	uint32_t chunks, words;
 
 	if (fb->order >= MAX_ORDER)
 		return -GMM_EINVAL;
-	words = (free_bitmap_size(pgdat->node_spanned_pages, fb->order) -
-		 sizeof(*fb)) / sizeof(uint64_t) / 2;
+	chunks = (uint32_t)((pgdat->node_spanned_pages + (1ull << fb->order) - 1) >>
+			    fb->order);
+	words = (uint32_t)((free_bitmap_size(pgdat->node_spanned_pages, fb->order) -
+			    sizeof(*fb)) / sizeof(uint64_t) / 2);
+	if (!fb->pgdat)
+		free_bitmap_bind(fb, pgdat, chunks, words);
+	else if (fb->pgdat != pgdat || fb->nr_chunks != chunks)
+		return -GMM_EINVAL;
+	/* cmd_lock first: the lock order (mm/README.md) puts it outside. */
+	spin_lock(&fb->cmd_lock);
 	spin_lock(&pgdat->reporting_lock);
 	if (atomic_load_explicit(&pgdat->prdev, memory_order_relaxed) ||
 	    atomic_load_explicit(&pgdat->hinting, memory_order_relaxed) ||
 	    atomic_load_explicit(&pgdat->free_bitmap, memory_order_relaxed)) {
 		spin_unlock(&pgdat->reporting_lock);
+		spin_unlock(&fb->cmd_lock);
 		return -GMM_EBUSY;
 	}
-	fb->pgdat = pgdat;
-	fb->nr_chunks = (uint32_t)((pgdat->node_spanned_pages +
-				    (1ull << fb->order) - 1) >> fb->order);
-	fb->nr_words = (uint32_t)words;
-	for (uint64_t i = 0; i < 2 * words; i++)
-		atomic_store(&fb->bits[i], 0);
-	spin_lock_init(&fb->cmd_lock);
-	fb->cmd_id = 0;
-	fb->nr_runs = 0;
-	fb->cursor = 0;
-	atomic_init(&fb->ack_seq, 0);
-	atomic_init(&fb->requests, 0);
-	atomic_init(&fb->hinted_pages, 0);
-	atomic_init(&fb->acks, 0);
-	atomic_init(&fb->bad_acks, 0);
-	atomic_init(&fb->alloc_waits, 0);
-	atomic_init(&fb->alloc_wait_ns, 0);
-	atomic_init(&fb->lost_claims, 0);
+	/*
+	 * No bit is set: F was cleared by the last unregistration, I by the
+	 * ack it waited for.  The statistics are this registration's.
+	 */
+	atomic_store(&fb->requests, 0);
+	atomic_store(&fb->hinted_pages, 0);
+	atomic_store(&fb->acks, 0);
+	atomic_store(&fb->bad_acks, 0);
+	atomic_store(&fb->alloc_waits, 0);
+	atomic_store(&fb->alloc_wait_ns, 0);
+	atomic_store(&fb->lost_claims, 0);
 	atomic_store_explicit(&pgdat->free_bitmap, fb, memory_order_release);
 	atomic_store_explicit(&pgdat->bitmap_order, fb->order,
 			      memory_order_release);
@@ -360,26 +380,40 @@ int free_bitmap_register(struct pglist_data *pgdat, struct free_bitmap *fb)
 	 */
 	for (unsigned int z = 0; z < pgdat->nr_zones; z++)
 		free_bitmap_populate(fb, &pgdat->node_zones[z]);
+	fb->accepting = true;
 	spin_unlock(&pgdat->reporting_lock);
+	spin_unlock(&fb->cmd_lock);
 	return 0;
 }
 
+/*
+ * Unregistration in two halves, a command in flight between them.  First,
+ * under cmd_lock, new commands are refused (@accepting).  Then it waits for
+ * the ack of the command in flight, if any: the host may be discarding
+ * those chunks right now, so until the ack the bitmap stays what the
+ * allocation paths load (pgdat->free_bitmap) and the lists keep F - an
+ * allocation that lands on a chunk in flight meanwhile sleeps until the
+ * ack, as at any other time.  Only then does it stop the lists' hooks and
+ * clear the pointer: every I bit is clear by then, so an allocation that
+ * still loaded the pointer finds nothing to wait for.
+ */
 void free_bitmap_unregister(struct free_bitmap *fb)
 {
 	struct pglist_data *pgdat = fb->pgdat;
 
 	if (!pgdat)
 		return;
+	spin_lock(&fb->cmd_lock);
 	spin_lock(&pgdat->reporting_lock);
-	if (atomic_load_explicit(&pgdat->free_bitmap, memory_order_relaxed) != fb) {
+	if (atomic_load_explicit(&pgdat->free_bitmap, memory_order_relaxed) != fb ||
+	    !fb->accepting) {
 		spin_unlock(&pgdat->reporting_lock);
+		spin_unlock(&fb->cmd_lock);
 		return;
 	}
-	atomic_store(&pgdat->bitmap_order, MAX_ORDER);
-	atomic_store(&pgdat->free_bitmap, NULL);
+	fb->accepting = false;
 	spin_unlock(&pgdat->reporting_lock);
-	/* The lists' hooks run under a zone lock: after these, none does. */
-	zones_lock_barrier(pgdat);
+	spin_unlock(&fb->cmd_lock);
 	/* The host may be discarding the command in flight: wait for its ack. */
 	for (;;) {
 		unsigned int seq = atomic_load(&fb->ack_seq);
@@ -392,9 +426,19 @@ void free_bitmap_unregister(struct free_bitmap *fb)
 			break;
 		platform_park(&fb->ack_seq, seq);
 	}
+	/*
+	 * Nothing in flight, nothing to come.  The pointer stays set while
+	 * the hooks stop, so no registration starts in between.
+	 */
+	spin_lock(&pgdat->reporting_lock);
+	atomic_store(&pgdat->bitmap_order, MAX_ORDER);
+	/* The lists' hooks run under a zone lock: after these, none does. */
+	zones_lock_barrier(pgdat);
 	/* F means nothing once the lists stop maintaining it. */
 	for (uint32_t w = 0; w < fb->nr_words; w++)
 		atomic_store(&fb_free(fb)[w], 0);
+	atomic_store_explicit(&pgdat->free_bitmap, NULL, memory_order_release);
+	spin_unlock(&pgdat->reporting_lock);
 }
 
 #define CHECK(cond, ...)                                                       \

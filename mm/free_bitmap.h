@@ -55,14 +55,23 @@ struct free_page_hint_run {
  * the zone lock and a word spans both zones).  Every allocation reads one I
  * word: a shared line, written only when a command starts and ends.
  *
- * @cmd_lock: the command: @cmd_id, @nr_runs, @runs, @cursor; the host's calls
- * take it first, then (the ack) zone locks.  @ack_seq changes whenever I bits
- * clear; allocations wait on it.
+ * @cmd_lock: the command: @cmd_id, @nr_runs, @runs, @cursor, and
+ * @accepting (registered, and no unregistration begun: new commands are
+ * taken); the host's calls take it first, then (the ack) zone locks.
+ * @ack_seq changes whenever I bits clear; allocations wait on it.
+ *
+ * Lifetime: the first registration binds the struct to its node.  The
+ * geometry (@order, @pgdat, @nr_chunks, @nr_words), @cmd_lock and @ack_seq
+ * are set then and never written again: an allocation of one registration
+ * may still read them, or sleep on @ack_seq, while the next registration
+ * is made, and @ack_seq only ever counts up, so a waiter that read it
+ * before an ack always sees it changed.
  */
 struct free_bitmap {
-	unsigned int order; /* set before free_bitmap_register() */
+	/* Set before the first free_bitmap_register(); never changed after. */
+	unsigned int order;
 
-	/* Owned by free_bitmap.c from registration on. */
+	/* Owned by free_bitmap.c from the first registration on. */
 	struct pglist_data *pgdat;
 	uint32_t nr_chunks;
 	uint32_t nr_words;
@@ -70,10 +79,14 @@ struct free_bitmap {
 	uint32_t cmd_id; /* in flight; 0 when none */
 	unsigned int nr_runs;
 	uint32_t cursor; /* the chunk the next request starts at */
+	bool accepting;
 	struct free_page_hint_run runs[FREE_BITMAP_RUNS_MAX];
 	atomic_uint ack_seq;
 
-	/* Statistics, read racily. */
+	/*
+	 * Statistics of the registration, read racily (an allocation that
+	 * waited across a re-registration counts in the new one).
+	 */
 	atomic_uint_fast64_t requests;	  /* commands that handed over runs */
 	atomic_uint_fast64_t hinted_pages;
 	atomic_uint_fast64_t acks;
@@ -94,15 +107,23 @@ uint64_t free_bitmap_size(uint64_t nr_pages, unsigned int order);
 
 /*
  * free_bitmap_register - start tracking @pgdat's free chunks in @fb, which
- * was allocated free_bitmap_size() bytes for @pgdat and @fb->order.
+ * was allocated free_bitmap_size() bytes (zeroed) for @pgdat and
+ * @fb->order.  @fb may be registered again after free_bitmap_unregister(),
+ * on the same node with the same order.
  * Return: 0; -EBUSY when a reporting device or another strategy is
- * registered; -EINVAL for an order out of range.
+ * registered (or @fb's unregistration still waits for an ack); -EINVAL for
+ * an order out of range, or a struct registered before on another node or
+ * with another order.
  */
 int free_bitmap_register(struct pglist_data *pgdat, struct free_bitmap *fb);
 
 /*
- * Stop tracking.  A command in flight must be acknowledged first: this
- * waits for the ack (the host may be discarding those chunks right now).
+ * Stop tracking.  New hint requests are refused from the start (-ENOENT).
+ * A command in flight must be acknowledged first: this waits for the ack
+ * (the host may be discarding those chunks right now), and until it comes
+ * the bitmap stays registered for the allocation paths, so an allocation
+ * that lands on a chunk in flight still waits for the ack.  A second
+ * unregistration while one waits returns at once.
  */
 void free_bitmap_unregister(struct free_bitmap *fb);
 
@@ -115,8 +136,8 @@ void free_bitmap_unregister(struct free_bitmap *fb);
  * With runs handed over, the command is in flight until
  * free_bitmap_ack(); with none (*@nr 0) nothing is in flight.
  * Return: 0; -EINVAL for a reserved @cmd_id (0, 1) or @max 0 or above
- * FREE_BITMAP_RUNS_MAX; -EBUSY while another command is in flight;
- * -ENOENT when @fb is not registered.
+ * FREE_BITMAP_RUNS_MAX; -ENOENT when @fb is not registered or its
+ * unregistration has begun; -EBUSY while another command is in flight.
  */
 int free_bitmap_request_hints(struct free_bitmap *fb, uint32_t cmd_id,
 			      struct free_page_hint_run *runs, unsigned int max,

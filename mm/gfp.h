@@ -57,7 +57,10 @@ void drain_all_pages(struct pglist_data *pgdat);
  */
 bool drain_idle_pages(struct pglist_data *pgdat);
 
-/* Sum of free pages in the buddy lists of every zone (not per-CPU lists). */
+/*
+ * Sum of free pages in the buddy lists of every zone (not per-CPU lists,
+ * not isolated pageblocks).
+ */
 uint64_t pgdat_free_pages(struct pglist_data *pgdat);
 
 struct zone_stats {

@@ -168,7 +168,13 @@ struct zone {
 	atomic_ulong flags;
 
 	struct spinlock lock __attribute__((aligned(64)));
-	atomic_uint_fast64_t free_pages; /* written under @lock, read racily */
+	/*
+	 * Free frames on the lists, less those on the MIGRATE_ISOLATE lists
+	 * (as Linux's NR_FREE_PAGES): what the watermarks, the per-CPU
+	 * refills and reporting's gate may count on.  Written under @lock,
+	 * read racily.
+	 */
+	atomic_uint_fast64_t free_pages;
 	struct free_area free_area[MAX_ORDER];
 	/*
 	 * Reported blocks per order, kept apart from free_area so that the

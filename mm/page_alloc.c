@@ -17,7 +17,10 @@
  *
  * Invariants (checked by buddy_check()):
  *   free_area[o].nr_free == sum over mt of free_list[mt].nr
- *   zone->free_pages == sum over o of nr_free[o] << o
+ *   zone->free_pages == sum over o, mt != MIGRATE_ISOLATE of
+ *                       free_list[mt].nr << o
+ *   a free block is on the MIGRATE_ISOLATE lists iff its pageblock is
+ *   isolated
  *   zone->reported_blocks[o] == PG_reported blocks of order o
  *   no two free buddies of one order are both on the lists
  *   each list: unreported blocks, then from @boundary on Reported ones
@@ -157,9 +160,11 @@ static void zone_add_free_block_locked(struct zone *zone, uint32_t pfn,
 		free_list_add_head(pgdat, &area->free_list[mt], pfn);
 	}
 	area->nr_free++;
-	atomic_store_explicit(&zone->free_pages,
-			      zone_free_pages(zone) + (1ull << order),
-			      memory_order_relaxed);
+	/* Isolated free memory is nobody's to allocate: see free_pages. */
+	if (mt != MIGRATE_ISOLATE)
+		atomic_store_explicit(&zone->free_pages,
+				      zone_free_pages(zone) + (1ull << order),
+				      memory_order_relaxed);
 	if (order >= atomic_load_explicit(&pgdat->bitmap_order,
 					  memory_order_relaxed))
 		free_bitmap_add_locked(zone, pfn, order);
@@ -171,16 +176,18 @@ void zone_del_free_block_locked(struct zone *zone, uint32_t pfn,
 	struct pglist_data *pgdat = zone->zone_pgdat;
 	struct page *page = pfn_to_page(pgdat, pfn);
 	struct free_area *area = &zone->free_area[order];
+	enum migratetype mt = page->migratetype;
 
 	MM_ASSERT_HELD(&zone->lock);
-	free_list_del(pgdat, &area->free_list[page->migratetype], pfn);
+	free_list_del(pgdat, &area->free_list[mt], pfn);
 	if (page->flags & PG_reported)
 		zone->reported_blocks[order]--;
 	page_flags_set(page, 0);
 	area->nr_free--;
-	atomic_store_explicit(&zone->free_pages,
-			      zone_free_pages(zone) - (1ull << order),
-			      memory_order_relaxed);
+	if (mt != MIGRATE_ISOLATE)
+		atomic_store_explicit(&zone->free_pages,
+				      zone_free_pages(zone) - (1ull << order),
+				      memory_order_relaxed);
 	if (order >= atomic_load_explicit(&pgdat->bitmap_order,
 					  memory_order_relaxed))
 		free_bitmap_del_locked(zone, pfn, order);
@@ -1329,6 +1336,12 @@ static int free_list_check(struct zone *zone, unsigned int o, unsigned int mt,
 		CHECK(!(p & ((1u << o) - 1)) && zone_spans_block(zone, p, o),
 		      "pfn %#x: order-%u block misaligned or outside zone %s", p,
 		      o, zone->name);
+		for (uint32_t b = p; b < p + (1u << o); b += PAGEBLOCK_NR_PAGES)
+			CHECK((mt == MIGRATE_ISOLATE) ==
+				      (get_pageblock_migratetype(pgdat, b) == MIGRATE_ISOLATE),
+			      "pfn %#x order %u: on the %s list in a pageblock of type %s",
+			      p, o, migratetype_names[mt],
+			      migratetype_names[get_pageblock_migratetype(pgdat, b)]);
 		if (p == l->boundary)
 			past_boundary = true;
 		CHECK(!!(page->flags & PG_reported) == past_boundary,
@@ -1359,7 +1372,7 @@ static int free_list_check(struct zone *zone, unsigned int o, unsigned int mt,
 
 static int zone_check_locked(struct zone *zone)
 {
-	uint64_t free = 0;
+	uint64_t free = 0, isolated = 0;
 
 	for (unsigned int o = 0; o < MAX_ORDER; o++) {
 		uint64_t blocks = 0, reported = 0;
@@ -1371,6 +1384,7 @@ static int zone_check_locked(struct zone *zone)
 				return err;
 			blocks += zone->free_area[o].free_list[mt].nr;
 		}
+		isolated += (uint64_t)zone->free_area[o].free_list[MIGRATE_ISOLATE].nr << o;
 		CHECK(blocks == zone->free_area[o].nr_free,
 		      "%s order %u: nr_free %llu, counted %llu", zone->name, o,
 		      (unsigned long long)zone->free_area[o].nr_free,
@@ -1382,9 +1396,10 @@ static int zone_check_locked(struct zone *zone)
 		      (unsigned long long)reported);
 		free += blocks << o;
 	}
-	CHECK(free == zone_free_pages(zone), "%s: free_pages %llu, counted %llu",
+	CHECK(free - isolated == zone_free_pages(zone),
+	      "%s: free_pages %llu, counted %llu outside isolated pageblocks (and %llu in them)",
 	      zone->name, (unsigned long long)zone_free_pages(zone),
-	      (unsigned long long)free);
+	      (unsigned long long)(free - isolated), (unsigned long long)isolated);
 	return 0;
 }
 

@@ -442,6 +442,30 @@ void page_hinting_unregister(struct page_hinting *ph)
 		}                                                              \
 	} while (0)
 
+/*
+ * An entry names a frame the free path put on the lists at the hinting
+ * order or above, in this zone.  The frame may have been allocated or
+ * merged since - or taken offline with its memory block, whose 4 MiB
+ * pieces' heads are PG_reserved while it is offline: such an entry is
+ * stale (a pass finds no free block there and drops it), not wrong.  Only
+ * the node's metadata was never free.
+ */
+static bool page_hinting_entry_ok(const struct page_hinting *ph,
+				  const struct zone *zone, uint32_t pfn)
+{
+	const struct pglist_data *pgdat = ph->pgdat;
+	const struct page *page;
+
+	if (pfn < zone->zone_start_pfn ||
+	    pfn - zone->zone_start_pfn >= zone->spanned_pages ||
+	    (pfn & ((1u << ph->dev->order) - 1)) || pfn < pgdat->reserved_pages)
+		return false;
+	page = pfn_to_page(pgdat, pfn);
+	if (!(page_flags_read(page) & PG_reserved))
+		return true;
+	return !(pfn & (MAX_ORDER_NR_PAGES - 1)) && page->order == MAX_ORDER - 1;
+}
+
 int page_hinting_check(struct page_hinting *ph)
 {
 	struct pglist_data *pgdat = ph->pgdat;
@@ -481,12 +505,8 @@ int page_hinting_check(struct page_hinting *ph)
 			}
 			for (unsigned int k = 0; k < n; k++) {
 				uint32_t pfn = c->pfn[z][k];
-				bool ok = pfn >= zone->zone_start_pfn && pfn < end &&
-					  !(pfn & ((1u << ph->dev->order) - 1)) &&
-					  !(page_flags_read(pfn_to_page(pgdat, pfn)) &
-					    PG_reserved);
 
-				if (!ok) {
+				if (!page_hinting_entry_ok(ph, zone, pfn)) {
 					spin_unlock(&zone->lock);
 					CHECK(false, "page hinting: CPU %u zone %s entry %u: pfn %#x was never a freed block of order %u here",
 					      i, zone->name, k, pfn, ph->dev->order);

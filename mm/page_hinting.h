@@ -116,9 +116,12 @@ int page_hinting_process(struct page_hinting *ph);
 
 /*
  * page_hinting_check - the validator: every entry of every array is a frame
- * of its zone aligned to the order and no reserved frame, every count is in
- * range; with no pass running (the caller sees to it) no frame is
- * isolated and every isolated block was returned.  Takes the zone locks.
+ * of its zone aligned to the order, past the node's metadata, and either
+ * not reserved or the head of an offline memory block's 4 MiB piece (an
+ * entry of a block taken offline since: stale, dropped by the next pass);
+ * every count is in range; with no pass running (the caller sees to it)
+ * no frame is isolated and every isolated block was returned.  Takes the
+ * zone locks.
  * Return: 0, or -EUCLEAN after logging the first broken invariant.
  */
 int page_hinting_check(struct page_hinting *ph);

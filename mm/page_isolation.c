@@ -4,7 +4,9 @@
  * alloc_contig_range() is CMA's allocation, in four steps:
  *
  *   isolate  under the zone lock, each pageblock of the range becomes
- *            MIGRATE_ISOLATE and its free blocks move to the ISOLATE lists.
+ *            MIGRATE_ISOLATE and its free blocks move to the ISOLATE lists,
+ *            leaving the zone's free count (watermarks and kswapd see
+ *            only what can be allocated, as Linux's accounting does).
  *            No allocation takes from those lists (no fallback names them,
  *            reporting's fill skips them), and frees into an isolated
  *            pageblock land there: the allocator reads the type on free;

@@ -4,12 +4,13 @@
  *
  * Blocks of at least the reporting order that sit free are told to the host,
  * which discards their contents and takes the memory back.  The free path
- * only counts: when a zone's unreported blocks at one order pass the
- * high-water mark, the zone is flagged REQUESTED and delayed work is
- * scheduled.  The worker then runs each requested zone through the cycle
- * the seed names:
+ * only counts: a free at the reporting order or above flags its zone
+ * REQUESTED and schedules delayed work (by default on any such free, as
+ * Linux; with a high-water mark, once the zone's unreported blocks at that
+ * order pass it).  The worker then runs each requested zone through the
+ * cycle the seed names:
  *
- *   fill   under the zone lock, pull up to @capacity unreported blocks off
+ *   fill   under the zone lock, pull up to a batch of unreported blocks off
  *          the free lists (they are PG_isolated, invisible to allocation and
  *          merging, and leave the zone's free count);
  *   report drop the lock and hand the batch to the device;
@@ -39,14 +40,19 @@
  * REQUESTED and schedules another pass.
  *
  * The gate: a zone is reported only while its free memory stays above its low
- * watermark plus one full batch (capacity blocks of the reporting order).
- * Blocks out for reporting cannot be allocated, and upstream Linux added this
- * check after small guests failed allocations with 32 blocks out.  A zone
- * the gate stops stays REQUESTED and is retried with the failure backoff:
- * the frees that give it room again need not pass the high-water mark
- * themselves, so without that the blocks it left would never be reported.
- * (Linux gets the same by requesting on every free at the reporting order.)
- * A zone too small ever to pass its gate is not retried.
+ * watermark plus one full batch.  Blocks out for reporting cannot be
+ * allocated, and upstream Linux added this check after small guests failed
+ * allocations with 32 blocks out.  A batch is the device's capacity, but
+ * never more than an eighth of the zone (page_reporting_batch()): Linux's
+ * fixed 32 blocks of 2 MiB are a 64 MiB floor that a 64 MiB guest never
+ * clears, so it reports nothing; here its 48 MiB zone reports three blocks
+ * at a time above a 6 MiB floor.  (An eighth: per-CPU lists hide at most
+ * another eighth, so a quarter of a zone at worst is out of allocation's
+ * reach at once.)  A zone the gate stops stays REQUESTED and is retried
+ * with the failure backoff: with a high-water mark, the frees that give it
+ * room again need not pass the mark themselves, so without that the blocks
+ * it left would never be reported.  A zone too small ever to pass its gate
+ * is not retried.
  *
  * The state machine (IDLE -> REQUESTED -> ACTIVE -> IDLE) is the kernel's: a
  * request during a pass finds the state ACTIVE, sets REQUESTED, and the pass
@@ -167,6 +173,21 @@ static void page_reporting_drain(struct page_reporting_dev_info *prdev,
 	}
 }
 
+/*
+ * The blocks one report of @zone takes at most, and so the headroom its gate
+ * keeps: the device's capacity, or an eighth of the zone in blocks of the
+ * reporting order if that is fewer; at least one.
+ */
+static unsigned int page_reporting_batch(const struct page_reporting_dev_info *prdev,
+					 struct zone *zone)
+{
+	uint64_t blocks = (zone_managed_pages(zone) / 8) >> prdev->order;
+
+	if (!blocks)
+		return 1;
+	return blocks < prdev->capacity ? (unsigned int)blocks : prdev->capacity;
+}
+
 /* What a pass's cycles found left over, for when it runs next. */
 struct page_reporting_next {
 	bool more;	     /* blocks left over the budget, or on per-CPU
@@ -265,8 +286,9 @@ void page_reporting_zone_lock_stats(struct page_reporting_dev_info *prdev,
 static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 				struct zone *zone, struct page_reporting_next *next)
 {
+	unsigned int batch = page_reporting_batch(prdev, zone);
 	uint64_t gate = zone_wmark(zone, WMARK_LOW) +
-			((uint64_t)prdev->capacity << prdev->order);
+			((uint64_t)batch << prdev->order);
 	uint64_t budget;
 	bool gated = false, mine = true, stopped = false;
 	uint32_t young_wait = 0;
@@ -285,8 +307,7 @@ static int page_reporting_cycle(struct page_reporting_dev_info *prdev,
 		bool g = false;
 		unsigned int n = page_reporting_fill(
 			prdev, zone, gate,
-			budget < prdev->capacity ? (unsigned int)budget
-						 : prdev->capacity,
+			budget < batch ? (unsigned int)budget : batch,
 			&g, &young_wait);
 
 		gated |= g;

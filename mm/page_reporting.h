@@ -17,8 +17,14 @@
 /* A batch of 32 blocks: the seed's hard-coded scatterlist size. */
 #define PAGE_REPORTING_CAPACITY 32
 #define PAGE_REPORTING_CAPACITY_MAX 256
-/* Unreported blocks in one free_area before reporting is requested. */
-#define PAGE_REPORTING_HWM 32
+/*
+ * Unreported blocks in one free_area above which a free at that order
+ * requests reporting.  0: any free at or above the reporting order asks, as
+ * Linux's page_reporting_notify_free() does; the delay batches the work.
+ * The seed's 32 was a threshold no small guest reaches: a 128 MiB guest's
+ * whole free is 24 blocks of 4 MiB (issue 16).
+ */
+#define PAGE_REPORTING_HWM 0
 /* The seed's 2 s: long enough that a freed block is likely to stay free. */
 #define PAGE_REPORTING_DELAY_MS 2000
 /*
@@ -54,7 +60,8 @@ struct page_reporting_dev_info {
 	int (*report)(struct page_reporting_dev_info *prdev,
 		      struct scatterlist *sg, unsigned int nents);
 	unsigned int order;	/* smallest block reported */
-	unsigned int capacity;	/* blocks per report, <= CAPACITY_MAX */
+	unsigned int capacity;	/* blocks per report, <= CAPACITY_MAX; fewer
+				   in a small zone (page_reporting_batch()) */
 	unsigned int hwm;	/* see PAGE_REPORTING_HWM */
 	unsigned int delay_ms;	/* from request to the worker's pass */
 	unsigned int min_age_ms; /* free at least this long before reported */

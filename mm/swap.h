@@ -251,7 +251,9 @@ bool mm_space_get_unless_zero(struct mm_space *mm);
 /* ---- the swap device ---- */
 
 #define SWAP_HAS_CACHE 0x80000000u /* a cache page exists, or is coming */
-#define SWAP_COUNT_MASK 0x7fffffffu
+#define SWAP_BAD 0x40000000u	   /* never allocated again (SWAP_MAP_BAD) */
+#define SWAP_POISONED 0x20000000u  /* its data is lost: a read failed */
+#define SWAP_COUNT_MASK 0x1fffffffu
 
 /*
  * One per slot.  @count: PTEs holding the entry (0 or 1, no fork) and
@@ -262,6 +264,16 @@ bool mm_space_get_unless_zero(struct mm_space *mm);
  * PFN_NONE while HAS_CACHE is held without one.  @owner, @owner_index: the
  * PTE that holds the entry, so that unuse need not search every page table
  * (try_to_unuse has to).  All under swap_info.lock.
+ *
+ * A slot the swap device failed on is bad (SWAP_BAD, Linux's SWAP_MAP_BAD):
+ * it keeps its holders, but when the last goes it is not freed, so it is
+ * never allocated, written or read again.  A write that failed leaves the
+ * data where it was (the page, or zswap); a read that failed has lost it,
+ * and the slot is also SWAP_POISONED: every swap-in of it fails with
+ * -GMM_EHWPOISON, without I/O, until its PTE goes (Linux turns the PTE into
+ * a swapin error entry and raises SIGBUS on access; here the PTE keeps the
+ * poisoned entry, which does the same).  So a lost page never reads back
+ * as zeroes or as another page's data.
  */
 struct swap_slot {
 	uint32_t count;
@@ -272,8 +284,9 @@ struct swap_slot {
 };
 
 /*
- * The node's swap device.  @lock protects @slots, @nr_free and @cursor.
- * Invariant: nr_free == slots with count == 0.
+ * The node's swap device.  @lock protects @slots, @nr_free, @nr_bad and
+ * @cursor.  Invariants: nr_free == slots with count == 0; nr_bad == slots
+ * with SWAP_BAD (never 0 again).
  */
 struct swap_info {
 	struct spinlock lock;
@@ -281,6 +294,7 @@ struct swap_info {
 	struct mm_array slots;
 	uint64_t nr_slots;
 	uint64_t nr_free;
+	uint64_t nr_bad;
 	uint64_t cursor; /* next-fit start for the slot allocator */
 };
 
@@ -302,8 +316,10 @@ enum vm_event {
 	KSWAPD_WAKE,	/* times the background worker was woken */
 	ALLOCSTALL,	/* direct reclaims */
 	SWAP_FULL,	/* pages kept: no free swap slot */
-	SWAP_WRITE_ERR, /* pages kept: the swap write failed */
-	SWAP_READ_ERR,	/* faults failed: the swap read failed */
+	SWAP_WRITE_ERR, /* swap writes that failed: the data stays in the
+			   page or in zswap, the slot goes bad */
+	SWAP_UNREADABLE, /* pages lost: their swap read failed, the slot is
+			    poisoned (Linux: a swapin error entry) */
 	SWAP_UNUSE,	/* entries brought back by unuse */
 	NR_VM_EVENTS
 };
@@ -384,16 +400,19 @@ void swap_free_locked(struct lruvec *lv, uint32_t slot);
 /*
  * swapin_page - the page with @slot's data, from the swap cache or read
  * into a new page from zswap or the swap file, with a reference and not
- * locked.  *@major tells whether it was read.
+ * locked.  *@major tells whether it was read.  A read that fails poisons
+ * the slot (counted once, SWAP_UNREADABLE): its data is lost.
  * Return: 0; -GMM_ENOENT when the slot was freed meanwhile (the caller
- * rechecks its PTE); -GMM_ENOMEM; -GMM_EIO.
+ * rechecks its PTE); -GMM_ENOMEM; -GMM_EHWPOISON when the slot's data is
+ * lost (its read failed, now or before).
  */
 int swapin_page(struct lruvec *lv, uint32_t slot, struct page **out,
 		bool *major);
 /*
  * swapcache_prepare - take @slot's SWAP_HAS_CACHE with no page (zswap
  * writeback).  Return: 0; -GMM_EEXIST when somebody holds it; -GMM_ENOENT
- * when the slot is free.
+ * when the slot is free; -GMM_EIO when it is bad (a write to it failed
+ * before: it is not written again).
  */
 int swapcache_prepare(struct swap_info *si, uint32_t slot);
 void swapcache_release(struct lruvec *lv, uint32_t slot);
@@ -401,9 +420,26 @@ void swapcache_release(struct lruvec *lv, uint32_t slot);
  * try_to_unuse_swp_entry - seed 001 patch 2: bring @slot's data back into
  * memory, map it where the slot's PTE is, free the slot.
  * Return: 0 (also when the entry was freed meanwhile); -GMM_EINVAL for a
- * slot out of range; -GMM_ENOMEM; -GMM_EIO.
+ * slot out of range; -GMM_ENOMEM; -GMM_EHWPOISON (the data is lost).
  */
 int try_to_unuse_swp_entry(struct lruvec *lv, uint32_t slot);
+/*
+ * swap_slot_set_bad - the swap device failed to write @slot: it is bad
+ * from now on (counted in nr_bad), never allocated or written again; its
+ * holders keep it until they go.  Takes si->lock.
+ */
+void swap_slot_set_bad(struct swap_info *si, uint32_t slot);
+/* Is @slot bad?  Takes si->lock. */
+bool swap_slot_is_bad(struct swap_info *si, uint32_t slot);
+/*
+ * swap_writepage_failed - the locked swap cache page @page could not be
+ * written to its slot: the slot goes bad, and the page goes back where the
+ * slot's PTE is and out of the swap cache, so that reclaim gives it another
+ * slot next time rather than write this one again.
+ * Return: the space it was mapped into, with a reference the caller drops
+ * (mm_space_put()) once it has unlocked the page; or NULL.
+ */
+struct mm_space *swap_writepage_failed(struct lruvec *lv, struct page *page);
 
 /* memory.c: map a swap cache page at its slot's PTE (page locked). */
 int map_swap_page(struct mm_space *mm, uint64_t vpn, uint32_t slot,

@@ -11,6 +11,14 @@
  * back off (writeback).  A slot is free when its count is 0 with HAS_CACHE
  * clear; freeing it drops its zswap entry.
  *
+ * Faults of the swap device (swap.h has the states): a slot whose write
+ * failed is marked bad and, once its holders are gone, stays out of the
+ * free pool, so that reclaim cannot pick it again and fail on it again -
+ * each slot fails at most once, so a device that fails every write costs
+ * at most one failed write per slot before it is full.  A slot whose read
+ * failed is bad and poisoned: its data is lost, and every later swap-in of
+ * it fails at once, without I/O.
+ *
  * Allocation is next-fit from a cursor: slots a reclaim pass takes are
  * mostly consecutive, which keeps the file's writes near each other.
  */
@@ -47,23 +55,60 @@ int swap_info_init(struct swap_info *si, struct pglist_data *pgdat,
 
 void swap_info_fini(struct swap_info *si)
 {
-	if (si->nr_free != si->nr_slots)
+	if (si->nr_free + si->nr_bad != si->nr_slots)
 		platform_bad_state("swap: %llu slots still in use at teardown",
-				   (unsigned long long)(si->nr_slots - si->nr_free));
+				   (unsigned long long)(si->nr_slots - si->nr_free -
+							si->nr_bad));
 	mm_array_fini(&si->slots);
 	si->io = NULL;
 }
 
-/* @slot has no holder left: it is free now. */
-static void swap_slot_free_locked(struct lruvec *lv, uint32_t slot)
+/* Does @s have a holder: a PTE, or HAS_CACHE? */
+static bool swap_slot_held(const struct swap_slot *s)
+{
+	return s->count & (SWAP_COUNT_MASK | SWAP_HAS_CACHE);
+}
+
+/*
+ * @slot's last holder just went: it is free now, or, if bad, out of use
+ * for good.  Either way its zswap entry goes.
+ */
+static void swap_slot_release_locked(struct lruvec *lv, uint32_t slot)
 {
 	struct swap_slot *s = swap_slot_at(&lv->si, slot);
 
 	MM_ASSERT_HELD(&lv->si.lock);
 	s->owner = NULL;
-	lv->si.nr_free++;
+	if (!(s->count & SWAP_BAD))
+		lv->si.nr_free++;
 	if (lv->zswap)
 		zswap_invalidate(lv->zswap, slot);
+}
+
+static void swap_slot_set_bad_locked(struct swap_info *si, struct swap_slot *s)
+{
+	MM_ASSERT_HELD(&si->lock);
+	if (s->count & SWAP_BAD)
+		return;
+	s->count |= SWAP_BAD;
+	si->nr_bad++;
+}
+
+void swap_slot_set_bad(struct swap_info *si, uint32_t slot)
+{
+	spin_lock(&si->lock);
+	swap_slot_set_bad_locked(si, swap_slot_at(si, slot));
+	spin_unlock(&si->lock);
+}
+
+bool swap_slot_is_bad(struct swap_info *si, uint32_t slot)
+{
+	bool bad;
+
+	spin_lock(&si->lock);
+	bad = swap_slot_at(si, slot)->count & SWAP_BAD;
+	spin_unlock(&si->lock);
+	return bad;
 }
 
 int add_to_swap(struct lruvec *lv, struct page *page)
@@ -109,8 +154,8 @@ void delete_from_swap_cache_locked(struct lruvec *lv, struct page *page)
 	page_flag_clear(page, PG_swapcache);
 	/* The caller's own reference keeps this from being the last. */
 	atomic_fetch_sub_explicit(&ext->refcount, 1, memory_order_release);
-	if (s->count == 0)
-		swap_slot_free_locked(lv, ext->swap_slot);
+	if (!swap_slot_held(s))
+		swap_slot_release_locked(lv, ext->swap_slot);
 }
 
 void swap_cache_drop_orphan(struct lruvec *lv, struct page *page)
@@ -130,7 +175,8 @@ struct page *swap_cache_orphan_get_locked(struct lruvec *lv, uint32_t slot)
 	struct page *page;
 
 	MM_ASSERT_HELD(&lv->si.lock);
-	if (s->count != SWAP_HAS_CACHE || s->cache_pfn == PFN_NONE)
+	if ((s->count & (SWAP_COUNT_MASK | SWAP_HAS_CACHE)) != SWAP_HAS_CACHE ||
+	    s->cache_pfn == PFN_NONE)
 		return NULL;
 	page = pfn_to_page(lv->pgdat, s->cache_pfn);
 	get_page(lv->pgdat, page); /* the cache's holds it above 0 */
@@ -148,8 +194,8 @@ void swap_free_locked(struct lruvec *lv, uint32_t slot)
 	}
 	s->count--;
 	s->owner = NULL;
-	if (s->count == 0)
-		swap_slot_free_locked(lv, slot);
+	if (!swap_slot_held(s))
+		swap_slot_release_locked(lv, slot);
 }
 
 int swapcache_prepare(struct swap_info *si, uint32_t slot)
@@ -161,10 +207,12 @@ int swapcache_prepare(struct swap_info *si, uint32_t slot)
 		return -GMM_EINVAL;
 	spin_lock(&si->lock);
 	s = swap_slot_at(si, slot);
-	if (s->count == 0)
+	if (!swap_slot_held(s))
 		err = -GMM_ENOENT;
 	else if (s->count & SWAP_HAS_CACHE)
 		err = -GMM_EEXIST;
+	else if (s->count & SWAP_BAD)
+		err = -GMM_EIO;
 	else
 		s->count |= SWAP_HAS_CACHE;
 	spin_unlock(&si->lock);
@@ -178,8 +226,8 @@ void swapcache_release(struct lruvec *lv, uint32_t slot)
 	spin_lock(&lv->si.lock);
 	s = swap_slot_at(&lv->si, slot);
 	s->count &= ~SWAP_HAS_CACHE;
-	if (s->count == 0)
-		swap_slot_free_locked(lv, slot);
+	if (!swap_slot_held(s))
+		swap_slot_release_locked(lv, slot);
 	spin_unlock(&lv->si.lock);
 }
 
@@ -219,11 +267,12 @@ int swapin_page(struct lruvec *lv, uint32_t slot, struct page **out,
 				put_page(lv->pgdat, new);
 			return 0;
 		}
-		if (s->count == 0) {
+		if (!swap_slot_held(s) || (s->count & SWAP_POISONED)) {
+			err = swap_slot_held(s) ? -GMM_EHWPOISON : -GMM_ENOENT;
 			spin_unlock(&si->lock);
 			if (new)
 				put_page(lv->pgdat, new);
-			return -GMM_ENOENT;
+			return err;
 		}
 		if (s->count & SWAP_HAS_CACHE) {
 			/* Being written back: wait for it to finish. */
@@ -250,13 +299,21 @@ int swapin_page(struct lruvec *lv, uint32_t slot, struct page **out,
 
 	err = swap_readpage(lv, slot, new);
 	if (err) {
-		count_vm_event(lv, SWAP_READ_ERR);
+		/*
+		 * The data is lost.  Poisoned before the cache lets go of the
+		 * slot: whoever found our page in the cache meanwhile fails
+		 * to map it (PG_swapcache is gone when it gets the page lock),
+		 * looks again and finds the poison, not a slot to read.
+		 */
+		count_vm_event(lv, SWAP_UNREADABLE);
 		spin_lock(&si->lock);
+		swap_slot_set_bad_locked(si, s);
+		s->count |= SWAP_POISONED;
 		delete_from_swap_cache_locked(lv, new);
 		spin_unlock(&si->lock);
 		unlock_page(new);
 		put_page(lv->pgdat, new);
-		return -GMM_EIO;
+		return -GMM_EHWPOISON;
 	}
 	lru_add(lv, new, false);
 	unlock_page(new);
@@ -317,4 +374,29 @@ out:
 	if (owner)
 		mm_space_put(owner);
 	return err;
+}
+
+struct mm_space *swap_writepage_failed(struct lruvec *lv, struct page *page)
+{
+	struct swap_info *si = &lv->si;
+	uint32_t slot = page_ext_of(lv->pgdat, page)->swap_slot;
+	struct mm_space *owner = NULL;
+	struct swap_slot *s;
+	uint64_t vpn = 0;
+
+	spin_lock(&si->lock);
+	s = swap_slot_at(si, slot);
+	swap_slot_set_bad_locked(si, s);
+	/* Under si->lock: the space clears its slots before it goes. */
+	if (s->owner && mm_space_get_unless_zero(s->owner)) {
+		owner = s->owner;
+		vpn = s->owner_index;
+	}
+	if (!owner && !(s->count & SWAP_COUNT_MASK))
+		delete_from_swap_cache_locked(lv, page); /* nobody maps it */
+	spin_unlock(&si->lock);
+	/* Mapped again, the slot's last holder goes: bad, it is not freed. */
+	if (owner && map_swap_page(owner, vpn, slot, page, false) == -GMM_EAGAIN)
+		swap_cache_drop_orphan(lv, page); /* zapped meanwhile */
+	return owner;
 }

@@ -14,10 +14,12 @@
  * watermark; an allocation that finds nothing (below min) reclaims itself
  * (direct reclaim), a batch at a time.
  *
- * A page whose write fails (swap full, EIO) stays in memory: in the swap
- * cache if it has a slot, its data intact, its PTE a swap entry a fault
- * resolves from the cache.  A page with a pin (access_page() not yet
- * put) is never written: it could change under the write.
+ * A page that finds no free slot stays in memory, mapped.  A page whose
+ * write fails stays in memory too, mapped again and out of the swap cache,
+ * and its slot goes bad (swapfile.c): the next reclaim of the page gives it
+ * another slot, and no slot is written again once it failed.  A page with
+ * a pin (access_page() not yet put) is never written: it could change
+ * under the write.
  */
 #include "mm/anon.h"
 
@@ -35,7 +37,7 @@ const char *const vm_event_names[NR_VM_EVENTS] = {
 	[ALLOCSTALL] = "allocstall",
 	[SWAP_FULL] = "swap_full",
 	[SWAP_WRITE_ERR] = "swap_write_err",
-	[SWAP_READ_ERR] = "swap_read_err",
+	[SWAP_UNREADABLE] = "unreadable_pages",
 	[SWAP_UNUSE] = "swap_unuse",
 };
 
@@ -184,6 +186,12 @@ static int pageout(struct lruvec *lv, struct page *page)
 
 	if (lv->zswap && zswap_store(lv->zswap, slot, data) == 0)
 		return 0;
+	/*
+	 * Not again on a slot that failed: a page keeps a bad slot only while
+	 * its dying space has still to zap the PTE (swap_writepage_failed()).
+	 */
+	if (swap_slot_is_bad(&lv->si, slot))
+		return -GMM_EIO;
 	err = lv->si.io->ops->write(lv->si.io, slot, data);
 	if (err) {
 		count_vm_event(lv, SWAP_WRITE_ERR);
@@ -201,6 +209,7 @@ static bool shrink_page(struct lruvec *lv, struct page *page)
 {
 	struct pglist_data *pgdat = lv->pgdat;
 	struct page_ext *ext = page_ext_of(pgdat, page);
+	struct mm_space *remapped = NULL;
 	bool freed = false;
 
 	if (!trylock_page(page)) {
@@ -235,8 +244,10 @@ static bool shrink_page(struct lruvec *lv, struct page *page)
 		goto free;
 	}
 	spin_unlock(&lv->si.lock);
-	if (pageout(lv, page))
+	if (pageout(lv, page)) {
+		remapped = swap_writepage_failed(lv, page);
 		goto keep_active;
+	}
 	/*
 	 * Free it if we and the cache are still its only holders; a fault
 	 * that found it in the cache meanwhile holds a reference (taken under
@@ -256,6 +267,9 @@ free:
 	return true;
 keep_active:
 	unlock_page(page);
+	/* Not under the page lock: the last put tears the space down. */
+	if (remapped)
+		mm_space_put(remapped);
 	putback_lru_page(lv, page, true);
 	return freed;
 keep:
@@ -461,6 +475,7 @@ void anon_get_stats(struct pglist_data *pgdat, struct anon_stats *st)
 	spin_lock(&lv->si.lock);
 	st->swap_slots = lv->si.nr_slots;
 	st->swap_free = lv->si.nr_free;
+	st->swap_bad = lv->si.nr_bad;
 	spin_unlock(&lv->si.lock);
 	if (lv->zswap) {
 		st->has_zswap = true;

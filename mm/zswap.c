@@ -300,7 +300,9 @@ static int64_t zswap_handle_slot(struct zswap *zs, uint64_t handle)
 /*
  * The evict callback: write the object behind @handle to its swap slot and
  * free it.  The slot's HAS_CACHE makes this writeback its only user; a slot
- * somebody holds (being swapped in, stored again) is skipped, -EEXIST.
+ * somebody holds (being swapped in, stored again) is skipped, -EEXIST, and
+ * so is a bad one, -EIO (a write to it failed: the entry stays in the
+ * pool until its page is faulted back or unmapped).
  * Between reading the slot from the object and taking HAS_CACHE, the object
  * may be freed and its slot reused: the table must still hold this handle
  * (handles carry a generation, so a reused one does not match).
@@ -333,7 +335,9 @@ static int zswap_writeback_entry(void *owner, uint64_t handle)
 		goto out;
 	err = lv->si.io->ops->write(lv->si.io, (uint64_t)slot, page);
 	if (err) {
+		/* The entry stays; the slot is not tried again (EIO above). */
 		count_vm_event(lv, SWAP_WRITE_ERR);
+		swap_slot_set_bad(&lv->si, (uint32_t)slot);
 		goto out;
 	}
 	zswap_entry_free(zs, zswap_entry_take(zs, (uint32_t)slot));

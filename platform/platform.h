@@ -4,8 +4,9 @@
  * The core (mm/) is freestanding: it includes only this header and the C11
  * freestanding headers.  Every contact with an operating system goes through
  * the few primitives declared here, each with its preconditions stated.  The
- * POSIX implementation lives in platform/posix/; a guest kernel supplies its
- * own later.
+ * POSIX implementation lives in platform/posix/, the guest kernel's in
+ * platform/kernel/; the spinlocks (platform/spinlock.c) are built on them
+ * and shared by both.
  */
 #ifndef GUESTMM_PLATFORM_H
 #define GUESTMM_PLATFORM_H
@@ -42,6 +43,7 @@
 #define GMM_ESHUTDOWN 108
 #define GMM_ETIMEDOUT 110
 #define GMM_EUCLEAN 117
+#define GMM_EHWPOISON 133
 
 /*
  * Lock statistics, per lock, in the shape of /proc/lock_stat.  Written only
@@ -163,6 +165,12 @@ void spin_lock_stats_reset(struct spinlock *lock);
  */
 void platform_park(atomic_uint *addr, unsigned int expected);
 void platform_wake(atomic_uint *addr, unsigned int n);
+/*
+ * platform_park_until - platform_park() that also returns once
+ * platform_now_ns() reaches @deadline_ns (a transport's timed wait).
+ */
+void platform_park_until(atomic_uint *addr, unsigned int expected,
+			 uint64_t deadline_ns);
 /* Calls of platform_park() so far, process-wide: for tests, that waiters parked. */
 unsigned long platform_park_count(void);
 
@@ -193,6 +201,19 @@ uint64_t platform_thread_cpu_ns(void);
 
 /* One line to the diagnostic log (stderr on POSIX); printf-style. */
 void platform_log(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * An invariant broken beyond repair (spinlocks nested deeper than their
+ * queue nodes): say why and end, abort() on POSIX, a panic in the kernel.
+ */
+__attribute__((noreturn, format(printf, 1, 2))) void
+platform_panic(const char *fmt, ...);
+
+/*
+ * Nanoseconds per TSC tick, the clock of the lock statistics on x86:
+ * measured once, on the first call (which may take ~20 ms).
+ */
+double platform_tsc_ns_per_tick(void);
 
 /*
  * Invariant failures (bad page state, double free) are counted so that tests

@@ -29,9 +29,15 @@ struct swap_io {
 
 /*
  * swap_file_create - a swap file of @bytes (rounded down to pages) in
- * directory @dir, unlinked at once so it goes when the process does.
- * Return: 0 with *@out set; -GMM_EINVAL for fewer than one page; or the
- * negative errno of open/ftruncate.
+ * directory @dir (NULL: /tmp), its blocks allocated at once (no holes, as
+ * Linux's swapon wants them), unlinked at once so it goes when the process
+ * does.  A file the directory cannot hold is refused at once, and said in
+ * one line on stderr naming the size and the directory ("guestmm: swap
+ * file: cannot allocate 256 MiB in /tmp/x: No space left on device"): the
+ * caller adds nothing to it.
+ * Return: 0 with *@out set; -GMM_EINVAL for fewer than one page (nothing
+ * said); -GMM_ENOMEM; or the negative errno of mkstemp() or
+ * posix_fallocate() (-ENOSPC, -EFBIG, ...), said.
  */
 int swap_file_create(const char *dir, uint64_t bytes, struct swap_io **out);
 void swap_file_destroy(struct swap_io *io);

@@ -38,6 +38,7 @@
 
 #include "host/balloon.h"
 #include "host/memcg.h"
+#include "host/tmp_dir.h"
 #include "host/uml_guest.h"
 #include "host/vhost_user.h"
 #include "runner/run.h"
@@ -56,7 +57,7 @@
 struct fleet_guest {
 	struct fleet_guest_info info;
 	struct balloon_dev *balloon;	/* destroyed after the server */
-	char sock[128];
+	char sock[TMP_DIR_PATH_MAX + FLEET_NAME_MAX + 8]; /* tmp_dir.h */
 	struct memcg cg;		/* cg.path[0] == 0: none */
 	uint64_t oom_seen;		/* cg's oom_kill count when started */
 	bool reaped;
@@ -78,7 +79,7 @@ struct fleet_guest {
 struct fleet {
 	struct fleet_config cfg;
 	struct vhost_user_server *srv;
-	char dir[64];
+	struct tmp_dir dir;		/* the devices' sockets */
 	char initrd[PATH_MAX + 32];	/* empty: none found, see below */
 	char initrd_tried[3 * (PATH_MAX + 32)];
 	struct memcg budget;		/* budget.path[0] == 0: own accounting */
@@ -100,6 +101,12 @@ static double mono_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* How long a Linux guest's boot may take: --boot-timeout, or FLEET_BOOT_S. */
+static double fleet_boot_s(const struct fleet *f)
+{
+	return f->cfg.boot_timeout_s ? (double)f->cfg.boot_timeout_s : FLEET_BOOT_S;
 }
 
 double fleet_now(const struct fleet *f)
@@ -244,11 +251,9 @@ int fleet_create(const struct fleet_config *c, struct fleet **out)
 	else
 		run_find_initrd(f->initrd, sizeof(f->initrd), f->initrd_tried,
 				sizeof(f->initrd_tried));
-	snprintf(f->dir, sizeof(f->dir), "/tmp/guestmm-host-XXXXXX");
-	if (!mkdtemp(f->dir)) {
-		err = -errno;
+	err = tmp_dir_create(&f->dir, "host");
+	if (err)
 		goto undo_alloc;
-	}
 	f->srv = vhost_user_server_create(VHOST_USER_THREAD_PER_DEVICE);
 	if (!f->srv) {
 		err = errno ? -errno : -ENOMEM;
@@ -287,7 +292,7 @@ int fleet_create(const struct fleet_config *c, struct fleet **out)
 	return 0;
 
 undo_dir:
-	rmdir(f->dir);
+	tmp_dir_destroy(&f->dir);
 undo_alloc:
 	free(f);
 	return err;
@@ -394,7 +399,7 @@ static int add_linux(struct fleet *f, struct fleet_guest *g,
 	g->info.pid = uml_guest_pid(g->uml);
 	g->start_delay_ms = start_delay_ms;
 	g->idle_ms = f->cfg.idle_ms;
-	g->boot_deadline = fleet_now(f) + FLEET_BOOT_S;
+	g->boot_deadline = fleet_now(f) + fleet_boot_s(f);
 	return 0;
 }
 
@@ -420,7 +425,8 @@ int fleet_add(struct fleet *f, enum fleet_kind kind, uint64_t mem_bytes,
 	g->info.mem_bytes = mem_bytes;
 	g->info.t_start = fleet_now(f);
 	g->console_fd = -1;
-	snprintf(g->sock, sizeof(g->sock), "%s/%s.sock", f->dir, g->info.name);
+	snprintf(g->sock, sizeof(g->sock), "%s/%s.sock", f->dir.path,
+		 g->info.name);
 	if (!f->cfg.reporting)
 		features &= ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_REPORTING);
 	err = balloon_create(features, &g->balloon);
@@ -556,7 +562,7 @@ static void linux_serve(struct fleet *f, struct fleet_guest *g)
 	if (g->info.state == FLEET_STARTING && fleet_now(f) > g->boot_deadline) {
 		guest_kill(g);
 		guest_end(f, g, FLEET_EXITED, "did not boot within %.0f s",
-			  FLEET_BOOT_S);
+			  fleet_boot_s(f));
 		return;
 	}
 	if (g->info.state == FLEET_ALIVE && !g->in_memhog &&
@@ -596,12 +602,12 @@ static void guest_reap(struct fleet *f, struct fleet_guest *g)
 		   g->info.state == FLEET_STARTING) {
 		guest_end(f, g, FLEET_EXITED, "could not join its cgroup %s",
 			  g->cg.path);
-	} else if (WIFEXITED(status)) {
-		guest_end(f, g, FLEET_EXITED, "exited with status %d",
-			  WEXITSTATUS(status));
 	} else {
-		guest_end(f, g, FLEET_EXITED, "killed by signal %d",
-			  WTERMSIG(status));
+		char how[64];
+
+		/* The same words as run's (run_describe_end()). */
+		guest_end(f, g, FLEET_EXITED, "%s",
+			  run_describe_end(status, how, sizeof(how)));
 	}
 }
 
@@ -821,6 +827,6 @@ void fleet_destroy(struct fleet *f)
 		free(g);
 	}
 	memcg_destroy(&f->budget);
-	rmdir(f->dir);
+	tmp_dir_destroy(&f->dir);
 	free(f);
 }

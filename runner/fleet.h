@@ -78,6 +78,8 @@ struct fleet_config {
 	const char *uml;	  /* linux: default /usr/bin/linux.uml */
 	const char *initrd;	  /* linux: default uml/initrd.gz beside
 				     /proc/self/exe */
+	unsigned int boot_timeout_s; /* linux: how long a boot may take;
+					0 = FLEET_BOOT_S */
 	FILE *log;		  /* a line per event (start, end), or NULL */
 };
 

@@ -53,6 +53,12 @@ struct run_hooks {
 	void (*on_phase)(void *ctx, int phase);
 	/* True ends the run early (the device is gone). */
 	bool (*should_stop)(void *ctx);
+	/*
+	 * A working-set process was killed, its page at @addr lost; called
+	 * once per process.  NULL: the runner says so itself
+	 * (run_say_killed()).
+	 */
+	void (*on_kill)(void *ctx, unsigned int id, uint64_t addr);
 };
 
 /*
@@ -63,13 +69,17 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 		 struct gmm_guest *g, const struct run_hooks *hooks);
 
 /*
- * A run's temporary directory and its socket, removed if a signal ends the
+ * A run's temporary directories (tmp_dir.h), removed if a signal ends the
  * process before the run does (run_guest() catches SIGINT, SIGTERM and
- * SIGHUP when nobody else does): set after mkdtemp(), cleared before the
- * run removes them itself.
+ * SIGHUP when nobody else does): run_tmp_add() once made, returning a slot
+ * (-1: none left, the directory is then only the next maker's to sweep),
+ * run_tmp_forget() before the run removes it itself.  A Linux guest's
+ * keeper (uml_guest_life_fd()) is told to end the guest first, and waited
+ * for; run_tmp_keeper(0, -1) before uml_guest_destroy().
  */
-void run_tmp_set(const char *dir, const char *sock);
-void run_tmp_clear(void);
+int run_tmp_add(const char *dir);
+void run_tmp_forget(int slot);
+void run_tmp_keeper(pid_t pid, int life_fd);
 
 void run_locks_begin(const struct run_opts *o, bool *timing);
 void run_locks_end(bool timing);

@@ -21,13 +21,13 @@
 
 #include "host/backend.h"
 #include "host/balloon.h"
+#include "host/tmp_dir.h"
 #include "host/uml_guest.h"
 #include "runner/internal.h"
 #include "runner/run.h"
 
 /* Console reads wait at most this long, so that sampling goes on. */
 #define UML_POLL_MS 50
-#define UML_BOOT_MS 60000
 /* Linux reports its free memory when the driver loads: let that settle. */
 #define UML_SETTLE_S 3.0
 
@@ -130,15 +130,44 @@ int linux_run_memhog(struct linux_run *u)
 	return 0;
 }
 
+/*
+ * Start the Linux guest and wait for its init, with its keeper and
+ * uml_dir known to the signal handler (run_tmp_keeper()) from the start:
+ * a signal during the boot ends the kernel and removes the directory.
+ * Return: 0 with u->g set; uml_guest_spawn()'s errors; -ETIMEDOUT when
+ * init did not come up in time; -ECHILD when the guest died first.
+ */
+static int uml_boot(struct linux_run *u, const struct uml_guest_config *gc,
+		    unsigned int boot_ms, int *slot)
+{
+	int err = uml_guest_spawn(gc, &u->g);
+
+	if (err)
+		return err;
+	*slot = run_tmp_add(uml_guest_dir(u->g));
+	run_tmp_keeper(uml_guest_pid(u->g), uml_guest_life_fd(u->g));
+	err = uml_guest_wait_line(u->g, "gmm-ready", NULL, 0, (int)boot_ms);
+	if (!err)
+		return 0;
+	run_tmp_keeper(0, -1);
+	run_tmp_forget(*slot);
+	*slot = -1;
+	uml_guest_destroy(u->g, 0);
+	u->g = NULL;
+	return err == -EPIPE ? -ECHILD : err;
+}
+
 int run_linux(const struct run_opts *o, struct run_result *r)
 {
-	char dir[] = "/tmp/guestmm-linux-XXXXXX", sock[64], initrd[PATH_MAX + 32];
+	char sock[TMP_DIR_PATH_MAX + 16], initrd[PATH_MAX + 32];
 	struct uml_guest_config gc = { 0 };
 	struct linux_run *u = calloc(1, sizeof(*u));
 	struct balloon_backend be;
 	uint64_t features = BALLOON_FEATURES_DEFAULT;
+	unsigned int boot_s = o->boot_timeout_s ? o->boot_timeout_s : RUN_BOOT_TIMEOUT_S;
 	struct balloon_stats st;
-	int err;
+	struct tmp_dir dir;
+	int err, slot, uml_slot = -1;
 
 	if (!u)
 		return -ENOMEM;
@@ -152,12 +181,15 @@ int run_linux(const struct run_opts *o, struct run_result *r)
 	r->mem_bytes = o->cfg.mem_bytes;
 	if (!o->cfg.reporting)
 		features &= ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_REPORTING);
-	if (!mkdtemp(dir)) {
-		err = -errno;
+	err = tmp_dir_create(&dir, "linux");
+	if (err) {
+		snprintf(r->failure, sizeof(r->failure),
+			 "cannot make its directory in %s: %s", tmp_dir_base(),
+			 strerror(-err));
 		goto undo_alloc;
 	}
-	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir);
-	run_tmp_set(dir, sock);
+	slot = run_tmp_add(dir.path);
+	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir.path);
 	err = balloon_backend_start(&be, sock, features);
 	if (err)
 		goto undo_dir;
@@ -165,13 +197,16 @@ int run_linux(const struct run_opts *o, struct run_result *r)
 	gc.initrd = initrd;
 	gc.balloon_socket = sock;
 	gc.mem_bytes = o->cfg.mem_bytes;
-	err = uml_guest_start(&gc, UML_BOOT_MS, &u->g);
-	if (err) {
+	err = uml_boot(u, &gc, boot_s * 1000, &uml_slot);
+	if (err == -ETIMEDOUT)
+		fprintf(stderr, "guestmm: run: the Linux guest did not boot within %u s (--boot-timeout)\n",
+			boot_s);
+	else if (err)
 		fprintf(stderr, "guestmm: run: cannot start the Linux guest (%s, initrd %s): %s\n",
 			o->uml ? o->uml : "/usr/bin/linux.uml", initrd,
 			strerror(-err));
+	if (err)
 		goto undo_backend;
-	}
 	err = linux_run_memhog(u);
 	if (err)
 		goto undo_guest;
@@ -185,13 +220,15 @@ int run_linux(const struct run_opts *o, struct run_result *r)
 		r->stats.free_bytes = st.guest_stats[VIRTIO_BALLOON_S_MEMFREE];
 
 undo_guest:
+	/* From here the destroy ends the guest and removes its uml_dir. */
+	run_tmp_keeper(0, -1);
+	run_tmp_forget(uml_slot);
 	uml_guest_destroy(u->g, 10000);
 undo_backend:
 	balloon_backend_stop(&be);
 undo_dir:
-	/* The server removed its socket; rmdir fails on anything else. */
-	run_tmp_clear();
-	rmdir(dir);
+	run_tmp_forget(slot);
+	tmp_dir_destroy(&dir);
 undo_alloc:
 	free(u);
 	return err;

@@ -3,7 +3,8 @@
  * side (run_guest_process_main).
  *
  * Processes and descriptors.  The host (this process) makes a temporary
- * directory with the device's socket in it, serves a balloon there on a
+ * directory (tmp_dir.h: in $TMPDIR, removed on a signal, and after a
+ * SIGKILL by the next maker) with the device's socket in it, serves a balloon there on a
  * backend thread (host/backend.h), and starts the guest: fork, then in the
  * child PR_SET_PDEATHSIG(SIGKILL) and a getppid() check (the host may have
  * died between fork and prctl), stdout onto the write end of a pipe, exec.
@@ -17,8 +18,12 @@
  * The pipe is the guest's console: a line per event, "gmm-ready", a sample
  * every sample_s ("gmm-sample", and for working-set "gmm-anon-sample":
  * zswap, swap, pswpin/out), a line at each memhog phase change
- * ("gmm-phase"), its final figures ("gmm-end", "gmm-hint", "gmm-zone",
- * "gmm-blocks", for working-set "gmm-anon", "gmm-vm", "gmm-zswap" and
+ * ("gmm-phase"), one for each working-set process killed because a page of
+ * its could not be read back from swap ("gmm-killed": the host says it, in
+ * the words of run_say_killed()), its final figures ("gmm-end", "gmm-rusage":
+ * its own process's CPU time and context switches, "gmm-hint", "gmm-zone",
+ * "gmm-blocks", for working-set "gmm-anon" - with the pages lost and the
+ * bad swap slots - "gmm-vm", "gmm-zswap" and
  * "gmm-compact", one counter a line by index, with --compact
  * "gmm-compacted" and "gmm-buddy" before and after, "gmm-lock") and
  * "gmm-done".  The guest's own figures are
@@ -61,7 +66,9 @@
 #include "guest/balloon_process.h"
 #include "host/backend.h"
 #include "host/balloon.h"
+#include "host/tmp_dir.h"
 #include "mm/page_hinting.h"
+#include "runner/guest_lines.h"
 #include "runner/internal.h"
 #include "runner/run.h"
 #include "platform/platform.h"
@@ -387,13 +394,15 @@ struct pg_guest {
 	FILE *out;
 	struct balloon_process *bv;
 	struct balloon_driver *bd;
+	struct guest_lines lines; /* through pg_emit() */
 };
 
-static void pg_emit(struct pg_guest *pg, const char *fmt, ...)
+static void pg_emit(void *ctx, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-static void pg_emit(struct pg_guest *pg, const char *fmt, ...)
+static void pg_emit(void *ctx, const char *fmt, ...)
 {
+	struct pg_guest *pg = ctx;
 	va_list ap;
 
 	pthread_mutex_lock(&pg->lock);
@@ -406,24 +415,22 @@ static void pg_emit(struct pg_guest *pg, const char *fmt, ...)
 
 static void pg_on_sample(void *ctx, const struct run_sample *s)
 {
-	pg_emit(ctx,
-		"gmm-sample %" PRIu64 " %" PRIu64 " %u %d %" PRIu64 " %" PRIu64
-		" %" PRIu64 " %" PRIu64 "\n",
-		s->guest_free, s->guest_reported, s->cycle, s->phase,
-		s->freed_bytes, s->freed_at_ns, s->frames, s->blocks);
-	/* working-set: its anonymous memory, after the sample it belongs to. */
-	if (s->anon)
-		pg_emit(ctx,
-			"gmm-anon-sample %d %" PRIu64 " %" PRIu64 " %" PRIu64
-			" %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-			s->filled, s->accesses, s->zswap_pool_bytes,
-			s->zswap_stored_pages, s->zswap_written_back,
-			s->swap_used_pages, s->pswpin, s->pswpout);
+	struct pg_guest *pg = ctx;
+
+	guest_lines_sample(&pg->lines, s);
 }
 
 static void pg_on_phase(void *ctx, int phase)
 {
-	pg_emit(ctx, "gmm-phase %d\n", phase);
+	struct pg_guest *pg = ctx;
+
+	guest_lines_phase(&pg->lines, phase);
+}
+
+/* The host says it (run_say_killed()): the same line as in process. */
+static void pg_on_kill(void *ctx, unsigned int id, uint64_t addr)
+{
+	pg_emit(ctx, "gmm-killed %u %" PRIu64 "\n", id, addr);
 }
 
 static bool pg_should_stop(void *ctx)
@@ -435,94 +442,6 @@ static bool pg_should_stop(void *ctx)
 	return st.error != 0;
 }
 
-static void pg_emit_result(struct pg_guest *pg, const struct run_result *r)
-{
-	pg_emit(pg,
-		"gmm-end %.6f %.6f %" PRIu64 " %.3f %" PRIu64 " %" PRIu64
-		" %" PRIu64 " %" PRIu64 "\n",
-		r->elapsed_s, r->measured_s, r->frames, r->frames_per_s,
-		r->blocks, r->errors, r->alloc_failures,
-		r->stats.report_failures);
-	/* The strategy's own figures: the device sees only reports. */
-	pg_emit(pg,
-		"gmm-hint %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-		" %" PRIu64 "\n",
-		(unsigned int)r->stats.hinting, r->stats.worker_cpu_ns,
-		r->stats.hint_dropped, r->stats.hint_stale,
-		r->stats.alloc_waits, r->stats.alloc_wait_ns);
-	for (unsigned int z = 0; z < r->nr_zones; z++) {
-		const struct zone_stats *st = &r->zones[z];
-
-		pg_emit(pg,
-			"gmm-zone %u %s %" PRIu64 " %" PRIu64 " %" PRIu64
-			" %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-			z, r->zone_name[z], st->managed_pages, st->free_pages,
-			st->reported_pages, st->pcp_pages,
-			st->watermark[WMARK_MIN], st->watermark[WMARK_LOW],
-			st->watermark[WMARK_HIGH]);
-		for (unsigned int k = 0; k < 2; k++)
-			for (unsigned int mt = 0; mt < MIGRATE_TYPES; mt++) {
-				char line[PG_LINE_MAX];
-				int n = snprintf(line, sizeof(line),
-						 "gmm-blocks %u %u %u", z, k, mt);
-
-				for (unsigned int o = 0; o < MAX_ORDER; o++)
-					n += snprintf(line + n, sizeof(line) - (size_t)n,
-						      " %" PRIu64,
-						      k ? st->reported_blocks[o][mt]
-							: st->free_blocks[o][mt]);
-				pg_emit(pg, "%s\n", line);
-			}
-	}
-	if (r->compacted) {
-		pg_emit(pg, "gmm-compacted %.3f %" PRIu64 " %" PRIu64 " %" PRIu64
-			" %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-			r->compact_ms, r->compact_res.migrate_scanned,
-			r->compact_res.free_scanned, r->compact_res.isolated,
-			r->compact_res.migrate.moved, r->compact_res.migrate.released,
-			r->compact_res.migrate.failed);
-		for (unsigned int k = 0; k < 2; k++)
-			for (unsigned int z = 0; z < r->nr_zones; z++) {
-				char line[PG_LINE_MAX];
-				int n = snprintf(line, sizeof(line), "gmm-buddy %u %u", k, z);
-
-				for (unsigned int o = 0; o < MAX_ORDER; o++)
-					n += snprintf(line + n, sizeof(line) - (size_t)n,
-						      " %" PRIu64, r->buddy[k][z][o]);
-				pg_emit(pg, "%s\n", line);
-			}
-	}
-	if (r->has_anon) {
-		const struct anon_stats *a = &r->anon;
-		const struct zswap_stats *z = &a->zswap;
-
-		pg_emit(pg,
-			"gmm-anon %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-			" %" PRIu64 " %d %" PRIu64 " %" PRIu64 " %" PRIu64
-			" %" PRIu64 " %" PRIu64 "\n",
-			r->accesses, a->nr_inactive, a->nr_active, a->swap_slots,
-			a->swap_free, a->has_zswap, z->pool_total_size,
-			z->pool_limit_bytes, z->stored_pages,
-			z->same_filled_pages, z->compressed_bytes);
-		for (unsigned int e = 0; e < NR_VM_EVENTS; e++)
-			pg_emit(pg, "gmm-vm %u %" PRIu64 "\n", e, a->events[e]);
-		for (unsigned int e = 0; e < NR_ZSWAP_EVENTS; e++)
-			pg_emit(pg, "gmm-zswap %u %" PRIu64 "\n", e, z->events[e]);
-		for (unsigned int e = 0; e < NR_COMPACT_EVENTS; e++)
-			pg_emit(pg, "gmm-compact %u %" PRIu64 "\n", e,
-				r->compact.events[e]);
-	}
-	for (unsigned int c = 0; c < NR_MM_LOCK_CLASSES; c++) {
-		const struct lock_stats *l = &r->locks[c];
-
-		pg_emit(pg,
-			"gmm-lock %u %" PRIu64 " %" PRIu64 " %" PRIu64 " %" PRIu64
-			" %" PRIu64 " %" PRIu64 " %" PRIu64 "\n",
-			c, l->acquisitions, l->contentions, l->wait_ns,
-			l->wait_max_ns, l->hold_ns, l->hold_max_ns, l->timed);
-	}
-}
-
 int run_guest_process_main(int argc, char **argv)
 {
 	struct pg_guest pg = { .out = stdout };
@@ -531,6 +450,7 @@ int run_guest_process_main(int argc, char **argv)
 		.on_sample = pg_on_sample,
 		.on_phase = pg_on_phase,
 		.should_stop = pg_should_stop,
+		.on_kill = pg_on_kill,
 	};
 	struct gmm_guest_config cfg;
 	struct run_opts o;
@@ -548,21 +468,27 @@ int run_guest_process_main(int argc, char **argv)
 		return err == 1 ? 0 : err;
 	/* Die with the host.  It may be gone already: then so are we. */
 	if (parent) {
-		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent)
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) || getppid() != parent) {
+			fprintf(stderr, "guestmm: guest: its host (pid %d) is gone\n",
+				(int)parent);
 			return 1;
+		}
 	}
 	signal(SIGPIPE, SIG_IGN);
-	pthread_mutex_init(&pg.lock, NULL);
+	pg.lines = (struct guest_lines){ .emit = pg_emit, .ctx = &pg };
 	r = calloc(1, sizeof(*r));
-	if (!r)
+	if (!r) {
+		fputs("guestmm: guest: out of memory for its figures\n", stderr);
 		return 1;
+	}
+	pthread_mutex_init(&pg.lock, NULL);
 	run_locks_begin(&o, &timing);
 	/* Our reporting device is the balloon, not the discard device. */
 	cfg = o.cfg;
 	cfg.reporting = false;
 	err = gmm_guest_create(&cfg, &g);
 	if (err)
-		goto undo_locks;
+		goto undo_locks; /* gmm_guest_create() said which step failed */
 	err = balloon_process_start(g, sock,
 				       o.cfg.reporting &&
 					       o.cfg.hinting != GMM_HINTING_OFF,
@@ -577,9 +503,8 @@ int run_guest_process_main(int argc, char **argv)
 		struct balloon_driver_stats st;
 
 		balloon_driver_get_stats(pg.bd, &st);
-		pg_emit(&pg, "gmm-ready %" PRIu64 " %" PRIu64 " %d\n",
-			st.offered, st.features,
-			balloon_driver_reporting(pg.bd));
+		guest_lines_ready(&pg.lines, st.offered, st.features,
+				  balloon_driver_reporting(pg.bd));
 	}
 	/* A host staggers its guests' cycles: idle first, as told, unless
 	 * the device goes. */
@@ -588,8 +513,9 @@ int run_guest_process_main(int argc, char **argv)
 		run_sleep_s(0.01);
 	err = run_workload(&o, r, g, &hooks);
 	if (err) {
-		fprintf(stderr, "guestmm: guest: cannot start the workload: %s\n",
-			strerror(-err));
+		if (!r->error_said)
+			fprintf(stderr, "guestmm: guest: cannot start the workload: %s\n",
+				strerror(-err));
 	} else {
 		struct balloon_driver_stats st;
 
@@ -598,7 +524,7 @@ int run_guest_process_main(int argc, char **argv)
 		/* Through the device the bitmap's worker is the driver. */
 		if (r->stats.hinting == GMM_HINTING_BITMAP)
 			r->stats.worker_cpu_ns += st.hint_cpu_ns;
-		pg_emit_result(&pg, r);
+		guest_lines_result(&pg.lines, r);
 		balloon_driver_get_stats(pg.bd, &st);
 		if (st.error)
 			fprintf(stderr, "guestmm: guest: the host went away: %s\n",
@@ -612,7 +538,7 @@ undo_guest:
 undo_locks:
 	run_locks_end(timing);
 	if (!rc)
-		pg_emit(&pg, "gmm-done\n");
+		guest_lines_done(&pg.lines);
 	free(r);
 	pthread_mutex_destroy(&pg.lock);
 	return rc;
@@ -643,6 +569,7 @@ struct pg_host {
 	/* The guest's latest sample, with the host's own figures put in. */
 	struct run_sample s;
 	unsigned int seen_cycle;
+	uint64_t killed_said[WORKLOAD_MAX_THREADS / 64]; /* gmm-killed seen */
 	uint64_t resident_held; /* max host resident while allocating or
 				   holding: the resident at the free */
 	double t0;
@@ -711,8 +638,16 @@ static void pg_host_line(struct pg_host *h, char *line)
 		h->ready_claimed = true;
 	} else if (sscanf(line, "gmm-phase %d", &phase) == 1) {
 		/* On the phase change, before any of it is reported. */
-		if (phase == MEMHOG_ALLOC)
+		if (phase == MEMHOG_ALLOC) {
 			h->resident_held = 0;
+			/*
+			 * The freed cycle ends here, not at the next sample:
+			 * what is resident from now on is the next cycle's
+			 * allocation, not what the last free left.
+			 */
+			if (h->s.phase == MEMHOG_FREED)
+				h->s.phase = MEMHOG_ALLOC;
+		}
 		if (phase == MEMHOG_HELD && res > h->resident_held)
 			h->resident_held = res;
 		if (phase == MEMHOG_FREED) {
@@ -771,14 +706,22 @@ static void pg_host_line(struct pg_host *h, char *line)
 		if (sscanf(line + 9,
 			   "%" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
 			   " %" SCNu64 " %d %" SCNu64 " %" SCNu64 " %" SCNu64
-			   " %" SCNu64 " %" SCNu64,
+			   " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64,
 			   &r->accesses, &an->nr_inactive, &an->nr_active,
 			   &an->swap_slots, &an->swap_free, &has_zswap,
 			   &z->pool_total_size, &z->pool_limit_bytes,
 			   &z->stored_pages, &z->same_filled_pages,
-			   &z->compressed_bytes) == 11) {
+			   &z->compressed_bytes, &an->events[SWAP_UNREADABLE],
+			   &an->swap_bad) == 13) {
 			an->has_zswap = has_zswap != 0;
 			r->has_anon = true;
+		}
+	} else if (sscanf(line, "gmm-killed %u %" SCNu64, &a, &v) == 2) {
+		/* The guest's word, said once per process it names. */
+		if (a < WORKLOAD_MAX_THREADS && !((h->killed_said[a / 64] >> (a % 64)) & 1)) {
+			h->killed_said[a / 64] |= 1ull << (a % 64);
+			r->killed++;
+			run_say_killed(a, v);
 		}
 	} else if (sscanf(line, "gmm-vm %u %" SCNu64, &a, &v) == 2) {
 		if (a < NR_VM_EVENTS)
@@ -819,6 +762,14 @@ static void pg_host_line(struct pg_host *h, char *line)
 		/* A hint command the guest ended is the bitmap's report. */
 		r->stats.reports = st.reports + st.hint_done;
 		r->stats.reported_bytes = st.reported_bytes + st.hinted_bytes;
+	} else if (!strncmp(line, "gmm-rusage ", 11)) {
+		int warmed;
+
+		if (sscanf(line + 11, "%d %lf %lf %" SCNu64 " %" SCNu64
+			   " %" SCNu64, &warmed, &r->cpu_user_s, &r->cpu_sys_s,
+			   &r->vol_switches, &r->invol_switches,
+			   &r->parks) == 6)
+			r->warmed_up = warmed != 0;
 	} else if (!strncmp(line, "gmm-hint ", 9)) {
 		struct gmm_guest_stats *gs = &r->stats;
 
@@ -907,12 +858,23 @@ static int pg_host_read(struct pg_host *h)
 
 /* One line of the guest's stderr onto ours: prefixed, so that it reads
  * as the guest's, and with every byte outside printable ASCII escaped, so
- * that a guest cannot drive the host's terminal. */
+ * that a guest cannot drive the host's terminal.  Our guest's lines start
+ * "guestmm: " (and "guest: " after it, when they are the guest process's
+ * own): those go, so that the prefix is never doubled. */
 static void pg_err_line(const char *line, size_t len)
 {
+	static const char *const ours[] = { "guestmm: ", "guest: " };
 	char out[4 * PG_LINE_MAX + 16];
 	size_t n = 0;
 
+	for (unsigned int k = 0; k < 2; k++) {
+		size_t plen = strlen(ours[k]);
+
+		if (len >= plen && !memcmp(line, ours[k], plen)) {
+			line += plen;
+			len -= plen;
+		}
+	}
 	for (size_t i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)line[i];
 
@@ -1028,11 +990,27 @@ static int pg_spawn(struct pg_host *h, const char *sock)
 			       &h->err_fd);
 }
 
+/* Why the run failed, in @h's result: the first reason given stays. */
+static void pg_fail(struct pg_host *h, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+
+static void pg_fail(struct pg_host *h, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (h->r->failure[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(h->r->failure, sizeof(h->r->failure), fmt, ap);
+	va_end(ap);
+}
+
 /*
  * Reap the guest; kill it first unless it ended by itself.  A guest that
  * closed its console exits with it (ours does: the console is its stdout),
  * so one that is still alive PG_REAP_GRACE_S later is not ending: it is
- * killed then, not waited for.
+ * killed then, not waited for.  How a guest that ended by itself ended
+ * goes to the result's failure when it is one.
  * Return: 0 for a guest that exited with 0 by itself; -ETIMEDOUT for one
  * killed after the grace; -ECHILD otherwise.
  */
@@ -1052,8 +1030,8 @@ static int pg_reap(struct pg_host *h, bool kill_it)
 		if (got == h->pid || (got < 0 && errno != EINTR))
 			break;
 		if (got == 0 && run_now_s() >= end) {
-			fprintf(stderr, "guestmm: the guest (pid %d) closed its console (or said gmm-done) but did not exit in %d s: killed\n",
-				(int)h->pid, PG_REAP_GRACE_S);
+			pg_fail(h, "it closed its console (or said gmm-done) but did not exit in %d s: killed",
+				PG_REAP_GRACE_S);
 			kill(h->pid, SIGKILL);
 			killed = true;
 		} else if (got == 0) {
@@ -1063,18 +1041,30 @@ static int pg_reap(struct pg_host *h, bool kill_it)
 	h->pid = 0;
 	if (killed && !kill_it)
 		return -ETIMEDOUT;
-	return got > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0
-									  : -ECHILD;
+	if (got < 0) {
+		pg_fail(h, "it could not be waited for: %s", strerror(errno));
+		return -ECHILD;
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
+		return 0;
+	if (!killed) {
+		char how[64];
+
+		pg_fail(h, "it %s%s", WIFSIGNALED(status) ? "was " : "",
+			run_describe_end(status, how, sizeof(how)));
+	}
+	return -ECHILD;
 }
 
 int run_process(const struct run_opts *o, struct run_result *r)
 {
-	char dir[] = "/tmp/guestmm-run-XXXXXX", sock[64];
+	char sock[TMP_DIR_PATH_MAX + 16];
 	struct pg_host *h = calloc(1, sizeof(*h));
+	struct tmp_dir dir;
 	double last_line;
 	double next_live = 0;
-	bool bitmap;
-	int err;
+	bool bitmap, closed = false;
+	int err, slot;
 
 	if (!h)
 		return -ENOMEM;
@@ -1083,12 +1073,14 @@ int run_process(const struct run_opts *o, struct run_result *r)
 	h->out_fd = -1;
 	h->err_fd = -1;
 	r->mem_bytes = o->cfg.mem_bytes;
-	if (!mkdtemp(dir)) {
-		err = -errno;
+	err = tmp_dir_create(&dir, "run");
+	if (err) {
+		pg_fail(h, "cannot make its directory in %s: %s", tmp_dir_base(),
+			strerror(-err));
 		goto undo_alloc;
 	}
-	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir);
-	run_tmp_set(dir, sock);
+	slot = run_tmp_add(dir.path);
+	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir.path);
 	/* The bitmap's host is the device: it runs the hint commands. */
 	bitmap = o->cfg.reporting && o->cfg.hinting == GMM_HINTING_BITMAP;
 	err = balloon_backend_start(&h->be, sock,
@@ -1097,13 +1089,15 @@ int run_process(const struct run_opts *o, struct run_result *r)
 	if (err)
 		goto undo_dir;
 	if (bitmap)
-		balloon_set_hinting(h->be.balloon,
-				    o->cfg.hint_poll_ms ? o->cfg.hint_poll_ms
-							: o->cfg.report_delay_ms,
+		balloon_set_hinting(h->be.balloon, gmm_guest_hint_poll_ms(&o->cfg),
 				    o->cfg.hint_cap_bytes, 0);
 	err = pg_spawn(h, sock);
-	if (err)
+	if (err) {
+		pg_fail(h, "cannot start it (%s): %s",
+			o->guest_exe ? o->guest_exe : "/proc/self/exe",
+			strerror(-err));
 		goto undo_backend;
+	}
 	h->s = (struct run_sample){ .kind = o->kind,
 				    .guest_free = UINT64_MAX,
 				    .guest_reported = UINT64_MAX };
@@ -1126,6 +1120,8 @@ int run_process(const struct run_opts *o, struct run_result *r)
 			err = pg_host_read(h);
 			last_line = run_now_s();
 			if (err == -EPIPE) {
+				/* Ending, by itself: how is for pg_reap(). */
+				closed = true;
 				err = h->done ? 0 : -ECHILD;
 				break;
 			}
@@ -1138,6 +1134,8 @@ int run_process(const struct run_opts *o, struct run_result *r)
 		if (h->done && run_now_s() - h->done_at > PG_REAP_GRACE_S)
 			break;
 		if (run_now_s() - last_line > PG_SILENCE_S) {
+			pg_fail(h, "it said nothing for %d s: killed",
+				PG_SILENCE_S);
 			err = -ETIMEDOUT;
 			break;
 		}
@@ -1166,15 +1164,17 @@ int run_process(const struct run_opts *o, struct run_result *r)
 		}
 	}
 	{
-		int werr = pg_reap(h, err != 0);
+		int werr = pg_reap(h, err != 0 && !closed);
 
 		if (!err)
 			err = werr;
 	}
-	if (!err && !h->ended)
+	if (!err && !h->ended) {
+		pg_fail(h, "it ended without its figures (no gmm-end line)");
 		err = -ECHILD;
+	}
 	if ((!err || err == -ENOTCONN) && !h->ready) {
-		fprintf(stderr, "guestmm: the guest never attached to the balloon device (no frontend negotiated features): no figures of memory returned\n");
+		pg_fail(h, "it never attached to the balloon device (no frontend negotiated features): no figures of memory returned");
 		err = -ENOTCONN;
 	}
 	close(h->out_fd);
@@ -1189,9 +1189,8 @@ undo_backend:
 		pg_reap(h, true);
 	balloon_backend_stop(&h->be);
 undo_dir:
-	/* The server removed its socket; rmdir fails on anything else. */
-	run_tmp_clear();
-	rmdir(dir);
+	run_tmp_forget(slot);
+	tmp_dir_destroy(&dir);
 undo_alloc:
 	free(h);
 	return err;

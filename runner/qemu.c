@@ -35,6 +35,7 @@
 #include <unistd.h>
 #include <x86intrin.h>
 
+#include "host/tmp_dir.h"
 #include "host/uml_guest.h"
 #include "runner/internal.h"
 #include "runner/qmp.h"
@@ -42,7 +43,7 @@
 
 #define QEMU_DEFAULT "/usr/bin/qemu-system-x86_64"
 /* Linux under TCG on a loaded machine: a minute is usual, allow five. */
-#define QEMU_BOOT_MS 300000
+#define QEMU_BOOT_S 300
 #define QEMU_QMP_MS 10000
 /* The balloon's device id, so QMP finds it at /machine/peripheral/ID. */
 #define QEMU_BALLOON_ID "balloon0"
@@ -261,7 +262,7 @@ static int qemu_find(const char *given, const char *name, const char *what,
 
 int run_qemu(const struct run_opts *o, struct run_result *r)
 {
-	char dir[] = "/tmp/guestmm-qemu-XXXXXX", qmp_path[64], qmp_arg[96];
+	char qmp_path[TMP_DIR_PATH_MAX + 16], qmp_arg[TMP_DIR_PATH_MAX + 48];
 	char kernel[PATH_MAX + 32], initrd[PATH_MAX + 32], why[80];
 	char mem_arg[32], smp_arg[16], obj_arg[96], dev_arg[160], append[160];
 	const char *qemu = o->qemu ? o->qemu : QEMU_DEFAULT;
@@ -269,10 +270,13 @@ int run_qemu(const struct run_opts *o, struct run_result *r)
 	struct linux_run u = { .o = o, .r = r, .sample = qemu_sample };
 	struct qemu_ctx c = { .qmp.fd = -1, .memfd = -1 };
 	bool kvm = qemu_use_kvm(why, sizeof(why));
+	unsigned int boot_s = o->boot_timeout_s ? o->boot_timeout_s
+						: QEMU_BOOT_S;
+	struct tmp_dir dir;
 	char *argv[40];
 	unsigned int n = 0;
+	int err, slot, g_slot = -1;
 	pid_t pid;
-	int err;
 
 	if (!o->qemu_linux) {
 		fprintf(stderr, "guestmm: run: --qemu: our guest kernel's image is not built yet; --qemu --linux runs Linux on the same QEMU\n");
@@ -304,10 +308,15 @@ int run_qemu(const struct run_opts *o, struct run_result *r)
 			o->cfg.cpus, o->cfg.reporting ? "on" : "off");
 	if (!kvm && o->live)
 		fprintf(o->live, "guestmm run: TCG because %s\n", why);
-	if (!mkdtemp(dir))
-		return -errno;
-	snprintf(qmp_path, sizeof(qmp_path), "%s/qmp.sock", dir);
-	run_tmp_set(dir, qmp_path);
+	err = tmp_dir_create(&dir, "qemu");
+	if (err) {
+		snprintf(r->failure, sizeof(r->failure),
+			 "cannot make its directory in %s: %s", tmp_dir_base(),
+			 strerror(-err));
+		return err;
+	}
+	slot = run_tmp_add(dir.path);
+	snprintf(qmp_path, sizeof(qmp_path), "%s/qmp.sock", dir.path);
 	snprintf(qmp_arg, sizeof(qmp_arg), "unix:%s,server=on,wait=off", qmp_path);
 	snprintf(mem_arg, sizeof(mem_arg), "%lluM",
 		 (unsigned long long)(o->cfg.mem_bytes >> 20));
@@ -364,6 +373,9 @@ int run_qemu(const struct run_opts *o, struct run_result *r)
 			strerror(-err));
 		goto undo_dir;
 	}
+	/* A signal from here ends QEMU (its keeper) and removes both dirs. */
+	g_slot = run_tmp_add(uml_guest_dir(u.g));
+	run_tmp_keeper(uml_guest_pid(u.g), uml_guest_life_fd(u.g));
 	err = qmp_connect(&c.qmp, qmp_path, QEMU_QMP_MS);
 	if (err) {
 		fprintf(stderr, "guestmm: run: QMP on %s: %s\n", qmp_path,
@@ -378,9 +390,10 @@ int run_qemu(const struct run_opts *o, struct run_result *r)
 			strerror(-err));
 		goto undo_qmp;
 	}
-	err = uml_guest_wait_line(u.g, "gmm-ready", NULL, 0, QEMU_BOOT_MS);
+	err = uml_guest_wait_line(u.g, "gmm-ready", NULL, 0, (int)boot_s * 1000);
 	if (err) {
-		fprintf(stderr, "guestmm: run: Linux on QEMU did not come up: %s\n",
+		fprintf(stderr, "guestmm: run: Linux on QEMU did not come up%s: %s\n",
+			err == -ETIMEDOUT ? " (--boot-timeout)" : "",
 			err == -EPIPE ? "QEMU ended" : strerror(-err));
 		goto undo_memfd;
 	}
@@ -406,10 +419,11 @@ undo_qmp:
 	qmp_execute(&c.qmp, "{\"execute\": \"quit\"}", NULL, 0, QEMU_QMP_MS);
 	qmp_close(&c.qmp);
 undo_guest:
+	run_tmp_keeper(0, -1);
+	run_tmp_forget(g_slot);
 	uml_guest_destroy(u.g, 10000);
 undo_dir:
-	run_tmp_clear();
-	unlink(qmp_path);
-	rmdir(dir);
+	run_tmp_forget(slot);
+	tmp_dir_destroy(&dir);
 	return err;
 }

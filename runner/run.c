@@ -12,12 +12,15 @@
 #include <errno.h>
 #include <math.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "host/tmp_dir.h"
 #include "runner/internal.h"
 
 static const char *const workload_names[] = {
@@ -92,18 +95,26 @@ void run_live_line(FILE *f, const struct run_sample *s)
 {
 	static const char *const phase[] = { "start", "allocating", "holding",
 					     "freed" };
-	char a[32], b[32], c[32];
-	uint64_t rep = s->guest_reported != UINT64_MAX ? s->guest_reported
-						       : s->host_reported;
-	bool rep_known = rep != UINT64_MAX;
+	char a[32], b[32], c[32], n[32];
 
+	/*
+	 * "reported" is the running total the device was told of, as in the
+	 * JSON's reported_bytes and `guestmm host`'s lines; what is free and
+	 * Reported at this moment is "held reported" (ours only: a Linux
+	 * guest does not say).
+	 */
 	fprintf(f, "%7.1fs  guest free %11s  host resident %11s  reported %11s",
 		s->t,
 		s->guest_free == UINT64_MAX
 			? "-"
 			: fmt_bytes(a, sizeof(a), (double)s->guest_free),
 		fmt_bytes(b, sizeof(b), (double)s->resident),
-		rep_known ? fmt_bytes(c, sizeof(c), (double)rep) : "-");
+		s->host_reported == UINT64_MAX
+			? "-"
+			: fmt_bytes(c, sizeof(c), (double)s->host_reported));
+	if (s->guest_reported != UINT64_MAX)
+		fprintf(f, "  held reported %11s",
+			fmt_bytes(n, sizeof(n), (double)s->guest_reported));
 	if (s->kind == WORKLOAD_WORKING_SET && s->anon) {
 		char d[32], e[32];
 
@@ -124,6 +135,41 @@ void run_live_line(FILE *f, const struct run_sample *s)
 			(unsigned long long)s->blocks);
 	fputc('\n', f);
 	fflush(f);
+}
+
+void run_say_killed(unsigned int id, uint64_t addr)
+{
+	fprintf(stderr, "guestmm: working-set: process %u killed (SIGBUS): its page at %#llx could not be read back from swap\n",
+		id, (unsigned long long)addr);
+}
+
+uint64_t run_unreadable_pages(const struct run_result *r)
+{
+	return r->has_anon ? r->anon.events[SWAP_UNREADABLE] : 0;
+}
+
+/*
+ * Working-set processes killed since the last look: each said once, by the
+ * hook (a process guest tells its host) or here.  @said: one bit a thread.
+ */
+static void run_check_kills(struct workload *w, struct run_result *r,
+			    const struct run_hooks *hooks,
+			    uint64_t said[WORKLOAD_MAX_THREADS / 64])
+{
+	if (atomic_load(&w->killed) == r->killed)
+		return;
+	for (unsigned int id = 0; id < w->threads; id++) {
+		uint64_t addr = atomic_load(&w->killed_addr[id]);
+
+		if (!addr || (said[id / 64] >> (id % 64)) & 1)
+			continue;
+		said[id / 64] |= 1ull << (id % 64);
+		r->killed++;
+		if (hooks && hooks->on_kill)
+			hooks->on_kill(hooks->ctx, id, addr);
+		else
+			run_say_killed(id, addr);
+	}
 }
 
 /*
@@ -268,6 +314,7 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 	struct rusage ru0 = { 0 }, ru1;
 	unsigned long parks0 = 0;
 	unsigned int seen_cycle = 0;
+	uint64_t kills_said[WORKLOAD_MAX_THREADS / 64] = { 0 };
 	int err;
 
 	workload_init(&w, o->kind, g);
@@ -295,6 +342,7 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 		if (o->free_timing)
 			mm_free_timing_stop(gmm_guest_pgdat(g));
 		workload_fini(&w);
+		r->error_said = w.error_said;
 		return err;
 	}
 	t0 = run_now_s();
@@ -309,8 +357,10 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 		 * page_fault1's warm-up lasts until its memory has been touched
 		 * once (a round per thread): the host's first-touch faults of
 		 * the memfd cost ~10 us each here and are not the allocator.
+		 * A warm-up that ends only after the stop (it ran a minute
+		 * past the duration) measured nothing: it stays unended.
 		 */
-		if (isnan(t_warm) && t >= o->warmup_s &&
+		if (isnan(t_warm) && t >= o->warmup_s && !atomic_load(&w.stop) &&
 		    (o->kind != WORKLOAD_PAGEFAULT || !o->warmup_s ||
 		     s.frames >= (uint64_t)w.threads * (w.pf_bytes / PAGE_SIZE))) {
 			t_warm = t;
@@ -320,6 +370,7 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 			parks0 = platform_park_count();
 		}
 		run_track(o, r, &s, &seen_cycle);
+		run_check_kills(&w, r, hooks, kills_said);
 		/* With track_discards: discarded memory back in use (churn). */
 		gmm_guest_track_sample(g);
 		if (hooks && hooks->on_sample)
@@ -341,6 +392,7 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 	}
 	atomic_store(&w.stop, true);
 	workload_join(&w);
+	run_check_kills(&w, r, hooks, kills_said);
 	if (o->free_timing)
 		mm_free_timing_stop(gmm_guest_pgdat(g));
 	r->elapsed_s = run_now_s() - t0;
@@ -352,6 +404,7 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 	r->parks = platform_park_count() - parks0;
 	/* Before anything below takes a lock of its own. */
 	mm_lock_stats(gmm_guest_pgdat(g), r->locks);
+	r->warmed_up = !isnan(t_warm);
 	r->measured_s = r->elapsed_s - (isnan(t_warm) ? 0 : t_warm);
 	if (o->kind == WORKLOAD_PAGEFAULT) {
 		r->frames = atomic_load(&w.frames) - frames_at_warmup;
@@ -418,41 +471,91 @@ int run_in_process(const struct run_opts *o, struct run_result *r)
 	return err;
 }
 
+const char *run_describe_end(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status)) {
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	} else if (WIFSIGNALED(status)) {
+		const char *name = sigabbrev_np(WTERMSIG(status));
+
+		snprintf(buf, len, "killed by signal %d (SIG%s)",
+			 WTERMSIG(status), name ? name : "?");
+	} else {
+		snprintf(buf, len, "ended with wait status %#x", status);
+	}
+	return buf;
+}
+
+const char *run_strerror(const struct run_result *r, int err)
+{
+	return r->failure[0] ? r->failure : strerror(-err);
+}
+
 /*
- * The temporary directory of a process or Linux run (mkdtemp(), its socket
- * inside): a SIGINT, SIGTERM or SIGHUP that ends the run (no handler of
- * the caller's) removes both before the signal does its default.  The
- * directory is ours alone (0700), so its socket is removed by name.  The
- * guest goes by itself (PR_SET_PDEATHSIG).
+ * The temporary directories of a process or Linux run (tmp_dir.h): a
+ * SIGINT, SIGTERM or SIGHUP that ends the run (no handler of the
+ * caller's) removes them before the signal does its default.  A Linux
+ * guest is ended first, through its keeper, and waited for (a bounded
+ * while): a kernel still running could write in its uml_dir after it was
+ * removed.  A process guest goes by itself (PR_SET_PDEATHSIG).  Only
+ * async-signal-safe calls in the handler; a slot is published (@set) only
+ * once its path is written.
  */
-static char run_tmp_dir[64], run_tmp_sock[80];
-static volatile sig_atomic_t run_tmp_named;
+#define RUN_TMP_SLOTS 4
+#define RUN_TMP_KEEPER_WAIT_MS 2000
+static struct {
+	char path[TMP_DIR_PATH_MAX];
+	volatile sig_atomic_t set;
+} run_tmp[RUN_TMP_SLOTS];
+static volatile sig_atomic_t run_tmp_keeper_pid, run_tmp_keeper_fd = -1;
 static const int run_tmp_signals[] = { SIGINT, SIGTERM, SIGHUP };
 static struct sigaction run_tmp_old[3];
 static bool run_tmp_caught[3];
 
-void run_tmp_set(const char *dir, const char *sock)
+int run_tmp_add(const char *dir)
 {
-	run_tmp_named = 0;
-	snprintf(run_tmp_dir, sizeof(run_tmp_dir), "%s", dir);
-	snprintf(run_tmp_sock, sizeof(run_tmp_sock), "%s", sock);
-	run_tmp_named = strlen(dir) < sizeof(run_tmp_dir) &&
-			strlen(sock) < sizeof(run_tmp_sock);
+	for (int i = 0; i < RUN_TMP_SLOTS; i++) {
+		if (run_tmp[i].set || strlen(dir) >= sizeof(run_tmp[i].path))
+			continue;
+		snprintf(run_tmp[i].path, sizeof(run_tmp[i].path), "%s", dir);
+		atomic_signal_fence(memory_order_seq_cst);
+		run_tmp[i].set = 1;
+		return i;
+	}
+	return -1;
 }
 
-void run_tmp_clear(void)
+void run_tmp_forget(int slot)
 {
-	run_tmp_named = 0;
+	if (slot >= 0 && slot < RUN_TMP_SLOTS)
+		run_tmp[slot].set = 0;
+}
+
+void run_tmp_keeper(pid_t pid, int life_fd)
+{
+	run_tmp_keeper_pid = 0;
+	atomic_signal_fence(memory_order_seq_cst);
+	run_tmp_keeper_fd = life_fd;
+	atomic_signal_fence(memory_order_seq_cst);
+	run_tmp_keeper_pid = pid;
 }
 
 static void run_tmp_on_signal(int sig)
 {
 	int saved = errno;
+	pid_t keeper = run_tmp_keeper_pid;
 
-	if (run_tmp_named) {
-		unlink(run_tmp_sock);
-		rmdir(run_tmp_dir);
+	if (keeper > 0 && write(run_tmp_keeper_fd, "k", 1) == 1) {
+		struct timespec tick = { 0, 10 * 1000 * 1000 };
+
+		for (int ms = 0; ms < RUN_TMP_KEEPER_WAIT_MS &&
+				 waitpid(keeper, NULL, WNOHANG) == 0;
+		     ms += 10)
+			nanosleep(&tick, NULL);
 	}
+	for (int i = 0; i < RUN_TMP_SLOTS; i++)
+		if (run_tmp[i].set)
+			tmp_dir_remove_tree(run_tmp[i].path);
 	/* Blocked in here: delivered with the default action on return. */
 	signal(sig, SIG_DFL);
 	raise(sig);
@@ -473,7 +576,9 @@ static void run_tmp_catch(void)
 
 static void run_tmp_release(void)
 {
-	run_tmp_clear();
+	run_tmp_keeper(0, -1);
+	for (int i = 0; i < RUN_TMP_SLOTS; i++)
+		run_tmp_forget(i);
 	for (unsigned int i = 0; i < 3; i++)
 		if (run_tmp_caught[i])
 			sigaction(run_tmp_signals[i], &run_tmp_old[i], NULL);

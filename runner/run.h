@@ -35,10 +35,13 @@
 #include "guestmm/guest.h"
 #include "mm/anon.h"
 #include "mm/compaction.h"
+#include "runner/result.h"
 
 enum run_mode { RUN_PROCESS, RUN_IN_PROCESS, RUN_LINUX, RUN_QEMU };
 
-#define RUN_MAX_CYCLES 64
+/* A user-mode Linux guest's boot to its init's "gmm-ready", by default:
+ * seconds alone, tens on a shared 2-core machine. */
+#define RUN_BOOT_TIMEOUT_S 60
 
 /*
  * Host accounting over time, for a plot: every sample's time and resident
@@ -66,6 +69,8 @@ struct run_opts {
 	uint64_t target_bytes;	/* RUN_QEMU: after the workload, the balloon
 				   to this guest size through QMP, then back
 				   to all of RAM; 0: no target */
+	unsigned int boot_timeout_s; /* RUN_LINUX, RUN_QEMU: how long its boot
+					may take; 0 = RUN_BOOT_TIMEOUT_S */
 	struct gmm_guest_config cfg;
 	enum workload_kind kind;
 	uint64_t hog_bytes;	/* memhog: 0 = 75 % of RAM */
@@ -98,100 +103,6 @@ struct run_opts {
 				   workload, its memory still held */
 };
 
-/* One look at a running guest, for the live line and the cycle figures. */
-struct run_sample {
-	double t;		/* seconds since the workload started */
-	uint64_t resident;	/* host accounting of guest RAM */
-	uint64_t guest_free;	/* as the guest says; UINT64_MAX: unknown */
-	uint64_t guest_reported; /* free and marked Reported; UINT64_MAX:
-				    unknown (the host's reported bytes are
-				    shown then) */
-	uint64_t host_reported;	/* bytes the device was told of */
-	enum workload_kind kind;
-	unsigned int cycle;	/* memhog: cycles completed */
-	int phase;		/* memhog: enum memhog_phase */
-	uint64_t freed_bytes;	/* memhog: of the last cycle */
-	uint64_t freed_at_ns;	/* memhog: platform_now_ns() of the free */
-	uint64_t resident_at_free; /* memhog: host accounting at the free */
-	uint64_t frames;	/* pagefault */
-	uint64_t blocks;	/* stress */
-	/* working-set: the guest's anonymous memory */
-	bool anon;
-	bool filled;		/* every page written once */
-	uint64_t accesses;
-	uint64_t zswap_pool_bytes, zswap_stored_pages, zswap_written_back;
-	uint64_t swap_used_pages, pswpin, pswpout;
-};
-
-struct run_cycle {
-	uint64_t freed_bytes;
-	uint64_t resident_at_free;
-	uint64_t resident_after;	/* last sample before the next cycle */
-	double time_to_90pct_s;		/* NaN: never */
-	double time_to_95pct_s;		/* NaN: never */
-	uint64_t resident_at_deadline;	/* report delay + 1 s after the free */
-};
-
-/* RUN_QEMU's --target: the balloon through QMP, inflated then deflated. */
-struct run_balloon {
-	bool done;
-	uint64_t target;		/* guest size asked for */
-	uint64_t resident_before;	/* host accounting before inflating */
-	uint64_t actual_inflated;	/* query-balloon's actual at the end */
-	uint64_t resident_inflated;
-	double inflate_s;		/* until actual reached the target */
-	uint64_t actual_deflated;
-	uint64_t resident_deflated;
-	double deflate_s;
-};
-
-struct run_result {
-	uint64_t mem_bytes;
-	char accel[96];		/* RUN_QEMU: "tcg (why)" or "kvm" */
-	struct run_balloon balloon;
-	/* RUN_QEMU: the guest's statistics through QMP at the end, Linux's
-	 * meanings (MemFree, MemTotal, MemAvailable); 0: none came */
-	uint64_t qmp_free, qmp_total, qmp_available;
-	uint64_t resident_peak;
-	uint64_t resident_end;
-	unsigned int nr_cycles;
-	struct run_cycle cycle[RUN_MAX_CYCLES];
-	double elapsed_s;
-	double measured_s;	/* from the end of the warm-up to the end */
-	uint64_t frames;	/* pagefault: in measured_s */
-	double frames_per_s;	/* pagefault */
-	uint64_t blocks;	/* stress */
-	uint64_t errors;	/* stress, working-set mismatches */
-	uint64_t accesses;	/* working-set */
-	bool has_anon;		/* working-set: @anon and @compact are set */
-	struct anon_stats anon;	/* at the end */
-	struct compact_stats compact;
-	/*
-	 * With run_opts.compact: free blocks per order (all types) of each
-	 * zone before [0] and after [1] the compaction, what it did, and
-	 * how long it took.
-	 */
-	bool compacted;
-	uint64_t buddy[2][2][MAX_ORDER];
-	struct compact_result compact_res;
-	double compact_ms;
-	uint64_t alloc_failures;
-	struct gmm_guest_stats stats; /* at the end; reports and
-					 reported_bytes as the device
-					 counted them outside RUN_IN_PROCESS */
-	unsigned int nr_zones;
-	char zone_name[2][16];
-	struct zone_stats zones[2];   /* at the end, after draining per-CPU lists */
-	/* Over measured_s; times only with lock_stats. */
-	struct lock_stats locks[NR_MM_LOCK_CLASSES];
-	/* Over measured_s, the whole process (getrusage), in process only:
-	 * where the cores' time went, and how often threads left them. */
-	double cpu_user_s, cpu_sys_s;
-	uint64_t vol_switches;	 /* a thread blocked (futex park, sleep) */
-	uint64_t invol_switches; /* a thread was preempted or yielded */
-	uint64_t parks;		 /* lock waiters that parked */
-};
-
 void run_opts_init(struct run_opts *o);
 
 /*
@@ -208,6 +119,16 @@ const char *run_mode_name(enum run_mode mode);
 
 /* The live line: guest free, host resident, reported, progress. */
 void run_live_line(FILE *f, const struct run_sample *s);
+
+/*
+ * run_say_killed - the line, on stderr, for working-set process @id killed
+ * because its page at @addr could not be read back from swap: the same
+ * whichever the guest's mode.
+ */
+void run_say_killed(unsigned int id, uint64_t addr);
+
+/* Pages a run lost (their swap read failed): 0 unless working-set. */
+uint64_t run_unreadable_pages(const struct run_result *r);
 
 /*
  * The guest process: @argv as run_guest() builds it ("guest --socket S
@@ -232,6 +153,17 @@ int run_guest_process_main(int argc, char **argv);
 int run_guest_spawn(const struct run_opts *o, const char *sock,
 		    const char *cgroup_procs, pid_t *pid, int *console_fd,
 		    int *err_fd);
+
+/*
+ * run_describe_end - how a process ended, from its wait status, the same
+ * words wherever a guest's end is told: "exited with status 3", "killed
+ * by signal 9 (SIGKILL)".
+ */
+const char *run_describe_end(int status, char *buf, size_t len);
+
+/* What a failed run_guest() says: @r's failure when it has one, else the
+ * errno's text. */
+const char *run_strerror(const struct run_result *r, int err);
 
 /* Internal to runner/: the modes, and the cycle bookkeeping they share. */
 int run_in_process(const struct run_opts *o, struct run_result *r);

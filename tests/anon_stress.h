@@ -16,16 +16,24 @@ struct stress_bg {
 	atomic_int *workers_left; /* the thread stops when it reaches 0 */
 	uint64_t seed;
 	unsigned int cpu;	  /* the CPU id the thread runs as */
+	/*
+	 * Called before each round, holding nothing (test_torture pauses its
+	 * threads there for a checkpoint); NULL: none.
+	 */
+	void (*step)(struct stress_bg *bg);
 };
 
 /* Shrink the node, 64 pages at a time. */
 static inline void *stress_reclaim_fn(void *arg)
 {
-	const struct stress_bg *bg = arg;
+	struct stress_bg *bg = arg;
 
 	platform_set_cpu_id(bg->cpu);
-	while (atomic_load(bg->workers_left))
+	while (atomic_load(bg->workers_left)) {
+		if (bg->step)
+			bg->step(bg);
 		shrink_node(bg->pgdat->lruvec, 64);
+	}
 	return NULL;
 }
 
@@ -33,7 +41,7 @@ static inline void *stress_reclaim_fn(void *arg)
  * migrate, the pool's policy) and unuse swap slots at random. */
 static inline void *stress_unuse_fn(void *arg)
 {
-	const struct stress_bg *bg = arg;
+	struct stress_bg *bg = arg;
 	struct pglist_data *pgdat = bg->pgdat;
 	struct zswap *zs = pgdat->lruvec->zswap;
 	const struct zpool_driver *drv = zswap_zpool_driver(zs);
@@ -45,6 +53,8 @@ static inline void *stress_unuse_fn(void *arg)
 		struct page *batch[8];
 		unsigned int n = 0, freed;
 
+		if (bg->step)
+			bg->step(bg);
 		for (unsigned int scanned = 0; scanned < 4096 && n < 8; scanned++) {
 			struct page *page;
 

@@ -1,7 +1,7 @@
 /*
  * anonutil.h - what the anonymous-memory tests share: a node with a swap
- * file, error-injecting wrappers for the swap store, the compressor and the
- * zpool, and per-page patterns with checksums.
+ * file behind an error injector (swap_inject.h), error-injecting wrappers
+ * for the compressor and the zpool, and per-page patterns with checksums.
  */
 #ifndef GUESTMM_TESTS_ANONUTIL_H
 #define GUESTMM_TESTS_ANONUTIL_H
@@ -10,39 +10,7 @@
 
 #include "mm/anon.h"
 #include "mm/zbud.h"
-
-/* A swap store that fails reads or writes on demand. */
-struct fault_io {
-	struct swap_io io;
-	struct swap_io *lower;
-	atomic_int fail_reads, fail_writes; /* while set, EIO */
-	atomic_uint_fast64_t writes, reads;
-};
-
-static int fault_io_read(struct swap_io *io, uint64_t slot, void *buf)
-{
-	struct fault_io *f = (struct fault_io *)io;
-
-	if (atomic_load(&f->fail_reads))
-		return -GMM_EIO;
-	atomic_fetch_add(&f->reads, 1);
-	return f->lower->ops->read(f->lower, slot, buf);
-}
-
-static int fault_io_write(struct swap_io *io, uint64_t slot, const void *buf)
-{
-	struct fault_io *f = (struct fault_io *)io;
-
-	if (atomic_load(&f->fail_writes))
-		return -GMM_EIO;
-	atomic_fetch_add(&f->writes, 1);
-	return f->lower->ops->write(f->lower, slot, buf);
-}
-
-static const struct swap_io_ops fault_io_ops = {
-	.read = fault_io_read,
-	.write = fault_io_write,
-};
+#include "swap_inject.h"
 
 /* A compressor that fails while @fail is set, else lz4. */
 static atomic_int comp_fail;
@@ -80,7 +48,7 @@ static int failing_zpool_malloc(void *pool, size_t size, uint64_t *handle)
 
 struct anon_node {
 	struct test_node t;
-	struct fault_io fio;
+	struct swap_inject fio;
 	struct anon_config cfg;
 };
 
@@ -88,12 +56,12 @@ static inline void anon_node_init_cfg(struct anon_node *n, uint64_t ram,
 				      uint64_t swap, void (*tweak)(struct anon_config *))
 {
 	const char *dir = getenv("TMPDIR");
+	struct swap_io *lower;
 
 	memset(n, 0, sizeof(*n));
 	test_node_init(&n->t, ram, 2);
-	assert_int_equal(swap_file_create(dir ? dir : "/tmp", swap, &n->fio.lower), 0);
-	n->fio.io.ops = &fault_io_ops;
-	n->fio.io.nr_slots = n->fio.lower->nr_slots;
+	assert_int_equal(swap_file_create(dir ? dir : "/tmp", swap, &lower), 0);
+	assert_int_equal(swap_inject_init(&n->fio, lower), 0);
 	anon_config_init(&n->cfg);
 	n->cfg.swap = &n->fio.io;
 	n->cfg.kswapd = false;
@@ -114,6 +82,7 @@ static inline void anon_node_fini(struct anon_node *n)
 	assert_int_equal(pgdat_free_pages(n->t.pgdat), managed);
 	assert_int_equal(buddy_check(n->t.pgdat), 0);
 	swap_file_destroy(n->fio.lower);
+	swap_inject_fini(&n->fio);
 	test_node_fini(&n->t);
 }
 

@@ -53,6 +53,12 @@ EOS
 		fail "the installed guestmm gave QEMU '$(cat "$tmp/qemu-args")'"
 fi
 
+# The guest kernel's image beside the initramfs, when the build made it.
+if [ -f "$build/kernel/guestmm-kernel.elf" ]; then
+	[ -f "$tmp/usr/lib/guestmm/guestmm-kernel.elf" ] ||
+		fail "the build made guestmm-kernel.elf, the install put none in lib/guestmm"
+fi
+
 if [ ! -f "$build/uml/initrd.gz" ]; then
 	echo "install: the build made no initramfs (no user-mode-linux): lookup not checked"
 	exit 0

@@ -146,13 +146,13 @@ static void test_overcommit_writeback_unuse_rebirth(void **state)
 	for (unsigned int i = 0; i < nr_workers; i++)
 		assert_int_equal(pthread_create(&w[i], NULL, worker_fn, &workers[i]), 0);
 	for (unsigned int i = 0; i < 2; i++) {
-		rec_bg[i] = (struct stress_bg){ node.t.pgdat, &workers_left, seed, i };
+		rec_bg[i] = (struct stress_bg){ node.t.pgdat, &workers_left, seed, i, NULL };
 		assert_int_equal(pthread_create(&rec[i], NULL, stress_reclaim_fn,
 						&rec_bg[i]), 0);
 	}
 	for (unsigned int i = 0; i < 2; i++)
 		assert_int_equal(pthread_create(&churn[i], NULL, churn_fn, (void *)(uintptr_t)i), 0);
-	unu_bg = (struct stress_bg){ node.t.pgdat, &workers_left, seed, 1 };
+	unu_bg = (struct stress_bg){ node.t.pgdat, &workers_left, seed, 1, NULL };
 	assert_int_equal(pthread_create(&unu, NULL, stress_unuse_fn, &unu_bg), 0);
 	cmp_bg = (struct stress_compact){
 		.bg = { node.t.pgdat, &workers_left, seed, 0 },

@@ -91,8 +91,8 @@ static void test_compaction_reclaim_swapin_unuse_free(void **state)
 	}
 	for (unsigned int i = 0; i < NR_WORKERS; i++)
 		assert_int_equal(pthread_create(&w[i], NULL, worker_fn, &workers[i]), 0);
-	rec_bg = (struct stress_bg){ node.t.pgdat, &workers_left, seed, 0 };
-	unu_bg = (struct stress_bg){ node.t.pgdat, &workers_left, seed, 1 };
+	rec_bg = (struct stress_bg){ node.t.pgdat, &workers_left, seed, 0, NULL };
+	unu_bg = (struct stress_bg){ node.t.pgdat, &workers_left, seed, 1, NULL };
 	assert_int_equal(pthread_create(&rec, NULL, stress_reclaim_fn, &rec_bg), 0);
 	assert_int_equal(pthread_create(&unu, NULL, stress_unuse_fn, &unu_bg), 0);
 	cmp_bg = (struct stress_compact){

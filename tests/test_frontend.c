@@ -24,6 +24,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -31,7 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "guest/vhost_user_frontend.h"
@@ -61,6 +64,10 @@ struct server {
 	char path[108];
 	pthread_t thread;
 	atomic_bool stop;
+	/* test_stalled_reply: the loop stops for @stall_ms (set by the test,
+	 * cleared by the loop), and says so in @stalled before it sleeps. */
+	atomic_int stall_ms;
+	atomic_bool stalled;
 };
 
 /* A process guest: its RAM, its frontend and its reporting queue. */
@@ -114,8 +121,16 @@ static void *server_main(void *arg)
 {
 	struct server *s = arg;
 
-	while (!atomic_load(&s->stop))
+	while (!atomic_load(&s->stop)) {
+		int stall = atomic_exchange(&s->stall_ms, 0);
+
+		if (stall) {
+			atomic_store(&s->stalled, true);
+			usleep((useconds_t)stall * 1000);
+			atomic_store(&s->stalled, false);
+		}
 		assert_int_equal(vhost_user_server_run(s->srv, 100), 0);
+	}
 	return NULL;
 }
 
@@ -434,6 +449,121 @@ static void test_dead_backend(void **state)
 	assert_int_equal(sigaction(SIGPIPE, &old, NULL), 0);
 }
 
+/*
+ * issue 16 #4: a backend that stalls longer than the frontend's old 5 s
+ * reply timeout (a host stopped by SIGSTOP, a host busy for 6 s) used to
+ * kill the connection (-ETIMEDOUT) and the guest with it.  A reply is
+ * waited for as long as the connection lives: the GET_CONFIG sent while
+ * the loop sleeps 6 s is answered when it wakes, and the connection goes on.
+ */
+static void test_stalled_reply(void **state)
+{
+	struct server *s = *state;
+	struct guest *g = guest_start(s);
+	uint32_t v = 0;
+
+	assert_int_equal(balloon_set_target(s->balloon, 77), 0);
+	atomic_store(&s->stall_ms, 6000);
+	for (int i = 0; i < WAIT_MS && !atomic_load(&s->stalled); i++)
+		usleep(1000);
+	assert_true(atomic_load(&s->stalled));
+	assert_int_equal(vhost_user_frontend_get_config(g->fe, 0, &v, 4), 0);
+	/* Only an answer after the stall: the loop was asleep until then. */
+	assert_false(atomic_load(&s->stalled));
+	assert_int_equal(le32_to_cpu(v), 77);
+	/* Still a live connection: a report's round trip. */
+	memset(g->mem + DATA_OFF, 0x5a, REPORT_LEN);
+	guest_report(g, DATA_OFF, REPORT_LEN);
+	guest_wait_used(g);
+	assert_int_equal(g->mem[DATA_OFF], 0);
+	guest_free(g);
+}
+
+/* A backend of the test's own on @path: answers nothing, and closes the
+ * connection after reading @keep bytes of it (0: at once, with the
+ * request unread, which the frontend sees as a reset). */
+struct mute_backend {
+	char path[108];
+	int listen_fd;
+	size_t keep;
+	pthread_t thread;
+};
+
+static void *mute_backend_main(void *arg)
+{
+	struct mute_backend *b = arg;
+	int c = accept4(b->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	char buf[64];
+	size_t got = 0;
+
+	assert_true(c >= 0);
+	while (got < b->keep) {
+		ssize_t n = read(c, buf, b->keep - got < sizeof(buf)
+						 ? b->keep - got : sizeof(buf));
+
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (!b->keep) {
+		/* Wait until the request is there, unread: the close resets. */
+		struct pollfd p = { .fd = c, .events = POLLIN };
+
+		assert_int_equal(poll(&p, 1, WAIT_MS), 1);
+	}
+	close(c);
+	return NULL;
+}
+
+static void mute_backend_start(struct mute_backend *b, const char *dir,
+			       size_t keep)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	snprintf(b->path, sizeof(b->path), "%s/mute.sock", dir);
+	strcpy(sun.sun_path, b->path);
+	b->keep = keep;
+	b->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(b->listen_fd >= 0);
+	assert_int_equal(bind(b->listen_fd, (struct sockaddr *)&sun,
+			      sizeof(sun)), 0);
+	assert_int_equal(listen(b->listen_fd, 1), 0);
+	assert_int_equal(pthread_create(&b->thread, NULL, mute_backend_main, b),
+			 0);
+}
+
+static void mute_backend_stop(struct mute_backend *b)
+{
+	pthread_join(b->thread, NULL);
+	close(b->listen_fd);
+	unlink(b->path);
+}
+
+/* A dead connection still ends a wait at once: end of stream after the
+ * request was read (SET_OWNER and GET_FEATURES, two headers), and a reset
+ * with it unread.  The watchdog makes a wait that never ends a failure. */
+static void test_dead_while_waiting(void **state)
+{
+	struct server *s = *state;
+	static const size_t keep[] = { 2 * VHOST_USER_HDR_SIZE, 0 };
+
+	for (unsigned int i = 0; i < 2; i++) {
+		struct vhost_user_frontend *fe;
+		struct mute_backend b;
+		uint64_t features;
+
+		mute_backend_start(&b, s->dir, keep[i]);
+		assert_int_equal(vhost_user_frontend_connect(b.path, &fe), 0);
+		alarm(60);
+		assert_int_equal(vhost_user_frontend_negotiate(fe, WANT,
+							       &features),
+				 -EPIPE);
+		alarm(0);
+		vhost_user_frontend_close(fe);
+		mute_backend_stop(&b);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -442,6 +572,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_connect_errors, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_dead_backend, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_stalled_reply, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_dead_while_waiting, setup,
 						teardown),
 	};
 

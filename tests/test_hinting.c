@@ -10,7 +10,9 @@
  * untouched.
  */
 #include "testutil.h"
+#include "guestmm/guest.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -624,6 +626,81 @@ static void test_bitmap_cap(void **state)
 	test_node_fini(&t);
 }
 
+/*
+ * gmm_guest_set_hinting(): each strategy in turn on one in-process guest,
+ * each one really giving memory back (the memfd's blocks, not a counter),
+ * through the same device; with reporting off the choice waits for it.
+ */
+static void test_guest_switches_strategy(void **state)
+{
+	static const enum gmm_hinting order[] = {
+		GMM_HINTING_PERCPU, GMM_HINTING_BITMAP, GMM_HINTING_REPORT,
+		GMM_HINTING_OFF, GMM_HINTING_BITMAP,
+	};
+	struct gmm_guest_config c;
+	struct gmm_guest_stats st;
+	struct gmm_guest *g;
+
+	(void)state;
+	gmm_guest_config_init(&c);
+	c.mem_bytes = 64 * MIB;
+	c.cpus = 1;
+	c.report_delay_ms = 0;
+	c.report_hwm = 0;
+	c.hint_entries = 64;
+	c.report_capacity = 2; /* the gate: low watermark + 2 blocks */
+	c.hint_poll_ms = 1000; /* the test asks: gmm_guest_report_now() */
+	assert_int_equal(gmm_guest_create(&c, &g), 0);
+	assert_int_equal(gmm_guest_set_hinting(g, GMM_NR_HINTING), -EINVAL);
+	assert_int_equal(gmm_guest_set_hinting(g, (enum gmm_hinting)-1), -EINVAL);
+	for (unsigned int i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+		struct pglist_data *pgdat = gmm_guest_pgdat(g);
+		struct page *p[8];
+
+		assert_int_equal(gmm_guest_set_hinting(g, order[i]), 0);
+		if (i && order[i - 1] == GMM_HINTING_OFF) {
+			/* No strategy on: remembered, started by the switch. */
+			gmm_guest_get_stats(g, &st);
+			assert_int_equal(st.hinting, GMM_HINTING_OFF);
+			assert_int_equal(gmm_guest_set_reporting(g, true), 0);
+		}
+		gmm_guest_get_stats(g, &st);
+		assert_int_equal(st.hinting, order[i]);
+		if (order[i] == GMM_HINTING_OFF) {
+			assert_int_equal(gmm_guest_report_now(g), -EINVAL);
+			continue;
+		}
+		/* 16 MiB written and freed: the strategy returns it. */
+		for (unsigned int k = 0; k < 8; k++) {
+			p[k] = alloc_pages(pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER);
+			assert_non_null(p[k]);
+			memset(page_address(pgdat, p[k]), 0x5a, 2 * MIB);
+		}
+		uint64_t peak = gmm_guest_host_resident_bytes(g);
+
+		for (unsigned int k = 0; k < 8; k++)
+			assert_int_equal(free_pages(pgdat, p[k], PAGEBLOCK_ORDER), 0);
+		drain_all_pages(pgdat);
+		for (int k = 0; k < 4; k++)
+			assert_int_equal(gmm_guest_report_now(g), 0);
+		if (gmm_guest_host_resident_bytes(g) + 12 * MIB > peak)
+			fail_msg("%s: %llu MiB resident of %llu at the peak",
+				 gmm_hinting_names[order[i]],
+				 (unsigned long long)(gmm_guest_host_resident_bytes(g) >> 20),
+				 (unsigned long long)(peak >> 20));
+		assert_int_equal(gmm_guest_validate(g), 0);
+	}
+	/* Reporting off: the choice is kept for when it comes back on. */
+	assert_int_equal(gmm_guest_set_reporting(g, false), 0);
+	assert_int_equal(gmm_guest_set_hinting(g, GMM_HINTING_PERCPU), 0);
+	gmm_guest_get_stats(g, &st);
+	assert_int_equal(st.hinting, GMM_HINTING_OFF);
+	assert_int_equal(gmm_guest_set_reporting(g, true), 0);
+	gmm_guest_get_stats(g, &st);
+	assert_int_equal(st.hinting, GMM_HINTING_PERCPU);
+	gmm_guest_destroy(g);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -635,6 +712,7 @@ int main(void)
 		cmocka_unit_test(test_bitmap_bad_acks),
 		cmocka_unit_test(test_bitmap_alloc_waits_for_ack),
 		cmocka_unit_test(test_bitmap_cap),
+		cmocka_unit_test(test_guest_switches_strategy),
 	};
 
 	platform_bad_state_fatal(true);

@@ -7,11 +7,18 @@
  */
 #include "testutil.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <limits.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "host/backend.h"
 #include "host/balloon.h"
@@ -229,6 +236,72 @@ static void test_inflate_and_deflate(void **state)
 	assert_int_equal(json_number("actual_pages_deflated"), 0);
 }
 
+/*
+ * The lines a person reads: with --target the live lines show the target
+ * and the guest reaching it (the balloon went up and down between two
+ * lines: "target 0 B" on every one), and a return that never reached 90 %
+ * within --watch says so ("90 % after nan s").
+ */
+static void test_target_lines(void **state)
+{
+	char cmd[1024];
+	FILE *p;
+	size_t n;
+
+	(void)state;
+	snprintf(cmd, sizeof(cmd), "%s host --linux --initrd %s --mem 256M --hog 128M "
+		 "--watch 2 --reporting off --until-returned --target 64M",
+		 GUESTMM_BIN, GMM_UML_INITRD);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	if (WEXITSTATUS(pclose(p)))
+		fail_msg("'%s' failed:\n%s", cmd, out);
+	if (!strstr(out, "target 64.00 MiB  actual 64.00 MiB"))
+		fail_msg("no live line shows the balloon at its target:\n%s", out);
+	if (strstr(out, "nan"))
+		fail_msg("'nan' in the output:\n%s", out);
+	if (!strstr(out, "90 % never within 2."))
+		fail_msg("the summary does not say 90 %% never came back:\n%s", out);
+}
+
+/*
+ * A TMPDIR on a disk file system: user-mode Linux makes the file of its
+ * RAM there, which the device refuses to map (tmpfs and hugetlbfs only);
+ * the guest must still get its RAM on tmpfs and return its memory (it ran
+ * with nothing mapped: "0 B resident", 0 % returned, status 0).
+ */
+static void test_tmpdir_on_disk(void **state)
+{
+	char dir[PATH_MAX], *old = getenv("TMPDIR");
+	struct statfs sfs;
+
+	(void)state;
+	if (old)
+		old = strdup(old);
+	assert_non_null(getcwd(dir, sizeof(dir) - 32));
+	strcat(dir, "/tmpdir-XXXXXX");
+	assert_non_null(mkdtemp(dir));
+	assert_int_equal(statfs(dir, &sfs), 0);
+	if (sfs.f_type == TMPFS_MAGIC) {
+		rmdir(dir);
+		print_message("the build directory is on tmpfs: nothing to show\n");
+		skip();
+	}
+	setenv("TMPDIR", dir, 1);
+	host_linux("--mem 256M --hog 128M --watch 60 --until-returned");
+	if (old) {
+		setenv("TMPDIR", old, 1);
+		free(old);
+	} else {
+		unsetenv("TMPDIR");
+	}
+	assert_int_equal(rmdir(dir), 0);
+	assert_true(json_number("host_resident_at_free_bytes") > 100 * MIB);
+	assert_true(json_number("returned_fraction") >= 0.9);
+}
+
 /* ---- the guest dies in the middle of reporting ---- */
 
 static void stats(struct balloon_backend *be, struct balloon_stats *st)
@@ -252,6 +325,15 @@ static void stats(struct balloon_backend *be, struct balloon_stats *st)
 		ok_;                                                           \
 	})
 
+/* A directory of the test's own in $TMPDIR (/tmp when unset), into @dir. */
+static void test_dir(char *dir, size_t len, const char *what)
+{
+	const char *t = getenv("TMPDIR");
+
+	snprintf(dir, len, "%s/%s.XXXXXX", t && *t ? t : "/tmp", what);
+	assert_non_null(mkdtemp(dir));
+}
+
 static struct uml_guest *boot(const char *sock)
 {
 	struct uml_guest_config c = { 0 };
@@ -267,13 +349,13 @@ static struct uml_guest *boot(const char *sock)
 
 static void test_guest_dies_mid_report(void **state)
 {
-	char dir[] = "/tmp/guestmm-test-XXXXXX", sock[128], line[128];
+	char dir[128], sock[160], line[128];
 	struct balloon_backend be;
 	struct balloon_stats st;
 	struct uml_guest *g;
 	uint64_t reports;
 
-	assert_non_null(mkdtemp(dir));
+	test_dir(dir, sizeof(dir), "gmm-linux-test");
 	snprintf(sock, sizeof(sock), "%s/b.sock", dir);
 	assert_int_equal(balloon_backend_start(&be, sock, BALLOON_FEATURES_DEFAULT), 0);
 
@@ -310,18 +392,160 @@ static void test_guest_dies_mid_report(void **state)
 	rmdir(dir);
 }
 
+/* ---- run --linux ended by a signal ---- */
+
+/* What is in @dir, space-separated, into @buf.  Return: how many. */
+static unsigned int dir_list(const char *dir, char *buf, size_t len)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	unsigned int n = 0;
+	size_t used = 0;
+
+	assert_non_null(d);
+	buf[0] = 0;
+	while ((e = readdir(d))) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		n++;
+		if (used < len)
+			used += (size_t)snprintf(buf + used, len - used, " %s",
+						 e->d_name);
+	}
+	closedir(d);
+	return n;
+}
+
+/* Is a process of a Linux guest whose uml_dir is in @base alive? */
+static bool uml_alive_in(const char *base)
+{
+	char want[300];
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	bool found = false;
+
+	assert_non_null(d);
+	snprintf(want, sizeof(want), "uml_dir=%s/", base);
+	while (!found && (e = readdir(d))) {
+		char path[300], buf[4096];
+		ssize_t n;
+		int fd;
+
+		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(buf + i) + 1) {
+			buf[n] = 0;
+			if (!strncmp(buf + i, want, strlen(want)))
+				found = true;
+		}
+	}
+	closedir(d);
+	return found;
+}
+
+/* The pid file UML writes in its uml_dir (made by @maker) once its
+ * kernel runs. */
+static bool uml_pid_file_in(const char *base, pid_t maker)
+{
+	DIR *d = opendir(base);
+	struct dirent *e;
+	bool found = false;
+	char want[64];
+
+	assert_non_null(d);
+	snprintf(want, sizeof(want), "guestmm-uml-%d-", (int)maker);
+	while (!found && (e = readdir(d))) {
+		char path[600];
+
+		if (strncmp(e->d_name, want, strlen(want)))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s/guestmm/pid", base, e->d_name);
+		found = !access(path, F_OK);
+	}
+	closedir(d);
+	return found;
+}
+
+/*
+ * issue 16 #6: `run --linux` ended by Ctrl-C, SIGTERM or SIGHUP left the
+ * Linux guest's uml_dir (9 of 10).  Now every signal that ends it leaves
+ * nothing in $TMPDIR and no process of the guest; a SIGKILL leaves both
+ * directories (nothing can remove them then), and the next run --linux
+ * removes them when it starts.
+ */
+static void test_run_linux_signal_cleans_up(void **state)
+{
+	static const int sigs[] = { SIGKILL, SIGTERM, SIGHUP, SIGINT };
+	char base[128], left[1024];
+
+	(void)state;
+	test_dir(base, sizeof(base), "gmm-linux-signal");
+	for (unsigned int k = 0; k < sizeof(sigs) / sizeof(sigs[0]); k++) {
+		int status, waited = 0;
+		pid_t pid = fork();
+
+		assert_true(pid >= 0);
+		if (!pid) {
+			int null = open("/dev/null", O_WRONLY);
+
+			signal(SIGINT, SIG_DFL);
+			dup2(null, 1);
+			dup2(null, 2);
+			setenv("TMPDIR", base, 1);
+			execl(GUESTMM_BIN, GUESTMM_BIN, "run", "--linux",
+			      "--initrd", GMM_UML_INITRD, "--mem", "256M",
+			      "--duration", "600", "--quiet", (char *)NULL);
+			_exit(127);
+		}
+		/* The guest's kernel runs (its pid file is in its uml_dir). */
+		while (!uml_pid_file_in(base, pid) && waited++ < 6000 &&
+		       waitpid(pid, &status, WNOHANG) == 0)
+			usleep(20000);
+		if (!uml_pid_file_in(base, pid)) {
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			dir_list(base, left, sizeof(left));
+			fail_msg("no Linux guest's uml_dir in $TMPDIR %s:%s", base,
+				 left);
+		}
+		assert_int_equal(kill(pid, sigs[k]), 0);
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFSIGNALED(status));
+		assert_int_equal(WTERMSIG(status), sigs[k]);
+		/* The guest's processes go with it (its keeper ends them). */
+		for (waited = 0; uml_alive_in(base) && waited < 1500; waited++)
+			usleep(20000);
+		if (uml_alive_in(base))
+			fail_msg("the Linux guest outlived run --linux (signal %d)",
+				 sigs[k]);
+		if (sigs[k] == SIGKILL) {
+			if (dir_list(base, left, sizeof(left)) != 2)
+				fail_msg("after SIGKILL, want the run's directory and the uml_dir, found:%s",
+					 left);
+			continue;
+		}
+		if (dir_list(base, left, sizeof(left)))
+			fail_msg("left in $TMPDIR after signal %d:%s", sigs[k], left);
+	}
+	assert_int_equal(rmdir(base), 0);
+}
+
 /* ---- guestmm host --listen with a Linux guest started by hand ---- */
 
 static void test_listen_serves_a_linux_started_by_hand(void **state)
 {
-	char dir[] = "/tmp/guestmm-test-XXXXXX", sock[128], buf[65536];
+	char dir[128], sock[160], buf[65536];
 	int pipefd[2], status;
 	size_t used = 0;
 	pid_t pid;
 	struct uml_guest *g;
 	bool up = false, reported = false;
 
-	assert_non_null(mkdtemp(dir));
+	test_dir(dir, sizeof(dir), "gmm-linux-test");
 	snprintf(sock, sizeof(sock), "%s/b.sock", dir);
 	assert_int_equal(pipe(pipefd), 0);
 	pid = fork();
@@ -377,9 +601,15 @@ int main(void)
 		cmocka_unit_test(test_bench_return_both),
 		cmocka_unit_test(test_init_on_free_keeps_reporting),
 		cmocka_unit_test(test_inflate_and_deflate),
+		cmocka_unit_test(test_target_lines),
+		cmocka_unit_test(test_tmpdir_on_disk),
 		cmocka_unit_test(test_guest_dies_mid_report),
 		cmocka_unit_test(test_listen_serves_a_linux_started_by_hand),
+		cmocka_unit_test(test_run_linux_signal_cleans_up),
 	};
 
+	/* GMM_TEST_FILTER=test_run_* runs only those. */
+	if (getenv("GMM_TEST_FILTER"))
+		cmocka_set_test_filter(getenv("GMM_TEST_FILTER"));
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,10 +1,20 @@
 /*
  * test_swap.c - anonymous memory through reclaim, zswap and the swap file:
  * nothing is lost (a 1 GiB round trip, every page's checksum), each failure
- * injected (compression, pool allocation, swap write and read errors, swap
- * full) keeps the data and moves its counter, unuse brings entries back,
- * bad input is refused.  Every counter the layer adds is made to move here.
+ * injected (compression, pool allocation, swap write errors, swap full)
+ * keeps the data and moves its counter, a failed swap write never meets
+ * its slot again, a failed swap read loses its page for good and says so at
+ * every access, unuse brings entries back, bad input is refused.  Every
+ * counter the layer adds is made to move here.
  */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "anonutil.h"
 
 #define MIB (1ull << 20)
@@ -28,6 +38,39 @@ static void verify(struct mm_space *mm, uint64_t n)
 }
 
 static void no_tweak(struct anon_config *c) { (void)c; }
+
+/*
+ * A space of @bytes written once, to be destroyed when a test needs room
+ * again: once the swap device has failed, memory is all there is.
+ */
+static struct mm_space *ballast_create(struct anon_node *n, uint64_t bytes)
+{
+	struct mm_space *b;
+
+	assert_int_equal(mm_space_create(n->t.pgdat, &b), 0);
+	assert_int_equal(mm_mmap(b, BASE, bytes), 0);
+	for (uint64_t i = 0; i < bytes / PAGE_SIZE; i++)
+		write_page(b, BASE + i * PAGE_SIZE, i, 1);
+	return b;
+}
+
+/* Write pages from BASE until one fails.  Return: the pages written. */
+static uint64_t fill_until_error(struct anon_node *n, struct mm_space *mm,
+				 uint64_t pages, uint64_t v, int *err)
+{
+	uint64_t done = 0;
+	struct page *page;
+
+	for (*err = 0; done < pages; done++) {
+		*err = access_page(mm, BASE + done * PAGE_SIZE, true, &page);
+		if (*err)
+			break;
+		pattern_fill(page_address(n->t.pgdat, page), done, v);
+		sums[done] = page_checksum(page_address(n->t.pgdat, page));
+		put_page(n->t.pgdat, page);
+	}
+	return done;
+}
 
 /*
  * 1 GiB through a 64 MiB node: every page but the last few thousand goes
@@ -220,11 +263,14 @@ static void test_pool_alloc_failure(void **state)
 }
 
 static void no_zswap_tweak(struct anon_config *c) { c->zswap = false; }
+static void tiny_pool_tweak(struct anon_config *c) { c->zswap_cfg.max_pool_percent = 2; }
 
 /*
- * Swap writes fail with EIO: reclaim keeps every page (in the swap cache),
- * frees nothing, and the memory runs out: the fault reports -ENOMEM.  Then
- * the writes work again and everything comes back.
+ * Swap writes fail with EIO, every one: each slot that fails goes bad and
+ * is never written again (so reclaim stops retrying it); its page stays in
+ * memory, mapped, intact.  Once every slot is bad the device is full:
+ * reclaim frees nothing, no write is tried, and the fault that finds no
+ * memory says -ENOMEM.  The failed writes are bounded by the slots.
  */
 static void test_swap_write_eio(void **state)
 {
@@ -235,7 +281,7 @@ static void test_swap_write_eio(void **state)
 	struct page *page;
 	int err = 0;
 
-	anon_node_init_cfg(&n, 32 * MIB, 64 * MIB, no_zswap_tweak);
+	anon_node_init_cfg(&n, 32 * MIB, 4 * MIB, no_zswap_tweak);
 	sums = calloc(pages, sizeof(*sums));
 	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
 	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
@@ -250,38 +296,158 @@ static void test_swap_write_eio(void **state)
 	}
 	assert_int_equal(err, -GMM_ENOMEM);
 	st = anon_stats_of(&n);
-	assert_true(st.events[SWAP_WRITE_ERR] > 0);
+	print_message("%llu pages written; %llu swap writes tried, %llu failed, "
+		      "%llu of them to a slot that had failed; %llu bad slots of %llu\n",
+		      (unsigned long long)done,
+		      (unsigned long long)atomic_load(&n.fio.writes),
+		      (unsigned long long)atomic_load(&n.fio.write_errors),
+		      (unsigned long long)atomic_load(&n.fio.rewrites),
+		      (unsigned long long)st.swap_bad,
+		      (unsigned long long)st.swap_slots);
+	if (atomic_load(&n.fio.rewrites))
+		fail_msg("%llu writes to a slot whose write had failed",
+			 (unsigned long long)atomic_load(&n.fio.rewrites));
+	assert_int_equal(st.events[SWAP_WRITE_ERR], atomic_load(&n.fio.write_errors));
+	assert_int_equal(st.swap_bad,
+			 swap_inject_failed_slots(&n.fio, SWAP_INJECT_WRITE_FAILED));
+	/* Every slot failed once, and only once: then the device was full. */
+	assert_int_equal(st.swap_bad, st.swap_slots);
+	assert_int_equal(atomic_load(&n.fio.writes), st.swap_slots);
+	assert_int_equal(st.swap_free, 0);
+	assert_true(st.events[SWAP_FULL] > 0);
 	assert_int_equal(st.events[PGSTEAL], 0);
-	verify(mm, done); /* from the swap cache */
-	atomic_store(&n.fio.fail_writes, 0);
-	for (uint64_t i = done; i < pages; i++)
-		sums[i] = write_page(mm, BASE + i * PAGE_SIZE, i, 11);
-	verify(mm, pages);
+	verify(mm, done); /* in memory, mapped again */
 	mm_space_destroy(mm);
+	st = anon_stats_of(&n);
+	assert_int_equal(st.swap_free, 0); /* bad slots do not come back */
 	free(sums);
 	anon_node_fini(&n);
 }
 
-/* A swap read fails: the fault returns -EIO, the data stays in swap. */
+/*
+ * Writes fail with ENOSPC from the 500th on, zswap in front with a small
+ * pool: both writers - reclaim's pageout and zswap's writeback - meet the
+ * failure.  No slot is written twice after it failed, every failed slot is
+ * counted bad, and every page reads back: from memory, from the swap file,
+ * or from zswap, whose entry stays when its writeback fails.
+ */
+static void test_swap_write_enospc_from_nth(void **state)
+{
+	struct anon_node n;
+	struct mm_space *mm, *ballast;
+	struct anon_stats st;
+	uint64_t pages = 48 * MIB / PAGE_SIZE, done;
+	int err;
+
+	anon_node_init_cfg(&n, 32 * MIB, 64 * MIB, tiny_pool_tweak);
+	n.fio.write_errno = -GMM_ENOSPC;
+	atomic_store(&n.fio.write_fail_from, 500);
+	sums = calloc(pages, sizeof(*sums));
+	ballast = ballast_create(&n, 8 * MIB);
+	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
+	done = fill_until_error(&n, mm, pages, 21, &err);
+	assert_int_equal(err, -GMM_ENOMEM);
+	st = anon_stats_of(&n);
+	print_message("%llu pages written; %llu swap writes, %llu failed, %llu to a "
+		      "failed slot; bad slots %llu; zswap written back %llu\n",
+		      (unsigned long long)done,
+		      (unsigned long long)atomic_load(&n.fio.writes),
+		      (unsigned long long)atomic_load(&n.fio.write_errors),
+		      (unsigned long long)atomic_load(&n.fio.rewrites),
+		      (unsigned long long)st.swap_bad,
+		      (unsigned long long)st.zswap.events[ZSWAP_WRITTEN_BACK_PAGES]);
+	assert_true(atomic_load(&n.fio.write_errors) > 0);
+	if (atomic_load(&n.fio.rewrites))
+		fail_msg("%llu writes to a slot whose write had failed",
+			 (unsigned long long)atomic_load(&n.fio.rewrites));
+	assert_int_equal(st.events[SWAP_WRITE_ERR], atomic_load(&n.fio.write_errors));
+	assert_int_equal(st.swap_bad,
+			 swap_inject_failed_slots(&n.fio, SWAP_INJECT_WRITE_FAILED));
+	assert_int_equal(st.swap_bad, atomic_load(&n.fio.write_errors));
+	/*
+	 * Reading zswap's pages back needs room: the ballast's, and the good
+	 * slots left, once the device works again - and no failed slot is
+	 * read, or written, even then.
+	 */
+	atomic_store(&n.fio.write_fail_from, 0);
+	mm_space_destroy(ballast);
+	verify(mm, done);
+	assert_int_equal(atomic_load(&n.fio.rereads), 0);
+	assert_int_equal(atomic_load(&n.fio.rewrites), 0);
+	mm_space_destroy(mm);
+	st = anon_stats_of(&n);
+	assert_int_equal(st.swap_free + st.swap_bad, st.swap_slots);
+	free(sums);
+	anon_node_fini(&n);
+}
+
+/*
+ * A swap read fails: the page's data is lost.  The fault says so,
+ * -EHWPOISON (counted once, unreadable_pages), and so does every later
+ * access, read or write, without reading again: the page never comes back
+ * as zeroes or as another page's data.  Every other page reads back.  The
+ * poisoned slot never returns to the free pool: a second space fills the
+ * device to the last good slot and never touches it.
+ */
 static void test_swap_read_eio(void **state)
 {
 	struct anon_node n;
 	struct mm_space *mm;
 	struct anon_stats st;
-	uint64_t pages = 48 * MIB / PAGE_SIZE;
+	uint64_t pages = 48 * MIB / PAGE_SIZE, lost, reads;
 	struct page *page;
+	int err = 0;
 
-	anon_node_init_cfg(&n, 32 * MIB, 64 * MIB, no_zswap_tweak);
+	anon_node_init_cfg(&n, 32 * MIB, 40 * MIB, no_zswap_tweak);
 	sums = calloc(pages, sizeof(*sums));
 	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
 	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
 	fill(mm, pages, 13);
-	atomic_store(&n.fio.fail_reads, 1);
-	assert_int_equal(access_page(mm, BASE, false, &page), -GMM_EIO);
-	atomic_store(&n.fio.fail_reads, 0);
+	/* The next read fails: the first page that is out in swap is lost. */
+	atomic_store(&n.fio.read_fail_from, atomic_load(&n.fio.reads) + 1);
+	for (lost = 0; lost < pages; lost++) {
+		err = access_page(mm, BASE + lost * PAGE_SIZE, false, &page);
+		if (err)
+			break;
+		put_page(n.t.pgdat, page);
+	}
+	assert_true(lost < pages);
+	assert_int_equal(err, -GMM_EHWPOISON);
+	atomic_store(&n.fio.read_fail_from, 0);
 	st = anon_stats_of(&n);
-	assert_int_equal(st.events[SWAP_READ_ERR], 1);
-	verify(mm, pages);
+	assert_int_equal(st.events[SWAP_UNREADABLE], 1);
+	assert_int_equal(st.swap_bad, 1);
+	reads = atomic_load(&n.fio.reads);
+	assert_int_equal(access_page(mm, BASE + lost * PAGE_SIZE, false, &page),
+			 -GMM_EHWPOISON);
+	assert_int_equal(access_page(mm, BASE + lost * PAGE_SIZE, true, &page),
+			 -GMM_EHWPOISON);
+	assert_int_equal(atomic_load(&n.fio.reads), reads);
+	st = anon_stats_of(&n);
+	assert_int_equal(st.events[SWAP_UNREADABLE], 1);
+	for (uint64_t i = 0; i < pages; i++)
+		if (i != lost && read_page_sum(mm, BASE + i * PAGE_SIZE) != sums[i])
+			fail_msg("page %llu came back different", (unsigned long long)i);
+	mm_space_destroy(mm);
+	st = anon_stats_of(&n);
+	assert_int_equal(st.swap_bad, 1);
+	assert_int_equal(st.swap_free, st.swap_slots - 1);
+	/* Every good slot taken, the poisoned one never. */
+	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, 2 * pages * PAGE_SIZE), 0);
+	for (uint64_t i = 0; i < 2 * pages; i++) {
+		err = access_page(mm, BASE + i * PAGE_SIZE, true, &page);
+		if (err)
+			break;
+		pattern_fill(page_address(n.t.pgdat, page), i, 14);
+		put_page(n.t.pgdat, page);
+	}
+	assert_int_equal(err, -GMM_ENOMEM);
+	st = anon_stats_of(&n);
+	assert_int_equal(st.swap_free, 0);
+	assert_int_equal(atomic_load(&n.fio.rewrites), 0);
+	assert_int_equal(atomic_load(&n.fio.rereads), 0);
 	mm_space_destroy(mm);
 	free(sums);
 	anon_node_fini(&n);
@@ -328,38 +494,38 @@ static void test_swap_full(void **state)
 	anon_node_fini(&n);
 }
 
-static void tiny_pool_tweak(struct anon_config *c) { c->zswap_cfg.max_pool_percent = 2; }
 
 /*
  * The pool is full and writeback fails (EIO): stores are refused
- * (reject_reclaim_fail) and the pages stay in memory.
+ * (reject_reclaim_fail) and the pages stay in memory or in the pool; each
+ * slot whose writeback failed is bad and not written again.  Reading the
+ * pages back needs room, which the swap device, every slot of it bad by
+ * then, cannot make: the ballast's.
  */
 static void test_writeback_failure(void **state)
 {
 	struct anon_node n;
-	struct mm_space *mm;
+	struct mm_space *mm, *ballast;
 	struct anon_stats st;
-	uint64_t pages = 48 * MIB / PAGE_SIZE, done = 0;
-	struct page *page;
+	uint64_t pages = 48 * MIB / PAGE_SIZE, done;
+	int err;
 
 	anon_node_init_cfg(&n, 32 * MIB, 64 * MIB, tiny_pool_tweak);
 	sums = calloc(pages, sizeof(*sums));
+	ballast = ballast_create(&n, 8 * MIB);
 	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
 	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
 	atomic_store(&n.fio.fail_writes, 1);
-	for (; done < pages; done++) {
-		if (access_page(mm, BASE + done * PAGE_SIZE, true, &page))
-			break;
-		pattern_fill(page_address(n.t.pgdat, page), done, 17);
-		sums[done] = page_checksum(page_address(n.t.pgdat, page));
-		put_page(n.t.pgdat, page);
-	}
+	done = fill_until_error(&n, mm, pages, 17, &err);
 	st = anon_stats_of(&n);
+	assert_int_equal(err, -GMM_ENOMEM);
 	assert_true(st.zswap.events[ZSWAP_POOL_LIMIT_HIT] > 0);
 	assert_true(st.zswap.events[ZSWAP_REJECT_RECLAIM_FAIL] > 0);
 	assert_true(st.zswap.pool_total_size <= st.zswap.pool_limit_bytes + 64 * PAGE_SIZE);
-	/* Reading back needs room: with writes working, reclaim makes it. */
+	assert_int_equal(atomic_load(&n.fio.rewrites), 0);
+	assert_int_equal(st.swap_bad, atomic_load(&n.fio.write_errors));
 	atomic_store(&n.fio.fail_writes, 0);
+	mm_space_destroy(ballast);
 	verify(mm, done);
 	mm_space_destroy(mm);
 	free(sums);
@@ -484,9 +650,86 @@ static void test_bad_ranges_and_lock_stats(void **state)
 	anon_node_fini(&n);
 }
 
+/* The descriptor of this process's swap file (unlinked: "(deleted)"), or -1. */
+static int swap_file_fd(void)
+{
+	char link[64], target[4096];
+	ssize_t n;
+
+	for (int fd = 3; fd < 1024; fd++) {
+		snprintf(link, sizeof(link), "/proc/self/fd/%d", fd);
+		n = readlink(link, target, sizeof(target) - 1);
+		if (n <= 0)
+			continue;
+		target[n] = 0;
+		if (strstr(target, "/guestmm-swap-"))
+			return fd;
+	}
+	return -1;
+}
+
+/*
+ * Issue 16, item 2: the swap file's blocks are allocated when it is made
+ * (Linux's swapon refuses a file with holes), so a directory that cannot
+ * hold it fails at once, in one line naming the size and the directory.
+ * On main the file was sparse (0 blocks) and a file the limit refused
+ * failed in silence.
+ */
+static void test_swap_file_allocated(void **state)
+{
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	struct swap_io *io;
+	struct stat st;
+	char expect[512], got[512] = "";
+	int status, fd;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(swap_file_create(tmp, 64 * MIB, &io), 0);
+	fd = swap_file_fd();
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &st), 0);
+	if ((uint64_t)st.st_blocks * 512 < 64 * MIB)
+		fail_msg("a 64 MiB swap file holds %llu bytes of blocks",
+			 (unsigned long long)st.st_blocks * 512);
+	swap_file_destroy(io);
+	assert_int_equal(swap_file_fd(), -1);
+
+	/* Refused: a file size limit of 1 MiB (EFBIG; SIGXFSZ ignored). */
+	{
+		FILE *err = tmpfile();
+
+		assert_non_null(err);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (!pid) {
+			struct rlimit rl = { 1 << 20, 1 << 20 };
+
+			signal(SIGXFSZ, SIG_IGN);
+			if (setrlimit(RLIMIT_FSIZE, &rl) || dup2(fileno(err), 2) < 0)
+				_exit(100);
+			_exit(swap_file_create(tmp, 64 * MIB, &io) == -EFBIG ? 0 : 101);
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		assert_true(WIFEXITED(status));
+		rewind(err);
+		if (!fgets(got, sizeof(got), err))
+			got[0] = 0;
+		snprintf(expect, sizeof(expect),
+			 "guestmm: swap file: cannot allocate 64 MiB in %s: File too large\n", tmp);
+		if (WEXITSTATUS(status) || strcmp(got, expect) || fgetc(err) != EOF)
+			fail_msg("swap_file_create under a 1 MiB file size limit: status %d, said '%s'",
+				 WEXITSTATUS(status), got);
+		fclose(err);
+	}
+	/* Fewer than one page: refused, nothing made. */
+	assert_int_equal(swap_file_create(tmp, 4095, &io), -GMM_EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_swap_file_allocated),
 		cmocka_unit_test(test_bad_ranges_and_lock_stats),
 		cmocka_unit_test(test_duplicate_entry),
 		cmocka_unit_test(test_lru_aging),
@@ -495,6 +738,7 @@ int main(void)
 		cmocka_unit_test(test_compress_failure),
 		cmocka_unit_test(test_pool_alloc_failure),
 		cmocka_unit_test(test_swap_write_eio),
+		cmocka_unit_test(test_swap_write_enospc_from_nth),
 		cmocka_unit_test(test_swap_read_eio),
 		cmocka_unit_test(test_swap_full),
 		cmocka_unit_test(test_writeback_failure),

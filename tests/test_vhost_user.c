@@ -97,8 +97,10 @@ static struct vhost_user_server *srv;
  * default), or one loop that server_main() runs ("single" on the command
  * line), where the test can also stop it and run rounds itself. */
 static enum vhost_user_threads threads = VHOST_USER_THREAD_PER_DEVICE;
-static struct balloon_dev *balloon[3]; /* [2]: attack7 adds it */
-static char sock_path[3][108];
+/* [2]: attack7 adds it; [3]: test_low_limit_said_once, a device that has
+ * logged nothing yet. */
+static struct balloon_dev *balloon[4];
+static char sock_path[4][108];
 static char tmpdir[64];
 static pthread_t server_thread;
 static atomic_bool server_stop;
@@ -1911,6 +1913,93 @@ static void test_blocking_close(void **unused)
 }
 
 /*
+ * A frontend that asks for a reply and closes its socket at once has left,
+ * as one that ended cleanly does: the reply's send fails (EPIPE), and that
+ * is no drop ("frontend dropped: Software caused connection abort" after
+ * guests that ended normally).  On the single loop the server is held
+ * while the frontend sends and closes, so the reply always finds the
+ * socket closed; per device, twenty tries make the race likely.
+ */
+static void test_closed_before_reply(void **unused)
+{
+	uint64_t dropped = counters(0).dropped, conns = counters(0).connections;
+	bool single = threads == VHOST_USER_THREAD_ONE;
+	unsigned int tries = single ? 1 : 20;
+
+	(void)unused;
+	for (unsigned int i = 0; i < tries; i++) {
+		int fd = fe_connect(0);
+		struct vhost_user_hdr h = { VHOST_USER_GET_FEATURES,
+					    VHOST_USER_VERSION, 0 };
+
+		if (single)
+			server_pause();
+		assert_int_equal(send_raw(fd, &h, sizeof(h), NULL, 0), 0);
+		close(fd);
+		if (single)
+			server_resume();
+		while (counters(0).connections < conns + i + 1 || bstats(0).connected)
+			usleep(1000);
+	}
+	if (counters(0).dropped != dropped)
+		fail_msg("%llu of %u frontends that closed before their reply counted as dropped",
+			 (unsigned long long)(counters(0).dropped - dropped), tries);
+	run_good(0, PF_REPLY_ACK | PF_BACKEND | PF_CONFIG);
+}
+
+/*
+ * fd_reaper_stop() of a reaper with closes left: quiet while they are
+ * young (a guest that ended cleanly leaves its descriptors to the reaper a
+ * moment before the host stops, and "fd reaper: N descriptor(s) still to
+ * close at stop" ended normal runs), one line once a close has slept
+ * FD_REAPER_SLOW_MS.
+ */
+static void test_reaper_stop_quiet(void **unused)
+{
+	char log[4096] = "";
+	struct fd_reaper *r;
+	int peer, saved, tmp;
+	ssize_t n;
+
+	(void)unused;
+	tmp = open(".", O_TMPFILE | O_RDWR, 0600);
+	if (tmp < 0)
+		tmp = fileno(tmpfile());
+	assert_true(tmp >= 0);
+	saved = dup(2);
+	assert_int_equal(dup2(tmp, 2), 2);
+	/* A close that sleeps until @peer resets, then fifty quick ones. */
+	assert_int_equal(fd_reaper_start(&r, NULL, NULL), 0);
+	fd_reaper_close(r, lingering_socket(&peer));
+	for (int i = 0; i < 50; i++)
+		fd_reaper_close(r, eventfd(0, EFD_CLOEXEC));
+	fd_reaper_stop(r);
+	fflush(stderr);
+	n = pread(tmp, log, sizeof(log) - 1, 0);
+	close(peer);
+	if (n > 0) {
+		dup2(saved, 2);
+		fail_msg("a stop with young closes logged: '%s'", log);
+	}
+	/* The same close, asleep for longer than FD_REAPER_SLOW_MS. */
+	assert_int_equal(fd_reaper_start(&r, NULL, NULL), 0);
+	fd_reaper_close(r, lingering_socket(&peer));
+	usleep((FD_REAPER_SLOW_MS + 500) * 1000);
+	fd_reaper_stop(r);
+	fflush(stderr);
+	n = pread(tmp, log, sizeof(log) - 1, 0);
+	close(peer);
+	dup2(saved, 2);
+	close(saved);
+	close(tmp);
+	assert_true(n > 0);
+	log[n] = 0;
+	if (!strstr(log, "fd reaper: a close has not returned for ") ||
+	    strchr(log, '\n') != log + n - 1)
+		fail_msg("a stop with a sleeping close: '%s'", log);
+}
+
+/*
  * A frontend whose descriptors' last closes sleep fills its own device's
  * reaper up to its share (FD_REAPER_SHARE), and is then dropped: the
  * device holds at most a share and two reserves of the process's
@@ -1969,7 +2058,7 @@ static void test_reaper_backpressure(void **unused)
 	assert_true(counters(0).dropped == dropped + 1);
 	assert_true(counters(0).messages - messages < 1 + msgs);
 	assert_true(count_fds() <= baseline_fds + FD_REAPER_SHARE +
-					   2 * FD_REAPER_RESERVE + 16);
+					   2 * FD_REAPER_RESERVE_MAX + 16);
 	/* ... and serves the next frontend once the sleeping close returns. */
 	close(peer);
 	fe_free(fe);
@@ -2195,6 +2284,80 @@ static void test_accept_emfile(void **unused)
 	 * 0.3 s on an idle one; a waiting one takes ~1 ms. */
 	assert_true(cpu < 0.03);
 	assert_true(served);
+	expect_baseline_fds();
+}
+
+/*
+ * issue 16 #3: a device that cannot take in descriptors (here the soft
+ * limit is lowered under a running server, below the least it can serve
+ * at) puts its listener off and retries; it says so once, not per try,
+ * with the limit, and serves the waiting frontend once the limit is back.
+ */
+static void test_low_limit_said_once(void **unused)
+{
+	struct vhost_user_hdr get = { VHOST_USER_GET_FEATURES,
+				      VHOST_USER_VERSION, 0 };
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	unsigned long low = vhost_user_nofile_min() - 1;
+	char path[160], text[8192], want[96];
+	struct rlimit old, lim;
+	uint64_t throttled0, f = 0;
+	int s, fd, saved, lines = 0;
+	bool served;
+	ssize_t n;
+
+	(void)unused;
+	snprintf(sock_path[3], sizeof(sock_path[3]), "%s/balloon3.sock", tmpdir);
+	if (threads == VHOST_USER_THREAD_ONE)
+		server_pause();
+	assert_int_equal(vhost_user_server_add_balloon(srv, sock_path[3],
+						       &balloon[3]),
+			 0);
+	if (threads == VHOST_USER_THREAD_ONE)
+		server_resume();
+	baseline_fds = count_fds();
+	snprintf(path, sizeof(path), "%s/stderr", tmpdir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0 && s >= 0);
+	assert_true(count_fds() + 4 < (int)low);
+	throttled0 = counters(3).throttled;
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	lim = old;
+	lim.rlim_cur = low;
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	strcpy(sun.sun_path, sock_path[3]);
+	assert_int_equal(connect(s, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	send_raw(s, &get, sizeof(get), NULL, 0);
+	/* Put off, and tried again, and again. */
+	for (uint64_t end = ms_now() + WAIT_MS;
+	     counters(3).throttled < throttled0 + 3 && ms_now() < end;)
+		usleep(1000);
+	setrlimit(RLIMIT_NOFILE, &old);
+	served = reply_within(s, VHOST_USER_GET_FEATURES, &f, WAIT_MS);
+	close(s);
+	wait_disconnected(3);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	n = pread(fd, text, sizeof(text) - 1, 0);
+	close(fd);
+	unlink(path);
+	text[n > 0 ? n : 0] = 0;
+	print_message("at RLIMIT_NOFILE %lu: %llu tries put off; stderr: %s",
+		      low, (unsigned long long)(counters(3).throttled - throttled0),
+		      text);
+	assert_true(counters(3).throttled >= throttled0 + 3);
+	assert_true(served);
+	snprintf(want, sizeof(want), "RLIMIT_NOFILE %lu", low);
+	for (const char *l = text; (l = strstr(l, "for want of descriptors")); l++)
+		lines++;
+	assert_int_equal(lines, 1);
+	assert_non_null(strstr(text, "not accepting a frontend for want of descriptors"));
+	assert_non_null(strstr(text, want));
 	expect_baseline_fds();
 }
 
@@ -2718,10 +2881,13 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_fault_storm),
 		cmocka_unit_test(test_blocking_close),
 		cmocka_unit_test(test_reaper_backpressure),
+		cmocka_unit_test(test_closed_before_reply),
+		cmocka_unit_test(test_reaper_stop_quiet),
 		cmocka_unit_test(test_misaligned_regions),
 		cmocka_unit_test(test_containment),
 		cmocka_unit_test(test_reaper_fills_process_fd_table),
 		cmocka_unit_test(test_accept_emfile),
+		cmocka_unit_test(test_low_limit_said_once),
 		cmocka_unit_test(test_address_space),
 	};
 	/* Its own ctest entry, so that a machine that cannot provoke the

@@ -15,6 +15,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host/tmp_dir.h"
+#include "host/vhost_user.h"
+
 /* A leading whole number; @end is left at what follows it. */
 static int parse_number(const char *s, unsigned long long *v, char **end)
 {
@@ -217,6 +220,27 @@ void cli_usage_error(const char *cmd, const char *fmt, ...)
 	va_end(ap);
 	fprintf(stderr, " (try 'guestmm %s--help')\n", cmd ? cmd : "");
 	exit(CLI_EXIT_USAGE);
+}
+
+void cli_check_tmpdir(const char *cmd)
+{
+	const char *base = tmp_dir_base();
+
+	if (strlen(base) > TMP_DIR_BASE_MAX) {
+		fprintf(stderr, "guestmm: %s: $TMPDIR (%s) is longer than %d characters: a socket path in it would not fit; choose a shorter TMPDIR\n",
+			cmd, base, TMP_DIR_BASE_MAX);
+		exit(1);
+	}
+}
+
+void cli_check_nofile(const char *cmd)
+{
+	char why[256];
+
+	if (vhost_user_nofile_check(why, sizeof(why))) {
+		fprintf(stderr, "guestmm: %s: %s\n", cmd, why);
+		exit(1);
+	}
 }
 
 void cli_option_error(const char *cmd, const struct option *opts, int c,

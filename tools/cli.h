@@ -81,6 +81,22 @@ void cli_check_path(const char *cmd, const char *opt, const char *path,
  */
 void cli_check_output(const char *cmd, const char *opt, const char *path);
 
+/*
+ * A command that serves a vhost-user device checks the descriptor limit
+ * first (vhost_user_nofile_check(): the soft limit raised to the hard one)
+ * and, below what a device needs, exits 1 with one line that names the
+ * limit and the one needed.  @cmd: "run", "host" ...
+ */
+void cli_check_nofile(const char *cmd);
+
+/*
+ * A command that makes a temporary directory (tmp_dir.h: a device's
+ * socket, a guest's uml_dir) checks $TMPDIR first: one longer than
+ * TMP_DIR_BASE_MAX, where a socket path would not fit, exits 1 with one
+ * line.  @cmd: "run", "host" ...
+ */
+void cli_check_tmpdir(const char *cmd);
+
 /* "guestmm X.Y.Z" (and the git describe when built from a git tree). */
 const char *cli_version(void);
 

@@ -51,20 +51,29 @@ static void run_usage(FILE *f)
 	      "  --initrd PATH         --linux: initramfs (default uml/initrd.gz beside\n"
 	      "                        guestmm, else PREFIX/lib/guestmm/initrd.gz;\n"
 	      "                        --qemu: qemu/initrd.gz, lib/guestmm/qemu/)\n"
+	      "  --boot-timeout S      --linux, --qemu: how long its boot may take (default\n"
+	      "                        60; --qemu: 300)\n"
 	      "  --mem SIZE            guest RAM, 64M to 1T (--linux: 64G) in steps of 4M\n"
 	      "                        (default 2G; K/M/G/T suffixes, 3.5G)\n"
-	      "  --cpus N              vCPU threads (default 2)\n"
+	      "  --cpus N              vCPU threads (default 2; not --linux: one vCPU)\n"
 	      "  --workload NAME       memhog | pagefault | stress | working-set (default\n"
 	      "                        memhog); working-set: anonymous memory larger than\n"
 	      "                        RAM behind zswap and a swap file in $TMPDIR, zipfian\n"
-	      "                        reads and writes, every read checked\n"
+	      "                        reads and writes, every read checked; a page that\n"
+	      "                        cannot be read back from swap kills its process\n"
+	      "                        (a vCPU thread) and fails the run\n"
 	      "  --working-set SIZE    working-set: its size (default 150% of RAM)\n"
 	      "  --hog SIZE            memhog: memory to allocate (default 75% of RAM)\n"
 	      "  --cycles N            memhog: allocate/free cycles (default 3)\n"
 	      "  --hold-ms MS          memhog: hold the memory this long (default 500)\n"
 	      "  --sleep-ms MS         memhog: sleep after each free (default delay + 2000)\n"
 	      "  --duration S          stop after S seconds (pagefault, stress: default 10;\n"
-	      "                        working-set: 20)\n"
+	      "                        working-set: 20; memhog: its cycles; not --linux)\n"
+	      "  --warmup S            count nothing for the first S seconds of the\n"
+	      "                        duration (default 0): pagefault's frames/s (its\n"
+	      "                        warm-up also lasts until each vCPU has touched its\n"
+	      "                        128 MiB once) and --lock-stats; only for those,\n"
+	      "                        not with --linux\n"
 	      "  --hinting STRATEGY    how free memory goes back to the host:\n"
 	      "                        report (free page reporting, default), percpu\n"
 	      "                        (per-CPU arrays and workers, page hinting),\n"
@@ -74,18 +83,24 @@ static void run_usage(FILE *f)
 	      "  --reporting on|off    on: --hinting report; off: --hinting off\n"
 	      "  --hint-entries N      percpu: entries per CPU array (default 1000)\n"
 	      "  --hint-poll-ms MS     bitmap: the host asks this often (default:\n"
-	      "                        the report delay), and again at once after a\n"
-	      "                        command that met the cap\n"
+	      "                        the report delay, at least 100), and again at\n"
+	      "                        once after a command that met the cap\n"
 	      "  --hint-cap SIZE       bitmap: one command hands over at most this\n"
 	      "                        much (default 256M, 1M to 2G): an allocation\n"
 	      "                        on a chunk in flight waits for its discard\n"
-	      "  --report-order N      smallest block reported (default 9 = 2 MiB)\n"
+	      "  --report-order N      smallest block reported or hinted (default 9 =\n"
+	      "                        2 MiB; not off)\n"
 	      "  --report-delay-ms MS  from request to report (default 2000)\n"
-	      "  --report-min-age-ms MS  a block is reported only once it has been free\n"
-	      "                        this long (default: half the report delay)\n"
-	      "  --report-capacity N   blocks per report (default 32)\n"
-	      "  --report-hwm N        unreported blocks that request reporting (default 32)\n"
-	      "  --seed N              stress: random seed (default 1)\n"
+	      "  --report-min-age-ms MS  report: a block is reported only once it has\n"
+	      "                        been free this long (default: half the delay)\n"
+	      "  --report-capacity N   report, percpu: blocks per report (default 32;\n"
+	      "                        at most an eighth of a zone)\n"
+	      "  --report-hwm N        report: request reporting once a zone's\n"
+	      "                        unreported blocks at an order pass N (default 0:\n"
+	      "                        on any free at the reporting order or above)\n"
+	      "                        (--linux: Linux reports with its own settings:\n"
+	      "                        none of --report-order, -capacity, -hwm, -min-age)\n"
+	      "  --seed N              stress, working-set: random seed (default 1)\n"
 	      "  --compact             a full compaction at the end of the workload, its\n"
 	      "                        memory still held; free blocks per order before\n"
 	      "                        and after, as /proc/buddyinfo (not --linux)\n"
@@ -95,7 +110,7 @@ static void run_usage(FILE *f)
 	      "  --stats               free and reported blocks per zone, migrate type and\n"
 	      "                        order at the end (as /proc/pagetypeinfo)\n"
 	      "  --lock KIND           spinlock algorithm: tas | ticket | mcs | pvq\n"
-	      "                        (default pvq: queued, parking waiters)\n"
+	      "                        (default pvq: queued, parking waiters; not --linux)\n"
 	      "  --lock-stats          time lock waits and holds, and print each lock\n"
 	      "                        class's statistics at the end as /proc/lock_stat\n"
 	      "                        does (microseconds); with --json, \"lock_stats\"\n"
@@ -109,8 +124,8 @@ enum {
 	OPT_CAPACITY, OPT_HWM, OPT_SEED, OPT_JSON, OPT_QUIET, OPT_STATS,
 	OPT_MIN_AGE, OPT_LOCK, OPT_LOCK_STATS, OPT_IN_PROCESS, OPT_LINUX,
 	OPT_UML, OPT_INITRD, OPT_HINTING, OPT_HINT_ENTRIES, OPT_HINT_POLL,
-	OPT_COMPACT, OPT_HINT_CAP, OPT_QEMU, OPT_KERNEL, OPT_QEMU_BIN,
-	OPT_TARGET,
+	OPT_COMPACT, OPT_HINT_CAP, OPT_BOOT_TIMEOUT, OPT_WARMUP, OPT_QEMU,
+	OPT_KERNEL, OPT_QEMU_BIN, OPT_TARGET, OPT_END,
 };
 
 static const struct option run_options[] = {
@@ -123,6 +138,7 @@ static const struct option run_options[] = {
 	{ "hold-ms", required_argument, NULL, OPT_HOLD },
 	{ "sleep-ms", required_argument, NULL, OPT_SLEEP },
 	{ "duration", required_argument, NULL, OPT_DURATION },
+	{ "warmup", required_argument, NULL, OPT_WARMUP },
 	{ "reporting", required_argument, NULL, OPT_REPORTING },
 	{ "hinting", required_argument, NULL, OPT_HINTING },
 	{ "hint-entries", required_argument, NULL, OPT_HINT_ENTRIES },
@@ -148,6 +164,7 @@ static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
 	{ "qemu-binary", required_argument, NULL, OPT_QEMU_BIN },
 	{ "target", required_argument, NULL, OPT_TARGET },
+	{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -191,7 +208,16 @@ static void print_summary(const struct run_opts *o, const struct run_result *r)
 	       o->cfg.cpus, spin_lock_kind_names[o->lock],
 	       gmm_hinting_names[o->cfg.reporting ? o->cfg.hinting
 						  : GMM_HINTING_OFF]);
-	if (o->cfg.reporting)
+	if (o->cfg.reporting && o->mode == RUN_LINUX)
+		printf(" (Linux's own driver and settings)");
+	else if (o->cfg.reporting && o->cfg.hinting == GMM_HINTING_BITMAP)
+		printf(" (order %u, the host asks every %u ms, at most %s a command)",
+		       o->cfg.report_order, gmm_guest_hint_poll_ms(&o->cfg),
+		       cli_fmt_bytes(a, sizeof(a), (double)o->cfg.hint_cap_bytes));
+	else if (o->cfg.reporting && o->cfg.hinting == GMM_HINTING_PERCPU)
+		printf(" (order %u, %u entries per CPU)", o->cfg.report_order,
+		       o->cfg.hint_entries);
+	else if (o->cfg.reporting)
 		printf(" (order %u, delay %u ms, min age %u ms)",
 		       o->cfg.report_order, o->cfg.report_delay_ms,
 		       report_min_age_ms(&o->cfg));
@@ -219,17 +245,22 @@ static void print_summary(const struct run_opts *o, const struct run_result *r)
 		}
 	}
 	if (o->kind == WORKLOAD_PAGEFAULT)
-		printf("page_fault1: %.0f frames/s\n", r->frames_per_s);
+		printf("page_fault1: %.0f frames/s over %.1f s after a %.1f s warm-up\n",
+		       r->frames_per_s, r->measured_s,
+		       r->elapsed_s - r->measured_s);
 	if (o->kind == WORKLOAD_STRESS)
 		printf("stress: %llu blocks verified, %llu mismatches\n",
 		       (unsigned long long)r->blocks,
 		       (unsigned long long)r->errors);
 	if (r->has_anon) {
 		const struct zswap_stats *z = &r->anon.zswap;
+		uint64_t lost = run_unreadable_pages(r);
 
-		printf("working-set: %llu accesses, %llu mismatches; pgfault %llu pgmajfault %llu "
+		printf("working-set: %llu accesses, %llu mismatches, %llu unreadable pages; "
+		       "pgfault %llu pgmajfault %llu "
 		       "pswpin %llu pswpout %llu pgsteal %llu allocstall %llu\n",
 		       (unsigned long long)r->accesses, (unsigned long long)r->errors,
+		       (unsigned long long)lost,
 		       (unsigned long long)r->anon.events[PGFAULT],
 		       (unsigned long long)r->anon.events[PGMAJFAULT],
 		       (unsigned long long)r->anon.events[PSWPIN],
@@ -247,6 +278,16 @@ static void print_summary(const struct run_opts *o, const struct run_result *r)
 		       (unsigned long long)z->events[ZSWAP_REJECT_RECLAIM_FAIL],
 		       (unsigned long long)z->events[ZSWAP_REJECT_ALLOC_FAIL],
 		       (unsigned long long)z->events[ZSWAP_REJECT_COMPRESS_POOR]);
+		printf("swap: %llu slots, %llu bad; %llu writes failed, %llu reads failed\n",
+		       (unsigned long long)r->anon.swap_slots,
+		       (unsigned long long)r->anon.swap_bad,
+		       (unsigned long long)r->anon.events[SWAP_WRITE_ERR],
+		       (unsigned long long)lost);
+		if (lost)
+			printf("data lost: %llu page%s could not be read back from swap; "
+			       "%u working-set process%s killed for it\n",
+			       (unsigned long long)lost, lost == 1 ? "" : "s",
+			       r->killed, r->killed == 1 ? "" : "es");
 	}
 	if (o->mode == RUN_QEMU)
 		printf("QEMU (%s): guest free %s of %s, available %s (QMP guest-stats)\n",
@@ -382,6 +423,8 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 	json_u64(&j, "report_order", o->cfg.report_order);
 	json_u64(&j, "report_delay_ms", o->cfg.report_delay_ms);
 	json_u64(&j, "report_min_age_ms", report_min_age_ms(&o->cfg));
+	if (o->cfg.reporting && o->cfg.hinting == GMM_HINTING_BITMAP)
+		json_u64(&j, "hint_poll_ms", gmm_guest_hint_poll_ms(&o->cfg));
 	json_u64(&j, "freed_bytes", last ? last->freed_bytes : 0);
 	json_u64(&j, "host_resident_at_free_bytes",
 		 last ? last->resident_at_free : 0);
@@ -405,6 +448,14 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 	json_u64(&j, "alloc_waits", r->stats.alloc_waits);
 	json_u64(&j, "alloc_wait_ns", r->stats.alloc_wait_ns);
 	json_double(&j, "elapsed_s", r->elapsed_s);
+	json_double(&j, "warmup_s", o->warmup_s);
+	json_double(&j, "measured_s", r->measured_s);
+	/* The guest process's, over measured_s (getrusage). */
+	json_double(&j, "cpu_user_s", r->cpu_user_s);
+	json_double(&j, "cpu_sys_s", r->cpu_sys_s);
+	json_u64(&j, "voluntary_switches", r->vol_switches);
+	json_u64(&j, "involuntary_switches", r->invol_switches);
+	json_u64(&j, "lock_parks", r->parks);
 	if (o->kind == WORKLOAD_PAGEFAULT)
 		json_double(&j, "frames_per_s", r->frames_per_s);
 	if (o->kind == WORKLOAD_STRESS) {
@@ -414,6 +465,8 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 	if (r->has_anon) {
 		json_u64(&j, "accesses", r->accesses);
 		json_u64(&j, "mismatches", r->errors);
+		json_u64(&j, "unreadable_pages", run_unreadable_pages(r));
+		json_u64(&j, "processes_killed", r->killed);
 		/* Linux's names: debugfs zswap/, /proc/vmstat. */
 		json_object(&j, "zswap");
 		for (unsigned int e = 0; e < NR_ZSWAP_EVENTS; e++)
@@ -433,6 +486,7 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 		json_u64(&j, "nr_active_anon", r->anon.nr_active);
 		json_u64(&j, "swap_slots", r->anon.swap_slots);
 		json_u64(&j, "swap_free_slots", r->anon.swap_free);
+		json_u64(&j, "swap_bad_slots", r->anon.swap_bad);
 		json_object_end(&j);
 	}
 	if (o->mode == RUN_QEMU) {
@@ -466,6 +520,8 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 			 r->cycle[i].resident_after);
 		json_double(&j, "time_to_return_90pct_s",
 			    r->cycle[i].time_to_90pct_s);
+		json_double(&j, "time_to_return_95pct_s",
+			    r->cycle[i].time_to_95pct_s);
 		json_object_end(&j);
 	}
 	json_array_end(&j);
@@ -493,12 +549,91 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 	json_end(&j);
 }
 
+/* An option's name from its code in run_options. */
+static const char *run_opt_name(int opt)
+{
+	for (const struct option *p = run_options; p->name; p++)
+		if (p->val == opt)
+			return p->name;
+	return "?";
+}
+
+/*
+ * An option given (@seen) that the run's guest, workload or strategy does
+ * nothing with is refused: one line saying what takes it, status 2.
+ */
+static void run_refuse_unused(const struct run_opts *o, const bool *seen)
+{
+	/* What a Linux guest does not take, and why. */
+	static const struct {
+		int opt;
+		const char *why;
+	} not_linux[] = {
+		{ OPT_CPUS, "user-mode Linux runs one vCPU" },
+		{ OPT_DURATION, "the Linux guest runs --cycles of memhog" },
+		{ OPT_LOCK, "Linux's locks are its own" },
+		{ OPT_ORDER, "Linux reports with its own settings" },
+		{ OPT_CAPACITY, "Linux reports with its own settings" },
+		{ OPT_HWM, "Linux reports with its own settings" },
+		{ OPT_MIN_AGE, "Linux reports with its own settings" },
+	};
+	/* What only some workloads take. */
+	static const struct {
+		int opt;
+		unsigned int kinds; /* 1 << enum workload_kind */
+		const char *which;
+	} by_workload[] = {
+		{ OPT_HOG, 1u << WORKLOAD_MEMHOG, "memhog" },
+		{ OPT_CYCLES, 1u << WORKLOAD_MEMHOG, "memhog" },
+		{ OPT_HOLD, 1u << WORKLOAD_MEMHOG, "memhog" },
+		{ OPT_SLEEP, 1u << WORKLOAD_MEMHOG, "memhog" },
+		{ OPT_SEED, 1u << WORKLOAD_STRESS | 1u << WORKLOAD_WORKING_SET,
+		  "stress or working-set" },
+		{ OPT_WS, 1u << WORKLOAD_WORKING_SET, "working-set" },
+	};
+	/* What only some strategies take. */
+	static const struct {
+		int opt;
+		unsigned int hintings; /* 1 << enum gmm_hinting */
+		const char *which;
+	} by_hinting[] = {
+		{ OPT_HINT_ENTRIES, 1u << GMM_HINTING_PERCPU, "percpu" },
+		{ OPT_HINT_POLL, 1u << GMM_HINTING_BITMAP, "bitmap" },
+		{ OPT_HINT_CAP, 1u << GMM_HINTING_BITMAP, "bitmap" },
+		{ OPT_ORDER, 1u << GMM_HINTING_REPORT | 1u << GMM_HINTING_PERCPU |
+				     1u << GMM_HINTING_BITMAP,
+		  "report, percpu or bitmap" },
+		{ OPT_CAPACITY, 1u << GMM_HINTING_REPORT | 1u << GMM_HINTING_PERCPU,
+		  "report or percpu" },
+		{ OPT_HWM, 1u << GMM_HINTING_REPORT, "report" },
+		{ OPT_MIN_AGE, 1u << GMM_HINTING_REPORT, "report" },
+	};
+	enum gmm_hinting h = o->cfg.reporting ? o->cfg.hinting : GMM_HINTING_OFF;
+
+	bool linux_guest = o->mode == RUN_LINUX || (o->mode == RUN_QEMU && o->qemu_linux);
+
+	for (size_t i = 0; linux_guest && i < sizeof(not_linux) / sizeof(not_linux[0]); i++)
+		if (seen[not_linux[i].opt] &&
+		    !(o->mode == RUN_QEMU && not_linux[i].opt == OPT_CPUS))
+			RUN_ERR("--%s: not with --linux (%s)", run_opt_name(not_linux[i].opt),
+				not_linux[i].why);
+	for (size_t i = 0; i < sizeof(by_workload) / sizeof(by_workload[0]); i++)
+		if (seen[by_workload[i].opt] && !(by_workload[i].kinds & (1u << o->kind)))
+			RUN_ERR("--%s: only with --workload %s", run_opt_name(by_workload[i].opt),
+				by_workload[i].which);
+	for (size_t i = 0; i < sizeof(by_hinting) / sizeof(by_hinting[0]); i++)
+		if (seen[by_hinting[i].opt] && !(by_hinting[i].hintings & (1u << h)))
+			RUN_ERR("--%s: only with --hinting %s", run_opt_name(by_hinting[i].opt),
+				by_hinting[i].which);
+}
+
 static int cmd_run(int argc, char **argv)
 {
 	struct run_opts o;
 	struct run_result r;
 	bool json = false, quiet = false, stats = false, mode_opt = false;
-	bool qemu = false;
+	bool seen[OPT_END] = { false };
+	bool warmup_opt = false, qemu = false;
 	const char *linux_opt = NULL, *qemu_opt = NULL;
 	int c, err;
 
@@ -506,6 +641,8 @@ static int cmd_run(int argc, char **argv)
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", run_options, NULL)) != -1) {
+		if (c >= OPT_MEM && c < OPT_END)
+			seen[c] = true;
 		switch (c) {
 		case OPT_MEM:
 			o.cfg.mem_bytes = cli_opt_size("run ", "--mem", optarg,
@@ -552,6 +689,10 @@ static int cmd_run(int argc, char **argv)
 		case OPT_DURATION:
 			o.duration_s = (double)opt_uint("duration", optarg, 1,
 							86400);
+			break;
+		case OPT_WARMUP:
+			o.warmup_s = (double)opt_uint("warmup", optarg, 0, 86400);
+			warmup_opt = true;
 			break;
 		case OPT_REPORTING:
 			if (cli_parse_onoff(optarg, &o.cfg.reporting))
@@ -654,6 +795,9 @@ static int cmd_run(int argc, char **argv)
 						      1ull << 20);
 			qemu_opt = "--target";
 			break;
+		case OPT_BOOT_TIMEOUT:
+			o.boot_timeout_s = (unsigned int)opt_uint("boot-timeout", optarg, 1, 3600);
+			break;
 		case 'h':
 			run_usage(stdout);
 			return 0;
@@ -681,6 +825,8 @@ static int cmd_run(int argc, char **argv)
 		RUN_ERR("--initrd: only with --linux or --qemu");
 	if (linux_opt && o.mode != RUN_LINUX)
 		RUN_ERR("%s: only with --linux", linux_opt);
+	if (o.boot_timeout_s && o.mode != RUN_LINUX && o.mode != RUN_QEMU)
+		RUN_ERR("--boot-timeout: only with --linux or --qemu");
 	if (o.mode == RUN_QEMU) {
 		if (o.cfg.reporting && o.cfg.hinting != GMM_HINTING_REPORT)
 			RUN_ERR("--hinting %s: not with --qemu (QEMU's device takes free page reporting: report or off)",
@@ -701,8 +847,7 @@ static int cmd_run(int argc, char **argv)
 	    o.cfg.hinting != GMM_HINTING_REPORT)
 		RUN_ERR("--hinting %s: not with --linux (Linux reports with its own driver: report or off)",
 			gmm_hinting_names[o.cfg.hinting]);
-	if (o.ws_bytes && o.kind != WORKLOAD_WORKING_SET)
-		RUN_ERR("--working-set: only with --workload working-set");
+	run_refuse_unused(&o, seen);
 	if (o.kind == WORKLOAD_WORKING_SET && o.mode == RUN_LINUX)
 		RUN_ERR("--linux: the Linux guest runs memhog only");
 	if (o.mode == RUN_LINUX) {
@@ -718,11 +863,33 @@ static int cmd_run(int argc, char **argv)
 		if (o.initrd)
 			cli_check_path("run ", "--initrd", o.initrd, false);
 	}
+	if (o.mode != RUN_IN_PROCESS) {
+		cli_check_nofile("run");
+		cli_check_tmpdir("run");
+	}
+	if (warmup_opt) {
+		double duration = o.duration_s ? o.duration_s
+			: o.kind == WORKLOAD_WORKING_SET ? 20 : 10;
+
+		if (o.mode == RUN_LINUX || o.mode == RUN_QEMU)
+			RUN_ERR("--warmup: not with --linux (nothing of the Linux guest's is measured after a warm-up)");
+		if (o.kind != WORKLOAD_PAGEFAULT && !o.lock_stats)
+			RUN_ERR("--warmup: only --workload pagefault and --lock-stats count from the end of a warm-up");
+		if (o.kind != WORKLOAD_MEMHOG && o.warmup_s >= duration)
+			RUN_ERR("--warmup: %.0f s leaves nothing of the %.0f s --duration to measure",
+				o.warmup_s, duration);
+	}
 	o.live = quiet ? NULL : (json ? stderr : stdout);
 	err = run_guest(&o, &r);
 	if (err) {
-		fprintf(stderr, "guestmm: run: the %s guest failed: %s\n",
-			run_mode_name(o.mode), strerror(-err));
+		if (!r.error_said)
+			fprintf(stderr, "guestmm: run: the %s guest failed: %s\n",
+				run_mode_name(o.mode), run_strerror(&r, err));
+		return 1;
+	}
+	if (o.warmup_s > 0 && !r.warmed_up) {
+		fprintf(stderr, "guestmm: run: the workload ended %.1f s in, before its %.0f s warm-up did: nothing measured\n",
+			r.elapsed_s, o.warmup_s);
 		return 1;
 	}
 	if (json)
@@ -738,7 +905,8 @@ static int cmd_run(int argc, char **argv)
 		       r.measured_s);
 		print_lock_stat(stdout, r.locks);
 	}
-	return r.errors ? 1 : 0;
+	/* Lost data fails the run as a mismatch does. */
+	return r.errors || run_unreadable_pages(&r) ? 1 : 0;
 }
 
 static void usage(FILE *f)

@@ -27,6 +27,7 @@
 
 #include "host/backend.h"
 #include "host/balloon.h"
+#include "host/tmp_dir.h"
 #include "host/uml_guest.h"
 #include "host/vhost_user.h"
 #include "tools/cli.h"
@@ -43,6 +44,7 @@
 #define HOST_SIZE_MAX (16ull << 40)
 
 struct host_opts {
+	FILE *live;		/* the per-second lines; NULL with --quiet */
 	const char *listen;
 	bool linux_guest;
 	bool json_lines;
@@ -60,6 +62,7 @@ struct host_opts {
 	const char *uml;
 	const char *initrd;
 	const char *console_log;
+	unsigned int boot_timeout_s;	/* --linux, --guests: 0 = default */
 	/* --guests: many guests under one budget */
 	unsigned int nr_guests[2];	/* by enum fleet_kind */
 	uint64_t guest_mem;		/* ours */
@@ -98,8 +101,9 @@ static void print_line(const struct host_opts *o, double t,
 {
 	char a[32], b[32], c[32], d[32], e[32], f[32];
 	uint64_t gfree = guest_free_bytes(st);
+	FILE *out = o->live;
 
-	if (o->quiet)
+	if (!out)
 		return;
 	if (o->json_lines) {
 		char free_text[32] = "null";
@@ -107,7 +111,7 @@ static void print_line(const struct host_opts *o, double t,
 		if (gfree != UINT64_MAX)
 			snprintf(free_text, sizeof(free_text), "%llu",
 				 (unsigned long long)gfree);
-		printf("{\"t\": %.2f, \"connected\": %s, \"memory_bytes\": %llu, "
+		fprintf(out, "{\"t\": %.2f, \"connected\": %s, \"memory_bytes\": %llu, "
 		       "\"resident_bytes\": %llu, \"reported_bytes\": %llu, "
 		       "\"reports\": %llu, \"num_pages\": %u, \"actual_pages\": %u, "
 		       "\"guest_free_bytes\": %s, \"features\": %llu}\n",
@@ -117,10 +121,10 @@ static void print_line(const struct host_opts *o, double t,
 		       (unsigned long long)st->reported_bytes,
 		       (unsigned long long)st->reports, st->num_pages, st->actual,
 		       free_text, (unsigned long long)st->features);
-		fflush(stdout);
+		fflush(out);
 		return;
 	}
-	printf("%7.1fs  %s  RAM %10s  resident %10s  reported %10s (%llu)  "
+	fprintf(out, "%7.1fs  %s  RAM %10s  resident %10s  reported %10s (%llu)  "
 	       "target %9s  actual %9s  guest free %10s\n",
 	       t, st->connected ? "up  " : "down",
 	       cli_fmt_bytes(a, sizeof(a), (double)st->memory_bytes),
@@ -130,7 +134,7 @@ static void print_line(const struct host_opts *o, double t,
 	       cli_fmt_bytes(d, sizeof(d), (double)st->num_pages * PAGE_BYTES),
 	       cli_fmt_bytes(e, sizeof(e), (double)st->actual * PAGE_BYTES),
 	       gfree == UINT64_MAX ? "-" : cli_fmt_bytes(f, sizeof(f), (double)gfree));
-	fflush(stdout);
+	fflush(out);
 }
 
 /*
@@ -147,24 +151,52 @@ static bool line_due(double t, double *next)
 
 /* ---- --listen ---- */
 
+/* `host --listen --json`: the device as the host leaves it. */
+static void print_listen_json(const struct host_opts *o, double t,
+			      const struct balloon_stats *st)
+{
+	uint64_t gfree = guest_free_bytes(st);
+	struct json j;
+
+	json_begin(&j, stdout);
+	json_str(&j, "socket", o->listen);
+	json_double(&j, "duration_s", t);
+	json_bool(&j, "reporting", !o->no_reporting);
+	json_u64(&j, "features_offered", host_features(o));
+	json_bool(&j, "connected", st->connected);
+	json_u64(&j, "features", st->features);
+	json_u64(&j, "memory_bytes", st->memory_bytes);
+	json_u64(&j, "resident_bytes", st->resident_bytes);
+	json_u64(&j, "reports", st->reports);
+	json_u64(&j, "reported_bytes", st->reported_bytes);
+	json_u64(&j, "num_pages", st->num_pages);
+	json_u64(&j, "actual_pages", st->actual);
+	if (gfree == UINT64_MAX)
+		json_double(&j, "guest_free_bytes", NAN);
+	else
+		json_u64(&j, "guest_free_bytes", gfree);
+	json_end(&j);
+}
+
 static int host_listen(const struct host_opts *o)
 {
 	struct balloon_backend be;
 	struct balloon_stats st;
-	double t0 = run_now_s(), next = 0;
+	double t0 = run_now_s(), next = 0, t = 0;
 	int err = balloon_backend_start(&be, o->listen, host_features(o));
 
 	if (err)
 		return 1;
 	if (o->max_guest_mem)
 		vhost_user_server_set_guest_mem_max(be.srv, o->max_guest_mem);
-	if (!o->quiet && !o->json_lines)
-		printf("guestmm host: virtio-balloon (reporting) on vhost-user socket %s\n"
-		       "attach e.g. linux.uml ... virtio_uml.device=%s:5\n",
-		       o->listen, o->listen);
+	if (o->live && !o->json_lines) {
+		fprintf(o->live, "guestmm host: virtio-balloon (free page reporting %s) on vhost-user socket %s\n"
+			"attach e.g. linux.uml ... virtio_uml.device=%s:5\n",
+			o->no_reporting ? "off" : "on", o->listen, o->listen);
+		fflush(o->live);
+	}
 	while (!atomic_load(&interrupted) && !be.err) {
-		double t = run_now_s() - t0;
-
+		t = run_now_s() - t0;
 		if (o->duration_s && t >= o->duration_s)
 			break;
 		if (line_due(t, &next)) {
@@ -173,9 +205,13 @@ static int host_listen(const struct host_opts *o)
 		}
 		run_sleep_s(0.05);
 	}
+	/* What the device last saw, before it goes. */
+	balloon_get_stats(be.balloon, &st);
 	balloon_backend_stop(&be);
 	if (be.err)
 		fprintf(stderr, "guestmm: host: backend stopped: %s\n", strerror(-be.err));
+	else if (o->json)
+		print_listen_json(o, t, &st);
 	return be.err ? 1 : 0;
 }
 
@@ -220,10 +256,16 @@ static bool watch(const struct host_opts *o, struct balloon_backend *be,
 		double t = run_now_s() - t0;
 
 		balloon_get_stats(be->balloon, &st);
+		if (done && done(&st, arg)) {
+			/* The state waited for gets its line, whenever it
+			 * falls: an inflate that completes and deflates within
+			 * a second otherwise never shows its target. */
+			print_line(o, t, &st);
+			*next = floor(t) + 1;
+			return true;
+		}
 		if (line_due(t, next))
 			print_line(o, t, &st);
-		if (done && done(&st, arg))
-			return true;
 		/* Keep the console drained while we wait. */
 		if (g)
 			uml_guest_wait_line(g, "gmm-never", NULL, 0, 50);
@@ -231,6 +273,16 @@ static bool watch(const struct host_opts *o, struct balloon_backend *be,
 			run_sleep_s(0.05);
 	}
 	return !atomic_load(&interrupted);
+}
+
+/* "WHAT after 1.25 s", or "WHAT never within 15.0 s" for a NaN @t. */
+static void host_fmt_after(char *buf, size_t len, const char *what, double t,
+			   double watched_s)
+{
+	if (isnan(t))
+		snprintf(buf, len, "%s never within %.1f s", what, watched_s);
+	else
+		snprintf(buf, len, "%s after %.2f s", what, t);
 }
 
 static bool actual_is(const struct balloon_stats *st, void *arg)
@@ -282,8 +334,9 @@ static void print_linux_json(const struct host_opts *o, const struct linux_resul
 
 static int host_linux(const struct host_opts *o)
 {
-	char dir[] = "/tmp/guestmm-host-XXXXXX", sock[128], initrd[PATH_MAX + 32];
+	char sock[TMP_DIR_PATH_MAX + 16], initrd[PATH_MAX + 32];
 	char cmd[64], line[256];
+	struct tmp_dir dir;
 	struct uml_guest_config gc = { 0 };
 	struct linux_result r = { 0 };
 	struct balloon_stats st;
@@ -295,11 +348,13 @@ static int host_linux(const struct host_opts *o)
 
 	if (run_resolve_initrd(o->initrd, initrd, sizeof(initrd), "host"))
 		return 1;
-	if (!mkdtemp(dir)) {
-		perror("guestmm: host: mkdtemp");
+	err = tmp_dir_create(&dir, "host");
+	if (err) {
+		fprintf(stderr, "guestmm: host: cannot make its directory in %s: %s\n",
+			tmp_dir_base(), strerror(-err));
 		return 1;
 	}
-	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir);
+	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir.path);
 	if (balloon_backend_start(&be, sock, host_features(o)))
 		goto undo_dir;
 	gc.linux_path = o->uml;
@@ -309,7 +364,14 @@ static int host_linux(const struct host_opts *o)
 	gc.extra_cmdline = o->init_on_free ? "init_on_free=1" : NULL;
 	gc.console_log = o->console_log;
 	t0 = run_now_s();
-	err = uml_guest_start(&gc, 60000, &g);
+	err = uml_guest_start(&gc, (int)(o->boot_timeout_s ? o->boot_timeout_s
+							    : RUN_BOOT_TIMEOUT_S) * 1000,
+			      &g);
+	if (err == -ETIMEDOUT) {
+		fprintf(stderr, "guestmm: host: the Linux guest did not boot within %u s (--boot-timeout)\n",
+			o->boot_timeout_s ? o->boot_timeout_s : RUN_BOOT_TIMEOUT_S);
+		goto undo_backend;
+	}
 	if (err) {
 		fprintf(stderr, "guestmm: host: cannot start the Linux guest (%s, initrd %s): %s\n",
 			o->uml ? o->uml : "/usr/bin/linux.uml", initrd, strerror(-err));
@@ -406,8 +468,7 @@ undo_guest:
 undo_backend:
 	balloon_backend_stop(&be);
 undo_dir:
-	/* The server removed its socket; rmdir fails on anything else. */
-	rmdir(dir);
+	tmp_dir_destroy(&dir);
 	if (rc == 0) {
 		if (o->json) {
 			print_linux_json(o, &r);
@@ -421,12 +482,19 @@ undo_dir:
 			       r.features & (1ull << VIRTIO_BALLOON_F_REPORTING) ? "yes" : "no",
 			       r.features & (1ull << VIRTIO_BALLOON_F_PAGE_POISON) ? "yes" : "no",
 			       r.features & (1ull << VIRTIO_BALLOON_F_STATS_VQ) ? "yes" : "no");
+			char drop[48], ninety[48];
+
+			/* A return that never came within the watch says so. */
+			host_fmt_after(drop, sizeof(drop), "first drop", r.time_to_first_drop_s,
+				       r.watched_s);
+			host_fmt_after(ninety, sizeof(ninety), "90 %", r.time_to_90pct_s,
+				       r.watched_s);
 			printf("memhog %s freed; host resident %s at the free, %s after %.1f s: "
-			       "%.1f %% returned; first drop after %.2f s, 90 %% after %.2f s\n",
+			       "%.1f %% returned; %s, %s\n",
 			       cli_fmt_bytes(a, sizeof(a), (double)r.hog_bytes),
 			       cli_fmt_bytes(b, sizeof(b), (double)r.resident_at_free),
 			       cli_fmt_bytes(c, sizeof(c), (double)r.resident_after),
-			       r.watched_s, 100 * frac, r.time_to_first_drop_s, r.time_to_90pct_s);
+			       r.watched_s, 100 * frac, drop, ninety);
 			if (r.target_pages)
 				printf("balloon: target %u pages, actual %u (resident %s -> %s), deflated to %u\n",
 				       r.target_pages, r.actual_inflated,
@@ -459,6 +527,7 @@ static int host_fleet(const struct host_opts *o)
 	c.cpus = o->cpus;
 	c.uml = o->uml;
 	c.initrd = o->initrd;
+	c.boot_timeout_s = o->boot_timeout_s;
 	c.log = stderr;
 	err = fleet_create(&c, &f);
 	if (err) {
@@ -484,8 +553,8 @@ static int host_fleet(const struct host_opts *o)
 		fleet_poll(f, 50);
 		t = fleet_now(f);
 		if (t >= next) {
-			if (!o->quiet)
-				fleet_print_line(stdout, f, o->json_lines);
+			if (o->live)
+				fleet_print_line(o->live, f, o->json_lines);
 			next += 1;
 		}
 		if (o->duration_s && t >= o->duration_s)
@@ -606,14 +675,21 @@ static void host_usage(FILE *f)
 	      "                       pages, below --mem) and deflate\n"
 	      "  --init-on-free       --linux: boot the guest with init_on_free=1\n"
 	      "  --reporting on|off   offer free page reporting (default on)\n"
-	      "  --uml PATH           --linux: the kernel (default /usr/bin/linux.uml)\n"
-	      "  --initrd PATH        --linux: initramfs (default uml/initrd.gz beside\n"
-	      "                       guestmm, else PREFIX/lib/guestmm/initrd.gz)\n"
+	      "  --uml PATH           --linux, Linux guests of --guests: the kernel\n"
+	      "                       (default /usr/bin/linux.uml)\n"
+	      "  --initrd PATH        --linux, Linux guests of --guests: initramfs\n"
+	      "                       (default uml/initrd.gz beside guestmm, else\n"
+	      "                       PREFIX/lib/guestmm/initrd.gz)\n"
 	      "  --console-log FILE   --linux: append the guest console to FILE\n"
-	      "  --duration S         --listen: stop after S seconds (default: at SIGINT)\n"
+	      "  --boot-timeout S     --linux, Linux guests of --guests: how long the\n"
+	      "                       boot may take (default 60; --guests: 240)\n"
+	      "  --duration S         --listen, --guests: stop after S seconds (default:\n"
+	      "                       at SIGINT)\n"
 	      "  --json-lines         a JSON object a second instead of the line\n"
-	      "  --json               --linux, --guests: one JSON object at the end\n"
+	      "  --json               one JSON object at the end on stdout; the\n"
+	      "                       per-second lines go to stderr\n"
 	      "  --quiet              no per-second lines\n"
+	      "An option the mode does nothing with is refused (exit status 2).\n"
 	      "\n"
 	      "Many guests under one budget (guestmm host --guests SPEC [OPTION]...):\n"
 	      "  --guests SPEC        KIND:N,... with KIND ours (our guest runtime as a\n"
@@ -622,6 +698,7 @@ static void host_usage(FILE *f)
 	      "  --guest-mem SIZE     RAM of each guest, 64M to 64G in steps of 4M\n"
 	      "                       (default 512M)\n"
 	      "  --linux-mem SIZE     RAM of each Linux guest (default: --guest-mem)\n"
+	      "                       (only with Linux guests)\n"
 	      "  --budget SIZE        the guests' memory budget, at least 64M and one\n"
 	      "                       guest's RAM (default: the sum of their\n"
 	      "                       RAM): a memory cgroup around them, the host outside\n"
@@ -632,8 +709,10 @@ static void host_usage(FILE *f)
 	      "  --hold-ms MS         and holds it this long (default 1000)\n"
 	      "  --idle-ms MS         then frees it and idles this long (default 10000)\n"
 	      "  --stagger-ms MS      guest k's first cycle waits k*MS (default 2000)\n"
-	      "  --cpus N             vCPUs of our guests (default 1)\n"
-	      "  --duration S         stop after S seconds (default: at SIGINT/SIGTERM)\n"
+	      "  --cpus N             vCPUs of our guests (default 1; only with ours)\n"
+	      "  --duration S         stop after S seconds (default: at SIGINT/SIGTERM/SIGHUP)\n"
+	      "  --reporting, --uml, --initrd, --boot-timeout, --json-lines, --json,\n"
+	      "  --quiet: as above\n"
 	      "A line a second: the budget's usage and each guest's host-resident memory\n"
 	      "(the device's accounting) or its end; a guest the budget kills is named on\n"
 	      "stderr with the budget's state, and the host and the other guests go on.\n",
@@ -642,13 +721,71 @@ static void host_usage(FILE *f)
 
 #define HOST_ERR(...) cli_usage_error("host ", __VA_ARGS__)
 
+/* The host's three modes, as masks of what an option applies to. */
+enum {
+	HOST_LISTEN = 1u << 0,	/* --listen, or no mode option */
+	HOST_LINUX = 1u << 1,	/* --linux */
+	HOST_GUESTS = 1u << 2,	/* --guests */
+	HOST_ALL = HOST_LISTEN | HOST_LINUX | HOST_GUESTS,
+};
+
+static const char *host_mode_name(unsigned int mode)
+{
+	return mode == HOST_LISTEN ? "--listen" : mode == HOST_LINUX ? "--linux"
+								       : "--guests";
+}
+
+/* "--linux", "--listen or --guests", "--linux or --guests". */
+static const char *host_modes_text(char *buf, size_t len, unsigned int modes)
+{
+	size_t n = 0;
+
+	buf[0] = 0;
+	for (unsigned int m = HOST_LISTEN; m <= HOST_GUESTS; m <<= 1)
+		if (modes & m)
+			n += (size_t)snprintf(buf + n, n < len ? len - n : 0, "%s%s",
+					      n ? " or " : "", host_mode_name(m));
+	return buf;
+}
+
 int cmd_host(int argc, char **argv)
 {
 	enum { O_LISTEN = 256, O_LINUX, O_MEM, O_HOG, O_WATCH, O_TARGET, O_IOF,
 	       O_UML, O_INITRD, O_LOG, O_DURATION, O_JSONL, O_JSON, O_QUIET,
 	       O_REPORTING, O_UNTIL, O_MAXMEM, O_GUESTS, O_GUEST_MEM, O_LINUX_MEM,
 	       O_BUDGET, O_CGROUP_ROOT, O_HOG_PCT, O_HOLD_MS, O_IDLE_MS,
-	       O_STAGGER_MS, O_CPUS };
+	       O_STAGGER_MS, O_CPUS, O_BOOT_TIMEOUT, O_END };
+	/*
+	 * The modes each option does something in (the rest: all three);
+	 * @alt, what to use instead in --guests.
+	 */
+	static const struct {
+		int opt;
+		unsigned int modes;
+		const char *alt;
+	} applies[] = {
+		{ O_MEM, HOST_LINUX, "--guest-mem is each guest's RAM" },
+		{ O_HOG, HOST_LINUX, "--hog-pct is memhog's share of RAM" },
+		{ O_WATCH, HOST_LINUX, NULL },
+		{ O_UNTIL, HOST_LINUX, NULL },
+		{ O_TARGET, HOST_LINUX, NULL },
+		{ O_IOF, HOST_LINUX, NULL },
+		{ O_LOG, HOST_LINUX, NULL },
+		{ O_UML, HOST_LINUX | HOST_GUESTS, NULL },
+		{ O_INITRD, HOST_LINUX | HOST_GUESTS, NULL },
+		{ O_BOOT_TIMEOUT, HOST_LINUX | HOST_GUESTS, NULL },
+		{ O_MAXMEM, HOST_LISTEN, NULL },
+		{ O_DURATION, HOST_LISTEN | HOST_GUESTS, NULL },
+		{ O_GUEST_MEM, HOST_GUESTS, NULL },
+		{ O_LINUX_MEM, HOST_GUESTS, NULL },
+		{ O_BUDGET, HOST_GUESTS, NULL },
+		{ O_CGROUP_ROOT, HOST_GUESTS, NULL },
+		{ O_HOG_PCT, HOST_GUESTS, NULL },
+		{ O_HOLD_MS, HOST_GUESTS, NULL },
+		{ O_IDLE_MS, HOST_GUESTS, NULL },
+		{ O_STAGGER_MS, HOST_GUESTS, NULL },
+		{ O_CPUS, HOST_GUESTS, NULL },
+	};
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
 		{ "linux", no_argument, NULL, O_LINUX },
@@ -677,6 +814,7 @@ int cmd_host(int argc, char **argv)
 		{ "idle-ms", required_argument, NULL, O_IDLE_MS },
 		{ "stagger-ms", required_argument, NULL, O_STAGGER_MS },
 		{ "cpus", required_argument, NULL, O_CPUS },
+		{ "boot-timeout", required_argument, NULL, O_BOOT_TIMEOUT },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -685,14 +823,17 @@ int cmd_host(int argc, char **argv)
 			       .guest_mem = 512ull << 20, .hog_pct = 75,
 			       .hold_ms = 1000, .idle_ms = 10000,
 			       .stagger_ms = 2000, .cpus = 1 };
-	bool many = false;
+	bool many = false, seen[O_END] = { false };
 	struct sigaction sa = { .sa_handler = on_signal };
+	unsigned int mode;
 	uint64_t v;
 	int c;
 
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+		if (c >= O_LISTEN && c < O_END)
+			seen[c] = true;
 		switch (c) {
 		case O_LISTEN:
 			if (!*optarg)
@@ -809,6 +950,11 @@ int cmd_host(int argc, char **argv)
 				HOST_ERR("--cpus: '%s' is not 1 to 16", optarg);
 			o.cpus = (unsigned int)v;
 			break;
+		case O_BOOT_TIMEOUT:
+			if (cli_parse_uint(optarg, 1, 3600, &v))
+				HOST_ERR("--boot-timeout: '%s' is not 1 to 3600 seconds", optarg);
+			o.boot_timeout_s = (unsigned int)v;
+			break;
 		case 'h':
 			host_usage(stdout);
 			return 0;
@@ -822,6 +968,34 @@ int cmd_host(int argc, char **argv)
 		HOST_ERR("--listen and --linux: choose one");
 	if (many && (o.listen || o.linux_guest))
 		HOST_ERR("--guests and %s: choose one", o.listen ? "--listen" : "--linux");
+	mode = many ? HOST_GUESTS : o.linux_guest ? HOST_LINUX : HOST_LISTEN;
+	for (size_t i = 0; i < sizeof(applies) / sizeof(applies[0]); i++) {
+		const char *name = NULL;
+		char modes[64];
+
+		if (!seen[applies[i].opt] || (applies[i].modes & mode))
+			continue;
+		for (const struct option *p = opts; p->name && !name; p++)
+			if (p->val == applies[i].opt)
+				name = p->name;
+		host_modes_text(modes, sizeof(modes), applies[i].modes);
+		if (mode == HOST_LISTEN && !(applies[i].modes & HOST_LISTEN) &&
+		    (applies[i].modes & HOST_LINUX))
+			HOST_ERR("--%s: only with %s, not with --listen (a host that only listens has no guest to act on)",
+				 name, modes);
+		if (mode == HOST_GUESTS && applies[i].alt)
+			HOST_ERR("--%s: only with %s, not with --guests (%s)", name, modes,
+				 applies[i].alt);
+		HOST_ERR("--%s: only with %s, not with %s", name, modes, host_mode_name(mode));
+	}
+	if (many && !o.nr_guests[FLEET_LINUX]) {
+		if (seen[O_LINUX_MEM] || seen[O_UML] || seen[O_INITRD] || seen[O_BOOT_TIMEOUT])
+			HOST_ERR("%s: only with Linux guests in --guests",
+				 seen[O_LINUX_MEM] ? "--linux-mem" : seen[O_UML] ? "--uml"
+				 : seen[O_INITRD] ? "--initrd" : "--boot-timeout");
+	}
+	if (many && !o.nr_guests[FLEET_OURS] && seen[O_CPUS])
+		HOST_ERR("--cpus: only with guests of ours in --guests (a user-mode Linux has one vCPU)");
 	if (o.uml)
 		cli_check_path("host ", "--uml", o.uml, true);
 	if (o.initrd)
@@ -843,10 +1017,13 @@ int cmd_host(int argc, char **argv)
 			HOST_ERR("--budget: %s is smaller than one guest's RAM (%s)",
 				 cli_fmt_bytes(a, sizeof(a), (double)o.budget),
 				 cli_fmt_bytes(b, sizeof(b), (double)one));
-		if (o.json && !o.json_lines)
-			o.quiet = true;
+		/* With --json the live lines go to stderr, as run's do. */
+		o.live = o.quiet ? NULL : o.json ? stderr : stdout;
+		cli_check_nofile("host");
+		cli_check_tmpdir("host");
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGHUP, &sa, NULL);
 		signal(SIGPIPE, SIG_IGN);
 		return host_fleet(&o);
 	}
@@ -860,10 +1037,14 @@ int cmd_host(int argc, char **argv)
 		HOST_ERR("--hog: must be smaller than --mem");
 	if (o.target_bytes >= o.mem_bytes)
 		HOST_ERR("--target: must be smaller than --mem");
-	if (o.json && !o.json_lines)
-		o.quiet = true;
+	o.live = o.quiet ? NULL : o.json ? stderr : stdout;
+	cli_check_nofile("host");
+	if (!o.listen)
+		cli_check_tmpdir("host"); /* --linux: its socket's and uml_dir */
+	/* A closed terminal (SIGHUP) ends it as Ctrl-C does: cleaned up. */
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	return o.listen ? host_listen(&o) : host_linux(&o);
 }

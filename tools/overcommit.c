@@ -28,6 +28,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "host/tmp_dir.h"
 #include "runner/fleet.h"
 #include "tools/cli.h"
 #include "tools/commands.h"
@@ -52,7 +53,9 @@ struct oc_opts {
 	const char *cgroup_root;
 	const char *plot;
 	const char *uml, *initrd;
+	unsigned int boot_timeout_s;	/* 0: the fleet's default */
 	bool json, quiet;
+	FILE *live;		/* the per-second lines; NULL with --quiet */
 };
 
 /* Host-resident memory per guest, a sample a second, for the plot. */
@@ -61,6 +64,10 @@ struct oc_trace {
 	double t[OC_MAX_SAMPLES];
 	uint64_t res[OC_MAX_SAMPLES][FLEET_MAX_GUESTS];
 	uint64_t usage[OC_MAX_SAMPLES];
+	/* The guests the budget killed, for the plot's markers. */
+	unsigned int nr_kills;
+	double kill_t[FLEET_MAX_GUESTS];
+	char kill_name[FLEET_MAX_GUESTS][FLEET_NAME_MAX];
 };
 
 struct oc_result {
@@ -124,9 +131,9 @@ static bool oc_watch(const struct oc_opts *o, struct fleet *f,
 		fleet_poll(f, 50);
 		if (fleet_now(f) >= *next_line) {
 			oc_sample(f, r);
-			if (!o->quiet) {
-				printf("[%s] ", r->reporting ? "on " : "off");
-				fleet_print_line(stdout, f, false);
+			if (o->live) {
+				fprintf(o->live, "[%s] ", r->reporting ? "on " : "off");
+				fleet_print_line(o->live, f, false);
 			}
 			*next_line += 1;
 		}
@@ -165,6 +172,7 @@ static int oc_run(const struct oc_opts *o, bool reporting, struct oc_result *r)
 	c.idle_ms = idle_ms;
 	c.uml = o->uml;
 	c.initrd = o->initrd;
+	c.boot_timeout_s = o->boot_timeout_s;
 	c.log = o->quiet ? NULL : stderr;
 	err = fleet_create(&c, &f);
 	if (err) {
@@ -220,8 +228,7 @@ static int oc_run(const struct oc_opts *o, bool reporting, struct oc_result *r)
 		}
 	}
 	if (!stop)
-		stop = oc_watch(o, f, r, o->observe_s > 0 ? o->observe_s : 60,
-				&next_line);
+		stop = oc_watch(o, f, r, o->observe_s, &next_line);
 	r->by_budget = stop && !atomic_load(&interrupted);
 	if (r->by_budget) {
 		unsigned int alive = r->alive;
@@ -240,6 +247,13 @@ static int oc_run(const struct oc_opts *o, bool reporting, struct oc_result *r)
 		if (gi.state == FLEET_KILLED && !r->killed[0]) {
 			snprintf(r->killed, sizeof(r->killed), "%s", gi.name);
 			snprintf(r->killed_why, sizeof(r->killed_why), "%s", gi.why);
+		}
+		if (gi.state == FLEET_KILLED && r->trace) {
+			struct oc_trace *tr = r->trace;
+
+			tr->kill_t[tr->nr_kills] = gi.t_end;
+			snprintf(tr->kill_name[tr->nr_kills], FLEET_NAME_MAX, "%s", gi.name);
+			tr->nr_kills++;
 		}
 		if (gi.state == FLEET_EXITED)
 			r->failed++;
@@ -283,21 +297,38 @@ static void oc_json_run(struct json *j, const struct oc_result *r)
 	json_object_end(j);
 }
 
-/* gnuplot: host-resident memory per guest against time, a panel per run. */
-static int oc_plot(const char *png, const struct oc_result *runs, unsigned int n)
+/*
+ * gnuplot: host-resident memory per guest against time, a panel per run,
+ * both on one scale (the longer run's seconds, the larger of the budget
+ * and the peak usage), the budget a dashed line, each guest the budget
+ * killed a dotted vertical line with its name, the key below the panels.
+ */
+static int oc_plot(const char *png, const struct oc_opts *o,
+		   const struct oc_result *runs, unsigned int n)
 {
-	char dat[n][64];
+	double tmax = 1, xmax, ymax = (double)o->host_mem / (1 << 20);
+	char dat[n][TMP_DIR_PATH_MAX + 16];
+	struct tmp_dir dir;
+	int err = tmp_dir_create(&dir, "plot");
 	FILE *g;
 
+	if (err)
+		return err;
 	for (unsigned int k = 0; k < n; k++) {
 		const struct oc_trace *tr = runs[k].trace;
 		FILE *d;
 
-		snprintf(dat[k], sizeof(dat[k]), "/tmp/guestmm-overcommit-%d-%u.dat",
-			 (int)getpid(), k);
+		if (runs[k].t_end > tmax)
+			tmax = runs[k].t_end;
+		if ((double)runs[k].peak_usage / (1 << 20) > ymax)
+			ymax = (double)runs[k].peak_usage / (1 << 20);
+		snprintf(dat[k], sizeof(dat[k]), "%s/%u.dat", dir.path, k);
 		d = fopen(dat[k], "w");
-		if (!d)
-			return -errno;
+		if (!d) {
+			err = -errno;
+			tmp_dir_destroy(&dir);
+			return err;
+		}
 		for (unsigned int s = 0; s < tr->n; s++) {
 			fprintf(d, "%.1f %.1f", tr->t[s], (double)tr->usage[s] / (1 << 20));
 			for (unsigned int i = 0; i < runs[k].launched; i++)
@@ -307,25 +338,55 @@ static int oc_plot(const char *png, const struct oc_result *runs, unsigned int n
 		fclose(d);
 	}
 	g = popen("gnuplot 2>/dev/null", "w");
-	if (!g)
-		return -errno;
+	if (!g) {
+		err = -errno;
+		tmp_dir_destroy(&dir);
+		return err;
+	}
 	fprintf(g, "set terminal pngcairo size 1000,%u\nset output '%s'\n",
-		400 * n, png);
-	fprintf(g, "set multiplot layout %u,1\nset key off\n"
-		   "set xlabel 'seconds'\nset ylabel 'MiB host-resident'\n", n);
+		420 * n, png);
+	xmax = ceil(tmax / 10) * 10;
+	fprintf(g, "set multiplot layout %u,1\nset grid\n"
+		   "set key below horizontal\n"
+		   "set xlabel 'seconds since the first guest started'\n"
+		   "set ylabel 'MiB'\nset xrange [0:%.0f]\nset yrange [0:%.0f]\n",
+		n, xmax, ceil(ymax * 1.1 / 100) * 100);
 	for (unsigned int k = 0; k < n; k++) {
-		fprintf(g, "set title 'reporting %s: %u guests alive (thick: the budget usage)'\n",
-			runs[k].reporting ? "on" : "off", runs[k].alive);
-		fprintf(g, "plot '%s' using 1:2 with lines lw 3 lc rgb 'black'", dat[k]);
-		for (unsigned int i = 0; i < runs[k].launched; i++)
-			fprintf(g, ", '' using 1:%u with lines", i + 3);
+		const struct oc_result *r = &runs[k];
+		const struct oc_trace *tr = r->trace;
+
+		if (r->by_budget)
+			fprintf(g, "set title \"reporting %s: %u guests held when the budget killed %s (%u alive %.0f s later; %u launched)\"\n",
+				r->reporting ? "on" : "off", r->alive, r->killed,
+				r->alive_after, OC_SETTLE_S, r->launched);
+		else
+			fprintf(g, "set title \"reporting %s: the cap, %u of %u guests alive, none killed\"\n",
+				r->reporting ? "on" : "off", r->alive, r->launched);
+		fputs("unset arrow\nunset label\n", g);
+		for (unsigned int i = 0; i < tr->nr_kills; i++) {
+			fprintf(g, "set arrow from %.1f, graph 0 to %.1f, graph 1 nohead dt 3 lw 2 lc rgb 'red'\n",
+				tr->kill_t[i], tr->kill_t[i]);
+			/* Beside the line (left of it in the last quarter, not
+			 * to run off the panel), above the budget, stepped
+			 * down so that kills close together stay readable. */
+			bool late = tr->kill_t[i] > 0.75 * xmax;
+
+			fprintf(g, "set label 'killed %s' at %.1f, graph %.2f %s tc rgb 'red'\n",
+				tr->kill_name[i], tr->kill_t[i], 0.95 - 0.06 * (i % 3),
+				late ? "right offset -0.5,0" : "left offset 0.5,0");
+		}
+		fprintf(g, "plot %.1f with lines dt 2 lw 2 lc rgb 'red' title 'budget (%.0f MiB)', "
+			   "'%s' using 1:2 with lines lw 3 lc rgb 'black' title 'budget usage'",
+			(double)o->host_mem / (1 << 20), (double)o->host_mem / (1 << 20), dat[k]);
+		for (unsigned int i = 0; i < r->launched; i++)
+			fprintf(g, ", '' using 1:%u with lines %s", i + 3,
+				i ? "notitle" : "title 'host-resident, a line per guest'");
 		fputc('\n', g);
 	}
 	fputs("unset multiplot\n", g);
 	int rc = pclose(g);
 
-	for (unsigned int k = 0; k < n; k++)
-		unlink(dat[k]);
+	tmp_dir_destroy(&dir);
 	return rc == 0 ? 0 : -EIO;
 }
 
@@ -355,15 +416,19 @@ static void oc_usage(FILE *f)
 	      "                       its ~50M kernel and initramfs)\n"
 	      "  --max-guests N       the cap (default 16; linux: 6)\n"
 	      "  --stagger-s S        at least this between launches (default 2; linux: 5)\n"
-	      "  --observe-s S        at the cap, watch this long (default 60)\n"
+	      "  --observe-s S        at the cap, watch this long (default 60; 0: not)\n"
 	      "  --hog-pct N          memhog's share of guest RAM (default 75)\n"
 	      "  --hold-ms MS         how long memhog holds it (default 1000)\n"
 	      "  --cgroup-root DIR    memory cgroup hierarchy for the budget; 'none': the\n"
 	      "                       host's own accounting\n"
 	      "  --plot FILE.png      host-resident memory per guest over time (gnuplot)\n"
 	      "  --uml PATH, --initrd PATH  the Linux guest's kernel and initramfs\n"
+	      "                       (--guest linux only)\n"
+	      "  --boot-timeout S     --guest linux: how long a boot may take (default\n"
+	      "                       240: many guests boot on a shared machine)\n"
 	      "  --json               one JSON object at the end: guests_alive (with both:\n"
-	      "                       guests_alive_on, guests_alive_off) and each run's figures\n"
+	      "                       guests_alive_on, guests_alive_off) and each run's\n"
+	      "                       figures; the per-second lines go to stderr\n"
 	      "  --quiet              no per-second lines\n"
 	      "The defaults fit a 2-core host with 24 GiB: 16 guests of 256M (4G of guest\n"
 	      "RAM) under a 1G budget, a few minutes for both runs on an idle machine.  CPU,\n"
@@ -380,7 +445,7 @@ int cmd_overcommit(int argc, char **argv)
 {
 	enum { O_HOST_MEM = 256, O_GUEST_MEM, O_REPORTING, O_GUEST, O_MAX,
 	       O_STAGGER, O_OBSERVE, O_HOG_PCT, O_HOLD, O_CGROUP_ROOT, O_PLOT,
-	       O_UML, O_INITRD, O_JSON, O_QUIET };
+	       O_UML, O_INITRD, O_JSON, O_QUIET, O_BOOT_TIMEOUT };
 	static const struct option opts[] = {
 		{ "host-mem", required_argument, NULL, O_HOST_MEM },
 		{ "guest-mem", required_argument, NULL, O_GUEST_MEM },
@@ -395,12 +460,14 @@ int cmd_overcommit(int argc, char **argv)
 		{ "plot", required_argument, NULL, O_PLOT },
 		{ "uml", required_argument, NULL, O_UML },
 		{ "initrd", required_argument, NULL, O_INITRD },
+		{ "boot-timeout", required_argument, NULL, O_BOOT_TIMEOUT },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	struct oc_opts o = { .reporting = 2, .hog_pct = 75, .hold_ms = 1000 };
+	struct oc_opts o = { .reporting = 2, .hog_pct = 75, .hold_ms = 1000,
+			     .observe_s = 60 };
 	struct sigaction sa = { .sa_handler = on_signal };
 	struct oc_result runs[2];
 	unsigned int nruns = 0;
@@ -480,6 +547,11 @@ int cmd_overcommit(int argc, char **argv)
 		case O_INITRD:
 			o.initrd = optarg;
 			break;
+		case O_BOOT_TIMEOUT:
+			if (cli_parse_uint(optarg, 1, 3600, &v))
+				OC_ERR("--boot-timeout: '%s' is not 1 to 3600 seconds", optarg);
+			o.boot_timeout_s = (unsigned int)v;
+			break;
 		case O_JSON:
 			o.json = true;
 			break;
@@ -495,6 +567,9 @@ int cmd_overcommit(int argc, char **argv)
 	}
 	if (optind < argc)
 		OC_ERR("unexpected argument '%s'", argv[optind]);
+	if ((o.uml || o.initrd || o.boot_timeout_s) && o.kind != FLEET_LINUX)
+		OC_ERR("%s: only with --guest linux",
+		       o.uml ? "--uml" : o.initrd ? "--initrd" : "--boot-timeout");
 	if (o.uml)
 		cli_check_path("overcommit ", "--uml", o.uml, true);
 	if (o.initrd)
@@ -514,10 +589,13 @@ int cmd_overcommit(int argc, char **argv)
 	}
 	if (o.host_mem < o.guest_mem)
 		OC_ERR("--host-mem: smaller than one guest's RAM (--guest-mem)");
-	if (o.json)
-		o.quiet = true;
+	/* With --json the live lines go to stderr, as run's do. */
+	o.live = o.quiet ? NULL : o.json ? stderr : stdout;
+	cli_check_nofile("overcommit");
+	cli_check_tmpdir("overcommit");
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 
 	for (int rep = 0; rep <= 1 && !rc; rep++) {
@@ -530,7 +608,7 @@ int cmd_overcommit(int argc, char **argv)
 		nruns++;
 	}
 	if (!rc && o.plot) {
-		int err = oc_plot(o.plot, runs, nruns);
+		int err = oc_plot(o.plot, &o, runs, nruns);
 
 		if (err)
 			fprintf(stderr, "guestmm: overcommit: no plot (gnuplot: %s)\n",

@@ -44,7 +44,7 @@ struct gmm_guest_config {
 	enum gmm_hinting hinting;
 	unsigned int hint_entries;   /* percpu: entries per array; 1000 */
 	unsigned int hint_poll_ms;   /* bitmap: the host asks this often;
-					default: report_delay_ms */
+					0: gmm_guest_hint_poll_ms() */
 	uint64_t hint_cap_bytes;     /* bitmap: one command hands over at
 					most this much; default
 					GMM_HINT_CAP_DEFAULT */
@@ -52,7 +52,8 @@ struct gmm_guest_config {
 					the host's view (mincore) */
 	unsigned int report_order;   /* default 9 (pageblock order) */
 	unsigned int report_capacity; /* blocks per report; default 32 */
-	unsigned int report_hwm;      /* unreported blocks that trigger; 32 */
+	unsigned int report_hwm;      /* unreported blocks that trigger; 0:
+					 every free at the order */
 	unsigned int report_delay_ms; /* default 2000; 0 allowed */
 	unsigned int report_min_age_ms; /* a block is reported once free this
 					   long; default
@@ -69,12 +70,25 @@ struct gmm_guest_config {
 #define GMM_HINT_CAP_DEFAULT (256ull << 20)
 #define GMM_HINT_CAP_MAX (2048ull << 20)
 
+/*
+ * The bitmap's period when hint_poll_ms is 0 (the default): the report
+ * delay, and never less than this.  A delay of 0 asks for free memory to go
+ * back at once, not for a host that never asks (the device takes a period
+ * of 0 as "no period") or one that asks every millisecond (in process);
+ * each command walks the bitmap and costs the guest a config change, a
+ * queue of hints and the device's DONE, so ten a second keep the cost
+ * small against the 2 s default of the delay.
+ */
+#define GMM_HINT_POLL_FLOOR_MS 100
+
 /* report_min_age_ms: half of report_delay_ms, whatever that is set to. */
 #define GMM_REPORT_MIN_AGE_HALF_DELAY (~0u)
 
 struct gmm_guest_stats {
 	uint64_t mem_bytes;
-	uint64_t free_bytes;	      /* in the buddy lists */
+	uint64_t free_bytes;	      /* in the buddy lists, less isolated
+					 pageblocks (a contiguous range or
+					 block going offline) */
 	uint64_t reported_free_bytes; /* of those, marked Reported */
 	uint64_t reports;	      /* successful reports to the device */
 	uint64_t reported_bytes;      /* bytes in them, over the guest's life */
@@ -99,9 +113,14 @@ struct gmm_guest_stats {
 
 void gmm_guest_config_init(struct gmm_guest_config *config);
 
+/* Return: the bitmap's poll period in ms that @config sets (never 0). */
+unsigned int gmm_guest_hint_poll_ms(const struct gmm_guest_config *config);
+
 /*
  * Return: 0 with *@out set; -EINVAL for settings out of range (the log says
- * which); -ENOMEM or another errno from memfd_create/ftruncate/mmap.
+ * which); -ENOMEM or another errno from memfd_create/ftruncate/mmap, with
+ * one line on stderr naming the step that failed (and RLIMIT_AS, when an
+ * mmap ran out of address space).
  */
 int gmm_guest_create(const struct gmm_guest_config *config,
 		     struct gmm_guest **out);
@@ -120,6 +139,18 @@ void gmm_guest_get_stats(struct gmm_guest *guest, struct gmm_guest_stats *st);
 
 /* Turn reporting on or off at run time. Return: 0 or a negative errno. */
 int gmm_guest_set_reporting(struct gmm_guest *guest, bool on);
+
+/*
+ * Make @h the strategy at run time: the one in effect is stopped (its
+ * unregistration waits for what it has in flight), then @h starts through
+ * the same device, with the same settings.  With no strategy on (reporting
+ * off, or hinting off), @h is only remembered: gmm_guest_set_reporting()
+ * starts it, through the in-process device.  Call it from the thread that
+ * owns the guest's strategy (as gmm_guest_set_reporting()).
+ * Return: 0; -EINVAL for no strategy @h; or @h's registration error, after
+ * which no strategy is on (reporting reads as off).
+ */
+int gmm_guest_set_hinting(struct gmm_guest *guest, enum gmm_hinting h);
 
 /*
  * Use @prdev (a driver's; its @report set) as the device the strategy

@@ -1,17 +1,22 @@
 /*
  * platform_posix.c - the platform primitives on a POSIX system (Linux).
  *
- * Spinlocks are in spinlock.c.  Delayed work is one thread per work item
- * sleeping on a condition variable.
+ * The spinlocks (platform/spinlock.c) park on a futex and yield with
+ * sched_yield().  Delayed work is one thread per work item sleeping on a
+ * condition variable.
  */
 #define _GNU_SOURCE
 #include "platform/platform.h"
 
+#include <linux/futex.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 static _Thread_local unsigned int this_cpu;
 static _Thread_local char thread_token_anchor;
@@ -76,6 +81,87 @@ void platform_bad_state(const char *fmt, ...)
 	atomic_fetch_add(&bad_state_count, 1);
 	if (atomic_load(&bad_state_is_fatal))
 		abort();
+}
+
+void platform_panic(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vlog("BUG: ", fmt, ap);
+	va_end(ap);
+	abort();
+}
+
+/* Past a few hundred spins the thread we wait for is likely descheduled. */
+void platform_cpu_relax(unsigned int spins)
+{
+	if (spins > 128) {
+		sched_yield();
+		return;
+	}
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ volatile("yield");
+#endif
+}
+
+static atomic_ulong park_calls;
+
+unsigned long platform_park_count(void)
+{
+	return atomic_load_explicit(&park_calls, memory_order_relaxed);
+}
+
+void platform_park(atomic_uint *addr, unsigned int expected)
+{
+	atomic_fetch_add_explicit(&park_calls, 1, memory_order_relaxed);
+	/* EAGAIN (the word changed), EINTR and spurious returns: callers loop. */
+	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
+}
+
+void platform_park_until(atomic_uint *addr, unsigned int expected,
+			 uint64_t deadline_ns)
+{
+	uint64_t now = platform_now_ns();
+	struct timespec ts;
+
+	if (now >= deadline_ns)
+		return;
+	ts.tv_sec = (time_t)((deadline_ns - now) / 1000000000u);
+	ts.tv_nsec = (long)((deadline_ns - now) % 1000000000u);
+	atomic_fetch_add_explicit(&park_calls, 1, memory_order_relaxed);
+	/* Relative: FUTEX_WAIT measures it on CLOCK_MONOTONIC, as we do. */
+	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, &ts, NULL, 0);
+}
+
+void platform_wake(atomic_uint *addr, unsigned int n)
+{
+	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
+}
+
+static double tsc_ns_per_tick = 1.0;
+static pthread_once_t tsc_once = PTHREAD_ONCE_INIT;
+
+static void tsc_calibrate(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	struct timespec pause = { 0, 20 * 1000 * 1000 };
+	uint64_t t0 = platform_now_ns(), c0 = __builtin_ia32_rdtsc(), t1, c1;
+
+	nanosleep(&pause, NULL);
+	t1 = platform_now_ns();
+	c1 = __builtin_ia32_rdtsc();
+	if (c1 > c0)
+		tsc_ns_per_tick = (double)(t1 - t0) / (double)(c1 - c0);
+#endif
+}
+
+double platform_tsc_ns_per_tick(void)
+{
+	pthread_once(&tsc_once, tsc_calibrate);
+	return tsc_ns_per_tick;
 }
 
 unsigned long platform_bad_state_count(void)

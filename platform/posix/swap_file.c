@@ -2,12 +2,18 @@
  * swap_file.c - a swap device's slots in a file: slot n at byte n * 4096,
  * pread/pwrite, no cache of our own (the page cache of the host is the
  * host's business).  The file is unlinked as soon as it is created.
+ *
+ * Its blocks are allocated when it is made, as Linux's swapon refuses a
+ * swap file with holes: a file system that cannot hold the file fails its
+ * creation at once, in one line, rather than one write at a time long after
+ * (issue 16: a sparse file on a full tmpfs stalled a guest for minutes).
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "platform/platform.h"
@@ -57,30 +63,54 @@ static const struct swap_io_ops swap_file_ops = {
 	.write = swap_file_write,
 };
 
+/* "256 MiB": in the largest binary unit that divides @bytes. */
+static void swap_file_fmt_size(char *buf, size_t len, uint64_t bytes)
+{
+	static const char *const unit[] = { "bytes", "KiB", "MiB", "GiB", "TiB" };
+	unsigned int u = 0;
+
+	while (u < 4 && bytes >= 1024 && bytes % 1024 == 0) {
+		bytes /= 1024;
+		u++;
+	}
+	snprintf(buf, len, "%llu %s", (unsigned long long)bytes, unit[u]);
+}
+
 int swap_file_create(const char *dir, uint64_t bytes, struct swap_io **out)
 {
-	char path[4096];
+	uint64_t size = bytes / SWAP_PAGE * SWAP_PAGE;
+	char path[4096], sz[32];
 	struct swap_file *f;
 	int err;
 
 	if (bytes < SWAP_PAGE)
 		return -GMM_EINVAL;
+	if (!dir)
+		dir = "/tmp";
+	swap_file_fmt_size(sz, sizeof(sz), size);
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return -GMM_ENOMEM;
-	snprintf(path, sizeof(path), "%s/guestmm-swap-XXXXXX", dir ? dir : "/tmp");
+	snprintf(path, sizeof(path), "%s/guestmm-swap-XXXXXX", dir);
 	f->fd = mkstemp(path);
 	if (f->fd < 0) {
 		err = -errno;
+		platform_log("swap file: cannot create one in %s: %s", dir,
+			     strerror(-err));
 		goto undo_alloc;
 	}
 	unlink(path);
-	if (ftruncate(f->fd, (off_t)(bytes / SWAP_PAGE * SWAP_PAGE)) < 0) {
-		err = -errno;
+	/* posix_fallocate() returns the error; EINTR: a signal came. */
+	do
+		err = -posix_fallocate(f->fd, 0, (off_t)size);
+	while (err == -EINTR);
+	if (err) {
+		platform_log("swap file: cannot allocate %s in %s: %s", sz, dir,
+			     strerror(-err));
 		goto undo_open;
 	}
 	f->io.ops = &swap_file_ops;
-	f->io.nr_slots = bytes / SWAP_PAGE;
+	f->io.nr_slots = size / SWAP_PAGE;
 	*out = &f->io;
 	return 0;
 undo_open:

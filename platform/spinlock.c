@@ -40,9 +40,15 @@
  *
  * The other three (test-and-test-and-set, ticket, MCS) are kept for
  * `guestmm bench scale`, which measures them against it; all spin through
- * the same relax (a pause, then sched_yield() after a while), so the
- * difference measured is the algorithm.  spin_lock_set_kind() chooses one
- * for the whole process.
+ * the same relax (a pause, then a yield of the processor after a while),
+ * so the difference measured is the algorithm.  spin_lock_set_kind()
+ * chooses one for the whole process.
+ *
+ * Freestanding: every platform runs this same file.  What waiting is
+ * (platform_park()/platform_wake(): a futex on POSIX, the scheduler's park
+ * in the guest kernel), what a yield is (platform_cpu_relax()) and the
+ * period of the statistics' clock are the platform's; the queue nodes are
+ * _Thread_local, which the guest kernel gives each of its threads too.
  *
  * Lock words, by kind:
  *   TAS     @val 0 free, 1 held
@@ -52,19 +58,7 @@
  *   PVQ     @val the bits below; @tail the last queued waiter; @owner a
  *           parked new queue head to wake at unlock, or NULL
  */
-#define _GNU_SOURCE
 #include "platform/platform.h"
-
-#include <errno.h>
-#include <pthread.h>
-#include <time.h>
-#include <linux/futex.h>
-#include <sched.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
 const char *const spin_lock_kind_names[NR_SPIN_LOCK_KINDS] = {
 	[SPIN_LOCK_TAS] = "tas",
@@ -78,7 +72,6 @@ static enum spin_lock_kind lock_kind = SPIN_LOCK_PVQ;
 static atomic_bool lock_timing;
 /* Nanoseconds per stat_clock() tick, set when timing is first turned on. */
 static double ns_per_tick = 1.0;
-static pthread_once_t calibrate_once = PTHREAD_ONCE_INIT;
 
 /*
  * A queued waiter.  @word: 0 waiting and running, 1 parked on @word, 2 your
@@ -150,10 +143,17 @@ enum spin_lock_kind spin_lock_get_kind(void)
 	return lock_kind;
 }
 
+static bool str_eq(const char *a, const char *b)
+{
+	while (*a && *a == *b)
+		a++, b++;
+	return *a == *b;
+}
+
 int spin_lock_kind_parse(const char *name, enum spin_lock_kind *kind)
 {
 	for (unsigned int k = 0; k < NR_SPIN_LOCK_KINDS; k++) {
-		if (!strcmp(name, spin_lock_kind_names[k])) {
+		if (str_eq(name, spin_lock_kind_names[k])) {
 			*kind = (enum spin_lock_kind)k;
 			return 0;
 		}
@@ -170,24 +170,13 @@ static inline uint64_t stat_clock(void)
 #endif
 }
 
-static void stat_clock_calibrate(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	struct timespec pause = { 0, 20 * 1000 * 1000 };
-	uint64_t t0 = platform_now_ns(), c0 = stat_clock(), t1, c1;
-
-	nanosleep(&pause, NULL);
-	t1 = platform_now_ns();
-	c1 = stat_clock();
-	if (c1 > c0)
-		ns_per_tick = (double)(t1 - t0) / (double)(c1 - c0);
-#endif
-}
-
 void lock_stat_set_timing(bool on)
 {
+#if defined(__x86_64__) || defined(__i386__)
+	/* Before the first timed acquisition: stats are read after. */
 	if (on)
-		pthread_once(&calibrate_once, stat_clock_calibrate);
+		ns_per_tick = platform_tsc_ns_per_tick();
+#endif
 	atomic_store(&lock_timing, on);
 }
 
@@ -205,34 +194,6 @@ static inline void cpu_pause(void)
 #endif
 }
 
-/* Past a few hundred spins the thread we wait for is likely descheduled. */
-void platform_cpu_relax(unsigned int spins)
-{
-	if (spins > 128)
-		sched_yield();
-	else
-		cpu_pause();
-}
-
-static atomic_ulong park_calls;
-
-unsigned long platform_park_count(void)
-{
-	return atomic_load_explicit(&park_calls, memory_order_relaxed);
-}
-
-void platform_park(atomic_uint *addr, unsigned int expected)
-{
-	atomic_fetch_add_explicit(&park_calls, 1, memory_order_relaxed);
-	/* EAGAIN (the word changed), EINTR and spurious returns: callers loop. */
-	syscall(SYS_futex, addr, FUTEX_WAIT_PRIVATE, expected, NULL, NULL, 0);
-}
-
-void platform_wake(atomic_uint *addr, unsigned int n)
-{
-	syscall(SYS_futex, addr, FUTEX_WAKE_PRIVATE, n, NULL, NULL, 0);
-}
-
 static struct spin_qnode *qnode_get(void)
 {
 	for (unsigned int i = 0; i < NR_QNODES; i++) {
@@ -245,9 +206,7 @@ static struct spin_qnode *qnode_get(void)
 			return &qnodes[i];
 		}
 	}
-	fprintf(stderr, "guestmm: BUG: spinlocks nested deeper than %d\n",
-		NR_QNODES);
-	abort();
+	platform_panic("spinlocks nested deeper than %d", NR_QNODES);
 }
 
 static void qnode_put(struct spin_qnode *node)
@@ -611,7 +570,7 @@ void spin_lock_init(struct spinlock *lock)
 	atomic_init(&lock->tail, NULL);
 	atomic_init(&lock->holder, 0);
 	lock->owner = NULL;
-	memset(&lock->stat, 0, sizeof(lock->stat));
+	__builtin_memset(&lock->stat, 0, sizeof(lock->stat));
 }
 
 void spin_lock_init_untimed(struct spinlock *lock)
