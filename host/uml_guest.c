@@ -209,6 +209,30 @@ int uml_guest_life_fd(struct uml_guest *g)
 	return g->life_fd;
 }
 
+int uml_guest_wait_exit(struct uml_guest *g, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	int status;
+
+	if (g->pid <= 0)
+		return -ECHILD;
+	for (;;) {
+		pid_t r = waitpid(g->pid, &status, WNOHANG);
+
+		if (r == g->pid)
+			break;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (now_ms() > deadline)
+			return -ETIMEDOUT;
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	g->pid = -1;
+	g->gone = true;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
 void uml_guest_destroy(struct uml_guest *g, int timeout_ms)
 {
 	long deadline = now_ms() + timeout_ms;

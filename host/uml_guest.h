@@ -95,6 +95,13 @@ int uml_guest_life_fd(struct uml_guest *g);
  * the kernel's process and every process it made (its process group). */
 void uml_guest_kill(struct uml_guest *g);
 
+/*
+ * Wait up to @timeout_ms for the guest to end by itself, and reap it.
+ * Return: its kernel's exit status (>= 0; 128 + N for signal N);
+ * -ETIMEDOUT when it is still running.
+ */
+int uml_guest_wait_exit(struct uml_guest *g, int timeout_ms);
+
 /* Power off (or kill after @timeout_ms), reap, free. */
 void uml_guest_destroy(struct uml_guest *g, int timeout_ms);
 

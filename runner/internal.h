@@ -44,6 +44,23 @@ int linux_run_memhog(struct linux_run *u);
 int linux_run_watch(struct linux_run *u, double seconds, const char *prefix,
 		    char *line, size_t len);
 
+/*
+ * Our guest's console protocol (the gmm- lines, runner/guest_lines.c) read
+ * by the process guest's parser, for a guest elsewhere (our kernel on
+ * QEMU): @resident is that VMM's accounting of guest RAM.
+ * run_console_new: NULL without memory; free() it.  run_console_line: one
+ * line, without its newline.  run_console_tick: a sample (s.t, resident),
+ * tracked for the cycle figures and on the live line every 0.5 s.
+ * run_console_ended: its gmm-end came; run_console_done: its gmm-done.
+ */
+struct pg_host;
+struct pg_host *run_console_new(const struct run_opts *o, struct run_result *r,
+				uint64_t (*resident)(void *ctx), void *ctx);
+void run_console_line(struct pg_host *h, char *line);
+void run_console_tick(struct pg_host *h, double *next_live);
+bool run_console_ended(const struct pg_host *h);
+bool run_console_done(const struct pg_host *h);
+
 /* What a process guest adds to the in-process loop. */
 struct run_hooks {
 	void *ctx;

@@ -35,6 +35,7 @@
 #include <unistd.h>
 #include <x86intrin.h>
 
+#include "guestmm/guest.h"
 #include "host/tmp_dir.h"
 #include "host/uml_guest.h"
 #include "runner/internal.h"
@@ -45,6 +46,11 @@
 /* Linux under TCG on a loaded machine: a minute is usual, allow five. */
 #define QEMU_BOOT_S 300
 #define QEMU_QMP_MS 10000
+/* Our kernel samples every --sample interval: this long silent is a hang. */
+#define QEMU_SILENCE_S 120
+/* isa-debug-exit: QEMU exits (value << 1) | 1; our kernel writes 16 at a
+ * clean end (kernel/README.md). */
+#define QEMU_EXIT_CLEAN 33
 /* The balloon's device id, so QMP finds it at /machine/peripheral/ID. */
 #define QEMU_BALLOON_ID "balloon0"
 /* QEMU's name for the memfd of memory-backend-memfd. */
@@ -241,6 +247,24 @@ static int qemu_target(struct linux_run *u)
 	return err == -ETIMEDOUT ? 0 : err;
 }
 
+/* Our kernel: @given, else kernel/guestmm-kernel.elf beside the binary
+ * (the build's), else lib/guestmm/guestmm-kernel.elf (the install's). */
+static int qemu_find_kernel(const char *given, char *path, size_t len)
+{
+	char tried[3 * (PATH_MAX + 32)];
+
+	if (given) {
+		snprintf(path, len, "%s", given);
+		return access(path, R_OK) ? -errno : 0;
+	}
+	if (!run_find_file("kernel", "", "guestmm-kernel.elf", path, len,
+			   tried, sizeof(tried)))
+		return 0;
+	fprintf(stderr, "guestmm: run: no guest kernel image for QEMU: tried %s "
+		"(the build makes build/kernel/guestmm-kernel.elf)\n", tried);
+	return -ENOENT;
+}
+
 /* Resolve @given or @name under qemu/ (build) or lib/guestmm/qemu. */
 static int qemu_find(const char *given, const char *name, const char *what,
 		     char *path, size_t len)
@@ -260,11 +284,100 @@ static int qemu_find(const char *given, const char *name, const char *what,
 	return -ENOENT;
 }
 
+static uint64_t qemu_resident_cb(void *ctx)
+{
+	return qemu_resident(ctx);
+}
+
+/* Our kernel's command line (kernel/run.c's options) for the run. */
+static void qemu_kernel_append(const struct run_opts *o, char *buf, size_t len)
+{
+	static const char *const names[] = { [WORKLOAD_MEMHOG] = "memhog",
+					     [WORKLOAD_PAGEFAULT] = "pagefault",
+					     [WORKLOAD_STRESS] = "stress" };
+	const struct gmm_guest_config *c = &o->cfg;
+	size_t n;
+
+	n = (size_t)snprintf(buf, len,
+			     "--workload %s --threads %u --reporting %s"
+			     " --report-order %u --report-capacity %u"
+			     " --report-hwm %u --report-delay-ms %u",
+			     names[o->kind], c->cpus, c->reporting ? "on" : "off",
+			     c->report_order, c->report_capacity, c->report_hwm,
+			     c->report_delay_ms);
+	if (n < len && c->report_min_age_ms != GMM_REPORT_MIN_AGE_HALF_DELAY)
+		n += (size_t)snprintf(buf + n, len - n, " --report-min-age-ms %u",
+				      c->report_min_age_ms);
+	if (n < len && o->kind == WORKLOAD_MEMHOG) {
+		n += (size_t)snprintf(buf + n, len - n,
+				      " --cycles %u --hold-ms %u", o->cycles,
+				      o->hold_ms);
+		if (n < len && o->hog_bytes)
+			n += (size_t)snprintf(buf + n, len - n, " --hog-bytes %llu",
+					      (unsigned long long)o->hog_bytes);
+		if (n < len && o->sleep_ms >= 0)
+			n += (size_t)snprintf(buf + n, len - n, " --sleep-ms %d",
+					      o->sleep_ms);
+	}
+	if (n < len && o->duration_s > 0)
+		n += (size_t)snprintf(buf + n, len - n, " --duration-ms %llu",
+				      (unsigned long long)(o->duration_s * 1e3));
+	if (n < len && o->kind == WORKLOAD_STRESS)
+		snprintf(buf + n, len - n, " --seed %llu",
+			 (unsigned long long)o->seed);
+}
+
+/*
+ * Our kernel's run: its console read with the process guest's parser
+ * until gmm-done, then its status through isa-debug-exit (33: clean).
+ * Return: 0; -EPIPE when QEMU ended first; -ECHILD on a bad status;
+ * -ETIMEDOUT when it said nothing for QEMU_SILENCE_S.
+ */
+static int qemu_kernel_watch(struct linux_run *u, struct pg_host *h)
+{
+	char line[1024];
+	double next_live = 0, last = run_now_s();
+	int err, status;
+
+	for (;;) {
+		err = uml_guest_wait_line(u->g, "gmm-", line, sizeof(line),
+					  (int)(u->o->sample_s * 1e3));
+		if (!err) {
+			run_console_line(h, line);
+			last = run_now_s();
+		} else if (err != -ETIMEDOUT) {
+			break;
+		}
+		run_console_tick(h, &next_live);
+		if (run_console_done(h))
+			break;
+		if (run_now_s() - last > QEMU_SILENCE_S) {
+			fprintf(stderr, "guestmm: run: our kernel on QEMU said nothing for %d s\n",
+				QEMU_SILENCE_S);
+			return -ETIMEDOUT;
+		}
+	}
+	status = uml_guest_wait_exit(u->g, 10000);
+	if (status != QEMU_EXIT_CLEAN) {
+		snprintf(u->r->failure, sizeof(u->r->failure),
+			 "QEMU exited with status %d, not %d (isa-debug-exit's clean end)%s",
+			 status, QEMU_EXIT_CLEAN,
+			 run_console_done(h) ? "" : ", before gmm-done");
+		return -ECHILD;
+	}
+	if (!run_console_ended(h)) {
+		snprintf(u->r->failure, sizeof(u->r->failure),
+			 "it ended without its figures (no gmm-end line)");
+		return -ECHILD;
+	}
+	return 0;
+}
+
 int run_qemu(const struct run_opts *o, struct run_result *r)
 {
 	char qmp_path[TMP_DIR_PATH_MAX + 16], qmp_arg[TMP_DIR_PATH_MAX + 48];
 	char kernel[PATH_MAX + 32], initrd[PATH_MAX + 32], why[80];
-	char mem_arg[32], smp_arg[16], obj_arg[96], dev_arg[160], append[160];
+	char mem_arg[32], smp_arg[16], obj_arg[96], dev_arg[160], append[512];
 	const char *qemu = o->qemu ? o->qemu : QEMU_DEFAULT;
 	struct uml_guest_config gc = { 0 };
 	struct linux_run u = { .o = o, .r = r, .sample = qemu_sample };
@@ -278,20 +391,20 @@ int run_qemu(const struct run_opts *o, struct run_result *r)
 	int err, slot, g_slot = -1;
 	pid_t pid;
 
-	if (!o->qemu_linux) {
-		fprintf(stderr, "guestmm: run: --qemu: our guest kernel's image is not built yet; --qemu --linux runs Linux on the same QEMU\n");
-		return -ENOENT;
-	}
 	if (access(qemu, X_OK)) {
 		fprintf(stderr, "guestmm: run: %s: %s (apt-get install qemu-system-x86)\n",
 			qemu, strerror(errno));
 		return -ENOENT;
 	}
-	err = qemu_find(o->kernel, "vmlinuz", "Linux kernel", kernel,
-			sizeof(kernel));
-	if (!err)
-		err = qemu_find(o->initrd, "initrd.gz", "Linux initramfs",
-				initrd, sizeof(initrd));
+	if (o->qemu_linux) {
+		err = qemu_find(o->kernel, "vmlinuz", "Linux kernel", kernel,
+				sizeof(kernel));
+		if (!err)
+			err = qemu_find(o->initrd, "initrd.gz", "Linux initramfs",
+					initrd, sizeof(initrd));
+	} else {
+		err = qemu_find_kernel(o->kernel, kernel, sizeof(kernel));
+	}
 	if (err)
 		return err;
 	u.ctx = &c;
@@ -303,7 +416,8 @@ int run_qemu(const struct run_opts *o, struct run_result *r)
 	else
 		snprintf(r->accel, sizeof(r->accel), "tcg (%s)", why);
 	if (o->live)
-		fprintf(o->live, "guestmm run: Linux on QEMU microvm, %s, %llu MiB, %u vCPUs, free page reporting %s\n",
+		fprintf(o->live, "guestmm run: %s on QEMU microvm, %s, %llu MiB, %u vCPUs, free page reporting %s\n",
+			o->qemu_linux ? "Linux" : "our kernel",
 			kvm ? "KVM" : "TCG thread=multi", (unsigned long long)(o->cfg.mem_bytes >> 20),
 			o->cfg.cpus, o->cfg.reporting ? "on" : "off");
 	if (!kvm && o->live)
@@ -328,7 +442,9 @@ int run_qemu(const struct run_opts *o, struct run_result *r)
 		 "virtio-balloon-device,id=" QEMU_BALLOON_ID
 		 ",free-page-reporting=%s,guest-stats-polling-interval=1",
 		 o->cfg.reporting ? "on" : "off");
-	if (kvm)
+	if (!o->qemu_linux)
+		qemu_kernel_append(o, append, sizeof(append));
+	else if (kvm)
 		snprintf(append, sizeof(append), "console=ttyS0 panic=-1 quiet");
 	else
 		snprintf(append, sizeof(append),
@@ -354,8 +470,14 @@ int run_qemu(const struct run_opts *o, struct run_result *r)
 	argv[n++] = "-no-reboot";
 	argv[n++] = "-kernel";
 	argv[n++] = kernel;
-	argv[n++] = "-initrd";
-	argv[n++] = initrd;
+	if (o->qemu_linux) {
+		argv[n++] = "-initrd";
+		argv[n++] = initrd;
+	} else {
+		/* Our kernel's status on its way out (kernel/README.md). */
+		argv[n++] = "-device";
+		argv[n++] = "isa-debug-exit,iobase=0xf4,iosize=4";
+	}
 	argv[n++] = "-append";
 	argv[n++] = append;
 	argv[n++] = "-device";
@@ -389,6 +511,18 @@ int run_qemu(const struct run_opts *o, struct run_result *r)
 		fprintf(stderr, "guestmm: run: QEMU's guest RAM memfd: %s\n",
 			strerror(-err));
 		goto undo_qmp;
+	}
+	if (!o->qemu_linux) {
+		struct pg_host *h = run_console_new(o, r, qemu_resident_cb, &c);
+
+		err = h ? qemu_kernel_watch(&u, h) : -ENOMEM;
+		free(h);
+		if (err)
+			goto undo_memfd;
+		r->stats.mem_bytes = o->cfg.mem_bytes;
+		r->resident_end = qemu_resident(&c);
+		r->stats.host_resident_bytes = r->resident_end;
+		goto undo_memfd;
 	}
 	err = uml_guest_wait_line(u.g, "gmm-ready", NULL, 0, (int)boot_s * 1000);
 	if (err) {

@@ -39,13 +39,14 @@ static void run_usage(FILE *f)
 	      "                        QEMU's virtio-balloon (KVM where it boots a stock\n"
 	      "                        kernel, else TCG), guest RAM in a memfd whose\n"
 	      "                        allocated blocks are the host's accounting; with\n"
-	      "                        --linux Debian's Linux 6.1 running memhog (our\n"
-	      "                        kernel's image is not built yet)\n"
-	      "  --kernel PATH         --qemu: the kernel (default qemu/vmlinuz beside\n"
-	      "                        guestmm, else PREFIX/lib/guestmm/qemu/vmlinuz)\n"
+	      "                        --linux Debian's Linux 6.1 running memhog, else\n"
+	      "                        our kernel running the workload\n"
+	      "  --kernel PATH         --qemu: the kernel (default kernel/guestmm-kernel.elf\n"
+	      "                        beside guestmm, else PREFIX/lib/guestmm/; --linux:\n"
+	      "                        qemu/vmlinuz, else PREFIX/lib/guestmm/qemu/vmlinuz)\n"
 	      "  --qemu-binary PATH    --qemu: the VMM (default\n"
 	      "                        /usr/bin/qemu-system-x86_64)\n"
-	      "  --target SIZE         --qemu: after the workload, the balloon to this\n"
+	      "  --target SIZE         --qemu --linux: after the workload, the balloon to this\n"
 	      "                        guest size through QMP, then back to all of RAM\n"
 	      "  --uml PATH            --linux: the kernel (default /usr/bin/linux.uml)\n"
 	      "  --initrd PATH         --linux: initramfs (default uml/initrd.gz beside\n"
@@ -289,7 +290,7 @@ static void print_summary(const struct run_opts *o, const struct run_result *r)
 			       (unsigned long long)lost, lost == 1 ? "" : "s",
 			       r->killed, r->killed == 1 ? "" : "es");
 	}
-	if (o->mode == RUN_QEMU)
+	if (o->mode == RUN_QEMU && r->qmp_total)
 		printf("QEMU (%s): guest free %s of %s, available %s (QMP guest-stats)\n",
 		       r->accel, cli_fmt_bytes(a, sizeof(a), (double)r->qmp_free),
 		       cli_fmt_bytes(b, sizeof(b), (double)r->qmp_total),
@@ -491,7 +492,10 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 	}
 	if (o->mode == RUN_QEMU) {
 		json_str(&j, "accel", r->accel);
-		/* QMP's guest-stats, Linux's meanings. */
+	}
+	/* QMP's guest-stats, Linux's meanings; none once our kernel has
+	 * powered off (QEMU with it). */
+	if (o->mode == RUN_QEMU && r->qmp_total) {
 		json_u64(&j, "guest_free_bytes", r->qmp_free);
 		json_u64(&j, "guest_total_bytes", r->qmp_total);
 		json_u64(&j, "guest_available_bytes", r->qmp_available);
@@ -831,10 +835,17 @@ static int cmd_run(int argc, char **argv)
 		if (o.cfg.reporting && o.cfg.hinting != GMM_HINTING_REPORT)
 			RUN_ERR("--hinting %s: not with --qemu (QEMU's device takes free page reporting: report or off)",
 				gmm_hinting_names[o.cfg.hinting]);
-		if (o.kind != WORKLOAD_MEMHOG)
-			RUN_ERR("--qemu: the Linux guest runs memhog only");
-		if (o.lock_stats || stats || o.compact)
+		if (o.qemu_linux && o.kind != WORKLOAD_MEMHOG)
+			RUN_ERR("--qemu --linux: the Linux guest runs memhog only");
+		if (o.kind == WORKLOAD_WORKING_SET)
+			RUN_ERR("--qemu: our kernel runs memhog, pagefault or stress (no swap device)");
+		if (!o.qemu_linux && o.target_bytes)
+			RUN_ERR("--target: only with --qemu --linux (our kernel powers off when its workload ends)");
+		if (o.qemu_linux && (o.lock_stats || stats || o.compact))
 			RUN_ERR("--qemu: %s describes our allocator, not Linux's",
+				o.lock_stats ? "--lock-stats" : stats ? "--stats" : "--compact");
+		if (!o.qemu_linux && (o.lock_stats || stats || o.compact))
+			RUN_ERR("--qemu: %s: our kernel does not take it yet",
 				o.lock_stats ? "--lock-stats" : stats ? "--stats" : "--compact");
 		if (o.kernel)
 			cli_check_path("run ", "--kernel", o.kernel, false);
