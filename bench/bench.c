@@ -306,6 +306,7 @@ int bench_plot_close(FILE *f, const char *name, const char *png)
 
 struct return_side {
 	enum run_mode mode;
+	bool qemu_linux;		/* RUN_QEMU: Linux, else our kernel */
 	const char *name;
 	double frac_end[MAX_REPS], frac_dl[MAX_REPS], t90[MAX_REPS], t95[MAX_REPS];
 	double me, md, m90, m95;
@@ -335,9 +336,9 @@ static int return_run(const struct bench_opts *b, struct return_side *side,
 	o.cfg.reporting = reporting;
 	o.cycles = 1;
 	o.hold_ms = 0;
-	o.qemu_linux = side->mode == RUN_QEMU;
+	o.qemu_linux = side->qemu_linux;
 	o.sleep_ms = side->mode == RUN_LINUX ? RETURN_LINUX_WATCH_MS
-		     : side->mode == RUN_QEMU ? RETURN_QEMU_WATCH_MS
+		     : side->qemu_linux ? RETURN_QEMU_WATCH_MS
 					      : (int)o.cfg.report_delay_ms + 4000;
 	o.sample_s = 0.05;
 	o.boot_timeout_s = b->boot_timeout_s;
@@ -422,7 +423,9 @@ static int bench_return(const struct bench_opts *b)
 		[BENCH_GUEST_QEMU] = RUN_QEMU,
 	};
 	struct return_side *sides = calloc(2, sizeof(*sides));
-	unsigned int n = b->guest == BENCH_GUEST_BOTH ? 2 : 1, delay_ms = 0;
+	bool qemu = b->guest == BENCH_GUEST_QEMU;
+	unsigned int n = b->guest == BENCH_GUEST_BOTH || qemu ? 2 : 1;
+	unsigned int delay_ms = 0;
 	int ret = 0;
 	struct json j;
 
@@ -433,8 +436,12 @@ static int bench_return(const struct bench_opts *b)
 	for (unsigned int k = 0; k < n; k++) {
 		struct return_side *sd = &sides[k];
 
-		sd->mode = n == 2 ? (k ? RUN_LINUX : RUN_PROCESS) : modes[b->guest];
-		sd->name = return_mode_name(sd->mode);
+		sd->mode = qemu ? RUN_QEMU : n == 2 ? (k ? RUN_LINUX : RUN_PROCESS)
+						    : modes[b->guest];
+		/* On QEMU: our kernel, then Linux, on one command line. */
+		sd->qemu_linux = qemu && k == 1;
+		sd->name = qemu ? (k ? "qemu-linux" : "qemu-ours")
+				: return_mode_name(sd->mode);
 		sd->off_frac = NAN;
 		sd->trace.max = RETURN_TRACE_MAX;
 		sd->trace.t_free = NAN;
@@ -470,7 +477,7 @@ static int bench_return(const struct bench_opts *b)
 		if (n == 1) {
 			return_json_side(&j, &sides[0], b);
 		} else {
-			json_str(&j, "guest", "both");
+			json_str(&j, "guest", qemu ? "qemu" : "both");
 			json_array(&j, "guests");
 			for (unsigned int k = 0; k < n; k++) {
 				json_object(&j, NULL);
@@ -856,9 +863,9 @@ static void bench_usage(FILE *f)
 	      "                  linux (user-mode Linux on the same device), both (ours\n"
 	      "                  and Linux alternately, side by side), or in-process\n"
 	      "                  (the core in this process, punching holes itself),\n"
-	      "                  or qemu (Linux 6.1 on QEMU microvm and QEMU's own\n"
-	      "                  balloon, as guestmm run does with its qemu and linux\n"
-	      "                  options); overhead runs ours or in-process\n"
+	      "                  or qemu (our kernel and Linux 6.1 alternately on QEMU\n"
+	      "                  microvm with QEMU's own balloon, as guestmm run's qemu\n"
+	      "                  option boots them); overhead runs ours or in-process\n"
 	      "scale:\n"
 	      "  --guest KIND    in-process (default) or process (our guest as a process\n"
 	      "                  over its memfd RAM, 'ours' is the same)\n"
