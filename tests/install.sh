@@ -57,6 +57,17 @@ fi
 if [ -f "$build/kernel/guestmm-kernel.elf" ]; then
 	[ -f "$tmp/usr/lib/guestmm/guestmm-kernel.elf" ] ||
 		fail "the build made guestmm-kernel.elf, the install put none in lib/guestmm"
+	# run --qemu hands QEMU that image (a stand-in QEMU records its
+	# arguments and exits; the run then fails, one line).
+	cat >"$tmp/qemu-k" <<EOS
+#!/bin/sh
+echo "\$@" >"$tmp/qemu-k-args"
+EOS
+	chmod +x "$tmp/qemu-k"
+	"$bin" run --qemu --qemu-binary "$tmp/qemu-k" --quiet >"$tmp/out" 2>&1 &&
+		fail "run --qemu with a QEMU that exits at once exits 0"
+	grep -q -- "-kernel $tmp/usr/lib/guestmm/guestmm-kernel.elf " "$tmp/qemu-k-args" ||
+		fail "the installed guestmm gave QEMU '$(cat "$tmp/qemu-k-args" 2>/dev/null)'"
 fi
 
 if [ ! -f "$build/uml/initrd.gz" ]; then
