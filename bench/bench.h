@@ -24,6 +24,8 @@ enum bench_guest {
 	BENCH_GUEST_IN_PROCESS,	/* the core in this process, punching itself */
 	BENCH_GUEST_LINUX,	/* user-mode Linux behind the same device */
 	BENCH_GUEST_BOTH,	/* ours and Linux, alternately */
+	BENCH_GUEST_QEMU,	/* on QEMU with QEMU's device: Linux 6.1 until
+				   our kernel's image exists */
 };
 
 struct bench_opts {

@@ -175,6 +175,23 @@ pid_t uml_guest_pid(struct uml_guest *g)
 	return g->pid;
 }
 
+pid_t uml_guest_kernel_pid(struct uml_guest *g)
+{
+	char path[64], buf[32];
+	long pid;
+	FILE *f;
+
+	/* The keeper has one child, the kernel (CONFIG_PROC_CHILDREN). */
+	snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)g->pid,
+		 (int)g->pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -ESRCH;
+	pid = fscanf(f, "%31s", buf) == 1 ? strtol(buf, NULL, 10) : 0;
+	fclose(f);
+	return pid > 0 ? (pid_t)pid : -ESRCH;
+}
+
 void uml_guest_kill(struct uml_guest *g)
 {
 	/* The keeper ends the kernel's process group, then itself. */
@@ -190,6 +207,30 @@ const char *uml_guest_dir(struct uml_guest *g)
 int uml_guest_life_fd(struct uml_guest *g)
 {
 	return g->life_fd;
+}
+
+int uml_guest_wait_exit(struct uml_guest *g, int timeout_ms)
+{
+	long deadline = now_ms() + timeout_ms;
+	int status;
+
+	if (g->pid <= 0)
+		return -ECHILD;
+	for (;;) {
+		pid_t r = waitpid(g->pid, &status, WNOHANG);
+
+		if (r == g->pid)
+			break;
+		if (r < 0 && errno != EINTR)
+			return -errno;
+		if (now_ms() > deadline)
+			return -ETIMEDOUT;
+		struct timespec ts = { 0, 20 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	g->pid = -1;
+	g->gone = true;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
 void uml_guest_destroy(struct uml_guest *g, int timeout_ms)
@@ -238,8 +279,8 @@ void uml_guest_destroy(struct uml_guest *g, int timeout_ms)
  */
 static void __attribute__((noreturn))
 uml_keeper(const struct uml_guest_config *cfg, const char *linux_path,
-	   char **argv, char **envp, int in_fd, int out_fd, int life_fd,
-	   pid_t parent)
+	   char *const *argv, char **envp, int in_fd, int out_fd,
+	   int life_fd, pid_t parent)
 {
 	pid_t kernel;
 	int status;
@@ -345,8 +386,14 @@ int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out)
 	pid_t parent;
 	int life[2];
 
-	if (access(linux_path, X_OK) || !cfg->initrd || access(cfg->initrd, R_OK))
+	if (cfg->argv) {
+		linux_path = cfg->argv[0];
+		if (access(linux_path, X_OK))
+			return -ENOENT;
+	} else if (access(linux_path, X_OK) || !cfg->initrd ||
+		   access(cfg->initrd, R_OK)) {
 		return -ENOENT;
+	}
 	g = calloc(1, sizeof(*g));
 	if (!g)
 		return -ENOMEM;
@@ -404,8 +451,8 @@ int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out)
 		goto undo_out;
 	}
 	if (g->pid == 0)
-		uml_keeper(cfg, linux_path, argv, envp, in[0], outp[1], life[0],
-			   parent);
+		uml_keeper(cfg, linux_path, cfg->argv ? cfg->argv : argv, envp,
+			   in[0], outp[1], life[0], parent);
 	free(envp);
 	close(life[0]);
 	g->life_fd = life[1];

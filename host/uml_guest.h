@@ -23,6 +23,12 @@ struct uml_guest_config {
 	 * memory it touches first, its memory file, is charged there), or
 	 * NULL.  When it cannot join, it does not run. */
 	const char *cgroup_procs;
+	/* Another kernel's VMM instead (runner/qemu.c: QEMU booting Linux
+	 * with the console on its stdio): this NULL-terminated command line
+	 * runs in place of linux.uml's, and @linux_path, @initrd, @mem_bytes,
+	 * @extra_cmdline and @balloon_socket are not used; the console, the
+	 * keeper and the commands are the same. */
+	char *const *argv;
 };
 
 struct uml_guest;
@@ -31,8 +37,8 @@ struct uml_guest;
  * Start the guest and return at once: uml_guest_wait_line(g, "gmm-ready",
  * ...) says when its init is up.  The guest dies with the calling thread
  * (PR_SET_PDEATHSIG), so start it from one that outlives it.
- * Return: 0 with *@out set; -ENOENT when linux.uml or the initrd is missing;
- * another -errno.
+ * Return: 0 with *@out set; -ENOENT when linux.uml or the initrd is missing
+ * (@argv: when its program is not executable); another -errno.
  */
 int uml_guest_spawn(const struct uml_guest_config *cfg, struct uml_guest **out);
 
@@ -67,6 +73,13 @@ bool uml_guest_balloon_loaded(struct uml_guest *g);
 
 pid_t uml_guest_pid(struct uml_guest *g);
 
+/*
+ * The kernel's process (linux.uml, or @argv's program), the keeper's
+ * child, whose /proc entry shows its memory.
+ * Return: its pid; -ESRCH when it has ended or cannot be found.
+ */
+pid_t uml_guest_kernel_pid(struct uml_guest *g);
+
 /* Its uml_dir (where UML keeps its pid file and console socket). */
 const char *uml_guest_dir(struct uml_guest *g);
 
@@ -81,6 +94,13 @@ int uml_guest_life_fd(struct uml_guest *g);
 /* SIGKILL, as a crash would: the host must survive it.  The whole guest:
  * the kernel's process and every process it made (its process group). */
 void uml_guest_kill(struct uml_guest *g);
+
+/*
+ * Wait up to @timeout_ms for the guest to end by itself, and reap it.
+ * Return: its kernel's exit status (>= 0; 128 + N for signal N);
+ * -ETIMEDOUT when it is still running.
+ */
+int uml_guest_wait_exit(struct uml_guest *g, int timeout_ms);
 
 /* Power off (or kill after @timeout_ms), reap, free. */
 void uml_guest_destroy(struct uml_guest *g, int timeout_ms);

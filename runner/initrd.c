@@ -1,5 +1,6 @@
 /*
- * initrd.c - where the user-mode Linux guest's initramfs is.
+ * initrd.c - where the user-mode Linux guest's initramfs is, and the QEMU
+ * guests' kernels and initramfs.
  *
  * One lookup for every command that boots a Linux guest.  The build puts
  * the initramfs in uml/ beside the binary (build/uml/initrd.gz); an
@@ -43,7 +44,9 @@ static bool exe_dir(char *buf, size_t len)
 	return true;
 }
 
-int run_find_initrd(char *path, size_t len, char *tried, size_t tried_len)
+int run_find_file(const char *build_dir, const char *install_dir,
+		  const char *name, char *path, size_t len, char *tried,
+		  size_t tried_len)
 {
 	char dir[PATH_MAX], cand[RUN_INITRD_CANDIDATES][PATH_MAX + 32];
 	unsigned int n = 0;
@@ -52,14 +55,17 @@ int run_find_initrd(char *path, size_t len, char *tried, size_t tried_len)
 	if (exe_dir(dir, sizeof(dir))) {
 		char *slash = strrchr(dir, '/');
 
-		snprintf(cand[n++], sizeof(cand[0]), "%s/uml/initrd.gz", dir);
+		snprintf(cand[n++], sizeof(cand[0]), "%s/%s/%s", dir,
+			 build_dir, name);
 		if (slash) {
 			*slash = 0;
 			snprintf(cand[n++], sizeof(cand[0]),
-				 "%s/lib/guestmm/initrd.gz", dir);
+				 "%s/lib/guestmm/%s%s%s", dir, install_dir,
+				 *install_dir ? "/" : "", name);
 		}
 	}
-	snprintf(cand[n++], sizeof(cand[0]), "%s/initrd.gz", GMM_PKGLIBDIR);
+	snprintf(cand[n++], sizeof(cand[0]), "%s/%s%s%s", GMM_PKGLIBDIR,
+		 install_dir, *install_dir ? "/" : "", name);
 	if (tried_len)
 		tried[0] = 0;
 	for (unsigned int i = 0; i < n; i++) {
@@ -81,6 +87,12 @@ int run_find_initrd(char *path, size_t len, char *tried, size_t tried_len)
 	if (len)
 		path[0] = 0;
 	return -ENOENT;
+}
+
+int run_find_initrd(char *path, size_t len, char *tried, size_t tried_len)
+{
+	return run_find_file("uml", "", "initrd.gz", path, len, tried,
+			     tried_len);
 }
 
 int run_resolve_initrd(const char *given, char *path, size_t len,

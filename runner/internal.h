@@ -8,6 +8,59 @@
 
 #include "runner/run.h"
 
+struct uml_guest;
+
+/*
+ * A Linux guest driven over its console by the initramfs's init (guest/uml/):
+ * user-mode Linux on our device (linux.c) or Linux on QEMU (qemu.c).  Only
+ * the sampling differs: @sample fills s.resident, s.guest_free and
+ * s.host_reported from its own accounting (@ctx is its own).
+ */
+struct linux_run {
+	const struct run_opts *o;
+	struct run_result *r;
+	struct uml_guest *g;
+	struct run_sample s;
+	unsigned int seen_cycle;
+	double t0, next_live;
+	void (*sample)(struct linux_run *u);
+	void *ctx;
+};
+
+/*
+ * linux_run_memhog - the run's memhog cycles on a booted guest whose init
+ * said gmm-ready: a settling time, then each cycle and its sleep, sampling
+ * throughout; sets r->elapsed_s and r->measured_s.
+ * Return: 0; -ENODEV when the guest's balloon driver did not load;
+ * -EPIPE when the guest died; -ETIMEDOUT when a cycle never ended.
+ */
+int linux_run_memhog(struct linux_run *u);
+
+/*
+ * linux_run_watch - sample for @seconds, reading the console for a line
+ * starting @prefix, copied to @line.
+ * Return: 0 with the line; -ETIMEDOUT; -EPIPE when the guest died.
+ */
+int linux_run_watch(struct linux_run *u, double seconds, const char *prefix,
+		    char *line, size_t len);
+
+/*
+ * Our guest's console protocol (the gmm- lines, runner/guest_lines.c) read
+ * by the process guest's parser, for a guest elsewhere (our kernel on
+ * QEMU): @resident is that VMM's accounting of guest RAM.
+ * run_console_new: NULL without memory; free() it.  run_console_line: one
+ * line, without its newline.  run_console_tick: a sample (s.t, resident),
+ * tracked for the cycle figures and on the live line every 0.5 s.
+ * run_console_ended: its gmm-end came; run_console_done: its gmm-done.
+ */
+struct pg_host;
+struct pg_host *run_console_new(const struct run_opts *o, struct run_result *r,
+				uint64_t (*resident)(void *ctx), void *ctx);
+void run_console_line(struct pg_host *h, char *line);
+void run_console_tick(struct pg_host *h, double *next_live);
+bool run_console_ended(const struct pg_host *h);
+bool run_console_done(const struct pg_host *h);
+
 /* What a process guest adds to the in-process loop. */
 struct run_hooks {
 	void *ctx;

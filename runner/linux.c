@@ -31,26 +31,21 @@
 /* Linux reports its free memory when the driver loads: let that settle. */
 #define UML_SETTLE_S 3.0
 
-struct uml_run {
-	const struct run_opts *o;
-	struct run_result *r;
-	struct balloon_backend be;
-	struct uml_guest *g;
-	struct run_sample s;
-	unsigned int seen_cycle;
-	double t0, next_live;
-};
-
-static void uml_sample(struct uml_run *u)
+static void uml_sample(struct linux_run *u)
 {
 	struct balloon_stats st;
 
-	balloon_get_stats(u->be.balloon, &st);
-	u->s.t = run_now_s() - u->t0;
+	balloon_get_stats(((struct balloon_backend *)u->ctx)->balloon, &st);
 	u->s.resident = st.resident_bytes;
 	u->s.host_reported = st.reported_bytes;
 	if (st.guest_stats_valid & (1u << VIRTIO_BALLOON_S_MEMFREE))
 		u->s.guest_free = st.guest_stats[VIRTIO_BALLOON_S_MEMFREE];
+}
+
+static void linux_sample(struct linux_run *u)
+{
+	u->s.t = run_now_s() - u->t0;
+	u->sample(u);
 	run_track(u->o, u->r, &u->s, &u->seen_cycle);
 	if (u->o->live && u->s.t >= u->next_live) {
 		run_live_line(u->o->live, &u->s);
@@ -58,10 +53,8 @@ static void uml_sample(struct uml_run *u)
 	}
 }
 
-/* Sample for @seconds, reading the console for a line starting @prefix.
- * Return: 0 with @line set; -ETIMEDOUT; -EPIPE when the guest died. */
-static int uml_watch(struct uml_run *u, double seconds, const char *prefix,
-		     char *line, size_t len)
+int linux_run_watch(struct linux_run *u, double seconds, const char *prefix,
+		    char *line, size_t len)
 {
 	double end = run_now_s() + seconds;
 
@@ -69,7 +62,7 @@ static int uml_watch(struct uml_run *u, double seconds, const char *prefix,
 		int err = uml_guest_wait_line(u->g, prefix, line, len,
 					      UML_POLL_MS);
 
-		uml_sample(u);
+		linux_sample(u);
 		if (err != -ETIMEDOUT)
 			return err;
 	}
@@ -77,7 +70,7 @@ static int uml_watch(struct uml_run *u, double seconds, const char *prefix,
 }
 
 /* One memhog cycle, then the sleep.  Return: 0 or a negative errno. */
-static int uml_cycle(struct uml_run *u, uint64_t hog, unsigned int sleep_ms)
+static int linux_cycle(struct linux_run *u, uint64_t hog, unsigned int sleep_ms)
 {
 	char cmd[64], line[256];
 	int err;
@@ -90,7 +83,7 @@ static int uml_cycle(struct uml_run *u, uint64_t hog, unsigned int sleep_ms)
 	u->s.phase = MEMHOG_ALLOC;
 	for (;;) {
 		/* Page faults in UML are slow: allow minutes. */
-		err = uml_watch(u, 600, "gmm-memhog", line, sizeof(line));
+		err = linux_run_watch(u, 600, "gmm-memhog", line, sizeof(line));
 		if (err)
 			return err;
 		if (strstr(line, "held")) {
@@ -104,8 +97,37 @@ static int uml_cycle(struct uml_run *u, uint64_t hog, unsigned int sleep_ms)
 	u->s.freed_at_ns = platform_now_ns();
 	u->s.cycle++;
 	u->s.phase = MEMHOG_FREED;
-	err = uml_watch(u, sleep_ms / 1e3, "gmm-never", line, sizeof(line));
+	err = linux_run_watch(u, sleep_ms / 1e3, "gmm-never", line, sizeof(line));
 	return err == -ETIMEDOUT ? 0 : err;
+}
+
+int linux_run_memhog(struct linux_run *u)
+{
+	const struct run_opts *o = u->o;
+	uint64_t hog = o->hog_bytes ? o->hog_bytes : o->cfg.mem_bytes / 4 * 3;
+	unsigned int sleep_ms = o->sleep_ms >= 0 ? (unsigned int)o->sleep_ms
+						 : o->cfg.report_delay_ms + 2000;
+	int err;
+
+	u->s = (struct run_sample){ .kind = WORKLOAD_MEMHOG,
+				    .guest_free = UINT64_MAX,
+				    .guest_reported = UINT64_MAX };
+	u->t0 = run_now_s();
+	if (!uml_guest_balloon_loaded(u->g))
+		return -ENODEV;
+	err = linux_run_watch(u, UML_SETTLE_S, "gmm-never", NULL, 0);
+	if (err != -ETIMEDOUT)
+		return err;
+	u->t0 = run_now_s();
+	u->next_live = 0;
+	err = 0;
+	for (unsigned int c = 0; c < o->cycles && !err; c++)
+		err = linux_cycle(u, hog, sleep_ms);
+	if (err)
+		return err;
+	u->r->elapsed_s = run_now_s() - u->t0;
+	u->r->measured_s = u->r->elapsed_s;
+	return 0;
 }
 
 /*
@@ -115,7 +137,7 @@ static int uml_cycle(struct uml_run *u, uint64_t hog, unsigned int sleep_ms)
  * Return: 0 with u->g set; uml_guest_spawn()'s errors; -ETIMEDOUT when
  * init did not come up in time; -ECHILD when the guest died first.
  */
-static int uml_boot(struct uml_run *u, const struct uml_guest_config *gc,
+static int uml_boot(struct linux_run *u, const struct uml_guest_config *gc,
 		    unsigned int boot_ms, int *slot)
 {
 	int err = uml_guest_spawn(gc, &u->g);
@@ -139,11 +161,9 @@ int run_linux(const struct run_opts *o, struct run_result *r)
 {
 	char sock[TMP_DIR_PATH_MAX + 16], initrd[PATH_MAX + 32];
 	struct uml_guest_config gc = { 0 };
-	struct uml_run *u = calloc(1, sizeof(*u));
+	struct linux_run *u = calloc(1, sizeof(*u));
+	struct balloon_backend be;
 	uint64_t features = BALLOON_FEATURES_DEFAULT;
-	uint64_t hog = o->hog_bytes ? o->hog_bytes : o->cfg.mem_bytes / 4 * 3;
-	unsigned int sleep_ms = o->sleep_ms >= 0 ? (unsigned int)o->sleep_ms
-						 : o->cfg.report_delay_ms + 2000;
 	unsigned int boot_s = o->boot_timeout_s ? o->boot_timeout_s : RUN_BOOT_TIMEOUT_S;
 	struct balloon_stats st;
 	struct tmp_dir dir;
@@ -156,6 +176,8 @@ int run_linux(const struct run_opts *o, struct run_result *r)
 		goto undo_alloc;
 	u->o = o;
 	u->r = r;
+	u->sample = uml_sample;
+	u->ctx = &be;
 	r->mem_bytes = o->cfg.mem_bytes;
 	if (!o->cfg.reporting)
 		features &= ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_REPORTING);
@@ -168,7 +190,7 @@ int run_linux(const struct run_opts *o, struct run_result *r)
 	}
 	slot = run_tmp_add(dir.path);
 	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir.path);
-	err = balloon_backend_start(&u->be, sock, features);
+	err = balloon_backend_start(&be, sock, features);
 	if (err)
 		goto undo_dir;
 	gc.linux_path = o->uml;
@@ -185,27 +207,10 @@ int run_linux(const struct run_opts *o, struct run_result *r)
 			strerror(-err));
 	if (err)
 		goto undo_backend;
-	u->s = (struct run_sample){ .kind = WORKLOAD_MEMHOG,
-				    .guest_free = UINT64_MAX,
-				    .guest_reported = UINT64_MAX };
-	u->t0 = run_now_s();
-	if (!uml_guest_balloon_loaded(u->g)) {
-		err = -ENODEV;
-		goto undo_guest;
-	}
-	err = uml_watch(u, UML_SETTLE_S, "gmm-never", NULL, 0);
-	if (err != -ETIMEDOUT)
-		goto undo_guest;
-	u->t0 = run_now_s();
-	u->next_live = 0;
-	err = 0;
-	for (unsigned int c = 0; c < o->cycles && !err; c++)
-		err = uml_cycle(u, hog, sleep_ms);
+	err = linux_run_memhog(u);
 	if (err)
 		goto undo_guest;
-	r->elapsed_s = run_now_s() - u->t0;
-	r->measured_s = r->elapsed_s;
-	balloon_get_stats(u->be.balloon, &st);
+	balloon_get_stats(be.balloon, &st);
 	r->resident_end = st.resident_bytes;
 	r->stats.mem_bytes = o->cfg.mem_bytes;
 	r->stats.host_resident_bytes = st.resident_bytes;
@@ -220,7 +225,7 @@ undo_guest:
 	run_tmp_forget(uml_slot);
 	uml_guest_destroy(u->g, 10000);
 undo_backend:
-	balloon_backend_stop(&u->be);
+	balloon_backend_stop(&be);
 undo_dir:
 	run_tmp_forget(slot);
 	tmp_dir_destroy(&dir);

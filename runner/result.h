@@ -52,8 +52,26 @@ struct run_cycle {
 	uint64_t resident_at_deadline;	/* report delay + 1 s after the free */
 };
 
+/* RUN_QEMU's --target: the balloon through QMP, inflated then deflated. */
+struct run_balloon {
+	bool done;
+	uint64_t target;		/* guest size asked for */
+	uint64_t resident_before;	/* host accounting before inflating */
+	uint64_t actual_inflated;	/* query-balloon's actual at the end */
+	uint64_t resident_inflated;
+	double inflate_s;		/* until actual reached the target */
+	uint64_t actual_deflated;
+	uint64_t resident_deflated;
+	double deflate_s;
+};
+
 struct run_result {
 	uint64_t mem_bytes;
+	char accel[96];		/* RUN_QEMU: "tcg (why)" or "kvm" */
+	struct run_balloon balloon;
+	/* RUN_QEMU: the guest's statistics through QMP at the end, Linux's
+	 * meanings (MemFree, MemTotal, MemAvailable); 0: none came */
+	uint64_t qmp_free, qmp_total, qmp_available;
 	uint64_t resident_peak;
 	uint64_t resident_end;
 	unsigned int nr_cycles;

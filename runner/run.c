@@ -34,6 +34,7 @@ static const char *const run_mode_names[] = {
 	[RUN_PROCESS] = "process",
 	[RUN_IN_PROCESS] = "in-process",
 	[RUN_LINUX] = "linux",
+	[RUN_QEMU] = "qemu",
 };
 
 const char *workload_name(enum workload_kind kind)
@@ -108,7 +109,9 @@ void run_live_line(FILE *f, const struct run_sample *s)
 			? "-"
 			: fmt_bytes(a, sizeof(a), (double)s->guest_free),
 		fmt_bytes(b, sizeof(b), (double)s->resident),
-		fmt_bytes(c, sizeof(c), (double)s->host_reported));
+		s->host_reported == UINT64_MAX
+			? "-"
+			: fmt_bytes(c, sizeof(c), (double)s->host_reported));
 	if (s->guest_reported != UINT64_MAX)
 		fprintf(f, "  held reported %11s",
 			fmt_bytes(n, sizeof(n), (double)s->guest_reported));
@@ -590,7 +593,7 @@ int run_guest(const struct run_opts *o, struct run_result *r)
 		fprintf(stderr, "guestmm: run: the free path's timing needs the guest in process\n");
 		return -EINVAL;
 	}
-	if (o->cfg.reporting && o->mode == RUN_LINUX &&
+	if (o->cfg.reporting && (o->mode == RUN_LINUX || o->mode == RUN_QEMU) &&
 	    o->cfg.hinting != GMM_HINTING_REPORT) {
 		fprintf(stderr, "guestmm: run: a Linux guest reports with its own driver: hinting report or off only\n");
 		return -EINVAL;
@@ -600,10 +603,13 @@ int run_guest(const struct run_opts *o, struct run_result *r)
 		return run_in_process(o, r);
 	case RUN_PROCESS:
 	case RUN_LINUX:
+	case RUN_QEMU:
 		break;
 	}
 	run_tmp_catch();
-	err = o->mode == RUN_PROCESS ? run_process(o, r) : run_linux(o, r);
+	err = o->mode == RUN_PROCESS ? run_process(o, r)
+	      : o->mode == RUN_LINUX ? run_linux(o, r)
+				     : run_qemu(o, r);
 	run_tmp_release();
 	return err;
 }

@@ -12,7 +12,12 @@
  *   RUN_IN_PROCESS the core in this process over a memfd, reporting by
  *                  punching holes directly (embodiment 1);
  *   RUN_LINUX      a user-mode Linux guest on the same device, running
- *                  memhog (embodiment 3).
+ *                  memhog (embodiment 3);
+ *   RUN_QEMU       a kernel on QEMU's microvm and QEMU's own virtio-balloon
+ *                  (embodiment 4): with @qemu_linux Debian's Linux 6.1
+ *                  running memhog; memory returned is the host's
+ *                  accounting of QEMU's guest-RAM memfd, the balloon's
+ *                  target and the guest's statistics go through QMP.
  *
  * A process guest is this program again (@guest_exe, default
  * /proc/self/exe) started as "EXE guest --socket S --parent PID ...": a
@@ -32,7 +37,7 @@
 #include "mm/compaction.h"
 #include "runner/result.h"
 
-enum run_mode { RUN_PROCESS, RUN_IN_PROCESS, RUN_LINUX };
+enum run_mode { RUN_PROCESS, RUN_IN_PROCESS, RUN_LINUX, RUN_QEMU };
 
 /* A user-mode Linux guest's boot to its init's "gmm-ready", by default:
  * seconds alone, tens on a shared 2-core machine. */
@@ -54,9 +59,18 @@ struct run_opts {
 	enum run_mode mode;	/* default RUN_PROCESS */
 	const char *guest_exe;	/* RUN_PROCESS: default /proc/self/exe */
 	const char *uml;	/* RUN_LINUX: default /usr/bin/linux.uml */
-	const char *initrd;	/* RUN_LINUX: default run_find_initrd() */
-	unsigned int boot_timeout_s; /* RUN_LINUX: how long its boot may take;
-					0 = RUN_BOOT_TIMEOUT_S */
+	const char *initrd;	/* RUN_LINUX: default run_find_initrd();
+				   RUN_QEMU with Linux: default qemu/initrd.gz
+				   (run_find_file) */
+	const char *qemu;	/* RUN_QEMU: default qemu-system-x86_64 in
+				   /usr/bin */
+	const char *kernel;	/* RUN_QEMU: default qemu/vmlinuz (Linux) */
+	bool qemu_linux;	/* RUN_QEMU: Linux, not our kernel */
+	uint64_t target_bytes;	/* RUN_QEMU: after the workload, the balloon
+				   to this guest size through QMP, then back
+				   to all of RAM; 0: no target */
+	unsigned int boot_timeout_s; /* RUN_LINUX, RUN_QEMU: how long its boot
+					may take; 0 = RUN_BOOT_TIMEOUT_S */
 	struct gmm_guest_config cfg;
 	enum workload_kind kind;
 	uint64_t hog_bytes;	/* memhog: 0 = 75 % of RAM */
@@ -155,6 +169,7 @@ const char *run_strerror(const struct run_result *r, int err);
 int run_in_process(const struct run_opts *o, struct run_result *r);
 int run_process(const struct run_opts *o, struct run_result *r);
 int run_linux(const struct run_opts *o, struct run_result *r);
+int run_qemu(const struct run_opts *o, struct run_result *r);
 void run_track(const struct run_opts *o, struct run_result *r,
 	       const struct run_sample *s, unsigned int *seen_cycle);
 double run_now_s(void);
@@ -169,6 +184,17 @@ void run_sleep_s(double s);
  * Return: 0 with @path set; -ENOENT when none is readable.
  */
 int run_find_initrd(char *path, size_t len, char *tried, size_t tried_len);
+
+/*
+ * run_find_file - @name as run_find_initrd() looks for the initramfs:
+ * @build_dir/@name beside the binary, then lib/guestmm/@install_dir/@name
+ * under its parent, then PKGLIBDIR/@install_dir/@name (@install_dir ""
+ * for none).
+ * Return: 0 with @path set; -ENOENT, @tried listing the paths tried.
+ */
+int run_find_file(const char *build_dir, const char *install_dir,
+		  const char *name, char *path, size_t len, char *tried,
+		  size_t tried_len);
 
 /*
  * run_resolve_initrd - @given if set (--initrd), else run_find_initrd();

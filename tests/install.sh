@@ -34,10 +34,40 @@ else
 	echo "install: no man (apt-get install man-db): rendering not checked"
 fi
 
+# Linux for QEMU: the installed binary hands QEMU the installed kernel and
+# initramfs (a stand-in QEMU records its arguments and exits; the run then
+# fails, one line, when QMP never answers).
+if [ -f "$build/qemu/vmlinuz" ]; then
+	qdir=$tmp/usr/lib/guestmm/qemu
+	[ -f "$qdir/vmlinuz" ] && [ -f "$qdir/initrd.gz" ] ||
+		fail "no $qdir/vmlinuz and initrd.gz"
+	cat >"$tmp/qemu" <<EOS
+#!/bin/sh
+echo "\$@" >"$tmp/qemu-args"
+EOS
+	chmod +x "$tmp/qemu"
+	"$bin" run --qemu --linux --qemu-binary "$tmp/qemu" --quiet >"$tmp/out" 2>&1 &&
+		fail "run --qemu with a QEMU that exits at once exits 0"
+	[ -f "$tmp/qemu-args" ] || { cat "$tmp/out"; fail "the stand-in QEMU never ran"; }
+	grep -q -- "-kernel $qdir/vmlinuz -initrd $qdir/initrd.gz " "$tmp/qemu-args" ||
+		fail "the installed guestmm gave QEMU '$(cat "$tmp/qemu-args")'"
+fi
+
 # The guest kernel's image beside the initramfs, when the build made it.
 if [ -f "$build/kernel/guestmm-kernel.elf" ]; then
 	[ -f "$tmp/usr/lib/guestmm/guestmm-kernel.elf" ] ||
 		fail "the build made guestmm-kernel.elf, the install put none in lib/guestmm"
+	# run --qemu hands QEMU that image (a stand-in QEMU records its
+	# arguments and exits; the run then fails, one line).
+	cat >"$tmp/qemu-k" <<EOS
+#!/bin/sh
+echo "\$@" >"$tmp/qemu-k-args"
+EOS
+	chmod +x "$tmp/qemu-k"
+	"$bin" run --qemu --qemu-binary "$tmp/qemu-k" --quiet >"$tmp/out" 2>&1 &&
+		fail "run --qemu with a QEMU that exits at once exits 0"
+	grep -q -- "-kernel $tmp/usr/lib/guestmm/guestmm-kernel.elf " "$tmp/qemu-k-args" ||
+		fail "the installed guestmm gave QEMU '$(cat "$tmp/qemu-k-args" 2>/dev/null)'"
 fi
 
 if [ ! -f "$build/uml/initrd.gz" ]; then

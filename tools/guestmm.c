@@ -35,10 +35,25 @@ static void run_usage(FILE *f)
 	      "                        punching holes in its memfd itself (no device)\n"
 	      "  --linux               a user-mode Linux guest instead, its own\n"
 	      "                        virtio_balloon on our device, running memhog\n"
+	      "  --qemu                a kernel on qemu-system-x86_64 -M microvm with\n"
+	      "                        QEMU's virtio-balloon (KVM where it boots a stock\n"
+	      "                        kernel, else TCG), guest RAM in a memfd whose\n"
+	      "                        allocated blocks are the host's accounting; with\n"
+	      "                        --linux Debian's Linux 6.1 running memhog, else\n"
+	      "                        our kernel running the workload\n"
+	      "  --kernel PATH         --qemu: the kernel (default kernel/guestmm-kernel.elf\n"
+	      "                        beside guestmm, else PREFIX/lib/guestmm/; --linux:\n"
+	      "                        qemu/vmlinuz, else PREFIX/lib/guestmm/qemu/vmlinuz)\n"
+	      "  --qemu-binary PATH    --qemu: the VMM (default\n"
+	      "                        /usr/bin/qemu-system-x86_64)\n"
+	      "  --target SIZE         --qemu --linux: after the workload, the balloon to this\n"
+	      "                        guest size through QMP, then back to all of RAM\n"
 	      "  --uml PATH            --linux: the kernel (default /usr/bin/linux.uml)\n"
 	      "  --initrd PATH         --linux: initramfs (default uml/initrd.gz beside\n"
-	      "                        guestmm, else PREFIX/lib/guestmm/initrd.gz)\n"
-	      "  --boot-timeout S      --linux: how long its boot may take (default 60)\n"
+	      "                        guestmm, else PREFIX/lib/guestmm/initrd.gz;\n"
+	      "                        --qemu: qemu/initrd.gz, lib/guestmm/qemu/)\n"
+	      "  --boot-timeout S      --linux, --qemu: how long its boot may take (default\n"
+	      "                        60; --qemu: 300)\n"
 	      "  --mem SIZE            guest RAM, 64M to 1T (--linux: 64G) in steps of 4M\n"
 	      "                        (default 2G; K/M/G/T suffixes, 3.5G)\n"
 	      "  --cpus N              vCPU threads (default 2; not --linux: one vCPU)\n"
@@ -110,7 +125,8 @@ enum {
 	OPT_CAPACITY, OPT_HWM, OPT_SEED, OPT_JSON, OPT_QUIET, OPT_STATS,
 	OPT_MIN_AGE, OPT_LOCK, OPT_LOCK_STATS, OPT_IN_PROCESS, OPT_LINUX,
 	OPT_UML, OPT_INITRD, OPT_HINTING, OPT_HINT_ENTRIES, OPT_HINT_POLL,
-	OPT_COMPACT, OPT_HINT_CAP, OPT_BOOT_TIMEOUT, OPT_WARMUP, OPT_END,
+	OPT_COMPACT, OPT_HINT_CAP, OPT_BOOT_TIMEOUT, OPT_WARMUP, OPT_QEMU,
+	OPT_KERNEL, OPT_QEMU_BIN, OPT_TARGET, OPT_END,
 };
 
 static const struct option run_options[] = {
@@ -145,6 +161,10 @@ static const struct option run_options[] = {
 	{ "linux", no_argument, NULL, OPT_LINUX },
 	{ "uml", required_argument, NULL, OPT_UML },
 	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "qemu", no_argument, NULL, OPT_QEMU },
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "qemu-binary", required_argument, NULL, OPT_QEMU_BIN },
+	{ "target", required_argument, NULL, OPT_TARGET },
 	{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -270,12 +290,31 @@ static void print_summary(const struct run_opts *o, const struct run_result *r)
 			       (unsigned long long)lost, lost == 1 ? "" : "s",
 			       r->killed, r->killed == 1 ? "" : "es");
 	}
-	printf("host resident: peak %s, end %s; reports %llu (%s); "
-	       "allocation failures %llu\n",
+	if (o->mode == RUN_QEMU && r->qmp_total)
+		printf("QEMU (%s): guest free %s of %s, available %s (QMP guest-stats)\n",
+		       r->accel, cli_fmt_bytes(a, sizeof(a), (double)r->qmp_free),
+		       cli_fmt_bytes(b, sizeof(b), (double)r->qmp_total),
+		       cli_fmt_bytes(c, sizeof(c), (double)r->qmp_available));
+	if (r->balloon.done) {
+		const struct run_balloon *bl = &r->balloon;
+
+		printf("balloon (QMP): target %s: actual %s in %.1f s, host resident %s -> %s; ",
+		       cli_fmt_bytes(a, sizeof(a), (double)bl->target),
+		       cli_fmt_bytes(b, sizeof(b), (double)bl->actual_inflated),
+		       bl->inflate_s,
+		       cli_fmt_bytes(c, sizeof(c), (double)bl->resident_before),
+		       cli_fmt_bytes(d, sizeof(d), (double)bl->resident_inflated));
+		printf("deflated: actual %s in %.1f s\n",
+		       cli_fmt_bytes(a, sizeof(a), (double)bl->actual_deflated),
+		       bl->deflate_s);
+	}
+	printf("host resident: peak %s, end %s",
 	       cli_fmt_bytes(a, sizeof(a), (double)r->resident_peak),
-	       cli_fmt_bytes(b, sizeof(b), (double)r->resident_end),
-	       (unsigned long long)r->stats.reports,
-	       cli_fmt_bytes(d, sizeof(d), (double)r->stats.reported_bytes),
+	       cli_fmt_bytes(b, sizeof(b), (double)r->resident_end));
+	if (o->mode != RUN_QEMU)
+		printf("; reports %llu (%s)", (unsigned long long)r->stats.reports,
+		       cli_fmt_bytes(d, sizeof(d), (double)r->stats.reported_bytes));
+	printf("; allocation failures %llu\n",
 	       (unsigned long long)r->alloc_failures);
 }
 
@@ -397,8 +436,11 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 		    last ? last->time_to_90pct_s : NAN);
 	json_u64(&j, "host_resident_peak_bytes", r->resident_peak);
 	json_u64(&j, "host_resident_end_bytes", r->resident_end);
-	json_u64(&j, "reports", r->stats.reports);
-	json_u64(&j, "reported_bytes", r->stats.reported_bytes);
+	/* QEMU's device keeps no count of what was reported. */
+	if (o->mode != RUN_QEMU) {
+		json_u64(&j, "reports", r->stats.reports);
+		json_u64(&j, "reported_bytes", r->stats.reported_bytes);
+	}
 	json_u64(&j, "report_failures", r->stats.report_failures);
 	json_u64(&j, "allocation_failures", r->alloc_failures);
 	json_u64(&j, "worker_cpu_ns", r->stats.worker_cpu_ns);
@@ -446,6 +488,30 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 		json_u64(&j, "swap_slots", r->anon.swap_slots);
 		json_u64(&j, "swap_free_slots", r->anon.swap_free);
 		json_u64(&j, "swap_bad_slots", r->anon.swap_bad);
+		json_object_end(&j);
+	}
+	if (o->mode == RUN_QEMU) {
+		json_str(&j, "accel", r->accel);
+	}
+	/* QMP's guest-stats, Linux's meanings; none once our kernel has
+	 * powered off (QEMU with it). */
+	if (o->mode == RUN_QEMU && r->qmp_total) {
+		json_u64(&j, "guest_free_bytes", r->qmp_free);
+		json_u64(&j, "guest_total_bytes", r->qmp_total);
+		json_u64(&j, "guest_available_bytes", r->qmp_available);
+	}
+	if (r->balloon.done) {
+		const struct run_balloon *b = &r->balloon;
+
+		json_object(&j, "balloon");
+		json_u64(&j, "target_bytes", b->target);
+		json_u64(&j, "host_resident_before_bytes", b->resident_before);
+		json_u64(&j, "actual_inflated_bytes", b->actual_inflated);
+		json_u64(&j, "host_resident_inflated_bytes", b->resident_inflated);
+		json_double(&j, "inflate_s", b->inflate_s);
+		json_u64(&j, "actual_deflated_bytes", b->actual_deflated);
+		json_u64(&j, "host_resident_deflated_bytes", b->resident_deflated);
+		json_double(&j, "deflate_s", b->deflate_s);
 		json_object_end(&j);
 	}
 	json_array(&j, "cycles");
@@ -548,8 +614,11 @@ static void run_refuse_unused(const struct run_opts *o, const bool *seen)
 	};
 	enum gmm_hinting h = o->cfg.reporting ? o->cfg.hinting : GMM_HINTING_OFF;
 
-	for (size_t i = 0; o->mode == RUN_LINUX && i < sizeof(not_linux) / sizeof(not_linux[0]); i++)
-		if (seen[not_linux[i].opt])
+	bool linux_guest = o->mode == RUN_LINUX || (o->mode == RUN_QEMU && o->qemu_linux);
+
+	for (size_t i = 0; linux_guest && i < sizeof(not_linux) / sizeof(not_linux[0]); i++)
+		if (seen[not_linux[i].opt] &&
+		    !(o->mode == RUN_QEMU && not_linux[i].opt == OPT_CPUS))
 			RUN_ERR("--%s: not with --linux (%s)", run_opt_name(not_linux[i].opt),
 				not_linux[i].why);
 	for (size_t i = 0; i < sizeof(by_workload) / sizeof(by_workload[0]); i++)
@@ -568,8 +637,8 @@ static int cmd_run(int argc, char **argv)
 	struct run_result r;
 	bool json = false, quiet = false, stats = false, mode_opt = false;
 	bool seen[OPT_END] = { false };
-	bool warmup_opt = false;
-	const char *linux_opt = NULL;
+	bool warmup_opt = false, qemu = false;
+	const char *linux_opt = NULL, *qemu_opt = NULL;
 	int c, err;
 
 	run_opts_init(&o);
@@ -712,11 +781,26 @@ static int cmd_run(int argc, char **argv)
 			break;
 		case OPT_INITRD:
 			o.initrd = optarg;
-			linux_opt = "--initrd";
+			break;
+		case OPT_QEMU:
+			qemu = true;
+			break;
+		case OPT_KERNEL:
+			o.kernel = optarg;
+			qemu_opt = "--kernel";
+			break;
+		case OPT_QEMU_BIN:
+			o.qemu = optarg;
+			qemu_opt = "--qemu-binary";
+			break;
+		case OPT_TARGET:
+			o.target_bytes = cli_opt_size("run ", "--target", optarg,
+						      RUN_MEM_STEP, RUN_MEM_MAX,
+						      1ull << 20);
+			qemu_opt = "--target";
 			break;
 		case OPT_BOOT_TIMEOUT:
 			o.boot_timeout_s = (unsigned int)opt_uint("boot-timeout", optarg, 1, 3600);
-			linux_opt = "--boot-timeout";
 			break;
 		case 'h':
 			run_usage(stdout);
@@ -729,8 +813,47 @@ static int cmd_run(int argc, char **argv)
 		RUN_ERR("unexpected argument '%s'", argv[optind]);
 	if (o.hog_bytes && o.hog_bytes > o.cfg.mem_bytes)
 		RUN_ERR("--hog: larger than guest RAM (--mem)");
+	if (qemu) {
+		if (o.mode == RUN_IN_PROCESS)
+			RUN_ERR("--in-process and --qemu: choose one");
+		o.qemu_linux = o.mode == RUN_LINUX;
+		o.mode = RUN_QEMU;
+		if (linux_opt)
+			RUN_ERR("%s: not with --qemu (--kernel)", linux_opt);
+		if (o.target_bytes > o.cfg.mem_bytes)
+			RUN_ERR("--target: larger than guest RAM (--mem)");
+	} else if (qemu_opt) {
+		RUN_ERR("%s: only with --qemu", qemu_opt);
+	}
+	if (o.initrd && o.mode != RUN_LINUX && o.mode != RUN_QEMU)
+		RUN_ERR("--initrd: only with --linux or --qemu");
 	if (linux_opt && o.mode != RUN_LINUX)
 		RUN_ERR("%s: only with --linux", linux_opt);
+	if (o.boot_timeout_s && o.mode != RUN_LINUX && o.mode != RUN_QEMU)
+		RUN_ERR("--boot-timeout: only with --linux or --qemu");
+	if (o.mode == RUN_QEMU) {
+		if (o.cfg.reporting && o.cfg.hinting != GMM_HINTING_REPORT)
+			RUN_ERR("--hinting %s: not with --qemu (QEMU's device takes free page reporting: report or off)",
+				gmm_hinting_names[o.cfg.hinting]);
+		if (o.qemu_linux && o.kind != WORKLOAD_MEMHOG)
+			RUN_ERR("--qemu --linux: the Linux guest runs memhog only");
+		if (o.kind == WORKLOAD_WORKING_SET)
+			RUN_ERR("--qemu: our kernel runs memhog, pagefault or stress (no swap device)");
+		if (!o.qemu_linux && o.target_bytes)
+			RUN_ERR("--target: only with --qemu --linux (our kernel powers off when its workload ends)");
+		if (o.qemu_linux && (o.lock_stats || stats || o.compact))
+			RUN_ERR("--qemu: %s describes our allocator, not Linux's",
+				o.lock_stats ? "--lock-stats" : stats ? "--stats" : "--compact");
+		if (!o.qemu_linux && (o.lock_stats || stats || o.compact))
+			RUN_ERR("--qemu: %s: our kernel does not take it yet",
+				o.lock_stats ? "--lock-stats" : stats ? "--stats" : "--compact");
+		if (o.kernel)
+			cli_check_path("run ", "--kernel", o.kernel, false);
+		if (o.qemu)
+			cli_check_path("run ", "--qemu-binary", o.qemu, true);
+		if (o.initrd)
+			cli_check_path("run ", "--initrd", o.initrd, false);
+	}
 	if (o.cfg.reporting && o.mode == RUN_LINUX &&
 	    o.cfg.hinting != GMM_HINTING_REPORT)
 		RUN_ERR("--hinting %s: not with --linux (Linux reports with its own driver: report or off)",
@@ -759,7 +882,7 @@ static int cmd_run(int argc, char **argv)
 		double duration = o.duration_s ? o.duration_s
 			: o.kind == WORKLOAD_WORKING_SET ? 20 : 10;
 
-		if (o.mode == RUN_LINUX)
+		if (o.mode == RUN_LINUX || o.mode == RUN_QEMU)
 			RUN_ERR("--warmup: not with --linux (nothing of the Linux guest's is measured after a warm-up)");
 		if (o.kind != WORKLOAD_PAGEFAULT && !o.lock_stats)
 			RUN_ERR("--warmup: only --workload pagefault and --lock-stats count from the end of a warm-up");
