@@ -14,7 +14,9 @@
  * permutation so that hot pages are not neighbours.  A quarter of the
  * accesses write a new version of the page; the others read it and check
  * it: word 0 is the version, every word a function of the page, the
- * version and its index.
+ * version and its index.  With w->max_accesses, thread k stops after its
+ * share of them (the same split as the pages), the fill included: a run
+ * bounded by work, not by time.
  *
  * A page whose swap read failed is lost (access_page() says -EHWPOISON, now
  * and at every later access).  As Linux sends SIGBUS to the task that
@@ -200,6 +202,9 @@ void working_set_thread(struct workload *w, unsigned int id)
 	uint64_t rng = (w->seed + id + 1) * 0x2545f4914f6cdd1dull;
 	double log_n = log((double)mine);
 	uint64_t mult = mine > 1 ? ws->mult % mine : 1;
+	uint64_t quota = w->max_accesses ? ws_share(w->max_accesses, w->threads, id)
+					 : UINT64_MAX;
+	uint64_t done = 0;
 	bool killed = false;
 
 	while (mine > 1 && (!mult || gcd(mult, mine) != 1))
@@ -209,7 +214,8 @@ void working_set_thread(struct workload *w, unsigned int id)
 		atomic_fetch_add(&w->alloc_failures, 1);
 		return;
 	}
-	for (uint64_t i = 0; i < mine && !killed && !atomic_load(&w->stop); i++) {
+	for (uint64_t i = 0; i < mine && done < quota && !killed && !atomic_load(&w->stop);
+	     i++, done++) {
 		int err = ws_access(ws, mm, i, i * w->threads + id, true, &version[i]);
 
 		if (err == -GMM_EHWPOISON) {
@@ -222,7 +228,7 @@ void working_set_thread(struct workload *w, unsigned int id)
 	}
 	if (id == 0)
 		atomic_store(&w->filled, true);
-	while (!killed && !atomic_load(&w->stop)) {
+	for (; done < quota && !killed && !atomic_load(&w->stop); done++) {
 		uint64_t r = ws_rand(&rng);
 		double u = (double)(r >> 11) / 9007199254740992.0;
 		uint64_t rank = (uint64_t)exp(u * log_n);

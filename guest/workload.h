@@ -79,6 +79,8 @@ struct workload {
 	uint64_t pf_bytes;	  /* pagefault: per thread; default 128 MiB */
 	uint64_t seed;		  /* stress, working-set */
 	uint64_t ws_bytes;	  /* working-set: 0 = 150 % of RAM */
+	uint64_t max_accesses;	  /* working-set: page accesses over all threads,
+				     each thread its share; 0 = until stopped */
 	const char *swap_dir;	  /* working-set: the swap file's directory;
 				     NULL = $TMPDIR or /tmp */
 	atomic_bool stop;	  /* set by the owner to end the run */

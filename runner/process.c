@@ -91,7 +91,8 @@ enum pg_arg {
 	PG_ORDER, PG_CAPACITY, PG_HWM, PG_DELAY, PG_MIN_AGE, PG_WORKLOAD,
 	PG_HOG, PG_CYCLES, PG_HOLD, PG_SLEEP, PG_THREADS, PG_DURATION,
 	PG_WARMUP, PG_LOCK, PG_LOCK_STATS, PG_SEED, PG_SAMPLE, PG_HINTING,
-	PG_HINT_ENTRIES, PG_HINT_CAP, PG_START_DELAY, PG_WS, PG_COMPACT, PG_NR
+	PG_HINT_ENTRIES, PG_HINT_CAP, PG_START_DELAY, PG_WS, PG_COMPACT,
+	PG_ACCESSES, PG_NR
 };
 
 static const char *const pg_arg_names[PG_NR] = {
@@ -110,6 +111,7 @@ static const char *const pg_arg_names[PG_NR] = {
 	[PG_HINT_ENTRIES] = "--hint-entries", [PG_HINT_CAP] = "--hint-cap-bytes",
 	[PG_START_DELAY] = "--start-delay-ms",
 	[PG_WS] = "--ws-bytes",		[PG_COMPACT] = "--compact",
+	[PG_ACCESSES] = "--accesses",
 };
 
 struct pg_argv {
@@ -172,6 +174,8 @@ static void pg_build_argv(struct pg_argv *a, const struct run_opts *o,
 		pg_arg_add(a, PG_START_DELAY, "%u", o->start_delay_ms);
 	if (o->ws_bytes)
 		pg_arg_add(a, PG_WS, "%" PRIu64, o->ws_bytes);
+	if (o->accesses)
+		pg_arg_add(a, PG_ACCESSES, "%" PRIu64, o->accesses);
 	if (o->compact)
 		pg_arg_add(a, PG_COMPACT, "on");
 	a->argv[a->argc] = NULL;
@@ -373,6 +377,9 @@ static int pg_parse_argv(int argc, char **argv, struct run_opts *o,
 			break;
 		case PG_COMPACT:
 			err = pg_onoff(name, val, &o->compact);
+			break;
+		case PG_ACCESSES:
+			err = pg_uint(name, val, UINT64_MAX, &o->accesses);
 			break;
 		}
 		if (err)

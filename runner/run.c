@@ -328,11 +328,12 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 		w.threads = o->threads;
 	w.seed = o->seed;
 	w.ws_bytes = o->ws_bytes;
+	w.max_accesses = o->accesses;
 	if (hooks) {
 		w.on_phase = hooks->on_phase;
 		w.on_phase_ctx = hooks->ctx;
 	}
-	if (!duration && o->kind != WORKLOAD_MEMHOG)
+	if (!duration && o->kind != WORKLOAD_MEMHOG && !o->accesses)
 		duration = o->kind == WORKLOAD_WORKING_SET ? 20 : 10;
 	r->mem_bytes = o->cfg.mem_bytes;
 	if (o->free_timing)

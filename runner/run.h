@@ -77,13 +77,16 @@ struct run_opts {
 	unsigned int cycles;	/* memhog */
 	unsigned int hold_ms;	/* memhog */
 	uint64_t ws_bytes;	/* working-set: 0 = 150 % of RAM */
+	uint64_t accesses;	/* working-set: stop after this many page
+				   accesses; 0 = after the duration */
 	unsigned int start_delay_ms; /* RUN_PROCESS guests: idle this long
 					before the workload (a host staggers
 					its guests' cycles with it) */
 	int sleep_ms;		/* memhog: < 0 = report delay + 2 s */
 	unsigned int threads;	/* 0 = vCPUs */
 	double duration_s;	/* 0 = until the workload ends (pagefault,
-				   stress: 10 s) */
+				   stress: 10 s; working-set: 20 s unless
+				   @accesses bounds it) */
 	double warmup_s;	/* frames (pagefault) and lock statistics
 				   before this do not count; pagefault's
 				   warm-up also lasts until every thread

@@ -251,6 +251,13 @@ static void test_options_refused(void **state)
 		{ "run --mem 128M --duration 1 --workload pagefault --sleep-ms 10",
 		  "guestmm: run: --sleep-ms: only with --workload memhog" },
 		{ "run --mem 128M --cycles 1 --hold-ms 0 --sleep-ms 0 --seed 3", "guestmm: run: --seed: only with --workload stress or working-set" },
+		{ "run --mem 128M --duration 1 --workload stress --accesses 10",
+		  "guestmm: run: --accesses: only with --workload working-set" },
+		{ "run --mem 128M --cycles 1 --accesses 10", "guestmm: run: --accesses: only with --workload working-set" },
+		{ "run --mem 128M --workload working-set --accesses 10 --duration 1",
+		  "guestmm: run: --accesses and --duration: choose one" },
+		{ "run --mem 128M --workload working-set --accesses 0",
+		  "guestmm: run: --accesses: '0' is not a whole number from 1 to" },
 		{ "run --mem 128M --cycles 1 --hold-ms 0 --sleep-ms 0 --hint-entries 10", "guestmm: run: --hint-entries: only with --hinting percpu" },
 		{ "run --mem 128M --cycles 1 --hold-ms 0 --sleep-ms 0 --hinting percpu --hint-poll-ms 100",
 		  "guestmm: run: --hint-poll-ms: only with --hinting bitmap" },
@@ -1134,18 +1141,32 @@ static void test_modes_same_keys(void **state)
 }
 
 /*
+ * Working-set runs that must reach reclaim, zswap and swap, bounded by page
+ * accesses rather than time.  At 128M of RAM (a working set of 192 MiB,
+ * 49152 pages) the fill alone writes a third more than RAM holds: reclaim
+ * stores pages in zswap and writes some back (13194 written back at the
+ * fill's end), then as many zipfian accesses again.  At 64M it is the fill
+ * four times over: thousands of swap writes and reads.  About 1 s each.
+ */
+#define WS_ACCESSES "98304"
+
+/*
  * working-set in a guest process (the default) carries its anonymous
  * memory's counters over the console: the same JSON keys as in process,
  * zswap and swap counters that moved, and zswap in the live lines.
+ * The runs that must reach reclaim are bounded by work (WS_ACCESSES), not
+ * time: a 2 s run on a loaded machine never got past the fill.
  */
 static void test_working_set_process(void **state)
 {
 	static struct out a, b;
 	static char ka[8192], kb[8192];
 
-	run(&a, "run --workload working-set --mem 128M --cpus 1 --duration 2 --json --quiet",
-	    false);
+	run(&a, "run --workload working-set --mem 128M --cpus 1 --accesses " WS_ACCESSES
+		" --json --quiet", false);
 	assert_int_equal(a.status, 0);
+	/* Exactly the work asked for: the bound is the guest process's. */
+	assert_non_null(strstr(a.text, "\"accesses\": " WS_ACCESSES ","));
 	assert_non_null(strstr(a.text, "\"guest\": \"process\""));
 	assert_non_null(strstr(a.text, "\"zswap\": {"));
 	expect_positive("working-set (process guest)", a.text, "stored_pages");
@@ -1154,8 +1175,10 @@ static void test_working_set_process(void **state)
 	expect_positive("working-set (process guest)", a.text, "pgsteal");
 	expect_positive("working-set (process guest)", a.text, "accesses");
 	assert_non_null(strstr(a.text, "\"mismatches\": 0"));
-	run(&b, "run --in-process --workload working-set --mem 128M --cpus 1 --duration 1 "
-		"--json --quiet", false);
+	run(&b, "run --in-process --workload working-set --mem 128M --cpus 1 --accesses "
+		WS_ACCESSES " --json --quiet", false);
+	assert_int_equal(b.status, 0);
+	assert_non_null(strstr(b.text, "\"accesses\": " WS_ACCESSES ","));
 	assert_int_equal(b.status, 0);
 	json_keys(a.text, ka, sizeof(ka));
 	json_keys(b.text, kb, sizeof(kb));
@@ -1236,7 +1259,8 @@ static void test_swap_unreadable(void **state)
 	(void)state;
 	for (unsigned int m = 0; m < 2; m++) {
 		snprintf(args, sizeof(args),
-			 "run %s --workload working-set --mem 64M --cpus 2 --duration 8 --json --quiet",
+			 "run %s --workload working-set --mem 64M --cpus 2 --accesses " WS_ACCESSES
+			 " --json --quiet",
 			 modes[m]);
 		run_swapfault(&o, env, args);
 		if (o.status != 1 || json_num(args, o.text, "unreadable_pages") != 1 ||
@@ -1249,7 +1273,8 @@ static void test_swap_unreadable(void **state)
 			fail_msg("'%s': status %d, output '%s'", args, o.status, o.text);
 	}
 	/* The summary (the same code in every mode). */
-	snprintf(args, sizeof(args), "run --workload working-set --mem 64M --cpus 2 --duration 8 --quiet");
+	snprintf(args, sizeof(args),
+		 "run --workload working-set --mem 64M --cpus 2 --accesses " WS_ACCESSES " --quiet");
 	run_swapfault(&o, env, args);
 	if (o.status != 1 || !strstr(o.text, ", 1 unreadable pages;") ||
 	    !strstr(o.text, " slots, 1 bad; 0 writes failed, 1 reads failed\n") ||
@@ -1279,6 +1304,12 @@ static void test_swap_write_fails(void **state)
 		const char *vm;
 		uint64_t failed;
 
+		/*
+		 * Bounded by time, not accesses: once every slot has gone bad
+		 * the working set no longer fits and the workload crawls
+		 * (tens of accesses a second); the 500th write comes in the
+		 * first fill, a fraction of a second in.
+		 */
 		snprintf(args, sizeof(args),
 			 "run %s --workload working-set --mem 64M --cpus 2 --duration 8 --json --quiet",
 			 modes[m]);

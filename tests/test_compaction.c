@@ -262,6 +262,39 @@ static int poison_report(struct page_reporting_dev_info *prdev,
 }
 
 /*
+ * Frames of @pfns (@n) that lie in a free block, Reported, of an order from
+ * @order up to but not including a pageblock's: what the free scanner takes
+ * targets from.  Under each zone's lock, the worker running.
+ */
+static uint64_t frames_in_reported_blocks(struct pglist_data *pgdat, const uint32_t *pfns,
+					  uint64_t n, unsigned int order)
+{
+	uint64_t found = 0;
+
+	for (uint64_t i = 0; i < n; i++) {
+		struct zone *zone = page_zone(pgdat, pfns[i]);
+
+		spin_lock(&zone->lock);
+		/* The free block holding the frame: its head is aligned to its order. */
+		for (unsigned int o = 0; o < MAX_ORDER; o++) {
+			uint32_t head = pfns[i] & ~((1u << o) - 1);
+			struct page *page = pfn_to_page(pgdat, head);
+			unsigned int flags = page_flags_read(page);
+
+			if (head < zone->zone_start_pfn)
+				break;
+			if (!(flags & PG_buddy) || pfns[i] - head >= (1u << page->order))
+				continue;
+			found += (flags & PG_reported) && page->order >= order &&
+				 page->order < PAGEBLOCK_ORDER;
+			break;
+		}
+		spin_unlock(&zone->lock);
+	}
+	return found;
+}
+
+/*
  * Compaction and contiguous allocation while the reporting worker runs
  * with no delay and no minimum age, discarding (poisoning) every block it
  * is given: a page migrated into a block out for reporting, or a block
@@ -273,7 +306,8 @@ static void test_with_reporting_delay0(void **state)
 	struct poison_dev d;
 	struct mm_space *mm, *top, *holes;
 	struct pglist_data *pgdat;
-	uint64_t pages = 8000, reported;
+	uint64_t pages = 8000, in_reported = 0;
+	uint32_t *hole_pfns = calloc(4096, sizeof(*hole_pfns));
 	struct compact_stats st;
 	uint32_t start = (uint32_t)(64 * MIB / PAGE_SIZE), end = start + (uint32_t)(16 * MIB / PAGE_SIZE);
 
@@ -281,6 +315,7 @@ static void test_with_reporting_delay0(void **state)
 	node_init(&n, 128 * MIB, ZPOOL_MOVABLE_MIGRATE);
 	pgdat = n.t.pgdat;
 	sums = calloc(pages, sizeof(*sums));
+	assert_non_null(hole_pfns);
 	page_reporting_dev_info_init(&d.prdev);
 	d.pgdat = pgdat;
 	d.prdev.report = poison_report;
@@ -308,24 +343,40 @@ static void test_with_reporting_delay0(void **state)
 	for (uint64_t i = 0; i < 4096; i++) {
 		write_page(top, BASE + i * PAGE_SIZE, i, 1);
 		if (i % 128 == 127)
-			for (uint64_t k = i - 127; k <= i; k++)
+			for (uint64_t k = i - 127; k <= i; k++) {
+				struct page *page;
+
 				write_page(holes, BASE + k * PAGE_SIZE, k, 1);
+				assert_int_equal(access_page(holes, BASE + k * PAGE_SIZE, false,
+							     &page), 0);
+				hole_pfns[k] = page_to_pfn(pgdat, page);
+				put_page(pgdat, page);
+			}
 	}
 	assert_int_equal(mm_space_create(pgdat, &mm), 0);
 	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
 	fragment(&n, mm, pages);
 	assert_true(shrink_node(pgdat->lruvec, 1500) > 0);
-	reported = atomic_load(&d.prdev.reported_pages);
 	mm_space_destroy(holes);
 	/*
-	 * The worker reports the holes (delay 0): wait for it.  A liveness
-	 * bound, not a timing one: a minute for work of a few milliseconds.
+	 * The worker reports the holes (delay 0): wait until a hole itself is
+	 * a Reported block the free scanner would take.  (Waiting for 2048
+	 * more reported pages was met by blocks that reclaim freed above,
+	 * whole pageblocks the scanner leaves alone, with no hole reported
+	 * yet.)  Frames the holes' pages left at reclaim may be others' now;
+	 * a frame counts only inside a free block of the orders taken.  A
+	 * liveness bound, not a timing one: a minute for work of a few
+	 * milliseconds.
 	 */
-	for (int i = 0; i < 30000 && atomic_load(&d.prdev.reported_pages) < reported + 2048; i++)
+	for (int i = 0; i < 30000; i++) {
+		in_reported = frames_in_reported_blocks(pgdat, hole_pfns, 4096, d.prdev.order);
+		if (in_reported)
+			break;
 		usleep(2000);
-	if (atomic_load(&d.prdev.reported_pages) < reported + 2048)
-		fail_msg("the reporting worker reported %llu of the 2048 freed pages in a minute",
-			 (unsigned long long)(atomic_load(&d.prdev.reported_pages) - reported));
+	}
+	if (!in_reported)
+		fail_msg("no hole was a Reported block of order %u to %u a minute after it was freed",
+			 d.prdev.order, PAGEBLOCK_ORDER - 1);
 	for (int round = 0; round < 4; round++) {
 		struct compact_result res = { 0 };
 		int err;
@@ -342,8 +393,10 @@ static void test_with_reporting_delay0(void **state)
 		fill(mm, BASE, pages / 4, (uint64_t)round + 10);
 	}
 	st = cstats(&n);
-	print_message("reported %llu pages; compaction took %llu targets from Reported blocks; "
+	print_message("hole frames in Reported blocks before compaction %llu; "
+		      "reported %llu pages; compaction took %llu targets from Reported blocks; "
 		      "migrated %llu; cma ok %llu\n",
+		      (unsigned long long)in_reported,
 		      (unsigned long long)atomic_load(&d.prdev.reported_pages),
 		      (unsigned long long)st.events[COMPACT_FREE_REPORTED],
 		      (unsigned long long)st.events[PGMIGRATE_SUCCESS],
@@ -357,6 +410,7 @@ static void test_with_reporting_delay0(void **state)
 	mm_space_destroy(top);
 	mm_space_destroy(mm);
 	free(sums);
+	free(hole_pfns);
 	anon_node_fini(&n);
 	platform_bad_state_fatal(false);
 }

@@ -64,12 +64,17 @@ static void run_usage(FILE *f)
 	      "                        cannot be read back from swap kills its process\n"
 	      "                        (a vCPU thread) and fails the run\n"
 	      "  --working-set SIZE    working-set: its size (default 150% of RAM)\n"
+	      "  --accesses N          working-set: stop after N page accesses over all\n"
+	      "                        vCPU threads, the first write of every page\n"
+	      "                        included (a run bounded by work; not with\n"
+	      "                        --duration)\n"
 	      "  --hog SIZE            memhog: memory to allocate (default 75% of RAM)\n"
 	      "  --cycles N            memhog: allocate/free cycles (default 3)\n"
 	      "  --hold-ms MS          memhog: hold the memory this long (default 500)\n"
 	      "  --sleep-ms MS         memhog: sleep after each free (default delay + 2000)\n"
 	      "  --duration S          stop after S seconds (pagefault, stress: default 10;\n"
-	      "                        working-set: 20; memhog: its cycles; not --linux)\n"
+	      "                        working-set: 20 unless --accesses; memhog: its\n"
+	      "                        cycles; not --linux)\n"
 	      "  --warmup S            count nothing for the first S seconds of the\n"
 	      "                        duration (default 0): pagefault's frames/s (its\n"
 	      "                        warm-up also lasts until each vCPU has touched its\n"
@@ -126,7 +131,7 @@ enum {
 	OPT_MIN_AGE, OPT_LOCK, OPT_LOCK_STATS, OPT_IN_PROCESS, OPT_LINUX,
 	OPT_UML, OPT_INITRD, OPT_HINTING, OPT_HINT_ENTRIES, OPT_HINT_POLL,
 	OPT_COMPACT, OPT_HINT_CAP, OPT_BOOT_TIMEOUT, OPT_WARMUP, OPT_QEMU,
-	OPT_KERNEL, OPT_QEMU_BIN, OPT_TARGET, OPT_END,
+	OPT_KERNEL, OPT_QEMU_BIN, OPT_TARGET, OPT_ACCESSES, OPT_END,
 };
 
 static const struct option run_options[] = {
@@ -134,6 +139,7 @@ static const struct option run_options[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
 	{ "workload", required_argument, NULL, OPT_WORKLOAD },
 	{ "working-set", required_argument, NULL, OPT_WS },
+	{ "accesses", required_argument, NULL, OPT_ACCESSES },
 	{ "hog", required_argument, NULL, OPT_HOG },
 	{ "cycles", required_argument, NULL, OPT_CYCLES },
 	{ "hold-ms", required_argument, NULL, OPT_HOLD },
@@ -594,6 +600,7 @@ static void run_refuse_unused(const struct run_opts *o, const bool *seen)
 		{ OPT_SEED, 1u << WORKLOAD_STRESS | 1u << WORKLOAD_WORKING_SET,
 		  "stress or working-set" },
 		{ OPT_WS, 1u << WORKLOAD_WORKING_SET, "working-set" },
+		{ OPT_ACCESSES, 1u << WORKLOAD_WORKING_SET, "working-set" },
 	};
 	/* What only some strategies take. */
 	static const struct {
@@ -674,6 +681,9 @@ static int cmd_run(int argc, char **argv)
 			o.ws_bytes = cli_opt_size("run ", "--working-set", optarg,
 						  PAGE_SIZE, 16 * RUN_MEM_MAX,
 						  PAGE_SIZE);
+			break;
+		case OPT_ACCESSES:
+			o.accesses = opt_uint("accesses", optarg, 1, UINT64_MAX);
 			break;
 		case OPT_HOG:
 			o.hog_bytes = cli_opt_size("run ", "--hog", optarg,
@@ -859,6 +869,9 @@ static int cmd_run(int argc, char **argv)
 		RUN_ERR("--hinting %s: not with --linux (Linux reports with its own driver: report or off)",
 			gmm_hinting_names[o.cfg.hinting]);
 	run_refuse_unused(&o, seen);
+	/* Both bound the run: one would be ignored. */
+	if (seen[OPT_ACCESSES] && seen[OPT_DURATION])
+		RUN_ERR("--accesses and --duration: choose one");
 	if (o.kind == WORKLOAD_WORKING_SET && o.mode == RUN_LINUX)
 		RUN_ERR("--linux: the Linux guest runs memhog only");
 	if (o.mode == RUN_LINUX) {
@@ -886,7 +899,7 @@ static int cmd_run(int argc, char **argv)
 			RUN_ERR("--warmup: not with --linux (nothing of the Linux guest's is measured after a warm-up)");
 		if (o.kind != WORKLOAD_PAGEFAULT && !o.lock_stats)
 			RUN_ERR("--warmup: only --workload pagefault and --lock-stats count from the end of a warm-up");
-		if (o.kind != WORKLOAD_MEMHOG && o.warmup_s >= duration)
+		if (o.kind != WORKLOAD_MEMHOG && !o.accesses && o.warmup_s >= duration)
 			RUN_ERR("--warmup: %.0f s leaves nothing of the %.0f s --duration to measure",
 				o.warmup_s, duration);
 	}
