@@ -24,5 +24,10 @@ L=$TMPDIR/$(printf 'y%.0s' $(seq 1 $((70 - ${#TMPDIR})))); mkdir -p $L
 out=$(env -u XDG_RUNTIME_DIR TMPDIR=$L timeout -s INT 2 $G host --duration 1 2>&1 | head -1)
 echo "host with TMPDIR of ${#L} chars: $out"
 case "$out" in *" /tmp/"*) bad=$((bad+1)); echo "FAIL: TMPDIR silently not honoured";; esac
+# host --json-lines --quiet: the lines asked for are never printed, status 0.
+timeout -s INT 10 $G host --listen $TMPDIR/q.sock --duration 2 --json-lines --quiet >$TMPDIR/q.out 2>$TMPDIR/q.err; rc=$?
+n=$(cat $TMPDIR/q.out $TMPDIR/q.err | wc -l)
+echo "host --json-lines --quiet: status $rc, $n lines printed in 2 s"
+[ $rc = 0 ] && [ $n = 0 ] && bad=$((bad+1))
 rm -rf $TMPDIR
 echo "accepted and ignored: $bad"; [ $bad = 0 ]
