@@ -296,6 +296,37 @@ static void test_remove_tree_no_follow(void **state)
 	assert_int_equal(base_entries(), 1);
 }
 
+
+/*
+ * A user's directory that only looks like ours is never touched: the
+ * sweep runs at every start of every command in a $TMPDIR that is /tmp
+ * for most users, and "guestmm-notes-2024-backup" (no process 2024, no
+ * lock: a directory is not locked by anyone) is no kind we make (run,
+ * linux, host, uml, bench, plot).  Fails on c1fbfef: the sweep removes it
+ * with what is in it.
+ */
+static void test_lookalike_untouched(void **state)
+{
+	char dir[300], sub[320], kept[340];
+	pid_t dead;
+	int status;
+
+	(void)state;
+	dead = fork();
+	assert_true(dead >= 0);
+	if (!dead)
+		_exit(0);
+	assert_int_equal(waitpid(dead, &status, 0), dead);
+	snprintf(dir, sizeof(dir), "%s/guestmm-notes-%d-backup", base, (int)dead);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(sub, sizeof(sub), "%s/chapter1", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	touch(sub, "thesis.tex");
+	assert_int_equal(tmp_dir_sweep(), 0);
+	snprintf(kept, sizeof(kept), "%s/thesis.tex", sub);
+	assert_true(exists(kept));
+}
+
 int main(void)
 {
 	const char *t = getenv("TMPDIR");
@@ -313,6 +344,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_others_untouched,
 						base_setup, base_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_tree_no_follow,
+						base_setup, base_teardown),
+		cmocka_unit_test_setup_teardown(test_lookalike_untouched,
 						base_setup, base_teardown),
 	};
 
