@@ -1420,6 +1420,17 @@ unsigned long vhost_user_nofile_min(void)
 }
 
 /*
+ * vhost_user_nofile_need - the least descriptor limit for a host running
+ * @guests guests: the device's least (vhost_user_nofile_min()) and what
+ * each guest holds (VHOST_USER_NOFILE_PER_GUEST).
+ */
+unsigned long vhost_user_nofile_need(unsigned int guests)
+{
+	return vhost_user_nofile_min() +
+	       (unsigned long)guests * VHOST_USER_NOFILE_PER_GUEST;
+}
+
+/*
  * vhost_user_nofile_check - raise the soft descriptor limit to the hard one
  * (best effort, as a daemon does) and check it against
  * vhost_user_nofile_min(); on failure, say why in @why (unless NULL) as
@@ -1428,19 +1439,40 @@ unsigned long vhost_user_nofile_min(void)
  */
 int vhost_user_nofile_check(char *why, size_t len)
 {
-	unsigned long min = vhost_user_nofile_min();
+	return vhost_user_nofile_check_guests(0, why, len);
+}
+
+/*
+ * vhost_user_nofile_check_guests - vhost_user_nofile_check() for a host
+ * that runs @guests guests (0: a device alone): the limit, the soft one
+ * raised to the hard one, against vhost_user_nofile_need(@guests); @why
+ * names the limit, the guests and the need.
+ * Return: 0; -EMFILE when the limit is below the need.
+ */
+int vhost_user_nofile_check_guests(unsigned int guests, char *why, size_t len)
+{
+	unsigned long need = vhost_user_nofile_need(guests);
 	struct rlimit rl;
 
 	fd_reaper_raise_nofile();
 	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY ||
-	    rl.rlim_cur >= min)
+	    rl.rlim_cur >= need)
 		return 0;
-	if (why)
+	if (!why)
+		return -EMFILE;
+	if (guests)
+		snprintf(why, len,
+			 "the descriptor limit (RLIMIT_NOFILE) is %lu%s: %u guests need at least %lu descriptors (%lu for the device, %u per guest) (ulimit -n %lu)",
+			 (unsigned long)rl.rlim_cur,
+			 rl.rlim_max == rl.rlim_cur ? ", hard limit too" : "",
+			 guests, need, vhost_user_nofile_min(),
+			 VHOST_USER_NOFILE_PER_GUEST, need);
+	else
 		snprintf(why, len,
 			 "the descriptor limit (RLIMIT_NOFILE) is %lu%s: serving a vhost-user device needs at least %lu (ulimit -n %lu)",
 			 (unsigned long)rl.rlim_cur,
 			 rl.rlim_max == rl.rlim_cur ? ", hard limit too" : "",
-			 min, min);
+			 need, need);
 	return -EMFILE;
 }
 

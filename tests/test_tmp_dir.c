@@ -398,9 +398,9 @@ static void test_shape_without_marker_untouched(void **state)
 
 	assert_int_equal(tmp_dir_sweep(), 1);
 	for (int i = 0; i < 4; i++) {
-		char kept[340];
+		char kept[sizeof(dir[0]) + 16];
 
-		snprintf(kept, sizeof(kept), "%s/thesis.tex", dir[i]);
+		snprintf(kept, sizeof(kept), "%.299s/thesis.tex", dir[i]);
 		if (!exists(kept))
 			fail_msg("%s was removed", dir[i]);
 	}

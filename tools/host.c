@@ -1019,7 +1019,8 @@ int cmd_host(int argc, char **argv)
 				 cli_fmt_bytes(b, sizeof(b), (double)one));
 		/* With --json the live lines go to stderr, as run's do. */
 		o.live = o.quiet ? NULL : o.json ? stderr : stdout;
-		cli_check_nofile("host");
+		cli_check_nofile_guests("host", o.nr_guests[FLEET_OURS] +
+							o.nr_guests[FLEET_LINUX]);
 		cli_check_tmpdir("host");
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
