@@ -172,6 +172,7 @@ enum vu_log {
 	VU_LOG_NOTIFY_FULL = 1u << 6,
 	VU_LOG_FAULT = 1u << 7,
 	VU_LOG_NOFILE = 1u << 8,
+	VU_LOG_FDS_CUT = 1u << 9,
 };
 
 enum vu_source_kind { VU_SRC_WAKE, VU_SRC_LISTEN, VU_SRC_CONN, VU_SRC_KICK };
@@ -240,6 +241,7 @@ struct vhost_user_dev {
 	int rx_fds[VHOST_USER_RX_FDS];
 	unsigned int rx_nfds;
 	bool rx_fds_lost; /* more descriptors than rx_fds holds */
+	bool rx_fds_cut;  /* the kernel could not install them (MSG_CTRUNC) */
 	/* The message being handled: its descriptors not yet taken are
 	 * closed after it, or by vu_fault() should a fault cut it short. */
 	struct vhost_user_msg msg;
@@ -505,6 +507,7 @@ static void vu_dev_reset(struct vhost_user_dev *d)
 	d->rx_nfds = 0;
 	d->rx_len = 0;
 	d->rx_fds_lost = false;
+	d->rx_fds_cut = false;
 }
 
 /* ---- replies ---- */
@@ -806,7 +809,7 @@ static void vu_take_fds(struct vhost_user_dev *d, struct msghdr *mh)
 	struct cmsghdr *c;
 
 	if (mh->msg_flags & MSG_CTRUNC)
-		d->rx_fds_lost = true;
+		d->rx_fds_cut = true;
 	for (c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		size_t i, n;
 		int fd;
@@ -889,15 +892,23 @@ static int vu_dispatch(struct vhost_user_dev *d)
 	int err;
 
 	memcpy(&raw, d->rx, sizeof(raw));
-	err = d->rx_fds_lost ? -E2BIG :
+	/* Descriptors the kernel could not install (our table full, or
+	 * more than a receive holds) are lost: named as descriptors. */
+	err = d->rx_fds_cut  ? -EMFILE :
+	      d->rx_fds_lost ? -E2BIG :
 			       vhost_user_msg_parse(msg, d->rx, d->rx_len,
 						    d->rx_fds, d->rx_nfds);
+	if (d->rx_fds_cut)
+		vu_log_once(d, VU_LOG_FDS_CUT,
+			    "refused %s (%u): its descriptors did not arrive (MSG_CTRUNC: the descriptor table is full or the receive too small)",
+			    vhost_user_request_name(raw.request), raw.request);
 	if (err)
 		for (i = 0; i < d->rx_nfds; i++)
 			vu_reap(d, &d->rx_fds[i]);
 	d->rx_len = 0;
 	d->rx_nfds = 0;
 	d->rx_fds_lost = false;
+	d->rx_fds_cut = false;
 	atomic_fetch_add(&d->messages, 1);
 
 	if (err) {
