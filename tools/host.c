@@ -988,6 +988,8 @@ int cmd_host(int argc, char **argv)
 				 applies[i].alt);
 		HOST_ERR("--%s: only with %s, not with %s", name, modes, host_mode_name(mode));
 	}
+	if (o.json_lines && o.quiet)
+		HOST_ERR("--json-lines: not with --quiet (the lines it asks for are the ones --quiet silences)");
 	if (many && !o.nr_guests[FLEET_LINUX]) {
 		if (seen[O_LINUX_MEM] || seen[O_UML] || seen[O_INITRD] || seen[O_BOOT_TIMEOUT])
 			HOST_ERR("%s: only with Linux guests in --guests",
