@@ -624,14 +624,17 @@ static void parse_guests(const char *spec, struct host_opts *o)
 static int default_socket(char *buf, size_t len)
 {
 	const char *run = getenv("XDG_RUNTIME_DIR"), *tmp = getenv("TMPDIR");
-	char dir[90]; /* TMPDIR (< 64), "/guestmm-", a uid: and sun_path's room */
+	char dir[90]; /* TMPDIR (at most 64), "/guestmm-", a uid: and sun_path's room */
 	struct stat st;
 
 	if (run && *run && strlen(run) < 80) {
 		snprintf(buf, len, "%s/guestmm-balloon.sock", run);
 		return 0;
 	}
-	if (!tmp || !*tmp || strlen(tmp) >= 64)
+	/* A $TMPDIR too long for the socket: one line and status 1, as
+	 * every command says it (never /tmp instead without a word). */
+	cli_check_tmpdir("host");
+	if (!tmp || !*tmp)
 		tmp = "/tmp";
 	snprintf(dir, sizeof(dir), "%s/guestmm-%u", tmp, (unsigned int)getuid());
 	if ((mkdir(dir, 0700) && errno != EEXIST) || lstat(dir, &st)) {
