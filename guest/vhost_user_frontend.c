@@ -34,6 +34,8 @@
  * giving up on it would lose the device for good.  What ends a wait is the
  * end of the connection (end of stream, a reset), which the kernel reports
  * at once; a send that finds the backend's buffer full waits the same way.
+ * A wait that lasts VUF_QUIET_MS is said once on stderr, so a silent
+ * backend does not hold a guest without a word.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -43,6 +45,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -92,6 +95,7 @@ struct vhost_user_frontend {
 	int sock;
 	int backend_fd; /* our end of the backend request channel, or -1 */
 	int dead; /* 0, or the transport error that ended the connection */
+	int quiet_ms; /* a reply waited for this long is said once (>0) */
 	bool hello; /* SET_OWNER and the protocol features done */
 	bool negotiated; /* SET_FEATURES acked */
 	uint64_t offered; /* GET_FEATURES, bit 30 included */
@@ -109,6 +113,32 @@ static int64_t vuf_now_ms(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A reply waited for this long is said once (each wait). */
+#define VUF_QUIET_MS 10000
+
+/* The requests whose replies we wait for, by name. */
+static const char *vuf_request_name(uint32_t request)
+{
+	switch (request) {
+	case VHOST_USER_GET_FEATURES:
+		return "GET_FEATURES";
+	case VHOST_USER_GET_PROTOCOL_FEATURES:
+		return "GET_PROTOCOL_FEATURES";
+	case VHOST_USER_GET_QUEUE_NUM:
+		return "GET_QUEUE_NUM";
+	case VHOST_USER_GET_VRING_BASE:
+		return "GET_VRING_BASE";
+	case VHOST_USER_GET_CONFIG:
+		return "GET_CONFIG";
+	case VHOST_USER_SET_CONFIG:
+		return "SET_CONFIG";
+	case VHOST_USER_SET_MEM_TABLE:
+		return "SET_MEM_TABLE";
+	default:
+		return "a request";
+	}
 }
 
 /* Milliseconds left until @deadline (-1: none), for poll(). */
@@ -145,23 +175,31 @@ static int vuf_io_errno(int err)
 
 /*
  * Read exactly @len bytes from @fd, waiting as long as the connection
- * lives.
+ * lives; a wait of @quiet_ms (> 0) is said once, naming @request's reply.
  * Return: 0; -EPIPE at end of stream or a reset; another negative errno
  * from poll or recv.
  */
-static int vuf_read_full(int fd, void *buf, size_t len)
+static int vuf_read_full_said(int fd, void *buf, size_t len, int quiet_ms,
+			      uint32_t request)
 {
 	size_t got = 0;
 
 	while (got < len) {
 		struct pollfd p = { .fd = fd, .events = POLLIN };
 		ssize_t n;
-		int r = poll(&p, 1, -1);
+		int r = poll(&p, 1, quiet_ms > 0 ? quiet_ms : -1);
 
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			return -errno;
+		if (r == 0) {
+			fprintf(stderr,
+				"guestmm: vhost-user: no reply to %s for %g s; still waiting (the connection lives)\n",
+				vuf_request_name(request), quiet_ms / 1000.0);
+			quiet_ms = -1;
+			continue;
+		}
 		n = recv(fd, (uint8_t *)buf + got, len - got, MSG_DONTWAIT);
 		if (n == 0)
 			return -EPIPE;
@@ -173,6 +211,12 @@ static int vuf_read_full(int fd, void *buf, size_t len)
 		got += (size_t)n;
 	}
 	return 0;
+}
+
+/* vuf_read_full_said() without a word: the backend's own requests. */
+static int vuf_read_full(int fd, void *buf, size_t len)
+{
+	return vuf_read_full_said(fd, buf, len, -1, 0);
 }
 
 /*
@@ -242,7 +286,8 @@ static int vuf_recv_reply(struct vhost_user_frontend *fe, uint32_t request,
 	struct vhost_user_hdr hdr;
 	int err;
 
-	err = vuf_read_full(fe->sock, &hdr, sizeof(hdr));
+	err = vuf_read_full_said(fe->sock, &hdr, sizeof(hdr), fe->quiet_ms,
+				 request);
 	if (err)
 		return vuf_kill(fe, err);
 	if (hdr.request != request ||
@@ -251,7 +296,8 @@ static int vuf_recv_reply(struct vhost_user_frontend *fe, uint32_t request,
 	    hdr.size > max)
 		return vuf_kill(fe, -EPROTO);
 	if (hdr.size) {
-		err = vuf_read_full(fe->sock, payload, hdr.size);
+		err = vuf_read_full_said(fe->sock, payload, hdr.size,
+					 fe->quiet_ms, request);
 		if (err)
 			return vuf_kill(fe, err);
 	}
@@ -366,6 +412,7 @@ int vhost_user_frontend_connect(const char *path,
 	fe->backend_fd = -1;
 	for (q = 0; q < VHOST_USER_FRONTEND_MAX_QUEUES; q++)
 		fe->queues[q].kick_fd = fe->queues[q].call_fd = -1;
+	fe->quiet_ms = VUF_QUIET_MS;
 	fe->sock = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fe->sock < 0) {
 		err = -errno;
@@ -1041,4 +1088,14 @@ int vhost_user_frontend_backend_poll(struct vhost_user_frontend *fe,
 int vhost_user_frontend_backend_fd(const struct vhost_user_frontend *fe)
 {
 	return fe->backend_fd >= 0 ? fe->backend_fd : -EOPNOTSUPP;
+}
+
+/*
+ * vhost_user_frontend_set_quiet_ms - say a wait for a reply once it has
+ * lasted @ms (default 10 s; 0: never say it).  The wait goes on either
+ * way, as long as the connection lives.
+ */
+void vhost_user_frontend_set_quiet_ms(struct vhost_user_frontend *fe, int ms)
+{
+	fe->quiet_ms = ms > 0 ? ms : -1;
 }

@@ -37,6 +37,7 @@ struct vhost_user_frontend;
 int vhost_user_frontend_connect(const char *path,
 				struct vhost_user_frontend **out);
 void vhost_user_frontend_close(struct vhost_user_frontend *fe);
+void vhost_user_frontend_set_quiet_ms(struct vhost_user_frontend *fe, int ms);
 
 int vhost_user_frontend_hello(struct vhost_user_frontend *fe);
 int vhost_user_frontend_set_features(struct vhost_user_frontend *fe,

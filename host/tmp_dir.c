@@ -22,9 +22,15 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* Kinds are short ("run", "linux", "host", "uml", "bench", "plot"), so
- * that TMP_DIR_BASE_MAX holds: "/guestmm-" KIND "-" PID "-XXXXXX". */
+/* The kinds we make, and the only ones the sweep considers: short, so
+ * that TMP_DIR_BASE_MAX holds "/guestmm-" KIND "-" PID "-XXXXXX". */
+static const char *const tmp_dir_kinds[] = {
+	"run", "linux", "host", "uml", "bench", "plot",
+};
 #define TMP_DIR_KIND_MAX 5
+/* mkdtemp()'s six characters are of this set. */
+#define TMP_DIR_TEMPLATE_CHARS                                                 \
+	"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 _Static_assert(TMP_DIR_BASE_MAX + sizeof("/guestmm--4194304-XXXXXX") +
 			       TMP_DIR_KIND_MAX <=
 		       TMP_DIR_PATH_MAX,
@@ -111,22 +117,98 @@ int tmp_dir_remove_tree(const char *path)
 	return tmp_tree_remove_at(AT_FDCWD, path, TMP_DIR_DEPTH);
 }
 
-/* Is @name one of ours, "guestmm-KIND-PID-XXXXXX"?  *@pid: its maker. */
+/* Is @kind (of @len characters) one we make? */
+static bool tmp_dir_kind_ours(const char *kind, size_t len)
+{
+	for (size_t i = 0; i < sizeof(tmp_dir_kinds) / sizeof(tmp_dir_kinds[0]);
+	     i++)
+		if (strlen(tmp_dir_kinds[i]) == len &&
+		    !memcmp(tmp_dir_kinds[i], kind, len))
+			return true;
+	return false;
+}
+
+/*
+ * Has @name the exact shape tmp_dir_create() gives, "guestmm-KIND-PID-"
+ * and mkdtemp()'s six characters, KIND one of tmp_dir_kinds and PID a
+ * decimal pid without a leading zero?  *@pid: its maker.
+ */
 static bool tmp_dir_name_ours(const char *name, int *pid)
 {
-	char kind[TMP_DIR_KIND_MAX + 1], tail[8];
-	int n = 0;
+	const char *p = name + strlen("guestmm-"), *kind = p;
+	long v = 0;
 
-	if (sscanf(name, "guestmm-%5[a-z]-%9d-%7[A-Za-z0-9]%n", kind, pid,
-		   tail, &n) != 3 || name[n] || strlen(tail) != 6)
+	if (strncmp(name, "guestmm-", strlen("guestmm-")))
 		return false;
-	return *pid > 0;
+	p += strcspn(p, "-");
+	if (*p != '-' || !tmp_dir_kind_ours(kind, (size_t)(p - kind)))
+		return false;
+	p++;
+	if (*p < '1' || *p > '9')
+		return false;
+	for (int digits = 0; *p >= '0' && *p <= '9'; p++, digits++) {
+		if (digits == 7) /* pid_max is at most 4194304 */
+			return false;
+		v = v * 10 + (*p - '0');
+	}
+	if (*p++ != '-' || strspn(p, TMP_DIR_TEMPLATE_CHARS) != 6 || p[6])
+		return false;
+	*pid = (int)v;
+	return true;
+}
+
+/*
+ * Does the directory @dir hold our owner marker naming @pid: a regular
+ * file of our user (not a symbolic link), holding exactly "PID\n"?
+ */
+static bool tmp_dir_marked(int dir, int pid)
+{
+	char want[16], buf[sizeof(want)];
+	struct stat st;
+	ssize_t n;
+	int fd;
+
+	fd = openat(dir, TMP_DIR_OWNER,
+		    O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+		close(fd);
+		return false;
+	}
+	n = read(fd, buf, sizeof(buf));
+	close(fd);
+	snprintf(want, sizeof(want), "%d\n", pid);
+	return n == (ssize_t)strlen(want) && !memcmp(buf, want, (size_t)n);
+}
+
+/* Write the owner marker (TMP_DIR_OWNER) of this process in @dir.
+ * Return: 0 or -errno. */
+static int tmp_dir_mark(int dir)
+{
+	char text[16];
+	int fd, len, err = 0;
+
+	len = snprintf(text, sizeof(text), "%d\n", (int)getpid());
+	fd = openat(dir, TMP_DIR_OWNER,
+		    O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, text, (size_t)len) != len)
+		err = errno ? -errno : -EIO;
+	if (close(fd) && !err)
+		err = -errno;
+	if (err)
+		unlinkat(dir, TMP_DIR_OWNER, 0);
+	return err;
 }
 
 /*
  * tmp_dir_sweep - remove what makers that are gone left in tmp_dir_base():
- * directories of ours (by name and owner) whose lock we can take and whose
- * maker's pid is no process (tmp_dir.h).
+ * directories of ours (by exact name, owner, mode 0700 and our owner
+ * marker naming the pid of the name) whose lock we can take and whose
+ * maker's pid is no process (tmp_dir.h).  Symbolic links are never
+ * followed.
  * Return: how many were removed.
  */
 unsigned int tmp_dir_sweep(void)
@@ -151,7 +233,9 @@ unsigned int tmp_dir_sweep(void)
 			continue;
 		/* Held: its maker lives.  Free, but the pid is a process:
 		 * a maker about to lock it, or a pid reused; left alone. */
-		if (fstat(fd, &st) || st.st_uid != geteuid() ||
+		if (fstat(fd, &st) || !S_ISDIR(st.st_mode) ||
+		    st.st_uid != geteuid() || (st.st_mode & 07777) != 0700 ||
+		    !tmp_dir_marked(fd, pid) ||
 		    flock(fd, LOCK_EX | LOCK_NB) ||
 		    !(kill(pid, 0) && errno == ESRCH)) {
 			close(fd);
@@ -168,9 +252,10 @@ unsigned int tmp_dir_sweep(void)
 }
 
 /*
- * tmp_dir_create - make a directory of ours of @kind (a few lower-case
- * letters) in tmp_dir_base(), mode 0700, locked for this process's life,
- * after removing what dead makers left there (tmp_dir_sweep()).
+ * tmp_dir_create - make a directory of ours of @kind (one of
+ * tmp_dir_kinds) in tmp_dir_base(), mode 0700, locked for this process's
+ * life and holding our owner marker (TMP_DIR_OWNER), after removing what
+ * dead makers left there (tmp_dir_sweep()).
  * Return: 0 with @d set; -ENAMETOOLONG when $TMPDIR is longer than
  * TMP_DIR_BASE_MAX; -EINVAL for a bad @kind; mkdtemp's, open's or flock's
  * errno.
@@ -178,12 +263,11 @@ unsigned int tmp_dir_sweep(void)
 int tmp_dir_create(struct tmp_dir *d, const char *kind)
 {
 	const char *base = tmp_dir_base();
-	size_t klen = strspn(kind, "abcdefghijklmnopqrstuvwxyz");
 	int err;
 
 	d->path[0] = 0;
 	d->lock_fd = -1;
-	if (!klen || kind[klen] || klen > TMP_DIR_KIND_MAX)
+	if (!tmp_dir_kind_ours(kind, strlen(kind)))
 		return -EINVAL;
 	if (strlen(base) > TMP_DIR_BASE_MAX)
 		return -ENAMETOOLONG;
@@ -205,6 +289,12 @@ int tmp_dir_create(struct tmp_dir *d, const char *kind)
 			goto undo_open;
 		}
 	}
+	/* Before anything else goes in: a crash between mkdtemp() and here
+	 * leaves a directory the sweep never takes (no marker), rather than
+	 * one it might take wrongly. */
+	err = tmp_dir_mark(d->lock_fd);
+	if (err)
+		goto undo_open;
 	return 0;
 
 undo_open:

@@ -8,8 +8,11 @@
  * process ends, SIGKILL included) and removes the directory, with what is
  * in it, when it is done with it.  A maker killed before it could leaves
  * it behind; the next maker removes such leftovers first
- * (tmp_dir_sweep()): a directory of that form whose lock it can take and
- * whose maker's pid is no process.  The lock answers pid reuse (a live
+ * (tmp_dir_sweep()): a directory of exactly that form (a KIND we make,
+ * mkdtemp's six characters), of our user, mode 0700, holding the owner
+ * marker (TMP_DIR_OWNER) that names the pid of its name, whose lock it
+ * can take and whose maker's pid is no process.  The marker is what tells
+ * our directory from a user's look-alike: nothing without it is removed.  The lock answers pid reuse (a live
  * process that took a dead maker's pid holds no lock on it, and the
  * directory is left until that pid is gone too, never removed early); the
  * pid answers the moment between mkdtemp() and flock(), when a live maker
@@ -30,6 +33,13 @@
  */
 #define TMP_DIR_BASE_MAX 64
 #define TMP_DIR_PATH_MAX (TMP_DIR_BASE_MAX + 40)
+
+/*
+ * The owner marker: the first thing a maker puts in a directory of ours,
+ * a regular file holding its pid ("PID\n").  The sweep removes nothing
+ * without it.
+ */
+#define TMP_DIR_OWNER ".guestmm-owner"
 
 struct tmp_dir {
 	char path[TMP_DIR_PATH_MAX];

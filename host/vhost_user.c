@@ -172,6 +172,7 @@ enum vu_log {
 	VU_LOG_NOTIFY_FULL = 1u << 6,
 	VU_LOG_FAULT = 1u << 7,
 	VU_LOG_NOFILE = 1u << 8,
+	VU_LOG_FDS_CUT = 1u << 9,
 };
 
 enum vu_source_kind { VU_SRC_WAKE, VU_SRC_LISTEN, VU_SRC_CONN, VU_SRC_KICK };
@@ -240,6 +241,7 @@ struct vhost_user_dev {
 	int rx_fds[VHOST_USER_RX_FDS];
 	unsigned int rx_nfds;
 	bool rx_fds_lost; /* more descriptors than rx_fds holds */
+	bool rx_fds_cut;  /* the kernel could not install them (MSG_CTRUNC) */
 	/* The message being handled: its descriptors not yet taken are
 	 * closed after it, or by vu_fault() should a fault cut it short. */
 	struct vhost_user_msg msg;
@@ -505,6 +507,7 @@ static void vu_dev_reset(struct vhost_user_dev *d)
 	d->rx_nfds = 0;
 	d->rx_len = 0;
 	d->rx_fds_lost = false;
+	d->rx_fds_cut = false;
 }
 
 /* ---- replies ---- */
@@ -806,7 +809,7 @@ static void vu_take_fds(struct vhost_user_dev *d, struct msghdr *mh)
 	struct cmsghdr *c;
 
 	if (mh->msg_flags & MSG_CTRUNC)
-		d->rx_fds_lost = true;
+		d->rx_fds_cut = true;
 	for (c = CMSG_FIRSTHDR(mh); c; c = CMSG_NXTHDR(mh, c)) {
 		size_t i, n;
 		int fd;
@@ -889,15 +892,23 @@ static int vu_dispatch(struct vhost_user_dev *d)
 	int err;
 
 	memcpy(&raw, d->rx, sizeof(raw));
-	err = d->rx_fds_lost ? -E2BIG :
+	/* Descriptors the kernel could not install (our table full, or
+	 * more than a receive holds) are lost: named as descriptors. */
+	err = d->rx_fds_cut  ? -EMFILE :
+	      d->rx_fds_lost ? -E2BIG :
 			       vhost_user_msg_parse(msg, d->rx, d->rx_len,
 						    d->rx_fds, d->rx_nfds);
+	if (d->rx_fds_cut)
+		vu_log_once(d, VU_LOG_FDS_CUT,
+			    "refused %s (%u): its descriptors did not arrive (MSG_CTRUNC: the descriptor table is full or the receive too small)",
+			    vhost_user_request_name(raw.request), raw.request);
 	if (err)
 		for (i = 0; i < d->rx_nfds; i++)
 			vu_reap(d, &d->rx_fds[i]);
 	d->rx_len = 0;
 	d->rx_nfds = 0;
 	d->rx_fds_lost = false;
+	d->rx_fds_cut = false;
 	atomic_fetch_add(&d->messages, 1);
 
 	if (err) {
@@ -1420,6 +1431,17 @@ unsigned long vhost_user_nofile_min(void)
 }
 
 /*
+ * vhost_user_nofile_need - the least descriptor limit for a host running
+ * @guests guests: the device's least (vhost_user_nofile_min()) and what
+ * each guest holds (VHOST_USER_NOFILE_PER_GUEST).
+ */
+unsigned long vhost_user_nofile_need(unsigned int guests)
+{
+	return vhost_user_nofile_min() +
+	       (unsigned long)guests * VHOST_USER_NOFILE_PER_GUEST;
+}
+
+/*
  * vhost_user_nofile_check - raise the soft descriptor limit to the hard one
  * (best effort, as a daemon does) and check it against
  * vhost_user_nofile_min(); on failure, say why in @why (unless NULL) as
@@ -1428,19 +1450,40 @@ unsigned long vhost_user_nofile_min(void)
  */
 int vhost_user_nofile_check(char *why, size_t len)
 {
-	unsigned long min = vhost_user_nofile_min();
+	return vhost_user_nofile_check_guests(0, why, len);
+}
+
+/*
+ * vhost_user_nofile_check_guests - vhost_user_nofile_check() for a host
+ * that runs @guests guests (0: a device alone): the limit, the soft one
+ * raised to the hard one, against vhost_user_nofile_need(@guests); @why
+ * names the limit, the guests and the need.
+ * Return: 0; -EMFILE when the limit is below the need.
+ */
+int vhost_user_nofile_check_guests(unsigned int guests, char *why, size_t len)
+{
+	unsigned long need = vhost_user_nofile_need(guests);
 	struct rlimit rl;
 
 	fd_reaper_raise_nofile();
 	if (getrlimit(RLIMIT_NOFILE, &rl) || rl.rlim_cur == RLIM_INFINITY ||
-	    rl.rlim_cur >= min)
+	    rl.rlim_cur >= need)
 		return 0;
-	if (why)
+	if (!why)
+		return -EMFILE;
+	if (guests)
+		snprintf(why, len,
+			 "the descriptor limit (RLIMIT_NOFILE) is %lu%s: %u guests need at least %lu descriptors (%lu for the device, %u per guest) (ulimit -n %lu)",
+			 (unsigned long)rl.rlim_cur,
+			 rl.rlim_max == rl.rlim_cur ? ", hard limit too" : "",
+			 guests, need, vhost_user_nofile_min(),
+			 VHOST_USER_NOFILE_PER_GUEST, need);
+	else
 		snprintf(why, len,
 			 "the descriptor limit (RLIMIT_NOFILE) is %lu%s: serving a vhost-user device needs at least %lu (ulimit -n %lu)",
 			 (unsigned long)rl.rlim_cur,
 			 rl.rlim_max == rl.rlim_cur ? ", hard limit too" : "",
-			 min, min);
+			 need, need);
 	return -EMFILE;
 }
 

@@ -58,8 +58,17 @@ enum vhost_user_threads {
 	VHOST_USER_THREAD_ONE,
 };
 
+/*
+ * What the host holds per guest it runs: measured with `host --guests
+ * ours:N` (N 1 and 4: 21 and 66 descriptors open, base 6): the guest's
+ * socket, memfd and pipes, its device's epoll, eventfds and reaper.
+ */
+#define VHOST_USER_NOFILE_PER_GUEST 15
+
 unsigned long vhost_user_nofile_min(void);
+unsigned long vhost_user_nofile_need(unsigned int guests);
 int vhost_user_nofile_check(char *why, size_t len);
+int vhost_user_nofile_check_guests(unsigned int guests, char *why, size_t len);
 struct vhost_user_server *vhost_user_server_create(enum vhost_user_threads threads);
 int vhost_user_server_destroy(struct vhost_user_server *srv);
 int vhost_user_server_add_device(struct vhost_user_server *srv,

@@ -71,6 +71,29 @@ static bool exists(const char *path)
 	return !lstat(path, &st);
 }
 
+/* A file in @dir/@name holding @text. */
+static void write_file(const char *dir, const char *name, const char *text)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* What tmp_dir_create() writes first in a directory of ours: the owner
+ * marker naming its maker's pid. */
+static void mark_owner(const char *dir, int pid)
+{
+	char text[16];
+
+	snprintf(text, sizeof(text), "%d\n", pid);
+	write_file(dir, TMP_DIR_OWNER, text);
+}
+
 /* A file in @dir/@name. */
 static void touch(const char *dir, const char *name)
 {
@@ -238,9 +261,11 @@ static void test_live_left_alone(void **state)
 	snprintf(unlocked, sizeof(unlocked), "%s/guestmm-run-%d-aBcDeF", base,
 		 (int)live);
 	assert_int_equal(mkdir(unlocked, 0700), 0);
+	mark_owner(unlocked, (int)live);
 	snprintf(locked, sizeof(locked), "%s/guestmm-run-%d-aBcDeF", base,
 		 (int)dead);
 	assert_int_equal(mkdir(locked, 0700), 0);
+	mark_owner(locked, (int)dead);
 	lock_fd = open(locked, O_RDONLY | O_DIRECTORY);
 	assert_true(lock_fd >= 0);
 	assert_int_equal(flock(lock_fd, LOCK_EX), 0);
@@ -296,6 +321,112 @@ static void test_remove_tree_no_follow(void **state)
 	assert_int_equal(base_entries(), 1);
 }
 
+
+/*
+ * A user's directory that only looks like ours is never touched: the
+ * sweep runs at every start of every command in a $TMPDIR that is /tmp
+ * for most users, and "guestmm-notes-2024-backup" (no process 2024, no
+ * lock: a directory is not locked by anyone) is no kind we make (run,
+ * linux, host, uml, bench, plot).  Fails on c1fbfef: the sweep removes it
+ * with what is in it.
+ */
+static void test_lookalike_untouched(void **state)
+{
+	char dir[300], sub[320], kept[340];
+	pid_t dead;
+	int status;
+
+	(void)state;
+	dead = fork();
+	assert_true(dead >= 0);
+	if (!dead)
+		_exit(0);
+	assert_int_equal(waitpid(dead, &status, 0), dead);
+	snprintf(dir, sizeof(dir), "%s/guestmm-notes-%d-backup", base, (int)dead);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(sub, sizeof(sub), "%s/chapter1", dir);
+	assert_int_equal(mkdir(sub, 0700), 0);
+	touch(sub, "thesis.tex");
+	assert_int_equal(tmp_dir_sweep(), 0);
+	snprintf(kept, sizeof(kept), "%s/thesis.tex", sub);
+	assert_true(exists(kept));
+}
+
+/*
+ * A directory with exactly our name's shape, kind and a dead pid, but
+ * that we did not make, is never touched either: "guestmm-run-PID-backup"
+ * without our owner marker; with a marker naming another pid; with the
+ * marker but not mode 0700; with the marker as a symbolic link to a file
+ * that names the pid.  Only the one with everything ours goes.  Fails on
+ * c1fbfef: the sweep removes all five.
+ */
+static void test_shape_without_marker_untouched(void **state)
+{
+	char dir[5][300], target[300], link[340], text[16];
+	pid_t dead;
+	int status;
+
+	(void)state;
+	dead = fork();
+	assert_true(dead >= 0);
+	if (!dead)
+		_exit(0);
+	assert_int_equal(waitpid(dead, &status, 0), dead);
+	snprintf(text, sizeof(text), "%d\n", (int)dead);
+	for (int i = 0; i < 5; i++) {
+		snprintf(dir[i], sizeof(dir[i]), "%s/guestmm-run-%d-backu%c",
+			 base, (int)dead, 'p' + i);
+		assert_int_equal(mkdir(dir[i], 0700), 0);
+		touch(dir[i], "thesis.tex");
+	}
+	/* dir[0]: no marker. */
+	mark_owner(dir[1], (int)dead + 1);
+	mark_owner(dir[2], (int)dead);
+	assert_int_equal(chmod(dir[2], 0755), 0);
+	snprintf(target, sizeof(target), "%s/pidfile", base);
+	{
+		int fd = open(target, O_WRONLY | O_CREAT | O_EXCL, 0600);
+
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, text, strlen(text)),
+				 (ssize_t)strlen(text));
+		close(fd);
+	}
+	snprintf(link, sizeof(link), "%s/%s", dir[3], TMP_DIR_OWNER);
+	assert_int_equal(symlink(target, link), 0);
+	mark_owner(dir[4], (int)dead);
+
+	assert_int_equal(tmp_dir_sweep(), 1);
+	for (int i = 0; i < 4; i++) {
+		char kept[sizeof(dir[0]) + 16];
+
+		snprintf(kept, sizeof(kept), "%.299s/thesis.tex", dir[i]);
+		if (!exists(kept))
+			fail_msg("%s was removed", dir[i]);
+	}
+	assert_false(exists(dir[4]));
+}
+
+/* tmp_dir_create() marks what it makes: the sweep's evidence. */
+static void test_owner_marked(void **state)
+{
+	char path[TMP_DIR_PATH_MAX + 32], buf[32] = { 0 }, want[16];
+	struct tmp_dir d;
+	int fd;
+
+	(void)state;
+	assert_int_equal(tmp_dir_create(&d, "bench"), 0);
+	snprintf(path, sizeof(path), "%s/%s", d.path, TMP_DIR_OWNER);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_true(read(fd, buf, sizeof(buf) - 1) > 0);
+	close(fd);
+	snprintf(want, sizeof(want), "%d\n", (int)getpid());
+	assert_string_equal(buf, want);
+	tmp_dir_destroy(&d);
+	assert_int_equal(base_entries(), 0);
+}
+
 int main(void)
 {
 	const char *t = getenv("TMPDIR");
@@ -314,6 +445,13 @@ int main(void)
 						base_setup, base_teardown),
 		cmocka_unit_test_setup_teardown(test_remove_tree_no_follow,
 						base_setup, base_teardown),
+		cmocka_unit_test_setup_teardown(test_lookalike_untouched,
+						base_setup, base_teardown),
+		cmocka_unit_test_setup_teardown(
+			test_shape_without_marker_untouched, base_setup,
+			base_teardown),
+		cmocka_unit_test_setup_teardown(test_owner_marked, base_setup,
+						base_teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2362,6 +2362,73 @@ static void test_low_limit_said_once(void **unused)
 }
 
 /*
+ * Attack (atk-host fleet_nofile.sh): a message whose descriptors the
+ * kernel could not install (the table full: MSG_CTRUNC) was refused with
+ * "Argument list too long", which names no descriptor.  It says
+ * descriptors, as EMFILE does.
+ */
+static void test_ctrunc_names_descriptors(void **unused)
+{
+	char path[160], text[8192];
+	struct rlimit old, lim;
+	uint64_t refused0, arg = 0;
+	int fd, saved, efd, n_dups = 0, dups[4096];
+	struct fe *fe;
+	ssize_t n;
+
+	(void)unused;
+	fe = fe_new(0);
+	/* Accepted and served before the table fills. */
+	fe_send(fe, VHOST_USER_GET_FEATURES, 0, NULL, 0, NULL, 0);
+	assert_int_equal(fe_recv(fe, VHOST_USER_GET_FEATURES, &arg, 8), 8);
+	arg = 0;
+	efd = eventfd(0, EFD_CLOEXEC);
+	snprintf(path, sizeof(path), "%s/stderr", tmpdir);
+	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	assert_true(fd >= 0 && efd >= 0);
+	refused0 = counters(0).refused;
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+	lim = old;
+	lim.rlim_cur = (rlim_t)count_fds() + 64;
+	if (lim.rlim_cur < vhost_user_nofile_min())
+		lim.rlim_cur = vhost_user_nofile_min();
+	assert_int_equal(setrlimit(RLIMIT_NOFILE, &lim), 0);
+	/* The table full: the device's receive cannot install the eventfd. */
+	while (n_dups < 4096) {
+		int d = dup(efd);
+
+		if (d < 0)
+			break;
+		dups[n_dups++] = d;
+	}
+	fe_send(fe, VHOST_USER_SET_VRING_CALL, 0, &arg, 8, &efd, 1);
+	for (uint64_t end = ms_now() + WAIT_MS;
+	     counters(0).refused == refused0 && ms_now() < end;)
+		usleep(1000);
+	while (n_dups)
+		close(dups[--n_dups]);
+	setrlimit(RLIMIT_NOFILE, &old);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	n = pread(fd, text, sizeof(text) - 1, 0);
+	close(fd);
+	unlink(path);
+	text[n > 0 ? n : 0] = 0;
+	close(efd);
+	fe_free(fe);
+	if (counters(0).refused == refused0 || !strstr(text, "descriptors") ||
+	    strstr(text, "Argument list too long"))
+		fail_msg("a truncated SCM_RIGHTS message: refused %llu, stderr: %s",
+			 (unsigned long long)(counters(0).refused - refused0),
+			 text);
+	expect_baseline_fds();
+}
+
+/*
  * attack7 #6: one frontend takes the process's address space.  Nothing
  * bounds a region but its file, a memfd can be sized 64 TiB for nothing
  * (sparse), and MAP_NORESERVE shared mappings carry no commit charge: eight
@@ -2888,6 +2955,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_reaper_fills_process_fd_table),
 		cmocka_unit_test(test_accept_emfile),
 		cmocka_unit_test(test_low_limit_said_once),
+		cmocka_unit_test(test_ctrunc_names_descriptors),
 		cmocka_unit_test(test_address_space),
 	};
 	/* Its own ctest entry, so that a machine that cannot provoke the

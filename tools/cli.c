@@ -235,9 +235,14 @@ void cli_check_tmpdir(const char *cmd)
 
 void cli_check_nofile(const char *cmd)
 {
+	cli_check_nofile_guests(cmd, 0);
+}
+
+void cli_check_nofile_guests(const char *cmd, unsigned int guests)
+{
 	char why[256];
 
-	if (vhost_user_nofile_check(why, sizeof(why))) {
+	if (vhost_user_nofile_check_guests(guests, why, sizeof(why))) {
 		fprintf(stderr, "guestmm: %s: %s\n", cmd, why);
 		exit(1);
 	}

@@ -88,6 +88,9 @@ void cli_check_output(const char *cmd, const char *opt, const char *path);
  * limit and the one needed.  @cmd: "run", "host" ...
  */
 void cli_check_nofile(const char *cmd);
+/* The same for a host that runs @guests guests: each holds descriptors
+ * (vhost_user_nofile_need()). */
+void cli_check_nofile_guests(const char *cmd, unsigned int guests);
 
 /*
  * A command that makes a temporary directory (tmp_dir.h: a device's

@@ -586,6 +586,7 @@ static void run_refuse_unused(const struct run_opts *o, const bool *seen)
 		{ OPT_CAPACITY, "Linux reports with its own settings" },
 		{ OPT_HWM, "Linux reports with its own settings" },
 		{ OPT_MIN_AGE, "Linux reports with its own settings" },
+		{ OPT_DELAY, "Linux's reporting delay is its own" },
 	};
 	/* What only some workloads take. */
 	static const struct {
@@ -618,6 +619,9 @@ static void run_refuse_unused(const struct run_opts *o, const bool *seen)
 		  "report or percpu" },
 		{ OPT_HWM, 1u << GMM_HINTING_REPORT, "report" },
 		{ OPT_MIN_AGE, 1u << GMM_HINTING_REPORT, "report" },
+		{ OPT_DELAY, 1u << GMM_HINTING_REPORT | 1u << GMM_HINTING_PERCPU |
+				     1u << GMM_HINTING_BITMAP,
+		  "report, percpu or bitmap" },
 	};
 	enum gmm_hinting h = o->cfg.reporting ? o->cfg.hinting : GMM_HINTING_OFF;
 
@@ -644,6 +648,9 @@ static int cmd_run(int argc, char **argv)
 	struct run_result r;
 	bool json = false, quiet = false, stats = false, mode_opt = false;
 	bool seen[OPT_END] = { false };
+	/* --reporting and --hinting as given: both set one strategy. */
+	bool reporting_arg = true;
+	enum gmm_hinting hinting_arg = GMM_HINTING_REPORT;
 	bool warmup_opt = false, qemu = false;
 	const char *linux_opt = NULL, *qemu_opt = NULL;
 	int c, err;
@@ -711,6 +718,7 @@ static int cmd_run(int argc, char **argv)
 		case OPT_REPORTING:
 			if (cli_parse_onoff(optarg, &o.cfg.reporting))
 				RUN_ERR("--reporting: '%s' is not on or off", optarg);
+			reporting_arg = o.cfg.reporting;
 			o.cfg.hinting = o.cfg.reporting ? GMM_HINTING_REPORT
 							: GMM_HINTING_OFF;
 			break;
@@ -718,6 +726,7 @@ static int cmd_run(int argc, char **argv)
 			if (gmm_hinting_parse(optarg, &o.cfg.hinting))
 				RUN_ERR("--hinting: '%s' is not report, percpu, bitmap or off",
 					optarg);
+			hinting_arg = o.cfg.hinting;
 			o.cfg.reporting = o.cfg.hinting != GMM_HINTING_OFF;
 			break;
 		case OPT_HINT_ENTRIES:
@@ -868,6 +877,13 @@ static int cmd_run(int argc, char **argv)
 	    o.cfg.hinting != GMM_HINTING_REPORT)
 		RUN_ERR("--hinting %s: not with --linux (Linux reports with its own driver: report or off)",
 			gmm_hinting_names[o.cfg.hinting]);
+	/* Both given: they must say the same, or the last would win
+	 * silently (on is report, off is off). */
+	if (seen[OPT_REPORTING] && seen[OPT_HINTING] &&
+	    hinting_arg != (reporting_arg ? GMM_HINTING_REPORT : GMM_HINTING_OFF))
+		RUN_ERR("--reporting %s contradicts --hinting %s (--reporting %s is --hinting %s): give one",
+			reporting_arg ? "on" : "off", gmm_hinting_names[hinting_arg],
+			reporting_arg ? "on" : "off", reporting_arg ? "report" : "off");
 	run_refuse_unused(&o, seen);
 	/* Both bound the run: one would be ignored. */
 	if (seen[OPT_ACCESSES] && seen[OPT_DURATION])

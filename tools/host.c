@@ -624,14 +624,17 @@ static void parse_guests(const char *spec, struct host_opts *o)
 static int default_socket(char *buf, size_t len)
 {
 	const char *run = getenv("XDG_RUNTIME_DIR"), *tmp = getenv("TMPDIR");
-	char dir[90]; /* TMPDIR (< 64), "/guestmm-", a uid: and sun_path's room */
+	char dir[90]; /* TMPDIR (at most 64), "/guestmm-", a uid: and sun_path's room */
 	struct stat st;
 
 	if (run && *run && strlen(run) < 80) {
 		snprintf(buf, len, "%s/guestmm-balloon.sock", run);
 		return 0;
 	}
-	if (!tmp || !*tmp || strlen(tmp) >= 64)
+	/* A $TMPDIR too long for the socket: one line and status 1, as
+	 * every command says it (never /tmp instead without a word). */
+	cli_check_tmpdir("host");
+	if (!tmp || !*tmp)
 		tmp = "/tmp";
 	snprintf(dir, sizeof(dir), "%s/guestmm-%u", tmp, (unsigned int)getuid());
 	if ((mkdir(dir, 0700) && errno != EEXIST) || lstat(dir, &st)) {
@@ -988,6 +991,8 @@ int cmd_host(int argc, char **argv)
 				 applies[i].alt);
 		HOST_ERR("--%s: only with %s, not with %s", name, modes, host_mode_name(mode));
 	}
+	if (o.json_lines && o.quiet)
+		HOST_ERR("--json-lines: not with --quiet (the lines it asks for are the ones --quiet silences)");
 	if (many && !o.nr_guests[FLEET_LINUX]) {
 		if (seen[O_LINUX_MEM] || seen[O_UML] || seen[O_INITRD] || seen[O_BOOT_TIMEOUT])
 			HOST_ERR("%s: only with Linux guests in --guests",
@@ -1019,7 +1024,8 @@ int cmd_host(int argc, char **argv)
 				 cli_fmt_bytes(b, sizeof(b), (double)one));
 		/* With --json the live lines go to stderr, as run's do. */
 		o.live = o.quiet ? NULL : o.json ? stderr : stdout;
-		cli_check_nofile("host");
+		cli_check_nofile_guests("host", o.nr_guests[FLEET_OURS] +
+							o.nr_guests[FLEET_LINUX]);
 		cli_check_tmpdir("host");
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);

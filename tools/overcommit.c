@@ -591,7 +591,7 @@ int cmd_overcommit(int argc, char **argv)
 		OC_ERR("--host-mem: smaller than one guest's RAM (--guest-mem)");
 	/* With --json the live lines go to stderr, as run's do. */
 	o.live = o.quiet ? NULL : o.json ? stderr : stdout;
-	cli_check_nofile("overcommit");
+	cli_check_nofile_guests("overcommit", o.max_guests);
 	cli_check_tmpdir("overcommit");
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
