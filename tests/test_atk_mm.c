@@ -1,0 +1,160 @@
+/*
+ * test_atk_mm.c - an attack on issue 16's swap-fault handling (items 1, 2):
+ * what a failing swap device still costs after the fixes.  Each test fails
+ * on c1fbfef; see the comment of each for the defect it shows.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <unistd.h>
+
+#include "anonutil.h"
+
+#define MIB (1ull << 20)
+#define BASE (1ull << 30)
+
+static uint64_t *sums;
+
+static void no_zswap_tweak(struct anon_config *c) { c->zswap = false; }
+
+/* Write page @i at BASE + i pages.  Return: 0 or the fault's error. */
+static int try_write(struct anon_node *n, struct mm_space *mm, uint64_t i)
+{
+	struct page *page;
+	int err = access_page(mm, BASE + i * PAGE_SIZE, true, &page);
+
+	if (err)
+		return err;
+	pattern_fill(page_address(n->t.pgdat, page), i, 7);
+	sums[i] = page_checksum(page_address(n->t.pgdat, page));
+	put_page(n->t.pgdat, page);
+	return 0;
+}
+
+/*
+ * A transient write failure destroys the whole swap device for good.
+ *
+ * A 32 MiB node with a 64 MiB swap file (16384 slots).  16 MiB are written
+ * (no swap needed).  Then the device fails writes until at most 8 faults
+ * after its first failure, and works again.  Each page whose write failed
+ * is remapped and retried by the very next reclaim on a fresh slot, which
+ * fails too and goes bad: the bound "one failed write per slot" is a bound
+ * on the device, not on the pages.  On c1fbfef the one fault that met the
+ * failure first wrote, and marked bad, all 16384 slots (its direct reclaim
+ * retries 16 times, each pass over the whole LRU) and failed -ENOMEM.
+ * After the device recovers,
+ * 64 MiB of anonymous memory (32 MiB RAM + 64 MiB swap) no longer fit: the
+ * node is out of memory at about its RAM.  Linux redirties a page whose
+ * swap write failed and keeps its slot; no slot is marked bad.
+ */
+static void test_transient_write_failure_kills_device(void **state)
+{
+	struct anon_node n;
+	struct mm_space *mm;
+	struct anon_stats st;
+	uint64_t pages = 64 * MIB / PAGE_SIZE, i = 0, after = 0;
+	int err = 0;
+
+	(void)state;
+	anon_node_init_cfg(&n, 32 * MIB, 64 * MIB, no_zswap_tweak);
+	sums = calloc(pages, sizeof(*sums));
+	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
+	for (; i < 16 * MIB / PAGE_SIZE; i++)
+		assert_int_equal(try_write(&n, mm, i), 0);
+	atomic_store(&n.fio.fail_writes, 1);
+	for (; i < pages && after < 8; i++) {
+		err = try_write(&n, mm, i);
+		if (err)
+			break;
+		if (atomic_load(&n.fio.write_errors))
+			after++;
+	}
+	atomic_store(&n.fio.fail_writes, 0); /* the device works again */
+	err = 0; /* a fault during the failure may fail: the page is retried */
+	st = anon_stats_of(&n);
+	print_message("burst: %llu writes failed over %llu faults after the first; "
+		      "%llu of %llu slots bad\n",
+		      (unsigned long long)atomic_load(&n.fio.write_errors),
+		      (unsigned long long)after, (unsigned long long)st.swap_bad,
+		      (unsigned long long)st.swap_slots);
+	for (; i < pages; i++)
+		if ((err = try_write(&n, mm, i)))
+			break;
+	st = anon_stats_of(&n);
+	if (err)
+		fail_msg("after the device recovered, the fault of page %llu (%llu MiB "
+			 "of 64) failed with %d: %llu of %llu swap slots are bad after %llu "
+			 "failed writes",
+			 (unsigned long long)i, (unsigned long long)(i * PAGE_SIZE / MIB),
+			 err, (unsigned long long)st.swap_bad,
+			 (unsigned long long)st.swap_slots,
+			 (unsigned long long)atomic_load(&n.fio.write_errors));
+	for (uint64_t k = 0; k < i; k++)
+		assert_true(read_page_sum(mm, BASE + k * PAGE_SIZE) == sums[k]);
+	mm_space_destroy(mm);
+	free(sums);
+	anon_node_fini(&n);
+}
+
+/*
+ * Once every slot is bad (the device failed every write), reclaim has
+ * nothing it can do, but each fault that finds no free frame still runs
+ * DIRECT_RECLAIM_TRIES (16) full passes over the LRU - each pass scans
+ * twice the LRU, and every page it picks is found with no free slot
+ * (swap_full) - before it says -ENOMEM.  In `guestmm run --workload
+ * working-set --mem 64M` with every write failing, this is 10 M pages
+ * scanned for 14 failed allocations in 3 s: the workload stops (5 accesses
+ * a second) and the run still ends with status 0.  Here: the pages one
+ * failing fault scans, against the pages on the LRU; a fault that cannot
+ * succeed should find out in one pass (Linux goes to the OOM killer after
+ * its priority loop, about twice the LRU in all).
+ */
+static void test_full_device_fault_scans(void **state)
+{
+	struct anon_node n;
+	struct mm_space *mm;
+	struct anon_stats st, st2;
+	uint64_t pages = 48 * MIB / PAGE_SIZE, i = 0, lru;
+	struct page *page;
+	int err = 0;
+
+	(void)state;
+	anon_node_init_cfg(&n, 32 * MIB, 4 * MIB, no_zswap_tweak);
+	sums = calloc(pages, sizeof(*sums));
+	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
+	atomic_store(&n.fio.fail_writes, 1);
+	for (; i < pages && !err; i++)
+		err = try_write(&n, mm, i);
+	assert_int_equal(err, -GMM_ENOMEM);
+	st = anon_stats_of(&n);
+	assert_int_equal(st.swap_bad, st.swap_slots);
+	lru = st.nr_active + st.nr_inactive;
+	err = access_page(mm, BASE + i * PAGE_SIZE, true, &page);
+	assert_int_equal(err, -GMM_ENOMEM);
+	st2 = anon_stats_of(&n);
+	print_message("one failing fault: %llu pages scanned, %llu found no slot, "
+		      "LRU %llu pages\n",
+		      (unsigned long long)(st2.events[PGSCAN] - st.events[PGSCAN]),
+		      (unsigned long long)(st2.events[SWAP_FULL] - st.events[SWAP_FULL]),
+		      (unsigned long long)lru);
+	if (st2.events[PGSCAN] - st.events[PGSCAN] > 4 * lru)
+		fail_msg("a fault that cannot succeed scanned %llu pages (%.1f times the "
+			 "%llu on the LRU) before -ENOMEM",
+			 (unsigned long long)(st2.events[PGSCAN] - st.events[PGSCAN]),
+			 (double)(st2.events[PGSCAN] - st.events[PGSCAN]) / (double)lru,
+			 (unsigned long long)lru);
+	mm_space_destroy(mm);
+	free(sums);
+	anon_node_fini(&n);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_transient_write_failure_kills_device),
+		cmocka_unit_test(test_full_device_fault_scans),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
