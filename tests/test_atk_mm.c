@@ -149,11 +149,68 @@ static void test_full_device_fault_scans(void **state)
 	anon_node_fini(&n);
 }
 
+/*
+ * One transient read error loses the page for good.  The swap file's next
+ * read fails once (GMM_TEST_SWAP_READ_FAIL_COUNT=1's case); the data is
+ * still in the file, and every later read of it would succeed.  The slot is
+ * poisoned at the first failure: the page is never read again, every access
+ * says -EHWPOISON, and `guestmm run` kills the working-set process that
+ * owns it and exits 1 ("data lost").  Linux does not poison the entry on a
+ * fault's read error: the folio stays !uptodate in the swap cache (SIGBUS
+ * for that access) and a later fault, once it is dropped, reads again; only
+ * swapoff turns a failed read into a swapin-error marker.  A retry of the
+ * read (once, or on the next fault) keeps a transient error from being
+ * data loss.
+ */
+static void test_transient_read_error_loses_page(void **state)
+{
+	struct anon_node n;
+	struct mm_space *mm;
+	uint64_t pages = 48 * MIB / PAGE_SIZE, lost, reads;
+	struct page *page;
+	int err = 0;
+
+	(void)state;
+	anon_node_init_cfg(&n, 32 * MIB, 40 * MIB, no_zswap_tweak);
+	sums = calloc(pages, sizeof(*sums));
+	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
+	for (uint64_t i = 0; i < pages; i++)
+		assert_int_equal(try_write(&n, mm, i), 0);
+	/* The next read fails, once; the device is fine after it. */
+	n.fio.read_fail_count = 1;
+	atomic_store(&n.fio.read_fail_from, atomic_load(&n.fio.reads) + 1);
+	for (lost = 0; lost < pages; lost++) {
+		err = access_page(mm, BASE + lost * PAGE_SIZE, false, &page);
+		if (err)
+			break;
+		put_page(n.t.pgdat, page);
+	}
+	assert_true(lost < pages);
+	assert_int_equal(err, -GMM_EHWPOISON);
+	assert_int_equal(atomic_load(&n.fio.read_errors), 1);
+	/* The device reads again now: the page is still in the file. */
+	reads = atomic_load(&n.fio.reads);
+	err = access_page(mm, BASE + lost * PAGE_SIZE, false, &page);
+	if (err)
+		fail_msg("page %llu: one read of it failed once, the device reads fine "
+			 "now, and the page is lost for good: access says %d with %llu "
+			 "read(s) tried",
+			 (unsigned long long)lost, err,
+			 (unsigned long long)(atomic_load(&n.fio.reads) - reads));
+	assert_true(page_checksum(page_address(n.t.pgdat, page)) == sums[lost]);
+	put_page(n.t.pgdat, page);
+	mm_space_destroy(mm);
+	free(sums);
+	anon_node_fini(&n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_transient_write_failure_kills_device),
 		cmocka_unit_test(test_full_device_fault_scans),
+		cmocka_unit_test(test_transient_read_error_loses_page),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
