@@ -97,17 +97,18 @@ static void test_transient_write_failure_kills_device(void **state)
 }
 
 /*
- * Once every slot is bad (the device failed every write), reclaim has
- * nothing it can do, but each fault that finds no free frame still runs
- * DIRECT_RECLAIM_TRIES (16) full passes over the LRU - each pass scans
- * twice the LRU, and every page it picks is found with no free slot
- * (swap_full) - before it says -ENOMEM.  In `guestmm run --workload
- * working-set --mem 64M` with every write failing, this is 10 M pages
- * scanned for 14 failed allocations in 3 s: the workload stops (5 accesses
- * a second) and the run still ends with status 0.  Here: the pages one
- * failing fault scans, against the pages on the LRU; a fault that cannot
- * succeed should find out in one pass (Linux goes to the OOM killer after
- * its priority loop, about twice the LRU in all).
+ * Once every slot is bad (the device failed every write), no anonymous page
+ * can be reclaimed - each needs a slot, zswap's too - but each fault that
+ * finds no free frame still runs DIRECT_RECLAIM_TRIES (16) passes, each
+ * over twice the LRU, every page it picks found with no free slot
+ * (swap_full), before it says -ENOMEM; and the next fault does it all
+ * again.  In `guestmm run --workload working-set --mem 64M` with every write
+ * failing (in process and process guest alike): the device is all bad at
+ * 0.5 s, then 7-10 M pages scanned for 10-14 failed allocations, 2.7 s of
+ * CPU, 10 accesses in the last 2 s of a 3 s run, and status 0.  Linux does
+ * not scan anonymous memory at all with no free swap (vmscan's
+ * can_reclaim_anon_pages(), get_nr_swap_pages() == 0), and goes to the OOM
+ * killer.  Here: the pages one failing fault scans, against the LRU.
  */
 static void test_full_device_fault_scans(void **state)
 {
