@@ -70,13 +70,13 @@ static void test_transient_write_failure_kills_device(void **state)
 			after++;
 	}
 	atomic_store(&n.fio.fail_writes, 0); /* the device works again */
-	err = 0; /* a fault during the failure may fail: the page is retried */
 	st = anon_stats_of(&n);
-	print_message("burst: %llu writes failed over %llu faults after the first; "
-		      "%llu of %llu slots bad\n",
+	print_message("burst: %llu writes failed over %llu faults after the first "
+		      "(the last fault said %d); %llu of %llu slots bad\n",
 		      (unsigned long long)atomic_load(&n.fio.write_errors),
-		      (unsigned long long)after, (unsigned long long)st.swap_bad,
+		      (unsigned long long)after, err, (unsigned long long)st.swap_bad,
 		      (unsigned long long)st.swap_slots);
+	err = 0; /* a fault during the failure may fail: the page is retried */
 	for (; i < pages; i++)
 		if ((err = try_write(&n, mm, i)))
 			break;
