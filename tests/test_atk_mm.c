@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "anonutil.h"
+#include "mm/compaction.h"
 
 #define MIB (1ull << 20)
 #define BASE (1ull << 30)
@@ -206,12 +207,58 @@ static void test_transient_read_error_loses_page(void **state)
 	anon_node_fini(&n);
 }
 
+/*
+ * alloc_contig_range() over a range holding an unmovable page fails -EBUSY
+ * after isolating it.  Its undo puts the free blocks back in
+ * zone->free_pages (buddy_check() compares; this part passes), but it
+ * gives every pageblock back as MIGRATE_MOVABLE: the unmovable page's
+ * pageblock, UNMOVABLE before, is MOVABLE after.  Linux checks for
+ * unmovable pages before it isolates a pageblock (set_migratetype_isolate()
+ * -> has_unmovable_pages()), so it never retypes one; here each failed
+ * contiguous allocation or offline over kernel memory turns its pageblocks
+ * movable, and unmovable allocations then spread into more pageblocks.
+ */
+static void test_contig_busy_keeps_pageblock_type(void **state)
+{
+	struct anon_node n;
+	struct page *pin, *blk;
+	uint64_t before;
+	uint32_t pfn, start;
+	unsigned int mt;
+
+	(void)state;
+	anon_node_init_cfg(&n, 64 * MIB, 4 * MIB, no_zswap_tweak);
+	blk = alloc_pages(n.t.pgdat, GFP_MOVABLE, MAX_ORDER - 1);
+	assert_non_null(blk);
+	pin = alloc_pages(n.t.pgdat, 0, 0);
+	assert_non_null(pin);
+	pfn = page_to_pfn(n.t.pgdat, pin);
+	start = pfn & ~(uint32_t)(MAX_ORDER_NR_PAGES - 1);
+	drain_all_pages(n.t.pgdat);
+	mt = get_pageblock_migratetype(n.t.pgdat, pfn);
+	before = pgdat_free_pages(n.t.pgdat);
+	assert_int_equal(buddy_check(n.t.pgdat), 0);
+	assert_int_equal(alloc_contig_range(n.t.pgdat, start, start + MAX_ORDER_NR_PAGES,
+					    NULL), -GMM_EBUSY);
+	drain_all_pages(n.t.pgdat);
+	assert_int_equal(buddy_check(n.t.pgdat), 0);
+	assert_int_equal(pgdat_free_pages(n.t.pgdat), before);
+	if (get_pageblock_migratetype(n.t.pgdat, pfn) != mt)
+		fail_msg("pfn %#x's pageblock was %s, is %s after a failed "
+			 "alloc_contig_range()", pfn, migratetype_names[mt],
+			 migratetype_names[get_pageblock_migratetype(n.t.pgdat, pfn)]);
+	free_pages(n.t.pgdat, pin, 0);
+	free_pages(n.t.pgdat, blk, MAX_ORDER - 1);
+	anon_node_fini(&n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_transient_write_failure_kills_device),
 		cmocka_unit_test(test_full_device_fault_scans),
 		cmocka_unit_test(test_transient_read_error_loses_page),
+		cmocka_unit_test(test_contig_busy_keeps_pageblock_type),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
