@@ -92,26 +92,32 @@ static void test_transient_write_failure_kills_device(void **state)
 			 (unsigned long long)atomic_load(&n.fio.write_errors));
 	for (uint64_t k = 0; k < i; k++)
 		assert_true(read_page_sum(mm, BASE + k * PAGE_SIZE) == sums[k]);
+	/* The outage cost a few writes, no slot, and the device lives. */
+	assert_int_equal(st.swap_bad, 0);
+	assert_int_equal(st.events[SWAP_WRITE_DISABLED], 0);
+	assert_true(atomic_load(&n.fio.write_errors) < SWAP_WRITE_DISABLE_AFTER);
 	mm_space_destroy(mm);
 	free(sums);
 	anon_node_fini(&n);
 }
 
 /*
- * Once every slot is bad (the device failed every write), no anonymous page
- * can be reclaimed - each needs a slot, zswap's too - but each fault that
- * finds no free frame still runs DIRECT_RECLAIM_TRIES (16) passes, each
- * over twice the LRU, every page it picks found with no free slot
- * (swap_full), before it says -ENOMEM; and the next fault does it all
- * again.  In `guestmm run --workload working-set --mem 64M` with every write
- * failing (in process and process guest alike): the device is all bad at
- * 0.5 s, then 7-10 M pages scanned for 10-14 failed allocations, 2.7 s of
- * CPU, 10 accesses in the last 2 s of a 3 s run, and status 0.  Linux does
- * not scan anonymous memory at all with no free swap (vmscan's
- * can_reclaim_anon_pages(), get_nr_swap_pages() == 0), and goes to the OOM
- * killer.  Here: the pages one failing fault scans, against the LRU.
+ * Once no anonymous page can go anywhere - the device failed every write
+ * (on c1fbfef each failed slot went bad until all were; now the device is
+ * no longer written after SWAP_WRITE_DISABLE_AFTER failures in a row), or
+ * every slot holds a page - each fault that found no free frame still ran
+ * DIRECT_RECLAIM_TRIES (16) passes, each over twice the LRU, every page it
+ * picked found with no free slot (swap_full), before it said -ENOMEM; and
+ * the next fault did it all again.  In `guestmm run --workload working-set
+ * --mem 64M` with every write failing (in process and process guest
+ * alike): the device is all bad at 0.5 s, then 7-10 M pages scanned for
+ * 10-14 failed allocations, 2.7 s of CPU, 10 accesses in the last 2 s of a
+ * 3 s run, and status 0.  Linux does not scan anonymous memory at all with
+ * no free swap (vmscan's can_reclaim_anon_pages(), get_nr_swap_pages() ==
+ * 0), and goes to the OOM killer.  Here: the pages one failing fault scans,
+ * against the LRU, with a dead device and with a full one.
  */
-static void test_full_device_fault_scans(void **state)
+static void full_device_fault_scans(bool dead)
 {
 	struct anon_node n;
 	struct mm_space *mm;
@@ -120,23 +126,35 @@ static void test_full_device_fault_scans(void **state)
 	struct page *page;
 	int err = 0;
 
-	(void)state;
 	anon_node_init_cfg(&n, 32 * MIB, 4 * MIB, no_zswap_tweak);
 	sums = calloc(pages, sizeof(*sums));
 	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
 	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
-	atomic_store(&n.fio.fail_writes, 1);
-	for (; i < pages && !err; i++)
+	atomic_store(&n.fio.fail_writes, dead);
+	/* Fault until reclaim can do nothing: the device dead, or full. */
+	for (; i < pages; i++) {
 		err = try_write(&n, mm, i);
+		st = anon_stats_of(&n);
+		if (err && (dead ? st.events[SWAP_WRITE_DISABLED] != 0 : st.swap_free == 0))
+			break;
+	}
 	assert_int_equal(err, -GMM_ENOMEM);
-	st = anon_stats_of(&n);
-	assert_int_equal(st.swap_bad, st.swap_slots);
+	if (dead) {
+		/* A bounded number of failed writes, no slot lost. */
+		assert_int_equal(st.events[SWAP_WRITE_DISABLED], 1);
+		assert_true(atomic_load(&n.fio.write_errors) <= 2 * SWAP_WRITE_DISABLE_AFTER);
+		assert_int_equal(st.swap_bad, 0);
+		assert_int_equal(st.swap_free, st.swap_slots);
+	} else {
+		assert_int_equal(atomic_load(&n.fio.write_errors), 0);
+		assert_int_equal(st.swap_free, 0);
+	}
 	lru = st.nr_active + st.nr_inactive;
 	err = access_page(mm, BASE + i * PAGE_SIZE, true, &page);
 	assert_int_equal(err, -GMM_ENOMEM);
 	st2 = anon_stats_of(&n);
-	print_message("one failing fault: %llu pages scanned, %llu found no slot, "
-		      "LRU %llu pages\n",
+	print_message("%s device: one failing fault: %llu pages scanned, %llu found "
+		      "no slot, LRU %llu pages\n", dead ? "dead" : "full",
 		      (unsigned long long)(st2.events[PGSCAN] - st.events[PGSCAN]),
 		      (unsigned long long)(st2.events[SWAP_FULL] - st.events[SWAP_FULL]),
 		      (unsigned long long)lru);
@@ -146,9 +164,22 @@ static void test_full_device_fault_scans(void **state)
 			 (unsigned long long)(st2.events[PGSCAN] - st.events[PGSCAN]),
 			 (double)(st2.events[PGSCAN] - st.events[PGSCAN]) / (double)lru,
 			 (unsigned long long)lru);
+	assert_true(st2.events[SWAP_NO_RECLAIM] > st.events[SWAP_NO_RECLAIM]);
 	mm_space_destroy(mm);
 	free(sums);
 	anon_node_fini(&n);
+}
+
+static void test_full_device_fault_scans(void **state)
+{
+	(void)state;
+	full_device_fault_scans(true);
+}
+
+static void test_full_device_fault_scans_no_free_slot(void **state)
+{
+	(void)state;
+	full_device_fault_scans(false);
 }
 
 /*
@@ -257,6 +288,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_transient_write_failure_kills_device),
 		cmocka_unit_test(test_full_device_fault_scans),
+		cmocka_unit_test(test_full_device_fault_scans_no_free_slot),
 		cmocka_unit_test(test_transient_read_error_loses_page),
 		cmocka_unit_test(test_contig_busy_keeps_pageblock_type),
 	};
