@@ -265,11 +265,12 @@ bool mm_space_get_unless_zero(struct mm_space *mm);
  * PTE that holds the entry, so that unuse need not search every page table
  * (try_to_unuse has to).  All under swap_info.lock.
  *
- * A slot the swap device failed on is bad (SWAP_BAD, Linux's SWAP_MAP_BAD):
- * it keeps its holders, but when the last goes it is not freed, so it is
- * never allocated, written or read again.  A write that failed leaves the
- * data where it was (the page, or zswap); a read that failed has lost it,
- * and the slot is also SWAP_POISONED: every swap-in of it fails with
+ * A slot whose data the device could not read back (twice) is bad
+ * (SWAP_BAD, Linux's SWAP_MAP_BAD): it keeps its holders, but when the
+ * last goes it is not freed, so it is never allocated, written or read
+ * again.  A write that failed marks nothing: the data stays where it was
+ * (the page, or zswap) and the slot is freed or kept as it was (swapfile.c).
+ * A read that failed has lost the data, and the slot is also SWAP_POISONED: every swap-in of it fails with
  * -GMM_EHWPOISON, without I/O, until its PTE goes (Linux turns the PTE into
  * a swapin error entry and raises SIGBUS on access; here the PTE keeps the
  * poisoned entry, which does the same).  So a lost page never reads back
@@ -336,8 +337,10 @@ enum vm_event {
 	SWAP_NO_RECLAIM, /* reclaims that scanned nothing: no usable swap
 			    (no free slot, or the device is not written
 			    and zswap is full) */
-	SWAP_UNREADABLE, /* pages lost: their swap read failed, the slot is
-			    poisoned (Linux: a swapin error entry) */
+	SWAP_UNREADABLE, /* pages lost: their swap read failed, twice, the
+			    slot is poisoned (Linux: a swapin error entry) */
+	SWAP_READ_RETRIED, /* swap file reads that failed and were tried
+			      once more at once */
 	SWAP_UNUSE,	/* entries brought back by unuse */
 	NR_VM_EVENTS
 };
@@ -418,8 +421,9 @@ void swap_free_locked(struct lruvec *lv, uint32_t slot);
 /*
  * swapin_page - the page with @slot's data, from the swap cache or read
  * into a new page from zswap or the swap file, with a reference and not
- * locked.  *@major tells whether it was read.  A read that fails poisons
- * the slot (counted once, SWAP_UNREADABLE): its data is lost.
+ * locked.  *@major tells whether it was read.  A swap file read that fails
+ * is tried once more (SWAP_READ_RETRIED); failing again, it poisons the
+ * slot (counted once, SWAP_UNREADABLE): its data is lost.
  * Return: 0; -GMM_ENOENT when the slot was freed meanwhile (the caller
  * rechecks its PTE); -GMM_ENOMEM; -GMM_EHWPOISON when the slot's data is
  * lost (its read failed, now or before).

@@ -18,8 +18,8 @@
  * costs about one failed write per fault, not a slot per page.  After
  * SWAP_WRITE_DISABLE_AFTER failed writes in a row the device is no longer
  * written (said once); what it holds is still read.  A slot whose read
- * failed is bad and poisoned: its data is lost, and every later swap-in of
- * it fails at once, without I/O.
+ * failed twice in a row is bad and poisoned: its data is lost, and every
+ * later swap-in of it fails at once, without I/O.
  *
  * Allocation is next-fit from a cursor: slots a reclaim pass takes are
  * mostly consecutive, which keeps the file's writes near each other.
@@ -290,7 +290,10 @@ void swapcache_release(struct lruvec *lv, uint32_t slot)
 	spin_unlock(&lv->si.lock);
 }
 
-/* Read @slot's data into @page: zswap first, else the swap file. */
+/*
+ * Read @slot's data into @page: zswap first, else the swap file, whose
+ * read is tried twice.
+ */
 static int swap_readpage(struct lruvec *lv, uint32_t slot, struct page *page)
 {
 	void *buf = page_address(lv->pgdat, page);
@@ -299,6 +302,15 @@ static int swap_readpage(struct lruvec *lv, uint32_t slot, struct page *page)
 	if (err != -GMM_ENOENT)
 		return err;
 	err = lv->si.io->ops->read(lv->si.io, slot, buf);
+	if (err) {
+		/*
+		 * Once more before the data is called lost: a transient error
+		 * (a path failover, a stalled request) reads fine the second
+		 * time.  A device that failed twice in a row is not waited on.
+		 */
+		count_vm_event(lv, SWAP_READ_RETRIED);
+		err = lv->si.io->ops->read(lv->si.io, slot, buf);
+	}
 	if (!err)
 		count_vm_event(lv, PSWPIN);
 	return err;

@@ -44,6 +44,7 @@ const char *const vm_event_names[NR_VM_EVENTS] = {
 	[SWAP_WRITE_DISABLED] = "swap_write_disabled",
 	[SWAP_NO_RECLAIM] = "swap_no_reclaim",
 	[SWAP_UNREADABLE] = "unreadable_pages",
+	[SWAP_READ_RETRIED] = "swap_read_retried",
 	[SWAP_UNUSE] = "swap_unuse",
 };
 

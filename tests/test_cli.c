@@ -1223,13 +1223,16 @@ static void run_swapfault(struct out *o, const char *env, const char *args)
  * is counted as an unreadable page - never as an allocation failure or a
  * mismatch - in the summary and the JSON, the process (vCPU thread) that
  * owns it is killed with a line naming it while the other goes on, the slot
- * is never read again, and the run fails (status 1) as a mismatch does.
+ * is read once more at once (the retry, which fails too) and never again,
+ * and the run fails (status 1) as a mismatch does.
  * It was an allocation failure and status 0.
  */
 static void test_swap_unreadable(void **state)
 {
 	static const char *const modes[] = { "", "--in-process" };
-	static const char env[] = "GMM_TEST_SWAP_READ_FAIL_FROM=1 GMM_TEST_SWAP_READ_FAIL_COUNT=1";
+	/* The first read fails, and so does its retry: the slot stays unreadable. */
+	static const char env[] = "GMM_TEST_SWAP_READ_FAIL_FROM=1 GMM_TEST_SWAP_READ_FAIL_COUNT=1 "
+				  "GMM_TEST_SWAP_READ_FAIL_STICKY=1";
 	static struct out o;
 	char args[256];
 
@@ -1245,7 +1248,7 @@ static void test_swap_unreadable(void **state)
 		    json_num(args, o.text, "mismatches") != 0 ||
 		    json_num(args, o.text, "swap_bad_slots") != 1 ||
 		    !strstr(o.text, "killed (SIGBUS): its page at 0x") ||
-		    !strstr(o.text, "refailed 0,"))
+		    !strstr(o.text, "failed 2 refailed 1,"))
 			fail_msg("'%s': status %d, output '%s'", args, o.status, o.text);
 	}
 	/* The summary (the same code in every mode). */
