@@ -209,7 +209,7 @@ static int pageout(struct lruvec *lv, struct page *page)
 
 /*
  * Reclaim one isolated page (we hold a reference).  *@write_failed is set
- * when its write failed.  Return: true when it was freed; otherwise it is
+ * when it could not be written out (pageout() failed).  Return: true when it was freed; otherwise it is
  * back on an LRU list.
  */
 static bool shrink_page(struct lruvec *lv, struct page *page, bool *write_failed)
@@ -218,7 +218,6 @@ static bool shrink_page(struct lruvec *lv, struct page *page, bool *write_failed
 	struct page_ext *ext = page_ext_of(pgdat, page);
 	struct mm_space *remapped = NULL;
 	bool freed = false;
-	int err;
 
 	if (!trylock_page(page)) {
 		putback_lru_page(lv, page, false);
@@ -252,10 +251,13 @@ static bool shrink_page(struct lruvec *lv, struct page *page, bool *write_failed
 		goto free;
 	}
 	spin_unlock(&lv->si.lock);
-	err = pageout(lv, page);
-	if (err) {
-		if (err != -GMM_EAGAIN)
-			*write_failed = true;
+	/*
+	 * A failed write, or zswap's refusal with the device no longer
+	 * written (its pool out of frames, most likely): either way the next
+	 * page would fare no better, so the pass ends here.
+	 */
+	if (pageout(lv, page)) {
+		*write_failed = true;
 		remapped = swap_writepage_failed(lv, page);
 		goto keep_active;
 	}
