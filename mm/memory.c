@@ -119,8 +119,14 @@ static struct page *alloc_page_reclaim(struct lruvec *lv, unsigned int gfp)
 			return page;
 		/* Below the min watermark: reclaim in this thread. */
 		count_vm_event(lv, ALLOCSTALL);
+		/*
+		 * Give up at once when reclaim cannot help: no usable swap, or
+		 * the device just failed a write (another try would fail
+		 * another one; kswapd and later faults try again).
+		 */
 		if (shrink_node(lv, DIRECT_RECLAIM_BATCH) == 0 &&
-		    ++fruitless >= DIRECT_RECLAIM_TRIES)
+		    (++fruitless >= DIRECT_RECLAIM_TRIES || !can_reclaim_anon(lv) ||
+		     swap_write_failing(&lv->si)))
 			return NULL;
 	}
 }

@@ -341,7 +341,16 @@ static inline struct zone *page_zone(struct pglist_data *pgdat, uint32_t pfn)
  * MIGRATE_CMA guarantees.  It is kept apart from the type, which changes.
  */
 #define PB_CMA 0x80u
-#define PB_MT_MASK 0x7fu
+#define PB_MT_MASK 0x0fu
+/*
+ * While a pageblock is MIGRATE_ISOLATE, bits 4-5 keep the type it had
+ * before (page_isolation.c), which the undo gives back: a failed
+ * contiguous allocation leaves an UNMOVABLE pageblock UNMOVABLE.
+ * Under the zone lock, as the type.
+ */
+#define PB_SAVED_SHIFT 4
+#define PB_SAVED_MASK 0x30u
+_Static_assert(MIGRATE_TYPES <= 4, "a saved type fits PB_SAVED_MASK");
 
 static inline enum migratetype get_pageblock_migratetype(
 	const struct pglist_data *pgdat, uint32_t pfn)

@@ -81,7 +81,31 @@ static void pageblock_refile_free_locked(struct zone *zone, uint32_t pfn)
 	}
 }
 
-/* Give the pageblocks [@start, @end) back to MIGRATE_MOVABLE. */
+/* Make @pfn's pageblock MIGRATE_ISOLATE, keeping its type to give back. */
+static void pageblock_isolate_locked(struct zone *zone, uint32_t pfn)
+{
+	uint8_t *b = &zone->zone_pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER];
+	uint8_t v = __atomic_load_n(b, __ATOMIC_RELAXED);
+
+	MM_ASSERT_HELD(&zone->lock);
+	__atomic_store_n(b, (uint8_t)((v & PB_CMA) | ((v & PB_MT_MASK) << PB_SAVED_SHIFT) |
+				      MIGRATE_ISOLATE), __ATOMIC_RELAXED);
+}
+
+/* The type @pfn's isolated pageblock had before it was isolated. */
+static enum migratetype pageblock_saved_type(struct zone *zone, uint32_t pfn)
+{
+	uint8_t v = __atomic_load_n(&zone->zone_pgdat->pageblock_mt[pfn >> PAGEBLOCK_ORDER],
+				    __ATOMIC_RELAXED);
+
+	return (enum migratetype)((v & PB_SAVED_MASK) >> PB_SAVED_SHIFT);
+}
+
+/*
+ * Give the pageblocks [@start, @end) back the types they had before they
+ * were isolated (Linux never isolates one with unmovable pages; here the
+ * check comes after isolating, so the type is kept and given back).
+ */
 static void undo_isolate_page_range(struct zone *zone, uint32_t start,
 				    uint32_t end)
 {
@@ -91,7 +115,7 @@ static void undo_isolate_page_range(struct zone *zone, uint32_t start,
 	for (uint32_t pfn = start; pfn < end; pfn += PAGEBLOCK_NR_PAGES) {
 		if (get_pageblock_migratetype(pgdat, pfn) != MIGRATE_ISOLATE)
 			continue;
-		set_pageblock_migratetype(pgdat, pfn, MIGRATE_MOVABLE);
+		set_pageblock_migratetype(pgdat, pfn, pageblock_saved_type(zone, pfn));
 		pageblock_refile_free_locked(zone, pfn);
 	}
 	spin_unlock(&zone->lock);
@@ -111,7 +135,7 @@ static int start_isolate_page_range(struct zone *zone, uint32_t start,
 		}
 	}
 	for (uint32_t pfn = start; pfn < end; pfn += PAGEBLOCK_NR_PAGES) {
-		set_pageblock_migratetype(pgdat, pfn, MIGRATE_ISOLATE);
+		pageblock_isolate_locked(zone, pfn);
 		pageblock_refile_free_locked(zone, pfn);
 	}
 	spin_unlock(&zone->lock);

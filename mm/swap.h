@@ -265,11 +265,12 @@ bool mm_space_get_unless_zero(struct mm_space *mm);
  * PTE that holds the entry, so that unuse need not search every page table
  * (try_to_unuse has to).  All under swap_info.lock.
  *
- * A slot the swap device failed on is bad (SWAP_BAD, Linux's SWAP_MAP_BAD):
- * it keeps its holders, but when the last goes it is not freed, so it is
- * never allocated, written or read again.  A write that failed leaves the
- * data where it was (the page, or zswap); a read that failed has lost it,
- * and the slot is also SWAP_POISONED: every swap-in of it fails with
+ * A slot whose data the device could not read back (twice) is bad
+ * (SWAP_BAD, Linux's SWAP_MAP_BAD): it keeps its holders, but when the
+ * last goes it is not freed, so it is never allocated, written or read
+ * again.  A write that failed marks nothing: the data stays where it was
+ * (the page, or zswap) and the slot is freed or kept as it was (swapfile.c).
+ * A read that failed has lost the data, and the slot is also SWAP_POISONED: every swap-in of it fails with
  * -GMM_EHWPOISON, without I/O, until its PTE goes (Linux turns the PTE into
  * a swapin error entry and raises SIGBUS on access; here the PTE keeps the
  * poisoned entry, which does the same).  So a lost page never reads back
@@ -284,9 +285,19 @@ struct swap_slot {
 };
 
 /*
- * The node's swap device.  @lock protects @slots, @nr_free, @nr_bad and
- * @cursor.  Invariants: nr_free == slots with count == 0; nr_bad == slots
- * with SWAP_BAD (never 0 again).
+ * Consecutive failed swap writes after which the device is no longer
+ * written (swap_write_done()).  One failed write ends a reclaim pass and
+ * fails the allocation that ran it, so a burst costs about one failed
+ * write per fault or kswapd wake-up; this many in a row, with none that
+ * worked, is a device that is not coming back.
+ */
+#define SWAP_WRITE_DISABLE_AFTER 64
+
+/*
+ * The node's swap device.  @lock protects @slots, @nr_free, @nr_bad,
+ * @cursor, @write_errs_run and @write_disabled.  Invariants: nr_free ==
+ * slots with count == 0; nr_bad == slots with SWAP_BAD (never 0 again);
+ * write_disabled never goes back to false.
  */
 struct swap_info {
 	struct spinlock lock;
@@ -296,6 +307,8 @@ struct swap_info {
 	uint64_t nr_free;
 	uint64_t nr_bad;
 	uint64_t cursor; /* next-fit start for the slot allocator */
+	uint64_t write_errs_run; /* writes failed since the last that worked */
+	bool write_disabled;	 /* no more writes: see SWAP_WRITE_DISABLE_AFTER */
 };
 
 /* ---- the node's reclaim state ---- */
@@ -317,9 +330,17 @@ enum vm_event {
 	ALLOCSTALL,	/* direct reclaims */
 	SWAP_FULL,	/* pages kept: no free swap slot */
 	SWAP_WRITE_ERR, /* swap writes that failed: the data stays in the
-			   page or in zswap, the slot goes bad */
-	SWAP_UNREADABLE, /* pages lost: their swap read failed, the slot is
-			    poisoned (Linux: a swapin error entry) */
+			   page or in zswap, the slot stays usable */
+	SWAP_WRITE_DISABLED, /* 1 once the device failed
+				SWAP_WRITE_DISABLE_AFTER writes in a row and
+				is no longer written */
+	SWAP_NO_RECLAIM, /* reclaims that scanned nothing: no usable swap
+			    (no free slot, or the device is not written
+			    and zswap is full) */
+	SWAP_UNREADABLE, /* pages lost: their swap read failed, twice, the
+			    slot is poisoned (Linux: a swapin error entry) */
+	SWAP_READ_RETRIED, /* swap file reads that failed and were tried
+			      once more at once */
 	SWAP_UNUSE,	/* entries brought back by unuse */
 	NR_VM_EVENTS
 };
@@ -400,8 +421,9 @@ void swap_free_locked(struct lruvec *lv, uint32_t slot);
 /*
  * swapin_page - the page with @slot's data, from the swap cache or read
  * into a new page from zswap or the swap file, with a reference and not
- * locked.  *@major tells whether it was read.  A read that fails poisons
- * the slot (counted once, SWAP_UNREADABLE): its data is lost.
+ * locked.  *@major tells whether it was read.  A swap file read that fails
+ * is tried once more (SWAP_READ_RETRIED); failing again, it poisons the
+ * slot (counted once, SWAP_UNREADABLE): its data is lost.
  * Return: 0; -GMM_ENOENT when the slot was freed meanwhile (the caller
  * rechecks its PTE); -GMM_ENOMEM; -GMM_EHWPOISON when the slot's data is
  * lost (its read failed, now or before).
@@ -423,19 +445,33 @@ void swapcache_release(struct lruvec *lv, uint32_t slot);
  * slot out of range; -GMM_ENOMEM; -GMM_EHWPOISON (the data is lost).
  */
 int try_to_unuse_swp_entry(struct lruvec *lv, uint32_t slot);
-/*
- * swap_slot_set_bad - the swap device failed to write @slot: it is bad
- * from now on (counted in nr_bad), never allocated or written again; its
- * holders keep it until they go.  Takes si->lock.
- */
-void swap_slot_set_bad(struct swap_info *si, uint32_t slot);
 /* Is @slot bad?  Takes si->lock. */
 bool swap_slot_is_bad(struct swap_info *si, uint32_t slot);
 /*
+ * swap_write_done - account one write to the swap file that returned @err
+ * (reclaim's or zswap writeback's).  A failure counts SWAP_WRITE_ERR; the
+ * SWAP_WRITE_DISABLE_AFTER-th in a row stops the device being written
+ * (said once, SWAP_WRITE_DISABLED); one that works ends the run.
+ * Takes si->lock.
+ */
+void swap_write_done(struct lruvec *lv, int err);
+/* May the swap file be written?  Takes si->lock. */
+bool swap_writable(struct swap_info *si);
+/* Did the last write to the swap file fail?  Takes si->lock. */
+bool swap_write_failing(struct swap_info *si);
+/*
+ * can_reclaim_anon - could reclaim put an anonymous page anywhere: a free
+ * slot, and either a device that is written or room in zswap (Linux's
+ * can_reclaim_anon_pages()).  Without, reclaim does not scan at all.
+ * Takes si->lock (and zswap's locks).
+ */
+bool can_reclaim_anon(struct lruvec *lv);
+/*
  * swap_writepage_failed - the locked swap cache page @page could not be
- * written to its slot: the slot goes bad, and the page goes back where the
- * slot's PTE is and out of the swap cache, so that reclaim gives it another
- * slot next time rather than write this one again.
+ * written to its slot: the page goes back where the slot's PTE is and out
+ * of the swap cache, which frees the slot - it stays usable, the device
+ * failed, not the slot (Linux redirties the page).  The caller puts the
+ * page on the active list, so the same page is not tried again at once.
  * Return: the space it was mapped into, with a reference the caller drops
  * (mm_space_put()) once it has unlocked the page; or NULL.
  */

@@ -11,13 +11,15 @@
  * back off (writeback).  A slot is free when its count is 0 with HAS_CACHE
  * clear; freeing it drops its zswap entry.
  *
- * Faults of the swap device (swap.h has the states): a slot whose write
- * failed is marked bad and, once its holders are gone, stays out of the
- * free pool, so that reclaim cannot pick it again and fail on it again -
- * each slot fails at most once, so a device that fails every write costs
- * at most one failed write per slot before it is full.  A slot whose read
- * failed is bad and poisoned: its data is lost, and every later swap-in of
- * it fails at once, without I/O.
+ * Faults of the swap device (swap.h has the states).  A write that failed
+ * is the device's failure, not the slot's: the page is mapped back and its
+ * slot freed (Linux redirties it), the page goes to the active list, and
+ * the reclaim pass and the allocation that ran it stop there, so an outage
+ * costs about one failed write per fault, not a slot per page.  After
+ * SWAP_WRITE_DISABLE_AFTER failed writes in a row the device is no longer
+ * written (said once); what it holds is still read.  A slot whose read
+ * failed twice in a row is bad and poisoned: its data is lost, and every
+ * later swap-in of it fails at once, without I/O.
  *
  * Allocation is next-fit from a cursor: slots a reclaim pass takes are
  * mostly consecutive, which keeps the file's writes near each other.
@@ -48,6 +50,8 @@ int swap_info_init(struct swap_info *si, struct pglist_data *pgdat,
 	si->nr_slots = nr;
 	si->nr_free = nr;
 	si->cursor = 0;
+	si->write_errs_run = 0;
+	si->write_disabled = false;
 	for (uint64_t s = 0; s < nr; s++)
 		swap_slot_at(si, (uint32_t)s)->cache_pfn = PFN_NONE;
 	return 0;
@@ -94,11 +98,66 @@ static void swap_slot_set_bad_locked(struct swap_info *si, struct swap_slot *s)
 	si->nr_bad++;
 }
 
-void swap_slot_set_bad(struct swap_info *si, uint32_t slot)
+void swap_write_done(struct lruvec *lv, int err)
 {
+	struct swap_info *si = &lv->si;
+	uint64_t run;
+	bool disable;
+
+	if (!err) {
+		spin_lock(&si->lock);
+		si->write_errs_run = 0;
+		spin_unlock(&si->lock);
+		return;
+	}
+	count_vm_event(lv, SWAP_WRITE_ERR);
 	spin_lock(&si->lock);
-	swap_slot_set_bad_locked(si, swap_slot_at(si, slot));
+	run = ++si->write_errs_run;
+	disable = !si->write_disabled && run >= SWAP_WRITE_DISABLE_AFTER;
+	if (disable)
+		si->write_disabled = true;
 	spin_unlock(&si->lock);
+	if (disable) {
+		count_vm_event(lv, SWAP_WRITE_DISABLED);
+		platform_log("swap: %llu writes to the swap file failed in a row (the "
+			     "last: error %d): it is no longer written; anonymous "
+			     "memory stays in RAM%s",
+			     (unsigned long long)run, err,
+			     lv->zswap ? " and zswap" : "");
+	}
+}
+
+bool swap_writable(struct swap_info *si)
+{
+	bool ok;
+
+	spin_lock(&si->lock);
+	ok = !si->write_disabled;
+	spin_unlock(&si->lock);
+	return ok;
+}
+
+bool swap_write_failing(struct swap_info *si)
+{
+	bool failing;
+
+	spin_lock(&si->lock);
+	failing = si->write_errs_run != 0;
+	spin_unlock(&si->lock);
+	return failing;
+}
+
+bool can_reclaim_anon(struct lruvec *lv)
+{
+	struct swap_info *si = &lv->si;
+	bool slot, writable;
+
+	spin_lock(&si->lock);
+	slot = si->nr_free != 0;
+	writable = !si->write_disabled;
+	spin_unlock(&si->lock);
+	/* zswap's room read without si->lock: a hint either way. */
+	return slot && (writable || (lv->zswap && zswap_has_room(lv->zswap)));
 }
 
 bool swap_slot_is_bad(struct swap_info *si, uint32_t slot)
@@ -231,7 +290,10 @@ void swapcache_release(struct lruvec *lv, uint32_t slot)
 	spin_unlock(&lv->si.lock);
 }
 
-/* Read @slot's data into @page: zswap first, else the swap file. */
+/*
+ * Read @slot's data into @page: zswap first, else the swap file, whose
+ * read is tried twice.
+ */
 static int swap_readpage(struct lruvec *lv, uint32_t slot, struct page *page)
 {
 	void *buf = page_address(lv->pgdat, page);
@@ -240,6 +302,15 @@ static int swap_readpage(struct lruvec *lv, uint32_t slot, struct page *page)
 	if (err != -GMM_ENOENT)
 		return err;
 	err = lv->si.io->ops->read(lv->si.io, slot, buf);
+	if (err) {
+		/*
+		 * Once more before the data is called lost: a transient error
+		 * (a path failover, a stalled request) reads fine the second
+		 * time.  A device that failed twice in a row is not waited on.
+		 */
+		count_vm_event(lv, SWAP_READ_RETRIED);
+		err = lv->si.io->ops->read(lv->si.io, slot, buf);
+	}
 	if (!err)
 		count_vm_event(lv, PSWPIN);
 	return err;
@@ -386,7 +457,6 @@ struct mm_space *swap_writepage_failed(struct lruvec *lv, struct page *page)
 
 	spin_lock(&si->lock);
 	s = swap_slot_at(si, slot);
-	swap_slot_set_bad_locked(si, s);
 	/* Under si->lock: the space clears its slots before it goes. */
 	if (s->owner && mm_space_get_unless_zero(s->owner)) {
 		owner = s->owner;
@@ -395,7 +465,7 @@ struct mm_space *swap_writepage_failed(struct lruvec *lv, struct page *page)
 	if (!owner && !(s->count & SWAP_COUNT_MASK))
 		delete_from_swap_cache_locked(lv, page); /* nobody maps it */
 	spin_unlock(&si->lock);
-	/* Mapped again, the slot's last holder goes: bad, it is not freed. */
+	/* Mapped again, the slot's last holder goes: it is free again. */
 	if (owner && map_swap_page(owner, vpn, slot, page, false) == -GMM_EAGAIN)
 		swap_cache_drop_orphan(lv, page); /* zapped meanwhile */
 	return owner;

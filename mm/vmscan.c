@@ -14,12 +14,16 @@
  * watermark; an allocation that finds nothing (below min) reclaims itself
  * (direct reclaim), a batch at a time.
  *
- * A page that finds no free slot stays in memory, mapped.  A page whose
- * write fails stays in memory too, mapped again and out of the swap cache,
- * and its slot goes bad (swapfile.c): the next reclaim of the page gives it
- * another slot, and no slot is written again once it failed.  A page with
- * a pin (access_page() not yet put) is never written: it could change
- * under the write.
+ * Reclaim does not scan at all when no page could go anywhere: no free
+ * slot, or a device no longer written and zswap full (can_reclaim_anon(),
+ * as Linux's can_reclaim_anon_pages()); the allocation fails at once.  A
+ * page that finds no free slot stays in memory, mapped.  A page whose
+ * write fails stays in memory too, mapped again, out of the swap cache
+ * (its slot freed) and on the active list, so it is not tried again until
+ * it has aged; the write failure ends the reclaim pass, and the direct
+ * reclaim that ran it gives up (swapfile.c has the bound).  A page with a
+ * pin (access_page() not yet put) is never written: it could change under
+ * the write.
  */
 #include "mm/anon.h"
 
@@ -37,7 +41,10 @@ const char *const vm_event_names[NR_VM_EVENTS] = {
 	[ALLOCSTALL] = "allocstall",
 	[SWAP_FULL] = "swap_full",
 	[SWAP_WRITE_ERR] = "swap_write_err",
+	[SWAP_WRITE_DISABLED] = "swap_write_disabled",
+	[SWAP_NO_RECLAIM] = "swap_no_reclaim",
 	[SWAP_UNREADABLE] = "unreadable_pages",
+	[SWAP_READ_RETRIED] = "swap_read_retried",
 	[SWAP_UNUSE] = "swap_unuse",
 };
 
@@ -177,7 +184,11 @@ static struct swap_slot *page_swap_slot(struct lruvec *lv, struct page *page)
 	return mm_array_at(&lv->si.slots, page_ext_of(lv->pgdat, page)->swap_slot);
 }
 
-/* Write a locked swap cache page's data out.  Return: 0 or -errno. */
+/*
+ * Write a locked swap cache page's data out.  Return: 0; -GMM_EAGAIN when
+ * zswap refused it and the swap file is no longer written (no I/O); or the
+ * write's error.
+ */
 static int pageout(struct lruvec *lv, struct page *page)
 {
 	uint32_t slot = page_ext_of(lv->pgdat, page)->swap_slot;
@@ -186,26 +197,22 @@ static int pageout(struct lruvec *lv, struct page *page)
 
 	if (lv->zswap && zswap_store(lv->zswap, slot, data) == 0)
 		return 0;
-	/*
-	 * Not again on a slot that failed: a page keeps a bad slot only while
-	 * its dying space has still to zap the PTE (swap_writepage_failed()).
-	 */
-	if (swap_slot_is_bad(&lv->si, slot))
-		return -GMM_EIO;
+	/* zswap refused it, and the device is no longer written. */
+	if (!swap_writable(&lv->si))
+		return -GMM_EAGAIN;
 	err = lv->si.io->ops->write(lv->si.io, slot, data);
-	if (err) {
-		count_vm_event(lv, SWAP_WRITE_ERR);
-		return err;
-	}
-	count_vm_event(lv, PSWPOUT);
-	return 0;
+	swap_write_done(lv, err);
+	if (!err)
+		count_vm_event(lv, PSWPOUT);
+	return err;
 }
 
 /*
- * Reclaim one isolated page (we hold a reference).  Return: true when it
- * was freed; otherwise it is back on an LRU list.
+ * Reclaim one isolated page (we hold a reference).  *@write_failed is set
+ * when it could not be written out (pageout() failed).  Return: true when it was freed; otherwise it is
+ * back on an LRU list.
  */
-static bool shrink_page(struct lruvec *lv, struct page *page)
+static bool shrink_page(struct lruvec *lv, struct page *page, bool *write_failed)
 {
 	struct pglist_data *pgdat = lv->pgdat;
 	struct page_ext *ext = page_ext_of(pgdat, page);
@@ -244,7 +251,13 @@ static bool shrink_page(struct lruvec *lv, struct page *page)
 		goto free;
 	}
 	spin_unlock(&lv->si.lock);
+	/*
+	 * A failed write, or zswap's refusal with the device no longer
+	 * written (its pool out of frames, most likely): either way the next
+	 * page would fare no better, so the pass ends here.
+	 */
 	if (pageout(lv, page)) {
+		*write_failed = true;
 		remapped = swap_writepage_failed(lv, page);
 		goto keep_active;
 	}
@@ -278,17 +291,24 @@ keep:
 	return freed;
 }
 
-static uint64_t shrink_inactive_list(struct lruvec *lv)
+/*
+ * Reclaim a batch from the inactive tail.  A write that fails ends the
+ * batch (*@write_failed): the pages not looked at go back where they were.
+ */
+static uint64_t shrink_inactive_list(struct lruvec *lv, bool *write_failed)
 {
 	struct page *pages[RECLAIM_BATCH];
 	unsigned int n = isolate_lru_pages(lv, LRU_INACTIVE_ANON, pages,
 					   RECLAIM_BATCH);
 	uint64_t freed = 0;
+	unsigned int i;
 
-	for (unsigned int i = 0; i < n; i++) {
+	for (i = 0; i < n && !*write_failed; i++) {
 		count_vm_event(lv, PGSCAN);
-		freed += shrink_page(lv, pages[i]);
+		freed += shrink_page(lv, pages[i], write_failed);
 	}
+	for (; i < n; i++)
+		putback_lru_page(lv, pages[i], false);
 	return freed;
 }
 
@@ -313,12 +333,17 @@ static void shrink_active_list(struct lruvec *lv)
 uint64_t shrink_node(struct lruvec *lv, uint64_t nr)
 {
 	uint64_t freed = 0, scanned = 0, budget;
+	bool write_failed = false;
 
+	if (!can_reclaim_anon(lv)) {
+		count_vm_event(lv, SWAP_NO_RECLAIM);
+		return 0;
+	}
 	spin_lock(&lv->lru_lock);
 	budget = 2 * (lv->nr[LRU_INACTIVE_ANON] + lv->nr[LRU_ACTIVE_ANON]) +
 		 RECLAIM_BATCH;
 	spin_unlock(&lv->lru_lock);
-	while (freed < nr && scanned < budget) {
+	while (freed < nr && scanned < budget && !write_failed) {
 		bool age;
 
 		spin_lock(&lv->lru_lock);
@@ -326,8 +351,11 @@ uint64_t shrink_node(struct lruvec *lv, uint64_t nr)
 		spin_unlock(&lv->lru_lock);
 		if (age)
 			shrink_active_list(lv);
-		freed += shrink_inactive_list(lv);
+		freed += shrink_inactive_list(lv, &write_failed);
 		scanned += RECLAIM_BATCH;
+		/* The last free slot may have gone meanwhile. */
+		if (!can_reclaim_anon(lv))
+			break;
 	}
 	return freed;
 }

@@ -113,6 +113,12 @@ static bool zswap_can_accept(struct zswap *zs)
 	return zswap_pool_pages(zs) < zs->accept_pages;
 }
 
+bool zswap_has_room(struct zswap *zs)
+{
+	/* Until a store found it full, let the store find out (and count). */
+	return !atomic_load(&zs->reached_full) || zswap_can_accept(zs);
+}
+
 /* Drop @e's data; caller cleared it from the table. */
 static void zswap_entry_free(struct zswap *zs, struct zswap_entry e)
 {
@@ -301,8 +307,9 @@ static int64_t zswap_handle_slot(struct zswap *zs, uint64_t handle)
  * The evict callback: write the object behind @handle to its swap slot and
  * free it.  The slot's HAS_CACHE makes this writeback its only user; a slot
  * somebody holds (being swapped in, stored again) is skipped, -EEXIST, and
- * so is a bad one, -EIO (a write to it failed: the entry stays in the
- * pool until its page is faulted back or unmapped).
+ * so is a bad one, -EIO (its read failed).  A write that fails leaves the
+ * entry in the pool and the slot as it was (swap_write_done() counts it,
+ * and stops writeback to a device that keeps failing: -EIO without I/O).
  * Between reading the slot from the object and taking HAS_CACHE, the object
  * may be freed and its slot reused: the table must still hold this handle
  * (handles carry a generation, so a reused one does not match).
@@ -330,16 +337,17 @@ static int zswap_writeback_entry(void *owner, uint64_t handle)
 		err = 0; /* freed meanwhile */
 		goto out;
 	}
+	if (!swap_writable(&lv->si)) {
+		err = -GMM_EIO;
+		goto out;
+	}
 	err = zswap_decompress(zs, &e, (uint32_t)slot, page);
 	if (err)
 		goto out;
 	err = lv->si.io->ops->write(lv->si.io, (uint64_t)slot, page);
-	if (err) {
-		/* The entry stays; the slot is not tried again (EIO above). */
-		count_vm_event(lv, SWAP_WRITE_ERR);
-		swap_slot_set_bad(&lv->si, (uint32_t)slot);
-		goto out;
-	}
+	swap_write_done(lv, err);
+	if (err)
+		goto out; /* the entry stays */
 	zswap_entry_free(zs, zswap_entry_take(zs, (uint32_t)slot));
 	zswap_count(zs, ZSWAP_WRITTEN_BACK_PAGES);
 out:

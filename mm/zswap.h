@@ -71,6 +71,11 @@ int zswap_store(struct zswap *zs, uint32_t slot, const void *src);
 int zswap_load(struct zswap *zs, uint32_t slot, void *dst);
 /* Forget @slot's entry, if any (the slot is being freed; si->lock held). */
 void zswap_invalidate(struct zswap *zs, uint32_t slot);
+/*
+ * Might a store be taken now: the pool has not been found full, or has
+ * shrunk below its accept threshold since?
+ */
+bool zswap_has_room(struct zswap *zs);
 /* Does zswap hold @slot? */
 bool zswap_has_entry(struct zswap *zs, uint32_t slot);
 

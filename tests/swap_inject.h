@@ -35,6 +35,8 @@ struct swap_inject {
 	atomic_uint_fast64_t read_fail_from;	  /* 0: never; N: the Nth on */
 	atomic_uint_fast64_t write_fail_from;
 	uint64_t read_fail_count;		  /* of those; 0: all */
+	bool read_fail_sticky;			  /* a slot whose read failed
+						     fails every read after */
 	int read_errno, write_errno;		  /* negative; 0 = -GMM_EIO */
 	atomic_uint_fast64_t reads, writes;	  /* attempts */
 	atomic_uint_fast64_t read_errors, write_errors;
@@ -52,6 +54,7 @@ static inline int swap_inject_read(struct swap_io *io, uint64_t slot, void *buf)
 	if (atomic_load(&f->failed[slot]))
 		atomic_fetch_add(&f->rereads, 1);
 	if (atomic_load(&f->fail_reads) ||
+	    (f->read_fail_sticky && (atomic_load(&f->failed[slot]) & SWAP_INJECT_READ_FAILED)) ||
 	    (from && n >= from && (!f->read_fail_count || n < from + f->read_fail_count))) {
 		atomic_fetch_or(&f->failed[slot], SWAP_INJECT_READ_FAILED);
 		atomic_fetch_add(&f->read_errors, 1);

@@ -9,6 +9,9 @@
  *
  *   GMM_TEST_SWAP_READ_FAIL_FROM=N    reads fail from the Nth on (EIO)
  *   GMM_TEST_SWAP_READ_FAIL_COUNT=K   ... only K of them (default: all)
+ *   GMM_TEST_SWAP_READ_FAIL_STICKY=1  a slot whose read failed fails every
+ *                                     read after (a bad sector, not a
+ *                                     transient error: a retry fails too)
  *   GMM_TEST_SWAP_WRITE_FAIL_FROM=N   writes fail from the Nth on
  *   GMM_TEST_SWAP_WRITE_ERRNO=ENOSPC  ... with ENOSPC (default EIO)
  *
@@ -63,6 +66,7 @@ int __wrap_swap_file_create(const char *dir, uint64_t bytes, struct swap_io **ou
 	}
 	atomic_store(&w->read_fail_from, read_from);
 	w->read_fail_count = env_u64("GMM_TEST_SWAP_READ_FAIL_COUNT");
+	w->read_fail_sticky = env_u64("GMM_TEST_SWAP_READ_FAIL_STICKY") != 0;
 	atomic_store(&w->write_fail_from, write_from);
 	w->write_errno = werr && !strcmp(werr, "ENOSPC") ? -GMM_ENOSPC : -GMM_EIO;
 	*out = &w->io;

@@ -290,6 +290,19 @@ static void print_summary(const struct run_opts *o, const struct run_result *r)
 		       (unsigned long long)r->anon.swap_bad,
 		       (unsigned long long)r->anon.events[SWAP_WRITE_ERR],
 		       (unsigned long long)lost);
+		/*
+		 * Reclaim that could put no page anywhere: the allocation
+		 * failures counted below are for want of swap, said so.
+		 */
+		if (r->anon.events[SWAP_WRITE_DISABLED])
+			printf("swap dead: the swap file failed %d writes in a row and "
+			       "was no longer written\n", SWAP_WRITE_DISABLE_AFTER);
+		if (r->anon.events[SWAP_NO_RECLAIM])
+			printf("swap exhausted: %llu reclaims found no usable swap (%s); "
+			       "allocations failed at once\n",
+			       (unsigned long long)r->anon.events[SWAP_NO_RECLAIM],
+			       r->anon.events[SWAP_WRITE_DISABLED] ? "device not written, zswap full"
+								   : "no free slot");
 		if (lost)
 			printf("data lost: %llu page%s could not be read back from swap; "
 			       "%u working-set process%s killed for it\n",
