@@ -25,7 +25,7 @@
 /* The kinds we make, and the only ones the sweep considers: short, so
  * that TMP_DIR_BASE_MAX holds "/guestmm-" KIND "-" PID "-XXXXXX". */
 static const char *const tmp_dir_kinds[] = {
-	"run", "linux", "host", "uml", "bench", "plot",
+	"run", "linux", "host", "uml", "bench", "plot", "qemu",
 };
 #define TMP_DIR_KIND_MAX 5
 /* mkdtemp()'s six characters are of this set. */
