@@ -847,7 +847,7 @@ static void test_guest_rlimit_as_named(void **state)
 	struct run_opts o;
 	int err;
 
-#if defined(__SANITIZE_ADDRESS__)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
 	/* AddressSanitizer reserves its shadow at start: no guest of an ASan
 	 * build comes up under an RLIMIT_AS, whatever its RAM. */
 	print_message("skipped: RLIMIT_AS and AddressSanitizer\n");
