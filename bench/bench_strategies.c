@@ -168,6 +168,10 @@ static int pf_run(struct strategies *s, unsigned int k, unsigned int t,
 		fprintf(stderr, "guestmm: bench strategies: %s\n", run_strerror(&r, err));
 		return 1;
 	}
+	if (!r.warmed_up)
+		return bench_measured_nothing("strategies",
+			"page_fault1, %u threads, hinting %s: the warm-up did not end within a minute past the run",
+			b->threads[t], gmm_hinting_names[strats[k]]);
 	if (!(r.frames_per_s > 0) || !isfinite(r.frames_per_s) || !r.frames)
 		return bench_measured_nothing("strategies",
 			"page_fault1, %u threads, hinting %s: no frames (%llu allocation failures)",

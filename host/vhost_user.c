@@ -1473,10 +1473,11 @@ int vhost_user_nofile_check_guests(unsigned int guests, char *why, size_t len)
 		return -EMFILE;
 	if (guests)
 		snprintf(why, len,
-			 "the descriptor limit (RLIMIT_NOFILE) is %lu%s: %u guests need at least %lu descriptors (%lu for the device, %u per guest) (ulimit -n %lu)",
+			 "the descriptor limit (RLIMIT_NOFILE) is %lu%s: %u guest%s need%s at least %lu descriptors (%lu for the device, %u per guest) (ulimit -n %lu)",
 			 (unsigned long)rl.rlim_cur,
 			 rl.rlim_max == rl.rlim_cur ? ", hard limit too" : "",
-			 guests, need, vhost_user_nofile_min(),
+			 guests, guests == 1 ? "" : "s", guests == 1 ? "s" : "",
+			 need, vhost_user_nofile_min(),
 			 VHOST_USER_NOFILE_PER_GUEST, need);
 	else
 		snprintf(why, len,

@@ -837,7 +837,7 @@ static void test_low_descriptor_limit(void **state)
 					     min;
 
 		snprintf(want, sizeof(want), "RLIMIT_NOFILE) is %lu, hard limit too: %s at least %lu",
-			 min - 1, need == min ? "serving a vhost-user device needs" : "1 guests need", need);
+			 min - 1, need == min ? "serving a vhost-user device needs" : "1 guest needs", need);
 		snprintf(args, sizeof(args), "%s", serving[i]);
 		run_nofile(&o, (unsigned int)min - 1, args);
 		if (o.status != 1 || !strstr(o.text, want) ||
