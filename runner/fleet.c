@@ -92,6 +92,7 @@ struct fleet {
 	uint64_t budget_kills;
 	double t0, next_check;
 	unsigned int n;
+	unsigned int not_started; /* fleet_add()s that left no guest in g[] */
 	struct fleet_guest *g[FLEET_MAX_GUESTS];
 };
 
@@ -185,6 +186,11 @@ unsigned int fleet_alive(const struct fleet *f)
 void fleet_set_idle(struct fleet *f, unsigned int ms)
 {
 	f->cfg.idle_ms = ms;
+}
+
+unsigned int fleet_not_started(const struct fleet *f)
+{
+	return f->not_started;
 }
 
 unsigned int fleet_count(const struct fleet *f)
@@ -412,11 +418,15 @@ int fleet_add(struct fleet *f, enum fleet_kind kind, uint64_t mem_bytes,
 	unsigned int nr = 1;
 	int err;
 
-	if (f->n >= FLEET_MAX_GUESTS)
+	if (f->n >= FLEET_MAX_GUESTS) {
+		f->not_started++;
 		return -ENOSPC;
+	}
 	g = calloc(1, sizeof(*g));
-	if (!g)
+	if (!g) {
+		f->not_started++;
 		return -ENOMEM;
+	}
 	for (unsigned int i = 0; i < f->n; i++)
 		nr += f->g[i]->info.kind == kind;
 	snprintf(g->info.name, sizeof(g->info.name), "%s-%u",
@@ -473,6 +483,7 @@ undo_balloon:
 	balloon_destroy(g->balloon);
 undo_alloc:
 	free(g);
+	f->not_started++;
 	return err;
 }
 

@@ -141,6 +141,9 @@ int fleet_poll(struct fleet *f, int timeout_ms);
 void fleet_set_idle(struct fleet *f, unsigned int ms);
 
 unsigned int fleet_count(const struct fleet *f);
+/* Guests fleet_add() could not even record (no device, no memory): they
+ * are in no fleet_guest() slot, so a report counts them from here. */
+unsigned int fleet_not_started(const struct fleet *f);
 void fleet_guest(struct fleet *f, unsigned int i, struct fleet_guest_info *gi);
 void fleet_budget(struct fleet *f, struct fleet_budget_info *b);
 /* Guests STARTING or ALIVE. */

@@ -271,6 +271,9 @@ static void test_host_guests_json(void **state)
 	if (jsoncheck_object(out.text) != -1)
 		fail_msg("host --guests --json: stdout is not one JSON object: '%.300s'", out.text);
 	assert_non_null(strstr(out.text, "\"guests_alive\": "));
+	/* A guest that could not even be recorded is counted, not lost. */
+	if (!strstr(out.text, "\"guests_not_started\": 0"))
+		fail_msg("host --guests --json: no guests_not_started 0: '%.300s'", out.text);
 	if (!strstr(err_out.text, "s  budget ") || !strstr(err_out.text, "ours-1"))
 		fail_msg("host --guests --json: no live lines on stderr: '%.300s'", err_out.text);
 }

@@ -91,6 +91,7 @@ void fleet_json(struct json *j, struct fleet *f)
 	json_u64(j, "oom_kills", b.oom_kills);
 	json_u64(j, "budget_kills", b.budget_kills);
 	json_u64(j, "guests_alive", fleet_alive(f));
+	json_u64(j, "guests_not_started", fleet_not_started(f));
 	json_array(j, "guests");
 	for (unsigned int i = 0; i < fleet_count(f); i++) {
 		fleet_guest(f, i, &gi);
