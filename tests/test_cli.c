@@ -26,6 +26,7 @@
 
 #include "jsoncheck.h"
 #include "testutil.h"
+#include "cmdutil.h"
 #include "host/tmp_dir.h"
 #include "host/vhost_user.h"
 #include "tools/cli.h"
@@ -40,31 +41,19 @@ struct out {
 static void run(struct out *o, const char *args, bool merge_stderr)
 {
 	char cmd[1024];
-	FILE *p;
-	size_t n;
 
 	snprintf(cmd, sizeof(cmd), "%s %s %s", GUESTMM_BIN, args,
 		 merge_stderr ? "2>&1" : "2>/dev/null");
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(o->text, 1, sizeof(o->text) - 1, p);
-	o->text[n] = 0;
-	o->status = WEXITSTATUS(pclose(p));
+	o->status = cmd_output(cmd, o->text, sizeof(o->text));
 }
 
 /* Run "guestmm ARGS" with its stderr captured, its stdout thrown away. */
 static void run_stderr(struct out *o, const char *args)
 {
 	char cmd[1024];
-	FILE *p;
-	size_t n;
 
 	snprintf(cmd, sizeof(cmd), "%s %s 2>&1 >/dev/null", GUESTMM_BIN, args);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(o->text, 1, sizeof(o->text) - 1, p);
-	o->text[n] = 0;
-	o->status = WEXITSTATUS(pclose(p));
+	o->status = cmd_output(cmd, o->text, sizeof(o->text));
 }
 
 static void expect_usage_error(const char *args, const char *needle)
@@ -786,16 +775,10 @@ static void test_short_run_returns_memory(void **state)
 static void run_nofile(struct out *o, unsigned int nofile, const char *args)
 {
 	char cmd[1024];
-	FILE *p;
-	size_t n;
 
 	snprintf(cmd, sizeof(cmd), "ulimit -n %u && exec %s %s 2>&1", nofile,
 		 GUESTMM_BIN, args);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(o->text, 1, sizeof(o->text) - 1, p);
-	o->text[n] = 0;
-	o->status = WEXITSTATUS(pclose(p));
+	o->status = cmd_output(cmd, o->text, sizeof(o->text));
 }
 
 /*
@@ -1298,15 +1281,9 @@ static uint64_t json_num(const char *what, const char *text, const char *key)
 static void run_swapfault(struct out *o, const char *env, const char *args)
 {
 	char cmd[1024];
-	FILE *p;
-	size_t n;
 
 	snprintf(cmd, sizeof(cmd), "%s %s %s 2>&1", env, GUESTMM_SWAPFAULT_BIN, args);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(o->text, 1, sizeof(o->text) - 1, p);
-	o->text[n] = 0;
-	o->status = WEXITSTATUS(pclose(p));
+	o->status = cmd_output(cmd, o->text, sizeof(o->text));
 }
 
 /*
@@ -1414,8 +1391,6 @@ static void test_swap_file_no_space(void **state)
 	const char *tmp = getenv("TMPDIR");
 	char d[512], line[640], cmd[2048];
 	const char *ns;
-	FILE *p;
-	size_t n;
 
 	(void)state;
 	ns = system("unshare -m true 2>/dev/null") == 0	   ? "unshare -m"
@@ -1433,11 +1408,7 @@ static void test_swap_file_no_space(void **state)
 			 "TMPDIR=%s timeout 120 %s run %s --workload working-set --mem 128M "
 			 "--duration 8 --quiet' 2>&1",
 			 ns, d, d, GUESTMM_BIN, m ? "--in-process" : "");
-		p = popen(cmd, "r");
-		assert_non_null(p);
-		n = fread(o.text, 1, sizeof(o.text) - 1, p);
-		o.text[n] = 0;
-		o.status = WEXITSTATUS(pclose(p));
+		o.status = cmd_output(cmd, o.text, sizeof(o.text));
 		/* In process, that line alone; a guest process's comes through
 		 * its host, which says it is the guest's. */
 		if (o.status != 1 ||
