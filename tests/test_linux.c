@@ -132,17 +132,15 @@ static void test_run_linux(void **state)
 	assert_true(json_number("returned_fraction") >= 0.8);
 }
 
-/* The value of @key after @from in out, or -1. */
+/* The value of @key after @from in out; either missing fails the test
+ * (as -1 it passed every "< 0.1"). */
 static double json_number_after(const char *from, const char *key)
 {
 	const char *p = strstr(out, from);
-	char pat[128];
 
 	if (!p)
-		return -1;
-	snprintf(pat, sizeof(pat), "\"%s\": ", key);
-	p = strstr(p, pat);
-	return p ? strtod(p + strlen(pat), NULL) : -1;
+		fail_msg("no %s in the output", from);
+	return cmd_json_number(p, key);
 }
 
 /*
