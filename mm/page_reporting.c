@@ -87,6 +87,22 @@ void page_reporting_request(struct zone *zone)
 	if (!prdev)
 		return;
 	zone_flag_set(zone, ZONE_REPORTING_REQUESTED);
+	/*
+	 * Read before writing, as Linux's __page_reporting_request() does:
+	 * while a pass is pending every zone's first free would otherwise
+	 * write @state's line again.  Skipping the exchange also skips the
+	 * release that published the zone flag to the worker's exchange to
+	 * ACTIVE, so this full fence pairs with the one after that exchange
+	 * (page_reporting_pass_locked()) instead: either the worker's
+	 * zone_flag_test() after its fence sees the flag set above, or the
+	 * load below sees ACTIVE (or a later state) and requests again.  A
+	 * REQUESTED seen here is one that some pass still consumes with its
+	 * exchange to ACTIVE, and that pass sees the flag.
+	 */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load_explicit(&prdev->state, memory_order_relaxed) ==
+	    PAGE_REPORTING_REQUESTED)
+		return;
 	if (atomic_exchange(&prdev->state, PAGE_REPORTING_REQUESTED) ==
 	    PAGE_REPORTING_IDLE)
 		page_reporting_schedule(prdev, prdev->delay_ms);
@@ -373,8 +389,13 @@ static int page_reporting_pass_locked(struct page_reporting_dev_info *prdev)
 	MM_ASSERT_HELD(&prdev->pass_lock);
 	if (!page_reporting_registered(prdev))
 		return 0;
-	/* An acquire RMW: the zone flags a request set before are seen. */
+	/*
+	 * An acquire RMW: the zone flags a request set before its exchange
+	 * are seen.  The fence pairs with page_reporting_request()'s, for a
+	 * request that found REQUESTED and did not exchange.
+	 */
 	atomic_exchange(&prdev->state, PAGE_REPORTING_ACTIVE);
+	atomic_thread_fence(memory_order_seq_cst);
 	/*
 	 * Per-CPU lists unused since the last pass go back to the buddy
 	 * lists first (their frees request this zone's cycle; being young,
