@@ -8,6 +8,7 @@
 #define GUESTMM_TESTS_CMDUTIL_H
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -85,6 +86,29 @@ static inline unsigned int cmd_dir_list(const char *dir, char *buf, size_t len)
 						 e->d_name);
 	}
 	closedir(d);
+	return n;
+}
+
+/*
+ * cmd_proc_cmdline - the command line of process @pid (a name in /proc):
+ * its arguments, each NUL-terminated, into @buf, with a NUL after the
+ * last; cut at @len - 1 bytes.
+ * Return: the bytes read; 0 or -1 when there are none (a kernel thread, a
+ * process gone).
+ */
+static inline ssize_t cmd_proc_cmdline(const char *pid, char *buf, size_t len)
+{
+	char path[300];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%s/cmdline", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = 0;
 	return n;
 }
 

@@ -1675,7 +1675,7 @@ static bool run_child_socket(pid_t run, char *sock, size_t len)
 	assert_non_null(d);
 	while (!found && (e = readdir(d))) {
 		char path[300], buf[4096];
-		int ppid = 0, fd;
+		int ppid = 0;
 		ssize_t n;
 		FILE *f;
 
@@ -1689,14 +1689,8 @@ static bool run_child_socket(pid_t run, char *sock, size_t len)
 			continue;
 		}
 		fclose(f);
-		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
+		n = cmd_proc_cmdline(e->d_name, buf, sizeof(buf));
 		for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(buf + i) + 1) {
-			buf[n] = 0;
 			if (!strcmp(buf + i, "--socket") && i + 9 < n) {
 				snprintf(sock, len, "%s", buf + i + 9);
 				found = true;

@@ -351,18 +351,10 @@ static bool uml_alive_in(const char *base)
 	assert_non_null(d);
 	snprintf(want, sizeof(want), "uml_dir=%s/", base);
 	while (!found && (e = readdir(d))) {
-		char path[300], buf[4096];
-		ssize_t n;
-		int fd;
+		char buf[4096];
+		ssize_t n = cmd_proc_cmdline(e->d_name, buf, sizeof(buf));
 
-		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
 		for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(buf + i) + 1) {
-			buf[n] = 0;
 			if (!strncmp(buf + i, want, strlen(want)))
 				found = true;
 		}

@@ -353,20 +353,14 @@ static bool have_uml(void)
 static bool guest_socket_dir(pid_t pid, const char *base, char *dir,
 			     size_t len)
 {
-	char path[64], buf[4096], want[300], *slash;
+	char name[24], buf[4096], want[300], *slash;
 	ssize_t n;
-	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	snprintf(name, sizeof(name), "%d", (int)pid);
 	snprintf(want, sizeof(want), "%s/guestmm-host-", base);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	n = cmd_proc_cmdline(name, buf, sizeof(buf));
 	if (n <= 0)
 		return false;
-	buf[n] = 0;
 	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1) {
 		if (strcmp(buf + i, "--socket") || i + 9 >= n)
 			continue;
