@@ -1161,6 +1161,20 @@ static void server_resume(void)
 	pthread_mutex_unlock(&pause_lock);
 }
 
+/* Device @i at "$tmpdir/balloon@i.sock", added to the running server.
+ * Adding is the owner's, between rounds of a single loop. */
+static void server_add_device(unsigned int i)
+{
+	snprintf(sock_path[i], sizeof(sock_path[i]), "%s/balloon%u.sock", tmpdir, i);
+	if (threads == VHOST_USER_THREAD_ONE)
+		server_pause();
+	assert_int_equal(vhost_user_server_add_balloon(srv, sock_path[i],
+						       &balloon[i]),
+			 0);
+	if (threads == VHOST_USER_THREAD_ONE)
+		server_resume();
+}
+
 static void set_blocking(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -2127,15 +2141,7 @@ static void test_reaper_fills_process_fd_table(void **unused)
 
 	(void)unused;
 	/* A third device, for the second attacker. */
-	snprintf(sock_path[2], sizeof(sock_path[2]), "%s/balloon2.sock", tmpdir);
-	/* Adding is the owner's, between rounds of a single loop. */
-	if (threads == VHOST_USER_THREAD_ONE)
-		server_pause();
-	assert_int_equal(vhost_user_server_add_balloon(srv, sock_path[2],
-						       &balloon[2]),
-			 0);
-	if (threads == VHOST_USER_THREAD_ONE)
-		server_resume();
+	server_add_device(2);
 	baseline_fds = count_fds();
 	/* The healthy guest on device 1, fully up, and what it will need. */
 	good = fe_new(1);
@@ -2309,14 +2315,7 @@ static void test_low_limit_said_once(void **unused)
 	bool served;
 
 	(void)unused;
-	snprintf(sock_path[3], sizeof(sock_path[3]), "%s/balloon3.sock", tmpdir);
-	if (threads == VHOST_USER_THREAD_ONE)
-		server_pause();
-	assert_int_equal(vhost_user_server_add_balloon(srv, sock_path[3],
-						       &balloon[3]),
-			 0);
-	if (threads == VHOST_USER_THREAD_ONE)
-		server_resume();
+	server_add_device(3);
 	baseline_fds = count_fds();
 	stderr_capture_begin(&cap, tmpdir, "stderr");
 	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
