@@ -29,6 +29,7 @@
 
 #include <linux/magic.h>
 
+#include "host/line_buf.h"
 #include "host/tmp_dir.h"
 
 #define CONSOLE_BUF 8192
@@ -63,27 +64,12 @@ static int console_line(struct uml_guest *g, char *line, size_t len,
 			long deadline)
 {
 	for (;;) {
-		char *nl = memchr(g->buf, '\n', g->used);
-
-		if (nl && g->overlong) {
+		if (g->overlong && line_buf_take(g->buf, &g->used, line, len)) {
 			/* The tail of a line too long: no line of its own. */
-			size_t n = (size_t)(nl - g->buf);
-
-			memmove(g->buf, nl + 1, g->used - n - 1);
-			g->used -= n + 1;
 			g->overlong = false;
 			continue;
 		}
-		if (nl) {
-			size_t n = (size_t)(nl - g->buf);
-			size_t copy = n < len - 1 ? n : len - 1;
-
-			memcpy(line, g->buf, copy);
-			line[copy] = 0;
-			if (copy && line[copy - 1] == '\r')
-				line[copy - 1] = 0;
-			memmove(g->buf, nl + 1, g->used - n - 1);
-			g->used -= n + 1;
+		if (line_buf_take(g->buf, &g->used, line, len)) {
 			if (g->log)
 				fprintf(g->log, "%s\n", line);
 			if (!strcmp(line, "gmm-balloon loaded"))

@@ -86,7 +86,26 @@ void page_reporting_request(struct zone *zone)
 
 	if (!prdev)
 		return;
-	zone_flag_set(zone, ZONE_REPORTING_REQUESTED);
+	/*
+	 * Read before writing, as Linux's __page_reporting_request() does:
+	 * while a pass is pending every zone's first free would otherwise
+	 * write @state's line again.  Skipping the exchange also skips the
+	 * release that published the zone flag to the worker's exchange to
+	 * ACTIVE, so the flag's set and the state's load here, and the
+	 * worker's exchange and its load of the flag
+	 * (page_reporting_pass_requested()), are all seq_cst instead (the
+	 * store-buffering pattern; no fences, which ThreadSanitizer does not
+	 * model): in their single order either the worker's load comes after
+	 * the set and sees the flag, or the load below comes after the
+	 * exchange and sees ACTIVE (or a later state) and requests again.  A
+	 * REQUESTED seen here is one that a pass still consumes with its
+	 * exchange, and that pass sees the flag.
+	 */
+	atomic_fetch_or_explicit(&zone->flags, 1ul << ZONE_REPORTING_REQUESTED,
+				 memory_order_seq_cst);
+	if (atomic_load_explicit(&prdev->state, memory_order_seq_cst) ==
+	    PAGE_REPORTING_REQUESTED)
+		return;
 	if (atomic_exchange(&prdev->state, PAGE_REPORTING_REQUESTED) ==
 	    PAGE_REPORTING_IDLE)
 		page_reporting_schedule(prdev, prdev->delay_ms);
@@ -363,6 +382,14 @@ static uint64_t page_reporting_backoff(struct page_reporting_dev_info *prdev)
 	return wait;
 }
 
+/* The pass's look at @zone's request: seq_cst, after its exchange to
+ * ACTIVE, for page_reporting_request()'s pairing. */
+static bool page_reporting_pass_requested(struct zone *zone)
+{
+	return atomic_load_explicit(&zone->flags, memory_order_seq_cst) &
+	       (1ul << ZONE_REPORTING_REQUESTED);
+}
+
 static int page_reporting_pass_locked(struct page_reporting_dev_info *prdev)
 {
 	struct pglist_data *pgdat = prdev->pgdat;
@@ -373,7 +400,12 @@ static int page_reporting_pass_locked(struct page_reporting_dev_info *prdev)
 	MM_ASSERT_HELD(&prdev->pass_lock);
 	if (!page_reporting_registered(prdev))
 		return 0;
-	/* An acquire RMW: the zone flags a request set before are seen. */
+	/*
+	 * A seq_cst RMW: the zone flags a request set before its exchange
+	 * are seen, and a request that found REQUESTED and did not exchange
+	 * is seen by page_reporting_pass_requested() (see
+	 * page_reporting_request()).
+	 */
 	atomic_exchange(&prdev->state, PAGE_REPORTING_ACTIVE);
 	/*
 	 * Per-CPU lists unused since the last pass go back to the buddy
@@ -389,7 +421,7 @@ static int page_reporting_pass_locked(struct page_reporting_dev_info *prdev)
 		/* Unregistered during the last zone: the rest is not ours. */
 		if (!page_reporting_registered(prdev))
 			return 0;
-		if (zone_flag_test(zone, ZONE_REPORTING_REQUESTED))
+		if (page_reporting_pass_requested(zone))
 			err = page_reporting_cycle(prdev, zone, &next);
 	}
 	if (!page_reporting_registered(prdev))

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "host/line_buf.h"
+
 static long qmp_now_ms(void)
 {
 	struct timespec ts;
@@ -31,23 +33,12 @@ static long qmp_now_ms(void)
 static int qmp_read_line(struct qmp *q, char *line, size_t len, long deadline)
 {
 	for (;;) {
-		char *nl = memchr(q->buf, '\n', q->used);
 		struct pollfd p = { q->fd, POLLIN, 0 };
 		long left;
 		ssize_t r;
 
-		if (nl) {
-			size_t n = (size_t)(nl - q->buf);
-			size_t copy = n < len - 1 ? n : len - 1;
-
-			memcpy(line, q->buf, copy);
-			line[copy] = 0;
-			if (copy && line[copy - 1] == '\r')
-				line[copy - 1] = 0;
-			memmove(q->buf, nl + 1, q->used - n - 1);
-			q->used -= n + 1;
+		if (line_buf_take(q->buf, &q->used, line, len))
 			return 0;
-		}
 		if (q->used == sizeof(q->buf))
 			return -EMSGSIZE;
 		left = deadline - qmp_now_ms();

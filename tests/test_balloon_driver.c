@@ -252,6 +252,20 @@ static bool reports_at_least(const struct balloon_stats *st, uint64_t arg)
 	return st->reports >= arg;
 }
 
+/* fx_start(), then wait until the host sees the driver connected. */
+static void fx_start_connected(struct fixture *f)
+{
+	fx_start(f);
+	wait_host(f, is_connected, 0, "the driver");
+}
+
+/* The host's target to @frames, then wait until actual reaches it. */
+static void fx_balloon_to(struct fixture *f, uint32_t frames, const char *what)
+{
+	assert_int_equal(balloon_set_target(f->b, frames), 0);
+	wait_host(f, actual_is, frames, what);
+}
+
 static uint64_t guest_free(struct fixture *f)
 {
 	drain_all_pages(gmm_guest_pgdat(f->g));
@@ -346,8 +360,7 @@ static void test_report_round_trip(void **state)
 	struct balloon_driver_stats ds;
 
 	(void)state;
-	fx_start(f);
-	wait_host(f, is_connected, 0, "the driver");
+	fx_start_connected(f);
 	/* Whatever was free at boot goes first. */
 	assert_int_equal(gmm_guest_report_now(f->g), 0);
 	balloon_get_stats(f->b, &h0);
@@ -382,11 +395,9 @@ static void test_inflate_deflate(void **state)
 
 	(void)state;
 	f->env.reporting = false;
-	fx_start(f);
-	wait_host(f, is_connected, 0, "the driver");
+	fx_start_connected(f);
 	free0 = guest_free(f);
-	assert_int_equal(balloon_set_target(f->b, 3000), 0);
-	wait_host(f, actual_is, 3000, "actual = 3000");
+	fx_balloon_to(f, 3000, "actual = 3000");
 	balloon_driver_get_stats(f->bd, &ds);
 	balloon_get_stats(f->b, &hs);
 	assert_int_equal(ds.actual, 3000);
@@ -399,8 +410,7 @@ static void test_inflate_deflate(void **state)
 		fail_msg("free pages %llu before, %llu inflated to 3000",
 			 (unsigned long long)free0, (unsigned long long)free1);
 
-	assert_int_equal(balloon_set_target(f->b, 0), 0);
-	wait_host(f, actual_is, 0, "actual = 0");
+	fx_balloon_to(f, 0, "actual = 0");
 	balloon_driver_get_stats(f->bd, &ds);
 	balloon_get_stats(f->b, &hs);
 	assert_int_equal(ds.deflated_pages, 3000);
@@ -423,10 +433,8 @@ static void test_remove_gives_everything_back(void **state)
 	(void)state;
 	f->env.reporting = false;
 	free0 = guest_free(f);
-	fx_start(f);
-	wait_host(f, is_connected, 0, "the driver");
-	assert_int_equal(balloon_set_target(f->b, 1500), 0);
-	wait_host(f, actual_is, 1500, "actual = 1500");
+	fx_start_connected(f);
+	fx_balloon_to(f, 1500, "actual = 1500");
 	assert_true(guest_free(f) < free0 - 1500);
 	fx_stop_driver(f);
 	assert_int_equal(guest_free(f), free0);
@@ -468,8 +476,7 @@ static void test_device_gone(void **state)
 	struct balloon_driver_stats ds;
 
 	(void)state;
-	fx_start(f);
-	wait_host(f, is_connected, 0, "the driver");
+	fx_start_connected(f);
 	if (kind == T_VHOST_USER) {
 		balloon_backend_stop(&f->be);
 		f->be_running = false;
@@ -504,8 +511,7 @@ static void test_poison(void **state)
 	(void)state;
 	f->env.poison = true;
 	f->env.poison_val = POISON;
-	fx_start(f);
-	wait_host(f, is_connected, 0, "the driver");
+	fx_start_connected(f);
 	balloon_driver_get_stats(f->bd, &ds);
 	balloon_get_stats(f->b, &h0);
 	assert_true(ds.features & F(VIRTIO_BALLOON_F_PAGE_POISON));
@@ -533,15 +539,13 @@ static void test_poison_without_device_support(void **state)
 	(void)state;
 	f->env.poison = true;
 	f->env.poison_val = POISON;
-	fx_start(f);
-	wait_host(f, is_connected, 0, "the driver");
+	fx_start_connected(f);
 	balloon_driver_get_stats(f->bd, &ds);
 	assert_false(ds.features & F(VIRTIO_BALLOON_F_PAGE_POISON));
 	/* Negotiated still, so the numbering holds; never used. */
 	assert_true(ds.features & F(VIRTIO_BALLOON_F_REPORTING));
 	assert_false(balloon_driver_reporting(f->bd));
-	assert_int_equal(balloon_set_target(f->b, 100), 0);
-	wait_host(f, actual_is, 100, "actual = 100");
+	fx_balloon_to(f, 100, "actual = 100");
 	fx_free(f);
 }
 
@@ -559,8 +563,7 @@ static void test_bitmap_round_trip(void **state)
 	struct page *again;
 
 	(void)state;
-	fx_start(f);
-	wait_host(f, is_connected, 0, "the driver");
+	fx_start_connected(f);
 	balloon_get_stats(f->b, &h0);
 	assert_true(h0.features & F(VIRTIO_BALLOON_F_FREE_PAGE_HINT));
 	dirty_and_free_64m(f);
@@ -605,8 +608,7 @@ static void test_bitmap_done_for_nothing(void **state)
 	struct gmm_guest_stats gs;
 
 	(void)state;
-	fx_start(f);
-	wait_host(f, is_connected, 0, "the driver");
+	fx_start_connected(f);
 	/* No commands: the field stays STOP until the DONE. */
 	balloon_hint_done(f->b);
 	for (int i = 0; i < WAIT_MS; i++) {
@@ -634,8 +636,7 @@ static void test_hint_commands_without_bitmap(void **state)
 	struct balloon_stats h;
 
 	(void)state;
-	fx_start(f);
-	wait_host(f, is_connected, 0, "the driver");
+	fx_start_connected(f);
 	assert_true(balloon_driver_reporting(f->bd));
 	assert_int_equal(balloon_set_hinting(f->b, 5, 16 * MIB, 0), 0);
 	for (int i = 0; i < WAIT_MS; i++) {
@@ -684,8 +685,7 @@ static void test_probe_refused(void **state)
 	/* And the same device, whole, is driven after all that. */
 	f->lt->absent_queues = 0;
 	fx_start(f);
-	assert_int_equal(balloon_set_target(f->b, 10), 0);
-	wait_host(f, actual_is, 10, "actual = 10 after refused probes");
+	fx_balloon_to(f, 10, "actual = 10 after refused probes");
 	fx_stop_driver(f);
 	assert_int_equal(guest_free(f), free0);
 	assert_int_equal(buddy_check(gmm_guest_pgdat(f->g)), 0);
@@ -759,8 +759,7 @@ static void test_small_queues(void **state)
 	balloon_driver_get_stats(f->bd, &ds);
 	assert_int_equal(ds.queue_num, 16);
 	assert_false(balloon_driver_reporting(f->bd));
-	assert_int_equal(balloon_set_target(f->b, 300), 0);
-	wait_host(f, actual_is, 300, "actual = 300 through 16-entry queues");
+	fx_balloon_to(f, 300, "actual = 300 through 16-entry queues");
 	fx_free(f);
 }
 

@@ -44,6 +44,8 @@
 #include "virtio/vhost_user.h"
 #include "virtio/virtqueue.h"
 
+#include "stderr_capture.h"
+
 #define WAIT_MS 5000
 #define MIB (1024u * 1024u)
 #define MEM_SIZE (16u * MIB)
@@ -461,35 +463,23 @@ static void test_stalled_reply(void **state)
 {
 	struct server *s = *state;
 	struct guest *g = guest_start(s);
-	char path[256], text[4096];
+	struct stderr_capture cap;
+	char text[4096];
 	const char *line;
-	int fd, saved;
 	uint32_t v = 0;
-	ssize_t n;
 
 	assert_int_equal(balloon_set_target(s->balloon, 77), 0);
 	/* Attack (atk-host silent_backend.sh): the wait said nothing, for
 	 * ever.  Once past the quiet interval (10 s; 100 ms here, well
 	 * inside the 6 s stall) it says so once and goes on waiting. */
 	vhost_user_frontend_set_quiet_ms(g->fe, 100);
-	snprintf(path, sizeof(path), "%s/stderr", s->dir);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	fflush(stderr);
-	saved = dup(STDERR_FILENO);
-	dup2(fd, STDERR_FILENO);
+	stderr_capture_begin(&cap, s->dir, "stderr");
 	atomic_store(&s->stall_ms, 6000);
 	for (int i = 0; i < WAIT_MS && !atomic_load(&s->stalled); i++)
 		usleep(1000);
 	assert_true(atomic_load(&s->stalled));
 	assert_int_equal(vhost_user_frontend_get_config(g->fe, 0, &v, 4), 0);
-	fflush(stderr);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	n = pread(fd, text, sizeof(text) - 1, 0);
-	close(fd);
-	unlink(path);
-	text[n > 0 ? n : 0] = 0;
+	stderr_capture_end(&cap, text, sizeof(text));
 	line = strstr(text, "no reply to GET_CONFIG for 0.1 s; still waiting (the connection lives)\n");
 	if (!line || strstr(line + 1, "no reply"))
 		fail_msg("a 6 s stall: stderr '%s'", text);

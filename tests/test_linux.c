@@ -6,6 +6,7 @@
  * busybox-static packages (the build makes the initramfs).
  */
 #include "testutil.h"
+#include "cmdutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -33,37 +34,16 @@ static char out[16384];
 static void host_linux(const char *args)
 {
 	char cmd[1024];
-	FILE *p;
-	size_t n;
-	int status;
 
 	snprintf(cmd, sizeof(cmd), "%s host --linux --initrd %s %s --json",
 		 GUESTMM_BIN, GMM_UML_INITRD, args);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = 0;
-	status = pclose(p);
-	if (WEXITSTATUS(status))
-		fail_msg("'%s' exited %d:\n%s", cmd, WEXITSTATUS(status), out);
+	cmd_output_ok(cmd, out, sizeof(out));
 	print_message("%s\n", out);
 }
 
 static double json_number(const char *key)
 {
-	char pat[128];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\": ", key);
-	p = strstr(out, pat);
-	if (!p)
-		fail_msg("no %s in the output", key);
-	p += strlen(pat);
-	if (!strncmp(p, "true", 4))
-		return 1;
-	if (!strncmp(p, "false", 5) || !strncmp(p, "null", 4))
-		return 0;
-	return strtod(p, NULL);
+	return cmd_json_number(out, key);
 }
 
 static void test_linux_reports_to_our_device(void **state)
@@ -91,18 +71,11 @@ static void test_until_returned_lines(void **state)
 	const char *s;
 	double last = -1, watched = -1, t90 = -1;
 	unsigned int lines = 0;
-	FILE *p;
-	size_t n;
 
 	(void)state;
 	snprintf(cmd, sizeof(cmd), "%s host --linux --initrd %s --mem 256M --hog 128M "
 		 "--watch 60 --until-returned --json-lines", GUESTMM_BIN, GMM_UML_INITRD);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = 0;
-	if (WEXITSTATUS(pclose(p)))
-		fail_msg("'%s' failed:\n%s", cmd, out);
+	cmd_output_ok(cmd, out, sizeof(out));
 	s = strstr(out, "host resident");
 	assert_non_null(s);
 	assert_non_null(s = strstr(s, " after "));
@@ -140,20 +113,11 @@ static void test_run_linux(void **state)
 		"reported_bytes", "cycles", "zones",
 	};
 	char cmd[1024];
-	FILE *p;
-	size_t n;
-	int status;
 
 	snprintf(cmd, sizeof(cmd), "%s run --linux --initrd %s --mem 256M "
 		 "--cycles 1 --sleep-ms 10000 --json --quiet",
 		 GUESTMM_BIN, GMM_UML_INITRD);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = 0;
-	status = pclose(p);
-	if (WEXITSTATUS(status))
-		fail_msg("'%s' exited %d:\n%s", cmd, WEXITSTATUS(status), out);
+	cmd_output_ok(cmd, out, sizeof(out));
 	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
 		char pat[64];
 
@@ -168,17 +132,15 @@ static void test_run_linux(void **state)
 	assert_true(json_number("returned_fraction") >= 0.8);
 }
 
-/* The value of @key after @from in out, or -1. */
+/* The value of @key after @from in out; either missing fails the test
+ * (as -1 it passed every "< 0.1"). */
 static double json_number_after(const char *from, const char *key)
 {
 	const char *p = strstr(out, from);
-	char pat[128];
 
 	if (!p)
-		return -1;
-	snprintf(pat, sizeof(pat), "\"%s\": ", key);
-	p = strstr(p, pat);
-	return p ? strtod(p + strlen(pat), NULL) : -1;
+		fail_msg("no %s in the output", from);
+	return cmd_json_number(p, key);
 }
 
 /*
@@ -189,20 +151,11 @@ static double json_number_after(const char *from, const char *key)
 static void test_bench_return_both(void **state)
 {
 	char cmd[1024];
-	FILE *p;
-	size_t n;
-	int status;
 
 	(void)state;
 	snprintf(cmd, sizeof(cmd), "%s bench return --guest both --pairs 1 --mem 256M --json",
 		 GUESTMM_BIN);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = 0;
-	status = pclose(p);
-	if (WEXITSTATUS(status))
-		fail_msg("'%s' exited %d:\n%s", cmd, WEXITSTATUS(status), out);
+	cmd_output_ok(cmd, out, sizeof(out));
 	assert_non_null(strstr(out, "\"guests\": ["));
 	assert_true(json_number_after("\"guest\": \"ours\"", "returned_fraction") >= 0.9);
 	assert_true(json_number_after("\"guest\": \"linux\"", "returned_fraction") >= 0.8);
@@ -245,19 +198,12 @@ static void test_inflate_and_deflate(void **state)
 static void test_target_lines(void **state)
 {
 	char cmd[1024];
-	FILE *p;
-	size_t n;
 
 	(void)state;
 	snprintf(cmd, sizeof(cmd), "%s host --linux --initrd %s --mem 256M --hog 128M "
 		 "--watch 2 --reporting off --until-returned --target 64M",
 		 GUESTMM_BIN, GMM_UML_INITRD);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = 0;
-	if (WEXITSTATUS(pclose(p)))
-		fail_msg("'%s' failed:\n%s", cmd, out);
+	cmd_output_ok(cmd, out, sizeof(out));
 	if (!strstr(out, "target 64.00 MiB  actual 64.00 MiB"))
 		fail_msg("no live line shows the balloon at its target:\n%s", out);
 	if (strstr(out, "nan"))
@@ -394,28 +340,6 @@ static void test_guest_dies_mid_report(void **state)
 
 /* ---- run --linux ended by a signal ---- */
 
-/* What is in @dir, space-separated, into @buf.  Return: how many. */
-static unsigned int dir_list(const char *dir, char *buf, size_t len)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	unsigned int n = 0;
-	size_t used = 0;
-
-	assert_non_null(d);
-	buf[0] = 0;
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		n++;
-		if (used < len)
-			used += (size_t)snprintf(buf + used, len - used, " %s",
-						 e->d_name);
-	}
-	closedir(d);
-	return n;
-}
-
 /* Is a process of a Linux guest whose uml_dir is in @base alive? */
 static bool uml_alive_in(const char *base)
 {
@@ -427,18 +351,10 @@ static bool uml_alive_in(const char *base)
 	assert_non_null(d);
 	snprintf(want, sizeof(want), "uml_dir=%s/", base);
 	while (!found && (e = readdir(d))) {
-		char path[300], buf[4096];
-		ssize_t n;
-		int fd;
+		char buf[4096];
+		ssize_t n = cmd_proc_cmdline(e->d_name, buf, sizeof(buf));
 
-		snprintf(path, sizeof(path), "/proc/%s/cmdline", e->d_name);
-		fd = open(path, O_RDONLY);
-		if (fd < 0)
-			continue;
-		n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
 		for (ssize_t i = 0; n > 0 && i < n; i += (ssize_t)strlen(buf + i) + 1) {
-			buf[n] = 0;
 			if (!strncmp(buf + i, want, strlen(want)))
 				found = true;
 		}
@@ -510,7 +426,7 @@ static void test_run_linux_signal_cleans_up(void **state)
 		if (!uml_pid_file_in(base, pid)) {
 			kill(pid, SIGKILL);
 			waitpid(pid, NULL, 0);
-			dir_list(base, left, sizeof(left));
+			cmd_dir_list(base, left, sizeof(left));
 			fail_msg("no Linux guest's uml_dir in $TMPDIR %s:%s", base,
 				 left);
 		}
@@ -525,12 +441,12 @@ static void test_run_linux_signal_cleans_up(void **state)
 			fail_msg("the Linux guest outlived run --linux (signal %d)",
 				 sigs[k]);
 		if (sigs[k] == SIGKILL) {
-			if (dir_list(base, left, sizeof(left)) != 2)
+			if (cmd_dir_list(base, left, sizeof(left)) != 2)
 				fail_msg("after SIGKILL, want the run's directory and the uml_dir, found:%s",
 					 left);
 			continue;
 		}
-		if (dir_list(base, left, sizeof(left)))
+		if (cmd_dir_list(base, left, sizeof(left)))
 			fail_msg("left in $TMPDIR after signal %d:%s", sigs[k], left);
 	}
 	assert_int_equal(rmdir(base), 0);

@@ -43,6 +43,7 @@
 
 #include "host/memcg.h"
 #include "host/tmp_dir.h"
+#include "cmdutil.h"
 #include "jsoncheck.h"
 
 struct out {
@@ -64,16 +65,12 @@ static double mono_s(void)
 static void run(const char *args)
 {
 	char cmd[1024], errf[64];
-	FILE *p, *e;
+	FILE *e;
 	size_t n;
 
 	snprintf(errf, sizeof(errf), "/tmp/test-multiguest-%d.err", (int)getpid());
 	snprintf(cmd, sizeof(cmd), "%s %s 2>%s", GUESTMM_BIN, args, errf);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out.text, 1, sizeof(out.text) - 1, p);
-	out.text[n] = 0;
-	out.status = WEXITSTATUS(pclose(p));
+	out.status = cmd_output(cmd, out.text, sizeof(out.text));
 	e = fopen(errf, "r");
 	assert_non_null(e);
 	n = fread(err_out.text, 1, sizeof(err_out.text) - 1, e);
@@ -359,20 +356,14 @@ static bool have_uml(void)
 static bool guest_socket_dir(pid_t pid, const char *base, char *dir,
 			     size_t len)
 {
-	char path[64], buf[4096], want[300], *slash;
+	char name[24], buf[4096], want[300], *slash;
 	ssize_t n;
-	int fd;
 
-	snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+	snprintf(name, sizeof(name), "%d", (int)pid);
 	snprintf(want, sizeof(want), "%s/guestmm-host-", base);
-	fd = open(path, O_RDONLY);
-	if (fd < 0)
-		return false;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
+	n = cmd_proc_cmdline(name, buf, sizeof(buf));
 	if (n <= 0)
 		return false;
-	buf[n] = 0;
 	for (ssize_t i = 0; i < n; i += (ssize_t)strlen(buf + i) + 1) {
 		if (strcmp(buf + i, "--socket") || i + 9 >= n)
 			continue;
@@ -384,28 +375,6 @@ static bool guest_socket_dir(pid_t pid, const char *base, char *dir,
 		return true;
 	}
 	return false;
-}
-
-/* What is in @dir: the names, space-separated, into @buf. */
-static unsigned int dir_list(const char *dir, char *buf, size_t len)
-{
-	DIR *d = opendir(dir);
-	struct dirent *e;
-	unsigned int n = 0;
-	size_t used = 0;
-
-	assert_non_null(d);
-	buf[0] = 0;
-	while ((e = readdir(d))) {
-		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-			continue;
-		n++;
-		if (used < len)
-			used += (size_t)snprintf(buf + used, len - used, " %s",
-						 e->d_name);
-	}
-	closedir(d);
-	return n;
 }
 
 static void test_no_orphans(void **state)
@@ -532,7 +501,7 @@ static void test_no_orphans(void **state)
 	}
 	assert_int_equal(waitpid(host, &status, 0), host);
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
-	if (dir_list(base, left, sizeof(left)))
+	if (cmd_dir_list(base, left, sizeof(left)))
 		fail_msg("left in %s after the next run:%s", base, left);
 	assert_int_equal(rmdir(base), 0);
 }

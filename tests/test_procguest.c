@@ -44,6 +44,8 @@
 #include "mm/gfp.h"
 #include "runner/run.h"
 
+#include "stderr_capture.h"
+
 #define WAIT_MS 20000
 #define MIB (1024ull * 1024)
 #define F(bit) (UINT64_C(1) << (bit))
@@ -489,8 +491,8 @@ static void test_console_stderr(void **state)
 {
 	struct run_opts o;
 	struct run_result *r = calloc(1, sizeof(*r));
-	char path[96], text[4096];
-	int saved, fd;
+	struct stderr_capture cap;
+	char text[4096];
 	ssize_t n;
 
 	(void)state;
@@ -499,21 +501,11 @@ static void test_console_stderr(void **state)
 		"printf 'x\\033]0;pwn\\007\\033[2Jy\\n' >&2\n"
 		"echo 'gmm-ready 0 0 1'\n"
 		"echo gmm-done");
-	snprintf(path, sizeof(path), "%s/stderr", fake_dir);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	fflush(stderr);
-	saved = dup(STDERR_FILENO);
-	dup2(fd, STDERR_FILENO);
+	stderr_capture_begin(&cap, fake_dir, "stderr");
 	run_guest(&o, r);
-	fflush(stderr);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	n = pread(fd, text, sizeof(text) - 1, 0);
-	close(fd);
+	n = stderr_capture_end(&cap, text, sizeof(text));
 	free(r);
 	assert_true(n > 0);
-	text[n] = 0;
 	print_message("attack7: the host's stderr: %s", text);
 	assert_non_null(strstr(text, "guestmm: guest: x\\x1b]0;pwn\\x07\\x1b[2Jy\n"));
 	for (ssize_t i = 0; i < n; i++)
@@ -764,25 +756,13 @@ static void test_nofile_limits(void **state)
 static int run_captured(const struct run_opts *o, struct run_result *r,
 			char *text, size_t len)
 {
-	char path[96];
-	int saved, fd, err;
-	ssize_t n;
+	struct stderr_capture cap;
+	int err;
 
 	fake_dir_make();
-	snprintf(path, sizeof(path), "%s/host-stderr", fake_dir);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	assert_true(fd >= 0);
-	fflush(stderr);
-	saved = dup(STDERR_FILENO);
-	dup2(fd, STDERR_FILENO);
+	stderr_capture_begin(&cap, fake_dir, "host-stderr");
 	err = run_guest(o, r);
-	fflush(stderr);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	n = pread(fd, text, len - 1, 0);
-	close(fd);
-	unlink(path);
-	text[n > 0 ? n : 0] = 0;
+	stderr_capture_end(&cap, text, len);
 	return err;
 }
 

@@ -7,9 +7,7 @@
  * QEMU (guest/qemu/mklinux.sh).
  */
 #include "testutil.h"
-
-#include <sys/wait.h>
-#include <unistd.h>
+#include "cmdutil.h"
 
 #define MIB (1ull << 20)
 
@@ -19,39 +17,23 @@ static char out[65536];
 static void run_qemu(const char *args)
 {
 	char cmd[1024];
-	FILE *p;
-	size_t n;
-	int status;
 
 	snprintf(cmd, sizeof(cmd),
 		 "%s run --qemu --linux --kernel %s/vmlinuz --initrd %s/initrd.gz "
 		 "%s --json --quiet", GUESTMM_BIN, GMM_QEMU_DIR, GMM_QEMU_DIR, args);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = 0;
-	status = pclose(p);
-	if (WEXITSTATUS(status))
-		fail_msg("'%s' exited %d:\n%s", cmd, WEXITSTATUS(status), out);
+	cmd_output_ok(cmd, out, sizeof(out));
 	print_message("%s\n", out);
 }
 
 /* The number after "@key": in the output (within @within if set). */
 static double json_number_in(const char *within, const char *key)
 {
-	char pat[128];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\": ", key);
-	p = strstr(within ? within : out, pat);
-	if (!p)
-		fail_msg("no %s in the output", key);
-	return strtod(p + strlen(pat), NULL);
+	return cmd_json_number(within ? within : out, key);
 }
 
 static double json_number(const char *key)
 {
-	return json_number_in(NULL, key);
+	return cmd_json_number(out, key);
 }
 
 /*
@@ -119,9 +101,7 @@ int main(void)
 		cmocka_unit_test(test_off_returns_nothing_balloon_does),
 	};
 
-	if (access("/usr/bin/qemu-system-x86_64", X_OK)) {
-		print_message("no qemu-system-x86_64: skipped\n");
+	if (!cmd_have_qemu())
 		return 77;
-	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

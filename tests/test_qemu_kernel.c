@@ -7,9 +7,7 @@
  * qemu-system-x86 (77 without it).
  */
 #include "testutil.h"
-
-#include <sys/wait.h>
-#include <unistd.h>
+#include "cmdutil.h"
 
 #define MIB (1ull << 20)
 
@@ -20,29 +18,18 @@ static char out[65536];
 static int run_kernel(const char *args)
 {
 	char cmd[1024];
-	FILE *p;
-	size_t n;
+	int status;
 
 	snprintf(cmd, sizeof(cmd), "%s run --qemu --kernel %s %s --json --quiet",
 		 GUESTMM_BIN, GMM_KERNEL_ELF, args);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = 0;
+	status = cmd_output(cmd, out, sizeof(out));
 	print_message("%s\n", out);
-	return WEXITSTATUS(pclose(p));
+	return status;
 }
 
 static double json_number(const char *key)
 {
-	char pat[128];
-	const char *p;
-
-	snprintf(pat, sizeof(pat), "\"%s\": ", key);
-	p = strstr(out, pat);
-	if (!p)
-		fail_msg("no %s in the output", key);
-	return strtod(p + strlen(pat), NULL);
+	return cmd_json_number(out, key);
 }
 
 /*
@@ -116,9 +103,7 @@ int main(void)
 		cmocka_unit_test(test_not_a_kernel_fails),
 	};
 
-	if (access("/usr/bin/qemu-system-x86_64", X_OK)) {
-		print_message("no qemu-system-x86_64: skipped\n");
+	if (!cmd_have_qemu())
 		return 77;
-	}
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

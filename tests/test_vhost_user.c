@@ -77,6 +77,8 @@
 #include "host/vhost_user_msg.h"
 #include "virtio/virtqueue.h"
 
+#include "stderr_capture.h"
+
 #define WAIT_MS 5000
 #define MIB (1024u * 1024u)
 #define MEM_SIZE (16u * MIB)
@@ -1159,6 +1161,20 @@ static void server_resume(void)
 	pthread_mutex_unlock(&pause_lock);
 }
 
+/* Device @i at "$tmpdir/balloon@i.sock", added to the running server.
+ * Adding is the owner's, between rounds of a single loop. */
+static void server_add_device(unsigned int i)
+{
+	snprintf(sock_path[i], sizeof(sock_path[i]), "%s/balloon%u.sock", tmpdir, i);
+	if (threads == VHOST_USER_THREAD_ONE)
+		server_pause();
+	assert_int_equal(vhost_user_server_add_balloon(srv, sock_path[i],
+						       &balloon[i]),
+			 0);
+	if (threads == VHOST_USER_THREAD_ONE)
+		server_resume();
+}
+
 static void set_blocking(int fd)
 {
 	int fl = fcntl(fd, F_GETFL);
@@ -2125,15 +2141,7 @@ static void test_reaper_fills_process_fd_table(void **unused)
 
 	(void)unused;
 	/* A third device, for the second attacker. */
-	snprintf(sock_path[2], sizeof(sock_path[2]), "%s/balloon2.sock", tmpdir);
-	/* Adding is the owner's, between rounds of a single loop. */
-	if (threads == VHOST_USER_THREAD_ONE)
-		server_pause();
-	assert_int_equal(vhost_user_server_add_balloon(srv, sock_path[2],
-						       &balloon[2]),
-			 0);
-	if (threads == VHOST_USER_THREAD_ONE)
-		server_resume();
+	server_add_device(2);
 	baseline_fds = count_fds();
 	/* The healthy guest on device 1, fully up, and what it will need. */
 	good = fe_new(1);
@@ -2299,32 +2307,21 @@ static void test_low_limit_said_once(void **unused)
 				      VHOST_USER_VERSION, 0 };
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	unsigned long low = vhost_user_nofile_min() - 1;
-	char path[160], text[8192], want[96];
+	struct stderr_capture cap;
+	char text[8192], want[96];
 	struct rlimit old, lim;
 	uint64_t throttled0, f = 0;
-	int s, fd, saved, lines = 0;
+	int s, lines = 0;
 	bool served;
-	ssize_t n;
 
 	(void)unused;
-	snprintf(sock_path[3], sizeof(sock_path[3]), "%s/balloon3.sock", tmpdir);
-	if (threads == VHOST_USER_THREAD_ONE)
-		server_pause();
-	assert_int_equal(vhost_user_server_add_balloon(srv, sock_path[3],
-						       &balloon[3]),
-			 0);
-	if (threads == VHOST_USER_THREAD_ONE)
-		server_resume();
+	server_add_device(3);
 	baseline_fds = count_fds();
-	snprintf(path, sizeof(path), "%s/stderr", tmpdir);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	stderr_capture_begin(&cap, tmpdir, "stderr");
 	s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	assert_true(fd >= 0 && s >= 0);
+	assert_true(s >= 0);
 	assert_true(count_fds() + 4 < (int)low);
 	throttled0 = counters(3).throttled;
-	fflush(stderr);
-	saved = dup(STDERR_FILENO);
-	dup2(fd, STDERR_FILENO);
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
 	lim = old;
 	lim.rlim_cur = low;
@@ -2340,13 +2337,7 @@ static void test_low_limit_said_once(void **unused)
 	served = reply_within(s, VHOST_USER_GET_FEATURES, &f, WAIT_MS);
 	close(s);
 	wait_disconnected(3);
-	fflush(stderr);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	n = pread(fd, text, sizeof(text) - 1, 0);
-	close(fd);
-	unlink(path);
-	text[n > 0 ? n : 0] = 0;
+	stderr_capture_end(&cap, text, sizeof(text));
 	print_message("at RLIMIT_NOFILE %lu: %llu tries put off; stderr: %s",
 		      low, (unsigned long long)(counters(3).throttled - throttled0),
 		      text);
@@ -2369,12 +2360,12 @@ static void test_low_limit_said_once(void **unused)
  */
 static void test_ctrunc_names_descriptors(void **unused)
 {
-	char path[160], text[8192];
+	struct stderr_capture cap;
+	char text[8192];
 	struct rlimit old, lim;
 	uint64_t refused0, arg = 0;
-	int fd, saved, efd, n_dups = 0, dups[4096];
+	int efd, n_dups = 0, dups[4096];
 	struct fe *fe;
-	ssize_t n;
 
 	(void)unused;
 	fe = fe_new(0);
@@ -2383,13 +2374,9 @@ static void test_ctrunc_names_descriptors(void **unused)
 	assert_int_equal(fe_recv(fe, VHOST_USER_GET_FEATURES, &arg, 8), 8);
 	arg = 0;
 	efd = eventfd(0, EFD_CLOEXEC);
-	snprintf(path, sizeof(path), "%s/stderr", tmpdir);
-	fd = open(path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	assert_true(fd >= 0 && efd >= 0);
+	assert_true(efd >= 0);
 	refused0 = counters(0).refused;
-	fflush(stderr);
-	saved = dup(STDERR_FILENO);
-	dup2(fd, STDERR_FILENO);
+	stderr_capture_begin(&cap, tmpdir, "stderr");
 	assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
 	lim = old;
 	lim.rlim_cur = (rlim_t)count_fds() + 64;
@@ -2411,13 +2398,7 @@ static void test_ctrunc_names_descriptors(void **unused)
 	while (n_dups)
 		close(dups[--n_dups]);
 	setrlimit(RLIMIT_NOFILE, &old);
-	fflush(stderr);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
-	n = pread(fd, text, sizeof(text) - 1, 0);
-	close(fd);
-	unlink(path);
-	text[n > 0 ? n : 0] = 0;
+	stderr_capture_end(&cap, text, sizeof(text));
 	close(efd);
 	fe_free(fe);
 	if (counters(0).refused == refused0 || !strstr(text, "descriptors") ||
