@@ -589,6 +589,7 @@ static int workload_run(const struct kernel_opts *o, struct krun *kr)
 	r->elapsed_s = now_s() - t0;
 	mm_lock_stats(kernel_pgdat, r->locks);
 	r->measured_s = r->elapsed_s - (t_warm < 0 ? 0 : t_warm);
+	r->warmed_up = t_warm >= 0;
 	if (o->kind == WORKLOAD_PAGEFAULT) {
 		r->frames = atomic_load(&w->frames) - frames_at_warmup;
 		r->frames_per_s = r->measured_s > 0

@@ -322,6 +322,9 @@ static void qemu_kernel_append(const struct run_opts *o, char *buf, size_t len)
 	if (n < len && o->duration_s > 0)
 		n += (size_t)snprintf(buf + n, len - n, " --duration-ms %llu",
 				      (unsigned long long)(o->duration_s * 1e3));
+	if (n < len && o->warmup_s > 0)
+		n += (size_t)snprintf(buf + n, len - n, " --warmup-ms %llu",
+				      (unsigned long long)(o->warmup_s * 1e3));
 	if (n < len && o->poison >= 0)
 		n += (size_t)snprintf(buf + n, len - n, " --poison 0x%02x",
 				      (unsigned int)o->poison);

@@ -953,7 +953,7 @@ static int cmd_run(int argc, char **argv)
 		double duration = o.duration_s ? o.duration_s
 			: o.kind == WORKLOAD_WORKING_SET ? 20 : 10;
 
-		if (o.mode == RUN_LINUX || o.mode == RUN_QEMU)
+		if (o.mode == RUN_LINUX || (o.mode == RUN_QEMU && o.qemu_linux))
 			RUN_ERR("--warmup: not with --linux (nothing of the Linux guest's is measured after a warm-up)");
 		if (o.kind != WORKLOAD_PAGEFAULT && !o.lock_stats)
 			RUN_ERR("--warmup: only --workload pagefault and --lock-stats count from the end of a warm-up");
