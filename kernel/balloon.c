@@ -141,6 +141,16 @@ int kballoon_start(const struct kballoon_config *cfg)
 		.mem_bytes = mm_phys_end - mm_phys_base,
 		.reporting = cfg->reporting,
 		.set_reporting = kb_set_reporting,
+		/*
+		 * Free frames keep mm/'s poison: negotiate PAGE_POISON and
+		 * write it (the byte in every byte of the word, as Linux),
+		 * so a device discards reported frames only when the poison
+		 * is 0 - QEMU's virtio_balloon_handle_report() skips
+		 * ram_block_discard_range() while poison_val != 0 - and do
+		 * not report to a device that cannot be told.
+		 */
+		.poison = kernel_pgdat->page_poison,
+		.poison_val = kernel_pgdat->page_poison_val * 0x01010101u,
 	};
 	struct balloon_driver_stats st;
 	int err;

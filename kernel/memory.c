@@ -23,6 +23,8 @@ unsigned int mem_map_n;
 uint64_t mem_direct_map_end;
 uint64_t mm_phys_base, mm_phys_end;
 struct pglist_data *kernel_pgdat;
+bool mem_poison;
+uint8_t mem_poison_val;
 
 extern char __kernel_start[], __kernel_end[];
 
@@ -165,6 +167,13 @@ void mem_mm_init(unsigned int cpus)
 		.ram = phys_to_virt(mm_phys_base),
 		.ram_bytes = mm_phys_end - mm_phys_base,
 		.nr_cpus = cpus,
+		.page_poison = mem_poison,
+		.poison_val = mem_poison_val,
+		/*
+		 * The node starts past the image and the boot allocations:
+		 * nothing has written it, and a VMM's fresh RAM reads zero.
+		 */
+		.ram_zeroed = true,
 	};
 	err = mm_init(&params, &kernel_pgdat);
 	if (err)
@@ -173,6 +182,9 @@ void mem_mm_init(unsigned int cpus)
 	printk("mm: node [%#lx-%#lx) %lu MiB, %lu KiB of it mm/'s metadata, %u CPUs\n",
 	       mm_phys_base, mm_phys_end, (mm_phys_end - mm_phys_base) >> 20,
 	       kernel_pgdat->reserved_pages << (PAGE_SHIFT - 10), cpus);
+	if (mem_poison)
+		printk("mm: page poisoning: free memory holds %#x, checked on allocation%s\n",
+		       mem_poison_val, mem_poison_val ? "" : " (init_on_free)");
 	for (unsigned int i = 0; i < mem_map_n; i++) {
 		const struct mem_range *r = &mem_map[i];
 

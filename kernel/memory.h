@@ -68,6 +68,14 @@ void *boot_alloc(uint64_t bytes, uint64_t align);
 void mem_mm_init(unsigned int nr_cpus);
 
 /*
+ * Page poisoning for mm/ (mm/page_poison.c), from the command line's
+ * --poison, set before mem_mm_init(): off, or free memory keeps
+ * @mem_poison_val (0: init_on_free).
+ */
+extern bool mem_poison;
+extern uint8_t mem_poison_val;
+
+/*
  * Pages for the kernel itself once mm/ runs (thread stacks, rings): an
  * unmovable allocation from mm/.  Return: the memory, zeroed, or NULL.
  */

@@ -50,7 +50,7 @@ enum karg {
 	KA_WORKLOAD, KA_HOG, KA_CYCLES, KA_HOLD, KA_SLEEP, KA_THREADS,
 	KA_DURATION, KA_WARMUP, KA_SAMPLE, KA_START_DELAY, KA_SEED, KA_LOCK,
 	KA_LOCK_STATS, KA_REPORTING, KA_HINTING, KA_ORDER, KA_CAPACITY,
-	KA_HWM, KA_DELAY, KA_MIN_AGE, KA_CRASH, KA_NR
+	KA_HWM, KA_DELAY, KA_MIN_AGE, KA_CRASH, KA_POISON, KA_NR
 };
 
 static const char *const karg_names[KA_NR] = {
@@ -64,7 +64,7 @@ static const char *const karg_names[KA_NR] = {
 	[KA_HINTING] = "--hinting",	    [KA_ORDER] = "--report-order",
 	[KA_CAPACITY] = "--report-capacity", [KA_HWM] = "--report-hwm",
 	[KA_DELAY] = "--report-delay-ms",   [KA_MIN_AGE] = "--report-min-age-ms",
-	[KA_CRASH] = "--crash",
+	[KA_CRASH] = "--crash",		    [KA_POISON] = "--poison",
 };
 
 static const char *const workload_names[] = {
@@ -113,6 +113,36 @@ static int parse_onoff(const char *name, const char *s, bool *v)
 		*v = false;
 	else
 		return usage("%s: '%s' is not on or off", name, s);
+	return 0;
+}
+
+/* --poison off | zero | 0xNN: mm/'s page poisoning (kernel/memory.h). */
+static int parse_poison(const char *name, const char *s)
+{
+	unsigned int v = 0;
+
+	if (!strcmp(s, "off") || !strcmp(s, "zero")) {
+		mem_poison = s[0] == 'z';
+		mem_poison_val = 0;
+		return 0;
+	}
+	if (s[0] != '0' || (s[1] != 'x' && s[1] != 'X') || strlen(s) < 3 ||
+	    strlen(s) > 4)
+		return usage("%s: '%s' is not off, zero or a byte 0x00 to 0xff",
+			     name, s);
+	for (const char *p = s + 2; *p; p++) {
+		unsigned int d = *p >= '0' && *p <= '9'	  ? (unsigned int)(*p - '0')
+				 : *p >= 'a' && *p <= 'f' ? (unsigned int)(*p - 'a' + 10)
+				 : *p >= 'A' && *p <= 'F' ? (unsigned int)(*p - 'A' + 10)
+							  : 16u;
+
+		if (d > 15)
+			return usage("%s: '%s' is not off, zero or a byte 0x00 to 0xff",
+				     name, s);
+		v = v * 16 + d;
+	}
+	mem_poison = true;
+	mem_poison_val = (uint8_t)v;
 	return 0;
 }
 
@@ -266,6 +296,9 @@ static int opts_parse(struct kernel_opts *o, char *line)
 		case KA_MIN_AGE:
 			err = parse_uint(name, val, 3600000, &v);
 			o->report_min_age_ms = (unsigned int)v;
+			break;
+		case KA_POISON:
+			err = parse_poison(name, val);
 			break;
 		case KA_CRASH:
 			if (strcmp(val, "null") && strcmp(val, "gp") &&
@@ -556,6 +589,7 @@ static int workload_run(const struct kernel_opts *o, struct krun *kr)
 	r->elapsed_s = now_s() - t0;
 	mm_lock_stats(kernel_pgdat, r->locks);
 	r->measured_s = r->elapsed_s - (t_warm < 0 ? 0 : t_warm);
+	r->warmed_up = t_warm >= 0;
 	if (o->kind == WORKLOAD_PAGEFAULT) {
 		r->frames = atomic_load(&w->frames) - frames_at_warmup;
 		r->frames_per_s = r->measured_s > 0

@@ -215,6 +215,7 @@ static struct page *compaction_alloc(struct migrate_target *t)
 	fb = atomic_load_explicit(&cc->pgdat->free_bitmap, memory_order_acquire);
 	if (fb)
 		free_bitmap_alloc_wait(fb, pfn, 0);
+	page_poison_alloc(cc->pgdat, pfn, 0, "compaction");
 	return pfn_to_page(cc->pgdat, pfn);
 }
 
@@ -222,6 +223,8 @@ static void compaction_free(struct migrate_target *t, struct page *page)
 {
 	struct compact_control *cc = (struct compact_control *)t;
 
+	/* A failed migration may have copied into it: poisoned again. */
+	page_poison_free(cc->pgdat, page_to_pfn(cc->pgdat, page), 0);
 	cc->freepages[cc->nr_free++] = page_to_pfn(cc->pgdat, page);
 }
 

@@ -18,6 +18,16 @@ struct mm_boot_params {
 	uint64_t low_zone_bytes; /* 0: 16 MiB, or half of RAM below 32 MiB;
 				    at most ram_bytes / 2 */
 	unsigned int nr_cpus;	 /* 1 .. MAX_NR_CPUS */
+	/*
+	 * Page poisoning, off by default: free memory keeps @poison_val in
+	 * every byte (0 is Linux's init_on_free) and allocation checks it
+	 * (mm/page_poison.c).  @ram_zeroed: the RAM reads zero now (a fresh
+	 * memfd, a VMM's fresh RAM), so a zero poison need not be written at
+	 * boot.
+	 */
+	bool page_poison;
+	uint8_t poison_val;
+	bool ram_zeroed;
 };
 
 /*

@@ -33,6 +33,36 @@ void zone_del_free_block_locked(struct zone *zone, uint32_t pfn,
 void page_reporting_request(struct zone *zone);
 
 /*
+ * Page poisoning (page_poison.c): page_poison_fill() writes the node's
+ * poison over a block being freed; page_poison_check() reads a block being
+ * handed out, and reports the first byte that differs, naming @who.
+ * Return (check): true when the block still holds the poison.  The
+ * wrappers are what the paths call: one test of a read-mostly bool while
+ * poisoning is off.
+ */
+void page_poison_fill(struct pglist_data *pgdat, uint32_t pfn,
+		      unsigned int order);
+bool page_poison_check(struct pglist_data *pgdat, uint32_t pfn,
+		       unsigned int order, const char *who);
+
+static inline void page_poison_free(struct pglist_data *pgdat, uint32_t pfn,
+				    unsigned int order)
+{
+	if (__builtin_expect(pgdat->page_poison, 0))
+		page_poison_fill(pgdat, pfn, order);
+}
+
+/* Return: true when the block is known to read zero (a zero poison, intact). */
+static inline bool page_poison_alloc(struct pglist_data *pgdat, uint32_t pfn,
+				     unsigned int order, const char *who)
+{
+	if (__builtin_expect(!pgdat->page_poison, 1))
+		return false;
+	return page_poison_check(pgdat, pfn, order, who) &&
+	       pgdat->page_poison_val == 0;
+}
+
+/*
  * Set the type byte of @pfn's pageblock; its zone's lock is held.  Free
  * blocks stay on the lists they are on: the caller moves them
  * (page_isolation.c).

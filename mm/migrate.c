@@ -40,6 +40,7 @@ static void free_frame_to_zone(struct pglist_data *pgdat, struct page *page)
 				   pfn, flags, page->order);
 		return;
 	}
+	page_poison_free(pgdat, pfn, 0);
 	spin_lock(&zone->lock);
 	zone_free_block_locked(zone, pfn, 0, false, true);
 	spin_unlock(&zone->lock);

@@ -237,6 +237,12 @@ struct pglist_data {
 	struct zone node_zones[MAX_NR_ZONES];
 	unsigned int nr_zones;
 	unsigned int nr_cpus;
+	/*
+	 * Page poisoning (page_poison.c): free memory holds @page_poison_val
+	 * in every byte, checked on allocation.  Set at boot, read-only after.
+	 */
+	bool page_poison;
+	uint8_t page_poison_val;
 	uint64_t node_spanned_pages;
 	uint64_t reserved_pages;
 	void *ram;		 /* where pfn 0 is mapped */

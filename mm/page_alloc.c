@@ -885,7 +885,9 @@ retry:
 			page->migratetype = (uint8_t)mt;
 			/* Published by the CAS in free_pages(). */
 			__atomic_store_n(&page->flags, PG_head, __ATOMIC_RELEASE);
-			if (gfp & GFP_ZERO)
+			/* A block checked to hold a zero poison is zeroed. */
+			if (!page_poison_alloc(pgdat, pfn, order, "alloc_pages") &&
+			    (gfp & GFP_ZERO))
 				mm_memset(page_address(pgdat, page), 0,
 					  PAGE_SIZE << order);
 			return page;
@@ -970,6 +972,7 @@ int free_pages(struct pglist_data *pgdat, struct page *page, unsigned int order)
 						      __ATOMIC_ACQUIRE),
 				      page->order);
 	/* The CAS made this thread the block's only owner. */
+	page_poison_free(pgdat, pfn, order);
 	zone = page_zone(pgdat, pfn);
 	if (order == 0 ||
 	    (order == PAGEBLOCK_ORDER && zone->pcp_pageblock_high)) {
@@ -1127,8 +1130,12 @@ static void zone_init(struct pglist_data *pgdat, struct zone *zone,
 	}
 }
 
-/* Free [start, end) of @zone in the largest aligned blocks that fit. */
-static void zone_free_range(struct zone *zone, uint32_t start, uint32_t end)
+/*
+ * Free [start, end) of @zone in the largest aligned blocks that fit, each
+ * poisoned first when @poison.
+ */
+static void zone_free_range(struct zone *zone, uint32_t start, uint32_t end,
+			    bool poison)
 {
 	spin_lock(&zone->lock);
 	while (start < end) {
@@ -1137,6 +1144,8 @@ static void zone_free_range(struct zone *zone, uint32_t start, uint32_t end)
 		while ((start & ((1u << order) - 1)) ||
 		       start + (1u << order) > end)
 			order--;
+		if (poison)
+			page_poison_fill(zone->zone_pgdat, start, order);
 		zone_free_block_locked(zone, start, order, false, false);
 		zone->managed_pages += 1u << order;
 		start += 1u << order;
@@ -1156,6 +1165,7 @@ int mm_init(const struct mm_boot_params *params, struct pglist_data **out)
 	uint64_t nr_blocks, meta, reserved;
 	struct pglist_data *pgdat;
 	uint32_t low_end;
+	bool poison;
 	char *p;
 
 	if (!params->ram || ((uintptr_t)params->ram & (PAGE_SIZE - 1)) ||
@@ -1182,6 +1192,8 @@ int mm_init(const struct mm_boot_params *params, struct pglist_data **out)
 	pgdat->reserved_pages = reserved;
 	pgdat->nr_cpus = params->nr_cpus;
 	pgdat->nr_zones = MAX_NR_ZONES;
+	pgdat->page_poison = params->page_poison;
+	pgdat->page_poison_val = params->page_poison ? params->poison_val : 0;
 	spin_lock_init(&pgdat->reporting_lock);
 	atomic_init(&pgdat->prdev, NULL);
 	atomic_init(&pgdat->reporting_order, MAX_ORDER);
@@ -1207,12 +1219,15 @@ int mm_init(const struct mm_boot_params *params, struct pglist_data **out)
 	zone_init(pgdat, &pgdat->node_zones[ZONE_LOW], "Low", 0, low_end);
 	zone_init(pgdat, &pgdat->node_zones[ZONE_NORMAL], "Normal", low_end,
 		  (uint32_t)(nr_pages - low_end));
+	/* Boot memory: see "Boot" in page_poison.c. */
+	poison = pgdat->page_poison &&
+		 (pgdat->page_poison_val || !params->ram_zeroed);
 	if (reserved < low_end)
 		zone_free_range(&pgdat->node_zones[ZONE_LOW], (uint32_t)reserved,
-				low_end);
+				low_end, poison);
 	zone_free_range(&pgdat->node_zones[ZONE_NORMAL],
 			(uint32_t)(reserved > low_end ? reserved : low_end),
-			(uint32_t)nr_pages);
+			(uint32_t)nr_pages, poison);
 	setup_watermarks(pgdat);
 	for (unsigned int z = 0; z < pgdat->nr_zones; z++)
 		zone_pcp_sizes(&pgdat->node_zones[z], pgdat->nr_cpus);

@@ -286,6 +286,8 @@ static bool take_free_range(struct zone *zone, uint32_t start, uint32_t end)
 	if (fb)
 		for (pfn = start; pfn < end; pfn += MAX_ORDER_NR_PAGES)
 			free_bitmap_alloc_wait(fb, pfn, MAX_ORDER - 1);
+	for (pfn = start; pfn < end; pfn += MAX_ORDER_NR_PAGES)
+		page_poison_alloc(pgdat, pfn, MAX_ORDER - 1, "alloc_contig_range");
 	return true;
 }
 

@@ -322,6 +322,12 @@ static void qemu_kernel_append(const struct run_opts *o, char *buf, size_t len)
 	if (n < len && o->duration_s > 0)
 		n += (size_t)snprintf(buf + n, len - n, " --duration-ms %llu",
 				      (unsigned long long)(o->duration_s * 1e3));
+	if (n < len && o->warmup_s > 0)
+		n += (size_t)snprintf(buf + n, len - n, " --warmup-ms %llu",
+				      (unsigned long long)(o->warmup_s * 1e3));
+	if (n < len && o->poison >= 0)
+		n += (size_t)snprintf(buf + n, len - n, " --poison 0x%02x",
+				      (unsigned int)o->poison);
 	if (n < len && o->kind == WORKLOAD_STRESS)
 		snprintf(buf + n, len - n, " --seed %llu",
 			 (unsigned long long)o->seed);
@@ -440,8 +446,10 @@ int run_qemu(const struct run_opts *o, struct run_result *r)
 		 (unsigned long long)(o->cfg.mem_bytes >> 20));
 	snprintf(dev_arg, sizeof(dev_arg),
 		 "virtio-balloon-device,id=" QEMU_BALLOON_ID
-		 ",free-page-reporting=%s,guest-stats-polling-interval=1",
-		 o->cfg.reporting ? "on" : "off");
+		 ",free-page-reporting=%s,guest-stats-polling-interval=1%s",
+		 o->cfg.reporting ? "on" : "off",
+		 /* QEMU's default, said: the guest's poison is negotiated. */
+		 o->poison >= 0 ? ",page-poison=on" : "");
 	if (!o->qemu_linux)
 		qemu_kernel_append(o, append, sizeof(append));
 	else if (kvm)

@@ -75,6 +75,7 @@ void run_opts_init(struct run_opts *o)
 	o->seed = 1;
 	o->sample_s = 0.05;
 	o->lock = SPIN_LOCK_PVQ;
+	o->poison = -1;
 }
 
 /* "1.50 GiB" style; the runner's own, so that it needs nothing of tools/. */

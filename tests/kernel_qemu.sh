@@ -15,6 +15,14 @@
 #   return_off    virtio-balloon-device (virtio-mmio, guest RAM in a memfd):
 #                 on, the memfd's allocated blocks fall by most of what
 #                 memhog freed; off, they do not
+#   poison_zero   return_on with page-poison=on and --poison zero
+#                 (init_on_free): PAGE_POISON negotiated, poison_val 0, so
+#                 QEMU still discards: the memfd falls as with return_on,
+#                 and no allocation finds its poison changed
+#   poison_aa     --poison 0xaa: PAGE_POISON negotiated with poison_val
+#                 0xaaaaaaaa, which QEMU does not discard (it would zero
+#                 the poison): the memfd keeps it all, and nothing
+#                 mismatches (a discarded frame would: status 35)
 set -u
 kernel=$1
 case=$2
@@ -93,16 +101,18 @@ memfd_bytes() {
 # Memhog 384 MiB of a 512 MiB guest, once; the freed memory is held
 # unreported by nothing but the guest: sample the memfd while memhog
 # holds (the peak) and while it sleeps after freeing (the least).
+# returned on|off [POISON]: POISON is --poison's value (page-poison=on).
 returned() {
 	hog=$((384 << 20))
+	poison=${2:-off}
 	"$qemu" -M microvm,memory-backend=ram -accel tcg,thread=multi \
 		-object memory-backend-memfd,id=ram,size=512M,share=on \
 		-smp 2 -m 512M -nographic -no-reboot -nodefaults -serial stdio \
 		-device isa-debug-exit,iobase=0xf4,iosize=4 \
 		-global virtio-mmio.force-legacy=false \
-		-device virtio-balloon-device,free-page-reporting=on \
+		-device virtio-balloon-device,free-page-reporting=on,page-poison=on \
 		-kernel "$kernel" \
-		-append "--workload memhog --hog-bytes $hog --cycles 1 --hold-ms 2000 --sleep-ms 6000 --reporting $1 --report-delay-ms 500" \
+		-append "--workload memhog --hog-bytes $hog --cycles 1 --hold-ms 2000 --sleep-ms 6000 --reporting $1 --report-delay-ms 500 --poison $poison" \
 		>"$tmp/out" 2>&1 &
 	pid=$!
 	peak=0 held=0 least= t=0
@@ -127,7 +137,23 @@ returned() {
 		fail "no sample of the memfd while memhog held and after it freed"
 	back=$((peak - least))
 	echo "kernel_qemu $case: memfd peak $((peak >> 20)) MiB while held, least $((least >> 20)) MiB after the free: $((back >> 20)) MiB back of $((hog >> 20)) MiB freed"
-	if [ "$1" = on ]; then
+	# gmm-end: elapsed measured frames rate blocks errors ...
+	set -- "$1" $(grep '^gmm-end ' "$tmp/out")
+	[ "$8" = 0 ] || fail "memhog found $8 errors"
+	# gmm-ready OFFERED NEGOTIATED REPORTING: PAGE_POISON is bit 4.
+	set -- "$1" $(grep '^gmm-ready ' "$tmp/out")
+	if [ "$poison" = off ]; then
+		[ $(($4 & 16)) = 0 ] || fail "PAGE_POISON negotiated with no poisoning"
+	else
+		expect "^mm: page poisoning: free memory holds"
+		[ $(($4 & 16)) = 16 ] || fail "PAGE_POISON not negotiated with --poison $poison"
+	fi
+	if [ "$poison" != off ] && [ "$poison" != zero ]; then
+		# Reported, acknowledged, not discarded: the poison stays.
+		expect "^gmm-ready [0-9]* [0-9]* 1"
+		[ "$back" -le $((hog / 20)) ] ||
+			fail "poison $poison: $((back >> 20)) MiB were discarded (QEMU must keep a non-zero poison)"
+	elif [ "$1" = on ]; then
 		expect "^gmm-ready [0-9]* [0-9]* 1"
 		# Most of it: the guest keeps its own metadata, thread stacks,
 		# and blocks below the reporting order.
@@ -165,9 +191,14 @@ badargs)
 	qemu_run 1 256M "--workload memhog --no-such-option 1"
 	expect "command line: unrecognized argument '--no-such-option'"
 	check_status 39
+	qemu_run 1 256M "--workload memhog --poison 0x1ff"
+	expect "command line: --poison: '0x1ff' is not off, zero or a byte 0x00 to 0xff"
+	check_status 39
 	;;
 return_on) returned on ;;
 return_off) returned off ;;
+poison_zero) returned on zero ;;
+poison_aa) returned on 0xaa ;;
 *) echo "kernel_qemu: unknown case $case"; exit 2 ;;
 esac
 exit 0

@@ -52,6 +52,12 @@ static void run_usage(FILE *f)
 	      "  --initrd PATH         --linux: initramfs (default uml/initrd.gz beside\n"
 	      "                        guestmm, else PREFIX/lib/guestmm/initrd.gz;\n"
 	      "                        --qemu: qemu/initrd.gz, lib/guestmm/qemu/)\n"
+	      "  --poison off|zero|0xNN  --qemu (our kernel): page poisoning: free memory\n"
+	      "                        keeps this byte (zero: init_on_free), checked on\n"
+	      "                        allocation, a mismatch fails the run; the device\n"
+	      "                        gets page-poison=on and is told the value, and\n"
+	      "                        QEMU discards reported memory only for zero\n"
+	      "                        (default off)\n"
 	      "  --boot-timeout S      --linux, --qemu: how long its boot may take (default\n"
 	      "                        60; --qemu: 300)\n"
 	      "  --mem SIZE            guest RAM, 64M to 1T (--linux: 64G) in steps of 4M\n"
@@ -131,7 +137,7 @@ enum {
 	OPT_MIN_AGE, OPT_LOCK, OPT_LOCK_STATS, OPT_IN_PROCESS, OPT_LINUX,
 	OPT_UML, OPT_INITRD, OPT_HINTING, OPT_HINT_ENTRIES, OPT_HINT_POLL,
 	OPT_COMPACT, OPT_HINT_CAP, OPT_BOOT_TIMEOUT, OPT_WARMUP, OPT_QEMU,
-	OPT_KERNEL, OPT_QEMU_BIN, OPT_TARGET, OPT_ACCESSES, OPT_END,
+	OPT_KERNEL, OPT_QEMU_BIN, OPT_TARGET, OPT_ACCESSES, OPT_POISON, OPT_END,
 };
 
 static const struct option run_options[] = {
@@ -171,12 +177,30 @@ static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, OPT_KERNEL },
 	{ "qemu-binary", required_argument, NULL, OPT_QEMU_BIN },
 	{ "target", required_argument, NULL, OPT_TARGET },
+	{ "poison", required_argument, NULL, OPT_POISON },
 	{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
 
 #define RUN_ERR(...) cli_usage_error("run ", __VA_ARGS__)
+
+/* --poison: -1 for off, else the byte. */
+static int run_parse_poison(const char *arg)
+{
+	char *end;
+	unsigned long v;
+
+	if (!strcmp(arg, "off"))
+		return -1;
+	if (!strcmp(arg, "zero"))
+		return 0;
+	errno = 0;
+	v = strtoul(arg, &end, 16);
+	if (strncmp(arg, "0x", 2) || !arg[2] || *end || errno || v > 0xff)
+		RUN_ERR("--poison: '%s' is not off, zero or a byte 0x00 to 0xff", arg);
+	return (int)v;
+}
 
 /* Guest RAM: the core's zones want whole 4 MiB (order-10) blocks. */
 #define RUN_MEM_MIN (64ull << 20)
@@ -831,6 +855,9 @@ static int cmd_run(int argc, char **argv)
 						      1ull << 20);
 			qemu_opt = "--target";
 			break;
+		case OPT_POISON:
+			o.poison = run_parse_poison(optarg);
+			break;
 		case OPT_BOOT_TIMEOUT:
 			o.boot_timeout_s = (unsigned int)opt_uint("boot-timeout", optarg, 1, 3600);
 			break;
@@ -857,6 +884,8 @@ static int cmd_run(int argc, char **argv)
 	} else if (qemu_opt) {
 		RUN_ERR("%s: only with --qemu", qemu_opt);
 	}
+	if (o.poison >= 0 && (o.mode != RUN_QEMU || o.qemu_linux))
+		RUN_ERR("--poison: only with --qemu (our kernel's allocator poisons)");
 	if (o.initrd && o.mode != RUN_LINUX && o.mode != RUN_QEMU)
 		RUN_ERR("--initrd: only with --linux or --qemu");
 	if (linux_opt && o.mode != RUN_LINUX)
@@ -924,7 +953,7 @@ static int cmd_run(int argc, char **argv)
 		double duration = o.duration_s ? o.duration_s
 			: o.kind == WORKLOAD_WORKING_SET ? 20 : 10;
 
-		if (o.mode == RUN_LINUX || o.mode == RUN_QEMU)
+		if (o.mode == RUN_LINUX || (o.mode == RUN_QEMU && o.qemu_linux))
 			RUN_ERR("--warmup: not with --linux (nothing of the Linux guest's is measured after a warm-up)");
 		if (o.kind != WORKLOAD_PAGEFAULT && !o.lock_stats)
 			RUN_ERR("--warmup: only --workload pagefault and --lock-stats count from the end of a warm-up");
