@@ -507,27 +507,58 @@ static int bd_follow_target(struct balloon_driver *bd)
 
 /* ---- statistics ---- */
 
-/* Fill the stats buffer with the guest's numbers now and offer it. */
+/*
+ * Fill the stats buffer with the guest's numbers now and offer it.  Linux's
+ * meanings (/proc/meminfo), so that a VMM reads them as it reads Linux's:
+ *   MEMTOT the frames the allocator manages (RAM less mm/'s metadata and
+ *          what the embedding kept: totalram_pages), less the balloon's
+ *          unless DEFLATE_ON_OOM was negotiated, as Linux's driver
+ *          (adjust_managed_page_count() only without it);
+ *   MEMFREE the buddy lists' frames, Reported ones included (NR_FREE_PAGES;
+ *          the per-CPU lists' are not in it, as in Linux);
+ *   AVAIL  what an allocation can have without reclaim: MEMFREE and the
+ *          per-CPU lists.  There is no page cache or reclaimable slab to
+ *          add, and anonymous memory's swap is not counted, as Linux does
+ *          not; unlike Linux's si_mem_available() the watermark reserve is
+ *          not taken off, so MEMFREE <= AVAIL (both read racily, and held
+ *          to MEMTOT).
+ * The driver thread's: @nr_balloon is its own.
+ */
 static int bd_stats_send(struct balloon_driver *bd)
 {
 	struct bd_queue *q = &bd->q[VIRTIO_BALLOON_VQ_STATS];
 	uint8_t *buf = page_address(bd->pgdat, bd->stats_page);
-	uint64_t free_bytes = pgdat_free_pages(bd->pgdat) << PAGE_SHIFT;
+	uint64_t free_pages = pgdat_free_pages(bd->pgdat), managed = 0, pcp = 0;
+	uint64_t total, avail;
 	struct vring_sg sg = { bd_gpa(bd, bd->stats_page),
 			       BD_NR_STATS * VIRTIO_BALLOON_STAT_SIZE };
 	int err;
 
+	for (unsigned int z = 0; z < bd->pgdat->nr_zones; z++) {
+		struct zone_stats zs;
+
+		zone_get_stats(&bd->pgdat->node_zones[z], &zs);
+		managed += zs.managed_pages;
+		pcp += zs.pcp_pages;
+	}
+	total = managed;
+	if (!(bd->features & BD_F(VIRTIO_BALLOON_F_DEFLATE_ON_OOM)))
+		total -= bd->nr_balloon < total ? bd->nr_balloon : total;
+	if (free_pages > total)
+		free_pages = total;
+	avail = free_pages + pcp < total ? free_pages + pcp : total;
 	for (size_t i = 0; i < BD_NR_STATS; i++) {
 		uint64_t val = 0;
 
 		switch (bd_stat_tags[i]) {
 		case VIRTIO_BALLOON_S_MEMFREE:
+			val = free_pages << PAGE_SHIFT;
+			break;
 		case VIRTIO_BALLOON_S_AVAIL:
-			/* No page cache: what is free is what is available. */
-			val = free_bytes;
+			val = avail << PAGE_SHIFT;
 			break;
 		case VIRTIO_BALLOON_S_MEMTOT:
-			val = bd->env.mem_bytes;
+			val = total << PAGE_SHIFT;
 			break;
 		default:
 			break; /* no swap, no page cache */

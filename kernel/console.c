@@ -14,6 +14,7 @@
 
 #define COM1 0x3f8
 #define UART_THR 0 /* transmit holding register (DLAB 0) */
+#define UART_RBR 0 /* receive buffer register (DLAB 0), read */
 #define UART_DLL 0 /* divisor latch (DLAB 1) */
 #define UART_IER 1
 #define UART_DLM 1
@@ -21,6 +22,7 @@
 #define UART_LCR 3
 #define UART_MCR 4
 #define UART_LSR 5
+#define LSR_DR 0x01   /* a received byte waits in RBR */
 #define LSR_THRE 0x20 /* transmit holding register empty */
 
 /*
@@ -52,6 +54,13 @@ static void uart_putc(char c)
 		if (inb(COM1 + UART_LSR) & LSR_THRE)
 			break;
 	outb(COM1 + UART_THR, (uint8_t)c);
+}
+
+int console_getc(void)
+{
+	if (!(inb(COM1 + UART_LSR) & LSR_DR))
+		return -1;
+	return inb(COM1 + UART_RBR);
 }
 
 void console_write(const char *s, size_t len)

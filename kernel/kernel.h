@@ -37,6 +37,8 @@
 /* Console (kernel/console.c): the serial port, a line at a time. */
 void console_init(void);
 void console_write(const char *s, size_t len);
+/* The next byte the host sent on the port, or -1 when none waits. */
+int console_getc(void);
 void printk(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 void vprintk(const char *fmt, va_list ap);
 /* The panic path: the console for good, and lines written without it. */

@@ -10,6 +10,12 @@
  * kernel threads, thread i pinned to CPU i % nr_cpus and running as that
  * vCPU; their bodies are guest/workload.c's, the same as a process
  * guest's.  The thread "main" samples every --sample-ms and prints.
+ * Each option is given once: a second one is refused, not taken over the
+ * first.
+ *
+ * --stay on keeps the machine up after the workload's figures, the
+ * balloon driver still following the device, until the runner says
+ * "quit" on the console (stay()).
  */
 #include "kernel/kmain.h"
 
@@ -40,6 +46,7 @@ struct kernel_opts {
 	enum spin_lock_kind lock;
 	bool lock_stats;
 	bool reporting;
+	bool stay;		/* --stay on: wait for "quit" after the run */
 	enum gmm_hinting hinting;
 	unsigned int report_order, report_capacity, report_hwm;
 	unsigned int report_delay_ms, report_min_age_ms;
@@ -50,7 +57,7 @@ enum karg {
 	KA_WORKLOAD, KA_HOG, KA_CYCLES, KA_HOLD, KA_SLEEP, KA_THREADS,
 	KA_DURATION, KA_WARMUP, KA_SAMPLE, KA_START_DELAY, KA_SEED, KA_LOCK,
 	KA_LOCK_STATS, KA_REPORTING, KA_HINTING, KA_ORDER, KA_CAPACITY,
-	KA_HWM, KA_DELAY, KA_MIN_AGE, KA_CRASH, KA_POISON, KA_NR
+	KA_HWM, KA_DELAY, KA_MIN_AGE, KA_CRASH, KA_POISON, KA_STAY, KA_NR
 };
 
 static const char *const karg_names[KA_NR] = {
@@ -65,6 +72,7 @@ static const char *const karg_names[KA_NR] = {
 	[KA_CAPACITY] = "--report-capacity", [KA_HWM] = "--report-hwm",
 	[KA_DELAY] = "--report-delay-ms",   [KA_MIN_AGE] = "--report-min-age-ms",
 	[KA_CRASH] = "--crash",		    [KA_POISON] = "--poison",
+	[KA_STAY] = "--stay",
 };
 
 static const char *const workload_names[] = {
@@ -188,6 +196,7 @@ static int opts_parse(struct kernel_opts *o, char *line)
 {
 	char *argv[2 * KA_NR + 2];
 	unsigned int argc = split(line, argv, ARRAY_SIZE(argv));
+	bool seen[KA_NR] = { false };
 
 	if (argc == ARRAY_SIZE(argv))
 		return usage("more than %u words", argc - 1);
@@ -204,6 +213,9 @@ static int opts_parse(struct kernel_opts *o, char *line)
 			return usage("unrecognized argument '%s'", name);
 		if (i + 1 >= argc)
 			return usage("option %s needs a value", name);
+		if (seen[k])
+			return usage("%s given twice", name);
+		seen[k] = true;
 		switch (k) {
 		case KA_WORKLOAD:
 			o->workload = strcmp(val, "none") != 0;
@@ -302,10 +314,14 @@ static int opts_parse(struct kernel_opts *o, char *line)
 			break;
 		case KA_CRASH:
 			if (strcmp(val, "null") && strcmp(val, "gp") &&
-			    strcmp(val, "ud") && strcmp(val, "panic"))
-				return usage("%s: '%s' is not null, gp, ud or panic",
+			    strcmp(val, "ud") && strcmp(val, "panic") &&
+			    strcmp(val, "mismatch"))
+				return usage("%s: '%s' is not null, gp, ud, panic or mismatch",
 					     name, val);
 			o->crash = val;
+			break;
+		case KA_STAY:
+			err = parse_onoff(name, val, &o->stay);
 			break;
 		}
 		if (err)
@@ -315,9 +331,12 @@ static int opts_parse(struct kernel_opts *o, char *line)
 }
 
 /*
- * --crash: the fault path, on purpose (tests/kernel_boot.sh): a read of
- * address 0 (not mapped), a write to a non-canonical address (#GP), an
- * undefined opcode, a panic.  Each prints and ends with status 37.
+ * --crash: the fault path, on purpose (tests/kernel_qemu.sh,
+ * tests/test_qemu_kernel.c): a read of address 0 (not mapped), a write to
+ * a non-canonical address (#GP), an undefined opcode, a panic.  Each
+ * prints and ends with status 37.  (--crash mismatch is not a fault: the
+ * workload counts one wrong block, see workload_run(), and the run ends
+ * with status 35.)
  */
 static void crash(const char *kind)
 {
@@ -586,6 +605,10 @@ static int workload_run(const struct kernel_opts *o, struct krun *kr)
 	atomic_store(&w->stop, true);
 	for (unsigned int i = 0; i < w->threads; i++)
 		thread_join(kr->threads[i]);
+	if (o->crash && !strcmp(o->crash, "mismatch")) {
+		printk(KERNEL_NAME ": --crash mismatch: counting a wrong block on purpose\n");
+		atomic_fetch_add(&w->errors, 1);
+	}
 	r->elapsed_s = now_s() - t0;
 	mm_lock_stats(kernel_pgdat, r->locks);
 	r->measured_s = r->elapsed_s - (t_warm < 0 ? 0 : t_warm);
@@ -599,6 +622,50 @@ static int workload_run(const struct kernel_opts *o, struct krun *kr)
 	result_fill(kr, r);
 	guest_lines_result(&kr->lines, r);
 	return 0;
+}
+
+/*
+ * --stay on: the workload's figures are out ("gmm-end" and the rest), and
+ * the balloon driver goes on following the device - the runner's target
+ * through QMP, the statistics QEMU polls - until the runner writes "quit"
+ * and a newline on the console.  A word on the console rather than QMP's
+ * quit, which would end QEMU under the kernel: this way the kernel ends as
+ * after any run, the driver removed and buddy_check() run over every frame
+ * the balloon held, and its status (a failed workload's 35 included)
+ * still comes out through isa-debug-exit.  Polled every 10 ms: nothing
+ * here is in a hurry, and the UART's line needs no routing.
+ */
+static void stay(void)
+{
+	char word[16];
+	unsigned int n = 0;
+	bool overlong = false;
+
+	printk("gmm-stay\n");
+	for (;;) {
+		int c = console_getc();
+
+		if (c < 0) {
+			sched_sleep_ns(10000000);
+			continue;
+		}
+		if (c == '\r')
+			continue;
+		if (c != '\n') {
+			if (n + 1 < sizeof(word))
+				word[n++] = (char)c;
+			else
+				overlong = true;
+			continue;
+		}
+		word[n] = 0;
+		if (!overlong && !strcmp(word, "quit"))
+			return;
+		printk(KERNEL_NAME ": console: '%s%s' is not quit: still staying\n",
+		       word, overlong ? "..." : "");
+		n = 0;
+		overlong = false;
+	}
 }
 
 static struct krun krun;
@@ -622,7 +689,7 @@ int kernel_main(void)
 	const struct kernel_opts *o = &opts;
 	int err;
 
-	if (o->crash)
+	if (o->crash && strcmp(o->crash, "mismatch"))
 		crash(o->crash);
 	krun.lines = (struct guest_lines){ .emit = lines_emit, .ctx = &krun };
 	if (o->lock_stats)
@@ -653,6 +720,8 @@ int kernel_main(void)
 		if (err)
 			return KERNEL_EXIT_FAILED;
 	}
+	if (o->stay)
+		stay();
 	/* Every frame the driver holds comes back: buddy_check() sees all. */
 	kballoon_stop();
 	err = buddy_check(kernel_pgdat);

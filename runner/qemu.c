@@ -8,6 +8,13 @@
  * /proc/PID/fd (QEMU punches the ranges the guest reports).  The balloon's
  * target (--target) and the guest's statistics go through QMP.
  *
+ * Our kernel runs with --stay on: after its figures it says "gmm-stay"
+ * and keeps its balloon driver going, so the target and the statistics
+ * are taken from a live guest, as from Linux; then the runner writes
+ * "quit" on its console and it ends as after any run, its status through
+ * isa-debug-exit (a failed workload's included).  A fault or panic, and
+ * any line the kernel prefixes with its name, is copied to stderr.
+ *
  * Linux (--linux) is Debian's 6.1 kernel, unchanged, booted from the
  * linux-image package's bzImage by microvm's qboot; it finds the balloon
  * through ACPI (microvm's DSDT describes each virtio-mmio window, LNRO0005)
@@ -63,7 +70,12 @@ struct qemu_ctx {
 	int memfd;		/* QEMU's guest RAM, opened again */
 	double next_stats;
 	uint64_t free, total, available;
+	uint64_t last_update;	/* guest-stats' last-update (s since 1970) */
+	bool relay;		/* our kernel faulted: copy what follows */
 };
+
+/* Our kernel's name on its own lines (kernel/kernel.h's KERNEL_NAME). */
+#define QEMU_KERNEL_NAME "guestmm-kernel: "
 
 /*
  * Which accelerator: KVM when /dev/kvm opens and is a hypervisor that boots
@@ -156,6 +168,7 @@ static int qemu_guest_stats(struct qemu_ctx *c)
 
 	if (err)
 		return err;
+	qmp_get_u64(reply, "last-update", &c->last_update);
 	qmp_get_u64(reply, "stat-free-memory", &c->free);
 	qmp_get_u64(reply, "stat-total-memory", &c->total);
 	qmp_get_u64(reply, "stat-available-memory", &c->available);
@@ -189,8 +202,61 @@ static int qemu_actual(struct qemu_ctx *c, uint64_t *actual)
 	return qmp_get_u64(reply, "actual", actual) ? 0 : -EPROTO;
 }
 
+static bool starts(const char *s, const char *prefix)
+{
+	return !strncmp(s, prefix, strlen(prefix));
+}
+
+/*
+ * A console line of our kernel outside the protocol goes to stderr when
+ * it is news: the kernel's own messages (a refused command line, a
+ * --crash, a failed check), mm/'s (platform_log(): a bad page state), the
+ * balloon driver's end, and from a fault or panic on everything (the
+ * registers and the backtrace).  The boot messages are not.  The Linux
+ * guest's console is its own business.
+ */
+static void qemu_kernel_relay(struct linux_run *u, const char *line)
+{
+	struct qemu_ctx *c = u->ctx;
+
+	if (u->o->qemu_linux || starts(line, "gmm-"))
+		return;
+	if (starts(line, QEMU_KERNEL_NAME "fault:") ||
+	    starts(line, QEMU_KERNEL_NAME "panic:"))
+		c->relay = true;
+	if (c->relay || starts(line, QEMU_KERNEL_NAME) ||
+	    starts(line, "guestmm: ") || starts(line, "balloon: the driver ended"))
+		fprintf(stderr, "guestmm: run: kernel: %s\n", line);
+}
+
+/*
+ * Read the console for @ms, relaying (qemu_kernel_relay()) and dropping
+ * its lines: for waits in which no line of the protocol is expected.
+ * Return: 0 after @ms; -EPIPE when QEMU has gone.
+ */
+static int qemu_console_idle(struct linux_run *u, int ms)
+{
+	double end = run_now_s() + ms / 1e3;
+	char line[1024];
+
+	for (;;) {
+		double left = end - run_now_s();
+		int err;
+
+		if (left <= 0)
+			return 0;
+		err = uml_guest_wait_line(u->g, "", line, sizeof(line),
+					  (int)(left * 1e3) + 1);
+		if (err == -ETIMEDOUT)
+			return 0;
+		if (err)
+			return err;
+		qemu_kernel_relay(u, line);
+	}
+}
+
 /* Ask for @target and wait until actual reaches it; *@secs how long.
- * Return: 0; -ETIMEDOUT; a QMP error. */
+ * Return: 0; -ETIMEDOUT; -EPIPE; a QMP error. */
 static int qemu_balloon_to(struct linux_run *u, uint64_t target,
 			   uint64_t *actual, double *secs)
 {
@@ -215,19 +281,87 @@ static int qemu_balloon_to(struct linux_run *u, uint64_t target,
 		if (*secs * 1e3 > QEMU_BALLOON_MS)
 			return -ETIMEDOUT;
 		/* Not sampled: the last memhog cycle's figures are closed. */
-		err = uml_guest_wait_line(u->g, "gmm-never", NULL, 0, 200);
-		if (err != -ETIMEDOUT)
+		err = qemu_console_idle(u, 200);
+		if (err)
 			return err;
 	}
 }
 
-/* --target: inflate to it, let QEMU discard, then deflate. */
+/* How long the guest's statistics may take to be sent again: it sends
+ * them every second (guest-stats-polling-interval=1), when its driver
+ * thread runs, which a loaded TCG host may delay. */
+#define QEMU_STATS_FRESH_MS 20000
+
+/*
+ * The guest's statistics as it is now: read until QEMU's last-update is
+ * later than the second this began in, so none sent before counts.
+ * Return: 0; -ETIMEDOUT (said); -EPIPE; a QMP error.
+ */
+static int qemu_guest_stats_fresh(struct linux_run *u)
+{
+	struct qemu_ctx *c = u->ctx;
+	uint64_t since = (uint64_t)time(NULL);
+	double end = run_now_s() + QEMU_STATS_FRESH_MS / 1e3;
+	int err;
+
+	for (;;) {
+		err = qemu_guest_stats(c);
+		if (err)
+			return err;
+		if (c->last_update > since && c->total)
+			return 0;
+		if (run_now_s() > end) {
+			fprintf(stderr, "guestmm: run: the guest sent no statistics through QEMU for %d s\n",
+				QEMU_STATS_FRESH_MS / 1000);
+			u->r->error_said = true;
+			return -ETIMEDOUT;
+		}
+		err = qemu_console_idle(u, 200);
+		if (err)
+			return err;
+	}
+}
+
+/*
+ * --target below what the guest can give (its QMP statistics: all of RAM
+ * less what it has available, and 1/32 of RAM kept for its own
+ * allocations while the balloon grows) would never reach actual: refused
+ * with one line.  Return: 0; -EINVAL (said).
+ */
+static int qemu_target_check(struct linux_run *u)
+{
+	const struct qemu_ctx *c = u->ctx;
+	uint64_t mem = u->o->cfg.mem_bytes, target = u->o->target_bytes;
+	uint64_t avail = c->available < mem ? c->available : mem;
+	uint64_t need = mem - avail + mem / 32;
+
+	if (target >= need)
+		return 0;
+	fprintf(stderr, "guestmm: run: --target %llu MiB: below what the guest needs "
+		"(%llu MiB of its %llu MiB not available, and 1/32 of RAM kept: at least %llu MiB)\n",
+		(unsigned long long)(target >> 20),
+		(unsigned long long)((mem - avail) >> 20),
+		(unsigned long long)(mem >> 20),
+		(unsigned long long)((need + (1 << 20) - 1) >> 20));
+	u->r->error_said = true;
+	return -EINVAL;
+}
+
+/* --target: inflate to it, let QEMU discard, then deflate; the guest's
+ * statistics after.  Return: 0; -EINVAL (said); -ETIMEDOUT; -EPIPE; a
+ * QMP error. */
 static int qemu_target(struct linux_run *u)
 {
 	struct run_balloon *b = &u->r->balloon;
 	struct qemu_ctx *c = u->ctx;
 	int err;
 
+	err = qemu_guest_stats_fresh(u);
+	if (err)
+		return err;
+	err = qemu_target_check(u);
+	if (err)
+		return err;
 	b->target = u->o->target_bytes;
 	b->resident_before = qemu_resident(c);
 	err = qemu_balloon_to(u, b->target, &b->actual_inflated, &b->inflate_s);
@@ -241,10 +375,8 @@ static int qemu_target(struct linux_run *u)
 		return err;
 	b->resident_deflated = qemu_resident(c);
 	b->done = true;
-	/* The guest's statistics after the deflate, not during it (it
-	 * sends them every second). */
-	err = uml_guest_wait_line(u->g, "gmm-never", NULL, 0, 2500);
-	return err == -ETIMEDOUT ? 0 : err;
+	/* The guest's statistics after the deflate, not during it. */
+	return qemu_guest_stats_fresh(u);
 }
 
 /* Our kernel: @given, else kernel/guestmm-kernel.elf beside the binary
@@ -289,8 +421,9 @@ static uint64_t qemu_resident_cb(void *ctx)
 	return qemu_resident(ctx);
 }
 
-/* Our kernel's command line (kernel/run.c's options) for the run. */
-static void qemu_kernel_append(const struct run_opts *o, char *buf, size_t len)
+/* Our kernel's command line (kernel/run.c's options) for the run.
+ * Return: 0; -E2BIG when it does not fit @len. */
+static int qemu_kernel_append(const struct run_opts *o, char *buf, size_t len)
 {
 	static const char *const names[] = { [WORKLOAD_MEMHOG] = "memhog",
 					     [WORKLOAD_PAGEFAULT] = "pagefault",
@@ -329,28 +462,43 @@ static void qemu_kernel_append(const struct run_opts *o, char *buf, size_t len)
 		n += (size_t)snprintf(buf + n, len - n, " --poison 0x%02x",
 				      (unsigned int)o->poison);
 	if (n < len && o->kind == WORKLOAD_STRESS)
-		snprintf(buf + n, len - n, " --seed %llu",
-			 (unsigned long long)o->seed);
+		n += (size_t)snprintf(buf + n, len - n, " --seed %llu",
+				      (unsigned long long)o->seed);
+	/* Up after its figures, for QMP's target and statistics. */
+	if (n < len)
+		n += (size_t)snprintf(buf + n, len - n, " --stay on");
+	if (n < len && o->kernel_append)
+		n += (size_t)snprintf(buf + n, len - n, " %s", o->kernel_append);
+	return n < len ? 0 : -E2BIG;
 }
 
 /*
  * Our kernel's run: its console read with the process guest's parser
- * until gmm-done, then its status through isa-debug-exit (33: clean).
- * Return: 0; -EPIPE when QEMU ended first; -ECHILD on a bad status;
- * -ETIMEDOUT when it said nothing for QEMU_SILENCE_S.
+ * until gmm-stay (*@stayed set, the machine left up for the runner) or,
+ * called again after the runner's "quit", gmm-done; then its status
+ * through isa-debug-exit (33: clean).
+ * Return: 0; -ECHILD on a bad status or no figures; -ETIMEDOUT when it
+ * said nothing for QEMU_SILENCE_S.
  */
-static int qemu_kernel_watch(struct linux_run *u, struct pg_host *h)
+static int qemu_kernel_watch(struct linux_run *u, struct pg_host *h,
+			     bool *stayed)
 {
 	char line[1024];
 	double next_live = 0, last = run_now_s();
 	int err, status;
 
 	for (;;) {
-		err = uml_guest_wait_line(u->g, "gmm-", line, sizeof(line),
+		err = uml_guest_wait_line(u->g, "", line, sizeof(line),
 					  (int)(u->o->sample_s * 1e3));
-		if (!err) {
+		if (!err && !strcmp(line, "gmm-stay") && !*stayed) {
+			*stayed = true;
+			return 0;
+		}
+		if (!err && !strncmp(line, "gmm-", 4)) {
 			run_console_line(h, line);
 			last = run_now_s();
+		} else if (!err) {
+			qemu_kernel_relay(u, line);
 		} else if (err != -ETIMEDOUT) {
 			break;
 		}
@@ -379,11 +527,56 @@ static int qemu_kernel_watch(struct linux_run *u, struct pg_host *h)
 	return 0;
 }
 
+/*
+ * Our kernel, from its first line to its status: the workload watched to
+ * gmm-stay, then --target and the guest's statistics from the live
+ * guest, then "quit" and the rest watched to its end.  A failed status
+ * outranks what failed while it stayed (a fault there ends QEMU and with
+ * it QMP).  Return: 0; -ECHILD (r->failure says why); another -errno.
+ */
+static int qemu_kernel_run(struct linux_run *u, struct qemu_ctx *c)
+{
+	struct pg_host *h = run_console_new(u->o, u->r, qemu_resident_cb, c);
+	struct run_result *r = u->r;
+	bool stayed = false;
+	int err, stay_err = 0;
+
+	if (!h)
+		return -ENOMEM;
+	err = qemu_kernel_watch(u, h, &stayed);
+	if (!err && stayed) {
+		stay_err = u->o->target_bytes ? qemu_target(u)
+					      : qemu_guest_stats_fresh(u);
+		r->resident_end = qemu_resident(c);
+		if (!stay_err) {
+			r->qmp_free = c->free;
+			r->qmp_total = c->total;
+			r->qmp_available = c->available;
+		}
+		/* QEMU gone (a fault): the watch below says with what. */
+		if (stay_err != -EPIPE)
+			uml_guest_send(u->g, "quit");
+		err = qemu_kernel_watch(u, h, &stayed);
+	} else if (!err) {
+		snprintf(r->failure, sizeof(r->failure),
+			 "it ended without gmm-stay (--stay on not taken)");
+		err = -ECHILD;
+	}
+	free(h);
+	if (!err)
+		err = stay_err;
+	if (err)
+		return err;
+	r->stats.mem_bytes = u->o->cfg.mem_bytes;
+	r->stats.host_resident_bytes = r->resident_end;
+	return 0;
+}
+
 int run_qemu(const struct run_opts *o, struct run_result *r)
 {
 	char qmp_path[TMP_DIR_PATH_MAX + 16], qmp_arg[TMP_DIR_PATH_MAX + 48];
 	char kernel[PATH_MAX + 32], initrd[PATH_MAX + 32], why[80];
-	char mem_arg[32], smp_arg[16], obj_arg[96], dev_arg[160], append[512];
+	char mem_arg[32], smp_arg[16], obj_arg[96], dev_arg[160], append[1024];
 	const char *qemu = o->qemu ? o->qemu : QEMU_DEFAULT;
 	struct uml_guest_config gc = { 0 };
 	struct linux_run u = { .o = o, .r = r, .sample = qemu_sample };
@@ -450,9 +643,15 @@ int run_qemu(const struct run_opts *o, struct run_result *r)
 		 o->cfg.reporting ? "on" : "off",
 		 /* QEMU's default, said: the guest's poison is negotiated. */
 		 o->poison >= 0 ? ",page-poison=on" : "");
-	if (!o->qemu_linux)
-		qemu_kernel_append(o, append, sizeof(append));
-	else if (kvm)
+	if (!o->qemu_linux) {
+		if (qemu_kernel_append(o, append, sizeof(append))) {
+			fprintf(stderr, "guestmm: run: --append: our kernel's command line would be longer than %zu bytes\n",
+				sizeof(append) - 1);
+			r->error_said = true;
+			err = -E2BIG;
+			goto undo_dir;
+		}
+	} else if (kvm)
 		snprintf(append, sizeof(append), "console=ttyS0 panic=-1 quiet");
 	else
 		snprintf(append, sizeof(append),
@@ -521,15 +720,7 @@ int run_qemu(const struct run_opts *o, struct run_result *r)
 		goto undo_qmp;
 	}
 	if (!o->qemu_linux) {
-		struct pg_host *h = run_console_new(o, r, qemu_resident_cb, &c);
-
-		err = h ? qemu_kernel_watch(&u, h) : -ENOMEM;
-		free(h);
-		if (err)
-			goto undo_memfd;
-		r->stats.mem_bytes = o->cfg.mem_bytes;
-		r->resident_end = qemu_resident(&c);
-		r->stats.host_resident_bytes = r->resident_end;
+		err = qemu_kernel_run(&u, &c);
 		goto undo_memfd;
 	}
 	err = uml_guest_wait_line(u.g, "gmm-ready", NULL, 0, (int)boot_s * 1000);

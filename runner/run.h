@@ -68,6 +68,8 @@ struct run_opts {
 	bool qemu_linux;	/* RUN_QEMU: Linux, not our kernel */
 	int poison;		/* RUN_QEMU, our kernel: page poisoning's
 				   byte, or -1 (default) for off */
+	const char *kernel_append; /* RUN_QEMU, our kernel: more of its
+				      command line (kernel/README.md) */
 	uint64_t target_bytes;	/* RUN_QEMU: after the workload, the balloon
 				   to this guest size through QMP, then back
 				   to all of RAM; 0: no target */

@@ -10,7 +10,11 @@
 #                 verified, no mismatch, status 33
 #   fault         --crash null: the fault line (vector, error, RIP, CR2),
 #                 a backtrace, status 37
-#   badargs       an unknown option: one line that says so, status 39
+#   badargs       an unknown option: one line that says so, status 39;
+#                 an option given twice: the same
+#   stay          --stay on: after its figures "gmm-stay", and the machine
+#                 stays up until "quit" comes on the console (another word
+#                 is answered and ignored); then gmm-done and status 33
 #   return_on     memhog with free page reporting through QEMU's
 #   return_off    virtio-balloon-device (virtio-mmio, guest RAM in a memfd):
 #                 on, the memfd's allocated blocks fall by most of what
@@ -81,6 +85,47 @@ boot() {
 	expect "^gmm-ready "
 	expect "^gmm-phase 3"
 	expect "^gmm-end "
+	expect "^gmm-done"
+	check_status 33
+}
+
+# Wait (bounded) for a console line matching $1 while QEMU $pid runs.
+wait_for() {
+	t=0
+	until grep -q -- "$1" "$tmp/out"; do
+		kill -0 "$pid" 2>/dev/null || fail "QEMU ended before a line matching '$1'"
+		t=$((t + 1))
+		[ "$t" -gt $((LIMIT * 5)) ] && fail "no line matching '$1' after ${LIMIT} s"
+		sleep 0.2
+	done
+}
+
+# --stay on: the console is a FIFO the script writes the runner's words to.
+stay() {
+	mkfifo "$tmp/in" || fail "mkfifo"
+	timeout -k 5 "$LIMIT" "$qemu" -M microvm -accel tcg,thread=multi \
+		-smp 2 -m 256M -nographic -no-reboot -nodefaults \
+		-serial stdio -device isa-debug-exit,iobase=0xf4,iosize=4 \
+		-global virtio-mmio.force-legacy=false \
+		-device virtio-balloon-device,free-page-reporting=on \
+		-kernel "$kernel" \
+		-append "--workload memhog --hog-bytes 33554432 --cycles 1 --hold-ms 100 --sleep-ms 0 --stay on" \
+		<"$tmp/in" >"$tmp/out" 2>&1 &
+	pid=$!
+	exec 3>"$tmp/in"
+	wait_for "^gmm-end "
+	wait_for "^gmm-stay"
+	echo stop >&3
+	wait_for "console: 'stop' is not quit: still staying"
+	grep -q "^gmm-done" "$tmp/out" && fail "gmm-done before quit"
+	kill -0 "$pid" 2>/dev/null || fail "QEMU ended on a word that is not quit"
+	echo quit >&3
+	wait "$pid"
+	status=$?
+	pid=
+	exec 3>&-
+	[ "$status" = 124 ] || [ "$status" = 137 ] &&
+		fail "QEMU killed after ${LIMIT} s: the kernel hung"
 	expect "^gmm-done"
 	check_status 33
 }
@@ -194,7 +239,11 @@ badargs)
 	qemu_run 1 256M "--workload memhog --poison 0x1ff"
 	expect "command line: --poison: '0x1ff' is not off, zero or a byte 0x00 to 0xff"
 	check_status 39
+	qemu_run 1 256M "--workload memhog --cycles 1 --workload stress"
+	expect "command line: --workload given twice"
+	check_status 39
 	;;
+stay) stay ;;
 return_on) returned on ;;
 return_off) returned off ;;
 poison_zero) returned on zero ;;

@@ -442,15 +442,42 @@ static void test_remove_gives_everything_back(void **state)
 	fx_free(f);
 }
 
-/* Statistics: primed at start, refilled each time the device asks, with
- * Linux's meanings (total, free, available). */
-static void test_stats(void **state)
+/* The frames the guest's allocator manages, in bytes (Linux's MemTotal). */
+static uint64_t managed_bytes(struct fixture *f)
 {
-	struct fixture *f = fx_new(BALLOON_FEATURES_DEFAULT, GMM_HINTING_REPORT);
+	struct pglist_data *pgdat = gmm_guest_pgdat(f->g);
+	uint64_t managed = 0;
+
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++)
+		managed += zone_managed_pages(&pgdat->node_zones[z]);
+	return managed << PAGE_SHIFT;
+}
+
+/* The statistics the device holds now, after @more fresh buffers. */
+static void fresh_stats(struct fixture *f, unsigned int more,
+			struct balloon_stats *hs)
+{
+	balloon_get_stats(f->b, hs);
+	wait_host(f, stats_updates_at_least, hs->guest_stats_updates + more,
+		  "fresh stats buffers");
+	balloon_get_stats(f->b, hs);
+}
+
+/*
+ * Statistics: primed at start, refilled each time the device asks, with
+ * Linux's meanings: MemTotal the frames the allocator manages (RAM less
+ * its metadata), less the balloon's unless DEFLATE_ON_OOM was negotiated
+ * (Linux's driver takes them off totalram_pages then only); MemFree the
+ * buddy lists' frames; MemAvailable those and the per-CPU lists'.
+ */
+static void stats_check(uint64_t features)
+{
+	struct fixture *f = fx_new(features, GMM_HINTING_REPORT);
+	bool oom = features & VIRTIO_FEATURE(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
 	struct balloon_driver_stats ds;
 	struct balloon_stats hs;
+	const uint64_t *v = hs.guest_stats;
 
-	(void)state;
 	f->env.reporting = false;
 	balloon_set_stats_interval(f->b, 10);
 	fx_start(f);
@@ -461,12 +488,39 @@ static void test_stats(void **state)
 	assert_true(hs.guest_stats_valid & (1u << VIRTIO_BALLOON_S_MEMTOT));
 	assert_true(hs.guest_stats_valid & (1u << VIRTIO_BALLOON_S_MEMFREE));
 	assert_true(hs.guest_stats_valid & (1u << VIRTIO_BALLOON_S_AVAIL));
-	assert_int_equal(hs.guest_stats[VIRTIO_BALLOON_S_MEMTOT], GUEST_MEM);
-	assert_true(hs.guest_stats[VIRTIO_BALLOON_S_MEMFREE] > 200 * MIB);
-	assert_true(hs.guest_stats[VIRTIO_BALLOON_S_MEMFREE] <= GUEST_MEM);
-	assert_true(hs.guest_stats[VIRTIO_BALLOON_S_AVAIL] >=
-		    hs.guest_stats[VIRTIO_BALLOON_S_MEMFREE]);
+	assert_true(managed_bytes(f) < GUEST_MEM);
+	assert_int_equal(v[VIRTIO_BALLOON_S_MEMTOT], managed_bytes(f));
+	assert_true(v[VIRTIO_BALLOON_S_MEMFREE] > 200 * MIB);
+	assert_true(v[VIRTIO_BALLOON_S_AVAIL] >= v[VIRTIO_BALLOON_S_MEMFREE]);
+	assert_true(v[VIRTIO_BALLOON_S_AVAIL] <= v[VIRTIO_BALLOON_S_MEMTOT]);
+
+	assert_int_equal(balloon_set_target(f->b, 1500), 0);
+	wait_host(f, actual_is, 1500, "actual = 1500");
+	fresh_stats(f, 2, &hs);
+	assert_int_equal(v[VIRTIO_BALLOON_S_MEMTOT],
+			 managed_bytes(f) - (oom ? 0 : 1500ull << PAGE_SHIFT));
+	assert_true(v[VIRTIO_BALLOON_S_AVAIL] >= v[VIRTIO_BALLOON_S_MEMFREE]);
+	assert_true(v[VIRTIO_BALLOON_S_AVAIL] <= v[VIRTIO_BALLOON_S_MEMTOT]);
+
+	assert_int_equal(balloon_set_target(f->b, 0), 0);
+	wait_host(f, actual_is, 0, "actual = 0");
+	fresh_stats(f, 2, &hs);
+	assert_int_equal(v[VIRTIO_BALLOON_S_MEMTOT], managed_bytes(f));
 	fx_free(f);
+}
+
+static void test_stats(void **state)
+{
+	(void)state;
+	stats_check(BALLOON_FEATURES_DEFAULT);
+}
+
+/* QEMU's default device: no DEFLATE_ON_OOM. */
+static void test_stats_no_deflate_on_oom(void **state)
+{
+	(void)state;
+	stats_check(BALLOON_FEATURES_DEFAULT &
+		    ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_DEFLATE_ON_OOM));
 }
 
 /* A driver whose device goes away ends with -EPIPE and can be removed. */
@@ -787,6 +841,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_inflate_deflate),
 		cmocka_unit_test(test_remove_gives_everything_back),
 		cmocka_unit_test(test_stats),
+		cmocka_unit_test(test_stats_no_deflate_on_oom),
 		cmocka_unit_test(test_device_gone),
 		cmocka_unit_test(test_poison),
 		cmocka_unit_test(test_poison_without_device_support),

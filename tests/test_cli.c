@@ -227,6 +227,12 @@ static void test_options_refused(void **state)
 		  "guestmm: host: --cpus: only with guests of ours in --guests" },
 		/* run: by guest, workload and strategy. */
 		{ "run --linux --uml /bin/false --cpus 2", "guestmm: run: --cpus: not with --linux" },
+		/* --append is our kernel's command line on QEMU. */
+		{ "run --append '--crash null'", "guestmm: run: --append: only with --qemu" },
+		{ "run --qemu --linux --append '--crash null'",
+		  "guestmm: run: --append: our kernel's command line, not with --linux" },
+		{ "run --qemu --mem 256M --target 512M",
+		  "guestmm: run: --target: larger than guest RAM (--mem)" },
 		{ "run --linux --uml /bin/false --duration 5", "guestmm: run: --duration: not with --linux" },
 		{ "run --linux --uml /bin/false --lock mcs", "guestmm: run: --lock: not with --linux" },
 		{ "run --linux --uml /bin/false --report-hwm 8", "guestmm: run: --report-hwm: not with --linux" },

@@ -13,23 +13,33 @@
 
 static char out[65536];
 
-/* Run `guestmm run --qemu ARGS --json --quiet`; keep its output and
- * return its exit status. */
-static int run_kernel(const char *args)
+/* Run `guestmm run --qemu ARGS --json --quiet` (@err: its stderr too);
+ * keep its output and return its exit status. */
+static int run_kernel_out(const char *args, bool err)
 {
 	char cmd[1024];
 	int status;
 
-	snprintf(cmd, sizeof(cmd), "%s run --qemu --kernel %s %s --json --quiet",
-		 GUESTMM_BIN, GMM_KERNEL_ELF, args);
+	snprintf(cmd, sizeof(cmd), "%s run --qemu --kernel %s %s --json --quiet%s",
+		 GUESTMM_BIN, GMM_KERNEL_ELF, args, err ? " 2>&1" : "");
 	status = cmd_output(cmd, out, sizeof(out));
 	print_message("%s\n", out);
 	return status;
 }
 
+static int run_kernel(const char *args)
+{
+	return run_kernel_out(args, false);
+}
+
+static double json_number_in(const char *within, const char *key)
+{
+	return cmd_json_number(within ? within : out, key);
+}
+
 static double json_number(const char *key)
 {
-	return cmd_json_number(out, key);
+	return json_number_in(NULL, key);
 }
 
 /*
@@ -94,6 +104,98 @@ static void test_not_a_kernel_fails(void **state)
 	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 1);
 }
 
+/*
+ * The guest's statistics through QMP once the workload is over (the
+ * kernel stays up for the runner, --stay): Linux's meanings, MemFree
+ * <= MemAvailable <= MemTotal, and MemTotal is the RAM the allocator
+ * manages: all of it but the kernel's image, boot allocations and
+ * mm/'s metadata, a few percent.
+ */
+static void test_stats_after_workload(void **state)
+{
+	double free, avail, total;
+
+	(void)state;
+	assert_int_equal(run_kernel("--mem 512M --cpus 2 --cycles 1 --hog 64M "
+				    "--sleep-ms 0"), 0);
+	free = json_number("guest_free_bytes");
+	avail = json_number("guest_available_bytes");
+	total = json_number("guest_total_bytes");
+	assert_true(total <= 512 * MIB);
+	assert_true(total >= 0.9 * 512 * MIB);
+	/* memhog has freed its 64 MiB: most of the guest is free. */
+	assert_true(free >= 0.8 * total);
+	assert_true(free <= avail);
+	assert_true(avail <= total);
+}
+
+/*
+ * --target through QMP with our kernel: reporting off, so what memhog
+ * touched stays in QEMU's memfd until the balloon takes it.  Inflated to
+ * 256 MiB of 512, actual reaches it and the memfd holds no more than the
+ * guest has left (QEMU discards every inflated page); deflated, actual is
+ * all of RAM again and MemTotal has its frames back; the kernel's
+ * buddy_check() at the end (the clean status) found every frame home.
+ */
+static void test_target_inflate_deflate(void **state)
+{
+	const char *b;
+
+	(void)state;
+	assert_int_equal(run_kernel("--mem 512M --cpus 2 --cycles 1 --sleep-ms 0 "
+				    "--reporting off --target 256M"), 0);
+	b = strstr(out, "\"balloon\": {");
+	assert_non_null(b);
+	assert_true(json_number_in(b, "target_bytes") == 256 * MIB);
+	/* memhog touched 384 MiB, more than the target leaves. */
+	assert_true(json_number_in(b, "host_resident_before_bytes") >= 320 * MIB);
+	assert_true(json_number_in(b, "actual_inflated_bytes") == 256 * MIB);
+	assert_true(json_number_in(b, "host_resident_inflated_bytes") <=
+		    256 * MIB + 8 * MIB);
+	assert_true(json_number_in(b, "actual_deflated_bytes") == 512 * MIB);
+	assert_true(json_number_in(b, "inflate_s") > 0);
+	assert_true(json_number("guest_total_bytes") >= 0.9 * 512 * MIB);
+}
+
+/* A target the guest cannot give: one line that says why, no balloon. */
+static void test_target_below_needs(void **state)
+{
+	(void)state;
+	assert_int_equal(run_kernel_out("--mem 256M --cpus 1 --cycles 1 --hog 16M "
+					"--sleep-ms 0 --target 8M", true), 1);
+	assert_non_null(strstr(out, "--target 8 MiB: below what the guest needs"));
+	assert_null(strstr(out, "\"balloon\""));
+}
+
+/*
+ * A fault in our kernel (--crash null: a read of address 0): its fault
+ * line and backtrace on guestmm's stderr, and the run fails.
+ */
+static void test_fault_relayed(void **state)
+{
+	(void)state;
+	assert_int_equal(run_kernel_out("--mem 256M --cpus 2 --append '--crash null'",
+					true), 1);
+	assert_non_null(strstr(out, "fault: #PF page fault (vector 14)"));
+	assert_non_null(strstr(out, ", cr2 0 (the faulting address)"));
+	assert_non_null(strstr(out, "backtrace"));
+	assert_non_null(strstr(out, "status 37"));
+}
+
+/*
+ * A workload that found a wrong block (--crash mismatch counts one)
+ * fails the run, though the kernel stayed up for the runner after it.
+ */
+static void test_failed_workload_fails(void **state)
+{
+	(void)state;
+	assert_int_equal(run_kernel_out("--mem 256M --cpus 1 --cycles 1 --hog 16M "
+					"--sleep-ms 0 --append '--crash mismatch'",
+					true), 1);
+	assert_non_null(strstr(out, "--crash mismatch: counting a wrong block"));
+	assert_non_null(strstr(out, "status 35"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -101,6 +203,11 @@ int main(void)
 		cmocka_unit_test(test_off_returns_nothing),
 		cmocka_unit_test(test_stress),
 		cmocka_unit_test(test_not_a_kernel_fails),
+		cmocka_unit_test(test_stats_after_workload),
+		cmocka_unit_test(test_target_inflate_deflate),
+		cmocka_unit_test(test_target_below_needs),
+		cmocka_unit_test(test_fault_relayed),
+		cmocka_unit_test(test_failed_workload_fails),
 	};
 
 	if (!cmd_have_qemu())

@@ -46,8 +46,13 @@ static void run_usage(FILE *f)
 	      "                        qemu/vmlinuz, else PREFIX/lib/guestmm/qemu/vmlinuz)\n"
 	      "  --qemu-binary PATH    --qemu: the VMM (default\n"
 	      "                        /usr/bin/qemu-system-x86_64)\n"
-	      "  --target SIZE         --qemu --linux: after the workload, the balloon to this\n"
-	      "                        guest size through QMP, then back to all of RAM\n"
+	      "  --target SIZE         --qemu: after the workload, the balloon to this\n"
+	      "                        guest size through QMP, then back to all of RAM; at\n"
+	      "                        most --mem, and no less than the guest uses then\n"
+	      "                        (its QMP statistics) plus 1/32 of RAM\n"
+	      "  --append ARGS         --qemu, our kernel: more of its command line, after\n"
+	      "                        the runner's (its options, each given once, are in\n"
+	      "                        kernel/README.md)\n"
 	      "  --uml PATH            --linux: the kernel (default /usr/bin/linux.uml)\n"
 	      "  --initrd PATH         --linux: initramfs (default uml/initrd.gz beside\n"
 	      "                        guestmm, else PREFIX/lib/guestmm/initrd.gz;\n"
@@ -137,7 +142,8 @@ enum {
 	OPT_MIN_AGE, OPT_LOCK, OPT_LOCK_STATS, OPT_IN_PROCESS, OPT_LINUX,
 	OPT_UML, OPT_INITRD, OPT_HINTING, OPT_HINT_ENTRIES, OPT_HINT_POLL,
 	OPT_COMPACT, OPT_HINT_CAP, OPT_BOOT_TIMEOUT, OPT_WARMUP, OPT_QEMU,
-	OPT_KERNEL, OPT_QEMU_BIN, OPT_TARGET, OPT_ACCESSES, OPT_POISON, OPT_END,
+	OPT_KERNEL, OPT_QEMU_BIN, OPT_TARGET, OPT_ACCESSES, OPT_POISON, OPT_APPEND,
+	OPT_END,
 };
 
 static const struct option run_options[] = {
@@ -178,6 +184,7 @@ static const struct option run_options[] = {
 	{ "qemu-binary", required_argument, NULL, OPT_QEMU_BIN },
 	{ "target", required_argument, NULL, OPT_TARGET },
 	{ "poison", required_argument, NULL, OPT_POISON },
+	{ "append", required_argument, NULL, OPT_APPEND },
 	{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -849,6 +856,10 @@ static int cmd_run(int argc, char **argv)
 			o.qemu = optarg;
 			qemu_opt = "--qemu-binary";
 			break;
+		case OPT_APPEND:
+			o.kernel_append = optarg;
+			qemu_opt = "--append";
+			break;
 		case OPT_TARGET:
 			o.target_bytes = cli_opt_size("run ", "--target", optarg,
 						      RUN_MEM_STEP, RUN_MEM_MAX,
@@ -900,8 +911,8 @@ static int cmd_run(int argc, char **argv)
 			RUN_ERR("--qemu --linux: the Linux guest runs memhog only");
 		if (o.kind == WORKLOAD_WORKING_SET)
 			RUN_ERR("--qemu: our kernel runs memhog, pagefault or stress (no swap device)");
-		if (!o.qemu_linux && o.target_bytes)
-			RUN_ERR("--target: only with --qemu --linux (our kernel powers off when its workload ends)");
+		if (o.qemu_linux && o.kernel_append)
+			RUN_ERR("--append: our kernel's command line, not with --linux");
 		if (o.qemu_linux && (o.lock_stats || stats || o.compact))
 			RUN_ERR("--qemu: %s describes our allocator, not Linux's",
 				o.lock_stats ? "--lock-stats" : stats ? "--stats" : "--compact");
