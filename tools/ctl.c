@@ -32,8 +32,8 @@ static void ctl_on_signal(int sig)
 static void ctl_usage(FILE *f)
 {
 	fputs("Usage: guestmm ctl SOCKET COMMAND [SIZE] [OPTION]...\n"
-	      "Drive a running `guestmm host` through its control socket (host --control;\n"
-	      "by default beside its device socket, X.sock -> X-control.sock).\n"
+	      "Drive a running `guestmm host` through its control socket (by default\n"
+	      "beside its device socket, X.sock -> X-control.sock; see guestmm host).\n"
 	      "\n"
 	      "Commands:\n"
 	      "  target SIZE     leave the guest SIZE of memory (QMP's balloon: the\n"
@@ -47,7 +47,7 @@ static void ctl_usage(FILE *f)
 	      "\n"
 	      "Options:\n"
 	      "  --guest NAME    the guest (target, stats): needed when the host\n"
-	      "                  serves several (host --guests)\n"
+	      "                  serves several\n"
 	      "  --json          the answer's return value as JSON\n"
 	      "  --timeout S     how long to wait for the host, 1 to 3600 s (default 5)\n"
 	      "Exit status: 0; 1 with one line on stderr when the host refuses or does\n"
