@@ -770,8 +770,65 @@ static void test_ctl_command(void **state)
 #undef CTL
 }
 
-int main(void)
+/* A stock Linux guest (user-mode Linux, `host --linux`): a target set
+ * through the socket reaches actual in Linux's virtio_balloon, and its
+ * statistics arrive under the same names as ours.  The host's own run
+ * (memhog, then --watch 30 s) leaves the balloon alone without --target and
+ * gives the target half a minute past the driver's start, on any load. */
+static void test_linux_guest(void **state)
 {
+	const char *argv[] = { GUESTMM_BIN, "host", "--linux", "--mem", "256M",
+			       "--hog", "32M", "--watch", "30", "--control", ctl_sock,
+			       "--quiet", NULL };
+	struct json_object *r, *st;
+	struct conn *c;
+	long end;
+	int status;
+
+	(void)state;
+	if (access("/usr/bin/linux.uml", X_OK) || access(GMM_UML_INITRD, R_OK))
+		skip();
+	unlink(host_log);
+	host_pid = spawn(host_log, argv);
+	c = conn_open(true);
+	wait_driver(c);
+	r = ret_of(c, "{\"execute\": \"query-balloon\"}\n");
+	assert_int_equal(key_i64(r, "ram"), 256 * MIB);
+	json_object_put(r);
+	r = ret_of(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 167772160, \"guest\": \"linux-1\"}}\n");
+	json_object_put(r);
+	wait_balloon_change(c, "linux-1", 160 * MIB);
+	r = ret_of(c, "{\"execute\": \"query-balloon\"}\n");
+	assert_int_equal(key_i64(r, "balloon-actual"), 96 * MIB);
+	json_object_put(r);
+	end = now_ms() + WAIT_MS;
+	for (;;) {
+		r = ret_of(c, "{\"execute\": \"query-balloon-stats\"}\n");
+		st = json_object_object_get(r, "stats");
+		if (key_i64(st, "stat-total-memory") > 0)
+			break;
+		json_object_put(r);
+		assert_true(now_ms() < end);
+		usleep(100000);
+	}
+	/* Linux's total is its RAM less what the kernel reserved. */
+	assert_true(key_i64(st, "stat-total-memory") < (int64_t)(256 * MIB));
+	assert_true(key_i64(st, "stat-available-memory") > 0);
+	assert_true(key_i64(st, "stat-disk-caches") >= 0);
+	json_object_put(r);
+	conn_close(c);
+	/* The host's own run goes on to its end, status 0. */
+	assert_int_equal(waitpid(host_pid, &status, 0), host_pid);
+	host_pid = 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		fail_msg("host --linux ended with status %#x", status);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest linux_tests[] = {
+		cmocka_unit_test_setup_teardown(test_linux_guest, setup, teardown),
+	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_protocol, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_balloon_reaches_actual, setup, teardown),
@@ -783,5 +840,7 @@ int main(void)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
+	if (argc > 1 && !strcmp(argv[1], "linux"))
+		return cmocka_run_group_tests(linux_tests, NULL, NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
