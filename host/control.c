@@ -94,6 +94,7 @@ struct control {
 	/* The control thread's. */
 	unsigned int nr_clients;
 	unsigned int next_id;
+	bool accept_paused;	/* out of descriptors: the listener rests a round */
 	struct control_client *clients[CONTROL_CLIENTS_MAX];
 };
 
@@ -736,8 +737,13 @@ static void control_accept(struct control *c)
 	struct json_object *greet, *q, *ver, *qemu;
 	int fd = accept4(c->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 
-	if (fd < 0)
+	if (fd < 0) {
+		/* The connection stays queued and the listener readable: poll
+		 * it again only after a round, not in a busy loop. */
+		if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM)
+			c->accept_paused = true;
 		return;
+	}
 	if (c->nr_clients == CONTROL_CLIENTS_MAX) {
 		static const char full[] =
 			"{\"error\":{\"class\":\"GenericError\",\"desc\":\"too many clients: at most 64 at once\"}}\n";
@@ -787,14 +793,19 @@ static void *control_thread(void *arg)
 		unsigned int n = c->nr_clients;
 
 		pfd[0] = (struct pollfd){ .fd = c->wake_fd, .events = POLLIN };
-		pfd[1] = (struct pollfd){ .fd = c->listen_fd, .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = c->accept_paused ? -1 : c->listen_fd,
+					  .events = POLLIN };
+		c->accept_paused = false;
 		for (unsigned int i = 0; i < n; i++)
 			pfd[2 + i] = (struct pollfd){
 				.fd = c->clients[i]->fd,
 				.events = POLLIN | (c->clients[i]->out_used ? POLLOUT : 0),
 			};
-		if (poll(pfd, 2 + n, CONTROL_SAMPLE_MS) < 0 && errno != EINTR)
+		if (poll(pfd, 2 + n, CONTROL_SAMPLE_MS) < 0 && errno != EINTR) {
+			fprintf(stderr, "guestmm: control: poll: %s: the control socket is no longer served\n",
+				strerror(errno));
 			break;
+		}
 		for (unsigned int i = 0; i < n; i++) {
 			struct control_client *cl = c->clients[i];
 

@@ -365,6 +365,7 @@ static void print_linux_json(const struct host_opts *o, const struct linux_resul
 				   : NAN;
 
 	json_begin(&j, stdout);
+	json_str(&j, "control_socket", o->control_path);
 	json_u64(&j, "guest_mem_bytes", o->mem_bytes);
 	json_bool(&j, "balloon_loaded", r->balloon_loaded);
 	json_u64(&j, "features", r->features);
