@@ -70,6 +70,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "host/virtio_device.h"
 #include "platform/platform.h"
@@ -505,6 +506,7 @@ static void balloon_handle_stats(struct balloon_dev *b,
 				 struct balloon_tally *t)
 {
 	uint8_t buf[BALLOON_STATS_MAX * VIRTIO_BALLOON_STAT_SIZE];
+	struct timespec now;
 	size_t n = 0, off;
 	unsigned int i;
 
@@ -540,6 +542,9 @@ static void balloon_handle_stats(struct balloon_dev *b,
 		b->st.guest_stats_valid |= 1u << tag;
 	}
 	b->st.guest_stats_updates++;
+	/* The wall clock, as QEMU's last-update: an operator's graph axis. */
+	clock_gettime(CLOCK_REALTIME, &now);
+	b->st.guest_stats_time = now.tv_sec;
 	pthread_mutex_unlock(&b->lock);
 }
 
@@ -1108,6 +1113,16 @@ void balloon_set_stats_interval(struct balloon_dev *b, unsigned int ms)
 	b->stats_interval_ns = ms * UINT64_C(1000000);
 	pthread_mutex_unlock(&b->lock);
 	balloon_wake(b);
+}
+
+unsigned int balloon_get_stats_interval(struct balloon_dev *b)
+{
+	uint64_t ns;
+
+	pthread_mutex_lock(&b->lock);
+	ns = b->stats_interval_ns;
+	pthread_mutex_unlock(&b->lock);
+	return (unsigned int)(ns / 1000000);
 }
 
 int balloon_set_hinting(struct balloon_dev *b, unsigned int period_ms,

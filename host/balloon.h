@@ -70,6 +70,7 @@ struct balloon_stats {
 	uint64_t hint_rejected; /* hints and ids refused (also in rejected) */
 	/* The guest's latest memory statistics. */
 	uint64_t guest_stats_updates; /* stats buffers since the driver attached */
+	int64_t guest_stats_time; /* CLOCK_REALTIME seconds of the latest; 0: none */
 	uint32_t guest_stats_valid; /* bit t: guest_stats[t] was sent */
 	uint64_t guest_stats[VIRTIO_BALLOON_S_NR];
 	/* The host's own accounting of the guest's memory. */
@@ -86,6 +87,7 @@ struct virtio_device *balloon_virtio_device(struct balloon_dev *b);
 
 int balloon_set_target(struct balloon_dev *b, uint32_t num_pages);
 void balloon_set_stats_interval(struct balloon_dev *b, unsigned int ms);
+unsigned int balloon_get_stats_interval(struct balloon_dev *b);
 void balloon_request_stats(struct balloon_dev *b);
 void balloon_get_stats(struct balloon_dev *b, struct balloon_stats *st);
 

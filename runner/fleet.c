@@ -781,6 +781,16 @@ void fleet_guest(struct fleet *f, unsigned int i, struct fleet_guest_info *gi)
 	*gi = f->g[i]->info;
 }
 
+struct balloon_dev *fleet_guest_balloon(struct fleet *f, unsigned int i)
+{
+	return f->g[i]->balloon;
+}
+
+const char *fleet_dir(const struct fleet *f)
+{
+	return f->dir.path;
+}
+
 void fleet_budget(struct fleet *f, struct fleet_budget_info *b)
 {
 	*b = (struct fleet_budget_info){

@@ -51,6 +51,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+struct balloon_dev;
+
 enum fleet_kind { FLEET_OURS, FLEET_LINUX };
 
 enum fleet_state {
@@ -146,6 +148,10 @@ unsigned int fleet_count(const struct fleet *f);
 unsigned int fleet_not_started(const struct fleet *f);
 void fleet_guest(struct fleet *f, unsigned int i, struct fleet_guest_info *gi);
 void fleet_budget(struct fleet *f, struct fleet_budget_info *b);
+/* Guest @i's device: it lives until fleet_destroy(), after the guest. */
+struct balloon_dev *fleet_guest_balloon(struct fleet *f, unsigned int i);
+/* The directory of the devices' sockets (mode 0700, the fleet's own). */
+const char *fleet_dir(const struct fleet *f);
 /* Guests STARTING or ALIVE. */
 unsigned int fleet_alive(const struct fleet *f);
 double fleet_now(const struct fleet *f);

@@ -86,7 +86,7 @@ int qmp_execute(struct qmp *q, const char *cmd, char *reply, size_t len,
 		int timeout_ms)
 {
 	long deadline = qmp_now_ms() + timeout_ms;
-	char line[4096];
+	char line[sizeof(q->buf)];
 	int err = qmp_write(q, cmd);
 
 	if (err)
@@ -139,13 +139,19 @@ int qmp_connect(struct qmp *q, const char *path, int timeout_ms)
 	if (!err && strncmp(line, "{\"QMP\"", 6))
 		err = -EPROTO;
 	if (!err)
-		err = qmp_execute(q, "{\"execute\": \"qmp_capabilities\"}",
+		/* A line: QEMU reads a stream, guestmm's control lines. */
+		err = qmp_execute(q, "{\"execute\": \"qmp_capabilities\"}\n",
 				  line, sizeof(line),
 				  (int)(deadline - qmp_now_ms() > 1000
 						? deadline - qmp_now_ms() : 1000));
 	if (err)
 		qmp_close(q);
 	return err;
+}
+
+int qmp_read_message(struct qmp *q, char *line, size_t len, int timeout_ms)
+{
+	return qmp_read_line(q, line, len, qmp_now_ms() + timeout_ms);
 }
 
 void qmp_close(struct qmp *q)

@@ -37,6 +37,14 @@ int qmp_execute(struct qmp *q, const char *cmd, char *reply, size_t len,
 		int timeout_ms);
 
 /*
+ * qmp_read_message - the next line the peer sent, whatever it is (an event,
+ * for a client that only listens), into @line (truncated to @len).
+ * Return: 0; -ETIMEDOUT after @timeout_ms; -EPIPE when the peer closed;
+ * -EMSGSIZE for a line longer than the client's buffer; another -errno.
+ */
+int qmp_read_message(struct qmp *q, char *line, size_t len, int timeout_ms);
+
+/*
  * qmp_get_u64 - the unsigned integer after "@key": in @json (the first
  * occurrence; QMP's keys in the answers the runner reads are unique).
  * Return: true with *@v set; false when the key is absent or its value is

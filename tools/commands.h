@@ -10,6 +10,7 @@
 #include "tools/cli.h"
 
 int cmd_bench(int argc, char **argv);
+int cmd_ctl(int argc, char **argv);
 int cmd_host(int argc, char **argv);
 int cmd_overcommit(int argc, char **argv);
 

@@ -1016,6 +1016,8 @@ static void usage(FILE *f)
 	      "  host         the host half: a virtio-balloon device over vhost-user\n"
 	      "               (--listen SOCKET), with a Linux guest (--linux), or many\n"
 	      "               guests of both kinds under one memory budget (--guests)\n"
+	      "  ctl          drive a running host through its control socket: a\n"
+	      "               guest's memory target, statistics, guests, events\n"
 	      "  overcommit   how many guests fit in a host budget, with free page\n"
 	      "               reporting and without\n"
 	      "  bench NAME   benchmarks: overhead, return, alloc, discard, vhost,\n"
@@ -1034,6 +1036,7 @@ static const struct {
 	{ "run", cmd_run },
 	{ "bench", cmd_bench },
 	{ "host", cmd_host },
+	{ "ctl", cmd_ctl },
 	{ "overcommit", cmd_overcommit },
 	{ "guest", run_guest_process_main },
 };

@@ -27,6 +27,7 @@
 
 #include "host/backend.h"
 #include "host/balloon.h"
+#include "host/control.h"
 #include "host/tmp_dir.h"
 #include "host/uml_guest.h"
 #include "host/vhost_user.h"
@@ -46,6 +47,8 @@
 struct host_opts {
 	FILE *live;		/* the per-second lines; NULL with --quiet */
 	const char *listen;
+	const char *control;	/* --control; NULL: beside the device socket */
+	char control_path[108];	/* the one served */
 	bool linux_guest;
 	bool json_lines;
 	bool json;
@@ -149,6 +152,55 @@ static bool line_due(double t, double *next)
 	return true;
 }
 
+/* ---- the control socket ---- */
+
+/*
+ * The control socket's path: --control, else beside @device ("X.sock":
+ * "X-control.sock", else "X-control"), so in the same directory, under the
+ * same rules (ours alone by default) and with its own lock file.
+ * Return: 0; -ENAMETOOLONG, with one line on stderr.
+ */
+static int host_control_path(struct host_opts *o, const char *device)
+{
+	size_t n = strlen(device);
+
+	if (o->control)
+		snprintf(o->control_path, sizeof(o->control_path), "%s", o->control);
+	else if (n > 5 && !strcmp(device + n - 5, ".sock") && n + 8 < sizeof(o->control_path))
+		snprintf(o->control_path, sizeof(o->control_path), "%.*s-control.sock",
+			 (int)(n - 5), device);
+	else if (n + 8 < sizeof(o->control_path))
+		snprintf(o->control_path, sizeof(o->control_path), "%s-control", device);
+	else {
+		fprintf(stderr, "guestmm: host: the control socket beside %s would be longer than 107 bytes: name one with --control\n",
+			device);
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+/*
+ * Serve the control socket (host/control.h) for @o, guest @name on @b.
+ * Return: 0; control_start()'s errors, with a line on stderr.
+ */
+static int host_control_start(struct host_opts *o, const char *device,
+			      struct control **ctl)
+{
+	int err = host_control_path(o, device);
+
+	if (err)
+		return err;
+	err = control_start(o->control_path, ctl);
+	if (err)
+		return err;
+	if (o->live && !o->json_lines) {
+		fprintf(o->live, "guestmm host: control socket %s (guestmm ctl %s stats)\n",
+			o->control_path, o->control_path);
+		fflush(o->live);
+	}
+	return 0;
+}
+
 /* ---- --listen ---- */
 
 /* `host --listen --json`: the device as the host leaves it. */
@@ -160,6 +212,7 @@ static void print_listen_json(const struct host_opts *o, double t,
 
 	json_begin(&j, stdout);
 	json_str(&j, "socket", o->listen);
+	json_str(&j, "control_socket", o->control_path);
 	json_double(&j, "duration_s", t);
 	json_bool(&j, "reporting", !o->no_reporting);
 	json_u64(&j, "features_offered", host_features(o));
@@ -178,10 +231,11 @@ static void print_listen_json(const struct host_opts *o, double t,
 	json_end(&j);
 }
 
-static int host_listen(const struct host_opts *o)
+static int host_listen(struct host_opts *o)
 {
 	struct balloon_backend be;
 	struct balloon_stats st;
+	struct control *ctl = NULL;
 	double t0 = run_now_s(), next = 0, t = 0;
 	int err = balloon_backend_start(&be, o->listen, host_features(o));
 
@@ -195,6 +249,12 @@ static int host_listen(const struct host_opts *o)
 			o->no_reporting ? "off" : "on", o->listen, o->listen);
 		fflush(o->live);
 	}
+	if (host_control_start(o, o->listen, &ctl)) {
+		balloon_backend_stop(&be);
+		return 1;
+	}
+	/* Any frontend: its RAM is the memory table it shares. */
+	control_guest_add(ctl, "guest", be.balloon, 0);
 	while (!atomic_load(&interrupted) && !be.err) {
 		t = run_now_s() - t0;
 		if (o->duration_s && t >= o->duration_s)
@@ -207,6 +267,7 @@ static int host_listen(const struct host_opts *o)
 	}
 	/* What the device last saw, before it goes. */
 	balloon_get_stats(be.balloon, &st);
+	control_stop(ctl);
 	balloon_backend_stop(&be);
 	if (be.err)
 		fprintf(stderr, "guestmm: host: backend stopped: %s\n", strerror(-be.err));
@@ -304,6 +365,7 @@ static void print_linux_json(const struct host_opts *o, const struct linux_resul
 				   : NAN;
 
 	json_begin(&j, stdout);
+	json_str(&j, "control_socket", o->control_path);
 	json_u64(&j, "guest_mem_bytes", o->mem_bytes);
 	json_bool(&j, "balloon_loaded", r->balloon_loaded);
 	json_u64(&j, "features", r->features);
@@ -332,7 +394,7 @@ static void print_linux_json(const struct host_opts *o, const struct linux_resul
 	json_end(&j);
 }
 
-static int host_linux(const struct host_opts *o)
+static int host_linux(struct host_opts *o)
 {
 	char sock[TMP_DIR_PATH_MAX + 16], initrd[PATH_MAX + 32];
 	char cmd[64], line[256];
@@ -342,6 +404,7 @@ static int host_linux(const struct host_opts *o)
 	struct balloon_stats st;
 	struct balloon_backend be;
 	struct uml_guest *g = NULL;
+	struct control *ctl = NULL;
 	double t0, next = 0, t_free;
 	uint64_t hog = o->hog_bytes ? o->hog_bytes : o->mem_bytes / 4 * 3;
 	int err, rc = 1;
@@ -357,6 +420,9 @@ static int host_linux(const struct host_opts *o)
 	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir.path);
 	if (balloon_backend_start(&be, sock, host_features(o)))
 		goto undo_dir;
+	if (host_control_start(o, sock, &ctl))
+		goto undo_backend;
+	control_guest_add(ctl, "linux-1", be.balloon, o->mem_bytes);
 	gc.linux_path = o->uml;
 	gc.initrd = initrd;
 	gc.balloon_socket = sock;
@@ -370,7 +436,7 @@ static int host_linux(const struct host_opts *o)
 	if (err == -ETIMEDOUT) {
 		fprintf(stderr, "guestmm: host: the Linux guest did not boot within %u s (--boot-timeout)\n",
 			o->boot_timeout_s ? o->boot_timeout_s : RUN_BOOT_TIMEOUT_S);
-		goto undo_backend;
+		goto undo_control;
 	}
 	if (err) {
 		fprintf(stderr, "guestmm: host: cannot start the Linux guest (%s, initrd %s): %s\n",
@@ -378,7 +444,7 @@ static int host_linux(const struct host_opts *o)
 		/* A path given was checked; a default one is the packages'. */
 		if (err == -ENOENT && (!o->uml || !o->initrd))
 			fprintf(stderr, "guestmm: host: apt-get install user-mode-linux busybox-static, then rebuild\n");
-		goto undo_backend;
+		goto undo_control;
 	}
 	r.balloon_loaded = uml_guest_balloon_loaded(g);
 	if (!watch(o, &be, g, t0, &next, 10, driver_up, NULL))
@@ -465,6 +531,8 @@ static int host_linux(const struct host_opts *o)
 
 undo_guest:
 	uml_guest_destroy(g, 10000);
+undo_control:
+	control_stop(ctl);
 undo_backend:
 	balloon_backend_stop(&be);
 undo_dir:
@@ -509,8 +577,13 @@ undo_dir:
 
 /* ---- --guests ---- */
 
-static int host_fleet(const struct host_opts *o)
+static int host_fleet(struct host_opts *o)
 {
+	char device[TMP_DIR_PATH_MAX + 16];
+	/* The control's index of each fleet guest, and the state it knows. */
+	int ctl_idx[FLEET_MAX_GUESTS];
+	enum fleet_state ctl_state[FLEET_MAX_GUESTS];
+	struct control *ctl = NULL;
 	struct fleet_config c;
 	struct fleet *f;
 	double next = 0;
@@ -534,6 +607,12 @@ static int host_fleet(const struct host_opts *o)
 		fprintf(stderr, "guestmm: host: cannot start: %s\n", strerror(-err));
 		return 1;
 	}
+	/* Beside the guests' sockets, in the fleet's own directory. */
+	snprintf(device, sizeof(device), "%s/host.sock", fleet_dir(f));
+	if (host_control_start(o, device, &ctl)) {
+		fleet_destroy(f);
+		return 1;
+	}
 	/* Ours first, then Linux; guest k's first cycle waits k staggers. */
 	for (int kind = FLEET_OURS; kind <= FLEET_LINUX; kind++)
 		for (unsigned int i = 0; i < o->nr_guests[kind]; i++, k++) {
@@ -542,15 +621,37 @@ static int host_fleet(const struct host_opts *o)
 
 			err = fleet_add(f, (enum fleet_kind)kind, mem,
 					k * o->stagger_ms);
-			if (err < 0)
+			if (err < 0) {
 				fprintf(stderr, "guestmm: host: cannot start a %s guest: %s\n",
 					fleet_kind_name((enum fleet_kind)kind),
 					strerror(-err));
+				continue;
+			}
+			struct fleet_guest_info gi;
+
+			fleet_guest(f, (unsigned int)err, &gi);
+			ctl_state[err] = gi.state;
+			ctl_idx[err] = control_guest_add(ctl, gi.name,
+							 fleet_guest_balloon(f, (unsigned int)err),
+							 mem);
 		}
 	while (!atomic_load(&interrupted)) {
 		double t;
 
 		fleet_poll(f, 50);
+		/* An end the control's clients hear of, with the fleet's why. */
+		for (unsigned int i = 0; i < fleet_count(f); i++) {
+			struct fleet_guest_info gi;
+
+			fleet_guest(f, i, &gi);
+			if (gi.state == ctl_state[i])
+				continue;
+			ctl_state[i] = gi.state;
+			if (gi.state == FLEET_KILLED || gi.state == FLEET_EXITED)
+				control_guest_end(ctl, ctl_idx[i],
+						  gi.state == FLEET_KILLED ? "killed" : "exited",
+						  gi.why);
+		}
 		t = fleet_now(f);
 		if (t >= next) {
 			if (o->live)
@@ -569,9 +670,12 @@ static int host_fleet(const struct host_opts *o)
 
 		json_begin(&j, stdout);
 		json_double(&j, "duration_s", fleet_now(f));
+		json_str(&j, "control_socket", o->control_path);
 		fleet_json(&j, f);
 		json_end(&j);
 	}
+	/* Before the fleet: its devices go with it. */
+	control_stop(ctl);
 	fleet_destroy(f);
 	return 0;
 }
@@ -688,6 +792,11 @@ static void host_usage(FILE *f)
 	      "                       boot may take (default 60; --guests: 240)\n"
 	      "  --duration S         --listen, --guests: stop after S seconds (default:\n"
 	      "                       at SIGINT)\n"
+	      "  --control SOCKET     the control socket, JSON in QMP's shape (see\n"
+	      "                       guestmm ctl); default beside the device's socket:\n"
+	      "                       SOCKET.sock -> SOCKET-control.sock, and for --linux\n"
+	      "                       and --guests in the host's own directory, named\n"
+	      "                       at the start\n"
 	      "  --json-lines         a JSON object a second instead of the line\n"
 	      "  --json               one JSON object at the end on stdout; the\n"
 	      "                       per-second lines go to stderr\n"
@@ -714,7 +823,7 @@ static void host_usage(FILE *f)
 	      "  --stagger-ms MS      guest k's first cycle waits k*MS (default 2000)\n"
 	      "  --cpus N             vCPUs of our guests (default 1; only with ours)\n"
 	      "  --duration S         stop after S seconds (default: at SIGINT/SIGTERM/SIGHUP)\n"
-	      "  --reporting, --uml, --initrd, --boot-timeout, --json-lines, --json,\n"
+	      "  --reporting, --uml, --initrd, --boot-timeout, --control, --json-lines, --json,\n"
 	      "  --quiet: as above\n"
 	      "A line a second: the budget's usage and each guest's host-resident memory\n"
 	      "(the device's accounting) or its end; a guest the budget kills is named on\n"
@@ -757,7 +866,7 @@ int cmd_host(int argc, char **argv)
 	       O_UML, O_INITRD, O_LOG, O_DURATION, O_JSONL, O_JSON, O_QUIET,
 	       O_REPORTING, O_UNTIL, O_MAXMEM, O_GUESTS, O_GUEST_MEM, O_LINUX_MEM,
 	       O_BUDGET, O_CGROUP_ROOT, O_HOG_PCT, O_HOLD_MS, O_IDLE_MS,
-	       O_STAGGER_MS, O_CPUS, O_BOOT_TIMEOUT, O_END };
+	       O_STAGGER_MS, O_CPUS, O_BOOT_TIMEOUT, O_CONTROL, O_END };
 	/*
 	 * The modes each option does something in (the rest: all three);
 	 * @alt, what to use instead in --guests.
@@ -818,6 +927,7 @@ int cmd_host(int argc, char **argv)
 		{ "stagger-ms", required_argument, NULL, O_STAGGER_MS },
 		{ "cpus", required_argument, NULL, O_CPUS },
 		{ "boot-timeout", required_argument, NULL, O_BOOT_TIMEOUT },
+		{ "control", required_argument, NULL, O_CONTROL },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -844,6 +954,13 @@ int cmd_host(int argc, char **argv)
 			if (strlen(optarg) >= 108)
 				HOST_ERR("--listen: socket path longer than 107 bytes");
 			o.listen = optarg;
+			break;
+		case O_CONTROL:
+			if (!*optarg)
+				HOST_ERR("--control: an empty socket path");
+			if (strlen(optarg) >= 108)
+				HOST_ERR("--control: socket path longer than 107 bytes");
+			o.control = optarg;
 			break;
 		case O_LINUX:
 			o.linux_guest = true;
@@ -969,6 +1086,8 @@ int cmd_host(int argc, char **argv)
 		HOST_ERR("unexpected argument '%s'", argv[optind]);
 	if (o.listen && o.linux_guest)
 		HOST_ERR("--listen and --linux: choose one");
+	if (o.listen && o.control && !strcmp(o.listen, o.control))
+		HOST_ERR("--control: the device's socket (--listen) cannot be the control socket too");
 	if (many && (o.listen || o.linux_guest))
 		HOST_ERR("--guests and %s: choose one", o.listen ? "--listen" : "--linux");
 	mode = many ? HOST_GUESTS : o.linux_guest ? HOST_LINUX : HOST_LISTEN;

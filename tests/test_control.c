@@ -1,0 +1,846 @@
+/*
+ * test_control.c - the host's control socket (host/control.h) and `guestmm
+ * ctl`, against a real `guestmm host` and our guest process attached to it:
+ * the protocol (greeting, negotiation, every command, bad JSON, unknown
+ * commands, hostile lines), a balloon target set through the socket that
+ * reaches actual in the guest, a client that never reads (dropped; the
+ * device and another client go on), 16 clients at once, clients that go
+ * mid-command, a fleet's guests by name, and the ctl command.
+ *
+ * No timing is asserted: every wait is for a state, bounded only so that a
+ * broken host fails the test instead of hanging it.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#define MIB (1ull << 20)
+/* How long a state may take before the test calls the host broken. */
+#define WAIT_MS 60000
+
+static char dir[80];
+static char dev_sock[108], ctl_sock[108], host_log[300];
+static pid_t host_pid, guest_pid;
+
+static long now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Start GUESTMM_BIN with @argv (NULL-ended), its output into @log. */
+static pid_t spawn(const char *log, const char *const *argv)
+{
+	pid_t pid = fork();
+
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(GUESTMM_BIN, (char *const *)argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+static int stop(pid_t *pid)
+{
+	int status = 0;
+
+	if (*pid > 0) {
+		kill(*pid, SIGTERM);
+		waitpid(*pid, &status, 0);
+	}
+	*pid = 0;
+	return status;
+}
+
+static bool file_has(const char *path, const char *needle);
+
+/* The host ends cleanly at SIGTERM: status 0 (a sanitizer's report, a
+ * leak included, would make it 1). */
+static void stop_host(void)
+{
+	int status;
+
+	if (!host_pid)
+		return;
+	status = stop(&host_pid);
+	if (!WIFEXITED(status) || WEXITSTATUS(status)) {
+		char cmd[400];
+
+		snprintf(cmd, sizeof(cmd), "cat '%s' >&2", host_log);
+		(void)!system(cmd);
+		fail_msg("the host ended with status %#x", status);
+	}
+}
+
+static int ctl_open(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	long end = now_ms() + WAIT_MS;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", ctl_sock);
+	for (;;) {
+		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+		assert_true(fd >= 0);
+		if (!connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+			return fd;
+		close(fd);
+		assert_true(now_ms() < end);
+		usleep(20000);
+	}
+}
+
+/* The next line from @fd, or NULL when it closed. */
+struct conn {
+	int fd;
+	size_t used;
+	char buf[1 << 17];
+	char line[1 << 17];
+};
+
+static const char *conn_line(struct conn *c)
+{
+	long end = now_ms() + WAIT_MS;
+
+	for (;;) {
+		char *nl = memchr(c->buf, '\n', c->used);
+		struct pollfd p = { c->fd, POLLIN, 0 };
+		ssize_t r;
+
+		if (nl) {
+			size_t n = (size_t)(nl - c->buf);
+
+			memcpy(c->line, c->buf, n);
+			c->line[n] = 0;
+			memmove(c->buf, nl + 1, c->used - n - 1);
+			c->used -= n + 1;
+			return c->line;
+		}
+		assert_true(c->used < sizeof(c->buf));
+		assert_true(now_ms() < end);
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		r = read(c->fd, c->buf + c->used, sizeof(c->buf) - c->used);
+		if (r <= 0)
+			return NULL;
+		c->used += (size_t)r;
+	}
+}
+
+static void conn_send(struct conn *c, const char *s)
+{
+	size_t n = strlen(s);
+
+	assert_int_equal(send(c->fd, s, n, MSG_NOSIGNAL), (ssize_t)n);
+}
+
+static struct conn *conn_open(bool negotiate)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	const char *l;
+
+	assert_non_null(c);
+	c->fd = ctl_open();
+	l = conn_line(c);
+	assert_non_null(l);
+	assert_non_null(strstr(l, "{\"QMP\":"));
+	if (negotiate) {
+		conn_send(c, "{\"execute\": \"qmp_capabilities\"}\n");
+		l = conn_line(c);
+		assert_non_null(l);
+		assert_string_equal(l, "{\"return\":{}}");
+	}
+	return c;
+}
+
+static void conn_close(struct conn *c)
+{
+	close(c->fd);
+	free(c);
+}
+
+/* Send @cmd and parse its answer (events skipped); the caller puts it. */
+static struct json_object *call(struct conn *c, const char *cmd)
+{
+	const char *l;
+
+	conn_send(c, cmd);
+	for (;;) {
+		struct json_object *o;
+
+		l = conn_line(c);
+		assert_non_null(l);
+		o = json_tokener_parse(l);
+		if (!o)
+			fail_msg("not JSON: %s", l);
+		if (!json_object_object_get_ex(o, "event", NULL))
+			return o;
+		json_object_put(o);
+	}
+}
+
+static const char *error_class(struct json_object *o)
+{
+	struct json_object *e, *c;
+
+	if (!json_object_object_get_ex(o, "error", &e) ||
+	    !json_object_object_get_ex(e, "class", &c))
+		return "";
+	return json_object_get_string(c);
+}
+
+static const char *error_desc(struct json_object *o)
+{
+	struct json_object *e, *c;
+
+	if (!json_object_object_get_ex(o, "error", &e) ||
+	    !json_object_object_get_ex(e, "desc", &c))
+		return "";
+	return json_object_get_string(c);
+}
+
+/* @cmd gets an error of @class whose desc holds @needle. */
+static void expect_error(struct conn *c, const char *cmd, const char *class,
+			 const char *needle)
+{
+	struct json_object *o = call(c, cmd);
+
+	if (strcmp(error_class(o), class) || !strstr(error_desc(o), needle))
+		fail_msg("%s: got %s, not %s with '%s'", cmd,
+			 json_object_to_json_string(o), class, needle);
+	json_object_put(o);
+}
+
+/* @cmd's return value (held for the caller). */
+static struct json_object *ret_of(struct conn *c, const char *cmd)
+{
+	struct json_object *o = call(c, cmd), *r;
+
+	if (!json_object_object_get_ex(o, "return", &r))
+		fail_msg("%s: no return: %s", cmd, json_object_to_json_string(o));
+	json_object_get(r);
+	json_object_put(o);
+	return r;
+}
+
+static int64_t key_i64(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(o, key, &v))
+		fail_msg("no '%s' in %s", key, json_object_to_json_string(o));
+	return json_object_get_int64(v);
+}
+
+static bool file_has(const char *path, const char *needle)
+{
+	static char buf[1 << 16];
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	if (!f)
+		return false;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	buf[n] = 0;
+	fclose(f);
+	return strstr(buf, needle) != NULL;
+}
+
+/* ---- the host (and our guest) ---- */
+
+static void host_start(const char *const *extra)
+{
+	const char *argv[32] = { GUESTMM_BIN, "host", "--listen", dev_sock,
+				 "--control", ctl_sock, "--duration", "600", "--quiet" };
+	int n = 9;
+
+	while (extra && *extra)
+		argv[n++] = *extra++;
+	argv[n] = NULL;
+	unlink(host_log);
+	host_pid = spawn(host_log, argv);
+}
+
+static void guest_start(void)
+{
+	char log[320];
+	const char *argv[] = { GUESTMM_BIN, "guest", "--socket", dev_sock,
+			       "--mem-bytes", "268435456", "--workload", "memhog",
+			       "--hog-bytes", "67108864", "--cycles", "64",
+			       "--hold-ms", "50", "--sleep-ms", "1000", NULL };
+
+	snprintf(log, sizeof(log), "%s/guest.log", dir);
+	guest_pid = spawn(log, argv);
+}
+
+/* Until query-balloon answers: a driver is attached. */
+static void wait_driver(struct conn *c)
+{
+	long end = now_ms() + WAIT_MS;
+
+	for (;;) {
+		struct json_object *o = call(c, "{\"execute\": \"query-balloon\"}\n");
+		bool up = json_object_object_get_ex(o, "return", NULL);
+
+		json_object_put(o);
+		if (up)
+			return;
+		assert_true(now_ms() < end);
+		usleep(50000);
+	}
+}
+
+/* Until a BALLOON_CHANGE event of @guest says @actual. */
+static void wait_balloon_change(struct conn *c, const char *guest, uint64_t actual)
+{
+	for (;;) {
+		const char *l = conn_line(c);
+		struct json_object *o, *ev, *d, *g;
+
+		assert_non_null(l);
+		o = json_tokener_parse(l);
+		assert_non_null(o);
+		if (json_object_object_get_ex(o, "event", &ev) &&
+		    !strcmp(json_object_get_string(ev), "BALLOON_CHANGE") &&
+		    json_object_object_get_ex(o, "data", &d) &&
+		    json_object_object_get_ex(d, "guest", &g) &&
+		    !strcmp(json_object_get_string(g), guest) &&
+		    (uint64_t)key_i64(d, "actual") == actual) {
+			json_object_put(o);
+			return;
+		}
+		json_object_put(o);
+	}
+}
+
+static int setup(void **state)
+{
+	const char *base = getenv("TMPDIR");
+
+	(void)state;
+	snprintf(dir, sizeof(dir), "%s/gmm-control-XXXXXX", base && *base ? base : "/tmp");
+	assert_non_null(mkdtemp(dir));
+	snprintf(dev_sock, sizeof(dev_sock), "%s/b.sock", dir);
+	snprintf(ctl_sock, sizeof(ctl_sock), "%s/c.sock", dir);
+	snprintf(host_log, sizeof(host_log), "%s/host.log", dir);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	char cmd[400];
+
+	(void)state;
+	stop(&guest_pid);
+	stop_host();
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	return system(cmd) ? -1 : 0;
+}
+
+/* ---- the tests ---- */
+
+/* Every command's shape, negotiation, bad JSON, unknown commands, hostile
+ * lines: no guest attached. */
+static void test_protocol(void **state)
+{
+	struct json_object *r, *v;
+	struct conn *c;
+	char *big;
+
+	(void)state;
+	host_start(NULL);
+	c = conn_open(false);
+	expect_error(c, "{\"execute\": \"query-balloon\"}\n", "CommandNotFound",
+		     "Expecting capabilities negotiation");
+	r = call(c, "{\"execute\": \"qmp_capabilities\", \"id\": {\"n\": [1, \"x\"]}}\n");
+	assert_string_equal(json_object_to_json_string_ext(r, JSON_C_TO_STRING_PLAIN),
+			    "{\"return\":{},\"id\":{\"n\":[1,\"x\"]}}");
+	json_object_put(r);
+	expect_error(c, "{\"execute\": \"qmp_capabilities\"}\n", "CommandNotFound",
+		     "already complete");
+	/* Bad JSON, and JSON that is no command. */
+	expect_error(c, "{\"execute\": \n", "GenericError", "JSON parse error");
+	expect_error(c, "not json at all\n", "GenericError", "JSON parse error");
+	expect_error(c, "{\"execute\": \"query-guests\"} {}\n", "GenericError",
+		     "JSON parse error");
+	expect_error(c, "[1, 2]\n", "GenericError", "must be a JSON object");
+	expect_error(c, "{\"execute\": 5}\n", "GenericError", "lacks member 'execute'");
+	expect_error(c, "{\"exec\": \"query-guests\"}\n", "GenericError", "'exec' is unexpected");
+	expect_error(c, "{\"execute\": \"query-guests\", \"arguments\": [1]}\n",
+		     "GenericError", "'arguments' must be an object");
+	expect_error(c, "{\"execute\": \"query-guests\", \"arguments\": {\"x\": 1}}\n",
+		     "GenericError", "Parameter 'x' is unexpected");
+	expect_error(c, "{\"execute\": \"frobnicate\"}\n", "CommandNotFound",
+		     "The command frobnicate has not been found");
+	expect_error(c, "{\"execute\": \"query-guests\", \"x\": \"\xff\xfe\"}\n",
+		     "GenericError", "JSON parse error");
+	/* A NUL byte inside the line. */
+	assert_int_equal(send(c->fd, "{\"execute\":\0\"q\"}\n", 17, MSG_NOSIGNAL), 17);
+	r = call(c, "");
+	assert_string_equal(error_class(r), "GenericError");
+	assert_non_null(strstr(error_desc(r), "NUL"));
+	json_object_put(r);
+	/* Nesting far past the parser's depth. */
+	big = malloc(8192);
+	assert_non_null(big);
+	memset(big, '[', 3000);
+	strcpy(big + 3000, "\n");
+	expect_error(c, big, "GenericError", "JSON parse error");
+	/* A line longer than the limit: one error, the rest skipped, the
+	 * connection still serves. */
+	memset(big, ' ', 8000);
+	strcpy(big + 8000, "{\"execute\": \"query-guests\"}\n");
+	expect_error(c, big, "GenericError", "longer than 4096");
+	free(big);
+	/* The commands, with no guest attached yet. */
+	r = ret_of(c, "{\"execute\": \"query-commands\"}\n");
+	assert_int_equal(json_object_array_length(r), 7);
+	json_object_put(r);
+	r = ret_of(c, "{\"execute\": \"query-guests\"}\n");
+	assert_int_equal(json_object_array_length(r), 1);
+	v = json_object_array_get_idx(r, 0);
+	assert_string_equal(json_object_get_string(json_object_object_get(v, "name")), "guest");
+	assert_false(json_object_get_boolean(json_object_object_get(v, "connected")));
+	json_object_put(r);
+	expect_error(c, "{\"execute\": \"query-balloon\"}\n", "DeviceNotActive",
+		     "no driver attached");
+	expect_error(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 4096}}\n",
+		     "DeviceNotActive", "shared no memory");
+	expect_error(c, "{\"execute\": \"balloon\"}\n", "GenericError",
+		     "Parameter 'value' is missing");
+	expect_error(c, "{\"execute\": \"query-balloon\", \"arguments\": {\"guest\": \"nope\"}}\n",
+		     "DeviceNotFound", "no guest named 'nope'");
+	expect_error(c, "{\"execute\": \"query-balloon\", \"arguments\": {\"guest\": 7}}\n",
+		     "GenericError", "expected: string");
+	r = ret_of(c, "{\"execute\": \"query-balloon-stats\"}\n");
+	assert_true(json_object_object_get_ex(r, "stats", &v));
+	/* QEMU's ten names, -1 while the guest has sent none. */
+	assert_int_equal(json_object_object_length(v), 10);
+	assert_int_equal(key_i64(v, "stat-swap-in"), -1);
+	assert_int_equal(key_i64(v, "stat-htlb-pgfail"), -1);
+	assert_int_equal(key_i64(r, "last-update"), 0);
+	json_object_put(r);
+	expect_error(c, "{\"execute\": \"set-stats-interval\", \"arguments\": {\"seconds\": 3601}}\n",
+		     "GenericError", "not 0 (off) to 3600");
+	expect_error(c, "{\"execute\": \"set-stats-interval\", \"arguments\": {\"seconds\": -1}}\n",
+		     "GenericError", "unsigned integer");
+	expect_error(c, "{\"execute\": \"set-stats-interval\", \"arguments\": {\"seconds\": 1.5}}\n",
+		     "GenericError", "unsigned integer");
+	r = ret_of(c, "{\"execute\": \"set-stats-interval\", \"arguments\": {\"seconds\": 3}}\n");
+	json_object_put(r);
+	r = ret_of(c, "{\"execute\": \"query-balloon-stats\"}\n");
+	assert_true(json_object_get_double(json_object_object_get(r, "polling-interval")) == 3.0);
+	json_object_put(r);
+	conn_close(c);
+}
+
+/* The target set through the socket reaches actual in our guest, both
+ * ways, with BALLOON_CHANGE events; the statistics arrive. */
+static void test_balloon_reaches_actual(void **state)
+{
+	struct json_object *r, *st;
+	struct conn *c;
+	long end;
+
+	(void)state;
+	host_start(NULL);
+	c = conn_open(true);
+	guest_start();
+	wait_driver(c);
+	r = ret_of(c, "{\"execute\": \"query-balloon\"}\n");
+	assert_int_equal(key_i64(r, "ram"), 256 * MIB);
+	assert_int_equal(key_i64(r, "actual"), 256 * MIB);
+	json_object_put(r);
+	expect_error(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 268439552}}\n",
+		     "GenericError", "more than the guest's RAM");
+	expect_error(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 0}}\n",
+		     "GenericError", "none of the guest's RAM");
+	expect_error(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 100000001}}\n",
+		     "GenericError", "not a multiple of");
+	expect_error(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 18446744073709551615}}\n",
+		     "GenericError", "more than the guest's RAM");
+	r = ret_of(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 134217728, \"guest\": \"guest\"}}\n");
+	json_object_put(r);
+	wait_balloon_change(c, "guest", 128 * MIB);
+	r = ret_of(c, "{\"execute\": \"query-balloon\"}\n");
+	assert_int_equal(key_i64(r, "actual"), 128 * MIB);
+	assert_int_equal(key_i64(r, "target"), 128 * MIB);
+	assert_int_equal(key_i64(r, "balloon-actual"), 128 * MIB);
+	json_object_put(r);
+	r = ret_of(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 268435456}}\n");
+	json_object_put(r);
+	wait_balloon_change(c, "guest", 256 * MIB);
+	/* Our guest's statistics: total is its RAM once it sent them. */
+	end = now_ms() + WAIT_MS;
+	for (;;) {
+		r = ret_of(c, "{\"execute\": \"query-balloon-stats\"}\n");
+		st = json_object_object_get(r, "stats");
+		if (key_i64(st, "stat-total-memory") > 0)
+			break;
+		json_object_put(r);
+		assert_true(now_ms() < end);
+		usleep(100000);
+	}
+	assert_int_equal(key_i64(st, "stat-total-memory"), 256 * MIB);
+	assert_true(key_i64(st, "stat-free-memory") > 0);
+	assert_true(key_i64(r, "last-update") > 1700000000);
+	json_object_put(r);
+	conn_close(c);
+}
+
+/* A client that asks and never reads is dropped; the device keeps serving
+ * (the guest's reports go on) and another client is answered throughout. */
+static void test_client_never_reads(void **state)
+{
+	static const char cmd[] = "{\"execute\": \"query-guests\"}\n";
+	struct json_object *r;
+	struct conn *a, *b;
+	int64_t reported0, reported1;
+	size_t sent = 0;
+	bool dropped = false;
+	long end;
+
+	(void)state;
+	host_start(NULL);
+	b = conn_open(true);
+	guest_start();
+	wait_driver(b);
+	r = ret_of(b, cmd);
+	reported0 = key_i64(json_object_array_get_idx(r, 0), "reported");
+	json_object_put(r);
+	a = conn_open(true);
+	fcntl(a->fd, F_SETFL, O_NONBLOCK);
+	/* Up to 64 MiB of commands: the answers fill the socket, then the
+	 * host's 64 KiB for the client, and the host lets it go. */
+	while (sent < (64u << 20) && !dropped) {
+		ssize_t w = send(a->fd, cmd, sizeof(cmd) - 1, MSG_NOSIGNAL);
+
+		if (w < 0 && (errno == EPIPE || errno == ECONNRESET)) {
+			dropped = true;
+		} else if (w < 0 && errno == EAGAIN) {
+			struct pollfd p = { a->fd, POLLOUT, 0 };
+
+			poll(&p, 1, 100);
+			/* B is answered while A sits on its answers. */
+			r = ret_of(b, "{\"execute\": \"query-balloon\"}\n");
+			json_object_put(r);
+		} else {
+			assert_true(w > 0);
+			sent += (size_t)w;
+		}
+	}
+	assert_true(dropped);
+	assert_true(file_has(host_log, "dropped: it left"));
+	/* The device went on: the guest is attached and reports. */
+	end = now_ms() + WAIT_MS;
+	do {
+		assert_true(now_ms() < end);
+		usleep(100000);
+		r = ret_of(b, cmd);
+		assert_true(json_object_get_boolean(
+			json_object_object_get(json_object_array_get_idx(r, 0), "connected")));
+		reported1 = key_i64(json_object_array_get_idx(r, 0), "reported");
+		json_object_put(r);
+	} while (reported1 <= reported0);
+	conn_close(a);
+	conn_close(b);
+}
+
+/* 16 clients at once, each with commands in flight before any answer is
+ * read. */
+static void test_sixteen_clients(void **state)
+{
+	struct conn *c[16];
+
+	(void)state;
+	host_start(NULL);
+	for (int i = 0; i < 16; i++)
+		c[i] = conn_open(true);
+	for (int i = 0; i < 16; i++) {
+		char cmd[128];
+
+		snprintf(cmd, sizeof(cmd),
+			 "{\"execute\": \"query-guests\", \"id\": %d}\n"
+			 "{\"execute\": \"query-balloon-stats\", \"id\": %d}\n", i, 100 + i);
+		conn_send(c[i], cmd);
+	}
+	for (int i = 15; i >= 0; i--) {
+		for (int k = 0; k < 2; k++) {
+			const char *l = conn_line(c[i]);
+			struct json_object *o;
+
+			assert_non_null(l);
+			o = json_tokener_parse(l);
+			assert_non_null(o);
+			assert_true(json_object_object_get_ex(o, "return", NULL));
+			assert_int_equal(key_i64(o, "id"), k ? 100 + i : i);
+			json_object_put(o);
+		}
+		conn_close(c[i]);
+	}
+}
+
+/* Clients that go mid-command, mid-line or with answers unread: the host
+ * serves the next one. */
+static void test_disconnect_mid_command(void **state)
+{
+	struct json_object *r;
+	struct conn *c;
+	int status;
+
+	(void)state;
+	host_start(NULL);
+	c = conn_open(true);
+	conn_send(c, "{\"execute\": \"query-gue");
+	conn_close(c);
+	c = conn_open(true);
+	for (int i = 0; i < 200; i++)
+		conn_send(c, "{\"execute\": \"query-balloon-stats\"}\n");
+	/* Closed with answers unread: the host's send meets a reset. */
+	conn_close(c);
+	c = conn_open(false);
+	conn_close(c);
+	c = conn_open(true);
+	r = ret_of(c, "{\"execute\": \"query-guests\"}\n");
+	assert_int_equal(json_object_array_length(r), 1);
+	json_object_put(r);
+	conn_close(c);
+	assert_int_equal(waitpid(host_pid, &status, WNOHANG), 0);
+}
+
+/* A fleet: guests by name; a target needs one; it reaches that guest. */
+static void test_fleet_by_name(void **state)
+{
+	const char *argv[] = { GUESTMM_BIN, "host", "--guests", "ours:2",
+			       "--guest-mem", "128M", "--cgroup-root", "none",
+			       "--control", ctl_sock, "--duration", "600",
+			       "--stagger-ms", "0", "--hog-pct", "25", "--quiet",
+			       NULL };
+	struct json_object *r;
+	struct conn *c;
+	long end;
+
+	(void)state;
+	unlink(host_log);
+	host_pid = spawn(host_log, argv);
+	c = conn_open(true);
+	/* The socket serves from the start; the guests join as they start. */
+	end = now_ms() + WAIT_MS;
+	for (;;) {
+		r = ret_of(c, "{\"execute\": \"query-guests\"}\n");
+		if (json_object_array_length(r) == 2)
+			break;
+		json_object_put(r);
+		assert_true(now_ms() < end);
+		usleep(50000);
+	}
+	assert_string_equal(json_object_get_string(json_object_object_get(
+				    json_object_array_get_idx(r, 0), "name")), "ours-1");
+	assert_string_equal(json_object_get_string(json_object_object_get(
+				    json_object_array_get_idx(r, 1), "name")), "ours-2");
+	json_object_put(r);
+	expect_error(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 67108864}}\n",
+		     "GenericError", "serves 2 guests: name one");
+	/* Until ours-2's driver is there. */
+	end = now_ms() + WAIT_MS;
+	for (;;) {
+		r = call(c, "{\"execute\": \"query-balloon\", \"arguments\": {\"guest\": \"ours-2\"}}\n");
+		if (json_object_object_get_ex(r, "return", NULL))
+			break;
+		json_object_put(r);
+		assert_true(now_ms() < end);
+		usleep(50000);
+	}
+	json_object_put(r);
+	r = ret_of(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 67108864, \"guest\": \"ours-2\"}}\n");
+	json_object_put(r);
+	wait_balloon_change(c, "ours-2", 64 * MIB);
+	r = ret_of(c, "{\"execute\": \"query-balloon\", \"arguments\": {\"guest\": \"ours-1\"}}\n");
+	assert_int_equal(key_i64(r, "target"), 128 * MIB);
+	json_object_put(r);
+	conn_close(c);
+}
+
+/* guestmm ctl: each command, its errors in one line and its exit status. */
+static void test_ctl_command(void **state)
+{
+	char cmd[1024], out[8192], watch_log[320];
+	const char *watch_argv[] = { GUESTMM_BIN, "ctl", ctl_sock, "watch", NULL };
+	struct conn *c;
+	pid_t watch;
+	FILE *p;
+	size_t n;
+	int status;
+	long end;
+
+#define CTL(args, want_status)                                                  \
+	do {                                                                    \
+		snprintf(cmd, sizeof(cmd), "%s ctl %s 2>&1", GUESTMM_BIN, args); \
+		p = popen(cmd, "r");                                            \
+		assert_non_null(p);                                             \
+		n = fread(out, 1, sizeof(out) - 1, p);                          \
+		out[n] = 0;                                                     \
+		status = WEXITSTATUS(pclose(p));                                \
+		if (status != (want_status))                                    \
+			fail_msg("ctl %s: status %d, not %d: %s", args, status, \
+				 want_status, out);                             \
+	} while (0)
+
+	(void)state;
+	host_start(NULL);
+	c = conn_open(true);
+	guest_start();
+	wait_driver(c);
+	snprintf(watch_log, sizeof(watch_log), "%s/watch.log", dir);
+	watch = spawn(watch_log, watch_argv);
+	char args[600];
+
+	snprintf(args, sizeof(args), "%s stats", ctl_sock);
+	CTL(args, 0);
+	assert_non_null(strstr(out, "guest guest: RAM 256.00 MiB"));
+	assert_non_null(strstr(out, "stat-free-memory"));
+	snprintf(args, sizeof(args), "%s stats --json", ctl_sock);
+	CTL(args, 0);
+	assert_non_null(strstr(out, "\"stat-total-memory\""));
+	snprintf(args, sizeof(args), "%s guests", ctl_sock);
+	CTL(args, 0);
+	assert_non_null(strstr(out, "guest                    running  yes"));
+	snprintf(args, sizeof(args), "%s target 1G", ctl_sock);
+	CTL(args, 1);
+	assert_string_equal(out, "guestmm: ctl: balloon: Parameter 'value': 1073741824 bytes is more than the guest's RAM (268435456 bytes)\n");
+	snprintf(args, sizeof(args), "%s stats --guest other", ctl_sock);
+	CTL(args, 1);
+	assert_string_equal(out, "guestmm: ctl: query-balloon: no guest named 'other'\n");
+	snprintf(args, sizeof(args), "%s/none.sock stats", dir);
+	CTL(args, 1);
+	assert_non_null(strstr(out, "no such socket"));
+	snprintf(args, sizeof(args), "%s frob", ctl_sock);
+	CTL(args, 2);
+	assert_non_null(strstr(out, "unknown command 'frob'"));
+	snprintf(args, sizeof(args), "%s target", ctl_sock);
+	CTL(args, 2);
+	snprintf(args, sizeof(args), "%s target 100000001", ctl_sock);
+	CTL(args, 2);
+	snprintf(args, sizeof(args), "%s guests --guest guest", ctl_sock);
+	CTL(args, 2);
+	snprintf(args, sizeof(args), "%s target 192M", ctl_sock);
+	CTL(args, 0);
+	assert_string_equal(out, "");
+	wait_balloon_change(c, "guest", 192 * MIB);
+	/* watch saw it too. */
+	end = now_ms() + WAIT_MS;
+	while (!file_has(watch_log, "\"BALLOON_CHANGE\",\"data\":{\"actual\":201326592")) {
+		assert_true(now_ms() < end);
+		usleep(50000);
+	}
+	/* watch ends with the host, status 0. */
+	stop(&guest_pid);
+	stop_host();
+	assert_int_equal(waitpid(watch, &status, 0), watch);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	conn_close(c);
+#undef CTL
+}
+
+/* A stock Linux guest (user-mode Linux, `host --linux`): a target set
+ * through the socket reaches actual in Linux's virtio_balloon, and its
+ * statistics arrive under the same names as ours.  The host's own run
+ * (memhog, then --watch 30 s) leaves the balloon alone without --target and
+ * gives the target half a minute past the driver's start, on any load. */
+static void test_linux_guest(void **state)
+{
+	const char *argv[] = { GUESTMM_BIN, "host", "--linux", "--mem", "256M",
+			       "--hog", "32M", "--watch", "30", "--control", ctl_sock,
+			       "--quiet", NULL };
+	struct json_object *r, *st;
+	struct conn *c;
+	long end;
+	int status;
+
+	(void)state;
+	if (access("/usr/bin/linux.uml", X_OK) || access(GMM_UML_INITRD, R_OK))
+		skip();
+	unlink(host_log);
+	host_pid = spawn(host_log, argv);
+	c = conn_open(true);
+	wait_driver(c);
+	r = ret_of(c, "{\"execute\": \"query-balloon\"}\n");
+	assert_int_equal(key_i64(r, "ram"), 256 * MIB);
+	json_object_put(r);
+	r = ret_of(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 167772160, \"guest\": \"linux-1\"}}\n");
+	json_object_put(r);
+	wait_balloon_change(c, "linux-1", 160 * MIB);
+	r = ret_of(c, "{\"execute\": \"query-balloon\"}\n");
+	assert_int_equal(key_i64(r, "balloon-actual"), 96 * MIB);
+	json_object_put(r);
+	end = now_ms() + WAIT_MS;
+	for (;;) {
+		r = ret_of(c, "{\"execute\": \"query-balloon-stats\"}\n");
+		st = json_object_object_get(r, "stats");
+		if (key_i64(st, "stat-total-memory") > 0)
+			break;
+		json_object_put(r);
+		assert_true(now_ms() < end);
+		usleep(100000);
+	}
+	/* Linux's total is its RAM less what the kernel reserved. */
+	assert_true(key_i64(st, "stat-total-memory") < (int64_t)(256 * MIB));
+	assert_true(key_i64(st, "stat-available-memory") > 0);
+	assert_true(key_i64(st, "stat-disk-caches") >= 0);
+	json_object_put(r);
+	conn_close(c);
+	/* The host's own run goes on to its end, status 0. */
+	assert_int_equal(waitpid(host_pid, &status, 0), host_pid);
+	host_pid = 0;
+	if (!WIFEXITED(status) || WEXITSTATUS(status))
+		fail_msg("host --linux ended with status %#x", status);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest linux_tests[] = {
+		cmocka_unit_test_setup_teardown(test_linux_guest, setup, teardown),
+	};
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_protocol, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_balloon_reaches_actual, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_never_reads, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_sixteen_clients, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_disconnect_mid_command, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fleet_by_name, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ctl_command, setup, teardown),
+	};
+
+	signal(SIGPIPE, SIG_IGN);
+	if (argc > 1 && !strcmp(argv[1], "linux"))
+		return cmocka_run_group_tests(linux_tests, NULL, NULL);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
