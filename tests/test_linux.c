@@ -28,7 +28,10 @@
 
 #define MIB (1ull << 20)
 
-static char out[16384];
+/* A command's whole output: --json-lines of a slow boot and a slow return
+ * (two minutes on a loaded machine) are 30 KiB and more, and a summary
+ * cut off at the end reads as a missing line. */
+static char out[262144];
 
 /* Run `guestmm host --linux ARGS --json` and keep its output. */
 static void host_linux(const char *args)
