@@ -627,12 +627,12 @@ static void *pk_thread(void *arg)
 		/*
 		 * A holder descheduled: every 64th hold sleeps 1 ms.  The
 		 * first holds the lock until a waiter has parked (at most
-		 * 30 s, a hang guard): a waiter spins its budget and parks
+		 * 10 s, below the watchdog's 15): a waiter spins its budget and parks
 		 * whenever it runs, so this does not depend on who else the
 		 * machine runs.
 		 */
 		if (pk.counter == 0)
-			for (unsigned int ms = 0; ms < 30000 &&
+			for (unsigned int ms = 0; ms < 10000 &&
 			     platform_park_count() == pk.parks_before; ms++)
 				sleep_ms(1);
 		else if (pk.counter % 64 == 0)
@@ -652,7 +652,7 @@ static void test_pvq_parks(void **state)
 
 	spin_lock_set_kind(SPIN_LOCK_PVQ);
 	/* One round: its first hold waits for a park (pk_thread()); a pvq
-	 * that never parks fails after the guard's 30 s. */
+	 * that never parks fails after the guard's 10 s. */
 	{
 		struct lock_stats sum = { 0 };
 
