@@ -497,7 +497,9 @@ static void test_balloon_reaches_actual(void **state)
 	r = ret_of(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 268435456}}\n");
 	json_object_put(r);
 	wait_balloon_change(c, "guest", 256 * MIB);
-	/* Our guest's statistics: total is its RAM once it sent them. */
+	/* Our guest's statistics: total is MemTotal as Linux means it, the
+	 * frames its allocator manages (its RAM less the memmap and its
+	 * own tables), once it sent them. */
 	end = now_ms() + WAIT_MS;
 	for (;;) {
 		r = ret_of(c, "{\"execute\": \"query-balloon-stats\"}\n");
@@ -508,7 +510,8 @@ static void test_balloon_reaches_actual(void **state)
 		assert_true(now_ms() < end);
 		usleep(100000);
 	}
-	assert_int_equal(key_i64(st, "stat-total-memory"), 256 * MIB);
+	assert_true(key_i64(st, "stat-total-memory") <= (int64_t)(256 * MIB));
+	assert_true(key_i64(st, "stat-total-memory") >= (int64_t)(256 * MIB / 16 * 15));
 	assert_true(key_i64(st, "stat-free-memory") > 0);
 	assert_true(key_i64(r, "last-update") > 1700000000);
 	json_object_put(r);
