@@ -318,6 +318,24 @@ static void wait_driver(struct conn *c)
 }
 
 /* Until a BALLOON_CHANGE event of @guest says @actual. */
+/* query-balloon-stats until the guest has sent its statistics (a total);
+ * the answer, to put, with *@st its "stats". */
+static struct json_object *wait_stats(struct conn *c, struct json_object **st)
+{
+	long end = now_ms() + WAIT_MS;
+	struct json_object *r;
+
+	for (;;) {
+		r = ret_of(c, "{\"execute\": \"query-balloon-stats\"}\n");
+		*st = json_object_object_get(r, "stats");
+		if (key_i64(*st, "stat-total-memory") > 0)
+			return r;
+		json_object_put(r);
+		assert_true(now_ms() < end);
+		usleep(100000);
+	}
+}
+
 static void wait_balloon_change(struct conn *c, const char *guest, uint64_t actual)
 {
 	for (;;) {
@@ -467,7 +485,6 @@ static void test_balloon_reaches_actual(void **state)
 {
 	struct json_object *r, *st;
 	struct conn *c;
-	long end;
 
 	(void)state;
 	host_start(NULL);
@@ -500,16 +517,7 @@ static void test_balloon_reaches_actual(void **state)
 	/* Our guest's statistics: total is MemTotal as Linux means it, the
 	 * frames its allocator manages (its RAM less the memmap and its
 	 * own tables), once it sent them. */
-	end = now_ms() + WAIT_MS;
-	for (;;) {
-		r = ret_of(c, "{\"execute\": \"query-balloon-stats\"}\n");
-		st = json_object_object_get(r, "stats");
-		if (key_i64(st, "stat-total-memory") > 0)
-			break;
-		json_object_put(r);
-		assert_true(now_ms() < end);
-		usleep(100000);
-	}
+	r = wait_stats(c, &st);
 	assert_true(key_i64(st, "stat-total-memory") <= (int64_t)(256 * MIB));
 	assert_true(key_i64(st, "stat-total-memory") >= (int64_t)(256 * MIB / 16 * 15));
 	assert_true(key_i64(st, "stat-free-memory") > 0);
@@ -785,7 +793,6 @@ static void test_linux_guest(void **state)
 			       "--quiet", NULL };
 	struct json_object *r, *st;
 	struct conn *c;
-	long end;
 	int status;
 
 	(void)state;
@@ -804,16 +811,7 @@ static void test_linux_guest(void **state)
 	r = ret_of(c, "{\"execute\": \"query-balloon\"}\n");
 	assert_int_equal(key_i64(r, "balloon-actual"), 96 * MIB);
 	json_object_put(r);
-	end = now_ms() + WAIT_MS;
-	for (;;) {
-		r = ret_of(c, "{\"execute\": \"query-balloon-stats\"}\n");
-		st = json_object_object_get(r, "stats");
-		if (key_i64(st, "stat-total-memory") > 0)
-			break;
-		json_object_put(r);
-		assert_true(now_ms() < end);
-		usleep(100000);
-	}
+	r = wait_stats(c, &st);
 	/* Linux's total is its RAM less what the kernel reserved. */
 	assert_true(key_i64(st, "stat-total-memory") < (int64_t)(256 * MIB));
 	assert_true(key_i64(st, "stat-available-memory") > 0);
