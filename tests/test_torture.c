@@ -999,6 +999,17 @@ static void *hotplug_fn(void *arg)
 			nr_off--;
 			continue;
 		}
+		/*
+		 * Until an offline has discarded through the reporting device,
+		 * offline only while one is registered.  Offlines succeed
+		 * mostly early, before unmovable frames are spread over every
+		 * block; unconditioned, all of them could fall while no device
+		 * is registered (CI's ASan run: 6 offlines, all under percpu,
+		 * then 653 busy), and the discard path went untested.
+		 */
+		if (!tcount_get(C_DISCARD_OFFLINE) &&
+		    !atomic_load_explicit(&T.pgdat->prdev, memory_order_relaxed))
+			continue;
 		while (block_offline[b])
 			b = 1 + b % (blocks - 1);
 		/* Mostly the block that looks most removable; now and then any. */
