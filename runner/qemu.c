@@ -224,9 +224,15 @@ static void qemu_kernel_relay(struct linux_run *u, const char *line)
 	if (starts(line, QEMU_KERNEL_NAME "fault:") ||
 	    starts(line, QEMU_KERNEL_NAME "panic:"))
 		c->relay = true;
-	if (c->relay || starts(line, QEMU_KERNEL_NAME) ||
-	    starts(line, "guestmm: ") || starts(line, "balloon: the driver ended"))
-		fprintf(stderr, "guestmm: run: kernel: %s\n", line);
+	if (!c->relay && !starts(line, QEMU_KERNEL_NAME) && !starts(line, "guestmm: ") &&
+	    !starts(line, "balloon: the driver ended"))
+		return;
+	/* One prefix: ours says it is the kernel. */
+	if (starts(line, QEMU_KERNEL_NAME))
+		line += strlen(QEMU_KERNEL_NAME);
+	else if (starts(line, "guestmm: "))
+		line += strlen("guestmm: ");
+	fprintf(stderr, "guestmm: run: kernel: %s\n", line);
 }
 
 /*

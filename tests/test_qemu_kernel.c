@@ -179,7 +179,9 @@ static void test_fault_relayed(void **state)
 	(void)state;
 	assert_int_equal(run_kernel_out("--mem 256M --cpus 2 --append '--crash null'",
 					true), 1);
-	assert_non_null(strstr(out, "fault: #PF page fault (vector 14)"));
+	/* One prefix on a relayed line: not "kernel: guestmm-kernel: fault:". */
+	assert_non_null(strstr(out, "guestmm: run: kernel: fault: #PF page fault (vector 14)"));
+	assert_null(strstr(out, "kernel: guestmm-kernel:"));
 	assert_non_null(strstr(out, ", cr2 0 (the faulting address)"));
 	assert_non_null(strstr(out, "backtrace"));
 	assert_non_null(strstr(out, "status 37"));
