@@ -27,8 +27,6 @@
 #include <linux/magic.h>
 #include <unistd.h>
 
-#include <linux/magic.h>
-
 #include "host/line_buf.h"
 #include "host/tmp_dir.h"
 

@@ -64,11 +64,13 @@ static double mono_s(void)
 /* "guestmm ARGS": stdout into out, stderr into err_out. */
 static void run(const char *args)
 {
-	char cmd[1024], errf[64];
+	const char *tmp = getenv("TMPDIR");
+	char cmd[2048], errf[512];
 	FILE *e;
 	size_t n;
 
-	snprintf(errf, sizeof(errf), "/tmp/test-multiguest-%d.err", (int)getpid());
+	snprintf(errf, sizeof(errf), "%s/test-multiguest-%d.err", tmp && *tmp ? tmp : "/tmp",
+		 (int)getpid());
 	snprintf(cmd, sizeof(cmd), "%s %s 2>%s", GUESTMM_BIN, args, errf);
 	out.status = cmd_output(cmd, out.text, sizeof(out.text));
 	e = fopen(errf, "r");
