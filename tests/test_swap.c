@@ -12,8 +12,11 @@
 #include <signal.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "anonutil.h"
 
@@ -754,10 +757,59 @@ static void test_swap_file_allocated(void **state)
 	assert_int_equal(swap_file_create(tmp, 4095, &io), -GMM_EINVAL);
 }
 
+static bool dir_is_tmpfs(const char *dir)
+{
+	struct statfs sf;
+
+	return !statfs(dir, &sf) && sf.f_type == TMPFS_MAGIC;
+}
+
+/*
+ * A swap file in a tmpfs is the host's RAM: made, and said in one line;
+ * elsewhere nothing is said.
+ */
+static void test_swap_file_tmpfs_said(void **state)
+{
+	const char *tmp = getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp";
+	const char *dirs[] = { "/dev/shm", tmp };
+	struct swap_io *io;
+
+	(void)state;
+	for (unsigned int i = 0; i < 2; i++) {
+		bool tmpfs = dir_is_tmpfs(dirs[i]);
+		char said[512] = "", expect[512];
+		FILE *err = tmpfile();
+		int saved = dup(2);
+
+		if (i == 0 && !tmpfs)
+			skip();	/* no tmpfs at /dev/shm here */
+		assert_non_null(err);
+		assert_true(saved >= 0);
+		fflush(stderr);
+		assert_true(dup2(fileno(err), 2) == 2);
+		assert_int_equal(swap_file_create(dirs[i], 4 * MIB, &io), 0);
+		fflush(stderr);
+		dup2(saved, 2);
+		close(saved);
+		swap_file_destroy(io);
+		rewind(err);
+		if (!fgets(said, sizeof(said), err))
+			said[0] = 0;
+		fclose(err);
+		snprintf(expect, sizeof(expect),
+			 "guestmm: swap file: %s is a tmpfs: its 4 MiB are the host's RAM\n",
+			 dirs[i]);
+		if (strcmp(said, tmpfs ? expect : ""))
+			fail_msg("swap file in %s (%s): said '%s'", dirs[i],
+				 tmpfs ? "tmpfs" : "not tmpfs", said);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_swap_file_allocated),
+		cmocka_unit_test(test_swap_file_tmpfs_said),
 		cmocka_unit_test(test_bad_ranges_and_lock_stats),
 		cmocka_unit_test(test_duplicate_entry),
 		cmocka_unit_test(test_lru_aging),

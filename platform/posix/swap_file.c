@@ -7,6 +7,9 @@
  * swap file with holes: a file system that cannot hold the file fails its
  * creation at once, in one line, rather than one write at a time long after
  * (issue 16: a sparse file on a full tmpfs stalled a guest for minutes).
+ * In a tmpfs the file is the host's RAM (and charged to the memory cgroup
+ * that makes it): allowed, as a test's or a diskless host's choice, but
+ * said in one line, since it swaps memory into memory.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -14,7 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include "platform/platform.h"
 #include "platform/swap_io.h"
@@ -108,6 +114,13 @@ int swap_file_create(const char *dir, uint64_t bytes, struct swap_io **out)
 		platform_log("swap file: cannot allocate %s in %s: %s", sz, dir,
 			     strerror(-err));
 		goto undo_open;
+	}
+	{
+		struct statfs sf;
+
+		if (!fstatfs(f->fd, &sf) && sf.f_type == TMPFS_MAGIC)
+			platform_log("swap file: %s is a tmpfs: its %s are the host's RAM",
+				     dir, sz);
 	}
 	f->io.ops = &swap_file_ops;
 	f->io.nr_slots = size / SWAP_PAGE;
