@@ -58,7 +58,7 @@ struct host_opts {
 	bool until_returned;	/* --linux: stop watching at 90 % returned */
 	uint64_t mem_bytes;	/* --linux: guest RAM */
 	uint64_t hog_bytes;	/* --linux: memhog; 0 = 75 % of RAM */
-	uint64_t target_bytes;	/* --linux: inflate to this, then deflate */
+	uint64_t target_bytes;	/* --linux: leave the guest this, then deflate */
 	uint64_t max_guest_mem;	/* --listen: a frontend's table; 0 = default */
 	double duration_s;	/* --listen: 0 = until SIGINT/SIGTERM */
 	double watch_s;		/* --linux: how long to watch after the free */
@@ -502,7 +502,8 @@ static int host_linux(struct host_opts *o)
 	r.poison_val = st.poison_val;
 
 	if (o->target_bytes) {
-		r.target_pages = (uint32_t)(o->target_bytes / PAGE_BYTES);
+		/* The guest's size, as QMP's balloon: the balloon is the rest. */
+		r.target_pages = (uint32_t)((o->mem_bytes - o->target_bytes) / PAGE_BYTES);
 		/*
 		 * The balloon takes free pages: with reporting on they are
 		 * mostly discarded already, so the drop in host accounting
@@ -778,8 +779,10 @@ static void host_usage(FILE *f)
 	      "  --until-returned     --linux: stop watching once 90% of it is back\n"
 	      "  --max-guest-mem SIZE --listen: refuse a frontend's memory table larger\n"
 	      "                       than SIZE, 4K to 16T (default 256G)\n"
-	      "  --target SIZE        --linux: then inflate the balloon to SIZE (in 4K\n"
-	      "                       pages, below --mem) and deflate\n"
+	      "  --target SIZE        --linux: then leave the guest SIZE of memory (as\n"
+	      "                       QMP's balloon and guestmm ctl target: the balloon\n"
+	      "                       takes the rest of --mem), in 4K steps, below\n"
+	      "                       --mem; then deflate\n"
 	      "  --init-on-free       --linux: boot the guest with init_on_free=1\n"
 	      "  --reporting on|off   offer free page reporting (default on)\n"
 	      "  --uml PATH           --linux, Linux guests of --guests: the kernel\n"
