@@ -232,6 +232,7 @@ static int teardown(void **state)
 
 static atomic_bool storm_done;
 static atomic_uint fe_errors;
+static atomic_int fe_last_error;
 static unsigned int storm_ops;
 
 static bool ram_shared(uint64_t ram)
@@ -321,8 +322,10 @@ static void *frontend_main(void *arg)
 
 		/* Off the test's thread: a failure is counted, not asserted
 		 * (cmocka's assertions belong to the test's thread). */
-		if (vhost_user_frontend_connect(dev_path, &fe)) {
+		err = vhost_user_frontend_connect(dev_path, &fe);
+		if (err) {
 			fe_errors++;
+			atomic_store(&fe_last_error, err);
 			continue;
 		}
 		err = vhost_user_frontend_negotiate(
@@ -332,8 +335,10 @@ static void *frontend_main(void *arg)
 		for (unsigned int k = 0; !err && k < 3; k++)
 			err = vhost_user_frontend_set_mem(fe, memfd, map, 0,
 							  mem_sizes[(i + k) % 3]);
-		if (err && err != -EPIPE)
+		if (err && err != -EPIPE) {
 			fe_errors++;
+			atomic_store(&fe_last_error, err);
+		}
 		vhost_user_frontend_close(fe);
 		(*rounds)++;
 	}
@@ -359,7 +364,9 @@ static void test_storm_against_reconnects(void **state)
 	pthread_join(fe, NULL);
 	print_message("storm: %u commands by %d clients against %u frontend rounds\n",
 		      storm_ops * STORM_CLIENTS, STORM_CLIENTS, rounds);
-	assert_int_equal(atomic_load(&fe_errors), 0);
+	if (atomic_load(&fe_errors))
+		fail_msg("the frontend failed %u times, last: %s", atomic_load(&fe_errors),
+			 strerror(-atomic_load(&fe_last_error)));
 	assert_true(rounds > 0);
 }
 
@@ -388,12 +395,14 @@ static void test_many_clients_no_fd_leak(void **state)
 		}
 		close(fd);
 	}
-	/* The server lets them go a round after their hang-up. */
+	/* The server lets them go a round after their hang-up.  Fewer than
+	 * before is no leak: the last test's device may still have had
+	 * descriptors on their way to its reaper's close(). */
 	end = now_ms() + WAIT_MS;
-	while (now_ms() < end && (after = count_fds()) != before)
+	while (now_ms() < end && (after = count_fds()) > before)
 		usleep(10000);
 	print_message("%u connects: %d descriptors before, %d after\n", n, before, after);
-	assert_int_equal(after, before);
+	assert_true(after <= before);
 	/* And it still serves. */
 	cl_close(cl_open());
 }
@@ -541,6 +550,95 @@ static void test_half_close(void **state)
 			answers++;
 	assert_int_equal(answers, 100);
 	cl_close(c);
+}
+
+/* ---- events ---- */
+
+/* The last BALLOON_CHANGE's actual a watcher saw (UINT64_MAX: none). */
+static uint64_t watch_actual(struct cl *w, unsigned int *events, bool block)
+{
+	uint64_t last = UINT64_MAX;
+
+	for (;;) {
+		struct pollfd p = { w->fd, POLLIN, 0 };
+		struct json_object *o, *d, *v;
+		const char *l;
+
+		if (!block && !memchr(w->buf, '\n', w->used) && poll(&p, 1, 0) <= 0)
+			return last;
+		l = cl_line(w);
+		assert_non_null(l);
+		o = json_tokener_parse(l);
+		assert_non_null(o);
+		if (json_object_object_get_ex(o, "event", &v) &&
+		    !strcmp(json_object_get_string(v), "BALLOON_CHANGE")) {
+			(*events)++;
+			assert_true(json_object_object_get_ex(o, "data", &d));
+			assert_true(json_object_object_get_ex(d, "actual", &v));
+			last = json_object_get_uint64(v);
+		}
+		json_object_put(o);
+		if (block && last != UINT64_MAX)
+			return last;
+	}
+}
+
+/*
+ * A guest that writes its actual over and over (hostile, or a driver
+ * looping) while a client keeps the server busy: watchers get at most one
+ * BALLOON_CHANGE a second, as QEMU throttles it, and then the last value.
+ * Unthrottled, every round the busy client causes sends one to every
+ * watcher, and a watcher reading at a human pace is dropped at
+ * CONTROL_OUT_MAX.
+ */
+static void test_balloon_change_throttled(void **state)
+{
+	struct vhost_user_frontend *fe;
+	struct cl *w, *busy;
+	unsigned int events = 0, toggles = 400;
+	uint64_t features, last = UINT64_MAX, want;
+	int memfd = memfd_create("atk_change", MFD_CLOEXEC);
+	long t0, secs;
+	void *map;
+
+	(void)state;
+	assert_true(memfd >= 0);
+	assert_int_equal(ftruncate(memfd, (off_t)(16 * MIB)), 0);
+	map = mmap(NULL, 16 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED, memfd, 0);
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(vhost_user_frontend_connect(dev_path, &fe), 0);
+	assert_int_equal(vhost_user_frontend_negotiate(
+				 fe, UINT64_C(1) << VIRTIO_F_VERSION_1, &features),
+			 0);
+	assert_int_equal(vhost_user_frontend_set_mem(fe, memfd, map, 0, 16 * MIB), 0);
+	w = cl_open();
+	busy = cl_open();
+	t0 = now_ms();
+	for (unsigned int i = 1; i <= toggles; i++) {
+		uint32_t actual = i % 2 ? 100 : 200;
+		struct json_object *o;
+
+		assert_int_equal(vhost_user_frontend_set_config(fe, 4, &actual, 4), 0);
+		o = cl_call(busy, "{\"execute\":\"query-guests\"}\n");
+		json_object_put(o);
+		last = watch_actual(w, &events, false);
+		(void)last;
+	}
+	secs = (now_ms() - t0) / 1000;
+	/* It ended on 200 pages: the watcher hears of it. */
+	want = 16 * MIB - 200 * 4096;
+	while (last != want)
+		last = watch_actual(w, &events, true);
+	print_message("%u toggles in %ld s: %u BALLOON_CHANGE events\n", toggles,
+		      secs, events);
+	if (events > (unsigned int)secs + 3)
+		fail_msg("%u BALLOON_CHANGE events for %u toggles in %ld s (QEMU: at most one a second)",
+			 events, toggles, secs);
+	cl_close(busy);
+	cl_close(w);
+	vhost_user_frontend_close(fe);
+	munmap(map, 16 * MIB);
+	close(memfd);
 }
 
 /* ---- guestmm ctl against servers that are not a host ---- */
@@ -777,6 +875,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_balloon_hostile_values, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_megabyte_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_balloon_change_throttled, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ctl_against_impostors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ctl_full_backlog, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ctl_stdout_full, setup, teardown),
