@@ -1088,6 +1088,7 @@ static void balloon_wake(struct balloon_dev *b)
 /*
  * balloon_set_target - ask the guest to hold @num_pages 4 KiB pages in its
  * balloon; the driver hears of it by a config-change notification.
+ * Any thread (@vdev.mem as in balloon_get_stats()).
  * Return: 0; -ERANGE when guest memory is known and smaller than that.
  */
 int balloon_set_target(struct balloon_dev *b, uint32_t num_pages)
@@ -1159,6 +1160,14 @@ void balloon_request_stats(struct balloon_dev *b)
 	balloon_wake(b);
 }
 
+/*
+ * Any thread.  @vdev.mem needs no lock of ours: the transport sets the
+ * pointer before it serves the device and clears it only once every other
+ * user has stopped (the control first: control_stop() before
+ * vhost_user_server_destroy()), and the table it points to, which
+ * SET_MEM_TABLE and a reconnect replace, is read under its own lock
+ * (guest_memory_total_bytes(), guest_memory_resident_bytes()).
+ */
 void balloon_get_stats(struct balloon_dev *b, struct balloon_stats *st)
 {
 	pthread_mutex_lock(&b->lock);

@@ -53,6 +53,12 @@
  * late, and a round costs a balloon_get_stats() per guest. */
 #define CONTROL_SAMPLE_MS 50
 #define CONTROL_STATS_INTERVAL_MAX_S 3600
+/* At most one BALLOON_CHANGE a guest in this time, the last value at its
+ * end, as QEMU throttles it (monitor_qapi_event_conf): the guest writes
+ * actual as often as it likes, and every watcher would get each value
+ * a round saw (a busy client makes rounds fast) until it fell behind by
+ * CONTROL_OUT_MAX and was dropped. */
+#define CONTROL_CHANGE_MS 1000
 
 struct control_guest {
 	char name[CONTROL_NAME_MAX];
@@ -64,7 +70,8 @@ struct control_guest {
 	/* Control thread: what the events last said. */
 	bool seen;
 	bool connected;
-	uint32_t actual;
+	uint32_t actual;	/* in the last BALLOON_CHANGE */
+	long change_ms;		/* when that went (CONTROL_CHANGE_MS) */
 };
 
 struct control_client {
@@ -214,8 +221,18 @@ static uint64_t guest_left(uint64_t ram, uint32_t pages)
 	return b < ram ? ram - b : 0;
 }
 
+static long control_now_ms(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
 static void control_sample_locked(struct control *c)
 {
+	long now = control_now_ms();
+
 	for (unsigned int i = 0; i < c->nr_guests; i++) {
 		struct control_guest *g = &c->guests[i];
 		struct balloon_stats st;
@@ -226,6 +243,7 @@ static void control_sample_locked(struct control *c)
 			g->seen = true;
 			g->connected = st.connected;
 			g->actual = st.actual;
+			g->change_ms = now - CONTROL_CHANGE_MS;
 		}
 		if (st.connected != g->connected) {
 			g->connected = st.connected;
@@ -234,8 +252,10 @@ static void control_sample_locked(struct control *c)
 			control_event(c, st.connected ? "GUEST_CONNECTED"
 						      : "GUEST_DISCONNECTED", d);
 		}
-		if (st.connected && st.actual != g->actual) {
+		if (st.connected && st.actual != g->actual &&
+		    now - g->change_ms >= CONTROL_CHANGE_MS) {
 			g->actual = st.actual;
+			g->change_ms = now;
 			d = json_object_new_object();
 			add_u64(d, "actual", guest_left(guest_ram(g, &st), st.actual));
 			json_object_object_add(d, "guest", json_object_new_string(g->name));

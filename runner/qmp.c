@@ -1,7 +1,9 @@
 /*
  * qmp.c - the QMP client (qmp.h).  QEMU writes each message as one line of
  * JSON ending in CRLF; commands are answered in order, with events ("event":
- * BALLOON_CHANGE and the like) interleaved, which are skipped here.
+ * BALLOON_CHANGE and the like) interleaved, which are skipped here.  A line
+ * is told by its members (json-c), never by the words in it: an event's
+ * data may say "return" (a guest of that name) and an error's text "event".
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -9,6 +11,8 @@
 #include "runner/qmp.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,11 +86,32 @@ static int qmp_write(struct qmp *q, const char *cmd)
 	return 0;
 }
 
+enum qmp_kind { QMP_ANSWER, QMP_ERROR, QMP_EVENT, QMP_OTHER };
+
+/* What @line is, by its top-level members. */
+static enum qmp_kind qmp_classify(const char *line)
+{
+	struct json_object *o = json_tokener_parse(line);
+	enum qmp_kind k = QMP_OTHER;
+
+	if (o && json_object_is_type(o, json_type_object)) {
+		if (json_object_object_get_ex(o, "return", NULL))
+			k = QMP_ANSWER;
+		else if (json_object_object_get_ex(o, "error", NULL))
+			k = QMP_ERROR;
+		else if (json_object_object_get_ex(o, "event", NULL))
+			k = QMP_EVENT;
+	}
+	json_object_put(o);
+	return k;
+}
+
 int qmp_execute(struct qmp *q, const char *cmd, char *reply, size_t len,
 		int timeout_ms)
 {
 	long deadline = qmp_now_ms() + timeout_ms;
 	char line[sizeof(q->buf)];
+	enum qmp_kind kind;
 	int err = qmp_write(q, cmd);
 
 	if (err)
@@ -95,13 +120,14 @@ int qmp_execute(struct qmp *q, const char *cmd, char *reply, size_t len,
 		err = qmp_read_line(q, line, sizeof(line), deadline);
 		if (err)
 			return err;
-		if (strstr(line, "\"event\"") && !strstr(line, "\"return\""))
+		kind = qmp_classify(line);
+		if (kind == QMP_EVENT)
 			continue;
 		if (reply && len)
 			snprintf(reply, len, "%s", line);
-		if (!strncmp(line, "{\"return\"", 9))
+		if (kind == QMP_ANSWER)
 			return 0;
-		if (!strncmp(line, "{\"error\"", 8))
+		if (kind == QMP_ERROR)
 			return -EREMOTEIO;
 		/* Anything else is not an answer of QMP's. */
 		return -EPROTO;
@@ -120,7 +146,10 @@ int qmp_connect(struct qmp *q, const char *path, int timeout_ms)
 	strcpy(sa.sun_path, path);
 	q->used = 0;
 	for (;;) {
-		q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		/* Non-blocking: a listener whose backlog is full (a host that
+		 * hangs) answers EAGAIN where a blocking connect() would wait
+		 * past any deadline. */
+		q->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 		if (q->fd < 0)
 			return -errno;
 		if (!connect(q->fd, (struct sockaddr *)&sa, sizeof(sa)))
@@ -129,11 +158,18 @@ int qmp_connect(struct qmp *q, const char *path, int timeout_ms)
 		close(q->fd);
 		q->fd = -1;
 		/* QEMU makes its socket while it starts. */
-		if ((err != -ENOENT && err != -ECONNREFUSED) ||
+		if ((err != -ENOENT && err != -ECONNREFUSED && err != -EAGAIN) ||
 		    qmp_now_ms() >= deadline)
-			return err == -ENOENT || err == -ECONNREFUSED ? -ETIMEDOUT
-								      : err;
+			return err == -ENOENT || err == -ECONNREFUSED || err == -EAGAIN
+				       ? -ETIMEDOUT
+				       : err;
 		usleep(20000);
+	}
+	/* Reads poll with the deadline; a command's write may block. */
+	if (fcntl(q->fd, F_SETFL, fcntl(q->fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		err = -errno;
+		qmp_close(q);
+		return err;
 	}
 	err = qmp_read_line(q, line, sizeof(line), deadline);
 	if (!err && strncmp(line, "{\"QMP\"", 6))

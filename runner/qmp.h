@@ -19,7 +19,8 @@ struct qmp {
 
 /*
  * qmp_connect - connect to @path (retrying while QEMU has not made it yet,
- * up to @timeout_ms), read the greeting and leave negotiation mode.
+ * or while its listener's backlog is full, up to @timeout_ms), read the
+ * greeting and leave negotiation mode.
  * Return: 0; -ETIMEDOUT; -EPROTO for a peer that does not greet as QMP;
  * another -errno.
  */

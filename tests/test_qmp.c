@@ -114,6 +114,40 @@ static void test_answer_after_event_and_error(void **state)
 	peer_stop(&p, t);
 }
 
+/* Answers and events are told apart by their members, not by words in
+ * them: an event whose data says "return" is still an event, an error
+ * whose text is "event" still the answer. */
+static void test_event_words_in_answers(void **state)
+{
+	static const char *const says[] = {
+		"{\"return\": {}}\r\n",
+		"{\"timestamp\": {\"seconds\": 1}, \"event\": \"GUEST_ENDED\", \"data\": {\"guest\": \"return\", \"state\": \"exited\"}}\r\n"
+		"{\"return\": {\"actual\": 7}}\r\n",
+		"{\"error\": {\"class\": \"GenericError\", \"desc\": \"event\"}}\r\n",
+		"{\"return\": {\"event\": \"x\"}}\r\n",
+		NULL,
+	};
+	struct peer p = { .says = says, .greeting = GREETING };
+	struct qmp q;
+	char reply[256];
+	uint64_t v = 0;
+	pthread_t t;
+
+	(void)state;
+	peer_start(&p, &t);
+	assert_int_equal(qmp_connect(&q, p.path, 5000), 0);
+	assert_int_equal(qmp_execute(&q, "{\"execute\": \"query-balloon\"}",
+				     reply, sizeof(reply), 5000), 0);
+	assert_true(qmp_get_u64(reply, "actual", &v));
+	assert_true(v == 7);
+	assert_int_equal(qmp_execute(&q, "{\"execute\": \"x\"}", reply,
+				     sizeof(reply), 2000), -EREMOTEIO);
+	assert_int_equal(qmp_execute(&q, "{\"execute\": \"x\"}", reply,
+				     sizeof(reply), 2000), 0);
+	qmp_close(&q);
+	peer_stop(&p, t);
+}
+
 /* A peer that does not greet as QMP is refused. */
 static void test_not_qmp(void **state)
 {
@@ -160,6 +194,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_answer_after_event_and_error),
+		cmocka_unit_test(test_event_words_in_answers),
 		cmocka_unit_test(test_not_qmp),
 		cmocka_unit_test(test_nobody),
 		cmocka_unit_test(test_get_u64),

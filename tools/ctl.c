@@ -123,10 +123,11 @@ int cmd_ctl(int argc, char **argv)
 	if (strlen(sock) >= 108)
 		CTL_ERR("'%s': socket path longer than 107 bytes", sock);
 	/* An absent socket is an error now, not a wait for one to appear. */
-	if (stat(sock, &st) || !S_ISSOCK(st.st_mode)) {
+	err = stat(sock, &st) ? -errno : S_ISSOCK(st.st_mode) ? 0 : -ENOTSOCK;
+	if (err) {
 		fprintf(stderr, "guestmm: ctl: %s: %s\n", sock,
-			errno == ENOENT ? "no such socket (is guestmm host running? see host --control)"
-			: S_ISSOCK(st.st_mode) ? strerror(errno) : "not a socket");
+			err == -ENOENT ? "no such socket (is guestmm host running? see host --control)"
+			: err == -ENOTSOCK ? "not a socket" : strerror(-err));
 		return 1;
 	}
 	sigaction(SIGINT, &sa, NULL);

@@ -36,12 +36,14 @@ static char *ctl_command(const char *execute, const char *guest,
 }
 
 /*
- * Run @execute; its return value in *@ret (the caller's to put).
+ * Run @execute; its return value, of type @want, in *@ret (the caller's to
+ * put).  The printers walk it, and json-c asserts (aborts) on an array
+ * read as an object or back: a host's answer of another shape is refused.
  * Return: 0; 1 after one line on stderr.
  */
 static int ctl_call(struct qmp *q, const char *sock, const char *execute,
 		    const char *guest, const char *key, uint64_t value,
-		    int timeout_ms, struct json_object **ret)
+		    int timeout_ms, enum json_type want, struct json_object **ret)
 {
 	static char reply[sizeof(((struct qmp *)0)->buf)];
 	char *cmd = ctl_command(execute, guest, key, value);
@@ -79,6 +81,13 @@ static int ctl_call(struct qmp *q, const char *sock, const char *execute,
 	}
 	if (!json_object_object_get_ex(ans, "return", &v)) {
 		fprintf(stderr, "guestmm: ctl: %s: an answer without a return value\n", sock);
+		json_object_put(ans);
+		return 1;
+	}
+	if (!json_object_is_type(v, want)) {
+		fprintf(stderr, "guestmm: ctl: %s: %s answered %s, not %s\n", sock, execute,
+			json_type_to_name(json_object_get_type(v)),
+			want == json_type_array ? "an array" : "an object");
 		json_object_put(ans);
 		return 1;
 	}
@@ -193,25 +202,34 @@ int ctl_run(struct qmp *q, const char *sock, const char *what,
 	    const char *guest, uint64_t size, bool json, int timeout_ms,
 	    ctl_fmt_bytes_fn *fmt)
 {
-	struct json_object *r1 = NULL, *r2 = NULL;
+	struct json_object *r1 = NULL, *r2 = NULL, *v;
 	int rc;
 
 	fmt_bytes = fmt;
 	if (!strcmp(what, "watch")) {
 		rc = ctl_watch(q, sock);
 	} else if (!strcmp(what, "target")) {
-		rc = ctl_call(q, sock, "balloon", guest, "value", size, timeout_ms, &r1);
+		rc = ctl_call(q, sock, "balloon", guest, "value", size, timeout_ms,
+			      json_type_object, &r1);
 	} else if (!strcmp(what, "guests")) {
-		rc = ctl_call(q, sock, "query-guests", NULL, NULL, 0, timeout_ms, &r1);
+		rc = ctl_call(q, sock, "query-guests", NULL, NULL, 0, timeout_ms,
+			      json_type_array, &r1);
 		if (!rc && json)
 			ctl_print_json(r1);
 		else if (!rc)
 			ctl_print_guests(r1);
 	} else {
-		rc = ctl_call(q, sock, "query-balloon", guest, NULL, 0, timeout_ms, &r1);
+		rc = ctl_call(q, sock, "query-balloon", guest, NULL, 0, timeout_ms,
+			      json_type_object, &r1);
 		if (!rc)
 			rc = ctl_call(q, sock, "query-balloon-stats", guest, NULL, 0,
-				      timeout_ms, &r2);
+				      timeout_ms, json_type_object, &r2);
+		if (!rc && json_object_object_get_ex(r2, "stats", &v) &&
+		    !json_object_is_type(v, json_type_object)) {
+			fprintf(stderr, "guestmm: ctl: %s: query-balloon-stats answered stats that are not an object\n",
+				sock);
+			rc = 1;
+		}
 		if (!rc && json) {
 			json_object_object_add(r2, "balloon", json_object_get(r1));
 			ctl_print_json(r2);

@@ -1087,6 +1087,21 @@ static int cmd_help(int argc, char **argv)
 	cli_usage_error(NULL, "help: unknown command '%s'", argv[1]);
 }
 
+/*
+ * A command's results that never reached standard output (a full disk, a
+ * reader gone: SIGPIPE is ignored by the commands that talk to sockets and
+ * guests) are a failure, not a success: @rc, or 1 after one line.
+ */
+static int stdout_checked(int rc)
+{
+	errno = 0;
+	if (fflush(stdout) == 0 && !ferror(stdout))
+		return rc;
+	fprintf(stderr, "guestmm: standard output: %s: the results were not all written\n",
+		strerror(errno ? errno : EIO));
+	return rc ? rc : 1;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
@@ -1095,7 +1110,7 @@ int main(int argc, char **argv)
 	}
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (!strcmp(argv[1], commands[i].name))
-			return commands[i].main(argc - 1, argv + 1);
+			return stdout_checked(commands[i].main(argc - 1, argv + 1));
 	if (!strcmp(argv[1], "help"))
 		return cmd_help(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version"))
