@@ -30,6 +30,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "mm/anon.h"
 #include "mm/free_bitmap.h"
 #include "mm/gfp.h"
 #include "mm/page_reporting.h"
@@ -75,9 +76,16 @@
 /* After an inflate that found no free frame, try again after this. */
 #define BD_INFLATE_RETRY_MS 1000
 
-/* The statistics we send, the same set every time (5.5.6.3). */
+/*
+ * The statistics we send, the same set every time (5.5.6.3), and Linux's
+ * set on a kernel without hugetlb pages (user-mode Linux's, any kernel
+ * without CONFIG_HUGETLB_PAGE): the guest has no huge pages, so the two
+ * hugetlb counters are left unsent, as Linux leaves them, rather than sent
+ * as a 0 that would claim allocations were tried.
+ */
 static const uint16_t bd_stat_tags[] = {
 	VIRTIO_BALLOON_S_SWAP_IN, VIRTIO_BALLOON_S_SWAP_OUT,
+	VIRTIO_BALLOON_S_MAJFLT,  VIRTIO_BALLOON_S_MINFLT,
 	VIRTIO_BALLOON_S_MEMFREE, VIRTIO_BALLOON_S_MEMTOT,
 	VIRTIO_BALLOON_S_AVAIL,	  VIRTIO_BALLOON_S_CACHES,
 };
@@ -509,7 +517,18 @@ static int bd_follow_target(struct balloon_driver *bd)
 
 /*
  * Fill the stats buffer with the guest's numbers now and offer it.  Linux's
- * meanings (/proc/meminfo), so that a VMM reads them as it reads Linux's:
+ * meanings (its driver's update_balloon_stats(), /proc/meminfo and
+ * /proc/vmstat), so that a VMM reads them as it reads Linux's:
+ *   SWAP_IN  bytes read from the swap file (pswpin); a page zswap gives
+ *            back is not counted, as Linux does not count a zswap load;
+ *   SWAP_OUT bytes written to the swap file (pswpout): by reclaim, and by
+ *            zswap's writeback, which Linux counts there too; a page zswap
+ *            takes is not;
+ *   MAJFLT   faults that read the page back, from zswap or the swap file
+ *            (pgmajfault: Linux counts a zswap load as a major fault);
+ *   MINFLT   every fault, major ones included (pgfault, as Linux counts);
+ *            all four the node's counters (node_get_vm_events()), 0
+ *            while it has no anonymous memory;
  *   MEMTOT the frames the allocator manages (RAM less mm/'s metadata and
  *          what the embedding kept: totalram_pages), less the balloon's
  *          unless DEFLATE_ON_OOM was negotiated, as Linux's driver
@@ -521,7 +540,9 @@ static int bd_follow_target(struct balloon_driver *bd)
  *          add, and anonymous memory's swap is not counted, as Linux does
  *          not; unlike Linux's si_mem_available() the watermark reserve is
  *          not taken off, so MEMFREE <= AVAIL (both read racily, and held
- *          to MEMTOT).
+ *          to MEMTOT);
+ *   CACHES the swap cache: Linux sends NR_FILE_PAGES, which holds its swap
+ *          cache; the guest has no other page cache.
  * The driver thread's: @nr_balloon is its own.
  */
 static int bd_stats_send(struct balloon_driver *bd)
@@ -532,7 +553,10 @@ static int bd_stats_send(struct balloon_driver *bd)
 	uint64_t total, avail;
 	struct vring_sg sg = { bd_gpa(bd, bd->stats_page),
 			       BD_NR_STATS * VIRTIO_BALLOON_STAT_SIZE };
+	uint64_t ev[NR_VM_EVENTS], swap_cache;
 	int err;
+
+	node_get_vm_events(bd->pgdat, ev, &swap_cache);
 
 	for (unsigned int z = 0; z < bd->pgdat->nr_zones; z++) {
 		struct zone_stats zs;
@@ -551,6 +575,21 @@ static int bd_stats_send(struct balloon_driver *bd)
 		uint64_t val = 0;
 
 		switch (bd_stat_tags[i]) {
+		case VIRTIO_BALLOON_S_SWAP_IN:
+			val = ev[PSWPIN] << PAGE_SHIFT;
+			break;
+		case VIRTIO_BALLOON_S_SWAP_OUT:
+			val = ev[PSWPOUT] << PAGE_SHIFT;
+			break;
+		case VIRTIO_BALLOON_S_MAJFLT:
+			val = ev[PGMAJFAULT];
+			break;
+		case VIRTIO_BALLOON_S_MINFLT:
+			val = ev[PGFAULT];
+			break;
+		case VIRTIO_BALLOON_S_CACHES:
+			val = swap_cache << PAGE_SHIFT;
+			break;
 		case VIRTIO_BALLOON_S_MEMFREE:
 			val = free_pages << PAGE_SHIFT;
 			break;
@@ -561,7 +600,7 @@ static int bd_stats_send(struct balloon_driver *bd)
 			val = total << PAGE_SHIFT;
 			break;
 		default:
-			break; /* no swap, no page cache */
+			break;
 		}
 		/* Packed 10-byte entries: the value is unaligned. */
 		bd_put_le16(buf + i * VIRTIO_BALLOON_STAT_SIZE, bd_stat_tags[i]);

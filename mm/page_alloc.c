@@ -1201,6 +1201,9 @@ int mm_init(const struct mm_boot_params *params, struct pglist_data **out)
 	pgdat->page_ext = NULL;
 	pgdat->lruvec = NULL;
 	compact_node_init(&pgdat->compact);
+	for (unsigned int i = 0; i < NR_VM_EVENTS; i++)
+		atomic_init(&pgdat->vm_events[i], 0);
+	atomic_init(&pgdat->nr_swapcache, 0);
 	atomic_init(&pgdat->hinting, NULL);
 	atomic_init(&pgdat->hinting_order, MAX_ORDER);
 	atomic_init(&pgdat->free_bitmap, NULL);

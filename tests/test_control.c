@@ -336,6 +336,33 @@ static struct json_object *wait_stats(struct conn *c, struct json_object **st)
 	}
 }
 
+/*
+ * The statistics a guest sent (the rest are -1) are Linux's set on a
+ * kernel without hugetlb pages, which is user-mode Linux's and our guest's:
+ * the same keys from both, so that they read side by side.
+ */
+static void assert_sent_keys(struct json_object *st)
+{
+	static const char *const sent[] = {
+		"stat-swap-in", "stat-swap-out", "stat-major-faults",
+		"stat-minor-faults", "stat-free-memory", "stat-total-memory",
+		"stat-available-memory", "stat-disk-caches",
+	};
+	size_t n = 0;
+
+	json_object_object_foreach(st, key, val) {
+		bool listed = false;
+
+		for (size_t i = 0; i < sizeof(sent) / sizeof(sent[0]); i++)
+			listed |= !strcmp(key, sent[i]);
+		if (listed != (json_object_get_int64(val) >= 0))
+			fail_msg("%s: %s in %s", key, listed ? "not sent" : "sent",
+				 json_object_to_json_string(st));
+		n += listed;
+	}
+	assert_int_equal(n, sizeof(sent) / sizeof(sent[0]));
+}
+
 static void wait_balloon_change(struct conn *c, const char *guest, uint64_t actual)
 {
 	for (;;) {
@@ -522,6 +549,7 @@ static void test_balloon_reaches_actual(void **state)
 	assert_true(key_i64(st, "stat-total-memory") >= (int64_t)(256 * MIB / 16 * 15));
 	assert_true(key_i64(st, "stat-free-memory") > 0);
 	assert_true(key_i64(r, "last-update") > 1700000000);
+	assert_sent_keys(st);
 	json_object_put(r);
 	conn_close(c);
 }
@@ -816,6 +844,7 @@ static void test_linux_guest(void **state)
 	assert_true(key_i64(st, "stat-total-memory") < (int64_t)(256 * MIB));
 	assert_true(key_i64(st, "stat-available-memory") > 0);
 	assert_true(key_i64(st, "stat-disk-caches") >= 0);
+	assert_sent_keys(st);
 	json_object_put(r);
 	conn_close(c);
 	/* The host's own run goes on to its end, status 0. */
