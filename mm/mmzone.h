@@ -324,6 +324,15 @@ struct pglist_data {
 	 */
 	atomic_uint_fast64_t vm_events[NR_VM_EVENTS] __attribute__((aligned(64)));
 	atomic_uint_fast64_t nr_swapcache;
+	/*
+	 * @oom_lock protects @oom_notifier and @oom_calls (the notifier's
+	 * calls running); a leaf, held for a few stores, never across a call.
+	 * Only allocations that found nothing take it.
+	 */
+	struct spinlock oom_lock;
+	struct oom_notifier *oom_notifier;
+	unsigned int oom_calls;
+	atomic_uint_fast64_t oom_events; /* out_of_memory() calls */
 };
 
 /*

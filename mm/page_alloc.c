@@ -909,7 +909,71 @@ retry:
 		if (try_to_compact_pages(pgdat, order))
 			goto retry;
 	}
+	/*
+	 * Out of memory: the notifier (a balloon that may deflate) gives
+	 * frames back, and we look again, draining once more (its frees go
+	 * to a per-CPU list), as Linux retries after out_of_memory() freed
+	 * something.  Bounded: each round takes frames out of the balloon.
+	 */
+	if (!(gfp & GFP_NORETRY) && out_of_memory(pgdat)) {
+		drained = false;
+		goto retry;
+	}
 	return NULL;
+}
+
+int register_oom_notifier(struct pglist_data *pgdat, struct oom_notifier *on)
+{
+	int err = 0;
+
+	spin_lock(&pgdat->oom_lock);
+	if (pgdat->oom_notifier)
+		err = -GMM_EBUSY;
+	else
+		pgdat->oom_notifier = on;
+	spin_unlock(&pgdat->oom_lock);
+	return err;
+}
+
+void unregister_oom_notifier(struct pglist_data *pgdat, struct oom_notifier *on)
+{
+	unsigned int spins = 0;
+
+	spin_lock(&pgdat->oom_lock);
+	if (pgdat->oom_notifier == on)
+		pgdat->oom_notifier = NULL;
+	spin_unlock(&pgdat->oom_lock);
+	/* A call that took @on before is still running: wait it out. */
+	for (;;) {
+		unsigned int calls;
+
+		spin_lock(&pgdat->oom_lock);
+		calls = pgdat->oom_calls;
+		spin_unlock(&pgdat->oom_lock);
+		if (!calls)
+			return;
+		platform_cpu_relax(spins++);
+	}
+}
+
+uint64_t out_of_memory(struct pglist_data *pgdat)
+{
+	struct oom_notifier *on;
+	uint64_t freed;
+
+	atomic_fetch_add_explicit(&pgdat->oom_events, 1, memory_order_relaxed);
+	spin_lock(&pgdat->oom_lock);
+	on = pgdat->oom_notifier;
+	if (on)
+		pgdat->oom_calls++;
+	spin_unlock(&pgdat->oom_lock);
+	if (!on)
+		return 0;
+	freed = on->notify(on);
+	spin_lock(&pgdat->oom_lock);
+	pgdat->oom_calls--;
+	spin_unlock(&pgdat->oom_lock);
+	return freed;
 }
 
 /* ---- free ---- */
@@ -1204,6 +1268,10 @@ int mm_init(const struct mm_boot_params *params, struct pglist_data **out)
 	for (unsigned int i = 0; i < NR_VM_EVENTS; i++)
 		atomic_init(&pgdat->vm_events[i], 0);
 	atomic_init(&pgdat->nr_swapcache, 0);
+	spin_lock_init(&pgdat->oom_lock);
+	pgdat->oom_notifier = NULL;
+	pgdat->oom_calls = 0;
+	atomic_init(&pgdat->oom_events, 0);
 	atomic_init(&pgdat->hinting, NULL);
 	atomic_init(&pgdat->hinting_order, MAX_ORDER);
 	atomic_init(&pgdat->free_bitmap, NULL);

@@ -621,6 +621,79 @@ static void test_stats_swap(void **state)
 	fx_free(f);
 }
 
+static bool oom_is_on(uint64_t features)
+{
+	return features & VIRTIO_FEATURE(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
+}
+
+/*
+ * Deflate on OOM: the balloon holds all but 16 MiB of the guest's free
+ * memory and the guest then allocates 32 MiB, frame by frame.  With
+ * DEFLATE_ON_OOM negotiated every allocation succeeds: the allocator's
+ * OOM notifier took frames back from the balloon, 256 at a time (Linux's
+ * VIRTIO_BALLOON_OOM_NR_PAGES), through the deflate queue, so the host's
+ * actual fell by as much.  Without it an allocation fails and the balloon
+ * keeps every frame.
+ */
+static void oom_check(uint64_t features)
+{
+	enum { WANT = 8192 };
+	struct fixture *f = fx_new(features, GMM_HINTING_REPORT);
+	struct pglist_data *pgdat = gmm_guest_pgdat(f->g);
+	struct page **pages = calloc(WANT, sizeof(*pages));
+	struct balloon_driver_stats ds;
+	struct balloon_stats hs;
+	uint32_t target;
+	unsigned int n = 0;
+
+	assert_non_null(pages);
+	f->env.reporting = false;
+	fx_start_connected(f);
+	target = (uint32_t)(guest_free(f) - WANT / 2);
+	fx_balloon_to(f, target, "the balloon at all but 16 MiB");
+	for (; n < WANT; n++) {
+		pages[n] = alloc_pages(pgdat, GFP_MOVABLE, 0);
+		if (!pages[n])
+			break;
+	}
+	balloon_driver_get_stats(f->bd, &ds);
+	if (oom_is_on(features)) {
+		assert_int_equal(n, WANT);
+		assert_true(ds.oom_deflated_pages >= WANT / 2);
+		assert_int_equal(ds.oom_deflated_pages % 256, 0);
+		assert_int_equal(ds.actual, target - ds.oom_deflated_pages);
+		/* The device was told: its actual and its deflate count. */
+		wait_host(f, actual_is, ds.actual, "actual after the OOM deflates");
+		balloon_get_stats(f->b, &hs);
+		assert_int_equal(hs.deflated_pages, ds.oom_deflated_pages);
+	} else {
+		assert_true(n < WANT);
+		assert_int_equal(ds.oom_deflated_pages, 0);
+		assert_int_equal(ds.deflated_pages, 0);
+		assert_int_equal(ds.actual, target);
+		balloon_get_stats(f->b, &hs);
+		assert_int_equal(hs.actual, target);
+		assert_int_equal(hs.deflated_pages, 0);
+	}
+	while (n)
+		assert_int_equal(free_pages(pgdat, pages[--n], 0), 0);
+	free(pages);
+	fx_free(f);
+}
+
+static void test_deflate_on_oom(void **state)
+{
+	(void)state;
+	oom_check(BALLOON_FEATURES_DEFAULT);
+}
+
+static void test_no_deflate_on_oom(void **state)
+{
+	(void)state;
+	oom_check(BALLOON_FEATURES_DEFAULT &
+		  ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_DEFLATE_ON_OOM));
+}
+
 /* A driver whose device goes away ends with -EPIPE and can be removed. */
 static void test_device_gone(void **state)
 {
@@ -941,6 +1014,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_stats_no_deflate_on_oom),
 		cmocka_unit_test(test_stats_swap),
+		cmocka_unit_test(test_deflate_on_oom),
+		cmocka_unit_test(test_no_deflate_on_oom),
 		cmocka_unit_test(test_device_gone),
 		cmocka_unit_test(test_poison),
 		cmocka_unit_test(test_poison_without_device_support),
