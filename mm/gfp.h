@@ -49,9 +49,10 @@ int mm_init(const struct mm_boot_params *params, struct pglist_data **out);
 /*
  * alloc_pages - a block of 2^@order frames.  Before it fails, it gives every
  * per-CPU list back to the zones and tries again, so it takes per-CPU locks
- * and zone locks: call it holding neither.  Then, without GFP_NORETRY, it
- * runs the node's OOM notifier (out_of_memory()) and looks again for as
- * long as that gives frames back.
+ * and zone locks: call it holding neither.  Then, without GFP_NORETRY and
+ * for orders up to 3 (Linux's PAGE_ALLOC_COSTLY_ORDER), it runs the node's
+ * OOM notifier (out_of_memory()) and looks again for as long as that gives
+ * frames back.
  * Return: the block's first page, or NULL (no memory, or order >= MAX_ORDER).
  */
 struct page *alloc_pages(struct pglist_data *pgdat, unsigned int gfp,

@@ -842,6 +842,10 @@ static void *mm_memset(void *dst, int c, size_t n)
 	return dst;
 }
 
+/* Above this order an allocation fails rather than run the OOM notifier
+ * (Linux's PAGE_ALLOC_COSTLY_ORDER). */
+#define PAGE_ALLOC_COSTLY_ORDER 3
+
 struct page *alloc_pages(struct pglist_data *pgdat, unsigned int gfp,
 			 unsigned int order)
 {
@@ -914,8 +918,12 @@ retry:
 	 * frames back, and we look again, draining once more (its frees go
 	 * to a per-CPU list), as Linux retries after out_of_memory() freed
 	 * something.  Bounded: each round takes frames out of the balloon.
+	 * Not above PAGE_ALLOC_COSTLY_ORDER, as Linux's OOM path: order-0
+	 * frames given back seldom make a large block, and an order-9 try
+	 * that falls back to smaller orders would empty the balloon first.
 	 */
-	if (!(gfp & GFP_NORETRY) && out_of_memory(pgdat)) {
+	if (!(gfp & GFP_NORETRY) && order <= PAGE_ALLOC_COSTLY_ORDER &&
+	    out_of_memory(pgdat)) {
 		drained = false;
 		goto retry;
 	}

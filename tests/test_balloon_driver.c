@@ -633,7 +633,7 @@ static bool oom_is_on(uint64_t features)
  * OOM notifier took frames back from the balloon, 256 at a time (Linux's
  * VIRTIO_BALLOON_OOM_NR_PAGES), through the deflate queue, so the host's
  * actual fell by as much.  Without it an allocation fails and the balloon
- * keeps every frame.
+ * keeps every frame.  A pageblock that does not fit fails either way.
  */
 static void oom_check(uint64_t features)
 {
@@ -641,16 +641,28 @@ static void oom_check(uint64_t features)
 	struct fixture *f = fx_new(features, GMM_HINTING_REPORT);
 	struct pglist_data *pgdat = gmm_guest_pgdat(f->g);
 	struct page **pages = calloc(WANT, sizeof(*pages));
+	struct page *blocks[64];
 	struct balloon_driver_stats ds;
 	struct balloon_stats hs;
 	uint32_t target;
-	unsigned int n = 0;
+	unsigned int n = 0, nb = 0;
 
 	assert_non_null(pages);
 	f->env.reporting = false;
 	fx_start_connected(f);
 	target = (uint32_t)(guest_free(f) - WANT / 2);
 	fx_balloon_to(f, target, "the balloon at all but 16 MiB");
+	/* A pageblock is not worth the balloon's frames (above Linux's
+	 * PAGE_ALLOC_COSTLY_ORDER): it fails and the balloon keeps them. */
+	while (nb < 64 &&
+	       (blocks[nb] = alloc_pages(pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER)))
+		nb++;
+	assert_true(nb < 64);
+	balloon_driver_get_stats(f->bd, &ds);
+	assert_int_equal(ds.oom_deflated_pages, 0);
+	assert_int_equal(ds.actual, target);
+	while (nb)
+		assert_int_equal(free_pages(pgdat, blocks[--nb], PAGEBLOCK_ORDER), 0);
 	for (; n < WANT; n++) {
 		pages[n] = alloc_pages(pgdat, GFP_MOVABLE, 0);
 		if (!pages[n])
