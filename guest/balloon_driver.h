@@ -17,8 +17,8 @@
  *     PFNs, wait for the ack, free the frames) until `actual` equals
  *     num_pages, writing `actual` after every batch;
  *   - answers the stats queue: a buffer primed at start, refilled with the
- *     guest's free, total and available memory each time the device gives
- *     it back;
+ *     guest's swap in/out, faults, free, total, available memory and
+ *     caches (bd_stats_send()) each time the device gives it back;
  *   - answers free page hint commands, with the bitmap strategy's chunks;
  *   - with DEFLATE_ON_OOM negotiated, is the core's OOM notifier: an
  *     allocation that found no memory gets 256 balloon frames back, the
