@@ -481,6 +481,8 @@ static int bd_deflate(struct balloon_driver *bd, unsigned int want)
 
 	if (n > bd->nr_balloon)
 		n = bd->nr_balloon;
+	if (!n)
+		return 0; /* nothing to tell the device (an OOM call, empty) */
 	for (unsigned int i = 0; i < n; i++)
 		pfns[i] = cpu_to_le32(bd_pfn(
 			bd, pfn_to_page(bd->pgdat, bd_list_peek(bd, i))));

@@ -706,6 +706,42 @@ static void test_no_deflate_on_oom(void **state)
 		  ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_DEFLATE_ON_OOM));
 }
 
+/* An empty balloon has nothing to give: a failed allocation fails, and the
+ * deflate queue carries nothing (no empty buffer, no round trip). */
+static void test_oom_empty_balloon(void **state)
+{
+	struct fixture *f = fx_new(BALLOON_FEATURES_DEFAULT, GMM_HINTING_REPORT);
+	struct pglist_data *pgdat = gmm_guest_pgdat(f->g);
+	struct balloon_driver_stats ds;
+	struct balloon_stats hs;
+	struct page *page, *list = NULL;
+	unsigned int n = 0;
+
+	(void)state;
+	f->env.reporting = false;
+	fx_start_connected(f);
+	/* Chain the frames through their own first word. */
+	while ((page = alloc_pages(pgdat, GFP_MOVABLE, 0))) {
+		*(struct page **)page_address(pgdat, page) = list;
+		list = page;
+		n++;
+	}
+	balloon_driver_get_stats(f->bd, &ds);
+	balloon_get_stats(f->b, &hs);
+	assert_true(n > 0);
+	assert_int_equal(ds.error, 0);
+	assert_int_equal(ds.oom_deflated_pages, 0);
+	assert_int_equal(hs.deflated_pages, 0);
+	assert_int_equal(hs.rejected, 0);
+	assert_int_equal(hs.broken_queues, 0);
+	while (list) {
+		page = list;
+		list = *(struct page **)page_address(pgdat, page);
+		assert_int_equal(free_pages(pgdat, page, 0), 0);
+	}
+	fx_free(f);
+}
+
 /* A driver whose device goes away ends with -EPIPE and can be removed. */
 static void test_device_gone(void **state)
 {
@@ -1028,6 +1064,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_stats_swap),
 		cmocka_unit_test(test_deflate_on_oom),
 		cmocka_unit_test(test_no_deflate_on_oom),
+		cmocka_unit_test(test_oom_empty_balloon),
 		cmocka_unit_test(test_device_gone),
 		cmocka_unit_test(test_poison),
 		cmocka_unit_test(test_poison_without_device_support),
