@@ -30,6 +30,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 
+#include "mm/anon.h"
 #include "mm/free_bitmap.h"
 #include "mm/gfp.h"
 #include "mm/page_reporting.h"
@@ -72,12 +73,26 @@
 /* PFNs per inflate or deflate buffer: Linux's VIRTIO_BALLOON_ARRAY_PFNS_MAX. */
 #define BD_PFNS_MAX 256
 
+/*
+ * Frames one OOM call takes out of the balloon: Linux's
+ * VIRTIO_BALLOON_OOM_NR_PAGES (1 MiB), enough for the allocation that
+ * failed and a margin, small enough to leave the rest in the balloon.
+ */
+#define BD_OOM_NR_PAGES 256
+
 /* After an inflate that found no free frame, try again after this. */
 #define BD_INFLATE_RETRY_MS 1000
 
-/* The statistics we send, the same set every time (5.5.6.3). */
+/*
+ * The statistics we send, the same set every time (5.5.6.3), and Linux's
+ * set on a kernel without hugetlb pages (user-mode Linux's, any kernel
+ * without CONFIG_HUGETLB_PAGE): the guest has no huge pages, so the two
+ * hugetlb counters are left unsent, as Linux leaves them, rather than sent
+ * as a 0 that would claim allocations were tried.
+ */
 static const uint16_t bd_stat_tags[] = {
 	VIRTIO_BALLOON_S_SWAP_IN, VIRTIO_BALLOON_S_SWAP_OUT,
+	VIRTIO_BALLOON_S_MAJFLT,  VIRTIO_BALLOON_S_MINFLT,
 	VIRTIO_BALLOON_S_MEMFREE, VIRTIO_BALLOON_S_MEMTOT,
 	VIRTIO_BALLOON_S_AVAIL,	  VIRTIO_BALLOON_S_CACHES,
 };
@@ -111,13 +126,19 @@ struct bd_queue {
 };
 
 /*
- * The queues' driver halves are not locked: @q[REPORTING] belongs to
- * report() (serialised by the core's pass_lock), the others to the driver
- * thread, as do the balloon list, the PFN, stats and hint pages and the
- * hint state.  The transport serialises its own calls.  The statistics
- * are atomics, read racily.
- * Invariant: @actual == @nr_balloon == the frames in the list, and the
- * device has acknowledged the inflate of every one of them.
+ * The queues' driver halves: @q[REPORTING] belongs to report() (serialised
+ * by the core's pass_lock); @balloon_lock protects @q[INFLATE],
+ * @q[DEFLATE], the balloon list (@list_top, @list_spare, @nr_balloon) and
+ * the PFN page, used by the driver thread and, with DEFLATE_ON_OOM, by any
+ * thread whose allocation found no memory (bd_oom_notify()); it is held
+ * across the device's ack, as pass_lock is across a report.  The other
+ * queues, the stats and hint pages and the hint state are the driver
+ * thread's.  The transport serialises its own calls.  The statistics are
+ * atomics, read racily.
+ * Invariant (under @balloon_lock): @actual == @nr_balloon == the frames in
+ * the list, and the device has acknowledged the inflate of every one.
+ * Lock order: whatever an allocating thread holds (mm/README.md) ->
+ * @balloon_lock -> the core's per-CPU and zone locks (the frees).
  */
 struct balloon_driver {
 	struct balloon_driver_env env;
@@ -134,9 +155,13 @@ struct balloon_driver {
 	struct page *pfn_page; /* BD_PFNS_MAX le32 PFNs, for either queue */
 	struct page *stats_page; /* BD_NR_STATS packed entries */
 
+	struct spinlock balloon_lock;
 	uint32_t list_top; /* the last list page's frame, or PFN_NONE */
 	struct page *list_spare; /* a list page taken before a batch */
 	uint32_t nr_balloon;
+	/* Registered with the core while DEFLATE_ON_OOM is negotiated. */
+	struct oom_notifier oom;
+	bool oom_registered;
 
 	/*
 	 * Free page hinting, the driver thread's.  @hint_page holds the id
@@ -160,7 +185,7 @@ struct balloon_driver {
 
 	atomic_uint num_pages, actual;
 	atomic_uint_fast64_t inflated, deflated, stats_sent, reports,
-		config_changes;
+		config_changes, oom_deflated;
 	atomic_uint_fast64_t hint_commands, hint_pages, hint_acks,
 		hint_bad_done, hint_cpu_ns;
 };
@@ -334,7 +359,7 @@ static int bd_list_reserve(struct balloon_driver *bd, unsigned int n)
 	    bd_list_page(bd, bd->list_top)->nr + n <= BD_LIST_PFNS)
 		return 0;
 	if (!bd->list_spare)
-		bd->list_spare = alloc_pages(bd->pgdat, 0, 0);
+		bd->list_spare = alloc_pages(bd->pgdat, GFP_NORETRY, 0);
 	return bd->list_spare ? 0 : -GMM_ENOMEM;
 }
 
@@ -405,8 +430,8 @@ static int bd_send_pfns(struct balloon_driver *bd, struct bd_queue *q,
 }
 
 /*
- * Inflate by up to @want frames.  Return: frames inflated (0 when none was
- * free), or a negative errno.
+ * Inflate by up to @want frames, @balloon_lock held.  Return: frames
+ * inflated (0 when none was free), or a negative errno.
  */
 static int bd_inflate(struct balloon_driver *bd, unsigned int want)
 {
@@ -420,7 +445,8 @@ static int bd_inflate(struct balloon_driver *bd, unsigned int want)
 	if (bd_list_reserve(bd, want))
 		return 0;
 	for (; n < want; n++) {
-		pages[n] = alloc_pages(bd->pgdat, GFP_MOVABLE, 0);
+		/* Never the OOM path: it would deflate what we inflate. */
+		pages[n] = alloc_pages(bd->pgdat, GFP_MOVABLE | GFP_NORETRY, 0);
 		if (!pages[n])
 			break;
 		pfns[n] = cpu_to_le32(bd_pfn(bd, pages[n]));
@@ -445,7 +471,8 @@ static int bd_inflate(struct balloon_driver *bd, unsigned int want)
 	return err ? err : (int)n;
 }
 
-/* Deflate by up to @want frames.  Return: frames deflated, or -errno. */
+/* Deflate by up to @want frames, @balloon_lock held.  Return: frames
+ * deflated, or -errno. */
 static int bd_deflate(struct balloon_driver *bd, unsigned int want)
 {
 	uint32_t *pfns = page_address(bd->pgdat, bd->pfn_page);
@@ -454,6 +481,8 @@ static int bd_deflate(struct balloon_driver *bd, unsigned int want)
 
 	if (n > bd->nr_balloon)
 		n = bd->nr_balloon;
+	if (!n)
+		return 0; /* nothing to tell the device (an OOM call, empty) */
 	for (unsigned int i = 0; i < n; i++)
 		pfns[i] = cpu_to_le32(bd_pfn(
 			bd, pfn_to_page(bd->pgdat, bd_list_peek(bd, i))));
@@ -482,7 +511,8 @@ static int bd_follow_target(struct balloon_driver *bd)
 {
 	for (;;) {
 		uint32_t target;
-		int err, n;
+		bool there;
+		int err, n = 0;
 
 		if (atomic_load(&bd->stopping))
 			return -GMM_ESHUTDOWN;
@@ -492,12 +522,15 @@ static int bd_follow_target(struct balloon_driver *bd)
 		if (err)
 			return err;
 		atomic_store(&bd->num_pages, target);
-		if (target == bd->nr_balloon)
-			return 0;
-		if (target > bd->nr_balloon)
+		spin_lock(&bd->balloon_lock);
+		there = target == bd->nr_balloon;
+		if (!there && target > bd->nr_balloon)
 			n = bd_inflate(bd, target - bd->nr_balloon);
-		else
+		else if (!there)
 			n = bd_deflate(bd, bd->nr_balloon - target);
+		spin_unlock(&bd->balloon_lock);
+		if (there)
+			return 0;
 		if (n < 0)
 			return n;
 		if (n == 0)
@@ -505,11 +538,46 @@ static int bd_follow_target(struct balloon_driver *bd)
 	}
 }
 
+/*
+ * The core's OOM notifier, registered while DEFLATE_ON_OOM is negotiated:
+ * an allocation found no memory, so give it BD_OOM_NR_PAGES frames of the
+ * balloon back, telling the device first (the deflate queue, its ack), as
+ * Linux's virtio_balloon_oom_notify() does.  The host's target stays: the
+ * driver inflates towards it again when memory is free, as Linux's does.
+ * Runs in the allocating thread.  Return: the frames given back.
+ */
+static uint64_t bd_oom_notify(struct oom_notifier *on)
+{
+	struct balloon_driver *bd = container_of(on, struct balloon_driver, oom);
+	int n;
+
+	if (atomic_load(&bd->error) || atomic_load(&bd->stopping))
+		return 0;
+	spin_lock(&bd->balloon_lock);
+	n = bd_deflate(bd, BD_OOM_NR_PAGES);
+	spin_unlock(&bd->balloon_lock);
+	if (n <= 0)
+		return 0;
+	atomic_fetch_add(&bd->oom_deflated, (unsigned int)n);
+	return (uint64_t)n;
+}
+
 /* ---- statistics ---- */
 
 /*
  * Fill the stats buffer with the guest's numbers now and offer it.  Linux's
- * meanings (/proc/meminfo), so that a VMM reads them as it reads Linux's:
+ * meanings (its driver's update_balloon_stats(), /proc/meminfo and
+ * /proc/vmstat), so that a VMM reads them as it reads Linux's:
+ *   SWAP_IN  bytes read from the swap file (pswpin); a page zswap gives
+ *            back is not counted, as Linux does not count a zswap load;
+ *   SWAP_OUT bytes written to the swap file (pswpout): by reclaim, and by
+ *            zswap's writeback, which Linux counts there too; a page zswap
+ *            takes is not;
+ *   MAJFLT   faults that read the page back, from zswap or the swap file
+ *            (pgmajfault: Linux counts a zswap load as a major fault);
+ *   MINFLT   every fault, major ones included (pgfault, as Linux counts);
+ *            all four the node's counters (node_get_vm_events()), 0
+ *            while it has no anonymous memory;
  *   MEMTOT the frames the allocator manages (RAM less mm/'s metadata and
  *          what the embedding kept: totalram_pages), less the balloon's
  *          unless DEFLATE_ON_OOM was negotiated, as Linux's driver
@@ -521,8 +589,10 @@ static int bd_follow_target(struct balloon_driver *bd)
  *          add, and anonymous memory's swap is not counted, as Linux does
  *          not; unlike Linux's si_mem_available() the watermark reserve is
  *          not taken off, so MEMFREE <= AVAIL (both read racily, and held
- *          to MEMTOT).
- * The driver thread's: @nr_balloon is its own.
+ *          to MEMTOT);
+ *   CACHES the swap cache: Linux sends NR_FILE_PAGES, which holds its swap
+ *          cache; the guest has no other page cache.
+ * The driver thread's.
  */
 static int bd_stats_send(struct balloon_driver *bd)
 {
@@ -532,7 +602,10 @@ static int bd_stats_send(struct balloon_driver *bd)
 	uint64_t total, avail;
 	struct vring_sg sg = { bd_gpa(bd, bd->stats_page),
 			       BD_NR_STATS * VIRTIO_BALLOON_STAT_SIZE };
+	uint64_t ev[NR_VM_EVENTS], swap_cache;
 	int err;
+
+	node_get_vm_events(bd->pgdat, ev, &swap_cache);
 
 	for (unsigned int z = 0; z < bd->pgdat->nr_zones; z++) {
 		struct zone_stats zs;
@@ -542,8 +615,12 @@ static int bd_stats_send(struct balloon_driver *bd)
 		pcp += zs.pcp_pages;
 	}
 	total = managed;
-	if (!(bd->features & BD_F(VIRTIO_BALLOON_F_DEFLATE_ON_OOM)))
-		total -= bd->nr_balloon < total ? bd->nr_balloon : total;
+	if (!(bd->features & BD_F(VIRTIO_BALLOON_F_DEFLATE_ON_OOM))) {
+		/* Only this thread changes it without DEFLATE_ON_OOM. */
+		uint64_t held = atomic_load(&bd->actual);
+
+		total -= held < total ? held : total;
+	}
 	if (free_pages > total)
 		free_pages = total;
 	avail = free_pages + pcp < total ? free_pages + pcp : total;
@@ -551,6 +628,21 @@ static int bd_stats_send(struct balloon_driver *bd)
 		uint64_t val = 0;
 
 		switch (bd_stat_tags[i]) {
+		case VIRTIO_BALLOON_S_SWAP_IN:
+			val = ev[PSWPIN] << PAGE_SHIFT;
+			break;
+		case VIRTIO_BALLOON_S_SWAP_OUT:
+			val = ev[PSWPOUT] << PAGE_SHIFT;
+			break;
+		case VIRTIO_BALLOON_S_MAJFLT:
+			val = ev[PGMAJFAULT];
+			break;
+		case VIRTIO_BALLOON_S_MINFLT:
+			val = ev[PGFAULT];
+			break;
+		case VIRTIO_BALLOON_S_CACHES:
+			val = swap_cache << PAGE_SHIFT;
+			break;
 		case VIRTIO_BALLOON_S_MEMFREE:
 			val = free_pages << PAGE_SHIFT;
 			break;
@@ -561,7 +653,7 @@ static int bd_stats_send(struct balloon_driver *bd)
 			val = total << PAGE_SHIFT;
 			break;
 		default:
-			break; /* no swap, no page cache */
+			break;
 		}
 		/* Packed 10-byte entries: the value is unaligned. */
 		bd_put_le16(buf + i * VIRTIO_BALLOON_STAT_SIZE, bd_stat_tags[i]);
@@ -993,6 +1085,8 @@ int balloon_driver_probe(const struct balloon_driver_env *env,
 	bd->self = self;
 	bd->self_order = order;
 	bd->list_top = PFN_NONE;
+	spin_lock_init(&bd->balloon_lock);
+	bd->oom.notify = bd_oom_notify;
 	for (int i = 0; i < VIRTIO_BALLOON_VQ_NR; i++)
 		bd->q[i].index = -1;
 	err = bd_negotiate(bd);
@@ -1021,11 +1115,18 @@ int balloon_driver_probe(const struct balloon_driver_env *env,
 					    VIRTIO_CONFIG_S_DRIVER_OK);
 	if (err)
 		goto undo;
+	/* Linux registers its OOM notifier only with the feature, too. */
+	if (bd->features & BD_F(VIRTIO_BALLOON_F_DEFLATE_ON_OOM)) {
+		err = register_oom_notifier(bd->pgdat, &bd->oom);
+		if (err)
+			goto undo;
+		bd->oom_registered = true;
+	}
 	if (bd_can_report(bd)) {
 		bd->prdev.report = bd_report;
 		err = env->set_reporting(env->ctx, &bd->prdev);
 		if (err)
-			goto undo;
+			goto undo_oom;
 		bd->registered = true;
 		if (env->hints && env->free_bitmap)
 			bd->fb = env->free_bitmap(env->ctx);
@@ -1033,6 +1134,9 @@ int balloon_driver_probe(const struct balloon_driver_env *env,
 	*out = bd;
 	return 0;
 
+undo_oom:
+	if (bd->oom_registered)
+		unregister_oom_notifier(bd->pgdat, &bd->oom);
 undo:
 	t->ops->reset(t);
 	t->ops->set_status(t, VIRTIO_CONFIG_S_FAILED);
@@ -1049,6 +1153,11 @@ void balloon_driver_shutdown(struct balloon_driver *bd)
 	}
 	atomic_store(&bd->stopping, true);
 	bd->t->ops->stop(bd->t);
+	/* After the stop: a deflate waiting for its ack ends now. */
+	if (bd->oom_registered) {
+		unregister_oom_notifier(bd->pgdat, &bd->oom);
+		bd->oom_registered = false;
+	}
 }
 
 void balloon_driver_remove(struct balloon_driver *bd)
@@ -1061,6 +1170,10 @@ void balloon_driver_remove(struct balloon_driver *bd)
 	 * for a DONE no thread reads now) are the guest's again, so the
 	 * bitmap can be unregistered without waiting for ever.
 	 */
+	if (bd->oom_registered) {
+		unregister_oom_notifier(bd->pgdat, &bd->oom);
+		bd->oom_registered = false;
+	}
 	bd->t->ops->reset(bd->t);
 	bd_hint_ack(bd);
 	if (bd->registered)
@@ -1082,6 +1195,7 @@ void balloon_driver_get_stats(struct balloon_driver *bd,
 		.stats_sent = atomic_load(&bd->stats_sent),
 		.reports = atomic_load(&bd->reports),
 		.config_changes = atomic_load(&bd->config_changes),
+		.oom_deflated_pages = atomic_load(&bd->oom_deflated),
 		.hint_commands = atomic_load(&bd->hint_commands),
 		.hint_pages = atomic_load(&bd->hint_pages),
 		.hint_acks = atomic_load(&bd->hint_acks),

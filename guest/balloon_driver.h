@@ -17,9 +17,13 @@
  *     PFNs, wait for the ack, free the frames) until `actual` equals
  *     num_pages, writing `actual` after every batch;
  *   - answers the stats queue: a buffer primed at start, refilled with the
- *     guest's free, total and available memory each time the device gives
- *     it back;
- *   - answers free page hint commands, with the bitmap strategy's chunks.
+ *     guest's swap in/out, faults, free, total, available memory and
+ *     caches (bd_stats_send()) each time the device gives it back;
+ *   - answers free page hint commands, with the bitmap strategy's chunks;
+ *   - with DEFLATE_ON_OOM negotiated, is the core's OOM notifier: an
+ *     allocation that found no memory gets 256 balloon frames back, the
+ *     device told first (Linux's virtio_balloon_oom_notify()).  Without
+ *     it, a failed allocation leaves the balloon alone.
  *
  * Freestanding: the driver calls no libc.  Its memory (its state, rings,
  * the list of balloon frames) comes from the core's allocator; its thread
@@ -79,7 +83,8 @@ struct balloon_driver_stats {
 	uint32_t actual; /* pages in the balloon now */
 	uint32_t queue_num; /* entries of the smallest queue set up */
 	uint64_t inflated_pages; /* over the driver's life */
-	uint64_t deflated_pages;
+	uint64_t deflated_pages; /* OOM deflates included */
+	uint64_t oom_deflated_pages; /* given back to failed allocations */
 	uint64_t stats_sent; /* statistics buffers handed to the device */
 	uint64_t reports; /* report buffers used by the device */
 	uint64_t config_changes; /* config events taken */

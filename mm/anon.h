@@ -67,10 +67,21 @@ struct anon_stats {
 	uint64_t nr_inactive, nr_active;
 	uint64_t swap_slots, swap_free;
 	uint64_t swap_bad;	/* slots the device failed on: never used again */
+	uint64_t swap_cache;	/* pages in the swap cache (Linux's SwapCached) */
 	bool has_zswap;
 	struct zswap_stats zswap;
 };
 
+/*
+ * The node's events (since it came up, across anon_init()s) and swap
+ * cache always; the rest while anonymous memory is set up, else 0.  Only
+ * the thread that owns anon_init() and anon_fini() may call it; any other
+ * reads node_get_vm_events().
+ */
 void anon_get_stats(struct pglist_data *pgdat, struct anon_stats *st);
+
+/* The node's events and swap cache pages, from any thread at any time. */
+void node_get_vm_events(struct pglist_data *pgdat,
+			uint64_t events[NR_VM_EVENTS], uint64_t *swap_cache);
 
 #endif

@@ -11,6 +11,13 @@
 #define GFP_RECLAIMABLE (1u << 1) /* caches that can be dropped */
 #define GFP_LOW (1u << 2)	  /* only ZONE_LOW */
 #define GFP_ZERO (1u << 3)	  /* zero the block */
+/*
+ * Fail without running the node's OOM notifier (Linux: __GFP_NORETRY): for
+ * allocations that have somewhere else to go (reclaim, which runs the
+ * notifier itself once it gives up: memory.c) and for the notifier's owner
+ * (a balloon inflating must not deflate itself).
+ */
+#define GFP_NORETRY (1u << 4)
 
 struct mm_boot_params {
 	void *ram;		 /* the guest's RAM, pfn 0 first; page aligned */
@@ -42,7 +49,10 @@ int mm_init(const struct mm_boot_params *params, struct pglist_data **out);
 /*
  * alloc_pages - a block of 2^@order frames.  Before it fails, it gives every
  * per-CPU list back to the zones and tries again, so it takes per-CPU locks
- * and zone locks: call it holding neither.
+ * and zone locks: call it holding neither.  Then, without GFP_NORETRY and
+ * for orders up to 3 (Linux's PAGE_ALLOC_COSTLY_ORDER), it runs the node's
+ * OOM notifier (out_of_memory()) and looks again for as long as that gives
+ * frames back.
  * Return: the block's first page, or NULL (no memory, or order >= MAX_ORDER).
  */
 struct page *alloc_pages(struct pglist_data *pgdat, unsigned int gfp,
@@ -57,6 +67,29 @@ struct page *alloc_pages(struct pglist_data *pgdat, unsigned int gfp,
  * case.
  */
 int free_pages(struct pglist_data *pgdat, struct page *page, unsigned int order);
+
+/*
+ * The node's OOM notifier: Linux's register_oom_notifier() for one device
+ * (the balloon driver's deflate-on-oom).  notify() runs in an allocating
+ * thread that found no memory, holding whatever that thread holds (never a
+ * per-CPU or zone lock: alloc_pages()'s rule), so it may only give frames
+ * back with free_pages() and talk to its device; it returns the frames it
+ * freed, 0 when it has none left.  Calls may run in several threads at
+ * once.
+ */
+struct oom_notifier {
+	uint64_t (*notify)(struct oom_notifier *on);
+};
+
+/* Return: 0; -EBUSY when the node has a notifier already. */
+int register_oom_notifier(struct pglist_data *pgdat, struct oom_notifier *on);
+/* No call of @on starts after this; the ones running are waited for. */
+void unregister_oom_notifier(struct pglist_data *pgdat, struct oom_notifier *on);
+/*
+ * out_of_memory - run the node's notifier, if any.  Return: the frames it
+ * gave back (0: none, or no notifier).
+ */
+uint64_t out_of_memory(struct pglist_data *pgdat);
 
 /* Give every per-CPU list's frames back to the buddy lists. */
 void drain_all_pages(struct pglist_data *pgdat);

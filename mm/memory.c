@@ -114,7 +114,8 @@ static struct page *alloc_page_reclaim(struct lruvec *lv, unsigned int gfp)
 
 		if (node_free_pages(pgdat) < node_watermark(pgdat, WMARK_LOW))
 			wakeup_kswapd(lv);
-		page = alloc_pages(pgdat, gfp, 0);
+		/* The OOM notifier runs below, once reclaim gave up. */
+		page = alloc_pages(pgdat, gfp | GFP_NORETRY, 0);
 		if (page)
 			return page;
 		/* Below the min watermark: reclaim in this thread. */
@@ -122,12 +123,17 @@ static struct page *alloc_page_reclaim(struct lruvec *lv, unsigned int gfp)
 		/*
 		 * Give up at once when reclaim cannot help: no usable swap, or
 		 * the device just failed a write (another try would fail
-		 * another one; kswapd and later faults try again).
+		 * another one; kswapd and later faults try again).  Then, as
+		 * Linux's out_of_memory() runs its notifiers before it kills,
+		 * a balloon may give frames back: try again if it did.
 		 */
 		if (shrink_node(lv, DIRECT_RECLAIM_BATCH) == 0 &&
 		    (++fruitless >= DIRECT_RECLAIM_TRIES || !can_reclaim_anon(lv) ||
-		     swap_write_failing(&lv->si)))
-			return NULL;
+		     swap_write_failing(&lv->si))) {
+			if (!out_of_memory(pgdat))
+				return NULL;
+			fruitless = 0;
+		}
 	}
 }
 

@@ -233,6 +233,37 @@ struct compact_node {
 	atomic_uint considered;
 };
 
+/* Event counters, named as /proc/vmstat names them where Linux has them. */
+enum vm_event {
+	PGFAULT,	/* faults that installed a PTE */
+	PGMAJFAULT,	/* of those, that read zswap or the swap file */
+	PSWPIN,		/* pages read from the swap file */
+	PSWPOUT,	/* pages written to the swap file: by reclaim, and
+			   by zswap's writeback (Linux counts both) */
+	PGSCAN,		/* inactive pages isolated by reclaim */
+	PGSTEAL,	/* pages reclaim freed */
+	PGACTIVATE,	/* inactive pages promoted, being referenced */
+	PGDEACTIVATE,	/* active pages demoted */
+	PGROTATED,	/* referenced active pages kept active */
+	KSWAPD_WAKE,	/* times the background worker was woken */
+	ALLOCSTALL,	/* direct reclaims */
+	SWAP_FULL,	/* pages kept: no free swap slot */
+	SWAP_WRITE_ERR, /* swap writes that failed: the data stays in the
+			   page or in zswap, the slot stays usable */
+	SWAP_WRITE_DISABLED, /* 1 once the device failed
+				SWAP_WRITE_DISABLE_AFTER writes in a row and
+				is no longer written */
+	SWAP_NO_RECLAIM, /* reclaims that scanned nothing: no usable swap
+			    (no free slot, or the device is not written
+			    and zswap is full) */
+	SWAP_UNREADABLE, /* pages lost: their swap read failed, twice, the
+			    slot is poisoned (Linux: a swapin error entry) */
+	SWAP_READ_RETRIED, /* swap file reads that failed and were tried
+			      once more at once */
+	SWAP_UNUSE,	/* entries brought back by unuse */
+	NR_VM_EVENTS
+};
+
 struct pglist_data {
 	struct zone node_zones[MAX_NR_ZONES];
 	unsigned int nr_zones;
@@ -282,6 +313,26 @@ struct pglist_data {
 	struct page_ext_table *page_ext;
 	struct lruvec *lruvec;
 	struct compact_node compact;
+	/*
+	 * Anonymous memory's events and the pages in its swap cache (Linux's
+	 * NR_SWAPCACHE; changed under swap_info.lock, with PG_swapcache):
+	 * atomics of the node, not of the lruvec, so that another thread (the
+	 * balloon driver's statistics) reads them at any time, before
+	 * anon_init(), during and after anon_fini(), and they only grow, as
+	 * Linux's vm events do.  Faults and reclaim write them: a cache line
+	 * apart from the read-mostly fields above.
+	 */
+	atomic_uint_fast64_t vm_events[NR_VM_EVENTS] __attribute__((aligned(64)));
+	atomic_uint_fast64_t nr_swapcache;
+	/*
+	 * @oom_lock protects @oom_notifier and @oom_calls (the notifier's
+	 * calls running); a leaf, held for a few stores, never across a call.
+	 * Only allocations that found nothing take it.
+	 */
+	struct spinlock oom_lock;
+	struct oom_notifier *oom_notifier;
+	unsigned int oom_calls;
+	atomic_uint_fast64_t oom_events; /* out_of_memory() calls */
 };
 
 /*

@@ -842,6 +842,10 @@ static void *mm_memset(void *dst, int c, size_t n)
 	return dst;
 }
 
+/* Above this order an allocation fails rather than run the OOM notifier
+ * (Linux's PAGE_ALLOC_COSTLY_ORDER). */
+#define PAGE_ALLOC_COSTLY_ORDER 3
+
 struct page *alloc_pages(struct pglist_data *pgdat, unsigned int gfp,
 			 unsigned int order)
 {
@@ -909,7 +913,75 @@ retry:
 		if (try_to_compact_pages(pgdat, order))
 			goto retry;
 	}
+	/*
+	 * Out of memory: the notifier (a balloon that may deflate) gives
+	 * frames back, and we look again, draining once more (its frees go
+	 * to a per-CPU list), as Linux retries after out_of_memory() freed
+	 * something.  Bounded: each round takes frames out of the balloon.
+	 * Not above PAGE_ALLOC_COSTLY_ORDER, as Linux's OOM path: order-0
+	 * frames given back seldom make a large block, and an order-9 try
+	 * that falls back to smaller orders would empty the balloon first.
+	 */
+	if (!(gfp & GFP_NORETRY) && order <= PAGE_ALLOC_COSTLY_ORDER &&
+	    out_of_memory(pgdat)) {
+		drained = false;
+		goto retry;
+	}
 	return NULL;
+}
+
+int register_oom_notifier(struct pglist_data *pgdat, struct oom_notifier *on)
+{
+	int err = 0;
+
+	spin_lock(&pgdat->oom_lock);
+	if (pgdat->oom_notifier)
+		err = -GMM_EBUSY;
+	else
+		pgdat->oom_notifier = on;
+	spin_unlock(&pgdat->oom_lock);
+	return err;
+}
+
+void unregister_oom_notifier(struct pglist_data *pgdat, struct oom_notifier *on)
+{
+	unsigned int spins = 0;
+
+	spin_lock(&pgdat->oom_lock);
+	if (pgdat->oom_notifier == on)
+		pgdat->oom_notifier = NULL;
+	spin_unlock(&pgdat->oom_lock);
+	/* A call that took @on before is still running: wait it out. */
+	for (;;) {
+		unsigned int calls;
+
+		spin_lock(&pgdat->oom_lock);
+		calls = pgdat->oom_calls;
+		spin_unlock(&pgdat->oom_lock);
+		if (!calls)
+			return;
+		platform_cpu_relax(spins++);
+	}
+}
+
+uint64_t out_of_memory(struct pglist_data *pgdat)
+{
+	struct oom_notifier *on;
+	uint64_t freed;
+
+	atomic_fetch_add_explicit(&pgdat->oom_events, 1, memory_order_relaxed);
+	spin_lock(&pgdat->oom_lock);
+	on = pgdat->oom_notifier;
+	if (on)
+		pgdat->oom_calls++;
+	spin_unlock(&pgdat->oom_lock);
+	if (!on)
+		return 0;
+	freed = on->notify(on);
+	spin_lock(&pgdat->oom_lock);
+	pgdat->oom_calls--;
+	spin_unlock(&pgdat->oom_lock);
+	return freed;
 }
 
 /* ---- free ---- */
@@ -1201,6 +1273,13 @@ int mm_init(const struct mm_boot_params *params, struct pglist_data **out)
 	pgdat->page_ext = NULL;
 	pgdat->lruvec = NULL;
 	compact_node_init(&pgdat->compact);
+	for (unsigned int i = 0; i < NR_VM_EVENTS; i++)
+		atomic_init(&pgdat->vm_events[i], 0);
+	atomic_init(&pgdat->nr_swapcache, 0);
+	spin_lock_init(&pgdat->oom_lock);
+	pgdat->oom_notifier = NULL;
+	pgdat->oom_calls = 0;
+	atomic_init(&pgdat->oom_events, 0);
 	atomic_init(&pgdat->hinting, NULL);
 	atomic_init(&pgdat->hinting_order, MAX_ORDER);
 	atomic_init(&pgdat->free_bitmap, NULL);

@@ -315,41 +315,12 @@ struct swap_info {
 
 enum lru_list { LRU_INACTIVE_ANON, LRU_ACTIVE_ANON, NR_LRU_LISTS };
 
-/* Event counters, named as /proc/vmstat names them where Linux has them. */
-enum vm_event {
-	PGFAULT,	/* faults that installed a PTE */
-	PGMAJFAULT,	/* of those, that read zswap or the swap file */
-	PSWPIN,		/* pages read from the swap file */
-	PSWPOUT,	/* pages written to the swap file by reclaim */
-	PGSCAN,		/* inactive pages isolated by reclaim */
-	PGSTEAL,	/* pages reclaim freed */
-	PGACTIVATE,	/* inactive pages promoted, being referenced */
-	PGDEACTIVATE,	/* active pages demoted */
-	PGROTATED,	/* referenced active pages kept active */
-	KSWAPD_WAKE,	/* times the background worker was woken */
-	ALLOCSTALL,	/* direct reclaims */
-	SWAP_FULL,	/* pages kept: no free swap slot */
-	SWAP_WRITE_ERR, /* swap writes that failed: the data stays in the
-			   page or in zswap, the slot stays usable */
-	SWAP_WRITE_DISABLED, /* 1 once the device failed
-				SWAP_WRITE_DISABLE_AFTER writes in a row and
-				is no longer written */
-	SWAP_NO_RECLAIM, /* reclaims that scanned nothing: no usable swap
-			    (no free slot, or the device is not written
-			    and zswap is full) */
-	SWAP_UNREADABLE, /* pages lost: their swap read failed, twice, the
-			    slot is poisoned (Linux: a swapin error entry) */
-	SWAP_READ_RETRIED, /* swap file reads that failed and were tried
-			      once more at once */
-	SWAP_UNUSE,	/* entries brought back by unuse */
-	NR_VM_EVENTS
-};
 extern const char *const vm_event_names[NR_VM_EVENTS];
 
 /*
  * @lru_lock protects @lists, @nr, and the PG_lru/PG_active bits and LRU
  * links of every page on them.  @mmlist_lock protects the list of spaces.
- * @events are shared counters (atomic adds).
+ * Its events are the node's (pglist_data.vm_events).
  */
 struct lruvec {
 	struct pglist_data *pgdat;
@@ -362,13 +333,13 @@ struct lruvec {
 	struct zswap *zswap; /* NULL: pages go straight to the swap file */
 	struct platform_work *kswapd;
 	atomic_bool stopping;
-	atomic_uint_fast64_t events[NR_VM_EVENTS];
 	struct lock_stats dead_ptl; /* ptl statistics of destroyed spaces */
 };
 
 static inline void count_vm_event(struct lruvec *lv, enum vm_event e)
 {
-	atomic_fetch_add_explicit(&lv->events[e], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&lv->pgdat->vm_events[e], 1,
+				  memory_order_relaxed);
 }
 
 /* vmscan.c */

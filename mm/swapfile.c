@@ -189,6 +189,8 @@ int add_to_swap(struct lruvec *lv, struct page *page)
 		s->count = SWAP_HAS_CACHE;
 		s->cache_pfn = page_to_pfn(lv->pgdat, page);
 		si->nr_free--;
+		atomic_fetch_add_explicit(&lv->pgdat->nr_swapcache, 1,
+					  memory_order_relaxed);
 		si->cursor = slot + 1;
 		ext->swap_slot = slot;
 		get_page(lv->pgdat, page);
@@ -209,6 +211,8 @@ void delete_from_swap_cache_locked(struct lruvec *lv, struct page *page)
 
 	MM_ASSERT_HELD(&lv->si.lock);
 	s->cache_pfn = PFN_NONE;
+	atomic_fetch_sub_explicit(&lv->pgdat->nr_swapcache, 1,
+				  memory_order_relaxed);
 	s->count &= ~SWAP_HAS_CACHE;
 	page_flag_clear(page, PG_swapcache);
 	/* The caller's own reference keeps this from being the last. */
@@ -363,6 +367,8 @@ int swapin_page(struct lruvec *lv, uint32_t slot, struct page **out,
 	trylock_page(new);
 	s->count |= SWAP_HAS_CACHE;
 	s->cache_pfn = page_to_pfn(lv->pgdat, new);
+	atomic_fetch_add_explicit(&lv->pgdat->nr_swapcache, 1,
+				  memory_order_relaxed);
 	page_ext_of(lv->pgdat, new)->swap_slot = slot;
 	page_flag_set(new, PG_swapcache);
 	get_page(lv->pgdat, new); /* the cache's */

@@ -487,15 +487,24 @@ void anon_fini(struct pglist_data *pgdat)
 	page_ext_fini(pgdat);
 }
 
+void node_get_vm_events(struct pglist_data *pgdat,
+			uint64_t events[NR_VM_EVENTS], uint64_t *swap_cache)
+{
+	for (unsigned int i = 0; i < NR_VM_EVENTS; i++)
+		events[i] = atomic_load_explicit(&pgdat->vm_events[i],
+						 memory_order_relaxed);
+	*swap_cache = atomic_load_explicit(&pgdat->nr_swapcache,
+					   memory_order_relaxed);
+}
+
 void anon_get_stats(struct pglist_data *pgdat, struct anon_stats *st)
 {
 	struct lruvec *lv = pgdat->lruvec;
 
 	*st = (struct anon_stats){ 0 };
+	node_get_vm_events(pgdat, st->events, &st->swap_cache);
 	if (!lv)
 		return;
-	for (unsigned int i = 0; i < NR_VM_EVENTS; i++)
-		st->events[i] = atomic_load_explicit(&lv->events[i], memory_order_relaxed);
 	spin_lock(&lv->lru_lock);
 	st->nr_inactive = lv->nr[LRU_INACTIVE_ANON];
 	st->nr_active = lv->nr[LRU_ACTIVE_ANON];

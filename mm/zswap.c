@@ -350,6 +350,7 @@ static int zswap_writeback_entry(void *owner, uint64_t handle)
 		goto out; /* the entry stays */
 	zswap_entry_free(zs, zswap_entry_take(zs, (uint32_t)slot));
 	zswap_count(zs, ZSWAP_WRITTEN_BACK_PAGES);
+	count_vm_event(lv, PSWPOUT); /* a swap write, as Linux counts it */
 out:
 	swapcache_release(lv, (uint32_t)slot);
 	return err;

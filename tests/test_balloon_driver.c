@@ -41,8 +41,10 @@
 #include "guestmm/guest.h"
 #include "host/backend.h"
 #include "host/balloon.h"
+#include "mm/anon.h"
 #include "mm/gfp.h"
 #include "mm/page_reporting.h"
+#include "platform/swap_io.h"
 #include "tests/loop_transport.h"
 #include "virtio/virtio_balloon.h"
 #include "virtio/virtio_transport.h"
@@ -523,6 +525,223 @@ static void test_stats_no_deflate_on_oom(void **state)
 		    ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_DEFLATE_ON_OOM));
 }
 
+/* The tags our driver sends: Linux's on a kernel without hugetlb pages
+ * (user-mode Linux's): swap in/out, major/minor faults, free, total,
+ * available, caches; never the two hugetlb counters. */
+#define OUR_STAT_TAGS                                                          \
+	((1u << VIRTIO_BALLOON_S_SWAP_IN) | (1u << VIRTIO_BALLOON_S_SWAP_OUT) | \
+	 (1u << VIRTIO_BALLOON_S_MAJFLT) | (1u << VIRTIO_BALLOON_S_MINFLT) |   \
+	 (1u << VIRTIO_BALLOON_S_MEMFREE) | (1u << VIRTIO_BALLOON_S_MEMTOT) |  \
+	 (1u << VIRTIO_BALLOON_S_AVAIL) | (1u << VIRTIO_BALLOON_S_CACHES))
+
+/*
+ * Swap and fault statistics: a guest with anonymous memory (no zswap, so
+ * every page reclaim takes goes to the swap file) writes 1.25 times its
+ * RAM and reads it all back.  The device then holds swap in and out in
+ * bytes (pswpin, pswpout), major faults (pages read back) and minor
+ * faults (every fault) as the node counts them, and the swap cache as the
+ * disk caches; before any of it they were sent as 0.
+ */
+static void test_stats_swap(void **state)
+{
+	struct fixture *f = fx_new(BALLOON_FEATURES_DEFAULT, GMM_HINTING_REPORT);
+	struct pglist_data *pgdat = gmm_guest_pgdat(f->g);
+	const uint64_t pages = GUEST_MEM / 4 * 5 / PAGE_SIZE;
+	const char *dir = getenv("TMPDIR");
+	const uint64_t *v;
+	struct balloon_stats hs;
+	struct anon_config cfg;
+	struct anon_stats as;
+	struct swap_io *swap;
+	struct mm_space *mm;
+
+	(void)state;
+	v = hs.guest_stats;
+	f->env.reporting = false;
+	balloon_set_stats_interval(f->b, 10);
+	fx_start(f);
+	fresh_stats(f, 1, &hs);
+	assert_int_equal(hs.guest_stats_valid, OUR_STAT_TAGS);
+	assert_int_equal(v[VIRTIO_BALLOON_S_SWAP_IN], 0);
+	assert_int_equal(v[VIRTIO_BALLOON_S_SWAP_OUT], 0);
+	assert_int_equal(v[VIRTIO_BALLOON_S_MINFLT], 0);
+
+	assert_int_equal(swap_file_create(dir ? dir : "/tmp", pages * PAGE_SIZE,
+					  &swap), 0);
+	anon_config_init(&cfg);
+	cfg.swap = swap;
+	cfg.zswap = false;
+	cfg.kswapd = false;
+	assert_int_equal(anon_init(pgdat, &cfg), 0);
+	assert_int_equal(mm_space_create(pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, 1ull << 30, pages * PAGE_SIZE), 0);
+	for (int pass = 0; pass < 2; pass++)
+		for (uint64_t i = 0; i < pages; i++) {
+			struct page *page;
+			uint64_t *w;
+
+			assert_int_equal(access_page(mm, (1ull << 30) + i * PAGE_SIZE,
+						     pass == 0, &page), 0);
+			w = page_address(pgdat, page);
+			if (pass == 0)
+				w[0] = i;
+			else
+				assert_int_equal(w[0], i);
+			put_page(pgdat, page);
+		}
+	/* Nothing runs in the background (no kswapd): the counters hold. */
+	anon_get_stats(pgdat, &as);
+	fresh_stats(f, 2, &hs);
+	print_message("swap in %llu out %llu, faults %llu major %llu, caches %llu\n",
+		      (unsigned long long)v[VIRTIO_BALLOON_S_SWAP_IN],
+		      (unsigned long long)v[VIRTIO_BALLOON_S_SWAP_OUT],
+		      (unsigned long long)v[VIRTIO_BALLOON_S_MINFLT],
+		      (unsigned long long)v[VIRTIO_BALLOON_S_MAJFLT],
+		      (unsigned long long)v[VIRTIO_BALLOON_S_CACHES]);
+	assert_int_equal(hs.guest_stats_valid, OUR_STAT_TAGS);
+	assert_true(as.events[PSWPOUT] > 0 && as.events[PSWPIN] > 0);
+	assert_true(as.events[PGMAJFAULT] > 0);
+	/* Bytes for swap, as Linux's pages_to_bytes(); counts for faults. */
+	assert_int_equal(v[VIRTIO_BALLOON_S_SWAP_IN], as.events[PSWPIN] * PAGE_SIZE);
+	assert_int_equal(v[VIRTIO_BALLOON_S_SWAP_OUT], as.events[PSWPOUT] * PAGE_SIZE);
+	assert_int_equal(v[VIRTIO_BALLOON_S_MAJFLT], as.events[PGMAJFAULT]);
+	assert_int_equal(v[VIRTIO_BALLOON_S_MINFLT], as.events[PGFAULT]);
+	assert_int_equal(v[VIRTIO_BALLOON_S_CACHES], as.swap_cache * PAGE_SIZE);
+	/* Every page faulted in at least once; those read back, again. */
+	assert_true(v[VIRTIO_BALLOON_S_MINFLT] >= pages + v[VIRTIO_BALLOON_S_MAJFLT]);
+	assert_true(v[VIRTIO_BALLOON_S_MAJFLT] >= v[VIRTIO_BALLOON_S_SWAP_IN] / PAGE_SIZE);
+
+	/* Gone with the anonymous memory: the counters stay, the cache empties. */
+	mm_space_destroy(mm);
+	anon_fini(pgdat);
+	swap_file_destroy(swap);
+	fresh_stats(f, 2, &hs);
+	assert_int_equal(v[VIRTIO_BALLOON_S_SWAP_OUT], as.events[PSWPOUT] * PAGE_SIZE);
+	assert_int_equal(v[VIRTIO_BALLOON_S_CACHES], 0);
+	fx_free(f);
+}
+
+static bool oom_is_on(uint64_t features)
+{
+	return features & VIRTIO_FEATURE(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
+}
+
+/*
+ * Deflate on OOM: the balloon holds all but 16 MiB of the guest's free
+ * memory and the guest then allocates 32 MiB, frame by frame.  With
+ * DEFLATE_ON_OOM negotiated every allocation succeeds: the allocator's
+ * OOM notifier took frames back from the balloon, 256 at a time (Linux's
+ * VIRTIO_BALLOON_OOM_NR_PAGES), through the deflate queue, so the host's
+ * actual fell by as much.  Without it an allocation fails and the balloon
+ * keeps every frame.  A pageblock that does not fit fails either way.
+ */
+static void oom_check(uint64_t features)
+{
+	enum { WANT = 8192 };
+	struct fixture *f = fx_new(features, GMM_HINTING_REPORT);
+	struct pglist_data *pgdat = gmm_guest_pgdat(f->g);
+	struct page **pages = calloc(WANT, sizeof(*pages));
+	struct page *blocks[64];
+	struct balloon_driver_stats ds;
+	struct balloon_stats hs;
+	uint32_t target;
+	unsigned int n = 0, nb = 0;
+
+	assert_non_null(pages);
+	f->env.reporting = false;
+	fx_start_connected(f);
+	target = (uint32_t)(guest_free(f) - WANT / 2);
+	fx_balloon_to(f, target, "the balloon at all but 16 MiB");
+	/* A pageblock is not worth the balloon's frames (above Linux's
+	 * PAGE_ALLOC_COSTLY_ORDER): it fails and the balloon keeps them. */
+	while (nb < 64 &&
+	       (blocks[nb] = alloc_pages(pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER)))
+		nb++;
+	assert_true(nb < 64);
+	balloon_driver_get_stats(f->bd, &ds);
+	assert_int_equal(ds.oom_deflated_pages, 0);
+	assert_int_equal(ds.actual, target);
+	while (nb)
+		assert_int_equal(free_pages(pgdat, blocks[--nb], PAGEBLOCK_ORDER), 0);
+	for (; n < WANT; n++) {
+		pages[n] = alloc_pages(pgdat, GFP_MOVABLE, 0);
+		if (!pages[n])
+			break;
+	}
+	balloon_driver_get_stats(f->bd, &ds);
+	if (oom_is_on(features)) {
+		assert_int_equal(n, WANT);
+		assert_true(ds.oom_deflated_pages >= WANT / 2);
+		assert_int_equal(ds.oom_deflated_pages % 256, 0);
+		assert_int_equal(ds.actual, target - ds.oom_deflated_pages);
+		/* The device was told: its actual and its deflate count. */
+		wait_host(f, actual_is, ds.actual, "actual after the OOM deflates");
+		balloon_get_stats(f->b, &hs);
+		assert_int_equal(hs.deflated_pages, ds.oom_deflated_pages);
+	} else {
+		assert_true(n < WANT);
+		assert_int_equal(ds.oom_deflated_pages, 0);
+		assert_int_equal(ds.deflated_pages, 0);
+		assert_int_equal(ds.actual, target);
+		balloon_get_stats(f->b, &hs);
+		assert_int_equal(hs.actual, target);
+		assert_int_equal(hs.deflated_pages, 0);
+	}
+	while (n)
+		assert_int_equal(free_pages(pgdat, pages[--n], 0), 0);
+	free(pages);
+	fx_free(f);
+}
+
+static void test_deflate_on_oom(void **state)
+{
+	(void)state;
+	oom_check(BALLOON_FEATURES_DEFAULT);
+}
+
+static void test_no_deflate_on_oom(void **state)
+{
+	(void)state;
+	oom_check(BALLOON_FEATURES_DEFAULT &
+		  ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_DEFLATE_ON_OOM));
+}
+
+/* An empty balloon has nothing to give: a failed allocation fails, and the
+ * deflate queue carries nothing (no empty buffer, no round trip). */
+static void test_oom_empty_balloon(void **state)
+{
+	struct fixture *f = fx_new(BALLOON_FEATURES_DEFAULT, GMM_HINTING_REPORT);
+	struct pglist_data *pgdat = gmm_guest_pgdat(f->g);
+	struct balloon_driver_stats ds;
+	struct balloon_stats hs;
+	struct page *page, *list = NULL;
+	unsigned int n = 0;
+
+	(void)state;
+	f->env.reporting = false;
+	fx_start_connected(f);
+	/* Chain the frames through their own first word. */
+	while ((page = alloc_pages(pgdat, GFP_MOVABLE, 0))) {
+		*(struct page **)page_address(pgdat, page) = list;
+		list = page;
+		n++;
+	}
+	balloon_driver_get_stats(f->bd, &ds);
+	balloon_get_stats(f->b, &hs);
+	assert_true(n > 0);
+	assert_int_equal(ds.error, 0);
+	assert_int_equal(ds.oom_deflated_pages, 0);
+	assert_int_equal(hs.deflated_pages, 0);
+	assert_int_equal(hs.rejected, 0);
+	assert_int_equal(hs.broken_queues, 0);
+	while (list) {
+		page = list;
+		list = *(struct page **)page_address(pgdat, page);
+		assert_int_equal(free_pages(pgdat, page, 0), 0);
+	}
+	fx_free(f);
+}
+
 /* A driver whose device goes away ends with -EPIPE and can be removed. */
 static void test_device_gone(void **state)
 {
@@ -842,6 +1061,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_remove_gives_everything_back),
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_stats_no_deflate_on_oom),
+		cmocka_unit_test(test_stats_swap),
+		cmocka_unit_test(test_deflate_on_oom),
+		cmocka_unit_test(test_no_deflate_on_oom),
+		cmocka_unit_test(test_oom_empty_balloon),
 		cmocka_unit_test(test_device_gone),
 		cmocka_unit_test(test_poison),
 		cmocka_unit_test(test_poison_without_device_support),

@@ -77,6 +77,10 @@ static void test_bad_options(void **state)
 	expect_usage_error("run --cpus 65", "--cpus");
 	expect_usage_error("run --workload nosuch", "--workload");
 	expect_usage_error("run --reporting maybe", "--reporting");
+	expect_usage_error("host --stats-interval 3601", "--stats-interval: '3601' is not 0 (off) to 3600");
+	expect_usage_error("host --stats-interval -1", "--stats-interval: '-1'");
+	expect_usage_error("host --stats-interval 1.5", "--stats-interval: '1.5'");
+	expect_usage_error("host --deflate-on-oom maybe", "--deflate-on-oom: 'maybe' is not on or off");
 	expect_usage_error("run --report-order 11", "--report-order");
 	expect_usage_error("run --report-capacity 0", "--report-capacity");
 	expect_usage_error("run --mem 1G --hog 2G", "--hog");
@@ -225,6 +229,8 @@ static void test_options_refused(void **state)
 		  "guestmm: host: --uml: only with Linux guests in --guests" },
 		{ "host --guests linux:1 --uml /bin/false --duration 1 --cpus 2",
 		  "guestmm: host: --cpus: only with guests of ours in --guests" },
+		{ "host --guests ours:1 --guest-mem 128M --duration 1 --deflate-on-oom off",
+		  "guestmm: host: --deflate-on-oom: only with --listen or --linux, not with --guests" },
 		/* run: by guest, workload and strategy. */
 		{ "run --linux --uml /bin/false --cpus 2", "guestmm: run: --cpus: not with --linux" },
 		/* --append is our kernel's command line on QEMU. */

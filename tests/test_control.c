@@ -336,6 +336,33 @@ static struct json_object *wait_stats(struct conn *c, struct json_object **st)
 	}
 }
 
+/*
+ * The statistics a guest sent (the rest are -1) are Linux's set on a
+ * kernel without hugetlb pages, which is user-mode Linux's and our guest's:
+ * the same keys from both, so that they read side by side.
+ */
+static void assert_sent_keys(struct json_object *st)
+{
+	static const char *const sent[] = {
+		"stat-swap-in", "stat-swap-out", "stat-major-faults",
+		"stat-minor-faults", "stat-free-memory", "stat-total-memory",
+		"stat-available-memory", "stat-disk-caches",
+	};
+	size_t n = 0;
+
+	json_object_object_foreach(st, key, val) {
+		bool listed = false;
+
+		for (size_t i = 0; i < sizeof(sent) / sizeof(sent[0]); i++)
+			listed |= !strcmp(key, sent[i]);
+		if (listed != (json_object_get_int64(val) >= 0))
+			fail_msg("%s: %s in %s", key, listed ? "not sent" : "sent",
+				 json_object_to_json_string(st));
+		n += listed;
+	}
+	assert_int_equal(n, sizeof(sent) / sizeof(sent[0]));
+}
+
 static void wait_balloon_change(struct conn *c, const char *guest, uint64_t actual)
 {
 	for (;;) {
@@ -522,6 +549,59 @@ static void test_balloon_reaches_actual(void **state)
 	assert_true(key_i64(st, "stat-total-memory") >= (int64_t)(256 * MIB / 16 * 15));
 	assert_true(key_i64(st, "stat-free-memory") > 0);
 	assert_true(key_i64(r, "last-update") > 1700000000);
+	assert_sent_keys(st);
+	json_object_put(r);
+	conn_close(c);
+}
+
+/*
+ * --stats-interval 0: the device keeps the buffer the driver primed and
+ * never asks again, so the statistics stay those of the first update
+ * through a balloon round trip and longer than two default intervals;
+ * set-stats-interval 1 then brings fresh ones (the guest was there to
+ * answer all along).  Counts of updates, no timing asserted: a host that
+ * asked anyway is caught whenever it asks within the wait.
+ */
+static void test_stats_interval_off(void **state)
+{
+	const char *const extra[] = { "--stats-interval", "0", NULL };
+	struct json_object *r, *st;
+	int64_t updates, last;
+	struct conn *c;
+	long end;
+
+	(void)state;
+	host_start(extra);
+	c = conn_open(true);
+	guest_start();
+	wait_driver(c);
+	r = wait_stats(c, &st);
+	updates = key_i64(r, "updates");
+	last = key_i64(r, "last-update");
+	assert_int_equal(updates, 1);
+	assert_true(json_object_get_double(json_object_object_get(r, "polling-interval")) == 0.0);
+	json_object_put(r);
+	r = ret_of(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 134217728}}\n");
+	json_object_put(r);
+	wait_balloon_change(c, "guest", 128 * MIB);
+	r = ret_of(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 268435456}}\n");
+	json_object_put(r);
+	wait_balloon_change(c, "guest", 256 * MIB);
+	usleep(2500000);
+	r = ret_of(c, "{\"execute\": \"query-balloon-stats\"}\n");
+	assert_int_equal(key_i64(r, "updates"), updates);
+	assert_int_equal(key_i64(r, "last-update"), last);
+	json_object_put(r);
+	r = ret_of(c, "{\"execute\": \"set-stats-interval\", \"arguments\": {\"seconds\": 1}}\n");
+	json_object_put(r);
+	for (end = now_ms() + WAIT_MS;; usleep(100000)) {
+		r = ret_of(c, "{\"execute\": \"query-balloon-stats\"}\n");
+		if (key_i64(r, "updates") >= updates + 2)
+			break;
+		json_object_put(r);
+		assert_true(now_ms() < end);
+	}
+	assert_true(key_i64(r, "last-update") >= last);
 	json_object_put(r);
 	conn_close(c);
 }
@@ -816,6 +896,7 @@ static void test_linux_guest(void **state)
 	assert_true(key_i64(st, "stat-total-memory") < (int64_t)(256 * MIB));
 	assert_true(key_i64(st, "stat-available-memory") > 0);
 	assert_true(key_i64(st, "stat-disk-caches") >= 0);
+	assert_sent_keys(st);
 	json_object_put(r);
 	conn_close(c);
 	/* The host's own run goes on to its end, status 0. */
@@ -833,6 +914,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_protocol, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_balloon_reaches_actual, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_stats_interval_off, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_never_reads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_sixteen_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_disconnect_mid_command, setup, teardown),

@@ -55,6 +55,8 @@ struct host_opts {
 	bool quiet;
 	bool init_on_free;
 	bool no_reporting;	/* do not offer VIRTIO_BALLOON_F_REPORTING */
+	bool no_deflate_on_oom;	/* do not offer VIRTIO_BALLOON_F_DEFLATE_ON_OOM */
+	int stats_interval_s;	/* --stats-interval; -1: the device's default */
 	bool until_returned;	/* --linux: stop watching at 90 % returned */
 	uint64_t mem_bytes;	/* --linux: guest RAM */
 	uint64_t hog_bytes;	/* --linux: memhog; 0 = 75 % of RAM */
@@ -89,7 +91,16 @@ static uint64_t host_features(const struct host_opts *o)
 
 	if (o->no_reporting)
 		f &= ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_REPORTING);
+	if (o->no_deflate_on_oom)
+		f &= ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
 	return f;
+}
+
+/* --stats-interval on @b, if given (0: the guest is asked only on request). */
+static void host_stats_interval(const struct host_opts *o, struct balloon_dev *b)
+{
+	if (o->stats_interval_s >= 0)
+		balloon_set_stats_interval(b, (unsigned int)o->stats_interval_s * 1000);
 }
 
 static uint64_t guest_free_bytes(const struct balloon_stats *st)
@@ -241,6 +252,7 @@ static int host_listen(struct host_opts *o)
 
 	if (err)
 		return 1;
+	host_stats_interval(o, be.balloon);
 	if (o->max_guest_mem)
 		vhost_user_server_set_guest_mem_max(be.srv, o->max_guest_mem);
 	if (o->live && !o->json_lines) {
@@ -420,6 +432,7 @@ static int host_linux(struct host_opts *o)
 	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir.path);
 	if (balloon_backend_start(&be, sock, host_features(o)))
 		goto undo_dir;
+	host_stats_interval(o, be.balloon);
 	if (host_control_start(o, sock, &ctl))
 		goto undo_backend;
 	control_guest_add(ctl, "linux-1", be.balloon, o->mem_bytes);
@@ -631,6 +644,7 @@ static int host_fleet(struct host_opts *o)
 			struct fleet_guest_info gi;
 
 			fleet_guest(f, (unsigned int)err, &gi);
+			host_stats_interval(o, fleet_guest_balloon(f, (unsigned int)err));
 			ctl_state[err] = gi.state;
 			ctl_idx[err] = control_guest_add(ctl, gi.name,
 							 fleet_guest_balloon(f, (unsigned int)err),
@@ -785,6 +799,13 @@ static void host_usage(FILE *f)
 	      "                       --mem; then deflate\n"
 	      "  --init-on-free       --linux: boot the guest with init_on_free=1\n"
 	      "  --reporting on|off   offer free page reporting (default on)\n"
+	      "  --stats-interval S   ask the guest for its memory statistics every S\n"
+	      "                       seconds, 0 to 3600; 0: only the first it sends\n"
+	      "                       (default 1; ctl's set-stats-interval changes it)\n"
+	      "  --deflate-on-oom on|off  --listen, --linux: offer\n"
+	      "                       VIRTIO_BALLOON_F_DEFLATE_ON_OOM: the guest takes\n"
+	      "                       pages back from the balloon when an allocation\n"
+	      "                       would fail (default on)\n"
 	      "  --uml PATH           --linux, Linux guests of --guests: the kernel\n"
 	      "                       (default /usr/bin/linux.uml)\n"
 	      "  --initrd PATH        --linux, Linux guests of --guests: initramfs\n"
@@ -826,7 +847,8 @@ static void host_usage(FILE *f)
 	      "  --stagger-ms MS      guest k's first cycle waits k*MS (default 2000)\n"
 	      "  --cpus N             vCPUs of our guests (default 1; only with ours)\n"
 	      "  --duration S         stop after S seconds (default: at SIGINT/SIGTERM/SIGHUP)\n"
-	      "  --reporting, --uml, --initrd, --boot-timeout, --control, --json-lines, --json,\n"
+	      "  --reporting, --stats-interval, --uml, --initrd, --boot-timeout, --control,\n"
+	      "  --json-lines, --json,\n"
 	      "  --quiet: as above\n"
 	      "A line a second: the budget's usage and each guest's host-resident memory\n"
 	      "(the device's accounting) or its end; a guest the budget kills is named on\n"
@@ -869,7 +891,8 @@ int cmd_host(int argc, char **argv)
 	       O_UML, O_INITRD, O_LOG, O_DURATION, O_JSONL, O_JSON, O_QUIET,
 	       O_REPORTING, O_UNTIL, O_MAXMEM, O_GUESTS, O_GUEST_MEM, O_LINUX_MEM,
 	       O_BUDGET, O_CGROUP_ROOT, O_HOG_PCT, O_HOLD_MS, O_IDLE_MS,
-	       O_STAGGER_MS, O_CPUS, O_BOOT_TIMEOUT, O_CONTROL, O_END };
+	       O_STAGGER_MS, O_CPUS, O_BOOT_TIMEOUT, O_CONTROL, O_STATS_INTERVAL,
+	       O_DEFLATE_ON_OOM, O_END };
 	/*
 	 * The modes each option does something in (the rest: all three);
 	 * @alt, what to use instead in --guests.
@@ -900,6 +923,7 @@ int cmd_host(int argc, char **argv)
 		{ O_IDLE_MS, HOST_GUESTS, NULL },
 		{ O_STAGGER_MS, HOST_GUESTS, NULL },
 		{ O_CPUS, HOST_GUESTS, NULL },
+		{ O_DEFLATE_ON_OOM, HOST_LISTEN | HOST_LINUX, NULL },
 	};
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
@@ -931,6 +955,8 @@ int cmd_host(int argc, char **argv)
 		{ "cpus", required_argument, NULL, O_CPUS },
 		{ "boot-timeout", required_argument, NULL, O_BOOT_TIMEOUT },
 		{ "control", required_argument, NULL, O_CONTROL },
+		{ "stats-interval", required_argument, NULL, O_STATS_INTERVAL },
+		{ "deflate-on-oom", required_argument, NULL, O_DEFLATE_ON_OOM },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -938,7 +964,8 @@ int cmd_host(int argc, char **argv)
 	struct host_opts o = { .mem_bytes = 1ull << 30, .watch_s = 15,
 			       .guest_mem = 512ull << 20, .hog_pct = 75,
 			       .hold_ms = 1000, .idle_ms = 10000,
-			       .stagger_ms = 2000, .cpus = 1 };
+			       .stagger_ms = 2000, .cpus = 1,
+			       .stats_interval_s = -1 };
 	bool many = false, seen[O_END] = { false };
 	struct sigaction sa = { .sa_handler = on_signal };
 	unsigned int mode;
@@ -1029,6 +1056,20 @@ int cmd_host(int argc, char **argv)
 			if (cli_parse_onoff(optarg, &on))
 				HOST_ERR("--reporting: '%s' is not on or off", optarg);
 			o.no_reporting = !on;
+			break;
+		}
+		case O_STATS_INTERVAL:
+			/* As the control socket's set-stats-interval. */
+			if (cli_parse_uint(optarg, 0, 3600, &v))
+				HOST_ERR("--stats-interval: '%s' is not 0 (off) to 3600 seconds", optarg);
+			o.stats_interval_s = (int)v;
+			break;
+		case O_DEFLATE_ON_OOM: {
+			bool on;
+
+			if (cli_parse_onoff(optarg, &on))
+				HOST_ERR("--deflate-on-oom: '%s' is not on or off", optarg);
+			o.no_deflate_on_oom = !on;
 			break;
 		}
 		case O_GUESTS:
