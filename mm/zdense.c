@@ -4,10 +4,13 @@
  * zbud stores two objects a page whatever they compress to.  This pool
  * stores them as Linux's zsmalloc does: every allocation is rounded up to a
  * size class (16-byte steps, 16 to 4096 bytes with the handle word), and a
- * class packs its objects back to back into spans of 1 to 4 order-0 pages,
- * the span length chosen per class to waste the least (a 1536-byte class
- * takes 3 pages for 8 objects and wastes nothing, where one page would waste
- * a quarter).  So an object may straddle two pages of its span; the pages of
+ * class packs its objects back to back into spans of 1 to 16 order-0
+ * pages, the span length chosen per class to waste the least (a 1536-byte
+ * class takes 3 pages for 8 objects and wastes nothing, where one page would
+ * waste a quarter).  Why up to 16, as Linux's largest zsmalloc chain: pages
+ * of a kind compress to much the same size, so one class can hold most of
+ * a pool; `bench zswap`'s half-random pages (2.7 KiB under lz4) waste 12 %
+ * in 4-page spans and 3 % in 7-page ones.  So an object may straddle two pages of its span; the pages of
  * a span are not contiguous.  Neighbouring sizes whose spans come out the
  * same (pages and objects per span) share one class, as zsmalloc merges
  * them: the larger size serves both and wastes nothing more.
@@ -38,7 +41,7 @@
  *
  * Pages carry PG_zbud (a compressed-pool page) and, under the migrate and
  * unuse policies, PG_movable; page_ext.mapping is the pool, whose movable
- * owner comes first, and page_ext.index is span << 2 | page in span, so a
+ * owner comes first, and page_ext.index is span << 4 | page in span, so a
  * scanner's page leads to its span and class.
  */
 #include "mm/list.h"
@@ -49,7 +52,8 @@
 #define ZD_ALIGN (1u << ZD_ALIGN_SHIFT)
 #define ZD_NR_SIZES (PAGE_SIZE >> ZD_ALIGN_SHIFT) /* 16, 32 ... 4096 */
 #define ZD_WORD 8u			  /* the handle word of an object, padded */
-#define ZD_MAX_SPAN_PAGES 4
+#define ZD_SPAN_SHIFT 4
+#define ZD_MAX_SPAN_PAGES (1u << ZD_SPAN_SHIFT)
 #define ZD_TAG_ALLOC (1u << 31)		  /* handle word of an allocated object */
 #define ZD_OBJ_END 0xffffu		  /* end of a span's free list */
 
@@ -96,11 +100,12 @@ struct zdense_span {
 	uint8_t class;
 	uint8_t flags;
 	uint8_t fullness;
-	uint8_t isolated;
+	uint16_t isolated;
 	uint32_t mapped;
 	uint32_t id; /* its index in the table, set once */
+	uint32_t pad[3];
 };
-_Static_assert(sizeof(struct zdense_span) == 64, "a span descriptor is 64 bytes");
+_Static_assert(sizeof(struct zdense_span) == 1u << 7, "a span descriptor is 128 bytes");
 
 #define ZD_SPAN_LIVE (1u << 0)	   /* allocated to its class */
 #define ZD_SPAN_LISTED (1u << 1)   /* on its class's fullness lists */
@@ -162,8 +167,9 @@ struct zdense_pool {
 	uint64_t handle_chunks;
 	uint64_t nr_handles;
 	struct mm_array handle_dir; /* chunk addresses, NULL until grown */
-	struct mm_array spans;
-	uint64_t spans_hwm;
+	struct mm_array span_dir;   /* descriptor chunks, NULL until grown */
+	uint64_t span_chunks;
+	uint64_t spans_hwm;	    /* descriptors handed out so far */
 	struct list_head free_spans;
 	struct list_head lru;
 	uint64_t pages_nr;
@@ -182,24 +188,29 @@ struct zd_geom {
 };
 
 /*
- * The span length of a class: the number of pages (1 to 4) whose objects
- * use the largest share of the span (Linux's get_pages_per_zspage()); the
- * shortest span on a tie.
+ * The span length of a class: the shortest span (1 to 16 pages) whose
+ * objects use within 1 % as much of it as the best length does (Linux's
+ * get_pages_per_zspage() takes the best; a longer span costs more in the
+ * class's last, partly filled span and pins more pages under a map).
  */
 static struct zd_geom zd_geom_of(uint32_t size)
 {
-	struct zd_geom g = { .size = size, .pages = 1, .objs = PAGE_SIZE / size };
-	uint64_t best = 0;
+	struct zd_geom g = { .size = size };
+	uint64_t used[ZD_MAX_SPAN_PAGES + 1], best = 0;
 
 	for (uint32_t p = 1; p <= ZD_MAX_SPAN_PAGES; p++) {
-		uint32_t bytes = p * PAGE_SIZE, objs = bytes / size;
-		/* used/bytes, compared without division: per 1/65536 */
-		uint64_t used = ((uint64_t)objs * size << 16) / bytes;
+		uint32_t bytes = p * PAGE_SIZE;
 
-		if (used > best) {
-			best = used;
+		/* used / bytes, in 1/65536 */
+		used[p] = ((uint64_t)(bytes / size) * size << 16) / bytes;
+		if (used[p] > best)
+			best = used[p];
+	}
+	for (uint32_t p = 1; p <= ZD_MAX_SPAN_PAGES; p++) {
+		if (used[p] + 655 >= best) {
 			g.pages = p;
-			g.objs = objs;
+			g.objs = p * PAGE_SIZE / size;
+			break;
 		}
 	}
 	return g;
@@ -288,9 +299,60 @@ static uint8_t span_class(const struct zdense_span *span)
 	return __atomic_load_n(&span->class, __ATOMIC_RELAXED);
 }
 
+/* Span descriptors per chunk: one page of them. */
+#define ZD_SPAN_CHUNK_SHIFT (PAGE_SHIFT - 7)
+
 static struct zdense_span *span_at(struct zdense_pool *pool, uint64_t id)
 {
-	return mm_array_at(&pool->spans, id);
+	void **chunk = mm_array_at(&pool->span_dir, id >> ZD_SPAN_CHUNK_SHIFT);
+	struct zdense_span *base = __atomic_load_n(chunk, __ATOMIC_ACQUIRE);
+
+	return base + (id & ((1u << ZD_SPAN_CHUNK_SHIFT) - 1));
+}
+
+/*
+ * A free span descriptor: a freed one, or the next never used, growing the
+ * table by a page of them when it is full.  Called without locks.
+ * Return: the descriptor, or NULL (no memory, or max_pages spans).
+ */
+static struct zdense_span *span_desc_get(struct zdense_pool *pool)
+{
+	struct zdense_span *span = NULL;
+	struct page *page = NULL;
+
+	for (;;) {
+		spin_lock(&pool->lock);
+		if (!list_empty(&pool->free_spans)) {
+			span = container_of(pool->free_spans.next, struct zdense_span, link);
+			list_del_init(&span->link);
+			break;
+		}
+		if (pool->spans_hwm < pool->span_chunks << ZD_SPAN_CHUNK_SHIFT) {
+			span = span_at(pool, pool->spans_hwm);
+			span->id = (uint32_t)pool->spans_hwm;
+			__atomic_store_n(&pool->spans_hwm, pool->spans_hwm + 1, __ATOMIC_RELEASE);
+			break;
+		}
+		if (pool->span_chunks == pool->span_dir.nr)
+			break;
+		if (page) {
+			__atomic_store_n((void **)mm_array_at(&pool->span_dir, pool->span_chunks),
+					 page_address(pool->pgdat, page), __ATOMIC_RELEASE);
+			pool->span_chunks++;
+			page = NULL;
+			spin_unlock(&pool->lock);
+			continue;
+		}
+		spin_unlock(&pool->lock);
+		/* Unmovable metadata, as the handle table. */
+		page = alloc_pages(pool->pgdat, GFP_ZERO, 0);
+		if (!page)
+			return NULL;
+	}
+	spin_unlock(&pool->lock);
+	if (page)
+		free_pages(pool->pgdat, page, 0);
+	return span;
 }
 
 static uint32_t span_id(struct zdense_pool *pool, struct zdense_span *span)
@@ -419,15 +481,7 @@ static struct zdense_span *span_create(struct zdense_pool *pool,
 		if (!pages[i])
 			goto undo_pages;
 	}
-	spin_lock(&pool->lock);
-	if (!list_empty(&pool->free_spans)) {
-		span = container_of(pool->free_spans.next, struct zdense_span, link);
-		list_del_init(&span->link);
-	} else if (pool->spans_hwm < pool->spans.nr) {
-		span = span_at(pool, pool->spans_hwm);
-		span->id = (uint32_t)pool->spans_hwm++;
-	}
-	spin_unlock(&pool->lock);
+	span = span_desc_get(pool);
 	if (!span)
 		goto undo_pages;
 	INIT_LIST_HEAD(&span->link);
@@ -464,7 +518,7 @@ static void span_publish_locked(struct zdense_pool *pool, struct zdense_class *c
 		struct page_ext *ext = page_ext_of(pgdat, page);
 
 		atomic_store_explicit(&ext->refcount, 1, memory_order_relaxed);
-		__atomic_store_n(&ext->index, (uint64_t)id << 2 | i, __ATOMIC_RELAXED);
+		__atomic_store_n(&ext->index, (uint64_t)id << ZD_SPAN_SHIFT | i, __ATOMIC_RELAXED);
 		page_ext_set_mapping(ext, pool);
 		page_flag_set(page, PG_zbud);
 		if (pool->policy != ZPOOL_MOVABLE_NONE)
@@ -622,7 +676,8 @@ int zdense_create_pool(struct pglist_data *pgdat, unsigned int gfp,
 	pool = page_address(pgdat, page);
 	pool->order = order;
 	/* A span takes a page at least: as many descriptors as pages. */
-	err = mm_array_init(&pool->spans, pgdat, max_pages, sizeof(struct zdense_span));
+	err = mm_array_init(&pool->span_dir, pgdat,
+			    (max_pages >> ZD_SPAN_CHUNK_SHIFT) + 1, sizeof(void *));
 	if (err)
 		goto undo_page;
 	/* Enough entries for 16-byte objects filling every page. */
@@ -653,7 +708,7 @@ int zdense_create_pool(struct pglist_data *pgdat, unsigned int gfp,
 	*out = pool;
 	return 0;
 undo_spans:
-	mm_array_fini(&pool->spans);
+	mm_array_fini(&pool->span_dir);
 undo_page:
 	free_pages(pgdat, page, order);
 	return err;
@@ -671,7 +726,10 @@ void zdense_destroy_pool(struct zdense_pool *pool)
 		free_pages(pgdat, virt_to_page(pgdat, *(void **)mm_array_at(&pool->handle_dir, k)),
 			   0);
 	mm_array_fini(&pool->handle_dir);
-	mm_array_fini(&pool->spans);
+	for (uint64_t k = 0; k < pool->span_chunks; k++)
+		free_pages(pgdat, virt_to_page(pgdat, *(void **)mm_array_at(&pool->span_dir, k)),
+			   0);
+	mm_array_fini(&pool->span_dir);
 	free_pages(pgdat, virt_to_page(pgdat, pool), pool->order);
 }
 
@@ -873,7 +931,7 @@ uint64_t zdense_meta_pages(struct zdense_pool *pool)
 	uint64_t n;
 
 	spin_lock(&pool->lock);
-	n = pool->handle_chunks + pool->handle_dir.nr_chunks + pool->spans.nr_chunks;
+	n = pool->handle_chunks + pool->span_chunks;
 	spin_unlock(&pool->lock);
 	return n;
 }
@@ -924,17 +982,21 @@ static uint64_t class_compact_locked(struct zdense_pool *pool, struct zdense_cla
 
 		if (cls->spans * cls->objs - cls->inuse < cls->objs)
 			break;
+		/* The emptiest movable span, the fullest other partial one. */
 		for (unsigned int g = 0; g < ZD_GROUP_FULL && !src; g++)
-			for (l = cls->fullness[g].prev; l != &cls->fullness[g] && !src; l = l->prev)
-				if (span_compactable(container_of(l, struct zdense_span, link)))
-					src = container_of(l, struct zdense_span, link);
+			for (l = cls->fullness[g].next; l != &cls->fullness[g]; l = l->next) {
+				struct zdense_span *s = container_of(l, struct zdense_span, link);
+
+				if (span_compactable(s) && (!src || s->inuse < src->inuse))
+					src = s;
+			}
 		if (!src)
 			break;
 		for (int g = ZD_GROUP_FULL - 1; g >= 0 && !dst; g--)
-			for (l = cls->fullness[g].next; l != &cls->fullness[g] && !dst; l = l->next) {
+			for (l = cls->fullness[g].next; l != &cls->fullness[g]; l = l->next) {
 				struct zdense_span *s = container_of(l, struct zdense_span, link);
 
-				if (s != src && s->inuse >= src->inuse)
+				if (s != src && s->inuse >= src->inuse && (!dst || s->inuse > dst->inuse))
 					dst = s;
 			}
 		if (!dst)
@@ -1071,21 +1133,21 @@ static struct zdense_span *page_span_lock(struct zdense_pool *pool, struct page 
 	unsigned int c;
 
 	if (!PageZbud(page) || __atomic_load_n(&ext->mapping, __ATOMIC_RELAXED) != pool ||
-	    (index >> 2) >= pool->spans.nr)
+	    (index >> ZD_SPAN_SHIFT) >= __atomic_load_n(&pool->spans_hwm, __ATOMIC_ACQUIRE))
 		return NULL;
-	span = span_at(pool, index >> 2);
+	span = span_at(pool, index >> ZD_SPAN_SHIFT);
 	c = span_class(span);
 	if (c >= pool->nr_classes)
 		return NULL;
 	cls = &pool->class[c];
 	spin_lock(&cls->lock);
 	if ((span_flags(span) & ZD_SPAN_LIVE) && span_class(span) == c &&
-	    (index & 3) < cls->pages &&
-	    span->pfn[index & 3] == page_to_pfn(pool->pgdat, page) && PageZbud(page) &&
+	    (index & (ZD_MAX_SPAN_PAGES - 1)) < cls->pages &&
+	    span->pfn[index & (ZD_MAX_SPAN_PAGES - 1)] == page_to_pfn(pool->pgdat, page) && PageZbud(page) &&
 	    __atomic_load_n(&ext->mapping, __ATOMIC_RELAXED) == pool &&
 	    __atomic_load_n(&ext->index, __ATOMIC_RELAXED) == index) {
 		*clsp = cls;
-		*pgno = (unsigned int)(index & 3);
+		*pgno = (unsigned int)(index & (ZD_MAX_SPAN_PAGES - 1));
 		return span;
 	}
 	spin_unlock(&cls->lock);
@@ -1141,7 +1203,7 @@ static bool zdense_isolate_movable(struct movable_owner *owner, struct page *pag
 		return false;
 	ok = !(span->isolated & (1u << pgno)) && !(span_flags(span) & ZD_SPAN_DRAINING);
 	if (ok)
-		span->isolated |= (uint8_t)(1u << pgno);
+		span->isolated |= (uint16_t)(1u << pgno);
 	spin_unlock(&cls->lock);
 	return ok;
 }
@@ -1152,10 +1214,10 @@ static struct zdense_span *isolated_span(struct zdense_pool *pool, struct page *
 {
 	uint64_t index = __atomic_load_n(&page_ext_of(pool->pgdat, page)->index,
 					 __ATOMIC_RELAXED);
-	struct zdense_span *span = span_at(pool, index >> 2);
+	struct zdense_span *span = span_at(pool, index >> ZD_SPAN_SHIFT);
 
 	*cls = &pool->class[span_class(span)];
-	*pgno = (unsigned int)(index & 3);
+	*pgno = (unsigned int)(index & (ZD_MAX_SPAN_PAGES - 1));
 	return span;
 }
 
@@ -1167,7 +1229,7 @@ static void zdense_putback_movable(struct movable_owner *owner, struct page *pag
 	struct zdense_span *span = isolated_span(pool, page, &cls, &pgno);
 
 	spin_lock(&cls->lock);
-	span->isolated &= (uint8_t)~(1u << pgno);
+	span->isolated &= (uint16_t)~(1u << pgno);
 	if (span_done(span))
 		span_free_locked(pool, cls, span);
 	spin_unlock(&cls->lock);
@@ -1324,7 +1386,7 @@ static int zdense_check_span_locked(struct zdense_pool *pool, struct zdense_clas
 		struct page *page = pfn_to_page(pool->pgdat, span->pfn[i]);
 		struct page_ext *ext = page_ext_of(pool->pgdat, page);
 
-		ZDCHECK(PageZbud(page) && ext->mapping == pool && ext->index == ((uint64_t)id << 2 | i),
+		ZDCHECK(PageZbud(page) && ext->mapping == pool && ext->index == ((uint64_t)id << ZD_SPAN_SHIFT | i),
 			"zdense_check: span %u page %u (pfn %#x) is not marked as the pool's",
 			id, i, span->pfn[i]);
 	}

@@ -1,6 +1,6 @@
 /*
  * zdense.h - a dense pool for compressed pages: objects in fine size
- * classes, packed across spans of 1 to 4 pages (mm/zdense.c).
+ * classes, packed across spans of 1 to 16 pages (mm/zdense.c).
  */
 #ifndef GUESTMM_MM_ZDENSE_H
 #define GUESTMM_MM_ZDENSE_H
@@ -54,7 +54,10 @@ int zdense_shrink(struct zdense_pool *pool, unsigned int retries);
 int zdense_reclaim_pages(struct zdense_pool *pool, struct page **pages,
 			 unsigned int n, unsigned int *freed);
 uint64_t zdense_get_pool_size(struct zdense_pool *pool); /* in pages */
-/* Pages the handle table took from the node (not in the pool size). */
+/*
+ * Pages the handle and span tables grew by (not in the pool size; their
+ * directories, sized at creation, aside).
+ */
 uint64_t zdense_meta_pages(struct zdense_pool *pool);
 /* See zpool_driver.set_movable.  Return: 0; -GMM_EINVAL; -GMM_EBUSY. */
 int zdense_set_movable(struct zdense_pool *pool, enum zpool_movable policy);
