@@ -148,7 +148,9 @@ struct zdense_class {
  * The pool.  @movable comes first: a pool page's page_ext.mapping is the
  * pool and its movable owner alike.  @lock protects the handle table's free
  * list and growth (@free_handle, @handle_chunks, the directory), the span
- * descriptors' free list and high-water mark, and the LRU of spans; it
+ * descriptors' free list and high-water mark, the LRU of spans, and the
+ * marks of pool pages (PG_zbud, PG_movable, page_ext.mapping and .index:
+ * pool_page_mark_locked()); it
  * nests inside a class lock and nothing nests inside it but the page
  * allocator's locks.  @nr_handles is published with a release store after
  * a chunk is in place.  @pages_nr: atomic.  @policy, @gfp: set before the
@@ -436,6 +438,36 @@ static void span_unlist_locked(struct zdense_span *span)
  * Free an empty span that nobody isolates or drains: its pages back to the
  * node, its descriptor to the pool.  Class lock held (then the pool lock).
  */
+/*
+ * A pool page's marks - PG_zbud, PG_movable, page_ext.mapping and .index -
+ * are set and cleared under the pool lock, so that a scanner holding it and
+ * finding the marks may read .index, which anonymous memory writes plainly
+ * once the frame is theirs (see page_span_lock()).
+ */
+static void pool_page_mark_locked(struct zdense_pool *pool, struct page *page,
+				  uint64_t index)
+{
+	struct page_ext *ext = page_ext_of(pool->pgdat, page);
+
+	MM_ASSERT_HELD(&pool->lock);
+	atomic_store_explicit(&ext->refcount, 1, memory_order_relaxed);
+	__atomic_store_n(&ext->index, index, __ATOMIC_RELAXED);
+	page_ext_set_mapping(ext, pool);
+	page_flag_set(page, PG_zbud);
+	if (pool->policy != ZPOOL_MOVABLE_NONE)
+		page_set_movable(pool->pgdat, page, &pool->movable);
+}
+
+static void pool_page_unmark_locked(struct zdense_pool *pool, struct page *page)
+{
+	struct page_ext *ext = page_ext_of(pool->pgdat, page);
+
+	MM_ASSERT_HELD(&pool->lock);
+	page_flag_clear(page, PG_zbud | PG_movable);
+	page_ext_set_mapping(ext, NULL);
+	atomic_store_explicit(&ext->refcount, 0, memory_order_relaxed);
+}
+
 static void span_free_locked(struct zdense_pool *pool, struct zdense_class *cls,
 			     struct zdense_span *span)
 {
@@ -444,20 +476,17 @@ static void span_free_locked(struct zdense_pool *pool, struct zdense_class *cls,
 	MM_ASSERT_HELD(&cls->lock);
 	span_unlist_locked(span);
 	span_set_flags(span, 0);
-	for (unsigned int i = 0; i < cls->pages; i++) {
-		struct page *page = pfn_to_page(pgdat, span->pfn[i]);
-		struct page_ext *ext = page_ext_of(pgdat, page);
-
-		/* Unmarked before the free: a scanner's isolate then refuses it. */
-		page_flag_clear(page, PG_zbud | PG_movable);
-		page_ext_set_mapping(ext, NULL);
-		atomic_store_explicit(&ext->refcount, 0, memory_order_relaxed);
-		free_pages(pgdat, page, 0);
-	}
 	cls->spans--;
 	__atomic_fetch_sub(&pool->pages_nr, cls->pages, __ATOMIC_RELAXED);
 	spin_lock(&pool->lock);
+	/* Unmarked under the pool lock, before the free: see page_span_lock(). */
+	for (unsigned int i = 0; i < cls->pages; i++)
+		pool_page_unmark_locked(pool, pfn_to_page(pgdat, span->pfn[i]));
 	list_del_init(&span->lru);
+	spin_unlock(&pool->lock);
+	for (unsigned int i = 0; i < cls->pages; i++)
+		free_pages(pgdat, pfn_to_page(pgdat, span->pfn[i]), 0);
+	spin_lock(&pool->lock);
 	list_add(&span->link, &pool->free_spans);
 	spin_unlock(&pool->lock);
 }
@@ -513,19 +542,11 @@ static void span_publish_locked(struct zdense_pool *pool, struct zdense_class *c
 	span_set_flags(span, ZD_SPAN_LIVE);
 	span_list_locked(cls, span);
 	cls->spans++;
-	for (unsigned int i = 0; i < cls->pages; i++) {
-		struct page *page = pfn_to_page(pgdat, span->pfn[i]);
-		struct page_ext *ext = page_ext_of(pgdat, page);
-
-		atomic_store_explicit(&ext->refcount, 1, memory_order_relaxed);
-		__atomic_store_n(&ext->index, (uint64_t)id << ZD_SPAN_SHIFT | i, __ATOMIC_RELAXED);
-		page_ext_set_mapping(ext, pool);
-		page_flag_set(page, PG_zbud);
-		if (pool->policy != ZPOOL_MOVABLE_NONE)
-			page_set_movable(pgdat, page, &pool->movable);
-	}
 	__atomic_fetch_add(&pool->pages_nr, cls->pages, __ATOMIC_RELAXED);
 	spin_lock(&pool->lock);
+	for (unsigned int i = 0; i < cls->pages; i++)
+		pool_page_mark_locked(pool, pfn_to_page(pgdat, span->pfn[i]),
+				      (uint64_t)id << ZD_SPAN_SHIFT | i);
 	list_add(&span->lru, &pool->lru);
 	spin_unlock(&pool->lock);
 }
@@ -668,7 +689,7 @@ int zdense_create_pool(struct pglist_data *pgdat, unsigned int gfp,
 	struct page *page;
 	int err;
 
-	if (!pgdat->page_ext || max_pages == 0 || max_pages > (1ull << 22))
+	if (!pgdat->page_ext || max_pages == 0 || max_pages > (1ull << 30))
 		return -GMM_EINVAL;
 	page = alloc_pages(pgdat, GFP_ZERO, order);
 	if (!page)
@@ -680,9 +701,13 @@ int zdense_create_pool(struct pglist_data *pgdat, unsigned int gfp,
 			    (max_pages >> ZD_SPAN_CHUNK_SHIFT) + 1, sizeof(void *));
 	if (err)
 		goto undo_page;
-	/* Enough entries for 16-byte objects filling every page. */
+	/*
+	 * Enough entries for 16-byte objects filling every page, but indexes
+	 * stay below 2^32 - 1 (a handle carries index + 1 in 32 bits).
+	 */
 	err = mm_array_init(&pool->handle_dir, pgdat,
-			    max_pages * (PAGE_SIZE / ZD_ALIGN) / ZD_CHUNK_ENTRIES + 1,
+			    (max_pages < (1ull << 24) ? max_pages * (PAGE_SIZE / ZD_ALIGN)
+						      : 0xfffffffeull) / ZD_CHUNK_ENTRIES,
 			    sizeof(void *));
 	if (err)
 		goto undo_spans;
@@ -1127,27 +1152,32 @@ static struct zdense_span *page_span_lock(struct zdense_pool *pool, struct page 
 					  struct zdense_class **clsp, unsigned int *pgno)
 {
 	struct page_ext *ext = page_ext_of(pool->pgdat, page);
-	uint64_t index = __atomic_load_n(&ext->index, __ATOMIC_RELAXED);
-	struct zdense_span *span;
+	struct zdense_span *span = NULL;
 	struct zdense_class *cls;
-	unsigned int c;
+	uint64_t index = 0;
+	unsigned int c, i;
 
-	if (!PageZbud(page) || __atomic_load_n(&ext->mapping, __ATOMIC_RELAXED) != pool ||
-	    (index >> ZD_SPAN_SHIFT) >= __atomic_load_n(&pool->spans_hwm, __ATOMIC_ACQUIRE))
+	/* The marks are cleared under the pool lock before a frame is freed. */
+	spin_lock(&pool->lock);
+	if (PageZbud(page) && __atomic_load_n(&ext->mapping, __ATOMIC_RELAXED) == pool) {
+		index = __atomic_load_n(&ext->index, __ATOMIC_RELAXED);
+		if ((index >> ZD_SPAN_SHIFT) < pool->spans_hwm)
+			span = span_at(pool, index >> ZD_SPAN_SHIFT);
+	}
+	spin_unlock(&pool->lock);
+	if (!span)
 		return NULL;
-	span = span_at(pool, index >> ZD_SPAN_SHIFT);
 	c = span_class(span);
+	i = (unsigned int)(index & (ZD_MAX_SPAN_PAGES - 1));
 	if (c >= pool->nr_classes)
 		return NULL;
 	cls = &pool->class[c];
 	spin_lock(&cls->lock);
-	if ((span_flags(span) & ZD_SPAN_LIVE) && span_class(span) == c &&
-	    (index & (ZD_MAX_SPAN_PAGES - 1)) < cls->pages &&
-	    span->pfn[index & (ZD_MAX_SPAN_PAGES - 1)] == page_to_pfn(pool->pgdat, page) && PageZbud(page) &&
-	    __atomic_load_n(&ext->mapping, __ATOMIC_RELAXED) == pool &&
-	    __atomic_load_n(&ext->index, __ATOMIC_RELAXED) == index) {
+	/* Still that span's page: its frame numbers change under this lock. */
+	if ((span_flags(span) & ZD_SPAN_LIVE) && span_class(span) == c && i < cls->pages &&
+	    span->pfn[i] == page_to_pfn(pool->pgdat, page)) {
 		*clsp = cls;
-		*pgno = (unsigned int)(index & (ZD_MAX_SPAN_PAGES - 1));
+		*pgno = i;
 		return span;
 	}
 	spin_unlock(&cls->lock);
@@ -1246,7 +1276,7 @@ static int zdense_migrate_movable(struct movable_owner *owner, struct page *dst,
 {
 	struct zdense_pool *pool = owner_pool(owner);
 	struct pglist_data *pgdat = pool->pgdat;
-	struct page_ext *sext = page_ext_of(pgdat, src), *dext = page_ext_of(pgdat, dst);
+	struct page_ext *sext = page_ext_of(pgdat, src);
 	struct zdense_class *cls;
 	unsigned int pgno;
 	struct zdense_span *span = isolated_span(pool, src, &cls, &pgno);
@@ -1265,14 +1295,10 @@ static int zdense_migrate_movable(struct movable_owner *owner, struct page *dst,
 				   page_to_pfn(pgdat, src), span->pfn[pgno]);
 	__builtin_memcpy(page_address(pgdat, dst), page_address(pgdat, src), PAGE_SIZE);
 	span->pfn[pgno] = page_to_pfn(pgdat, dst);
-	atomic_store_explicit(&dext->refcount, 1, memory_order_relaxed);
-	__atomic_store_n(&dext->index, __atomic_load_n(&sext->index, __ATOMIC_RELAXED),
-			 __ATOMIC_RELAXED);
-	page_ext_set_mapping(dext, pool);
-	page_flag_set(dst, PG_zbud | PG_movable);
-	page_flag_clear(src, PG_zbud | PG_movable);
-	page_ext_set_mapping(sext, NULL);
-	atomic_store_explicit(&sext->refcount, 0, memory_order_relaxed);
+	spin_lock(&pool->lock);
+	pool_page_mark_locked(pool, dst, __atomic_load_n(&sext->index, __ATOMIC_RELAXED));
+	pool_page_unmark_locked(pool, src);
+	spin_unlock(&pool->lock);
 	spin_unlock(&cls->lock);
 	return 0;
 }
@@ -1386,7 +1412,9 @@ static int zdense_check_span_locked(struct zdense_pool *pool, struct zdense_clas
 		struct page *page = pfn_to_page(pool->pgdat, span->pfn[i]);
 		struct page_ext *ext = page_ext_of(pool->pgdat, page);
 
-		ZDCHECK(PageZbud(page) && ext->mapping == pool && ext->index == ((uint64_t)id << ZD_SPAN_SHIFT | i),
+		ZDCHECK(PageZbud(page) && ext->mapping == pool &&
+				__atomic_load_n(&ext->index, __ATOMIC_RELAXED) ==
+					((uint64_t)id << ZD_SPAN_SHIFT | i),
 			"zdense_check: span %u page %u (pfn %#x) is not marked as the pool's",
 			id, i, span->pfn[i]);
 	}

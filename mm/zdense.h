@@ -17,7 +17,7 @@ struct zdense_pool;
  * @gfp; at most @max_pages pool pages at a time (spans and handles beyond
  * them are refused with -GMM_ENOMEM).
  * Return: 0 with *@out; -GMM_EINVAL without page_ext or with @max_pages
- * out of range; -GMM_ENOMEM.
+ * 0 or above 2^30; -GMM_ENOMEM.
  */
 int zdense_create_pool(struct pglist_data *pgdat, unsigned int gfp,
 		       uint64_t max_pages, const struct zpool_ops *ops,
