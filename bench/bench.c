@@ -858,7 +858,8 @@ static void bench_usage(FILE *f)
 	      "  offline    offline and online each 128 MiB memory block of a busy guest\n"
 	      "             in turn, per policy (default --mem 1G, --pairs 2)\n"
 	      "  zswap      zswap store and load GiB/s against lz4 and zstd alone on the\n"
-	      "             same 64 MiB, effective compression ratio, objects per pool page\n"
+	      "             same 64 MiB, effective compression ratio, objects per pool page,\n"
+	      "             per pool (zbud and dense)\n"
 	      "  scale      page_fault1 frames/s at 1 to 16 vCPU threads, reporting off\n"
 	      "             and on, per spinlock algorithm, with zone-lock statistics and\n"
 	      "             a scaling model; zeroing alone at each thread count;\n"
@@ -909,6 +910,13 @@ static void bench_usage(FILE *f)
 	      "                  reporting setting (strategies: per strategy, and the\n"
 	      "                  host-resident memory over a memhog run), into FILE\n"
 	      "                  (PNG; needs gnuplot)\n"
+	      "zswap:\n"
+	      "  --zpool POOL    zbud, dense or both, one row each per compressor\n"
+	      "                  (default both)\n"
+	      "  --pages KIND    halves: a short motif and half random half zero,\n"
+	      "                  alternately (default); linux: 1 KiB random and 3 KiB\n"
+	      "                  of a repeated 16-byte pattern, the pages Linux 6.1's\n"
+	      "                  zsmalloc was measured on\n"
 	      "\n"
 	      "A benchmark that measured nothing (no frames, no reports, a zero rate)\n"
 	      "says so in one line and exits with status 1.\n",
@@ -974,7 +982,8 @@ static bool in_path(const char *name)
 
 int cmd_bench(int argc, char **argv)
 {
-	enum { OPT_THREADS = 256, OPT_LOCK, OPT_PLOT, OPT_GUEST, OPT_BOOT_TIMEOUT };
+	enum { OPT_THREADS = 256, OPT_LOCK, OPT_PLOT, OPT_GUEST, OPT_BOOT_TIMEOUT, OPT_ZPOOL,
+	       OPT_PAGES };
 	static const struct option opts[] = {
 		{ "pairs", required_argument, NULL, 'p' },
 		{ "seconds", required_argument, NULL, 's' },
@@ -985,6 +994,8 @@ int cmd_bench(int argc, char **argv)
 		{ "plot", required_argument, NULL, OPT_PLOT },
 		{ "guest", required_argument, NULL, OPT_GUEST },
 		{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
+		{ "zpool", required_argument, NULL, OPT_ZPOOL },
+		{ "pages", required_argument, NULL, OPT_PAGES },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -992,7 +1003,7 @@ int cmd_bench(int argc, char **argv)
 	struct bench_opts b = { 0 };
 	const char *name, *scale_opt = NULL, *return_opt = NULL;
 	bool scale, strategies, seconds_opt = false, mem_opt = false;
-	bool guest_opt = false;
+	bool guest_opt = false, zswap_opt = false;
 	uint64_t v;
 	int c;
 
@@ -1075,6 +1086,25 @@ int cmd_bench(int argc, char **argv)
 				BENCH_ERR("--boot-timeout: '%s' is not 1 to 3600 seconds", optarg);
 			b.boot_timeout_s = (unsigned int)v;
 			break;
+		case OPT_ZPOOL:
+			if (!strcmp(optarg, "both")) {
+				b.zpools[0] = &zbud_zpool_driver;
+				b.zpools[1] = &zdense_zpool_driver;
+				b.nr_zpools = 2;
+			} else if ((b.zpools[0] = zpool_driver_find(optarg))) {
+				b.nr_zpools = 1;
+			} else {
+				BENCH_ERR("--zpool: '%s' is not zbud, dense or both", optarg);
+			}
+			zswap_opt = true;
+			break;
+		case OPT_PAGES:
+			if (!strcmp(optarg, "linux"))
+				b.linux_pages = true;
+			else if (strcmp(optarg, "halves"))
+				BENCH_ERR("--pages: '%s' is not halves or linux", optarg);
+			zswap_opt = true;
+			break;
 		case 'h':
 			bench_usage(stdout);
 			return 0;
@@ -1093,6 +1123,13 @@ int cmd_bench(int argc, char **argv)
 		BENCH_ERR("--mem: not for bench zswap (64 MiB of pages in a 512 MiB node, always)");
 	if (scale_opt && !scale)
 		BENCH_ERR("%s: only for bench scale and strategies", scale_opt);
+	if (zswap_opt && strcmp(name, "zswap"))
+		BENCH_ERR("--zpool and --pages: only for bench zswap");
+	if (!b.nr_zpools) {
+		b.zpools[0] = &zbud_zpool_driver;
+		b.zpools[1] = &zdense_zpool_driver;
+		b.nr_zpools = 2;
+	}
 	if (strategies && b.nr_locks)
 		BENCH_ERR("--lock: only for bench scale");
 	if (b.boot_timeout_s && (strcmp(name, "return") || (b.guest != BENCH_GUEST_LINUX &&

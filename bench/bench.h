@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "platform/platform.h"
+#include "mm/zpool.h"
 
 #define MAX_REPS 64
 #define BENCH_ALLOC_MAX_THREADS 2
@@ -42,6 +43,10 @@ struct bench_opts {
 	unsigned int nr_locks;	 /* lock kinds, side by side */
 	enum spin_lock_kind locks[NR_SPIN_LOCK_KINDS];
 	const char *plot;	 /* a PNG file to draw, or NULL */
+	/* zswap */
+	unsigned int nr_zpools;	 /* pools side by side (default zbud, dense) */
+	const struct zpool_driver *zpools[2];
+	bool linux_pages;	 /* 1 KiB random + 3 KiB of a 16-byte pattern */
 };
 
 /*

@@ -14,7 +14,12 @@
  * decompresses the same outputs; so the ratio store/limit is what zswap's
  * bookkeeping costs.  Rounds interleave the four measurements (compress
  * alone, store, decompress alone, load); medians of --pairs rounds; one row
- * per compressor.
+ * per compressor and pool (zbud, the dense pool, or both: --zpool).
+ *
+ * --pages linux replaces the pages with those Linux 6.1's zsmalloc was
+ * measured on (issue 19): 1 KiB random then 3 KiB of a repeated 16-byte
+ * pattern, a different pattern each page; stored pages per pool page is
+ * the figure to set beside Linux's 2.74.
  */
 #define _GNU_SOURCE
 #include <stdio.h>
@@ -27,6 +32,7 @@
 #include "runner/run.h"
 #include "mm/anon.h"
 #include "mm/zbud.h"
+#include "mm/zdense.h"
 #include "tools/cli.h"
 
 #define MIB (1ull << 20)
@@ -41,10 +47,17 @@ static uint64_t xs(uint64_t *s)
 	return *s;
 }
 
-static void page_fill(uint64_t *w, uint64_t i)
+static void page_fill(uint64_t *w, uint64_t i, bool linux_pages)
 {
 	uint64_t s = (i + 1) * 0x9e3779b97f4a7c15ull;
 
+	if (linux_pages) {
+		uint64_t p0 = xs(&s), p1 = xs(&s);
+
+		for (size_t k = 0; k < PAGE_SIZE / 8; k++)
+			w[k] = k < 1024 / 8 ? xs(&s) : (k % 2 ? p1 : p0);
+		return;
+	}
 	for (size_t k = 0; k < PAGE_SIZE / 8; k++) {
 		if (i % 2)
 			w[k] = (k % 8) * s;
@@ -59,7 +72,8 @@ struct zrow {
 };
 
 /* Return: 0, or 1 after a message. */
-static int zswap_row(const char *name, unsigned int reps, struct zrow *row)
+static int zswap_row(const char *name, const struct zpool_driver *zpool, bool linux_pages,
+		     unsigned int reps, struct zrow *row)
 {
 	const struct compressor *c = compressor_find(name);
 	struct mm_boot_params p = { .ram_bytes = RAM, .nr_cpus = 1 };
@@ -95,11 +109,12 @@ static int zswap_row(const char *name, unsigned int reps, struct zrow *row)
 	cfg.swap = swap;
 	cfg.kswapd = false;
 	cfg.zswap_cfg.compressor = name;
+	cfg.zswap_cfg.zpool = zpool;
 	if (anon_init(pgdat, &cfg))
 		goto out;
 	zs = pgdat->lruvec->zswap;
 	for (uint64_t i = 0; i < NPAGES; i++)
-		page_fill((uint64_t *)(pages + i * PAGE_SIZE), i);
+		page_fill((uint64_t *)(pages + i * PAGE_SIZE), i, linux_pages);
 	for (unsigned int r = 0; r < reps; r++) {
 		struct zswap_stats st;
 		double t0;
@@ -166,7 +181,7 @@ static int zswap_row(const char *name, unsigned int reps, struct zrow *row)
 	for (uint64_t i = 0; i < NPAGES; i += 97) {
 		uint64_t w[PAGE_SIZE / 8];
 
-		page_fill(w, i);
+		page_fill(w, i, linux_pages);
 		if (memcmp(w, pages + i * PAGE_SIZE, PAGE_SIZE)) {
 			fprintf(stderr, "guestmm: bench zswap: page %llu changed\n",
 				(unsigned long long)i);
@@ -191,70 +206,90 @@ out:
 int bench_zswap(const struct bench_opts *b)
 {
 	static const char *const names[] = { "lz4", "zstd" };
-	static struct zrow rows[2];
-	unsigned int reps = b->pairs;
+	static struct zrow rows[2][2];
+	unsigned int reps = b->pairs, np = b->nr_zpools;
 
+	/* Compressor by compressor, the pools one after the other. */
 	for (unsigned int k = 0; k < 2; k++)
-		if (zswap_row(names[k], reps, &rows[k]))
-			return 1;
+		for (unsigned int z = 0; z < np; z++)
+			if (zswap_row(names[k], b->zpools[z], b->linux_pages, reps, &rows[k][z]))
+				return 1;
 	for (unsigned int k = 0; k < 2; k++)
-		if (!(median(rows[k].store, reps) > 0) || !rows[k].pool_bytes)
-			return bench_measured_nothing("zswap", "%s: nothing stored", names[k]);
+		for (unsigned int z = 0; z < np; z++)
+			if (!(median(rows[k][z].store, reps) > 0) || !rows[k][z].pool_bytes ||
+			    rows[k][z].stored == rows[k][z].same)
+				return bench_measured_nothing("zswap", "%s, %s: nothing stored",
+							      names[k], b->zpools[z]->name);
 	if (b->json) {
 		struct json j;
 
 		json_begin(&j, stdout);
 		json_str(&j, "bench", "zswap");
+		json_str(&j, "pages", b->linux_pages ? "linux" : "halves");
 		json_u64(&j, "bytes", NPAGES * PAGE_SIZE);
 		json_u64(&j, "rounds", reps);
 		json_array(&j, "compressors");
 		for (unsigned int k = 0; k < 2; k++) {
-			struct zrow *r = &rows[k];
-			double st = median(r->store, reps), co = median(r->comp, reps);
-			double lo = median(r->load, reps), de = median(r->decomp, reps);
-			uint64_t objs = r->stored - r->same;
+			for (unsigned int z = 0; z < np; z++) {
+				struct zrow *r = &rows[k][z];
+				double st = median(r->store, reps), co = median(r->comp, reps);
+				double lo = median(r->load, reps), de = median(r->decomp, reps);
+				uint64_t objs = r->stored - r->same;
 
-			json_object(&j, NULL);
-			json_str(&j, "compressor", names[k]);
-			json_double(&j, "store_gib_per_s", st);
-			json_double(&j, "compress_gib_per_s", co);
-			json_double(&j, "store_over_compress", st / co);
-			json_double(&j, "load_gib_per_s", lo);
-			json_double(&j, "decompress_gib_per_s", de);
-			json_double(&j, "load_over_decompress", lo / de);
-			json_u64(&j, "stored_pages", r->stored);
-			json_u64(&j, "same_filled_pages", r->same);
-			json_u64(&j, "pool_bytes", r->pool_bytes);
-			json_u64(&j, "compressed_bytes", r->compressed_bytes);
-			json_double(&j, "ratio_pool", (double)objs * PAGE_SIZE / (double)r->pool_bytes);
-			json_double(&j, "ratio_compressed",
-				    (double)objs * PAGE_SIZE / (double)r->compressed_bytes);
-			json_double(&j, "objects_per_pool_page",
-				    (double)objs / (double)(r->pool_bytes / PAGE_SIZE));
-			json_object_end(&j);
+				json_object(&j, NULL);
+				json_str(&j, "compressor", names[k]);
+				json_str(&j, "zpool", b->zpools[z]->name);
+				json_double(&j, "store_gib_per_s", st);
+				json_double(&j, "compress_gib_per_s", co);
+				json_double(&j, "store_over_compress", st / co);
+				json_double(&j, "load_gib_per_s", lo);
+				json_double(&j, "decompress_gib_per_s", de);
+				json_double(&j, "load_over_decompress", lo / de);
+				json_u64(&j, "stored_pages", r->stored);
+				json_u64(&j, "same_filled_pages", r->same);
+				json_u64(&j, "pool_bytes", r->pool_bytes);
+				json_u64(&j, "compressed_bytes", r->compressed_bytes);
+				json_double(&j, "ratio_pool", (double)objs * PAGE_SIZE / (double)r->pool_bytes);
+				json_double(&j, "ratio_compressed",
+					    (double)objs * PAGE_SIZE / (double)r->compressed_bytes);
+				json_double(&j, "pool_over_compressed",
+					    (double)r->compressed_bytes / (double)r->pool_bytes);
+				json_double(&j, "objects_per_pool_page",
+					    (double)objs / (double)(r->pool_bytes / PAGE_SIZE));
+				json_object_end(&j);
+			}
 		}
 		json_array_end(&j);
 		json_end(&j);
 		return 0;
 	}
-	printf("64 MiB: half motif, half 'half random half zero' pages; %u rounds, medians\n", reps);
-	printf("%-5s %9s %9s %8s %9s %9s %8s %8s %8s %8s %10s\n", "comp", "store", "compress",
-	       "store/", "load", "decomp.", "load/", "stored", "ratio", "ratio", "objects");
-	printf("%-5s %9s %9s %8s %9s %9s %8s %8s %8s %8s %10s\n", "", "GiB/s", "alone", "limit",
-	       "GiB/s", "alone", "limit", "pages", "pool", "compr.", "/pool pg");
+	printf("64 MiB: %s; %u rounds, medians\n",
+	       b->linux_pages ? "pages of 1 KiB random and 3 KiB of a 16-byte pattern"
+			      : "half motif, half 'half random half zero' pages",
+	       reps);
+	printf("%-5s %-5s %9s %9s %8s %9s %9s %8s %8s %8s %8s %7s %10s\n", "comp", "pool", "store",
+	       "compress", "store/", "load", "decomp.", "load/", "stored", "ratio", "ratio", "pool/",
+	       "objects");
+	printf("%-5s %-5s %9s %9s %8s %9s %9s %8s %8s %8s %8s %7s %10s\n", "", "", "GiB/s", "alone",
+	       "limit", "GiB/s", "alone", "limit", "pages", "pool", "compr.", "compr.", "/pool pg");
 	for (unsigned int k = 0; k < 2; k++) {
-		struct zrow *r = &rows[k];
-		double st = median(r->store, reps), co = median(r->comp, reps);
-		double lo = median(r->load, reps), de = median(r->decomp, reps);
-		uint64_t objs = r->stored - r->same;
+		for (unsigned int z = 0; z < np; z++) {
+			struct zrow *r = &rows[k][z];
+			double st = median(r->store, reps), co = median(r->comp, reps);
+			double lo = median(r->load, reps), de = median(r->decomp, reps);
+			uint64_t objs = r->stored - r->same;
 
-		printf("%-5s %9.2f %9.2f %8.2f %9.2f %9.2f %8.2f %8llu %8.2f %8.2f %10.2f\n",
-		       names[k], st, co, st / co, lo, de, lo / de, (unsigned long long)r->stored,
-		       (double)objs * PAGE_SIZE / (double)r->pool_bytes,
-		       (double)objs * PAGE_SIZE / (double)r->compressed_bytes,
-		       (double)objs / (double)(r->pool_bytes / PAGE_SIZE));
+			printf("%-5s %-5s %9.2f %9.2f %8.2f %9.2f %9.2f %8.2f %8llu %8.2f %8.2f %7.3f %10.2f\n",
+			       names[k], b->zpools[z]->name, st, co, st / co, lo, de, lo / de,
+			       (unsigned long long)r->stored,
+			       (double)objs * PAGE_SIZE / (double)r->pool_bytes,
+			       (double)objs * PAGE_SIZE / (double)r->compressed_bytes,
+			       (double)r->compressed_bytes / (double)r->pool_bytes,
+			       (double)objs / (double)(r->pool_bytes / PAGE_SIZE));
+		}
 	}
 	printf("ratio pool: bytes of the pages zswap compressed / bytes of pool pages; ratio compr.:\n"
-	       "the same / the sum of compressed sizes (what a perfect allocator would reach).\n");
+	       "the same / the sum of compressed sizes (what a perfect allocator would reach);\n"
+	       "pool/compr.: the first over the second.  objects/pool pg: stored pages per pool page.\n");
 	return 0;
 }

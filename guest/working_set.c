@@ -90,6 +90,8 @@ int working_set_setup(struct workload *w)
 	}
 	anon_config_init(&cfg);
 	cfg.swap = ws->swap;
+	if (w->zpool)
+		cfg.zswap_cfg.zpool = w->zpool;
 	err = anon_init(ws->pgdat, &cfg);
 	if (err)
 		goto undo_swap;

@@ -34,6 +34,7 @@
 #define WORKLOAD_MAX_THREADS 256
 
 struct pglist_data;
+struct zpool_driver;
 struct workload;
 
 /*
@@ -81,6 +82,7 @@ struct workload {
 	uint64_t ws_bytes;	  /* working-set: 0 = 150 % of RAM */
 	uint64_t max_accesses;	  /* working-set: page accesses over all threads,
 				     each thread its share; 0 = until stopped */
+	const struct zpool_driver *zpool; /* working-set: zswap's pool; NULL = zbud */
 	const char *swap_dir;	  /* working-set: the swap file's directory;
 				     NULL = $TMPDIR or /tmp */
 	atomic_bool stop;	  /* set by the owner to end the run */

@@ -35,6 +35,7 @@
  * command, compacts every zone whole.
  */
 #include "mm/compaction.h"
+#include "mm/zswap.h"
 
 #define COMPACT_CLUSTER_MAX 32 /* pages moved per round, as Linux's */
 #define COMPACT_MAX_DEFER_SHIFT 6
@@ -344,6 +345,12 @@ int compact_node(struct pglist_data *pgdat, int order,
 
 	if (order >= MAX_ORDER)
 		return -GMM_EINVAL;
+	/*
+	 * A pool that packs objects (the dense pool) first frees the spans
+	 * its own compaction empties: fewer pages for the scanners to move.
+	 */
+	if (pgdat->lruvec && pgdat->lruvec->zswap)
+		zswap_compact_pool(pgdat->lruvec->zswap);
 	drain_all_pages(pgdat);
 	for (unsigned int z = pgdat->nr_zones; z-- > 0 && !ok;)
 		ok = compact_zone(pgdat, &pgdat->node_zones[z], order, res);

@@ -60,7 +60,7 @@ enum zone_watermarks { WMARK_MIN, WMARK_LOW, WMARK_HIGH, NR_WMARK };
 #define PG_locked (1u << 8)    /* the page lock: see lock_page() */
 #define PG_swapcache (1u << 9) /* in the swap cache; page_ext.swap_slot */
 #define PG_anon (1u << 10)     /* anonymous memory: mapped or swap cache */
-#define PG_zbud (1u << 11)     /* a zbud pool page (PageZbud, seed 001) */
+#define PG_zbud (1u << 11)     /* a zbud or dense pool page (PageZbud, seed 001) */
 /*
  * A movable page that is not on the LRU (mm/migrate.h): its owner put a
  * struct movable_owner at page_ext.mapping, whose ops compaction calls.

@@ -404,6 +404,43 @@ void zbud_unmap(struct zbud_pool *pool, uint64_t handle)
 	spin_unlock(&pool->lock);
 }
 
+int zbud_write(struct zbud_pool *pool, uint64_t handle, const void *src, size_t len)
+{
+	struct zbud_header *zhdr;
+	enum buddy bud;
+	size_t cap;
+	void *dst;
+
+	spin_lock(&pool->lock);
+	zhdr = handle_lookup_locked(pool, handle, &bud);
+	if (!zhdr) {
+		spin_unlock(&pool->lock);
+		return -GMM_EINVAL;
+	}
+	cap = (size_t)(bud == FIRST ? zhdr->first_chunks : zhdr->last_chunks) << CHUNK_SHIFT;
+	if (len > cap) {
+		spin_unlock(&pool->lock);
+		return -GMM_EINVAL;
+	}
+	dst = bud == FIRST ? (char *)zhdr + ZHDR_SIZE_ALIGNED
+			   : (char *)zhdr + PAGE_SIZE - cap;
+	/* Mapped while the copy runs outside the lock: the page stays put. */
+	handle_slot(pool, (handle & 0xffffffffu) - 1)->mapped++;
+	spin_unlock(&pool->lock);
+	if (len >= 8) {
+		uint64_t w;
+
+		/* The first word atomically: see zpool_driver.write. */
+		__builtin_memcpy(&w, src, 8);
+		__atomic_store_n((uint64_t *)dst, w, __ATOMIC_RELAXED);
+		__builtin_memcpy((char *)dst + 8, (const char *)src + 8, len - 8);
+	} else {
+		__builtin_memcpy(dst, src, len);
+	}
+	zbud_unmap(pool, handle);
+	return 0;
+}
+
 uint64_t zbud_get_pool_size(struct zbud_pool *pool)
 {
 	return __atomic_load_n(&pool->pages_nr, __ATOMIC_RELAXED);
@@ -797,9 +834,14 @@ static int zbud_zpool_malloc(void *pool, size_t size, uint64_t *handle)
 	return zbud_alloc(pool, size, handle);
 }
 static int zbud_zpool_free(void *pool, uint64_t handle) { return zbud_free(pool, handle); }
-static int zbud_zpool_map(void *pool, uint64_t handle, void **addr)
+static int zbud_zpool_map(void *pool, uint64_t handle, void *local, void **addr)
 {
+	(void)local; /* an object never straddles: it is in one page */
 	return zbud_map(pool, handle, addr);
+}
+static int zbud_zpool_write(void *pool, uint64_t handle, const void *src, size_t len)
+{
+	return zbud_write(pool, handle, src, len);
 }
 static void zbud_zpool_unmap(void *pool, uint64_t handle) { zbud_unmap(pool, handle); }
 static int zbud_zpool_shrink(void *pool, unsigned int retries)
@@ -843,6 +885,7 @@ const struct zpool_driver zbud_zpool_driver = {
 	.free = zbud_zpool_free,
 	.map = zbud_zpool_map,
 	.unmap = zbud_zpool_unmap,
+	.write = zbud_zpool_write,
 	.shrink = zbud_zpool_shrink,
 	.total_pages = zbud_zpool_total_pages,
 	.lock_stats = zbud_zpool_lock_stats,

@@ -22,6 +22,8 @@ int zbud_alloc(struct zbud_pool *pool, size_t size, uint64_t *handle);
 int zbud_free(struct zbud_pool *pool, uint64_t handle);
 int zbud_map(struct zbud_pool *pool, uint64_t handle, void **addr);
 void zbud_unmap(struct zbud_pool *pool, uint64_t handle);
+/* Copy @src into the object.  Return: 0; -GMM_EINVAL (not live, too long). */
+int zbud_write(struct zbud_pool *pool, uint64_t handle, const void *src, size_t len);
 int zbud_reclaim_page(struct zbud_pool *pool, unsigned int retries);
 int zbud_reclaim_pages(struct zbud_pool *pool, struct page **pages,
 		       unsigned int n, unsigned int *freed);

@@ -1,9 +1,10 @@
 /*
- * zpool.h - how zswap reaches the allocator that holds its compressed pages,
- * so that a denser allocator can sit beside zbud later.  A driver is a
- * static const table; its pool is opaque to zswap.  Handles are opaque,
- * never 0, and stay valid until freed (even if the driver moves the object:
- * the movable hooks below).
+ * zpool.h - how zswap reaches the allocator that holds its compressed pages:
+ * zbud (two objects a page) or the dense pool (mm/zdense.c, size classes
+ * over multi-page spans).  A driver is a static const table; its pool is
+ * opaque to zswap.  Handles are opaque, never 0, and stay valid until freed
+ * (even if the driver moves the object: the movable hooks below, and the
+ * dense pool's own compaction).
  */
 #ifndef GUESTMM_MM_ZPOOL_H
 #define GUESTMM_MM_ZPOOL_H
@@ -55,15 +56,34 @@ struct zpool_driver {
 	int (*malloc)(void *pool, size_t size, uint64_t *handle);
 	/* Return: 0; -GMM_EINVAL for a handle that is not live. */
 	int (*free)(void *pool, uint64_t handle);
-	/* Return: 0 with *@addr; -GMM_EINVAL for a handle that is not live. */
-	int (*map)(void *pool, uint64_t handle, void **addr);
+	/*
+	 * The object's address for reading until unmap.  @local: PAGE_SIZE
+	 * bytes of the caller's, where a driver whose objects may straddle
+	 * two pages copies such an object (*@addr is then @local).
+	 * Return: 0 with *@addr; -GMM_EINVAL for a handle that is not live.
+	 */
+	int (*map)(void *pool, uint64_t handle, void *local, void **addr);
 	void (*unmap)(void *pool, uint64_t handle);
+	/*
+	 * Copy @len bytes of @src into the object (its first @len bytes);
+	 * the first 8, when @len has them, with one atomic store, since
+	 * zswap's writeback may read its header before the store is done.
+	 * Return: 0; -GMM_EINVAL for a handle that is not live or @len
+	 * larger than the object.
+	 */
+	int (*write)(void *pool, uint64_t handle, const void *src, size_t len);
 	/*
 	 * Free one pool page from the LRU tail by evicting its objects, trying
 	 * up to @retries pages.  Return: 0; -GMM_EINVAL (nothing to evict);
 	 * -GMM_EAGAIN (no page could be freed).
 	 */
 	int (*shrink)(void *pool, unsigned int retries);
+	/*
+	 * Optional: move objects so as to free pool pages without writing
+	 * anything back (the dense pool; compaction calls it).  Return: pool
+	 * pages freed.
+	 */
+	uint64_t (*compact)(void *pool);
 	uint64_t (*total_pages)(void *pool);
 	/* The pool lock's statistics added to @sum, or with @reset, zeroed. */
 	void (*lock_stats)(void *pool, struct lock_stats *sum, bool reset);
@@ -89,5 +109,9 @@ struct zpool_driver {
 };
 
 extern const struct zpool_driver zbud_zpool_driver;
+extern const struct zpool_driver zdense_zpool_driver;
+
+/* The driver named @name ("zbud", "dense"), or NULL. */
+const struct zpool_driver *zpool_driver_find(const char *name);
 
 #endif

@@ -2,7 +2,8 @@
  * zswap.c - compressed swap cache.
  *
  * Reclaim gives zswap a page it has put in the swap cache; zswap compresses
- * it into its pool (through the zpool interface, zbud by default) and the
+ * it into its pool (through the zpool interface: zbud by default, or the
+ * dense pool, `--zpool dense`) and the
  * page is freed without any I/O.  A page filled with one repeated 64-bit
  * word takes no pool memory at all: the word is the entry.  Entries are
  * indexed by swap slot, one per slot, in a table as large as the device.
@@ -24,6 +25,7 @@
  * handle", statistics).
  */
 #include "mm/zbud.h"
+#include "mm/zdense.h"
 #include "mm/zswap.h"
 
 enum zswap_entry_state { ZSWAP_NONE, ZSWAP_STORED, ZSWAP_SAME_FILLED };
@@ -84,6 +86,24 @@ static void zswap_count(struct zswap *zs, enum zswap_event e)
 static struct zswap_entry *zswap_entry_at(struct zswap *zs, uint32_t slot)
 {
 	return mm_array_at(&zs->entries, slot);
+}
+
+const struct zpool_driver *zpool_driver_find(const char *name)
+{
+	static const struct zpool_driver *const drivers[] = {
+		&zbud_zpool_driver,
+		&zdense_zpool_driver,
+	};
+
+	for (unsigned int i = 0; name && i < sizeof(drivers) / sizeof(drivers[0]); i++) {
+		const char *a = drivers[i]->name, *b = name;
+
+		while (*a && *a == *b)
+			a++, b++;
+		if (*a == *b)
+			return drivers[i];
+	}
+	return NULL;
 }
 
 void zswap_config_init(struct zswap_config *cfg)
@@ -182,9 +202,8 @@ int zswap_store(struct zswap *zs, uint32_t slot, const void *src)
 {
 	struct zswap_entry e = { 0 }, old;
 	/* lz4 and zstd may need a little more than a page on random data */
-	unsigned char buf[2 * PAGE_SIZE];
+	unsigned char buf[2 * PAGE_SIZE] __attribute__((aligned(8)));
 	struct zswap_header *hdr;
-	void *dst;
 	int len, err;
 
 	old = zswap_entry_take(zs, slot);
@@ -209,7 +228,10 @@ int zswap_store(struct zswap *zs, uint32_t slot, const void *src)
 		}
 		atomic_store(&zs->reached_full, false);
 	}
-	len = zs->comp->compress(zs->comp, src, PAGE_SIZE, buf, sizeof(buf));
+	/* The header and the compressed bytes, written into the pool at once. */
+	hdr = (struct zswap_header *)buf;
+	len = zs->comp->compress(zs->comp, src, PAGE_SIZE, buf + sizeof(*hdr),
+				 sizeof(buf) - sizeof(*hdr));
 	if (len <= 0) {
 		zswap_count(zs, ZSWAP_REJECT_COMPRESS_FAIL);
 		return -GMM_EINVAL;
@@ -223,21 +245,18 @@ int zswap_store(struct zswap *zs, uint32_t slot, const void *src)
 		zswap_count(zs, ZSWAP_REJECT_ALLOC_FAIL);
 		return -GMM_ENOMEM;
 	}
-	err = zs->zpool->map(zs->pool, e.handle, &dst);
+	hdr->slot = slot;
+	/*
+	 * Writeback and unuse may read the header as soon as the handle
+	 * exists (they found it on a pool page), before this store publishes
+	 * the entry; they check the table afterwards, and the pool's write
+	 * and map order the bytes (the pool's lock).
+	 */
+	err = zs->zpool->write(zs->pool, e.handle, buf, sizeof(*hdr) + (size_t)len);
 	if (err) { /* our own fresh handle: cannot be */
 		zs->zpool->free(zs->pool, e.handle);
 		return err;
 	}
-	hdr = dst;
-	/*
-	 * Atomic: writeback and unuse may read it as soon as the handle
-	 * exists (they found it on a pool page), before this store publishes
-	 * the entry; they check the table afterwards.
-	 */
-	__atomic_store_n(&hdr->slot, (uint64_t)slot, __ATOMIC_RELAXED);
-	for (int i = 0; i < len; i++)
-		((unsigned char *)(hdr + 1))[i] = buf[i];
-	zs->zpool->unmap(zs->pool, e.handle);
 	e.state = ZSWAP_STORED;
 	e.length = (uint32_t)len;
 	atomic_fetch_add(&zs->compressed_bytes, len);
@@ -253,6 +272,7 @@ insert:
 static int zswap_decompress(struct zswap *zs, const struct zswap_entry *e,
 			    uint32_t slot, void *dst)
 {
+	unsigned char local[PAGE_SIZE] __attribute__((aligned(8)));
 	void *src;
 	int err;
 
@@ -263,7 +283,7 @@ static int zswap_decompress(struct zswap *zs, const struct zswap_entry *e,
 			w[i] = e->value;
 		return 0;
 	}
-	err = zs->zpool->map(zs->pool, e->handle, &src);
+	err = zs->zpool->map(zs->pool, e->handle, local, &src);
 	if (err)
 		goto bad;
 	err = zs->comp->decompress(zs->comp, (struct zswap_header *)src + 1,
@@ -293,10 +313,11 @@ int zswap_load(struct zswap *zs, uint32_t slot, void *dst)
 /* The slot a live handle's object belongs to, or -1. */
 static int64_t zswap_handle_slot(struct zswap *zs, uint64_t handle)
 {
+	unsigned char local[PAGE_SIZE] __attribute__((aligned(8)));
 	void *src;
 	uint64_t slot;
 
-	if (zs->zpool->map(zs->pool, handle, &src))
+	if (zs->zpool->map(zs->pool, handle, local, &src))
 		return -1; /* freed meanwhile */
 	slot = __atomic_load_n(&((struct zswap_header *)src)->slot, __ATOMIC_RELAXED);
 	zs->zpool->unmap(zs->pool, handle);
@@ -465,6 +486,11 @@ void zswap_get_stats(struct zswap *zs, struct zswap_stats *st)
 	st->stored_pages = (uint64_t)atomic_load(&zs->stored_pages);
 	st->same_filled_pages = (uint64_t)atomic_load(&zs->same_filled_pages);
 	st->compressed_bytes = (uint64_t)atomic_load(&zs->compressed_bytes);
+}
+
+uint64_t zswap_compact_pool(struct zswap *zs)
+{
+	return zs->zpool->compact ? zs->zpool->compact(zs->pool) : 0;
 }
 
 void *zswap_pool(struct zswap *zs)

@@ -13,7 +13,7 @@ struct zswap_config {
 	const struct compressor *comp; /* instead of the name (tests) */
 	unsigned int max_pool_percent; /* of the node's RAM; default 20 */
 	unsigned int accept_threshold_percent; /* of the limit; default 90 */
-	const struct zpool_driver *zpool; /* default zbud */
+	const struct zpool_driver *zpool; /* default zbud; zpool_driver_find() */
 	unsigned int gfp;	     /* for pool pages, when the driver has no
 					set_movable (else the policy decides) */
 	enum zpool_movable movable;  /* default ZPOOL_MOVABLE_MIGRATE */
@@ -83,6 +83,12 @@ void zswap_get_stats(struct zswap *zs, struct zswap_stats *st);
 /* tree_lock's and the pool's lock statistics into @out, or zeroed. */
 void zswap_lock_stats(struct zswap *zs, struct lock_stats out[NR_MM_LOCK_CLASSES],
 		      bool reset);
+/*
+ * Have the pool move its objects so as to free pages without writeback
+ * (the dense pool; zbud cannot).  Compaction calls it first.  Return: pool
+ * pages freed.
+ */
+uint64_t zswap_compact_pool(struct zswap *zs);
 /* The pool, through its driver (for compaction's movable hooks, tests). */
 void *zswap_pool(struct zswap *zs);
 const struct zpool_driver *zswap_zpool_driver(struct zswap *zs);

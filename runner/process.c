@@ -68,6 +68,7 @@
 #include "host/balloon.h"
 #include "host/tmp_dir.h"
 #include "mm/page_hinting.h"
+#include "mm/zpool.h"
 #include "runner/guest_lines.h"
 #include "runner/internal.h"
 #include "runner/run.h"
@@ -92,7 +93,7 @@ enum pg_arg {
 	PG_HOG, PG_CYCLES, PG_HOLD, PG_SLEEP, PG_THREADS, PG_DURATION,
 	PG_WARMUP, PG_LOCK, PG_LOCK_STATS, PG_SEED, PG_SAMPLE, PG_HINTING,
 	PG_HINT_ENTRIES, PG_HINT_CAP, PG_START_DELAY, PG_WS, PG_COMPACT,
-	PG_ACCESSES, PG_NR
+	PG_ACCESSES, PG_ZPOOL, PG_NR
 };
 
 static const char *const pg_arg_names[PG_NR] = {
@@ -111,7 +112,7 @@ static const char *const pg_arg_names[PG_NR] = {
 	[PG_HINT_ENTRIES] = "--hint-entries", [PG_HINT_CAP] = "--hint-cap-bytes",
 	[PG_START_DELAY] = "--start-delay-ms",
 	[PG_WS] = "--ws-bytes",		[PG_COMPACT] = "--compact",
-	[PG_ACCESSES] = "--accesses",
+	[PG_ACCESSES] = "--accesses",	[PG_ZPOOL] = "--zpool",
 };
 
 struct pg_argv {
@@ -178,6 +179,8 @@ static void pg_build_argv(struct pg_argv *a, const struct run_opts *o,
 		pg_arg_add(a, PG_ACCESSES, "%" PRIu64, o->accesses);
 	if (o->compact)
 		pg_arg_add(a, PG_COMPACT, "on");
+	if (o->zpool)
+		pg_arg_add(a, PG_ZPOOL, "%s", o->zpool->name);
 	a->argv[a->argc] = NULL;
 }
 
@@ -380,6 +383,11 @@ static int pg_parse_argv(int argc, char **argv, struct run_opts *o,
 			break;
 		case PG_ACCESSES:
 			err = pg_uint(name, val, UINT64_MAX, &o->accesses);
+			break;
+		case PG_ZPOOL:
+			o->zpool = zpool_driver_find(val);
+			if (!o->zpool)
+				return pg_usage("%s: '%s' is not zbud or dense", name, val);
 			break;
 		}
 		if (err)

@@ -330,6 +330,7 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 	w.seed = o->seed;
 	w.ws_bytes = o->ws_bytes;
 	w.max_accesses = o->accesses;
+	w.zpool = o->zpool;
 	if (hooks) {
 		w.on_phase = hooks->on_phase;
 		w.on_phase_ctx = hooks->ctx;

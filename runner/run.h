@@ -81,6 +81,7 @@ struct run_opts {
 	unsigned int cycles;	/* memhog */
 	unsigned int hold_ms;	/* memhog */
 	uint64_t ws_bytes;	/* working-set: 0 = 150 % of RAM */
+	const struct zpool_driver *zpool; /* working-set: zswap's pool; NULL = zbud */
 	uint64_t accesses;	/* working-set: stop after this many page
 				   accesses; 0 = after the duration */
 	unsigned int start_delay_ms; /* RUN_PROCESS guests: idle this long

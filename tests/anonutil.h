@@ -10,6 +10,7 @@
 
 #include "mm/anon.h"
 #include "mm/zbud.h"
+#include "mm/zdense.h"
 #include "swap_inject.h"
 
 /* A compressor that fails while @fail is set, else lz4. */
@@ -67,9 +68,22 @@ static inline void anon_node_init_cfg(struct anon_node *n, uint64_t ram,
 	n->cfg.kswapd = false;
 	failing_zpool = zbud_zpool_driver;
 	failing_zpool.malloc = failing_zpool_malloc;
+	/* GMM_TEST_ZPOOL=dense: a stress test's second run, on the dense pool. */
+	if (getenv("GMM_TEST_ZPOOL")) {
+		n->cfg.zswap_cfg.zpool = zpool_driver_find(getenv("GMM_TEST_ZPOOL"));
+		assert_non_null(n->cfg.zswap_cfg.zpool);
+	}
 	if (tweak)
 		tweak(&n->cfg);
 	assert_int_equal(anon_init(n->t.pgdat, &n->cfg), 0);
+}
+
+/* The validator of whichever pool zswap runs on. */
+static inline int zswap_pool_check(struct zswap *zs)
+{
+	if (zswap_zpool_driver(zs) == &zdense_zpool_driver)
+		return zdense_check(zswap_pool(zs));
+	return zbud_check(zswap_pool(zs));
 }
 
 static inline void anon_node_fini(struct anon_node *n)

@@ -197,7 +197,7 @@ static void test_overcommit_writeback_unuse_rebirth(void **state)
 		      (unsigned long long)atomic_load(&cmp_bg.high_ok),
 		      (unsigned long long)cs.events[COMPACT_STALL]);
 	assert_true(st.zswap.events[ZSWAP_WRITTEN_BACK_PAGES] > 0);
-	assert_int_equal(zbud_check(zswap_pool(node.t.pgdat->lruvec->zswap)), 0);
+	assert_int_equal(zswap_pool_check(node.t.pgdat->lruvec->zswap), 0);
 	for (unsigned int i = 0; i < nr_workers; i++)
 		mm_space_destroy(workers[i].mm);
 	/* No space left: every slot must be free, with no reclaim to help. */

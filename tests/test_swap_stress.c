@@ -110,7 +110,7 @@ static void test_reclaim_swapin_unuse_free(void **state)
 		      (unsigned long long)st.events[PSWPOUT]);
 	assert_true(st.events[PGSTEAL] > 0 && st.events[PGMAJFAULT] > 0);
 	assert_true(st.events[SWAP_UNUSE] > 0);
-	assert_int_equal(zbud_check(zswap_pool(node.t.pgdat->lruvec->zswap)), 0);
+	assert_int_equal(zswap_pool_check(node.t.pgdat->lruvec->zswap), 0);
 	mm_space_destroy(mm);
 	st = anon_stats_of(&node);
 	assert_int_equal(st.swap_free, st.swap_slots);

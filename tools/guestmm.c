@@ -16,6 +16,7 @@
 #include "mm/gfp.h"
 #include "mm/page_hinting.h"
 #include "mm/page_reporting.h"
+#include "mm/zpool.h"
 #include "tools/cli.h"
 #include "runner/run.h"
 #include "tools/commands.h"
@@ -75,6 +76,8 @@ static void run_usage(FILE *f)
 	      "                        cannot be read back from swap kills its process\n"
 	      "                        (a vCPU thread) and fails the run\n"
 	      "  --working-set SIZE    working-set: its size (default 150% of RAM)\n"
+	      "  --zpool POOL          working-set: zswap's pool, zbud (two objects a\n"
+	      "                        page, the default) or dense (size classes)\n"
 	      "  --accesses N          working-set: stop after N page accesses over all\n"
 	      "                        vCPU threads, the first write of every page\n"
 	      "                        included (a run bounded by work; not with\n"
@@ -142,7 +145,7 @@ enum {
 	OPT_MIN_AGE, OPT_LOCK, OPT_LOCK_STATS, OPT_IN_PROCESS, OPT_LINUX,
 	OPT_UML, OPT_INITRD, OPT_HINTING, OPT_HINT_ENTRIES, OPT_HINT_POLL,
 	OPT_COMPACT, OPT_HINT_CAP, OPT_BOOT_TIMEOUT, OPT_WARMUP, OPT_QEMU,
-	OPT_KERNEL, OPT_QEMU_BIN, OPT_TARGET, OPT_ACCESSES, OPT_POISON, OPT_APPEND,
+	OPT_KERNEL, OPT_QEMU_BIN, OPT_TARGET, OPT_ACCESSES, OPT_ZPOOL, OPT_POISON, OPT_APPEND,
 	OPT_END,
 };
 
@@ -152,6 +155,7 @@ static const struct option run_options[] = {
 	{ "workload", required_argument, NULL, OPT_WORKLOAD },
 	{ "working-set", required_argument, NULL, OPT_WS },
 	{ "accesses", required_argument, NULL, OPT_ACCESSES },
+	{ "zpool", required_argument, NULL, OPT_ZPOOL },
 	{ "hog", required_argument, NULL, OPT_HOG },
 	{ "cycles", required_argument, NULL, OPT_CYCLES },
 	{ "hold-ms", required_argument, NULL, OPT_HOLD },
@@ -646,6 +650,7 @@ static void run_refuse_unused(const struct run_opts *o, const bool *seen)
 		  "stress or working-set" },
 		{ OPT_WS, 1u << WORKLOAD_WORKING_SET, "working-set" },
 		{ OPT_ACCESSES, 1u << WORKLOAD_WORKING_SET, "working-set" },
+		{ OPT_ZPOOL, 1u << WORKLOAD_WORKING_SET, "working-set" },
 	};
 	/* What only some strategies take. */
 	static const struct {
@@ -735,6 +740,11 @@ static int cmd_run(int argc, char **argv)
 			break;
 		case OPT_ACCESSES:
 			o.accesses = opt_uint("accesses", optarg, 1, UINT64_MAX);
+			break;
+		case OPT_ZPOOL:
+			o.zpool = zpool_driver_find(optarg);
+			if (!o.zpool)
+				RUN_ERR("--zpool: '%s' is not zbud or dense", optarg);
 			break;
 		case OPT_HOG:
 			o.hog_bytes = cli_opt_size("run ", "--hog", optarg,
