@@ -79,8 +79,13 @@ void bp_decide(struct bp_state *s, const struct bp_input *in,
 		out->why[i] = BP_DEFLATE_LOW;
 	}
 
-	/* How much the idle guests should give: back down to @low. */
+	/* How much the idle guests should give: from @high (or the limit)
+	 * down to @low, over as many decisions as it takes. */
 	if (in->usage >= high || in->at_limit)
+		s->inflating = true;
+	else if (in->usage <= low)
+		s->inflating = false;
+	if (s->inflating)
 		need = max_u64(in->usage > low ? in->usage - low : 0,
 			       in->at_limit ? BP_STEP_MAX : 0);
 	while (need) {

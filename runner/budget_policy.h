@@ -13,13 +13,15 @@
  *            balloon shrinks at once, by the larger of twice its deficit and
  *            half the balloon, whatever the budget (busy guests get memory
  *            back first; if that pushes the budget over, the idle ones pay).
- *   inflate  when the budget's usage is at or above BP_HIGH_PCT of its limit,
- *            idle guests give back what they hold above twice their floor
- *            (the band between floor and 2 x floor is the hysteresis: a guest
- *            inflated to 2 x floor is not deflated until it drops below
- *            floor), the guest with the most to spare first, at most
- *            BP_STEP_MAX a guest a decision, until the usage would be back
- *            at BP_LOW_PCT.
+ *   inflate  once the budget's usage reaches BP_HIGH_PCT of its limit (or
+ *            the limit holds the guests), and until it is back at
+ *            BP_LOW_PCT, idle guests give back what they hold above twice
+ *            their floor (the band between floor and 2 x floor is the
+ *            guest's hysteresis: a guest inflated to 2 x floor is not
+ *            deflated until it drops below floor), the guest with the most
+ *            to spare first, at most a step (RAM / 16, at most
+ *            BP_STEP_MAX) a guest a decision, no more in all than the usage
+ *            is above BP_LOW_PCT.
  *   relax    below BP_LOW_PCT, a balloon shrinks by a step a decision: the
  *            guests get their memory back when the budget has room.
  *   pace     a guest is decided on only with statistics newer than its last
@@ -81,6 +83,7 @@ struct bp_input {
 
 /* What the controller remembers between decisions; zero it to start. */
 struct bp_state {
+	bool inflating;			/* since @high, until @low */
 	unsigned int stall_rounds;	/* at the limit with no balloon growing */
 	uint64_t balloon_sum;		/* at the last decision */
 };

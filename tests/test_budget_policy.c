@@ -83,9 +83,39 @@ static void test_inflate_capped_by_need(void **state)
 	decide(&s, &in, &out);
 	assert_int_equal(out.target[0], (100 + 64) * MIB);
 	in.g[0] = guest(256, 200, 0);
-	in.usage = 563 * MIB;	/* below 85 %: no need at all */
+	s = (struct bp_state){ 0 };
+	in.usage = 563 * MIB;	/* below 85 %, not inflating: no need at all */
 	decide(&s, &in, &out);
 	assert_int_equal(out.why[0], BP_KEEP);
+}
+
+/* The budget's hysteresis: inflating from 85 % until 70 %, not again
+ * until 85 %. */
+static void test_budget_hysteresis(void **state)
+{
+	struct bp_state s = { 0 };
+	struct bp_input in = { .usage = 900 * MIB, .limit = 1000 * MIB, .n = 1 };
+	struct bp_output out;
+
+	(void)state;
+	in.g[0] = guest(1024, 600, 0);
+	decide(&s, &in, &out);
+	assert_int_equal(out.why[0], BP_INFLATE_IDLE);
+	in.g[0] = guest(1024, 536, 64);
+	in.usage = 800 * MIB;	/* below 85 %: still on its way to 70 % */
+	decide(&s, &in, &out);
+	assert_int_equal(out.why[0], BP_INFLATE_IDLE);
+	assert_int_equal(out.target[0], 128 * MIB);
+	in.g[0] = guest(1024, 472, 128);
+	in.usage = 700 * MIB;	/* there */
+	decide(&s, &in, &out);
+	assert_int_equal(out.why[0], BP_KEEP);
+	in.usage = 800 * MIB;	/* up again, below 85 %: nothing */
+	decide(&s, &in, &out);
+	assert_int_equal(out.why[0], BP_KEEP);
+	in.usage = 850 * MIB;
+	decide(&s, &in, &out);
+	assert_int_equal(out.why[0], BP_INFLATE_IDLE);
 }
 
 /* Never below twice the floor: a guest with 70 MiB of 256 has nothing. */
@@ -266,6 +296,7 @@ int main(void)
 		cmocka_unit_test(test_floor),
 		cmocka_unit_test(test_idle_inflated_when_high),
 		cmocka_unit_test(test_inflate_capped_by_need),
+		cmocka_unit_test(test_budget_hysteresis),
 		cmocka_unit_test(test_never_below_floor),
 		cmocka_unit_test(test_most_spare_first),
 		cmocka_unit_test(test_busy_deflated),
