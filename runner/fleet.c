@@ -572,14 +572,18 @@ static void ours_line(struct fleet *f, struct fleet_guest *g, const char *line)
 {
 	unsigned int cycle;
 	int phase;
-	uint64_t a, b;
+	uint64_t a, b, freed;
 
 	if (!strncmp(line, "gmm-ready ", 10)) {
 		if (g->info.state == FLEET_STARTING)
 			g->info.state = FLEET_ALIVE;
-	} else if (sscanf(line, "gmm-sample %" SCNu64 " %" SCNu64 " %u %d",
-			  &a, &b, &cycle, &phase) == 4) {
-		/* The guest's word, shown only: never counted as memory. */
+	} else if (sscanf(line, "gmm-sample %" SCNu64 " %" SCNu64 " %u %d %" SCNu64,
+			  &a, &b, &cycle, &phase, &freed) == 5) {
+		/* The guest's word, shown only: never counted as memory.
+		 * The work its cycles did: what the last one held, written
+		 * and freed, for each cycle since the last sample. */
+		if (cycle > g->info.cycles && freed <= g->info.mem_bytes)
+			g->info.touched_bytes += (cycle - g->info.cycles) * freed;
 		g->info.cycles = cycle;
 	}
 	(void)f;

@@ -116,6 +116,8 @@ struct fleet_guest_info {
 	uint64_t resident_peak;
 	uint64_t reports;		/* report requests the device completed */
 	unsigned int cycles;		/* memhog cycles completed */
+	uint64_t touched_bytes;		/* ours: what its cycles wrote (the
+					   guest's word: its workload's rate) */
 	uint64_t balloon_bytes;		/* the guest's actual, now */
 	uint64_t available_bytes;	/* its stat-available-memory; 0: none */
 	unsigned int inflates, deflates; /* the policy's decisions */

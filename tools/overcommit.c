@@ -78,6 +78,7 @@ struct oc_result {
 	uint64_t kills;			/* by the budget, over the whole run */
 	uint64_t inflates, deflates;	/* the balloon policy's decisions */
 	unsigned int cycles;		/* memhog cycles, every guest's */
+	uint64_t touched;		/* bytes memhog wrote, every guest's (ours) */
 	double guest_s;			/* seconds of guests running, summed */
 	unsigned int alive;		/* when the budget stopped one, or at
 					   the cap */
@@ -262,6 +263,7 @@ static int oc_run(const struct oc_opts *o, bool reporting,
 	for (unsigned int i = 0; i < fleet_count(f); i++) {
 		fleet_guest(f, i, &gi);
 		r->cycles += gi.cycles;
+		r->touched += gi.touched_bytes;
 		r->guest_s += (gi.state == FLEET_ALIVE || gi.state == FLEET_STARTING
 				       ? r->t_end : gi.t_end) - gi.t_start;
 		if (gi.resident_peak > r->peak_resident_max)
@@ -291,13 +293,16 @@ static void oc_summary(const struct oc_opts *o, const struct oc_result *r)
 	if (o->until_end) {
 		printf("reporting %-3s, policy %-7s: %u %s guests alive at the end of %u launched "
 		       "(%s of RAM each, budget %s); %" PRIu64 " killed by the budget; "
-		       "%" PRIu64 " inflates, %" PRIu64 " deflates; memhog cycles %.2f per guest-minute\n",
+		       "%" PRIu64 " inflates, %" PRIu64 " deflates; memhog cycles %.2f per guest-minute, "
+		       "%.0f pages written per guest-second%s\n",
 		       r->reporting ? "on" : "off", fleet_policy_name(r->policy), r->alive_after,
 		       fleet_kind_name(o->kind), r->launched,
 		       cli_fmt_bytes(a, sizeof(a), (double)o->guest_mem),
 		       cli_fmt_bytes((char[32]){ 0 }, 32, (double)o->host_mem), r->kills,
 		       r->inflates, r->deflates,
-		       r->guest_s > 0 ? r->cycles * 60.0 / r->guest_s : 0.0);
+		       r->guest_s > 0 ? r->cycles * 60.0 / r->guest_s : 0.0,
+		       r->guest_s > 0 ? r->touched / 4096.0 / r->guest_s : 0.0,
+		       o->kind == FLEET_LINUX ? " (not measured in Linux guests)" : "");
 		if (r->failed)
 			printf("  %u guest(s) ended for another reason (see above)\n", r->failed);
 		return;
@@ -329,6 +334,9 @@ static void oc_json_run(struct json *j, const struct oc_result *r, bool both)
 	json_u64(j, "policy_inflates", r->inflates);
 	json_u64(j, "policy_deflates", r->deflates);
 	json_u64(j, "memhog_cycles", r->cycles);
+	json_u64(j, "memhog_written_bytes", r->touched);
+	json_double(j, "pages_written_per_guest_s",
+		    r->guest_s > 0 ? r->touched / 4096.0 / r->guest_s : 0.0);
 	json_double(j, "guest_seconds", r->guest_s);
 	json_u64(j, "guests_alive", r->alive);
 	json_u64(j, "guests_alive_at_end", r->alive_after);
