@@ -98,6 +98,7 @@ struct fleet {
 	char how[800];
 	uint64_t budget_kills;
 	struct bp_state bp;		/* the balloon policy's */
+	struct bp_input bp_in;		/* policy_round()'s, 3.6 KiB */
 	uint64_t inflates, deflates;
 	double t0, next_check;
 	unsigned int n;
@@ -730,11 +731,11 @@ static void guest_sample(struct fleet_guest *g)
 static struct fleet_guest *policy_round(struct fleet *f, uint64_t usage,
 					bool at_limit, const char **why)
 {
-	static struct bp_input in;	/* the fleet's thread only: 4 KiB off its stack */
+	struct bp_input *in = &f->bp_in;
 	uint64_t updates[FLEET_MAX_GUESTS];
 	struct bp_output out;
 
-	in = (struct bp_input){ .usage = usage, .limit = f->cfg.budget,
+	*in = (struct bp_input){ .usage = usage, .limit = f->cfg.budget,
 				.at_limit = at_limit, .n = f->n };
 	for (unsigned int i = 0; i < f->n; i++) {
 		struct fleet_guest *g = f->g[i];
@@ -747,7 +748,7 @@ static struct fleet_guest *policy_round(struct fleet *f, uint64_t usage,
 		updates[i] = st.guest_stats_updates;
 		/* A guest with no statistics yet is never decided on, but it
 		 * holds memory: it can be the victim. */
-		in.g[i] = (struct bp_guest){
+		in->g[i] = (struct bp_guest){
 			.running = guest_running(g),
 			/* Two reports after the last move: the first may have
 			 * been sent while the balloon was still moving. */
@@ -759,10 +760,10 @@ static struct fleet_guest *policy_round(struct fleet *f, uint64_t usage,
 			.resident = st.resident_bytes,
 		};
 	}
-	bp_decide(&f->bp, &in, &out);
+	bp_decide(&f->bp, in, &out);
 	for (unsigned int i = 0; i < f->n; i++) {
 		struct fleet_guest *g = f->g[i];
-		const struct bp_guest *bg = &in.g[i];
+		const struct bp_guest *bg = &in->g[i];
 		bool up = out.target[i] > bg->target;
 		char data[512], a[32], b[32], u[32], l[32];
 
