@@ -140,8 +140,10 @@ static bool oc_watch(const struct oc_opts *o, struct fleet *f,
 		if (fleet_now(f) >= *next_line) {
 			oc_sample(f, r);
 			if (o->live) {
-				fprintf(o->live, "[%s %s] ", r->reporting ? "on " : "off",
-					fleet_policy_name(r->policy));
+				/* The policy only when the runs compare them. */
+				fprintf(o->live, "[%s%s%s] ", r->reporting ? "on " : "off",
+					o->policy == 2 ? " " : "",
+					o->policy == 2 ? fleet_policy_name(r->policy) : "");
 				fleet_print_line(o->live, f, false);
 			}
 			*next_line += 1;
