@@ -758,9 +758,7 @@ static void test_budget_policy_events(void **state)
 			       "--control", ctl_sock, "--duration", "600", "--quiet",
 			       NULL };
 	struct json_object *o, *d, *res, *why;
-	const char *victim, *reason;
-	char survivor[16];
-	uint64_t sum = 0;
+	const char *reason;
 
 	(void)state;
 	unlink(host_log);
@@ -780,42 +778,52 @@ static void test_budget_policy_events(void **state)
 	assert_int_equal(key_i64(d, "limit"), 256 * MIB);
 	json_object_put(o);
 
-	/* Both at 230 MiB cannot fit in 256: a kill, with why and the state. */
-	o = wait_event(c, "GUEST_KILLED", NULL, NULL);
-	d = json_object_object_get(o, "data");
-	victim = json_object_get_string(json_object_object_get(d, "guest"));
-	assert_string_equal(json_object_get_string(json_object_object_get(d, "policy")),
-			    "balloon");
-	why = json_object_object_get(d, "why");
-	assert_non_null(strstr(json_object_get_string(why), "balloon policy: at the limit and"));
-	assert_int_equal(key_i64(d, "limit"), 256 * MIB);
-	assert_true(json_object_object_get_ex(d, "residents", &res));
-	assert_int_equal(json_object_object_length(res), 2);
-	json_object_object_foreach(res, name, v) {
-		(void)name;
-		sum += (uint64_t)json_object_get_int64(v);
-	}
-	/* Own accounting: the usage is the sum of the residents, over. */
-	assert_int_equal(key_i64(d, "usage"), (int64_t)sum);
-	assert_true(sum > 256 * MIB);
-	snprintf(survivor, sizeof(survivor), "%s",
-		 strcmp(victim, "ours-1") ? "ours-1" : "ours-2");
-	json_object_put(o);
-
-	/* The survivor alone still goes over 85 % when it idles (it keeps
-	 * what it freed): inflated then; its next hog: busy, deflated (the
-	 * steps back while the budget has room are skipped). */
+	/*
+	 * Then a busy guest deflated.  A kill on the way (both at 230 MiB
+	 * cannot fit in 256 once the idle one has nothing more to give; on a
+	 * slow machine their peaks may never meet) must be the policy's, at
+	 * the limit, with the budget's state.
+	 */
 	for (;;) {
-		o = wait_event(c, "BUDGET_DEFLATE", survivor, "GUEST_KILLED");
+		const char *l = conn_line(c);
+		struct json_object *ev;
+
+		assert_non_null(l);
+		o = json_tokener_parse(l);
+		assert_non_null(o);
+		if (!json_object_object_get_ex(o, "event", &ev)) {
+			json_object_put(o);
+			continue;
+		}
 		d = json_object_object_get(o, "data");
-		reason = json_object_get_string(json_object_object_get(d, "reason"));
-		if (strstr(reason, "busy"))
-			break;
-		assert_non_null(strstr(reason, "the budget has room"));
+		if (!strcmp(json_object_get_string(ev), "GUEST_KILLED")) {
+			uint64_t sum = 0;
+
+			assert_string_equal(json_object_get_string(json_object_object_get(d, "policy")),
+					    "balloon");
+			why = json_object_object_get(d, "why");
+			assert_non_null(strstr(json_object_get_string(why),
+					       "balloon policy: at the limit and"));
+			assert_int_equal(key_i64(d, "limit"), 256 * MIB);
+			assert_true(json_object_object_get_ex(d, "residents", &res));
+			json_object_object_foreach(res, name, v) {
+				(void)name;
+				sum += (uint64_t)json_object_get_int64(v);
+			}
+			/* Own accounting: the usage is the residents', over. */
+			assert_int_equal(key_i64(d, "usage"), (int64_t)sum);
+			assert_true(sum > 256 * MIB);
+		} else if (!strcmp(json_object_get_string(ev), "BUDGET_DEFLATE")) {
+			reason = json_object_get_string(json_object_object_get(d, "reason"));
+			if (strstr(reason, "busy")) {
+				assert_true(key_i64(d, "available") < (int64_t)(32 * MIB));
+				json_object_put(o);
+				break;
+			}
+			assert_non_null(strstr(reason, "the budget has room"));
+		}
 		json_object_put(o);
 	}
-	assert_true(key_i64(d, "available") < (int64_t)(32 * MIB));
-	json_object_put(o);
 	conn_close(c);
 	stop_host();
 }
