@@ -161,6 +161,11 @@ static int vuf_kill(struct vhost_user_frontend *fe, int err)
 }
 
 /* The errno of a failed send or receive, as this module reports it. */
+/* ENOBUFS from sendmsg(): try again after this, and say so after this
+ * many tries. */
+#define VUF_NOBUFS_WAIT_MS 10
+#define VUF_NOBUFS_SAY 100
+
 static int vuf_io_errno(int err)
 {
 	switch (err) {
@@ -222,8 +227,8 @@ static int vuf_read_full(int fd, void *buf, size_t len)
 /*
  * Send one message: header, @size bytes of @payload, @nfds descriptors.
  * Return: 0; -EPIPE when the backend is gone; another negative errno from
- * sendmsg.  Any failure kills the connection (part of the message may be
- * out).
+ * sendmsg but ENOBUFS and ENOMEM, which are waited out.  Any failure kills
+ * the connection (part of the message may be out).
  */
 static int vuf_send(struct vhost_user_frontend *fe, uint32_t request,
 		    uint32_t flags, const void *payload, uint32_t size,
@@ -240,6 +245,7 @@ static int vuf_send(struct vhost_user_frontend *fe, uint32_t request,
 		char buf[CMSG_SPACE(sizeof(int) * VHOST_USER_MAX_FDS)];
 	} ctl;
 	size_t len = VHOST_USER_HDR_SIZE + size, sent = 0;
+	unsigned int nobufs = 0;
 
 	if (size > VHOST_USER_PAYLOAD_MAX || nfds > VHOST_USER_MAX_FDS)
 		return -EINVAL;
@@ -267,6 +273,24 @@ static int vuf_send(struct vhost_user_frontend *fe, uint32_t request,
 		n = sendmsg(fe->sock, &mh, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
+		if (n < 0 && (errno == ENOBUFS || errno == ENOMEM)) {
+			/*
+			 * No kernel memory for the message: a guest whose
+			 * memory cgroup is at its limit, until the host
+			 * makes room (a balloon elsewhere inflates, or it
+			 * kills a guest).  Not the connection's end: wait
+			 * and send again, as long as it takes, said once.
+			 */
+			struct timespec ts = { 0, VUF_NOBUFS_WAIT_MS * 1000000L };
+
+			if (++nobufs == VUF_NOBUFS_SAY)
+				fprintf(stderr,
+					"guestmm: vhost-user: no kernel memory to send %s for %d ms (%s); still trying\n",
+					vuf_request_name(request),
+					VUF_NOBUFS_SAY * VUF_NOBUFS_WAIT_MS, strerror(errno));
+			nanosleep(&ts, NULL);
+			continue;
+		}
 		if (n < 0)
 			return vuf_kill(fe, vuf_io_errno(errno));
 		sent += (size_t)n;

@@ -18,10 +18,11 @@
  *
  * Lock order: control.lock, then a balloon's lock.  control.lock protects
  * the guest table (@guests, @nr_guests and each guest's @state, @why and
- * @ended); the thread that adds guests and ends them takes it, the control
- * thread holds it for a whole command and for a sampling round, so a
- * command sees one table.  Everything else in struct control belongs to
- * the control thread once it runs.
+ * @ended) and the events posted by other threads (@posted, @nr_posted,
+ * @posted_lost); the thread that adds guests and ends them takes it, the
+ * control thread holds it for a whole command and for a sampling round,
+ * so a command sees one table.  Everything else in struct control belongs
+ * to the control thread once it runs.
  */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -29,6 +30,7 @@
 #include "host/control.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <json-c/json.h>
 #include <poll.h>
 #include <pthread.h>
@@ -59,6 +61,9 @@
  * a round saw (a busy client makes rounds fast) until it fell behind by
  * CONTROL_OUT_MAX and was dropped. */
 #define CONTROL_CHANGE_MS 1000
+/* Events posted between two sampling rounds (a policy's decisions: a few
+ * a round); past it the oldest are dropped, and counted. */
+#define CONTROL_POSTED_MAX 256
 
 struct control_guest {
 	char name[CONTROL_NAME_MAX];
@@ -72,6 +77,13 @@ struct control_guest {
 	bool connected;
 	uint32_t actual;	/* in the last BALLOON_CHANGE */
 	long change_ms;		/* when that went (CONTROL_CHANGE_MS) */
+	uint32_t target;	/* num_pages last seen */
+	bool target_pending;	/* TARGET_REACHED not yet sent for @target */
+};
+
+struct control_posted {
+	char name[32];
+	struct json_object *data;
 };
 
 struct control_client {
@@ -97,6 +109,9 @@ struct control {
 	pthread_mutex_t lock;	/* see the top of the file */
 	unsigned int nr_guests;
 	struct control_guest guests[CONTROL_GUESTS_MAX];
+	unsigned int nr_posted;
+	uint64_t posted_lost;
+	struct control_posted posted[CONTROL_POSTED_MAX];
 
 	/* The control thread's. */
 	unsigned int nr_clients;
@@ -244,6 +259,11 @@ static void control_sample_locked(struct control *c)
 			g->connected = st.connected;
 			g->actual = st.actual;
 			g->change_ms = now - CONTROL_CHANGE_MS;
+			g->target = st.num_pages;
+		}
+		if (st.num_pages != g->target) {
+			g->target = st.num_pages;
+			g->target_pending = true;
 		}
 		if (st.connected != g->connected) {
 			g->connected = st.connected;
@@ -261,6 +281,17 @@ static void control_sample_locked(struct control *c)
 			json_object_object_add(d, "guest", json_object_new_string(g->name));
 			control_event(c, "BALLOON_CHANGE", d);
 		}
+		/* A target the driver has followed all the way. */
+		if (st.connected && g->target_pending && st.actual == st.num_pages) {
+			uint64_t left = guest_left(guest_ram(g, &st), st.actual);
+
+			g->target_pending = false;
+			d = json_object_new_object();
+			json_object_object_add(d, "guest", json_object_new_string(g->name));
+			add_u64(d, "target", left);
+			add_u64(d, "actual", left);
+			control_event(c, "TARGET_REACHED", d);
+		}
 		if (g->ended) {
 			g->ended = false;
 			d = json_object_new_object();
@@ -269,6 +300,14 @@ static void control_sample_locked(struct control *c)
 			json_object_object_add(d, "why", json_object_new_string(g->why));
 			control_event(c, "GUEST_ENDED", d);
 		}
+	}
+	for (unsigned int i = 0; i < c->nr_posted; i++)
+		control_event(c, c->posted[i].name, c->posted[i].data);
+	c->nr_posted = 0;
+	if (c->posted_lost) {
+		fprintf(stderr, "guestmm: control: %" PRIu64 " posted event(s) dropped: more than %u between two rounds\n",
+			c->posted_lost, CONTROL_POSTED_MAX);
+		c->posted_lost = 0;
 	}
 }
 
@@ -943,6 +982,32 @@ void control_guest_end(struct control *c, int idx, const char *state,
 	pthread_mutex_unlock(&c->lock);
 }
 
+int control_event_post(struct control *c, const char *name,
+		       const char *data_json)
+{
+	struct json_object *d;
+
+	if (!*name || strlen(name) >= sizeof(c->posted[0].name))
+		return -EINVAL;
+	d = json_tokener_parse(data_json);
+	if (!d || !json_object_is_type(d, json_type_object)) {
+		json_object_put(d);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&c->lock);
+	if (c->nr_posted == CONTROL_POSTED_MAX) {
+		json_object_put(c->posted[0].data);
+		memmove(&c->posted[0], &c->posted[1],
+			(CONTROL_POSTED_MAX - 1) * sizeof(c->posted[0]));
+		c->nr_posted--;
+		c->posted_lost++;
+	}
+	snprintf(c->posted[c->nr_posted].name, sizeof(c->posted[0].name), "%s", name);
+	c->posted[c->nr_posted++].data = d;
+	pthread_mutex_unlock(&c->lock);
+	return 0;
+}
+
 void control_stop(struct control *c)
 {
 	uint64_t one = 1;
@@ -952,6 +1017,8 @@ void control_stop(struct control *c)
 	atomic_store(&c->stop, true);
 	(void)!write(c->wake_fd, &one, sizeof(one));
 	pthread_join(c->thread, NULL);
+	for (unsigned int i = 0; i < c->nr_posted; i++)
+		json_object_put(c->posted[i].data);
 	for (unsigned int i = 0; i < c->nr_clients; i++) {
 		client_flush(c->clients[i]);
 		client_free(c->clients[i]);

@@ -54,6 +54,15 @@ int control_guest_add(struct control *c, const char *name,
 void control_guest_end(struct control *c, int idx, const char *state,
 		       const char *why);
 
+/*
+ * control_event_post - send event @name with @data_json (a JSON object's
+ * text) to every client, from any thread: it goes out with the next
+ * sampling round, after that round's own events.
+ * Return: 0; -EINVAL a bad name or data that is no JSON object.
+ */
+int control_event_post(struct control *c, const char *name,
+		       const char *data_json);
+
 /* Stop the thread, drop every client, remove the socket. */
 void control_stop(struct control *c);
 

@@ -41,6 +41,7 @@
 #include "host/tmp_dir.h"
 #include "host/uml_guest.h"
 #include "host/vhost_user.h"
+#include "runner/budget_policy.h"
 #include "runner/run.h"
 
 #define FLEET_LINE_MAX 4096
@@ -53,6 +54,9 @@
 /* The budget is checked this often (own accounting: the devices'
  * resident bytes; cgroup: the guests' oom_kill counts). */
 #define FLEET_CHECK_S 0.1
+/* The balloon policy asks the guests for statistics this often: a
+ * decision waits for a report newer than the last one's move. */
+#define FLEET_POLICY_STATS_MS 500
 
 struct fleet_guest {
 	struct fleet_guest_info info;
@@ -61,6 +65,9 @@ struct fleet_guest {
 	struct memcg cg;		/* cg.path[0] == 0: none */
 	uint64_t oom_seen;		/* cg's oom_kill count when started */
 	bool reaped;
+	/* The balloon policy: the statistics update count at its last
+	 * decision on this guest. */
+	uint64_t decided_updates;
 	/* ours */
 	int console_fd;			/* -1 once at its end */
 	char buf[FLEET_LINE_MAX];
@@ -90,6 +97,9 @@ struct fleet {
 	double releasing_since;
 	char how[800];
 	uint64_t budget_kills;
+	struct bp_state bp;		/* the balloon policy's */
+	struct bp_input bp_in;		/* policy_round()'s, 3.6 KiB */
+	uint64_t inflates, deflates;
 	double t0, next_check;
 	unsigned int n;
 	unsigned int not_started; /* fleet_add()s that left no guest in g[] */
@@ -166,7 +176,39 @@ void fleet_config_init(struct fleet_config *c)
 		.hold_ms = 1000,
 		.idle_ms = 10000,
 		.cpus = 1,
+		.policy = FLEET_POLICY_BALLOON,
 	};
+}
+
+const char *fleet_policy_name(enum fleet_policy p)
+{
+	return p == FLEET_POLICY_KILL ? "kill" : "balloon";
+}
+
+/* @s as the inside of a JSON string (quotes, backslashes, controls). */
+static void json_escape(char *out, size_t len, const char *s)
+{
+	size_t n = 0;
+
+	for (; *s && n + 7 < len; s++) {
+		unsigned char ch = (unsigned char)*s;
+
+		if (ch == '"' || ch == '\\') {
+			out[n++] = '\\';
+			out[n++] = (char)ch;
+		} else if (ch < 0x20) {
+			n += (size_t)snprintf(out + n, len - n, "\\u%04x", ch);
+		} else {
+			out[n++] = (char)ch;
+		}
+	}
+	out[n] = 0;
+}
+
+static void fleet_event(struct fleet *f, const char *name, const char *data)
+{
+	if (f->cfg.event)
+		f->cfg.event(f->cfg.event_ctx, name, data);
 }
 
 static bool guest_running(const struct fleet_guest *g)
@@ -328,6 +370,40 @@ static void guest_kill(struct fleet_guest *g)
 		kill(g->info.pid, SIGKILL);
 }
 
+/*
+ * GUEST_KILLED: @g, why, and the budget's state as the host saw it when
+ * it ended @g: usage, limit and each running guest's resident memory.
+ */
+static void event_killed(struct fleet *f, struct fleet_guest *g)
+{
+	char data[4096], why[sizeof(g->info.why) * 6];
+	struct fleet_budget_info b;
+	size_t n;
+
+	if (!f->cfg.event)
+		return;
+	fleet_budget(f, &b);
+	json_escape(why, sizeof(why), g->info.why);
+	n = (size_t)snprintf(data, sizeof(data),
+			     "{\"guest\":\"%s\",\"policy\":\"%s\",\"why\":\"%s\","
+			     "\"usage\":%" PRIu64 ",\"limit\":%" PRIu64 ",\"residents\":{",
+			     g->info.name, fleet_policy_name(f->cfg.policy), why,
+			     b.usage, b.limit);
+	for (unsigned int i = 0, k = 0; i < f->n && n < sizeof(data); i++) {
+		struct fleet_guest *o = f->g[i];
+
+		if (!guest_running(o))
+			continue;
+		n += (size_t)snprintf(data + n, sizeof(data) - n, "%s\"%s\":%" PRIu64,
+				      k++ ? "," : "", o->info.name,
+				      o->info.resident_bytes);
+	}
+	if (n + 3 > sizeof(data))
+		return; /* cannot happen: 64 guests of ~40 bytes */
+	snprintf(data + n, sizeof(data) - n, "}}");
+	fleet_event(f, "GUEST_KILLED", data);
+}
+
 /* The guest's end, once: the state, why, and a line in the log. */
 static void guest_end(struct fleet *f, struct fleet_guest *g,
 		      enum fleet_state state, const char *fmt, ...)
@@ -343,6 +419,8 @@ static void guest_end(struct fleet *f, struct fleet_guest *g,
 	va_start(ap, fmt);
 	vsnprintf(g->info.why, sizeof(g->info.why), fmt, ap);
 	va_end(ap);
+	if (state == FLEET_KILLED)
+		event_killed(f, g);
 	g->info.state = state;
 	g->info.t_end = fleet_now(f);
 	if (state == FLEET_KILLED)
@@ -442,6 +520,8 @@ int fleet_add(struct fleet *f, enum fleet_kind kind, uint64_t mem_bytes,
 	err = balloon_create(features, &g->balloon);
 	if (err)
 		goto undo_alloc;
+	if (f->cfg.policy == FLEET_POLICY_BALLOON)
+		balloon_set_stats_interval(g->balloon, FLEET_POLICY_STATS_MS);
 	err = vhost_user_server_add_device(f->srv, g->sock,
 					   balloon_virtio_device(g->balloon));
 	if (err)
@@ -493,14 +573,18 @@ static void ours_line(struct fleet *f, struct fleet_guest *g, const char *line)
 {
 	unsigned int cycle;
 	int phase;
-	uint64_t a, b;
+	uint64_t a, b, freed;
 
 	if (!strncmp(line, "gmm-ready ", 10)) {
 		if (g->info.state == FLEET_STARTING)
 			g->info.state = FLEET_ALIVE;
-	} else if (sscanf(line, "gmm-sample %" SCNu64 " %" SCNu64 " %u %d",
-			  &a, &b, &cycle, &phase) == 4) {
-		/* The guest's word, shown only: never counted as memory. */
+	} else if (sscanf(line, "gmm-sample %" SCNu64 " %" SCNu64 " %u %d %" SCNu64,
+			  &a, &b, &cycle, &phase, &freed) == 5) {
+		/* The guest's word, shown only: never counted as memory.
+		 * The work its cycles did: what the last one held, written
+		 * and freed, for each cycle since the last sample. */
+		if (cycle > g->info.cycles && freed <= g->info.mem_bytes)
+			g->info.touched_bytes += (cycle - g->info.cycles) * freed;
 		g->info.cycles = cycle;
 	}
 	(void)f;
@@ -629,8 +713,93 @@ static void guest_sample(struct fleet_guest *g)
 	balloon_get_stats(g->balloon, &st);
 	g->info.resident_bytes = st.resident_bytes;
 	g->info.reports = st.reports;
+	g->info.balloon_bytes = (uint64_t)st.actual * 4096;
+	g->info.available_bytes =
+		st.guest_stats_valid & (1u << VIRTIO_BALLOON_S_AVAIL)
+			? st.guest_stats[VIRTIO_BALLOON_S_AVAIL] : 0;
 	if (st.resident_bytes > g->info.resident_peak)
 		g->info.resident_peak = st.resident_bytes;
+}
+
+/*
+ * The balloon policy's round (runner/budget_policy.h): the budget's state
+ * and each guest's into the controller, its targets onto the devices, an
+ * event and a line for each.  @at_limit: the guests wait at the limit, or
+ * the host's accounting is over it.
+ * Return: the guest the controller says must go (why in *@why), or NULL.
+ */
+static struct fleet_guest *policy_round(struct fleet *f, uint64_t usage,
+					bool at_limit, const char **why)
+{
+	struct bp_input *in = &f->bp_in;
+	uint64_t updates[FLEET_MAX_GUESTS];
+	struct bp_output out;
+
+	*in = (struct bp_input){ .usage = usage, .limit = f->cfg.budget,
+				.at_limit = at_limit, .n = f->n };
+	for (unsigned int i = 0; i < f->n; i++) {
+		struct fleet_guest *g = f->g[i];
+		struct balloon_stats st;
+		bool avail;
+
+		balloon_get_stats(g->balloon, &st);
+		avail = st.connected && g->info.state == FLEET_ALIVE &&
+			(st.guest_stats_valid & (1u << VIRTIO_BALLOON_S_AVAIL));
+		updates[i] = st.guest_stats_updates;
+		/* A guest with no statistics yet is never decided on, but it
+		 * holds memory: it can be the victim. */
+		in->g[i] = (struct bp_guest){
+			.running = guest_running(g),
+			/* Two reports after the last move: the first may have
+			 * been sent while the balloon was still moving. */
+			.fresh = avail && st.guest_stats_updates > g->decided_updates + 1,
+			.ram = g->info.mem_bytes,
+			.available = avail ? st.guest_stats[VIRTIO_BALLOON_S_AVAIL] : 0,
+			.balloon = (uint64_t)st.actual * 4096,
+			.target = (uint64_t)st.num_pages * 4096,
+			.resident = st.resident_bytes,
+		};
+	}
+	bp_decide(&f->bp, in, &out);
+	for (unsigned int i = 0; i < f->n; i++) {
+		struct fleet_guest *g = f->g[i];
+		const struct bp_guest *bg = &in->g[i];
+		bool up = out.target[i] > bg->target;
+		char data[512], a[32], b[32], u[32], l[32];
+
+		if (out.why[i] == BP_KEEP || out.target[i] == bg->target)
+			continue;
+		if (balloon_set_target(g->balloon, (uint32_t)(out.target[i] / 4096)))
+			continue;
+		g->decided_updates = updates[i];
+		if (up) {
+			g->info.inflates++;
+			f->inflates++;
+		} else {
+			g->info.deflates++;
+			f->deflates++;
+		}
+		fleet_log(f, "%s: balloon policy: %s its balloon to %s (available %s; budget usage %s of %s): %s",
+			  g->info.name, up ? "inflate" : "deflate",
+			  fmt_mib(a, sizeof(a), out.target[i]),
+			  fmt_mib(b, sizeof(b), bg->available),
+			  fmt_mib(u, sizeof(u), usage),
+			  fmt_mib(l, sizeof(l), f->cfg.budget),
+			  bp_reason_name(out.why[i]));
+		snprintf(data, sizeof(data),
+			 "{\"guest\":\"%s\",\"balloon\":%" PRIu64 ",\"actual\":%" PRIu64
+			 ",\"available\":%" PRIu64 ",\"usage\":%" PRIu64
+			 ",\"limit\":%" PRIu64 ",\"reason\":\"%s\"}",
+			 g->info.name, out.target[i],
+			 bg->ram > out.target[i] ? bg->ram - out.target[i] : 0,
+			 bg->available, usage, f->cfg.budget,
+			 bp_reason_name(out.why[i]));
+		fleet_event(f, up ? "BUDGET_INFLATE" : "BUDGET_DEFLATE", data);
+	}
+	if (out.kill < 0)
+		return NULL;
+	*why = bp_kill_reason_name(out.kill_why);
+	return f->g[out.kill];
 }
 
 /*
@@ -643,6 +812,7 @@ static void guest_sample(struct fleet_guest *g)
 static void budget_check(struct fleet *f)
 {
 	char st[160], a[32], b[32], c[32];
+	const char *pwhy = "";
 
 	if (f->budget.path[0]) {
 		for (unsigned int i = 0; i < f->n; i++) {
@@ -656,8 +826,13 @@ static void budget_check(struct fleet *f)
 			guest_end(f, g, FLEET_KILLED,
 				  "the kernel's OOM killer, %s", st);
 		}
-		if (!f->host_picks)
+		if (!f->host_picks) {
+			/* v2: the kernel's OOM killer holds the limit; the
+			 * policy only keeps the usage below it. */
+			if (f->cfg.policy == FLEET_POLICY_BALLOON)
+				policy_round(f, memcg_usage(&f->budget), false, &pwhy);
 			return;
+		}
 		/*
 		 * v1 with the kernel's OOM killer off.  A killed guest's
 		 * memory stays charged until its device drops its mapping
@@ -674,6 +849,24 @@ static void budget_check(struct fleet *f)
 			    fleet_now(f) - f->releasing_since < 5.0)
 				return;
 			f->releasing = NULL;
+		}
+		if (f->cfg.policy == FLEET_POLICY_BALLOON) {
+			struct fleet_guest *victim =
+				policy_round(f, memcg_usage(&f->budget),
+					     memcg_under_oom(&f->budget), &pwhy);
+
+			if (!victim)
+				return;
+			guest_sample(victim);
+			budget_state(f, st, sizeof(st));
+			guest_kill(victim);
+			guest_end(f, victim, FLEET_KILLED,
+				  "the budget's cgroup was at its limit (%s, under_oom); balloon policy: %s; "
+				  "it had the most resident memory, %s",
+				  st, pwhy, fmt_mib(c, sizeof(c), victim->info.resident_bytes));
+			f->releasing = victim;
+			f->releasing_since = fleet_now(f);
+			return;
 		}
 		if (!memcg_under_oom(&f->budget))
 			return;
@@ -717,6 +910,20 @@ static void budget_check(struct fleet *f)
 			if (!victim || g->info.resident_bytes >=
 					       victim->info.resident_bytes)
 				victim = g;
+		}
+		if (f->cfg.policy == FLEET_POLICY_BALLOON) {
+			/* One round a check: a kill's memory is gone by the next. */
+			victim = policy_round(f, sum, sum > f->cfg.budget, &pwhy);
+			if (!victim)
+				return;
+			guest_kill(victim);
+			guest_end(f, victim, FLEET_KILLED,
+				  "own accounting: the guests' resident %s over the budget of %s; "
+				  "balloon policy: %s; it had the most, %s",
+				  fmt_mib(a, sizeof(a), sum),
+				  fmt_mib(b, sizeof(b), f->cfg.budget), pwhy,
+				  fmt_mib(c, sizeof(c), victim->info.resident_bytes));
+			return;
 		}
 		if (sum <= f->cfg.budget || !victim)
 			return;
@@ -798,6 +1005,9 @@ void fleet_budget(struct fleet *f, struct fleet_budget_info *b)
 		.cgroup_version = (int)f->budget.version,
 		.limit = f->cfg.budget,
 		.budget_kills = f->budget_kills,
+		.policy = f->cfg.policy,
+		.inflates = f->inflates,
+		.deflates = f->deflates,
 	};
 	snprintf(b->how, sizeof(b->how), "%s", f->how);
 	if (b->cgroup) {

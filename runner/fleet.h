@@ -55,6 +55,18 @@ struct balloon_dev;
 
 enum fleet_kind { FLEET_OURS, FLEET_LINUX };
 
+/*
+ * What the host does at the budget.  KILL: the guest with the most
+ * resident memory goes (above).  BALLOON: the host also watches the
+ * budget's usage and each guest's available memory (its statistics) and
+ * sets balloon targets: idle guests give memory back when the budget is
+ * high, busy ones get it back at once, and a guest is killed only when
+ * inflating cannot hold the limit (runner/budget_policy.h has the rules).
+ * The kernel's OOM killer (cgroup v2) is not the host's to hold back: the
+ * policy only keeps the usage below it.
+ */
+enum fleet_policy { FLEET_POLICY_BALLOON, FLEET_POLICY_KILL };
+
 enum fleet_state {
 	FLEET_STARTING,	/* started, not attached and ready yet */
 	FLEET_ALIVE,
@@ -83,6 +95,12 @@ struct fleet_config {
 	unsigned int boot_timeout_s; /* linux: how long a boot may take;
 					0 = FLEET_BOOT_S */
 	FILE *log;		  /* a line per event (start, end), or NULL */
+	enum fleet_policy policy; /* default BALLOON */
+	/* Each of the policy's decisions and each budget kill, as a control
+	 * socket event: @name (BUDGET_INFLATE, BUDGET_DEFLATE, GUEST_KILLED)
+	 * and its data, a JSON object's text; called from fleet_poll(). */
+	void (*event)(void *ctx, const char *name, const char *data_json);
+	void *event_ctx;
 };
 
 void fleet_config_init(struct fleet_config *c);
@@ -98,6 +116,11 @@ struct fleet_guest_info {
 	uint64_t resident_peak;
 	uint64_t reports;		/* report requests the device completed */
 	unsigned int cycles;		/* memhog cycles completed */
+	uint64_t touched_bytes;		/* ours: what its cycles wrote (the
+					   guest's word: its workload's rate) */
+	uint64_t balloon_bytes;		/* the guest's actual, now */
+	uint64_t available_bytes;	/* its stat-available-memory; 0: none */
+	unsigned int inflates, deflates; /* the policy's decisions */
 	double t_start, t_end;		/* seconds since fleet_create */
 	char why[200];			/* KILLED, EXITED: how it ended */
 };
@@ -109,6 +132,8 @@ struct fleet_budget_info {
 	uint64_t usage;		/* the cgroup's, or the sum of resident */
 	uint64_t oom_kills;	/* the cgroup's OOM kills */
 	uint64_t budget_kills;	/* guests this fleet saw the budget kill */
+	enum fleet_policy policy;
+	uint64_t inflates, deflates;	/* the balloon policy's decisions */
 	char how[800];		/* one line: where the budget is kept */
 };
 
@@ -162,5 +187,6 @@ void fleet_destroy(struct fleet *f);
 
 const char *fleet_kind_name(enum fleet_kind k);
 const char *fleet_state_name(enum fleet_state s);
+const char *fleet_policy_name(enum fleet_policy p);
 
 #endif

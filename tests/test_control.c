@@ -363,6 +363,41 @@ static void assert_sent_keys(struct json_object *st)
 	assert_int_equal(n, sizeof(sent) / sizeof(sent[0]));
 }
 
+/*
+ * The next event @name (of @guest, unless NULL), skipping the others; the
+ * whole object, to put.  Every event before it that is in @never fails
+ * the test (NULL: none), and so does no such event within 3 x WAIT_MS.
+ */
+static struct json_object *wait_event(struct conn *c, const char *name,
+				      const char *guest, const char *never)
+{
+	long end = now_ms() + 3 * WAIT_MS;
+
+	for (;;) {
+		const char *l = conn_line(c);
+		struct json_object *o, *ev, *d, *g;
+
+		assert_non_null(l);
+		o = json_tokener_parse(l);
+		assert_non_null(o);
+		if (!json_object_object_get_ex(o, "event", &ev)) {
+			json_object_put(o);
+			continue;
+		}
+		if (never && !strcmp(json_object_get_string(ev), never))
+			fail_msg("%s before %s: %s", never, name, l);
+		if (!strcmp(json_object_get_string(ev), name) &&
+		    json_object_object_get_ex(o, "data", &d) &&
+		    (!guest || (json_object_object_get_ex(d, "guest", &g) &&
+				!strcmp(json_object_get_string(g), guest))))
+			return o;
+		json_object_put(o);
+		if (now_ms() > end)
+			fail_msg("no %s of %s within %d s", name, guest ? guest : "any guest",
+				 3 * WAIT_MS / 1000);
+	}
+}
+
 static void wait_balloon_change(struct conn *c, const char *guest, uint64_t actual)
 {
 	for (;;) {
@@ -533,6 +568,11 @@ static void test_balloon_reaches_actual(void **state)
 	r = ret_of(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 134217728, \"guest\": \"guest\"}}\n");
 	json_object_put(r);
 	wait_balloon_change(c, "guest", 128 * MIB);
+	/* The driver has followed the target all the way: said once. */
+	r = wait_event(c, "TARGET_REACHED", "guest", NULL);
+	assert_int_equal(key_i64(json_object_object_get(r, "data"), "target"), 128 * MIB);
+	assert_int_equal(key_i64(json_object_object_get(r, "data"), "actual"), 128 * MIB);
+	json_object_put(r);
 	r = ret_of(c, "{\"execute\": \"query-balloon\"}\n");
 	assert_int_equal(key_i64(r, "actual"), 128 * MIB);
 	assert_int_equal(key_i64(r, "target"), 128 * MIB);
@@ -779,6 +819,95 @@ static void test_fleet_by_name(void **state)
 	conn_close(c);
 }
 
+/*
+ * The balloon budget policy with our guests, under the host's own
+ * accounting: two guests of 256 MiB under a budget of 256 MiB, each
+ * hogging 90 % of its RAM in turn with reporting off (a guest keeps what
+ * it freed until its balloon takes it).  The idle guest is inflated before
+ * anything is killed; the budget kills only when inflating cannot hold it,
+ * with the budget's state in the event; and a guest becoming busy again is
+ * deflated.  No timing is asserted: only the order of the events.
+ */
+static void test_budget_policy_events(void **state)
+{
+	const char *argv[] = { GUESTMM_BIN, "host", "--guests", "ours:2",
+			       "--guest-mem", "256M", "--budget", "256M",
+			       "--cgroup-root", "none", "--reporting", "off",
+			       "--hog-pct", "90", "--hold-ms", "1000",
+			       "--idle-ms", "3000", "--stagger-ms", "2000",
+			       "--control", ctl_sock, "--duration", "600", "--quiet",
+			       NULL };
+	struct json_object *o, *d, *res, *why;
+	const char *reason;
+
+	(void)state;
+	unlink(host_log);
+	host_pid = spawn(host_log, argv);
+	struct conn *c = conn_open(true);
+
+	/* Inflated first, and never killed before it. */
+	o = wait_event(c, "BUDGET_INFLATE", NULL, "GUEST_KILLED");
+	d = json_object_object_get(o, "data");
+	reason = json_object_get_string(json_object_object_get(d, "reason"));
+	assert_non_null(strstr(reason, "idle"));
+	assert_true(key_i64(d, "balloon") > 0);
+	assert_int_equal(key_i64(d, "balloon") + key_i64(d, "actual"), 256 * MIB);
+	/* What it had available, above twice its floor (32 MiB here). */
+	assert_true(key_i64(d, "available") >= (int64_t)(64 * MIB));
+	assert_true(key_i64(d, "usage") >= (int64_t)(256 * MIB / 100 * 85));
+	assert_int_equal(key_i64(d, "limit"), 256 * MIB);
+	json_object_put(o);
+
+	/*
+	 * Then a busy guest deflated.  A kill on the way (both at 230 MiB
+	 * cannot fit in 256 once the idle one has nothing more to give; on a
+	 * slow machine their peaks may never meet) must be the policy's, at
+	 * the limit, with the budget's state.
+	 */
+	for (;;) {
+		const char *l = conn_line(c);
+		struct json_object *ev;
+
+		assert_non_null(l);
+		o = json_tokener_parse(l);
+		assert_non_null(o);
+		if (!json_object_object_get_ex(o, "event", &ev)) {
+			json_object_put(o);
+			continue;
+		}
+		d = json_object_object_get(o, "data");
+		if (!strcmp(json_object_get_string(ev), "GUEST_KILLED")) {
+			uint64_t sum = 0;
+
+			assert_string_equal(json_object_get_string(json_object_object_get(d, "policy")),
+					    "balloon");
+			why = json_object_object_get(d, "why");
+			assert_non_null(strstr(json_object_get_string(why),
+					       "balloon policy: at the limit and"));
+			assert_int_equal(key_i64(d, "limit"), 256 * MIB);
+			assert_true(json_object_object_get_ex(d, "residents", &res));
+			json_object_object_foreach(res, name, v) {
+				(void)name;
+				sum += (uint64_t)json_object_get_int64(v);
+			}
+			/* Own accounting: the usage is the residents', over. */
+			assert_int_equal(key_i64(d, "usage"), (int64_t)sum);
+			assert_true(sum > 256 * MIB);
+		} else if (!strcmp(json_object_get_string(ev), "BUDGET_DEFLATE")) {
+			reason = json_object_get_string(json_object_object_get(d, "reason"));
+			if (strstr(reason, "busy")) {
+				assert_true(key_i64(d, "available") < (int64_t)(32 * MIB));
+				json_object_put(o);
+				break;
+			}
+			assert_non_null(strstr(reason, "the budget has room"));
+		}
+		json_object_put(o);
+	}
+	conn_close(c);
+	stop_host();
+}
+
 /* guestmm ctl: each command, its errors in one line and its exit status. */
 static void test_ctl_command(void **state)
 {
@@ -920,6 +1049,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_disconnect_mid_command, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fleet_by_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ctl_command, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_budget_policy_events, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);

@@ -46,6 +46,28 @@
 
 #include "stderr_capture.h"
 
+/*
+ * sendmsg() wrapped (-Wl,--wrap=sendmsg): on the thread in @enobufs_thread,
+ * the next @enobufs_left calls fail with ENOBUFS, as the kernel's do when
+ * the sender's memory cgroup is at its limit and the message's buffer
+ * cannot be charged.
+ */
+ssize_t __real_sendmsg(int fd, const struct msghdr *mh, int flags);
+static pthread_t enobufs_thread;
+static atomic_int enobufs_left;
+
+ssize_t __wrap_sendmsg(int fd, const struct msghdr *mh, int flags);
+ssize_t __wrap_sendmsg(int fd, const struct msghdr *mh, int flags)
+{
+	if (atomic_load(&enobufs_left) > 0 &&
+	    pthread_equal(pthread_self(), enobufs_thread) &&
+	    atomic_fetch_sub(&enobufs_left, 1) > 0) {
+		errno = ENOBUFS;
+		return -1;
+	}
+	return __real_sendmsg(fd, mh, flags);
+}
+
 #define WAIT_MS 5000
 #define MIB (1024u * 1024u)
 #define MEM_SIZE (16u * MIB)
@@ -151,6 +173,9 @@ static void server_stop(struct server *s)
 static int setup(void **state)
 {
 	struct server *s = calloc(1, sizeof(*s));
+
+	/* A failed test_send_enobufs leaves none for the next. */
+	atomic_store(&enobufs_left, 0);
 
 	if (!s)
 		return -1;
@@ -390,6 +415,34 @@ static void test_config(void **state)
 	guest_free(g);
 }
 
+/*
+ * No kernel memory for a message for a while (ENOBUFS: a guest whose
+ * memory cgroup is at its limit while the host makes room) is not the end
+ * of the connection: the request goes out once there is, and the
+ * connection lives on.
+ */
+static void test_send_enobufs(void **state)
+{
+	struct server *s = *state;
+	struct guest *g = guest_start(s);
+	uint32_t v = 0;
+
+	assert_int_equal(balloon_set_target(s->balloon, 5), 0);
+	enobufs_thread = pthread_self();
+	atomic_store(&enobufs_left, 3);
+	assert_int_equal(vhost_user_frontend_get_config(g->fe, 0, &v, 4), 0);
+	assert_int_equal(atomic_load(&enobufs_left), 0);
+	assert_int_equal(le32_to_cpu(v), 5);
+	/* And the next. */
+	v = cpu_to_le32(5);
+	assert_int_equal(vhost_user_frontend_set_config(
+				 g->fe, offsetof(struct virtio_balloon_config,
+						 actual),
+				 &v, 4),
+			 0);
+	guest_free(g);
+}
+
 static void test_connect_errors(void **state)
 {
 	struct server *s = *state;
@@ -584,6 +637,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_report, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_send_enobufs, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_errors, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_dead_backend, setup,

@@ -105,6 +105,13 @@ static void test_bad_input(void **state)
 	expect_usage_error("overcommit --reporting sometimes", "--reporting");
 	expect_usage_error("overcommit --host-mem 100M --guest-mem 256M", "--host-mem");
 	expect_usage_error("overcommit --max-guests 0", "--max-guests");
+	expect_usage_error("host --guests ours --budget-policy inflate",
+			   "--budget-policy: 'inflate' is not balloon or kill");
+	expect_usage_error("host --listen /tmp/x.sock --budget-policy kill",
+			   "--budget-policy: only with --guests");
+	expect_usage_error("overcommit --budget-policy sometimes",
+			   "--budget-policy: 'sometimes' is not balloon, kill or both");
+	expect_usage_error("overcommit --until never", "--until: 'never' is not first-kill or end");
 }
 
 /* The last JSON line of out.text that holds @needle, or NULL. */

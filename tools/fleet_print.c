@@ -90,6 +90,9 @@ void fleet_json(struct json *j, struct fleet *f)
 	json_u64(j, "budget_usage_bytes", b.usage);
 	json_u64(j, "oom_kills", b.oom_kills);
 	json_u64(j, "budget_kills", b.budget_kills);
+	json_str(j, "budget_policy", fleet_policy_name(b.policy));
+	json_u64(j, "policy_inflates", b.inflates);
+	json_u64(j, "policy_deflates", b.deflates);
 	json_u64(j, "guests_alive", fleet_alive(f));
 	json_u64(j, "guests_not_started", fleet_not_started(f));
 	json_array(j, "guests");
@@ -106,6 +109,10 @@ void fleet_json(struct json *j, struct fleet *f)
 		json_u64(j, "resident_peak_bytes", gi.resident_peak);
 		json_u64(j, "reports", gi.reports);
 		json_u64(j, "cycles", gi.cycles);
+		json_u64(j, "balloon_bytes", gi.balloon_bytes);
+		json_u64(j, "available_bytes", gi.available_bytes);
+		json_u64(j, "inflates", gi.inflates);
+		json_u64(j, "deflates", gi.deflates);
 		json_double(j, "t_start_s", gi.t_start);
 		json_double(j, "t_end_s", gi.state == FLEET_KILLED ||
 						  gi.state == FLEET_EXITED

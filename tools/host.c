@@ -74,6 +74,7 @@ struct host_opts {
 	uint64_t linux_mem;		/* linux: 0 = guest_mem */
 	uint64_t budget;		/* 0 = the sum of the guests' RAM */
 	const char *cgroup_root;
+	enum fleet_policy policy;	/* --budget-policy */
 	unsigned int hog_pct, hold_ms, idle_ms, stagger_ms, cpus;
 };
 
@@ -591,6 +592,16 @@ undo_dir:
 
 /* ---- --guests ---- */
 
+/* The fleet's policy decisions and kills, to the control's clients. */
+static void host_fleet_event(void *ctx, const char *name, const char *data)
+{
+	struct control *ctl = *(struct control **)ctx;
+
+	if (ctl && control_event_post(ctl, name, data))
+		fprintf(stderr, "guestmm: host: event %s not sent: bad data %s\n",
+			name, data);
+}
+
 static int host_fleet(struct host_opts *o)
 {
 	char device[TMP_DIR_PATH_MAX + 16];
@@ -607,6 +618,9 @@ static int host_fleet(struct host_opts *o)
 	fleet_config_init(&c);
 	c.budget = o->budget;
 	c.cgroup_root = o->cgroup_root;
+	c.policy = o->policy;
+	c.event = host_fleet_event;
+	c.event_ctx = &ctl;
 	c.reporting = !o->no_reporting;
 	c.hog_pct = o->hog_pct;
 	c.hold_ms = o->hold_ms;
@@ -841,6 +855,12 @@ static void host_usage(FILE *f)
 	      "  --cgroup-root DIR    the memory cgroup hierarchy to make the budget in\n"
 	      "                       (default: the one this process is in); 'none': the\n"
 	      "                       host enforces the budget from its own accounting\n"
+	      "  --budget-policy balloon|kill  at the budget: balloon (default) inflates\n"
+	      "                       idle guests' balloons when the budget is high,\n"
+	      "                       deflates busy ones, and kills only when inflating\n"
+	      "                       cannot hold it; kill kills the guest with the most\n"
+	      "                       resident memory.  Each decision is a line on\n"
+	      "                       stderr and an event on the control socket\n"
 	      "  --hog-pct N          memhog allocates N % of guest RAM (default 75)\n"
 	      "  --hold-ms MS         and holds it this long (default 1000)\n"
 	      "  --idle-ms MS         then frees it and idles this long (default 10000)\n"
@@ -892,7 +912,7 @@ int cmd_host(int argc, char **argv)
 	       O_REPORTING, O_UNTIL, O_MAXMEM, O_GUESTS, O_GUEST_MEM, O_LINUX_MEM,
 	       O_BUDGET, O_CGROUP_ROOT, O_HOG_PCT, O_HOLD_MS, O_IDLE_MS,
 	       O_STAGGER_MS, O_CPUS, O_BOOT_TIMEOUT, O_CONTROL, O_STATS_INTERVAL,
-	       O_DEFLATE_ON_OOM, O_END };
+	       O_DEFLATE_ON_OOM, O_POLICY, O_END };
 	/*
 	 * The modes each option does something in (the rest: all three);
 	 * @alt, what to use instead in --guests.
@@ -918,6 +938,7 @@ int cmd_host(int argc, char **argv)
 		{ O_LINUX_MEM, HOST_GUESTS, NULL },
 		{ O_BUDGET, HOST_GUESTS, NULL },
 		{ O_CGROUP_ROOT, HOST_GUESTS, NULL },
+		{ O_POLICY, HOST_GUESTS, NULL },
 		{ O_HOG_PCT, HOST_GUESTS, NULL },
 		{ O_HOLD_MS, HOST_GUESTS, NULL },
 		{ O_IDLE_MS, HOST_GUESTS, NULL },
@@ -948,6 +969,7 @@ int cmd_host(int argc, char **argv)
 		{ "linux-mem", required_argument, NULL, O_LINUX_MEM },
 		{ "budget", required_argument, NULL, O_BUDGET },
 		{ "cgroup-root", required_argument, NULL, O_CGROUP_ROOT },
+		{ "budget-policy", required_argument, NULL, O_POLICY },
 		{ "hog-pct", required_argument, NULL, O_HOG_PCT },
 		{ "hold-ms", required_argument, NULL, O_HOLD_MS },
 		{ "idle-ms", required_argument, NULL, O_IDLE_MS },
@@ -1091,6 +1113,14 @@ int cmd_host(int argc, char **argv)
 			break;
 		case O_CGROUP_ROOT:
 			o.cgroup_root = optarg;
+			break;
+		case O_POLICY:
+			if (!strcmp(optarg, "balloon"))
+				o.policy = FLEET_POLICY_BALLOON;
+			else if (!strcmp(optarg, "kill"))
+				o.policy = FLEET_POLICY_KILL;
+			else
+				HOST_ERR("--budget-policy: '%s' is not balloon or kill", optarg);
 			break;
 		case O_HOG_PCT:
 			if (cli_parse_uint(optarg, 1, 95, &v))

@@ -47,6 +47,8 @@ struct oc_opts {
 	uint64_t host_mem, guest_mem;
 	enum fleet_kind kind;
 	int reporting; /* 0 off, 1 on, 2 both */
+	int policy;    /* enum fleet_policy, or 2: both (kill, then balloon) */
+	bool until_end; /* --until end: kills do not stop the run */
 	unsigned int max_guests;
 	double stagger_s, observe_s;
 	unsigned int hog_pct, hold_ms;
@@ -72,6 +74,12 @@ struct oc_trace {
 
 struct oc_result {
 	bool reporting;
+	enum fleet_policy policy;
+	uint64_t kills;			/* by the budget, over the whole run */
+	uint64_t inflates, deflates;	/* the balloon policy's decisions */
+	unsigned int cycles;		/* memhog cycles, every guest's */
+	uint64_t touched;		/* bytes memhog wrote, every guest's (ours) */
+	double guest_s;			/* seconds of guests running, summed */
 	unsigned int alive;		/* when the budget stopped one, or at
 					   the cap */
 	unsigned int alive_after;	/* at the end, after any further kills */
@@ -132,13 +140,16 @@ static bool oc_watch(const struct oc_opts *o, struct fleet *f,
 		if (fleet_now(f) >= *next_line) {
 			oc_sample(f, r);
 			if (o->live) {
-				fprintf(o->live, "[%s] ", r->reporting ? "on " : "off");
+				/* The policy only when the runs compare them. */
+				fprintf(o->live, "[%s%s%s] ", r->reporting ? "on " : "off",
+					o->policy == 2 ? " " : "",
+					o->policy == 2 ? fleet_policy_name(r->policy) : "");
 				fleet_print_line(o->live, f, false);
 			}
 			*next_line += 1;
 		}
 		fleet_budget(f, &b);
-		if (b.budget_kills) {
+		if (b.budget_kills && !o->until_end) {
 			/* The budget held all but one of those running. */
 			r->alive = before ? before - 1 : 0;
 			return true;
@@ -147,7 +158,8 @@ static bool oc_watch(const struct oc_opts *o, struct fleet *f,
 	return atomic_load(&interrupted);
 }
 
-static int oc_run(const struct oc_opts *o, bool reporting, struct oc_result *r)
+static int oc_run(const struct oc_opts *o, bool reporting,
+		  enum fleet_policy policy, struct oc_result *r)
 {
 	struct fleet_config c;
 	struct fleet *f;
@@ -160,6 +172,7 @@ static int oc_run(const struct oc_opts *o, bool reporting, struct oc_result *r)
 
 	memset(r, 0, offsetof(struct oc_result, trace));
 	r->reporting = reporting;
+	r->policy = policy;
 	idle_ms = period_s * 1e3 > o->hold_ms + OC_ALLOC_EST_MS + 1000
 			  ? (unsigned int)(period_s * 1e3) - o->hold_ms - OC_ALLOC_EST_MS
 			  : 1000;
@@ -167,6 +180,7 @@ static int oc_run(const struct oc_opts *o, bool reporting, struct oc_result *r)
 	c.budget = o->host_mem;
 	c.cgroup_root = o->cgroup_root;
 	c.reporting = reporting;
+	c.policy = policy;
 	c.hog_pct = o->hog_pct;
 	c.hold_ms = o->hold_ms;
 	c.idle_ms = idle_ms;
@@ -240,8 +254,20 @@ static int oc_run(const struct oc_opts *o, bool reporting, struct oc_result *r)
 	}
 	r->alive_after = fleet_alive(f);
 	r->t_end = fleet_now(f);
+	{
+		struct fleet_budget_info b;
+
+		fleet_budget(f, &b);
+		r->kills = b.budget_kills;
+		r->inflates = b.inflates;
+		r->deflates = b.deflates;
+	}
 	for (unsigned int i = 0; i < fleet_count(f); i++) {
 		fleet_guest(f, i, &gi);
+		r->cycles += gi.cycles;
+		r->touched += gi.touched_bytes;
+		r->guest_s += (gi.state == FLEET_ALIVE || gi.state == FLEET_STARTING
+				       ? r->t_end : gi.t_end) - gi.t_start;
 		if (gi.resident_peak > r->peak_resident_max)
 			r->peak_resident_max = gi.resident_peak;
 		if (gi.state == FLEET_KILLED && !r->killed[0]) {
@@ -266,8 +292,28 @@ static void oc_summary(const struct oc_opts *o, const struct oc_result *r)
 {
 	char a[32];
 
-	printf("reporting %-3s: %u %s guests alive of %u launched (%s of RAM each, budget %s); ",
-	       r->reporting ? "on" : "off", r->alive, fleet_kind_name(o->kind),
+	if (o->until_end) {
+		printf("reporting %-3s, policy %-7s: %u %s guests alive at the end of %u launched "
+		       "(%s of RAM each, budget %s); %" PRIu64 " killed by the budget; "
+		       "%" PRIu64 " inflates, %" PRIu64 " deflates; memhog cycles %.2f per guest-minute",
+		       r->reporting ? "on" : "off", fleet_policy_name(r->policy), r->alive_after,
+		       fleet_kind_name(o->kind), r->launched,
+		       cli_fmt_bytes(a, sizeof(a), (double)o->guest_mem),
+		       cli_fmt_bytes((char[32]){ 0 }, 32, (double)o->host_mem), r->kills,
+		       r->inflates, r->deflates,
+		       r->guest_s > 0 ? r->cycles * 60.0 / r->guest_s : 0.0);
+		/* Linux's memhog says only that a cycle ended, not what it held. */
+		if (o->kind == FLEET_OURS)
+			printf(", %.0f pages written per guest-second",
+			       r->guest_s > 0 ? r->touched / 4096.0 / r->guest_s : 0.0);
+		putchar('\n');
+		if (r->failed)
+			printf("  %u guest(s) ended for another reason (see above)\n", r->failed);
+		return;
+	}
+	printf("reporting %-3s, policy %s: %u %s guests alive of %u launched (%s of RAM each, budget %s); ",
+	       r->reporting ? "on" : "off", fleet_policy_name(r->policy), r->alive,
+	       fleet_kind_name(o->kind),
 	       r->launched, cli_fmt_bytes(a, sizeof(a), (double)o->guest_mem),
 	       cli_fmt_bytes((char[32]){ 0 }, 32, (double)o->host_mem));
 	if (r->by_budget)
@@ -279,9 +325,26 @@ static void oc_summary(const struct oc_opts *o, const struct oc_result *r)
 		printf("  %u guest(s) ended for another reason (see above)\n", r->failed);
 }
 
-static void oc_json_run(struct json *j, const struct oc_result *r)
+/* A run's object: "on", "off", or with --budget-policy both "on_kill" ... */
+static void oc_json_run(struct json *j, const struct oc_result *r, bool both,
+			enum fleet_kind kind)
 {
-	json_object(j, r->reporting ? "on" : "off");
+	char key[32];
+
+	snprintf(key, sizeof(key), "%s%s%s", r->reporting ? "on" : "off",
+		 both ? "_" : "", both ? fleet_policy_name(r->policy) : "");
+	json_object(j, key);
+	json_str(j, "budget_policy", fleet_policy_name(r->policy));
+	json_u64(j, "budget_kills", r->kills);
+	json_u64(j, "policy_inflates", r->inflates);
+	json_u64(j, "policy_deflates", r->deflates);
+	json_u64(j, "memhog_cycles", r->cycles);
+	if (kind == FLEET_OURS) {
+		json_u64(j, "memhog_written_bytes", r->touched);
+		json_double(j, "pages_written_per_guest_s",
+			    r->guest_s > 0 ? r->touched / 4096.0 / r->guest_s : 0.0);
+	}
+	json_double(j, "guest_seconds", r->guest_s);
 	json_u64(j, "guests_alive", r->alive);
 	json_u64(j, "guests_alive_at_end", r->alive_after);
 	json_u64(j, "guests_launched", r->launched);
@@ -409,6 +472,12 @@ static void oc_usage(FILE *f)
 	      "  --guest ours|linux   our guest runtime as a process (default) or a\n"
 	      "                       user-mode Linux guest\n"
 	      "  --reporting on|off|both  (default both: off, then on)\n"
+	      "  --budget-policy balloon|kill|both  what the host does at the budget,\n"
+	      "                       as guestmm host's (default balloon; both: kill,\n"
+	      "                       then balloon, for each --reporting)\n"
+	      "  --until first-kill|end  stop at the budget's first kill (default), or\n"
+	      "                       launch the whole cap whatever the kills and count\n"
+	      "                       the guests alive and killed after --observe-s more\n"
 	      "  --host-mem SIZE      the budget, at least 64M (default 1G; linux: 768M)\n"
 	      "  --guest-mem SIZE     each guest's RAM, 64M to 64G in steps of 4M\n"
 	      "                       (default 256M; linux: 256M: a\n"
@@ -445,7 +514,7 @@ int cmd_overcommit(int argc, char **argv)
 {
 	enum { O_HOST_MEM = 256, O_GUEST_MEM, O_REPORTING, O_GUEST, O_MAX,
 	       O_STAGGER, O_OBSERVE, O_HOG_PCT, O_HOLD, O_CGROUP_ROOT, O_PLOT,
-	       O_UML, O_INITRD, O_JSON, O_QUIET, O_BOOT_TIMEOUT };
+	       O_UML, O_INITRD, O_JSON, O_QUIET, O_BOOT_TIMEOUT, O_POLICY, O_UNTIL };
 	static const struct option opts[] = {
 		{ "host-mem", required_argument, NULL, O_HOST_MEM },
 		{ "guest-mem", required_argument, NULL, O_GUEST_MEM },
@@ -461,6 +530,8 @@ int cmd_overcommit(int argc, char **argv)
 		{ "uml", required_argument, NULL, O_UML },
 		{ "initrd", required_argument, NULL, O_INITRD },
 		{ "boot-timeout", required_argument, NULL, O_BOOT_TIMEOUT },
+		{ "budget-policy", required_argument, NULL, O_POLICY },
+		{ "until", required_argument, NULL, O_UNTIL },
 		{ "json", no_argument, NULL, O_JSON },
 		{ "quiet", no_argument, NULL, O_QUIET },
 		{ "help", no_argument, NULL, 'h' },
@@ -469,7 +540,7 @@ int cmd_overcommit(int argc, char **argv)
 	struct oc_opts o = { .reporting = 2, .hog_pct = 75, .hold_ms = 1000,
 			     .observe_s = 60 };
 	struct sigaction sa = { .sa_handler = on_signal };
-	struct oc_result runs[2];
+	struct oc_result runs[4];
 	unsigned int nruns = 0;
 	bool set_stagger = false, set_max = false;
 	uint64_t v;
@@ -499,6 +570,24 @@ int cmd_overcommit(int argc, char **argv)
 				o.reporting = 0;
 			else
 				OC_ERR("--reporting: '%s' is not on, off or both", optarg);
+			break;
+		case O_POLICY:
+			if (!strcmp(optarg, "balloon"))
+				o.policy = FLEET_POLICY_BALLOON;
+			else if (!strcmp(optarg, "kill"))
+				o.policy = FLEET_POLICY_KILL;
+			else if (!strcmp(optarg, "both"))
+				o.policy = 2;
+			else
+				OC_ERR("--budget-policy: '%s' is not balloon, kill or both", optarg);
+			break;
+		case O_UNTIL:
+			if (!strcmp(optarg, "end"))
+				o.until_end = true;
+			else if (!strcmp(optarg, "first-kill"))
+				o.until_end = false;
+			else
+				OC_ERR("--until: '%s' is not first-kill or end", optarg);
 			break;
 		case O_GUEST:
 			if (!strcmp(optarg, "ours"))
@@ -601,11 +690,16 @@ int cmd_overcommit(int argc, char **argv)
 	for (int rep = 0; rep <= 1 && !rc; rep++) {
 		if (o.reporting != 2 && o.reporting != rep)
 			continue;
-		runs[nruns].trace = o.plot ? calloc(1, sizeof(struct oc_trace)) : NULL;
-		rc = oc_run(&o, rep, &runs[nruns]);
-		if (!rc && !o.json)
-			oc_summary(&o, &runs[nruns]);
-		nruns++;
+		/* Kill first: the balloon policy's run is the one compared. */
+		for (int pol = FLEET_POLICY_KILL; pol >= FLEET_POLICY_BALLOON && !rc; pol--) {
+			if (o.policy != 2 && o.policy != pol)
+				continue;
+			runs[nruns].trace = o.plot ? calloc(1, sizeof(struct oc_trace)) : NULL;
+			rc = oc_run(&o, rep, (enum fleet_policy)pol, &runs[nruns]);
+			if (!rc && !o.json)
+				oc_summary(&o, &runs[nruns]);
+			nruns++;
+		}
 	}
 	if (!rc && o.plot) {
 		int err = oc_plot(o.plot, &o, runs, nruns);
@@ -616,10 +710,19 @@ int cmd_overcommit(int argc, char **argv)
 		else if (!o.json)
 			printf("plot: %s\n", o.plot);
 	}
-	if (!rc && nruns == 2 && !o.json)
+	if (!rc && nruns == 2 && o.policy != 2 && !o.json)
 		printf("with reporting %u guests, without %u: %.2fx\n", runs[1].alive,
 		       runs[0].alive,
 		       runs[0].alive ? (double)runs[1].alive / runs[0].alive : INFINITY);
+	for (unsigned int k = 0; !rc && o.policy == 2 && !o.json && k + 1 < nruns; k += 2) {
+		unsigned int ak = o.until_end ? runs[k].alive_after : runs[k].alive;
+		unsigned int ab = o.until_end ? runs[k + 1].alive_after : runs[k + 1].alive;
+
+		printf("reporting %s: balloon policy %u guests alive, kill policy %u: %.2fx; "
+		       "kills %" PRIu64 " against %" PRIu64 "\n",
+		       runs[k].reporting ? "on" : "off", ab, ak,
+		       ak ? (double)ab / ak : INFINITY, runs[k + 1].kills, runs[k].kills);
+	}
 	if (!rc && o.json) {
 		struct json j;
 
@@ -631,14 +734,26 @@ int cmd_overcommit(int argc, char **argv)
 		json_double(&j, "stagger_s", o.stagger_s);
 		json_u64(&j, "hog_pct", o.hog_pct);
 		json_u64(&j, "hold_ms", o.hold_ms);
+		json_str(&j, "until", o.until_end ? "end" : "first-kill");
 		if (nruns == 1) {
-			json_u64(&j, "guests_alive", runs[0].alive);
+			json_u64(&j, "guests_alive", o.until_end ? runs[0].alive_after
+								  : runs[0].alive);
+		} else if (o.policy == 2) {
+			for (unsigned int k = 0; k < nruns; k++) {
+				char key[48];
+
+				snprintf(key, sizeof(key), "guests_alive_%s_%s",
+					 runs[k].reporting ? "on" : "off",
+					 fleet_policy_name(runs[k].policy));
+				json_u64(&j, key, o.until_end ? runs[k].alive_after
+							       : runs[k].alive);
+			}
 		} else {
 			json_u64(&j, "guests_alive_off", runs[0].alive);
 			json_u64(&j, "guests_alive_on", runs[1].alive);
 		}
 		for (unsigned int k = 0; k < nruns; k++)
-			oc_json_run(&j, &runs[k]);
+			oc_json_run(&j, &runs[k], o.policy == 2, o.kind);
 		json_end(&j);
 	}
 	for (unsigned int k = 0; k < nruns; k++)
