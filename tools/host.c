@@ -28,6 +28,9 @@
 #include "host/backend.h"
 #include "host/balloon.h"
 #include "host/control.h"
+#include "host/log.h"
+#include "host/metrics.h"
+#include "host/service.h"
 #include "host/tmp_dir.h"
 #include "host/uml_guest.h"
 #include "host/vhost_user.h"
@@ -41,6 +44,9 @@
 /* A guest's RAM: a Linux guest maps it into its one process. */
 #define HOST_MEM_MIN (64 * MIB)
 #define HOST_MEM_MAX (64ull << 30)
+/* How often --metrics-file is rewritten by default: node_exporter's
+ * scrapes are 15 s apart by default, so a file is at most one scrape old. */
+#define HOST_METRICS_INTERVAL_S 15
 /* A table or a budget: far beyond any machine here. */
 #define HOST_SIZE_MAX (16ull << 40)
 
@@ -49,6 +55,8 @@ struct host_opts {
 	const char *listen;
 	const char *control;	/* --control; NULL: beside the device socket */
 	char control_path[108];	/* the one served */
+	struct metrics_config metrics;	/* --metrics, --metrics-file */
+	FILE *log_info;		/* the fleet's event lines: info */
 	bool linux_guest;
 	bool json_lines;
 	bool json;
@@ -201,6 +209,53 @@ static int host_control_start(struct host_opts *o, const char *device,
 	return 0;
 }
 
+/*
+ * The metrics (host/metrics.h) of @ctl, when asked for.
+ * Return: 0 (*@m NULL when not asked); metrics_start()'s errors, with a
+ * line on stderr.
+ */
+static int host_metrics_start(const struct host_opts *o, struct control *ctl,
+			      struct metrics **m)
+{
+	*m = NULL;
+	if (!o->metrics.listen && !o->metrics.file)
+		return 0;
+	return metrics_start(&o->metrics, ctl, m);
+}
+
+/*
+ * The host serves: its device and control sockets listen (and the metrics,
+ * when asked for).  From now on every line on stderr is a log line
+ * (host/log.h): what the host and its libraries print there is an error.
+ * The per-second lines (o->live, even on stderr with --json) keep the
+ * stream they were given.  Then a service manager (Type=notify) is told,
+ * once.
+ */
+static void host_serving(const struct host_opts *o, const char *device)
+{
+	char state[400];
+	FILE *err = log_stream(LOG_LEVEL_ERROR);
+	int ret;
+
+	if (err) {
+		fflush(stderr);
+		stderr = err;
+	}
+	snprintf(state, sizeof(state), "READY=1\nSTATUS=device %.150s, control %.150s\nMAINPID=%ld",
+		 device, o->control_path, (long)getpid());
+	ret = service_notify(state);
+	if (ret < 0)
+		log_printf(LOG_LEVEL_WARNING, "guestmm: host: cannot tell the service manager it is ready ($NOTIFY_SOCKET): %s",
+			   strerror(-ret));
+	else if (ret > 0)
+		log_printf(LOG_LEVEL_DEBUG, "guestmm: host: readiness sent to $NOTIFY_SOCKET");
+}
+
+static void host_notify_stopping(void)
+{
+	(void)service_notify("STOPPING=1");
+}
+
 /* ---- --listen ---- */
 
 /* `host --listen --json`: the device as the host leaves it. */
@@ -236,6 +291,7 @@ static int host_listen(struct host_opts *o)
 	struct balloon_backend be;
 	struct balloon_stats st;
 	struct control *ctl = NULL;
+	struct metrics *metrics;
 	double t0 = run_now_s(), next = 0, t = 0;
 	int err = balloon_backend_start(&be, o->listen, host_features(o));
 
@@ -255,6 +311,12 @@ static int host_listen(struct host_opts *o)
 	}
 	/* Any frontend: its RAM is the memory table it shares. */
 	control_guest_add(ctl, "guest", be.balloon, 0);
+	if (host_metrics_start(o, ctl, &metrics)) {
+		control_stop(ctl);
+		balloon_backend_stop(&be);
+		return 1;
+	}
+	host_serving(o, o->listen);
 	while (!atomic_load(&interrupted) && !be.err) {
 		t = run_now_s() - t0;
 		if (o->duration_s && t >= o->duration_s)
@@ -267,6 +329,8 @@ static int host_listen(struct host_opts *o)
 	}
 	/* What the device last saw, before it goes. */
 	balloon_get_stats(be.balloon, &st);
+	host_notify_stopping();
+	metrics_stop(metrics);
 	control_stop(ctl);
 	balloon_backend_stop(&be);
 	if (be.err)
@@ -405,6 +469,7 @@ static int host_linux(struct host_opts *o)
 	struct balloon_backend be;
 	struct uml_guest *g = NULL;
 	struct control *ctl = NULL;
+	struct metrics *metrics = NULL;
 	double t0, next = 0, t_free;
 	uint64_t hog = o->hog_bytes ? o->hog_bytes : o->mem_bytes / 4 * 3;
 	int err, rc = 1;
@@ -423,6 +488,9 @@ static int host_linux(struct host_opts *o)
 	if (host_control_start(o, sock, &ctl))
 		goto undo_backend;
 	control_guest_add(ctl, "linux-1", be.balloon, o->mem_bytes);
+	if (host_metrics_start(o, ctl, &metrics))
+		goto undo_control;
+	host_serving(o, sock);
 	gc.linux_path = o->uml;
 	gc.initrd = initrd;
 	gc.balloon_socket = sock;
@@ -532,6 +600,8 @@ static int host_linux(struct host_opts *o)
 undo_guest:
 	uml_guest_destroy(g, 10000);
 undo_control:
+	host_notify_stopping();
+	metrics_stop(metrics);
 	control_stop(ctl);
 undo_backend:
 	balloon_backend_stop(&be);
@@ -577,6 +647,19 @@ undo_dir:
 
 /* ---- --guests ---- */
 
+/* The budget's state, for query-guests' readers (the metrics). */
+static void host_publish_budget(struct control *ctl, struct fleet *f)
+{
+	struct fleet_budget_info bi;
+	struct control_budget b = { .set = true };
+
+	fleet_budget(f, &bi);
+	b.limit_bytes = bi.limit;
+	b.usage_bytes = bi.usage;
+	b.kills = bi.budget_kills;
+	control_budget_set(ctl, &b);
+}
+
 static int host_fleet(struct host_opts *o)
 {
 	char device[TMP_DIR_PATH_MAX + 16];
@@ -584,6 +667,7 @@ static int host_fleet(struct host_opts *o)
 	int ctl_idx[FLEET_MAX_GUESTS];
 	enum fleet_state ctl_state[FLEET_MAX_GUESTS];
 	struct control *ctl = NULL;
+	struct metrics *metrics = NULL;
 	struct fleet_config c;
 	struct fleet *f;
 	double next = 0;
@@ -601,7 +685,7 @@ static int host_fleet(struct host_opts *o)
 	c.uml = o->uml;
 	c.initrd = o->initrd;
 	c.boot_timeout_s = o->boot_timeout_s;
-	c.log = stderr;
+	c.log = o->log_info ? o->log_info : stderr;
 	err = fleet_create(&c, &f);
 	if (err) {
 		fprintf(stderr, "guestmm: host: cannot start: %s\n", strerror(-err));
@@ -610,6 +694,12 @@ static int host_fleet(struct host_opts *o)
 	/* Beside the guests' sockets, in the fleet's own directory. */
 	snprintf(device, sizeof(device), "%s/host.sock", fleet_dir(f));
 	if (host_control_start(o, device, &ctl)) {
+		fleet_destroy(f);
+		return 1;
+	}
+	host_publish_budget(ctl, f);
+	if (host_metrics_start(o, ctl, &metrics)) {
+		control_stop(ctl);
 		fleet_destroy(f);
 		return 1;
 	}
@@ -635,6 +725,7 @@ static int host_fleet(struct host_opts *o)
 							 fleet_guest_balloon(f, (unsigned int)err),
 							 mem);
 		}
+	host_serving(o, fleet_dir(f));
 	while (!atomic_load(&interrupted)) {
 		double t;
 
@@ -654,6 +745,7 @@ static int host_fleet(struct host_opts *o)
 		}
 		t = fleet_now(f);
 		if (t >= next) {
+			host_publish_budget(ctl, f);
 			if (o->live)
 				fleet_print_line(o->live, f, o->json_lines);
 			next += 1;
@@ -675,6 +767,9 @@ static int host_fleet(struct host_opts *o)
 		json_end(&j);
 	}
 	/* Before the fleet: its devices go with it. */
+	host_notify_stopping();
+	host_publish_budget(ctl, f);
+	metrics_stop(metrics);
 	control_stop(ctl);
 	fleet_destroy(f);
 	return 0;
@@ -801,6 +896,17 @@ static void host_usage(FILE *f)
 	      "  --json               one JSON object at the end on stdout; the\n"
 	      "                       per-second lines go to stderr\n"
 	      "  --quiet              no per-second lines\n"
+	      "  --metrics [ADDR:]PORT  serve Prometheus metrics over HTTP at /metrics\n"
+	      "                       (ADDR default 127.0.0.1; [IPV6]:PORT; port 0: any\n"
+	      "                       free one, named in an info line)\n"
+	      "  --metrics-file PATH  write the same metrics to PATH (node_exporter's\n"
+	      "                       textfile collector), atomically, at the start,\n"
+	      "                       every --metrics-interval and at exit\n"
+	      "  --metrics-interval S the file's period, 1 to 86400 s (default 15)\n"
+	      "  --log-level LEVEL    error, warning, info or debug (default info); a\n"
+	      "                       log line carries an ISO 8601 UTC time, or under\n"
+	      "                       systemd's journal a <N> priority and no time\n"
+	      "Under systemd (Type=notify) readiness is sent once the sockets listen.\n"
 	      "An option the mode does nothing with is refused (exit status 2).\n"
 	      "\n"
 	      "Many guests under one budget (guestmm host --guests SPEC [OPTION]...):\n"
@@ -824,7 +930,7 @@ static void host_usage(FILE *f)
 	      "  --cpus N             vCPUs of our guests (default 1; only with ours)\n"
 	      "  --duration S         stop after S seconds (default: at SIGINT/SIGTERM/SIGHUP)\n"
 	      "  --reporting, --uml, --initrd, --boot-timeout, --control, --json-lines, --json,\n"
-	      "  --quiet: as above\n"
+	      "  --quiet, --metrics, --metrics-file, --metrics-interval, --log-level: as above\n"
 	      "A line a second: the budget's usage and each guest's host-resident memory\n"
 	      "(the device's accounting) or its end; a guest the budget kills is named on\n"
 	      "stderr with the budget's state, and the host and the other guests go on.\n",
@@ -832,6 +938,17 @@ static void host_usage(FILE *f)
 }
 
 #define HOST_ERR(...) cli_usage_error("host ", __VA_ARGS__)
+
+/*
+ * The log's level, and the stream of the fleet's event lines (information).
+ * The host's own lines on stderr stay plain until it serves (host_serving()):
+ * a failure to start is the command's one line, as every command's.
+ */
+static void host_log_setup(struct host_opts *o, enum log_level level)
+{
+	log_set_level(level);
+	o->log_info = log_stream(LOG_LEVEL_INFO);
+}
 
 /* The host's three modes, as masks of what an option applies to. */
 enum {
@@ -866,7 +983,8 @@ int cmd_host(int argc, char **argv)
 	       O_UML, O_INITRD, O_LOG, O_DURATION, O_JSONL, O_JSON, O_QUIET,
 	       O_REPORTING, O_UNTIL, O_MAXMEM, O_GUESTS, O_GUEST_MEM, O_LINUX_MEM,
 	       O_BUDGET, O_CGROUP_ROOT, O_HOG_PCT, O_HOLD_MS, O_IDLE_MS,
-	       O_STAGGER_MS, O_CPUS, O_BOOT_TIMEOUT, O_CONTROL, O_END };
+	       O_STAGGER_MS, O_CPUS, O_BOOT_TIMEOUT, O_CONTROL, O_METRICS,
+	       O_METRICS_FILE, O_METRICS_INTERVAL, O_LOG_LEVEL, O_END };
 	/*
 	 * The modes each option does something in (the rest: all three);
 	 * @alt, what to use instead in --guests.
@@ -928,6 +1046,10 @@ int cmd_host(int argc, char **argv)
 		{ "cpus", required_argument, NULL, O_CPUS },
 		{ "boot-timeout", required_argument, NULL, O_BOOT_TIMEOUT },
 		{ "control", required_argument, NULL, O_CONTROL },
+		{ "metrics", required_argument, NULL, O_METRICS },
+		{ "metrics-file", required_argument, NULL, O_METRICS_FILE },
+		{ "metrics-interval", required_argument, NULL, O_METRICS_INTERVAL },
+		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -935,7 +1057,9 @@ int cmd_host(int argc, char **argv)
 	struct host_opts o = { .mem_bytes = 1ull << 30, .watch_s = 15,
 			       .guest_mem = 512ull << 20, .hog_pct = 75,
 			       .hold_ms = 1000, .idle_ms = 10000,
-			       .stagger_ms = 2000, .cpus = 1 };
+			       .stagger_ms = 2000, .cpus = 1,
+			       .metrics.file_interval_s = HOST_METRICS_INTERVAL_S };
+	enum log_level log_level = LOG_LEVEL_INFO;
 	bool many = false, seen[O_END] = { false };
 	struct sigaction sa = { .sa_handler = on_signal };
 	unsigned int mode;
@@ -964,6 +1088,32 @@ int cmd_host(int argc, char **argv)
 			break;
 		case O_LINUX:
 			o.linux_guest = true;
+			break;
+		case O_METRICS: {
+			struct sockaddr_storage ss;
+			socklen_t sl;
+			char why[300];
+
+			if (metrics_parse_address(optarg, &ss, &sl, why, sizeof(why)))
+				HOST_ERR("--metrics: %s", why);
+			o.metrics.listen = optarg;
+			break;
+		}
+		case O_METRICS_FILE:
+			if (!*optarg)
+				HOST_ERR("--metrics-file: an empty path");
+			if (strlen(optarg) >= PATH_MAX - 16)
+				HOST_ERR("--metrics-file: a path longer than %d bytes", PATH_MAX - 16);
+			o.metrics.file = optarg;
+			break;
+		case O_METRICS_INTERVAL:
+			if (cli_parse_uint(optarg, 1, 86400, &v))
+				HOST_ERR("--metrics-interval: '%s' is not 1 to 86400 seconds", optarg);
+			o.metrics.file_interval_s = (unsigned int)v;
+			break;
+		case O_LOG_LEVEL:
+			if (log_level_parse(optarg, &log_level))
+				HOST_ERR("--log-level: '%s' is not error, warning, info or debug", optarg);
 			break;
 		case O_MEM:
 			/* Linux's mem= in MiB. */
@@ -1110,6 +1260,10 @@ int cmd_host(int argc, char **argv)
 				 applies[i].alt);
 		HOST_ERR("--%s: only with %s, not with %s", name, modes, host_mode_name(mode));
 	}
+	if (seen[O_METRICS_INTERVAL] && !o.metrics.file)
+		HOST_ERR("--metrics-interval: only with --metrics-file (it is the file's period)");
+	if (o.metrics.file)
+		cli_check_output("host ", "--metrics-file", o.metrics.file);
 	if (o.json_lines && o.quiet)
 		HOST_ERR("--json-lines: not with --quiet (the lines it asks for are the ones --quiet silences)");
 	if (many && !o.nr_guests[FLEET_LINUX]) {
@@ -1150,6 +1304,7 @@ int cmd_host(int argc, char **argv)
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGHUP, &sa, NULL);
 		signal(SIGPIPE, SIG_IGN);
+		host_log_setup(&o, log_level);
 		return host_fleet(&o);
 	}
 	if (!o.listen && !o.linux_guest) {
@@ -1171,5 +1326,6 @@ int cmd_host(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	host_log_setup(&o, log_level);
 	return o.listen ? host_listen(&o) : host_linux(&o);
 }
