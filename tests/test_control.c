@@ -1326,7 +1326,8 @@ static void test_linux_guest(void **state)
 {
 	const char *argv[] = { GUESTMM_BIN, "host", "--linux", "--mem", "256M",
 			       "--hog", "32M", "--watch", "30", "--control", ctl_sock,
-			       "--quiet", NULL };
+			       "--metrics", "0", "--quiet", NULL };
+	static char resp[1 << 17];
 	struct json_object *r, *st;
 	struct conn *c;
 	int status;
@@ -1352,6 +1353,14 @@ static void test_linux_guest(void **state)
 	assert_true(key_i64(st, "stat-total-memory") < (int64_t)(256 * MIB));
 	assert_true(key_i64(st, "stat-available-memory") > 0);
 	assert_true(key_i64(st, "stat-disk-caches") >= 0);
+	/* The metrics of a Linux guest: its statistics under their names. */
+	wait_metric(metrics_port(), "guestmm_guest_total_memory_bytes", "linux-1",
+		    key_i64(st, "stat-total-memory"), resp, sizeof(resp));
+	promtool_check(http_body(resp));
+	assert_int_equal(metric(resp, "guestmm_guest_ram_bytes", "linux-1"), 256 * MIB);
+	assert_int_equal(metric(resp, "guestmm_guest_balloon_actual_bytes", "linux-1"), 96 * MIB);
+	assert_true(metric(resp, "guestmm_guest_minor_faults_total", "linux-1") > 0);
+	assert_true(metric(resp, "guestmm_guest_disk_caches_bytes", "linux-1") >= 0);
 	json_object_put(r);
 	conn_close(c);
 	/* The host's own run goes on to its end, status 0. */
