@@ -231,14 +231,17 @@ static int host_metrics_start(const struct host_opts *o, struct control *ctl,
  * stream they were given.  Then a service manager (Type=notify) is told,
  * once.
  */
+static FILE *host_stderr;	/* the one we started with, while logging */
+
 static void host_serving(const struct host_opts *o, const char *device)
 {
 	char state[400];
-	FILE *err = log_stream(LOG_LEVEL_ERROR);
+	FILE *err = host_stderr ? NULL : log_stream(LOG_LEVEL_ERROR);
 	int ret;
 
 	if (err) {
 		fflush(stderr);
+		host_stderr = stderr;
 		stderr = err;
 	}
 	snprintf(state, sizeof(state), "READY=1\nSTATUS=device %.150s, control %.150s\nMAINPID=%ld",
@@ -950,6 +953,20 @@ static void host_log_setup(struct host_opts *o, enum log_level level)
 	o->log_info = log_stream(LOG_LEVEL_INFO);
 }
 
+/* The mode has ended (its threads with it): stderr is stderr again. */
+static int host_log_end(struct host_opts *o, int rc)
+{
+	if (host_stderr) {
+		fclose(stderr);
+		stderr = host_stderr;
+		host_stderr = NULL;
+	}
+	if (o->log_info)
+		fclose(o->log_info);
+	o->log_info = NULL;
+	return rc;
+}
+
 /* The host's three modes, as masks of what an option applies to. */
 enum {
 	HOST_LISTEN = 1u << 0,	/* --listen, or no mode option */
@@ -1305,7 +1322,7 @@ int cmd_host(int argc, char **argv)
 		sigaction(SIGHUP, &sa, NULL);
 		signal(SIGPIPE, SIG_IGN);
 		host_log_setup(&o, log_level);
-		return host_fleet(&o);
+		return host_log_end(&o, host_fleet(&o));
 	}
 	if (!o.listen && !o.linux_guest) {
 		/* The backend alone, on the default socket. */
@@ -1327,5 +1344,5 @@ int cmd_host(int argc, char **argv)
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	host_log_setup(&o, log_level);
-	return o.listen ? host_listen(&o) : host_linux(&o);
+	return host_log_end(&o, o.listen ? host_listen(&o) : host_linux(&o));
 }
