@@ -26,6 +26,8 @@
 #define LOG_LINE_MAX 1024
 
 static atomic_int log_min = LOG_LEVEL_INFO;
+/* log_stream_held()'s streams are plain until this is set. */
+static atomic_bool log_released;
 /* -1: not looked at yet; 0: a terminal or file; 1: the journal. */
 static atomic_int log_journal = -1;
 
@@ -141,9 +143,38 @@ void log_printf(enum log_level level, const char *fmt, ...)
 
 struct log_cookie {
 	enum log_level level;
+	bool held;		/* plain until log_streams_release() */
 	size_t used;
 	char buf[LOG_LINE_MAX];
 };
+
+/* A held stream's line before the release: as written. */
+static void log_write_plain(const char *msg, size_t n)
+{
+	char line[LOG_LINE_MAX + 1];
+	size_t off = 0;
+
+	memcpy(line, msg, n);
+	line[n++] = '\n';
+	while (off < n) {
+		ssize_t w = write(2, line + off, n - off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return;
+		off += (size_t)w;
+	}
+}
+
+static void log_cookie_line(struct log_cookie *lc)
+{
+	if (lc->held && !atomic_load(&log_released))
+		log_write_plain(lc->buf, lc->used);
+	else
+		log_write(lc->level, lc->buf, lc->used);
+	lc->used = 0;
+}
 
 static ssize_t log_cookie_write(void *arg, const char *data, size_t n)
 {
@@ -151,8 +182,7 @@ static ssize_t log_cookie_write(void *arg, const char *data, size_t n)
 
 	for (size_t i = 0; i < n; i++) {
 		if (data[i] == '\n') {
-			log_write(lc->level, lc->buf, lc->used);
-			lc->used = 0;
+			log_cookie_line(lc);
 		} else if (lc->used < sizeof(lc->buf)) {
 			lc->buf[lc->used++] = data[i];
 		}
@@ -165,12 +195,12 @@ static int log_cookie_close(void *arg)
 	struct log_cookie *lc = arg;
 
 	if (lc->used)
-		log_write(lc->level, lc->buf, lc->used);
+		log_cookie_line(lc);
 	free(lc);
 	return 0;
 }
 
-FILE *log_stream(enum log_level level)
+static FILE *log_stream_new(enum log_level level, bool held)
 {
 	static const cookie_io_functions_t io = {
 		.write = log_cookie_write,
@@ -182,6 +212,7 @@ FILE *log_stream(enum log_level level)
 	if (!lc)
 		return NULL;
 	lc->level = level;
+	lc->held = held;
 	f = fopencookie(lc, "w", io);
 	if (!f) {
 		free(lc);
@@ -189,4 +220,19 @@ FILE *log_stream(enum log_level level)
 	}
 	setvbuf(f, NULL, _IOLBF, 0);
 	return f;
+}
+
+FILE *log_stream(enum log_level level)
+{
+	return log_stream_new(level, false);
+}
+
+FILE *log_stream_held(enum log_level level)
+{
+	return log_stream_new(level, true);
+}
+
+void log_streams_release(void)
+{
+	atomic_store(&log_released, true);
 }

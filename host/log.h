@@ -51,4 +51,13 @@ void log_printf(enum log_level level, const char *fmt, ...)
  */
 FILE *log_stream(enum log_level level);
 
+/*
+ * log_stream_held - as log_stream(), but its lines go out as written (no
+ * time, no level, whatever the level) until log_streams_release(): a
+ * command's stderr can become such a stream before any thread starts, and
+ * its failures to start stay plain one-line errors.
+ */
+FILE *log_stream_held(enum log_level level);
+void log_streams_release(void);
+
 #endif

@@ -225,25 +225,15 @@ static int host_metrics_start(const struct host_opts *o, struct control *ctl,
 
 /*
  * The host serves: its device and control sockets listen (and the metrics,
- * when asked for).  From now on every line on stderr is a log line
- * (host/log.h): what the host and its libraries print there is an error.
- * The per-second lines (o->live, even on stderr with --json) keep the
- * stream they were given.  Then a service manager (Type=notify) is told,
- * once.
+ * when asked for).  From now on stderr's lines are log lines (see
+ * host_log_setup()), and a service manager (Type=notify) is told, once.
  */
-static FILE *host_stderr;	/* the one we started with, while logging */
-
 static void host_serving(const struct host_opts *o, const char *device)
 {
 	char state[400];
-	FILE *err = host_stderr ? NULL : log_stream(LOG_LEVEL_ERROR);
 	int ret;
 
-	if (err) {
-		fflush(stderr);
-		host_stderr = stderr;
-		stderr = err;
-	}
+	log_streams_release();
 	snprintf(state, sizeof(state), "READY=1\nSTATUS=device %.150s, control %.150s\nMAINPID=%ld",
 		 device, o->control_path, (long)getpid());
 	ret = service_notify(state);
@@ -943,14 +933,29 @@ static void host_usage(FILE *f)
 #define HOST_ERR(...) cli_usage_error("host ", __VA_ARGS__)
 
 /*
- * The log's level, and the stream of the fleet's event lines (information).
- * The host's own lines on stderr stay plain until it serves (host_serving()):
- * a failure to start is the command's one line, as every command's.
+ * The log's level, the stream of the fleet's event lines (information),
+ * and stderr as a log stream of errors: what the host and its libraries
+ * (platform_log() on the device threads) print there.  stderr is swapped
+ * here, before any thread starts, and given back in host_log_end() after
+ * they have all ended, so no thread ever reads the pointer as it changes.
+ * Its lines stay plain until the host serves (host_serving()): a failure
+ * to start is the command's one line, as every command's.  The per-second
+ * lines (o->live, even on stderr with --json) keep the stream they were
+ * given.
  */
+static FILE *host_stderr;	/* the one we started with, while logging */
+
 static void host_log_setup(struct host_opts *o, enum log_level level)
 {
+	FILE *err = log_stream_held(LOG_LEVEL_ERROR);
+
 	log_set_level(level);
 	o->log_info = log_stream(LOG_LEVEL_INFO);
+	if (err) {
+		fflush(stderr);
+		host_stderr = stderr;
+		stderr = err;
+	}
 }
 
 /* The mode has ended (its threads with it): stderr is stderr again. */
