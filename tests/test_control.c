@@ -959,53 +959,84 @@ static void test_metrics_http(void **state)
 	stop_host();
 }
 
-/* --metrics-file: written atomically (no temporary left), every period,
- * and at exit with the figures the host leaves with. */
-static void test_metrics_file(void **state)
+/* The metrics file's text now into @text. */
+static void read_text(const char *path, char *text, size_t len)
 {
-	char path[200], cmd[400];
-	static char text[1 << 17];
-	const char *extra[] = { "--metrics-file", path, "--metrics-interval", "1", NULL };
-	struct json_object *r;
-	struct conn *c;
-	long end;
-	FILE *f;
+	FILE *f = fopen(path, "r");
 	size_t n;
 
-	(void)state;
-	snprintf(path, sizeof(path), "%s/guestmm.prom", dir);
-	host_start(extra);
-	c = conn_open(true);
+	assert_non_null(f);
+	n = fread(text, 1, len - 1, f);
+	fclose(f);
+	text[n] = 0;
+}
+
+/* Our guest attached, its balloon at 32 MiB through the control socket. */
+static void guest_balloon_32m(void)
+{
+	struct json_object *r;
+	struct conn *c = conn_open(true);
+
 	guest_start();
 	wait_driver(c);
 	r = ret_of(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 234881024}}\n");
 	json_object_put(r);
 	wait_balloon_change(c, "guest", 224 * MIB);
-	/* A period later the file says so. */
+	conn_close(c);
+}
+
+/*
+ * --metrics-file: written at the start, every period (1 s: the balloon's
+ * move shows up), and at exit (a period of a day: only the start and the
+ * exit write it, so the balloon's move there is the exit's write), each
+ * time atomically (no temporary left).
+ */
+static void test_metrics_file(void **state)
+{
+	char path[200], cmd[400];
+	static char text[1 << 17];
+	const char *every_second[] = { "--metrics-file", path, "--metrics-interval", "1", NULL };
+	const char *every_day[] = { "--metrics-file", path, "--metrics-interval", "86400", NULL };
+	long end;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/guestmm.prom", dir);
+	host_start(every_second);
+	guest_balloon_32m();
 	end = now_ms() + WAIT_MS;
 	for (;;) {
-		f = fopen(path, "r");
-		n = f ? fread(text, 1, sizeof(text) - 1, f) : 0;
-		if (f)
-			fclose(f);
-		text[n] = 0;
-		if (metric(text, "guestmm_guest_balloon_actual_bytes", "guest") == (int64_t)(32 * MIB))
-			break;
+		if (!access(path, F_OK)) {
+			read_text(path, text, sizeof(text));
+			if (metric(text, "guestmm_guest_balloon_actual_bytes", "guest") == (int64_t)(32 * MIB))
+				break;
+		}
 		assert_true(now_ms() < end);
 		usleep(100000);
 	}
 	promtool_check(text);
 	assert_int_equal(metric(text, "guestmm_guest_ram_bytes", "guest"), 256 * MIB);
-	conn_close(c);
-	/* The guest goes, then the host: the last write says it is gone. */
 	stop(&guest_pid);
 	stop_host();
-	f = fopen(path, "r");
-	assert_non_null(f);
-	n = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	text[n] = 0;
+
+	unlink(path);
+	host_start(every_day);
+	/* The start's write: the socket serves, no guest yet. */
+	end = now_ms() + WAIT_MS;
+	while (access(path, F_OK)) {
+		assert_true(now_ms() < end);
+		usleep(20000);
+	}
+	read_text(path, text, sizeof(text));
 	assert_int_equal(metric(text, "guestmm_guest_up", "guest"), 0);
+	assert_int_equal(metric(text, "guestmm_guest_balloon_actual_bytes", "guest"), 0);
+	guest_balloon_32m();
+	read_text(path, text, sizeof(text));
+	assert_int_equal(metric(text, "guestmm_guest_balloon_actual_bytes", "guest"), 0);
+	stop_host();
+	read_text(path, text, sizeof(text));
+	promtool_check(text);
+	assert_int_equal(metric(text, "guestmm_guest_balloon_actual_bytes", "guest"), 32 * MIB);
+	assert_int_equal(metric(text, "guestmm_guest_ram_bytes", "guest"), 256 * MIB);
 	/* Nothing but the file (and the test's own) in the directory. */
 	snprintf(cmd, sizeof(cmd), "ls -A '%s' | grep -q '^\\.guestmm\\.prom\\.'", dir);
 	assert_int_not_equal(system(cmd), 0);
