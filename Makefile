@@ -10,8 +10,8 @@
 # (make ... NO_DEPS=1: never; the missing ones are named).
 
 BUILD ?= build
-DEBS := cmake make gcc libc6-dev libcmocka-dev libjson-c-dev liblz4-dev libzstd-dev pkg-config user-mode-linux busybox-static \
-        gnuplot-nox man-db qemu-system-x86
+DEBS := cmake make gcc libc6-dev libcmocka-dev libjson-c-dev libmicrohttpd-dev liblz4-dev libzstd-dev pkg-config user-mode-linux busybox-static \
+        gnuplot-nox man-db qemu-system-x86 prometheus
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX ?= /usr/local
 DESTDIR ?=

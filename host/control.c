@@ -18,7 +18,7 @@
  *
  * Lock order: control.lock, then a balloon's lock.  control.lock protects
  * the guest table (@guests, @nr_guests and each guest's @state, @why and
- * @ended) and the events posted by other threads (@posted, @nr_posted,
+ * @ended), @budget and the events posted by other threads (@posted, @nr_posted,
  * @posted_lost); the thread that adds guests and ends them takes it, the
  * control thread holds it for a whole command and for a sampling round,
  * so a command sees one table.  Everything else in struct control belongs
@@ -46,6 +46,7 @@
 #include <unistd.h>
 
 #include "host/balloon.h"
+#include "host/log.h"
 #include "host/unix_socket.h"
 
 #define PAGE_BYTES 4096ull
@@ -112,6 +113,7 @@ struct control {
 	unsigned int nr_posted;
 	uint64_t posted_lost;
 	struct control_posted posted[CONTROL_POSTED_MAX];
+	struct control_budget budget;
 
 	/* The control thread's. */
 	unsigned int nr_clients;
@@ -156,8 +158,8 @@ static void client_send(struct control_client *cl, struct json_object *obj)
 	if (cl->out_used + n + 1 > CONTROL_OUT_MAX) {
 		client_flush(cl);
 		if (cl->out_used + n + 1 > CONTROL_OUT_MAX) {
-			fprintf(stderr, "guestmm: control: client %u dropped: it left %zu bytes of answers and events unread (at most %u)\n",
-				cl->id, cl->out_used, CONTROL_OUT_MAX);
+			log_printf(LOG_LEVEL_WARNING, "guestmm: control: client %u dropped: it left %zu bytes of answers and events unread (at most %u)",
+				   cl->id, cl->out_used, CONTROL_OUT_MAX);
 			cl->drop = true;
 			return;
 		}
@@ -533,6 +535,18 @@ static void cmd_set_stats_interval(struct control_call *k)
 	k->ret = json_object_new_object();
 }
 
+/* Guest @g's view; control.lock held. */
+static void control_guest_view_locked(struct control_guest *g,
+				      struct control_guest_view *v)
+{
+	memset(v, 0, sizeof(*v));
+	snprintf(v->name, sizeof(v->name), "%s", g->name);
+	snprintf(v->state, sizeof(v->state), "%s", g->state);
+	balloon_get_stats(g->balloon, &v->st);
+	v->ram_bytes = guest_ram(g, &v->st);
+	v->kills = !strcmp(g->state, "killed");
+}
+
 static void cmd_query_guests(struct control_call *k)
 {
 	struct control *c = k->c;
@@ -541,21 +555,19 @@ static void cmd_query_guests(struct control_call *k)
 	for (unsigned int i = 0; i < c->nr_guests; i++) {
 		struct control_guest *g = &c->guests[i];
 		struct json_object *o = json_object_new_object();
-		struct balloon_stats st;
-		uint64_t ram;
+		struct control_guest_view v;
 
-		balloon_get_stats(g->balloon, &st);
-		ram = guest_ram(g, &st);
-		json_object_object_add(o, "name", json_object_new_string(g->name));
-		json_object_object_add(o, "state", json_object_new_string(g->state));
-		json_object_object_add(o, "connected", json_object_new_boolean(st.connected));
-		add_u64(o, "ram", ram);
-		if (st.connected && ram) {
-			add_u64(o, "actual", guest_left(ram, st.actual));
-			add_u64(o, "target", guest_left(ram, st.num_pages));
+		control_guest_view_locked(g, &v);
+		json_object_object_add(o, "name", json_object_new_string(v.name));
+		json_object_object_add(o, "state", json_object_new_string(v.state));
+		json_object_object_add(o, "connected", json_object_new_boolean(v.st.connected));
+		add_u64(o, "ram", v.ram_bytes);
+		if (v.st.connected && v.ram_bytes) {
+			add_u64(o, "actual", guest_left(v.ram_bytes, v.st.actual));
+			add_u64(o, "target", guest_left(v.ram_bytes, v.st.num_pages));
 		}
-		add_u64(o, "resident", st.resident_bytes);
-		add_u64(o, "reported", st.reported_bytes);
+		add_u64(o, "resident", v.st.resident_bytes);
+		add_u64(o, "reported", v.st.reported_bytes);
 		if (g->why[0])
 			json_object_object_add(o, "why", json_object_new_string(g->why));
 		json_object_array_add(k->ret, o);
@@ -809,8 +821,8 @@ static void control_accept(struct control *c)
 
 		(void)!send(fd, full, sizeof(full) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
 		close(fd);
-		fprintf(stderr, "guestmm: control: a client refused: %u already connected\n",
-			CONTROL_CLIENTS_MAX);
+		log_printf(LOG_LEVEL_WARNING, "guestmm: control: a client refused: %u already connected",
+			   CONTROL_CLIENTS_MAX);
 		return;
 	}
 	cl = calloc(1, sizeof(*cl));
@@ -819,7 +831,7 @@ static void control_accept(struct control *c)
 	if (!cl || !cl->out) {
 		free(cl);
 		close(fd);
-		fprintf(stderr, "guestmm: control: a client refused: out of memory\n");
+		log_printf(LOG_LEVEL_WARNING, "guestmm: control: a client refused: out of memory");
 		return;
 	}
 	cl->fd = fd;
@@ -861,8 +873,8 @@ static void *control_thread(void *arg)
 				.events = POLLIN | (c->clients[i]->out_used ? POLLOUT : 0),
 			};
 		if (poll(pfd, 2 + n, CONTROL_SAMPLE_MS) < 0 && errno != EINTR) {
-			fprintf(stderr, "guestmm: control: poll: %s: the control socket is no longer served\n",
-				strerror(errno));
+			log_printf(LOG_LEVEL_ERROR, "guestmm: control: poll: %s: the control socket is no longer served",
+				   strerror(errno));
 			break;
 		}
 		for (unsigned int i = 0; i < n; i++) {
@@ -919,7 +931,7 @@ int control_start(const char *path, struct control **out)
 					  &c->sock_id);
 	if (c->listen_fd < 0) {
 		err = c->listen_fd;
-		fprintf(stderr, "guestmm: control: %s: %s\n", path, unix_socket_strerror(err));
+		log_printf(LOG_LEVEL_ERROR, "guestmm: control: %s: %s", path, unix_socket_strerror(err));
 		goto undo_wake;
 	}
 	err = -pthread_create(&c->thread, NULL, control_thread, c);
@@ -1006,6 +1018,33 @@ int control_event_post(struct control *c, const char *name,
 	c->posted[c->nr_posted++].data = d;
 	pthread_mutex_unlock(&c->lock);
 	return 0;
+}
+
+unsigned int control_guests_read(struct control *c, struct control_guest_view *v,
+				 unsigned int max)
+{
+	unsigned int n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->nr_guests;
+	for (unsigned int i = 0; i < n && i < max; i++)
+		control_guest_view_locked(&c->guests[i], &v[i]);
+	pthread_mutex_unlock(&c->lock);
+	return n;
+}
+
+void control_budget_set(struct control *c, const struct control_budget *b)
+{
+	pthread_mutex_lock(&c->lock);
+	c->budget = *b;
+	pthread_mutex_unlock(&c->lock);
+}
+
+void control_budget_get(struct control *c, struct control_budget *b)
+{
+	pthread_mutex_lock(&c->lock);
+	*b = c->budget;
+	pthread_mutex_unlock(&c->lock);
 }
 
 void control_stop(struct control *c)

@@ -15,8 +15,11 @@
 #ifndef GUESTMM_HOST_CONTROL_H
 #define GUESTMM_HOST_CONTROL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "host/balloon.h"
 
 struct balloon_dev;
 struct control;
@@ -62,6 +65,40 @@ void control_guest_end(struct control *c, int idx, const char *state,
  */
 int control_event_post(struct control *c, const char *name,
 		       const char *data_json);
+
+/*
+ * One guest as query-guests and the metrics see it: the table's entry and
+ * its balloon's figures, read together under control.lock.
+ */
+struct control_guest_view {
+	char name[CONTROL_NAME_MAX];
+	char state[16];		/* "running", "killed", "exited" */
+	uint64_t ram_bytes;	/* as configured, else the memory table's */
+	uint64_t kills;		/* times the budget killed it: 0 or 1 */
+	struct balloon_stats st;
+};
+
+/* The budget the guests run under, as its owner last published it. */
+struct control_budget {
+	bool set;		/* false: no budget (--listen, --linux) */
+	uint64_t limit_bytes;
+	uint64_t usage_bytes;
+	uint64_t kills;		/* guests the budget killed */
+};
+
+/*
+ * control_guests_read - the guests now: up to @max into @v, in the order
+ * they were added.  Holds control.lock, then each balloon's lock for a
+ * struct copy, as query-guests does; never waits on a device thread.
+ * Return: how many guests there are (more than @max: only @max filled).
+ */
+unsigned int control_guests_read(struct control *c, struct control_guest_view *v,
+				 unsigned int max);
+
+/* control_budget_set/get - the budget's state, published by the thread
+ * that owns it (a fleet's) and read by query-guests' readers. */
+void control_budget_set(struct control *c, const struct control_budget *b);
+void control_budget_get(struct control *c, struct control_budget *b);
 
 /* Stop the thread, drop every client, remove the socket. */
 void control_stop(struct control *c);

@@ -24,7 +24,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -35,6 +37,9 @@
 #define MIB (1ull << 20)
 /* How long a state may take before the test calls the host broken. */
 #define WAIT_MS 60000
+/* Idle HTTP clients held open while the device and the control work:
+ * libmicrohttpd serves up to 32 connections (METRICS_CONNECTIONS_MAX). */
+#define METRICS_IDLE 24
 
 static char dir[80];
 static char dev_sock[108], ctl_sock[108], host_log[300];
@@ -813,11 +818,585 @@ static void test_fleet_by_name(void **state)
 	r = ret_of(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 67108864, \"guest\": \"ours-2\"}}\n");
 	json_object_put(r);
 	wait_balloon_change(c, "ours-2", 64 * MIB);
+	/* ours-1's driver may come after ours-2's (a loaded machine). */
+	end = now_ms() + WAIT_MS;
+	for (;;) {
+		r = call(c, "{\"execute\": \"query-balloon\", \"arguments\": {\"guest\": \"ours-1\"}}\n");
+		if (json_object_object_get_ex(r, "return", NULL))
+			break;
+		json_object_put(r);
+		assert_true(now_ms() < end);
+		usleep(50000);
+	}
+	json_object_put(r);
 	r = ret_of(c, "{\"execute\": \"query-balloon\", \"arguments\": {\"guest\": \"ours-1\"}}\n");
 	assert_int_equal(key_i64(r, "target"), 128 * MIB);
 	json_object_put(r);
 	conn_close(c);
 }
+
+/* ---- metrics (--metrics, --metrics-file) ---- */
+
+/* The port of the host's "metrics on http://127.0.0.1:PORT/metrics" line. */
+static unsigned int metrics_port(void)
+{
+	long end = now_ms() + WAIT_MS;
+
+	for (;;) {
+		static char buf[1 << 16];
+		FILE *f = fopen(host_log, "r");
+		size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+		const char *p;
+		unsigned int port;
+
+		if (f)
+			fclose(f);
+		buf[n] = 0;
+		p = strstr(buf, "metrics on http://127.0.0.1:");
+		if (p && sscanf(p, "metrics on http://127.0.0.1:%u/metrics", &port) == 1)
+			return port;
+		assert_true(now_ms() < end);
+		usleep(20000);
+	}
+}
+
+static int tcp_open(unsigned int port)
+{
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+				  .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	return fd;
+}
+
+/*
+ * An HTTP/1.0 request of @method @path: the status, and the whole
+ * response (headers and body) in @buf.
+ */
+static int http_request(unsigned int port, const char *method, const char *path,
+			char *buf, size_t len)
+{
+	char req[256];
+	int fd = tcp_open(port), status = 0;
+	size_t used = 0;
+	long end = now_ms() + WAIT_MS;
+
+	snprintf(req, sizeof(req), "%s %s HTTP/1.0\r\nHost: localhost\r\n\r\n", method, path);
+	assert_int_equal(send(fd, req, strlen(req), MSG_NOSIGNAL), (ssize_t)strlen(req));
+	for (;;) {
+		struct pollfd p = { fd, POLLIN, 0 };
+		ssize_t r;
+
+		assert_true(now_ms() < end);
+		if (poll(&p, 1, 200) <= 0)
+			continue;
+		r = read(fd, buf + used, len - 1 - used);
+		if (r <= 0)
+			break;
+		used += (size_t)r;
+		assert_true(used < len - 1);
+	}
+	buf[used] = 0;
+	close(fd);
+	assert_int_equal(sscanf(buf, "HTTP/1.%*d %d", &status), 1);
+	return status;
+}
+
+/* The body of a response: after its blank line. */
+static const char *http_body(const char *resp)
+{
+	const char *b = strstr(resp, "\r\n\r\n");
+
+	assert_non_null(b);
+	return b + 4;
+}
+
+/* The value of sample @name{guest="@guest"} (@guest NULL: no labels) in an
+ * exposition; -1 when absent. */
+static int64_t metric(const char *text, const char *name, const char *guest)
+{
+	char key[160];
+	const char *p = text;
+	size_t n;
+
+	if (guest)
+		snprintf(key, sizeof(key), "\n%s{guest=\"%s\"} ", name, guest);
+	else
+		snprintf(key, sizeof(key), "\n%s ", name);
+	n = strlen(key);
+	while ((p = strstr(p, key))) {
+		long long v;
+
+		if (sscanf(p + n, "%lld", &v) == 1)
+			return v;
+		p += n;
+	}
+	return -1;
+}
+
+/* query-balloon-stats' names and the metrics' for the same statistic. */
+static const char *const stat_metrics[][2] = {
+	{ "stat-swap-in", "guestmm_guest_swap_in_bytes_total" },
+	{ "stat-swap-out", "guestmm_guest_swap_out_bytes_total" },
+	{ "stat-major-faults", "guestmm_guest_major_faults_total" },
+	{ "stat-minor-faults", "guestmm_guest_minor_faults_total" },
+	{ "stat-free-memory", "guestmm_guest_free_memory_bytes" },
+	{ "stat-total-memory", "guestmm_guest_total_memory_bytes" },
+	{ "stat-available-memory", "guestmm_guest_available_memory_bytes" },
+	{ "stat-disk-caches", "guestmm_guest_disk_caches_bytes" },
+	{ "stat-htlb-pgalloc", "guestmm_guest_hugetlb_allocations_total" },
+	{ "stat-htlb-pgfail", "guestmm_guest_hugetlb_failures_total" },
+	{ "stat-oom-kills", "guestmm_guest_oom_kills_total" },
+	{ "stat-alloc-stalls", "guestmm_guest_alloc_stalls_total" },
+	{ "stat-async-scans", "guestmm_guest_async_scanned_pages_total" },
+	{ "stat-direct-scans", "guestmm_guest_direct_scanned_pages_total" },
+	{ "stat-async-reclaims", "guestmm_guest_async_reclaimed_pages_total" },
+	{ "stat-direct-reclaims", "guestmm_guest_direct_reclaimed_pages_total" },
+};
+
+/* promtool check metrics on @text: passes, or the test is skipped when
+ * promtool is not installed (Debian's prometheus package). */
+static void promtool_check(const char *text)
+{
+	char path[200], cmd[600];
+	FILE *f;
+	int rc;
+
+	if (system("command -v promtool >/dev/null 2>&1")) {
+		print_message("promtool not found (apt-get install prometheus): the exposition is not checked by it\n");
+		skip();
+	}
+	snprintf(path, sizeof(path), "%s/scrape.prom", dir);
+	f = fopen(path, "w");
+	assert_non_null(f);
+	fputs(text, f);
+	fclose(f);
+	snprintf(cmd, sizeof(cmd), "promtool check metrics <'%s' >'%s.out' 2>&1", path, path);
+	rc = system(cmd);
+	if (rc) {
+		snprintf(cmd, sizeof(cmd), "cat '%s.out' >&2", path);
+		(void)!system(cmd);
+		fail_msg("promtool check metrics failed (status %#x) on %s", rc, path);
+	}
+}
+
+/* A scrape until @name{guest} is @want; the last response in @buf. */
+static void wait_metric(unsigned int port, const char *name, const char *guest,
+			int64_t want, char *buf, size_t len)
+{
+	long end = now_ms() + WAIT_MS;
+
+	for (;;) {
+		assert_int_equal(http_request(port, "GET", "/metrics", buf, len), 200);
+		if (metric(buf, name, guest) == want)
+			return;
+		if (now_ms() >= end)
+			fail_msg("%s{guest=\"%s\"} never %lld: %s", name, guest ? guest : "",
+				 (long long)want, buf);
+		usleep(100000);
+	}
+}
+
+/*
+ * /metrics from a host with our guest attached: promtool passes it, the
+ * figures are the control socket's (RAM, the guest's statistics, a balloon
+ * target set through the socket), other paths and methods are refused,
+ * and idle HTTP clients stall neither the device nor the control socket.
+ */
+static void test_metrics_http(void **state)
+{
+	static char resp[1 << 17];
+	const char *extra[] = { "--metrics", "0", NULL };
+	struct json_object *r, *st;
+	const char *body;
+	unsigned int port;
+	int idle[METRICS_IDLE];
+	struct conn *c;
+
+	(void)state;
+	host_start(extra);
+	port = metrics_port();
+	c = conn_open(true);
+	guest_start();
+	wait_driver(c);
+	r = wait_stats(c, &st);
+	wait_metric(port, "guestmm_guest_up", "guest", 1, resp, sizeof(resp));
+	/* Every statistic is there once the guest sent it. */
+	wait_metric(port, "guestmm_guest_total_memory_bytes", "guest",
+		    key_i64(st, "stat-total-memory"), resp, sizeof(resp));
+	json_object_put(r);
+	assert_non_null(strstr(resp, "Content-Type: text/plain; version=0.0.4"));
+	body = http_body(resp);
+	promtool_check(body);
+	assert_int_equal(metric(body, "guestmm_guests", NULL), 1);
+	assert_int_equal(metric(body, "guestmm_guest_ram_bytes", "guest"), 256 * MIB);
+	assert_true(metric(body, "guestmm_guest_resident_bytes", "guest") > 0);
+	assert_true(metric(body, "guestmm_guest_free_memory_bytes", "guest") > 0);
+	assert_true(metric(body, "guestmm_guest_available_memory_bytes", "guest") > 0);
+	/* Every statistic the guest sent is a metric, under its name. */
+	r = wait_stats(c, &st);
+	for (size_t i = 0; i < sizeof(stat_metrics) / sizeof(stat_metrics[0]); i++) {
+		struct json_object *v;
+		bool sent = json_object_object_get_ex(st, stat_metrics[i][0], &v) &&
+			    json_object_get_int64(v) >= 0;
+
+		if (sent != (metric(body, stat_metrics[i][1], "guest") >= 0))
+			fail_msg("%s %s, but %s %s", stat_metrics[i][0],
+				 sent ? "sent" : "not sent", stat_metrics[i][1],
+				 sent ? "absent" : "present");
+	}
+	json_object_put(r);
+	assert_int_equal(metric(body, "guestmm_guest_kills_total", "guest"), 0);
+	assert_int_equal(metric(body, "guestmm_guest_balloon_actual_bytes", "guest"), 0);
+	/* No budget in --listen: its figures are absent, not 0. */
+	assert_int_equal(metric(body, "guestmm_budget_limit_bytes", NULL), -1);
+	assert_non_null(strstr(body, "# TYPE guestmm_guest_reported_bytes_total counter\n"));
+	assert_non_null(strstr(body, "# HELP guestmm_guest_ram_bytes "));
+
+	/* Idle HTTP clients (connected, nothing sent) and one mid-request. */
+	for (int i = 0; i < METRICS_IDLE; i++)
+		idle[i] = tcp_open(port);
+	assert_int_equal(send(idle[0], "GET /metr", 9, MSG_NOSIGNAL), 9);
+	/* The target through the control socket reaches the metrics. */
+	r = ret_of(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 201326592}}\n");
+	json_object_put(r);
+	wait_balloon_change(c, "guest", 192 * MIB);
+	wait_metric(port, "guestmm_guest_balloon_actual_bytes", "guest", 64 * MIB,
+		    resp, sizeof(resp));
+	assert_int_equal(metric(resp, "guestmm_guest_balloon_target_bytes", "guest"), 64 * MIB);
+	assert_true(metric(resp, "guestmm_guest_discarded_bytes_total", "guest") >= (int64_t)(64 * MIB));
+	for (int i = 0; i < METRICS_IDLE; i++)
+		close(idle[i]);
+
+	assert_int_equal(http_request(port, "GET", "/", resp, sizeof(resp)), 404);
+	assert_int_equal(http_request(port, "POST", "/metrics", resp, sizeof(resp)), 405);
+	assert_int_equal(http_request(port, "HEAD", "/metrics", resp, sizeof(resp)), 200);
+	assert_string_equal(http_body(resp), "");
+	conn_close(c);
+	stop(&guest_pid);
+	stop_host();
+}
+
+/* The metrics file's text now into @text. */
+static void read_text(const char *path, char *text, size_t len)
+{
+	FILE *f = fopen(path, "r");
+	size_t n;
+
+	assert_non_null(f);
+	n = fread(text, 1, len - 1, f);
+	fclose(f);
+	text[n] = 0;
+}
+
+/* Our guest attached, its balloon at 32 MiB through the control socket. */
+static void guest_balloon_32m(void)
+{
+	struct json_object *r;
+	struct conn *c = conn_open(true);
+
+	guest_start();
+	wait_driver(c);
+	r = ret_of(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 234881024}}\n");
+	json_object_put(r);
+	wait_balloon_change(c, "guest", 224 * MIB);
+	conn_close(c);
+}
+
+/*
+ * --metrics-file: written at the start, every period (1 s: the balloon's
+ * move shows up), and at exit (a period of a day: only the start and the
+ * exit write it, so the balloon's move there is the exit's write), each
+ * time atomically (no temporary left).
+ */
+static void test_metrics_file(void **state)
+{
+	char path[200], cmd[400];
+	static char text[1 << 17];
+	const char *every_second[] = { "--metrics-file", path, "--metrics-interval", "1", NULL };
+	const char *every_day[] = { "--metrics-file", path, "--metrics-interval", "86400", NULL };
+	long end;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/guestmm.prom", dir);
+	host_start(every_second);
+	guest_balloon_32m();
+	end = now_ms() + WAIT_MS;
+	for (;;) {
+		if (!access(path, F_OK)) {
+			read_text(path, text, sizeof(text));
+			if (metric(text, "guestmm_guest_balloon_actual_bytes", "guest") == (int64_t)(32 * MIB))
+				break;
+		}
+		assert_true(now_ms() < end);
+		usleep(100000);
+	}
+	promtool_check(text);
+	assert_int_equal(metric(text, "guestmm_guest_ram_bytes", "guest"), 256 * MIB);
+	stop(&guest_pid);
+	stop_host();
+
+	unlink(path);
+	host_start(every_day);
+	/* The start's write: the socket serves, no guest yet. */
+	end = now_ms() + WAIT_MS;
+	while (access(path, F_OK)) {
+		assert_true(now_ms() < end);
+		usleep(20000);
+	}
+	read_text(path, text, sizeof(text));
+	assert_int_equal(metric(text, "guestmm_guest_up", "guest"), 0);
+	assert_int_equal(metric(text, "guestmm_guest_balloon_actual_bytes", "guest"), 0);
+	guest_balloon_32m();
+	read_text(path, text, sizeof(text));
+	assert_int_equal(metric(text, "guestmm_guest_balloon_actual_bytes", "guest"), 0);
+	stop_host();
+	read_text(path, text, sizeof(text));
+	promtool_check(text);
+	assert_int_equal(metric(text, "guestmm_guest_balloon_actual_bytes", "guest"), 32 * MIB);
+	assert_int_equal(metric(text, "guestmm_guest_ram_bytes", "guest"), 256 * MIB);
+	/* Nothing but the file (and the test's own) in the directory. */
+	snprintf(cmd, sizeof(cmd), "ls -A '%s' | grep -q '^\\.guestmm\\.prom\\.'", dir);
+	assert_int_not_equal(system(cmd), 0);
+}
+
+/* A fleet's metrics: each guest by name, and the budget. */
+static void test_metrics_fleet(void **state)
+{
+	static char resp[1 << 17];
+	const char *argv[] = { GUESTMM_BIN, "host", "--guests", "ours:2",
+			       "--guest-mem", "128M", "--budget", "512M",
+			       "--cgroup-root", "none", "--control", ctl_sock,
+			       "--metrics", "127.0.0.1:0", "--duration", "600",
+			       "--stagger-ms", "0", "--hog-pct", "25", "--quiet",
+			       NULL };
+	unsigned int port;
+
+	(void)state;
+	unlink(host_log);
+	host_pid = spawn(host_log, argv);
+	port = metrics_port();
+	wait_metric(port, "guestmm_guest_up", "ours-2", 1, resp, sizeof(resp));
+	wait_metric(port, "guestmm_guest_up", "ours-1", 1, resp, sizeof(resp));
+	promtool_check(http_body(resp));
+	assert_int_equal(metric(resp, "guestmm_guests", NULL), 2);
+	assert_int_equal(metric(resp, "guestmm_guest_ram_bytes", "ours-1"), 128 * MIB);
+	assert_int_equal(metric(resp, "guestmm_guest_ram_bytes", "ours-2"), 128 * MIB);
+	assert_int_equal(metric(resp, "guestmm_budget_limit_bytes", NULL), 512 * MIB);
+	assert_true(metric(resp, "guestmm_budget_usage_bytes", NULL) >= 0);
+	assert_int_equal(metric(resp, "guestmm_budget_kills_total", NULL), 0);
+}
+
+/* Bad --metrics values: one line, exit status 2; a port taken: exit 1. */
+static void test_metrics_bad(void **state)
+{
+	char cmd[600], out[4096];
+	static const char *const bad[] = { "65536", "x", "1.2.3.4:", ":80",
+					   "::1:80", "127.0.0.1:-1", "no.such.host.invalid:80" };
+	unsigned int port;
+	FILE *p;
+	size_t n;
+	int status;
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		snprintf(cmd, sizeof(cmd), "'%s' host --listen '%s' --metrics '%s' --duration 1 2>&1",
+			 GUESTMM_BIN, dev_sock, bad[i]);
+		p = popen(cmd, "r");
+		n = fread(out, 1, sizeof(out) - 1, p);
+		out[n] = 0;
+		status = pclose(p);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 2 ||
+		    !strstr(out, "--metrics:") || strchr(out, '\n') != out + n - 1)
+			fail_msg("--metrics %s: status %#x, output '%s'", bad[i], status, out);
+	}
+	snprintf(cmd, sizeof(cmd), "'%s' host --listen '%s' --metrics-interval 5 2>&1",
+		 GUESTMM_BIN, dev_sock);
+	p = popen(cmd, "r");
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	status = pclose(p);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+	assert_non_null(strstr(out, "only with --metrics-file"));
+	/* A port in use: the second host says so and ends, status 1. */
+	{
+		const char *extra[] = { "--metrics", "0", NULL };
+
+		host_start(extra);
+		port = metrics_port();
+	}
+	snprintf(cmd, sizeof(cmd), "'%s' host --listen '%s/b2.sock' --metrics %u --duration 1 2>&1",
+		 GUESTMM_BIN, dir, port);
+	p = popen(cmd, "r");
+	n = fread(out, 1, sizeof(out) - 1, p);
+	out[n] = 0;
+	status = pclose(p);
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 1 ||
+	    !strstr(out, "cannot serve HTTP on"))
+		fail_msg("a port in use: status %#x, output '%s'", status, out);
+}
+
+/* ---- the service: readiness, log lines ---- */
+
+/* A datagram on @fd within WAIT_MS into @buf; false when none came. */
+static bool notify_recv(int fd, char *buf, size_t len, int timeout_ms)
+{
+	struct pollfd p = { fd, POLLIN, 0 };
+	ssize_t n;
+
+	if (poll(&p, 1, timeout_ms) <= 0)
+		return false;
+	n = recv(fd, buf, len - 1, 0);
+	assert_true(n >= 0);
+	buf[n] = 0;
+	return true;
+}
+
+static bool unix_connects(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	bool ok;
+
+	assert_true(fd >= 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	ok = !connect(fd, (struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	return ok;
+}
+
+/*
+ * Under a fake service manager ($NOTIFY_SOCKET, a datagram socket of the
+ * test's, by path and in the abstract namespace): READY=1 comes once, when
+ * the device, control and metrics sockets already take connections, and
+ * STOPPING=1 at the end.
+ */
+static void test_ready_once(void **state)
+{
+	const char *extra[] = { "--metrics", "0", NULL };
+	char path[100], buf[512];
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	unsigned int ready = 0, stopping = 0;
+	bool abstract;
+
+	(void)state;
+	for (int round = 0; round < 2; round++) {
+		int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		socklen_t sl;
+
+		abstract = round == 1;
+		assert_true(fd >= 0);
+		ready = stopping = 0;
+		if (abstract) {
+			snprintf(path, sizeof(path), "@gmm-test-notify-%d", (int)getpid());
+			memset(sa.sun_path, 0, sizeof(sa.sun_path));
+			memcpy(sa.sun_path + 1, path + 1, strlen(path) - 1);
+			sl = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(path));
+		} else {
+			snprintf(path, sizeof(path), "%s/notify", dir);
+			snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+			sl = sizeof(sa);
+		}
+		assert_int_equal(bind(fd, (struct sockaddr *)&sa, sl), 0);
+		setenv("NOTIFY_SOCKET", path, 1);
+		host_start(extra);
+		unsetenv("NOTIFY_SOCKET");
+		assert_true(notify_recv(fd, buf, sizeof(buf), WAIT_MS));
+		if (!strstr(buf, "READY=1\n") || !strstr(buf, "MAINPID="))
+			fail_msg("the first datagram is not READY=1: '%s'", buf);
+		ready++;
+		/* Ready means listening: each socket answers now. */
+		assert_true(unix_connects(dev_sock));
+		assert_true(unix_connects(ctl_sock));
+		{
+			static char resp[1 << 17];
+
+			assert_int_equal(http_request(metrics_port(), "GET", "/metrics",
+						      resp, sizeof(resp)), 200);
+		}
+		stop_host();
+		/* Everything it sent, to its end: one READY, then STOPPING. */
+		while (notify_recv(fd, buf, sizeof(buf), 0)) {
+			ready += strstr(buf, "READY=1") != NULL;
+			stopping += strstr(buf, "STOPPING=1") != NULL;
+		}
+		if (ready != 1 || stopping != 1)
+			fail_msg("%s: READY=1 %u times, STOPPING=1 %u times (once each)",
+				 abstract ? "abstract" : "path", ready, stopping);
+		close(fd);
+		unlink(path);
+	}
+}
+
+/* The log's lines: an ISO 8601 UTC time and a level each, nothing below
+ * --log-level, and under the journal a priority prefix instead. */
+static void test_log_lines(void **state)
+{
+	static char resp[1 << 17], text[1 << 16];
+	const char *debug[] = { "--metrics", "0", "--log-level", "debug", NULL };
+	const char *warning[] = { "--metrics", "0", "--log-level", "warning", NULL };
+	const char *argv[] = { GUESTMM_BIN, "host", "--listen", dev_sock,
+			       "--control", ctl_sock, "--metrics", "0",
+			       "--duration", "600", "--quiet", NULL };
+	unsigned int y, mo, d, h, mi, sec, ms;
+	char level[16];
+	struct stat sb;
+	FILE *f;
+	size_t n;
+	int fd;
+
+	(void)state;
+	host_start(debug);
+	assert_int_equal(http_request(metrics_port(), "GET", "/metrics", resp, sizeof(resp)), 200);
+	stop_host();
+	f = fopen(host_log, "r");
+	assert_non_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = 0;
+	/* The first line: "2026-12-07T18:01:02.345Z info: guestmm: ..." */
+	if (sscanf(text, "%4u-%2u-%2uT%2u:%2u:%2u.%3uZ %15[a-z]: guestmm: ", &y, &mo, &d,
+		   &h, &mi, &sec, &ms, level) != 8 || y < 2024 || mo < 1 || mo > 12)
+		fail_msg("not a timestamped log line: %s", text);
+	assert_string_equal(level, "info");
+	assert_non_null(strstr(text, "Z info: guestmm: metrics on http://"));
+	assert_non_null(strstr(text, "Z debug: guestmm: metrics: a scrape, "));
+
+	/* --log-level warning: the info and debug lines are gone. */
+	host_start(warning);
+	{
+		struct conn *c = conn_open(true);
+
+		conn_close(c);
+	}
+	stop_host();
+	assert_false(file_has(host_log, "info:"));
+	assert_false(file_has(host_log, "metrics on"));
+
+	/* stderr is "the journal": JOURNAL_STREAM names its device:inode. */
+	unlink(host_log);
+	fd = open(host_log, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(fstat(fd, &sb), 0);
+	close(fd);
+	snprintf(text, sizeof(text), "%llu:%llu", (unsigned long long)sb.st_dev,
+		 (unsigned long long)sb.st_ino);
+	setenv("JOURNAL_STREAM", text, 1);
+	host_pid = spawn(host_log, argv);
+	unsetenv("JOURNAL_STREAM");
+	metrics_port();
+	stop_host();
+	f = fopen(host_log, "r");
+	assert_non_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = 0;
+	if (strncmp(text, "<6>guestmm: metrics on http://", 30))
+		fail_msg("not a journal line: %s", text);
+}
+
 
 /*
  * The balloon budget policy with our guests, under the host's own
@@ -999,7 +1578,8 @@ static void test_linux_guest(void **state)
 {
 	const char *argv[] = { GUESTMM_BIN, "host", "--linux", "--mem", "256M",
 			       "--hog", "32M", "--watch", "30", "--control", ctl_sock,
-			       "--quiet", NULL };
+			       "--metrics", "0", "--quiet", NULL };
+	static char resp[1 << 17];
 	struct json_object *r, *st;
 	struct conn *c;
 	int status;
@@ -1026,6 +1606,14 @@ static void test_linux_guest(void **state)
 	assert_true(key_i64(st, "stat-available-memory") > 0);
 	assert_true(key_i64(st, "stat-disk-caches") >= 0);
 	assert_sent_keys(st);
+	/* The metrics of a Linux guest: its statistics under their names. */
+	wait_metric(metrics_port(), "guestmm_guest_total_memory_bytes", "linux-1",
+		    key_i64(st, "stat-total-memory"), resp, sizeof(resp));
+	promtool_check(http_body(resp));
+	assert_int_equal(metric(resp, "guestmm_guest_ram_bytes", "linux-1"), 256 * MIB);
+	assert_int_equal(metric(resp, "guestmm_guest_balloon_actual_bytes", "linux-1"), 96 * MIB);
+	assert_true(metric(resp, "guestmm_guest_minor_faults_total", "linux-1") > 0);
+	assert_true(metric(resp, "guestmm_guest_disk_caches_bytes", "linux-1") >= 0);
 	json_object_put(r);
 	conn_close(c);
 	/* The host's own run goes on to its end, status 0. */
@@ -1040,6 +1628,16 @@ int main(int argc, char **argv)
 	const struct CMUnitTest linux_tests[] = {
 		cmocka_unit_test_setup_teardown(test_linux_guest, setup, teardown),
 	};
+	const struct CMUnitTest service_tests[] = {
+		cmocka_unit_test_setup_teardown(test_ready_once, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_log_lines, setup, teardown),
+	};
+	const struct CMUnitTest metrics_tests[] = {
+		cmocka_unit_test_setup_teardown(test_metrics_http, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_file, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_fleet, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_metrics_bad, setup, teardown),
+	};
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_protocol, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_balloon_reaches_actual, setup, teardown),
@@ -1053,6 +1651,10 @@ int main(int argc, char **argv)
 	};
 
 	signal(SIGPIPE, SIG_IGN);
+	if (argc > 1 && !strcmp(argv[1], "service"))
+		return cmocka_run_group_tests(service_tests, NULL, NULL);
+	if (argc > 1 && !strcmp(argv[1], "metrics"))
+		return cmocka_run_group_tests(metrics_tests, NULL, NULL);
 	if (argc > 1 && !strcmp(argv[1], "linux"))
 		return cmocka_run_group_tests(linux_tests, NULL, NULL);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -28,6 +28,9 @@
 #include "host/backend.h"
 #include "host/balloon.h"
 #include "host/control.h"
+#include "host/log.h"
+#include "host/metrics.h"
+#include "host/service.h"
 #include "host/tmp_dir.h"
 #include "host/uml_guest.h"
 #include "host/vhost_user.h"
@@ -41,6 +44,9 @@
 /* A guest's RAM: a Linux guest maps it into its one process. */
 #define HOST_MEM_MIN (64 * MIB)
 #define HOST_MEM_MAX (64ull << 30)
+/* How often --metrics-file is rewritten by default: node_exporter's
+ * scrapes are 15 s apart by default, so a file is at most one scrape old. */
+#define HOST_METRICS_INTERVAL_S 15
 /* A table or a budget: far beyond any machine here. */
 #define HOST_SIZE_MAX (16ull << 40)
 
@@ -49,6 +55,8 @@ struct host_opts {
 	const char *listen;
 	const char *control;	/* --control; NULL: beside the device socket */
 	char control_path[108];	/* the one served */
+	struct metrics_config metrics;	/* --metrics, --metrics-file */
+	FILE *log_info;		/* the fleet's event lines: info */
 	bool linux_guest;
 	bool json_lines;
 	bool json;
@@ -213,6 +221,46 @@ static int host_control_start(struct host_opts *o, const char *device,
 	return 0;
 }
 
+/*
+ * The metrics (host/metrics.h) of @ctl, when asked for.
+ * Return: 0 (*@m NULL when not asked); metrics_start()'s errors, with a
+ * line on stderr.
+ */
+static int host_metrics_start(const struct host_opts *o, struct control *ctl,
+			      struct metrics **m)
+{
+	*m = NULL;
+	if (!o->metrics.listen && !o->metrics.file)
+		return 0;
+	return metrics_start(&o->metrics, ctl, m);
+}
+
+/*
+ * The host serves: its device and control sockets listen (and the metrics,
+ * when asked for).  From now on stderr's lines are log lines (see
+ * host_log_setup()), and a service manager (Type=notify) is told, once.
+ */
+static void host_serving(const struct host_opts *o, const char *device)
+{
+	char state[400];
+	int ret;
+
+	log_streams_release();
+	snprintf(state, sizeof(state), "READY=1\nSTATUS=device %.150s, control %.150s\nMAINPID=%ld",
+		 device, o->control_path, (long)getpid());
+	ret = service_notify(state);
+	if (ret < 0)
+		log_printf(LOG_LEVEL_WARNING, "guestmm: host: cannot tell the service manager it is ready ($NOTIFY_SOCKET): %s",
+			   strerror(-ret));
+	else if (ret > 0)
+		log_printf(LOG_LEVEL_DEBUG, "guestmm: host: readiness sent to $NOTIFY_SOCKET");
+}
+
+static void host_notify_stopping(void)
+{
+	(void)service_notify("STOPPING=1");
+}
+
 /* ---- --listen ---- */
 
 /* `host --listen --json`: the device as the host leaves it. */
@@ -248,6 +296,7 @@ static int host_listen(struct host_opts *o)
 	struct balloon_backend be;
 	struct balloon_stats st;
 	struct control *ctl = NULL;
+	struct metrics *metrics;
 	double t0 = run_now_s(), next = 0, t = 0;
 	int err = balloon_backend_start(&be, o->listen, host_features(o));
 
@@ -268,6 +317,12 @@ static int host_listen(struct host_opts *o)
 	}
 	/* Any frontend: its RAM is the memory table it shares. */
 	control_guest_add(ctl, "guest", be.balloon, 0);
+	if (host_metrics_start(o, ctl, &metrics)) {
+		control_stop(ctl);
+		balloon_backend_stop(&be);
+		return 1;
+	}
+	host_serving(o, o->listen);
 	while (!atomic_load(&interrupted) && !be.err) {
 		t = run_now_s() - t0;
 		if (o->duration_s && t >= o->duration_s)
@@ -280,6 +335,8 @@ static int host_listen(struct host_opts *o)
 	}
 	/* What the device last saw, before it goes. */
 	balloon_get_stats(be.balloon, &st);
+	host_notify_stopping();
+	metrics_stop(metrics);
 	control_stop(ctl);
 	balloon_backend_stop(&be);
 	if (be.err)
@@ -418,6 +475,7 @@ static int host_linux(struct host_opts *o)
 	struct balloon_backend be;
 	struct uml_guest *g = NULL;
 	struct control *ctl = NULL;
+	struct metrics *metrics = NULL;
 	double t0, next = 0, t_free;
 	uint64_t hog = o->hog_bytes ? o->hog_bytes : o->mem_bytes / 4 * 3;
 	int err, rc = 1;
@@ -437,6 +495,9 @@ static int host_linux(struct host_opts *o)
 	if (host_control_start(o, sock, &ctl))
 		goto undo_backend;
 	control_guest_add(ctl, "linux-1", be.balloon, o->mem_bytes);
+	if (host_metrics_start(o, ctl, &metrics))
+		goto undo_control;
+	host_serving(o, sock);
 	gc.linux_path = o->uml;
 	gc.initrd = initrd;
 	gc.balloon_socket = sock;
@@ -547,6 +608,8 @@ static int host_linux(struct host_opts *o)
 undo_guest:
 	uml_guest_destroy(g, 10000);
 undo_control:
+	host_notify_stopping();
+	metrics_stop(metrics);
 	control_stop(ctl);
 undo_backend:
 	balloon_backend_stop(&be);
@@ -602,6 +665,19 @@ static void host_fleet_event(void *ctx, const char *name, const char *data)
 			name, data);
 }
 
+/* The budget's state, for query-guests' readers (the metrics). */
+static void host_publish_budget(struct control *ctl, struct fleet *f)
+{
+	struct fleet_budget_info bi;
+	struct control_budget b = { .set = true };
+
+	fleet_budget(f, &bi);
+	b.limit_bytes = bi.limit;
+	b.usage_bytes = bi.usage;
+	b.kills = bi.budget_kills;
+	control_budget_set(ctl, &b);
+}
+
 static int host_fleet(struct host_opts *o)
 {
 	char device[TMP_DIR_PATH_MAX + 16];
@@ -609,6 +685,7 @@ static int host_fleet(struct host_opts *o)
 	int ctl_idx[FLEET_MAX_GUESTS];
 	enum fleet_state ctl_state[FLEET_MAX_GUESTS];
 	struct control *ctl = NULL;
+	struct metrics *metrics = NULL;
 	struct fleet_config c;
 	struct fleet *f;
 	double next = 0;
@@ -629,7 +706,7 @@ static int host_fleet(struct host_opts *o)
 	c.uml = o->uml;
 	c.initrd = o->initrd;
 	c.boot_timeout_s = o->boot_timeout_s;
-	c.log = stderr;
+	c.log = o->log_info ? o->log_info : stderr;
 	err = fleet_create(&c, &f);
 	if (err) {
 		fprintf(stderr, "guestmm: host: cannot start: %s\n", strerror(-err));
@@ -638,6 +715,12 @@ static int host_fleet(struct host_opts *o)
 	/* Beside the guests' sockets, in the fleet's own directory. */
 	snprintf(device, sizeof(device), "%s/host.sock", fleet_dir(f));
 	if (host_control_start(o, device, &ctl)) {
+		fleet_destroy(f);
+		return 1;
+	}
+	host_publish_budget(ctl, f);
+	if (host_metrics_start(o, ctl, &metrics)) {
+		control_stop(ctl);
 		fleet_destroy(f);
 		return 1;
 	}
@@ -664,6 +747,7 @@ static int host_fleet(struct host_opts *o)
 							 fleet_guest_balloon(f, (unsigned int)err),
 							 mem);
 		}
+	host_serving(o, fleet_dir(f));
 	while (!atomic_load(&interrupted)) {
 		double t;
 
@@ -683,6 +767,7 @@ static int host_fleet(struct host_opts *o)
 		}
 		t = fleet_now(f);
 		if (t >= next) {
+			host_publish_budget(ctl, f);
 			if (o->live)
 				fleet_print_line(o->live, f, o->json_lines);
 			next += 1;
@@ -704,6 +789,9 @@ static int host_fleet(struct host_opts *o)
 		json_end(&j);
 	}
 	/* Before the fleet: its devices go with it. */
+	host_notify_stopping();
+	host_publish_budget(ctl, f);
+	metrics_stop(metrics);
 	control_stop(ctl);
 	fleet_destroy(f);
 	return 0;
@@ -839,6 +927,17 @@ static void host_usage(FILE *f)
 	      "  --json               one JSON object at the end on stdout; the\n"
 	      "                       per-second lines go to stderr\n"
 	      "  --quiet              no per-second lines\n"
+	      "  --metrics [ADDR:]PORT  serve Prometheus metrics over HTTP at /metrics\n"
+	      "                       (ADDR default 127.0.0.1; [IPV6]:PORT; port 0: any\n"
+	      "                       free one, named in an info line)\n"
+	      "  --metrics-file PATH  write the same metrics to PATH (node_exporter's\n"
+	      "                       textfile collector), atomically, at the start,\n"
+	      "                       every --metrics-interval and at exit\n"
+	      "  --metrics-interval S the file's period, 1 to 86400 s (default 15)\n"
+	      "  --log-level LEVEL    error, warning, info or debug (default info); a\n"
+	      "                       log line carries an ISO 8601 UTC time, or under\n"
+	      "                       systemd's journal a <N> priority and no time\n"
+	      "Under systemd (Type=notify) readiness is sent once the sockets listen.\n"
 	      "An option the mode does nothing with is refused (exit status 2).\n"
 	      "\n"
 	      "Many guests under one budget (guestmm host --guests SPEC [OPTION]...):\n"
@@ -868,8 +967,8 @@ static void host_usage(FILE *f)
 	      "  --cpus N             vCPUs of our guests (default 1; only with ours)\n"
 	      "  --duration S         stop after S seconds (default: at SIGINT/SIGTERM/SIGHUP)\n"
 	      "  --reporting, --stats-interval, --uml, --initrd, --boot-timeout, --control,\n"
-	      "  --json-lines, --json,\n"
-	      "  --quiet: as above\n"
+	      "  --json-lines, --json, --quiet, --metrics, --metrics-file, --metrics-interval,\n"
+	      "  --log-level: as above\n"
 	      "A line a second: the budget's usage and each guest's host-resident memory\n"
 	      "(the device's accounting) or its end; a guest the budget kills is named on\n"
 	      "stderr with the budget's state, and the host and the other guests go on.\n",
@@ -877,6 +976,46 @@ static void host_usage(FILE *f)
 }
 
 #define HOST_ERR(...) cli_usage_error("host ", __VA_ARGS__)
+
+/*
+ * The log's level, the stream of the fleet's event lines (information),
+ * and stderr as a log stream of errors: what the host and its libraries
+ * (platform_log() on the device threads) print there.  stderr is swapped
+ * here, before any thread starts, and given back in host_log_end() after
+ * they have all ended, so no thread ever reads the pointer as it changes.
+ * Its lines stay plain until the host serves (host_serving()): a failure
+ * to start is the command's one line, as every command's.  The per-second
+ * lines (o->live, even on stderr with --json) keep the stream they were
+ * given.
+ */
+static FILE *host_stderr;	/* the one we started with, while logging */
+
+static void host_log_setup(struct host_opts *o, enum log_level level)
+{
+	FILE *err = log_stream_held(LOG_LEVEL_ERROR);
+
+	log_set_level(level);
+	o->log_info = log_stream(LOG_LEVEL_INFO);
+	if (err) {
+		fflush(stderr);
+		host_stderr = stderr;
+		stderr = err;
+	}
+}
+
+/* The mode has ended (its threads with it): stderr is stderr again. */
+static int host_log_end(struct host_opts *o, int rc)
+{
+	if (host_stderr) {
+		fclose(stderr);
+		stderr = host_stderr;
+		host_stderr = NULL;
+	}
+	if (o->log_info)
+		fclose(o->log_info);
+	o->log_info = NULL;
+	return rc;
+}
 
 /* The host's three modes, as masks of what an option applies to. */
 enum {
@@ -912,7 +1051,8 @@ int cmd_host(int argc, char **argv)
 	       O_REPORTING, O_UNTIL, O_MAXMEM, O_GUESTS, O_GUEST_MEM, O_LINUX_MEM,
 	       O_BUDGET, O_CGROUP_ROOT, O_HOG_PCT, O_HOLD_MS, O_IDLE_MS,
 	       O_STAGGER_MS, O_CPUS, O_BOOT_TIMEOUT, O_CONTROL, O_STATS_INTERVAL,
-	       O_DEFLATE_ON_OOM, O_POLICY, O_END };
+	       O_DEFLATE_ON_OOM, O_POLICY, O_METRICS, O_METRICS_FILE, O_METRICS_INTERVAL,
+	       O_LOG_LEVEL, O_END };
 	/*
 	 * The modes each option does something in (the rest: all three);
 	 * @alt, what to use instead in --guests.
@@ -979,6 +1119,10 @@ int cmd_host(int argc, char **argv)
 		{ "control", required_argument, NULL, O_CONTROL },
 		{ "stats-interval", required_argument, NULL, O_STATS_INTERVAL },
 		{ "deflate-on-oom", required_argument, NULL, O_DEFLATE_ON_OOM },
+		{ "metrics", required_argument, NULL, O_METRICS },
+		{ "metrics-file", required_argument, NULL, O_METRICS_FILE },
+		{ "metrics-interval", required_argument, NULL, O_METRICS_INTERVAL },
+		{ "log-level", required_argument, NULL, O_LOG_LEVEL },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -987,7 +1131,9 @@ int cmd_host(int argc, char **argv)
 			       .guest_mem = 512ull << 20, .hog_pct = 75,
 			       .hold_ms = 1000, .idle_ms = 10000,
 			       .stagger_ms = 2000, .cpus = 1,
-			       .stats_interval_s = -1 };
+			       .stats_interval_s = -1,
+			       .metrics.file_interval_s = HOST_METRICS_INTERVAL_S };
+	enum log_level log_level = LOG_LEVEL_INFO;
 	bool many = false, seen[O_END] = { false };
 	struct sigaction sa = { .sa_handler = on_signal };
 	unsigned int mode;
@@ -1016,6 +1162,32 @@ int cmd_host(int argc, char **argv)
 			break;
 		case O_LINUX:
 			o.linux_guest = true;
+			break;
+		case O_METRICS: {
+			struct sockaddr_storage ss;
+			socklen_t sl;
+			char why[300];
+
+			if (metrics_parse_address(optarg, &ss, &sl, why, sizeof(why)))
+				HOST_ERR("--metrics: %s", why);
+			o.metrics.listen = optarg;
+			break;
+		}
+		case O_METRICS_FILE:
+			if (!*optarg)
+				HOST_ERR("--metrics-file: an empty path");
+			if (strlen(optarg) >= PATH_MAX - 16)
+				HOST_ERR("--metrics-file: a path longer than %d bytes", PATH_MAX - 16);
+			o.metrics.file = optarg;
+			break;
+		case O_METRICS_INTERVAL:
+			if (cli_parse_uint(optarg, 1, 86400, &v))
+				HOST_ERR("--metrics-interval: '%s' is not 1 to 86400 seconds", optarg);
+			o.metrics.file_interval_s = (unsigned int)v;
+			break;
+		case O_LOG_LEVEL:
+			if (log_level_parse(optarg, &log_level))
+				HOST_ERR("--log-level: '%s' is not error, warning, info or debug", optarg);
 			break;
 		case O_MEM:
 			/* Linux's mem= in MiB. */
@@ -1184,6 +1356,10 @@ int cmd_host(int argc, char **argv)
 				 applies[i].alt);
 		HOST_ERR("--%s: only with %s, not with %s", name, modes, host_mode_name(mode));
 	}
+	if (seen[O_METRICS_INTERVAL] && !o.metrics.file)
+		HOST_ERR("--metrics-interval: only with --metrics-file (it is the file's period)");
+	if (o.metrics.file)
+		cli_check_output("host ", "--metrics-file", o.metrics.file);
 	if (o.json_lines && o.quiet)
 		HOST_ERR("--json-lines: not with --quiet (the lines it asks for are the ones --quiet silences)");
 	if (many && !o.nr_guests[FLEET_LINUX]) {
@@ -1224,7 +1400,8 @@ int cmd_host(int argc, char **argv)
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGHUP, &sa, NULL);
 		signal(SIGPIPE, SIG_IGN);
-		return host_fleet(&o);
+		host_log_setup(&o, log_level);
+		return host_log_end(&o, host_fleet(&o));
 	}
 	if (!o.listen && !o.linux_guest) {
 		/* The backend alone, on the default socket. */
@@ -1245,5 +1422,6 @@ int cmd_host(int argc, char **argv)
 	sigaction(SIGTERM, &sa, NULL);
 	sigaction(SIGHUP, &sa, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	return o.listen ? host_listen(&o) : host_linux(&o);
+	host_log_setup(&o, log_level);
+	return host_log_end(&o, o.listen ? host_listen(&o) : host_linux(&o));
 }
