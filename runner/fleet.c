@@ -1031,6 +1031,8 @@ void fleet_budget(struct fleet *f, struct fleet_budget_info *b)
 
 void fleet_destroy(struct fleet *f)
 {
+	bool busy;
+
 	if (!f)
 		return;
 	for (unsigned int i = 0; i < f->n; i++)
@@ -1048,12 +1050,17 @@ void fleet_destroy(struct fleet *f)
 		if (g->console_fd >= 0)
 			close(g->console_fd);
 	}
-	/* The devices' mappings and the guests' memory files go here. */
-	vhost_user_server_destroy(f->srv);
+	/*
+	 * The devices' mappings and the guests' memory files go here.  A
+	 * device thread left running (-EBUSY) still uses its balloon: the
+	 * balloons then go with the process, as balloon_backend_stop() does.
+	 */
+	busy = vhost_user_server_destroy(f->srv) != 0;
 	for (unsigned int i = 0; i < f->n; i++) {
 		struct fleet_guest *g = f->g[i];
 
-		balloon_destroy(g->balloon);
+		if (!busy)
+			balloon_destroy(g->balloon);
 		memcg_destroy(&g->cg);
 		free(g);
 	}
