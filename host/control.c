@@ -254,6 +254,7 @@ static void control_sample_locked(struct control *c)
 		struct control_guest *g = &c->guests[i];
 		struct balloon_stats st;
 		struct json_object *d;
+		bool reached;
 
 		balloon_get_stats(g->balloon, &st);
 		if (!g->seen) {
@@ -274,8 +275,14 @@ static void control_sample_locked(struct control *c)
 			control_event(c, st.connected ? "GUEST_CONNECTED"
 						      : "GUEST_DISCONNECTED", d);
 		}
+		/*
+		 * Throttled, but a target followed all the way goes at once:
+		 * the BALLOON_CHANGE carrying it comes before its
+		 * TARGET_REACHED, never a second after.
+		 */
+		reached = st.connected && g->target_pending && st.actual == st.num_pages;
 		if (st.connected && st.actual != g->actual &&
-		    now - g->change_ms >= CONTROL_CHANGE_MS) {
+		    (reached || now - g->change_ms >= CONTROL_CHANGE_MS)) {
 			g->actual = st.actual;
 			g->change_ms = now;
 			d = json_object_new_object();
@@ -284,7 +291,7 @@ static void control_sample_locked(struct control *c)
 			control_event(c, "BALLOON_CHANGE", d);
 		}
 		/* A target the driver has followed all the way. */
-		if (st.connected && g->target_pending && st.actual == st.num_pages) {
+		if (reached) {
 			uint64_t left = guest_left(guest_ram(g, &st), st.actual);
 
 			g->target_pending = false;
