@@ -9,6 +9,7 @@
 #include "anonutil.h"
 
 #include <pthread.h>
+#include <sched.h>
 
 #include "mm/compaction.h"
 #include "mm/migrate.h"
@@ -654,6 +655,116 @@ static void full_pool_contig(enum zpool_movable policy)
 static void test_full_pool_contig_migrate(void **state) { full_pool_contig(ZPOOL_MOVABLE_MIGRATE); }
 static void test_full_pool_contig_unuse(void **state) { full_pool_contig(ZPOOL_MOVABLE_UNUSE); }
 
+/* ---- compaction while zswap goes away ---- */
+
+/*
+ * The dense pool with its compaction held at a gate, and a check in its
+ * free and destroy: a pool torn down while a compaction is inside it is
+ * what the test catches (the compaction is then let go, and waited for,
+ * before the pool really goes, so the unfixed code fails cleanly).
+ */
+static struct zpool_driver gated_dense;
+static struct {
+	struct pglist_data *pgdat;
+	atomic_bool inside, go, torn;
+} gate;
+
+static uint64_t gated_compact(void *pool)
+{
+	uint64_t freed;
+
+	atomic_store(&gate.inside, true);
+	/* Let go by a teardown that found us (the bug) or by anon_fini() waiting. */
+	while (!atomic_load(&gate.go) && !atomic_load(&gate.pgdat->compact.closing))
+		sched_yield();
+	freed = zdense_zpool_driver.compact(pool);
+	atomic_store(&gate.inside, false);
+	return freed;
+}
+
+static void gate_teardown(void)
+{
+	if (!atomic_load(&gate.inside))
+		return;
+	atomic_store(&gate.torn, true);
+	atomic_store(&gate.go, true);
+	while (atomic_load(&gate.inside))
+		sched_yield();
+}
+
+static int gated_free(void *pool, uint64_t handle)
+{
+	gate_teardown();
+	return zdense_zpool_driver.free(pool, handle);
+}
+
+static void gated_destroy(void *pool)
+{
+	gate_teardown();
+	zdense_zpool_driver.destroy(pool);
+}
+
+static void gated_tweak(struct anon_config *c)
+{
+	gated_dense = zdense_zpool_driver;
+	gated_dense.compact = gated_compact;
+	gated_dense.free = gated_free;
+	gated_dense.destroy = gated_destroy;
+	c->zswap_cfg.zpool = &gated_dense;
+}
+
+static void *compact_node_fn(void *arg)
+{
+	struct compact_result res = { 0 };
+
+	compact_node(arg, -1, &res);
+	return NULL;
+}
+
+/*
+ * compact_node() in one thread, held inside the pool's compaction, while
+ * anon_fini() takes zswap down in another: anon_fini() must wait for the
+ * compaction (which found the pool through pgdat->lruvec->zswap with
+ * nothing holding it) before it frees the pool.  Deterministic: the
+ * compaction is known to be inside before anon_fini() starts.
+ */
+static void test_compaction_during_zswap_destroy(void **state)
+{
+	struct anon_node n;
+	struct pglist_data *pgdat;
+	struct mm_space *mm;
+	uint64_t pages = 3000;
+	pthread_t t;
+
+	anon_node_init_cfg(&n, 64 * MIB, 32 * MIB, gated_tweak);
+	pgdat = n.t.pgdat;
+	gate.pgdat = pgdat;
+	atomic_store(&gate.go, false);
+	atomic_store(&gate.torn, false);
+	assert_int_equal(mm_space_create(pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
+	for (uint64_t i = 0; i < pages; i++)
+		write_page(mm, BASE + i * PAGE_SIZE, i, 1 + i % 3);
+	assert_true(shrink_node(pgdat->lruvec, pages) > 0);
+	assert_true(zdense_get_pool_size(zswap_pool(pgdat->lruvec->zswap)) > 0);
+	mm_space_destroy(mm);
+	assert_int_equal(pthread_create(&t, NULL, compact_node_fn, pgdat), 0);
+	while (!atomic_load(&gate.inside))
+		sched_yield();
+	anon_fini(pgdat);
+	pthread_join(t, NULL);
+	if (atomic_load(&gate.torn))
+		fail_msg("anon_fini() tore the dense pool down while compact_node() was "
+			 "inside its compaction");
+	/* A compaction after the teardown finds no pool; every frame came back. */
+	{
+		struct compact_result res = { 0 };
+
+		assert_int_equal(compact_node(pgdat, -1, &res), 0);
+	}
+	anon_node_fini(&n);
+}
+
 /* ---- concurrency ---- */
 
 #define NR_WORKERS 3
@@ -795,6 +906,7 @@ int main(void)
 		cmocka_unit_test(test_compact_node_compacts_pool),
 		cmocka_unit_test(test_full_pool_contig_migrate),
 		cmocka_unit_test(test_full_pool_contig_unuse),
+		cmocka_unit_test(test_compaction_during_zswap_destroy),
 		cmocka_unit_test(test_concurrent),
 	};
 
