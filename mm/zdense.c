@@ -990,10 +990,57 @@ static bool span_compactable(const struct zdense_span *span)
 	return span->inuse && !span->isolated && !span->mapped;
 }
 
+/* Can compaction free a span of @cls: does it waste a span's worth of objects? */
+static bool class_compactable(const struct zdense_class *cls)
+{
+	return cls->spans * cls->objs - cls->inuse >= cls->objs;
+}
+
+/*
+ * The source of the next move: the first movable span of the emptiest
+ * fullness group that has one.  Not the emptiest span - finding that is a
+ * walk of every partial span, and a walk per span freed made compacting a
+ * class of 8000 spans hold its lock for a quarter of a second; spans that
+ * are not movable (mapped, isolated) are the only ones skipped.
+ */
+static struct zdense_span *class_pick_src_locked(struct zdense_class *cls)
+{
+	for (unsigned int g = 0; g < ZD_GROUP_FULL; g++)
+		for (struct list_head *l = cls->fullness[g].next; l != &cls->fullness[g];
+		     l = l->next) {
+			struct zdense_span *s = container_of(l, struct zdense_span, link);
+
+			if (span_compactable(s))
+				return s;
+		}
+	return NULL;
+}
+
+/* The destination: the first span of the fullest partial group, not @src. */
+static struct zdense_span *class_pick_dst_locked(struct zdense_class *cls,
+						 struct zdense_span *src)
+{
+	for (int g = ZD_GROUP_FULL - 1; g >= 0; g--)
+		for (struct list_head *l = cls->fullness[g].next; l != &cls->fullness[g];
+		     l = l->next) {
+			struct zdense_span *s = container_of(l, struct zdense_span, link);
+
+			if (s != src)
+				return s;
+		}
+	return NULL;
+}
+
 /*
  * Compact one class: while its spans waste at least a span's worth of
- * objects, empty the sparsest movable span into the fullest partial ones
- * (zsmalloc's __zs_compact()).  Return: pages freed.  Class lock held.
+ * objects, empty a span of the emptiest group into the fullest partial
+ * ones and free it (zsmalloc's __zs_compact()).  The source always
+ * empties: the other spans' free slots are the waste less the source's
+ * own, at least its objects.  So each round frees a span, and the work is
+ * the objects moved.  Class lock held on entry and return; dropped and
+ * taken again between rounds, so that loads and stores of the class are
+ * not held up for the whole pass; each round starts again from the lists.
+ * Return: pages freed.
  */
 static uint64_t class_compact_locked(struct zdense_pool *pool, struct zdense_class *cls,
 				     unsigned char *bounce)
@@ -1001,41 +1048,26 @@ static uint64_t class_compact_locked(struct zdense_pool *pool, struct zdense_cla
 	uint64_t freed = 0;
 
 	MM_ASSERT_HELD(&cls->lock);
-	for (;;) {
-		struct zdense_span *src = NULL, *dst = NULL;
-		struct list_head *l;
+	while (class_compactable(cls)) {
+		struct zdense_span *src = class_pick_src_locked(cls), *dst;
+		unsigned int o = 0;
 
-		if (cls->spans * cls->objs - cls->inuse < cls->objs)
-			break;
-		/* The emptiest movable span, the fullest other partial one. */
-		for (unsigned int g = 0; g < ZD_GROUP_FULL && !src; g++)
-			for (l = cls->fullness[g].next; l != &cls->fullness[g]; l = l->next) {
-				struct zdense_span *s = container_of(l, struct zdense_span, link);
-
-				if (span_compactable(s) && (!src || s->inuse < src->inuse))
-					src = s;
-			}
 		if (!src)
 			break;
-		for (int g = ZD_GROUP_FULL - 1; g >= 0 && !dst; g--)
-			for (l = cls->fullness[g].next; l != &cls->fullness[g]; l = l->next) {
-				struct zdense_span *s = container_of(l, struct zdense_span, link);
-
-				if (s != src && s->inuse >= src->inuse && (!dst || s->inuse > dst->inuse))
-					dst = s;
-			}
-		if (!dst)
-			break;
-		for (unsigned int o = 0; o < cls->objs && src->inuse && dst->inuse < cls->objs; o++)
-			if (*obj_word(pool, src, cls->size, o) & ZD_TAG_ALLOC)
-				obj_move_locked(pool, cls, src, o, dst, bounce);
-		span_regroup_locked(cls, dst);
-		if (src->inuse == 0) {
-			span_free_locked(pool, cls, src);
-			freed += cls->pages;
-		} else {
-			span_regroup_locked(cls, src);
+		while (src->inuse && (dst = class_pick_dst_locked(cls, src))) {
+			for (; o < cls->objs && src->inuse && dst->inuse < cls->objs; o++)
+				if (*obj_word(pool, src, cls->size, o) & ZD_TAG_ALLOC)
+					obj_move_locked(pool, cls, src, o, dst, bounce);
+			span_regroup_locked(cls, dst);
 		}
+		if (src->inuse) {
+			span_regroup_locked(cls, src);
+			break;
+		}
+		span_free_locked(pool, cls, src);
+		freed += cls->pages;
+		spin_unlock(&cls->lock);
+		spin_lock(&cls->lock);
 	}
 	return freed;
 }
