@@ -11,6 +11,10 @@
  *  2. zdense_shrink()'s compaction when there is nothing to gain (a pool
  *     with no span's worth of waste in any class): the cost of each call,
  *     which zswap's writeback pays once per span it writes back.
+ *  3. The pool's own metadata (handle table, span descriptors): pages of
+ *     it beside a pool full of small objects, and what is left of it once
+ *     every object is freed (zdense_meta_pages(); not in the pool's size,
+ *     so not under zswap's limit either).
  *
  * Build from the worktree after `make build`:
  *   cc -O2 -I. -Iinclude tests/attack19/zdense_costs.c build/libgmm_mm.a \
@@ -148,6 +152,30 @@ int main(void)
 			v[r] = (now() - t0) / 10000;
 		}
 		printf("   %.2f us a call (median of 15 x 10000)\n", median(v, 15) * 1e6);
+	}
+
+	for (unsigned int small = 40; small <= 1000; small = small == 40 ? 400 : 2000) {
+		uint64_t limit = 4096, n = 0, cap = 400000, full, meta_full;
+		uint64_t *h = malloc(cap * sizeof(*h));
+		struct zdense_pool *pool;
+
+		if (!h || zdense_create_pool(pgdat, 0, limit, &refusing, NULL, &pool))
+			exit(1);
+		while (n < cap && zdense_get_pool_size(pool) + 16 <= limit &&
+		       !zdense_malloc(pool, small, &h[n]))
+			n++;
+		full = zdense_get_pool_size(pool);
+		meta_full = zdense_meta_pages(pool);
+		for (uint64_t i = 0; i < n; i++)
+			zdense_free(pool, h[i]);
+		printf("3. %u-byte objects: %llu of them in %llu pool pages, metadata %llu pages "
+		       "(%.1f %% of the pool); all freed: pool %llu pages, metadata %llu pages\n",
+		       small, (unsigned long long)n, (unsigned long long)full,
+		       (unsigned long long)meta_full, 100.0 * (double)meta_full / (double)full,
+		       (unsigned long long)zdense_get_pool_size(pool),
+		       (unsigned long long)zdense_meta_pages(pool));
+		zdense_destroy_pool(pool);
+		free(h);
 	}
 	return 0;
 }
