@@ -155,7 +155,9 @@ struct zdense_class {
  * allocator's locks.  @nr_handles is published with a release store after
  * a chunk is in place.  @pages_nr: atomic.  @policy, @gfp: set before the
  * first span, read-only after.  @class_of: size class index by
- * (size - 1) >> 4, read-only.
+ * (size - 1) >> 4, read-only.  @pages_reserved: atomic, the pages of the
+ * spans made or being made, never above @max_pages (read-only): a span is
+ * refused rather than take the pool past it.
  */
 struct zdense_pool {
 	struct movable_owner movable;
@@ -175,6 +177,8 @@ struct zdense_pool {
 	struct list_head free_spans;
 	struct list_head lru;
 	uint64_t pages_nr;
+	uint64_t pages_reserved;
+	uint64_t max_pages;
 	unsigned int order; /* of the pool's own block */
 	unsigned int nr_classes;
 	uint8_t class_of[ZD_NR_SIZES];
@@ -468,6 +472,26 @@ static void pool_page_unmark_locked(struct zdense_pool *pool, struct page *page)
 	atomic_store_explicit(&ext->refcount, 0, memory_order_relaxed);
 }
 
+/*
+ * Take @n pages of the pool's @max_pages for a new span (the span length,
+ * up to 16 pages: counting spans would let the pool grow 16 times past
+ * it).  Return: false when the pool has no room for them.
+ */
+static bool pool_pages_reserve(struct zdense_pool *pool, unsigned int n)
+{
+	uint64_t old = __atomic_fetch_add(&pool->pages_reserved, n, __ATOMIC_RELAXED);
+
+	if (old + n <= pool->max_pages)
+		return true;
+	__atomic_fetch_sub(&pool->pages_reserved, n, __ATOMIC_RELAXED);
+	return false;
+}
+
+static void pool_pages_unreserve(struct zdense_pool *pool, unsigned int n)
+{
+	__atomic_fetch_sub(&pool->pages_reserved, n, __ATOMIC_RELAXED);
+}
+
 static void span_free_locked(struct zdense_pool *pool, struct zdense_class *cls,
 			     struct zdense_span *span)
 {
@@ -489,13 +513,14 @@ static void span_free_locked(struct zdense_pool *pool, struct zdense_class *cls,
 	spin_lock(&pool->lock);
 	list_add(&span->link, &pool->free_spans);
 	spin_unlock(&pool->lock);
+	pool_pages_unreserve(pool, cls->pages);
 }
 
 /*
  * A new span for @cls: its pages and a descriptor, objects chained on its
  * free list; not yet in the class (the caller publishes it under the class
- * lock).  Called without locks.  Return: the span, or NULL (no memory, or
- * no descriptor left).
+ * lock).  Called without locks.  Return: the span, or NULL (no memory, no
+ * descriptor left, or the pool at its max_pages).
  */
 static struct zdense_span *span_create(struct zdense_pool *pool,
 				       struct zdense_class *cls)
@@ -505,6 +530,8 @@ static struct zdense_span *span_create(struct zdense_pool *pool,
 	struct zdense_span *span = NULL;
 	unsigned int i;
 
+	if (!pool_pages_reserve(pool, cls->pages))
+		return NULL;
 	for (i = 0; i < cls->pages; i++) {
 		pages[i] = alloc_pages(pgdat, pool->gfp, 0);
 		if (!pages[i])
@@ -527,6 +554,7 @@ static struct zdense_span *span_create(struct zdense_pool *pool,
 undo_pages:
 	while (i--)
 		free_pages(pgdat, pages[i], 0);
+	pool_pages_unreserve(pool, cls->pages);
 	return NULL;
 }
 
@@ -717,6 +745,7 @@ int zdense_create_pool(struct pglist_data *pgdat, unsigned int gfp,
 	pool->ops = ops;
 	pool->owner = owner;
 	pool->free_handle = ZD_NONE;
+	pool->max_pages = max_pages;
 	INIT_LIST_HEAD(&pool->free_spans);
 	INIT_LIST_HEAD(&pool->lru);
 	pool->nr_classes = zd_build_classes(pool->class_of, geom);

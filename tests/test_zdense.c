@@ -280,6 +280,46 @@ static void test_random_against_model(void **state)
 	test_node_fini(&t);
 }
 
+/*
+ * The pool holds at most max_pages pages whatever its span length: 1000-byte
+ * objects (16-page spans) until the pool refuses, with max_pages 64 and
+ * 1000; then the same for 2000-byte ones (2 per page, 1-page spans).
+ */
+static void test_max_pages_is_pages(void **state)
+{
+	static const unsigned int sizes[] = { 1000, 2040 };
+	static const uint64_t limits[] = { 64, 1000 };
+	struct test_node t;
+	uint64_t free_before;
+	static uint64_t h[20000];
+
+	plain_node(&t, 128 * MIB, &free_before);
+	for (unsigned int l = 0; l < 2; l++)
+		for (unsigned int k = 0; k < 2; k++) {
+			struct zdense_pool *pool;
+			unsigned int n = 0, size, pages, objs;
+			int err = 0;
+
+			zdense_class_info(zdense_size_class(sizes[k]), &size, &pages, &objs);
+			assert_int_equal(zdense_create_pool(t.pgdat, 0, limits[l], NULL, NULL, &pool), 0);
+			while (n < 20000 && !(err = zdense_malloc(pool, sizes[k], &h[n])))
+				n++;
+			print_message("max_pages %llu, %u-byte objects (%u-page spans): %u stored in %llu pages\n",
+				      (unsigned long long)limits[l], sizes[k], pages, n,
+				      (unsigned long long)zdense_get_pool_size(pool));
+			assert_int_equal(err, -GMM_ENOMEM);
+			assert_true(zdense_get_pool_size(pool) <= limits[l]);
+			/* Within a span of the limit: it was not refused early. */
+			assert_true(zdense_get_pool_size(pool) + pages > limits[l]);
+			assert_int_equal(zdense_check(pool), 0);
+			while (n--)
+				assert_int_equal(zdense_free(pool, h[n]), 0);
+			pool_gone(&t, pool, free_before);
+		}
+	page_ext_fini(t.pgdat);
+	test_node_fini(&t);
+}
+
 /* ---- migration ---- */
 
 struct plain_target {
@@ -901,6 +941,7 @@ int main(void)
 		cmocka_unit_test(test_objects_across_pages),
 		cmocka_unit_test(test_bad_handles),
 		cmocka_unit_test(test_random_against_model),
+		cmocka_unit_test(test_max_pages_is_pages),
 		cmocka_unit_test(test_migration_keeps_handles),
 		cmocka_unit_test(test_pool_compaction_keeps_handles),
 		cmocka_unit_test(test_compact_node_compacts_pool),
