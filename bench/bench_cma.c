@@ -332,7 +332,11 @@ static int cma_measure(const struct bench_opts *b, bool declare, struct cma_tabl
 		}
 	}
 	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++) {
-		rows[p].pool_pages = zbud_get_pool_size(zswap_pool(nodes[p].pgdat->lruvec->zswap));
+		struct zswap_stats st;
+
+		/* Through zswap's driver: the pool may be zbud's or the dense one. */
+		zswap_get_stats(nodes[p].pgdat->lruvec->zswap, &st);
+		rows[p].pool_pages = st.pool_total_size >> PAGE_SHIFT;
 		bnode_destroy(&nodes[p]);
 	}
 	if (!attempts)
