@@ -224,13 +224,18 @@ static inline uint64_t zone_wmark(const struct zone *zone, unsigned int w)
  * takes no lock of its own.  @running: an allocation-triggered compaction
  * is under way, so other failing allocations do not pile on; @defer_shift,
  * @considered: after a failure, the next 2^defer_shift failing allocations
- * skip compaction (Linux's defer_compaction()).
+ * skip compaction (Linux's defer_compaction()).  @users: compactions and
+ * contiguous allocations under way, each of which may hold the node's
+ * lruvec, zswap and pool; @closing: anon_fini() is taking them down, so no
+ * new one starts, and it waits for @users to reach 0 first.
  */
 struct compact_node {
 	atomic_uint_fast64_t events[NR_COMPACT_EVENTS];
 	atomic_bool running;
 	atomic_uint defer_shift;
 	atomic_uint considered;
+	atomic_uint users;
+	atomic_bool closing;
 };
 
 /* Event counters, named as /proc/vmstat names them where Linux has them. */

@@ -437,6 +437,7 @@ int anon_init(struct pglist_data *pgdat, const struct anon_config *cfg)
 			goto undo_zswap;
 		}
 	}
+	compact_users_open(pgdat);
 	pgdat->lruvec = lv;
 	return 0;
 undo_zswap:
@@ -459,6 +460,12 @@ void anon_fini(struct pglist_data *pgdat)
 	atomic_store(&lv->stopping, true);
 	if (lv->kswapd)
 		platform_work_destroy(lv->kswapd);
+	/*
+	 * Compactions and contiguous allocations under way may hold LRU
+	 * pages isolated and follow lv->zswap into its pool: let them finish
+	 * and start no new one before any of it is freed.
+	 */
+	compact_users_close(pgdat);
 	if (lv->spaces)
 		platform_bad_state("anon_fini: spaces still exist");
 	/* What is left in the LRU is swap cache nobody maps: drop it. */
