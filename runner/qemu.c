@@ -77,13 +77,8 @@ struct qemu_ctx {
 /* Our kernel's name on its own lines (kernel/kernel.h's KERNEL_NAME). */
 #define QEMU_KERNEL_NAME "guestmm-kernel: "
 
-/*
- * Which accelerator: KVM when /dev/kvm opens and is a hypervisor that boots
- * a stock kernel; a PVM host (kvm_pvm, the nested hypervisor of some cloud
- * machines) boots only PVM-enabled guests, so that is TCG too.  @why says
- * why TCG.  Return: true for KVM.
- */
-static bool qemu_use_kvm(char *why, size_t len)
+/* internal.h */
+bool run_qemu_kvm_usable(char *why, size_t len)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 
@@ -115,11 +110,7 @@ static unsigned long host_tsc_khz(void)
 	return (unsigned long)((double)(t1 - t0) / ns * 1e6);
 }
 
-/*
- * QEMU's descriptor of the guest-RAM memfd, opened again through /proc.
- * Return: the descriptor; -ENOENT when QEMU holds none (yet).
- */
-static int qemu_open_memfd(pid_t pid)
+int run_qemu_memfd_open(pid_t pid)
 {
 	char dir[64], path[PATH_MAX], target[PATH_MAX];
 	struct dirent *de;
@@ -587,7 +578,7 @@ int run_qemu(const struct run_opts *o, struct run_result *r)
 	struct uml_guest_config gc = { 0 };
 	struct linux_run u = { .o = o, .r = r, .sample = qemu_sample };
 	struct qemu_ctx c = { .qmp.fd = -1, .memfd = -1 };
-	bool kvm = qemu_use_kvm(why, sizeof(why));
+	bool kvm = run_qemu_kvm_usable(why, sizeof(why));
 	unsigned int boot_s = o->boot_timeout_s ? o->boot_timeout_s
 						: QEMU_BOOT_S;
 	struct tmp_dir dir;
@@ -718,7 +709,7 @@ int run_qemu(const struct run_opts *o, struct run_result *r)
 		goto undo_guest;
 	}
 	pid = uml_guest_kernel_pid(u.g);
-	c.memfd = pid > 0 ? qemu_open_memfd(pid) : (int)pid;
+	c.memfd = pid > 0 ? run_qemu_memfd_open(pid) : (int)pid;
 	if (c.memfd < 0) {
 		err = c.memfd;
 		fprintf(stderr, "guestmm: run: QEMU's guest RAM memfd: %s\n",
