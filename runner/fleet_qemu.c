@@ -198,9 +198,11 @@ static void fq_pull(struct fleet_qemu *q, double now)
 	q->m.stats_new = true;
 	q->m.stats_time = (int64_t)update;
 	q->m.stats_valid = 0;
-	/* QEMU says -1 for a statistic the guest did not send. */
+	/* QEMU keeps (uint64_t)-1 for a statistic the guest did not send,
+	 * and says 18446744073709551615. */
 	for (unsigned int t = 0; t < sizeof(stat_names) / sizeof(stat_names[0]); t++)
-		if (qmp_get_u64(reply, stat_names[t], &q->m.stats[t]))
+		if (qmp_get_u64(reply, stat_names[t], &q->m.stats[t]) &&
+		    q->m.stats[t] != UINT64_MAX)
 			q->m.stats_valid |= 1u << t;
 }
 
