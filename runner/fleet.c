@@ -174,6 +174,7 @@ void fleet_config_init(struct fleet_config *c)
 {
 	*c = (struct fleet_config){
 		.reporting = true,
+		.deflate_on_oom = true,
 		.hog_pct = 75,
 		.hold_ms = 1000,
 		.idle_ms = 10000,
@@ -510,6 +511,7 @@ static int add_qemu(struct fleet *f, struct fleet_guest *g,
 		.mem_bytes = g->info.mem_bytes,
 		.cpus = f->cfg.cpus,
 		.reporting = f->cfg.reporting,
+		.deflate_on_oom = f->cfg.deflate_on_oom,
 		.hog_bytes = g->info.mem_bytes / 100 * f->cfg.hog_pct,
 		.hold_ms = f->cfg.hold_ms,
 		.idle_ms = f->cfg.idle_ms,
@@ -559,6 +561,8 @@ int fleet_add(struct fleet *f, enum fleet_kind kind, uint64_t mem_bytes,
 		 g->info.name, kind == FLEET_QEMU ? "qmp" : "sock");
 	if (!f->cfg.reporting)
 		features &= ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_REPORTING);
+	if (!f->cfg.deflate_on_oom)
+		features &= ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
 	err = kind == FLEET_QEMU ? balloon_create_mirror(features, &g->balloon)
 				 : balloon_create(features, &g->balloon);
 	if (err)

@@ -87,6 +87,9 @@ struct fleet_config {
 				     the host's own accounting */
 	bool reporting;		  /* the devices offer free page reporting and
 				     our guests use it */
+	bool deflate_on_oom;	  /* the devices offer DEFLATE_ON_OOM (QEMU's
+				     too): a guest takes pages back from its
+				     balloon when an allocation would fail */
 	unsigned int hog_pct;	  /* memhog: share of guest RAM, 1..95 */
 	unsigned int hold_ms;	  /* memhog holds this long */
 	unsigned int idle_ms;	  /* then idles this long */

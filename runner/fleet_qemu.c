@@ -339,8 +339,8 @@ int fleet_qemu_start(const struct fleet_qemu_config *c,
 	/* The polling interval is set through QMP from the mirror's. */
 	snprintf(dev_arg, sizeof(dev_arg),
 		 "virtio-balloon-device,id=" FLEET_QEMU_BALLOON_ID
-		 ",free-page-reporting=%s",
-		 c->reporting ? "on" : "off");
+		 ",free-page-reporting=%s,deflate-on-oom=%s",
+		 c->reporting ? "on" : "off", c->deflate_on_oom ? "on" : "off");
 	argv[n++] = (char *)qemu;
 	argv[n++] = "-M";
 	argv[n++] = "microvm,acpi=on,memory-backend=ram";

@@ -36,6 +36,7 @@ struct fleet_qemu_config {
 	uint64_t mem_bytes;	/* MiB steps */
 	unsigned int cpus;
 	bool reporting;
+	bool deflate_on_oom;	/* QEMU's device offers it */
 	/* Our kernel's memhog: in cycles until the host ends it. */
 	uint64_t hog_bytes;
 	unsigned int hold_ms, idle_ms, start_delay_ms;

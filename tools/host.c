@@ -699,6 +699,7 @@ static int host_fleet(struct host_opts *o)
 	c.event = host_fleet_event;
 	c.event_ctx = &ctl;
 	c.reporting = !o->no_reporting;
+	c.deflate_on_oom = !o->no_deflate_on_oom;
 	c.hog_pct = o->hog_pct;
 	c.hold_ms = o->hold_ms;
 	c.idle_ms = o->idle_ms;
@@ -907,8 +908,8 @@ static void host_usage(FILE *f)
 	      "  --stats-interval S   ask the guest for its memory statistics every S\n"
 	      "                       seconds, 0 to 3600; 0: only the first it sends\n"
 	      "                       (default 1; ctl's set-stats-interval changes it)\n"
-	      "  --deflate-on-oom on|off  --listen, --linux: offer\n"
-	      "                       VIRTIO_BALLOON_F_DEFLATE_ON_OOM: the guest takes\n"
+	      "  --deflate-on-oom on|off  offer VIRTIO_BALLOON_F_DEFLATE_ON_OOM (with\n"
+	      "                       --guests QEMU's device too): the guest takes\n"
 	      "                       pages back from the balloon when an allocation\n"
 	      "                       would fail (default on)\n"
 	      "  --uml PATH           --linux, Linux guests of --guests: the kernel\n"
@@ -973,7 +974,8 @@ static void host_usage(FILE *f)
 	      "  --cpus N             vCPUs of our guests (default 1; only with ours\n"
 	      "                       or qemu)\n"
 	      "  --duration S         stop after S seconds (default: at SIGINT/SIGTERM/SIGHUP)\n"
-	      "  --reporting, --stats-interval, --uml, --initrd, --boot-timeout, --control,\n"
+	      "  --reporting, --stats-interval, --deflate-on-oom, --uml, --initrd,\n"
+	      "  --boot-timeout, --control,\n"
 	      "  --json-lines, --json, --quiet, --metrics, --metrics-file, --metrics-interval,\n"
 	      "  --log-level: as above\n"
 	      "A line a second: the budget's usage and each guest's host-resident memory\n"
@@ -1091,7 +1093,7 @@ int cmd_host(int argc, char **argv)
 		{ O_IDLE_MS, HOST_GUESTS, NULL },
 		{ O_STAGGER_MS, HOST_GUESTS, NULL },
 		{ O_CPUS, HOST_GUESTS, NULL },
-		{ O_DEFLATE_ON_OOM, HOST_LISTEN | HOST_LINUX, NULL },
+
 	};
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
