@@ -235,6 +235,17 @@ static void test_options_refused(void **state)
 		  "guestmm: host: --uml: only with Linux guests in --guests" },
 		/* run: by guest, workload and strategy. */
 		{ "run --linux --uml /bin/false --cpus 2", "guestmm: run: --cpus: not with --linux" },
+		/* The balloon's options: every mode with a balloon takes them. */
+		{ "run --in-process --stats-interval 2",
+		  "guestmm: run: --stats-interval: not with --in-process (no balloon device)" },
+		{ "run --in-process --deflate-on-oom off",
+		  "guestmm: run: --deflate-on-oom: not with --in-process (no balloon device)" },
+		{ "run --qemu --stats-interval 0",
+		  "guestmm: run: --stats-interval 0: not with --qemu" },
+		{ "run --deflate-on-oom maybe",
+		  "guestmm: run: --deflate-on-oom: 'maybe' is not on or off" },
+		{ "run --stats-interval 3601",
+		  "guestmm: run: --stats-interval: '3601' is not a whole number from 0 to 3600" },
 		/* --append is our kernel's command line on QEMU. */
 		{ "run --append '--crash null'", "guestmm: run: --append: only with --qemu" },
 		{ "run --qemu --linux --append '--crash null'",

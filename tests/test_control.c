@@ -1656,6 +1656,87 @@ static void test_linux_guest(void **state)
 		fail_msg("host --linux ended with status %#x", status);
 }
 
+/*
+ * Deflate on OOM through a separate guest process (our guest runtime over
+ * the device): the balloon holds 192 of its 256 MiB, then the guest's
+ * memhog wants 192 MiB.  Offered (and so negotiated), the guest's
+ * allocator takes pages back from the balloon: the host sees actual fall
+ * below the target it keeps (a BALLOON_CHANGE).  Not offered, the
+ * allocation fails instead: the guest's free memory runs out while the
+ * balloon keeps every page.  The memhog starts 10 s after the guest, time
+ * for the balloon to fill; were it earlier, on would still deflate and off
+ * would still keep the pages.
+ */
+static void oom_run(bool on)
+{
+	const char *extra[] = { "--deflate-on-oom", on ? "on" : "off", NULL };
+	const char *argv[] = { GUESTMM_BIN, "guest", "--socket", dev_sock,
+			       "--mem-bytes", "268435456", "--workload", "memhog",
+			       "--hog-bytes", "201326592", "--cycles", "64",
+			       "--hold-ms", "3000", "--sleep-ms", "1000",
+			       "--start-delay-ms", "10000", NULL };
+	struct json_object *r, *st;
+	char log[320];
+	struct conn *c;
+	long end;
+
+	host_start(extra);
+	c = conn_open(true);
+	snprintf(log, sizeof(log), "%s/guest.log", dir);
+	guest_pid = spawn(log, argv);
+	wait_driver(c);
+	r = ret_of(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 67108864}}\n");
+	json_object_put(r);
+	r = wait_reached(c, "guest", 64 * MIB);
+	json_object_put(r);
+	if (on) {
+		for (;;) {
+			struct json_object *o = wait_event(c, "BALLOON_CHANGE", "guest", NULL);
+			int64_t actual = key_i64(json_object_object_get(o, "data"), "actual");
+
+			json_object_put(o);
+			if (actual > (int64_t)(64 * MIB))
+				break;
+		}
+		r = ret_of(c, "{\"execute\": \"query-balloon\"}\n");
+		assert_true(key_i64(r, "balloon-actual") < (int64_t)(192 * MIB));
+		/* The host's target stays: the guest took pages, not the host. */
+		assert_int_equal(key_i64(r, "balloon-target"), 192 * MIB);
+		json_object_put(r);
+	} else {
+		end = now_ms() + 3 * WAIT_MS;
+		for (;;) {
+			r = ret_of(c, "{\"execute\": \"query-balloon-stats\"}\n");
+			st = json_object_object_get(r, "stats");
+			if (key_i64(st, "stat-free-memory") >= 0 &&
+			    key_i64(st, "stat-free-memory") < (int64_t)(16 * MIB)) {
+				json_object_put(r);
+				break;
+			}
+			json_object_put(r);
+			if (now_ms() > end)
+				fail_msg("the guest's memhog never ran its free memory down");
+			usleep(200000);
+		}
+		r = ret_of(c, "{\"execute\": \"query-balloon\"}\n");
+		assert_int_equal(key_i64(r, "balloon-actual"), 192 * MIB);
+		json_object_put(r);
+	}
+	conn_close(c);
+}
+
+static void test_deflate_on_oom_on(void **state)
+{
+	(void)state;
+	oom_run(true);
+}
+
+static void test_deflate_on_oom_off(void **state)
+{
+	(void)state;
+	oom_run(false);
+}
+
 /* ---- QEMU guests in a fleet (our kernel on QEMU's microvm, QMP) ---- */
 
 /* The host, QEMU and our kernel (beside the host's binary: the build's). */
@@ -1869,6 +1950,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_fleet_by_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ctl_command, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget_policy_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deflate_on_oom_on, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deflate_on_oom_off, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
