@@ -50,11 +50,14 @@
 /* guest-stats is read this often: QEMU's polling interval is whole
  * seconds, so a report is new at most every second. */
 #define FLEET_QEMU_STATS_MS 500
-#define FLEET_QEMU_QMP_TIMEOUT_MS 5000
+/* The fleet's thread waits this long at most for an answer (it serves the
+ * budget too): QEMU's main loop answers in milliseconds even under TCG on a
+ * loaded machine, so a second is a QEMU that is stuck. */
+#define FLEET_QEMU_QMP_TIMEOUT_MS 1000
 /* QEMU makes its QMP socket before the guest runs. */
 #define FLEET_QEMU_CONNECT_MS 10000
 /* Connecting again after a lost stream: QEMU is there, or it is not. */
-#define FLEET_QEMU_RECONNECT_MS 1000
+#define FLEET_QEMU_RECONNECT_MS 250
 #define FLEET_QEMU_BALLOON_ID "balloon0"
 /* Our kernel's name on its own lines (kernel/kernel.h's KERNEL_NAME). */
 #define FLEET_QEMU_KERNEL_NAME "guestmm-kernel: "
