@@ -107,6 +107,38 @@ int balloon_set_hinting(struct balloon_dev *b, unsigned int period_ms,
 /* DONE now: end the command in flight, if any (see balloon.c). */
 void balloon_hint_done(struct balloon_dev *b);
 
+/*
+ * A mirror: a balloon that stands for another VMM's device, which the host
+ * drives through that VMM (runner/fleet_qemu.c: QEMU's virtio-balloon
+ * through QMP).  No transport ever attaches to it.  Its owner writes what
+ * a driver would have told the device (balloon_mirror_set()) and reads,
+ * through balloon_get_stats() and balloon_get_stats_interval(), the target
+ * and the statistics interval the host's users set, which it passes on;
+ * so the control socket, the metrics and the budget policy read and steer
+ * it as any balloon.
+ */
+struct balloon_mirror {
+	bool connected;		/* the guest's driver is up */
+	uint32_t actual;	/* pages, as the other VMM says */
+	uint64_t memory_bytes;	/* guest RAM */
+	uint64_t resident_bytes; /* the host's accounting of it */
+	bool stats_new;		/* the statistics below are a new report */
+	int64_t stats_time;	/* its CLOCK_REALTIME seconds */
+	uint32_t stats_valid;	/* bit t: stats[t] was sent */
+	uint64_t stats[VIRTIO_BALLOON_S_NR];
+};
+
+/*
+ * balloon_create_mirror - a mirror (above) with @features, as
+ * balloon_create(): what the other VMM's device offers.
+ * Return: 0 with *@out set; -EINVAL; -ENOMEM.
+ */
+int balloon_create_mirror(uint64_t features, struct balloon_dev **out);
+
+/* What the other VMM says now, from its owner's thread; not a mirror:
+ * nothing happens (a transport's device has its driver's word). */
+void balloon_mirror_set(struct balloon_dev *b, const struct balloon_mirror *m);
+
 /* The transport queue index of a balloon queue, or -1 when absent. */
 enum balloon_queue {
 	BALLOON_VQ_INFLATE,

@@ -76,6 +76,8 @@ void run_opts_init(struct run_opts *o)
 	o->sample_s = 0.05;
 	o->lock = SPIN_LOCK_PVQ;
 	o->poison = -1;
+	o->stats_interval_s = -1;
+	o->deflate_on_oom = -1;
 }
 
 /* "1.50 GiB" style; the runner's own, so that it needs nothing of tools/. */
