@@ -6,8 +6,9 @@
  * block that fits and splits it ("expand"); freeing merges a block with its
  * buddy (pfn ^ 2^order) for as long as the buddy is free at the same order.
  * Each 2 MiB pageblock has a migratetype; a request that finds nothing of its
- * own type falls back to another type, and when the block it takes is large
- * it steals the whole pageblock, so that types stay grouped.  Order-0
+ * own type falls back to another type, and claims the pageblock it falls
+ * into, with every free block in it, once half of it is free or of a
+ * compatible type (Linux's rule), so that types stay grouped.  Order-0
  * requests go through per-CPU lists that move frames to and from the zone in
  * batches, so the zone lock is taken once per batch; and a batch moves as a
  * few whole blocks (a refill takes them whole and splits them after the
@@ -396,35 +397,61 @@ static void move_freepages_block(struct zone *zone, uint32_t pfn,
 }
 
 /*
- * Take a block from another type's lists, largest first so that the type
- * that loses memory loses it in big pieces.  A block of at least half a
- * pageblock claims its whole pageblock (all of them, for a block larger than
- * one) for @start_mt.
+ * The block of @fmt's order-@o list that a fallback of @start_mt takes, or
+ * PFN_NONE: the list's head.  Unmovable memory stays out of declared (CMA)
+ * regions.
  */
-static uint32_t rmqueue_fallback(struct zone *zone, unsigned int order,
-				 enum migratetype start_mt)
+static uint32_t fallback_block(struct zone *zone, unsigned int o, enum migratetype fmt,
+			       enum migratetype start_mt)
 {
 	struct pglist_data *pgdat = zone->zone_pgdat;
+	uint32_t pfn = zone->free_area[o].free_list[fmt].head;
 
+	while (start_mt == MIGRATE_UNMOVABLE && pfn != PFN_NONE &&
+	       pageblock_is_cma(pgdat, pfn))
+		pfn = pfn_to_page(pgdat, pfn)->next;
+	return pfn;
+}
+
+/* Take @pfn, a free block of order @o on @fmt's lists, for an order-@order request. */
+static uint32_t fallback_take(struct zone *zone, uint32_t pfn, unsigned int o,
+			      unsigned int order, enum migratetype fmt)
+{
+	bool reported = pfn_to_page(zone->zone_pgdat, pfn)->flags & PG_reported;
+
+	zone_del_free_block_locked(zone, pfn, o);
+	expand(zone, pfn, order, o, fmt, reported);
+	return pfn;
+}
+
+/* A block of a pageblock or more: all its pageblocks become @start_mt's. */
+static uint32_t fallback_claim_range(struct zone *zone, uint32_t pfn, unsigned int o,
+				     unsigned int order, enum migratetype start_mt)
+{
+	for (uint32_t b = 0; b < (1u << o); b += PAGEBLOCK_NR_PAGES)
+		set_pageblock_migratetype(zone->zone_pgdat, pfn + b, start_mt);
+	move_freepages_block(zone, pfn, start_mt);
+	return rmqueue_smallest(zone, order, start_mt);
+}
+
+/*
+ * This allocator's first rule (FALLBACK_LEGACY): the largest block of
+ * another type; one of at least half a pageblock claims its whole pageblock
+ * (all of them, for a block larger than one) for @start_mt, a smaller one
+ * is taken alone.
+ */
+static uint32_t rmqueue_fallback_legacy(struct zone *zone, unsigned int order,
+					enum migratetype start_mt)
+{
 	for (unsigned int o = MAX_ORDER; o-- > order;) {
 		for (unsigned int i = 0; i < 2; i++) {
 			enum migratetype fmt = fallbacks[start_mt][i];
-			uint32_t pfn = zone->free_area[o].free_list[fmt].head;
+			uint32_t pfn = fallback_block(zone, o, fmt, start_mt);
 
-			/* Unmovable memory stays out of declared regions. */
-			while (start_mt == MIGRATE_UNMOVABLE && pfn != PFN_NONE &&
-			       pageblock_is_cma(pgdat, pfn))
-				pfn = pfn_to_page(pgdat, pfn)->next;
 			if (pfn == PFN_NONE)
 				continue;
-			if (o >= PAGEBLOCK_ORDER) {
-				for (uint32_t b = 0; b < (1u << o);
-				     b += PAGEBLOCK_NR_PAGES)
-					set_pageblock_migratetype(pgdat, pfn + b,
-								  start_mt);
-				move_freepages_block(zone, pfn, start_mt);
-				return rmqueue_smallest(zone, order, start_mt);
-			}
+			if (o >= PAGEBLOCK_ORDER)
+				return fallback_claim_range(zone, pfn, o, order, start_mt);
 			/*
 			 * A pageblock that straddles a zone edge is left as it
 			 * is: its type byte is read under the other zone's lock.
@@ -432,21 +459,126 @@ static uint32_t rmqueue_fallback(struct zone *zone, unsigned int order,
 			if (o >= PAGEBLOCK_ORDER / 2 &&
 			    zone_spans_block(zone, pfn & ~(uint32_t)(PAGEBLOCK_NR_PAGES - 1),
 					     PAGEBLOCK_ORDER)) {
-				set_pageblock_migratetype(pgdat, pfn, start_mt);
+				set_pageblock_migratetype(zone->zone_pgdat, pfn, start_mt);
 				move_freepages_block(zone, pfn, start_mt);
 				return rmqueue_smallest(zone, order, start_mt);
 			}
-			/* This block, not the list's head: see the CMA skip. */
-			{
-				bool reported = pfn_to_page(pgdat, pfn)->flags & PG_reported;
-
-				zone_del_free_block_locked(zone, pfn, o);
-				expand(zone, pfn, order, o, fmt, reported);
-				return pfn;
-			}
+			return fallback_take(zone, pfn, o, order, fmt);
 		}
 	}
 	return PFN_NONE;
+}
+
+/*
+ * Whether a fallback of @start_mt from an order-@o block may claim its
+ * pageblock (Linux's should_try_claim_block()): a movable request only
+ * from half a pageblock up, so that movable memory spreads into other
+ * types' pageblocks in pieces compaction can take back; unmovable and
+ * reclaimable ones from any order, so that they gather in few pageblocks.
+ */
+static bool fallback_may_claim(unsigned int o, enum migratetype start_mt)
+{
+	return o >= PAGEBLOCK_ORDER / 2 || start_mt != MIGRATE_MOVABLE;
+}
+
+/*
+ * Claim @pfn's pageblock, of type @fmt, for @start_mt when at least half of
+ * it is free or allocated to users like @start_mt (Linux's
+ * try_to_claim_block()): movable frames (LRU, anonymous, pool pages) for a
+ * movable request; for an unmovable or reclaimable one falling into a
+ * movable pageblock, every frame allocated and not known movable (Linux
+ * cannot tell unmovable from reclaimable there either, and counts neither
+ * between the two).  The count is a walk over the pageblock's 512 struct
+ * pages, which move_freepages_block() makes anyway when it claims.
+ * Return: true when claimed (the type set, the free blocks on @start_mt's
+ * lists).
+ */
+static bool pageblock_try_claim(struct zone *zone, uint32_t pfn, enum migratetype fmt,
+				enum migratetype start_mt)
+{
+	struct pglist_data *pgdat = zone->zone_pgdat;
+	uint32_t start = pfn & ~(uint32_t)(PAGEBLOCK_NR_PAGES - 1);
+	uint32_t free = 0, movable = 0, alike;
+
+	MM_ASSERT_HELD(&zone->lock);
+	/* A pageblock across a zone edge: its type byte is the other zone's too. */
+	if (!zone_spans_block(zone, start, PAGEBLOCK_ORDER))
+		return false;
+	for (uint32_t p = start; p < start + PAGEBLOCK_NR_PAGES;) {
+		const struct page *page = pfn_to_page(pgdat, p);
+		uint16_t flags = page_flags_peek(page);
+
+		if (flags & PG_buddy) {
+			/* Under the zone lock: @order of a free block is ours to read. */
+			free += 1u << page->order;
+			p += 1u << page->order;
+			continue;
+		}
+		if (flags & (PG_lru | PG_anon | PG_movable))
+			movable++;
+		p++;
+	}
+	if (start_mt == MIGRATE_MOVABLE)
+		alike = movable;
+	else if (fmt == MIGRATE_MOVABLE)
+		alike = PAGEBLOCK_NR_PAGES - free - movable;
+	else
+		alike = 0;
+	if (free + alike < PAGEBLOCK_NR_PAGES / 2)
+		return false;
+	set_pageblock_migratetype(pgdat, start, start_mt);
+	move_freepages_block(zone, start, start_mt);
+	return true;
+}
+
+/*
+ * Linux's rule (FALLBACK_CLAIM; __rmqueue_claim() then __rmqueue_steal()):
+ * first, from the largest order down, the first fallback type with a free
+ * block there offers it; a block of a pageblock or more is claimed whole,
+ * a smaller one claims its pageblock by pageblock_try_claim(), and the
+ * request is then served from @start_mt's own lists.  When no pageblock
+ * was claimed, the smallest block of another type that fits is taken
+ * alone, and the rest of its pageblock keeps its type: a large block stays
+ * whole for whoever can claim it.
+ */
+static uint32_t rmqueue_fallback_claim(struct zone *zone, unsigned int order,
+				       enum migratetype start_mt)
+{
+	for (unsigned int o = MAX_ORDER; o-- > order;) {
+		if (!fallback_may_claim(o, start_mt))
+			break;
+		for (unsigned int i = 0; i < 2; i++) {
+			enum migratetype fmt = fallbacks[start_mt][i];
+			uint32_t pfn = fallback_block(zone, o, fmt, start_mt);
+
+			if (pfn == PFN_NONE)
+				continue;
+			if (o >= PAGEBLOCK_ORDER)
+				return fallback_claim_range(zone, pfn, o, order, start_mt);
+			if (pageblock_try_claim(zone, pfn, fmt, start_mt))
+				return rmqueue_smallest(zone, order, start_mt);
+			break;
+		}
+	}
+	for (unsigned int o = order; o < MAX_ORDER; o++) {
+		for (unsigned int i = 0; i < 2; i++) {
+			enum migratetype fmt = fallbacks[start_mt][i];
+			uint32_t pfn = fallback_block(zone, o, fmt, start_mt);
+
+			if (pfn != PFN_NONE)
+				return fallback_take(zone, pfn, o, order, fmt);
+		}
+	}
+	return PFN_NONE;
+}
+
+/* A block from another type's lists, by the node's rule; PFN_NONE: none. */
+static uint32_t rmqueue_fallback(struct zone *zone, unsigned int order,
+				 enum migratetype start_mt)
+{
+	if (zone->zone_pgdat->fallback_rule == FALLBACK_LEGACY)
+		return rmqueue_fallback_legacy(zone, order, start_mt);
+	return rmqueue_fallback_claim(zone, order, start_mt);
 }
 
 static uint32_t rmqueue_locked(struct zone *zone, unsigned int order,
@@ -1244,6 +1376,7 @@ int mm_init(const struct mm_boot_params *params, struct pglist_data **out)
 	    (params->ram_bytes & (PAGE_SIZE - 1)) ||
 	    nr_pages > PFN_NONE - MAX_ORDER_NR_PAGES ||
 	    params->nr_cpus < 1 || params->nr_cpus > MAX_NR_CPUS ||
+	    (unsigned int)params->fallback_rule >= NR_FALLBACK_RULES ||
 	    (low & (PAGE_SIZE - 1)) || low > params->ram_bytes / 2)
 		return -GMM_EINVAL;
 	nr_blocks = (nr_pages + PAGEBLOCK_NR_PAGES - 1) >> PAGEBLOCK_ORDER;
@@ -1263,6 +1396,7 @@ int mm_init(const struct mm_boot_params *params, struct pglist_data **out)
 	pgdat->node_spanned_pages = nr_pages;
 	pgdat->reserved_pages = reserved;
 	pgdat->nr_cpus = params->nr_cpus;
+	pgdat->fallback_rule = params->fallback_rule;
 	pgdat->nr_zones = MAX_NR_ZONES;
 	pgdat->page_poison = params->page_poison;
 	pgdat->page_poison_val = params->page_poison ? params->poison_val : 0;
