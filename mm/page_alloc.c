@@ -398,18 +398,29 @@ static void move_freepages_block(struct zone *zone, uint32_t pfn,
 
 /*
  * The block of @fmt's order-@o list that a fallback of @start_mt takes, or
- * PFN_NONE: the list's head.  Unmovable memory stays out of declared (CMA)
- * regions.
+ * PFN_NONE.  Unmovable memory stays out of declared (CMA) regions.  An
+ * unmovable or reclaimable request takes the list's tail, a movable one its
+ * head: frees add at the head and boot frees the zone upwards, so the tail
+ * of a movable list starts as the lowest block of the zone and the head as
+ * the highest.  The tables taken at boot (page_ext, swap map, pool tables)
+ * so settle at the bottom of the zone, and the top gigabyte, the only 1 GiB
+ * candidate of a 2 GiB node (alloc_contig_pages() looks from the top), stays
+ * movable.
  */
 static uint32_t fallback_block(struct zone *zone, unsigned int o, enum migratetype fmt,
 			       enum migratetype start_mt)
 {
 	struct pglist_data *pgdat = zone->zone_pgdat;
-	uint32_t pfn = zone->free_area[o].free_list[fmt].head;
+	const struct free_list *l = &zone->free_area[o].free_list[fmt];
+	bool from_tail = start_mt != MIGRATE_MOVABLE;
+	uint32_t pfn = from_tail ? l->tail : l->head;
 
 	while (start_mt == MIGRATE_UNMOVABLE && pfn != PFN_NONE &&
-	       pageblock_is_cma(pgdat, pfn))
-		pfn = pfn_to_page(pgdat, pfn)->next;
+	       pageblock_is_cma(pgdat, pfn)) {
+		const struct page *page = pfn_to_page(pgdat, pfn);
+
+		pfn = from_tail ? page->prev : page->next;
+	}
 	return pfn;
 }
 
