@@ -109,6 +109,14 @@ bool drain_idle_pages(struct pglist_data *pgdat);
  */
 uint64_t pgdat_free_pages(struct pglist_data *pgdat);
 
+/*
+ * Free frames on every CPU's lists, order-0 frames and pageblocks: free
+ * memory the buddy lists do not count, read without the lists' locks (a
+ * snapshot, exact when no list changes meanwhile).  What kswapd's
+ * watermarks add to pgdat_free_pages().
+ */
+uint64_t pgdat_pcp_pages(struct pglist_data *pgdat);
+
 struct zone_stats {
 	uint64_t managed_pages;
 	uint64_t free_pages;

@@ -118,6 +118,10 @@ struct free_area {
  * (mm/README.md).  Memory on these lists is allocated as far as the buddy
  * lists know: never Reported, never reported.
  */
+/*
+ * @lock protects the lists and every field; @count and @nr_pageblocks are
+ * also read without it (pgdat_pcp_pages()), so they are stored atomically.
+ */
 struct per_cpu_pages {
 	struct spinlock lock;
 	unsigned int count; /* order-0 frames on @head's lists */

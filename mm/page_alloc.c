@@ -609,6 +609,23 @@ static struct per_cpu_pages *this_cpu_pcp(struct zone *zone)
 	return &zone->pcp[platform_cpu_id() % zone->zone_pgdat->nr_cpus];
 }
 
+/*
+ * @count and @nr_pageblocks change under the list's lock and are read
+ * without it by pgdat_pcp_pages(): a relaxed store, a plain move on x86.
+ */
+static void pcp_count_add(struct per_cpu_pages *pcp, int delta)
+{
+	MM_ASSERT_HELD(&pcp->lock);
+	__atomic_store_n(&pcp->count, pcp->count + (unsigned int)delta, __ATOMIC_RELAXED);
+}
+
+static void pcp_pageblocks_add(struct per_cpu_pages *pcp, int delta)
+{
+	MM_ASSERT_HELD(&pcp->lock);
+	__atomic_store_n(&pcp->nr_pageblocks, pcp->nr_pageblocks + (unsigned int)delta,
+			 __ATOMIC_RELAXED);
+}
+
 static void pcp_push(struct pglist_data *pgdat, uint32_t *head, uint32_t pfn,
 		     unsigned int order, enum migratetype mt)
 {
@@ -758,7 +775,7 @@ static void free_pcppages_bulk(struct zone *zone, struct per_cpu_pages *pcp,
 			continue;
 		}
 		empty = 0;
-		pcp->count--;
+		pcp_count_add(pcp, -1);
 		pfns[n++] = pfn;
 	}
 	if (!n)
@@ -785,7 +802,7 @@ static void free_pcp_pageblocks(struct zone *zone, struct per_cpu_pages *pcp,
 
 		while (pcp->nr_pageblocks > keep &&
 		       (pfn = pcp_pop(pgdat, &pcp->pageblock_head[mt])) != PFN_NONE) {
-			pcp->nr_pageblocks--;
+			pcp_pageblocks_add(pcp, -1);
 			pfns[n++] = pfn;
 		}
 	}
@@ -853,12 +870,19 @@ static unsigned int rmqueue_bulk(struct zone *zone, struct per_cpu_pages *pcp,
 		for (uint32_t f = 1u << orders[nr]; f-- > 0;)
 			pcp_push(pgdat, &pcp->head[mt], pfns[nr] + f, 0, mt);
 	}
-	pcp->count += got;
+	pcp_count_add(pcp, (int)got);
 	return got;
 }
 
+/*
+ * An order-0 frame from this CPU's @mt list, refilled from the zone (which
+ * keeps @mark frames) when empty and @zone_ok, the zone's watermark test.
+ * A frame already on the list is taken whatever the watermark says: it is
+ * out of the zone's free count, so taking it lowers no reserve, where
+ * refusing it sent the request to drain every CPU's lists.
+ */
 static uint32_t rmqueue_pcplist(struct zone *zone, enum migratetype mt,
-				uint64_t mark)
+				uint64_t mark, bool zone_ok)
 {
 	struct pglist_data *pgdat = zone->zone_pgdat;
 	struct per_cpu_pages *pcp = this_cpu_pcp(zone);
@@ -870,17 +894,19 @@ static uint32_t rmqueue_pcplist(struct zone *zone, enum migratetype mt,
 	 * is passed by, as Linux's pcp_spin_trylock() does, for the zone.
 	 */
 	if (!spin_trylock(&pcp->lock)) {
+		if (!zone_ok)
+			return PFN_NONE;
 		spin_lock(&zone->lock);
 		pfn = rmqueue_locked(zone, 0, mt);
 		spin_unlock(&zone->lock);
 		return pfn;
 	}
 	pcp->touched = true;
-	if (pcp->head[mt] == PFN_NONE)
+	if (pcp->head[mt] == PFN_NONE && zone_ok)
 		rmqueue_bulk(zone, pcp, mt, pcp->batch, mark);
 	pfn = pcp_pop(pgdat, &pcp->head[mt]);
 	if (pfn != PFN_NONE)
-		pcp->count--;
+		pcp_count_add(pcp, -1);
 	spin_unlock(&pcp->lock);
 	return pfn;
 }
@@ -897,7 +923,7 @@ static uint32_t rmqueue_pcp_pageblock(struct zone *zone, enum migratetype mt)
 	pcp->touched = true;
 	pfn = pcp_pop(zone->zone_pgdat, &pcp->pageblock_head[mt]);
 	if (pfn != PFN_NONE)
-		pcp->nr_pageblocks--;
+		pcp_pageblocks_add(pcp, -1);
 	spin_unlock(&pcp->lock);
 	return pfn;
 }
@@ -1006,15 +1032,18 @@ retry:
 			uint32_t pfn;
 			struct page *page;
 			struct free_bitmap *fb;
+			bool ok;
 
-			if (!zone_managed_pages(zone) ||
-			    !zone_watermark_ok(zone, order, zone_wmark(zone, wmark)))
+			if (!zone_managed_pages(zone))
 				continue;
+			ok = zone_watermark_ok(zone, order, zone_wmark(zone, wmark));
 			if (order == 0) {
-				pfn = rmqueue_pcplist(zone, mt, zone_wmark(zone, wmark));
+				pfn = rmqueue_pcplist(zone, mt, zone_wmark(zone, wmark), ok);
 			} else if (order == PAGEBLOCK_ORDER && zone->pcp_pageblock_high &&
 				   (pfn = rmqueue_pcp_pageblock(zone, mt)) != PFN_NONE) {
-				/* from this CPU's list */
+				/* from this CPU's list, as order 0: whatever the watermark */
+			} else if (!ok) {
+				continue;
 			} else {
 				spin_lock(&zone->lock);
 				pfn = rmqueue_locked(zone, order, mt);
@@ -1200,12 +1229,14 @@ int free_pages(struct pglist_data *pgdat, struct page *page, unsigned int order)
 				pcp->touched = true;
 				if (order == 0) {
 					pcp_push(pgdat, &pcp->head[mt], pfn, 0, mt);
-					if (++pcp->count >= pcp->high)
+					pcp_count_add(pcp, 1);
+					if (pcp->count >= pcp->high)
 						free_pcppages_bulk(zone, pcp, pcp->batch);
 				} else {
 					pcp_push(pgdat, &pcp->pageblock_head[mt], pfn,
 						 order, mt);
-					if (++pcp->nr_pageblocks > zone->pcp_pageblock_high)
+					pcp_pageblocks_add(pcp, 1);
+					if (pcp->nr_pageblocks > zone->pcp_pageblock_high)
 						free_pcp_pageblocks(zone, pcp,
 								    zone->pcp_pageblock_high / 2);
 				}
@@ -1466,6 +1497,25 @@ uint64_t pgdat_free_pages(struct pglist_data *pgdat)
 	for (unsigned int z = 0; z < pgdat->nr_zones; z++)
 		free += zone_free_pages(&pgdat->node_zones[z]);
 	return free;
+}
+
+uint64_t pgdat_pcp_pages(struct pglist_data *pgdat)
+{
+	uint64_t sum = 0;
+
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+		struct zone *zone = &pgdat->node_zones[z];
+
+		for (unsigned int c = 0; c < pgdat->nr_cpus; c++) {
+			struct per_cpu_pages *pcp = &zone->pcp[c];
+
+			sum += __atomic_load_n(&pcp->count, __ATOMIC_RELAXED) +
+			       ((uint64_t)__atomic_load_n(&pcp->nr_pageblocks,
+							  __ATOMIC_RELAXED)
+				<< PAGEBLOCK_ORDER);
+		}
+	}
+	return sum;
 }
 
 /* ---- statistics and validation ---- */

@@ -810,6 +810,84 @@ static void test_pcp_sizes_scale_with_zone(void **state)
 	test_node_fini(&t);
 }
 
+/*
+ * An order-0 request this CPU's list can serve is served from it though the
+ * zones are under their watermarks: those frames are out of the zones'
+ * free counts already, so taking one lowers no reserve.  Before, the
+ * watermark refused it and every CPU's lists were drained to let it in.
+ */
+static void test_pcp_frames_pass_the_watermark(void **state)
+{
+	struct test_node t;
+	struct page *pages[1024], *page;
+	struct zone_stats before, after;
+	struct zone *normal;
+
+	test_node_init(&t, 64 * MIB, 2);
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	platform_set_cpu_id(0);
+	for (unsigned int i = 0; i < 1024; i++)
+		assert_non_null(pages[i] = alloc_pages(t.pgdat, GFP_MOVABLE, 0));
+	for (unsigned int i = 0; i < 1024; i++)
+		assert_int_equal(free_pages(t.pgdat, pages[i], 0), 0);
+	zone_get_stats(normal, &before);
+	assert_true(before.pcp_pages >= 512);
+	/* Every watermark of every zone just above its free count. */
+	for (unsigned int z = 0; z < t.pgdat->nr_zones; z++)
+		for (unsigned int w = 0; w < NR_WMARK; w++)
+			t.pgdat->node_zones[z].watermark[w] =
+				zone_free_pages(&t.pgdat->node_zones[z]);
+	page = alloc_pages(t.pgdat, GFP_MOVABLE | GFP_NORETRY, 0);
+	assert_non_null(page);
+	zone_get_stats(normal, &after);
+	if (after.pcp_pages != before.pcp_pages - 1)
+		fail_msg("an order-0 allocation under the watermarks, %llu frames on its CPU's "
+			 "list, left %llu there (the zone's free count %llu -> %llu): it drained "
+			 "the lists instead of taking one",
+			 (unsigned long long)before.pcp_pages, (unsigned long long)after.pcp_pages,
+			 (unsigned long long)before.free_pages, (unsigned long long)after.free_pages);
+	assert_int_equal(after.free_pages, before.free_pages);
+	assert_int_equal(free_pages(t.pgdat, page, 0), 0);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	test_node_fini(&t);
+}
+
+/*
+ * pgdat_pcp_pages() counts every CPU's order-0 frames and pageblocks, so the
+ * watermark tests above the allocator (kswapd) can see them.
+ */
+static void test_pcp_pages_counted(void **state)
+{
+	struct test_node t;
+	struct page *pages[600], *block;
+
+	test_node_init(&t, 128 * MIB, 2);
+	assert_int_equal(pgdat_pcp_pages(t.pgdat), 0);
+	platform_set_cpu_id(1);
+	for (unsigned int i = 0; i < 600; i++)
+		assert_non_null(pages[i] = alloc_pages(t.pgdat, GFP_MOVABLE, 0));
+	for (unsigned int i = 0; i < 600; i++)
+		assert_int_equal(free_pages(t.pgdat, pages[i], 0), 0);
+	assert_non_null(block = alloc_pages(t.pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER));
+	assert_int_equal(free_pages(t.pgdat, block, PAGEBLOCK_ORDER), 0);
+	platform_set_cpu_id(0);
+	{
+		uint64_t sum = 0;
+
+		for (unsigned int z = 0; z < t.pgdat->nr_zones; z++) {
+			struct zone_stats st;
+
+			zone_get_stats(&t.pgdat->node_zones[z], &st);
+			sum += st.pcp_pages;
+		}
+		assert_true(sum >= 600 + PAGEBLOCK_NR_PAGES);
+		assert_int_equal(pgdat_pcp_pages(t.pgdat), sum);
+	}
+	drain_all_pages(t.pgdat);
+	assert_int_equal(pgdat_pcp_pages(t.pgdat), 0);
+	test_node_fini(&t);
+}
+
 static void test_zones(void **state)
 {
 	struct test_node t;
@@ -887,6 +965,8 @@ int main(void)
 		cmocka_unit_test(test_pcp_sizes_scale_with_zone),
 		cmocka_unit_test(test_pcp_refill_stops_at_watermark),
 		cmocka_unit_test(test_alloc_drains_pcp_lists_before_failing),
+		cmocka_unit_test(test_pcp_frames_pass_the_watermark),
+		cmocka_unit_test(test_pcp_pages_counted),
 		cmocka_unit_test(test_zones),
 		cmocka_unit_test(test_free_misaligned_page_pointer),
 	};
