@@ -118,6 +118,10 @@ struct free_area {
  * (mm/README.md).  Memory on these lists is allocated as far as the buddy
  * lists know: never Reported, never reported.
  */
+/*
+ * @lock protects the lists and every field; @count and @nr_pageblocks are
+ * also read without it (pgdat_pcp_pages()), so they are stored atomically.
+ */
 struct per_cpu_pages {
 	struct spinlock lock;
 	unsigned int count; /* order-0 frames on @head's lists */
@@ -135,6 +139,23 @@ enum zone_flags {
 };
 
 struct pglist_data;
+
+/*
+ * What an allocation that finds nothing of its own migratetype does with
+ * the other type's pageblock it takes from (page_alloc.c, rmqueue_fallback()).
+ *   FALLBACK_CLAIM: Linux's (try_to_claim_block()): the pageblock becomes
+ *     the allocation's, with every free block in it, when at least half of
+ *     it is free or allocated to compatible users; otherwise only the block
+ *     taken is, and the smallest that fits is taken.
+ *   FALLBACK_LEGACY: this allocator's first rule: a block taken of at least
+ *     half a pageblock claims its pageblock; a smaller one never does, and
+ *     the largest block is always taken.
+ */
+enum fallback_rule {
+	FALLBACK_CLAIM,
+	FALLBACK_LEGACY,
+	NR_FALLBACK_RULES
+};
 
 /*
  * Three groups of fields, each on cache lines of its own, because vCPUs on
@@ -273,6 +294,7 @@ struct pglist_data {
 	struct zone node_zones[MAX_NR_ZONES];
 	unsigned int nr_zones;
 	unsigned int nr_cpus;
+	enum fallback_rule fallback_rule; /* set at boot, read-only after */
 	/*
 	 * Page poisoning (page_poison.c): free memory holds @page_poison_val
 	 * in every byte, checked on allocation.  Set at boot, read-only after.

@@ -376,7 +376,9 @@ static void kswapd(void *arg)
 	struct lruvec *lv = arg;
 	uint64_t high = node_watermark(lv->pgdat, WMARK_HIGH);
 
-	while (!atomic_load(&lv->stopping) && pgdat_free_pages(lv->pgdat) < high)
+	/* Free frames on per-CPU lists count: see node_free_pages() in memory.c. */
+	while (!atomic_load(&lv->stopping) &&
+	       pgdat_free_pages(lv->pgdat) + pgdat_pcp_pages(lv->pgdat) < high)
 		if (shrink_node(lv, RECLAIM_BATCH) == 0)
 			break;
 }

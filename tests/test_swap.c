@@ -252,6 +252,103 @@ static void test_kswapd(void **state)
 	anon_node_fini(&n);
 }
 
+/*
+ * Free frames on per-CPU lists count toward the watermark that wakes
+ * kswapd.  The outside review found 12 MiB of them on one CPU of a 256 MiB
+ * node (8 MiB of frames and two pageblocks), invisible: with the buddy
+ * lists just under the low watermark, a fault woke kswapd to reclaim while
+ * four times the high watermark sat free on the lists.
+ */
+static void test_pcp_frames_keep_kswapd_asleep(void **state)
+{
+	struct anon_node n;
+	struct pglist_data *pgdat;
+	struct mm_space *mm;
+	struct page *frames[2048], *blocks[2], *page;
+	struct page **held = calloc(65536, sizeof(*held));
+	unsigned int *orders = calloc(65536, sizeof(*orders));
+	size_t nheld = 0;
+	uint64_t low = 0, high = 0, pcp = 0;
+	struct anon_stats st;
+
+	anon_node_init_cfg(&n, 256 * MIB, 64 * MIB, kswapd_tweak);
+	pgdat = n.t.pgdat;
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+		low += zone_wmark(&pgdat->node_zones[z], WMARK_LOW);
+		high += zone_wmark(&pgdat->node_zones[z], WMARK_HIGH);
+	}
+	/* This CPU's lists filled: order-0 frames up to its high, and two pageblocks. */
+	platform_set_cpu_id(0);
+	for (unsigned int i = 0; i < 2048; i++)
+		assert_non_null(frames[i] = alloc_pages(pgdat, GFP_MOVABLE, 0));
+	for (unsigned int i = 0; i < 2; i++)
+		assert_non_null(blocks[i] = alloc_pages(pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER));
+	for (unsigned int i = 0; i < 2048; i++)
+		assert_int_equal(free_pages(pgdat, frames[i], 0), 0);
+	for (unsigned int i = 0; i < 2; i++)
+		assert_int_equal(free_pages(pgdat, blocks[i], PAGEBLOCK_ORDER), 0);
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+		struct zone_stats zs;
+
+		zone_get_stats(&pgdat->node_zones[z], &zs);
+		pcp += zs.pcp_pages;
+	}
+	assert_true(pcp >= 2 * high);
+	/* The buddy lists taken just under the low watermark, in blocks of
+	 * orders 1-8 and 10 (the per-CPU lists serve 0 and 9). */
+	while (pgdat_free_pages(pgdat) >= low) {
+		uint64_t want = pgdat_free_pages(pgdat) - low + 1, room = 0;
+		unsigned int o = MAX_ORDER - 1;
+
+		/* No more than a zone has above its min: a failure would drain. */
+		for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+			struct zone *zone = &pgdat->node_zones[z];
+			uint64_t f = zone_free_pages(zone), m = zone_wmark(zone, WMARK_MIN) + 1;
+
+			if (f > m && f - m > room)
+				room = f - m;
+		}
+		if (room < want)
+			want = room;
+		while (o > 1 && ((1ull << o) > want || o == PAGEBLOCK_ORDER))
+			o--;
+		assert_non_null(page = alloc_pages(pgdat, GFP_MOVABLE | GFP_NORETRY, o));
+		held[nheld] = page;
+		orders[nheld++] = o;
+	}
+	/* Nothing was drained on the way. */
+	{
+		uint64_t still = 0;
+
+		for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+			struct zone_stats zs;
+
+			zone_get_stats(&pgdat->node_zones[z], &zs);
+			still += zs.pcp_pages;
+		}
+		assert_int_equal(still, pcp);
+	}
+	assert_int_equal(mm_space_create(pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, 16 * PAGE_SIZE), 0);
+	for (unsigned int i = 0; i < 16; i++) {
+		assert_int_equal(access_page(mm, BASE + i * PAGE_SIZE, true, &page), 0);
+		put_page(pgdat, page);
+	}
+	st = anon_stats_of(&n);
+	if (st.events[KSWAPD_WAKE])
+		fail_msg("kswapd woken %llu times with %llu frames free on the buddy lists and "
+			 "%llu on per-CPU lists, the low and high watermarks %llu and %llu frames",
+			 (unsigned long long)st.events[KSWAPD_WAKE],
+			 (unsigned long long)pgdat_free_pages(pgdat), (unsigned long long)pcp,
+			 (unsigned long long)low, (unsigned long long)high);
+	mm_space_destroy(mm);
+	while (nheld--)
+		assert_int_equal(free_pages(pgdat, held[nheld], orders[nheld]), 0);
+	free(orders);
+	free(held);
+	anon_node_fini(&n);
+}
+
 static void failing_comp_tweak(struct anon_config *c) { c->zswap_cfg.comp = &failing_comp; }
 
 /* Compression fails: zswap refuses, the swap file takes the pages. */
@@ -820,6 +917,7 @@ int main(void)
 		cmocka_unit_test(test_lru_aging),
 		cmocka_unit_test(test_zstd_and_same_filled),
 		cmocka_unit_test(test_kswapd),
+		cmocka_unit_test(test_pcp_frames_keep_kswapd_asleep),
 		cmocka_unit_test(test_compress_failure),
 		cmocka_unit_test(test_pool_alloc_failure),
 		cmocka_unit_test(test_swap_write_eio),
