@@ -294,19 +294,66 @@ struct swap_slot {
 #define SWAP_WRITE_DISABLE_AFTER 64
 
 /*
- * The node's swap device.  @lock protects @slots, @nr_free, @nr_bad,
- * @cursor, @write_errs_run and @write_disabled.  Invariants: nr_free ==
- * slots with count == 0; nr_bad == slots with SWAP_BAD (never 0 again);
- * write_disabled never goes back to false.
+ * Swap clusters (Linux's swap_cluster_info).  The slots are split into
+ * clusters of SWAP_CLUSTER_SLOTS; each CPU allocates from a cluster of its
+ * own, slot after slot, and takes a new one from the lists only when its
+ * cluster has no free slot past its cursor.  So an allocation looks at at
+ * most two clusters' slots (its CPU's, then one from a list), whatever the
+ * device's size and fill, and a reclaim pass's slots stay consecutive in
+ * the file.  Tuning: 256 slots (1 MiB) as Linux's SWAPFILE_CLUSTER: big
+ * enough that a CPU goes to the lists once per 256 allocations, small
+ * enough that a near-full device still has partly free clusters to give.
+ *
+ * A cluster no CPU holds is on exactly one list by its count: free
+ * (@used == 0), nonfull (0 < @used < its size), or none (full).  A CPU's
+ * cluster is on none.  All under swap_info.lock.
+ */
+#define SWAP_CLUSTER_SLOTS 256u
+#define SWAP_CLUSTER_NONE UINT32_MAX
+
+enum swap_cluster_list { CLUSTER_LIST_NONE, CLUSTER_LIST_FREE, CLUSTER_LIST_NONFULL };
+
+struct swap_cluster_info {
+	uint32_t prev, next; /* links on its list, SWAP_CLUSTER_NONE ends */
+	uint16_t used;	     /* slots with a count != 0 (BAD slots stay used) */
+	uint8_t list;	     /* enum swap_cluster_list */
+	uint8_t cpu_owned;   /* some CPU allocates from it */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct swap_cluster_info) == 16, "clusters are 16 bytes");
+
+struct swap_cluster_list_head {
+	uint32_t head, tail;
+	uint64_t nr;
+};
+
+/* A CPU's cluster and where its next allocation looks from (Linux's percpu_cluster). */
+struct swap_cpu_cluster {
+	uint32_t cluster; /* SWAP_CLUSTER_NONE: none yet */
+	uint32_t next;	  /* slot offset in the cluster */
+};
+
+/*
+ * The node's swap device.  @lock protects @slots, @clusters, @free_clusters,
+ * @nonfull_clusters, @percpu, @nr_free, @nr_bad, @scan_max,
+ * @write_errs_run and @write_disabled.  Invariants: nr_free == slots with
+ * count == 0; nr_bad == slots with SWAP_BAD (never 0 again);
+ * write_disabled never goes back to false; a cluster's used == its slots
+ * with count != 0; swap_info_check() checks them all.
  */
 struct swap_info {
 	struct spinlock lock;
 	struct swap_io *io;
 	struct mm_array slots;
+	struct mm_array clusters;
+	struct mm_array percpu; /* struct swap_cpu_cluster, one per CPU */
+	struct swap_cluster_list_head free_clusters, nonfull_clusters;
 	uint64_t nr_slots;
+	uint64_t nr_clusters;
+	unsigned int nr_cpus;
 	uint64_t nr_free;
 	uint64_t nr_bad;
-	uint64_t cursor; /* next-fit start for the slot allocator */
+	uint64_t scan_max; /* most slots one allocation looked at (a test's witness) */
 	uint64_t write_errs_run; /* writes failed since the last that worked */
 	bool write_disabled;	 /* no more writes: see SWAP_WRITE_DISABLE_AFTER */
 };
@@ -360,6 +407,13 @@ void try_to_unmap(struct lruvec *lv, struct page *page);
 int swap_info_init(struct swap_info *si, struct pglist_data *pgdat,
 		   struct swap_io *io);
 void swap_info_fini(struct swap_info *si);
+/*
+ * swap_info_check - the validator: every slot's count against nr_free,
+ * nr_bad and its cluster's used count, every cluster on the list its count
+ * says, each list's links and length.  Reports a broken invariant with
+ * platform_bad_state().  Return: true when all hold.  Takes si->lock.
+ */
+bool swap_info_check(struct swap_info *si);
 /*
  * add_to_swap - give a locked, isolated anonymous page a slot and put it in
  * the swap cache (one more reference).
