@@ -253,7 +253,8 @@ bool mm_space_get_unless_zero(struct mm_space *mm);
 #define SWAP_HAS_CACHE 0x80000000u /* a cache page exists, or is coming */
 #define SWAP_BAD 0x40000000u	   /* never allocated again (SWAP_MAP_BAD) */
 #define SWAP_POISONED 0x20000000u  /* its data is lost: a read failed */
-#define SWAP_COUNT_MASK 0x1fffffffu
+#define SWAP_UPTODATE 0x10000000u  /* zswap or the file holds the cache page's data */
+#define SWAP_COUNT_MASK 0x0fffffffu
 
 /*
  * One per slot.  @count: PTEs holding the entry (0 or 1, no fork) and
@@ -264,6 +265,18 @@ bool mm_space_get_unless_zero(struct mm_space *mm);
  * PFN_NONE while HAS_CACHE is held without one.  @owner, @owner_index: the
  * PTE that holds the entry, so that unuse need not search every page table
  * (try_to_unuse has to).  All under swap_info.lock.
+ *
+ * The swap cache keeps a clean page's slot (Linux's swap cache does, for
+ * a page read back and only read since): SWAP_UPTODATE says the slot's
+ * data - in zswap, else in the file - is the cache page's.  Set when the
+ * page was read from the slot (swapin_page()) or written to it
+ * (reclaim's pageout); cleared, and the zswap entry dropped, when the page
+ * is written to (a write access on its clean PTE) or when its PTE was
+ * dirty at unmap.  Reclaim frees an UPTODATE page without writing it; the
+ * PTE keeps the slot.  A page mapped from the cache is mapped clean only
+ * when its slot is UPTODATE; every other page is mapped dirty, out of the
+ * cache.  Invariant: a present clean PTE's page is in the swap cache with
+ * its slot UPTODATE, or out of the cache.
  *
  * A slot whose data the device could not read back (twice) is bad
  * (SWAP_BAD, Linux's SWAP_MAP_BAD): it keeps its holders, but when the
@@ -502,9 +515,44 @@ bool can_reclaim_anon(struct lruvec *lv);
  */
 struct mm_space *swap_writepage_failed(struct lruvec *lv, struct page *page);
 
-/* memory.c: map a swap cache page at its slot's PTE (page locked). */
+/*
+ * swap_cache_map - @page, the locked cache page of @slot, is being
+ * mapped at the slot's PTE (ptl held): the PTE's hold on the slot goes.
+ * With @keep, a slot whose data is UPTODATE stays with the page (unless
+ * the device is more than half full: Linux's vm_swap_full()).
+ * Return: true when the page stays in the cache (map it clean); false
+ * when it left the cache and the slot was freed (map it dirty).
+ * Caller holds the page lock and the ptl; takes si->lock.
+ */
+bool swap_cache_map(struct lruvec *lv, struct page *page, uint32_t slot,
+			   bool keep);
+/*
+ * swap_cache_dirty - @page, mapped by a clean PTE the caller is
+ * making dirty (ptl held), may be in the swap cache: its slot's data is no
+ * longer the page's.  Clears UPTODATE and drops the zswap entry; the slot
+ * stays, for the next pageout.  Takes si->lock.
+ */
+void swap_cache_dirty(struct lruvec *lv, struct page *page);
+/* The same for @slot, whose cache page's PTE was dirty; si->lock held. */
+void swap_slot_dirty_locked(struct lruvec *lv, uint32_t slot);
+/* Is the locked cache page @page's data in its slot?  si->lock held. */
+bool swap_cache_uptodate_locked(struct lruvec *lv, struct page *page);
+/* @page, locked in the cache, was just written to its slot; si->lock held. */
+void swap_cache_mark_uptodate_locked(struct lruvec *lv, struct page *page);
+/*
+ * swap_cache_trim - @page, locked, mapped and in the swap cache, leaves
+ * the cache (its slot freed) when the device is more than half full: a
+ * page reclaim keeps in memory should not hold a slot it may never need.
+ * Takes si->lock.
+ */
+void swap_cache_trim(struct lruvec *lv, struct page *page);
+
+/*
+ * memory.c: map a swap cache page at its slot's PTE (page locked); @keep:
+ * a clean slot stays with the page (swap_cache_map()).
+ */
 int map_swap_page(struct mm_space *mm, uint64_t vpn, uint32_t slot,
-		  struct page *page, bool young);
+		  struct page *page, bool young, bool keep);
 /* memory.c: an anonymous page, reclaiming directly when there is none. */
 struct page *anon_alloc_page(struct lruvec *lv);
 

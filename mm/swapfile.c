@@ -21,6 +21,24 @@
  * failed twice in a row is bad and poisoned: its data is lost, and every
  * later swap-in of it fails at once, without I/O.
  *
+ * The swap cache keeps a clean page's slot (SWAP_UPTODATE, swap.h): a
+ * page read back by a read access is mapped clean and stays in the cache
+ * with its slot, and reclaiming it again while clean only unmaps and frees
+ * it - nothing is compressed, stored or written.  The first write drops
+ * the slot's data (UPTODATE and the zswap entry go; the slot stays for
+ * the next pageout); a write fault maps the page dirty and frees the slot
+ * at once.  While more than half the slots are in use, pages leave the
+ * cache when mapped and when reclaim keeps them (Linux's vm_swap_full()).
+ * zswap: Linux 6.1's zswap (the kernel our user-mode peer runs) keeps an
+ * entry when it is loaded, until its slot is freed, as here; Linux 6.5
+ * made "exclusive loads" (drop the entry on load, mark the page dirty) an
+ * option, and later kernels always do so into the swap cache, trading the
+ * memory of a second copy against compressing the page again.  We keep
+ * the compressed copy of a clean page: for a guest that gives its memory
+ * back that copy costs pool memory, but its re-reclaim costs nothing, and
+ * the first write frees it.  Its entry cannot be written back while the
+ * page is in the cache (swapcache_prepare() finds HAS_CACHE), as in 6.1.
+ *
  * Allocation is by clusters (swap.h), as Linux's cluster allocator: each
  * CPU takes slots in order from a cluster of its own, so a reclaim pass's
  * slots are consecutive in the file, and goes to the lists of nonfull and
@@ -505,10 +523,83 @@ void swap_cache_drop_orphan(struct lruvec *lv, struct page *page)
 	struct page_ext *ext = page_ext_of(lv->pgdat, page);
 
 	spin_lock(&lv->si.lock);
-	if ((page_flags_read(page) & PG_swapcache) &&
+	/* A page mapped meanwhile (a clean one keeps its slot) is no orphan. */
+	if ((page_flags_read(page) & PG_swapcache) && !ext->mapping &&
 	    !(swap_slot_at(&lv->si, ext->swap_slot)->count & SWAP_COUNT_MASK))
 		delete_from_swap_cache_locked(lv, page);
 	spin_unlock(&lv->si.lock);
+}
+
+/* Linux's vm_swap_full(): more than half the slots in use. */
+static bool swap_mostly_full_locked(struct swap_info *si)
+{
+	MM_ASSERT_HELD(&si->lock);
+	return si->nr_free * 2 < si->nr_slots;
+}
+
+bool swap_cache_map(struct lruvec *lv, struct page *page, uint32_t slot,
+			   bool keep)
+{
+	struct swap_slot *s = swap_slot_at(&lv->si, slot);
+	bool kept;
+
+	spin_lock(&lv->si.lock);
+	swap_free_locked(lv, slot);
+	kept = keep && (s->count & SWAP_UPTODATE) &&
+	       !swap_mostly_full_locked(&lv->si);
+	/* No fork: the slot has no other holder, so it goes with the cache. */
+	if (!kept)
+		delete_from_swap_cache_locked(lv, page);
+	spin_unlock(&lv->si.lock);
+	return kept;
+}
+
+void swap_slot_dirty_locked(struct lruvec *lv, uint32_t slot)
+{
+	struct swap_slot *s = swap_slot_at(&lv->si, slot);
+
+	MM_ASSERT_HELD(&lv->si.lock);
+	if (!(s->count & SWAP_UPTODATE))
+		return;
+	s->count &= ~SWAP_UPTODATE;
+	/* Stale now: a load must never find it (the file's copy is never read). */
+	if (lv->zswap)
+		zswap_invalidate(lv->zswap, slot);
+}
+
+void swap_cache_dirty(struct lruvec *lv, struct page *page)
+{
+	spin_lock(&lv->si.lock);
+	/* PG_swapcache and swap_slot change under si->lock (and the page lock). */
+	if (page_flags_read(page) & PG_swapcache)
+		swap_slot_dirty_locked(lv, page_ext_of(lv->pgdat, page)->swap_slot);
+	spin_unlock(&lv->si.lock);
+}
+
+void swap_cache_trim(struct lruvec *lv, struct page *page)
+{
+	struct page_ext *ext = page_ext_of(lv->pgdat, page);
+
+	spin_lock(&lv->si.lock);
+	if ((page_flags_read(page) & PG_swapcache) && ext->mapping &&
+	    swap_mostly_full_locked(&lv->si) &&
+	    !(swap_slot_at(&lv->si, ext->swap_slot)->count & SWAP_COUNT_MASK))
+		delete_from_swap_cache_locked(lv, page);
+	spin_unlock(&lv->si.lock);
+}
+
+void swap_cache_mark_uptodate_locked(struct lruvec *lv, struct page *page)
+{
+	MM_ASSERT_HELD(&lv->si.lock);
+	swap_slot_at(&lv->si, page_ext_of(lv->pgdat, page)->swap_slot)->count |=
+		SWAP_UPTODATE;
+}
+
+bool swap_cache_uptodate_locked(struct lruvec *lv, struct page *page)
+{
+	MM_ASSERT_HELD(&lv->si.lock);
+	return swap_slot_at(&lv->si, page_ext_of(lv->pgdat, page)->swap_slot)->count &
+	       SWAP_UPTODATE;
 }
 
 struct page *swap_cache_orphan_get_locked(struct lruvec *lv, uint32_t slot)
@@ -671,6 +762,10 @@ int swapin_page(struct lruvec *lv, uint32_t slot, struct page **out,
 		put_page(lv->pgdat, new);
 		return -GMM_EHWPOISON;
 	}
+	/* The slot's data is the page's until it is written to. */
+	spin_lock(&si->lock);
+	s->count |= SWAP_UPTODATE;
+	spin_unlock(&si->lock);
 	lru_add(lv, new, false);
 	unlock_page(new);
 	*out = new;
@@ -714,7 +809,7 @@ int try_to_unuse_swp_entry(struct lruvec *lv, uint32_t slot)
 		delete_from_swap_cache_locked(lv, page); /* nobody maps it */
 	spin_unlock(&si->lock);
 	if (owner) {
-		err = map_swap_page(owner, vpn, slot, page, false);
+		err = map_swap_page(owner, vpn, slot, page, false, false);
 		if (err == -GMM_EAGAIN) {
 			/* The PTE changed: not ours to map any more. */
 			swap_cache_drop_orphan(lv, page);
@@ -751,7 +846,7 @@ struct mm_space *swap_writepage_failed(struct lruvec *lv, struct page *page)
 		delete_from_swap_cache_locked(lv, page); /* nobody maps it */
 	spin_unlock(&si->lock);
 	/* Mapped again, the slot's last holder goes: it is free again. */
-	if (owner && map_swap_page(owner, vpn, slot, page, false) == -GMM_EAGAIN)
+	if (owner && map_swap_page(owner, vpn, slot, page, false, false) == -GMM_EAGAIN)
 		swap_cache_drop_orphan(lv, page); /* zapped meanwhile */
 	return owner;
 }

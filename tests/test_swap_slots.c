@@ -274,12 +274,151 @@ static void test_slots_scan_bounded(void **state)
 	slot_node_fini(&n);
 }
 
+/* ---- the swap cache ---- */
+
+#define CACHE_PAGES 2048 /* 8 MiB through a 64 MiB node */
+
+static uint64_t cache_sums[CACHE_PAGES];
+
+static uint64_t writes_of(struct lruvec *lv)
+{
+	uint64_t ev[NR_VM_EVENTS], cached;
+
+	node_get_vm_events(lv->pgdat, ev, &cached);
+	return ev[PSWPOUT] + ev[ZSWPOUT];
+}
+
+static uint64_t event_of(struct lruvec *lv, enum vm_event e)
+{
+	uint64_t ev[NR_VM_EVENTS], cached;
+
+	node_get_vm_events(lv->pgdat, ev, &cached);
+	return ev[e];
+}
+
+static uint64_t rss_of(struct mm_space *mm)
+{
+	uint64_t rss;
+
+	spin_lock(&mm->ptl);
+	rss = mm->rss;
+	spin_unlock(&mm->ptl);
+	return rss;
+}
+
+/* Reclaim until none of @mm's pages is in memory (a few passes: second chances). */
+static void reclaim_all(struct slot_node *n, struct mm_space *mm)
+{
+	for (unsigned int pass = 0; pass < 8 && rss_of(mm); pass++)
+		shrink_node(n->lv, CACHE_PAGES * 2);
+	assert_int_equal(rss_of(mm), 0);
+}
+
+static void no_zswap(struct anon_config *c) { c->zswap = false; }
+
+/*
+ * Written, reclaimed, read back (not written), reclaimed again: the second
+ * reclaim frees every page and writes none (neither zswap nor the file),
+ * and the pages read back as they were.  Then @dirty of them are written
+ * with new contents: reclaimed, exactly those are written again, and all
+ * read back with their latest contents.
+ */
+static void clean_then_dirty(void (*tweak)(struct anon_config *), unsigned int dirty)
+{
+	struct slot_node n;
+	struct mm_space *mm;
+	uint64_t w0, steal0;
+
+	slot_node_init(&n, 64 * MIB, tweak);
+	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, CACHE_PAGES * PAGE_SIZE), 0);
+	for (uint64_t i = 0; i < CACHE_PAGES; i++)
+		cache_sums[i] = write_page(mm, BASE + i * PAGE_SIZE, i, 1);
+	reclaim_all(&n, mm);
+	for (uint64_t i = 0; i < CACHE_PAGES; i++)
+		assert_int_equal(read_page_sum(mm, BASE + i * PAGE_SIZE), cache_sums[i]);
+
+	w0 = writes_of(n.lv);
+	steal0 = event_of(n.lv, PGSTEAL);
+	reclaim_all(&n, mm);
+	print_message("clean re-reclaim: %llu pages freed, %llu written\n",
+		      (unsigned long long)(event_of(n.lv, PGSTEAL) - steal0),
+		      (unsigned long long)(writes_of(n.lv) - w0));
+	assert_true(event_of(n.lv, PGSTEAL) - steal0 >= CACHE_PAGES);
+	assert_int_equal(writes_of(n.lv) - w0, 0);
+	for (uint64_t i = 0; i < CACHE_PAGES; i++)
+		assert_int_equal(read_page_sum(mm, BASE + i * PAGE_SIZE), cache_sums[i]);
+
+	/* Every third page of the first 3 * @dirty written anew. */
+	for (uint64_t k = 0; k < dirty; k++)
+		cache_sums[3 * k] = write_page(mm, BASE + 3 * k * PAGE_SIZE, 3 * k, 2);
+	w0 = writes_of(n.lv);
+	reclaim_all(&n, mm);
+	print_message("after %u pages written: %llu written\n", dirty,
+		      (unsigned long long)(writes_of(n.lv) - w0));
+	assert_int_equal(writes_of(n.lv) - w0, dirty);
+	for (uint64_t i = 0; i < CACHE_PAGES; i++)
+		if (read_page_sum(mm, BASE + i * PAGE_SIZE) != cache_sums[i])
+			fail_msg("page %llu came back different", (unsigned long long)i);
+	assert_true(swap_info_check(&n.lv->si));
+	mm_space_destroy(mm);
+	assert_int_equal(n.lv->si.nr_free, n.lv->si.nr_slots);
+	slot_node_fini(&n);
+}
+
+static void test_cache_clean_rereclaim_zswap(void **state)
+{
+	(void)state;
+	clean_then_dirty(NULL, 300);
+}
+
+static void test_cache_clean_rereclaim_file(void **state)
+{
+	(void)state;
+	clean_then_dirty(no_zswap, 300);
+}
+
+/*
+ * A page written in the same access that faults it back (a write fault)
+ * leaves the swap cache at once: its slot is freed, and reclaim writes it
+ * again with the new contents.
+ */
+static void test_cache_write_fault(void **state)
+{
+	struct slot_node n;
+	struct mm_space *mm;
+	uint64_t w0;
+
+	(void)state;
+	slot_node_init(&n, 64 * MIB, NULL);
+	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, CACHE_PAGES * PAGE_SIZE), 0);
+	for (uint64_t i = 0; i < CACHE_PAGES; i++)
+		cache_sums[i] = write_page(mm, BASE + i * PAGE_SIZE, i, 1);
+	reclaim_all(&n, mm);
+	for (uint64_t i = 0; i < CACHE_PAGES; i++)
+		cache_sums[i] = write_page(mm, BASE + i * PAGE_SIZE, i, 3);
+	/* Nothing kept: no page in the cache, every slot free. */
+	assert_int_equal(n.lv->si.nr_free, n.lv->si.nr_slots);
+	w0 = writes_of(n.lv);
+	reclaim_all(&n, mm);
+	assert_int_equal(writes_of(n.lv) - w0, CACHE_PAGES);
+	for (uint64_t i = 0; i < CACHE_PAGES; i++)
+		assert_int_equal(read_page_sum(mm, BASE + i * PAGE_SIZE), cache_sums[i]);
+	mm_space_destroy(mm);
+	assert_int_equal(n.lv->si.nr_free, n.lv->si.nr_slots);
+	slot_node_fini(&n);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_slots_scan_bounded),
 		cmocka_unit_test(test_slots_threads_near_full),
 		cmocka_unit_test(test_slots_threads_clusters),
+		cmocka_unit_test(test_cache_clean_rereclaim_zswap),
+		cmocka_unit_test(test_cache_clean_rereclaim_file),
+		cmocka_unit_test(test_cache_write_fault),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
