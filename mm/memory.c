@@ -166,11 +166,12 @@ struct page *anon_alloc_page(struct lruvec *lv)
 }
 
 int map_swap_page(struct mm_space *mm, uint64_t vpn, uint32_t slot,
-		  struct page *page, bool young)
+		  struct page *page, bool young, bool keep)
 {
 	struct lruvec *lv = mm->lruvec;
 	struct page_ext *ext = page_ext_of(lv->pgdat, page);
 	uint64_t *pte;
+	bool clean;
 
 	spin_lock(&mm->ptl);
 	pte = space_pte_locked(mm, vpn, NULL);
@@ -178,24 +179,21 @@ int map_swap_page(struct mm_space *mm, uint64_t vpn, uint32_t slot,
 		spin_unlock(&mm->ptl);
 		return -GMM_EAGAIN;
 	}
-	*pte = pte_mk_present(page_to_pfn(lv->pgdat, page)) | PTE_DIRTY |
-	       (young ? PTE_YOUNG : 0);
+	get_page(lv->pgdat, page); /* the PTE's */
+	/* A clean page keeps its slot: reclaiming it again writes nothing. */
+	clean = swap_cache_map(lv, page, slot, keep);
+	*pte = pte_mk_present(page_to_pfn(lv->pgdat, page)) |
+	       (clean ? 0 : PTE_DIRTY) | (young ? PTE_YOUNG : 0);
 	page_ext_set_mapping(ext, mm);
 	ext->index = vpn;
 	mm->rss++;
-	get_page(lv->pgdat, page); /* the PTE's */
-	spin_lock(&lv->si.lock);
-	swap_free_locked(lv, slot);
-	/* No fork: the slot has no other holder, so it goes with the cache. */
-	delete_from_swap_cache_locked(lv, page);
-	spin_unlock(&lv->si.lock);
 	spin_unlock(&mm->ptl);
 	return 0;
 }
 
 /* A swap PTE's fault.  Return: 0 with the page pinned; -GMM_EAGAIN: retry. */
 static int do_swap_page(struct mm_space *mm, uint64_t vpn, uint32_t slot,
-			struct page **out)
+			bool write, struct page **out)
 {
 	struct lruvec *lv = mm->lruvec;
 	struct page *page;
@@ -211,7 +209,8 @@ static int do_swap_page(struct mm_space *mm, uint64_t vpn, uint32_t slot,
 	if (!(page_flags_read(page) & PG_swapcache) ||
 	    page_ext_of(lv->pgdat, page)->swap_slot != slot)
 		err = -GMM_EAGAIN;
-	else if ((err = map_swap_page(mm, vpn, slot, page, true)) == -GMM_EAGAIN)
+	else if ((err = map_swap_page(mm, vpn, slot, page, true, !write)) ==
+		 -GMM_EAGAIN)
 		swap_cache_drop_orphan(lv, page); /* zapped meanwhile */
 	unlock_page(page);
 	if (err) {
@@ -247,8 +246,11 @@ int access_page(struct mm_space *mm, uint64_t addr, bool write,
 			return -GMM_ENOMEM;
 		v = *pte;
 		if (v & PTE_PRESENT) {
-			*pte = v | PTE_YOUNG | (write ? PTE_DIRTY : 0);
 			page = pfn_to_page(pgdat, pte_pfn(v));
+			/* A clean page's slot no longer holds what it will. */
+			if (write && !(v & PTE_DIRTY))
+				swap_cache_dirty(lv, page);
+			*pte = v | PTE_YOUNG | (write ? PTE_DIRTY : 0);
 			get_page(pgdat, page);
 			spin_unlock(&mm->ptl);
 			*out = page;
@@ -256,7 +258,7 @@ int access_page(struct mm_space *mm, uint64_t addr, bool write,
 		}
 		spin_unlock(&mm->ptl);
 		if (v & PTE_SWAP) {
-			err = do_swap_page(mm, vpn, pte_pfn(v), out);
+			err = do_swap_page(mm, vpn, pte_pfn(v), write, out);
 			if (err != -GMM_EAGAIN)
 				return err;
 			continue;
@@ -352,6 +354,9 @@ static void zap_pte(struct mm_space *mm, uint64_t vpn)
 			done = true;
 		}
 		spin_unlock(&mm->ptl);
+		/* A clean page kept its slot: unmapped, it is an orphan now. */
+		if (done && (page_flags_read(page) & PG_swapcache))
+			swap_cache_drop_orphan(lv, page);
 		unlock_page(page);
 		put_page(pgdat, page);
 	}

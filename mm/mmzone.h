@@ -287,6 +287,7 @@ enum vm_event {
 	SWAP_READ_RETRIED, /* swap file reads that failed and were tried
 			      once more at once */
 	SWAP_UNUSE,	/* entries brought back by unuse */
+	ZSWPOUT,	/* pages reclaim stored in zswap (Linux's zswpout) */
 	NR_VM_EVENTS
 };
 

@@ -65,7 +65,6 @@ void try_to_unmap(struct lruvec *lv, struct page *page)
 
 	if (!pte)
 		return;
-	*pte = pte_mk_swap(ext->swap_slot);
 	spin_lock(&lv->si.lock);
 	{
 		struct swap_slot *s = mm_array_at(&lv->si.slots, ext->swap_slot);
@@ -73,8 +72,11 @@ void try_to_unmap(struct lruvec *lv, struct page *page)
 		s->count++;
 		s->owner = mm;
 		s->owner_index = ext->index;
+		if (*pte & PTE_DIRTY) /* written since its slot was: write again */
+			swap_slot_dirty_locked(lv, ext->swap_slot);
 	}
 	spin_unlock(&lv->si.lock);
+	*pte = pte_mk_swap(ext->swap_slot);
 	page_ext_set_mapping(ext, NULL);
 	mm->rss--;
 	atomic_fetch_sub(&ext->refcount, 1); /* the caller holds one more */

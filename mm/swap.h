@@ -253,7 +253,8 @@ bool mm_space_get_unless_zero(struct mm_space *mm);
 #define SWAP_HAS_CACHE 0x80000000u /* a cache page exists, or is coming */
 #define SWAP_BAD 0x40000000u	   /* never allocated again (SWAP_MAP_BAD) */
 #define SWAP_POISONED 0x20000000u  /* its data is lost: a read failed */
-#define SWAP_COUNT_MASK 0x1fffffffu
+#define SWAP_UPTODATE 0x10000000u  /* zswap or the file holds the cache page's data */
+#define SWAP_COUNT_MASK 0x0fffffffu
 
 /*
  * One per slot.  @count: PTEs holding the entry (0 or 1, no fork) and
@@ -264,6 +265,18 @@ bool mm_space_get_unless_zero(struct mm_space *mm);
  * PFN_NONE while HAS_CACHE is held without one.  @owner, @owner_index: the
  * PTE that holds the entry, so that unuse need not search every page table
  * (try_to_unuse has to).  All under swap_info.lock.
+ *
+ * The swap cache keeps a clean page's slot (Linux's swap cache does, for
+ * a page read back and only read since): SWAP_UPTODATE says the slot's
+ * data - in zswap, else in the file - is the cache page's.  Set when the
+ * page was read from the slot (swapin_page()) or written to it
+ * (reclaim's pageout); cleared, and the zswap entry dropped, when the page
+ * is written to (a write access on its clean PTE) or when its PTE was
+ * dirty at unmap.  Reclaim frees an UPTODATE page without writing it; the
+ * PTE keeps the slot.  A page mapped from the cache is mapped clean only
+ * when its slot is UPTODATE; every other page is mapped dirty, out of the
+ * cache.  Invariant: a present clean PTE's page is in the swap cache with
+ * its slot UPTODATE, or out of the cache.
  *
  * A slot whose data the device could not read back (twice) is bad
  * (SWAP_BAD, Linux's SWAP_MAP_BAD): it keeps its holders, but when the
@@ -294,19 +307,66 @@ struct swap_slot {
 #define SWAP_WRITE_DISABLE_AFTER 64
 
 /*
- * The node's swap device.  @lock protects @slots, @nr_free, @nr_bad,
- * @cursor, @write_errs_run and @write_disabled.  Invariants: nr_free ==
- * slots with count == 0; nr_bad == slots with SWAP_BAD (never 0 again);
- * write_disabled never goes back to false.
+ * Swap clusters (Linux's swap_cluster_info).  The slots are split into
+ * clusters of SWAP_CLUSTER_SLOTS; each CPU allocates from a cluster of its
+ * own, slot after slot, and takes a new one from the lists only when its
+ * cluster has no free slot past its cursor.  So an allocation looks at at
+ * most two clusters' slots (its CPU's, then one from a list), whatever the
+ * device's size and fill, and a reclaim pass's slots stay consecutive in
+ * the file.  Tuning: 256 slots (1 MiB) as Linux's SWAPFILE_CLUSTER: big
+ * enough that a CPU goes to the lists once per 256 allocations, small
+ * enough that a near-full device still has partly free clusters to give.
+ *
+ * A cluster no CPU holds is on exactly one list by its count: free
+ * (@used == 0), nonfull (0 < @used < its size), or none (full).  A CPU's
+ * cluster is on none.  All under swap_info.lock.
+ */
+#define SWAP_CLUSTER_SLOTS 256u
+#define SWAP_CLUSTER_NONE UINT32_MAX
+
+enum swap_cluster_list { CLUSTER_LIST_NONE, CLUSTER_LIST_FREE, CLUSTER_LIST_NONFULL };
+
+struct swap_cluster_info {
+	uint32_t prev, next; /* links on its list, SWAP_CLUSTER_NONE ends */
+	uint16_t used;	     /* slots with a count != 0 (BAD slots stay used) */
+	uint8_t list;	     /* enum swap_cluster_list */
+	uint8_t cpu_owned;   /* some CPU allocates from it */
+	uint32_t pad;
+};
+_Static_assert(sizeof(struct swap_cluster_info) == 16, "clusters are 16 bytes");
+
+struct swap_cluster_list_head {
+	uint32_t head, tail;
+	uint64_t nr;
+};
+
+/* A CPU's cluster and where its next allocation looks from (Linux's percpu_cluster). */
+struct swap_cpu_cluster {
+	uint32_t cluster; /* SWAP_CLUSTER_NONE: none yet */
+	uint32_t next;	  /* slot offset in the cluster */
+};
+
+/*
+ * The node's swap device.  @lock protects @slots, @clusters, @free_clusters,
+ * @nonfull_clusters, @percpu, @nr_free, @nr_bad, @scan_max,
+ * @write_errs_run and @write_disabled.  Invariants: nr_free == slots with
+ * count == 0; nr_bad == slots with SWAP_BAD (never 0 again);
+ * write_disabled never goes back to false; a cluster's used == its slots
+ * with count != 0; swap_info_check() checks them all.
  */
 struct swap_info {
 	struct spinlock lock;
 	struct swap_io *io;
 	struct mm_array slots;
+	struct mm_array clusters;
+	struct mm_array percpu; /* struct swap_cpu_cluster, one per CPU */
+	struct swap_cluster_list_head free_clusters, nonfull_clusters;
 	uint64_t nr_slots;
+	uint64_t nr_clusters;
+	unsigned int nr_cpus;
 	uint64_t nr_free;
 	uint64_t nr_bad;
-	uint64_t cursor; /* next-fit start for the slot allocator */
+	uint64_t scan_max; /* most slots one allocation looked at (a test's witness) */
 	uint64_t write_errs_run; /* writes failed since the last that worked */
 	bool write_disabled;	 /* no more writes: see SWAP_WRITE_DISABLE_AFTER */
 };
@@ -360,6 +420,13 @@ void try_to_unmap(struct lruvec *lv, struct page *page);
 int swap_info_init(struct swap_info *si, struct pglist_data *pgdat,
 		   struct swap_io *io);
 void swap_info_fini(struct swap_info *si);
+/*
+ * swap_info_check - the validator: every slot's count against nr_free,
+ * nr_bad and its cluster's used count, every cluster on the list its count
+ * says, each list's links and length.  Reports a broken invariant with
+ * platform_bad_state().  Return: true when all hold.  Takes si->lock.
+ */
+bool swap_info_check(struct swap_info *si);
 /*
  * add_to_swap - give a locked, isolated anonymous page a slot and put it in
  * the swap cache (one more reference).
@@ -448,9 +515,44 @@ bool can_reclaim_anon(struct lruvec *lv);
  */
 struct mm_space *swap_writepage_failed(struct lruvec *lv, struct page *page);
 
-/* memory.c: map a swap cache page at its slot's PTE (page locked). */
+/*
+ * swap_cache_map - @page, the locked cache page of @slot, is being
+ * mapped at the slot's PTE (ptl held): the PTE's hold on the slot goes.
+ * With @keep, a slot whose data is UPTODATE stays with the page (unless
+ * the device is more than half full: Linux's vm_swap_full()).
+ * Return: true when the page stays in the cache (map it clean); false
+ * when it left the cache and the slot was freed (map it dirty).
+ * Caller holds the page lock and the ptl; takes si->lock.
+ */
+bool swap_cache_map(struct lruvec *lv, struct page *page, uint32_t slot,
+			   bool keep);
+/*
+ * swap_cache_dirty - @page, mapped by a clean PTE the caller is
+ * making dirty (ptl held), may be in the swap cache: its slot's data is no
+ * longer the page's.  Clears UPTODATE and drops the zswap entry; the slot
+ * stays, for the next pageout.  Takes si->lock.
+ */
+void swap_cache_dirty(struct lruvec *lv, struct page *page);
+/* The same for @slot, whose cache page's PTE was dirty; si->lock held. */
+void swap_slot_dirty_locked(struct lruvec *lv, uint32_t slot);
+/* Is the locked cache page @page's data in its slot?  si->lock held. */
+bool swap_cache_uptodate_locked(struct lruvec *lv, struct page *page);
+/* @page, locked in the cache, was just written to its slot; si->lock held. */
+void swap_cache_mark_uptodate_locked(struct lruvec *lv, struct page *page);
+/*
+ * swap_cache_trim - @page, locked, mapped and in the swap cache, leaves
+ * the cache (its slot freed) when the device is more than half full: a
+ * page reclaim keeps in memory should not hold a slot it may never need.
+ * Takes si->lock.
+ */
+void swap_cache_trim(struct lruvec *lv, struct page *page);
+
+/*
+ * memory.c: map a swap cache page at its slot's PTE (page locked); @keep:
+ * a clean slot stays with the page (swap_cache_map()).
+ */
 int map_swap_page(struct mm_space *mm, uint64_t vpn, uint32_t slot,
-		  struct page *page, bool young);
+		  struct page *page, bool young, bool keep);
 /* memory.c: an anonymous page, reclaiming directly when there is none. */
 struct page *anon_alloc_page(struct lruvec *lv);
 

@@ -46,6 +46,7 @@ const char *const vm_event_names[NR_VM_EVENTS] = {
 	[SWAP_UNREADABLE] = "unreadable_pages",
 	[SWAP_READ_RETRIED] = "swap_read_retried",
 	[SWAP_UNUSE] = "swap_unuse",
+	[ZSWPOUT] = "zswpout",
 };
 
 /* Pages reclaim isolates at a time, as Linux's SWAP_CLUSTER_MAX. */
@@ -195,8 +196,10 @@ static int pageout(struct lruvec *lv, struct page *page)
 	const void *data = page_address(lv->pgdat, page);
 	int err;
 
-	if (lv->zswap && zswap_store(lv->zswap, slot, data) == 0)
+	if (lv->zswap && zswap_store(lv->zswap, slot, data) == 0) {
+		count_vm_event(lv, ZSWPOUT);
 		return 0;
+	}
 	/* zswap refused it, and the device is no longer written. */
 	if (!swap_writable(&lv->si))
 		return -GMM_EAGAIN;
@@ -250,6 +253,19 @@ static bool shrink_page(struct lruvec *lv, struct page *page, bool *write_failed
 		spin_unlock(&lv->si.lock);
 		goto free;
 	}
+	if (swap_cache_uptodate_locked(lv, page)) {
+		/*
+		 * Clean: its slot holds its data already, and the PTE keeps the
+		 * slot.  Freed as after a write, if a fault has not found it.
+		 */
+		if (page_count(pgdat, page) != 2) {
+			spin_unlock(&lv->si.lock);
+			goto keep;
+		}
+		delete_from_swap_cache_locked(lv, page);
+		spin_unlock(&lv->si.lock);
+		goto free;
+	}
 	spin_unlock(&lv->si.lock);
 	/*
 	 * A failed write, or zswap's refusal with the device no longer
@@ -267,6 +283,7 @@ static bool shrink_page(struct lruvec *lv, struct page *page, bool *write_failed
 	 * si->lock, as this check is) and maps it once we unlock.
 	 */
 	spin_lock(&lv->si.lock);
+	swap_cache_mark_uptodate_locked(lv, page);
 	if (page_count(pgdat, page) != 2) {
 		spin_unlock(&lv->si.lock);
 		goto keep;
@@ -279,6 +296,8 @@ free:
 	put_page(pgdat, page); /* the last reference */
 	return true;
 keep_active:
+	if (page_flags_read(page) & PG_swapcache)
+		swap_cache_trim(lv, page);
 	unlock_page(page);
 	/* Not under the page lock: the last put tears the space down. */
 	if (remapped)

@@ -1336,6 +1336,7 @@ static void check_anon(void)
 	TCHECK(nfree == si->nr_free, "%llu swap slots free, nr_free says %llu",
 	       (unsigned long long)nfree, (unsigned long long)si->nr_free);
 	spin_unlock(&si->lock);
+	TCHECK(swap_info_check(si), "swap clusters inconsistent (said above)");
 	zswap_get_stats(lv->zswap, &zst);
 	TCHECK(entries == zst.stored_pages, "%llu slots have zswap entries, zswap holds %llu",
 	       (unsigned long long)entries, (unsigned long long)zst.stored_pages);
