@@ -57,6 +57,12 @@ int mm_munmap(struct mm_space *mm, uint64_t addr, uint64_t len);
  */
 int access_page(struct mm_space *mm, uint64_t addr, bool write,
 		struct page **out);
+/*
+ * Faults (PGFAULT: a PTE installed, a new page or a swap-in) the calling
+ * thread has taken in access_page(), so a caller can tell a fault from a
+ * hit (the working-set workload times its faults).
+ */
+uint64_t access_page_thread_faults(void);
 
 /* Reclaim up to @nr pages now.  Return: the pages freed. */
 uint64_t shrink_node(struct lruvec *lv, uint64_t nr);

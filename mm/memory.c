@@ -19,6 +19,9 @@
  */
 #include "mm/anon.h"
 
+/* Faults (PGFAULT) taken by the calling thread: access_page_thread_faults(). */
+static _Thread_local uint64_t thread_faults;
+
 static uint64_t *table_entry(uint64_t *table, uint64_t vpn, unsigned int level)
 {
 	return &table[(vpn >> (9 * level)) & (PTRS_PER_TABLE - 1)];
@@ -218,10 +221,16 @@ static int do_swap_page(struct mm_space *mm, uint64_t vpn, uint32_t slot,
 		return err;
 	}
 	count_vm_event(lv, PGFAULT);
+	thread_faults++;
 	if (major)
 		count_vm_event(lv, PGMAJFAULT);
 	*out = page; /* our swap-in reference is the pin */
 	return 0;
+}
+
+uint64_t access_page_thread_faults(void)
+{
+	return thread_faults;
 }
 
 int access_page(struct mm_space *mm, uint64_t addr, bool write,
@@ -289,6 +298,7 @@ int access_page(struct mm_space *mm, uint64_t addr, bool write,
 		spin_unlock(&mm->ptl);
 		lru_add(lv, page, false);
 		count_vm_event(lv, PGFAULT);
+		thread_faults++;
 		*out = page;
 		return 0;
 	}

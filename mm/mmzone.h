@@ -66,6 +66,8 @@ enum zone_watermarks { WMARK_MIN, WMARK_LOW, WMARK_HIGH, NR_WMARK };
  * struct movable_owner at page_ext.mapping, whose ops compaction calls.
  */
 #define PG_movable (1u << 12)
+/* With PG_locked: a thread is parked, or about to, for the page lock. */
+#define PG_waiters (1u << 13)
 
 /*
  * One per 4 KiB frame.  Only block heads carry state: the frames inside a free

@@ -320,6 +320,12 @@ static void print_summary(const struct run_opts *o, const struct run_result *r)
 		       (unsigned long long)r->anon.events[PSWPOUT],
 		       (unsigned long long)r->anon.events[PGSTEAL],
 		       (unsigned long long)r->anon.events[ALLOCSTALL]);
+		if (r->faults_timed)
+			printf("faults after the fill: %llu, latency p50 %.1f us, p99 %.1f us, "
+			       "p99.9 %.1f us, max %.1f us\n",
+			       (unsigned long long)r->faults_timed, r->fault_p50_ns / 1e3,
+			       r->fault_p99_ns / 1e3, r->fault_p999_ns / 1e3,
+			       r->fault_max_ns / 1e3);
 		printf("zswap: pool %s of %s, %llu pages stored (%llu same-filled), "
 		       "written back %llu, limit hits %llu, rejected: reclaim %llu alloc %llu poor %llu\n",
 		       cli_fmt_bytes(a, sizeof(a), (double)z->pool_total_size),
@@ -530,6 +536,13 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 	}
 	if (r->has_anon) {
 		json_u64(&j, "accesses", r->accesses);
+		if (r->faults_timed) {
+			json_u64(&j, "faults_timed", r->faults_timed);
+			json_double(&j, "fault_p50_us", r->fault_p50_ns / 1e3);
+			json_double(&j, "fault_p99_us", r->fault_p99_ns / 1e3);
+			json_double(&j, "fault_p999_us", r->fault_p999_ns / 1e3);
+			json_double(&j, "fault_max_us", r->fault_max_ns / 1e3);
+		}
 		json_u64(&j, "mismatches", r->errors);
 		json_u64(&j, "unreadable_pages", run_unreadable_pages(r));
 		json_u64(&j, "processes_killed", r->killed);
