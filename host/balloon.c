@@ -1127,7 +1127,10 @@ static void balloon_wake(struct balloon_dev *b)
  * Any thread (@vdev.mem as in balloon_get_stats()).
  * Return: 0; -ERANGE when guest memory is known and smaller than that.
  */
-int balloon_set_target(struct balloon_dev *b, uint32_t num_pages)
+enum balloon_setter { BALLOON_SET_ANY, BALLOON_SET_OPERATOR, BALLOON_SET_POLICY };
+
+static int balloon_set_target_as(struct balloon_dev *b, uint32_t num_pages,
+				 enum balloon_setter who)
 {
 	if (b->mirror) {
 		int err = 0;
@@ -1148,11 +1151,43 @@ int balloon_set_target(struct balloon_dev *b, uint32_t num_pages)
 			return -ERANGE;
 	}
 	pthread_mutex_lock(&b->lock);
+	if (who == BALLOON_SET_POLICY && b->st.target_pinned) {
+		pthread_mutex_unlock(&b->lock);
+		return -EBUSY;
+	}
+	if (who == BALLOON_SET_OPERATOR)
+		b->st.target_pinned = true;
 	b->st.num_pages = num_pages;
 	pthread_mutex_unlock(&b->lock);
 	atomic_store(&b->config_pending, true);
 	balloon_wake(b);
 	return 0;
+}
+
+int balloon_set_target(struct balloon_dev *b, uint32_t num_pages)
+{
+	return balloon_set_target_as(b, num_pages, BALLOON_SET_ANY);
+}
+
+int balloon_set_target_pinned(struct balloon_dev *b, uint32_t num_pages)
+{
+	return balloon_set_target_as(b, num_pages, BALLOON_SET_OPERATOR);
+}
+
+int balloon_set_target_unpinned(struct balloon_dev *b, uint32_t num_pages)
+{
+	return balloon_set_target_as(b, num_pages, BALLOON_SET_POLICY);
+}
+
+bool balloon_unpin_target(struct balloon_dev *b)
+{
+	bool was;
+
+	pthread_mutex_lock(&b->lock);
+	was = b->st.target_pinned;
+	b->st.target_pinned = false;
+	pthread_mutex_unlock(&b->lock);
+	return was;
 }
 
 /* Give the stats buffer back every @ms milliseconds; 0: only on request. */

@@ -48,6 +48,7 @@ struct balloon_stats {
 	bool connected; /* a driver is attached */
 	uint64_t features; /* negotiated */
 	uint32_t num_pages; /* the target */
+	bool target_pinned; /* set by the operator: policies leave it */
 	uint32_t actual; /* the guest's answer */
 	uint32_t poison_val;
 	/* Counters since creation. */
@@ -86,6 +87,19 @@ void balloon_destroy(struct balloon_dev *b);
 struct virtio_device *balloon_virtio_device(struct balloon_dev *b);
 
 int balloon_set_target(struct balloon_dev *b, uint32_t num_pages);
+/*
+ * The operator's target and a policy's.  balloon_set_target_pinned() sets
+ * the target as balloon_set_target() and pins it: until
+ * balloon_unpin_target(), balloon_set_target_unpinned() (a policy's)
+ * refuses with -EBUSY, checked and set under the balloon's lock so that a
+ * policy's decision cannot land over an operator's that came first.
+ * balloon_set_target() neither looks at the pin nor changes it.
+ * Return: 0; -ERANGE as balloon_set_target(); -EBUSY (pinned).
+ * balloon_unpin_target() returns whether the target was pinned.
+ */
+int balloon_set_target_pinned(struct balloon_dev *b, uint32_t num_pages);
+int balloon_set_target_unpinned(struct balloon_dev *b, uint32_t num_pages);
+bool balloon_unpin_target(struct balloon_dev *b);
 void balloon_set_stats_interval(struct balloon_dev *b, unsigned int ms);
 unsigned int balloon_get_stats_interval(struct balloon_dev *b);
 void balloon_request_stats(struct balloon_dev *b);

@@ -342,6 +342,16 @@ struct pglist_data {
 	 */
 	struct page_ext_table *page_ext;
 	struct lruvec *lruvec;
+	/*
+	 * Reclaim asked for from outside anonymous memory (the balloon
+	 * driver's inflate: try_to_free_pages()), which may run while the
+	 * node's anonymous memory comes and goes: @reclaim_lruvec is @lruvec
+	 * while such a call may use it, published last by anon_init() and
+	 * withdrawn first by anon_fini(); @reclaimers counts the calls that
+	 * may still use it, and anon_fini() frees nothing before it is 0.
+	 */
+	_Atomic(struct lruvec *) reclaim_lruvec;
+	atomic_uint reclaimers;
 	struct compact_node compact;
 	/*
 	 * Anonymous memory's events and the pages in its swap cache (Linux's

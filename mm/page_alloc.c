@@ -1448,6 +1448,8 @@ int mm_init(const struct mm_boot_params *params, struct pglist_data **out)
 	atomic_init(&pgdat->reporting_hwm, PAGE_REPORTING_HWM);
 	pgdat->page_ext = NULL;
 	pgdat->lruvec = NULL;
+	atomic_init(&pgdat->reclaim_lruvec, NULL);
+	atomic_init(&pgdat->reclaimers, 0);
 	compact_node_init(&pgdat->compact);
 	for (unsigned int i = 0; i < NR_VM_EVENTS; i++)
 		atomic_init(&pgdat->vm_events[i], 0);

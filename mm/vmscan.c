@@ -379,6 +379,26 @@ uint64_t shrink_node(struct lruvec *lv, uint64_t nr)
 	return freed;
 }
 
+uint64_t try_to_free_pages(struct pglist_data *pgdat, uint64_t nr)
+{
+	struct lruvec *lv;
+	uint64_t freed = 0;
+
+	/*
+	 * Counted first, then the lruvec read, both seq_cst, against
+	 * anon_fini()'s withdrawal then wait: either this call sees NULL, or
+	 * anon_fini() sees it counted and waits for the release below.
+	 */
+	atomic_fetch_add(&pgdat->reclaimers, 1);
+	lv = atomic_load(&pgdat->reclaim_lruvec);
+	if (lv) {
+		count_vm_event(lv, ALLOCSTALL);
+		freed = shrink_node(lv, nr);
+	}
+	atomic_fetch_sub_explicit(&pgdat->reclaimers, 1, memory_order_release);
+	return freed;
+}
+
 /* ---- kswapd ---- */
 
 static uint64_t node_watermark(struct pglist_data *pgdat, enum zone_watermarks w)
@@ -460,6 +480,7 @@ int anon_init(struct pglist_data *pgdat, const struct anon_config *cfg)
 	}
 	compact_users_open(pgdat);
 	pgdat->lruvec = lv;
+	atomic_store(&pgdat->reclaim_lruvec, lv);
 	return 0;
 undo_zswap:
 	zswap_destroy(lv);
@@ -478,6 +499,11 @@ void anon_fini(struct pglist_data *pgdat)
 
 	if (!lv)
 		return;
+	/* No new reclaim from outside; wait out a round that is running
+	 * (shrink_node() is bounded by the LRU's length). */
+	atomic_store(&pgdat->reclaim_lruvec, NULL);
+	for (unsigned int spins = 0; atomic_load(&pgdat->reclaimers); spins++)
+		platform_cpu_relax(spins);
 	atomic_store(&lv->stopping, true);
 	if (lv->kswapd)
 		platform_work_destroy(lv->kswapd);

@@ -818,6 +818,7 @@ static struct fleet_guest *policy_round(struct fleet *f, uint64_t usage,
 			/* Two reports after the last move: the first may have
 			 * been sent while the balloon was still moving. */
 			.fresh = avail && st.guest_stats_updates > g->decided_updates + 1,
+			.pinned = st.target_pinned,
 			.ram = g->info.mem_bytes,
 			.available = avail ? st.guest_stats[VIRTIO_BALLOON_S_AVAIL] : 0,
 			.balloon = (uint64_t)st.actual * 4096,
@@ -834,7 +835,8 @@ static struct fleet_guest *policy_round(struct fleet *f, uint64_t usage,
 
 		if (out.why[i] == BP_KEEP || out.target[i] == bg->target)
 			continue;
-		if (balloon_set_target(g->balloon, (uint32_t)(out.target[i] / 4096)))
+		/* Refused when the operator pinned it since the read above. */
+		if (balloon_set_target_unpinned(g->balloon, (uint32_t)(out.target[i] / 4096)))
 			continue;
 		g->decided_updates = updates[i];
 		if (up) {

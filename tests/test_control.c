@@ -1520,6 +1520,102 @@ static void test_budget_policy_events(void **state)
 	stop_host();
 }
 
+/* The next BUDGET_INFLATE or BUDGET_DEFLATE, to put; fails after 3 x WAIT_MS. */
+static struct json_object *wait_budget_event(struct conn *c, const char **guest)
+{
+	long end = now_ms() + 3 * WAIT_MS;
+
+	for (;;) {
+		const char *l = conn_line(c);
+		struct json_object *o, *ev, *d;
+
+		assert_non_null(l);
+		o = json_tokener_parse(l);
+		assert_non_null(o);
+		if (json_object_object_get_ex(o, "event", &ev) &&
+		    !strncmp(json_object_get_string(ev), "BUDGET_", 7) &&
+		    json_object_object_get_ex(o, "data", &d)) {
+			*guest = json_object_get_string(json_object_object_get(d, "guest"));
+			return o;
+		}
+		json_object_put(o);
+		if (now_ms() > end)
+			fail_msg("no BUDGET_INFLATE or BUDGET_DEFLATE within %d s",
+				 3 * WAIT_MS / 1000);
+	}
+}
+
+/*
+ * An operator's target pins the policy: the balloon policy runs two guests
+ * (memhog in cycles, reporting off, a budget it must work to hold), the
+ * operator sets ours-1's target through the control socket, and from the
+ * BALLOON_TARGET_PINNED event on the policy decides only on ours-2 (three
+ * of its decisions, none of ours-1) and ours-1 keeps the operator's
+ * target; balloon-release gives ours-1 back to the policy
+ * (BALLOON_TARGET_RELEASED), which then decides on it again.  Only the
+ * order of events is asserted.
+ */
+static void test_operator_target_pins_policy(void **state)
+{
+	const char *argv[] = { GUESTMM_BIN, "host", "--guests", "ours:2",
+			       "--guest-mem", "256M", "--budget", "300M",
+			       "--cgroup-root", "none", "--reporting", "off",
+			       "--hog-pct", "50", "--hold-ms", "1000",
+			       "--idle-ms", "3000", "--stagger-ms", "1000",
+			       "--control", ctl_sock, "--duration", "600", "--quiet",
+			       NULL };
+	const char *pin = "{\"execute\": \"balloon\", \"arguments\": "
+			  "{\"guest\": \"ours-1\", \"value\": 201326592}}\n";
+	struct json_object *o, *r;
+	struct conn *c;
+	const char *g;
+	long end;
+
+	(void)state;
+	unlink(host_log);
+	host_pid = spawn(host_log, argv);
+	c = conn_open(true);
+	/* Until ours-1's driver takes targets. */
+	end = now_ms() + WAIT_MS;
+	for (;;) {
+		o = call(c, pin);
+		if (json_object_object_get_ex(o, "return", NULL))
+			break;
+		json_object_put(o);
+		assert_true(now_ms() < end);
+		usleep(50000);
+	}
+	json_object_put(o);
+	o = wait_event(c, "BALLOON_TARGET_PINNED", "ours-1", NULL);
+	assert_int_equal(key_i64(json_object_object_get(o, "data"), "target"),
+			 192 * MIB);
+	json_object_put(o);
+	for (int n = 0; n < 3; n++) {
+		o = wait_budget_event(c, &g);
+		if (strcmp(g, "ours-2"))
+			fail_msg("the policy decided on a pinned guest: %s",
+				 json_object_to_json_string(o));
+		json_object_put(o);
+	}
+	r = ret_of(c, "{\"execute\": \"query-balloon\", \"arguments\": {\"guest\": \"ours-1\"}}\n");
+	assert_int_equal(key_i64(r, "target"), 192 * MIB);
+	json_object_put(r);
+	expect_error(c, "{\"execute\": \"balloon-release\", \"arguments\": {\"guest\": \"nobody\"}}\n",
+		     "DeviceNotFound", "nobody");
+	r = ret_of(c, "{\"execute\": \"balloon-release\", \"arguments\": {\"guest\": \"ours-1\"}}\n");
+	json_object_put(r);
+	json_object_put(wait_event(c, "BALLOON_TARGET_RELEASED", "ours-1", NULL));
+	for (;;) {
+		o = wait_budget_event(c, &g);
+		if (!strcmp(g, "ours-1"))
+			break;
+		json_object_put(o);
+	}
+	json_object_put(o);
+	conn_close(c);
+	stop_host();
+}
+
 /* guestmm ctl: each command, its errors in one line and its exit status. */
 static void test_ctl_command(void **state)
 {
@@ -1952,6 +2048,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_budget_policy_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deflate_on_oom_on, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_deflate_on_oom_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_operator_target_pins_policy, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
@@ -1963,5 +2060,8 @@ int main(int argc, char **argv)
 		return cmocka_run_group_tests(linux_tests, NULL, NULL);
 	if (argc > 1 && !strcmp(argv[1], "qemu"))
 		return cmocka_run_group_tests(qemu_tests, NULL, NULL);
+	/* "only PATTERN": the tests whose names match (cmocka's filter). */
+	if (argc > 2 && !strcmp(argv[1], "only"))
+		cmocka_set_test_filter(argv[2]);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
