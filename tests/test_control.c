@@ -538,7 +538,7 @@ static void test_protocol(void **state)
 	free(big);
 	/* The commands, with no guest attached yet. */
 	r = ret_of(c, "{\"execute\": \"query-commands\"}\n");
-	assert_int_equal(json_object_array_length(r), 7);
+	assert_int_equal(json_object_array_length(r), 8);
 	json_object_put(r);
 	r = ret_of(c, "{\"execute\": \"query-guests\"}\n");
 	assert_int_equal(json_object_array_length(r), 1);
