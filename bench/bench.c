@@ -912,7 +912,8 @@ static void bench_usage(FILE *f)
 	      "                  (PNG; needs gnuplot)\n"
 	      "zswap:\n"
 	      "  --zpool POOL    zbud, dense or both, one row each per compressor\n"
-	      "                  (default both)\n"
+	      "                  (default both); cma, compact, offline: the pool zswap\n"
+	      "                  runs on, zbud or dense (default zbud)\n"
 	      "  --pages KIND    halves: a short motif and half random half zero,\n"
 	      "                  alternately (default); linux: 1 KiB random and 3 KiB\n"
 	      "                  of a repeated 16-byte pattern, the pages Linux 6.1's\n"
@@ -1123,8 +1124,12 @@ int cmd_bench(int argc, char **argv)
 		BENCH_ERR("--mem: not for bench zswap (64 MiB of pages in a 512 MiB node, always)");
 	if (scale_opt && !scale)
 		BENCH_ERR("%s: only for bench scale and strategies", scale_opt);
-	if (zswap_opt && strcmp(name, "zswap"))
-		BENCH_ERR("--zpool and --pages: only for bench zswap");
+	if (zswap_opt && strcmp(name, "zswap") &&
+	    (b.linux_pages || (strcmp(name, "cma") && strcmp(name, "compact") &&
+			       strcmp(name, "offline"))))
+		BENCH_ERR("--pages: only for bench zswap; --zpool: only for bench zswap, cma, compact and offline");
+	if (b.nr_zpools == 2 && zswap_opt && strcmp(name, "zswap"))
+		BENCH_ERR("--zpool both: only for bench zswap (cma, compact, offline: zbud or dense)");
 	if (!b.nr_zpools) {
 		b.zpools[0] = &zbud_zpool_driver;
 		b.zpools[1] = &zdense_zpool_driver;

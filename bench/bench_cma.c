@@ -114,9 +114,9 @@ static void bnode_destroy(struct bnode *n)
  * zswap (the pool fills to its limit) and the swap file.
  * Return: 0, or -1 with a message.
  */
-static int bnode_create(struct bnode *n, uint64_t ram, enum zpool_movable policy,
-			unsigned int ws_factor_pct, bool thread, uint32_t cma_start,
-			uint32_t cma_end)
+static int bnode_create(struct bnode *n, const struct bench_opts *b, uint64_t ram,
+			enum zpool_movable policy, unsigned int ws_factor_pct, bool thread,
+			uint32_t cma_start, uint32_t cma_end)
 {
 	struct mm_boot_params p = { .ram_bytes = ram, .nr_cpus = 2 };
 	struct anon_config cfg;
@@ -148,6 +148,8 @@ static int bnode_create(struct bnode *n, uint64_t ram, enum zpool_movable policy
 	anon_config_init(&cfg);
 	cfg.swap = n->swap;
 	cfg.zswap_cfg.movable = policy;
+	/* --zpool: one pool (zbud unless told); "both" is bench zswap's. */
+	cfg.zswap_cfg.zpool = b->zpools[0];
 	if (anon_init(n->pgdat, &cfg) || mm_space_create(n->pgdat, &n->mm) ||
 	    mm_mmap(n->mm, WS_BASE, n->ws_pages * PAGE_SIZE))
 		goto fail;
@@ -254,7 +256,7 @@ static int cma_measure(const struct bench_opts *b, bool declare, struct cma_tabl
 	tab->declare = declare;
 	tab->attempts = attempts;
 	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++)
-		if (bnode_create(&nodes[p], ram, (enum zpool_movable)p, 150, true,
+		if (bnode_create(&nodes[p], b, ram, (enum zpool_movable)p, 150, true,
 				 declare ? (uint32_t)(ram / PAGE_SIZE) - nr : 0,
 				 declare ? (uint32_t)(ram / PAGE_SIZE) : 0)) {
 			while (p--)
@@ -330,7 +332,11 @@ static int cma_measure(const struct bench_opts *b, bool declare, struct cma_tabl
 		}
 	}
 	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++) {
-		rows[p].pool_pages = zbud_get_pool_size(zswap_pool(nodes[p].pgdat->lruvec->zswap));
+		struct zswap_stats st;
+
+		/* Through zswap's driver: the pool may be zbud's or the dense one. */
+		zswap_get_stats(nodes[p].pgdat->lruvec->zswap, &st);
+		rows[p].pool_pages = st.pool_total_size >> PAGE_SHIFT;
 		bnode_destroy(&nodes[p]);
 	}
 	if (!attempts)
@@ -625,7 +631,7 @@ int bench_compact(const struct bench_opts *b)
 			uint64_t unused0;
 			double t0;
 
-			if (bnode_create(&n, ram, (enum zpool_movable)p, 40, false, 0, 0))
+			if (bnode_create(&n, b, ram, (enum zpool_movable)p, 40, false, 0, 0))
 				return 1;
 			if (compact_age(&n, &job)) {
 				bnode_destroy(&n);
@@ -753,7 +759,7 @@ static int offline_measure(const struct bench_opts *b, bool declare,
 	tab->declare = declare;
 
 	for (unsigned int p = 0; p < NR_ZPOOL_MOVABLE; p++)
-		if (bnode_create(&nodes[p], ram, (enum zpool_movable)p, 130, true,
+		if (bnode_create(&nodes[p], b, ram, (enum zpool_movable)p, 130, true,
 				 declare ? MEMORY_BLOCK_PAGES : 0,
 				 declare ? (uint32_t)(ram / PAGE_SIZE) : 0)) {
 			while (p--)

@@ -185,7 +185,7 @@ struct balloon_driver {
 
 	atomic_uint num_pages, actual;
 	atomic_uint_fast64_t inflated, deflated, stats_sent, reports,
-		config_changes, oom_deflated;
+		config_changes, oom_deflated, reclaimed;
 	atomic_uint_fast64_t hint_commands, hint_pages, hint_acks,
 		hint_bad_done, hint_cpu_ns;
 };
@@ -503,16 +503,27 @@ static int bd_deflate(struct balloon_driver *bd, unsigned int want)
 
 /*
  * Move the balloon towards the device's num_pages, a batch at a time,
- * re-reading the target after each batch as Linux does.
- * Return: 0 when there; -ENOMEM when no free frame was left to inflate
- * (the caller retries later); -ESHUTDOWN; the driver's error.
+ * re-reading the target after each batch as Linux does.  A batch that
+ * finds no free frame reclaims once, as Linux's balloon_page_alloc()
+ * (__GFP_NORETRY: one light round of direct reclaim, no OOM killer): the
+ * node's anonymous memory, if it has any, goes to zswap and the swap file
+ * for up to the batch's frames, and the batch is tried again; a second
+ * batch in a row that finds nothing gives up until the retry.  The
+ * reclaim runs with @balloon_lock dropped: it takes page locks, ptls and
+ * the swap lock, which an allocation calling bd_oom_notify() may hold
+ * while it waits for @balloon_lock (mm/README.md).
+ * Return: 0 when there; -ENOMEM when no frame was left to inflate, free
+ * or reclaimable (the caller retries later); -ESHUTDOWN; the driver's error.
  */
 static int bd_follow_target(struct balloon_driver *bd)
 {
+	bool reclaimed = false;
+
 	for (;;) {
-		uint32_t target;
+		uint32_t target, want = 0;
 		bool there;
 		int err, n = 0;
+		uint64_t freed;
 
 		if (atomic_load(&bd->stopping))
 			return -GMM_ESHUTDOWN;
@@ -524,17 +535,29 @@ static int bd_follow_target(struct balloon_driver *bd)
 		atomic_store(&bd->num_pages, target);
 		spin_lock(&bd->balloon_lock);
 		there = target == bd->nr_balloon;
-		if (!there && target > bd->nr_balloon)
-			n = bd_inflate(bd, target - bd->nr_balloon);
-		else if (!there)
+		if (!there && target > bd->nr_balloon) {
+			want = target - bd->nr_balloon;
+			n = bd_inflate(bd, want);
+		} else if (!there) {
 			n = bd_deflate(bd, bd->nr_balloon - target);
+		}
 		spin_unlock(&bd->balloon_lock);
 		if (there)
 			return 0;
 		if (n < 0)
 			return n;
-		if (n == 0)
+		if (n > 0) {
+			reclaimed = false;
+			continue;
+		}
+		if (reclaimed || !want)
 			return -GMM_ENOMEM;
+		freed = try_to_free_pages(bd->pgdat,
+					  want < BD_PFNS_MAX ? want : BD_PFNS_MAX);
+		if (!freed)
+			return -GMM_ENOMEM;
+		atomic_fetch_add(&bd->reclaimed, freed);
+		reclaimed = true;
 	}
 }
 
@@ -1196,6 +1219,7 @@ void balloon_driver_get_stats(struct balloon_driver *bd,
 		.reports = atomic_load(&bd->reports),
 		.config_changes = atomic_load(&bd->config_changes),
 		.oom_deflated_pages = atomic_load(&bd->oom_deflated),
+		.reclaimed_pages = atomic_load(&bd->reclaimed),
 		.hint_commands = atomic_load(&bd->hint_commands),
 		.hint_pages = atomic_load(&bd->hint_pages),
 		.hint_acks = atomic_load(&bd->hint_acks),

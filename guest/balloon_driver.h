@@ -85,6 +85,8 @@ struct balloon_driver_stats {
 	uint64_t inflated_pages; /* over the driver's life */
 	uint64_t deflated_pages; /* OOM deflates included */
 	uint64_t oom_deflated_pages; /* given back to failed allocations */
+	uint64_t reclaimed_pages; /* freed by its reclaim to inflate (anonymous
+				     memory to zswap and swap) */
 	uint64_t stats_sent; /* statistics buffers handed to the device */
 	uint64_t reports; /* report buffers used by the device */
 	uint64_t config_changes; /* config events taken */

@@ -135,6 +135,47 @@ void working_set_teardown(struct workload *w)
 	w->ws = NULL;
 }
 
+/* 1/8-octave buckets: 3 bits below the leading one; exact below 8 ns. */
+static unsigned int ws_fault_bucket(uint64_t ns)
+{
+	unsigned int msb;
+
+	if (ns < 8)
+		return (unsigned int)ns;
+	msb = 63u - (unsigned int)__builtin_clzll(ns);
+	return msb * 8 + (unsigned int)((ns >> (msb - 3)) & 7);
+}
+
+static uint64_t ws_fault_bucket_top(unsigned int b)
+{
+	unsigned int msb = b / 8;
+
+	if (b < 24)
+		return b;
+	return ((8ull + b % 8 + 1) << (msb - 3)) - 1;
+}
+
+uint64_t working_set_fault_ns(const struct workload *w, double q, uint64_t *nr)
+{
+	uint64_t total = 0, seen = 0, rank;
+
+	for (unsigned int b = 0; b < WS_FAULT_BUCKETS; b++)
+		total += atomic_load(&w->fault_hist[b]);
+	if (nr)
+		*nr = total;
+	if (!total)
+		return 0;
+	rank = (uint64_t)ceil(q * (double)total);
+	if (rank == 0)
+		rank = 1;
+	for (unsigned int b = 0; b < WS_FAULT_BUCKETS; b++) {
+		seen += atomic_load(&w->fault_hist[b]);
+		if (seen >= rank)
+			return ws_fault_bucket_top(b);
+	}
+	return ws_fault_bucket_top(WS_FAULT_BUCKETS - 1);
+}
+
 static uint64_t ws_rand(uint64_t *s)
 {
 	*s ^= *s << 13;
@@ -208,6 +249,7 @@ void working_set_thread(struct workload *w, unsigned int id)
 					 : UINT64_MAX;
 	uint64_t done = 0;
 	bool killed = false;
+	uint64_t hist[WS_FAULT_BUCKETS] = { 0 };
 
 	while (mine > 1 && (!mult || gcd(mult, mine) != 1))
 		mult++;
@@ -235,8 +277,13 @@ void working_set_thread(struct workload *w, unsigned int id)
 		double u = (double)(r >> 11) / 9007199254740992.0;
 		uint64_t rank = (uint64_t)exp(u * log_n);
 		uint64_t i = ((rank ? rank - 1 : 0) * mult) % mine;
+		uint64_t faults = access_page_thread_faults();
+		uint64_t t0 = platform_now_ns();
 		int err = ws_access(ws, mm, i, i * w->threads + id, (r & 3) == 0,
 				    &version[i]);
+
+		if (access_page_thread_faults() != faults)
+			hist[ws_fault_bucket(platform_now_ns() - t0)]++;
 
 		if (err == -GMM_EHWPOISON) {
 			ws_kill(w, ws, id, i);
@@ -248,5 +295,8 @@ void working_set_thread(struct workload *w, unsigned int id)
 		}
 		atomic_fetch_add_explicit(&w->accesses, 1, memory_order_relaxed);
 	}
+	for (unsigned int b = 0; b < WS_FAULT_BUCKETS; b++)
+		if (hist[b])
+			atomic_fetch_add(&w->fault_hist[b], hist[b]);
 	free(version);
 }

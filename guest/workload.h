@@ -65,6 +65,9 @@ enum workload_kind {
 /* Phases a memhog cycle goes through, for the live display. */
 enum memhog_phase { MEMHOG_IDLE, MEMHOG_ALLOC, MEMHOG_HELD, MEMHOG_FREED };
 
+/* working-set: fault latency buckets, 8 an octave (working_set.c). */
+#define WS_FAULT_BUCKETS 512
+
 struct workload {
 	enum workload_kind kind;
 	struct gmm_guest *guest;  /* an in-process guest's, else NULL */
@@ -97,6 +100,12 @@ struct workload {
 	atomic_uint_fast64_t errors;	 /* stress, working-set: mismatches */
 	atomic_uint_fast64_t accesses;	 /* working-set: pages read or written */
 	atomic_bool filled;		 /* working-set: every page written once */
+	/*
+	 * working-set: latencies of the accesses that faulted, after the
+	 * fill: 1/8-octave buckets of nanoseconds (ws_fault_bucket()), each
+	 * thread's added at its end.
+	 */
+	atomic_uint_fast64_t fault_hist[WS_FAULT_BUCKETS];
 	atomic_uint killed;		 /* working-set: processes killed */
 	/* working-set: per thread, the address whose data was lost (it was
 	 * killed for it), or 0 */
@@ -161,6 +170,12 @@ void workload_fini(struct workload *w);
 int working_set_setup(struct workload *w);
 void working_set_thread(struct workload *w, unsigned int id);
 void working_set_teardown(struct workload *w);
+/*
+ * working_set_fault_ns - the @q quantile (0 < q <= 1) of the faults'
+ * latencies, the upper bound of its bucket (12.5 % wide).
+ * Return: nanoseconds; 0 when no fault was timed.
+ */
+uint64_t working_set_fault_ns(const struct workload *w, double q, uint64_t *nr);
 
 /* True while any thread is still running. */
 bool workload_running(struct workload *w);

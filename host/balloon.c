@@ -158,9 +158,12 @@ struct balloon_dev {
 	/*
 	 * @lock protects @st (config fields included: num_pages, actual,
 	 * hint_cmd_id and poison_val live there, in host byte order),
-	 * @stats_interval_ns and the hint settings.
+	 * @stats_interval_ns, the hint settings, and a mirror's @st.connected,
+	 * @st.memory_bytes and @st.resident_bytes (its owner's word, where a
+	 * transport's device reads its own state).
 	 */
 	pthread_mutex_t lock;
+	bool mirror;		/* constant: balloon_create_mirror()'s */
 	struct balloon_stats st;
 	uint64_t stats_interval_ns; /* 0: only on request */
 	uint64_t hint_period_ns;    /* 0: no commands */
@@ -1060,6 +1063,39 @@ int balloon_create(uint64_t features, struct balloon_dev **out)
 	return 0;
 }
 
+int balloon_create_mirror(uint64_t features, struct balloon_dev **out)
+{
+	int err = balloon_create(features, out);
+
+	if (!err)
+		(*out)->mirror = true;
+	return err;
+}
+
+/*
+ * The owner's thread.  A report's values replace the last ones tag by tag,
+ * as a driver's stats buffer does (balloon_handle_stats()).
+ */
+void balloon_mirror_set(struct balloon_dev *b, const struct balloon_mirror *m)
+{
+	if (!b->mirror)
+		return;
+	pthread_mutex_lock(&b->lock);
+	b->st.connected = m->connected;
+	b->st.actual = m->actual;
+	b->st.memory_bytes = m->memory_bytes;
+	b->st.resident_bytes = m->resident_bytes;
+	if (m->stats_new) {
+		for (unsigned int t = 0; t < VIRTIO_BALLOON_S_NR; t++)
+			if (m->stats_valid & (1u << t))
+				b->st.guest_stats[t] = m->stats[t];
+		b->st.guest_stats_valid |= m->stats_valid;
+		b->st.guest_stats_updates++;
+		b->st.guest_stats_time = m->stats_time;
+	}
+	pthread_mutex_unlock(&b->lock);
+}
+
 /* The transport must have let go of the device. */
 void balloon_destroy(struct balloon_dev *b)
 {
@@ -1091,8 +1127,23 @@ static void balloon_wake(struct balloon_dev *b)
  * Any thread (@vdev.mem as in balloon_get_stats()).
  * Return: 0; -ERANGE when guest memory is known and smaller than that.
  */
-int balloon_set_target(struct balloon_dev *b, uint32_t num_pages)
+enum balloon_setter { BALLOON_SET_ANY, BALLOON_SET_OPERATOR, BALLOON_SET_POLICY };
+
+static int balloon_set_target_as(struct balloon_dev *b, uint32_t num_pages,
+				 enum balloon_setter who)
 {
+	if (b->mirror) {
+		int err = 0;
+
+		pthread_mutex_lock(&b->lock);
+		if (b->st.memory_bytes &&
+		    (uint64_t)num_pages << VIRTIO_BALLOON_PFN_SHIFT > b->st.memory_bytes)
+			err = -ERANGE;
+		else
+			b->st.num_pages = num_pages;
+		pthread_mutex_unlock(&b->lock);
+		return err;
+	}
 	if (b->vdev.mem) {
 		uint64_t ram = guest_memory_total_bytes(b->vdev.mem);
 
@@ -1100,11 +1151,43 @@ int balloon_set_target(struct balloon_dev *b, uint32_t num_pages)
 			return -ERANGE;
 	}
 	pthread_mutex_lock(&b->lock);
+	if (who == BALLOON_SET_POLICY && b->st.target_pinned) {
+		pthread_mutex_unlock(&b->lock);
+		return -EBUSY;
+	}
+	if (who == BALLOON_SET_OPERATOR)
+		b->st.target_pinned = true;
 	b->st.num_pages = num_pages;
 	pthread_mutex_unlock(&b->lock);
 	atomic_store(&b->config_pending, true);
 	balloon_wake(b);
 	return 0;
+}
+
+int balloon_set_target(struct balloon_dev *b, uint32_t num_pages)
+{
+	return balloon_set_target_as(b, num_pages, BALLOON_SET_ANY);
+}
+
+int balloon_set_target_pinned(struct balloon_dev *b, uint32_t num_pages)
+{
+	return balloon_set_target_as(b, num_pages, BALLOON_SET_OPERATOR);
+}
+
+int balloon_set_target_unpinned(struct balloon_dev *b, uint32_t num_pages)
+{
+	return balloon_set_target_as(b, num_pages, BALLOON_SET_POLICY);
+}
+
+bool balloon_unpin_target(struct balloon_dev *b)
+{
+	bool was;
+
+	pthread_mutex_lock(&b->lock);
+	was = b->st.target_pinned;
+	b->st.target_pinned = false;
+	pthread_mutex_unlock(&b->lock);
+	return was;
 }
 
 /* Give the stats buffer back every @ms milliseconds; 0: only on request. */
@@ -1173,6 +1256,8 @@ void balloon_get_stats(struct balloon_dev *b, struct balloon_stats *st)
 	pthread_mutex_lock(&b->lock);
 	*st = b->st;
 	pthread_mutex_unlock(&b->lock);
+	if (b->mirror)
+		return;
 	st->connected = atomic_load(&b->vdev.connected);
 	st->memory_bytes = 0;
 	st->resident_bytes = 0;

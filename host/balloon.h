@@ -48,6 +48,7 @@ struct balloon_stats {
 	bool connected; /* a driver is attached */
 	uint64_t features; /* negotiated */
 	uint32_t num_pages; /* the target */
+	bool target_pinned; /* set by the operator: policies leave it */
 	uint32_t actual; /* the guest's answer */
 	uint32_t poison_val;
 	/* Counters since creation. */
@@ -86,6 +87,19 @@ void balloon_destroy(struct balloon_dev *b);
 struct virtio_device *balloon_virtio_device(struct balloon_dev *b);
 
 int balloon_set_target(struct balloon_dev *b, uint32_t num_pages);
+/*
+ * The operator's target and a policy's.  balloon_set_target_pinned() sets
+ * the target as balloon_set_target() and pins it: until
+ * balloon_unpin_target(), balloon_set_target_unpinned() (a policy's)
+ * refuses with -EBUSY, checked and set under the balloon's lock so that a
+ * policy's decision cannot land over an operator's that came first.
+ * balloon_set_target() neither looks at the pin nor changes it.
+ * Return: 0; -ERANGE as balloon_set_target(); -EBUSY (pinned).
+ * balloon_unpin_target() returns whether the target was pinned.
+ */
+int balloon_set_target_pinned(struct balloon_dev *b, uint32_t num_pages);
+int balloon_set_target_unpinned(struct balloon_dev *b, uint32_t num_pages);
+bool balloon_unpin_target(struct balloon_dev *b);
 void balloon_set_stats_interval(struct balloon_dev *b, unsigned int ms);
 unsigned int balloon_get_stats_interval(struct balloon_dev *b);
 void balloon_request_stats(struct balloon_dev *b);
@@ -106,6 +120,38 @@ int balloon_set_hinting(struct balloon_dev *b, unsigned int period_ms,
 			uint64_t cap_bytes, unsigned int timeout_ms);
 /* DONE now: end the command in flight, if any (see balloon.c). */
 void balloon_hint_done(struct balloon_dev *b);
+
+/*
+ * A mirror: a balloon that stands for another VMM's device, which the host
+ * drives through that VMM (runner/fleet_qemu.c: QEMU's virtio-balloon
+ * through QMP).  No transport ever attaches to it.  Its owner writes what
+ * a driver would have told the device (balloon_mirror_set()) and reads,
+ * through balloon_get_stats() and balloon_get_stats_interval(), the target
+ * and the statistics interval the host's users set, which it passes on;
+ * so the control socket, the metrics and the budget policy read and steer
+ * it as any balloon.
+ */
+struct balloon_mirror {
+	bool connected;		/* the guest's driver is up */
+	uint32_t actual;	/* pages, as the other VMM says */
+	uint64_t memory_bytes;	/* guest RAM */
+	uint64_t resident_bytes; /* the host's accounting of it */
+	bool stats_new;		/* the statistics below are a new report */
+	int64_t stats_time;	/* its CLOCK_REALTIME seconds */
+	uint32_t stats_valid;	/* bit t: stats[t] was sent */
+	uint64_t stats[VIRTIO_BALLOON_S_NR];
+};
+
+/*
+ * balloon_create_mirror - a mirror (above) with @features, as
+ * balloon_create(): what the other VMM's device offers.
+ * Return: 0 with *@out set; -EINVAL; -ENOMEM.
+ */
+int balloon_create_mirror(uint64_t features, struct balloon_dev **out);
+
+/* What the other VMM says now, from its owner's thread; not a mirror:
+ * nothing happens (a transport's device has its driver's word). */
+void balloon_mirror_set(struct balloon_dev *b, const struct balloon_mirror *m);
 
 /* The transport queue index of a balloon queue, or -1 when absent. */
 enum balloon_queue {

@@ -405,6 +405,36 @@ static struct control_guest *arg_guest(struct control_call *k)
 	return NULL;
 }
 
+/* Queue event @name with @d (taken) for the next round; control.lock held. */
+static void posted_push_locked(struct control *c, const char *name,
+			       struct json_object *d)
+{
+	if (c->nr_posted == CONTROL_POSTED_MAX) {
+		json_object_put(c->posted[0].data);
+		memmove(&c->posted[0], &c->posted[1],
+			(CONTROL_POSTED_MAX - 1) * sizeof(c->posted[0]));
+		c->nr_posted--;
+		c->posted_lost++;
+	}
+	snprintf(c->posted[c->nr_posted].name, sizeof(c->posted[0].name), "%s", name);
+	c->posted[c->nr_posted++].data = d;
+}
+
+/*
+ * Post event @name for guest @g with @target bytes left it (0: none said)
+ * from a command, control.lock held (control_event_post() takes it).
+ */
+static void post_locked(struct control *c, const char *name,
+			const struct control_guest *g, uint64_t target)
+{
+	struct json_object *d = json_object_new_object();
+
+	json_object_object_add(d, "guest", json_object_new_string(g->name));
+	if (target)
+		add_u64(d, "target", target);
+	posted_push_locked(c, name, d);
+}
+
 static void cmd_capabilities(struct control_call *k)
 {
 	k->ret = json_object_new_object();
@@ -433,6 +463,8 @@ static void cmd_query_balloon(struct control_call *k)
 	add_u64(k->ret, "target", guest_left(ram, st.num_pages));
 	add_u64(k->ret, "balloon-actual", (uint64_t)st.actual * PAGE_BYTES);
 	add_u64(k->ret, "balloon-target", (uint64_t)st.num_pages * PAGE_BYTES);
+	json_object_object_add(k->ret, "target-pinned",
+			       json_object_new_boolean(st.target_pinned));
 }
 
 static void cmd_balloon(struct control_call *k)
@@ -466,12 +498,26 @@ static void cmd_balloon(struct control_call *k)
 				       (unsigned long long)value);
 		return;
 	}
-	err = balloon_set_target(g->balloon, (uint32_t)((ram - value) / PAGE_BYTES));
+	/* The operator's: a budget policy leaves it until balloon-release. */
+	err = balloon_set_target_pinned(g->balloon, (uint32_t)((ram - value) / PAGE_BYTES));
 	if (err) {
 		k->err = control_error("GenericError", "the device refused the target: %s",
 				       strerror(-err));
 		return;
 	}
+	post_locked(k->c, "BALLOON_TARGET_PINNED", g, value);
+	k->ret = json_object_new_object();
+}
+
+/* The guest's target is the budget policy's again (ours, not QMP's). */
+static void cmd_balloon_release(struct control_call *k)
+{
+	struct control_guest *g = arg_guest(k);
+
+	if (!g)
+		return;
+	if (balloon_unpin_target(g->balloon))
+		post_locked(k->c, "BALLOON_TARGET_RELEASED", g, 0);
 	k->ret = json_object_new_object();
 }
 
@@ -597,6 +643,7 @@ static const struct control_cmd {
 	{ "query-commands", args_none, cmd_query_commands },
 	{ "query-balloon", args_guest, cmd_query_balloon },
 	{ "balloon", args_balloon, cmd_balloon },
+	{ "balloon-release", args_guest, cmd_balloon_release },
 	{ "query-balloon-stats", args_guest, cmd_query_balloon_stats },
 	{ "set-stats-interval", args_interval, cmd_set_stats_interval },
 	{ "query-guests", args_none, cmd_query_guests },
@@ -1014,15 +1061,7 @@ int control_event_post(struct control *c, const char *name,
 		return -EINVAL;
 	}
 	pthread_mutex_lock(&c->lock);
-	if (c->nr_posted == CONTROL_POSTED_MAX) {
-		json_object_put(c->posted[0].data);
-		memmove(&c->posted[0], &c->posted[1],
-			(CONTROL_POSTED_MAX - 1) * sizeof(c->posted[0]));
-		c->nr_posted--;
-		c->posted_lost++;
-	}
-	snprintf(c->posted[c->nr_posted].name, sizeof(c->posted[0].name), "%s", name);
-	c->posted[c->nr_posted++].data = d;
+	posted_push_locked(c, name, d);
 	pthread_mutex_unlock(&c->lock);
 	return 0;
 }

@@ -57,9 +57,24 @@ int mm_munmap(struct mm_space *mm, uint64_t addr, uint64_t len);
  */
 int access_page(struct mm_space *mm, uint64_t addr, bool write,
 		struct page **out);
+/*
+ * Faults (PGFAULT: a PTE installed, a new page or a swap-in) the calling
+ * thread has taken in access_page(), so a caller can tell a fault from a
+ * hit (the working-set workload times its faults).
+ */
+uint64_t access_page_thread_faults(void);
 
 /* Reclaim up to @nr pages now.  Return: the pages freed. */
 uint64_t shrink_node(struct lruvec *lv, uint64_t nr);
+/*
+ * try_to_free_pages - one round of direct reclaim on @pgdat for up to @nr
+ * pages, for a caller that holds no space (the balloon driver, whose
+ * allocations are Linux's __GFP_NORETRY: one light round, then give up).
+ * Safe at any time from any thread, before anon_init() and during or after
+ * anon_fini() (which waits for a round that is running).  Call it holding
+ * no lock.  Return: the pages freed; 0 without anonymous memory.
+ */
+uint64_t try_to_free_pages(struct pglist_data *pgdat, uint64_t nr);
 void wakeup_kswapd(struct lruvec *lv);
 
 struct anon_stats {

@@ -84,6 +84,39 @@ void compact_node_init(struct compact_node *cn)
 	atomic_init(&cn->running, false);
 	atomic_init(&cn->defer_shift, 0);
 	atomic_init(&cn->considered, 0);
+	atomic_init(&cn->users, 0);
+	atomic_init(&cn->closing, false);
+}
+
+/*
+ * Sequentially consistent: either the entering thread sees @closing, or
+ * compact_users_close() sees its count (a store then a load on each side).
+ */
+bool compact_users_enter(struct pglist_data *pgdat)
+{
+	atomic_fetch_add(&pgdat->compact.users, 1);
+	if (atomic_load(&pgdat->compact.closing)) {
+		compact_users_exit(pgdat);
+		return false;
+	}
+	return true;
+}
+
+void compact_users_exit(struct pglist_data *pgdat)
+{
+	atomic_fetch_sub(&pgdat->compact.users, 1);
+}
+
+void compact_users_close(struct pglist_data *pgdat)
+{
+	atomic_store(&pgdat->compact.closing, true);
+	while (atomic_load(&pgdat->compact.users))
+		platform_cpu_relax(1000);
+}
+
+void compact_users_open(struct pglist_data *pgdat)
+{
+	atomic_store(&pgdat->compact.closing, false);
 }
 
 void compact_get_stats(struct pglist_data *pgdat, struct compact_stats *st)
@@ -345,6 +378,9 @@ int compact_node(struct pglist_data *pgdat, int order,
 
 	if (order >= MAX_ORDER)
 		return -GMM_EINVAL;
+	/* The node's anonymous memory is going away: nothing may move. */
+	if (!compact_users_enter(pgdat))
+		return order < 0 ? 0 : -GMM_EAGAIN;
 	/*
 	 * A pool that packs objects (the dense pool) first frees the spans
 	 * its own compaction empties: fewer pages for the scanners to move.
@@ -356,6 +392,7 @@ int compact_node(struct pglist_data *pgdat, int order,
 		ok = compact_zone(pgdat, &pgdat->node_zones[z], order, res);
 	/* Frames pool pages and pages being freed left on per-CPU lists. */
 	drain_all_pages(pgdat);
+	compact_users_exit(pgdat);
 	return order < 0 || ok ? 0 : -GMM_EAGAIN;
 }
 

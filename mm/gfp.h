@@ -35,6 +35,9 @@ struct mm_boot_params {
 	bool page_poison;
 	uint8_t poison_val;
 	bool ram_zeroed;
+	/* How an allocation that falls back into another type's pageblock
+	 * claims it (enum fallback_rule; 0, the default, is Linux's). */
+	enum fallback_rule fallback_rule;
 };
 
 /*
@@ -42,7 +45,7 @@ struct mm_boot_params {
  * the zones and free the rest of the RAM to the buddy allocator.
  * Return: 0 with *@out set; -EINVAL for RAM that is misaligned, too small
  * for its metadata plus one MAX_ORDER block, or larger than 16 TiB less one MAX_ORDER block, and for a
- * CPU count out of range.
+ * CPU count or a fallback rule out of range.
  */
 int mm_init(const struct mm_boot_params *params, struct pglist_data **out);
 
@@ -105,6 +108,14 @@ bool drain_idle_pages(struct pglist_data *pgdat);
  * not isolated pageblocks).
  */
 uint64_t pgdat_free_pages(struct pglist_data *pgdat);
+
+/*
+ * Free frames on every CPU's lists, order-0 frames and pageblocks: free
+ * memory the buddy lists do not count, read without the lists' locks (a
+ * snapshot, exact when no list changes meanwhile).  What kswapd's
+ * watermarks add to pgdat_free_pages().
+ */
+uint64_t pgdat_pcp_pages(struct pglist_data *pgdat);
 
 struct zone_stats {
 	uint64_t managed_pages;

@@ -77,6 +77,18 @@ void set_pageblock_migratetype(struct pglist_data *pgdat, uint32_t pfn,
  */
 bool try_to_compact_pages(struct pglist_data *pgdat, unsigned int order);
 void compact_node_init(struct compact_node *cn);
+/*
+ * A compaction or contiguous allocation may follow pgdat->lruvec to zswap
+ * and its pool with nothing else holding them: it runs between
+ * compact_users_enter() (false: anon_fini() is under way, do nothing) and
+ * compact_users_exit(), and anon_fini() calls compact_users_close() - no
+ * new one, and every one under way finished - before it frees any of them.
+ * anon_init() opens the node again (compact_users_open()).
+ */
+bool compact_users_enter(struct pglist_data *pgdat);
+void compact_users_exit(struct pglist_data *pgdat);
+void compact_users_close(struct pglist_data *pgdat);
+void compact_users_open(struct pglist_data *pgdat);
 
 /*
  * zones_lock_barrier - take and drop every zone lock of @pgdat.  A hook the

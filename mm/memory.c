@@ -19,6 +19,9 @@
  */
 #include "mm/anon.h"
 
+/* Faults (PGFAULT) taken by the calling thread: access_page_thread_faults(). */
+static _Thread_local uint64_t thread_faults;
+
 static uint64_t *table_entry(uint64_t *table, uint64_t vpn, unsigned int level)
 {
 	return &table[(vpn >> (9 * level)) & (PTRS_PER_TABLE - 1)];
@@ -81,11 +84,6 @@ static bool vma_contains_locked(struct mm_space *mm, uint64_t vpn)
 	return false;
 }
 
-static uint64_t node_free_pages(struct pglist_data *pgdat)
-{
-	return pgdat_free_pages(pgdat);
-}
-
 static uint64_t node_watermark(struct pglist_data *pgdat, enum zone_watermarks w)
 {
 	uint64_t sum = 0;
@@ -93,6 +91,23 @@ static uint64_t node_watermark(struct pglist_data *pgdat, enum zone_watermarks w
 	for (unsigned int z = 0; z < pgdat->nr_zones; z++)
 		sum += zone_wmark(&pgdat->node_zones[z], w);
 	return sum;
+}
+
+/*
+ * Whether the node's free memory is under its low watermark, counting the
+ * free frames on per-CPU lists with the buddy lists' (the lists hold up to
+ * an eighth of the node, several times the low watermark: left out, a fault
+ * woke kswapd to reclaim with 12 MiB free on one CPU's lists).  An
+ * allocation that finds the buddy lists short drains the per-CPU lists
+ * before it fails, so what they hold is as good as free.  The lists are
+ * summed only when the buddy lists alone are short: the sum reads every
+ * CPU's list, which its CPU writes on each frame.
+ */
+static bool node_below_low(struct pglist_data *pgdat)
+{
+	uint64_t free = pgdat_free_pages(pgdat), low = node_watermark(pgdat, WMARK_LOW);
+
+	return free < low && free + pgdat_pcp_pages(pgdat) < low;
 }
 
 /* Direct reclaim gives up after this many rounds that freed nothing. */
@@ -112,7 +127,7 @@ static struct page *alloc_page_reclaim(struct lruvec *lv, unsigned int gfp)
 	for (;;) {
 		struct page *page;
 
-		if (node_free_pages(pgdat) < node_watermark(pgdat, WMARK_LOW))
+		if (node_below_low(pgdat))
 			wakeup_kswapd(lv);
 		/* The OOM notifier runs below, once reclaim gave up. */
 		page = alloc_pages(pgdat, gfp | GFP_NORETRY, 0);
@@ -206,10 +221,16 @@ static int do_swap_page(struct mm_space *mm, uint64_t vpn, uint32_t slot,
 		return err;
 	}
 	count_vm_event(lv, PGFAULT);
+	thread_faults++;
 	if (major)
 		count_vm_event(lv, PGMAJFAULT);
 	*out = page; /* our swap-in reference is the pin */
 	return 0;
+}
+
+uint64_t access_page_thread_faults(void)
+{
+	return thread_faults;
 }
 
 int access_page(struct mm_space *mm, uint64_t addr, bool write,
@@ -277,6 +298,7 @@ int access_page(struct mm_space *mm, uint64_t addr, bool write,
 		spin_unlock(&mm->ptl);
 		lru_add(lv, page, false);
 		count_vm_event(lv, PGFAULT);
+		thread_faults++;
 		*out = page;
 		return 0;
 	}

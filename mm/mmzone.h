@@ -66,6 +66,8 @@ enum zone_watermarks { WMARK_MIN, WMARK_LOW, WMARK_HIGH, NR_WMARK };
  * struct movable_owner at page_ext.mapping, whose ops compaction calls.
  */
 #define PG_movable (1u << 12)
+/* With PG_locked: a thread is parked, or about to, for the page lock. */
+#define PG_waiters (1u << 13)
 
 /*
  * One per 4 KiB frame.  Only block heads carry state: the frames inside a free
@@ -118,6 +120,10 @@ struct free_area {
  * (mm/README.md).  Memory on these lists is allocated as far as the buddy
  * lists know: never Reported, never reported.
  */
+/*
+ * @lock protects the lists and every field; @count and @nr_pageblocks are
+ * also read without it (pgdat_pcp_pages()), so they are stored atomically.
+ */
 struct per_cpu_pages {
 	struct spinlock lock;
 	unsigned int count; /* order-0 frames on @head's lists */
@@ -135,6 +141,23 @@ enum zone_flags {
 };
 
 struct pglist_data;
+
+/*
+ * What an allocation that finds nothing of its own migratetype does with
+ * the other type's pageblock it takes from (page_alloc.c, rmqueue_fallback()).
+ *   FALLBACK_CLAIM: Linux's (try_to_claim_block()): the pageblock becomes
+ *     the allocation's, with every free block in it, when at least half of
+ *     it is free or allocated to compatible users; otherwise only the block
+ *     taken is, and the smallest that fits is taken.
+ *   FALLBACK_LEGACY: this allocator's first rule: a block taken of at least
+ *     half a pageblock claims its pageblock; a smaller one never does, and
+ *     the largest block is always taken.
+ */
+enum fallback_rule {
+	FALLBACK_CLAIM,
+	FALLBACK_LEGACY,
+	NR_FALLBACK_RULES
+};
 
 /*
  * Three groups of fields, each on cache lines of its own, because vCPUs on
@@ -224,13 +247,18 @@ static inline uint64_t zone_wmark(const struct zone *zone, unsigned int w)
  * takes no lock of its own.  @running: an allocation-triggered compaction
  * is under way, so other failing allocations do not pile on; @defer_shift,
  * @considered: after a failure, the next 2^defer_shift failing allocations
- * skip compaction (Linux's defer_compaction()).
+ * skip compaction (Linux's defer_compaction()).  @users: compactions and
+ * contiguous allocations under way, each of which may hold the node's
+ * lruvec, zswap and pool; @closing: anon_fini() is taking them down, so no
+ * new one starts, and it waits for @users to reach 0 first.
  */
 struct compact_node {
 	atomic_uint_fast64_t events[NR_COMPACT_EVENTS];
 	atomic_bool running;
 	atomic_uint defer_shift;
 	atomic_uint considered;
+	atomic_uint users;
+	atomic_bool closing;
 };
 
 /* Event counters, named as /proc/vmstat names them where Linux has them. */
@@ -269,6 +297,7 @@ struct pglist_data {
 	struct zone node_zones[MAX_NR_ZONES];
 	unsigned int nr_zones;
 	unsigned int nr_cpus;
+	enum fallback_rule fallback_rule; /* set at boot, read-only after */
 	/*
 	 * Page poisoning (page_poison.c): free memory holds @page_poison_val
 	 * in every byte, checked on allocation.  Set at boot, read-only after.
@@ -313,6 +342,16 @@ struct pglist_data {
 	 */
 	struct page_ext_table *page_ext;
 	struct lruvec *lruvec;
+	/*
+	 * Reclaim asked for from outside anonymous memory (the balloon
+	 * driver's inflate: try_to_free_pages()), which may run while the
+	 * node's anonymous memory comes and goes: @reclaim_lruvec is @lruvec
+	 * while such a call may use it, published last by anon_init() and
+	 * withdrawn first by anon_fini(); @reclaimers counts the calls that
+	 * may still use it, and anon_fini() frees nothing before it is 0.
+	 */
+	_Atomic(struct lruvec *) reclaim_lruvec;
+	atomic_uint reclaimers;
 	struct compact_node compact;
 	/*
 	 * Anonymous memory's events and the pages in its swap cache (Linux's

@@ -6,8 +6,9 @@
  * block that fits and splits it ("expand"); freeing merges a block with its
  * buddy (pfn ^ 2^order) for as long as the buddy is free at the same order.
  * Each 2 MiB pageblock has a migratetype; a request that finds nothing of its
- * own type falls back to another type, and when the block it takes is large
- * it steals the whole pageblock, so that types stay grouped.  Order-0
+ * own type falls back to another type, and claims the pageblock it falls
+ * into, with every free block in it, once half of it is free or of a
+ * compatible type (Linux's rule), so that types stay grouped.  Order-0
  * requests go through per-CPU lists that move frames to and from the zone in
  * batches, so the zone lock is taken once per batch; and a batch moves as a
  * few whole blocks (a refill takes them whole and splits them after the
@@ -396,35 +397,72 @@ static void move_freepages_block(struct zone *zone, uint32_t pfn,
 }
 
 /*
- * Take a block from another type's lists, largest first so that the type
- * that loses memory loses it in big pieces.  A block of at least half a
- * pageblock claims its whole pageblock (all of them, for a block larger than
- * one) for @start_mt.
+ * The block of @fmt's order-@o list that a fallback of @start_mt takes, or
+ * PFN_NONE.  Unmovable memory stays out of declared (CMA) regions.  An
+ * unmovable or reclaimable request takes the list's tail, a movable one its
+ * head: frees add at the head and boot frees the zone upwards, so the tail
+ * of a movable list starts as the lowest block of the zone and the head as
+ * the highest.  The tables taken at boot (page_ext, swap map, pool tables)
+ * so settle at the bottom of the zone, and the top gigabyte, the only 1 GiB
+ * candidate of a 2 GiB node (alloc_contig_pages() looks from the top), stays
+ * movable.
  */
-static uint32_t rmqueue_fallback(struct zone *zone, unsigned int order,
-				 enum migratetype start_mt)
+static uint32_t fallback_block(struct zone *zone, unsigned int o, enum migratetype fmt,
+			       enum migratetype start_mt)
 {
 	struct pglist_data *pgdat = zone->zone_pgdat;
+	const struct free_list *l = &zone->free_area[o].free_list[fmt];
+	bool from_tail = start_mt != MIGRATE_MOVABLE;
+	uint32_t pfn = from_tail ? l->tail : l->head;
 
+	while (start_mt == MIGRATE_UNMOVABLE && pfn != PFN_NONE &&
+	       pageblock_is_cma(pgdat, pfn)) {
+		const struct page *page = pfn_to_page(pgdat, pfn);
+
+		pfn = from_tail ? page->prev : page->next;
+	}
+	return pfn;
+}
+
+/* Take @pfn, a free block of order @o on @fmt's lists, for an order-@order request. */
+static uint32_t fallback_take(struct zone *zone, uint32_t pfn, unsigned int o,
+			      unsigned int order, enum migratetype fmt)
+{
+	bool reported = pfn_to_page(zone->zone_pgdat, pfn)->flags & PG_reported;
+
+	zone_del_free_block_locked(zone, pfn, o);
+	expand(zone, pfn, order, o, fmt, reported);
+	return pfn;
+}
+
+/* A block of a pageblock or more: all its pageblocks become @start_mt's. */
+static uint32_t fallback_claim_range(struct zone *zone, uint32_t pfn, unsigned int o,
+				     unsigned int order, enum migratetype start_mt)
+{
+	for (uint32_t b = 0; b < (1u << o); b += PAGEBLOCK_NR_PAGES)
+		set_pageblock_migratetype(zone->zone_pgdat, pfn + b, start_mt);
+	move_freepages_block(zone, pfn, start_mt);
+	return rmqueue_smallest(zone, order, start_mt);
+}
+
+/*
+ * This allocator's first rule (FALLBACK_LEGACY): the largest block of
+ * another type; one of at least half a pageblock claims its whole pageblock
+ * (all of them, for a block larger than one) for @start_mt, a smaller one
+ * is taken alone.
+ */
+static uint32_t rmqueue_fallback_legacy(struct zone *zone, unsigned int order,
+					enum migratetype start_mt)
+{
 	for (unsigned int o = MAX_ORDER; o-- > order;) {
 		for (unsigned int i = 0; i < 2; i++) {
 			enum migratetype fmt = fallbacks[start_mt][i];
-			uint32_t pfn = zone->free_area[o].free_list[fmt].head;
+			uint32_t pfn = fallback_block(zone, o, fmt, start_mt);
 
-			/* Unmovable memory stays out of declared regions. */
-			while (start_mt == MIGRATE_UNMOVABLE && pfn != PFN_NONE &&
-			       pageblock_is_cma(pgdat, pfn))
-				pfn = pfn_to_page(pgdat, pfn)->next;
 			if (pfn == PFN_NONE)
 				continue;
-			if (o >= PAGEBLOCK_ORDER) {
-				for (uint32_t b = 0; b < (1u << o);
-				     b += PAGEBLOCK_NR_PAGES)
-					set_pageblock_migratetype(pgdat, pfn + b,
-								  start_mt);
-				move_freepages_block(zone, pfn, start_mt);
-				return rmqueue_smallest(zone, order, start_mt);
-			}
+			if (o >= PAGEBLOCK_ORDER)
+				return fallback_claim_range(zone, pfn, o, order, start_mt);
 			/*
 			 * A pageblock that straddles a zone edge is left as it
 			 * is: its type byte is read under the other zone's lock.
@@ -432,21 +470,126 @@ static uint32_t rmqueue_fallback(struct zone *zone, unsigned int order,
 			if (o >= PAGEBLOCK_ORDER / 2 &&
 			    zone_spans_block(zone, pfn & ~(uint32_t)(PAGEBLOCK_NR_PAGES - 1),
 					     PAGEBLOCK_ORDER)) {
-				set_pageblock_migratetype(pgdat, pfn, start_mt);
+				set_pageblock_migratetype(zone->zone_pgdat, pfn, start_mt);
 				move_freepages_block(zone, pfn, start_mt);
 				return rmqueue_smallest(zone, order, start_mt);
 			}
-			/* This block, not the list's head: see the CMA skip. */
-			{
-				bool reported = pfn_to_page(pgdat, pfn)->flags & PG_reported;
-
-				zone_del_free_block_locked(zone, pfn, o);
-				expand(zone, pfn, order, o, fmt, reported);
-				return pfn;
-			}
+			return fallback_take(zone, pfn, o, order, fmt);
 		}
 	}
 	return PFN_NONE;
+}
+
+/*
+ * Whether a fallback of @start_mt from an order-@o block may claim its
+ * pageblock (Linux's should_try_claim_block()): a movable request only
+ * from half a pageblock up, so that movable memory spreads into other
+ * types' pageblocks in pieces compaction can take back; unmovable and
+ * reclaimable ones from any order, so that they gather in few pageblocks.
+ */
+static bool fallback_may_claim(unsigned int o, enum migratetype start_mt)
+{
+	return o >= PAGEBLOCK_ORDER / 2 || start_mt != MIGRATE_MOVABLE;
+}
+
+/*
+ * Claim @pfn's pageblock, of type @fmt, for @start_mt when at least half of
+ * it is free or allocated to users like @start_mt (Linux's
+ * try_to_claim_block()): movable frames (LRU, anonymous, pool pages) for a
+ * movable request; for an unmovable or reclaimable one falling into a
+ * movable pageblock, every frame allocated and not known movable (Linux
+ * cannot tell unmovable from reclaimable there either, and counts neither
+ * between the two).  The count is a walk over the pageblock's 512 struct
+ * pages, which move_freepages_block() makes anyway when it claims.
+ * Return: true when claimed (the type set, the free blocks on @start_mt's
+ * lists).
+ */
+static bool pageblock_try_claim(struct zone *zone, uint32_t pfn, enum migratetype fmt,
+				enum migratetype start_mt)
+{
+	struct pglist_data *pgdat = zone->zone_pgdat;
+	uint32_t start = pfn & ~(uint32_t)(PAGEBLOCK_NR_PAGES - 1);
+	uint32_t free = 0, movable = 0, alike;
+
+	MM_ASSERT_HELD(&zone->lock);
+	/* A pageblock across a zone edge: its type byte is the other zone's too. */
+	if (!zone_spans_block(zone, start, PAGEBLOCK_ORDER))
+		return false;
+	for (uint32_t p = start; p < start + PAGEBLOCK_NR_PAGES;) {
+		const struct page *page = pfn_to_page(pgdat, p);
+		uint16_t flags = page_flags_peek(page);
+
+		if (flags & PG_buddy) {
+			/* Under the zone lock: @order of a free block is ours to read. */
+			free += 1u << page->order;
+			p += 1u << page->order;
+			continue;
+		}
+		if (flags & (PG_lru | PG_anon | PG_movable))
+			movable++;
+		p++;
+	}
+	if (start_mt == MIGRATE_MOVABLE)
+		alike = movable;
+	else if (fmt == MIGRATE_MOVABLE)
+		alike = PAGEBLOCK_NR_PAGES - free - movable;
+	else
+		alike = 0;
+	if (free + alike < PAGEBLOCK_NR_PAGES / 2)
+		return false;
+	set_pageblock_migratetype(pgdat, start, start_mt);
+	move_freepages_block(zone, start, start_mt);
+	return true;
+}
+
+/*
+ * Linux's rule (FALLBACK_CLAIM; __rmqueue_claim() then __rmqueue_steal()):
+ * first, from the largest order down, the first fallback type with a free
+ * block there offers it; a block of a pageblock or more is claimed whole,
+ * a smaller one claims its pageblock by pageblock_try_claim(), and the
+ * request is then served from @start_mt's own lists.  When no pageblock
+ * was claimed, the smallest block of another type that fits is taken
+ * alone, and the rest of its pageblock keeps its type: a large block stays
+ * whole for whoever can claim it.
+ */
+static uint32_t rmqueue_fallback_claim(struct zone *zone, unsigned int order,
+				       enum migratetype start_mt)
+{
+	for (unsigned int o = MAX_ORDER; o-- > order;) {
+		if (!fallback_may_claim(o, start_mt))
+			break;
+		for (unsigned int i = 0; i < 2; i++) {
+			enum migratetype fmt = fallbacks[start_mt][i];
+			uint32_t pfn = fallback_block(zone, o, fmt, start_mt);
+
+			if (pfn == PFN_NONE)
+				continue;
+			if (o >= PAGEBLOCK_ORDER)
+				return fallback_claim_range(zone, pfn, o, order, start_mt);
+			if (pageblock_try_claim(zone, pfn, fmt, start_mt))
+				return rmqueue_smallest(zone, order, start_mt);
+			break;
+		}
+	}
+	for (unsigned int o = order; o < MAX_ORDER; o++) {
+		for (unsigned int i = 0; i < 2; i++) {
+			enum migratetype fmt = fallbacks[start_mt][i];
+			uint32_t pfn = fallback_block(zone, o, fmt, start_mt);
+
+			if (pfn != PFN_NONE)
+				return fallback_take(zone, pfn, o, order, fmt);
+		}
+	}
+	return PFN_NONE;
+}
+
+/* A block from another type's lists, by the node's rule; PFN_NONE: none. */
+static uint32_t rmqueue_fallback(struct zone *zone, unsigned int order,
+				 enum migratetype start_mt)
+{
+	if (zone->zone_pgdat->fallback_rule == FALLBACK_LEGACY)
+		return rmqueue_fallback_legacy(zone, order, start_mt);
+	return rmqueue_fallback_claim(zone, order, start_mt);
 }
 
 static uint32_t rmqueue_locked(struct zone *zone, unsigned int order,
@@ -464,6 +607,23 @@ static uint32_t rmqueue_locked(struct zone *zone, unsigned int order,
 static struct per_cpu_pages *this_cpu_pcp(struct zone *zone)
 {
 	return &zone->pcp[platform_cpu_id() % zone->zone_pgdat->nr_cpus];
+}
+
+/*
+ * @count and @nr_pageblocks change under the list's lock and are read
+ * without it by pgdat_pcp_pages(): a relaxed store, a plain move on x86.
+ */
+static void pcp_count_add(struct per_cpu_pages *pcp, int delta)
+{
+	MM_ASSERT_HELD(&pcp->lock);
+	__atomic_store_n(&pcp->count, pcp->count + (unsigned int)delta, __ATOMIC_RELAXED);
+}
+
+static void pcp_pageblocks_add(struct per_cpu_pages *pcp, int delta)
+{
+	MM_ASSERT_HELD(&pcp->lock);
+	__atomic_store_n(&pcp->nr_pageblocks, pcp->nr_pageblocks + (unsigned int)delta,
+			 __ATOMIC_RELAXED);
 }
 
 static void pcp_push(struct pglist_data *pgdat, uint32_t *head, uint32_t pfn,
@@ -615,7 +775,7 @@ static void free_pcppages_bulk(struct zone *zone, struct per_cpu_pages *pcp,
 			continue;
 		}
 		empty = 0;
-		pcp->count--;
+		pcp_count_add(pcp, -1);
 		pfns[n++] = pfn;
 	}
 	if (!n)
@@ -642,7 +802,7 @@ static void free_pcp_pageblocks(struct zone *zone, struct per_cpu_pages *pcp,
 
 		while (pcp->nr_pageblocks > keep &&
 		       (pfn = pcp_pop(pgdat, &pcp->pageblock_head[mt])) != PFN_NONE) {
-			pcp->nr_pageblocks--;
+			pcp_pageblocks_add(pcp, -1);
 			pfns[n++] = pfn;
 		}
 	}
@@ -710,12 +870,19 @@ static unsigned int rmqueue_bulk(struct zone *zone, struct per_cpu_pages *pcp,
 		for (uint32_t f = 1u << orders[nr]; f-- > 0;)
 			pcp_push(pgdat, &pcp->head[mt], pfns[nr] + f, 0, mt);
 	}
-	pcp->count += got;
+	pcp_count_add(pcp, (int)got);
 	return got;
 }
 
+/*
+ * An order-0 frame from this CPU's @mt list, refilled from the zone (which
+ * keeps @mark frames) when empty and @zone_ok, the zone's watermark test.
+ * A frame already on the list is taken whatever the watermark says: it is
+ * out of the zone's free count, so taking it lowers no reserve, where
+ * refusing it sent the request to drain every CPU's lists.
+ */
 static uint32_t rmqueue_pcplist(struct zone *zone, enum migratetype mt,
-				uint64_t mark)
+				uint64_t mark, bool zone_ok)
 {
 	struct pglist_data *pgdat = zone->zone_pgdat;
 	struct per_cpu_pages *pcp = this_cpu_pcp(zone);
@@ -727,17 +894,19 @@ static uint32_t rmqueue_pcplist(struct zone *zone, enum migratetype mt,
 	 * is passed by, as Linux's pcp_spin_trylock() does, for the zone.
 	 */
 	if (!spin_trylock(&pcp->lock)) {
+		if (!zone_ok)
+			return PFN_NONE;
 		spin_lock(&zone->lock);
 		pfn = rmqueue_locked(zone, 0, mt);
 		spin_unlock(&zone->lock);
 		return pfn;
 	}
 	pcp->touched = true;
-	if (pcp->head[mt] == PFN_NONE)
+	if (pcp->head[mt] == PFN_NONE && zone_ok)
 		rmqueue_bulk(zone, pcp, mt, pcp->batch, mark);
 	pfn = pcp_pop(pgdat, &pcp->head[mt]);
 	if (pfn != PFN_NONE)
-		pcp->count--;
+		pcp_count_add(pcp, -1);
 	spin_unlock(&pcp->lock);
 	return pfn;
 }
@@ -754,7 +923,7 @@ static uint32_t rmqueue_pcp_pageblock(struct zone *zone, enum migratetype mt)
 	pcp->touched = true;
 	pfn = pcp_pop(zone->zone_pgdat, &pcp->pageblock_head[mt]);
 	if (pfn != PFN_NONE)
-		pcp->nr_pageblocks--;
+		pcp_pageblocks_add(pcp, -1);
 	spin_unlock(&pcp->lock);
 	return pfn;
 }
@@ -863,15 +1032,18 @@ retry:
 			uint32_t pfn;
 			struct page *page;
 			struct free_bitmap *fb;
+			bool ok;
 
-			if (!zone_managed_pages(zone) ||
-			    !zone_watermark_ok(zone, order, zone_wmark(zone, wmark)))
+			if (!zone_managed_pages(zone))
 				continue;
+			ok = zone_watermark_ok(zone, order, zone_wmark(zone, wmark));
 			if (order == 0) {
-				pfn = rmqueue_pcplist(zone, mt, zone_wmark(zone, wmark));
+				pfn = rmqueue_pcplist(zone, mt, zone_wmark(zone, wmark), ok);
 			} else if (order == PAGEBLOCK_ORDER && zone->pcp_pageblock_high &&
 				   (pfn = rmqueue_pcp_pageblock(zone, mt)) != PFN_NONE) {
-				/* from this CPU's list */
+				/* from this CPU's list, as order 0: whatever the watermark */
+			} else if (!ok) {
+				continue;
 			} else {
 				spin_lock(&zone->lock);
 				pfn = rmqueue_locked(zone, order, mt);
@@ -1057,12 +1229,14 @@ int free_pages(struct pglist_data *pgdat, struct page *page, unsigned int order)
 				pcp->touched = true;
 				if (order == 0) {
 					pcp_push(pgdat, &pcp->head[mt], pfn, 0, mt);
-					if (++pcp->count >= pcp->high)
+					pcp_count_add(pcp, 1);
+					if (pcp->count >= pcp->high)
 						free_pcppages_bulk(zone, pcp, pcp->batch);
 				} else {
 					pcp_push(pgdat, &pcp->pageblock_head[mt], pfn,
 						 order, mt);
-					if (++pcp->nr_pageblocks > zone->pcp_pageblock_high)
+					pcp_pageblocks_add(pcp, 1);
+					if (pcp->nr_pageblocks > zone->pcp_pageblock_high)
 						free_pcp_pageblocks(zone, pcp,
 								    zone->pcp_pageblock_high / 2);
 				}
@@ -1244,6 +1418,7 @@ int mm_init(const struct mm_boot_params *params, struct pglist_data **out)
 	    (params->ram_bytes & (PAGE_SIZE - 1)) ||
 	    nr_pages > PFN_NONE - MAX_ORDER_NR_PAGES ||
 	    params->nr_cpus < 1 || params->nr_cpus > MAX_NR_CPUS ||
+	    (unsigned int)params->fallback_rule >= NR_FALLBACK_RULES ||
 	    (low & (PAGE_SIZE - 1)) || low > params->ram_bytes / 2)
 		return -GMM_EINVAL;
 	nr_blocks = (nr_pages + PAGEBLOCK_NR_PAGES - 1) >> PAGEBLOCK_ORDER;
@@ -1263,6 +1438,7 @@ int mm_init(const struct mm_boot_params *params, struct pglist_data **out)
 	pgdat->node_spanned_pages = nr_pages;
 	pgdat->reserved_pages = reserved;
 	pgdat->nr_cpus = params->nr_cpus;
+	pgdat->fallback_rule = params->fallback_rule;
 	pgdat->nr_zones = MAX_NR_ZONES;
 	pgdat->page_poison = params->page_poison;
 	pgdat->page_poison_val = params->page_poison ? params->poison_val : 0;
@@ -1272,6 +1448,8 @@ int mm_init(const struct mm_boot_params *params, struct pglist_data **out)
 	atomic_init(&pgdat->reporting_hwm, PAGE_REPORTING_HWM);
 	pgdat->page_ext = NULL;
 	pgdat->lruvec = NULL;
+	atomic_init(&pgdat->reclaim_lruvec, NULL);
+	atomic_init(&pgdat->reclaimers, 0);
 	compact_node_init(&pgdat->compact);
 	for (unsigned int i = 0; i < NR_VM_EVENTS; i++)
 		atomic_init(&pgdat->vm_events[i], 0);
@@ -1321,6 +1499,25 @@ uint64_t pgdat_free_pages(struct pglist_data *pgdat)
 	for (unsigned int z = 0; z < pgdat->nr_zones; z++)
 		free += zone_free_pages(&pgdat->node_zones[z]);
 	return free;
+}
+
+uint64_t pgdat_pcp_pages(struct pglist_data *pgdat)
+{
+	uint64_t sum = 0;
+
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+		struct zone *zone = &pgdat->node_zones[z];
+
+		for (unsigned int c = 0; c < pgdat->nr_cpus; c++) {
+			struct per_cpu_pages *pcp = &zone->pcp[c];
+
+			sum += __atomic_load_n(&pcp->count, __ATOMIC_RELAXED) +
+			       ((uint64_t)__atomic_load_n(&pcp->nr_pageblocks,
+							  __ATOMIC_RELAXED)
+				<< PAGEBLOCK_ORDER);
+		}
+	}
+	return sum;
 }
 
 /* ---- statistics and validation ---- */

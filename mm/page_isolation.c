@@ -334,8 +334,12 @@ int alloc_contig_range(struct pglist_data *pgdat, uint32_t start, uint32_t end,
 			     start, end);
 		return -GMM_EINVAL;
 	}
-	if (!pgdat->lruvec)
+	if (!compact_users_enter(pgdat))
 		return -GMM_ENOSYS;
+	if (!pgdat->lruvec) {
+		compact_users_exit(pgdat);
+		return -GMM_ENOSYS;
+	}
 	if (start_isolate_page_range(zone, start, end))
 		goto out;
 	drain_all_pages(pgdat);
@@ -369,6 +373,7 @@ int alloc_contig_range(struct pglist_data *pgdat, uint32_t start, uint32_t end,
 	}
 	undo_isolate_page_range(zone, start, end);
 out:
+	compact_users_exit(pgdat);
 	count_compact_event(pgdat, err ? CMA_ALLOC_FAIL : CMA_ALLOC_SUCCESS, 1);
 	return err;
 }

@@ -127,9 +127,12 @@ static inline bool PageZbud(const struct page *page)
 }
 
 /*
- * The page lock: a bit, held across I/O (swap-in, writeback), so its
- * waiters spin with platform_cpu_relax(), which yields after a while.
- * Acquire/release order the page's contents and page_ext with the bit.
+ * The page lock: PG_locked, held across I/O (swap-in, writeback, a zswap
+ * store), so a waiter spins only briefly and then parks (mm/page_lock.c):
+ * it sets PG_waiters and sleeps on a hashed wait word, and the unlock that
+ * finds PG_waiters set wakes the word's sleepers.  PG_waiters is only ever
+ * set with PG_locked, and the unlock clears both at once.  Acquire/release
+ * order the page's contents and page_ext with the bit.
  */
 static inline bool trylock_page(struct page *page)
 {
@@ -137,15 +140,22 @@ static inline bool trylock_page(struct page *page)
 		 PG_locked);
 }
 
+/* The contended halves of lock_page() and unlock_page(): page_lock.c. */
+void lock_page_wait(struct page *page);
+void unlock_page_wake(struct page *page);
+
 static inline void lock_page(struct page *page)
 {
-	for (unsigned int spins = 0; !trylock_page(page); spins++)
-		platform_cpu_relax(spins);
+	if (!trylock_page(page))
+		lock_page_wait(page);
 }
 
 static inline void unlock_page(struct page *page)
 {
-	__atomic_fetch_and(&page->flags, (uint16_t)~PG_locked, __ATOMIC_RELEASE);
+	/* Sequentially consistent: see the lost wake-up in page_lock.c. */
+	if (__atomic_fetch_and(&page->flags, (uint16_t)~(PG_locked | PG_waiters),
+			       __ATOMIC_SEQ_CST) & PG_waiters)
+		unlock_page_wake(page);
 }
 
 static inline void get_page(struct pglist_data *pgdat, struct page *page)

@@ -379,6 +379,26 @@ uint64_t shrink_node(struct lruvec *lv, uint64_t nr)
 	return freed;
 }
 
+uint64_t try_to_free_pages(struct pglist_data *pgdat, uint64_t nr)
+{
+	struct lruvec *lv;
+	uint64_t freed = 0;
+
+	/*
+	 * Counted first, then the lruvec read, both seq_cst, against
+	 * anon_fini()'s withdrawal then wait: either this call sees NULL, or
+	 * anon_fini() sees it counted and waits for the release below.
+	 */
+	atomic_fetch_add(&pgdat->reclaimers, 1);
+	lv = atomic_load(&pgdat->reclaim_lruvec);
+	if (lv) {
+		count_vm_event(lv, ALLOCSTALL);
+		freed = shrink_node(lv, nr);
+	}
+	atomic_fetch_sub_explicit(&pgdat->reclaimers, 1, memory_order_release);
+	return freed;
+}
+
 /* ---- kswapd ---- */
 
 static uint64_t node_watermark(struct pglist_data *pgdat, enum zone_watermarks w)
@@ -395,7 +415,9 @@ static void kswapd(void *arg)
 	struct lruvec *lv = arg;
 	uint64_t high = node_watermark(lv->pgdat, WMARK_HIGH);
 
-	while (!atomic_load(&lv->stopping) && pgdat_free_pages(lv->pgdat) < high)
+	/* Free frames on per-CPU lists count: see node_free_pages() in memory.c. */
+	while (!atomic_load(&lv->stopping) &&
+	       pgdat_free_pages(lv->pgdat) + pgdat_pcp_pages(lv->pgdat) < high)
 		if (shrink_node(lv, RECLAIM_BATCH) == 0)
 			break;
 }
@@ -456,7 +478,9 @@ int anon_init(struct pglist_data *pgdat, const struct anon_config *cfg)
 			goto undo_zswap;
 		}
 	}
+	compact_users_open(pgdat);
 	pgdat->lruvec = lv;
+	atomic_store(&pgdat->reclaim_lruvec, lv);
 	return 0;
 undo_zswap:
 	zswap_destroy(lv);
@@ -475,9 +499,20 @@ void anon_fini(struct pglist_data *pgdat)
 
 	if (!lv)
 		return;
+	/* No new reclaim from outside; wait out a round that is running
+	 * (shrink_node() is bounded by the LRU's length). */
+	atomic_store(&pgdat->reclaim_lruvec, NULL);
+	for (unsigned int spins = 0; atomic_load(&pgdat->reclaimers); spins++)
+		platform_cpu_relax(spins);
 	atomic_store(&lv->stopping, true);
 	if (lv->kswapd)
 		platform_work_destroy(lv->kswapd);
+	/*
+	 * Compactions and contiguous allocations under way may hold LRU
+	 * pages isolated and follow lv->zswap into its pool: let them finish
+	 * and start no new one before any of it is freed.
+	 */
+	compact_users_close(pgdat);
 	if (lv->spaces)
 		platform_bad_state("anon_fini: spaces still exist");
 	/* What is left in the LRU is swap cache nobody maps: drop it. */

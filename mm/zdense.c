@@ -155,7 +155,9 @@ struct zdense_class {
  * allocator's locks.  @nr_handles is published with a release store after
  * a chunk is in place.  @pages_nr: atomic.  @policy, @gfp: set before the
  * first span, read-only after.  @class_of: size class index by
- * (size - 1) >> 4, read-only.
+ * (size - 1) >> 4, read-only.  @pages_reserved: atomic, the pages of the
+ * spans made or being made, never above @max_pages (read-only): a span is
+ * refused rather than take the pool past it.
  */
 struct zdense_pool {
 	struct movable_owner movable;
@@ -175,6 +177,8 @@ struct zdense_pool {
 	struct list_head free_spans;
 	struct list_head lru;
 	uint64_t pages_nr;
+	uint64_t pages_reserved;
+	uint64_t max_pages;
 	unsigned int order; /* of the pool's own block */
 	unsigned int nr_classes;
 	uint8_t class_of[ZD_NR_SIZES];
@@ -468,6 +472,26 @@ static void pool_page_unmark_locked(struct zdense_pool *pool, struct page *page)
 	atomic_store_explicit(&ext->refcount, 0, memory_order_relaxed);
 }
 
+/*
+ * Take @n pages of the pool's @max_pages for a new span (the span length,
+ * up to 16 pages: counting spans would let the pool grow 16 times past
+ * it).  Return: false when the pool has no room for them.
+ */
+static bool pool_pages_reserve(struct zdense_pool *pool, unsigned int n)
+{
+	uint64_t old = __atomic_fetch_add(&pool->pages_reserved, n, __ATOMIC_RELAXED);
+
+	if (old + n <= pool->max_pages)
+		return true;
+	__atomic_fetch_sub(&pool->pages_reserved, n, __ATOMIC_RELAXED);
+	return false;
+}
+
+static void pool_pages_unreserve(struct zdense_pool *pool, unsigned int n)
+{
+	__atomic_fetch_sub(&pool->pages_reserved, n, __ATOMIC_RELAXED);
+}
+
 static void span_free_locked(struct zdense_pool *pool, struct zdense_class *cls,
 			     struct zdense_span *span)
 {
@@ -489,13 +513,14 @@ static void span_free_locked(struct zdense_pool *pool, struct zdense_class *cls,
 	spin_lock(&pool->lock);
 	list_add(&span->link, &pool->free_spans);
 	spin_unlock(&pool->lock);
+	pool_pages_unreserve(pool, cls->pages);
 }
 
 /*
  * A new span for @cls: its pages and a descriptor, objects chained on its
  * free list; not yet in the class (the caller publishes it under the class
- * lock).  Called without locks.  Return: the span, or NULL (no memory, or
- * no descriptor left).
+ * lock).  Called without locks.  Return: the span, or NULL (no memory, no
+ * descriptor left, or the pool at its max_pages).
  */
 static struct zdense_span *span_create(struct zdense_pool *pool,
 				       struct zdense_class *cls)
@@ -505,6 +530,8 @@ static struct zdense_span *span_create(struct zdense_pool *pool,
 	struct zdense_span *span = NULL;
 	unsigned int i;
 
+	if (!pool_pages_reserve(pool, cls->pages))
+		return NULL;
 	for (i = 0; i < cls->pages; i++) {
 		pages[i] = alloc_pages(pgdat, pool->gfp, 0);
 		if (!pages[i])
@@ -527,6 +554,7 @@ static struct zdense_span *span_create(struct zdense_pool *pool,
 undo_pages:
 	while (i--)
 		free_pages(pgdat, pages[i], 0);
+	pool_pages_unreserve(pool, cls->pages);
 	return NULL;
 }
 
@@ -717,6 +745,7 @@ int zdense_create_pool(struct pglist_data *pgdat, unsigned int gfp,
 	pool->ops = ops;
 	pool->owner = owner;
 	pool->free_handle = ZD_NONE;
+	pool->max_pages = max_pages;
 	INIT_LIST_HEAD(&pool->free_spans);
 	INIT_LIST_HEAD(&pool->lru);
 	pool->nr_classes = zd_build_classes(pool->class_of, geom);
@@ -990,10 +1019,57 @@ static bool span_compactable(const struct zdense_span *span)
 	return span->inuse && !span->isolated && !span->mapped;
 }
 
+/* Can compaction free a span of @cls: does it waste a span's worth of objects? */
+static bool class_compactable(const struct zdense_class *cls)
+{
+	return cls->spans * cls->objs - cls->inuse >= cls->objs;
+}
+
+/*
+ * The source of the next move: the first movable span of the emptiest
+ * fullness group that has one.  Not the emptiest span - finding that is a
+ * walk of every partial span, and a walk per span freed made compacting a
+ * class of 8000 spans hold its lock for a quarter of a second; spans that
+ * are not movable (mapped, isolated) are the only ones skipped.
+ */
+static struct zdense_span *class_pick_src_locked(struct zdense_class *cls)
+{
+	for (unsigned int g = 0; g < ZD_GROUP_FULL; g++)
+		for (struct list_head *l = cls->fullness[g].next; l != &cls->fullness[g];
+		     l = l->next) {
+			struct zdense_span *s = container_of(l, struct zdense_span, link);
+
+			if (span_compactable(s))
+				return s;
+		}
+	return NULL;
+}
+
+/* The destination: the first span of the fullest partial group, not @src. */
+static struct zdense_span *class_pick_dst_locked(struct zdense_class *cls,
+						 struct zdense_span *src)
+{
+	for (int g = ZD_GROUP_FULL - 1; g >= 0; g--)
+		for (struct list_head *l = cls->fullness[g].next; l != &cls->fullness[g];
+		     l = l->next) {
+			struct zdense_span *s = container_of(l, struct zdense_span, link);
+
+			if (s != src)
+				return s;
+		}
+	return NULL;
+}
+
 /*
  * Compact one class: while its spans waste at least a span's worth of
- * objects, empty the sparsest movable span into the fullest partial ones
- * (zsmalloc's __zs_compact()).  Return: pages freed.  Class lock held.
+ * objects, empty a span of the emptiest group into the fullest partial
+ * ones and free it (zsmalloc's __zs_compact()).  The source always
+ * empties: the other spans' free slots are the waste less the source's
+ * own, at least its objects.  So each round frees a span, and the work is
+ * the objects moved.  Class lock held on entry and return; dropped and
+ * taken again between rounds, so that loads and stores of the class are
+ * not held up for the whole pass; each round starts again from the lists.
+ * Return: pages freed.
  */
 static uint64_t class_compact_locked(struct zdense_pool *pool, struct zdense_class *cls,
 				     unsigned char *bounce)
@@ -1001,41 +1077,26 @@ static uint64_t class_compact_locked(struct zdense_pool *pool, struct zdense_cla
 	uint64_t freed = 0;
 
 	MM_ASSERT_HELD(&cls->lock);
-	for (;;) {
-		struct zdense_span *src = NULL, *dst = NULL;
-		struct list_head *l;
+	while (class_compactable(cls)) {
+		struct zdense_span *src = class_pick_src_locked(cls), *dst;
+		unsigned int o = 0;
 
-		if (cls->spans * cls->objs - cls->inuse < cls->objs)
-			break;
-		/* The emptiest movable span, the fullest other partial one. */
-		for (unsigned int g = 0; g < ZD_GROUP_FULL && !src; g++)
-			for (l = cls->fullness[g].next; l != &cls->fullness[g]; l = l->next) {
-				struct zdense_span *s = container_of(l, struct zdense_span, link);
-
-				if (span_compactable(s) && (!src || s->inuse < src->inuse))
-					src = s;
-			}
 		if (!src)
 			break;
-		for (int g = ZD_GROUP_FULL - 1; g >= 0 && !dst; g--)
-			for (l = cls->fullness[g].next; l != &cls->fullness[g]; l = l->next) {
-				struct zdense_span *s = container_of(l, struct zdense_span, link);
-
-				if (s != src && s->inuse >= src->inuse && (!dst || s->inuse > dst->inuse))
-					dst = s;
-			}
-		if (!dst)
-			break;
-		for (unsigned int o = 0; o < cls->objs && src->inuse && dst->inuse < cls->objs; o++)
-			if (*obj_word(pool, src, cls->size, o) & ZD_TAG_ALLOC)
-				obj_move_locked(pool, cls, src, o, dst, bounce);
-		span_regroup_locked(cls, dst);
-		if (src->inuse == 0) {
-			span_free_locked(pool, cls, src);
-			freed += cls->pages;
-		} else {
-			span_regroup_locked(cls, src);
+		while (src->inuse && (dst = class_pick_dst_locked(cls, src))) {
+			for (; o < cls->objs && src->inuse && dst->inuse < cls->objs; o++)
+				if (*obj_word(pool, src, cls->size, o) & ZD_TAG_ALLOC)
+					obj_move_locked(pool, cls, src, o, dst, bounce);
+			span_regroup_locked(cls, dst);
 		}
+		if (src->inuse) {
+			span_regroup_locked(cls, src);
+			break;
+		}
+		span_free_locked(pool, cls, src);
+		freed += cls->pages;
+		spin_unlock(&cls->lock);
+		spin_lock(&cls->lock);
 	}
 	return freed;
 }

@@ -11,10 +11,16 @@
  * The pool is limited to max_pool_percent of the node's RAM.  A store that
  * finds it at the limit sets reached_full; from then on stores are refused
  * until the pool is below accept_threshold_percent of the limit (Linux's
- * hysteresis).  Unlike Linux 6.1, which frees at most a page per pool-full
- * event from a worker and refuses the store meanwhile, the store itself
- * runs LRU writeback in batches until the pool is under the threshold, and
- * is refused only when writeback cannot get it there.
+ * hysteresis).  A refused store costs its caller nothing but the refusal:
+ * the page goes to the swap file (vmscan.c's pageout()), one write, while
+ * the shrink worker (a platform work item, Linux's zswap_shrink_worker())
+ * runs LRU writeback in batches until the pool is under the threshold.
+ * Writeback never runs in a faulting or reclaiming thread: attack10
+ * measured 129 ms on average for a fault whose reclaim did it, holding
+ * the page lock of the page it was storing.  Unlike Linux 6.1, whose
+ * worker frees one pool page a pool-full event, ours drains to the
+ * threshold (as Linux does since 6.8), so the pool takes stores again
+ * after one event, not a few hundred.
  *
  * Exclusion: every operation on a slot's entry - store, load, writeback -
  * runs with the slot's SWAP_HAS_CACHE held (swapfile.c), so no two of them
@@ -45,7 +51,9 @@ struct zswap_header {
 
 /*
  * @tree_lock protects @entries.  @reached_full is atomic.  Counters are
- * shared (atomic adds); gauges likewise.
+ * shared (atomic adds); gauges likewise.  @shrink_work lives from
+ * zswap_create() to zswap_destroy(), which waits for a running drain
+ * before it frees anything the drain uses.
  */
 struct zswap {
 	struct spinlock tree_lock;
@@ -57,6 +65,7 @@ struct zswap {
 	uint64_t max_pool_pages;
 	uint64_t accept_pages;
 	atomic_bool reached_full;
+	struct platform_work *shrink_work;
 	atomic_uint_fast64_t events[NR_ZSWAP_EVENTS];
 	atomic_int_fast64_t stored_pages;
 	atomic_int_fast64_t same_filled_pages;
@@ -190,12 +199,22 @@ static bool page_same_filled(const void *src, uint64_t *value)
 	return true;
 }
 
-/* Run LRU writeback until the pool is below the accept threshold. */
-static void zswap_shrink(struct zswap *zs)
+/*
+ * The shrink worker: LRU writeback until the pool is below the accept
+ * threshold.  A batch that frees nothing (every object's slot busy, the
+ * device failing or no longer written) ends the drain, counted; the next
+ * refused store schedules it again.
+ */
+static void zswap_shrink_worker(void *arg)
 {
-	while (!zswap_can_accept(zs))
-		if (zs->zpool->shrink(zs->pool, ZSWAP_SHRINK_RETRIES))
+	struct zswap *zs = arg;
+
+	while (!zswap_can_accept(zs)) {
+		if (zs->zpool->shrink(zs->pool, ZSWAP_SHRINK_RETRIES)) {
+			zswap_count(zs, ZSWAP_REJECT_RECLAIM_FAIL);
 			return;
+		}
+	}
 }
 
 int zswap_store(struct zswap *zs, uint32_t slot, const void *src)
@@ -221,9 +240,9 @@ int zswap_store(struct zswap *zs, uint32_t slot, const void *src)
 		atomic_store(&zs->reached_full, true);
 	}
 	if (atomic_load(&zs->reached_full)) {
-		zswap_shrink(zs);
 		if (!zswap_can_accept(zs)) {
-			zswap_count(zs, ZSWAP_REJECT_RECLAIM_FAIL);
+			/* Pending work keeps its deadline: a no-op while it is. */
+			platform_work_schedule(zs->shrink_work, 0);
 			return -GMM_ENOMEM;
 		}
 		atomic_store(&zs->reached_full, false);
@@ -437,10 +456,15 @@ int zswap_create(struct lruvec *lv, const struct zswap_config *cfg)
 	spin_lock_init(&zs->tree_lock);
 	zs->lv = lv;
 	zs->zpool = cfg->zpool;
+	zs->shrink_work = platform_work_create(zswap_shrink_worker, zs);
+	if (!zs->shrink_work) {
+		err = -GMM_ENOMEM;
+		goto undo_page;
+	}
 	err = mm_array_init(&zs->entries, pgdat, lv->si.nr_slots,
 			    sizeof(struct zswap_entry));
 	if (err)
-		goto undo_page;
+		goto undo_work;
 	/* Handles for the limit and a batch of stores racing past it. */
 	err = zs->zpool->create(pgdat, cfg->gfp, zs->max_pool_pages + 64,
 				&zswap_zpool_ops, zs, &zs->pool);
@@ -457,6 +481,8 @@ undo_pool:
 	zs->zpool->destroy(zs->pool);
 undo_entries:
 	mm_array_fini(&zs->entries);
+undo_work:
+	platform_work_destroy(zs->shrink_work);
 undo_page:
 	free_pages(pgdat, page, 0);
 	return err;
@@ -469,6 +495,8 @@ void zswap_destroy(struct lruvec *lv)
 	if (!zs)
 		return;
 	lv->zswap = NULL;
+	/* A drain running now still uses the pool and the table. */
+	platform_work_destroy(zs->shrink_work);
 	for (uint64_t s = 0; s < zs->entries.nr; s++)
 		zswap_invalidate(zs, (uint32_t)s);
 	zs->zpool->destroy(zs->pool);

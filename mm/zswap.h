@@ -24,7 +24,7 @@ void zswap_config_init(struct zswap_config *cfg);
 /* Counters, with the names Linux's zswap gives them in debugfs. */
 enum zswap_event {
 	ZSWAP_POOL_LIMIT_HIT,	     /* stores that found the pool at its limit */
-	ZSWAP_REJECT_RECLAIM_FAIL,   /* refused: writeback did not make room */
+	ZSWAP_REJECT_RECLAIM_FAIL,   /* drains that writeback could not finish */
 	ZSWAP_REJECT_ALLOC_FAIL,     /* refused: the pool had no memory */
 	ZSWAP_REJECT_COMPRESS_POOR,  /* refused: too big for the pool */
 	ZSWAP_REJECT_COMPRESS_FAIL,  /* refused: the compressor failed */
@@ -58,8 +58,11 @@ void zswap_destroy(struct lruvec *lv);
  * zswap_store - keep @src, one page, as @slot's data.  Caller owns the
  * slot's SWAP_HAS_CACHE.  An entry already there is dropped first, so a
  * refused store never leaves stale data behind.
- * Return: 0; -GMM_ENOMEM (pool full and writeback made no room, or no pool
- * memory); -GMM_ENOSPC (compressed too poorly); -GMM_EINVAL (compressor).
+ * A store that finds the pool at its limit, or not yet back under its
+ * accept threshold, is refused at once and schedules the shrink worker;
+ * it never writes back itself.
+ * Return: 0; -GMM_ENOMEM (pool full, or no pool memory); -GMM_ENOSPC
+ * (compressed too poorly); -GMM_EINVAL (compressor).
  */
 int zswap_store(struct zswap *zs, uint32_t slot, const void *src);
 /*

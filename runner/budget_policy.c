@@ -72,7 +72,7 @@ void bp_decide(struct bp_state *s, const struct bp_input *in,
 		if (!g->running)
 			continue;
 		balloon_sum += g->balloon;
-		if (!g->fresh || g->available >= floor || !g->target)
+		if (g->pinned || !g->fresh || g->available >= floor || !g->target)
 			continue;
 		give = max_u64(2 * (floor - g->available), g->target / 2);
 		out->target[i] = page_down(g->target > give ? g->target - give : 0);
@@ -96,7 +96,7 @@ void bp_decide(struct bp_state *s, const struct bp_input *in,
 			const struct bp_guest *g = &in->g[i];
 			uint64_t sp;
 
-			if (!g->running || !g->fresh || bp_moving(g) ||
+			if (!g->running || g->pinned || !g->fresh || bp_moving(g) ||
 			    out->why[i] != BP_KEEP)
 				continue;
 			sp = bp_spare(g);
@@ -121,8 +121,8 @@ void bp_decide(struct bp_state *s, const struct bp_input *in,
 			const struct bp_guest *g = &in->g[i];
 			uint64_t step = bp_step(g);
 
-			if (!g->running || !g->fresh || bp_moving(g) || !g->target ||
-			    out->why[i] != BP_KEEP)
+			if (!g->running || g->pinned || !g->fresh || bp_moving(g) ||
+			    !g->target || out->why[i] != BP_KEEP)
 				continue;
 			out->target[i] = page_down(g->target > step ? g->target - step : 0);
 			out->why[i] = BP_DEFLATE_ROOM;
@@ -133,7 +133,7 @@ void bp_decide(struct bp_state *s, const struct bp_input *in,
 	for (unsigned int i = 0; i < n; i++) {
 		const struct bp_guest *g = &in->g[i];
 
-		if (!g->running)
+		if (!g->running || g->pinned)
 			continue;
 		if (out->why[i] == BP_INFLATE_IDLE || (bp_moving(g) && g->target > g->balloon) ||
 		    bp_spare(g) >= BP_MIN_CHANGE)

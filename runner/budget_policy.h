@@ -27,6 +27,10 @@
  *   pace     a guest is decided on only with statistics newer than its last
  *            decision (@fresh) and never while its balloon is moving
  *            (actual != target): each decision sees what the last one did.
+ *   pinned   a guest whose target the operator set (the control socket's
+ *            balloon, until balloon-release) is left alone: no decision,
+ *            and nothing to give when the kill is weighed (it can still be
+ *            the victim).
  *   kill     only when the budget is at its limit (the guests wait at it, or
  *            the host's accounting is over it) and inflating cannot hold it:
  *            no guest has anything to spare and no balloon is moving, or the
@@ -67,6 +71,8 @@ enum bp_kill_reason {
 struct bp_guest {
 	bool running;		/* alive, its driver attached, statistics seen */
 	bool fresh;		/* statistics newer than its last decision */
+	bool pinned;		/* the operator set its target: never decided
+				   on, and counted as having nothing to give */
 	uint64_t ram;		/* bytes */
 	uint64_t available;	/* stat-available-memory, bytes */
 	uint64_t balloon;	/* the guest's actual, bytes */

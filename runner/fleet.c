@@ -42,6 +42,7 @@
 #include "host/uml_guest.h"
 #include "host/vhost_user.h"
 #include "runner/budget_policy.h"
+#include "runner/fleet_qemu.h"
 #include "runner/run.h"
 
 #define FLEET_LINE_MAX 4096
@@ -73,8 +74,9 @@ struct fleet_guest {
 	char buf[FLEET_LINE_MAX];
 	size_t len;
 	bool overlong;			/* the rest of a line longer than @buf is dropped */
-	/* linux */
+	/* linux, qemu (QEMU's process, run as a Linux guest's) */
 	struct uml_guest *uml;
+	struct fleet_qemu *qemu;	/* qemu: its QMP and console */
 	bool console_gone;
 	bool in_memhog;
 	double next_cycle_at;		/* fleet_now() */
@@ -155,7 +157,7 @@ static void fleet_log(struct fleet *f, const char *fmt, ...)
 
 const char *fleet_kind_name(enum fleet_kind k)
 {
-	return k == FLEET_LINUX ? "linux" : "ours";
+	return k == FLEET_LINUX ? "linux" : k == FLEET_QEMU ? "qemu" : "ours";
 }
 
 const char *fleet_state_name(enum fleet_state s)
@@ -172,6 +174,7 @@ void fleet_config_init(struct fleet_config *c)
 {
 	*c = (struct fleet_config){
 		.reporting = true,
+		.deflate_on_oom = true,
 		.hog_pct = 75,
 		.hold_ms = 1000,
 		.idle_ms = 10000,
@@ -487,6 +490,46 @@ static int add_linux(struct fleet *f, struct fleet_guest *g,
 	return 0;
 }
 
+static void ours_line(struct fleet *f, struct fleet_guest *g, const char *line);
+
+/* Our kernel's console lines are a process guest's (ours_line()). */
+static void qemu_line(void *ctx, const char *line)
+{
+	struct fleet_guest *g = ctx;
+
+	ours_line(NULL, g, line);
+}
+
+static int add_qemu(struct fleet *f, struct fleet_guest *g,
+		    const char *procs, unsigned int start_delay_ms)
+{
+	struct fleet_qemu_config qc = {
+		.qemu = f->cfg.qemu,
+		.kernel = f->cfg.kernel,
+		.qmp_socket = g->sock,
+		.cgroup_procs = procs,
+		.mem_bytes = g->info.mem_bytes,
+		.cpus = f->cfg.cpus,
+		.reporting = f->cfg.reporting,
+		.deflate_on_oom = f->cfg.deflate_on_oom,
+		.hog_bytes = g->info.mem_bytes / 100 * f->cfg.hog_pct,
+		.hold_ms = f->cfg.hold_ms,
+		.idle_ms = f->cfg.idle_ms,
+		.start_delay_ms = start_delay_ms,
+		.log = f->cfg.log,
+		.line = qemu_line,
+		.line_ctx = g,
+	};
+	int err = fleet_qemu_start(&qc, g->balloon, &g->qemu);
+
+	if (err)
+		return err;
+	g->uml = fleet_qemu_guest(g->qemu);
+	g->info.pid = uml_guest_pid(g->uml);
+	g->boot_deadline = fleet_now(f) + fleet_boot_s(f);
+	return 0;
+}
+
 int fleet_add(struct fleet *f, enum fleet_kind kind, uint64_t mem_bytes,
 	      unsigned int start_delay_ms)
 {
@@ -513,19 +556,25 @@ int fleet_add(struct fleet *f, enum fleet_kind kind, uint64_t mem_bytes,
 	g->info.mem_bytes = mem_bytes;
 	g->info.t_start = fleet_now(f);
 	g->console_fd = -1;
-	snprintf(g->sock, sizeof(g->sock), "%s/%s.sock", f->dir.path,
-		 g->info.name);
+	/* qemu: QEMU's QMP socket; the guest's balloon is QEMU's, mirrored. */
+	snprintf(g->sock, sizeof(g->sock), "%s/%s.%s", f->dir.path,
+		 g->info.name, kind == FLEET_QEMU ? "qmp" : "sock");
 	if (!f->cfg.reporting)
 		features &= ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_REPORTING);
-	err = balloon_create(features, &g->balloon);
+	if (!f->cfg.deflate_on_oom)
+		features &= ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
+	err = kind == FLEET_QEMU ? balloon_create_mirror(features, &g->balloon)
+				 : balloon_create(features, &g->balloon);
 	if (err)
 		goto undo_alloc;
 	if (f->cfg.policy == FLEET_POLICY_BALLOON)
 		balloon_set_stats_interval(g->balloon, FLEET_POLICY_STATS_MS);
-	err = vhost_user_server_add_device(f->srv, g->sock,
-					   balloon_virtio_device(g->balloon));
-	if (err)
-		goto undo_balloon;
+	if (kind != FLEET_QEMU) {
+		err = vhost_user_server_add_device(f->srv, g->sock,
+						   balloon_virtio_device(g->balloon));
+		if (err)
+			goto undo_balloon;
+	}
 	if (f->budget.path[0]) {
 		char why[256] = "";
 
@@ -540,6 +589,8 @@ int fleet_add(struct fleet *f, enum fleet_kind kind, uint64_t mem_bytes,
 	}
 	err = kind == FLEET_OURS
 		      ? add_ours(f, g, g->cg.path[0] ? procs : NULL, start_delay_ms)
+		      : kind == FLEET_QEMU
+		      ? add_qemu(f, g, g->cg.path[0] ? procs : NULL, start_delay_ms)
 		      : add_linux(f, g, g->cg.path[0] ? procs : NULL, start_delay_ms);
 	if (err)
 		goto undo_cg;
@@ -672,6 +723,20 @@ static void linux_serve(struct fleet *f, struct fleet_guest *g)
 	}
 }
 
+/* A QEMU guest: its console and QMP (fleet_qemu_serve()), its boot's
+ * deadline; its end is reaped as any guest's.  Served past its end too,
+ * until QEMU's console closes: its memory is released then. */
+static void qemu_serve(struct fleet *f, struct fleet_guest *g)
+{
+	if (fleet_qemu_serve(g->qemu) < 0 || !guest_running(g))
+		return;
+	if (g->info.state == FLEET_STARTING && fleet_now(f) > g->boot_deadline) {
+		guest_kill(g);
+		guest_end(f, g, FLEET_EXITED, "did not boot within %.0f s",
+			  fleet_boot_s(f));
+	}
+}
+
 /* Reap @g if it has ended, and say how. */
 static void guest_reap(struct fleet *f, struct fleet_guest *g)
 {
@@ -753,6 +818,7 @@ static struct fleet_guest *policy_round(struct fleet *f, uint64_t usage,
 			/* Two reports after the last move: the first may have
 			 * been sent while the balloon was still moving. */
 			.fresh = avail && st.guest_stats_updates > g->decided_updates + 1,
+			.pinned = st.target_pinned,
 			.ram = g->info.mem_bytes,
 			.available = avail ? st.guest_stats[VIRTIO_BALLOON_S_AVAIL] : 0,
 			.balloon = (uint64_t)st.actual * 4096,
@@ -769,7 +835,8 @@ static struct fleet_guest *policy_round(struct fleet *f, uint64_t usage,
 
 		if (out.why[i] == BP_KEEP || out.target[i] == bg->target)
 			continue;
-		if (balloon_set_target(g->balloon, (uint32_t)(out.target[i] / 4096)))
+		/* Refused when the operator pinned it since the read above. */
+		if (balloon_set_target_unpinned(g->balloon, (uint32_t)(out.target[i] / 4096)))
 			continue;
 		g->decided_updates = updates[i];
 		if (up) {
@@ -969,7 +1036,9 @@ int fleet_poll(struct fleet *f, int timeout_ms)
 		nanosleep(&ts, NULL);
 	}
 	for (unsigned int i = 0; i < f->n; i++)
-		if (f->g[i]->uml)
+		if (f->g[i]->qemu)
+			qemu_serve(f, f->g[i]);
+		else if (f->g[i]->uml)
 			linux_serve(f, f->g[i]);
 	if (fleet_now(f) >= f->next_check) {
 		budget_check(f);
@@ -1040,7 +1109,9 @@ void fleet_destroy(struct fleet *f)
 	for (unsigned int i = 0; i < f->n; i++) {
 		struct fleet_guest *g = f->g[i];
 
-		if (g->uml) {
+		if (g->qemu) {
+			fleet_qemu_destroy(g->qemu);
+		} else if (g->uml) {
 			/* Reaps the kernel's process unless we did. */
 			uml_guest_destroy(g->uml, 0);
 		} else if (!g->reaped && g->info.pid > 0) {

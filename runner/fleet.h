@@ -4,8 +4,9 @@
  * A fleet is one vhost-user server with a balloon device per guest, each
  * served by its own thread (host/vhost_user.h), and the guests themselves:
  * our guest runtime as processes ("ours", docs/architecture.md, embodiment
- * 2) and stock user-mode Linux kernels ("linux", embodiment 3), each running
- * memhog in cycles (allocate a share of its RAM, hold it, free it, idle).
+ * 2), stock user-mode Linux kernels ("linux", embodiment 3) and our
+ * kernel on QEMU with QEMU's own balloon ("qemu", embodiment 4, driven
+ * through QMP: runner/fleet_qemu.h), each running memhog in cycles (allocate a share of its RAM, hold it, free it, idle).
  *
  * The budget.  The guests' processes live in a memory cgroup made for
  * them below the host's own (host/memcg.h), limited to the budget, with a
@@ -53,7 +54,9 @@
 
 struct balloon_dev;
 
-enum fleet_kind { FLEET_OURS, FLEET_LINUX };
+/* QEMU: our kernel on QEMU's microvm, whose own virtio-balloon the host
+ * drives through QMP (runner/fleet_qemu.h). */
+enum fleet_kind { FLEET_OURS, FLEET_LINUX, FLEET_QEMU, FLEET_KINDS };
 
 /*
  * What the host does at the budget.  KILL: the guest with the most
@@ -84,6 +87,9 @@ struct fleet_config {
 				     the host's own accounting */
 	bool reporting;		  /* the devices offer free page reporting and
 				     our guests use it */
+	bool deflate_on_oom;	  /* the devices offer DEFLATE_ON_OOM (QEMU's
+				     too): a guest takes pages back from its
+				     balloon when an allocation would fail */
 	unsigned int hog_pct;	  /* memhog: share of guest RAM, 1..95 */
 	unsigned int hold_ms;	  /* memhog holds this long */
 	unsigned int idle_ms;	  /* then idles this long */
@@ -92,8 +98,11 @@ struct fleet_config {
 	const char *uml;	  /* linux: default /usr/bin/linux.uml */
 	const char *initrd;	  /* linux: default uml/initrd.gz beside
 				     /proc/self/exe */
-	unsigned int boot_timeout_s; /* linux: how long a boot may take;
-					0 = FLEET_BOOT_S */
+	unsigned int boot_timeout_s; /* linux, qemu: how long a boot may
+					take; 0 = FLEET_BOOT_S */
+	const char *qemu;	  /* qemu: default /usr/bin/qemu-system-x86_64 */
+	const char *kernel;	  /* qemu: default guestmm-kernel.elf as
+				     run --qemu finds it */
 	FILE *log;		  /* a line per event (start, end), or NULL */
 	enum fleet_policy policy; /* default BALLOON */
 	/* Each of the policy's decisions and each budget kill, as a control

@@ -5,6 +5,8 @@
 #define GUESTMM_RUNNER_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
 
 #include "runner/run.h"
 
@@ -97,6 +99,23 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 int run_tmp_add(const char *dir);
 void run_tmp_forget(int slot);
 void run_tmp_keeper(pid_t pid, int life_fd);
+
+/*
+ * run_qemu_kvm_usable - which accelerator QEMU gets: KVM when /dev/kvm
+ * opens and is a hypervisor that boots a stock kernel; a PVM host
+ * (kvm_pvm, the nested hypervisor of some cloud machines) boots only
+ * PVM-enabled guests, so that is TCG too.  @why says why TCG.
+ * Return: true for KVM.
+ */
+bool run_qemu_kvm_usable(char *why, size_t len);
+
+/*
+ * run_qemu_memfd_open - QEMU @pid's descriptor of its guest-RAM memfd
+ * (memory-backend-memfd), opened again through /proc: its allocated
+ * blocks are the host's accounting of the guest's memory.
+ * Return: the descriptor; -ENOENT when QEMU holds none (yet); -errno.
+ */
+int run_qemu_memfd_open(pid_t pid);
 
 void run_locks_begin(const struct run_opts *o, bool *timing);
 void run_locks_end(bool timing);

@@ -181,6 +181,8 @@ int run_linux(const struct run_opts *o, struct run_result *r)
 	r->mem_bytes = o->cfg.mem_bytes;
 	if (!o->cfg.reporting)
 		features &= ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_REPORTING);
+	if (!o->deflate_on_oom)
+		features &= ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
 	err = tmp_dir_create(&dir, "linux");
 	if (err) {
 		snprintf(r->failure, sizeof(r->failure),
@@ -193,6 +195,9 @@ int run_linux(const struct run_opts *o, struct run_result *r)
 	err = balloon_backend_start(&be, sock, features);
 	if (err)
 		goto undo_dir;
+	if (o->stats_interval_s >= 0)
+		balloon_set_stats_interval(be.balloon,
+					   (unsigned int)o->stats_interval_s * 1000);
 	gc.linux_path = o->uml;
 	gc.initrd = initrd;
 	gc.balloon_socket = sock;

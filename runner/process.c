@@ -1136,6 +1136,7 @@ int run_process(const struct run_opts *o, struct run_result *r)
 	double last_line;
 	double next_live = 0;
 	bool bitmap, closed = false;
+	uint64_t features;
 	int err, slot;
 
 	if (!h)
@@ -1155,11 +1156,15 @@ int run_process(const struct run_opts *o, struct run_result *r)
 	snprintf(sock, sizeof(sock), "%s/balloon.sock", dir.path);
 	/* The bitmap's host is the device: it runs the hint commands. */
 	bitmap = o->cfg.reporting && o->cfg.hinting == GMM_HINTING_BITMAP;
-	err = balloon_backend_start(&h->be, sock,
-				    bitmap ? BALLOON_FEATURES_HINTING
-					   : BALLOON_FEATURES_DEFAULT);
+	features = bitmap ? BALLOON_FEATURES_HINTING : BALLOON_FEATURES_DEFAULT;
+	if (!o->deflate_on_oom)
+		features &= ~VIRTIO_FEATURE(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
+	err = balloon_backend_start(&h->be, sock, features);
 	if (err)
 		goto undo_dir;
+	if (o->stats_interval_s >= 0)
+		balloon_set_stats_interval(h->be.balloon,
+					   (unsigned int)o->stats_interval_s * 1000);
 	if (bitmap)
 		balloon_set_hinting(h->be.balloon, gmm_guest_hint_poll_ms(&o->cfg),
 				    o->cfg.hint_cap_bytes, 0);

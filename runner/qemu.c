@@ -77,13 +77,8 @@ struct qemu_ctx {
 /* Our kernel's name on its own lines (kernel/kernel.h's KERNEL_NAME). */
 #define QEMU_KERNEL_NAME "guestmm-kernel: "
 
-/*
- * Which accelerator: KVM when /dev/kvm opens and is a hypervisor that boots
- * a stock kernel; a PVM host (kvm_pvm, the nested hypervisor of some cloud
- * machines) boots only PVM-enabled guests, so that is TCG too.  @why says
- * why TCG.  Return: true for KVM.
- */
-static bool qemu_use_kvm(char *why, size_t len)
+/* internal.h */
+bool run_qemu_kvm_usable(char *why, size_t len)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 
@@ -115,11 +110,7 @@ static unsigned long host_tsc_khz(void)
 	return (unsigned long)((double)(t1 - t0) / ns * 1e6);
 }
 
-/*
- * QEMU's descriptor of the guest-RAM memfd, opened again through /proc.
- * Return: the descriptor; -ENOENT when QEMU holds none (yet).
- */
-static int qemu_open_memfd(pid_t pid)
+int run_qemu_memfd_open(pid_t pid)
 {
 	char dir[64], path[PATH_MAX], target[PATH_MAX];
 	struct dirent *de;
@@ -294,9 +285,17 @@ static int qemu_balloon_to(struct linux_run *u, uint64_t target,
 }
 
 /* How long the guest's statistics may take to be sent again: it sends
- * them every second (guest-stats-polling-interval=1), when its driver
- * thread runs, which a loaded TCG host may delay. */
+ * them every interval (guest-stats-polling-interval, 1 s unless
+ * --stats-interval), when its driver thread runs, which a loaded TCG host
+ * may delay: 20 s, or three intervals where that is longer. */
 #define QEMU_STATS_FRESH_MS 20000
+
+static int qemu_stats_fresh_ms(const struct run_opts *o)
+{
+	int three = o->stats_interval_s > 0 ? 3000 * o->stats_interval_s : 0;
+
+	return three > QEMU_STATS_FRESH_MS ? three : QEMU_STATS_FRESH_MS;
+}
 
 /*
  * The guest's statistics as it is now: read until QEMU's last-update is
@@ -307,7 +306,7 @@ static int qemu_guest_stats_fresh(struct linux_run *u)
 {
 	struct qemu_ctx *c = u->ctx;
 	uint64_t since = (uint64_t)time(NULL);
-	double end = run_now_s() + QEMU_STATS_FRESH_MS / 1e3;
+	double end = run_now_s() + qemu_stats_fresh_ms(u->o) / 1e3;
 	int err;
 
 	for (;;) {
@@ -318,7 +317,7 @@ static int qemu_guest_stats_fresh(struct linux_run *u)
 			return 0;
 		if (run_now_s() > end) {
 			fprintf(stderr, "guestmm: run: the guest sent no statistics through QEMU for %d s\n",
-				QEMU_STATS_FRESH_MS / 1000);
+				qemu_stats_fresh_ms(u->o) / 1000);
 			u->r->error_said = true;
 			return -ETIMEDOUT;
 		}
@@ -582,12 +581,12 @@ int run_qemu(const struct run_opts *o, struct run_result *r)
 {
 	char qmp_path[TMP_DIR_PATH_MAX + 16], qmp_arg[TMP_DIR_PATH_MAX + 48];
 	char kernel[PATH_MAX + 32], initrd[PATH_MAX + 32], why[80];
-	char mem_arg[32], smp_arg[16], obj_arg[96], dev_arg[160], append[1024];
+	char mem_arg[32], smp_arg[16], obj_arg[96], dev_arg[200], append[1024];
 	const char *qemu = o->qemu ? o->qemu : QEMU_DEFAULT;
 	struct uml_guest_config gc = { 0 };
 	struct linux_run u = { .o = o, .r = r, .sample = qemu_sample };
 	struct qemu_ctx c = { .qmp.fd = -1, .memfd = -1 };
-	bool kvm = qemu_use_kvm(why, sizeof(why));
+	bool kvm = run_qemu_kvm_usable(why, sizeof(why));
 	unsigned int boot_s = o->boot_timeout_s ? o->boot_timeout_s
 						: QEMU_BOOT_S;
 	struct tmp_dir dir;
@@ -643,12 +642,16 @@ int run_qemu(const struct run_opts *o, struct run_result *r)
 	snprintf(obj_arg, sizeof(obj_arg),
 		 "memory-backend-memfd,id=ram,size=%lluM,share=on",
 		 (unsigned long long)(o->cfg.mem_bytes >> 20));
+	/* --stats-interval 0 is refused: the run waits for fresh ones. */
 	snprintf(dev_arg, sizeof(dev_arg),
 		 "virtio-balloon-device,id=" QEMU_BALLOON_ID
-		 ",free-page-reporting=%s,guest-stats-polling-interval=1%s",
+		 ",free-page-reporting=%s,guest-stats-polling-interval=%d%s%s",
 		 o->cfg.reporting ? "on" : "off",
+		 o->stats_interval_s > 0 ? o->stats_interval_s : 1,
 		 /* QEMU's default, said: the guest's poison is negotiated. */
-		 o->poison >= 0 ? ",page-poison=on" : "");
+		 o->poison >= 0 ? ",page-poison=on" : "",
+		 o->deflate_on_oom < 0 ? "" : o->deflate_on_oom ? ",deflate-on-oom=on"
+								 : ",deflate-on-oom=off");
 	if (!o->qemu_linux) {
 		if (qemu_kernel_append(o, append, sizeof(append))) {
 			fprintf(stderr, "guestmm: run: --append: our kernel's command line would be longer than %zu bytes\n",
@@ -718,7 +721,7 @@ int run_qemu(const struct run_opts *o, struct run_result *r)
 		goto undo_guest;
 	}
 	pid = uml_guest_kernel_pid(u.g);
-	c.memfd = pid > 0 ? qemu_open_memfd(pid) : (int)pid;
+	c.memfd = pid > 0 ? run_qemu_memfd_open(pid) : (int)pid;
 	if (c.memfd < 0) {
 		err = c.memfd;
 		fprintf(stderr, "guestmm: run: QEMU's guest RAM memfd: %s\n",

@@ -85,6 +85,10 @@ struct run_result {
 	uint64_t blocks;	/* stress */
 	uint64_t errors;	/* stress, working-set mismatches */
 	uint64_t accesses;	/* working-set */
+	/* working-set: faults timed after the fill, their latency quantiles
+	   (ns, bucket tops, 12.5 %); 0 faults: none timed */
+	uint64_t faults_timed;
+	uint64_t fault_p50_ns, fault_p99_ns, fault_p999_ns, fault_max_ns;
 	unsigned int killed;	/* working-set: processes killed because a
 				   page of theirs could not be read back
 				   (anon.events[SWAP_UNREADABLE] counts the

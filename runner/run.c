@@ -76,6 +76,8 @@ void run_opts_init(struct run_opts *o)
 	o->sample_s = 0.05;
 	o->lock = SPIN_LOCK_PVQ;
 	o->poison = -1;
+	o->stats_interval_s = -1;
+	o->deflate_on_oom = -1;
 }
 
 /* "1.50 GiB" style; the runner's own, so that it needs nothing of tools/. */
@@ -418,6 +420,12 @@ int run_workload(const struct run_opts *o, struct run_result *r,
 	r->blocks = atomic_load(&w.blocks);
 	r->errors = atomic_load(&w.errors);
 	r->accesses = atomic_load(&w.accesses);
+	if (o->kind == WORKLOAD_WORKING_SET) {
+		r->fault_p50_ns = working_set_fault_ns(&w, 0.5, &r->faults_timed);
+		r->fault_p99_ns = working_set_fault_ns(&w, 0.99, NULL);
+		r->fault_p999_ns = working_set_fault_ns(&w, 0.999, NULL);
+		r->fault_max_ns = working_set_fault_ns(&w, 1.0, NULL);
+	}
 	if (o->compact)
 		run_compact(gmm_guest_pgdat(g), r);
 	if (w.ws) {

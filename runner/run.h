@@ -109,6 +109,11 @@ struct run_opts {
 	FILE *live;		/* live lines here every 0.5 s, or NULL */
 	bool compact;		/* a full compaction at the end of the
 				   workload, its memory still held */
+	int stats_interval_s;	/* the balloon's statistics interval; -1:
+				   the device's default (QEMU: 1 s) */
+	int deflate_on_oom;	/* the balloon offers DEFLATE_ON_OOM: 1, 0,
+				   or -1 for the device's default (ours:
+				   on, QEMU's: off) */
 };
 
 void run_opts_init(struct run_opts *o);

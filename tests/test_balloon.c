@@ -1032,6 +1032,69 @@ static void test_reset(void **unused)
 	fx_free(fx);
 }
 
+/*
+ * A mirror (another VMM's balloon, runner/fleet_qemu.c): what its owner
+ * writes is what every reader gets, a new report counts once, a target is
+ * kept for the owner to pass on and refused past the RAM it was told of,
+ * and a transport's device ignores a mirror's word.
+ */
+static void test_mirror(void **state)
+{
+	struct balloon_mirror m = { .connected = true, .actual = 2048,
+				    .memory_bytes = 128ull << 20,
+				    .resident_bytes = 100ull << 20 };
+	struct balloon_dev *b, *dev;
+	struct balloon_stats st;
+
+	(void)state;
+	assert_int_equal(balloon_create_mirror(BALLOON_FEATURES_DEFAULT, &b), 0);
+	balloon_get_stats(b, &st);
+	assert_false(st.connected);
+	assert_int_equal(st.memory_bytes, 0);
+	balloon_mirror_set(b, &m);
+	balloon_get_stats(b, &st);
+	assert_true(st.connected);
+	assert_int_equal(st.actual, 2048);
+	assert_int_equal(st.memory_bytes, 128ull << 20);
+	assert_int_equal(st.resident_bytes, 100ull << 20);
+	assert_int_equal(st.guest_stats_updates, 0);
+	assert_int_equal(st.guest_stats_valid, 0);
+	m.stats_new = true;
+	m.stats_time = 1800000000;
+	m.stats_valid = 1u << VIRTIO_BALLOON_S_AVAIL;
+	m.stats[VIRTIO_BALLOON_S_AVAIL] = 90ull << 20;
+	m.stats[VIRTIO_BALLOON_S_MEMFREE] = 1; /* not valid: not taken */
+	balloon_mirror_set(b, &m);
+	m.stats_new = false;
+	balloon_mirror_set(b, &m);
+	balloon_get_stats(b, &st);
+	assert_int_equal(st.guest_stats_updates, 1);
+	assert_int_equal(st.guest_stats_valid, 1u << VIRTIO_BALLOON_S_AVAIL);
+	assert_int_equal(st.guest_stats[VIRTIO_BALLOON_S_AVAIL], 90ull << 20);
+	assert_int_equal(st.guest_stats[VIRTIO_BALLOON_S_MEMFREE], 0);
+	assert_int_equal(st.guest_stats_time, 1800000000);
+	assert_int_equal(balloon_set_target(b, 8192), 0);
+	assert_int_equal(balloon_set_target(b, 32769), -ERANGE);
+	balloon_get_stats(b, &st);
+	assert_int_equal(st.num_pages, 8192);
+	/* Gone: readers see no driver, the last figures stay. */
+	m.connected = false;
+	balloon_mirror_set(b, &m);
+	balloon_get_stats(b, &st);
+	assert_false(st.connected);
+	assert_int_equal(st.guest_stats_updates, 1);
+	balloon_destroy(b);
+
+	assert_int_equal(balloon_create(BALLOON_FEATURES_DEFAULT, &dev), 0);
+	m.connected = true;
+	balloon_mirror_set(dev, &m);
+	balloon_get_stats(dev, &st);
+	assert_false(st.connected);
+	assert_int_equal(st.actual, 0);
+	assert_int_equal(st.resident_bytes, 0);
+	balloon_destroy(dev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1050,6 +1113,7 @@ int main(void)
 		cmocka_unit_test(test_hint_outside_ram),
 		cmocka_unit_test(test_bounded_work),
 		cmocka_unit_test(test_reset),
+		cmocka_unit_test(test_mirror),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -621,6 +621,164 @@ static void test_stats_swap(void **state)
 	fx_free(f);
 }
 
+/* ---- reclaim: inflating a guest whose memory is allocated ---- */
+
+/* Word @k of anonymous page @i as the tests write it. */
+static uint64_t anon_word(uint64_t i, uint64_t k)
+{
+	return (i + 1) * 0x9e3779b97f4a7c15ull ^ k * 0xbf58476d1ce4e5b9ull;
+}
+
+struct anon_fx {
+	struct swap_io *swap;
+	struct mm_space *mm;
+	uint64_t pages;
+};
+
+/* Anonymous memory over the guest (a swap file, no zswap, no kswapd: only
+ * the allocations and the driver reclaim) and one space of @pages, each
+ * page written: word k of page i is anon_word(i, k), every 8th word. */
+static void anon_fill(struct fixture *f, struct anon_fx *a, uint64_t pages)
+{
+	struct pglist_data *pgdat = gmm_guest_pgdat(f->g);
+	const char *dir = getenv("TMPDIR");
+	struct anon_config cfg;
+
+	a->pages = pages;
+	assert_int_equal(swap_file_create(dir ? dir : "/tmp",
+					  (pages + 1024) * PAGE_SIZE, &a->swap), 0);
+	anon_config_init(&cfg);
+	cfg.swap = a->swap;
+	cfg.zswap = false;
+	cfg.kswapd = false;
+	assert_int_equal(anon_init(pgdat, &cfg), 0);
+	assert_int_equal(mm_space_create(pgdat, &a->mm), 0);
+	assert_int_equal(mm_mmap(a->mm, 1ull << 30, pages * PAGE_SIZE), 0);
+	for (uint64_t i = 0; i < pages; i++) {
+		struct page *page;
+		uint64_t *w;
+
+		assert_int_equal(access_page(a->mm, (1ull << 30) + i * PAGE_SIZE,
+					     true, &page), 0);
+		w = page_address(pgdat, page);
+		for (uint64_t k = 0; k < PAGE_SIZE / 8; k += 8)
+			w[k] = anon_word(i, k);
+		put_page(pgdat, page);
+	}
+}
+
+/* Every page of @a reads back what anon_fill() wrote. */
+static void anon_check(struct fixture *f, struct anon_fx *a)
+{
+	struct pglist_data *pgdat = gmm_guest_pgdat(f->g);
+
+	for (uint64_t i = 0; i < a->pages; i++) {
+		struct page *page;
+		const uint64_t *w;
+
+		assert_int_equal(access_page(a->mm, (1ull << 30) + i * PAGE_SIZE,
+					     false, &page), 0);
+		w = page_address(pgdat, page);
+		for (uint64_t k = 0; k < PAGE_SIZE / 8; k += 8)
+			if (w[k] != anon_word(i, k))
+				fail_msg("page %llu word %llu: %#llx, wrote %#llx",
+					 (unsigned long long)i,
+					 (unsigned long long)k,
+					 (unsigned long long)w[k],
+					 (unsigned long long)anon_word(i, k));
+		put_page(pgdat, page);
+	}
+}
+
+static void anon_free(struct fixture *f, struct anon_fx *a)
+{
+	mm_space_destroy(a->mm);
+	anon_fini(gmm_guest_pgdat(f->g));
+	swap_file_destroy(a->swap);
+}
+
+/*
+ * A guest whose memory is all allocated to anonymous pages (a working set
+ * as large as its free memory and 16 MiB more, so it swapped already) is
+ * asked for 32 MiB more than it has free.  As Linux's balloon
+ * (__GFP_NORETRY: one light round of direct reclaim), our driver reclaims
+ * what it cannot find free - the pages go to the swap file - and the
+ * balloon reaches the target; every page of the working set still reads
+ * back what was written.  Without reclaim the driver finds nothing and
+ * actual stays where the free memory ran out.
+ */
+static void test_inflate_reclaims(void **state)
+{
+	struct fixture *f = fx_new(BALLOON_FEATURES_DEFAULT, GMM_HINTING_REPORT);
+	struct balloon_driver_stats ds;
+	struct anon_fx a;
+	uint64_t free0;
+	uint32_t target;
+
+	(void)state;
+	f->env.reporting = false;
+	fx_start_connected(f);
+	anon_fill(f, &a, guest_free(f) + 4096);
+	free0 = guest_free(f);
+	target = (uint32_t)(free0 + 8192);
+	print_message("free %llu frames after the fill; target %u\n",
+		      (unsigned long long)free0, target);
+	fx_balloon_to(f, target, "actual 32 MiB beyond the free memory");
+	balloon_driver_get_stats(f->bd, &ds);
+	assert_int_equal(ds.actual, target);
+	assert_true(ds.reclaimed_pages >= target - free0);
+	assert_int_equal(ds.error, 0);
+	anon_check(f, &a);
+	fx_balloon_to(f, 0, "actual 0 again");
+	anon_check(f, &a);
+	anon_free(f, &a);
+	assert_int_equal(buddy_check(gmm_guest_pgdat(f->g)), 0);
+	fx_free(f);
+}
+
+/*
+ * The lruvec's lifetime: the driver reclaims from it while the working set
+ * ends (its space destroyed, anon_fini() freeing the lruvec and the swap
+ * file going), three times over.  The target is beyond what the guest can
+ * give, so the driver keeps inflating and reclaiming until it stops
+ * finding frames; anon_fini() waits for a reclaim that is running.  The
+ * sanitizers (ASan: the swap file's state used after free; TSan: the
+ * lruvec's teardown racing the scan) and buddy_check() say whether it was
+ * safe.  Bounded: the fill is an operation count, the waits are for events.
+ */
+static void test_inflate_while_working_set_ends(void **state)
+{
+	struct fixture *f = fx_new(BALLOON_FEATURES_DEFAULT, GMM_HINTING_REPORT);
+	struct balloon_driver_stats ds;
+	uint64_t reclaimed = 0;
+
+	(void)state;
+	f->env.reporting = false;
+	fx_start_connected(f);
+	for (int round = 0; round < 3; round++) {
+		struct anon_fx a;
+
+		anon_fill(f, &a, guest_free(f) / 2);
+		assert_int_equal(balloon_set_target(f->b,
+				(uint32_t)(GUEST_MEM / PAGE_SIZE / 10 * 9)), 0);
+		/* Until the driver has reclaimed from this working set. */
+		for (int i = 0; i < WAIT_MS; i++) {
+			balloon_driver_get_stats(f->bd, &ds);
+			if (ds.reclaimed_pages > reclaimed)
+				break;
+			usleep(1000);
+		}
+		assert_true(ds.reclaimed_pages > reclaimed);
+		reclaimed = ds.reclaimed_pages;
+		anon_free(f, &a);
+		fx_balloon_to(f, 0, "actual 0 after the working set ended");
+		balloon_driver_get_stats(f->bd, &ds);
+		assert_int_equal(ds.error, 0);
+		assert_int_equal(buddy_check(gmm_guest_pgdat(f->g)), 0);
+	}
+	fx_free(f);
+}
+
 static bool oom_is_on(uint64_t features)
 {
 	return features & VIRTIO_FEATURE(VIRTIO_BALLOON_F_DEFLATE_ON_OOM);
@@ -1062,6 +1220,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_stats),
 		cmocka_unit_test(test_stats_no_deflate_on_oom),
 		cmocka_unit_test(test_stats_swap),
+		cmocka_unit_test(test_inflate_reclaims),
+		cmocka_unit_test(test_inflate_while_working_set_ends),
 		cmocka_unit_test(test_deflate_on_oom),
 		cmocka_unit_test(test_no_deflate_on_oom),
 		cmocka_unit_test(test_oom_empty_balloon),

@@ -4,6 +4,7 @@
  * stealing, per-CPU lists.
  */
 #include "testutil.h"
+#include "mm/swap.h"
 
 #define MIB (1ull << 20)
 
@@ -136,6 +137,8 @@ static void test_fallback_and_steal(void **state)
 
 	test_node_init(&t, 64 * MIB, 1);
 	pgdat = t.pgdat;
+	/* This allocator's first rule; Linux's is test_fallback_claim_*(). */
+	pgdat->fallback_rule = FALLBACK_LEGACY;
 	zero_watermarks(pgdat);
 
 	/* A big fallback steals: the first unmovable request claims a pageblock. */
@@ -214,6 +217,288 @@ static void test_fallback_and_steal(void **state)
 	assert_int_equal(buddy_check(pgdat), 0);
 	free(live);
 	test_node_fini(&t);
+}
+
+/* ---- Linux's fallback claiming rule (FALLBACK_CLAIM) ---- */
+
+/*
+ * A 64 MiB node, one CPU, watermarks at 0, every frame held as a movable
+ * order-0 allocation.  Return: the frames by pfn (NULL: not held), and in
+ * *@pb a movable pageblock of the normal zone, all of it held.
+ */
+static struct page **hold_every_frame(struct test_node *t, uint32_t *pb)
+{
+	struct pglist_data *pgdat;
+	struct page **held, *page;
+	uint32_t start;
+
+	test_node_init(t, 64 * MIB, 1);
+	pgdat = t->pgdat;
+	zero_watermarks(pgdat);
+	held = calloc(pgdat->node_spanned_pages, sizeof(*held));
+	assert_non_null(held);
+	for (;;) {
+		while ((page = alloc_pages(pgdat, GFP_MOVABLE | GFP_NORETRY, 0)))
+			held[page_to_pfn(pgdat, page)] = page;
+		drain_all_pages(pgdat);
+		if (pgdat_free_pages(pgdat) == 0)
+			break;
+	}
+	start = pgdat->node_zones[ZONE_NORMAL].zone_start_pfn;
+	for (*pb = start; *pb < pgdat->node_spanned_pages; *pb += PAGEBLOCK_NR_PAGES)
+		if (get_pageblock_migratetype(pgdat, *pb) == MIGRATE_MOVABLE)
+			break;
+	assert_true(*pb < pgdat->node_spanned_pages);
+	for (uint32_t i = 0; i < PAGEBLOCK_NR_PAGES; i++)
+		assert_non_null(held[*pb + i]);
+	return held;
+}
+
+/* Free the frames of [@pfn, @pfn + 2^@order): one block once drained. */
+static void free_hole(struct pglist_data *pgdat, struct page **held, uint32_t pfn,
+		      unsigned int order)
+{
+	for (uint32_t i = 0; i < (1u << order); i++) {
+		assert_int_equal(free_pages(pgdat, held[pfn + i], 0), 0);
+		held[pfn + i] = NULL;
+	}
+}
+
+/* The frames still held in @pb become LRU pages: movable, for the rule's count. */
+static void mark_rest_lru(struct page **held, uint32_t pb)
+{
+	for (uint32_t i = 0; i < PAGEBLOCK_NR_PAGES; i++)
+		if (held[pb + i])
+			page_flag_set(held[pb + i], PG_lru);
+}
+
+static void release_all(struct test_node *t, struct page **held)
+{
+	struct pglist_data *pgdat = t->pgdat;
+
+	for (uint64_t pfn = 0; pfn < pgdat->node_spanned_pages; pfn++) {
+		if (!held[pfn])
+			continue;
+		page_flag_clear(held[pfn], PG_lru);
+		assert_int_equal(free_pages(pgdat, held[pfn], 0), 0);
+	}
+	drain_all_pages(pgdat);
+	assert_int_equal(pgdat_free_pages(pgdat), node_managed_pages(pgdat));
+	assert_int_equal(buddy_check(pgdat), 0);
+	free(held);
+	test_node_fini(t);
+}
+
+static uint64_t free_blocks_of(struct pglist_data *pgdat, unsigned int order,
+			       enum migratetype mt)
+{
+	return pgdat->node_zones[ZONE_NORMAL].free_area[order].free_list[mt].nr;
+}
+
+/*
+ * An unmovable request that falls back into a movable pageblock half of
+ * which is free claims it, though the hole it takes is small (order 2, where
+ * the first rule claimed from half a pageblock up only): the pageblock turns
+ * unmovable and every free block in it goes to the unmovable lists.
+ */
+static void test_fallback_claim_half_free(void **state)
+{
+	struct test_node t;
+	uint32_t pb;
+	struct page **held = hold_every_frame(&t, &pb);
+	struct pglist_data *pgdat = t.pgdat;
+	struct page *page;
+	uint32_t pfn;
+
+	/* 64 holes of order 2, every other one of 8 frames: 256 frames free. */
+	for (uint32_t i = 0; i < PAGEBLOCK_NR_PAGES; i += 8)
+		free_hole(pgdat, held, pb + i, 2);
+	mark_rest_lru(held, pb);
+	drain_all_pages(pgdat);
+	assert_int_equal(free_blocks_of(pgdat, 2, MIGRATE_MOVABLE), 64);
+	assert_int_equal(pgdat_free_pages(pgdat), PAGEBLOCK_NR_PAGES / 2);
+
+	page = alloc_pages(pgdat, GFP_NORETRY, 1);
+	assert_non_null(page);
+	pfn = page_to_pfn(pgdat, page);
+	assert_true(pfn >= pb && pfn < pb + PAGEBLOCK_NR_PAGES);
+	if (get_pageblock_migratetype(pgdat, pb) != MIGRATE_UNMOVABLE)
+		fail_msg("an unmovable order-1 fallback into pageblock %#x, 256 of 512 frames "
+			 "free, left it %s: a block half free is claimed",
+			 pb, migratetype_names[get_pageblock_migratetype(pgdat, pb)]);
+	/* The free blocks went with it: 63 of order 2 and the split's order 1. */
+	for (unsigned int o = 0; o < MAX_ORDER; o++)
+		assert_int_equal(free_blocks_of(pgdat, o, MIGRATE_MOVABLE), 0);
+	assert_int_equal(free_blocks_of(pgdat, 2, MIGRATE_UNMOVABLE), 63);
+	assert_int_equal(free_blocks_of(pgdat, 1, MIGRATE_UNMOVABLE), 1);
+	assert_int_equal(buddy_check(pgdat), 0);
+	/* The next unmovable requests are served from the claimed block. */
+	assert_int_equal(free_pages(pgdat, page, 1), 0);
+	page = alloc_pages(pgdat, GFP_NORETRY, 2);
+	assert_non_null(page);
+	assert_true(page_to_pfn(pgdat, page) >= pb && page_to_pfn(pgdat, page) < pb + PAGEBLOCK_NR_PAGES);
+	assert_int_equal(free_pages(pgdat, page, 2), 0);
+	release_all(&t, held);
+}
+
+/*
+ * Less than half free (and the rest movable): the pageblock is not claimed,
+ * though the largest hole is of order 4 (half a pageblock's order, from
+ * which the first rule claimed whatever the rest held), and the request
+ * takes the smallest hole that fits, leaving the rest where it was.
+ */
+static void test_fallback_claim_less_than_half(void **state)
+{
+	struct test_node t;
+	uint32_t pb;
+	struct page **held = hold_every_frame(&t, &pb);
+	struct pglist_data *pgdat = t.pgdat;
+	struct page *page;
+	uint32_t pfn;
+
+	/* One hole of order 4 and 28 of order 2: 128 frames free. */
+	free_hole(pgdat, held, pb, 4);
+	for (uint32_t i = 32; i < 32 + 28 * 16; i += 16)
+		free_hole(pgdat, held, pb + i, 2);
+	mark_rest_lru(held, pb);
+	drain_all_pages(pgdat);
+	assert_int_equal(pgdat_free_pages(pgdat), 128);
+	assert_int_equal(free_blocks_of(pgdat, 4, MIGRATE_MOVABLE), 1);
+
+	page = alloc_pages(pgdat, GFP_NORETRY, 1);
+	assert_non_null(page);
+	pfn = page_to_pfn(pgdat, page);
+	if (get_pageblock_migratetype(pgdat, pb) != MIGRATE_MOVABLE)
+		fail_msg("an unmovable order-1 fallback into pageblock %#x, 128 of 512 frames "
+			 "free and the rest movable, claimed it (%s)", pb,
+			 migratetype_names[get_pageblock_migratetype(pgdat, pb)]);
+	if (pfn < pb + 32 || free_blocks_of(pgdat, 4, MIGRATE_MOVABLE) != 1)
+		fail_msg("an unmovable order-1 fallback took pfn %#x, splitting the order-4 "
+			 "hole at %#x: without a claim it takes the smallest hole that fits", pfn, pb);
+	/* One order-2 hole split: its other half stays movable. */
+	assert_int_equal(free_blocks_of(pgdat, 2, MIGRATE_MOVABLE), 27);
+	assert_int_equal(free_blocks_of(pgdat, 1, MIGRATE_MOVABLE), 1);
+	for (unsigned int o = 0; o < MAX_ORDER; o++)
+		assert_int_equal(free_blocks_of(pgdat, o, MIGRATE_UNMOVABLE), 0);
+	assert_int_equal(buddy_check(pgdat), 0);
+	assert_int_equal(free_pages(pgdat, page, 1), 0);
+	release_all(&t, held);
+}
+
+/*
+ * A movable request (order < half a pageblock) never claims, whatever is
+ * free: movable memory in an unmovable pageblock is what compaction can
+ * move out again.
+ */
+static void test_fallback_claim_movable_steals_only(void **state)
+{
+	struct test_node t;
+	uint32_t pb;
+	struct page **held = hold_every_frame(&t, &pb);
+	struct pglist_data *pgdat = t.pgdat;
+	struct page *page;
+
+	/* The pageblock turned unmovable, half of it free in order-3 holes. */
+	spin_lock(&pgdat->node_zones[ZONE_NORMAL].lock);
+	set_pageblock_migratetype(pgdat, pb, MIGRATE_UNMOVABLE);
+	spin_unlock(&pgdat->node_zones[ZONE_NORMAL].lock);
+	for (uint32_t i = 0; i < PAGEBLOCK_NR_PAGES; i += 32) {
+		free_hole(pgdat, held, pb + i, 3);
+		free_hole(pgdat, held, pb + i + 16, 3);
+	}
+	drain_all_pages(pgdat);
+	assert_int_equal(free_blocks_of(pgdat, 3, MIGRATE_UNMOVABLE), 32);
+	page = alloc_pages(pgdat, GFP_MOVABLE | GFP_NORETRY, 2);
+	assert_non_null(page);
+	assert_int_equal(get_pageblock_migratetype(pgdat, pb), MIGRATE_UNMOVABLE);
+	assert_int_equal(free_blocks_of(pgdat, 3, MIGRATE_UNMOVABLE), 31);
+	assert_int_equal(buddy_check(pgdat), 0);
+	assert_int_equal(free_pages(pgdat, page, 2), 0);
+	release_all(&t, held);
+}
+
+/*
+ * Mixed-type fragmentation under a bounded workload (a fixed seed, 60000
+ * operations on a 64 MiB node mostly full): unmovable allocations (a few
+ * percent of the memory, some long-lived) among movable ones.  Counted at
+ * the end: the pageblocks holding any unmovable frame, which compaction and
+ * contiguous ranges can never empty.  Linux's rule keeps them in fewer
+ * pageblocks than the first rule did, run by run on the same operations.
+ */
+struct frag_blk {
+	struct page *page;
+	unsigned int order;
+	bool unmovable;
+};
+
+static uint64_t polluted_pageblocks(enum fallback_rule rule, uint64_t seed)
+{
+	struct test_node t;
+	struct pglist_data *pgdat;
+	struct frag_blk *live = calloc(20000, sizeof(*live));
+	uint64_t rng = seed, polluted = 0;
+	uint8_t *dirty;
+	size_t n = 0;
+
+	test_node_init(&t, 64 * MIB, 2);
+	pgdat = t.pgdat;
+	pgdat->fallback_rule = rule;
+	for (unsigned long step = 0; step < 60000; step++) {
+		uint64_t r = test_rand(&rng);
+		bool unmov = (r >> 20) % 100 < 8;
+
+		platform_set_cpu_id((unsigned int)(r >> 40) % 2);
+		/* Grow to ~90 % of the node, then churn around it. */
+		if (n < 20000 && (pgdat_free_pages(pgdat) > node_managed_pages(pgdat) / 10 ||
+				  r % 100 < 48)) {
+			unsigned int order = unmov ? (r >> 8) % 3 : (r >> 8) % 4;
+			struct page *page = alloc_pages(pgdat, (unmov ? 0 : GFP_MOVABLE) | GFP_NORETRY,
+							order);
+
+			if (page)
+				live[n++] = (struct frag_blk){ page, order, unmov };
+		} else if (n) {
+			size_t k = (r >> 8) % n;
+
+			/* Unmovable memory lives longer: freed a quarter as often. */
+			if (live[k].unmovable && (r >> 32) % 4)
+				continue;
+			CHECK_SEED(free_pages(pgdat, live[k].page, live[k].order) == 0, seed, step);
+			live[k] = live[--n];
+		}
+		if (step % 1024 == 0)
+			CHECK_SEED(buddy_check(pgdat) == 0, seed, step);
+	}
+	dirty = calloc(pgdat->node_spanned_pages >> PAGEBLOCK_ORDER, 1);
+	for (size_t i = 0; i < n; i++)
+		if (live[i].unmovable)
+			dirty[page_to_pfn(pgdat, live[i].page) >> PAGEBLOCK_ORDER] = 1;
+	for (uint64_t b = 0; b < pgdat->node_spanned_pages >> PAGEBLOCK_ORDER; b++)
+		polluted += dirty[b];
+	while (n--)
+		assert_int_equal(free_pages(pgdat, live[n].page, live[n].order), 0);
+	drain_all_pages(pgdat);
+	assert_int_equal(pgdat_free_pages(pgdat), node_managed_pages(pgdat));
+	assert_int_equal(buddy_check(pgdat), 0);
+	free(dirty);
+	free(live);
+	test_node_fini(&t);
+	return polluted;
+}
+
+static void test_fallback_claim_fragmentation(void **state)
+{
+	uint64_t seed = test_seed();
+	uint64_t claim = polluted_pageblocks(FALLBACK_CLAIM, seed);
+	uint64_t legacy = polluted_pageblocks(FALLBACK_LEGACY, seed);
+
+	print_message("pageblocks with unmovable frames (of 32): claim %llu, legacy %llu "
+		      "(seed %#llx)\n", (unsigned long long)claim, (unsigned long long)legacy,
+		      (unsigned long long)seed);
+	if (claim > legacy)
+		fail_msg("Linux's claiming rule left unmovable frames in %llu pageblocks, the "
+			 "first rule in %llu (seed %#llx)", (unsigned long long)claim,
+			 (unsigned long long)legacy, (unsigned long long)seed);
 }
 
 static void test_pcp_lists(void **state)
@@ -525,6 +810,84 @@ static void test_pcp_sizes_scale_with_zone(void **state)
 	test_node_fini(&t);
 }
 
+/*
+ * An order-0 request this CPU's list can serve is served from it though the
+ * zones are under their watermarks: those frames are out of the zones'
+ * free counts already, so taking one lowers no reserve.  Before, the
+ * watermark refused it and every CPU's lists were drained to let it in.
+ */
+static void test_pcp_frames_pass_the_watermark(void **state)
+{
+	struct test_node t;
+	struct page *pages[1024], *page;
+	struct zone_stats before, after;
+	struct zone *normal;
+
+	test_node_init(&t, 64 * MIB, 2);
+	normal = &t.pgdat->node_zones[ZONE_NORMAL];
+	platform_set_cpu_id(0);
+	for (unsigned int i = 0; i < 1024; i++)
+		assert_non_null(pages[i] = alloc_pages(t.pgdat, GFP_MOVABLE, 0));
+	for (unsigned int i = 0; i < 1024; i++)
+		assert_int_equal(free_pages(t.pgdat, pages[i], 0), 0);
+	zone_get_stats(normal, &before);
+	assert_true(before.pcp_pages >= 512);
+	/* Every watermark of every zone just above its free count. */
+	for (unsigned int z = 0; z < t.pgdat->nr_zones; z++)
+		for (unsigned int w = 0; w < NR_WMARK; w++)
+			t.pgdat->node_zones[z].watermark[w] =
+				zone_free_pages(&t.pgdat->node_zones[z]);
+	page = alloc_pages(t.pgdat, GFP_MOVABLE | GFP_NORETRY, 0);
+	assert_non_null(page);
+	zone_get_stats(normal, &after);
+	if (after.pcp_pages != before.pcp_pages - 1)
+		fail_msg("an order-0 allocation under the watermarks, %llu frames on its CPU's "
+			 "list, left %llu there (the zone's free count %llu -> %llu): it drained "
+			 "the lists instead of taking one",
+			 (unsigned long long)before.pcp_pages, (unsigned long long)after.pcp_pages,
+			 (unsigned long long)before.free_pages, (unsigned long long)after.free_pages);
+	assert_int_equal(after.free_pages, before.free_pages);
+	assert_int_equal(free_pages(t.pgdat, page, 0), 0);
+	assert_int_equal(buddy_check(t.pgdat), 0);
+	test_node_fini(&t);
+}
+
+/*
+ * pgdat_pcp_pages() counts every CPU's order-0 frames and pageblocks, so the
+ * watermark tests above the allocator (kswapd) can see them.
+ */
+static void test_pcp_pages_counted(void **state)
+{
+	struct test_node t;
+	struct page *pages[600], *block;
+
+	test_node_init(&t, 128 * MIB, 2);
+	assert_int_equal(pgdat_pcp_pages(t.pgdat), 0);
+	platform_set_cpu_id(1);
+	for (unsigned int i = 0; i < 600; i++)
+		assert_non_null(pages[i] = alloc_pages(t.pgdat, GFP_MOVABLE, 0));
+	for (unsigned int i = 0; i < 600; i++)
+		assert_int_equal(free_pages(t.pgdat, pages[i], 0), 0);
+	assert_non_null(block = alloc_pages(t.pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER));
+	assert_int_equal(free_pages(t.pgdat, block, PAGEBLOCK_ORDER), 0);
+	platform_set_cpu_id(0);
+	{
+		uint64_t sum = 0;
+
+		for (unsigned int z = 0; z < t.pgdat->nr_zones; z++) {
+			struct zone_stats st;
+
+			zone_get_stats(&t.pgdat->node_zones[z], &st);
+			sum += st.pcp_pages;
+		}
+		assert_true(sum >= 600 + PAGEBLOCK_NR_PAGES);
+		assert_int_equal(pgdat_pcp_pages(t.pgdat), sum);
+	}
+	drain_all_pages(t.pgdat);
+	assert_int_equal(pgdat_pcp_pages(t.pgdat), 0);
+	test_node_fini(&t);
+}
+
 static void test_zones(void **state)
 {
 	struct test_node t;
@@ -590,6 +953,10 @@ int main(void)
 		cmocka_unit_test(test_random_against_model),
 		cmocka_unit_test(test_exhaust_and_watermarks),
 		cmocka_unit_test(test_fallback_and_steal),
+		cmocka_unit_test(test_fallback_claim_half_free),
+		cmocka_unit_test(test_fallback_claim_less_than_half),
+		cmocka_unit_test(test_fallback_claim_movable_steals_only),
+		cmocka_unit_test(test_fallback_claim_fragmentation),
 		cmocka_unit_test(test_pcp_lists),
 		cmocka_unit_test(test_pcp_pageblocks),
 		cmocka_unit_test(test_pcp_batches_merge),
@@ -598,6 +965,8 @@ int main(void)
 		cmocka_unit_test(test_pcp_sizes_scale_with_zone),
 		cmocka_unit_test(test_pcp_refill_stops_at_watermark),
 		cmocka_unit_test(test_alloc_drains_pcp_lists_before_failing),
+		cmocka_unit_test(test_pcp_frames_pass_the_watermark),
+		cmocka_unit_test(test_pcp_pages_counted),
 		cmocka_unit_test(test_zones),
 		cmocka_unit_test(test_free_misaligned_page_pointer),
 	};

@@ -254,6 +254,43 @@ static void test_kill_nothing_spare(void **state)
 	assert_int_equal(out.kill_why, BP_KILL_NONE);
 }
 
+/*
+ * A guest whose target the operator set is left alone: not inflated
+ * however much it has to spare, not deflated however busy, not relaxed;
+ * its spare memory does not hold a kill off, and it can be the victim.
+ */
+static void test_pinned_left_alone(void **state)
+{
+	struct bp_state s = { 0 };
+	struct bp_input in = { .usage = 900 * MIB, .limit = 1000 * MIB, .n = 3 };
+	struct bp_output out;
+
+	(void)state;
+	in.g[0] = guest(256, 220, 0);	/* idle, pinned */
+	in.g[0].pinned = true;
+	in.g[1] = guest(256, 20, 64);	/* busy, pinned */
+	in.g[1].pinned = true;
+	in.g[2] = guest(256, 220, 0);	/* idle */
+	decide(&s, &in, &out);
+	assert_int_equal(out.why[0], BP_KEEP);
+	assert_int_equal(out.target[0], 0);
+	assert_int_equal(out.why[1], BP_KEEP);
+	assert_int_equal(out.target[1], 64 * MIB);
+	assert_int_equal(out.why[2], BP_INFLATE_IDLE);
+	/* Room in the budget: the pinned balloon does not relax. */
+	in.usage = 100 * MIB;
+	decide(&s, &in, &out);
+	assert_int_equal(out.why[1], BP_KEEP);
+	/* At the limit with only the pinned guest able to give: the kill. */
+	in.usage = 1000 * MIB;
+	in.at_limit = true;
+	in.g[2] = guest(256, 60, 0);
+	in.g[0].resident = 250 * MIB;
+	decide(&s, &in, &out);
+	assert_int_equal(out.kill_why, BP_KILL_NOTHING_SPARE);
+	assert_int_equal(out.kill, 0);
+}
+
 /* At the limit, a guest to inflate: no kill while balloons grow; after
  * BP_STALL_ROUNDS rounds with none growing, the kill. */
 static void test_kill_only_when_stalled(void **state)
@@ -304,6 +341,7 @@ int main(void)
 		cmocka_unit_test(test_relax),
 		cmocka_unit_test(test_kill_nothing_spare),
 		cmocka_unit_test(test_kill_only_when_stalled),
+		cmocka_unit_test(test_pinned_left_alone),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

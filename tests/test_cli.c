@@ -228,11 +228,24 @@ static void test_options_refused(void **state)
 		{ "host --guests ours:1 --guest-mem 128M --duration 1 --uml /bin/true",
 		  "guestmm: host: --uml: only with Linux guests in --guests" },
 		{ "host --guests linux:1 --uml /bin/false --duration 1 --cpus 2",
-		  "guestmm: host: --cpus: only with guests of ours in --guests" },
-		{ "host --guests ours:1 --guest-mem 128M --duration 1 --deflate-on-oom off",
-		  "guestmm: host: --deflate-on-oom: only with --listen or --linux, not with --guests" },
+		  "guestmm: host: --cpus: only with guests of ours or QEMU guests in --guests" },
+		{ "host --guests xen:1 --duration 1",
+		  "guestmm: host: --guests: unknown guest kind 'xen' (ours, linux or qemu)" },
+		{ "host --guests qemu:1 --guest-mem 128M --duration 1 --uml /bin/true",
+		  "guestmm: host: --uml: only with Linux guests in --guests" },
 		/* run: by guest, workload and strategy. */
 		{ "run --linux --uml /bin/false --cpus 2", "guestmm: run: --cpus: not with --linux" },
+		/* The balloon's options: every mode with a balloon takes them. */
+		{ "run --in-process --stats-interval 2",
+		  "guestmm: run: --stats-interval: not with --in-process (no balloon device)" },
+		{ "run --in-process --deflate-on-oom off",
+		  "guestmm: run: --deflate-on-oom: not with --in-process (no balloon device)" },
+		{ "run --qemu --stats-interval 0",
+		  "guestmm: run: --stats-interval 0: not with --qemu" },
+		{ "run --deflate-on-oom maybe",
+		  "guestmm: run: --deflate-on-oom: 'maybe' is not on or off" },
+		{ "run --stats-interval 3601",
+		  "guestmm: run: --stats-interval: '3601' is not a whole number from 0 to 3600" },
 		/* --append is our kernel's command line on QEMU. */
 		{ "run --append '--crash null'", "guestmm: run: --append: only with --qemu" },
 		{ "run --qemu --linux --append '--crash null'",
@@ -1078,7 +1091,7 @@ static void test_boot_timeout(void **state)
 	expect_line("host --duration 1 --boot-timeout 5",
 		    "guestmm: host: --boot-timeout: only with --linux or --guests, not with --listen");
 	expect_line("host --guests ours:1 --duration 1 --boot-timeout 5",
-		    "guestmm: host: --boot-timeout: only with Linux guests in --guests");
+		    "guestmm: host: --boot-timeout: only with Linux or QEMU guests in --guests");
 	expect_line("overcommit --boot-timeout 5", "guestmm: overcommit: --boot-timeout: only with --guest linux");
 	expect_line("bench return --pairs 1 --boot-timeout 5",
 		    "guestmm: bench: --boot-timeout: only for bench return --guest linux or both");

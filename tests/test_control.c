@@ -1520,6 +1520,102 @@ static void test_budget_policy_events(void **state)
 	stop_host();
 }
 
+/* The next BUDGET_INFLATE or BUDGET_DEFLATE, to put; fails after 3 x WAIT_MS. */
+static struct json_object *wait_budget_event(struct conn *c, const char **guest)
+{
+	long end = now_ms() + 3 * WAIT_MS;
+
+	for (;;) {
+		const char *l = conn_line(c);
+		struct json_object *o, *ev, *d;
+
+		assert_non_null(l);
+		o = json_tokener_parse(l);
+		assert_non_null(o);
+		if (json_object_object_get_ex(o, "event", &ev) &&
+		    !strncmp(json_object_get_string(ev), "BUDGET_", 7) &&
+		    json_object_object_get_ex(o, "data", &d)) {
+			*guest = json_object_get_string(json_object_object_get(d, "guest"));
+			return o;
+		}
+		json_object_put(o);
+		if (now_ms() > end)
+			fail_msg("no BUDGET_INFLATE or BUDGET_DEFLATE within %d s",
+				 3 * WAIT_MS / 1000);
+	}
+}
+
+/*
+ * An operator's target pins the policy: the balloon policy runs two guests
+ * (memhog in cycles, reporting off, a budget it must work to hold), the
+ * operator sets ours-1's target through the control socket, and from the
+ * BALLOON_TARGET_PINNED event on the policy decides only on ours-2 (three
+ * of its decisions, none of ours-1) and ours-1 keeps the operator's
+ * target; balloon-release gives ours-1 back to the policy
+ * (BALLOON_TARGET_RELEASED), which then decides on it again.  Only the
+ * order of events is asserted.
+ */
+static void test_operator_target_pins_policy(void **state)
+{
+	const char *argv[] = { GUESTMM_BIN, "host", "--guests", "ours:2",
+			       "--guest-mem", "256M", "--budget", "300M",
+			       "--cgroup-root", "none", "--reporting", "off",
+			       "--hog-pct", "50", "--hold-ms", "1000",
+			       "--idle-ms", "3000", "--stagger-ms", "1000",
+			       "--control", ctl_sock, "--duration", "600", "--quiet",
+			       NULL };
+	const char *pin = "{\"execute\": \"balloon\", \"arguments\": "
+			  "{\"guest\": \"ours-1\", \"value\": 201326592}}\n";
+	struct json_object *o, *r;
+	struct conn *c;
+	const char *g;
+	long end;
+
+	(void)state;
+	unlink(host_log);
+	host_pid = spawn(host_log, argv);
+	c = conn_open(true);
+	/* Until ours-1's driver takes targets. */
+	end = now_ms() + WAIT_MS;
+	for (;;) {
+		o = call(c, pin);
+		if (json_object_object_get_ex(o, "return", NULL))
+			break;
+		json_object_put(o);
+		assert_true(now_ms() < end);
+		usleep(50000);
+	}
+	json_object_put(o);
+	o = wait_event(c, "BALLOON_TARGET_PINNED", "ours-1", NULL);
+	assert_int_equal(key_i64(json_object_object_get(o, "data"), "target"),
+			 192 * MIB);
+	json_object_put(o);
+	for (int n = 0; n < 3; n++) {
+		o = wait_budget_event(c, &g);
+		if (strcmp(g, "ours-2"))
+			fail_msg("the policy decided on a pinned guest: %s",
+				 json_object_to_json_string(o));
+		json_object_put(o);
+	}
+	r = ret_of(c, "{\"execute\": \"query-balloon\", \"arguments\": {\"guest\": \"ours-1\"}}\n");
+	assert_int_equal(key_i64(r, "target"), 192 * MIB);
+	json_object_put(r);
+	expect_error(c, "{\"execute\": \"balloon-release\", \"arguments\": {\"guest\": \"nobody\"}}\n",
+		     "DeviceNotFound", "nobody");
+	r = ret_of(c, "{\"execute\": \"balloon-release\", \"arguments\": {\"guest\": \"ours-1\"}}\n");
+	json_object_put(r);
+	json_object_put(wait_event(c, "BALLOON_TARGET_RELEASED", "ours-1", NULL));
+	for (;;) {
+		o = wait_budget_event(c, &g);
+		if (!strcmp(g, "ours-1"))
+			break;
+		json_object_put(o);
+	}
+	json_object_put(o);
+	conn_close(c);
+	stop_host();
+}
+
 /* guestmm ctl: each command, its errors in one line and its exit status. */
 static void test_ctl_command(void **state)
 {
@@ -1656,8 +1752,277 @@ static void test_linux_guest(void **state)
 		fail_msg("host --linux ended with status %#x", status);
 }
 
+/*
+ * Deflate on OOM through a separate guest process (our guest runtime over
+ * the device): the balloon holds 192 of its 256 MiB, then the guest's
+ * memhog wants 192 MiB.  Offered (and so negotiated), the guest's
+ * allocator takes pages back from the balloon: the host sees actual fall
+ * below the target it keeps (a BALLOON_CHANGE).  Not offered, the
+ * allocation fails instead: the guest's free memory runs out while the
+ * balloon keeps every page.  The memhog starts 10 s after the guest, time
+ * for the balloon to fill; were it earlier, on would still deflate and off
+ * would still keep the pages.
+ */
+static void oom_run(bool on)
+{
+	const char *extra[] = { "--deflate-on-oom", on ? "on" : "off", NULL };
+	const char *argv[] = { GUESTMM_BIN, "guest", "--socket", dev_sock,
+			       "--mem-bytes", "268435456", "--workload", "memhog",
+			       "--hog-bytes", "201326592", "--cycles", "64",
+			       "--hold-ms", "3000", "--sleep-ms", "1000",
+			       "--start-delay-ms", "10000", NULL };
+	struct json_object *r, *st;
+	char log[320];
+	struct conn *c;
+	long end;
+
+	host_start(extra);
+	c = conn_open(true);
+	snprintf(log, sizeof(log), "%s/guest.log", dir);
+	guest_pid = spawn(log, argv);
+	wait_driver(c);
+	r = ret_of(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 67108864}}\n");
+	json_object_put(r);
+	r = wait_reached(c, "guest", 64 * MIB);
+	json_object_put(r);
+	if (on) {
+		for (;;) {
+			struct json_object *o = wait_event(c, "BALLOON_CHANGE", "guest", NULL);
+			int64_t actual = key_i64(json_object_object_get(o, "data"), "actual");
+
+			json_object_put(o);
+			if (actual > (int64_t)(64 * MIB))
+				break;
+		}
+		r = ret_of(c, "{\"execute\": \"query-balloon\"}\n");
+		assert_true(key_i64(r, "balloon-actual") < (int64_t)(192 * MIB));
+		/* The host's target stays: the guest took pages, not the host. */
+		assert_int_equal(key_i64(r, "balloon-target"), 192 * MIB);
+		json_object_put(r);
+	} else {
+		end = now_ms() + 3 * WAIT_MS;
+		for (;;) {
+			r = ret_of(c, "{\"execute\": \"query-balloon-stats\"}\n");
+			st = json_object_object_get(r, "stats");
+			if (key_i64(st, "stat-free-memory") >= 0 &&
+			    key_i64(st, "stat-free-memory") < (int64_t)(16 * MIB)) {
+				json_object_put(r);
+				break;
+			}
+			json_object_put(r);
+			if (now_ms() > end)
+				fail_msg("the guest's memhog never ran its free memory down");
+			usleep(200000);
+		}
+		r = ret_of(c, "{\"execute\": \"query-balloon\"}\n");
+		assert_int_equal(key_i64(r, "balloon-actual"), 192 * MIB);
+		json_object_put(r);
+	}
+	conn_close(c);
+}
+
+static void test_deflate_on_oom_on(void **state)
+{
+	(void)state;
+	oom_run(true);
+}
+
+static void test_deflate_on_oom_off(void **state)
+{
+	(void)state;
+	oom_run(false);
+}
+
+/* ---- QEMU guests in a fleet (our kernel on QEMU's microvm, QMP) ---- */
+
+/* The host, QEMU and our kernel (beside the host's binary: the build's). */
+static bool qemu_missing(void)
+{
+	return access("/usr/bin/qemu-system-x86_64", X_OK) ||
+	       access(GMM_KERNEL_ELF, R_OK);
+}
+
+/* Start `host --guests qemu:...` with @extra after the common options. */
+static struct conn *qemu_fleet_start(const char *const *extra)
+{
+	const char *argv[48] = { GUESTMM_BIN, "host", "--guest-mem", "128M",
+				 "--control", ctl_sock, "--duration", "600",
+				 "--quiet" };
+	int n = 9;
+
+	while (*extra)
+		argv[n++] = *extra++;
+	argv[n] = NULL;
+	unlink(host_log);
+	host_pid = spawn(host_log, argv);
+	return conn_open(true);
+}
+
+/* Guest @name's state in query-guests ("running", "killed", "exited"),
+ * empty when there is no such guest. */
+static void guest_state(struct conn *c, const char *name, char *state, size_t len)
+{
+	struct json_object *r = ret_of(c, "{\"execute\": \"query-guests\"}\n");
+
+	state[0] = 0;
+	for (size_t i = 0; i < json_object_array_length(r); i++) {
+		struct json_object *g = json_object_array_get_idx(r, i);
+
+		if (!strcmp(json_object_get_string(json_object_object_get(g, "name")), name))
+			snprintf(state, len, "%s",
+				 json_object_get_string(json_object_object_get(g, "state")));
+	}
+	json_object_put(r);
+}
+
+/*
+ * One QEMU guest under the kill policy (no decision of the host's): a
+ * target set through our control socket reaches QEMU's balloon through
+ * QMP and comes back as actual (BALLOON_CHANGE, then TARGET_REACHED, and
+ * query-balloon), and the statistics our kernel sends QEMU reach
+ * query-balloon-stats under the same keys as our process guest's.
+ */
+static void test_qemu_target(void **state)
+{
+	const char *extra[] = { "--guests", "qemu:1", "--budget-policy", "kill",
+				"--cgroup-root", "none", "--hog-pct", "25",
+				"--idle-ms", "600000", NULL };
+	struct json_object *r, *st;
+	struct conn *c;
+
+	(void)state;
+	if (qemu_missing())
+		skip();
+	c = qemu_fleet_start(extra);
+	wait_driver(c);
+	r = ret_of(c, "{\"execute\": \"query-balloon\", \"arguments\": {\"guest\": \"qemu-1\"}}\n");
+	assert_int_equal(key_i64(r, "ram"), 128 * MIB);
+	assert_int_equal(key_i64(r, "actual"), 128 * MIB);
+	json_object_put(r);
+	r = ret_of(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 100663296, \"guest\": \"qemu-1\"}}\n");
+	json_object_put(r);
+	r = wait_reached(c, "qemu-1", 96 * MIB);
+	json_object_put(r);
+	r = ret_of(c, "{\"execute\": \"query-balloon\", \"arguments\": {\"guest\": \"qemu-1\"}}\n");
+	assert_int_equal(key_i64(r, "actual"), 96 * MIB);
+	assert_int_equal(key_i64(r, "balloon-actual"), 32 * MIB);
+	json_object_put(r);
+	r = wait_stats(c, &st);
+	assert_true(key_i64(st, "stat-total-memory") <= (int64_t)(128 * MIB));
+	assert_true(key_i64(st, "stat-available-memory") > 0);
+	assert_sent_keys(st);
+	json_object_put(r);
+	r = ret_of(c, "{\"execute\": \"balloon\", \"arguments\": {\"value\": 134217728, \"guest\": \"qemu-1\"}}\n");
+	json_object_put(r);
+	wait_balloon_change(c, "qemu-1", 128 * MIB);
+	conn_close(c);
+	stop_host();
+}
+
+/*
+ * Two QEMU guests under the balloon policy, the budget the host's own
+ * accounting (QEMU's memfds: no QEMU overhead in it, so the figures are
+ * the guests'): each holds ~97 MiB after its one memhog cycle (75 % of
+ * 128 MiB, no free page reporting), 194 MiB of 208, above the policy's
+ * 85 % and below the limit.  An idle guest is inflated (BUDGET_INFLATE,
+ * before any kill), QEMU's actual follows (BALLOON_CHANGE of that guest
+ * below its RAM, and query-balloon through our socket).
+ */
+static void test_qemu_policy_inflates(void **state)
+{
+	const char *extra[] = { "--guests", "qemu:2", "--budget", "208M",
+				"--cgroup-root", "none", "--reporting", "off",
+				"--hog-pct", "75", "--hold-ms", "1000",
+				"--idle-ms", "600000", "--stagger-ms", "2000", NULL };
+	struct json_object *o, *d, *r;
+	char guest[32], cmd[128];
+	struct conn *c;
+
+	(void)state;
+	if (qemu_missing())
+		skip();
+	c = qemu_fleet_start(extra);
+	o = wait_event(c, "BUDGET_INFLATE", NULL, "GUEST_KILLED");
+	d = json_object_object_get(o, "data");
+	snprintf(guest, sizeof(guest), "%s",
+		 json_object_get_string(json_object_object_get(d, "guest")));
+	assert_non_null(strstr(guest, "qemu-"));
+	assert_non_null(strstr(json_object_get_string(json_object_object_get(d, "reason")),
+			       "idle"));
+	assert_true(key_i64(d, "balloon") > 0);
+	assert_int_equal(key_i64(d, "balloon") + key_i64(d, "actual"), 128 * MIB);
+	assert_true(key_i64(d, "usage") >= (int64_t)(208 * MIB / 100 * 85));
+	json_object_put(o);
+	/* QEMU's actual, through QMP, into our events and our query-balloon. */
+	for (;;) {
+		o = wait_event(c, "BALLOON_CHANGE", guest, "GUEST_KILLED");
+		d = json_object_object_get(o, "data");
+		if (key_i64(d, "actual") < (int64_t)(128 * MIB)) {
+			json_object_put(o);
+			break;
+		}
+		json_object_put(o);
+	}
+	snprintf(cmd, sizeof(cmd),
+		 "{\"execute\": \"query-balloon\", \"arguments\": {\"guest\": \"%s\"}}\n", guest);
+	r = ret_of(c, cmd);
+	assert_int_equal(key_i64(r, "ram"), 128 * MIB);
+	assert_true(key_i64(r, "balloon-actual") > 0);
+	assert_int_equal(key_i64(r, "actual") + key_i64(r, "balloon-actual"), 128 * MIB);
+	json_object_put(r);
+	conn_close(c);
+	stop_host();
+}
+
+/*
+ * Two QEMU guests that each hold 90 % of their 128 MiB for good, in a
+ * budget of 208 MiB (the host's own accounting): once the second has
+ * grown past what the first leaves, neither has anything to spare and the
+ * budget is over its limit, so the policy kills one (GUEST_KILLED, the
+ * balloon policy's reason) and the other goes on running.
+ */
+static void test_qemu_policy_kills(void **state)
+{
+	const char *extra[] = { "--guests", "qemu:2", "--budget", "208M",
+				"--cgroup-root", "none", "--reporting", "off",
+				"--hog-pct", "90", "--hold-ms", "3600000",
+				"--stagger-ms", "2000", NULL };
+	struct json_object *o, *d;
+	char victim[32], other[32], st[16];
+	struct conn *c;
+
+	(void)state;
+	if (qemu_missing())
+		skip();
+	c = qemu_fleet_start(extra);
+	o = wait_event(c, "GUEST_KILLED", NULL, NULL);
+	d = json_object_object_get(o, "data");
+	snprintf(victim, sizeof(victim), "%s",
+		 json_object_get_string(json_object_object_get(d, "guest")));
+	assert_string_equal(json_object_get_string(json_object_object_get(d, "policy")),
+			    "balloon");
+	assert_non_null(strstr(json_object_get_string(json_object_object_get(d, "why")),
+			       "balloon policy: at the limit and"));
+	assert_true(key_i64(d, "usage") > (int64_t)(208 * MIB));
+	json_object_put(o);
+	snprintf(other, sizeof(other), "%s",
+		 strcmp(victim, "qemu-1") ? "qemu-1" : "qemu-2");
+	assert_true(!strcmp(victim, "qemu-1") || !strcmp(victim, "qemu-2"));
+	guest_state(c, victim, st, sizeof(st));
+	assert_string_equal(st, "killed");
+	guest_state(c, other, st, sizeof(st));
+	assert_string_equal(st, "running");
+	conn_close(c);
+	stop_host();
+}
+
 int main(int argc, char **argv)
 {
+	const struct CMUnitTest qemu_tests[] = {
+		cmocka_unit_test_setup_teardown(test_qemu_target, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_qemu_policy_inflates, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_qemu_policy_kills, setup, teardown),
+	};
 	const struct CMUnitTest linux_tests[] = {
 		cmocka_unit_test_setup_teardown(test_linux_guest, setup, teardown),
 	};
@@ -1681,6 +2046,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(test_fleet_by_name, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ctl_command, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_budget_policy_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deflate_on_oom_on, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_deflate_on_oom_off, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_operator_target_pins_policy, setup, teardown),
 	};
 
 	signal(SIGPIPE, SIG_IGN);
@@ -1690,5 +2058,10 @@ int main(int argc, char **argv)
 		return cmocka_run_group_tests(metrics_tests, NULL, NULL);
 	if (argc > 1 && !strcmp(argv[1], "linux"))
 		return cmocka_run_group_tests(linux_tests, NULL, NULL);
+	if (argc > 1 && !strcmp(argv[1], "qemu"))
+		return cmocka_run_group_tests(qemu_tests, NULL, NULL);
+	/* "only PATTERN": the tests whose names match (cmocka's filter). */
+	if (argc > 2 && !strcmp(argv[1], "only"))
+		cmocka_set_test_filter(argv[2]);
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

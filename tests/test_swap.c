@@ -252,6 +252,103 @@ static void test_kswapd(void **state)
 	anon_node_fini(&n);
 }
 
+/*
+ * Free frames on per-CPU lists count toward the watermark that wakes
+ * kswapd.  The outside review found 12 MiB of them on one CPU of a 256 MiB
+ * node (8 MiB of frames and two pageblocks), invisible: with the buddy
+ * lists just under the low watermark, a fault woke kswapd to reclaim while
+ * four times the high watermark sat free on the lists.
+ */
+static void test_pcp_frames_keep_kswapd_asleep(void **state)
+{
+	struct anon_node n;
+	struct pglist_data *pgdat;
+	struct mm_space *mm;
+	struct page *frames[2048], *blocks[2], *page;
+	struct page **held = calloc(65536, sizeof(*held));
+	unsigned int *orders = calloc(65536, sizeof(*orders));
+	size_t nheld = 0;
+	uint64_t low = 0, high = 0, pcp = 0;
+	struct anon_stats st;
+
+	anon_node_init_cfg(&n, 256 * MIB, 64 * MIB, kswapd_tweak);
+	pgdat = n.t.pgdat;
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+		low += zone_wmark(&pgdat->node_zones[z], WMARK_LOW);
+		high += zone_wmark(&pgdat->node_zones[z], WMARK_HIGH);
+	}
+	/* This CPU's lists filled: order-0 frames up to its high, and two pageblocks. */
+	platform_set_cpu_id(0);
+	for (unsigned int i = 0; i < 2048; i++)
+		assert_non_null(frames[i] = alloc_pages(pgdat, GFP_MOVABLE, 0));
+	for (unsigned int i = 0; i < 2; i++)
+		assert_non_null(blocks[i] = alloc_pages(pgdat, GFP_MOVABLE, PAGEBLOCK_ORDER));
+	for (unsigned int i = 0; i < 2048; i++)
+		assert_int_equal(free_pages(pgdat, frames[i], 0), 0);
+	for (unsigned int i = 0; i < 2; i++)
+		assert_int_equal(free_pages(pgdat, blocks[i], PAGEBLOCK_ORDER), 0);
+	for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+		struct zone_stats zs;
+
+		zone_get_stats(&pgdat->node_zones[z], &zs);
+		pcp += zs.pcp_pages;
+	}
+	assert_true(pcp >= 2 * high);
+	/* The buddy lists taken just under the low watermark, in blocks of
+	 * orders 1-8 and 10 (the per-CPU lists serve 0 and 9). */
+	while (pgdat_free_pages(pgdat) >= low) {
+		uint64_t want = pgdat_free_pages(pgdat) - low + 1, room = 0;
+		unsigned int o = MAX_ORDER - 1;
+
+		/* No more than a zone has above its min: a failure would drain. */
+		for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+			struct zone *zone = &pgdat->node_zones[z];
+			uint64_t f = zone_free_pages(zone), m = zone_wmark(zone, WMARK_MIN) + 1;
+
+			if (f > m && f - m > room)
+				room = f - m;
+		}
+		if (room < want)
+			want = room;
+		while (o > 1 && ((1ull << o) > want || o == PAGEBLOCK_ORDER))
+			o--;
+		assert_non_null(page = alloc_pages(pgdat, GFP_MOVABLE | GFP_NORETRY, o));
+		held[nheld] = page;
+		orders[nheld++] = o;
+	}
+	/* Nothing was drained on the way. */
+	{
+		uint64_t still = 0;
+
+		for (unsigned int z = 0; z < pgdat->nr_zones; z++) {
+			struct zone_stats zs;
+
+			zone_get_stats(&pgdat->node_zones[z], &zs);
+			still += zs.pcp_pages;
+		}
+		assert_int_equal(still, pcp);
+	}
+	assert_int_equal(mm_space_create(pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, 16 * PAGE_SIZE), 0);
+	for (unsigned int i = 0; i < 16; i++) {
+		assert_int_equal(access_page(mm, BASE + i * PAGE_SIZE, true, &page), 0);
+		put_page(pgdat, page);
+	}
+	st = anon_stats_of(&n);
+	if (st.events[KSWAPD_WAKE])
+		fail_msg("kswapd woken %llu times with %llu frames free on the buddy lists and "
+			 "%llu on per-CPU lists, the low and high watermarks %llu and %llu frames",
+			 (unsigned long long)st.events[KSWAPD_WAKE],
+			 (unsigned long long)pgdat_free_pages(pgdat), (unsigned long long)pcp,
+			 (unsigned long long)low, (unsigned long long)high);
+	mm_space_destroy(mm);
+	while (nheld--)
+		assert_int_equal(free_pages(pgdat, held[nheld], orders[nheld]), 0);
+	free(orders);
+	free(held);
+	anon_node_fini(&n);
+}
+
 static void failing_comp_tweak(struct anon_config *c) { c->zswap_cfg.comp = &failing_comp; }
 
 /* Compression fails: zswap refuses, the swap file takes the pages. */
@@ -531,8 +628,87 @@ static void test_swap_full(void **state)
 
 
 /*
- * The pool is full and writeback fails (EIO): stores are refused
- * (reject_reclaim_fail) and the pages stay in memory or in the pool; the
+ * Writeback off the faulting path (issue 19 item 2).  A swap write of a
+ * slot zswap still holds is a writeback (a store zswap refused took its
+ * entry out first, so its write is of a slot zswap does not hold); the
+ * wrapper below counts those by thread.  One thread faults 48 MiB into a
+ * 32 MiB node whose pool (2 %) fills again and again: that thread, whose
+ * direct reclaim stores every page, must write back nothing itself - its
+ * refused stores go to the swap file at once - and every writeback
+ * (zswap's written_back_pages) is some other thread's, the shrink
+ * worker's.  On the old code the storing thread ran the writeback.
+ */
+/*
+ * Wait for the shrink worker to have counted @e at least once: it runs
+ * apart from the thread that filled the pool.  Bounded (a worker that never
+ * runs fails the test), not timed: it returns as soon as the count moves.
+ */
+static void zswap_event_wait(struct anon_node *n, enum zswap_event e)
+{
+	for (unsigned int i = 0; i < 2000 && !anon_stats_of(n).zswap.events[e]; i++)
+		usleep(5000);
+}
+
+static struct wb_count {
+	struct swap_io_ops ops;
+	const struct swap_io_ops *lower;
+	struct zswap *zs;
+	uintptr_t caller;
+	atomic_uint_fast64_t by_caller, by_others;
+} wbc;
+
+static int wb_count_write(struct swap_io *io, uint64_t slot, const void *buf)
+{
+	if (zswap_has_entry(wbc.zs, (uint32_t)slot))
+		atomic_fetch_add(platform_thread_token() == wbc.caller ? &wbc.by_caller
+								 : &wbc.by_others, 1);
+	return wbc.lower->write(io, slot, buf);
+}
+
+static void test_writeback_not_in_caller(void **state)
+{
+	struct anon_node n;
+	struct mm_space *mm;
+	struct anon_stats st;
+	uint64_t pages = 48 * MIB / PAGE_SIZE;
+
+	anon_node_init_cfg(&n, 32 * MIB, 96 * MIB, tiny_pool_tweak);
+	memset(&wbc, 0, sizeof(wbc));
+	wbc.lower = n.fio.io.ops;
+	wbc.ops = *wbc.lower;
+	wbc.ops.write = wb_count_write;
+	wbc.zs = n.t.pgdat->lruvec->zswap;
+	wbc.caller = platform_thread_token();
+	n.fio.io.ops = &wbc.ops;
+	sums = calloc(pages, sizeof(*sums));
+	assert_int_equal(mm_space_create(n.t.pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
+	fill(mm, pages, 3);
+	zswap_event_wait(&n, ZSWAP_WRITTEN_BACK_PAGES);
+	st = anon_stats_of(&n);
+	print_message("limit hits %llu, written back %llu: by the faulting thread %llu, "
+		      "by others %llu; pswpout %llu\n",
+		      (unsigned long long)st.zswap.events[ZSWAP_POOL_LIMIT_HIT],
+		      (unsigned long long)st.zswap.events[ZSWAP_WRITTEN_BACK_PAGES],
+		      (unsigned long long)atomic_load(&wbc.by_caller),
+		      (unsigned long long)atomic_load(&wbc.by_others),
+		      (unsigned long long)st.events[PSWPOUT]);
+	assert_true(st.zswap.events[ZSWAP_POOL_LIMIT_HIT] > 0);
+	assert_int_equal(atomic_load(&wbc.by_caller), 0);
+	assert_true(st.zswap.events[ZSWAP_WRITTEN_BACK_PAGES] > 0);
+	/* The pool stays within its limit plus a batch of racing stores. */
+	assert_true(st.zswap.pool_total_size <= st.zswap.pool_limit_bytes + 64 * PAGE_SIZE);
+	/* Each writeback was a write of a slot zswap held, counted above. */
+	assert_true(atomic_load(&wbc.by_others) >= st.zswap.events[ZSWAP_WRITTEN_BACK_PAGES]);
+	verify(mm, pages);
+	mm_space_destroy(mm);
+	free(sums);
+	anon_node_fini(&n);
+}
+
+/*
+ * The pool is full and writeback fails (EIO): stores are refused, the
+ * shrink worker cannot drain it (reject_reclaim_fail), and the pages stay in memory or in the pool; the
  * device, failing every write, is no longer written after
  * SWAP_WRITE_DISABLE_AFTER of them.  Reading the pages back needs room,
  * which the swap device, not written any more, cannot make: the ballast's.
@@ -552,6 +728,8 @@ static void test_writeback_failure(void **state)
 	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
 	atomic_store(&n.fio.fail_writes, 1);
 	done = fill_until_dead(&n, mm, pages, 17, &err);
+	/* The shrink worker's drain fails, and says so. */
+	zswap_event_wait(&n, ZSWAP_REJECT_RECLAIM_FAIL);
 	st = anon_stats_of(&n);
 	assert_int_equal(err, -GMM_ENOMEM);
 	assert_true(st.zswap.events[ZSWAP_POOL_LIMIT_HIT] > 0);
@@ -820,6 +998,7 @@ int main(void)
 		cmocka_unit_test(test_lru_aging),
 		cmocka_unit_test(test_zstd_and_same_filled),
 		cmocka_unit_test(test_kswapd),
+		cmocka_unit_test(test_pcp_frames_keep_kswapd_asleep),
 		cmocka_unit_test(test_compress_failure),
 		cmocka_unit_test(test_pool_alloc_failure),
 		cmocka_unit_test(test_swap_write_eio),
@@ -827,6 +1006,7 @@ int main(void)
 		cmocka_unit_test(test_swap_read_eio),
 		cmocka_unit_test(test_swap_full),
 		cmocka_unit_test(test_writeback_failure),
+		cmocka_unit_test(test_writeback_not_in_caller),
 		cmocka_unit_test(test_unuse_zbud_pages),
 		cmocka_unit_test(test_roundtrip_1gib),
 	};

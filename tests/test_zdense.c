@@ -9,6 +9,7 @@
 #include "anonutil.h"
 
 #include <pthread.h>
+#include <sched.h>
 
 #include "mm/compaction.h"
 #include "mm/migrate.h"
@@ -279,6 +280,46 @@ static void test_random_against_model(void **state)
 	test_node_fini(&t);
 }
 
+/*
+ * The pool holds at most max_pages pages whatever its span length: 1000-byte
+ * objects (16-page spans) until the pool refuses, with max_pages 64 and
+ * 1000; then the same for 2000-byte ones (2 per page, 1-page spans).
+ */
+static void test_max_pages_is_pages(void **state)
+{
+	static const unsigned int sizes[] = { 1000, 2040 };
+	static const uint64_t limits[] = { 64, 1000 };
+	struct test_node t;
+	uint64_t free_before;
+	static uint64_t h[20000];
+
+	plain_node(&t, 128 * MIB, &free_before);
+	for (unsigned int l = 0; l < 2; l++)
+		for (unsigned int k = 0; k < 2; k++) {
+			struct zdense_pool *pool;
+			unsigned int n = 0, size, pages, objs;
+			int err = 0;
+
+			zdense_class_info(zdense_size_class(sizes[k]), &size, &pages, &objs);
+			assert_int_equal(zdense_create_pool(t.pgdat, 0, limits[l], NULL, NULL, &pool), 0);
+			while (n < 20000 && !(err = zdense_malloc(pool, sizes[k], &h[n])))
+				n++;
+			print_message("max_pages %llu, %u-byte objects (%u-page spans): %u stored in %llu pages\n",
+				      (unsigned long long)limits[l], sizes[k], pages, n,
+				      (unsigned long long)zdense_get_pool_size(pool));
+			assert_int_equal(err, -GMM_ENOMEM);
+			assert_true(zdense_get_pool_size(pool) <= limits[l]);
+			/* Within a span of the limit: it was not refused early. */
+			assert_true(zdense_get_pool_size(pool) + pages > limits[l]);
+			assert_int_equal(zdense_check(pool), 0);
+			while (n--)
+				assert_int_equal(zdense_free(pool, h[n]), 0);
+			pool_gone(&t, pool, free_before);
+		}
+	page_ext_fini(t.pgdat);
+	test_node_fini(&t);
+}
+
 /* ---- migration ---- */
 
 struct plain_target {
@@ -536,6 +577,234 @@ static void test_compact_node_compacts_pool(void **state)
 	anon_node_fini(&n);
 }
 
+/* ---- a full pool under alloc_contig_range ---- */
+
+static enum zpool_movable full_policy;
+static void dense_full_tweak(struct anon_config *c)
+{
+	c->zswap_cfg.zpool = &zdense_zpool_driver;
+	c->zswap_cfg.movable = full_policy;
+}
+
+/* Does [@start, @start + 4 MiB) hold a page of @pool? */
+static bool range_has_pool_page(struct pglist_data *pgdat, struct zdense_pool *pool,
+				uint32_t start)
+{
+	for (uint32_t pfn = start; pfn < start + MAX_ORDER_NR_PAGES; pfn++)
+		if (pool_page(pgdat, pool, pfn_to_page(pgdat, pfn)))
+			return true;
+	return false;
+}
+
+/*
+ * Is every allocated page of the range one that may move (an LRU page or
+ * one with movable operations: the pool's)?  Others - page tables, the
+ * node's and zswap's tables - make a range fail whatever the pool does.
+ */
+static bool range_movable(struct pglist_data *pgdat, uint32_t start)
+{
+	for (uint32_t pfn = start; pfn < start + MAX_ORDER_NR_PAGES; pfn++) {
+		uint16_t f = page_flags_read(pfn_to_page(pgdat, pfn));
+
+		if ((f & PG_reserved) || ((f & PG_head) && !(f & (PG_lru | PG_movable))))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * zswap over the dense pool, filled to its limit (stores past it written
+ * back), then every 4 MiB range of the node that holds a pool page (and
+ * nothing unmovable but the pool's) taken by alloc_contig_range() and
+ * given back, one after another: each one
+ * succeeds, no pool page is left in it, the validator passes after each,
+ * and at the end every page of the space - in the pool, in the swap file
+ * or in memory - reads back as written.  Issue 19 asks for it.
+ */
+static void full_pool_contig(enum zpool_movable policy)
+{
+	struct anon_node n;
+	struct pglist_data *pgdat;
+	struct mm_space *mm;
+	struct zswap_stats st;
+	struct zdense_pool *pool;
+	uint64_t pages = 20000, *sums, taken = 0, skipped = 0, before;
+	uint32_t top;
+
+	full_policy = policy;
+	anon_node_init_cfg(&n, 64 * MIB, 128 * MIB, dense_full_tweak);
+	pgdat = n.t.pgdat;
+	pool = zswap_pool(pgdat->lruvec->zswap);
+	sums = calloc(pages, sizeof(*sums));
+	assert_int_equal(mm_space_create(pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
+	for (uint64_t i = 0; i < pages; i++)
+		sums[i] = write_page(mm, BASE + i * PAGE_SIZE, i, 5 + i % 3);
+	shrink_node(pgdat->lruvec, pages);
+	zswap_get_stats(pgdat->lruvec->zswap, &st);
+	before = st.pool_total_size >> PAGE_SHIFT;
+	print_message("%s: pool %llu pages of %llu, stored %llu, limit hit %llu, written back %llu\n",
+		      zpool_movable_names[policy], (unsigned long long)before,
+		      (unsigned long long)(st.pool_limit_bytes >> PAGE_SHIFT),
+		      (unsigned long long)st.stored_pages,
+		      (unsigned long long)st.events[ZSWAP_POOL_LIMIT_HIT],
+		      (unsigned long long)st.events[ZSWAP_WRITTEN_BACK_PAGES]);
+	/* Full: the limit was hit, and the pool is within a span of it. */
+	assert_true(st.events[ZSWAP_POOL_LIMIT_HIT] > 0);
+	assert_true(before + 64 >= (st.pool_limit_bytes >> PAGE_SHIFT) * 9 / 10);
+	top = (uint32_t)(pgdat->node_spanned_pages & ~(uint64_t)(MAX_ORDER_NR_PAGES - 1));
+	for (uint32_t start = top; start >= MAX_ORDER_NR_PAGES;) {
+		struct compact_result res = { 0 };
+		int err;
+
+		start -= MAX_ORDER_NR_PAGES;
+		if (start < pgdat->reserved_pages || !range_has_pool_page(pgdat, pool, start))
+			continue;
+		if (!range_movable(pgdat, start)) {
+			skipped++;
+			continue;
+		}
+		err = alloc_contig_range(pgdat, start, start + MAX_ORDER_NR_PAGES, &res);
+		if (err)
+			fail_msg("%s: alloc_contig_range(%#x) of a range holding pool pages: %d "
+				 "(moved %llu released %llu failed %llu)",
+				 zpool_movable_names[policy], start, err,
+				 (unsigned long long)res.migrate.moved,
+				 (unsigned long long)res.migrate.released,
+				 (unsigned long long)res.migrate.failed);
+		assert_false(range_has_pool_page(pgdat, pool, start));
+		assert_int_equal(free_contig_range(pgdat, start, start + MAX_ORDER_NR_PAGES), 0);
+		assert_int_equal(zdense_check(pool), 0);
+		taken++;
+	}
+	print_message("%s: %llu ranges with pool pages taken and given back, %llu skipped "
+		      "(other unmovable pages in them)\n", zpool_movable_names[policy],
+		      (unsigned long long)taken, (unsigned long long)skipped);
+	assert_true(taken >= 2);
+	drain_all_pages(pgdat);
+	assert_int_equal(buddy_check(pgdat), 0);
+	for (uint64_t i = 0; i < pages; i++)
+		if (read_page_sum(mm, BASE + i * PAGE_SIZE) != sums[i])
+			fail_msg("%s: page %llu came back different", zpool_movable_names[policy],
+				 (unsigned long long)i);
+	mm_space_destroy(mm);
+	free(sums);
+	anon_node_fini(&n);
+}
+
+static void test_full_pool_contig_migrate(void **state) { full_pool_contig(ZPOOL_MOVABLE_MIGRATE); }
+static void test_full_pool_contig_unuse(void **state) { full_pool_contig(ZPOOL_MOVABLE_UNUSE); }
+
+/* ---- compaction while zswap goes away ---- */
+
+/*
+ * The dense pool with its compaction held at a gate, and a check in its
+ * free and destroy: a pool torn down while a compaction is inside it is
+ * what the test catches (the compaction is then let go, and waited for,
+ * before the pool really goes, so the unfixed code fails cleanly).
+ */
+static struct zpool_driver gated_dense;
+static struct {
+	struct pglist_data *pgdat;
+	atomic_bool inside, go, torn;
+} gate;
+
+static uint64_t gated_compact(void *pool)
+{
+	uint64_t freed;
+
+	atomic_store(&gate.inside, true);
+	/* Let go by a teardown that found us (the bug) or by anon_fini() waiting. */
+	while (!atomic_load(&gate.go) && !atomic_load(&gate.pgdat->compact.closing))
+		sched_yield();
+	freed = zdense_zpool_driver.compact(pool);
+	atomic_store(&gate.inside, false);
+	return freed;
+}
+
+static void gate_teardown(void)
+{
+	if (!atomic_load(&gate.inside))
+		return;
+	atomic_store(&gate.torn, true);
+	atomic_store(&gate.go, true);
+	while (atomic_load(&gate.inside))
+		sched_yield();
+}
+
+static int gated_free(void *pool, uint64_t handle)
+{
+	gate_teardown();
+	return zdense_zpool_driver.free(pool, handle);
+}
+
+static void gated_destroy(void *pool)
+{
+	gate_teardown();
+	zdense_zpool_driver.destroy(pool);
+}
+
+static void gated_tweak(struct anon_config *c)
+{
+	gated_dense = zdense_zpool_driver;
+	gated_dense.compact = gated_compact;
+	gated_dense.free = gated_free;
+	gated_dense.destroy = gated_destroy;
+	c->zswap_cfg.zpool = &gated_dense;
+}
+
+static void *compact_node_fn(void *arg)
+{
+	struct compact_result res = { 0 };
+
+	compact_node(arg, -1, &res);
+	return NULL;
+}
+
+/*
+ * compact_node() in one thread, held inside the pool's compaction, while
+ * anon_fini() takes zswap down in another: anon_fini() must wait for the
+ * compaction (which found the pool through pgdat->lruvec->zswap with
+ * nothing holding it) before it frees the pool.  Deterministic: the
+ * compaction is known to be inside before anon_fini() starts.
+ */
+static void test_compaction_during_zswap_destroy(void **state)
+{
+	struct anon_node n;
+	struct pglist_data *pgdat;
+	struct mm_space *mm;
+	uint64_t pages = 3000;
+	pthread_t t;
+
+	anon_node_init_cfg(&n, 64 * MIB, 32 * MIB, gated_tweak);
+	pgdat = n.t.pgdat;
+	gate.pgdat = pgdat;
+	atomic_store(&gate.go, false);
+	atomic_store(&gate.torn, false);
+	assert_int_equal(mm_space_create(pgdat, &mm), 0);
+	assert_int_equal(mm_mmap(mm, BASE, pages * PAGE_SIZE), 0);
+	for (uint64_t i = 0; i < pages; i++)
+		write_page(mm, BASE + i * PAGE_SIZE, i, 1 + i % 3);
+	assert_true(shrink_node(pgdat->lruvec, pages) > 0);
+	assert_true(zdense_get_pool_size(zswap_pool(pgdat->lruvec->zswap)) > 0);
+	mm_space_destroy(mm);
+	assert_int_equal(pthread_create(&t, NULL, compact_node_fn, pgdat), 0);
+	while (!atomic_load(&gate.inside))
+		sched_yield();
+	anon_fini(pgdat);
+	pthread_join(t, NULL);
+	if (atomic_load(&gate.torn))
+		fail_msg("anon_fini() tore the dense pool down while compact_node() was "
+			 "inside its compaction");
+	/* A compaction after the teardown finds no pool; every frame came back. */
+	{
+		struct compact_result res = { 0 };
+
+		assert_int_equal(compact_node(pgdat, -1, &res), 0);
+	}
+	anon_node_fini(&n);
+}
+
 /* ---- concurrency ---- */
 
 #define NR_WORKERS 3
@@ -672,9 +941,13 @@ int main(void)
 		cmocka_unit_test(test_objects_across_pages),
 		cmocka_unit_test(test_bad_handles),
 		cmocka_unit_test(test_random_against_model),
+		cmocka_unit_test(test_max_pages_is_pages),
 		cmocka_unit_test(test_migration_keeps_handles),
 		cmocka_unit_test(test_pool_compaction_keeps_handles),
 		cmocka_unit_test(test_compact_node_compacts_pool),
+		cmocka_unit_test(test_full_pool_contig_migrate),
+		cmocka_unit_test(test_full_pool_contig_unuse),
+		cmocka_unit_test(test_compaction_during_zswap_destroy),
 		cmocka_unit_test(test_concurrent),
 	};
 

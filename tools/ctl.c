@@ -38,7 +38,9 @@ static void ctl_usage(FILE *f)
 	      "Commands:\n"
 	      "  target SIZE     leave the guest SIZE of memory (QMP's balloon: the\n"
 	      "                  balloon takes the rest of its RAM), in 4K steps,\n"
-	      "                  up to its RAM; K/M/G suffixes\n"
+	      "                  up to its RAM; K/M/G suffixes.  The target is the\n"
+	      "                  operator's: a budget policy leaves it alone\n"
+	      "  target release  give the guest's target back to the budget policy\n"
 	      "  stats           the balloon (RAM, actual, target) and the guest's\n"
 	      "                  memory statistics under QEMU's names\n"
 	      "  guests          every guest the host serves, by name\n"
@@ -108,8 +110,11 @@ int cmd_ctl(int argc, char **argv)
 		if (nargs < 3)
 			CTL_ERR("target: no SIZE");
 		size_arg = argv[optind + 2];
-		/* The control checks it against the guest's RAM. */
-		size = cli_opt_size("ctl ", "target", size_arg, 4096, 64ull << 30, 4096);
+		if (!strcmp(size_arg, "release"))
+			what = "release";
+		else /* The control checks it against the guest's RAM. */
+			size = cli_opt_size("ctl ", "target", size_arg, 4096,
+					    64ull << 30, 4096);
 		nargs--;
 	} else if (strcmp(what, "stats") && strcmp(what, "guests") && strcmp(what, "watch")) {
 		CTL_ERR("unknown command '%s' (target, stats, guests or watch)", what);

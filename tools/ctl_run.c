@@ -211,6 +211,9 @@ int ctl_run(struct qmp *q, const char *sock, const char *what,
 	} else if (!strcmp(what, "target")) {
 		rc = ctl_call(q, sock, "balloon", guest, "value", size, timeout_ms,
 			      json_type_object, &r1);
+	} else if (!strcmp(what, "release")) {
+		rc = ctl_call(q, sock, "balloon-release", guest, NULL, 0, timeout_ms,
+			      json_type_object, &r1);
 	} else if (!strcmp(what, "guests")) {
 		rc = ctl_call(q, sock, "query-guests", NULL, NULL, 0, timeout_ms,
 			      json_type_array, &r1);

@@ -66,6 +66,14 @@ static void run_usage(FILE *f)
 	      "                        (default off)\n"
 	      "  --boot-timeout S      --linux, --qemu: how long its boot may take (default\n"
 	      "                        60; --qemu: 300)\n"
+	      "  --stats-interval S    ask the guest for its memory statistics every S\n"
+	      "                        seconds, 0 (only the first it sends) to 3600\n"
+	      "                        (default 1; --qemu: QEMU's guest-stats-polling-\n"
+	      "                        interval, 1 to 3600; not --in-process)\n"
+	      "  --deflate-on-oom on|off  the balloon offers VIRTIO_BALLOON_F_DEFLATE_ON_OOM:\n"
+	      "                        the guest takes pages back from it when an\n"
+	      "                        allocation would fail (default: our device's, on;\n"
+	      "                        --qemu: QEMU's, off; not --in-process)\n"
 	      "  --mem SIZE            guest RAM, 64M to 1T (--linux: 64G) in steps of 4M\n"
 	      "                        (default 2G; K/M/G/T suffixes, 3.5G)\n"
 	      "  --cpus N              vCPU threads (default 2; not --linux: one vCPU)\n"
@@ -146,6 +154,7 @@ enum {
 	OPT_UML, OPT_INITRD, OPT_HINTING, OPT_HINT_ENTRIES, OPT_HINT_POLL,
 	OPT_COMPACT, OPT_HINT_CAP, OPT_BOOT_TIMEOUT, OPT_WARMUP, OPT_QEMU,
 	OPT_KERNEL, OPT_QEMU_BIN, OPT_TARGET, OPT_ACCESSES, OPT_ZPOOL, OPT_POISON, OPT_APPEND,
+	OPT_STATS_INTERVAL, OPT_DEFLATE_ON_OOM,
 	OPT_END,
 };
 
@@ -190,6 +199,8 @@ static const struct option run_options[] = {
 	{ "poison", required_argument, NULL, OPT_POISON },
 	{ "append", required_argument, NULL, OPT_APPEND },
 	{ "boot-timeout", required_argument, NULL, OPT_BOOT_TIMEOUT },
+	{ "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
+	{ "deflate-on-oom", required_argument, NULL, OPT_DEFLATE_ON_OOM },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
 };
@@ -309,6 +320,12 @@ static void print_summary(const struct run_opts *o, const struct run_result *r)
 		       (unsigned long long)r->anon.events[PSWPOUT],
 		       (unsigned long long)r->anon.events[PGSTEAL],
 		       (unsigned long long)r->anon.events[ALLOCSTALL]);
+		if (r->faults_timed)
+			printf("faults after the fill: %llu, latency p50 %.1f us, p99 %.1f us, "
+			       "p99.9 %.1f us, max %.1f us\n",
+			       (unsigned long long)r->faults_timed, r->fault_p50_ns / 1e3,
+			       r->fault_p99_ns / 1e3, r->fault_p999_ns / 1e3,
+			       r->fault_max_ns / 1e3);
 		printf("zswap: pool %s of %s, %llu pages stored (%llu same-filled), "
 		       "written back %llu, limit hits %llu, rejected: reclaim %llu alloc %llu poor %llu\n",
 		       cli_fmt_bytes(a, sizeof(a), (double)z->pool_total_size),
@@ -519,6 +536,13 @@ static void print_json(const struct run_opts *o, const struct run_result *r)
 	}
 	if (r->has_anon) {
 		json_u64(&j, "accesses", r->accesses);
+		if (r->faults_timed) {
+			json_u64(&j, "faults_timed", r->faults_timed);
+			json_double(&j, "fault_p50_us", r->fault_p50_ns / 1e3);
+			json_double(&j, "fault_p99_us", r->fault_p99_ns / 1e3);
+			json_double(&j, "fault_p999_us", r->fault_p999_ns / 1e3);
+			json_double(&j, "fault_max_us", r->fault_max_ns / 1e3);
+		}
 		json_u64(&j, "mismatches", r->errors);
 		json_u64(&j, "unreadable_pages", run_unreadable_pages(r));
 		json_u64(&j, "processes_killed", r->killed);
@@ -882,6 +906,18 @@ static int cmd_run(int argc, char **argv)
 		case OPT_BOOT_TIMEOUT:
 			o.boot_timeout_s = (unsigned int)opt_uint("boot-timeout", optarg, 1, 3600);
 			break;
+		case OPT_STATS_INTERVAL:
+			/* As host's and the control socket's set-stats-interval. */
+			o.stats_interval_s = (int)opt_uint("stats-interval", optarg, 0, 3600);
+			break;
+		case OPT_DEFLATE_ON_OOM: {
+			bool on;
+
+			if (cli_parse_onoff(optarg, &on))
+				RUN_ERR("--deflate-on-oom: '%s' is not on or off", optarg);
+			o.deflate_on_oom = on;
+			break;
+		}
 		case 'h':
 			run_usage(stdout);
 			return 0;
@@ -913,6 +949,14 @@ static int cmd_run(int argc, char **argv)
 		RUN_ERR("%s: only with --linux", linux_opt);
 	if (o.boot_timeout_s && o.mode != RUN_LINUX && o.mode != RUN_QEMU)
 		RUN_ERR("--boot-timeout: only with --linux or --qemu");
+	/* The balloon's: every mode has one but --in-process. */
+	if (o.mode == RUN_IN_PROCESS && (seen[OPT_STATS_INTERVAL] || seen[OPT_DEFLATE_ON_OOM]))
+		RUN_ERR("--%s: not with --in-process (no balloon device)",
+			seen[OPT_STATS_INTERVAL] ? "stats-interval" : "deflate-on-oom");
+	/* QEMU's statistics are read through QMP at the run's end and wait
+	 * for a fresh report: with none ever asked for, that never comes. */
+	if (o.mode == RUN_QEMU && seen[OPT_STATS_INTERVAL] && !o.stats_interval_s)
+		RUN_ERR("--stats-interval 0: not with --qemu (the run reads the guest's statistics through QMP, which QEMU then never asks for)");
 	if (o.mode == RUN_QEMU) {
 		if (o.cfg.reporting && o.cfg.hinting != GMM_HINTING_REPORT)
 			RUN_ERR("--hinting %s: not with --qemu (QEMU's device takes free page reporting: report or off)",

@@ -77,7 +77,7 @@ struct host_opts {
 	const char *console_log;
 	unsigned int boot_timeout_s;	/* --linux, --guests: 0 = default */
 	/* --guests: many guests under one budget */
-	unsigned int nr_guests[2];	/* by enum fleet_kind */
+	unsigned int nr_guests[FLEET_KINDS]; /* by enum fleet_kind */
 	uint64_t guest_mem;		/* ours */
 	uint64_t linux_mem;		/* linux: 0 = guest_mem */
 	uint64_t budget;		/* 0 = the sum of the guests' RAM */
@@ -699,6 +699,7 @@ static int host_fleet(struct host_opts *o)
 	c.event = host_fleet_event;
 	c.event_ctx = &ctl;
 	c.reporting = !o->no_reporting;
+	c.deflate_on_oom = !o->no_deflate_on_oom;
 	c.hog_pct = o->hog_pct;
 	c.hold_ms = o->hold_ms;
 	c.idle_ms = o->idle_ms;
@@ -724,8 +725,9 @@ static int host_fleet(struct host_opts *o)
 		fleet_destroy(f);
 		return 1;
 	}
-	/* Ours first, then Linux; guest k's first cycle waits k staggers. */
-	for (int kind = FLEET_OURS; kind <= FLEET_LINUX; kind++)
+	/* Ours first, then Linux, then QEMU; guest k's first cycle waits k
+	 * staggers. */
+	for (int kind = FLEET_OURS; kind < FLEET_KINDS; kind++)
 		for (unsigned int i = 0; i < o->nr_guests[kind]; i++, k++) {
 			uint64_t mem = kind == FLEET_LINUX && o->linux_mem
 					       ? o->linux_mem : o->guest_mem;
@@ -820,8 +822,10 @@ static void parse_guests(const char *spec, struct host_opts *o)
 			kind = FLEET_OURS;
 		else if (!strcmp(t, "linux"))
 			kind = FLEET_LINUX;
+		else if (!strcmp(t, "qemu"))
+			kind = FLEET_QEMU;
 		else
-			cli_usage_error("host ", "--guests: unknown guest kind '%s' (ours or linux)", t);
+			cli_usage_error("host ", "--guests: unknown guest kind '%s' (ours, linux or qemu)", t);
 		if (colon && cli_parse_uint(colon + 1, 0, FLEET_MAX_GUESTS, &n))
 			cli_usage_error("host ", "--guests: '%s' is not a count from 0 to %d",
 					colon + 1, FLEET_MAX_GUESTS);
@@ -904,8 +908,8 @@ static void host_usage(FILE *f)
 	      "  --stats-interval S   ask the guest for its memory statistics every S\n"
 	      "                       seconds, 0 to 3600; 0: only the first it sends\n"
 	      "                       (default 1; ctl's set-stats-interval changes it)\n"
-	      "  --deflate-on-oom on|off  --listen, --linux: offer\n"
-	      "                       VIRTIO_BALLOON_F_DEFLATE_ON_OOM: the guest takes\n"
+	      "  --deflate-on-oom on|off  offer VIRTIO_BALLOON_F_DEFLATE_ON_OOM (with\n"
+	      "                       --guests QEMU's device too): the guest takes\n"
 	      "                       pages back from the balloon when an allocation\n"
 	      "                       would fail (default on)\n"
 	      "  --uml PATH           --linux, Linux guests of --guests: the kernel\n"
@@ -914,8 +918,8 @@ static void host_usage(FILE *f)
 	      "                       (default uml/initrd.gz beside guestmm, else\n"
 	      "                       PREFIX/lib/guestmm/initrd.gz)\n"
 	      "  --console-log FILE   --linux: append the guest console to FILE\n"
-	      "  --boot-timeout S     --linux, Linux guests of --guests: how long the\n"
-	      "                       boot may take (default 60; --guests: 240)\n"
+	      "  --boot-timeout S     --linux, Linux and QEMU guests of --guests: how\n"
+	      "                       long the boot may take (default 60; --guests: 240)\n"
 	      "  --duration S         --listen, --guests: stop after S seconds (default:\n"
 	      "                       at SIGINT)\n"
 	      "  --control SOCKET     the control socket, JSON in QMP's shape (see\n"
@@ -942,8 +946,11 @@ static void host_usage(FILE *f)
 	      "\n"
 	      "Many guests under one budget (guestmm host --guests SPEC [OPTION]...):\n"
 	      "  --guests SPEC        KIND:N,... with KIND ours (our guest runtime as a\n"
-	      "                       process) or linux (user-mode Linux), e.g. ours:4,linux:2;\n"
-	      "                       each gets a device of its own and runs memhog in cycles\n"
+	      "                       process), linux (user-mode Linux) or qemu (our\n"
+	      "                       kernel on QEMU's microvm with QEMU's own balloon,\n"
+	      "                       driven through its QMP socket in the host's\n"
+	      "                       directory), e.g. ours:4,linux:2; each gets a\n"
+	      "                       balloon of its own and runs memhog in cycles\n"
 	      "  --guest-mem SIZE     RAM of each guest, 64M to 64G in steps of 4M\n"
 	      "                       (default 512M)\n"
 	      "  --linux-mem SIZE     RAM of each Linux guest (default: --guest-mem)\n"
@@ -964,9 +971,11 @@ static void host_usage(FILE *f)
 	      "  --hold-ms MS         and holds it this long (default 1000)\n"
 	      "  --idle-ms MS         then frees it and idles this long (default 10000)\n"
 	      "  --stagger-ms MS      guest k's first cycle waits k*MS (default 2000)\n"
-	      "  --cpus N             vCPUs of our guests (default 1; only with ours)\n"
+	      "  --cpus N             vCPUs of our guests (default 1; only with ours\n"
+	      "                       or qemu)\n"
 	      "  --duration S         stop after S seconds (default: at SIGINT/SIGTERM/SIGHUP)\n"
-	      "  --reporting, --stats-interval, --uml, --initrd, --boot-timeout, --control,\n"
+	      "  --reporting, --stats-interval, --deflate-on-oom, --uml, --initrd,\n"
+	      "  --boot-timeout, --control,\n"
 	      "  --json-lines, --json, --quiet, --metrics, --metrics-file, --metrics-interval,\n"
 	      "  --log-level: as above\n"
 	      "A line a second: the budget's usage and each guest's host-resident memory\n"
@@ -1084,7 +1093,7 @@ int cmd_host(int argc, char **argv)
 		{ O_IDLE_MS, HOST_GUESTS, NULL },
 		{ O_STAGGER_MS, HOST_GUESTS, NULL },
 		{ O_CPUS, HOST_GUESTS, NULL },
-		{ O_DEFLATE_ON_OOM, HOST_LISTEN | HOST_LINUX, NULL },
+
 	};
 	static const struct option opts[] = {
 		{ "listen", required_argument, NULL, O_LISTEN },
@@ -1363,13 +1372,16 @@ int cmd_host(int argc, char **argv)
 	if (o.json_lines && o.quiet)
 		HOST_ERR("--json-lines: not with --quiet (the lines it asks for are the ones --quiet silences)");
 	if (many && !o.nr_guests[FLEET_LINUX]) {
-		if (seen[O_LINUX_MEM] || seen[O_UML] || seen[O_INITRD] || seen[O_BOOT_TIMEOUT])
+		if (seen[O_LINUX_MEM] || seen[O_UML] || seen[O_INITRD])
 			HOST_ERR("%s: only with Linux guests in --guests",
 				 seen[O_LINUX_MEM] ? "--linux-mem" : seen[O_UML] ? "--uml"
-				 : seen[O_INITRD] ? "--initrd" : "--boot-timeout");
+				 : "--initrd");
 	}
-	if (many && !o.nr_guests[FLEET_OURS] && seen[O_CPUS])
-		HOST_ERR("--cpus: only with guests of ours in --guests (a user-mode Linux has one vCPU)");
+	if (many && !o.nr_guests[FLEET_LINUX] && !o.nr_guests[FLEET_QEMU] &&
+	    seen[O_BOOT_TIMEOUT])
+		HOST_ERR("--boot-timeout: only with Linux or QEMU guests in --guests");
+	if (many && !o.nr_guests[FLEET_OURS] && !o.nr_guests[FLEET_QEMU] && seen[O_CPUS])
+		HOST_ERR("--cpus: only with guests of ours or QEMU guests in --guests (a user-mode Linux has one vCPU)");
 	if (o.uml)
 		cli_check_path("host ", "--uml", o.uml, true);
 	if (o.initrd)
@@ -1377,10 +1389,12 @@ int cmd_host(int argc, char **argv)
 	if (o.console_log)
 		cli_check_output("host ", "--console-log", o.console_log);
 	if (many) {
-		uint64_t sum = (uint64_t)o.nr_guests[FLEET_OURS] * o.guest_mem +
+		uint64_t sum = (uint64_t)(o.nr_guests[FLEET_OURS] +
+					  o.nr_guests[FLEET_QEMU]) * o.guest_mem +
 			       (uint64_t)o.nr_guests[FLEET_LINUX] *
 				       (o.linux_mem ? o.linux_mem : o.guest_mem);
-		uint64_t one = o.nr_guests[FLEET_OURS] ? o.guest_mem : UINT64_MAX;
+		uint64_t one = o.nr_guests[FLEET_OURS] || o.nr_guests[FLEET_QEMU]
+				       ? o.guest_mem : UINT64_MAX;
 		char a[32], b[32];
 
 		if (o.nr_guests[FLEET_LINUX] && (o.linux_mem ? o.linux_mem : o.guest_mem) < one)
@@ -1394,7 +1408,8 @@ int cmd_host(int argc, char **argv)
 		/* With --json the live lines go to stderr, as run's do. */
 		o.live = o.quiet ? NULL : o.json ? stderr : stdout;
 		cli_check_nofile_guests("host", o.nr_guests[FLEET_OURS] +
-							o.nr_guests[FLEET_LINUX]);
+							o.nr_guests[FLEET_LINUX] +
+							o.nr_guests[FLEET_QEMU]);
 		cli_check_tmpdir("host");
 		sigaction(SIGINT, &sa, NULL);
 		sigaction(SIGTERM, &sa, NULL);
