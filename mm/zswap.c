@@ -494,9 +494,9 @@ void zswap_destroy(struct lruvec *lv)
 
 	if (!zs)
 		return;
-	lv->zswap = NULL;
-	/* A drain running now still uses the pool and the table. */
+	/* A drain running now still uses the pool, the table and @lv. */
 	platform_work_destroy(zs->shrink_work);
+	lv->zswap = NULL;
 	for (uint64_t s = 0; s < zs->entries.nr; s++)
 		zswap_invalidate(zs, (uint32_t)s);
 	zs->zpool->destroy(zs->pool);
