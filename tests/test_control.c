@@ -539,6 +539,9 @@ static void test_protocol(void **state)
 	/* The commands, with no guest attached yet. */
 	r = ret_of(c, "{\"execute\": \"query-commands\"}\n");
 	assert_int_equal(json_object_array_length(r), 8);
+	assert_string_equal(json_object_get_string(json_object_object_get(
+				    json_object_array_get_idx(r, 4), "name")),
+			    "balloon-release");
 	json_object_put(r);
 	r = ret_of(c, "{\"execute\": \"query-guests\"}\n");
 	assert_int_equal(json_object_array_length(r), 1);
