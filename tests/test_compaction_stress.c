@@ -128,7 +128,7 @@ static void test_compaction_reclaim_swapin_unuse_free(void **state)
 		      (unsigned long long)cs.events[COMPACT_STALL]);
 	assert_true(st.events[PGSTEAL] > 0 && st.events[PGMAJFAULT] > 0);
 	assert_true(cs.events[PGMIGRATE_SUCCESS] > 0);
-	assert_int_equal(zbud_check(zswap_pool(node.t.pgdat->lruvec->zswap)), 0);
+	assert_int_equal(zswap_pool_check(node.t.pgdat->lruvec->zswap), 0);
 	mm_space_destroy(mm);
 	st = anon_stats_of(&node);
 	assert_int_equal(st.swap_free, st.swap_slots);
