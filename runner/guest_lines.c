@@ -137,6 +137,11 @@ void guest_lines_result(const struct guest_lines *gl, const struct run_result *r
 			 (ull)z->stored_pages, (ull)z->same_filled_pages,
 			 (ull)z->compressed_bytes,
 			 (ull)a->events[SWAP_UNREADABLE], (ull)a->swap_bad);
+		if (r->faults_timed)
+			gl->emit(gl->ctx, "gmm-faults %llu %llu %llu %llu %llu\n",
+				 (ull)r->faults_timed, (ull)r->fault_p50_ns,
+				 (ull)r->fault_p99_ns, (ull)r->fault_p999_ns,
+				 (ull)r->fault_max_ns);
 		for (unsigned int e = 0; e < NR_VM_EVENTS; e++)
 			gl->emit(gl->ctx, "gmm-vm %u %llu\n", e, (ull)a->events[e]);
 		for (unsigned int e = 0; e < NR_ZSWAP_EVENTS; e++)

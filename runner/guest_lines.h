@@ -11,7 +11,8 @@
  *   gmm-anon-sample ...                       working-set, after its sample
  *   gmm-phase PHASE                           memhog's phase changes
  *   gmm-end, gmm-hint, gmm-zone, gmm-blocks, gmm-compacted, gmm-buddy,
- *   gmm-anon, gmm-vm, gmm-zswap, gmm-compact, gmm-lock   the figures
+ *   gmm-anon, gmm-faults, gmm-vm, gmm-zswap, gmm-compact, gmm-lock   the
+ *                                             figures
  *   gmm-done                                  the last line
  */
 #ifndef GUESTMM_RUNNER_GUEST_LINES_H

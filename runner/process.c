@@ -747,6 +747,19 @@ static void pg_host_line(struct pg_host *h, char *line)
 			r->killed++;
 			run_say_killed(a, v);
 		}
+	} else if (!strncmp(line, "gmm-faults ", 11)) {
+		/* The working set's fault latencies after its fill: all or none. */
+		uint64_t f[5];
+
+		if (sscanf(line + 11, "%" SCNu64 " %" SCNu64 " %" SCNu64
+			   " %" SCNu64 " %" SCNu64, &f[0], &f[1], &f[2], &f[3],
+			   &f[4]) == 5 && f[0]) {
+			r->faults_timed = f[0];
+			r->fault_p50_ns = f[1];
+			r->fault_p99_ns = f[2];
+			r->fault_p999_ns = f[3];
+			r->fault_max_ns = f[4];
+		}
 	} else if (sscanf(line, "gmm-vm %u %" SCNu64, &a, &v) == 2) {
 		if (a < NR_VM_EVENTS)
 			r->anon.events[a] = v;
