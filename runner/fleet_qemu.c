@@ -299,8 +299,7 @@ int fleet_qemu_start(const struct fleet_qemu_config *c,
 	struct uml_guest_config gc = { .cgroup_procs = c->cgroup_procs };
 	bool kvm = run_qemu_kvm_usable(why, sizeof(why));
 	struct fleet_qemu *q;
-	char *argv[40];
-	unsigned int n = 0;
+	char *argv[RUN_QEMU_ARGV_MAX];
 	pid_t pid;
 	int err;
 
@@ -344,38 +343,10 @@ int fleet_qemu_start(const struct fleet_qemu_config *c,
 		 "virtio-balloon-device,id=" FLEET_QEMU_BALLOON_ID
 		 ",free-page-reporting=%s,deflate-on-oom=%s",
 		 c->reporting ? "on" : "off", c->deflate_on_oom ? "on" : "off");
-	argv[n++] = (char *)qemu;
-	argv[n++] = "-M";
-	argv[n++] = "microvm,acpi=on,memory-backend=ram";
-	argv[n++] = "-accel";
-	argv[n++] = kvm ? "kvm" : "tcg,thread=multi";
-	argv[n++] = "-smp";
-	argv[n++] = smp_arg;
-	argv[n++] = "-m";
-	argv[n++] = mem_arg;
-	argv[n++] = "-object";
-	argv[n++] = obj_arg;
-	argv[n++] = "-display";
-	argv[n++] = "none";
-	argv[n++] = "-serial";
-	argv[n++] = "stdio";
-	argv[n++] = "-monitor";
-	argv[n++] = "none";
-	argv[n++] = "-no-reboot";
-	argv[n++] = "-kernel";
-	argv[n++] = kernel;
-	argv[n++] = "-device";
-	argv[n++] = "isa-debug-exit,iobase=0xf4,iosize=4";
-	argv[n++] = "-append";
-	argv[n++] = append;
-	argv[n++] = "-device";
-	argv[n++] = dev_arg;
-	/* virtio 1.x over mmio (version 2), as our kernel's transport. */
-	argv[n++] = "-global";
-	argv[n++] = "virtio-mmio.force-legacy=false";
-	argv[n++] = "-qmp";
-	argv[n++] = qmp_arg;
-	argv[n] = NULL;
+	run_qemu_argv(argv, &(struct run_qemu_args){
+		.qemu = qemu, .kvm = kvm, .smp = smp_arg, .mem = mem_arg,
+		.ram = obj_arg, .kernel = kernel, .append = append,
+		.balloon = dev_arg, .qmp = qmp_arg });
 	gc.argv = argv;
 	err = uml_guest_spawn(&gc, &q->g);
 	if (err)

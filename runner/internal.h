@@ -117,6 +117,26 @@ bool run_qemu_kvm_usable(char *why, size_t len);
  */
 int run_qemu_memfd_open(pid_t pid);
 
+/* What a microvm's command line varies by (run_qemu_argv()). */
+struct run_qemu_args {
+	const char *qemu;	/* the VMM */
+	bool kvm;		/* else TCG, multi-threaded */
+	const char *smp, *mem;	/* -smp, -m */
+	const char *ram;	/* the memory-backend-memfd object */
+	const char *kernel;
+	const char *initrd;	/* Linux's; NULL: our kernel (isa-debug-exit) */
+	const char *append, *balloon, *qmp; /* -append, -device, -qmp */
+};
+
+/*
+ * run_qemu_argv - the command line of a QEMU microvm with its RAM in a
+ * memfd, a virtio-balloon-device over virtio-mmio 1.x, the console on
+ * stdio and QMP, into @argv (room for RUN_QEMU_ARGV_MAX), NULL-ended;
+ * `run --qemu` and the fleet's QEMU guests start the same machine.
+ */
+#define RUN_QEMU_ARGV_MAX 40
+void run_qemu_argv(char **argv, const struct run_qemu_args *a);
+
 void run_locks_begin(const struct run_opts *o, bool *timing);
 void run_locks_end(bool timing);
 

@@ -78,6 +78,50 @@ struct qemu_ctx {
 #define QEMU_KERNEL_NAME "guestmm-kernel: "
 
 /* internal.h */
+void run_qemu_argv(char **argv, const struct run_qemu_args *a)
+{
+	unsigned int n = 0;
+
+	argv[n++] = (char *)a->qemu;
+	argv[n++] = "-M";
+	argv[n++] = "microvm,acpi=on,memory-backend=ram";
+	argv[n++] = "-accel";
+	argv[n++] = a->kvm ? "kvm" : "tcg,thread=multi";
+	argv[n++] = "-smp";
+	argv[n++] = (char *)a->smp;
+	argv[n++] = "-m";
+	argv[n++] = (char *)a->mem;
+	argv[n++] = "-object";
+	argv[n++] = (char *)a->ram;
+	argv[n++] = "-display";
+	argv[n++] = "none";
+	argv[n++] = "-serial";
+	argv[n++] = "stdio";
+	argv[n++] = "-monitor";
+	argv[n++] = "none";
+	argv[n++] = "-no-reboot";
+	argv[n++] = "-kernel";
+	argv[n++] = (char *)a->kernel;
+	if (a->initrd) {
+		argv[n++] = "-initrd";
+		argv[n++] = (char *)a->initrd;
+	} else {
+		/* Our kernel's status on its way out (kernel/README.md). */
+		argv[n++] = "-device";
+		argv[n++] = "isa-debug-exit,iobase=0xf4,iosize=4";
+	}
+	argv[n++] = "-append";
+	argv[n++] = (char *)a->append;
+	argv[n++] = "-device";
+	argv[n++] = (char *)a->balloon;
+	/* virtio 1.x over mmio (version 2), as our kernel's transport. */
+	argv[n++] = "-global";
+	argv[n++] = "virtio-mmio.force-legacy=false";
+	argv[n++] = "-qmp";
+	argv[n++] = (char *)a->qmp;
+	argv[n] = NULL;
+}
+
 bool run_qemu_kvm_usable(char *why, size_t len)
 {
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
@@ -590,8 +634,7 @@ int run_qemu(const struct run_opts *o, struct run_result *r)
 	unsigned int boot_s = o->boot_timeout_s ? o->boot_timeout_s
 						: QEMU_BOOT_S;
 	struct tmp_dir dir;
-	char *argv[40];
-	unsigned int n = 0;
+	char *argv[RUN_QEMU_ARGV_MAX];
 	int err, slot, g_slot = -1;
 	pid_t pid;
 
@@ -666,44 +709,11 @@ int run_qemu(const struct run_opts *o, struct run_result *r)
 		snprintf(append, sizeof(append),
 			 "console=ttyS0 panic=-1 quiet tsc_early_khz=%lu no_timer_check",
 			 host_tsc_khz());
-	argv[n++] = (char *)qemu;
-	argv[n++] = "-M";
-	argv[n++] = "microvm,acpi=on,memory-backend=ram";
-	argv[n++] = "-accel";
-	argv[n++] = kvm ? "kvm" : "tcg,thread=multi";
-	argv[n++] = "-smp";
-	argv[n++] = smp_arg;
-	argv[n++] = "-m";
-	argv[n++] = mem_arg;
-	argv[n++] = "-object";
-	argv[n++] = obj_arg;
-	argv[n++] = "-display";
-	argv[n++] = "none";
-	argv[n++] = "-serial";
-	argv[n++] = "stdio";
-	argv[n++] = "-monitor";
-	argv[n++] = "none";
-	argv[n++] = "-no-reboot";
-	argv[n++] = "-kernel";
-	argv[n++] = kernel;
-	if (o->qemu_linux) {
-		argv[n++] = "-initrd";
-		argv[n++] = initrd;
-	} else {
-		/* Our kernel's status on its way out (kernel/README.md). */
-		argv[n++] = "-device";
-		argv[n++] = "isa-debug-exit,iobase=0xf4,iosize=4";
-	}
-	argv[n++] = "-append";
-	argv[n++] = append;
-	argv[n++] = "-device";
-	argv[n++] = dev_arg;
-	/* virtio 1.x over mmio (version 2), as our kernel's transport. */
-	argv[n++] = "-global";
-	argv[n++] = "virtio-mmio.force-legacy=false";
-	argv[n++] = "-qmp";
-	argv[n++] = qmp_arg;
-	argv[n] = NULL;
+	run_qemu_argv(argv, &(struct run_qemu_args){
+		.qemu = qemu, .kvm = kvm, .smp = smp_arg, .mem = mem_arg,
+		.ram = obj_arg, .kernel = kernel,
+		.initrd = o->qemu_linux ? initrd : NULL, .append = append,
+		.balloon = dev_arg, .qmp = qmp_arg });
 	gc.argv = argv;
 	err = uml_guest_spawn(&gc, &u.g);
 	if (err) {
